@@ -1,0 +1,41 @@
+# Thin wrapper over CMake presets: the everyday words.
+#   make          build the release CLI (build/release/vmsim)
+#   make run      build and run the built-in demonstration
+#   make test     build under ASan+UBSan with -Werror and run every test (ctest)
+#   make bench    build release and run the benchmarks (figures: docs/PERFORMANCE.md)
+#   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
+#   make deps     install the Debian packages the project needs (scripts/deps.sh)
+.PHONY: all run test bench format lint deps clean debug
+
+all: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release
+
+run: all
+	./build/release/vmsim
+
+debug: deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug
+
+test: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan
+	ctest --preset asan
+
+bench: all
+	./scripts/bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint: debug
+	clang-tidy -p build/debug --quiet $$(git ls-files 'src/*.c' 'cli/*.c')
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	    --inline-suppr -I include -I src src cli
+
+deps:
+	@./scripts/deps.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,53 @@
+/*
+ * util.h — library-internal helpers (prefix vmsi_): allocation through the allocator
+ * hook, error reporting into vms_err, a seeded random generator, and a growable string
+ * buffer used for text output (JSON, maps listings, narrations).
+ */
+#ifndef VMSIM_UTIL_H
+#define VMSIM_UTIL_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "vmsim/common.h"
+#include "vmsim/strbuf.h"
+#include "vmsim/rng.h"
+
+/* Allocate n bytes through `a`; NULL on failure. */
+static inline void *vmsi_alloc(const vms_allocator *a, size_t n)
+{
+    return a->realloc(a->ud, NULL, 0, n);
+}
+
+/* Allocate n zeroed bytes through `a`; NULL on failure. */
+static inline void *vmsi_zalloc(const vms_allocator *a, size_t n)
+{
+    void *p = a->realloc(a->ud, NULL, 0, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+/* Allocate count*size zeroed bytes, failing (NULL) on overflow. */
+static inline void *vmsi_calloc(const vms_allocator *a, size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    return vmsi_zalloc(a, count * size);
+}
+
+/* Free p (of n bytes) through `a`; p may be NULL. */
+static inline void vmsi_free(const vms_allocator *a, void *p, size_t n)
+{
+    if (p)
+        a->realloc(a->ud, p, n, 0);
+}
+
+/*
+ * Record a failure in err (which may be NULL) and return st, so that callers can write
+ * `return vmsi_err(err, VMS_ERR_INVAL, "ways must be >= 1, got %u", w);`.
+ */
+vms_status vmsi_err(vms_err *err, vms_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

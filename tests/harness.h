@@ -1,0 +1,139 @@
+/*
+ * harness.h — vmsim's small test harness (header-only).
+ *
+ * Each test binary: calls th_init(argc, argv, "suite") first, which prints the seed
+ * ("suite: seed N"; set it with --seed N or VMS_TEST_SEED=N to replay a failure), runs
+ * its checks, and returns th_finish(), which prints "suite: N passed, N failed" and
+ * returns the exit status. CHECK* macros count one check each and print the file, line
+ * and values of every failure. th_failing_allocator() gives an allocator that fails the
+ * Nth allocation on demand, for allocation-failure tests (SQLite/Lua style).
+ */
+#ifndef VMSIM_TEST_HARNESS_H
+#define VMSIM_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmsim/common.h"
+
+static unsigned long th_passed, th_failed;
+static uint64_t th_seed;
+static const char *th_suite = "test";
+
+#define CHECK(cond)                                                                             \
+    do {                                                                                        \
+        if (cond) {                                                                             \
+            th_passed++;                                                                        \
+        } else {                                                                                \
+            th_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);            \
+        }                                                                                       \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                          \
+    do {                                                                                        \
+        uint64_t th_a_ = (uint64_t)(a), th_b_ = (uint64_t)(b);                                  \
+        if (th_a_ == th_b_) {                                                                   \
+            th_passed++;                                                                        \
+        } else {                                                                                \
+            th_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (0x%" PRIx64 " != 0x%" PRIx64    \
+                            ")\n",                                                              \
+                    __FILE__, __LINE__, #a, #b, th_a_, th_b_);                                  \
+        }                                                                                       \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                         \
+    do {                                                                                        \
+        const char *th_a_ = (a), *th_b_ = (b);                                                  \
+        if (th_a_ && th_b_ && strcmp(th_a_, th_b_) == 0) {                                      \
+            th_passed++;                                                                        \
+        } else {                                                                                \
+            th_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK_STR failed: %s == %s\n  got:      \"%s\"\n"           \
+                            "  expected: \"%s\"\n",                                             \
+                    __FILE__, __LINE__, #a, #b, th_a_ ? th_a_ : "(null)",                       \
+                    th_b_ ? th_b_ : "(null)");                                                  \
+        }                                                                                       \
+    } while (0)
+
+/* Checks that must hold for the rest of a test to make sense: stop the binary if not. */
+#define REQUIRE(cond)                                                                           \
+    do {                                                                                        \
+        CHECK(cond);                                                                            \
+        if (!(cond)) {                                                                          \
+            fprintf(stderr, "%s: stopping after a failed REQUIRE (seed %" PRIu64 ")\n",         \
+                    th_suite, th_seed);                                                         \
+            return th_finish();                                                                 \
+        }                                                                                       \
+    } while (0)
+
+static inline int th_finish(void)
+{
+    printf("%s: %lu passed, %lu failed\n", th_suite, th_passed, th_failed);
+    if (th_failed)
+        printf("%s: replay with --seed %" PRIu64 "\n", th_suite, th_seed);
+    return th_failed ? 1 : 0;
+}
+
+/* Parse --seed N (or VMS_TEST_SEED); the default seed is fixed so runs are repeatable. */
+static inline void th_init(int argc, char **argv, const char *suite)
+{
+    th_suite = suite;
+    th_seed = 20261122;
+    const char *env = getenv("VMS_TEST_SEED");
+    if (env)
+        th_seed = strtoull(env, NULL, 0);
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--seed") == 0)
+            th_seed = strtoull(argv[i + 1], NULL, 0);
+    printf("%s: seed %" PRIu64 "\n", suite, th_seed);
+}
+
+/* An allocator that fails every allocation once `budget` successful ones were made
+ * (budget < 0: never fails). Counts live bytes to detect leaks. */
+typedef struct th_failalloc {
+    long budget;
+    unsigned long allocs, frees, failures;
+    long long live_bytes;
+    vms_allocator a;
+} th_failalloc;
+
+static inline void *th_failalloc_realloc(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    th_failalloc *fa = ud;
+    if (new_size == 0) {
+        if (ptr) {
+            fa->frees++;
+            fa->live_bytes -= (long long)old_size;
+        }
+        free(ptr);
+        return NULL;
+    }
+    if (fa->budget == 0) {
+        fa->failures++;
+        return NULL;
+    }
+    if (fa->budget > 0)
+        fa->budget--;
+    void *p = realloc(ptr, new_size);
+    if (p) {
+        if (!ptr)
+            fa->allocs++;
+        fa->live_bytes += (long long)new_size - (long long)(ptr ? old_size : 0);
+    }
+    return p;
+}
+
+static inline const vms_allocator *th_failalloc_init(th_failalloc *fa, long budget)
+{
+    memset(fa, 0, sizeof *fa);
+    fa->budget = budget;
+    fa->a.realloc = th_failalloc_realloc;
+    fa->a.ud = fa;
+    return &fa->a;
+}
+
+#endif
