@@ -1,7 +1,39 @@
-/* main.c — placeholder until the CLI lands. */
+/*
+ * main.c — the vmsim program: subcommands over the library (DESIGN.md: anything the CLI
+ * does, a C program can do through the API).
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: vmsim [COMMAND [ARGS…]]\n"
+    "\n"
+    "vmsim simulates virtual memory: x86-64 page tables in simulated RAM, the walker,\n"
+    "TLBs, page-walk caches and cores.\n"
+    "\n"
+    "commands:\n"
+    "  explain [VA]     build page tables in RAM and narrate a translation level by level\n"
+    "  presets [NAME]   describe the machine presets (the default is skylake)\n"
+    "  help             this text\n"
+    "\n"
+    "Without a command, vmsim runs `explain` on the seeds' examples.\n"
+    "Each command takes --help. Exit status: 0 success, 1 a failed run, 2 a usage error.\n";
+
+int main(int argc, char **argv)
 {
-    puts("vmsim");
-    return 0;
+    if (argc < 2)
+        return cmd_explain(1, argv);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "explain"))
+        return cmd_explain(argc - 1, argv + 1);
+    if (!strcmp(cmd, "presets"))
+        return cmd_presets(argc - 1, argv + 1);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "vmsim: unknown command '%s'\n\n%s", cmd, usage);
+    return EXIT_USAGE;
 }

@@ -1,0 +1,122 @@
+/* util.c — argument parsing and printing helpers shared by the subcommands. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmsim/pte.h"
+
+bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return false;
+    unsigned shift = 0;
+    if (allow_suffix && *end) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        case 't': case 'T': shift = 40; break;
+        default: return false;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    }
+    if (*end)
+        return false;
+    if (shift && v > (UINT64_MAX >> shift))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vmsim %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_pte_bits(uint64_t pte, unsigned level, char *buf, size_t len)
+{
+    static const struct {
+        uint64_t bit;
+        const char *name;
+    } bits[] = {{VMS_PTE_P, "P"},     {VMS_PTE_RW, "RW"},  {VMS_PTE_US, "US"},
+                {VMS_PTE_PWT, "PWT"}, {VMS_PTE_PCD, "PCD"}, {VMS_PTE_A, "A"},
+                {VMS_PTE_D, "D"},     {VMS_PTE_PS, "PS"},  {VMS_PTE_G, "G"},
+                {VMS_PTE_XD, "XD"}};
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+        if (!(pte & bits[i].bit))
+            continue;
+        const char *name = bits[i].name;
+        if (bits[i].bit == VMS_PTE_PS && level == VMS_LEVEL_PT)
+            name = "PAT";
+        if ((bits[i].bit == VMS_PTE_D || bits[i].bit == VMS_PTE_G) && !vms_pte_leaf(pte, level))
+            continue; /* ignored in non-leaf entries */
+        n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? " " : "", name);
+    }
+    if (vms_pte_pkey(pte) && n < len)
+        snprintf(buf + n, len - n, " PKEY=%u", vms_pte_pkey(pte));
+    if (!(pte & VMS_PTE_P))
+        snprintf(buf, len, "not present");
+}
+
+static void print_tlb(FILE *f, const char *name, const vms_tlb_config *t)
+{
+    if (t->nparts == 0) {
+        fprintf(f, "  %-4s none\n", name);
+        return;
+    }
+    for (unsigned i = 0; i < t->nparts; i++) {
+        const vms_tlb_part_config *p = &t->part[i];
+        char sizes[32] = "";
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+            if (p->sizes & (1u << s))
+                snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%s",
+                         sizes[0] ? "+" : "", vms_pgsize_name((vms_pgsize)s));
+        fprintf(f, "  %-4s %-6s %5u entries = %u sets x %u ways, %s\n", i ? "" : name, sizes,
+                p->sets * p->ways, p->sets, p->ways, p->policy ? p->policy : "lru");
+    }
+}
+
+void cli_print_config(FILE *f, const vms_machine_config *cfg)
+{
+    static const char *const pwc_names[6] = {"", "", "PDE", "PDPTE", "PML4E", "PML5E"};
+    fprintf(f, "preset %s: %llu MiB RAM, %u cores, %u-level paging, MAXPHYADDR %u, seed %llu\n",
+            cfg->name ? cfg->name : "(custom)", (unsigned long long)(cfg->ram_bytes >> 20),
+            cfg->ncores, cfg->levels, cfg->maxphyaddr, (unsigned long long)cfg->seed);
+    fprintf(f, "TLBs per core:\n");
+    print_tlb(f, "l1i", &cfg->mmu.l1i);
+    print_tlb(f, "l1d", &cfg->mmu.l1d);
+    print_tlb(f, "l2", &cfg->mmu.l2);
+    fprintf(f, "page-walk caches:");
+    bool any = false;
+    for (unsigned l = 5; l >= 2; l--) {
+        const vms_pwc_level_config *p = &cfg->mmu.pwc.level[l];
+        if (!p->entries)
+            continue;
+        fprintf(f, " %s %u entries (%u-way)%s", pwc_names[l], p->entries, p->ways,
+                l > 2 ? "," : "");
+        any = true;
+    }
+    fprintf(f, "%s\n", any ? "" : " none");
+    const vms_cost_config *c = &cfg->cost;
+    fprintf(f,
+            "cycles: L1 hit %u, L2 hit %u, walk reference %u, PWC hit %u, A/D write %u, "
+            "fault %u, invlpg %u, CR3 load %u\n",
+            c->l1_hit, c->l2_hit, c->walk_ref, c->pwc_hit, c->ad_write, c->fault, c->invlpg,
+            c->cr3_load);
+}

@@ -1,0 +1,131 @@
+/*
+ * vmsim/core.h — one CPU core: its control registers and its MMU.
+ *
+ * The MMU of a core (DESIGN.md "the life of a memory access"): an access looks up the
+ * L1 TLB for its kind (iTLB for fetches, dTLB for data), then the shared L2 TLB, tagged
+ * with the current PCID; a hit whose cached rights permit the access gives the physical
+ * address. On a miss the walker reads the tables from RAM (a PWC may skip levels), checks
+ * rights, sets A/D in RAM and fills the L2 and L1 TLBs. A write that hits an entry cached
+ * clean re-walks to set D in memory (as Intel cores do). A failed check raises a fault:
+ * CR2 and the error code are recorded and, as SDM §4.10.4.1 says, the TLB entries for the
+ * faulting address are dropped. Every step adds its cycles and counters.
+ *
+ * The kernel changes translations only as a real kernel does: it writes entries to RAM
+ * and then uses the invalidation operations here (INVLPG, INVPCID, MOV to CR3, CR4.PGE
+ * toggles). Until it does, stale translations are used.
+ */
+#ifndef VMSIM_CORE_H
+#define VMSIM_CORE_H
+
+#include "vmsim/machine.h"
+#include "vmsim/regs.h"
+#include "vmsim/walk.h"
+
+/* INVPCID types (SDM Vol. 2 INVPCID). */
+typedef enum vms_invpcid_type {
+    VMS_INVPCID_ADDR = 0,       /* one address in one PCID, globals kept */
+    VMS_INVPCID_CONTEXT = 1,    /* every non-global entry of one PCID */
+    VMS_INVPCID_ALL_GLOBAL = 2, /* everything, globals included */
+    VMS_INVPCID_ALL = 3,        /* everything but globals */
+} vms_invpcid_type;
+
+typedef enum vms_tlb_level {
+    VMS_TLB_L1I = 0,
+    VMS_TLB_L1D = 1,
+    VMS_TLB_L2 = 2,
+} vms_tlb_level;
+#define VMS_TLB_NLEVELS 3
+
+/* Counters of one core, beyond those its TLBs, PWC and walker keep. */
+typedef struct vms_core_stats {
+    uint64_t accesses;                     /* accesses translated (each page piece counts) */
+    uint64_t by_kind[3];                   /* reads, writes, fetches */
+    uint64_t faults_pf, faults_gp, faults_bus;
+    uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
+    uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
+    uint64_t invlpg, invpcid, cr3_loads, cr3_noflush, flushes_all;
+} vms_core_stats;
+
+/* The result of vms_core_access: data moved, or a fault (with CR2/error code). */
+typedef struct vms_access_result {
+    bool ok;
+    vms_fault fault; /* kind VMS_FAULT_NONE when ok */
+    uint64_t pa;     /* physical address of the first byte (when ok) */
+} vms_access_result;
+
+unsigned vms_core_id(const vms_core *c);
+const vms_regs *vms_core_regs(const vms_core *c);
+
+/* Privilege level for the accesses that follow: user (CPL 3) or supervisor. */
+void vms_core_set_user(vms_core *c, bool user);
+
+/* RFLAGS.AC (SMAP override for supervisor accesses). */
+void vms_core_set_ac(vms_core *c, bool ac);
+
+/* PKRU (takes effect immediately: it is not cached in TLBs). */
+void vms_core_write_pkru(vms_core *c, uint32_t pkru);
+
+/*
+ * MOV to CR3 (SDM §4.10.4.1). Without CR4.PCIDE every non-global TLB entry and all PWC
+ * entries are dropped; with PCIDE, bit 63 set means "no flush" (nothing is dropped; the
+ * bit is not stored), clear means the new PCID's non-global entries are dropped.
+ */
+void vms_core_write_cr3(vms_core *c, uint64_t cr3);
+
+/*
+ * MOV to CR4. Changing PGE or clearing PCIDE drops every entry (globals too); changing
+ * LA57 changes the paging mode and drops everything. Setting PCIDE while CR3[11:0] != 0
+ * is refused with VMS_ERR_INVAL (#GP on real hardware).
+ */
+vms_status vms_core_write_cr4(vms_core *c, uint64_t cr4);
+
+/* MOV to CR0 (WP matters; PG cannot be cleared: VMS_ERR_UNSUPPORTED). */
+vms_status vms_core_write_cr0(vms_core *c, uint64_t cr0);
+
+/* WRMSR IA32_EFER (NXE matters). */
+void vms_core_write_efer(vms_core *c, uint64_t efer);
+
+/* INVLPG: drop the TLB entries for va (current PCID and globals) and the current PCID's
+ * PWC entries. */
+void vms_core_invlpg(vms_core *c, uint64_t va);
+
+/* INVPCID of the given type (pcid and va as the type needs). VMS_ERR_INVAL for a bad
+ * type or a PCID above 4095. */
+vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va);
+
+/*
+ * Translate va for an access of `kind` through the TLBs and, on a miss, the walker.
+ * Returns true and fills *x (may be NULL) and *pa on success; on a fault returns false,
+ * fills *fault, sets CR2 (for #PF) and drops TLB entries for va. trace (may be NULL)
+ * receives the walk when one happens (trace->nsteps is 0 after a TLB hit). Never allocates.
+ */
+bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *x,
+                        uint64_t *pa, vms_fault *fault, vms_walk_trace *trace);
+
+/*
+ * A memory access of len bytes (len >= 1) at va: every page the range touches is
+ * translated first (an access crossing a page boundary is split), then the bytes move
+ * through the bus (buf is read for writes, filled for reads and fetches). If any piece
+ * faults, nothing moves and the fault of the first failing piece is returned, as an
+ * instruction that faults has no effect. Accesses longer than 16 pages proceed 16 pages
+ * at a time, like a restartable string instruction (REP MOVS): on a fault the earlier
+ * groups have moved. buf may be NULL for an address-only access (trace replay):
+ * translation and costs only. len 0 does nothing and succeeds.
+ */
+vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
+                                  size_t len);
+
+/* Add n cycles to the core's clock (kernel work: fault handling, copies, …). */
+void vms_core_add_cycles(vms_core *c, uint64_t n);
+uint64_t vms_core_cycles(const vms_core *c);
+
+/* This core's TLB at a level (NULL when the level is absent), PWC and counters. */
+vms_tlb *vms_core_tlb(vms_core *c, vms_tlb_level level);
+vms_pwc *vms_core_pwc(vms_core *c);
+const vms_core_stats *vms_core_get_stats(const vms_core *c);
+const vms_walk_stats *vms_core_walk_stats(const vms_core *c);
+
+/* The machine this core belongs to. */
+vms_machine *vms_core_machine(vms_core *c);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * core_impl.h — the insides of a machine and its cores, shared by the files of the
+ * hardware model (machine.c, cpu.c, mmu.c, stats.c). Nothing outside src/hw uses it.
+ */
+#ifndef VMSIM_CORE_IMPL_H
+#define VMSIM_CORE_IMPL_H
+
+#include "vmsim/core.h"
+#include "vmsim/machine.h"
+
+struct vms_core {
+    vms_machine *m;
+    unsigned id;
+    vms_regs regs;
+    uint16_t pcid;  /* cached vms_regs_pcid(&regs) */
+    bool pge;       /* cached CR4.PGE: fill global entries only when set */
+    vms_tlb *tlb[VMS_TLB_NLEVELS]; /* NULL when a level is absent */
+    vms_pwc *pwc;                  /* NULL when no level has a cache */
+    vms_walk_stats wstats;
+    vms_core_stats st;
+    uint64_t cycles;
+};
+
+struct vms_machine {
+    const vms_allocator *alloc;
+    vms_machine_config cfg;
+    vms_ram *ram;
+    vms_bus *bus;
+    unsigned ncores;
+    vms_core *cores; /* array of ncores */
+};
+
+/* Recompute the cached fields of a core after a register change. */
+void vmsi_core_sync(vms_core *c);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * cpu.c — a core's control registers and the instructions that invalidate translations
+ * (Intel SDM Vol. 3A §4.10.4 "Invalidation of TLBs and paging-structure caches").
+ *
+ * What each operation drops (TLB entries in every level of this core; PWC entries):
+ *
+ *   operation                      TLB entries dropped                  PWC entries
+ *   MOV CR3, PCIDE=0               all non-global                       all
+ *   MOV CR3, PCIDE=1, bit 63 = 0   non-global of the new PCID            of the new PCID
+ *   MOV CR3, PCIDE=1, bit 63 = 1   none                                 none
+ *   INVLPG va                      va's, current PCID, and va's globals  of current PCID
+ *   INVPCID 0 (addr, pcid)         va's in pcid, globals kept            of pcid
+ *   INVPCID 1 (context)            non-global of pcid                   of pcid
+ *   INVPCID 2 (all incl. global)   all                                  all
+ *   INVPCID 3 (all excl. global)   all non-global                       all
+ *   MOV CR4 changing PGE, or       all (globals too)                    all
+ *   clearing PCIDE, or LA57
+ *
+ * Only this core is affected: other cores learn of a change through an IPI sent by the
+ * kernel (a TLB shootdown), as on real hardware.
+ */
+#include "hw/core_impl.h"
+
+void vmsi_core_sync(vms_core *c)
+{
+    c->pcid = vms_regs_pcid(&c->regs);
+    c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
+}
+
+/* Drop from every TLB level of c the entries selected by the arguments. */
+static void tlbs_flush_all(vms_core *c, bool keep_global)
+{
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (c->tlb[l])
+            vms_tlb_flush_all(c->tlb[l], keep_global);
+    if (c->pwc)
+        vms_pwc_flush_all(c->pwc);
+}
+
+static void tlbs_flush_pcid(vms_core *c, uint16_t pcid)
+{
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (c->tlb[l])
+            vms_tlb_flush_pcid(c->tlb[l], pcid);
+    if (c->pwc)
+        vms_pwc_flush_pcid(c->pwc, pcid);
+}
+
+static void tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
+{
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (c->tlb[l])
+            vms_tlb_flush_va(c->tlb[l], pcid, va, with_global);
+    if (c->pwc)
+        vms_pwc_flush_pcid(c->pwc, pcid);
+}
+
+unsigned vms_core_id(const vms_core *c)
+{
+    return c->id;
+}
+
+const vms_regs *vms_core_regs(const vms_core *c)
+{
+    return &c->regs;
+}
+
+vms_machine *vms_core_machine(vms_core *c)
+{
+    return c->m;
+}
+
+void vms_core_set_user(vms_core *c, bool user)
+{
+    c->regs.user = user;
+}
+
+void vms_core_set_ac(vms_core *c, bool ac)
+{
+    c->regs.ac = ac;
+}
+
+void vms_core_write_pkru(vms_core *c, uint32_t pkru)
+{
+    c->regs.pkru = pkru;
+}
+
+void vms_core_write_efer(vms_core *c, uint64_t efer)
+{
+    c->regs.efer = efer | VMS_EFER_LME | VMS_EFER_LMA; /* long mode stays on */
+}
+
+void vms_core_write_cr3(vms_core *c, uint64_t cr3)
+{
+    c->st.cr3_loads++;
+    c->cycles += c->m->cfg.cost.cr3_load;
+    bool noflush = (cr3 & VMS_CR3_NOFLUSH) != 0;
+    c->regs.cr3 = cr3 & ~VMS_CR3_NOFLUSH;
+    vmsi_core_sync(c);
+    if (!(c->regs.cr4 & VMS_CR4_PCIDE)) {
+        /* Every entry is PCID 0: drop all but globals, and every PWC entry. */
+        tlbs_flush_all(c, true);
+    } else if (noflush) {
+        c->st.cr3_noflush++;
+    } else {
+        tlbs_flush_pcid(c, c->pcid);
+    }
+}
+
+vms_status vms_core_write_cr4(vms_core *c, uint64_t cr4)
+{
+    uint64_t old = c->regs.cr4;
+    if ((cr4 & VMS_CR4_PCIDE) && !(old & VMS_CR4_PCIDE) && (c->regs.cr3 & VMS_CR3_PCID_MASK))
+        return VMS_ERR_INVAL; /* #GP: CR3[11:0] must be 0 when enabling PCIDs */
+    uint64_t changed = old ^ cr4;
+    c->regs.cr4 = cr4 | VMS_CR4_PAE;
+    vmsi_core_sync(c);
+    bool pcide_off = (changed & VMS_CR4_PCIDE) && !(cr4 & VMS_CR4_PCIDE);
+    if ((changed & (VMS_CR4_PGE | VMS_CR4_LA57)) || pcide_off) {
+        c->st.flushes_all++;
+        tlbs_flush_all(c, false);
+    }
+    return VMS_OK;
+}
+
+vms_status vms_core_write_cr0(vms_core *c, uint64_t cr0)
+{
+    if (!(cr0 & VMS_CR0_PG))
+        return VMS_ERR_UNSUPPORTED; /* vmsim models long mode only */
+    c->regs.cr0 = cr0;
+    return VMS_OK;
+}
+
+void vms_core_invlpg(vms_core *c, uint64_t va)
+{
+    c->st.invlpg++;
+    c->cycles += c->m->cfg.cost.invlpg;
+    tlbs_flush_va(c, c->pcid, va, true);
+}
+
+vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va)
+{
+    if (pcid > VMS_CR3_PCID_MASK)
+        return VMS_ERR_INVAL;
+    c->st.invpcid++;
+    c->cycles += c->m->cfg.cost.invlpg;
+    switch (type) {
+    case VMS_INVPCID_ADDR:
+        tlbs_flush_va(c, pcid, va, false);
+        return VMS_OK;
+    case VMS_INVPCID_CONTEXT:
+        tlbs_flush_pcid(c, pcid);
+        return VMS_OK;
+    case VMS_INVPCID_ALL_GLOBAL:
+        tlbs_flush_all(c, false);
+        return VMS_OK;
+    case VMS_INVPCID_ALL:
+        tlbs_flush_all(c, true);
+        return VMS_OK;
+    }
+    c->st.invpcid--;
+    return VMS_ERR_INVAL;
+}
+
+void vms_core_add_cycles(vms_core *c, uint64_t n)
+{
+    c->cycles += n;
+}
+
+uint64_t vms_core_cycles(const vms_core *c)
+{
+    return c->cycles;
+}
+
+vms_tlb *vms_core_tlb(vms_core *c, vms_tlb_level level)
+{
+    return (unsigned)level < VMS_TLB_NLEVELS ? c->tlb[level] : NULL;
+}
+
+vms_pwc *vms_core_pwc(vms_core *c)
+{
+    return c->pwc;
+}
+
+const vms_core_stats *vms_core_get_stats(const vms_core *c)
+{
+    return &c->st;
+}
+
+const vms_walk_stats *vms_core_walk_stats(const vms_core *c)
+{
+    return &c->wstats;
+}

@@ -1,0 +1,174 @@
+/*
+ * mmu.c — the memory-management unit of a core: the path every access takes.
+ *
+ *   va ─► L1 TLB (iTLB for fetches, dTLB for data) ─hit─► rights check ─► pa
+ *            │miss
+ *            ▼
+ *         L2 TLB (shared by i and d) ─hit─► fill L1 ─► rights check ─► pa
+ *            │miss
+ *            ▼
+ *         walker (PWC, entries read from RAM, A/D set) ─► fill L2, L1 ─► pa
+ *            │fails
+ *            ▼
+ *         fault: CR2, error code, TLB entries for va dropped (SDM §4.10.4.1)
+ *
+ * Rights are checked by vms_check_access on the effective rights the TLB cached, with
+ * the control bits and PKRU in force now (PKRU is never cached). A write that hits an
+ * entry cached clean walks again so the walker sets D in memory, as Intel cores do;
+ * that walk sees the tables as they are now. Costs: each step adds its configured
+ * cycles to the core's clock; every step is counted.
+ */
+#include "hw/core_impl.h"
+
+/* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
+static void deliver(vms_core *c, const vms_fault *f)
+{
+    c->cycles += c->m->cfg.cost.fault;
+    switch (f->kind) {
+    case VMS_FAULT_PF:
+        c->regs.cr2 = f->va;
+        c->st.faults_pf++;
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+            if (c->tlb[l])
+                vms_tlb_flush_va(c->tlb[l], c->pcid, f->va, true);
+        break;
+    case VMS_FAULT_GP:
+        c->st.faults_gp++;
+        break;
+    default:
+        c->st.faults_bus++;
+        break;
+    }
+}
+
+/* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. */
+static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
+                          vms_xlate *x, vms_fault *fault, vms_walk_trace *trace)
+{
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
+    bool ok = vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, x, fault, &c->wstats, trace);
+    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+                 (c->wstats.ad_writes - adw) * cost->ad_write +
+                 (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
+    if (!ok)
+        return false;
+    vms_xlate fill = *x;
+    fill.global = fill.global && c->pge; /* G is ignored unless CR4.PGE */
+    if (c->tlb[VMS_TLB_L2])
+        vms_tlb_fill(c->tlb[VMS_TLB_L2], c->pcid, va, &fill);
+    if (l1)
+        vms_tlb_fill(l1, c->pcid, va, &fill);
+    return true;
+}
+
+bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                        uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+{
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    vms_tlb *l1 = c->tlb[kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D];
+    vms_tlb *l2 = c->tlb[VMS_TLB_L2];
+    vms_xlate x;
+    c->st.accesses++;
+    c->st.by_kind[kind]++;
+    if (trace)
+        trace->nsteps = trace->pwc_level = 0;
+
+    if (l1 && vms_tlb_lookup(l1, c->pcid, va, &x)) {
+        c->cycles += cost->l1_hit;
+    } else if (l2 && vms_tlb_lookup(l2, c->pcid, va, &x)) {
+        c->cycles += cost->l2_hit;
+        if (l1)
+            vms_tlb_fill(l1, c->pcid, va, &x);
+    } else {
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
+            deliver(c, fault);
+            return false;
+        }
+        goto done; /* the walker checked the rights */
+    }
+
+    uint32_t err = vms_check_access(&c->regs, &x, kind);
+    if (err) {
+        c->st.tlb_hit_faults++;
+        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err};
+        deliver(c, fault);
+        return false;
+    }
+    if (kind == VMS_ACC_WRITE && !x.dirty) {
+        /* Set D in memory: a walk of the current tables (which may now fault). */
+        c->st.dirty_rewalks++;
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
+            deliver(c, fault);
+            return false;
+        }
+    }
+done:
+    if (xout)
+        *xout = x;
+    *pa = vms_xlate_pa(&x, va);
+    return true;
+}
+
+/* Up to this many page pieces are translated before any byte moves (see core.h). */
+#define MAX_PIECES 16
+
+typedef struct piece {
+    uint64_t pa;
+    size_t len;
+} piece;
+
+/* Move the bytes of translated pieces through the bus; a bus error is a fault. */
+static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, uint8_t *buf,
+                 vms_fault *fault)
+{
+    for (unsigned i = 0; i < n; i++) {
+        vms_status st = kind == VMS_ACC_WRITE ? vms_bus_write(c->m->bus, p[i].pa, buf, p[i].len)
+                                              : vms_bus_read(c->m->bus, p[i].pa, buf, p[i].len);
+        if (st != VMS_OK) {
+            *fault = (vms_fault){.kind = VMS_FAULT_BUS, .pa = p[i].pa};
+            deliver(c, fault);
+            return false;
+        }
+        buf += p[i].len;
+    }
+    return true;
+}
+
+vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
+                                  size_t len)
+{
+    vms_access_result r = {.ok = true};
+    uint8_t *bytes = buf;
+    bool first = true;
+    while (len > 0) {
+        piece p[MAX_PIECES];
+        unsigned n = 0;
+        size_t done = 0;
+        for (; n < MAX_PIECES && done < len; n++) {
+            vms_xlate x;
+            uint64_t cur = va + done;
+            if (!vms_core_translate(c, cur, kind, &x, &p[n].pa, &r.fault, NULL)) {
+                r.ok = false;
+                return r;
+            }
+            uint64_t room = vms_pgsize_bytes(x.size) - (cur & (vms_pgsize_bytes(x.size) - 1));
+            p[n].len = len - done < room ? len - done : (size_t)room;
+            done += p[n].len;
+            c->cycles += c->m->cfg.cost.mem_access;
+        }
+        if (first)
+            r.pa = p[0].pa;
+        first = false;
+        if (bytes) {
+            if (!move(c, p, n, kind, bytes, &r.fault)) {
+                r.ok = false;
+                return r;
+            }
+            bytes += done;
+        }
+        va += done;
+        len -= done;
+    }
+    return r;
+}
