@@ -17,9 +17,9 @@
  * takes the lowest-addressed free block of any order >= k (a "first free frame"
  * textbook allocator: after frees, order 0 always returns the lowest free frame).
  *
- * Host memory. Creating the allocator costs bitmaps of about 2.5 bytes per 2 MiB of
- * physical address space (about 0.7 MiB for 1 TiB). Per-frame metadata lives in 2 MiB
- * chunks (512 frames × 32 bytes) allocated on first use inside the chunk: an
+ * Host memory. Creating the allocator costs bitmaps of about 1.4 bytes per 2 MiB of
+ * physical address space (6 KiB for the 4 GiB PC layout, 0.7 MiB for 1 TiB). Per-frame metadata
+ * lives in 2 MiB chunks (512 frames × 32 bytes) allocated on first use inside the chunk: an
  * allocation or reservation there, or a free block smaller than 2 MiB at an unaligned
  * range edge. Chunks are kept until vms_frames_destroy, so host memory tracks the peak
  * number of 2 MiB regions ever used, not the size of RAM; freeing never allocates and
@@ -241,7 +241,8 @@ unsigned vms_frames_unusable_index(const vms_frames *fr, unsigned order);
  * Gorman's fragmentation (extfrag) index for order (Linux mm/vmstat.c
  * __fragmentation_index), in thousandths: -1000 if an allocation of that order would
  * succeed; otherwise near 0 when it fails for lack of memory, near 1000 when it fails
- * from fragmentation: 1000 − (1000 + 1000·free / 2^order) / free_blocks. 0 when
+ * from fragmentation: 1000 − (1000 + 1000·free / 2^order) / free_blocks (integer
+ * divisions, as Linux; it can fall below 0 when very few blocks are free). 0 when
  * nothing is free.
  */
 int vms_frames_extfrag_index(const vms_frames *fr, unsigned order);

@@ -279,7 +279,7 @@ static void count_free(vms_frames *fr, uint64_t pfn, unsigned k, int sign)
 /* Insert the free block (pfn, k). Its chunk must exist if k < 9. */
 static void fl_add(vms_frames *fr, uint64_t pfn, unsigned k)
 {
-    assert(!is_free(fr, pfn, k) && pfn % pages(k) == 0);
+    assert(!is_free(fr, pfn, k) && (pfn & (pages(k) - 1)) == 0);
     if (k >= CHUNK_ORDER) {
         hbm_set(&fr->big[k - CHUNK_ORDER], pfn >> k);
     } else {
@@ -325,7 +325,7 @@ static uint64_t fl_first(const vms_frames *fr, unsigned k)
         if (w)
             return (ci << CHUNK_ORDER) + (((uint64_t)wi * 64 + (uint64_t)__builtin_ctzll(w)) << k);
     }
-    assert(!"small[k] names a chunk with no free block of order k");
+    assert(false); /* small[k] named a chunk with no free block of order k */
     return NONE;
 }
 
@@ -745,7 +745,7 @@ static vms_frame *head_of(const vms_frames *fr, uint64_t pfn, uint64_t *head)
             return hm;
         }
     }
-    assert(!"allocated frame without a head");
+    assert(false); /* an allocated frame without a head */
     return NULL;
 }
 
