@@ -77,6 +77,7 @@ static vms_status check_level(const vms_pwc_level_config *c, unsigned level, vms
     return VMS_OK;
 }
 
+/* Validate levels and every level's geometry (level 5 even with 4-level paging). */
 static vms_status check_config(const vms_pwc_config *cfg, unsigned levels, vms_err *err)
 {
     if (!cfg)
@@ -176,12 +177,14 @@ void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level, cons
 
 /* ---- invalidation and inspection ---- */
 
+/* Entries tagged *ctx (a uint16_t PCID). */
 static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
 {
     (void)data;
     return vmsi_assoc_pcid(tag) == *(const uint16_t *)ctx;
 }
 
+/* Every entry. */
 static bool any(uint64_t tag, uint64_t data, const void *ctx)
 {
     (void)tag;

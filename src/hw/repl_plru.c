@@ -24,6 +24,7 @@ static void plru_reset(uint8_t *state, unsigned ways)
         state[i] = 0;
 }
 
+/* The MRU bit of way. */
 static bool bit(const uint8_t *state, unsigned way)
 {
     return (state[way / 8u] >> (way % 8u)) & 1u;

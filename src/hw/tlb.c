@@ -68,11 +68,13 @@ static inline uint64_t vpn_of(uint64_t va, vms_pgsize s)
     return (va & VA_MASK) >> vms_pgsize_shift(s);
 }
 
+/* The assoc key of page vpn at size s: the size rides in the low two bits. */
 static inline uint64_t key_of(uint64_t vpn, vms_pgsize s)
 {
     return vpn << 2 | (uint64_t)s;
 }
 
+/* The cached page size a key carries. */
 static inline vms_pgsize key_size(uint64_t key)
 {
     return (vms_pgsize)(key & 3u);
@@ -102,6 +104,7 @@ static void decode(uint64_t tag, uint64_t data, vms_xlate *out)
     out->pwt = (data & D_PWT) != 0;
 }
 
+/* The size the paging structures mapped (before splintering). */
 static inline vms_pgsize orig_size(uint64_t data)
 {
     return (vms_pgsize)((data >> D_ORIG_SHIFT) & 3u);
@@ -138,6 +141,7 @@ static vms_status check_part(const vms_tlb_part_config *p, unsigned i, unsigned 
     return VMS_OK;
 }
 
+/* Validate the whole configuration; VMS_ERR_INVAL with a message on the first problem. */
 static vms_status check_config(const vms_tlb_config *cfg, vms_err *err)
 {
     if (!cfg)
@@ -298,6 +302,7 @@ typedef struct va_match {
     bool with_global;
 } va_match;
 
+/* INVLPG/INVPCID-0 tag rule: a global entry goes only with_global, others by PCID. */
 static bool pcid_rule(uint64_t tag, uint16_t pcid, bool with_global)
 {
     if (tag & VMSI_ASSOC_G)
@@ -305,6 +310,7 @@ static bool pcid_rule(uint64_t tag, uint16_t pcid, bool with_global)
     return vmsi_assoc_pcid(tag) == pcid;
 }
 
+/* Does the page this entry was cut from contain m->va, under the PCID rule? */
 static bool covers_va(uint64_t tag, uint64_t data, const void *ctx)
 {
     const va_match *m = ctx;
@@ -331,6 +337,7 @@ void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global
     }
 }
 
+/* Non-global entries tagged *ctx (a uint16_t PCID). */
 static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
 {
     (void)data;
@@ -344,6 +351,7 @@ void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid)
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_pcid, &pcid);
 }
 
+/* Every entry, except global ones when *ctx (keep_global). */
 static bool droppable(uint64_t tag, uint64_t data, const void *ctx)
 {
     (void)data;
