@@ -165,9 +165,9 @@ void vms_kernel_reset_stats(vms_kernel *k);
 /* ---- system-wide views --------------------------------------------------------------- */
 
 /*
- * Append /proc/meminfo text ("%-15s %8llu kB" lines, Linux's fs/proc/meminfo.c order):
- * MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables,
- * Mlocked, SwapTotal (0), SwapFree (0). VMS_ERR_NOMEM if sb could not grow.
+ * Append /proc/meminfo text ("%-16s%8llu kB" lines, label with its colon, Linux's fs/proc/meminfo.c
+ * order): MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables, Mlocked,
+ * SwapTotal (0), SwapFree (0). VMS_ERR_NOMEM if sb could not grow.
  */
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb);
 
