@@ -13,12 +13,11 @@
  * is torn down at once (every frame back) but its task handles stay valid, in state
  * VMS_TASK_DEAD, so the caller can read the signal; vms_proc_exit then reaps them.
  *
- * A fresh address space (spawn, exec) has an empty heap VMA for brk just above a
- * randomised start (ASLR: up to 32 MiB past 0x555555554000 + 1 GiB, page aligned) and a
- * grows-down stack VMA of 132 KiB (32 pages + Linux's initial 128 KiB window) below a
- * randomised top (up to 16 GiB under 0x7ffffffff000); mmap places mappings top-down from
- * below the stack's gap (mmap_base = stack top - stack_limit - a random pad). Without
- * ASLR every offset is 0.
+ * A fresh address space (spawn, exec) has no VMA but a grows-down stack of 132 KiB below
+ * a randomised top (up to 16 GiB under 0x7ffffffff000) and an empty heap (brk) starting
+ * up to 32 MiB past 0x555555554000; mmap places mappings top-down from mmap_base = stack
+ * top - stack_limit - 1 MiB guard gap - up to 1 TiB. Without ASLR every offset is 0.
+ * See docs/KERNEL.md.
  */
 #ifndef VMSIM_PROC_H
 #define VMSIM_PROC_H

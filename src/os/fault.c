@@ -130,8 +130,12 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     if (f) {
-        for (uint64_t i = 0; i < npages_of(c->size); i++)
-            vms_ram_copy_frame(k->ram, pfn + i, old + i);
+        for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
+            st = vms_ram_copy_frame(k->ram, pfn + i, old + i);
+        if (st != VMS_OK) { /* the host could not store the copy */
+            vms_frames_put(k->fr, pfn, NULL);
+            return VMSI_FAULT_NOMEM;
+        }
         vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.copy_page * npages_of(c->size));
     }
     vmsi_fault_ret r = map_new(c, pfn, mk_pte(c, pfn, true));
@@ -224,7 +228,10 @@ static vmsi_fault_ret do_cow_fault(fault_ctx *c)
         st = alloc_anon(c, &pfn);
     if (st != VMS_OK)
         return from_status(st);
-    vms_ram_copy_frame(c->k->ram, pfn, src);
+    if (vms_ram_copy_frame(c->k->ram, pfn, src) != VMS_OK) {
+        vms_frames_put(c->k->fr, pfn, NULL);
+        return VMSI_FAULT_NOMEM;
+    }
     vmsi_charge(c->k, c->t->core, c->k->cfg.cost.copy_page);
     c->k->st.cow++;
     c->k->st.cow_copy++;

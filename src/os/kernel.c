@@ -86,12 +86,28 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
     return VMS_OK;
 }
 
+/*
+ * A zeroed page-table frame whose host bytes already exist, so that writing its entries
+ * can never fail later for lack of host memory (RAM is sparse: a discarded frame gets
+ * host memory on its first write). VMS_ERR_NOMEM / VMS_ERR_NOTFOUND as for frames.
+ */
+vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn)
+{
+    vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_PAGETABLE, pfn, NULL);
+    if (st == VMS_OK && !vms_ram_frame(k->ram, *pfn, true)) {
+        vms_frames_set_flags(k->fr, *pfn, 0, VMS_FRAME_PAGETABLE);
+        vms_frames_put(k->fr, *pfn, NULL);
+        st = VMS_ERR_NOMEM;
+    }
+    return st;
+}
+
 /* vms_pt_ops for init_mm's tables. */
 static vms_status init_alloc_table(void *ud, uint64_t *pa)
 {
     vms_kernel *k = ud;
-    uint64_t pfn;
-    vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_PAGETABLE, &pfn, NULL);
+    uint64_t pfn = 0;
+    vms_status st = vmsi_alloc_table_frame(k, &pfn);
     *pa = pfn << VMS_PAGE_SHIFT;
     return st;
 }

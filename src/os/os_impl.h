@@ -179,6 +179,7 @@ void vmsi_log(vms_kernel *k, vms_log_level lvl, const char *fmt, ...)
 vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint64_t *pfn,
                              vms_err *err);
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles);
+vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
 
 /* ---- pgtable.c: the kernel's page-table helpers (Linux pgtable) ---- */

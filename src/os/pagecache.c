@@ -215,8 +215,13 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
         size_t n = 0;
         if (fseek(h, (long)(index << VMS_PAGE_SHIFT), SEEK_SET) == 0)
             n = fread(buf, 1, sizeof buf, h);
-        if (n)
-            vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, n);
+        if (n && vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
+            vms_frames_meta(k->fr, pfn)->owner = 0;
+            vmsi_free(k->a, r, sizeof *r);
+            vms_frames_set_flags(k->fr, pfn, 0, flags);
+            vms_frames_put(k->fr, pfn, NULL);
+            return VMS_ERR_NOMEM;
+        }
         vmsi_charge(k, core, k->cfg.cost.file_read);
         k->st.pgpgin++;
     } else {

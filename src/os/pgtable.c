@@ -24,7 +24,7 @@ static vms_status mm_alloc_table(void *ud, uint64_t *pa)
 {
     vmsi_mm *mm = ud;
     uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_frames(mm->k, 0, VMS_FRAME_PAGETABLE, &pfn, NULL);
+    vms_status st = vmsi_alloc_table_frame(mm->k, &pfn);
     *pa = pfn << VMS_PAGE_SHIFT;
     if (st == VMS_OK)
         mm->nr_ptes++;

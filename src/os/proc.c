@@ -131,6 +131,7 @@ static vms_status proc_new(vms_kernel *k, const char *name, int ppid, vmsi_mm *m
     p->mm = mm;
     vms_status st = proc_add_task(k, p, core, out, err);
     if (st != VMS_OK) {
+        vmsi_free(k->a, p->tasks, p->cap * sizeof *p->tasks);
         vmsi_free(k->a, p, sizeof *p);
         return st;
     }
@@ -395,6 +396,12 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
 {
     if (f->kind == VMS_FAULT_GP) { /* non-canonical: #GP, SIGSEGV with si_code SI_KERNEL */
         deliver(k, t, VMS_SIGSEGV, f->va, 0, 0x80, info);
+        return false;
+    }
+    if (f->kind == VMS_FAULT_BUS && vms_bus_is_ram(k->bus, f->pa, 1)) {
+        /* RAM that could not store a byte: the host's allocation failed, not the bus. */
+        *st = vmsi_err(err, VMS_ERR_NOMEM, "access at %llx: out of host memory for RAM",
+                       (unsigned long long)f->va);
         return false;
     }
     if (f->kind != VMS_FAULT_PF) {

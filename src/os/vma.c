@@ -100,8 +100,10 @@ void vmsi_vma_remove_range(vmsi_mm *mm, uint64_t start, uint64_t end)
             vmsi_file_put(mm->k, mm->vma[j].file);
         j++;
     }
-    memmove(&mm->vma[i], &mm->vma[j], (mm->nvma - j) * sizeof *mm->vma);
-    mm->nvma -= j - i;
+    if (j > i) {
+        memmove(&mm->vma[i], &mm->vma[j], (mm->nvma - j) * sizeof *mm->vma);
+        mm->nvma -= j - i;
+    }
 }
 
 static bool mergeable(const vmsi_vma *a, const vmsi_vma *b)
