@@ -122,6 +122,9 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, thp_fault_alloc), "huge page"},
         {offsetof(vms_kernel_stats, stack_expand), "stack grown"},
         {offsetof(vms_kernel_stats, spurious), "spurious"},
+        {offsetof(vms_kernel_stats, segv), "SIGSEGV"},
+        {offsetof(vms_kernel_stats, sigbus), "SIGBUS"},
+        {offsetof(vms_kernel_stats, oom_kill), "out of memory"},
     };
     uint64_t faults = b->ks.pgfault - a->ks.pgfault;
     if (faults) {
@@ -131,13 +134,13 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
             uint64_t d = *(const uint64_t *)((const char *)&b->ks + kinds[i].off) -
                          *(const uint64_t *)((const char *)&a->ks + kinds[i].off);
             if (d) {
-                say(r, "%s%s%s", first ? "" : ", ", d > 1 && i == 5 ? "" : "", kinds[i].what);
+                say(r, "%s%s", first ? "" : ", ", kinds[i].what);
                 if (d > 1)
                     say(r, " x%" PRIu64, d);
                 first = false;
             }
         }
-        say(r, "%s)", first ? "fatal" : "");
+        say(r, "%s)", first ? "minor: page already in memory" : "");
     }
     const char *l1 = kind == VMS_ACC_EXEC ? "l1i" : "l1d";
     say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, b->l1_hits - a->l1_hits,
@@ -146,8 +149,9 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         say(r, ", l2 %" PRIu64 " hit %" PRIu64 " miss", b->l2_hits - a->l2_hits,
             b->l2_misses - a->l2_misses);
     if (b->walks - a->walks)
-        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entries read", b->walks - a->walks,
-            b->walks - a->walks > 1 ? "s" : "", b->refs - a->refs);
+        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entr%s read", b->walks - a->walks,
+            b->walks - a->walks > 1 ? "s" : "", b->refs - a->refs,
+            b->refs - a->refs == 1 ? "y" : "ies");
 }
 
 /* ---- operands ---- */
@@ -251,8 +255,8 @@ static vms_status do_procs(runner *r)
             return VMS_OK;
         }
         int pid = vms_task_pid(t);
+        forget_pid(r, pid, -1); /* before the handles become invalid */
         vms_proc_exit(r->k, t);
-        forget_pid(r, pid, -1);
         say(r, "exit %s (pid %d): every frame returned", pname(r, c->proc), pid);
         break;
     }
@@ -268,6 +272,21 @@ static vms_status do_procs(runner *r)
         return st;
     settle_call(r, st, &err);
     return VMS_OK;
+}
+
+/* A length as the scenario would write it: 64K, 2M, 4097. */
+static void say_len(runner *r, uint64_t len)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+    while (u < 3 && len && (len & 1023) == 0) {
+        len >>= 10;
+        u++;
+    }
+    if (u < 0)
+        say(r, "%" PRIu64, len);
+    else
+        say(r, "%" PRIu64 "%c", len, units[u]);
 }
 
 static const char *prot_str(unsigned prot)
@@ -308,7 +327,9 @@ static vms_status do_mmap(runner *r, vms_task *t)
         say(r, "auto");
     else
         say(r, "0x%" PRIx64, addr);
-    say(r, " %" PRIu64 " %s %s%s%s", c->len, prot_str(c->prot),
+    say(r, " ");
+    say_len(r, c->len);
+    say(r, " %s %s%s%s", prot_str(c->prot),
         c->path < 0 ? "anon" : c->shm ? "shm=" : "file=", c->path < 0 ? "" : r->sc->strs[c->path],
         flags & VMS_MAP_SHARED ? " shared" : " private");
     vms_status st = mmap_object(r, &f, &err);
@@ -338,7 +359,8 @@ static vms_status do_range(runner *r, vms_task *t)
     vms_err err = {0};
     uint64_t a = addr_of(r, &c->addr);
     vms_status st;
-    say(r, "%s %s 0x%" PRIx64 " %" PRIu64, names[c->op], pname(r, c->proc), a, c->len);
+    say(r, "%s %s 0x%" PRIx64 " ", names[c->op], pname(r, c->proc), a);
+    say_len(r, c->len);
     switch (c->op) {
     case OP_MUNMAP: st = vms_sys_munmap(r->k, t, a, c->len, &err); break;
     case OP_MPROTECT:
@@ -465,8 +487,10 @@ static vms_status do_touch(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     uint64_t base = addr_of(r, &c->addr), n = c->count ? c->count : (c->len + c->step - 1) / c->step;
-    say(r, "touch %s 0x%" PRIx64 " %" PRIu64 " %s: %" PRIu64 " %s accesses", pname(r, c->proc),
-        base, c->len, vms_access_name(c->kind), n, c->count ? "random" : "sequential");
+    say(r, "touch %s 0x%" PRIx64 " ", pname(r, c->proc), base);
+    say_len(r, c->len);
+    say(r, " %s: %" PRIu64 " %s accesses", vms_access_name(c->kind), n,
+        c->count ? "random" : "sequential");
     snap s0, s1;
     take(r, t, c->kind, &s0);
     vms_access_info ai = {.outcome = VMS_ACCESS_OK};
