@@ -11,6 +11,7 @@
  * modelled counters of one run, so a change in speed can be told from a change in what
  * was modelled. Usage: bench_translate [--runs N] [--scale F]
  */
+#define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
