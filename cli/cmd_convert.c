@@ -103,7 +103,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
 static vms_status remap_path(vms_trace_reader *r, vms_trace_writer *w, vms_trace_event *ev,
                              vms_err *err)
 {
-    uint32_t *id = ev->type == VMS_TEV_MAP ? &ev->map.path
+    uint32_t *id = ev->type == VMS_TEV_MAP    ? &ev->map.path
                    : ev->type == VMS_TEV_MMAP ? &ev->mmap.path
                                               : NULL;
     if (!id || *id == 0)

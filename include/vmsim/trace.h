@@ -68,24 +68,24 @@ typedef enum vms_trace_acc {
 } vms_trace_acc;
 
 /* Protection bits of MAP, MMAP and MPROTECT: Linux's PROT_READ/WRITE/EXEC values. */
-#define VMS_TPROT_READ 0x1u
+#define VMS_TPROT_READ  0x1u
 #define VMS_TPROT_WRITE 0x2u
-#define VMS_TPROT_EXEC 0x4u
-#define VMS_TPROT_ALL 0x7u
+#define VMS_TPROT_EXEC  0x4u
+#define VMS_TPROT_ALL   0x7u
 
 /* Mapping flags of MAP and MMAP (vmsim's own bits, not Linux's MAP_* values). */
-#define VMS_TMAP_SHARED 0x01u    /* MAP_SHARED (clear: MAP_PRIVATE) */
-#define VMS_TMAP_ANON 0x02u      /* anonymous (clear: file-backed, `path` at `off`) */
-#define VMS_TMAP_FIXED 0x04u     /* MAP_FIXED: `addr` was mandatory */
-#define VMS_TMAP_POPULATE 0x08u  /* MAP_POPULATE / mlocked: prefault */
-#define VMS_TMAP_HUGETLB 0x10u   /* MAP_HUGETLB */
+#define VMS_TMAP_SHARED    0x01u /* MAP_SHARED (clear: MAP_PRIVATE) */
+#define VMS_TMAP_ANON      0x02u /* anonymous (clear: file-backed, `path` at `off`) */
+#define VMS_TMAP_FIXED     0x04u /* MAP_FIXED: `addr` was mandatory */
+#define VMS_TMAP_POPULATE  0x08u /* MAP_POPULATE / mlocked: prefault */
+#define VMS_TMAP_HUGETLB   0x10u /* MAP_HUGETLB */
 #define VMS_TMAP_NORESERVE 0x20u /* MAP_NORESERVE */
 #define VMS_TMAP_GROWSDOWN 0x40u /* MAP_GROWSDOWN (a stack) */
-#define VMS_TMAP_ALL 0x7fu
+#define VMS_TMAP_ALL       0x7fu
 
-#define VMS_TCLONE_VM 0x1u    /* CLONE_VM: the child shares the address space (a thread) */
+#define VMS_TCLONE_VM    0x1u /* CLONE_VM: the child shares the address space (a thread) */
 #define VMS_TCLONE_VFORK 0x2u /* CLONE_VFORK: the parent waits until the child execs/exits */
-#define VMS_TCLONE_ALL 0x3u
+#define VMS_TCLONE_ALL   0x3u
 
 /* The result of a failed mmap (MAP_FAILED, i.e. (void *)-1). */
 #define VMS_TRACE_MAP_FAILED UINT64_MAX
@@ -118,13 +118,13 @@ typedef struct vms_trace_event {
             uint8_t flags;       /* VMS_TMAP_* */
         } map;
         struct {
-            uint64_t addr;  /* the address argument (a hint unless VMS_TMAP_FIXED) */
-            uint64_t len;   /* bytes */
-            uint64_t off;   /* file offset */
-            uint64_t ret;   /* the address returned, or VMS_TRACE_MAP_FAILED */
-            uint32_t path;  /* the file behind the fd; 0 for anonymous mappings */
-            uint8_t prot;   /* VMS_TPROT_* */
-            uint8_t flags;  /* VMS_TMAP_* */
+            uint64_t addr; /* the address argument (a hint unless VMS_TMAP_FIXED) */
+            uint64_t len;  /* bytes */
+            uint64_t off;  /* file offset */
+            uint64_t ret;  /* the address returned, or VMS_TRACE_MAP_FAILED */
+            uint32_t path; /* the file behind the fd; 0 for anonymous mappings */
+            uint8_t prot;  /* VMS_TPROT_* */
+            uint8_t flags; /* VMS_TMAP_* */
         } mmap;
         struct {
             uint64_t addr, len;
@@ -179,8 +179,8 @@ typedef struct vms_trace_reader vms_trace_reader;
  * Allocations go through a (NULL: the default allocator). On success *out owns the open
  * file; close it with vms_trace_reader_close. On failure *out is NULL and err says why.
  */
-vms_status vms_trace_reader_open(const char *path, vms_trace_format fmt,
-                                 const vms_allocator *a, vms_trace_reader **out, vms_err *err);
+vms_status vms_trace_reader_open(const char *path, vms_trace_format fmt, const vms_allocator *a,
+                                 vms_trace_reader **out, vms_err *err);
 
 /*
  * The same over len bytes at data (borrowed: they must outlive the reader); name is
@@ -237,8 +237,7 @@ vms_status vms_trace_writer_open(const char *path, vms_trace_format fmt,
  * same string always gets the same id). Native writes define it in the stream; text
  * formats accept and ignore it.
  */
-vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t *id,
-                                   vms_err *err);
+vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t *id, vms_err *err);
 
 /*
  * Append one event. Lackey and dinero take only VMS_TEV_ACCESS (VMS_ERR_UNSUPPORTED for

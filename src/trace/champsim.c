@@ -21,9 +21,9 @@
  */
 #include "trace/trace_impl.h"
 
-#define REC 64u
+#define REC      64u
 #define REF_SIZE 8u
-#define LINE 64u
+#define LINE     64u
 
 /* Mirror of ChampSim's input_instr, for the layout assertion only (we decode bytes). */
 struct champsim_rec {

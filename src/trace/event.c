@@ -8,8 +8,7 @@
 const char *vms_trace_type_name(unsigned type)
 {
     static const char *const names[VMS_TEV_NTYPES] = {
-        "access", "map", "mmap", "munmap", "mprotect", "brk", "madvise", "clone", "exit",
-        "kwrite"};
+        "access", "map", "mmap", "munmap", "mprotect", "brk", "madvise", "clone", "exit", "kwrite"};
     return type < VMS_TEV_NTYPES ? names[type] : "?";
 }
 
@@ -31,8 +30,8 @@ static void prot_str(unsigned prot, char out[4])
 /* "private,anon,fixed,…" */
 static void flags_str(unsigned flags, char *out, size_t len)
 {
-    static const char *const names[] = {"anon",     "fixed",     "populate",
-                                        "hugetlb",  "noreserve", "growsdown"};
+    static const char *const names[] = {"anon",    "fixed",     "populate",
+                                        "hugetlb", "noreserve", "growsdown"};
     size_t o = (size_t)snprintf(out, len, "%s", flags & VMS_TMAP_SHARED ? "shared" : "private");
     for (unsigned i = 0; i < 6; i++)
         if (flags & (2u << i) && o < len)
@@ -48,14 +47,12 @@ int vms_trace_event_format(const vms_trace_event *ev, char *buf, size_t len)
     switch (ev->type) {
     case VMS_TEV_ACCESS:
         return snprintf(buf, len, "tid %u %s 0x%llx size %u", ev->tid,
-                        vms_trace_acc_name(ev->access.kind), (ull)ev->access.va,
-                        ev->access.size);
+                        vms_trace_acc_name(ev->access.kind), (ull)ev->access.va, ev->access.size);
     case VMS_TEV_MAP:
         prot_str(ev->map.prot, p);
         flags_str(ev->map.flags, f, sizeof f);
         return snprintf(buf, len, "tid %u map 0x%llx-0x%llx %s %s off=0x%llx path=%u", ev->tid,
-                        (ull)ev->map.start, (ull)ev->map.end, p, f, (ull)ev->map.off,
-                        ev->map.path);
+                        (ull)ev->map.start, (ull)ev->map.end, p, f, (ull)ev->map.off, ev->map.path);
     case VMS_TEV_MMAP:
         prot_str(ev->mmap.prot, p);
         flags_str(ev->mmap.flags, f, sizeof f);

@@ -15,10 +15,14 @@
 static int data_kind(char c)
 {
     switch (c) {
-    case 'L': return VMS_TACC_READ;
-    case 'S': return VMS_TACC_WRITE;
-    case 'M': return VMS_TACC_MODIFY;
-    default: return -1;
+    case 'L':
+        return VMS_TACC_READ;
+    case 'S':
+        return VMS_TACC_WRITE;
+    case 'M':
+        return VMS_TACC_MODIFY;
+    default:
+        return -1;
     }
 }
 

@@ -17,13 +17,13 @@
 
 #include "trace/trace_impl.h"
 
-#define HDR_LEN 16u
-#define MAJOR 1u
-#define MINOR 0u
+#define HDR_LEN   16u
+#define MAJOR     1u
+#define MINOR     0u
 #define FLAG_ZSTD 0x1u
-#define MAX_REC 96u   /* longest record other than STRING and extensions */
-#define MAX_STR 4096u /* longest string (PATH_MAX) */
-#define WBUF (64u * 1024u)
+#define MAX_REC   96u   /* longest record other than STRING and extensions */
+#define MAX_STR   4096u /* longest string (PATH_MAX) */
+#define WBUF      (64u * 1024u)
 
 static const uint8_t magic[8] = {0x89, 'V', 'M', 'S', 'T', 'R', '\r', '\n'};
 
@@ -49,12 +49,12 @@ enum {
 
 static inline uint64_t zigzag(uint64_t d)
 {
-    return (d << 1) ^ (uint64_t)-(int64_t)(d >> 63);
+    return (d << 1) ^ (uint64_t) - (int64_t)(d >> 63);
 }
 
 static inline uint64_t unzigzag(uint64_t z)
 {
-    return (z >> 1) ^ (uint64_t)-(int64_t)(z & 1);
+    return (z >> 1) ^ (uint64_t) - (int64_t)(z & 1);
 }
 
 /* A bounded read cursor over the window; `why` is set on the first failure. */
@@ -165,15 +165,13 @@ static void get_kernel(uint8_t tag, cur *c, vms_trace_event *ev)
         ev->clone.child = get_var32(c, "child id above 2^32");
         ev->clone.flags = get_u8(c);
         break;
-    case T_EXIT:
-    {
+    case T_EXIT: {
         int64_t status = (int64_t)unzigzag(get_var(c));
         if ((status < INT32_MIN || status > INT32_MAX) && !c->why)
             c->why = "exit status outside 32 bits";
         ev->exit.status = (int32_t)status;
         ev->exit.group = get_u8(c);
-    }
-        break;
+    } break;
     default: /* T_MUNMAP, T_BRK, T_KWRITE: two varints (munmap, brk, kwrite alike) */
         ev->munmap.addr = get_var(c);
         ev->munmap.len = get_var(c);
@@ -198,8 +196,9 @@ static bool get_string(vms_trace_reader *r, cur *c)
         return fail_here(r, "", "NUL byte inside a STRING record");
     vms_status st = vmsi_strtab_add(&r->strs, r->a, s, (size_t)len);
     if (st != VMS_OK)
-        return fail_here(r, "", st == VMS_ERR_NOMEM ? "out of memory for strings"
-                                                      : "too many strings (limit 2^20, 64 MiB)");
+        return fail_here(r, "",
+                         st == VMS_ERR_NOMEM ? "out of memory for strings"
+                                             : "too many strings (limit 2^20, 64 MiB)");
     vmsi_in_take(r->in, hdr + (size_t)len);
     return true;
 }
@@ -270,8 +269,7 @@ static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
 static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
 {
     while (!r->ended) {
-        if (vmsi_in_avail(r->in) < MAX_REC &&
-            vmsi_in_fill(r->in, MAX_REC, &r->err) != VMS_OK)
+        if (vmsi_in_avail(r->in) < MAX_REC && vmsi_in_fill(r->in, MAX_REC, &r->err) != VMS_OK)
             return false;
         size_t n = vmsi_in_avail(r->in);
         if (n == 0)
@@ -307,8 +305,9 @@ vms_status vmsi_native_start(vms_trace_reader *r)
         return r->err.status;
     const uint8_t *h = vmsi_in_ptr(r->in);
     if (vmsi_in_avail(r->in) < HDR_LEN || memcmp(h, magic, 8) != 0) {
-        vmsi_fail_byte(r, 0, VMS_ERR_PARSE, "not a native vmsim trace: expected the 16-byte "
-                                            "header starting \\x89VMSTR\\r\\n");
+        vmsi_fail_byte(r, 0, VMS_ERR_PARSE,
+                       "not a native vmsim trace: expected the 16-byte "
+                       "header starting \\x89VMSTR\\r\\n");
         return r->err.status;
     }
     unsigned major = h[8] | (unsigned)h[9] << 8, minor = h[10] | (unsigned)h[11] << 8;
@@ -328,6 +327,8 @@ vms_status vmsi_native_start(vms_trace_reader *r)
         vms_status st = vmsi_in_push(r->in, VMSI_CODEC_ZSTD, &r->payload, &r->err);
         if (st != VMS_OK)
             return st;
+        /* Cap the window a hostile header can demand: 2^23 = 8 MiB (zstd -19 uses 2^23). */
+        ZSTD_DCtx_setParameter(r->payload->z, ZSTD_d_windowLogMax, 23);
         r->in = r->payload;
         r->obase = HDR_LEN;
     }
@@ -461,8 +462,7 @@ static uint8_t *put_kernel(uint8_t *p, const vms_trace_event *ev)
         *p++ = ev->mprotect.prot;
         return p;
     case VMS_TEV_MADVISE:
-        return put_var(put_var(put_var(p, ev->madvise.addr), ev->madvise.len),
-                       ev->madvise.advice);
+        return put_var(put_var(put_var(p, ev->madvise.addr), ev->madvise.len), ev->madvise.advice);
     case VMS_TEV_CLONE:
         p = put_var(p, ev->clone.child);
         *p++ = ev->clone.flags;

@@ -84,10 +84,13 @@ int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
             r->line++;
             if (n > VMSI_MAX_LINE)
                 return vmsi_fail_line(r, VMS_ERR_PARSE, "line longer than %u bytes",
-                                      VMSI_MAX_LINE) - 1;
+                                      VMSI_MAX_LINE) -
+                       1;
             if (memchr(p, '\0', n))
-                return vmsi_fail_line(r, VMS_ERR_PARSE, "NUL byte in a text trace "
-                                                        "(binary data? use --from)") - 1;
+                return vmsi_fail_line(r, VMS_ERR_PARSE,
+                                      "NUL byte in a text trace "
+                                      "(binary data? use --from)") -
+                       1;
             *line = (char *)(uintptr_t)p;
             *len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
             if (nl)
@@ -158,10 +161,18 @@ static vms_status start(vms_trace_reader *r, vms_trace_format fmt, vms_err *err)
         return st;
     r->fmt = fmt;
     switch (fmt) {
-    case VMS_TRACE_NATIVE: st = vmsi_native_start(r); break;
-    case VMS_TRACE_LACKEY: st = vmsi_lackey_start(r); break;
-    case VMS_TRACE_DINERO: st = vmsi_dinero_start(r); break;
-    case VMS_TRACE_CHAMPSIM: st = vmsi_champsim_start(r); break;
+    case VMS_TRACE_NATIVE:
+        st = vmsi_native_start(r);
+        break;
+    case VMS_TRACE_LACKEY:
+        st = vmsi_lackey_start(r);
+        break;
+    case VMS_TRACE_DINERO:
+        st = vmsi_dinero_start(r);
+        break;
+    case VMS_TRACE_CHAMPSIM:
+        st = vmsi_champsim_start(r);
+        break;
     default:
         return vmsi_err(err, VMS_ERR_INVAL, "%s: bad trace format %d", r->name, (int)fmt);
     }
@@ -201,8 +212,8 @@ static vms_status finish_open(vms_trace_reader **out, vms_trace_format fmt, vms_
     return st;
 }
 
-vms_status vms_trace_reader_open(const char *path, vms_trace_format fmt,
-                                 const vms_allocator *a, vms_trace_reader **out, vms_err *err)
+vms_status vms_trace_reader_open(const char *path, vms_trace_format fmt, const vms_allocator *a,
+                                 vms_trace_reader **out, vms_err *err)
 {
     a = a ? a : vms_allocator_default();
     *out = NULL;

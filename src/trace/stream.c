@@ -94,8 +94,7 @@ const char *vmsi_codec_name(vmsi_codec c)
 }
 
 /* Allocate a stage and its window. */
-static vms_status stage_new(const vms_allocator *a, const char *name, vmsi_in **out,
-                            vms_err *err)
+static vms_status stage_new(const vms_allocator *a, const char *name, vmsi_in **out, vms_err *err)
 {
     vmsi_in *s = vmsi_zalloc(a, sizeof *s);
     if (s)
@@ -131,8 +130,8 @@ vms_status vmsi_in_open_file(const vms_allocator *a, const char *path, const cha
     return VMS_OK;
 }
 
-vms_status vmsi_in_open_mem(const vms_allocator *a, const void *data, size_t len,
-                            const char *name, vmsi_in **out, vms_err *err)
+vms_status vmsi_in_open_mem(const vms_allocator *a, const void *data, size_t len, const char *name,
+                            vmsi_in **out, vms_err *err)
 {
     vms_status st = stage_new(a, name, out, err);
     if (st == VMS_OK) {
@@ -237,9 +236,9 @@ static vms_status raw_more(vmsi_in *s, vms_err *err)
 /* A decoder's error: "NAME: corrupt xz data at compressed byte N (detail)". */
 static vms_status zfail(vmsi_in *s, vms_err *err, const char *what, const char *detail)
 {
-    return vmsi_err(err, VMS_ERR_PARSE, "%s: %s %s data at compressed byte %llu (%s)",
-                    s->name, what, vmsi_codec_name(s->codec),
-                    (unsigned long long)vmsi_in_offset(s->up), detail);
+    return vmsi_err(err, VMS_ERR_PARSE, "%s: %s %s data at compressed byte %llu (%s)", s->name,
+                    what, vmsi_codec_name(s->codec), (unsigned long long)vmsi_in_offset(s->up),
+                    detail);
 }
 
 /* Run the decoder once over up's window into buf[end, VMSI_WIN); zend at stream end. */

@@ -19,10 +19,10 @@
 #include "util/util.h"
 #include "vmsim/trace.h"
 
-#define VMSI_WIN (64u * 1024u)    /* window of each input stage */
-#define VMSI_MAX_LINE 4096u       /* longest text line a reader accepts */
-#define VMSI_MAX_STRINGS (1u << 20)  /* interned strings per trace */
-#define VMSI_MAX_STRBYTES (64u << 20) /* their total bytes */
+#define VMSI_WIN          (64u * 1024u) /* window of each input stage */
+#define VMSI_MAX_LINE     4096u         /* longest text line a reader accepts */
+#define VMSI_MAX_STRINGS  (1u << 20)    /* interned strings per trace */
+#define VMSI_MAX_STRBYTES (64u << 20)   /* their total bytes */
 
 typedef enum vmsi_codec {
     VMSI_CODEC_NONE = 0,
@@ -34,20 +34,20 @@ typedef enum vmsi_codec {
 typedef struct vmsi_in vmsi_in;
 struct vmsi_in {
     const vms_allocator *a;
-    const char *name;    /* borrowed: the reader's file name, for messages */
-    vmsi_in *up;         /* decoders: the stage holding the compressed bytes */
-    FILE *f;             /* raw stage over a file (NULL: over memory) */
-    bool own_f;          /* fclose at free (not stdin) */
-    const uint8_t *mem;  /* raw stage over memory */
+    const char *name;   /* borrowed: the reader's file name, for messages */
+    vmsi_in *up;        /* decoders: the stage holding the compressed bytes */
+    FILE *f;            /* raw stage over a file (NULL: over memory) */
+    bool own_f;         /* fclose at free (not stdin) */
+    const uint8_t *mem; /* raw stage over memory */
     size_t memlen;
     vmsi_codec codec;
-    void *z;             /* the decoder's state */
-    size_t zlast;        /* zstd: the last ZSTD_decompressStream hint (0: frame done) */
-    bool zend;           /* gzip/xz: the decoder reported the end of its stream */
-    uint8_t *buf;        /* window buf[pos, end), VMSI_WIN bytes */
+    void *z;      /* the decoder's state */
+    size_t zlast; /* zstd: the last ZSTD_decompressStream hint (0: frame done) */
+    bool zend;    /* gzip/xz: the decoder reported the end of its stream */
+    uint8_t *buf; /* window buf[pos, end), VMSI_WIN bytes */
     size_t pos, end;
-    uint64_t base;       /* stage offset of buf[0] */
-    bool eof;            /* nothing follows buf[end] */
+    uint64_t base; /* stage offset of buf[0] */
+    bool eof;      /* nothing follows buf[end] */
 };
 
 /* Open a raw stage over a file ("-": stdin). On failure returns NULL status in err. */
@@ -55,8 +55,8 @@ vms_status vmsi_in_open_file(const vms_allocator *a, const char *path, const cha
                              vmsi_in **out, vms_err *err);
 
 /* Open a raw stage over borrowed memory. */
-vms_status vmsi_in_open_mem(const vms_allocator *a, const void *data, size_t len,
-                            const char *name, vmsi_in **out, vms_err *err);
+vms_status vmsi_in_open_mem(const vms_allocator *a, const void *data, size_t len, const char *name,
+                            vmsi_in **out, vms_err *err);
 
 /* Push a decoding stage of codec c (not NONE) over up (borrowed; freed by the caller). */
 vms_status vmsi_in_push(vmsi_in *up, vmsi_codec c, vmsi_in **out, vms_err *err);
@@ -173,8 +173,8 @@ static inline int vmsi_hexval(int c)
 }
 
 /*
- * Parse hex digits (leading zeros allowed) at *p into *v and advance *p. Returns 1 on success, 0 when no
- * digit is there, -1 when the number does not fit in 64 bits.
+ * Parse hex digits (leading zeros allowed) at *p into *v and advance *p. Returns 1 on success, 0
+ * when no digit is there, -1 when the number does not fit in 64 bits.
  */
 static inline int vmsi_parse_hex(const char **p, uint64_t *v)
 {
@@ -212,16 +212,16 @@ struct vms_trace_writer {
     FILE *f;
     bool own_f;
     vms_err err;
-    void *zc;                 /* native: ZSTD_CStream (NULL when raw) */
-    uint8_t *buf;             /* records not yet compressed/written */
+    void *zc;     /* native: ZSTD_CStream (NULL when raw) */
+    uint8_t *buf; /* records not yet compressed/written */
     size_t len;
-    uint8_t *zbuf;            /* compressed output */
+    uint8_t *zbuf; /* compressed output */
     size_t zcap;
     uint64_t prev[4];
     uint32_t tid;
     uint64_t nevents;
-    vmsi_strtab strs;         /* interned strings (dedup by linear hash below) */
-    uint32_t *hash;           /* open addressing over string ids, hcap slots */
+    vmsi_strtab strs; /* interned strings (dedup by linear hash below) */
+    uint32_t *hash;   /* open addressing over string ids, hcap slots */
     uint32_t hcap;
 };
 

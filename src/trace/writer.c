@@ -131,8 +131,7 @@ static vms_status rehash(vms_trace_writer *w)
     return VMS_OK;
 }
 
-vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t *id,
-                                   vms_err *err)
+vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t *id, vms_err *err)
 {
     size_t n = strlen(s);
     if (w->err.status == VMS_OK && (w->strs.n + 1) * 2 > w->hcap && rehash(w) != VMS_OK)
@@ -147,8 +146,9 @@ vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t 
         }
     vms_status st = vmsi_strtab_add(&w->strs, w->a, s, n);
     if (st != VMS_OK)
-        vmsi_wfail(w, st, "%s", st == VMS_ERR_NOMEM ? "out of memory interning a string"
-                                                     : "too many strings (limit 2^20, 64 MiB)");
+        vmsi_wfail(w, st, "%s",
+                   st == VMS_ERR_NOMEM ? "out of memory interning a string"
+                                       : "too many strings (limit 2^20, 64 MiB)");
     else if (w->fmt == VMS_TRACE_NATIVE)
         vmsi_native_wstring(w, w->strs.n, s, n);
     if (w->err.status != VMS_OK)
@@ -168,9 +168,11 @@ vms_status vms_trace_writer_write(vms_trace_writer *w, const vms_trace_event *ev
     } else if (w->fmt == VMS_TRACE_NATIVE) {
         vmsi_native_write(w, ev);
     } else if (ev->type != VMS_TEV_ACCESS) {
-        vmsi_wfail(w, VMS_ERR_UNSUPPORTED, "event %llu: %s traces hold memory references "
-                   "only, not %s events", (unsigned long long)w->nevents,
-                   vms_trace_format_name(w->fmt), vms_trace_type_name(ev->type));
+        vmsi_wfail(w, VMS_ERR_UNSUPPORTED,
+                   "event %llu: %s traces hold memory references "
+                   "only, not %s events",
+                   (unsigned long long)w->nevents, vms_trace_format_name(w->fmt),
+                   vms_trace_type_name(ev->type));
     } else {
         vmsi_text_write(w, ev);
     }
