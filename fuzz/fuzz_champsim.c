@@ -1,4 +1,5 @@
-/* fuzz_champsim.c — libFuzzer target: the champsim trace reader on arbitrary bytes (fuzz_trace.h). */
+/* fuzz_champsim.c — libFuzzer target: the champsim trace reader on arbitrary bytes (fuzz_trace.h).
+ */
 #include "fuzz_trace.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)

@@ -48,8 +48,7 @@ static int fuzz_trace_one(const unsigned char *data, size_t size, vms_trace_form
     if (err.status != VMS_OK &&
         ((err.status != VMS_ERR_PARSE && err.status != VMS_ERR_UNSUPPORTED) ||
          !fuzz_msg_ok(err.msg))) {
-        fprintf(stderr, "fuzz: bad failure report: status %d, \"%s\"\n", (int)err.status,
-                err.msg);
+        fprintf(stderr, "fuzz: bad failure report: status %d, \"%s\"\n", (int)err.status, err.msg);
         abort();
     }
     return 0;
