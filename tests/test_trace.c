@@ -140,6 +140,16 @@ static void test_lackey_lines(void)
     static char longl[6000];
     memset(longl, 'I', sizeof longl - 1);
     CHECK_STR(bad(longl, VMS_TRACE_LACKEY), "t:1: line longer than 4096 bytes");
+    /* A final line without newline that ends exactly at the 64 KiB window's end. */
+    static char full[65536];
+    size_t k = 0, o = 0;
+    for (; o + 7 <= sizeof full - 16; o += 7, k++)
+        memcpy(full + o, "I  1,1\n", 7);
+    memcpy(full + o, " L ", 3);
+    memset(full + o + 3, '0', sizeof full - o - 6);
+    memcpy(full + sizeof full - 3, "a,8", 3);
+    CHECK_EQ(read_mem(full, sizeof full, VMS_TRACE_LACKEY, msg, sizeof msg), k + 1);
+    CHECK_STR(msg, "");
     /* A failed reader stays failed. */
     vms_trace_reader *r;
     vms_err err;

@@ -82,15 +82,16 @@ int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
         size_t n = nl ? (size_t)(nl - p) : avail;
         if (nl || (in->eof && avail > 0) || n > VMSI_MAX_LINE) {
             r->line++;
-            if (n > VMSI_MAX_LINE)
-                return vmsi_fail_line(r, VMS_ERR_PARSE, "line longer than %u bytes",
-                                      VMSI_MAX_LINE) -
-                       1;
-            if (memchr(p, '\0', n))
-                return vmsi_fail_line(r, VMS_ERR_PARSE,
-                                      "NUL byte in a text trace "
-                                      "(binary data? use --from)") -
-                       1;
+            if (n > VMSI_MAX_LINE) {
+                vmsi_fail_line(r, VMS_ERR_PARSE, "line longer than %u bytes", VMSI_MAX_LINE);
+                return -1;
+            }
+            if (memchr(p, '\0', n)) {
+                vmsi_fail_line(r, VMS_ERR_PARSE,
+                               "NUL byte in a text trace (binary data? use "
+                               "--from)");
+                return -1;
+            }
             *line = (char *)(uintptr_t)p;
             *len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
             if (nl)

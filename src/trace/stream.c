@@ -98,7 +98,7 @@ static vms_status stage_new(const vms_allocator *a, const char *name, vmsi_in **
 {
     vmsi_in *s = vmsi_zalloc(a, sizeof *s);
     if (s)
-        s->buf = vmsi_alloc(a, VMSI_WIN);
+        s->buf = vmsi_alloc(a, VMSI_WIN + 1); /* + 1: room for a text line's NUL */
     if (!s || !s->buf) {
         vmsi_free(a, s, sizeof *s);
         *out = NULL;
@@ -208,7 +208,7 @@ void vmsi_in_free(vmsi_in *s)
     }
     if (s->own_f)
         fclose(s->f);
-    vmsi_free(s->a, s->buf, VMSI_WIN);
+    vmsi_free(s->a, s->buf, VMSI_WIN + 1);
     vmsi_free(s->a, s, sizeof *s);
 }
 

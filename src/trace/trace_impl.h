@@ -50,7 +50,8 @@ struct vmsi_in {
     bool eof;      /* nothing follows buf[end] */
 };
 
-/* Open a raw stage over a file ("-": stdin). On failure returns NULL status in err. */
+/* Open a raw stage over a file ("-": stdin); name (borrowed) is used in messages.
+ * On failure *out is NULL and err says why. */
 vms_status vmsi_in_open_file(const vms_allocator *a, const char *path, const char *name,
                              vmsi_in **out, vms_err *err);
 
