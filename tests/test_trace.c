@@ -133,6 +133,13 @@ static void test_lackey_lines(void)
     CHECK_STR(bad("I  1,1\nI  \x01\x02,1\n", VMS_TRACE_LACKEY),
               "t:2: expected 'I  ADDR,SIZE' or ' L|S|M ADDR,SIZE' (hex address, decimal size), "
               "got 'I  \\x01\\x02,1'");
+    /* Non-printable bytes are quoted as \xNN, cut at a bounded length (fuzzer find). */
+    CHECK_STR(bad("I  1#\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91"
+                  "\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\n",
+                  VMS_TRACE_LACKEY),
+              "t:1: expected 'I  ADDR,SIZE' or ' L|S|M ADDR,SIZE' (hex address, decimal size), "
+              "got 'I  1#\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91"
+              "\\x91\\x91\\x91\\x91\\x91\\x91\\x91\\x91...'");
     const char nul[] = "I  1,1\nI  2\0,1\n";
     read_mem(nul, sizeof nul - 1, VMS_TRACE_LACKEY, msg, sizeof msg);
     CHECK_STR(msg, "t:2: NUL byte in a text trace (binary data? use --from)");

@@ -75,9 +75,9 @@ static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
 {
     char *s;
     size_t n;
-    int got, kind;
+    int kind;
     do {
-        if ((got = vmsi_next_line(r, &s, &n)) <= 0)
+        if (vmsi_next_line(r, &s, &n) <= 0)
             return false;
         kind = line_kind(s, n);
     } while (kind == -2);

@@ -59,7 +59,8 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
 void vmsi_quote(const char *s, size_t n, char out[96])
 {
     size_t o = 0, i;
-    for (i = 0; i < n && i < 40; i++) {
+    /* Each byte takes at most 4 characters; stop while "..." and the NUL still fit. */
+    for (i = 0; i < n && i < 40 && o + 4 <= 96 - 4 - 1; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f && c != '\\')
             out[o++] = (char)c;
