@@ -3,9 +3,10 @@
 #   make run      build and run the built-in demonstration
 #   make test     build under ASan+UBSan with -Werror and run every test (ctest)
 #   make bench    build release and run the benchmarks (figures: docs/PERFORMANCE.md)
+#   make fuzz     build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
 #   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
-.PHONY: all run test bench format lint deps clean debug
+.PHONY: all run test bench fuzz format lint deps clean debug
 
 all: deps
 	cmake --preset release >/dev/null
@@ -25,6 +26,13 @@ test: deps
 
 bench: all
 	./scripts/bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DVMS_FUZZ=ON >/dev/null
+	cmake --build build/fuzz --target fuzzers -j2
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

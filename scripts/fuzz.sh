@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target (build/fuzz/fuzz_*, built by `make fuzz`) for SECONDS each
+# (default 60), starting from a scratch copy of its committed corpus fuzz/corpus/<parser>/.
+# New interesting inputs stay in build/fuzz/corpus/<parser>/; crashes are written to
+# build/fuzz/crash-<parser>-*; exits non-zero if any target found one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+status=0
+for f in build/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    parser=${f##*/fuzz_}
+    work=build/fuzz/corpus/$parser
+    mkdir -p "$work"
+    cp -n fuzz/corpus/"$parser"/* "$work"/ 2>/dev/null || true
+    echo "== fuzz $parser for ${secs}s"
+    "$f" -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
+        -artifact_prefix="build/fuzz/crash-$parser-" -print_final_stats=1 "$work" \
+        2>&1 | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' \
+        || status=1
+    ls build/fuzz/crash-"$parser"-* >/dev/null 2>&1 && status=1
+done
+exit $status

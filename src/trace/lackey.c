@@ -1,0 +1,104 @@
+/*
+ * lackey.c — valgrind lackey memory traces (valgrind --tool=lackey --trace-mem=yes).
+ *
+ * Lackey prints one reference per line (valgrind lackey/lk_main.c, printf formats
+ * "I  %08lx,%lu", " L %08lx,%lu", " S %08lx,%lu", " M %08lx,%lu"): a hex address without
+ * "0x" and a decimal size. I is an instruction fetch, L a load, S a store, M a modify
+ * (load then store of the same bytes). Valgrind's own messages ("==PID== …") and
+ * comment lines ("#…") are skipped; any other line is an error naming its number —
+ * never a silent skip, since a skipped reference changes every result after it.
+ * Lackey records one process with threads serialised and no thread id: tid is 0.
+ */
+#include "trace/trace_impl.h"
+
+/* The access kind of a data line's letter, or -1. */
+static int data_kind(char c)
+{
+    switch (c) {
+    case 'L':
+        return VMS_TACC_READ;
+    case 'S':
+        return VMS_TACC_WRITE;
+    case 'M':
+        return VMS_TACC_MODIFY;
+    default:
+        return -1;
+    }
+}
+
+/* The kind a line's 3-character prefix announces, -1 for none, -2 for a skipped line. */
+static int line_kind(const char *s, size_t n)
+{
+    if ((n >= 2 && s[0] == '=' && s[1] == '=') || (n >= 1 && s[0] == '#'))
+        return -2;
+    if (n < 3)
+        return -1;
+    if (s[0] == 'I' && s[1] == ' ' && s[2] == ' ')
+        return VMS_TACC_EXEC;
+    if (s[0] == ' ' && s[2] == ' ')
+        return data_kind(s[1]);
+    return -1;
+}
+
+bool vmsi_lackey_sniff(const uint8_t *p, size_t n)
+{
+    return line_kind((const char *)p, n) != -1;
+}
+
+/* Parse "ADDR,SIZE" at s into ev (a NUL-terminated line). */
+static bool parse_ref(vms_trace_reader *r, const char *s, vms_trace_event *ev)
+{
+    uint64_t va, size = 0;
+    int h = vmsi_parse_hex(&s, &va);
+    if (h < 0)
+        return vmsi_fail_line(r, VMS_ERR_PARSE, "address does not fit in 64 bits");
+    if (h == 0 || *s != ',')
+        return false;
+    s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        size = size * 10 + (uint64_t)(*s - '0');
+        if (size > UINT32_MAX)
+            return vmsi_fail_line(r, VMS_ERR_PARSE, "size above 4294967295");
+    }
+    if (*s != '\0')
+        return false;
+    if (size == 0)
+        return vmsi_fail_line(r, VMS_ERR_PARSE, "size 0: expected a size of at least 1");
+    ev->access.va = va;
+    ev->access.size = (uint32_t)size;
+    return true;
+}
+
+static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
+{
+    char *s;
+    size_t n;
+    int kind;
+    do {
+        if (vmsi_next_line(r, &s, &n) <= 0)
+            return false;
+        kind = line_kind(s, n);
+    } while (kind == -2);
+    memset(ev, 0, sizeof *ev);
+    if (kind >= 0 && parse_ref(r, s + 3, ev)) {
+        ev->type = VMS_TEV_ACCESS;
+        ev->access.kind = (uint8_t)kind;
+        return true;
+    }
+    if (r->err.status != VMS_OK)
+        return false;
+    char q[96];
+    vmsi_quote(s, n, q);
+    return vmsi_fail_line(r, VMS_ERR_PARSE,
+                          "expected 'I  ADDR,SIZE' or ' L|S|M ADDR,SIZE' (hex address, "
+                          "decimal size), got '%s'",
+                          q);
+}
+
+vms_status vmsi_lackey_start(vms_trace_reader *r)
+{
+    r->next = lackey_next;
+    return VMS_OK;
+}

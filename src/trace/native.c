@@ -1,0 +1,513 @@
+/*
+ * native.c — vmsim's native trace format, read and written (docs/TRACE_FORMAT.md).
+ *
+ * A 16-byte plain header, then a payload of records, zstd-compressed unless the header
+ * says raw. Each record starts with a tag byte; accesses (the bulk) pack kind and size
+ * into the tag and delta-encode the address against the previous address of the same
+ * kind, as a zigzag LEB128 varint, so a sequential walk costs 2 bytes a reference
+ * before compression. Kernel events carry plain varints. Strings (paths) are defined
+ * once by a STRING record and referred to by id. A final END record carries the event
+ * count, so truncation is always detected, compressed or not.
+ *
+ * Invariants: ids are defined in order (1, 2, …) before use; the reader's memory does
+ * not grow with the trace (only with distinct strings, capped by VMSI_MAX_*).
+ */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCStream_advanced: our allocator hook */
+#include <zstd.h>
+
+#include "trace/trace_impl.h"
+
+#define HDR_LEN   16u
+#define MAJOR     1u
+#define MINOR     0u
+#define FLAG_ZSTD 0x1u
+#define MAX_REC   96u   /* longest record other than STRING and extensions */
+#define MAX_STR   4096u /* longest string (PATH_MAX) */
+#define WBUF      (64u * 1024u)
+
+static const uint8_t magic[8] = {0x89, 'V', 'M', 'S', 'T', 'R', '\r', '\n'};
+
+/* Record tags (the byte every record starts with). */
+enum {
+    T_END = 0x00,      /* varint event count; the last record */
+    T_STRING = 0x01,   /* varint len, len bytes: defines string id n + 1 */
+    T_TID = 0x02,      /* varint tid: the thread of the events that follow */
+    T_MAP = 0x03,      /* start, len, off, path, u8 prot, u8 flags */
+    T_MMAP = 0x04,     /* addr, len, off, ret, path, u8 prot, u8 flags */
+    T_MUNMAP = 0x05,   /* addr, len */
+    T_MPROTECT = 0x06, /* addr, len, u8 prot */
+    T_BRK = 0x07,      /* addr, ret */
+    T_MADVISE = 0x08,  /* addr, len, advice */
+    T_CLONE = 0x09,    /* child, u8 flags */
+    T_EXIT = 0x0a,     /* zigzag status, u8 group */
+    T_KWRITE = 0x0b,   /* va, len */
+    T_EXT = 0x40,      /* 0x40..0x7f: varint len, len bytes; readers skip them */
+    T_ACCESS = 0x80,   /* 1kksssss: kind k, size s (0: a varint follows the address) */
+};
+
+/* ---- varints ---- */
+
+static inline uint64_t zigzag(uint64_t d)
+{
+    return (d << 1) ^ (uint64_t) - (int64_t)(d >> 63);
+}
+
+static inline uint64_t unzigzag(uint64_t z)
+{
+    return (z >> 1) ^ (uint64_t) - (int64_t)(z & 1);
+}
+
+/* A bounded read cursor over the window; `why` is set on the first failure. */
+typedef struct cur {
+    const uint8_t *p, *e;
+    const char *why;
+} cur;
+
+/* Decode a LEB128 varint (at most 10 bytes, the 10th 0 or 1). */
+static inline uint64_t get_var(cur *c)
+{
+    uint64_t v = 0;
+    for (unsigned sh = 0;; sh += 7) {
+        if (c->p == c->e) {
+            c->why = c->why ? c->why : "the payload ends inside a record";
+            return 0;
+        }
+        uint8_t b = *c->p++;
+        if (sh == 63 && b > 1) {
+            c->why = c->why ? c->why : "varint overflows 64 bits";
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80))
+            return v;
+    }
+}
+
+static inline uint8_t get_u8(cur *c)
+{
+    if (c->p == c->e) {
+        c->why = c->why ? c->why : "the payload ends inside a record";
+        return 0;
+    }
+    return *c->p++;
+}
+
+/* A varint that must fit 32 bits. */
+static uint32_t get_var32(cur *c, const char *what)
+{
+    uint64_t v = get_var(c);
+    if (v > UINT32_MAX && !c->why)
+        c->why = what;
+    return (uint32_t)v;
+}
+
+/* ---- reading ---- */
+
+/* Fail with "pre why" at the record starting at the window's current byte. */
+static bool fail_here(vms_trace_reader *r, const char *pre, const char *why)
+{
+    return vmsi_fail_byte(r, r->obase + vmsi_in_offset(r->in), VMS_ERR_PARSE, "%s%s", pre, why);
+}
+
+/* Decode an access record (tag 1kksssss) into ev. */
+static void get_access(vms_trace_reader *r, uint8_t tag, cur *c, vms_trace_event *ev)
+{
+    unsigned kind = (tag >> 5) & 3u;
+    uint64_t va = r->prev[kind] + unzigzag(get_var(c));
+    uint64_t size = tag & 31u;
+    if (size == 0) {
+        size = get_var(c);
+        if ((size == 0 || size > UINT32_MAX) && !c->why)
+            c->why = "access size must be 1..4294967295";
+    }
+    r->prev[kind] = va;
+    ev->type = VMS_TEV_ACCESS;
+    ev->access.va = va;
+    ev->access.size = (uint32_t)size;
+    ev->access.kind = (uint8_t)kind;
+}
+
+/* Decode the kernel event with tag `tag` (T_MAP..T_KWRITE) into ev. */
+static void get_kernel(uint8_t tag, cur *c, vms_trace_event *ev)
+{
+    ev->type = (uint8_t)(tag - T_MAP + VMS_TEV_MAP);
+    switch (tag) {
+    case T_MAP:
+        ev->map.start = get_var(c);
+        ev->map.end = ev->map.start + get_var(c);
+        if (ev->map.end < ev->map.start && !c->why)
+            c->why = "map end beyond 2^64";
+        ev->map.off = get_var(c);
+        ev->map.path = get_var32(c, "path id above 2^32");
+        ev->map.prot = get_u8(c);
+        ev->map.flags = get_u8(c);
+        break;
+    case T_MMAP:
+        ev->mmap.addr = get_var(c);
+        ev->mmap.len = get_var(c);
+        ev->mmap.off = get_var(c);
+        ev->mmap.ret = get_var(c);
+        ev->mmap.path = get_var32(c, "path id above 2^32");
+        ev->mmap.prot = get_u8(c);
+        ev->mmap.flags = get_u8(c);
+        break;
+    case T_MPROTECT:
+        ev->mprotect.addr = get_var(c);
+        ev->mprotect.len = get_var(c);
+        ev->mprotect.prot = get_u8(c);
+        break;
+    case T_MADVISE:
+        ev->madvise.addr = get_var(c);
+        ev->madvise.len = get_var(c);
+        ev->madvise.advice = get_var32(c, "advice above 2^32");
+        break;
+    case T_CLONE:
+        ev->clone.child = get_var32(c, "child id above 2^32");
+        ev->clone.flags = get_u8(c);
+        break;
+    case T_EXIT: {
+        int64_t status = (int64_t)unzigzag(get_var(c));
+        if ((status < INT32_MIN || status > INT32_MAX) && !c->why)
+            c->why = "exit status outside 32 bits";
+        ev->exit.status = (int32_t)status;
+        ev->exit.group = get_u8(c);
+    } break;
+    default: /* T_MUNMAP, T_BRK, T_KWRITE: two varints (munmap, brk, kwrite alike) */
+        ev->munmap.addr = get_var(c);
+        ev->munmap.len = get_var(c);
+    }
+}
+
+/* Define the string of a STRING record whose header was parsed up to c. */
+static bool get_string(vms_trace_reader *r, cur *c)
+{
+    uint64_t len = get_var(c);
+    if (c->why)
+        return fail_here(r, "STRING record: ", c->why);
+    if (len > MAX_STR)
+        return fail_here(r, "", "STRING record longer than 4096 bytes");
+    size_t hdr = (size_t)(c->p - vmsi_in_ptr(r->in));
+    if (vmsi_in_fill(r->in, hdr + (size_t)len, &r->err) != VMS_OK)
+        return false;
+    if (vmsi_in_avail(r->in) < hdr + len)
+        return fail_here(r, "", "the payload ends inside a STRING record");
+    const char *s = (const char *)vmsi_in_ptr(r->in) + hdr;
+    if (memchr(s, '\0', (size_t)len))
+        return fail_here(r, "", "NUL byte inside a STRING record");
+    vms_status st = vmsi_strtab_add(&r->strs, r->a, s, (size_t)len);
+    if (st != VMS_OK)
+        return fail_here(r, "",
+                         st == VMS_ERR_NOMEM ? "out of memory for strings"
+                                             : "too many strings (limit 2^20, 64 MiB)");
+    vmsi_in_take(r->in, hdr + (size_t)len);
+    return true;
+}
+
+/* Skip an extension record (tags 0x40..0x7f) whose header was parsed up to c. */
+static bool skip_ext(vms_trace_reader *r, cur *c)
+{
+    uint64_t len = get_var(c);
+    if (c->why)
+        return fail_here(r, "extension record: ", c->why);
+    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
+    while (len > 0) {
+        if (vmsi_in_fill(r->in, VMSI_WIN, &r->err) != VMS_OK)
+            return false;
+        size_t n = vmsi_in_avail(r->in);
+        if (n == 0)
+            return fail_here(r, "", "the payload ends inside an extension record");
+        n = n < len ? n : (size_t)len;
+        vmsi_in_take(r->in, n);
+        len -= n;
+    }
+    return true;
+}
+
+/* The END record: check the count and that nothing follows. */
+static bool get_end(vms_trace_reader *r, cur *c)
+{
+    uint64_t n = get_var(c);
+    if (c->why)
+        return fail_here(r, "END record: ", c->why);
+    if (n != r->count) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "END record counts %llu events, the trace held %llu",
+                 (unsigned long long)n, (unsigned long long)r->count);
+        return fail_here(r, "", msg);
+    }
+    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
+    if (vmsi_in_fill(r->in, 1, &r->err) != VMS_OK)
+        return false;
+    if (vmsi_in_avail(r->in))
+        return fail_here(r, "", "data after the END record");
+    r->ended = true;
+    return false;
+}
+
+/* Handle one non-event record (END, STRING, TID, extensions); false stops reading. */
+static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
+{
+    if (tag == T_END)
+        return get_end(r, c);
+    if (tag == T_STRING)
+        return get_string(r, c);
+    if (tag >= T_EXT)
+        return skip_ext(r, c);
+    if (tag != T_TID) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown record tag 0x%02x (0x0c..0x3f are reserved)", tag);
+        return fail_here(r, "", msg);
+    }
+    uint32_t tid = get_var32(c, "tid above 2^32");
+    if (c->why)
+        return fail_here(r, "TID record: ", c->why);
+    r->tid = tid;
+    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
+    return true;
+}
+
+static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
+{
+    while (!r->ended) {
+        if (vmsi_in_avail(r->in) < MAX_REC && vmsi_in_fill(r->in, MAX_REC, &r->err) != VMS_OK)
+            return false;
+        size_t n = vmsi_in_avail(r->in);
+        if (n == 0)
+            return fail_here(r, "", "the trace ends without its END record (truncated?)");
+        const uint8_t *p = vmsi_in_ptr(r->in);
+        cur c = {p + 1, p + n, NULL};
+        uint8_t tag = p[0];
+        if (!(tag & T_ACCESS) && (tag < T_MAP || tag > T_KWRITE)) {
+            if (!meta_record(r, tag, &c))
+                return false;
+            continue;
+        }
+        memset(ev, 0, sizeof *ev);
+        ev->tid = r->tid;
+        if (tag & T_ACCESS)
+            get_access(r, tag, &c, ev);
+        else
+            get_kernel(tag, &c, ev);
+        char why[64];
+        if (c.why)
+            return fail_here(r, "", c.why);
+        if (ev->type != VMS_TEV_ACCESS && !vmsi_event_valid(ev, r->strs.n, why, sizeof why))
+            return fail_here(r, "", why);
+        vmsi_in_take(r->in, (size_t)(c.p - p));
+        return true;
+    }
+    return false;
+}
+
+vms_status vmsi_native_start(vms_trace_reader *r)
+{
+    if (vmsi_in_fill(r->in, HDR_LEN, &r->err) != VMS_OK)
+        return r->err.status;
+    const uint8_t *h = vmsi_in_ptr(r->in);
+    if (vmsi_in_avail(r->in) < HDR_LEN || memcmp(h, magic, 8) != 0) {
+        vmsi_fail_byte(r, 0, VMS_ERR_PARSE,
+                       "not a native vmsim trace: expected the 16-byte "
+                       "header starting \\x89VMSTR\\r\\n");
+        return r->err.status;
+    }
+    unsigned major = h[8] | (unsigned)h[9] << 8, minor = h[10] | (unsigned)h[11] << 8;
+    uint32_t flags = h[12] | (uint32_t)h[13] << 8 | (uint32_t)h[14] << 16 | (uint32_t)h[15] << 24;
+    if (major != MAJOR) {
+        vmsi_fail_byte(r, 8, VMS_ERR_UNSUPPORTED,
+                       "native trace version %u.%u: this vmsim reads version %u.x only%s", major,
+                       minor, MAJOR, major > MAJOR ? " (written by a newer vmsim)" : "");
+        return r->err.status;
+    }
+    if (flags & ~FLAG_ZSTD) {
+        vmsi_fail_byte(r, 12, VMS_ERR_UNSUPPORTED, "unknown header flags 0x%x", flags);
+        return r->err.status;
+    }
+    vmsi_in_take(r->in, HDR_LEN);
+    if (flags & FLAG_ZSTD) {
+        vms_status st = vmsi_in_push(r->in, VMSI_CODEC_ZSTD, &r->payload, &r->err);
+        if (st != VMS_OK)
+            return st;
+        /* Cap the window a hostile header can demand: 2^23 = 8 MiB (zstd -19 uses 2^23). */
+        ZSTD_DCtx_setParameter(r->payload->z, ZSTD_d_windowLogMax, 23);
+        r->in = r->payload;
+        r->obase = HDR_LEN;
+    }
+    r->next = native_next;
+    return VMS_OK;
+}
+
+/* ---- writing ---- */
+
+static inline uint8_t *put_var(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Compress (or copy) buf[0, len) to the file; `end` finishes the zstd frame. */
+static vms_status flush(vms_trace_writer *w, bool end)
+{
+    if (!w->zc) {
+        vms_status st = vmsi_wfile(w, w->buf, w->len);
+        w->len = 0;
+        return st;
+    }
+    ZSTD_inBuffer in = {w->buf, w->len, 0};
+    size_t left;
+    do {
+        ZSTD_outBuffer out = {w->zbuf, w->zcap, 0};
+        left = ZSTD_compressStream2(w->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(left))
+            return vmsi_wfail(w, VMS_ERR_IO, "zstd: %s", ZSTD_getErrorName(left));
+        vms_status st = vmsi_wfile(w, w->zbuf, out.pos);
+        if (st != VMS_OK)
+            return st;
+    } while (in.pos < in.size || (end && left != 0));
+    w->len = 0;
+    return VMS_OK;
+}
+
+/* Make room for n more bytes in buf. */
+static vms_status room(vms_trace_writer *w, size_t n)
+{
+    return w->len + n > WBUF ? flush(w, false) : VMS_OK;
+}
+
+static void *zs_alloc(void *ud, size_t n)
+{
+    return vmsi_sized_alloc(ud, n);
+}
+
+static void zs_free(void *ud, void *p)
+{
+    vmsi_sized_free(ud, p);
+}
+
+vms_status vmsi_native_wopen(vms_trace_writer *w, const vms_trace_writer_opts *o)
+{
+    bool raw = o && o->raw;
+    int level = o && o->zstd_level ? o->zstd_level : 3;
+    uint8_t h[HDR_LEN] = {0};
+    memcpy(h, magic, 8);
+    h[8] = MAJOR;
+    h[10] = MINOR;
+    h[12] = (uint8_t)(raw ? 0 : FLAG_ZSTD);
+    w->buf = vmsi_alloc(w->a, WBUF);
+    if (!w->buf)
+        return vmsi_wfail(w, VMS_ERR_NOMEM, "out of memory for the write buffer");
+    if (!raw) {
+        ZSTD_customMem cm = {zs_alloc, zs_free, (void *)(uintptr_t)w->a};
+        w->zc = ZSTD_createCStream_advanced(cm);
+        w->zcap = ZSTD_CStreamOutSize();
+        w->zbuf = vmsi_alloc(w->a, w->zcap);
+        if (!w->zc || !w->zbuf)
+            return vmsi_wfail(w, VMS_ERR_NOMEM, "out of memory for the zstd encoder");
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level)))
+            return vmsi_wfail(w, VMS_ERR_INVAL, "zstd level %d: expected 1..19", level);
+    }
+    return vmsi_wfile(w, h, HDR_LEN);
+}
+
+vms_status vmsi_native_wstring(vms_trace_writer *w, uint32_t id, const char *s, size_t len)
+{
+    (void)id; /* ids are implicit: the n-th STRING record defines id n */
+    if (len > MAX_STR)
+        return vmsi_wfail(w, VMS_ERR_INVAL, "string longer than 4096 bytes");
+    vms_status st = room(w, len + 16);
+    if (st != VMS_OK)
+        return st;
+    uint8_t *p = w->buf + w->len;
+    *p++ = T_STRING;
+    p = put_var(p, len);
+    memcpy(p, s, len);
+    w->len = (size_t)(p + len - w->buf);
+    return VMS_OK;
+}
+
+/* Encode an access record at p; returns the end. */
+static uint8_t *put_access(vms_trace_writer *w, uint8_t *p, const vms_trace_event *ev)
+{
+    unsigned kind = ev->access.kind;
+    uint32_t size = ev->access.size;
+    *p++ = (uint8_t)(T_ACCESS | kind << 5 | (size < 32 ? size : 0));
+    p = put_var(p, zigzag(ev->access.va - w->prev[kind]));
+    w->prev[kind] = ev->access.va;
+    return size < 32 ? p : put_var(p, size);
+}
+
+/* Encode a kernel event at p; returns the end. */
+static uint8_t *put_kernel(uint8_t *p, const vms_trace_event *ev)
+{
+    *p++ = (uint8_t)(T_MAP + ev->type - VMS_TEV_MAP);
+    switch (ev->type) {
+    case VMS_TEV_MAP:
+        p = put_var(put_var(p, ev->map.start), ev->map.end - ev->map.start);
+        p = put_var(put_var(p, ev->map.off), ev->map.path);
+        *p++ = ev->map.prot;
+        *p++ = ev->map.flags;
+        return p;
+    case VMS_TEV_MMAP:
+        p = put_var(put_var(p, ev->mmap.addr), ev->mmap.len);
+        p = put_var(put_var(p, ev->mmap.off), ev->mmap.ret);
+        p = put_var(p, ev->mmap.path);
+        *p++ = ev->mmap.prot;
+        *p++ = ev->mmap.flags;
+        return p;
+    case VMS_TEV_MPROTECT:
+        p = put_var(put_var(p, ev->mprotect.addr), ev->mprotect.len);
+        *p++ = ev->mprotect.prot;
+        return p;
+    case VMS_TEV_MADVISE:
+        return put_var(put_var(put_var(p, ev->madvise.addr), ev->madvise.len), ev->madvise.advice);
+    case VMS_TEV_CLONE:
+        p = put_var(p, ev->clone.child);
+        *p++ = ev->clone.flags;
+        return p;
+    case VMS_TEV_EXIT:
+        p = put_var(p, zigzag((uint64_t)(int64_t)ev->exit.status));
+        *p++ = ev->exit.group;
+        return p;
+    default: /* munmap, brk, kwrite: two u64 in the same place */
+        return put_var(put_var(p, ev->munmap.addr), ev->munmap.len);
+    }
+}
+
+vms_status vmsi_native_write(vms_trace_writer *w, const vms_trace_event *ev)
+{
+    vms_status st = room(w, MAX_REC + 16);
+    if (st != VMS_OK)
+        return st;
+    uint8_t *p = w->buf + w->len;
+    if (ev->tid != w->tid) {
+        *p++ = T_TID;
+        p = put_var(p, ev->tid);
+        w->tid = ev->tid;
+    }
+    p = ev->type == VMS_TEV_ACCESS ? put_access(w, p, ev) : put_kernel(p, ev);
+    w->len = (size_t)(p - w->buf);
+    w->nevents++;
+    return VMS_OK;
+}
+
+vms_status vmsi_native_wclose(vms_trace_writer *w)
+{
+    vms_status st = room(w, 16);
+    if (st != VMS_OK)
+        return st;
+    uint8_t *p = w->buf + w->len;
+    *p++ = T_END;
+    p = put_var(p, w->nevents);
+    w->len = (size_t)(p - w->buf);
+    return flush(w, true);
+}
+
+void vmsi_native_wfree(vms_trace_writer *w)
+{
+    ZSTD_freeCStream(w->zc);
+    vmsi_free(w->a, w->zbuf, w->zcap);
+    vmsi_free(w->a, w->buf, WBUF);
+}

@@ -1,0 +1,284 @@
+/*
+ * reader.c — opening a trace: the stage chain (file, optional decompression), format
+ * detection, the pull loop, and the helpers the parsers share (lines, messages).
+ *
+ * Detection (VMS_TRACE_AUTO) looks at the first bytes after decompression:
+ *   native magic "\x89VMSTR\r\n"                    → native
+ *   a lackey line ("I  ", " L ", " S ", " M ", "==", "#") → lackey
+ *   a hex label, blanks, a hex address              → dinero
+ *   anything else that is not text                   → champsim
+ * Text that matches no format is an error asking for an explicit format.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "trace/trace_impl.h"
+
+static const char *const format_names[] = {"auto", "native", "lackey", "dinero", "champsim"};
+
+const char *vms_trace_format_name(vms_trace_format f)
+{
+    return (unsigned)f < 5 ? format_names[f] : "?";
+}
+
+vms_status vms_trace_format_parse(const char *name, vms_trace_format *out, vms_err *err)
+{
+    for (unsigned i = 0; i < 5; i++)
+        if (strcmp(name, format_names[i]) == 0) {
+            *out = (vms_trace_format)i;
+            return VMS_OK;
+        }
+    return vmsi_err(err, VMS_ERR_NOTFOUND,
+                    "unknown trace format '%s': expected auto, native, lackey, dinero or "
+                    "champsim",
+                    name);
+}
+
+bool vmsi_fail_line(vms_trace_reader *r, vms_status st, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vmsi_err(&r->err, st, "%s:%llu: %s", r->name, (unsigned long long)r->line, msg);
+    return false;
+}
+
+bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vmsi_err(&r->err, st, "%s: byte %llu: %s", r->name, (unsigned long long)off, msg);
+    return false;
+}
+
+void vmsi_quote(const char *s, size_t n, char out[96])
+{
+    size_t o = 0, i;
+    /* Each byte takes at most 4 characters; stop while "..." and the NUL still fit. */
+    for (i = 0; i < n && i < 40 && o + 4 <= 96 - 4 - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+    }
+    if (i < n)
+        o += (size_t)snprintf(out + o, 4, "...");
+    out[o] = '\0';
+}
+
+int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
+{
+    vmsi_in *in = r->in;
+    size_t scanned = 0;
+    for (;;) {
+        size_t avail = vmsi_in_avail(in);
+        const uint8_t *p = vmsi_in_ptr(in);
+        const uint8_t *nl = memchr(p + scanned, '\n', avail - scanned);
+        size_t n = nl ? (size_t)(nl - p) : avail;
+        if (nl || (in->eof && avail > 0) || n > VMSI_MAX_LINE) {
+            r->line++;
+            if (n > VMSI_MAX_LINE) {
+                vmsi_fail_line(r, VMS_ERR_PARSE, "line longer than %u bytes", VMSI_MAX_LINE);
+                return -1;
+            }
+            if (memchr(p, '\0', n)) {
+                vmsi_fail_line(r, VMS_ERR_PARSE,
+                               "NUL byte in a text trace (binary data? use "
+                               "--from)");
+                return -1;
+            }
+            *line = (char *)(uintptr_t)p;
+            *len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+            if (nl)
+                *(uint8_t *)(uintptr_t)nl = '\0'; /* the window is ours */
+            vmsi_in_take(in, nl ? n + 1 : n);
+            (*line)[*len] = '\0';
+            return 1;
+        }
+        if (in->eof)
+            return 0;
+        scanned = n;
+        if (vmsi_in_fill(in, avail + 1, &r->err) != VMS_OK)
+            return -1;
+    }
+}
+
+/* ---- detection ---- */
+
+/* The magic of a native trace (docs/TRACE_FORMAT.md). */
+static const uint8_t native_magic[8] = {0x89, 'V', 'M', 'S', 'T', 'R', '\r', '\n'};
+
+/* Whether p[0, n) holds only text bytes (tabs, newlines, printable ASCII or UTF-8). */
+static bool is_text(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t')
+            return false;
+    return true;
+}
+
+static vms_status detect(vms_trace_reader *r, vms_trace_format *fmt, vms_err *err)
+{
+    vms_status st = vmsi_in_fill(r->in, 256, err);
+    if (st != VMS_OK)
+        return st;
+    const uint8_t *p = vmsi_in_ptr(r->in);
+    size_t n = vmsi_in_avail(r->in);
+    if (n >= 8 && memcmp(p, native_magic, 8) == 0)
+        *fmt = VMS_TRACE_NATIVE;
+    else if (n > 0 && vmsi_lackey_sniff(p, n))
+        *fmt = VMS_TRACE_LACKEY;
+    else if (n > 0 && vmsi_dinero_sniff(p, n))
+        *fmt = VMS_TRACE_DINERO;
+    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+        *fmt = VMS_TRACE_CHAMPSIM;
+    else
+        return vmsi_err(err, VMS_ERR_PARSE,
+                        "%s: cannot tell the trace format from the first bytes (%s): "
+                        "expected native, lackey, dinero or champsim; name it with a format",
+                        r->name, n == 0 ? "the file is empty" : "text of no known format");
+    return VMS_OK;
+}
+
+/* Build the stage chain over r->raw and start the format's parser. */
+static vms_status start(vms_trace_reader *r, vms_trace_format fmt, vms_err *err)
+{
+    vms_status st = vmsi_in_fill(r->raw, 8, err);
+    if (st != VMS_OK)
+        return st;
+    vmsi_codec c = vmsi_codec_sniff(vmsi_in_ptr(r->raw), vmsi_in_avail(r->raw));
+    r->in = r->raw;
+    if (c != VMSI_CODEC_NONE) {
+        if ((st = vmsi_in_push(r->raw, c, &r->dec, err)) != VMS_OK)
+            return st;
+        r->in = r->dec;
+    }
+    if (fmt == VMS_TRACE_AUTO && (st = detect(r, &fmt, err)) != VMS_OK)
+        return st;
+    r->fmt = fmt;
+    switch (fmt) {
+    case VMS_TRACE_NATIVE:
+        st = vmsi_native_start(r);
+        break;
+    case VMS_TRACE_LACKEY:
+        st = vmsi_lackey_start(r);
+        break;
+    case VMS_TRACE_DINERO:
+        st = vmsi_dinero_start(r);
+        break;
+    case VMS_TRACE_CHAMPSIM:
+        st = vmsi_champsim_start(r);
+        break;
+    default:
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: bad trace format %d", r->name, (int)fmt);
+    }
+    if (st != VMS_OK && err)
+        *err = r->err;
+    return st;
+}
+
+/* Allocate a reader named name (copied). */
+static vms_status reader_new(const char *name, const vms_allocator *a, vms_trace_reader **out,
+                             vms_err *err)
+{
+    vms_trace_reader *r = vmsi_zalloc(a, sizeof *r);
+    size_t n = strlen(name) + 1;
+    if (r)
+        r->name = vmsi_alloc(a, n);
+    if (!r || !r->name) {
+        vmsi_free(a, r, sizeof *r);
+        return vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory opening the trace", name);
+    }
+    memcpy(r->name, name, n);
+    r->a = a;
+    *out = r;
+    return VMS_OK;
+}
+
+/* Finish opening: start, or close and clear *out on failure. */
+static vms_status finish_open(vms_trace_reader **out, vms_trace_format fmt, vms_status st,
+                              vms_err *err)
+{
+    if (st == VMS_OK)
+        st = start(*out, fmt, err);
+    if (st != VMS_OK) {
+        vms_trace_reader_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+vms_status vms_trace_reader_open(const char *path, vms_trace_format fmt, const vms_allocator *a,
+                                 vms_trace_reader **out, vms_err *err)
+{
+    a = a ? a : vms_allocator_default();
+    *out = NULL;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    vms_status st = reader_new(name, a, out, err);
+    if (st != VMS_OK)
+        return st;
+    st = vmsi_in_open_file(a, path, (*out)->name, &(*out)->raw, err);
+    return finish_open(out, fmt, st, err);
+}
+
+vms_status vms_trace_reader_open_mem(const void *data, size_t len, const char *name,
+                                     vms_trace_format fmt, const vms_allocator *a,
+                                     vms_trace_reader **out, vms_err *err)
+{
+    a = a ? a : vms_allocator_default();
+    *out = NULL;
+    vms_status st = reader_new(name ? name : "<memory>", a, out, err);
+    if (st != VMS_OK)
+        return st;
+    st = vmsi_in_open_mem(a, data, len, (*out)->name, &(*out)->raw, err);
+    return finish_open(out, fmt, st, err);
+}
+
+bool vms_trace_read(vms_trace_reader *r, vms_trace_event *ev, vms_err *err)
+{
+    bool ok = r->err.status == VMS_OK && r->next(r, ev);
+    if (ok)
+        r->count++;
+    if (err)
+        *err = r->err;
+    return ok;
+}
+
+const vms_err *vms_trace_reader_error(const vms_trace_reader *r)
+{
+    return &r->err;
+}
+
+vms_trace_format vms_trace_reader_format(const vms_trace_reader *r)
+{
+    return r->fmt;
+}
+
+const char *vms_trace_reader_path(const vms_trace_reader *r, uint32_t id)
+{
+    return vmsi_strtab_get(&r->strs, id);
+}
+
+uint64_t vms_trace_reader_count(const vms_trace_reader *r)
+{
+    return r->count;
+}
+
+void vms_trace_reader_close(vms_trace_reader *r)
+{
+    if (!r)
+        return;
+    const vms_allocator *a = r->a;
+    vmsi_in_free(r->payload);
+    vmsi_in_free(r->dec);
+    vmsi_in_free(r->raw);
+    vmsi_strtab_free(&r->strs, a);
+    vmsi_free(a, r->name, strlen(r->name) + 1);
+    vmsi_free(a, r, sizeof *r);
+}

@@ -1,0 +1,247 @@
+/*
+ * trace_impl.h — internals shared by the trace readers and writers (prefix vmsi_).
+ *
+ * Input is a chain of byte stages, each with a bounded window (VMSI_WIN bytes):
+ *
+ *   file or memory ──► [gzip | xz | zstd decoder] ──► [native payload zstd decoder]
+ *        raw stage         optional, by magic             native format only
+ *
+ * A format parser reads the last stage's window: vmsi_in_fill() makes `need` bytes
+ * available (fewer only at the end), vmsi_in_take() consumes them. Offsets count the
+ * stage's own (uncompressed) bytes, which is what error messages report.
+ * Memory is constant: windows and codec states are allocated once at open.
+ */
+#ifndef VMSIM_TRACE_IMPL_H
+#define VMSIM_TRACE_IMPL_H
+
+#include <stdio.h>
+
+#include "util/util.h"
+#include "vmsim/trace.h"
+
+#define VMSI_WIN          (64u * 1024u) /* window of each input stage */
+#define VMSI_MAX_LINE     4096u         /* longest text line a reader accepts */
+#define VMSI_MAX_STRINGS  (1u << 20)    /* interned strings per trace */
+#define VMSI_MAX_STRBYTES (64u << 20)   /* their total bytes */
+
+typedef enum vmsi_codec {
+    VMSI_CODEC_NONE = 0,
+    VMSI_CODEC_GZIP,
+    VMSI_CODEC_XZ,
+    VMSI_CODEC_ZSTD,
+} vmsi_codec;
+
+typedef struct vmsi_in vmsi_in;
+struct vmsi_in {
+    const vms_allocator *a;
+    const char *name;   /* borrowed: the reader's file name, for messages */
+    vmsi_in *up;        /* decoders: the stage holding the compressed bytes */
+    FILE *f;            /* raw stage over a file (NULL: over memory) */
+    bool own_f;         /* fclose at free (not stdin) */
+    const uint8_t *mem; /* raw stage over memory */
+    size_t memlen;
+    vmsi_codec codec;
+    void *z;      /* the decoder's state */
+    size_t zlast; /* zstd: the last ZSTD_decompressStream hint (0: frame done) */
+    bool zend;    /* gzip/xz: the decoder reported the end of its stream */
+    uint8_t *buf; /* window buf[pos, end), VMSI_WIN bytes */
+    size_t pos, end;
+    uint64_t base; /* stage offset of buf[0] */
+    bool eof;      /* nothing follows buf[end] */
+};
+
+/* Open a raw stage over a file ("-": stdin); name (borrowed) is used in messages.
+ * On failure *out is NULL and err says why. */
+vms_status vmsi_in_open_file(const vms_allocator *a, const char *path, const char *name,
+                             vmsi_in **out, vms_err *err);
+
+/* Open a raw stage over borrowed memory. */
+vms_status vmsi_in_open_mem(const vms_allocator *a, const void *data, size_t len, const char *name,
+                            vmsi_in **out, vms_err *err);
+
+/* Push a decoding stage of codec c (not NONE) over up (borrowed; freed by the caller). */
+vms_status vmsi_in_push(vmsi_in *up, vmsi_codec c, vmsi_in **out, vms_err *err);
+
+/* Free a stage (not its upstream); s may be NULL. */
+void vmsi_in_free(vmsi_in *s);
+
+/* Make at least `need` (<= VMSI_WIN) bytes available unless the stream ends first. */
+vms_status vmsi_in_fill(vmsi_in *s, size_t need, vms_err *err);
+
+/* Bytes available in the window. */
+static inline size_t vmsi_in_avail(const vmsi_in *s)
+{
+    return s->end - s->pos;
+}
+
+/* The window's first available byte. */
+static inline const uint8_t *vmsi_in_ptr(const vmsi_in *s)
+{
+    return s->buf + s->pos;
+}
+
+/* Consume n available bytes. */
+static inline void vmsi_in_take(vmsi_in *s, size_t n)
+{
+    s->pos += n;
+}
+
+/* Stage offset of the next unconsumed byte. */
+static inline uint64_t vmsi_in_offset(const vmsi_in *s)
+{
+    return s->base + s->pos;
+}
+
+/* The codec whose magic bytes start p[0, n), or VMSI_CODEC_NONE. */
+vmsi_codec vmsi_codec_sniff(const uint8_t *p, size_t n);
+
+/* "gzip", "xz", "zstd", "plain". */
+const char *vmsi_codec_name(vmsi_codec c);
+
+/* Allocator bridge for codec libraries whose free() gets no size: a 16-byte header
+ * before each block remembers it. */
+void *vmsi_sized_alloc(const vms_allocator *a, size_t n);
+void vmsi_sized_free(const vms_allocator *a, void *p);
+
+/* ---- strings ---- */
+
+/* Interned strings: one arena of NUL-terminated strings and their offsets; id i >= 1 is
+ * offs[i - 1]. Grows with distinct strings only (bounded by VMSI_MAX_*). */
+typedef struct vmsi_strtab {
+    char *arena;
+    size_t len, cap;
+    uint32_t *offs;
+    uint32_t n, ncap;
+} vmsi_strtab;
+
+/* Append s[0, len) as string id n + 1. VMS_ERR_NOMEM, or VMS_ERR_RANGE past the limits. */
+vms_status vmsi_strtab_add(vmsi_strtab *t, const vms_allocator *a, const char *s, size_t len);
+
+/* String `id`, or NULL. */
+const char *vmsi_strtab_get(const vmsi_strtab *t, uint32_t id);
+
+void vmsi_strtab_free(vmsi_strtab *t, const vms_allocator *a);
+
+/* ---- the reader ---- */
+
+struct vms_trace_reader {
+    const vms_allocator *a;
+    char *name;
+    vms_trace_format fmt;
+    vmsi_in *raw, *dec, *payload; /* stage chain; dec and payload may be NULL */
+    vmsi_in *in;                  /* the stage the parser reads */
+    bool (*next)(vms_trace_reader *r, vms_trace_event *ev); /* false: end or r->err */
+    vms_err err;
+    uint64_t count;
+    uint64_t line; /* text formats: the current line number */
+    /* ChampSim: the events of the current record not yet returned */
+    vms_trace_event pend[7];
+    unsigned npend, ipend;
+    /* native */
+    uint64_t prev[4]; /* previous address per access kind (delta base) */
+    uint32_t tid;
+    uint64_t obase; /* offset of r->in's byte 0 in the uncompressed trace (messages) */
+    bool ended;
+    vmsi_strtab strs;
+};
+
+/* Record a failure "NAME:LINE: msg" in r->err and return false. */
+bool vmsi_fail_line(vms_trace_reader *r, vms_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record a failure "NAME: byte OFF: msg" in r->err and return false. */
+bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Text formats: the next line (without "\n" or "\r\n"), NUL-terminated in the window, in
+ * *line and *len; bumps r->line. Returns 1 with a line, 0 at the end, -1 on failure (r->err;
+ * a line over VMSI_MAX_LINE bytes or a NUL byte is a parse error). The line is valid
+ * until the next call.
+ */
+int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len);
+
+/* Quote up to 40 bytes of s[0, n) for a message ("I  40a,x" or "\x01…"), into out[96]. */
+void vmsi_quote(const char *s, size_t n, char out[96]);
+
+/* The value of hex digit c, or -1. */
+static inline int vmsi_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20; /* lower case */
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * Parse hex digits (leading zeros allowed) at *p into *v and advance *p. Returns 1 on success, 0
+ * when no digit is there, -1 when the number does not fit in 64 bits.
+ */
+static inline int vmsi_parse_hex(const char **p, uint64_t *v)
+{
+    const char *s = *p;
+    uint64_t x = 0;
+    int d, n = 0;
+    while ((d = vmsi_hexval((unsigned char)*s)) >= 0) {
+        if (x >> 60)
+            return -1;
+        n++;
+        x = x << 4 | (uint64_t)d;
+        s++;
+    }
+    *p = s;
+    *v = x;
+    return n > 0;
+}
+
+/* Parsers: install r->next (and check headers) once r->in is set. */
+vms_status vmsi_lackey_start(vms_trace_reader *r);
+vms_status vmsi_dinero_start(vms_trace_reader *r);
+vms_status vmsi_champsim_start(vms_trace_reader *r);
+vms_status vmsi_native_start(vms_trace_reader *r);
+
+/* Whether p[0, n) looks like the start of a lackey / dinero text trace. */
+bool vmsi_lackey_sniff(const uint8_t *p, size_t n);
+bool vmsi_dinero_sniff(const uint8_t *p, size_t n);
+
+/* ---- the writer ---- */
+
+struct vms_trace_writer {
+    const vms_allocator *a;
+    char *name;
+    vms_trace_format fmt;
+    FILE *f;
+    bool own_f;
+    vms_err err;
+    void *zc;     /* native: ZSTD_CStream (NULL when raw) */
+    uint8_t *buf; /* records not yet compressed/written */
+    size_t len;
+    uint8_t *zbuf; /* compressed output */
+    size_t zcap;
+    uint64_t prev[4];
+    uint32_t tid;
+    uint64_t nevents;
+    vmsi_strtab strs; /* interned strings (dedup by linear hash below) */
+    uint32_t *hash;   /* open addressing over string ids, hcap slots */
+    uint32_t hcap;
+};
+
+/* Per-format writer hooks. */
+vms_status vmsi_native_wopen(vms_trace_writer *w, const vms_trace_writer_opts *o);
+vms_status vmsi_native_wstring(vms_trace_writer *w, uint32_t id, const char *s, size_t len);
+vms_status vmsi_native_write(vms_trace_writer *w, const vms_trace_event *ev);
+vms_status vmsi_native_wclose(vms_trace_writer *w);
+void vmsi_native_wfree(vms_trace_writer *w);
+vms_status vmsi_text_write(vms_trace_writer *w, const vms_trace_event *ev);
+
+/* Write n bytes to the writer's file (its error on failure). */
+vms_status vmsi_wfile(vms_trace_writer *w, const void *p, size_t n);
+
+/* Record a writer failure "NAME: msg" and return st. */
+vms_status vmsi_wfail(vms_trace_writer *w, vms_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Whether ev is well-formed (kinds, sizes, flag bits, path ids < npaths + 1). */
+bool vmsi_event_valid(const vms_trace_event *ev, uint32_t npaths, char *why, size_t len);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end tests of `vmsim convert`: round trips through the native format, compressed
+# inputs, stdin/stdout, exit codes 0/1/2 and error messages that name the line or byte.
+# Usage: convert.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
+set -u
+vmsim=$1
+src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+ex=$src/examples/traces
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# lackey -> native -> lackey is the original without valgrind's "==" lines.
+"$vmsim" convert "$ex/true.lackey" "$tmp/t.vmt" && ok || bad "lackey->native"
+"$vmsim" convert "$tmp/t.vmt" "$tmp/t.lackey" && ok || bad "native->lackey"
+grep -v '^==' "$ex/true.lackey" | cmp -s - "$tmp/t.lackey" && ok || bad "lackey round trip"
+# The same through stdin and stdout, and a zstd-compressed input.
+"$vmsim" convert - - --to lackey < "$tmp/t.vmt" | cmp -s - "$tmp/t.lackey" && ok || bad "stdin/stdout"
+zstd -q -c "$ex/true.lackey" > "$tmp/t.zst" 2>/dev/null &&
+    "$vmsim" convert "$tmp/t.zst" "$tmp/z.lackey" && cmp -s "$tmp/z.lackey" "$tmp/t.lackey" &&
+    ok || bad "zstd-compressed lackey"
+# ChampSim (xz) -> native -> dinero: 8 fetches, 7 reads, 4 writes.
+"$vmsim" convert "$ex/small.champsim.xz" "$tmp/c.vmt" --from champsim -v 2>"$tmp/err" && ok ||
+    bad "champsim->native"
+grep -q '19 events, champsim -> native' "$tmp/err" && ok || bad "champsim -v count"
+"$vmsim" convert "$tmp/c.vmt" "$tmp/c.din" && [ "$(grep -c '^2 ' "$tmp/c.din")" = 8 ] &&
+    [ "$(grep -c '^0 ' "$tmp/c.din")" = 7 ] && [ "$(grep -c '^1 ' "$tmp/c.din")" = 4 ] &&
+    ok || bad "native->dinero kinds"
+# Kernel events cannot go to lackey, unless dropped on purpose.
+"$vmsim" convert "$ex/small.vmt" "$tmp/k.lackey" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q 'lackey traces hold memory references only, not map events' "$tmp/err" &&
+    [ ! -e "$tmp/k.lackey" ] && ok || bad "kernel events to lackey"
+"$vmsim" convert "$ex/small.vmt" "$tmp/k.lackey" --accesses-only && [ "$(wc -l < "$tmp/k.lackey")" = 5 ] &&
+    ok || bad "--accesses-only"
+# A malformed input fails with its line; exit 1.
+printf 'I  10,4\nhello\n' > "$tmp/bad.lackey"
+"$vmsim" convert "$tmp/bad.lackey" "$tmp/bad.vmt" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "bad.lackey:2: expected 'I  ADDR,SIZE'" "$tmp/err" && [ ! -e "$tmp/bad.vmt" ] &&
+    ok || bad "malformed input"
+head -c 100 "$ex/small.champsim" > "$tmp/cut.champsim"
+"$vmsim" convert --from champsim "$tmp/cut.champsim" "$tmp/cut.vmt" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q 'byte 64: truncated ChampSim record' "$tmp/err" && ok || bad "truncated champsim"
+# Usage: help 0, usage errors 2 with a message.
+"$vmsim" convert --help | grep -q 'usage: vmsim convert' && ok || bad "convert --help"
+for args in "convert" "convert a" "convert a b c" "convert a b --from pin" "convert a b --level 99" \
+            "convert a b --bogus"; do
+    # shellcheck disable=SC2086
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
+done
+
+echo "convert: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
