@@ -641,12 +641,17 @@ static vms_status hex_eol(vms_nic *nic, hexfile *h, unsigned *n, vms_err *err)
 vms_status vms_nic_receive_file(vms_nic *nic, const char *path, unsigned *npackets, vms_err *err)
 {
     unsigned n = 0;
+    if (npackets)
+        *npackets = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot open the packet file", path);
     hexfile h = {path, 1, vmsi_alloc(nic->dev.a, VMS_NIC_MAX_PACKET), 0, -1, false};
-    vms_status st =
-        h.buf ? VMS_OK : vmsi_err(err, VMS_ERR_NOMEM, "no host memory to read %s", path);
+    if (!h.buf) {
+        fclose(f);
+        return vmsi_err(err, VMS_ERR_NOMEM, "no host memory to read %s", path);
+    }
+    vms_status st = VMS_OK;
     int c = 0;
     while (st == VMS_OK && (c = getc(f)) != EOF)
         st = c == '\n' ? hex_eol(nic, &h, &n, err) : hex_char(&h, c, err);
