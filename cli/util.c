@@ -90,7 +90,7 @@ void cli_print_config(FILE *f, const vms_machine_config *cfg)
     const vms_cost_config *c = &cfg->cost;
     fprintf(f,
             "cycles: L1 hit %u, L2 hit %u, walk reference %u, PWC hit %u, A/D write %u, "
-            "fault %u, invlpg %u, CR3 load %u\n",
+            "fault %u, invlpg %u, CR3 load %u, interrupt %u\n",
             c->l1_hit, c->l2_hit, c->walk_ref, c->pwc_hit, c->ad_write, c->fault, c->invlpg,
-            c->cr3_load);
+            c->cr3_load, c->interrupt);
 }

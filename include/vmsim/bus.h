@@ -65,6 +65,10 @@ vms_status vms_bus_add_ram(vms_bus *bus, uint64_t base, uint64_t len, vms_err *e
 vms_status vms_bus_add_mmio(vms_bus *bus, uint64_t base, uint64_t len, const char *name,
                             const vms_mmio_ops *ops, void *dev, vms_err *err);
 
+/* Stop routing the MMIO region that begins at base (a device going away), so that the
+ * bus never calls a destroyed device. VMS_ERR_NOTFOUND when no MMIO region begins there. */
+vms_status vms_bus_remove_mmio(vms_bus *bus, uint64_t base);
+
 /* Which region holds pa; kind VMS_REGION_NONE (and len 0) when none. */
 vms_region vms_bus_decode(const vms_bus *bus, uint64_t pa);
 

@@ -44,6 +44,7 @@ typedef struct vms_core_stats {
     uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
     uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
     uint64_t invlpg, invpcid, cr3_loads, cr3_noflush, flushes_all;
+    uint64_t interrupts; /* external interrupts delivered (vms_core_interrupt) */
 } vms_core_stats;
 
 /* The result of vms_core_access: data moved, or a fault (with CR2/error code). */
@@ -114,6 +115,14 @@ bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlat
  */
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len);
+
+/*
+ * An external interrupt (a device's MSI) arrives with `vector`: the core counts it and
+ * charges cost.interrupt cycles. The core runs no handler: whoever raised it (dev.h) calls
+ * the kernel's hook afterwards. Vectors 0-31 are exceptions on x86; devices use 32-255,
+ * but any vector is counted.
+ */
+void vms_core_interrupt(vms_core *c, uint8_t vector);
 
 /* Add n cycles to the core's clock (kernel work: fault handling, copies, …). */
 void vms_core_add_cycles(vms_core *c, uint64_t n);

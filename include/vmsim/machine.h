@@ -32,6 +32,7 @@ typedef struct vms_cost_config {
     uint32_t mem_access; /* the data access itself, per access (0: not modelled) */
     uint32_t invlpg;     /* an INVLPG / INVPCID */
     uint32_t cr3_load;   /* a MOV to CR3 */
+    uint32_t interrupt;  /* delivering an external interrupt (entry and IRET) */
 } vms_cost_config;
 
 /* The MMU of each core. */

@@ -133,6 +133,17 @@ vms_status vms_bus_add_mmio(vms_bus *bus, uint64_t base, uint64_t len, const cha
     return insert(bus, &r, err);
 }
 
+vms_status vms_bus_remove_mmio(vms_bus *bus, uint64_t base)
+{
+    uint32_t i = find(bus, base);
+    if (i == NO_REGION || bus->region[i].kind != VMS_REGION_MMIO || bus->region[i].base != base)
+        return VMS_ERR_NOTFOUND;
+    memmove(&bus->region[i], &bus->region[i + 1], (bus->nregions - i - 1) * sizeof *bus->region);
+    bus->nregions--;
+    bus->last_ram = NO_REGION; /* indices moved */
+    return VMS_OK;
+}
+
 vms_region vms_bus_decode(const vms_bus *bus, uint64_t pa)
 {
     uint32_t i = find(bus, pa);

@@ -162,6 +162,13 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
     return VMS_ERR_INVAL;
 }
 
+void vms_core_interrupt(vms_core *c, uint8_t vector)
+{
+    (void)vector; /* counted, not dispatched: see core.h */
+    c->st.interrupts++;
+    c->cycles += c->m->cfg.cost.interrupt;
+}
+
 void vms_core_add_cycles(vms_core *c, uint64_t n)
 {
     c->cycles += n;

@@ -109,6 +109,7 @@ static void put_totals(vms_strbuf *sb, const totals *t)
                       ",\"cr3_loads\":%" PRIu64 ",\"cr3_noflush\":%" PRIu64
                       ",\"flushes_all\":%" PRIu64 "}",
                       s->invlpg, s->invpcid, s->cr3_loads, s->cr3_noflush, s->flushes_all);
+    vms_strbuf_printf(sb, ",\"interrupts\":%" PRIu64, s->interrupts);
 }
 
 vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
