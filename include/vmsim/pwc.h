@@ -77,4 +77,9 @@ unsigned vms_pwc_count(const vms_pwc *pwc, unsigned level);
 
 const vms_pwc_stats *vms_pwc_get_stats(const vms_pwc *pwc);
 
+/* Check internal invariants (valid counts, entries in their sets, no duplicate tags,
+ * none global, hits + misses == lookups). True when they hold; tests call it after
+ * every step. */
+bool vms_pwc_check(const vms_pwc *pwc);
+
 #endif

@@ -16,6 +16,9 @@
 #include "vmsim/common.h"
 #include "vmsim/rng.h"
 
+/* Largest way count a policy must handle (state such as LRU ranks fits a byte). */
+#define VMS_REPL_MAX_WAYS 256
+
 typedef struct vms_repl_policy {
     const char *name;
     /* Bytes of state one set needs for `ways` ways. */

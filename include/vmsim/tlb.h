@@ -37,7 +37,7 @@ typedef struct vms_tlb_part_config {
 } vms_tlb_part_config;
 
 typedef struct vms_tlb_config {
-    unsigned nparts; /* 0 means this TLB level is absent */
+    unsigned nparts; /* 0 means this TLB level is absent: lookups miss, fills fail */
     vms_tlb_part_config part[VMS_TLB_MAX_PARTS];
 } vms_tlb_config;
 

@@ -1,0 +1,157 @@
+/*
+ * assoc.c — the set-associative array shared by the TLB and the page-walk caches:
+ * allocation, fills with replacement, predicate-driven invalidation and the invariant
+ * checker. The lookup path is inline in assoc.h.
+ */
+#include "hw/assoc.h"
+
+#include "util/util.h"
+
+vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned sets, unsigned ways,
+                           unsigned index_shift, const vms_repl_policy *policy, vms_rng *rng)
+{
+    assert(sets >= 1 && ways >= 1 && ways <= VMS_REPL_MAX_WAYS);
+    memset(a, 0, sizeof *a);
+    a->sets = sets;
+    a->ways = ways;
+    a->pow2 = (sets & (sets - 1)) == 0;
+    a->set_mask = (uint64_t)sets - 1;
+    a->index_shift = index_shift;
+    a->policy = policy;
+    a->rng = rng;
+    a->state_bytes = policy->state_bytes(ways);
+    a->e = vmsi_calloc(alloc, (size_t)sets * ways, sizeof *a->e);
+    if (!a->e)
+        return VMS_ERR_NOMEM;
+    /* A policy without state (random) gets no block: a zero-size request is a free. */
+    if (a->state_bytes) {
+        a->state = vmsi_calloc(alloc, sets, a->state_bytes);
+        if (!a->state) {
+            vmsi_assoc_fini(a, alloc);
+            return VMS_ERR_NOMEM;
+        }
+    }
+    for (unsigned s = 0; s < sets; s++)
+        policy->reset(a->state + (size_t)s * a->state_bytes, ways);
+    return VMS_OK;
+}
+
+void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc)
+{
+    if (a->e)
+        vmsi_free(alloc, a->e, (size_t)a->sets * a->ways * sizeof *a->e);
+    if (a->state)
+        vmsi_free(alloc, a->state, (size_t)a->sets * a->state_bytes);
+    a->e = NULL;
+    a->state = NULL;
+    a->count = 0;
+}
+
+/* Would entry tags t and u both answer some lookup? (Same key; same PCID or a global.) */
+static bool conflict(uint64_t t, uint64_t u)
+{
+    uint64_t d = t ^ u;
+    if ((t & u & VMSI_ASSOC_V) == 0 || vmsi_assoc_key(d) != 0)
+        return false;
+    return (d & VMSI_ASSOC_PCID_MASK) == 0 || ((t | u) & VMSI_ASSOC_G);
+}
+
+/*
+ * The way a fill of `tag` takes in `row` by superseding: the first conflicting entry
+ * (later conflicting ones are dropped, as a global fill may cover several PCIDs'
+ * entries for one page), else -1.
+ */
+static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, uint64_t tag)
+{
+    int found = -1;
+    for (unsigned w = 0; w < a->ways; w++) {
+        if (!conflict(row[w].tag, tag))
+            continue;
+        if (found < 0) {
+            found = (int)w;
+        } else {
+            row[w].tag = 0;
+            a->count--;
+        }
+    }
+    return found;
+}
+
+/* The lowest invalid way of row, or -1 when the set is full. */
+static int first_invalid(const vmsi_assoc *a, const vmsi_assoc_entry *row)
+{
+    for (unsigned w = 0; w < a->ways; w++)
+        if (!(row[w].tag & VMSI_ASSOC_V))
+            return (int)w;
+    return -1;
+}
+
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t data, bool *evicted)
+{
+    assert(tag & VMSI_ASSOC_V);
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    uint8_t *state = a->state + (size_t)set * a->state_bytes;
+    *evicted = false;
+    int way = supersede(a, row, tag);
+    bool hit = way >= 0;
+    if (way < 0) {
+        way = first_invalid(a, row);
+        if (way >= 0) {
+            a->count++;
+        } else {
+            way = (int)a->policy->victim(state, a->ways, a->rng);
+            assert((unsigned)way < a->ways);
+            *evicted = true;
+        }
+    }
+    row[way].tag = tag;
+    row[way].data = data;
+    a->policy->touch(state, a->ways, (unsigned)way, hit);
+    return (unsigned)way;
+}
+
+unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
+                               vmsi_assoc_pred pred, const void *ctx)
+{
+    unsigned dropped = 0;
+    if (nsets > a->sets)
+        nsets = a->sets;
+    for (unsigned i = 0; i < nsets; i++) {
+        vmsi_assoc_entry *row = vmsi_assoc_at(a, (first_set + i) % a->sets, 0);
+        for (unsigned w = 0; w < a->ways; w++) {
+            if ((row[w].tag & VMSI_ASSOC_V) && pred(row[w].tag, row[w].data, ctx)) {
+                row[w].tag = 0;
+                dropped++;
+            }
+        }
+    }
+    a->count -= dropped;
+    return dropped;
+}
+
+/* Check one set: placement of every valid entry and no conflicting pair. */
+static bool check_set(const vmsi_assoc *a, unsigned set, unsigned *valid)
+{
+    const vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    for (unsigned w = 0; w < a->ways; w++) {
+        if (!(row[w].tag & VMSI_ASSOC_V))
+            continue;
+        (*valid)++;
+        if (vmsi_assoc_set(a, vmsi_assoc_key(row[w].tag)) != set)
+            return false;
+        for (unsigned u = w + 1; u < a->ways; u++)
+            if (conflict(row[w].tag, row[u].tag))
+                return false;
+    }
+    return true;
+}
+
+bool vmsi_assoc_check(const vmsi_assoc *a)
+{
+    unsigned valid = 0;
+    for (unsigned s = 0; s < a->sets; s++)
+        if (!check_set(a, s, &valid))
+            return false;
+    return valid == a->count;
+}

@@ -1,0 +1,459 @@
+/*
+ * tlb.c — the modelled TLB (tlb.h): up to four partitions, each a set-associative
+ * array (assoc.h) holding some page sizes, tagged by PCID and global bit as Intel SDM
+ * Vol. 3A §4.10.2 describes.
+ *
+ * Keys. A translation of cached size t for linear address va has virtual page number
+ * vpn = VA[56:shift(t)] (bits 63:57 are dropped: in canonical form they repeat bit 56,
+ * and with 4-level paging bits 56:48 repeat bit 47, so distinct canonical pages never
+ * alias) and key = vpn << 2 | t, so a partition holding several sizes never confuses
+ * a 2M page number with a 4K one. The set is vpn mod sets (assoc index_shift = 2).
+ *
+ * Splintering (§4.10.2.3). A translation of size S that no partition holds is cached
+ * as the largest held size t < S: the piece containing va, its page_pa the large
+ * frame plus va's offset rounded down to t. The entry remembers S, because INVLPG of
+ * any address in the large page must drop every piece (INVLPG, footnote 1).
+ *
+ * Choices the header leaves open, fixed here:
+ *  - lookup probes 4K, 2M, 1G in that order and the first hit wins (overlapping entries
+ *    of different sizes exist only when software did not invalidate);
+ *  - a fill that overwrites an entry for the same page (same PCID, or either global)
+ *    is an update, not an eviction; `evictions` counts only policy victims;
+ *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
+ */
+#include "vmsim/tlb.h"
+
+#include "hw/assoc.h"
+#include "util/util.h"
+
+/*
+ * The data word of a TLB entry (the tag word is assoc.h's, with key = vpn << 2 | size):
+ *
+ *   63     54 53   52 51                          12 11     8  7  6   5    4   3   2    1    0
+ *  +---------+-------+------------------------------+--------+-----+-----+-----+---+----+----+----+
+ *  |  zero   | orig  |   page_pa[51:12] (in place)  |  pkey  |zero | PWT | PCD | D | XD | US | RW |
+ *  +---------+-------+------------------------------+--------+-----+-----+-----+---+----+----+----+
+ *
+ * orig: the page size the paging structures mapped (> the cached size when splintered).
+ */
+#define D_RW         (UINT64_C(1) << 0)
+#define D_US         (UINT64_C(1) << 1)
+#define D_XD         (UINT64_C(1) << 2)
+#define D_DIRTY      (UINT64_C(1) << 3)
+#define D_PCD        (UINT64_C(1) << 4)
+#define D_PWT        (UINT64_C(1) << 5)
+#define D_PKEY_SHIFT 8
+#define D_PA_MASK    UINT64_C(0x000FFFFFFFFFF000)
+#define D_ORIG_SHIFT 52
+
+#define VA_BITS 57
+#define VA_MASK ((UINT64_C(1) << VA_BITS) - 1)
+
+_Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
+
+struct vms_tlb {
+    vms_allocator alloc;
+    unsigned nparts;
+    int8_t part_of[VMS_PG_NSIZES];   /* partition holding size s, or -1 */
+    int8_t cached_as[VMS_PG_NSIZES]; /* size a translation of size s is cached as, or -1 */
+    unsigned sizes[VMS_TLB_MAX_PARTS];
+    vmsi_assoc part[VMS_TLB_MAX_PARTS];
+    vms_rng rng; /* drives "random"; the partitions borrow it */
+    vms_tlb_stats stats;
+};
+
+/* VA[56:shift(s)]: the page number of va at size s. */
+static inline uint64_t vpn_of(uint64_t va, vms_pgsize s)
+{
+    return (va & VA_MASK) >> vms_pgsize_shift(s);
+}
+
+/* The assoc key of page vpn at size s: the size rides in the low two bits. */
+static inline uint64_t key_of(uint64_t vpn, vms_pgsize s)
+{
+    return vpn << 2 | (uint64_t)s;
+}
+
+/* The cached page size a key carries. */
+static inline vms_pgsize key_size(uint64_t key)
+{
+    return (vms_pgsize)(key & 3u);
+}
+
+/* Pack translation x (cached at page_pa, originally of size orig) into a data word. */
+static uint64_t encode(const vms_xlate *x, uint64_t page_pa, vms_pgsize orig)
+{
+    assert((page_pa & ~D_PA_MASK) == 0 && x->pkey < 16);
+    return (x->rw ? D_RW : 0) | (x->us ? D_US : 0) | (x->xd ? D_XD : 0) | (x->dirty ? D_DIRTY : 0) |
+           (x->pcd ? D_PCD : 0) | (x->pwt ? D_PWT : 0) | (uint64_t)x->pkey << D_PKEY_SHIFT |
+           page_pa | (uint64_t)orig << D_ORIG_SHIFT;
+}
+
+/* Unpack an entry into the translation it caches (size is the cached size). */
+static void decode(uint64_t tag, uint64_t data, vms_xlate *out)
+{
+    out->page_pa = data & D_PA_MASK;
+    out->size = key_size(vmsi_assoc_key(tag));
+    out->rw = (data & D_RW) != 0;
+    out->us = (data & D_US) != 0;
+    out->xd = (data & D_XD) != 0;
+    out->global = (tag & VMSI_ASSOC_G) != 0;
+    out->dirty = (data & D_DIRTY) != 0;
+    out->pkey = (uint8_t)((data >> D_PKEY_SHIFT) & 0xFu);
+    out->pcd = (data & D_PCD) != 0;
+    out->pwt = (data & D_PWT) != 0;
+}
+
+/* The size the paging structures mapped (before splintering). */
+static inline vms_pgsize orig_size(uint64_t data)
+{
+    return (vms_pgsize)((data >> D_ORIG_SHIFT) & 3u);
+}
+
+/* ---- creation ---- */
+
+/* Validate partition i of cfg against the sizes earlier partitions took (*taken). */
+static vms_status check_part(const vms_tlb_part_config *p, unsigned i, unsigned *taken,
+                             vms_err *err)
+{
+    if (p->sizes == 0 || (p->sizes & ~VMS_TLB_SIZES_ALL))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "tlb partition %u: sizes mask 0x%x must be a non-empty subset of 0x%x", i,
+                        p->sizes, VMS_TLB_SIZES_ALL);
+    if (p->sizes & *taken)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "tlb partition %u: page sizes 0x%x are already held by an earlier "
+                        "partition",
+                        i, p->sizes & *taken);
+    if (p->sets == 0)
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb partition %u: sets must be >= 1, got 0", i);
+    if (p->ways == 0 || p->ways > VMS_TLB_MAX_WAYS)
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb partition %u: ways must be 1..%u, got %u", i,
+                        VMS_TLB_MAX_WAYS, p->ways);
+    if ((uint64_t)p->sets * p->ways > VMS_TLB_MAX_ENTRIES)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "tlb partition %u: %u sets x %u ways exceeds %u entries", i, p->sets,
+                        p->ways, (unsigned)VMS_TLB_MAX_ENTRIES);
+    if (p->policy && !vms_repl_find(p->policy))
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb partition %u: unknown replacement policy \"%s\"",
+                        i, p->policy);
+    *taken |= p->sizes;
+    return VMS_OK;
+}
+
+/* Validate the whole configuration; VMS_ERR_INVAL with a message on the first problem. */
+static vms_status check_config(const vms_tlb_config *cfg, vms_err *err)
+{
+    if (!cfg)
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb: no configuration given");
+    if (cfg->nparts > VMS_TLB_MAX_PARTS)
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb: %u partitions, at most %u allowed", cfg->nparts,
+                        VMS_TLB_MAX_PARTS);
+    unsigned taken = 0;
+    for (unsigned i = 0; i < cfg->nparts; i++) {
+        vms_status st = check_part(&cfg->part[i], i, &taken, err);
+        if (st != VMS_OK)
+            return st;
+    }
+    return VMS_OK;
+}
+
+/* Fill part_of and cached_as from the partitions' size masks. */
+static void map_sizes(vms_tlb *tlb)
+{
+    int8_t held = -1;
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
+        tlb->part_of[s] = -1;
+        for (unsigned i = 0; i < tlb->nparts; i++)
+            if (tlb->sizes[i] & VMS_TLB_SIZE_BIT(s))
+                tlb->part_of[s] = (int8_t)i;
+        if (tlb->part_of[s] >= 0)
+            held = (int8_t)s;
+        tlb->cached_as[s] = held; /* the largest held size <= s */
+    }
+}
+
+vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uint64_t seed,
+                          vms_tlb **out, vms_err *err)
+{
+    *out = NULL;
+    vms_status st = check_config(cfg, err);
+    if (st != VMS_OK)
+        return st;
+    if (!a)
+        a = vms_allocator_default();
+    vms_tlb *tlb = vmsi_zalloc(a, sizeof *tlb);
+    if (!tlb)
+        return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
+    tlb->alloc = *a;
+    tlb->nparts = cfg->nparts;
+    vms_rng_seed(&tlb->rng, seed);
+    for (unsigned i = 0; i < cfg->nparts; i++) {
+        const vms_tlb_part_config *p = &cfg->part[i];
+        tlb->sizes[i] = p->sizes;
+        const vms_repl_policy *pol = vms_repl_find(p->policy ? p->policy : "lru");
+        if (vmsi_assoc_init(&tlb->part[i], a, p->sets, p->ways, 2, pol, &tlb->rng) != VMS_OK) {
+            vms_tlb_destroy(tlb);
+            return vmsi_err(err, VMS_ERR_NOMEM, "tlb partition %u: out of memory (%u x %u)", i,
+                            p->sets, p->ways);
+        }
+    }
+    map_sizes(tlb);
+    *out = tlb;
+    return VMS_OK;
+}
+
+void vms_tlb_destroy(vms_tlb *tlb)
+{
+    if (!tlb)
+        return;
+    vms_allocator a = tlb->alloc;
+    for (unsigned i = 0; i < VMS_TLB_MAX_PARTS; i++)
+        vmsi_assoc_fini(&tlb->part[i], &a);
+    vmsi_free(&a, tlb, sizeof *tlb);
+}
+
+/* ---- lookup and fill ---- */
+
+/*
+ * Find the entry answering (pcid, va): probes sizes 4K, 2M, 1G in order. Returns the
+ * partition (or -1) and sets *set, *way.
+ */
+static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned *set, unsigned *way)
+{
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
+        int p = tlb->part_of[s];
+        if (p < 0)
+            continue;
+        const vmsi_assoc *a = &tlb->part[p];
+        uint64_t key = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
+        *set = vmsi_assoc_set(a, key);
+        int w = vmsi_assoc_find(a, *set, key, pcid);
+        if (w >= 0) {
+            *way = (unsigned)w;
+            return p;
+        }
+    }
+    return -1;
+}
+
+bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+{
+    unsigned set, way;
+    tlb->stats.lookups++;
+    int p = find(tlb, pcid, va, &set, &way);
+    if (p < 0) {
+        tlb->stats.misses++;
+        return false;
+    }
+    vmsi_assoc *a = &tlb->part[p];
+    const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
+    vmsi_assoc_touch(a, set, way);
+    decode(e->tag, e->data, out);
+    tlb->stats.hits++;
+    tlb->stats.hits_by_size[out->size]++;
+    return true;
+}
+
+bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+{
+    unsigned set, way;
+    int p = find(tlb, pcid, va, &set, &way);
+    if (p < 0)
+        return false;
+    const vmsi_assoc_entry *e = vmsi_assoc_at(&tlb->part[p], set, way);
+    decode(e->tag, e->data, out);
+    return true;
+}
+
+bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x)
+{
+    assert((unsigned)x->size < VMS_PG_NSIZES);
+    assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
+    int t = tlb->cached_as[x->size];
+    if (t < 0)
+        return false;
+    vms_pgsize ts = (vms_pgsize)t;
+    /* The piece of the page that holds va (the whole page when not splintered). */
+    uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
+    uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), pcid, x->global != 0);
+    bool evicted;
+    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, encode(x, x->page_pa + piece, x->size),
+                    &evicted);
+    tlb->stats.fills++;
+    tlb->stats.evictions += evicted;
+    return true;
+}
+
+void vms_tlb_set_dirty(vms_tlb *tlb, uint16_t pcid, uint64_t va)
+{
+    unsigned set, way;
+    int p = find(tlb, pcid, va, &set, &way);
+    if (p >= 0)
+        vmsi_assoc_at(&tlb->part[p], set, way)->data |= D_DIRTY;
+}
+
+/* ---- invalidation ---- */
+
+/* What flush_va drops: entries whose original page contains va, for pcid or global. */
+typedef struct va_match {
+    uint64_t va;
+    uint16_t pcid;
+    bool with_global;
+} va_match;
+
+/* INVLPG/INVPCID-0 tag rule: a global entry goes only with_global, others by PCID. */
+static bool pcid_rule(uint64_t tag, uint16_t pcid, bool with_global)
+{
+    if (tag & VMSI_ASSOC_G)
+        return with_global;
+    return vmsi_assoc_pcid(tag) == pcid;
+}
+
+/* Does the page this entry was cut from contain m->va, under the PCID rule? */
+static bool covers_va(uint64_t tag, uint64_t data, const void *ctx)
+{
+    const va_match *m = ctx;
+    uint64_t key = vmsi_assoc_key(tag);
+    vms_pgsize t = key_size(key), o = orig_size(data);
+    uint64_t orig_vpn = (key >> 2) >> (vms_pgsize_shift(o) - vms_pgsize_shift(t));
+    return orig_vpn == vpn_of(m->va, o) && pcid_rule(tag, m->pcid, m->with_global);
+}
+
+void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global)
+{
+    va_match m = {va, pcid, with_global};
+    /* For each size o the page of va could have, visit the sets its pieces index. */
+    for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
+        int t = tlb->cached_as[o];
+        if (t < 0)
+            continue;
+        vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
+        unsigned d = vms_pgsize_shift((vms_pgsize)o) - vms_pgsize_shift((vms_pgsize)t);
+        uint64_t first = vpn_of(va, (vms_pgsize)o) << d;
+        unsigned nsets = 1u << d; /* pieces of the page; capped at a->sets */
+        unsigned set = vmsi_assoc_set(a, key_of(first, (vms_pgsize)t));
+        tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, &m);
+    }
+}
+
+/* Non-global entries tagged *ctx (a uint16_t PCID). */
+static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
+{
+    (void)data;
+    return !(tag & VMSI_ASSOC_G) && vmsi_assoc_pcid(tag) == *(const uint16_t *)ctx;
+}
+
+void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid)
+{
+    for (unsigned i = 0; i < tlb->nparts; i++)
+        tlb->stats.invalidations +=
+            vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_pcid, &pcid);
+}
+
+/* Every entry, except global ones when *ctx (keep_global). */
+static bool droppable(uint64_t tag, uint64_t data, const void *ctx)
+{
+    (void)data;
+    return !(*(const bool *)ctx && (tag & VMSI_ASSOC_G));
+}
+
+void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
+{
+    for (unsigned i = 0; i < tlb->nparts; i++)
+        tlb->stats.invalidations +=
+            vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);
+}
+
+/* ---- inspection ---- */
+
+unsigned vms_tlb_capacity(const vms_tlb *tlb)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < tlb->nparts; i++)
+        n += tlb->part[i].sets * tlb->part[i].ways;
+    return n;
+}
+
+unsigned vms_tlb_count(const vms_tlb *tlb)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < tlb->nparts; i++)
+        n += tlb->part[i].count;
+    return n;
+}
+
+/* Sign-extend a 57-bit linear address (canonical with 5-level paging, and with 4). */
+static uint64_t canonical(uint64_t va)
+{
+    return (va & (UINT64_C(1) << (VA_BITS - 1))) ? va | ~VA_MASK : va;
+}
+
+/* Describe entry e at (part, set, way) in *out. */
+static void describe(const vmsi_assoc_entry *e, unsigned part, unsigned set, unsigned way,
+                     vms_tlb_entry_info *out)
+{
+    uint64_t key = vmsi_assoc_key(e->tag);
+    out->part = part;
+    out->set = set;
+    out->way = way;
+    out->va = canonical((key >> 2) << vms_pgsize_shift(key_size(key)));
+    out->pcid = vmsi_assoc_pcid(e->tag);
+    decode(e->tag, e->data, &out->x);
+}
+
+bool vms_tlb_entry(const vms_tlb *tlb, unsigned i, vms_tlb_entry_info *out)
+{
+    for (unsigned p = 0; p < tlb->nparts; p++) {
+        const vmsi_assoc *a = &tlb->part[p];
+        if (i >= a->count) {
+            i -= a->count;
+            continue;
+        }
+        for (unsigned s = 0; s < a->sets; s++)
+            for (unsigned w = 0; w < a->ways; w++) {
+                const vmsi_assoc_entry *e = vmsi_assoc_at(a, s, w);
+                if ((e->tag & VMSI_ASSOC_V) && i-- == 0) {
+                    describe(e, p, s, w, out);
+                    return true;
+                }
+            }
+    }
+    return false;
+}
+
+/* A valid entry of partition p is well-formed: its size is held there, it is the
+ * size its original size is cached as, and its frame is aligned to the cached size. */
+static bool entry_ok(const vms_tlb *tlb, unsigned p, const vmsi_assoc_entry *e)
+{
+    vms_pgsize t = key_size(vmsi_assoc_key(e->tag)), o = orig_size(e->data);
+    if ((unsigned)t >= VMS_PG_NSIZES || (unsigned)o >= VMS_PG_NSIZES)
+        return false;
+    if (tlb->part_of[t] != (int)p || tlb->cached_as[o] != (int)t)
+        return false;
+    return ((e->data & D_PA_MASK) & (vms_pgsize_bytes(t) - 1)) == 0;
+}
+
+bool vms_tlb_check(const vms_tlb *tlb)
+{
+    for (unsigned p = 0; p < tlb->nparts; p++) {
+        const vmsi_assoc *a = &tlb->part[p];
+        if (!vmsi_assoc_check(a))
+            return false;
+        for (size_t k = 0; k < (size_t)a->sets * a->ways; k++)
+            if ((a->e[k].tag & VMSI_ASSOC_V) && !entry_ok(tlb, p, &a->e[k]))
+                return false;
+    }
+    const vms_tlb_stats *st = &tlb->stats;
+    return st->hits + st->misses == st->lookups;
+}
+
+const vms_tlb_stats *vms_tlb_get_stats(const vms_tlb *tlb)
+{
+    return &tlb->stats;
+}
+
+void vms_tlb_reset_stats(vms_tlb *tlb)
+{
+    memset(&tlb->stats, 0, sizeof tlb->stats);
+}

@@ -1,0 +1,355 @@
+/*
+ * test_pwc.c — the page-walk caches: deepest-level lookup, rights carried in entries,
+ * PCID tagging and the flush forms, absent levels, 4- vs 5-level keys, LRU at a
+ * level, geometry errors, allocation-failure injection, and a seeded random test
+ * against a naive never-evicting model (vms_pwc_check after every operation).
+ */
+#include "harness.h"
+#include "vmsim/pwc.h"
+#include "vmsim/rng.h"
+
+#define GIB (UINT64_C(1) << 30)
+#define MIB (UINT64_C(1) << 20)
+
+/* Leave a void test when cond fails; evaluates cond once. */
+#define REQUIRE_VOID(cond)                                                                         \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* A typical configuration: PDE 32 fully associative, PDPTE 4, PML4E 2, PML5E 2. */
+static vms_pwc_config typical(void)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.level[2] = (vms_pwc_level_config){32, 32, NULL};
+    cfg.level[3] = (vms_pwc_level_config){4, 4, NULL};
+    cfg.level[4] = (vms_pwc_level_config){2, 2, NULL};
+    cfg.level[5] = (vms_pwc_level_config){2, 2, NULL};
+    return cfg;
+}
+
+static vms_pwc_entry ent(uint64_t table_pa, uint8_t rw, uint8_t us, uint8_t xd)
+{
+    return (vms_pwc_entry){table_pa, rw, us, xd};
+}
+
+static void test_deepest(void)
+{
+    vms_pwc_config cfg = typical();
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &pwc, NULL) == VMS_OK);
+    const uint64_t va = UINT64_C(0x00007f1234567000);
+    vms_pwc_entry e4 = ent(0x4000, 1, 1, 0), e3 = ent(0x3000, 1, 0, 0), e2 = ent(0x2000, 0, 0, 1);
+    vms_pwc_entry out;
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, va, &out), 0);
+    vms_pwc_fill(pwc, 0, va, 4, &e4);
+    vms_pwc_fill(pwc, 0, va, 3, &e3);
+    vms_pwc_fill(pwc, 0, va, 2, &e2);
+    memset(&out, 0xff, sizeof out);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, va + 0x1000, &out), 2); /* same 2M region */
+    CHECK_EQ(out.table_pa, 0x2000);
+    CHECK(out.rw == 0 && out.us == 0 && out.xd == 1);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, va + 2 * MIB, &out), 3); /* same 1G, other 2M */
+    CHECK(out.table_pa == 0x3000 && out.rw == 1 && out.us == 0 && out.xd == 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, va + GIB, &out), 4); /* same 512G, other 1G */
+    CHECK(out.table_pa == 0x4000 && out.rw == 1 && out.us == 1 && out.xd == 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, va + 512 * GIB, &out), 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 1, va, &out), 0); /* another PCID */
+    const vms_pwc_stats *st = vms_pwc_get_stats(pwc);
+    CHECK_EQ(st->lookups, 6);
+    CHECK_EQ(st->hits[2], 1);
+    CHECK_EQ(st->hits[3], 1);
+    CHECK_EQ(st->hits[4], 1);
+    CHECK_EQ(st->misses, 3);
+    CHECK_EQ(st->fills, 3);
+    /* Level 5 does not exist with 4-level paging: its fill is a no-op. */
+    vms_pwc_fill(pwc, 0, va, 5, &e4);
+    CHECK_EQ(vms_pwc_count(pwc, 5), 0);
+    CHECK_EQ(st->fills, 3);
+    CHECK(vms_pwc_check(pwc));
+    vms_pwc_destroy(pwc);
+}
+
+static void test_rights_roundtrip(void)
+{
+    vms_pwc_config cfg = typical();
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &pwc, NULL) == VMS_OK);
+    for (unsigned r = 0; r < 8; r++) {
+        uint64_t va = (uint64_t)r << 21, pa = UINT64_C(0x000ffffffffff000) - ((uint64_t)r << 12);
+        vms_pwc_entry e = ent(pa, r & 1, (r >> 1) & 1, (r >> 2) & 1), out;
+        vms_pwc_fill(pwc, 3, va, 2, &e);
+        CHECK_EQ(vms_pwc_lookup(pwc, 3, va, &out), 2);
+        CHECK(out.table_pa == pa && out.rw == (r & 1) && out.us == ((r >> 1) & 1) &&
+              out.xd == ((r >> 2) & 1));
+    }
+    /* A refill of the same key replaces the entry (no duplicate). */
+    vms_pwc_entry e = ent(0x5000, 1, 1, 1), out;
+    vms_pwc_fill(pwc, 3, 0, 2, &e);
+    CHECK_EQ(vms_pwc_count(pwc, 2), 8);
+    CHECK(vms_pwc_lookup(pwc, 3, 0, &out) == 2 && out.table_pa == 0x5000);
+    CHECK(vms_pwc_check(pwc));
+    vms_pwc_destroy(pwc);
+}
+
+static void test_flush(void)
+{
+    vms_pwc_config cfg = typical();
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 5, 1, &pwc, NULL) == VMS_OK);
+    vms_pwc_entry e = ent(0x1000, 1, 1, 0), out;
+    for (uint16_t pcid = 1; pcid <= 2; pcid++)
+        for (unsigned l = 2; l <= 5; l++)
+            vms_pwc_fill(pwc, pcid, 0x1000, l, &e);
+    for (unsigned l = 2; l <= 5; l++)
+        CHECK_EQ(vms_pwc_count(pwc, l), 2);
+    vms_pwc_flush_pcid(pwc, 1);
+    CHECK_EQ(vms_pwc_lookup(pwc, 1, 0x1000, &out), 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 2, 0x1000, &out), 2);
+    for (unsigned l = 2; l <= 5; l++)
+        CHECK_EQ(vms_pwc_count(pwc, l), 1);
+    CHECK_EQ(vms_pwc_get_stats(pwc)->invalidations, 4);
+    vms_pwc_flush_all(pwc);
+    for (unsigned l = 0; l <= 5; l++)
+        CHECK_EQ(vms_pwc_count(pwc, l), 0);
+    CHECK_EQ(vms_pwc_get_stats(pwc)->invalidations, 8);
+    CHECK_EQ(vms_pwc_lookup(pwc, 2, 0x1000, &out), 0);
+    CHECK(vms_pwc_check(pwc));
+    vms_pwc_destroy(pwc);
+}
+
+/* A level with 0 entries is absent: fills are no-ops and lookups skip it. */
+static void test_absent_level(void)
+{
+    vms_pwc_config cfg = typical();
+    cfg.level[2].entries = 0;
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &pwc, NULL) == VMS_OK);
+    vms_pwc_entry e2 = ent(0x2000, 1, 1, 0), e3 = ent(0x3000, 1, 1, 0), out;
+    vms_pwc_fill(pwc, 0, 0, 2, &e2);
+    CHECK_EQ(vms_pwc_count(pwc, 2), 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 0, &out), 0);
+    vms_pwc_fill(pwc, 0, 0, 3, &e3);
+    CHECK(vms_pwc_lookup(pwc, 0, 0, &out) == 3 && out.table_pa == 0x3000);
+    CHECK_EQ(vms_pwc_get_stats(pwc)->fills, 1);
+    vms_pwc_destroy(pwc);
+
+    /* No caches at all: every lookup misses. */
+    memset(&cfg, 0, sizeof cfg);
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 5, 1, &pwc, NULL) == VMS_OK);
+    vms_pwc_fill(pwc, 0, 0, 4, &e3);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 0, &out), 0);
+    CHECK(vms_pwc_check(pwc));
+    vms_pwc_destroy(pwc);
+}
+
+/* VA bits 56:48 take part in keys only with 5-level paging. */
+static void test_key_width(void)
+{
+    const uint64_t va = UINT64_C(0x0000123456600000), far = va | (UINT64_C(1) << 48);
+    vms_pwc_config cfg = typical();
+    vms_pwc_entry e = ent(0x2000, 1, 1, 0), out;
+    vms_pwc *p4, *p5;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &p4, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 5, 1, &p5, NULL) == VMS_OK);
+    vms_pwc_fill(p4, 0, va, 2, &e);
+    vms_pwc_fill(p5, 0, va, 2, &e);
+    CHECK_EQ(vms_pwc_lookup(p4, 0, far, &out), 2);
+    CHECK_EQ(vms_pwc_lookup(p5, 0, far, &out), 0);
+    /* Canonical high half: bit 47 keeps it apart from the low half in 4-level mode. */
+    vms_pwc_fill(p4, 0, UINT64_C(0xffff800000000000), 4, &e);
+    CHECK_EQ(vms_pwc_lookup(p4, 0, UINT64_C(0x0000000000000000), &out), 0);
+    CHECK_EQ(vms_pwc_lookup(p4, 0, UINT64_C(0xffff8000deadb000), &out), 4);
+    /* The PML5E cache keys on VA[56:48]: bit 47 does not matter, bit 48 does. */
+    vms_pwc_fill(p5, 0, va, 5, &e);
+    CHECK_EQ(vms_pwc_lookup(p5, 0, va ^ (UINT64_C(1) << 47), &out), 5);
+    CHECK_EQ(vms_pwc_lookup(p5, 0, va ^ (UINT64_C(1) << 56), &out), 0);
+    CHECK(vms_pwc_check(p4) && vms_pwc_check(p5));
+    vms_pwc_destroy(p4);
+    vms_pwc_destroy(p5);
+}
+
+/* LRU at one level: A, B, hit A, C evicts B. */
+static void test_replacement(void)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.level[2] = (vms_pwc_level_config){2, 2, "lru"};
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &pwc, NULL) == VMS_OK);
+    vms_pwc_entry e = ent(0x1000, 1, 1, 0), out;
+    vms_pwc_fill(pwc, 0, 0 * 2 * MIB, 2, &e);
+    vms_pwc_fill(pwc, 0, 1 * 2 * MIB, 2, &e);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 0, &out), 2);
+    vms_pwc_fill(pwc, 0, 2 * 2 * MIB, 2, &e);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 0, &out), 2);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 2 * MIB, &out), 0);
+    CHECK_EQ(vms_pwc_lookup(pwc, 0, 4 * MIB, &out), 2);
+    CHECK_EQ(vms_pwc_count(pwc, 2), 2);
+    vms_pwc_destroy(pwc);
+}
+
+static void bad(const vms_pwc_config *cfg, unsigned levels, const char *want)
+{
+    vms_err err;
+    memset(&err, 0, sizeof err);
+    vms_pwc *pwc = (vms_pwc *)&err;
+    CHECK_EQ(vms_pwc_create(NULL, cfg, levels, 0, &pwc, &err), VMS_ERR_INVAL);
+    CHECK(pwc == NULL);
+    if (!strstr(err.msg, want))
+        fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err.msg, want);
+    CHECK(strstr(err.msg, want) != NULL);
+}
+
+static void test_bad_configs(void)
+{
+    vms_pwc_config ok = typical(), c;
+    bad(&ok, 3, "levels must be 4 or 5");
+    bad(NULL, 4, "no configuration");
+    c = ok, c.level[2].entries = 30, bad(&c, 4, "level 2: 30 entries is not a multiple of 32");
+    c = ok, c.level[3].ways = 0, bad(&c, 4, "level 3: ways");
+    c = ok, c.level[3] = (vms_pwc_level_config){512, 512, NULL}, bad(&c, 4, "level 3: ways");
+    c = ok, c.level[4].policy = "mru", bad(&c, 4, "level 4: unknown replacement policy");
+    c = ok, c.level[1] = (vms_pwc_level_config){4, 4, NULL}, bad(&c, 4, "level 1");
+    c = ok, c.level[5].policy = "nope", bad(&c, 4, "level 5"); /* validated in 4-level too */
+    vms_pwc_destroy(NULL);
+}
+
+static void test_failalloc(void)
+{
+    vms_pwc_config cfg = typical();
+    cfg.level[3].policy = "random"; /* no state block */
+    long budget;
+    for (budget = 0; budget < 20; budget++) {
+        th_failalloc fa;
+        vms_pwc *pwc = NULL;
+        vms_err err;
+        vms_status st = vms_pwc_create(th_failalloc_init(&fa, budget), &cfg, 5, 0, &pwc, &err);
+        if (st == VMS_OK) {
+            vms_pwc_destroy(pwc);
+            CHECK_EQ(fa.live_bytes, 0);
+            break;
+        }
+        CHECK_EQ(st, VMS_ERR_NOMEM);
+        CHECK_EQ(err.status, VMS_ERR_NOMEM);
+        CHECK(pwc == NULL);
+        CHECK_EQ(fa.live_bytes, 0);
+    }
+    CHECK_EQ(budget, 1 + 2 + 1 + 2 + 2); /* the PWC, then each level's blocks */
+}
+
+/* ---- random test against a naive, never-evicting model ---- */
+
+typedef struct naive_ent {
+    unsigned level;
+    uint64_t vbase; /* va with the bits below the level cleared, masked to the VA width */
+    uint16_t pcid;
+    vms_pwc_entry e;
+} naive_ent;
+
+static uint64_t naive_base(uint64_t va, unsigned level, unsigned levels)
+{
+    uint64_t width = levels == 5 ? 57 : 48;
+    uint64_t region = UINT64_C(1) << (12 + 9 * (level - 1));
+    return (va & ((UINT64_C(1) << width) - 1)) & ~(region - 1);
+}
+
+static unsigned naive_lookup(const naive_ent *t, unsigned n, unsigned levels, uint16_t pcid,
+                             uint64_t va, vms_pwc_entry *out)
+{
+    for (unsigned l = 2; l <= levels; l++)
+        for (unsigned i = 0; i < n; i++)
+            if (t[i].level == l && t[i].pcid == pcid && t[i].vbase == naive_base(va, l, levels)) {
+                *out = t[i].e;
+                return l;
+            }
+    return 0;
+}
+
+static void random_run(unsigned levels)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    for (unsigned l = 2; l <= 5; l++)
+        cfg.level[l] = (vms_pwc_level_config){256, l == 3 ? 64 : 256, NULL}; /* never full */
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, levels, th_seed, &pwc, NULL) == VMS_OK);
+    static naive_ent t[4096];
+    unsigned n = 0;
+    vms_rng g;
+    vms_rng_seed(&g, th_seed + levels);
+    bool ok = true;
+    unsigned i;
+    for (i = 0; i < 20000 && ok; i++) {
+        uint16_t pcid = (uint16_t)vms_rng_below(&g, 3);
+        uint64_t va = vms_rng_below(&g, 4) << 21 | vms_rng_below(&g, 2) << 30 |
+                      vms_rng_below(&g, 2) << 39 | vms_rng_below(&g, 2) << 48 |
+                      vms_rng_below(&g, 2) << 56 | vms_rng_below(&g, 1u << 21);
+        unsigned op = (unsigned)vms_rng_below(&g, 100);
+        vms_pwc_entry a, b;
+        if (op < 50) {
+            unsigned la = vms_pwc_lookup(pwc, pcid, va, &a),
+                     lb = naive_lookup(t, n, levels, pcid, va, &b);
+            ok =
+                la == lb &&
+                (!la || (a.table_pa == b.table_pa && a.rw == b.rw && a.us == b.us && a.xd == b.xd));
+        } else if (op < 97) {
+            unsigned l = 2 + (unsigned)vms_rng_below(&g, 4);
+            vms_pwc_entry e = ent(vms_rng_below(&g, 1u << 20) << 12, (uint8_t)vms_rng_below(&g, 2),
+                                  (uint8_t)vms_rng_below(&g, 2), (uint8_t)vms_rng_below(&g, 2));
+            vms_pwc_fill(pwc, pcid, va, l, &e);
+            if (l <= levels) {
+                unsigned k;
+                for (k = 0; k < n; k++)
+                    if (t[k].level == l && t[k].pcid == pcid &&
+                        t[k].vbase == naive_base(va, l, levels))
+                        break;
+                if (k == n)
+                    n++;
+                t[k] = (naive_ent){l, naive_base(va, l, levels), pcid, e};
+            }
+        } else if (op < 99) {
+            vms_pwc_flush_pcid(pwc, pcid);
+            unsigned m = 0;
+            for (unsigned k = 0; k < n; k++)
+                if (t[k].pcid != pcid)
+                    t[m++] = t[k];
+            n = m;
+        } else {
+            vms_pwc_flush_all(pwc);
+            n = 0;
+        }
+        unsigned total = 0;
+        for (unsigned l = 2; l <= 5; l++)
+            total += vms_pwc_count(pwc, l);
+        ok = ok && vms_pwc_check(pwc) && total == n;
+    }
+    if (!ok)
+        fprintf(stderr, "pwc random (%u levels): mismatch at op %u\n", levels, i - 1);
+    CHECK(ok);
+    CHECK(vms_pwc_get_stats(pwc)->hits[2] > 0 && vms_pwc_get_stats(pwc)->hits[levels] > 0);
+    vms_pwc_destroy(pwc);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "pwc");
+    test_deepest();
+    test_rights_roundtrip();
+    test_flush();
+    test_absent_level();
+    test_key_width();
+    test_replacement();
+    test_bad_configs();
+    test_failalloc();
+    random_run(4);
+    random_run(5);
+    return th_finish();
+}
