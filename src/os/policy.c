@@ -112,6 +112,8 @@ static void replay_free(replay *r)
  * scanning backwards with a page -> distinct-id map and a last-seen array. */
 static vms_status compute_next(replay *r, const uint64_t *refs)
 {
+    if (r->nrefs == 0)
+        return VMS_OK;
     vmsi_u64map ids;
     uint64_t *last = vmsi_calloc(r->a, r->nrefs, sizeof *last);
     r->next = vmsi_calloc(r->a, r->nrefs, sizeof *r->next);

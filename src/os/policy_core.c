@@ -148,12 +148,12 @@ vms_status vmsi_ppool_init(vmsi_ppool *p, const vms_allocator *a, size_t capacit
     if (capacity == 0)
         capacity = 1;
     p->nodes = vmsi_calloc(a, capacity, sizeof *p->nodes);
+    p->cap = p->nodes ? (uint32_t)capacity : 0; /* before any free: sizes must match */
     if (!p->nodes || vmsi_u64map_init(&p->map, a, capacity) != VMS_OK) {
         vmsi_ppool_free(p);
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory creating a page policy for %zu pages",
                         capacity);
     }
-    p->cap = (uint32_t)capacity;
     return VMS_OK;
 }
 

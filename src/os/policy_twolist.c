@@ -104,7 +104,8 @@ static void tl_remove(void *state, uint64_t page)
 
 /* Read and clear the accessed indication of node i's page. *budget counts the young
  * answers one victim() may still act on: a host whose bits clear, as they must, gives
- * at most one per page, so it never runs out; a host that keeps answering "young" would
+ * at most one per page per victim() (a rotated page is not referenced again before the
+ * scan reaches it), so it never runs out; a host that keeps answering "young" would
  * otherwise spin forever. */
 static bool young(const twolist *t, const vms_policy_host *host, uint32_t i, size_t *budget)
 {
