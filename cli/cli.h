@@ -16,6 +16,7 @@
 
 int cmd_explain(int argc, char **argv);
 int cmd_presets(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 /* Parse an unsigned number: decimal or 0x hex, with an optional K/M/G/T suffix (powers of
  * 1024) when allow_suffix. Returns false on anything else. */

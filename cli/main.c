@@ -16,6 +16,7 @@ static const char usage[] =
     "commands:\n"
     "  explain [VA]     build page tables in RAM and narrate a translation level by level\n"
     "  presets [NAME]   describe the machine presets (the default is skylake)\n"
+    "  policy ...       replay a reference string under a page-replacement policy\n"
     "  help             this text\n"
     "\n"
     "Without a command, vmsim runs `explain` on the seeds' examples.\n"
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
         return cmd_explain(argc - 1, argv + 1);
     if (!strcmp(cmd, "presets"))
         return cmd_presets(argc - 1, argv + 1);
+    if (!strcmp(cmd, "policy"))
+        return cmd_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         fputs(usage, stdout);
         return 0;

@@ -702,6 +702,9 @@ static void test_registry(void)
     CHECK(strstr(err.msg, "frames"));
     o = (vms_policy_replay_opts){.policy = "belady", .frames = 3};
     CHECK_EQ(vms_policy_replay(belady, NELEM(belady), &o, &t, &err), VMS_ERR_NOTFOUND);
+    o = (vms_policy_replay_opts){.policy = "twolist", .frames = SIZE_MAX};
+    CHECK_EQ(vms_policy_replay(belady, NELEM(belady), &o, &t, &err), VMS_OK); /* no NOMEM */
+    CHECK(t.misses == 5 && t.hits == 7 && t.evictions == 0);
     o.policy = "opt";
     CHECK_EQ(vms_policy_replay(NULL, 0, &o, &t, &err), VMS_OK); /* empty string */
     CHECK(t.references == 0 && t.hit_rate == 0.0);

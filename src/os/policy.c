@@ -228,19 +228,20 @@ vms_status vms_policy_replay(const uint64_t *refs, size_t nrefs, const vms_polic
     vms_status st = vms_page_policy_select(opts->policy, &future, &pol, err);
     if (st != VMS_OK)
         return st;
-    if (opts->frames == 0 || opts->frames > VMSI_MAX_PAGES)
-        return vmsi_err(err, VMS_ERR_INVAL, "frames must be between 1 and %u, got %zu",
-                        VMSI_MAX_PAGES, opts->frames);
+    if (opts->frames == 0)
+        return vmsi_err(err, VMS_ERR_INVAL, "frames must be at least 1, got 0");
     if (nrefs && !refs)
         return vmsi_err(err, VMS_ERR_INVAL, "no reference array for %zu references", nrefs);
     const vms_allocator *a = opts->alloc ? opts->alloc : vms_allocator_default();
     replay r;
     void *ps = NULL;
-    st = replay_init(&r, a, opts->frames, refs, nrefs, pol->flags & VMS_PPOL_NEEDS_FUTURE);
+    /* More frames than references never fill: the same replay with fewer host bytes. */
+    size_t frames = opts->frames < nrefs ? opts->frames : (nrefs ? nrefs : 1);
+    st = replay_init(&r, a, frames, refs, nrefs, pol->flags & VMS_PPOL_NEEDS_FUTURE);
     if (st != VMS_OK)
         st = vmsi_err(err, st, "out of memory preparing a replay of %zu references", nrefs);
     else
-        st = pol->create(a, opts->frames, opts->seed, &ps, err);
+        st = pol->create(a, frames, opts->seed, &ps, err);
     if (st == VMS_OK && (st = run(&r, pol, ps, refs, opts, out)) != VMS_OK)
         st = vmsi_err(err, st, "policy %s failed during the replay", pol->name);
     pol->destroy(ps);
