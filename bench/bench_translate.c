@@ -6,11 +6,15 @@
  *   walk      uniform random addresses over the 1 GiB: nearly every access misses both
  *             TLB levels and walks (the PDE cache shortens most walks)
  *   walk-nopwc  the same without page-walk caches: every walk reads 4 entries
+ *   seq       a sequential 8-byte scan of the 1 GiB: 512 accesses per page, so the
+ *             TLBs' repeat memo answers 511 of them (seq-nomemo: the same, memo off —
+ *             the two give identical counters; the ratio is the memo's speed-up)
  *
  * Each pattern runs --runs times (default 5); the median rate is reported with the
  * modelled counters of one run, so a change in speed can be told from a change in what
  * was modelled. Usage: bench_translate [--runs N] [--scale F]
  */
+#define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +92,7 @@ static vms_machine *build(bool pwc)
     return m;
 }
 
-typedef enum { P_HIT, P_RANDOM } pattern;
+typedef enum { P_HIT, P_RANDOM, P_SEQ } pattern;
 
 /* Run n translations of the pattern; returns seconds. */
 static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
@@ -100,8 +104,9 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
     vms_fault f;
     double t0 = now();
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t va = p == P_HIT ? VA_BASE + ((i & 31) << 12) + (i & 0xff8)
-                                 : VA_BASE + (vms_rng_next(&rng) & (GIB - 8));
+        uint64_t va = p == P_HIT      ? VA_BASE + ((i & 31) << 12) + (i & 0xff8)
+                      : p == P_SEQ ? VA_BASE + ((i << 3) & (GIB - 8))
+                                   : VA_BASE + (vms_rng_next(&rng) & (GIB - 8));
         if (vms_core_translate(c, va, VMS_ACC_READ, NULL, &pa, &f, NULL))
             sink += pa;
     }
@@ -111,9 +116,11 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
     return t;
 }
 
-static void bench(const char *name, bool pwc, pattern p, uint64_t n, int runs)
+static void bench(const char *name, bool pwc, bool memo, pattern p, uint64_t n, int runs)
 {
     vms_machine *m = build(pwc);
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        vms_tlb_set_memo(vms_core_tlb(vms_machine_core(m, 0), l), memo);
     double t[32];
     run(m, p, n / 10, 99); /* warm up: fill TLBs and host caches */
     for (int r = 0; r < runs; r++) {
@@ -147,8 +154,10 @@ int main(int argc, char **argv)
     }
     printf("%-11s %12s %9s %10s %10s %10s %9s\n", "pattern", "translations", "median_s",
            "Mtrans/s", "l1d_hit", "walks", "refs/walk");
-    bench("tlb-hit", true, P_HIT, (uint64_t)(50e6 * scale), runs);
-    bench("walk", true, P_RANDOM, (uint64_t)(5e6 * scale), runs);
-    bench("walk-nopwc", false, P_RANDOM, (uint64_t)(5e6 * scale), runs);
+    bench("tlb-hit", true, true, P_HIT, (uint64_t)(50e6 * scale), runs);
+    bench("seq", true, true, P_SEQ, (uint64_t)(50e6 * scale), runs);
+    bench("seq-nomemo", true, false, P_SEQ, (uint64_t)(50e6 * scale), runs);
+    bench("walk", true, true, P_RANDOM, (uint64_t)(5e6 * scale), runs);
+    bench("walk-nopwc", false, true, P_RANDOM, (uint64_t)(5e6 * scale), runs);
     return 0;
 }

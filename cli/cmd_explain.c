@@ -116,7 +116,7 @@ static void print_fields(uint64_t va, unsigned levels)
 {
     printf("  va fields:");
     for (unsigned l = levels; l >= 1; l--)
-        printf(" %s %u |", level_name(l), vms_va_index(va, l));
+        printf(" %s 0x%x |", level_name(l), vms_va_index(va, l));
     printf(" offset 0x%03" PRIx64 "\n", va & VMS_PAGE_MASK);
 }
 

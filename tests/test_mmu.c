@@ -85,7 +85,10 @@ static void test_seed_examples(void)
     vms_machine_config cfg;
     preset("tiny", &cfg);
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     uint64_t pa = 0;
     /* Seed 000: virtual 0x00012345, page 0x12 -> frame 0x50 gives 0x00050345. */
     CHECK_EQ(vms_pt_map(&f.pt, 0x12000, 0x50000, VMS_PG_4K, USER_RW, NULL), VMS_OK);
@@ -105,7 +108,10 @@ static void test_seed_examples(void)
     /* A cold 5-level walk reads 5. */
     cfg.levels = 5;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     CHECK(vms_regs_levels(vms_core_regs(f.c)) == 5);
     CHECK_EQ(vms_pt_map(&f.pt, 0x12000, 0x50000, VMS_PG_4K, USER_RW, NULL), VMS_OK);
     r0 = refs(&f);
@@ -124,7 +130,10 @@ static void test_hierarchy_and_pwc(void)
     preset("skylake", &cfg);
     cfg.ncores = 1;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     for (uint64_t i = 0; i < 4; i++)
         CHECK_EQ(vms_pt_map(&f.pt, 0x400000 + i * 4096, 0x800000 + i * 4096, VMS_PG_4K,
                             USER_RW, NULL),
@@ -180,7 +189,10 @@ static void test_invalidation(void)
     preset("skylake", &cfg);
     cfg.ncores = 2;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     uint64_t va = 0x7000, pa;
     CHECK_EQ(vms_pt_map(&f.pt, va, 0x100000, VMS_PG_4K, USER_RW, NULL), VMS_OK);
     CHECK(xl(&f, va, VMS_ACC_READ, &pa, NULL) && pa == 0x100000);
@@ -274,7 +286,10 @@ static void test_dirty_faults_data(void)
     preset("skylake", &cfg);
     cfg.ncores = 1;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     uint64_t va = 0x10000, pa, pte, ptep;
     CHECK_EQ(vms_pt_map(&f.pt, va, 0x300000, VMS_PG_4K, USER_RW, NULL), VMS_OK);
     CHECK(xl(&f, va, VMS_ACC_READ, &pa, NULL));
@@ -312,8 +327,8 @@ static void test_dirty_faults_data(void)
 
     /* Bytes move through the MMU and the bus into RAM, across a page boundary. */
     CHECK_EQ(vms_pt_map(&f.pt, 0x11000, 0x500000, VMS_PG_4K, USER_RW, NULL), VMS_OK);
-    const char msg[] = "hello, page boundary";
-    vms_access_result r = vms_core_access(f.c, 0x10ffa, VMS_ACC_WRITE, (void *)msg, sizeof msg);
+    char msg[] = "hello, page boundary";
+    vms_access_result r = vms_core_access(f.c, 0x10ffa, VMS_ACC_WRITE, msg, sizeof msg);
     CHECK(r.ok);
     CHECK_EQ(r.pa, 0x300ffa);
     char back[sizeof msg] = {0};
@@ -325,7 +340,7 @@ static void test_dirty_faults_data(void)
     vms_ram_read(vms_machine_ram(f.m), 0x500000, ram6, 6);
     CHECK(memcmp(ram6, " page ", 6) == 0);
     /* A write crossing into an unmapped page faults and moves nothing. */
-    r = vms_core_access(f.c, 0x11ffc, VMS_ACC_WRITE, (void *)msg, 8);
+    r = vms_core_access(f.c, 0x11ffc, VMS_ACC_WRITE, msg, 8);
     CHECK(!r.ok && r.fault.kind == VMS_FAULT_PF && r.fault.va == 0x12000);
     char tail[4];
     vms_ram_read(vms_machine_ram(f.m), 0x500ffc, tail, 4);
@@ -442,7 +457,10 @@ static void test_diff_invalidated(void)
     preset("skylake", &cfg);
     cfg.ncores = 1;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     vms_ram *ram = vms_machine_ram(f.m);
     unsigned mismatches = 0, compared = 0, faults = 0;
     for (int step = 0; step < 20000; step++) {
@@ -511,7 +529,7 @@ static void test_diff_invalidated(void)
 /* Mode B: TLBs big enough never to evict, tables never freed, changes sometimes NOT
  * invalidated. The reference also remembers what the TLB may hold per (PCID, page):
  * a stale entry must be used until invalidated. */
-#define NPAGES 256
+#define NPAGES 32
 typedef struct cached {
     bool valid;
     vms_xlate x;
@@ -528,7 +546,10 @@ static void test_diff_stale(void)
     vms_tlb_config big = {1, {{VMS_TLB_SIZES_ALL, 64, 64, "lru"}}};
     cfg.mmu.l1i = cfg.mmu.l1d = cfg.mmu.l2 = big;
     if (!fx_init(&f, &cfg))
-        return CHECK(0);
+    {
+        CHECK(0);
+        return;
+    }
     vms_core_write_cr4(f.c, vms_core_regs(f.c)->cr4 | VMS_CR4_PCIDE);
     vms_pt pts[3];
     pts[0] = f.pt;
@@ -537,7 +558,7 @@ static void test_diff_stale(void)
     vms_pt_init(&pts[2], vms_machine_bus(f.m), 4, &ops, NULL);
     static cached tlb[3][NPAGES]; /* [pcid][page] what the TLB may hold */
     memset(tlb, 0, sizeof tlb);
-    unsigned pcid = 0, mismatches = 0, stale_hits = 0;
+    unsigned pcid = 0, mismatches = 0, stale_hits = 0, cached_hits = 0;
     vms_core_write_cr3(f.c, pts[0].root);
     vms_ram *ram = vms_machine_ram(f.m);
     for (int step = 0; step < 20000; step++) {
@@ -557,14 +578,14 @@ static void test_diff_stale(void)
             vms_pt_unmap(pt, va, false, NULL);
         } else if (op < 45) {
             vms_pt_protect(pt, va, flags, VMS_PTE_RW, NULL);
-        } else if (op < 50) {
+        } else if (op < 47) {
             pcid = tpcid;
             bool noflush = vms_rng_below(&rng, 2);
             vms_core_write_cr3(f.c, pts[pcid].root | pcid | (noflush ? VMS_CR3_NOFLUSH : 0));
             if (!noflush)
                 memset(tlb[pcid], 0, sizeof tlb[pcid]);
             continue;
-        } else if (op < 55) {
+        } else if (op < 50) {
             vms_core_set_user(f.c, vms_rng_below(&rng, 4) != 0);
             continue;
         } else {
@@ -583,7 +604,9 @@ static void test_diff_stale(void)
                     e->x = want.x;
                 } else {
                     want = (ref_result){.ok = true, .pa = e->x.page_pa, .x = e->x};
-                    stale_hits++;
+                    ref_result now = ref_walk(ram, &regs, va, k);
+                    cached_hits++;
+                    stale_hits += !now.ok || now.pa != want.pa; /* differs from memory */
                 }
             } else {
                 want = ref_walk(ram, &regs, va, k);
@@ -615,7 +638,9 @@ static void test_diff_stale(void)
         }
     }
     CHECK_EQ(mismatches, 0);
-    CHECK(stale_hits > 1000);
+    /* The run must exercise both: TLB hits, and hits that are stale w.r.t. memory. */
+    CHECK(cached_hits > 1000);
+    CHECK(stale_hits > 100);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         CHECK(vms_tlb_check(vms_core_tlb(f.c, l)));
     vms_machine_destroy(f.m);
@@ -682,6 +707,88 @@ static void test_machine_config(void)
     CHECK(failures > 3);
 }
 
+/* ---- the TLB repeat memo gives exactly the modelled results ------------------------- */
+
+static void set_policy(vms_tlb_config *t, const char *pol)
+{
+    for (unsigned i = 0; i < t->nparts; i++)
+        t->part[i].policy = pol;
+}
+
+/* Run one seeded stream of accesses with strong locality on machines with and without the
+ * memo; every translation, every counter (the whole JSON) and every TLB entry must agree. */
+static void test_memo_exact(void)
+{
+    static const char *const pols[] = {"lru", "plru", "fifo", "random"};
+    for (unsigned pi = 0; pi < 4; pi++) {
+        fixture f[2];
+        vms_machine_config cfg;
+        preset("skylake", &cfg);
+        cfg.ncores = 1;
+        set_policy(&cfg.mmu.l1i, pols[pi]);
+        set_policy(&cfg.mmu.l1d, pols[pi]);
+        set_policy(&cfg.mmu.l2, pols[pi]);
+        bool ok = true;
+        for (int i = 0; i < 2; i++) {
+            ok = ok && fx_init(&f[i], &cfg);
+            for (uint64_t pg = 0; ok && pg < 600; pg++)
+                vms_pt_map(&f[i].pt, pg << 12, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K,
+                           USER_RW, NULL);
+        }
+        if (!ok) {
+            CHECK(0);
+            return;
+        }
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+            vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+        vms_rng rng;
+        vms_rng_seed(&rng, th_seed + pi);
+        uint64_t page = 0;
+        unsigned diffs = 0;
+        for (int step = 0; step < 30000; step++) {
+            unsigned r = (unsigned)vms_rng_below(&rng, 100);
+            if (r < 30)
+                page = vms_rng_below(&rng, 600); /* jump; otherwise stay on the page */
+            vms_access_kind k = (vms_access_kind)vms_rng_below(&rng, 3);
+            uint64_t va = (page << 12) | (vms_rng_below(&rng, 512) << 3);
+            uint64_t pa[2] = {0, 0};
+            bool res[2];
+            for (int i = 0; i < 2; i++) {
+                if (r == 99)
+                    vms_core_invlpg(f[i].c, va);
+                else if (r == 98)
+                    vms_core_write_cr3(f[i].c, f[i].pt.root);
+                res[i] = xl(&f[i], va, k, &pa[i], NULL);
+            }
+            diffs += res[0] != res[1] || pa[0] != pa[1];
+        }
+        CHECK_EQ(diffs, 0);
+        vms_strbuf sb[2];
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_init(&sb[i], NULL);
+            vms_machine_stats_json(f[i].m, &sb[i]);
+        }
+        CHECK_STR(vms_strbuf_str(&sb[0]), vms_strbuf_str(&sb[1]));
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+            vms_tlb *a = vms_core_tlb(f[0].c, l), *b = vms_core_tlb(f[1].c, l);
+            CHECK_EQ(vms_tlb_count(a), vms_tlb_count(b));
+            unsigned same = 0;
+            for (unsigned i = 0; i < vms_tlb_count(a); i++) {
+                vms_tlb_entry_info ea, eb;
+                vms_tlb_entry(a, i, &ea);
+                vms_tlb_entry(b, i, &eb);
+                same += ea.va == eb.va && ea.set == eb.set && ea.way == eb.way &&
+                        ea.x.page_pa == eb.x.page_pa && ea.x.dirty == eb.x.dirty;
+            }
+            CHECK_EQ(same, vms_tlb_count(a));
+        }
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_free(&sb[i]);
+            vms_machine_destroy(f[i].m);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "mmu");
@@ -692,5 +799,6 @@ int main(int argc, char **argv)
     test_diff_invalidated();
     test_diff_stale();
     test_machine_config();
+    test_memo_exact();
     return th_finish();
 }

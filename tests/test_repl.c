@@ -177,6 +177,37 @@ static void test_differential(void)
     diff_ways(VMS_REPL_MAX_WAYS, &r);
 }
 
+/* Every policy's touch is idempotent: a hit on the way touched last changes nothing
+ * (the TLB's repeat memo skips such touches). Checked from random states. */
+static void test_idempotent_touch(void)
+{
+    static const unsigned way_counts[] = {1, 2, 3, 4, 8, 12, 16, 64};
+    vms_rng rng;
+    vms_rng_seed(&rng, th_seed);
+    for (unsigned p = 0; p < vms_repl_count(); p++) {
+        const vms_repl_policy *pol = vms_repl_get(p);
+        unsigned bad = 0;
+        for (size_t wi = 0; wi < sizeof way_counts / sizeof way_counts[0]; wi++) {
+            unsigned ways = way_counts[wi];
+            size_t n = pol->state_bytes(ways);
+            uint8_t st[64], copy[64];
+            if (n > sizeof st)
+                continue;
+            pol->reset(st, ways);
+            for (int i = 0; i < 2000; i++) {
+                unsigned w = (unsigned)vms_rng_below(&rng, ways);
+                pol->touch(st, ways, w, vms_rng_below(&rng, 2) != 0);
+                memcpy(copy, st, n);
+                pol->touch(st, ways, w, true);
+                bad += n && memcmp(copy, st, n) != 0;
+            }
+        }
+        if (bad)
+            fprintf(stderr, "policy %s: touch not idempotent %u times\n", pol->name, bad);
+        CHECK_EQ(bad, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "repl");
@@ -186,5 +217,6 @@ int main(int argc, char **argv)
     test_fifo_textbook();
     test_random();
     test_differential();
+    test_idempotent_touch();
     return th_finish();
 }

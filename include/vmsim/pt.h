@@ -55,6 +55,10 @@ vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uin
  * physical address and *size the page size. When no leaf maps va, returns false and, if
  * the walk reached a not-present entry, *ptep, *pte and *size describe it (size is that
  * level's page size; *ptep is 0 when a table on the way is missing). NULL outs are allowed.
+ * Precisely: a not-present PTE gives its address in *ptep; a not-present entry at PD level
+ * or above means the table below it is missing, so *ptep is 0, *pte is that entry and
+ * *size its level's page size (1G for PML4/PML5). A non-canonical va, or a table that
+ * cannot be read, gives 0, 0 and 4K.
  */
 bool vms_pt_lookup(const vms_pt *pt, uint64_t va, uint64_t *pte, uint64_t *ptep,
                    vms_pgsize *size);

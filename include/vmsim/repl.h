@@ -25,7 +25,9 @@ typedef struct vms_repl_policy {
     size_t (*state_bytes)(unsigned ways);
     /* Put a set's state in its initial condition (all ways invalid/oldest). */
     void (*reset)(uint8_t *state, unsigned ways);
-    /* Way `way` was just hit (hit = true) or filled (hit = false). */
+    /* Way `way` was just hit (hit = true) or filled (hit = false). Must be idempotent:
+     * a hit on the way that was touched last (hit or fill) leaves the state unchanged —
+     * the TLB's repeat memo relies on it, and test_repl checks it for every policy. */
     void (*touch)(uint8_t *state, unsigned ways, unsigned way, bool hit);
     /* Choose the way to evict from a full set. */
     unsigned (*victim)(uint8_t *state, unsigned ways, vms_rng *rng);

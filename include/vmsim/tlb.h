@@ -74,6 +74,15 @@ void vms_tlb_destroy(vms_tlb *tlb);
  */
 bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
 
+/*
+ * Turn the repeat memo on (the default) or off. The memo answers a lookup of the same
+ * 4 KiB page and PCID as the previous lookup, when that one hit and nothing else touched
+ * the TLB since, without probing the arrays: a host-speed shortcut whose results (hits,
+ * translations, replacement state, counters) are identical by construction; tests run
+ * the same stream both ways and compare every counter.
+ */
+void vms_tlb_set_memo(vms_tlb *tlb, bool on);
+
 /* Like lookup but changes nothing (no stats, no replacement update): for display/tests. */
 bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
 

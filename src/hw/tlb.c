@@ -60,6 +60,20 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /*
+     * The repeat memo, a host-speed shortcut with exactly the modelled result: the 4 KiB
+     * page and PCID of the last lookup, when it hit and nothing has touched this TLB
+     * since. Looking the same page up again would find the same entry (contents are
+     * unchanged) and touch the way that was touched last, which changes no policy's
+     * state (repl.h: touch is idempotent), so only the counters move. Every other
+     * operation — a lookup of another page, a miss, a fill, set_dirty, any flush —
+     * clears it.
+     */
+    bool memo_on;
+    bool memo_valid;
+    uint16_t memo_pcid;
+    uint64_t memo_vpn;
+    vms_xlate memo_x;
 };
 
 /* VA[56:shift(s)]: the page number of va at size s. */
@@ -186,6 +200,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     if (!tlb)
         return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
     tlb->alloc = *a;
+    tlb->memo_on = true;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
     for (unsigned i = 0; i < cfg->nparts; i++) {
@@ -241,8 +256,15 @@ bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
 {
     unsigned set, way;
     tlb->stats.lookups++;
+    if (tlb->memo_valid && va >> VMS_PAGE_SHIFT == tlb->memo_vpn && pcid == tlb->memo_pcid) {
+        *out = tlb->memo_x;
+        tlb->stats.hits++;
+        tlb->stats.hits_by_size[out->size]++;
+        return true;
+    }
     int p = find(tlb, pcid, va, &set, &way);
     if (p < 0) {
+        tlb->memo_valid = false;
         tlb->stats.misses++;
         return false;
     }
@@ -252,7 +274,17 @@ bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
+    tlb->memo_valid = tlb->memo_on;
+    tlb->memo_vpn = va >> VMS_PAGE_SHIFT;
+    tlb->memo_pcid = pcid;
+    tlb->memo_x = *out;
     return true;
+}
+
+void vms_tlb_set_memo(vms_tlb *tlb, bool on)
+{
+    tlb->memo_on = on;
+    tlb->memo_valid = false;
 }
 
 bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
@@ -271,6 +303,7 @@ bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x)
     assert((unsigned)x->size < VMS_PG_NSIZES);
     assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
     int t = tlb->cached_as[x->size];
+    tlb->memo_valid = false;
     if (t < 0)
         return false;
     vms_pgsize ts = (vms_pgsize)t;
@@ -288,6 +321,7 @@ bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x)
 void vms_tlb_set_dirty(vms_tlb *tlb, uint16_t pcid, uint64_t va)
 {
     unsigned set, way;
+    tlb->memo_valid = false;
     int p = find(tlb, pcid, va, &set, &way);
     if (p >= 0)
         vmsi_assoc_at(&tlb->part[p], set, way)->data |= D_DIRTY;
@@ -323,6 +357,7 @@ static bool covers_va(uint64_t tag, uint64_t data, const void *ctx)
 void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global)
 {
     va_match m = {va, pcid, with_global};
+    tlb->memo_valid = false;
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
@@ -346,6 +381,7 @@ static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
 
 void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid)
 {
+    tlb->memo_valid = false;
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_pcid, &pcid);
@@ -360,6 +396,7 @@ static bool droppable(uint64_t tag, uint64_t data, const void *ctx)
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
+    tlb->memo_valid = false;
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);

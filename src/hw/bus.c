@@ -1,0 +1,326 @@
+/*
+ * bus.c — the physical address decoder (bus.h).
+ *
+ * The bus holds a sorted array of non-overlapping regions. A RAM region routes physical
+ * address pa to the same address in the RAM (the bus does not relocate); an MMIO region
+ * routes it to its device at offset pa - base. Decoding is a binary search; the walker's
+ * 8-byte reads first try the last RAM region that matched, which is nearly always the
+ * right one (page tables live in RAM).
+ *
+ * Counting: each vms_bus_read/write call counts one RAM access per RAM region it
+ * touches, one MMIO access per device callback made (an access is cut into naturally
+ * aligned pieces of 1, 2, 4 or 8 bytes), and one error if it meets an undecoded byte.
+ *
+ * Invariants: regions sorted by base, len > 0, region[i].base + len <= region[i+1].base;
+ * last_ram < nregions and names a RAM region, or is NO_REGION.
+ */
+#include "vmsim/bus.h"
+
+#include <assert.h>
+
+#include "util/util.h"
+
+#define NO_REGION UINT32_MAX
+
+struct vms_bus {
+    const vms_allocator *a;
+    vms_ram *ram;
+    vms_region *region;
+    uint32_t nregions, cap;
+    uint32_t last_ram; /* index of the RAM region that served the last fast-path access */
+    uint64_t ram_bytes;
+    vms_bus_stats stats;
+};
+
+vms_status vms_bus_create(const vms_allocator *a, vms_ram *ram, vms_bus **out, vms_err *err)
+{
+    if (!a)
+        a = vms_allocator_default();
+    if (!ram)
+        return vmsi_err(err, VMS_ERR_INVAL, "a bus needs a RAM behind it");
+    vms_bus *bus = vmsi_zalloc(a, sizeof *bus);
+    if (!bus)
+        return vmsi_err(err, VMS_ERR_NOMEM, "no host memory for the bus");
+    bus->a = a;
+    bus->ram = ram;
+    bus->last_ram = NO_REGION;
+    *out = bus;
+    return VMS_OK;
+}
+
+void vms_bus_destroy(vms_bus *bus)
+{
+    if (!bus)
+        return;
+    vmsi_free(bus->a, bus->region, bus->cap * sizeof *bus->region);
+    vmsi_free(bus->a, bus, sizeof *bus);
+}
+
+/* Index of the first region whose end is above pa (== nregions when none). */
+static uint32_t lower_bound(const vms_bus *bus, uint64_t pa)
+{
+    uint32_t lo = 0, hi = bus->nregions;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const vms_region *r = &bus->region[mid];
+        if (r->base + (r->len - 1) < pa)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Index of the region holding pa, or NO_REGION. */
+static uint32_t find(const vms_bus *bus, uint64_t pa)
+{
+    uint32_t i = lower_bound(bus, pa);
+    return i < bus->nregions && bus->region[i].base <= pa ? i : NO_REGION;
+}
+
+/* Insert r in order; EXISTS if it overlaps a region, NOMEM if the array cannot grow. */
+static vms_status insert(vms_bus *bus, const vms_region *r, vms_err *err)
+{
+    uint32_t i = lower_bound(bus, r->base);
+    if (i < bus->nregions && bus->region[i].base <= r->base + (r->len - 1))
+        return vmsi_err(err, VMS_ERR_EXISTS,
+                        "bus region %s [0x%llx, +0x%llx) overlaps %s at 0x%llx", r->name,
+                        (unsigned long long)r->base, (unsigned long long)r->len,
+                        bus->region[i].name, (unsigned long long)bus->region[i].base);
+    if (bus->nregions == bus->cap) {
+        uint32_t cap = bus->cap ? 2 * bus->cap : 8;
+        vms_region *n =
+            bus->a->realloc(bus->a->ud, bus->region, bus->cap * sizeof *n, cap * sizeof *n);
+        if (!n)
+            return vmsi_err(err, VMS_ERR_NOMEM, "no host memory for %u bus regions", cap);
+        bus->region = n;
+        bus->cap = cap;
+    }
+    memmove(&bus->region[i + 1], &bus->region[i], (bus->nregions - i) * sizeof *r);
+    bus->region[i] = *r;
+    bus->nregions++;
+    bus->last_ram = NO_REGION; /* indices moved */
+    return VMS_OK;
+}
+
+vms_status vms_bus_add_ram(vms_bus *bus, uint64_t base, uint64_t len, vms_err *err)
+{
+    if (len == 0 || ((base | len) & VMS_PAGE_MASK))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "RAM region [0x%llx, +0x%llx): expected non-empty and page aligned",
+                        (unsigned long long)base, (unsigned long long)len);
+    uint64_t limit = vms_ram_limit(bus->ram);
+    if (len > limit || base > limit - len)
+        return vmsi_err(
+            err, VMS_ERR_RANGE, "RAM region [0x%llx, +0x%llx) is beyond the RAM limit 0x%llx",
+            (unsigned long long)base, (unsigned long long)len, (unsigned long long)limit);
+    vms_region r = {VMS_REGION_RAM, base, len, "ram", NULL, NULL};
+    vms_status st = insert(bus, &r, err);
+    if (st == VMS_OK)
+        bus->ram_bytes += len;
+    return st;
+}
+
+vms_status vms_bus_add_mmio(vms_bus *bus, uint64_t base, uint64_t len, const char *name,
+                            const vms_mmio_ops *ops, void *dev, vms_err *err)
+{
+    if (!name || !ops || !ops->read || !ops->write)
+        return vmsi_err(err, VMS_ERR_INVAL, "MMIO region needs a name and read/write ops");
+    if (len == 0 || base + (len - 1) < base)
+        return vmsi_err(err, VMS_ERR_INVAL, "MMIO region %s [0x%llx, +0x%llx): bad length", name,
+                        (unsigned long long)base, (unsigned long long)len);
+    vms_region r = {VMS_REGION_MMIO, base, len, name, ops, dev};
+    return insert(bus, &r, err);
+}
+
+vms_region vms_bus_decode(const vms_bus *bus, uint64_t pa)
+{
+    uint32_t i = find(bus, pa);
+    if (i == NO_REGION)
+        return (vms_region){VMS_REGION_NONE, 0, 0, NULL, NULL, NULL};
+    return bus->region[i];
+}
+
+unsigned vms_bus_nregions(const vms_bus *bus)
+{
+    return bus->nregions;
+}
+
+vms_region vms_bus_region(const vms_bus *bus, unsigned i)
+{
+    assert(i < bus->nregions);
+    return bus->region[i];
+}
+
+uint64_t vms_bus_ram_bytes(const vms_bus *bus)
+{
+    return bus->ram_bytes;
+}
+
+bool vms_bus_is_ram(const vms_bus *bus, uint64_t pa, uint64_t len)
+{
+    while (len) {
+        uint32_t i = find(bus, pa);
+        if (i == NO_REGION || bus->region[i].kind != VMS_REGION_RAM)
+            return false;
+        const vms_region *r = &bus->region[i];
+        uint64_t avail = r->base + (r->len - 1) - pa + 1; /* 0 only if r reaches 2^64 */
+        if (avail == 0 || avail >= len)
+            return true;
+        pa += avail;
+        len -= avail;
+    }
+    return true;
+}
+
+/* Largest naturally aligned piece (1, 2, 4 or 8 bytes) at offset off of at most len. */
+static unsigned mmio_piece(uint64_t off, uint64_t len)
+{
+    unsigned size = 8;
+    while (size > len || (off & (size - 1)))
+        size >>= 1;
+    return size;
+}
+
+/* Read len bytes of a device's registers into buf, piece by piece (little-endian). */
+static vms_status mmio_read(vms_bus *bus, const vms_region *r, uint64_t off, uint8_t *buf,
+                            uint64_t len)
+{
+    while (len) {
+        unsigned size = mmio_piece(off, len);
+        uint64_t v = 0;
+        bus->stats.mmio_reads++;
+        vms_status st = r->ops->read(r->dev, off, size, &v);
+        if (st != VMS_OK)
+            return st;
+        memcpy(buf, &v, size);
+        buf += size;
+        off += size;
+        len -= size;
+    }
+    return VMS_OK;
+}
+
+/* Write len bytes from buf to a device's registers, piece by piece. */
+static vms_status mmio_write(vms_bus *bus, const vms_region *r, uint64_t off, const uint8_t *buf,
+                             uint64_t len)
+{
+    while (len) {
+        unsigned size = mmio_piece(off, len);
+        uint64_t v = 0;
+        memcpy(&v, buf, size);
+        bus->stats.mmio_writes++;
+        vms_status st = r->ops->write(r->dev, off, size, v);
+        if (st != VMS_OK)
+            return st;
+        buf += size;
+        off += size;
+        len -= size;
+    }
+    return VMS_OK;
+}
+
+/*
+ * Move len bytes at pa, region by region. write selects the direction; buf is read
+ * from (write) or written to (read). Stops at the first undecoded byte (VMS_ERR_BUS,
+ * counted) or the first failing device or RAM access.
+ */
+static vms_status route(vms_bus *bus, uint64_t pa, uint8_t *buf, size_t len, bool write)
+{
+    while (len) {
+        uint32_t i = find(bus, pa);
+        if (i == NO_REGION) {
+            bus->stats.errors++;
+            return VMS_ERR_BUS;
+        }
+        const vms_region *r = &bus->region[i];
+        uint64_t avail = r->base + (r->len - 1) - pa + 1;
+        size_t n = (avail == 0 || avail >= len) ? len : (size_t)avail;
+        vms_status st;
+        if (r->kind == VMS_REGION_RAM) {
+            if (write)
+                bus->stats.ram_writes++;
+            else
+                bus->stats.ram_reads++;
+            st = write ? vms_ram_write(bus->ram, pa, buf, n) : vms_ram_read(bus->ram, pa, buf, n);
+        } else {
+            st = write ? mmio_write(bus, r, pa - r->base, buf, n)
+                       : mmio_read(bus, r, pa - r->base, buf, n);
+        }
+        if (st != VMS_OK)
+            return st;
+        buf += n;
+        pa += n;
+        len -= n;
+    }
+    return VMS_OK;
+}
+
+vms_status vms_bus_read(vms_bus *bus, uint64_t pa, void *buf, size_t len)
+{
+    return route(bus, pa, buf, len, false);
+}
+
+vms_status vms_bus_write(vms_bus *bus, uint64_t pa, const void *buf, size_t len)
+{
+    /* route() only reads from buf when write is true. */
+    union {
+        const void *c;
+        uint8_t *p;
+    } u = {buf};
+    return route(bus, pa, u.p, len, true);
+}
+
+/*
+ * True when [pa, pa+8) lies in the RAM region that served the last 8-byte access, or
+ * (updating that cache) in some RAM region. The walker's fast path.
+ */
+static inline bool ram8(vms_bus *bus, uint64_t pa)
+{
+    uint32_t i = bus->last_ram;
+    if (i != NO_REGION) {
+        const vms_region *r = &bus->region[i];
+        if (pa >= r->base && pa - r->base <= r->len - 8)
+            return true;
+    }
+    i = find(bus, pa);
+    if (i == NO_REGION || bus->region[i].kind != VMS_REGION_RAM)
+        return false;
+    const vms_region *r = &bus->region[i];
+    if (pa - r->base > r->len - 8)
+        return false;
+    bus->last_ram = i;
+    return true;
+}
+
+vms_status vms_bus_read64(vms_bus *bus, uint64_t pa, uint64_t *val)
+{
+    if (ram8(bus, pa)) {
+        bus->stats.ram_reads++;
+        return vms_ram_read64(bus->ram, pa, val);
+    }
+    uint64_t v;
+    vms_status st = route(bus, pa, (uint8_t *)&v, sizeof v, false);
+    if (st == VMS_OK)
+        *val = v;
+    return st;
+}
+
+vms_status vms_bus_write64(vms_bus *bus, uint64_t pa, uint64_t val)
+{
+    if (ram8(bus, pa)) {
+        bus->stats.ram_writes++;
+        return vms_ram_write64(bus->ram, pa, val);
+    }
+    return route(bus, pa, (uint8_t *)&val, sizeof val, true);
+}
+
+vms_ram *vms_bus_ram(const vms_bus *bus)
+{
+    return bus->ram;
+}
+
+const vms_bus_stats *vms_bus_get_stats(const vms_bus *bus)
+{
+    return &bus->stats;
+}
