@@ -168,6 +168,13 @@ typedef struct out {
     int width;      /* characters of the widest page number */
 } out;
 
+/* Characters of the table's frames column (at least its title's). */
+static size_t frames_width(const out *o)
+{
+    size_t w = o->columns * (size_t)(o->width + 1);
+    return w < 13 ? 13 : w;
+}
+
 /* One table row, or one element of the JSON "steps" array. */
 static void on_step(void *ud, const vms_policy_step *s, const uint64_t *frames, size_t used)
 {
@@ -186,8 +193,9 @@ static void on_step(void *ud, const vms_policy_step *s, const uint64_t *frames, 
         vms_strbuf_printf(sb, "]}");
         return;
     }
-    vms_strbuf_printf(sb, "%6zu  %*" PRIu64 "  %-4s ", s->index + 1, o->width, s->page,
+    vms_strbuf_printf(sb, "%6zu  %*" PRIu64 "  %-6s", s->index + 1, o->width, s->page,
                       s->hit ? "hit" : "miss");
+    size_t start = sb->len;
     for (size_t k = 0; k < o->columns; k++) {
         if (k < used)
             vms_strbuf_printf(sb, " %*" PRIu64, o->width, frames[k]);
@@ -195,7 +203,8 @@ static void on_step(void *ud, const vms_policy_step *s, const uint64_t *frames, 
             vms_strbuf_printf(sb, " %*s", o->width, "-");
     }
     if (s->evicted)
-        vms_strbuf_printf(sb, "   %" PRIu64, s->victim);
+        vms_strbuf_printf(sb, "%*s  %" PRIu64, (int)(frames_width(o) - (sb->len - start)), "",
+                          s->victim);
     vms_strbuf_printf(sb, "\n");
 }
 
@@ -235,8 +244,8 @@ static void head(out *o, const popts *p, size_t n)
     }
     vms_strbuf_printf(&o->sb, "policy %s, %" PRIu64 " frame%s, %zu references\n\n", p->policy,
                       p->frames, p->frames == 1 ? "" : "s", n);
-    vms_strbuf_printf(&o->sb, "%6s  %*s  %-4s  %-*s   %s\n", "#", o->width, "ref", "",
-                      (int)(o->columns * (size_t)(o->width + 1)) - 1, "frames after", "evicted");
+    vms_strbuf_printf(&o->sb, "%6s  %*s  %-6s %-*s  %s\n", "#", o->width, "ref", "result",
+                      (int)frames_width(o) - 1, "frames after", "evicted");
 }
 
 /* The totals, closing the JSON object or ending the table. */
