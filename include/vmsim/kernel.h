@@ -1,0 +1,205 @@
+/*
+ * vmsim/kernel.h — the simulated kernel: one instance per machine, its configuration,
+ * its counters and its system-wide views (/proc/meminfo, /proc/vmstat, JSON, a log).
+ *
+ * The kernel is the software half of DESIGN.md. It configures the hardware only through
+ * the architectural interface: it writes page-table entries into simulated RAM (pt.h),
+ * loads CR3 with a PCID, issues INVLPG/INVPCID and sends "IPIs" (a target core is
+ * charged the IPI cost and executes the invalidation itself). It never reads or writes
+ * a TLB, a PWC or the walker's state. Data it moves on its own behalf (zero fill, COW
+ * copies, file reads, writeback) goes through vms_ram_* on physical frames.
+ *
+ * Physical memory is managed by a frame allocator (frames.h) that the kernel creates
+ * over the machine's RAM layout at boot: page-table pages (flag PAGETABLE), the shared
+ * zero page (ZERO), anonymous (ANON), page-cache (FILE) and shmem frames all come from
+ * it. Frame 0 is reserved, as on a PC. After every process has exited, the number of
+ * free frames equals the number right after vms_kernel_create (tests check it).
+ *
+ * Boot builds init_mm (Linux's swapper_pg_dir): a root table holding only the kernel
+ * half, a supervisor-only, global direct map of all RAM at page_offset_base
+ * (0xffff888000000000 with 4-level paging, 0xff11000000000000 with 5-level), in 1 GiB
+ * or 2 MiB pages. Every address space's root copies init_mm's upper-half entries, so
+ * the direct map's lower-level tables are shared by all (Linux's pgd_alloc). A user
+ * access there faults with P|U: SIGSEGV.
+ *
+ * Processes, tasks and accesses are in proc.h; mmap and friends, files and shared
+ * memory in mman.h.
+ */
+#ifndef VMSIM_KERNEL_H
+#define VMSIM_KERNEL_H
+
+#include "vmsim/common.h"
+#include "vmsim/core.h"
+#include "vmsim/machine.h"
+#include "vmsim/strbuf.h"
+
+typedef struct vms_kernel vms_kernel;
+typedef struct vms_frames vms_frames; /* frames.h */
+
+/* Linux's page_offset_base (Documentation/arch/x86/x86_64/mm.rst). */
+#define VMS_PAGE_OFFSET_4L UINT64_C(0xffff888000000000)
+#define VMS_PAGE_OFFSET_5L UINT64_C(0xff11000000000000)
+/* User space: [0, TASK_SIZE), 47 bits minus the guard page, as Linux x86-64. */
+#define VMS_TASK_SIZE UINT64_C(0x00007ffffffff000)
+
+/* Cycles charged to the faulting (or calling) task's core for kernel work. */
+typedef struct vms_kernel_costs {
+    uint32_t fault_entry; /* the software part of a page fault: entry, VMA lookup, exit */
+    uint32_t zero_page;   /* zero-filling one 4 KiB frame */
+    uint32_t copy_page;   /* copying one 4 KiB frame (COW) */
+    uint32_t file_read;   /* reading one 4 KiB page from a file (a major fault's I/O) */
+    uint32_t writeback;   /* writing one 4 KiB page back to a file */
+    uint32_t ipi;         /* one IPI: sent by the initiator, handled by the target */
+    uint32_t syscall;     /* entering and leaving a system call */
+    uint32_t ctx_switch;  /* a context switch, beyond its CR3 load */
+} vms_kernel_costs;
+
+/*
+ * The kernel's configuration: a plain struct of plain fields, so a config file or a
+ * --set key=value layer can set each one. vms_kernel_config_default gives the defaults
+ * in brackets.
+ */
+typedef struct vms_kernel_config {
+    unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
+                                    fault_around_bytes = 64 KiB); 1 disables; power of 2 */
+    bool zero_page;              /* [true] anonymous read-first maps the shared zero page */
+    bool pcid;                   /* [true] CR4.PCIDE: a PCID per address space and
+                                    no-flush CR3 loads; false: every switch flushes */
+    bool aslr;                   /* [true] randomise stack, mmap base and brk start */
+    uint64_t seed;               /* [0] ASLR's generator seed */
+    bool direct_map_1g;          /* [true] direct map in 1 GiB pages (else 2 MiB) */
+    uint64_t stack_limit;        /* [8 MiB] RLIMIT_STACK: how far a stack may grow */
+    const char *writeback_dir;   /* [NULL = "."] where written-back copies of files go:
+                                    writeback_dir/<basename of the file>; borrowed */
+    bool writeback_in_place;     /* [false] write MAP_SHARED changes to the original host
+                                    file itself (explicit opt-in: it modifies user data) */
+    vms_kernel_costs cost;
+} vms_kernel_config;
+
+/* Fill *cfg with the defaults documented in vms_kernel_config. */
+void vms_kernel_config_default(vms_kernel_config *cfg);
+
+/*
+ * Boot a kernel on machine m (borrowed; must outlive the kernel; the kernel uses the
+ * machine's allocator). cfg is copied (writeback_dir is borrowed). Creates the frame
+ * allocator over the machine's RAM, reserves frame 0, allocates the zero page, builds
+ * init_mm's direct map, and puts every core in the kernel's paging mode (CR4.PCIDE per
+ * cfg, CR3 = init_mm, supervisor). VMS_ERR_INVAL for a bad config, VMS_ERR_NOMEM on host
+ * allocation failure (nothing leaks), VMS_ERR_NOTFOUND if RAM is too small to boot.
+ */
+vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_kernel **out,
+                             vms_err *err);
+
+/* Exit every process, write back dirty shared file pages, free every frame and table
+ * the kernel allocated, and the kernel itself. NULL is accepted. */
+void vms_kernel_destroy(vms_kernel *k);
+
+const vms_kernel_config *vms_kernel_get_config(const vms_kernel *k);
+vms_machine *vms_kernel_machine(vms_kernel *k);
+
+/* The frame allocator (borrowed; for counting free frames and inspecting metadata). */
+vms_frames *vms_kernel_frames(vms_kernel *k);
+
+/* Physical address of init_mm's root table (the CR3 of a core running no process). */
+uint64_t vms_kernel_init_root(const vms_kernel *k);
+
+/* page_offset_base for this machine's paging mode. */
+uint64_t vms_kernel_page_offset(const vms_kernel *k);
+
+/* ---- the kernel log (dmesg) ---------------------------------------------------------- */
+
+typedef enum vms_log_level {
+    VMS_LOG_ERR = 3,
+    VMS_LOG_WARNING = 4,
+    VMS_LOG_INFO = 6,
+    VMS_LOG_DEBUG = 7,
+} vms_log_level;
+
+/* Receives one line without its newline, e.g. for a segfault (Linux show_signal_msg):
+ * "a.out[42]: segfault at 7f0000001000 error 6". msg is valid during the call only. */
+typedef void (*vms_log_fn)(void *ud, vms_log_level level, const char *msg);
+
+/* Install (fn non-NULL) or remove the log callback. The library never prints. */
+void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud);
+
+/* ---- counters ------------------------------------------------------------------------ */
+
+/*
+ * Event counters since boot, named after Linux's /proc/vmstat where Linux has a name.
+ * A "fault" is one entry into handle_mm_fault from a user access.
+ */
+typedef struct vms_kernel_stats {
+    uint64_t pgfault;                /* every page fault handled (minor + major + segv …) */
+    uint64_t pgmajfault;             /* faults that needed file I/O */
+    uint64_t minor;                  /* resolved without I/O */
+    uint64_t cow;                    /* write faults on a COW page (copies + reuses) */
+    uint64_t cow_copy;               /* … that copied the page */
+    uint64_t cow_reuse;              /* … that reused it (sole reference) */
+    uint64_t zero_page;              /* read faults that mapped the shared zero page */
+    uint64_t anon_alloc;             /* anonymous frames allocated and zeroed by a fault */
+    uint64_t segv;                   /* SIGSEGV delivered */
+    uint64_t sigbus;                 /* SIGBUS delivered (file page beyond EOF) */
+    uint64_t oom_kill;               /* processes killed because no frame was free */
+    uint64_t spurious;               /* faults on a PTE that already allowed the access */
+    uint64_t stack_expand;           /* faults that grew a stack VMA */
+    uint64_t fault_around;           /* pages mapped by fault-around (beyond the faulting one) */
+    uint64_t pgpgin;                 /* pages read from files into the page cache */
+    uint64_t pgpgout;                /* pages written back to files */
+    uint64_t thp_fault_alloc;        /* huge-page faults that mapped a 2M/1G block */
+    uint64_t nr_tlb_local_flush_one; /* INVLPGs issued by the kernel on its own core */
+    uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
+    uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
+    uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
+    uint64_t pcid_flush;                   /* INVPCID single-context flushes before a PCID reuse */
+    uint64_t context_switches;             /* CR3 loads for a task switch */
+    uint64_t forks, execs, clones, exits;
+    uint64_t syscalls;
+    uint64_t kernel_cycles; /* cycles charged for kernel work (all cores) */
+} vms_kernel_stats;
+
+const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
+
+/* Zero the counters. */
+void vms_kernel_reset_stats(vms_kernel *k);
+
+/* ---- system-wide views --------------------------------------------------------------- */
+
+/*
+ * Append /proc/meminfo text ("%-16s%8llu kB" lines, label with its colon, Linux's fs/proc/meminfo.c
+ * order): MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables, Mlocked,
+ * SwapTotal (0), SwapFree (0). VMS_ERR_NOMEM if sb could not grow.
+ */
+vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb);
+
+/* Append /proc/vmstat text: "name value" lines (pgfault, pgmajfault, nr_tlb_remote_flush,
+ * … every counter of vms_kernel_stats, plus nr_free_pages, nr_anon_pages, …). */
+vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
+
+/*
+ * Append the kernel's counters as JSON members (no braces), to follow
+ * vms_machine_stats_json_members. A contract for external tools — these names stay:
+ *   "faults": {"total", "minor", "major", "cow", "cow_copy", "cow_reuse", "zero_page",
+ *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"},
+ *   "tlb_shootdown": {"remote_flushes", "ipis", "local_flush_one", "local_flush_all",
+ *                     "pcid_flushes"},
+ *   "pagecache": {"pgpgin", "pgpgout"},
+ *   "procs": {"forks", "execs", "clones", "exits", "context_switches", "syscalls",
+ *             "oom_kills"},
+ *   "memory": {"total_pages", "free_pages", "anon_pages", "file_pages", "shmem_pages",
+ *              "pagetable_pages", "mlocked_pages"},
+ *   "kernel_cycles": N
+ * Adds a leading comma when sb already holds text that does not end in '{' or ','.
+ */
+vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);
+
+/*
+ * Check every kernel invariant (SQLite-style, for tests; costs a walk over every
+ * process): VMAs sorted and disjoint; every PTE inside a VMA with rights no wider than
+ * it; the reverse map equals the page tables (each rmap entry's PTE maps that frame and
+ * each user PTE has its rmap entry); each frame's mapcount equals the number of PTEs
+ * mapping it and its refcount accounts for them; PCIDs unique; the frame allocator's
+ * own check. VMS_OK, or VMS_ERR_INVAL naming the first violation in err.
+ */
+vms_status vms_kernel_check(vms_kernel *k, vms_err *err);
+
+#endif

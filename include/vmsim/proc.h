@@ -1,0 +1,184 @@
+/*
+ * vmsim/proc.h — processes, tasks and their memory accesses.
+ *
+ * A task is a thread of execution: it has a tid, runs on one core, and belongs to a
+ * process (a thread group, pid = tid of its first task) whose tasks share one address
+ * space (mm: VMAs, a page-table root and a PCID). Linux's grammar: spawn (a fresh
+ * address space, like exec of a new program), fork (copy-on-write copy), clone of a
+ * thread (CLONE_VM), exec (a fresh address space for the same process), exit.
+ *
+ * Handles. vms_task pointers are owned by the kernel. A task stays valid until
+ * vms_task_exit / vms_proc_exit of it (or its process) returns, or vms_kernel_destroy.
+ * A process killed by a signal (SIGSEGV, SIGBUS, an OOM kill) stops: its address space
+ * is torn down at once (every frame back) but its task handles stay valid, in state
+ * VMS_TASK_DEAD, so the caller can read the signal; vms_proc_exit then reaps them.
+ *
+ * A fresh address space (spawn, exec) has no VMA but a grows-down stack of 132 KiB below
+ * a randomised top (up to 16 GiB under 0x7ffffffff000) and an empty heap (brk) starting
+ * up to 32 MiB past 0x555555554000; mmap places mappings top-down from mmap_base = stack
+ * top - stack_limit - 1 MiB guard gap - up to 1 TiB. Without ASLR every offset is 0.
+ * See docs/KERNEL.md.
+ */
+#ifndef VMSIM_PROC_H
+#define VMSIM_PROC_H
+
+#include "vmsim/kernel.h"
+
+typedef struct vms_task vms_task;
+
+typedef enum vms_task_state {
+    VMS_TASK_RUNNING = 0, /* alive (runnable) */
+    VMS_TASK_DEAD = 1,    /* killed by a signal; address space gone; awaiting vms_proc_exit */
+} vms_task_state;
+
+/* Signal numbers (Linux x86-64). */
+enum { VMS_SIGBUS = 7, VMS_SIGKILL = 9, VMS_SIGSEGV = 11 };
+/* si_code of a SIGSEGV (Linux include/uapi/asm-generic/siginfo.h). */
+enum { VMS_SEGV_MAPERR = 1, VMS_SEGV_ACCERR = 2, VMS_SEGV_PKUERR = 4 };
+
+typedef struct vms_task_info {
+    int pid;          /* process (thread group) id */
+    int tid;          /* this task's id */
+    int ppid;         /* parent's pid (0 for spawned processes) */
+    const char *name; /* valid while the task is */
+    unsigned core;    /* the core it runs on */
+    vms_task_state state;
+    int signal;        /* the signal that killed it (0 while running) */
+    uint16_t pcid;     /* its address space's PCID (0 without PCIDs) */
+    uint64_t cr3;      /* the CR3 value (root | PCID) its core loads to run it */
+    unsigned nthreads; /* tasks in its process */
+} vms_task_info;
+
+/* Describe a task (any state). */
+void vms_task_get_info(const vms_task *t, vms_task_info *out);
+int vms_task_pid(const vms_task *t);
+int vms_task_tid(const vms_task *t);
+bool vms_task_alive(const vms_task *t);
+
+/*
+ * Create a process named `name` (copied; at most 15 characters are kept, as Linux's
+ * comm) with a fresh address space, running on core `core`. VMS_ERR_INVAL for a bad core,
+ * VMS_ERR_NOMEM on host allocation failure, VMS_ERR_NOTFOUND when no frame is free for
+ * its page-table root. On failure nothing is created.
+ */
+vms_status vms_proc_spawn(vms_kernel *k, const char *name, unsigned core, vms_task **out,
+                          vms_err *err);
+
+/*
+ * fork(): a new process whose address space is a copy-on-write copy of t's (see fork.c);
+ * its single task is a copy of t, on t's core. Private writable pages become read-only
+ * in both (the parent's TLB entries are invalidated on every core that may hold them);
+ * shared mappings stay shared. Failure (NOMEM / NOTFOUND) leaves the parent unchanged.
+ */
+vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *err);
+
+/* clone(CLONE_VM|CLONE_THREAD): a new task in t's process, running on `core`. */
+vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_task **out,
+                                 vms_err *err);
+
+/*
+ * execve(): give t's process a fresh address space and the name `name`; every other task
+ * of the process exits (their handles become invalid), as Linux's de_thread. On failure
+ * the old address space is kept.
+ */
+vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *err);
+
+/* Exit one task (its handle becomes invalid). The last task of a process takes the
+ * process with it: its mappings are unmapped (shared file pages written back), every
+ * frame and page-table page returned, its PCID released. */
+void vms_task_exit(vms_kernel *k, vms_task *t);
+
+/* exit_group(): exit every task of t's process (running or dead); all handles invalid. */
+void vms_proc_exit(vms_kernel *k, vms_task *t);
+
+/* Move a task to another core (it is switched in there on its next access). */
+vms_status vms_task_set_core(vms_kernel *k, vms_task *t, unsigned core, vms_err *err);
+
+/* Context-switch t's core to t now (loads CR3 if another address space is current). */
+void vms_task_schedule(vms_kernel *k, vms_task *t);
+
+/* The main task of process pid, or the first live process named name; NULL if none. */
+vms_task *vms_proc_find(vms_kernel *k, int pid);
+vms_task *vms_proc_find_name(vms_kernel *k, const char *name);
+
+/* Live processes (thread groups) and their main tasks, in pid order. */
+unsigned vms_proc_count(const vms_kernel *k);
+vms_task *vms_proc_at(vms_kernel *k, unsigned i);
+
+/* ---- accesses -------------------------------------------------------------------------- */
+
+typedef enum vms_access_outcome {
+    VMS_ACCESS_OK = 0, /* the bytes moved */
+    VMS_ACCESS_SEGV,   /* SIGSEGV: the process was killed */
+    VMS_ACCESS_BUS,    /* SIGBUS: the process was killed */
+    VMS_ACCESS_OOM,    /* no frame could be found: the process was OOM-killed */
+    VMS_ACCESS_DEAD,   /* the task was not running; nothing happened */
+} vms_access_outcome;
+
+/* What a user access did: data, not a library error. */
+typedef struct vms_access_info {
+    vms_access_outcome outcome;
+    uint64_t addr;       /* fault address of a fatal fault (CR2) */
+    uint32_t error_code; /* its x86 #PF error code (VMS_PFERR_*) */
+    int si_code;         /* VMS_SEGV_MAPERR / _ACCERR / _PKUERR for SIGSEGV */
+    unsigned faults;     /* page faults taken during the access (fatal one included) */
+    unsigned major;      /* of which major (file I/O) */
+} vms_access_info;
+
+/*
+ * A user-mode access of len bytes at va by task t: switch t's core to t, then
+ * vms_core_access in user mode; on a page fault, call the fault handler with CR2 and the
+ * error code and retry, until the access completes or a signal kills the process. buf
+ * is read for writes and filled for reads/fetches (NULL: address only). Like a REP MOVS,
+ * a long access that faults fatally may have moved its earlier pages. Returns VMS_OK
+ * with *info (may be NULL) describing the outcome; VMS_ERR_NOMEM if a host allocation
+ * failed inside the handler (the process is not killed; the access may be retried);
+ * VMS_ERR_INVAL for len 0 or a NULL task. A handler that keeps resolving the same fault
+ * without progress is a kernel bug: it asserts in debug builds and reports SIGBUS.
+ */
+vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind, void *buf,
+                           size_t len, vms_access_info *info, vms_err *err);
+
+/* Shorthands: read/write len bytes; return the outcome (VMS_ACCESS_OOM on host failure
+ * too, with err filled when given). */
+vms_access_outcome vms_proc_read(vms_kernel *k, vms_task *t, uint64_t va, void *buf, size_t len);
+vms_access_outcome vms_proc_write(vms_kernel *k, vms_task *t, uint64_t va, const void *buf,
+                                  size_t len);
+
+/* ---- per-process views (/proc/PID/…) --------------------------------------------------- */
+
+/*
+ * Append /proc/PID/maps of t's process (Linux fs/proc/task_mmu.c show_map_vma):
+ *   "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " then the name padded to column 73:
+ * start-end, perms rwxp/rwxs, file offset, device (00:00 anon, 00:01 shmem, 08:01 files),
+ * inode, and the pathname, "[heap]", "[stack]", "/dev/zero (deleted)" for shared
+ * anonymous memory or "/dev/shm/NAME" for named shm. Empty for a dead process.
+ */
+vms_status vms_proc_maps(vms_kernel *k, const vms_task *t, vms_strbuf *sb);
+
+/*
+ * Linux's pagemap entry (Documentation/admin-guide/mm/pagemap.rst), 64 bits per page:
+ *   63 present   62 swapped   61 file-page or shared-anon   57 pte uffd-wp
+ *   56 page exclusively mapped   55 pte soft-dirty   54:0 PFN (when present)
+ */
+#define VMS_PM_PRESENT    (UINT64_C(1) << 63)
+#define VMS_PM_SWAPPED    (UINT64_C(1) << 62)
+#define VMS_PM_FILE       (UINT64_C(1) << 61)
+#define VMS_PM_EXCLUSIVE  (UINT64_C(1) << 56)
+#define VMS_PM_SOFT_DIRTY (UINT64_C(1) << 55)
+#define VMS_PM_PFN_MASK   ((UINT64_C(1) << 55) - 1)
+
+/* Pagemap entries of npages pages from the page of va into out[0..npages). Pages in a
+ * huge leaf report the PFN of their own 4 KiB part. VMS_ERR_INVAL if t is dead. */
+vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_t npages,
+                            uint64_t *out);
+
+/* Append /proc/PID/smaps-like blocks: the maps line, then Size, Rss, Pss, Shared_Clean,
+ * Shared_Dirty, Private_Clean, Private_Dirty, Anonymous, Locked (kB) per VMA. Pss divides
+ * each page by its mapcount (rounded down in kB at the end, as Linux). */
+vms_status vms_proc_smaps(vms_kernel *k, const vms_task *t, vms_strbuf *sb);
+
+/* Resident set of t's process in pages (present user PTEs, huge ones counted in 4K). */
+uint64_t vms_proc_rss(vms_kernel *k, const vms_task *t);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * fault.c — the page-fault handler, in Linux's grammar (mm/memory.c, arch/x86/mm/fault.c):
+ *
+ *   handle_mm_fault(addr, error code)
+ *     user access to a kernel address, PK, no VMA, bad rights      -> SIGSEGV
+ *     address just below a grows-down VMA                           -> expand_stack
+ *     explicit huge-page VMA                                        -> hugetlb_fault
+ *     handle_pte_fault
+ *       not present, anonymous      -> do_anonymous_page (zero page on read, a zeroed
+ *                                      frame on write)
+ *       not present, file/shmem     -> do_read_fault (with fault-around) /
+ *                                      do_cow_fault (private write) / do_shared_fault
+ *       present, write to read-only -> do_wp_page (COW: copy, or reuse the sole
+ *                                      reference) / wp_page_shared (mark dirty)
+ *       present, allowed            -> spurious (a stale TLB entry; the #PF dropped it)
+ *
+ * Each fault charges cost.fault_entry, plus zero-fill, copy and file-read costs for the
+ * work it does, to the faulting task's core. A fault returns VMSI_FAULT_DONE when the
+ * access should be retried; a fatal outcome is data for the access loop (proc.c).
+ *
+ * Fault-around and readahead (Linux do_fault_around / filemap_map_pages, and a fixed
+ * readahead window in place of Linux's adaptive one): the window is the
+ * fault_around_pages-aligned block of virtual pages around the faulting address,
+ * clipped to the VMA, to the 2 MiB page table and to the end of the file. A read fault
+ * whose page is not cached reads that page and every uncached page of the window from
+ * the host file (one major fault); then every cached page of the window whose PTE is
+ * empty is mapped read-only. So a first read of a cold 16-page file mapping maps all 16
+ * pages with one fault. Write faults do no fault-around, as in Linux.
+ */
+#include <assert.h>
+
+#include "os/os_impl.h"
+
+typedef struct fault_ctx {
+    vms_kernel *k;
+    vms_task *t;
+    vmsi_mm *mm;
+    vmsi_vma *vma;
+    uint64_t addr; /* faulting address */
+    uint64_t va;   /* its page (at the VMA's page size) */
+    vms_pgsize size;
+    bool write;
+    uint64_t ptep, pte; /* the leaf slot and its value */
+    vmsi_fault_info *fi;
+} fault_ctx;
+
+static vmsi_fault_ret from_status(vms_status st)
+{
+    if (st == VMS_OK)
+        return VMSI_FAULT_DONE;
+    if (st == VMS_ERR_NOTFOUND)
+        return VMSI_FAULT_OOM;
+    if (st == VMS_ERR_NOMEM)
+        return VMSI_FAULT_NOMEM;
+    return VMSI_FAULT_BUS; /* I/O error, beyond EOF */
+}
+
+static uint64_t npages_of(vms_pgsize size)
+{
+    return vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT;
+}
+
+static unsigned order_of(vms_pgsize size)
+{
+    return 9u * (unsigned)size;
+}
+
+/* A new anonymous block for this fault, zeroed (cost charged). */
+static vms_status alloc_anon(fault_ctx *c, uint64_t *pfn)
+{
+    vms_status st = vmsi_alloc_frames(c->k, order_of(c->size),
+                                      VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED, pfn, NULL);
+    if (st == VMS_OK)
+        vmsi_charge(c->k, c->t->core, (uint64_t)c->k->cfg.cost.zero_page * npages_of(c->size));
+    return st;
+}
+
+/* Map a block this fault allocated (its allocation reference is then dropped). */
+static vmsi_fault_ret map_new(fault_ctx *c, uint64_t pfn, uint64_t pte)
+{
+    vms_status st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, pte);
+    vms_frames_put(c->k->fr, pfn, NULL);
+    return from_status(st);
+}
+
+/* The leaf value mapping pfn with the VMA's rights (write only when `writable`). */
+static uint64_t mk_pte(const fault_ctx *c, uint64_t pfn, bool writable)
+{
+    uint64_t pte = vms_pte_mk(pfn << VMS_PAGE_SHIFT, vmsi_vma_pte_flags(c->vma, writable));
+    return writable && c->write ? vms_pte_mkdirty(pte) : pte;
+}
+
+/* do_anonymous_page: the shared zero page for a read, a zeroed frame for a write. */
+static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
+{
+    if (!c->write && c->k->cfg.zero_page && c->size == VMS_PG_4K) {
+        vmsi_pte_set(c->mm, c->ptep, mk_pte(c, c->k->zero_pfn, false));
+        c->k->st.zero_page++;
+        return VMSI_FAULT_DONE;
+    }
+    uint64_t pfn;
+    vms_status st = alloc_anon(c, &pfn);
+    if (st != VMS_OK)
+        return from_status(st);
+    c->k->st.anon_alloc++;
+    if (c->size != VMS_PG_4K)
+        c->k->st.thp_fault_alloc++;
+    return map_new(c, pfn, mk_pte(c, pfn, true));
+}
+
+/*
+ * do_wp_page: a write to a present, read-only page of a private writable VMA. Reuse the
+ * frame when it is anonymous and this PTE holds its only reference (wp_page_reuse),
+ * otherwise copy it — or zero-fill when it is the zero page (wp_page_copy) — and
+ * shoot down the old translation everywhere.
+ */
+static vmsi_fault_ret do_wp_page(fault_ctx *c)
+{
+    vms_kernel *k = c->k;
+    uint64_t old = vms_pte_pfn(c->pte) & ~(npages_of(c->size) - 1);
+    vms_frame *f = old == k->zero_pfn ? NULL : vms_frames_meta(k->fr, old);
+    k->st.cow++;
+    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount == 1) {
+        vmsi_pte_set(c->mm, c->ptep, vms_pte_mkdirty(c->pte | VMS_PTE_RW));
+        k->st.cow_reuse++;
+        return VMSI_FAULT_DONE;
+    }
+    uint64_t pfn;
+    vms_status st = alloc_anon(c, &pfn);
+    if (st != VMS_OK)
+        return from_status(st);
+    if (f) {
+        for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
+            st = vms_ram_copy_frame(k->ram, pfn + i, old + i);
+        if (st != VMS_OK) { /* the host could not store the copy */
+            vms_frames_put(k->fr, pfn, NULL);
+            return VMSI_FAULT_NOMEM;
+        }
+        vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.copy_page * npages_of(c->size));
+    }
+    vmsi_fault_ret r = map_new(c, pfn, mk_pte(c, pfn, true));
+    if (r != VMSI_FAULT_DONE)
+        return r;
+    vmsi_page_unref(c->mm, c->va, c->pte, c->size);
+    vmsi_flush_tlb_range(k, c->mm, c->t->core, c->va, c->va + vms_pgsize_bytes(c->size));
+    k->st.cow_copy++;
+    return VMSI_FAULT_DONE;
+}
+
+/* wp_page_shared: the first write to a shared page mapped read-only: make it writable
+ * and mark the page dirty for writeback. */
+static vmsi_fault_ret wp_page_shared(fault_ctx *c)
+{
+    uint64_t pfn = vms_pte_pfn(c->pte);
+    vms_frames_set_flags(c->k->fr, pfn, VMS_FRAME_DIRTY, 0);
+    vmsi_pte_set(c->mm, c->ptep, vms_pte_mkdirty(c->pte | VMS_PTE_RW));
+    return VMSI_FAULT_DONE;
+}
+
+/* Object page index of va in the VMA. */
+static uint64_t vma_index(const vmsi_vma *v, uint64_t va)
+{
+    return v->pgoff + ((va - v->start) >> VMS_PAGE_SHIFT);
+}
+
+/* The cache page for the faulting address, reading [index, ra_end) when absent. */
+static vms_status get_cache_page(fault_ctx *c, uint64_t ra_start, uint64_t ra_end, uint64_t *pfn)
+{
+    bool major = false;
+    vms_status st = vmsi_filemap_get(c->k, c->vma->file, vma_index(c->vma, c->va), ra_start, ra_end,
+                                     pfn, &major, c->t->core, NULL);
+    c->fi->major |= major;
+    return st;
+}
+
+/* Map the cached pages of [from, to) whose slot is empty, read-only. Returns how many. */
+static uint64_t map_pages(fault_ctx *c, uint64_t from, uint64_t to)
+{
+    uint64_t n = 0;
+    for (uint64_t va = from; va < to; va += VMS_PAGE_SIZE) {
+        uint64_t pfn = vmsi_filemap_peek(c->vma->file, vma_index(c->vma, va));
+        uint64_t ptep = 0;
+        if (!pfn || vmsi_pte_slot(c->mm, va, VMS_PG_4K, true, &ptep, NULL) != VMS_OK)
+            continue;
+        if (vmsi_pte_get(c->mm, ptep))
+            continue;
+        uint64_t pte = vms_pte_mk(pfn << VMS_PAGE_SHIFT, vmsi_vma_pte_flags(c->vma, false));
+        if (vmsi_map_page(c->mm, va, ptep, pfn, pte) == VMS_OK)
+            n++;
+    }
+    return n;
+}
+
+/* do_read_fault with do_fault_around (see the top of this file). */
+static vmsi_fault_ret do_read_fault(fault_ctx *c)
+{
+    vms_kernel *k = c->k;
+    const vmsi_vma *v = c->vma;
+    uint64_t win = (uint64_t)k->cfg.fault_around_pages << VMS_PAGE_SHIFT;
+    uint64_t pmd = vms_pgsize_bytes(VMS_PG_2M);
+    uint64_t from = c->va & ~(win - 1), to = from + win;
+    from = from > v->start ? from : v->start;
+    from = from > (c->va & ~(pmd - 1)) ? from : (c->va & ~(pmd - 1));
+    to = to < v->end ? to : v->end;
+    to = to < (c->va & ~(pmd - 1)) + pmd ? to : (c->va & ~(pmd - 1)) + pmd;
+    uint64_t eof = v->file->npages; /* clip to the file */
+    uint64_t last = vma_index(v, to - VMS_PAGE_SIZE);
+    if (last >= eof)
+        to -= (last + 1 - eof) << VMS_PAGE_SHIFT;
+    uint64_t pfn;
+    vms_status st = get_cache_page(c, vma_index(v, from), vma_index(v, to), &pfn);
+    if (st != VMS_OK)
+        return from_status(st);
+    uint64_t n = map_pages(c, from, to);
+    if (!vmsi_pte_get(c->mm, c->ptep)) /* the faulting page itself could not be mapped */
+        return from_status(vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, false)));
+    k->st.fault_around += n ? n - 1 : 0;
+    return VMSI_FAULT_DONE;
+}
+
+/* do_cow_fault: a write to a private file/shmem mapping: copy the cache page into a new
+ * anonymous frame. */
+static vmsi_fault_ret do_cow_fault(fault_ctx *c)
+{
+    uint64_t src, pfn;
+    vms_status st = get_cache_page(c, 0, 0, &src);
+    if (st == VMS_OK)
+        st = alloc_anon(c, &pfn);
+    if (st != VMS_OK)
+        return from_status(st);
+    if (vms_ram_copy_frame(c->k->ram, pfn, src) != VMS_OK) {
+        vms_frames_put(c->k->fr, pfn, NULL);
+        return VMSI_FAULT_NOMEM;
+    }
+    vmsi_charge(c->k, c->t->core, c->k->cfg.cost.copy_page);
+    c->k->st.cow++;
+    c->k->st.cow_copy++;
+    return map_new(c, pfn, mk_pte(c, pfn, true));
+}
+
+/* do_shared_fault: a write to a shared mapping: map the cache page writable, dirty. */
+static vmsi_fault_ret do_shared_fault(fault_ctx *c)
+{
+    uint64_t pfn;
+    vms_status st = get_cache_page(c, 0, 0, &pfn);
+    if (st != VMS_OK)
+        return from_status(st);
+    vms_frames_set_flags(c->k->fr, pfn, VMS_FRAME_DIRTY, 0);
+    return from_status(vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, true)));
+}
+
+static vmsi_fault_ret do_fault(fault_ctx *c)
+{
+    if (vma_index(c->vma, c->va) >= c->vma->file->npages)
+        return VMSI_FAULT_BUS; /* beyond EOF: SIGBUS, as Linux */
+    if (!c->write)
+        return do_read_fault(c);
+    if (!(c->vma->flags & VMSI_VM_SHARED))
+        return do_cow_fault(c);
+    return do_shared_fault(c);
+}
+
+/* handle_pte_fault (and hugetlb_fault, which differs only in the page size). */
+static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
+{
+    vms_status st = vmsi_pte_slot(c->mm, c->va, c->size, true, &c->ptep, NULL);
+    if (st != VMS_OK)
+        return from_status(st);
+    c->pte = vmsi_pte_get(c->mm, c->ptep);
+    if (!(c->pte & VMS_PTE_P)) {
+        if (c->pte & VMSI_PTE_PROTNONE) {
+            assert(!"PROT_NONE pte in an accessible VMA");
+            return VMSI_FAULT_SEGV;
+        }
+        if (c->vma->flags & VMSI_VM_ANON)
+            return do_anonymous_page(c);
+        return do_fault(c);
+    }
+    if (c->write && !(c->pte & VMS_PTE_RW)) {
+        if (c->vma->flags & VMSI_VM_SHARED)
+            return wp_page_shared(c);
+        return do_wp_page(c);
+    }
+    c->k->st.spurious++; /* the #PF already dropped the stale TLB entry */
+    return VMSI_FAULT_DONE;
+}
+
+/* Linux arch/x86/mm/fault.c access_error(). */
+static bool access_error(uint32_t ec, const vmsi_vma *v)
+{
+    if (ec & VMS_PFERR_W)
+        return !(v->prot & VMS_PROT_WRITE);
+    if (ec & VMS_PFERR_I)
+        return !(v->prot & VMS_PROT_EXEC);
+    if (ec & VMS_PFERR_P)
+        return true; /* read of a present page: a protection fault */
+    return !(v->prot & (VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC));
+}
+
+/* expand_stack: grow the grows-down VMA v down to addr's page, within RLIMIT_STACK and
+ * keeping stack_guard_gap from the VMA below. */
+static bool expand_stack(vms_kernel *k, vmsi_mm *mm, vmsi_vma *v, uint64_t addr)
+{
+    uint64_t start = addr & ~VMS_PAGE_MASK;
+    if (v->end - start > k->cfg.stack_limit)
+        return false;
+    size_t i = (size_t)(v - mm->vma);
+    if (i > 0 && mm->vma[i - 1].end + VMSI_STACK_GUARD_GAP > start)
+        return false;
+    v->pgoff -= (v->start - start) >> VMS_PAGE_SHIFT;
+    v->start = start;
+    k->st.stack_expand++;
+    return true;
+}
+
+/* Find the VMA for addr (growing a stack) and check rights; NULL means SIGSEGV. */
+static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t ec,
+                           vmsi_fault_info *fi)
+{
+    fi->si_code = VMS_SEGV_MAPERR;
+    if (addr >= VMS_TASK_SIZE)
+        return NULL; /* a user access to the kernel half */
+    if (ec & VMS_PFERR_PK) {
+        fi->si_code = VMS_SEGV_PKUERR;
+        return NULL;
+    }
+    vmsi_vma *v = vmsi_vma_find(mm, addr);
+    if (!v)
+        return NULL;
+    if (v->start > addr && !((v->flags & VMSI_VM_GROWSDOWN) && expand_stack(k, mm, v, addr)))
+        return NULL;
+    fi->si_code = VMS_SEGV_ACCERR;
+    return access_error(ec, v) ? NULL : v;
+}
+
+static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
+                                vmsi_fault_info *fi)
+{
+    fault_ctx c = {k, t, t->proc->mm, v, addr, 0, vmsi_vma_pgsize(v), write, 0, 0, fi};
+    c.va = addr & ~(vms_pgsize_bytes(c.size) - 1);
+    return handle_pte_fault(&c);
+}
+
+vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
+                                    vmsi_fault_info *fi)
+{
+    k->st.pgfault++;
+    vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
+    assert(!(ec & VMS_PFERR_RSVD) && "the kernel wrote a reserved bit");
+    vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
+    if (!v)
+        return VMSI_FAULT_SEGV;
+    vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_PFERR_W) != 0, fi);
+    if (r == VMSI_FAULT_DONE) {
+        if (fi->major)
+            k->st.pgmajfault++;
+        else
+            k->st.minor++;
+    }
+    return r;
+}
+
+/* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for
+ * private writable VMAs (breaking COW), a read otherwise; PROT_NONE VMAs are skipped. */
+vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_t end)
+{
+    vmsi_mm *mm = t->proc->mm;
+    for (uint64_t va = start; va < end;) {
+        vmsi_vma *v = vmsi_vma_find(mm, va);
+        if (!v || v->start >= end)
+            break;
+        va = va > v->start ? va : v->start;
+        uint64_t step = vms_pgsize_bytes(vmsi_vma_pgsize(v));
+        bool write = (v->prot & VMS_PROT_WRITE) && !(v->flags & VMSI_VM_SHARED);
+        uint64_t stop = v->end < end ? v->end : end;
+        for (; va < stop && v->prot != VMS_PROT_NONE; va += step) {
+            uint64_t ptep = 0, pte = 0;
+            vmsi_pte_slot(mm, va, vmsi_vma_pgsize(v), false, &ptep, NULL);
+            pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
+            if ((pte & VMS_PTE_P) && (!write || (pte & VMS_PTE_RW)))
+                continue;
+            vmsi_fault_info fi = {0, false};
+            k->st.pgfault++;
+            vmsi_fault_ret r = fault_vma(k, t, v, va, write, &fi);
+            if (r != VMSI_FAULT_DONE)
+                return r;
+            v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */
+        }
+        va = stop;
+    }
+    return VMSI_FAULT_DONE;
+}

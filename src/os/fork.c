@@ -1,0 +1,76 @@
+/*
+ * fork.c — copy-on-write duplication of an address space (Linux kernel/fork.c dup_mmap
+ * and mm/memory.c copy_page_range).
+ *
+ * The child gets a copy of every VMA (holding its own object references; mlock is not
+ * inherited, as POSIX says) and of every leaf of the parent's page tables:
+ *   - private mappings: the entry is write-protected in BOTH parent and child, and the
+ *     frame is shared (one more reference, mapcount and rmap entry); the first write by
+ *     either side takes a COW fault that copies just that page (fault.c do_wp_page) —
+ *     or reuses it when the other side already copied and this PTE holds the only
+ *     reference;
+ *   - shared mappings (file, shmem): the entry is copied as is: both keep writing the
+ *     same frame;
+ *   - the zero page is copied as is (never counted).
+ * The caller flushes the parent's TLBs afterwards (its entries may still allow writes).
+ * On failure the half-built child is destroyed; the parent keeps some pages
+ * write-protected, which only costs a reuse fault later (Linux behaves the same).
+ */
+#include "os/os_impl.h"
+
+typedef struct dup_ctx {
+    vmsi_mm *child;
+    const vmsi_vma *vma;
+    vms_status st;
+} dup_ctx;
+
+static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
+                     void *ud)
+{
+    dup_ctx *c = ud;
+    if (c->st != VMS_OK)
+        return;
+    if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_RW)) {
+        pte = vms_pte_wrprotect(pte);
+        vmsi_pte_set(mm, ptep, pte);
+    }
+    uint64_t cptep;
+    c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
+    if (c->st != VMS_OK)
+        return;
+    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    c->st = vmsi_map_page(c->child, va, cptep, pfn, vms_pte_mkold(pte));
+}
+
+vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)
+{
+    vmsi_mm *mm;
+    vms_status st = vmsi_mm_create(k, &mm, err);
+    if (st != VMS_OK)
+        return st;
+    mm->mmap_base = old->mmap_base;
+    mm->start_brk = old->start_brk;
+    mm->brk = old->brk;
+    mm->stack_top = old->stack_top;
+    for (size_t i = 0; i < old->nvma && st == VMS_OK; i++) {
+        vmsi_vma v = old->vma[i];
+        v.flags &= ~(unsigned)VMSI_VM_LOCKED;
+        st = vmsi_vma_insert(mm, &v, err);
+        if (st == VMS_OK && v.file)
+            vmsi_file_get(v.file);
+    }
+    for (size_t i = 0; i < old->nvma && st == VMS_OK; i++) {
+        dup_ctx c = {mm, &old->vma[i], VMS_OK};
+        vmsi_pte_range(old, old->vma[i].start, old->vma[i].end, copy_one, &c);
+        st = c.st;
+        if (st != VMS_OK)
+            vmsi_err(err, st, "fork: %s while copying page tables",
+                     st == VMS_ERR_NOMEM ? "out of host memory" : "out of frames");
+    }
+    if (st != VMS_OK) {
+        vmsi_mm_destroy(mm);
+        return st;
+    }
+    *out = mm;
+    return VMS_OK;
+}

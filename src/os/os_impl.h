@@ -1,0 +1,268 @@
+/*
+ * os_impl.h — the kernel's insides, shared by the files of src/os (kernel.c, proc.c,
+ * vma.c, pgtable.c, mm.c, fault.c, fork.c, pagecache.c, shm.c, rmap.c, smp.c, procfs.c).
+ * Nothing outside src/os includes it.
+ *
+ * Ownership and references (the invariants vms_kernel_check verifies):
+ *  - every present user PTE that maps a frame other than the zero page holds one
+ *    reference on the frame's block (refcount) and counts once in its head's mapcount,
+ *    and has exactly one reverse-map entry (mm, va) on the head frame (rmap.c);
+ *  - a page-cache page (file or shmem) holds one more reference, owned by the cache;
+ *  - an anonymous frame is referenced only by PTEs: refcount == mapcount;
+ *  - the zero page is mapped read-only, never counted, never freed before shutdown;
+ *  - a mm's VMAs are sorted by start, disjoint, non-empty, page aligned, below TASK_SIZE,
+ *    and every present PTE lies inside a VMA (huge leaves inside a huge VMA);
+ *  - a core is in mm->cpumask whenever its TLB or PWC may hold mm's non-global entries.
+ */
+#ifndef VMSIM_OS_IMPL_H
+#define VMSIM_OS_IMPL_H
+
+#include "util/util.h"
+#include "vmsim/frames.h"
+#include "vmsim/kernel.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+#include "vmsim/pt.h"
+
+#define VMSI_MAX_PCID          4095u
+#define VMSI_NO_PCID           0u
+#define VMSI_STACK_GUARD_GAP   (UINT64_C(256) << VMS_PAGE_SHIFT) /* Linux stack_guard_gap */
+#define VMSI_TLB_FLUSH_CEILING 33u /* Linux tlb_single_page_flush_ceiling */
+#define VMSI_ELF_ET_DYN_BASE   UINT64_C(0x555555554000)
+
+/* Software bit in a not-present PTE: a PROT_NONE page that keeps its frame, like
+ * Linux's _PAGE_PROTNONE (the walker ignores every bit of an entry without P). */
+#define VMSI_PTE_PROTNONE VMS_PTE_SW1
+
+/* VMA flags (Linux VM_*, reduced). */
+enum {
+    VMSI_VM_SHARED = 1u << 0,    /* MAP_SHARED: writes reach the object */
+    VMSI_VM_ANON = 1u << 1,      /* private anonymous memory (no object) */
+    VMSI_VM_FILE = 1u << 2,      /* backed by a host file's page cache */
+    VMSI_VM_SHM = 1u << 3,       /* backed by a shmem object (shared anon or named) */
+    VMSI_VM_GROWSDOWN = 1u << 4, /* a stack: grows down on faults just below it */
+    VMSI_VM_LOCKED = 1u << 5,    /* mlocked */
+    VMSI_VM_HUGE2M = 1u << 6,    /* explicit 2 MiB pages */
+    VMSI_VM_HUGE1G = 1u << 7,    /* explicit 1 GiB pages */
+    VMSI_VM_HEAP = 1u << 8,      /* the brk area */
+    VMSI_VM_STACK = 1u << 9,     /* the main stack (for maps' "[stack]") */
+};
+
+typedef struct vmsi_mm vmsi_mm;
+typedef struct vmsi_proc vmsi_proc;
+
+/* A virtual memory area [start, end). file holds a reference when not NULL. */
+typedef struct vmsi_vma {
+    uint64_t start, end;
+    unsigned prot;  /* VMS_PROT_* */
+    unsigned flags; /* VMSI_VM_* */
+    vms_file *file; /* FILE or SHM object, else NULL */
+    uint64_t pgoff; /* object page index of start */
+} vmsi_vma;
+
+/* An address space (Linux mm_struct). */
+struct vmsi_mm {
+    vms_kernel *k;
+    vms_pt pt;      /* root and table ops (ud = this mm) */
+    uint16_t pcid;  /* 1 … 4095, or 0 when PCIDs are off or exhausted */
+    unsigned users; /* tasks using it */
+    vmsi_vma *vma;  /* sorted array */
+    size_t nvma, cap;
+    uint64_t cpumask[VMS_MAX_CORES / 64];
+    uint64_t mmap_base, start_brk, brk, stack_top;
+    uint64_t nr_ptes;                       /* page-table pages (root included) */
+    uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
+    uint64_t id;                            /* for stable ordering in checks */
+};
+
+struct vmsi_proc {
+    int pid, ppid;
+    char name[16];
+    vmsi_mm *mm; /* NULL once dead */
+    vms_task **tasks;
+    unsigned ntasks, cap;
+    vms_task_state state;
+    int signal;
+};
+
+struct vms_task {
+    vms_kernel *k;
+    vmsi_proc *proc;
+    int tid;
+    unsigned core;
+};
+
+/* Kinds of page-cache objects. */
+typedef enum vmsi_file_kind {
+    VMSI_FILE_HOST = 0, /* a host file */
+    VMSI_FILE_SHM,      /* named shared memory (/dev/shm/NAME) */
+    VMSI_FILE_ANON,     /* shared anonymous memory (shmem behind MAP_SHARED|MAP_ANONYMOUS) */
+} vmsi_file_kind;
+
+/* A file or shmem object: an inode with a page cache (a flat array of pfns, 0 = absent;
+ * frame 0 is reserved so never a cache page). */
+struct vms_file {
+    vms_kernel *k;
+    vmsi_file_kind kind;
+    unsigned refs;
+    uint64_t ino;
+    uint64_t size;   /* bytes */
+    uint64_t npages; /* pages covering size */
+    uint64_t *pages; /* npages entries, allocated on first use */
+    uint64_t cached; /* pages present in the cache */
+    char *path;      /* host path (HOST) or "/dev/shm/NAME" (SHM) */
+    char *wb_path;   /* where writeback goes (HOST) */
+    bool wb_created; /* the copy exists and holds the original's bytes */
+    bool unlinked;   /* SHM: name forgotten */
+    vms_file *next;  /* kernel's list of objects */
+};
+
+/* One reverse-map entry: the PTE of mm at va maps the frame. */
+typedef struct vmsi_rmap_ent {
+    vmsi_mm *mm;
+    uint64_t va;
+} vmsi_rmap_ent;
+
+/* The reverse map of one frame (block head), pointed to by vms_frame.owner. */
+typedef struct vmsi_rmap {
+    vms_file *file; /* page-cache page: its object and index; NULL for anon */
+    uint64_t index;
+    uint32_t n, cap;
+    vmsi_rmap_ent *e;
+} vmsi_rmap;
+
+struct vms_kernel {
+    vms_machine *m;
+    const vms_allocator *a;
+    vms_bus *bus;
+    vms_ram *ram;
+    vms_frames *fr;
+    vms_kernel_config cfg;
+    vms_kernel_stats st;
+    vms_rng rng;
+    unsigned ncores, levels;
+    vms_pt init_pt; /* init_mm: kernel half only */
+    uint64_t page_offset;
+    uint64_t zero_pfn;
+    vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
+    vmsi_proc **procs; /* live and dead processes, pid order */
+    unsigned nprocs, capprocs;
+    int next_pid;
+    uint64_t next_mm_id, next_ino;
+    uint8_t *pcid_used; /* 4096 entries: 0 free, 1 used, 2 free but dirty */
+    unsigned pcid_next;
+    vms_file *files;         /* every live file/shmem object */
+    uint64_t nr_mapped_file; /* file/shmem frames with mapcount > 0 (meminfo Mapped) */
+    uint64_t nr_shmem;       /* shmem frames in caches */
+    vms_log_fn log;
+    void *log_ud;
+};
+
+/* Outcome of the fault handler. */
+typedef enum vmsi_fault_ret {
+    VMSI_FAULT_DONE = 0, /* resolved (or spurious): retry the access */
+    VMSI_FAULT_SEGV,
+    VMSI_FAULT_BUS,
+    VMSI_FAULT_OOM,   /* no simulated frame */
+    VMSI_FAULT_NOMEM, /* host allocation failed */
+} vmsi_fault_ret;
+
+typedef struct vmsi_fault_info {
+    int si_code;
+    bool major;
+} vmsi_fault_info;
+
+/* ---- kernel.c ---- */
+void vmsi_log(vms_kernel *k, vms_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Allocate a block of 2^order zeroed frames; VMS_ERR_NOTFOUND when RAM is full. */
+vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint64_t *pfn,
+                             vms_err *err);
+void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles);
+vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn);
+vms_core *vmsi_core(vms_kernel *k, unsigned core);
+
+/* ---- pgtable.c: the kernel's page-table helpers (Linux pgtable) ---- */
+vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err);
+void vmsi_mm_free_pgd(vmsi_mm *mm);
+/* Physical address of the leaf slot for va at the VMA's page size, creating tables when
+ * create; 0 when a table is missing (and !create). */
+vms_status vmsi_pte_slot(vmsi_mm *mm, uint64_t va, vms_pgsize size, bool create, uint64_t *ptep,
+                         vms_err *err);
+uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep);
+void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte);
+/* Visit every leaf slot holding a non-zero entry in [start, end) (4K or huge). */
+typedef void (*vmsi_pte_fn)(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
+                            void *ud);
+void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud);
+/* Free page tables left empty inside [start, end) (never the root or kernel half). */
+void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* Leaf flags for a VMA (P|US|RW?|XD?) — write granted only when `writable`. */
+uint64_t vmsi_vma_pte_flags(const vmsi_vma *vma, bool writable);
+vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
+
+/* ---- vma.c ---- */
+vmsi_vma *vmsi_vma_find(vmsi_mm *mm, uint64_t va);   /* first VMA with end > va */
+vmsi_vma *vmsi_vma_lookup(vmsi_mm *mm, uint64_t va); /* VMA containing va */
+vms_status vmsi_vma_insert(vmsi_mm *mm, const vmsi_vma *v, vms_err *err);
+vms_status vmsi_vma_split(vmsi_mm *mm, uint64_t va, vms_err *err);     /* boundary at va */
+void vmsi_vma_remove_range(vmsi_mm *mm, uint64_t start, uint64_t end); /* must be split */
+void vmsi_vma_merge_around(vmsi_mm *mm, uint64_t start, uint64_t end);
+bool vmsi_vma_range_mapped(vmsi_mm *mm, uint64_t start, uint64_t end);
+bool vmsi_vma_range_free(vmsi_mm *mm, uint64_t start, uint64_t end);
+vms_status vmsi_vma_check(vmsi_mm *mm, vms_err *err);
+
+/* ---- rmap.c ---- */
+vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
+void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
+vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn);
+vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err);
+/* Map a frame at a leaf slot with its bookkeeping (ref, mapcount, rmap); unmap one. */
+vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte);
+void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
+void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
+
+/* ---- smp.c ---- */
+void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);
+void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
+                          uint64_t end);
+vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid);
+void vmsi_pcid_free(vms_kernel *k, uint16_t pcid);
+void vmsi_mm_drop_cores(vms_kernel *k, vmsi_mm *mm);
+
+/* ---- proc.c / fork.c ---- */
+vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err);
+void vmsi_mm_destroy(vmsi_mm *mm);
+vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err);
+
+/* ---- fault.c ---- */
+vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
+                                    vmsi_fault_info *fi);
+/* Fault in every page of [start, end) as a write (if the VMA is writable) or read:
+ * MAP_POPULATE and mlock (Linux populate_vma_page_range). */
+vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_t end);
+
+/* ---- mm.c ---- */
+/* Unmap [start, end) (page aligned): zap PTEs, write back, drop VMAs, free tables. */
+vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t start, uint64_t end,
+                          vms_err *err);
+void vmsi_exit_mmap(vmsi_mm *mm);
+void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
+
+/* ---- pagecache.c / shm.c ---- */
+/* The cache page for index, reading it when absent — and then also every uncached page
+ * of the readahead window [ra_start, ra_end) (empty: none). *major is set when file I/O
+ * happened. VMS_ERR_RANGE beyond EOF, VMS_ERR_NOTFOUND without a free frame. */
+vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t ra_start,
+                            uint64_t ra_end, uint64_t *pfn, bool *major, unsigned core,
+                            vms_err *err);
+uint64_t vmsi_filemap_peek(const vms_file *f, uint64_t index);
+vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint64_t last,
+                               unsigned core, vms_err *err);
+void vmsi_file_get(vms_file *f);
+void vmsi_file_put(vms_kernel *k, vms_file *f);
+vms_status vmsi_file_new(vms_kernel *k, vmsi_file_kind kind, uint64_t size, vms_file **out,
+                         vms_err *err);
+void vmsi_files_destroy(vms_kernel *k);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * pagecache.c — files and their page cache (Linux mm/filemap.c, much reduced), and
+ * writeback to a copy of the file.
+ *
+ * A file is a host file opened read-only; opening the same path twice gives the same
+ * object, so every mapping of a file shares one page cache. The cache is a flat array
+ * of pfns indexed by page (0 = absent). A cache page is a frame flagged FILE (plus
+ * SWAPBACKED for shmem), holding one reference owned by the cache, with its rmap record
+ * naming (file, index) for the reverse map. Its bytes are the host file's bytes; the
+ * part of the last page beyond EOF reads as zeros.
+ *
+ * Readahead model: see fault.c — a page-cache miss reads the faulting page and the
+ * uncached pages of its fault-around window in one go (pgpgin counts pages; each page
+ * costs cost.file_read).
+ *
+ * Writeback: a page of a MAP_SHARED mapping becomes dirty when written (the fault that
+ * makes its PTE writable marks it DIRTY; a D bit in any PTE mapping it also counts).
+ * Writeback (msync, munmap, exit, last close) writes dirty pages, then write-protects
+ * and cleans every PTE mapping them through the rmap (Linux's page_mkclean) and flushes
+ * those TLB entries, so that the next write faults and re-dirties the page. It writes
+ * to writeback_dir/<basename> — created on first writeback as a byte copy of the
+ * original — never to the user's original unless writeback_in_place is configured.
+ * Shared anonymous memory and named shm have no backing file: they are never written.
+ * Invariant: every live object is on k->files; refs counts opens, mappings and (shm) a
+ * name; the last put writes back, frees the cache and the object.
+ */
+#include <stdio.h>
+
+#include "os/os_impl.h"
+
+static char *dup_str(vms_kernel *k, const char *s, const char *s2)
+{
+    size_t n = strlen(s), n2 = s2 ? strlen(s2) : 0;
+    char *p = vmsi_alloc(k->a, n + n2 + 1);
+    if (p) {
+        memcpy(p, s, n);
+        if (s2)
+            memcpy(p + n, s2, n2);
+        p[n + n2] = '\0';
+    }
+    return p;
+}
+
+static void free_str(vms_kernel *k, char *s)
+{
+    if (s)
+        vmsi_free(k->a, s, strlen(s) + 1);
+}
+
+vms_status vmsi_file_new(vms_kernel *k, vmsi_file_kind kind, uint64_t size, vms_file **out,
+                         vms_err *err)
+{
+    vms_file *f = vmsi_zalloc(k->a, sizeof *f);
+    if (!f)
+        return vmsi_err(err, VMS_ERR_NOMEM, "file: out of host memory");
+    f->k = k;
+    f->kind = kind;
+    f->refs = 1;
+    f->ino = k->next_ino++;
+    f->size = size;
+    f->npages = (size + VMS_PAGE_MASK) >> VMS_PAGE_SHIFT;
+    f->next = k->files;
+    k->files = f;
+    *out = f;
+    return VMS_OK;
+}
+
+void vmsi_file_get(vms_file *f)
+{
+    f->refs++;
+}
+
+/* Drop the cache's reference of every page (all must be unmapped by now). */
+static void drop_cache(vms_kernel *k, vms_file *f)
+{
+    for (uint64_t i = 0; f->pages && i < f->npages; i++) {
+        uint64_t pfn = f->pages[i];
+        if (!pfn)
+            continue;
+        vms_frame *fm = vms_frames_meta(k->fr, pfn);
+        vmsi_rmap *r = (vmsi_rmap *)fm->owner;
+        vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+        vmsi_free(k->a, r, sizeof *r);
+        fm->owner = 0;
+        if (fm->flags & VMS_FRAME_SWAPBACKED)
+            k->nr_shmem--;
+        vms_frames_set_flags(k->fr, pfn, 0, fm->flags & ~VMS_FRAME_OWNED_FLAGS);
+        vms_frames_put(k->fr, pfn, NULL);
+    }
+    vmsi_free(k->a, f->pages, f->npages * sizeof *f->pages);
+    f->pages = NULL;
+    f->cached = 0;
+}
+
+static void file_free(vms_kernel *k, vms_file *f)
+{
+    if (f->kind == VMSI_FILE_HOST)
+        vmsi_file_writeback(k, f, 0, f->npages, 0, NULL);
+    drop_cache(k, f);
+    for (vms_file **pp = &k->files; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    free_str(k, f->path);
+    free_str(k, f->wb_path);
+    vmsi_free(k->a, f, sizeof *f);
+}
+
+void vmsi_file_put(vms_kernel *k, vms_file *f)
+{
+    if (--f->refs == 0)
+        file_free(k, f);
+}
+
+void vmsi_files_destroy(vms_kernel *k)
+{
+    while (k->files)
+        file_free(k, k->files);
+}
+
+static const char *basename_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+vms_status vms_file_open(vms_kernel *k, const char *path, vms_file **out, vms_err *err)
+{
+    *out = NULL;
+    for (vms_file *f = k->files; f; f = f->next) {
+        if (f->kind == VMSI_FILE_HOST && strcmp(f->path, path) == 0) {
+            vmsi_file_get(f);
+            *out = f;
+            return VMS_OK;
+        }
+    }
+    FILE *h = fopen(path, "rb");
+    if (!h)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open for reading", path);
+    long size = fseek(h, 0, SEEK_END) == 0 ? ftell(h) : -1;
+    fclose(h);
+    if (size < 0)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot find its size", path);
+    vms_file *f;
+    vms_status st = vmsi_file_new(k, VMSI_FILE_HOST, (uint64_t)size, &f, err);
+    if (st != VMS_OK)
+        return st;
+    const char *dir = k->cfg.writeback_dir ? k->cfg.writeback_dir : ".";
+    f->path = dup_str(k, path, NULL);
+    if (k->cfg.writeback_in_place) {
+        f->wb_path = dup_str(k, path, NULL);
+    } else {
+        char *d = dup_str(k, dir, "/");
+        f->wb_path = d ? dup_str(k, d, basename_of(path)) : NULL;
+        free_str(k, d);
+    }
+    if (!f->path || !f->wb_path) {
+        vmsi_file_put(k, f);
+        return vmsi_err(err, VMS_ERR_NOMEM, "file: out of host memory");
+    }
+    f->wb_created = k->cfg.writeback_in_place;
+    *out = f;
+    return VMS_OK;
+}
+
+void vms_file_close(vms_kernel *k, vms_file *f)
+{
+    if (f)
+        vmsi_file_put(k, f);
+}
+
+uint64_t vms_file_size(const vms_file *f)
+{
+    return f->size;
+}
+
+const char *vms_file_writeback_path(const vms_file *f)
+{
+    return f->kind == VMSI_FILE_HOST ? f->wb_path : NULL;
+}
+
+uint64_t vms_file_cached_pages(const vms_file *f)
+{
+    return f->cached;
+}
+
+uint64_t vmsi_filemap_peek(const vms_file *f, uint64_t index)
+{
+    return f->pages && index < f->npages ? f->pages[index] : 0;
+}
+
+/* Bring page index into the cache: a new frame, filled from the host file (or zeros
+ * for shmem), with its rmap record. h is the open host file (NULL for shmem). */
+static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, unsigned core)
+{
+    bool shmem = f->kind != VMSI_FILE_HOST;
+    uint64_t pfn;
+    uint32_t flags = VMS_FRAME_FILE | (shmem ? VMS_FRAME_SWAPBACKED : 0);
+    vms_status st = vmsi_alloc_frames(k, 0, flags, &pfn, NULL);
+    if (st != VMS_OK)
+        return st;
+    vmsi_rmap *r = vmsi_zalloc(k->a, sizeof *r);
+    if (!r) {
+        vms_frames_set_flags(k->fr, pfn, 0, flags);
+        vms_frames_put(k->fr, pfn, NULL);
+        return VMS_ERR_NOMEM;
+    }
+    r->file = f;
+    r->index = index;
+    vms_frames_meta(k->fr, pfn)->owner = (uintptr_t)r;
+    if (h) {
+        uint8_t buf[4096] = {0};
+        size_t n = 0;
+        if (fseek(h, (long)(index << VMS_PAGE_SHIFT), SEEK_SET) == 0)
+            n = fread(buf, 1, sizeof buf, h);
+        if (n && vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
+            vms_frames_meta(k->fr, pfn)->owner = 0;
+            vmsi_free(k->a, r, sizeof *r);
+            vms_frames_set_flags(k->fr, pfn, 0, flags);
+            vms_frames_put(k->fr, pfn, NULL);
+            return VMS_ERR_NOMEM;
+        }
+        vmsi_charge(k, core, k->cfg.cost.file_read);
+        k->st.pgpgin++;
+    } else {
+        vmsi_charge(k, core, k->cfg.cost.zero_page);
+        k->nr_shmem++;
+    }
+    f->pages[index] = pfn;
+    f->cached++;
+    return VMS_OK;
+}
+
+vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t ra_start,
+                            uint64_t ra_end, uint64_t *pfn, bool *major, unsigned core,
+                            vms_err *err)
+{
+    *major = false;
+    if (index >= f->npages)
+        return vmsi_err(err, VMS_ERR_RANGE, "page %llu beyond the end of the file",
+                        (unsigned long long)index);
+    if (!f->pages) {
+        f->pages = vmsi_calloc(k->a, f->npages, sizeof *f->pages);
+        if (!f->pages)
+            return vmsi_err(err, VMS_ERR_NOMEM, "page cache: out of host memory");
+    }
+    if (!f->pages[index]) {
+        FILE *h = NULL;
+        if (f->kind == VMSI_FILE_HOST) {
+            h = fopen(f->path, "rb");
+            if (!h)
+                return vmsi_err(err, VMS_ERR_IO, "%s: cannot read", f->path);
+            *major = true;
+        }
+        vms_status st = add_page(k, f, index, h, core);
+        for (uint64_t i = ra_start; h && st == VMS_OK && i < ra_end && i < f->npages; i++)
+            if (!f->pages[i] && add_page(k, f, i, h, core) != VMS_OK)
+                break; /* readahead is best effort */
+        if (h)
+            fclose(h);
+        if (st != VMS_OK)
+            return vmsi_err(err, st, "page cache: cannot add page %llu", (unsigned long long)index);
+    }
+    *pfn = f->pages[index];
+    return VMS_OK;
+}
+
+/* ---- writeback -------------------------------------------------------------------------- */
+
+/* Copy the original host file to the writeback path (once). */
+static vms_status make_copy(vms_file *f, vms_err *err)
+{
+    if (f->wb_created)
+        return VMS_OK;
+    FILE *in = fopen(f->path, "rb");
+    FILE *out = in ? fopen(f->wb_path, "wb") : NULL;
+    vms_status st = out ? VMS_OK : VMS_ERR_IO;
+    char buf[8192];
+    size_t n;
+    while (st == VMS_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            st = VMS_ERR_IO;
+    if (out && fclose(out) != 0)
+        st = VMS_ERR_IO;
+    if (in)
+        fclose(in);
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "%s: cannot create the writeback copy of %s", f->wb_path, f->path);
+    f->wb_created = true;
+    return VMS_OK;
+}
+
+/* Whether a cache page is dirty: flagged, or a D bit in a PTE mapping it. */
+static bool page_dirty(vms_kernel *k, uint64_t pfn)
+{
+    vms_frame *fm = vms_frames_meta(k->fr, pfn);
+    if (fm->flags & VMS_FRAME_DIRTY)
+        return true;
+    vmsi_rmap *r = (vmsi_rmap *)fm->owner;
+    for (uint32_t i = 0; r && i < r->n; i++) {
+        uint64_t ptep = 0;
+        vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
+        if (ptep && (vmsi_pte_get(r->e[i].mm, ptep) & VMS_PTE_D))
+            return true;
+    }
+    return false;
+}
+
+/* page_mkclean: write-protect and clean every PTE mapping pfn, flushing each. */
+static void page_mkclean(vms_kernel *k, uint64_t pfn, unsigned core)
+{
+    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
+    for (uint32_t i = 0; r && i < r->n; i++) {
+        uint64_t ptep = 0;
+        vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
+        uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
+        if (!(pte & (VMS_PTE_RW | VMS_PTE_D)))
+            continue;
+        vmsi_pte_set(r->e[i].mm, ptep, vms_pte_mkclean(vms_pte_wrprotect(pte)));
+        vmsi_flush_tlb_range(k, r->e[i].mm, core, r->e[i].va, r->e[i].va + VMS_PAGE_SIZE);
+    }
+    vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_DIRTY);
+}
+
+vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint64_t last,
+                               unsigned core, vms_err *err)
+{
+    if (f->kind != VMSI_FILE_HOST || !f->pages)
+        return VMS_OK;
+    FILE *out = NULL;
+    vms_status st = VMS_OK;
+    for (uint64_t i = first; i < last && i < f->npages && st == VMS_OK; i++) {
+        uint64_t pfn = f->pages[i];
+        if (!pfn || !page_dirty(k, pfn))
+            continue;
+        if (!out) {
+            st = make_copy(f, err);
+            out = st == VMS_OK ? fopen(f->wb_path, "r+b") : NULL;
+            if (st == VMS_OK && !out)
+                st = vmsi_err(err, VMS_ERR_IO, "%s: cannot open for writeback", f->wb_path);
+            if (st != VMS_OK)
+                break;
+        }
+        uint64_t off = i << VMS_PAGE_SHIFT;
+        size_t n = (size_t)(f->size - off < VMS_PAGE_SIZE ? f->size - off : VMS_PAGE_SIZE);
+        uint8_t buf[4096];
+        vms_ram_read(k->ram, pfn << VMS_PAGE_SHIFT, buf, n);
+        if (fseek(out, (long)off, SEEK_SET) != 0 || fwrite(buf, 1, n, out) != n)
+            st = vmsi_err(err, VMS_ERR_IO, "%s: write failed", f->wb_path);
+        page_mkclean(k, pfn, core);
+        vmsi_charge(k, core, k->cfg.cost.writeback);
+        k->st.pgpgout++;
+    }
+    if (out && fclose(out) != 0 && st == VMS_OK)
+        st = vmsi_err(err, VMS_ERR_IO, "%s: write failed", f->wb_path);
+    return st;
+}

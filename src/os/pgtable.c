@@ -1,0 +1,199 @@
+/*
+ * pgtable.c — the kernel's view of a process's page tables (Linux's pgd_alloc,
+ * pte_offset, free_pgtables): allocating a root that shares init_mm's kernel half,
+ * finding or creating the leaf slot for an address, visiting every leaf of a range, and
+ * freeing tables that became empty.
+ *
+ * Tables live in simulated RAM and are read and written through the bus as 8-byte
+ * entries (Intel SDM Vol. 3A §4.5). Leaves are written here with their full value; the
+ * kernel decides their bits (vmsi_vma_pte_flags):
+ *
+ *   present page:     P | US | A? | D? | RW (writable and not COW) | XD (no PROT_EXEC)
+ *                     | PS (2M/1G) | PFN
+ *   PROT_NONE page:   P = 0, VMSI_PTE_PROTNONE (bit 9) set, PFN and PS kept, so the frame
+ *                     stays owned by the PTE as with Linux's _PAGE_PROTNONE
+ *
+ * Invariants: the kernel half of a root (entries 256 … 511) is a copy of init_mm's and
+ * is never freed with a process; every table reachable from a user-half entry is a
+ * frame flagged PAGETABLE counted in mm->nr_ptes.
+ */
+#include "os/os_impl.h"
+
+/* vms_pt_ops for a process's tables: frames flagged PAGETABLE, counted per mm. */
+static vms_status mm_alloc_table(void *ud, uint64_t *pa)
+{
+    vmsi_mm *mm = ud;
+    uint64_t pfn = 0;
+    vms_status st = vmsi_alloc_table_frame(mm->k, &pfn);
+    *pa = pfn << VMS_PAGE_SHIFT;
+    if (st == VMS_OK)
+        mm->nr_ptes++;
+    return st;
+}
+
+static void mm_free_table(void *ud, uint64_t pa)
+{
+    vmsi_mm *mm = ud;
+    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
+    vms_frames_set_flags(mm->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
+    vms_frames_put(mm->k->fr, pfn, NULL);
+    mm->nr_ptes--;
+}
+
+uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep)
+{
+    uint64_t pte = 0;
+    vms_pt_read(&mm->pt, ptep, &pte);
+    return pte;
+}
+
+void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte)
+{
+    vms_pt_write(&mm->pt, ptep, pte);
+}
+
+/* A root table with init_mm's kernel half copied in (Linux pgd_alloc/pgd_ctor). */
+vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
+{
+    vms_pt_ops ops = {mm_alloc_table, mm_free_table, mm};
+    vms_status st = vms_pt_init(&mm->pt, k->bus, k->levels, &ops, err);
+    if (st != VMS_OK)
+        return st;
+    for (unsigned i = VMS_PT_ENTRIES / 2; i < VMS_PT_ENTRIES; i++) {
+        uint64_t e = 0;
+        vms_pt_read(&k->init_pt, k->init_pt.root + 8u * i, &e);
+        if (e)
+            vms_pt_write(&mm->pt, mm->pt.root + 8u * i, e);
+    }
+    return VMS_OK;
+}
+
+/* Free the table at pa (level `level`) and every table below it. */
+static void free_tree(vmsi_mm *mm, uint64_t pa, unsigned level)
+{
+    if (level > 1) {
+        for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
+            uint64_t e = vmsi_pte_get(mm, pa + 8u * i);
+            if ((e & VMS_PTE_P) && !vms_pte_leaf(e, level))
+                free_tree(mm, vms_pte_addr(e), level - 1);
+        }
+    }
+    mm_free_table(mm, pa);
+}
+
+/* Free the user half's tables and the root (the kernel half is init_mm's). */
+void vmsi_mm_free_pgd(vmsi_mm *mm)
+{
+    if (!mm->pt.root)
+        return;
+    unsigned top = mm->k->levels;
+    for (unsigned i = 0; i < VMS_PT_ENTRIES / 2; i++) {
+        uint64_t e = vmsi_pte_get(mm, mm->pt.root + 8u * i);
+        if (e & VMS_PTE_P)
+            free_tree(mm, vms_pte_addr(e), top - 1);
+    }
+    mm_free_table(mm, mm->pt.root);
+    mm->pt.root = 0;
+}
+
+vms_status vmsi_pte_slot(vmsi_mm *mm, uint64_t va, vms_pgsize size, bool create, uint64_t *ptep,
+                         vms_err *err)
+{
+    *ptep = 0;
+    vms_status st = vms_pt_entry_addr(&mm->pt, va, vms_pgsize_level(size), create, ptep, err);
+    if (st == VMS_ERR_NOTFOUND && !create)
+        return VMS_OK;
+    return st;
+}
+
+/* Walk one table of `level` covering [base, base + 512 * span) for [start, end). */
+static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t base, uint64_t start,
+                        uint64_t end, vmsi_pte_fn fn, void *ud)
+{
+    uint64_t span = UINT64_C(1) << vms_level_shift(level);
+    unsigned first = start > base ? (unsigned)((start - base) / span) : 0;
+    for (unsigned i = first; i < VMS_PT_ENTRIES; i++) {
+        uint64_t va = base + (uint64_t)i * span;
+        if (va >= end)
+            break;
+        uint64_t ptep = table + 8u * i;
+        uint64_t e = vmsi_pte_get(mm, ptep);
+        if (!e)
+            continue;
+        bool leaf = level == 1 || ((level == 2 || level == 3) && (e & VMS_PTE_PS));
+        if (leaf)
+            fn(mm, va, ptep, e, (vms_pgsize)(level - 1), ud);
+        else if (e & VMS_PTE_P)
+            range_level(mm, vms_pte_addr(e), level - 1, va, start, end, fn, ud);
+    }
+}
+
+void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud)
+{
+    if (end > VMS_TASK_SIZE)
+        end = VMS_TASK_SIZE;
+    if (start >= end || !mm->pt.root)
+        return;
+    range_level(mm, mm->pt.root, mm->k->levels, 0, start, end, fn, ud);
+}
+
+static bool table_empty(vmsi_mm *mm, uint64_t pa)
+{
+    for (unsigned i = 0; i < VMS_PT_ENTRIES; i++)
+        if (vmsi_pte_get(mm, pa + 8u * i))
+            return false;
+    return true;
+}
+
+/* Free empty tables below `table` (of `level`) whose span overlaps [start, end). */
+static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t base, uint64_t start,
+                       uint64_t end)
+{
+    uint64_t span = UINT64_C(1) << vms_level_shift(level);
+    unsigned first = start > base ? (unsigned)((start - base) / span) : 0;
+    for (unsigned i = first; i < VMS_PT_ENTRIES; i++) {
+        uint64_t va = base + (uint64_t)i * span;
+        if (va >= end)
+            break;
+        uint64_t e = vmsi_pte_get(mm, table + 8u * i);
+        if (!(e & VMS_PTE_P) || vms_pte_leaf(e, level))
+            continue;
+        uint64_t child = vms_pte_addr(e);
+        if (level - 1 > 1)
+            free_level(mm, child, level - 1, va, start, end);
+        if (table_empty(mm, child)) {
+            vmsi_pte_set(mm, table + 8u * i, 0);
+            mm_free_table(mm, child);
+        }
+    }
+}
+
+void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end)
+{
+    if (end > VMS_TASK_SIZE)
+        end = VMS_TASK_SIZE;
+    if (start < end && mm->pt.root)
+        free_level(mm, mm->pt.root, mm->k->levels, 0, start, end);
+}
+
+vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma)
+{
+    if (vma->flags & VMSI_VM_HUGE1G)
+        return VMS_PG_1G;
+    if (vma->flags & VMSI_VM_HUGE2M)
+        return VMS_PG_2M;
+    return VMS_PG_4K;
+}
+
+uint64_t vmsi_vma_pte_flags(const vmsi_vma *vma, bool writable)
+{
+    uint64_t f = vmsi_vma_pgsize(vma) != VMS_PG_4K ? VMS_PTE_PS : 0;
+    if (vma->prot == VMS_PROT_NONE)
+        return f | VMSI_PTE_PROTNONE;
+    f |= VMS_PTE_P | VMS_PTE_US;
+    if (writable && (vma->prot & VMS_PROT_WRITE))
+        f |= VMS_PTE_RW;
+    if (!(vma->prot & VMS_PROT_EXEC))
+        f |= VMS_PTE_XD;
+    return f;
+}

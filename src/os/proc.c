@@ -1,0 +1,491 @@
+/*
+ * proc.c — processes and tasks (Linux kernel/fork.c, exit.c, exec.c reduced to their
+ * memory side), address-space creation with a randomised layout, and the user access
+ * loop: access → #PF → handle_mm_fault → retry.
+ *
+ * Invariants: a live process has a mm shared by all of its tasks (mm->users == number
+ * of tasks); a dead process has no mm and only DEAD tasks; pids and tids come from one
+ * counter and are never reused; k->procs is in pid order.
+ *
+ * Layout of a fresh address space (Linux arch/x86/mm/mmap.c and fs/binfmt_elf.c), each
+ * offset drawn from the kernel's seeded generator when ASLR is on, 0 otherwise:
+ *   stack top  = TASK_SIZE - random(16 GiB)              (STACK_RND_MASK 0x3fffff pages)
+ *   stack VMA  = [top - 132 KiB, top), grows down up to stack_limit
+ *   mmap_base  = top - stack_limit - stack_guard_gap - random(1 TiB)   (28 bits of pages)
+ *   start_brk  = ELF_ET_DYN_BASE (0x555555554000) + random(32 MiB)
+ * There is no program image: a process starts with a stack and an empty heap.
+ */
+#include <assert.h>
+#include <stdio.h>
+
+#include "os/os_impl.h"
+
+#define INITIAL_STACK (UINT64_C(132) << 10)
+
+static uint64_t rnd_pages(vms_kernel *k, uint64_t npages)
+{
+    return k->cfg.aslr ? vms_rng_below(&k->rng, npages) << VMS_PAGE_SHIFT : 0;
+}
+
+/* An empty address space: root, PCID; no VMAs. */
+vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err)
+{
+    vmsi_mm *mm = vmsi_zalloc(k->a, sizeof *mm);
+    if (!mm)
+        return vmsi_err(err, VMS_ERR_NOMEM, "mm: out of host memory");
+    mm->k = k;
+    mm->id = ++k->next_mm_id;
+    vms_status st = vmsi_mm_alloc_pgd(k, mm, err);
+    if (st != VMS_OK) {
+        vmsi_free(k->a, mm, sizeof *mm);
+        return st;
+    }
+    vmsi_pcid_alloc(k, &mm->pcid);
+    *out = mm;
+    return VMS_OK;
+}
+
+/* Unmap everything, leave every core, free tables, PCID and the mm (exit_mmap + mmdrop). */
+void vmsi_mm_destroy(vmsi_mm *mm)
+{
+    vms_kernel *k = mm->k;
+    vmsi_exit_mmap(mm);
+    vmsi_mm_drop_cores(k, mm);
+    vmsi_mm_free_pgd(mm);
+    assert(mm->nr_ptes == 0);
+    vmsi_pcid_free(k, mm->pcid);
+    vmsi_free(k->a, mm->vma, mm->cap * sizeof *mm->vma);
+    vmsi_free(k->a, mm, sizeof *mm);
+}
+
+/* The stack VMA and the randomised bases of a fresh address space. */
+static vms_status setup_layout(vms_kernel *k, vmsi_mm *mm, vms_err *err)
+{
+    mm->stack_top = VMS_TASK_SIZE - rnd_pages(k, UINT64_C(0x400000));
+    mm->mmap_base =
+        mm->stack_top - k->cfg.stack_limit - VMSI_STACK_GUARD_GAP - rnd_pages(k, UINT64_C(1) << 28);
+    mm->start_brk = mm->brk = VMSI_ELF_ET_DYN_BASE + rnd_pages(k, UINT64_C(8192));
+    vmsi_vma stack = {mm->stack_top - INITIAL_STACK,
+                      mm->stack_top,
+                      VMS_PROT_READ | VMS_PROT_WRITE,
+                      VMSI_VM_ANON | VMSI_VM_GROWSDOWN | VMSI_VM_STACK,
+                      NULL,
+                      0};
+    return vmsi_vma_insert(mm, &stack, err);
+}
+
+static vms_status fresh_mm(vms_kernel *k, vmsi_mm **out, vms_err *err)
+{
+    vms_status st = vmsi_mm_create(k, out, err);
+    if (st == VMS_OK && (st = setup_layout(k, *out, err)) != VMS_OK) {
+        vmsi_mm_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* ---- process and task records -------------------------------------------------------- */
+
+static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_task **out,
+                                vms_err *err)
+{
+    if (p->ntasks == p->cap) {
+        unsigned cap = p->cap ? p->cap * 2 : 2;
+        vms_task **t = k->a->realloc(k->a->ud, p->tasks, p->cap * sizeof *t, cap * sizeof *t);
+        if (!t)
+            return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
+        p->tasks = t;
+        p->cap = cap;
+    }
+    vms_task *t = vmsi_zalloc(k->a, sizeof *t);
+    if (!t)
+        return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
+    t->k = k;
+    t->proc = p;
+    t->core = core;
+    t->tid = k->next_pid++;
+    p->tasks[p->ntasks++] = t;
+    if (p->mm)
+        p->mm->users++;
+    *out = t;
+    return VMS_OK;
+}
+
+/* A process record holding mm (taken over on success) with one task on core. */
+static vms_status proc_new(vms_kernel *k, const char *name, int ppid, vmsi_mm *mm, unsigned core,
+                           vms_task **out, vms_err *err)
+{
+    if (k->nprocs == k->capprocs) {
+        unsigned cap = k->capprocs ? k->capprocs * 2 : 8;
+        vmsi_proc **p = k->a->realloc(k->a->ud, k->procs, k->capprocs * sizeof *p, cap * sizeof *p);
+        if (!p)
+            return vmsi_err(err, VMS_ERR_NOMEM, "proc: out of host memory");
+        k->procs = p;
+        k->capprocs = cap;
+    }
+    vmsi_proc *p = vmsi_zalloc(k->a, sizeof *p);
+    if (!p)
+        return vmsi_err(err, VMS_ERR_NOMEM, "proc: out of host memory");
+    p->ppid = ppid;
+    snprintf(p->name, sizeof p->name, "%s", name ? name : "");
+    p->mm = mm;
+    vms_status st = proc_add_task(k, p, core, out, err);
+    if (st != VMS_OK) {
+        vmsi_free(k->a, p->tasks, p->cap * sizeof *p->tasks);
+        vmsi_free(k->a, p, sizeof *p);
+        return st;
+    }
+    p->pid = (*out)->tid;
+    k->procs[k->nprocs++] = p;
+    return VMS_OK;
+}
+
+/* Release a process's mm (its last user leaves). */
+static void proc_release_mm(vms_kernel *k, vmsi_proc *p)
+{
+    if (!p->mm)
+        return;
+    for (unsigned c = 0; c < k->ncores; c++)
+        if (k->cur_mm[c] == p->mm)
+            vmsi_switch_mm(k, c, NULL);
+    vmsi_mm_destroy(p->mm);
+    p->mm = NULL;
+}
+
+static void task_free(vms_kernel *k, vms_task *t)
+{
+    vmsi_free(k->a, t, sizeof *t);
+}
+
+/* Remove process p from the kernel and free it and its remaining tasks. */
+static void proc_reap(vms_kernel *k, vmsi_proc *p)
+{
+    proc_release_mm(k, p);
+    for (unsigned i = 0; i < p->ntasks; i++)
+        task_free(k, p->tasks[i]);
+    vmsi_free(k->a, p->tasks, p->cap * sizeof *p->tasks);
+    for (unsigned i = 0; i < k->nprocs; i++) {
+        if (k->procs[i] == p) {
+            memmove(&k->procs[i], &k->procs[i + 1], (k->nprocs - i - 1) * sizeof *k->procs);
+            k->nprocs--;
+            break;
+        }
+    }
+    k->st.exits++;
+    vmsi_free(k->a, p, sizeof *p);
+}
+
+/* Kill t's process with sig: it stops and its address space goes (force_sig + do_exit). */
+static void proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
+{
+    p->state = VMS_TASK_DEAD;
+    p->signal = sig;
+    proc_release_mm(k, p);
+}
+
+static vms_status check_core(vms_kernel *k, unsigned core, vms_err *err)
+{
+    if (core >= k->ncores)
+        return vmsi_err(err, VMS_ERR_INVAL, "core %u: the machine has %u cores", core, k->ncores);
+    return VMS_OK;
+}
+
+/* ---- the public life cycle ------------------------------------------------------------- */
+
+vms_status vms_proc_spawn(vms_kernel *k, const char *name, unsigned core, vms_task **out,
+                          vms_err *err)
+{
+    *out = NULL;
+    vms_status st = check_core(k, core, err);
+    vmsi_mm *mm = NULL;
+    if (st == VMS_OK)
+        st = fresh_mm(k, &mm, err);
+    if (st != VMS_OK)
+        return st;
+    st = proc_new(k, name, 0, mm, core, out, err);
+    if (st != VMS_OK)
+        vmsi_mm_destroy(mm);
+    return st;
+}
+
+vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *err)
+{
+    *child = NULL;
+    vmsi_proc *p = t->proc;
+    if (p->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "fork: process %d is dead", p->pid);
+    vmsi_charge(k, t->core, k->cfg.cost.syscall);
+    vmsi_mm *mm = NULL;
+    vms_status st = vmsi_dup_mm(k, p->mm, &mm, err);
+    if (st != VMS_OK)
+        return st;
+    /* dup_mm write-protected the parent's private pages: drop its stale entries. */
+    vmsi_flush_tlb_range(k, p->mm, t->core, 0, VMS_TASK_SIZE);
+    st = proc_new(k, p->name, p->pid, mm, t->core, child, err);
+    if (st != VMS_OK) {
+        vmsi_mm_destroy(mm);
+        return st;
+    }
+    k->st.forks++;
+    return VMS_OK;
+}
+
+vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_task **out,
+                                 vms_err *err)
+{
+    *out = NULL;
+    if (t->proc->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "clone: process %d is dead", t->proc->pid);
+    vms_status st = check_core(k, core, err);
+    if (st == VMS_OK)
+        st = proc_add_task(k, t->proc, core, out, err);
+    if (st == VMS_OK)
+        k->st.clones++;
+    return st;
+}
+
+vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *err)
+{
+    vmsi_proc *p = t->proc;
+    if (p->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "exec: process %d is dead", p->pid);
+    vmsi_mm *mm = NULL;
+    vms_status st = fresh_mm(k, &mm, err);
+    if (st != VMS_OK)
+        return st;
+    for (unsigned i = 0; i < p->ntasks;) { /* de_thread: the other tasks exit */
+        if (p->tasks[i] == t) {
+            i++;
+            continue;
+        }
+        task_free(k, p->tasks[i]);
+        p->tasks[i] = p->tasks[--p->ntasks];
+    }
+    proc_release_mm(k, p);
+    p->mm = mm;
+    mm->users = 1;
+    snprintf(p->name, sizeof p->name, "%s", name ? name : "");
+    k->st.execs++;
+    return VMS_OK;
+}
+
+void vms_task_exit(vms_kernel *k, vms_task *t)
+{
+    vmsi_proc *p = t->proc;
+    if (p->ntasks == 1) {
+        proc_reap(k, p);
+        return;
+    }
+    for (unsigned i = 0; i < p->ntasks; i++) {
+        if (p->tasks[i] == t) {
+            p->tasks[i] = p->tasks[--p->ntasks];
+            break;
+        }
+    }
+    if (p->mm)
+        p->mm->users--;
+    task_free(k, t);
+}
+
+void vms_proc_exit(vms_kernel *k, vms_task *t)
+{
+    proc_reap(k, t->proc);
+}
+
+vms_status vms_task_set_core(vms_kernel *k, vms_task *t, unsigned core, vms_err *err)
+{
+    vms_status st = check_core(k, core, err);
+    if (st == VMS_OK)
+        t->core = core;
+    return st;
+}
+
+void vms_task_schedule(vms_kernel *k, vms_task *t)
+{
+    if (t->proc->mm)
+        vmsi_switch_mm(k, t->core, t->proc->mm);
+}
+
+vms_task *vms_proc_find(vms_kernel *k, int pid)
+{
+    for (unsigned i = 0; i < k->nprocs; i++)
+        if (k->procs[i]->pid == pid)
+            return k->procs[i]->tasks[0];
+    return NULL;
+}
+
+vms_task *vms_proc_find_name(vms_kernel *k, const char *name)
+{
+    for (unsigned i = 0; i < k->nprocs; i++)
+        if (k->procs[i]->state == VMS_TASK_RUNNING && strcmp(k->procs[i]->name, name) == 0)
+            return k->procs[i]->tasks[0];
+    return NULL;
+}
+
+unsigned vms_proc_count(const vms_kernel *k)
+{
+    return k->nprocs;
+}
+
+vms_task *vms_proc_at(vms_kernel *k, unsigned i)
+{
+    return i < k->nprocs ? k->procs[i]->tasks[0] : NULL;
+}
+
+void vms_task_get_info(const vms_task *t, vms_task_info *out)
+{
+    const vmsi_proc *p = t->proc;
+    out->pid = p->pid;
+    out->tid = t->tid;
+    out->ppid = p->ppid;
+    out->name = p->name;
+    out->core = t->core;
+    out->state = p->state;
+    out->signal = p->signal;
+    out->pcid = p->mm ? p->mm->pcid : 0;
+    out->cr3 = p->mm ? (p->mm->pt.root | p->mm->pcid) : 0;
+    out->nthreads = p->ntasks;
+}
+
+int vms_task_pid(const vms_task *t)
+{
+    return t->proc->pid;
+}
+
+int vms_task_tid(const vms_task *t)
+{
+    return t->tid;
+}
+
+bool vms_task_alive(const vms_task *t)
+{
+    return t->proc->state == VMS_TASK_RUNNING;
+}
+
+/* ---- accesses -------------------------------------------------------------------------- */
+
+/* Deliver a fatal signal for an access and fill info. */
+static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t ec, int si_code,
+                    vms_access_info *info)
+{
+    vmsi_proc *p = t->proc;
+    info->addr = addr;
+    info->error_code = ec;
+    info->si_code = si_code;
+    if (sig == VMS_SIGSEGV) {
+        info->outcome = VMS_ACCESS_SEGV;
+        k->st.segv++;
+        vmsi_log(k, VMS_LOG_INFO, "%s[%d]: segfault at %llx error %x", p->name, t->tid,
+                 (unsigned long long)addr, ec);
+    } else if (sig == VMS_SIGBUS) {
+        info->outcome = VMS_ACCESS_BUS;
+        k->st.sigbus++;
+        vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
+                 (unsigned long long)addr, ec);
+    } else {
+        info->outcome = VMS_ACCESS_OOM;
+        k->st.oom_kill++;
+        vmsi_log(k, VMS_LOG_ERR, "Out of memory: Killed process %d (%s)", p->pid, p->name);
+    }
+    proc_kill(k, p, sig);
+}
+
+/* Resolve one fault of an access; false when the access is over (info filled). */
+static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_access_info *info,
+                       vms_status *st, vms_err *err)
+{
+    if (f->kind == VMS_FAULT_GP) { /* non-canonical: #GP, SIGSEGV with si_code SI_KERNEL */
+        deliver(k, t, VMS_SIGSEGV, f->va, 0, 0x80, info);
+        return false;
+    }
+    if (f->kind == VMS_FAULT_BUS && vms_bus_is_ram(k->bus, f->pa, 1)) {
+        /* RAM that could not store a byte: the host's allocation failed, not the bus. */
+        *st = vmsi_err(err, VMS_ERR_NOMEM, "access at %llx: out of host memory for RAM",
+                       (unsigned long long)f->va);
+        return false;
+    }
+    if (f->kind != VMS_FAULT_PF) {
+        deliver(k, t, VMS_SIGBUS, f->va, 0, 0, info);
+        return false;
+    }
+    info->faults++;
+    vmsi_fault_info fi = {0, false};
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    info->major += fi.major;
+    switch (r) {
+    case VMSI_FAULT_DONE:
+        return true;
+    case VMSI_FAULT_SEGV:
+        deliver(k, t, VMS_SIGSEGV, f->va, f->error_code, fi.si_code, info);
+        return false;
+    case VMSI_FAULT_BUS:
+        deliver(k, t, VMS_SIGBUS, f->va, f->error_code, 0, info);
+        return false;
+    case VMSI_FAULT_OOM:
+        deliver(k, t, VMS_SIGKILL, f->va, f->error_code, 0, info);
+        return false;
+    case VMSI_FAULT_NOMEM:
+        *st = vmsi_err(err, VMS_ERR_NOMEM, "page fault at %llx: out of host memory",
+                       (unsigned long long)f->va);
+        return false;
+    }
+    return false;
+}
+
+vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind, void *buf,
+                           size_t len, vms_access_info *info, vms_err *err)
+{
+    vms_access_info dummy;
+    if (!info)
+        info = &dummy;
+    memset(info, 0, sizeof *info);
+    if (!t || len == 0)
+        return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
+    vms_status st = VMS_OK;
+    uint64_t last_va = 0;
+    uint32_t last_ec = UINT32_MAX;
+    unsigned repeats = 0;
+    for (;;) {
+        if (t->proc->state != VMS_TASK_RUNNING) {
+            info->outcome = VMS_ACCESS_DEAD;
+            return VMS_OK;
+        }
+        vms_core *c = vmsi_core(k, t->core);
+        vmsi_switch_mm(k, t->core, t->proc->mm);
+        vms_core_set_user(c, true);
+        vms_access_result r = vms_core_access(c, va, kind, buf, len);
+        vms_core_set_user(c, false);
+        if (r.ok)
+            return VMS_OK;
+        /* The same fault again and again means the handler makes no progress: a bug. */
+        repeats = (r.fault.va == last_va && r.fault.error_code == last_ec) ? repeats + 1 : 0;
+        last_va = r.fault.va;
+        last_ec = r.fault.error_code;
+        if (repeats >= 3) {
+            assert(!"page-fault livelock: the handler does not make progress");
+            deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
+            return VMS_OK;
+        }
+        if (!fault_step(k, t, &r.fault, info, &st, err))
+            return st;
+    }
+}
+
+vms_access_outcome vms_proc_read(vms_kernel *k, vms_task *t, uint64_t va, void *buf, size_t len)
+{
+    vms_access_info info;
+    if (vms_proc_access(k, t, va, VMS_ACC_READ, buf, len, &info, NULL) != VMS_OK)
+        return VMS_ACCESS_OOM;
+    return info.outcome;
+}
+
+vms_access_outcome vms_proc_write(vms_kernel *k, vms_task *t, uint64_t va, const void *buf,
+                                  size_t len)
+{
+    vms_access_info info;
+    /* vms_core_access only reads buf for a write. */
+    void *b = (void *)(uintptr_t)buf;
+    if (vms_proc_access(k, t, va, VMS_ACC_WRITE, b, len, &info, NULL) != VMS_OK)
+        return VMS_ACCESS_OOM;
+    return info.outcome;
+}

@@ -1,0 +1,341 @@
+/*
+ * procfs.c — observing the kernel the Linux way: /proc/PID/maps, pagemap and smaps per
+ * process; /proc/meminfo and /proc/vmstat system-wide; JSON members for tools; and the
+ * whole-kernel invariant checker.
+ *
+ * Formats follow Linux: maps from fs/proc/task_mmu.c show_map_vma (the pathname column
+ * padded to 73 characters, then one space; lines without a name end with a space),
+ * pagemap entries from Documentation/admin-guide/mm/pagemap.rst, meminfo from
+ * fs/proc/meminfo.c ("%-16s%8llu kB", label with its colon). Simplifications: pagemap
+ * reports soft-dirty for every present page (no clear_refs) and real PFNs (as for
+ * CAP_SYS_ADMIN); the zero page is not counted in Rss (Linux's vm_normal_page).
+ */
+#include "os/os_impl.h"
+
+static const vmsi_mm *task_mm(const vms_task *t)
+{
+    return t ? t->proc->mm : NULL;
+}
+
+/* The pathname column of a VMA, or NULL. */
+static const char *vma_name(const vmsi_mm *mm, const vmsi_vma *v)
+{
+    if (v->file && v->file->kind == VMSI_FILE_ANON)
+        return "/dev/zero (deleted)";
+    if (v->file)
+        return v->file->path;
+    if (v->flags & VMSI_VM_STACK)
+        return "[stack]";
+    if ((v->flags & VMSI_VM_HEAP) && v->start <= mm->brk && v->end >= mm->start_brk)
+        return "[heap]";
+    return NULL;
+}
+
+static vms_status maps_line(vms_strbuf *sb, const vmsi_mm *mm, const vmsi_vma *v)
+{
+    unsigned dev_major = 0, dev_minor = 0;
+    uint64_t ino = 0, off = 0;
+    if (v->file) {
+        ino = v->file->ino;
+        off = v->pgoff << VMS_PAGE_SHIFT;
+        if (v->file->kind == VMSI_FILE_HOST)
+            dev_major = 8, dev_minor = 1;
+        else
+            dev_minor = 1;
+    }
+    size_t before = sb->len;
+    vms_status st = vms_strbuf_printf(
+        sb, "%08llx-%08llx %c%c%c%c %08llx %02x:%02x %llu ", (unsigned long long)v->start,
+        (unsigned long long)v->end, (v->prot & VMS_PROT_READ) ? 'r' : '-',
+        (v->prot & VMS_PROT_WRITE) ? 'w' : '-', (v->prot & VMS_PROT_EXEC) ? 'x' : '-',
+        (v->flags & VMSI_VM_SHARED) ? 's' : 'p', (unsigned long long)off, dev_major, dev_minor,
+        (unsigned long long)ino);
+    const char *name = vma_name(mm, v);
+    if (st == VMS_OK && name) {
+        /* seq_setwidth(73) before the prefix, then seq_pad(' '): pad to 73, one space. */
+        size_t used = sb->len - before;
+        int pad = used < 73 ? (int)(73 - used) : 0;
+        st = vms_strbuf_printf(sb, "%*s %s", pad, "", name);
+    }
+    return st == VMS_OK ? vms_strbuf_printf(sb, "\n") : st;
+}
+
+vms_status vms_proc_maps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
+{
+    (void)k;
+    const vmsi_mm *mm = task_mm(t);
+    vms_status st = VMS_OK;
+    for (size_t i = 0; mm && i < mm->nvma && st == VMS_OK; i++)
+        st = maps_line(sb, mm, &mm->vma[i]);
+    return st;
+}
+
+/* The leaf mapping va in mm (present or protnone), or 0; *size its page size. */
+static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
+{
+    vmsi_vma *v = vmsi_vma_lookup(mm, va);
+    if (!v)
+        return 0;
+    uint64_t ptep = 0;
+    *size = vmsi_vma_pgsize(v);
+    vmsi_pte_slot(mm, va, *size, false, &ptep, NULL);
+    uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
+    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) ? pte : 0;
+}
+
+vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_t npages,
+                            uint64_t *out)
+{
+    vmsi_mm *mm = t ? t->proc->mm : NULL;
+    if (!mm)
+        return VMS_ERR_INVAL;
+    va &= ~VMS_PAGE_MASK;
+    for (size_t i = 0; i < npages; i++, va += VMS_PAGE_SIZE) {
+        vms_pgsize size = VMS_PG_4K;
+        uint64_t pte = va < VMS_TASK_SIZE ? leaf_of(mm, va, &size) : 0;
+        out[i] = 0;
+        if (!pte)
+            continue;
+        uint64_t bytes = vms_pgsize_bytes(size);
+        uint64_t head = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+        uint64_t pfn = head + ((va & (bytes - 1)) >> VMS_PAGE_SHIFT);
+        out[i] = VMS_PM_PRESENT | VMS_PM_SOFT_DIRTY | (pfn & VMS_PM_PFN_MASK);
+        if (head == k->zero_pfn)
+            continue;
+        vms_frame *f = vms_frames_meta(k->fr, head);
+        if (f->flags & VMS_FRAME_FILE)
+            out[i] |= VMS_PM_FILE;
+        if (f->mapcount == 1)
+            out[i] |= VMS_PM_EXCLUSIVE;
+    }
+    return VMS_OK;
+}
+
+/* ---- smaps -------------------------------------------------------------------------------- */
+
+typedef struct smaps_acc {
+    vms_kernel *k;
+    uint64_t rss, pss_x1024, shared_clean, shared_dirty, private_clean, private_dirty, anon, locked;
+    bool vma_locked;
+} smaps_acc;
+
+static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
+                      void *ud)
+{
+    smaps_acc *a = ud;
+    (void)mm;
+    (void)va;
+    (void)ptep;
+    if (!(pte & VMS_PTE_P))
+        return;
+    uint64_t bytes = vms_pgsize_bytes(size);
+    uint64_t pfn = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+    if (pfn == a->k->zero_pfn)
+        return;
+    vms_frame *f = vms_frames_meta(a->k->fr, pfn);
+    bool dirty = (pte & VMS_PTE_D) || (f->flags & VMS_FRAME_DIRTY);
+    a->rss += bytes;
+    a->pss_x1024 += (bytes << 10) / (f->mapcount ? f->mapcount : 1);
+    if (f->mapcount >= 2)
+        *(dirty ? &a->shared_dirty : &a->shared_clean) += bytes;
+    else
+        *(dirty ? &a->private_dirty : &a->private_clean) += bytes;
+    if (f->flags & VMS_FRAME_ANON)
+        a->anon += bytes;
+    if (a->vma_locked)
+        a->locked += bytes;
+}
+
+vms_status vms_proc_smaps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
+{
+    vmsi_mm *mm = t ? t->proc->mm : NULL;
+    vms_status st = VMS_OK;
+    for (size_t i = 0; mm && i < mm->nvma && st == VMS_OK; i++) {
+        vmsi_vma *v = &mm->vma[i];
+        smaps_acc a = {k, 0, 0, 0, 0, 0, 0, 0, 0, (v->flags & VMSI_VM_LOCKED) != 0};
+        vmsi_pte_range(mm, v->start, v->end, smaps_pte, &a);
+        st = maps_line(sb, mm, v);
+        if (st == VMS_OK)
+            st = vms_strbuf_printf(
+                sb,
+                "Size:           %8llu kB\nRss:            %8llu kB\nPss:            %8llu kB\n"
+                "Shared_Clean:   %8llu kB\nShared_Dirty:   %8llu kB\n"
+                "Private_Clean:  %8llu kB\nPrivate_Dirty:  %8llu kB\n"
+                "Anonymous:      %8llu kB\nLocked:         %8llu kB\n",
+                (unsigned long long)((v->end - v->start) >> 10), (unsigned long long)(a.rss >> 10),
+                (unsigned long long)(a.pss_x1024 >> 20), (unsigned long long)(a.shared_clean >> 10),
+                (unsigned long long)(a.shared_dirty >> 10),
+                (unsigned long long)(a.private_clean >> 10),
+                (unsigned long long)(a.private_dirty >> 10), (unsigned long long)(a.anon >> 10),
+                (unsigned long long)(a.locked >> 10));
+    }
+    return st;
+}
+
+uint64_t vms_proc_rss(vms_kernel *k, const vms_task *t)
+{
+    (void)k;
+    const vmsi_mm *mm = task_mm(t);
+    return mm ? mm->rss_anon + mm->rss_file + mm->rss_shmem : 0;
+}
+
+/* ---- system-wide ---------------------------------------------------------------------------- */
+
+typedef struct meminfo {
+    uint64_t total, free, cached, anon, mapped, shmem, pagetables, mlocked;
+} meminfo;
+
+static void meminfo_get(vms_kernel *k, meminfo *mi)
+{
+    vms_frames_stats fs;
+    vms_frames_stats_get(k->fr, &fs);
+    mi->total = fs.total - fs.reserved;
+    mi->free = fs.free;
+    mi->cached = vms_frames_count(k->fr, VMS_FRAME_FILE);
+    mi->anon = vms_frames_count(k->fr, VMS_FRAME_ANON);
+    mi->mapped = k->nr_mapped_file;
+    mi->shmem = k->nr_shmem;
+    mi->pagetables = vms_frames_count(k->fr, VMS_FRAME_PAGETABLE);
+    mi->mlocked = vms_frames_count(k->fr, VMS_FRAME_LOCKED);
+}
+
+vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
+{
+    meminfo mi;
+    meminfo_get(k, &mi);
+    const struct {
+        const char *name;
+        uint64_t pages;
+    } rows[] = {
+        {"MemTotal:", mi.total},
+        {"MemFree:", mi.free},
+        {"MemAvailable:", mi.free + mi.cached - mi.shmem},
+        {"Cached:", mi.cached},
+        {"AnonPages:", mi.anon},
+        {"Mapped:", mi.mapped},
+        {"Shmem:", mi.shmem},
+        {"PageTables:", mi.pagetables},
+        {"Mlocked:", mi.mlocked},
+        {"SwapTotal:", 0},
+        {"SwapFree:", 0},
+    };
+    vms_status st = VMS_OK;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
+        st = vms_strbuf_printf(sb, "%-16s%8llu kB\n", rows[i].name,
+                               (unsigned long long)(rows[i].pages * 4));
+    return st;
+}
+
+vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
+{
+    meminfo mi;
+    meminfo_get(k, &mi);
+    const vms_kernel_stats *s = &k->st;
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {
+        {"nr_free_pages", mi.free},
+        {"nr_anon_pages", mi.anon},
+        {"nr_mapped", mi.mapped},
+        {"nr_file_pages", mi.cached},
+        {"nr_shmem", mi.shmem},
+        {"nr_page_table_pages", mi.pagetables},
+        {"nr_mlock", mi.mlocked},
+        {"pgpgin", s->pgpgin},
+        {"pgpgout", s->pgpgout},
+        {"pgfault", s->pgfault},
+        {"pgmajfault", s->pgmajfault},
+        {"thp_fault_alloc", s->thp_fault_alloc},
+        {"nr_tlb_remote_flush", s->nr_tlb_remote_flush},
+        {"nr_tlb_remote_flush_received", s->nr_tlb_remote_flush_received},
+        {"nr_tlb_local_flush_all", s->nr_tlb_local_flush_all},
+        {"nr_tlb_local_flush_one", s->nr_tlb_local_flush_one},
+        {"vmsim_minor_fault", s->minor},
+        {"vmsim_cow_fault", s->cow},
+        {"vmsim_cow_copy", s->cow_copy},
+        {"vmsim_cow_reuse", s->cow_reuse},
+        {"vmsim_zero_page_map", s->zero_page},
+        {"vmsim_anon_alloc", s->anon_alloc},
+        {"vmsim_spurious_fault", s->spurious},
+        {"vmsim_fault_around", s->fault_around},
+        {"vmsim_stack_expand", s->stack_expand},
+        {"vmsim_segv", s->segv},
+        {"vmsim_sigbus", s->sigbus},
+        {"oom_kill", s->oom_kill},
+        {"vmsim_pcid_flush", s->pcid_flush},
+        {"vmsim_context_switch", s->context_switches},
+    };
+    vms_status st = VMS_OK;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
+        st = vms_strbuf_printf(sb, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    return st;
+}
+
+vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
+{
+    const vms_kernel_stats *s = &k->st;
+    meminfo mi;
+    meminfo_get(k, &mi);
+    const char *txt = vms_strbuf_str(sb);
+    char lastc = sb->len ? txt[sb->len - 1] : '{';
+    const char *sep = (lastc == '{' || lastc == ',') ? "" : ",";
+#define U(x) ((unsigned long long)(x))
+    vms_status st = vms_strbuf_printf(
+        sb,
+        "%s\"faults\":{\"total\":%llu,\"minor\":%llu,\"major\":%llu,\"cow\":%llu,"
+        "\"cow_copy\":%llu,\"cow_reuse\":%llu,\"zero_page\":%llu,\"segv\":%llu,"
+        "\"sigbus\":%llu,\"spurious\":%llu,\"fault_around\":%llu,\"stack_expand\":%llu,"
+        "\"thp\":%llu},",
+        sep, U(s->pgfault), U(s->minor), U(s->pgmajfault), U(s->cow), U(s->cow_copy),
+        U(s->cow_reuse), U(s->zero_page), U(s->segv), U(s->sigbus), U(s->spurious),
+        U(s->fault_around), U(s->stack_expand), U(s->thp_fault_alloc));
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(
+            sb,
+            "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"local_flush_one\":%llu,"
+            "\"local_flush_all\":%llu,\"pcid_flushes\":%llu},"
+            "\"pagecache\":{\"pgpgin\":%llu,\"pgpgout\":%llu},",
+            U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received),
+            U(s->nr_tlb_local_flush_one), U(s->nr_tlb_local_flush_all), U(s->pcid_flush),
+            U(s->pgpgin), U(s->pgpgout));
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(
+            sb,
+            "\"procs\":{\"forks\":%llu,\"execs\":%llu,\"clones\":%llu,\"exits\":%llu,"
+            "\"context_switches\":%llu,\"syscalls\":%llu,\"oom_kills\":%llu},"
+            "\"memory\":{\"total_pages\":%llu,\"free_pages\":%llu,\"anon_pages\":%llu,"
+            "\"file_pages\":%llu,\"shmem_pages\":%llu,\"pagetable_pages\":%llu,"
+            "\"mlocked_pages\":%llu},\"kernel_cycles\":%llu",
+            U(s->forks), U(s->execs), U(s->clones), U(s->exits), U(s->context_switches),
+            U(s->syscalls), U(s->oom_kill), U(mi.total), U(mi.free), U(mi.anon), U(mi.cached),
+            U(mi.shmem), U(mi.pagetables), U(mi.mlocked), U(s->kernel_cycles));
+#undef U
+    return st;
+}
+
+/* ---- the checker -------------------------------------------------------------------------- */
+
+vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
+{
+    bool pcid_seen[VMSI_MAX_PCID + 1] = {false};
+    for (unsigned i = 0; i < k->nprocs; i++) {
+        vmsi_proc *p = k->procs[i];
+        if ((p->state == VMS_TASK_RUNNING) != (p->mm != NULL))
+            return vmsi_err(err, VMS_ERR_INVAL, "pid %d: state and mm disagree", p->pid);
+        if (!p->mm)
+            continue;
+        if (p->mm->users != p->ntasks)
+            return vmsi_err(err, VMS_ERR_INVAL, "pid %d: mm users %u, tasks %u", p->pid,
+                            p->mm->users, p->ntasks);
+        vms_status st = vmsi_vma_check(p->mm, err);
+        if (st != VMS_OK)
+            return st;
+        uint16_t pcid = p->mm->pcid;
+        if (pcid && pcid_seen[pcid])
+            return vmsi_err(err, VMS_ERR_INVAL, "pcid %u used twice", pcid);
+        pcid_seen[pcid] = true;
+    }
+    vms_status st = vmsi_rmap_check(k, err);
+    return st == VMS_OK ? vms_frames_check(k->fr, err) : st;
+}

@@ -1,0 +1,267 @@
+/*
+ * rmap.c — the reverse map: from a frame to the PTEs that map it, and the bookkeeping
+ * of mapping and unmapping a frame (Linux mm/rmap.c, much simplified: one list per
+ * frame instead of anon_vma chains and the file's interval tree).
+ *
+ * vms_frame.owner of a mapped block's head points to a vmsi_rmap: the (mm, va) of every
+ * PTE that maps the block, plus (for page-cache pages) the object and page index. The
+ * list is created by the first mapping and freed with the last. Invariants
+ * (vmsi_rmap_check): for every frame, rmap entries == PTEs that map it == head mapcount;
+ * each mapping PTE holds one reference; the zero page is never in the rmap (Linux's
+ * vm_normal_page is NULL for it). Huge leaves map a block's head and count once.
+ * Swap (a later issue) walks these lists to unmap a frame from every address space.
+ */
+#include <assert.h>
+
+#include "os/os_impl.h"
+
+vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    return f ? (vmsi_rmap *)f->owner : NULL;
+}
+
+/* Add (mm, va) to the head frame pfn's list, creating it. VMS_ERR_NOMEM on host failure
+ * (nothing changed). */
+vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    vmsi_rmap *r = (vmsi_rmap *)f->owner;
+    if (!r) {
+        r = vmsi_zalloc(k->a, sizeof *r);
+        if (!r)
+            return VMS_ERR_NOMEM;
+        f->owner = (uintptr_t)r;
+    }
+    if (r->n == r->cap) {
+        uint32_t cap = r->cap ? r->cap * 2 : 2;
+        vmsi_rmap_ent *e = k->a->realloc(k->a->ud, r->e, r->cap * sizeof *e, cap * sizeof *e);
+        if (!e) {
+            if (r->n == 0 && !r->file) {
+                vmsi_free(k->a, r, sizeof *r);
+                f->owner = 0;
+            }
+            return VMS_ERR_NOMEM;
+        }
+        r->e = e;
+        r->cap = cap;
+    }
+    r->e[r->n++] = (vmsi_rmap_ent){mm, va};
+    return VMS_OK;
+}
+
+/* Remove (mm, va) from pfn's list; the list is freed when empty and not a cache page's
+ * identity holder (file pages keep theirs while cached: see pagecache.c). */
+void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    vmsi_rmap *r = (vmsi_rmap *)f->owner;
+    for (uint32_t i = 0; r && i < r->n; i++) {
+        if (r->e[i].mm == mm && r->e[i].va == va) {
+            r->e[i] = r->e[r->n - 1];
+            r->n--;
+            if (r->n == 0 && !r->file) {
+                vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+                vmsi_free(k->a, r, sizeof *r);
+                f->owner = 0;
+            }
+            return;
+        }
+    }
+    assert(!"rmap entry missing");
+}
+
+static void rss_add(vmsi_mm *mm, uint32_t fflags, vms_pgsize size, int sign)
+{
+    uint64_t n = vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT;
+    uint64_t *c = (fflags & VMS_FRAME_ANON)         ? &mm->rss_anon
+                  : (fflags & VMS_FRAME_SWAPBACKED) ? &mm->rss_shmem
+                                                    : &mm->rss_file;
+    *c = sign > 0 ? *c + n : *c - n;
+}
+
+/*
+ * Install pte (which maps pfn) at ptep for va, taking a reference, a mapcount and an
+ * rmap entry for the frame (nothing for the zero page). The slot must be empty or hold
+ * only a protnone/none entry of no frame. VMS_ERR_NOMEM leaves everything unchanged.
+ */
+vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte)
+{
+    vms_kernel *k = mm->k;
+    if (pfn != k->zero_pfn) {
+        if (vmsi_page_add_rmap(k, pfn, mm, va) != VMS_OK)
+            return VMS_ERR_NOMEM;
+        vms_frame *f = vms_frames_meta(k->fr, pfn);
+        vms_frames_get(k->fr, pfn);
+        if (f->mapcount++ == 0 && (f->flags & VMS_FRAME_FILE))
+            k->nr_mapped_file += UINT64_C(1) << f->order;
+        vms_pgsize size = !(pte & VMS_PTE_PS)               ? VMS_PG_4K
+                          : f->order >= VMS_FRAMES_ORDER_1G ? VMS_PG_1G
+                                                            : VMS_PG_2M;
+        rss_add(mm, f->flags, size, +1);
+        vmsi_vma *v = vmsi_vma_lookup(mm, va);
+        if (v && (v->flags & VMSI_VM_LOCKED) && !(f->flags & VMS_FRAME_LOCKED))
+            vms_frames_set_flags(k->fr, pfn, VMS_FRAME_LOCKED, 0);
+    }
+    vmsi_pte_set(mm, ptep, pte);
+    return VMS_OK;
+}
+
+/*
+ * Drop what a leaf entry pte (mapping va, page size `size`) held, without touching the
+ * entry itself: the rmap entry, the mapcount and the reference (freeing the frame if it
+ * was the last). A dirty file page is marked DIRTY for writeback.
+ */
+void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
+{
+    vms_kernel *k = mm->k;
+    if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)))
+        return;
+    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    if (pfn == k->zero_pfn)
+        return;
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    vmsi_page_remove_rmap(k, pfn, mm, va);
+    rss_add(mm, f->flags, size, -1);
+    if (--f->mapcount == 0 && (f->flags & VMS_FRAME_FILE))
+        k->nr_mapped_file -= UINT64_C(1) << f->order;
+    if ((pte & VMS_PTE_D) && (f->flags & VMS_FRAME_FILE) && (pte & VMS_PTE_RW))
+        vms_frames_set_flags(k->fr, pfn, VMS_FRAME_DIRTY, 0);
+    if (f->flags & VMS_FRAME_LOCKED)
+        vmsi_update_mlock(k, pfn);
+    vms_frames_put(k->fr, pfn, NULL);
+}
+
+/* Clear the leaf at ptep and drop what it held (vmsi_page_unref). The caller flushes
+ * TLBs afterwards. */
+void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size)
+{
+    vmsi_pte_set(mm, ptep, 0);
+    vmsi_page_unref(mm, va, pte, size);
+}
+
+/* ---- the checker ------------------------------------------------------------------------ */
+
+typedef struct check_ctx {
+    vms_kernel *k;
+    vms_err *err;
+    vms_status st;
+    uint64_t ptes; /* frame-mapping PTEs seen */
+} check_ctx;
+
+static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
+                      void *ud)
+{
+    check_ctx *c = ud;
+    (void)ptep;
+    if (c->st != VMS_OK)
+        return;
+    vmsi_vma *v = vmsi_vma_lookup(mm, va);
+    if (!v || vmsi_vma_pgsize(v) != size) {
+        c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx outside any VMA of its size",
+                         (unsigned long long)va);
+        return;
+    }
+    if ((pte & VMS_PTE_P) && (pte & VMS_PTE_RW) && !(v->prot & VMS_PROT_WRITE)) {
+        c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx writable in a read-only VMA",
+                         (unsigned long long)va);
+        return;
+    }
+    if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)))
+        return;
+    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    if (pfn == c->k->zero_pfn) {
+        if (pte & VMS_PTE_RW)
+            c->st = vmsi_err(c->err, VMS_ERR_INVAL, "zero page writable at %llx",
+                             (unsigned long long)va);
+        return;
+    }
+    c->ptes++;
+    vmsi_rmap *r = vmsi_rmap_of(c->k, pfn);
+    for (uint32_t i = 0; r && i < r->n; i++)
+        if (r->e[i].mm == mm && r->e[i].va == va)
+            return;
+    c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx (pfn %llx) has no rmap entry",
+                     (unsigned long long)va, (unsigned long long)pfn);
+}
+
+/* Every rmap entry of the frame at pfn must be a PTE that maps it; count == mapcount. */
+static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *err)
+{
+    vmsi_rmap *r = (vmsi_rmap *)f->owner;
+    uint32_t cnt = r ? r->n : 0;
+    if (cnt != f->mapcount)
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: mapcount %u, rmap has %u",
+                        (unsigned long long)pfn, f->mapcount, cnt);
+    uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
+    if (f->refcount != f->mapcount + cache_ref)
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s",
+                        (unsigned long long)pfn, f->refcount, f->mapcount,
+                        cache_ref ? " + page cache" : "");
+    for (uint32_t i = 0; i < cnt; i++) {
+        vmsi_mm *mm = r->e[i].mm;
+        vmsi_vma *v = vmsi_vma_lookup(mm, r->e[i].va);
+        uint64_t ptep = 0, pte = 0;
+        if (v)
+            vmsi_pte_slot(mm, r->e[i].va, vmsi_vma_pgsize(v), false, &ptep, NULL);
+        if (ptep)
+            pte = vmsi_pte_get(mm, ptep);
+        uint64_t mask = ~((UINT64_C(1) << f->order) - 1);
+        if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) || (vms_pte_pfn(pte) & mask) != pfn)
+            return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: rmap entry va %llx not mapped there",
+                            (unsigned long long)pfn, (unsigned long long)r->e[i].va);
+    }
+    *n += cnt;
+    return VMS_OK;
+}
+
+vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
+{
+    check_ctx c = {k, err, VMS_OK, 0};
+    for (unsigned i = 0; i < k->nprocs && c.st == VMS_OK; i++) {
+        vmsi_mm *mm = k->procs[i]->mm;
+        /* Threads share one mm: visit each mm once (its first live process entry). */
+        bool seen = false;
+        for (unsigned j = 0; j < i && mm; j++)
+            seen |= k->procs[j]->mm == mm;
+        if (mm && !seen)
+            vmsi_pte_range(mm, 0, VMS_TASK_SIZE, check_pte, &c);
+    }
+    if (c.st != VMS_OK)
+        return c.st;
+    uint64_t rmap_total = 0;
+    size_t nr;
+    const vms_frames_range *r = vms_frames_ranges(k->fr, &nr);
+    for (size_t i = 0; i < nr; i++) {
+        for (uint64_t pfn = r[i].base_pfn; pfn < r[i].base_pfn + r[i].npages; pfn++) {
+            vms_frame *f = vms_frames_meta(k->fr, pfn);
+            if (!f) {
+                pfn |= 511; /* a chunk without metadata: all free */
+                continue;
+            }
+            if (!(f->flags & VMS_FRAME_HEAD) || pfn == k->zero_pfn ||
+                (f->flags & VMS_FRAME_PAGETABLE))
+                continue;
+            vms_status st = check_frame(pfn, f, &rmap_total, err);
+            if (st != VMS_OK)
+                return st;
+        }
+    }
+    if (rmap_total != c.ptes)
+        return vmsi_err(err, VMS_ERR_INVAL, "%llu rmap entries but %llu mapping PTEs",
+                        (unsigned long long)rmap_total, (unsigned long long)c.ptes);
+    return VMS_OK;
+}
+
+/* Recompute a frame's LOCKED flag: set while some mapping of it lies in a locked VMA
+ * (Linux keeps an mlock_count; one pass over the rmap gives the same answer). */
+void vmsi_update_mlock(vms_kernel *k, uint64_t pfn)
+{
+    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
+    bool locked = false;
+    for (uint32_t i = 0; r && i < r->n && !locked; i++) {
+        vmsi_vma *v = vmsi_vma_lookup(r->e[i].mm, r->e[i].va);
+        locked = v && (v->flags & VMSI_VM_LOCKED);
+    }
+    vms_frames_set_flags(k->fr, pfn, locked ? VMS_FRAME_LOCKED : 0, locked ? 0 : VMS_FRAME_LOCKED);
+}
