@@ -54,7 +54,7 @@ static void usage(FILE *f)
 static const char *optval(int argc, char **argv, int *i, const char *name, bool *missing)
 {
     size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
+    if (*i >= argc || !argv[*i] || strncmp(argv[*i], name, n) != 0)
         return NULL;
     if (argv[*i][n] == '=')
         return argv[*i] + n + 1;
@@ -296,7 +296,7 @@ int cmd_policy(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     }
     vms_err err = {0};
-    const vms_page_policy *pol;
+    const vms_page_policy *pol = NULL;
     vms_policy_host future = {NULL, NULL, NULL};
     if (vms_page_policy_select(p.policy, &future, &pol, &err) == VMS_ERR_NOTFOUND) {
         cli_error("policy", "%s", err.msg); /* before reading a possibly large file */

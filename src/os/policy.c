@@ -53,14 +53,17 @@ vms_status vms_page_policy_select(const char *name, const vms_policy_host *host,
         for (size_t i = 0; i < NREGISTRY && n < sizeof names; i++)
             n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
                                   registry[i]->name);
-        return vmsi_err(err, VMS_ERR_NOTFOUND, "unknown policy '%s' (known: %s)",
-                        name ? name : "(null)", names);
+        vmsi_err(err, VMS_ERR_NOTFOUND, "unknown policy '%s' (known: %s)", name ? name : "(null)",
+                 names);
+        return VMS_ERR_NOTFOUND; /* literal: *out is set exactly when VMS_OK */
     }
-    if ((p->flags & VMS_PPOL_NEEDS_FUTURE) && !(host && host->next_use))
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "policy '%s' needs the future reference string; it is available "
-                        "only in replay mode",
-                        p->name);
+    if ((p->flags & VMS_PPOL_NEEDS_FUTURE) && !(host && host->next_use)) {
+        vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                 "policy '%s' needs the future reference string; it is available only in "
+                 "replay mode",
+                 p->name);
+        return VMS_ERR_UNSUPPORTED;
+    }
     *out = p;
     return VMS_OK;
 }
@@ -224,7 +227,7 @@ vms_status vms_policy_replay(const uint64_t *refs, size_t nrefs, const vms_polic
 {
     memset(out, 0, sizeof *out);
     vms_policy_host future = {NULL, NULL, replay_next_use};
-    const vms_page_policy *pol;
+    const vms_page_policy *pol = NULL;
     vms_status st = vms_page_policy_select(opts->policy, &future, &pol, err);
     if (st != VMS_OK)
         return st;
