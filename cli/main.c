@@ -14,21 +14,28 @@ static const char usage[] =
     "TLBs, page-walk caches and cores.\n"
     "\n"
     "commands:\n"
+    "  run SCENARIO     run a scenario: processes, mappings, accesses, expectations\n"
     "  explain [VA]     build page tables in RAM and narrate a translation level by level\n"
     "  presets [NAME]   describe the machine presets (the default is skylake)\n"
+    "  config           print a configuration (preset + --config + --set), or --keys\n"
     "  policy ...       replay a reference string under a page-replacement policy\n"
     "  help             this text\n"
     "\n"
-    "Without a command, vmsim runs `explain` on the seeds' examples.\n"
+    "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
+    "lazy allocation, a TLB miss and hit, the zero page, fork and copy-on-write, a segfault.\n"
     "Each command takes --help. Exit status: 0 success, 1 a failed run, 2 a usage error.\n";
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return cmd_explain(1, argv);
+        return cmd_run(1, argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "explain"))
         return cmd_explain(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config"))
+        return cmd_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "presets"))
         return cmd_presets(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))

@@ -1,5 +1,4 @@
 /* util.c — argument parsing and printing helpers shared by the subcommands. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,32 +8,7 @@
 
 bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return false;
-    unsigned shift = 0;
-    if (allow_suffix && *end) {
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        case 't': case 'T': shift = 40; break;
-        default: return false;
-        }
-        end++;
-        if (*end == 'i' || *end == 'B')
-            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-    }
-    if (*end)
-        return false;
-    if (shift && v > (UINT64_MAX >> shift))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
+    return vms_parse_u64(s, allow_suffix, out);
 }
 
 void cli_error(const char *cmd, const char *fmt, ...)

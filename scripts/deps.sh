@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages vmsim needs to build, test and benchmark, if any is
 # missing. Fast no-op when everything is present; uses sudo when not run as root.
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build pkg-config valgrind python3)
+pkgs=(build-essential cmake ninja-build pkg-config valgrind python3 libinih-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -74,6 +74,19 @@ static const char *th_suite = "test";
         }                                                                                       \
     } while (0)
 
+/* REQUIRE for void test functions: count the check and leave the function if it fails.
+ * Evaluates cond once (it often creates something). */
+#define REQUIRE_VOID(cond)                                                                      \
+    do {                                                                                        \
+        if (cond) {                                                                             \
+            th_passed++;                                                                        \
+        } else {                                                                                \
+            th_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);          \
+            return;                                                                             \
+        }                                                                                       \
+    } while (0)
+
 static inline int th_finish(void)
 {
     printf("%s: %lu passed, %lu failed\n", th_suite, th_passed, th_failed);

@@ -3,16 +3,6 @@
 #include "harness.h"
 #include "vmsim/bus.h"
 
-/* Stop the current test function (not the binary) when a precondition fails; cond is
- * evaluated once (harness.h's REQUIRE evaluates it twice). */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        bool req_ok_ = (cond);                                                                     \
-        CHECK(req_ok_);                                                                            \
-        if (!req_ok_)                                                                              \
-            return;                                                                                \
-    } while (0)
-
 /*
  * A toy device with 32 bytes of registers:
  *   0x00 SCRATCH  8 bytes, read/write storage

@@ -23,15 +23,6 @@
 #define NPAGES 40u
 #define MAXP   6
 
-/* A check that ends the current sequence when it fails. */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        bool ok_ = (cond);                                                                         \
-        CHECK(ok_);                                                                                \
-        if (!ok_)                                                                                  \
-            return;                                                                                \
-    } while (0)
-
 typedef struct model {
     int refs;
     uint8_t bytes[NPAGES * 4096];

@@ -11,18 +11,6 @@
 #define GIB (UINT64_C(1) << 30)
 #define MIB (UINT64_C(1) << 20)
 
-/* Leave a void test when cond fails; evaluates cond once. */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            th_passed++;                                                                           \
-        } else {                                                                                   \
-            th_failed++;                                                                           \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* A typical configuration: PDE 32 fully associative, PDPTE 4, PML4E 2, PML5E 2. */
 static vms_pwc_config typical(void)
 {

@@ -6,16 +6,6 @@
 
 #define TIB (UINT64_C(1) << 40)
 
-/* Stop the current test function (not the binary) when a precondition fails; cond is
- * evaluated once (harness.h's REQUIRE evaluates it twice). */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        bool req_ok_ = (cond);                                                                     \
-        CHECK(req_ok_);                                                                            \
-        if (!req_ok_)                                                                              \
-            return;                                                                                \
-    } while (0)
-
 static void test_create_errors(void)
 {
     vms_ram *ram = NULL;

@@ -16,18 +16,6 @@
 #define B1G      SZ(VMS_PG_1G)
 #define VA57MASK ((UINT64_C(1) << 57) - 1)
 
-/* REQUIRE for void test functions: count the check and leave the test if it fails.
- * Evaluates cond once (it often creates something). */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            th_passed++;                                                                           \
-        } else {                                                                                   \
-            th_failed++;                                                                           \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* ---- the naive reference ---- */
 

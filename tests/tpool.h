@@ -90,14 +90,5 @@ static inline long tp_live(const tpool *tp)
     return tp->allocs - tp->frees;
 }
 
-/* Stop the current test function (not the binary) when a precondition fails; cond is
- * evaluated once (harness.h's REQUIRE evaluates it twice). */
-#define REQUIRE_VOID(cond)                                                                         \
-    do {                                                                                           \
-        bool req_ok_ = (cond);                                                                     \
-        CHECK(req_ok_);                                                                            \
-        if (!req_ok_)                                                                              \
-            return;                                                                                \
-    } while (0)
 
 #endif

@@ -89,6 +89,13 @@ static inline uint64_t vms_pgsize_bytes(vms_pgsize s)
 /* "4K", "2M", "1G". */
 const char *vms_pgsize_name(vms_pgsize s);
 
+/*
+ * Parse an unsigned number: decimal, or hex with 0x; with allow_suffix, an optional K, M,
+ * G or T (powers of 1024; "KiB"/"KB" spellings accepted). False for anything else
+ * (empty, signs, junk, overflow). Used by every text front end (config, scenarios, CLI).
+ */
+bool vms_parse_u64(const char *s, bool allow_suffix, uint64_t *out);
+
 /* "read", "write", "exec". */
 const char *vms_access_name(vms_access_kind k);
 

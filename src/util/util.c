@@ -4,6 +4,8 @@
  */
 #include "util/util.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,6 +36,34 @@ const char *vms_access_name(vms_access_kind k)
 {
     static const char *const names[] = {"read", "write", "exec"};
     return (unsigned)k <= VMS_ACC_EXEC ? names[k] : "?";
+}
+
+bool vms_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return false;
+    unsigned shift = 0;
+    if (allow_suffix && *end) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, toupper((unsigned char)*end));
+        if (!u || !*u)
+            return false;
+        shift = 10u * (unsigned)(u - units + 1);
+        end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
+        else if (*end == 'B')
+            end++;
+    }
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
 }
 
 static void *default_realloc(void *ud, void *ptr, size_t old_size, size_t new_size)

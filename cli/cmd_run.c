@@ -1,0 +1,182 @@
+/*
+ * cmd_run.c — `vmsim run SCENARIO`: boot a machine and kernel from the configuration
+ * (preset, --config file, the scenario's `set` lines, then --set, later ones winning),
+ * run the scenario with its narration on stdout, and summarise. Exit status: 0 when every
+ * expectation held and no command failed, 1 otherwise, 2 for usage, configuration or
+ * syntax errors (reported before anything runs).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmsim/config.h"
+#include "vmsim/scenario.h"
+
+static const char usage[] =
+    "usage: vmsim run [options] SCENARIO\n"
+    "\n"
+    "Run a scenario file (docs/SCENARIO.md): processes, mmap/munmap/mprotect, reads and\n"
+    "writes with expectations, fork, exit, and views of the machine's state. Each command\n"
+    "is narrated with the page faults, TLB and walker activity it caused.\n"
+    "\n"
+    "options:\n"
+    "  --preset NAME       machine preset (default skylake; `vmsim presets`)\n"
+    "  --config FILE       load configuration keys from an INI file (`vmsim config --keys`)\n"
+    "  --set KEY=VALUE     set one key (repeatable; e.g. --set ram=16M --set seed=3)\n"
+    "  --stats json        print only the counters, as JSON, on stdout (failures still go\n"
+    "                      to stderr)\n"
+    "  -q, --quiet         no narration; only failures and the summary\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "exit status: 0 every expectation held, 1 an expectation failed or a command failed,\n"
+    "2 a usage, configuration or scenario syntax error (nothing ran).\n";
+
+/* The built-in demonstration `vmsim` runs without arguments (examples/scenarios/demo.scn). */
+extern const char cli_demo_scenario[];
+
+typedef struct run_opts {
+    const char *preset, *config, *path;
+    const char *sets[64];
+    int nsets;
+    bool json, quiet;
+} run_opts;
+
+static void emit(void *ud, bool is_error, const char *text)
+{
+    const run_opts *o = ud;
+    if (is_error)
+        fputs(text, stderr);
+    else if (!o->quiet && !o->json)
+        fputs(text, stdout);
+}
+
+static void on_log(void *ud, vms_log_level level, const char *msg)
+{
+    const run_opts *o = ud;
+    (void)level;
+    if (!o->quiet && !o->json)
+        printf("[kernel] %s\n", msg);
+}
+
+static int parse(int argc, char **argv, run_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--preset") && v) {
+            o->preset = argv[++i];
+        } else if (!strcmp(a, "--config") && v) {
+            o->config = argv[++i];
+        } else if (!strcmp(a, "--set") && v && o->nsets < 64) {
+            o->sets[o->nsets++] = argv[++i];
+        } else if (!strcmp(a, "--stats") && v) {
+            if (strcmp(argv[++i], "json")) {
+                cli_error("run", "bad --stats '%s': expected json", v);
+                return EXIT_USAGE;
+            }
+            o->json = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if (a[0] != '-' && !o->path) {
+            o->path = a;
+        } else {
+            cli_error("run", "unexpected argument '%s' (see vmsim run --help)", a);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Build the configuration: preset, file, the scenario's set lines, --set. */
+static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
+{
+    vms_err err = {0};
+    vms_status st = vms_config_init(c, o->preset, &err);
+    if (st == VMS_OK && o->config)
+        st = vms_config_load(c, o->config, &err);
+    if (st == VMS_OK)
+        st = vms_scenario_configure(sc, c, &err);
+    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
+        st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st != VMS_OK) {
+        cli_error("run", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void summary(const run_opts *o, vms_machine *m, vms_kernel *k, const vms_scenario_result *r)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    if (o->json) {
+        vms_strbuf_printf(&sb, "{");
+        vms_machine_stats_json_members(m, &sb);
+        vms_kernel_stats_json_members(k, &sb);
+        vms_strbuf_printf(&sb, ",\"scenario\":{\"commands\":%u,\"expects_passed\":%u,"
+                               "\"expects_failed\":%u,\"unexpected_faults\":%u,\"errors\":%u}}\n",
+                          r->commands, r->expects_passed, r->expects_failed,
+                          r->unexpected_faults, r->errors);
+        fputs(vms_strbuf_str(&sb), stdout);
+    } else {
+        const vms_kernel_stats *ks = vms_kernel_get_stats(k);
+        printf("-- %u commands: %u expectations met, %u failed; %u unexpected faults; %u errors\n",
+               r->commands, r->expects_passed, r->expects_failed, r->unexpected_faults, r->errors);
+        printf("-- page faults %llu (minor %llu, major %llu, cow %llu, segv %llu)\n",
+               (unsigned long long)ks->pgfault, (unsigned long long)ks->minor,
+               (unsigned long long)ks->pgmajfault, (unsigned long long)ks->cow,
+               (unsigned long long)ks->segv);
+    }
+    vms_strbuf_free(&sb);
+}
+
+static int run(run_opts *o, vms_scenario *sc)
+{
+    vms_config cfg;
+    int rc = configure(o, sc, &cfg);
+    if (rc)
+        return rc;
+    vms_err err = {0};
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    vms_kernel_config kc = vms_config_kernel(&cfg);
+    if (vms_machine_create(NULL, &cfg.machine, &m, &err) != VMS_OK ||
+        vms_kernel_create(m, &kc, &k, &err) != VMS_OK) {
+        cli_error("run", "%s", err.msg);
+        vms_machine_destroy(m);
+        return EXIT_USAGE;
+    }
+    vms_kernel_set_log(k, on_log, o);
+    vms_scenario_result res;
+    if (vms_scenario_run(sc, k, emit, o, &res, &err) != VMS_OK) {
+        cli_error("run", "%s", err.msg);
+        rc = 1;
+    } else {
+        summary(o, m, k, &res);
+        rc = res.expects_failed || res.errors ? 1 : 0;
+    }
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_opts o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    vms_scenario *sc = NULL;
+    vms_err err = {0};
+    vms_status st = o.path ? vms_scenario_load(NULL, o.path, &sc, &err)
+                           : vms_scenario_parse(NULL, "demo.scn", cli_demo_scenario, &sc, &err);
+    if (st != VMS_OK) {
+        cli_error("run", "%s", err.msg);
+        return st == VMS_ERR_IO ? 1 : EXIT_USAGE;
+    }
+    rc = run(&o, sc);
+    vms_scenario_destroy(sc);
+    return rc;
+}

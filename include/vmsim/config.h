@@ -1,0 +1,79 @@
+/*
+ * vmsim/config.h — every knob of the machine and the kernel, settable by name.
+ *
+ * A vms_config holds a machine configuration and a kernel configuration, starting from a
+ * preset. Keys are set one at a time (`--set key=value` on the command line) or from a
+ * file in INI syntax (parsed by inih, Debian's libinih):
+ *
+ *     # comment                 ; comment
+ *     preset = skylake          # replaces everything set before it
+ *     ram = 16M
+ *     [tlb]                     # a section prefixes its keys: tlb.l1d
+ *     l1d = 4K:16x4:plru, 2M:8x4:plru, 1G:1x4:plru
+ *
+ * Values: sizes take K/M/G/T suffixes (powers of 1024); booleans are on/off, true/false,
+ * yes/no or 1/0; a TLB level is a comma-separated list of partitions
+ * SIZES:SETSxWAYS[:POLICY] (SIZES joined by '+', e.g. 4K+2M:128x12:plru) or "none"; a
+ * page-walk-cache level is ENTRIES[xWAYS] (fully associative without xWAYS) or "none".
+ * vms_config_key_at lists every key with its meaning; docs/CONFIG.md is generated from it.
+ *
+ * Errors name the file and line (or "--set") and the key, and say what was expected:
+ * unknown keys, bad values, and lines that are not `key = value`. Note for INI files: a
+ * line that starts with whitespace continues the previous value (inih's multi-line
+ * values), so keys are written at the start of their line.
+ */
+#ifndef VMSIM_CONFIG_H
+#define VMSIM_CONFIG_H
+
+#include "vmsim/kernel.h"
+#include "vmsim/machine.h"
+#include "vmsim/strbuf.h"
+
+#define VMS_CONFIG_PATH_MAX 1024
+
+typedef struct vms_config {
+    vms_machine_config machine;
+    vms_kernel_config kernel;
+    char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir */
+} vms_config;
+
+/* One settable key, for listings and documentation. */
+typedef struct vms_config_key {
+    const char *name;
+    const char *help; /* one line: meaning and accepted values */
+} vms_config_key;
+
+/* Start from preset `preset` (NULL: "skylake") and the kernel's defaults. */
+vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err);
+
+/*
+ * Set key to value. `where` names the origin for messages ("--set", "file.ini:12").
+ * VMS_ERR_NOTFOUND for an unknown key (the message suggests `vmsim config --keys`),
+ * VMS_ERR_INVAL for a bad value (the message lists what the key accepts). On error c
+ * is unchanged.
+ */
+vms_status vms_config_set(vms_config *c, const char *key, const char *value, const char *where,
+                          vms_err *err);
+
+/* Parse "key=value" (as given to --set) and set it. */
+vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err);
+
+/* Load an INI file, setting each key in order; stops at the first error, naming the file
+ * and line. VMS_ERR_IO if the file cannot be read. */
+vms_status vms_config_load(vms_config *c, const char *path, vms_err *err);
+
+/*
+ * Append every key with its current value as a loadable INI text (no sections, full key
+ * names, one per line), so that `vmsim config > f.ini` then `--config f.ini` reproduces
+ * the configuration exactly.
+ */
+vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb);
+
+/* The kernel configuration with its string fields pointing into c (c must outlive it). */
+vms_kernel_config vms_config_kernel(const vms_config *c);
+
+/* The keys, for --help and docs: their number, and the i-th ({NULL, NULL} past the end). */
+unsigned vms_config_nkeys(void);
+vms_config_key vms_config_key_at(unsigned i);
+
+#endif

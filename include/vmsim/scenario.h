@@ -1,0 +1,75 @@
+/*
+ * vmsim/scenario.h — the scenario language: a text file, one command per line, that
+ * drives processes through a simulated kernel and checks what they see. The full
+ * grammar is in docs/SCENARIO.md; the core forms (a contract for external tests) are:
+ *
+ *   spawn NAME
+ *   mmap NAME ADDR LEN PROT [anon|file=PATH] [private|shared]
+ *   munmap NAME ADDR LEN
+ *   mprotect NAME ADDR LEN PROT
+ *   write NAME ADDR DATA [expect segv]
+ *   read NAME ADDR LEN [expect DATA | expect segv]
+ *   fork PARENT CHILD
+ *   exit NAME
+ *
+ * ADDR is hex (0x…), `auto` (mmap only) or a label an earlier `mmap … as LABEL` defined
+ * (LABEL+OFFSET allowed); LEN takes K/M/G suffixes; PROT is r, rw, rx, rwx (or none);
+ * DATA is "text" (with \n \t \\ \" \xHH escapes) or hex bytes 0x4142…; `#` starts a
+ * comment.
+ *
+ * The whole file is parsed before anything runs: a syntax error is reported with the
+ * file, the line and what was expected, and nothing runs. At run time a failed `expect`
+ * is reported (file, line, expected, actual) and counted, and the run goes on; a
+ * simulated fault that no expect anticipated (a segfault kills that process, as on
+ * Linux) is reported and counted but is not an error of the run.
+ */
+#ifndef VMSIM_SCENARIO_H
+#define VMSIM_SCENARIO_H
+
+#include "vmsim/config.h"
+#include "vmsim/kernel.h"
+
+typedef struct vms_scenario vms_scenario;
+
+/*
+ * Parse a scenario. `name` is used in messages (a path); text is its contents (NUL-
+ * terminated). On a syntax error returns VMS_ERR_PARSE with "name:line: …" in err.
+ */
+vms_status vms_scenario_parse(const vms_allocator *a, const char *name, const char *text,
+                              vms_scenario **out, vms_err *err);
+
+/* Read the file at path and parse it (VMS_ERR_IO naming the path if unreadable). */
+vms_status vms_scenario_load(const vms_allocator *a, const char *path, vms_scenario **out,
+                             vms_err *err);
+
+void vms_scenario_destroy(vms_scenario *s);
+
+/*
+ * Apply the scenario's `set KEY=VALUE` lines (which must come before every other command)
+ * to c, in order. Errors name the scenario line.
+ */
+vms_status vms_scenario_configure(const vms_scenario *s, vms_config *c, vms_err *err);
+
+/* Where a run's narration goes: one call per chunk of text (the library never prints).
+ * `is_error` marks failures (failed expects, unexpected errors) for stderr. */
+typedef void (*vms_scenario_out)(void *ud, bool is_error, const char *text);
+
+typedef struct vms_scenario_result {
+    unsigned commands;          /* commands executed */
+    unsigned expects_passed;    /* expectations met */
+    unsigned expects_failed;    /* expectations not met */
+    unsigned unexpected_faults; /* fatal faults (SIGSEGV/SIGBUS) nobody expected */
+    unsigned errors;            /* commands that failed (a syscall error nobody expected, an
+                                   access by a dead process, …) */
+} vms_scenario_result;
+
+/*
+ * Run the scenario on kernel k (booted on its machine). Narration (one line per command
+ * with what it did: faults taken, TLB and walk activity, the data read) goes to out
+ * (may be NULL). Returns VMS_OK when it ran to the end (*res tells whether every
+ * expectation held), or a host error (VMS_ERR_NOMEM…).
+ */
+vms_status vms_scenario_run(const vms_scenario *s, vms_kernel *k, vms_scenario_out out, void *ud,
+                            vms_scenario_result *res, vms_err *err);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * config.c — the key table behind vms_config: every knob of the machine and kernel by
+ * name, with a parser and a formatter per kind of value, and INI files read by inih.
+ *
+ * Invariant: for every key, parse(format(value)) == value, so vms_config_dump output
+ * loads back to the same configuration (test_config checks it for every key).
+ */
+#include "vmsim/config.h"
+
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+#include "vmsim/repl.h"
+
+typedef enum kind {
+    K_PRESET,
+    K_SIZE,   /* uint64_t bytes, K/M/G/T suffixes */
+    K_U64,    /* uint64_t */
+    K_UINT,   /* unsigned */
+    K_U32,    /* uint32_t */
+    K_BOOL,   /* bool */
+    K_SEED,   /* machine.seed and kernel.seed */
+    K_TLB,    /* vms_tlb_config */
+    K_TLBPOL, /* a policy for every partition of every TLB */
+    K_PWC,    /* vms_pwc_level_config */
+    K_PATH,   /* the writeback directory */
+} kind;
+
+typedef struct key {
+    const char *name;
+    kind k;
+    size_t off; /* offset of the field in vms_config */
+    uint64_t min, max; /* for numbers */
+    const char *help;
+} key;
+
+#define M(f) offsetof(vms_config, machine.f)
+#define KC(f) offsetof(vms_config, kernel.f)
+#define U32MAX UINT32_MAX
+
+static const key keys[] = {
+    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
+    {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
+    {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
+    {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
+    {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
+    {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
+    {"tlb.l1d", K_TLB, M(mmu.l1d), 0, 0, "L1 dTLB partitions, same form"},
+    {"tlb.l2", K_TLB, M(mmu.l2), 0, 0, "shared L2 TLB (STLB) partitions, same form, or none"},
+    {"tlb.policy", K_TLBPOL, 0, 0, 0, "replacement policy of every TLB partition (lru, plru, fifo, random)"},
+    {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0, "PDE cache ENTRIES[xWAYS][:POLICY] or none"},
+    {"pwc.pdpte", K_PWC, M(mmu.pwc.level[3]), 0, 0, "PDPTE cache, same form"},
+    {"pwc.pml4e", K_PWC, M(mmu.pwc.level[4]), 0, 0, "PML4E cache, same form"},
+    {"pwc.pml5e", K_PWC, M(mmu.pwc.level[5]), 0, 0, "PML5E cache (5-level paging), same form"},
+    {"cost.l1_hit", K_U32, M(cost.l1_hit), 0, U32MAX, "cycles of an L1 TLB hit"},
+    {"cost.l2_hit", K_U32, M(cost.l2_hit), 0, U32MAX, "cycles of an L2 TLB hit"},
+    {"cost.walk_ref", K_U32, M(cost.walk_ref), 0, U32MAX, "cycles per paging-structure entry read"},
+    {"cost.pwc_hit", K_U32, M(cost.pwc_hit), 0, U32MAX, "cycles of a page-walk-cache hit"},
+    {"cost.ad_write", K_U32, M(cost.ad_write), 0, U32MAX, "cycles per A/D write-back"},
+    {"cost.fault", K_U32, M(cost.fault), 0, U32MAX, "cycles to deliver a fault (exception entry/exit)"},
+    {"cost.mem_access", K_U32, M(cost.mem_access), 0, U32MAX, "cycles of the data access itself"},
+    {"cost.invlpg", K_U32, M(cost.invlpg), 0, U32MAX, "cycles of an INVLPG/INVPCID"},
+    {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
+    {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512, "pages mapped around a file read fault (power of 2)"},
+    {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0, "anonymous read-first maps the shared zero page"},
+    {"kernel.pcid", K_BOOL, KC(pcid), 0, 0, "PCIDs and no-flush CR3 loads on context switch"},
+    {"kernel.aslr", K_BOOL, KC(aslr), 0, 0, "randomise stack, mmap base and brk start"},
+    {"kernel.direct_map_1g", K_BOOL, KC(direct_map_1g), 0, 0, "kernel direct map in 1 GiB pages (else 2 MiB)"},
+    {"kernel.stack_limit", K_SIZE, KC(stack_limit), 4096, UINT64_C(1) << 40, "how far a stack may grow (RLIMIT_STACK)"},
+    {"kernel.writeback_dir", K_PATH, 0, 0, 0, "directory for written-back copies of shared-mapped files"},
+    {"kernel.writeback_in_place", K_BOOL, KC(writeback_in_place), 0, 0, "write shared-mapping changes to the original file (modifies user data)"},
+    {"kernel.cost.fault_entry", K_U32, KC(cost.fault_entry), 0, U32MAX, "cycles of the fault handler's software path"},
+    {"kernel.cost.zero_page", K_U32, KC(cost.zero_page), 0, U32MAX, "cycles to zero a 4 KiB frame"},
+    {"kernel.cost.copy_page", K_U32, KC(cost.copy_page), 0, U32MAX, "cycles to copy a 4 KiB frame (COW)"},
+    {"kernel.cost.file_read", K_U32, KC(cost.file_read), 0, U32MAX, "cycles to read a page from a file"},
+    {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX, "cycles to write a page back to a file"},
+    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
+    {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX, "cycles of a system call's entry and exit"},
+    {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX, "cycles of a context switch beyond its CR3 load"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* ---- value parsers ---- */
+
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i]))
+            return (*out = true);
+        if (!strcasecmp(s, no[i]))
+            return !(*out = false);
+    }
+    return false;
+}
+
+/* The registry's static name for policy `name`, or NULL. */
+static const char *policy_name(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < vms_repl_count(); i++) {
+        const char *n = vms_repl_get(i)->name;
+        if (strlen(n) == len && !strncmp(n, name, len))
+            return n;
+    }
+    return NULL;
+}
+
+static const char *const size_names[VMS_PG_NSIZES] = {"4K", "2M", "1G"};
+
+/* Parse "4K+2M" into a size mask; returns the number of characters used, 0 on error. */
+static size_t parse_sizes(const char *s, unsigned *mask)
+{
+    size_t i = 0;
+    *mask = 0;
+    for (;;) {
+        unsigned s0;
+        for (s0 = 0; s0 < VMS_PG_NSIZES; s0++)
+            if (!strncasecmp(s + i, size_names[s0], 2))
+                break;
+        if (s0 == VMS_PG_NSIZES)
+            return 0;
+        *mask |= 1u << s0;
+        i += 2;
+        if (s[i] != '+')
+            return i;
+        i++;
+    }
+}
+
+/* Parse one partition "SIZES:SETSxWAYS[:POLICY]". */
+static bool parse_part(const char *s, vms_tlb_part_config *p)
+{
+    size_t n = parse_sizes(s, &p->sizes);
+    if (!n || s[n] != ':')
+        return false;
+    char *end;
+    unsigned long sets = strtoul(s + n + 1, &end, 10);
+    if (*end != 'x' && *end != 'X')
+        return false;
+    unsigned long ways = strtoul(end + 1, &end, 10);
+    if (sets < 1 || ways < 1 || ways > VMS_TLB_MAX_WAYS || sets * ways > VMS_TLB_MAX_ENTRIES)
+        return false;
+    p->sets = (unsigned)sets;
+    p->ways = (unsigned)ways;
+    p->policy = "lru";
+    if (*end == ':') {
+        p->policy = policy_name(end + 1, strlen(end + 1));
+        return p->policy != NULL;
+    }
+    return *end == '\0';
+}
+
+/* Copy the next comma-separated, space-trimmed item of *s into buf; false at the end. */
+static bool next_item(const char **s, char *buf, size_t len)
+{
+    const char *p = *s;
+    while (*p == ' ' || *p == '\t' || *p == ',')
+        p++;
+    if (!*p)
+        return false;
+    size_t n = strcspn(p, ",");
+    *s = p + n;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return true;
+}
+
+static bool parse_tlb(const char *s, vms_tlb_config *t)
+{
+    vms_tlb_config out = {0};
+    if (!strcasecmp(s, "none")) {
+        *t = out;
+        return true;
+    }
+    char item[64];
+    unsigned taken = 0;
+    while (next_item(&s, item, sizeof item)) {
+        if (out.nparts == VMS_TLB_MAX_PARTS || !parse_part(item, &out.part[out.nparts]) ||
+            (out.part[out.nparts].sizes & taken))
+            return false;
+        taken |= out.part[out.nparts++].sizes;
+    }
+    if (out.nparts == 0)
+        return false;
+    *t = out;
+    return true;
+}
+
+static bool parse_pwc(const char *s, vms_pwc_level_config *p)
+{
+    if (!strcasecmp(s, "none") || !strcmp(s, "0")) {
+        *p = (vms_pwc_level_config){0, 0, NULL};
+        return true;
+    }
+    char *end;
+    unsigned long entries = strtoul(s, &end, 10), ways = entries;
+    if (*end == 'x' || *end == 'X')
+        ways = strtoul(end + 1, &end, 10);
+    const char *pol = "lru";
+    if (*end == ':')
+        pol = policy_name(end + 1, strlen(end + 1));
+    else if (*end)
+        return false;
+    if (!pol || entries < 1 || ways < 1 || ways > VMS_REPL_MAX_WAYS || entries % ways ||
+        entries > VMS_TLB_MAX_ENTRIES)
+        return false;
+    *p = (vms_pwc_level_config){(unsigned)entries, (unsigned)ways, pol};
+    return true;
+}
+
+/* ---- value formatters ---- */
+
+static void fmt_size(vms_strbuf *sb, uint64_t v)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+    while (u < 3 && v && (v & 1023) == 0) {
+        v >>= 10;
+        u++;
+    }
+    if (u < 0)
+        vms_strbuf_printf(sb, "%llu", (unsigned long long)v);
+    else
+        vms_strbuf_printf(sb, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+static void fmt_tlb(vms_strbuf *sb, const vms_tlb_config *t)
+{
+    if (t->nparts == 0) {
+        vms_strbuf_printf(sb, "none");
+        return;
+    }
+    for (unsigned i = 0; i < t->nparts; i++) {
+        const vms_tlb_part_config *p = &t->part[i];
+        vms_strbuf_printf(sb, "%s", i ? ", " : "");
+        bool first = true;
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+            if (p->sizes & (1u << s)) {
+                vms_strbuf_printf(sb, "%s%s", first ? "" : "+", size_names[s]);
+                first = false;
+            }
+        vms_strbuf_printf(sb, ":%ux%u:%s", p->sets, p->ways, p->policy ? p->policy : "lru");
+    }
+}
+
+static void fmt_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
+{
+    if (!p->entries)
+        vms_strbuf_printf(sb, "none");
+    else
+        vms_strbuf_printf(sb, "%ux%u:%s", p->entries, p->ways, p->policy ? p->policy : "lru");
+}
+
+/* ---- the table ---- */
+
+static const key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
+static void *field(vms_config *c, const key *k)
+{
+    return (char *)c + k->off;
+}
+
+static const void *cfield(const vms_config *c, const key *k)
+{
+    return (const char *)c + k->off;
+}
+
+/* Set a numeric key after range checking. */
+static bool set_number(vms_config *c, const key *k, const char *value)
+{
+    uint64_t v;
+    if (!vms_parse_u64(value, k->k == K_SIZE, &v) || v < k->min || v > k->max)
+        return false;
+    if (k->k == K_SIZE && (v & VMS_PAGE_MASK))
+        return false;
+    switch (k->k) {
+    case K_SIZE:
+    case K_U64: *(uint64_t *)field(c, k) = v; break;
+    case K_UINT: *(unsigned *)field(c, k) = (unsigned)v; break;
+    case K_U32: *(uint32_t *)field(c, k) = (uint32_t)v; break;
+    default: c->machine.seed = c->kernel.seed = v; break;
+    }
+    return true;
+}
+
+/* Apply value to key k in c; false if the value is not acceptable. */
+static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
+{
+    switch (k->k) {
+    case K_PRESET: {
+        vms_config fresh;
+        if (vms_config_init(&fresh, value, err) != VMS_OK)
+            return false;
+        *c = fresh;
+        return true;
+    }
+    case K_BOOL: return parse_bool(value, (bool *)field(c, k));
+    case K_TLB: return parse_tlb(value, (vms_tlb_config *)field(c, k));
+    case K_PWC: return parse_pwc(value, (vms_pwc_level_config *)field(c, k));
+    case K_TLBPOL: {
+        const char *pol = policy_name(value, strlen(value));
+        vms_tlb_config *t[3] = {&c->machine.mmu.l1i, &c->machine.mmu.l1d, &c->machine.mmu.l2};
+        for (int i = 0; pol && i < 3; i++)
+            for (unsigned p = 0; p < t[i]->nparts; p++)
+                t[i]->part[p].policy = pol;
+        return pol != NULL;
+    }
+    case K_PATH:
+        if (strlen(value) >= sizeof c->writeback_dir)
+            return false;
+        strcpy(c->writeback_dir, value);
+        return true;
+    default: return set_number(c, k, value);
+    }
+}
+
+vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
+{
+    memset(c, 0, sizeof *c);
+    vms_status st = vms_machine_preset(preset ? preset : "skylake", &c->machine, err);
+    if (st != VMS_OK)
+        return st;
+    vms_kernel_config_default(&c->kernel);
+    c->kernel.seed = c->machine.seed;
+    c->kernel.writeback_dir = NULL;
+    strcpy(c->writeback_dir, ".");
+    return VMS_OK;
+}
+
+vms_status vms_config_set(vms_config *c, const char *key_name, const char *value,
+                          const char *where, vms_err *err)
+{
+    const key *k = find_key(key_name);
+    if (!k)
+        return vmsi_err(err, VMS_ERR_NOTFOUND,
+                        "%s: unknown key '%s' (`vmsim config --keys` lists them)", where,
+                        key_name);
+    vms_config tmp = *c;
+    vms_err inner = {0};
+    if (!apply(&tmp, k, value, &inner))
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: bad value '%s' for %s: expected %s%s%s", where,
+                        value, key_name, k->help, inner.msg[0] ? "; " : "", inner.msg);
+    *c = tmp;
+    return VMS_OK;
+}
+
+vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err)
+{
+    const char *eq = strchr(arg, '=');
+    char name[128];
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof name)
+        return vmsi_err(err, VMS_ERR_INVAL, "--set: '%s': expected key=value", arg);
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    return vms_config_set(c, name, eq + 1, "--set", err);
+}
+
+/* inih reads the file through this reader, which counts lines so that errors can name
+ * the line of the key being set (inih's handler does not receive it). */
+typedef struct loader {
+    FILE *f;
+    const char *path;
+    unsigned line;
+    vms_config *c;
+    vms_err *err;
+    vms_status st;
+} loader;
+
+static char *read_line(char *str, int num, void *stream)
+{
+    loader *l = stream;
+    char *s = fgets(str, num, l->f);
+    if (s)
+        l->line++;
+    return s;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    loader *l = user;
+    char full[256], where[VMS_CONFIG_PATH_MAX + 32];
+    snprintf(full, sizeof full, "%s%s%s", section, *section ? "." : "", name);
+    snprintf(where, sizeof where, "%s:%u", l->path, l->line);
+    l->st = vms_config_set(l->c, full, value, where, l->err);
+    return l->st == VMS_OK;
+}
+
+vms_status vms_config_load(vms_config *c, const char *path, vms_err *err)
+{
+    loader l = {fopen(path, "r"), path, 0, c, err, VMS_OK};
+    if (!l.f)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open config file", path);
+    int rc = ini_parse_stream(read_line, &l, on_key, &l);
+    fclose(l.f);
+    if (l.st != VMS_OK)
+        return l.st;
+    if (rc < 0)
+        return vmsi_err(err, VMS_ERR_IO, "%s: read error", path);
+    if (rc > 0)
+        return vmsi_err(err, VMS_ERR_PARSE,
+                        "%s:%d: expected 'key = value', '[section]' or a comment", path, rc);
+    return VMS_OK;
+}
+
+vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
+{
+    vms_strbuf_printf(sb, "# vmsim configuration (load with --config FILE)\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key *k = &keys[i];
+        if (k->k == K_PRESET || k->k == K_TLBPOL)
+            continue; /* derived: every other key is listed */
+        vms_strbuf_printf(sb, "%s = ", k->name);
+        switch (k->k) {
+        case K_SIZE: fmt_size(sb, *(const uint64_t *)cfield(c, k)); break;
+        case K_U64:
+            vms_strbuf_printf(sb, "%llu", (unsigned long long)*(const uint64_t *)cfield(c, k));
+            break;
+        case K_SEED: vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed); break;
+        case K_UINT: vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k)); break;
+        case K_U32: vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k)); break;
+        case K_BOOL: vms_strbuf_printf(sb, "%s", *(const bool *)cfield(c, k) ? "on" : "off"); break;
+        case K_TLB: fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k)); break;
+        case K_PWC: fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k)); break;
+        case K_PATH: vms_strbuf_printf(sb, "%s", c->writeback_dir); break;
+        default: break;
+        }
+        vms_strbuf_printf(sb, "\n");
+    }
+    return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
+}
+
+vms_kernel_config vms_config_kernel(const vms_config *c)
+{
+    vms_kernel_config k = c->kernel;
+    k.writeback_dir = c->writeback_dir;
+    return k;
+}
+
+unsigned vms_config_nkeys(void)
+{
+    return (unsigned)NKEYS;
+}
+
+vms_config_key vms_config_key_at(unsigned i)
+{
+    if (i >= NKEYS)
+        return (vms_config_key){NULL, NULL};
+    return (vms_config_key){keys[i].name, keys[i].help};
+}

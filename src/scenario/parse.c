@@ -1,0 +1,794 @@
+/*
+ * parse.c — scenario text to commands. The whole text is parsed before anything runs,
+ * so a syntax error stops the run up front with "file:line: expected …, got '…'".
+ * Process and label names are resolved here (each must be defined by an earlier line),
+ * data literals are decoded into a byte pool, and every number is range checked.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario/scenario_impl.h"
+#include "vmsim/mman.h"
+
+#define MAX_TOKENS 24
+#define MAX_LINE 8192
+
+typedef struct tok {
+    char *s;
+    size_t len;
+    bool quoted;
+} tok;
+
+typedef struct parser {
+    vms_scenario *sc;
+    unsigned line;
+    vms_err *err;
+    bool *alive; /* per process name: defined and not exited, as far as parsing can tell */
+    size_t alive_cap;
+    bool seen_command; /* a non-`set` command was seen (set lines must come first) */
+} parser;
+
+/* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. */
+__attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, msg);
+}
+
+/* Grow *arr (of elem-size items, *cap capacity) to hold n+1; false on host failure. */
+static bool grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap <= n)
+        ncap *= 2;
+    void *p = a->realloc(a->ud, *arr, *cap * elem, ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+static char *dup_n(const vms_allocator *a, const char *s, size_t n)
+{
+    char *d = vmsi_alloc(a, n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Index of name in list, or -1. */
+static int lookup(char **list, size_t n, const tok *t)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == t->len && !memcmp(list[i], t->s, t->len))
+            return (int)i;
+    return -1;
+}
+
+/* Append a copy of t to a string list; returns its index or -1 on host failure. */
+static int add_str(parser *p, char ***list, size_t *n, size_t *cap, const char *s, size_t len)
+{
+    const vms_allocator *a = p->sc->alloc;
+    char *d = dup_n(a, s, len);
+    if (!d || !grow(a, (void **)list, cap, *n, sizeof **list)) {
+        vmsi_free(a, d, len + 1);
+        return -1;
+    }
+    (*list)[*n] = d;
+    return (int)(*n)++;
+}
+
+static bool tok_is(const tok *t, const char *word)
+{
+    return !t->quoted && strlen(word) == t->len && !memcmp(t->s, word, t->len);
+}
+
+/* A token as a C string for messages (tokens are NUL-terminated in the line buffer). */
+static const char *str(const tok *t)
+{
+    return t->s;
+}
+
+/* ---- tokenizer ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode a quoted string in place (from just after the opening quote); sets *end past the
+ * closing quote. Returns the decoded length, or -1 with a message in *why. */
+static long decode_quoted(char *s, char **end, const char **why)
+{
+    char *out = s, *in = s;
+    while (*in && *in != '"') {
+        if (*in != '\\') {
+            *out++ = *in++;
+            continue;
+        }
+        in++;
+        switch (*in) {
+        case 'n': *out++ = '\n'; break;
+        case 't': *out++ = '\t'; break;
+        case 'r': *out++ = '\r'; break;
+        case '0': *out++ = '\0'; break;
+        case '\\': *out++ = '\\'; break;
+        case '"': *out++ = '"'; break;
+        case 'x':
+            if (hexval(in[1]) < 0 || hexval(in[2]) < 0) {
+                *why = "\\x followed by two hex digits";
+                return -1;
+            }
+            *out++ = (char)(hexval(in[1]) * 16 + hexval(in[2]));
+            in += 2;
+            break;
+        default: *why = "an escape \\n \\t \\r \\0 \\\\ \\\" or \\xHH"; return -1;
+        }
+        in++;
+    }
+    if (*in != '"') {
+        *why = "a closing '\"'";
+        return -1;
+    }
+    *end = in + 1;
+    return (long)(out - s);
+}
+
+/* Split line (modified in place) into tokens. Returns the count, or -1 after fail(). */
+static int tokenize(parser *p, char *line, tok *t)
+{
+    int n = 0;
+    char *c = line;
+    for (;;) {
+        while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
+            c++;
+        if (!*c || *c == '#')
+            return n;
+        if (n == MAX_TOKENS) {
+            fail(p, "at most %d words on a line", MAX_TOKENS);
+            return -1;
+        }
+        if (*c == '"') {
+            const char *why = NULL;
+            char *end;
+            long len = decode_quoted(c + 1, &end, &why);
+            if (len < 0) {
+                fail(p, "expected %s in a quoted string", why);
+                return -1;
+            }
+            t[n++] = (tok){c + 1, (size_t)len, true};
+            if (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+                fail(p, "expected a space after a quoted string");
+                return -1;
+            }
+            c[1 + len] = '\0';
+            c = *end ? end + 1 : end;
+            continue;
+        }
+        char *s = c;
+        while (*c && *c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+            c++;
+        t[n++] = (tok){s, (size_t)(c - s), false};
+        if (*c)
+            *c++ = '\0';
+    }
+}
+
+/* ---- operands ---- */
+
+static vms_status proc_ref(parser *p, const tok *t, int *idx)
+{
+    vms_scenario *sc = p->sc;
+    *idx = lookup(sc->names, sc->nnames, t);
+    if (*idx < 0 || !p->alive[*idx])
+        return fail(p, "expected the name of a running process, got '%s' (spawn or fork it "
+                       "first)",
+                    str(t));
+    return VMS_OK;
+}
+
+/* Define process name t (new, or reusing a name whose process exited). */
+static vms_status proc_new(parser *p, const tok *t, int *idx)
+{
+    vms_scenario *sc = p->sc;
+    if (t->quoted || !t->len)
+        return fail(p, "expected a process name");
+    *idx = lookup(sc->names, sc->nnames, t);
+    if (*idx >= 0 && p->alive[*idx])
+        return fail(p, "process '%s' already exists", str(t));
+    if (*idx < 0) {
+        *idx = add_str(p, &sc->names, &sc->nnames, &sc->names_cap, t->s, t->len);
+        if (*idx < 0 || !grow(sc->alloc, (void **)&p->alive, &p->alive_cap, sc->nnames,
+                              sizeof *p->alive))
+            return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+    }
+    p->alive[*idx] = true;
+    return VMS_OK;
+}
+
+static vms_status number(parser *p, const tok *t, bool suffix, const char *what, uint64_t *v)
+{
+    if (t->quoted || !vms_parse_u64(t->s, suffix, v))
+        return fail(p, "expected %s, got '%s'", what, str(t));
+    return VMS_OK;
+}
+
+/* ADDR: 0x…, decimal, `auto` (when allowed), LABEL or LABEL+OFFSET. */
+static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
+{
+    *a = (scn_addr){false, -1, 0};
+    if (allow_auto && tok_is(t, "auto")) {
+        a->is_auto = true;
+        return VMS_OK;
+    }
+    if (!t->quoted && t->len && t->s[0] >= '0' && t->s[0] <= '9')
+        return number(p, t, false, "an address (0x… hex)", &a->value);
+    char *plus = memchr(t->s, '+', t->len);
+    tok name = {t->s, plus ? (size_t)(plus - t->s) : t->len, false};
+    a->label = lookup(p->sc->labels, p->sc->nlabels, &name);
+    if (a->label < 0 || t->quoted)
+        return fail(p, "expected an address (0x…%s or a label defined by `mmap … as LABEL`), "
+                       "got '%s'",
+                    allow_auto ? ", auto" : "", str(t));
+    if (plus && !vms_parse_u64(plus + 1, true, &a->value))
+        return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(t));
+    return VMS_OK;
+}
+
+static vms_status length(parser *p, const tok *t, uint64_t *len)
+{
+    vms_status st = number(p, t, true, "a length (e.g. 4096, 16K, 2M)", len);
+    if (st == VMS_OK && *len == 0)
+        return fail(p, "expected a length above 0");
+    return st;
+}
+
+static vms_status protection(parser *p, const tok *t, unsigned *prot)
+{
+    *prot = 0;
+    if (tok_is(t, "none") || tok_is(t, "-"))
+        return VMS_OK;
+    for (size_t i = 0; i < t->len && !t->quoted; i++) {
+        unsigned bit = t->s[i] == 'r' ? VMS_PROT_READ
+                       : t->s[i] == 'w' ? VMS_PROT_WRITE
+                       : t->s[i] == 'x' ? VMS_PROT_EXEC
+                                        : 0;
+        if (!bit || (*prot & bit))
+            return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(t));
+        *prot |= bit;
+    }
+    if (!*prot)
+        return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(t));
+    return VMS_OK;
+}
+
+/* DATA: "text" or 0x hex bytes; appended to the pool. */
+static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
+{
+    vms_scenario *sc = p->sc;
+    size_t n = t->len;
+    const char *hex = NULL;
+    if (!t->quoted) {
+        if (t->len < 4 || t->s[0] != '0' || (t->s[1] != 'x' && t->s[1] != 'X') || (t->len % 2))
+            return fail(p, "expected data: \"text\" or hex bytes 0x4142…, got '%s'", str(t));
+        hex = t->s + 2;
+        n = (t->len - 2) / 2;
+    }
+    if (!grow(sc->alloc, (void **)&sc->pool, &sc->pool_cap, sc->pool_len + n, 1))
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+    for (size_t i = 0; i < n; i++) {
+        if (!hex) {
+            sc->pool[sc->pool_len + i] = (uint8_t)t->s[i];
+            continue;
+        }
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return fail(p, "expected hex digits in '%s'", str(t));
+        sc->pool[sc->pool_len + i] = (uint8_t)(hi * 16 + lo);
+    }
+    *off = sc->pool_len;
+    *len = n;
+    sc->pool_len += n;
+    return VMS_OK;
+}
+
+/* `expect segv|ok|error|DATA` at t[i] (if present). allowed: which forms this command has. */
+static vms_status expectation(parser *p, tok *t, int n, int i, scn_cmd *c, unsigned allowed)
+{
+    if (i >= n)
+        return VMS_OK;
+    if (!tok_is(&t[i], "expect") || i + 1 >= n)
+        return fail(p, "expected 'expect …' or the end of the line, got '%s'", str(&t[i]));
+    if (i + 2 < n)
+        return fail(p, "expected the end of the line after '%s %s'", str(&t[i]), str(&t[i + 1]));
+    tok *e = &t[i + 1];
+    if (tok_is(e, "segv") && (allowed & (1u << EXP_SEGV)))
+        c->expect = EXP_SEGV;
+    else if (tok_is(e, "ok") && (allowed & (1u << EXP_OK)))
+        c->expect = EXP_OK;
+    else if (tok_is(e, "error") && (allowed & (1u << EXP_ERROR)))
+        c->expect = EXP_ERROR;
+    else if (allowed & (1u << EXP_DATA)) {
+        c->expect = EXP_DATA;
+        return data(p, e, &c->data_off, &c->data_len);
+    } else
+        return fail(p, "expected %s after 'expect', got '%s'",
+                    allowed & (1u << EXP_ERROR) ? "'error' or 'ok'" : "'segv' or 'ok'", str(e));
+    return VMS_OK;
+}
+
+#define EXPECT_ACCESS ((1u << EXP_SEGV) | (1u << EXP_OK))
+#define EXPECT_SYSCALL ((1u << EXP_ERROR) | (1u << EXP_OK))
+
+static vms_status argc_is(parser *p, int n, int want_min, const char *usage)
+{
+    if (n < want_min)
+        return fail(p, "expected '%s'", usage);
+    return VMS_OK;
+}
+
+/* ---- commands ---- */
+
+/* Parse `key=value` options of mmap from t[i…]; stops at `expect`. */
+static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
+{
+    vms_scenario *sc = p->sc;
+    bool kind_set = false, share_set = false;
+    c->flags = VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS;
+    for (; *i < n && !tok_is(&t[*i], "expect"); (*i)++) {
+        tok *o = &t[*i];
+        if (tok_is(o, "anon") && !kind_set) {
+            kind_set = true;
+        } else if (!o->quoted && (!strncmp(o->s, "file=", 5) || !strncmp(o->s, "shm=", 4)) &&
+                   !kind_set) {
+            c->shm = o->s[0] == 's';
+            size_t skip = c->shm ? 4 : 5;
+            if (o->len == skip)
+                return fail(p, "expected a %s after '%s'", c->shm ? "name" : "path", str(o));
+            c->path = add_str(p, &sc->strs, &sc->nstrs, &sc->strs_cap, o->s + skip, o->len - skip);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+            c->flags &= ~VMS_MAP_ANONYMOUS;
+            kind_set = true;
+        } else if ((tok_is(o, "private") || tok_is(o, "shared")) && !share_set) {
+            c->flags &= ~(VMS_MAP_PRIVATE | VMS_MAP_SHARED);
+            c->flags |= o->s[0] == 'p' ? VMS_MAP_PRIVATE : VMS_MAP_SHARED;
+            share_set = true;
+        } else if (tok_is(o, "populate")) {
+            c->flags |= VMS_MAP_POPULATE;
+        } else if (tok_is(o, "locked")) {
+            c->flags |= VMS_MAP_LOCKED;
+        } else if (tok_is(o, "fixed")) {
+            c->flags |= VMS_MAP_FIXED;
+        } else if (tok_is(o, "huge=2M") || tok_is(o, "huge=1G")) {
+            c->flags |= VMS_MAP_HUGETLB | (o->s[5] == '2' ? VMS_MAP_HUGE_2MB : VMS_MAP_HUGE_1GB);
+        } else if (tok_is(o, "as") && *i + 1 < n) {
+            tok *l = &t[++*i];
+            if (l->quoted || lookup(sc->labels, sc->nlabels, l) >= 0 || memchr(l->s, '+', l->len) ||
+                (l->s[0] >= '0' && l->s[0] <= '9'))
+                return fail(p, "expected a new label name after 'as', got '%s'", str(l));
+            c->def_label = add_str(p, &sc->labels, &sc->nlabels, &sc->labels_cap, l->s, l->len);
+            if (c->def_label < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+        } else {
+            return fail(p,
+                        "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
+                        "populate, locked, fixed, huge=2M|1G, as LABEL), got '%s'",
+                        str(o));
+        }
+    }
+    if (c->shm && !(c->flags & VMS_MAP_SHARED))
+        return fail(p, "expected 'shared' with shm=NAME (shared memory is mapped shared)");
+    return VMS_OK;
+}
+
+static vms_status parse_mmap(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 5, "mmap NAME ADDR LEN PROT [anon|file=PATH] [private|shared]");
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], true, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[3], &c->len);
+    if (st == VMS_OK)
+        st = protection(p, &t[4], &c->prot);
+    int i = 5;
+    if (st == VMS_OK)
+        st = mmap_options(p, t, n, &i, c);
+    if (st == VMS_OK)
+        st = expectation(p, t, n, i, c, EXPECT_SYSCALL);
+    return st;
+}
+
+/* NAME ADDR LEN [extra] — munmap, mprotect, mlock, munlock, madvise, msync. */
+static vms_status parse_range(parser *p, tok *t, int n, scn_cmd *c, const char *usage)
+{
+    int extra = c->op == OP_MPROTECT || c->op == OP_MADVISE;
+    vms_status st = argc_is(p, n, 4 + extra, usage);
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[3], &c->len);
+    if (st == VMS_OK && c->op == OP_MPROTECT)
+        st = protection(p, &t[4], &c->prot);
+    if (st == VMS_OK && c->op == OP_MADVISE && !tok_is(&t[4], "dontneed"))
+        st = fail(p, "expected advice 'dontneed', got '%s'", str(&t[4]));
+    if (st == VMS_OK)
+        st = expectation(p, t, n, 4 + extra, c, EXPECT_SYSCALL);
+    return st;
+}
+
+static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
+{
+    const char *usage = c->op == OP_WRITE ? "write NAME ADDR DATA [expect segv]"
+                        : c->op == OP_READ ? "read NAME ADDR LEN [expect DATA | expect segv]"
+                                           : "fetch NAME ADDR [expect segv]";
+    vms_status st = argc_is(p, n, c->op == OP_FETCH ? 3 : 4, usage);
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st != VMS_OK)
+        return st;
+    switch (c->op) {
+    case OP_WRITE:
+        st = data(p, &t[3], &c->data_off, &c->data_len);
+        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS) : st;
+    case OP_READ:
+        st = length(p, &t[3], &c->len);
+        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA)) : st;
+    default: c->len = 1; return expectation(p, t, n, 3, c, EXPECT_ACCESS);
+    }
+}
+
+static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 4, "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]");
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[3], &c->len);
+    c->kind = VMS_ACC_READ;
+    c->step = VMS_PAGE_SIZE;
+    for (int i = 4; st == VMS_OK && i < n; i++) {
+        if (tok_is(&t[i], "read") || tok_is(&t[i], "write") || tok_is(&t[i], "exec"))
+            c->kind = t[i].s[0] == 'r' ? VMS_ACC_READ : t[i].s[0] == 'w' ? VMS_ACC_WRITE : VMS_ACC_EXEC;
+        else if (!t[i].quoted && !strncmp(t[i].s, "step=", 5))
+            st = vms_parse_u64(t[i].s + 5, true, &c->step) && c->step
+                     ? VMS_OK
+                     : fail(p, "expected step=N with N > 0, got '%s'", str(&t[i]));
+        else if (!t[i].quoted && !strncmp(t[i].s, "random=", 7))
+            st = vms_parse_u64(t[i].s + 7, true, &c->count) && c->count
+                     ? VMS_OK
+                     : fail(p, "expected random=COUNT with COUNT > 0, got '%s'", str(&t[i]));
+        else
+            st = fail(p, "expected read, write, exec, step=N or random=COUNT, got '%s'", str(&t[i]));
+    }
+    return st;
+}
+
+static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
+{
+    static const char *const what[] = {"maps", "smaps", "pagemap", "walk", "tlb",
+                                       "meminfo", "vmstat", "stats", "procs"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0};
+    if (n < 2)
+        return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs'");
+    unsigned w;
+    for (w = 0; w < sizeof what / sizeof what[0]; w++)
+        if (tok_is(&t[1], what[w]))
+            break;
+    if (w == sizeof what / sizeof what[0])
+        return fail(p, "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats or procs "
+                       "after 'show', got '%s'",
+                    str(&t[1]));
+    c->show = (scn_show)w;
+    if (n < 2 + nargs[w])
+        return fail(p, "expected 'show %s%s'", what[w],
+                    w == SHOW_TLB   ? " CORE [l1i|l1d|l2]"
+                    : nargs[w] == 2 ? " NAME ADDR"
+                    : nargs[w]      ? " NAME"
+                                    : "");
+    vms_status st = VMS_OK;
+    c->tlb_level = -1;
+    c->len = 1;
+    if (w == SHOW_TLB) {
+        uint64_t core;
+        st = number(p, &t[2], false, "a core number", &core);
+        c->core = (unsigned)core;
+        if (st == VMS_OK && n > 3) {
+            static const char *const lv[] = {"l1i", "l1d", "l2"};
+            for (int l = 0; l < 3; l++)
+                if (tok_is(&t[3], lv[l]))
+                    c->tlb_level = l;
+            if (c->tlb_level < 0)
+                st = fail(p, "expected l1i, l1d or l2, got '%s'", str(&t[3]));
+        }
+        return st;
+    }
+    if (nargs[w] >= 1)
+        st = proc_ref(p, &t[2], &c->proc);
+    if (st == VMS_OK && nargs[w] == 2)
+        st = address(p, &t[3], false, &c->addr);
+    if (st == VMS_OK && w == SHOW_PAGEMAP && n > 4)
+        st = number(p, &t[4], false, "a page count", &c->len);
+    return st;
+}
+
+/* Parse the optional `core N` suffix of spawn/thread at t[i]. */
+static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
+{
+    if (i == n)
+        return VMS_OK;
+    uint64_t core;
+    if (i + 2 != n || !tok_is(&t[i], "core"))
+        return fail(p, "expected 'core N' or the end of the line, got '%s'", str(&t[i]));
+    vms_status st = number(p, &t[i + 1], false, "a core number", &core);
+    c->core = (unsigned)core;
+    return st;
+}
+
+static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st;
+    switch (c->op) {
+    case OP_SPAWN:
+        st = argc_is(p, n, 2, "spawn NAME [core N]");
+        if (st == VMS_OK)
+            st = core_opt(p, t, n, 2, c);
+        return st == VMS_OK ? proc_new(p, &t[1], &c->proc) : st;
+    case OP_FORK:
+    case OP_THREAD:
+        st = argc_is(p, n, 3, c->op == OP_FORK ? "fork PARENT CHILD" : "thread PROC NAME [core N]");
+        if (st == VMS_OK)
+            st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK)
+            st = c->op == OP_FORK && n > 3 ? fail(p, "expected 'fork PARENT CHILD'")
+                                           : core_opt(p, t, n, 3, c);
+        return st == VMS_OK ? proc_new(p, &t[2], &c->proc2) : st;
+    case OP_CORE: {
+        uint64_t core;
+        st = argc_is(p, n, 3, "core NAME N");
+        if (st == VMS_OK)
+            st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK)
+            st = number(p, &t[2], false, "a core number", &core);
+        c->core = (unsigned)core;
+        return st;
+    }
+    case OP_BRK:
+        st = argc_is(p, n, 3, "brk NAME ADDR");
+        if (st == VMS_OK)
+            st = proc_ref(p, &t[1], &c->proc);
+        return st == VMS_OK ? address(p, &t[2], false, &c->addr) : st;
+    default: /* exit, exec */
+        st = argc_is(p, n, 2, c->op == OP_EXIT ? "exit NAME" : "exec NAME");
+        if (st == VMS_OK)
+            st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK && c->op == OP_EXIT)
+            p->alive[c->proc] = false;
+        return st;
+    }
+}
+
+static const struct {
+    const char *word;
+    scn_op op;
+} ops[] = {
+    {"set", OP_SET},         {"spawn", OP_SPAWN},     {"fork", OP_FORK},
+    {"thread", OP_THREAD},   {"exec", OP_EXEC},       {"exit", OP_EXIT},
+    {"core", OP_CORE},       {"mmap", OP_MMAP},       {"munmap", OP_MUNMAP},
+    {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},   {"munlock", OP_MUNLOCK},
+    {"madvise", OP_MADVISE}, {"msync", OP_MSYNC},     {"brk", OP_BRK},
+    {"write", OP_WRITE},     {"read", OP_READ},       {"fetch", OP_FETCH},
+    {"touch", OP_TOUCH},     {"show", OP_SHOW},       {"echo", OP_ECHO},
+};
+
+static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_scenario *sc = p->sc;
+    if (c->op == OP_SET && (p->seen_command || n != 2 || !memchr(t[1].s, '=', t[1].len)))
+        return fail(p, p->seen_command ? "expected 'set KEY=VALUE' lines before every other "
+                                         "command"
+                                       : "expected 'set KEY=VALUE'");
+    if (c->op == OP_ECHO && (n != 2 || !t[1].quoted))
+        return fail(p, "expected 'echo \"text\"'");
+    c->path = add_str(p, &sc->strs, &sc->nstrs, &sc->strs_cap, t[1].s, t[1].len);
+    return c->path < 0 ? vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name)
+                       : VMS_OK;
+}
+
+static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
+{
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (tok_is(&t[0], ops[i].word))
+            break;
+    if (i == sizeof ops / sizeof ops[0])
+        return fail(p, "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
+                       "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
+                       "touch, show, echo, set), got '%s'",
+                    str(&t[0]));
+    *c = (scn_cmd){.line = p->line, .op = ops[i].op, .proc = -1, .proc2 = -1, .path = -1,
+                   .def_label = -1, .addr = {false, -1, 0}};
+    if (c->op != OP_SET)
+        p->seen_command = true;
+    switch (c->op) {
+    case OP_SET:
+    case OP_ECHO: return parse_set_echo(p, t, n, c);
+    case OP_MMAP: return parse_mmap(p, t, n, c);
+    case OP_MUNMAP: return parse_range(p, t, n, c, "munmap NAME ADDR LEN");
+    case OP_MPROTECT: return parse_range(p, t, n, c, "mprotect NAME ADDR LEN PROT");
+    case OP_MLOCK: return parse_range(p, t, n, c, "mlock NAME ADDR LEN");
+    case OP_MUNLOCK: return parse_range(p, t, n, c, "munlock NAME ADDR LEN");
+    case OP_MADVISE: return parse_range(p, t, n, c, "madvise NAME ADDR LEN dontneed");
+    case OP_MSYNC: return parse_range(p, t, n, c, "msync NAME ADDR LEN");
+    case OP_WRITE:
+    case OP_READ:
+    case OP_FETCH: return parse_access(p, t, n, c);
+    case OP_TOUCH: return parse_touch(p, t, n, c);
+    case OP_SHOW: return parse_show(p, t, n, c);
+    default: return parse_procs(p, t, n, c);
+    }
+}
+
+/* Parse one line (copied into buf); appends a command unless the line is blank. */
+static vms_status parse_line(parser *p, char *buf)
+{
+    tok t[MAX_TOKENS];
+    int n = tokenize(p, buf, t);
+    if (n < 0)
+        return VMS_ERR_PARSE;
+    if (n == 0)
+        return VMS_OK;
+    vms_scenario *sc = p->sc;
+    if (!grow(sc->alloc, (void **)&sc->cmd, &sc->cmd_cap, sc->ncmd, sizeof *sc->cmd))
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+    vms_status st = parse_command(p, t, n, &sc->cmd[sc->ncmd]);
+    if (st == VMS_OK)
+        sc->ncmd++;
+    return st;
+}
+
+static vms_status parse_text(parser *p, const char *text)
+{
+    char buf[MAX_LINE];
+    const char *s = text;
+    while (*s) {
+        p->line++;
+        size_t n = strcspn(s, "\n");
+        if (n >= sizeof buf)
+            return fail(p, "expected a line shorter than %d bytes", MAX_LINE);
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (memchr(s, '\0', n) != NULL)
+            return fail(p, "expected text, found a NUL byte");
+        vms_status st = parse_line(p, buf);
+        if (st != VMS_OK)
+            return st;
+        s += n + (s[n] == '\n');
+    }
+    return VMS_OK;
+}
+
+vms_status vms_scenario_parse(const vms_allocator *a, const char *name, const char *text,
+                              vms_scenario **out, vms_err *err)
+{
+    *out = NULL;
+    if (!a)
+        a = vms_allocator_default();
+    vms_scenario *sc = vmsi_zalloc(a, sizeof *sc);
+    if (!sc)
+        return vmsi_err(err, VMS_ERR_NOMEM, "out of memory parsing %s", name);
+    sc->alloc = a;
+    const char *slash = strrchr(name, '/');
+    sc->name = dup_n(a, name, strlen(name));
+    sc->dir = slash ? dup_n(a, name, (size_t)(slash - name)) : dup_n(a, ".", 1);
+    if (!sc->name || !sc->dir) {
+        vms_scenario_destroy(sc);
+        return vmsi_err(err, VMS_ERR_NOMEM, "out of memory parsing %s", name);
+    }
+    parser p = {sc, 0, err, NULL, 0, false};
+    vms_status st = parse_text(&p, text);
+    vmsi_free(a, p.alive, p.alive_cap * sizeof *p.alive);
+    if (st != VMS_OK) {
+        vms_scenario_destroy(sc);
+        return st;
+    }
+    *out = sc;
+    return VMS_OK;
+}
+
+vms_status vms_scenario_load(const vms_allocator *a, const char *path, vms_scenario **out,
+                             vms_err *err)
+{
+    *out = NULL;
+    if (!a)
+        a = vms_allocator_default();
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open scenario file", path);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, a);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        vms_strbuf_append(&sb, chunk, n);
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    vms_status st;
+    if (bad)
+        st = vmsi_err(err, VMS_ERR_IO, "%s: read error", path);
+    else if (sb.failed)
+        st = vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory reading the file", path);
+    else if (sb.len != strlen(vms_strbuf_str(&sb)))
+        st = vmsi_err(err, VMS_ERR_PARSE, "%s: expected text, found a NUL byte", path);
+    else
+        st = vms_scenario_parse(a, path, vms_strbuf_str(&sb), out, err);
+    vms_strbuf_free(&sb);
+    return st;
+}
+
+static void free_list(const vms_allocator *a, char **list, size_t n, size_t cap)
+{
+    for (size_t i = 0; i < n; i++)
+        vmsi_free(a, list[i], strlen(list[i]) + 1);
+    vmsi_free(a, list, cap * sizeof *list);
+}
+
+void vms_scenario_destroy(vms_scenario *sc)
+{
+    if (!sc)
+        return;
+    const vms_allocator *a = sc->alloc;
+    free_list(a, sc->names, sc->nnames, sc->names_cap);
+    free_list(a, sc->labels, sc->nlabels, sc->labels_cap);
+    free_list(a, sc->strs, sc->nstrs, sc->strs_cap);
+    vmsi_free(a, sc->cmd, sc->cmd_cap * sizeof *sc->cmd);
+    vmsi_free(a, sc->pool, sc->pool_cap);
+    if (sc->name)
+        vmsi_free(a, sc->name, strlen(sc->name) + 1);
+    if (sc->dir)
+        vmsi_free(a, sc->dir, strlen(sc->dir) + 1);
+    vmsi_free(a, sc, sizeof *sc);
+}
+
+vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err *err)
+{
+    for (size_t i = 0; i < sc->ncmd && sc->cmd[i].op == OP_SET; i++) {
+        char where[300];
+        snprintf(where, sizeof where, "%s:%u", sc->name, sc->cmd[i].line);
+        const char *arg = sc->strs[sc->cmd[i].path];
+        const char *eq = strchr(arg, '=');
+        char key[128];
+        size_t kl = (size_t)(eq - arg) < sizeof key - 1 ? (size_t)(eq - arg) : sizeof key - 1;
+        memcpy(key, arg, kl);
+        key[kl] = '\0';
+        vms_status st = vms_config_set(c, key, eq + 1, where, err);
+        if (st != VMS_OK)
+            return st;
+    }
+    return VMS_OK;
+}

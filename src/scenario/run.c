@@ -1,0 +1,687 @@
+/*
+ * run.c — executing a parsed scenario against a kernel, narrating each command.
+ *
+ * Each command becomes kernel calls through the public API (proc.h, mman.h); each access
+ * is narrated with what it cost the model: the page faults it took and what they did
+ * (zero page, anonymous zero-fill, COW copy or reuse, file read), and the TLB and walker
+ * activity on the task's core. Outcomes are data: a failed expectation or an unexpected
+ * fault is counted and reported, and the run goes on.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "scenario/scenario_impl.h"
+#include "vmsim/core.h"
+#include "vmsim/frames.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+
+typedef struct runner {
+    const vms_scenario *sc;
+    vms_kernel *k;
+    vms_machine *m;
+    vms_scenario_out out;
+    void *ud;
+    vms_scenario_result *res;
+    vms_task **task;   /* per process name (NULL: not running) */
+    uint64_t *label;   /* per label: its address */
+    const scn_cmd *c;  /* the command being run */
+    vms_strbuf line;   /* narration being built */
+    vms_rng rng;       /* touch random=… */
+} runner;
+
+/* ---- narration ---- */
+
+__attribute__((format(printf, 2, 3))) static void say(runner *r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    vms_strbuf_append(&r->line, buf, strlen(buf));
+}
+
+static void flush(runner *r, bool is_error)
+{
+    if (r->out && r->line.len)
+        r->out(r->ud, is_error, vms_strbuf_str(&r->line));
+    r->line.len = 0;
+    if (r->line.data)
+        r->line.data[0] = '\0';
+}
+
+/* Report a failure of the current command on the error stream: "file:line: msg". */
+__attribute__((format(printf, 2, 3))) static void complain(runner *r, const char *fmt, ...)
+{
+    flush(r, false);
+    char buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    say(r, "%s:%u: %s\n", r->sc->name, r->c->line, buf);
+    flush(r, true);
+}
+
+/* Append up to 48 bytes of data as "text" (when printable) or 0x hex. */
+static void say_data(runner *r, const uint8_t *d, size_t n)
+{
+    size_t shown = n < 48 ? n : 48;
+    bool text = true;
+    for (size_t i = 0; i < shown; i++)
+        text &= d[i] >= 0x20 && d[i] < 0x7f && d[i] != '"' && d[i] != '\\';
+    if (text) {
+        say(r, "\"%.*s\"", (int)shown, (const char *)d);
+    } else {
+        say(r, "0x");
+        for (size_t i = 0; i < shown; i++)
+            say(r, "%02x", d[i]);
+    }
+    if (shown < n)
+        say(r, "… (%zu bytes)", n);
+}
+
+/* Counters an access moves, captured before and after it. */
+typedef struct snap {
+    vms_kernel_stats ks;
+    uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
+} snap;
+
+static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
+{
+    s->ks = *vms_kernel_get_stats(r->k);
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    vms_core *core = vms_machine_core(r->m, ti.core);
+    vms_tlb *l1 = vms_core_tlb(core, kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D);
+    vms_tlb *l2 = vms_core_tlb(core, VMS_TLB_L2);
+    s->l1_hits = l1 ? vms_tlb_get_stats(l1)->hits : 0;
+    s->l1_misses = l1 ? vms_tlb_get_stats(l1)->misses : 0;
+    s->l2_hits = l2 ? vms_tlb_get_stats(l2)->hits : 0;
+    s->l2_misses = l2 ? vms_tlb_get_stats(l2)->misses : 0;
+    s->walks = vms_core_walk_stats(core)->walks;
+    s->refs = vms_core_walk_stats(core)->mem_refs;
+}
+
+/* Narrate what happened between two snapshots: faults by kind, TLB, walks. */
+static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind kind)
+{
+    static const struct {
+        size_t off;
+        const char *what;
+    } kinds[] = {
+        {offsetof(vms_kernel_stats, zero_page), "zero page mapped"},
+        {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
+        {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
+        {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
+        {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
+        {offsetof(vms_kernel_stats, fault_around), "pages mapped by fault-around"},
+        {offsetof(vms_kernel_stats, thp_fault_alloc), "huge page"},
+        {offsetof(vms_kernel_stats, stack_expand), "stack grown"},
+        {offsetof(vms_kernel_stats, spurious), "spurious"},
+        {offsetof(vms_kernel_stats, segv), "SIGSEGV"},
+        {offsetof(vms_kernel_stats, sigbus), "SIGBUS"},
+        {offsetof(vms_kernel_stats, oom_kill), "out of memory"},
+    };
+    uint64_t faults = b->ks.pgfault - a->ks.pgfault;
+    if (faults) {
+        say(r, "; %" PRIu64 " page fault%s (", faults, faults > 1 ? "s" : "");
+        bool first = true;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            uint64_t d = *(const uint64_t *)((const char *)&b->ks + kinds[i].off) -
+                         *(const uint64_t *)((const char *)&a->ks + kinds[i].off);
+            if (d) {
+                say(r, "%s%s", first ? "" : ", ", kinds[i].what);
+                if (d > 1)
+                    say(r, " x%" PRIu64, d);
+                first = false;
+            }
+        }
+        say(r, "%s)", first ? "minor: page already in memory" : "");
+    }
+    const char *l1 = kind == VMS_ACC_EXEC ? "l1i" : "l1d";
+    say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, b->l1_hits - a->l1_hits,
+        b->l1_misses - a->l1_misses);
+    if (b->l2_hits - a->l2_hits || b->l2_misses - a->l2_misses)
+        say(r, ", l2 %" PRIu64 " hit %" PRIu64 " miss", b->l2_hits - a->l2_hits,
+            b->l2_misses - a->l2_misses);
+    if (b->walks - a->walks)
+        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entr%s read", b->walks - a->walks,
+            b->walks - a->walks > 1 ? "s" : "", b->refs - a->refs,
+            b->refs - a->refs == 1 ? "y" : "ies");
+}
+
+/* ---- operands ---- */
+
+static uint64_t addr_of(runner *r, const scn_addr *a)
+{
+    return a->label >= 0 ? r->label[a->label] + a->value : a->value;
+}
+
+static const char *pname(runner *r, int idx)
+{
+    return r->sc->names[idx];
+}
+
+/* The running task for a process operand, or NULL after complaining. */
+static vms_task *task_of(runner *r, int idx)
+{
+    vms_task *t = r->task[idx];
+    if (!t) {
+        complain(r, "process '%s' is not running", pname(r, idx));
+        r->res->errors++;
+        return NULL;
+    }
+    return t;
+}
+
+/* Forget every scenario name bound to a task of process pid (but keep `except`). */
+static void forget_pid(runner *r, int pid, int except)
+{
+    for (size_t i = 0; i < r->sc->nnames; i++)
+        if ((int)i != except && r->task[i] && vms_task_pid(r->task[i]) == pid)
+            r->task[i] = NULL;
+}
+
+/* Settle an expectation about a system call's success. */
+static void settle_call(runner *r, vms_status st, const vms_err *err)
+{
+    const scn_cmd *c = r->c;
+    if (st == VMS_OK) {
+        say(r, "\n");
+        flush(r, false);
+        if (c->expect == EXP_ERROR) {
+            complain(r, "expect failed: expected the call to fail, it succeeded");
+            r->res->expects_failed++;
+        } else if (c->expect == EXP_OK)
+            r->res->expects_passed++;
+        return;
+    }
+    say(r, " -> error: %s\n", err->msg);
+    flush(r, false);
+    if (c->expect == EXP_ERROR) {
+        r->res->expects_passed++;
+    } else if (c->expect == EXP_OK) {
+        complain(r, "expect failed: expected success, got: %s", err->msg);
+        r->res->expects_failed++;
+    } else {
+        complain(r, "%s", err->msg);
+        r->res->errors++;
+    }
+}
+
+/* ---- commands ---- */
+
+static vms_status do_procs(runner *r)
+{
+    const scn_cmd *c = r->c;
+    vms_err err = {0};
+    vms_status st = VMS_OK;
+    vms_task *t = NULL;
+    switch (c->op) {
+    case OP_SPAWN:
+        st = vms_proc_spawn(r->k, pname(r, c->proc), c->core, &r->task[c->proc], &err);
+        t = r->task[c->proc];
+        say(r, "spawn %s", pname(r, c->proc));
+        if (st == VMS_OK)
+            say(r, " -> pid %d on core %u", vms_task_pid(t), c->core);
+        break;
+    case OP_FORK:
+    case OP_THREAD:
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        st = c->op == OP_FORK ? vms_proc_fork(r->k, t, &r->task[c->proc2], &err)
+                              : vms_proc_clone_thread(r->k, t, c->core, &r->task[c->proc2], &err);
+        say(r, "%s %s %s", c->op == OP_FORK ? "fork" : "thread", pname(r, c->proc),
+            pname(r, c->proc2));
+        if (st == VMS_OK)
+            say(r, " -> pid %d tid %d", vms_task_pid(r->task[c->proc2]),
+                vms_task_tid(r->task[c->proc2]));
+        break;
+    case OP_EXEC:
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        forget_pid(r, vms_task_pid(t), c->proc);
+        st = vms_proc_exec(r->k, t, pname(r, c->proc), &err);
+        say(r, "exec %s -> a fresh address space", pname(r, c->proc));
+        break;
+    case OP_EXIT: {
+        if (!(t = r->task[c->proc])) {
+            say(r, "exit %s (not running)\n", pname(r, c->proc));
+            flush(r, false);
+            return VMS_OK;
+        }
+        int pid = vms_task_pid(t);
+        forget_pid(r, pid, -1); /* before the handles become invalid */
+        vms_proc_exit(r->k, t);
+        say(r, "exit %s (pid %d): every frame returned", pname(r, c->proc), pid);
+        break;
+    }
+    case OP_CORE:
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        st = vms_task_set_core(r->k, t, c->core, &err);
+        say(r, "core %s -> %u", pname(r, c->proc), c->core);
+        break;
+    default: break;
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+/* A length as the scenario would write it: 64K, 2M, 4097. */
+static void say_len(runner *r, uint64_t len)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+    while (u < 3 && len && (len & 1023) == 0) {
+        len >>= 10;
+        u++;
+    }
+    if (u < 0)
+        say(r, "%" PRIu64, len);
+    else
+        say(r, "%" PRIu64 "%c", len, units[u]);
+}
+
+static const char *prot_str(unsigned prot)
+{
+    static const char *const s[8] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
+    return s[prot & 7];
+}
+
+/* Open the object an mmap names (file or shm); NULL for anonymous memory. */
+static vms_status mmap_object(runner *r, vms_file **f, vms_err *err)
+{
+    const scn_cmd *c = r->c;
+    *f = NULL;
+    if (c->path < 0)
+        return VMS_OK;
+    const char *arg = r->sc->strs[c->path];
+    if (c->shm)
+        return vms_shm_open(r->k, arg, c->len, f, err);
+    char path[2048];
+    if (arg[0] == '/')
+        snprintf(path, sizeof path, "%s", arg);
+    else
+        snprintf(path, sizeof path, "%s/%s", r->sc->dir, arg);
+    return vms_file_open(r->k, path, f, err);
+}
+
+static vms_status do_mmap(runner *r, vms_task *t)
+{
+    const scn_cmd *c = r->c;
+    vms_err err = {0};
+    vms_file *f;
+    uint64_t at = 0, addr = c->addr.is_auto ? 0 : addr_of(r, &c->addr);
+    unsigned flags = c->flags;
+    if (!c->addr.is_auto && !(flags & VMS_MAP_FIXED))
+        flags |= VMS_MAP_FIXED_NOREPLACE;
+    say(r, "mmap %s ", pname(r, c->proc));
+    if (c->addr.is_auto)
+        say(r, "auto");
+    else
+        say(r, "0x%" PRIx64, addr);
+    say(r, " ");
+    say_len(r, c->len);
+    say(r, " %s %s%s%s", prot_str(c->prot),
+        c->path < 0 ? "anon" : c->shm ? "shm=" : "file=", c->path < 0 ? "" : r->sc->strs[c->path],
+        flags & VMS_MAP_SHARED ? " shared" : " private");
+    vms_status st = mmap_object(r, &f, &err);
+    if (st == VMS_OK) {
+        st = vms_sys_mmap(r->k, t, addr, c->len, c->prot, flags, f, 0, &at, &err);
+        vms_file_close(r->k, f);
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    if (st == VMS_OK) {
+        say(r, " -> 0x%" PRIx64 "-0x%" PRIx64, at, at + ((c->len + VMS_PAGE_MASK) & ~VMS_PAGE_MASK));
+        if (c->def_label >= 0) {
+            r->label[c->def_label] = at;
+            say(r, " as %s", r->sc->labels[c->def_label]);
+        }
+    }
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_range(runner *r, vms_task *t)
+{
+    static const char *const names[] = {[OP_MUNMAP] = "munmap", [OP_MPROTECT] = "mprotect",
+                                        [OP_MLOCK] = "mlock", [OP_MUNLOCK] = "munlock",
+                                        [OP_MADVISE] = "madvise", [OP_MSYNC] = "msync"};
+    const scn_cmd *c = r->c;
+    vms_err err = {0};
+    uint64_t a = addr_of(r, &c->addr);
+    vms_status st;
+    say(r, "%s %s 0x%" PRIx64 " ", names[c->op], pname(r, c->proc), a);
+    say_len(r, c->len);
+    switch (c->op) {
+    case OP_MUNMAP: st = vms_sys_munmap(r->k, t, a, c->len, &err); break;
+    case OP_MPROTECT:
+        say(r, " %s", prot_str(c->prot));
+        st = vms_sys_mprotect(r->k, t, a, c->len, c->prot, &err);
+        break;
+    case OP_MLOCK: st = vms_sys_mlock(r->k, t, a, c->len, &err); break;
+    case OP_MUNLOCK: st = vms_sys_munlock(r->k, t, a, c->len, &err); break;
+    case OP_MADVISE:
+        say(r, " dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        break;
+    default: st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err); break;
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_brk(runner *r, vms_task *t)
+{
+    vms_err err = {0};
+    uint64_t want = addr_of(r, &r->c->addr), got = 0;
+    vms_status st = vms_sys_brk(r->k, t, want, &got, &err);
+    say(r, "brk %s 0x%" PRIx64 " -> 0x%" PRIx64, pname(r, r->c->proc), want, got);
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+/* Settle an access's expectation once its outcome is known. */
+static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, const uint8_t *buf)
+{
+    const scn_cmd *c = r->c;
+    const uint8_t *want = r->sc->pool + c->data_off;
+    if (ai->outcome == VMS_ACCESS_OK) {
+        if (c->op == OP_READ) {
+            say(r, " -> ");
+            say_data(r, buf, c->len);
+        }
+        if (c->expect == EXP_SEGV) {
+            complain(r, "expect failed: expected SIGSEGV, the access succeeded");
+            r->res->expects_failed++;
+        } else if (c->expect == EXP_DATA &&
+                   (c->data_len != c->len || memcmp(buf, want, c->len) != 0)) {
+            flush(r, false);
+            say(r, "%s:%u: expect failed: read %s 0x%" PRIx64 " %" PRIu64 ": expected ",
+                r->sc->name, c->line, pname(r, c->proc), addr_of(r, &c->addr), c->len);
+            say_data(r, want, c->data_len);
+            say(r, ", got ");
+            say_data(r, buf, c->len);
+            say(r, "\n");
+            flush(r, true);
+            r->res->expects_failed++;
+        } else if (c->expect != EXP_NONE) {
+            r->res->expects_passed++;
+        }
+        return;
+    }
+    static const char *const what[] = {"", "SIGSEGV", "SIGBUS", "OOM kill", "not running"};
+    say(r, " -> %s", what[ai->outcome]);
+    if (ai->outcome == VMS_ACCESS_SEGV || ai->outcome == VMS_ACCESS_BUS)
+        say(r, " at 0x%" PRIx64 " (error code 0x%x): %s killed", ai->addr, ai->error_code,
+            pname(r, c->proc));
+    if (ai->outcome == VMS_ACCESS_SEGV && c->expect == EXP_SEGV) {
+        r->res->expects_passed++;
+        return;
+    }
+    if (c->expect != EXP_NONE) {
+        complain(r, "expect failed: expected %s, got %s",
+                 c->expect == EXP_SEGV ? "SIGSEGV" : c->expect == EXP_DATA ? "data" : "success",
+                 what[ai->outcome]);
+        r->res->expects_failed++;
+    } else if (ai->outcome == VMS_ACCESS_DEAD) {
+        complain(r, "process '%s' is not running", pname(r, c->proc));
+        r->res->errors++;
+    } else {
+        r->res->unexpected_faults++;
+    }
+    (void)t;
+}
+
+static vms_status do_access(runner *r, vms_task *t)
+{
+    const scn_cmd *c = r->c;
+    const vms_allocator *a = r->sc->alloc;
+    vms_access_kind kind = c->op == OP_WRITE ? VMS_ACC_WRITE : c->op == OP_READ ? VMS_ACC_READ
+                                                                                 : VMS_ACC_EXEC;
+    size_t len = c->op == OP_WRITE ? c->data_len : (size_t)c->len;
+    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, len);
+    if (!buf)
+        return VMS_ERR_NOMEM;
+    uint64_t va = addr_of(r, &c->addr);
+    say(r, "%s %s 0x%" PRIx64, c->op == OP_WRITE ? "write" : c->op == OP_READ ? "read" : "fetch",
+        pname(r, c->proc), va);
+    if (c->op == OP_WRITE) {
+        say(r, " ");
+        say_data(r, buf, len);
+    } else if (c->op == OP_READ) {
+        say(r, " %zu", len);
+    }
+    snap s0, s1;
+    take(r, t, kind, &s0);
+    vms_access_info ai;
+    vms_err err = {0};
+    vms_status st = vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
+    if (st == VMS_OK) {
+        take(r, t, kind, &s1);
+        settle_access(r, t, &ai, buf);
+        say_delta(r, &s0, &s1, kind);
+        say(r, "\n");
+        flush(r, false);
+    }
+    if (c->op != OP_WRITE)
+        vmsi_free(a, buf, len);
+    return st;
+}
+
+/* touch: sequential (every `step` bytes) or `count` random 8-byte accesses in the range.
+ * Writes store the address itself (8 bytes, little-endian). Stops if the process dies. */
+static vms_status do_touch(runner *r, vms_task *t)
+{
+    const scn_cmd *c = r->c;
+    uint64_t base = addr_of(r, &c->addr), n = c->count ? c->count : (c->len + c->step - 1) / c->step;
+    say(r, "touch %s 0x%" PRIx64 " ", pname(r, c->proc), base);
+    say_len(r, c->len);
+    say(r, " %s: %" PRIu64 " %s accesses", vms_access_name(c->kind), n,
+        c->count ? "random" : "sequential");
+    snap s0, s1;
+    take(r, t, c->kind, &s0);
+    vms_access_info ai = {.outcome = VMS_ACCESS_OK};
+    for (uint64_t i = 0; i < n && ai.outcome == VMS_ACCESS_OK; i++) {
+        uint64_t off = c->count ? vms_rng_below(&r->rng, c->len > 8 ? c->len - 7 : 1) & ~UINT64_C(7)
+                                : i * c->step;
+        uint64_t va = base + off, word = va;
+        size_t len = c->len - off < 8 ? (size_t)(c->len - off) : 8;
+        vms_err err = {0};
+        vms_status st = vms_proc_access(r->k, t, va, c->kind, &word, len, &ai, &err);
+        if (st != VMS_OK)
+            return st;
+    }
+    take(r, t, c->kind, &s1);
+    settle_access(r, t, &ai, NULL);
+    say_delta(r, &s0, &s1, c->kind);
+    say(r, "\n");
+    flush(r, false);
+    return VMS_OK;
+}
+
+/* ---- show ---- */
+
+static void show_walk(runner *r, vms_task *t, uint64_t va)
+{
+    static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    vms_bus *bus = vms_machine_bus(r->m);
+    const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
+    unsigned levels = vms_regs_levels(regs);
+    uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
+    say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n",
+        va, pname(r, r->c->proc), ti.cr3);
+    for (unsigned l = levels; l >= 1; l--) {
+        unsigned idx = vms_va_index(va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(bus, table + 8u * idx, &pte) != VMS_OK) {
+            say(r, "  %-4s table 0x%" PRIx64 ": bus error\n", lvl[l], table);
+            return;
+        }
+        say(r, "  %-4s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s%s%s%s%s%s%s\n",
+            lvl[l], table, idx, pte, pte & VMS_PTE_P ? "P" : "not present",
+            pte & VMS_PTE_RW ? " RW" : "", pte & VMS_PTE_US ? " US" : "",
+            pte & VMS_PTE_A ? " A" : "", pte & VMS_PTE_D ? " D" : "",
+            vms_pte_leaf(pte, l) && (pte & VMS_PTE_P) && l > 1 ? " PS" : "",
+            pte & VMS_PTE_XD ? " XD" : "");
+        if (!(pte & VMS_PTE_P) || vms_pte_leaf(pte, l)) {
+            if (pte & VMS_PTE_P) {
+                uint64_t mask = (UINT64_C(1) << vms_level_shift(l)) - 1;
+                say(r, "  -> physical 0x%" PRIx64 "\n",
+                    (vms_pte_addr(pte) & ~mask) | (va & mask));
+            }
+            return;
+        }
+        table = vms_pte_addr(pte);
+    }
+}
+
+static void show_tlb(runner *r)
+{
+    static const char *const names[] = {"l1i", "l1d", "l2"};
+    vms_core *core = vms_machine_core(r->m, r->c->core);
+    if (!core) {
+        complain(r, "no core %u", r->c->core);
+        r->res->errors++;
+        return;
+    }
+    for (int l = 0; l < 3; l++) {
+        vms_tlb *tlb = vms_core_tlb(core, (vms_tlb_level)l);
+        if ((r->c->tlb_level >= 0 && r->c->tlb_level != l) || !tlb)
+            continue;
+        say(r, "TLB %s of core %u: %u of %u entries valid\n", names[l], r->c->core,
+            vms_tlb_count(tlb), vms_tlb_capacity(tlb));
+        vms_tlb_entry_info e;
+        for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
+            say(r, "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64
+                   " %s %s%s%s%s\n",
+                e.set, e.way, e.pcid, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
+                e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
+                e.x.dirty ? " dirty" : "");
+    }
+}
+
+static vms_status show(runner *r)
+{
+    const scn_cmd *c = r->c;
+    vms_task *t = NULL;
+    if (c->proc >= 0 && !(t = task_of(r, c->proc)))
+        return VMS_OK;
+    vms_strbuf *sb = &r->line;
+    vms_status st = VMS_OK;
+    switch (c->show) {
+    case SHOW_MAPS: say(r, "maps of %s:\n", pname(r, c->proc)); st = vms_proc_maps(r->k, t, sb); break;
+    case SHOW_SMAPS: st = vms_proc_smaps(r->k, t, sb); break;
+    case SHOW_MEMINFO: st = vms_kernel_meminfo(r->k, sb); break;
+    case SHOW_VMSTAT: st = vms_kernel_vmstat(r->k, sb); break;
+    case SHOW_STATS:
+        say(r, "{");
+        vms_machine_stats_json_members(r->m, sb);
+        vms_kernel_stats_json_members(r->k, sb);
+        say(r, "}\n");
+        break;
+    case SHOW_WALK: show_walk(r, t, addr_of(r, &c->addr)); break;
+    case SHOW_TLB: show_tlb(r); break;
+    case SHOW_PAGEMAP: {
+        uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
+        size_t n = c->len < 64 ? (size_t)c->len : 64;
+        st = vms_proc_pagemap(r->k, t, va, n, pm);
+        for (size_t i = 0; st == VMS_OK && i < n; i++)
+            say(r, "  0x%" PRIx64 ": %s%s%s pfn 0x%" PRIx64 "\n", va + i * VMS_PAGE_SIZE,
+                pm[i] & VMS_PM_PRESENT ? "present" : "not present",
+                pm[i] & VMS_PM_FILE ? " file/shared" : "", pm[i] & VMS_PM_EXCLUSIVE ? " exclusive" : "",
+                pm[i] & VMS_PM_PFN_MASK);
+        break;
+    }
+    case SHOW_PROCS:
+        for (unsigned i = 0; i < vms_proc_count(r->k); i++) {
+            vms_task_info ti;
+            vms_task_get_info(vms_proc_at(r->k, i), &ti);
+            say(r, "  pid %d %-15s core %u pcid %u threads %u rss %" PRIu64 " pages%s\n", ti.pid,
+                ti.name, ti.core, ti.pcid, ti.nthreads, vms_proc_rss(r->k, vms_proc_at(r->k, i)),
+                ti.state == VMS_TASK_DEAD ? " (killed)" : "");
+        }
+        break;
+    }
+    flush(r, false);
+    return st;
+}
+
+static vms_status step(runner *r)
+{
+    const scn_cmd *c = r->c;
+    vms_task *t = NULL;
+    switch (c->op) {
+    case OP_SET: return VMS_OK;
+    case OP_ECHO:
+        say(r, "%s\n", r->sc->strs[c->path]);
+        flush(r, false);
+        return VMS_OK;
+    case OP_SHOW: return show(r);
+    case OP_SPAWN:
+    case OP_FORK:
+    case OP_THREAD:
+    case OP_EXEC:
+    case OP_EXIT:
+    case OP_CORE: return do_procs(r);
+    default: break;
+    }
+    if (!(t = r->task[c->proc])) {
+        vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
+        say(r, "line %u: %s", c->line, pname(r, c->proc));
+        settle_access(r, NULL, &ai, NULL);
+        say(r, "\n");
+        flush(r, false);
+        return VMS_OK;
+    }
+    switch (c->op) {
+    case OP_MMAP: return do_mmap(r, t);
+    case OP_BRK: return do_brk(r, t);
+    case OP_WRITE:
+    case OP_READ:
+    case OP_FETCH: return do_access(r, t);
+    case OP_TOUCH: return do_touch(r, t);
+    default: return do_range(r, t);
+    }
+}
+
+vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
+                            vms_scenario_result *res, vms_err *err)
+{
+    const vms_allocator *a = sc->alloc;
+    memset(res, 0, sizeof *res);
+    runner r = {sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}};
+    r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
+    r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
+    vms_strbuf_init(&r.line, a);
+    vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
+    vms_status st = r.task && r.label ? VMS_OK : VMS_ERR_NOMEM;
+    for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
+        r.c = &sc->cmd[i];
+        if (r.c->op != OP_SET)
+            res->commands++;
+        st = step(&r);
+        if (r.line.failed)
+            st = VMS_ERR_NOMEM;
+    }
+    vms_strbuf_free(&r.line);
+    vmsi_free(a, r.task, (sc->nnames + 1) * sizeof *r.task);
+    vmsi_free(a, r.label, (sc->nlabels + 1) * sizeof *r.label);
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "%s: %s while running the scenario", sc->name, vms_status_str(st));
+    return VMS_OK;
+}

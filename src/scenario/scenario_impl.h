@@ -1,0 +1,99 @@
+/*
+ * scenario_impl.h — the parsed form of a scenario, shared by parse.c (text -> commands)
+ * and run.c (commands -> kernel calls). Everything a command needs is resolved at parse
+ * time: process and label names become indices, data literals become bytes in a pool,
+ * so that running cannot fail on syntax.
+ */
+#ifndef VMSIM_SCENARIO_IMPL_H
+#define VMSIM_SCENARIO_IMPL_H
+
+#include "util/util.h"
+#include "vmsim/scenario.h"
+
+typedef enum scn_op {
+    OP_SET,
+    OP_SPAWN,
+    OP_FORK,
+    OP_THREAD,
+    OP_EXEC,
+    OP_EXIT,
+    OP_CORE,
+    OP_MMAP,
+    OP_MUNMAP,
+    OP_MPROTECT,
+    OP_MLOCK,
+    OP_MUNLOCK,
+    OP_MADVISE,
+    OP_MSYNC,
+    OP_BRK,
+    OP_WRITE,
+    OP_READ,
+    OP_FETCH,
+    OP_TOUCH,
+    OP_SHOW,
+    OP_ECHO,
+} scn_op;
+
+typedef enum scn_expect {
+    EXP_NONE = 0,
+    EXP_OK,    /* the access or call succeeds */
+    EXP_SEGV,  /* the access kills the process with SIGSEGV */
+    EXP_DATA,  /* a read returns exactly these bytes */
+    EXP_ERROR, /* the system call fails */
+} scn_expect;
+
+typedef enum scn_show {
+    SHOW_MAPS,
+    SHOW_SMAPS,
+    SHOW_PAGEMAP,
+    SHOW_WALK,
+    SHOW_TLB,
+    SHOW_MEMINFO,
+    SHOW_VMSTAT,
+    SHOW_STATS,
+    SHOW_PROCS,
+} scn_show;
+
+/* An address operand: absolute, `auto`, or label + offset. */
+typedef struct scn_addr {
+    bool is_auto;
+    int label; /* -1: absolute */
+    uint64_t value; /* the address, or the offset from the label */
+} scn_addr;
+
+typedef struct scn_cmd {
+    unsigned line;
+    scn_op op;
+    int proc, proc2; /* process-name indices (-1: none) */
+    scn_addr addr;
+    uint64_t len;
+    unsigned prot, flags; /* mmap flags (VMS_MAP_*) */
+    int path;             /* string index: file path / shm name / echo text / set arg */
+    bool shm;
+    int def_label;        /* label an mmap defines (-1: none) */
+    scn_expect expect;
+    size_t data_off, data_len; /* write data / expected read data in the byte pool */
+    unsigned core;        /* spawn/thread/core: a core; show tlb: a core */
+    int tlb_level;        /* show tlb: 0 l1i, 1 l1d, 2 l2, -1 all */
+    vms_access_kind kind; /* touch */
+    uint64_t step, count; /* touch: stride; count of random accesses (0: sequential) */
+    scn_show show;
+} scn_cmd;
+
+struct vms_scenario {
+    const vms_allocator *alloc;
+    char *name; /* for messages */
+    char *dir;  /* directory of the scenario file, for relative paths */
+    scn_cmd *cmd;
+    size_t ncmd, cmd_cap;
+    char **names; /* process names */
+    size_t nnames, names_cap;
+    char **labels;
+    size_t nlabels, labels_cap;
+    char **strs; /* paths, echo texts, set arguments */
+    size_t nstrs, strs_cap;
+    uint8_t *pool; /* data bytes */
+    size_t pool_len, pool_cap;
+};
+
+#endif

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Golden end-to-end tests of `vmsim run` (and `vmsim` alone, the demonstration), exit
+# codes, error messages and the JSON contract names.
+# Usage: run.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
+set -u
+vmsim=$1
+src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+golden=$src/tests/golden
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# golden NAME ARGS...: stdout must equal tests/golden/NAME.txt byte for byte, exit 0.
+golden() {
+    local name=$1; shift
+    "$vmsim" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
+}
+golden run_demo
+for s in files threads segv; do
+    golden "run_$s" run "$src/examples/scenarios/$s.scn"
+done
+# The same run twice is byte-identical (determinism), and a new seed changes addresses.
+"$vmsim" >"$tmp/a"; "$vmsim" >"$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" && ok || bad "demo not deterministic"
+"$vmsim" run --set seed=9 "$src/examples/scenarios/demo.scn" >"$tmp/c"
+cmp -s "$tmp/a" "$tmp/c" && bad "seed does not change ASLR" || ok
+
+# A failed expectation: exit 1, file:line, expected and actual on stderr.
+printf 'spawn a\nmmap a 0x1000000 4K rw\nwrite a 0x1000000 "abc"\nread a 0x1000000 3 expect "abd"\n' >"$tmp/f.scn"
+"$vmsim" run "$tmp/f.scn" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "f.scn:4: expect failed: read a 0x1000000 3: expected \"abd\", got \"abc\"" "$tmp/err" && ok || bad "failed expect (exit $rc)"
+# A syntax error: exit 2 before anything runs (no narration on stdout).
+printf 'spawn a\nwrite a 0x1000 "x"\nmmap a 0x1000 4K rq\n' >"$tmp/s.scn"
+"$vmsim" run "$tmp/s.scn" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && [ ! -s "$tmp/out" ] && grep -q "s.scn:3: expected a protection" "$tmp/err" && ok || bad "syntax error (exit $rc)"
+# An unexpected segfault is reported and counted, but the run succeeds.
+printf 'spawn a\nwrite a 0x1000 "x"\n' >"$tmp/u.scn"
+"$vmsim" run "$tmp/u.scn" >"$tmp/out" 2>&1 && grep -q "1 unexpected faults" "$tmp/out" && ok || bad "unexpected fault"
+# Configuration errors name the key; usage errors exit 2.
+"$vmsim" run --set ram=16Q "$tmp/u.scn" 2>"$tmp/err" >/dev/null; rc=$?
+[ $rc -eq 2 ] && grep -q "bad value '16Q' for ram" "$tmp/err" && ok || bad "bad --set (exit $rc)"
+"$vmsim" run --set nokey=1 "$tmp/u.scn" 2>"$tmp/err" >/dev/null; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown key 'nokey'" "$tmp/err" && ok || bad "unknown key (exit $rc)"
+"$vmsim" run /nonexistent.scn 2>"$tmp/err" >/dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "/nonexistent.scn: cannot open" "$tmp/err" && ok || bad "missing file (exit $rc)"
+"$vmsim" run --help | grep -q "usage: vmsim run" && ok || bad "run --help"
+# --set ram and seed work; config round trip through a file.
+"$vmsim" run --set ram=16M --set seed=3 "$src/examples/scenarios/demo.scn" | grep -q "MemTotal:          16380 kB" && ok || bad "--set ram=16M"
+"$vmsim" config --set ram=16M --set tlb.l2=4K+2M:64x8:lru >"$tmp/c.ini" && "$vmsim" config --config "$tmp/c.ini" | cmp -s - "$tmp/c.ini" && ok || bad "config round trip"
+
+# --stats json: only JSON on stdout, with the contract names.
+"$vmsim" run --stats json "$src/examples/scenarios/demo.scn" >"$tmp/j" 2>/dev/null
+python3 - "$tmp/j" <<'PY' && ok || bad "stats json contract"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for path in ["accesses", "cycles", "walks", "walk.mem_refs", "tlb.l1d.hits", "tlb.l1d.misses",
+             "tlb.l2.hits", "tlb.l2.misses", "faults.minor", "faults.major", "faults.cow", "faults.segv"]:
+    v = d
+    for p in path.split("."):
+        v = v[p]
+    assert isinstance(v, int), path
+assert d["faults"]["segv"] == 1 and d["faults"]["cow"] == 2, d["faults"]
+assert d["scenario"]["expects_failed"] == 0
+PY
+
+echo "run: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,246 @@
+#define _DEFAULT_SOURCE
+/*
+ * test_scenario.c — the scenario language: every syntax error names the file, the line
+ * and what was expected, before anything runs; runs count expectations, unexpected
+ * faults and errors exactly; `set` lines configure; output is deterministic.
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "vmsim/scenario.h"
+
+typedef struct capture {
+    vms_strbuf out, err;
+} capture;
+
+static void cap_fn(void *ud, bool is_error, const char *text)
+{
+    capture *c = ud;
+    vms_strbuf_printf(is_error ? &c->err : &c->out, "%s", text);
+}
+
+static void test_syntax_errors(void)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"spawn\n", "t.scn:1: expected 'spawn NAME [core N]'"},
+        {"frobnicate a\n", "t.scn:1: expected a command (spawn, mmap"},
+        {"spawn a\nmmap a 0x1000 4K rwz\n", "t.scn:2: expected a protection r, rw, rx, rwx or none, got 'rwz'"},
+        {"read b 0x1000 4\n", "t.scn:1: expected the name of a running process, got 'b'"},
+        {"spawn a\n\n# c\nwrite a 0x1000 \"abc\n", "t.scn:4: expected a closing '\"' in a quoted string"},
+        {"spawn a\nwrite a 0x1000 0x123\n", "t.scn:2: expected data: \"text\" or hex bytes 0x4142…, got '0x123'"},
+        {"spawn a\nwrite a 0x1000 0xzz\n", "t.scn:2: expected hex digits in '0xzz'"},
+        {"spawn a\nread a buf 4\n", "t.scn:2: expected an address (0x… or a label defined by `mmap … as LABEL`), got 'buf'"},
+        {"spawn a\nset ram=16M\n", "t.scn:2: expected 'set KEY=VALUE' lines before every other command"},
+        {"spawn a\nread a 0x1000 0\n", "t.scn:2: expected a length above 0"},
+        {"spawn a\nmmap a auto 4K rw file=\n", "t.scn:2: expected a path after 'file='"},
+        {"spawn a\nwrite a 0x1000 \"x\" expect bogus\n", "t.scn:2: expected 'segv' or 'ok' after 'expect', got 'bogus'"},
+        {"spawn a\nspawn a\n", "t.scn:2: process 'a' already exists"},
+        {"spawn a\nexit a\nread a 0x1000 1\n", "t.scn:3: expected the name of a running process, got 'a'"},
+        {"spawn a\nmmap a auto 4K rw shm=x private\n", "t.scn:2: expected 'shared' with shm=NAME"},
+        {"spawn a\nmunmap a 0x1000\n", "t.scn:2: expected 'munmap NAME ADDR LEN'"},
+        {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number, got 'x'"},
+        {"spawn a\nwrite a 0x1000 \"\\q\"\n", "t.scn:2: expected an escape"},
+        {"spawn a\nmmap a auto 4K rw as 9lives\n", "t.scn:2: expected a new label name after 'as', got '9lives'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vms_scenario *sc = (vms_scenario *)1;
+        vms_err err = {0};
+        CHECK_EQ(vms_scenario_parse(NULL, "t.scn", cases[i].text, &sc, &err), VMS_ERR_PARSE);
+        CHECK(sc == NULL);
+        if (!strstr(err.msg, cases[i].want))
+            fprintf(stderr, "case %zu: got \"%s\"\n  want \"%s\"\n", i, err.msg, cases[i].want);
+        CHECK(strstr(err.msg, cases[i].want) != NULL);
+    }
+    /* A NUL byte is not text. */
+    FILE *f = fopen("/tmp/vmsim_nul.scn", "wb");
+    if (f) {
+        fwrite("spawn a\n\0\n", 1, 10, f);
+        fclose(f);
+    }
+    vms_scenario *sc;
+    vms_err err = {0};
+    CHECK_EQ(vms_scenario_load(NULL, "/tmp/vmsim_nul.scn", &sc, &err), VMS_ERR_PARSE);
+    CHECK_EQ(vms_scenario_load(NULL, "/nonexistent.scn", &sc, &err), VMS_ERR_IO);
+    unlink("/tmp/vmsim_nul.scn");
+}
+
+/* Boot a small machine configured by the scenario's set lines and run it. */
+static bool run_text(const char *text, capture *cap, vms_scenario_result *res)
+{
+    vms_scenario *sc;
+    vms_err err = {0};
+    vms_config cfg;
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    vms_strbuf_init(&cap->out, NULL);
+    vms_strbuf_init(&cap->err, NULL);
+    if (vms_scenario_parse(NULL, "t.scn", text, &sc, &err) != VMS_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return false;
+    }
+    vms_config_init(&cfg, "skylake", &err);
+    cfg.machine.ncores = 2;
+    bool ok = vms_scenario_configure(sc, &cfg, &err) == VMS_OK;
+    vms_kernel_config kc = vms_config_kernel(&cfg);
+    ok = ok && vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
+         vms_kernel_create(m, &kc, &k, &err) == VMS_OK &&
+         vms_scenario_run(sc, k, cap_fn, cap, res, &err) == VMS_OK;
+    if (!ok)
+        fprintf(stderr, "run: %s\n", err.msg);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    vms_scenario_destroy(sc);
+    return ok;
+}
+
+static void cap_free(capture *c)
+{
+    vms_strbuf_free(&c->out);
+    vms_strbuf_free(&c->err);
+}
+
+static void test_run_outcomes(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=16M\n"
+                       "spawn a\n"
+                       "mmap a 0x10000000 16K rw as buf\n"
+                       "write a buf \"hello\"\n"
+                       "read a buf 5 expect \"hello\"\n"  /* passes */
+                       "read a buf 5 expect \"jello\"\n"  /* fails */
+                       "read a buf+4K 2 expect 0x0000\n" /* zero page: passes */
+                       "write a 0x20000000 \"x\"\n"       /* unexpected SIGSEGV */
+                       "read a buf 1\n"                   /* process dead: error */
+                       "spawn b\n"
+                       "mmap b 0x10000000 4K r\n"
+                       "write b 0x10000000 \"y\" expect segv\n" /* passes */
+                       "spawn c\n"
+                       "mmap c 0x10000000 4K rw\n"
+                       "mmap c 0x10000000 4K rw\n"            /* EEXIST: error */
+                       "mmap c 0x10000000 4K rw expect error\n" /* passes */
+                       "exit a\nexit b\nexit c\n";
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 4);
+    CHECK_EQ(r.expects_failed, 1);
+    CHECK_EQ(r.unexpected_faults, 1);
+    CHECK_EQ(r.errors, 2);
+    const char *e = vms_strbuf_str(&cap.err);
+    CHECK(strstr(e, "t.scn:6: expect failed: read a 0x10000000 5: expected \"jello\", got \"hello\""));
+    CHECK(strstr(e, "t.scn:9: process 'a' is not running"));
+    CHECK(strstr(e, "t.scn:15: "));
+    const char *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "write a 0x20000000 \"x\" -> SIGSEGV at 0x20000000 (error code 0x6)"));
+    CHECK(strstr(o, "1 page fault (anonymous page zero-filled)"));
+    CHECK(strstr(o, "1 page fault (zero page mapped)"));
+    cap_free(&cap);
+}
+
+static void test_features_and_determinism(void)
+{
+    const char *text = "spawn p core 1\n"
+                       "mmap p 0x10000000 2M rw as big\n"
+                       "touch p big 2M write\n"
+                       "touch p big 2M read random=100\n"
+                       "fork p q\n"
+                       "thread q qt core 0\n"
+                       "write qt big \"from the thread\"\n"
+                       "read q big 15 expect \"from the thread\"\n"
+                       "read p big 8 expect 0x0000001000000000\n"
+                       "show walk p big\n"
+                       "show tlb 1 l1d\n"
+                       "show pagemap p big 2\n"
+                       "mprotect p big 4K r\n"
+                       "munmap p big+1M 4K\n"
+                       "show maps p\n"
+                       "mlock p big+8K 8K\n"
+                       "madvise q big 4K dontneed\n"
+                       "read q big 4 expect 0x00000000\n"
+                       "mmap p auto 4K rw shm=seg shared\n"
+                       "echo \"done\"\n"
+                       "exit q\nexit p\n";
+    capture c1, c2;
+    vms_scenario_result r1, r2;
+    REQUIRE_VOID(run_text(text, &c1, &r1));
+    REQUIRE_VOID(run_text(text, &c2, &r2));
+    CHECK_STR(vms_strbuf_str(&c1.out), vms_strbuf_str(&c2.out));
+    CHECK_EQ(r1.expects_failed, 0);
+    CHECK_EQ(r1.errors, 0);
+    CHECK_EQ(r1.expects_passed, 3);
+    if (r1.expects_failed || r1.errors)
+        fprintf(stderr, "%s", vms_strbuf_str(&c1.err));
+    const char *o = vms_strbuf_str(&c1.out);
+    CHECK(strstr(o, "512 sequential accesses") != NULL);
+    CHECK(strstr(o, "100 random accesses") != NULL);
+    CHECK(strstr(o, "TLB l1d of core 1:") != NULL);
+    CHECK(strstr(o, " present exclusive pfn 0x") != NULL);
+    CHECK(strstr(o, "\ndone\n") != NULL);
+    cap_free(&c1);
+    cap_free(&c2);
+}
+
+static void test_file_mapping(void)
+{
+    char dir[] = "/tmp/vmsim_scn_XXXXXX";
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    char path[128], wb[160];
+    snprintf(path, sizeof path, "%s/data.txt", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE_VOID(f != NULL);
+    fputs("file contents here", f);
+    fclose(f);
+    snprintf(wb, sizeof wb, "set kernel.writeback_dir=%s/out\n", dir);
+    char out_dir[160];
+    snprintf(out_dir, sizeof out_dir, "%s/out", dir);
+    mkdir(out_dir, 0700);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%sspawn a\n"
+             "mmap a auto 4K r file=%s private as f\n"
+             "read a f 13 expect \"file contents\"\n"
+             "mmap a auto 4K rw file=%s shared as g\n"
+             "write a g \"FILE\"\n"
+             "msync a g 4K\n"
+             "exit a\n",
+             wb, path, path);
+    capture cap;
+    vms_scenario_result r;
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 1);
+    CHECK_EQ(r.errors, 0);
+    char copy[200], got[32] = {0};
+    snprintf(copy, sizeof copy, "%s/out/data.txt", dir);
+    f = fopen(copy, "r");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fread(got, 1, 18, f) == 18);
+        fclose(f);
+        CHECK_STR(got, "FILE contents here");
+    }
+    f = fopen(path, "r");
+    if (f) {
+        memset(got, 0, sizeof got);
+        CHECK(fread(got, 1, 18, f) == 18);
+        fclose(f);
+        CHECK_STR(got, "file contents here"); /* the original is untouched */
+    }
+    unlink(copy);
+    unlink(path);
+    rmdir(out_dir);
+    rmdir(dir);
+    cap_free(&cap);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "scenario");
+    test_syntax_errors();
+    test_run_outcomes();
+    test_features_and_determinism();
+    test_file_mapping();
+    return th_finish();
+}
