@@ -14,7 +14,7 @@ golden() {
     local name=$1; shift
     if "$vmsim" "$@" | diff -u "$golden/$name.txt" - >&2; then ok; else bad "$name"; fi
 }
-golden explain_default
+golden explain_default explain
 golden explain_5level_2m explain --levels 5 --map 0x7f0000200000=0x40000000/2M:rwx --access write 0x7f0000212345
 golden explain_fault explain --map 0x1000=0x2000:r --access write 0x1000
 
