@@ -18,6 +18,7 @@ static const char usage[] =
     "  explain [VA]     build page tables in RAM and narrate a translation level by level\n"
     "  presets [NAME]   describe the machine presets (the default is skylake)\n"
     "  config           print a configuration (preset + --config + --set), or --keys\n"
+    "  policy ...       replay a reference string under a page-replacement policy\n"
     "  help             this text\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         return cmd_presets(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))
         return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "policy"))
+        return cmd_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         fputs(usage, stdout);
         return 0;
