@@ -19,6 +19,7 @@ static const char usage[] =
     "  presets [NAME]   describe the machine presets (the default is skylake)\n"
     "  config           print a configuration (preset + --config + --set), or --keys\n"
     "  policy ...       replay a reference string under a page-replacement policy\n"
+    "  convert IN OUT   convert a memory trace between formats (lackey, din, champsim, native)\n"
     "  help             this text\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
