@@ -117,6 +117,30 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
                                   size_t len);
 
 /*
+ * One address-only reference of a batch: len bytes (>= 1) at va, of kind
+ * vms_access_kind (read, write or fetch). 16 bytes, no pointers.
+ */
+typedef struct vms_ref {
+    uint64_t va;
+    uint32_t len;
+    uint8_t kind; /* vms_access_kind */
+    uint8_t reserved_[3];
+} vms_ref;
+_Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
+
+/*
+ * Run refs[0..n) in order as address-only accesses: exactly what n calls of
+ * vms_core_access(c, va, kind, NULL, len) would do (the same translations, counters,
+ * cycles, TLB, PWC and A/D state), with the per-call work minimised. Stops at the first
+ * reference that faults and returns its index (n when none did); *fault then holds that
+ * fault, delivered as vms_core_access delivers it (CR2, TLB entries dropped), and the
+ * pieces of that reference before the faulting one have been translated and counted,
+ * as vms_core_access does. The caller resolves the fault and resumes at the returned
+ * index. Never allocates. The trace-replay fast path (docs/REPLAY.md).
+ */
+size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault);
+
+/*
  * An external interrupt (a device's MSI) arrives with `vector`: the core counts it and
  * charges cost.interrupt cycles. The core runs no handler: whoever raised it (dev.h) calls
  * the kernel's hook afterwards. Vectors 0-31 are exceptions on x86; devices use 32-255,

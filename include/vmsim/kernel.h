@@ -155,6 +155,9 @@ typedef struct vms_kernel_stats {
     uint64_t forks, execs, clones, exits;
     uint64_t syscalls;
     uint64_t kernel_cycles; /* cycles charged for kernel work (all cores) */
+    uint64_t kernel_faults; /* of pgfault: faults taken by kernel accesses to user memory */
+    uint64_t efault;        /* kernel accesses to user memory that failed with EFAULT */
+    uint64_t auto_anon_vmas; /* VMAs created by the auto-anonymous layout (proc.h) */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);

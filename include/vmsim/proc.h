@@ -113,6 +113,8 @@ typedef enum vms_access_outcome {
     VMS_ACCESS_BUS,    /* SIGBUS: the process was killed */
     VMS_ACCESS_OOM,    /* no frame could be found: the process was OOM-killed */
     VMS_ACCESS_DEAD,   /* the task was not running; nothing happened */
+    VMS_ACCESS_EFAULT, /* a kernel access (vms_proc_kernel_access) hit a bad address:
+                          the system call fails with EFAULT; no signal */
 } vms_access_outcome;
 
 /* What a user access did: data, not a library error. */
@@ -138,6 +140,49 @@ typedef struct vms_access_info {
  */
 vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind, void *buf,
                            size_t len, vms_access_info *info, vms_err *err);
+
+/*
+ * Address-only user accesses by t, refs[0..n) in order (trace replay): exactly what n
+ * calls of vms_proc_access(k, t, va, kind, NULL, len) would do — the same faults,
+ * counters, cycles and TLB state — with the per-reference work minimised: the task is
+ * switched in once and the references run through vms_core_access_batch, leaving it
+ * only to handle a page fault (then the same fault step and retry as vms_proc_access).
+ * Stops after the first reference whose outcome is not VMS_ACCESS_OK (a signal killed
+ * the process, or the task is dead): *done receives the number of references before it
+ * and *info (may be NULL) its outcome; otherwise *done = n and info->outcome is OK.
+ * info->faults and info->major add up over the batch. Returns VMS_OK, VMS_ERR_NOMEM
+ * as vms_proc_access (with *done the references completed), VMS_ERR_INVAL for a NULL
+ * task or a reference of length 0 or of a kind above VMS_ACC_EXEC (nothing run).
+ */
+vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs, size_t n,
+                                 size_t *done, vms_access_info *info, vms_err *err);
+
+/*
+ * The kernel accesses user memory on t's behalf — copy_to_user / copy_from_user, e.g.
+ * read(2) storing into the user's buffer: t is switched in and the access runs in
+ * supervisor mode with RFLAGS.AC set (STAC, so SMAP allows it). A page fault is handled
+ * as Linux handles one from the kernel on a user address (the error code has U clear):
+ * it is counted in pgfault/minor/major like a user fault, and allocates, copies or reads
+ * in the same way; a fault the handler cannot resolve (no VMA, no right) is not a
+ * signal but EFAULT (outcome VMS_ACCESS_EFAULT, info->addr the address), as the
+ * exception-table fixup of copy_to_user makes it. A range reaching past TASK_SIZE is
+ * EFAULT without an access (access_ok). buf as for vms_proc_access (NULL: address only).
+ */
+vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                  void *buf, size_t len, vms_access_info *info, vms_err *err);
+
+/*
+ * Treat every user address of t's address space as anonymous memory ("auto" layout of
+ * trace replay, docs/REPLAY.md): from now on a fault on an address below TASK_SIZE that
+ * no VMA covers (and that no stack can grow to) first creates an anonymous, private,
+ * read-write-execute VMA — the region_len-aligned block containing the address (a power
+ * of two >= 4 KiB), clipped to the free gap around it — and is then handled as an
+ * ordinary fault on it. The VMA is created as the fault handler's work: no system call
+ * is counted or charged; kernel stat auto_anon_vmas counts them. region_len 0 turns it
+ * off. Threads share it (it belongs to the address space); fork and exec do not inherit
+ * it. VMS_ERR_INVAL for a dead task or a bad region_len.
+ */
+vms_status vms_proc_set_auto_anon(vms_kernel *k, vms_task *t, uint64_t region_len, vms_err *err);
 
 /* Shorthands: read/write len bytes; return the outcome (VMS_ACCESS_OOM on host failure
  * too, with err filled when given). */

@@ -19,6 +19,7 @@
  * cycles to the core's clock; every step is counted.
  */
 #include "hw/core_impl.h"
+#include "hw/tlb_impl.h"
 
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
@@ -62,8 +63,13 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     return true;
 }
 
-bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
-                        uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+/*
+ * The translation path (vms_core_translate's contract), inline so that the single
+ * access and the batch share one copy of the model: lookups go through
+ * vmsi_tlb_lookup, whose first step is the TLB's repeat memo.
+ */
+static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                             uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
     vms_tlb *l1 = c->tlb[kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D];
@@ -74,9 +80,9 @@ bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlat
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
 
-    if (l1 && vms_tlb_lookup(l1, c->pcid, va, &x)) {
+    if (l1 && vmsi_tlb_lookup(l1, c->pcid, va, &x)) {
         c->cycles += cost->l1_hit;
-    } else if (l2 && vms_tlb_lookup(l2, c->pcid, va, &x)) {
+    } else if (l2 && vmsi_tlb_lookup(l2, c->pcid, va, &x)) {
         c->cycles += cost->l2_hit;
         if (l1)
             vms_tlb_fill(l1, c->pcid, va, &x);
@@ -108,6 +114,12 @@ done:
         *xout = x;
     *pa = vms_xlate_pa(&x, va);
     return true;
+}
+
+bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                        uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+{
+    return translate(c, va, kind, xout, pa, fault, trace);
 }
 
 /* Up to this many page pieces are translated before any byte moves (see core.h). */
@@ -148,7 +160,7 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
         for (; n < MAX_PIECES && done < len; n++) {
             vms_xlate x;
             uint64_t cur = va + done;
-            if (!vms_core_translate(c, cur, kind, &x, &p[n].pa, &r.fault, NULL)) {
+            if (!translate(c, cur, kind, &x, &p[n].pa, &r.fault, NULL)) {
                 r.ok = false;
                 return r;
             }
@@ -171,4 +183,34 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
         len -= done;
     }
     return r;
+}
+
+/*
+ * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
+ * translated in order and each adds cost.mem_access; without bytes to move, the
+ * grouping into 16 pieces makes no difference (vms_core_access moves nothing between
+ * groups), so one loop over the pieces is the same model. The speed comes from
+ * inlining: one call per batch instead of four per piece.
+ */
+size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
+{
+    const uint64_t mem_access = c->m->cfg.cost.mem_access;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t va = refs[i].va, len = refs[i].len;
+        vms_access_kind kind = (vms_access_kind)refs[i].kind;
+        assert(kind <= VMS_ACC_EXEC && len > 0);
+        for (;;) {
+            vms_xlate x;
+            uint64_t pa;
+            if (!translate(c, va, kind, &x, &pa, fault, NULL))
+                return i;
+            c->cycles += mem_access;
+            uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
+            if (len <= room)
+                break;
+            va += room;
+            len -= room;
+        }
+    }
+    return n;
 }

@@ -21,9 +21,7 @@
  *    is an update, not an eviction; `evictions` counts only policy victims;
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
-#include "vmsim/tlb.h"
-
-#include "hw/assoc.h"
+#include "hw/tlb_impl.h"
 #include "util/util.h"
 
 /*
@@ -45,36 +43,6 @@
 #define D_PKEY_SHIFT 8
 #define D_PA_MASK    UINT64_C(0x000FFFFFFFFFF000)
 #define D_ORIG_SHIFT 52
-
-#define VA_BITS 57
-#define VA_MASK ((UINT64_C(1) << VA_BITS) - 1)
-
-_Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
-
-struct vms_tlb {
-    vms_allocator alloc;
-    unsigned nparts;
-    int8_t part_of[VMS_PG_NSIZES];   /* partition holding size s, or -1 */
-    int8_t cached_as[VMS_PG_NSIZES]; /* size a translation of size s is cached as, or -1 */
-    unsigned sizes[VMS_TLB_MAX_PARTS];
-    vmsi_assoc part[VMS_TLB_MAX_PARTS];
-    vms_rng rng; /* drives "random"; the partitions borrow it */
-    vms_tlb_stats stats;
-    /*
-     * The repeat memo, a host-speed shortcut with exactly the modelled result: the 4 KiB
-     * page and PCID of the last lookup, when it hit and nothing has touched this TLB
-     * since. Looking the same page up again would find the same entry (contents are
-     * unchanged) and touch the way that was touched last, which changes no policy's
-     * state (repl.h: touch is idempotent), so only the counters move. Every other
-     * operation — a lookup of another page, a miss, a fill, set_dirty, any flush —
-     * clears it.
-     */
-    bool memo_on;
-    bool memo_valid;
-    uint16_t memo_pcid;
-    uint64_t memo_vpn;
-    vms_xlate memo_x;
-};
 
 /* VA[56:shift(s)]: the page number of va at size s. */
 static inline uint64_t vpn_of(uint64_t va, vms_pgsize s)
@@ -252,16 +220,9 @@ static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned 
     return -1;
 }
 
-bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+bool vmsi_tlb_lookup_probe(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
 {
     unsigned set, way;
-    tlb->stats.lookups++;
-    if (tlb->memo_valid && va >> VMS_PAGE_SHIFT == tlb->memo_vpn && pcid == tlb->memo_pcid) {
-        *out = tlb->memo_x;
-        tlb->stats.hits++;
-        tlb->stats.hits_by_size[out->size]++;
-        return true;
-    }
     int p = find(tlb, pcid, va, &set, &way);
     if (p < 0) {
         tlb->memo_valid = false;
@@ -279,6 +240,11 @@ bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
     tlb->memo_pcid = pcid;
     tlb->memo_x = *out;
     return true;
+}
+
+bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+{
+    return vmsi_tlb_lookup(tlb, pcid, va, out);
 }
 
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)

@@ -313,7 +313,34 @@ static bool expand_stack(vms_kernel *k, vmsi_mm *mm, vmsi_vma *v, uint64_t addr)
     return true;
 }
 
-/* Find the VMA for addr (growing a stack) and check rights; NULL means SIGSEGV. */
+/*
+ * The auto-anonymous layout (vms_proc_set_auto_anon): addr lies in no VMA, so create an
+ * anonymous private rwx VMA over the mm->auto_anon-aligned block holding addr, clipped
+ * to the gap between the neighbouring VMAs (and TASK_SIZE). Returns it, or NULL when the
+ * VMA array cannot grow (the fault then ends as it would have: SIGSEGV).
+ */
+static vmsi_vma *auto_anon_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr)
+{
+    uint64_t start = addr & ~(mm->auto_anon - 1), end = start + mm->auto_anon;
+    vmsi_vma *next = vmsi_vma_find(mm, addr); /* first VMA above addr, or NULL */
+    size_t i = next ? (size_t)(next - mm->vma) : mm->nvma;
+    if (i > 0 && mm->vma[i - 1].end > start)
+        start = mm->vma[i - 1].end;
+    if (next && next->start < end)
+        end = next->start;
+    if (end > VMS_TASK_SIZE || end < start)
+        end = VMS_TASK_SIZE;
+    vmsi_vma v = {start, end, VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC, VMSI_VM_ANON, NULL,
+                  0};
+    if (vmsi_vma_insert(mm, &v, NULL) != VMS_OK)
+        return NULL;
+    k->st.auto_anon_vmas++;
+    vmsi_vma_merge_around(mm, start, end);
+    return vmsi_vma_lookup(mm, addr);
+}
+
+/* Find the VMA for addr (growing a stack, or creating one in the auto-anonymous
+ * layout) and check rights; NULL means SIGSEGV. */
 static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t ec,
                            vmsi_fault_info *fi)
 {
@@ -325,10 +352,14 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
         return NULL;
     }
     vmsi_vma *v = vmsi_vma_find(mm, addr);
-    if (!v)
-        return NULL;
-    if (v->start > addr && !((v->flags & VMSI_VM_GROWSDOWN) && expand_stack(k, mm, v, addr)))
-        return NULL;
+    bool grown = v && v->start > addr && (v->flags & VMSI_VM_GROWSDOWN) &&
+                 expand_stack(k, mm, v, addr);
+    if (!grown && (!v || v->start > addr)) {
+        if (!mm->auto_anon)
+            return NULL;
+        if (!(v = auto_anon_area(k, mm, addr)))
+            return NULL;
+    }
     fi->si_code = VMS_SEGV_ACCERR;
     return access_error(ec, v) ? NULL : v;
 }

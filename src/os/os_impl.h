@@ -73,6 +73,8 @@ struct vmsi_mm {
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
     uint64_t id;                            /* for stable ordering in checks */
+    uint64_t auto_anon;                     /* region size of the auto-anonymous layout
+                                               (vms_proc_set_auto_anon), 0: off */
 };
 
 struct vmsi_proc {

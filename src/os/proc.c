@@ -432,6 +432,37 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     return false;
 }
 
+/* Livelock detection of the access loop: the same fault again and again means the
+ * handler makes no progress — a kernel bug. */
+typedef struct fault_watch {
+    uint64_t last_va;
+    uint32_t last_ec;
+    unsigned repeats;
+} fault_watch;
+
+#define FAULT_WATCH_INIT {0, UINT32_MAX, 0}
+
+/* True (after asserting, in debug builds) when f repeats the last fault too often. */
+static bool livelocked(fault_watch *w, const vms_fault *f)
+{
+    w->repeats = (f->va == w->last_va && f->error_code == w->last_ec) ? w->repeats + 1 : 0;
+    w->last_va = f->va;
+    w->last_ec = f->error_code;
+    if (w->repeats < 3)
+        return false;
+    assert(!"page-fault livelock: the handler does not make progress");
+    return true;
+}
+
+/* Put t's core in user mode running t's address space; returns the core. */
+static vms_core *enter_user(vms_kernel *k, vms_task *t)
+{
+    vms_core *c = vmsi_core(k, t->core);
+    vmsi_switch_mm(k, t->core, t->proc->mm);
+    vms_core_set_user(c, true);
+    return c;
+}
+
 vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind, void *buf,
                            size_t len, vms_access_info *info, vms_err *err)
 {
@@ -442,9 +473,137 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
     if (!t || len == 0)
         return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
     vms_status st = VMS_OK;
-    uint64_t last_va = 0;
-    uint32_t last_ec = UINT32_MAX;
-    unsigned repeats = 0;
+    fault_watch w = FAULT_WATCH_INIT;
+    for (;;) {
+        if (t->proc->state != VMS_TASK_RUNNING) {
+            info->outcome = VMS_ACCESS_DEAD;
+            return VMS_OK;
+        }
+        vms_core *c = enter_user(k, t);
+        vms_access_result r = vms_core_access(c, va, kind, buf, len);
+        vms_core_set_user(c, false);
+        if (r.ok)
+            return VMS_OK;
+        if (livelocked(&w, &r.fault)) {
+            deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
+            return VMS_OK;
+        }
+        if (!fault_step(k, t, &r.fault, info, &st, err))
+            return st;
+    }
+}
+
+/*
+ * The batch is vms_proc_access's loop turned inside out: the task is switched in and the
+ * core put in user mode once, then vms_core_access_batch runs references until one
+ * faults; the fault takes the same step as in vms_proc_access (handler, or a signal),
+ * and the batch resumes at that reference, switching the task in again as the retry of
+ * vms_proc_access does. Between two references vms_proc_access only toggles the
+ * privilege level and re-checks the current mm — neither is counted nor can change
+ * while no fault runs — so the two paths do the same modelled work. Any per-reference
+ * kernel work added to vms_proc_access must be added here too (test_replay compares
+ * both paths counter by counter).
+ */
+vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs, size_t n,
+                                 size_t *done, vms_access_info *info, vms_err *err)
+{
+    vms_access_info dummy;
+    if (!info)
+        info = &dummy;
+    memset(info, 0, sizeof *info);
+    *done = 0;
+    if (!t)
+        return vmsi_err(err, VMS_ERR_INVAL, "access batch: no task");
+    for (size_t i = 0; i < n; i++)
+        if (refs[i].len == 0 || refs[i].kind > VMS_ACC_EXEC)
+            return vmsi_err(err, VMS_ERR_INVAL, "access batch: reference %zu: %s", i,
+                            refs[i].len ? "bad kind" : "zero length");
+    vms_status st = VMS_OK;
+    fault_watch w = FAULT_WATCH_INIT;
+    size_t i = 0;
+    while (i < n) {
+        if (t->proc->state != VMS_TASK_RUNNING) {
+            info->outcome = VMS_ACCESS_DEAD;
+            break;
+        }
+        vms_core *c = enter_user(k, t);
+        vms_fault f;
+        size_t ran = vms_core_access_batch(c, refs + i, n - i, &f);
+        vms_core_set_user(c, false);
+        if (ran > 0)
+            w = (fault_watch)FAULT_WATCH_INIT; /* progress: a new reference's faults */
+        i += ran;
+        if (i == n)
+            break;
+        if (livelocked(&w, &f)) {
+            deliver(k, t, VMS_SIGBUS, f.va, f.error_code, 0, info);
+            break;
+        }
+        if (!fault_step(k, t, &f, info, &st, err))
+            break;
+    }
+    *done = i;
+    return st;
+}
+
+/* One fault of a kernel access to user memory: handle it, or end with EFAULT. */
+static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f,
+                              vms_access_info *info, vms_status *st, vms_err *err)
+{
+    if (f->kind != VMS_FAULT_PF) { /* RAM that could not store a byte, a bus error */
+        *st = vmsi_err(err, VMS_ERR_NOMEM, "kernel access at %llx: out of host memory for RAM",
+                       (unsigned long long)f->va);
+        return false;
+    }
+    info->faults++;
+    k->st.kernel_faults++;
+    vmsi_fault_info fi = {0, false};
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    info->major += fi.major;
+    switch (r) {
+    case VMSI_FAULT_DONE:
+        return true;
+    case VMSI_FAULT_SEGV:
+    case VMSI_FAULT_BUS:
+        info->outcome = VMS_ACCESS_EFAULT;
+        info->addr = f->va;
+        info->error_code = f->error_code;
+        k->st.efault++;
+        return false;
+    case VMSI_FAULT_OOM:
+        deliver(k, t, VMS_SIGKILL, f->va, f->error_code, 0, info);
+        return false;
+    case VMSI_FAULT_NOMEM:
+        *st = vmsi_err(err, VMS_ERR_NOMEM, "page fault at %llx: out of host memory",
+                       (unsigned long long)f->va);
+        return false;
+    }
+    return false;
+}
+
+vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                  void *buf, size_t len, vms_access_info *info, vms_err *err)
+{
+    vms_access_info dummy;
+    if (!info)
+        info = &dummy;
+    memset(info, 0, sizeof *info);
+    if (!t || len == 0 || kind == VMS_ACC_EXEC)
+        return vmsi_err(err, VMS_ERR_INVAL, "kernel access: %s",
+                        !t ? "no task" : len ? "the kernel does not fetch from user memory"
+                                            : "zero length");
+    if (t->proc->state != VMS_TASK_RUNNING) {
+        info->outcome = VMS_ACCESS_DEAD;
+        return VMS_OK;
+    }
+    if (va >= VMS_TASK_SIZE || len > VMS_TASK_SIZE - va) { /* access_ok() */
+        info->outcome = VMS_ACCESS_EFAULT;
+        info->addr = va;
+        k->st.efault++;
+        return VMS_OK;
+    }
+    vms_status st = VMS_OK;
+    fault_watch w = FAULT_WATCH_INIT;
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
@@ -452,23 +611,33 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         }
         vms_core *c = vmsi_core(k, t->core);
         vmsi_switch_mm(k, t->core, t->proc->mm);
-        vms_core_set_user(c, true);
+        vms_core_set_ac(c, true); /* stac */
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
-        vms_core_set_user(c, false);
+        vms_core_set_ac(c, false); /* clac */
         if (r.ok)
             return VMS_OK;
-        /* The same fault again and again means the handler makes no progress: a bug. */
-        repeats = (r.fault.va == last_va && r.fault.error_code == last_ec) ? repeats + 1 : 0;
-        last_va = r.fault.va;
-        last_ec = r.fault.error_code;
-        if (repeats >= 3) {
-            assert(!"page-fault livelock: the handler does not make progress");
+        if (livelocked(&w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
         }
-        if (!fault_step(k, t, &r.fault, info, &st, err))
+        if (!kernel_fault_step(k, t, &r.fault, info, &st, err))
             return st;
     }
+}
+
+vms_status vms_proc_set_auto_anon(vms_kernel *k, vms_task *t, uint64_t region_len, vms_err *err)
+{
+    (void)k;
+    if (!t || t->proc->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "auto-anonymous layout: the task is not running");
+    if (region_len && (region_len < VMS_PAGE_SIZE || (region_len & (region_len - 1)) ||
+                       region_len > (UINT64_C(1) << 46)))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "auto-anonymous layout: region %llu bytes: expected a power of two "
+                        "from 4K to 64T",
+                        (unsigned long long)region_len);
+    t->proc->mm->auto_anon = region_len;
+    return VMS_OK;
 }
 
 vms_access_outcome vms_proc_read(vms_kernel *k, vms_task *t, uint64_t va, void *buf, size_t len)

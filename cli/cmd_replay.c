@@ -1,0 +1,435 @@
+/*
+ * cmd_replay.c — `vmsim replay TRACE`: boot a machine and kernel from the configuration
+ * (preset, --config, --set), replay a memory trace through them (replay.h,
+ * docs/REPLAY.md) and report the counters: a readable summary, or --stats json (a
+ * contract for tools), and optionally a CSV time series every N references.
+ *
+ * stdout holds only results, so that the same configuration and trace give the same
+ * bytes; warnings (missing files, failed calls, segfaults) go to stderr, and a progress
+ * line too — only when stderr is a terminal. Exit status: 0 the trace was replayed
+ * (simulated segfaults are results, not failures), 1 the trace could not be read or is
+ * malformed (the message names the file and the line or byte; nothing is printed on
+ * stdout), 2 a usage or configuration error.
+ */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, clock_gettime, isatty */
+#include <dirent.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vmsim/config.h"
+#include "vmsim/proc.h"
+#include "vmsim/replay.h"
+
+static const char usage[] =
+    "usage: vmsim replay [options] TRACE\n"
+    "\n"
+    "Replay a memory trace (\"-\": stdin) through a simulated machine and kernel: every\n"
+    "reference is a user access of the thread that made it (TLBs, page walks, page faults),\n"
+    "every recorded kernel event (mmap, munmap, brk, clone, exit, read(2) into user memory)\n"
+    "the system call it was. docs/REPLAY.md has the details.\n"
+    "\n"
+    "options:\n"
+    "  --format FMT        auto (detect; default), native, lackey, din (dinero), champsim\n"
+    "  --layout L          auto: any touched address is anonymous memory (2 MiB regions;\n"
+    "                      the default for traces without kernel events); recorded: only\n"
+    "                      what the trace maps exists (the default when it starts with\n"
+    "                      kernel events)\n"
+    "  --preset NAME       machine preset (default skylake; `vmsim presets`)\n"
+    "  --config FILE       load configuration keys from an INI file (`vmsim config --keys`)\n"
+    "  --set KEY=VALUE     set one key (repeatable)\n"
+    "  --stats json        print the counters as one JSON object instead of the summary\n"
+    "  --csv FILE          write a CSV time series, one row every --interval references\n"
+    "  --interval N        references per CSV row (default 1000000; K/M/G suffixes)\n"
+    "  --limit N           replay at most N references\n"
+    "  --slow              reference by reference, without the batch fast path (same\n"
+    "                      results, slower: for comparisons)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "exit status: 0 replayed (simulated segfaults are results), 1 the trace is unreadable\n"
+    "or malformed (file and line or byte on stderr), 2 a usage or configuration error.\n";
+
+#define MAX_WARNINGS 20 /* warnings printed; the rest are counted */
+
+typedef struct replay_cli {
+    const char *preset, *config, *path, *csv_path;
+    const char *sets[64];
+    int nsets;
+    bool json, slow;
+    vms_trace_format format;
+    vms_replay_layout layout;
+    uint64_t limit, interval;
+    /* run state */
+    vms_machine *m;
+    vms_kernel *k;
+    FILE *csv;
+    bool progress;
+    struct timespec t0, last_print;
+    unsigned warnings;
+    uint64_t prev_lookups[VMS_TLB_NLEVELS], prev_misses[VMS_TLB_NLEVELS];
+} replay_cli;
+
+/* ---- arguments ------------------------------------------------------------------------- */
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Report a usage error ("vmsim replay: …") and return EXIT_USAGE. */
+static int bad(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vmsim replay: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+/* Parse one option with its value v; returns 0, or EXIT_USAGE. */
+static int option(replay_cli *o, const char *a, const char *v)
+{
+    vms_err err = {0};
+    if (!strcmp(a, "--preset")) {
+        o->preset = v;
+    } else if (!strcmp(a, "--config")) {
+        o->config = v;
+    } else if (!strcmp(a, "--set")) {
+        if (o->nsets == 64)
+            return bad("too many --set options (at most 64)");
+        o->sets[o->nsets++] = v;
+    } else if (!strcmp(a, "--stats")) {
+        if (strcmp(v, "json"))
+            return bad("bad --stats '%s': expected json", v);
+        o->json = true;
+    } else if (!strcmp(a, "--format")) {
+        if (vms_trace_format_parse(strcmp(v, "din") ? v : "dinero", &o->format, &err) != VMS_OK)
+            return bad("%s", err.msg);
+    } else if (!strcmp(a, "--layout")) {
+        if (vms_replay_layout_parse(v, &o->layout, &err) != VMS_OK ||
+            o->layout == VMS_REPLAY_LAYOUT_DEFAULT)
+            return bad("bad --layout '%s': expected auto or recorded", v);
+    } else if (!strcmp(a, "--csv")) {
+        o->csv_path = v;
+    } else if (!strcmp(a, "--interval")) {
+        if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
+            return bad("bad --interval '%s': expected a positive number", v);
+    } else if (!strcmp(a, "--limit")) {
+        if (!cli_parse_u64(v, true, &o->limit) || o->limit == 0)
+            return bad("bad --limit '%s': expected a positive number", v);
+    } else {
+        return bad("unexpected argument '%s' (see vmsim replay --help)", a);
+    }
+    return 0;
+}
+
+static int parse(int argc, char **argv, replay_cli *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--slow")) {
+            o->slow = true;
+        } else if (a[0] == '-' && a[1] == '-' && i + 1 < argc) {
+            int rc = option(o, a, argv[++i]);
+            if (rc)
+                return rc;
+        } else if ((a[0] != '-' || !strcmp(a, "-")) && !o->path) {
+            o->path = a;
+        } else {
+            return bad("unexpected argument '%s' (see vmsim replay --help)", a);
+        }
+    }
+    if (!o->path)
+        return bad("no trace given (see vmsim replay --help)");
+    if (o->interval && !o->csv_path)
+        return bad("--interval needs --csv");
+    return 0;
+}
+
+/* ---- machine and kernel ---------------------------------------------------------------- */
+
+/* Replay's shared file pages are written back to a private temporary directory (removed
+ * at the end) unless the configuration names one: replaying must not litter the current
+ * directory with copies of the trace's files. */
+static char tmp_wb[64];
+
+static void remove_tmp_wb(void)
+{
+    if (!tmp_wb[0])
+        return;
+    DIR *d = opendir(tmp_wb);
+    struct dirent *e;
+    char p[sizeof tmp_wb + 260];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(tmp_wb);
+    tmp_wb[0] = '\0';
+}
+
+static int boot(replay_cli *o, vms_config *c)
+{
+    vms_err err = {0};
+    vms_status st = vms_config_init(c, o->preset, &err);
+    if (st == VMS_OK && o->config)
+        st = vms_config_load(c, o->config, &err);
+    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
+        st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st == VMS_OK && !strcmp(c->writeback_dir, ".")) {
+        snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
+        if (mkdtemp(tmp_wb))
+            snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
+        else
+            tmp_wb[0] = '\0';
+    }
+    vms_kernel_config kc = vms_config_kernel(c);
+    if (st == VMS_OK)
+        st = vms_machine_create(NULL, &c->machine, &o->m, &err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(o->m, &kc, &o->k, &err);
+    if (st != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ---- warnings, progress, CSV ----------------------------------------------------------- */
+
+static void on_log(void *ud, vms_log_level level, const char *msg)
+{
+    replay_cli *o = ud;
+    (void)level;
+    if (o->warnings++ < MAX_WARNINGS)
+        fprintf(stderr, "%s%s\n", strncmp(msg, "replay:", 7) ? "[kernel] " : "vmsim ", msg);
+}
+
+/* Sum of a counter of TLB level l over the cores. */
+static void tlb_sum(vms_machine *m, unsigned l, uint64_t *lookups, uint64_t *misses)
+{
+    *lookups = *misses = 0;
+    for (unsigned i = 0; i < vms_machine_ncores(m); i++) {
+        vms_tlb *t = vms_core_tlb(vms_machine_core(m, i), (vms_tlb_level)l);
+        if (t) {
+            *lookups += vms_tlb_get_stats(t)->lookups;
+            *misses += vms_tlb_get_stats(t)->misses;
+        }
+    }
+}
+
+typedef struct hw_sums {
+    uint64_t walks, walk_refs, cycles;
+} hw_sums;
+
+static hw_sums hw_sum(vms_machine *m)
+{
+    hw_sums s = {0, 0, 0};
+    for (unsigned i = 0; i < vms_machine_ncores(m); i++) {
+        vms_core *c = vms_machine_core(m, i);
+        s.walks += vms_core_walk_stats(c)->walks;
+        s.walk_refs += vms_core_walk_stats(c)->mem_refs;
+        s.cycles += vms_core_cycles(c);
+    }
+    return s;
+}
+
+/* One CSV row: cumulative counts, and miss rates over the interval since the last row. */
+static void csv_row(replay_cli *o, uint64_t refs)
+{
+    fprintf(o->csv, "%" PRIu64, refs);
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+        uint64_t lk, ms;
+        tlb_sum(o->m, l, &lk, &ms);
+        uint64_t dl = lk - o->prev_lookups[l], dm = ms - o->prev_misses[l];
+        fprintf(o->csv, ",%.6f", dl ? (double)dm / (double)dl : 0.0);
+        o->prev_lookups[l] = lk;
+        o->prev_misses[l] = ms;
+    }
+    hw_sums h = hw_sum(o->m);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
+    fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
+            h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+}
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
+}
+
+static void progress(replay_cli *o, uint64_t refs, bool final)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    if (since(&o->last_print, &now) < 0.5)
+        return;
+    o->last_print = now;
+    double dt = since(&o->t0, &now), rate = dt > 0 ? (double)refs / dt : 0;
+    fprintf(stderr, "\r\033[Kreplay: %.1fM references, %.2fM/s", (double)refs / 1e6, rate / 1e6);
+    if (o->limit && rate > 0)
+        fprintf(stderr, ", ETA %.0fs", (double)(o->limit - refs) / rate);
+    fflush(stderr);
+}
+
+static void on_tick(void *ud, uint64_t refs, bool final)
+{
+    replay_cli *o = ud;
+    if (o->csv && (!final || refs % o->interval != 0 || refs == 0))
+        csv_row(o, refs);
+    if (o->progress)
+        progress(o, refs, final);
+}
+
+/* ---- results --------------------------------------------------------------------------- */
+
+static double pct(uint64_t a, uint64_t b)
+{
+    return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
+{
+    const vms_replay_stats *s = vms_replay_get_stats(r);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
+    const vms_machine_config *mc = vms_machine_get_config(o->m);
+    printf("trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
+           vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
+           mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    printf("references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
+           " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
+           s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
+    static const char *const names[VMS_TLB_NLEVELS] = {"l1i", "l1d", "l2"};
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+        uint64_t lk, ms;
+        tlb_sum(o->m, l, &lk, &ms);
+        printf("tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
+               pct(ms, lk));
+    }
+    hw_sums h = hw_sum(o->m);
+    printf("page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
+           h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
+    printf("page faults  %" PRIu64 ": %" PRIu64 " minor, %" PRIu64 " major, %" PRIu64
+           " cow, %" PRIu64 " segv; %" PRIu64 " in kernel accesses\n",
+           ks->pgfault, ks->minor, ks->pgmajfault, ks->cow, ks->segv, ks->kernel_faults);
+    printf("memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
+           " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
+           ks->anon_alloc, ks->zero_page, ks->auto_anon_vmas);
+    if (s->syscalls || s->kwrites || s->processes > 1 || s->threads)
+        printf("kernel       %" PRIu64 " system calls (%" PRIu64 " refused), %" PRIu64
+               " kernel writes (%" PRIu64 " EFAULT), %" PRIu64 " processes, %" PRIu64
+               " threads, %" PRIu64 " files mapped, %" PRIu64 " missing\n",
+               s->syscalls, s->syscall_errors, s->kwrites, s->kwrite_efault, s->processes,
+               s->threads, s->files_mapped, s->files_missing);
+    if (s->segv || s->dead_refs)
+        printf("segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
+               " later accesses of dead processes skipped\n",
+               s->segv, s->dead_refs);
+    printf("cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
+           s->references ? (double)h.cycles / (double)s->references : 0.0);
+}
+
+static void json(const replay_cli *o, vms_replay *r)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_strbuf_printf(&sb, "{");
+    vms_machine_stats_json_members(o->m, &sb);
+    vms_kernel_stats_json_members(o->k, &sb);
+    vms_replay_stats_json_members(r, &sb);
+    vms_strbuf_printf(&sb, "}\n");
+    fputs(vms_strbuf_str(&sb), stdout);
+    vms_strbuf_free(&sb);
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static int replay(replay_cli *o)
+{
+    vms_err err = {0};
+    vms_trace_reader *rd = NULL;
+    if (vms_trace_reader_open(o->path, o->format, NULL, &rd, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return 1;
+    }
+    if (o->csv_path) {
+        o->csv = fopen(o->csv_path, "w");
+        if (!o->csv) {
+            cli_error("replay", "%s: cannot create the CSV file", o->csv_path);
+            vms_trace_reader_close(rd);
+            return 1;
+        }
+        fputs("references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,walk_mem_refs,faults,"
+              "major_faults,cycles\n",
+              o->csv);
+        if (!o->interval)
+            o->interval = 1000000;
+    }
+    o->progress = isatty(STDERR_FILENO);
+    clock_gettime(CLOCK_MONOTONIC, &o->t0);
+    vms_replay_opts ro = {.layout = o->layout,
+                          .slow = o->slow,
+                          .limit = o->limit,
+                          .interval = o->csv        ? o->interval
+                                      : o->progress ? 1u << 20
+                                                    : 0,
+                          .tick = on_tick,
+                          .log = on_log,
+                          .ud = o};
+    vms_replay *r = NULL;
+    vms_kernel_set_log(o->k, on_log, o);
+    vms_status st = vms_replay_create(o->k, &ro, &r, &err);
+    if (st == VMS_OK)
+        st = vms_replay_run(r, rd, &err);
+    int rc = 0;
+    if (st != VMS_OK) {
+        if (o->progress)
+            fputs("\r\033[K", stderr);
+        cli_error("replay", "%s", err.msg);
+        rc = 1;
+    } else {
+        if (o->warnings > MAX_WARNINGS)
+            fprintf(stderr, "vmsim replay: %u more warnings not shown\n",
+                    o->warnings - MAX_WARNINGS);
+        if (o->json)
+            json(o, r);
+        else
+            summary(o, r, vms_trace_reader_format(rd));
+    }
+    if (o->csv && fclose(o->csv) != 0 && rc == 0) {
+        cli_error("replay", "%s: write failed", o->csv_path);
+        rc = 1;
+    }
+    vms_replay_destroy(r);
+    vms_trace_reader_close(rd);
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    replay_cli o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    vms_config cfg;
+    rc = boot(&o, &cfg);
+    if (rc == 0)
+        rc = replay(&o);
+    vms_kernel_destroy(o.k);
+    vms_machine_destroy(o.m);
+    remove_tmp_wb();
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * vmsim/replay.h — trace replay: the events of a memory trace (trace.h) run through a
+ * booted kernel and machine, every reference as a user access of the task its tid
+ * names (docs/REPLAY.md).
+ *
+ * A replay owns nothing of the kernel: it spawns one process for the trace's first
+ * thread, creates threads and processes as CLONE events say, and turns each event into
+ * what a real kernel would see:
+ *
+ *   ACCESS    an address-only user access (vms_proc_access with buf NULL, or the batch
+ *             path vms_proc_access_batch: the same model, faster); MODIFY = read, write
+ *   MAP       (recorded layout) the segment, mapped MAP_FIXED at its recorded address:
+ *             from the host file at its recorded path when it exists, else anonymous
+ *   MMAP, MUNMAP, MPROTECT, MADVISE   the system call (vms_sys_*), at recorded addresses
+ *   BRK       the change of the break, as a fixed anonymous mapping or an unmapping
+ *   CLONE     fork (vms_proc_fork) or a thread (vms_proc_clone_thread, with CLONE_VM)
+ *   EXIT      the thread, or with `group` the whole process, exits
+ *   KWRITE    the kernel writes the user's buffer (vms_proc_kernel_access)
+ *
+ * Layouts. `auto` (the default for traces without kernel events): the process treats
+ * every user address as anonymous memory (vms_proc_set_auto_anon with 2 MiB regions),
+ * and kernel events are still replayed. `recorded` (the default when the trace starts
+ * with kernel events): only what the events map exists; a reference elsewhere is a
+ * segfault, reported as data.
+ *
+ * Simulated outcomes (segfaults, failed system calls, events of unknown or dead
+ * threads) are counted in vms_replay_stats and reported through the log callback; they
+ * never stop the replay. Library errors are host failures (VMS_ERR_NOMEM, a trace read
+ * error, which names the file and line or byte).
+ */
+#ifndef VMSIM_REPLAY_H
+#define VMSIM_REPLAY_H
+
+#include "vmsim/kernel.h"
+#include "vmsim/strbuf.h"
+#include "vmsim/trace.h"
+
+typedef struct vms_replay vms_replay;
+
+typedef enum vms_replay_layout {
+    VMS_REPLAY_LAYOUT_DEFAULT = 0, /* recorded when the first event is a kernel event,
+                                      else auto (decided by vms_replay_run) */
+    VMS_REPLAY_LAYOUT_AUTO,        /* any touched address is anonymous memory */
+    VMS_REPLAY_LAYOUT_RECORDED,    /* only what the trace maps exists */
+} vms_replay_layout;
+
+/* "default", "auto", "recorded"; and the reverse (VMS_ERR_NOTFOUND if unknown). */
+const char *vms_replay_layout_name(vms_replay_layout l);
+vms_status vms_replay_layout_parse(const char *name, vms_replay_layout *out, vms_err *err);
+
+/* The auto layout's region: a fault outside every VMA maps the aligned 2 MiB around it. */
+#define VMS_REPLAY_AUTO_REGION (UINT64_C(2) << 20)
+
+/* Called every `interval` references (after the one that completes the interval), and
+ * once at the end with final = true. */
+typedef void (*vms_replay_tick_fn)(void *ud, uint64_t references, bool final);
+
+typedef struct vms_replay_opts {
+    vms_replay_layout layout;
+    bool slow;         /* reference by reference through vms_proc_access (the fast path,
+                          vms_proc_access_batch, is the same model; tests compare them) */
+    uint64_t limit;    /* stop after this many references (0: the whole trace) */
+    uint64_t interval; /* tick every this many references (0: only at the end) */
+    vms_replay_tick_fn tick;
+    vms_log_fn log; /* warnings: missing files, failed calls, segfaults (may be NULL) */
+    void *ud;       /* for tick and log */
+} vms_replay_opts;
+
+/* What the replay did, beyond the machine's and kernel's own counters. */
+typedef struct vms_replay_stats {
+    uint64_t events;             /* trace events consumed */
+    uint64_t references;         /* ACCESS events replayed (MODIFY counts once) */
+    uint64_t by_kind[4];         /* reads, writes, fetches, modifies */
+    uint64_t bytes;              /* bytes referenced */
+    uint64_t segv;               /* references that killed their process (SIGSEGV/SIGBUS/OOM) */
+    uint64_t dead_refs;          /* references of a killed process's threads, skipped */
+    uint64_t kwrites;            /* KWRITE events replayed */
+    uint64_t kwrite_efault;      /* … that failed with EFAULT */
+    uint64_t syscalls;           /* MAP, MMAP, MUNMAP, MPROTECT, BRK, MADVISE replayed */
+    uint64_t syscall_errors;     /* … that the simulated kernel refused */
+    uint64_t skipped;            /* events with nothing to replay (failed recorded mmap, advice
+                                    other than DONTNEED, brk queries) */
+    uint64_t files_mapped;       /* file-backed segments mapped from host files */
+    uint64_t files_missing;      /* file-backed segments mapped anonymous: no host file */
+    uint64_t processes, threads; /* created: spawn + forks, and threads */
+    uint64_t unknown_tids;       /* references by a tid no CLONE created: a thread of the first
+                                    process */
+} vms_replay_stats;
+
+/*
+ * Prepare a replay on kernel k (borrowed; must outlive the replay; a freshly booted
+ * kernel gives reproducible results). opts is copied (NULL: defaults). Nothing is
+ * spawned until the first event.
+ */
+vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_replay **out,
+                             vms_err *err);
+
+/* Free the replay (not the kernel, nor the processes it created). NULL is fine. */
+void vms_replay_destroy(vms_replay *r);
+
+/*
+ * Replay one event. path is the event's path string (MAP/MMAP; NULL for none). The
+ * layout must be decided (not DEFAULT) when the first event arrives: DEFAULT then means
+ * auto. Returns VMS_OK, or VMS_ERR_NOMEM on host failure.
+ */
+vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char *path,
+                            vms_err *err);
+
+/*
+ * Flush references the replay buffered for the batch path (vms_replay_event may hold
+ * up to a batch of consecutive references of one task before running them). Call it
+ * before reading counters.
+ */
+vms_status vms_replay_flush(vms_replay *r, vms_err *err);
+
+/*
+ * Read the whole trace from rd and replay it (up to opts.limit references), deciding a
+ * DEFAULT layout from the first event, then flush. Returns VMS_OK at the end, the
+ * reader's error (file and line or byte) on a malformed trace — with everything before
+ * it replayed — or VMS_ERR_NOMEM.
+ */
+vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err);
+
+/* The layout in force (DEFAULT until decided). */
+vms_replay_layout vms_replay_get_layout(const vms_replay *r);
+
+const vms_replay_stats *vms_replay_get_stats(const vms_replay *r);
+
+/*
+ * Append the replay's counters as JSON members (no braces; a leading comma when sb does
+ * not end in '{' or ','): "replay": {"layout", "references", "reads", "writes",
+ * "fetches", "modifies", "bytes", "segv", "dead_refs", "kwrites", "kwrite_efault",
+ * "syscalls", "syscall_errors", "skipped", "files_mapped", "files_missing", "processes",
+ * "threads", "unknown_tids", "auto_anon_vmas", "kernel_faults"}.
+ */
+vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb);
+
+#endif

@@ -1,0 +1,658 @@
+/*
+ * replay.c — trace replay (replay.h, docs/REPLAY.md): trace events in, system calls and
+ * address-only user accesses out, through the same kernel and MMU as every other
+ * workload (DESIGN.md principle 7: two speeds, one model).
+ *
+ * Threads. tasks[] maps each trace tid to its vms_task and process id. The first tid
+ * spawns the root process; CLONE events fork or add threads; a tid that no CLONE made
+ * becomes a thread of the root process (counted: unknown_tids). The n-th task created
+ * (0-based) runs on core n mod ncores. EXIT removes a tid (with `group`, every tid of
+ * its process).
+ *
+ * References. Consecutive references of one task are buffered (up to BATCH accesses,
+ * MODIFY as a read then a write) and run together: through vms_proc_access_batch (the
+ * fast path), or one by one through vms_proc_access (opts.slow). Both give the same
+ * model, and the bookkeeping here is shared: per access, an outcome of OK, a fatal
+ * signal (segv) or a dead task (dead_refs). Any other event, another task, a tick or
+ * the end runs the buffer first, so events keep their trace order.
+ *
+ * Recorded layout. Addresses are honoured: MAP and MMAP map MAP_FIXED at the recorded
+ * address (the address mmap returned), so the simulated address space is the recorded
+ * one. brk is replayed as the change of the break — growing maps the new pages as fixed
+ * anonymous memory, shrinking unmaps them — because the simulated process's own heap
+ * starts elsewhere; the first break comes from the first BRK's result (glibc's brk(0))
+ * or the end of a "[heap]" segment.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+#include "vmsim/replay.h"
+
+/* Accesses buffered before running them as one batch (64 KiB of vms_ref). */
+#define BATCH 4096
+
+/* A trace thread: its task and process. */
+typedef struct rtask {
+    uint32_t tid;
+    int pid;
+    vms_task *t;
+} rtask;
+
+/* A process's replay state: the recorded program break (0: not known yet). */
+typedef struct rproc {
+    int pid;
+    uint64_t brk;
+} rproc;
+
+struct vms_replay {
+    vms_kernel *k;
+    const vms_allocator *a;
+    vms_replay_opts o;
+    vms_replay_stats st;
+    rtask *tasks;
+    size_t ntasks, captasks;
+    rproc *procs;
+    size_t nprocs, capprocs;
+    size_t last;      /* index of the last task found, a one-entry cache */
+    int root_pid;     /* the first process (0: none alive) */
+    unsigned created; /* tasks created, for core placement */
+    vms_task *cur;    /* the task of the buffered references */
+    size_t nbuf;
+    vms_ref buf[BATCH];
+};
+
+/* ---- names ----------------------------------------------------------------------------- */
+
+static const char *const layout_names[] = {"default", "auto", "recorded"};
+
+const char *vms_replay_layout_name(vms_replay_layout l)
+{
+    return (unsigned)l < 3 ? layout_names[l] : "?";
+}
+
+vms_status vms_replay_layout_parse(const char *name, vms_replay_layout *out, vms_err *err)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        if (strcmp(name, layout_names[i]) == 0) {
+            *out = (vms_replay_layout)i;
+            return VMS_OK;
+        }
+    }
+    return vmsi_err(err, VMS_ERR_NOTFOUND, "unknown layout '%s': expected auto or recorded", name);
+}
+
+/* ---- warnings -------------------------------------------------------------------------- */
+
+static void warn(vms_replay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report a simulated oddity through the log callback: "event N: …". */
+static void warn(vms_replay *r, const char *fmt, ...)
+{
+    if (!r->o.log)
+        return;
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "replay: event %" PRIu64 ": ", r->st.events);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    r->o.log(r->o.ud, VMS_LOG_WARNING, msg);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_replay **out,
+                             vms_err *err)
+{
+    *out = NULL;
+    const vms_allocator *a = vms_machine_allocator(vms_kernel_machine(k));
+    vms_replay *r = vmsi_zalloc(a, sizeof *r);
+    if (!r)
+        return vmsi_err(err, VMS_ERR_NOMEM, "replay: out of host memory");
+    r->k = k;
+    r->a = a;
+    if (opts)
+        r->o = *opts;
+    *out = r;
+    return VMS_OK;
+}
+
+void vms_replay_destroy(vms_replay *r)
+{
+    if (!r)
+        return;
+    vmsi_free(r->a, r->tasks, r->captasks * sizeof *r->tasks);
+    vmsi_free(r->a, r->procs, r->capprocs * sizeof *r->procs);
+    vmsi_free(r->a, r, sizeof *r);
+}
+
+vms_replay_layout vms_replay_get_layout(const vms_replay *r)
+{
+    return r->o.layout;
+}
+
+const vms_replay_stats *vms_replay_get_stats(const vms_replay *r)
+{
+    return &r->st;
+}
+
+/* ---- threads and processes ------------------------------------------------------------- */
+
+/* The entry of tid, or NULL. */
+static rtask *find_tid(vms_replay *r, uint32_t tid)
+{
+    if (r->last < r->ntasks && r->tasks[r->last].tid == tid)
+        return &r->tasks[r->last];
+    for (size_t i = 0; i < r->ntasks; i++) {
+        if (r->tasks[i].tid == tid) {
+            r->last = i;
+            return &r->tasks[i];
+        }
+    }
+    return NULL;
+}
+
+/* Grow an array of n elements of size sz to hold one more; false on host failure. */
+static bool reserve(vms_replay *r, void **arr, size_t n, size_t *cap, size_t sz)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = r->a->realloc(r->a->ud, *arr, *cap * sz, ncap * sz);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+static rproc *find_proc(vms_replay *r, int pid)
+{
+    for (size_t i = 0; i < r->nprocs; i++)
+        if (r->procs[i].pid == pid)
+            return &r->procs[i];
+    return NULL;
+}
+
+/* Record task t as trace thread tid (and its process when new). */
+static vms_status add_task(vms_replay *r, uint32_t tid, vms_task *t, vms_err *err)
+{
+    int pid = vms_task_pid(t);
+    if (!reserve(r, (void **)&r->tasks, r->ntasks, &r->captasks, sizeof *r->tasks) ||
+        (!find_proc(r, pid) &&
+         !reserve(r, (void **)&r->procs, r->nprocs, &r->capprocs, sizeof *r->procs)))
+        return vmsi_err(err, VMS_ERR_NOMEM, "replay: out of host memory");
+    r->tasks[r->ntasks++] = (rtask){tid, pid, t};
+    if (!find_proc(r, pid))
+        r->procs[r->nprocs++] = (rproc){pid, 0};
+    r->created++;
+    return VMS_OK;
+}
+
+/* Forget every tid of process pid (it exited), and its process record. */
+static void drop_proc(vms_replay *r, int pid)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (r->tasks[i].pid != pid)
+            r->tasks[j++] = r->tasks[i];
+    r->ntasks = j;
+    for (size_t i = 0; i < r->nprocs; i++) {
+        if (r->procs[i].pid == pid) {
+            r->procs[i] = r->procs[--r->nprocs];
+            break;
+        }
+    }
+    if (pid == r->root_pid)
+        r->root_pid = 0;
+}
+
+/* The core the next created task runs on. */
+static unsigned next_core(const vms_replay *r)
+{
+    return r->created % vms_machine_ncores(vms_kernel_machine(r->k));
+}
+
+/* Apply the layout to a new process. */
+static vms_status set_layout(vms_replay *r, vms_task *t, vms_err *err)
+{
+    if (r->o.layout != VMS_REPLAY_LAYOUT_AUTO)
+        return VMS_OK;
+    return vms_proc_set_auto_anon(r->k, t, VMS_REPLAY_AUTO_REGION, err);
+}
+
+/* A new process for tid (the root when none is alive). */
+static vms_status spawn(vms_replay *r, uint32_t tid, vms_task **out, vms_err *err)
+{
+    vms_status st = vms_proc_spawn(r->k, "trace", next_core(r), out, err);
+    if (st == VMS_OK)
+        st = set_layout(r, *out, err);
+    if (st == VMS_OK)
+        st = add_task(r, tid, *out, err);
+    if (st != VMS_OK)
+        return st;
+    r->st.processes++;
+    if (!r->root_pid)
+        r->root_pid = vms_task_pid(*out);
+    return VMS_OK;
+}
+
+/*
+ * The task of trace thread tid, creating it when unknown: the first process, or a new
+ * thread of the root process (unknown_tids). Errors are host failures only.
+ */
+static vms_status task_of(vms_replay *r, uint32_t tid, vms_task **out, vms_err *err)
+{
+    rtask *e = find_tid(r, tid);
+    if (e) {
+        *out = e->t;
+        return VMS_OK;
+    }
+    if (!r->root_pid || !vms_task_alive(vms_proc_find(r->k, r->root_pid)))
+        return spawn(r, tid, out, err);
+    vms_status st =
+        vms_proc_clone_thread(r->k, vms_proc_find(r->k, r->root_pid), next_core(r), out, err);
+    if (st == VMS_OK)
+        st = add_task(r, tid, *out, err);
+    if (st == VMS_OK) {
+        r->st.unknown_tids++;
+        r->st.threads++;
+    }
+    return st;
+}
+
+/* ---- references ------------------------------------------------------------------------ */
+
+/* Count the outcome of one access that did not complete (the fast and slow paths alike). */
+static void count_failed(vms_replay *r, vms_access_outcome o)
+{
+    if (o == VMS_ACCESS_DEAD)
+        r->st.dead_refs++;
+    else
+        r->st.segv++; /* the kernel logged the signal */
+}
+
+/* Run the buffered accesses reference by reference (opts.slow). */
+static vms_status run_slow(vms_replay *r, vms_err *err)
+{
+    for (size_t i = 0; i < r->nbuf; i++) {
+        const vms_ref *x = &r->buf[i];
+        vms_access_info info;
+        vms_status st = vms_proc_access(r->k, r->cur, x->va, (vms_access_kind)x->kind, NULL, x->len,
+                                        &info, err);
+        if (st != VMS_OK)
+            return st;
+        if (info.outcome != VMS_ACCESS_OK)
+            count_failed(r, info.outcome);
+    }
+    return VMS_OK;
+}
+
+/* Run the buffered accesses as batches, resuming after each failed one. */
+static vms_status run_fast(vms_replay *r, vms_err *err)
+{
+    size_t i = 0;
+    while (i < r->nbuf) {
+        size_t done;
+        vms_access_info info;
+        vms_status st =
+            vms_proc_access_batch(r->k, r->cur, r->buf + i, r->nbuf - i, &done, &info, err);
+        i += done;
+        if (st != VMS_OK)
+            return st;
+        if (i == r->nbuf)
+            break;
+        if (info.outcome == VMS_ACCESS_DEAD) {
+            r->st.dead_refs += r->nbuf - i; /* every later access finds it dead too */
+            break;
+        }
+        count_failed(r, info.outcome);
+        i++;
+    }
+    return VMS_OK;
+}
+
+vms_status vms_replay_flush(vms_replay *r, vms_err *err)
+{
+    if (r->nbuf == 0)
+        return VMS_OK;
+    vms_status st = r->o.slow ? run_slow(r, err) : run_fast(r, err);
+    r->nbuf = 0;
+    return st;
+}
+
+/* Buffer one access of task t, running the buffer first when it is full or another's. */
+static vms_status push(vms_replay *r, vms_task *t, uint64_t va, uint32_t len, vms_access_kind kind,
+                       vms_err *err)
+{
+    if (r->cur != t || r->nbuf == BATCH) {
+        vms_status st = vms_replay_flush(r, err);
+        if (st != VMS_OK)
+            return st;
+        r->cur = t;
+    }
+    r->buf[r->nbuf++] = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
+    return VMS_OK;
+}
+
+static vms_status on_access(vms_replay *r, const vms_trace_event *ev, vms_err *err)
+{
+    vms_task *t;
+    vms_status st = task_of(r, ev->tid, &t, err);
+    if (st != VMS_OK)
+        return st;
+    unsigned kind = ev->access.kind;
+    r->st.references++;
+    r->st.by_kind[kind & 3]++;
+    r->st.bytes += ev->access.size;
+    if (kind == VMS_TACC_MODIFY) {
+        st = push(r, t, ev->access.va, ev->access.size, VMS_ACC_READ, err);
+        if (st == VMS_OK)
+            st = push(r, t, ev->access.va, ev->access.size, VMS_ACC_WRITE, err);
+        return st;
+    }
+    return push(r, t, ev->access.va, ev->access.size, (vms_access_kind)kind, err);
+}
+
+/* ---- kernel events --------------------------------------------------------------------- */
+
+/* A failed system call: counted and reported; a host failure ends the replay. */
+static vms_status syscall_done(vms_replay *r, const char *what, vms_status st, const vms_err *e,
+                               vms_err *err)
+{
+    r->st.syscalls++;
+    if (st == VMS_OK)
+        return VMS_OK;
+    if (st == VMS_ERR_NOMEM)
+        return vmsi_err(err, st, "%s", e->msg);
+    r->st.syscall_errors++;
+    warn(r, "%s failed: %s", what, e->msg);
+    return VMS_OK;
+}
+
+static uint64_t page_up(uint64_t x)
+{
+    return (x + VMS_PAGE_MASK) & ~VMS_PAGE_MASK;
+}
+
+/*
+ * Map [addr, addr+len) as the trace recorded it: MAP_FIXED, from the host file at path
+ * when the segment is file-backed and the file exists, else anonymous.
+ */
+static vms_status map_fixed(vms_replay *r, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
+                            unsigned tflags, const char *path, uint64_t off, vms_err *err)
+{
+    unsigned flags =
+        VMS_MAP_FIXED | ((tflags & VMS_TMAP_SHARED) ? VMS_MAP_SHARED : VMS_MAP_PRIVATE);
+    flags |= (tflags & VMS_TMAP_POPULATE) ? VMS_MAP_POPULATE : 0;
+    flags |= (tflags & VMS_TMAP_GROWSDOWN) ? VMS_MAP_GROWSDOWN : 0;
+    flags |= (tflags & VMS_TMAP_HUGETLB) ? VMS_MAP_HUGETLB | VMS_MAP_HUGE_2MB : 0;
+    vms_file *f = NULL;
+    vms_err e = {0};
+    bool file = !(tflags & VMS_TMAP_ANON) && path && path[0] && path[0] != '[';
+    if (file) {
+        vms_status st = vms_file_open(r->k, path, &f, &e);
+        if (st == VMS_ERR_NOMEM)
+            return vmsi_err(err, st, "%s", e.msg);
+        if (st != VMS_OK) {
+            r->st.files_missing++;
+            warn(r, "%s: not readable on this host (%s): mapped anonymous memory instead", path,
+                 e.msg);
+        } else {
+            r->st.files_mapped++;
+        }
+    }
+    if (!f)
+        flags |= VMS_MAP_ANONYMOUS;
+    uint64_t got = 0;
+    vms_status st = vms_sys_mmap(r->k, t, addr, len, prot, flags, f, f ? off : 0, &got, &e);
+    if (f)
+        vms_file_close(r->k, f);
+    char what[96];
+    snprintf(what, sizeof what, "mmap at 0x%" PRIx64 " (0x%" PRIx64 " bytes)", addr, len);
+    return syscall_done(r, what, st, &e, err);
+}
+
+/* brk as the change of the recorded break (see the file comment). */
+static vms_status on_brk(vms_replay *r, vms_task *t, const vms_trace_event *ev, vms_err *err)
+{
+    rproc *p = find_proc(r, vms_task_pid(t));
+    uint64_t old = p ? p->brk : 0, cur = ev->brk.ret;
+    if (p)
+        p->brk = cur;
+    if (!old || page_up(old) == page_up(cur)) {
+        r->st.skipped++;
+        return VMS_OK;
+    }
+    vms_err e = {0};
+    vms_status st;
+    if (page_up(cur) > page_up(old)) {
+        uint64_t got;
+        st = vms_sys_mmap(r->k, t, page_up(old), page_up(cur) - page_up(old),
+                          VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_FIXED | VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &got, &e);
+    } else {
+        st = vms_sys_munmap(r->k, t, page_up(cur), page_up(old) - page_up(cur), &e);
+    }
+    return syscall_done(r, "brk", st, &e, err);
+}
+
+static vms_status on_clone(vms_replay *r, vms_task *t, const vms_trace_event *ev, vms_err *err)
+{
+    if (find_tid(r, ev->clone.child)) {
+        warn(r, "clone: tid %" PRIu32 " already exists; event skipped", ev->clone.child);
+        r->st.skipped++;
+        return VMS_OK;
+    }
+    vms_task *child = NULL;
+    vms_err e = {0};
+    vms_status st;
+    if (ev->clone.flags & VMS_TCLONE_VM) {
+        st = vms_proc_clone_thread(r->k, t, next_core(r), &child, &e);
+    } else {
+        st = vms_proc_fork(r->k, t, &child, &e);
+        if (st == VMS_OK)
+            st = vms_task_set_core(r->k, child, next_core(r), &e);
+        if (st == VMS_OK)
+            st = set_layout(r, child, &e);
+    }
+    if (st == VMS_ERR_NOMEM)
+        return vmsi_err(err, st, "%s", e.msg);
+    if (st != VMS_OK) {
+        r->st.syscall_errors++;
+        warn(r, "clone of tid %" PRIu32 " failed: %s", ev->clone.child, e.msg);
+        return VMS_OK;
+    }
+    if (ev->clone.flags & VMS_TCLONE_VM) {
+        r->st.threads++;
+    } else {
+        r->st.processes++;
+        rproc *pp = find_proc(r, vms_task_pid(t));
+        uint64_t brk = pp ? pp->brk : 0;
+        st = add_task(r, ev->clone.child, child, err);
+        rproc *cp = find_proc(r, vms_task_pid(child));
+        if (cp)
+            cp->brk = brk; /* fork copies the break */
+        return st;
+    }
+    return add_task(r, ev->clone.child, child, err);
+}
+
+static void on_exit(vms_replay *r, const vms_trace_event *ev)
+{
+    rtask *e = find_tid(r, ev->tid);
+    if (!e) {
+        r->st.skipped++;
+        return;
+    }
+    vms_task *t = e->t;
+    int pid = e->pid;
+    vms_task_info info;
+    vms_task_get_info(t, &info);
+    if (ev->exit.group || info.nthreads == 1) {
+        vms_proc_exit(r->k, t);
+        drop_proc(r, pid);
+        return;
+    }
+    vms_task_exit(r->k, t);
+    *e = r->tasks[--r->ntasks];
+}
+
+static vms_status on_kwrite(vms_replay *r, vms_task *t, const vms_trace_event *ev, vms_err *err)
+{
+    r->st.kwrites++;
+    if (ev->kwrite.len == 0)
+        return VMS_OK;
+    vms_access_info info;
+    vms_status st = vms_proc_kernel_access(r->k, t, ev->kwrite.va, VMS_ACC_WRITE, NULL,
+                                           (size_t)ev->kwrite.len, &info, err);
+    if (st != VMS_OK)
+        return st;
+    if (info.outcome == VMS_ACCESS_EFAULT) {
+        r->st.kwrite_efault++;
+        warn(r, "kernel write at 0x%" PRIx64 ": EFAULT", info.addr);
+    } else if (info.outcome == VMS_ACCESS_DEAD) {
+        r->st.dead_refs++;
+    }
+    return VMS_OK;
+}
+
+/* A kernel event of task t. */
+static vms_status on_kernel_event(vms_replay *r, vms_task *t, const vms_trace_event *ev,
+                                  const char *path, vms_err *err)
+{
+    vms_err e = {0};
+    switch ((vms_trace_type)ev->type) {
+    case VMS_TEV_MAP: {
+        vms_status st = map_fixed(r, t, ev->map.start, ev->map.end - ev->map.start, ev->map.prot,
+                                  ev->map.flags, path, ev->map.off, err);
+        rproc *p = find_proc(r, vms_task_pid(t));
+        if (st == VMS_OK && p && !p->brk && path && strcmp(path, "[heap]") == 0)
+            p->brk = ev->map.end;
+        return st;
+    }
+    case VMS_TEV_MMAP:
+        if (ev->mmap.ret == VMS_TRACE_MAP_FAILED) {
+            r->st.skipped++;
+            return VMS_OK;
+        }
+        return map_fixed(r, t, ev->mmap.ret, ev->mmap.len, ev->mmap.prot, ev->mmap.flags, path,
+                         ev->mmap.off, err);
+    case VMS_TEV_MUNMAP:
+        return syscall_done(r, "munmap",
+                            vms_sys_munmap(r->k, t, ev->munmap.addr, ev->munmap.len, &e), &e, err);
+    case VMS_TEV_MPROTECT:
+        return syscall_done(
+            r, "mprotect",
+            vms_sys_mprotect(r->k, t, ev->mprotect.addr, ev->mprotect.len, ev->mprotect.prot, &e),
+            &e, err);
+    case VMS_TEV_MADVISE:
+        if (ev->madvise.advice != VMS_MADV_DONTNEED) {
+            r->st.skipped++;
+            return VMS_OK;
+        }
+        return syscall_done(
+            r, "madvise",
+            vms_sys_madvise(r->k, t, ev->madvise.addr, ev->madvise.len, VMS_MADV_DONTNEED, &e), &e,
+            err);
+    case VMS_TEV_BRK:
+        return on_brk(r, t, ev, err);
+    case VMS_TEV_CLONE:
+        return on_clone(r, t, ev, err);
+    case VMS_TEV_KWRITE:
+        return on_kwrite(r, t, ev, err);
+    default:
+        r->st.skipped++;
+        return VMS_OK;
+    }
+}
+
+vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char *path,
+                            vms_err *err)
+{
+    if (r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
+        r->o.layout = VMS_REPLAY_LAYOUT_AUTO;
+    r->st.events++;
+    if (ev->type == VMS_TEV_ACCESS) {
+        vms_status st = on_access(r, ev, err);
+        if (st == VMS_OK && r->o.interval && r->st.references % r->o.interval == 0 &&
+            (st = vms_replay_flush(r, err)) == VMS_OK && r->o.tick)
+            r->o.tick(r->o.ud, r->st.references, false);
+        return st;
+    }
+    vms_status st = vms_replay_flush(r, err);
+    if (st != VMS_OK)
+        return st;
+    if (ev->type == VMS_TEV_EXIT) {
+        on_exit(r, ev);
+        return VMS_OK;
+    }
+    vms_task *t;
+    st = task_of(r, ev->tid, &t, err);
+    if (st != VMS_OK)
+        return st;
+    if (!vms_task_alive(t)) {
+        r->st.skipped++;
+        return VMS_OK;
+    }
+    return on_kernel_event(r, t, ev, path, err);
+}
+
+vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
+{
+    vms_trace_event ev;
+    vms_status st = VMS_OK;
+    bool first = true;
+    while ((!r->o.limit || r->st.references < r->o.limit) && vms_trace_read(rd, &ev, err)) {
+        if (first && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
+            r->o.layout =
+                ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;
+        first = false;
+        const char *path = NULL;
+        if (ev.type == VMS_TEV_MAP)
+            path = vms_trace_reader_path(rd, ev.map.path);
+        else if (ev.type == VMS_TEV_MMAP)
+            path = vms_trace_reader_path(rd, ev.mmap.path);
+        st = vms_replay_event(r, &ev, path, err);
+        if (st != VMS_OK)
+            return st;
+    }
+    const vms_err *re = vms_trace_reader_error(rd);
+    vms_status fst = vms_replay_flush(r, err);
+    if (re->status != VMS_OK) {
+        if (err && err != re)
+            *err = *re;
+        return re->status;
+    }
+    if (fst == VMS_OK && r->o.tick)
+        r->o.tick(r->o.ud, r->st.references, true);
+    return fst;
+}
+
+vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb)
+{
+    const vms_replay_stats *s = &r->st;
+    const vms_kernel_stats *ks = vms_kernel_get_stats(r->k);
+    const char *s0 = vms_strbuf_str(sb);
+    size_t n = strlen(s0);
+    if (n && s0[n - 1] != '{' && s0[n - 1] != ',')
+        vms_strbuf_printf(sb, ",");
+    return vms_strbuf_printf(
+        sb,
+        "\"replay\":{\"layout\":\"%s\",\"references\":%" PRIu64 ",\"reads\":%" PRIu64
+        ",\"writes\":%" PRIu64 ",\"fetches\":%" PRIu64 ",\"modifies\":%" PRIu64
+        ",\"bytes\":%" PRIu64 ",\"segv\":%" PRIu64 ",\"dead_refs\":%" PRIu64 ",\"kwrites\":%" PRIu64
+        ",\"kwrite_efault\":%" PRIu64 ",\"syscalls\":%" PRIu64 ",\"syscall_errors\":%" PRIu64
+        ",\"skipped\":%" PRIu64 ",\"files_mapped\":%" PRIu64 ",\"files_missing\":%" PRIu64
+        ",\"processes\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"unknown_tids\":%" PRIu64
+        ",\"auto_anon_vmas\":%" PRIu64 ",\"kernel_faults\":%" PRIu64 "}",
+        vms_replay_layout_name(r->o.layout), s->references, s->by_kind[0], s->by_kind[1],
+        s->by_kind[2], s->by_kind[3], s->bytes, s->segv, s->dead_refs, s->kwrites, s->kwrite_efault,
+        s->syscalls, s->syscall_errors, s->skipped, s->files_mapped, s->files_missing, s->processes,
+        s->threads, s->unknown_tids, ks->auto_anon_vmas, ks->kernel_faults);
+}
