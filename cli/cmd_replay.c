@@ -215,17 +215,20 @@ static void on_log(void *ud, vms_log_level level, const char *msg)
         fprintf(stderr, "%s%s\n", strncmp(msg, "replay:", 7) ? "[kernel] " : "vmsim ", msg);
 }
 
-/* Sum of a counter of TLB level l over the cores. */
-static void tlb_sum(vms_machine *m, unsigned l, uint64_t *lookups, uint64_t *misses)
+/* Sum of a counter of TLB level l over the cores; false when no core has the level. */
+static bool tlb_sum(vms_machine *m, unsigned l, uint64_t *lookups, uint64_t *misses)
 {
+    bool any = false;
     *lookups = *misses = 0;
     for (unsigned i = 0; i < vms_machine_ncores(m); i++) {
         vms_tlb *t = vms_core_tlb(vms_machine_core(m, i), (vms_tlb_level)l);
         if (t) {
+            any = true;
             *lookups += vms_tlb_get_stats(t)->lookups;
             *misses += vms_tlb_get_stats(t)->misses;
         }
     }
+    return any;
 }
 
 typedef struct hw_sums {
@@ -315,7 +318,10 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
     static const char *const names[VMS_TLB_NLEVELS] = {"l1i", "l1d", "l2"};
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
-        tlb_sum(o->m, l, &lk, &ms);
+        if (!tlb_sum(o->m, l, &lk, &ms)) {
+            printf("tlb %-8s none\n", names[l]);
+            continue;
+        }
         printf("tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
                pct(ms, lk));
     }

@@ -58,10 +58,12 @@ struct vms_replay {
     size_t ntasks, captasks;
     rproc *procs;
     size_t nprocs, capprocs;
-    size_t last;      /* index of the last task found, a one-entry cache */
-    int root_pid;     /* the first process (0: none alive) */
-    unsigned created; /* tasks created, for core placement */
-    vms_task *cur;    /* the task of the buffered references */
+    size_t last;        /* index of the last task found, a one-entry cache */
+    int root_pid;       /* the first process (0: none alive) */
+    unsigned created;   /* tasks created, for core placement */
+    vms_task *cur;      /* the task of the buffered references */
+    uint32_t cur_tid;   /* its trace thread */
+    uint64_t next_tick; /* references count of the next tick (UINT64_MAX: none) */
     size_t nbuf;
     vms_ref buf[BATCH];
 };
@@ -118,6 +120,7 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
     r->a = a;
     if (opts)
         r->o = *opts;
+    r->next_tick = r->o.interval ? r->o.interval : UINT64_MAX;
     *out = r;
     return VMS_OK;
 }
@@ -327,8 +330,8 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 }
 
 /* Buffer one access of task t, running the buffer first when it is full or another's. */
-static vms_status push(vms_replay *r, vms_task *t, uint64_t va, uint32_t len, vms_access_kind kind,
-                       vms_err *err)
+static vms_status push(vms_replay *r, vms_task *t, uint32_t tid, uint64_t va, uint32_t len,
+                       vms_access_kind kind, vms_err *err)
 {
     if (r->cur != t || r->nbuf == BATCH) {
         vms_status st = vms_replay_flush(r, err);
@@ -336,6 +339,7 @@ static vms_status push(vms_replay *r, vms_task *t, uint64_t va, uint32_t len, vm
             return st;
         r->cur = t;
     }
+    r->cur_tid = tid;
     r->buf[r->nbuf++] = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
     return VMS_OK;
 }
@@ -351,12 +355,12 @@ static vms_status on_access(vms_replay *r, const vms_trace_event *ev, vms_err *e
     r->st.by_kind[kind & 3]++;
     r->st.bytes += ev->access.size;
     if (kind == VMS_TACC_MODIFY) {
-        st = push(r, t, ev->access.va, ev->access.size, VMS_ACC_READ, err);
+        st = push(r, t, ev->tid, ev->access.va, ev->access.size, VMS_ACC_READ, err);
         if (st == VMS_OK)
-            st = push(r, t, ev->access.va, ev->access.size, VMS_ACC_WRITE, err);
+            st = push(r, t, ev->tid, ev->access.va, ev->access.size, VMS_ACC_WRITE, err);
         return st;
     }
-    return push(r, t, ev->access.va, ev->access.size, (vms_access_kind)kind, err);
+    return push(r, t, ev->tid, ev->access.va, ev->access.size, (vms_access_kind)kind, err);
 }
 
 /* ---- kernel events --------------------------------------------------------------------- */
@@ -580,9 +584,11 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
     r->st.events++;
     if (ev->type == VMS_TEV_ACCESS) {
         vms_status st = on_access(r, ev, err);
-        if (st == VMS_OK && r->o.interval && r->st.references % r->o.interval == 0 &&
-            (st = vms_replay_flush(r, err)) == VMS_OK && r->o.tick)
-            r->o.tick(r->o.ud, r->st.references, false);
+        if (st == VMS_OK && r->st.references == r->next_tick) {
+            r->next_tick += r->o.interval;
+            if ((st = vms_replay_flush(r, err)) == VMS_OK && r->o.tick)
+                r->o.tick(r->o.ud, r->st.references, false);
+        }
         return st;
     }
     vms_status st = vms_replay_flush(r, err);
@@ -603,16 +609,37 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
     return on_kernel_event(r, t, ev, path, err);
 }
 
+/*
+ * vms_replay_event for the common case, inline: a read, write or fetch by the thread
+ * whose references are buffered, with room left and no tick due. Returns false (having
+ * done nothing) for anything else.
+ */
+static inline bool quick_access(vms_replay *r, const vms_trace_event *ev)
+{
+    if (ev->type != VMS_TEV_ACCESS || ev->tid != r->cur_tid || r->nbuf == 0 || r->nbuf == BATCH ||
+        ev->access.kind == VMS_TACC_MODIFY || r->st.references + 1 >= r->next_tick)
+        return false;
+    r->st.events++;
+    r->st.references++;
+    r->st.by_kind[ev->access.kind]++;
+    r->st.bytes += ev->access.size;
+    r->buf[r->nbuf++] =
+        (vms_ref){.va = ev->access.va, .len = ev->access.size, .kind = ev->access.kind};
+    return true;
+}
+
 vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
 {
     vms_trace_event ev;
     vms_status st = VMS_OK;
     bool first = true;
-    while ((!r->o.limit || r->st.references < r->o.limit) && vms_trace_read(rd, &ev, err)) {
+    while ((!r->o.limit || r->st.references < r->o.limit) && vms_trace_read(rd, &ev, NULL)) {
         if (first && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
             r->o.layout =
                 ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;
         first = false;
+        if (quick_access(r, &ev))
+            continue;
         const char *path = NULL;
         if (ev.type == VMS_TEV_MAP)
             path = vms_trace_reader_path(rd, ev.map.path);

@@ -1,0 +1,542 @@
+/*
+ * test_replay.c — trace replay (replay.h) and the batch paths under it
+ * (vms_proc_access_batch, vms_core_access_batch).
+ *
+ * The exactness proof (STYLE.md "two TLBs must never be confused"): seeded traces with
+ * locality, page-crossing references, modifies, segfaults, threads, forks, exits, kernel
+ * writes and mmap/munmap/mprotect/madvise (which invalidate TLBs by INVLPG, INVPCID and
+ * shootdowns) are replayed twice on fresh machines — with every shortcut on (the batch
+ * path and the TLB repeat memo), and with every shortcut off (vms_proc_access reference
+ * by reference, memo off) — for several TLB policies and machine/kernel configurations;
+ * the whole JSON of counters and the contents of every TLB of every core must be
+ * identical. Two deliberately broken shortcuts (one that skips repeated references,
+ * one that caches translations across an munmap) must be caught by the same comparison.
+ *
+ * Then: the auto layout, the recorded layout (MAP from a host file, segfaults as data,
+ * kernel writes with EFAULT), determinism, and trace errors with their line.
+ *
+ * VMS_REPLAY_SOAK=N runs N times more differential traces (default 1).
+ */
+#include <inttypes.h>
+
+#include "harness.h"
+#include "vmsim/config.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+#include "vmsim/replay.h"
+#include "vmsim/rng.h"
+
+/* ---- fixtures ------------------------------------------------------------------------ */
+
+typedef struct fx {
+    vms_machine *m;
+    vms_kernel *k;
+    vms_replay *r;
+} fx;
+
+/* Boot from `sets` (NULL-terminated "key=value" list) and create a replay. */
+static bool fx_init(fx *f, const char *const *sets, const vms_replay_opts *o)
+{
+    vms_config c;
+    vms_err err = {0};
+    memset(f, 0, sizeof *f);
+    if (vms_config_init(&c, "skylake", &err) != VMS_OK)
+        return false;
+    for (; sets && *sets; sets++) {
+        if (vms_config_set_arg(&c, *sets, &err) != VMS_OK) {
+            fprintf(stderr, "config: %s\n", err.msg);
+            return false;
+        }
+    }
+    vms_kernel_config kc = vms_config_kernel(&c);
+    if (vms_machine_create(NULL, &c.machine, &f->m, &err) != VMS_OK ||
+        vms_kernel_create(f->m, &kc, &f->k, &err) != VMS_OK ||
+        vms_replay_create(f->k, o, &f->r, &err) != VMS_OK) {
+        fprintf(stderr, "boot: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}
+
+static void fx_fini(fx *f)
+{
+    vms_replay_destroy(f->r);
+    vms_kernel_destroy(f->k);
+    vms_machine_destroy(f->m);
+}
+
+/* Every counter, as one string: machine, kernel and replay JSON members. */
+static void fx_json(fx *f, vms_strbuf *sb)
+{
+    vms_strbuf_init(sb, NULL);
+    vms_strbuf_printf(sb, "{");
+    vms_machine_stats_json_members(f->m, sb);
+    vms_kernel_stats_json_members(f->k, sb);
+    vms_replay_stats_json_members(f->r, sb);
+    vms_strbuf_printf(sb, "}");
+}
+
+/* Number of TLB entries (over every core and level) that differ between a and b. */
+static unsigned tlb_diffs(fx *a, fx *b)
+{
+    unsigned diffs = 0;
+    for (unsigned i = 0; i < vms_machine_ncores(a->m); i++) {
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+            vms_tlb *ta = vms_core_tlb(vms_machine_core(a->m, i), (vms_tlb_level)l);
+            vms_tlb *tb = vms_core_tlb(vms_machine_core(b->m, i), (vms_tlb_level)l);
+            if (!ta || !tb) {
+                diffs += ta != tb;
+                continue;
+            }
+            diffs += vms_tlb_count(ta) != vms_tlb_count(tb);
+            for (unsigned e = 0; e < vms_tlb_count(ta); e++) {
+                vms_tlb_entry_info x, y;
+                vms_tlb_entry(ta, e, &x);
+                vms_tlb_entry(tb, e, &y);
+                diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.pcid != y.pcid ||
+                         memcmp(&x.x, &y.x, sizeof x.x) != 0;
+            }
+        }
+    }
+    return diffs;
+}
+
+/* Turn every TLB's repeat memo off (the "all shortcuts off" side). */
+static void memo_off(fx *f)
+{
+    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+            vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);
+            if (t)
+                vms_tlb_set_memo(t, false);
+        }
+}
+
+/* ---- seeded traces ------------------------------------------------------------------- */
+
+#define BASE   UINT64_C(0x10000000)
+#define NPAGES 700 /* pages the generator touches: more than the L2 TLB's 4K reach per set */
+
+static vms_trace_event ev_access(uint32_t tid, uint64_t va, uint32_t size, unsigned kind)
+{
+    vms_trace_event e = {.type = VMS_TEV_ACCESS, .tid = tid};
+    e.access.va = va;
+    e.access.size = size;
+    e.access.kind = (uint8_t)kind;
+    return e;
+}
+
+static vms_trace_event ev_kernel(vms_trace_type type, uint32_t tid)
+{
+    vms_trace_event e = {.type = (uint8_t)type, .tid = tid};
+    return e;
+}
+
+/*
+ * Event i of a seeded trace: mostly references with locality (stay on a page, step to
+ * the next, or jump), some crossing a page, some modifies, by up to three threads of
+ * the first process and one forked child; now and then a system call over a range of
+ * the touched pages, a kernel write, a reference to the kernel half (a segfault that
+ * kills its process). Thread 1 is the first; 2 and 3 are threads, 4 a forked process.
+ */
+typedef struct gen {
+    vms_rng rng;
+    uint64_t page;
+    bool threads, forked, killed;
+} gen;
+
+static vms_trace_event gen_next(gen *g, uint64_t i)
+{
+    unsigned r = (unsigned)vms_rng_below(&g->rng, 1000);
+    if (i == 50 && g->threads) {
+        vms_trace_event e = ev_kernel(VMS_TEV_CLONE, 1);
+        e.clone.child = 2;
+        e.clone.flags = VMS_TCLONE_VM;
+        return e;
+    }
+    if (i == 60 && g->threads) {
+        vms_trace_event e = ev_kernel(VMS_TEV_CLONE, 1);
+        e.clone.child = 3;
+        e.clone.flags = VMS_TCLONE_VM;
+        return e;
+    }
+    if (i == 2000 && g->forked) {
+        vms_trace_event e = ev_kernel(VMS_TEV_CLONE, 1);
+        e.clone.child = 4;
+        return e;
+    }
+    uint32_t tid = 1;
+    if (g->threads && i > 60)
+        tid = 1 + (uint32_t)vms_rng_below(&g->rng, 3);
+    if (g->forked && i > 2000 && vms_rng_below(&g->rng, 4) == 0)
+        tid = 4;
+    if (r < 4) { /* a system call over a few pages around the current one */
+        vms_trace_type t = r == 0   ? VMS_TEV_MUNMAP
+                           : r == 1 ? VMS_TEV_MPROTECT
+                           : r == 2 ? VMS_TEV_MADVISE
+                                    : VMS_TEV_KWRITE;
+        uint64_t addr = BASE + ((g->page & ~UINT64_C(3)) << 12);
+        uint64_t len = (1 + vms_rng_below(&g->rng, 40)) << 12;
+        vms_trace_event e = ev_kernel(t, tid);
+        if (t == VMS_TEV_MUNMAP) {
+            e.munmap.addr = addr;
+            e.munmap.len = len;
+        } else if (t == VMS_TEV_MPROTECT) {
+            e.mprotect.addr = addr;
+            e.mprotect.len = len;
+            e.mprotect.prot =
+                VMS_TPROT_ALL; /* rwx: splits, rewrites PTEs, shoots down; keeps fetches legal */
+        } else if (t == VMS_TEV_MADVISE) {
+            e.madvise.addr = addr;
+            e.madvise.len = len;
+            e.madvise.advice = VMS_MADV_DONTNEED;
+        } else {
+            e.kwrite.va = addr + vms_rng_below(&g->rng, 4096);
+            e.kwrite.len = 1 + vms_rng_below(&g->rng, 9000);
+        }
+        return e;
+    }
+    if (r == 4 && g->killed && i > 17000 && tid == 4) /* the child touches the kernel half */
+        return ev_access(tid, UINT64_C(0xffff888000001000), 8, VMS_TACC_READ);
+    if (r < 300)
+        g->page = vms_rng_below(&g->rng, NPAGES);
+    else if (r < 400)
+        g->page = (g->page + 1) % NPAGES;
+    unsigned kind = (unsigned)vms_rng_below(&g->rng, 4);
+    uint32_t size = r % 7 == 0 ? 64 : 1u << vms_rng_below(&g->rng, 4);
+    uint64_t off = r % 11 == 0 ? 4096 - 3 : vms_rng_below(&g->rng, 4096 - 64);
+    return ev_access(tid, BASE + (g->page << 12) + off, size, kind);
+}
+
+/* How a replay is run: the real paths, or a deliberately broken shortcut. */
+typedef enum mode {
+    FAST,         /* batch path + memo (the shortcuts on) */
+    SLOW,         /* vms_proc_access reference by reference, memo off */
+    BROKEN_SKIP,  /* "fast": skips a reference repeating the previous one's page */
+    BROKEN_STALE, /* "fast": remembers pages it saw mapped and forgets munmap */
+} mode;
+
+/* Replay n events of generator seed on f. */
+static bool replay_gen(fx *f, uint64_t seed, uint64_t n, bool threads, mode md)
+{
+    gen g = {.threads = threads, .forked = threads, .killed = threads};
+    vms_rng_seed(&g.rng, seed);
+    uint64_t last_page = UINT64_MAX, seen[NPAGES] = {0};
+    vms_err err = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        vms_trace_event e = gen_next(&g, i);
+        if (e.type == VMS_TEV_ACCESS && md == BROKEN_SKIP) {
+            uint64_t pg = e.access.va >> 12;
+            bool same = pg == last_page && ((e.access.va + e.access.size - 1) >> 12) == pg;
+            last_page = pg;
+            if (same)
+                continue; /* "a TLB hit: nothing to model" — wrong: hits are counted */
+        }
+        if (e.type == VMS_TEV_ACCESS && md == BROKEN_STALE) {
+            uint64_t pg = (e.access.va - BASE) >> 12;
+            if (pg < NPAGES && seen[pg] && e.access.kind == VMS_TACC_READ)
+                continue; /* "cached: known good" — wrong after an munmap */
+            if (pg < NPAGES)
+                seen[pg] = 1;
+        }
+        if (vms_replay_event(f->r, &e, NULL, &err) != VMS_OK) {
+            fprintf(stderr, "replay: %s\n", err.msg);
+            return false;
+        }
+    }
+    return vms_replay_flush(f->r, &err) == VMS_OK;
+}
+
+/* Replay the same seeded trace in mode md and with every shortcut off; count mismatches
+ * of the JSON and of the TLB entries. Returns false on a setup failure. */
+static bool differ(const char *const *sets, uint64_t seed, uint64_t n, bool threads, mode md,
+                   bool *json_same, unsigned *tlb_diff)
+{
+    fx a, b;
+    vms_replay_opts fast = {.layout = VMS_REPLAY_LAYOUT_AUTO};
+    vms_replay_opts slow = {.layout = VMS_REPLAY_LAYOUT_AUTO, .slow = true};
+    if (!fx_init(&a, sets, &fast) || !fx_init(&b, sets, &slow))
+        return false;
+    memo_off(&b);
+    bool ok = replay_gen(&a, seed, n, threads, md) && replay_gen(&b, seed, n, threads, SLOW);
+    vms_strbuf ja, jb;
+    fx_json(&a, &ja);
+    fx_json(&b, &jb);
+    *json_same = strcmp(vms_strbuf_str(&ja), vms_strbuf_str(&jb)) == 0;
+    if (!*json_same && md == FAST)
+        fprintf(stderr, "fast: %s\nslow: %s\n", vms_strbuf_str(&ja), vms_strbuf_str(&jb));
+    *tlb_diff = tlb_diffs(&a, &b);
+    /* The trace must exercise the model: most references by live processes. */
+    const vms_replay_stats *rs = vms_replay_get_stats(b.r);
+    if (md == FAST && (rs->dead_refs > rs->references / 4 || rs->references < n / 2)) {
+        fprintf(stderr, "trace too short-lived: %" PRIu64 " references, %" PRIu64 " dead\n",
+                rs->references, rs->dead_refs);
+        ok = false;
+    }
+    vms_err err = {0};
+    ok = ok && vms_kernel_check(a.k, &err) == VMS_OK && vms_kernel_check(b.k, &err) == VMS_OK;
+    vms_strbuf_free(&ja);
+    vms_strbuf_free(&jb);
+    fx_fini(&a);
+    fx_fini(&b);
+    return ok;
+}
+
+/* ---- the exactness proof ------------------------------------------------------------- */
+
+static void test_fast_equals_slow(void)
+{
+    static const char *const c_lru[] = {"tlb.policy=lru", NULL};
+    static const char *const c_plru[] = {"tlb.policy=plru", "cores=2", NULL};
+    static const char *const c_fifo[] = {"tlb.policy=fifo", "kernel.pcid=off", NULL};
+    static const char *const c_rand[] = {"tlb.policy=random", "seed=7", "kernel.zero_page=off",
+                                         NULL};
+    static const char *const c_tiny[] = {"preset=tiny", NULL};
+    static const char *const c_nol2[] = {"tlb.l2=none", "pwc.pde=none", "cores=3",
+                                         "cost.mem_access=3", NULL};
+    static const char *const *const cfgs[] = {c_lru, c_plru, c_fifo, c_rand, c_tiny, c_nol2};
+    const char *soak = getenv("VMS_REPLAY_SOAK");
+    uint64_t rounds = soak ? strtoull(soak, NULL, 0) : 1;
+    for (uint64_t round = 0; round < rounds; round++) {
+        for (unsigned c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+            for (int threads = 0; threads < 2; threads++) {
+                bool same = false;
+                unsigned tdiff = 1;
+                uint64_t seed = th_seed + round * 100 + c * 2 + (uint64_t)threads;
+                REQUIRE_VOID(differ(cfgs[c], seed, 20000, threads, FAST, &same, &tdiff));
+                CHECK(same);
+                CHECK_EQ(tdiff, 0);
+                if (!same || tdiff)
+                    fprintf(stderr, "  config %u threads %d seed %" PRIu64 "\n", c, threads, seed);
+            }
+        }
+    }
+}
+
+/* The comparison above must catch shortcuts that are not exact. */
+static void test_broken_shortcuts_caught(void)
+{
+    static const char *const c_lru[] = {"tlb.policy=lru", NULL};
+    bool same = true;
+    unsigned tdiff = 0;
+    REQUIRE_VOID(differ(c_lru, th_seed, 20000, true, BROKEN_SKIP, &same, &tdiff));
+    CHECK(!same); /* hit counts, cycles and accesses differ */
+    same = true;
+    REQUIRE_VOID(differ(c_lru, th_seed, 20000, true, BROKEN_STALE, &same, &tdiff));
+    CHECK(!same); /* faults (and segfaults of reads after munmap) differ */
+}
+
+/* ---- layouts --------------------------------------------------------------------------- */
+
+static void test_auto_layout(void)
+{
+    fx f;
+    vms_replay_opts o = {.layout = VMS_REPLAY_LAYOUT_DEFAULT};
+    REQUIRE_VOID(fx_init(&f, NULL, &o));
+    vms_err err = {0};
+    /* Two writes in one 2 MiB region, one in the next, a page-crossing read. */
+    vms_trace_event ev[] = {
+        ev_access(0, UINT64_C(0x4000000), 8, VMS_TACC_WRITE),
+        ev_access(0, UINT64_C(0x4001000), 8, VMS_TACC_WRITE),
+        ev_access(0, UINT64_C(0x4200ffc), 8, VMS_TACC_READ),
+        ev_access(0, UINT64_C(0x4000000), 8, VMS_TACC_MODIFY),
+        ev_access(0, UINT64_C(0x4000010), 4, VMS_TACC_EXEC),
+    };
+    for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++)
+        CHECK_EQ(vms_replay_event(f.r, &ev[i], NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(vms_replay_get_layout(f.r), VMS_REPLAY_LAYOUT_AUTO);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(f.k);
+    const vms_replay_stats *rs = vms_replay_get_stats(f.r);
+    CHECK_EQ(ks->auto_anon_vmas, 2); /* 0x4000000 and 0x4200000 blocks (merged: adjacent) */
+    CHECK_EQ(ks->anon_alloc, 2);     /* two written pages */
+    CHECK_EQ(ks->zero_page, 2);      /* the read crosses into two untouched pages */
+    CHECK_EQ(ks->pgfault, 4);
+    CHECK_EQ(ks->segv, 0);
+    CHECK_EQ(rs->references, 5);
+    CHECK_EQ(rs->by_kind[VMS_TACC_MODIFY], 1);
+    /* The auto VMAs are one merged rwx anonymous mapping. */
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_proc_maps(f.k, vms_proc_at(f.k, 0), &sb);
+    CHECK(strstr(vms_strbuf_str(&sb), "04000000-04400000 rwxp") != NULL);
+    vms_strbuf_free(&sb);
+    /* A reference to the kernel half still segfaults; later ones are skipped. */
+    vms_trace_event bad = ev_access(0, UINT64_C(0xffff888000000000), 8, VMS_TACC_READ);
+    vms_trace_event after = ev_access(0, UINT64_C(0x4000000), 8, VMS_TACC_READ);
+    CHECK_EQ(vms_replay_event(f.r, &bad, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_event(f.r, &after, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(rs->segv, 1);
+    CHECK_EQ(rs->dead_refs, 1);
+    CHECK_EQ(ks->segv, 1);
+    fx_fini(&f);
+}
+
+static const char *source_dir(void)
+{
+    const char *s = getenv("VMS_SOURCE_DIR");
+    return s ? s : ".";
+}
+
+static void test_recorded_layout(void)
+{
+    fx f;
+    vms_replay_opts o = {.layout = VMS_REPLAY_LAYOUT_RECORDED};
+    REQUIRE_VOID(fx_init(&f, NULL, &o));
+    vms_err err = {0};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/examples/data/sample.txt", source_dir());
+    vms_trace_event map = ev_kernel(VMS_TEV_MAP, 7);
+    map.map.start = UINT64_C(0x600000);
+    map.map.end = UINT64_C(0x601000);
+    map.map.prot = VMS_TPROT_READ;
+    map.map.flags = 0; /* private file mapping */
+    vms_trace_event missing = map;
+    missing.map.start = UINT64_C(0x700000);
+    missing.map.end = UINT64_C(0x702000);
+    vms_trace_event heap = ev_kernel(VMS_TEV_MAP, 7);
+    heap.map.start = UINT64_C(0x800000);
+    heap.map.end = UINT64_C(0x801000);
+    heap.map.prot = VMS_TPROT_READ | VMS_TPROT_WRITE;
+    heap.map.flags = VMS_TMAP_ANON;
+    CHECK_EQ(vms_replay_event(f.r, &map, path, &err), VMS_OK);
+    CHECK_EQ(vms_replay_event(f.r, &missing, "/nonexistent/lib.so", &err), VMS_OK);
+    CHECK_EQ(vms_replay_event(f.r, &heap, "[heap]", &err), VMS_OK);
+    const vms_replay_stats *rs = vms_replay_get_stats(f.r);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(f.k);
+    CHECK_EQ(rs->files_mapped, 1);
+    CHECK_EQ(rs->files_missing, 1);
+    CHECK_EQ(rs->syscalls, 3);
+    CHECK_EQ(rs->syscall_errors, 0);
+    /* A read of the file page is a major fault; of the anonymous stand-in a minor one. */
+    vms_trace_event r1 = ev_access(7, UINT64_C(0x600010), 8, VMS_TACC_READ);
+    vms_trace_event r2 = ev_access(7, UINT64_C(0x701000), 8, VMS_TACC_READ);
+    CHECK_EQ(vms_replay_event(f.r, &r1, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_event(f.r, &r2, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(ks->pgmajfault, 1);
+    CHECK_EQ(ks->minor, 1);
+    /* brk: the [heap] end is the break; growing by 2 pages maps them. */
+    vms_trace_event brk = ev_kernel(VMS_TEV_BRK, 7);
+    brk.brk.addr = brk.brk.ret = UINT64_C(0x803000);
+    CHECK_EQ(vms_replay_event(f.r, &brk, NULL, &err), VMS_OK);
+    vms_trace_event w = ev_access(7, UINT64_C(0x802ff8), 8, VMS_TACC_WRITE);
+    CHECK_EQ(vms_replay_event(f.r, &w, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(ks->segv, 0);
+    /* Kernel writes: into an untouched heap page (a kernel-mode fault, counted like a
+     * user one), and into unmapped memory (EFAULT, no signal). */
+    uint64_t faults = ks->pgfault;
+    vms_trace_event kw = ev_kernel(VMS_TEV_KWRITE, 7);
+    kw.kwrite.va = UINT64_C(0x800100);
+    kw.kwrite.len = 100;
+    CHECK_EQ(vms_replay_event(f.r, &kw, NULL, &err), VMS_OK);
+    CHECK_EQ(ks->pgfault, faults + 1);
+    CHECK_EQ(ks->kernel_faults, 1);
+    vms_trace_event after = ev_access(7, UINT64_C(0x800100), 8, VMS_TACC_WRITE);
+    CHECK_EQ(vms_replay_event(f.r, &after, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(ks->pgfault, faults + 1); /* the kernel's write made the page writable */
+    kw.kwrite.va = UINT64_C(0x900000);
+    CHECK_EQ(vms_replay_event(f.r, &kw, NULL, &err), VMS_OK);
+    CHECK_EQ(rs->kwrite_efault, 1);
+    CHECK_EQ(ks->segv, 0);
+    /* A reference outside every mapping is a segfault, as data. */
+    vms_trace_event stray = ev_access(7, UINT64_C(0x900000), 4, VMS_TACC_WRITE);
+    CHECK_EQ(vms_replay_event(f.r, &stray, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+    CHECK_EQ(ks->segv, 1);
+    CHECK_EQ(rs->segv, 1);
+    /* Exit of the process: everything returned. */
+    vms_trace_event ex = ev_kernel(VMS_TEV_EXIT, 7);
+    ex.exit.group = 1;
+    CHECK_EQ(vms_replay_event(f.r, &ex, NULL, &err), VMS_OK);
+    CHECK_EQ(vms_proc_count(f.k), 0);
+    CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+    fx_fini(&f);
+}
+
+/* ---- whole traces through vms_replay_run ----------------------------------------------- */
+
+static vms_status run_text(const char *text, const char *sets0, vms_strbuf *out, vms_err *err)
+{
+    const char *sets[] = {sets0, NULL};
+    fx f;
+    vms_replay_opts o = {0};
+    if (!fx_init(&f, sets0 ? sets : NULL, &o))
+        return VMS_ERR_INVAL;
+    vms_trace_reader *rd = NULL;
+    vms_status st =
+        vms_trace_reader_open_mem(text, strlen(text), "t.lackey", VMS_TRACE_AUTO, NULL, &rd, err);
+    if (st == VMS_OK)
+        st = vms_replay_run(f.r, rd, err);
+    if (st == VMS_OK)
+        fx_json(&f, out);
+    vms_trace_reader_close(rd);
+    fx_fini(&f);
+    return st;
+}
+
+static void test_run_and_determinism(void)
+{
+    static const char text[] = "==1== Lackey\nI  04001000,3\n L 1ffefff000,8\n S 1ffefff008,8\n"
+                               " M 04201000,4\nI  04001003,5\n";
+    vms_strbuf a, b;
+    vms_err err = {0};
+    CHECK_EQ(run_text(text, "seed=3", &a, &err), VMS_OK);
+    CHECK_EQ(run_text(text, "seed=3", &b, &err), VMS_OK);
+    CHECK_STR(vms_strbuf_str(&a), vms_strbuf_str(&b));
+    CHECK(strstr(vms_strbuf_str(&a), "\"references\":5") != NULL);
+    CHECK(strstr(vms_strbuf_str(&a), "\"layout\":\"auto\"") != NULL);
+    vms_strbuf_free(&a);
+    vms_strbuf_free(&b);
+    /* A malformed line: the error names the trace and the line. */
+    static const char bad[] = "I  04001000,3\nhello\n";
+    CHECK_EQ(run_text(bad, NULL, &a, &err), VMS_ERR_PARSE);
+    CHECK(strstr(err.msg, "t.lackey:2:") != NULL);
+}
+
+/* The batch API's argument checks and its equality with vms_proc_access on one task. */
+static void test_batch_api(void)
+{
+    fx f;
+    REQUIRE_VOID(fx_init(&f, NULL, NULL));
+    vms_task *t = NULL;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_proc_spawn(f.k, "b", 0, &t, &err) == VMS_OK);
+    uint64_t addr = 0;
+    REQUIRE_VOID(vms_sys_mmap(f.k, t, 0, 1 << 20, VMS_PROT_READ | VMS_PROT_WRITE,
+                              VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &addr, &err) == VMS_OK);
+    vms_ref refs[3] = {{addr, 8, VMS_ACC_WRITE, {0}},
+                       {addr + 4090, 20, VMS_ACC_READ, {0}},
+                       {addr, 0, VMS_ACC_READ, {0}}};
+    size_t done = 99;
+    vms_access_info info;
+    CHECK_EQ(vms_proc_access_batch(f.k, t, refs, 3, &done, &info, &err), VMS_ERR_INVAL);
+    CHECK_EQ(done, 0);
+    CHECK_EQ(vms_proc_access_batch(f.k, t, refs, 2, &done, &info, &err), VMS_OK);
+    CHECK_EQ(done, 2);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+    CHECK_EQ(info.faults, 2); /* the write's page, then the zero page for the next one */
+    refs[0].va = VMS_TASK_SIZE + 5;
+    CHECK_EQ(vms_proc_access_batch(f.k, t, refs, 2, &done, &info, &err), VMS_OK);
+    CHECK_EQ(done, 0);
+    CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
+    CHECK_EQ(vms_proc_access_batch(f.k, t, refs + 1, 1, &done, &info, &err), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_DEAD);
+    vms_proc_exit(f.k, t);
+    fx_fini(&f);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "replay");
+    test_fast_equals_slow();
+    test_broken_shortcuts_caught();
+    test_auto_layout();
+    test_recorded_layout();
+    test_run_and_determinism();
+    test_batch_api();
+    return th_finish();
+}
