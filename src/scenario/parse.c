@@ -291,6 +291,8 @@ static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
         hex = t->s + 2;
         n = (t->len - 2) / 2;
     }
+    if (n == 0)
+        return fail(p, "expected data of at least one byte, got '\"\"'");
     if (!grow(sc->alloc, (void **)&sc->pool, &sc->pool_cap, sc->pool_len + n, 1))
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     for (size_t i = 0; i < n; i++) {
