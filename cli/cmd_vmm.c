@@ -40,7 +40,12 @@ static int read_addrs(const char *path, uint64_t **out, size_t *n)
     char line[128];
     unsigned lineno = 0;
     *n = 0;
-    while (a && fgets(line, sizeof line, f)) {
+    if (!a) {
+        fclose(f);
+        cli_error("vmm", "out of memory");
+        return 1;
+    }
+    while (fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0])
@@ -54,15 +59,19 @@ static int read_addrs(const char *path, uint64_t **out, size_t *n)
         }
         if (*n == cap) {
             uint64_t *b = realloc(a, (cap *= 2) * sizeof *a);
-            if (!b)
-                break;
+            if (!b) {
+                free(a);
+                fclose(f);
+                cli_error("vmm", "out of memory");
+                return 1;
+            }
             a = b;
         }
         a[(*n)++] = v;
     }
     fclose(f);
     *out = a;
-    return a ? 0 : 1;
+    return 0;
 }
 
 static void print_line(void *ud, uint64_t la, uint64_t pa, int value)
