@@ -450,7 +450,7 @@ static bool livelocked(fault_watch *w, const vms_fault *f)
     w->last_ec = f->error_code;
     if (w->repeats < 3)
         return false;
-    assert(!"page-fault livelock: the handler does not make progress");
+    assert(false && "page-fault livelock: the handler does not make progress");
     return true;
 }
 
