@@ -206,7 +206,7 @@ static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned 
 {
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
         int p = tlb->part_of[s];
-        if (p < 0)
+        if (p < 0 || tlb->part[p].count == 0) /* an empty partition cannot answer */
             continue;
         const vmsi_assoc *a = &tlb->part[p];
         uint64_t key = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
