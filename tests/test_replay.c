@@ -529,6 +529,94 @@ static void test_batch_api(void)
     fx_fini(&f);
 }
 
+/* Random kernel events with random arguments — bad alignment, overlaps, unknown and
+ * reused tids, exits of every kind — mixed with references, in both layouts: the replay
+ * counts what it refuses and never crashes; the kernel's invariants hold throughout. */
+static void test_random_events_robust(void)
+{
+    for (int layout = VMS_REPLAY_LAYOUT_AUTO; layout <= VMS_REPLAY_LAYOUT_RECORDED; layout++) {
+        fx f;
+        vms_replay_opts o = {.layout = (vms_replay_layout)layout};
+        static const char *const sets[] = {"cores=2", "ram=64M", NULL};
+        REQUIRE_VOID(fx_init(&f, sets, &o));
+        vms_rng rng;
+        vms_rng_seed(&rng, th_seed ^ 0x5eed);
+        vms_err err = {0};
+        unsigned failures = 0, checks_bad = 0;
+        for (int i = 0; i < 6000; i++) {
+            vms_trace_event e = {.type = (uint8_t)vms_rng_below(&rng, VMS_TEV_NTYPES),
+                                 .tid = (uint32_t)vms_rng_below(&rng, 6)};
+            uint64_t a = BASE + (vms_rng_below(&rng, 64) << 12) +
+                         (vms_rng_below(&rng, 8) == 0 ? vms_rng_below(&rng, 4096) : 0);
+            uint64_t len =
+                vms_rng_below(&rng, 8) == 0 ? vms_rng_next(&rng) >> 34 : vms_rng_below(&rng, 40000);
+            switch (e.type) {
+            case VMS_TEV_ACCESS:
+                e = ev_access(e.tid, a, 1 + (uint32_t)vms_rng_below(&rng, 9000),
+                              (unsigned)vms_rng_below(&rng, 4));
+                break;
+            case VMS_TEV_MAP:
+                e.map.start = a;
+                e.map.end = a + len;
+                e.map.prot = (uint8_t)vms_rng_below(&rng, 8);
+                e.map.flags = (uint8_t)vms_rng_below(&rng, 0x80);
+                break;
+            case VMS_TEV_MMAP:
+                e.mmap.addr = a;
+                e.mmap.len = len;
+                e.mmap.ret = vms_rng_below(&rng, 10) ? a : VMS_TRACE_MAP_FAILED;
+                e.mmap.prot = (uint8_t)vms_rng_below(&rng, 8);
+                e.mmap.flags = (uint8_t)vms_rng_below(&rng, 0x80);
+                break;
+            case VMS_TEV_MUNMAP:
+            case VMS_TEV_MPROTECT:
+            case VMS_TEV_MADVISE:
+                e.munmap.addr = a;
+                e.munmap.len = len;
+                if (e.type == VMS_TEV_MPROTECT)
+                    e.mprotect.prot = (uint8_t)vms_rng_below(&rng, 8);
+                if (e.type == VMS_TEV_MADVISE)
+                    e.madvise.advice = (uint32_t)vms_rng_below(&rng, 10);
+                break;
+            case VMS_TEV_BRK:
+                e.brk.addr = e.brk.ret = a + len;
+                break;
+            case VMS_TEV_CLONE:
+                e.clone.child = (uint32_t)vms_rng_below(&rng, 8);
+                e.clone.flags = (uint8_t)vms_rng_below(&rng, 4);
+                break;
+            case VMS_TEV_EXIT:
+                e.exit.group = (uint8_t)vms_rng_below(&rng, 2);
+                break;
+            case VMS_TEV_KWRITE:
+                e.kwrite.va = vms_rng_below(&rng, 16) ? a : vms_rng_next(&rng);
+                e.kwrite.len = len % 20000;
+                break;
+            default:
+                break;
+            }
+            if (vms_replay_event(f.r, &e, vms_rng_below(&rng, 2) ? "[anon]" : NULL, &err) !=
+                VMS_OK) {
+                if (failures++ < 3)
+                    fprintf(stderr, "event %d (%s): %s\n", i, vms_trace_type_name(e.type), err.msg);
+            }
+            if (i % 500 == 0) {
+                failures += vms_replay_flush(f.r, &err) != VMS_OK;
+                checks_bad += vms_kernel_check(f.k, &err) != VMS_OK;
+            }
+        }
+        failures += vms_replay_flush(f.r, &err) != VMS_OK;
+        CHECK_EQ(failures, 0);
+        CHECK_EQ(checks_bad, 0);
+        CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+        const vms_replay_stats *rs = vms_replay_get_stats(f.r);
+        CHECK(rs->syscall_errors > 0); /* the random arguments were refused sometimes… */
+        CHECK(rs->syscalls > rs->syscall_errors); /* … and accepted other times */
+        CHECK(rs->processes + rs->threads > 2);
+        fx_fini(&f);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "replay");
@@ -538,5 +626,6 @@ int main(int argc, char **argv)
     test_recorded_layout();
     test_run_and_determinism();
     test_batch_api();
+    test_random_events_robust();
     return th_finish();
 }

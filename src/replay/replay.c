@@ -229,25 +229,52 @@ static vms_status set_layout(vms_replay *r, vms_task *t, vms_err *err)
     return vms_proc_set_auto_anon(r->k, t, VMS_REPLAY_AUTO_REGION, err);
 }
 
-/* A new process for tid (the root when none is alive). */
+/* Is the root process alive? */
+static bool root_alive(vms_replay *r)
+{
+    vms_task *t = r->root_pid ? vms_proc_find(r->k, r->root_pid) : NULL;
+    return t && vms_task_alive(t);
+}
+
+/*
+ * A task the simulated kernel could not create (no free frame for a page-table root, a
+ * dead parent): a result, not an error — warn, count, and let the caller skip the event.
+ * A host failure (VMS_ERR_NOMEM) is returned.
+ */
+static vms_status refused(vms_replay *r, uint32_t tid, vms_status st, const vms_err *e,
+                          vms_err *err)
+{
+    if (st == VMS_ERR_NOMEM)
+        return vmsi_err(err, st, "%s", e->msg);
+    r->st.syscall_errors++;
+    warn(r, "no task for tid %" PRIu32 ": %s", tid, e->msg);
+    return VMS_OK;
+}
+
+/* A new process for tid (the new root when none is alive); *out NULL if refused. */
 static vms_status spawn(vms_replay *r, uint32_t tid, vms_task **out, vms_err *err)
 {
-    vms_status st = vms_proc_spawn(r->k, "trace", next_core(r), out, err);
-    if (st == VMS_OK)
-        st = set_layout(r, *out, err);
-    if (st == VMS_OK)
-        st = add_task(r, tid, *out, err);
+    vms_err e = {0};
+    vms_status st = vms_proc_spawn(r->k, "trace", next_core(r), out, &e);
+    if (st == VMS_OK && (st = set_layout(r, *out, &e)) != VMS_OK)
+        vms_proc_exit(r->k, *out);
+    if (st != VMS_OK) {
+        *out = NULL;
+        return refused(r, tid, st, &e, err);
+    }
+    st = add_task(r, tid, *out, err);
     if (st != VMS_OK)
         return st;
     r->st.processes++;
-    if (!r->root_pid)
+    if (!root_alive(r))
         r->root_pid = vms_task_pid(*out);
     return VMS_OK;
 }
 
 /*
- * The task of trace thread tid, creating it when unknown: the first process, or a new
- * thread of the root process (unknown_tids). Errors are host failures only.
+ * The task of trace thread tid, creating it when unknown: a new process when no root is
+ * alive, else a new thread of the root process (unknown_tids). *out is NULL when the
+ * simulated kernel refused (counted, warned); errors are host failures only.
  */
 static vms_status task_of(vms_replay *r, uint32_t tid, vms_task **out, vms_err *err)
 {
@@ -256,12 +283,16 @@ static vms_status task_of(vms_replay *r, uint32_t tid, vms_task **out, vms_err *
         *out = e->t;
         return VMS_OK;
     }
-    if (!r->root_pid || !vms_task_alive(vms_proc_find(r->k, r->root_pid)))
+    if (!root_alive(r))
         return spawn(r, tid, out, err);
+    vms_err ke = {0};
     vms_status st =
-        vms_proc_clone_thread(r->k, vms_proc_find(r->k, r->root_pid), next_core(r), out, err);
-    if (st == VMS_OK)
-        st = add_task(r, tid, *out, err);
+        vms_proc_clone_thread(r->k, vms_proc_find(r->k, r->root_pid), next_core(r), out, &ke);
+    if (st != VMS_OK) {
+        *out = NULL;
+        return refused(r, tid, st, &ke, err);
+    }
+    st = add_task(r, tid, *out, err);
     if (st == VMS_OK) {
         r->st.unknown_tids++;
         r->st.threads++;
@@ -354,6 +385,10 @@ static vms_status on_access(vms_replay *r, const vms_trace_event *ev, vms_err *e
     r->st.references++;
     r->st.by_kind[kind & 3]++;
     r->st.bytes += ev->access.size;
+    if (!t) { /* no task could be made for it */
+        r->st.dead_refs += kind == VMS_TACC_MODIFY ? 2 : 1;
+        return VMS_OK;
+    }
     if (kind == VMS_TACC_MODIFY) {
         st = push(r, t, ev->tid, ev->access.va, ev->access.size, VMS_ACC_READ, err);
         if (st == VMS_OK)
@@ -602,7 +637,7 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
     st = task_of(r, ev->tid, &t, err);
     if (st != VMS_OK)
         return st;
-    if (!vms_task_alive(t)) {
+    if (!t || !vms_task_alive(t)) {
         r->st.skipped++;
         return VMS_OK;
     }
