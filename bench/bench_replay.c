@@ -1,10 +1,12 @@
 /*
  * bench_replay.c — trace replay speed end to end: open the trace file, boot the default
  * machine (skylake) and kernel, replay every reference through the MMU and kernel
- * (vms_replay_run), close. References per second, median of --runs (default 5), with the
- * fast path (the batch path and the TLB repeat memo) and without it (--slow: reference
- * by reference through vms_proc_access, memo on as in `vmsim replay --slow`), side by
- * side; "exact" says whether both gave the same JSON of every counter.
+ * (vms_replay_run), close. References per CPU second of the process (on a shared,
+ * loaded machine CPU time is disturbed far less than wall time), median of --runs
+ * (default 5), with the fast path (the batch path and the TLB repeat memo) and without
+ * it (--slow: reference by reference through vms_proc_access, memo on, as `vmsim replay
+ * --slow`), runs of the two modes alternating; "exact" says whether both gave the same
+ * JSON of every counter.
  *
  * Workloads (files written to /tmp first, so they are read from the page cache):
  *   ls            examples/traces/ls.vmt: `ls /` under valgrind (781,365 references)
