@@ -454,6 +454,20 @@ static bool livelocked(fault_watch *w, const vms_fault *f)
     return true;
 }
 
+/*
+ * Kernel work after a user access of [va, va+len) completed — the same call for every
+ * reference of vms_proc_access and of vms_proc_access_batch, in reference order, before
+ * the next reference runs. Nothing yet; a policy that must see every reference (exact
+ * LRU, the swap work) hooks in here.
+ */
+static inline void access_done(vms_kernel *k, vms_task *t, uint64_t va, size_t len)
+{
+    (void)k;
+    (void)t;
+    (void)va;
+    (void)len;
+}
+
 /* Put t's core in user mode running t's address space; returns the core. */
 static vms_core *enter_user(vms_kernel *k, vms_task *t)
 {
@@ -482,8 +496,10 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         vms_core *c = enter_user(k, t);
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
         vms_core_set_user(c, false);
-        if (r.ok)
+        if (r.ok) {
+            access_done(k, t, va, len);
             return VMS_OK;
+        }
         if (livelocked(&w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
@@ -532,6 +548,10 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         vms_core_set_user(c, false);
         if (ran > 0)
             w = (fault_watch)FAULT_WATCH_INIT; /* progress: a new reference's faults */
+        /* Nothing of the kernel runs between references of the batch, so their
+         * completions can be told now, in order, before the fault is handled. */
+        for (size_t j = i; j < i + ran; j++)
+            access_done(k, t, refs[j].va, refs[j].len);
         i += ran;
         if (i == n)
             break;
