@@ -29,6 +29,7 @@
 /* ---- fixtures ------------------------------------------------------------------------ */
 
 typedef struct fx {
+    vms_config c; /* the kernel borrows its writeback_dir */
     vms_machine *m;
     vms_kernel *k;
     vms_replay *r;
@@ -37,19 +38,18 @@ typedef struct fx {
 /* Boot from `sets` (NULL-terminated "key=value" list) and create a replay. */
 static bool fx_init(fx *f, const char *const *sets, const vms_replay_opts *o)
 {
-    vms_config c;
     vms_err err = {0};
     memset(f, 0, sizeof *f);
-    if (vms_config_init(&c, "skylake", &err) != VMS_OK)
+    if (vms_config_init(&f->c, "skylake", &err) != VMS_OK)
         return false;
     for (; sets && *sets; sets++) {
-        if (vms_config_set_arg(&c, *sets, &err) != VMS_OK) {
+        if (vms_config_set_arg(&f->c, *sets, &err) != VMS_OK) {
             fprintf(stderr, "config: %s\n", err.msg);
             return false;
         }
     }
-    vms_kernel_config kc = vms_config_kernel(&c);
-    if (vms_machine_create(NULL, &c.machine, &f->m, &err) != VMS_OK ||
+    vms_kernel_config kc = vms_config_kernel(&f->c);
+    if (vms_machine_create(NULL, &f->c.machine, &f->m, &err) != VMS_OK ||
         vms_kernel_create(f->m, &kc, &f->k, &err) != VMS_OK ||
         vms_replay_create(f->k, o, &f->r, &err) != VMS_OK) {
         fprintf(stderr, "boot: %s\n", err.msg);
@@ -76,6 +76,14 @@ static void fx_json(fx *f, vms_strbuf *sb)
     vms_strbuf_printf(sb, "}");
 }
 
+/* Field by field (the struct has padding). */
+static bool same_xlate(const vms_xlate *a, const vms_xlate *b)
+{
+    return a->page_pa == b->page_pa && a->size == b->size && a->rw == b->rw && a->us == b->us &&
+           a->xd == b->xd && a->global == b->global && a->dirty == b->dirty && a->pkey == b->pkey &&
+           a->pcd == b->pcd && a->pwt == b->pwt;
+}
+
 /* Number of TLB entries (over every core and level) that differ between a and b. */
 static unsigned tlb_diffs(fx *a, fx *b)
 {
@@ -94,7 +102,7 @@ static unsigned tlb_diffs(fx *a, fx *b)
                 vms_tlb_entry(ta, e, &x);
                 vms_tlb_entry(tb, e, &y);
                 diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.pcid != y.pcid ||
-                         memcmp(&x.x, &y.x, sizeof x.x) != 0;
+                         !same_xlate(&x.x, &y.x);
             }
         }
     }
