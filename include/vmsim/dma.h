@@ -82,19 +82,19 @@ typedef struct vms_dma_cost {
 } vms_dma_cost;
 
 typedef struct vms_dma_stats {
-    uint64_t maps, unmaps;           /* successful vms_dma_map / vms_dma_unmap */
-    uint64_t map_failures;           /* vms_dma_map calls that failed */
-    uint64_t pins, unpins;           /* 4 KiB page pins taken and released */
-    uint64_t pinned_pages;           /* pins held now */
-    uint64_t iova_pages;             /* IOVA pages allocated now (all domains) */
-    uint64_t iommu_ptes_set;         /* IOMMU leaf entries written */
-    uint64_t iommu_ptes_cleared;     /* … and cleared */
-    uint64_t iotlb_invalidations;    /* range invalidations the DMA API issued */
-    uint64_t table_pages;            /* IOMMU table frames held now (all domains) */
-    uint64_t irqs;                   /* device interrupts handled */
-    uint64_t iommu_faults;           /* IOMMU faults reported in the log */
+    uint64_t maps, unmaps;            /* successful vms_dma_map / vms_dma_unmap */
+    uint64_t map_failures;            /* vms_dma_map calls that failed */
+    uint64_t pins, unpins;            /* 4 KiB page pins taken and released */
+    uint64_t pinned_pages;            /* pins held now */
+    uint64_t iova_pages;              /* IOVA pages allocated now (all domains) */
+    uint64_t iommu_ptes_set;          /* IOMMU leaf entries written */
+    uint64_t iommu_ptes_cleared;      /* … and cleared */
+    uint64_t iotlb_invalidations;     /* range invalidations the DMA API issued */
+    uint64_t table_pages;             /* IOMMU table frames held now (all domains) */
+    uint64_t irqs;                    /* device interrupts handled */
+    uint64_t iommu_faults;            /* IOMMU faults reported in the log */
     uint64_t mmio_reads, mmio_writes; /* register accesses by the drivers */
-    uint64_t cycles;                 /* cycles charged for DMA-API work */
+    uint64_t cycles;                  /* cycles charged for DMA-API work */
 } vms_dma_stats;
 
 /* Per-device driver counters. */
@@ -103,13 +103,13 @@ typedef struct vms_dma_dev_stats {
     uint64_t mapped_pages; /* pages mapped now */
     uint64_t irqs;
     uint64_t iommu_faults;
-    uint64_t rx_posted;           /* NIC: receive buffers given to the ring */
+    uint64_t rx_posted;            /* NIC: receive buffers given to the ring */
     uint64_t rx_packets, rx_bytes; /* NIC: packets completed */
-    uint64_t rx_errors;           /* NIC: DMA errors and drops reported by ICR */
-    uint64_t last_rx_addr;        /* NIC: DMA address of the last packet's first buffer */
+    uint64_t rx_errors;            /* NIC: DMA errors and drops reported by ICR */
+    uint64_t last_rx_addr;         /* NIC: DMA address of the last packet's first buffer */
     uint64_t last_rx_len;
     uint64_t blk_cmds, blk_errors; /* block device: commands issued, ended in ERR */
-    uint32_t last_blk_status;     /* block device: STATUS after the last command */
+    uint32_t last_blk_status;      /* block device: STATUS after the last command */
 } vms_dma_dev_stats;
 
 /*

@@ -28,8 +28,8 @@
 #include "os/os_impl.h"
 #include "vmsim/dma.h"
 
-#define VMSI_IOVA_BASE   (UINT64_C(1) << 20) /* first IOVA handed out (0 stays unmapped) */
-#define VMSI_IOVA_LIMIT  (UINT64_C(1) << 32) /* a 32-bit DMA mask */
+#define VMSI_IOVA_BASE   (UINT64_C(1) << 20)          /* first IOVA handed out (0 stays unmapped) */
+#define VMSI_IOVA_LIMIT  (UINT64_C(1) << 32)          /* a 32-bit DMA mask */
 #define VMSI_IOREMAP_4L  UINT64_C(0xffffc90000000000) /* Linux's VMALLOC_START, 4-level */
 #define VMSI_IOREMAP_5L  UINT64_C(0xffa0000000000000) /* … 5-level */
 #define VMSI_IRQ_VECTOR  0x40u
@@ -59,9 +59,9 @@ struct vms_dma_dev {
     vms_nic *nic;
     vms_blk *blk;
     vms_dma_mode mode;
-    unsigned index;    /* interrupt vector = VMSI_IRQ_VECTOR + index */
-    uint16_t did;      /* translated: domain id */
-    vms_pt pt;         /* translated: the domain's tables (pt.root 0: none) */
+    unsigned index; /* interrupt vector = VMSI_IRQ_VECTOR + index */
+    uint16_t did;   /* translated: domain id */
+    vms_pt pt;      /* translated: the domain's tables (pt.root 0: none) */
     uint64_t table_pages;
     dmap *maps;
     size_t nmaps, cap;
@@ -136,12 +136,24 @@ static unsigned vtd_reason(const vms_iommu_fault *f, const char **text)
 {
     bool write = f->kind == VMS_ACC_WRITE;
     switch (f->reason) {
-    case VMS_IOMMU_NO_CONTEXT: *text = "Present bit in context entry is clear"; return 0x02;
-    case VMS_IOMMU_ADDR_WIDTH: *text = "Access beyond MGAW"; return 0x04;
-    case VMS_IOMMU_TABLE_BUS: *text = "Next page table ptr is invalid"; return 0x07;
-    case VMS_IOMMU_RSVD: *text = "non-zero reserved fields in PTE"; return 0x0c;
-    case VMS_IOMMU_NO_READ: *text = "PTE Read access is not set"; return 0x06;
-    case VMS_IOMMU_NO_WRITE: *text = "PTE Write access is not set"; return 0x05;
+    case VMS_IOMMU_NO_CONTEXT:
+        *text = "Present bit in context entry is clear";
+        return 0x02;
+    case VMS_IOMMU_ADDR_WIDTH:
+        *text = "Access beyond MGAW";
+        return 0x04;
+    case VMS_IOMMU_TABLE_BUS:
+        *text = "Next page table ptr is invalid";
+        return 0x07;
+    case VMS_IOMMU_RSVD:
+        *text = "non-zero reserved fields in PTE";
+        return 0x0c;
+    case VMS_IOMMU_NO_READ:
+        *text = "PTE Read access is not set";
+        return 0x06;
+    case VMS_IOMMU_NO_WRITE:
+        *text = "PTE Write access is not set";
+        return 0x05;
     default: /* not present: VT-d reports the missing right of the access */
         *text = write ? "PTE Write access is not set" : "PTE Read access is not set";
         return write ? 0x05 : 0x06;
@@ -177,6 +189,37 @@ unsigned vms_dma_poll_faults(vms_kernel *k)
 
 /* ---- register access through init_mm's uncached mapping ----------------------------- */
 
+static void sync_pgd(vms_kernel *k, uint64_t kva);
+
+/* Free the empty tables on kva's path in init_mm, bottom up (what a failed vms_pt_map
+ * leaves behind), and resync the top-level entry. Nothing was mapped through them, so
+ * no TLB or PWC can hold them. */
+static void prune_tables(vms_kernel *k, uint64_t kva)
+{
+    for (unsigned l = 1; l < k->levels; l++) {
+        uint64_t parent = 0, e = 0;
+        if (vms_pt_entry_addr(&k->init_pt, kva, l + 1, false, &parent, NULL) != VMS_OK)
+            continue; /* no table at this level: look higher */
+        vms_pt_read(&k->init_pt, parent, &e);
+        if (!(e & VMS_PTE_P))
+            continue;
+        if (vms_pte_leaf(e, l + 1))
+            break;
+        uint64_t table = vms_pte_addr(e);
+        for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
+            uint64_t x = 0;
+            vms_pt_read(&k->init_pt, table + 8u * i, &x);
+            if (x)
+                goto done;
+        }
+        vms_pt_write(&k->init_pt, parent, 0);
+        vms_frames_set_flags(k->fr, table >> VMS_PAGE_SHIFT, 0, VMS_FRAME_PAGETABLE);
+        vms_frames_put(k->fr, table >> VMS_PAGE_SHIFT, NULL);
+    }
+done:
+    sync_pgd(k, kva);
+}
+
 static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
 {
     vmsi_dma *D = k->dma;
@@ -189,12 +232,21 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOTFOUND, "ioremap: more than %u device pages",
                         VMSI_MAX_IOREMAP);
     uint64_t kva = ioremap_base(k) + page;
-    uint64_t flags = VMS_PTE_RW | VMS_PTE_PCD | VMS_PTE_PWT | VMS_PTE_G | VMS_PTE_XD |
-                     VMS_PTE_A | VMS_PTE_D;
+    uint64_t flags =
+        VMS_PTE_RW | VMS_PTE_PCD | VMS_PTE_PWT | VMS_PTE_G | VMS_PTE_XD | VMS_PTE_A | VMS_PTE_D;
     vms_status st = vms_pt_map(&k->init_pt, kva, page, VMS_PG_4K, flags, err);
-    if (st != VMS_OK)
+    if (st != VMS_OK) {
+        prune_tables(k, kva);
         return st;
-    /* sync_global_pgds: a new top-level kernel entry reaches every existing root. */
+    }
+    sync_pgd(k, kva); /* a new top-level kernel entry reaches every existing root */
+    D->ioremap[D->nioremap++] = (ioremap_ref){page, 1};
+    return VMS_OK;
+}
+
+/* Copy init_mm's top-level entry for kva into every process's root (sync_global_pgds). */
+static void sync_pgd(vms_kernel *k, uint64_t kva)
+{
     unsigned idx = vms_va_index(kva, k->levels);
     uint64_t e = 0;
     vms_pt_read(&k->init_pt, k->init_pt.root + 8u * idx, &e);
@@ -203,12 +255,14 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
         if (mm)
             vms_pt_write(&mm->pt, mm->pt.root + 8u * idx, e);
     }
-    D->ioremap[D->nioremap++] = (ioremap_ref){page, 1};
-    return VMS_OK;
 }
 
-/* Drop a reference; the last one clears the PTE and INVLPGs it on every core (the
- * kernel's tables below the top level stay, as Linux never frees them). */
+/*
+ * Drop a reference; the last one clears the PTE and frees the tables it leaves empty
+ * (Linux keeps them; we give them back so that a detached machine has every frame free
+ * again). A freed table may sit in a page-walk cache, so every core then flushes
+ * everything, globals included (INVPCID type 2), as flush_tlb_kernel_range would.
+ */
 static void iounmap_page(vms_kernel *k, uint64_t page)
 {
     vmsi_dma *D = k->dma;
@@ -216,9 +270,10 @@ static void iounmap_page(vms_kernel *k, uint64_t page)
         if (D->ioremap[i].page != page || --D->ioremap[i].refs)
             continue;
         uint64_t kva = ioremap_base(k) + page;
-        vms_pt_unmap(&k->init_pt, kva, false, NULL);
+        vms_pt_unmap(&k->init_pt, kva, true, NULL);
+        sync_pgd(k, kva);
         for (unsigned c = 0; c < k->ncores; c++)
-            vms_core_invlpg(vmsi_core(k, c), kva);
+            vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_ALL_GLOBAL, 0, 0);
         D->ioremap[i] = D->ioremap[--D->nioremap];
         return;
     }
@@ -463,8 +518,7 @@ static void unpin_pages(vms_kernel *k, const dmap *m, uint64_t n, unsigned core)
 }
 
 /* Check that every page of [va, va+len) is in a VMA allowing dir's accesses. */
-static vms_status check_vmas(vmsi_mm *mm, uint64_t va, uint64_t len, vms_dma_dir dir,
-                             vms_err *err)
+static vms_status check_vmas(vmsi_mm *mm, uint64_t va, uint64_t len, vms_dma_dir dir, vms_err *err)
 {
     uint64_t end = va + len;
     for (uint64_t a = va & ~VMS_PAGE_MASK; a < end;) {
@@ -639,8 +693,8 @@ vms_status vms_dma_map(vms_kernel *k, vms_dma_dev *d, vms_task *t, uint64_t va, 
     }
     dmap m = {.va = va, .len = len, .dir = dir, .pid = t->proc->pid};
     memcpy(m.comm, t->proc->name, sizeof m.comm);
-    m.npages = (((va + len + VMS_PAGE_MASK) & ~VMS_PAGE_MASK) - (va & ~VMS_PAGE_MASK)) >>
-               VMS_PAGE_SHIFT;
+    m.npages =
+        (((va + len + VMS_PAGE_MASK) & ~VMS_PAGE_MASK) - (va & ~VMS_PAGE_MASK)) >> VMS_PAGE_SHIFT;
     vmsi_charge(k, t->core, k->cfg.cost.syscall);
     vms_status st = check_vmas(t->proc->mm, va, len, dir, err);
     if (st == VMS_OK)
@@ -823,8 +877,8 @@ static void remove_dev(vms_kernel *k, vms_dma_dev *d)
         }
 }
 
-static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk,
-                         vms_dma_mode mode, vms_dma_dev **out, vms_err *err)
+static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk, vms_dma_mode mode,
+                         vms_dma_dev **out, vms_err *err)
 {
     *out = NULL;
     if (!dma_state(k))
@@ -842,8 +896,8 @@ static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk
     vms_dma_dev *d = vmsi_zalloc(k->a, sizeof *d);
     if (!d)
         return vmsi_err(err, VMS_ERR_NOMEM, "dma attach: out of host memory");
-    *d = (vms_dma_dev){.k = k, .dev = dev, .nic = nic, .blk = blk, .mode = mode,
-                       .index = D->next_index};
+    *d = (vms_dma_dev){
+        .k = k, .dev = dev, .nic = nic, .blk = blk, .mode = mode, .index = D->next_index};
     vms_status st = add_dev(k, d, err);
     if (st != VMS_OK) {
         vmsi_free(k->a, d, sizeof *d);
@@ -877,8 +931,8 @@ static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk
                  vms_dev_name(dev), vms_bdf_bus(b), vms_bdf_dev(b), vms_bdf_fn(b), d->did,
                  d->pt.root);
     else
-        vmsi_log(k, VMS_LOG_INFO, "DMAR: %s [%02x:%02x.%u]: %s", vms_dev_name(dev),
-                 vms_bdf_bus(b), vms_bdf_dev(b), vms_bdf_fn(b),
+        vmsi_log(k, VMS_LOG_INFO, "DMAR: %s [%02x:%02x.%u]: %s", vms_dev_name(dev), vms_bdf_bus(b),
+                 vms_bdf_dev(b), vms_bdf_fn(b),
                  !io ? "not behind the IOMMU: DMA to physical addresses"
                      : "passthrough (identity) domain");
     *out = d;
@@ -1007,8 +1061,7 @@ vms_status vms_dma_nic_post(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, un
 }
 
 /* One block command; returns the STATUS after it. */
-static uint32_t blk_cmd(vms_dma_dev *d, bool write, uint64_t sector, uint32_t count,
-                        uint64_t addr)
+static uint32_t blk_cmd(vms_dma_dev *d, bool write, uint64_t sector, uint32_t count, uint64_t addr)
 {
     d->st.last_blk_status = 0;
     reg_write(d, VMS_BLK_SECTOR_LO, (uint32_t)sector);
@@ -1086,8 +1139,9 @@ const vms_dma_dev_stats *vms_dma_dev_get_stats(const vms_dma_dev *d)
 
 static const char *dir_str(vms_dma_dir dir)
 {
-    return dir == VMS_DMA_TO_DEVICE ? "to-device" : dir == VMS_DMA_FROM_DEVICE ? "from-device"
-                                                                               : "bidirectional";
+    return dir == VMS_DMA_TO_DEVICE     ? "to-device"
+           : dir == VMS_DMA_FROM_DEVICE ? "from-device"
+                                        : "bidirectional";
 }
 
 static const char *mode_str(const vms_dma_dev *d)
@@ -1164,30 +1218,29 @@ vms_status vms_dma_stats_json_members(vms_kernel *k, vms_strbuf *sb)
     const vms_dma_stats *s = vms_dma_get_stats(k);
     if (sb->len && sb->data[sb->len - 1] != '{' && sb->data[sb->len - 1] != ',')
         vms_strbuf_printf(sb, ",");
-    vms_strbuf_printf(sb,
-                      "\"dma\":{\"maps\":%" PRIu64 ",\"unmaps\":%" PRIu64 ",\"map_failures\":%" PRIu64
-                      ",\"pins\":%" PRIu64 ",\"unpins\":%" PRIu64 ",\"pinned_pages\":%" PRIu64
-                      ",\"iova_pages\":%" PRIu64 ",\"iommu_ptes_set\":%" PRIu64
-                      ",\"iommu_ptes_cleared\":%" PRIu64 ",\"iotlb_invalidations\":%" PRIu64
-                      ",\"table_pages\":%" PRIu64 ",\"irqs\":%" PRIu64 ",\"iommu_faults\":%" PRIu64
-                      ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64 ",\"cycles\":%" PRIu64
-                      ",\"devices\":[",
-                      s->maps, s->unmaps, s->map_failures, s->pins, s->unpins, s->pinned_pages,
-                      s->iova_pages, s->iommu_ptes_set, s->iommu_ptes_cleared,
-                      s->iotlb_invalidations, s->table_pages, s->irqs, s->iommu_faults,
-                      s->mmio_reads, s->mmio_writes, s->cycles);
+    vms_strbuf_printf(
+        sb,
+        "\"dma\":{\"maps\":%" PRIu64 ",\"unmaps\":%" PRIu64 ",\"map_failures\":%" PRIu64
+        ",\"pins\":%" PRIu64 ",\"unpins\":%" PRIu64 ",\"pinned_pages\":%" PRIu64
+        ",\"iova_pages\":%" PRIu64 ",\"iommu_ptes_set\":%" PRIu64 ",\"iommu_ptes_cleared\":%" PRIu64
+        ",\"iotlb_invalidations\":%" PRIu64 ",\"table_pages\":%" PRIu64 ",\"irqs\":%" PRIu64
+        ",\"iommu_faults\":%" PRIu64 ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64
+        ",\"cycles\":%" PRIu64 ",\"devices\":[",
+        s->maps, s->unmaps, s->map_failures, s->pins, s->unpins, s->pinned_pages, s->iova_pages,
+        s->iommu_ptes_set, s->iommu_ptes_cleared, s->iotlb_invalidations, s->table_pages, s->irqs,
+        s->iommu_faults, s->mmio_reads, s->mmio_writes, s->cycles);
     for (size_t i = 0; k->dma && i < k->dma->ndevs; i++) {
         const vms_dma_dev *d = k->dma->devs[i];
         vms_bdf b = vms_dev_bdf(d->dev);
-        vms_strbuf_printf(sb,
-                          "%s{\"name\":\"%s\",\"bdf\":\"%02x:%02x.%u\",\"mode\":\"%s\",\"domain\":%u,"
-                          "\"mappings\":%zu,\"mapped_pages\":%" PRIu64 ",\"irqs\":%" PRIu64
-                          ",\"iommu_faults\":%" PRIu64 ",\"rx_packets\":%" PRIu64
-                          ",\"rx_bytes\":%" PRIu64 ",\"blk_cmds\":%" PRIu64 "}",
-                          i ? "," : "", vms_dev_name(d->dev), vms_bdf_bus(b), vms_bdf_dev(b),
-                          vms_bdf_fn(b), mode_str(d), d->pt.root ? d->did : 0u,
-                          vms_dma_mapping_count(d), d->st.mapped_pages, d->st.irqs,
-                          d->st.iommu_faults, d->st.rx_packets, d->st.rx_bytes, d->st.blk_cmds);
+        vms_strbuf_printf(
+            sb,
+            "%s{\"name\":\"%s\",\"bdf\":\"%02x:%02x.%u\",\"mode\":\"%s\",\"domain\":%u,"
+            "\"mappings\":%zu,\"mapped_pages\":%" PRIu64 ",\"irqs\":%" PRIu64
+            ",\"iommu_faults\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
+            ",\"blk_cmds\":%" PRIu64 "}",
+            i ? "," : "", vms_dev_name(d->dev), vms_bdf_bus(b), vms_bdf_dev(b), vms_bdf_fn(b),
+            mode_str(d), d->pt.root ? d->did : 0u, vms_dma_mapping_count(d), d->st.mapped_pages,
+            d->st.irqs, d->st.iommu_faults, d->st.rx_packets, d->st.rx_bytes, d->st.blk_cmds);
     }
     vms_strbuf_printf(sb, "]}");
     if (k->dma && k->dma->io) {
@@ -1244,8 +1297,8 @@ static vms_status check_dev(vms_kernel *k, const vms_dma_dev *d, vms_err *err)
         leaf_ctx c = {0};
         vms_pt_foreach(&d->pt, 0, UINT64_C(1) << 47, count_leaf, &c);
         if (c.n != pages)
-            return vmsi_err(err, VMS_ERR_INVAL, "dma: %s: %" PRIu64 " IOMMU leaves, %" PRIu64
-                                                " mapped pages",
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "dma: %s: %" PRIu64 " IOMMU leaves, %" PRIu64 " mapped pages",
                             vms_dev_name(d->dev), c.n, pages);
         if (vms_pt_count_tables(&d->pt) != d->table_pages)
             return vmsi_err(err, VMS_ERR_INVAL, "dma: %s: table pages miscounted",
