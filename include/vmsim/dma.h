@@ -142,6 +142,13 @@ vms_status vms_dma_attach_blk(vms_kernel *k, vms_blk *blk, vms_dma_mode mode, vm
  * domain and tables, clear its context, remove the IRQ hook. NULL accepted. */
 void vms_dma_detach(vms_kernel *k, vms_dma_dev *d);
 
+/* Detach every device (as vms_dma_detach) and forget the IOMMU: call it before
+ * destroying the hardware while the kernel lives on. Counters are kept. */
+void vms_dma_detach_all(vms_kernel *k);
+
+/* The domain id of a translated device (0: passthrough or no IOMMU). */
+unsigned vms_dma_domain(const vms_dma_dev *d);
+
 /* The attached device of dev, or NULL. */
 vms_dma_dev *vms_dma_find(vms_kernel *k, const vms_dev *dev);
 vms_dev *vms_dma_device(const vms_dma_dev *d);

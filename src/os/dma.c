@@ -977,13 +977,26 @@ void vms_dma_detach(vms_kernel *k, vms_dma_dev *d)
     vmsi_free(k->a, d, sizeof *d);
 }
 
-/* vms_kernel_destroy: detach everything, free the state. */
-void vmsi_dma_shutdown(vms_kernel *k)
+void vms_dma_detach_all(vms_kernel *k)
 {
     if (!k->dma)
         return;
     while (k->dma->ndevs)
         vms_dma_detach(k, k->dma->devs[k->dma->ndevs - 1]);
+    k->dma->io = NULL;
+}
+
+unsigned vms_dma_domain(const vms_dma_dev *d)
+{
+    return d->pt.root ? d->did : 0;
+}
+
+/* vms_kernel_destroy: detach everything, free the state. */
+void vmsi_dma_shutdown(vms_kernel *k)
+{
+    if (!k->dma)
+        return;
+    vms_dma_detach_all(k);
     vmsi_free(k->a, k->dma->devs, k->dma->cap * sizeof *k->dma->devs);
     vmsi_free(k->a, k->dma, sizeof *k->dma);
     k->dma = NULL;
