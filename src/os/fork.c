@@ -44,8 +44,8 @@ static void copy_pinned(dup_ctx *c, uint64_t va, uint64_t pte, vms_pgsize size, 
     for (uint64_t i = 0; i < (UINT64_C(1) << order) && c->st == VMS_OK; i++)
         c->st = vms_ram_copy_frame(k->ram, npfn + i, pfn + i);
     if (c->st == VMS_OK)
-        c->st = vmsi_map_page(c->child, va, cptep,
-                              npfn, (pte & ~VMS_PTE_ADDR_MASK) | (npfn << VMS_PAGE_SHIFT));
+        c->st = vmsi_map_page(c->child, va, cptep, npfn,
+                              (pte & ~VMS_PTE_ADDR_MASK) | (npfn << VMS_PAGE_SHIFT));
     vms_frames_put(k->fr, npfn, NULL); /* the mapping holds its own reference */
     if (c->st == VMS_OK)
         vmsi_charge(k, 0, (uint64_t)k->cfg.cost.copy_page << order);

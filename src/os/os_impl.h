@@ -159,7 +159,7 @@ struct vms_kernel {
     uint64_t nr_shmem;       /* shmem frames in caches */
     vms_log_fn log;
     void *log_ud;
-    vmsi_dma *dma;     /* the DMA layer (dma.c), created by the first attach; NULL before */
+    vmsi_dma *dma; /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
 };

@@ -503,7 +503,7 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",    "smaps",  "pagemap", "walk",  "tlb", "meminfo",
+    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",  "meminfo",
                                        "vmstat", "stats", "procs",   "iommu", "dmesg"};
     static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0};
     if (n < 2)
@@ -514,8 +514,9 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[1], what[w]))
             break;
     if (w == sizeof what / sizeof what[0])
-        return fail(p, "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                       "iommu or dmesg after 'show', got '%s'",
+        return fail(p,
+                    "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
+                    "iommu or dmesg after 'show', got '%s'",
                     str(&t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
@@ -615,7 +616,6 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         return st;
     }
 }
-
 
 /* ---- devices and DMA (docs/SCENARIO.md "Devices") ---- */
 
@@ -833,12 +833,19 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[0], ops[i].word))
             break;
     if (i == sizeof ops / sizeof ops[0])
-        return fail(p, "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
-                       "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
-                       "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
+        return fail(p,
+                    "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
+                    "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
+                    "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
                     str(&t[0]));
-    *c = (scn_cmd){.line = p->line, .op = ops[i].op, .proc = -1, .proc2 = -1, .path = -1,
-                   .def_label = -1, .addr = {false, -1, 0}, .dev = -1};
+    *c = (scn_cmd){.line = p->line,
+                   .op = ops[i].op,
+                   .proc = -1,
+                   .proc2 = -1,
+                   .path = -1,
+                   .def_label = -1,
+                   .addr = {false, -1, 0},
+                   .dev = -1};
     if (c->op != OP_SET)
         p->seen_command = true;
     switch (c->op) {
@@ -856,11 +863,16 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
     case OP_FETCH: return parse_access(p, t, n, c);
     case OP_TOUCH: return parse_touch(p, t, n, c);
     case OP_SHOW: return parse_show(p, t, n, c);
-    case OP_IOMMU: return parse_iommu(p, t, n, c);
-    case OP_DEVICE: return parse_device(p, t, n, c);
-    case OP_DMA_RAW: return parse_dma(p, t, n, c);
-    case OP_NIC_POST: return parse_nic(p, t, n, c);
-    case OP_BLK: return parse_blk(p, t, n, c);
+    case OP_IOMMU:
+        return parse_iommu(p, t, n, c);
+    case OP_DEVICE:
+        return parse_device(p, t, n, c);
+    case OP_DMA_RAW:
+        return parse_dma(p, t, n, c);
+    case OP_NIC_POST:
+        return parse_nic(p, t, n, c);
+    case OP_BLK:
+        return parse_blk(p, t, n, c);
     default: return parse_procs(p, t, n, c);
     }
 }

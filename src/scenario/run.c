@@ -619,7 +619,9 @@ static vms_status show(runner *r)
                 pm[i] & VMS_PM_PFN_MASK);
         break;
     }
-    case SHOW_IOMMU: st = vms_dma_show(r->k, sb); break;
+    case SHOW_IOMMU:
+        st = vms_dma_show(r->k, sb);
+        break;
     case SHOW_DMESG:
         st = vms_kernel_dmesg(r->k, c->path >= 0 ? r->sc->strs[c->path] : NULL, sb);
         break;
@@ -636,7 +638,6 @@ static vms_status show(runner *r)
     flush(r, false);
     return st;
 }
-
 
 /* ---- devices and DMA ---- */
 
@@ -682,8 +683,9 @@ static vms_status do_iommu(runner *r)
     if (st == VMS_OK)
         st = vms_dma_iommu_enable(r->k, r->io, r->c->flag, &err);
     if (st == VMS_OK)
-        say(r, ": DMA is %s", r->c->flag ? "translated and checked by the IOMMU"
-                                         : "no longer translated: device addresses are physical");
+        say(r, ": DMA is %s",
+            r->c->flag ? "translated and checked by the IOMMU"
+                       : "no longer translated: device addresses are physical");
     if (st == VMS_ERR_NOMEM)
         return st;
     settle_call(r, st, &err);
@@ -751,10 +753,11 @@ static vms_status do_device(runner *r)
         if (did && vms_dma_translated(d->dd))
             say(r, ", IOMMU domain %u", did);
         else
-            say(r, ", %s", c->devmode == 2 ? "not behind the IOMMU"
-                           : vms_dma_translated(d->dd) ? "translated"
-                           : c->devmode == 1          ? "IOMMU passthrough"
-                                                      : "IOMMU off");
+            say(r, ", %s",
+                c->devmode == 2             ? "not behind the IOMMU"
+                : vms_dma_translated(d->dd) ? "translated"
+                : c->devmode == 1           ? "IOMMU passthrough"
+                                            : "IOMMU off");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");
     } else {
@@ -813,7 +816,8 @@ static vms_status do_dma_unmap(runner *r)
     bool tr = vms_dma_translated(d->dd);
     vms_status st = vms_dma_unmap(r->k, d->dd, addr, &err);
     if (st == VMS_OK)
-        say(r, " -> %s%" PRIu64 " page%s unpinned", tr ? "IOMMU entries cleared, IOTLB invalidated, " : "",
+        say(r, " -> %s%" PRIu64 " page%s unpinned",
+            tr ? "IOMMU entries cleared, IOTLB invalidated, " : "",
             vms_dma_get_stats(r->k)->unpins - unpins,
             vms_dma_get_stats(r->k)->unpins - unpins == 1 ? "" : "s");
     if (st == VMS_ERR_NOMEM)
@@ -867,15 +871,16 @@ static vms_status do_dma_raw(runner *r)
         h0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->hits;
         m0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->misses;
     }
-    vms_dma_result res = vms_dev_dma(d->dev, addr, buf, len, c->flag ? VMS_ACC_WRITE : VMS_ACC_READ);
+    vms_dma_result res =
+        vms_dev_dma(d->dev, addr, buf, len, c->flag ? VMS_ACC_WRITE : VMS_ACC_READ);
     if (res.ok && !c->flag) {
         say(r, " -> ");
         say_data(r, buf, len);
     } else if (res.ok) {
         say(r, " -> %zu bytes written", len);
     } else if (res.fault.reason != VMS_IOMMU_OK) {
-        say(r, " -> BLOCKED by the IOMMU at 0x%" PRIx64 " (%s); %zu bytes moved",
-            res.fault.iova, vms_iommu_reason_str(res.fault.reason), res.done);
+        say(r, " -> BLOCKED by the IOMMU at 0x%" PRIx64 " (%s); %zu bytes moved", res.fault.iova,
+            vms_iommu_reason_str(res.fault.reason), res.done);
     } else {
         say(r, " -> bus error at 0x%" PRIx64 "; %zu bytes moved", res.pa, res.done);
     }
@@ -958,8 +963,8 @@ static vms_status do_blk(runner *r)
     say(r, "blk %s %s sectors %" PRIu64 "-%" PRIu64 " %s 0x%" PRIx64, c->flag ? "write" : "read",
         r->sc->devs[c->dev], c->step, c->step + c->count - 1, c->flag ? "from" : "into", addr);
     uint64_t irq = vms_dma_dev_get_stats(d->dd)->irqs;
-    vms_status st = vms_dma_blk_rw(r->k, d->dd, c->flag, c->step, (uint32_t)c->count, addr,
-                                   &status, &err);
+    vms_status st =
+        vms_dma_blk_rw(r->k, d->dd, c->flag, c->step, (uint32_t)c->count, addr, &status, &err);
     say(r, " -> STATUS 0x%x", status);
     if (vms_dma_dev_get_stats(d->dd)->irqs > irq)
         say(r, ", interrupt on core 0");
@@ -978,14 +983,21 @@ static vms_status step(runner *r)
         flush(r, false);
         return VMS_OK;
     case OP_SHOW: return show(r);
-    case OP_IOMMU: return do_iommu(r);
-    case OP_DEVICE: return do_device(r);
-    case OP_DMA_MAP: return do_dma_map(r);
-    case OP_DMA_UNMAP: return do_dma_unmap(r);
-    case OP_DMA_RAW: return do_dma_raw(r);
+    case OP_IOMMU:
+        return do_iommu(r);
+    case OP_DEVICE:
+        return do_device(r);
+    case OP_DMA_MAP:
+        return do_dma_map(r);
+    case OP_DMA_UNMAP:
+        return do_dma_unmap(r);
+    case OP_DMA_RAW:
+        return do_dma_raw(r);
     case OP_NIC_POST:
-    case OP_NIC_RX: return do_nic(r);
-    case OP_BLK: return do_blk(r);
+    case OP_NIC_RX:
+        return do_nic(r);
+    case OP_BLK:
+        return do_blk(r);
     case OP_SPAWN:
     case OP_FORK:
     case OP_THREAD:
@@ -1018,8 +1030,8 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL,
-                NULL};
+    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
+                NULL, NULL};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);

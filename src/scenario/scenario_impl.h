@@ -44,10 +44,10 @@ typedef enum scn_op {
 
 typedef enum scn_expect {
     EXP_NONE = 0,
-    EXP_OK,    /* the access or call succeeds */
-    EXP_SEGV,  /* the access kills the process with SIGSEGV */
-    EXP_DATA,  /* a read returns exactly these bytes */
-    EXP_ERROR, /* the system call fails */
+    EXP_OK,      /* the access or call succeeds */
+    EXP_SEGV,    /* the access kills the process with SIGSEGV */
+    EXP_DATA,    /* a read returns exactly these bytes */
+    EXP_ERROR,   /* the system call fails */
     EXP_BLOCKED, /* a device's DMA is blocked (or its packet dropped) */
 } scn_expect;
 
@@ -89,11 +89,11 @@ typedef struct scn_cmd {
     vms_access_kind kind; /* touch */
     uint64_t step, count; /* touch: stride; count of random accesses (0: sequential) */
     scn_show show;
-    int dev;           /* device-name index (-1: none) */
-    unsigned devkind;  /* device: 0 nic, 1 blk, 2 raw */
-    unsigned devmode;  /* device: 0 iommu (translate), 1 passthrough, 2 noiommu */
-    unsigned dir;      /* dma map: vms_dma_dir */
-    bool flag;         /* iommu on; blk write; dma write; device writable */
+    int dev;          /* device-name index (-1: none) */
+    unsigned devkind; /* device: 0 nic, 1 blk, 2 raw */
+    unsigned devmode; /* device: 0 iommu (translate), 1 passthrough, 2 noiommu */
+    unsigned dir;     /* dma map: vms_dma_dir */
+    bool flag;        /* iommu on; blk write; dma write; device writable */
 } scn_cmd;
 
 struct vms_scenario {
