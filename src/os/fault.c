@@ -269,7 +269,7 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
     c->pte = vmsi_pte_get(c->mm, c->ptep);
     if (!(c->pte & VMS_PTE_P)) {
         if (c->pte & VMSI_PTE_PROTNONE) {
-            assert(!"PROT_NONE pte in an accessible VMA");
+            assert(false && "PROT_NONE pte in an accessible VMA");
             return VMSI_FAULT_SEGV;
         }
         if (c->vma->flags & VMSI_VM_ANON)
