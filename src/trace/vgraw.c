@@ -419,7 +419,15 @@ static vms_status on_clone(vms_vgraw *d, vgproc *p, const uint64_t *a, vms_err *
         return emit(d, p, &ev, err);
     }
     /* p is the child: write the event as its parent's thread, then continue as the
-     * child. The parent's process is not needed (the parent tid says who forked). */
+     * child, which inherits its parent's dropped ranges (the preload is mapped there). */
+    const vgproc *parent = NULL;
+    for (size_t i = 0; i < d->nprocs && !parent; i++)
+        if (&d->procs[i] != p && (d->procs[i].pid == a[0] || d->procs[i].tid == a[0]))
+            parent = &d->procs[i];
+    if (parent) {
+        p->ndrop = parent->ndrop;
+        memcpy(p->drop, parent->drop, sizeof p->drop);
+    }
     p->started = true;
     d->st.processes++;
     p->tid = (uint32_t)a[0];
