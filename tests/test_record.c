@@ -319,16 +319,23 @@ static void test_preload(void)
     ctl(&b, 6, (uint64_t[]){0x483a000, 0x1000, 1, 0}, 4);
     ctl(&b, 11, (uint64_t[]){0x483a010, 16}, 2);
     acc(&b, 1, 8, 0x5000000);
+    end_chunk(&b);
+    chunk(&b, 6); /* a forked child inherits the preload mapping: dropped there too */
+    ctl(&b, 9, (uint64_t[]){5, 6, 0x1200011}, 3);
+    acc(&b, 2, 4, 0x4838010);
+    ctl(&b, 10, (uint64_t[]){0, 1}, 2);
+    end_chunk(&b);
+    chunk(&b, 5);
     ctl(&b, 10, (uint64_t[]){0, 1}, 2);
     end_chunk(&b);
     static decoded d;
     decode(b.w, b.n * 8, 0, false, &d);
     CHECK_EQ(d.status, VMS_OK);
-    CHECK_EQ(d.n, 2); /* the reference at 0x5000000 and the exit */
-    CHECK_EQ(d.st.dropped, 6);
-    CHECK_EQ(d.st.unclean, 1); /* no END record */
+    CHECK_EQ(d.n, 4); /* the reference at 0x5000000, the fork, two exits */
+    CHECK_EQ(d.st.dropped, 7);
+    CHECK_EQ(d.st.unclean, 2); /* no END records */
     decode(b.w, b.n * 8, 0, true, &d);
-    CHECK_EQ(d.n, 8);
+    CHECK_EQ(d.n, 11);
 }
 
 /* Malformed streams fail with the offset and what was expected. */
