@@ -21,6 +21,7 @@ static const char usage[] =
     "  policy ...       replay a reference string under a page-replacement policy\n"
     "  convert IN OUT   convert a memory trace between formats (lackey, din, champsim, native)\n"
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
+    "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
     "  help             this text\n"
     "\n"
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
         return cmd_vmm(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))
         return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "record"))
+        return cmd_record(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))
         return cmd_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay"))

@@ -11,6 +11,7 @@
  * CAP_SYS_ADMIN); the zero page is not counted in Rss (Linux's vm_normal_page).
  */
 #include "os/os_impl.h"
+#include "vmsim/dma.h"
 
 static const vmsi_mm *task_mm(const vms_task *t)
 {
@@ -311,6 +312,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->syscalls), U(s->oom_kill), U(mi.total), U(mi.free), U(mi.anon), U(mi.cached),
             U(mi.shmem), U(mi.pagetables), U(mi.mlocked), U(s->kernel_cycles));
 #undef U
+    if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
+        st = vms_dma_stats_json_members(k, sb);
     return st;
 }
 
@@ -337,5 +340,7 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
         pcid_seen[pcid] = true;
     }
     vms_status st = vmsi_rmap_check(k, err);
+    if (st == VMS_OK)
+        st = vms_dma_check(k, err);
     return st == VMS_OK ? vms_frames_check(k->fr, err) : st;
 }

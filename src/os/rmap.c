@@ -194,10 +194,11 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: mapcount %u, rmap has %u",
                         (unsigned long long)pfn, f->mapcount, cnt);
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
-    if (f->refcount != f->mapcount + cache_ref)
-        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s",
+    /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
+    if (f->refcount != f->mapcount + cache_ref + f->pincount)
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s, pins %u",
                         (unsigned long long)pfn, f->refcount, f->mapcount,
-                        cache_ref ? " + page cache" : "");
+                        cache_ref ? " + page cache" : "", f->pincount);
     for (uint32_t i = 0; i < cnt; i++) {
         vmsi_mm *mm = r->e[i].mm;
         vmsi_vma *v = vmsi_vma_lookup(mm, r->e[i].va);
@@ -240,7 +241,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
                 continue;
             }
             if (!(f->flags & VMS_FRAME_HEAD) || pfn == k->zero_pfn ||
-                (f->flags & VMS_FRAME_PAGETABLE))
+                (f->flags & (VMS_FRAME_PAGETABLE | VMS_FRAME_KERNEL)))
                 continue;
             vms_status st = check_frame(pfn, f, &rmap_total, err);
             if (st != VMS_OK)
