@@ -32,7 +32,8 @@ golden replay_ls_json replay $ex/ls.vmt --stats json --set cores=1 --limit 20000
 
 # Determinism and exactness: the same run twice, and with the fast path off, give the
 # same bytes (the JSON holds every counter).
-for t in $ex/ls.vmt $ex/true-all.lackey.xz $ex/small.din $ex/small.champsim.xz $ex/small.vmt; do
+for t in $ex/ls.vmt $ex/true-all.lackey.xz $ex/small.din $ex/small.champsim.xz $ex/small.vmt \
+         $ex/sh.vmt; do
     "$vmsim" replay "$t" --stats json >"$tmp/a" 2>/dev/null
     "$vmsim" replay "$t" --stats json >"$tmp/b" 2>/dev/null
     "$vmsim" replay "$t" --stats json --slow >"$tmp/c" 2>/dev/null
@@ -70,6 +71,12 @@ done
 "$vmsim" replay $ex/small.vmt --layout auto --stats json 2>/dev/null | grep -q '"layout":"auto"' && ok || bad "--layout auto"
 "$vmsim" replay $ex/true-all.lackey.xz --layout recorded --stats json >"$tmp/o" 2>"$tmp/err"; rc=$?
 [ $rc -eq 0 ] && grep -q '"segv":1,' "$tmp/o" && grep -q 'segfault at' "$tmp/err" && ok || bad "recorded lackey (exit $rc)"
+# A recorded real program (fork, exec, kernel writes): recorded layout, three processes,
+# every system call accepted, no segfault (counts depend on the host's files: no golden).
+"$vmsim" replay $ex/sh.vmt --stats json >"$tmp/o" 2>"$tmp/err"; rc=$?
+[ $rc -eq 0 ] && grep -q '"layout":"recorded"' "$tmp/o" && grep -q '"processes":3,' "$tmp/o" &&
+    grep -q '"syscall_errors":0,' "$tmp/o" && grep -q '"segv":0,' "$tmp/o" && grep -q '"kwrites":41,' "$tmp/o" &&
+    ok || bad "recorded sh.vmt (exit $rc)"
 # A missing host file is a warning naming it, and the segment is mapped anonymous.
 "$vmsim" replay $ex/small.vmt >/dev/null 2>"$tmp/err"
 grep -q '/usr/bin/demo: not readable on this host' "$tmp/err" && ok || bad "missing file warning"
