@@ -102,11 +102,12 @@ static int option(replay_cli *o, const char *a, const char *v)
             return bad("too many --set options (at most 64)");
         o->sets[o->nsets++] = v;
     } else if (!strcmp(a, "--stats")) {
-        if (strcmp(v, "json"))
+        if (strcmp(v, "json") != 0)
             return bad("bad --stats '%s': expected json", v);
         o->json = true;
     } else if (!strcmp(a, "--format")) {
-        if (vms_trace_format_parse(strcmp(v, "din") ? v : "dinero", &o->format, &err) != VMS_OK)
+        if (vms_trace_format_parse(strcmp(v, "din") != 0 ? v : "dinero", &o->format, &err) !=
+            VMS_OK)
             return bad("%s", err.msg);
     } else if (!strcmp(a, "--layout")) {
         if (vms_replay_layout_parse(v, &o->layout, &err) != VMS_OK ||
@@ -167,7 +168,7 @@ static void remove_tmp_wb(void)
     struct dirent *e;
     char p[sizeof tmp_wb + 260];
     while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
             snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
             unlink(p);
         }
