@@ -667,14 +667,13 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
 {
     vms_trace_event ev;
     vms_status st = VMS_OK;
-    bool first = true;
-    while ((!r->o.limit || r->st.references < r->o.limit) && vms_trace_read(rd, &ev, NULL)) {
-        if (first && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
+    const uint64_t limit = r->o.limit ? r->o.limit : UINT64_MAX;
+    while (r->st.references < limit && vms_trace_read(rd, &ev, NULL)) {
+        if (quick_access(r, &ev)) /* never the first event: nothing is buffered yet */
+            continue;
+        if (r->st.events == 0 && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
             r->o.layout =
                 ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;
-        first = false;
-        if (quick_access(r, &ev))
-            continue;
         const char *path = NULL;
         if (ev.type == VMS_TEV_MAP)
             path = vms_trace_reader_path(rd, ev.map.path);
