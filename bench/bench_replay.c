@@ -16,7 +16,8 @@
  *   sparse.vmt    the same with the heap references uniform over 256 MiB: most miss
  *                 both TLB levels and walk
  *
- * Usage: bench_replay [--runs N] [--refs N]   (VMS_SOURCE_DIR locates examples/; else .)
+ * Usage: bench_replay [--runs N] [--refs N]   (VMS_SOURCE_DIR locates examples/, else .;
+ * BENCH_KEEP=1 keeps /tmp/vmsim_bench_replay.vmt for profiling)
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <inttypes.h>
