@@ -180,7 +180,14 @@ static void proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
 {
     p->state = VMS_TASK_DEAD;
     p->signal = sig;
+    if (k->cur_proc == p)
+        k->cur_proc = NULL;
     proc_release_mm(k, p);
+}
+
+void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
+{
+    proc_kill(k, p, sig);
 }
 
 static vms_status check_core(vms_kernel *k, unsigned core, vms_err *err)
@@ -383,9 +390,7 @@ static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else {
-        info->outcome = VMS_ACCESS_OOM;
-        k->st.oom_kill++;
-        vmsi_log(k, VMS_LOG_ERR, "Out of memory: Killed process %d (%s)", p->pid, p->name);
+        info->outcome = VMS_ACCESS_OOM; /* vmsi_oom_kill counted and logged it */
     }
     proc_kill(k, p, sig);
 }
@@ -410,7 +415,15 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     }
     info->faults++;
     vmsi_fault_info fi = {0, false};
+    vmsi_kswapd(k); /* a kernel entry: kswapd catches up if it was woken */
+    if (t->proc->state != VMS_TASK_RUNNING) {
+        info->outcome = VMS_ACCESS_DEAD;
+        return false;
+    }
+    vms_core *core = vmsi_core(k, t->core);
+    uint64_t c0 = vms_core_cycles(core);
     vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    k->st.fault_cycles += vms_core_cycles(core) - c0;
     info->major += fi.major;
     switch (r) {
     case VMSI_FAULT_DONE:
@@ -422,6 +435,10 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
         deliver(k, t, VMS_SIGBUS, f->va, f->error_code, 0, info);
         return false;
     case VMSI_FAULT_OOM:
+        /* Neither a free frame nor a reclaimable one: the OOM killer picks a victim;
+         * when it is not this process, the fault is retried. */
+        if (vmsi_oom_kill(k, t->proc) != t->proc)
+            return true;
         deliver(k, t, VMS_SIGKILL, f->va, f->error_code, 0, info);
         return false;
     case VMSI_FAULT_NOMEM:
@@ -445,20 +462,31 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
     uint64_t last_va = 0;
     uint32_t last_ec = UINT32_MAX;
     unsigned repeats = 0;
+    uint64_t oom0 = k->st.oom_kill;
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
             return VMS_OK;
         }
         vms_core *c = vmsi_core(k, t->core);
+        k->cur_core = t->core;
+        k->cur_proc = t->proc;
         vmsi_switch_mm(k, t->core, t->proc->mm);
         vms_core_set_user(c, true);
+        uint64_t c0 = vms_core_cycles(c);
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
+        k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
-        if (r.ok)
+        if (r.ok) {
+            vmsi_lru_accessed(k, t->proc->mm, va, len); /* exact LRU/OPT: an oracle */
             return VMS_OK;
-        /* The same fault again and again means the handler makes no progress: a bug. */
-        repeats = (r.fault.va == last_va && r.fault.error_code == last_ec) ? repeats + 1 : 0;
+        }
+        /* The same fault again and again means the handler makes no progress: a bug
+         * (an OOM kill of another process in between is progress). */
+        repeats = (r.fault.va == last_va && r.fault.error_code == last_ec && k->st.oom_kill == oom0)
+                      ? repeats + 1
+                      : 0;
+        oom0 = k->st.oom_kill;
         last_va = r.fault.va;
         last_ec = r.fault.error_code;
         if (repeats >= 3) {
