@@ -20,23 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "vmsim/policy.h"
 #include "vmsim/rng.h"
 
 #define FRAMES 1024
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* A cyclic scan over 1.25 x FRAMES pages. */
 static void gen_loop(uint64_t *r, size_t n, vms_rng *g)
@@ -90,14 +78,14 @@ static void bench(const char *pattern, const char *policy, const uint64_t *refs,
     for (int k = 0; k < runs; k++) {
         vms_policy_replay_opts o = {.policy = policy, .frames = FRAMES, .seed = 1};
         vms_err err;
-        double t0 = now();
+        double t0 = bench_now();
         if (vms_policy_replay(refs, n, &o, &tot, &err) != VMS_OK) {
             fprintf(stderr, "bench_policy: %s\n", err.msg);
             exit(1);
         }
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
-    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    qsort(t, (size_t)runs, sizeof t[0], bench_cmp_double);
     printf("%-8s %-8s %9zu %8.2f%% %10.2f\n", pattern, policy, n, 100.0 * tot.hit_rate,
            (double)n / t[runs / 2] / 1e6);
 }

@@ -19,21 +19,9 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "bench_util.h"
 #include "vmsim/rng.h"
 #include "vmsim/trace.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* The next synthetic event: one instruction fetch, then 0..2 data references. */
 typedef struct gen {
@@ -140,7 +128,7 @@ static double parse_rate(const char *path, vms_trace_format fmt, uint64_t *count
 {
     vms_trace_reader *r;
     vms_err err;
-    double t0 = now();
+    double t0 = bench_now();
     if (vms_trace_reader_open(path, fmt, NULL, &r, &err) != VMS_OK) {
         fprintf(stderr, "bench_trace: %s\n", err.msg);
         return 0;
@@ -151,7 +139,7 @@ static double parse_rate(const char *path, vms_trace_format fmt, uint64_t *count
         sum += ev.access.va;
         n++;
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     vms_trace_reader_close(r);
     if (err.status != VMS_OK) {
         fprintf(stderr, "bench_trace: %s\n", err.msg);
@@ -210,7 +198,7 @@ int main(int argc, char **argv)
         uint64_t n = 0;
         for (int i = 0; i < runs; i++)
             rate[i] = parse_rate(cases[c].path, cases[c].fmt, &n);
-        qsort(rate, (size_t)runs, sizeof rate[0], cmp_double);
+        qsort(rate, (size_t)runs, sizeof rate[0], bench_cmp_double);
         printf("%-16s %12llu %14.1f %10.2f\n", cases[c].label, (unsigned long long)n,
                rate[runs / 2] / 1e6, (double)file_size(cases[c].path) / (double)(n ? n : 1));
         remove(cases[c].path);

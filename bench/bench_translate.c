@@ -21,44 +21,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "vmsim/core.h"
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 
 #define GIB (UINT64_C(1) << 30)
 #define VA_BASE (UINT64_C(1) << 32)
-
-typedef struct bump {
-    vms_ram *ram;
-    uint64_t next;
-} bump;
-
-static vms_status bump_alloc(void *ud, uint64_t *pa)
-{
-    bump *b = ud;
-    *pa = b->next;
-    b->next += VMS_PAGE_SIZE;
-    return vms_ram_fill(b->ram, *pa, 0, VMS_PAGE_SIZE);
-}
-
-static void bump_free(void *ud, uint64_t pa)
-{
-    (void)ud;
-    (void)pa;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Build a machine with 1 GiB mapped at VA_BASE (4K pages, frames from 1 GiB up). */
 static vms_machine *build(bool pwc)
@@ -74,9 +43,9 @@ static vms_machine *build(bool pwc)
         fprintf(stderr, "bench_translate: %s\n", err.msg);
         exit(1);
     }
-    static bump b;
-    b = (bump){vms_machine_ram(m), UINT64_C(0x1000000)};
-    vms_pt_ops ops = {bump_alloc, bump_free, &b};
+    static vms_pt_bump b;
+    b = (vms_pt_bump){vms_machine_ram(m), UINT64_C(0x1000000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&b);
     vms_pt pt;
     if (vms_pt_init(&pt, vms_machine_bus(m), 4, &ops, &err) != VMS_OK)
         exit(1);
@@ -102,7 +71,7 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
     vms_rng_seed(&rng, seed);
     uint64_t sink = 0, pa;
     vms_fault f;
-    double t0 = now();
+    double t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
         uint64_t va = p == P_HIT      ? VA_BASE + ((i & 31) << 12) + (i & 0xff8)
                       : p == P_SEQ ? VA_BASE + ((i << 3) & (GIB - 8))
@@ -110,7 +79,7 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
         if (vms_core_translate(c, va, VMS_ACC_READ, NULL, &pa, &f, NULL))
             sink += pa;
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (sink == 1)
         puts("");
     return t;
@@ -127,7 +96,7 @@ static void bench(const char *name, bool pwc, bool memo, pattern p, uint64_t n, 
         vms_machine_reset_stats(m);
         t[r] = run(m, p, n, (uint64_t)r + 1);
     }
-    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    qsort(t, (size_t)runs, sizeof t[0], bench_cmp_double);
     double med = t[runs / 2];
     vms_core *c = vms_machine_core(m, 0);
     const vms_walk_stats *ws = vms_core_walk_stats(c);

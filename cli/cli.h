@@ -19,6 +19,7 @@ int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_vmm(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
 /* Parse an unsigned number: decimal or 0x hex, with an optional K/M/G/T suffix (powers of

@@ -40,27 +40,6 @@ typedef struct mapping {
     uint64_t flags;
 } mapping;
 
-/* Table pages for explain come from a bump allocator at 1 MiB, below the data frames
- * of the examples' high addresses and far from frame 0x50 / 0x8A3. */
-typedef struct bump {
-    vms_ram *ram;
-    uint64_t next;
-} bump;
-
-static vms_status bump_alloc(void *ud, uint64_t *pa)
-{
-    bump *b = ud;
-    *pa = b->next;
-    b->next += VMS_PAGE_SIZE;
-    return vms_ram_fill(b->ram, *pa, 0, VMS_PAGE_SIZE);
-}
-
-static void bump_free(void *ud, uint64_t pa)
-{
-    (void)ud;
-    (void)pa;
-}
-
 static bool parse_perms(const char *s, uint64_t *flags)
 {
     uint64_t f = VMS_PTE_US | VMS_PTE_XD;
@@ -295,8 +274,9 @@ int cmd_explain(int argc, char **argv)
         return 1;
     }
     vms_bus *bus = vms_machine_bus(m);
-    bump b = {vms_machine_ram(m), UINT64_C(0x100000)};
-    vms_pt_ops ops = {bump_alloc, bump_free, &b};
+    /* Table pages from 1 MiB up, far from the examples' data frames. */
+    vms_pt_bump b = {vms_machine_ram(m), UINT64_C(0x100000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&b);
     vms_pt pt;
     rc = 0;
     if (vms_pt_init(&pt, bus, cfg.levels, &ops, &err) != VMS_OK) {

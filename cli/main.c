@@ -20,6 +20,7 @@ static const char usage[] =
     "  config           print a configuration (preset + --config + --set), or --keys\n"
     "  policy ...       replay a reference string under a page-replacement policy\n"
     "  convert IN OUT   convert a memory trace between formats (lackey, din, champsim, native)\n"
+    "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
     "  help             this text\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "presets"))
         return cmd_presets(argc - 1, argv + 1);
+    if (!strcmp(cmd, "vmm"))
+        return cmd_vmm(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))
         return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))

@@ -39,32 +39,13 @@
 #define R        VMS_PTE_US
 #define W        VMS_PTE_RW
 
-typedef struct bump {
-    vms_ram *ram;
-    uint64_t next;
-} bump;
-
-static vms_status bump_alloc(void *ud, uint64_t *pa)
-{
-    bump *b = ud;
-    *pa = b->next;
-    b->next += VMS_PAGE_SIZE;
-    return vms_ram_fill(b->ram, *pa, 0, VMS_PAGE_SIZE);
-}
-
-static void bump_free(void *ud, uint64_t pa)
-{
-    (void)ud;
-    (void)pa;
-}
-
 typedef struct fixture {
     vms_machine *m;
     vms_bus *bus;
     vms_ram *ram;
     vms_core *c;
     vms_iommu *io; /* NULL unless fx_iommu */
-    bump b;
+    vms_pt_bump b;
     vms_pt pt;     /* the CPU's tables */
     vms_pt iopt;   /* the NIC's IOMMU tables */
     unsigned irqs; /* calls of the interrupt hook */
@@ -81,8 +62,8 @@ static bool fx_init(fixture *f, const vms_allocator *a)
     f->bus = vms_machine_bus(f->m);
     f->ram = vms_machine_ram(f->m);
     f->c = vms_machine_core(f->m, 0);
-    f->b = (bump){f->ram, UINT64_C(0x1000000)};
-    vms_pt_ops ops = {bump_alloc, bump_free, &f->b};
+    f->b = (vms_pt_bump){f->ram, UINT64_C(0x1000000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&f->b);
     if (vms_pt_init(&f->pt, f->bus, 4, &ops, NULL) != VMS_OK)
         return false;
     vms_core_write_cr3(f->c, f->pt.root);
@@ -96,7 +77,7 @@ static bool fx_iommu(fixture *f)
     vms_iommu_config_default(&cfg);
     if (vms_iommu_create(f->m, &cfg, &f->io, NULL) != VMS_OK)
         return false;
-    vms_pt_ops ops = {bump_alloc, bump_free, &f->b};
+    vms_pt_ops ops = vms_pt_bump_ops(&f->b);
     if (vms_pt_init(&f->iopt, f->bus, 4, &ops, NULL) != VMS_OK)
         return false;
     for (uint64_t p = 0; p < 16; p++)

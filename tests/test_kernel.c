@@ -34,13 +34,13 @@ static void on_log(void *ud, vms_log_level lvl, const char *msg)
     snprintf(f->log + n, sizeof f->log - n, "%s\n", msg);
 }
 
-static bool fx_init_cfg(fx *f, const vms_kernel_config *kc, unsigned ncores)
+static bool fx_init_ram(fx *f, const vms_kernel_config *kc, unsigned ncores, uint64_t ram)
 {
     memset(f, 0, sizeof *f);
     vms_machine_config mc;
     vms_err err = {0};
     vms_machine_preset("skylake", &mc, NULL);
-    mc.ram_bytes = UINT64_C(256) << 20;
+    mc.ram_bytes = ram;
     mc.ncores = ncores;
     mc.seed = th_seed;
     if (vms_machine_create(NULL, &mc, &f->m, &err) != VMS_OK ||
@@ -51,6 +51,11 @@ static bool fx_init_cfg(fx *f, const vms_kernel_config *kc, unsigned ncores)
     vms_kernel_set_log(f->k, on_log, f);
     f->free0 = vms_frames_nfree(vms_kernel_frames(f->k));
     return true;
+}
+
+static bool fx_init_cfg(fx *f, const vms_kernel_config *kc, unsigned ncores)
+{
+    return fx_init_ram(f, kc, ncores, UINT64_C(256) << 20);
 }
 
 static bool fx_init(fx *f, unsigned ncores)
@@ -636,6 +641,53 @@ static void test_huge_2m(void)
     fx_done(&f);
 }
 
+/* An explicit 1 GiB page: one fault maps a naturally aligned order-18 block with a PDPT
+ * leaf; the TLB caches a 1G translation; munmap returns every frame. */
+static void test_huge_1g(void)
+{
+    fx f;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.seed = th_seed;
+    if (!fx_init_ram(&f, &kc, 1, UINT64_C(4) << 30))
+        return;
+    vms_task *t;
+    CHECK_EQ(vms_proc_spawn(f.k, "giant", 0, &t, NULL), VMS_OK);
+    vms_frames *fr = vms_kernel_frames(f.k);
+    uint64_t free0 = vms_frames_nfree(fr), pt0 = vms_frames_count(fr, VMS_FRAME_PAGETABLE);
+    uint64_t va = mmap_or_die(&f, t, 0, UINT64_C(1) << 30, RW,
+                              PRIV_ANON | VMS_MAP_HUGETLB | VMS_MAP_HUGE_1GB, NULL, 0);
+    CHECK_EQ(va & ((UINT64_C(1) << 30) - 1), 0);
+    vms_access_info info;
+    char b = 'G';
+    CHECK_EQ(vms_proc_access(f.k, t, va + 123456789, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.faults, 1);
+    /* one order-18 block, plus the table pages the new PDPT leaf needed */
+    uint64_t tables = vms_frames_count(fr, VMS_FRAME_PAGETABLE) - pt0;
+    CHECK(tables <= 1);
+    CHECK_EQ(vms_frames_nfree(fr), free0 - (UINT64_C(1) << 18) - tables);
+    uint64_t pm0, pm_last;
+    vms_proc_pagemap(f.k, t, va, 1, &pm0);
+    vms_proc_pagemap(f.k, t, va + (UINT64_C(1) << 30) - 4096, 1, &pm_last);
+    CHECK(pm0 & VMS_PM_PRESENT);
+    CHECK_EQ((pm0 & VMS_PM_PFN_MASK) & ((UINT64_C(1) << 18) - 1), 0); /* 1 GiB aligned */
+    CHECK_EQ(pm_last & VMS_PM_PFN_MASK, (pm0 & VMS_PM_PFN_MASK) + (UINT64_C(1) << 18) - 1);
+    CHECK_EQ(vms_proc_read(f.k, t, va + (UINT64_C(1) << 30) - 1, &b, 1), VMS_ACCESS_OK);
+    CHECK_EQ(vms_kernel_get_stats(f.k)->pgfault, 1);
+    CHECK_EQ(vms_proc_read(f.k, t, va + 123456789, &b, 1), VMS_ACCESS_OK);
+    CHECK_EQ(b, 'G');
+    vms_xlate x = {0};
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    vms_core *c0 = vms_machine_core(f.m, 0);
+    CHECK(vms_tlb_probe(vms_core_tlb(c0, VMS_TLB_L1D), ti.pcid, va, &x));
+    CHECK_EQ(x.size, VMS_PG_1G);
+    check_kernel(&f);
+    CHECK_EQ(vms_sys_munmap(f.k, t, va, UINT64_C(1) << 30, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(f.k)), free0);
+    fx_done(&f);
+}
+
 /* ---- SMP ----------------------------------------------------------------------------------- */
 
 static void test_threads_shootdown(void)
@@ -827,6 +879,7 @@ int main(int argc, char **argv)
     test_munmap_split_and_maps();
     test_stack_brk_mlock_madvise();
     test_huge_2m();
+    test_huge_1g();
     test_threads_shootdown();
     test_pcid_off_and_exec();
     test_json_and_vmstat();

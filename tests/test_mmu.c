@@ -12,31 +12,10 @@
 
 /* ---- fixtures --------------------------------------------------------------------- */
 
-typedef struct bump {
-    vms_ram *ram;
-    uint64_t next, allocated, freed;
-} bump;
-
-static vms_status bump_alloc(void *ud, uint64_t *pa)
-{
-    bump *b = ud;
-    *pa = b->next;
-    b->next += VMS_PAGE_SIZE;
-    b->allocated++;
-    return vms_ram_fill(b->ram, *pa, 0, VMS_PAGE_SIZE);
-}
-
-static void bump_free(void *ud, uint64_t pa)
-{
-    bump *b = ud;
-    (void)pa;
-    b->freed++;
-}
-
 typedef struct fixture {
     vms_machine *m;
     vms_core *c;
-    bump b;
+    vms_pt_bump b;
     vms_pt pt;
 } fixture;
 
@@ -48,8 +27,8 @@ static bool fx_init(fixture *f, vms_machine_config *cfg)
         return false;
     }
     f->c = vms_machine_core(f->m, 0);
-    f->b = (bump){vms_machine_ram(f->m), UINT64_C(0x1000000), 0, 0};
-    vms_pt_ops ops = {bump_alloc, bump_free, &f->b};
+    f->b = (vms_pt_bump){vms_machine_ram(f->m), UINT64_C(0x1000000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&f->b);
     if (vms_pt_init(&f->pt, vms_machine_bus(f->m), cfg->levels, &ops, &err) != VMS_OK)
         return false;
     vms_core_write_cr3(f->c, f->pt.root);
@@ -553,7 +532,7 @@ static void test_diff_stale(void)
     vms_core_write_cr4(f.c, vms_core_regs(f.c)->cr4 | VMS_CR4_PCIDE);
     vms_pt pts[3];
     pts[0] = f.pt;
-    vms_pt_ops ops = {bump_alloc, bump_free, &f.b};
+    vms_pt_ops ops = vms_pt_bump_ops(&f.b);
     vms_pt_init(&pts[1], vms_machine_bus(f.m), 4, &ops, NULL);
     vms_pt_init(&pts[2], vms_machine_bus(f.m), 4, &ops, NULL);
     static cached tlb[3][NPAGES]; /* [pcid][page] what the TLB may hold */

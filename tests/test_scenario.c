@@ -44,6 +44,7 @@ static void test_syntax_errors(void)
         {"spawn a\nmunmap a 0x1000\n", "t.scn:2: expected 'munmap NAME ADDR LEN'"},
         {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number, got 'x'"},
         {"spawn a\nwrite a 0x1000 \"\\q\"\n", "t.scn:2: expected an escape"},
+        {"spawn a\nwrite a 0x1000 \"\"\n", "t.scn:2: expected data of at least one byte"},
         {"spawn a\nmmap a auto 4K rw as 9lives\n", "t.scn:2: expected a new label name after 'as', got '9lives'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -64,6 +64,9 @@ vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err);
  * and line. VMS_ERR_IO if the file cannot be read. */
 vms_status vms_config_load(vms_config *c, const char *path, vms_err *err);
 
+/* The same for INI text already in memory (NUL-terminated); `name` is used in messages. */
+vms_status vms_config_parse(vms_config *c, const char *name, const char *text, vms_err *err);
+
 /*
  * Append every key with its current value as a loadable INI text (no sections, full key
  * names, one per line), so that `vmsim config > f.ini` then `--config f.ini` reproduces

@@ -101,4 +101,20 @@ uint64_t vms_pt_count_tables(const vms_pt *pt);
 /* Free every table page, root included, through ops (leaves' frames are the caller's). */
 void vms_pt_destroy(vms_pt *pt);
 
+/*
+ * A bump allocator of table pages, for code that has no frame allocator (early boot in
+ * Linux's memblock style, the explain command, examples, tests, benchmarks): hands out
+ * zeroed 4 KiB frames from `next` upward and never reuses them. alloc fails with
+ * VMS_ERR_NOMEM when next reaches `limit` (0: no limit) or the RAM cannot hold the
+ * frame. Counts allocations and frees so tests can check table accounting.
+ */
+typedef struct vms_pt_bump {
+    vms_ram *ram;
+    uint64_t next, limit;
+    uint64_t allocated, freed;
+} vms_pt_bump;
+
+/* Table ops that draw from b (borrowed: must outlive every vms_pt using them). */
+vms_pt_ops vms_pt_bump_ops(vms_pt_bump *b);
+
 #endif

@@ -434,10 +434,11 @@ vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err)
     return vms_config_set(c, name, eq + 1, "--set", err);
 }
 
-/* inih reads the file through this reader, which counts lines so that errors can name
- * the line of the key being set (inih's handler does not receive it). */
+/* inih reads through these readers, which count lines so that errors can name the line
+ * of the key being set (inih's handler does not receive it). */
 typedef struct loader {
-    FILE *f;
+    FILE *f;          /* reading a file, or … */
+    const char *text; /* … the rest of a string */
     const char *path;
     unsigned line;
     vms_config *c;
@@ -445,13 +446,30 @@ typedef struct loader {
     vms_status st;
 } loader;
 
-static char *read_line(char *str, int num, void *stream)
+static char *read_file_line(char *str, int num, void *stream)
 {
     loader *l = stream;
     char *s = fgets(str, num, l->f);
     if (s)
         l->line++;
     return s;
+}
+
+/* fgets for a string: up to num-1 bytes, stopping after a newline. */
+static char *read_text_line(char *str, int num, void *stream)
+{
+    loader *l = stream;
+    if (!*l->text || num < 2)
+        return NULL;
+    size_t n = strcspn(l->text, "\n");
+    n += l->text[n] == '\n';
+    if (n > (size_t)num - 1)
+        n = (size_t)num - 1;
+    memcpy(str, l->text, n);
+    str[n] = '\0';
+    l->text += n;
+    l->line++;
+    return str;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -464,21 +482,34 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return l->st == VMS_OK;
 }
 
+/* Run inih over l with reader `rd` and turn its result into a status. */
+static vms_status parse_with(loader *l, ini_reader rd)
+{
+    int rc = ini_parse_stream(rd, l, on_key, l);
+    if (l->st != VMS_OK)
+        return l->st;
+    if (rc < 0)
+        return vmsi_err(l->err, VMS_ERR_IO, "%s: read error", l->path);
+    if (rc > 0)
+        return vmsi_err(l->err, VMS_ERR_PARSE,
+                        "%s:%d: expected 'key = value', '[section]' or a comment", l->path, rc);
+    return VMS_OK;
+}
+
 vms_status vms_config_load(vms_config *c, const char *path, vms_err *err)
 {
-    loader l = {fopen(path, "r"), path, 0, c, err, VMS_OK};
+    loader l = {fopen(path, "r"), NULL, path, 0, c, err, VMS_OK};
     if (!l.f)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot open config file", path);
-    int rc = ini_parse_stream(read_line, &l, on_key, &l);
+    vms_status st = parse_with(&l, read_file_line);
     fclose(l.f);
-    if (l.st != VMS_OK)
-        return l.st;
-    if (rc < 0)
-        return vmsi_err(err, VMS_ERR_IO, "%s: read error", path);
-    if (rc > 0)
-        return vmsi_err(err, VMS_ERR_PARSE,
-                        "%s:%d: expected 'key = value', '[section]' or a comment", path, rc);
-    return VMS_OK;
+    return st;
+}
+
+vms_status vms_config_parse(vms_config *c, const char *name, const char *text, vms_err *err)
+{
+    loader l = {NULL, text, name, 0, c, err, VMS_OK};
+    return parse_with(&l, read_text_line);
 }
 
 vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)

@@ -314,3 +314,31 @@ void vms_pt_destroy(vms_pt *pt)
     pt->levels = 0;
     pt->root = 0;
 }
+
+/* ---- the bump allocator ---- */
+
+static vms_status bump_alloc(void *ud, uint64_t *pa)
+{
+    vms_pt_bump *b = ud;
+    if (b->limit && b->next + VMS_PAGE_SIZE > b->limit)
+        return VMS_ERR_NOMEM;
+    vms_status st = vms_ram_fill(b->ram, b->next, 0, VMS_PAGE_SIZE);
+    if (st != VMS_OK)
+        return st;
+    *pa = b->next;
+    b->next += VMS_PAGE_SIZE;
+    b->allocated++;
+    return VMS_OK;
+}
+
+static void bump_free(void *ud, uint64_t pa)
+{
+    vms_pt_bump *b = ud;
+    (void)pa;
+    b->freed++;
+}
+
+vms_pt_ops vms_pt_bump_ops(vms_pt_bump *b)
+{
+    return (vms_pt_ops){bump_alloc, bump_free, b};
+}

@@ -42,7 +42,7 @@ static unsigned lru_victim(uint8_t *state, unsigned ways, vms_rng *rng)
     for (unsigned i = 0; i < ways; i++)
         if (state[i] == ways - 1)
             return i;
-    assert(!"lru: ranks are not a permutation");
+    assert(false && "lru: ranks are not a permutation");
     return 0;
 }
 

@@ -342,7 +342,7 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
         if (vmsi_is_swap_pte(c->pte))
             return do_swap_page(c);
         if (c->pte & VMSI_PTE_PROTNONE) {
-            assert(!"PROT_NONE pte in an accessible VMA");
+            assert(false && "PROT_NONE pte in an accessible VMA");
             return VMSI_FAULT_SEGV;
         }
         if (c->vma->flags & VMSI_VM_ANON)

@@ -656,8 +656,8 @@ static bool all_free(const vms_frames *fr, uint64_t pfn, uint64_t end)
 static void carve(vms_frames *fr, uint64_t lo, uint64_t hi)
 {
     for (uint64_t p = lo; p < hi;) {
-        uint64_t b;
-        unsigned k;
+        uint64_t b = 0; /* set by free_block_of, which the caller checked succeeds */
+        unsigned k = 0;
         bool found = free_block_of(fr, p, &b, &k);
         assert(found);
         (void)found;

@@ -490,7 +490,7 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         last_va = r.fault.va;
         last_ec = r.fault.error_code;
         if (repeats >= 3) {
-            assert(!"page-fault livelock: the handler does not make progress");
+            assert(false && "page-fault livelock: the handler does not make progress");
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
         }

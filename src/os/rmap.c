@@ -69,7 +69,7 @@ void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va
             return;
         }
     }
-    assert(!"rmap entry missing");
+    assert(false && "rmap entry missing");
 }
 
 static void rss_add(vmsi_mm *mm, uint32_t fflags, vms_pgsize size, int sign)

@@ -291,6 +291,8 @@ static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
         hex = t->s + 2;
         n = (t->len - 2) / 2;
     }
+    if (n == 0)
+        return fail(p, "expected data of at least one byte, got '\"\"'");
     if (!grow(sc->alloc, (void **)&sc->pool, &sc->pool_cap, sc->pool_len + n, 1))
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     for (size_t i = 0; i < n; i++) {
@@ -515,7 +517,7 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     c->tlb_level = -1;
     c->len = 1;
     if (w == SHOW_TLB) {
-        uint64_t core;
+        uint64_t core = 0;
         st = number(p, &t[2], false, "a core number", &core);
         c->core = (unsigned)core;
         if (st == VMS_OK && n > 3) {
@@ -542,7 +544,7 @@ static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
 {
     if (i == n)
         return VMS_OK;
-    uint64_t core;
+    uint64_t core = 0;
     if (i + 2 != n || !tok_is(&t[i], "core"))
         return fail(p, "expected 'core N' or the end of the line, got '%s'", str(&t[i]));
     vms_status st = number(p, &t[i + 1], false, "a core number", &core);
@@ -569,7 +571,7 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
                                            : core_opt(p, t, n, 3, c);
         return st == VMS_OK ? proc_new(p, &t[2], &c->proc2) : st;
     case OP_CORE: {
-        uint64_t core;
+        uint64_t core = 0;
         st = argc_is(p, n, 3, "core NAME N");
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);

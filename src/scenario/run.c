@@ -401,7 +401,7 @@ static vms_status do_brk(runner *r, vms_task *t)
 static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, const uint8_t *buf)
 {
     const scn_cmd *c = r->c;
-    const uint8_t *want = r->sc->pool + c->data_off;
+    const uint8_t *want = r->sc->pool ? r->sc->pool + c->data_off : NULL; /* NULL: no data */
     if (ai->outcome == VMS_ACCESS_OK) {
         if (c->op == OP_READ) {
             say(r, " -> ");

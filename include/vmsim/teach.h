@@ -1,0 +1,56 @@
+/*
+ * vmsim/teach.h — the textbook virtual-memory manager (Silberschatz, Galvin, Gagne,
+ * "Operating System Concepts", programming project "Designing a Virtual Memory Manager"),
+ * built from vmsim's parts in a small teaching configuration.
+ *
+ * The textbook machine: logical addresses of 2*page_bits bits (8-bit page number, 8-bit
+ * offset by default), pages and frames of 2^page_bits bytes, a single-level page table of
+ * 2^page_bits entries, a TLB of a few entries, and a backing store file holding every
+ * page. vmsim supplies the parts: the page table lives in simulated RAM (one 8-byte entry
+ * per page: bit 0 valid, bits 63:12 frame number), physical memory is vmsim's sparse RAM,
+ * frames come from vmsim's buddy allocator (lowest address first, as the textbook hands
+ * them out), the TLB is a modelled vms_tlb (fully associative, any replacement policy),
+ * page faults read the page from the real backing-store file, and with fewer frames than
+ * pages a vms_page_policy (fifo, lru, …) chooses victims — the textbook's "page
+ * replacement" modification.
+ *
+ * This is a teaching configuration, not the x86-64 machine: the page size and the
+ * single-level table are the textbook's, so its answers can be compared line by line with
+ * the published expected output (tests/cli/vmm.sh).
+ */
+#ifndef VMSIM_TEACH_H
+#define VMSIM_TEACH_H
+
+#include "vmsim/common.h"
+
+typedef struct vms_teach_config {
+    unsigned page_bits;      /* [8] page and offset width: 2^page_bits pages of 2^page_bits bytes */
+    unsigned frames;         /* [256] physical frames */
+    unsigned tlb_entries;    /* [16] fully associative TLB entries */
+    const char *tlb_policy;  /* ["fifo"] TLB replacement (repl.h: lru, plru, fifo, random) */
+    const char *page_policy; /* ["fifo"] page replacement when frames < pages (policy.h) */
+    const char *backing;     /* the backing-store file: page p at offset p << page_bits */
+    uint64_t seed;
+} vms_teach_config;
+
+/* Defaults of the textbook project (backing left NULL). */
+void vms_teach_config_default(vms_teach_config *c);
+
+typedef struct vms_teach_stats {
+    uint64_t translated, page_faults, tlb_hits, evictions, backing_reads;
+} vms_teach_stats;
+
+/* Called once per translated address with its physical address and the signed byte there. */
+typedef void (*vms_teach_fn)(void *ud, uint64_t logical, uint64_t physical, int value);
+
+/*
+ * Translate addrs[0..n) in order, as the project's program does (TLB, then page table,
+ * then a page fault that reads the backing store into the next free frame or a victim's).
+ * Each address is masked to its 2*page_bits low bits, as the project specifies. Errors:
+ * VMS_ERR_INVAL (bad configuration), VMS_ERR_IO (backing store unreadable or too short,
+ * naming the file and the page), VMS_ERR_NOTFOUND (unknown policy), VMS_ERR_NOMEM.
+ */
+vms_status vms_teach_vmm(const vms_allocator *a, const vms_teach_config *cfg, const uint64_t *addrs,
+                         size_t n, vms_teach_fn fn, void *ud, vms_teach_stats *out, vms_err *err);
+
+#endif
