@@ -208,7 +208,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
                         (unsigned long long)pfn, f->mapcount, cnt);
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
-    if (f->refcount != f->mapcount + cache_ref + swap_ref)
+    if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s",
                         (unsigned long long)pfn, f->refcount, f->mapcount,
                         cache_ref ? " + page cache" : "", swap_ref ? " + swap cache" : "");
