@@ -146,6 +146,11 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         }
         say(r, "%s)", first ? "minor: page already in memory" : "");
     }
+    uint64_t out = b->ks.pswpout - a->ks.pswpout;
+    uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
+    if (out || dropped)
+        say(r, "; reclaim: %" PRIu64 " page%s swapped out, %" PRIu64 " file page%s dropped", out,
+            out == 1 ? "" : "s", dropped, dropped == 1 ? "" : "s");
     const char *l1 = kind == VMS_ACC_EXEC ? "l1i" : "l1d";
     say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, b->l1_hits - a->l1_hits,
         b->l1_misses - a->l1_misses);
@@ -602,6 +607,11 @@ static vms_status show(runner *r)
     case SHOW_TLB: show_tlb(r); break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
+        if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */
+            complain(r, "process '%s' is not running", pname(r, c->proc));
+            r->res->errors++;
+            return VMS_OK;
+        }
         size_t n = c->len < 64 ? (size_t)c->len : 64;
         st = vms_proc_pagemap(r->k, t, va, n, pm);
         for (size_t i = 0; st == VMS_OK && i < n; i++) {
