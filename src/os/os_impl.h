@@ -8,7 +8,10 @@
  *    reference on the frame's block (refcount) and counts once in its head's mapcount,
  *    and has exactly one reverse-map entry (mm, va) on the head frame (rmap.c);
  *  - a page-cache page (file or shmem) holds one more reference, owned by the cache;
- *  - an anonymous frame is referenced only by PTEs: refcount == mapcount;
+ *  - an anonymous frame is referenced only by PTEs, plus one reference while it is in
+ *    the swap cache (flag SWAPCACHE): refcount == mapcount (+1); pins add theirs;
+ *  - a swap entry in a PTE holds one reference on its slot (swap.c); frames flagged LRU
+ *    are exactly the pages the replacement policy tracks (reclaim.c);
  *  - the zero page is mapped read-only, never counted, never freed before shutdown;
  *  - a mm's VMAs are sorted by start, disjoint, non-empty, page aligned, below TASK_SIZE,
  *    and every present PTE lies inside a VMA (huge leaves inside a huge VMA);
