@@ -44,7 +44,7 @@ typedef struct vms_frames vms_frames;
  * side effect of alloc/free/reserve/pin; the others only through vms_frames_set_flags,
  * which keeps the per-flag counts. Flags describe a whole block (a folio): they are
  * kept in the head frame, and a block with a flag counts 2^order frames toward it.
- * Bits 11 … 31 are free for later use (LRU lists, active, referenced, writeback, …).
+ * Bits 11 … 15 and 17 … 31 are free for later use (LRU lists, active, referenced, writeback, …).
  */
 enum {
     VMS_FRAME_ALLOC = 1u << 0,      /* in an allocated block (set on every frame of it) */
@@ -58,6 +58,7 @@ enum {
     VMS_FRAME_ANON = 1u << 8,       /* anonymous memory (owner is an anon rmap) */
     VMS_FRAME_SWAPBACKED = 1u << 9, /* backed by swap (anon, shmem) */
     VMS_FRAME_FILE = 1u << 10,      /* page-cache page of a file (owner is the file) */
+    VMS_FRAME_KERNEL = 1u << 16,    /* kernel buffer (a DMA ring): no PTE, not in the rmap */
 };
 #define VMS_FRAME_NFLAGS 32u
 #define VMS_FRAME_OWNED_FLAGS                                                                      \

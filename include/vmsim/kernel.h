@@ -152,6 +152,11 @@ typedef void (*vms_log_fn)(void *ud, vms_log_level level, const char *msg);
 /* Install (fn non-NULL) or remove the log callback. The library never prints. */
 void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud);
 
+/* Append the kernel log kept in memory (the last 256 lines, oldest first, one per line,
+ * each cut at 159 bytes), like dmesg; with grep non-NULL only the lines containing it,
+ * ignoring case (`dmesg | grep -i iommu`). VMS_ERR_NOMEM if sb could not grow. */
+vms_status vms_kernel_dmesg(const vms_kernel *k, const char *grep, vms_strbuf *sb);
+
 /* ---- counters ------------------------------------------------------------------------ */
 
 /*

@@ -229,6 +229,11 @@ vms_bdf vms_dev_bdf(const vms_dev *dev)
     return dev->bdf;
 }
 
+uint64_t vms_dev_mmio_base(const vms_dev *dev)
+{
+    return dev->mmio_len ? dev->mmio_base : 0;
+}
+
 vms_iommu *vms_dev_iommu(const vms_dev *dev)
 {
     return dev->io;

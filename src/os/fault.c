@@ -117,7 +117,8 @@ static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
 
 /*
  * do_wp_page: a write to a present, read-only page of a private writable VMA. Reuse the
- * frame when it is anonymous and this PTE holds its only reference (wp_page_reuse),
+ * frame when it is anonymous and this PTE holds its only reference besides DMA pins
+ * (wp_page_reuse; Linux's PageAnonExclusive),
  * otherwise copy it — or zero-fill when it is the zero page (wp_page_copy) — and
  * shoot down the old translation everywhere.
  */
@@ -127,7 +128,9 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
     uint64_t old = vms_pte_pfn(c->pte) & ~(npages_of(c->size) - 1);
     vms_frame *f = old == k->zero_pfn ? NULL : vms_frames_meta(k->fr, old);
     k->st.cow++;
-    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount == 1) {
+    /* Pins (DMA) hold references but never share the page: a pinned exclusive page is
+     * reused, or the device would keep writing a page the process no longer sees. */
+    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount == 1) {
         vmsi_pte_set(c->mm, c->ptep, vms_pte_mkdirty(c->pte | VMS_PTE_RW));
         k->st.cow_reuse++;
         return VMSI_FAULT_DONE;

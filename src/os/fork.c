@@ -11,7 +11,9 @@
  *     reference;
  *   - shared mappings (file, shmem): the entry is copied as is: both keep writing the
  *     same frame;
- *   - the zero page is copied as is (never counted).
+ *   - the zero page is copied as is (never counted);
+ *   - a private anonymous page pinned for DMA is copied for the child at once (see
+ *     copy_pinned).
  * The caller flushes the parent's TLBs afterwards (its entries may still allow writes).
  * On failure the half-built child is destroyed; the parent keeps some pages
  * write-protected, which only costs a reuse fault later (Linux behaves the same).
@@ -23,6 +25,31 @@ typedef struct dup_ctx {
     const vmsi_vma *vma;
     vms_status st;
 } dup_ctx;
+
+/*
+ * A private anonymous page pinned for DMA is not shared copy-on-write: the child gets a
+ * copy now and the parent keeps its writable PTE, so the device keeps writing the page
+ * the parent sees (Linux copy_present_page / page_needs_cow_for_dma).
+ */
+static void copy_pinned(dup_ctx *c, uint64_t va, uint64_t pte, vms_pgsize size, uint64_t pfn,
+                        unsigned order)
+{
+    vms_kernel *k = c->child->k;
+    uint64_t cptep, npfn;
+    c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
+    if (c->st == VMS_OK)
+        c->st = vmsi_alloc_frames(k, order, VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED, &npfn, NULL);
+    if (c->st != VMS_OK)
+        return;
+    for (uint64_t i = 0; i < (UINT64_C(1) << order) && c->st == VMS_OK; i++)
+        c->st = vms_ram_copy_frame(k->ram, npfn + i, pfn + i);
+    if (c->st == VMS_OK)
+        c->st = vmsi_map_page(c->child, va, cptep, npfn,
+                              (pte & ~VMS_PTE_ADDR_MASK) | (npfn << VMS_PAGE_SHIFT));
+    vms_frames_put(k->fr, npfn, NULL); /* the mapping holds its own reference */
+    if (c->st == VMS_OK)
+        vmsi_charge(k, 0, (uint64_t)k->cfg.cost.copy_page << order);
+}
 
 static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
                      void *ud)
@@ -41,6 +68,13 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
         return;
     }
     uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_P)) {
+        vms_frame *f = pfn == mm->k->zero_pfn ? NULL : vms_frames_meta(mm->k->fr, pfn);
+        if (f && f->pincount && (f->flags & VMS_FRAME_ANON)) {
+            copy_pinned(c, va, pte, size, pfn, f->order); /* pinned: never reclaimed */
+            return;
+        }
+    }
     vms_frames_get(mm->k->fr, pfn); /* held: the child's tables may need reclaim */
     if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_RW)) {
         pte = vms_pte_wrprotect(pte);

@@ -11,6 +11,7 @@
  * Invariants: frame 0 is reserved; the zero page is all zeros and never written through
  * a PTE (always mapped read-only); init_mm's tables are flagged PAGETABLE.
  */
+#include <ctype.h>
 #include <stdio.h>
 
 #include "os/os_impl.h"
@@ -47,16 +48,49 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->kswapd_core = -1;
 }
 
+/* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
 void vmsi_log(vms_kernel *k, vms_log_level lvl, const char *fmt, ...)
 {
-    if (!k->log)
-        return;
     char line[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    k->log(k->log_ud, lvl, line);
+    if (k->dmesg) {
+        size_t n = strlen(line);
+        n = n < VMSI_DMESG_LINE - 1 ? n : VMSI_DMESG_LINE - 1;
+        memcpy(k->dmesg[k->dmesg_next], line, n);
+        k->dmesg[k->dmesg_next][n] = '\0';
+        k->dmesg_next = (k->dmesg_next + 1) % VMSI_DMESG_LINES;
+        k->dmesg_count += k->dmesg_count < VMSI_DMESG_LINES;
+    }
+    if (k->log)
+        k->log(k->log_ud, lvl, line);
+}
+
+/* Case-insensitive: does s contain needle? */
+static bool contains_ci(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s; s++) {
+        size_t i = 0;
+        while (i < n && s[i] && tolower((unsigned char)s[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return n == 0;
+}
+
+vms_status vms_kernel_dmesg(const vms_kernel *k, const char *grep, vms_strbuf *sb)
+{
+    unsigned first = (k->dmesg_next + VMSI_DMESG_LINES - k->dmesg_count) % VMSI_DMESG_LINES;
+    for (unsigned i = 0; i < k->dmesg_count; i++) {
+        const char *l = k->dmesg[(first + i) % VMSI_DMESG_LINES];
+        if (!grep || contains_ci(l, grep))
+            vms_strbuf_printf(sb, "%s\n", l);
+    }
+    return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
 }
 
 void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud)
@@ -245,7 +279,8 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     vms_rng_seed(&k->rng, cfg->seed);
     k->cur_mm = vmsi_calloc(a, k->ncores, sizeof *k->cur_mm);
     k->pcid_used = vmsi_zalloc(a, VMSI_MAX_PCID + 1);
-    if (!k->cur_mm || !k->pcid_used) {
+    k->dmesg = vmsi_zalloc(a, VMSI_DMESG_LINES * sizeof *k->dmesg);
+    if (!k->cur_mm || !k->pcid_used || !k->dmesg) {
         vms_kernel_destroy(k);
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     }
@@ -271,6 +306,7 @@ void vms_kernel_destroy(vms_kernel *k)
 {
     if (!k)
         return;
+    vmsi_dma_shutdown(k); /* unpin and unmap before the processes go */
     while (k->nprocs)
         vms_proc_exit(k, k->procs[k->nprocs - 1]->tasks[0]);
     vmsi_files_destroy(k);
@@ -290,6 +326,7 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_free(k->a, k->procs, k->capprocs * sizeof *k->procs);
     vmsi_free(k->a, k->cur_mm, k->ncores * sizeof *k->cur_mm);
     vmsi_free(k->a, k->pcid_used, VMSI_MAX_PCID + 1);
+    vmsi_free(k->a, k->dmesg, VMSI_DMESG_LINES * sizeof *k->dmesg);
     vmsi_free(k->a, k, sizeof *k);
 }
 

@@ -34,6 +34,8 @@
 #define VMSI_STACK_GUARD_GAP   (UINT64_C(256) << VMS_PAGE_SHIFT) /* Linux stack_guard_gap */
 #define VMSI_TLB_FLUSH_CEILING 33u /* Linux tlb_single_page_flush_ceiling */
 #define VMSI_ELF_ET_DYN_BASE   UINT64_C(0x555555554000)
+#define VMSI_DMESG_LINES       256u /* kernel log lines kept for vms_kernel_dmesg */
+#define VMSI_DMESG_LINE        160u
 
 /* Software bit in a not-present PTE: a PROT_NONE page that keeps its frame, like
  * Linux's _PAGE_PROTNONE (the walker ignores every bit of an entry without P). */
@@ -129,6 +131,7 @@ enum {
 
 typedef struct vmsi_mm vmsi_mm;
 typedef struct vmsi_proc vmsi_proc;
+typedef struct vmsi_dma vmsi_dma; /* dma.c */
 
 /* A virtual memory area [start, end). file holds a reference when not NULL. */
 typedef struct vmsi_vma {
@@ -272,6 +275,9 @@ struct vms_kernel {
     bool in_kswapd;                            /* … and it is kswapd */
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
+    vmsi_dma *dma; /* the DMA layer (dma.c), created by the first attach; NULL before */
+    char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
+    unsigned dmesg_next, dmesg_count;
 };
 
 /* The "core" kswapd runs on when no core is configured for it: work charged to it is
@@ -414,6 +420,10 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
                           vms_err *err);
 void vmsi_exit_mmap(vmsi_mm *mm);
 void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
+
+/* ---- dma.c ---- */
+/* Detach every device and free the DMA layer (vms_kernel_destroy, before processes go). */
+void vmsi_dma_shutdown(vms_kernel *k);
 
 /* ---- pagecache.c / shm.c ---- */
 /* The cache page for index, reading it when absent — and then also every uncached page

@@ -11,6 +11,7 @@
  * CAP_SYS_ADMIN); the zero page is not counted in Rss (Linux's vm_normal_page).
  */
 #include "os/os_impl.h"
+#include "vmsim/dma.h"
 
 static const vmsi_mm *task_mm(const vms_task *t)
 {
@@ -369,6 +370,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
                                U(all ? s->fault_cycles * 1000 / all : 0));
     }
 #undef U
+    if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
+        st = vms_dma_stats_json_members(k, sb);
     return st;
 }
 
@@ -402,5 +405,7 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
         st = vmsi_err(err, VMS_ERR_INVAL, "%llu frames flagged LRU, the policy tracks %zu",
                       (unsigned long long)vms_frames_count(k->fr, VMSI_FRAME_LRU),
                       k->pol->count(k->pol_state));
+    if (st == VMS_OK)
+        st = vms_dma_check(k, err);
     return st == VMS_OK ? vms_frames_check(k->fr, err) : st;
 }

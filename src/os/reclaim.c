@@ -342,7 +342,8 @@ static shrink_ret shrink_file(vms_kernel *k, uint64_t pfn)
 static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    if (!f || !(f->flags & VMS_FRAME_HEAD) || (f->flags & VMS_FRAME_LOCKED))
+    if (!f || !(f->flags & VMS_FRAME_HEAD) || (f->flags & VMS_FRAME_LOCKED) ||
+        !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
         return SHRINK_UNEVICTABLE;
     uint32_t expect = f->mapcount + ((f->flags & VMS_FRAME_FILE) ? 1u : 0u) +
                       ((f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u);

@@ -208,10 +208,12 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
                         (unsigned long long)pfn, f->mapcount, cnt);
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
+    /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
     if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
-        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s",
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
                         (unsigned long long)pfn, f->refcount, f->mapcount,
-                        cache_ref ? " + page cache" : "", swap_ref ? " + swap cache" : "");
+                        cache_ref ? " + page cache" : "", swap_ref ? " + swap cache" : "",
+                        f->pincount);
     if (swap_ref && (!r || !r->swapcache))
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: swap-cache frame without its slot",
                         (unsigned long long)pfn);
@@ -257,7 +259,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
                 continue;
             }
             if (!(f->flags & VMS_FRAME_HEAD) || pfn == k->zero_pfn ||
-                (f->flags & VMS_FRAME_PAGETABLE))
+                (f->flags & (VMS_FRAME_PAGETABLE | VMS_FRAME_KERNEL)))
                 continue;
             vms_status st = check_frame(pfn, f, &rmap_total, err);
             if (st != VMS_OK)

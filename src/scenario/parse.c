@@ -14,6 +14,7 @@
 
 #define MAX_TOKENS 24
 #define MAX_LINE 8192
+#define VMS_NIC_MAX_PACKET_SCN 16384u /* dev.h's VMS_NIC_MAX_PACKET */
 
 typedef struct tok {
     char *s;
@@ -348,6 +349,19 @@ static vms_status argc_is(parser *p, int n, int want_min, const char *usage)
 
 /* ---- commands ---- */
 
+/* Define label l (the word after `as`). */
+static vms_status new_label(parser *p, const tok *l, int *idx)
+{
+    vms_scenario *sc = p->sc;
+    if (l->quoted || !l->len || lookup(sc->labels, sc->nlabels, l) >= 0 ||
+        memchr(l->s, '+', l->len) || (l->s[0] >= '0' && l->s[0] <= '9'))
+        return fail(p, "expected a new label name after 'as', got '%s'", str(l));
+    *idx = add_str(p, &sc->labels, &sc->nlabels, &sc->labels_cap, l->s, l->len);
+    if (*idx < 0)
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+    return VMS_OK;
+}
+
 /* Parse `key=value` options of mmap from t[i…]; stops at `expect`. */
 static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
 {
@@ -382,13 +396,9 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
         } else if (tok_is(o, "huge=2M") || tok_is(o, "huge=1G")) {
             c->flags |= VMS_MAP_HUGETLB | (o->s[5] == '2' ? VMS_MAP_HUGE_2MB : VMS_MAP_HUGE_1GB);
         } else if (tok_is(o, "as") && *i + 1 < n) {
-            tok *l = &t[++*i];
-            if (l->quoted || lookup(sc->labels, sc->nlabels, l) >= 0 || memchr(l->s, '+', l->len) ||
-                (l->s[0] >= '0' && l->s[0] <= '9'))
-                return fail(p, "expected a new label name after 'as', got '%s'", str(l));
-            c->def_label = add_str(p, &sc->labels, &sc->nlabels, &sc->labels_cap, l->s, l->len);
-            if (c->def_label < 0)
-                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+            vms_status st = new_label(p, &t[++*i], &c->def_label);
+            if (st != VMS_OK)
+                return st;
         } else {
             return fail(p,
                         "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
@@ -493,18 +503,20 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps", "smaps", "pagemap", "walk", "tlb",
-                                       "meminfo", "vmstat", "stats", "procs"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",  "meminfo",
+                                       "vmstat", "stats", "procs",   "iommu", "dmesg"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0};
     if (n < 2)
-        return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs'");
+        return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|"
+                       "iommu|dmesg'");
     unsigned w;
     for (w = 0; w < sizeof what / sizeof what[0]; w++)
         if (tok_is(&t[1], what[w]))
             break;
     if (w == sizeof what / sizeof what[0])
-        return fail(p, "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats or procs "
-                       "after 'show', got '%s'",
+        return fail(p,
+                    "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
+                    "iommu or dmesg after 'show', got '%s'",
                     str(&t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
@@ -516,6 +528,16 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     vms_status st = VMS_OK;
     c->tlb_level = -1;
     c->len = 1;
+    if (w == SHOW_DMESG || w == SHOW_IOMMU) {
+        if (n > 3 || (n == 3 && w == SHOW_IOMMU))
+            return fail(p, "expected 'show iommu' or 'show dmesg [TEXT]'");
+        if (n == 3) {
+            c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+        }
+        return VMS_OK;
+    }
     if (w == SHOW_TLB) {
         uint64_t core = 0;
         st = number(p, &t[2], false, "a core number", &core);
@@ -595,6 +617,186 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
     }
 }
 
+/* ---- devices and DMA (docs/SCENARIO.md "Devices") ---- */
+
+/* A device defined by an earlier `device` line; want_kind < 0 accepts any kind. */
+static vms_status dev_ref(parser *p, const tok *t, int want_kind, int *idx)
+{
+    static const char *const kinds[] = {"nic", "blk", "raw"};
+    vms_scenario *sc = p->sc;
+    *idx = lookup(sc->devs, sc->ndevs, t);
+    if (*idx < 0)
+        return fail(p, "expected a device name defined by 'device', got '%s'", str(t));
+    if (want_kind >= 0 && sc->devkinds[*idx] != (unsigned)want_kind)
+        return fail(p, "expected a %s device, '%s' is a %s", kinds[want_kind], str(t),
+                    kinds[sc->devkinds[*idx]]);
+    return VMS_OK;
+}
+
+/* `expect blocked|ok` (and for DMA reads, DATA) at t[i]. */
+static vms_status dma_expect(parser *p, tok *t, int n, int i, scn_cmd *c, bool data_ok)
+{
+    if (i + 2 == n && tok_is(&t[i], "expect") && tok_is(&t[i + 1], "blocked")) {
+        c->expect = EXP_BLOCKED;
+        return VMS_OK;
+    }
+    return expectation(p, t, n, i, c, (1u << EXP_OK) | (data_ok ? 1u << EXP_DATA : 0));
+}
+
+static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
+{
+    static const char *const kinds[] = {"nic", "blk", "raw"};
+    static const char *const modes[] = {"iommu", "passthrough", "noiommu"};
+    vms_scenario *sc = p->sc;
+    if (n < 3)
+        return fail(p, "expected 'device nic|raw NAME [iommu|passthrough|noiommu]' or 'device blk "
+                       "NAME FILE [iommu|passthrough|noiommu] [writable]'");
+    for (c->devkind = 0; c->devkind < 3 && !tok_is(&t[1], kinds[c->devkind]); c->devkind++)
+        ;
+    if (c->devkind == 3)
+        return fail(p, "expected a device kind nic, blk or raw, got '%s'", str(&t[1]));
+    if (t[2].quoted || lookup(sc->devs, sc->ndevs, &t[2]) >= 0)
+        return fail(p, "expected a new device name, got '%s'", str(&t[2]));
+    int i = 3;
+    if (c->devkind == 1) {
+        if (n < 4)
+            return fail(p, "expected 'device blk NAME FILE'");
+        c->path = add_str(p, &sc->strs, &sc->nstrs, &sc->strs_cap, t[3].s, t[3].len);
+        if (c->path < 0)
+            return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+        i = 4;
+    }
+    bool mode_set = false;
+    for (; i < n; i++) {
+        unsigned m;
+        for (m = 0; m < 3 && !tok_is(&t[i], modes[m]); m++)
+            ;
+        if (m < 3 && !mode_set) {
+            c->devmode = m;
+            mode_set = true;
+        } else if (c->devkind == 1 && tok_is(&t[i], "writable")) {
+            c->flag = true;
+        } else {
+            return fail(p, "expected iommu, passthrough, noiommu%s, got '%s'",
+                        c->devkind == 1 ? " or writable" : "", str(&t[i]));
+        }
+    }
+    c->dev = add_str(p, &sc->devs, &sc->ndevs, &sc->devs_cap, t[2].s, t[2].len);
+    if (c->dev < 0 || !grow(sc->alloc, (void **)&sc->devkinds, &sc->devkinds_cap, (size_t)c->dev,
+                            sizeof *sc->devkinds))
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+    sc->devkinds[c->dev] = c->devkind;
+    return VMS_OK;
+}
+
+static vms_status parse_dma_map(parser *p, tok *t, int n, scn_cmd *c)
+{
+    c->op = OP_DMA_MAP;
+    vms_status st = argc_is(p, n, 6, "dma map DEV PROC ADDR LEN [read|write|rw] [as LABEL]");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], -1, &c->dev);
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[3], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[4], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[5], &c->len);
+    int i = 6;
+    c->dir = 0; /* VMS_DMA_BIDIRECTIONAL */
+    for (; st == VMS_OK && i < n && !tok_is(&t[i], "expect"); i++) {
+        if (tok_is(&t[i], "read") || tok_is(&t[i], "write") || tok_is(&t[i], "rw"))
+            c->dir = t[i].s[0] == 'w' ? 2u : t[i].s[1] == 'e' ? 1u : 0u;
+        else if (tok_is(&t[i], "as") && i + 1 < n)
+            st = new_label(p, &t[++i], &c->def_label);
+        else
+            st = fail(p, "expected read, write, rw, 'as LABEL' or 'expect', got '%s'", str(&t[i]));
+    }
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}
+
+/* dma map … | dma unmap DEV ADDR | dma DEV ADDR read LEN | dma DEV ADDR write DATA */
+static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
+{
+    if (n >= 2 && tok_is(&t[1], "map"))
+        return parse_dma_map(p, t, n, c);
+    vms_status st;
+    if (n >= 2 && tok_is(&t[1], "unmap")) {
+        c->op = OP_DMA_UNMAP;
+        st = argc_is(p, n, 4, "dma unmap DEV ADDR");
+        if (st == VMS_OK)
+            st = dev_ref(p, &t[2], -1, &c->dev);
+        if (st == VMS_OK)
+            st = address(p, &t[3], false, &c->addr);
+        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_SYSCALL) : st;
+    }
+    st = argc_is(p, n, 5, "dma DEV ADDR read LEN | dma DEV ADDR write DATA");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[1], -1, &c->dev);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st != VMS_OK)
+        return st;
+    if (tok_is(&t[3], "write")) {
+        c->flag = true;
+        st = data(p, &t[4], &c->data_off, &c->data_len);
+        return st == VMS_OK ? dma_expect(p, t, n, 5, c, false) : st;
+    }
+    if (!tok_is(&t[3], "read"))
+        return fail(p, "expected read or write, got '%s'", str(&t[3]));
+    st = length(p, &t[4], &c->len);
+    if (st == VMS_OK && c->len > 65536)
+        st = fail(p, "expected a DMA of at most 64K");
+    return st == VMS_OK ? dma_expect(p, t, n, 5, c, true) : st;
+}
+
+static vms_status parse_nic(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 4, "nic post DEV ADDR | nic receive DEV DATA");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], 0, &c->dev);
+    if (st != VMS_OK)
+        return st;
+    if (tok_is(&t[1], "post")) {
+        c->op = OP_NIC_POST;
+        st = address(p, &t[3], false, &c->addr);
+        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_SYSCALL) : st;
+    }
+    if (!tok_is(&t[1], "receive"))
+        return fail(p, "expected 'nic post' or 'nic receive', got 'nic %s'", str(&t[1]));
+    c->op = OP_NIC_RX;
+    st = data(p, &t[3], &c->data_off, &c->data_len);
+    if (st == VMS_OK && c->data_len > VMS_NIC_MAX_PACKET_SCN)
+        st = fail(p, "expected a packet of at most 16384 bytes");
+    return st == VMS_OK ? dma_expect(p, t, n, 4, c, false) : st;
+}
+
+static vms_status parse_blk(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 6, "blk read|write DEV SECTOR COUNT ADDR");
+    if (st == VMS_OK && !tok_is(&t[1], "read") && !tok_is(&t[1], "write"))
+        st = fail(p, "expected 'blk read' or 'blk write', got 'blk %s'", str(&t[1]));
+    c->flag = st == VMS_OK && t[1].s[0] == 'w';
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], 1, &c->dev);
+    if (st == VMS_OK)
+        st = number(p, &t[3], false, "a sector number", &c->step);
+    if (st == VMS_OK)
+        st = number(p, &t[4], false, "a sector count", &c->count);
+    if (st == VMS_OK && (c->count == 0 || c->count > 65536))
+        st = fail(p, "expected a sector count of 1 … 65536");
+    if (st == VMS_OK)
+        st = address(p, &t[5], false, &c->addr);
+    return st == VMS_OK ? expectation(p, t, n, 6, c, EXPECT_SYSCALL) : st;
+}
+
+static vms_status parse_iommu(parser *p, tok *t, int n, scn_cmd *c)
+{
+    if (n < 2 || (!tok_is(&t[1], "on") && !tok_is(&t[1], "off")))
+        return fail(p, "expected 'iommu on' or 'iommu off'");
+    c->flag = t[1].s[1] == 'n';
+    return expectation(p, t, n, 2, c, EXPECT_SYSCALL);
+}
+
 static const struct {
     const char *word;
     scn_op op;
@@ -606,6 +808,8 @@ static const struct {
     {"madvise", OP_MADVISE}, {"msync", OP_MSYNC},     {"brk", OP_BRK},
     {"write", OP_WRITE},     {"read", OP_READ},       {"fetch", OP_FETCH},
     {"touch", OP_TOUCH},     {"show", OP_SHOW},       {"echo", OP_ECHO},
+    {"iommu", OP_IOMMU},     {"device", OP_DEVICE},   {"dma", OP_DMA_RAW},
+    {"nic", OP_NIC_POST},    {"blk", OP_BLK},
 };
 
 static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
@@ -629,12 +833,19 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[0], ops[i].word))
             break;
     if (i == sizeof ops / sizeof ops[0])
-        return fail(p, "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
-                       "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
-                       "touch, show, echo, set), got '%s'",
+        return fail(p,
+                    "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
+                    "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
+                    "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
                     str(&t[0]));
-    *c = (scn_cmd){.line = p->line, .op = ops[i].op, .proc = -1, .proc2 = -1, .path = -1,
-                   .def_label = -1, .addr = {false, -1, 0}};
+    *c = (scn_cmd){.line = p->line,
+                   .op = ops[i].op,
+                   .proc = -1,
+                   .proc2 = -1,
+                   .path = -1,
+                   .def_label = -1,
+                   .addr = {false, -1, 0},
+                   .dev = -1};
     if (c->op != OP_SET)
         p->seen_command = true;
     switch (c->op) {
@@ -652,6 +863,16 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
     case OP_FETCH: return parse_access(p, t, n, c);
     case OP_TOUCH: return parse_touch(p, t, n, c);
     case OP_SHOW: return parse_show(p, t, n, c);
+    case OP_IOMMU:
+        return parse_iommu(p, t, n, c);
+    case OP_DEVICE:
+        return parse_device(p, t, n, c);
+    case OP_DMA_RAW:
+        return parse_dma(p, t, n, c);
+    case OP_NIC_POST:
+        return parse_nic(p, t, n, c);
+    case OP_BLK:
+        return parse_blk(p, t, n, c);
     default: return parse_procs(p, t, n, c);
     }
 }
@@ -767,6 +988,8 @@ void vms_scenario_destroy(vms_scenario *sc)
     const vms_allocator *a = sc->alloc;
     free_list(a, sc->names, sc->nnames, sc->names_cap);
     free_list(a, sc->labels, sc->nlabels, sc->labels_cap);
+    free_list(a, sc->devs, sc->ndevs, sc->devs_cap);
+    vmsi_free(a, sc->devkinds, sc->devkinds_cap * sizeof *sc->devkinds);
     free_list(a, sc->strs, sc->nstrs, sc->strs_cap);
     vmsi_free(a, sc->cmd, sc->cmd_cap * sizeof *sc->cmd);
     vmsi_free(a, sc->pool, sc->pool_cap);

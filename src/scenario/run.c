@@ -14,6 +14,7 @@
 
 #include "scenario/scenario_impl.h"
 #include "vmsim/core.h"
+#include "vmsim/dma.h"
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
@@ -30,7 +31,18 @@ typedef struct runner {
     const scn_cmd *c;  /* the command being run */
     vms_strbuf line;   /* narration being built */
     vms_rng rng;       /* touch random=… */
+    vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
+    struct sdev *devs; /* per device name */
 } runner;
+
+/* A device the scenario made: its hardware and the kernel's handle. */
+typedef struct sdev {
+    vms_nic *nic;
+    vms_blk *blk;
+    vms_dev *raw;
+    vms_dev *dev;
+    vms_dma_dev *dd; /* NULL: creation failed */
+} sdev;
 
 /* ---- narration ---- */
 
@@ -627,6 +639,12 @@ static vms_status show(runner *r)
         }
         break;
     }
+    case SHOW_IOMMU:
+        st = vms_dma_show(r->k, sb);
+        break;
+    case SHOW_DMESG:
+        st = vms_kernel_dmesg(r->k, c->path >= 0 ? r->sc->strs[c->path] : NULL, sb);
+        break;
     case SHOW_PROCS:
         for (unsigned i = 0; i < vms_proc_count(r->k); i++) {
             vms_task_info ti;
@@ -641,6 +659,339 @@ static vms_status show(runner *r)
     return st;
 }
 
+/* ---- devices and DMA ---- */
+
+static vms_status need_iommu(runner *r, vms_err *err)
+{
+    if (r->io)
+        return VMS_OK;
+    vms_iommu_config ic;
+    vms_iommu_config_default(&ic);
+    return vms_iommu_create(r->m, &ic, &r->io, err);
+}
+
+/* Settle an outcome that is "ok" or "blocked" (a DMA, a packet). */
+static void settle_dma(runner *r, bool ok)
+{
+    const scn_cmd *c = r->c;
+    if ((c->expect == EXP_OK && ok) || (c->expect == EXP_BLOCKED && !ok)) {
+        r->res->expects_passed++;
+    } else if (c->expect == EXP_OK || c->expect == EXP_BLOCKED) {
+        complain(r, "expect failed: expected the DMA to be %s, it was %s",
+                 c->expect == EXP_OK ? "allowed" : "blocked", ok ? "allowed" : "blocked");
+        r->res->expects_failed++;
+    }
+}
+
+/* The attached device of a command, or NULL after complaining. */
+static sdev *dev_of(runner *r)
+{
+    sdev *d = &r->devs[r->c->dev];
+    if (!d->dd) {
+        complain(r, "device '%s' is not attached", r->sc->devs[r->c->dev]);
+        r->res->errors++;
+        return NULL;
+    }
+    return d;
+}
+
+static vms_status do_iommu(runner *r)
+{
+    vms_err err = {0};
+    vms_status st = need_iommu(r, &err);
+    say(r, "iommu %s", r->c->flag ? "on" : "off");
+    if (st == VMS_OK)
+        st = vms_dma_iommu_enable(r->k, r->io, r->c->flag, &err);
+    if (st == VMS_OK)
+        say(r, ": DMA is %s",
+            r->c->flag ? "translated and checked by the IOMMU"
+                       : "no longer translated: device addresses are physical");
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_iommu *io,
+                              vms_err *err)
+{
+    const scn_cmd *c = r->c;
+    vms_dma_mode mode = c->devmode == 1 ? VMS_DMA_PASSTHROUGH : VMS_DMA_TRANSLATE;
+    vms_status st;
+    if (c->devkind == 0) {
+        vms_nic_config nc;
+        vms_nic_config_default(&nc);
+        nc.dev = *dc;
+        st = vms_nic_create(r->m, io, &nc, &d->nic, err);
+        if (st == VMS_OK) {
+            d->dev = vms_nic_dev(d->nic);
+            st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
+        }
+    } else if (c->devkind == 1) {
+        char path[2048];
+        const char *arg = r->sc->strs[c->path];
+        snprintf(path, sizeof path, "%s%s%s", arg[0] == '/' ? "" : r->sc->dir,
+                 arg[0] == '/' ? "" : "/", arg);
+        vms_blk_config bc;
+        vms_blk_config_default(&bc);
+        bc.dev = *dc;
+        bc.path = path;
+        bc.read_only = !c->flag;
+        st = vms_blk_create(r->m, io, &bc, &d->blk, err);
+        if (st == VMS_OK) {
+            d->dev = vms_blk_dev(d->blk);
+            st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
+        }
+    } else {
+        st = vms_dev_create(r->m, io, dc, &d->raw, err);
+        if (st == VMS_OK) {
+            d->dev = d->raw;
+            st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
+        }
+    }
+    return st;
+}
+
+static vms_status do_device(runner *r)
+{
+    static const char *const kinds[] = {"nic", "blk", "raw"};
+    const scn_cmd *c = r->c;
+    vms_err err = {0};
+    sdev *d = &r->devs[c->dev];
+    unsigned n = (unsigned)c->dev;
+    vms_dev_config dc = {r->sc->devs[c->dev], vms_bdf_make(0, 3 + n % 29, 0),
+                         VMS_DEVICE_WINDOW_BASE + 0x100 * (uint64_t)n};
+    say(r, "device %s %s: %02x:%02x.%u", kinds[c->devkind], dc.name, vms_bdf_bus(dc.bdf),
+        vms_bdf_dev(dc.bdf), vms_bdf_fn(dc.bdf));
+    vms_status st = c->devmode == 2 ? VMS_OK : need_iommu(r, &err);
+    if (st == VMS_OK)
+        st = make_device(r, d, &dc, c->devmode == 2 ? NULL : r->io, &err);
+    if (st == VMS_OK) {
+        if (c->devkind != 2)
+            say(r, ", registers at 0x%" PRIx64, dc.mmio_base);
+        unsigned did = vms_dma_domain(d->dd);
+        if (did && vms_dma_translated(d->dd))
+            say(r, ", IOMMU domain %u", did);
+        else
+            say(r, ", %s",
+                c->devmode == 2             ? "not behind the IOMMU"
+                : vms_dma_translated(d->dd) ? "translated"
+                : c->devmode == 1           ? "IOMMU passthrough"
+                                            : "IOMMU off");
+        if (c->devkind == 0)
+            say(r, ", receive ring of 256 descriptors");
+    } else {
+        vms_dma_detach(r->k, d->dd);
+        d->dd = NULL;
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_map(runner *r)
+{
+    static const char *const dirs[] = {"rw", "read", "write"};
+    const scn_cmd *c = r->c;
+    sdev *d = dev_of(r);
+    vms_task *t = d ? task_of(r, c->proc) : NULL;
+    if (!t)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t va = addr_of(r, &c->addr), addr = 0;
+    say(r, "dma map %s %s 0x%" PRIx64 " ", r->sc->devs[c->dev], pname(r, c->proc), va);
+    say_len(r, c->len);
+    say(r, " %s", dirs[c->dir]);
+    uint64_t pins = vms_dma_get_stats(r->k)->pins;
+    vms_status st = vms_dma_map(r->k, d->dd, t, va, c->len, (vms_dma_dir)c->dir, &addr, &err);
+    if (st == VMS_OK) {
+        say(r, " -> %s 0x%" PRIx64 ", %" PRIu64 " page%s pinned",
+            vms_dma_translated(d->dd) ? "iova" : "physical", addr,
+            vms_dma_get_stats(r->k)->pins - pins,
+            vms_dma_get_stats(r->k)->pins - pins == 1 ? "" : "s");
+        vms_dma_seg seg[2];
+        size_t n = vms_dma_segments(d->dd, addr, seg, 2);
+        if (n > 1)
+            say(r, " in %zu physical segments", n);
+        if (c->def_label >= 0) {
+            r->label[c->def_label] = addr;
+            say(r, " as %s", r->sc->labels[c->def_label]);
+        }
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_unmap(runner *r)
+{
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &r->c->addr), unpins = vms_dma_get_stats(r->k)->unpins;
+    say(r, "dma unmap %s 0x%" PRIx64, r->sc->devs[r->c->dev], addr);
+    bool tr = vms_dma_translated(d->dd);
+    vms_status st = vms_dma_unmap(r->k, d->dd, addr, &err);
+    if (st == VMS_OK)
+        say(r, " -> %s%" PRIu64 " page%s unpinned",
+            tr ? "IOMMU entries cleared, IOTLB invalidated, " : "",
+            vms_dma_get_stats(r->k)->unpins - unpins,
+            vms_dma_get_stats(r->k)->unpins - unpins == 1 ? "" : "s");
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+/* Narrate the IOMMU activity between two stats snapshots. */
+static void say_iommu(runner *r, const vms_iommu_stats *a, uint64_t h0, uint64_t m0)
+{
+    if (!r->io)
+        return;
+    const vms_iommu_stats *b = vms_iommu_get_stats(r->io);
+    const vms_tlb_stats *ts = vms_tlb_get_stats(vms_iommu_iotlb(r->io));
+    if (!vms_iommu_enabled(r->io) || b->translations == a->translations) {
+        if (b->bypassed != a->bypassed)
+            say(r, "; IOMMU off: %" PRIu64 " request%s untranslated", b->bypassed - a->bypassed,
+                b->bypassed - a->bypassed == 1 ? "" : "s");
+        return;
+    }
+    say(r, "; IOTLB %" PRIu64 " hit %" PRIu64 " miss", ts->hits - h0, ts->misses - m0);
+    if (b->walks != a->walks)
+        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entries read", b->walks - a->walks,
+            b->walks - a->walks == 1 ? "" : "s", b->walk_refs - a->walk_refs);
+}
+
+static vms_status do_dma_raw(runner *r)
+{
+    const scn_cmd *c = r->c;
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    const vms_allocator *a = r->sc->alloc;
+    size_t len = c->flag ? c->data_len : (size_t)c->len;
+    uint8_t *buf = vmsi_zalloc(a, len);
+    if (!buf)
+        return VMS_ERR_NOMEM;
+    uint64_t addr = addr_of(r, &c->addr);
+    say(r, "dma %s 0x%" PRIx64 " %s ", r->sc->devs[c->dev], addr, c->flag ? "write" : "read");
+    if (c->flag) {
+        memcpy(buf, r->sc->pool + c->data_off, len);
+        say_data(r, buf, len);
+    } else {
+        say(r, "%zu", len);
+    }
+    vms_iommu_stats is0 = {0};
+    uint64_t h0 = 0, m0 = 0;
+    if (r->io) {
+        is0 = *vms_iommu_get_stats(r->io);
+        h0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->hits;
+        m0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->misses;
+    }
+    vms_dma_result res =
+        vms_dev_dma(d->dev, addr, buf, len, c->flag ? VMS_ACC_WRITE : VMS_ACC_READ);
+    if (res.ok && !c->flag) {
+        say(r, " -> ");
+        say_data(r, buf, len);
+    } else if (res.ok) {
+        say(r, " -> %zu bytes written", len);
+    } else if (res.fault.reason != VMS_IOMMU_OK) {
+        say(r, " -> BLOCKED by the IOMMU at 0x%" PRIx64 " (%s); %zu bytes moved", res.fault.iova,
+            vms_iommu_reason_str(res.fault.reason), res.done);
+    } else {
+        say(r, " -> bus error at 0x%" PRIx64 "; %zu bytes moved", res.pa, res.done);
+    }
+    say_iommu(r, &is0, h0, m0);
+    say(r, "\n");
+    flush(r, false);
+    vms_dma_poll_faults(r->k);
+    if (c->expect == EXP_DATA) {
+        bool same = res.ok && c->data_len == len && !memcmp(buf, r->sc->pool + c->data_off, len);
+        if (same)
+            r->res->expects_passed++;
+        else {
+            complain(r, "expect failed: the DMA read other data");
+            r->res->expects_failed++;
+        }
+    } else {
+        settle_dma(r, res.ok);
+    }
+    vmsi_free(a, buf, len);
+    return VMS_OK;
+}
+
+static vms_status do_nic(runner *r)
+{
+    const scn_cmd *c = r->c;
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    if (c->op == OP_NIC_POST) {
+        uint64_t addr = addr_of(r, &c->addr);
+        unsigned nb = 0;
+        say(r, "nic post %s 0x%" PRIx64, r->sc->devs[c->dev], addr);
+        vms_status st = vms_dma_nic_post(r->k, d->dd, addr, &nb, &err);
+        if (st == VMS_OK)
+            say(r, " -> %u receive buffer%s of 256 bytes on the ring", nb, nb == 1 ? "" : "s");
+        settle_call(r, st, &err);
+        return VMS_OK;
+    }
+    const vms_dma_dev_stats *ds = vms_dma_dev_get_stats(d->dd);
+    uint64_t pk = ds->rx_packets, irq = ds->irqs;
+    say(r, "nic receive %s ", r->sc->devs[c->dev]);
+    say_data(r, r->sc->pool + c->data_off, c->data_len);
+    vms_iommu_stats is0 = {0};
+    uint64_t h0 = 0, m0 = 0;
+    if (r->io) {
+        is0 = *vms_iommu_get_stats(r->io);
+        h0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->hits;
+        m0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->misses;
+    }
+    vms_status st = vms_nic_receive(d->nic, r->sc->pool + c->data_off, c->data_len, &err);
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    bool ok = ds->rx_packets > pk;
+    if (ok)
+        say(r, " -> %" PRIu64 " bytes at dma 0x%" PRIx64, ds->last_rx_len, ds->last_rx_addr);
+    else if (vms_nic_rx_queued(d->nic))
+        say(r, " -> queued (no receive buffer posted)");
+    else
+        say(r, " -> dropped");
+    if (ds->irqs > irq)
+        say(r, ", interrupt on core 0");
+    say_iommu(r, &is0, h0, m0);
+    say(r, "\n");
+    flush(r, false);
+    vms_dma_poll_faults(r->k);
+    settle_dma(r, ok);
+    return VMS_OK;
+}
+
+static vms_status do_blk(runner *r)
+{
+    const scn_cmd *c = r->c;
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &c->addr);
+    uint32_t status = 0;
+    say(r, "blk %s %s sectors %" PRIu64 "-%" PRIu64 " %s 0x%" PRIx64, c->flag ? "write" : "read",
+        r->sc->devs[c->dev], c->step, c->step + c->count - 1, c->flag ? "from" : "into", addr);
+    uint64_t irq = vms_dma_dev_get_stats(d->dd)->irqs;
+    vms_status st =
+        vms_dma_blk_rw(r->k, d->dd, c->flag, c->step, (uint32_t)c->count, addr, &status, &err);
+    say(r, " -> STATUS 0x%x", status);
+    if (vms_dma_dev_get_stats(d->dd)->irqs > irq)
+        say(r, ", interrupt on core 0");
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
 static vms_status step(runner *r)
 {
     const scn_cmd *c = r->c;
@@ -652,6 +1003,21 @@ static vms_status step(runner *r)
         flush(r, false);
         return VMS_OK;
     case OP_SHOW: return show(r);
+    case OP_IOMMU:
+        return do_iommu(r);
+    case OP_DEVICE:
+        return do_device(r);
+    case OP_DMA_MAP:
+        return do_dma_map(r);
+    case OP_DMA_UNMAP:
+        return do_dma_unmap(r);
+    case OP_DMA_RAW:
+        return do_dma_raw(r);
+    case OP_NIC_POST:
+    case OP_NIC_RX:
+        return do_nic(r);
+    case OP_BLK:
+        return do_blk(r);
     case OP_SPAWN:
     case OP_FORK:
     case OP_THREAD:
@@ -684,12 +1050,14 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}};
+    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
+                NULL, NULL};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
+    r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
     vms_strbuf_init(&r.line, a);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
-    vms_status st = r.task && r.label ? VMS_OK : VMS_ERR_NOMEM;
+    vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
         r.c = &sc->cmd[i];
         if (r.c->op != OP_SET)
@@ -699,6 +1067,15 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
             st = VMS_ERR_NOMEM;
     }
     vms_strbuf_free(&r.line);
+    /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
+    vms_dma_detach_all(k);
+    for (size_t i = 0; r.devs && i < sc->ndevs; i++) {
+        vms_nic_destroy(r.devs[i].nic);
+        vms_blk_destroy(r.devs[i].blk);
+        vms_dev_destroy(r.devs[i].raw);
+    }
+    vms_iommu_destroy(r.io);
+    vmsi_free(a, r.devs, (sc->ndevs + 1) * sizeof *r.devs);
     vmsi_free(a, r.task, (sc->nnames + 1) * sizeof *r.task);
     vmsi_free(a, r.label, (sc->nlabels + 1) * sizeof *r.label);
     if (st != VMS_OK)

@@ -32,14 +32,23 @@ typedef enum scn_op {
     OP_TOUCH,
     OP_SHOW,
     OP_ECHO,
+    OP_IOMMU,     /* iommu on|off */
+    OP_DEVICE,    /* device nic|blk|raw NAME … */
+    OP_DMA_MAP,   /* dma map DEV PROC ADDR LEN … */
+    OP_DMA_UNMAP, /* dma unmap DEV ADDR */
+    OP_DMA_RAW,   /* dma DEV ADDR read LEN | write DATA: the device's engine, unchecked */
+    OP_NIC_POST,  /* nic post DEV ADDR */
+    OP_NIC_RX,    /* nic receive DEV DATA */
+    OP_BLK,       /* blk read|write DEV SECTOR COUNT ADDR */
 } scn_op;
 
 typedef enum scn_expect {
     EXP_NONE = 0,
-    EXP_OK,    /* the access or call succeeds */
-    EXP_SEGV,  /* the access kills the process with SIGSEGV */
-    EXP_DATA,  /* a read returns exactly these bytes */
-    EXP_ERROR, /* the system call fails */
+    EXP_OK,      /* the access or call succeeds */
+    EXP_SEGV,    /* the access kills the process with SIGSEGV */
+    EXP_DATA,    /* a read returns exactly these bytes */
+    EXP_ERROR,   /* the system call fails */
+    EXP_BLOCKED, /* a device's DMA is blocked (or its packet dropped) */
 } scn_expect;
 
 typedef enum scn_show {
@@ -52,6 +61,8 @@ typedef enum scn_show {
     SHOW_VMSTAT,
     SHOW_STATS,
     SHOW_PROCS,
+    SHOW_IOMMU,
+    SHOW_DMESG,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -78,6 +89,11 @@ typedef struct scn_cmd {
     vms_access_kind kind; /* touch */
     uint64_t step, count; /* touch: stride; count of random accesses (0: sequential) */
     scn_show show;
+    int dev;          /* device-name index (-1: none) */
+    unsigned devkind; /* device: 0 nic, 1 blk, 2 raw */
+    unsigned devmode; /* device: 0 iommu (translate), 1 passthrough, 2 noiommu */
+    unsigned dir;     /* dma map: vms_dma_dir */
+    bool flag;        /* iommu on; blk write; dma write; device writable */
 } scn_cmd;
 
 struct vms_scenario {
@@ -90,6 +106,10 @@ struct vms_scenario {
     size_t nnames, names_cap;
     char **labels;
     size_t nlabels, labels_cap;
+    char **devs; /* device names (defined by `device`, never removed) */
+    size_t ndevs, devs_cap;
+    unsigned *devkinds; /* per device: its kind (as scn_cmd.devkind) */
+    size_t devkinds_cap;
     char **strs; /* paths, echo texts, set arguments */
     size_t nstrs, strs_cap;
     uint8_t *pool; /* data bytes */
