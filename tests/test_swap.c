@@ -533,6 +533,51 @@ static void t_kswapd_core_and_json(void)
     vms_machine_destroy(f.m);
 }
 
+/* Allocation failure at every step of booting with swap and a policy, and of swapping:
+ * nothing leaks, and a boot that succeeds works. */
+static void t_alloc_failures(void)
+{
+    unsigned booted = 0;
+    for (long budget = 0; budget < 2000; budget += budget < 100 ? 1 : 7) {
+        th_failalloc fa;
+        const vms_allocator *a = th_failalloc_init(&fa, budget);
+        vms_machine_config mc;
+        vms_machine_preset("skylake", &mc, NULL);
+        mc.ram_bytes = UINT64_C(1) << 20;
+        vms_machine *m;
+        if (vms_machine_create(a, &mc, &m, NULL) != VMS_OK) {
+            CHECK_EQ(fa.live_bytes, 0);
+            continue;
+        }
+        vms_kernel_config kc;
+        vms_kernel_config_default(&kc);
+        kc.swap_bytes = UINT64_C(4) << 20;
+        kc.policy = "lru";
+        vms_kernel *k;
+        if (vms_kernel_create(m, &kc, &k, NULL) == VMS_OK) {
+            booted++;
+            vms_task *t;
+            uint64_t va;
+            if (vms_proc_spawn(k, "a", 0, &t, NULL) == VMS_OK &&
+                vms_sys_mmap(k, t, 0x10000000, 512u * PG, RW, PANON | VMS_MAP_FIXED, NULL, 0, &va,
+                             NULL) == VMS_OK)
+                for (unsigned i = 0; i < 512; i++) {
+                    uint64_t v = i;
+                    vms_access_info ai;
+                    if (vms_proc_access(k, t, va + i * PG, VMS_ACC_WRITE, &v, 8, &ai, NULL) !=
+                            VMS_OK ||
+                        ai.outcome != VMS_ACCESS_OK)
+                        break;
+                }
+            CHECK_EQ(vms_kernel_check(k, NULL), VMS_OK);
+            vms_kernel_destroy(k);
+        }
+        vms_machine_destroy(m);
+        CHECK_EQ(fa.live_bytes, 0);
+    }
+    CHECK(booted >= 200);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "swap");
@@ -546,5 +591,6 @@ int main(int argc, char **argv)
     t_opt();
     t_oom();
     t_kswapd_core_and_json();
+    t_alloc_failures();
     return th_finish();
 }
