@@ -21,6 +21,7 @@ int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_vmm(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_record(int argc, char **argv);
 
 /* Parse an unsigned number: decimal or 0x hex, with an optional K/M/G/T suffix (powers of
  * 1024) when allow_suffix. Returns false on anything else. */

@@ -20,6 +20,7 @@ static const char usage[] =
     "  config           print a configuration (preset + --config + --set), or --keys\n"
     "  policy ...       replay a reference string under a page-replacement policy\n"
     "  convert IN OUT   convert a memory trace between formats (lackey, din, champsim, native)\n"
+    "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
     "  help             this text\n"
     "\n"
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         return cmd_vmm(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))
         return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "record"))
+        return cmd_record(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))
         return cmd_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {

@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages vmsim needs to build, test and benchmark, if any is
 # missing. Fast no-op when everything is present; uses sudo when not run as root.
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build pkg-config valgrind python3
+pkgs=(build-essential cmake ninja-build pkg-config python3
+      valgrind                             # vmsim record's tool: static core libs + headers
+      linux-perf                           # scripts/fidelity.sh: Linux's own fault counts
       libinih-dev                          # config files
       libzstd-dev liblzma-dev zlib1g-dev   # trace readers: native (zstd), ChampSim .xz/.gz
       clang libclang-rt-14-dev zstd xz-utils)  # libFuzzer (make fuzz); CLI tools for samples
