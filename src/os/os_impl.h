@@ -275,7 +275,7 @@ struct vms_kernel {
     bool in_kswapd;                            /* … and it is kswapd */
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
-    vmsi_dma *dma; /* the DMA layer (dma.c), created by the first attach; NULL before */
+    vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
 };
