@@ -26,7 +26,7 @@
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 
-#define GIB (UINT64_C(1) << 30)
+#define GIB     (UINT64_C(1) << 30)
 #define VA_BASE (UINT64_C(1) << 32)
 
 /* Build a machine with 1 GiB mapped at VA_BASE (4K pages, frames from 1 GiB up). */
@@ -50,8 +50,8 @@ static vms_machine *build(bool pwc)
     if (vms_pt_init(&pt, vms_machine_bus(m), 4, &ops, &err) != VMS_OK)
         exit(1);
     for (uint64_t off = 0; off < GIB; off += VMS_PAGE_SIZE)
-        if (vms_pt_map(&pt, VA_BASE + off, GIB + off, VMS_PG_4K, VMS_PTE_RW | VMS_PTE_US,
-                       &err) != VMS_OK) {
+        if (vms_pt_map(&pt, VA_BASE + off, GIB + off, VMS_PG_4K, VMS_PTE_RW | VMS_PTE_US, &err) !=
+            VMS_OK) {
             fprintf(stderr, "bench_translate: map: %s\n", err.msg);
             exit(1);
         }
@@ -73,7 +73,7 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
     vms_fault f;
     double t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t va = p == P_HIT      ? VA_BASE + ((i & 31) << 12) + (i & 0xff8)
+        uint64_t va = p == P_HIT   ? VA_BASE + ((i & 31) << 12) + (i & 0xff8)
                       : p == P_SEQ ? VA_BASE + ((i << 3) & (GIB - 8))
                                    : VA_BASE + (vms_rng_next(&rng) & (GIB - 8));
         if (vms_core_translate(c, va, VMS_ACC_READ, NULL, &pa, &f, NULL))
@@ -121,8 +121,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_translate [--runs 1..31] [--scale F]\n");
         return 2;
     }
-    printf("%-11s %12s %9s %10s %10s %10s %9s\n", "pattern", "translations", "median_s",
-           "Mtrans/s", "l1d_hit", "walks", "refs/walk");
+    printf("%-11s %12s %9s %10s %10s %10s %9s\n", "pattern", "translations", "median_s", "Mtrans/s",
+           "l1d_hit", "walks", "refs/walk");
     bench("tlb-hit", true, true, P_HIT, (uint64_t)(50e6 * scale), runs);
     bench("seq", true, true, P_SEQ, (uint64_t)(50e6 * scale), runs);
     bench("seq-nomemo", true, false, P_SEQ, (uint64_t)(50e6 * scale), runs);

@@ -45,12 +45,22 @@ static bool parse_perms(const char *s, uint64_t *flags)
     uint64_t f = VMS_PTE_US | VMS_PTE_XD;
     for (; *s; s++) {
         switch (*s) {
-        case 'r': break;
-        case 'w': f |= VMS_PTE_RW; break;
-        case 'x': f &= ~VMS_PTE_XD; break;
-        case 'k': f &= ~VMS_PTE_US; break;
-        case 'g': f |= VMS_PTE_G; break;
-        default: return false;
+        case 'r':
+            break;
+        case 'w':
+            f |= VMS_PTE_RW;
+            break;
+        case 'x':
+            f &= ~VMS_PTE_XD;
+            break;
+        case 'k':
+            f &= ~VMS_PTE_US;
+            break;
+        case 'g':
+            f |= VMS_PTE_G;
+            break;
+        default:
+            return false;
         }
     }
     *flags = f;
@@ -129,8 +139,8 @@ static void print_fault(const vms_fault *f)
         return;
     }
     uint32_t e = f->error_code;
-    printf("  result: page fault, CR2 = 0x%" PRIx64 ", error code 0x%x (%s%s%s%s%s%s)\n", f->va,
-           e, e & VMS_PFERR_P ? "P=1 protection" : "P=0 not present", e & VMS_PFERR_W ? " W" : "",
+    printf("  result: page fault, CR2 = 0x%" PRIx64 ", error code 0x%x (%s%s%s%s%s%s)\n", f->va, e,
+           e & VMS_PFERR_P ? "P=1 protection" : "P=0 not present", e & VMS_PFERR_W ? " W" : "",
            e & VMS_PFERR_U ? " U" : "", e & VMS_PFERR_RSVD ? " RSVD" : "",
            e & VMS_PFERR_I ? " I" : "", e & VMS_PFERR_PK ? " PK" : "");
 }
@@ -140,9 +150,8 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 {
     const vms_regs *r = vms_core_regs(c);
     unsigned levels = vms_regs_levels(r);
-    printf("\nTranslating 0x%" PRIx64 " (%s, %s mode), %u-level paging, CR3 = 0x%" PRIx64
-           "\n",
-           va, vms_access_name(kind), r->user ? "user" : "supervisor", levels, r->cr3);
+    printf("\nTranslating 0x%" PRIx64 " (%s, %s mode), %u-level paging, CR3 = 0x%" PRIx64 "\n", va,
+           vms_access_name(kind), r->user ? "user" : "supervisor", levels, r->cr3);
     print_fields(va, levels);
     vms_walk_trace tr;
     vms_xlate x;
@@ -242,13 +251,14 @@ int cmd_explain(int argc, char **argv)
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
     const char *preset = "skylake";
-    int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset,
-                        &json);
+    int rc =
+        parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, &json);
     if (rc)
         return rc < 0 ? 0 : rc;
     bool demo = nmaps == 0;
     if (demo) {
-        maps[nmaps++] = (mapping){0x12000, 0x50000, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW | VMS_PTE_XD};
+        maps[nmaps++] =
+            (mapping){0x12000, 0x50000, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW | VMS_PTE_XD};
         maps[nmaps++] = (mapping){0x401000, 0x8A3000, VMS_PG_4K, VMS_PTE_US};
         if (nvas == 0) {
             vas[nvas++] = 0x00012345;
@@ -303,7 +313,7 @@ int cmd_explain(int argc, char **argv)
     for (unsigned i = 0; rc == 0 && i < nvas; i++) {
         vms_access_kind k = kind;
         if (demo && vas[i] == 0x00401234 && kind == VMS_ACC_READ)
-            k = VMS_ACC_EXEC; /* the seed's example is code */
+            k = VMS_ACC_EXEC;           /* the seed's example is code */
         explain_one(c, bus, vas[i], k); /* a fault is an answer, not an error */
     }
     if (json) {

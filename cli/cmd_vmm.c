@@ -145,9 +145,11 @@ int cmd_vmm(int argc, char **argv)
     if (stats) {
         printf("Number of Translated Addresses = %" PRIu64 "\n", st.translated);
         printf("Page Faults = %" PRIu64 "\n", st.page_faults);
-        printf("Page Fault Rate = %.3f\n", st.translated ? (double)st.page_faults / (double)st.translated : 0.0);
+        printf("Page Fault Rate = %.3f\n",
+               st.translated ? (double)st.page_faults / (double)st.translated : 0.0);
         printf("TLB Hits = %" PRIu64 "\n", st.tlb_hits);
-        printf("TLB Hit Rate = %.3f\n", st.translated ? (double)st.tlb_hits / (double)st.translated : 0.0);
+        printf("TLB Hit Rate = %.3f\n",
+               st.translated ? (double)st.tlb_hits / (double)st.translated : 0.0);
         printf("Evictions = %" PRIu64 "\n", st.evictions);
     }
     return 0;

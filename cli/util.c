@@ -26,10 +26,9 @@ void cli_pte_bits(uint64_t pte, unsigned level, char *buf, size_t len)
     static const struct {
         uint64_t bit;
         const char *name;
-    } bits[] = {{VMS_PTE_P, "P"},     {VMS_PTE_RW, "RW"},  {VMS_PTE_US, "US"},
-                {VMS_PTE_PWT, "PWT"}, {VMS_PTE_PCD, "PCD"}, {VMS_PTE_A, "A"},
-                {VMS_PTE_D, "D"},     {VMS_PTE_PS, "PS"},  {VMS_PTE_G, "G"},
-                {VMS_PTE_XD, "XD"}};
+    } bits[] = {{VMS_PTE_P, "P"},     {VMS_PTE_RW, "RW"}, {VMS_PTE_US, "US"}, {VMS_PTE_PWT, "PWT"},
+                {VMS_PTE_PCD, "PCD"}, {VMS_PTE_A, "A"},   {VMS_PTE_D, "D"},   {VMS_PTE_PS, "PS"},
+                {VMS_PTE_G, "G"},     {VMS_PTE_XD, "XD"}};
     size_t n = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {

@@ -22,69 +22,69 @@ static unsigned long th_passed, th_failed;
 static uint64_t th_seed;
 static const char *th_suite = "test";
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (cond) {                                                                             \
-            th_passed++;                                                                        \
-        } else {                                                                                \
-            th_failed++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);            \
-        }                                                                                       \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                          \
-    do {                                                                                        \
-        uint64_t th_a_ = (uint64_t)(a), th_b_ = (uint64_t)(b);                                  \
-        if (th_a_ == th_b_) {                                                                   \
-            th_passed++;                                                                        \
-        } else {                                                                                \
-            th_failed++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (0x%" PRIx64 " != 0x%" PRIx64    \
-                            ")\n",                                                              \
-                    __FILE__, __LINE__, #a, #b, th_a_, th_b_);                                  \
-        }                                                                                       \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        uint64_t th_a_ = (uint64_t)(a), th_b_ = (uint64_t)(b);                                     \
+        if (th_a_ == th_b_) {                                                                      \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (0x%" PRIx64 " != 0x%" PRIx64 ")\n", \
+                    __FILE__, __LINE__, #a, #b, th_a_, th_b_);                                     \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                         \
-    do {                                                                                        \
-        const char *th_a_ = (a), *th_b_ = (b);                                                  \
-        if (th_a_ && th_b_ && strcmp(th_a_, th_b_) == 0) {                                      \
-            th_passed++;                                                                        \
-        } else {                                                                                \
-            th_failed++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK_STR failed: %s == %s\n  got:      \"%s\"\n"           \
-                            "  expected: \"%s\"\n",                                             \
-                    __FILE__, __LINE__, #a, #b, th_a_ ? th_a_ : "(null)",                       \
-                    th_b_ ? th_b_ : "(null)");                                                  \
-        }                                                                                       \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *th_a_ = (a), *th_b_ = (b);                                                     \
+        if (th_a_ && th_b_ && strcmp(th_a_, th_b_) == 0) {                                         \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr,                                                                        \
+                    "%s:%d: CHECK_STR failed: %s == %s\n  got:      \"%s\"\n"                      \
+                    "  expected: \"%s\"\n",                                                        \
+                    __FILE__, __LINE__, #a, #b, th_a_ ? th_a_ : "(null)",                          \
+                    th_b_ ? th_b_ : "(null)");                                                     \
+        }                                                                                          \
     } while (0)
 
 /* Checks that must hold for the rest of a test to make sense: stop the binary if not. */
-#define REQUIRE(cond)                                                                           \
-    do {                                                                                        \
-        int th_ok_ = (cond) ? 1 : 0; /* evaluate once: cond may have side effects */          \
-        if (th_ok_) {                                                                           \
-            th_passed++;                                                                        \
-        } else {                                                                                \
-            th_failed++;                                                                        \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);          \
-            fprintf(stderr, "%s: stopping after a failed REQUIRE (seed %" PRIu64 ")\n",         \
-                    th_suite, th_seed);                                                         \
-            return th_finish();                                                                 \
-        }                                                                                       \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        int th_ok_ = (cond) ? 1 : 0; /* evaluate once: cond may have side effects */               \
+        if (th_ok_) {                                                                              \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
+            fprintf(stderr, "%s: stopping after a failed REQUIRE (seed %" PRIu64 ")\n", th_suite,  \
+                    th_seed);                                                                      \
+            return th_finish();                                                                    \
+        }                                                                                          \
     } while (0)
 
 /* REQUIRE for void test functions: count the check and leave the function if it fails.
  * Evaluates cond once (it often creates something). */
-#define REQUIRE_VOID(cond)                                                                      \
-    do {                                                                                        \
-        if (cond) {                                                                             \
-            th_passed++;                                                                        \
-        } else {                                                                                \
-            th_failed++;                                                                        \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);          \
-            return;                                                                             \
-        }                                                                                       \
+#define REQUIRE_VOID(cond)                                                                         \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            th_passed++;                                                                           \
+        } else {                                                                                   \
+            th_failed++;                                                                           \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 static inline int th_finish(void)

@@ -64,11 +64,21 @@ static void test_errors(void)
     before = c;
     CHECK_EQ(vms_config_set_arg(&c, "rma=16M", &err), VMS_ERR_NOTFOUND);
     CHECK(strstr(err.msg, "--set") && strstr(err.msg, "unknown key 'rma'"));
-    static const char *const bad[] = {"ram=16Q",         "ram=-1",           "ram=4097",
-                                      "levels=3",        "cores=0",          "tlb.l1d=4K:0x4",
-                                      "tlb.l1d=4K:16x4:mru", "tlb.l1d=4K:1x4,4K:2x2", "tlb.l1d=8K:1x4",
-                                      "pwc.pde=30x4",    "kernel.pcid=maybe", "seed=x",
-                                      "preset=nonesuch", "ram", "=5"};
+    static const char *const bad[] = {"ram=16Q",
+                                      "ram=-1",
+                                      "ram=4097",
+                                      "levels=3",
+                                      "cores=0",
+                                      "tlb.l1d=4K:0x4",
+                                      "tlb.l1d=4K:16x4:mru",
+                                      "tlb.l1d=4K:1x4,4K:2x2",
+                                      "tlb.l1d=8K:1x4",
+                                      "pwc.pde=30x4",
+                                      "kernel.pcid=maybe",
+                                      "seed=x",
+                                      "preset=nonesuch",
+                                      "ram",
+                                      "=5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vms_status st = vms_config_set_arg(&c, bad[i], &err);
         CHECK(st == VMS_ERR_INVAL || st == VMS_ERR_NOTFOUND);

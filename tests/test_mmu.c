@@ -63,8 +63,7 @@ static void test_seed_examples(void)
     fixture f;
     vms_machine_config cfg;
     preset("tiny", &cfg);
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -86,8 +85,7 @@ static void test_seed_examples(void)
 
     /* A cold 5-level walk reads 5. */
     cfg.levels = 5;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -108,15 +106,14 @@ static void test_hierarchy_and_pwc(void)
     vms_machine_config cfg;
     preset("skylake", &cfg);
     cfg.ncores = 1;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
     for (uint64_t i = 0; i < 4; i++)
-        CHECK_EQ(vms_pt_map(&f.pt, 0x400000 + i * 4096, 0x800000 + i * 4096, VMS_PG_4K,
-                            USER_RW, NULL),
-                 VMS_OK);
+        CHECK_EQ(
+            vms_pt_map(&f.pt, 0x400000 + i * 4096, 0x800000 + i * 4096, VMS_PG_4K, USER_RW, NULL),
+            VMS_OK);
     uint64_t pa, r0 = refs(&f);
     CHECK(xl(&f, 0x400000, VMS_ACC_READ, &pa, NULL));
     CHECK_EQ(refs(&f) - r0, 4);
@@ -167,8 +164,7 @@ static void test_invalidation(void)
     vms_machine_config cfg;
     preset("skylake", &cfg);
     cfg.ncores = 2;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -264,8 +260,7 @@ static void test_dirty_faults_data(void)
     vms_machine_config cfg;
     preset("skylake", &cfg);
     cfg.ncores = 1;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -435,8 +430,7 @@ static void test_diff_invalidated(void)
     vms_machine_config cfg;
     preset("skylake", &cfg);
     cfg.ncores = 1;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -454,8 +448,9 @@ static void test_diff_invalidated(void)
                          (vms_rng_below(&rng, 2) ? VMS_PTE_RW : 0) |
                          (vms_rng_below(&rng, 3) ? 0 : VMS_PTE_XD);
         if (op < 20) {
-            uint64_t pa = size == VMS_PG_4K ? (UINT64_C(0x4000000) + (vms_rng_below(&rng, 4096) << 12))
-                                            : (UINT64_C(1) << 31) + (vms_rng_below(&rng, 2) << 30);
+            uint64_t pa = size == VMS_PG_4K
+                              ? (UINT64_C(0x4000000) + (vms_rng_below(&rng, 4096) << 12))
+                              : (UINT64_C(1) << 31) + (vms_rng_below(&rng, 2) << 30);
             if (vms_pt_map(&f.pt, va, pa, size, flags, NULL) == VMS_OK)
                 vms_core_invlpg(f.c, va);
         } else if (op < 30) {
@@ -524,8 +519,7 @@ static void test_diff_stale(void)
     cfg.ncores = 1;
     vms_tlb_config big = {1, {{VMS_TLB_SIZES_ALL, 64, 64, "lru"}}};
     cfg.mmu.l1i = cfg.mmu.l1d = cfg.mmu.l2 = big;
-    if (!fx_init(&f, &cfg))
-    {
+    if (!fx_init(&f, &cfg)) {
         CHECK(0);
         return;
     }
@@ -711,8 +705,8 @@ static void test_memo_exact(void)
         for (int i = 0; i < 2; i++) {
             ok = ok && fx_init(&f[i], &cfg);
             for (uint64_t pg = 0; ok && pg < 600; pg++)
-                vms_pt_map(&f[i].pt, pg << 12, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K,
-                           USER_RW, NULL);
+                vms_pt_map(&f[i].pt, pg << 12, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K, USER_RW,
+                           NULL);
         }
         if (!ok) {
             CHECK(0);

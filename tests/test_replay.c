@@ -302,7 +302,14 @@ static void test_fast_equals_slow(void)
     static const char *const c_tiny[] = {"preset=tiny", NULL};
     static const char *const c_nol2[] = {"tlb.l2=none", "pwc.pde=none", "cores=3",
                                          "cost.mem_access=3", NULL};
-    static const char *const *const cfgs[] = {c_lru, c_plru, c_fifo, c_rand, c_tiny, c_nol2};
+    /* Memory pressure: reclaim, swap-out and swap-in under the page-replacement
+     * policies, exact LRU among them (it must see every reference: access_done). */
+    static const char *const c_swlru[] = {"ram=2M", "swap=16M", "policy=lru", NULL};
+    static const char *const c_swclock[] = {"ram=2M", "swap=16M", "policy=clock", "cores=2", NULL};
+    static const char *const c_swtwo[] = {"ram=2M", "swap=16M", "policy=twolist",
+                                          "tlb.policy=random", NULL};
+    static const char *const *const cfgs[] = {c_lru,  c_plru,  c_fifo,    c_rand, c_tiny,
+                                              c_nol2, c_swlru, c_swclock, c_swtwo};
     const char *soak = getenv("VMS_REPLAY_SOAK");
     uint64_t rounds = soak ? strtoull(soak, NULL, 0) : 1;
     for (uint64_t round = 0; round < rounds; round++) {

@@ -28,24 +28,32 @@ static void test_syntax_errors(void)
     } cases[] = {
         {"spawn\n", "t.scn:1: expected 'spawn NAME [core N]'"},
         {"frobnicate a\n", "t.scn:1: expected a command (spawn, mmap"},
-        {"spawn a\nmmap a 0x1000 4K rwz\n", "t.scn:2: expected a protection r, rw, rx, rwx or none, got 'rwz'"},
+        {"spawn a\nmmap a 0x1000 4K rwz\n",
+         "t.scn:2: expected a protection r, rw, rx, rwx or none, got 'rwz'"},
         {"read b 0x1000 4\n", "t.scn:1: expected the name of a running process, got 'b'"},
-        {"spawn a\n\n# c\nwrite a 0x1000 \"abc\n", "t.scn:4: expected a closing '\"' in a quoted string"},
-        {"spawn a\nwrite a 0x1000 0x123\n", "t.scn:2: expected data: \"text\" or hex bytes 0x4142…, got '0x123'"},
+        {"spawn a\n\n# c\nwrite a 0x1000 \"abc\n",
+         "t.scn:4: expected a closing '\"' in a quoted string"},
+        {"spawn a\nwrite a 0x1000 0x123\n",
+         "t.scn:2: expected data: \"text\" or hex bytes 0x4142…, got '0x123'"},
         {"spawn a\nwrite a 0x1000 0xzz\n", "t.scn:2: expected hex digits in '0xzz'"},
-        {"spawn a\nread a buf 4\n", "t.scn:2: expected an address (0x… or a label defined by `mmap … as LABEL`), got 'buf'"},
-        {"spawn a\nset ram=16M\n", "t.scn:2: expected 'set KEY=VALUE' lines before every other command"},
+        {"spawn a\nread a buf 4\n",
+         "t.scn:2: expected an address (0x… or a label defined by `mmap … as LABEL`), got 'buf'"},
+        {"spawn a\nset ram=16M\n",
+         "t.scn:2: expected 'set KEY=VALUE' lines before every other command"},
         {"spawn a\nread a 0x1000 0\n", "t.scn:2: expected a length above 0"},
         {"spawn a\nmmap a auto 4K rw file=\n", "t.scn:2: expected a path after 'file='"},
-        {"spawn a\nwrite a 0x1000 \"x\" expect bogus\n", "t.scn:2: expected 'segv' or 'ok' after 'expect', got 'bogus'"},
+        {"spawn a\nwrite a 0x1000 \"x\" expect bogus\n",
+         "t.scn:2: expected 'segv' or 'ok' after 'expect', got 'bogus'"},
         {"spawn a\nspawn a\n", "t.scn:2: process 'a' already exists"},
-        {"spawn a\nexit a\nread a 0x1000 1\n", "t.scn:3: expected the name of a running process, got 'a'"},
+        {"spawn a\nexit a\nread a 0x1000 1\n",
+         "t.scn:3: expected the name of a running process, got 'a'"},
         {"spawn a\nmmap a auto 4K rw shm=x private\n", "t.scn:2: expected 'shared' with shm=NAME"},
         {"spawn a\nmunmap a 0x1000\n", "t.scn:2: expected 'munmap NAME ADDR LEN'"},
         {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number, got 'x'"},
         {"spawn a\nwrite a 0x1000 \"\\q\"\n", "t.scn:2: expected an escape"},
         {"spawn a\nwrite a 0x1000 \"\"\n", "t.scn:2: expected data of at least one byte"},
-        {"spawn a\nmmap a auto 4K rw as 9lives\n", "t.scn:2: expected a new label name after 'as', got '9lives'"},
+        {"spawn a\nmmap a auto 4K rw as 9lives\n",
+         "t.scn:2: expected a new label name after 'as', got '9lives'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vms_scenario *sc = (vms_scenario *)1;
@@ -112,17 +120,17 @@ static void test_run_outcomes(void)
                        "spawn a\n"
                        "mmap a 0x10000000 16K rw as buf\n"
                        "write a buf \"hello\"\n"
-                       "read a buf 5 expect \"hello\"\n"  /* passes */
-                       "read a buf 5 expect \"jello\"\n"  /* fails */
+                       "read a buf 5 expect \"hello\"\n" /* passes */
+                       "read a buf 5 expect \"jello\"\n" /* fails */
                        "read a buf+4K 2 expect 0x0000\n" /* zero page: passes */
-                       "write a 0x20000000 \"x\"\n"       /* unexpected SIGSEGV */
-                       "read a buf 1\n"                   /* process dead: error */
+                       "write a 0x20000000 \"x\"\n"      /* unexpected SIGSEGV */
+                       "read a buf 1\n"                  /* process dead: error */
                        "spawn b\n"
                        "mmap b 0x10000000 4K r\n"
                        "write b 0x10000000 \"y\" expect segv\n" /* passes */
                        "spawn c\n"
                        "mmap c 0x10000000 4K rw\n"
-                       "mmap c 0x10000000 4K rw\n"            /* EEXIST: error */
+                       "mmap c 0x10000000 4K rw\n"              /* EEXIST: error */
                        "mmap c 0x10000000 4K rw expect error\n" /* passes */
                        "exit a\nexit b\nexit c\n";
     REQUIRE_VOID(run_text(text, &cap, &r));
@@ -131,7 +139,8 @@ static void test_run_outcomes(void)
     CHECK_EQ(r.unexpected_faults, 1);
     CHECK_EQ(r.errors, 2);
     const char *e = vms_strbuf_str(&cap.err);
-    CHECK(strstr(e, "t.scn:6: expect failed: read a 0x10000000 5: expected \"jello\", got \"hello\""));
+    CHECK(strstr(e,
+                 "t.scn:6: expect failed: read a 0x10000000 5: expected \"jello\", got \"hello\""));
     CHECK(strstr(e, "t.scn:9: process 'a' is not running"));
     CHECK(strstr(e, "t.scn:15: "));
     const char *o = vms_strbuf_str(&cap.out);

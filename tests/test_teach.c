@@ -153,7 +153,8 @@ static void test_against_model(void)
     cfg.page_policy = "lru";
     for (long b = 0; b < 40; b++) {
         th_failalloc fa;
-        vms_status s = vms_teach_vmm(th_failalloc_init(&fa, b), &cfg, &far, 0, NULL, NULL, &st, &err);
+        vms_status s =
+            vms_teach_vmm(th_failalloc_init(&fa, b), &cfg, &far, 0, NULL, NULL, &st, &err);
         CHECK(s == VMS_OK || s == VMS_ERR_NOMEM);
         CHECK_EQ(fa.live_bytes, 0);
     }

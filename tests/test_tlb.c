@@ -16,7 +16,6 @@
 #define B1G      SZ(VMS_PG_1G)
 #define VA57MASK ((UINT64_C(1) << 57) - 1)
 
-
 /* ---- the naive reference ---- */
 
 typedef struct ref_ent {

@@ -90,5 +90,4 @@ static inline long tp_live(const tpool *tp)
     return tp->allocs - tp->frees;
 }
 
-
 #endif

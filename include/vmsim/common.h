@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #define VMS_PAGE_SHIFT 12
-#define VMS_PAGE_SIZE (UINT64_C(1) << VMS_PAGE_SHIFT)
-#define VMS_PAGE_MASK (VMS_PAGE_SIZE - 1)
+#define VMS_PAGE_SIZE  (UINT64_C(1) << VMS_PAGE_SHIFT)
+#define VMS_PAGE_MASK  (VMS_PAGE_SIZE - 1)
 
 /* Status of a library call (never of a simulated event). */
 typedef enum vms_status {

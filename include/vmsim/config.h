@@ -35,6 +35,8 @@ typedef struct vms_config {
     vms_machine_config machine;
     vms_kernel_config kernel;
     char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir */
+    char swap_file[VMS_CONFIG_PATH_MAX];     /* … kernel.swap_file ("" = temporary) */
+    char policy[32];                         /* … kernel.policy */
 } vms_config;
 
 /* One settable key, for listings and documentation. */

@@ -107,7 +107,7 @@ void vms_dev_raise_irq(vms_dev *dev);
 const char *vms_dev_name(const vms_dev *dev);
 vms_bdf vms_dev_bdf(const vms_dev *dev);
 uint64_t vms_dev_mmio_base(const vms_dev *dev); /* register window (0: none) */
-vms_iommu *vms_dev_iommu(const vms_dev *dev); /* NULL when the device has none */
+vms_iommu *vms_dev_iommu(const vms_dev *dev);   /* NULL when the device has none */
 const vms_dev_stats *vms_dev_get_stats(const vms_dev *dev);
 
 /* JSON object members (no braces): "name", "bdf", "dma" {…}, "mmio" {…}, "interrupts". */

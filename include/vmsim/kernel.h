@@ -36,6 +36,19 @@
 typedef struct vms_kernel vms_kernel;
 typedef struct vms_frames vms_frames; /* frames.h */
 
+/* The swap device's latency/throughput preset (swap.h, docs/SWAP.md). */
+typedef enum vms_swap_device {
+    VMS_SWAP_SSD = 0, /* a SATA SSD: ~80 µs per access, ~500 MB/s */
+    VMS_SWAP_HDD = 1, /* a 7200 rpm disk: ~10 ms seek + rotation, ~150 MB/s, free when sequential */
+} vms_swap_device;
+
+/*
+ * The future, for OPT (Belady) reclaim: the position of the next reference of virtual
+ * page va by process pid (larger is later; UINT64_MAX: never again). Only a replay of a
+ * recorded trace knows it; a real kernel never does. Called during reclaim.
+ */
+typedef uint64_t (*vms_next_use_fn)(void *ud, int pid, uint64_t va);
+
 /* Linux's page_offset_base (Documentation/arch/x86/x86_64/mm.rst). */
 #define VMS_PAGE_OFFSET_4L UINT64_C(0xffff888000000000)
 #define VMS_PAGE_OFFSET_5L UINT64_C(0xff11000000000000)
@@ -74,6 +87,23 @@ typedef struct vms_kernel_config {
     bool writeback_in_place;     /* [false] write MAP_SHARED changes to the original host
                                     file itself (explicit opt-in: it modifies user data) */
     vms_kernel_costs cost;
+    /* ---- memory pressure (docs/SWAP.md) ---- */
+    uint64_t swap_bytes;         /* [0] swap device size (multiple of 4 KiB); 0: no swap */
+    const char *swap_file;       /* [NULL] host file backing swap (created/truncated, kept);
+                                    NULL or "": a temporary file, removed at destroy; borrowed */
+    vms_swap_device swap_device; /* [SSD] the preset that sets the two figures below */
+    uint32_t swap_latency_us;    /* [80] per random access (HDD: seek + rotation, 10000) */
+    uint32_t swap_bandwidth_mbs; /* [500] transfer rate in MB/s (HDD: 150) */
+    uint64_t swap_fail_write;    /* [0] fail the Nth swap page write since boot (0: never) */
+    uint64_t swap_fail_read;     /* [0] fail the Nth swap page read since boot (0: never) */
+    const char *policy;          /* [NULL = "twolist"] page-replacement policy (policy.h) */
+    vms_next_use_fn next_use;    /* [NULL] OPT's oracle; opt without one is refused */
+    void *next_use_ud;
+    uint64_t wmark_min;  /* [0 = auto] bytes: allocations below it reclaim directly */
+    uint64_t wmark_low;  /* [0 = auto] bytes: kswapd wakes below it ... */
+    uint64_t wmark_high; /* [0 = auto] bytes: ... and reclaims up to it */
+    int kswapd_core;     /* [-1] core charged for kswapd's work; -1: nobody (counted
+                            apart in stats as kswapd_cycles) */
 } vms_kernel_config;
 
 /* Fill *cfg with the defaults documented in vms_kernel_config. */
@@ -160,6 +190,28 @@ typedef struct vms_kernel_stats {
     uint64_t forks, execs, clones, exits;
     uint64_t syscalls;
     uint64_t kernel_cycles; /* cycles charged for kernel work (all cores) */
+    /* ---- memory pressure (Linux /proc/vmstat names in comments) ---- */
+    uint64_t pswpin;            /* pages read from swap (pswpin) */
+    uint64_t pswpout;           /* pages written to swap (pswpout) */
+    uint64_t swap_write_errors; /* swap writes that failed: the page stayed resident */
+    uint64_t swap_read_errors;  /* swap reads that failed: owners got SIGBUS */
+    uint64_t swap_io_cycles;    /* cycles of swap I/O (reads + writes) */
+    uint64_t swapcache_hits;    /* swap faults resolved from the swap cache (no I/O) */
+    uint64_t pgscan_kswapd;     /* pages scanned by kswapd (pgscan_kswapd) */
+    uint64_t pgscan_direct;     /* pages scanned by direct reclaim (pgscan_direct) */
+    uint64_t pgsteal_kswapd;    /* pages reclaimed by kswapd (pgsteal_kswapd) */
+    uint64_t pgsteal_direct;    /* pages reclaimed by direct reclaim (pgsteal_direct) */
+    uint64_t pgsteal_anon;      /* … of which anonymous/shmem, swapped (pgsteal_anon) */
+    uint64_t pgsteal_file;      /* … of which file pages dropped (pgsteal_file) */
+    uint64_t pgwriteback;       /* dirty file pages written back by reclaim */
+    uint64_t pgrotated;         /* scanned pages put back (busy, pinned, no swap, I/O error) */
+    uint64_t kswapd_runs;       /* kswapd wake-ups (pageoutrun) */
+    uint64_t allocstall;        /* allocations that entered direct reclaim (allocstall) */
+    uint64_t kswapd_cycles;     /* cycles of kswapd's work (charged to kswapd_core, if any) */
+    uint64_t refault_anon;      /* swap-ins of evicted pages (workingset_refault_anon) */
+    uint64_t refault_file;      /* re-reads of evicted file pages (workingset_refault_file) */
+    uint64_t fault_cycles;      /* cycles in the fault handler (incl. swap/file I/O) */
+    uint64_t user_cycles;       /* cycles of user accesses themselves (translation + data) */
     uint64_t kernel_faults; /* of pgfault: faults taken by kernel accesses to user memory */
     uint64_t efault;        /* kernel accesses to user memory that failed with EFAULT */
     uint64_t auto_anon_vmas; /* VMAs created by the auto-anonymous layout (proc.h) */
@@ -175,7 +227,7 @@ void vms_kernel_reset_stats(vms_kernel *k);
 /*
  * Append /proc/meminfo text ("%-16s%8llu kB" lines, label with its colon, Linux's fs/proc/meminfo.c
  * order): MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables, Mlocked,
- * SwapTotal (0), SwapFree (0). VMS_ERR_NOMEM if sb could not grow.
+ * SwapTotal, SwapFree. VMS_ERR_NOMEM if sb could not grow.
  */
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb);
 
@@ -195,7 +247,15 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *             "oom_kills"},
  *   "memory": {"total_pages", "free_pages", "anon_pages", "file_pages", "shmem_pages",
  *              "pagetable_pages", "mlocked_pages"},
- *   "kernel_cycles": N
+ *   "kernel_cycles": N,
+ *   "swap": {"ins", "outs", "total_pages", "free_pages", "cache_pages", "write_errors",
+ *            "read_errors", "io_cycles", "cache_hits"},
+ *   "reclaim": {"policy": "NAME", "scanned", "reclaimed", "scanned_kswapd",
+ *               "scanned_direct", "reclaimed_kswapd", "reclaimed_direct", "anon", "file",
+ *               "written_back", "rotated", "refaults", "refaults_anon", "refaults_file",
+ *               "kswapd_runs", "allocstall", "kswapd_cycles", "oom_kills",
+ *               "watermark_min", "watermark_low", "watermark_high"} (watermarks in pages),
+ *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"}
  * Adds a leading comma when sb already holds text that does not end in '{' or ','.
  */
 vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);

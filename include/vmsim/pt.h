@@ -60,16 +60,15 @@ vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uin
  * *size its level's page size (1G for PML4/PML5). A non-canonical va, or a table that
  * cannot be read, gives 0, 0 and 4K.
  */
-bool vms_pt_lookup(const vms_pt *pt, uint64_t va, uint64_t *pte, uint64_t *ptep,
-                   vms_pgsize *size);
+bool vms_pt_lookup(const vms_pt *pt, uint64_t va, uint64_t *pte, uint64_t *ptep, vms_pgsize *size);
 
 /*
  * Physical address of the entry for va at `level` (1 … pt->levels), allocating missing
  * tables above it when create is true. Fails with VMS_ERR_EXISTS if a large leaf sits
  * above that level, VMS_ERR_NOTFOUND if a table is missing and create is false.
  */
-vms_status vms_pt_entry_addr(vms_pt *pt, uint64_t va, unsigned level, bool create,
-                             uint64_t *ptep, vms_err *err);
+vms_status vms_pt_entry_addr(vms_pt *pt, uint64_t va, unsigned level, bool create, uint64_t *ptep,
+                             vms_err *err);
 
 /* Read or write one entry at physical address ptep. */
 vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte);
@@ -83,17 +82,15 @@ vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte);
 vms_status vms_pt_unmap(vms_pt *pt, uint64_t va, bool free_tables, uint64_t *old);
 
 /* Change the leaf mapping va: new = (old & ~clear) | set. VMS_ERR_NOTFOUND if none. */
-vms_status vms_pt_protect(vms_pt *pt, uint64_t va, uint64_t set, uint64_t clear,
-                          uint64_t *old);
+vms_status vms_pt_protect(vms_pt *pt, uint64_t va, uint64_t set, uint64_t clear, uint64_t *old);
 
 /* Called once per present leaf by vms_pt_foreach, in increasing va order. Return false
  * to stop early. */
-typedef bool (*vms_pt_leaf_fn)(void *ud, uint64_t va, uint64_t ptep, uint64_t pte,
-                               vms_pgsize size);
+typedef bool (*vms_pt_leaf_fn)(void *ud, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
 
 /* Visit every present leaf whose page starts in [va_start, va_end). */
-vms_status vms_pt_foreach(const vms_pt *pt, uint64_t va_start, uint64_t va_end,
-                          vms_pt_leaf_fn fn, void *ud);
+vms_status vms_pt_foreach(const vms_pt *pt, uint64_t va_start, uint64_t va_end, vms_pt_leaf_fn fn,
+                          void *ud);
 
 /* Number of table pages in the tree (root included). */
 uint64_t vms_pt_count_tables(const vms_pt *pt);

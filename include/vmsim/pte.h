@@ -30,27 +30,27 @@
 
 #include "vmsim/common.h"
 
-#define VMS_PTE_P (UINT64_C(1) << 0)
-#define VMS_PTE_RW (UINT64_C(1) << 1)
-#define VMS_PTE_US (UINT64_C(1) << 2)
-#define VMS_PTE_PWT (UINT64_C(1) << 3)
-#define VMS_PTE_PCD (UINT64_C(1) << 4)
-#define VMS_PTE_A (UINT64_C(1) << 5)
-#define VMS_PTE_D (UINT64_C(1) << 6)
-#define VMS_PTE_PS (UINT64_C(1) << 7)
-#define VMS_PTE_PAT (UINT64_C(1) << 7) /* at PT level only */
-#define VMS_PTE_G (UINT64_C(1) << 8)
-#define VMS_PTE_PAT_LARGE (UINT64_C(1) << 12) /* in 2M/1G leaves */
-#define VMS_PTE_XD (UINT64_C(1) << 63)
+#define VMS_PTE_P          (UINT64_C(1) << 0)
+#define VMS_PTE_RW         (UINT64_C(1) << 1)
+#define VMS_PTE_US         (UINT64_C(1) << 2)
+#define VMS_PTE_PWT        (UINT64_C(1) << 3)
+#define VMS_PTE_PCD        (UINT64_C(1) << 4)
+#define VMS_PTE_A          (UINT64_C(1) << 5)
+#define VMS_PTE_D          (UINT64_C(1) << 6)
+#define VMS_PTE_PS         (UINT64_C(1) << 7)
+#define VMS_PTE_PAT        (UINT64_C(1) << 7) /* at PT level only */
+#define VMS_PTE_G          (UINT64_C(1) << 8)
+#define VMS_PTE_PAT_LARGE  (UINT64_C(1) << 12) /* in 2M/1G leaves */
+#define VMS_PTE_XD         (UINT64_C(1) << 63)
 #define VMS_PTE_PKEY_SHIFT 59
-#define VMS_PTE_PKEY_MASK (UINT64_C(0xF) << VMS_PTE_PKEY_SHIFT)
-#define VMS_PTE_ADDR_MASK UINT64_C(0x000FFFFFFFFFF000) /* bits 51:12 */
+#define VMS_PTE_PKEY_MASK  (UINT64_C(0xF) << VMS_PTE_PKEY_SHIFT)
+#define VMS_PTE_ADDR_MASK  UINT64_C(0x000FFFFFFFFFF000) /* bits 51:12 */
 /* Software-available bits (ignored by the walker). */
-#define VMS_PTE_SW1 (UINT64_C(1) << 9)
-#define VMS_PTE_SW2 (UINT64_C(1) << 10)
-#define VMS_PTE_SW3 (UINT64_C(1) << 11)
+#define VMS_PTE_SW1         (UINT64_C(1) << 9)
+#define VMS_PTE_SW2         (UINT64_C(1) << 10)
+#define VMS_PTE_SW3         (UINT64_C(1) << 11)
 #define VMS_PTE_SW_HI_SHIFT 52 /* bits 58:52 */
-#define VMS_PTE_SW_HI_MASK (UINT64_C(0x7F) << VMS_PTE_SW_HI_SHIFT)
+#define VMS_PTE_SW_HI_MASK  (UINT64_C(0x7F) << VMS_PTE_SW_HI_SHIFT)
 
 _Static_assert(VMS_PTE_ADDR_MASK == (((UINT64_C(1) << 52) - 1) & ~UINT64_C(0xFFF)),
                "PTE address field is bits 51:12");
@@ -68,16 +68,22 @@ _Static_assert((VMS_PTE_PKEY_MASK & VMS_PTE_SW_HI_MASK) == 0, "PKEY and avl bits
  *  RSVD a reserved bit was set            I    an instruction fetch (NXE or SMEP on)
  *  PK   a protection-key violation        SS   a shadow-stack access (not modelled)
  */
-#define VMS_PFERR_P (UINT32_C(1) << 0)
-#define VMS_PFERR_W (UINT32_C(1) << 1)
-#define VMS_PFERR_U (UINT32_C(1) << 2)
+#define VMS_PFERR_P    (UINT32_C(1) << 0)
+#define VMS_PFERR_W    (UINT32_C(1) << 1)
+#define VMS_PFERR_U    (UINT32_C(1) << 2)
 #define VMS_PFERR_RSVD (UINT32_C(1) << 3)
-#define VMS_PFERR_I (UINT32_C(1) << 4)
-#define VMS_PFERR_PK (UINT32_C(1) << 5)
-#define VMS_PFERR_SS (UINT32_C(1) << 6)
+#define VMS_PFERR_I    (UINT32_C(1) << 4)
+#define VMS_PFERR_PK   (UINT32_C(1) << 5)
+#define VMS_PFERR_SS   (UINT32_C(1) << 6)
 
 /* Table levels, as the SDM numbers them. */
-enum { VMS_LEVEL_PT = 1, VMS_LEVEL_PD = 2, VMS_LEVEL_PDPT = 3, VMS_LEVEL_PML4 = 4, VMS_LEVEL_PML5 = 5 };
+enum {
+    VMS_LEVEL_PT = 1,
+    VMS_LEVEL_PD = 2,
+    VMS_LEVEL_PDPT = 3,
+    VMS_LEVEL_PML4 = 4,
+    VMS_LEVEL_PML5 = 5
+};
 
 /* Entries per table and the shift of the address bits a level-L entry maps. */
 #define VMS_PT_ENTRIES 512

@@ -25,8 +25,8 @@ typedef struct vms_pwc vms_pwc;
 
 /* Geometry of one level's cache; entries 0 means no cache for that level. */
 typedef struct vms_pwc_level_config {
-    unsigned entries; /* total entries; must be a multiple of ways */
-    unsigned ways;    /* ways per set; ways == entries is fully associative */
+    unsigned entries;   /* total entries; must be a multiple of ways */
+    unsigned ways;      /* ways per set; ways == entries is fully associative */
     const char *policy; /* replacement policy name (repl.h); NULL means "lru" */
 } vms_pwc_level_config;
 
@@ -36,7 +36,7 @@ typedef struct vms_pwc_config {
 
 /* What a PWC entry gives a walk. */
 typedef struct vms_pwc_entry {
-    uint64_t table_pa; /* physical address of the next-lower table */
+    uint64_t table_pa;  /* physical address of the next-lower table */
     uint8_t rw, us, xd; /* combined rights of the levels down to and including this one */
 } vms_pwc_entry;
 
@@ -63,8 +63,7 @@ void vms_pwc_destroy(vms_pwc *pwc);
 unsigned vms_pwc_lookup(vms_pwc *pwc, uint16_t pcid, uint64_t va, vms_pwc_entry *out);
 
 /* Remember the level-`level` entry used for va (a no-op when that level has no cache). */
-void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level,
-                  const vms_pwc_entry *e);
+void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level, const vms_pwc_entry *e);
 
 /* Drop every entry tagged with pcid. */
 void vms_pwc_flush_pcid(vms_pwc *pwc, uint16_t pcid);

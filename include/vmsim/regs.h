@@ -11,20 +11,20 @@
 
 #include "vmsim/common.h"
 
-#define VMS_CR0_WP (UINT64_C(1) << 16) /* supervisor writes honour RW */
-#define VMS_CR0_PG (UINT64_C(1) << 31)
-#define VMS_CR4_PAE (UINT64_C(1) << 5)
-#define VMS_CR4_PGE (UINT64_C(1) << 7)     /* global pages */
-#define VMS_CR4_LA57 (UINT64_C(1) << 12)   /* 5-level paging */
-#define VMS_CR4_PCIDE (UINT64_C(1) << 17)  /* PCIDs */
-#define VMS_CR4_SMEP (UINT64_C(1) << 20)   /* no supervisor fetch from user pages */
-#define VMS_CR4_SMAP (UINT64_C(1) << 21)   /* no supervisor data access to user pages */
-#define VMS_CR4_PKE (UINT64_C(1) << 22)    /* protection keys for user pages */
-#define VMS_EFER_LME (UINT64_C(1) << 8)
-#define VMS_EFER_LMA (UINT64_C(1) << 10)
-#define VMS_EFER_NXE (UINT64_C(1) << 11)   /* XD bit is honoured (reserved otherwise) */
+#define VMS_CR0_WP        (UINT64_C(1) << 16) /* supervisor writes honour RW */
+#define VMS_CR0_PG        (UINT64_C(1) << 31)
+#define VMS_CR4_PAE       (UINT64_C(1) << 5)
+#define VMS_CR4_PGE       (UINT64_C(1) << 7)  /* global pages */
+#define VMS_CR4_LA57      (UINT64_C(1) << 12) /* 5-level paging */
+#define VMS_CR4_PCIDE     (UINT64_C(1) << 17) /* PCIDs */
+#define VMS_CR4_SMEP      (UINT64_C(1) << 20) /* no supervisor fetch from user pages */
+#define VMS_CR4_SMAP      (UINT64_C(1) << 21) /* no supervisor data access to user pages */
+#define VMS_CR4_PKE       (UINT64_C(1) << 22) /* protection keys for user pages */
+#define VMS_EFER_LME      (UINT64_C(1) << 8)
+#define VMS_EFER_LMA      (UINT64_C(1) << 10)
+#define VMS_EFER_NXE      (UINT64_C(1) << 11) /* XD bit is honoured (reserved otherwise) */
 #define VMS_CR3_PCID_MASK UINT64_C(0xFFF)
-#define VMS_CR3_NOFLUSH (UINT64_C(1) << 63)
+#define VMS_CR3_NOFLUSH   (UINT64_C(1) << 63)
 #define VMS_CR3_ADDR_MASK UINT64_C(0x000FFFFFFFFFF000)
 
 /* PKRU: for key i, bit 2i is AD (access disable), bit 2i+1 WD (write disable). */
@@ -39,8 +39,8 @@ static inline bool vms_pkru_wd(uint32_t pkru, unsigned key)
 
 typedef struct vms_regs {
     uint64_t cr0;
-    uint64_t cr2;        /* faulting linear address of the last #PF */
-    uint64_t cr3;        /* table base | PCID (the no-flush bit is never stored) */
+    uint64_t cr2; /* faulting linear address of the last #PF */
+    uint64_t cr3; /* table base | PCID (the no-flush bit is never stored) */
     uint64_t cr4;
     uint64_t efer;
     uint32_t pkru;

@@ -79,11 +79,11 @@ typedef struct vms_walk_trace {
 
 /* Walker counters (a core has one set). */
 typedef struct vms_walk_stats {
-    uint64_t walks;      /* walks started */
-    uint64_t mem_refs;   /* paging-structure entries read from memory */
-    uint64_t ad_writes;  /* entries written back to set A and/or D */
-    uint64_t faults;     /* walks that ended in a fault */
-    uint64_t pwc_hits;   /* walks that a PWC shortened */
+    uint64_t walks;            /* walks started */
+    uint64_t mem_refs;         /* paging-structure entries read from memory */
+    uint64_t ad_writes;        /* entries written back to set A and/or D */
+    uint64_t faults;           /* walks that ended in a fault */
+    uint64_t pwc_hits;         /* walks that a PWC shortened */
     uint64_t refs_by_level[6]; /* entries read, by level */
 } vms_walk_stats;
 
@@ -93,9 +93,8 @@ typedef struct vms_walk_stats {
  * updated; trace may be NULL. On success fills *out and returns true; on failure fills
  * *fault and returns false. Never allocates.
  */
-bool vms_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
-              vms_access_kind kind, vms_xlate *out, vms_fault *fault, vms_walk_stats *stats,
-              vms_walk_trace *trace);
+bool vms_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms_access_kind kind,
+              vms_xlate *out, vms_fault *fault, vms_walk_stats *stats, vms_walk_trace *trace);
 
 /*
  * The access-rights check of SDM §4.6 (and §4.6.2 protection keys) for an access of

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "util/util.h"
+#include "vmsim/policy.h"
 #include "vmsim/repl.h"
 
 typedef enum kind {
@@ -29,6 +30,10 @@ typedef enum kind {
     K_TLBPOL, /* a policy for every partition of every TLB */
     K_PWC,    /* vms_pwc_level_config */
     K_PATH,   /* the writeback directory */
+    K_SWAPFILE, /* the swap file path ("" = temporary) */
+    K_POLICY, /* a page-replacement policy name */
+    K_SWAPDEV, /* hdd | ssd: sets latency and bandwidth */
+    K_KSWAPD, /* "none" or a core */
 } kind;
 
 typedef struct key {
@@ -83,6 +88,18 @@ static const key keys[] = {
     {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
     {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX, "cycles of a system call's entry and exit"},
     {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX, "cycles of a context switch beyond its CR3 load"},
+    {"swap", K_SIZE, KC(swap_bytes), 0, UINT64_C(1) << 44, "swap device size, e.g. 64M; 0 for none"},
+    {"policy", K_POLICY, 0, 0, 0, "page-replacement policy of reclaim: fifo, lru, clock, random, opt, twolist"},
+    {"swap.file", K_SWAPFILE, 0, 0, 0, "host file backing swap (created, kept); empty: a temporary file"},
+    {"swap.device", K_SWAPDEV, 0, 0, 0, "swap device preset: ssd (80 us, 500 MB/s) or hdd (10 ms, 150 MB/s)"},
+    {"swap.latency_us", K_U32, KC(swap_latency_us), 0, U32MAX, "swap access latency in microseconds (HDD: seek + rotation)"},
+    {"swap.bandwidth_mbs", K_U32, KC(swap_bandwidth_mbs), 1, U32MAX, "swap transfer rate in MB/s"},
+    {"swap.fail_write", K_U64, KC(swap_fail_write), 0, UINT64_MAX, "fail the Nth swap page write (1-based; 0 never)"},
+    {"swap.fail_read", K_U64, KC(swap_fail_read), 0, UINT64_MAX, "fail the Nth swap page read (1-based; 0 never)"},
+    {"watermark.min", K_SIZE, KC(wmark_min), 0, UINT64_C(1) << 45, "free memory below which allocations reclaim directly; 0 automatic"},
+    {"watermark.low", K_SIZE, KC(wmark_low), 0, UINT64_C(1) << 45, "free memory below which kswapd wakes; 0 automatic"},
+    {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45, "free memory kswapd reclaims up to; 0 automatic"},
+    {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -301,6 +318,37 @@ static bool set_number(vms_config *c, const key *k, const char *value)
     return true;
 }
 
+/* swap.device: a preset for the device kind, latency and bandwidth (docs/SWAP.md). */
+static bool set_swap_device(vms_config *c, const char *value)
+{
+    if (!strcasecmp(value, "ssd")) {
+        c->kernel.swap_device = VMS_SWAP_SSD;
+        c->kernel.swap_latency_us = 80;
+        c->kernel.swap_bandwidth_mbs = 500;
+    } else if (!strcasecmp(value, "hdd")) {
+        c->kernel.swap_device = VMS_SWAP_HDD;
+        c->kernel.swap_latency_us = 10000;
+        c->kernel.swap_bandwidth_mbs = 150;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* kswapd.core: "none" (-1) or a core number. */
+static bool set_kswapd(vms_config *c, const char *value)
+{
+    uint64_t v;
+    if (!strcasecmp(value, "none")) {
+        c->kernel.kswapd_core = -1;
+        return true;
+    }
+    if (!vms_parse_u64(value, false, &v) || v >= VMS_MAX_CORES)
+        return false;
+    c->kernel.kswapd_core = (int)v;
+    return true;
+}
+
 /* Apply value to key k in c; false if the value is not acceptable. */
 static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
 {
@@ -328,6 +376,18 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
             return false;
         strcpy(c->writeback_dir, value);
         return true;
+    case K_SWAPFILE:
+        if (strlen(value) >= sizeof c->swap_file)
+            return false;
+        strcpy(c->swap_file, value);
+        return true;
+    case K_POLICY:
+        if (!vms_page_policy_find(value))
+            return false;
+        snprintf(c->policy, sizeof c->policy, "%s", value);
+        return true;
+    case K_SWAPDEV: return set_swap_device(c, value);
+    case K_KSWAPD: return set_kswapd(c, value);
     default: return set_number(c, k, value);
     }
 }
@@ -342,6 +402,7 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     c->kernel.seed = c->machine.seed;
     c->kernel.writeback_dir = NULL;
     strcpy(c->writeback_dir, ".");
+    strcpy(c->policy, "twolist");
     return VMS_OK;
 }
 
@@ -471,6 +532,17 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
         case K_TLB: fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k)); break;
         case K_PWC: fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k)); break;
         case K_PATH: vms_strbuf_printf(sb, "%s", c->writeback_dir); break;
+        case K_SWAPFILE: vms_strbuf_printf(sb, "%s", c->swap_file); break;
+        case K_POLICY: vms_strbuf_printf(sb, "%s", c->policy); break;
+        case K_SWAPDEV:
+            vms_strbuf_printf(sb, "%s", c->kernel.swap_device == VMS_SWAP_HDD ? "hdd" : "ssd");
+            break;
+        case K_KSWAPD:
+            if (c->kernel.kswapd_core < 0)
+                vms_strbuf_printf(sb, "none");
+            else
+                vms_strbuf_printf(sb, "%d", c->kernel.kswapd_core);
+            break;
         default: break;
         }
         vms_strbuf_printf(sb, "\n");
@@ -482,6 +554,8 @@ vms_kernel_config vms_config_kernel(const vms_config *c)
 {
     vms_kernel_config k = c->kernel;
     k.writeback_dir = c->writeback_dir;
+    k.swap_file = c->swap_file;
+    k.policy = c->policy;
     return k;
 }
 

@@ -34,16 +34,10 @@ static void skylake(vms_machine_config *c)
     c->ncores = 4;
     c->levels = 4;
     c->maxphyaddr = 46;
-    c->mmu.l1i = (vms_tlb_config){2,
-                                  {{SZ(4K), 16, 8, "plru"},
-                                   {SZ(2M), 1, 8, "plru"}}};
-    c->mmu.l1d = (vms_tlb_config){3,
-                                  {{SZ(4K), 16, 4, "plru"},
-                                   {SZ(2M), 8, 4, "plru"},
-                                   {SZ(1G), 1, 4, "plru"}}};
-    c->mmu.l2 = (vms_tlb_config){2,
-                                 {{SZ(4K) | SZ(2M), 128, 12, "plru"},
-                                  {SZ(1G), 4, 4, "plru"}}};
+    c->mmu.l1i = (vms_tlb_config){2, {{SZ(4K), 16, 8, "plru"}, {SZ(2M), 1, 8, "plru"}}};
+    c->mmu.l1d = (vms_tlb_config){
+        3, {{SZ(4K), 16, 4, "plru"}, {SZ(2M), 8, 4, "plru"}, {SZ(1G), 1, 4, "plru"}}};
+    c->mmu.l2 = (vms_tlb_config){2, {{SZ(4K) | SZ(2M), 128, 12, "plru"}, {SZ(1G), 4, 4, "plru"}}};
     c->mmu.pwc.level[2] = (vms_pwc_level_config){32, 4, "lru"};
     c->mmu.pwc.level[3] = (vms_pwc_level_config){4, 4, "lru"};
     c->mmu.pwc.level[4] = (vms_pwc_level_config){2, 2, "lru"};

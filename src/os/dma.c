@@ -510,6 +510,8 @@ static void unpin_pages(vms_kernel *k, const dmap *m, uint64_t n, unsigned core)
         f = vms_frames_meta(k->fr, head);
         if (m->dir != VMS_DMA_TO_DEVICE && (f->flags & VMS_FRAME_FILE))
             vms_frames_set_flags(k->fr, head, VMS_FRAME_DIRTY, 0);
+        if (f->refcount == 1) /* the last reference: off the replacement policy first */
+            vmsi_lru_del(k, head);
         vms_frames_unpin(k->fr, pfn, NULL);
         k->dma->st.unpins++;
         k->dma->st.pinned_pages--;

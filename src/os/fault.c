@@ -10,6 +10,8 @@
  *                                      frame on write)
  *       not present, file/shmem     -> do_read_fault (with fault-around) /
  *                                      do_cow_fault (private write) / do_shared_fault
+ *       swap entry                  -> do_swap_page (read back from swap, or take the
+ *                                      page from the swap cache)
  *       present, write to read-only -> do_wp_page (COW: copy, or reuse the sole
  *                                      reference) / wp_page_shared (mark dirty)
  *       present, allowed            -> spurious (a stale TLB entry; the #PF dropped it)
@@ -26,6 +28,11 @@
  * the host file (one major fault); then every cached page of the window whose PTE is
  * empty is mapped read-only. So a first read of a cold 16-page file mapping maps all 16
  * pages with one fault. Write faults do no fault-around, as in Linux.
+ *
+ * Frames and reclaim: any allocation may reclaim (kernel.c vmsi_alloc_frames), evicting
+ * frames that nothing but their mappings and caches hold. A handler that keeps a frame
+ * across an allocation (the page it copies from, the cache page it is about to map)
+ * holds a reference on it meanwhile, which makes reclaim pass it by.
  */
 #include <assert.h>
 
@@ -79,7 +86,7 @@ static vms_status alloc_anon(fault_ctx *c, uint64_t *pfn)
 static vmsi_fault_ret map_new(fault_ctx *c, uint64_t pfn, uint64_t pte)
 {
     vms_status st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, pte);
-    vms_frames_put(c->k->fr, pfn, NULL);
+    vmsi_page_put(c->k, pfn);
     return from_status(st);
 }
 
@@ -129,25 +136,28 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
         return VMSI_FAULT_DONE;
     }
     uint64_t pfn;
+    if (f)
+        vms_frames_get(k->fr, old); /* held across the allocation (reclaim skips it) */
     vms_status st = alloc_anon(c, &pfn);
-    if (st != VMS_OK)
-        return from_status(st);
-    if (f) {
+    if (st == VMS_OK && f) {
         for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
             st = vms_ram_copy_frame(k->ram, pfn + i, old + i);
         if (st != VMS_OK) { /* the host could not store the copy */
             vms_frames_put(k->fr, pfn, NULL);
-            return VMSI_FAULT_NOMEM;
+            st = VMS_ERR_NOMEM;
+        } else {
+            vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.copy_page * npages_of(c->size));
         }
-        vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.copy_page * npages_of(c->size));
     }
-    vmsi_fault_ret r = map_new(c, pfn, mk_pte(c, pfn, true));
-    if (r != VMSI_FAULT_DONE)
-        return r;
-    vmsi_page_unref(c->mm, c->va, c->pte, c->size);
-    vmsi_flush_tlb_range(k, c->mm, c->t->core, c->va, c->va + vms_pgsize_bytes(c->size));
-    k->st.cow_copy++;
-    return VMSI_FAULT_DONE;
+    vmsi_fault_ret r = st == VMS_OK ? map_new(c, pfn, mk_pte(c, pfn, true)) : from_status(st);
+    if (r == VMSI_FAULT_DONE) {
+        vmsi_page_unref(c->mm, c->va, c->pte, c->size);
+        vmsi_flush_tlb_range(k, c->mm, c->t->core, c->va, c->va + vms_pgsize_bytes(c->size));
+        k->st.cow_copy++;
+    }
+    if (f)
+        vmsi_page_put(k, old);
+    return r;
 }
 
 /* wp_page_shared: the first write to a shared page mapped read-only: make it writable
@@ -166,7 +176,8 @@ static uint64_t vma_index(const vmsi_vma *v, uint64_t va)
     return v->pgoff + ((va - v->start) >> VMS_PAGE_SHIFT);
 }
 
-/* The cache page for the faulting address, reading [index, ra_end) when absent. */
+/* The cache page for the faulting address, reading [ra_start, ra_end) too when absent.
+ * The page comes with a reference the caller drops (vmsi_page_put). */
 static vms_status get_cache_page(fault_ctx *c, uint64_t ra_start, uint64_t ra_end, uint64_t *pfn)
 {
     bool major = false;
@@ -181,9 +192,11 @@ static uint64_t map_pages(fault_ctx *c, uint64_t from, uint64_t to)
 {
     uint64_t n = 0;
     for (uint64_t va = from; va < to; va += VMS_PAGE_SIZE) {
+        uint64_t ptep = 0; /* the slot first: creating a table may reclaim cache pages */
+        if (vmsi_pte_slot(c->mm, va, VMS_PG_4K, true, &ptep, NULL) != VMS_OK)
+            continue;
         uint64_t pfn = vmsi_filemap_peek(c->vma->file, vma_index(c->vma, va));
-        uint64_t ptep = 0;
-        if (!pfn || vmsi_pte_slot(c->mm, va, VMS_PG_4K, true, &ptep, NULL) != VMS_OK)
+        if (!pfn)
             continue;
         if (vmsi_pte_get(c->mm, ptep))
             continue;
@@ -215,10 +228,13 @@ static vmsi_fault_ret do_read_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     uint64_t n = map_pages(c, from, to);
+    vmsi_fault_ret r = VMSI_FAULT_DONE;
     if (!vmsi_pte_get(c->mm, c->ptep)) /* the faulting page itself could not be mapped */
-        return from_status(vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, false)));
-    k->st.fault_around += n ? n - 1 : 0;
-    return VMSI_FAULT_DONE;
+        r = from_status(vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, false)));
+    else
+        k->st.fault_around += n ? n - 1 : 0;
+    vmsi_page_put(k, pfn);
+    return r;
 }
 
 /* do_cow_fault: a write to a private file/shmem mapping: copy the cache page into a new
@@ -227,14 +243,16 @@ static vmsi_fault_ret do_cow_fault(fault_ctx *c)
 {
     uint64_t src, pfn;
     vms_status st = get_cache_page(c, 0, 0, &src);
-    if (st == VMS_OK)
-        st = alloc_anon(c, &pfn);
     if (st != VMS_OK)
         return from_status(st);
-    if (vms_ram_copy_frame(c->k->ram, pfn, src) != VMS_OK) {
+    st = alloc_anon(c, &pfn);
+    if (st == VMS_OK && vms_ram_copy_frame(c->k->ram, pfn, src) != VMS_OK) {
         vms_frames_put(c->k->fr, pfn, NULL);
-        return VMSI_FAULT_NOMEM;
+        st = VMS_ERR_NOMEM;
     }
+    vmsi_page_put(c->k, src);
+    if (st != VMS_OK)
+        return from_status(st);
     vmsi_charge(c->k, c->t->core, c->k->cfg.cost.copy_page);
     c->k->st.cow++;
     c->k->st.cow_copy++;
@@ -249,7 +267,9 @@ static vmsi_fault_ret do_shared_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     vms_frames_set_flags(c->k->fr, pfn, VMS_FRAME_DIRTY, 0);
-    return from_status(vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, true)));
+    st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, true));
+    vmsi_page_put(c->k, pfn);
+    return from_status(st);
 }
 
 static vmsi_fault_ret do_fault(fault_ctx *c)
@@ -263,6 +283,57 @@ static vmsi_fault_ret do_fault(fault_ctx *c)
     return do_shared_fault(c);
 }
 
+/*
+ * do_swap_page: the PTE holds a swap entry. The page comes from the swap cache when
+ * another PTE already read it back (no I/O: a minor fault), else from the device into a
+ * new frame that enters the swap cache (a major fault). It is mapped writable only when
+ * this PTE was the slot's last holder and no other PTE maps the frame (the page is
+ * exclusively ours); otherwise read-only, so a write takes a COW fault, as after fork.
+ * A read error kills every process holding the slot with SIGBUS (this one by the
+ * return value, the others at once).
+ */
+static vmsi_fault_ret do_swap_page(fault_ctx *c)
+{
+    vms_kernel *k = c->k;
+    uint64_t slot = vmsi_swp_offset(c->pte), pfn = k->swap.cache[slot];
+    if (k->swap.bad[slot])
+        return VMSI_FAULT_BUS;
+    if (pfn) {
+        vms_frames_get(k->fr, pfn);
+        k->st.swapcache_hits++;
+    } else {
+        vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED, &pfn, NULL);
+        if (st != VMS_OK)
+            return from_status(st);
+        st = vmsi_swap_readpage(k, slot, pfn, c->t->core);
+        vmsi_rmap *r = st == VMS_OK ? vmsi_zalloc(k->a, sizeof *r) : NULL;
+        if (!r) {
+            vms_frames_put(k->fr, pfn, NULL);
+            if (st != VMS_ERR_IO)
+                return VMSI_FAULT_NOMEM;
+            k->st.swap_read_errors++;
+            vmsi_log(k, VMS_LOG_ERR, "Read-error on swap-device (0:%llu)",
+                     (unsigned long long)slot);
+            vmsi_swap_kill_owners(k, slot, c->t->proc);
+            return VMSI_FAULT_BUS;
+        }
+        vms_frames_meta(k->fr, pfn)->owner = (uintptr_t)r;
+        vmsi_swapcache_add(k, slot, pfn); /* the cache takes the allocation's reference */
+        vms_frames_get(k->fr, pfn);       /* ours, until mapped */
+        k->st.pswpin++;
+        k->st.refault_anon++;
+        c->fi->major = true;
+    }
+    bool exclusive = k->swap.count[slot] == 1 && vms_frames_meta(k->fr, pfn)->mapcount == 0;
+    vms_status st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, mk_pte(c, pfn, exclusive));
+    if (st == VMS_OK) {
+        c->mm->swapents--;
+        vmsi_swap_free(k, slot); /* at the last holder the page leaves the swap cache */
+    }
+    vmsi_page_put(k, pfn);
+    return from_status(st);
+}
+
 /* handle_pte_fault (and hugetlb_fault, which differs only in the page size). */
 static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
 {
@@ -271,6 +342,8 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
         return from_status(st);
     c->pte = vmsi_pte_get(c->mm, c->ptep);
     if (!(c->pte & VMS_PTE_P)) {
+        if (vmsi_is_swap_pte(c->pte))
+            return do_swap_page(c);
         if (c->pte & VMSI_PTE_PROTNONE) {
             assert(false && "PROT_NONE pte in an accessible VMA");
             return VMSI_FAULT_SEGV;
@@ -379,6 +452,8 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
                                     vmsi_fault_info *fi)
 {
     k->st.pgfault++;
+    k->cur_core = t->core;
+    k->cur_proc = t->proc;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
     assert(!(ec & VMS_PFERR_RSVD) && "the kernel wrote a reserved bit");
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
@@ -399,6 +474,8 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
 vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_t end)
 {
     vmsi_mm *mm = t->proc->mm;
+    k->cur_core = t->core;
+    k->cur_proc = t->proc;
     for (uint64_t va = start; va < end;) {
         vmsi_vma *v = vmsi_vma_find(mm, va);
         if (!v || v->start >= end)

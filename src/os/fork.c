@@ -57,24 +57,33 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
     dup_ctx *c = ud;
     if (c->st != VMS_OK)
         return;
+    uint64_t cptep;
+    if (vmsi_is_swap_pte(pte)) { /* swap_duplicate: the child names the same slot */
+        c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
+        if (c->st != VMS_OK)
+            return;
+        vmsi_swap_dup(mm->k, vmsi_swp_offset(pte));
+        vmsi_pte_set(c->child, cptep, pte);
+        c->child->swapents++;
+        return;
+    }
+    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
     if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_P)) {
-        uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
         vms_frame *f = pfn == mm->k->zero_pfn ? NULL : vms_frames_meta(mm->k->fr, pfn);
         if (f && f->pincount && (f->flags & VMS_FRAME_ANON)) {
-            copy_pinned(c, va, pte, size, pfn, f->order);
+            copy_pinned(c, va, pte, size, pfn, f->order); /* pinned: never reclaimed */
             return;
         }
     }
+    vms_frames_get(mm->k->fr, pfn); /* held: the child's tables may need reclaim */
     if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_RW)) {
         pte = vms_pte_wrprotect(pte);
         vmsi_pte_set(mm, ptep, pte);
     }
-    uint64_t cptep;
     c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
-    if (c->st != VMS_OK)
-        return;
-    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
-    c->st = vmsi_map_page(c->child, va, cptep, pfn, vms_pte_mkold(pte));
+    if (c->st == VMS_OK)
+        c->st = vmsi_map_page(c->child, va, cptep, pfn, vms_pte_mkold(pte));
+    vmsi_page_put(mm->k, pfn);
 }
 
 vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)

@@ -39,6 +39,13 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.ipi = 3000;
     cfg->cost.syscall = 150;
     cfg->cost.ctx_switch = 2000;
+    /* Memory pressure (docs/SWAP.md): no swap unless configured; an SSD model. */
+    cfg->swap_bytes = 0;
+    cfg->swap_device = VMS_SWAP_SSD;
+    cfg->swap_latency_us = 80;
+    cfg->swap_bandwidth_mbs = 500;
+    cfg->policy = NULL;
+    cfg->kswapd_core = -1;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -100,20 +107,31 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
 /* Charge kernel work to a core's clock and to the kernel's total. */
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
-    vms_core_add_cycles(vmsi_core(k, core), cycles);
+    if (k->in_kswapd && (core == VMSI_NO_CORE || (int)core == k->cfg.kswapd_core))
+        k->st.kswapd_cycles += cycles;
+    if (core != VMSI_NO_CORE)
+        vms_core_add_cycles(vmsi_core(k, core), cycles);
     k->st.kernel_cycles += cycles;
 }
 
 /*
  * Allocate 2^order frames, zero them (discarding their host bytes: RAM reads zeros),
- * and set `flags`. VMS_ERR_NOTFOUND when simulated RAM has no such block.
+ * and set `flags`. Below the min watermark, and when no block is free, reclaim first
+ * (reclaim.c): any frame not held by a reference beyond its mappings and caches may be
+ * evicted meanwhile, so a caller keeping a frame across this call holds a reference.
+ * VMS_ERR_NOTFOUND when simulated RAM has no such block even after reclaim.
  */
 vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint64_t *pfn,
                              vms_err *err)
 {
-    vms_status st = vms_frames_alloc(k->fr, order, pfn, err);
+    vmsi_reclaim_before_alloc(k);
+    vms_status st = vms_frames_alloc(k->fr, order, pfn, NULL);
+    while (st == VMS_ERR_NOTFOUND && vmsi_direct_reclaim(k, order))
+        st = vms_frames_alloc(k->fr, order, pfn, NULL);
     if (st != VMS_OK)
-        return st;
+        return vmsi_err(err, st, "order-%u block: %s", order,
+                        st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
+                                               : "out of host memory");
     vms_ram_fill(k->ram, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
     if (flags)
         vms_frames_set_flags(k->fr, *pfn, flags, 0);
@@ -239,11 +257,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     vms_status st = check_config(cfg, err);
     if (st != VMS_OK)
         return st;
+    if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL, "kswapd_core %d: the machine has %u cores",
+                        cfg->kswapd_core, vms_machine_ncores(m));
     const vms_allocator *a = vms_machine_allocator(m);
     vms_kernel *k = vmsi_zalloc(a, sizeof *k);
     if (!k)
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     k->m = m;
+    k->swap.fd = -1;
     k->a = a;
     k->bus = vms_machine_bus(m);
     k->ram = vms_machine_ram(m);
@@ -265,6 +287,10 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     k->pcid_used[0] = 1;
     st = boot_memory(k, err);
     if (st == VMS_OK)
+        st = vmsi_swap_init(k, err);
+    if (st == VMS_OK)
+        st = vmsi_reclaim_init(k, err);
+    if (st == VMS_OK)
         st = boot_cores(k, err);
     if (st != VMS_OK) {
         vms_kernel_destroy(k);
@@ -284,6 +310,8 @@ void vms_kernel_destroy(vms_kernel *k)
     while (k->nprocs)
         vms_proc_exit(k, k->procs[k->nprocs - 1]->tasks[0]);
     vmsi_files_destroy(k);
+    vmsi_reclaim_destroy(k);
+    vmsi_swap_destroy(k);
     if (k->fr) {
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_write_cr3(vmsi_core(k, i), 0);

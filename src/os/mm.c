@@ -22,6 +22,9 @@ static vmsi_mm *sys_enter(vms_kernel *k, vms_task *t, const char *name, vms_err 
     }
     k->st.syscalls++;
     vmsi_charge(k, t->core, k->cfg.cost.syscall);
+    k->cur_core = t->core;
+    k->cur_proc = t->proc;
+    vmsi_kswapd(k); /* a kernel entry: kswapd catches up if it was woken */
     return t->proc->mm;
 }
 
@@ -300,6 +303,8 @@ static void protect_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, v
 {
     (void)size;
     (void)ud;
+    if (vmsi_is_swap_pte(pte))
+        return; /* swap-in maps it with the VMA's protection of that time */
     const vmsi_vma *v = vmsi_vma_lookup(mm, va);
     bool was_rw = (pte & VMS_PTE_RW) != 0;
     uint64_t keep = pte & (VMS_PTE_ADDR_MASK | VMS_PTE_A | VMS_PTE_D);

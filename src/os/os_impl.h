@@ -8,7 +8,10 @@
  *    reference on the frame's block (refcount) and counts once in its head's mapcount,
  *    and has exactly one reverse-map entry (mm, va) on the head frame (rmap.c);
  *  - a page-cache page (file or shmem) holds one more reference, owned by the cache;
- *  - an anonymous frame is referenced only by PTEs: refcount == mapcount;
+ *  - an anonymous frame is referenced only by PTEs, plus one reference while it is in
+ *    the swap cache (flag SWAPCACHE): refcount == mapcount (+1); pins add theirs;
+ *  - a swap entry in a PTE holds one reference on its slot (swap.c); frames flagged LRU
+ *    are exactly the pages the replacement policy tracks (reclaim.c);
  *  - the zero page is mapped read-only, never counted, never freed before shutdown;
  *  - a mm's VMAs are sorted by start, disjoint, non-empty, page aligned, below TASK_SIZE,
  *    and every present PTE lies inside a VMA (huge leaves inside a huge VMA);
@@ -22,7 +25,9 @@
 #include "vmsim/kernel.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
+#include "vmsim/policy.h"
 #include "vmsim/pt.h"
+#include "vmsim/swap.h"
 
 #define VMSI_MAX_PCID          4095u
 #define VMSI_NO_PCID           0u
@@ -35,6 +40,80 @@
 /* Software bit in a not-present PTE: a PROT_NONE page that keeps its frame, like
  * Linux's _PAGE_PROTNONE (the walker ignores every bit of an entry without P). */
 #define VMSI_PTE_PROTNONE VMS_PTE_SW1
+
+/*
+ * A swap entry: the not-present PTE of a swapped-out page (Linux's swp_entry_t stored
+ * in a pte, arch/x86/include/asm/pgtable_64.h), 4 KiB leaves only:
+ *
+ *   63     59 58    52 51                                 12 11 10  9  8          1  0
+ *  +---------+--------+-------------------------------------+--+--+--+-------------+--+
+ *  |  type   |   0    |      offset: the slot on device     | 0| 1| 0|      0      | 0|
+ *  +---------+--------+-------------------------------------+--+--+--+-------------+--+
+ *   5 bits             40 bits (4 PiB of 4 KiB slots)    SW3 SWP PROTNONE          P
+ *
+ * P = 0 so the walker faults and ignores the rest (SDM Vol. 3A §4.5: bits of a
+ * not-present entry are available to software); SWP (software bit 10) marks the entry;
+ * PROTNONE (bit 9) stays 0, so a swap entry is never mistaken for a PROT_NONE page that
+ * keeps its frame, and a zero entry (pte_none) is never a swap entry. RW, A and D are 0:
+ * fork's write-protect and mkold leave the entry unchanged.
+ */
+#define VMSI_PTE_SWP          VMS_PTE_SW2
+#define VMSI_SWP_TYPE_SHIFT   59
+#define VMSI_SWP_TYPE_MASK    (UINT64_C(0x1F) << VMSI_SWP_TYPE_SHIFT)
+#define VMSI_SWP_OFFSET_SHIFT 12
+#define VMSI_SWP_OFFSET_BITS  40
+#define VMSI_SWP_OFFSET_MASK  (((UINT64_C(1) << VMSI_SWP_OFFSET_BITS) - 1) << VMSI_SWP_OFFSET_SHIFT)
+_Static_assert((VMSI_SWP_TYPE_MASK & VMSI_SWP_OFFSET_MASK) == 0, "swap type and offset overlap");
+_Static_assert(((VMSI_SWP_TYPE_MASK | VMSI_SWP_OFFSET_MASK) &
+                (VMS_PTE_P | VMSI_PTE_PROTNONE | VMSI_PTE_SWP | VMS_PTE_RW | VMS_PTE_A |
+                 VMS_PTE_D)) == 0,
+               "swap fields overlap P, PROTNONE, SWP, RW, A or D");
+_Static_assert(VMSI_PTE_SWP != VMSI_PTE_PROTNONE, "SWP and PROTNONE must differ");
+
+static inline bool vmsi_is_swap_pte(uint64_t pte)
+{
+    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE | VMSI_PTE_SWP)) == VMSI_PTE_SWP;
+}
+
+static inline uint64_t vmsi_swp_entry(unsigned type, uint64_t offset)
+{
+    return ((uint64_t)type << VMSI_SWP_TYPE_SHIFT) |
+           ((offset << VMSI_SWP_OFFSET_SHIFT) & VMSI_SWP_OFFSET_MASK) | VMSI_PTE_SWP;
+}
+
+static inline uint64_t vmsi_swp_offset(uint64_t pte)
+{
+    return (pte & VMSI_SWP_OFFSET_MASK) >> VMSI_SWP_OFFSET_SHIFT;
+}
+
+static inline unsigned vmsi_swp_type(uint64_t pte)
+{
+    return (unsigned)((pte & VMSI_SWP_TYPE_MASK) >> VMSI_SWP_TYPE_SHIFT);
+}
+
+/*
+ * Page-cache array entries (vms_file.pages): a pfn, 0 (absent), or with bit 63 a swap
+ * slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
+ * xarray), or with bit 62 a shadow (a file page reclaim dropped: the next read of it is
+ * a refault, Linux's workingset shadow entry). Bit 61 with a swap slot: the slot's read
+ * failed (poisoned: every later fault of the page is SIGBUS).
+ */
+#define VMSI_CACHE_SWAP   (UINT64_C(1) << 63)
+#define VMSI_CACHE_SHADOW (UINT64_C(1) << 62)
+#define VMSI_CACHE_POISON (UINT64_C(1) << 61)
+#define VMSI_CACHE_SLOT   ((UINT64_C(1) << 61) - 1)
+
+/* The frame of a page-cache entry, or 0 for absent, swapped and shadow entries. */
+static inline uint64_t vmsi_cache_pfn(uint64_t e)
+{
+    return (e & (VMSI_CACHE_SWAP | VMSI_CACHE_SHADOW)) ? 0 : e;
+}
+
+/* Kernel-owned frame flags (frames.h leaves bits 11 … 31 to the kernel). */
+enum {
+    VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
+    VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
+};
 
 /* VMA flags (Linux VM_*, reduced). */
 enum {
@@ -66,10 +145,11 @@ typedef struct vmsi_vma {
 /* An address space (Linux mm_struct). */
 struct vmsi_mm {
     vms_kernel *k;
-    vms_pt pt;      /* root and table ops (ud = this mm) */
-    uint16_t pcid;  /* 1 … 4095, or 0 when PCIDs are off or exhausted */
-    unsigned users; /* tasks using it */
-    vmsi_vma *vma;  /* sorted array */
+    uint64_t swapents; /* swap entries in its PTEs (MM_SWAPENTS) */
+    vms_pt pt;         /* root and table ops (ud = this mm) */
+    uint16_t pcid;     /* 1 … 4095, or 0 when PCIDs are off or exhausted */
+    unsigned users;    /* tasks using it */
+    vmsi_vma *vma;     /* sorted array */
     size_t nvma, cap;
     uint64_t cpumask[VMS_MAX_CORES / 64];
     uint64_t mmap_base, start_brk, brk, stack_top;
@@ -128,13 +208,38 @@ typedef struct vmsi_rmap_ent {
     uint64_t va;
 } vmsi_rmap_ent;
 
-/* The reverse map of one frame (block head), pointed to by vms_frame.owner. */
+/* The reverse map of one frame (block head), pointed to by vms_frame.owner. A record
+ * lives while it has entries, names a cache page (file), or names a swap slot. */
 typedef struct vmsi_rmap {
     vms_file *file; /* page-cache page: its object and index; NULL for anon */
-    uint64_t index;
+    uint64_t index; /* the cache index, or the swap slot of a swap-cache page */
+    bool swapcache; /* anon page in the swap cache: index is its slot */
     uint32_t n, cap;
     vmsi_rmap_ent *e;
 } vmsi_rmap;
+
+/*
+ * The swap device (swap.c): a host file of nslots 4 KiB slots. count[s] is the number of
+ * references to slot s: swap entries in PTEs, plus one for a shmem cache entry; 0 is a
+ * free slot. cache[s] is the swap-cache frame read back from s while references remain
+ * (0 if none). Slot 0 is never used (Linux keeps its header there).
+ */
+typedef struct vmsi_swap {
+    int fd;           /* -1: no swap */
+    char *path;       /* host path */
+    bool remove;      /* temporary file: removed at destroy */
+    uint64_t nslots;  /* slots including slot 0 */
+    uint32_t *count;  /* per slot references */
+    uint64_t *cache;  /* per slot swap-cache pfn */
+    uint8_t *bad;     /* per slot: a read failed (poisoned) */
+    uint64_t nfree;   /* free usable slots */
+    uint64_t cursor;  /* next slot to try (round robin, clusters consecutive writes) */
+    uint64_t head;    /* the slot after the last transfer: the HDD's head position */
+    uint64_t ncached; /* frames in the swap cache */
+    uint64_t reads, writes;
+    uint64_t latency_cycles, xfer_cycles; /* per random access, per 4 KiB transfer */
+    uint64_t inj_after[2], inj_count[2];  /* injected errors, per vms_swap_io */
+} vmsi_swap;
 
 struct vms_kernel {
     vms_machine *m;
@@ -161,10 +266,25 @@ struct vms_kernel {
     uint64_t nr_shmem;       /* shmem frames in caches */
     vms_log_fn log;
     void *log_ud;
-    vmsi_dma *dma; /* the DMA layer (dma.c), created by the first attach; NULL before */
+    /* ---- memory pressure (swap.c, reclaim.c) ---- */
+    vmsi_swap swap;
+    const vms_page_policy *pol; /* the replacement policy and its instance */
+    void *pol_state;
+    vms_policy_host pol_host;
+    char policy_name[16];
+    uint64_t wmark_min, wmark_low, wmark_high; /* pages */
+    bool in_reclaim;                           /* reclaim is running: no nested reclaim */
+    bool in_kswapd;                            /* … and it is kswapd */
+    unsigned cur_core;   /* core of the task the kernel works for (charging) */
+    vmsi_proc *cur_proc; /* … and its process (NULL: none) */
+    vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
 };
+
+/* The "core" kswapd runs on when no core is configured for it: work charged to it is
+ * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
+#define VMSI_NO_CORE UINT32_MAX
 
 /* Outcome of the fault handler. */
 typedef enum vmsi_fault_ret {
@@ -230,6 +350,50 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
 void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
 void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
 
+/* Drop one reference of a data frame, taking it off the replacement policy first when
+ * it is the last (every kernel put of an ANON/FILE frame goes through here). */
+void vmsi_page_put(vms_kernel *k, uint64_t pfn);
+
+/* ---- swap.c ---- */
+vms_status vmsi_swap_init(vms_kernel *k, vms_err *err);
+void vmsi_swap_destroy(vms_kernel *k);
+/* A free slot with one reference; 0 when the device is full or absent. */
+uint64_t vmsi_swap_alloc(vms_kernel *k);
+/* One more reference to slot (fork copying a swap PTE). */
+void vmsi_swap_dup(vms_kernel *k, uint64_t slot);
+/* Drop one reference; at 0 the swap-cache page (if any) leaves the cache, the slot is
+ * free. */
+void vmsi_swap_free(vms_kernel *k, uint64_t slot);
+/* Transfer one page between frame pfn and slot, charging `core` the modelled time.
+ * VMS_ERR_IO on a (possibly injected) I/O error; nothing changed in RAM then. */
+vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
+vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
+/* Swap cache: slot -> pfn (the cache takes the reference the caller passes in). */
+void vmsi_swapcache_add(vms_kernel *k, uint64_t slot, uint64_t pfn);
+void vmsi_swapcache_del(vms_kernel *k, uint64_t slot);
+/* SIGBUS every process whose memory holds slot (after a failed read); skip `except`. */
+void vmsi_swap_kill_owners(vms_kernel *k, uint64_t slot, vmsi_proc *except);
+vms_status vmsi_swap_check(vms_kernel *k, vms_err *err);
+
+/* ---- reclaim.c ---- */
+vms_status vmsi_reclaim_init(vms_kernel *k, vms_err *err);
+void vmsi_reclaim_destroy(vms_kernel *k);
+/* The frame became reclaimable (a new anon or cache page); idempotent. */
+void vmsi_lru_add(vms_kernel *k, uint64_t pfn);
+/* Take the frame off the policy (freed, mlocked); harmless when not on it. */
+void vmsi_lru_del(vms_kernel *k, uint64_t pfn);
+/* A user access touched [va, va+len) of mm (for policies needing every reference). */
+void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len);
+/* Before an allocation: wake kswapd below low, reclaim directly below min. */
+void vmsi_reclaim_before_alloc(vms_kernel *k);
+/* After a failed allocation: direct reclaim; true if it freed something. */
+bool vmsi_direct_reclaim(vms_kernel *k, unsigned order);
+/* A safe point (no frame held across it): run kswapd if it was woken. */
+void vmsi_kswapd(vms_kernel *k);
+/* The OOM killer: choose by badness and kill; returns the victim (may be current). */
+vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current);
+uint64_t vmsi_oom_badness(const vmsi_proc *p);
+
 /* ---- smp.c ---- */
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);
 void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
@@ -239,6 +403,8 @@ void vmsi_pcid_free(vms_kernel *k, uint16_t pcid);
 void vmsi_mm_drop_cores(vms_kernel *k, vmsi_mm *mm);
 
 /* ---- proc.c / fork.c ---- */
+/* Kill process p with sig now (its address space goes at once), logging nothing. */
+void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig);
 vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err);
 void vmsi_mm_destroy(vmsi_mm *mm);
 vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err);

@@ -70,11 +70,14 @@ void vmsi_file_get(vms_file *f)
     f->refs++;
 }
 
-/* Drop the cache's reference of every page (all must be unmapped by now). */
+/* Drop the cache's reference of every page (all must be unmapped by now), and of every
+ * swap slot holding a swapped-out shmem page. */
 static void drop_cache(vms_kernel *k, vms_file *f)
 {
     for (uint64_t i = 0; f->pages && i < f->npages; i++) {
-        uint64_t pfn = f->pages[i];
+        uint64_t pfn = vmsi_cache_pfn(f->pages[i]);
+        if (f->pages[i] & VMSI_CACHE_SWAP)
+            vmsi_swap_free(k, f->pages[i] & VMSI_CACHE_SLOT);
         if (!pfn)
             continue;
         vms_frame *fm = vms_frames_meta(k->fr, pfn);
@@ -84,6 +87,7 @@ static void drop_cache(vms_kernel *k, vms_file *f)
         fm->owner = 0;
         if (fm->flags & VMS_FRAME_SWAPBACKED)
             k->nr_shmem--;
+        vmsi_lru_del(k, pfn);
         vms_frames_set_flags(k->fr, pfn, 0, fm->flags & ~VMS_FRAME_OWNED_FLAGS);
         vms_frames_put(k->fr, pfn, NULL);
     }
@@ -188,7 +192,7 @@ uint64_t vms_file_cached_pages(const vms_file *f)
 
 uint64_t vmsi_filemap_peek(const vms_file *f, uint64_t index)
 {
-    return f->pages && index < f->npages ? f->pages[index] : 0;
+    return f->pages && index < f->npages ? vmsi_cache_pfn(f->pages[index]) : 0;
 }
 
 /* Bring page index into the cache: a new frame, filled from the host file (or zeros
@@ -230,6 +234,47 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
     }
     f->pages[index] = pfn;
     f->cached++;
+    vmsi_lru_add(k, pfn);
+    return VMS_OK;
+}
+
+/* shmem_swapin: bring swapped-out shmem page index back from its slot (Linux
+ * shmem_swapin_folio). A read error poisons the entry (every later fault of the page is
+ * SIGBUS) and kills the other processes mapping it; VMS_ERR_IO. */
+static vms_status shmem_swapin(vms_kernel *k, vms_file *f, uint64_t index, unsigned core,
+                               vms_err *err)
+{
+    uint64_t slot = f->pages[index] & VMSI_CACHE_SLOT, pfn;
+    if (f->pages[index] & VMSI_CACHE_POISON)
+        return vmsi_err(err, VMS_ERR_IO, "shmem page %llu: lost to a swap read error",
+                        (unsigned long long)index);
+    vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_FILE | VMS_FRAME_SWAPBACKED, &pfn, err);
+    if (st != VMS_OK)
+        return st;
+    st = vmsi_swap_readpage(k, slot, pfn, core);
+    vmsi_rmap *r = st == VMS_OK ? vmsi_zalloc(k->a, sizeof *r) : NULL;
+    if (!r) {
+        vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_FILE | VMS_FRAME_SWAPBACKED);
+        vms_frames_put(k->fr, pfn, NULL);
+        if (st != VMS_ERR_IO)
+            return vmsi_err(err, VMS_ERR_NOMEM, "shmem swap-in: out of host memory");
+        f->pages[index] |= VMSI_CACHE_POISON;
+        k->st.swap_read_errors++;
+        vmsi_log(k, VMS_LOG_ERR, "Read-error on swap-device (0:%llu)", (unsigned long long)slot);
+        vmsi_swap_kill_owners(k, slot, k->cur_proc);
+        return vmsi_err(err, VMS_ERR_IO, "shmem page %llu: swap read error",
+                        (unsigned long long)index);
+    }
+    r->file = f;
+    r->index = index;
+    vms_frames_meta(k->fr, pfn)->owner = (uintptr_t)r;
+    f->pages[index] = pfn;
+    f->cached++;
+    k->nr_shmem++;
+    vmsi_swap_free(k, slot);
+    k->st.pswpin++;
+    k->st.refault_anon++;
+    vmsi_lru_add(k, pfn);
     return VMS_OK;
 }
 
@@ -246,22 +291,36 @@ vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t
         if (!f->pages)
             return vmsi_err(err, VMS_ERR_NOMEM, "page cache: out of host memory");
     }
-    if (!f->pages[index]) {
+    if (f->pages[index] & VMSI_CACHE_SWAP) {
+        vms_status st = shmem_swapin(k, f, index, core, err);
+        if (st != VMS_OK)
+            return st;
+        *major = true;
+    }
+    if (!vmsi_cache_pfn(f->pages[index])) {
         FILE *h = NULL;
         if (f->kind == VMSI_FILE_HOST) {
-            h = fopen(f->path, "rb");
+            /* Written-back pages live in the copy (which starts as the original). */
+            const char *from = f->wb_created ? f->wb_path : f->path;
+            h = fopen(from, "rb");
             if (!h)
-                return vmsi_err(err, VMS_ERR_IO, "%s: cannot read", f->path);
+                return vmsi_err(err, VMS_ERR_IO, "%s: cannot read", from);
             *major = true;
+            if (f->pages[index] & VMSI_CACHE_SHADOW)
+                k->st.refault_file++;
         }
         vms_status st = add_page(k, f, index, h, core);
+        if (st == VMS_OK) /* held: the readahead's allocations may reclaim */
+            vms_frames_get(k->fr, f->pages[index]);
         for (uint64_t i = ra_start; h && st == VMS_OK && i < ra_end && i < f->npages; i++)
-            if (!f->pages[i] && add_page(k, f, i, h, core) != VMS_OK)
+            if (!vmsi_cache_pfn(f->pages[i]) && add_page(k, f, i, h, core) != VMS_OK)
                 break; /* readahead is best effort */
         if (h)
             fclose(h);
         if (st != VMS_OK)
             return vmsi_err(err, st, "page cache: cannot add page %llu", (unsigned long long)index);
+    } else {
+        vms_frames_get(k->fr, f->pages[index]);
     }
     *pfn = f->pages[index];
     return VMS_OK;
@@ -332,7 +391,7 @@ vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint6
     FILE *out = NULL;
     vms_status st = VMS_OK;
     for (uint64_t i = first; i < last && i < f->npages && st == VMS_OK; i++) {
-        uint64_t pfn = f->pages[i];
+        uint64_t pfn = vmsi_cache_pfn(f->pages[i]);
         if (!pfn || !page_dirty(k, pfn))
             continue;
         if (!out) {
@@ -347,8 +406,10 @@ vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint6
         size_t n = (size_t)(f->size - off < VMS_PAGE_SIZE ? f->size - off : VMS_PAGE_SIZE);
         uint8_t buf[4096];
         vms_ram_read(k->ram, pfn << VMS_PAGE_SHIFT, buf, n);
-        if (fseek(out, (long)off, SEEK_SET) != 0 || fwrite(buf, 1, n, out) != n)
+        if (fseek(out, (long)off, SEEK_SET) != 0 || fwrite(buf, 1, n, out) != n) {
             st = vmsi_err(err, VMS_ERR_IO, "%s: write failed", f->wb_path);
+            break; /* the page stays dirty: nothing is lost */
+        }
         page_mkclean(k, pfn, core);
         vmsi_charge(k, core, k->cfg.cost.writeback);
         k->st.pgpgout++;

@@ -180,7 +180,14 @@ static void proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
 {
     p->state = VMS_TASK_DEAD;
     p->signal = sig;
+    if (k->cur_proc == p)
+        k->cur_proc = NULL;
     proc_release_mm(k, p);
+}
+
+void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
+{
+    proc_kill(k, p, sig);
 }
 
 static vms_status check_core(vms_kernel *k, unsigned core, vms_err *err)
@@ -383,9 +390,7 @@ static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else {
-        info->outcome = VMS_ACCESS_OOM;
-        k->st.oom_kill++;
-        vmsi_log(k, VMS_LOG_ERR, "Out of memory: Killed process %d (%s)", p->pid, p->name);
+        info->outcome = VMS_ACCESS_OOM; /* vmsi_oom_kill counted and logged it */
     }
     proc_kill(k, p, sig);
 }
@@ -410,7 +415,15 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     }
     info->faults++;
     vmsi_fault_info fi = {0, false};
+    vmsi_kswapd(k); /* a kernel entry: kswapd catches up if it was woken */
+    if (t->proc->state != VMS_TASK_RUNNING) {
+        info->outcome = VMS_ACCESS_DEAD;
+        return false;
+    }
+    vms_core *core = vmsi_core(k, t->core);
+    uint64_t c0 = vms_core_cycles(core);
     vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    k->st.fault_cycles += vms_core_cycles(core) - c0;
     info->major += fi.major;
     switch (r) {
     case VMSI_FAULT_DONE:
@@ -422,6 +435,10 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
         deliver(k, t, VMS_SIGBUS, f->va, f->error_code, 0, info);
         return false;
     case VMSI_FAULT_OOM:
+        /* Neither a free frame nor a reclaimable one: the OOM killer picks a victim;
+         * when it is not this process, the fault is retried. */
+        if (vmsi_oom_kill(k, t->proc) != t->proc)
+            return true;
         deliver(k, t, VMS_SIGKILL, f->va, f->error_code, 0, info);
         return false;
     case VMSI_FAULT_NOMEM:
@@ -438,14 +455,21 @@ typedef struct fault_watch {
     uint64_t last_va;
     uint32_t last_ec;
     unsigned repeats;
+    uint64_t oom0; /* OOM kills so far: killing another process in between is progress */
 } fault_watch;
 
-#define FAULT_WATCH_INIT {0, UINT32_MAX, 0}
+#define FAULT_WATCH_INIT(k)                                                                        \
+    {                                                                                              \
+        0, UINT32_MAX, 0, (k)->st.oom_kill                                                         \
+    }
 
 /* True (after asserting, in debug builds) when f repeats the last fault too often. */
-static bool livelocked(fault_watch *w, const vms_fault *f)
+static bool livelocked(vms_kernel *k, fault_watch *w, const vms_fault *f)
 {
-    w->repeats = (f->va == w->last_va && f->error_code == w->last_ec) ? w->repeats + 1 : 0;
+    w->repeats = (f->va == w->last_va && f->error_code == w->last_ec && k->st.oom_kill == w->oom0)
+                     ? w->repeats + 1
+                     : 0;
+    w->oom0 = k->st.oom_kill;
     w->last_va = f->va;
     w->last_ec = f->error_code;
     if (w->repeats < 3)
@@ -457,21 +481,20 @@ static bool livelocked(fault_watch *w, const vms_fault *f)
 /*
  * Kernel work after a user access of [va, va+len) completed — the same call for every
  * reference of vms_proc_access and of vms_proc_access_batch, in reference order, before
- * the next reference runs. Nothing yet; a policy that must see every reference (exact
- * LRU, the swap work) hooks in here.
+ * the next reference runs: a replacement policy that must see every reference (exact
+ * LRU, OPT) is told of it.
  */
 static inline void access_done(vms_kernel *k, vms_task *t, uint64_t va, size_t len)
 {
-    (void)k;
-    (void)t;
-    (void)va;
-    (void)len;
+    vmsi_lru_accessed(k, t->proc->mm, va, len); /* exact LRU/OPT: an oracle */
 }
 
 /* Put t's core in user mode running t's address space; returns the core. */
 static vms_core *enter_user(vms_kernel *k, vms_task *t)
 {
     vms_core *c = vmsi_core(k, t->core);
+    k->cur_core = t->core;
+    k->cur_proc = t->proc;
     vmsi_switch_mm(k, t->core, t->proc->mm);
     vms_core_set_user(c, true);
     return c;
@@ -487,20 +510,22 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
     if (!t || len == 0)
         return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
     vms_status st = VMS_OK;
-    fault_watch w = FAULT_WATCH_INIT;
+    fault_watch w = FAULT_WATCH_INIT(k);
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
             return VMS_OK;
         }
         vms_core *c = enter_user(k, t);
+        uint64_t c0 = vms_core_cycles(c);
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
+        k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
         if (r.ok) {
             access_done(k, t, va, len);
             return VMS_OK;
         }
-        if (livelocked(&w, &r.fault)) {
+        if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
         }
@@ -535,7 +560,7 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
             return vmsi_err(err, VMS_ERR_INVAL, "access batch: reference %zu: %s", i,
                             refs[i].len ? "bad kind" : "zero length");
     vms_status st = VMS_OK;
-    fault_watch w = FAULT_WATCH_INIT;
+    fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;
     while (i < n) {
         if (t->proc->state != VMS_TASK_RUNNING) {
@@ -544,10 +569,12 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         }
         vms_core *c = enter_user(k, t);
         vms_fault f;
+        uint64_t c0 = vms_core_cycles(c);
         size_t ran = vms_core_access_batch(c, refs + i, n - i, &f);
+        k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
         if (ran > 0)
-            w = (fault_watch)FAULT_WATCH_INIT; /* progress: a new reference's faults */
+            w = (fault_watch)FAULT_WATCH_INIT(k); /* progress: a new reference's faults */
         /* Nothing of the kernel runs between references of the batch, so their
          * completions can be told now, in order, before the fault is handled. */
         for (size_t j = i; j < i + ran; j++)
@@ -555,7 +582,7 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         i += ran;
         if (i == n)
             break;
-        if (livelocked(&w, &f)) {
+        if (livelocked(k, &w, &f)) {
             deliver(k, t, VMS_SIGBUS, f.va, f.error_code, 0, info);
             break;
         }
@@ -567,8 +594,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
 }
 
 /* One fault of a kernel access to user memory: handle it, or end with EFAULT. */
-static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f,
-                              vms_access_info *info, vms_status *st, vms_err *err)
+static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_access_info *info,
+                              vms_status *st, vms_err *err)
 {
     if (f->kind != VMS_FAULT_PF) { /* RAM that could not store a byte, a bus error */
         *st = vmsi_err(err, VMS_ERR_NOMEM, "kernel access at %llx: out of host memory for RAM",
@@ -610,8 +637,9 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
     memset(info, 0, sizeof *info);
     if (!t || len == 0 || kind == VMS_ACC_EXEC)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel access: %s",
-                        !t ? "no task" : len ? "the kernel does not fetch from user memory"
-                                            : "zero length");
+                        !t    ? "no task"
+                        : len ? "the kernel does not fetch from user memory"
+                              : "zero length");
     if (t->proc->state != VMS_TASK_RUNNING) {
         info->outcome = VMS_ACCESS_DEAD;
         return VMS_OK;
@@ -623,20 +651,22 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         return VMS_OK;
     }
     vms_status st = VMS_OK;
-    fault_watch w = FAULT_WATCH_INIT;
+    fault_watch w = FAULT_WATCH_INIT(k);
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
             return VMS_OK;
         }
         vms_core *c = vmsi_core(k, t->core);
+        k->cur_core = t->core;
+        k->cur_proc = t->proc;
         vmsi_switch_mm(k, t->core, t->proc->mm);
         vms_core_set_ac(c, true); /* stac */
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
         vms_core_set_ac(c, false); /* clac */
         if (r.ok)
             return VMS_OK;
-        if (livelocked(&w, &r.fault)) {
+        if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
         }

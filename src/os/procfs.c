@@ -71,7 +71,8 @@ vms_status vms_proc_maps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
     return st;
 }
 
-/* The leaf mapping va in mm (present or protnone), or 0; *size its page size. */
+/* The leaf mapping va in mm (present, protnone or a swap entry), or 0; *size its page
+ * size. */
 static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
 {
     vmsi_vma *v = vmsi_vma_lookup(mm, va);
@@ -81,7 +82,7 @@ static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
     *size = vmsi_vma_pgsize(v);
     vmsi_pte_slot(mm, va, *size, false, &ptep, NULL);
     uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) ? pte : 0;
+    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) || vmsi_is_swap_pte(pte) ? pte : 0;
 }
 
 vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_t npages,
@@ -97,6 +98,11 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
         out[i] = 0;
         if (!pte)
             continue;
+        if (vmsi_is_swap_pte(pte)) { /* bits 4:0 swap type, 54:5 swap offset */
+            out[i] =
+                VMS_PM_SWAPPED | (vmsi_swp_offset(pte) << 5 & VMS_PM_PFN_MASK) | vmsi_swp_type(pte);
+            continue;
+        }
         uint64_t bytes = vms_pgsize_bytes(size);
         uint64_t head = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
         uint64_t pfn = head + ((va & (bytes - 1)) >> VMS_PAGE_SHIFT);
@@ -217,8 +223,8 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
         {"Shmem:", mi.shmem},
         {"PageTables:", mi.pagetables},
         {"Mlocked:", mi.mlocked},
-        {"SwapTotal:", 0},
-        {"SwapFree:", 0},
+        {"SwapTotal:", k->swap.nslots ? k->swap.nslots - 1 : 0},
+        {"SwapFree:", k->swap.nfree},
     };
     vms_status st = VMS_OK;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
@@ -264,6 +270,24 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_segv", s->segv},
         {"vmsim_sigbus", s->sigbus},
         {"oom_kill", s->oom_kill},
+        {"nr_swapcached", k->swap.ncached},
+        {"pswpin", s->pswpin},
+        {"pswpout", s->pswpout},
+        {"pgscan_kswapd", s->pgscan_kswapd},
+        {"pgscan_direct", s->pgscan_direct},
+        {"pgsteal_kswapd", s->pgsteal_kswapd},
+        {"pgsteal_direct", s->pgsteal_direct},
+        {"pgsteal_anon", s->pgsteal_anon},
+        {"pgsteal_file", s->pgsteal_file},
+        {"pgrotated", s->pgrotated},
+        {"pageoutrun", s->kswapd_runs},
+        {"allocstall_normal", s->allocstall},
+        {"workingset_refault_anon", s->refault_anon},
+        {"workingset_refault_file", s->refault_file},
+        {"vmsim_swap_write_error", s->swap_write_errors},
+        {"vmsim_swap_read_error", s->swap_read_errors},
+        {"vmsim_swapcache_hit", s->swapcache_hits},
+        {"vmsim_reclaim_writeback", s->pgwriteback},
         {"vmsim_pcid_flush", s->pcid_flush},
         {"vmsim_context_switch", s->context_switches},
     };
@@ -311,6 +335,40 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->forks), U(s->execs), U(s->clones), U(s->exits), U(s->context_switches),
             U(s->syscalls), U(s->oom_kill), U(mi.total), U(mi.free), U(mi.anon), U(mi.cached),
             U(mi.shmem), U(mi.pagetables), U(mi.mlocked), U(s->kernel_cycles));
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(
+            sb,
+            ",\"swap\":{\"ins\":%llu,\"outs\":%llu,\"total_pages\":%llu,\"free_pages\":%llu,"
+            "\"cache_pages\":%llu,\"write_errors\":%llu,\"read_errors\":%llu,"
+            "\"io_cycles\":%llu,\"cache_hits\":%llu}",
+            U(s->pswpin), U(s->pswpout), U(k->swap.nslots ? k->swap.nslots - 1 : 0),
+            U(k->swap.nfree), U(k->swap.ncached), U(s->swap_write_errors), U(s->swap_read_errors),
+            U(s->swap_io_cycles), U(s->swapcache_hits));
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(
+            sb,
+            ",\"reclaim\":{\"policy\":\"%s\",\"scanned\":%llu,\"reclaimed\":%llu,"
+            "\"scanned_kswapd\":%llu,\"scanned_direct\":%llu,\"reclaimed_kswapd\":%llu,"
+            "\"reclaimed_direct\":%llu,\"anon\":%llu,\"file\":%llu,\"written_back\":%llu,"
+            "\"rotated\":%llu,\"refaults\":%llu,\"refaults_anon\":%llu,"
+            "\"refaults_file\":%llu,\"kswapd_runs\":%llu,\"allocstall\":%llu,"
+            "\"kswapd_cycles\":%llu,\"oom_kills\":%llu,\"watermark_min\":%llu,"
+            "\"watermark_low\":%llu,\"watermark_high\":%llu}",
+            k->policy_name, U(s->pgscan_kswapd + s->pgscan_direct),
+            U(s->pgsteal_kswapd + s->pgsteal_direct), U(s->pgscan_kswapd), U(s->pgscan_direct),
+            U(s->pgsteal_kswapd), U(s->pgsteal_direct), U(s->pgsteal_anon), U(s->pgsteal_file),
+            U(s->pgwriteback), U(s->pgrotated), U(s->refault_anon + s->refault_file),
+            U(s->refault_anon), U(s->refault_file), U(s->kswapd_runs), U(s->allocstall),
+            U(s->kswapd_cycles), U(s->oom_kill), U(k->wmark_min), U(k->wmark_low),
+            U(k->wmark_high));
+    if (st == VMS_OK) {
+        uint64_t all = s->fault_cycles + s->user_cycles;
+        st = vms_strbuf_printf(sb,
+                               ",\"thrashing\":{\"fault_cycles\":%llu,\"swap_io_cycles\":%llu,"
+                               "\"user_cycles\":%llu,\"paging_permille\":%llu}",
+                               U(s->fault_cycles), U(s->swap_io_cycles), U(s->user_cycles),
+                               U(all ? s->fault_cycles * 1000 / all : 0));
+    }
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);
@@ -340,6 +398,13 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
         pcid_seen[pcid] = true;
     }
     vms_status st = vmsi_rmap_check(k, err);
+    if (st == VMS_OK)
+        st = vmsi_swap_check(k, err);
+    if (st == VMS_OK && k->pol &&
+        vms_frames_count(k->fr, VMSI_FRAME_LRU) != k->pol->count(k->pol_state))
+        st = vmsi_err(err, VMS_ERR_INVAL, "%llu frames flagged LRU, the policy tracks %zu",
+                      (unsigned long long)vms_frames_count(k->fr, VMSI_FRAME_LRU),
+                      k->pol->count(k->pol_state));
     if (st == VMS_OK)
         st = vms_dma_check(k, err);
     return st == VMS_OK ? vms_frames_check(k->fr, err) : st;

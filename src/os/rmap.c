@@ -9,7 +9,8 @@
  * (vmsi_rmap_check): for every frame, rmap entries == PTEs that map it == head mapcount;
  * each mapping PTE holds one reference; the zero page is never in the rmap (Linux's
  * vm_normal_page is NULL for it). Huge leaves map a block's head and count once.
- * Swap (a later issue) walks these lists to unmap a frame from every address space.
+ * Reclaim (reclaim.c) walks these lists to unmap a frame from every address space. A
+ * swap-cache page keeps its record while cached, naming its slot (swapcache, index).
  */
 #include <assert.h>
 
@@ -60,7 +61,7 @@ void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va
         if (r->e[i].mm == mm && r->e[i].va == va) {
             r->e[i] = r->e[r->n - 1];
             r->n--;
-            if (r->n == 0 && !r->file) {
+            if (r->n == 0 && !r->file && !r->swapcache) {
                 vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
                 vmsi_free(k->a, r, sizeof *r);
                 f->owner = 0;
@@ -102,6 +103,7 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
         vmsi_vma *v = vmsi_vma_lookup(mm, va);
         if (v && (v->flags & VMSI_VM_LOCKED) && !(f->flags & VMS_FRAME_LOCKED))
             vms_frames_set_flags(k->fr, pfn, VMS_FRAME_LOCKED, 0);
+        vmsi_lru_add(k, pfn); /* a new anonymous page becomes reclaimable */
     }
     vmsi_pte_set(mm, ptep, pte);
     return VMS_OK;
@@ -110,11 +112,17 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
 /*
  * Drop what a leaf entry pte (mapping va, page size `size`) held, without touching the
  * entry itself: the rmap entry, the mapcount and the reference (freeing the frame if it
- * was the last). A dirty file page is marked DIRTY for writeback.
+ * was the last), or the swap slot reference of a swap entry. A dirty file page is
+ * marked DIRTY for writeback.
  */
 void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
 {
     vms_kernel *k = mm->k;
+    if (vmsi_is_swap_pte(pte)) {
+        mm->swapents--;
+        vmsi_swap_free(k, vmsi_swp_offset(pte));
+        return;
+    }
     if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)))
         return;
     uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
@@ -129,7 +137,7 @@ void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
         vms_frames_set_flags(k->fr, pfn, VMS_FRAME_DIRTY, 0);
     if (f->flags & VMS_FRAME_LOCKED)
         vmsi_update_mlock(k, pfn);
-    vms_frames_put(k->fr, pfn, NULL);
+    vmsi_page_put(k, pfn);
 }
 
 /* Clear the leaf at ptep and drop what it held (vmsi_page_unref). The caller flushes
@@ -177,6 +185,11 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
         return;
     }
     c->ptes++;
+    if ((vms_frames_meta(c->k->fr, pfn)->flags & VMSI_FRAME_SWAPCACHE) && (pte & VMS_PTE_RW)) {
+        c->st = vmsi_err(c->err, VMS_ERR_INVAL, "swap-cache page writable at %llx",
+                         (unsigned long long)va);
+        return;
+    }
     vmsi_rmap *r = vmsi_rmap_of(c->k, pfn);
     for (uint32_t i = 0; r && i < r->n; i++)
         if (r->e[i].mm == mm && r->e[i].va == va)
@@ -194,11 +207,16 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: mapcount %u, rmap has %u",
                         (unsigned long long)pfn, f->mapcount, cnt);
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
+    uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
     /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
-    if (f->refcount != f->mapcount + cache_ref + f->pincount)
-        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s, pins %u",
+    if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
                         (unsigned long long)pfn, f->refcount, f->mapcount,
-                        cache_ref ? " + page cache" : "", f->pincount);
+                        cache_ref ? " + page cache" : "", swap_ref ? " + swap cache" : "",
+                        f->pincount);
+    if (swap_ref && (!r || !r->swapcache))
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: swap-cache frame without its slot",
+                        (unsigned long long)pfn);
     for (uint32_t i = 0; i < cnt; i++) {
         vmsi_mm *mm = r->e[i].mm;
         vmsi_vma *v = vmsi_vma_lookup(mm, r->e[i].va);
@@ -265,4 +283,6 @@ void vmsi_update_mlock(vms_kernel *k, uint64_t pfn)
         locked = v && (v->flags & VMSI_VM_LOCKED);
     }
     vms_frames_set_flags(k->fr, pfn, locked ? VMS_FRAME_LOCKED : 0, locked ? 0 : VMS_FRAME_LOCKED);
+    if (!locked)
+        vmsi_lru_add(k, pfn); /* back from the unevictable set */
 }

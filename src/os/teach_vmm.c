@@ -41,11 +41,11 @@ typedef struct vmm {
     void *pst;
     FILE *backing;
     uint64_t npages, pt_base;
-    uint64_t *owner;     /* frame -> page */
-    uint8_t *young;      /* page -> referenced since the policy last asked */
-    uint64_t *next_use;  /* page -> index of its next reference (for opt) */
-    uint64_t *next_at;   /* index -> index of the next reference to the same page */
-    uint8_t *buf;        /* one page, for backing-store reads */
+    uint64_t *owner;    /* frame -> page */
+    uint8_t *young;     /* page -> referenced since the policy last asked */
+    uint64_t *next_use; /* page -> index of its next reference (for opt) */
+    uint64_t *next_at;  /* index -> index of the next reference to the same page */
+    uint8_t *buf;       /* one page, for backing-store reads */
     vms_teach_stats st;
 } vmm;
 
@@ -72,7 +72,8 @@ static vms_status get_frame(vmm *v, uint64_t *frame, vms_err *err)
 {
     vms_status st = vms_frames_alloc(v->fr, 0, frame, NULL);
     if (st != VMS_ERR_NOTFOUND)
-        return st == VMS_OK ? VMS_OK : vmsi_err(err, st, "vmm: frame allocator: %s", vms_status_str(st));
+        return st == VMS_OK ? VMS_OK
+                            : vmsi_err(err, st, "vmm: frame allocator: %s", vms_status_str(st));
     vms_policy_host h = {v, host_young, host_next_use};
     uint64_t victim;
     if (!v->pol->victim(v->pst, &h, &victim))
@@ -150,8 +151,8 @@ static vms_status check_cfg(const vms_teach_config *c, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL, "vmm: %u frames: expected 1 … %u", c->frames,
                         1u << c->page_bits);
     if (c->tlb_entries < 1 || c->tlb_entries > VMS_TLB_MAX_WAYS)
-        return vmsi_err(err, VMS_ERR_INVAL, "vmm: %u TLB entries: expected 1 … %u",
-                        c->tlb_entries, VMS_TLB_MAX_WAYS);
+        return vmsi_err(err, VMS_ERR_INVAL, "vmm: %u TLB entries: expected 1 … %u", c->tlb_entries,
+                        VMS_TLB_MAX_WAYS);
     if (!c->backing)
         return vmsi_err(err, VMS_ERR_INVAL, "vmm: no backing store file given");
     return VMS_OK;

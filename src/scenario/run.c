@@ -130,6 +130,8 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
         {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
         {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
+        {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
+        {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
         {offsetof(vms_kernel_stats, fault_around), "pages mapped by fault-around"},
         {offsetof(vms_kernel_stats, thp_fault_alloc), "huge page"},
         {offsetof(vms_kernel_stats, stack_expand), "stack grown"},
@@ -145,6 +147,8 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
             uint64_t d = *(const uint64_t *)((const char *)&b->ks + kinds[i].off) -
                          *(const uint64_t *)((const char *)&a->ks + kinds[i].off);
+            if (kinds[i].off == offsetof(vms_kernel_stats, pgmajfault))
+                d -= b->ks.pswpin - a->ks.pswpin; /* swap-ins are told apart below */
             if (d) {
                 say(r, "%s%s", first ? "" : ", ", kinds[i].what);
                 if (d > 1)
@@ -154,6 +158,11 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         }
         say(r, "%s)", first ? "minor: page already in memory" : "");
     }
+    uint64_t out = b->ks.pswpout - a->ks.pswpout;
+    uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
+    if (out || dropped)
+        say(r, "; reclaim: %" PRIu64 " page%s swapped out, %" PRIu64 " file page%s dropped", out,
+            out == 1 ? "" : "s", dropped, dropped == 1 ? "" : "s");
     const char *l1 = kind == VMS_ACC_EXEC ? "l1i" : "l1d";
     say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, b->l1_hits - a->l1_hits,
         b->l1_misses - a->l1_misses);
@@ -610,13 +619,24 @@ static vms_status show(runner *r)
     case SHOW_TLB: show_tlb(r); break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
+        if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */
+            complain(r, "process '%s' is not running", pname(r, c->proc));
+            r->res->errors++;
+            return VMS_OK;
+        }
         size_t n = c->len < 64 ? (size_t)c->len : 64;
         st = vms_proc_pagemap(r->k, t, va, n, pm);
-        for (size_t i = 0; st == VMS_OK && i < n; i++)
+        for (size_t i = 0; st == VMS_OK && i < n; i++) {
+            if (pm[i] & VMS_PM_SWAPPED) {
+                say(r, "  0x%" PRIx64 ": swapped, slot %" PRIu64 "\n", va + i * VMS_PAGE_SIZE,
+                    (pm[i] & VMS_PM_PFN_MASK) >> 5);
+                continue;
+            }
             say(r, "  0x%" PRIx64 ": %s%s%s pfn 0x%" PRIx64 "\n", va + i * VMS_PAGE_SIZE,
                 pm[i] & VMS_PM_PRESENT ? "present" : "not present",
                 pm[i] & VMS_PM_FILE ? " file/shared" : "", pm[i] & VMS_PM_EXCLUSIVE ? " exclusive" : "",
                 pm[i] & VMS_PM_PFN_MASK);
+        }
         break;
     }
     case SHOW_IOMMU:

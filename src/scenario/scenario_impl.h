@@ -68,7 +68,7 @@ typedef enum scn_show {
 /* An address operand: absolute, `auto`, or label + offset. */
 typedef struct scn_addr {
     bool is_auto;
-    int label; /* -1: absolute */
+    int label;      /* -1: absolute */
     uint64_t value; /* the address, or the offset from the label */
 } scn_addr;
 
@@ -81,13 +81,13 @@ typedef struct scn_cmd {
     unsigned prot, flags; /* mmap flags (VMS_MAP_*) */
     int path;             /* string index: file path / shm name / echo text / set arg */
     bool shm;
-    int def_label;        /* label an mmap defines (-1: none) */
+    int def_label; /* label an mmap defines (-1: none) */
     scn_expect expect;
     size_t data_off, data_len; /* write data / expected read data in the byte pool */
-    unsigned core;        /* spawn/thread/core: a core; show tlb: a core */
-    int tlb_level;        /* show tlb: 0 l1i, 1 l1d, 2 l2, -1 all */
-    vms_access_kind kind; /* touch */
-    uint64_t step, count; /* touch: stride; count of random accesses (0: sequential) */
+    unsigned core;             /* spawn/thread/core: a core; show tlb: a core */
+    int tlb_level;             /* show tlb: 0 l1i, 1 l1d, 2 l2, -1 all */
+    vms_access_kind kind;      /* touch */
+    uint64_t step, count;      /* touch: stride; count of random accesses (0: sequential) */
     scn_show show;
     int dev;          /* device-name index (-1: none) */
     unsigned devkind; /* device: 0 nic, 1 blk, 2 raw */

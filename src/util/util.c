@@ -12,16 +12,26 @@
 const char *vms_status_str(vms_status st)
 {
     switch (st) {
-    case VMS_OK: return "ok";
-    case VMS_ERR_NOMEM: return "out of memory";
-    case VMS_ERR_INVAL: return "invalid argument";
-    case VMS_ERR_RANGE: return "out of range";
-    case VMS_ERR_BUS: return "bus error";
-    case VMS_ERR_EXISTS: return "already exists";
-    case VMS_ERR_NOTFOUND: return "not found";
-    case VMS_ERR_IO: return "I/O error";
-    case VMS_ERR_PARSE: return "parse error";
-    case VMS_ERR_UNSUPPORTED: return "unsupported";
+    case VMS_OK:
+        return "ok";
+    case VMS_ERR_NOMEM:
+        return "out of memory";
+    case VMS_ERR_INVAL:
+        return "invalid argument";
+    case VMS_ERR_RANGE:
+        return "out of range";
+    case VMS_ERR_BUS:
+        return "bus error";
+    case VMS_ERR_EXISTS:
+        return "already exists";
+    case VMS_ERR_NOTFOUND:
+        return "not found";
+    case VMS_ERR_IO:
+        return "I/O error";
+    case VMS_ERR_PARSE:
+        return "parse error";
+    case VMS_ERR_UNSUPPORTED:
+        return "unsupported";
     }
     return "unknown status";
 }

@@ -50,11 +50,23 @@ done
 "$vmsim" replay $ex/true-all.lackey.xz --stats json >"$tmp/j"
 for path in accesses faults.minor faults.major faults.cow faults.segv tlb.l1d.hits \
             tlb.l1d.misses tlb.l2.hits tlb.l2.misses walks walk.mem_refs cycles \
-            replay.references replay.layout; do
+            swap.ins swap.outs replay.references replay.layout; do
     python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]' "$tmp/j" "$path" 2>/dev/null && ok || bad "json name $path"
 done
+
+# Under memory pressure (2 MiB of RAM, swap, exact LRU) the fast path is still exact,
+# and pages go out to swap and come back: a lackey trace writing 4 MiB twice, with
+# fetches between the stores.
+for round in 1 2; do
+    awk 'BEGIN { for (p = 0; p < 1024; p++) printf "I  %x,4\n S %x,8\n", 4194304 + (p % 64) * 4, 268435456 + p * 4096 }'
+done >"$tmp/w.lackey"
+"$vmsim" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json >"$tmp/a"
+"$vmsim" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json --slow >"$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" && ok || bad "swap: fast path differs from --slow"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d["swap"]["outs"] > 0 and d["swap"]["ins"] > 0))' "$tmp/a" &&
+    ok || bad "swap: no swapping under 2 MiB"
 
 # CSV: a header and one row per interval, the last at the end; --limit stops early.
 "$vmsim" replay $ex/true-all.lackey.xz --csv "$tmp/s.csv" --interval 50000 >/dev/null

@@ -20,7 +20,7 @@ golden() {
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
 golden run_demo
-for s in files threads segv; do
+for s in files threads segv swap; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 # The same run twice is byte-identical (determinism), and a new seed changes addresses.
@@ -66,6 +66,25 @@ for path in ["accesses", "cycles", "walks", "walk.mem_refs", "tlb.l1d.hits", "tl
 assert d["faults"]["segv"] == 1 and d["faults"]["cow"] == 2, d["faults"]
 assert d["scenario"]["expects_failed"] == 0
 PY
+
+# Memory pressure: the keys `swap` and `policy` and the JSON names swap.ins, swap.outs.
+for pol in fifo lru clock random twolist; do
+    "$vmsim" run --stats json --set swap=16M --set policy=$pol "$src/examples/scenarios/swap.scn" >"$tmp/j" 2>/dev/null
+    python3 - "$tmp/j" "$pol" <<'PY' && ok || bad "swap json ($pol)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["swap"]["outs"] > 0 and d["swap"]["ins"] >= 1, d["swap"]
+assert d["swap"]["total_pages"] == 4095, d["swap"]
+assert d["reclaim"]["policy"] == sys.argv[2] and d["reclaim"]["reclaimed"] > 0, d["reclaim"]
+assert d["faults"]["major"] >= 1 and 0 <= d["thrashing"]["paging_permille"] <= 1000
+assert d["scenario"]["expects_failed"] == 0
+PY
+done
+"$vmsim" run --set swap=0 "$src/examples/scenarios/swap.scn" 2>/dev/null | grep -q "SwapTotal:             0 kB" && ok || bad "swap=0"
+"$vmsim" run --set policy=opt "$src/examples/scenarios/swap.scn" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "policy 'opt' needs the future" "$tmp/err" && ok || bad "policy=opt without an oracle (exit $rc)"
+"$vmsim" run --set policy=belady "$tmp/u.scn" 2>"$tmp/err" >/dev/null; rc=$?
+[ $rc -eq 2 ] && grep -q "bad value 'belady' for policy" "$tmp/err" && ok || bad "unknown policy (exit $rc)"
 
 echo "run: $pass passed, $fail failed"
 [ $fail -eq 0 ]
