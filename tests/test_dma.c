@@ -22,6 +22,7 @@
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/rng.h"
+#include "vmsim/swap.h"
 
 #define RW        (VMS_PROT_READ | VMS_PROT_WRITE)
 #define PRIV_ANON (VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS)
@@ -270,6 +271,94 @@ static void test_pinned_semantics(void)
 
 /* Passthrough and no IOMMU: DMA addresses are physical; a rogue device with the IOMMU
  * off rewrites a page-table entry and the process's translation changes. */
+/* Pinned pages survive heavy memory pressure in place: a DMA-mapped buffer keeps its
+ * frames and bytes while another process's footprint (3x RAM) forces swapping; the same
+ * process's unpinned pages do move, and come back intact; afterwards every frame, pin and
+ * swap slot is returned. */
+static void test_pinned_under_pressure(void)
+{
+    enum { NPG = 16 };
+    rig r;
+    memset(&r, 0, sizeof r);
+    vms_machine_config mc;
+    vms_machine_preset("skylake", &mc, NULL);
+    mc.ram_bytes = UINT64_C(16) << 20;
+    mc.ncores = 1;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.swap_bytes = UINT64_C(64) << 20;
+    kc.policy = "clock";
+    vms_iommu_config ic;
+    vms_iommu_config_default(&ic);
+    vms_dev_config dc = {"rogue", vms_bdf_make(0, 5, 0), 0};
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &r.m, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_kernel_create(r.m, &kc, &r.k, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_iommu_create(r.m, &ic, &r.io, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_dev_create(r.m, r.io, &dc, &r.raw, NULL) == VMS_OK);
+    vms_kernel_set_log(r.k, on_log, &r);
+    r.free0 = vms_frames_nfree(vms_kernel_frames(r.k));
+    vms_dma_dev *d = NULL;
+    REQUIRE_VOID(vms_dma_attach(r.k, r.raw, VMS_DMA_TRANSLATE, &d, NULL) == VMS_OK);
+
+    /* A: a pinned buffer and an unpinned one, both filled with a pattern. */
+    vms_task *a = proc_with_buf(&r, "pinned", 2 * NPG * 4096, RW);
+    uint8_t page[4096];
+    for (unsigned p = 0; p < 2 * NPG; p++) {
+        memset(page, (int)(0x40 + p), sizeof page);
+        CHECK_EQ(vms_proc_write(r.k, a, BUF + p * 4096u, page, sizeof page), VMS_ACCESS_OK);
+    }
+    uint64_t iova = 0, pfn[NPG], unpinned_pfn[NPG];
+    REQUIRE_VOID(vms_dma_map(r.k, d, a, BUF, NPG * 4096, VMS_DMA_BIDIRECTIONAL, &iova, NULL) ==
+                 VMS_OK);
+    for (unsigned p = 0; p < NPG; p++) {
+        pfn[p] = pfn_of(r.k, a, BUF + p * 4096u);
+        unpinned_pfn[p] = pfn_of(r.k, a, BUF + (NPG + p) * 4096u);
+    }
+    /* B: touch three times RAM. */
+    vms_task *b = NULL;
+    uint64_t at = 0, big = UINT64_C(48) << 20;
+    CHECK_EQ(vms_proc_spawn(r.k, "hog", 0, &b, NULL), VMS_OK);
+    REQUIRE_VOID(vms_sys_mmap(r.k, b, 0, big, RW, PRIV_ANON, NULL, 0, &at, NULL) == VMS_OK);
+    for (uint64_t off = 0; off < big; off += 4096)
+        CHECK_EQ(vms_proc_write(r.k, b, at + off, &off, sizeof off), VMS_ACCESS_OK);
+    CHECK(vms_kernel_get_stats(r.k)->pswpout > 1000);
+
+    /* Pinned: same frames, same bytes, seen by the device and by the process. */
+    unsigned same_pfn = 0, moved = 0, intact = 0;
+    for (unsigned p = 0; p < NPG; p++) {
+        same_pfn += pfn_of(r.k, a, BUF + p * 4096u) == pfn[p];
+        uint8_t dev_view[64];
+        vms_dma_result dr = vms_dev_dma(r.raw, iova + p * 4096u, dev_view, sizeof dev_view,
+                                        VMS_ACC_READ);
+        uint8_t proc_view[4096];
+        CHECK_EQ(vms_proc_read(r.k, a, BUF + p * 4096u, proc_view, sizeof proc_view), VMS_ACCESS_OK);
+        memset(page, (int)(0x40 + p), sizeof page);
+        intact += dr.ok && dr.done == sizeof dev_view && !memcmp(dev_view, page, sizeof dev_view) &&
+                  !memcmp(proc_view, page, sizeof page);
+    }
+    CHECK_EQ(same_pfn, NPG);
+    CHECK_EQ(intact, NPG);
+    /* Unpinned: at least some were evicted (the pressure was real), and read back intact. */
+    for (unsigned p = 0; p < NPG; p++) {
+        moved += pfn_of(r.k, a, BUF + (NPG + p) * 4096u) != unpinned_pfn[p];
+        uint8_t view[4096];
+        CHECK_EQ(vms_proc_read(r.k, a, BUF + (NPG + p) * 4096u, view, sizeof view), VMS_ACCESS_OK);
+        memset(page, (int)(0x40 + NPG + p), sizeof page);
+        CHECK(!memcmp(view, page, sizeof page));
+    }
+    CHECK(moved > 0);
+    kcheck(r.k);
+    CHECK_EQ(vms_dma_unmap(r.k, d, iova, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_count(vms_kernel_frames(r.k), VMS_FRAME_PINNED), 0);
+    while (vms_proc_count(r.k))
+        vms_proc_exit(r.k, vms_proc_at(r.k, 0));
+    vms_swap_info si;
+    vms_swap_get_info(r.k, &si);
+    CHECK_EQ(si.free_pages, si.total_pages);
+    CHECK(si.writes > 1000);
+    rig_down(&r, true);
+}
+
 static void test_physical_and_rogue(void)
 {
     rig r;
@@ -919,6 +1008,7 @@ int main(int argc, char **argv)
     th_init(argc, argv, "dma");
     test_map_dma_unmap();
     test_pinned_semantics();
+    test_pinned_under_pressure();
     test_physical_and_rogue();
     test_drivers();
     test_la57();
