@@ -48,6 +48,9 @@
 
 #include "os/os_impl.h"
 
+/* Initial capacity of the page policy's pools (they grow on demand). */
+#define POLICY_HINT_PAGES UINT64_C(65536)
+
 #define SWAP_CLUSTER_MAX 32u
 
 /* ---- the policy's bookkeeping ------------------------------------------------------- */
@@ -200,8 +203,11 @@ vms_status vmsi_reclaim_init(vms_kernel *k, vms_err *err)
     set_watermarks(k);
     vms_frames_stats fs;
     vms_frames_stats_get(k->fr, &fs);
-    st = k->pol->create(k->a, (size_t)(fs.total < UINT32_MAX - 2 ? fs.total : UINT32_MAX - 2),
-                        k->cfg.seed, &k->pol_state, err);
+    /* A capacity hint, not a bound: the policy's pools double as pages become resident, so
+     * host memory follows the resident set, not the size of RAM (a 1 TiB machine boots
+     * cheaply). */
+    uint64_t hint = fs.total < POLICY_HINT_PAGES ? fs.total : POLICY_HINT_PAGES;
+    st = k->pol->create(k->a, (size_t)hint, k->cfg.seed, &k->pol_state, err);
     if (st != VMS_OK)
         k->pol = NULL;
     return st;
