@@ -115,10 +115,11 @@ static void summary(const run_opts *o, vms_machine *m, vms_kernel *k, const vms_
         vms_strbuf_printf(&sb, "{");
         vms_machine_stats_json_members(m, &sb);
         vms_kernel_stats_json_members(k, &sb);
-        vms_strbuf_printf(&sb, ",\"scenario\":{\"commands\":%u,\"expects_passed\":%u,"
-                               "\"expects_failed\":%u,\"unexpected_faults\":%u,\"errors\":%u}}\n",
-                          r->commands, r->expects_passed, r->expects_failed,
-                          r->unexpected_faults, r->errors);
+        vms_strbuf_printf(&sb,
+                          ",\"scenario\":{\"commands\":%u,\"expects_passed\":%u,"
+                          "\"expects_failed\":%u,\"unexpected_faults\":%u,\"errors\":%u}}\n",
+                          r->commands, r->expects_passed, r->expects_failed, r->unexpected_faults,
+                          r->errors);
         fputs(vms_strbuf_str(&sb), stdout);
     } else {
         const vms_kernel_stats *ks = vms_kernel_get_stats(k);

@@ -328,10 +328,11 @@ static void test_pinned_under_pressure(void)
     for (unsigned p = 0; p < NPG; p++) {
         same_pfn += pfn_of(r.k, a, BUF + p * 4096u) == pfn[p];
         uint8_t dev_view[64];
-        vms_dma_result dr = vms_dev_dma(r.raw, iova + p * 4096u, dev_view, sizeof dev_view,
-                                        VMS_ACC_READ);
+        vms_dma_result dr =
+            vms_dev_dma(r.raw, iova + p * 4096u, dev_view, sizeof dev_view, VMS_ACC_READ);
         uint8_t proc_view[4096];
-        CHECK_EQ(vms_proc_read(r.k, a, BUF + p * 4096u, proc_view, sizeof proc_view), VMS_ACCESS_OK);
+        CHECK_EQ(vms_proc_read(r.k, a, BUF + p * 4096u, proc_view, sizeof proc_view),
+                 VMS_ACCESS_OK);
         memset(page, (int)(0x40 + p), sizeof page);
         intact += dr.ok && dr.done == sizeof dev_view && !memcmp(dev_view, page, sizeof dev_view) &&
                   !memcmp(proc_view, page, sizeof page);

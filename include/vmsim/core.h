@@ -38,8 +38,8 @@ typedef enum vms_tlb_level {
 
 /* Counters of one core, beyond those its TLBs, PWC and walker keep. */
 typedef struct vms_core_stats {
-    uint64_t accesses;                     /* accesses translated (each page piece counts) */
-    uint64_t by_kind[3];                   /* reads, writes, fetches */
+    uint64_t accesses;   /* accesses translated (each page piece counts) */
+    uint64_t by_kind[3]; /* reads, writes, fetches */
     uint64_t faults_pf, faults_gp, faults_bus;
     uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
     uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
@@ -100,8 +100,8 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
  * fills *fault, sets CR2 (for #PF) and drops TLB entries for va. trace (may be NULL)
  * receives the walk when one happens (trace->nsteps is 0 after a TLB hit). Never allocates.
  */
-bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *x,
-                        uint64_t *pa, vms_fault *fault, vms_walk_trace *trace);
+bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *x, uint64_t *pa,
+                        vms_fault *fault, vms_walk_trace *trace);
 
 /*
  * A memory access of len bytes (len >= 1) at va: every page the range touches is

@@ -212,9 +212,9 @@ typedef struct vms_kernel_stats {
     uint64_t refault_file;      /* re-reads of evicted file pages (workingset_refault_file) */
     uint64_t fault_cycles;      /* cycles in the fault handler (incl. swap/file I/O) */
     uint64_t user_cycles;       /* cycles of user accesses themselves (translation + data) */
-    uint64_t kernel_faults; /* of pgfault: faults taken by kernel accesses to user memory */
-    uint64_t efault;        /* kernel accesses to user memory that failed with EFAULT */
-    uint64_t auto_anon_vmas; /* VMAs created by the auto-anonymous layout (proc.h) */
+    uint64_t kernel_faults;     /* of pgfault: faults taken by kernel accesses to user memory */
+    uint64_t efault;            /* kernel accesses to user memory that failed with EFAULT */
+    uint64_t auto_anon_vmas;    /* VMAs created by the auto-anonymous layout (proc.h) */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);

@@ -56,7 +56,7 @@ typedef struct vms_machine_config {
 
 /* Physical layout (seed 000): RAM from 0 up to the device window, then above 4 GiB. */
 #define VMS_DEVICE_WINDOW_BASE UINT64_C(0xC0000000)
-#define VMS_DEVICE_WINDOW_END UINT64_C(0x100000000)
+#define VMS_DEVICE_WINDOW_END  UINT64_C(0x100000000)
 
 /*
  * Fill *cfg with preset `name` ("skylake" — the default —, "zen4", "tiny"). Returns

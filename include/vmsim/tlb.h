@@ -25,8 +25,8 @@
 
 typedef struct vms_tlb vms_tlb;
 
-#define VMS_TLB_MAX_PARTS 4
-#define VMS_TLB_MAX_WAYS 64
+#define VMS_TLB_MAX_PARTS   4
+#define VMS_TLB_MAX_WAYS    64
 #define VMS_TLB_MAX_ENTRIES (UINT32_C(1) << 20)
 
 typedef struct vms_tlb_part_config {
@@ -42,7 +42,8 @@ typedef struct vms_tlb_config {
 } vms_tlb_config;
 
 #define VMS_TLB_SIZE_BIT(s) (1u << (unsigned)(s))
-#define VMS_TLB_SIZES_ALL (VMS_TLB_SIZE_BIT(VMS_PG_4K) | VMS_TLB_SIZE_BIT(VMS_PG_2M) | VMS_TLB_SIZE_BIT(VMS_PG_1G))
+#define VMS_TLB_SIZES_ALL                                                                          \
+    (VMS_TLB_SIZE_BIT(VMS_PG_4K) | VMS_TLB_SIZE_BIT(VMS_PG_2M) | VMS_TLB_SIZE_BIT(VMS_PG_1G))
 
 typedef struct vms_tlb_stats {
     uint64_t lookups;
@@ -57,9 +58,9 @@ typedef struct vms_tlb_stats {
 /* One valid entry, as vms_tlb_entry reports it. */
 typedef struct vms_tlb_entry_info {
     unsigned part, set, way;
-    uint64_t va;   /* virtual base of the cached page */
+    uint64_t va; /* virtual base of the cached page */
     uint16_t pcid;
-    vms_xlate x;   /* the cached translation (x.size is the cached size) */
+    vms_xlate x; /* the cached translation (x.size is the cached size) */
 } vms_tlb_entry_info;
 
 /* Validate cfg and create the TLB (VMS_ERR_INVAL names the partition and the problem:

@@ -20,32 +20,32 @@
 
 typedef enum kind {
     K_PRESET,
-    K_SIZE,   /* uint64_t bytes, K/M/G/T suffixes */
-    K_U64,    /* uint64_t */
-    K_UINT,   /* unsigned */
-    K_U32,    /* uint32_t */
-    K_BOOL,   /* bool */
-    K_SEED,   /* machine.seed and kernel.seed */
-    K_TLB,    /* vms_tlb_config */
-    K_TLBPOL, /* a policy for every partition of every TLB */
-    K_PWC,    /* vms_pwc_level_config */
-    K_PATH,   /* the writeback directory */
+    K_SIZE,     /* uint64_t bytes, K/M/G/T suffixes */
+    K_U64,      /* uint64_t */
+    K_UINT,     /* unsigned */
+    K_U32,      /* uint32_t */
+    K_BOOL,     /* bool */
+    K_SEED,     /* machine.seed and kernel.seed */
+    K_TLB,      /* vms_tlb_config */
+    K_TLBPOL,   /* a policy for every partition of every TLB */
+    K_PWC,      /* vms_pwc_level_config */
+    K_PATH,     /* the writeback directory */
     K_SWAPFILE, /* the swap file path ("" = temporary) */
-    K_POLICY, /* a page-replacement policy name */
-    K_SWAPDEV, /* hdd | ssd: sets latency and bandwidth */
-    K_KSWAPD, /* "none" or a core */
+    K_POLICY,   /* a page-replacement policy name */
+    K_SWAPDEV,  /* hdd | ssd: sets latency and bandwidth */
+    K_KSWAPD,   /* "none" or a core */
 } kind;
 
 typedef struct key {
     const char *name;
     kind k;
-    size_t off; /* offset of the field in vms_config */
+    size_t off;        /* offset of the field in vms_config */
     uint64_t min, max; /* for numbers */
     const char *help;
 } key;
 
-#define M(f) offsetof(vms_config, machine.f)
-#define KC(f) offsetof(vms_config, kernel.f)
+#define M(f)   offsetof(vms_config, machine.f)
+#define KC(f)  offsetof(vms_config, kernel.f)
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
@@ -58,7 +58,8 @@ static const key keys[] = {
     {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
     {"tlb.l1d", K_TLB, M(mmu.l1d), 0, 0, "L1 dTLB partitions, same form"},
     {"tlb.l2", K_TLB, M(mmu.l2), 0, 0, "shared L2 TLB (STLB) partitions, same form, or none"},
-    {"tlb.policy", K_TLBPOL, 0, 0, 0, "replacement policy of every TLB partition (lru, plru, fifo, random)"},
+    {"tlb.policy", K_TLBPOL, 0, 0, 0,
+     "replacement policy of every TLB partition (lru, plru, fifo, random)"},
     {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0, "PDE cache ENTRIES[xWAYS][:POLICY] or none"},
     {"pwc.pdpte", K_PWC, M(mmu.pwc.level[3]), 0, 0, "PDPTE cache, same form"},
     {"pwc.pml4e", K_PWC, M(mmu.pwc.level[4]), 0, 0, "PML4E cache, same form"},
@@ -68,37 +69,60 @@ static const key keys[] = {
     {"cost.walk_ref", K_U32, M(cost.walk_ref), 0, U32MAX, "cycles per paging-structure entry read"},
     {"cost.pwc_hit", K_U32, M(cost.pwc_hit), 0, U32MAX, "cycles of a page-walk-cache hit"},
     {"cost.ad_write", K_U32, M(cost.ad_write), 0, U32MAX, "cycles per A/D write-back"},
-    {"cost.fault", K_U32, M(cost.fault), 0, U32MAX, "cycles to deliver a fault (exception entry/exit)"},
+    {"cost.fault", K_U32, M(cost.fault), 0, U32MAX,
+     "cycles to deliver a fault (exception entry/exit)"},
     {"cost.mem_access", K_U32, M(cost.mem_access), 0, U32MAX, "cycles of the data access itself"},
     {"cost.invlpg", K_U32, M(cost.invlpg), 0, U32MAX, "cycles of an INVLPG/INVPCID"},
     {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
-    {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512, "pages mapped around a file read fault (power of 2)"},
-    {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0, "anonymous read-first maps the shared zero page"},
+    {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
+     "pages mapped around a file read fault (power of 2)"},
+    {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
+     "anonymous read-first maps the shared zero page"},
     {"kernel.pcid", K_BOOL, KC(pcid), 0, 0, "PCIDs and no-flush CR3 loads on context switch"},
     {"kernel.aslr", K_BOOL, KC(aslr), 0, 0, "randomise stack, mmap base and brk start"},
-    {"kernel.direct_map_1g", K_BOOL, KC(direct_map_1g), 0, 0, "kernel direct map in 1 GiB pages (else 2 MiB)"},
-    {"kernel.stack_limit", K_SIZE, KC(stack_limit), 4096, UINT64_C(1) << 40, "how far a stack may grow (RLIMIT_STACK)"},
-    {"kernel.writeback_dir", K_PATH, 0, 0, 0, "directory for written-back copies of shared-mapped files"},
-    {"kernel.writeback_in_place", K_BOOL, KC(writeback_in_place), 0, 0, "write shared-mapping changes to the original file (modifies user data)"},
-    {"kernel.cost.fault_entry", K_U32, KC(cost.fault_entry), 0, U32MAX, "cycles of the fault handler's software path"},
+    {"kernel.direct_map_1g", K_BOOL, KC(direct_map_1g), 0, 0,
+     "kernel direct map in 1 GiB pages (else 2 MiB)"},
+    {"kernel.stack_limit", K_SIZE, KC(stack_limit), 4096, UINT64_C(1) << 40,
+     "how far a stack may grow (RLIMIT_STACK)"},
+    {"kernel.writeback_dir", K_PATH, 0, 0, 0,
+     "directory for written-back copies of shared-mapped files"},
+    {"kernel.writeback_in_place", K_BOOL, KC(writeback_in_place), 0, 0,
+     "write shared-mapping changes to the original file (modifies user data)"},
+    {"kernel.cost.fault_entry", K_U32, KC(cost.fault_entry), 0, U32MAX,
+     "cycles of the fault handler's software path"},
     {"kernel.cost.zero_page", K_U32, KC(cost.zero_page), 0, U32MAX, "cycles to zero a 4 KiB frame"},
-    {"kernel.cost.copy_page", K_U32, KC(cost.copy_page), 0, U32MAX, "cycles to copy a 4 KiB frame (COW)"},
-    {"kernel.cost.file_read", K_U32, KC(cost.file_read), 0, U32MAX, "cycles to read a page from a file"},
-    {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX, "cycles to write a page back to a file"},
+    {"kernel.cost.copy_page", K_U32, KC(cost.copy_page), 0, U32MAX,
+     "cycles to copy a 4 KiB frame (COW)"},
+    {"kernel.cost.file_read", K_U32, KC(cost.file_read), 0, U32MAX,
+     "cycles to read a page from a file"},
+    {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX,
+     "cycles to write a page back to a file"},
     {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
-    {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX, "cycles of a system call's entry and exit"},
-    {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX, "cycles of a context switch beyond its CR3 load"},
-    {"swap", K_SIZE, KC(swap_bytes), 0, UINT64_C(1) << 44, "swap device size, e.g. 64M; 0 for none"},
-    {"policy", K_POLICY, 0, 0, 0, "page-replacement policy of reclaim: fifo, lru, clock, random, opt, twolist"},
-    {"swap.file", K_SWAPFILE, 0, 0, 0, "host file backing swap (created, kept); empty: a temporary file"},
-    {"swap.device", K_SWAPDEV, 0, 0, 0, "swap device preset: ssd (80 us, 500 MB/s) or hdd (10 ms, 150 MB/s)"},
-    {"swap.latency_us", K_U32, KC(swap_latency_us), 0, U32MAX, "swap access latency in microseconds (HDD: seek + rotation)"},
+    {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX,
+     "cycles of a system call's entry and exit"},
+    {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX,
+     "cycles of a context switch beyond its CR3 load"},
+    {"swap", K_SIZE, KC(swap_bytes), 0, UINT64_C(1) << 44,
+     "swap device size, e.g. 64M; 0 for none"},
+    {"policy", K_POLICY, 0, 0, 0,
+     "page-replacement policy of reclaim: fifo, lru, clock, random, opt, twolist"},
+    {"swap.file", K_SWAPFILE, 0, 0, 0,
+     "host file backing swap (created, kept); empty: a temporary file"},
+    {"swap.device", K_SWAPDEV, 0, 0, 0,
+     "swap device preset: ssd (80 us, 500 MB/s) or hdd (10 ms, 150 MB/s)"},
+    {"swap.latency_us", K_U32, KC(swap_latency_us), 0, U32MAX,
+     "swap access latency in microseconds (HDD: seek + rotation)"},
     {"swap.bandwidth_mbs", K_U32, KC(swap_bandwidth_mbs), 1, U32MAX, "swap transfer rate in MB/s"},
-    {"swap.fail_write", K_U64, KC(swap_fail_write), 0, UINT64_MAX, "fail the Nth swap page write (1-based; 0 never)"},
-    {"swap.fail_read", K_U64, KC(swap_fail_read), 0, UINT64_MAX, "fail the Nth swap page read (1-based; 0 never)"},
-    {"watermark.min", K_SIZE, KC(wmark_min), 0, UINT64_C(1) << 45, "free memory below which allocations reclaim directly; 0 automatic"},
-    {"watermark.low", K_SIZE, KC(wmark_low), 0, UINT64_C(1) << 45, "free memory below which kswapd wakes; 0 automatic"},
-    {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45, "free memory kswapd reclaims up to; 0 automatic"},
+    {"swap.fail_write", K_U64, KC(swap_fail_write), 0, UINT64_MAX,
+     "fail the Nth swap page write (1-based; 0 never)"},
+    {"swap.fail_read", K_U64, KC(swap_fail_read), 0, UINT64_MAX,
+     "fail the Nth swap page read (1-based; 0 never)"},
+    {"watermark.min", K_SIZE, KC(wmark_min), 0, UINT64_C(1) << 45,
+     "free memory below which allocations reclaim directly; 0 automatic"},
+    {"watermark.low", K_SIZE, KC(wmark_low), 0, UINT64_C(1) << 45,
+     "free memory below which kswapd wakes; 0 automatic"},
+    {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45,
+     "free memory kswapd reclaims up to; 0 automatic"},
     {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
 };
 
@@ -310,10 +334,18 @@ static bool set_number(vms_config *c, const key *k, const char *value)
         return false;
     switch (k->k) {
     case K_SIZE:
-    case K_U64: *(uint64_t *)field(c, k) = v; break;
-    case K_UINT: *(unsigned *)field(c, k) = (unsigned)v; break;
-    case K_U32: *(uint32_t *)field(c, k) = (uint32_t)v; break;
-    default: c->machine.seed = c->kernel.seed = v; break;
+    case K_U64:
+        *(uint64_t *)field(c, k) = v;
+        break;
+    case K_UINT:
+        *(unsigned *)field(c, k) = (unsigned)v;
+        break;
+    case K_U32:
+        *(uint32_t *)field(c, k) = (uint32_t)v;
+        break;
+    default:
+        c->machine.seed = c->kernel.seed = v;
+        break;
     }
     return true;
 }
@@ -360,9 +392,12 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         *c = fresh;
         return true;
     }
-    case K_BOOL: return parse_bool(value, (bool *)field(c, k));
-    case K_TLB: return parse_tlb(value, (vms_tlb_config *)field(c, k));
-    case K_PWC: return parse_pwc(value, (vms_pwc_level_config *)field(c, k));
+    case K_BOOL:
+        return parse_bool(value, (bool *)field(c, k));
+    case K_TLB:
+        return parse_tlb(value, (vms_tlb_config *)field(c, k));
+    case K_PWC:
+        return parse_pwc(value, (vms_pwc_level_config *)field(c, k));
     case K_TLBPOL: {
         const char *pol = policy_name(value, strlen(value));
         vms_tlb_config *t[3] = {&c->machine.mmu.l1i, &c->machine.mmu.l1d, &c->machine.mmu.l2};
@@ -386,9 +421,12 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
             return false;
         snprintf(c->policy, sizeof c->policy, "%s", value);
         return true;
-    case K_SWAPDEV: return set_swap_device(c, value);
-    case K_KSWAPD: return set_kswapd(c, value);
-    default: return set_number(c, k, value);
+    case K_SWAPDEV:
+        return set_swap_device(c, value);
+    case K_KSWAPD:
+        return set_kswapd(c, value);
+    default:
+        return set_number(c, k, value);
     }
 }
 
@@ -406,14 +444,13 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     return VMS_OK;
 }
 
-vms_status vms_config_set(vms_config *c, const char *key_name, const char *value,
-                          const char *where, vms_err *err)
+vms_status vms_config_set(vms_config *c, const char *key_name, const char *value, const char *where,
+                          vms_err *err)
 {
     const key *k = find_key(key_name);
     if (!k)
         return vmsi_err(err, VMS_ERR_NOTFOUND,
-                        "%s: unknown key '%s' (`vmsim config --keys` lists them)", where,
-                        key_name);
+                        "%s: unknown key '%s' (`vmsim config --keys` lists them)", where, key_name);
     vms_config tmp = *c;
     vms_err inner = {0};
     if (!apply(&tmp, k, value, &inner))
@@ -521,19 +558,39 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             continue; /* derived: every other key is listed */
         vms_strbuf_printf(sb, "%s = ", k->name);
         switch (k->k) {
-        case K_SIZE: fmt_size(sb, *(const uint64_t *)cfield(c, k)); break;
+        case K_SIZE:
+            fmt_size(sb, *(const uint64_t *)cfield(c, k));
+            break;
         case K_U64:
             vms_strbuf_printf(sb, "%llu", (unsigned long long)*(const uint64_t *)cfield(c, k));
             break;
-        case K_SEED: vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed); break;
-        case K_UINT: vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k)); break;
-        case K_U32: vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k)); break;
-        case K_BOOL: vms_strbuf_printf(sb, "%s", *(const bool *)cfield(c, k) ? "on" : "off"); break;
-        case K_TLB: fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k)); break;
-        case K_PWC: fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k)); break;
-        case K_PATH: vms_strbuf_printf(sb, "%s", c->writeback_dir); break;
-        case K_SWAPFILE: vms_strbuf_printf(sb, "%s", c->swap_file); break;
-        case K_POLICY: vms_strbuf_printf(sb, "%s", c->policy); break;
+        case K_SEED:
+            vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed);
+            break;
+        case K_UINT:
+            vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k));
+            break;
+        case K_U32:
+            vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k));
+            break;
+        case K_BOOL:
+            vms_strbuf_printf(sb, "%s", *(const bool *)cfield(c, k) ? "on" : "off");
+            break;
+        case K_TLB:
+            fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k));
+            break;
+        case K_PWC:
+            fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k));
+            break;
+        case K_PATH:
+            vms_strbuf_printf(sb, "%s", c->writeback_dir);
+            break;
+        case K_SWAPFILE:
+            vms_strbuf_printf(sb, "%s", c->swap_file);
+            break;
+        case K_POLICY:
+            vms_strbuf_printf(sb, "%s", c->policy);
+            break;
         case K_SWAPDEV:
             vms_strbuf_printf(sb, "%s", c->kernel.swap_device == VMS_SWAP_HDD ? "hdd" : "ssd");
             break;
@@ -543,7 +600,8 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             else
                 vms_strbuf_printf(sb, "%d", c->kernel.kswapd_core);
             break;
-        default: break;
+        default:
+            break;
         }
         vms_strbuf_printf(sb, "\n");
     }

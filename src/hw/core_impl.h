@@ -12,8 +12,8 @@ struct vms_core {
     vms_machine *m;
     unsigned id;
     vms_regs regs;
-    uint16_t pcid;  /* cached vms_regs_pcid(&regs) */
-    bool pge;       /* cached CR4.PGE: fill global entries only when set */
+    uint16_t pcid;                 /* cached vms_regs_pcid(&regs) */
+    bool pge;                      /* cached CR4.PGE: fill global entries only when set */
     vms_tlb *tlb[VMS_TLB_NLEVELS]; /* NULL when a level is absent */
     vms_pwc *pwc;                  /* NULL when no level has a cache */
     vms_walk_stats wstats;

@@ -22,8 +22,8 @@ static vms_status check_tlb(const vms_tlb_config *t, const char *name, vms_err *
                             p->policy);
     }
     if (t->nparts > VMS_TLB_MAX_PARTS)
-        return vmsi_err(err, VMS_ERR_INVAL, "tlb %s: %u partitions (at most %u)", name,
-                        t->nparts, VMS_TLB_MAX_PARTS);
+        return vmsi_err(err, VMS_ERR_INVAL, "tlb %s: %u partitions (at most %u)", name, t->nparts,
+                        VMS_TLB_MAX_PARTS);
     return VMS_OK;
 }
 
@@ -36,7 +36,9 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
                         (unsigned long long)ram);
     if (cfg->maxphyaddr < 36 || cfg->maxphyaddr > 52)
         return vmsi_err(err, VMS_ERR_INVAL, "maxphyaddr %u: expected 36 … 52", cfg->maxphyaddr);
-    uint64_t top = ram <= VMS_DEVICE_WINDOW_BASE ? ram : ram + (VMS_DEVICE_WINDOW_END - VMS_DEVICE_WINDOW_BASE);
+    uint64_t top = ram <= VMS_DEVICE_WINDOW_BASE
+                       ? ram
+                       : ram + (VMS_DEVICE_WINDOW_END - VMS_DEVICE_WINDOW_BASE);
     uint64_t limit = UINT64_C(1) << (cfg->maxphyaddr < 46 ? cfg->maxphyaddr : 46);
     if (top > limit)
         return vmsi_err(err, VMS_ERR_INVAL,

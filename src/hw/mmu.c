@@ -43,8 +43,8 @@ static void deliver(vms_core *c, const vms_fault *f)
 }
 
 /* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. */
-static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
-                          vms_xlate *x, vms_fault *fault, vms_walk_trace *trace)
+static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
+                          vms_fault *fault, vms_walk_trace *trace)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;

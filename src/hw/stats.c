@@ -60,8 +60,8 @@ static void put_tlb(vms_strbuf *sb, const vms_tlb_stats *s)
     vms_strbuf_printf(sb,
                       "{\"lookups\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
                       ",\"hits_4k\":%" PRIu64 ",\"hits_2m\":%" PRIu64 ",\"hits_1g\":%" PRIu64
-                      ",\"fills\":%" PRIu64 ",\"evictions\":%" PRIu64
-                      ",\"invalidations\":%" PRIu64 "}",
+                      ",\"fills\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"invalidations\":%" PRIu64
+                      "}",
                       s->lookups, s->hits, s->misses, s->hits_by_size[0], s->hits_by_size[1],
                       s->hits_by_size[2], s->fills, s->evictions, s->invalidations);
 }
@@ -82,14 +82,13 @@ static void put_totals(vms_strbuf *sb, const totals *t)
         put_tlb(sb, &t->tlb[l]);
         first = false;
     }
-    vms_strbuf_printf(sb,
-                      "},\"walks\":%" PRIu64 ",\"walk\":{\"mem_refs\":%" PRIu64
-                      ",\"ad_writes\":%" PRIu64 ",\"faults\":%" PRIu64 ",\"pwc_hits\":%" PRIu64
-                      ",\"refs_by_level\":{\"pml5\":%" PRIu64 ",\"pml4\":%" PRIu64
-                      ",\"pdpt\":%" PRIu64 ",\"pd\":%" PRIu64 ",\"pt\":%" PRIu64 "}}",
-                      w->walks, w->mem_refs, w->ad_writes, w->faults, w->pwc_hits,
-                      w->refs_by_level[5], w->refs_by_level[4], w->refs_by_level[3],
-                      w->refs_by_level[2], w->refs_by_level[1]);
+    vms_strbuf_printf(
+        sb,
+        "},\"walks\":%" PRIu64 ",\"walk\":{\"mem_refs\":%" PRIu64 ",\"ad_writes\":%" PRIu64
+        ",\"faults\":%" PRIu64 ",\"pwc_hits\":%" PRIu64 ",\"refs_by_level\":{\"pml5\":%" PRIu64
+        ",\"pml4\":%" PRIu64 ",\"pdpt\":%" PRIu64 ",\"pd\":%" PRIu64 ",\"pt\":%" PRIu64 "}}",
+        w->walks, w->mem_refs, w->ad_writes, w->faults, w->pwc_hits, w->refs_by_level[5],
+        w->refs_by_level[4], w->refs_by_level[3], w->refs_by_level[2], w->refs_by_level[1]);
     const vms_pwc_stats *p = &t->pwc;
     vms_strbuf_printf(sb,
                       ",\"pwc\":{\"lookups\":%" PRIu64 ",\"hits_pde\":%" PRIu64
@@ -98,12 +97,11 @@ static void put_totals(vms_strbuf *sb, const totals *t)
                       ",\"invalidations\":%" PRIu64 "}",
                       p->lookups, p->hits[2], p->hits[3], p->hits[4], p->hits[5], p->misses,
                       p->fills, p->invalidations);
-    vms_strbuf_printf(sb,
-                      ",\"exceptions\":{\"page_faults\":%" PRIu64 ",\"gp\":%" PRIu64
-                      ",\"bus\":%" PRIu64 ",\"tlb_hit_faults\":%" PRIu64
-                      ",\"dirty_rewalks\":%" PRIu64 "}",
-                      s->faults_pf, s->faults_gp, s->faults_bus, s->tlb_hit_faults,
-                      s->dirty_rewalks);
+    vms_strbuf_printf(
+        sb,
+        ",\"exceptions\":{\"page_faults\":%" PRIu64 ",\"gp\":%" PRIu64 ",\"bus\":%" PRIu64
+        ",\"tlb_hit_faults\":%" PRIu64 ",\"dirty_rewalks\":%" PRIu64 "}",
+        s->faults_pf, s->faults_gp, s->faults_bus, s->tlb_hit_faults, s->dirty_rewalks);
     vms_strbuf_printf(sb,
                       ",\"invalidations\":{\"invlpg\":%" PRIu64 ",\"invpcid\":%" PRIu64
                       ",\"cr3_loads\":%" PRIu64 ",\"cr3_noflush\":%" PRIu64
@@ -122,8 +120,8 @@ vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
     const vms_bus_stats *b = vms_bus_get_stats(m->bus);
     vms_strbuf_printf(sb,
                       ",\"bus\":{\"ram_reads\":%" PRIu64 ",\"ram_writes\":%" PRIu64
-                      ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64
-                      ",\"errors\":%" PRIu64 "},\"cores\":[",
+                      ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64 ",\"errors\":%" PRIu64
+                      "},\"cores\":[",
                       b->ram_reads, b->ram_writes, b->mmio_reads, b->mmio_writes, b->errors);
     for (unsigned i = 0; i < m->ncores; i++) {
         totals one;

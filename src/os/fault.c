@@ -406,8 +406,8 @@ static vmsi_vma *auto_anon_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr)
         end = next->start;
     if (end > VMS_TASK_SIZE || end < start)
         end = VMS_TASK_SIZE;
-    vmsi_vma v = {start, end, VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC, VMSI_VM_ANON, NULL,
-                  0};
+    vmsi_vma v = {start,        end,  VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC,
+                  VMSI_VM_ANON, NULL, 0};
     if (vmsi_vma_insert(mm, &v, NULL) != VMS_OK)
         return NULL;
     k->st.auto_anon_vmas++;
@@ -428,8 +428,8 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
         return NULL;
     }
     vmsi_vma *v = vmsi_vma_find(mm, addr);
-    bool grown = v && v->start > addr && (v->flags & VMSI_VM_GROWSDOWN) &&
-                 expand_stack(k, mm, v, addr);
+    bool grown =
+        v && v->start > addr && (v->flags & VMSI_VM_GROWSDOWN) && expand_stack(k, mm, v, addr);
     if (!grown && (!v || v->start > addr)) {
         if (!mm->auto_anon)
             return NULL;

@@ -12,8 +12,8 @@
 #include "scenario/scenario_impl.h"
 #include "vmsim/mman.h"
 
-#define MAX_TOKENS 24
-#define MAX_LINE 8192
+#define MAX_TOKENS             24
+#define MAX_LINE               8192
 #define VMS_NIC_MAX_PACKET_SCN 16384u /* dev.h's VMS_NIC_MAX_PACKET */
 
 typedef struct tok {
@@ -126,12 +126,24 @@ static long decode_quoted(char *s, char **end, const char **why)
         }
         in++;
         switch (*in) {
-        case 'n': *out++ = '\n'; break;
-        case 't': *out++ = '\t'; break;
-        case 'r': *out++ = '\r'; break;
-        case '0': *out++ = '\0'; break;
-        case '\\': *out++ = '\\'; break;
-        case '"': *out++ = '"'; break;
+        case 'n':
+            *out++ = '\n';
+            break;
+        case 't':
+            *out++ = '\t';
+            break;
+        case 'r':
+            *out++ = '\r';
+            break;
+        case '0':
+            *out++ = '\0';
+            break;
+        case '\\':
+            *out++ = '\\';
+            break;
+        case '"':
+            *out++ = '"';
+            break;
         case 'x':
             if (hexval(in[1]) < 0 || hexval(in[2]) < 0) {
                 *why = "\\x followed by two hex digits";
@@ -140,7 +152,9 @@ static long decode_quoted(char *s, char **end, const char **why)
             *out++ = (char)(hexval(in[1]) * 16 + hexval(in[2]));
             in += 2;
             break;
-        default: *why = "an escape \\n \\t \\r \\0 \\\\ \\\" or \\xHH"; return -1;
+        default:
+            *why = "an escape \\n \\t \\r \\0 \\\\ \\\" or \\xHH";
+            return -1;
         }
         in++;
     }
@@ -199,8 +213,9 @@ static vms_status proc_ref(parser *p, const tok *t, int *idx)
     vms_scenario *sc = p->sc;
     *idx = lookup(sc->names, sc->nnames, t);
     if (*idx < 0 || !p->alive[*idx])
-        return fail(p, "expected the name of a running process, got '%s' (spawn or fork it "
-                       "first)",
+        return fail(p,
+                    "expected the name of a running process, got '%s' (spawn or fork it "
+                    "first)",
                     str(t));
     return VMS_OK;
 }
@@ -216,8 +231,8 @@ static vms_status proc_new(parser *p, const tok *t, int *idx)
         return fail(p, "process '%s' already exists", str(t));
     if (*idx < 0) {
         *idx = add_str(p, &sc->names, &sc->nnames, &sc->names_cap, t->s, t->len);
-        if (*idx < 0 || !grow(sc->alloc, (void **)&p->alive, &p->alive_cap, sc->nnames,
-                              sizeof *p->alive))
+        if (*idx < 0 ||
+            !grow(sc->alloc, (void **)&p->alive, &p->alive_cap, sc->nnames, sizeof *p->alive))
             return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     }
     p->alive[*idx] = true;
@@ -245,8 +260,9 @@ static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
     tok name = {t->s, plus ? (size_t)(plus - t->s) : t->len, false};
     a->label = lookup(p->sc->labels, p->sc->nlabels, &name);
     if (a->label < 0 || t->quoted)
-        return fail(p, "expected an address (0x…%s or a label defined by `mmap … as LABEL`), "
-                       "got '%s'",
+        return fail(p,
+                    "expected an address (0x…%s or a label defined by `mmap … as LABEL`), "
+                    "got '%s'",
                     allow_auto ? ", auto" : "", str(t));
     if (plus && !vms_parse_u64(plus + 1, true, &a->value))
         return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(t));
@@ -267,7 +283,7 @@ static vms_status protection(parser *p, const tok *t, unsigned *prot)
     if (tok_is(t, "none") || tok_is(t, "-"))
         return VMS_OK;
     for (size_t i = 0; i < t->len && !t->quoted; i++) {
-        unsigned bit = t->s[i] == 'r' ? VMS_PROT_READ
+        unsigned bit = t->s[i] == 'r'   ? VMS_PROT_READ
                        : t->s[i] == 'w' ? VMS_PROT_WRITE
                        : t->s[i] == 'x' ? VMS_PROT_EXEC
                                         : 0;
@@ -337,7 +353,7 @@ static vms_status expectation(parser *p, tok *t, int n, int i, scn_cmd *c, unsig
     return VMS_OK;
 }
 
-#define EXPECT_ACCESS ((1u << EXP_SEGV) | (1u << EXP_OK))
+#define EXPECT_ACCESS  ((1u << EXP_SEGV) | (1u << EXP_OK))
 #define EXPECT_SYSCALL ((1u << EXP_ERROR) | (1u << EXP_OK))
 
 static vms_status argc_is(parser *p, int n, int want_min, const char *usage)
@@ -452,7 +468,7 @@ static vms_status parse_range(parser *p, tok *t, int n, scn_cmd *c, const char *
 
 static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
 {
-    const char *usage = c->op == OP_WRITE ? "write NAME ADDR DATA [expect segv]"
+    const char *usage = c->op == OP_WRITE  ? "write NAME ADDR DATA [expect segv]"
                         : c->op == OP_READ ? "read NAME ADDR LEN [expect DATA | expect segv]"
                                            : "fetch NAME ADDR [expect segv]";
     vms_status st = argc_is(p, n, c->op == OP_FETCH ? 3 : 4, usage);
@@ -469,13 +485,16 @@ static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
     case OP_READ:
         st = length(p, &t[3], &c->len);
         return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA)) : st;
-    default: c->len = 1; return expectation(p, t, n, 3, c, EXPECT_ACCESS);
+    default:
+        c->len = 1;
+        return expectation(p, t, n, 3, c, EXPECT_ACCESS);
     }
 }
 
 static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 {
-    vms_status st = argc_is(p, n, 4, "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]");
+    vms_status st =
+        argc_is(p, n, 4, "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]");
     if (st == VMS_OK)
         st = proc_ref(p, &t[1], &c->proc);
     if (st == VMS_OK)
@@ -486,7 +505,9 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
     c->step = VMS_PAGE_SIZE;
     for (int i = 4; st == VMS_OK && i < n; i++) {
         if (tok_is(&t[i], "read") || tok_is(&t[i], "write") || tok_is(&t[i], "exec"))
-            c->kind = t[i].s[0] == 'r' ? VMS_ACC_READ : t[i].s[0] == 'w' ? VMS_ACC_WRITE : VMS_ACC_EXEC;
+            c->kind = t[i].s[0] == 'r'   ? VMS_ACC_READ
+                      : t[i].s[0] == 'w' ? VMS_ACC_WRITE
+                                         : VMS_ACC_EXEC;
         else if (!t[i].quoted && !strncmp(t[i].s, "step=", 5))
             st = vms_parse_u64(t[i].s + 5, true, &c->step) && c->step
                      ? VMS_OK
@@ -496,7 +517,8 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
                      ? VMS_OK
                      : fail(p, "expected random=COUNT with COUNT > 0, got '%s'", str(&t[i]));
         else
-            st = fail(p, "expected read, write, exec, step=N or random=COUNT, got '%s'", str(&t[i]));
+            st =
+                fail(p, "expected read, write, exec, step=N or random=COUNT, got '%s'", str(&t[i]));
     }
     return st;
 }
@@ -801,15 +823,15 @@ static const struct {
     const char *word;
     scn_op op;
 } ops[] = {
-    {"set", OP_SET},         {"spawn", OP_SPAWN},     {"fork", OP_FORK},
-    {"thread", OP_THREAD},   {"exec", OP_EXEC},       {"exit", OP_EXIT},
-    {"core", OP_CORE},       {"mmap", OP_MMAP},       {"munmap", OP_MUNMAP},
+    {"set", OP_SET},           {"spawn", OP_SPAWN},   {"fork", OP_FORK},
+    {"thread", OP_THREAD},     {"exec", OP_EXEC},     {"exit", OP_EXIT},
+    {"core", OP_CORE},         {"mmap", OP_MMAP},     {"munmap", OP_MUNMAP},
     {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},   {"munlock", OP_MUNLOCK},
-    {"madvise", OP_MADVISE}, {"msync", OP_MSYNC},     {"brk", OP_BRK},
-    {"write", OP_WRITE},     {"read", OP_READ},       {"fetch", OP_FETCH},
-    {"touch", OP_TOUCH},     {"show", OP_SHOW},       {"echo", OP_ECHO},
-    {"iommu", OP_IOMMU},     {"device", OP_DEVICE},   {"dma", OP_DMA_RAW},
-    {"nic", OP_NIC_POST},    {"blk", OP_BLK},
+    {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},   {"brk", OP_BRK},
+    {"write", OP_WRITE},       {"read", OP_READ},     {"fetch", OP_FETCH},
+    {"touch", OP_TOUCH},       {"show", OP_SHOW},     {"echo", OP_ECHO},
+    {"iommu", OP_IOMMU},       {"device", OP_DEVICE}, {"dma", OP_DMA_RAW},
+    {"nic", OP_NIC_POST},      {"blk", OP_BLK},
 };
 
 static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
@@ -850,19 +872,30 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         p->seen_command = true;
     switch (c->op) {
     case OP_SET:
-    case OP_ECHO: return parse_set_echo(p, t, n, c);
-    case OP_MMAP: return parse_mmap(p, t, n, c);
-    case OP_MUNMAP: return parse_range(p, t, n, c, "munmap NAME ADDR LEN");
-    case OP_MPROTECT: return parse_range(p, t, n, c, "mprotect NAME ADDR LEN PROT");
-    case OP_MLOCK: return parse_range(p, t, n, c, "mlock NAME ADDR LEN");
-    case OP_MUNLOCK: return parse_range(p, t, n, c, "munlock NAME ADDR LEN");
-    case OP_MADVISE: return parse_range(p, t, n, c, "madvise NAME ADDR LEN dontneed");
-    case OP_MSYNC: return parse_range(p, t, n, c, "msync NAME ADDR LEN");
+    case OP_ECHO:
+        return parse_set_echo(p, t, n, c);
+    case OP_MMAP:
+        return parse_mmap(p, t, n, c);
+    case OP_MUNMAP:
+        return parse_range(p, t, n, c, "munmap NAME ADDR LEN");
+    case OP_MPROTECT:
+        return parse_range(p, t, n, c, "mprotect NAME ADDR LEN PROT");
+    case OP_MLOCK:
+        return parse_range(p, t, n, c, "mlock NAME ADDR LEN");
+    case OP_MUNLOCK:
+        return parse_range(p, t, n, c, "munlock NAME ADDR LEN");
+    case OP_MADVISE:
+        return parse_range(p, t, n, c, "madvise NAME ADDR LEN dontneed");
+    case OP_MSYNC:
+        return parse_range(p, t, n, c, "msync NAME ADDR LEN");
     case OP_WRITE:
     case OP_READ:
-    case OP_FETCH: return parse_access(p, t, n, c);
-    case OP_TOUCH: return parse_touch(p, t, n, c);
-    case OP_SHOW: return parse_show(p, t, n, c);
+    case OP_FETCH:
+        return parse_access(p, t, n, c);
+    case OP_TOUCH:
+        return parse_touch(p, t, n, c);
+    case OP_SHOW:
+        return parse_show(p, t, n, c);
     case OP_IOMMU:
         return parse_iommu(p, t, n, c);
     case OP_DEVICE:
@@ -873,7 +906,8 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         return parse_nic(p, t, n, c);
     case OP_BLK:
         return parse_blk(p, t, n, c);
-    default: return parse_procs(p, t, n, c);
+    default:
+        return parse_procs(p, t, n, c);
     }
 }
 

@@ -287,7 +287,8 @@ static vms_status do_procs(runner *r)
         st = vms_task_set_core(r->k, t, c->core, &err);
         say(r, "core %s -> %u", pname(r, c->proc), c->core);
         break;
-    default: break;
+    default:
+        break;
     }
     if (st == VMS_ERR_NOMEM)
         return st;
@@ -351,8 +352,10 @@ static vms_status do_mmap(runner *r, vms_task *t)
     say(r, " ");
     say_len(r, c->len);
     say(r, " %s %s%s%s", prot_str(c->prot),
-        c->path < 0 ? "anon" : c->shm ? "shm=" : "file=", c->path < 0 ? "" : r->sc->strs[c->path],
-        flags & VMS_MAP_SHARED ? " shared" : " private");
+        c->path < 0 ? "anon"
+        : c->shm    ? "shm="
+                    : "file=",
+        c->path < 0 ? "" : r->sc->strs[c->path], flags & VMS_MAP_SHARED ? " shared" : " private");
     vms_status st = mmap_object(r, &f, &err);
     if (st == VMS_OK) {
         st = vms_sys_mmap(r->k, t, addr, c->len, c->prot, flags, f, 0, &at, &err);
@@ -361,7 +364,8 @@ static vms_status do_mmap(runner *r, vms_task *t)
     if (st == VMS_ERR_NOMEM)
         return st;
     if (st == VMS_OK) {
-        say(r, " -> 0x%" PRIx64 "-0x%" PRIx64, at, at + ((c->len + VMS_PAGE_MASK) & ~VMS_PAGE_MASK));
+        say(r, " -> 0x%" PRIx64 "-0x%" PRIx64, at,
+            at + ((c->len + VMS_PAGE_MASK) & ~VMS_PAGE_MASK));
         if (c->def_label >= 0) {
             r->label[c->def_label] = at;
             say(r, " as %s", r->sc->labels[c->def_label]);
@@ -373,9 +377,9 @@ static vms_status do_mmap(runner *r, vms_task *t)
 
 static vms_status do_range(runner *r, vms_task *t)
 {
-    static const char *const names[] = {[OP_MUNMAP] = "munmap", [OP_MPROTECT] = "mprotect",
-                                        [OP_MLOCK] = "mlock", [OP_MUNLOCK] = "munlock",
-                                        [OP_MADVISE] = "madvise", [OP_MSYNC] = "msync"};
+    static const char *const names[] = {
+        [OP_MUNMAP] = "munmap",   [OP_MPROTECT] = "mprotect", [OP_MLOCK] = "mlock",
+        [OP_MUNLOCK] = "munlock", [OP_MADVISE] = "madvise",   [OP_MSYNC] = "msync"};
     const scn_cmd *c = r->c;
     vms_err err = {0};
     uint64_t a = addr_of(r, &c->addr);
@@ -383,18 +387,26 @@ static vms_status do_range(runner *r, vms_task *t)
     say(r, "%s %s 0x%" PRIx64 " ", names[c->op], pname(r, c->proc), a);
     say_len(r, c->len);
     switch (c->op) {
-    case OP_MUNMAP: st = vms_sys_munmap(r->k, t, a, c->len, &err); break;
+    case OP_MUNMAP:
+        st = vms_sys_munmap(r->k, t, a, c->len, &err);
+        break;
     case OP_MPROTECT:
         say(r, " %s", prot_str(c->prot));
         st = vms_sys_mprotect(r->k, t, a, c->len, c->prot, &err);
         break;
-    case OP_MLOCK: st = vms_sys_mlock(r->k, t, a, c->len, &err); break;
-    case OP_MUNLOCK: st = vms_sys_munlock(r->k, t, a, c->len, &err); break;
+    case OP_MLOCK:
+        st = vms_sys_mlock(r->k, t, a, c->len, &err);
+        break;
+    case OP_MUNLOCK:
+        st = vms_sys_munlock(r->k, t, a, c->len, &err);
+        break;
     case OP_MADVISE:
         say(r, " dontneed");
         st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
         break;
-    default: st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err); break;
+    default:
+        st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);
+        break;
     }
     if (st == VMS_ERR_NOMEM)
         return st;
@@ -454,7 +466,9 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     }
     if (c->expect != EXP_NONE) {
         complain(r, "expect failed: expected %s, got %s",
-                 c->expect == EXP_SEGV ? "SIGSEGV" : c->expect == EXP_DATA ? "data" : "success",
+                 c->expect == EXP_SEGV   ? "SIGSEGV"
+                 : c->expect == EXP_DATA ? "data"
+                                         : "success",
                  what[ai->outcome]);
         r->res->expects_failed++;
     } else if (ai->outcome == VMS_ACCESS_DEAD) {
@@ -470,14 +484,18 @@ static vms_status do_access(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     const vms_allocator *a = r->sc->alloc;
-    vms_access_kind kind = c->op == OP_WRITE ? VMS_ACC_WRITE : c->op == OP_READ ? VMS_ACC_READ
-                                                                                 : VMS_ACC_EXEC;
+    vms_access_kind kind = c->op == OP_WRITE  ? VMS_ACC_WRITE
+                           : c->op == OP_READ ? VMS_ACC_READ
+                                              : VMS_ACC_EXEC;
     size_t len = c->op == OP_WRITE ? c->data_len : (size_t)c->len;
     uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, len);
     if (!buf)
         return VMS_ERR_NOMEM;
     uint64_t va = addr_of(r, &c->addr);
-    say(r, "%s %s 0x%" PRIx64, c->op == OP_WRITE ? "write" : c->op == OP_READ ? "read" : "fetch",
+    say(r, "%s %s 0x%" PRIx64,
+        c->op == OP_WRITE  ? "write"
+        : c->op == OP_READ ? "read"
+                           : "fetch",
         pname(r, c->proc), va);
     if (c->op == OP_WRITE) {
         say(r, " ");
@@ -507,7 +525,8 @@ static vms_status do_access(runner *r, vms_task *t)
 static vms_status do_touch(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
-    uint64_t base = addr_of(r, &c->addr), n = c->count ? c->count : (c->len + c->step - 1) / c->step;
+    uint64_t base = addr_of(r, &c->addr),
+             n = c->count ? c->count : (c->len + c->step - 1) / c->step;
     say(r, "touch %s 0x%" PRIx64 " ", pname(r, c->proc), base);
     say_len(r, c->len);
     say(r, " %s: %" PRIu64 " %s accesses", vms_access_name(c->kind), n,
@@ -544,8 +563,8 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
-    say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n",
-        va, pname(r, r->c->proc), ti.cr3);
+    say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
+        pname(r, r->c->proc), ti.cr3);
     for (unsigned l = levels; l >= 1; l--) {
         unsigned idx = vms_va_index(va, l);
         uint64_t pte = 0;
@@ -562,8 +581,7 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
         if (!(pte & VMS_PTE_P) || vms_pte_leaf(pte, l)) {
             if (pte & VMS_PTE_P) {
                 uint64_t mask = (UINT64_C(1) << vms_level_shift(l)) - 1;
-                say(r, "  -> physical 0x%" PRIx64 "\n",
-                    (vms_pte_addr(pte) & ~mask) | (va & mask));
+                say(r, "  -> physical 0x%" PRIx64 "\n", (vms_pte_addr(pte) & ~mask) | (va & mask));
             }
             return;
         }
@@ -588,8 +606,8 @@ static void show_tlb(runner *r)
             vms_tlb_count(tlb), vms_tlb_capacity(tlb));
         vms_tlb_entry_info e;
         for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
-            say(r, "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64
-                   " %s %s%s%s%s\n",
+            say(r,
+                "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64 " %s %s%s%s%s\n",
                 e.set, e.way, e.pcid, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
                 e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
                 e.x.dirty ? " dirty" : "");
@@ -605,18 +623,31 @@ static vms_status show(runner *r)
     vms_strbuf *sb = &r->line;
     vms_status st = VMS_OK;
     switch (c->show) {
-    case SHOW_MAPS: say(r, "maps of %s:\n", pname(r, c->proc)); st = vms_proc_maps(r->k, t, sb); break;
-    case SHOW_SMAPS: st = vms_proc_smaps(r->k, t, sb); break;
-    case SHOW_MEMINFO: st = vms_kernel_meminfo(r->k, sb); break;
-    case SHOW_VMSTAT: st = vms_kernel_vmstat(r->k, sb); break;
+    case SHOW_MAPS:
+        say(r, "maps of %s:\n", pname(r, c->proc));
+        st = vms_proc_maps(r->k, t, sb);
+        break;
+    case SHOW_SMAPS:
+        st = vms_proc_smaps(r->k, t, sb);
+        break;
+    case SHOW_MEMINFO:
+        st = vms_kernel_meminfo(r->k, sb);
+        break;
+    case SHOW_VMSTAT:
+        st = vms_kernel_vmstat(r->k, sb);
+        break;
     case SHOW_STATS:
         say(r, "{");
         vms_machine_stats_json_members(r->m, sb);
         vms_kernel_stats_json_members(r->k, sb);
         say(r, "}\n");
         break;
-    case SHOW_WALK: show_walk(r, t, addr_of(r, &c->addr)); break;
-    case SHOW_TLB: show_tlb(r); break;
+    case SHOW_WALK:
+        show_walk(r, t, addr_of(r, &c->addr));
+        break;
+    case SHOW_TLB:
+        show_tlb(r);
+        break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
         if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */
@@ -634,8 +665,8 @@ static vms_status show(runner *r)
             }
             say(r, "  0x%" PRIx64 ": %s%s%s pfn 0x%" PRIx64 "\n", va + i * VMS_PAGE_SIZE,
                 pm[i] & VMS_PM_PRESENT ? "present" : "not present",
-                pm[i] & VMS_PM_FILE ? " file/shared" : "", pm[i] & VMS_PM_EXCLUSIVE ? " exclusive" : "",
-                pm[i] & VMS_PM_PFN_MASK);
+                pm[i] & VMS_PM_FILE ? " file/shared" : "",
+                pm[i] & VMS_PM_EXCLUSIVE ? " exclusive" : "", pm[i] & VMS_PM_PFN_MASK);
         }
         break;
     }
@@ -997,12 +1028,14 @@ static vms_status step(runner *r)
     const scn_cmd *c = r->c;
     vms_task *t = NULL;
     switch (c->op) {
-    case OP_SET: return VMS_OK;
+    case OP_SET:
+        return VMS_OK;
     case OP_ECHO:
         say(r, "%s\n", r->sc->strs[c->path]);
         flush(r, false);
         return VMS_OK;
-    case OP_SHOW: return show(r);
+    case OP_SHOW:
+        return show(r);
     case OP_IOMMU:
         return do_iommu(r);
     case OP_DEVICE:
@@ -1023,8 +1056,10 @@ static vms_status step(runner *r)
     case OP_THREAD:
     case OP_EXEC:
     case OP_EXIT:
-    case OP_CORE: return do_procs(r);
-    default: break;
+    case OP_CORE:
+        return do_procs(r);
+    default:
+        break;
     }
     if (!(t = r->task[c->proc])) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
@@ -1035,13 +1070,18 @@ static vms_status step(runner *r)
         return VMS_OK;
     }
     switch (c->op) {
-    case OP_MMAP: return do_mmap(r, t);
-    case OP_BRK: return do_brk(r, t);
+    case OP_MMAP:
+        return do_mmap(r, t);
+    case OP_BRK:
+        return do_brk(r, t);
     case OP_WRITE:
     case OP_READ:
-    case OP_FETCH: return do_access(r, t);
-    case OP_TOUCH: return do_touch(r, t);
-    default: return do_range(r, t);
+    case OP_FETCH:
+        return do_access(r, t);
+    case OP_TOUCH:
+        return do_touch(r, t);
+    default:
+        return do_range(r, t);
     }
 }
 
