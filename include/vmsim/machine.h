@@ -59,7 +59,7 @@ typedef struct vms_machine_config {
 #define VMS_DEVICE_WINDOW_END  UINT64_C(0x100000000)
 
 /*
- * Fill *cfg with preset `name` ("skylake" — the default —, "zen4", "tiny"). Returns
+ * Fill *cfg with preset `name` ("skylake" — the default — or "tiny"). Returns
  * VMS_ERR_NOTFOUND (with the list of names in err) for an unknown name.
  */
 vms_status vms_machine_preset(const char *name, vms_machine_config *cfg, vms_err *err);

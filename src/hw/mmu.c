@@ -79,6 +79,13 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     c->st.by_kind[kind]++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
+    if (!vms_va_canonical(va, vms_regs_levels(&c->regs))) {
+        /* #GP before any lookup (SDM Vol. 1 §3.3.7.1): TLB tags keep only VA bits 56:0,
+         * so a non-canonical alias of a cached page must never reach the TLBs. */
+        *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
+        deliver(c, fault);
+        return false;
+    }
 
     if (l1 && vmsi_tlb_lookup(l1, c->pcid, va, &x)) {
         c->cycles += cost->l1_hit;
