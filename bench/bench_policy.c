@@ -26,48 +26,23 @@
 
 #define FRAMES 1024
 
-/* A cyclic scan over 1.25 x FRAMES pages. */
+/* The patterns (bench_util.h): a loop over FRAMES + FRAMES / 4, Zipf(0.9) over 16 * FRAMES,
+ * 100 working-set phases of FRAMES * 4 / 5 pages with noise over 16 * FRAMES. */
 static void gen_loop(uint64_t *r, size_t n, vms_rng *g)
 {
     (void)g;
-    for (size_t i = 0; i < n; i++)
-        r[i] = i % (FRAMES + FRAMES / 4);
+    bench_gen_loop(r, n, FRAMES + FRAMES / 4);
 }
 
-/* Zipf(0.9) over 16 x FRAMES pages by inverse CDF (binary search in the cumulative
- * weights); page ids scattered so popularity is not ordered by id. */
 static void gen_zipf(uint64_t *r, size_t n, vms_rng *g)
 {
-    enum { U = 16 * FRAMES };
-    static double cdf[U];
-    double sum = 0;
-    for (size_t k = 0; k < U; k++)
-        cdf[k] = (sum += 1.0 / pow((double)(k + 1), 0.9));
-    for (size_t i = 0; i < n; i++) {
-        double u = (double)(vms_rng_next(g) >> 11) * 0x1p-53 * sum;
-        size_t lo = 0, hi = U - 1;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (cdf[mid] < u)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        r[i] = (lo * 2654435761u) % U;
-    }
+    if (!bench_gen_zipf(r, n, 16 * FRAMES, g))
+        exit(1);
 }
 
-/* 100 working-set phases of 0.8 x FRAMES pages, 10% noise over 16 x FRAMES pages. */
 static void gen_phases(uint64_t *r, size_t n, vms_rng *g)
 {
-    const uint64_t U = 16 * FRAMES, ws = FRAMES * 4 / 5;
-    size_t phase = n / 100 ? n / 100 : 1;
-    uint64_t base = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i % phase == 0)
-            base = vms_rng_below(g, U - ws);
-        r[i] = vms_rng_below(g, 10) ? base + vms_rng_below(g, ws) : vms_rng_below(g, U);
-    }
+    bench_gen_phases(r, n, 16 * FRAMES, FRAMES * 4 / 5, 100, g);
 }
 
 /* Run one policy on one string `runs` times and print its row. */

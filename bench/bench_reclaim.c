@@ -33,44 +33,23 @@
 #define R    4096u
 #define BASE UINT64_C(0x10000000)
 
+/* The patterns (bench_util.h): a loop over R + R / 4, Zipf(0.9) over 4 * R,
+ * 50 working-set phases of R * 3 / 5 pages with noise over 4 * R. */
 static void gen_loop(uint64_t *r, size_t n, vms_rng *g)
 {
     (void)g;
-    for (size_t i = 0; i < n; i++)
-        r[i] = i % (R + R / 4);
+    bench_gen_loop(r, n, R + R / 4);
 }
 
 static void gen_zipf(uint64_t *r, size_t n, vms_rng *g)
 {
-    enum { U = 4 * R };
-    static double cdf[U];
-    double sum = 0;
-    for (size_t k = 0; k < U; k++)
-        cdf[k] = (sum += 1.0 / pow((double)(k + 1), 0.9));
-    for (size_t i = 0; i < n; i++) {
-        double u = (double)(vms_rng_next(g) >> 11) * 0x1p-53 * sum;
-        size_t lo = 0, hi = U - 1;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (cdf[mid] < u)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        r[i] = (lo * 2654435761u) % U;
-    }
+    if (!bench_gen_zipf(r, n, 4 * R, g))
+        exit(1);
 }
 
 static void gen_phases(uint64_t *r, size_t n, vms_rng *g)
 {
-    const uint64_t U = 4 * R, ws = R * 3 / 5;
-    size_t phase = n / 50 ? n / 50 : 1;
-    uint64_t base = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i % phase == 0)
-            base = vms_rng_below(g, U - ws);
-        r[i] = vms_rng_below(g, 10) ? base + vms_rng_below(g, ws) : vms_rng_below(g, U);
-    }
+    bench_gen_phases(r, n, 4 * R, R * 3 / 5, 50, g);
 }
 
 /* OPT's oracle: the next position of each page, kept current as the string is played. */
