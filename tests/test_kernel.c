@@ -193,6 +193,159 @@ static void test_fork_cow(void)
     fx_done(&f);
 }
 
+/* ---- vfork: a new process in its parent's address space until exec/exit --------------- */
+
+static uint64_t nfree(fx *f)
+{
+    return vms_frames_nfree(vms_kernel_frames(f->k));
+}
+
+/* /proc/PID/maps of t, copied into out. */
+static void maps_of(fx *f, vms_task *t, char *out, size_t len)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_proc_maps(f->k, t, &sb);
+    snprintf(out, len, "%s", vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
+}
+
+static void test_vfork_shares_until_exec(void)
+{
+    fx f;
+    if (!fx_init(&f, 2))
+        return;
+    vms_task *p, *c;
+    CHECK_EQ(vms_proc_spawn(f.k, "sh", 0, &p, NULL), VMS_OK);
+    uint64_t va = mmap_or_die(&f, p, 0, 8 * VMS_PAGE_SIZE, RW, PRIV_ANON, NULL, 0);
+    char buf[8 * 4096];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)(i * 7);
+    CHECK_EQ(vms_proc_write(f.k, p, va, buf, sizeof buf), VMS_ACCESS_OK);
+    const vms_kernel_stats *s = vms_kernel_get_stats(f.k);
+    uint64_t free0 = nfree(&f), pgf0 = s->pgfault, cow0 = s->cow_copy, rss0 = vms_proc_rss(f.k, p);
+    uint64_t forks0 = s->forks;
+
+    CHECK_EQ(vms_proc_vfork(f.k, p, &c, NULL), VMS_OK);
+    check_kernel(&f);
+    vms_task_info pi, ci;
+    vms_task_get_info(p, &pi);
+    vms_task_get_info(c, &ci);
+    CHECK(ci.pid != pi.pid);
+    CHECK_EQ(ci.ppid, pi.pid);
+    CHECK_EQ(ci.nthreads, 1);
+    CHECK_EQ(ci.cr3, pi.cr3);   /* the same root and PCID */
+    CHECK_EQ(nfree(&f), free0); /* no table copied */
+    CHECK_EQ(s->forks - forks0, 1);
+    CHECK_EQ(vms_proc_count(f.k), 2);
+
+    /* The child writes the parent's memory: no fault, no copy; the parent sees it. */
+    char x = 'C';
+    CHECK_EQ(vms_proc_write(f.k, c, va + 3 * 4096 + 10, &x, 1), VMS_ACCESS_OK);
+    CHECK_EQ(s->pgfault, pgf0);
+    CHECK_EQ(s->cow_copy, cow0);
+    x = 0;
+    CHECK_EQ(vms_proc_read(f.k, p, va + 3 * 4096 + 10, &x, 1), VMS_ACCESS_OK);
+    CHECK_EQ(x, 'C');
+    buf[3 * 4096 + 10] = 'C';
+    /* ... and the parent's later writes do not fault either (nothing was protected). */
+    CHECK_EQ(vms_proc_write(f.k, p, va, buf, sizeof buf), VMS_ACCESS_OK);
+    CHECK_EQ(s->pgfault, pgf0);
+    /* The child's mmap is the parent's too: the /proc views show one address space. */
+    uint64_t va2 = mmap_or_die(&f, c, 0, VMS_PAGE_SIZE, RW, PRIV_ANON, NULL, 0);
+    char mp[4096], mc[4096];
+    maps_of(&f, p, mp, sizeof mp);
+    maps_of(&f, c, mc, sizeof mc);
+    CHECK(strcmp(mp, mc) == 0);
+    CHECK_EQ(vms_proc_rss(f.k, c), vms_proc_rss(f.k, p));
+    CHECK_EQ(pagemap1(&f, c, va), pagemap1(&f, p, va));
+    /* A child on another core: the shared mm's shootdowns reach it. */
+    CHECK_EQ(vms_task_set_core(f.k, c, 1, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_write(f.k, c, va2, "z", 1), VMS_ACCESS_OK);
+    uint64_t remote0 = s->nr_tlb_remote_flush;
+    CHECK_EQ(vms_sys_munmap(f.k, p, va2, VMS_PAGE_SIZE, NULL), VMS_OK);
+    CHECK_EQ(s->nr_tlb_remote_flush - remote0, 1);
+    CHECK_EQ(vms_proc_read(f.k, c, va2, &x, 1), VMS_ACCESS_SEGV); /* the child is gone */
+    CHECK(!vms_task_alive(c));
+    CHECK(vms_task_alive(p));
+    check_kernel(&f);
+    vms_proc_exit(f.k, c);
+    check_kernel(&f);
+
+    /* A second child execs: a fresh address space for it, the parent's untouched. */
+    CHECK_EQ(vms_proc_vfork(f.k, p, &c, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_write(f.k, c, va + 5 * 4096, "v", 1), VMS_ACCESS_OK);
+    buf[5 * 4096] = 'v';
+    uint64_t execs0 = s->execs;
+    CHECK_EQ(vms_proc_exec(f.k, c, "true", NULL), VMS_OK);
+    CHECK_EQ(s->execs - execs0, 1);
+    check_kernel(&f);
+    vms_task_get_info(c, &ci);
+    vms_task_get_info(p, &pi);
+    CHECK(ci.cr3 != pi.cr3);
+    CHECK(ci.pcid != pi.pcid || pi.pcid == 0);
+    CHECK_EQ(strcmp(ci.name, "true"), 0);
+    CHECK_EQ(vms_proc_rss(f.k, c), 0);
+    CHECK_EQ(vms_proc_rss(f.k, p), rss0);
+    CHECK_EQ(vms_proc_read(f.k, c, va, &x, 1), VMS_ACCESS_SEGV); /* not mapped in the child */
+    vms_proc_exit(f.k, c);
+    char got[8 * 4096];
+    CHECK_EQ(vms_proc_read(f.k, p, va, got, sizeof got), VMS_ACCESS_OK);
+    CHECK(memcmp(got, buf, sizeof buf) == 0);
+    CHECK_EQ(s->cow_copy, cow0);
+    CHECK_EQ(vms_proc_rss(f.k, p), rss0);
+    check_kernel(&f);
+    fx_done(&f);
+}
+
+static void test_vfork_exit_paths(void)
+{
+    fx f;
+    if (!fx_init(&f, 1))
+        return;
+    vms_task *p, *th, *c, *c2;
+    CHECK_EQ(vms_proc_spawn(f.k, "sh", 0, &p, NULL), VMS_OK);
+    uint64_t va = mmap_or_die(&f, p, 0, 4 * VMS_PAGE_SIZE, RW, PRIV_ANON, NULL, 0);
+    CHECK_EQ(vms_proc_write(f.k, p, va, "parent", 6), VMS_ACCESS_OK);
+    uint64_t rss0 = vms_proc_rss(f.k, p);
+    /* A child that exits without exec: the parent keeps everything. */
+    CHECK_EQ(vms_proc_vfork(f.k, p, &c, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_write(f.k, c, va + 4096, "child", 5), VMS_ACCESS_OK);
+    vms_task_exit(f.k, c);
+    check_kernel(&f);
+    char b[8] = {0};
+    CHECK_EQ(vms_proc_read(f.k, p, va + 4096, b, 5), VMS_ACCESS_OK);
+    CHECK(memcmp(b, "child", 5) == 0);
+    CHECK_EQ(vms_proc_rss(f.k, p), rss0 + 1);
+    /* vfork from a second thread: the mm has three users; exec de-threads nothing in
+     * the parent. */
+    CHECK_EQ(vms_proc_clone_thread(f.k, p, 0, &th, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_vfork(f.k, th, &c, NULL), VMS_OK);
+    check_kernel(&f);
+    CHECK_EQ(vms_proc_exec(f.k, c, "ls", NULL), VMS_OK);
+    check_kernel(&f);
+    vms_task_info pi;
+    vms_task_get_info(p, &pi);
+    CHECK_EQ(pi.nthreads, 2);
+    /* A vfork child of the exec'd child: fork and vfork chains keep their own mms. */
+    CHECK_EQ(vms_proc_vfork(f.k, c, &c2, NULL), VMS_OK);
+    check_kernel(&f);
+    /* The parent exits first: the child keeps the address space alive and readable. */
+    CHECK_EQ(vms_proc_vfork(f.k, p, &c, NULL), VMS_OK);
+    vms_proc_exit(f.k, p);
+    check_kernel(&f);
+    memset(b, 0, sizeof b);
+    CHECK_EQ(vms_proc_read(f.k, c, va, b, 6), VMS_ACCESS_OK);
+    CHECK(memcmp(b, "parent", 6) == 0);
+    /* vfork of a dead process is refused. */
+    CHECK_EQ(vms_proc_read(f.k, c, UINT64_C(0xffff888000001000), b, 1), VMS_ACCESS_SEGV);
+    vms_task *bad = NULL;
+    CHECK_EQ(vms_proc_vfork(f.k, c, &bad, NULL), VMS_ERR_INVAL);
+    CHECK(bad == NULL);
+    check_kernel(&f);
+    fx_done(&f); /* every frame back */
+}
+
 /* ---- files ------------------------------------------------------------------------------ */
 
 static void make_file(const char *path, size_t len, char seed)
@@ -901,6 +1054,8 @@ int main(int argc, char **argv)
     th_init(argc, argv, "kernel");
     test_zero_page_then_cow();
     test_fork_cow();
+    test_vfork_shares_until_exec();
+    test_vfork_exit_paths();
     test_file_fault_around();
     test_file_private_and_shared();
     test_shared_anon_and_shm();

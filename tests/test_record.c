@@ -117,6 +117,7 @@ static void decode(const void *data, size_t len, size_t step, bool keep, decoded
                 const vms_trace_event *e = &out->ev[out->n];
                 uint32_t id = e->type == VMS_TEV_MAP    ? e->map.path
                               : e->type == VMS_TEV_MMAP ? e->mmap.path
+                              : e->type == VMS_TEV_EXEC ? e->exec.path
                                                         : 0;
                 const char *s = id ? vms_trace_reader_path(r, id) : NULL;
                 snprintf(out->path[out->n], sizeof out->path[0], "%s", s ? s : "");
@@ -253,8 +254,10 @@ static void test_basic(void)
     }
 }
 
-/* Fork and exec: the child's CLONE is its parent's event; an exec unmaps everything. */
-static void test_fork_exec(void)
+/* Fork or vfork, then exec: the child's CLONE is its parent's event (a vfork, or a
+ * clone with CLONE_VM|CLONE_VFORK, is CLONE VM|VFORK); the exec is EXEC with the path
+ * the child announced. */
+static void fork_exec(uint64_t clone_flags, uint8_t want_flags)
 {
     static rawbuf b;
     memset(&b, 0, sizeof b);
@@ -263,7 +266,7 @@ static void test_fork_exec(void)
     acc(&b, 0, 8, 0x1000);
     end_chunk(&b);
     chunk(&b, 11); /* the child's first chunk */
-    ctl(&b, 9, (uint64_t[]){10, 11, 0x1200011}, 3);
+    ctl(&b, 9, (uint64_t[]){10, 11, clone_flags}, 3);
     ctl(&b, 1, (uint64_t[]){11}, 1);
     acc(&b, 1, 8, 0x2000);
     ctl_str(&b, 12, NULL, 0, "/bin/echo");
@@ -286,11 +289,11 @@ static void test_fork_exec(void)
     CHECK_EQ(d.ev[1].type, VMS_TEV_CLONE);
     CHECK_EQ(d.ev[1].tid, 10);
     CHECK_EQ(d.ev[1].clone.child, 11);
-    CHECK_EQ(d.ev[1].clone.flags, 0);
+    CHECK_EQ(d.ev[1].clone.flags, want_flags);
     CHECK_EQ(d.ev[2].tid, 11);
-    CHECK_EQ(d.ev[3].type, VMS_TEV_MUNMAP);
-    CHECK_EQ(d.ev[3].munmap.addr, 0);
-    CHECK_EQ(d.ev[3].munmap.len, UINT64_C(0x7ffffffff000));
+    CHECK_EQ(d.ev[3].type, VMS_TEV_EXEC);
+    CHECK_EQ(d.ev[3].tid, 11);
+    CHECK_STR(d.path[3], "/bin/echo");
     CHECK_EQ(d.ev[4].type, VMS_TEV_MAP);
     CHECK_STR(d.path[4], "/bin/echo");
     CHECK_EQ(d.ev[5].tid, 11);
@@ -301,6 +304,13 @@ static void test_fork_exec(void)
     CHECK_EQ(d.st.processes, 2);
     CHECK_EQ(d.st.execs, 1);
     CHECK_EQ(d.st.unfinished, 1);
+}
+
+static void test_fork_exec(void)
+{
+    fork_exec(0x1200011, 0);                             /* glibc fork */
+    fork_exec(0x4000, VMS_TCLONE_VM | VMS_TCLONE_VFORK); /* vfork(2) */
+    fork_exec(0x4111, VMS_TCLONE_VM | VMS_TCLONE_VFORK); /* posix_spawn's clone */
 }
 
 /* Valgrind's preload library: its mappings, references and kernel writes are dropped

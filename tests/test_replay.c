@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "vmsim/config.h"
+#include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -472,6 +473,94 @@ static void test_recorded_layout(void)
     fx_fini(&f);
 }
 
+/*
+ * `sh -c true` in small: the parent (tid 7) writes 8 heap pages and vforks child 8, which
+ * writes one of them, execs and maps its own page at the same address, writes it and
+ * exits; then the parent writes its 8 pages again. With native 1.1's CLONE VM|VFORK and
+ * EXEC the child shares the parent's memory until the exec: the only fault after the
+ * vfork is the child's own new page. The pre-1.1 form (CLONE VFORK, exec as munmap of
+ * all user space) forks: the child's write copies a page and the parent's writes take a
+ * write-protect fault on each page. Either way the parent's memory survives the child's
+ * exec and every frame comes back.
+ */
+static void test_vfork_exec(void)
+{
+    for (int modern = 1; modern >= 0; modern--) {
+        fx f;
+        vms_replay_opts o = {.layout = VMS_REPLAY_LAYOUT_RECORDED};
+        REQUIRE_VOID(fx_init(&f, NULL, &o));
+        uint64_t free0 = vms_frames_nfree(vms_kernel_frames(f.k));
+        vms_err err = {0};
+        const vms_replay_stats *rs = vms_replay_get_stats(f.r);
+        const vms_kernel_stats *ks = vms_kernel_get_stats(f.k);
+        vms_trace_event heap = ev_kernel(VMS_TEV_MAP, 7);
+        heap.map.start = UINT64_C(0x800000);
+        heap.map.end = UINT64_C(0x808000);
+        heap.map.prot = VMS_TPROT_READ | VMS_TPROT_WRITE;
+        heap.map.flags = VMS_TMAP_ANON;
+        CHECK_EQ(vms_replay_event(f.r, &heap, "[heap]", &err), VMS_OK);
+        for (uint64_t i = 0; i < 8; i++) {
+            vms_trace_event w = ev_access(7, heap.map.start + (i << 12), 8, VMS_TACC_WRITE);
+            CHECK_EQ(vms_replay_event(f.r, &w, NULL, &err), VMS_OK);
+        }
+        vms_trace_event cl = ev_kernel(VMS_TEV_CLONE, 7);
+        cl.clone.child = 8;
+        cl.clone.flags = modern ? VMS_TCLONE_VM | VMS_TCLONE_VFORK : VMS_TCLONE_VFORK;
+        CHECK_EQ(vms_replay_event(f.r, &cl, NULL, &err), VMS_OK);
+        uint64_t faults0 = ks->pgfault, cow0 = ks->cow_copy;
+        vms_trace_event cw = ev_access(8, heap.map.start + 16, 8, VMS_TACC_WRITE);
+        CHECK_EQ(vms_replay_event(f.r, &cw, NULL, &err), VMS_OK);
+        vms_trace_event ex = ev_kernel(VMS_TEV_MUNMAP, 8);
+        if (modern) {
+            ex = ev_kernel(VMS_TEV_EXEC, 8);
+            ex.exec.path = 1;
+        } else {
+            ex.munmap.addr = 0;
+            ex.munmap.len = UINT64_C(0x7ffffffff000);
+        }
+        CHECK_EQ(vms_replay_event(f.r, &ex, "/bin/true", &err), VMS_OK);
+        CHECK_EQ(vms_proc_count(f.k), 2);
+        CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+        if (modern) {
+            vms_task_info info;
+            vms_task_get_info(vms_proc_at(f.k, 1), &info);
+            CHECK_EQ(strcmp(info.name, "true"), 0);
+        }
+        vms_trace_event img = heap;
+        img.tid = 8;
+        img.map.end = heap.map.start + 4096;
+        CHECK_EQ(vms_replay_event(f.r, &img, "[heap]", &err), VMS_OK);
+        CHECK_EQ(vms_replay_event(f.r, &cw, NULL, &err), VMS_OK);
+        vms_trace_event cx = ev_kernel(VMS_TEV_EXIT, 8);
+        cx.exit.group = 1;
+        CHECK_EQ(vms_replay_event(f.r, &cx, NULL, &err), VMS_OK);
+        CHECK_EQ(vms_proc_count(f.k), 1);
+        for (uint64_t i = 0; i < 8; i++) {
+            vms_trace_event w = ev_access(7, heap.map.start + (i << 12) + 8, 8, VMS_TACC_WRITE);
+            CHECK_EQ(vms_replay_event(f.r, &w, NULL, &err), VMS_OK);
+        }
+        CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
+        CHECK_EQ(ks->segv, 0);
+        CHECK_EQ(rs->processes, 2);
+        CHECK_EQ(rs->syscall_errors, 0);
+        if (modern) {
+            CHECK_EQ(ks->pgfault - faults0, 1); /* the new image's page only */
+            CHECK_EQ(ks->cow_copy, cow0);
+        } else {
+            CHECK_EQ(ks->pgfault - faults0, 1 + 1 + 8); /* child COW, its page, parent's */
+            CHECK_EQ(ks->cow_copy - cow0, 1);
+        }
+        CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+        vms_trace_event px = ev_kernel(VMS_TEV_EXIT, 7);
+        px.exit.group = 1;
+        CHECK_EQ(vms_replay_event(f.r, &px, NULL, &err), VMS_OK);
+        CHECK_EQ(vms_proc_count(f.k), 0);
+        CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+        CHECK_EQ(vms_frames_nfree(vms_kernel_frames(f.k)), free0);
+        fx_fini(&f);
+    }
+}
+
 /* ---- whole traces through vms_replay_run ----------------------------------------------- */
 
 static vms_status run_text(const char *text, const char *sets0, vms_strbuf *out, vms_err *err)
@@ -639,6 +728,7 @@ int main(int argc, char **argv)
     test_broken_shortcuts_caught();
     test_auto_layout();
     test_recorded_layout();
+    test_vfork_exec();
     test_run_and_determinism();
     test_batch_api();
     test_random_events_robust();

@@ -475,6 +475,36 @@ static void t_oom(void)
     teardown(&f);
 }
 
+/* A vfork parent and child share one mm: killing one frees nothing, so the OOM killer
+ * kills both (Linux oom_kill_process), and the process that needed memory goes on. */
+static void t_oom_vfork(void)
+{
+    fix f;
+    REQUIRE_VOID(setup(&f, "2M", "0", "clock", 1, NULL));
+    vms_task *sh, *child, *small;
+    REQUIRE_VOID(vms_proc_spawn(f.k, "sh", 0, &sh, NULL) == VMS_OK);
+    uint64_t h = map_anon(&f, sh, 0x10000000, 400u * PG, PANON);
+    fill(&f, sh, h, 400, 1);
+    REQUIRE_VOID(vms_proc_vfork(f.k, sh, &child, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_proc_spawn(f.k, "small", 0, &small, NULL) == VMS_OK);
+    uint64_t s = map_anon(&f, small, 0x10000000, 200u * PG, PANON);
+    unsigned i;
+    for (i = 0; i < 200 && vms_task_alive(small); i++) {
+        uint64_t v = i;
+        vms_proc_access(f.k, small, s + i * PG, VMS_ACC_WRITE, &v, 8, NULL, NULL);
+    }
+    CHECK_EQ(i, 200);
+    CHECK(vms_task_alive(small));
+    CHECK(!vms_task_alive(sh));
+    CHECK(!vms_task_alive(child));
+    CHECK_EQ(vms_kernel_get_stats(f.k)->oom_kill, 1);
+    check_kernel(&f);
+    vms_proc_exit(f.k, child);
+    vms_proc_exit(f.k, sh);
+    vms_proc_exit(f.k, small);
+    teardown(&f);
+}
+
 static void t_kswapd_core_and_json(void)
 {
     vms_config c;
@@ -590,6 +620,7 @@ int main(int argc, char **argv)
     t_mlock_pinned();
     t_opt();
     t_oom();
+    t_oom_vfork();
     t_kswapd_core_and_json();
     t_alloc_failures();
     return th_finish();

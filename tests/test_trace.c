@@ -556,9 +556,13 @@ static void test_native_malformed(void)
               "t: byte 18: END record counts 2 events, the trace held 1");
     const uint8_t after[] = {0x00, 0x00, 0x88};
     CHECK_STR(native_bad(after, sizeof after), "t: byte 18: data after the END record");
-    const uint8_t tag[] = {0x0c};
+    const uint8_t tag[] = {0x0d};
     CHECK_STR(native_bad(tag, sizeof tag),
-              "t: byte 16: unknown record tag 0x0c (0x0c..0x3f are reserved)");
+              "t: byte 16: unknown record tag 0x0d (0x0d..0x3f are reserved)");
+    const uint8_t exec0[] = {0x0c, 0x00, 0x00, 0x01}; /* EXEC (1.1), no path */
+    CHECK_STR(native_bad(exec0, sizeof exec0), "");
+    const uint8_t exec5[] = {0x0c, 0x05, 0x00, 0x01}; /* path 5 undefined */
+    CHECK_STR(native_bad(exec5, sizeof exec5), "t: byte 16: undefined path id in exec");
     const uint8_t var[] = {0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     CHECK_STR(native_bad(var, sizeof var), "t: byte 16: varint overflows 64 bits");
     const uint8_t size0[] = {0x80, 0x00, 0x00};

@@ -72,14 +72,28 @@ vms_status vms_proc_spawn(vms_kernel *k, const char *name, unsigned core, vms_ta
  */
 vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *err);
 
+/*
+ * vfork() (clone(CLONE_VM|CLONE_VFORK) without CLONE_THREAD): a new process (own pid,
+ * ppid = t's pid, t's name, on t's core) whose single task runs in t's address space —
+ * no copy, no write protection, no TLB flush: the child's writes are the parent's
+ * memory, as on Linux. The sharing ends when the child execs (vms_proc_exec gives it a
+ * fresh address space and leaves the parent's intact) or exits (its reference goes; the
+ * parent's memory stays). /proc views of either show the shared address space; the
+ * OOM killer kills every process sharing its victim's. The parent is not suspended:
+ * the caller runs the child until exec/exit, as the kernel would. Failure (NOMEM)
+ * creates nothing.
+ */
+vms_status vms_proc_vfork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *err);
+
 /* clone(CLONE_VM|CLONE_THREAD): a new task in t's process, running on `core`. */
 vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_task **out,
                                  vms_err *err);
 
 /*
  * execve(): give t's process a fresh address space and the name `name`; every other task
- * of the process exits (their handles become invalid), as Linux's de_thread. On failure
- * the old address space is kept.
+ * of the process exits (their handles become invalid), as Linux's de_thread. The old
+ * address space goes unless a vfork parent (or child) still uses it. On failure the old
+ * address space is kept.
  */
 vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *err);
 

@@ -99,7 +99,7 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
 void vms_replay_destroy(vms_replay *r);
 
 /*
- * Replay one event. path is the event's path string (MAP/MMAP; NULL for none). The
+ * Replay one event. path is the event's path string (MAP/MMAP/EXEC; NULL for none). The
  * layout must be decided (not DEFAULT) when the first event arrives: DEFAULT then means
  * auto. Returns VMS_OK, or VMS_ERR_NOMEM on host failure.
  */

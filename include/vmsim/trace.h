@@ -6,7 +6,7 @@
  *
  *   native    vmsim's own compressed format (docs/TRACE_FORMAT.md): memory references
  *             plus the kernel events of a recorded Linux program (segment map, mmap,
- *             munmap, mprotect, brk, madvise, fork/clone, exit, kernel writes)
+ *             munmap, mprotect, brk, madvise, fork/clone/vfork, exec, exit, kernel writes)
  *   lackey    valgrind --tool=lackey --trace-mem=yes text ("I  addr,size", " L …")
  *   dinero    Dinero III/IV "din" text ("LABEL ADDRESS")
  *   champsim  ChampSim 64-byte input_instr records (plain, .gz or .xz)
@@ -54,6 +54,7 @@ typedef enum vms_trace_type {
     VMS_TEV_CLONE,      /* fork/clone: `tid` made `child` */
     VMS_TEV_EXIT,       /* a thread (or, with group, the whole process) exited */
     VMS_TEV_KWRITE,     /* the kernel wrote user memory (read(2), recvmsg, …) */
+    VMS_TEV_EXEC,       /* execve(2) succeeded: a fresh address space (native 1.1) */
     VMS_TEV_NTYPES
 } vms_trace_type;
 
@@ -83,7 +84,10 @@ typedef enum vms_trace_acc {
 #define VMS_TMAP_GROWSDOWN 0x40u /* MAP_GROWSDOWN (a stack) */
 #define VMS_TMAP_ALL       0x7fu
 
-#define VMS_TCLONE_VM    0x1u /* CLONE_VM: the child shares the address space (a thread) */
+/* CLONE flags. VM alone: a thread. VM|VFORK: vfork(2) — a new process running in its
+ * parent's address space until it execs or exits (its EXEC, not munmap, ends the
+ * sharing). VFORK alone (traces written before native 1.1): a vfork run as a fork. */
+#define VMS_TCLONE_VM    0x1u /* CLONE_VM: the child shares the address space */
 #define VMS_TCLONE_VFORK 0x2u /* CLONE_VFORK: the parent waits until the child execs/exits */
 #define VMS_TCLONE_ALL   0x3u
 
@@ -152,6 +156,9 @@ typedef struct vms_trace_event {
         struct {
             uint64_t va, len; /* bytes the kernel stored into user memory */
         } kwrite;
+        struct {
+            uint32_t path; /* the program (execve's path argument); 0: unknown */
+        } exec;
     };
 } vms_trace_event;
 

@@ -3,9 +3,11 @@
  * memory side), address-space creation with a randomised layout, and the user access
  * loop: access → #PF → handle_mm_fault → retry.
  *
- * Invariants: a live process has a mm shared by all of its tasks (mm->users == number
- * of tasks); a dead process has no mm and only DEAD tasks; pids and tids come from one
- * counter and are never reused; k->procs is in pid order.
+ * Invariants: a live process has a mm shared by all of its tasks; a vfork child's
+ * process shares its parent's mm until it execs or exits (Linux CLONE_VM without
+ * CLONE_THREAD), so mm->users == the tasks of every live process using it, and the mm
+ * goes when the last of them leaves; a dead process has no mm and only DEAD tasks; pids and tids
+ * come from one counter and are never reused; k->procs is in pid order.
  *
  * Layout of a fresh address space (Linux arch/x86/mm/mmap.c and fs/binfmt_elf.c), each
  * offset drawn from the kernel's seeded generator when ASLR is on, 0 otherwise:
@@ -140,16 +142,23 @@ static vms_status proc_new(vms_kernel *k, const char *name, int ppid, vmsi_mm *m
     return VMS_OK;
 }
 
-/* Release a process's mm (its last user leaves). */
+/* Process p leaves its mm: its p->ntasks users go, and the mm with the last of them
+ * (exit_mm + mmput). A mm still used by a vfork child or parent stays as it is, loaded
+ * wherever it is loaded. */
 static void proc_release_mm(vms_kernel *k, vmsi_proc *p)
 {
-    if (!p->mm)
+    vmsi_mm *mm = p->mm;
+    if (!mm)
+        return;
+    p->mm = NULL;
+    assert(mm->users >= p->ntasks);
+    mm->users -= p->ntasks;
+    if (mm->users > 0)
         return;
     for (unsigned c = 0; c < k->ncores; c++)
-        if (k->cur_mm[c] == p->mm)
+        if (k->cur_mm[c] == mm)
             vmsi_switch_mm(k, c, NULL);
-    vmsi_mm_destroy(p->mm);
-    p->mm = NULL;
+    vmsi_mm_destroy(mm);
 }
 
 static void task_free(vms_kernel *k, vms_task *t)
@@ -237,6 +246,21 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
     return VMS_OK;
 }
 
+vms_status vms_proc_vfork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *err)
+{
+    *child = NULL;
+    vmsi_proc *p = t->proc;
+    if (p->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "vfork: process %d is dead", p->pid);
+    vmsi_charge(k, t->core, k->cfg.cost.syscall);
+    /* No copy, no write protection, no flush: the child runs in p's mm (proc_new's
+     * task takes a user reference on it). */
+    vms_status st = proc_new(k, p->name, p->pid, p->mm, t->core, child, err);
+    if (st == VMS_OK)
+        k->st.forks++;
+    return st;
+}
+
 vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_task **out,
                                  vms_err *err)
 {
@@ -267,8 +291,9 @@ vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *
         }
         task_free(k, p->tasks[i]);
         p->tasks[i] = p->tasks[--p->ntasks];
+        p->mm->users--;
     }
-    proc_release_mm(k, p);
+    proc_release_mm(k, p); /* a vfork child leaves its parent's mm intact */
     p->mm = mm;
     mm->users = 1;
     snprintf(p->name, sizeof p->name, "%s", name ? name : "");

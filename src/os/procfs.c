@@ -377,6 +377,25 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
 
 /* ---- the checker -------------------------------------------------------------------------- */
 
+/* Whether a process before index i uses mm (a vfork parent or child seen already). */
+static bool mm_seen(const vms_kernel *k, unsigned i, const vmsi_mm *mm)
+{
+    for (unsigned j = 0; j < i; j++)
+        if (k->procs[j]->mm == mm)
+            return true;
+    return false;
+}
+
+/* The tasks of every live process using mm: what mm->users must be. */
+static unsigned mm_tasks(const vms_kernel *k, const vmsi_mm *mm)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; j < k->nprocs; j++)
+        if (k->procs[j]->mm == mm)
+            n += k->procs[j]->ntasks;
+    return n;
+}
+
 vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
 {
     bool pcid_seen[VMSI_MAX_PCID + 1] = {false};
@@ -384,11 +403,11 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
         vmsi_proc *p = k->procs[i];
         if ((p->state == VMS_TASK_RUNNING) != (p->mm != NULL))
             return vmsi_err(err, VMS_ERR_INVAL, "pid %d: state and mm disagree", p->pid);
-        if (!p->mm)
+        if (!p->mm || mm_seen(k, i, p->mm)) /* a shared mm is checked once */
             continue;
-        if (p->mm->users != p->ntasks)
+        if (p->mm->users != mm_tasks(k, p->mm))
             return vmsi_err(err, VMS_ERR_INVAL, "pid %d: mm users %u, tasks %u", p->pid,
-                            p->mm->users, p->ntasks);
+                            p->mm->users, mm_tasks(k, p->mm));
         vms_status st = vmsi_vma_check(p->mm, err);
         if (st != VMS_OK)
             return st;

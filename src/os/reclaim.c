@@ -484,8 +484,19 @@ vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current)
              (unsigned long long)(mm ? mm->rss_shmem * 4 : 0),
              (unsigned long long)(mm ? mm->nr_ptes * 4 : 0));
     k->st.oom_kill++;
-    if (victim != current)
+    /* Killing the victim frees nothing while a vfork parent or child still uses its mm:
+     * kill them too (Linux oom_kill_process: "processes sharing victim->mm"). When one
+     * of them is current, its access sees it dead on the retry. */
+    for (unsigned i = 0; mm && i < k->nprocs; i++) {
+        vmsi_proc *p = k->procs[i];
+        if (p != victim && p != current && p->mm == mm)
+            vmsi_proc_kill(k, p, VMS_SIGKILL);
+    }
+    if (victim != current) {
+        if (current->mm == mm)
+            vmsi_proc_kill(k, current, VMS_SIGKILL);
         vmsi_proc_kill(k, victim, VMS_SIGKILL);
+    }
     return victim;
 }
 

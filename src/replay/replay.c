@@ -4,7 +4,11 @@
  * workload (DESIGN.md principle 7: two speeds, one model).
  *
  * Threads. tasks[] maps each trace tid to its vms_task and process id. The first tid
- * spawns the root process; CLONE events fork or add threads; a tid that no CLONE made
+ * spawns the root process; CLONE events fork, vfork (VM|VFORK: a new process in its
+ * parent's address space) or add threads (VM); EXEC gives the thread's process a fresh
+ * address space (its other tids end), which the MAP events after it fill (traces
+ * before native 1.1 write an exec as munmap of all user space instead, which is replayed
+ * as written); a tid that no CLONE made
  * becomes a thread of the root process (counted: unknown_tids). The n-th task created
  * (0-based) runs on core n mod ncores. EXIT removes a tid (with `group`, every tid of
  * its process).
@@ -491,10 +495,14 @@ static vms_status on_clone(vms_replay *r, vms_task *t, const vms_trace_event *ev
     vms_task *child = NULL;
     vms_err e = {0};
     vms_status st;
-    if (ev->clone.flags & VMS_TCLONE_VM) {
+    bool thread = (ev->clone.flags & VMS_TCLONE_ALL) == VMS_TCLONE_VM;
+    if (thread) {
         st = vms_proc_clone_thread(r->k, t, next_core(r), &child, &e);
     } else {
-        st = vms_proc_fork(r->k, t, &child, &e);
+        /* VM|VFORK: the child shares the parent's mm until its EXEC or exit. VFORK
+         * alone (before native 1.1) was a vfork Valgrind ran as a fork: fork it. */
+        st = ev->clone.flags & VMS_TCLONE_VM ? vms_proc_vfork(r->k, t, &child, &e)
+                                             : vms_proc_fork(r->k, t, &child, &e);
         if (st == VMS_OK)
             st = vms_task_set_core(r->k, child, next_core(r), &e);
         if (st == VMS_OK)
@@ -507,7 +515,7 @@ static vms_status on_clone(vms_replay *r, vms_task *t, const vms_trace_event *ev
         warn(r, "clone of tid %" PRIu32 " failed: %s", ev->clone.child, e.msg);
         return VMS_OK;
     }
-    if (ev->clone.flags & VMS_TCLONE_VM) {
+    if (thread) {
         r->st.threads++;
     } else {
         r->st.processes++;
@@ -520,6 +528,33 @@ static vms_status on_clone(vms_replay *r, vms_task *t, const vms_trace_event *ev
         return st;
     }
     return add_task(r, ev->clone.child, child, err);
+}
+
+/* EXEC: t's process gets a fresh address space named after the program; its other
+ * trace threads end, and its break is unknown again (the new image's "[heap]" MAP or
+ * first BRK sets it). */
+static vms_status on_exec(vms_replay *r, vms_task *t, const vms_trace_event *ev, const char *path,
+                          vms_err *err)
+{
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path ? path : "trace";
+    vms_err e = {0};
+    vms_status st = vms_proc_exec(r->k, t, base, &e);
+    if (st == VMS_OK)
+        st = set_layout(r, t, &e);
+    if (st != VMS_OK)
+        return syscall_done(r, "execve", st, &e, err);
+    r->st.syscalls++;
+    int pid = vms_task_pid(t);
+    size_t j = 0;
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (r->tasks[i].pid != pid || r->tasks[i].tid == ev->tid)
+            r->tasks[j++] = r->tasks[i];
+    r->ntasks = j;
+    rproc *p = find_proc(r, pid);
+    if (p)
+        p->brk = 0;
+    return VMS_OK;
 }
 
 static void on_exit(vms_replay *r, const vms_trace_event *ev)
@@ -605,6 +640,8 @@ static vms_status on_kernel_event(vms_replay *r, vms_task *t, const vms_trace_ev
         return on_clone(r, t, ev, err);
     case VMS_TEV_KWRITE:
         return on_kwrite(r, t, ev, err);
+    case VMS_TEV_EXEC:
+        return on_exec(r, t, ev, path, err);
     default:
         r->st.skipped++;
         return VMS_OK;
@@ -679,6 +716,8 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
             path = vms_trace_reader_path(rd, ev.map.path);
         else if (ev.type == VMS_TEV_MMAP)
             path = vms_trace_reader_path(rd, ev.mmap.path);
+        else if (ev.type == VMS_TEV_EXEC)
+            path = vms_trace_reader_path(rd, ev.exec.path);
         st = vms_replay_event(r, &ev, path, err);
         if (st != VMS_OK)
             return st;

@@ -7,8 +7,9 @@
 
 const char *vms_trace_type_name(unsigned type)
 {
-    static const char *const names[VMS_TEV_NTYPES] = {
-        "access", "map", "mmap", "munmap", "mprotect", "brk", "madvise", "clone", "exit", "kwrite"};
+    static const char *const names[VMS_TEV_NTYPES] = {"access",   "map",    "mmap",    "munmap",
+                                                      "mprotect", "brk",    "madvise", "clone",
+                                                      "exit",     "kwrite", "exec"};
     return type < VMS_TEV_NTYPES ? names[type] : "?";
 }
 
@@ -78,6 +79,8 @@ int vms_trace_event_format(const vms_trace_event *ev, char *buf, size_t len)
         return snprintf(buf, len, "tid %u clone child=%u%s%s", ev->tid, ev->clone.child,
                         ev->clone.flags & VMS_TCLONE_VM ? " vm" : "",
                         ev->clone.flags & VMS_TCLONE_VFORK ? " vfork" : "");
+    case VMS_TEV_EXEC:
+        return snprintf(buf, len, "tid %u exec path=%u", ev->tid, ev->exec.path);
     case VMS_TEV_EXIT:
         return snprintf(buf, len, "tid %u exit%s %d", ev->tid, ev->exit.group ? "_group" : "",
                         ev->exit.status);
@@ -127,6 +130,10 @@ bool vmsi_event_valid(const vms_trace_event *ev, uint32_t npaths, char *why, siz
     case VMS_TEV_EXIT:
         if (ev->exit.group > 1)
             bad = "exit group flag above 1";
+        break;
+    case VMS_TEV_EXEC:
+        if (!path_ok(ev->exec.path, npaths))
+            bad = "undefined path id in exec";
         break;
     case VMS_TEV_MUNMAP:
     case VMS_TEV_BRK:

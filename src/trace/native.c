@@ -19,7 +19,7 @@
 
 #define HDR_LEN   16u
 #define MAJOR     1u
-#define MINOR     0u
+#define MINOR     1u /* 1.1 added EXEC (tag 0x0c) */
 #define FLAG_ZSTD 0x1u
 #define MAX_REC   96u   /* longest record other than STRING and extensions */
 #define MAX_STR   4096u /* longest string (PATH_MAX) */
@@ -41,6 +41,7 @@ enum {
     T_CLONE = 0x09,    /* child, u8 flags */
     T_EXIT = 0x0a,     /* zigzag status, u8 group */
     T_KWRITE = 0x0b,   /* va, len */
+    T_EXEC = 0x0c,     /* path (since 1.1) */
     T_EXT = 0x40,      /* 0x40..0x7f: varint len, len bytes; readers skip them */
     T_ACCESS = 0x80,   /* 1kksssss: kind k, size s (0: a varint follows the address) */
 };
@@ -127,7 +128,7 @@ static void get_access(vms_trace_reader *r, uint8_t tag, cur *c, vms_trace_event
     ev->access.kind = (uint8_t)kind;
 }
 
-/* Decode the kernel event with tag `tag` (T_MAP..T_KWRITE) into ev. */
+/* Decode the kernel event with tag `tag` (T_MAP..T_EXEC) into ev. */
 static void get_kernel(uint8_t tag, cur *c, vms_trace_event *ev)
 {
     ev->type = (uint8_t)(tag - T_MAP + VMS_TEV_MAP);
@@ -164,6 +165,9 @@ static void get_kernel(uint8_t tag, cur *c, vms_trace_event *ev)
     case T_CLONE:
         ev->clone.child = get_var32(c, "child id above 2^32");
         ev->clone.flags = get_u8(c);
+        break;
+    case T_EXEC:
+        ev->exec.path = get_var32(c, "path id above 2^32");
         break;
     case T_EXIT: {
         int64_t status = (int64_t)unzigzag(get_var(c));
@@ -255,7 +259,7 @@ static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
         return skip_ext(r, c);
     if (tag != T_TID) {
         char msg[64];
-        snprintf(msg, sizeof msg, "unknown record tag 0x%02x (0x0c..0x3f are reserved)", tag);
+        snprintf(msg, sizeof msg, "unknown record tag 0x%02x (0x0d..0x3f are reserved)", tag);
         return fail_here(r, "", msg);
     }
     uint32_t tid = get_var32(c, "tid above 2^32");
@@ -277,7 +281,7 @@ static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
         const uint8_t *p = vmsi_in_ptr(r->in);
         cur c = {p + 1, p + n, NULL};
         uint8_t tag = p[0];
-        if (!(tag & T_ACCESS) && (tag < T_MAP || tag > T_KWRITE)) {
+        if (!(tag & T_ACCESS) && (tag < T_MAP || tag > T_EXEC)) {
             if (!meta_record(r, tag, &c))
                 return false;
             continue;
@@ -467,6 +471,8 @@ static uint8_t *put_kernel(uint8_t *p, const vms_trace_event *ev)
         p = put_var(p, ev->clone.child);
         *p++ = ev->clone.flags;
         return p;
+    case VMS_TEV_EXEC:
+        return put_var(p, ev->exec.path);
     case VMS_TEV_EXIT:
         p = put_var(p, zigzag((uint64_t)(int64_t)ev->exit.status));
         *p++ = ev->exit.group;

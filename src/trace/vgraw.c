@@ -74,19 +74,18 @@ static const bool raw_has_str[16] = {
 #define L_CLONE_VFORK         0x4000u
 #define L_MREMAP_FIXED        0x2u
 
-#define USER_TOP UINT64_C(0x7ffffffff000) /* TASK_SIZE of 4-level x86-64 */
-
 /* ---- state ------------------------------------------------------------------------- */
 
 #define MAX_DROP 8 /* Valgrind preload ranges per process (one in practice) */
 
 typedef struct vgproc {
-    uint32_t pid, tid; /* tid: the thread of the records that follow */
-    bool started;      /* its image's START (or the CLONE that made it) was seen */
-    bool exec_pending; /* EXEC announced: the next START is the new image */
-    bool exited;       /* exit_group (or the last EXIT) written */
-    bool ended;        /* the tool instance's END record seen */
-    uint32_t nthreads; /* live threads (for a last plain exit) */
+    uint32_t pid, tid;  /* tid: the thread of the records that follow */
+    bool started;       /* its image's START (or the CLONE that made it) was seen */
+    bool exec_pending;  /* EXEC announced: the next START is the new image */
+    uint32_t exec_path; /* the announced program's string id (0: none) */
+    bool exited;        /* exit_group (or the last EXIT) written */
+    bool ended;         /* the tool instance's END record seen */
+    uint32_t nthreads;  /* live threads (for a last plain exit) */
     unsigned ndrop;
     uint64_t drop[MAX_DROP][2]; /* [start, end) */
 } vgproc;
@@ -380,8 +379,9 @@ static vms_status on_range(vms_vgraw *d, vgproc *p, unsigned type, const uint64_
 }
 
 /* START: a tool instance began in process p — the first image, or an exec'd one. An
- * exec is written as the old image going away (munmap of all user space) before the new
- * image's MAP records, with the calling thread becoming the process's only thread. */
+ * exec is written as EXEC by the thread that called execve (a fresh address space; the
+ * process's other threads end) before the new image's MAP records; that thread then
+ * goes by the process id, as Linux's de_thread makes it. */
 static vms_status on_start(vms_vgraw *d, vgproc *p, vms_err *err)
 {
     if (!p->started) {
@@ -394,9 +394,9 @@ static vms_status on_start(vms_vgraw *d, vgproc *p, vms_err *err)
     p->exited = false;
     p->ended = false;
     p->ndrop = 0;
-    vms_trace_event ev = {.type = VMS_TEV_MUNMAP};
-    ev.munmap.addr = 0;
-    ev.munmap.len = USER_TOP;
+    vms_trace_event ev = {.type = VMS_TEV_EXEC};
+    ev.exec.path = p->exec_path;
+    p->exec_path = 0;
     vms_status st = emit(d, p, &ev, err);
     p->tid = p->pid;
     p->nthreads = 1;
@@ -410,10 +410,12 @@ static vms_status on_clone(vms_vgraw *d, vgproc *p, const uint64_t *a, vms_err *
     vms_trace_event ev = {.type = VMS_TEV_CLONE};
     ev.clone.child = (uint32_t)a[1];
     bool vm = (a[2] & L_CLONE_VM) != 0, vfork = (a[2] & L_CLONE_VFORK) != 0;
-    /* Valgrind runs vfork (CLONE_VM|CLONE_VFORK) as a fork: the child's references went
-     * to a copy, and its exec must not unmap its parent's memory. */
-    ev.clone.flags = (uint8_t)(vfork ? VMS_TCLONE_VFORK : vm ? VMS_TCLONE_VM : 0);
-    if (ev.clone.flags & VMS_TCLONE_VM) {
+    /* vfork (and clone(CLONE_VM|CLONE_VFORK), posix_spawn's): Valgrind runs it as a fork,
+     * so the child writes its own records, but on Linux the child runs in its parent's
+     * memory until it execs: VM|VFORK says so, and its exec is an EXEC, which ends the
+     * sharing without unmapping the parent's memory. */
+    ev.clone.flags = (uint8_t)(vfork ? VMS_TCLONE_VM | VMS_TCLONE_VFORK : vm ? VMS_TCLONE_VM : 0);
+    if (ev.clone.flags == VMS_TCLONE_VM) {
         d->st.threads++;
         p->nthreads++;
         return emit(d, p, &ev, err);
@@ -513,7 +515,7 @@ static vms_status on_control(vms_vgraw *d, vgproc *p, unsigned t, const uint64_t
         return emit(d, p, &ev, err);
     case R_EXEC:
         p->exec_pending = true;
-        return VMS_OK;
+        return intern(d, path, &p->exec_path, err);
     case R_EXECFAIL:
         p->exec_pending = false;
         return VMS_OK;

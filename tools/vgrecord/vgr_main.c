@@ -372,11 +372,14 @@ static const HChar *client_str(Addr a, HChar *buf, SizeT len)
     return buf;
 }
 
+/* Whether the call makes a new process under Valgrind: fork, vfork, and clone without
+ * CLONE_VM — or with CLONE_VM|CLONE_VFORK (posix_spawn's vfork), which Valgrind runs as
+ * a fork (syswrap-amd64-linux.c). The decoder writes vforks as CLONE VM|VFORK. */
 static Bool is_fork(UInt sysno, const UWord *args)
 {
     if (sysno == __NR_fork || sysno == __NR_vfork)
         return True;
-    return sysno == __NR_clone && !(args[0] & VKI_CLONE_VM);
+    return sysno == __NR_clone && (!(args[0] & VKI_CLONE_VM) || (args[0] & VKI_CLONE_VFORK));
 }
 
 static void vgr_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)
