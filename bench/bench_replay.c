@@ -25,41 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_gen.h"
 #include "bench_util.h"
 #include "vmsim/config.h"
 #include "vmsim/replay.h"
 #include "vmsim/rng.h"
-
-typedef struct gen {
-    vms_rng g;
-    uint64_t ip, sp, heap_mask;
-    unsigned data_left;
-} gen;
-
-/* The next synthetic reference: an instruction fetch, then 0..2 data references. */
-static void gen_next(gen *s, vms_trace_event *ev)
-{
-    memset(ev, 0, sizeof *ev);
-    ev->type = VMS_TEV_ACCESS;
-    if (s->data_left == 0) {
-        s->ip += vms_rng_below(&s->g, 16) == 0 ? vms_rng_below(&s->g, 8192) - 4096 : 4;
-        ev->access.va = 0x400000 + (s->ip & 0xfffff);
-        ev->access.size = 4;
-        ev->access.kind = VMS_TACC_EXEC;
-        s->data_left = (unsigned)vms_rng_below(&s->g, 3);
-        return;
-    }
-    s->data_left--;
-    uint64_t r = vms_rng_below(&s->g, 4);
-    if (r < 2) {
-        s->sp += vms_rng_below(&s->g, 64) - 32;
-        ev->access.va = 0x7ffd00000000 + (s->sp & 0xffff8);
-    } else {
-        ev->access.va = 0x55d000000000 + (vms_rng_next(&s->g) & s->heap_mask);
-    }
-    ev->access.size = 8;
-    ev->access.kind = (uint8_t)(r & 1 ? VMS_TACC_WRITE : VMS_TACC_READ);
-}
 
 static int write_trace(const char *path, vms_trace_format fmt, uint64_t n, uint64_t heap_mask)
 {
@@ -69,11 +39,11 @@ static int write_trace(const char *path, vms_trace_format fmt, uint64_t n, uint6
         fprintf(stderr, "bench_replay: %s\n", err.msg);
         return 1;
     }
-    gen s = {.heap_mask = heap_mask};
+    bench_gen s = {.heap_mask = heap_mask};
     vms_rng_seed(&s.g, 1);
     vms_trace_event ev;
     for (uint64_t i = 0; i < n; i++) {
-        gen_next(&s, &ev);
+        bench_gen_next(&s, &ev);
         vms_trace_writer_write(w, &ev, &err);
     }
     if (vms_trace_writer_close(w, &err) != VMS_OK) {

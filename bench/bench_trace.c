@@ -19,40 +19,10 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "bench_gen.h"
 #include "bench_util.h"
 #include "vmsim/rng.h"
 #include "vmsim/trace.h"
-
-/* The next synthetic event: one instruction fetch, then 0..2 data references. */
-typedef struct gen {
-    vms_rng g;
-    uint64_t ip, sp;
-    unsigned data_left;
-} gen;
-
-static void gen_next(gen *s, vms_trace_event *ev)
-{
-    memset(ev, 0, sizeof *ev);
-    ev->type = VMS_TEV_ACCESS;
-    if (s->data_left == 0) {
-        s->ip += vms_rng_below(&s->g, 16) == 0 ? vms_rng_below(&s->g, 8192) - 4096 : 4;
-        ev->access.va = 0x400000 + (s->ip & 0xfffff);
-        ev->access.size = 4;
-        ev->access.kind = VMS_TACC_EXEC;
-        s->data_left = (unsigned)vms_rng_below(&s->g, 3);
-        return;
-    }
-    s->data_left--;
-    uint64_t r = vms_rng_below(&s->g, 4);
-    if (r < 2) { /* stack */
-        s->sp += vms_rng_below(&s->g, 64) - 32;
-        ev->access.va = 0x7ffd00000000 + (s->sp & 0xffff8);
-    } else { /* heap */
-        ev->access.va = 0x55d000000000 + (vms_rng_next(&s->g) & 0xffff8);
-    }
-    ev->access.size = 8;
-    ev->access.kind = (uint8_t)(r & 1 ? VMS_TACC_WRITE : VMS_TACC_READ);
-}
 
 /* Write n events to path in format fmt (native, lackey, dinero). */
 static int write_trace(const char *path, vms_trace_format fmt, bool raw, uint64_t n)
@@ -62,11 +32,11 @@ static int write_trace(const char *path, vms_trace_format fmt, bool raw, uint64_
     vms_trace_writer_opts o = {.raw = raw};
     if (vms_trace_writer_open(path, fmt, &o, NULL, &w, &err) != VMS_OK)
         goto fail;
-    gen s = {.ip = 0, .sp = 0x8000};
+    bench_gen s = {.ip = 0, .sp = 0x8000, .heap_mask = 0xffff8}; /* a 1 MiB heap */
     vms_rng_seed(&s.g, 1);
     vms_trace_event ev;
     for (uint64_t i = 0; i < n; i++) {
-        gen_next(&s, &ev);
+        bench_gen_next(&s, &ev);
         if (vms_trace_writer_write(w, &ev, &err) != VMS_OK)
             break;
     }
@@ -91,7 +61,7 @@ static int write_champsim(const char *path, bool gz, uint64_t n)
     FILE *f = gz ? NULL : fopen(path, "wb");
     if (!zf && !f)
         return 1;
-    gen s = {.ip = 0, .sp = 0x8000};
+    bench_gen s = {.ip = 0, .sp = 0x8000, .heap_mask = 0xffff8}; /* a 1 MiB heap */
     vms_rng_seed(&s.g, 1);
     vms_trace_event ev;
     unsigned char rec[64];
@@ -99,7 +69,7 @@ static int write_champsim(const char *path, bool gz, uint64_t n)
     bool open_rec = false;
     for (uint64_t i = 0; i <= n; i++) {
         if (i < n)
-            gen_next(&s, &ev);
+            bench_gen_next(&s, &ev);
         if (open_rec && (i == n || ev.access.kind == VMS_TACC_EXEC)) {
             if (gz ? gzwrite(zf, rec, 64) != 64 : fwrite(rec, 64, 1, f) != 1)
                 return 1;
