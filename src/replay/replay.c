@@ -164,20 +164,6 @@ static rtask *find_tid(vms_replay *r, uint32_t tid)
     return NULL;
 }
 
-/* Grow an array of n elements of size sz to hold one more; false on host failure. */
-static bool reserve(vms_replay *r, void **arr, size_t n, size_t *cap, size_t sz)
-{
-    if (n < *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = r->a->realloc(r->a->ud, *arr, *cap * sz, ncap * sz);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static rproc *find_proc(vms_replay *r, int pid)
 {
     for (size_t i = 0; i < r->nprocs; i++)
@@ -190,9 +176,9 @@ static rproc *find_proc(vms_replay *r, int pid)
 static vms_status add_task(vms_replay *r, uint32_t tid, vms_task *t, vms_err *err)
 {
     int pid = vms_task_pid(t);
-    if (!reserve(r, (void **)&r->tasks, r->ntasks, &r->captasks, sizeof *r->tasks) ||
+    if (!vmsi_grow(r->a, (void **)&r->tasks, &r->captasks, r->ntasks, sizeof *r->tasks) ||
         (!find_proc(r, pid) &&
-         !reserve(r, (void **)&r->procs, r->nprocs, &r->capprocs, sizeof *r->procs)))
+         !vmsi_grow(r->a, (void **)&r->procs, &r->capprocs, r->nprocs, sizeof *r->procs)))
         return vmsi_err(err, VMS_ERR_NOMEM, "replay: out of host memory");
     r->tasks[r->ntasks++] = (rtask){tid, pid, t};
     if (!find_proc(r, pid))

@@ -42,22 +42,6 @@ __attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const ch
     return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, msg);
 }
 
-/* Grow *arr (of elem-size items, *cap capacity) to hold n+1; false on host failure. */
-static bool grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    while (ncap <= n)
-        ncap *= 2;
-    void *p = a->realloc(a->ud, *arr, *cap * elem, ncap * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static char *dup_n(const vms_allocator *a, const char *s, size_t n)
 {
     char *d = vmsi_alloc(a, n + 1);
@@ -82,7 +66,7 @@ static int add_str(parser *p, char ***list, size_t *n, size_t *cap, const char *
 {
     const vms_allocator *a = p->sc->alloc;
     char *d = dup_n(a, s, len);
-    if (!d || !grow(a, (void **)list, cap, *n, sizeof **list)) {
+    if (!d || !vmsi_grow(a, (void **)list, cap, *n, sizeof **list)) {
         vmsi_free(a, d, len + 1);
         return -1;
     }
@@ -232,7 +216,7 @@ static vms_status proc_new(parser *p, const tok *t, int *idx)
     if (*idx < 0) {
         *idx = add_str(p, &sc->names, &sc->nnames, &sc->names_cap, t->s, t->len);
         if (*idx < 0 ||
-            !grow(sc->alloc, (void **)&p->alive, &p->alive_cap, sc->nnames, sizeof *p->alive))
+            !vmsi_grow(sc->alloc, (void **)&p->alive, &p->alive_cap, sc->nnames, sizeof *p->alive))
             return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     }
     p->alive[*idx] = true;
@@ -310,7 +294,7 @@ static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
     }
     if (n == 0)
         return fail(p, "expected data of at least one byte, got '\"\"'");
-    if (!grow(sc->alloc, (void **)&sc->pool, &sc->pool_cap, sc->pool_len + n, 1))
+    if (!vmsi_grow(sc->alloc, (void **)&sc->pool, &sc->pool_cap, sc->pool_len + n, 1))
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     for (size_t i = 0; i < n; i++) {
         if (!hex) {
@@ -704,8 +688,8 @@ static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
         }
     }
     c->dev = add_str(p, &sc->devs, &sc->ndevs, &sc->devs_cap, t[2].s, t[2].len);
-    if (c->dev < 0 || !grow(sc->alloc, (void **)&sc->devkinds, &sc->devkinds_cap, (size_t)c->dev,
-                            sizeof *sc->devkinds))
+    if (c->dev < 0 || !vmsi_grow(sc->alloc, (void **)&sc->devkinds, &sc->devkinds_cap,
+                                 (size_t)c->dev, sizeof *sc->devkinds))
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     sc->devkinds[c->dev] = c->devkind;
     return VMS_OK;
@@ -921,7 +905,7 @@ static vms_status parse_line(parser *p, char *buf)
     if (n == 0)
         return VMS_OK;
     vms_scenario *sc = p->sc;
-    if (!grow(sc->alloc, (void **)&sc->cmd, &sc->cmd_cap, sc->ncmd, sizeof *sc->cmd))
+    if (!vmsi_grow(sc->alloc, (void **)&sc->cmd, &sc->cmd_cap, sc->ncmd, sizeof *sc->cmd))
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
     vms_status st = parse_command(p, t, n, &sc->cmd[sc->ncmd]);
     if (st == VMS_OK)

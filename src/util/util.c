@@ -93,6 +93,24 @@ const vms_allocator *vms_allocator_default(void)
     return &def;
 }
 
+bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap <= n) {
+        if (ncap > SIZE_MAX / 2 / (elem ? elem : 1))
+            return false;
+        ncap *= 2;
+    }
+    void *p = a->realloc(a->ud, *arr, *cap * elem, ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
 vms_status vmsi_err(vms_err *err, vms_status st, const char *fmt, ...)
 {
     if (err) {

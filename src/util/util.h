@@ -44,6 +44,13 @@ static inline void vmsi_free(const vms_allocator *a, void *p, size_t n)
 }
 
 /*
+ * Make the array *arr (elements of elem bytes, capacity *cap) able to hold element n,
+ * i.e. n + 1 elements, doubling the capacity (from 16). False, with *arr and *cap
+ * unchanged, when the host allocation fails or the size would overflow.
+ */
+bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem);
+
+/*
  * Record a failure in err (which may be NULL) and return st, so that callers can write
  * `return vmsi_err(err, VMS_ERR_INVAL, "ways must be >= 1, got %u", w);`.
  */
