@@ -1,7 +1,8 @@
 /*
  * vmsim/walk.h — the hardware page-table walker and the access-rights check.
  *
- * vms_walk translates a linear address by reading the paging structures from simulated
+ * vms_walk runs the walker of the page-table format in force (regs->fmt, format.h;
+ * NULL is x86-64, described here). For x86-64 it translates a linear address by reading the paging structures from simulated
  * RAM through the bus, one 8-byte entry per level, exactly as Intel SDM Vol. 3A §4.5
  * describes; a page-walk cache (pwc.h) may let it start below the root. It checks
  * reserved bits (§4.5.4: bits 51:M, XD without NXE, PS at PML4/PML5, the reserved bits
@@ -104,6 +105,9 @@ bool vms_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms
  * one piece of code.
  */
 uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind);
+
+/* The format in force for regs: regs->fmt, or the x86-64 format of CR4.LA57's mode. */
+const vms_pt_format *vms_regs_format(const vms_regs *regs);
 
 /* The error-code bits that describe the access itself (W, U, I), without P/RSVD/PK. */
 uint32_t vms_access_error_bits(const vms_regs *regs, vms_access_kind kind);
