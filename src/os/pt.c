@@ -54,14 +54,31 @@ static inline uint64_t slot_pa(const vms_pt *pt, uint64_t table_pa, unsigned i)
     return table_pa + ((uint64_t)i << pt->fmt->entry_shift);
 }
 
+/* Entries are 1 << entry_shift bytes, little-endian (8 on every real format; the
+ * textbooks' machines have 1-, 2- and 4-byte entries). */
 vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
 {
-    return vms_bus_read64(pt->bus, ptep, pte);
+    if (!pt->fmt || pt->fmt->entry_shift == 3)
+        return vms_bus_read64(pt->bus, ptep, pte);
+    uint8_t b[8] = {0};
+    size_t n = (size_t)1 << pt->fmt->entry_shift;
+    vms_status st = vms_bus_read(pt->bus, ptep, b, n);
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = v << 8 | b[i];
+    *pte = v;
+    return st;
 }
 
 vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte)
 {
-    return vms_bus_write64(pt->bus, ptep, pte);
+    if (!pt->fmt || pt->fmt->entry_shift == 3)
+        return vms_bus_write64(pt->bus, ptep, pte);
+    uint8_t b[8];
+    size_t n = (size_t)1 << pt->fmt->entry_shift;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(pte >> (8 * i));
+    return vms_bus_write(pt->bus, ptep, b, n);
 }
 
 vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_ops *ops,
