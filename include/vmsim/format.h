@@ -93,7 +93,9 @@ struct vms_pt_format {
 
     /* Decode the level-`level` entry pte (the walker's view, without control bits). */
     void (*decode)(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out);
-    /* Build a leaf at `level` mapping pa (aligned to the level's page) with prot. */
+    /* Build a leaf at `level` mapping pa (aligned to the level's page) with prot; prot 0
+     * (no access at all) builds the kernel's PROT_NONE entry: not present, sw_protnone,
+     * frame and page size kept. */
     uint64_t (*mk_leaf)(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot);
     /* A leaf at `level` mapping pa with the format's own bits `flags` (pt.h's
      * vms_pt_map): the format's present and leaf markers are added. */

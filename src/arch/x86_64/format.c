@@ -76,7 +76,10 @@ uint64_t vmsi_x86_prot_bits(unsigned prot)
 static uint64_t x86_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot)
 {
     (void)f;
-    return vms_pte_mk(pa, vmsi_x86_prot_bits(prot) | (level > 1 ? VMS_PTE_PS : 0));
+    uint64_t ps = level > 1 ? VMS_PTE_PS : 0;
+    if (prot == 0) /* PROT_NONE: P clear, frame and PS kept */
+        return vms_pte_mk(pa, VMS_PTE_SW1 | ps);
+    return vms_pte_mk(pa, vmsi_x86_prot_bits(prot) | ps);
 }
 
 static uint64_t x86_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags)
