@@ -229,17 +229,16 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     return build_direct_map(k, err);
 }
 
-/* Every core: CR3 = init_mm (PCID 0), then CR4.PCIDE as configured; supervisor mode. */
+/* Every core: paging on with init_mm (ASID 0), address-space IDs as configured
+ * (x86-64: CR3, then CR4.PCIDE); supervisor mode. */
 static vms_status boot_cores(vms_kernel *k, vms_err *err)
 {
     for (unsigned i = 0; i < k->ncores; i++) {
         vms_core *c = vmsi_core(k, i);
-        vms_core_write_cr3(c, k->init_pt.root);
-        uint64_t cr4 = vms_core_regs(c)->cr4;
-        cr4 = k->cfg.pcid ? (cr4 | VMS_CR4_PCIDE) : (cr4 & ~VMS_CR4_PCIDE);
-        vms_status st = vms_core_write_cr4(c, cr4);
+        vms_status st = vms_core_mmu_boot(c, k->init_pt.root, k->cfg.pcid);
         if (st != VMS_OK)
-            return vmsi_err(err, st, "core %u refused CR4 0x%llx", i, (unsigned long long)cr4);
+            return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
+                            k->fmt->title, k->cfg.pcid ? "on" : "off");
         vms_core_set_user(c, false);
     }
     return VMS_OK;
@@ -315,7 +314,7 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_swap_destroy(k);
     if (k->fr) {
         for (unsigned i = 0; i < k->ncores; i++)
-            vms_core_write_cr3(vmsi_core(k, i), 0);
+            vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
         if (k->init_pt.root)
             vms_pt_destroy(&k->init_pt);
         if (k->zero_pfn) {
