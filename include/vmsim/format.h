@@ -145,6 +145,10 @@ struct vms_pt_format {
 /* The format named `name` ("x86_64", "x86_64-la57", …), or NULL. */
 const vms_pt_format *vms_format_find(const char *name);
 
+/* The format of architecture `arch` ("x86_64", "riscv64", …) with `levels` levels, or
+ * with levels 0 its first (default) one; NULL when there is none. */
+const vms_pt_format *vms_format_for(const char *arch, unsigned levels);
+
 /* The i-th registered format, i < vms_format_count(). */
 unsigned vms_format_count(void);
 const vms_pt_format *vms_format_at(unsigned i);
