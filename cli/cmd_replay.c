@@ -66,6 +66,7 @@ typedef struct replay_cli {
     /* run state */
     vms_machine *m;
     vms_kernel *k;
+    vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
     bool progress;
     struct timespec t0, last_print;
@@ -187,6 +188,7 @@ static int boot(replay_cli *o, vms_config *c)
         st = vms_config_load(c, o->config, &err);
     for (int i = 0; st == VMS_OK && i < o->nsets; i++)
         st = vms_config_set_arg(c, o->sets[i], &err);
+    o->cfg = *c;
     if (st == VMS_OK && !strcmp(c->writeback_dir, ".")) {
         snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
         if (mkdtemp(tmp_wb))
@@ -313,6 +315,11 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
     printf("trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
            vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
            mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    cli_overrides(&o->cfg, &sb);
+    printf("config       %s\n", vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
     printf("references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
            " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
            s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
@@ -353,7 +360,10 @@ static void json(const replay_cli *o, vms_replay *r)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
+    cli_input in;
+    cli_input_init(&in, "trace", o->path);
     vms_strbuf_printf(&sb, "{");
+    cli_json_meta(&sb, &o->cfg, &in);
     vms_machine_stats_json_members(o->m, &sb);
     vms_kernel_stats_json_members(o->k, &sb);
     vms_replay_stats_json_members(r, &sb);

@@ -74,6 +74,13 @@ vms_status vms_config_parse(vms_config *c, const char *name, const char *text, v
  */
 vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb);
 
+/*
+ * Append the same configuration as vms_config_dump, as one JSON object: every key in
+ * the dump's order, each value the string the dump prints ({"ram":"4G","cores":"4",…}),
+ * so that a result says exactly what made it and `--set KEY=VALUE` reproduces it.
+ */
+vms_status vms_config_json(const vms_config *c, vms_strbuf *sb);
+
 /* The kernel configuration with its string fields pointing into c (c must outlive it). */
 vms_kernel_config vms_config_kernel(const vms_config *c);
 
