@@ -68,6 +68,7 @@ typedef struct replay_cli {
     vms_kernel *k;
     vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
+    vms_strbuf *members; /* cli_replay_json: the JSON members go here, nothing to stdout */
     bool progress;
     struct timespec t0, last_print;
     unsigned warnings;
@@ -180,16 +181,14 @@ static void remove_tmp_wb(void)
     tmp_wb[0] = '\0';
 }
 
-static int boot(replay_cli *o, vms_config *c)
+/* Boot o's machine and kernel from configuration c (o->cfg keeps c as configured; c
+ * gets replay's private writeback directory). */
+static int start(replay_cli *o, vms_config *c)
 {
     vms_err err = {0};
-    vms_status st = vms_config_init(c, o->preset, &err);
-    if (st == VMS_OK && o->config)
-        st = vms_config_load(c, o->config, &err);
-    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
-        st = vms_config_set_arg(c, o->sets[i], &err);
+    vms_status st = VMS_OK;
     o->cfg = *c;
-    if (st == VMS_OK && !strcmp(c->writeback_dir, ".")) {
+    if (!strcmp(c->writeback_dir, ".")) {
         snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
         if (mkdtemp(tmp_wb))
             snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
@@ -206,6 +205,22 @@ static int boot(replay_cli *o, vms_config *c)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* The configuration from --preset, --config and --set, then boot. */
+static int boot(replay_cli *o, vms_config *c)
+{
+    vms_err err = {0};
+    vms_status st = vms_config_init(c, o->preset, &err);
+    if (st == VMS_OK && o->config)
+        st = vms_config_load(c, o->config, &err);
+    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
+        st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return start(o, c);
 }
 
 /* ---- warnings, progress, CSV ----------------------------------------------------------- */
@@ -356,17 +371,23 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
            s->references ? (double)h.cycles / (double)s->references : 0.0);
 }
 
+/* The --stats json object's members (after "{", before "}"), appended to sb. */
+static void json_members(const replay_cli *o, vms_replay *r, vms_strbuf *sb)
+{
+    cli_input in;
+    cli_input_init(&in, "trace", o->path);
+    cli_json_meta(sb, &o->cfg, &in);
+    vms_machine_stats_json_members(o->m, sb);
+    vms_kernel_stats_json_members(o->k, sb);
+    vms_replay_stats_json_members(r, sb);
+}
+
 static void json(const replay_cli *o, vms_replay *r)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
-    cli_input in;
-    cli_input_init(&in, "trace", o->path);
     vms_strbuf_printf(&sb, "{");
-    cli_json_meta(&sb, &o->cfg, &in);
-    vms_machine_stats_json_members(o->m, &sb);
-    vms_kernel_stats_json_members(o->k, &sb);
-    vms_replay_stats_json_members(r, &sb);
+    json_members(o, r, &sb);
     vms_strbuf_printf(&sb, "}\n");
     fputs(vms_strbuf_str(&sb), stdout);
     vms_strbuf_free(&sb);
@@ -395,7 +416,7 @@ static int replay(replay_cli *o)
         if (!o->interval)
             o->interval = 1000000;
     }
-    o->progress = isatty(STDERR_FILENO);
+    o->progress = !o->members && isatty(STDERR_FILENO);
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
@@ -421,7 +442,9 @@ static int replay(replay_cli *o)
         if (o->warnings > MAX_WARNINGS)
             fprintf(stderr, "vmsim replay: %u more warnings not shown\n",
                     o->warnings - MAX_WARNINGS);
-        if (o->json)
+        if (o->members)
+            json_members(o, r, o->members);
+        else if (o->json)
             json(o, r);
         else
             summary(o, r, vms_trace_reader_format(rd));
@@ -443,6 +466,24 @@ int cmd_replay(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     vms_config cfg;
     rc = boot(&o, &cfg);
+    if (rc == 0)
+        rc = replay(&o);
+    vms_kernel_destroy(o.k);
+    vms_machine_destroy(o.m);
+    remove_tmp_wb();
+    return rc;
+}
+
+int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf *members)
+{
+    replay_cli o = {0};
+    o.path = job->path;
+    o.format = job->format;
+    o.layout = job->layout;
+    o.limit = job->limit;
+    o.members = members;
+    vms_config c = *cfg;
+    int rc = start(&o, &c);
     if (rc == 0)
         rc = replay(&o);
     vms_kernel_destroy(o.k);

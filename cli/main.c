@@ -24,6 +24,7 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
+    "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
     "  help             this text (--version: the version)\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
         cli_print_version(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "sweep"))
+        return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         fputs(usage, stdout);
         return 0;
