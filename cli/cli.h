@@ -63,7 +63,7 @@ typedef struct cli_results {
 
 /* Load result files (lines that are not sweep results are skipped with a warning).
  * Returns 0, or 1 when a file cannot be read (message on stderr). */
-int cli_results_load(char **files, int nfiles, cli_results *rs);
+int cli_results_load(const char *const *files, int nfiles, cli_results *rs);
 void cli_results_free(cli_results *rs);
 /* The value of SPEC key `key` in result r ("" when r's spec lacks it). */
 const char *cli_result_setting(const cli_result *r, const char *key);

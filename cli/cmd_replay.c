@@ -15,12 +15,14 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -44,7 +46,9 @@ static const char usage[] =
     "  --set KEY=VALUE     set one key (repeatable)\n"
     "  --stats json        print the counters as one JSON object instead of the summary\n"
     "  --csv FILE          write a CSV time series, one row every --interval references\n"
-    "  --interval N        references per CSV row (default 1000000; K/M/G suffixes)\n"
+    "  --plot FILE.svg     draw the same series as an SVG chart (TLB miss rates and page\n"
+    "                      faults per interval; `vmsim plot` draws a CSV later)\n"
+    "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
@@ -56,7 +60,7 @@ static const char usage[] =
 #define MAX_WARNINGS 20 /* warnings printed; the rest are counted */
 
 typedef struct replay_cli {
-    const char *preset, *config, *path, *csv_path;
+    const char *preset, *config, *path, *csv_path, *plot_path;
     const char *sets[64];
     int nsets;
     bool json, slow;
@@ -68,6 +72,7 @@ typedef struct replay_cli {
     vms_kernel *k;
     vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
+    cli_table series;    /* --plot: the CSV's rows, kept */
     vms_strbuf *members; /* cli_replay_json: the JSON members go here, nothing to stdout */
     bool progress;
     struct timespec t0, last_print;
@@ -117,6 +122,8 @@ static int option(replay_cli *o, const char *a, const char *v)
             return bad("bad --layout '%s': expected auto or recorded", v);
     } else if (!strcmp(a, "--csv")) {
         o->csv_path = v;
+    } else if (!strcmp(a, "--plot")) {
+        o->plot_path = v;
     } else if (!strcmp(a, "--interval")) {
         if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
             return bad("bad --interval '%s': expected a positive number", v);
@@ -150,8 +157,8 @@ static int parse(int argc, char **argv, replay_cli *o)
     }
     if (!o->path)
         return bad("no trace given (see vmsim replay --help)");
-    if (o->interval && !o->csv_path)
-        return bad("--interval needs --csv");
+    if (o->interval && !o->csv_path && !o->plot_path)
+        return bad("--interval needs --csv or --plot");
     return 0;
 }
 
@@ -266,21 +273,43 @@ static hw_sums hw_sum(vms_machine *m)
 }
 
 /* One CSV row: cumulative counts, and miss rates over the interval since the last row. */
+static const char csv_header[] = "references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,"
+                                 "walk_mem_refs,faults,major_faults,cycles\n";
+
+/* One CSV row: cumulative counts, and miss rates over the interval since the last row;
+ * written to --csv, kept for --plot. */
 static void csv_row(replay_cli *o, uint64_t refs)
 {
-    fprintf(o->csv, "%" PRIu64, refs);
+    double row[4 + VMS_TLB_NLEVELS + 2];
+    size_t n = 0;
+    row[n++] = (double)refs;
+    if (o->csv)
+        fprintf(o->csv, "%" PRIu64, refs);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
         tlb_sum(o->m, l, &lk, &ms);
         uint64_t dl = lk - o->prev_lookups[l], dm = ms - o->prev_misses[l];
-        fprintf(o->csv, ",%.6f", dl ? (double)dm / (double)dl : 0.0);
+        /* rounded as the CSV prints it, so --plot draws exactly what `vmsim plot` of
+         * the CSV draws */
+        double rate = dl ? round((double)dm / (double)dl * 1e6) / 1e6 : 0.0;
+        if (o->csv)
+            fprintf(o->csv, ",%.6f", rate);
+        row[n++] = rate;
         o->prev_lookups[l] = lk;
         o->prev_misses[l] = ms;
     }
     hw_sums h = hw_sum(o->m);
     const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
-    fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
-            h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    if (o->csv)
+        fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
+                h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    row[n++] = (double)h.walks;
+    row[n++] = (double)h.walk_refs;
+    row[n++] = (double)ks->pgfault;
+    row[n++] = (double)ks->pgmajfault;
+    row[n++] = (double)h.cycles;
+    if (o->plot_path)
+        cli_table_add(&o->series, row);
 }
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -309,7 +338,7 @@ static void progress(replay_cli *o, uint64_t refs, bool final)
 static void on_tick(void *ud, uint64_t refs, bool final)
 {
     replay_cli *o = ud;
-    if (o->csv && (!final || refs % o->interval != 0 || refs == 0))
+    if ((o->csv || o->plot_path) && (!final || refs % o->interval != 0 || refs == 0))
         csv_row(o, refs);
     if (o->progress)
         progress(o, refs, final);
@@ -410,20 +439,20 @@ static int replay(replay_cli *o)
             vms_trace_reader_close(rd);
             return 1;
         }
-        fputs("references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,walk_mem_refs,faults,"
-              "major_faults,cycles\n",
-              o->csv);
-        if (!o->interval)
-            o->interval = 1000000;
+        fputs(csv_header, o->csv);
     }
+    if (o->plot_path)
+        cli_table_header(&o->series, csv_header);
+    if ((o->csv || o->plot_path) && !o->interval)
+        o->interval = 1000000;
     o->progress = !o->members && isatty(STDERR_FILENO);
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
                           .limit = o->limit,
-                          .interval = o->csv        ? o->interval
-                                      : o->progress ? 1u << 20
-                                                    : 0,
+                          .interval = o->csv || o->plot_path ? o->interval
+                                      : o->progress          ? 1u << 20
+                                                             : 0,
                           .tick = on_tick,
                           .log = on_log,
                           .ud = o};
@@ -453,6 +482,16 @@ static int replay(replay_cli *o)
         cli_error("replay", "%s: write failed", o->csv_path);
         rc = 1;
     }
+    if (o->plot_path && rc == 0) {
+        FILE *svg = fopen(o->plot_path, "w");
+        if (svg)
+            cli_plot_series(svg, &o->series, o->path);
+        if (!svg || fclose(svg) != 0) {
+            cli_error("replay", "%s: cannot write the plot", o->plot_path);
+            rc = 1;
+        }
+    }
+    cli_table_free(&o->series);
     vms_replay_destroy(r);
     vms_trace_reader_close(rd);
     return rc;

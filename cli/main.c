@@ -25,6 +25,7 @@ static const char usage[] =
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
     "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
+    "  plot IN -o SVG   draw a replay CSV or sweep results as an SVG chart\n"
     "  help             this text (--version: the version)\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "sweep"))
         return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         fputs(usage, stdout);
         return 0;

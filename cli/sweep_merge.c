@@ -125,7 +125,7 @@ static int load_file(const char *path, cli_results *rs)
     return rc;
 }
 
-int cli_results_load(char **files, int nfiles, cli_results *rs)
+int cli_results_load(const char *const *files, int nfiles, cli_results *rs)
 {
     memset(rs, 0, sizeof *rs);
     for (int i = 0; i < nfiles; i++)
@@ -207,7 +207,7 @@ int cmd_sweep_merge(int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_results rs;
-    int rc = cli_results_load(files, nfiles, &rs);
+    int rc = cli_results_load((const char *const *)files, nfiles, &rs);
     FILE *out = stdout;
     if (!rc && out_path && !(out = fopen(out_path, "w"))) {
         cli_error("sweep merge", "%s: cannot create", out_path);
