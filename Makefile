@@ -8,7 +8,8 @@
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
 #   make install  install the CLI, libvmsim.a/.so, headers, man page and vmsim.pc into
 #                 PREFIX (/usr/local); DESTDIR=... stages it elsewhere
-#   make python   build libvmsim.so and pip-install the Python package (python/) for you
+#   make python   build libvmsim.so and pip-install the Python package (python/) into the
+#                 active Python environment (a venv: Debian protects its system Python)
 .PHONY: all run test bench fuzz format lint deps clean debug install python
 
 all: deps
@@ -32,7 +33,7 @@ install: all
 	cmake --install build/release --prefix $(PREFIX)
 
 python: all
-	python3 -m pip install --user ./python
+	VMSIM_LIBRARY=build/release/libvmsim.so python3 -m pip install ./python
 
 bench: all
 	./scripts/bench.sh

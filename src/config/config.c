@@ -657,3 +657,23 @@ vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
         return st;
     return vms_strbuf_append(sb, "}", 1);
 }
+
+vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err)
+{
+    *m = NULL;
+    *k = NULL;
+    vms_kernel_config kc = vms_config_kernel(c);
+    vms_status st = vms_machine_create(NULL, &c->machine, m, err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(*m, &kc, k, err);
+    if (st != VMS_OK) {
+        vms_machine_destroy(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+size_t vms_config_size(void)
+{
+    return sizeof(vms_config);
+}
