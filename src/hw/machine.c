@@ -48,7 +48,7 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
     if (cfg->ncores < 1 || cfg->ncores > VMS_MAX_CORES)
         return vmsi_err(err, VMS_ERR_INVAL, "cores %u: expected 1 … %u", cfg->ncores,
                         VMS_MAX_CORES);
-    if (cfg->levels != 4 && cfg->levels != 5)
+    if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
     vms_status st = check_tlb(&cfg->mmu.l1i, "l1i", err);
     if (st == VMS_OK)
@@ -165,6 +165,11 @@ void vms_machine_destroy(vms_machine *m)
 const vms_machine_config *vms_machine_get_config(const vms_machine *m)
 {
     return &m->cfg;
+}
+
+const vms_pt_format *vms_machine_format(const vms_machine *m)
+{
+    return m->cfg.fmt ? m->cfg.fmt : vms_format_x86_64(m->cfg.levels);
 }
 
 vms_ram *vms_machine_ram(vms_machine *m)
