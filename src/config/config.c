@@ -668,3 +668,52 @@ vms_config_key vms_config_key_at(unsigned i)
         return (vms_config_key){NULL, NULL};
     return (vms_config_key){keys[i].name, keys[i].help};
 }
+
+vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
+{
+    vms_strbuf ini;
+    vms_strbuf_init(&ini, sb->alloc);
+    vms_status st = vms_config_dump(c, &ini);
+    vms_strbuf_append(sb, "{", 1);
+    bool first = true;
+    for (const char *p = vms_strbuf_str(&ini); st == VMS_OK && *p;) {
+        const char *eol = strchr(p, '\n'), *eq = strstr(p, " = ");
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (*p != '#' && eq && eq < p + n) {
+            char name[128], val[VMS_CONFIG_PATH_MAX + 64];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+            snprintf(val, sizeof val, "%.*s", (int)(p + n - eq - 3), eq + 3);
+            if (!first)
+                vms_strbuf_append(sb, ",", 1);
+            first = false;
+            vms_strbuf_json_str(sb, name);
+            vms_strbuf_append(sb, ":", 1);
+            vms_strbuf_json_str(sb, val);
+        }
+        p += n + (eol != NULL);
+    }
+    vms_strbuf_free(&ini);
+    if (st != VMS_OK)
+        return st;
+    return vms_strbuf_append(sb, "}", 1);
+}
+
+vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err)
+{
+    *m = NULL;
+    *k = NULL;
+    vms_kernel_config kc = vms_config_kernel(c);
+    vms_status st = vms_machine_create(NULL, &c->machine, m, err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(*m, &kc, k, err);
+    if (st != VMS_OK) {
+        vms_machine_destroy(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+size_t vms_config_size(void)
+{
+    return sizeof(vms_config);
+}
