@@ -6,7 +6,7 @@
  *   native magic "\x89VMSTR\r\n"                    → native
  *   a lackey line ("I  ", " L ", " S ", " M ", "==", "#") → lackey
  *   a hex label, blanks, a hex address              → dinero
- *   anything else that is not text                   → champsim
+ *   binary whose first records are plausible ChampSim → champsim (else an error)
  * Text that matches no format is an error asking for an explicit format.
  */
 #include <stdarg.h>
@@ -136,8 +136,15 @@ static vms_status detect(vms_trace_reader *r, vms_trace_format *fmt, vms_err *er
         *fmt = VMS_TRACE_LACKEY;
     else if (n > 0 && vmsi_dinero_sniff(p, n))
         *fmt = VMS_TRACE_DINERO;
-    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+    else if (vmsi_champsim_sniff(p, n))
         *fmt = VMS_TRACE_CHAMPSIM;
+    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+        return vmsi_err(err, VMS_ERR_PARSE,
+                        "%s: cannot tell the trace format from the first bytes (binary data "
+                        "that is not a plausible ChampSim record: an ip of 0 or beyond 48 "
+                        "bits, or a branch flag above 1): name the format (champsim, native, "
+                        "lackey or dinero) if it is a trace",
+                        r->name);
     else
         return vmsi_err(err, VMS_ERR_PARSE,
                         "%s: cannot tell the trace format from the first bytes (%s): "
