@@ -155,30 +155,6 @@ static int parse(int argc, char **argv, replay_cli *o)
 
 /* ---- machine and kernel ---------------------------------------------------------------- */
 
-/* Replay's shared file pages are written back to a private temporary directory (removed
- * at the end) unless the configuration names one: replaying must not litter the current
- * directory with copies of the trace's files. */
-static char tmp_wb[64];
-
-static void remove_tmp_wb(void)
-{
-    if (!tmp_wb[0])
-        return;
-    DIR *d = opendir(tmp_wb);
-    struct dirent *e;
-    char p[sizeof tmp_wb + 260];
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmp_wb);
-    tmp_wb[0] = '\0';
-}
-
 static int boot(replay_cli *o, vms_config *c)
 {
     vms_err err = {0};
@@ -187,13 +163,8 @@ static int boot(replay_cli *o, vms_config *c)
         st = vms_config_load(c, o->config, &err);
     for (int i = 0; st == VMS_OK && i < o->nsets; i++)
         st = vms_config_set_arg(c, o->sets[i], &err);
-    if (st == VMS_OK && !strcmp(c->writeback_dir, ".")) {
-        snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
-        if (mkdtemp(tmp_wb))
-            snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
-        else
-            tmp_wb[0] = '\0';
-    }
+    if (st == VMS_OK)
+        cli_tmp_writeback(c);
     vms_kernel_config kc = vms_config_kernel(c);
     if (st == VMS_OK)
         st = vms_machine_create(NULL, &c->machine, &o->m, &err);
@@ -437,6 +408,6 @@ int cmd_replay(int argc, char **argv)
         rc = replay(&o);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
-    remove_tmp_wb();
+    cli_tmp_writeback_remove();
     return rc;
 }

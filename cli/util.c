@@ -1,10 +1,47 @@
 /* util.c — argument parsing and printing helpers shared by the subcommands. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli.h"
 #include "vmsim/pte.h"
+
+/* The temporary writeback directory cli_tmp_writeback made ("" when none). */
+static char tmp_wb[64];
+
+void cli_tmp_writeback(vms_config *c)
+{
+    if (c->writeback_dir[0] || tmp_wb[0])
+        return;
+    snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-wb-XXXXXX");
+    if (mkdtemp(tmp_wb))
+        snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
+    else
+        tmp_wb[0] = '\0'; /* then the kernel's default, ".": rare, and said in --help */
+}
+
+void cli_tmp_writeback_remove(void)
+{
+    if (!tmp_wb[0])
+        return;
+    DIR *d = opendir(tmp_wb);
+    struct dirent *e;
+    char p[sizeof tmp_wb + 260];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
+            unlink(p); /* only copies the kernel made in our own directory */
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(tmp_wb);
+    tmp_wb[0] = '\0';
+}
 
 bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
 {

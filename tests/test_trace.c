@@ -18,13 +18,12 @@
             return;                                                                                \
     } while (0)
 
-static char src_dir[512];
+static const char *g_argv0;
 
-/* An absolute path of a committed file. */
+/* The path of a committed file (harness.h: th_source_path). */
 static const char *src_path(const char *rel, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", src_dir, rel);
-    return buf;
+    return th_source_path(g_argv0, rel, buf, len);
 }
 
 /* A scratch file path for this run. */
@@ -916,8 +915,7 @@ static void regen_native_sample(void)
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "trace");
-    const char *d = getenv("VMS_SOURCE_DIR");
-    snprintf(src_dir, sizeof src_dir, "%s", d ? d : ".");
+    g_argv0 = argv[0];
     if (getenv("VMS_TRACE_REGEN"))
         regen_native_sample();
     test_lackey_sample();

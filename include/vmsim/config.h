@@ -34,7 +34,9 @@
 typedef struct vms_config {
     vms_machine_config machine;
     vms_kernel_config kernel;
-    char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir */
+    char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir ("": the
+                                                kernel's default "."; the CLI makes a
+                                                temporary directory instead) */
     char swap_file[VMS_CONFIG_PATH_MAX];     /* … kernel.swap_file ("" = temporary) */
     char policy[32];                         /* … kernel.policy */
 } vms_config;
@@ -56,6 +58,13 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err);
  */
 vms_status vms_config_set(vms_config *c, const char *key, const char *value, const char *where,
                           vms_err *err);
+
+/*
+ * Whether key names a host path vmsim writes (swap.file, kernel.writeback_dir,
+ * kernel.writeback_in_place): such keys come only from the command line or a config file
+ * the user names there, never from a scenario (vms_scenario_configure refuses them).
+ */
+bool vms_config_key_writes_host(const char *key);
 
 /* Parse "key=value" (as given to --set) and set it. */
 vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err);

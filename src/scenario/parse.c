@@ -4,10 +4,13 @@
  * Process and label names are resolved here (each must be defined by an earlier line),
  * data literals are decoded into a byte pool, and every number is range checked.
  */
+#define _POSIX_C_SOURCE 200809L /* stat */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "scenario/scenario_impl.h"
 #include "vmsim/mman.h"
@@ -1018,6 +1021,58 @@ void vms_scenario_destroy(vms_scenario *sc)
     vmsi_free(a, sc, sizeof *sc);
 }
 
+void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len)
+{
+    if (arg[0] == '/' || !sc->dir)
+        snprintf(buf, len, "%s", arg);
+    else
+        snprintf(buf, len, "%s/%s", sc->dir, arg);
+}
+
+bool vmsi_scenario_may_write(const vms_scenario *sc, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    for (unsigned i = 0; i < sc->nwfiles; i++)
+        if (sc->wfiles[i].dev == (unsigned long long)st.st_dev &&
+            sc->wfiles[i].ino == (unsigned long long)st.st_ino)
+            return true;
+    return false;
+}
+
+vms_status vms_scenario_allow_write(vms_scenario *sc, const char *path, vms_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot allow writing it: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: not a regular file", path);
+    if (sc->nwfiles == sizeof sc->wfiles / sizeof *sc->wfiles)
+        return vmsi_err(err, VMS_ERR_RANGE, "%s: at most 16 writable files", path);
+    sc->wfiles[sc->nwfiles++] =
+        (struct scn_wfile){(unsigned long long)st.st_dev, (unsigned long long)st.st_ino};
+    return VMS_OK;
+}
+
+vms_status vms_scenario_check_writes(const vms_scenario *sc, vms_err *err)
+{
+    for (size_t i = 0; i < sc->ncmd; i++) {
+        const scn_cmd *c = &sc->cmd[i];
+        if (c->op != OP_DEVICE || c->devkind != 1 || !c->flag)
+            continue;
+        char path[2048];
+        vmsi_scenario_path(sc, sc->strs[c->path], path, sizeof path);
+        if (!vmsi_scenario_may_write(sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s:%u: device blk %s: a scenario may not write the host file %s; "
+                            "name it on the command line (vmsim run --writable %s) or drop "
+                            "`writable`",
+                            sc->name, c->line, sc->devs[c->dev], path, path);
+    }
+    return VMS_OK;
+}
+
 vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err *err)
 {
     for (size_t i = 0; i < sc->ncmd && sc->cmd[i].op == OP_SET; i++) {
@@ -1029,6 +1084,12 @@ vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err
         size_t kl = (size_t)(eq - arg) < sizeof key - 1 ? (size_t)(eq - arg) : sizeof key - 1;
         memcpy(key, arg, kl);
         key[kl] = '\0';
+        if (vms_config_key_writes_host(key))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s: %s names a host file vmsim would write: a scenario may not "
+                            "set it; give it on the command line (--set %s=…) or in a "
+                            "--config file",
+                            where, key, key);
         vms_status st = vms_config_set(c, key, eq + 1, where, err);
         if (st != VMS_OK)
             return st;

@@ -760,9 +760,12 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         }
     } else if (c->devkind == 1) {
         char path[2048];
-        const char *arg = r->sc->strs[c->path];
-        snprintf(path, sizeof path, "%s%s%s", arg[0] == '/' ? "" : r->sc->dir,
-                 arg[0] == '/' ? "" : "/", arg);
+        vmsi_scenario_path(r->sc, r->sc->strs[c->path], path, sizeof path);
+        if (c->flag && !vmsi_scenario_may_write(r->sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "a scenario may not write the host file %s (allow it with "
+                            "--writable)",
+                            path);
         vms_blk_config bc;
         vms_blk_config_default(&bc);
         bc.dev = *dc;

@@ -56,22 +56,6 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
     return false;
 }
 
-void vmsi_quote(const char *s, size_t n, char out[96])
-{
-    size_t o = 0, i;
-    /* Each byte takes at most 4 characters; stop while "..." and the NUL still fit. */
-    for (i = 0; i < n && i < 40 && o + 4 <= 96 - 4 - 1; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-    }
-    if (i < n)
-        o += (size_t)snprintf(out + o, 4, "...");
-    out[o] = '\0';
-}
-
 int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
 {
     vmsi_in *in = r->in;

@@ -164,8 +164,6 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
  */
 int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len);
 
-/* Quote up to 40 bytes of s[0, n) for a message ("I  40a,x" or "\x01…"), into out[96]. */
-void vmsi_quote(const char *s, size_t n, char out[96]);
 
 /* The value of hex digit c, or -1. */
 static inline int vmsi_hexval(int c)
