@@ -8,8 +8,9 @@
  * What parses is also replayed, with small limits, on a small machine (16 MiB, 2 cores,
  * 4 MiB swap), the first 20,000 events: the replay must return VMS_OK or a host
  * VMS_ERR_NOMEM, and the kernel's invariants must hold after it. Limits that keep each
- * input cheap: accesses over 64 KiB are not replayed (issue 16.3: a long access restarts
- * at its first page after every fault), and paths that do not name a regular host file
+ * input cheap: accesses and kernel writes over 64 KiB, populate and madvise over 16 MiB
+ * are not replayed (issue 16.3: a long access restarts at its first page after every
+ * fault; the fuzzer found a KWRITE that takes minutes), and paths that do not name a regular host file
  * are replayed as anonymous memory (issue 16.4: a directory's size). Written-back pages
  * go to a private temporary directory, never next to the files the input names.
  * Violations abort, which libFuzzer and the corpus replay (replay.c) both report.
@@ -70,6 +71,27 @@ static const char *fuzz_path(vms_trace_reader *r, const vms_trace_event *ev)
     return p && stat(p, &st) == 0 && S_ISREG(st.st_mode) ? p : NULL;
 }
 
+/* Events beyond the limits above: long accesses and kernel writes, and populating or
+ * advising ranges over 16 MiB (the machine's RAM). */
+static int fuzz_too_big(const vms_trace_event *ev)
+{
+    const uint64_t big = UINT64_C(16) << 20;
+    switch (ev->type) {
+    case VMS_TEV_ACCESS:
+        return ev->access.size > 65536;
+    case VMS_TEV_KWRITE:
+        return ev->kwrite.len > 65536;
+    case VMS_TEV_MADVISE:
+        return ev->madvise.len > big;
+    case VMS_TEV_MMAP:
+        return (ev->mmap.flags & 0x08) && ev->mmap.len > big; /* POPULATE */
+    case VMS_TEV_MAP:
+        return (ev->map.flags & 0x08) && ev->map.end - ev->map.start > big;
+    default:
+        return 0;
+    }
+}
+
 /* Replay one event (within the limits above); abort on a broken promise. */
 static void fuzz_replay_event(fuzz_replay *f, vms_trace_reader *r, vms_trace_event *ev)
 {
@@ -82,7 +104,7 @@ static void fuzz_replay_event(fuzz_replay *f, vms_trace_reader *r, vms_trace_eve
         if (vms_replay_create(f->k, &o, &f->rp, &err) != VMS_OK)
             return;
     }
-    if (ev->type == VMS_TEV_ACCESS && ev->access.size > 65536)
+    if (fuzz_too_big(ev))
         return;
     vms_status st = vms_replay_event(f->rp, ev, fuzz_path(r, ev), &err);
     if (st != VMS_OK && st != VMS_ERR_NOMEM) {
