@@ -48,12 +48,13 @@ typedef struct sdev {
 
 __attribute__((format(printf, 2, 3))) static void say(runner *r, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[512], safe[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    vms_strbuf_append(&r->line, buf, strlen(buf));
+    vmsi_escape_ctl(buf, safe, sizeof safe); /* echo texts and names come from the file */
+    vms_strbuf_append(&r->line, safe, strlen(safe));
 }
 
 static void flush(runner *r, bool is_error)

@@ -248,3 +248,16 @@ void vmsi_quote(const char *s, size_t n, char out[96])
         o += (size_t)snprintf(out + o, 4, "...");
     out[o] = '\0';
 }
+
+void vmsi_escape_ctl(const char *s, char *out, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}

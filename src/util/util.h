@@ -59,6 +59,10 @@ bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t
  * never reaches a terminal raw. */
 void vmsi_quote(const char *s, size_t n, char out[96]);
 
+/* Copy s to out[len] with control bytes other than \n and \t (and DEL) written as \xHH,
+ * cut to fit: narration and messages that carry text from a file reach a terminal. */
+void vmsi_escape_ctl(const char *s, char *out, size_t len);
+
 vms_status vmsi_err(vms_err *err, vms_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
