@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,10 @@ static const char usage[] =
     "  --set KEY=VALUE     set one key (repeatable)\n"
     "  --stats json        print the counters as one JSON object instead of the summary\n"
     "  --csv FILE          write a CSV time series, one row every --interval references\n"
+    "                      (\"-\": standard output; the summary then goes to stderr).\n"
+    "                      Miss rates are per interval (empty when the interval had no\n"
+    "                      lookups); references, walks, walk_mem_refs, faults,\n"
+    "                      major_faults and cycles are cumulative\n"
     "  --interval N        references per CSV row (default 1000000; K/M/G suffixes)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
@@ -67,6 +72,8 @@ typedef struct replay_cli {
     vms_machine *m;
     vms_kernel *k;
     FILE *csv;
+    vms_trace_reader *rd; /* for the progress line's position */
+    uint64_t file_size;   /* of a regular trace file (0: unknown, e.g. stdin) */
     bool progress;
     struct timespec t0, last_print;
     unsigned warnings;
@@ -150,6 +157,8 @@ static int parse(int argc, char **argv, replay_cli *o)
         return bad("no trace given (see vmsim replay --help)");
     if (o->interval && !o->csv_path)
         return bad("--interval needs --csv");
+    if (o->json && o->csv_path && !strcmp(o->csv_path, "-"))
+        return bad("--stats json and --csv - both want standard output");
     return 0;
 }
 
@@ -219,7 +228,8 @@ static hw_sums hw_sum(vms_machine *m)
     return s;
 }
 
-/* One CSV row: cumulative counts, and miss rates over the interval since the last row. */
+/* One CSV row: cumulative counts, and miss rates over the interval since the last row
+ * (an empty field when the interval had no lookups at that level: no rate, not 0). */
 static void csv_row(replay_cli *o, uint64_t refs)
 {
     fprintf(o->csv, "%" PRIu64, refs);
@@ -227,7 +237,10 @@ static void csv_row(replay_cli *o, uint64_t refs)
         uint64_t lk, ms;
         tlb_sum(o->m, l, &lk, &ms);
         uint64_t dl = lk - o->prev_lookups[l], dm = ms - o->prev_misses[l];
-        fprintf(o->csv, ",%.6f", dl ? (double)dm / (double)dl : 0.0);
+        if (dl)
+            fprintf(o->csv, ",%.6f", (double)dm / (double)dl);
+        else
+            fputc(',', o->csv);
         o->prev_lookups[l] = lk;
         o->prev_misses[l] = ms;
     }
@@ -255,8 +268,12 @@ static void progress(replay_cli *o, uint64_t refs, bool final)
     o->last_print = now;
     double dt = since(&o->t0, &now), rate = dt > 0 ? (double)refs / dt : 0;
     fprintf(stderr, "\r\033[Kreplay: %.1fM references, %.2fM/s", (double)refs / 1e6, rate / 1e6);
+    uint64_t at = vms_trace_reader_file_offset(o->rd);
     if (o->limit && rate > 0)
         fprintf(stderr, ", ETA %.0fs", (double)(o->limit - refs) / rate);
+    else if (o->file_size && at > 0 && at <= o->file_size) /* the file's size is known */
+        fprintf(stderr, ", %.0f%%, ETA %.0fs", 100.0 * (double)at / (double)o->file_size,
+                dt * (double)(o->file_size - at) / (double)at);
     fflush(stderr);
 }
 
@@ -276,48 +293,53 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
-static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
+static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_format fmt)
 {
     const vms_replay_stats *s = vms_replay_get_stats(r);
     const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
     const vms_machine_config *mc = vms_machine_get_config(o->m);
-    printf("trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
-           vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
-           mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
-    printf("references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
-           " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
-           s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
+    fprintf(f, "trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
+            vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
+            mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    fprintf(f,
+            "references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
+            " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
+            s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
     static const char *const names[VMS_TLB_NLEVELS] = {"l1i", "l1d", "l2"};
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
         if (!tlb_sum(o->m, l, &lk, &ms)) {
-            printf("tlb %-8s none\n", names[l]);
+            fprintf(f, "tlb %-8s none\n", names[l]);
             continue;
         }
-        printf("tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
-               pct(ms, lk));
+        fprintf(f, "tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
+                pct(ms, lk));
     }
     hw_sums h = hw_sum(o->m);
-    printf("page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
-           h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
-    printf("page faults  %" PRIu64 ": %" PRIu64 " minor, %" PRIu64 " major, %" PRIu64
-           " cow, %" PRIu64 " segv; %" PRIu64 " in kernel accesses\n",
-           ks->pgfault, ks->minor, ks->pgmajfault, ks->cow, ks->segv, ks->kernel_faults);
-    printf("memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
-           " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
-           ks->anon_alloc, ks->zero_page, ks->auto_anon_vmas);
+    fprintf(f, "page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
+            h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
+    fprintf(f,
+            "page faults  %" PRIu64 ": %" PRIu64 " minor, %" PRIu64 " major, %" PRIu64
+            " cow, %" PRIu64 " segv; %" PRIu64 " in kernel accesses\n",
+            ks->pgfault, ks->minor, ks->pgmajfault, ks->cow, ks->segv, ks->kernel_faults);
+    fprintf(f,
+            "memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
+            " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
+            ks->anon_alloc, ks->zero_page, ks->auto_anon_vmas);
     if (s->syscalls || s->kwrites || s->processes > 1 || s->threads)
-        printf("kernel       %" PRIu64 " system calls (%" PRIu64 " refused), %" PRIu64
-               " kernel writes (%" PRIu64 " EFAULT), %" PRIu64 " processes, %" PRIu64
-               " threads, %" PRIu64 " files mapped, %" PRIu64 " missing\n",
-               s->syscalls, s->syscall_errors, s->kwrites, s->kwrite_efault, s->processes,
-               s->threads, s->files_mapped, s->files_missing);
+        fprintf(f,
+                "kernel       %" PRIu64 " system calls (%" PRIu64 " refused), %" PRIu64
+                " kernel writes (%" PRIu64 " EFAULT), %" PRIu64 " processes, %" PRIu64
+                " threads, %" PRIu64 " files mapped, %" PRIu64 " missing\n",
+                s->syscalls, s->syscall_errors, s->kwrites, s->kwrite_efault, s->processes,
+                s->threads, s->files_mapped, s->files_missing);
     if (s->segv || s->dead_refs)
-        printf("segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
-               " later accesses of dead processes skipped\n",
-               s->segv, s->dead_refs);
-    printf("cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
-           s->references ? (double)h.cycles / (double)s->references : 0.0);
+        fprintf(f,
+                "segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
+                " later accesses of dead processes skipped\n",
+                s->segv, s->dead_refs);
+    fprintf(f, "cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
+            s->references ? (double)h.cycles / (double)s->references : 0.0);
 }
 
 static void json(const replay_cli *o, vms_replay *r)
@@ -343,8 +365,12 @@ static int replay(replay_cli *o)
         cli_error("replay", "%s", err.msg);
         return 1;
     }
+    o->rd = rd;
+    struct stat sst;
+    if (strcmp(o->path, "-") != 0 && stat(o->path, &sst) == 0 && S_ISREG(sst.st_mode))
+        o->file_size = (uint64_t)sst.st_size;
     if (o->csv_path) {
-        o->csv = fopen(o->csv_path, "w");
+        o->csv = strcmp(o->csv_path, "-") ? fopen(o->csv_path, "w") : stdout;
         if (!o->csv) {
             cli_error("replay", "%s: cannot create the CSV file", o->csv_path);
             vms_trace_reader_close(rd);
@@ -385,9 +411,9 @@ static int replay(replay_cli *o)
         if (o->json)
             json(o, r);
         else
-            summary(o, r, vms_trace_reader_format(rd));
+            summary(o, o->csv == stdout ? stderr : stdout, r, vms_trace_reader_format(rd));
     }
-    if (o->csv && fclose(o->csv) != 0 && rc == 0) {
+    if (o->csv && (o->csv == stdout ? fflush(o->csv) : fclose(o->csv)) != 0 && rc == 0) {
         cli_error("replay", "%s: write failed", o->csv_path);
         rc = 1;
     }

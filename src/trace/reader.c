@@ -261,6 +261,11 @@ uint64_t vms_trace_reader_count(const vms_trace_reader *r)
     return r->count;
 }
 
+uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r)
+{
+    return r->raw ? r->raw->base + r->raw->end : 0;
+}
+
 void vms_trace_reader_close(vms_trace_reader *r)
 {
     if (!r)
