@@ -105,9 +105,10 @@ static void print_tlb(FILE *f, const char *name, const vms_tlb_config *t)
 void cli_print_config(FILE *f, const vms_machine_config *cfg)
 {
     static const char *const pwc_names[6] = {"", "", "PDE", "PDPTE", "PML4E", "PML5E"};
-    fprintf(f, "preset %s: %llu MiB RAM, %u cores, %u-level paging, MAXPHYADDR %u, seed %llu\n",
+    fprintf(f, "preset %s: %llu MiB RAM, %u core%s, %u-level paging, MAXPHYADDR %u, seed %llu\n",
             cfg->name ? cfg->name : "(custom)", (unsigned long long)(cfg->ram_bytes >> 20),
-            cfg->ncores, cfg->levels, cfg->maxphyaddr, (unsigned long long)cfg->seed);
+            cfg->ncores, cfg->ncores == 1 ? "" : "s", cfg->levels, cfg->maxphyaddr,
+            (unsigned long long)cfg->seed);
     fprintf(f, "TLBs per core:\n");
     print_tlb(f, "l1i", &cfg->mmu.l1i);
     print_tlb(f, "l1d", &cfg->mmu.l1d);

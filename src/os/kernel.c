@@ -296,8 +296,9 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         vms_kernel_destroy(k);
         return st;
     }
-    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u cores, PCID %s",
-             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->cfg.pcid ? "on" : "off");
+    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u core%s, PCID %s",
+             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->ncores == 1 ? "" : "s",
+             k->cfg.pcid ? "on" : "off");
     *out = k;
     return VMS_OK;
 }

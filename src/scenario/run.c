@@ -100,12 +100,15 @@ static void say_data(runner *r, const uint8_t *d, size_t n)
 /* Counters an access moves, captured before and after it. */
 typedef struct snap {
     vms_kernel_stats ks;
+    uint64_t swapbacked; /* SWAPBACKED frames: anonymous ones are counted as anon_alloc, so
+                            an uncategorised rise is a new shared-memory page */
     uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
 } snap;
 
 static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
 {
     s->ks = *vms_kernel_get_stats(r->k);
+    s->swapbacked = vms_frames_count(vms_kernel_frames(r->k), VMS_FRAME_SWAPBACKED);
     vms_task_info ti;
     vms_task_get_info(t, &ti);
     vms_core *core = vms_machine_core(r->m, ti.core);
@@ -157,7 +160,12 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
                 first = false;
             }
         }
-        say(r, "%s)", first ? "minor: page already in memory" : "");
+        /* No category: the page was in memory (the page cache, the swap cache), unless a
+         * shared-memory page was made, which a first touch of shm does (zero-filled). */
+        say(r, "%s)",
+            !first                          ? ""
+            : b->swapbacked > a->swapbacked ? "minor: new shared-memory page zero-filled"
+                                            : "minor: page already in memory");
     }
     uint64_t out = b->ks.pswpout - a->ks.pswpout;
     uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
@@ -459,7 +467,7 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     static const char *const what[] = {"", "SIGSEGV", "SIGBUS", "OOM kill", "not running"};
     say(r, " -> %s", what[ai->outcome]);
     if (ai->outcome == VMS_ACCESS_SEGV || ai->outcome == VMS_ACCESS_BUS)
-        say(r, " at 0x%" PRIx64 " (error code 0x%x): %s killed", ai->addr, ai->error_code,
+        say(r, " at 0x%" PRIx64 " (error code 0x%x): process %s killed", ai->addr, ai->error_code,
             pname(r, c->proc));
     if (ai->outcome == VMS_ACCESS_SEGV && c->expect == EXP_SEGV) {
         r->res->expects_passed++;
