@@ -97,8 +97,9 @@ static void print_tlb(FILE *f, const char *name, const vms_tlb_config *t)
             if (p->sizes & (1u << s))
                 snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%s",
                          sizes[0] ? "+" : "", vms_pgsize_name((vms_pgsize)s));
-        fprintf(f, "  %-4s %-6s %5u entries = %u sets x %u ways, %s\n", i ? "" : name, sizes,
-                p->sets * p->ways, p->sets, p->ways, p->policy ? p->policy : "lru");
+        fprintf(f, "  %-4s %-6s %5u entries = %u set%s x %u ways, %s\n", i ? "" : name, sizes,
+                p->sets * p->ways, p->sets, p->sets == 1 ? "" : "s", p->ways,
+                p->policy ? p->policy : "lru");
     }
 }
 
@@ -119,8 +120,8 @@ void cli_print_config(FILE *f, const vms_machine_config *cfg)
         const vms_pwc_level_config *p = &cfg->mmu.pwc.level[l];
         if (!p->entries)
             continue;
-        fprintf(f, " %s %u entries (%u-way)%s", pwc_names[l], p->entries, p->ways,
-                l > 2 ? "," : "");
+        fprintf(f, " %s %u entries = %u set%s x %u ways%s", pwc_names[l], p->entries,
+                p->entries / p->ways, p->entries == p->ways ? "" : "s", p->ways, l > 2 ? "," : "");
         any = true;
     }
     fprintf(f, "%s\n", any ? "" : " none");

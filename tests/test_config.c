@@ -107,6 +107,51 @@ static void test_errors(void)
     unlink(path);
 }
 
+/* One geometry notation: TLBs SETSxWAYS, caches ENTRIESxWAYS as before, and the explicit
+ * ENTRIESeWAYSw for both; the dump spells out entries and sets. */
+static void test_geometry(void)
+{
+    vms_config c;
+    vms_err err = {0};
+    vms_config_init(&c, NULL, &err);
+    CHECK_EQ(vms_config_set_arg(&c, "tlb.l2=4K+2M:1536e12w:lru", &err), VMS_OK);
+    CHECK_EQ(c.machine.mmu.l2.part[0].sets, 128);
+    CHECK_EQ(c.machine.mmu.l2.part[0].ways, 12);
+    CHECK_EQ(vms_config_set_arg(&c, "tlb.l2=4K:1536x12", &err), VMS_OK); /* old form: sets */
+    CHECK_EQ(c.machine.mmu.l2.part[0].sets, 1536);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=32e4w", &err), VMS_OK);
+    CHECK_EQ(c.machine.mmu.pwc.level[2].entries, 32);
+    CHECK_EQ(c.machine.mmu.pwc.level[2].ways, 4);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=16x4:fifo", &err), VMS_OK); /* old form: entries */
+    CHECK_EQ(c.machine.mmu.pwc.level[2].entries, 16);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=8", &err), VMS_OK); /* fully associative */
+    CHECK_EQ(c.machine.mmu.pwc.level[2].ways, 8);
+    static const char *const bad[] = {"tlb.l2=4K:1536e11w",
+                                      "tlb.l2=4K:12e0w",
+                                      "tlb.l2=4K:12e",
+                                      "tlb.l2=4K:e12w",
+                                      "pwc.pde=30e4w",
+                                      "pwc.pde=4e",
+                                      "tlb.l2=4K:99999999999999999999x1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_EQ(vms_config_set_arg(&c, bad[i], &err), VMS_ERR_INVAL);
+    vms_config_set_arg(&c, "tlb.l2=4K:1536x12", &err);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_config_dump(&c, &sb);
+    CHECK(strstr(vms_strbuf_str(&sb), "tlb.l2 = 4K:1536x12:lru  ; 18432 entries = 1536 sets x 12 "
+                                      "ways\n") != NULL);
+    CHECK(strstr(vms_strbuf_str(&sb), "pwc.pde = 8x8:lru  ; 8 entries = 1 set x 8 ways\n") != NULL);
+    vms_config back;
+    vms_config_init(&back, "tiny", &err);
+    CHECK_EQ(vms_config_parse(&back, "dump", vms_strbuf_str(&sb), &err), VMS_OK);
+    CHECK_EQ(back.machine.mmu.l2.part[0].sets, 1536);
+    vms_strbuf_free(&sb);
+    /* cost.interrupt, which `vmsim presets` and DEVICES.md name, is a key. */
+    CHECK_EQ(vms_config_set_arg(&c, "cost.interrupt=7", &err), VMS_OK);
+    CHECK_EQ(c.machine.cost.interrupt, 7);
+}
+
 static void test_roundtrip(void)
 {
     vms_config a, b;
@@ -251,6 +296,7 @@ int main(int argc, char **argv)
     test_keys();
     test_errors();
     test_roundtrip();
+    test_geometry();
     test_file_lines();
     test_doc_example(argv[0]);
     return th_finish();

@@ -15,6 +15,9 @@
  * yes/no or 1/0; a TLB level is a comma-separated list of partitions
  * SIZES:SETSxWAYS[:POLICY] (SIZES joined by '+', e.g. 4K+2M:128x12:plru) or "none"; a
  * page-walk-cache level is ENTRIES[xWAYS] (fully associative without xWAYS) or "none".
+ * Both also take the explicit ENTRIESeWAYSw (4K+2M:1536e12w = 128 sets x 12 ways).
+ * Comments: a line starting with # or ;, or # / ; after whitespace following a value.
+ * Lines may be 8 KiB long; NUL bytes, directories and read errors are reported.
  * vms_config_key_at lists every key with its meaning; docs/CONFIG.md is generated from it.
  *
  * Errors name the file and line (or "--set") and the key, and say what was expected:

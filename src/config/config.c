@@ -58,12 +58,14 @@ static const key keys[] = {
     {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
-    {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
+    {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0,
+     "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY] or SIZES:ENTRIESeWAYSw[:POLICY],… or none"},
     {"tlb.l1d", K_TLB, M(mmu.l1d), 0, 0, "L1 dTLB partitions, same form"},
     {"tlb.l2", K_TLB, M(mmu.l2), 0, 0, "shared L2 TLB (STLB) partitions, same form, or none"},
     {"tlb.policy", K_TLBPOL, 0, 0, 0,
      "replacement policy of every TLB partition (lru, plru, fifo, random)"},
-    {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0, "PDE cache ENTRIES[xWAYS][:POLICY] or none"},
+    {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0,
+     "PDE cache ENTRIES[xWAYS][:POLICY], ENTRIESeWAYSw[:POLICY] or none"},
     {"pwc.pdpte", K_PWC, M(mmu.pwc.level[3]), 0, 0, "PDPTE cache, same form"},
     {"pwc.pml4e", K_PWC, M(mmu.pwc.level[4]), 0, 0, "PML4E cache, same form"},
     {"pwc.pml5e", K_PWC, M(mmu.pwc.level[5]), 0, 0, "PML5E cache (5-level paging), same form"},
@@ -77,6 +79,8 @@ static const key keys[] = {
     {"cost.mem_access", K_U32, M(cost.mem_access), 0, U32MAX, "cycles of the data access itself"},
     {"cost.invlpg", K_U32, M(cost.invlpg), 0, U32MAX, "cycles of an INVLPG/INVPCID"},
     {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
+    {"cost.interrupt", K_U32, M(cost.interrupt), 0, U32MAX,
+     "cycles to deliver a device interrupt (vms_core_interrupt)"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -192,17 +196,56 @@ static size_t parse_sizes(const char *s, unsigned *mask)
     }
 }
 
-/* Parse one partition "SIZES:SETSxWAYS[:POLICY]". */
+/*
+ * A geometry: "AxB" (for TLBs SETSxWAYS, for page-walk caches ENTRIESxWAYS, as before) or
+ * the explicit "ENTRIESeWAYSw" for both (`1536e12w`: 1536 entries, 12 ways, 128 sets).
+ * Sets *a (sets when sets_first, else entries) and *ways, *end after the geometry; for
+ * the explicit form ENTRIES must be a multiple of WAYS. A page-walk cache may give
+ * ENTRIES alone (fully associative): then *ways = 0.
+ */
+static bool parse_geometry(const char *s, bool sets_first, unsigned long *a, unsigned long *ways,
+                           const char **end)
+{
+    char *e;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long x = strtoul(s, &e, 10), y = 0;
+    if (*e == 'e' || *e == 'E') { /* ENTRIESeWAYSw */
+        if (e[1] < '0' || e[1] > '9')
+            return false;
+        y = strtoul(e + 1, &e, 10);
+        if ((*e != 'w' && *e != 'W') || y == 0 || x % y)
+            return false;
+        e++;
+        *a = sets_first ? x / y : x;
+    } else if (*e == 'x' || *e == 'X') {
+        if (e[1] < '0' || e[1] > '9')
+            return false;
+        y = strtoul(e + 1, &e, 10);
+        *a = x;
+    } else if (sets_first) {
+        return false;
+    } else {
+        *a = x; /* ENTRIES alone */
+    }
+    if (errno || x > VMS_TLB_MAX_ENTRIES || y > VMS_TLB_MAX_ENTRIES)
+        return false;
+    *ways = y;
+    *end = e;
+    return true;
+}
+
+/* Parse one partition "SIZES:SETSxWAYS[:POLICY]" or "SIZES:ENTRIESeWAYSw[:POLICY]". */
 static bool parse_part(const char *s, vms_tlb_part_config *p)
 {
     size_t n = parse_sizes(s, &p->sizes);
     if (!n || s[n] != ':')
         return false;
-    char *end;
-    unsigned long sets = strtoul(s + n + 1, &end, 10);
-    if (*end != 'x' && *end != 'X')
+    unsigned long sets, ways;
+    const char *end;
+    if (!parse_geometry(s + n + 1, true, &sets, &ways, &end))
         return false;
-    unsigned long ways = strtoul(end + 1, &end, 10);
     if (sets < 1 || ways < 1 || ways > VMS_TLB_MAX_WAYS || sets * ways > VMS_TLB_MAX_ENTRIES)
         return false;
     p->sets = (unsigned)sets;
@@ -261,10 +304,12 @@ static bool parse_pwc(const char *s, vms_pwc_level_config *p)
         *p = (vms_pwc_level_config){0, 0, NULL};
         return true;
     }
-    char *end;
-    unsigned long entries = strtoul(s, &end, 10), ways = entries;
-    if (*end == 'x' || *end == 'X')
-        ways = strtoul(end + 1, &end, 10);
+    const char *end;
+    unsigned long entries, ways;
+    if (!parse_geometry(s, false, &entries, &ways, &end))
+        return false;
+    if (ways == 0)
+        ways = entries; /* fully associative */
     const char *pol = "lru";
     if (*end == ':')
         pol = policy_name(end + 1, strlen(end + 1));
@@ -318,6 +363,23 @@ static void fmt_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
         vms_strbuf_printf(sb, "none");
     else
         vms_strbuf_printf(sb, "%ux%u:%s", p->entries, p->ways, p->policy ? p->policy : "lru");
+}
+
+/* A comment after a TLB or PWC value spelling out its geometry (TLBs are SETSxWAYS, caches
+ * ENTRIESxWAYS: the comment says which, so `4K:1536x12` shows its 18432 entries). */
+static void geometry_tlb(vms_strbuf *sb, const vms_tlb_config *t)
+{
+    for (unsigned i = 0; i < t->nparts; i++)
+        vms_strbuf_printf(sb, "%s%u entries = %u set%s x %u ways", i ? ", " : "  ; ",
+                          t->part[i].sets * t->part[i].ways, t->part[i].sets,
+                          t->part[i].sets == 1 ? "" : "s", t->part[i].ways);
+}
+
+static void geometry_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
+{
+    if (p->entries)
+        vms_strbuf_printf(sb, "  ; %u entries = %u set%s x %u ways", p->entries,
+                          p->entries / p->ways, p->entries == p->ways ? "" : "s", p->ways);
 }
 
 /* ---- the table ---- */
@@ -763,9 +825,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_TLB:
             fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k));
+            geometry_tlb(sb, (const vms_tlb_config *)cfield(c, k));
             break;
         case K_PWC:
             fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k));
+            geometry_pwc(sb, (const vms_pwc_level_config *)cfield(c, k));
             break;
         case K_PATH:
             vms_strbuf_printf(sb, "%s", c->writeback_dir);
