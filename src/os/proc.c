@@ -405,13 +405,11 @@ static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t
     info->error_code = ec;
     info->si_code = si_code;
     if (sig == VMS_SIGSEGV) {
-        info->outcome = VMS_ACCESS_SEGV;
-        k->st.segv++;
+        info->outcome = VMS_ACCESS_SEGV; /* a fault's SIGSEGV is counted by its handler */
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: segfault at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else if (sig == VMS_SIGBUS) {
         info->outcome = VMS_ACCESS_BUS;
-        k->st.sigbus++;
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else {

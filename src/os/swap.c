@@ -282,8 +282,7 @@ void vmsi_swap_kill_owners(vms_kernel *k, uint64_t slot, vmsi_proc *except)
             continue;
         vmsi_log(k, VMS_LOG_ERR, "%s[%d]: killed by SIGBUS: swap read error at slot %llu", p->name,
                  p->pid, (unsigned long long)slot);
-        k->st.sigbus++;
-        vmsi_proc_kill(k, p, VMS_SIGBUS);
+        vmsi_proc_kill(k, p, VMS_SIGBUS); /* not a fault of theirs: not in st.sigbus */
     }
 }
 

@@ -129,6 +129,7 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
         {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
         {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
+        {offsetof(vms_kernel_stats, private_copy), "private copy of a file page"},
         {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
         {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
         {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
