@@ -590,6 +590,66 @@ static void test_segv(void)
     fx_done(&f);
 }
 
+/*
+ * A long access is a restartable string instruction: after each page fault it resumes at
+ * the faulting page (issue 16 #3: it restarted from its first page, quadratic work). A
+ * 1 MiB read of untouched anonymous memory takes one fault per page and translates each
+ * page twice at most (the faulting try and the retry); a 1 MiB write moves every byte.
+ */
+static void test_string_access_resumes(void)
+{
+    fx f;
+    if (!fx_init(&f, 1))
+        return;
+    vms_task *t;
+    CHECK_EQ(vms_proc_spawn(f.k, "rep", 0, &t, NULL), VMS_OK);
+    enum { NP = 256 };
+    uint64_t va = mmap_or_die(&f, t, 0, NP * 4096, RW, PRIV_ANON, NULL, 0);
+    const vms_core_stats *cs = vms_core_get_stats(vms_machine_core(f.m, 0));
+    size_t len = (size_t)NP * 4096;
+    uint8_t *buf = malloc(len);
+    CHECK(buf != NULL);
+    if (!buf)
+        return;
+    memset(buf, 0x5a, len);
+    uint64_t acc0 = cs->accesses, pf0 = cs->faults_pf;
+    vms_access_info info;
+    CHECK_EQ(vms_proc_access(f.k, t, va, VMS_ACC_READ, buf, len, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+    CHECK_EQ(info.faults, NP);
+    CHECK_EQ(cs->faults_pf - pf0, NP);
+    /* Twice per page, plus the last 16 pages: the rest of a resumed access is an access of
+     * its own, and one of 16 pages or fewer is one instruction, retried whole (16 * 17 / 2).
+     * Restarting from the first page each time was NP * (NP + 1) / 2 = 32896. */
+    CHECK(cs->accesses - acc0 <= 2 * NP + 136);
+    CHECK_EQ(buf[0], 0);
+    CHECK_EQ(buf[len - 1], 0);
+    /* A write of every page (each a COW of the zero page), then read back. */
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(i * 7 + (i >> 12));
+    acc0 = cs->accesses;
+    CHECK_EQ(vms_proc_access(f.k, t, va + 8, VMS_ACC_WRITE, buf, len - 8, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+    CHECK_EQ(info.faults, NP);
+    CHECK(cs->accesses - acc0 <= 2 * NP + 1 + 136);
+    uint8_t *back = calloc(1, len);
+    CHECK(back != NULL);
+    if (back) {
+        CHECK_EQ(vms_proc_read(f.k, t, va + 8, back, len - 8), VMS_ACCESS_OK);
+        CHECK(memcmp(back, buf, len - 8) == 0);
+    }
+    /* A string write running into unmapped memory: the pages before the hole are
+     * written (as REP MOVS leaves them), the process gets SIGSEGV at the hole. */
+    CHECK_EQ(vms_sys_munmap(f.k, t, va + 200 * 4096, 56 * 4096, NULL), VMS_OK);
+    memset(buf, 0xee, len);
+    CHECK_EQ(vms_proc_access(f.k, t, va, VMS_ACC_WRITE, buf, len, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
+    CHECK_EQ(info.addr, va + 200 * 4096);
+    free(back);
+    free(buf);
+    fx_done(&f);
+}
+
 static void test_prot_none_and_exec(void)
 {
     fx f;
@@ -1066,6 +1126,7 @@ int main(int argc, char **argv)
     test_file_private_and_shared();
     test_shared_anon_and_shm();
     test_segv();
+    test_string_access_resumes();
     test_prot_none_and_exec();
     test_munmap_split_and_maps();
     test_stack_brk_mlock_madvise();

@@ -207,6 +207,10 @@ static vms_trace_event gen_next(gen *g, uint64_t i)
     }
     if (r == 4 && g->killed && i > 17000 && tid == 4) /* the child touches the kernel half */
         return ev_access(tid, UINT64_C(0xffff888000001000), 8, VMS_TACC_READ);
+    if (r == 5) /* a string reference (17 to 80 pages): resumed at its faulting pages */
+        return ev_access(tid, BASE + (vms_rng_below(&g->rng, NPAGES) << 12) + 8,
+                         (uint32_t)((17 + vms_rng_below(&g->rng, 64)) << 12),
+                         (unsigned)vms_rng_below(&g->rng, 4));
     if (r < 300)
         g->page = vms_rng_below(&g->rng, NPAGES);
     else if (r < 400)
