@@ -415,6 +415,61 @@ static void test_file_fault_around(void)
     remove(path);
 }
 
+/*
+ * Files and host memory (issue 16 #4): only regular files open, and the page cache of a
+ * big sparse file costs host memory per cached page, not per page of its size (a flat
+ * array of 8 bytes per page cost 128 MiB here at the first fault).
+ */
+static void test_file_sparse_and_special(void)
+{
+    th_failalloc fa;
+    const vms_allocator *a = th_failalloc_init(&fa, -1);
+    fx f;
+    memset(&f, 0, sizeof f);
+    vms_machine_config mc;
+    vms_machine_preset("skylake", &mc, NULL);
+    mc.ram_bytes = UINT64_C(64) << 20;
+    mc.ncores = 1;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.writeback_dir = "/tmp";
+    REQUIRE_VOID(vms_machine_create(a, &mc, &f.m, NULL) == VMS_OK &&
+                 vms_kernel_create(f.m, &kc, &f.k, NULL) == VMS_OK);
+    f.free0 = vms_frames_nfree(vms_kernel_frames(f.k));
+    vms_file *file = NULL;
+    vms_err err = {0};
+    CHECK_EQ(vms_file_open(f.k, "/tmp", &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "/tmp: not a regular file (a directory)") != NULL);
+    CHECK_EQ(vms_file_open(f.k, "/dev/null", &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "/dev/null: not a regular file (a character device)") != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/vmsim_sparse_%d.bin", (int)getpid());
+    FILE *h = fopen(path, "wb");
+    REQUIRE_VOID(h != NULL);
+    uint64_t size = UINT64_C(64) << 30; /* 64 GiB, all hole but the last byte */
+    bool made = fseek(h, (long)(size - 1), SEEK_SET) == 0 && fputc('Z', h) == 'Z';
+    fclose(h);
+    REQUIRE_VOID(made);
+    CHECK_EQ(vms_file_open(f.k, path, &file, &err), VMS_OK);
+    CHECK_EQ(vms_file_size(file), size);
+    vms_task *t;
+    CHECK_EQ(vms_proc_spawn(f.k, "big", 0, &t, NULL), VMS_OK);
+    uint64_t va = mmap_or_die(&f, t, 0, size, VMS_PROT_READ, VMS_MAP_PRIVATE, file, 0);
+    long long live0 = fa.live_bytes;
+    char c = 1;
+    CHECK_EQ(vms_proc_read(f.k, t, va + size - 1, &c, 1), VMS_ACCESS_OK);
+    CHECK_EQ(c, 'Z');
+    CHECK_EQ(vms_proc_read(f.k, t, va + (size >> 1), &c, 1), VMS_ACCESS_OK);
+    CHECK_EQ(c, 0);
+    CHECK(fa.live_bytes - live0 < (1 << 20)); /* a few KiB: cache nodes, rmap records */
+    CHECK(vms_file_cached_pages(file) >= 2);
+    vms_proc_exit(f.k, t);
+    vms_file_close(f.k, file);
+    fx_done(&f);
+    CHECK_EQ(fa.live_bytes, 0);
+    remove(path);
+}
+
 static void test_file_private_and_shared(void)
 {
     fx f;
@@ -1124,6 +1179,7 @@ int main(int argc, char **argv)
     test_vfork_exit_paths();
     test_file_fault_around();
     test_file_private_and_shared();
+    test_file_sparse_and_special();
     test_shared_anon_and_shm();
     test_segv();
     test_string_access_resumes();
