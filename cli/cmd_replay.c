@@ -368,9 +368,13 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
     fprintf(f, "page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
             h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
     fprintf(f,
-            "page faults  %" PRIu64 ": %" PRIu64 " minor, %" PRIu64 " major, %" PRIu64
-            " cow, %" PRIu64 " segv; %" PRIu64 " in kernel accesses\n",
-            ks->pgfault, ks->minor, ks->pgmajfault, ks->cow, ks->segv, ks->kernel_faults);
+            "page faults  %" PRIu64 " = %" PRIu64 " minor + %" PRIu64 " major + %" PRIu64
+            " segv + %" PRIu64 " sigbus; %" PRIu64 " in kernel accesses\n",
+            ks->pgfault, ks->minor, ks->pgmajfault, ks->segv, ks->sigbus, ks->kernel_faults);
+    fprintf(f,
+            "  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64 " stack growth, %" PRIu64
+            " huge page; %" PRIu64 " more pages mapped by fault-around\n",
+            ks->cow, ks->zero_page, ks->stack_expand, ks->thp_fault_alloc, ks->fault_around);
     fprintf(f,
             "memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
             " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",

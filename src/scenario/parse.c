@@ -486,7 +486,17 @@ static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
         return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS) : st;
     case OP_READ:
         st = length(p, &t[3], &c->len);
-        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA)) : st;
+        if (st == VMS_OK && c->len > VMS_TASK_SIZE) /* more than any process can map */
+            return fail(p, "expected a length of at most 0x%llx (the user address space), got '%s'",
+                        (unsigned long long)VMS_TASK_SIZE, str(&t[3]));
+        if (st == VMS_OK)
+            st = expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA));
+        if (st == VMS_OK && c->expect == EXP_DATA && c->data_len != c->len)
+            return fail(p,
+                        "a read of %llu bytes cannot be checked against %zu bytes of data: "
+                        "expected LEN %zu",
+                        (unsigned long long)c->len, c->data_len, c->data_len);
+        return st;
     default:
         c->len = 1;
         return expectation(p, t, n, 3, c, EXPECT_ACCESS);

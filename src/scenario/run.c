@@ -133,6 +133,7 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
         {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
         {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
+        {offsetof(vms_kernel_stats, private_copy), "private copy of a file page"},
         {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
         {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
         {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
@@ -489,6 +490,33 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     (void)t;
 }
 
+/* A read longer than this (without `expect DATA`, whose data the line holds) is made as
+ * consecutive accesses of this many bytes, like a program reading into one buffer in a
+ * loop: host memory stays bounded whatever LEN the scenario names. */
+#define READ_CHUNK (UINT64_C(64) << 10)
+
+/* vms_proc_access of [va, va+len) in READ_CHUNK pieces into buf (READ_CHUNK bytes),
+ * keeping the first bytes in buf; *ai adds up the pieces' faults and holds the outcome
+ * of the last piece run (the first that did not complete). */
+static vms_status read_streamed(runner *r, vms_task *t, uint64_t va, uint64_t len, uint8_t *buf,
+                                vms_access_info *ai, vms_err *err)
+{
+    uint8_t *scratch = buf + READ_CHUNK;
+    unsigned faults = 0, major = 0;
+    for (uint64_t off = 0; off < len; off += READ_CHUNK) {
+        size_t n = (size_t)(len - off < READ_CHUNK ? len - off : READ_CHUNK);
+        vms_status st =
+            vms_proc_access(r->k, t, va + off, VMS_ACC_READ, off ? scratch : buf, n, ai, err);
+        faults += ai->faults;
+        major += ai->major;
+        ai->faults = faults;
+        ai->major = major;
+        if (st != VMS_OK || ai->outcome != VMS_ACCESS_OK)
+            return st;
+    }
+    return VMS_OK;
+}
+
 static vms_status do_access(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
@@ -497,7 +525,9 @@ static vms_status do_access(runner *r, vms_task *t)
                            : c->op == OP_READ ? VMS_ACC_READ
                                               : VMS_ACC_EXEC;
     size_t len = c->op == OP_WRITE ? c->data_len : (size_t)c->len;
-    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, len);
+    bool streamed = c->op == OP_READ && c->len > READ_CHUNK && c->expect != EXP_DATA;
+    size_t blen = streamed ? 2 * READ_CHUNK : len; /* the head, then a scratch piece */
+    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, blen);
     if (!buf)
         return VMS_ERR_NOMEM;
     uint64_t va = addr_of(r, &c->addr);
@@ -510,13 +540,14 @@ static vms_status do_access(runner *r, vms_task *t)
         say(r, " ");
         say_data(r, buf, len);
     } else if (c->op == OP_READ) {
-        say(r, " %zu", len);
+        say(r, " %" PRIu64, c->len);
     }
     snap s0, s1;
     take(r, t, kind, &s0);
     vms_access_info ai;
     vms_err err = {0};
-    vms_status st = vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
+    vms_status st = streamed ? read_streamed(r, t, va, c->len, buf, &ai, &err)
+                             : vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
     if (st == VMS_OK) {
         take(r, t, kind, &s1);
         settle_access(r, t, &ai, buf);
@@ -525,7 +556,7 @@ static vms_status do_access(runner *r, vms_task *t)
         flush(r, false);
     }
     if (c->op != OP_WRITE)
-        vmsi_free(a, buf, len);
+        vmsi_free(a, buf, blen);
     return st;
 }
 

@@ -74,6 +74,27 @@ d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]' "$tmp/j" "$path" 2>/dev/null && ok || bad "json name $path"
 done
 
+# The fault contract: faults.total = minor + major + segv + sigbus (sh.vmt has populate
+# and stack-growth faults; a scenario with segfaults and a kernel EFAULT too).
+for t in $ex/sh.vmt $ex/ls.vmt; do
+    "$vmsim" replay "$t" --stats json >"$tmp/j" 2>/dev/null
+    python3 -c 'import json,sys
+f=json.load(open(sys.argv[1]))["faults"]
+assert f["total"] > 0 and f["total"] == f["minor"] + f["major"] + f["segv"] + f["sigbus"], f
+assert f["cow"] == f["cow_copy"] + f["cow_reuse"], f' "$tmp/j" && ok || bad "$t: faults.total is not the sum"
+done
+
+# One reference over many pages resumes at each faulting page (a string instruction):
+# 1024 faults and about two translations per page, not 1024 * 1025 / 2 (issue 16 #3).
+printf ' L 1000,4194303\n' >"$tmp/long.lackey"
+for mode in "" --slow; do
+    "$vmsim" replay --format lackey $mode --stats json "$tmp/long.lackey" >"$tmp/j" 2>"$tmp/err"
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+assert d["faults"]["total"] == 1024 and d["accesses"] <= 2 * 1024 + 136, (d["faults"], d["accesses"])' \
+        "$tmp/j" && ok || bad "long reference $mode: not resumed at the faulting page"
+done
+
 # Under memory pressure (2 MiB of RAM, swap, exact LRU) the fast path is still exact,
 # and pages go out to swap and come back: a lackey trace writing 4 MiB twice, with
 # fetches between the stores.
