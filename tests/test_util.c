@@ -86,6 +86,8 @@ static void test_version(void)
     char rest;
     CHECK_EQ(sscanf(vms_version(), "%u.%u.%u%c", &x, &y, &z, &rest), 3);
     CHECK(vms_version_build() != NULL);
+}
+
 /* The naive model: a small table of the indices in use. */
 #define NKEYS 200
 typedef struct naive {
