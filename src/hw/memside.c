@@ -442,7 +442,8 @@ void vmsi_memside_cpu_store(vmsi_memside *ms, uint64_t pa, uint64_t len)
         return;
     uint64_t mask = ~((uint64_t)ms->line - 1);
     for (uint64_t line = pa & mask; line < pa + len; line += ms->line)
-        (void)img_take(ms, line);
+        if (vms_bus_is_ram(ms->bus, line, ms->line))
+            (void)img_take(ms, line);
 }
 
 /* Write every dirty copy of line back to DRAM; true if there was one. */
