@@ -44,6 +44,7 @@ typedef struct image {
 typedef struct mcore {
     vms_cache *c[VMSI_C_N - 1]; /* L1I, L1D, L2 (NULL when absent) */
     uint64_t walk_served[VMS_MEM_NLEVELS];
+    uint64_t dram_off; /* core cycle + dram_off = the memory's time (see mem_time) */
 } mcore;
 
 struct vmsi_memside {
@@ -56,6 +57,7 @@ struct vmsi_memside {
     vms_bus *bus;
     vms_rng rng;
     bool track;
+    uint64_t mem_now; /* the memory's time, in core cycles: never goes back */
     image img;
     uint64_t dram_reads, dram_writes; /* line transfers to/from memory (DRAM on or off) */
     uint64_t snoop_invalidations, snoop_writebacks, dma_clean_lines, dma_inval_lines;
@@ -255,12 +257,32 @@ static bool resident(const vmsi_memside *ms, uint64_t line)
     return false;
 }
 
-/* Memory receives a dirty line (an LLC victim, a write-back past the last level). */
+/*
+ * The memory's time for a request of `core` at its cycle `now`. Cores keep their own
+ * clocks (and vms_machine_reset_stats zeroes them), but the memory has one: a core whose
+ * clock is behind it is taken to continue from the memory's present (its offset grows),
+ * so that cores simulated one after the other meet the DRAM in simulation order and a
+ * reset of the counters does not make every later request arrive "at once".
+ */
+static uint64_t mem_time(vmsi_memside *ms, unsigned core, uint64_t now)
+{
+    uint64_t t = now + ms->cores[core].dram_off;
+    if (t < ms->mem_now) {
+        ms->cores[core].dram_off += ms->mem_now - t;
+        t = ms->mem_now;
+    }
+    ms->mem_now = t;
+    return t;
+}
+
+/* Memory receives a dirty line (an LLC victim, a write-back past the last level) at the
+ * memory's present. */
 static void to_memory(vmsi_memside *ms, uint64_t now, uint64_t line)
 {
+    (void)now;
     ms->dram_writes++;
     if (ms->dram)
-        vms_dram_write(ms->dram, vms_dram_clocks_at(ms->dram, now), line);
+        vms_dram_write(ms->dram, vms_dram_clocks_at(ms->dram, ms->mem_now), line);
     if (ms->track)
         img_drop(ms, line, false); /* DRAM now holds the CPU's bytes */
 }
@@ -363,14 +385,16 @@ static unsigned path(const vmsi_memside *ms, unsigned core, vms_access_kind kind
     return n;
 }
 
-/* Memory's latency for a read of line at core cycle `now`. */
-static uint64_t memory_read(vmsi_memside *ms, uint64_t now, uint64_t line, vms_mem_where *w)
+/* Memory's latency for a read of line by core at its cycle `now`. */
+static uint64_t memory_read(vmsi_memside *ms, unsigned core, uint64_t now, uint64_t line,
+                            vms_mem_where *w)
 {
     ms->dram_reads++;
     if (!ms->dram)
         return ms->cfg.mem_latency;
     vms_dram_where dw;
-    uint64_t clocks = vms_dram_read(ms->dram, vms_dram_clocks_at(ms->dram, now), line, &dw);
+    uint64_t t = vms_dram_clocks_at(ms->dram, mem_time(ms, core, now));
+    uint64_t clocks = vms_dram_read(ms->dram, t, line, &dw);
     w->row = (uint8_t)dw.outcome;
     w->dram = true;
     return vms_dram_cycles(ms->dram, clocks);
@@ -405,7 +429,7 @@ static uint64_t line_access(vmsi_memside *ms, unsigned core, uint64_t now, uint6
             vmsi_cache_stats_mut(level(ms, core, idx[hit]))->walk_hits++;
     } else {
         lat = (n ? lc[idx[n - 1]]->latency : 0);
-        lat += memory_read(ms, now + lat, line, w);
+        lat += memory_read(ms, core, now + lat, line, w);
     }
     for (unsigned i = hit; i-- > 0;)
         fill(ms, core, idx[i], now, line, store && i == 0);
