@@ -746,26 +746,28 @@ vms_status vms_machine_cache_check(const vms_machine *m, vms_err *err)
     return VMS_OK;
 }
 
-/* Did the walker write the entry at step s back (A/D)? It reads differently now. The
- * raw RAM read does not count as a bus access: it is the model looking, not the core. */
-static bool written_back(vms_core *c, const vms_walk_step *s)
+/* Did the walker write the entry at step s (len bytes) back (A/D)? It reads differently
+ * now. The raw RAM read is not a bus access: it is the model looking, not the core. */
+static bool written_back(vms_core *c, const vms_walk_step *s, unsigned len)
 {
-    uint64_t now;
-    return vms_ram_read64(vms_bus_ram(c->m->bus), s->ptep, &now) == VMS_OK && now != s->pte;
+    uint64_t now = 0;
+    return vms_ram_read(vms_bus_ram(c->m->bus), s->ptep, &now, len) == VMS_OK &&
+           now != (len < 8 ? s->pte & ((UINT64_C(1) << 8 * len) - 1) : s->pte);
 }
 
 uint64_t vmsi_core_walk_mem(vms_core *c, const vms_walk_trace *t, bool ok)
 {
     vmsi_memside *ms = c->m->ms;
     uint64_t lat = 0;
+    unsigned len = c->regs.fmt ? 1u << c->regs.fmt->entry_shift : 8; /* an entry's bytes */
     c->walk_nwhere = t->nsteps;
     for (unsigned i = 0; i < t->nsteps; i++)
-        lat += vmsi_memside_access(ms, c->id, c->cycles + lat, t->step[i].ptep, 8, VMS_ACC_READ,
+        lat += vmsi_memside_access(ms, c->id, c->cycles + lat, t->step[i].ptep, len, VMS_ACC_READ,
                                    true, &c->walk_where[i]);
     for (unsigned i = 0; ok && i < t->nsteps; i++)
-        if (written_back(c, &t->step[i]))
-            (void)vmsi_memside_access(ms, c->id, c->cycles + lat, t->step[i].ptep, 8, VMS_ACC_WRITE,
-                                      false, NULL); /* cost.ad_write charges it */
+        if (written_back(c, &t->step[i], len))
+            (void)vmsi_memside_access(ms, c->id, c->cycles + lat, t->step[i].ptep, len,
+                                      VMS_ACC_WRITE, false, NULL); /* cost.ad_write charges it */
     return lat;
 }
 
