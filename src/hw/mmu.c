@@ -19,6 +19,7 @@
  * every step is counted.
  */
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 #include "hw/tlb_impl.h"
 
 /* The rights check of the format in force (x86-64's when regs.fmt is NULL). */
@@ -56,8 +57,12 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
+    vms_walk_trace local; /* with caches on, the trace names the entries read */
+    if (c->m->ms && !trace)
+        trace = &local;
     bool ok = vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, x, fault, &c->wstats, trace);
-    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+    c->cycles += (c->m->ms ? vmsi_core_walk_mem(c, trace, ok)
+                           : (c->wstats.mem_refs - refs) * cost->walk_ref) +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
     if (!ok)
@@ -150,6 +155,8 @@ static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, 
                  vms_fault *fault)
 {
     for (unsigned i = 0; i < n; i++) {
+        if (c->m->ms && kind == VMS_ACC_WRITE)
+            vmsi_memside_cpu_store(c->m->ms, p[i].pa, p[i].len); /* DRAM keeps the old bytes */
         vms_status st = kind == VMS_ACC_WRITE ? vms_bus_write(c->m->bus, p[i].pa, buf, p[i].len)
                                               : vms_bus_read(c->m->bus, p[i].pa, buf, p[i].len);
         if (st != VMS_OK) {
@@ -195,6 +202,9 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
             p[n].len = len - done < room ? len - done : (size_t)room;
             done += p[n].len;
             c->cycles += c->m->cfg.cost.mem_access;
+            if (c->m->ms && !x.pcd)
+                c->cycles += vmsi_memside_access(c->m->ms, c->id, c->cycles, p[n].pa, p[n].len,
+                                                 kind, false, NULL);
         }
         if (first)
             r.pa = p[0].pa;
@@ -215,12 +225,15 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
 
 /*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
- * translated in order and each adds cost.mem_access; without bytes to move, the
- * grouping into 16 pieces makes no difference (vms_core_access moves nothing between
- * groups), so one loop over the pieces is the same model. The speed comes from
- * inlining: one call per batch instead of four per piece.
+ * translated in order and each adds cost.mem_access (and, with caches, what the
+ * hierarchy charges); without bytes to move, the grouping into 16 pieces makes no
+ * difference (vms_core_access moves nothing between groups), so one loop over the
+ * pieces is the same model. The speed comes from inlining: one call per batch instead
+ * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
+ * twice, so that the loop without caches carries no test for them.
  */
-size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
+static inline __attribute__((always_inline)) size_t
+batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
     for (size_t i = 0; i < n; i++) {
@@ -234,6 +247,9 @@ size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fau
                 return i;
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
+            if (ms && !x.pcd)
+                c->cycles += vmsi_memside_access(ms, c->id, c->cycles, pa, len < room ? len : room,
+                                                 kind, false, NULL);
             if (len <= room)
                 break;
             va += room;
@@ -241,4 +257,9 @@ size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fau
         }
     }
     return n;
+}
+
+size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
+{
+    return c->m->ms ? batch(c, refs, n, fault, c->m->ms) : batch(c, refs, n, fault, NULL);
 }

@@ -93,6 +93,10 @@ vms_status vms_machine_preset(const char *name, vms_machine_config *cfg, vms_err
             memset(cfg, 0, sizeof *cfg);
             cfg->seed = 1;
             presets[i].fill(cfg);
+            /* Caches and DRAM off (the keys `cache` and `dram` turn them on), with the
+             * geometry their sub-keys edit filled in. */
+            vms_cache_preset("off", &cfg->cache, NULL);
+            vms_dram_preset("off", &cfg->dram, NULL);
             return VMS_OK;
         }
     }

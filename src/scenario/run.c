@@ -796,6 +796,7 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_nic_create(r->m, io, &nc, &d->nic, err);
         if (st == VMS_OK) {
             d->dev = vms_nic_dev(d->nic);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
         }
     } else if (c->devkind == 1) {
@@ -814,12 +815,14 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_blk_create(r->m, io, &bc, &d->blk, err);
         if (st == VMS_OK) {
             d->dev = vms_blk_dev(d->blk);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
         }
     } else {
         st = vms_dev_create(r->m, io, dc, &d->raw, err);
         if (st == VMS_OK) {
             d->dev = d->raw;
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
         }
     }
@@ -854,6 +857,8 @@ static vms_status do_device(runner *r)
                                             : "IOMMU off");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");
+        if (c->noncoherent)
+            say(r, ", non-coherent DMA (no cache snooping)");
     } else {
         vms_dma_detach(r->k, d->dd);
         d->dd = NULL;
@@ -893,6 +898,30 @@ static vms_status do_dma_map(runner *r)
             say(r, " as %s", r->sc->labels[c->def_label]);
         }
     }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_sync(runner *r)
+{
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &r->c->addr), lines = 0;
+    say(r, "dma sync %s 0x%" PRIx64 " ", r->sc->devs[r->c->dev], addr);
+    say_len(r, r->c->len);
+    say(r, " %s", r->c->flag ? "cpu" : "device");
+    vms_status st = r->c->flag
+                        ? vms_dma_sync_for_cpu(r->k, d->dd, addr, r->c->len, &lines, &err)
+                        : vms_dma_sync_for_device(r->k, d->dd, addr, r->c->len, &lines, &err);
+    if (st == VMS_OK)
+        say(r, " -> %s", !vms_dev_coherent(d->dev) ? "" : "coherent device: nothing to do");
+    if (st == VMS_OK && !vms_dev_coherent(d->dev))
+        say(r, "%" PRIu64 " cache line%s %s", lines, lines == 1 ? "" : "s",
+            r->c->flag ? "invalidated" : "cleaned");
     if (st == VMS_ERR_NOMEM)
         return st;
     settle_call(r, st, &err);
@@ -1087,6 +1116,8 @@ static vms_status step(runner *r)
         return do_dma_map(r);
     case OP_DMA_UNMAP:
         return do_dma_unmap(r);
+    case OP_DMA_SYNC:
+        return do_dma_sync(r);
     case OP_DMA_RAW:
         return do_dma_raw(r);
     case OP_NIC_POST:
