@@ -19,6 +19,7 @@ struct vms_core {
     vms_walk_stats wstats;
     vms_core_stats st;
     uint64_t cycles;
+    unsigned bcast_pending; /* INVLPGBs issued since the last TLBSYNC */
 };
 
 struct vms_machine {
