@@ -90,7 +90,6 @@ static vms_status rq_push(vms_kernel *k, vms_task *t)
 static void head_changed(vms_kernel *k, unsigned core)
 {
     vmsi_cpu *cpu = &k->cpu[core];
-    cpu->slice_start = clock_of(k, core);
     if (cpu->nrq == 0) {
         cpu->lazy = k->cur_mm[core] != NULL; /* enter_lazy_tlb: keep the mm loaded */
         return;
@@ -98,6 +97,7 @@ static void head_changed(vms_kernel *k, unsigned core)
     vms_task *t = cpu->rq[0];
     if (t->proc->mm)
         vmsi_switch_mm(k, core, t->proc->mm);
+    cpu->slice_start = clock_of(k, core); /* the slice starts after the switch */
 }
 
 vms_status vmsi_sched_enqueue(vms_kernel *k, vms_task *t)
@@ -133,7 +133,10 @@ void vmsi_sched_switch_to(vms_kernel *k, vms_task *t)
             i++;
         memmove(&cpu->rq[1], &cpu->rq[0], i * sizeof *cpu->rq);
         cpu->rq[0] = t;
+        if (t->proc->mm)
+            vmsi_switch_mm(k, t->core, t->proc->mm);
         cpu->slice_start = clock_of(k, t->core);
+        return;
     }
     if (t->proc->mm)
         vmsi_switch_mm(k, t->core, t->proc->mm);

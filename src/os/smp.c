@@ -247,7 +247,7 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
     bool full = ((end - start) >> VMS_PAGE_SHIFT) > VMSI_TLB_FLUSH_CEILING;
     bool freed = (flags & VMSI_FLUSH_FREED) != 0;
     uint64_t gen = ++mm->tlb_gen;
-    uint64_t t0 = clock_of(k, initiator), kc0 = k->st.kernel_cycles;
+    uint64_t t0 = clock_of(k, initiator), handlers = 0, waited = 0;
     bool local = initiator != VMSI_NO_CORE && k->cur_mm[initiator] == mm;
     unsigned ntargets = 0, lazy_skipped = 0;
     if (local && k->cpu[initiator].lazy) { /* kernel work on an idle core (reclaim) */
@@ -278,8 +278,10 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
         k->st.tlb_broadcasts++;
     } else {
         /* flush_tlb_multi: send, flush locally meanwhile, wait for the slowest ack. */
-        if (ntargets)
-            vmsi_charge(k, initiator, (uint64_t)k->cfg.cost.ipi_send * ntargets);
+        if (ntargets) {
+            waited = (uint64_t)k->cfg.cost.ipi_send * ntargets;
+            vmsi_charge(k, initiator, waited);
+        }
         if (local) {
             flush_on(k, mm, initiator, start, end, full);
             caught_up(mm, initiator, gen, full);
@@ -302,19 +304,24 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
                 caught_up(mm, core, gen, full);
             }
             uint64_t handler = clock_of(k, core) - h0;
+            handlers += handler;
             k->sd_ack[i] = arrive + handler + ipi_latency(k, core, initiator);
             done = k->sd_ack[i] > done ? k->sd_ack[i] : done;
             k->st.nr_tlb_remote_flush_received++;
         }
-        uint64_t now = clock_of(k, initiator) - t0;
+        uint64_t now = initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0;
         if (ntargets) {
-            if (done > now)
+            if (done > now) {
                 vmsi_charge(k, initiator, done - now);
+                waited += done - now;
+            }
             k->st.nr_tlb_remote_flush++;
         }
     }
-    /* Every cycle charged meanwhile (initiator and handlers) was the shootdown's. */
-    k->st.tlb_shootdown_cycles += k->st.kernel_cycles - kc0;
+    /* The initiator's time from start to done, plus the targets' handlers (kswapd
+     * without a core: what was charged to it). */
+    k->st.tlb_shootdown_cycles +=
+        handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
     if (k->sd_hook && (ntargets || bcast)) {
         vms_shootdown_event ev = {
             .pid = pid_of_mm(k, mm),
@@ -376,7 +383,7 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
     if (!k->reclaim_pending)
         return;
     k->reclaim_pending = false;
-    uint64_t t0 = clock_of(k, initiator), kc0 = k->st.kernel_cycles;
+    uint64_t t0 = clock_of(k, initiator), handlers = 0, waited = 0;
     unsigned ntargets = 0;
     for (unsigned core = 0; core < k->ncores; core++) {
         if (!((k->reclaim_mask[core / 64] >> (core % 64)) & 1u))
@@ -386,12 +393,13 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
             continue; /* left the mm since: its next switch to it catches up */
         vms_core *c = vmsi_core(k, core);
         bool remote = core != initiator;
+        uint64_t h0 = clock_of(k, core);
         if (remote) {
             vmsi_charge(k, initiator, k->cfg.cost.ipi_send);
+            waited += k->cfg.cost.ipi_send;
             vmsi_charge(k, core, k->cfg.cost.ipi);
             k->sd_targets[ntargets] = core;
         }
-        uint64_t h0 = clock_of(k, core);
         /* flush_tlb_func with TLB_FLUSH_ALL: the loaded mm's PCID (others catch up). */
         if (has_pcid(k, mm))
             vms_core_invpcid(c, VMS_INVPCID_CONTEXT, mm->pcid, 0);
@@ -401,6 +409,7 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
         if (remote) {
             uint64_t arrive =
                 (uint64_t)k->cfg.cost.ipi_send * (ntargets + 1) + ipi_latency(k, initiator, core);
+            handlers += clock_of(k, core) - h0;
             k->sd_ack[ntargets++] =
                 arrive + (clock_of(k, core) - h0) + ipi_latency(k, core, initiator);
             k->st.nr_tlb_remote_flush_received++;
@@ -413,12 +422,15 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
         uint64_t done = 0;
         for (unsigned i = 0; i < ntargets; i++)
             done = k->sd_ack[i] > done ? k->sd_ack[i] : done;
-        uint64_t now = clock_of(k, initiator) - t0;
-        if (done > now)
+        uint64_t now = initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0;
+        if (done > now) {
             vmsi_charge(k, initiator, done - now);
+            waited += done - now;
+        }
         k->st.nr_tlb_remote_flush++;
     }
-    k->st.tlb_shootdown_cycles += k->st.kernel_cycles - kc0;
+    k->st.tlb_shootdown_cycles +=
+        handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
 }
 
 /* Forget mm on every core: switch cores running it to init_mm (before its tables go). */
