@@ -207,8 +207,9 @@ typedef struct vms_kernel_stats {
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
     uint64_t tlb_broadcasts;       /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
     uint64_t tlb_invlpgb;          /* INVLPGB instructions the kernel issued */
-    uint64_t tlb_shootdown_cycles; /* cycles of shootdowns: initiators' sends, local
-                                      flushes and waits (TLBSYNC) plus targets' handlers */
+    uint64_t tlb_shootdown_cycles; /* cycles of shootdowns that involved another core:
+                                      initiators' sends, local flushes and waits (acks,
+                                      TLBSYNC) plus targets' handlers */
     uint64_t tlb_lazy_skipped;     /* lazy cores left out of a shootdown (no IPI) ... */
     uint64_t tlb_switch_flushes;   /* ... and switches that flushed a PCID because its
                                       flush generation had moved on (the catch-up) */
@@ -275,7 +276,8 @@ typedef struct vms_shootdown_event {
 typedef void (*vms_shootdown_fn)(void *ud, const vms_shootdown_event *ev);
 
 /* Install (fn non-NULL) or remove the callback told of every shootdown that involved
- * another core (IPIs or a broadcast); purely local flushes are not reported. */
+ * another core (IPIs, a broadcast, or a lazy core left to catch up); purely local
+ * flushes are not reported. */
 void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud);
 
 /* ---- system-wide views --------------------------------------------------------------- */

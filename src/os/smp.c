@@ -190,7 +190,7 @@ static int pid_of_mm(const vms_kernel *k, const vmsi_mm *mm)
 
 static uint64_t ipi_latency(vms_kernel *k, unsigned a, unsigned b)
 {
-    unsigned hops = a == VMSI_NO_CORE ? 0 : vms_machine_hops(k->m, a, b);
+    unsigned hops = a == VMSI_NO_CORE || b == VMSI_NO_CORE ? 0 : vms_machine_hops(k->m, a, b);
     return k->cfg.cost.ipi_latency + (uint64_t)k->cfg.cost.ipi_hop * hops;
 }
 
@@ -268,13 +268,14 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
         }
         k->sd_targets[ntargets++] = core;
     }
-    k->st.tlb_lazy_skipped += lazy_skipped;
     bool bcast = (ntargets || lazy_skipped) && use_broadcast(k, mm, initiator);
     unsigned ninvlpgb = 0;
     if (bcast) {
         ninvlpgb = broadcast(k, mm, initiator, start, end, full, gen);
-        /* Lazy cores that would have needed leave_mm are flushed too: no IPI. */
+        /* Every core was flushed, lazy ones too (those needing leave_mm: their tables
+         * are gone from their TLBs and PWCs as well): no IPI, nothing left to catch up. */
         ntargets = 0;
+        lazy_skipped = 0;
         k->st.tlb_broadcasts++;
     } else {
         /* flush_tlb_multi: send, flush locally meanwhile, wait for the slowest ack. */
@@ -320,9 +321,11 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
     }
     /* The initiator's time from start to done, plus the targets' handlers (kswapd
      * without a core: what was charged to it). */
-    k->st.tlb_shootdown_cycles +=
-        handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
-    if (k->sd_hook && (ntargets || bcast)) {
+    k->st.tlb_lazy_skipped += lazy_skipped;
+    if (ntargets || bcast) /* a purely local flush is no shootdown */
+        k->st.tlb_shootdown_cycles +=
+            handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
+    if (k->sd_hook && (ntargets || bcast || lazy_skipped)) {
         vms_shootdown_event ev = {
             .pid = pid_of_mm(k, mm),
             .initiator = initiator,
@@ -336,7 +339,7 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
             .ack = k->sd_ack,
             .lazy_skipped = lazy_skipped,
             .start_cycle = t0,
-            .cycles = clock_of(k, initiator) - t0,
+            .cycles = initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0,
         };
         k->sd_hook(k->sd_ud, &ev);
     }
@@ -428,9 +431,9 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
             waited += done - now;
         }
         k->st.nr_tlb_remote_flush++;
+        k->st.tlb_shootdown_cycles +=
+            handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
     }
-    k->st.tlb_shootdown_cycles +=
-        handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
 }
 
 /* Forget mm on every core: switch cores running it to init_mm (before its tables go). */
