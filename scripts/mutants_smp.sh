@@ -39,6 +39,7 @@ EOF
         echo "mutant $name: killed ($(grep -c 'failed:' "$work/out" || true) failed checks; first: $(grep -m1 'failed' "$work/out" | sed "s|$work/||"))"
     fi
     mv "$work/$file.orig" "$work/$file"
+    touch "$work/$file" # newer than the mutant's object: the next build recompiles it
 }
 
 S=src/os/smp.c
@@ -90,14 +91,14 @@ mutant invlpgb-count-ignored $C \
 mutant invlpgb-global-ignored $C \
     'bool global = (flags & VMS_INVLPGB_GLOBAL) != 0;' 'bool global = false;'
 mutant invlpgb-any-pcid-skipped $C \
-    '                tlbs_flush_va_any(c, va, global);' ''
+    '                tlbs_flush_va_any(c, va, global);' '                (void)tlbs_flush_va_any;'
 mutant invlpgb-pcid-form-skipped $C \
-    '        tlbs_flush_pcid(c, pcid);
+    '        vmsi_core_tlbs_flush_pcid(c, pcid);
     } else {' '    } else {'
 mutant invlpgb-all-form-keeps-nonglobal $C \
-    '        tlbs_flush_all(c, !global);' \
+    '        vmsi_core_tlbs_flush_all(c, !global);' \
     '        if (global)
-            tlbs_flush_all(c, false);'
+            vmsi_core_tlbs_flush_all(c, false);'
 mutant invlpgb-stride-ignored $C \
     '(flags & VMS_INVLPGB_STRIDE_2M) ? UINT64_C(1) << 21 : VMS_PAGE_SIZE;' 'VMS_PAGE_SIZE;'
 mutant tlbsync-free $C \

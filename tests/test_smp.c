@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "vmsim/format.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
 #include "vmsim/mman.h"
@@ -129,7 +130,11 @@ static void check_tlbs_range(fx *f, uint64_t lo, uint64_t hi, stale_report *rep)
             continue;
         vms_core *core = vms_machine_core(f->m, c);
         const vms_regs *r = vms_core_regs(core);
-        vms_pt pt = {vms_machine_bus(f->m), vms_regs_levels(r), vms_regs_root(r), 0, {0}};
+        vms_pt pt = {vms_machine_bus(f->m),
+                     vms_format_x86_64(vms_regs_levels(r)),
+                     vms_regs_levels(r),
+                     vms_regs_root(r),
+                     {0}};
         uint16_t pcid = vms_regs_pcid(r);
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(core, (vms_tlb_level)l);

@@ -44,10 +44,10 @@ typedef struct vms_core_stats {
     uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
     uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
     uint64_t invlpg, invpcid, cr3_loads, cr3_noflush, flushes_all;
-    uint64_t interrupts; /* external interrupts delivered (vms_core_interrupt) */
-    uint64_t invlpgb;    /* INVLPGBs this core issued */
+    uint64_t interrupts;       /* external interrupts delivered (vms_core_interrupt) */
+    uint64_t invlpgb;          /* INVLPGBs this core issued */
     uint64_t invlpgb_received; /* broadcast invalidations applied to this core's TLBs */
-    uint64_t tlbsync;    /* TLBSYNCs this core executed */
+    uint64_t tlbsync;          /* TLBSYNCs this core executed */
 } vms_core_stats;
 
 /* The result of vms_core_access: data moved, or a fault (with CR2/error code). */
@@ -108,8 +108,8 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
  * caches of the selected PCID (every PCID without PCID) are dropped as well. The
  * operation is posted: its completion is awaited by TLBSYNC on the issuing core.
  * VMS_ERR_INVAL for count >= the machine's invlpgb_max, a count without VA, PCID|GLOBAL
- * without VA, a PCID above 4095 or an unknown flag; VMS_ERR_UNSUPPORTED when the machine has no INVLPGB (invlpgb_max 0). Costs
- * cost.invlpgb on the issuer.
+ * without VA, a PCID above 4095 or an unknown flag; VMS_ERR_UNSUPPORTED when the
+ * machine has no INVLPGB (invlpgb_max 0). Costs cost.invlpgb on the issuer.
  */
 #define VMS_INVLPGB_VA        1u
 #define VMS_INVLPGB_PCID      2u
@@ -122,6 +122,20 @@ vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t p
  * cost.tlbsync + cost.tlbsync_hop * (hops to the farthest core) when any is pending,
  * nothing otherwise; returns the cycles it waited. */
 uint64_t vms_core_tlbsync(vms_core *c);
+
+/*
+ * The kernel's operations on this core's MMU, in the words of no architecture (format.h
+ * vms_mmu_ops): the core's format maps each to its instructions. On x86-64: boot =
+ * MOV CR3 (root) then CR4.PCIDE as asids says; load_root = MOV CR3 with the PCID, bit 63
+ * (no flush) unless flush; flush_page = INVLPG; flush_page_asid = INVPCID type 0;
+ * flush_asid = INVPCID type 1; flush_all = INVPCID type 2.
+ */
+vms_status vms_core_mmu_boot(vms_core *c, uint64_t root, bool asids);
+void vms_core_mmu_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush);
+void vms_core_mmu_flush_page(vms_core *c, uint64_t va);
+void vms_core_mmu_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va);
+void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid);
+void vms_core_mmu_flush_all(vms_core *c);
 
 /*
  * Translate va for an access of `kind` through the TLBs and, on a miss, the walker.

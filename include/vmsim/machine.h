@@ -11,6 +11,7 @@
 #define VMSIM_MACHINE_H
 
 #include "vmsim/bus.h"
+#include "vmsim/format.h"
 #include "vmsim/pwc.h"
 #include "vmsim/ram.h"
 #include "vmsim/strbuf.h"
@@ -35,9 +36,9 @@ typedef struct vms_cost_config {
     uint32_t interrupt;  /* delivering an external interrupt (entry and IRET) */
     /* Broadcast invalidation (x86 INVLPGB/TLBSYNC, core.h); charged to the issuing
      * core only: receivers are not interrupted. */
-    uint32_t invlpgb;      /* issuing one INVLPGB */
-    uint32_t tlbsync;      /* a TLBSYNC waiting for broadcasts within one socket */
-    uint32_t tlbsync_hop;  /* ... plus this per interconnect hop to the farthest core */
+    uint32_t invlpgb;     /* issuing one INVLPGB */
+    uint32_t tlbsync;     /* a TLBSYNC waiting for broadcasts within one socket */
+    uint32_t tlbsync_hop; /* ... plus this per interconnect hop to the farthest core */
 } vms_cost_config;
 
 /* The MMU of each core. */
@@ -49,17 +50,18 @@ typedef struct vms_mmu_config {
 } vms_mmu_config;
 
 typedef struct vms_machine_config {
-    const char *name;    /* preset name, for display */
-    uint64_t ram_bytes;  /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
-    unsigned ncores;     /* 1 … VMS_MAX_CORES */
-    unsigned sockets;    /* 1 … ncores: cores split evenly (core c on socket
-                            c * sockets / ncores); sockets form a ring, the hop count
-                            between two is their distance on it (vms_machine_hops) */
-    unsigned invlpgb_max; /* pages one INVLPGB may name (AMD CPUID 8000_0008h EDX
-                             InvlpgbCountMax + 1); 0: no INVLPGB (it is refused) */
-    unsigned levels;     /* 4 or 5 (LA57): the paging mode the cores start in */
-    unsigned maxphyaddr; /* physical-address width M, 36 … 52 */
-    uint64_t seed;       /* drives every random choice (random replacement, …) */
+    const char *name;         /* preset name, for display */
+    uint64_t ram_bytes;       /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
+    unsigned ncores;          /* 1 … VMS_MAX_CORES */
+    unsigned sockets;         /* 1 … ncores: cores split evenly (core c on socket
+                                 c * sockets / ncores); sockets form a ring, the hop count
+                                 between two is their distance on it (vms_machine_hops) */
+    unsigned invlpgb_max;     /* pages one INVLPGB may name (AMD CPUID 8000_0008h EDX
+                                 InvlpgbCountMax + 1); 0: no INVLPGB (it is refused) */
+    unsigned levels;          /* 4 or 5 (LA57): the paging mode the cores start in */
+    const vms_pt_format *fmt; /* the page-table format (format.h); NULL: x86-64 by levels */
+    unsigned maxphyaddr;      /* physical-address width M, 36 … 52 */
+    uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;
     vms_cost_config cost;
 } vms_machine_config;
@@ -92,6 +94,9 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
 void vms_machine_destroy(vms_machine *m);
 
 const vms_machine_config *vms_machine_get_config(const vms_machine *m);
+
+/* The page-table format the machine's cores start in (cfg.fmt, or x86-64 by cfg.levels). */
+const vms_pt_format *vms_machine_format(const vms_machine *m);
 vms_ram *vms_machine_ram(vms_machine *m);
 vms_bus *vms_machine_bus(vms_machine *m);
 const vms_allocator *vms_machine_allocator(const vms_machine *m);

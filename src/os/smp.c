@@ -70,12 +70,6 @@ static unsigned mask_weight(const vmsi_mm *mm)
     return n;
 }
 
-/* The CR3 value that runs mm (root | PCID). */
-static uint64_t mm_cr3(const vmsi_mm *mm)
-{
-    return mm->pt.root | mm->pcid;
-}
-
 static bool has_pcid(const vms_kernel *k, const vmsi_mm *mm)
 {
     return k->cfg.pcid && mm->pcid != VMSI_NO_PCID;
@@ -95,16 +89,16 @@ static void flush_on(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t start, 
     bool pcids = has_pcid(k, mm);
     if (full) {
         if (pcids)
-            vms_core_invpcid(c, VMS_INVPCID_CONTEXT, mm->pcid, 0);
+            vms_core_mmu_flush_asid(c, mm->pcid);
         else if (current)
-            vms_core_write_cr3(c, mm_cr3(mm)); /* reload: flush */
+            vms_core_mmu_load_root(c, mm->pt.root, mm->pcid, true); /* reload: flush */
         return;
     }
     for (uint64_t va = start; va < end; va += VMS_PAGE_SIZE) {
         if (current)
-            vms_core_invlpg(c, va);
+            vms_core_mmu_flush_page(c, va);
         else if (pcids)
-            vms_core_invpcid(c, VMS_INVPCID_ADDR, mm->pcid, va);
+            vms_core_mmu_flush_page_asid(c, mm->pcid, va);
     }
 }
 
@@ -129,23 +123,24 @@ static void load_mm(vms_kernel *k, unsigned core, vmsi_mm *mm, bool task_switch)
         /* Back from lazy mode to the mm still loaded: flush if shootdowns skipped us. */
         if (was_lazy && mm && mm->cpu_gen[core] != mm->tlb_gen) {
             if (has_pcid(k, mm))
-                vms_core_invpcid(c, VMS_INVPCID_CONTEXT, mm->pcid, 0);
+                vms_core_mmu_flush_asid(c, mm->pcid);
             else
-                vms_core_write_cr3(c, mm_cr3(mm));
+                vms_core_mmu_load_root(c, mm->pt.root, mm->pcid, true);
             mm->cpu_gen[core] = mm->tlb_gen;
             k->st.tlb_switch_flushes++;
         }
         return;
     }
-    uint64_t cr3 = mm ? mm_cr3(mm) : k->init_pt.root;
+    uint64_t root = mm ? mm->pt.root : k->init_pt.root;
+    uint32_t asid = mm ? mm->pcid : VMSI_NO_PCID;
     if (k->cfg.pcid && (!mm || mm->pcid != VMSI_NO_PCID)) {
         bool stale = mm && mm->cpu_gen[core] && mm->cpu_gen[core] != mm->tlb_gen;
-        vms_core_write_cr3(c, stale ? cr3 : cr3 | VMS_CR3_NOFLUSH);
+        vms_core_mmu_load_root(c, root, asid, stale);
         if (stale)
             k->st.tlb_switch_flushes++;
     } else {
-        vms_core_write_cr3(c, cr3); /* flushes every non-global entry of this PCID */
-        if (k->cfg.pcid)            /* PCID 0 is shared by init_mm and PCID-less mms: flushed now */
+        vms_core_mmu_load_root(c, root, asid, true); /* drops this PCID's non-global entries */
+        if (k->cfg.pcid) /* PCID 0 is shared by init_mm and PCID-less mms: flushed now */
             for (unsigned i = 0; i < k->nprocs; i++)
                 if (k->procs[i]->mm && k->procs[i]->mm->pcid == VMSI_NO_PCID)
                     k->procs[i]->mm->cpu_gen[core] = 0;
@@ -200,7 +195,9 @@ static uint64_t ipi_latency(vms_kernel *k, unsigned a, unsigned b)
  * has no core to issue INVLPGB from: IPIs. */
 static bool use_broadcast(vms_kernel *k, vmsi_mm *mm, unsigned initiator)
 {
-    if (initiator == VMSI_NO_CORE || vms_machine_get_config(k->m)->invlpgb_max == 0)
+    const vms_machine_config *mc = vms_machine_get_config(k->m);
+    if (initiator == VMSI_NO_CORE || mc->invlpgb_max == 0 ||
+        (mc->fmt && strcmp(mc->fmt->arch, "x86_64") != 0)) /* INVLPGB is x86's */
         return false;
     switch (k->cfg.shootdown) {
     case VMS_SHOOTDOWN_IPI:
@@ -405,9 +402,9 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
         }
         /* flush_tlb_func with TLB_FLUSH_ALL: the loaded mm's PCID (others catch up). */
         if (has_pcid(k, mm))
-            vms_core_invpcid(c, VMS_INVPCID_CONTEXT, mm->pcid, 0);
+            vms_core_mmu_flush_asid(c, mm->pcid);
         else
-            vms_core_write_cr3(c, mm_cr3(mm));
+            vms_core_mmu_load_root(c, mm->pt.root, mm->pcid, true);
         mm->cpu_gen[core] = mm->tlb_gen;
         if (remote) {
             uint64_t arrive =
@@ -464,7 +461,7 @@ vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid)
             continue;
         if (k->pcid_used[p] == 2) {
             for (unsigned c = 0; c < k->ncores; c++)
-                vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_CONTEXT, (uint16_t)p, 0);
+                vms_core_mmu_flush_asid(vmsi_core(k, c), p);
             k->st.pcid_flush++;
         }
         k->pcid_used[p] = 1;
