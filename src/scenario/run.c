@@ -33,7 +33,12 @@ typedef struct runner {
     vms_rng rng;       /* touch random=… */
     vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
     struct sdev *devs; /* per device name */
+    vms_strbuf sd;     /* shootdown timelines of the current command */
+    unsigned nsd;      /* … how many shootdowns it made, */
+    uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
 } runner;
+
+#define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
 
 /* A device the scenario made: its hardware and the kernel's handle. */
 typedef struct sdev {
@@ -297,6 +302,18 @@ static vms_status do_procs(runner *r)
         st = vms_task_set_core(r->k, t, c->core, &err);
         say(r, "core %s -> %u", pname(r, c->proc), c->core);
         break;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        const char *list = r->sc->strs[c->path];
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        vmsi_scn_cores(list, strlen(list), mask);
+        st = vms_task_set_affinity(r->k, t, mask, VMS_MAX_CORES, &err);
+        vms_task_info ti;
+        vms_task_get_info(t, &ti);
+        say(r, "affinity %s %s -> on core %u", pname(r, c->proc), list, ti.core);
+        break;
+    }
     default:
         break;
     }
@@ -687,6 +704,9 @@ static vms_status show(runner *r)
         break;
     case SHOW_TLB:
         show_tlb(r);
+        break;
+    case SHOW_SCHED:
+        st = vms_sched_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -1131,6 +1151,7 @@ static vms_status step(runner *r)
     case OP_EXEC:
     case OP_EXIT:
     case OP_CORE:
+    case OP_AFFINITY:
         return do_procs(r);
     default:
         break;
@@ -1159,17 +1180,56 @@ static vms_status step(runner *r)
     }
 }
 
+/* A shootdown finished during the current command: its timeline, for the narration. */
+static void on_shootdown(void *ud, const vms_shootdown_event *ev)
+{
+    runner *r = ud;
+    vms_strbuf *sb = &r->sd;
+    if (r->nsd++ >= SD_NARRATED) {
+        r->sd_more += ev->cycles;
+        return;
+    }
+    char who[16];
+    if (ev->initiator == UINT32_MAX)
+        snprintf(who, sizeof who, "kswapd");
+    else
+        snprintf(who, sizeof who, "core %u", ev->initiator);
+    vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
+                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+    if (ev->broadcast) {
+        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+    } else if (ev->ntargets == 0) {
+        vms_strbuf_printf(sb, "no IPI");
+    } else {
+        vms_strbuf_printf(sb, "IPI to");
+        unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
+        for (unsigned i = 0; i < shown; i++)
+            vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
+                              ev->ack[i]);
+        if (ev->ntargets > shown)
+            vms_strbuf_printf(sb, " and %u more", ev->ntargets - shown);
+    }
+    vms_strbuf_printf(sb, "; initiator done after %" PRIu64 " cycles", ev->cycles);
+    if (ev->lazy_skipped)
+        vms_strbuf_printf(sb, "; %u lazy core%s left to flush at %s next switch", ev->lazy_skipped,
+                          ev->lazy_skipped > 1 ? "s" : "", ev->lazy_skipped > 1 ? "their" : "its");
+    vms_strbuf_printf(sb, "\n");
+}
+
 vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err)
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
-                NULL, NULL};
+    runner r = {
+        sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL, NULL, {0},
+        0,  0};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
     vms_strbuf_init(&r.line, a);
+    vms_strbuf_init(&r.sd, a);
+    vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
@@ -1177,9 +1237,23 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         if (r.c->op != OP_SET)
             res->commands++;
         st = step(&r);
-        if (r.line.failed)
+        if (r.nsd > SD_NARRATED)
+            vms_strbuf_printf(&r.sd,
+                              "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
+                              r.nsd - SD_NARRATED, r.sd_more);
+        r.nsd = 0;
+        r.sd_more = 0;
+        if (r.sd.len) { /* the command's shootdowns, after its own line */
+            if (out)
+                out(ud, false, vms_strbuf_str(&r.sd));
+            r.sd.len = 0;
+            r.sd.data[0] = '\0';
+        }
+        if (r.line.failed || r.sd.failed)
             st = VMS_ERR_NOMEM;
     }
+    vms_kernel_set_shootdown_hook(k, NULL, NULL);
+    vms_strbuf_free(&r.sd);
     vms_strbuf_free(&r.line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
     vms_dma_detach_all(k);
