@@ -29,6 +29,14 @@ static inline uint32_t check_access(const vms_core *c, const vms_xlate *x, vms_a
     return c->regs.fmt->check_access(&c->regs, x, kind);
 }
 
+/* Is va canonical in the mode in force (x86-64: CR4.LA57; another format: its va_bits)? */
+static inline bool canonical(const vms_core *c, uint64_t va)
+{
+    if (!c->regs.fmt)
+        return vms_va_canonical(va, vms_regs_levels(&c->regs));
+    return vms_fmt_canonical(c->regs.fmt, va);
+}
+
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
 {
@@ -87,10 +95,15 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     c->st.by_kind[kind]++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
-    if (!vms_va_canonical(va, vms_regs_levels(&c->regs))) {
+    if (!canonical(c, va)) {
         /* #GP before any lookup (SDM Vol. 1 §3.3.7.1): TLB tags keep only VA bits 56:0,
-         * so a non-canonical alias of a cached page must never reach the TLBs. */
-        *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
+         * so a non-canonical alias of a cached page must never reach the TLBs. Other
+         * formats' walkers say what they raise (RISC-V: a page fault, nothing read). */
+        if (c->regs.fmt)
+            (void)vms_walk(c->m->bus, NULL, &c->regs, va, kind, &x, fault, &c->wstats, trace);
+        else
+            *fault =
+                (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
         deliver(c, fault);
         return false;
     }
