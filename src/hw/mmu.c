@@ -37,6 +37,14 @@ static inline bool canonical(const vms_core *c, uint64_t va)
     return vms_fmt_canonical(c->regs.fmt, va);
 }
 
+/* The neutral summary (walk.h VMS_FAULTF_*) of a fault on TLB-cached rights, for formats
+ * whose error_code is not x86's: a translation existed and forbade the access. */
+static uint32_t hit_fault_flags(const vms_core *c, vms_access_kind kind)
+{
+    return VMS_FAULTF_PROT | (kind == VMS_ACC_WRITE ? VMS_FAULTF_WRITE : 0) |
+           (c->regs.user ? VMS_FAULTF_USER : 0) | (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0);
+}
+
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
 {
@@ -125,7 +133,8 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     uint32_t err = check_access(c, &x, kind);
     if (err) {
         c->st.tlb_hit_faults++;
-        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err, .flags = err};
+        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err,
+                             .flags = c->regs.fmt ? hit_fault_flags(c, kind) : err};
         deliver(c, fault);
         return false;
     }

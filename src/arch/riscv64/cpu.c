@@ -7,6 +7,18 @@
  * The TLB and PWC context tag of a RISC-V core is satp.ASID (vmsi_core_sync), and G is
  * always honoured (there is no CR4.PGE). Only this core is affected: other harts learn
  * of a change through the kernel's IPIs (SBI remote fences on real systems).
+ *
+ * The kernel's MMU operations (format.h vms_mmu_ops) as RISC-V instructions, the way
+ * Linux's riscv port issues them (arch/riscv/mm/context.c, tlbflush.h):
+ *
+ *   boot             menvcfg.ADUE = 1 (Svadu: the kernel, like x86's, expects hardware
+ *                    A/D), sstatus.SUM = 1 (S-mode may touch user pages, as x86 with
+ *                    SMAP off), csrw satp = MODE | ASID 0 | root, sfence.vma x0, x0
+ *   load_root        csrw satp = MODE | asid | root; with flush, sfence.vma x0, asid
+ *   flush_page       sfence.vma va, x0 (Linux's local_flush_tlb_page: every ASID)
+ *   flush_page_asid  sfence.vma va, asid
+ *   flush_asid       sfence.vma x0, asid
+ *   flush_all        sfence.vma x0, x0
  */
 #include "arch/riscv64/riscv64.h"
 #include "hw/core_impl.h"
@@ -16,8 +28,9 @@
 vms_status vms_core_write_satp(vms_core *c, uint64_t satp)
 {
     const vms_pt_format *f = vms_rv_mode_format(vms_rv_satp_mode(satp));
-    /* Sv57 keys the PWC on 57 VA bits: the machine must have been built for 5 levels. */
-    if (!f || f->levels > (c->m->cfg.levels > 4 ? 5u : 4u))
+    /* The modes the machine implements: up to its format's levels (an Sv48 machine has
+     * Sv39 too; Sv57 needs a PWC keyed on 57 VA bits, i.e. a 5-level machine). */
+    if (!f || f->levels > vms_machine_format(c->m)->levels)
         return VMS_ERR_UNSUPPORTED; /* the write has no effect */
     uint64_t asid = vms_rv_satp_asid(satp) & ASID_MASK;
     c->regs.fmt = f;
@@ -68,3 +81,52 @@ void vms_core_write_menvcfg(vms_core *c, uint64_t menvcfg)
 {
     c->regs.menvcfg = menvcfg;
 }
+
+/* ---- the kernel's MMU operations (format.h vms_mmu_ops) ---- */
+
+/* satp for the core's format (or the machine's) with asid and root. */
+static uint64_t satp_for(vms_core *c, uint64_t root, uint32_t asid)
+{
+    const vms_pt_format *f = c->regs.fmt ? c->regs.fmt : vms_machine_format(c->m);
+    return vms_rv_satp_make(vms_rv_format_mode(f), (uint16_t)(asid & ASID_MASK), root);
+}
+
+static vms_status rv_boot(vms_core *c, uint64_t root, bool asids)
+{
+    (void)asids; /* ASIDs are always there; the kernel passes 0 when it uses none */
+    vms_core_write_menvcfg(c, c->regs.menvcfg | VMS_RV_MENVCFG_ADUE);
+    vms_core_write_sstatus(c, c->regs.sstatus | VMS_RV_SSTATUS_SUM);
+    vms_status st = vms_core_write_satp(c, satp_for(c, root, 0));
+    if (st == VMS_OK)
+        vms_core_sfence_vma(c, false, 0, false, 0);
+    return st;
+}
+
+static void rv_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    if (vms_core_write_satp(c, satp_for(c, root, asid)) == VMS_OK && flush)
+        vms_core_sfence_vma(c, false, 0, true, (uint16_t)asid);
+}
+
+static void rv_flush_page(vms_core *c, uint64_t va)
+{
+    vms_core_sfence_vma(c, true, va, false, 0);
+}
+
+static void rv_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    vms_core_sfence_vma(c, true, va, true, (uint16_t)asid);
+}
+
+static void rv_flush_asid(vms_core *c, uint32_t asid)
+{
+    vms_core_sfence_vma(c, false, 0, true, (uint16_t)asid);
+}
+
+static void rv_flush_all(vms_core *c)
+{
+    vms_core_sfence_vma(c, false, 0, false, 0);
+}
+
+const vms_mmu_ops vmsi_rv_mmu_ops = {rv_boot,       rv_load_root, rv_flush_page, rv_flush_page_asid,
+                                     rv_flush_asid, rv_flush_all};

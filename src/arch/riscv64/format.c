@@ -175,7 +175,8 @@ static void rv_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
         .swp_off_shift = VMSI_RV_SWP_OFF_SHIFT, .swp_off_bits = VMSI_RV_SWP_OFF_BITS,              \
         .decode = rv_decode, .mk_leaf = rv_mk_leaf, .mk_raw = rv_mk_raw, .mk_table = rv_mk_table,  \
         .is_leaf = rv_is_leaf, .bits_str = rv_bits_str, .walk = vmsi_rv_walk,                      \
-        .check_access = vmsi_rv_check_access,                                                      \
+        .check_access = vmsi_rv_check_access, .mmu_ops = &vmsi_rv_mmu_ops,                         \
+        .asid_bits = VMS_RV_ASIDLEN,                                                               \
     }
 
 const vms_pt_format vmsi_fmt_sv39 = RV_FORMAT("sv39", "RISC-V Sv39 (3-level paging)", 3, 39);

@@ -31,6 +31,9 @@ bool vmsi_rv_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
  * access of `kind` may use x in regs' mode with SUM/MXR, else its page-fault cause. */
 uint32_t vmsi_rv_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind);
 
+/* The kernel's MMU operations as csrw satp / sfence.vma (cpu.c). */
+extern const vms_mmu_ops vmsi_rv_mmu_ops;
+
 /* Is f one of the RISC-V formats? */
 static inline bool vmsi_fmt_is_riscv(const vms_pt_format *f)
 {

@@ -72,14 +72,39 @@ typedef struct walk_state {
     uint8_t g_at[6];                   /* global so far, down to each level */
 } walk_state;
 
-/* Record a fault and count it; returns false so callers can `return fail(...)`. */
-static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint64_t va,
-                 uint32_t cause, unsigned level, uint64_t pa)
+/*
+ * The kernel's format-neutral summary of a fault (walk.h VMS_FAULTF_*): the access (W,
+ * U, I) plus what went wrong — PROT when a leaf forbade the access (step 5), RSVD for a
+ * malformed entry (reserved bits or encodings, a misaligned superpage, a pointer at the
+ * last level, a leaf size vmsim does not model). A not-valid entry, a non-canonical
+ * address and Svade's A/D faults add neither.
+ */
+enum { WHY_NONE = 0, WHY_PROT = VMS_FAULTF_PROT, WHY_RSVD = VMS_FAULTF_RSVD };
+
+static uint32_t access_flags(const vms_regs *regs, vms_access_kind kind)
 {
-    *f = (vms_fault){.kind = kind, .va = va, .error_code = cause, .level = level, .pa = pa};
+    return (kind == VMS_ACC_WRITE ? VMS_FAULTF_WRITE : 0) | (regs->user ? VMS_FAULTF_USER : 0) |
+           (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0);
+}
+
+/* Record a fault and count it; returns false so callers can `return fail(...)`. */
+static bool fail(vms_fault *f, vms_walk_stats *stats, const vms_regs *regs, vms_access_kind acc,
+                 vms_fault_kind kind, uint32_t cause, uint32_t why, uint64_t va, unsigned level,
+                 uint64_t pa)
+{
+    *f = (vms_fault){.kind = kind,
+                     .va = va,
+                     .error_code = cause,
+                     .level = level,
+                     .pa = pa,
+                     .flags = access_flags(regs, acc) | why};
     stats->faults++;
     return false;
 }
+
+/* A page fault of the access (cause 12/13/15) at `level`. */
+#define PAGE_FAULT(WHY, LEVEL)                                                                     \
+    fail(fault, stats, regs, kind, VMS_FAULT_PF, vms_rv_page_fault_cause(kind), WHY, va, LEVEL, 0)
 
 /*
  * PWC entries of a RISC-V walk. A non-leaf PTE carries no rights (R = W = X = 0, U
@@ -127,27 +152,31 @@ static bool reserved(uint64_t pte)
  * Steps 2-4 at w->level: read the entry and fold it in. Returns 1 at a leaf, 0 to go on
  * to the next level, -1 on a fault (filled in).
  */
-static int step(vms_bus *bus, const vms_pt_format *f, uint64_t va, vms_access_kind kind,
+static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind,
                 walk_state *w, vms_fault *fault, vms_walk_stats *stats, vms_walk_trace *trace)
 {
+    const vms_pt_format *f = regs->fmt;
     unsigned l = w->level;
     unsigned idx = vms_fmt_index(f, va, l);
     uint64_t ptep = w->table + 8u * idx, pte;
     if (vms_bus_read64(bus, ptep, &pte) != VMS_OK)
-        return fail(fault, stats, VMS_FAULT_BUS, va, vms_rv_access_fault_cause(kind), l, ptep), -1;
+        return fail(fault, stats, regs, kind, VMS_FAULT_BUS, vms_rv_access_fault_cause(kind),
+                    WHY_NONE, va, l, ptep),
+               -1;
     stats->mem_refs++;
     stats->refs_by_level[l]++;
     if (trace)
         trace->step[trace->nsteps++] = (vms_walk_step){l, w->table, idx, ptep, pte};
     w->ptep[l] = ptep;
     w->pte[l] = pte;
-    uint32_t cause = vms_rv_page_fault_cause(kind);
-    if (!(pte & VMS_RV_PTE_V) || reserved(pte))
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, l, 0), -1;
+    if (!(pte & VMS_RV_PTE_V))
+        return PAGE_FAULT(WHY_NONE, l), -1;
+    if (reserved(pte))
+        return PAGE_FAULT(WHY_RSVD, l), -1;
     if (pte & VMS_RV_PTE_LEAF)
         return 1;
     if (l == 1) /* a pointer at the last level: i < 0 */
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, l, 0), -1;
+        return PAGE_FAULT(WHY_RSVD, l), -1;
     w->global = w->global || (pte & VMS_RV_PTE_G);
     w->g_at[l] = w->global;
     w->next[l] = vms_fmt_pte_addr(f, pte);
@@ -195,36 +224,35 @@ bool vmsi_rv_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
 {
     const vms_pt_format *f = regs->fmt;
     assert(vmsi_fmt_is_riscv(f));
-    uint32_t cause = vms_rv_page_fault_cause(kind);
     stats->walks++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
     if (!vms_fmt_canonical(f, va))
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, f->levels, 0);
+        return PAGE_FAULT(WHY_NONE, f->levels);
     walk_state w;
     start(&w, pwc, regs, va, stats, trace);
     int r;
-    while ((r = step(bus, f, va, kind, &w, fault, stats, trace)) == 0)
+    while ((r = step(bus, regs, va, kind, &w, fault, stats, trace)) == 0)
         ;
     if (r < 0)
         return false;
     unsigned leaf = w.level;
     uint64_t pte = w.pte[leaf];
     if (leaf > MAX_LEAF_LEVEL) /* 512 GiB / 256 TiB leaves: not modelled (see top) */
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, leaf, 0);
+        return PAGE_FAULT(WHY_RSVD, leaf);
     vms_xlate x = make_xlate(&w, pte, leaf);
     if (vmsi_rv_check_access(regs, &x, kind)) /* step 5 */
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, leaf, 0);
+        return PAGE_FAULT(WHY_PROT, leaf);
     if (leaf > 1 && misaligned(pte, leaf)) /* step 6 */
-        return fail(fault, stats, VMS_FAULT_PF, va, cause, leaf, 0);
+        return PAGE_FAULT(WHY_RSVD, leaf);
     bool store = kind == VMS_ACC_WRITE;
     if (!(pte & VMS_RV_PTE_A) || (store && !(pte & VMS_RV_PTE_D))) { /* step 7 */
         if (!(regs->menvcfg & VMS_RV_MENVCFG_ADUE))
-            return fail(fault, stats, VMS_FAULT_PF, va, cause, leaf, 0); /* Svade */
+            return PAGE_FAULT(WHY_NONE, leaf); /* Svade */
         uint64_t v = pte | VMS_RV_PTE_A | (store ? VMS_RV_PTE_D : 0);
         if (vms_bus_write64(bus, w.ptep[leaf], v) != VMS_OK)
-            return fail(fault, stats, VMS_FAULT_BUS, va, vms_rv_access_fault_cause(kind), leaf,
-                        w.ptep[leaf]);
+            return fail(fault, stats, regs, kind, VMS_FAULT_BUS, vms_rv_access_fault_cause(kind),
+                        WHY_NONE, va, leaf, w.ptep[leaf]);
         stats->ad_writes++;
         pte = v;
     }
