@@ -252,24 +252,39 @@ int cmd_explain(int argc, char **argv)
     unsigned nmaps = 0, nvas = 0, levels = 0;
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
-    const char *preset = "skylake", *arch = "x86_64";
+    const char *preset = "skylake", *arch = NULL;
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, &json,
                         &arch);
     if (rc)
         return rc < 0 ? 0 : rc;
+    vms_machine_config cfg;
+    vms_err err = {0};
+    if (vms_machine_preset(preset, &cfg, &err) != VMS_OK) {
+        cli_error("explain", "%s", err.msg);
+        return EXIT_USAGE;
+    }
     /* The format: x86-64 keeps its own narration below (fmt NULL, the preset's levels
-     * unless --levels); another architecture's format has --levels levels, or is its
-     * first (riscv64: Sv39). */
+     * unless --levels); another architecture's (--arch, else the preset's) has --levels
+     * levels, else the preset's when it is that architecture's, else its first. */
+    if (!arch)
+        arch = cfg.fmt ? cfg.fmt->arch : "x86_64";
     const vms_pt_format *fmt = NULL;
     if (strcmp(arch, "x86_64") != 0 && !vms_format_for(arch, 0)) {
         cli_error("explain", "bad --arch '%s': expected x86_64 or riscv64", arch);
         return EXIT_USAGE;
     }
-    if (strcmp(arch, "x86_64") != 0)
+    if (strcmp(arch, "x86_64") != 0) {
         fmt = vms_format_for(arch, levels);
+        if (!levels && cfg.fmt && strcmp(cfg.fmt->arch, arch) == 0)
+            fmt = cfg.fmt;
+    }
     if ((levels || fmt == NULL) && !vms_format_for(arch, levels)) {
         cli_error("explain", "bad --levels %u: expected x86_64 4|5, riscv64 3|4|5", levels);
         return EXIT_USAGE;
+    }
+    if (!fmt && cfg.fmt) { /* an x86-64 run on a preset of another architecture */
+        cfg.fmt = NULL;
+        cfg.levels = 4;
     }
     bool demo = nmaps == 0;
     if (demo) {
@@ -283,12 +298,6 @@ int cmd_explain(int argc, char **argv)
     }
     if (nvas == 0) {
         cli_error("explain", "no address to translate (give VA)");
-        return EXIT_USAGE;
-    }
-    vms_machine_config cfg;
-    vms_err err = {0};
-    if (vms_machine_preset(preset, &cfg, &err) != VMS_OK) {
-        cli_error("explain", "%s", err.msg);
         return EXIT_USAGE;
     }
     if (levels)
