@@ -311,9 +311,11 @@ static inline uint64_t vms_fmt_pte_clear_protnone(const vms_pt_format *f, uint64
 
 /* ---- swap entries (Linux swp_entry_t in a not-present PTE) ---- */
 
+/* sw_swap 0: the format has no swap marker (arm64, riscv): any other non-zero entry. */
 static inline bool vms_fmt_is_swap(const vms_pt_format *f, uint64_t pte)
 {
-    return !vms_fmt_pte_present(f, pte) && !(pte & f->sw_protnone) && (pte & f->sw_swap);
+    return !vms_fmt_pte_present(f, pte) && !(pte & f->sw_protnone) &&
+           (f->sw_swap ? (pte & f->sw_swap) != 0 : pte != 0);
 }
 
 static inline uint64_t vms_fmt_mk_swap(const vms_pt_format *f, unsigned type, uint64_t offset)

@@ -4,11 +4,13 @@
  */
 #include <string.h>
 
+#include "arch/aarch64/aarch64.h"
 #include "arch/x86_64/x86_64.h"
 
 static const vms_pt_format *const formats[] = {
     &vmsi_fmt_x86_64,
     &vmsi_fmt_x86_64_la57,
+    &vmsi_fmt_aarch64,
 };
 
 unsigned vms_format_count(void)

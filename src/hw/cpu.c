@@ -19,12 +19,17 @@
  * Only this core is affected: other cores learn of a change through an IPI sent by the
  * kernel (a TLB shootdown), as on real hardware.
  */
+#include "arch/aarch64/aarch64.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
 {
     c->pcid = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
+    if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
+        c->pcid = vmsi_a64_asid(&c->regs);
+        c->pge = true;
+    }
 }
 
 /* Drop from every TLB level of c the entries selected by the arguments. */

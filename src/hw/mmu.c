@@ -87,9 +87,21 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     c->st.by_kind[kind]++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
-    if (!vms_va_canonical(va, vms_regs_levels(&c->regs))) {
+    if (c->regs.fmt ? !vms_fmt_canonical(c->regs.fmt, va)
+                    : !vms_va_canonical(va, vms_regs_levels(&c->regs))) {
         /* #GP before any lookup (SDM Vol. 1 §3.3.7.1): TLB tags keep only VA bits 56:0,
-         * so a non-canonical alias of a cached page must never reach the TLBs. */
+         * so a non-canonical alias of a cached page must never reach the TLBs. Other
+         * formats fault in their own terms (AArch64: a Translation fault, level 0),
+         * which their walker reports without reading memory. */
+        if (c->regs.fmt) {
+            vms_xlate none;
+            bool ok = vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, &none, fault, &c->wstats,
+                               trace);
+            assert(!ok && "a format's walker accepted an address outside its range");
+            (void)ok;
+            deliver(c, fault);
+            return false;
+        }
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
         deliver(c, fault);
         return false;
