@@ -30,6 +30,8 @@ static const char usage[] =
     "  --access read|write|exec    the access to translate (default read)\n"
     "  --supervisor                translate in supervisor mode (default user mode)\n"
     "  --levels 4|5                paging levels (default: the preset's)\n"
+    "  --arch x86_64|aarch64       the architecture (default x86_64; see\n"
+    "                              vmsim explain --arch aarch64 --help)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
     "  -h, --help                  this text\n";
@@ -224,6 +226,11 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
                 return EXIT_USAGE;
             }
             *levels = (unsigned)atoi(v);
+        } else if (!strcmp(a, "--arch") && v) {
+            if (strcmp(argv[++i], "x86_64")) {
+                cli_error("explain", "bad --arch '%s': expected x86_64 or aarch64", v);
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--preset") && v) {
             *preset = argv[++i];
         } else if (!strcmp(a, "--stats") && v) {
@@ -251,6 +258,9 @@ int cmd_explain(int argc, char **argv)
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
     const char *preset = "skylake";
+    for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
+        if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
+            return cmd_explain_aarch64(argc, argv);
     int rc =
         parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, &json);
     if (rc)

@@ -49,7 +49,7 @@ typedef struct key {
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
-    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
     {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
