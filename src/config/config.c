@@ -34,6 +34,8 @@ typedef enum kind {
     K_POLICY,   /* a page-replacement policy name */
     K_SWAPDEV,  /* hdd | ssd: sets latency and bandwidth */
     K_KSWAPD,   /* "none" or a core */
+    K_ARCH,     /* the architecture: machine.fmt (format.h) */
+    K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
 
 typedef struct key {
@@ -52,7 +54,9 @@ static const key keys[] = {
     {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
+    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64"},
+    {"levels", K_LEVELS, M(levels), 1, 6,
+     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); others as their formats"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
     {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
@@ -381,6 +385,34 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
+/* arch: the architecture's format with the current number of levels, else its first. */
+static bool set_arch(vms_config *c, const char *value)
+{
+    const vms_pt_format *f = vms_format_for(value, c->machine.levels);
+    if (!f)
+        f = vms_format_for(value, 0);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
+    return true;
+}
+
+/* levels: a number of levels the current architecture has. */
+static bool set_levels(vms_config *c, const char *value)
+{
+    uint64_t v;
+    const char *arch = c->machine.fmt ? c->machine.fmt->arch : "x86_64";
+    if (!vms_parse_u64(value, false, &v) || v > 8)
+        return false;
+    const vms_pt_format *f = vms_format_for(arch, (unsigned)v);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = c->machine.fmt ? f : NULL;
+    return true;
+}
+
 /* Apply value to key k in c; false if the value is not acceptable. */
 static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
 {
@@ -394,6 +426,10 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
     }
     case K_BOOL:
         return parse_bool(value, (bool *)field(c, k));
+    case K_ARCH:
+        return set_arch(c, value);
+    case K_LEVELS:
+        return set_levels(c, value);
     case K_TLB:
         return parse_tlb(value, (vms_tlb_config *)field(c, k));
     case K_PWC:
@@ -568,7 +604,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed);
             break;
         case K_UINT:
+        case K_LEVELS:
             vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k));
+            break;
+        case K_ARCH:
+            vms_strbuf_printf(sb, "%s", c->machine.fmt ? c->machine.fmt->arch : "x86_64");
             break;
         case K_U32:
             vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k));
