@@ -140,20 +140,57 @@ static void test_format(void)
     CHECK(!vms_fmt_canonical(f, UINT64_C(0x0001000000000000)));
     CHECK(!vms_fmt_canonical(f, UINT64_C(0xFF7F000000000000)));
 
-    /* Linux-like user rw page: page type, AP=01 (EL0 rw), AF, nG, SH=11, PXN, UXN. */
+    /* Linux's user rw page, clean: page type, AP=11 with DBM (PTE_WRITE), AF, nG, SH=11,
+     * PXN, UXN (PAGE_SHARED); the hardware may write it with TCR_EL1.HD. */
     unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_U | VMS_PGPROT_A;
     uint64_t pte = vms_fmt_mk_pte(f, 0x12345, 1, prot);
-    CHECK_EQ(pte, UINT64_C(0x12345000) | 3 | VMS_A64_AP1 | VMS_A64_AF | VMS_A64_NG |
-                      VMS_A64_SH_INNER | VMS_A64_PXN | VMS_A64_UXN);
+    CHECK_EQ(pte, UINT64_C(0x12345000) | 3 | VMS_A64_AP1 | VMS_A64_AP2 | VMS_A64_DBM | VMS_A64_AF |
+                      VMS_A64_NG | VMS_A64_SH_INNER | VMS_A64_PXN | VMS_A64_UXN);
     vms_pte_info in;
     vms_fmt_decode(f, pte, 1, &in);
     CHECK(in.present && in.leaf && in.pa == UINT64_C(0x12345000));
-    CHECK_EQ(in.prot, prot | VMS_PGPROT_D); /* writable is dirty (no hardware DBM) */
-    CHECK(vms_fmt_pte_write(f, pte) && vms_fmt_pte_young(f, pte));
-    uint64_t ro = vms_fmt_pte_wrprotect(f, pte);
-    CHECK(!vms_fmt_pte_write(f, ro) && (ro & VMS_A64_AP2));
-    CHECK(!vms_fmt_pte_dirty(f, vms_fmt_pte_mkclean(f, pte)));
+    CHECK_EQ(in.prot, prot);
+    CHECK(vms_fmt_pte_write(f, pte) && vms_fmt_pte_young(f, pte) && !vms_fmt_pte_dirty(f, pte));
+    /* Hardware dirty (AP[2] cleared through DBM) is dirty; wrprotect keeps it in PTE_DIRTY. */
+    uint64_t hw = pte & ~VMS_A64_AP2;
+    CHECK(vms_fmt_pte_dirty(f, hw));
+    uint64_t ro = vms_fmt_pte_wrprotect(f, hw);
+    CHECK(!vms_fmt_pte_write(f, ro) && (ro & VMS_A64_AP2) && !(ro & VMS_A64_DBM));
+    CHECK(vms_fmt_pte_dirty(f, ro) && (ro & VMS_A64_SW_DIRTY));
+    /* mkdirty never grants write; on a writable page it clears AP[2]. */
+    CHECK(vms_fmt_pte_mkdirty(f, ro) & VMS_A64_AP2);
+    CHECK(!(vms_fmt_pte_mkdirty(f, pte) & VMS_A64_AP2));
+    /* mkwrite of a software-dirty page makes it hardware-writable; of a clean one not. */
+    CHECK(!(vms_fmt_pte_mkwrite(f, ro) & VMS_A64_AP2));
+    CHECK(vms_fmt_pte_mkwrite(f, vms_fmt_pte_wrprotect(f, pte)) & VMS_A64_AP2);
+    /* mkclean: clean and read-only to the hardware until DBM lets it be dirtied again. */
+    uint64_t cl = vms_fmt_pte_mkclean(f, vms_fmt_pte_mkdirty(f, pte));
+    CHECK(!vms_fmt_pte_dirty(f, cl) && (cl & VMS_A64_AP2) && vms_fmt_pte_write(f, cl));
     CHECK(!(vms_fmt_pte_mkold(f, pte) & VMS_A64_AF));
+    /* Every edit keeps the invariant AP[2] = 0 => DBM = 1 ("writable" is exactly DBM). */
+    for (unsigned e = 0; e < 64; e++) {
+        uint64_t v = pte;
+        for (unsigned k = 0; k < 6; k++) {
+            switch ((e >> k) % 4) {
+            case 0:
+                v = vms_fmt_pte_mkwrite(f, v);
+                break;
+            case 1:
+                v = vms_fmt_pte_wrprotect(f, v);
+                break;
+            case 2:
+                v = vms_fmt_pte_mkdirty(f, v);
+                break;
+            default:
+                v = vms_fmt_pte_mkclean(f, v);
+                break;
+            }
+            CHECK((v & VMS_A64_AP2) || (v & VMS_A64_DBM));
+        }
+    }
+    /* Writable and dirty from mk_pte: AP[2] = 0, DBM, PTE_DIRTY. */
+    uint64_t wd = vms_fmt_mk_pte(f, 0x12345, 1, prot | VMS_PGPROT_D);
+    CHECK(!(wd & VMS_A64_AP2) && (wd & VMS_A64_DBM) && (wd & VMS_A64_SW_DIRTY));
     /* A kernel executable global 2 MiB block: block type, no nG, UXN only. */
     uint64_t k =
         vms_fmt_mk_pte(f, 0x40000, 2, VMS_PGPROT_R | VMS_PGPROT_X | VMS_PGPROT_G | VMS_PGPROT_A);
@@ -170,7 +207,12 @@ static void test_format(void)
     vms_fmt_decode(f, UINT64_C(0x5000) | 3, 3, &in);
     CHECK(in.present && !in.leaf && in.pa == 0x5000);
 
-    /* PROT_NONE: PTE_VALID clear, PTE_PROT_NONE (bit 58) set, frame kept. */
+    /* PROT_NONE: PTE_VALID clear, PTE_PROT_NONE (bit 58) set, frame kept; mk_pte with
+     * no rights builds it too (Linux PAGE_NONE), keeping the block type. */
+    uint64_t none = vms_fmt_mk_pte(f, 0x400, 2, 0);
+    CHECK(vms_fmt_pte_protnone(f, none) && vms_fmt_pte_pfn(f, none) == 0x400);
+    CHECK_EQ(vms_fmt_pte_clear_protnone(f, none) & 3, 1);
+    CHECK(vms_fmt_pte_clear_protnone(f, vms_fmt_mk_pte(f, 9, 1, 0)) & VMS_A64_AP2);
     uint64_t pn = vms_fmt_pte_mkprotnone(f, pte);
     CHECK(!vms_fmt_pte_present(f, pn) && vms_fmt_pte_protnone(f, pn) && (pn >> 58 & 1));
     CHECK_EQ(vms_fmt_pte_pfn(f, pn), 0x12345);
@@ -185,15 +227,15 @@ static void test_format(void)
     CHECK(!vms_fmt_is_swap(f, 0));
     char buf[128];
     f->bits_str(pte | VMS_A64_CONT, 1, buf, sizeof buf);
-    CHECK_STR(buf, "page AttrIndx=0 AP=01 SH=11 AF nG Cont PXN UXN");
+    CHECK_STR(buf, "page AttrIndx=0 AP=11 SH=11 AF nG DBM Cont PXN UXN");
     CHECK_STR(vms_a64_fsc_name(0x0A), "access flag fault, level 2");
 }
 
 /* A tree built with the generic page-table editor (pt.h) in this format walks. */
 static void test_pt_editor(void)
 {
-    rig r;
-    REQUIRE_VOID(rig_init(&r, "tiny", tcr_plain()));
+    rig r; /* the kernel's configuration: hardware AF and dirty state */
+    REQUIRE_VOID(rig_init(&r, "tiny", vms_a64_tcr(48, true, false, true, true)));
     vms_pt_bump b = {vms_machine_ram(r.m), UINT64_C(0x200000), 0, 0, 0};
     vms_pt_ops ops = vms_pt_bump_ops(&b);
     vms_pt pt;
@@ -208,6 +250,17 @@ static void test_pt_editor(void)
     uint64_t pa = 0;
     vms_fault f;
     CHECK(xl(&r, 0x400123, VMS_ACC_WRITE, &pa, &f) && pa == 0x800123);
+    uint64_t pte = 0;
+    CHECK(vms_pt_lookup(&pt, 0x400000, &pte, NULL, NULL));
+    CHECK(vms_fmt_pte_dirty(vms_format_aarch64(), pte)); /* AP[2] cleared by the write */
+    /* Write-protected (fork's COW): a write faults, and the dirt is kept. */
+    uint64_t ptep = 0;
+    vms_pt_lookup(&pt, 0x400000, &pte, &ptep, NULL);
+    vms_pt_write(&pt, ptep, vms_fmt_pte_wrprotect(vms_format_aarch64(), pte));
+    vms_core_tlbi_vae1(r.c, UINT64_C(1) << 48 | 0x400);
+    CHECK(!xl(&r, 0x400123, VMS_ACC_WRITE, &pa, &f));
+    CHECK_EQ(f.error_code, (0x24u << 26) | VMS_A64_ESR_IL | VMS_A64_ESR_WNR | 0x0F);
+    CHECK(f.flags == (VMS_FAULTF_PROT | VMS_FAULTF_WRITE | VMS_FAULTF_USER));
     /* VA[47] = 1 is still TTBR0's range on AArch64 (not "non-canonical" as on x86). */
     CHECK(xl(&r, UINT64_C(0x0000800000234567), VMS_ACC_READ, &pa, &f) && pa == 0x1034567);
     CHECK(!xl(&r, 0x400123, VMS_ACC_EXEC, &pa, &f)); /* UXN */
@@ -540,6 +593,22 @@ static ref_out ref_fault(bool el0, vms_access_kind k, unsigned fsc)
     return o;
 }
 
+/* The kernel's neutral summary of a fault (walk.h VMS_FAULTF_*): the access, plus PROT
+ * for a Permission fault and RSVD for an Address size fault. */
+static uint32_t ref_flags(bool el0, vms_access_kind k, unsigned fsc)
+{
+    uint32_t fl = el0 ? VMS_FAULTF_USER : 0;
+    if (k == VMS_ACC_WRITE)
+        fl |= VMS_FAULTF_WRITE;
+    if (k == VMS_ACC_EXEC)
+        fl |= VMS_FAULTF_EXEC;
+    if (fsc >= 0x0C && fsc <= 0x0F)
+        fl |= VMS_FAULTF_PROT;
+    if (fsc <= 0x03)
+        fl |= VMS_FAULTF_RSVD;
+    return fl;
+}
+
 static ref_out ref_walk(rig *r, const vms_regs *g, uint64_t va, vms_access_kind k)
 {
     bool el0 = g->user;
@@ -808,7 +877,8 @@ static void test_diff(const char *preset, unsigned steps)
         if (same && ok)
             same = pa == want.pa && rd(&r, want.ptep) == want.newd;
         if (same && !ok)
-            same = f.kind == VMS_FAULT_PF && f.error_code == want.esr && f.va == va;
+            same = f.kind == VMS_FAULT_PF && f.error_code == want.esr && f.va == va &&
+                   f.flags == ref_flags(vms_core_regs(r.c)->user, k, want.esr & 0x3F);
         if (!same && bad++ < 5)
             fprintf(stderr,
                     "diff %s step %u: va 0x%" PRIx64 " kind %d el%d: mmu %d pa 0x%" PRIx64

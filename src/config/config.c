@@ -54,7 +54,7 @@ static const key keys[] = {
     {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64"},
+    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64, aarch64"},
     {"levels", K_LEVELS, M(levels), 1, 6,
      "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); others as their formats"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},

@@ -27,7 +27,8 @@
  * associative, 4 KB … 2 MB and 512 MB (no 1 GB); L2 TLB 1280 entries, 5-way, every
  * block size, "usually three cycles". The TRM keeps walk-cache entries in the L2 TLB
  * without giving their number: the PWC below is the Skylake estimate, an assumption.
- * RAM, cores and the other costs are Skylake's; PA size 40 bits (the A76's).
+ * RAM, cores and the other costs are Skylake's; PA size 40 bits (the A76's). The kernel
+ * boots it with FEAT_HAFDBS on (TCR_EL1.HA, HD), as Linux does on this core.
  */
 #include <string.h>
 
@@ -79,6 +80,7 @@ static void cortex_a76(vms_machine_config *c)
 {
     skylake(c);
     c->name = "cortex-a76";
+    c->fmt = vms_format_find("aarch64");
     c->maxphyaddr = 40;
     c->mmu.l1i = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};
     c->mmu.l1d = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};

@@ -28,15 +28,30 @@ static inline uint16_t vmsi_a64_asid(const vms_regs *regs)
     return (regs->tcr_el1 & VMS_A64_TCR_AS) ? asid : (uint16_t)(asid & 0xFFu);
 }
 
-/* ASIDs vmsim's TLB and PWC tags hold for now (the PWC adds the TTBR select bit). */
-#define VMSI_A64_MAX_ASID 0x7FFu
+/* ASIDs vmsim's TLB tags hold for now (12 bits, until the context tag widens), and
+ * those a core with two different TTBR bases may use (the walk caches add bit 11). */
+#define VMSI_A64_MAX_ASID       0xFFFu
+#define VMSI_A64_MAX_ASID_SPLIT 0x7FFu
 
-/* The PWC tag of a walk: the ASID with bit 11 set for the TTBR1 half, since the PWC
- * keys on VA[47:x] only and the two halves share those bits. */
-static inline uint16_t vmsi_a64_pwc_tag(uint16_t asid, bool ttbr1)
+/* Do TTBR0_EL1 and TTBR1_EL1 point to different level 0 tables? */
+static inline bool vmsi_a64_split(const vms_regs *regs)
 {
-    return (uint16_t)(asid | (ttbr1 ? 0x800u : 0u));
+    return ((regs->ttbr0_el1 ^ regs->ttbr1_el1) & VMS_A64_TTBR_BADDR_MASK) != 0;
 }
+
+/*
+ * The walk-cache tag of a walk of the half `ttbr1`: the ASID, with bit 11 set for the
+ * TTBR1 half when the two TTBRs hold different trees, since the PWC keys on VA[47:x]
+ * only and the halves share those bits. One tree serving both halves (as vmsim's kernel
+ * uses it: user space below, the kernel above, x86's layout) needs no split.
+ */
+static inline uint16_t vmsi_a64_pwc_tag(const vms_regs *regs, uint16_t asid, bool ttbr1)
+{
+    return (uint16_t)(asid | (ttbr1 && vmsi_a64_split(regs) ? 0x800u : 0u));
+}
+
+/* The kernel's MMU operations (format.h) as MSR TTBRn_EL1 and TLBI (cpu.c). */
+extern const vms_mmu_ops vmsi_a64_mmu_ops;
 
 /* The walker (walk.c): vms_walk's contract for regs in AArch64 state. */
 bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
@@ -46,6 +61,12 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
 /* The rights check of a cached translation (vms_check_access's contract): 0, or the
  * ESR_EL1 value of the Permission fault (level from the page size). */
 uint32_t vmsi_a64_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind);
+
+/* vms_fault.flags (VMS_FAULTF_*) for an abort with syndrome esr taken from EL0 (user)
+ * or EL1: WRITE for a data abort with WnR, EXEC for an instruction abort, PROT for a
+ * Permission fault, RSVD for an Address size fault; Translation and Access flag faults
+ * are "no usable entry" (Linux arm64 hands both to handle_mm_fault, which sets AF). */
+uint32_t vmsi_a64_fault_flags(uint32_t esr, bool user);
 
 /* The ESR_EL1 value for fault status code fsc on an access of `kind` (EC from the
  * exception level regs->user gives, WnR for writes). */

@@ -16,15 +16,17 @@
  *   young     AF (PTE_AF)
  *   global    nG = 0 (PTE_NG clear)
  *   exec_never UXN (PTE_UXN; kernel pages carry PXN as well, mk_leaf)
- *   write     AP[2] = 0 (PTE_RDONLY clear): hardware-writable
- *   dirty     AP[2] = 0 as well: Linux's scheme for cores without hardware dirty state,
- *             where a clean page is a read-only page and the first write faults. So
- *             mkclean write-protects and mkwrite makes the page dirty (conservative:
- *             never loses a write). Linux keeps PTE_WRITE in DBM (bit 51) and a
- *             software PTE_DIRTY (bit 55); vmsim's kernel helpers test one bit pattern
- *             each, and "writable" must mean "the hardware may write" for copy-on-write
- *             to be safe, so kernel-built entries never set DBM (the walker still
- *             models DBM for tables built by hand).
+ *   write     DBM (Linux's PTE_WRITE, bit 51)
+ *   dirty     PTE_DIRTY (software, bit 55) or, with DBM, AP[2] = 0 (hardware dirty):
+ *             Linux's pte_dirty = pte_sw_dirty || pte_hw_dirty (pte_dirty hook)
+ *             The edits are Linux's (pte_edit hook): mkwrite sets DBM and, if
+ *             software-dirty, clears AP[2]; wrprotect moves hardware dirt to PTE_DIRTY,
+ *             clears DBM and sets AP[2]; mkdirty sets PTE_DIRTY and, if writable,
+ *             clears AP[2]; mkclean clears PTE_DIRTY and sets AP[2]. So AP[2] = 0
+ *             only with DBM = 1, and with TCR_EL1.HA = HD = 1 (how the kernel boots the
+ *             core, cpu.c) "the hardware may write" is exactly DBM: copy-on-write is
+ *             safe, and a write to a clean page clears AP[2] in hardware, which the
+ *             kernel reads as dirty — the x86 D bit's role, without a fault.
  *   PROT_NONE  PTE_PROT_NONE (bit 58) with PTE_VALID clear (Linux v4.x … v6.8)
  *   swap entry type at 7:3, offset at 57:8, bits 1:0 and 58 zero (Linux v5.19 … v6.8);
  *              no marker bit: any other non-zero not-present entry (sw_swap = 0).
@@ -68,20 +70,24 @@ static void a64_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms
     out->pa &= ~((UINT64_C(1) << vms_fmt_level_shift(f, level)) - 1);
     bool user = (pte & VMS_A64_AP1) != 0;
     bool x = user ? !(pte & VMS_A64_UXN) : !(pte & VMS_A64_PXN);
+    bool w = !(pte & VMS_A64_AP2) || (pte & VMS_A64_DBM); /* DBM: with TCR_EL1.HD */
+    bool d = !(pte & VMS_A64_AP2) || (pte & VMS_A64_SW_DIRTY);
     unsigned attr = (unsigned)((pte & VMS_A64_ATTRINDX_MASK) >> VMS_A64_ATTRINDX_SHIFT);
-    out->prot = VMS_PGPROT_R | (pte & VMS_A64_AP2 ? 0 : VMS_PGPROT_W | VMS_PGPROT_D) |
+    out->prot = VMS_PGPROT_R | (w ? VMS_PGPROT_W : 0) | (d ? VMS_PGPROT_D : 0) |
                 (user ? VMS_PGPROT_U : 0) | (x ? VMS_PGPROT_X : 0) |
                 (pte & VMS_A64_NG ? 0 : VMS_PGPROT_G) | (pte & VMS_A64_AF ? VMS_PGPROT_A : 0) |
                 (attr == A64_MT_DEVICE_nGnRE ? VMS_PGPROT_NOCACHE : 0);
 }
 
-/* The lower and upper attributes prot asks for (no type bits, no address). */
+/* The lower and upper attributes prot asks for (no type bits, no address). Write and
+ * dirty as Linux's PAGE_* and pte_mkdirty: writable is DBM; AP[2] = 0 only when both
+ * writable and dirty; a dirty page carries PTE_DIRTY. */
 static uint64_t a64_prot_bits(unsigned prot)
 {
-    bool user = prot & VMS_PGPROT_U;
-    uint64_t b = VMS_A64_SH_INNER | (prot & VMS_PGPROT_W ? 0 : VMS_A64_AP2) |
-                 (user ? VMS_A64_AP1 : 0) | (prot & VMS_PGPROT_A ? VMS_A64_AF : 0) |
-                 (prot & VMS_PGPROT_G ? 0 : VMS_A64_NG);
+    bool user = prot & VMS_PGPROT_U, w = prot & VMS_PGPROT_W, d = prot & VMS_PGPROT_D;
+    uint64_t b = VMS_A64_SH_INNER | (w && d ? 0 : VMS_A64_AP2) | (w ? VMS_A64_DBM : 0) |
+                 (d ? VMS_A64_SW_DIRTY : 0) | (user ? VMS_A64_AP1 : 0) |
+                 (prot & VMS_PGPROT_A ? VMS_A64_AF : 0) | (prot & VMS_PGPROT_G ? 0 : VMS_A64_NG);
     uint64_t attr = prot & VMS_PGPROT_NOCACHE ? A64_MT_DEVICE_nGnRE : A64_MT_NORMAL;
     b |= attr << VMS_A64_ATTRINDX_SHIFT;
     /* Linux: user pages are never executable at EL1 (PTE_PXN); kernel pages never at
@@ -98,10 +104,42 @@ static uint64_t leaf_type(unsigned level)
     return level == 1 ? VMS_A64_DESC_PAGE : VMS_A64_DESC_BLOCK;
 }
 
+/* Linux's PAGE_NONE: PTE_VALID clear, PTE_PROT_NONE, read-only, nG, PXN, UXN. */
+#define A64_PAGE_NONE                                                                              \
+    (VMS_A64_SW_PROT_NONE | VMS_A64_AF | VMS_A64_SH_INNER | VMS_A64_AP2 | VMS_A64_NG |             \
+     VMS_A64_PXN | VMS_A64_UXN)
+
 static uint64_t a64_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot)
 {
     (void)f;
+    if (prot == 0) /* PROT_NONE: the type bits without VALID, so the page size stays */
+        return (pa & VMS_A64_ADDR_MASK) | A64_PAGE_NONE | (leaf_type(level) & ~VMS_A64_VALID);
     return (pa & VMS_A64_ADDR_MASK) | a64_prot_bits(prot) | leaf_type(level);
+}
+
+/* Linux's pte_sw_dirty || pte_hw_dirty (arch/arm64/include/asm/pgtable.h). */
+static bool a64_pte_dirty(uint64_t pte)
+{
+    return (pte & VMS_A64_SW_DIRTY) || ((pte & VMS_A64_DBM) && !(pte & VMS_A64_AP2));
+}
+
+/* Linux's pte_mkwrite_novma, pte_wrprotect, pte_mkdirty and pte_mkclean. */
+static uint64_t a64_pte_edit(uint64_t pte, unsigned edit)
+{
+    switch (edit) {
+    case VMS_FMT_MKWRITE:
+        pte |= VMS_A64_DBM;
+        return pte & VMS_A64_SW_DIRTY ? pte & ~VMS_A64_AP2 : pte;
+    case VMS_FMT_WRPROTECT:
+        if ((pte & VMS_A64_DBM) && !(pte & VMS_A64_AP2))
+            pte |= VMS_A64_SW_DIRTY; /* keep the hardware's dirt */
+        return (pte & ~VMS_A64_DBM) | VMS_A64_AP2;
+    case VMS_FMT_MKDIRTY:
+        pte |= VMS_A64_SW_DIRTY;
+        return pte & VMS_A64_DBM ? pte & ~VMS_A64_AP2 : pte;
+    default: /* VMS_FMT_MKCLEAN */
+        return (pte & ~VMS_A64_SW_DIRTY) | VMS_A64_AP2;
+    }
 }
 
 static uint64_t a64_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags)
@@ -175,10 +213,10 @@ const vms_pt_format vmsi_fmt_aarch64 = {
     .addr_shift = 12,
     .large_attr_bits = 0,
     .present = {VMS_A64_VALID, VMS_A64_VALID},
-    .write = {VMS_A64_AP2, 0},
+    .write = {VMS_A64_DBM, VMS_A64_DBM},
     .user = {VMS_A64_AP1, VMS_A64_AP1},
     .young = {VMS_A64_AF, VMS_A64_AF},
-    .dirty = {VMS_A64_AP2, 0},
+    .dirty = {VMS_A64_SW_DIRTY, VMS_A64_SW_DIRTY}, /* pte_dirty hook: hardware dirt too */
     .global = {VMS_A64_NG, 0},
     .exec_never = {VMS_A64_UXN, VMS_A64_UXN},
     .sw_protnone = VMS_A64_SW_PROT_NONE,
@@ -195,6 +233,10 @@ const vms_pt_format vmsi_fmt_aarch64 = {
     .bits_str = a64_bits_str,
     .walk = vmsi_a64_walk,
     .check_access = vmsi_a64_check_access,
+    .mmu_ops = &vmsi_a64_mmu_ops,
+    .asid_bits = 12, /* TCR_EL1.AS = 1 gives 16; vmsim's TLB tags hold 12 for now */
+    .pte_dirty = a64_pte_dirty,
+    .pte_edit = a64_pte_edit,
 };
 
 const vms_pt_format *vms_format_aarch64(void)

@@ -85,11 +85,29 @@ uint32_t vmsi_a64_check_access(const vms_regs *regs, const vms_xlate *x, vms_acc
     return vmsi_a64_esr(regs, kind, VMS_A64_FSC_PERM + arm_level);
 }
 
-/* Record a fault and count it; returns false so callers can `return fail(...)`. */
-static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint64_t va,
-                 uint32_t esr, unsigned level, uint64_t pa)
+uint32_t vmsi_a64_fault_flags(uint32_t esr, bool user)
 {
-    *f = (vms_fault){.kind = kind, .va = va, .error_code = esr, .level = level, .pa = pa};
+    unsigned ec = vms_a64_esr_ec(esr), fsc = vms_a64_esr_fsc(esr) & ~3u;
+    bool exec = ec == VMS_A64_EC_IABT_LOW || ec == VMS_A64_EC_IABT_CUR;
+    uint32_t fl = (user ? VMS_FAULTF_USER : 0) | (exec ? VMS_FAULTF_EXEC : 0) |
+                  (!exec && (esr & VMS_A64_ESR_WNR) ? VMS_FAULTF_WRITE : 0);
+    if (fsc == VMS_A64_FSC_PERM)
+        fl |= VMS_FAULTF_PROT;
+    else if (fsc == VMS_A64_FSC_ADDR_SIZE)
+        fl |= VMS_FAULTF_RSVD; /* an address no table may hold: as x86's reserved bits */
+    return fl;                 /* translation and Access flag faults: "no usable entry" */
+}
+
+/* Record a fault and count it; returns false so callers can `return fail(...)`. */
+static bool fail(vms_fault *f, vms_walk_stats *stats, const vms_regs *regs, vms_fault_kind kind,
+                 uint64_t va, uint32_t esr, unsigned level, uint64_t pa)
+{
+    *f = (vms_fault){.kind = kind,
+                     .va = va,
+                     .error_code = esr,
+                     .level = level,
+                     .pa = pa,
+                     .flags = vmsi_a64_fault_flags(esr, regs->user)};
     stats->faults++;
     return false;
 }
@@ -98,7 +116,7 @@ static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint6
 static bool fail_at(vms_fault *f, vms_walk_stats *stats, const vms_regs *regs, uint64_t va,
                     vms_access_kind kind, unsigned fsc, unsigned level)
 {
-    return fail(f, stats, VMS_FAULT_PF, va,
+    return fail(f, stats, regs, VMS_FAULT_PF, va,
                 vmsi_a64_esr(regs, kind, fsc + vms_a64_arm_level(level)), level, 0);
 }
 
@@ -161,7 +179,7 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
     if (table >= pa_limit)
         return fail_at(fault, stats, regs, va, kind, VMS_A64_FSC_ADDR_SIZE, 4);
 
-    uint16_t tag = vmsi_a64_pwc_tag(vmsi_a64_asid(regs), hi);
+    uint16_t tag = vmsi_a64_pwc_tag(regs, vmsi_a64_asid(regs), hi);
     unsigned level = 4;
     vms_pwc_entry e;
     unsigned hit = pwc ? vms_pwc_lookup(pwc, tag, va, &e) : 0;
@@ -179,7 +197,7 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
         unsigned idx = (unsigned)((va >> (12u + 9u * (level - 1u))) & 511u);
         ptep = table + 8u * idx;
         if (vms_bus_read64(bus, ptep, &pte) != VMS_OK)
-            return fail(fault, stats, VMS_FAULT_BUS, va,
+            return fail(fault, stats, regs, VMS_FAULT_BUS, va,
                         vmsi_a64_esr(regs, kind, VMS_A64_FSC_SEA_WALK + vms_a64_arm_level(level)),
                         level, ptep);
         stats->mem_refs++;
@@ -201,7 +219,7 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
     vms_xlate x = make_xlate(regs, pte, level);
     uint32_t esr = vmsi_a64_check_access(regs, &x, kind);
     if (esr)
-        return fail(fault, stats, VMS_FAULT_PF, va, esr, level, 0);
+        return fail(fault, stats, regs, VMS_FAULT_PF, va, esr, level, 0);
 
     /* Hardware updates, only for an access that succeeds: AF with HA; AP[2] cleared for
      * a write through a DBM entry with HA and HD (x.rw already allowed it). */
@@ -210,7 +228,7 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
         v &= ~VMS_A64_AP2;
     if (v != pte) {
         if (vms_bus_write64(bus, ptep, v) != VMS_OK)
-            return fail(fault, stats, VMS_FAULT_BUS, va, 0, level, ptep);
+            return fail(fault, stats, regs, VMS_FAULT_BUS, va, 0, level, ptep);
         stats->ad_writes++;
         x.dirty = !(v & VMS_A64_AP2);
     }
