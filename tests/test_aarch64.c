@@ -522,6 +522,13 @@ static void test_tlbi(const char *preset)
     CHECK_EQ(vms_core_msr_tcr_el1(r.c, vms_a64_tcr(48, true, false, false, false)), VMS_OK);
     CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x800) << 48), VMS_ERR_UNSUPPORTED);
     CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x7FF) << 48), VMS_OK);
+    /* One tree for both halves (the kernel's use): the 12 bits the TLB holds. */
+    CHECK_EQ(vms_core_msr_ttbr1_el1(r.c, root), VMS_OK);
+    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0xFFF) << 48), VMS_OK);
+    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x1000) << 48), VMS_ERR_UNSUPPORTED);
+    CHECK_EQ(vms_core_msr_ttbr1_el1(r.c, 0), VMS_ERR_UNSUPPORTED); /* would split at 0xFFF */
+    CHECK_EQ(vms_core_regs(r.c)->ttbr1_el1, root);                 /* unchanged */
+    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x60000);     /* ASID 0xFFF walks */
     CHECK(vms_tlb_check(vms_core_tlb(r.c, VMS_TLB_L1D)));
     rig_free(&r);
 }
