@@ -23,6 +23,8 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
+    "  ostep MACHINE    OSTEP's homework problems (linear, multilevel, segmentation,\n"
+    "                   relocation), same flags and seeds as the scripts, answered by vmsim\n"
     "  help             this text\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "presets"))
         return cmd_presets(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ostep"))
+        return cmd_ostep(argc - 1, argv + 1);
     if (!strcmp(cmd, "vmm"))
         return cmd_vmm(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))

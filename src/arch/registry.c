@@ -4,11 +4,18 @@
  */
 #include <string.h>
 
+#include "arch/teach/teach.h"
 #include "arch/x86_64/x86_64.h"
 
 static const vms_pt_format *const formats[] = {
     &vmsi_fmt_x86_64,
     &vmsi_fmt_x86_64_la57,
+    &vmsi_fmt_ostep_linear,
+    &vmsi_fmt_ostep_multilevel,
+    &vmsi_fmt_ostep_segmentation,
+    &vmsi_fmt_ostep_relocation,
+    &vmsi_fmt_silberschatz,
+    &vmsi_fmt_csapp,
 };
 
 unsigned vms_format_count(void)
