@@ -6,8 +6,9 @@
  * The textbook machine: logical addresses of 2*page_bits bits (8-bit page number, 8-bit
  * offset by default), pages and frames of 2^page_bits bytes, a single-level page table of
  * 2^page_bits entries, a TLB of a few entries, and a backing store file holding every
- * page. vmsim supplies the parts: the page table lives in simulated RAM (one 8-byte entry
- * per page: bit 0 valid, bits 63:12 frame number), physical memory is vmsim's sparse RAM,
+ * page. vmsim supplies the parts: the page table lives in simulated RAM in the
+ * "silberschatz" page-table format (format.h; one 4-byte entry per page: bit 31 valid,
+ * bits 30:0 frame number) and a TLB miss is a walk by that format's walker, physical memory is vmsim's sparse RAM,
  * frames come from vmsim's buddy allocator (lowest address first, as the textbook hands
  * them out), the TLB is a modelled vms_tlb (fully associative, any replacement policy),
  * page faults read the page from the real backing-store file, and with fewer frames than
