@@ -21,6 +21,8 @@ int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_vmm(int argc, char **argv);
 int cmd_ostep(int argc, char **argv);
+/* `explain --ostep …` and `explain --machine csapp …` (argv[0] is that flag). */
+int cli_explain_teach(int argc, char **argv);
 
 /* The OSTEP machine `machine` configured from its script's flags in argv[0..argc);
  * numbers that are not flag values go to vas (at most CLI_OSTEP_MAX_VAS). Returns 0,
