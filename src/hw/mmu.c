@@ -112,7 +112,7 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     uint32_t err = check_access(c, &x, kind);
     if (err) {
         c->st.tlb_hit_faults++;
-        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err};
+        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err, .flags = err};
         deliver(c, fault);
         return false;
     }

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "arch/teach/teach.h"
+#include "vmsim/core.h"
 
 vms_status vmsi_teach_read_entry(vms_bus *bus, uint64_t pa, unsigned len, uint64_t *val)
 {
@@ -133,10 +134,18 @@ static uint32_t teach_check_access(const vms_regs *regs, const vms_xlate *x, vms
 
 /* ---- the walkers ---- */
 
-static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint64_t va,
-                 unsigned level, uint64_t pa)
+/* The neutral summary of an access (walk.h VMS_FAULTF_*): these machines have no
+ * architectural error code of their own, so error_code is 0. */
+static uint32_t access_flags(const vms_regs *regs, vms_access_kind kind)
 {
-    *f = (vms_fault){kind, va, 0, level, pa};
+    return (kind == VMS_ACC_WRITE ? VMS_FAULTF_WRITE : 0) |
+           (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0) | (regs->user ? VMS_FAULTF_USER : 0);
+}
+
+static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint64_t va,
+                 unsigned level, uint64_t pa, uint32_t flags)
+{
+    *f = (vms_fault){kind, va, 0, level, pa, flags};
     stats->faults++;
     return false;
 }
@@ -160,24 +169,24 @@ static bool radix_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_
                        vms_walk_stats *stats, vms_walk_trace *trace)
 {
     const vms_pt_format *f = regs->fmt;
+    uint32_t acc = access_flags(regs, kind);
     (void)pwc;
-    (void)kind;
     stats->walks++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
     if (f->va_bits < 64 && va >> f->va_bits)
-        return fail(fault, stats, VMS_FAULT_GP, va, f->levels, 0);
+        return fail(fault, stats, VMS_FAULT_GP, va, f->levels, 0, acc);
     uint64_t table = regs->cr3;
     for (unsigned l = f->levels; l >= 1; l--) {
         unsigned idx = vms_fmt_index(f, va, l);
         uint64_t ptep = table + ((uint64_t)idx << f->entry_shift), pte;
         if (vmsi_teach_read_entry(bus, ptep, 1u << f->entry_shift, &pte) != VMS_OK)
-            return fail(fault, stats, VMS_FAULT_BUS, va, l, ptep);
+            return fail(fault, stats, VMS_FAULT_BUS, va, l, ptep, acc);
         stats->mem_refs++;
         stats->refs_by_level[l]++;
         record(trace, l, table, idx, ptep, pte);
         if (!vms_fmt_pte_present(f, pte))
-            return fail(fault, stats, VMS_FAULT_PF, va, l, 0);
+            return fail(fault, stats, VMS_FAULT_PF, va, l, 0, acc);
         table = vms_fmt_pte_addr(f, pte);
     }
     *out = (vms_xlate){.page_pa = table, .size = VMS_PG_4K, .rw = 1, .us = 1};
@@ -200,21 +209,21 @@ static bool segment_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
 {
     const vms_pt_format *f = regs->fmt;
     uint64_t root = regs->cr3, size, base, lim;
+    uint32_t acc = access_flags(regs, kind);
     (void)pwc;
-    (void)kind;
     stats->walks++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
     if (vms_bus_read64(bus, root, &size) != VMS_OK)
-        return fail(fault, stats, VMS_FAULT_BUS, va, 1, root);
+        return fail(fault, stats, VMS_FAULT_BUS, va, 1, root, acc);
     stats->mem_refs++;
     if (va >= size)
-        return fail(fault, stats, VMS_FAULT_GP, va, 1, 0);
+        return fail(fault, stats, VMS_FAULT_GP, va, 1, 0, acc);
     unsigned nsegs = 1u << f->index_bits;
     unsigned seg = (unsigned)(va * nsegs / size);
     uint64_t d = vmsi_seg_desc_pa(root, seg);
     if (vms_bus_read64(bus, d, &base) != VMS_OK || vms_bus_read64(bus, d + 8, &lim) != VMS_OK)
-        return fail(fault, stats, VMS_FAULT_BUS, va, 1, d);
+        return fail(fault, stats, VMS_FAULT_BUS, va, 1, d, acc);
     stats->mem_refs += 2;
     stats->refs_by_level[1] += 2;
     record(trace, 1, root, seg, d, lim);
@@ -222,17 +231,63 @@ static bool segment_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
     if (lim & VMSI_SEG_GN) {
         uint64_t end = size * (seg + 1) / nsegs, dist = end - va;
         if (dist > limit || dist > base)
-            return fail(fault, stats, VMS_FAULT_PF, va, 1, 0);
+            return fail(fault, stats, VMS_FAULT_PF, va, 1, 0, acc | VMS_FAULTF_PROT);
         pa = base - dist;
     } else {
         uint64_t off = va - size * seg / nsegs;
         if (off >= limit)
-            return fail(fault, stats, VMS_FAULT_PF, va, 1, 0);
+            return fail(fault, stats, VMS_FAULT_PF, va, 1, 0, acc | VMS_FAULTF_PROT);
         pa = base + off;
     }
     *out = (vms_xlate){.page_pa = pa, .size = VMS_PG_4K, .rw = 1, .us = 1};
     return true;
 }
+
+/* ---- the kernel's MMU operations (format.h vms_mmu_ops) ----
+ *
+ * The textbooks' machines have no address-space IDs: loading a root empties the TLB
+ * (the core's write of the root register does, with PCIDs off), and every flush by
+ * ASID is a flush of everything. Global entries do not exist either.
+ */
+static vms_status teach_boot(vms_core *c, uint64_t root, bool asids)
+{
+    (void)asids; /* none to turn on */
+    vms_core_write_cr3(c, root);
+    return VMS_OK;
+}
+
+static void teach_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    (void)asid;
+    (void)flush; /* always: nothing tags the entries */
+    vms_core_write_cr3(c, root);
+}
+
+static void teach_flush_page(vms_core *c, uint64_t va)
+{
+    vms_core_invlpg(c, va);
+}
+
+static void teach_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    (void)asid;
+    vms_core_invlpg(c, va);
+}
+
+static void teach_flush_all(vms_core *c)
+{
+    vms_core_invpcid(c, VMS_INVPCID_ALL_GLOBAL, 0, 0);
+}
+
+static void teach_flush_asid(vms_core *c, uint32_t asid)
+{
+    (void)asid;
+    teach_flush_all(c);
+}
+
+static const vms_mmu_ops teach_mmu_ops = {teach_boot,       teach_load_root,
+                                          teach_flush_page, teach_flush_page_asid,
+                                          teach_flush_asid, teach_flush_all};
 
 /* ---- the descriptors ---- */
 
@@ -244,6 +299,7 @@ static bool segment_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
         .present = {VBIT, VBIT}, .decode = radix_decode, .mk_leaf = radix_mk_leaf,                 \
         .mk_raw = radix_mk_raw, .mk_table = radix_mk_table, .is_leaf = radix_is_leaf,              \
         .bits_str = BITS, .walk = radix_walk, .check_access = teach_check_access,                  \
+        .mmu_ops = &teach_mmu_ops, .va_unsigned = true,                                            \
     }
 
 const vms_pt_format vmsi_fmt_ostep_multilevel =
@@ -266,6 +322,7 @@ const vms_pt_format vmsi_fmt_csapp = RADIX("csapp", "CS:APP small memory system 
         .addr_mask = VMSI_SEG_LIMIT_MASK, .decode = radix_decode, .mk_leaf = radix_mk_leaf,        \
         .mk_raw = radix_mk_raw, .mk_table = radix_mk_table, .is_leaf = radix_is_leaf,              \
         .bits_str = bits_seg, .walk = segment_walk, .check_access = teach_check_access,            \
+        .mmu_ops = &teach_mmu_ops, .va_unsigned = true,                                            \
     }
 
 const vms_pt_format vmsi_fmt_ostep_segmentation =

@@ -132,7 +132,7 @@ typedef struct walk_state {
 static bool fail(vms_fault *f, vms_walk_stats *stats, vms_fault_kind kind, uint64_t va, uint32_t ec,
                  unsigned level, uint64_t pa)
 {
-    *f = (vms_fault){kind, va, ec, level, pa};
+    *f = (vms_fault){kind, va, ec, level, pa, ec};
     stats->faults++;
     return false;
 }
