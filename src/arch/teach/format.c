@@ -293,12 +293,13 @@ static const vms_mmu_ops teach_mmu_ops = {teach_boot,       teach_load_root,
 
 #define RADIX(NAME, TITLE, LEVELS, PSHIFT, IBITS, ESHIFT, VABITS, AMASK, VBIT, BITS, L1, L2, ROOT) \
     {                                                                                              \
-        .name = NAME, .arch = "teach", .title = TITLE, .levels = LEVELS, .page_shift = PSHIFT,     \
-        .index_bits = IBITS, .entry_shift = ESHIFT, .va_bits = VABITS, .leaf_levels = 1u << 1,     \
-        .level_name = {"", L1, L2, "", "", "", ""}, .root_reg = ROOT, .addr_mask = AMASK,          \
-        .present = {VBIT, VBIT}, .decode = radix_decode, .mk_leaf = radix_mk_leaf,                 \
+        .name = (NAME), .arch = "teach", .title = (TITLE), .levels = (LEVELS),                     \
+        .page_shift = (PSHIFT), .index_bits = (IBITS), .entry_shift = (ESHIFT),                    \
+        .va_bits = (VABITS), .leaf_levels = 1u << 1,                                               \
+        .level_name = {"", (L1), (L2), "", "", "", ""}, .root_reg = (ROOT), .addr_mask = (AMASK),  \
+        .present = {(VBIT), (VBIT)}, .decode = radix_decode, .mk_leaf = radix_mk_leaf,             \
         .mk_raw = radix_mk_raw, .mk_table = radix_mk_table, .is_leaf = radix_is_leaf,              \
-        .bits_str = BITS, .walk = radix_walk, .check_access = teach_check_access,                  \
+        .bits_str = (BITS), .walk = radix_walk, .check_access = teach_check_access,                \
         .mmu_ops = &teach_mmu_ops, .va_unsigned = true,                                            \
     }
 
@@ -316,8 +317,8 @@ const vms_pt_format vmsi_fmt_csapp = RADIX("csapp", "CS:APP small memory system 
 
 #define SEGMENTS(NAME, TITLE, IBITS)                                                               \
     {                                                                                              \
-        .name = NAME, .arch = "teach", .title = TITLE, .levels = 1, .page_shift = 0,               \
-        .index_bits = IBITS, .entry_shift = 4, .va_bits = 62, .leaf_levels = 1u << 1,              \
+        .name = (NAME), .arch = "teach", .title = (TITLE), .levels = 1, .page_shift = 0,           \
+        .index_bits = (IBITS), .entry_shift = 4, .va_bits = 62, .leaf_levels = 1u << 1,            \
         .level_name = {"", "segment", "", "", "", "", ""}, .root_reg = "segment table",            \
         .addr_mask = VMSI_SEG_LIMIT_MASK, .decode = radix_decode, .mk_leaf = radix_mk_leaf,        \
         .mk_raw = radix_mk_raw, .mk_table = radix_mk_table, .is_leaf = radix_is_leaf,              \

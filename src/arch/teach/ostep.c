@@ -97,6 +97,8 @@ const char *vms_ostep_kind_name(vms_ostep_kind kind)
 
 bool vms_ostep_parse_size(const char *s, int64_t *out)
 {
+    if (!s)
+        return false;
     size_t n = strlen(s);
     int64_t m = 1;
     if (n && strchr("kK", s[n - 1]))
