@@ -44,7 +44,14 @@ static const char usage[] =
     "  --dram NAME                 DRAM timing: off (default), ddr4-3200 or ddr5-4800; a\n"
     "                              DRAM read then says row hit, row miss or row conflict\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
-    "  -h, --help                  this text\n";
+    "  -h, --help                  this text\n"
+    "\n"
+    "The teaching machines (docs/TEACHING.md), narrated in their own terms:\n"
+    "  vmsim explain --ostep linear|multilevel|segmentation|relocation [FLAGS] [VA…]\n"
+    "      OSTEP's homework machine for the script's FLAGS (see vmsim ostep --help);\n"
+    "      without VA, the problem's own addresses\n"
+    "  vmsim explain --machine csapp [VA…]\n"
+    "      CS:APP 3e's small memory system (§9.6.4, Figure 9.20); default VA 0x03d4\n";
 
 typedef explain_map mapping;
 
@@ -287,6 +294,8 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
 
 int cmd_explain(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "--ostep") || !strcmp(argv[1], "--machine")))
+        return cli_explain_teach(argc - 1, argv + 1);
     mapping maps[MAX_MAPS];
     uint64_t vas[MAX_MAPS];
     unsigned nmaps = 0, nvas = 0, levels = 0;
