@@ -53,6 +53,12 @@ typedef struct vms_regs {
     bool user;           /* CPL 3 */
     bool ac;             /* RFLAGS.AC: SMAP override for explicit supervisor accesses */
     unsigned maxphyaddr; /* physical-address width M (bits 51:M of entries are reserved) */
+
+    /* ---- RISC-V (include/vmsim/arch/riscv64.h): read when fmt is sv39/sv48/sv57 ---- */
+    uint64_t satp;    /* MODE | ASID | root PPN (csrw satp: vms_core_write_satp) */
+    uint64_t sstatus; /* SUM and MXR are what translation reads */
+    uint64_t menvcfg; /* ADUE set: hardware A/D updates (Svadu); clear: Svade faults */
+    /* ---- end RISC-V ---- */
 } vms_regs;
 
 /* Paging levels in force: 5 with CR4.LA57, else 4. */

@@ -31,10 +31,16 @@
  * The receivers are not interrupted and not charged; the issuer pays cost.invlpgb per
  * instruction and, at TLBSYNC, the wait for the farthest core's completion.
  */
+#include "arch/riscv64/riscv64.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
 {
+    if (vmsi_fmt_is_riscv(c->regs.fmt)) { /* tagged by satp.ASID; G always honoured */
+        c->pcid = vms_rv_satp_asid(c->regs.satp);
+        c->pge = true;
+        return;
+    }
     c->pcid = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
 }

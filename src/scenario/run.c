@@ -611,6 +611,35 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
+/* show_walk for a format other than x86-64: its level names, bits and decoding. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, uint64_t table, uint64_t va)
+{
+    say(r, "page walk of 0x%" PRIx64 " in %s (%s root 0x%" PRIx64 ", read without setting A/D):\n",
+        va, pname(r, r->c->proc), f->root_reg, table);
+    for (unsigned l = f->levels; l >= 1; l--) {
+        unsigned idx = vms_fmt_index(f, va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(vms_machine_bus(r->m), vms_fmt_entry_pa(f, table, va, l), &pte) !=
+            VMS_OK) {
+            say(r, "  %-6s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+            return;
+        }
+        vms_pte_info in;
+        char bits[96];
+        vms_fmt_decode(f, pte, l, &in);
+        f->bits_str(pte, l, bits, sizeof bits);
+        say(r, "  %-6s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, in.present ? bits : "not present");
+        if (!in.present || in.leaf) {
+            uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
+            if (in.present)
+                say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            return;
+        }
+        table = in.pa;
+    }
+}
+
 static void show_walk(runner *r, vms_task *t, uint64_t va)
 {
     static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
@@ -620,6 +649,10 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
+    if (regs->fmt) {
+        show_walk_fmt(r, regs->fmt, table, va);
+        return;
+    }
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
         pname(r, r->c->proc), ti.cr3);
     for (unsigned l = levels; l >= 1; l--) {

@@ -17,13 +17,17 @@ golden() {
 golden explain_default explain
 golden explain_5level_2m explain --levels 5 --map 0x7f0000200000=0x40000000/2M:rwx --access write 0x7f0000212345
 golden explain_fault explain --map 0x1000=0x2000:r --access write 0x1000
+golden explain_riscv_default explain --arch riscv64
+golden explain_riscv_sv48_2m explain --arch riscv64 --levels 4 --map 0x7f0000200000=0x40000000/2M:rwx --access write 0x7f0000212345
+golden explain_riscv_faults explain --arch riscv64 --levels 5 --map 0x1000=0x2000:r --map 0x200000=0x300000:x --map 0xffffffffff000000=0x5000:rwk --access write 0x1000 0x200000 0xffffffffff000000 0x0100000000000000
 
 # exit codes: 0 for help, 2 for usage errors, with a message on stderr.
 "$vmsim" --help >/dev/null && ok || bad "--help exit"
 "$vmsim" explain --help | grep -q 'usage: vmsim explain' && ok || bad "explain --help"
 "$vmsim" presets | grep -q '1536 entries = 128 sets x 12 ways' && ok || bad "presets skylake STLB"
 for args in "nosuch" "explain --map nonsense 0x1" "explain --levels 3 0x1" "explain --access jump 0x1" \
-            "explain --preset nonesuch 0x1" "presets nonesuch"; do
+            "explain --preset nonesuch 0x1" "presets nonesuch" "explain --arch nosuch 0x1" \
+            "explain --arch riscv64 --levels 6 0x1" "explain --arch riscv64 --levels 2 0x1"; do
     # shellcheck disable=SC2086
     "$vmsim" $args >/dev/null 2>/tmp/vmsim_err.$$
     rc=$?
@@ -55,6 +59,16 @@ import json,sys; d=json.load(sys.stdin)
 for k in ("hits","misses"): assert k in d["cache"]["l1d"], d["cache"]
 assert "misses" in d["cache"]["llc"] and "row_hits" in d["dram"] and "row_misses" in d["dram"] and "refreshes" in d["dram"], d
 ' && ok || bad "explain cache json"
+fi
+# The contract of issue 9: a cold walk on the tiny preset (no page-walk caches) reads one
+# entry per level: Sv39 3, Sv48 4, Sv57 5.
+if command -v python3 >/dev/null; then
+    for lv in 3 4 5; do
+        "$vmsim" explain --arch riscv64 --levels $lv --preset tiny --map 0x12000=0x50000 0x12345 \
+            --stats json | sed -n '/^{/,$p' |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["walks"]==1 and d["walk"]["mem_refs"]=='$lv', d' &&
+            ok || bad "riscv64 levels $lv: walk.mem_refs"
+    done
 fi
 
 echo "explain: $pass passed, $fail failed"
