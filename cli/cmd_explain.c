@@ -32,8 +32,10 @@ static const char usage[] =
     "                              page and g for a global one; repeatable\n"
     "  --access read|write|exec    the access to translate (default read)\n"
     "  --supervisor                translate in supervisor mode (default user mode)\n"
-    "  --arch x86_64|riscv64       the architecture (default x86_64): riscv64 narrates\n"
-    "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause)\n"
+    "  --arch x86_64|riscv64|aarch64  the architecture (default x86_64): riscv64 narrates\n"
+    "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
+    "                              aarch64 has its own options (vmsim explain --arch\n"
+    "                              aarch64 --help)\n"
     "  --levels N                  paging levels: x86_64 4|5 (default: the preset's),\n"
     "                              riscv64 3|4|5 (Sv39, the default; Sv48; Sv57)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
@@ -300,6 +302,9 @@ int cmd_explain(int argc, char **argv)
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
     const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
+        if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
+            return cmd_explain_aarch64(argc, argv);
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
                         &json, &arch);
     if (rc)
@@ -317,7 +322,7 @@ int cmd_explain(int argc, char **argv)
         arch = cfg.fmt ? cfg.fmt->arch : "x86_64";
     const vms_pt_format *fmt = NULL;
     if (strcmp(arch, "x86_64") != 0 && !vms_format_for(arch, 0)) {
-        cli_error("explain", "bad --arch '%s': expected x86_64 or riscv64", arch);
+        cli_error("explain", "bad --arch '%s': expected x86_64, riscv64 or aarch64", arch);
         return EXIT_USAGE;
     }
     if (strcmp(arch, "x86_64") != 0) {
