@@ -11,7 +11,9 @@
 
 #include "cli.h"
 #include "cli_explain.h"
+#include "vmsim/cache.h"
 #include "vmsim/core.h"
+#include "vmsim/dram.h"
 #include "vmsim/pt.h"
 
 #define MAX_MAPS 32
@@ -35,6 +37,10 @@ static const char usage[] =
     "  --levels N                  paging levels: x86_64 4|5 (default: the preset's),\n"
     "                              riscv64 3|4|5 (Sv39, the default; Sv48; Sv57)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
+    "  --cache NAME                data caches: off (default), skylake or tiny; each entry\n"
+    "                              read then says where it was served (L1, L2, LLC, DRAM)\n"
+    "  --dram NAME                 DRAM timing: off (default), ddr4-3200 or ddr5-4800; a\n"
+    "                              DRAM read then says row hit, row miss or row conflict\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
     "  -h, --help                  this text\n";
 
@@ -183,10 +189,17 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
     else
         printf("  TLB miss: the walker reads the tables from RAM%s\n",
                tr.pwc_level ? " (a page-walk cache skipped the upper levels)" : "");
+    vms_mem_where where[5];
+    unsigned nwhere = vms_core_walk_where(c, where, 5);
+    static const char *const rows[] = {"row hit", "row miss", "row conflict"};
     for (unsigned i = 0; i < tr.nsteps; i++) {
         uint64_t after = tr.step[i].pte;
         vms_bus_read64(bus, tr.step[i].ptep, &after);
         print_step(&tr.step[i], after);
+        if (i < nwhere) /* caches on: where the load of this entry was served */
+            printf("       read served by %s%s%s\n", vms_mem_level_name(where[i].level),
+                   where[i].level == VMS_MEM_DRAM && where[i].dram ? ", " : "",
+                   where[i].level == VMS_MEM_DRAM && where[i].dram ? rows[where[i].row % 3] : "");
     }
     if (!ok) {
         print_fault(&f);
@@ -212,7 +225,7 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 
 static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uint64_t *vas,
                       unsigned *nvas, vms_access_kind *kind, bool *user, unsigned *levels,
-                      const char **preset, bool *json, const char **arch)
+                      const char **preset, const char **hier, bool *json, const char **arch)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -251,6 +264,8 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             *arch = argv[++i];
         } else if (!strcmp(a, "--preset") && v) {
             *preset = argv[++i];
+        } else if ((!strcmp(a, "--cache") || !strcmp(a, "--dram")) && v) {
+            hier[a[2] == 'd'] = argv[++i];
         } else if (!strcmp(a, "--stats") && v) {
             i++;
             if (strcmp(v, "json")) {
@@ -275,9 +290,9 @@ int cmd_explain(int argc, char **argv)
     unsigned nmaps = 0, nvas = 0, levels = 0;
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
-    const char *preset = "skylake", *arch = NULL;
-    int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, &json,
-                        &arch);
+    const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
+                        &json, &arch);
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_machine_config cfg;
@@ -321,6 +336,11 @@ int cmd_explain(int argc, char **argv)
     }
     if (nvas == 0) {
         cli_error("explain", "no address to translate (give VA)");
+        return EXIT_USAGE;
+    }
+    if (vms_cache_preset(hier[0], &cfg.cache, &err) != VMS_OK ||
+        vms_dram_preset(hier[1], &cfg.dram, &err) != VMS_OK) {
+        cli_error("explain", "%s", err.msg);
         return EXIT_USAGE;
     }
     if (levels)

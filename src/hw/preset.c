@@ -15,6 +15,13 @@
  * "A TLB hit completes in roughly one cycle. A TLB miss requires walking the page table
  * in RAM, roughly 100 cycles" — 4 references of 25), an STLB hit ~9 cycles; delivering
  * an interrupt costs about as much as delivering a fault (500).
+
+Broadcast invalidation: Skylake has no INVLPGB (AMD Zen 3 and later do); the preset
+offers it anyway, with Zen 3's 8 pages per instruction (CPUID 8000_0008h EDX
+InvlpgbCountMax = 7), so that a study can change the shootdown protocol alone (set
+invlpgb_max = 0 for a faithful Intel core: the kernel then uses IPIs). AMD publishes no
+cycle counts; INVLPGB 100 and TLBSYNC 1500 + 1000 per socket hop are assumptions of
+the same order as an IPI's one-way delivery (docs/SMP.md).
  *
  * "tiny" is a teaching machine: 64 MiB of RAM, a 16-entry fully associative data TLB of
  * 4 KiB pages (the TLB of the Silberschatz "virtual memory manager" project), an 8-entry
@@ -46,6 +53,8 @@ static void skylake(vms_machine_config *c)
     c->name = "skylake";
     c->ram_bytes = UINT64_C(4) << 30;
     c->ncores = 4;
+    c->sockets = 1;
+    c->invlpgb_max = 8;
     c->levels = 4;
     c->maxphyaddr = 46;
     c->mmu.l1i = (vms_tlb_config){2, {{SZ(4K), 16, 8, "plru"}, {SZ(2M), 1, 8, "plru"}}};
@@ -65,7 +74,10 @@ static void skylake(vms_machine_config *c)
                                 .mem_access = 0,
                                 .invlpg = 200,
                                 .cr3_load = 200,
-                                .interrupt = 500};
+                                .interrupt = 500,
+                                .invlpgb = 100,
+                                .tlbsync = 1500,
+                                .tlbsync_hop = 1000};
 }
 
 static void tiny(vms_machine_config *c)
@@ -123,6 +135,10 @@ vms_status vms_machine_preset(const char *name, vms_machine_config *cfg, vms_err
             memset(cfg, 0, sizeof *cfg);
             cfg->seed = 1;
             presets[i].fill(cfg);
+            /* Caches and DRAM off (the keys `cache` and `dram` turn them on), with the
+             * geometry their sub-keys edit filled in. */
+            vms_cache_preset("off", &cfg->cache, NULL);
+            vms_dram_preset("off", &cfg->dram, NULL);
             return VMS_OK;
         }
     }

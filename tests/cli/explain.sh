@@ -55,5 +55,22 @@ if command -v python3 >/dev/null; then
     done
 fi
 
+# With caches and DRAM: each entry read says where it was served; the first walk of the
+# default example reads DRAM (cold caches), the second finds the upper entries cached.
+out=$("$vmsim" explain --cache skylake --dram ddr4-3200)
+case $out in *"read served by DRAM, row miss"*) ok ;; *) bad "explain --cache: no DRAM row miss" ;; esac
+case $out in *"read served by DRAM, row hit"*) ok ;; *) bad "explain --cache: no DRAM row hit" ;; esac
+case $out in *"read served by L1"*) ok ;; *) bad "explain --cache: no L1 hit" ;; esac
+out=$("$vmsim" explain --cache off)
+case $out in *"served by"*) bad "explain --cache off narrates caches" ;; *) ok ;; esac
+"$vmsim" explain --cache nonesuch >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "bad --cache not a usage error"
+if command -v python3 >/dev/null; then
+    "$vmsim" explain --cache tiny --dram ddr5-4800 --stats json | sed -n '/^{/,$p' | python3 -c '
+import json,sys; d=json.load(sys.stdin)
+for k in ("hits","misses"): assert k in d["cache"]["l1d"], d["cache"]
+assert "misses" in d["cache"]["llc"] and "row_hits" in d["dram"] and "row_misses" in d["dram"] and "refreshes" in d["dram"], d
+' && ok || bad "explain cache json"
+fi
+
 echo "explain: $pass passed, $fail failed"
 [ $fail -eq 0 ]

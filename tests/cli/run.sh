@@ -20,7 +20,7 @@ golden() {
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
 golden run_demo
-for s in files threads segv swap; do
+for s in files threads segv swap smp; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 # The same run twice is byte-identical (determinism), and a new seed changes addresses.
