@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_explain.h"
 #include "vmsim/cache.h"
+#include "cli_explain.h"
 #include "vmsim/core.h"
 #include "vmsim/dram.h"
 #include "vmsim/pt.h"
@@ -32,8 +32,10 @@ static const char usage[] =
     "                              page and g for a global one; repeatable\n"
     "  --access read|write|exec    the access to translate (default read)\n"
     "  --supervisor                translate in supervisor mode (default user mode)\n"
-    "  --arch x86_64|riscv64       the architecture (default x86_64): riscv64 narrates\n"
-    "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause)\n"
+    "  --arch x86_64|riscv64|aarch64  the architecture (default x86_64): riscv64 narrates\n"
+    "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
+    "                              aarch64 has its own options (vmsim explain --arch\n"
+    "                              aarch64 --help)\n"
     "  --levels N                  paging levels: x86_64 4|5 (default: the preset's),\n"
     "                              riscv64 3|4|5 (Sv39, the default; Sv48; Sv57)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
@@ -42,7 +44,14 @@ static const char usage[] =
     "  --dram NAME                 DRAM timing: off (default), ddr4-3200 or ddr5-4800; a\n"
     "                              DRAM read then says row hit, row miss or row conflict\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
-    "  -h, --help                  this text\n";
+    "  -h, --help                  this text\n"
+    "\n"
+    "The teaching machines (docs/TEACHING.md), narrated in their own terms:\n"
+    "  vmsim explain --ostep linear|multilevel|segmentation|relocation [FLAGS] [VA…]\n"
+    "      OSTEP's homework machine for the script's FLAGS (see vmsim ostep --help);\n"
+    "      without VA, the problem's own addresses\n"
+    "  vmsim explain --machine csapp [VA…]\n"
+    "      CS:APP 3e's small memory system (§9.6.4, Figure 9.20); default VA 0x03d4\n";
 
 typedef explain_map mapping;
 
@@ -285,12 +294,17 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
 
 int cmd_explain(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "--ostep") || !strcmp(argv[1], "--machine")))
+        return cli_explain_teach(argc - 1, argv + 1);
     mapping maps[MAX_MAPS];
     uint64_t vas[MAX_MAPS];
     unsigned nmaps = 0, nvas = 0, levels = 0;
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
     const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
+        if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
+            return cmd_explain_aarch64(argc, argv);
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
                         &json, &arch);
     if (rc)
@@ -308,7 +322,7 @@ int cmd_explain(int argc, char **argv)
         arch = cfg.fmt ? cfg.fmt->arch : "x86_64";
     const vms_pt_format *fmt = NULL;
     if (strcmp(arch, "x86_64") != 0 && !vms_format_for(arch, 0)) {
-        cli_error("explain", "bad --arch '%s': expected x86_64 or riscv64", arch);
+        cli_error("explain", "bad --arch '%s': expected x86_64, riscv64 or aarch64", arch);
         return EXIT_USAGE;
     }
     if (strcmp(arch, "x86_64") != 0) {

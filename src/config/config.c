@@ -61,14 +61,16 @@ typedef struct key {
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
-    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"preset", K_PRESET, 0, 0, 0,
+     "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
     {"sockets", K_UINT, M(sockets), 1, VMS_MAX_CORES,
      "sockets the cores are split over (IPI and broadcast hops)"},
     {"invlpgb_max", K_UINT, M(invlpgb_max), 0, 65536,
      "pages one INVLPGB may name; 0: no broadcast invalidation"},
-    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64, riscv64"},
+    {"arch", K_ARCH, 0, 0, 0,
+     "an architecture with a registered page-table format: x86_64, riscv64, aarch64"},
     {"levels", K_LEVELS, M(levels), 1, 6,
      "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); riscv64 3|4|5 (Sv39/48/57)"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},

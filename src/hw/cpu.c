@@ -32,6 +32,7 @@
  * instruction and, at TLBSYNC, the wait for the farthest core's completion.
  */
 #include "arch/riscv64/riscv64.h"
+#include "arch/aarch64/aarch64.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
@@ -43,6 +44,10 @@ void vmsi_core_sync(vms_core *c)
     }
     c->pcid = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
+    if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
+        c->pcid = vmsi_a64_asid(&c->regs);
+        c->pge = true;
+    }
 }
 
 /* Drop from every TLB level of c the entries selected by the arguments (core_impl.h:

@@ -38,6 +38,16 @@ the same order as an IPI's one-way delivery (docs/SMP.md).
  * VisionFive 2 / HiFive Unmatched class board); the cycle costs are skylake's round
  * figures. The U54 document also says its cores do not set A/D in hardware (Svade);
  * vmsim's cores implement Svadu (menvcfg.ADUE), which the kernel turns on.
+ *
+ * "cortex-a76" models an Arm Cortex-A76 core (an AArch64 machine: src/arch/aarch64).
+ * TLB geometry from the Arm Cortex-A76 Core Technical Reference Manual (100798_0300),
+ * §A5.2 "TLB organization": instruction L1 TLB 48 entries, fully associative, 4 KB …
+ * 2 MB and 32 MB granules (1 GB blocks are broken down); data L1 TLB 48 entries, fully
+ * associative, 4 KB … 2 MB and 512 MB (no 1 GB); L2 TLB 1280 entries, 5-way, every
+ * block size, "usually three cycles". The TRM keeps walk-cache entries in the L2 TLB
+ * without giving their number: the PWC below is the Skylake estimate, an assumption.
+ * RAM, cores and the other costs are Skylake's; PA size 40 bits (the A76's). The kernel
+ * boots it with FEAT_HAFDBS on (TCR_EL1.HA, HD), as Linux does on this core.
  */
 #include <string.h>
 
@@ -107,6 +117,18 @@ static void sifive_u74(vms_machine_config *c)
     memset(&c->mmu.pwc, 0, sizeof c->mmu.pwc);
 }
 
+static void cortex_a76(vms_machine_config *c)
+{
+    skylake(c);
+    c->name = "cortex-a76";
+    c->fmt = vms_format_find("aarch64");
+    c->maxphyaddr = 40;
+    c->mmu.l1i = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};
+    c->mmu.l1d = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};
+    c->mmu.l2 = (vms_tlb_config){1, {{SZ(4K) | SZ(2M) | SZ(1G), 256, 5, "lru"}}};
+    c->cost.l2_hit = 3;
+}
+
 static const struct {
     const char *name;
     void (*fill)(vms_machine_config *);
@@ -114,6 +136,7 @@ static const struct {
     {"skylake", skylake},
     {"tiny", tiny},
     {"sifive-u74", sifive_u74},
+    {"cortex-a76", cortex_a76},
 };
 
 #define NPRESETS (sizeof presets / sizeof presets[0])
@@ -142,6 +165,7 @@ vms_status vms_machine_preset(const char *name, vms_machine_config *cfg, vms_err
             return VMS_OK;
         }
     }
-    return vmsi_err(err, VMS_ERR_NOTFOUND, "unknown preset '%s' (expected one of: skylake, tiny, sifive-u74)",
+    return vmsi_err(err, VMS_ERR_NOTFOUND,
+                    "unknown preset '%s' (expected one of: skylake, tiny, sifive-u74, cortex-a76)",
                     name);
 }

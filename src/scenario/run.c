@@ -611,29 +611,34 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
-/* show_walk for a format other than x86-64: its level names, bits and decoding. */
-static void show_walk_fmt(runner *r, const vms_pt_format *f, uint64_t table, uint64_t va)
+/* show_walk for a format other than x86-64's, in that format's names (format.h): the
+ * root register, level names and decoded bits are the format's. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, const vms_task_info *ti, uint64_t va)
 {
-    say(r, "page walk of 0x%" PRIx64 " in %s (%s root 0x%" PRIx64 ", read without setting A/D):\n",
-        va, pname(r, r->c->proc), f->root_reg, table);
+    vms_bus *bus = vms_machine_bus(r->m);
+    uint64_t table = ti->cr3 & ~(vms_fmt_table_bytes(f) - 1);
+    say(r,
+        "page walk of 0x%" PRIx64 " in %s (%s: table 0x%" PRIx64 ", ASID %u; read without "
+        "hardware updates):\n",
+        va, pname(r, r->c->proc), f->root_reg, table, (unsigned)(ti->cr3 & 0xFFF));
     for (unsigned l = f->levels; l >= 1; l--) {
         unsigned idx = vms_fmt_index(f, va, l);
         uint64_t pte = 0;
-        if (vms_bus_read64(vms_machine_bus(r->m), vms_fmt_entry_pa(f, table, va, l), &pte) !=
-            VMS_OK) {
-            say(r, "  %-6s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+        if (vms_bus_read64(bus, vms_fmt_entry_pa(f, table, va, l), &pte) != VMS_OK) {
+            say(r, "  %-7s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
             return;
         }
-        vms_pte_info in;
-        char bits[96];
-        vms_fmt_decode(f, pte, l, &in);
+        char bits[128];
         f->bits_str(pte, l, bits, sizeof bits);
-        say(r, "  %-6s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
-            f->level_name[l], table, idx, pte, in.present ? bits : "not present");
+        say(r, "  %-7s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, bits);
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
         if (!in.present || in.leaf) {
-            uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
-            if (in.present)
+            if (in.present) {
+                uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
                 say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            }
             return;
         }
         table = in.pa;
@@ -647,12 +652,12 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     vms_task_get_info(t, &ti);
     vms_bus *bus = vms_machine_bus(r->m);
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
-    unsigned levels = vms_regs_levels(regs);
-    uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     if (regs->fmt) {
-        show_walk_fmt(r, regs->fmt, table, va);
+        show_walk_fmt(r, regs->fmt, &ti, va);
         return;
     }
+    unsigned levels = vms_regs_levels(regs);
+    uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
         pname(r, r->c->proc), ti.cr3);
     for (unsigned l = levels; l >= 1; l--) {
