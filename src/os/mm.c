@@ -34,8 +34,8 @@ static uint64_t page_align(uint64_t len, uint64_t align)
 }
 
 /* Check [addr, addr+len) is a page-aligned user range; *end gets its end. */
-static vms_status user_range(const vms_kernel *k, const char *name, uint64_t addr, uint64_t len, uint64_t *end,
-                             vms_err *err)
+static vms_status user_range(const vms_kernel *k, const char *name, uint64_t addr, uint64_t len,
+                             uint64_t *end, vms_err *err)
 {
     if (addr & VMS_PAGE_MASK)
         return vmsi_err(err, VMS_ERR_INVAL, "%s: address %llx is not page aligned", name,

@@ -68,8 +68,8 @@ void vmsi_mm_destroy(vmsi_mm *mm)
 static vms_status setup_layout(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
     mm->stack_top = vmsi_task_size(k) - rnd_pages(k, k->stack_rnd_pages);
-    mm->mmap_base = mm->stack_top - k->cfg.stack_limit - VMSI_STACK_GUARD_GAP -
-                    rnd_pages(k, k->mmap_rnd_pages);
+    mm->mmap_base =
+        mm->stack_top - k->cfg.stack_limit - VMSI_STACK_GUARD_GAP - rnd_pages(k, k->mmap_rnd_pages);
     mm->start_brk = mm->brk = k->et_dyn_base + rnd_pages(k, UINT64_C(8192));
     vmsi_vma stack = {mm->stack_top - INITIAL_STACK,
                       mm->stack_top,
