@@ -87,15 +87,16 @@ typedef struct vms_pte_info {
 } vms_pte_info;
 
 struct vms_pt_format {
-    const char *name;          /* registry name: "x86_64", "x86_64-la57", "sv39", … */
-    const char *arch;          /* architecture folder: "x86_64", "riscv64", "aarch64", … */
-    const char *title;         /* for people: "x86-64 4-level paging" */
-    unsigned levels;           /* root level; the leaf-most level is 1 */
-    unsigned page_shift;       /* log2 of the base page (12) */
-    unsigned index_bits;       /* bits of the virtual address each level indexes (9) */
-    unsigned entry_shift;      /* log2 of an entry's size in bytes (3) */
-    unsigned va_bits;          /* implemented virtual-address width (48, 57, 39, …) */
-    unsigned leaf_levels;      /* bit L set: a leaf may sit at level L */
+    const char *name;     /* registry name: "x86_64", "x86_64-la57", "sv39", … */
+    const char *arch;     /* architecture folder: "x86_64", "riscv64", "aarch64", … */
+    const char *title;    /* for people: "x86-64 4-level paging" */
+    unsigned levels;      /* root level; the leaf-most level is 1 */
+    unsigned page_shift;  /* log2 of the base page (12) */
+    unsigned index_bits;  /* bits of the virtual address each level indexes (9) */
+    unsigned entry_shift; /* log2 of an entry's size in bytes (3) */
+    unsigned va_bits;     /* implemented virtual-address width (48, 57, 39, …) */
+    bool va_unsigned;     /* addresses are 0 … 2^va_bits - 1, not sign-extended (textbooks) */
+    unsigned leaf_levels; /* bit L set: a leaf may sit at level L */
     const char *level_name[7]; /* [L]: "PT", "PD", "PDPT", "PML4", "PML5" / "VPN[0]"… */
     const char *root_reg;      /* the register that holds the root: "CR3", "satp", … */
 
@@ -189,10 +190,13 @@ static inline uint64_t vms_fmt_entry_pa(const vms_pt_format *f, uint64_t table_p
     return table_pa + ((uint64_t)vms_fmt_index(f, va, level) << f->entry_shift);
 }
 
-/* True when va is canonical: bits 63:va_bits-1 all equal (sign-extended). */
+/* True when va is canonical: bits 63:va_bits-1 all equal (sign-extended), or for an
+ * unsigned address space, below 2^va_bits. */
 static inline bool vms_fmt_canonical(const vms_pt_format *f, uint64_t va)
 {
     unsigned n = f->va_bits;
+    if (f->va_unsigned)
+        return n >= 64 || (va >> n) == 0;
     int64_t s = (int64_t)(va << (64 - n)) >> (64 - n);
     return (uint64_t)s == va;
 }
@@ -201,6 +205,8 @@ static inline bool vms_fmt_canonical(const vms_pt_format *f, uint64_t va)
 static inline uint64_t vms_fmt_sign_extend(const vms_pt_format *f, uint64_t va)
 {
     unsigned n = f->va_bits;
+    if (f->va_unsigned)
+        return va;
     return (uint64_t)((int64_t)(va << (64 - n)) >> (64 - n));
 }
 
