@@ -164,7 +164,7 @@ done
 # Caches and DRAM (issue 14 contract): off by default (no "cache"/"dram" members), the
 # contract names when on, the same run twice byte-identical, and the summary lines.
 "$vmsim" replay "$src/$ex/small.vmt" --stats json >"$tmp/off.json"
-if grep -q '"cache":\|"dram":' "$tmp/off.json"; then bad "cache members with cache off"; else ok; fi
+if grep -q '"cache":{\|"dram":{' "$tmp/off.json"; then bad "cache members with cache off"; else ok; fi
 for hd in "skylake ddr4-3200" "tiny ddr5-4800"; do
     set -- $hd
     "$vmsim" replay "$src/$ex/ls.vmt" --set cache=$1 --set dram=$2 --stats json >"$tmp/c1.json"
