@@ -43,6 +43,7 @@ typedef enum kind {
     K_DRAM,     /* a DRAM preset (vms_dram_preset) */
     K_DPAGE,    /* open | closed */
     K_DMAP,     /* the DRAM address-mapping string */
+    K_SHOOT,    /* ipi | broadcast | auto */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
@@ -60,12 +61,18 @@ typedef struct key {
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
-    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"preset", K_PRESET, 0, 0, 0,
+     "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64"},
+    {"sockets", K_UINT, M(sockets), 1, VMS_MAX_CORES,
+     "sockets the cores are split over (IPI and broadcast hops)"},
+    {"invlpgb_max", K_UINT, M(invlpgb_max), 0, 65536,
+     "pages one INVLPGB may name; 0: no broadcast invalidation"},
+    {"arch", K_ARCH, 0, 0, 0,
+     "an architecture with a registered page-table format: x86_64, riscv64, aarch64"},
     {"levels", K_LEVELS, M(levels), 1, 6,
-     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); others as their formats"},
+     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); riscv64 3|4|5 (Sv39/48/57)"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
     {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0,
@@ -91,6 +98,11 @@ static const key keys[] = {
     {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
     {"cost.interrupt", K_U32, M(cost.interrupt), 0, U32MAX,
      "cycles to deliver a device interrupt (vms_core_interrupt)"},
+    {"cost.invlpgb", K_U32, M(cost.invlpgb), 0, U32MAX, "cycles to issue one INVLPGB"},
+    {"cost.tlbsync", K_U32, M(cost.tlbsync), 0, U32MAX,
+     "cycles of a TLBSYNC awaiting broadcasts within a socket"},
+    {"cost.tlbsync_hop", K_U32, M(cost.tlbsync_hop), 0, U32MAX,
+     "extra TLBSYNC cycles per socket hop to the farthest core"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -114,7 +126,19 @@ static const key keys[] = {
      "cycles to read a page from a file"},
     {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX,
      "cycles to write a page back to a file"},
-    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
+    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX,
+     "cycles of a shootdown IPI's handler on its target"},
+    {"kernel.cost.ipi_send", K_U32, KC(cost.ipi_send), 0, U32MAX, "initiator cycles per IPI sent"},
+    {"kernel.cost.ipi_latency", K_U32, KC(cost.ipi_latency), 0, U32MAX,
+     "one-way delivery of an IPI or its ack within a socket"},
+    {"kernel.cost.ipi_hop", K_U32, KC(cost.ipi_hop), 0, U32MAX,
+     "extra IPI delivery cycles per socket hop"},
+    {"kernel.shootdown", K_SHOOT, 0, 0, 0,
+     "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
+    {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
+     "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
+    {"kernel.sched_slice", K_U64, KC(sched_slice), 1, UINT64_MAX,
+     "cycles a task runs before a runnable peer on its core gets the core"},
     {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX,
      "cycles of a system call's entry and exit"},
     {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX,
@@ -535,6 +559,18 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
+static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
+
+static bool set_shootdown(vms_config *c, const char *value)
+{
+    for (unsigned i = 0; i < 3; i++)
+        if (!strcasecmp(value, shoot_names[i])) {
+            c->kernel.shootdown = (vms_shootdown_mode)i;
+            return true;
+        }
+    return false;
+}
+
 /* arch: the architecture's format with the current number of levels, else its first. */
 static bool set_arch(vms_config *c, const char *value)
 {
@@ -638,6 +674,8 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         snprintf(c->machine.dram.map, sizeof c->machine.dram.map, "%s", value);
         return true;
     }
+    case K_SHOOT:
+        return set_shootdown(c, value);
     default:
         return set_number(c, k, value);
     }
@@ -1007,6 +1045,9 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
                 vms_strbuf_printf(sb, "none");
             else
                 vms_strbuf_printf(sb, "%d", c->kernel.kswapd_core);
+            break;
+        case K_SHOOT:
+            vms_strbuf_printf(sb, "%s", shoot_names[c->kernel.shootdown]);
             break;
         default:
             break;

@@ -49,6 +49,11 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
     if (cfg->ncores < 1 || cfg->ncores > VMS_MAX_CORES)
         return vmsi_err(err, VMS_ERR_INVAL, "cores %u: expected 1 … %u", cfg->ncores,
                         VMS_MAX_CORES);
+    if (cfg->sockets > cfg->ncores)
+        return vmsi_err(err, VMS_ERR_INVAL, "sockets %u: expected 1 … %u (the number of cores)",
+                        cfg->sockets, cfg->ncores);
+    if (cfg->invlpgb_max > 65536)
+        return vmsi_err(err, VMS_ERR_INVAL, "invlpgb_max %u: expected 0 … 65536", cfg->invlpgb_max);
     if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
     vms_status st = vms_cache_validate(&cfg->cache, err);
@@ -202,6 +207,20 @@ const vms_allocator *vms_machine_allocator(const vms_machine *m)
 unsigned vms_machine_ncores(const vms_machine *m)
 {
     return m->ncores;
+}
+
+unsigned vms_machine_socket(const vms_machine *m, unsigned c)
+{
+    unsigned s = m->cfg.sockets ? m->cfg.sockets : 1;
+    return (unsigned)((uint64_t)c * s / m->ncores);
+}
+
+unsigned vms_machine_hops(const vms_machine *m, unsigned a, unsigned b)
+{
+    unsigned s = m->cfg.sockets ? m->cfg.sockets : 1;
+    unsigned sa = vms_machine_socket(m, a), sb = vms_machine_socket(m, b);
+    unsigned d = sa > sb ? sa - sb : sb - sa;
+    return d < s - d ? d : s - d;
 }
 
 vms_core *vms_machine_core(vms_machine *m, unsigned i)

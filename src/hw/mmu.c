@@ -30,6 +30,17 @@ static inline uint32_t check_access(const vms_core *c, const vms_xlate *x, vms_a
     return c->regs.fmt->check_access(&c->regs, x, kind);
 }
 
+/* The neutral summary (VMS_FAULTF_*) of a rights fault on a TLB hit: x86's error code
+ * is one; other formats' codes are their own (ESR, scause), and a fault on a cached
+ * translation is always a protection fault of this access. */
+static inline uint32_t hit_fault_flags(const vms_core *c, vms_access_kind kind, uint32_t err)
+{
+    if (!c->regs.fmt)
+        return err;
+    return VMS_FAULTF_PROT | (kind == VMS_ACC_WRITE ? VMS_FAULTF_WRITE : 0) |
+           (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0) | (c->regs.user ? VMS_FAULTF_USER : 0);
+}
+
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
 {
@@ -92,9 +103,21 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     c->st.by_kind[kind]++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
-    if (!vms_va_canonical(va, vms_regs_levels(&c->regs))) {
+    if (c->regs.fmt ? !vms_fmt_canonical(c->regs.fmt, va)
+                    : !vms_va_canonical(va, vms_regs_levels(&c->regs))) {
         /* #GP before any lookup (SDM Vol. 1 §3.3.7.1): TLB tags keep only VA bits 56:0,
-         * so a non-canonical alias of a cached page must never reach the TLBs. */
+         * so a non-canonical alias of a cached page must never reach the TLBs. Other
+         * formats fault in their own terms (AArch64: a Translation fault, level 0),
+         * which their walker reports without reading memory. */
+        if (c->regs.fmt) {
+            vms_xlate none;
+            bool ok =
+                vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, &none, fault, &c->wstats, trace);
+            assert(!ok && "a format's walker accepted an address outside its range");
+            (void)ok;
+            deliver(c, fault);
+            return false;
+        }
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
         deliver(c, fault);
         return false;
@@ -117,7 +140,10 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     uint32_t err = check_access(c, &x, kind);
     if (err) {
         c->st.tlb_hit_faults++;
-        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err, .flags = err};
+        *fault = (vms_fault){.kind = VMS_FAULT_PF,
+                             .va = va,
+                             .error_code = err,
+                             .flags = hit_fault_flags(c, kind, err)};
         deliver(c, fault);
         return false;
     }

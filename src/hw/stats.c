@@ -106,8 +106,10 @@ static void put_totals(vms_strbuf *sb, const totals *t)
     vms_strbuf_printf(sb,
                       ",\"invalidations\":{\"invlpg\":%" PRIu64 ",\"invpcid\":%" PRIu64
                       ",\"cr3_loads\":%" PRIu64 ",\"cr3_noflush\":%" PRIu64
-                      ",\"flushes_all\":%" PRIu64 "}",
-                      s->invlpg, s->invpcid, s->cr3_loads, s->cr3_noflush, s->flushes_all);
+                      ",\"flushes_all\":%" PRIu64 ",\"invlpgb\":%" PRIu64
+                      ",\"invlpgb_received\":%" PRIu64 ",\"tlbsync\":%" PRIu64 "}",
+                      s->invlpg, s->invpcid, s->cr3_loads, s->cr3_noflush, s->flushes_all,
+                      s->invlpgb, s->invlpgb_received, s->tlbsync);
     vms_strbuf_printf(sb, ",\"interrupts\":%" PRIu64, s->interrupts);
 }
 

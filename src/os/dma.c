@@ -546,9 +546,9 @@ static uint64_t user_pfn(vmsi_mm *mm, uint64_t va)
     uint64_t base = va & ~(vms_pgsize_bytes(size) - 1), ptep = 0;
     vmsi_pte_slot(mm, base, size, false, &ptep, NULL);
     uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-    if (!(pte & VMS_PTE_P))
+    if (!vmsi_pte_present(mm->k, pte)) /* the CPU's tables: the machine's format */
         return 0;
-    return vms_pte_pfn(pte) + ((va - base) >> VMS_PAGE_SHIFT);
+    return vmsi_pte_pfn(mm->k, pte) + ((va - base) >> VMS_PAGE_SHIFT);
 }
 
 /* Fault in and pin every page of m (m->va, m->npages); on failure unpin what was pinned. */

@@ -33,7 +33,12 @@ typedef struct runner {
     vms_rng rng;       /* touch random=… */
     vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
     struct sdev *devs; /* per device name */
+    vms_strbuf sd;     /* shootdown timelines of the current command */
+    unsigned nsd;      /* … how many shootdowns it made, */
+    uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
 } runner;
+
+#define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
 
 /* A device the scenario made: its hardware and the kernel's handle. */
 typedef struct sdev {
@@ -297,6 +302,18 @@ static vms_status do_procs(runner *r)
         st = vms_task_set_core(r->k, t, c->core, &err);
         say(r, "core %s -> %u", pname(r, c->proc), c->core);
         break;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        const char *list = r->sc->strs[c->path];
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        vmsi_scn_cores(list, strlen(list), mask);
+        st = vms_task_set_affinity(r->k, t, mask, VMS_MAX_CORES, &err);
+        vms_task_info ti;
+        vms_task_get_info(t, &ti);
+        say(r, "affinity %s %s -> on core %u", pname(r, c->proc), list, ti.core);
+        break;
+    }
     default:
         break;
     }
@@ -594,6 +611,40 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
+/* show_walk for a format other than x86-64's, in that format's names (format.h): the
+ * root register, level names and decoded bits are the format's. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, const vms_task_info *ti, uint64_t va)
+{
+    vms_bus *bus = vms_machine_bus(r->m);
+    uint64_t table = ti->cr3 & ~(vms_fmt_table_bytes(f) - 1);
+    say(r,
+        "page walk of 0x%" PRIx64 " in %s (%s: table 0x%" PRIx64 ", ASID %u; read without "
+        "hardware updates):\n",
+        va, pname(r, r->c->proc), f->root_reg, table, (unsigned)(ti->cr3 & 0xFFF));
+    for (unsigned l = f->levels; l >= 1; l--) {
+        unsigned idx = vms_fmt_index(f, va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(bus, vms_fmt_entry_pa(f, table, va, l), &pte) != VMS_OK) {
+            say(r, "  %-7s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+            return;
+        }
+        char bits[128];
+        f->bits_str(pte, l, bits, sizeof bits);
+        say(r, "  %-7s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, bits);
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
+        if (!in.present || in.leaf) {
+            if (in.present) {
+                uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
+                say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            }
+            return;
+        }
+        table = in.pa;
+    }
+}
+
 static void show_walk(runner *r, vms_task *t, uint64_t va)
 {
     static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
@@ -601,6 +652,10 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     vms_task_get_info(t, &ti);
     vms_bus *bus = vms_machine_bus(r->m);
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
+    if (regs->fmt) {
+        show_walk_fmt(r, regs->fmt, &ti, va);
+        return;
+    }
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
@@ -687,6 +742,9 @@ static vms_status show(runner *r)
         break;
     case SHOW_TLB:
         show_tlb(r);
+        break;
+    case SHOW_SCHED:
+        st = vms_sched_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -1131,6 +1189,7 @@ static vms_status step(runner *r)
     case OP_EXEC:
     case OP_EXIT:
     case OP_CORE:
+    case OP_AFFINITY:
         return do_procs(r);
     default:
         break;
@@ -1159,17 +1218,56 @@ static vms_status step(runner *r)
     }
 }
 
+/* A shootdown finished during the current command: its timeline, for the narration. */
+static void on_shootdown(void *ud, const vms_shootdown_event *ev)
+{
+    runner *r = ud;
+    vms_strbuf *sb = &r->sd;
+    if (r->nsd++ >= SD_NARRATED) {
+        r->sd_more += ev->cycles;
+        return;
+    }
+    char who[16];
+    if (ev->initiator == UINT32_MAX)
+        snprintf(who, sizeof who, "kswapd");
+    else
+        snprintf(who, sizeof who, "core %u", ev->initiator);
+    vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
+                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+    if (ev->broadcast) {
+        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+    } else if (ev->ntargets == 0) {
+        vms_strbuf_printf(sb, "no IPI");
+    } else {
+        vms_strbuf_printf(sb, "IPI to");
+        unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
+        for (unsigned i = 0; i < shown; i++)
+            vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
+                              ev->ack[i]);
+        if (ev->ntargets > shown)
+            vms_strbuf_printf(sb, " and %u more", ev->ntargets - shown);
+    }
+    vms_strbuf_printf(sb, "; initiator done after %" PRIu64 " cycles", ev->cycles);
+    if (ev->lazy_skipped)
+        vms_strbuf_printf(sb, "; %u lazy core%s left to flush at %s next switch", ev->lazy_skipped,
+                          ev->lazy_skipped > 1 ? "s" : "", ev->lazy_skipped > 1 ? "their" : "its");
+    vms_strbuf_printf(sb, "\n");
+}
+
 vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err)
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
-                NULL, NULL};
+    runner r = {
+        sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL, NULL, {0},
+        0,  0};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
     vms_strbuf_init(&r.line, a);
+    vms_strbuf_init(&r.sd, a);
+    vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
@@ -1177,9 +1275,23 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         if (r.c->op != OP_SET)
             res->commands++;
         st = step(&r);
-        if (r.line.failed)
+        if (r.nsd > SD_NARRATED)
+            vms_strbuf_printf(&r.sd,
+                              "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
+                              r.nsd - SD_NARRATED, r.sd_more);
+        r.nsd = 0;
+        r.sd_more = 0;
+        if (r.sd.len) { /* the command's shootdowns, after its own line */
+            if (out)
+                out(ud, false, vms_strbuf_str(&r.sd));
+            r.sd.len = 0;
+            r.sd.data[0] = '\0';
+        }
+        if (r.line.failed || r.sd.failed)
             st = VMS_ERR_NOMEM;
     }
+    vms_kernel_set_shootdown_hook(k, NULL, NULL);
+    vms_strbuf_free(&r.sd);
     vms_strbuf_free(&r.line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
     vms_dma_detach_all(k);

@@ -18,6 +18,7 @@ typedef enum scn_op {
     OP_EXEC,
     OP_EXIT,
     OP_CORE,
+    OP_AFFINITY, /* affinity NAME CORES */
     OP_MMAP,
     OP_MUNMAP,
     OP_MPROTECT,
@@ -64,6 +65,7 @@ typedef enum scn_show {
     SHOW_PROCS,
     SHOW_IOMMU,
     SHOW_DMESG,
+    SHOW_SCHED,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -97,6 +99,10 @@ typedef struct scn_cmd {
     bool flag;        /* iommu on; blk write; dma write; device writable; dma sync cpu */
     bool noncoherent; /* device: its DMA does not snoop the caches */
 } scn_cmd;
+
+/* Parse a core list "0-3,8" or "all" into mask (VMS_MAX_CORES bits); false if malformed
+ * or a core is >= VMS_MAX_CORES. */
+bool vmsi_scn_cores(const char *s, size_t len, uint64_t mask[VMS_MAX_CORES / 64]);
 
 struct vms_scenario {
     const vms_allocator *alloc;
