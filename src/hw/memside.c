@@ -527,7 +527,7 @@ static vms_status noncoherent_piece(vmsi_memside *ms, uint64_t line, uint64_t pa
         if (!v)
             return vms_bus_read(ms->bus, pa, buf, n);
         uint8_t cpu[4096];
-        if (vms_bus_read(ms->bus, pa, cpu, n) == VMS_OK && memcmp(cpu, v + off, n))
+        if (vms_bus_read(ms->bus, pa, cpu, n) == VMS_OK && memcmp(cpu, v + off, n) != 0)
             ms->dma_stale_reads++;
         memcpy(buf, v + off, n);
         return VMS_OK;
