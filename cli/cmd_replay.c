@@ -52,6 +52,9 @@ static const char usage[] =
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
+    "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
+    "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
+    "                      runs reference by reference, as --slow (by process is always on)\n"
     "  -h, --help          this text\n"
     "\n"
     "exit status: 0 replayed (simulated segfaults are results), 1 the trace is unreadable\n"
@@ -63,7 +66,7 @@ typedef struct replay_cli {
     const char *preset, *config, *path, *csv_path, *plot_path;
     const char *sets[64];
     int nsets;
-    bool json, slow;
+    bool json, slow, breakdown;
     vms_trace_format format;
     vms_replay_layout layout;
     uint64_t limit, interval;
@@ -145,6 +148,8 @@ static int parse(int argc, char **argv, replay_cli *o)
             return -1;
         } else if (!strcmp(a, "--slow")) {
             o->slow = true;
+        } else if (!strcmp(a, "--breakdown")) {
+            o->breakdown = true;
         } else if (a[0] == '-' && a[1] == '-' && i + 1 < argc) {
             int rc = option(o, a, argv[++i]);
             if (rc)
@@ -351,6 +356,22 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+/* A breakdown table: one line per part. */
+static void parts_table(const char *title, const vms_replay_part *p, size_t n, bool pids)
+{
+    printf("%-12s %10s %8s %8s %8s %8s %8s %6s  %s\n", title, "accesses", "l1i", "l1d", "l2",
+           "walks", "faults", "major", pids ? "pid name" : "mapping");
+    for (size_t i = 0; i < n; i++) {
+        printf("%-12s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+               " %6" PRIu64 "  ",
+               "", p[i].accesses, p[i].l1i_misses, p[i].l1d_misses, p[i].l2_misses, p[i].walks,
+               p[i].faults, p[i].major_faults);
+        if (pids)
+            printf("%d ", p[i].pid);
+        printf("%s\n", p[i].name);
+    }
+}
+
 static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
 {
     const vms_replay_stats *s = vms_replay_get_stats(r);
@@ -398,6 +419,12 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
                s->segv, s->dead_refs);
     printf("cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
            s->references ? (double)h.cycles / (double)s->references : 0.0);
+    size_t np, nr;
+    const vms_replay_part *bp = vms_replay_by_process(r, &np), *br = vms_replay_by_region(r, &nr);
+    if (np > 1)
+        parts_table("by process", bp, np, true);
+    if (nr)
+        parts_table("by mapping", br, nr, false);
 }
 
 /* The --stats json object's members (after "{", before "}"), appended to sb. */
@@ -449,6 +476,7 @@ static int replay(replay_cli *o)
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
+                          .breakdown = o->breakdown,
                           .limit = o->limit,
                           .interval = o->csv || o->plot_path ? o->interval
                                       : o->progress          ? 1u << 20
