@@ -37,6 +37,27 @@ typedef struct vms_xlate vms_xlate;
 typedef struct vms_fault vms_fault;
 typedef struct vms_walk_stats vms_walk_stats;
 typedef struct vms_walk_trace vms_walk_trace;
+typedef struct vms_core vms_core;
+
+/*
+ * What a kernel does to a core's MMU, in no architecture's words: each format maps
+ * them to its own instructions (x86-64: MOV CR3, INVLPG, INVPCID; RISC-V: csrw satp and
+ * sfence.vma; AArch64: MSR TTBR0_EL1 and TLBI). core.h's vms_core_mmu_* call them.
+ */
+typedef struct vms_mmu_ops {
+    /* Paging on with the kernel's root; address-space IDs used when asids. */
+    vms_status (*boot)(vms_core *c, uint64_t root, bool asids);
+    /* Switch to the tables at root tagged asid; flush: drop asid's old entries. */
+    void (*load_root)(vms_core *c, uint64_t root, uint32_t asid, bool flush);
+    /* va's entries of the current address space and va's global entries. */
+    void (*flush_page)(vms_core *c, uint64_t va);
+    /* va's non-global entries tagged asid (any address space, loaded or not). */
+    void (*flush_page_asid)(vms_core *c, uint32_t asid, uint64_t va);
+    /* Every non-global entry tagged asid. */
+    void (*flush_asid)(vms_core *c, uint32_t asid);
+    /* Every entry, global ones included. */
+    void (*flush_all)(vms_core *c);
+} vms_mmu_ops;
 
 /* An attribute held in an entry: true when (pte & mask) == val (mask 0: never held). */
 typedef struct vms_pte_bit {
@@ -66,15 +87,16 @@ typedef struct vms_pte_info {
 } vms_pte_info;
 
 struct vms_pt_format {
-    const char *name;          /* registry name: "x86_64", "x86_64-la57", "sv39", … */
-    const char *arch;          /* architecture folder: "x86_64", "riscv64", "aarch64", … */
-    const char *title;         /* for people: "x86-64 4-level paging" */
-    unsigned levels;           /* root level; the leaf-most level is 1 */
-    unsigned page_shift;       /* log2 of the base page (12) */
-    unsigned index_bits;       /* bits of the virtual address each level indexes (9) */
-    unsigned entry_shift;      /* log2 of an entry's size in bytes (3) */
-    unsigned va_bits;          /* implemented virtual-address width (48, 57, 39, …) */
-    unsigned leaf_levels;      /* bit L set: a leaf may sit at level L */
+    const char *name;     /* registry name: "x86_64", "x86_64-la57", "sv39", … */
+    const char *arch;     /* architecture folder: "x86_64", "riscv64", "aarch64", … */
+    const char *title;    /* for people: "x86-64 4-level paging" */
+    unsigned levels;      /* root level; the leaf-most level is 1 */
+    unsigned page_shift;  /* log2 of the base page (12) */
+    unsigned index_bits;  /* bits of the virtual address each level indexes (9) */
+    unsigned entry_shift; /* log2 of an entry's size in bytes (3) */
+    unsigned va_bits;     /* implemented virtual-address width (48, 57, 39, …) */
+    bool va_unsigned;     /* addresses are 0 … 2^va_bits - 1, not sign-extended (textbooks) */
+    unsigned leaf_levels; /* bit L set: a leaf may sit at level L */
     const char *level_name[7]; /* [L]: "PT", "PD", "PDPT", "PML4", "PML5" / "VPN[0]"… */
     const char *root_reg;      /* the register that holds the root: "CR3", "satp", … */
 
@@ -113,12 +135,20 @@ struct vms_pt_format {
                  vms_access_kind kind, vms_xlate *out, vms_fault *fault, vms_walk_stats *stats,
                  vms_walk_trace *trace);
     uint32_t (*check_access)(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind);
+    /* The kernel's operations on a core's MMU, and the width of its address-space IDs
+     * (x86-64 PCIDs: 12 bits). */
+    const vms_mmu_ops *mmu_ops;
+    unsigned asid_bits;
 };
 
 /* ---- the registry ---- */
 
 /* The format named `name` ("x86_64", "x86_64-la57", …), or NULL. */
 const vms_pt_format *vms_format_find(const char *name);
+
+/* The format of architecture `arch` ("x86_64", "riscv64", …) with `levels` levels, or
+ * with levels 0 its first (default) one; NULL when there is none. */
+const vms_pt_format *vms_format_for(const char *arch, unsigned levels);
 
 /* The i-th registered format, i < vms_format_count(). */
 unsigned vms_format_count(void);
@@ -160,10 +190,13 @@ static inline uint64_t vms_fmt_entry_pa(const vms_pt_format *f, uint64_t table_p
     return table_pa + ((uint64_t)vms_fmt_index(f, va, level) << f->entry_shift);
 }
 
-/* True when va is canonical: bits 63:va_bits-1 all equal (sign-extended). */
+/* True when va is canonical: bits 63:va_bits-1 all equal (sign-extended), or for an
+ * unsigned address space, below 2^va_bits. */
 static inline bool vms_fmt_canonical(const vms_pt_format *f, uint64_t va)
 {
     unsigned n = f->va_bits;
+    if (f->va_unsigned)
+        return n >= 64 || (va >> n) == 0;
     int64_t s = (int64_t)(va << (64 - n)) >> (64 - n);
     return (uint64_t)s == va;
 }
@@ -172,6 +205,8 @@ static inline bool vms_fmt_canonical(const vms_pt_format *f, uint64_t va)
 static inline uint64_t vms_fmt_sign_extend(const vms_pt_format *f, uint64_t va)
 {
     unsigned n = f->va_bits;
+    if (f->va_unsigned)
+        return va;
     return (uint64_t)((int64_t)(va << (64 - n)) >> (64 - n));
 }
 

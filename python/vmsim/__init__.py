@@ -398,7 +398,7 @@ def replay(trace, config=None, format="auto", layout=None, limit=0, slow=False, 
     cfg = (config or Config()).copy()
     as_configured = cfg.dict()
     tmp = None
-    if as_configured.get("kernel.writeback_dir") == ".":
+    if not as_configured.get("kernel.writeback_dir"):
         tmp = tempfile.mkdtemp(prefix="vmsim-replay-")  # never litter the current directory
         cfg.set("kernel.writeback_dir", tmp)
     err, fmt, lay = _Err(), _int(0), _int(0)

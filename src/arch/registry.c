@@ -21,6 +21,14 @@ const vms_pt_format *vms_format_at(unsigned i)
     return i < vms_format_count() ? formats[i] : NULL;
 }
 
+const vms_pt_format *vms_format_for(const char *arch, unsigned levels)
+{
+    for (unsigned i = 0; arch && i < vms_format_count(); i++)
+        if (strcmp(formats[i]->arch, arch) == 0 && (!levels || formats[i]->levels == levels))
+            return formats[i];
+    return NULL;
+}
+
 const vms_pt_format *vms_format_find(const char *name)
 {
     for (unsigned i = 0; name && i < vms_format_count(); i++)

@@ -95,7 +95,7 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
             return st;
     }
     if (has_pwc(&mc->pwc)) {
-        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, m->cfg.levels,
+        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
                                        m->cfg.seed * 1000003u + i * 16u + 7, &c->pwc, err);
         if (st != VMS_OK)
             return st;
@@ -104,6 +104,9 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     c->regs.cr4 = VMS_CR4_PAE | VMS_CR4_PGE | (m->cfg.levels == 5 ? VMS_CR4_LA57 : 0);
     c->regs.efer = VMS_EFER_LME | VMS_EFER_LMA | VMS_EFER_NXE;
     c->regs.maxphyaddr = m->cfg.maxphyaddr;
+    /* x86-64 is regs.fmt NULL (its mode is CR4.LA57); other formats are named. */
+    const vms_pt_format *f = vms_machine_format(m);
+    c->regs.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
     vmsi_core_sync(c);
     return VMS_OK;
 }

@@ -272,7 +272,7 @@ static void iounmap_page(vms_kernel *k, uint64_t page)
         vms_pt_unmap(&k->init_pt, kva, true, NULL);
         sync_pgd(k, kva);
         for (unsigned c = 0; c < k->ncores; c++)
-            vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_ALL_GLOBAL, 0, 0);
+            vms_core_mmu_flush_all(vmsi_core(k, c));
         D->ioremap[i] = D->ioremap[--D->nioremap];
         return;
     }

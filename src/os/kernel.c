@@ -198,10 +198,10 @@ static vms_status check_config(const vms_kernel_config *cfg, vms_err *err)
     unsigned fa = cfg->fault_around_pages;
     if (fa == 0 || fa > 512 || (fa & (fa - 1)))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "fault_around_pages %u: expected a power of two in 1 … 512", fa);
+                        "kernel.fault_around %u: expected a power of two in 1 … 512", fa);
     if (cfg->stack_limit < (UINT64_C(128) << 10) || (cfg->stack_limit & VMS_PAGE_MASK))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
+                        "kernel.stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
                         (unsigned long long)cfg->stack_limit);
     return VMS_OK;
 }
@@ -229,17 +229,16 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     return build_direct_map(k, err);
 }
 
-/* Every core: CR3 = init_mm (PCID 0), then CR4.PCIDE as configured; supervisor mode. */
+/* Every core: paging on with init_mm (ASID 0), address-space IDs as configured
+ * (x86-64: CR3, then CR4.PCIDE); supervisor mode. */
 static vms_status boot_cores(vms_kernel *k, vms_err *err)
 {
     for (unsigned i = 0; i < k->ncores; i++) {
         vms_core *c = vmsi_core(k, i);
-        vms_core_write_cr3(c, k->init_pt.root);
-        uint64_t cr4 = vms_core_regs(c)->cr4;
-        cr4 = k->cfg.pcid ? (cr4 | VMS_CR4_PCIDE) : (cr4 & ~VMS_CR4_PCIDE);
-        vms_status st = vms_core_write_cr4(c, cr4);
+        vms_status st = vms_core_mmu_boot(c, k->init_pt.root, k->cfg.pcid);
         if (st != VMS_OK)
-            return vmsi_err(err, st, "core %u refused CR4 0x%llx", i, (unsigned long long)cr4);
+            return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
+                            k->fmt->title, k->cfg.pcid ? "on" : "off");
         vms_core_set_user(c, false);
     }
     return VMS_OK;
@@ -258,7 +257,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (st != VMS_OK)
         return st;
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
-        return vmsi_err(err, VMS_ERR_INVAL, "kswapd_core %d: the machine has %u cores",
+        return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
     const vms_allocator *a = vms_machine_allocator(m);
     vms_kernel *k = vmsi_zalloc(a, sizeof *k);
@@ -297,8 +296,9 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         vms_kernel_destroy(k);
         return st;
     }
-    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u cores, PCID %s",
-             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->cfg.pcid ? "on" : "off");
+    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u core%s, PCID %s",
+             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->ncores == 1 ? "" : "s",
+             k->cfg.pcid ? "on" : "off");
     *out = k;
     return VMS_OK;
 }
@@ -315,7 +315,7 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_swap_destroy(k);
     if (k->fr) {
         for (unsigned i = 0; i < k->ncores; i++)
-            vms_core_write_cr3(vmsi_core(k, i), 0);
+            vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
         if (k->init_pt.root)
             vms_pt_destroy(&k->init_pt);
         if (k->zero_pfn) {

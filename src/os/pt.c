@@ -120,7 +120,7 @@ static vms_status add_table(vms_pt *pt, uint64_t ptep, unsigned level, uint64_t 
     vms_status st = pt->ops.alloc_table(pt->ops.ud, &pa);
     if (st != VMS_OK)
         return vmsi_err(err, st, "could not allocate a page table (%s)", vms_status_str(st));
-    assert((pa & VMS_PAGE_MASK) == 0);
+    assert((pa & (vms_fmt_table_bytes(pt->fmt) - 1)) == 0);
     st = vms_pt_write(pt, ptep, pt->fmt->mk_table(pt->fmt, pa, level));
     if (st != VMS_OK) {
         pt->ops.free_table(pt->ops.ud, pa);
@@ -187,11 +187,14 @@ static vms_status install(vms_pt *pt, uint64_t va, vms_pgsize size, uint64_t pte
 static bool mappable(const vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size)
 {
     const vms_pt_format *f = pt->fmt;
-    uint64_t mask = vms_pgsize_bytes(size) - 1;
+    if ((unsigned)size >= VMS_PG_NSIZES)
+        return false;
+    /* The page of a level-L leaf spans the format's level shift (4 KiB, 2 MiB, 1 GiB on
+     * x86-64; 32 bytes for a textbook machine's "4K", its base page). */
+    uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, vms_fmt_size_level(size))) - 1;
     uint64_t field = ((pa >> f->page_shift) << f->addr_shift);
-    return (unsigned)size < VMS_PG_NSIZES && vms_fmt_has_size(f, size) && !(va & mask) &&
-           !(pa & mask) && (field >> f->addr_shift) << f->page_shift == pa &&
-           (field & ~f->addr_mask) == 0;
+    return vms_fmt_has_size(f, size) && !(va & mask) && !(pa & mask) &&
+           (field >> f->addr_shift) << f->page_shift == pa && (field & ~f->addr_mask) == 0;
 }
 
 vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uint64_t flags,

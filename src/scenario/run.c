@@ -48,12 +48,13 @@ typedef struct sdev {
 
 __attribute__((format(printf, 2, 3))) static void say(runner *r, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[512], safe[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    vms_strbuf_append(&r->line, buf, strlen(buf));
+    vmsi_escape_ctl(buf, safe, sizeof safe); /* echo texts and names come from the file */
+    vms_strbuf_append(&r->line, safe, strlen(safe));
 }
 
 static void flush(runner *r, bool is_error)
@@ -99,12 +100,15 @@ static void say_data(runner *r, const uint8_t *d, size_t n)
 /* Counters an access moves, captured before and after it. */
 typedef struct snap {
     vms_kernel_stats ks;
+    uint64_t swapbacked; /* SWAPBACKED frames: anonymous ones are counted as anon_alloc, so
+                            an uncategorised rise is a new shared-memory page */
     uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
 } snap;
 
 static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
 {
     s->ks = *vms_kernel_get_stats(r->k);
+    s->swapbacked = vms_frames_count(vms_kernel_frames(r->k), VMS_FRAME_SWAPBACKED);
     vms_task_info ti;
     vms_task_get_info(t, &ti);
     vms_core *core = vms_machine_core(r->m, ti.core);
@@ -156,7 +160,12 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
                 first = false;
             }
         }
-        say(r, "%s)", first ? "minor: page already in memory" : "");
+        /* No category: the page was in memory (the page cache, the swap cache), unless a
+         * shared-memory page was made, which a first touch of shm does (zero-filled). */
+        say(r, "%s)",
+            !first                          ? ""
+            : b->swapbacked > a->swapbacked ? "minor: new shared-memory page zero-filled"
+                                            : "minor: page already in memory");
     }
     uint64_t out = b->ks.pswpout - a->ks.pswpout;
     uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
@@ -458,7 +467,7 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     static const char *const what[] = {"", "SIGSEGV", "SIGBUS", "OOM kill", "not running"};
     say(r, " -> %s", what[ai->outcome]);
     if (ai->outcome == VMS_ACCESS_SEGV || ai->outcome == VMS_ACCESS_BUS)
-        say(r, " at 0x%" PRIx64 " (error code 0x%x): %s killed", ai->addr, ai->error_code,
+        say(r, " at 0x%" PRIx64 " (error code 0x%x): process %s killed", ai->addr, ai->error_code,
             pname(r, c->proc));
     if (ai->outcome == VMS_ACCESS_SEGV && c->expect == EXP_SEGV) {
         r->res->expects_passed++;
@@ -760,9 +769,12 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         }
     } else if (c->devkind == 1) {
         char path[2048];
-        const char *arg = r->sc->strs[c->path];
-        snprintf(path, sizeof path, "%s%s%s", arg[0] == '/' ? "" : r->sc->dir,
-                 arg[0] == '/' ? "" : "/", arg);
+        vmsi_scenario_path(r->sc, r->sc->strs[c->path], path, sizeof path);
+        if (c->flag && !vmsi_scenario_may_write(r->sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "a scenario may not write the host file %s (allow it with "
+                            "--writable)",
+                            path);
         vms_blk_config bc;
         vms_blk_config_default(&bc);
         bc.dev = *dc;

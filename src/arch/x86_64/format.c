@@ -132,6 +132,7 @@ static void x86_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
         .swp_off_bits = VMSI_X86_SWP_OFF_BITS, .decode = x86_decode, .mk_leaf = x86_mk_leaf,       \
         .mk_raw = x86_mk_raw, .mk_table = x86_mk_table, .is_leaf = x86_is_leaf,                    \
         .bits_str = x86_bits_str, .walk = vmsi_x86_walk, .check_access = vms_check_access,         \
+        .mmu_ops = &vmsi_x86_mmu_ops, .asid_bits = 12,                                             \
     }
 
 const vms_pt_format vmsi_fmt_x86_64 = X86_FORMAT("x86_64", "x86-64 4-level paging", 4, 48);

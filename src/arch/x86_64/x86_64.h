@@ -25,6 +25,9 @@ bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
                    vms_access_kind kind, vms_xlate *out, vms_fault *fault, vms_walk_stats *stats,
                    vms_walk_trace *trace);
 
+/* The kernel's MMU operations as x86-64 instructions (cpu.c). */
+extern const vms_mmu_ops vmsi_x86_mmu_ops;
+
 /* The P|RW|US|XD|G|A|D|PCD|PWT bits that VMS_PGPROT_* prot asks for (no PS, no frame). */
 uint64_t vmsi_x86_prot_bits(unsigned prot);
 
