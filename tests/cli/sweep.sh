@@ -53,12 +53,13 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 for i, d in enumerate(lines):
     s = d["sweep"]
-    assert s["task"] == i and len(s["key"]) == 16 and s["settings"]["cores"] == "1"
-    assert "version" in d and "config" in d and d["config"]["cores"] == "1"
-    assert d["config"]["tlb.l1d"] == s["settings"]["tlb.l1d"]
+    assert s["task"] == i and len(s["key"]) == 16 and s["settings"]["cores"] == "1", (i, s)
+    assert "version" in d and "config" in d and d["config"]["cores"] == "1", (i, d.get("config"))
+    assert d["config"]["tlb.l1d"] == s["settings"]["tlb.l1d"], (i, d["config"], s)
 # smaller L1 dTLBs miss more (same trace): the alternatives really reach the machine
 m = [d["tlb"]["l1d"]["misses"] for d in lines]
 assert m[0] <= m[1] <= m[2] and m[0] < m[2], m
+assert len(lines) == 6, len(lines)
 PY
 
 # Shards: 0/3, 1/3, 2/3 together are the full run, each task once.
@@ -120,6 +121,22 @@ for r, d in zip(rows, lines):
     assert int(r["cycles"]) == d["cycles"] and int(r["references"]) == d["replay"]["references"]
     assert r["tlb.l1d"] == d["sweep"]["settings"]["tlb.l1d"]
 PY
+
+# Hostile result files: truncated lines, deep nesting, bad escapes, binary bytes, a
+# valid line cut at every byte. merge skips what is not a result and never crashes.
+python3 - "$tmp/all2" "$tmp/junk.jsonl" <<'PY'
+import random, sys
+line = open(sys.argv[1]).readline().rstrip("\n")
+rng = random.Random(7)
+out = [line[:n] for n in range(0, len(line), max(1, len(line) // 300))]
+out += ["[" * 5000, "{" * 100 + "}" * 100, '{"sweep":{"key":"\\u12', '"\\x"', "nul\x00l", "1e999999"]
+out += ["".join(chr(rng.randrange(1, 256)) for _ in range(200)) for _ in range(50)]
+out.append(line)
+open(sys.argv[2], "w", encoding="latin-1").write("\n".join(out) + "\n")
+PY
+"$vmsim" sweep merge "$tmp/junk.jsonl" >"$tmp/junk.csv" 2>"$tmp/err"
+[ $? -eq 0 ] && [ "$(wc -l <"$tmp/junk.csv")" = 2 ] && grep -q "not a sweep result" "$tmp/err" &&
+    ok || bad "merge of hostile lines: $(tail -2 "$tmp/err")"
 
 # The GNU parallel recipe (docs/SWEEP.md), on the local login ":" only.
 if command -v parallel >/dev/null; then
