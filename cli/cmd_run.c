@@ -152,10 +152,11 @@ static void summary(const run_opts *o, const vms_config *c, vms_machine *m, vms_
         printf("-- config: %s\n", vms_strbuf_str(&sb));
         printf("-- %u commands: %u expectations met, %u failed; %u unexpected faults; %u errors\n",
                r->commands, r->expects_passed, r->expects_failed, r->unexpected_faults, r->errors);
-        printf("-- page faults %llu (minor %llu, major %llu, cow %llu, segv %llu)\n",
+        printf("-- page faults %llu = minor %llu + major %llu + segv %llu + sigbus %llu"
+               " (of which cow %llu)\n",
                (unsigned long long)ks->pgfault, (unsigned long long)ks->minor,
-               (unsigned long long)ks->pgmajfault, (unsigned long long)ks->cow,
-               (unsigned long long)ks->segv);
+               (unsigned long long)ks->pgmajfault, (unsigned long long)ks->segv,
+               (unsigned long long)ks->sigbus, (unsigned long long)ks->cow);
     }
     vms_strbuf_free(&sb);
 }
