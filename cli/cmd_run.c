@@ -101,9 +101,8 @@ static int parse(int argc, char **argv, run_opts *o)
     return 0;
 }
 
-/* Build the configuration: preset, file, the scenario's set lines, --set. *asked keeps
- * it as configured (for the results), c gets the private writeback directory. */
-static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c, vms_config *asked)
+/* Build the configuration: preset, file, the scenario's set lines, --set. */
+static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
 {
     vms_err err = {0};
     vms_status st = vms_config_init(c, o->preset, &err);
@@ -115,9 +114,6 @@ static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c, v
         st = vms_config_set_arg(c, o->sets[i], &err);
     if (st == VMS_OK)
         st = vms_scenario_check_writes(sc, &err);
-    *asked = *c;
-    if (st == VMS_OK)
-        cli_tmp_writeback(c);
     if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
         return EXIT_USAGE;
@@ -163,10 +159,14 @@ static void summary(const run_opts *o, const vms_config *c, vms_machine *m, vms_
 
 static int run(run_opts *o, vms_scenario *sc)
 {
-    vms_config cfg, asked;
-    int rc = configure(o, sc, &cfg, &asked);
+    vms_config cfg;
+    int rc = configure(o, sc, &cfg);
     if (rc)
         return rc;
+    /* Results show the configuration as the user gave it; the kernel gets the private
+     * temporary writeback directory (cli_tmp_writeback) when none was named. */
+    vms_config shown = cfg;
+    cli_tmp_writeback(&cfg);
     vms_err err = {0};
     vms_machine *m = NULL;
     vms_kernel *k = NULL;
@@ -183,7 +183,7 @@ static int run(run_opts *o, vms_scenario *sc)
         cli_error("run", "%s", err.msg);
         rc = 1;
     } else {
-        summary(o, &asked, m, k, &res);
+        summary(o, &shown, m, k, &res);
         rc = res.expects_failed || res.errors ? 1 : 0;
     }
     vms_kernel_destroy(k);

@@ -77,10 +77,11 @@ void cli_overrides(const vms_config *c, vms_strbuf *out)
         size_t lp = strcspn(p, "\n"), lq = strcspn(q, "\n");
         if (*p != '#' && (lp != lq || memcmp(p, q, lp) != 0)) {
             const char *eq = memchr(p, '=', lp);
-            size_t klen = eq ? (size_t)(eq - p) - 1 : lp, vlen = eq ? lp - klen - 3 : 0;
-            /* the value without the dump's "  ; geometry" comment */
+            size_t klen = eq ? (size_t)(eq - p) - 1 : lp;
+            size_t vlen = eq ? lp - klen - 3 : 0;
+            /* Without a trailing comment ("  ; 32 entries = 8 sets x 4 ways"). */
             for (size_t i = 0; eq && i + 4 <= vlen; i++)
-                if (!memcmp(eq + 2 + i, "  ; ", 4)) {
+                if (memcmp(eq + 2 + i, "  ; ", 4) == 0) {
                     vlen = i;
                     break;
                 }

@@ -34,7 +34,7 @@ for line in open(sys.argv[2]):
     line = line.rstrip("\n")
     if line and not line.startswith("#"):
         k, v = line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
-        ini[k] = v.split("  ; ")[0]  # the geometry comment is not part of the value
+        ini[k] = v.split("  ; ", 1)[0]  # a trailing comment is not part of the value
 assert d["config"] == ini, (set(d["config"].items()) ^ set(ini.items()))
 assert list(d["config"]) == list(ini)
 PY

@@ -164,7 +164,7 @@ done
 # Caches and DRAM (issue 14 contract): off by default (no "cache"/"dram" members), the
 # contract names when on, the same run twice byte-identical, and the summary lines.
 "$vmsim" replay "$src/$ex/small.vmt" --stats json >"$tmp/off.json"
-# (top-level members: the "config" object names the cache and dram keys too)
+# (The configuration object names the keys "cache" and "dram"; the stats must not.)
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit("cache" in d or "dram" in d)' \
     "$tmp/off.json" && ok || bad "cache members with cache off"
 for hd in "skylake ddr4-3200" "tiny ddr5-4800"; do
