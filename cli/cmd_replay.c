@@ -59,6 +59,9 @@ static const char usage[] =
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
+    "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
+    "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
+    "                      runs reference by reference, as --slow (by process is always on)\n"
     "  -h, --help          this text\n"
     "\n"
     "exit status: 0 replayed (simulated segfaults are results), 1 the trace is unreadable\n"
@@ -70,7 +73,7 @@ typedef struct replay_cli {
     const char *preset, *config, *path, *csv_path, *plot_path;
     const char *sets[64];
     int nsets;
-    bool json, slow;
+    bool json, slow, breakdown;
     vms_trace_format format;
     vms_replay_layout layout;
     uint64_t limit, interval;
@@ -154,6 +157,8 @@ static int parse(int argc, char **argv, replay_cli *o)
             return -1;
         } else if (!strcmp(a, "--slow")) {
             o->slow = true;
+        } else if (!strcmp(a, "--breakdown")) {
+            o->breakdown = true;
         } else if (a[0] == '-' && a[1] == '-' && i + 1 < argc) {
             int rc = option(o, a, argv[++i]);
             if (rc)
@@ -339,6 +344,23 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+/* A breakdown table: one line per part. */
+static void parts_table(FILE *f, const char *title, const vms_replay_part *p, size_t n, bool pids)
+{
+    fprintf(f, "%-12s %10s %8s %8s %8s %8s %8s %6s  %s\n", title, "accesses", "l1i", "l1d", "l2",
+            "walks", "faults", "major", pids ? "pid name" : "mapping");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f,
+                "%-12s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+                " %6" PRIu64 "  ",
+                "", p[i].accesses, p[i].l1i_misses, p[i].l1d_misses, p[i].l2_misses, p[i].walks,
+                p[i].faults, p[i].major_faults);
+        if (pids)
+            fprintf(f, "%d ", p[i].pid);
+        fprintf(f, "%s\n", p[i].name);
+    }
+}
+
 /* The cache and DRAM lines of the summary (only when they are on). */
 static void cache_summary(const replay_cli *o, FILE *f, uint64_t walk_refs)
 {
@@ -439,6 +461,12 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
     cache_summary(o, f, h.walk_refs);
     fprintf(f, "cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
             s->references ? (double)h.cycles / (double)s->references : 0.0);
+    size_t np, nr;
+    const vms_replay_part *bp = vms_replay_by_process(r, &np), *br = vms_replay_by_region(r, &nr);
+    if (np > 1)
+        parts_table(f, "by process", bp, np, true);
+    if (nr)
+        parts_table(f, "by mapping", br, nr, false);
 }
 
 /* The --stats json object's members (after "{", before "}"), appended to sb. */
@@ -494,6 +522,7 @@ static int replay(replay_cli *o)
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
+                          .breakdown = o->breakdown,
                           .limit = o->limit,
                           .interval = o->csv || o->plot_path ? o->interval
                                       : o->progress          ? 1u << 20

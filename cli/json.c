@@ -23,7 +23,9 @@ static char *string(parser *ps)
     const char *q = ++ps->p;
     size_t cap = 16, n = 0;
     char *r = malloc(cap);
-    for (; r && *q != '"'; q++) {
+    if (!r)
+        return NULL;
+    for (; *q != '"'; q++) {
         char c = *q;
         if ((unsigned char)c < 0x20) {
             free(r);
@@ -46,16 +48,14 @@ static char *string(parser *ps)
         }
         if (n + 2 > cap) {
             char *g = realloc(r, cap *= 2);
-            if (!g)
+            if (!g) {
                 free(r);
-            r = g;
-            if (!r)
                 return NULL;
+            }
+            r = g;
         }
         r[n++] = c;
     }
-    if (!r)
-        return NULL;
     r[n] = '\0';
     ps->p = q + 1;
     return r;

@@ -304,8 +304,15 @@ static int read_csv(const char *path, FILE *in, cli_table *t)
     for (unsigned line = 2; fgets(buf, sizeof buf, in); line++) {
         char *p = buf, *end;
         for (size_t c = 0; c < t->ncols; c++) {
-            row[c] = strtod(p, &end);
-            if (end == p || (*end != ',' && c + 1 < t->ncols)) {
+            /* An empty miss rate (an interval without lookups) is drawn as 0, as
+             * replay --plot draws it. */
+            bool empty = c > 0 && (*p == ',' || *p == '\n' || *p == '\r' || !*p);
+            row[c] = empty ? 0.0 : strtod(p, &end);
+            if (empty)
+                end = p;
+            else if (end == p)
+                end = NULL;
+            if (!end || (*end != ',' && c + 1 < t->ncols)) {
                 cli_error("plot", "%s:%u: expected %zu numbers separated by commas", path, line,
                           t->ncols);
                 return 1;

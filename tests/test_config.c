@@ -192,6 +192,82 @@ static void test_roundtrip(void)
     unlink(path);
 }
 
+/* vms_config_json lists the dump's keys and values in order: setting each member back
+ * on a fresh configuration reproduces the dump. Strings are escaped. */
+static void test_json(void)
+{
+    vms_config c, d;
+    vms_err err = {0};
+    CHECK_EQ(vms_config_init(&c, "tiny", &err), VMS_OK);
+    CHECK_EQ(vms_config_set(&c, "tlb.l1d", "4K:8x2:lru, 2M:2x2:fifo", "t", &err), VMS_OK);
+    CHECK_EQ(vms_config_set(&c, "kernel.writeback_dir", "/tmp/a \"b\"", "t", &err), VMS_OK);
+    vms_strbuf js, a, b;
+    vms_strbuf_init(&js, NULL);
+    vms_strbuf_init(&a, NULL);
+    vms_strbuf_init(&b, NULL);
+    CHECK_EQ(vms_config_json(&c, &js), VMS_OK);
+    const char *p = vms_strbuf_str(&js);
+    CHECK(p[0] == '{' && p[js.len - 1] == '}');
+    CHECK(strstr(p, "\"tlb.l1d\":\"4K:8x2:lru, 2M:2x2:fifo\"") != NULL);
+    CHECK(strstr(p, "\"kernel.writeback_dir\":\"/tmp/a \\\"b\\\"\"") != NULL);
+    /* Walk the members ("key":"value", no escapes but the one above) and set them. */
+    CHECK_EQ(vms_config_init(&d, NULL, &err), VMS_OK);
+    unsigned n = 0;
+    for (const char *q = p + 1; *q == '"';) {
+        char key[128], val[1100];
+        size_t i = 0, j = 0;
+        for (q++; *q != '"' && i + 1 < sizeof key; q++)
+            key[i++] = *q;
+        key[i] = '\0';
+        q += 3; /* ":" */
+        for (; *q != '"' && j + 1 < sizeof val; q++) {
+            if (*q == '\\')
+                q++;
+            val[j++] = *q;
+        }
+        val[j] = '\0';
+        q++;
+        CHECK_EQ(vms_config_set(&d, key, val, "json", &err), VMS_OK);
+        n++;
+        if (*q == ',')
+            q++;
+    }
+    CHECK(n > 40);
+    vms_config_dump(&c, &a);
+    vms_config_dump(&d, &b);
+    CHECK_STR(vms_strbuf_str(&a), vms_strbuf_str(&b));
+    vms_strbuf_free(&js);
+    vms_strbuf_free(&a);
+    vms_strbuf_free(&b);
+}
+
+/* vms_config_boot builds the machine and kernel the configuration describes. */
+static void test_boot(void)
+{
+    vms_config c;
+    vms_machine *m;
+    vms_kernel *k;
+    vms_err err = {0};
+    CHECK_EQ(vms_config_size(), sizeof c);
+    vms_config_init(&c, NULL, NULL);
+    CHECK_EQ(vms_config_set(&c, "cores", "3", "t", &err), VMS_OK);
+    CHECK_EQ(vms_config_boot(&c, &m, &k, &err), VMS_OK);
+    CHECK_EQ(vms_machine_ncores(m), 3);
+    CHECK(vms_kernel_machine(k) == m);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    /* A kernel that cannot start (its swap file cannot be created): nothing is left. */
+    CHECK_EQ(vms_config_set(&c, "swap", "1M", "t", &err), VMS_OK);
+    CHECK_EQ(vms_config_set(&c, "swap.file", "/nonexistent/dir/swap", "t", &err), VMS_OK);
+    vms_status st = vms_config_boot(&c, &m, &k, &err);
+    CHECK(st != VMS_OK);
+    CHECK(m == NULL && k == NULL && err.msg[0]);
+    if (st == VMS_OK) {
+        vms_kernel_destroy(k);
+        vms_machine_destroy(m);
+    }
+}
+
 /* Lines longer than inih's 200-byte buffer are read whole (they used to be cut into
  * pieces); NUL bytes, directories and unreadable files are errors; inline comments. */
 static void test_file_lines(void)
@@ -293,6 +369,8 @@ static void test_doc_example(const char *argv0)
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "config");
+    test_json();
+    test_boot();
     test_keys();
     test_errors();
     test_roundtrip();

@@ -88,7 +88,8 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb);
 
 /*
  * Append the same configuration as vms_config_dump, as one JSON object: every key in
- * the dump's order, each value the string the dump prints ({"ram":"4G","cores":"4",…}),
+ * the dump's order, each value the string the dump prints without its trailing comment
+ * ("  ; 64 entries = …") ({"ram":"4G","cores":"4",…}),
  * so that a result says exactly what made it and `--set KEY=VALUE` reproduces it.
  */
 vms_status vms_config_json(const vms_config *c, vms_strbuf *sb);

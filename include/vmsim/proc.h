@@ -257,6 +257,14 @@ vms_access_outcome vms_proc_write(vms_kernel *k, vms_task *t, uint64_t va, const
 vms_status vms_proc_maps(vms_kernel *k, const vms_task *t, vms_strbuf *sb);
 
 /*
+ * The name of the mapping that holds va in t's process, as the pathname column of maps
+ * shows it (a file's path, "[heap]", "[stack]", "/dev/zero (deleted)"), "[anon]" for
+ * other anonymous memory, or NULL when no VMA holds va or the process is dead. Valid
+ * until the mapping changes. For breakdowns by mapping (replay's by_region).
+ */
+const char *vms_proc_region_name(vms_kernel *k, const vms_task *t, uint64_t va);
+
+/*
  * Linux's pagemap entry (Documentation/admin-guide/mm/pagemap.rst), 64 bits per page:
  *   63 present   62 swapped   61 file-page or shared-anon   57 pte uffd-wp
  *   56 page exclusively mapped   55 pte soft-dirty   54:0 PFN (when present)

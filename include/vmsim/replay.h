@@ -59,6 +59,8 @@ typedef struct vms_replay_opts {
     vms_replay_layout layout;
     bool slow;         /* reference by reference through vms_proc_access (the fast path,
                           vms_proc_access_batch, is the same model; tests compare them) */
+    bool breakdown;    /* also attribute counters to mappings (vms_replay_by_region): runs
+                          reference by reference, as slow does */
     uint64_t limit;    /* stop after this many references (0: the whole trace) */
     uint64_t interval; /* tick every this many references (0: only at the end) */
     vms_replay_tick_fn tick;
@@ -127,11 +129,41 @@ vms_replay_layout vms_replay_get_layout(const vms_replay *r);
 const vms_replay_stats *vms_replay_get_stats(const vms_replay *r);
 
 /*
+ * Breakdowns: what each process, and (with opts.breakdown) each mapping, cost. Every
+ * change of the counters below happens while the replay runs a process's references or
+ * kernel events, and is added to that process (and, for references, to the mapping that
+ * holds the address), so each column sums to the machine's and kernel's totals. By
+ * process: pid, and its name when first seen. By region: the mapping's name
+ * (vms_proc_region_name: a file's path, [heap], [stack], [anon]; "[unmapped]" when no
+ * mapping held the address; "[kernel events]" for what system calls and kernel writes
+ * cost), over all processes; pid 0.
+ */
+typedef struct vms_replay_part {
+    int pid;
+    char name[256];
+    uint64_t accesses;   /* accesses run (a MODIFY is two) */
+    uint64_t l1i_misses; /* TLB misses, summed over cores */
+    uint64_t l1d_misses;
+    uint64_t l2_misses;
+    uint64_t walks;
+    uint64_t faults; /* page faults (the kernel's pgfault) */
+    uint64_t major_faults;
+} vms_replay_part;
+
+/* The parts by process (in order of first appearance) and by region (empty without
+ * opts.breakdown); *n receives their number. Valid until the next replay call. */
+const vms_replay_part *vms_replay_by_process(const vms_replay *r, size_t *n);
+const vms_replay_part *vms_replay_by_region(const vms_replay *r, size_t *n);
+
+/*
  * Append the replay's counters as JSON members (no braces; a leading comma when sb does
  * not end in '{' or ','): "replay": {"layout", "references", "reads", "writes",
  * "fetches", "modifies", "bytes", "segv", "dead_refs", "kwrites", "kwrite_efault",
  * "syscalls", "syscall_errors", "skipped", "files_mapped", "files_missing", "processes",
- * "threads", "unknown_tids", "auto_anon_vmas", "kernel_faults"}.
+ * "threads", "unknown_tids", "auto_anon_vmas", "kernel_faults", "by_process": [{"pid",
+ * "name", "accesses", "tlb_misses": {"l1i", "l1d", "l2"}, "walks", "faults",
+ * "major_faults"}, …], and with opts.breakdown "by_region": [the same with "name" and
+ * no "pid"]} (vms_replay_part).
  */
 vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb);
 

@@ -78,7 +78,8 @@ _SCENARIO_OUT = ctypes.CFUNCTYPE(None, _p, ctypes.c_bool, ctypes.c_char_p)
 
 
 class _ReplayOpts(ctypes.Structure):
-    _fields_ = [("layout", ctypes.c_int), ("slow", ctypes.c_bool), ("limit", _u64),
+    _fields_ = [("layout", ctypes.c_int), ("slow", ctypes.c_bool), ("breakdown", ctypes.c_bool),
+                ("limit", _u64),
                 ("interval", _u64), ("tick", _p), ("log", _p), ("ud", _p)]
 
 
@@ -389,14 +390,15 @@ class Scenario:
                 "errors": "".join(errs)}
 
 
-def replay(trace, config=None, format="auto", layout=None, limit=0, slow=False):
+def replay(trace, config=None, format="auto", layout=None, limit=0, slow=False, breakdown=False):
     """Replay a trace file (docs/REPLAY.md) on a fresh machine; returns the dict that
     `vmsim replay --stats json` prints (version, config, machine, kernel and replay
-    counters; "input" names the trace)."""
+    counters; "input" names the trace). breakdown=True adds replay.by_region (by mapping)
+    as --breakdown does; replay.by_process is always there."""
     cfg = (config or Config()).copy()
     as_configured = cfg.dict()
     tmp = None
-    if as_configured.get("kernel.writeback_dir") == ".":
+    if not as_configured.get("kernel.writeback_dir"):
         tmp = tempfile.mkdtemp(prefix="vmsim-replay-")  # never litter the current directory
         cfg.set("kernel.writeback_dir", tmp)
     err, fmt, lay = _Err(), _int(0), _int(0)
@@ -411,7 +413,7 @@ def replay(trace, config=None, format="auto", layout=None, limit=0, slow=False):
             try:
                 _check(_lib.vms_trace_reader_open(os.fsencode(trace), fmt.value, None,
                                                   ctypes.byref(rd), ctypes.byref(err)), err)
-                opts = _ReplayOpts(layout=lay.value, slow=slow, limit=limit)
+                opts = _ReplayOpts(layout=lay.value, slow=slow, breakdown=breakdown, limit=limit)
                 _check(_lib.vms_replay_create(k._k, ctypes.byref(opts), ctypes.byref(r),
                                               ctypes.byref(err)), err)
                 _check(_lib.vms_replay_run(r, rd, ctypes.byref(err)), err)

@@ -32,6 +32,19 @@ static const char *vma_name(const vmsi_mm *mm, const vmsi_vma *v)
     return NULL;
 }
 
+const char *vms_proc_region_name(vms_kernel *k, const vms_task *t, uint64_t va)
+{
+    (void)k;
+    if (!t || !vms_task_alive(t))
+        return NULL;
+    vmsi_mm *mm = t->proc->mm;
+    vmsi_vma *v = mm ? vmsi_vma_lookup(mm, va) : NULL;
+    if (!v)
+        return NULL;
+    const char *name = vma_name(mm, v);
+    return name ? name : "[anon]";
+}
+
 static vms_status maps_line(vms_strbuf *sb, const vmsi_mm *mm, const vmsi_vma *v)
 {
     unsigned dev_major = 0, dev_minor = 0;

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "util/util.h"
+#include "vmsim/core.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -68,6 +69,13 @@ struct vms_replay {
     vms_task *cur;      /* the task of the buffered references */
     uint32_t cur_tid;   /* its trace thread */
     uint64_t next_tick; /* references count of the next tick (UINT64_MAX: none) */
+    /* breakdowns (vms_replay_by_process, _by_region) */
+    vms_replay_part *byproc, *byregion;
+    size_t nbyproc, capbyproc, nbyregion, capbyregion;
+    size_t last_region; /* a one-entry cache into byregion */
+    struct snap {
+        uint64_t l1i, l1d, l2, walks, faults, major;
+    } mark; /* the totals when the last part was charged */
     size_t nbuf;
     vms_ref buf[BATCH];
 };
@@ -135,6 +143,8 @@ void vms_replay_destroy(vms_replay *r)
         return;
     vmsi_free(r->a, r->tasks, r->captasks * sizeof *r->tasks);
     vmsi_free(r->a, r->procs, r->capprocs * sizeof *r->procs);
+    vmsi_free(r->a, r->byproc, r->capbyproc * sizeof *r->byproc);
+    vmsi_free(r->a, r->byregion, r->capbyregion * sizeof *r->byregion);
     vmsi_free(r->a, r, sizeof *r);
 }
 
@@ -290,6 +300,105 @@ static vms_status task_of(vms_replay *r, uint32_t tid, vms_task **out, vms_err *
     return st;
 }
 
+/* ---- breakdowns ------------------------------------------------------------------------ */
+
+/* The counters the breakdowns split, summed over the cores, and the kernel's faults. */
+static struct snap totals(const vms_replay *r)
+{
+    struct snap s = {0, 0, 0, 0, 0, 0};
+    vms_machine *m = vms_kernel_machine(r->k);
+    uint64_t *lv[VMS_TLB_NLEVELS] = {&s.l1i, &s.l1d, &s.l2};
+    for (unsigned i = 0; i < vms_machine_ncores(m); i++) {
+        vms_core *c = vms_machine_core(m, i);
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+            vms_tlb *t = vms_core_tlb(c, (vms_tlb_level)l);
+            if (t)
+                *lv[l] += vms_tlb_get_stats(t)->misses;
+        }
+        s.walks += vms_core_walk_stats(c)->walks;
+    }
+    const vms_kernel_stats *ks = vms_kernel_get_stats(r->k);
+    s.faults = ks->pgfault;
+    s.major = ks->pgmajfault;
+    return s;
+}
+
+/* Add the counts between snapshots a and b to part p. */
+static void charge(vms_replay_part *p, const struct snap *a, const struct snap *b,
+                   uint64_t accesses)
+{
+    p->accesses += accesses;
+    p->l1i_misses += b->l1i - a->l1i;
+    p->l1d_misses += b->l1d - a->l1d;
+    p->l2_misses += b->l2 - a->l2;
+    p->walks += b->walks - a->walks;
+    p->faults += b->faults - a->faults;
+    p->major_faults += b->major - a->major;
+}
+
+/* A new zeroed part at the end of *arr; NULL when the host allocation fails (the
+ * breakdown then misses it: host memory, not a simulated event). */
+static vms_replay_part *new_part(vms_replay *r, vms_replay_part **arr, size_t *n, size_t *cap)
+{
+    if (!vmsi_grow(r->a, (void **)arr, cap, *n, sizeof **arr))
+        return NULL;
+    vms_replay_part *p = &(*arr)[(*n)++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* Charge everything since the last charge to process pid (t: one of its tasks, alive,
+ * for its latest name; may be NULL), with `accesses` accesses. */
+static void charge_proc(vms_replay *r, int pid, vms_task *t, uint64_t accesses)
+{
+    struct snap now = totals(r);
+    vms_replay_part *p = NULL;
+    for (size_t i = r->nbyproc; i-- > 0 && !p;)
+        if (r->byproc[i].pid == pid)
+            p = &r->byproc[i];
+    if (!p && (p = new_part(r, &r->byproc, &r->nbyproc, &r->capbyproc)))
+        p->pid = pid;
+    if (p && t) { /* the latest name: an exec renames the process */
+        vms_task_info info;
+        vms_task_get_info(t, &info);
+        if (info.name && strcmp(p->name, info.name) != 0)
+            snprintf(p->name, sizeof p->name, "%s", info.name);
+    }
+    if (p)
+        charge(p, &r->mark, &now, accesses);
+    r->mark = now;
+}
+
+/* The region part named name (created on first use). */
+static vms_replay_part *region(vms_replay *r, const char *name)
+{
+    if (r->last_region < r->nbyregion && !strcmp(r->byregion[r->last_region].name, name))
+        return &r->byregion[r->last_region];
+    for (size_t i = 0; i < r->nbyregion; i++)
+        if (!strcmp(r->byregion[i].name, name)) {
+            r->last_region = i;
+            return &r->byregion[i];
+        }
+    vms_replay_part *p = new_part(r, &r->byregion, &r->nbyregion, &r->capbyregion);
+    if (p) {
+        snprintf(p->name, sizeof p->name, "%s", name);
+        r->last_region = r->nbyregion - 1;
+    }
+    return p;
+}
+
+const vms_replay_part *vms_replay_by_process(const vms_replay *r, size_t *n)
+{
+    *n = r->nbyproc;
+    return r->byproc;
+}
+
+const vms_replay_part *vms_replay_by_region(const vms_replay *r, size_t *n)
+{
+    *n = r->nbyregion;
+    return r->byregion;
+}
+
 /* ---- references ------------------------------------------------------------------------ */
 
 /* Count the outcome of one access that did not complete (the fast and slow paths alike). */
@@ -301,14 +410,30 @@ static void count_failed(vms_replay *r, vms_access_outcome o)
         r->st.segv++; /* the kernel logged the signal */
 }
 
-/* Run the buffered accesses reference by reference (opts.slow). */
+/* Run the buffered accesses reference by reference (opts.slow), charging each to its
+ * mapping with opts.breakdown (named before the access, or after it when the access
+ * itself made the mapping — the auto layout's regions). */
 static vms_status run_slow(vms_replay *r, vms_err *err)
 {
     for (size_t i = 0; i < r->nbuf; i++) {
         const vms_ref *x = &r->buf[i];
         vms_access_info info;
+        struct snap before = {0, 0, 0, 0, 0, 0};
+        const char *name = NULL;
+        if (r->o.breakdown) {
+            before = totals(r);
+            name = vms_proc_region_name(r->k, r->cur, x->va);
+        }
         vms_status st = vms_proc_access(r->k, r->cur, x->va, (vms_access_kind)x->kind, NULL, x->len,
                                         &info, err);
+        if (r->o.breakdown) {
+            if (!name)
+                name = vms_proc_region_name(r->k, r->cur, x->va);
+            struct snap after = totals(r);
+            vms_replay_part *p = region(r, name ? name : "[unmapped]");
+            if (p)
+                charge(p, &before, &after, 1);
+        }
         if (st != VMS_OK)
             return st;
         if (info.outcome != VMS_ACCESS_OK)
@@ -345,7 +470,8 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 {
     if (r->nbuf == 0)
         return VMS_OK;
-    vms_status st = r->o.slow ? run_slow(r, err) : run_fast(r, err);
+    vms_status st = r->o.slow || r->o.breakdown ? run_slow(r, err) : run_fast(r, err);
+    charge_proc(r, vms_task_pid(r->cur), vms_task_alive(r->cur) ? r->cur : NULL, r->nbuf);
     r->nbuf = 0;
     return st;
 }
@@ -653,7 +779,12 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
     if (st != VMS_OK)
         return st;
     if (ev->type == VMS_TEV_EXIT) {
+        const rtask *rt = find_tid(r, ev->tid);
+        int pid = rt ? rt->pid : 0;
+        if (rt && rt->t && vms_task_alive(rt->t))
+            charge_proc(r, pid, rt->t, 0); /* (its name, while the task exists) */
         on_exit(r, ev);
+        charge_proc(r, pid, NULL, 0);
         return VMS_OK;
     }
     vms_task *t;
@@ -664,7 +795,17 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
         r->st.skipped++;
         return VMS_OK;
     }
-    return on_kernel_event(r, t, ev, path, err);
+    int pid = vms_task_pid(t);
+    struct snap before = r->o.breakdown ? totals(r) : r->mark;
+    st = on_kernel_event(r, t, ev, path, err);
+    if (r->o.breakdown) { /* what system calls and kernel writes cost, by mapping */
+        struct snap after = totals(r);
+        vms_replay_part *p = region(r, "[kernel events]");
+        if (p)
+            charge(p, &before, &after, 0);
+    }
+    charge_proc(r, pid, vms_task_alive(t) ? t : NULL, 0);
+    return st;
 }
 
 /*
@@ -720,6 +861,27 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
     return fst;
 }
 
+/* ,"name":[{…}, …] for a breakdown. */
+static void parts_json(vms_strbuf *sb, const char *name, const vms_replay_part *p, size_t n,
+                       bool pids)
+{
+    vms_strbuf_printf(sb, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        vms_strbuf_printf(sb, "%s{", i ? "," : "");
+        if (pids)
+            vms_strbuf_printf(sb, "\"pid\":%d,", p[i].pid);
+        vms_strbuf_printf(sb, "\"name\":");
+        vms_strbuf_json_str(sb, p[i].name);
+        vms_strbuf_printf(sb,
+                          ",\"accesses\":%" PRIu64 ",\"tlb_misses\":{\"l1i\":%" PRIu64
+                          ",\"l1d\":%" PRIu64 ",\"l2\":%" PRIu64 "},\"walks\":%" PRIu64
+                          ",\"faults\":%" PRIu64 ",\"major_faults\":%" PRIu64 "}",
+                          p[i].accesses, p[i].l1i_misses, p[i].l1d_misses, p[i].l2_misses,
+                          p[i].walks, p[i].faults, p[i].major_faults);
+    }
+    vms_strbuf_printf(sb, "]");
+}
+
 vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb)
 {
     const vms_replay_stats *s = &r->st;
@@ -728,7 +890,7 @@ vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb)
     size_t n = strlen(s0);
     if (n && s0[n - 1] != '{' && s0[n - 1] != ',')
         vms_strbuf_printf(sb, ",");
-    return vms_strbuf_printf(
+    vms_strbuf_printf(
         sb,
         "\"replay\":{\"layout\":\"%s\",\"references\":%" PRIu64 ",\"reads\":%" PRIu64
         ",\"writes\":%" PRIu64 ",\"fetches\":%" PRIu64 ",\"modifies\":%" PRIu64
@@ -736,9 +898,13 @@ vms_status vms_replay_stats_json_members(const vms_replay *r, vms_strbuf *sb)
         ",\"kwrite_efault\":%" PRIu64 ",\"syscalls\":%" PRIu64 ",\"syscall_errors\":%" PRIu64
         ",\"skipped\":%" PRIu64 ",\"files_mapped\":%" PRIu64 ",\"files_missing\":%" PRIu64
         ",\"processes\":%" PRIu64 ",\"threads\":%" PRIu64 ",\"unknown_tids\":%" PRIu64
-        ",\"auto_anon_vmas\":%" PRIu64 ",\"kernel_faults\":%" PRIu64 "}",
+        ",\"auto_anon_vmas\":%" PRIu64 ",\"kernel_faults\":%" PRIu64,
         vms_replay_layout_name(r->o.layout), s->references, s->by_kind[0], s->by_kind[1],
         s->by_kind[2], s->by_kind[3], s->bytes, s->segv, s->dead_refs, s->kwrites, s->kwrite_efault,
         s->syscalls, s->syscall_errors, s->skipped, s->files_mapped, s->files_missing, s->processes,
         s->threads, s->unknown_tids, ks->auto_anon_vmas, ks->kernel_faults);
+    parts_json(sb, "by_process", r->byproc, r->nbyproc, true);
+    if (r->o.breakdown)
+        parts_json(sb, "by_region", r->byregion, r->nbyregion, false);
+    return vms_strbuf_printf(sb, "}");
 }

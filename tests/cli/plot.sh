@@ -69,6 +69,11 @@ labels = [t.text for t in root.iter(ns + "text") if t.text and "tlb.l1d=" in t.t
 assert len(labels) == 4 and labels[1].startswith("1 ")
 PY
 
+# An interval without lookups has an empty miss rate in the CSV: drawn as 0.
+printf 'references,l1i_miss_rate,faults\n10,,1\n20,0.5,2\n' >"$tmp/gap.csv"
+"$vmsim" plot "$tmp/gap.csv" -o "$tmp/gap.svg" && grep -c '<polyline' "$tmp/gap.svg" | grep -qx 2 &&
+    ok || bad "CSV with an empty miss rate"
+
 # Errors.
 printf 'references,faults\n10,1\n20,x\n' >"$tmp/bad.csv"
 "$vmsim" plot "$tmp/bad.csv" -o "$tmp/x.svg" 2>"$tmp/err"; [ $? -eq 1 ] && grep -q "bad.csv:3:" "$tmp/err" &&

@@ -53,12 +53,13 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 for i, d in enumerate(lines):
     s = d["sweep"]
-    assert s["task"] == i and len(s["key"]) == 16 and s["settings"]["cores"] == "1"
-    assert "version" in d and "config" in d and d["config"]["cores"] == "1"
-    assert d["config"]["tlb.l1d"] == s["settings"]["tlb.l1d"]
+    assert s["task"] == i and len(s["key"]) == 16 and s["settings"]["cores"] == "1", (i, s)
+    assert "version" in d and "config" in d and d["config"]["cores"] == "1", (i, d.get("config"))
+    assert d["config"]["tlb.l1d"] == s["settings"]["tlb.l1d"], (i, d["config"], s)
 # smaller L1 dTLBs miss more (same trace): the alternatives really reach the machine
 m = [d["tlb"]["l1d"]["misses"] for d in lines]
 assert m[0] <= m[1] <= m[2] and m[0] < m[2], m
+assert len(lines) == 6, len(lines)
 PY
 
 # Shards: 0/3, 1/3, 2/3 together are the full run, each task once.
@@ -72,6 +73,24 @@ SLURM_ARRAY_TASK_ID=12 SLURM_ARRAY_TASK_MIN=10 SLURM_ARRAY_TASK_MAX=12 "$vmsim" 
     cmp -s - "$tmp/sh2" && ok || bad "--shard slurm (id 12 of 10-12)"
 env -u SLURM_ARRAY_TASK_ID "$vmsim" sweep "$spec" --shard slurm >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q SLURM_ARRAY_TASK_ID "$tmp/err" && ok || bad "--shard slurm outside an array"
+
+# The Slurm script of docs/SWEEP.md (examples/sweep/slurm.sh), run as two array tasks
+# would run it (sbatch sets the variables; here we do), then merged.
+# Trace paths are relative to the current directory: this spec names them absolutely,
+# as a job running elsewhere needs; the keys (trace digests) are the same as before.
+mkdir -p "$tmp/slurm"
+sed "s|$ex/|$src/$ex/|g" "$spec" >"$tmp/abs.ini"
+for id in 0 1; do
+    (cd "$tmp/slurm" && PATH="$(dirname "$vmsim"):$PATH" SLURM_ARRAY_TASK_ID=$id SLURM_ARRAY_TASK_MIN=0 \
+        SLURM_ARRAY_TASK_COUNT=2 SLURM_CPUS_PER_TASK=2 bash "$src/examples/sweep/slurm.sh" "$tmp/abs.ini" 2>/dev/null) ||
+        bad "slurm.sh as array task $id"
+done
+[ "$(wc -l <"$tmp/slurm/results/shard-0.jsonl")" = 3 ] && ok || bad "slurm shard 0 size"
+"$vmsim" sweep merge "$tmp/slurm/results/"*.jsonl | cut -d, -f1,2,4- >"$tmp/slurm.csv"
+"$vmsim" sweep merge "$tmp/all2" | cut -d, -f1,2,4- | cmp -s - "$tmp/slurm.csv" &&
+    ok || bad "slurm.sh shards merged != full run (keys and counters)"
+# The example spec expands as documented.
+[ "$("$vmsim" sweep examples/sweep/tlb.ini --list | wc -l)" = 6 ] && ok || bad "examples/sweep/tlb.ini"
 
 # Resuming: with -o, only what is missing runs; an interrupted (partial) line is redone.
 head -3 "$tmp/all2" >"$tmp/res.jsonl"
@@ -102,6 +121,22 @@ for r, d in zip(rows, lines):
     assert int(r["cycles"]) == d["cycles"] and int(r["references"]) == d["replay"]["references"]
     assert r["tlb.l1d"] == d["sweep"]["settings"]["tlb.l1d"]
 PY
+
+# Hostile result files: truncated lines, deep nesting, bad escapes, binary bytes, a
+# valid line cut at every byte. merge skips what is not a result and never crashes.
+python3 - "$tmp/all2" "$tmp/junk.jsonl" <<'PY'
+import random, sys
+line = open(sys.argv[1]).readline().rstrip("\n")
+rng = random.Random(7)
+out = [line[:n] for n in range(0, len(line), max(1, len(line) // 300))]
+out += ["[" * 5000, "{" * 100 + "}" * 100, '{"sweep":{"key":"\\u12', '"\\x"', "nul\x00l", "1e999999"]
+out += ["".join(chr(rng.randrange(1, 256)) for _ in range(200)) for _ in range(50)]
+out.append(line)
+open(sys.argv[2], "w", encoding="latin-1").write("\n".join(out) + "\n")
+PY
+"$vmsim" sweep merge "$tmp/junk.jsonl" >"$tmp/junk.csv" 2>"$tmp/err"
+[ $? -eq 0 ] && [ "$(wc -l <"$tmp/junk.csv")" = 2 ] && grep -q "not a sweep result" "$tmp/err" &&
+    ok || bad "merge of hostile lines: $(tail -2 "$tmp/err")"
 
 # The GNU parallel recipe (docs/SWEEP.md), on the local login ":" only.
 if command -v parallel >/dev/null; then

@@ -78,6 +78,15 @@ class Replay(unittest.TestCase):
                 os.chdir(cwd)
             self.assertEqual(got, cli_json(*args), trace)
 
+    def test_breakdown(self):
+        os.chdir(src)
+        got = vmsim.replay("examples/traces/sh.vmt", breakdown=True)
+        self.assertEqual(got, cli_json("replay", "examples/traces/sh.vmt", "--stats", "json",
+                                       "--breakdown"))
+        regions = got["replay"]["by_region"]
+        self.assertEqual(sum(p["faults"] for p in regions), got["faults"]["total"])
+        self.assertNotIn("by_region", vmsim.replay("examples/traces/sh.vmt")["replay"])
+
     def test_slow_limit_deterministic(self):
         t = os.path.join(TRACES, "ls.vmt")
         a = vmsim.replay(t, limit=20000)
