@@ -110,6 +110,12 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Describe the entry bits of a paging-structure entry into buf ("P RW US A D PS G XD …"). */
 void cli_pte_bits(uint64_t pte, unsigned level, char *buf, size_t len);
 
+/* Written-back copies of shared-mapped files go to a fresh temporary directory when the
+ * configuration names none (kernel.writeback_dir empty): a scenario or trace must not
+ * make vmsim write next to the user's files. _remove deletes it and the copies in it. */
+void cli_tmp_writeback(vms_config *c);
+void cli_tmp_writeback_remove(void);
+
 /* Print a machine configuration (TLB geometries, PWC, costs) in readable form. */
 void cli_print_config(FILE *f, const vms_machine_config *cfg);
 

@@ -109,6 +109,24 @@ static void print_fields(uint64_t va, unsigned levels)
     printf(" offset 0x%03" PRIx64 "\n", va & VMS_PAGE_MASK);
 }
 
+/* For a page larger than 4K: the fields as the walk used them — no index below the leaf
+ * level, and an offset of 21 (2M) or 30 (1G) bits. */
+static void print_huge_fields(uint64_t va, unsigned levels, vms_pgsize size)
+{
+    unsigned leaf = size == VMS_PG_1G ? 3 : 2, bits = size == VMS_PG_1G ? 30 : 21;
+    printf("  a %s page: the walk ends at the %s entry, so the fields are", vms_pgsize_name(size),
+           level_name(leaf));
+    for (unsigned l = levels; l >= leaf; l--)
+        printf(" %s 0x%x |", level_name(l), vms_va_index(va, l));
+    printf(" offset 0x%" PRIx64 " (%u bits)\n", va & ((UINT64_C(1) << bits) - 1), bits);
+}
+
+/* "s" unless n is 1. */
+static const char *plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static void print_step(const vms_walk_step *s, uint64_t pte_after)
 {
     char bits[96];
@@ -174,16 +192,21 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
         print_fault(&f);
         return 1;
     }
+    uint64_t dr = ws->mem_refs - refs, dc = vms_core_cycles(c) - cyc;
+    if (x.size != VMS_PG_4K)
+        print_huge_fields(va, levels, x.size);
     printf("  result: physical 0x%" PRIx64 " = page 0x%" PRIx64 " (%s, frame 0x%" PRIx64
-           ") + offset 0x%" PRIx64 "; %" PRIu64 " memory references, %" PRIu64 " cycles\n",
+           ") + offset 0x%" PRIx64 "; %" PRIu64 " memory reference%s, %" PRIu64 " cycle%s\n",
            pa, x.page_pa, vms_pgsize_name(x.size), x.page_pa >> VMS_PAGE_SHIFT,
-           va & (vms_pgsize_bytes(x.size) - 1), ws->mem_refs - refs, vms_core_cycles(c) - cyc);
+           va & (vms_pgsize_bytes(x.size) - 1), dr, plural(dr), dc, plural(dc));
     refs = ws->mem_refs;
     cyc = vms_core_cycles(c);
     ok = vms_core_translate(c, va, kind, &x, &pa, &f, &tr);
-    printf("  again: %s -> physical 0x%" PRIx64 ", %" PRIu64 " memory references, %" PRIu64
-           " cycles\n",
-           tr.nsteps ? "walk" : "TLB hit", pa, ws->mem_refs - refs, vms_core_cycles(c) - cyc);
+    dr = ws->mem_refs - refs;
+    dc = vms_core_cycles(c) - cyc;
+    printf("  again: %s -> physical 0x%" PRIx64 ", %" PRIu64 " memory reference%s, %" PRIu64
+           " cycle%s\n",
+           tr.nsteps ? "walk" : "TLB hit", pa, dr, plural(dr), dc, plural(dc));
     return ok ? 0 : 1;
 }
 

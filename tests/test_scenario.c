@@ -41,6 +41,10 @@ static void test_syntax_errors(void)
         {"spawn a\nset ram=16M\n",
          "t.scn:2: expected 'set KEY=VALUE' lines before every other command"},
         {"spawn a\nread a 0x1000 0\n", "t.scn:2: expected a length above 0"},
+        {"spawn a\nread a 0x0 400000000000000\n",
+         "t.scn:2: expected a length of at most 0x7ffffffff000 (the user address space)"},
+        {"spawn a\nread a 0x1000 4 expect \"abc\"\n",
+         "t.scn:2: a read of 4 bytes cannot be checked against 3 bytes of data: expected LEN 3"},
         {"spawn a\nmmap a auto 4K rw file=\n", "t.scn:2: expected a path after 'file='"},
         {"spawn a\nwrite a 0x1000 \"x\" expect bogus\n",
          "t.scn:2: expected 'segv' or 'ok' after 'expect', got 'bogus'"},
@@ -49,7 +53,15 @@ static void test_syntax_errors(void)
          "t.scn:3: expected the name of a running process, got 'a'"},
         {"spawn a\nmmap a auto 4K rw shm=x private\n", "t.scn:2: expected 'shared' with shm=NAME"},
         {"spawn a\nmunmap a 0x1000\n", "t.scn:2: expected 'munmap NAME ADDR LEN'"},
-        {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number, got 'x'"},
+        {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number from 0 to 255, got 'x'"},
+        /* Numbers that would be cut to fit are refused (core 2^32 used to mean core 0). */
+        {"spawn p\ncore p 4294967296\n",
+         "t.scn:2: expected a core number from 0 to 255, got '4294967296'"},
+        {"spawn p core 256\n", "t.scn:1: expected a core number from 0 to 255, got '256'"},
+        {"spawn a\nmmap a auto 4K rw as b\nread a b+0xffffffffffffff00 1\n",
+         "t.scn:3: offset in 'b+0xffffffffffffff00' beyond the 57-bit address space"},
+        {"spawn a\nwrite a 0x1000 \"x\" expect \x1b[2J\n",
+         "t.scn:2: expected 'segv' or 'ok' after 'expect', got '\\x1b[2J'"},
         {"spawn a\nwrite a 0x1000 \"\\q\"\n", "t.scn:2: expected an escape"},
         {"spawn a\nwrite a 0x1000 \"\"\n", "t.scn:2: expected data of at least one byte"},
         {"spawn a\nmmap a auto 4K rw as 9lives\n",
@@ -78,6 +90,9 @@ static void test_syntax_errors(void)
 }
 
 /* Boot a small machine configured by the scenario's set lines and run it. */
+/* When set, run_text configures this writeback directory (as --set would). */
+static const char *g_wb;
+
 static bool run_text(const char *text, capture *cap, vms_scenario_result *res)
 {
     vms_scenario *sc;
@@ -93,6 +108,8 @@ static bool run_text(const char *text, capture *cap, vms_scenario_result *res)
     }
     vms_config_init(&cfg, "skylake", &err);
     cfg.machine.ncores = 2;
+    if (g_wb)
+        vms_config_set(&cfg, "kernel.writeback_dir", g_wb, "test", &err);
     bool ok = vms_scenario_configure(sc, &cfg, &err) == VMS_OK;
     vms_kernel_config kc = vms_config_kernel(&cfg);
     ok = ok && vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
@@ -110,6 +127,53 @@ static void cap_free(capture *c)
 {
     vms_strbuf_free(&c->out);
     vms_strbuf_free(&c->err);
+}
+
+/* An allocator that remembers the largest block it was asked for. */
+static void *big_realloc(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    size_t *largest = ud;
+    (void)old_size;
+    if (new_size > *largest)
+        *largest = new_size;
+    if (!new_size) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, new_size);
+}
+
+/* A long read streams through a bounded buffer (issue 16 #3: it allocated LEN bytes). */
+static void test_read_streamed(void)
+{
+    size_t largest = 0;
+    vms_allocator a = {big_realloc, &largest};
+    const char *text = "spawn a\nmmap a 0x10000000 8M rw\nwrite a 0x10000000 \"head\"\n"
+                       "read a 0x10000000 8M\nread a 0x10000000 4 expect \"head\"\n";
+    vms_scenario *sc;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_scenario_parse(&a, "t.scn", text, &sc, &err) == VMS_OK);
+    vms_config cfg;
+    vms_config_init(&cfg, "skylake", &err);
+    vms_kernel_config kc = vms_config_kernel(&cfg);
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    capture cap;
+    vms_strbuf_init(&cap.out, NULL);
+    vms_strbuf_init(&cap.err, NULL);
+    vms_scenario_result r;
+    CHECK(vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
+          vms_kernel_create(m, &kc, &k, &err) == VMS_OK &&
+          vms_scenario_run(sc, k, cap_fn, &cap, &r, &err) == VMS_OK);
+    CHECK_EQ(r.expects_passed, 1);
+    CHECK(largest < (UINT64_C(1) << 20));
+    const char *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "read a 0x10000000 8388608 -> 0x6865616400") != NULL);
+    CHECK(strstr(o, "(8388608 bytes); 2047 page faults (zero page mapped x2047)") != NULL);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    vms_scenario_destroy(sc);
+    cap_free(&cap);
 }
 
 static void test_run_outcomes(void)
@@ -193,6 +257,82 @@ static void test_features_and_determinism(void)
     cap_free(&c2);
 }
 
+/* A scenario never names a host file vmsim writes: set lines of such keys are refused
+ * with the line; a writable disk image needs the caller's permission (same inode). */
+static void test_host_writes(void)
+{
+    static const char *const lines[] = {"set swap.file=/tmp/victim",
+                                        "set kernel.writeback_dir=/tmp",
+                                        "set kernel.writeback_in_place=on"};
+    for (int i = 0; i < 3; i++) {
+        char text[128], want[300];
+        snprintf(text, sizeof text, "set ram=16M\n%s\nspawn a\n", lines[i]);
+        vms_scenario *sc;
+        vms_err err = {0};
+        REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+        vms_config cfg;
+        vms_config_init(&cfg, NULL, &err);
+        CHECK_EQ(vms_scenario_configure(sc, &cfg, &err), VMS_ERR_INVAL);
+        const char *key = lines[i] + 4;
+        size_t kl = strcspn(key, "=");
+        snprintf(want, sizeof want,
+                 "t.scn:2: %.*s names a host file vmsim would write: a scenario may not set it; "
+                 "give it on the command line (--set %.*s=…) or in a --config file",
+                 (int)kl, key, (int)kl, key);
+        CHECK_STR(err.msg, want);
+        CHECK_STR(cfg.swap_file, "");
+        CHECK(!cfg.kernel.writeback_in_place);
+        vms_scenario_destroy(sc);
+    }
+    CHECK(vms_config_key_writes_host("swap.file"));
+    CHECK(!vms_config_key_writes_host("swap"));
+
+    char dir[] = "/tmp/vmsim_scn_XXXXXX";
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    char img[128], text[512];
+    snprintf(img, sizeof img, "%s/disk.img", dir);
+    FILE *f = fopen(img, "wb");
+    REQUIRE_VOID(f != NULL);
+    static char sector[512];
+    memcpy(sector, "original", 8);
+    fwrite(sector, 1, sizeof sector, f);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "spawn p\nmmap p 0x1000000 4K rw as buf\nwrite p buf \"EVIL\"\n"
+             "device blk d %s writable\ndma map d p buf 4K read as io\nblk write d 0 1 io\n",
+             img);
+    vms_scenario *sc;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+    CHECK_EQ(vms_scenario_check_writes(sc, &err), VMS_ERR_INVAL);
+    CHECK(strncmp(err.msg, "t.scn:4: device blk d: a scenario may not write the host file", 60) ==
+          0);
+    vms_scenario_destroy(sc);
+    capture cap;
+    vms_scenario_result r;
+    CHECK(run_text(text, &cap, &r)); /* run anyway: the device command fails, nothing written */
+    CHECK(r.errors >= 1);
+    CHECK(strstr(vms_strbuf_str(&cap.err), "a scenario may not write the host file") != NULL);
+    cap_free(&cap);
+    char got[9] = {0};
+    f = fopen(img, "rb");
+    CHECK(f && fread(got, 1, 8, f) == 8);
+    if (f)
+        fclose(f);
+    CHECK_STR(got, "original");
+    /* Allowed by the caller (same inode, any spelling of the path): it runs and writes. */
+    REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+    char alias[160];
+    snprintf(alias, sizeof alias, "%s/./disk.img", dir);
+    CHECK_EQ(vms_scenario_allow_write(sc, alias, &err), VMS_OK);
+    CHECK_EQ(vms_scenario_check_writes(sc, &err), VMS_OK);
+    CHECK_EQ(vms_scenario_allow_write(sc, "/nonexistent/x", &err), VMS_ERR_IO);
+    CHECK_EQ(vms_scenario_allow_write(sc, dir, &err), VMS_ERR_INVAL); /* not a regular file */
+    vms_scenario_destroy(sc);
+    remove(img);
+    rmdir(dir);
+}
+
 static void test_file_mapping(void)
 {
     char dir[] = "/tmp/vmsim_scn_XXXXXX";
@@ -203,10 +343,11 @@ static void test_file_mapping(void)
     REQUIRE_VOID(f != NULL);
     fputs("file contents here", f);
     fclose(f);
-    snprintf(wb, sizeof wb, "set kernel.writeback_dir=%s/out\n", dir);
+    wb[0] = '\0';
     char out_dir[160];
     snprintf(out_dir, sizeof out_dir, "%s/out", dir);
     mkdir(out_dir, 0700);
+    g_wb = out_dir; /* from the caller: a scenario may not name it (test_host_writes) */
     char text[1024];
     snprintf(text, sizeof text,
              "%sspawn a\n"
@@ -219,7 +360,9 @@ static void test_file_mapping(void)
              wb, path, path);
     capture cap;
     vms_scenario_result r;
-    REQUIRE_VOID(run_text(text, &cap, &r));
+    bool ran = run_text(text, &cap, &r);
+    g_wb = NULL;
+    REQUIRE_VOID(ran);
     CHECK_EQ(r.expects_passed, 1);
     CHECK_EQ(r.errors, 0);
     char copy[200], got[32] = {0};
@@ -250,7 +393,9 @@ int main(int argc, char **argv)
     th_init(argc, argv, "scenario");
     test_syntax_errors();
     test_run_outcomes();
+    test_read_streamed();
     test_features_and_determinism();
+    test_host_writes();
     test_file_mapping();
     return th_finish();
 }

@@ -1,6 +1,8 @@
 /* test_util.c — the shared pieces: rng determinism and range, strbuf, status names, SHA-256,
- * the version. */
+ * the version, and the sparse index map (util/radix.c) against a naive table of (index,
+ * value) pairs. */
 #include "harness.h"
+#include "util/radix.h"
 #include "vmsim/hash.h"
 #include "vmsim/version.h"
 #include "vmsim/rng.h"
@@ -86,6 +88,96 @@ static void test_version(void)
     CHECK(vms_version_build() != NULL);
 }
 
+/* The naive model: a small table of the indices in use. */
+#define NKEYS 200
+typedef struct naive {
+    uint64_t key[NKEYS], val[NKEYS];
+} naive;
+
+static uint64_t naive_get(const naive *m, uint64_t k)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (m->key[i] == k)
+            return m->val[i];
+    return 0;
+}
+
+/* The first entry at or after k in the model. */
+static bool naive_next(const naive *m, uint64_t *k, uint64_t *v)
+{
+    bool found = false;
+    uint64_t best = 0;
+    for (int i = 0; i < NKEYS; i++)
+        if (m->val[i] && m->key[i] >= *k && (!found || m->key[i] < best)) {
+            best = m->key[i];
+            *v = m->val[i];
+            found = true;
+        }
+    *k = best;
+    return found;
+}
+
+static void test_radix(void)
+{
+    vms_rng rng;
+    vms_rng_seed(&rng, th_seed);
+    naive m;
+    for (int i = 0; i < NKEYS; i++) { /* near 0, near page indices of a big file, any */
+        uint64_t r = vms_rng_next(&rng);
+        m.key[i] = i % 3 == 0 ? r % 300 : i % 3 == 1 ? (UINT64_C(1) << 40) + r % 5000 : r;
+        m.val[i] = 0;
+    }
+    m.key[0] = 0;
+    m.key[1] = UINT64_MAX;
+    th_failalloc fa;
+    const vms_allocator *a = th_failalloc_init(&fa, -1);
+    vmsi_radix r = {0};
+    unsigned bad = 0, nomem = 0;
+    for (int op = 0; op < 20000; op++) {
+        int i = (int)vms_rng_below(&rng, NKEYS);
+        uint64_t v = vms_rng_below(&rng, 3) ? vms_rng_next(&rng) | 1 : 0;
+        fa.budget = vms_rng_below(&rng, 8) == 0 ? (long)vms_rng_below(&rng, 3) : -1;
+        vms_status st = vmsi_radix_set(&r, a, m.key[i], v);
+        if (st == VMS_OK) {
+            for (int j = 0; j < NKEYS; j++) /* duplicate keys: all copies change */
+                if (m.key[j] == m.key[i])
+                    m.val[j] = v;
+        } else {
+            nomem++;
+            bad += st != VMS_ERR_NOMEM || !v || naive_get(&m, m.key[i]) != 0;
+        }
+        int j = (int)vms_rng_below(&rng, NKEYS);
+        bad += vmsi_radix_get(&r, m.key[j]) != naive_get(&m, m.key[j]);
+        uint64_t k1 = m.key[j] - vms_rng_below(&rng, 3), k2 = k1, v1 = 0, v2 = 0;
+        bool f1 = vmsi_radix_next(&r, &k1, &v1), f2 = naive_next(&m, &k2, &v2);
+        bad += f1 != f2 || (f1 && (k1 != k2 || v1 != v2));
+    }
+    fa.budget = -1;
+    CHECK_EQ(bad, 0);
+    CHECK(nomem > 0); /* failures were injected, and changed nothing */
+    uint64_t n = 0, k = 0, v, last = 0;
+    bool sorted = true;
+    while (vmsi_radix_next(&r, &k, &v)) {
+        sorted &= n == 0 || k > last;
+        last = k;
+        n++;
+        if (k == UINT64_MAX)
+            break;
+        k++;
+    }
+    CHECK(sorted);
+    CHECK_EQ(n, r.count);
+    /* Emptying the map frees every node. */
+    for (int i = 0; i < NKEYS; i++)
+        vmsi_radix_set(&r, a, m.key[i], 0);
+    CHECK_EQ(r.count, 0);
+    CHECK(r.root == NULL);
+    CHECK_EQ(fa.live_bytes, 0);
+    vmsi_radix_set(&r, a, UINT64_C(1) << 50, 7);
+    vmsi_radix_free(&r, a);
+    CHECK_EQ(fa.live_bytes, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "util");
@@ -93,6 +185,7 @@ int main(int argc, char **argv)
     test_strbuf();
     test_sha256();
     test_version();
+    test_radix();
     CHECK_STR(vms_status_str(VMS_ERR_NOMEM), "out of memory");
     CHECK_STR(vms_pgsize_name(VMS_PG_2M), "2M");
     return th_finish();

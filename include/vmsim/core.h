@@ -55,6 +55,7 @@ typedef struct vms_access_result {
     bool ok;
     vms_fault fault; /* kind VMS_FAULT_NONE when ok */
     uint64_t pa;     /* physical address of the first byte (when ok) */
+    size_t done;     /* bytes completed before the fault (string accesses only, below) */
 } vms_access_result;
 
 unsigned vms_core_id(const vms_core *c);
@@ -151,13 +152,23 @@ bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlat
  * translated first (an access crossing a page boundary is split), then the bytes move
  * through the bus (buf is read for writes, filled for reads and fetches). If any piece
  * faults, nothing moves and the fault of the first failing piece is returned, as an
- * instruction that faults has no effect. Accesses longer than 16 pages proceed 16 pages
- * at a time, like a restartable string instruction (REP MOVS): on a fault the earlier
- * groups have moved. buf may be NULL for an address-only access (trace replay):
+ * instruction that faults has no effect. An access spanning more than 16 4 KiB pages is a
+ * restartable string instruction (REP MOVS): on a fault the pages before the faulting one
+ * have moved, r.done says how many bytes, and the caller resumes at va + r.done (buf +
+ * r.done, len - r.done) once the fault is resolved, so a long access costs in proportion
+ * to its pages, not their square (the rest is an access of its own: once 16 pages or
+ * fewer remain, it is one instruction, retried whole). buf may be NULL for an address-only access (trace replay):
  * translation and costs only. len 0 does nothing and succeeds.
  */
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len);
+
+/* Whether an access of len (>= 1) bytes at va is a string access (spans more than 16
+ * 4 KiB pages) in the sense of vms_core_access. */
+static inline bool vms_access_is_string(uint64_t va, uint64_t len)
+{
+    return ((va + len - 1) >> 12) - (va >> 12) >= 16;
+}
 
 /*
  * One address-only reference of a batch: len bytes (>= 1) at va, of kind
@@ -179,7 +190,9 @@ _Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
  * fault, delivered as vms_core_access delivers it (CR2, TLB entries dropped), and the
  * pieces of that reference before the faulting one have been translated and counted,
  * as vms_core_access does. The caller resolves the fault and resumes at the returned
- * index. Never allocates. The trace-replay fast path (docs/REPLAY.md).
+ * index: from the reference's start, or for a string reference (vms_access_is_string)
+ * at the faulting page fault->va, as vms_core_access's r.done says. Never allocates. The
+ * trace-replay fast path (docs/REPLAY.md).
  */
 size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault);
 

@@ -184,18 +184,25 @@ vms_status vms_kernel_dmesg(const vms_kernel *k, const char *grep, vms_strbuf *s
  * A "fault" is one entry into handle_mm_fault from a user access.
  */
 typedef struct vms_kernel_stats {
-    uint64_t pgfault;                /* every page fault handled (minor + major + segv …) */
-    uint64_t pgmajfault;             /* faults that needed file I/O */
-    uint64_t minor;                  /* resolved without I/O */
-    uint64_t cow;                    /* write faults on a COW page (copies + reuses) */
-    uint64_t cow_copy;               /* … that copied the page */
-    uint64_t cow_reuse;              /* … that reused it (sole reference) */
-    uint64_t zero_page;              /* read faults that mapped the shared zero page */
-    uint64_t anon_alloc;             /* anonymous frames allocated and zeroed by a fault */
-    uint64_t segv;                   /* SIGSEGV delivered */
-    uint64_t sigbus;                 /* SIGBUS delivered (file page beyond EOF) */
-    uint64_t oom_kill;               /* processes killed because no frame was free */
-    uint64_t spurious;               /* faults on a PTE that already allowed the access */
+    /* Every fault is counted once, by its end, in one of minor, major, segv, sigbus (as
+     * Linux's rusage min_flt/maj_flt), so pgfault = minor + pgmajfault + segv + sigbus.
+     * The rest (cow, zero_page, stack_expand, thp_fault_alloc, spurious, fault_around)
+     * are breakdowns of those. A fault retried after the OOM killer freed memory counts
+     * once; one whose own process the killer chose counts in oom_kill only. */
+    uint64_t pgfault;      /* every page fault: minor + major + segv + sigbus */
+    uint64_t pgmajfault;   /* resolved with I/O (a file page read, a swap-in) */
+    uint64_t minor;        /* resolved without I/O (stack growth, populate, spurious, COW …) */
+    uint64_t cow;          /* of those: write-protect faults on a COW page (copies + reuses); a
+                            * write-first fault on a private file page is not-present, not COW */
+    uint64_t cow_copy;     /* … that copied the page */
+    uint64_t cow_reuse;    /* … that reused it (sole reference) */
+    uint64_t zero_page;    /* read faults that mapped the shared zero page */
+    uint64_t private_copy; /* write-first faults on a private file page: copied (do_cow_fault) */
+    uint64_t anon_alloc;   /* anonymous frames allocated and zeroed by a fault */
+    uint64_t segv;     /* faults that ended in SIGSEGV (EFAULT for a kernel access: see efault) */
+    uint64_t sigbus;   /* faults that ended in SIGBUS (beyond EOF, swap read error; or EFAULT) */
+    uint64_t oom_kill; /* processes killed because no frame was free */
+    uint64_t spurious; /* faults on a PTE that already allowed the access */
     uint64_t stack_expand;           /* faults that grew a stack VMA */
     uint64_t fault_around;           /* pages mapped by fault-around (beyond the faulting one) */
     uint64_t pgpgin;                 /* pages read from files into the page cache */
@@ -297,7 +304,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  * Append the kernel's counters as JSON members (no braces), to follow
  * vms_machine_stats_json_members. A contract for external tools — these names stay:
  *   "faults": {"total", "minor", "major", "cow", "cow_copy", "cow_reuse", "zero_page",
- *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"},
+ *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"}
+ *             (total = minor + major + segv + sigbus; the others are breakdowns),
  *   "tlb_shootdown": {"remote_flushes", "ipis", "broadcasts", "cycles", "invlpgb",
  *                     "lazy_skipped", "switch_flushes", "leave_mm", "deferred",
  *                     "local_flush_one", "local_flush_all", "pcid_flushes"},
@@ -326,7 +334,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);
  * it; the reverse map equals the page tables (each rmap entry's PTE maps that frame and
  * each user PTE has its rmap entry); each frame's mapcount equals the number of PTEs
  * mapping it and its refcount accounts for them; PCIDs unique; the frame allocator's
- * own check. VMS_OK, or VMS_ERR_INVAL naming the first violation in err.
+ * own check; the fault counters add up (pgfault = minor + major + segv + sigbus, cow =
+ * cow_copy + cow_reuse). VMS_OK, or VMS_ERR_INVAL naming the first violation in err.
  */
 vms_status vms_kernel_check(vms_kernel *k, vms_err *err);
 

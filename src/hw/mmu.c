@@ -162,12 +162,14 @@ static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, 
     return true;
 }
 
+_Static_assert(MAX_PIECES == 16, "vms_access_is_string (core.h) knows MAX_PIECES");
+
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len)
 {
     vms_access_result r = {.ok = true};
     uint8_t *bytes = buf;
-    bool first = true;
+    bool first = true, string = vms_access_is_string(va, len);
     while (len > 0) {
         piece p[MAX_PIECES];
         unsigned n = 0;
@@ -177,6 +179,16 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
             uint64_t cur = va + done;
             if (!translate(c, cur, kind, &x, &p[n].pa, &r.fault, NULL)) {
                 r.ok = false;
+                if (!string)
+                    return r; /* one group, nothing moved: r.done is 0 */
+                /* A string instruction completes the elements before the faulting one
+                 * (REP MOVS updates RSI/RDI/RCX as it goes): their bytes move and r.done
+                 * says how far it got, so the retry resumes at the faulting page. */
+                vms_fault f = r.fault;
+                if (bytes && n > 0 && !move(c, p, n, kind, bytes, &r.fault))
+                    return r;
+                r.fault = f;
+                r.done += done;
                 return r;
             }
             uint64_t room = vms_pgsize_bytes(x.size) - (cur & (vms_pgsize_bytes(x.size) - 1));
@@ -194,6 +206,7 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
             }
             bytes += done;
         }
+        r.done += done;
         va += done;
         len -= done;
     }

@@ -254,8 +254,9 @@ static vmsi_fault_ret do_cow_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     vmsi_charge(c->k, c->t->core, c->k->cfg.cost.copy_page);
-    c->k->st.cow++;
-    c->k->st.cow_copy++;
+    /* Not a COW fault in the stats: the page was not present, so the error code had no P
+     * bit (Linux counts it nowhere as COW either); cow counts write-protect faults. */
+    c->k->st.private_copy++;
     return map_new(c, pfn, mk_pte(c, pfn, true));
 }
 
@@ -448,25 +449,42 @@ static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_
     return handle_pte_fault(&c);
 }
 
+/*
+ * Count a fault by its end, in exactly one category (as Linux's rusage counts min_flt and
+ * maj_flt): resolved with I/O (major) or without (minor: stack growth, populate, spurious
+ * faults, COW and the zero page included), or ended with VM_FAULT_SIGSEGV / VM_FAULT_SIGBUS
+ * (for a kernel access to user memory, EFAULT instead of the signal). pgfault is their
+ * sum. A fault that needed the OOM killer is counted when its retry ends; one whose
+ * process the killer chose is an OOM kill (oom_kill), and one the host could not serve
+ * (NOMEM) stops the run. cow, zero_page, stack_expand, … are breakdowns of these.
+ */
+static vmsi_fault_ret account(vms_kernel *k, vmsi_fault_ret r, const vmsi_fault_info *fi)
+{
+    uint64_t *cat = NULL;
+    if (r == VMSI_FAULT_DONE)
+        cat = fi->major ? &k->st.pgmajfault : &k->st.minor;
+    else if (r == VMSI_FAULT_SEGV)
+        cat = &k->st.segv;
+    else if (r == VMSI_FAULT_BUS)
+        cat = &k->st.sigbus;
+    if (cat) {
+        (*cat)++;
+        k->st.pgfault++;
+    }
+    return r;
+}
+
 vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
                                     vmsi_fault_info *fi)
 {
-    k->st.pgfault++;
     k->cur_core = t->core;
     k->cur_proc = t->proc;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
     assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
-        return VMSI_FAULT_SEGV;
-    vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi);
-    if (r == VMSI_FAULT_DONE) {
-        if (fi->major)
-            k->st.pgmajfault++;
-        else
-            k->st.minor++;
-    }
-    return r;
+        return account(k, VMSI_FAULT_SEGV, fi);
+    return account(k, fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi), fi);
 }
 
 /* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for
@@ -491,8 +509,7 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
             if (vmsi_pte_present(k, pte) && (!write || vmsi_pte_write(k, pte)))
                 continue;
             vmsi_fault_info fi = {0, false};
-            k->st.pgfault++;
-            vmsi_fault_ret r = fault_vma(k, t, v, va, write, &fi);
+            vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
             if (r != VMSI_FAULT_DONE)
                 return r;
             v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */

@@ -204,10 +204,10 @@ static vms_status check_config(const vms_kernel_config *cfg, vms_err *err)
     unsigned fa = cfg->fault_around_pages;
     if (fa == 0 || fa > 512 || (fa & (fa - 1)))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "fault_around_pages %u: expected a power of two in 1 … 512", fa);
+                        "kernel.fault_around %u: expected a power of two in 1 … 512", fa);
     if (cfg->stack_limit < (UINT64_C(128) << 10) || (cfg->stack_limit & VMS_PAGE_MASK))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
+                        "kernel.stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
                         (unsigned long long)cfg->stack_limit);
     return VMS_OK;
 }
@@ -263,7 +263,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (st != VMS_OK)
         return st;
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
-        return vmsi_err(err, VMS_ERR_INVAL, "kswapd_core %d: the machine has %u cores",
+        return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
     if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
@@ -311,8 +311,9 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         vms_kernel_destroy(k);
         return st;
     }
-    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u cores, PCID %s",
-             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->cfg.pcid ? "on" : "off");
+    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u core%s, PCID %s",
+             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->ncores == 1 ? "" : "s",
+             k->cfg.pcid ? "on" : "off");
     *out = k;
     return VMS_OK;
 }

@@ -20,6 +20,7 @@
 #ifndef VMSIM_OS_IMPL_H
 #define VMSIM_OS_IMPL_H
 
+#include "util/radix.h"
 #include "util/util.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
@@ -38,8 +39,8 @@
 #define VMSI_DMESG_LINE        160u
 
 /*
- * Page-cache array entries (vms_file.pages): a pfn, 0 (absent), or with bit 63 a swap
- * slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
+ * Page-cache entries (vms_file.pages, a sparse map by page index): a pfn, 0 (absent), or with bit
+ * 63 a swap slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
  * xarray), or with bit 62 a shadow (a file page reclaim dropped: the next read of it is
  * a refault, Linux's workingset shadow entry). Bit 61 with a swap slot: the slot's read
  * failed (poisoned: every later fault of the page is SIGBUS).
@@ -151,16 +152,22 @@ struct vms_file {
     vmsi_file_kind kind;
     unsigned refs;
     uint64_t ino;
-    uint64_t size;   /* bytes */
-    uint64_t npages; /* pages covering size */
-    uint64_t *pages; /* npages entries, allocated on first use */
-    uint64_t cached; /* pages present in the cache */
-    char *path;      /* host path (HOST) or "/dev/shm/NAME" (SHM) */
-    char *wb_path;   /* where writeback goes (HOST) */
-    bool wb_created; /* the copy exists and holds the original's bytes */
-    bool unlinked;   /* SHM: name forgotten */
-    vms_file *next;  /* kernel's list of objects */
+    uint64_t size;    /* bytes */
+    uint64_t npages;  /* pages covering size */
+    vmsi_radix pages; /* index -> cache entry (below); host memory per entry, not per page */
+    uint64_t cached;  /* pages present in the cache */
+    char *path;       /* host path (HOST) or "/dev/shm/NAME" (SHM) */
+    char *wb_path;    /* where writeback goes (HOST) */
+    bool wb_created;  /* the copy exists and holds the original's bytes */
+    bool unlinked;    /* SHM: name forgotten */
+    vms_file *next;   /* kernel's list of objects */
 };
+
+/* The cache entry of page index of f (0: absent). */
+static inline uint64_t vmsi_cache_entry(const vms_file *f, uint64_t index)
+{
+    return vmsi_radix_get(&f->pages, index);
+}
 
 /* One reverse-map entry: the PTE of mm at va maps the frame. */
 typedef struct vmsi_rmap_ent {

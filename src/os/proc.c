@@ -408,13 +408,11 @@ static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t
     info->error_code = ec;
     info->si_code = si_code;
     if (sig == VMS_SIGSEGV) {
-        info->outcome = VMS_ACCESS_SEGV;
-        k->st.segv++;
+        info->outcome = VMS_ACCESS_SEGV; /* a fault's SIGSEGV is counted by its handler */
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: segfault at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else if (sig == VMS_SIGBUS) {
         info->outcome = VMS_ACCESS_BUS;
-        k->st.sigbus++;
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else {
@@ -517,6 +515,20 @@ static inline void access_done(vms_kernel *k, vms_task *t, uint64_t va, size_t l
     vmsi_lru_accessed(k, t->proc->mm, va, len); /* exact LRU/OPT: an oracle */
 }
 
+/* A string access (vms_core_access) that faulted after `done` bytes resumes there: the
+ * retry starts at the faulting page, and the pages before it are progress. */
+static void resume(uint64_t *va, void **buf, size_t *len, size_t done, fault_watch *w,
+                   vms_kernel *k)
+{
+    if (!done)
+        return;
+    *va += done;
+    *len -= done;
+    if (*buf)
+        *buf = (uint8_t *)*buf + done;
+    *w = (fault_watch)FAULT_WATCH_INIT(k);
+}
+
 /* Put t's core in user mode running t's address space; returns the core. */
 static vms_core *enter_user(vms_kernel *k, vms_task *t)
 {
@@ -539,6 +551,8 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
+    uint64_t va0 = va;
+    size_t len0 = len;
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
@@ -550,9 +564,10 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
         if (r.ok) {
-            access_done(k, t, va, len);
+            access_done(k, t, va0, len0);
             return VMS_OK;
         }
+        resume(&va, &buf, &len, r.done, &w, k);
         if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
@@ -590,6 +605,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;
+    vms_ref part; /* the rest of refs[i], a string reference resumed at its faulting page */
+    bool in_part = false;
     while (i < n) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
@@ -597,12 +614,15 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         }
         vms_core *c = enter_user(k, t);
         vms_fault f;
+        bool was_part = in_part;
         uint64_t c0 = vms_core_cycles(c);
-        size_t ran = vms_core_access_batch(c, refs + i, n - i, &f);
+        size_t ran = vms_core_access_batch(c, in_part ? &part : refs + i, in_part ? 1 : n - i, &f);
         k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
-        if (ran > 0)
+        if (ran > 0) {
             w = (fault_watch)FAULT_WATCH_INIT(k); /* progress: a new reference's faults */
+            in_part = false;
+        }
         /* Nothing of the kernel runs between references of the batch, so their
          * completions can be told now, in order, before the fault is handled. */
         for (size_t j = i; j < i + ran; j++)
@@ -610,6 +630,17 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         i += ran;
         if (i == n)
             break;
+        if (was_part && ran == 1)
+            continue; /* the resumed reference completed: on with the batch */
+        const vms_ref *cur = in_part ? &part : &refs[i];
+        if (f.kind == VMS_FAULT_PF && vms_access_is_string(cur->va, cur->len) && f.va > cur->va) {
+            /* As vms_proc_access's resume(): the pages before the faulting one are done. */
+            part = *cur;
+            part.len -= (uint32_t)(f.va - cur->va);
+            part.va = f.va;
+            in_part = true;
+            w = (fault_watch)FAULT_WATCH_INIT(k);
+        }
         if (livelocked(k, &w, &f)) {
             deliver(k, t, VMS_SIGBUS, f.va, f.error_code, 0, info);
             break;
@@ -694,6 +725,7 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         vms_core_set_ac(c, false); /* clac */
         if (r.ok)
             return VMS_OK;
+        resume(&va, &buf, &len, r.done, &w, k);
         if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;

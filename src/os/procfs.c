@@ -263,6 +263,7 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_cow_copy", s->cow_copy},
         {"vmsim_cow_reuse", s->cow_reuse},
         {"vmsim_zero_page_map", s->zero_page},
+        {"vmsim_private_copy", s->private_copy},
         {"vmsim_anon_alloc", s->anon_alloc},
         {"vmsim_spurious_fault", s->spurious},
         {"vmsim_fault_around", s->fault_around},
@@ -408,9 +409,28 @@ static unsigned mm_tasks(const vms_kernel *k, const vmsi_mm *mm)
     return n;
 }
 
+/* The fault counters add up: each fault in one category, COW split in two. */
+static vms_status check_fault_stats(const vms_kernel_stats *s, vms_err *err)
+{
+    if (s->pgfault != s->minor + s->pgmajfault + s->segv + s->sigbus)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "%llu faults, but %llu minor + %llu major + %llu segv + %llu sigbus",
+                        (unsigned long long)s->pgfault, (unsigned long long)s->minor,
+                        (unsigned long long)s->pgmajfault, (unsigned long long)s->segv,
+                        (unsigned long long)s->sigbus);
+    if (s->cow != s->cow_copy + s->cow_reuse)
+        return vmsi_err(err, VMS_ERR_INVAL, "%llu COW faults, %llu copies + %llu reuses",
+                        (unsigned long long)s->cow, (unsigned long long)s->cow_copy,
+                        (unsigned long long)s->cow_reuse);
+    return VMS_OK;
+}
+
 vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
 {
     bool pcid_seen[VMSI_MAX_PCID + 1] = {false};
+    vms_status fst = check_fault_stats(&k->st, err);
+    if (fst != VMS_OK)
+        return fst;
     for (unsigned i = 0; i < k->nprocs; i++) {
         vmsi_proc *p = k->procs[i];
         if ((p->state == VMS_TASK_RUNNING) != (p->mm != NULL))

@@ -274,7 +274,7 @@ static void remove_cache_page(vms_kernel *k, uint64_t pfn, uint64_t entry)
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     vmsi_rmap *r = (vmsi_rmap *)f->owner;
     vms_file *file = r->file;
-    file->pages[r->index] = entry;
+    vmsi_radix_set(&file->pages, k->a, r->index, entry); /* replaces: cannot fail */
     file->cached--;
     if (f->flags & VMS_FRAME_SWAPBACKED)
         k->nr_shmem--;

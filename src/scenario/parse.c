@@ -4,10 +4,13 @@
  * Process and label names are resolved here (each must be defined by an earlier line),
  * data literals are decoded into a byte pool, and every number is range checked.
  */
+#define _POSIX_C_SOURCE 200809L /* stat */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "scenario/scenario_impl.h"
 #include "vmsim/mman.h"
@@ -34,12 +37,13 @@ typedef struct parser {
 /* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. */
 __attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const char *fmt, ...)
 {
-    char msg[200];
+    char msg[200], safe[240];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, msg);
+    vmsi_escape_ctl(msg, safe, sizeof safe); /* tokens from the file reach a terminal */
+    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, safe);
 }
 
 static char *dup_n(const vms_allocator *a, const char *s, size_t n)
@@ -230,6 +234,16 @@ static vms_status number(parser *p, const tok *t, bool suffix, const char *what,
     return VMS_OK;
 }
 
+/* A core number: below VMS_MAX_CORES (the machine's own count is checked when it runs). */
+static vms_status core_number(parser *p, const tok *t, unsigned *core)
+{
+    uint64_t v = 0;
+    if (t->quoted || !vms_parse_u64(t->s, false, &v) || v >= VMS_MAX_CORES)
+        return fail(p, "expected a core number from 0 to %u, got '%s'", VMS_MAX_CORES - 1, str(t));
+    *core = (unsigned)v;
+    return VMS_OK;
+}
+
 /* ADDR: 0x…, decimal, `auto` (when allowed), LABEL or LABEL+OFFSET. */
 static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
 {
@@ -250,6 +264,10 @@ static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
                     allow_auto ? ", auto" : "", str(t));
     if (plus && !vms_parse_u64(plus + 1, true, &a->value))
         return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(t));
+    /* Labels are user or DMA addresses below 2^57, so an offset below 2^57 cannot wrap. */
+    if (a->value >= UINT64_C(1) << 57)
+        return fail(p, "offset in '%s' beyond the 57-bit address space (at most 0x%llx)", str(t),
+                    (unsigned long long)((UINT64_C(1) << 57) - 1));
     return VMS_OK;
 }
 
@@ -468,7 +486,17 @@ static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
         return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS) : st;
     case OP_READ:
         st = length(p, &t[3], &c->len);
-        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA)) : st;
+        if (st == VMS_OK && c->len > VMS_TASK_SIZE) /* more than any process can map */
+            return fail(p, "expected a length of at most 0x%llx (the user address space), got '%s'",
+                        (unsigned long long)VMS_TASK_SIZE, str(&t[3]));
+        if (st == VMS_OK)
+            st = expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA));
+        if (st == VMS_OK && c->expect == EXP_DATA && c->data_len != c->len)
+            return fail(p,
+                        "a read of %llu bytes cannot be checked against %zu bytes of data: "
+                        "expected LEN %zu",
+                        (unsigned long long)c->len, c->data_len, c->data_len);
+        return st;
     default:
         c->len = 1;
         return expectation(p, t, n, 3, c, EXPECT_ACCESS);
@@ -545,9 +573,7 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
         return VMS_OK;
     }
     if (w == SHOW_TLB) {
-        uint64_t core = 0;
-        st = number(p, &t[2], false, "a core number", &core);
-        c->core = (unsigned)core;
+        st = core_number(p, &t[2], &c->core);
         if (st == VMS_OK && n > 3) {
             static const char *const lv[] = {"l1i", "l1d", "l2"};
             for (int l = 0; l < 3; l++)
@@ -606,12 +632,9 @@ static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
 {
     if (i == n)
         return VMS_OK;
-    uint64_t core = 0;
     if (i + 2 != n || !tok_is(&t[i], "core"))
         return fail(p, "expected 'core N' or the end of the line, got '%s'", str(&t[i]));
-    vms_status st = number(p, &t[i + 1], false, "a core number", &core);
-    c->core = (unsigned)core;
-    return st;
+    return core_number(p, &t[i + 1], &c->core);
 }
 
 static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
@@ -632,16 +655,11 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
             st = c->op == OP_FORK && n > 3 ? fail(p, "expected 'fork PARENT CHILD'")
                                            : core_opt(p, t, n, 3, c);
         return st == VMS_OK ? proc_new(p, &t[2], &c->proc2) : st;
-    case OP_CORE: {
-        uint64_t core = 0;
+    case OP_CORE:
         st = argc_is(p, n, 3, "core NAME N");
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
-        if (st == VMS_OK)
-            st = number(p, &t[2], false, "a core number", &core);
-        c->core = (unsigned)core;
-        return st;
-    }
+        return st == VMS_OK ? core_number(p, &t[2], &c->core) : st;
     case OP_AFFINITY: {
         uint64_t mask[VMS_MAX_CORES / 64];
         st = argc_is(p, n, 3, "affinity NAME CORES");
@@ -1021,18 +1039,24 @@ vms_status vms_scenario_load(const vms_allocator *a, const char *path, vms_scena
         a = vms_allocator_default();
     FILE *f = fopen(path, "rb");
     if (!f)
-        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open scenario file", path);
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open scenario file: %s", path,
+                        strerror(errno));
+    struct stat sst;
+    if (fstat(fileno(f), &sst) == 0 && S_ISDIR(sst.st_mode)) {
+        fclose(f);
+        return vmsi_err(err, VMS_ERR_IO, "%s: is a directory, not a scenario file", path);
+    }
     vms_strbuf sb;
     vms_strbuf_init(&sb, a);
     char chunk[4096];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         vms_strbuf_append(&sb, chunk, n);
-    bool bad = ferror(f) != 0;
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
     vms_status st;
-    if (bad)
-        st = vmsi_err(err, VMS_ERR_IO, "%s: read error", path);
+    if (read_errno)
+        st = vmsi_err(err, VMS_ERR_IO, "%s: read error: %s", path, strerror(read_errno));
     else if (sb.failed)
         st = vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory reading the file", path);
     else if (sb.len != strlen(vms_strbuf_str(&sb)))
@@ -1069,6 +1093,58 @@ void vms_scenario_destroy(vms_scenario *sc)
     vmsi_free(a, sc, sizeof *sc);
 }
 
+void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len)
+{
+    if (arg[0] == '/' || !sc->dir)
+        snprintf(buf, len, "%s", arg);
+    else
+        snprintf(buf, len, "%s/%s", sc->dir, arg);
+}
+
+bool vmsi_scenario_may_write(const vms_scenario *sc, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    for (unsigned i = 0; i < sc->nwfiles; i++)
+        if (sc->wfiles[i].dev == (unsigned long long)st.st_dev &&
+            sc->wfiles[i].ino == (unsigned long long)st.st_ino)
+            return true;
+    return false;
+}
+
+vms_status vms_scenario_allow_write(vms_scenario *sc, const char *path, vms_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot allow writing it: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: not a regular file", path);
+    if (sc->nwfiles == sizeof sc->wfiles / sizeof *sc->wfiles)
+        return vmsi_err(err, VMS_ERR_RANGE, "%s: at most 16 writable files", path);
+    sc->wfiles[sc->nwfiles++] =
+        (struct scn_wfile){(unsigned long long)st.st_dev, (unsigned long long)st.st_ino};
+    return VMS_OK;
+}
+
+vms_status vms_scenario_check_writes(const vms_scenario *sc, vms_err *err)
+{
+    for (size_t i = 0; i < sc->ncmd; i++) {
+        const scn_cmd *c = &sc->cmd[i];
+        if (c->op != OP_DEVICE || c->devkind != 1 || !c->flag)
+            continue;
+        char path[2048];
+        vmsi_scenario_path(sc, sc->strs[c->path], path, sizeof path);
+        if (!vmsi_scenario_may_write(sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s:%u: device blk %s: a scenario may not write the host file %s; "
+                            "name it on the command line (vmsim run --writable %s) or drop "
+                            "`writable`",
+                            sc->name, c->line, sc->devs[c->dev], path, path);
+    }
+    return VMS_OK;
+}
+
 vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err *err)
 {
     for (size_t i = 0; i < sc->ncmd && sc->cmd[i].op == OP_SET; i++) {
@@ -1080,6 +1156,12 @@ vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err
         size_t kl = (size_t)(eq - arg) < sizeof key - 1 ? (size_t)(eq - arg) : sizeof key - 1;
         memcpy(key, arg, kl);
         key[kl] = '\0';
+        if (vms_config_key_writes_host(key))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s: %s names a host file vmsim would write: a scenario may not "
+                            "set it; give it on the command line (--set %s=…) or in a "
+                            "--config file",
+                            where, key, key);
         vms_status st = vms_config_set(c, key, eq + 1, where, err);
         if (st != VMS_OK)
             return st;

@@ -53,12 +53,13 @@ typedef struct sdev {
 
 __attribute__((format(printf, 2, 3))) static void say(runner *r, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[512], safe[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    vms_strbuf_append(&r->line, buf, strlen(buf));
+    vmsi_escape_ctl(buf, safe, sizeof safe); /* echo texts and names come from the file */
+    vms_strbuf_append(&r->line, safe, strlen(safe));
 }
 
 static void flush(runner *r, bool is_error)
@@ -104,12 +105,15 @@ static void say_data(runner *r, const uint8_t *d, size_t n)
 /* Counters an access moves, captured before and after it. */
 typedef struct snap {
     vms_kernel_stats ks;
+    uint64_t swapbacked; /* SWAPBACKED frames: anonymous ones are counted as anon_alloc, so
+                            an uncategorised rise is a new shared-memory page */
     uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
 } snap;
 
 static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
 {
     s->ks = *vms_kernel_get_stats(r->k);
+    s->swapbacked = vms_frames_count(vms_kernel_frames(r->k), VMS_FRAME_SWAPBACKED);
     vms_task_info ti;
     vms_task_get_info(t, &ti);
     vms_core *core = vms_machine_core(r->m, ti.core);
@@ -134,6 +138,7 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
         {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
         {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
+        {offsetof(vms_kernel_stats, private_copy), "private copy of a file page"},
         {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
         {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
         {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
@@ -161,7 +166,12 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
                 first = false;
             }
         }
-        say(r, "%s)", first ? "minor: page already in memory" : "");
+        /* No category: the page was in memory (the page cache, the swap cache), unless a
+         * shared-memory page was made, which a first touch of shm does (zero-filled). */
+        say(r, "%s)",
+            !first                          ? ""
+            : b->swapbacked > a->swapbacked ? "minor: new shared-memory page zero-filled"
+                                            : "minor: page already in memory");
     }
     uint64_t out = b->ks.pswpout - a->ks.pswpout;
     uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
@@ -475,7 +485,7 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     static const char *const what[] = {"", "SIGSEGV", "SIGBUS", "OOM kill", "not running"};
     say(r, " -> %s", what[ai->outcome]);
     if (ai->outcome == VMS_ACCESS_SEGV || ai->outcome == VMS_ACCESS_BUS)
-        say(r, " at 0x%" PRIx64 " (error code 0x%x): %s killed", ai->addr, ai->error_code,
+        say(r, " at 0x%" PRIx64 " (error code 0x%x): process %s killed", ai->addr, ai->error_code,
             pname(r, c->proc));
     if (ai->outcome == VMS_ACCESS_SEGV && c->expect == EXP_SEGV) {
         r->res->expects_passed++;
@@ -497,6 +507,33 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     (void)t;
 }
 
+/* A read longer than this (without `expect DATA`, whose data the line holds) is made as
+ * consecutive accesses of this many bytes, like a program reading into one buffer in a
+ * loop: host memory stays bounded whatever LEN the scenario names. */
+#define READ_CHUNK (UINT64_C(64) << 10)
+
+/* vms_proc_access of [va, va+len) in READ_CHUNK pieces into buf (READ_CHUNK bytes),
+ * keeping the first bytes in buf; *ai adds up the pieces' faults and holds the outcome
+ * of the last piece run (the first that did not complete). */
+static vms_status read_streamed(runner *r, vms_task *t, uint64_t va, uint64_t len, uint8_t *buf,
+                                vms_access_info *ai, vms_err *err)
+{
+    uint8_t *scratch = buf + READ_CHUNK;
+    unsigned faults = 0, major = 0;
+    for (uint64_t off = 0; off < len; off += READ_CHUNK) {
+        size_t n = (size_t)(len - off < READ_CHUNK ? len - off : READ_CHUNK);
+        vms_status st =
+            vms_proc_access(r->k, t, va + off, VMS_ACC_READ, off ? scratch : buf, n, ai, err);
+        faults += ai->faults;
+        major += ai->major;
+        ai->faults = faults;
+        ai->major = major;
+        if (st != VMS_OK || ai->outcome != VMS_ACCESS_OK)
+            return st;
+    }
+    return VMS_OK;
+}
+
 static vms_status do_access(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
@@ -505,7 +542,9 @@ static vms_status do_access(runner *r, vms_task *t)
                            : c->op == OP_READ ? VMS_ACC_READ
                                               : VMS_ACC_EXEC;
     size_t len = c->op == OP_WRITE ? c->data_len : (size_t)c->len;
-    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, len);
+    bool streamed = c->op == OP_READ && c->len > READ_CHUNK && c->expect != EXP_DATA;
+    size_t blen = streamed ? 2 * READ_CHUNK : len; /* the head, then a scratch piece */
+    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, blen);
     if (!buf)
         return VMS_ERR_NOMEM;
     uint64_t va = addr_of(r, &c->addr);
@@ -518,13 +557,14 @@ static vms_status do_access(runner *r, vms_task *t)
         say(r, " ");
         say_data(r, buf, len);
     } else if (c->op == OP_READ) {
-        say(r, " %zu", len);
+        say(r, " %" PRIu64, c->len);
     }
     snap s0, s1;
     take(r, t, kind, &s0);
     vms_access_info ai;
     vms_err err = {0};
-    vms_status st = vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
+    vms_status st = streamed ? read_streamed(r, t, va, c->len, buf, &ai, &err)
+                             : vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
     if (st == VMS_OK) {
         take(r, t, kind, &s1);
         settle_access(r, t, &ai, buf);
@@ -533,7 +573,7 @@ static vms_status do_access(runner *r, vms_task *t)
         flush(r, false);
     }
     if (c->op != OP_WRITE)
-        vmsi_free(a, buf, len);
+        vmsi_free(a, buf, blen);
     return st;
 }
 
@@ -780,9 +820,12 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         }
     } else if (c->devkind == 1) {
         char path[2048];
-        const char *arg = r->sc->strs[c->path];
-        snprintf(path, sizeof path, "%s%s%s", arg[0] == '/' ? "" : r->sc->dir,
-                 arg[0] == '/' ? "" : "/", arg);
+        vmsi_scenario_path(r->sc, r->sc->strs[c->path], path, sizeof path);
+        if (c->flag && !vmsi_scenario_may_write(r->sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "a scenario may not write the host file %s (allow it with "
+                            "--writable)",
+                            path);
         vms_blk_config bc;
         vms_blk_config_default(&bc);
         bc.dev = *dc;

@@ -120,6 +120,18 @@ struct vms_scenario {
     size_t nstrs, strs_cap;
     uint8_t *pool; /* data bytes */
     size_t pool_len, pool_cap;
+    /* Host files the caller lets `device blk … writable` write (vms_scenario_allow_write),
+     * by device and inode. */
+    struct scn_wfile {
+        unsigned long long dev, ino;
+    } wfiles[16];
+    unsigned nwfiles;
 };
+
+/* The host path of a scenario's file argument: absolute, or relative to its directory. */
+void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len);
+
+/* Whether the caller allowed the scenario to write host file `path` (same inode). */
+bool vmsi_scenario_may_write(const vms_scenario *sc, const char *path);
 
 #endif
