@@ -18,11 +18,24 @@
 #define EXIT_USAGE 2
 
 int cmd_explain(int argc, char **argv);
+int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_vmm(int argc, char **argv);
+int cmd_ostep(int argc, char **argv);
+/* `explain --ostep …` and `explain --machine csapp …` (argv[0] is that flag). */
+int cli_explain_teach(int argc, char **argv);
+
+/* The OSTEP machine `machine` configured from its script's flags in argv[0..argc);
+ * numbers that are not flag values go to vas (at most CLI_OSTEP_MAX_VAS). Returns 0,
+ * -1 after --help, or an exit status (the error printed). cfg->addrs stays valid until
+ * the next call. */
+#define CLI_OSTEP_MAX_VAS 32
+typedef struct vms_ostep_config vms_ostep_config;
+int cli_ostep_config(const char *machine, int argc, char **argv, vms_ostep_config *cfg,
+                     uint64_t *vas, unsigned *nvas);
 int cmd_policy(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_record(int argc, char **argv);

@@ -24,6 +24,8 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "vmsim/cache.h"
+#include "vmsim/dram.h"
 #include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -337,6 +339,49 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+/* The cache and DRAM lines of the summary (only when they are on). */
+static void cache_summary(const replay_cli *o, FILE *f, uint64_t walk_refs)
+{
+    static const char *const names[4] = {"l1i", "l1d", "l2", "llc"};
+    uint64_t served = 0, wh[4] = {0};
+    unsigned ncores = vms_machine_ncores(o->m);
+    for (unsigned l = 0; l < 4; l++) {
+        uint64_t acc = 0, miss = 0, wb = 0;
+        bool any = false;
+        for (unsigned i = 0; i < (l == 3 ? 1 : ncores); i++) {
+            const vms_cache *c = vms_machine_cache(o->m, i, (vms_cache_id)l);
+            if (!c)
+                continue;
+            const vms_cache_stats *cs = vms_cache_get_stats(c);
+            acc += cs->accesses;
+            miss += cs->misses;
+            wb += cs->writebacks;
+            wh[l] += cs->walk_hits;
+            any = true;
+        }
+        if (any)
+            fprintf(f,
+                    "cache %-6s %" PRIu64 " accesses, %" PRIu64 " misses (%.3f%%), %" PRIu64
+                    " writebacks\n",
+                    names[l], acc, miss, pct(miss, acc), wb);
+        served += wh[l];
+    }
+    if (vms_machine_cache(o->m, 0, VMS_CACHE_L1D) || vms_machine_cache(o->m, 0, VMS_CACHE_LLC))
+        fprintf(f,
+                "walk refs    served by L1 %" PRIu64 ", L2 %" PRIu64 ", LLC %" PRIu64
+                ", memory %" PRIu64 "\n",
+                wh[1], wh[2], wh[3], walk_refs - served);
+    const vms_dram *d = vms_machine_dram(o->m);
+    if (d) {
+        const vms_dram_stats *ds = vms_dram_get_stats(d);
+        fprintf(f,
+                "dram         %s: %" PRIu64 " reads, %" PRIu64 " writes; row hits %" PRIu64
+                ", misses %" PRIu64 ", conflicts %" PRIu64 "; %" PRIu64 " refreshes\n",
+                vms_dram_get_config(d)->name, ds->reads, ds->writes, ds->row_hits, ds->row_misses,
+                ds->row_conflicts, ds->refreshes);
+    }
+}
+
 static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_format fmt)
 {
     const vms_replay_stats *s = vms_replay_get_stats(r);
@@ -372,8 +417,8 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
             " segv + %" PRIu64 " sigbus; %" PRIu64 " in kernel accesses\n",
             ks->pgfault, ks->minor, ks->pgmajfault, ks->segv, ks->sigbus, ks->kernel_faults);
     fprintf(f,
-            "  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64 " stack growth, %" PRIu64
-            " huge page; %" PRIu64 " more pages mapped by fault-around\n",
+            "  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64
+            " stack growth, %" PRIu64 " huge page; %" PRIu64 " more pages mapped by fault-around\n",
             ks->cow, ks->zero_page, ks->stack_expand, ks->thp_fault_alloc, ks->fault_around);
     fprintf(f,
             "memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
@@ -391,6 +436,7 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
                 "segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
                 " later accesses of dead processes skipped\n",
                 s->segv, s->dead_refs);
+    cache_summary(o, f, h.walk_refs);
     fprintf(f, "cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
             s->references ? (double)h.cycles / (double)s->references : 0.0);
 }

@@ -24,6 +24,8 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
+    "  ostep MACHINE    OSTEP's homework problems (linear, multilevel, segmentation,\n"
+    "                   relocation), same flags and seeds as the scripts, answered by vmsim\n"
     "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
     "  plot IN -o SVG   draw a replay CSV or sweep results as an SVG chart\n"
     "  help [COMMAND]   this text, or COMMAND's help (`vmsim help replay`); --version\n"
@@ -38,9 +40,9 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"explain", cmd_explain}, {"run", cmd_run},       {"config", cmd_config},
-    {"presets", cmd_presets}, {"vmm", cmd_vmm},       {"convert", cmd_convert},
-    {"record", cmd_record},   {"policy", cmd_policy}, {"replay", cmd_replay},
-    {"sweep", cmd_sweep},     {"plot", cmd_plot},
+    {"presets", cmd_presets}, {"vmm", cmd_vmm},       {"ostep", cmd_ostep},
+    {"convert", cmd_convert}, {"record", cmd_record}, {"policy", cmd_policy},
+    {"replay", cmd_replay},   {"sweep", cmd_sweep},   {"plot", cmd_plot},
 };
 
 /* `vmsim help [TOPIC]`: the overview, or the topic's own --help. */
@@ -58,7 +60,7 @@ static int help(int argc, char **argv)
         }
     fprintf(stderr,
             "vmsim help: no help on '%s': topics are the commands (explain, run, "
-            "config, presets, vmm, convert, record, policy, replay, sweep, plot)\n",
+            "config, presets, vmm, ostep, convert, record, policy, replay, sweep, plot)\n",
             argv[2]);
     return EXIT_USAGE;
 }

@@ -11,6 +11,8 @@
 #define VMSIM_MACHINE_H
 
 #include "vmsim/bus.h"
+#include "vmsim/cache.h"
+#include "vmsim/dram.h"
 #include "vmsim/format.h"
 #include "vmsim/pwc.h"
 #include "vmsim/ram.h"
@@ -64,6 +66,8 @@ typedef struct vms_machine_config {
     uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;
     vms_cost_config cost;
+    vms_cache_config cache; /* data caches (cache.h); cache.on false: none, as before */
+    vms_dram_config dram;   /* DRAM timing (dram.h); dram.on false: a flat latency */
 } vms_machine_config;
 
 /* Physical layout (seed 000): RAM from 0 up to the device window, then above 4 GiB. */

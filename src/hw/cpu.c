@@ -31,12 +31,23 @@
  * The receivers are not interrupted and not charged; the issuer pays cost.invlpgb per
  * instruction and, at TLBSYNC, the wait for the farthest core's completion.
  */
+#include "arch/riscv64/riscv64.h"
+#include "arch/aarch64/aarch64.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
 {
+    if (vmsi_fmt_is_riscv(c->regs.fmt)) { /* tagged by satp.ASID; G always honoured */
+        c->pcid = vms_rv_satp_asid(c->regs.satp);
+        c->pge = true;
+        return;
+    }
     c->pcid = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
+    if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
+        c->pcid = vmsi_a64_asid(&c->regs);
+        c->pge = true;
+    }
 }
 
 /* Drop from every TLB level of c the entries selected by the arguments (core_impl.h:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 #include "util/util.h"
 #include "vmsim/repl.h"
 
@@ -55,7 +56,11 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL, "invlpgb_max %u: expected 0 … 65536", cfg->invlpgb_max);
     if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
-    vms_status st = check_tlb(&cfg->mmu.l1i, "l1i", err);
+    vms_status st = vms_cache_validate(&cfg->cache, err);
+    if (st == VMS_OK)
+        st = vms_dram_validate(&cfg->dram, err);
+    if (st == VMS_OK)
+        st = check_tlb(&cfg->mmu.l1i, "l1i", err);
     if (st == VMS_OK)
         st = check_tlb(&cfg->mmu.l1d, "l1d", err);
     if (st == VMS_OK)
@@ -147,6 +152,9 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
     }
     for (unsigned i = 0; st == VMS_OK && i < m->ncores; i++)
         st = core_init(m, i, err);
+    if (st == VMS_OK && (cfg->cache.on || cfg->dram.on))
+        st = vmsi_memside_create(a, &cfg->cache, &cfg->dram, cfg->ncores, cfg->seed, m->bus, &m->ms,
+                                 err);
     if (st != VMS_OK) {
         vms_machine_destroy(m);
         return st;
@@ -165,6 +173,7 @@ void vms_machine_destroy(vms_machine *m)
         vms_pwc_destroy(m->cores[i].pwc);
     }
     vmsi_free(m->alloc, m->cores, m->ncores * sizeof *m->cores);
+    vmsi_memside_destroy(m->ms);
     vms_bus_destroy(m->bus);
     vms_ram_destroy(m->ram);
     vmsi_free(m->alloc, m, sizeof *m);

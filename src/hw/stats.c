@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 
 /* Sums over a set of cores, gathered once so totals and per-core output share code. */
 typedef struct totals {
@@ -123,8 +124,11 @@ vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
     vms_strbuf_printf(sb,
                       ",\"bus\":{\"ram_reads\":%" PRIu64 ",\"ram_writes\":%" PRIu64
                       ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64 ",\"errors\":%" PRIu64
-                      "},\"cores\":[",
+                      "}",
                       b->ram_reads, b->ram_writes, b->mmio_reads, b->mmio_writes, b->errors);
+    if (m->ms)
+        vmsi_memside_json(m->ms, sb); /* "cache" {…}, "dram" {…}: only when on */
+    vms_strbuf_printf(sb, ",\"cores\":[");
     for (unsigned i = 0; i < m->ncores; i++) {
         totals one;
         memset(&one, 0, sizeof one);
@@ -156,4 +160,6 @@ void vms_machine_reset_stats(vms_machine *m)
             if (c->tlb[l])
                 vms_tlb_reset_stats(c->tlb[l]);
     }
+    if (m->ms)
+        vmsi_memside_reset_stats(m->ms);
 }

@@ -750,8 +750,10 @@ static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
             mode_set = true;
         } else if (c->devkind == 1 && tok_is(&t[i], "writable")) {
             c->flag = true;
+        } else if (tok_is(&t[i], "noncoherent")) {
+            c->noncoherent = true;
         } else {
-            return fail(p, "expected iommu, passthrough, noiommu%s, got '%s'",
+            return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
                         c->devkind == 1 ? " or writable" : "", str(&t[i]));
         }
     }
@@ -788,11 +790,32 @@ static vms_status parse_dma_map(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
+/* dma sync DEV ADDR LEN cpu|device */
+static vms_status parse_dma_sync(parser *p, tok *t, int n, scn_cmd *c)
+{
+    c->op = OP_DMA_SYNC;
+    vms_status st = argc_is(p, n, 5, "dma sync DEV ADDR LEN cpu|device");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], -1, &c->dev);
+    if (st == VMS_OK)
+        st = address(p, &t[3], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[4], &c->len);
+    if (st == VMS_OK && n > 5 && !tok_is(&t[5], "cpu") && !tok_is(&t[5], "device"))
+        st = fail(p, "expected cpu or device, got '%s'", str(&t[5]));
+    if (st == VMS_OK && n < 6)
+        st = fail(p, "expected 'dma sync DEV ADDR LEN cpu|device'");
+    c->flag = st == VMS_OK && tok_is(&t[5], "cpu");
+    return st == VMS_OK ? expectation(p, t, n, 6, c, EXPECT_SYSCALL) : st;
+}
+
 /* dma map … | dma unmap DEV ADDR | dma DEV ADDR read LEN | dma DEV ADDR write DATA */
 static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
 {
     if (n >= 2 && tok_is(&t[1], "map"))
         return parse_dma_map(p, t, n, c);
+    if (n >= 2 && tok_is(&t[1], "sync"))
+        return parse_dma_sync(p, t, n, c);
     vms_status st;
     if (n >= 2 && tok_is(&t[1], "unmap")) {
         c->op = OP_DMA_UNMAP;

@@ -611,6 +611,40 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
+/* show_walk for a format other than x86-64's, in that format's names (format.h): the
+ * root register, level names and decoded bits are the format's. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, const vms_task_info *ti, uint64_t va)
+{
+    vms_bus *bus = vms_machine_bus(r->m);
+    uint64_t table = ti->cr3 & ~(vms_fmt_table_bytes(f) - 1);
+    say(r,
+        "page walk of 0x%" PRIx64 " in %s (%s: table 0x%" PRIx64 ", ASID %u; read without "
+        "hardware updates):\n",
+        va, pname(r, r->c->proc), f->root_reg, table, (unsigned)(ti->cr3 & 0xFFF));
+    for (unsigned l = f->levels; l >= 1; l--) {
+        unsigned idx = vms_fmt_index(f, va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(bus, vms_fmt_entry_pa(f, table, va, l), &pte) != VMS_OK) {
+            say(r, "  %-7s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+            return;
+        }
+        char bits[128];
+        f->bits_str(pte, l, bits, sizeof bits);
+        say(r, "  %-7s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, bits);
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
+        if (!in.present || in.leaf) {
+            if (in.present) {
+                uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
+                say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            }
+            return;
+        }
+        table = in.pa;
+    }
+}
+
 static void show_walk(runner *r, vms_task *t, uint64_t va)
 {
     static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
@@ -618,6 +652,10 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     vms_task_get_info(t, &ti);
     vms_bus *bus = vms_machine_bus(r->m);
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
+    if (regs->fmt) {
+        show_walk_fmt(r, regs->fmt, &ti, va);
+        return;
+    }
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
@@ -816,6 +854,7 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_nic_create(r->m, io, &nc, &d->nic, err);
         if (st == VMS_OK) {
             d->dev = vms_nic_dev(d->nic);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
         }
     } else if (c->devkind == 1) {
@@ -834,12 +873,14 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_blk_create(r->m, io, &bc, &d->blk, err);
         if (st == VMS_OK) {
             d->dev = vms_blk_dev(d->blk);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
         }
     } else {
         st = vms_dev_create(r->m, io, dc, &d->raw, err);
         if (st == VMS_OK) {
             d->dev = d->raw;
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
         }
     }
@@ -874,6 +915,8 @@ static vms_status do_device(runner *r)
                                             : "IOMMU off");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");
+        if (c->noncoherent)
+            say(r, ", non-coherent DMA (no cache snooping)");
     } else {
         vms_dma_detach(r->k, d->dd);
         d->dd = NULL;
@@ -913,6 +956,30 @@ static vms_status do_dma_map(runner *r)
             say(r, " as %s", r->sc->labels[c->def_label]);
         }
     }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_sync(runner *r)
+{
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &r->c->addr), lines = 0;
+    say(r, "dma sync %s 0x%" PRIx64 " ", r->sc->devs[r->c->dev], addr);
+    say_len(r, r->c->len);
+    say(r, " %s", r->c->flag ? "cpu" : "device");
+    vms_status st = r->c->flag
+                        ? vms_dma_sync_for_cpu(r->k, d->dd, addr, r->c->len, &lines, &err)
+                        : vms_dma_sync_for_device(r->k, d->dd, addr, r->c->len, &lines, &err);
+    if (st == VMS_OK)
+        say(r, " -> %s", !vms_dev_coherent(d->dev) ? "" : "coherent device: nothing to do");
+    if (st == VMS_OK && !vms_dev_coherent(d->dev))
+        say(r, "%" PRIu64 " cache line%s %s", lines, lines == 1 ? "" : "s",
+            r->c->flag ? "invalidated" : "cleaned");
     if (st == VMS_ERR_NOMEM)
         return st;
     settle_call(r, st, &err);
@@ -1107,6 +1174,8 @@ static vms_status step(runner *r)
         return do_dma_map(r);
     case OP_DMA_UNMAP:
         return do_dma_unmap(r);
+    case OP_DMA_SYNC:
+        return do_dma_sync(r);
     case OP_DMA_RAW:
         return do_dma_raw(r);
     case OP_NIC_POST:

@@ -161,5 +161,35 @@ for args in "replay" "replay a b" "replay a --format pin" "replay a --layout x" 
     if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
 
+# Caches and DRAM (issue 14 contract): off by default (no "cache"/"dram" members), the
+# contract names when on, the same run twice byte-identical, and the summary lines.
+"$vmsim" replay "$src/$ex/small.vmt" --stats json >"$tmp/off.json"
+if grep -q '"cache":\|"dram":' "$tmp/off.json"; then bad "cache members with cache off"; else ok; fi
+for hd in "skylake ddr4-3200" "tiny ddr5-4800"; do
+    set -- $hd
+    "$vmsim" replay "$src/$ex/ls.vmt" --set cache=$1 --set dram=$2 --stats json >"$tmp/c1.json"
+    "$vmsim" replay "$src/$ex/ls.vmt" --set cache=$1 --set dram=$2 --stats json >"$tmp/c2.json"
+    cmp -s "$tmp/c1.json" "$tmp/c2.json" && ok || bad "cache=$1 not deterministic"
+    if command -v python3 >/dev/null; then
+        python3 - "$tmp/c1.json" "$tmp/off.json" <<'PY' && ok || bad "cache=$1 json contract"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, r = d["cache"], d["dram"]
+for k in ("hits", "misses"):
+    assert c["l1d"][k] >= 0
+assert c["l1d"]["hits"] + c["l1d"]["misses"] == c["l1d"]["accesses"] > 0
+assert c["llc"]["misses"] > 0 and r["row_hits"] > 0 and r["row_misses"] > 0 and r["refreshes"] > 0
+assert r["reads"] == c["llc"]["misses"], (r, c["llc"])
+assert sum(c["walk_refs"].values()) == d["walk"]["mem_refs"], (c["walk_refs"], d["walk"])
+PY
+    fi
+done
+"$vmsim" replay "$src/$ex/ls.vmt" --set cache=skylake --set dram=ddr4-3200 >"$tmp/sum"
+for line in "cache l1d" "cache llc" "walk refs    served by L1" "dram         ddr4-3200"; do
+    grep -q "^$line" "$tmp/sum" && ok || bad "summary lacks '$line'"
+done
+"$vmsim" replay "$src/$ex/ls.vmt" --set cache=skylake --set cache.l1d=64K:8:4 >/dev/null 2>"$tmp/err"
+[ $? -ne 0 ] && grep -q "VIPT" "$tmp/err" && ok || bad "VIPT violation not refused"
+
 echo "replay: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
