@@ -1090,8 +1090,12 @@ vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
         size_t n = eol ? (size_t)(eol - p) : strlen(p);
         if (*p != '#' && eq && eq < p + n) {
             char name[128], val[VMS_CONFIG_PATH_MAX + 64];
+            /* The value ends before a trailing comment ("  ; 1536 entries = …"). */
+            const char *end = p + n, *cmt = strstr(eq + 3, "  ; ");
+            if (cmt && cmt < end)
+                end = cmt;
             snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
-            snprintf(val, sizeof val, "%.*s", (int)(p + n - eq - 3), eq + 3);
+            snprintf(val, sizeof val, "%.*s", (int)(end - eq - 3), eq + 3);
             if (!first)
                 vms_strbuf_append(sb, ",", 1);
             first = false;
