@@ -222,12 +222,12 @@ struct vms_kernel {
     vms_pt init_pt;           /* init_mm: kernel half only */
     uint64_t page_offset;
     uint64_t zero_pfn;
-    vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
-    vmsi_cpu *cpu;     /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
+    vmsi_mm **cur_mm;         /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
+    vmsi_cpu *cpu;            /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
     vms_shootdown_fn sd_hook; /* narration of shootdowns (vms_kernel_set_shootdown_hook) */
     void *sd_ud;
-    unsigned sd_targets[VMS_MAX_CORES]; /* scratch of one shootdown: targets ... */
-    uint64_t sd_ack[VMS_MAX_CORES];     /* ... and their ack times */
+    unsigned sd_targets[VMS_MAX_CORES];        /* scratch of one shootdown: targets ... */
+    uint64_t sd_ack[VMS_MAX_CORES];            /* ... and their ack times */
     uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
     bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
