@@ -577,7 +577,7 @@ static bool set_arch(vms_config *c, const char *value)
     const vms_pt_format *f = vms_format_for(value, c->machine.levels);
     if (!f)
         f = vms_format_for(value, 0);
-    if (!f)
+    if (!f || strcmp(f->arch, "teach") == 0) /* the textbooks' machines run no kernel */
         return false;
     c->machine.levels = f->levels;
     c->machine.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
