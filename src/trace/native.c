@@ -136,20 +136,26 @@ static vms_status fill(vms_trace_reader *r, size_t need)
 /* Consume n window bytes, adding them to the running block checksum (1.2 traces; 1.0
  * and 1.1 carry none, so nothing is hashed). A 1.2 trace must close each block with a
  * CHECK record: more than WBUF bytes without one is an error. */
-static bool take(vms_trace_reader *r, size_t n)
+static bool take_checked(vms_trace_reader *r, size_t n)
 {
-    if (r->minor >= 2) {
-        const uint8_t *p = vmsi_in_ptr(r->in);
-        if (r->crc_npend && r->crc_pend + r->crc_npend != p)
-            crc_flush(r); /* not contiguous: an unhashed take came between */
-        if (!r->crc_npend)
-            r->crc_pend = p;
-        r->crc_npend += n;
-    }
+    const uint8_t *p = vmsi_in_ptr(r->in);
+    if (r->crc_npend && r->crc_pend + r->crc_npend != p)
+        crc_flush(r); /* not contiguous: an unhashed take came between */
+    if (!r->crc_npend)
+        r->crc_pend = p;
+    r->crc_npend += n;
     r->crc_len += n;
     vmsi_in_take(r->in, n);
-    if (r->minor >= 2 && r->crc_len > WBUF)
+    if (r->crc_len > WBUF)
         return fail_here(r, "", "no CHECK record closes the block (corrupted trace?)");
+    return true;
+}
+
+static inline bool take(vms_trace_reader *r, size_t n)
+{
+    if (r->minor >= 2)
+        return take_checked(r, n);
+    vmsi_in_take(r->in, n);
     return true;
 }
 
