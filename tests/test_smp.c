@@ -634,6 +634,52 @@ static uint64_t reclaim_run(bool batch)
     return rounds;
 }
 
+/* FIFO reclaim (no A-bit aging, so no flush before the eviction) evicts the page core 1
+ * still caches: only the batch's deferred flush removes that entry before the frame is
+ * reused. core 1 keeps running t1 while t0 fills memory on core 0. */
+static void test_reclaim_deferred_hot_entry(void)
+{
+    fx f;
+    vms_kernel_config kc = kcfg(VMS_SHOOTDOWN_IPI);
+    kc.swap_bytes = UINT64_C(64) << 20;
+    kc.policy = "fifo";
+    vms_machine_config mc;
+    vms_err err = {0};
+    vms_machine_preset("skylake", &mc, NULL);
+    mc.ram_bytes = UINT64_C(24) << 20;
+    mc.ncores = 2;
+    memset(&f, 0, sizeof f);
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &f.m, &err) == VMS_OK);
+    REQUIRE_VOID(vms_kernel_create(f.m, &kc, &f.k, &err) == VMS_OK);
+    f.free0 = vms_frames_nfree(vms_kernel_frames(f.k));
+    vms_task *t0, *t1;
+    CHECK_EQ(vms_proc_spawn(f.k, "big", 0, &t0, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_clone_thread(f.k, t0, 1, &t1, NULL), VMS_OK);
+    uint64_t pages = 8192, va = map(&f, t0, pages, RW);
+    uint32_t v = 0x5eed5eed;
+    CHECK_EQ(vms_proc_write(f.k, t1, va, &v, 4), VMS_ACCESS_OK); /* the oldest page */
+    CHECK(tlb_has(&f, 1, pcid_of(t0), va));
+    stale_report rep = {0};
+    const vms_kernel_stats *s = vms_kernel_get_stats(f.k);
+    for (uint64_t p = 1; p < pages && s->pswpout == 0; p++)
+        CHECK_EQ(vms_proc_write(f.k, t0, va + p * 4096, &p, 8), VMS_ACCESS_OK);
+    CHECK(s->pswpout > 0);
+    CHECK(s->tlb_deferred > 0);
+    check_tlbs(&f, &rep); /* core 1 runs t1: its entry for the evicted page must be gone */
+    CHECK(!tlb_has(&f, 1, pcid_of(t0), va));
+    /* Reuse the freed frames, then read through core 1: the bytes come back from swap. */
+    for (uint64_t p = 4096; p < pages; p++)
+        CHECK_EQ(vms_proc_write(f.k, t0, va + p * 4096, &p, 8), VMS_ACCESS_OK);
+    check_tlbs(&f, &rep);
+    uint32_t r = 0;
+    CHECK_EQ(vms_proc_read(f.k, t1, va, &r, 4), VMS_ACCESS_OK);
+    CHECK_EQ(r, v);
+    if (rep.violations)
+        fprintf(stderr, "stale: %s\n", rep.first);
+    CHECK_EQ(rep.violations, 0);
+    fx_done(&f);
+}
+
 static void test_reclaim_deferred(void)
 {
     uint64_t batched = reclaim_run(true), single = reclaim_run(false);
@@ -894,6 +940,7 @@ int main(int argc, char **argv)
     test_invlpgb_forms();
     test_batching();
     test_reclaim_deferred();
+    test_reclaim_deferred_hot_entry();
     test_concurrency();
     return th_finish();
 }

@@ -83,9 +83,9 @@ typedef struct vms_kernel_costs {
  */
 /* How the kernel shoots down TLB entries on other cores (docs/SMP.md). */
 typedef enum vms_shootdown_mode {
-    VMS_SHOOTDOWN_AUTO = 0,  /* Linux's choice: INVLPGB when the mm is active on >= 3
-                                cores and the machine has it, else IPIs */
-    VMS_SHOOTDOWN_IPI = 1,   /* always IPIs (flush_tlb_multi) */
+    VMS_SHOOTDOWN_AUTO = 0,      /* Linux's choice: INVLPGB when the mm is active on >= 3
+                                    cores and the machine has it, else IPIs */
+    VMS_SHOOTDOWN_IPI = 1,       /* always IPIs (flush_tlb_multi) */
     VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
 } vms_shootdown_mode;
 
@@ -217,19 +217,19 @@ typedef struct vms_kernel_stats {
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
-    uint64_t tlb_broadcasts;       /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
-    uint64_t tlb_invlpgb;          /* INVLPGB instructions the kernel issued */
-    uint64_t tlb_shootdown_cycles; /* cycles of shootdowns that involved another core:
-                                      initiators' sends, local flushes and waits (acks,
-                                      TLBSYNC) plus targets' handlers */
-    uint64_t tlb_lazy_skipped;     /* lazy cores left out of a shootdown (no IPI) ... */
-    uint64_t tlb_switch_flushes;   /* ... and switches that flushed a PCID because its
-                                      flush generation had moved on (the catch-up) */
-    uint64_t tlb_leave_mm;         /* lazy cores sent to init_mm by a shootdown that freed
-                                      page tables */
-    uint64_t tlb_deferred;         /* reclaim pages whose flush was deferred to a batch */
-    uint64_t nr_migrations;        /* tasks moved between run queues (sched.c) */
-    uint64_t sched_preempt;        /* time-slice expiries that switched tasks */
+    uint64_t tlb_broadcasts;               /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
+    uint64_t tlb_invlpgb;                  /* INVLPGB instructions the kernel issued */
+    uint64_t tlb_shootdown_cycles;         /* cycles of shootdowns that involved another core:
+                                              initiators' sends, local flushes and waits (acks,
+                                              TLBSYNC) plus targets' handlers */
+    uint64_t tlb_lazy_skipped;             /* lazy cores left out of a shootdown (no IPI) ... */
+    uint64_t tlb_switch_flushes;           /* ... and switches that flushed a PCID because its
+                                              flush generation had moved on (the catch-up) */
+    uint64_t tlb_leave_mm;                 /* lazy cores sent to init_mm by a shootdown that freed
+                                              page tables */
+    uint64_t tlb_deferred;                 /* reclaim pages whose flush was deferred to a batch */
+    uint64_t nr_migrations;                /* tasks moved between run queues (sched.c) */
+    uint64_t sched_preempt;                /* time-slice expiries that switched tasks */
     uint64_t pcid_flush;                   /* INVPCID single-context flushes before a PCID reuse */
     uint64_t context_switches;             /* CR3 loads for a task switch */
     uint64_t forks, execs, clones, exits;
@@ -271,13 +271,13 @@ void vms_kernel_reset_stats(vms_kernel *k);
 
 /* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
 typedef struct vms_shootdown_event {
-    int pid;             /* a process using the mm (0 if none) */
-    unsigned initiator;  /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
-    uint64_t start, end; /* the virtual range */
-    bool full;           /* the whole PCID was flushed (range above the 33-page ceiling) */
-    bool broadcast;      /* INVLPGB + TLBSYNC instead of IPIs */
-    unsigned invlpgb;    /* INVLPGB instructions issued (broadcast) */
-    unsigned ntargets;   /* IPIs sent (0 for a broadcast) */
+    int pid;                 /* a process using the mm (0 if none) */
+    unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
+    uint64_t start, end;     /* the virtual range */
+    bool full;               /* the whole PCID was flushed (range above the 33-page ceiling) */
+    bool broadcast;          /* INVLPGB + TLBSYNC instead of IPIs */
+    unsigned invlpgb;        /* INVLPGB instructions issued (broadcast) */
+    unsigned ntargets;       /* IPIs sent (0 for a broadcast) */
     const unsigned *targets; /* their cores, in send order (valid during the call) */
     const uint64_t *ack;     /* per target: cycles from the start until its ack arrived */
     unsigned lazy_skipped;   /* lazy cores that will flush at their next switch instead */

@@ -225,12 +225,12 @@ struct vms_kernel {
      * in pages, of the stack top and mmap_base (x86-64's unless the VA is 39 bits). */
     uint64_t task_size, et_dyn_base, stack_rnd_pages, mmap_rnd_pages;
     uint64_t zero_pfn;
-    vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
-    vmsi_cpu *cpu;     /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
+    vmsi_mm **cur_mm;         /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
+    vmsi_cpu *cpu;            /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
     vms_shootdown_fn sd_hook; /* narration of shootdowns (vms_kernel_set_shootdown_hook) */
     void *sd_ud;
-    unsigned sd_targets[VMS_MAX_CORES]; /* scratch of one shootdown: targets ... */
-    uint64_t sd_ack[VMS_MAX_CORES];     /* ... and their ack times */
+    unsigned sd_targets[VMS_MAX_CORES];        /* scratch of one shootdown: targets ... */
+    uint64_t sd_ack[VMS_MAX_CORES];            /* ... and their ack times */
     uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
     bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */

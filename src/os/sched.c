@@ -126,7 +126,7 @@ void vmsi_sched_switch_to(vms_kernel *k, vms_task *t)
 {
     vmsi_cpu *cpu = &k->cpu[t->core];
     if (!t->queued && t->proc->state == VMS_TASK_RUNNING)
-        (void)rq_push(k, t); /* cannot fail for lack of room only if it grows: tolerated */
+        (void)rq_push(k, t); /* out of host memory: it runs unqueued (never picked) */
     if (t->queued && cpu->rq[0] != t) {
         unsigned i = 1;
         while (i < cpu->nrq && cpu->rq[i] != t)

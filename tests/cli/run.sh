@@ -83,6 +83,29 @@ assert d["faults"]["segv"] == 1 and d["faults"]["cow"] == 2, d["faults"]
 assert d["scenario"]["expects_failed"] == 0
 PY
 
+# Many cores (issue 13 contract): config keys cores (up to 256) and kernel.shootdown;
+# --stats json keeps tlb_shootdown.ipis and adds tlb_shootdown.broadcasts and .cycles.
+printf 'spawn a core 0\nmmap a 0x50000000 16K rw as b\nthread a t1 core 1\nthread a t2 core 2\nwrite a b "x"\nread t1 b 1\nread t2 b 1\nmprotect a b 16K r\n' >"$tmp/smp.scn"
+for mode in ipi broadcast auto; do
+    "$vmsim" run --stats json --set cores=256 --set kernel.shootdown=$mode "$tmp/smp.scn" >"$tmp/j" 2>/dev/null
+    python3 - "$tmp/j" "$mode" <<'PY' && ok || bad "shootdown json ($mode)"
+import json, sys
+d, mode = json.load(open(sys.argv[1])), sys.argv[2]
+s = d["tlb_shootdown"]
+assert all(isinstance(s[k], int) for k in ("ipis", "broadcasts", "cycles")), s
+assert s["cycles"] > 0, s
+if mode == "ipi":
+    assert s["ipis"] == 2 and s["broadcasts"] == 0, s
+else:  # broadcast, and auto with the mm on 3 cores
+    assert s["ipis"] == 0 and s["broadcasts"] == 1, s
+assert len(d["cores"]) == 256
+PY
+done
+"$vmsim" run --set cores=257 "$tmp/smp.scn" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "cores" "$tmp/err" && ok || bad "cores=257 accepted (exit $rc)"
+"$vmsim" run --set kernel.shootdown=sometimes "$tmp/smp.scn" >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "kernel.shootdown" "$tmp/err" && ok || bad "kernel.shootdown=sometimes accepted (exit $rc)"
+
 # Memory pressure: the keys `swap` and `policy` and the JSON names swap.ins, swap.outs.
 for pol in fifo lru clock random twolist; do
     "$vmsim" run --stats json --set swap=16M --set policy=$pol "$src/examples/scenarios/swap.scn" >"$tmp/j" 2>/dev/null
