@@ -15,12 +15,14 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -44,7 +46,9 @@ static const char usage[] =
     "  --set KEY=VALUE     set one key (repeatable)\n"
     "  --stats json        print the counters as one JSON object instead of the summary\n"
     "  --csv FILE          write a CSV time series, one row every --interval references\n"
-    "  --interval N        references per CSV row (default 1000000; K/M/G suffixes)\n"
+    "  --plot FILE.svg     draw the same series as an SVG chart (TLB miss rates and page\n"
+    "                      faults per interval; `vmsim plot` draws a CSV later)\n"
+    "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
@@ -56,7 +60,7 @@ static const char usage[] =
 #define MAX_WARNINGS 20 /* warnings printed; the rest are counted */
 
 typedef struct replay_cli {
-    const char *preset, *config, *path, *csv_path;
+    const char *preset, *config, *path, *csv_path, *plot_path;
     const char *sets[64];
     int nsets;
     bool json, slow;
@@ -66,7 +70,10 @@ typedef struct replay_cli {
     /* run state */
     vms_machine *m;
     vms_kernel *k;
+    vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
+    cli_table series;    /* --plot: the CSV's rows, kept */
+    vms_strbuf *members; /* cli_replay_json: the JSON members go here, nothing to stdout */
     bool progress;
     struct timespec t0, last_print;
     unsigned warnings;
@@ -115,6 +122,8 @@ static int option(replay_cli *o, const char *a, const char *v)
             return bad("bad --layout '%s': expected auto or recorded", v);
     } else if (!strcmp(a, "--csv")) {
         o->csv_path = v;
+    } else if (!strcmp(a, "--plot")) {
+        o->plot_path = v;
     } else if (!strcmp(a, "--interval")) {
         if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
             return bad("bad --interval '%s': expected a positive number", v);
@@ -148,8 +157,8 @@ static int parse(int argc, char **argv, replay_cli *o)
     }
     if (!o->path)
         return bad("no trace given (see vmsim replay --help)");
-    if (o->interval && !o->csv_path)
-        return bad("--interval needs --csv");
+    if (o->interval && !o->csv_path && !o->plot_path)
+        return bad("--interval needs --csv or --plot");
     return 0;
 }
 
@@ -179,15 +188,14 @@ static void remove_tmp_wb(void)
     tmp_wb[0] = '\0';
 }
 
-static int boot(replay_cli *o, vms_config *c)
+/* Boot o's machine and kernel from configuration c (o->cfg keeps c as configured; c
+ * gets replay's private writeback directory). */
+static int start(replay_cli *o, vms_config *c)
 {
     vms_err err = {0};
-    vms_status st = vms_config_init(c, o->preset, &err);
-    if (st == VMS_OK && o->config)
-        st = vms_config_load(c, o->config, &err);
-    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
-        st = vms_config_set_arg(c, o->sets[i], &err);
-    if (st == VMS_OK && !strcmp(c->writeback_dir, ".")) {
+    vms_status st = VMS_OK;
+    o->cfg = *c;
+    if (!strcmp(c->writeback_dir, ".")) {
         snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
         if (mkdtemp(tmp_wb))
             snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
@@ -204,6 +212,22 @@ static int boot(replay_cli *o, vms_config *c)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* The configuration from --preset, --config and --set, then boot. */
+static int boot(replay_cli *o, vms_config *c)
+{
+    vms_err err = {0};
+    vms_status st = vms_config_init(c, o->preset, &err);
+    if (st == VMS_OK && o->config)
+        st = vms_config_load(c, o->config, &err);
+    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
+        st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return start(o, c);
 }
 
 /* ---- warnings, progress, CSV ----------------------------------------------------------- */
@@ -249,21 +273,43 @@ static hw_sums hw_sum(vms_machine *m)
 }
 
 /* One CSV row: cumulative counts, and miss rates over the interval since the last row. */
+static const char csv_header[] = "references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,"
+                                 "walk_mem_refs,faults,major_faults,cycles\n";
+
+/* One CSV row: cumulative counts, and miss rates over the interval since the last row;
+ * written to --csv, kept for --plot. */
 static void csv_row(replay_cli *o, uint64_t refs)
 {
-    fprintf(o->csv, "%" PRIu64, refs);
+    double row[4 + VMS_TLB_NLEVELS + 2];
+    size_t n = 0;
+    row[n++] = (double)refs;
+    if (o->csv)
+        fprintf(o->csv, "%" PRIu64, refs);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
         tlb_sum(o->m, l, &lk, &ms);
         uint64_t dl = lk - o->prev_lookups[l], dm = ms - o->prev_misses[l];
-        fprintf(o->csv, ",%.6f", dl ? (double)dm / (double)dl : 0.0);
+        /* rounded as the CSV prints it, so --plot draws exactly what `vmsim plot` of
+         * the CSV draws */
+        double rate = dl ? round((double)dm / (double)dl * 1e6) / 1e6 : 0.0;
+        if (o->csv)
+            fprintf(o->csv, ",%.6f", rate);
+        row[n++] = rate;
         o->prev_lookups[l] = lk;
         o->prev_misses[l] = ms;
     }
     hw_sums h = hw_sum(o->m);
     const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
-    fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
-            h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    if (o->csv)
+        fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
+                h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    row[n++] = (double)h.walks;
+    row[n++] = (double)h.walk_refs;
+    row[n++] = (double)ks->pgfault;
+    row[n++] = (double)ks->pgmajfault;
+    row[n++] = (double)h.cycles;
+    if (o->plot_path)
+        cli_table_add(&o->series, row);
 }
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -292,7 +338,7 @@ static void progress(replay_cli *o, uint64_t refs, bool final)
 static void on_tick(void *ud, uint64_t refs, bool final)
 {
     replay_cli *o = ud;
-    if (o->csv && (!final || refs % o->interval != 0 || refs == 0))
+    if ((o->csv || o->plot_path) && (!final || refs % o->interval != 0 || refs == 0))
         csv_row(o, refs);
     if (o->progress)
         progress(o, refs, final);
@@ -313,6 +359,11 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
     printf("trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
            vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
            mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    cli_overrides(&o->cfg, &sb);
+    printf("config       %s\n", vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
     printf("references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
            " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
            s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
@@ -352,14 +403,23 @@ static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
            s->references ? (double)h.cycles / (double)s->references : 0.0);
 }
 
+/* The --stats json object's members (after "{", before "}"), appended to sb. */
+static void json_members(const replay_cli *o, vms_replay *r, vms_strbuf *sb)
+{
+    cli_input in;
+    cli_input_init(&in, "trace", o->path);
+    cli_json_meta(sb, &o->cfg, &in);
+    vms_machine_stats_json_members(o->m, sb);
+    vms_kernel_stats_json_members(o->k, sb);
+    vms_replay_stats_json_members(r, sb);
+}
+
 static void json(const replay_cli *o, vms_replay *r)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
     vms_strbuf_printf(&sb, "{");
-    vms_machine_stats_json_members(o->m, &sb);
-    vms_kernel_stats_json_members(o->k, &sb);
-    vms_replay_stats_json_members(r, &sb);
+    json_members(o, r, &sb);
     vms_strbuf_printf(&sb, "}\n");
     fputs(vms_strbuf_str(&sb), stdout);
     vms_strbuf_free(&sb);
@@ -382,20 +442,20 @@ static int replay(replay_cli *o)
             vms_trace_reader_close(rd);
             return 1;
         }
-        fputs("references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,walk_mem_refs,faults,"
-              "major_faults,cycles\n",
-              o->csv);
-        if (!o->interval)
-            o->interval = 1000000;
+        fputs(csv_header, o->csv);
     }
-    o->progress = isatty(STDERR_FILENO);
+    if (o->plot_path)
+        cli_table_header(&o->series, csv_header);
+    if ((o->csv || o->plot_path) && !o->interval)
+        o->interval = 1000000;
+    o->progress = !o->members && isatty(STDERR_FILENO);
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
                           .limit = o->limit,
-                          .interval = o->csv        ? o->interval
-                                      : o->progress ? 1u << 20
-                                                    : 0,
+                          .interval = o->csv || o->plot_path ? o->interval
+                                      : o->progress          ? 1u << 20
+                                                             : 0,
                           .tick = on_tick,
                           .log = on_log,
                           .ud = o};
@@ -414,7 +474,9 @@ static int replay(replay_cli *o)
         if (o->warnings > MAX_WARNINGS)
             fprintf(stderr, "vmsim replay: %u more warnings not shown\n",
                     o->warnings - MAX_WARNINGS);
-        if (o->json)
+        if (o->members)
+            json_members(o, r, o->members);
+        else if (o->json)
             json(o, r);
         else
             summary(o, r, vms_trace_reader_format(rd));
@@ -423,6 +485,16 @@ static int replay(replay_cli *o)
         cli_error("replay", "%s: write failed", o->csv_path);
         rc = 1;
     }
+    if (o->plot_path && rc == 0) {
+        FILE *svg = fopen(o->plot_path, "w");
+        if (svg)
+            cli_plot_series(svg, &o->series, o->path);
+        if (!svg || fclose(svg) != 0) {
+            cli_error("replay", "%s: cannot write the plot", o->plot_path);
+            rc = 1;
+        }
+    }
+    cli_table_free(&o->series);
     vms_replay_destroy(r);
     vms_trace_reader_close(rd);
     return rc;
@@ -436,6 +508,24 @@ int cmd_replay(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     vms_config cfg;
     rc = boot(&o, &cfg);
+    if (rc == 0)
+        rc = replay(&o);
+    vms_kernel_destroy(o.k);
+    vms_machine_destroy(o.m);
+    remove_tmp_wb();
+    return rc;
+}
+
+int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf *members)
+{
+    replay_cli o = {0};
+    o.path = job->path;
+    o.format = job->format;
+    o.layout = job->layout;
+    o.limit = job->limit;
+    o.members = members;
+    vms_config c = *cfg;
+    int rc = start(&o, &c);
     if (rc == 0)
         rc = replay(&o);
     vms_kernel_destroy(o.k);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vmsim/version.h"
 
 static const char usage[] =
     "usage: vmsim [COMMAND [ARGS…]]\n"
@@ -23,7 +24,9 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
-    "  help             this text\n"
+    "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
+    "  plot IN -o SVG   draw a replay CSV or sweep results as an SVG chart\n"
+    "  help             this text (--version: the version)\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
     "lazy allocation, a TLB miss and hit, the zero page, fork and copy-on-write, a segfault.\n"
@@ -52,6 +55,14 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay"))
         return cmd_replay(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        cli_print_version(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "sweep"))
+        return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
         fputs(usage, stdout);
         return 0;

@@ -96,6 +96,20 @@ void vms_core_invlpg(vms_core *c, uint64_t va);
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va);
 
 /*
+ * The kernel's operations on this core's MMU, in the words of no architecture (format.h
+ * vms_mmu_ops): the core's format maps each to its instructions. On x86-64: boot =
+ * MOV CR3 (root) then CR4.PCIDE as asids says; load_root = MOV CR3 with the PCID, bit 63
+ * (no flush) unless flush; flush_page = INVLPG; flush_page_asid = INVPCID type 0;
+ * flush_asid = INVPCID type 1; flush_all = INVPCID type 2.
+ */
+vms_status vms_core_mmu_boot(vms_core *c, uint64_t root, bool asids);
+void vms_core_mmu_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush);
+void vms_core_mmu_flush_page(vms_core *c, uint64_t va);
+void vms_core_mmu_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va);
+void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid);
+void vms_core_mmu_flush_all(vms_core *c);
+
+/*
  * Translate va for an access of `kind` through the TLBs and, on a miss, the walker.
  * Returns true and fills *x (may be NULL) and *pa on success; on a fault returns false,
  * fills *fault, sets CR2 (for #PF) and drops TLB entries for va. trace (may be NULL)

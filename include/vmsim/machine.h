@@ -11,6 +11,7 @@
 #define VMSIM_MACHINE_H
 
 #include "vmsim/bus.h"
+#include "vmsim/format.h"
 #include "vmsim/pwc.h"
 #include "vmsim/ram.h"
 #include "vmsim/strbuf.h"
@@ -44,12 +45,13 @@ typedef struct vms_mmu_config {
 } vms_mmu_config;
 
 typedef struct vms_machine_config {
-    const char *name;    /* preset name, for display */
-    uint64_t ram_bytes;  /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
-    unsigned ncores;     /* 1 … VMS_MAX_CORES */
-    unsigned levels;     /* 4 or 5 (LA57): the paging mode the cores start in */
-    unsigned maxphyaddr; /* physical-address width M, 36 … 52 */
-    uint64_t seed;       /* drives every random choice (random replacement, …) */
+    const char *name;         /* preset name, for display */
+    uint64_t ram_bytes;       /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
+    unsigned ncores;          /* 1 … VMS_MAX_CORES */
+    unsigned levels;          /* 4 or 5 (LA57): the paging mode the cores start in */
+    const vms_pt_format *fmt; /* the page-table format (format.h); NULL: x86-64 by levels */
+    unsigned maxphyaddr;      /* physical-address width M, 36 … 52 */
+    uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;
     vms_cost_config cost;
 } vms_machine_config;
@@ -82,6 +84,9 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
 void vms_machine_destroy(vms_machine *m);
 
 const vms_machine_config *vms_machine_get_config(const vms_machine *m);
+
+/* The page-table format the machine's cores start in (cfg.fmt, or x86-64 by cfg.levels). */
+const vms_pt_format *vms_machine_format(const vms_machine *m);
 vms_ram *vms_machine_ram(vms_machine *m);
 vms_bus *vms_machine_bus(vms_machine *m);
 const vms_allocator *vms_machine_allocator(const vms_machine *m);

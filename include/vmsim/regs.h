@@ -1,7 +1,8 @@
 /*
- * vmsim/regs.h — the control-register state that paging depends on (Intel SDM Vol. 3A
- * §2.5 and §4.1): CR0, CR3, CR4, IA32_EFER, PKRU, RFLAGS.AC and the privilege level.
- * The walker and the TLB permission check read it; a core (core.h) owns one.
+ * vmsim/regs.h — the control-register state that paging depends on: for x86-64 (Intel
+ * SDM Vol. 3A §2.5 and §4.1) CR0, CR3, CR4, IA32_EFER, PKRU, RFLAGS.AC; the privilege
+ * level; and which page-table format (format.h) is in force. The walker and the TLB
+ * permission check read it; a core (core.h) owns one.
  *
  *  CR3 with CR4.PCIDE=1:   63: no-flush (on a MOV to CR3 only)   51:12 PML4/PML5 base
  *                          11:0 PCID
@@ -10,6 +11,7 @@
 #define VMSIM_REGS_H
 
 #include "vmsim/common.h"
+#include "vmsim/format.h"
 
 #define VMS_CR0_WP        (UINT64_C(1) << 16) /* supervisor writes honour RW */
 #define VMS_CR0_PG        (UINT64_C(1) << 31)
@@ -38,6 +40,10 @@ static inline bool vms_pkru_wd(uint32_t pkru, unsigned key)
 }
 
 typedef struct vms_regs {
+    /* The translation design in force. NULL is x86-64, whose paging mode (4 or 5
+     * levels) CR4.LA57 selects; other architectures set their format (format.h), and
+     * the walker and rights check are that format's. */
+    const vms_pt_format *fmt;
     uint64_t cr0;
     uint64_t cr2; /* faulting linear address of the last #PF */
     uint64_t cr3; /* table base | PCID (the no-flush bit is never stored) */

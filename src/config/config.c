@@ -34,6 +34,8 @@ typedef enum kind {
     K_POLICY,   /* a page-replacement policy name */
     K_SWAPDEV,  /* hdd | ssd: sets latency and bandwidth */
     K_KSWAPD,   /* "none" or a core */
+    K_ARCH,     /* the architecture: machine.fmt (format.h) */
+    K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
 
 typedef struct key {
@@ -52,7 +54,9 @@ static const key keys[] = {
     {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
+    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64"},
+    {"levels", K_LEVELS, M(levels), 1, 6,
+     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); others as their formats"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
     {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
@@ -381,6 +385,34 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
+/* arch: the architecture's format with the current number of levels, else its first. */
+static bool set_arch(vms_config *c, const char *value)
+{
+    const vms_pt_format *f = vms_format_for(value, c->machine.levels);
+    if (!f)
+        f = vms_format_for(value, 0);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
+    return true;
+}
+
+/* levels: a number of levels the current architecture has. */
+static bool set_levels(vms_config *c, const char *value)
+{
+    uint64_t v;
+    const char *arch = c->machine.fmt ? c->machine.fmt->arch : "x86_64";
+    if (!vms_parse_u64(value, false, &v) || v > 8)
+        return false;
+    const vms_pt_format *f = vms_format_for(arch, (unsigned)v);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = c->machine.fmt ? f : NULL;
+    return true;
+}
+
 /* Apply value to key k in c; false if the value is not acceptable. */
 static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
 {
@@ -394,6 +426,10 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
     }
     case K_BOOL:
         return parse_bool(value, (bool *)field(c, k));
+    case K_ARCH:
+        return set_arch(c, value);
+    case K_LEVELS:
+        return set_levels(c, value);
     case K_TLB:
         return parse_tlb(value, (vms_tlb_config *)field(c, k));
     case K_PWC:
@@ -568,7 +604,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed);
             break;
         case K_UINT:
+        case K_LEVELS:
             vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k));
+            break;
+        case K_ARCH:
+            vms_strbuf_printf(sb, "%s", c->machine.fmt ? c->machine.fmt->arch : "x86_64");
             break;
         case K_U32:
             vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k));
@@ -627,4 +667,53 @@ vms_config_key vms_config_key_at(unsigned i)
     if (i >= NKEYS)
         return (vms_config_key){NULL, NULL};
     return (vms_config_key){keys[i].name, keys[i].help};
+}
+
+vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
+{
+    vms_strbuf ini;
+    vms_strbuf_init(&ini, sb->alloc);
+    vms_status st = vms_config_dump(c, &ini);
+    vms_strbuf_append(sb, "{", 1);
+    bool first = true;
+    for (const char *p = vms_strbuf_str(&ini); st == VMS_OK && *p;) {
+        const char *eol = strchr(p, '\n'), *eq = strstr(p, " = ");
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (*p != '#' && eq && eq < p + n) {
+            char name[128], val[VMS_CONFIG_PATH_MAX + 64];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+            snprintf(val, sizeof val, "%.*s", (int)(p + n - eq - 3), eq + 3);
+            if (!first)
+                vms_strbuf_append(sb, ",", 1);
+            first = false;
+            vms_strbuf_json_str(sb, name);
+            vms_strbuf_append(sb, ":", 1);
+            vms_strbuf_json_str(sb, val);
+        }
+        p += n + (eol != NULL);
+    }
+    vms_strbuf_free(&ini);
+    if (st != VMS_OK)
+        return st;
+    return vms_strbuf_append(sb, "}", 1);
+}
+
+vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err)
+{
+    *m = NULL;
+    *k = NULL;
+    vms_kernel_config kc = vms_config_kernel(c);
+    vms_status st = vms_machine_create(NULL, &c->machine, m, err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(*m, &kc, k, err);
+    if (st != VMS_OK) {
+        vms_machine_destroy(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+size_t vms_config_size(void)
+{
+    return sizeof(vms_config);
 }

@@ -33,4 +33,13 @@ struct vms_machine {
 /* Recompute the cached fields of a core after a register change. */
 void vmsi_core_sync(vms_core *c);
 
+/* The invalidation primitives (cpu.c), on every TLB level of c and its PWC: drop all
+ * entries (globals kept when keep_global), the non-global entries tagged pcid (an ASID
+ * on other architectures), or va's entries tagged pcid (and va's globals when
+ * with_global; the PWC drops pcid's entries). Each architecture's instructions are
+ * built from these. */
+void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global);
+void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid);
+void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global);
+
 #endif

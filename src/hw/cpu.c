@@ -27,8 +27,9 @@ void vmsi_core_sync(vms_core *c)
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
 }
 
-/* Drop from every TLB level of c the entries selected by the arguments. */
-static void tlbs_flush_all(vms_core *c, bool keep_global)
+/* Drop from every TLB level of c the entries selected by the arguments (core_impl.h:
+ * the primitives every architecture's invalidation instructions are made of). */
+void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -37,7 +38,7 @@ static void tlbs_flush_all(vms_core *c, bool keep_global)
         vms_pwc_flush_all(c->pwc);
 }
 
-static void tlbs_flush_pcid(vms_core *c, uint16_t pcid)
+void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -46,7 +47,7 @@ static void tlbs_flush_pcid(vms_core *c, uint16_t pcid)
         vms_pwc_flush_pcid(c->pwc, pcid);
 }
 
-static void tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
+void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -99,11 +100,11 @@ void vms_core_write_cr3(vms_core *c, uint64_t cr3)
     vmsi_core_sync(c);
     if (!(c->regs.cr4 & VMS_CR4_PCIDE)) {
         /* Every entry is PCID 0: drop all but globals, and every PWC entry. */
-        tlbs_flush_all(c, true);
+        vmsi_core_tlbs_flush_all(c, true);
     } else if (noflush) {
         c->st.cr3_noflush++;
     } else {
-        tlbs_flush_pcid(c, c->pcid);
+        vmsi_core_tlbs_flush_pcid(c, c->pcid);
     }
 }
 
@@ -118,7 +119,7 @@ vms_status vms_core_write_cr4(vms_core *c, uint64_t cr4)
     bool pcide_off = (changed & VMS_CR4_PCIDE) && !(cr4 & VMS_CR4_PCIDE);
     if ((changed & (VMS_CR4_PGE | VMS_CR4_LA57)) || pcide_off) {
         c->st.flushes_all++;
-        tlbs_flush_all(c, false);
+        vmsi_core_tlbs_flush_all(c, false);
     }
     return VMS_OK;
 }
@@ -135,7 +136,7 @@ void vms_core_invlpg(vms_core *c, uint64_t va)
 {
     c->st.invlpg++;
     c->cycles += c->m->cfg.cost.invlpg;
-    tlbs_flush_va(c, c->pcid, va, true);
+    vmsi_core_tlbs_flush_va(c, c->pcid, va, true);
 }
 
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va)
@@ -146,16 +147,16 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
     c->cycles += c->m->cfg.cost.invlpg;
     switch (type) {
     case VMS_INVPCID_ADDR:
-        tlbs_flush_va(c, pcid, va, false);
+        vmsi_core_tlbs_flush_va(c, pcid, va, false);
         return VMS_OK;
     case VMS_INVPCID_CONTEXT:
-        tlbs_flush_pcid(c, pcid);
+        vmsi_core_tlbs_flush_pcid(c, pcid);
         return VMS_OK;
     case VMS_INVPCID_ALL_GLOBAL:
-        tlbs_flush_all(c, false);
+        vmsi_core_tlbs_flush_all(c, false);
         return VMS_OK;
     case VMS_INVPCID_ALL:
-        tlbs_flush_all(c, true);
+        vmsi_core_tlbs_flush_all(c, true);
         return VMS_OK;
     }
     c->st.invpcid--;
@@ -197,4 +198,41 @@ const vms_core_stats *vms_core_get_stats(const vms_core *c)
 const vms_walk_stats *vms_core_walk_stats(const vms_core *c)
 {
     return &c->wstats;
+}
+
+/* ---- the kernel's MMU operations, dispatched to the core's format (format.h) ---- */
+
+static const vms_mmu_ops *mmu_ops(const vms_core *c)
+{
+    return vms_regs_format(&c->regs)->mmu_ops;
+}
+
+vms_status vms_core_mmu_boot(vms_core *c, uint64_t root, bool asids)
+{
+    return mmu_ops(c)->boot(c, root, asids);
+}
+
+void vms_core_mmu_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    mmu_ops(c)->load_root(c, root, asid, flush);
+}
+
+void vms_core_mmu_flush_page(vms_core *c, uint64_t va)
+{
+    mmu_ops(c)->flush_page(c, va);
+}
+
+void vms_core_mmu_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    mmu_ops(c)->flush_page_asid(c, asid, va);
+}
+
+void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid)
+{
+    mmu_ops(c)->flush_asid(c, asid);
+}
+
+void vms_core_mmu_flush_all(vms_core *c)
+{
+    mmu_ops(c)->flush_all(c);
 }

@@ -48,7 +48,7 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
     if (cfg->ncores < 1 || cfg->ncores > VMS_MAX_CORES)
         return vmsi_err(err, VMS_ERR_INVAL, "cores %u: expected 1 … %u", cfg->ncores,
                         VMS_MAX_CORES);
-    if (cfg->levels != 4 && cfg->levels != 5)
+    if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
     vms_status st = check_tlb(&cfg->mmu.l1i, "l1i", err);
     if (st == VMS_OK)
@@ -95,7 +95,7 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
             return st;
     }
     if (has_pwc(&mc->pwc)) {
-        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, m->cfg.levels,
+        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
                                        m->cfg.seed * 1000003u + i * 16u + 7, &c->pwc, err);
         if (st != VMS_OK)
             return st;
@@ -104,6 +104,9 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     c->regs.cr4 = VMS_CR4_PAE | VMS_CR4_PGE | (m->cfg.levels == 5 ? VMS_CR4_LA57 : 0);
     c->regs.efer = VMS_EFER_LME | VMS_EFER_LMA | VMS_EFER_NXE;
     c->regs.maxphyaddr = m->cfg.maxphyaddr;
+    /* x86-64 is regs.fmt NULL (its mode is CR4.LA57); other formats are named. */
+    const vms_pt_format *f = vms_machine_format(m);
+    c->regs.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
     vmsi_core_sync(c);
     return VMS_OK;
 }
@@ -165,6 +168,11 @@ void vms_machine_destroy(vms_machine *m)
 const vms_machine_config *vms_machine_get_config(const vms_machine *m)
 {
     return &m->cfg;
+}
+
+const vms_pt_format *vms_machine_format(const vms_machine *m)
+{
+    return m->cfg.fmt ? m->cfg.fmt : vms_format_x86_64(m->cfg.levels);
 }
 
 vms_ram *vms_machine_ram(vms_machine *m)

@@ -12,14 +12,22 @@
  *            ▼
  *         fault: CR2, error code, TLB entries for va dropped (SDM §4.10.4.1)
  *
- * Rights are checked by vms_check_access on the effective rights the TLB cached, with
- * the control bits and PKRU in force now (PKRU is never cached). A write that hits an
- * entry cached clean walks again so the walker sets D in memory, as Intel cores do;
- * that walk sees the tables as they are now. Costs: each step adds its configured
- * cycles to the core's clock; every step is counted.
+ * Rights are checked by the format's check (vms_check_access on x86-64) on the effective rights the
+ * TLB cached, with the control bits and PKRU in force now (PKRU is never cached). A write that hits
+ * an entry cached clean walks again so the walker sets D in memory, as Intel cores do; that walk
+ * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
+ * every step is counted.
  */
 #include "hw/core_impl.h"
 #include "hw/tlb_impl.h"
+
+/* The rights check of the format in force (x86-64's when regs.fmt is NULL). */
+static inline uint32_t check_access(const vms_core *c, const vms_xlate *x, vms_access_kind kind)
+{
+    if (!c->regs.fmt)
+        return vms_check_access(&c->regs, x, kind);
+    return c->regs.fmt->check_access(&c->regs, x, kind);
+}
 
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
@@ -101,10 +109,10 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
         goto done; /* the walker checked the rights */
     }
 
-    uint32_t err = vms_check_access(&c->regs, &x, kind);
+    uint32_t err = check_access(c, &x, kind);
     if (err) {
         c->st.tlb_hit_faults++;
-        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err};
+        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err, .flags = err};
         deliver(c, fault);
         return false;
     }

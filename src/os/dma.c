@@ -201,14 +201,14 @@ static void prune_tables(vms_kernel *k, uint64_t kva)
         if (vms_pt_entry_addr(&k->init_pt, kva, l + 1, false, &parent, NULL) != VMS_OK)
             continue; /* no table at this level: look higher */
         vms_pt_read(&k->init_pt, parent, &e);
-        if (!(e & VMS_PTE_P))
+        if (!vmsi_pte_present(k, e))
             continue;
-        if (vms_pte_leaf(e, l + 1))
+        if (vmsi_pte_leaf(k, e, l + 1))
             break;
-        uint64_t table = vms_pte_addr(e);
-        for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
+        uint64_t table = vms_fmt_pte_addr(k->fmt, e);
+        for (unsigned i = 0; i < vms_fmt_entries(k->fmt); i++) {
             uint64_t x = 0;
-            vms_pt_read(&k->init_pt, table + 8u * i, &x);
+            vms_pt_read(&k->init_pt, table + ((uint64_t)i << k->fmt->entry_shift), &x);
             if (x)
                 goto done;
         }
@@ -232,9 +232,9 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOTFOUND, "ioremap: more than %u device pages",
                         VMSI_MAX_IOREMAP);
     uint64_t kva = ioremap_base(k) + page;
-    uint64_t flags =
-        VMS_PTE_RW | VMS_PTE_PCD | VMS_PTE_PWT | VMS_PTE_G | VMS_PTE_XD | VMS_PTE_A | VMS_PTE_D;
-    vms_status st = vms_pt_map(&k->init_pt, kva, page, VMS_PG_4K, flags, err);
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_G | VMS_PGPROT_A | VMS_PGPROT_D |
+                    VMS_PGPROT_NOCACHE; /* supervisor, no execute, uncached */
+    vms_status st = vms_pt_map_prot(&k->init_pt, kva, page, VMS_PG_4K, prot, err);
     if (st != VMS_OK) {
         prune_tables(k, kva);
         return st;
@@ -247,13 +247,12 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
 /* Copy init_mm's top-level entry for kva into every process's root (sync_global_pgds). */
 static void sync_pgd(vms_kernel *k, uint64_t kva)
 {
-    unsigned idx = vms_va_index(kva, k->levels);
     uint64_t e = 0;
-    vms_pt_read(&k->init_pt, k->init_pt.root + 8u * idx, &e);
+    vms_pt_read(&k->init_pt, vms_fmt_entry_pa(k->fmt, k->init_pt.root, kva, k->levels), &e);
     for (unsigned i = 0; i < k->nprocs; i++) {
         vmsi_mm *mm = k->procs[i]->mm;
         if (mm)
-            vms_pt_write(&mm->pt, mm->pt.root + 8u * idx, e);
+            vms_pt_write(&mm->pt, vms_fmt_entry_pa(k->fmt, mm->pt.root, kva, k->levels), e);
     }
 }
 
@@ -273,7 +272,7 @@ static void iounmap_page(vms_kernel *k, uint64_t page)
         vms_pt_unmap(&k->init_pt, kva, true, NULL);
         sync_pgd(k, kva);
         for (unsigned c = 0; c < k->ncores; c++)
-            vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_ALL_GLOBAL, 0, 0);
+            vms_core_mmu_flush_all(vmsi_core(k, c));
         D->ioremap[i] = D->ioremap[--D->nioremap];
         return;
     }

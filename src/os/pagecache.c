@@ -373,7 +373,7 @@ static bool page_dirty(vms_kernel *k, uint64_t pfn)
     for (uint32_t i = 0; r && i < r->n; i++) {
         uint64_t ptep = 0;
         vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
-        if (ptep && (vmsi_pte_get(r->e[i].mm, ptep) & VMS_PTE_D))
+        if (ptep && vmsi_pte_dirty(k, vmsi_pte_get(r->e[i].mm, ptep)))
             return true;
     }
     return false;
@@ -387,9 +387,9 @@ static void page_mkclean(vms_kernel *k, uint64_t pfn, unsigned core)
         uint64_t ptep = 0;
         vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
         uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
-        if (!(pte & (VMS_PTE_RW | VMS_PTE_D)))
+        if (!vmsi_pte_write(k, pte) && !vmsi_pte_dirty(k, pte))
             continue;
-        vmsi_pte_set(r->e[i].mm, ptep, vms_pte_mkclean(vms_pte_wrprotect(pte)));
+        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_mkclean(k, vmsi_pte_wrprotect(k, pte)));
         vmsi_flush_tlb_range(k, r->e[i].mm, core, r->e[i].va, r->e[i].va + VMS_PAGE_SIZE);
     }
     vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_DIRTY);

@@ -445,7 +445,7 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     }
     vms_core *core = vmsi_core(k, t->core);
     uint64_t c0 = vms_core_cycles(core);
-    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->flags, &fi);
     k->st.fault_cycles += vms_core_cycles(core) - c0;
     info->major += fi.major;
     switch (r) {
@@ -661,7 +661,7 @@ static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vm
     info->faults++;
     k->st.kernel_faults++;
     vmsi_fault_info fi = {0, false};
-    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->flags, &fi);
     info->major += fi.major;
     switch (r) {
     case VMSI_FAULT_DONE:

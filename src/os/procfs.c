@@ -82,7 +82,7 @@ static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
     *size = vmsi_vma_pgsize(v);
     vmsi_pte_slot(mm, va, *size, false, &ptep, NULL);
     uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) || vmsi_is_swap_pte(pte) ? pte : 0;
+    return vmsi_pte_mapped(mm->k, pte) || vmsi_is_swap_pte(mm->k, pte) ? pte : 0;
 }
 
 vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_t npages,
@@ -98,13 +98,13 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
         out[i] = 0;
         if (!pte)
             continue;
-        if (vmsi_is_swap_pte(pte)) { /* bits 4:0 swap type, 54:5 swap offset */
-            out[i] =
-                VMS_PM_SWAPPED | (vmsi_swp_offset(pte) << 5 & VMS_PM_PFN_MASK) | vmsi_swp_type(pte);
+        if (vmsi_is_swap_pte(k, pte)) { /* bits 4:0 swap type, 54:5 swap offset */
+            out[i] = VMS_PM_SWAPPED | (vmsi_swp_offset(k, pte) << 5 & VMS_PM_PFN_MASK) |
+                     vmsi_swp_type(k, pte);
             continue;
         }
         uint64_t bytes = vms_pgsize_bytes(size);
-        uint64_t head = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+        uint64_t head = vmsi_pte_head_pfn(k, pte, size);
         uint64_t pfn = head + ((va & (bytes - 1)) >> VMS_PAGE_SHIFT);
         out[i] = VMS_PM_PRESENT | VMS_PM_SOFT_DIRTY | (pfn & VMS_PM_PFN_MASK);
         if (head == k->zero_pfn)
@@ -133,14 +133,14 @@ static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     (void)mm;
     (void)va;
     (void)ptep;
-    if (!(pte & VMS_PTE_P))
+    if (!vmsi_pte_present(a->k, pte))
         return;
     uint64_t bytes = vms_pgsize_bytes(size);
-    uint64_t pfn = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+    uint64_t pfn = vmsi_pte_head_pfn(a->k, pte, size);
     if (pfn == a->k->zero_pfn)
         return;
     vms_frame *f = vms_frames_meta(a->k->fr, pfn);
-    bool dirty = (pte & VMS_PTE_D) || (f->flags & VMS_FRAME_DIRTY);
+    bool dirty = vmsi_pte_dirty(a->k, pte) || (f->flags & VMS_FRAME_DIRTY);
     a->rss += bytes;
     a->pss_x1024 += (bytes << 10) / (f->mapcount ? f->mapcount : 1);
     if (f->mapcount >= 2)

@@ -39,12 +39,6 @@ static void mask_set(vmsi_mm *mm, unsigned c, bool on)
     mm->cpumask[c / 64] = on ? (mm->cpumask[c / 64] | bit) : (mm->cpumask[c / 64] & ~bit);
 }
 
-/* The CR3 value that runs mm (root | PCID). */
-static uint64_t mm_cr3(const vmsi_mm *mm)
-{
-    return mm->pt.root | mm->pcid;
-}
-
 /* Load mm (NULL: init_mm) on core: switch_mm_irqs_off. */
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm)
 {
@@ -52,11 +46,12 @@ void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm)
     if (prev == mm)
         return;
     vms_core *c = vmsi_core(k, core);
-    uint64_t cr3 = mm ? mm_cr3(mm) : k->init_pt.root;
+    uint64_t root = mm ? mm->pt.root : k->init_pt.root;
+    uint32_t asid = mm ? mm->pcid : VMSI_NO_PCID;
     if (k->cfg.pcid && (!mm || mm->pcid != VMSI_NO_PCID)) {
-        vms_core_write_cr3(c, cr3 | VMS_CR3_NOFLUSH);
+        vms_core_mmu_load_root(c, root, asid, false);
     } else {
-        vms_core_write_cr3(c, cr3); /* flushes every non-global entry of this PCID */
+        vms_core_mmu_load_root(c, root, asid, true); /* drops this PCID's non-global entries */
         if (prev && (!k->cfg.pcid || prev->pcid == VMSI_NO_PCID))
             mask_set(prev, core, false);
         if (k->cfg.pcid) /* PCID 0 is shared by init_mm and PCID-less mms: flushed now */
@@ -81,16 +76,16 @@ static void flush_on(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t start, 
     bool pcids = k->cfg.pcid && mm->pcid != VMSI_NO_PCID;
     if (full) {
         if (pcids)
-            vms_core_invpcid(c, VMS_INVPCID_CONTEXT, mm->pcid, 0);
+            vms_core_mmu_flush_asid(c, mm->pcid);
         else if (current)
-            vms_core_write_cr3(c, mm_cr3(mm)); /* reload: flush */
+            vms_core_mmu_load_root(c, mm->pt.root, mm->pcid, true); /* reload: flush */
         return;
     }
     for (uint64_t va = start; va < end; va += VMS_PAGE_SIZE) {
         if (current)
-            vms_core_invlpg(c, va);
+            vms_core_mmu_flush_page(c, va);
         else if (pcids)
-            vms_core_invpcid(c, VMS_INVPCID_ADDR, mm->pcid, va);
+            vms_core_mmu_flush_page_asid(c, mm->pcid, va);
     }
 }
 
@@ -158,7 +153,7 @@ vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid)
             continue;
         if (k->pcid_used[p] == 2) {
             for (unsigned c = 0; c < k->ncores; c++)
-                vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_CONTEXT, (uint16_t)p, 0);
+                vms_core_mmu_flush_asid(vmsi_core(k, c), p);
             k->st.pcid_flush++;
         }
         k->pcid_used[p] = 1;
