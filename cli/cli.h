@@ -18,11 +18,24 @@
 #define EXIT_USAGE 2
 
 int cmd_explain(int argc, char **argv);
+int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_vmm(int argc, char **argv);
+int cmd_ostep(int argc, char **argv);
+/* `explain --ostep …` and `explain --machine csapp …` (argv[0] is that flag). */
+int cli_explain_teach(int argc, char **argv);
+
+/* The OSTEP machine `machine` configured from its script's flags in argv[0..argc);
+ * numbers that are not flag values go to vas (at most CLI_OSTEP_MAX_VAS). Returns 0,
+ * -1 after --help, or an exit status (the error printed). cfg->addrs stays valid until
+ * the next call. */
+#define CLI_OSTEP_MAX_VAS 32
+typedef struct vms_ostep_config vms_ostep_config;
+int cli_ostep_config(const char *machine, int argc, char **argv, vms_ostep_config *cfg,
+                     uint64_t *vas, unsigned *nvas);
 int cmd_policy(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_record(int argc, char **argv);
@@ -109,6 +122,12 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 
 /* Describe the entry bits of a paging-structure entry into buf ("P RW US A D PS G XD …"). */
 void cli_pte_bits(uint64_t pte, unsigned level, char *buf, size_t len);
+
+/* Written-back copies of shared-mapped files go to a fresh temporary directory when the
+ * configuration names none (kernel.writeback_dir empty): a scenario or trace must not
+ * make vmsim write next to the user's files. _remove deletes it and the copies in it. */
+void cli_tmp_writeback(vms_config *c);
+void cli_tmp_writeback_remove(void);
 
 /* Print a machine configuration (TLB geometries, PWC, costs) in readable form. */
 void cli_print_config(FILE *f, const vms_machine_config *cfg);

@@ -2,8 +2,12 @@
  * cmd_convert.c — `vmsim convert IN OUT`: read a trace in any supported format and
  * write it in another (vmsim/trace.h). Streams: memory stays constant whatever the size.
  */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fchmod */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vmsim/trace.h"
@@ -23,7 +27,10 @@ static const char convert_usage[] =
     "  -v               print the number of events converted\n"
     "Inputs compressed with gzip, xz or zstd are recognised by their magic bytes.\n"
     "Lackey and dinero drop thread ids; dinero drops sizes and writes a modify as a read\n"
-    "then a write. Exit status: 0 done, 1 a read or write failure, 2 a usage error.\n";
+    "then a write. A regular OUT is written to a temporary file next to it and renamed\n"
+    "over OUT only when the whole trace converted, so a failure leaves an existing OUT as\n"
+    "it was; IN and OUT must be different files.\n"
+    "Exit status: 0 done, 1 a read or write failure, 2 a usage error (IN = OUT too).\n";
 
 typedef struct convert_args {
     const char *in, *out;
@@ -99,6 +106,15 @@ static int parse_args(int argc, char **argv, convert_args *a)
     return -1;
 }
 
+/* Record a failure to install OUT in err. */
+static vms_status install_err(vms_err *err, const char *out, int e)
+{
+    snprintf(err->msg, sizeof err->msg, "%s: cannot replace it with the converted trace: %s", out,
+             strerror(e));
+    err->status = VMS_ERR_IO;
+    return VMS_ERR_IO;
+}
+
 /* Rewrite ev's path id from the reader's table to the writer's. */
 static vms_status remap_path(vms_trace_reader *r, vms_trace_writer *w, vms_trace_event *ev,
                              vms_err *err)
@@ -128,6 +144,62 @@ static vms_status pump(const convert_args *a, vms_trace_reader *r, vms_trace_wri
     return err->status;
 }
 
+/* Where the trace is written: OUT itself ("-", or an existing non-regular file such as a
+ * device or a FIFO, which a rename would replace), or a temporary file in OUT's directory
+ * renamed over OUT on success. */
+typedef struct target {
+    char tmp[4096]; /* the temporary file ("" when writing OUT directly) */
+    mode_t mode;    /* the mode OUT gets */
+} target;
+
+/* Decide how to write a.out, refusing IN = OUT; returns -1 to go on, or an exit status. */
+static int prepare(const convert_args *a, target *t)
+{
+    struct stat in, out;
+    t->tmp[0] = '\0';
+    if (!strcmp(a->out, "-"))
+        return -1;
+    bool exists = stat(a->out, &out) == 0;
+    if (exists && strcmp(a->in, "-") != 0 && stat(a->in, &in) == 0 && in.st_dev == out.st_dev &&
+        in.st_ino == out.st_ino) {
+        cli_error("convert",
+                  "%s and %s are the same file: converting a file onto itself would "
+                  "destroy it",
+                  a->in, a->out);
+        return EXIT_USAGE;
+    }
+    if (exists && !S_ISREG(out.st_mode))
+        return -1; /* a device or FIFO: written in place, never removed */
+    mode_t mask = umask(0);
+    umask(mask);
+    t->mode = exists ? out.st_mode & 07777 : 0666 & ~mask;
+    const char *slash = strrchr(a->out, '/');
+    int dirlen = slash ? (int)(slash - a->out) + 1 : 0;
+    snprintf(t->tmp, sizeof t->tmp, "%.*s.%s.tmp-XXXXXX", dirlen, a->out,
+             slash ? slash + 1 : a->out);
+    int fd = mkstemp(t->tmp);
+    if (fd < 0) {
+        cli_error("convert", "%s: cannot create a temporary file next to it: %s", a->out,
+                  strerror(errno));
+        return 1;
+    }
+    close(fd);
+    return -1;
+}
+
+/* Move the finished temporary file over OUT, or remove it after a failure (only what we
+ * created: OUT itself is never removed). */
+static vms_status finish(const convert_args *a, target *t, vms_status st, vms_err *err)
+{
+    if (!t->tmp[0])
+        return st;
+    if (st == VMS_OK && (chmod(t->tmp, t->mode) != 0 || rename(t->tmp, a->out) != 0))
+        st = install_err(err, a->out, errno);
+    if (st != VMS_OK)
+        unlink(t->tmp);
+    return st;
+}
+
 int cmd_convert(int argc, char **argv)
 {
     convert_args a = {0};
@@ -138,12 +210,15 @@ int cmd_convert(int argc, char **argv)
         a.to = ends_with(a.out, ".lackey") ? VMS_TRACE_LACKEY
                : ends_with(a.out, ".din")  ? VMS_TRACE_DINERO
                                            : VMS_TRACE_NATIVE;
+    target t;
+    if ((rc = prepare(&a, &t)) >= 0)
+        return rc;
     vms_err err = {0};
     vms_trace_reader *r;
     vms_trace_writer *w = NULL;
     vms_status st = vms_trace_reader_open(a.in, a.from, NULL, &r, &err);
     if (st == VMS_OK)
-        st = vms_trace_writer_open(a.out, a.to, &a.wopts, NULL, &w, &err);
+        st = vms_trace_writer_open(t.tmp[0] ? t.tmp : a.out, a.to, &a.wopts, NULL, &w, &err);
     if (st == VMS_OK)
         st = pump(&a, r, w, &err);
     vms_err cerr = {0};
@@ -151,15 +226,14 @@ int cmd_convert(int argc, char **argv)
         st = cerr.status;
         err = cerr;
     }
+    st = finish(&a, &t, st, &err);
     if (st == VMS_OK && a.verbose)
         fprintf(stderr, "vmsim convert: %llu events, %s -> %s\n",
                 (unsigned long long)vms_trace_reader_count(r),
                 vms_trace_format_name(vms_trace_reader_format(r)), vms_trace_format_name(a.to));
     vms_trace_reader_close(r);
     if (st != VMS_OK) {
-        cli_error("convert", "%s", err.msg);
-        if (w && strcmp(a.out, "-") != 0)
-            remove(a.out); /* never leave a partial trace that may look whole */
+        cli_error("convert", "%s", err.msg); /* OUT untouched (or a device, partly written) */
         return 1;
     }
     return 0;

@@ -18,11 +18,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "plot.h"
+#include "vmsim/cache.h"
+#include "vmsim/dram.h"
 #include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -46,6 +49,10 @@ static const char usage[] =
     "  --set KEY=VALUE     set one key (repeatable)\n"
     "  --stats json        print the counters as one JSON object instead of the summary\n"
     "  --csv FILE          write a CSV time series, one row every --interval references\n"
+    "                      (\"-\": standard output; the summary then goes to stderr).\n"
+    "                      Miss rates are per interval (empty when the interval had no\n"
+    "                      lookups); references, walks, walk_mem_refs, faults,\n"
+    "                      major_faults and cycles are cumulative\n"
     "  --plot FILE.svg     draw the same series as an SVG chart (TLB miss rates and page\n"
     "                      faults per interval; `vmsim plot` draws a CSV later)\n"
     "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
@@ -72,8 +79,10 @@ typedef struct replay_cli {
     vms_kernel *k;
     vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
-    cli_table series;    /* --plot: the CSV's rows, kept */
-    vms_strbuf *members; /* cli_replay_json: the JSON members go here, nothing to stdout */
+    cli_table series;     /* --plot: the CSV's rows, kept */
+    vms_strbuf *members;  /* cli_replay_json: the JSON members go here, nothing to stdout */
+    vms_trace_reader *rd; /* for the progress line's position */
+    uint64_t file_size;   /* of a regular trace file (0: unknown, e.g. stdin) */
     bool progress;
     struct timespec t0, last_print;
     unsigned warnings;
@@ -159,49 +168,22 @@ static int parse(int argc, char **argv, replay_cli *o)
         return bad("no trace given (see vmsim replay --help)");
     if (o->interval && !o->csv_path && !o->plot_path)
         return bad("--interval needs --csv or --plot");
+    if (o->json && o->csv_path && !strcmp(o->csv_path, "-"))
+        return bad("--stats json and --csv - both want standard output");
     return 0;
 }
 
 /* ---- machine and kernel ---------------------------------------------------------------- */
 
-/* Replay's shared file pages are written back to a private temporary directory (removed
- * at the end) unless the configuration names one: replaying must not litter the current
- * directory with copies of the trace's files. */
-static char tmp_wb[64];
-
-static void remove_tmp_wb(void)
-{
-    if (!tmp_wb[0])
-        return;
-    DIR *d = opendir(tmp_wb);
-    struct dirent *e;
-    char p[sizeof tmp_wb + 260];
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmp_wb);
-    tmp_wb[0] = '\0';
-}
-
 /* Boot o's machine and kernel from configuration c (o->cfg keeps c as configured; c
- * gets replay's private writeback directory). */
+ * gets the private temporary writeback directory, cli_tmp_writeback, unless it names
+ * one: replaying must not write copies of the trace's files anywhere else). */
 static int start(replay_cli *o, vms_config *c)
 {
     vms_err err = {0};
     vms_status st = VMS_OK;
     o->cfg = *c;
-    if (!strcmp(c->writeback_dir, ".")) {
-        snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-replay-XXXXXX");
-        if (mkdtemp(tmp_wb))
-            snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
-        else
-            tmp_wb[0] = '\0';
-    }
+    cli_tmp_writeback(c);
     vms_kernel_config kc = vms_config_kernel(c);
     if (st == VMS_OK)
         st = vms_machine_create(NULL, &c->machine, &o->m, &err);
@@ -272,12 +254,12 @@ static hw_sums hw_sum(vms_machine *m)
     return s;
 }
 
-/* One CSV row: cumulative counts, and miss rates over the interval since the last row. */
 static const char csv_header[] = "references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,"
                                  "walk_mem_refs,faults,major_faults,cycles\n";
 
-/* One CSV row: cumulative counts, and miss rates over the interval since the last row;
- * written to --csv, kept for --plot. */
+/* One CSV row: cumulative counts, and miss rates over the interval since the last row
+ * (an empty field when the interval had no lookups at that level: no rate, not 0);
+ * written to --csv, kept for --plot (which draws such an interval as 0). */
 static void csv_row(replay_cli *o, uint64_t refs)
 {
     double row[4 + VMS_TLB_NLEVELS + 2];
@@ -292,8 +274,10 @@ static void csv_row(replay_cli *o, uint64_t refs)
         /* rounded as the CSV prints it, so --plot draws exactly what `vmsim plot` of
          * the CSV draws */
         double rate = dl ? round((double)dm / (double)dl * 1e6) / 1e6 : 0.0;
-        if (o->csv)
+        if (o->csv && dl)
             fprintf(o->csv, ",%.6f", rate);
+        else if (o->csv)
+            fputc(',', o->csv);
         row[n++] = rate;
         o->prev_lookups[l] = lk;
         o->prev_misses[l] = ms;
@@ -330,8 +314,12 @@ static void progress(replay_cli *o, uint64_t refs, bool final)
     o->last_print = now;
     double dt = since(&o->t0, &now), rate = dt > 0 ? (double)refs / dt : 0;
     fprintf(stderr, "\r\033[Kreplay: %.1fM references, %.2fM/s", (double)refs / 1e6, rate / 1e6);
+    uint64_t at = vms_trace_reader_file_offset(o->rd);
     if (o->limit && rate > 0)
         fprintf(stderr, ", ETA %.0fs", (double)(o->limit - refs) / rate);
+    else if (o->file_size && at > 0 && at <= o->file_size) /* the file's size is known */
+        fprintf(stderr, ", %.0f%%, ETA %.0fs", 100.0 * (double)at / (double)o->file_size,
+                dt * (double)(o->file_size - at) / (double)at);
     fflush(stderr);
 }
 
@@ -351,56 +339,106 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
-static void summary(const replay_cli *o, vms_replay *r, vms_trace_format fmt)
+/* The cache and DRAM lines of the summary (only when they are on). */
+static void cache_summary(const replay_cli *o, FILE *f, uint64_t walk_refs)
+{
+    static const char *const names[4] = {"l1i", "l1d", "l2", "llc"};
+    uint64_t served = 0, wh[4] = {0};
+    unsigned ncores = vms_machine_ncores(o->m);
+    for (unsigned l = 0; l < 4; l++) {
+        uint64_t acc = 0, miss = 0, wb = 0;
+        bool any = false;
+        for (unsigned i = 0; i < (l == 3 ? 1 : ncores); i++) {
+            const vms_cache *c = vms_machine_cache(o->m, i, (vms_cache_id)l);
+            if (!c)
+                continue;
+            const vms_cache_stats *cs = vms_cache_get_stats(c);
+            acc += cs->accesses;
+            miss += cs->misses;
+            wb += cs->writebacks;
+            wh[l] += cs->walk_hits;
+            any = true;
+        }
+        if (any)
+            fprintf(f,
+                    "cache %-6s %" PRIu64 " accesses, %" PRIu64 " misses (%.3f%%), %" PRIu64
+                    " writebacks\n",
+                    names[l], acc, miss, pct(miss, acc), wb);
+        served += wh[l];
+    }
+    if (vms_machine_cache(o->m, 0, VMS_CACHE_L1D) || vms_machine_cache(o->m, 0, VMS_CACHE_LLC))
+        fprintf(f,
+                "walk refs    served by L1 %" PRIu64 ", L2 %" PRIu64 ", LLC %" PRIu64
+                ", memory %" PRIu64 "\n",
+                wh[1], wh[2], wh[3], walk_refs - served);
+    const vms_dram *d = vms_machine_dram(o->m);
+    if (d) {
+        const vms_dram_stats *ds = vms_dram_get_stats(d);
+        fprintf(f,
+                "dram         %s: %" PRIu64 " reads, %" PRIu64 " writes; row hits %" PRIu64
+                ", misses %" PRIu64 ", conflicts %" PRIu64 "; %" PRIu64 " refreshes\n",
+                vms_dram_get_config(d)->name, ds->reads, ds->writes, ds->row_hits, ds->row_misses,
+                ds->row_conflicts, ds->refreshes);
+    }
+}
+
+static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_format fmt)
 {
     const vms_replay_stats *s = vms_replay_get_stats(r);
     const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
     const vms_machine_config *mc = vms_machine_get_config(o->m);
-    printf("trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
-           vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
-           mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    fprintf(f, "trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
+            vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
+            mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
     cli_overrides(&o->cfg, &sb);
-    printf("config       %s\n", vms_strbuf_str(&sb));
+    fprintf(f, "config       %s\n", vms_strbuf_str(&sb));
     vms_strbuf_free(&sb);
-    printf("references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
-           " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
-           s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
+    fprintf(f,
+            "references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
+            " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
+            s->references, s->by_kind[0], s->by_kind[1], s->by_kind[2], s->by_kind[3], s->bytes);
     static const char *const names[VMS_TLB_NLEVELS] = {"l1i", "l1d", "l2"};
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
         if (!tlb_sum(o->m, l, &lk, &ms)) {
-            printf("tlb %-8s none\n", names[l]);
+            fprintf(f, "tlb %-8s none\n", names[l]);
             continue;
         }
-        printf("tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
-               pct(ms, lk));
+        fprintf(f, "tlb %-8s %" PRIu64 " lookups, %" PRIu64 " misses (%.3f%%)\n", names[l], lk, ms,
+                pct(ms, lk));
     }
     hw_sums h = hw_sum(o->m);
-    printf("page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
-           h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
-    printf("page faults  %" PRIu64 " = %" PRIu64 " minor + %" PRIu64 " major + %" PRIu64
-           " segv + %" PRIu64 " sigbus; %" PRIu64 " in kernel accesses\n",
-           ks->pgfault, ks->minor, ks->pgmajfault, ks->segv, ks->sigbus, ks->kernel_faults);
-    printf("  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64 " stack growth, %" PRIu64
-           " huge page; %" PRIu64 " more pages mapped by fault-around\n",
-           ks->cow, ks->zero_page, ks->stack_expand, ks->thp_fault_alloc, ks->fault_around);
-    printf("memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
-           " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
-           ks->anon_alloc, ks->zero_page, ks->auto_anon_vmas);
+    fprintf(f, "page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
+            h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
+    fprintf(f,
+            "page faults  %" PRIu64 " = %" PRIu64 " minor + %" PRIu64 " major + %" PRIu64
+            " segv + %" PRIu64 " sigbus; %" PRIu64 " in kernel accesses\n",
+            ks->pgfault, ks->minor, ks->pgmajfault, ks->segv, ks->sigbus, ks->kernel_faults);
+    fprintf(f,
+            "  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64
+            " stack growth, %" PRIu64 " huge page; %" PRIu64 " more pages mapped by fault-around\n",
+            ks->cow, ks->zero_page, ks->stack_expand, ks->thp_fault_alloc, ks->fault_around);
+    fprintf(f,
+            "memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
+            " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
+            ks->anon_alloc, ks->zero_page, ks->auto_anon_vmas);
     if (s->syscalls || s->kwrites || s->processes > 1 || s->threads)
-        printf("kernel       %" PRIu64 " system calls (%" PRIu64 " refused), %" PRIu64
-               " kernel writes (%" PRIu64 " EFAULT), %" PRIu64 " processes, %" PRIu64
-               " threads, %" PRIu64 " files mapped, %" PRIu64 " missing\n",
-               s->syscalls, s->syscall_errors, s->kwrites, s->kwrite_efault, s->processes,
-               s->threads, s->files_mapped, s->files_missing);
+        fprintf(f,
+                "kernel       %" PRIu64 " system calls (%" PRIu64 " refused), %" PRIu64
+                " kernel writes (%" PRIu64 " EFAULT), %" PRIu64 " processes, %" PRIu64
+                " threads, %" PRIu64 " files mapped, %" PRIu64 " missing\n",
+                s->syscalls, s->syscall_errors, s->kwrites, s->kwrite_efault, s->processes,
+                s->threads, s->files_mapped, s->files_missing);
     if (s->segv || s->dead_refs)
-        printf("segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
-               " later accesses of dead processes skipped\n",
-               s->segv, s->dead_refs);
-    printf("cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
-           s->references ? (double)h.cycles / (double)s->references : 0.0);
+        fprintf(f,
+                "segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
+                " later accesses of dead processes skipped\n",
+                s->segv, s->dead_refs);
+    cache_summary(o, f, h.walk_refs);
+    fprintf(f, "cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
+            s->references ? (double)h.cycles / (double)s->references : 0.0);
 }
 
 /* The --stats json object's members (after "{", before "}"), appended to sb. */
@@ -435,8 +473,12 @@ static int replay(replay_cli *o)
         cli_error("replay", "%s", err.msg);
         return 1;
     }
+    o->rd = rd;
+    struct stat sst;
+    if (strcmp(o->path, "-") != 0 && stat(o->path, &sst) == 0 && S_ISREG(sst.st_mode))
+        o->file_size = (uint64_t)sst.st_size;
     if (o->csv_path) {
-        o->csv = fopen(o->csv_path, "w");
+        o->csv = strcmp(o->csv_path, "-") ? fopen(o->csv_path, "w") : stdout;
         if (!o->csv) {
             cli_error("replay", "%s: cannot create the CSV file", o->csv_path);
             vms_trace_reader_close(rd);
@@ -479,9 +521,9 @@ static int replay(replay_cli *o)
         else if (o->json)
             json(o, r);
         else
-            summary(o, r, vms_trace_reader_format(rd));
+            summary(o, o->csv == stdout ? stderr : stdout, r, vms_trace_reader_format(rd));
     }
-    if (o->csv && fclose(o->csv) != 0 && rc == 0) {
+    if (o->csv && (o->csv == stdout ? fflush(o->csv) : fclose(o->csv)) != 0 && rc == 0) {
         cli_error("replay", "%s: write failed", o->csv_path);
         rc = 1;
     }
@@ -512,7 +554,7 @@ int cmd_replay(int argc, char **argv)
         rc = replay(&o);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
-    remove_tmp_wb();
+    cli_tmp_writeback_remove();
     return rc;
 }
 
@@ -530,6 +572,6 @@ int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf
         rc = replay(&o);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
-    remove_tmp_wb();
+    cli_tmp_writeback_remove();
     return rc;
 }

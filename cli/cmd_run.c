@@ -23,13 +23,21 @@ static const char usage[] =
     "  --preset NAME       machine preset (default skylake; `vmsim presets`)\n"
     "  --config FILE       load configuration keys from an INI file (`vmsim config --keys`)\n"
     "  --set KEY=VALUE     set one key (repeatable; e.g. --set ram=16M --set seed=3)\n"
+    "  --writable FILE     let the scenario's `device blk NAME FILE writable` write FILE\n"
+    "                      (repeatable); a scenario never writes a host file otherwise\n"
     "  --stats json        print only the counters, as JSON, on stdout (failures still go\n"
     "                      to stderr)\n"
     "  -q, --quiet         no narration; only failures and the summary\n"
     "  -h, --help          this text\n"
     "\n"
+    "A scenario may read host files (mmap file=, device blk) but never names one vmsim\n"
+    "writes: swap.file, kernel.writeback_dir and kernel.writeback_in_place come from\n"
+    "--set or --config only; shared-file writeback goes to a temporary directory unless\n"
+    "kernel.writeback_dir is set.\n"
+    "\n"
     "exit status: 0 every expectation held, 1 an expectation failed or a command failed,\n"
-    "2 a usage, configuration or scenario syntax error (nothing ran).\n";
+    "2 a usage, configuration or scenario syntax error, or a missing or unreadable scenario\n"
+    "or config file (nothing ran).\n";
 
 /* The built-in demonstration `vmsim` runs without arguments (examples/scenarios/demo.scn). */
 extern const char cli_demo_scenario[];
@@ -38,6 +46,8 @@ typedef struct run_opts {
     const char *preset, *config, *path;
     const char *sets[64];
     int nsets;
+    const char *writable[16];
+    int nwritable;
     bool json, quiet;
 } run_opts;
 
@@ -71,6 +81,8 @@ static int parse(int argc, char **argv, run_opts *o)
             o->config = argv[++i];
         } else if (!strcmp(a, "--set") && v && o->nsets < 64) {
             o->sets[o->nsets++] = argv[++i];
+        } else if (!strcmp(a, "--writable") && v && o->nwritable < 16) {
+            o->writable[o->nwritable++] = argv[++i];
         } else if (!strcmp(a, "--stats") && v) {
             if (strcmp(argv[++i], "json")) {
                 cli_error("run", "bad --stats '%s': expected json", v);
@@ -100,6 +112,10 @@ static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
         st = vms_scenario_configure(sc, c, &err);
     for (int i = 0; st == VMS_OK && i < o->nsets; i++)
         st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st == VMS_OK)
+        st = vms_scenario_check_writes(sc, &err);
+    if (st == VMS_OK)
+        cli_tmp_writeback(c);
     if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
         return EXIT_USAGE;
@@ -185,9 +201,16 @@ int cmd_run(int argc, char **argv)
                            : vms_scenario_parse(NULL, "demo.scn", cli_demo_scenario, &sc, &err);
     if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
-        return st == VMS_ERR_IO ? 1 : EXIT_USAGE;
+        return EXIT_USAGE; /* missing, unreadable or malformed: nothing ran (as a bad --config) */
     }
+    for (int i = 0; i < o.nwritable; i++)
+        if (vms_scenario_allow_write(sc, o.writable[i], &err) != VMS_OK) {
+            cli_error("run", "--writable: %s", err.msg);
+            vms_scenario_destroy(sc);
+            return EXIT_USAGE;
+        }
     rc = run(&o, sc);
     vms_scenario_destroy(sc);
+    cli_tmp_writeback_remove();
     return rc;
 }

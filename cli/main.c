@@ -24,49 +24,61 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
+    "  ostep MACHINE    OSTEP's homework problems (linear, multilevel, segmentation,\n"
+    "                   relocation), same flags and seeds as the scripts, answered by vmsim\n"
     "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
     "  plot IN -o SVG   draw a replay CSV or sweep results as an SVG chart\n"
-    "  help             this text (--version: the version)\n"
+    "  help [COMMAND]   this text, or COMMAND's help (`vmsim help replay`); --version\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
     "lazy allocation, a TLB miss and hit, the zero page, fork and copy-on-write, a segfault.\n"
     "Each command takes --help. Exit status: 0 success, 1 a failed run, 2 a usage error.\n";
+
+/* The subcommands, for dispatch and `vmsim help COMMAND`. */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"explain", cmd_explain}, {"run", cmd_run},       {"config", cmd_config},
+    {"presets", cmd_presets}, {"vmm", cmd_vmm},       {"ostep", cmd_ostep},
+    {"convert", cmd_convert}, {"record", cmd_record}, {"policy", cmd_policy},
+    {"replay", cmd_replay},   {"sweep", cmd_sweep},   {"plot", cmd_plot},
+};
+
+/* `vmsim help [TOPIC]`: the overview, or the topic's own --help. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[2], commands[i].name)) {
+            static char help_opt[] = "--help";
+            char *args[] = {argv[2], help_opt, NULL};
+            return commands[i].run(2, args);
+        }
+    fprintf(stderr,
+            "vmsim help: no help on '%s': topics are the commands (explain, run, "
+            "config, presets, vmm, ostep, convert, record, policy, replay, sweep, plot)\n",
+            argv[2]);
+    return EXIT_USAGE;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return cmd_run(1, argv);
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "explain"))
-        return cmd_explain(argc - 1, argv + 1);
-    if (!strcmp(cmd, "run"))
-        return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "config"))
-        return cmd_config(argc - 1, argv + 1);
-    if (!strcmp(cmd, "presets"))
-        return cmd_presets(argc - 1, argv + 1);
-    if (!strcmp(cmd, "vmm"))
-        return cmd_vmm(argc - 1, argv + 1);
-    if (!strcmp(cmd, "convert"))
-        return cmd_convert(argc - 1, argv + 1);
-    if (!strcmp(cmd, "record"))
-        return cmd_record(argc - 1, argv + 1);
-    if (!strcmp(cmd, "policy"))
-        return cmd_policy(argc - 1, argv + 1);
-    if (!strcmp(cmd, "replay"))
-        return cmd_replay(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         cli_print_version(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "sweep"))
-        return cmd_sweep(argc - 1, argv + 1);
-    if (!strcmp(cmd, "plot"))
-        return cmd_plot(argc - 1, argv + 1);
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-        fputs(usage, stdout);
-        return 0;
-    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help"))
+        return help(argc, argv);
     fprintf(stderr, "vmsim: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }

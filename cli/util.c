@@ -1,10 +1,47 @@
 /* util.c — argument parsing and printing helpers shared by the subcommands. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli.h"
 #include "vmsim/pte.h"
+
+/* The temporary writeback directory cli_tmp_writeback made ("" when none). */
+static char tmp_wb[64];
+
+void cli_tmp_writeback(vms_config *c)
+{
+    if (c->writeback_dir[0] || tmp_wb[0])
+        return;
+    snprintf(tmp_wb, sizeof tmp_wb, "/tmp/vmsim-wb-XXXXXX");
+    if (mkdtemp(tmp_wb))
+        snprintf(c->writeback_dir, sizeof c->writeback_dir, "%s", tmp_wb);
+    else
+        tmp_wb[0] = '\0'; /* then the kernel's default, ".": rare, and said in --help */
+}
+
+void cli_tmp_writeback_remove(void)
+{
+    if (!tmp_wb[0])
+        return;
+    DIR *d = opendir(tmp_wb);
+    struct dirent *e;
+    char p[sizeof tmp_wb + 260];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
+            unlink(p); /* only copies the kernel made in our own directory */
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(tmp_wb);
+    tmp_wb[0] = '\0';
+}
 
 bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
 {
@@ -60,17 +97,21 @@ static void print_tlb(FILE *f, const char *name, const vms_tlb_config *t)
             if (p->sizes & (1u << s))
                 snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%s",
                          sizes[0] ? "+" : "", vms_pgsize_name((vms_pgsize)s));
-        fprintf(f, "  %-4s %-6s %5u entries = %u sets x %u ways, %s\n", i ? "" : name, sizes,
-                p->sets * p->ways, p->sets, p->ways, p->policy ? p->policy : "lru");
+        fprintf(f, "  %-4s %-6s %5u entries = %u set%s x %u ways, %s\n", i ? "" : name, sizes,
+                p->sets * p->ways, p->sets, p->sets == 1 ? "" : "s", p->ways,
+                p->policy ? p->policy : "lru");
     }
 }
 
 void cli_print_config(FILE *f, const vms_machine_config *cfg)
 {
     static const char *const pwc_names[6] = {"", "", "PDE", "PDPTE", "PML4E", "PML5E"};
-    fprintf(f, "preset %s: %llu MiB RAM, %u cores, %u-level paging, MAXPHYADDR %u, seed %llu\n",
+    fprintf(f, "preset %s: %llu MiB RAM, %u core%s, %u-level paging, MAXPHYADDR %u, seed %llu\n",
             cfg->name ? cfg->name : "(custom)", (unsigned long long)(cfg->ram_bytes >> 20),
-            cfg->ncores, cfg->levels, cfg->maxphyaddr, (unsigned long long)cfg->seed);
+            cfg->ncores, cfg->ncores == 1 ? "" : "s", cfg->levels, cfg->maxphyaddr,
+            (unsigned long long)cfg->seed);
+    if (cfg->fmt) /* another architecture than x86-64 */
+        fprintf(f, "translation: %s (format %s)\n", cfg->fmt->title, cfg->fmt->name);
     fprintf(f, "TLBs per core:\n");
     print_tlb(f, "l1i", &cfg->mmu.l1i);
     print_tlb(f, "l1d", &cfg->mmu.l1d);
@@ -81,8 +122,8 @@ void cli_print_config(FILE *f, const vms_machine_config *cfg)
         const vms_pwc_level_config *p = &cfg->mmu.pwc.level[l];
         if (!p->entries)
             continue;
-        fprintf(f, " %s %u entries (%u-way)%s", pwc_names[l], p->entries, p->ways,
-                l > 2 ? "," : "");
+        fprintf(f, " %s %u entries = %u set%s x %u ways%s", pwc_names[l], p->entries,
+                p->entries / p->ways, p->entries == p->ways ? "" : "s", p->ways, l > 2 ? "," : "");
         any = true;
     }
     fprintf(f, "%s\n", any ? "" : " none");

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 status=0
+# UBSan findings fail (the build also uses -fno-sanitize-recover=all); ASan stops at the first.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=halt_on_error=1
 for f in build/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
     parser=${f##*/fuzz_}

@@ -109,6 +109,50 @@ static inline void th_init(int argc, char **argv, const char *suite)
     printf("%s: seed %" PRIu64 "\n", suite, th_seed);
 }
 
+/*
+ * The committed file `rel` (e.g. "examples/traces/small.vmt") into buf: under
+ * $VMS_SOURCE_DIR when set (ctest sets it), else the first of the directories above the
+ * test binary's own (argv0: build/asan/test_x -> build/asan/.., ../.., ../../..) and "."
+ * that holds it, so that every test binary runs by itself from anywhere. Returns buf.
+ */
+static inline const char *th_source_path(const char *argv0, const char *rel, char *buf, size_t len)
+{
+    const char *env = getenv("VMS_SOURCE_DIR");
+    if (env) {
+        snprintf(buf, len, "%s/%s", env, rel);
+        return buf;
+    }
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    int dirlen = slash ? (int)(slash - argv0) : 1;
+    const char *dir = slash ? argv0 : ".";
+    static const char *const up[] = {"/..", "/../..", "/../../..", ""};
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, len, "%.*s%s/%s", dirlen, dir, up[i], rel);
+        FILE *f = fopen(buf, "r");
+        if (f) {
+            fclose(f);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%s", rel); /* the current directory: the error names it */
+    return buf;
+}
+
+/* The directory of the test binary (its build directory) into buf: $VMS_BINARY_DIR when
+ * set, else argv0's directory. */
+static inline const char *th_binary_dir(const char *argv0, char *buf, size_t len)
+{
+    const char *env = getenv("VMS_BINARY_DIR");
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    if (env)
+        snprintf(buf, len, "%s", env);
+    else if (slash)
+        snprintf(buf, len, "%.*s", (int)(slash - argv0), argv0);
+    else
+        snprintf(buf, len, ".");
+    return buf;
+}
+
 /* An allocator that fails every allocation once `budget` successful ones were made
  * (budget < 0: never fails). Counts live bytes to detect leaks. */
 typedef struct th_failalloc {

@@ -107,6 +107,51 @@ static void test_errors(void)
     unlink(path);
 }
 
+/* One geometry notation: TLBs SETSxWAYS, caches ENTRIESxWAYS as before, and the explicit
+ * ENTRIESeWAYSw for both; the dump spells out entries and sets. */
+static void test_geometry(void)
+{
+    vms_config c;
+    vms_err err = {0};
+    vms_config_init(&c, NULL, &err);
+    CHECK_EQ(vms_config_set_arg(&c, "tlb.l2=4K+2M:1536e12w:lru", &err), VMS_OK);
+    CHECK_EQ(c.machine.mmu.l2.part[0].sets, 128);
+    CHECK_EQ(c.machine.mmu.l2.part[0].ways, 12);
+    CHECK_EQ(vms_config_set_arg(&c, "tlb.l2=4K:1536x12", &err), VMS_OK); /* old form: sets */
+    CHECK_EQ(c.machine.mmu.l2.part[0].sets, 1536);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=32e4w", &err), VMS_OK);
+    CHECK_EQ(c.machine.mmu.pwc.level[2].entries, 32);
+    CHECK_EQ(c.machine.mmu.pwc.level[2].ways, 4);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=16x4:fifo", &err), VMS_OK); /* old form: entries */
+    CHECK_EQ(c.machine.mmu.pwc.level[2].entries, 16);
+    CHECK_EQ(vms_config_set_arg(&c, "pwc.pde=8", &err), VMS_OK); /* fully associative */
+    CHECK_EQ(c.machine.mmu.pwc.level[2].ways, 8);
+    static const char *const bad[] = {"tlb.l2=4K:1536e11w",
+                                      "tlb.l2=4K:12e0w",
+                                      "tlb.l2=4K:12e",
+                                      "tlb.l2=4K:e12w",
+                                      "pwc.pde=30e4w",
+                                      "pwc.pde=4e",
+                                      "tlb.l2=4K:99999999999999999999x1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_EQ(vms_config_set_arg(&c, bad[i], &err), VMS_ERR_INVAL);
+    vms_config_set_arg(&c, "tlb.l2=4K:1536x12", &err);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_config_dump(&c, &sb);
+    CHECK(strstr(vms_strbuf_str(&sb), "tlb.l2 = 4K:1536x12:lru  ; 18432 entries = 1536 sets x 12 "
+                                      "ways\n") != NULL);
+    CHECK(strstr(vms_strbuf_str(&sb), "pwc.pde = 8x8:lru  ; 8 entries = 1 set x 8 ways\n") != NULL);
+    vms_config back;
+    vms_config_init(&back, "tiny", &err);
+    CHECK_EQ(vms_config_parse(&back, "dump", vms_strbuf_str(&sb), &err), VMS_OK);
+    CHECK_EQ(back.machine.mmu.l2.part[0].sets, 1536);
+    vms_strbuf_free(&sb);
+    /* cost.interrupt, which `vmsim presets` and DEVICES.md name, is a key. */
+    CHECK_EQ(vms_config_set_arg(&c, "cost.interrupt=7", &err), VMS_OK);
+    CHECK_EQ(c.machine.cost.interrupt, 7);
+}
+
 static void test_roundtrip(void)
 {
     vms_config a, b;
@@ -147,11 +192,112 @@ static void test_roundtrip(void)
     unlink(path);
 }
 
+/* Lines longer than inih's 200-byte buffer are read whole (they used to be cut into
+ * pieces); NUL bytes, directories and unreadable files are errors; inline comments. */
+static void test_file_lines(void)
+{
+    vms_config c;
+    vms_err err = {0};
+    char text[2048], want[1600], longpath[700];
+    memset(longpath, 'p', sizeof longpath - 1);
+    memcpy(longpath, "/tmp/", 5);
+    longpath[sizeof longpath - 1] = '\0';
+    snprintf(text, sizeof text,
+             "ram = 16M\nswap.file = %s\n[kernel]\nwriteback_dir = %s ; c\n"
+             "cores = 99\n",
+             longpath, longpath);
+    vms_config_init(&c, NULL, &err);
+    const char *path = write_tmp(text);
+    CHECK_EQ(vms_config_load(&c, path, &err), VMS_ERR_NOTFOUND); /* kernel.cores: line 5 */
+    snprintf(want, sizeof want, "%s:5: unknown key 'kernel.cores'", path);
+    CHECK(strstr(err.msg, want) != NULL);
+    CHECK_STR(c.swap_file, longpath);
+    CHECK_STR(c.writeback_dir, longpath); /* in its section, comment cut */
+    /* A long bad value names its own line and the whole value. */
+    snprintf(text, sizeof text, "\n\nram = %s\n", longpath);
+    path = write_tmp(text);
+    CHECK_EQ(vms_config_load(&c, path, &err), VMS_ERR_INVAL);
+    snprintf(want, sizeof want, "%s:3: bad value '%.40s...' for ram", path, longpath);
+    CHECK(strncmp(err.msg, want, strlen(want)) == 0);
+    /* `vmsim config` output with long paths loads back to the same configuration. */
+    vms_config a, b;
+    vms_config_init(&a, NULL, &err);
+    snprintf(text, sizeof text, "swap.file=%s", longpath);
+    CHECK_EQ(vms_config_set_arg(&a, text, &err), VMS_OK);
+    vms_strbuf d1, d2;
+    vms_strbuf_init(&d1, NULL);
+    vms_strbuf_init(&d2, NULL);
+    vms_config_dump(&a, &d1);
+    path = write_tmp(vms_strbuf_str(&d1));
+    vms_config_init(&b, "tiny", &err);
+    CHECK_EQ(vms_config_load(&b, path, &err), VMS_OK);
+    vms_config_dump(&b, &d2);
+    CHECK_STR(vms_strbuf_str(&d2), vms_strbuf_str(&d1));
+    vms_strbuf_free(&d1);
+    vms_strbuf_free(&d2);
+    /* A NUL byte is an error with its line (it used to end the line silently). */
+    FILE *f = fopen(path, "wb");
+    REQUIRE_VOID(f != NULL);
+    fwrite("ram = 16M\ncores = 2\0 junk\n", 1, 27, f);
+    fclose(f);
+    vms_config_init(&c, NULL, &err);
+    CHECK_EQ(vms_config_load(&c, path, &err), VMS_ERR_PARSE);
+    snprintf(want, sizeof want, "%s:2: NUL byte in the line", path);
+    CHECK_STR(err.msg, want);
+    /* A directory is not an empty config file; a line over 8 KiB is refused by number. */
+    CHECK_EQ(vms_config_load(&c, "/tmp", &err), VMS_ERR_IO);
+    CHECK_STR(err.msg, "/tmp: is a directory, not a config file");
+    static char huge[10000];
+    memset(huge, 'x', sizeof huge - 2);
+    huge[sizeof huge - 2] = '\n';
+    CHECK_EQ(vms_config_parse(&c, "h.ini", huge, &err), VMS_ERR_PARSE);
+    CHECK_STR(err.msg, "h.ini:1: line longer than 8190 bytes");
+    /* Inline comments start with ; or # after whitespace. */
+    vms_config_init(&c, NULL, &err);
+    CHECK_EQ(vms_config_parse(&c, "i.ini", "ram = 32M   # comment\nseed = 5 ; too\n", &err),
+             VMS_OK);
+    CHECK_EQ(c.machine.ram_bytes, UINT64_C(32) << 20);
+    CHECK_EQ(c.machine.seed, 5);
+    unlink(path);
+}
+
+/* The example INI of docs/CONFIG.md loads as printed (found from VMS_SOURCE_DIR, or
+ * relative to this binary). */
+static void test_doc_example(const char *argv0)
+{
+    char path[1024];
+    th_source_path(argv0, "docs/CONFIG.md", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    REQUIRE_VOID(f != NULL);
+    static char doc[65536], ini[4096];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    const char *start = strstr(doc, "```ini\n");
+    REQUIRE_VOID(start != NULL);
+    start += 7;
+    const char *end = strstr(start, "```");
+    REQUIRE_VOID(end != NULL && (size_t)(end - start) < sizeof ini);
+    memcpy(ini, start, (size_t)(end - start));
+    ini[end - start] = '\0';
+    vms_config c;
+    vms_err err = {0};
+    vms_config_init(&c, NULL, &err);
+    CHECK_EQ(vms_config_parse(&c, "CONFIG.md", ini, &err), VMS_OK);
+    if (err.status)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK_EQ(c.machine.ram_bytes, UINT64_C(16) << 20);
+    CHECK_EQ(c.machine.mmu.l2.nparts, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "config");
     test_keys();
     test_errors();
     test_roundtrip();
+    test_geometry();
+    test_file_lines();
+    test_doc_example(argv[0]);
     return th_finish();
 }

@@ -413,12 +413,13 @@ static int sh(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+static const char *g_argv0; /* for th_binary_dir */
+
 /* Whether `vmsim record` can run here (the tool is built and valgrind works). */
 static bool can_record(void)
 {
-    const char *bin = getenv("VMS_BINARY_DIR");
-    if (!bin)
-        return false;
+    char bin[4000];
+    th_binary_dir(g_argv0, bin, sizeof bin);
     snprintf(vmsim_path, sizeof vmsim_path, "%s/vmsim", bin);
     char tool[4200];
     snprintf(tool, sizeof tool, "%s/vgrecord/vgrecord-amd64-linux", bin);
@@ -592,6 +593,7 @@ static void test_record_prog(void)
 
 int main(int argc, char **argv)
 {
+    g_argv0 = argv[0];
     th_init(argc, argv, "record");
     test_basic();
     test_fork_exec();

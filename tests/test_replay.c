@@ -393,11 +393,7 @@ static void test_auto_layout(void)
     fx_fini(&f);
 }
 
-static const char *source_dir(void)
-{
-    const char *s = getenv("VMS_SOURCE_DIR");
-    return s ? s : ".";
-}
+static const char *g_argv0; /* for th_source_path */
 
 static void test_recorded_layout(void)
 {
@@ -406,7 +402,7 @@ static void test_recorded_layout(void)
     REQUIRE_VOID(fx_init(&f, NULL, &o));
     vms_err err = {0};
     char path[1024];
-    snprintf(path, sizeof path, "%s/examples/data/sample.txt", source_dir());
+    th_source_path(g_argv0, "examples/data/sample.txt", path, sizeof path);
     vms_trace_event map = ev_kernel(VMS_TEV_MAP, 7);
     map.map.start = UINT64_C(0x600000);
     map.map.end = UINT64_C(0x601000);
@@ -729,6 +725,7 @@ static void test_random_events_robust(void)
 
 int main(int argc, char **argv)
 {
+    g_argv0 = argv[0];
     th_init(argc, argv, "replay");
     test_fast_equals_slow();
     test_broken_shortcuts_caught();

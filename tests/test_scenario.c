@@ -53,7 +53,15 @@ static void test_syntax_errors(void)
          "t.scn:3: expected the name of a running process, got 'a'"},
         {"spawn a\nmmap a auto 4K rw shm=x private\n", "t.scn:2: expected 'shared' with shm=NAME"},
         {"spawn a\nmunmap a 0x1000\n", "t.scn:2: expected 'munmap NAME ADDR LEN'"},
-        {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number, got 'x'"},
+        {"spawn a\nshow tlb x\n", "t.scn:2: expected a core number from 0 to 255, got 'x'"},
+        /* Numbers that would be cut to fit are refused (core 2^32 used to mean core 0). */
+        {"spawn p\ncore p 4294967296\n",
+         "t.scn:2: expected a core number from 0 to 255, got '4294967296'"},
+        {"spawn p core 256\n", "t.scn:1: expected a core number from 0 to 255, got '256'"},
+        {"spawn a\nmmap a auto 4K rw as b\nread a b+0xffffffffffffff00 1\n",
+         "t.scn:3: offset in 'b+0xffffffffffffff00' beyond the 57-bit address space"},
+        {"spawn a\nwrite a 0x1000 \"x\" expect \x1b[2J\n",
+         "t.scn:2: expected 'segv' or 'ok' after 'expect', got '\\x1b[2J'"},
         {"spawn a\nwrite a 0x1000 \"\\q\"\n", "t.scn:2: expected an escape"},
         {"spawn a\nwrite a 0x1000 \"\"\n", "t.scn:2: expected data of at least one byte"},
         {"spawn a\nmmap a auto 4K rw as 9lives\n",
@@ -82,6 +90,9 @@ static void test_syntax_errors(void)
 }
 
 /* Boot a small machine configured by the scenario's set lines and run it. */
+/* When set, run_text configures this writeback directory (as --set would). */
+static const char *g_wb;
+
 static bool run_text(const char *text, capture *cap, vms_scenario_result *res)
 {
     vms_scenario *sc;
@@ -97,6 +108,8 @@ static bool run_text(const char *text, capture *cap, vms_scenario_result *res)
     }
     vms_config_init(&cfg, "skylake", &err);
     cfg.machine.ncores = 2;
+    if (g_wb)
+        vms_config_set(&cfg, "kernel.writeback_dir", g_wb, "test", &err);
     bool ok = vms_scenario_configure(sc, &cfg, &err) == VMS_OK;
     vms_kernel_config kc = vms_config_kernel(&cfg);
     ok = ok && vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
@@ -244,6 +257,82 @@ static void test_features_and_determinism(void)
     cap_free(&c2);
 }
 
+/* A scenario never names a host file vmsim writes: set lines of such keys are refused
+ * with the line; a writable disk image needs the caller's permission (same inode). */
+static void test_host_writes(void)
+{
+    static const char *const lines[] = {"set swap.file=/tmp/victim",
+                                        "set kernel.writeback_dir=/tmp",
+                                        "set kernel.writeback_in_place=on"};
+    for (int i = 0; i < 3; i++) {
+        char text[128], want[300];
+        snprintf(text, sizeof text, "set ram=16M\n%s\nspawn a\n", lines[i]);
+        vms_scenario *sc;
+        vms_err err = {0};
+        REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+        vms_config cfg;
+        vms_config_init(&cfg, NULL, &err);
+        CHECK_EQ(vms_scenario_configure(sc, &cfg, &err), VMS_ERR_INVAL);
+        const char *key = lines[i] + 4;
+        size_t kl = strcspn(key, "=");
+        snprintf(want, sizeof want,
+                 "t.scn:2: %.*s names a host file vmsim would write: a scenario may not set it; "
+                 "give it on the command line (--set %.*s=…) or in a --config file",
+                 (int)kl, key, (int)kl, key);
+        CHECK_STR(err.msg, want);
+        CHECK_STR(cfg.swap_file, "");
+        CHECK(!cfg.kernel.writeback_in_place);
+        vms_scenario_destroy(sc);
+    }
+    CHECK(vms_config_key_writes_host("swap.file"));
+    CHECK(!vms_config_key_writes_host("swap"));
+
+    char dir[] = "/tmp/vmsim_scn_XXXXXX";
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    char img[128], text[512];
+    snprintf(img, sizeof img, "%s/disk.img", dir);
+    FILE *f = fopen(img, "wb");
+    REQUIRE_VOID(f != NULL);
+    static char sector[512];
+    memcpy(sector, "original", 8);
+    fwrite(sector, 1, sizeof sector, f);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "spawn p\nmmap p 0x1000000 4K rw as buf\nwrite p buf \"EVIL\"\n"
+             "device blk d %s writable\ndma map d p buf 4K read as io\nblk write d 0 1 io\n",
+             img);
+    vms_scenario *sc;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+    CHECK_EQ(vms_scenario_check_writes(sc, &err), VMS_ERR_INVAL);
+    CHECK(strncmp(err.msg, "t.scn:4: device blk d: a scenario may not write the host file", 60) ==
+          0);
+    vms_scenario_destroy(sc);
+    capture cap;
+    vms_scenario_result r;
+    CHECK(run_text(text, &cap, &r)); /* run anyway: the device command fails, nothing written */
+    CHECK(r.errors >= 1);
+    CHECK(strstr(vms_strbuf_str(&cap.err), "a scenario may not write the host file") != NULL);
+    cap_free(&cap);
+    char got[9] = {0};
+    f = fopen(img, "rb");
+    CHECK(f && fread(got, 1, 8, f) == 8);
+    if (f)
+        fclose(f);
+    CHECK_STR(got, "original");
+    /* Allowed by the caller (same inode, any spelling of the path): it runs and writes. */
+    REQUIRE_VOID(vms_scenario_parse(NULL, "t.scn", text, &sc, &err) == VMS_OK);
+    char alias[160];
+    snprintf(alias, sizeof alias, "%s/./disk.img", dir);
+    CHECK_EQ(vms_scenario_allow_write(sc, alias, &err), VMS_OK);
+    CHECK_EQ(vms_scenario_check_writes(sc, &err), VMS_OK);
+    CHECK_EQ(vms_scenario_allow_write(sc, "/nonexistent/x", &err), VMS_ERR_IO);
+    CHECK_EQ(vms_scenario_allow_write(sc, dir, &err), VMS_ERR_INVAL); /* not a regular file */
+    vms_scenario_destroy(sc);
+    remove(img);
+    rmdir(dir);
+}
+
 static void test_file_mapping(void)
 {
     char dir[] = "/tmp/vmsim_scn_XXXXXX";
@@ -254,10 +343,11 @@ static void test_file_mapping(void)
     REQUIRE_VOID(f != NULL);
     fputs("file contents here", f);
     fclose(f);
-    snprintf(wb, sizeof wb, "set kernel.writeback_dir=%s/out\n", dir);
+    wb[0] = '\0';
     char out_dir[160];
     snprintf(out_dir, sizeof out_dir, "%s/out", dir);
     mkdir(out_dir, 0700);
+    g_wb = out_dir; /* from the caller: a scenario may not name it (test_host_writes) */
     char text[1024];
     snprintf(text, sizeof text,
              "%sspawn a\n"
@@ -270,7 +360,9 @@ static void test_file_mapping(void)
              wb, path, path);
     capture cap;
     vms_scenario_result r;
-    REQUIRE_VOID(run_text(text, &cap, &r));
+    bool ran = run_text(text, &cap, &r);
+    g_wb = NULL;
+    REQUIRE_VOID(ran);
     CHECK_EQ(r.expects_passed, 1);
     CHECK_EQ(r.errors, 0);
     char copy[200], got[32] = {0};
@@ -303,6 +395,7 @@ int main(int argc, char **argv)
     test_run_outcomes();
     test_read_streamed();
     test_features_and_determinism();
+    test_host_writes();
     test_file_mapping();
     return th_finish();
 }

@@ -18,13 +18,12 @@
             return;                                                                                \
     } while (0)
 
-static char src_dir[512];
+static const char *g_argv0;
 
-/* An absolute path of a committed file. */
+/* The path of a committed file (harness.h: th_source_path). */
 static const char *src_path(const char *rel, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", src_dir, rel);
-    return buf;
+    return th_source_path(g_argv0, rel, buf, len);
 }
 
 /* A scratch file path for this run. */
@@ -624,6 +623,85 @@ static void test_native_malformed(void)
     CHECK_STR(msg, "");
 }
 
+/* CRC-32 (IEEE 802.3, as zlib's crc32), bit by bit: the reference for CHECK records. */
+static uint32_t crc32_ref(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+/* Native 1.2: every block carries a CRC-32 (CHECK record), so any flipped bit of the
+ * payload — raw or compressed — is an error naming a byte offset, never a replay. */
+static void test_native_checksum(void)
+{
+    char p[256], msg[256];
+    static vms_trace_event evs[30000]; /* > 64 KiB of raw records: several blocks */
+    static char data[1 << 20];
+    for (int raw = 1; raw >= 0; raw--) {
+        tmp_path("crc.vmt", p, sizeof p);
+        write_random(p, raw, evs, 30000, th_seed + (uint64_t)raw);
+        size_t len = slurp(p, data, sizeof data);
+        remove(p);
+        REQUIRE_V(len > 16 && len < sizeof data);
+        CHECK_EQ(data[10], 2); /* minor version 1.2 */
+        read_mem(data, len, VMS_TRACE_NATIVE, msg, sizeof msg);
+        CHECK_STR(msg, "");
+        if (raw)
+            CHECK(len > 2 * 65536); /* the test spans blocks */
+        vms_rng g;
+        vms_rng_seed(&g, th_seed);
+        int flips = 0, caught = 0, named = 0, crc = 0;
+        for (int i = 0; i < 300; i++) {
+            size_t at = 16 + (size_t)(vms_rng_next(&g) % (len - 16));
+            unsigned bit = (unsigned)(vms_rng_next(&g) % 8);
+            data[at] ^= (char)(1u << bit);
+            read_mem(data, len, VMS_TRACE_NATIVE, msg, sizeof msg);
+            data[at] ^= (char)(1u << bit);
+            flips++;
+            caught += msg[0] != '\0';
+            named += strstr(msg, "byte ") != NULL;
+            crc += strstr(msg, "checksum mismatch") != NULL;
+        }
+        CHECK_EQ(caught, flips);
+        CHECK_EQ(named, flips);
+        if (raw)
+            CHECK(crc > flips / 2); /* most flips leave a well-formed record: the CRC finds them */
+    }
+    /* Exact message: one read (0x88 0x20), a CHECK of those 2 bytes, END 1; then a flip. */
+    uint8_t recs[] = {0x88, 0x20, 0x40, 0x04, 0, 0, 0, 0, 0x00, 0x01};
+    uint8_t buf[64];
+    size_t n = native_raw(buf, recs, sizeof recs, 1);
+    buf[10] = 2;
+    uint32_t c = crc32_ref(recs, 2);
+    for (int i = 0; i < 4; i++)
+        buf[16 + 4 + i] = (uint8_t)(c >> (8 * i));
+    read_mem((const char *)buf, n, VMS_TRACE_NATIVE, msg, sizeof msg);
+    CHECK_STR(msg, "");
+    buf[17] ^= 0x02; /* va 0x10 -> 0x11: still a valid record */
+    read_mem((const char *)buf, n, VMS_TRACE_NATIVE, msg, sizeof msg);
+    char want[160];
+    snprintf(want, sizeof want,
+             "t: byte 18: checksum mismatch: bytes 16..17 are corrupted (CRC-32 0x%08x stored, "
+             "0x%08x computed)",
+             (unsigned)c, (unsigned)crc32_ref(buf + 16, 2));
+    CHECK_STR(msg, want);
+    buf[17] ^= 0x02;
+    /* 1.2 without the CHECK before END is refused; a 1.1 trace without CHECKs reads. */
+    const uint8_t nocheck[] = {0x88, 0x20, 0x00, 0x01};
+    n = native_raw(buf, nocheck, sizeof nocheck, 1);
+    buf[10] = 2;
+    read_mem((const char *)buf, n, VMS_TRACE_NATIVE, msg, sizeof msg);
+    CHECK_STR(msg, "t: byte 18: END record without a CHECK record before it (corrupted trace?)");
+    buf[10] = 1;
+    read_mem((const char *)buf, n, VMS_TRACE_NATIVE, msg, sizeof msg);
+    CHECK_STR(msg, "");
+}
+
 /* A text file of no known format, an empty file, and writer misuse. */
 static void test_detect_and_writer_errors(void)
 {
@@ -634,6 +712,28 @@ static void test_detect_and_writer_errors(void)
     read_mem("", 0, VMS_TRACE_AUTO, msg, sizeof msg);
     CHECK_STR(msg, "t: cannot tell the trace format from the first bytes (the file is empty): "
                    "expected native, lackey, dinero or champsim; name it with a format");
+    /* Random binary is not taken for ChampSim (it used to replay with success). */
+    static uint8_t rnd[65536];
+    vms_rng g;
+    vms_rng_seed(&g, th_seed);
+    int refused = 0;
+    for (int t = 0; t < 50; t++) {
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (uint8_t)vms_rng_next(&g);
+        read_mem((const char *)rnd, sizeof rnd, VMS_TRACE_AUTO, msg, sizeof msg);
+        refused += strstr(msg, "binary data that is not a plausible ChampSim record") != NULL;
+    }
+    CHECK_EQ(refused, 50);
+    /* … but a plausible record is, and --from champsim still reads anything. */
+    memset(rnd, 0, 128);
+    rnd[0] = 0x10, rnd[1] = 0x40, rnd[32] = 0x08, rnd[33] = 0x20; /* ip 0x4010, load 0x2008 */
+    memcpy(rnd + 64, rnd, 64);
+    CHECK_EQ(read_mem((const char *)rnd, 128, VMS_TRACE_AUTO, msg, sizeof msg), 4);
+    CHECK_STR(msg, "");
+    rnd[0] = 0, rnd[1] = 0; /* ip 0: implausible */
+    read_mem((const char *)rnd, 128, VMS_TRACE_AUTO, msg, sizeof msg);
+    CHECK(strstr(msg, "not a plausible ChampSim record") != NULL);
+    CHECK_EQ(read_mem((const char *)rnd, 128, VMS_TRACE_CHAMPSIM, msg, sizeof msg), 4);
     vms_trace_reader *r;
     vms_err err;
     CHECK_EQ(vms_trace_reader_open("/nonexistent/x", VMS_TRACE_AUTO, NULL, &r, &err), VMS_ERR_IO);
@@ -815,8 +915,7 @@ static void regen_native_sample(void)
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "trace");
-    const char *d = getenv("VMS_SOURCE_DIR");
-    snprintf(src_dir, sizeof src_dir, "%s", d ? d : ".");
+    g_argv0 = argv[0];
     if (getenv("VMS_TRACE_REGEN"))
         regen_native_sample();
     test_lackey_sample();
@@ -828,6 +927,7 @@ int main(int argc, char **argv)
     test_lackey_native_lackey();
     test_native_sample();
     test_native_malformed();
+    test_native_checksum();
     test_detect_and_writer_errors();
     test_streaming();
     test_alloc_failure();

@@ -49,6 +49,45 @@ static void test_strbuf(void)
     CHECK_EQ(fa.live_bytes, 0);
 }
 
+/* SHA-256: the FIPS 180-2 appendix vectors ("abc", the 448-bit message, a million 'a'
+ * fed in odd-sized pieces so partial blocks are exercised), and the empty message. */
+static void test_sha256(void)
+{
+    char hex[65];
+    vms_sha256_hex("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    vms_sha256_hex("abc", 3, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    vms_sha256_hex(m, strlen(m), hex);
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    vms_sha256 s;
+    uint8_t a[997], d[32];
+    memset(a, 'a', sizeof a);
+    vms_sha256_init(&s);
+    for (size_t left = 1000000; left;) {
+        size_t n = left < sizeof a ? left : 1 + (size_t)(th_seed + left) % sizeof a;
+        vms_sha256_update(&s, a, n);
+        left -= n;
+    }
+    vms_sha256_final(&s, d);
+    CHECK_EQ(d[0], 0xcd);
+    CHECK_EQ(d[1], 0xc7);
+    CHECK_EQ(d[31], 0xd0);
+    vms_err err = {0};
+    CHECK_EQ(vms_sha256_file("/nonexistent/x", hex, &err), VMS_ERR_IO);
+    CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
+}
+
+/* The version is X.Y.Z. */
+static void test_version(void)
+{
+    unsigned x, y, z;
+    char rest;
+    CHECK_EQ(sscanf(vms_version(), "%u.%u.%u%c", &x, &y, &z, &rest), 3);
+    CHECK(vms_version_build() != NULL);
+}
+
 /* The naive model: a small table of the indices in use. */
 #define NKEYS 200
 typedef struct naive {
@@ -139,53 +178,14 @@ static void test_radix(void)
     CHECK_EQ(fa.live_bytes, 0);
 }
 
-/* SHA-256: the FIPS 180-2 appendix vectors ("abc", the 448-bit message, a million 'a'
- * fed in odd-sized pieces so partial blocks are exercised), and the empty message. */
-static void test_sha256(void)
-{
-    char hex[65];
-    vms_sha256_hex("", 0, hex);
-    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    vms_sha256_hex("abc", 3, hex);
-    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    vms_sha256_hex(m, strlen(m), hex);
-    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-    vms_sha256 s;
-    uint8_t a[997], d[32];
-    memset(a, 'a', sizeof a);
-    vms_sha256_init(&s);
-    for (size_t left = 1000000; left;) {
-        size_t n = left < sizeof a ? left : 1 + (size_t)(th_seed + left) % sizeof a;
-        vms_sha256_update(&s, a, n);
-        left -= n;
-    }
-    vms_sha256_final(&s, d);
-    CHECK_EQ(d[0], 0xcd);
-    CHECK_EQ(d[1], 0xc7);
-    CHECK_EQ(d[31], 0xd0);
-    vms_err err = {0};
-    CHECK_EQ(vms_sha256_file("/nonexistent/x", hex, &err), VMS_ERR_IO);
-    CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
-}
-
-/* The version is X.Y.Z. */
-static void test_version(void)
-{
-    unsigned x, y, z;
-    char rest;
-    CHECK_EQ(sscanf(vms_version(), "%u.%u.%u%c", &x, &y, &z, &rest), 3);
-    CHECK(vms_version_build() != NULL);
-}
-
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "util");
     test_rng();
     test_strbuf();
-    test_radix();
     test_sha256();
     test_version();
+    test_radix();
     CHECK_STR(vms_status_str(VMS_ERR_NOMEM), "out of memory");
     CHECK_STR(vms_pgsize_name(VMS_PG_2M), "2M");
     return th_finish();

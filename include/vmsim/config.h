@@ -15,6 +15,9 @@
  * yes/no or 1/0; a TLB level is a comma-separated list of partitions
  * SIZES:SETSxWAYS[:POLICY] (SIZES joined by '+', e.g. 4K+2M:128x12:plru) or "none"; a
  * page-walk-cache level is ENTRIES[xWAYS] (fully associative without xWAYS) or "none".
+ * Both also take the explicit ENTRIESeWAYSw (4K+2M:1536e12w = 128 sets x 12 ways).
+ * Comments: a line starting with # or ;, or # / ; after whitespace following a value.
+ * Lines may be 8 KiB long; NUL bytes, directories and read errors are reported.
  * vms_config_key_at lists every key with its meaning; docs/CONFIG.md is generated from it.
  *
  * Errors name the file and line (or "--set") and the key, and say what was expected:
@@ -34,7 +37,9 @@
 typedef struct vms_config {
     vms_machine_config machine;
     vms_kernel_config kernel;
-    char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir */
+    char writeback_dir[VMS_CONFIG_PATH_MAX]; /* storage behind kernel.writeback_dir ("": the
+                                                kernel's default "."; the CLI makes a
+                                                temporary directory instead) */
     char swap_file[VMS_CONFIG_PATH_MAX];     /* … kernel.swap_file ("" = temporary) */
     char policy[32];                         /* … kernel.policy */
 } vms_config;
@@ -56,6 +61,13 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err);
  */
 vms_status vms_config_set(vms_config *c, const char *key, const char *value, const char *where,
                           vms_err *err);
+
+/*
+ * Whether key names a host path vmsim writes (swap.file, kernel.writeback_dir,
+ * kernel.writeback_in_place): such keys come only from the command line or a config file
+ * the user names there, never from a scenario (vms_scenario_configure refuses them).
+ */
+bool vms_config_key_writes_host(const char *key);
 
 /* Parse "key=value" (as given to --set) and set it. */
 vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err);

@@ -44,7 +44,10 @@ typedef struct vms_core_stats {
     uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
     uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
     uint64_t invlpg, invpcid, cr3_loads, cr3_noflush, flushes_all;
-    uint64_t interrupts; /* external interrupts delivered (vms_core_interrupt) */
+    uint64_t interrupts;       /* external interrupts delivered (vms_core_interrupt) */
+    uint64_t invlpgb;          /* INVLPGBs this core issued */
+    uint64_t invlpgb_received; /* broadcast invalidations applied to this core's TLBs */
+    uint64_t tlbsync;          /* TLBSYNCs this core executed */
 } vms_core_stats;
 
 /* The result of vms_core_access: data moved, or a fault (with CR2/error code). */
@@ -94,6 +97,32 @@ void vms_core_invlpg(vms_core *c, uint64_t va);
 /* INVPCID of the given type (pcid and va as the type needs). VMS_ERR_INVAL for a bad
  * type or a PCID above 4095. */
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va);
+
+/*
+ * INVLPGB (AMD APM Vol. 3): a broadcast invalidation that every core of the machine
+ * (the issuer included) applies to its own TLBs and page-walk caches, without an
+ * interrupt and without charging the receivers. What it selects:
+ *   VA      va and the next `count` pages (4 KiB apart, or 2 MiB with STRIDE_2M)
+ *   PCID    only entries tagged pcid (else every PCID)
+ *   GLOBAL  global entries too (else globals are kept)
+ * Without VA: every entry of pcid (PCID), or every entry (neither). The page-walk
+ * caches of the selected PCID (every PCID without PCID) are dropped as well. The
+ * operation is posted: its completion is awaited by TLBSYNC on the issuing core.
+ * VMS_ERR_INVAL for count >= the machine's invlpgb_max, a count without VA, PCID|GLOBAL
+ * without VA, a PCID above 4095 or an unknown flag; VMS_ERR_UNSUPPORTED when the
+ * machine has no INVLPGB (invlpgb_max 0). Costs cost.invlpgb on the issuer.
+ */
+#define VMS_INVLPGB_VA        1u
+#define VMS_INVLPGB_PCID      2u
+#define VMS_INVLPGB_GLOBAL    4u
+#define VMS_INVLPGB_STRIDE_2M 8u
+vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid,
+                            unsigned count);
+
+/* TLBSYNC: wait until this core's INVLPGBs completed on every core. Charges
+ * cost.tlbsync + cost.tlbsync_hop * (hops to the farthest core) when any is pending,
+ * nothing otherwise; returns the cycles it waited. */
+uint64_t vms_core_tlbsync(vms_core *c);
 
 /*
  * The kernel's operations on this core's MMU, in the words of no architecture (format.h

@@ -139,7 +139,17 @@ struct vms_pt_format {
      * (x86-64 PCIDs: 12 bits). */
     const vms_mmu_ops *mmu_ops;
     unsigned asid_bits;
+
+    /* Optional (NULL: the data-driven write and dirty bits above). A format whose write
+     * and dirty state is not one bit pattern each — AArch64, where Linux keeps
+     * PTE_WRITE (DBM), PTE_RDONLY (AP[2]) and a software PTE_DIRTY — answers pte_dirty
+     * and makes the four edits (VMS_FMT_MKWRITE …) here, as its Linux port does. */
+    bool (*pte_dirty)(uint64_t pte);
+    uint64_t (*pte_edit)(uint64_t pte, unsigned edit);
 };
+
+/* The edits of vms_pt_format.pte_edit. */
+enum { VMS_FMT_MKWRITE, VMS_FMT_WRPROTECT, VMS_FMT_MKDIRTY, VMS_FMT_MKCLEAN };
 
 /* ---- the registry ---- */
 
@@ -272,7 +282,7 @@ static inline bool vms_fmt_pte_write(const vms_pt_format *f, uint64_t pte)
 
 static inline bool vms_fmt_pte_dirty(const vms_pt_format *f, uint64_t pte)
 {
-    return vms_fmt_bit(f->dirty, pte);
+    return f->pte_dirty ? f->pte_dirty(pte) : vms_fmt_bit(f->dirty, pte);
 }
 
 static inline bool vms_fmt_pte_young(const vms_pt_format *f, uint64_t pte)
@@ -282,22 +292,22 @@ static inline bool vms_fmt_pte_young(const vms_pt_format *f, uint64_t pte)
 
 static inline uint64_t vms_fmt_pte_mkwrite(const vms_pt_format *f, uint64_t pte)
 {
-    return vms_fmt_set(f->write, pte, true);
+    return f->pte_edit ? f->pte_edit(pte, VMS_FMT_MKWRITE) : vms_fmt_set(f->write, pte, true);
 }
 
 static inline uint64_t vms_fmt_pte_wrprotect(const vms_pt_format *f, uint64_t pte)
 {
-    return vms_fmt_set(f->write, pte, false);
+    return f->pte_edit ? f->pte_edit(pte, VMS_FMT_WRPROTECT) : vms_fmt_set(f->write, pte, false);
 }
 
 static inline uint64_t vms_fmt_pte_mkdirty(const vms_pt_format *f, uint64_t pte)
 {
-    return vms_fmt_set(f->dirty, pte, true);
+    return f->pte_edit ? f->pte_edit(pte, VMS_FMT_MKDIRTY) : vms_fmt_set(f->dirty, pte, true);
 }
 
 static inline uint64_t vms_fmt_pte_mkclean(const vms_pt_format *f, uint64_t pte)
 {
-    return vms_fmt_set(f->dirty, pte, false);
+    return f->pte_edit ? f->pte_edit(pte, VMS_FMT_MKCLEAN) : vms_fmt_set(f->dirty, pte, false);
 }
 
 static inline uint64_t vms_fmt_pte_mkyoung(const vms_pt_format *f, uint64_t pte)
@@ -348,9 +358,11 @@ static inline uint64_t vms_fmt_pte_clear_protnone(const vms_pt_format *f, uint64
 
 /* ---- swap entries (Linux swp_entry_t in a not-present PTE) ---- */
 
+/* sw_swap 0: the format has no swap marker (arm64, riscv): any other non-zero entry. */
 static inline bool vms_fmt_is_swap(const vms_pt_format *f, uint64_t pte)
 {
-    return !vms_fmt_pte_present(f, pte) && !(pte & f->sw_protnone) && (pte & f->sw_swap);
+    return !vms_fmt_pte_present(f, pte) && !(pte & f->sw_protnone) &&
+           (f->sw_swap ? (pte & f->sw_swap) != 0 : pte != 0);
 }
 
 static inline uint64_t vms_fmt_mk_swap(const vms_pt_format *f, unsigned type, uint64_t offset)

@@ -62,7 +62,11 @@ typedef struct vms_kernel_costs {
     uint32_t copy_page;   /* copying one 4 KiB frame (COW) */
     uint32_t file_read;   /* reading one 4 KiB page from a file (a major fault's I/O) */
     uint32_t writeback;   /* writing one 4 KiB page back to a file */
-    uint32_t ipi;         /* one IPI: sent by the initiator, handled by the target */
+    uint32_t ipi;         /* an IPI's handler on its target (entry, flush_tlb_func, exit;
+                             the invalidations it issues cost their own cycles) */
+    uint32_t ipi_send;    /* the initiator, per target IPI sent (ICR write) */
+    uint32_t ipi_latency; /* one-way delivery of an IPI or its ack within a socket */
+    uint32_t ipi_hop;     /* ... plus this per interconnect hop (vms_machine_hops) */
     uint32_t syscall;     /* entering and leaving a system call */
     uint32_t ctx_switch;  /* a context switch, beyond its CR3 load */
 } vms_kernel_costs;
@@ -72,6 +76,14 @@ typedef struct vms_kernel_costs {
  * --set key=value layer can set each one. vms_kernel_config_default gives the defaults
  * in brackets.
  */
+/* How the kernel shoots down TLB entries on other cores (docs/SMP.md). */
+typedef enum vms_shootdown_mode {
+    VMS_SHOOTDOWN_AUTO = 0,  /* Linux's choice: INVLPGB when the mm is active on >= 3
+                                cores and the machine has it, else IPIs */
+    VMS_SHOOTDOWN_IPI = 1,   /* always IPIs (flush_tlb_multi) */
+    VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
+} vms_shootdown_mode;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -87,6 +99,14 @@ typedef struct vms_kernel_config {
     bool writeback_in_place;     /* [false] write MAP_SHARED changes to the original host
                                     file itself (explicit opt-in: it modifies user data) */
     vms_kernel_costs cost;
+    /* ---- many cores (docs/SMP.md) ---- */
+    vms_shootdown_mode shootdown; /* [auto] IPIs, broadcast, or Linux's choice */
+    bool tlb_batch;               /* [true] mmu_gather: one flush per munmap/mprotect
+                                     range (and one per reclaim batch); false: a shootdown
+                                     per page, as a kernel without batching */
+    uint64_t sched_slice;         /* [2250000] cycles a task runs before a runnable
+                                     peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
+                                     base slice) */
     /* ---- memory pressure (docs/SWAP.md) ---- */
     uint64_t swap_bytes;         /* [0] swap device size (multiple of 4 KiB); 0: no swap */
     const char *swap_file;       /* [NULL] host file backing swap (created/truncated, kept);
@@ -192,6 +212,19 @@ typedef struct vms_kernel_stats {
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
+    uint64_t tlb_broadcasts;       /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
+    uint64_t tlb_invlpgb;          /* INVLPGB instructions the kernel issued */
+    uint64_t tlb_shootdown_cycles; /* cycles of shootdowns that involved another core:
+                                      initiators' sends, local flushes and waits (acks,
+                                      TLBSYNC) plus targets' handlers */
+    uint64_t tlb_lazy_skipped;     /* lazy cores left out of a shootdown (no IPI) ... */
+    uint64_t tlb_switch_flushes;   /* ... and switches that flushed a PCID because its
+                                      flush generation had moved on (the catch-up) */
+    uint64_t tlb_leave_mm;         /* lazy cores sent to init_mm by a shootdown that freed
+                                      page tables */
+    uint64_t tlb_deferred;         /* reclaim pages whose flush was deferred to a batch */
+    uint64_t nr_migrations;        /* tasks moved between run queues (sched.c) */
+    uint64_t sched_preempt;        /* time-slice expiries that switched tasks */
     uint64_t pcid_flush;                   /* INVPCID single-context flushes before a PCID reuse */
     uint64_t context_switches;             /* CR3 loads for a task switch */
     uint64_t forks, execs, clones, exits;
@@ -229,6 +262,31 @@ const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
 /* Zero the counters. */
 void vms_kernel_reset_stats(vms_kernel *k);
 
+/* ---- shootdown narration -------------------------------------------------------------- */
+
+/* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
+typedef struct vms_shootdown_event {
+    int pid;             /* a process using the mm (0 if none) */
+    unsigned initiator;  /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
+    uint64_t start, end; /* the virtual range */
+    bool full;           /* the whole PCID was flushed (range above the 33-page ceiling) */
+    bool broadcast;      /* INVLPGB + TLBSYNC instead of IPIs */
+    unsigned invlpgb;    /* INVLPGB instructions issued (broadcast) */
+    unsigned ntargets;   /* IPIs sent (0 for a broadcast) */
+    const unsigned *targets; /* their cores, in send order (valid during the call) */
+    const uint64_t *ack;     /* per target: cycles from the start until its ack arrived */
+    unsigned lazy_skipped;   /* lazy cores that will flush at their next switch instead */
+    uint64_t start_cycle;    /* the initiator's clock when it began */
+    uint64_t cycles;         /* until the initiator went on (slowest ack / TLBSYNC) */
+} vms_shootdown_event;
+
+typedef void (*vms_shootdown_fn)(void *ud, const vms_shootdown_event *ev);
+
+/* Install (fn non-NULL) or remove the callback told of every shootdown that involved
+ * another core (IPIs, a broadcast, or a lazy core left to catch up); purely local
+ * flushes are not reported. */
+void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud);
+
 /* ---- system-wide views --------------------------------------------------------------- */
 
 /*
@@ -248,8 +306,10 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *   "faults": {"total", "minor", "major", "cow", "cow_copy", "cow_reuse", "zero_page",
  *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"}
  *             (total = minor + major + segv + sigbus; the others are breakdowns),
- *   "tlb_shootdown": {"remote_flushes", "ipis", "local_flush_one", "local_flush_all",
- *                     "pcid_flushes"},
+ *   "tlb_shootdown": {"remote_flushes", "ipis", "broadcasts", "cycles", "invlpgb",
+ *                     "lazy_skipped", "switch_flushes", "leave_mm", "deferred",
+ *                     "local_flush_one", "local_flush_all", "pcid_flushes"},
+ *   "sched": {"migrations", "preemptions"},
  *   "pagecache": {"pgpgin", "pgpgout"},
  *   "procs": {"forks", "execs", "clones", "exits", "context_switches", "syscalls",
  *             "oom_kills"},

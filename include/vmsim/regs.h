@@ -53,6 +53,19 @@ typedef struct vms_regs {
     bool user;           /* CPL 3 */
     bool ac;             /* RFLAGS.AC: SMAP override for explicit supervisor accesses */
     unsigned maxphyaddr; /* physical-address width M (bits 51:M of entries are reserved) */
+
+    /* ---- RISC-V (include/vmsim/arch/riscv64.h): read when fmt is sv39/sv48/sv57 ---- */
+    uint64_t satp;    /* MODE | ASID | root PPN (csrw satp: vms_core_write_satp) */
+    uint64_t sstatus; /* SUM and MXR are what translation reads */
+    uint64_t menvcfg; /* ADUE set: hardware A/D updates (Svadu); clear: Svade faults */
+    /* ---- end RISC-V ---- */
+    /* ---- AArch64, EL1&0 stage 1 (fmt "aarch64"; vmsim/arch/aarch64.h draws them) ---- */
+    uint64_t ttbr0_el1; /* ASID 63:48 | level 0 table for VA[55] = 0 */
+    uint64_t ttbr1_el1; /* ASID 63:48 | level 0 table for VA[55] = 1 */
+    uint64_t tcr_el1;   /* T0SZ, T1SZ, TG0/1, EPD0/1, A1, AS, IPS, HA, HD, HPD0/1 */
+    uint64_t sctlr_el1; /* M, WXN */
+    bool pan;           /* PSTATE.PAN; `user` above is EL0 */
+    /* ---- end AArch64 ---- */
 } vms_regs;
 
 /* Paging levels in force: 5 with CR4.LA57, else 4. */

@@ -50,6 +50,19 @@ void vms_scenario_destroy(vms_scenario *s);
  */
 vms_status vms_scenario_configure(const vms_scenario *s, vms_config *c, vms_err *err);
 
+/*
+ * Host-file safety (docs/SCENARIO.md): a scenario never makes vmsim write a host file its
+ * caller did not name. `set` of a key that names a host path vmsim writes (swap.file,
+ * kernel.writeback_dir, kernel.writeback_in_place) is refused by vms_scenario_configure;
+ * `device blk NAME FILE writable` opens FILE for writing only if the caller allowed that
+ * file (the same inode) with vms_scenario_allow_write, else the device command fails.
+ * vms_scenario_check_writes reports the first writable image not allowed, naming its line
+ * (VMS_ERR_INVAL), so a caller can refuse the scenario before anything runs. Reading host
+ * files (mmap file=, device blk without `writable`) stays allowed.
+ */
+vms_status vms_scenario_allow_write(vms_scenario *s, const char *path, vms_err *err);
+vms_status vms_scenario_check_writes(const vms_scenario *s, vms_err *err);
+
 /* Where a run's narration goes: one call per chunk of text (the library never prints).
  * `is_error` marks failures (failed expects, unexpected errors) for stderr. */
 typedef void (*vms_scenario_out)(void *ud, bool is_error, const char *text);

@@ -218,6 +218,10 @@ const char *vms_trace_reader_path(const vms_trace_reader *r, uint32_t id);
 /* Events returned so far. */
 uint64_t vms_trace_reader_count(const vms_trace_reader *r);
 
+/* Bytes of the file (compressed, if it is) read so far, in whole read-ahead windows: with
+ * the file's size, how far along a reader is (progress and ETA). */
+uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r);
+
 /* Close the file and free everything; r may be NULL. */
 void vms_trace_reader_close(vms_trace_reader *r);
 

@@ -38,6 +38,7 @@ typedef struct vms_xlate {
     uint8_t dirty;    /* D in the leaf */
     uint8_t pkey;     /* protection key of the leaf (0 unless CR4.PKE) */
     uint8_t pcd, pwt; /* the leaf's caching bits */
+    uint8_t nr;       /* not readable: a RISC-V execute-only leaf (R = 0); loads need MXR */
 } vms_xlate;
 
 /* Physical address of va under translation x. */

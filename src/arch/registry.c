@@ -4,11 +4,24 @@
  */
 #include <string.h>
 
+#include "arch/riscv64/riscv64.h"
+#include "arch/aarch64/aarch64.h"
+#include "arch/teach/teach.h"
 #include "arch/x86_64/x86_64.h"
 
 static const vms_pt_format *const formats[] = {
     &vmsi_fmt_x86_64,
     &vmsi_fmt_x86_64_la57,
+    &vmsi_fmt_sv39, /* RISC-V (src/arch/riscv64) */
+    &vmsi_fmt_sv48,
+    &vmsi_fmt_sv57,
+    &vmsi_fmt_aarch64,
+    &vmsi_fmt_ostep_linear,
+    &vmsi_fmt_ostep_multilevel,
+    &vmsi_fmt_ostep_segmentation,
+    &vmsi_fmt_ostep_relocation,
+    &vmsi_fmt_silberschatz,
+    &vmsi_fmt_csapp,
 };
 
 unsigned vms_format_count(void)

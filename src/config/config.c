@@ -5,9 +5,12 @@
  * Invariant: for every key, parse(format(value)) == value, so vms_config_dump output
  * loads back to the same configuration (test_config checks it for every key).
  */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include "vmsim/config.h"
 
+#include <errno.h>
 #include <ini.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,13 @@ typedef enum kind {
     K_POLICY,   /* a page-replacement policy name */
     K_SWAPDEV,  /* hdd | ssd: sets latency and bandwidth */
     K_KSWAPD,   /* "none" or a core */
+    K_CACHE,    /* a cache hierarchy preset (vms_cache_preset) */
+    K_CLEVEL,   /* vms_cache_level_config: SIZE:WAYS:LATENCY[:POLICY] or none */
+    K_CWALK,    /* l1 | l2: where walk loads start */
+    K_DRAM,     /* a DRAM preset (vms_dram_preset) */
+    K_DPAGE,    /* open | closed */
+    K_DMAP,     /* the DRAM address-mapping string */
+    K_SHOOT,    /* ipi | broadcast | auto */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
@@ -51,20 +61,28 @@ typedef struct key {
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
-    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"preset", K_PRESET, 0, 0, 0,
+     "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"arch", K_ARCH, 0, 0, 0, "an architecture with a registered page-table format: x86_64"},
+    {"sockets", K_UINT, M(sockets), 1, VMS_MAX_CORES,
+     "sockets the cores are split over (IPI and broadcast hops)"},
+    {"invlpgb_max", K_UINT, M(invlpgb_max), 0, 65536,
+     "pages one INVLPGB may name; 0: no broadcast invalidation"},
+    {"arch", K_ARCH, 0, 0, 0,
+     "an architecture with a registered page-table format: x86_64, riscv64, aarch64"},
     {"levels", K_LEVELS, M(levels), 1, 6,
-     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); others as their formats"},
+     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); riscv64 3|4|5 (Sv39/48/57)"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
-    {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0, "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY],… or none"},
+    {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0,
+     "L1 iTLB partitions SIZES:SETSxWAYS[:POLICY] or SIZES:ENTRIESeWAYSw[:POLICY],… or none"},
     {"tlb.l1d", K_TLB, M(mmu.l1d), 0, 0, "L1 dTLB partitions, same form"},
     {"tlb.l2", K_TLB, M(mmu.l2), 0, 0, "shared L2 TLB (STLB) partitions, same form, or none"},
     {"tlb.policy", K_TLBPOL, 0, 0, 0,
      "replacement policy of every TLB partition (lru, plru, fifo, random)"},
-    {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0, "PDE cache ENTRIES[xWAYS][:POLICY] or none"},
+    {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0,
+     "PDE cache ENTRIES[xWAYS][:POLICY], ENTRIESeWAYSw[:POLICY] or none"},
     {"pwc.pdpte", K_PWC, M(mmu.pwc.level[3]), 0, 0, "PDPTE cache, same form"},
     {"pwc.pml4e", K_PWC, M(mmu.pwc.level[4]), 0, 0, "PML4E cache, same form"},
     {"pwc.pml5e", K_PWC, M(mmu.pwc.level[5]), 0, 0, "PML5E cache (5-level paging), same form"},
@@ -78,6 +96,13 @@ static const key keys[] = {
     {"cost.mem_access", K_U32, M(cost.mem_access), 0, U32MAX, "cycles of the data access itself"},
     {"cost.invlpg", K_U32, M(cost.invlpg), 0, U32MAX, "cycles of an INVLPG/INVPCID"},
     {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
+    {"cost.interrupt", K_U32, M(cost.interrupt), 0, U32MAX,
+     "cycles to deliver a device interrupt (vms_core_interrupt)"},
+    {"cost.invlpgb", K_U32, M(cost.invlpgb), 0, U32MAX, "cycles to issue one INVLPGB"},
+    {"cost.tlbsync", K_U32, M(cost.tlbsync), 0, U32MAX,
+     "cycles of a TLBSYNC awaiting broadcasts within a socket"},
+    {"cost.tlbsync_hop", K_U32, M(cost.tlbsync_hop), 0, U32MAX,
+     "extra TLBSYNC cycles per socket hop to the farthest core"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -86,10 +111,10 @@ static const key keys[] = {
     {"kernel.aslr", K_BOOL, KC(aslr), 0, 0, "randomise stack, mmap base and brk start"},
     {"kernel.direct_map_1g", K_BOOL, KC(direct_map_1g), 0, 0,
      "kernel direct map in 1 GiB pages (else 2 MiB)"},
-    {"kernel.stack_limit", K_SIZE, KC(stack_limit), 4096, UINT64_C(1) << 40,
+    {"kernel.stack_limit", K_SIZE, KC(stack_limit), UINT64_C(128) << 10, UINT64_C(1) << 40,
      "how far a stack may grow (RLIMIT_STACK)"},
     {"kernel.writeback_dir", K_PATH, 0, 0, 0,
-     "directory for written-back copies of shared-mapped files"},
+     "directory for written-back copies of shared-mapped files; empty: a temporary one"},
     {"kernel.writeback_in_place", K_BOOL, KC(writeback_in_place), 0, 0,
      "write shared-mapping changes to the original file (modifies user data)"},
     {"kernel.cost.fault_entry", K_U32, KC(cost.fault_entry), 0, U32MAX,
@@ -101,7 +126,19 @@ static const key keys[] = {
      "cycles to read a page from a file"},
     {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX,
      "cycles to write a page back to a file"},
-    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
+    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX,
+     "cycles of a shootdown IPI's handler on its target"},
+    {"kernel.cost.ipi_send", K_U32, KC(cost.ipi_send), 0, U32MAX, "initiator cycles per IPI sent"},
+    {"kernel.cost.ipi_latency", K_U32, KC(cost.ipi_latency), 0, U32MAX,
+     "one-way delivery of an IPI or its ack within a socket"},
+    {"kernel.cost.ipi_hop", K_U32, KC(cost.ipi_hop), 0, U32MAX,
+     "extra IPI delivery cycles per socket hop"},
+    {"kernel.shootdown", K_SHOOT, 0, 0, 0,
+     "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
+    {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
+     "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
+    {"kernel.sched_slice", K_U64, KC(sched_slice), 1, UINT64_MAX,
+     "cycles a task runs before a runnable peer on its core gets the core"},
     {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX,
      "cycles of a system call's entry and exit"},
     {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX,
@@ -128,9 +165,43 @@ static const key keys[] = {
     {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45,
      "free memory kswapd reclaims up to; 0 automatic"},
     {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
+    {"cache", K_CACHE, 0, 0, 0,
+     "data-cache hierarchy: off, skylake or tiny; replaces every earlier cache.* key"},
+    {"cache.l1d", K_CLEVEL, M(cache.l1d), 0, 0, "L1 data cache SIZE:WAYS:LATENCY[:POLICY] or none"},
+    {"cache.l1i", K_CLEVEL, M(cache.l1i), 0, 0, "L1 instruction cache, same form"},
+    {"cache.l2", K_CLEVEL, M(cache.l2), 0, 0, "private L2 cache, same form"},
+    {"cache.llc", K_CLEVEL, M(cache.llc), 0, 0, "shared last-level cache, same form"},
+    {"cache.inclusive", K_BOOL, M(cache.inclusive), 0, 0,
+     "LLC inclusive of the private levels (back-invalidation)"},
+    {"cache.walk", K_CWALK, 0, 0, 0, "where page-walk loads start: l1 (L1d) or l2"},
+    {"cache.mem_latency", K_U32, M(cache.mem_latency), 0, U32MAX,
+     "cycles of a memory access beyond the LLC when dram = off"},
+    {"dram", K_DRAM, 0, 0, 0,
+     "DRAM timing: off, ddr4-3200 or ddr5-4800; replaces every dram.* key"},
+    {"dram.channels", K_UINT, M(dram.channels), 1, 16, "memory channels (power of two)"},
+    {"dram.ranks", K_UINT, M(dram.ranks), 1, 8, "ranks per channel (power of two)"},
+    {"dram.page", K_DPAGE, 0, 0, 0, "row-buffer policy: open or closed"},
+    {"dram.map", K_DMAP, 0, 0, 0,
+     "address mapping, most significant field first: ro ra bg ba co ch joined by ':'"},
+    {"dram.xor", K_BOOL, M(dram.xor_bank), 0, 0, "XOR bank and bank group with low row bits"},
+    {"dram.cpu_mhz", K_U32, M(dram.cpu_mhz), 1, 100000,
+     "core clock in MHz, to turn DRAM time into core cycles"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Keys naming a host file or directory vmsim writes: a scenario may not set them
+ * (vms_config_key_writes_host). */
+static const char *const host_write_keys[] = {"swap.file", "kernel.writeback_dir",
+                                              "kernel.writeback_in_place"};
+
+bool vms_config_key_writes_host(const char *name)
+{
+    for (size_t i = 0; i < sizeof host_write_keys / sizeof *host_write_keys; i++)
+        if (!strcmp(name, host_write_keys[i]))
+            return true;
+    return false;
+}
 
 /* ---- value parsers ---- */
 
@@ -180,17 +251,56 @@ static size_t parse_sizes(const char *s, unsigned *mask)
     }
 }
 
-/* Parse one partition "SIZES:SETSxWAYS[:POLICY]". */
+/*
+ * A geometry: "AxB" (for TLBs SETSxWAYS, for page-walk caches ENTRIESxWAYS, as before) or
+ * the explicit "ENTRIESeWAYSw" for both (`1536e12w`: 1536 entries, 12 ways, 128 sets).
+ * Sets *a (sets when sets_first, else entries) and *ways, *end after the geometry; for
+ * the explicit form ENTRIES must be a multiple of WAYS. A page-walk cache may give
+ * ENTRIES alone (fully associative): then *ways = 0.
+ */
+static bool parse_geometry(const char *s, bool sets_first, unsigned long *a, unsigned long *ways,
+                           const char **end)
+{
+    char *e;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long x = strtoul(s, &e, 10), y = 0;
+    if (*e == 'e' || *e == 'E') { /* ENTRIESeWAYSw */
+        if (e[1] < '0' || e[1] > '9')
+            return false;
+        y = strtoul(e + 1, &e, 10);
+        if ((*e != 'w' && *e != 'W') || y == 0 || x % y)
+            return false;
+        e++;
+        *a = sets_first ? x / y : x;
+    } else if (*e == 'x' || *e == 'X') {
+        if (e[1] < '0' || e[1] > '9')
+            return false;
+        y = strtoul(e + 1, &e, 10);
+        *a = x;
+    } else if (sets_first) {
+        return false;
+    } else {
+        *a = x; /* ENTRIES alone */
+    }
+    if (errno || x > VMS_TLB_MAX_ENTRIES || y > VMS_TLB_MAX_ENTRIES)
+        return false;
+    *ways = y;
+    *end = e;
+    return true;
+}
+
+/* Parse one partition "SIZES:SETSxWAYS[:POLICY]" or "SIZES:ENTRIESeWAYSw[:POLICY]". */
 static bool parse_part(const char *s, vms_tlb_part_config *p)
 {
     size_t n = parse_sizes(s, &p->sizes);
     if (!n || s[n] != ':')
         return false;
-    char *end;
-    unsigned long sets = strtoul(s + n + 1, &end, 10);
-    if (*end != 'x' && *end != 'X')
+    unsigned long sets, ways;
+    const char *end;
+    if (!parse_geometry(s + n + 1, true, &sets, &ways, &end))
         return false;
-    unsigned long ways = strtoul(end + 1, &end, 10);
     if (sets < 1 || ways < 1 || ways > VMS_TLB_MAX_WAYS || sets * ways > VMS_TLB_MAX_ENTRIES)
         return false;
     p->sets = (unsigned)sets;
@@ -243,16 +353,50 @@ static bool parse_tlb(const char *s, vms_tlb_config *t)
     return true;
 }
 
+/* A cache level "SIZE:WAYS:LATENCY[:POLICY]" (e.g. 32K:8:4:plru) or "none". */
+static bool parse_clevel(const char *s, vms_cache_level_config *lc)
+{
+    if (!strcasecmp(s, "none")) {
+        *lc = (vms_cache_level_config){0, 1, 0, "lru"};
+        return true;
+    }
+    char buf[64];
+    size_t n = strcspn(s, ":");
+    uint64_t size;
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (!vms_parse_u64(buf, true, &size) || size == 0 || s[n] != ':')
+        return false;
+    char *end;
+    unsigned long ways = strtoul(s + n + 1, &end, 10);
+    if (*end != ':' || ways < 1 || ways > VMS_REPL_MAX_WAYS)
+        return false;
+    unsigned long lat = strtoul(end + 1, &end, 10);
+    const char *pol = "lru";
+    if (*end == ':')
+        pol = policy_name(end + 1, strlen(end + 1));
+    else if (*end)
+        return false;
+    if (!pol || lat > UINT32_MAX)
+        return false;
+    *lc = (vms_cache_level_config){size, (unsigned)ways, (uint32_t)lat, pol};
+    return true;
+}
+
 static bool parse_pwc(const char *s, vms_pwc_level_config *p)
 {
     if (!strcasecmp(s, "none") || !strcmp(s, "0")) {
         *p = (vms_pwc_level_config){0, 0, NULL};
         return true;
     }
-    char *end;
-    unsigned long entries = strtoul(s, &end, 10), ways = entries;
-    if (*end == 'x' || *end == 'X')
-        ways = strtoul(end + 1, &end, 10);
+    const char *end;
+    unsigned long entries, ways;
+    if (!parse_geometry(s, false, &entries, &ways, &end))
+        return false;
+    if (ways == 0)
+        ways = entries; /* fully associative */
     const char *pol = "lru";
     if (*end == ':')
         pol = policy_name(end + 1, strlen(end + 1));
@@ -300,12 +444,40 @@ static void fmt_tlb(vms_strbuf *sb, const vms_tlb_config *t)
     }
 }
 
+static void fmt_clevel(vms_strbuf *sb, const vms_cache_level_config *lc)
+{
+    if (!lc->size) {
+        vms_strbuf_printf(sb, "none");
+        return;
+    }
+    fmt_size(sb, lc->size);
+    vms_strbuf_printf(sb, ":%u:%u:%s", lc->ways, (unsigned)lc->latency,
+                      lc->policy ? lc->policy : "lru");
+}
+
 static void fmt_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
 {
     if (!p->entries)
         vms_strbuf_printf(sb, "none");
     else
         vms_strbuf_printf(sb, "%ux%u:%s", p->entries, p->ways, p->policy ? p->policy : "lru");
+}
+
+/* A comment after a TLB or PWC value spelling out its geometry (TLBs are SETSxWAYS, caches
+ * ENTRIESxWAYS: the comment says which, so `4K:1536x12` shows its 18432 entries). */
+static void geometry_tlb(vms_strbuf *sb, const vms_tlb_config *t)
+{
+    for (unsigned i = 0; i < t->nparts; i++)
+        vms_strbuf_printf(sb, "%s%u entries = %u set%s x %u ways", i ? ", " : "  ; ",
+                          t->part[i].sets * t->part[i].ways, t->part[i].sets,
+                          t->part[i].sets == 1 ? "" : "s", t->part[i].ways);
+}
+
+static void geometry_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
+{
+    if (p->entries)
+        vms_strbuf_printf(sb, "  ; %u entries = %u set%s x %u ways", p->entries,
+                          p->entries / p->ways, p->entries == p->ways ? "" : "s", p->ways);
 }
 
 /* ---- the table ---- */
@@ -342,6 +514,8 @@ static bool set_number(vms_config *c, const key *k, const char *value)
         *(uint64_t *)field(c, k) = v;
         break;
     case K_UINT:
+        if (k->off == KC(fault_around_pages) && (v & (v - 1)))
+            return false; /* a power of two */
         *(unsigned *)field(c, k) = (unsigned)v;
         break;
     case K_U32:
@@ -383,6 +557,18 @@ static bool set_kswapd(vms_config *c, const char *value)
         return false;
     c->kernel.kswapd_core = (int)v;
     return true;
+}
+
+static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
+
+static bool set_shootdown(vms_config *c, const char *value)
+{
+    for (unsigned i = 0; i < 3; i++)
+        if (!strcasecmp(value, shoot_names[i])) {
+            c->kernel.shootdown = (vms_shootdown_mode)i;
+            return true;
+        }
+    return false;
 }
 
 /* arch: the architecture's format with the current number of levels, else its first. */
@@ -461,9 +647,84 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return set_swap_device(c, value);
     case K_KSWAPD:
         return set_kswapd(c, value);
+    case K_CACHE:
+        return vms_cache_preset(value, &c->machine.cache, err) == VMS_OK;
+    case K_CLEVEL:
+        return parse_clevel(value, (vms_cache_level_config *)field(c, k));
+    case K_CWALK:
+        if (strcasecmp(value, "l1") && strcasecmp(value, "l2"))
+            return false;
+        c->machine.cache.walk_from_l2 = !strcasecmp(value, "l2");
+        return true;
+    case K_DRAM:
+        return vms_dram_preset(value, &c->machine.dram, err) == VMS_OK;
+    case K_DPAGE:
+        if (strcasecmp(value, "open") && strcasecmp(value, "closed"))
+            return false;
+        c->machine.dram.closed_page = !strcasecmp(value, "closed");
+        return true;
+    case K_DMAP: {
+        vms_dram_config d = c->machine.dram;
+        if (strlen(value) >= sizeof d.map)
+            return false;
+        snprintf(d.map, sizeof d.map, "%s", value);
+        d.on = true; /* validate the string whether or not DRAM is on */
+        if (vms_dram_validate(&d, NULL) != VMS_OK)
+            return false;
+        snprintf(c->machine.dram.map, sizeof c->machine.dram.map, "%s", value);
+        return true;
+    }
+    case K_SHOOT:
+        return set_shootdown(c, value);
     default:
         return set_number(c, k, value);
     }
+}
+
+/* Format a size for a message: 4096 -> "4K". */
+static void size_str(uint64_t v, char *buf, size_t len)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    fmt_size(&sb, v);
+    snprintf(buf, len, "%s", sb.failed ? "?" : vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
+}
+
+/* What key k accepts, for a bad-value message: the range of a number (and why, for ram),
+ * else the key's description. */
+static void expected(const key *k, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    switch (k->k) {
+    case K_SIZE:
+        size_str(k->min, lo, sizeof lo);
+        size_str(k->max, hi, sizeof hi);
+        snprintf(buf, len, "a size from %s to %s (a multiple of 4K; K/M/G/T suffixes)%s", lo, hi,
+                 k->off == M(ram_bytes)
+                     ? ": RAM must fit in the physical address space, 2^maxphyaddr bytes, "
+                       "which vmsim models up to 2^46 (with room for the device window)"
+                     : "");
+        return;
+    case K_U64:
+    case K_UINT:
+    case K_U32:
+        if (k->off == M(levels))
+            break; /* "4 (48-bit) or 5 (LA57, 57-bit)" says it better */
+        snprintf(buf, len, "a number from %llu to %llu%s", (unsigned long long)k->min,
+                 (unsigned long long)k->max,
+                 k->off == KC(fault_around_pages) ? ", a power of two" : "");
+        return;
+    case K_SEED:
+        snprintf(buf, len, "a number from 0 to %llu", (unsigned long long)UINT64_MAX);
+        return;
+    case K_KSWAPD:
+        snprintf(buf, len, "none or a core from 0 to %u", VMS_MAX_CORES - 1);
+        return;
+    default:
+        break;
+    }
+    snprintf(buf, len, "%s", k->help);
 }
 
 vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
@@ -475,7 +736,7 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     vms_kernel_config_default(&c->kernel);
     c->kernel.seed = c->machine.seed;
     c->kernel.writeback_dir = NULL;
-    strcpy(c->writeback_dir, ".");
+    c->writeback_dir[0] = '\0'; /* a temporary directory (the CLI makes one) */
     strcpy(c->policy, "twolist");
     return VMS_OK;
 }
@@ -484,14 +745,21 @@ vms_status vms_config_set(vms_config *c, const char *key_name, const char *value
                           vms_err *err)
 {
     const key *k = find_key(key_name);
-    if (!k)
+    if (!k) {
+        char q[96];
+        vmsi_quote(key_name, strlen(key_name), q);
         return vmsi_err(err, VMS_ERR_NOTFOUND,
-                        "%s: unknown key '%s' (`vmsim config --keys` lists them)", where, key_name);
+                        "%s: unknown key '%s' (`vmsim config --keys` lists them)", where, q);
+    }
     vms_config tmp = *c;
     vms_err inner = {0};
-    if (!apply(&tmp, k, value, &inner))
-        return vmsi_err(err, VMS_ERR_INVAL, "%s: bad value '%s' for %s: expected %s%s%s", where,
-                        value, key_name, k->help, inner.msg[0] ? "; " : "", inner.msg);
+    if (!apply(&tmp, k, value, &inner)) {
+        char q[96], want[256];
+        vmsi_quote(value, strlen(value), q);
+        expected(k, want, sizeof want);
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: bad value '%s' for %s: expected %s%s%s", where, q,
+                        key_name, want, inner.msg[0] ? "; " : "", inner.msg);
+    }
     *c = tmp;
     return VMS_OK;
 }
@@ -507,8 +775,16 @@ vms_status vms_config_set_arg(vms_config *c, const char *arg, vms_err *err)
     return vms_config_set(c, name, eq + 1, "--set", err);
 }
 
-/* inih reads through these readers, which count lines so that errors can name the line
- * of the key being set (inih's handler does not receive it). */
+/*
+ * inih reads through these readers, which see every physical line first (any length,
+ * up to LINE_MAX_LEN): they count lines so that errors name the line of the key being set
+ * (inih's handler does not receive it), refuse a NUL byte, strip inline comments (`;` or
+ * `#` after whitespace, which Debian's inih build leaves in the value for `#`), and set
+ * lines longer than inih's fixed 200-byte buffer themselves — inih would cut them into
+ * pieces silently — passing inih an empty line instead so its line count stays right.
+ */
+#define LINE_MAX_LEN 8192
+
 typedef struct loader {
     FILE *f;          /* reading a file, or … */
     const char *text; /* … the rest of a string */
@@ -517,31 +793,131 @@ typedef struct loader {
     vms_config *c;
     vms_err *err;
     vms_status st;
+    char section[64];       /* the section in force (as inih keeps it) */
+    char buf[LINE_MAX_LEN]; /* the current physical line */
 } loader;
 
-static char *read_file_line(char *str, int num, void *stream)
+/* Read the next physical line of l into l->buf (without its '\n'); its length, or -1 at
+ * the end or after an error (l->st). */
+static long next_line(loader *l)
 {
-    loader *l = stream;
-    char *s = fgets(str, num, l->f);
-    if (s)
-        l->line++;
+    size_t n = 0;
+    int ch = 0;
+    bool any = false;
+    if (l->f) {
+        while ((ch = getc(l->f)) != EOF && ch != '\n') {
+            any = true;
+            if (n < sizeof l->buf - 1)
+                l->buf[n] = (char)ch;
+            n++;
+        }
+        if (ferror(l->f)) {
+            l->st = vmsi_err(l->err, VMS_ERR_IO, "%s:%u: read error: %s", l->path, l->line + 1,
+                             strerror(errno));
+            return -1;
+        }
+        if (ch == EOF && !any)
+            return -1;
+    } else {
+        if (!*l->text)
+            return -1;
+        size_t len = strcspn(l->text, "\n");
+        n = len;
+        memcpy(l->buf, l->text, len < sizeof l->buf - 1 ? len : sizeof l->buf - 1);
+        l->text += len + (l->text[len] == '\n');
+    }
+    l->line++;
+    if (n >= sizeof l->buf - 1) {
+        l->st = vmsi_err(l->err, VMS_ERR_PARSE, "%s:%u: line longer than %u bytes", l->path,
+                         l->line, LINE_MAX_LEN - 2);
+        return -1;
+    }
+    if (memchr(l->buf, '\0', n)) {
+        l->st = vmsi_err(l->err, VMS_ERR_PARSE, "%s:%u: NUL byte in the line", l->path, l->line);
+        return -1;
+    }
+    l->buf[n] = '\0';
+    return (long)n;
+}
+
+static bool is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Cut an inline comment (`;` or `#` after whitespace) off s; returns the new length. */
+static size_t cut_comment(char *s, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] == ';' || s[i] == '#') && is_blank(s[i - 1])) {
+            s[i] = '\0';
+            return i;
+        }
+    return n;
+}
+
+/* s without leading and trailing blanks (in place). */
+static char *trim(char *s)
+{
+    while (is_blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && is_blank(s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
-/* fgets for a string: up to num-1 bytes, stopping after a newline. */
-static char *read_text_line(char *str, int num, void *stream)
+/* Set a `name = value` (or `name: value`) line too long for inih; false on failure. */
+static bool set_long_line(loader *l, char *s)
+{
+    char *eq = s + strcspn(s, "=:");
+    if (is_blank(l->buf[0]) || !*eq) {
+        l->st = vmsi_err(l->err, VMS_ERR_PARSE, "%s:%u: expected 'key = value' on a long line",
+                         l->path, l->line);
+        return false;
+    }
+    *eq = '\0';
+    char full[256], where[VMS_CONFIG_PATH_MAX + 32];
+    const char *name = trim(s);
+    snprintf(full, sizeof full, "%s%s%s", l->section, *l->section ? "." : "", name);
+    snprintf(where, sizeof where, "%s:%u", l->path, l->line);
+    l->st = vms_config_set(l->c, full, trim(eq + 1), where, l->err);
+    return l->st == VMS_OK;
+}
+
+/* The ini_reader: the next line for inih (see above), or NULL at the end or on error. */
+static char *read_line(char *str, int num, void *stream)
 {
     loader *l = stream;
-    if (!*l->text || num < 2)
+    long got = next_line(l);
+    if (got < 0 || num < 2)
         return NULL;
-    size_t n = strcspn(l->text, "\n");
-    n += l->text[n] == '\n';
-    if (n > (size_t)num - 1)
-        n = (size_t)num - 1;
-    memcpy(str, l->text, n);
-    str[n] = '\0';
-    l->text += n;
-    l->line++;
+    char *s = l->buf;
+    size_t n = (size_t)got;
+    while (is_blank(*s))
+        s++;
+    if (*s != ';' && *s != '#')
+        n = cut_comment(l->buf, n);
+    if (*s == '[') {
+        size_t e = strcspn(s + 1, "]");
+        snprintf(l->section, sizeof l->section, "%.*s", (int)e, s + 1);
+    }
+    if (n + 2 > (size_t)num) {
+        if (*s == ';' || *s == '#') {
+            n = 0;
+        } else if (*s == '[') {
+            l->st =
+                vmsi_err(l->err, VMS_ERR_PARSE, "%s:%u: section name too long", l->path, l->line);
+            return NULL;
+        } else if (!set_long_line(l, s)) {
+            return NULL;
+        } else {
+            n = 0; /* set: inih gets an empty line */
+        }
+    }
+    memcpy(str, l->buf, n);
+    str[n] = '\n';
+    str[n + 1] = '\0';
     return str;
 }
 
@@ -555,14 +931,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return l->st == VMS_OK;
 }
 
-/* Run inih over l with reader `rd` and turn its result into a status. */
-static vms_status parse_with(loader *l, ini_reader rd)
+/* Run inih over l and turn its result into a status. */
+static vms_status parse_with(loader *l)
 {
-    int rc = ini_parse_stream(rd, l, on_key, l);
+    int rc = ini_parse_stream(read_line, l, on_key, l);
     if (l->st != VMS_OK)
         return l->st;
     if (rc < 0)
-        return vmsi_err(l->err, VMS_ERR_IO, "%s: read error", l->path);
+        return vmsi_err(l->err, VMS_ERR_IO, "%s: read error: out of memory", l->path);
     if (rc > 0)
         return vmsi_err(l->err, VMS_ERR_PARSE,
                         "%s:%d: expected 'key = value', '[section]' or a comment", l->path, rc);
@@ -571,18 +947,24 @@ static vms_status parse_with(loader *l, ini_reader rd)
 
 vms_status vms_config_load(vms_config *c, const char *path, vms_err *err)
 {
-    loader l = {fopen(path, "r"), NULL, path, 0, c, err, VMS_OK};
-    if (!l.f)
-        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open config file", path);
-    vms_status st = parse_with(&l, read_file_line);
-    fclose(l.f);
-    return st;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open config file: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return vmsi_err(err, VMS_ERR_IO, "%s: is a directory, not a config file", path);
+    }
+    loader l = {.f = f, .path = path, .c = c, .err = err};
+    vms_status s = parse_with(&l);
+    fclose(f);
+    return s;
 }
 
 vms_status vms_config_parse(vms_config *c, const char *name, const char *text, vms_err *err)
 {
-    loader l = {NULL, text, name, 0, c, err, VMS_OK};
-    return parse_with(&l, read_text_line);
+    loader l = {.text = text, .path = name, .c = c, .err = err};
+    return parse_with(&l);
 }
 
 vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
@@ -618,9 +1000,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_TLB:
             fmt_tlb(sb, (const vms_tlb_config *)cfield(c, k));
+            geometry_tlb(sb, (const vms_tlb_config *)cfield(c, k));
             break;
         case K_PWC:
             fmt_pwc(sb, (const vms_pwc_level_config *)cfield(c, k));
+            geometry_pwc(sb, (const vms_pwc_level_config *)cfield(c, k));
             break;
         case K_PATH:
             vms_strbuf_printf(sb, "%s", c->writeback_dir);
@@ -634,11 +1018,36 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
         case K_SWAPDEV:
             vms_strbuf_printf(sb, "%s", c->kernel.swap_device == VMS_SWAP_HDD ? "hdd" : "ssd");
             break;
+        case K_CACHE:
+            vms_strbuf_printf(sb, "%s",
+                              c->machine.cache.on && c->machine.cache.name ? c->machine.cache.name
+                                                                           : "off");
+            break;
+        case K_CLEVEL:
+            fmt_clevel(sb, (const vms_cache_level_config *)cfield(c, k));
+            break;
+        case K_CWALK:
+            vms_strbuf_printf(sb, "%s", c->machine.cache.walk_from_l2 ? "l2" : "l1");
+            break;
+        case K_DRAM:
+            vms_strbuf_printf(sb, "%s",
+                              c->machine.dram.on && c->machine.dram.name ? c->machine.dram.name
+                                                                         : "off");
+            break;
+        case K_DPAGE:
+            vms_strbuf_printf(sb, "%s", c->machine.dram.closed_page ? "closed" : "open");
+            break;
+        case K_DMAP:
+            vms_strbuf_printf(sb, "%s", c->machine.dram.map);
+            break;
         case K_KSWAPD:
             if (c->kernel.kswapd_core < 0)
                 vms_strbuf_printf(sb, "none");
             else
                 vms_strbuf_printf(sb, "%d", c->kernel.kswapd_core);
+            break;
+        case K_SHOOT:
+            vms_strbuf_printf(sb, "%s", shoot_names[c->kernel.shootdown]);
             break;
         default:
             break;
@@ -651,7 +1060,7 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
 vms_kernel_config vms_config_kernel(const vms_config *c)
 {
     vms_kernel_config k = c->kernel;
-    k.writeback_dir = c->writeback_dir;
+    k.writeback_dir = c->writeback_dir[0] ? c->writeback_dir : NULL;
     k.swap_file = c->swap_file;
     k.policy = c->policy;
     return k;

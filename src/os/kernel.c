@@ -37,6 +37,12 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.file_read = 250000;
     cfg->cost.writeback = 250000;
     cfg->cost.ipi = 3000;
+    cfg->cost.ipi_send = 200;
+    cfg->cost.ipi_latency = 1500;
+    cfg->cost.ipi_hop = 1000;
+    cfg->shootdown = VMS_SHOOTDOWN_AUTO;
+    cfg->tlb_batch = true;
+    cfg->sched_slice = 2250000;
     cfg->cost.syscall = 150;
     cfg->cost.ctx_switch = 2000;
     /* Memory pressure (docs/SWAP.md): no swap unless configured; an SSD model. */
@@ -198,10 +204,10 @@ static vms_status check_config(const vms_kernel_config *cfg, vms_err *err)
     unsigned fa = cfg->fault_around_pages;
     if (fa == 0 || fa > 512 || (fa & (fa - 1)))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "fault_around_pages %u: expected a power of two in 1 … 512", fa);
+                        "kernel.fault_around %u: expected a power of two in 1 … 512", fa);
     if (cfg->stack_limit < (UINT64_C(128) << 10) || (cfg->stack_limit & VMS_PAGE_MASK))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
+                        "kernel.stack_limit %llu: expected a multiple of 4096, at least 128 KiB",
                         (unsigned long long)cfg->stack_limit);
     return VMS_OK;
 }
@@ -257,8 +263,17 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (st != VMS_OK)
         return st;
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
-        return vmsi_err(err, VMS_ERR_INVAL, "kswapd_core %d: the machine has %u cores",
+        return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
+    if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
+        return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
+                        (int)cfg->shootdown);
+    if (cfg->shootdown == VMS_SHOOTDOWN_BROADCAST && vms_machine_get_config(m)->invlpgb_max == 0)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = broadcast needs INVLPGB: the machine has "
+                        "invlpgb_max = 0");
+    if (cfg->sched_slice == 0)
+        return vmsi_err(err, VMS_ERR_INVAL, "kernel.sched_slice 0: expected >= 1 cycle");
     const vms_allocator *a = vms_machine_allocator(m);
     vms_kernel *k = vmsi_zalloc(a, sizeof *k);
     if (!k)
@@ -280,7 +295,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     k->cur_mm = vmsi_calloc(a, k->ncores, sizeof *k->cur_mm);
     k->pcid_used = vmsi_zalloc(a, VMSI_MAX_PCID + 1);
     k->dmesg = vmsi_zalloc(a, VMSI_DMESG_LINES * sizeof *k->dmesg);
-    if (!k->cur_mm || !k->pcid_used || !k->dmesg) {
+    if (!k->cur_mm || !k->pcid_used || !k->dmesg || vmsi_sched_init(k) != VMS_OK) {
         vms_kernel_destroy(k);
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     }
@@ -296,8 +311,9 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         vms_kernel_destroy(k);
         return st;
     }
-    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u cores, PCID %s",
-             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->cfg.pcid ? "on" : "off");
+    vmsi_log(k, VMS_LOG_INFO, "vmsim kernel: %llu pages of RAM, %u core%s, PCID %s",
+             (unsigned long long)vms_frames_nfree(k->fr), k->ncores, k->ncores == 1 ? "" : "s",
+             k->cfg.pcid ? "on" : "off");
     *out = k;
     return VMS_OK;
 }
@@ -323,6 +339,7 @@ void vms_kernel_destroy(vms_kernel *k)
         }
         vms_frames_destroy(k->fr);
     }
+    vmsi_sched_destroy(k);
     vmsi_free(k->a, k->procs, k->capprocs * sizeof *k->procs);
     vmsi_free(k->a, k->cur_mm, k->ncores * sizeof *k->cur_mm);
     vmsi_free(k->a, k->pcid_used, VMSI_MAX_PCID + 1);

@@ -90,7 +90,7 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
     zap_range(k, mm, core, start, end);
     vmsi_vma_remove_range(mm, start, end);
     vmsi_free_pgtables(mm, start, end);
-    vmsi_flush_tlb_range(k, mm, core, start, end);
+    vmsi_flush_tlb_mm_range(k, mm, core, start, end, VMSI_FLUSH_FREED | VMSI_FLUSH_GATHER);
     return VMS_OK;
 }
 
@@ -363,7 +363,7 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
             break;
     }
     vmsi_pte_range(mm, addr, end, protect_one, NULL);
-    vmsi_flush_tlb_range(k, mm, t->core, addr, end);
+    vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     vmsi_vma_merge_around(mm, addr, end);
     return VMS_OK;
 }
@@ -470,7 +470,7 @@ vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
             break;
     }
     zap_range(k, mm, t->core, addr, end);
-    vmsi_flush_tlb_range(k, mm, t->core, addr, end);
+    vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     return vmsi_vma_range_mapped(mm, addr, end)
                ? VMS_OK
                : vmsi_err(err, VMS_ERR_RANGE, "madvise: part of the range is not mapped");

@@ -98,7 +98,10 @@ struct vmsi_mm {
     unsigned users;    /* tasks using it */
     vmsi_vma *vma;     /* sorted array */
     size_t nvma, cap;
-    uint64_t cpumask[VMS_MAX_CORES / 64];
+    uint64_t cpumask[VMS_MAX_CORES / 64]; /* cores with mm loaded (lazily or not) */
+    uint64_t tlb_gen;                     /* flush generation (Linux context.tlb_gen) */
+    uint64_t cpu_gen[VMS_MAX_CORES];      /* per core: the tlb_gen its TLB has caught up
+                                             with; 0: holds nothing of mm (smp.c) */
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
@@ -122,7 +125,18 @@ struct vms_task {
     vmsi_proc *proc;
     int tid;
     unsigned core;
+    bool queued;                           /* on core's run queue (sched.c) */
+    uint64_t affinity[VMS_MAX_CORES / 64]; /* cores it may run on */
 };
+
+/* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
+typedef struct vmsi_cpu {
+    vms_task **rq; /* runnable tasks; rq[0] runs (current) */
+    unsigned nrq, caprq;
+    bool lazy;            /* idle: cur_mm stays loaded lazily (enter_lazy_tlb) */
+    uint64_t slice_start; /* core cycles when rq[0] got the core */
+    uint64_t idle_cycles; /* cycles the core sat idle (clock moved on a wake-up) */
+} vmsi_cpu;
 
 /* Kinds of page-cache objects. */
 typedef enum vmsi_file_kind {
@@ -209,6 +223,13 @@ struct vms_kernel {
     uint64_t page_offset;
     uint64_t zero_pfn;
     vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
+    vmsi_cpu *cpu;     /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
+    vms_shootdown_fn sd_hook; /* narration of shootdowns (vms_kernel_set_shootdown_hook) */
+    void *sd_ud;
+    unsigned sd_targets[VMS_MAX_CORES]; /* scratch of one shootdown: targets ... */
+    uint64_t sd_ack[VMS_MAX_CORES];     /* ... and their ack times */
+    uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
+    bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
     unsigned nprocs, capprocs;
     int next_pid;
@@ -465,6 +486,29 @@ uint64_t vmsi_oom_badness(const vmsi_proc *p);
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);
 void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
                           uint64_t end);
+/* flush_tlb_mm_range with its flags: FREED (page tables were freed: lazy cores get the
+ * IPI too, as Linux's freed_tables) and GATHER (an mmu_gather range of munmap/mprotect:
+ * split into one shootdown per page when kernel.tlb_batch is off). */
+#define VMSI_FLUSH_FREED  1u
+#define VMSI_FLUSH_GATHER 2u
+void vmsi_flush_tlb_mm_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
+                             uint64_t end, unsigned flags);
+/* Reclaim's deferred flush (try_to_unmap_flush): note that mm's entries for one page must
+ * go (the PTE already changed), then flush every noted core once. With tlb_batch off the
+ * page is flushed at once. */
+void vmsi_tlb_defer(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t va);
+void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator);
+bool vmsi_mask_test(const vmsi_mm *mm, unsigned c);
+
+/* ---- sched.c ---- */
+vms_status vmsi_sched_init(vms_kernel *k);
+void vmsi_sched_destroy(vms_kernel *k);
+/* A new task joins its core's run queue (wakes an idle core); a task leaves it (exit,
+ * death, migration): its core switches to the next runnable task or goes idle (lazy). */
+vms_status vmsi_sched_enqueue(vms_kernel *k, vms_task *t);
+void vmsi_sched_dequeue(vms_kernel *k, vms_task *t);
+/* t runs now on its core (preempting the current task there): CR3 as needed. */
+void vmsi_sched_switch_to(vms_kernel *k, vms_task *t);
 vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid);
 void vmsi_pcid_free(vms_kernel *k, uint16_t pcid);
 void vmsi_mm_drop_cores(vms_kernel *k, vmsi_mm *mm);

@@ -69,7 +69,7 @@ void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte)
 vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
     vms_pt_ops ops = {mm_alloc_table, mm_free_table, mm};
-    vms_status st = vms_pt_init(&mm->pt, k->bus, k->levels, &ops, err);
+    vms_status st = vms_pt_init_format(&mm->pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK)
         return st;
     unsigned n = vms_fmt_entries(k->fmt);

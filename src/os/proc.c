@@ -19,6 +19,7 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "os/os_impl.h"
 
@@ -37,6 +38,7 @@ vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOMEM, "mm: out of host memory");
     mm->k = k;
     mm->id = ++k->next_mm_id;
+    mm->tlb_gen = 1; /* cpu_gen 0 means "holds nothing" (smp.c) */
     vms_status st = vmsi_mm_alloc_pgd(k, mm, err);
     if (st != VMS_OK) {
         vmsi_free(k->a, mm, sizeof *mm);
@@ -106,6 +108,11 @@ static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_
     t->proc = p;
     t->core = core;
     t->tid = k->next_pid++;
+    memset(t->affinity, 0xff, sizeof t->affinity);
+    if (vmsi_sched_enqueue(k, t) != VMS_OK) {
+        vmsi_free(k->a, t, sizeof *t);
+        return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
+    }
     p->tasks[p->ntasks++] = t;
     if (p->mm)
         p->mm->users++;
@@ -155,14 +162,13 @@ static void proc_release_mm(vms_kernel *k, vmsi_proc *p)
     mm->users -= p->ntasks;
     if (mm->users > 0)
         return;
-    for (unsigned c = 0; c < k->ncores; c++)
-        if (k->cur_mm[c] == mm)
-            vmsi_switch_mm(k, c, NULL);
+    vmsi_mm_drop_cores(k, mm);
     vmsi_mm_destroy(mm);
 }
 
 static void task_free(vms_kernel *k, vms_task *t)
 {
+    vmsi_sched_dequeue(k, t);
     vmsi_free(k->a, t, sizeof *t);
 }
 
@@ -192,6 +198,8 @@ static void proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
     if (k->cur_proc == p)
         k->cur_proc = NULL;
     proc_release_mm(k, p);
+    for (unsigned i = 0; i < p->ntasks; i++)
+        vmsi_sched_dequeue(k, p->tasks[i]); /* a dead task never runs again */
 }
 
 void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
@@ -242,6 +250,7 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
         vmsi_mm_destroy(mm);
         return st;
     }
+    memcpy((*child)->affinity, t->affinity, sizeof t->affinity);
     k->st.forks++;
     return VMS_OK;
 }
@@ -256,8 +265,10 @@ vms_status vms_proc_vfork(vms_kernel *k, vms_task *t, vms_task **child, vms_err 
     /* No copy, no write protection, no flush: the child runs in p's mm (proc_new's
      * task takes a user reference on it). */
     vms_status st = proc_new(k, p->name, p->pid, p->mm, t->core, child, err);
-    if (st == VMS_OK)
+    if (st == VMS_OK) {
+        memcpy((*child)->affinity, t->affinity, sizeof t->affinity);
         k->st.forks++;
+    }
     return st;
 }
 
@@ -324,18 +335,10 @@ void vms_proc_exit(vms_kernel *k, vms_task *t)
     proc_reap(k, t->proc);
 }
 
-vms_status vms_task_set_core(vms_kernel *k, vms_task *t, unsigned core, vms_err *err)
-{
-    vms_status st = check_core(k, core, err);
-    if (st == VMS_OK)
-        t->core = core;
-    return st;
-}
-
 void vms_task_schedule(vms_kernel *k, vms_task *t)
 {
     if (t->proc->mm)
-        vmsi_switch_mm(k, t->core, t->proc->mm);
+        vmsi_sched_switch_to(k, t);
 }
 
 vms_task *vms_proc_find(vms_kernel *k, int pid)
@@ -532,7 +535,7 @@ static vms_core *enter_user(vms_kernel *k, vms_task *t)
     vms_core *c = vmsi_core(k, t->core);
     k->cur_core = t->core;
     k->cur_proc = t->proc;
-    vmsi_switch_mm(k, t->core, t->proc->mm);
+    vmsi_sched_switch_to(k, t);
     vms_core_set_user(c, true);
     return c;
 }
@@ -716,7 +719,7 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         vms_core *c = vmsi_core(k, t->core);
         k->cur_core = t->core;
         k->cur_proc = t->proc;
-        vmsi_switch_mm(k, t->core, t->proc->mm);
+        vmsi_sched_switch_to(k, t);
         vms_core_set_ac(c, true); /* stac */
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
         vms_core_set_ac(c, false); /* clac */

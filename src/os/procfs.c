@@ -291,6 +291,13 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_reclaim_writeback", s->pgwriteback},
         {"vmsim_pcid_flush", s->pcid_flush},
         {"vmsim_context_switch", s->context_switches},
+        {"vmsim_tlb_broadcast", s->tlb_broadcasts},
+        {"vmsim_tlb_invlpgb", s->tlb_invlpgb},
+        {"vmsim_tlb_shootdown_cycles", s->tlb_shootdown_cycles},
+        {"vmsim_tlb_lazy_skipped", s->tlb_lazy_skipped},
+        {"vmsim_tlb_switch_flush", s->tlb_switch_flushes},
+        {"vmsim_tlb_leave_mm", s->tlb_leave_mm},
+        {"vmsim_tlb_deferred", s->tlb_deferred},
     };
     vms_status st = VMS_OK;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
@@ -319,12 +326,17 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
-            "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"local_flush_one\":%llu,"
+            "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"broadcasts\":%llu,"
+            "\"cycles\":%llu,\"invlpgb\":%llu,\"lazy_skipped\":%llu,\"switch_flushes\":%llu,"
+            "\"leave_mm\":%llu,\"deferred\":%llu,\"local_flush_one\":%llu,"
             "\"local_flush_all\":%llu,\"pcid_flushes\":%llu},"
+            "\"sched\":{\"migrations\":%llu,\"preemptions\":%llu},"
             "\"pagecache\":{\"pgpgin\":%llu,\"pgpgout\":%llu},",
-            U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received),
+            U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received), U(s->tlb_broadcasts),
+            U(s->tlb_shootdown_cycles), U(s->tlb_invlpgb), U(s->tlb_lazy_skipped),
+            U(s->tlb_switch_flushes), U(s->tlb_leave_mm), U(s->tlb_deferred),
             U(s->nr_tlb_local_flush_one), U(s->nr_tlb_local_flush_all), U(s->pcid_flush),
-            U(s->pgpgin), U(s->pgpgout));
+            U(s->nr_migrations), U(s->sched_preempt), U(s->pgpgin), U(s->pgpgout));
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,

@@ -230,10 +230,11 @@ typedef enum shrink_ret {
     SHRINK_UNEVICTABLE, /* mlocked (or gone): leave it off the policy */
 } shrink_ret;
 
-/* Clear the TLB entries of one rmap entry after its PTE changed. */
+/* Clear the TLB entries of one rmap entry after its PTE changed: deferred to the end of
+ * the batch (Linux's TTU_BATCH_FLUSH; shrink() flushes before any frame is reused). */
 static void flush_one(vms_kernel *k, const vmsi_rmap_ent *e)
 {
-    vmsi_flush_tlb_range(k, e->mm, reclaim_core(k), e->va, e->va + VMS_PAGE_SIZE);
+    vmsi_tlb_defer(k, e->mm, reclaim_core(k), e->va);
 }
 
 /* try_to_unmap for an anonymous page whose bytes are in slot: every PTE mapping it
@@ -395,6 +396,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
             vmsi_lru_add(k, pfn);
         }
     }
+    vmsi_tlb_defer_flush(k, reclaim_core(k)); /* try_to_unmap_flush */
     *(k->in_kswapd ? &k->st.pgscan_kswapd : &k->st.pgscan_direct) += scanned;
     *(k->in_kswapd ? &k->st.pgsteal_kswapd : &k->st.pgsteal_direct) += got;
     k->in_reclaim = false;

@@ -4,10 +4,13 @@
  * Process and label names are resolved here (each must be defined by an earlier line),
  * data literals are decoded into a byte pool, and every number is range checked.
  */
+#define _POSIX_C_SOURCE 200809L /* stat */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "scenario/scenario_impl.h"
 #include "vmsim/mman.h"
@@ -34,12 +37,13 @@ typedef struct parser {
 /* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. */
 __attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const char *fmt, ...)
 {
-    char msg[200];
+    char msg[200], safe[240];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, msg);
+    vmsi_escape_ctl(msg, safe, sizeof safe); /* tokens from the file reach a terminal */
+    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, safe);
 }
 
 static char *dup_n(const vms_allocator *a, const char *s, size_t n)
@@ -230,6 +234,16 @@ static vms_status number(parser *p, const tok *t, bool suffix, const char *what,
     return VMS_OK;
 }
 
+/* A core number: below VMS_MAX_CORES (the machine's own count is checked when it runs). */
+static vms_status core_number(parser *p, const tok *t, unsigned *core)
+{
+    uint64_t v = 0;
+    if (t->quoted || !vms_parse_u64(t->s, false, &v) || v >= VMS_MAX_CORES)
+        return fail(p, "expected a core number from 0 to %u, got '%s'", VMS_MAX_CORES - 1, str(t));
+    *core = (unsigned)v;
+    return VMS_OK;
+}
+
 /* ADDR: 0x…, decimal, `auto` (when allowed), LABEL or LABEL+OFFSET. */
 static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
 {
@@ -250,6 +264,10 @@ static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
                     allow_auto ? ", auto" : "", str(t));
     if (plus && !vms_parse_u64(plus + 1, true, &a->value))
         return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(t));
+    /* Labels are user or DMA addresses below 2^57, so an offset below 2^57 cannot wrap. */
+    if (a->value >= UINT64_C(1) << 57)
+        return fail(p, "offset in '%s' beyond the 57-bit address space (at most 0x%llx)", str(t),
+                    (unsigned long long)((UINT64_C(1) << 57) - 1));
     return VMS_OK;
 }
 
@@ -519,12 +537,12 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",  "meminfo",
-                                       "vmstat", "stats", "procs",   "iommu", "dmesg"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",   "meminfo",
+                                       "vmstat", "stats", "procs",   "iommu", "dmesg", "sched"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|"
-                       "iommu|dmesg'");
+                       "iommu|dmesg|sched'");
     unsigned w;
     for (w = 0; w < sizeof what / sizeof what[0]; w++)
         if (tok_is(&t[1], what[w]))
@@ -532,7 +550,7 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     if (w == sizeof what / sizeof what[0])
         return fail(p,
                     "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                    "iommu or dmesg after 'show', got '%s'",
+                    "iommu, dmesg or sched after 'show', got '%s'",
                     str(&t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
@@ -555,9 +573,7 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
         return VMS_OK;
     }
     if (w == SHOW_TLB) {
-        uint64_t core = 0;
-        st = number(p, &t[2], false, "a core number", &core);
-        c->core = (unsigned)core;
+        st = core_number(p, &t[2], &c->core);
         if (st == VMS_OK && n > 3) {
             static const char *const lv[] = {"l1i", "l1d", "l2"};
             for (int l = 0; l < 3; l++)
@@ -577,17 +593,48 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     return st;
 }
 
+bool vmsi_scn_cores(const char *s, size_t len, uint64_t mask[VMS_MAX_CORES / 64])
+{
+    memset(mask, 0, VMS_MAX_CORES / 8);
+    if (len == 3 && !memcmp(s, "all", 3)) {
+        memset(mask, 0xff, VMS_MAX_CORES / 8);
+        return true;
+    }
+    size_t i = 0;
+    while (i < len) {
+        unsigned a = 0, b;
+        size_t d = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && a < VMS_MAX_CORES)
+            a = a * 10 + (unsigned)(s[i++] - '0');
+        if (i == d || a >= VMS_MAX_CORES)
+            return false;
+        b = a;
+        if (i < len && s[i] == '-') {
+            d = ++i;
+            b = 0;
+            while (i < len && s[i] >= '0' && s[i] <= '9' && b < VMS_MAX_CORES)
+                b = b * 10 + (unsigned)(s[i++] - '0');
+            if (i == d || b >= VMS_MAX_CORES || b < a)
+                return false;
+        }
+        for (unsigned c = a; c <= b; c++)
+            mask[c / 64] |= UINT64_C(1) << (c % 64);
+        if (i < len && s[i++] != ',')
+            return false;
+        if (i == len && s[len - 1] == ',')
+            return false;
+    }
+    return len > 0;
+}
+
 /* Parse the optional `core N` suffix of spawn/thread at t[i]. */
 static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
 {
     if (i == n)
         return VMS_OK;
-    uint64_t core = 0;
     if (i + 2 != n || !tok_is(&t[i], "core"))
         return fail(p, "expected 'core N' or the end of the line, got '%s'", str(&t[i]));
-    vms_status st = number(p, &t[i + 1], false, "a core number", &core);
-    c->core = (unsigned)core;
-    return st;
+    return core_number(p, &t[i + 1], &c->core);
 }
 
 static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
@@ -608,14 +655,25 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
             st = c->op == OP_FORK && n > 3 ? fail(p, "expected 'fork PARENT CHILD'")
                                            : core_opt(p, t, n, 3, c);
         return st == VMS_OK ? proc_new(p, &t[2], &c->proc2) : st;
-    case OP_CORE: {
-        uint64_t core = 0;
+    case OP_CORE:
         st = argc_is(p, n, 3, "core NAME N");
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
+        return st == VMS_OK ? core_number(p, &t[2], &c->core) : st;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        st = argc_is(p, n, 3, "affinity NAME CORES");
+        if (st == VMS_OK && n != 3)
+            st = fail(p, "expected 'affinity NAME CORES'");
         if (st == VMS_OK)
-            st = number(p, &t[2], false, "a core number", &core);
-        c->core = (unsigned)core;
+            st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK && !vmsi_scn_cores(t[2].s, t[2].len, mask))
+            st = fail(p, "expected a core list like 0-3,8 or 'all', got '%s'", str(&t[2]));
+        if (st == VMS_OK) {
+            c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+        }
         return st;
     }
     case OP_BRK:
@@ -692,8 +750,10 @@ static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
             mode_set = true;
         } else if (c->devkind == 1 && tok_is(&t[i], "writable")) {
             c->flag = true;
+        } else if (tok_is(&t[i], "noncoherent")) {
+            c->noncoherent = true;
         } else {
-            return fail(p, "expected iommu, passthrough, noiommu%s, got '%s'",
+            return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
                         c->devkind == 1 ? " or writable" : "", str(&t[i]));
         }
     }
@@ -730,11 +790,32 @@ static vms_status parse_dma_map(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
+/* dma sync DEV ADDR LEN cpu|device */
+static vms_status parse_dma_sync(parser *p, tok *t, int n, scn_cmd *c)
+{
+    c->op = OP_DMA_SYNC;
+    vms_status st = argc_is(p, n, 5, "dma sync DEV ADDR LEN cpu|device");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], -1, &c->dev);
+    if (st == VMS_OK)
+        st = address(p, &t[3], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[4], &c->len);
+    if (st == VMS_OK && n > 5 && !tok_is(&t[5], "cpu") && !tok_is(&t[5], "device"))
+        st = fail(p, "expected cpu or device, got '%s'", str(&t[5]));
+    if (st == VMS_OK && n < 6)
+        st = fail(p, "expected 'dma sync DEV ADDR LEN cpu|device'");
+    c->flag = st == VMS_OK && tok_is(&t[5], "cpu");
+    return st == VMS_OK ? expectation(p, t, n, 6, c, EXPECT_SYSCALL) : st;
+}
+
 /* dma map … | dma unmap DEV ADDR | dma DEV ADDR read LEN | dma DEV ADDR write DATA */
 static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
 {
     if (n >= 2 && tok_is(&t[1], "map"))
         return parse_dma_map(p, t, n, c);
+    if (n >= 2 && tok_is(&t[1], "sync"))
+        return parse_dma_sync(p, t, n, c);
     vms_status st;
     if (n >= 2 && tok_is(&t[1], "unmap")) {
         c->op = OP_DMA_UNMAP;
@@ -817,15 +898,15 @@ static const struct {
     const char *word;
     scn_op op;
 } ops[] = {
-    {"set", OP_SET},           {"spawn", OP_SPAWN},   {"fork", OP_FORK},
-    {"thread", OP_THREAD},     {"exec", OP_EXEC},     {"exit", OP_EXIT},
-    {"core", OP_CORE},         {"mmap", OP_MMAP},     {"munmap", OP_MUNMAP},
-    {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},   {"munlock", OP_MUNLOCK},
-    {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},   {"brk", OP_BRK},
-    {"write", OP_WRITE},       {"read", OP_READ},     {"fetch", OP_FETCH},
-    {"touch", OP_TOUCH},       {"show", OP_SHOW},     {"echo", OP_ECHO},
-    {"iommu", OP_IOMMU},       {"device", OP_DEVICE}, {"dma", OP_DMA_RAW},
-    {"nic", OP_NIC_POST},      {"blk", OP_BLK},
+    {"set", OP_SET},         {"spawn", OP_SPAWN},       {"fork", OP_FORK},
+    {"thread", OP_THREAD},   {"exec", OP_EXEC},         {"exit", OP_EXIT},
+    {"core", OP_CORE},       {"affinity", OP_AFFINITY}, {"mmap", OP_MMAP},
+    {"munmap", OP_MUNMAP},   {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},
+    {"munlock", OP_MUNLOCK}, {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},
+    {"brk", OP_BRK},         {"write", OP_WRITE},       {"read", OP_READ},
+    {"fetch", OP_FETCH},     {"touch", OP_TOUCH},       {"show", OP_SHOW},
+    {"echo", OP_ECHO},       {"iommu", OP_IOMMU},       {"device", OP_DEVICE},
+    {"dma", OP_DMA_RAW},     {"nic", OP_NIC_POST},      {"blk", OP_BLK},
 };
 
 static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
@@ -849,11 +930,12 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[0], ops[i].word))
             break;
     if (i == sizeof ops / sizeof ops[0])
-        return fail(p,
-                    "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
-                    "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
-                    "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
-                    str(&t[0]));
+        return fail(
+            p,
+            "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
+            "exit, thread, exec, core, affinity, mlock, munlock, madvise, msync, brk, fetch, "
+            "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
+            str(&t[0]));
     *c = (scn_cmd){.line = p->line,
                    .op = ops[i].op,
                    .proc = -1,
@@ -980,18 +1062,24 @@ vms_status vms_scenario_load(const vms_allocator *a, const char *path, vms_scena
         a = vms_allocator_default();
     FILE *f = fopen(path, "rb");
     if (!f)
-        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open scenario file", path);
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot open scenario file: %s", path,
+                        strerror(errno));
+    struct stat sst;
+    if (fstat(fileno(f), &sst) == 0 && S_ISDIR(sst.st_mode)) {
+        fclose(f);
+        return vmsi_err(err, VMS_ERR_IO, "%s: is a directory, not a scenario file", path);
+    }
     vms_strbuf sb;
     vms_strbuf_init(&sb, a);
     char chunk[4096];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         vms_strbuf_append(&sb, chunk, n);
-    bool bad = ferror(f) != 0;
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
     vms_status st;
-    if (bad)
-        st = vmsi_err(err, VMS_ERR_IO, "%s: read error", path);
+    if (read_errno)
+        st = vmsi_err(err, VMS_ERR_IO, "%s: read error: %s", path, strerror(read_errno));
     else if (sb.failed)
         st = vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory reading the file", path);
     else if (sb.len != strlen(vms_strbuf_str(&sb)))
@@ -1028,6 +1116,58 @@ void vms_scenario_destroy(vms_scenario *sc)
     vmsi_free(a, sc, sizeof *sc);
 }
 
+void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len)
+{
+    if (arg[0] == '/' || !sc->dir)
+        snprintf(buf, len, "%s", arg);
+    else
+        snprintf(buf, len, "%s/%s", sc->dir, arg);
+}
+
+bool vmsi_scenario_may_write(const vms_scenario *sc, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    for (unsigned i = 0; i < sc->nwfiles; i++)
+        if (sc->wfiles[i].dev == (unsigned long long)st.st_dev &&
+            sc->wfiles[i].ino == (unsigned long long)st.st_ino)
+            return true;
+    return false;
+}
+
+vms_status vms_scenario_allow_write(vms_scenario *sc, const char *path, vms_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vmsi_err(err, VMS_ERR_IO, "%s: cannot allow writing it: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: not a regular file", path);
+    if (sc->nwfiles == sizeof sc->wfiles / sizeof *sc->wfiles)
+        return vmsi_err(err, VMS_ERR_RANGE, "%s: at most 16 writable files", path);
+    sc->wfiles[sc->nwfiles++] =
+        (struct scn_wfile){(unsigned long long)st.st_dev, (unsigned long long)st.st_ino};
+    return VMS_OK;
+}
+
+vms_status vms_scenario_check_writes(const vms_scenario *sc, vms_err *err)
+{
+    for (size_t i = 0; i < sc->ncmd; i++) {
+        const scn_cmd *c = &sc->cmd[i];
+        if (c->op != OP_DEVICE || c->devkind != 1 || !c->flag)
+            continue;
+        char path[2048];
+        vmsi_scenario_path(sc, sc->strs[c->path], path, sizeof path);
+        if (!vmsi_scenario_may_write(sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s:%u: device blk %s: a scenario may not write the host file %s; "
+                            "name it on the command line (vmsim run --writable %s) or drop "
+                            "`writable`",
+                            sc->name, c->line, sc->devs[c->dev], path, path);
+    }
+    return VMS_OK;
+}
+
 vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err *err)
 {
     for (size_t i = 0; i < sc->ncmd && sc->cmd[i].op == OP_SET; i++) {
@@ -1039,6 +1179,12 @@ vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err
         size_t kl = (size_t)(eq - arg) < sizeof key - 1 ? (size_t)(eq - arg) : sizeof key - 1;
         memcpy(key, arg, kl);
         key[kl] = '\0';
+        if (vms_config_key_writes_host(key))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "%s: %s names a host file vmsim would write: a scenario may not "
+                            "set it; give it on the command line (--set %s=…) or in a "
+                            "--config file",
+                            where, key, key);
         vms_status st = vms_config_set(c, key, eq + 1, where, err);
         if (st != VMS_OK)
             return st;

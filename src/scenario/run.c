@@ -33,7 +33,12 @@ typedef struct runner {
     vms_rng rng;       /* touch random=… */
     vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
     struct sdev *devs; /* per device name */
+    vms_strbuf sd;     /* shootdown timelines of the current command */
+    unsigned nsd;      /* … how many shootdowns it made, */
+    uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
 } runner;
+
+#define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
 
 /* A device the scenario made: its hardware and the kernel's handle. */
 typedef struct sdev {
@@ -48,12 +53,13 @@ typedef struct sdev {
 
 __attribute__((format(printf, 2, 3))) static void say(runner *r, const char *fmt, ...)
 {
-    char buf[512];
+    char buf[512], safe[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    vms_strbuf_append(&r->line, buf, strlen(buf));
+    vmsi_escape_ctl(buf, safe, sizeof safe); /* echo texts and names come from the file */
+    vms_strbuf_append(&r->line, safe, strlen(safe));
 }
 
 static void flush(runner *r, bool is_error)
@@ -99,12 +105,15 @@ static void say_data(runner *r, const uint8_t *d, size_t n)
 /* Counters an access moves, captured before and after it. */
 typedef struct snap {
     vms_kernel_stats ks;
+    uint64_t swapbacked; /* SWAPBACKED frames: anonymous ones are counted as anon_alloc, so
+                            an uncategorised rise is a new shared-memory page */
     uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
 } snap;
 
 static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
 {
     s->ks = *vms_kernel_get_stats(r->k);
+    s->swapbacked = vms_frames_count(vms_kernel_frames(r->k), VMS_FRAME_SWAPBACKED);
     vms_task_info ti;
     vms_task_get_info(t, &ti);
     vms_core *core = vms_machine_core(r->m, ti.core);
@@ -157,7 +166,12 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
                 first = false;
             }
         }
-        say(r, "%s)", first ? "minor: page already in memory" : "");
+        /* No category: the page was in memory (the page cache, the swap cache), unless a
+         * shared-memory page was made, which a first touch of shm does (zero-filled). */
+        say(r, "%s)",
+            !first                          ? ""
+            : b->swapbacked > a->swapbacked ? "minor: new shared-memory page zero-filled"
+                                            : "minor: page already in memory");
     }
     uint64_t out = b->ks.pswpout - a->ks.pswpout;
     uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
@@ -288,6 +302,18 @@ static vms_status do_procs(runner *r)
         st = vms_task_set_core(r->k, t, c->core, &err);
         say(r, "core %s -> %u", pname(r, c->proc), c->core);
         break;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        const char *list = r->sc->strs[c->path];
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        vmsi_scn_cores(list, strlen(list), mask);
+        st = vms_task_set_affinity(r->k, t, mask, VMS_MAX_CORES, &err);
+        vms_task_info ti;
+        vms_task_get_info(t, &ti);
+        say(r, "affinity %s %s -> on core %u", pname(r, c->proc), list, ti.core);
+        break;
+    }
     default:
         break;
     }
@@ -459,7 +485,7 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     static const char *const what[] = {"", "SIGSEGV", "SIGBUS", "OOM kill", "not running"};
     say(r, " -> %s", what[ai->outcome]);
     if (ai->outcome == VMS_ACCESS_SEGV || ai->outcome == VMS_ACCESS_BUS)
-        say(r, " at 0x%" PRIx64 " (error code 0x%x): %s killed", ai->addr, ai->error_code,
+        say(r, " at 0x%" PRIx64 " (error code 0x%x): process %s killed", ai->addr, ai->error_code,
             pname(r, c->proc));
     if (ai->outcome == VMS_ACCESS_SEGV && c->expect == EXP_SEGV) {
         r->res->expects_passed++;
@@ -585,6 +611,40 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
+/* show_walk for a format other than x86-64's, in that format's names (format.h): the
+ * root register, level names and decoded bits are the format's. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, const vms_task_info *ti, uint64_t va)
+{
+    vms_bus *bus = vms_machine_bus(r->m);
+    uint64_t table = ti->cr3 & ~(vms_fmt_table_bytes(f) - 1);
+    say(r,
+        "page walk of 0x%" PRIx64 " in %s (%s: table 0x%" PRIx64 ", ASID %u; read without "
+        "hardware updates):\n",
+        va, pname(r, r->c->proc), f->root_reg, table, (unsigned)(ti->cr3 & 0xFFF));
+    for (unsigned l = f->levels; l >= 1; l--) {
+        unsigned idx = vms_fmt_index(f, va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(bus, vms_fmt_entry_pa(f, table, va, l), &pte) != VMS_OK) {
+            say(r, "  %-7s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+            return;
+        }
+        char bits[128];
+        f->bits_str(pte, l, bits, sizeof bits);
+        say(r, "  %-7s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, bits);
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
+        if (!in.present || in.leaf) {
+            if (in.present) {
+                uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
+                say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            }
+            return;
+        }
+        table = in.pa;
+    }
+}
+
 static void show_walk(runner *r, vms_task *t, uint64_t va)
 {
     static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
@@ -592,6 +652,10 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     vms_task_get_info(t, &ti);
     vms_bus *bus = vms_machine_bus(r->m);
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
+    if (regs->fmt) {
+        show_walk_fmt(r, regs->fmt, &ti, va);
+        return;
+    }
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
@@ -678,6 +742,9 @@ static vms_status show(runner *r)
         break;
     case SHOW_TLB:
         show_tlb(r);
+        break;
+    case SHOW_SCHED:
+        st = vms_sched_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -787,13 +854,17 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_nic_create(r->m, io, &nc, &d->nic, err);
         if (st == VMS_OK) {
             d->dev = vms_nic_dev(d->nic);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
         }
     } else if (c->devkind == 1) {
         char path[2048];
-        const char *arg = r->sc->strs[c->path];
-        snprintf(path, sizeof path, "%s%s%s", arg[0] == '/' ? "" : r->sc->dir,
-                 arg[0] == '/' ? "" : "/", arg);
+        vmsi_scenario_path(r->sc, r->sc->strs[c->path], path, sizeof path);
+        if (c->flag && !vmsi_scenario_may_write(r->sc, path))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "a scenario may not write the host file %s (allow it with "
+                            "--writable)",
+                            path);
         vms_blk_config bc;
         vms_blk_config_default(&bc);
         bc.dev = *dc;
@@ -802,12 +873,14 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_blk_create(r->m, io, &bc, &d->blk, err);
         if (st == VMS_OK) {
             d->dev = vms_blk_dev(d->blk);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
         }
     } else {
         st = vms_dev_create(r->m, io, dc, &d->raw, err);
         if (st == VMS_OK) {
             d->dev = d->raw;
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
         }
     }
@@ -842,6 +915,8 @@ static vms_status do_device(runner *r)
                                             : "IOMMU off");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");
+        if (c->noncoherent)
+            say(r, ", non-coherent DMA (no cache snooping)");
     } else {
         vms_dma_detach(r->k, d->dd);
         d->dd = NULL;
@@ -881,6 +956,30 @@ static vms_status do_dma_map(runner *r)
             say(r, " as %s", r->sc->labels[c->def_label]);
         }
     }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_sync(runner *r)
+{
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &r->c->addr), lines = 0;
+    say(r, "dma sync %s 0x%" PRIx64 " ", r->sc->devs[r->c->dev], addr);
+    say_len(r, r->c->len);
+    say(r, " %s", r->c->flag ? "cpu" : "device");
+    vms_status st = r->c->flag
+                        ? vms_dma_sync_for_cpu(r->k, d->dd, addr, r->c->len, &lines, &err)
+                        : vms_dma_sync_for_device(r->k, d->dd, addr, r->c->len, &lines, &err);
+    if (st == VMS_OK)
+        say(r, " -> %s", !vms_dev_coherent(d->dev) ? "" : "coherent device: nothing to do");
+    if (st == VMS_OK && !vms_dev_coherent(d->dev))
+        say(r, "%" PRIu64 " cache line%s %s", lines, lines == 1 ? "" : "s",
+            r->c->flag ? "invalidated" : "cleaned");
     if (st == VMS_ERR_NOMEM)
         return st;
     settle_call(r, st, &err);
@@ -1075,6 +1174,8 @@ static vms_status step(runner *r)
         return do_dma_map(r);
     case OP_DMA_UNMAP:
         return do_dma_unmap(r);
+    case OP_DMA_SYNC:
+        return do_dma_sync(r);
     case OP_DMA_RAW:
         return do_dma_raw(r);
     case OP_NIC_POST:
@@ -1088,6 +1189,7 @@ static vms_status step(runner *r)
     case OP_EXEC:
     case OP_EXIT:
     case OP_CORE:
+    case OP_AFFINITY:
         return do_procs(r);
     default:
         break;
@@ -1116,17 +1218,56 @@ static vms_status step(runner *r)
     }
 }
 
+/* A shootdown finished during the current command: its timeline, for the narration. */
+static void on_shootdown(void *ud, const vms_shootdown_event *ev)
+{
+    runner *r = ud;
+    vms_strbuf *sb = &r->sd;
+    if (r->nsd++ >= SD_NARRATED) {
+        r->sd_more += ev->cycles;
+        return;
+    }
+    char who[16];
+    if (ev->initiator == UINT32_MAX)
+        snprintf(who, sizeof who, "kswapd");
+    else
+        snprintf(who, sizeof who, "core %u", ev->initiator);
+    vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
+                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+    if (ev->broadcast) {
+        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+    } else if (ev->ntargets == 0) {
+        vms_strbuf_printf(sb, "no IPI");
+    } else {
+        vms_strbuf_printf(sb, "IPI to");
+        unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
+        for (unsigned i = 0; i < shown; i++)
+            vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
+                              ev->ack[i]);
+        if (ev->ntargets > shown)
+            vms_strbuf_printf(sb, " and %u more", ev->ntargets - shown);
+    }
+    vms_strbuf_printf(sb, "; initiator done after %" PRIu64 " cycles", ev->cycles);
+    if (ev->lazy_skipped)
+        vms_strbuf_printf(sb, "; %u lazy core%s left to flush at %s next switch", ev->lazy_skipped,
+                          ev->lazy_skipped > 1 ? "s" : "", ev->lazy_skipped > 1 ? "their" : "its");
+    vms_strbuf_printf(sb, "\n");
+}
+
 vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err)
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
-                NULL, NULL};
+    runner r = {
+        sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL, NULL, {0},
+        0,  0};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
     vms_strbuf_init(&r.line, a);
+    vms_strbuf_init(&r.sd, a);
+    vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
@@ -1134,9 +1275,23 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         if (r.c->op != OP_SET)
             res->commands++;
         st = step(&r);
-        if (r.line.failed)
+        if (r.nsd > SD_NARRATED)
+            vms_strbuf_printf(&r.sd,
+                              "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
+                              r.nsd - SD_NARRATED, r.sd_more);
+        r.nsd = 0;
+        r.sd_more = 0;
+        if (r.sd.len) { /* the command's shootdowns, after its own line */
+            if (out)
+                out(ud, false, vms_strbuf_str(&r.sd));
+            r.sd.len = 0;
+            r.sd.data[0] = '\0';
+        }
+        if (r.line.failed || r.sd.failed)
             st = VMS_ERR_NOMEM;
     }
+    vms_kernel_set_shootdown_hook(k, NULL, NULL);
+    vms_strbuf_free(&r.sd);
     vms_strbuf_free(&r.line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
     vms_dma_detach_all(k);

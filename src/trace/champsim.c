@@ -94,6 +94,36 @@ static bool champsim_next(vms_trace_reader *r, vms_trace_event *ev)
     return true;
 }
 
+/* Whether va is 0 (an unused slot) or a canonical 48-bit x86-64 address. */
+static bool plausible_va(uint64_t va)
+{
+    uint64_t top = va >> 47;
+    return top == 0 || top == (UINT64_C(1) << 17) - 1;
+}
+
+/* Whether the record at p could come from ChampSim's tracer: a non-zero, canonical ip,
+ * branch flags 0 or 1 (taken only for a branch), every memory slot 0 or canonical.
+ * Random bytes pass with a probability below 2^-60 per record. */
+static bool plausible(const uint8_t *p)
+{
+    if (!le64(p) || !plausible_va(le64(p)) || p[8] > 1 || p[9] > p[8])
+        return false;
+    for (unsigned i = 0; i < 6; i++)
+        if (!plausible_va(le64(p + 16 + 8 * i)))
+            return false;
+    return true;
+}
+
+bool vmsi_champsim_sniff(const uint8_t *p, size_t n)
+{
+    if (n < REC)
+        return false;
+    for (size_t off = 0; off + REC <= n && off < 4 * REC; off += REC)
+        if (!plausible(p + off))
+            return false;
+    return true;
+}
+
 vms_status vmsi_champsim_start(vms_trace_reader *r)
 {
     r->next = champsim_next;

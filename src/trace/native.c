@@ -7,23 +7,28 @@
  * kind, as a zigzag LEB128 varint, so a sequential walk costs 2 bytes a reference
  * before compression. Kernel events carry plain varints. Strings (paths) are defined
  * once by a STRING record and referred to by id. A final END record carries the event
- * count, so truncation is always detected, compressed or not.
+ * count, so truncation is always detected, compressed or not. Since 1.2 a CHECK record
+ * (extension tag 0x40: the CRC-32 of the payload bytes since the previous CHECK) closes
+ * every block of at most 64 KiB and precedes END, so a flipped bit is an error naming the
+ * block's byte offsets; older readers skip CHECK as an unknown extension.
  *
  * Invariants: ids are defined in order (1, 2, …) before use; the reader's memory does
  * not grow with the trace (only with distinct strings, capped by VMSI_MAX_*).
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCStream_advanced: our allocator hook */
+#include <zlib.h>                /* crc32 of the CHECK records */
 #include <zstd.h>
 
 #include "trace/trace_impl.h"
 
 #define HDR_LEN   16u
 #define MAJOR     1u
-#define MINOR     1u /* 1.1 added EXEC (tag 0x0c) */
+#define MINOR     2u /* 1.1 added EXEC (tag 0x0c); 1.2 CHECK records (tag 0x40) */
 #define FLAG_ZSTD 0x1u
 #define MAX_REC   96u   /* longest record other than STRING and extensions */
 #define MAX_STR   4096u /* longest string (PATH_MAX) */
-#define WBUF      (64u * 1024u)
+#define WBUF      (64u * 1024u) /* also the largest block between CHECK records */
+#define CHECK_LEN 6u            /* tag 0x40, varint 4, u32 crc32 (little-endian) */
 
 static const uint8_t magic[8] = {0x89, 'V', 'M', 'S', 'T', 'R', '\r', '\n'};
 
@@ -42,7 +47,8 @@ enum {
     T_EXIT = 0x0a,     /* zigzag status, u8 group */
     T_KWRITE = 0x0b,   /* va, len */
     T_EXEC = 0x0c,     /* path (since 1.1) */
-    T_EXT = 0x40,      /* 0x40..0x7f: varint len, len bytes; readers skip them */
+    T_CHECK = 0x40,    /* varint 4, u32 crc32 of the payload since the last CHECK (1.2) */
+    T_EXT = 0x41,      /* 0x41..0x7f: varint len, len bytes; readers skip them */
     T_ACCESS = 0x80,   /* 1kksssss: kind k, size s (0: a varint follows the address) */
 };
 
@@ -108,6 +114,41 @@ static uint32_t get_var32(cur *c, const char *what)
 static bool fail_here(vms_trace_reader *r, const char *pre, const char *why)
 {
     return vmsi_fail_byte(r, r->obase + vmsi_in_offset(r->in), VMS_ERR_PARSE, "%s%s", pre, why);
+}
+
+/* Consume n window bytes, adding them to the running block checksum. A 1.2 trace must
+ * close each block with a CHECK record: more than WBUF bytes without one is an error. */
+static bool take(vms_trace_reader *r, size_t n)
+{
+    r->crc = (uint32_t)crc32_z(r->crc, vmsi_in_ptr(r->in), n);
+    r->crc_len += n;
+    vmsi_in_take(r->in, n);
+    if (r->minor >= 2 && r->crc_len > WBUF)
+        return fail_here(r, "", "no CHECK record closes the block (corrupted trace?)");
+    return true;
+}
+
+/* A CHECK record (its tag and length parsed up to c): compare the stored CRC-32 with the
+ * one of the block, then start a new block. */
+static bool get_check(vms_trace_reader *r, cur *c)
+{
+    uint32_t want = 0;
+    for (unsigned i = 0; i < 4; i++)
+        want |= (uint32_t)get_u8(c) << (8 * i);
+    if (c->why)
+        return fail_here(r, "CHECK record: ", c->why);
+    if (want != r->crc) {
+        uint64_t at = r->obase + vmsi_in_offset(r->in);
+        return vmsi_fail_byte(r, at, VMS_ERR_PARSE,
+                              "checksum mismatch: bytes %llu..%llu are corrupted "
+                              "(CRC-32 0x%08x stored, 0x%08x computed)",
+                              (unsigned long long)(at - r->crc_len),
+                              (unsigned long long)(at - 1), (unsigned)want, (unsigned)r->crc);
+    }
+    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
+    r->crc = 0;
+    r->crc_len = 0;
+    return true;
 }
 
 /* Decode an access record (tag 1kksssss) into ev. */
@@ -203,8 +244,7 @@ static bool get_string(vms_trace_reader *r, cur *c)
         return fail_here(r, "",
                          st == VMS_ERR_NOMEM ? "out of memory for strings"
                                              : "too many strings (limit 2^20, 64 MiB)");
-    vmsi_in_take(r->in, hdr + (size_t)len);
-    return true;
+    return take(r, hdr + (size_t)len);
 }
 
 /* Skip an extension record (tags 0x40..0x7f) whose header was parsed up to c. */
@@ -213,7 +253,8 @@ static bool skip_ext(vms_trace_reader *r, cur *c)
     uint64_t len = get_var(c);
     if (c->why)
         return fail_here(r, "extension record: ", c->why);
-    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
+    if (!take(r, (size_t)(c->p - vmsi_in_ptr(r->in))))
+        return false;
     while (len > 0) {
         if (vmsi_in_fill(r->in, VMSI_WIN, &r->err) != VMS_OK)
             return false;
@@ -221,7 +262,8 @@ static bool skip_ext(vms_trace_reader *r, cur *c)
         if (n == 0)
             return fail_here(r, "", "the payload ends inside an extension record");
         n = n < len ? n : (size_t)len;
-        vmsi_in_take(r->in, n);
+        if (!take(r, n))
+            return false;
         len -= n;
     }
     return true;
@@ -230,6 +272,8 @@ static bool skip_ext(vms_trace_reader *r, cur *c)
 /* The END record: check the count and that nothing follows. */
 static bool get_end(vms_trace_reader *r, cur *c)
 {
+    if (r->minor >= 2 && r->crc_len)
+        return fail_here(r, "", "END record without a CHECK record before it (corrupted trace?)");
     uint64_t n = get_var(c);
     if (c->why)
         return fail_here(r, "END record: ", c->why);
@@ -255,6 +299,11 @@ static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
         return get_end(r, c);
     if (tag == T_STRING)
         return get_string(r, c);
+    if (tag == T_CHECK) {
+        if (get_var(c) != 4 || c->why)
+            return fail_here(r, "", "CHECK record: expected length 4");
+        return get_check(r, c);
+    }
     if (tag >= T_EXT)
         return skip_ext(r, c);
     if (tag != T_TID) {
@@ -266,8 +315,7 @@ static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
     if (c->why)
         return fail_here(r, "TID record: ", c->why);
     r->tid = tid;
-    vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
-    return true;
+    return take(r, (size_t)(c->p - vmsi_in_ptr(r->in)));
 }
 
 static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
@@ -297,8 +345,7 @@ static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
             return fail_here(r, "", c.why);
         if (ev->type != VMS_TEV_ACCESS && !vmsi_event_valid(ev, r->strs.n, why, sizeof why))
             return fail_here(r, "", why);
-        vmsi_in_take(r->in, (size_t)(c.p - p));
-        return true;
+        return take(r, (size_t)(c.p - p));
     }
     return false;
 }
@@ -327,6 +374,7 @@ vms_status vmsi_native_start(vms_trace_reader *r)
         return r->err.status;
     }
     vmsi_in_take(r->in, HDR_LEN);
+    r->minor = minor;
     if (flags & FLAG_ZSTD) {
         vms_status st = vmsi_in_push(r->in, VMSI_CODEC_ZSTD, &r->payload, &r->err);
         if (st != VMS_OK)
@@ -350,6 +398,19 @@ static inline uint8_t *put_var(uint8_t *p, uint64_t v)
     }
     *p++ = (uint8_t)v;
     return p;
+}
+
+/* Close the block buf[0, len) with a CHECK record (the buffer has CHECK_LEN spare bytes
+ * beyond WBUF for it). */
+static void put_check(vms_trace_writer *w)
+{
+    uint32_t crc = (uint32_t)crc32_z(0, w->buf, w->len);
+    uint8_t *p = w->buf + w->len;
+    *p++ = T_CHECK;
+    *p++ = 4;
+    for (unsigned i = 0; i < 4; i++)
+        *p++ = (uint8_t)(crc >> (8 * i));
+    w->len += CHECK_LEN;
 }
 
 /* Compress (or copy) buf[0, len) to the file; `end` finishes the zstd frame. */
@@ -378,7 +439,10 @@ static vms_status flush(vms_trace_writer *w, bool end)
 /* Make room for n more bytes in buf. */
 static vms_status room(vms_trace_writer *w, size_t n)
 {
-    return w->len + n > WBUF ? flush(w, false) : VMS_OK;
+    if (w->len + n <= WBUF)
+        return VMS_OK;
+    put_check(w);
+    return flush(w, false);
 }
 
 static void *zs_alloc(void *ud, size_t n)
@@ -400,7 +464,7 @@ vms_status vmsi_native_wopen(vms_trace_writer *w, const vms_trace_writer_opts *o
     h[8] = MAJOR;
     h[10] = MINOR;
     h[12] = (uint8_t)(raw ? 0 : FLAG_ZSTD);
-    w->buf = vmsi_alloc(w->a, WBUF);
+    w->buf = vmsi_alloc(w->a, WBUF + CHECK_LEN);
     if (!w->buf)
         return vmsi_wfail(w, VMS_ERR_NOMEM, "out of memory for the write buffer");
     if (!raw) {
@@ -410,6 +474,7 @@ vms_status vmsi_native_wopen(vms_trace_writer *w, const vms_trace_writer_opts *o
         w->zbuf = vmsi_alloc(w->a, w->zcap);
         if (!w->zc || !w->zbuf)
             return vmsi_wfail(w, VMS_ERR_NOMEM, "out of memory for the zstd encoder");
+        ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 1); /* zstd's own XXH64 too */
         if (ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level)))
             return vmsi_wfail(w, VMS_ERR_INVAL, "zstd level %d: expected 1..19", level);
     }
@@ -501,9 +566,10 @@ vms_status vmsi_native_write(vms_trace_writer *w, const vms_trace_event *ev)
 
 vms_status vmsi_native_wclose(vms_trace_writer *w)
 {
-    vms_status st = room(w, 16);
+    vms_status st = room(w, CHECK_LEN + 16);
     if (st != VMS_OK)
         return st;
+    put_check(w);
     uint8_t *p = w->buf + w->len;
     *p++ = T_END;
     p = put_var(p, w->nevents);
@@ -515,5 +581,5 @@ void vmsi_native_wfree(vms_trace_writer *w)
 {
     ZSTD_freeCStream(w->zc);
     vmsi_free(w->a, w->zbuf, w->zcap);
-    vmsi_free(w->a, w->buf, WBUF);
+    vmsi_free(w->a, w->buf, WBUF + CHECK_LEN);
 }

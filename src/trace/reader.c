@@ -6,7 +6,7 @@
  *   native magic "\x89VMSTR\r\n"                    → native
  *   a lackey line ("I  ", " L ", " S ", " M ", "==", "#") → lackey
  *   a hex label, blanks, a hex address              → dinero
- *   anything else that is not text                   → champsim
+ *   binary whose first records are plausible ChampSim → champsim (else an error)
  * Text that matches no format is an error asking for an explicit format.
  */
 #include <stdarg.h>
@@ -54,22 +54,6 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
     va_end(ap);
     vmsi_err(&r->err, st, "%s: byte %llu: %s", r->name, (unsigned long long)off, msg);
     return false;
-}
-
-void vmsi_quote(const char *s, size_t n, char out[96])
-{
-    size_t o = 0, i;
-    /* Each byte takes at most 4 characters; stop while "..." and the NUL still fit. */
-    for (i = 0; i < n && i < 40 && o + 4 <= 96 - 4 - 1; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-    }
-    if (i < n)
-        o += (size_t)snprintf(out + o, 4, "...");
-    out[o] = '\0';
 }
 
 int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
@@ -136,8 +120,15 @@ static vms_status detect(vms_trace_reader *r, vms_trace_format *fmt, vms_err *er
         *fmt = VMS_TRACE_LACKEY;
     else if (n > 0 && vmsi_dinero_sniff(p, n))
         *fmt = VMS_TRACE_DINERO;
-    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+    else if (vmsi_champsim_sniff(p, n))
         *fmt = VMS_TRACE_CHAMPSIM;
+    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+        return vmsi_err(err, VMS_ERR_PARSE,
+                        "%s: cannot tell the trace format from the first bytes (binary data "
+                        "that is not a plausible ChampSim record: an ip of 0 or beyond 48 "
+                        "bits, or a branch flag above 1): name the format (champsim, native, "
+                        "lackey or dinero) if it is a trace",
+                        r->name);
     else
         return vmsi_err(err, VMS_ERR_PARSE,
                         "%s: cannot tell the trace format from the first bytes (%s): "
@@ -268,6 +259,11 @@ const char *vms_trace_reader_path(const vms_trace_reader *r, uint32_t id)
 uint64_t vms_trace_reader_count(const vms_trace_reader *r)
 {
     return r->count;
+}
+
+uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r)
+{
+    return r->raw ? r->raw->base + r->raw->end : 0;
 }
 
 void vms_trace_reader_close(vms_trace_reader *r)

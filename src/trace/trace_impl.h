@@ -141,6 +141,9 @@ struct vms_trace_reader {
     uint64_t prev[4]; /* previous address per access kind (delta base) */
     uint32_t tid;
     uint64_t obase; /* offset of r->in's byte 0 in the uncompressed trace (messages) */
+    unsigned minor; /* the header's minor version (1.2+: CHECK records required) */
+    uint32_t crc;   /* CRC-32 of the block read since the last CHECK record … */
+    size_t crc_len; /* … and its length */
     bool ended;
     vmsi_strtab strs;
 };
@@ -161,8 +164,6 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
  */
 int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len);
 
-/* Quote up to 40 bytes of s[0, n) for a message ("I  40a,x" or "\x01…"), into out[96]. */
-void vmsi_quote(const char *s, size_t n, char out[96]);
 
 /* The value of hex digit c, or -1. */
 static inline int vmsi_hexval(int c)
@@ -203,6 +204,9 @@ vms_status vmsi_native_start(vms_trace_reader *r);
 /* Whether p[0, n) looks like the start of a lackey / dinero text trace. */
 bool vmsi_lackey_sniff(const uint8_t *p, size_t n);
 bool vmsi_dinero_sniff(const uint8_t *p, size_t n);
+/* Whether the first (up to 4) 64-byte records of p[0, n) look like ChampSim's; false
+ * when n < 64. Auto-detection takes binary data for ChampSim only then. */
+bool vmsi_champsim_sniff(const uint8_t *p, size_t n);
 
 /* ---- the writer ---- */
 

@@ -251,3 +251,32 @@ vms_status vms_strbuf_json_str(vms_strbuf *sb, const char *s)
     }
     return vms_strbuf_append(sb, "\"", 1);
 }
+
+void vmsi_quote(const char *s, size_t n, char out[96])
+{
+    size_t o = 0, i;
+    /* Each byte takes at most 4 characters; stop while "..." and the NUL still fit. */
+    for (i = 0; i < n && i < 40 && o + 4 <= 96 - 4 - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+    }
+    if (i < n)
+        o += (size_t)snprintf(out + o, 4, "...");
+    out[o] = '\0';
+}
+
+void vmsi_escape_ctl(const char *s, char *out, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}

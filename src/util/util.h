@@ -54,6 +54,15 @@ bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t
  * Record a failure in err (which may be NULL) and return st, so that callers can write
  * `return vmsi_err(err, VMS_ERR_INVAL, "ways must be >= 1, got %u", w);`.
  */
+/* Quote up to 40 bytes of s[0, n) for a message, control bytes and backslashes escaped as
+ * \xHH, "..." when cut ("I  40a,x" or "\x1b[2J..."), into out[96]: text from a file
+ * never reaches a terminal raw. */
+void vmsi_quote(const char *s, size_t n, char out[96]);
+
+/* Copy s to out[len] with control bytes other than \n and \t (and DEL) written as \xHH,
+ * cut to fit: narration and messages that carry text from a file reach a terminal. */
+void vmsi_escape_ctl(const char *s, char *out, size_t len);
+
 vms_status vmsi_err(vms_err *err, vms_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

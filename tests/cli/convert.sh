@@ -42,6 +42,24 @@ printf 'I  10,4\nhello\n' > "$tmp/bad.lackey"
 head -c 100 "$ex/small.champsim" > "$tmp/cut.champsim"
 "$vmsim" convert --from champsim "$tmp/cut.champsim" "$tmp/cut.vmt" 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q 'byte 64: truncated ChampSim record' "$tmp/err" && ok || bad "truncated champsim"
+# IN = OUT (by any name) is refused with IN unchanged; a failed conversion leaves an
+# existing OUT as it was and no temporary file behind; a device OUT is written in place.
+cp "$ex/true.lackey" "$tmp/same.lackey"
+"$vmsim" convert "$tmp/same.lackey" "$tmp/same.lackey" --to lackey 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q 'are the same file' "$tmp/err" && cmp -s "$ex/true.lackey" "$tmp/same.lackey" &&
+    ok || bad "IN = OUT"
+ln -s same.lackey "$tmp/alias.lackey"
+"$vmsim" convert "$tmp/same.lackey" "$tmp/./alias.lackey" 2>"$tmp/err"
+[ $? -eq 2 ] && cmp -s "$ex/true.lackey" "$tmp/same.lackey" && ok || bad "IN = OUT through a symlink"
+echo precious > "$tmp/keep.vmt"
+"$vmsim" convert "$tmp/bad.lackey" "$tmp/keep.vmt" 2>"$tmp/err"
+[ $? -eq 1 ] && [ "$(cat "$tmp/keep.vmt")" = precious ] && ok || bad "failed convert kept OUT"
+ls -A "$tmp" | grep -q 'tmp-' && bad "temporary file left behind" || ok
+"$vmsim" convert "$ex/true.lackey" "$tmp/keep.vmt" && "$vmsim" convert "$tmp/keep.vmt" - --to lackey |
+    cmp -s - "$tmp/t.lackey" && ok || bad "convert over an existing OUT"
+ls -A "$tmp" | grep -q 'tmp-' && bad "temporary file left after success" || ok
+"$vmsim" convert "$ex/true.lackey" /dev/null && [ -c /dev/null ] && ok || bad "device OUT"
+
 # Usage: help 0, usage errors 2 with a message.
 "$vmsim" convert --help | grep -q 'usage: vmsim convert' && ok || bad "convert --help"
 for args in "convert" "convert a" "convert a b c" "convert a b --from pin" "convert a b --level 99" \

@@ -33,19 +33,35 @@ golden replay_small_vmt replay $ex/small.vmt
 golden replay_ls_json replay $ex/ls.vmt --stats json --set cores=1 --limit 200000
 
 # Determinism and exactness: the same run twice, and with the fast path off, give the
-# same bytes (the JSON holds every counter).
+# same bytes (the JSON holds every counter). Each run must succeed and print a JSON
+# object with references in it: two empty outputs would compare equal.
+# jrun OUT ARGS...: run vmsim ARGS into OUT; false (and a message) unless exit 0 and JSON.
+jrun() {
+    local out=$1; shift
+    "$vmsim" "$@" >"$out" 2>"$tmp/jerr"
+    local rc=$?
+    if [ $rc -ne 0 ] || ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["replay"]["references"] > 0 else 1)' "$out" 2>/dev/null; then
+        echo "vmsim $* exited $rc without a JSON result:" >&2; cat "$tmp/jerr" >&2
+        return 1
+    fi
+}
 for t in $ex/ls.vmt $ex/true-all.lackey.xz $ex/small.din $ex/small.champsim.xz $ex/small.vmt \
          $ex/sh.vmt; do
-    "$vmsim" replay "$t" --stats json >"$tmp/a" 2>/dev/null
-    "$vmsim" replay "$t" --stats json >"$tmp/b" 2>/dev/null
-    "$vmsim" replay "$t" --stats json --slow >"$tmp/c" 2>/dev/null
-    cmp -s "$tmp/a" "$tmp/b" && ok || bad "$t: not deterministic"
-    cmp -s "$tmp/a" "$tmp/c" && ok || bad "$t: fast path differs from --slow"
+    if jrun "$tmp/a" replay "$t" --stats json && jrun "$tmp/b" replay "$t" --stats json &&
+        jrun "$tmp/c" replay "$t" --stats json --slow; then
+        cmp -s "$tmp/a" "$tmp/b" && ok || bad "$t: not deterministic"
+        cmp -s "$tmp/a" "$tmp/c" && ok || bad "$t: fast path differs from --slow"
+    else
+        bad "$t: a run failed"
+    fi
 done
 for pol in lru fifo random; do
-    "$vmsim" replay $ex/ls.vmt --stats json --set tlb.policy=$pol --set seed=5 >"$tmp/a"
-    "$vmsim" replay $ex/ls.vmt --stats json --set tlb.policy=$pol --set seed=5 --slow >"$tmp/b"
-    cmp -s "$tmp/a" "$tmp/b" && ok || bad "tlb.policy=$pol: fast path differs from --slow"
+    if jrun "$tmp/a" replay $ex/ls.vmt --stats json --set tlb.policy=$pol --set seed=5 &&
+        jrun "$tmp/b" replay $ex/ls.vmt --stats json --set tlb.policy=$pol --set seed=5 --slow; then
+        cmp -s "$tmp/a" "$tmp/b" && ok || bad "tlb.policy=$pol: fast path differs from --slow"
+    else
+        bad "tlb.policy=$pol: a run failed"
+    fi
 done
 
 # The JSON contract: every name external tools read is there.
@@ -85,9 +101,9 @@ done
 for round in 1 2; do
     awk 'BEGIN { for (p = 0; p < 1024; p++) printf "I  %x,4\n S %x,8\n", 4194304 + (p % 64) * 4, 268435456 + p * 4096 }'
 done >"$tmp/w.lackey"
-"$vmsim" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json >"$tmp/a"
-"$vmsim" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json --slow >"$tmp/b"
-cmp -s "$tmp/a" "$tmp/b" && ok || bad "swap: fast path differs from --slow"
+jrun "$tmp/a" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json &&
+    jrun "$tmp/b" replay "$tmp/w.lackey" --set ram=2M --set swap=16M --set policy=lru --stats json --slow &&
+    cmp -s "$tmp/a" "$tmp/b" && ok || bad "swap: fast path differs from --slow (or a run failed)"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d["swap"]["outs"] > 0 and d["swap"]["ins"] > 0))' "$tmp/a" &&
     ok || bad "swap: no swapping under 2 MiB"
 
@@ -97,6 +113,16 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d["sw
     [ "$(wc -l <"$tmp/s.csv")" = 5 ] && [ "$(sed -n 2p "$tmp/s.csv" | cut -d, -f1)" = 50000 ] &&
     ok || bad "csv rows"
 "$vmsim" replay $ex/ls.vmt --limit 1000 --stats json | grep -q '"references":1000,' && ok || bad "--limit"
+# --csv - is standard output (the summary goes to stderr); an interval without lookups at
+# a level has an empty rate, not 0 (loads only: no l1i lookups).
+"$vmsim" replay $ex/true-all.lackey.xz --csv - --interval 50000 >"$tmp/o" 2>"$tmp/err" &&
+    cmp -s "$tmp/o" "$tmp/s.csv" && grep -q '^references ' "$tmp/err" && [ ! -e ./- ] &&
+    ok || bad "--csv -"
+awk 'BEGIN { for (p = 0; p < 300; p++) printf " L %x,8\n", 268435456 + p * 64 }' >"$tmp/l.lackey"
+"$vmsim" replay "$tmp/l.lackey" --csv "$tmp/l.csv" --interval 100 >/dev/null &&
+    [ "$(sed -n 2p "$tmp/l.csv" | cut -d, -f2)" = "" ] &&
+    [ -n "$(sed -n 2p "$tmp/l.csv" | cut -d, -f3)" ] && ok || bad "csv empty rate for no lookups"
+"$vmsim" replay $ex/ls.vmt --csv - --stats json >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--csv - with json"
 # No progress line when stderr is not a terminal.
 "$vmsim" replay $ex/ls.vmt >/dev/null 2>"$tmp/err"; [ ! -s "$tmp/err" ] && ok || bad "stderr not silent"
 
@@ -134,6 +160,36 @@ for args in "replay" "replay a b" "replay a --format pin" "replay a --layout x" 
     "$vmsim" $args >/dev/null 2>"$tmp/err"; rc=$?
     if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
+
+# Caches and DRAM (issue 14 contract): off by default (no "cache"/"dram" members), the
+# contract names when on, the same run twice byte-identical, and the summary lines.
+"$vmsim" replay "$src/$ex/small.vmt" --stats json >"$tmp/off.json"
+if grep -q '"cache":\|"dram":' "$tmp/off.json"; then bad "cache members with cache off"; else ok; fi
+for hd in "skylake ddr4-3200" "tiny ddr5-4800"; do
+    set -- $hd
+    "$vmsim" replay "$src/$ex/ls.vmt" --set cache=$1 --set dram=$2 --stats json >"$tmp/c1.json"
+    "$vmsim" replay "$src/$ex/ls.vmt" --set cache=$1 --set dram=$2 --stats json >"$tmp/c2.json"
+    cmp -s "$tmp/c1.json" "$tmp/c2.json" && ok || bad "cache=$1 not deterministic"
+    if command -v python3 >/dev/null; then
+        python3 - "$tmp/c1.json" "$tmp/off.json" <<'PY' && ok || bad "cache=$1 json contract"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, r = d["cache"], d["dram"]
+for k in ("hits", "misses"):
+    assert c["l1d"][k] >= 0
+assert c["l1d"]["hits"] + c["l1d"]["misses"] == c["l1d"]["accesses"] > 0
+assert c["llc"]["misses"] > 0 and r["row_hits"] > 0 and r["row_misses"] > 0 and r["refreshes"] > 0
+assert r["reads"] == c["llc"]["misses"], (r, c["llc"])
+assert sum(c["walk_refs"].values()) == d["walk"]["mem_refs"], (c["walk_refs"], d["walk"])
+PY
+    fi
+done
+"$vmsim" replay "$src/$ex/ls.vmt" --set cache=skylake --set dram=ddr4-3200 >"$tmp/sum"
+for line in "cache l1d" "cache llc" "walk refs    served by L1" "dram         ddr4-3200"; do
+    grep -q "^$line" "$tmp/sum" && ok || bad "summary lacks '$line'"
+done
+"$vmsim" replay "$src/$ex/ls.vmt" --set cache=skylake --set cache.l1d=64K:8:4 >/dev/null 2>"$tmp/err"
+[ $? -ne 0 ] && grep -q "VIPT" "$tmp/err" && ok || bad "VIPT violation not refused"
 
 echo "replay: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

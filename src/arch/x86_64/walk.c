@@ -206,6 +206,7 @@ static vms_xlate make_xlate(const vms_regs *regs, const walk_state *w, uint64_t 
     x.pkey = (regs->cr4 & VMS_CR4_PKE) ? (uint8_t)vms_pte_pkey(pte) : 0;
     x.pcd = (pte & VMS_PTE_PCD) != 0;
     x.pwt = (pte & VMS_PTE_PWT) != 0;
+    x.nr = 0;
     return x;
 }
 
