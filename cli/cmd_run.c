@@ -115,8 +115,6 @@ static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
         st = vms_config_set_arg(c, o->sets[i], &err);
     if (st == VMS_OK)
         st = vms_scenario_check_writes(sc, &err);
-    if (st == VMS_OK)
-        cli_tmp_writeback(c);
     if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
         return EXIT_USAGE;
@@ -166,6 +164,10 @@ static int run(run_opts *o, vms_scenario *sc)
     int rc = configure(o, sc, &cfg);
     if (rc)
         return rc;
+    /* Results show the configuration as the user gave it; the kernel gets the private
+     * temporary writeback directory (cli_tmp_writeback) when none was named. */
+    vms_config shown = cfg;
+    cli_tmp_writeback(&cfg);
     vms_err err = {0};
     vms_machine *m = NULL;
     vms_kernel *k = NULL;
@@ -183,7 +185,7 @@ static int run(run_opts *o, vms_scenario *sc)
         cli_error("run", "%s", err.msg);
         rc = st == VMS_ERR_PANIC ? 3 : 1;
     } else {
-        summary(o, &cfg, m, k, &res);
+        summary(o, &shown, m, k, &res);
         rc = res.expects_failed || res.errors ? 1 : 0;
     }
     vms_kernel_destroy(k);

@@ -127,7 +127,7 @@ static bool parse_map(char *arg, mapping *m)
             m->size = VMS_PG_2M;
         else if (!strcmp(size, "1G") || !strcmp(size, "1g"))
             m->size = VMS_PG_1G;
-        else if (strcmp(size, "4K") && strcmp(size, "4k"))
+        else if (strcmp(size, "4K") != 0 && strcmp(size, "4k") != 0)
             return false;
     }
     return cli_parse_u64(arg, false, &m->va) && cli_parse_u64(eq + 1, false, &m->pa) &&
@@ -179,7 +179,7 @@ static int parse_args(int argc, char **argv, options *o)
             o->preset = argv[++i];
         } else if (!strcmp(a, "--stats") && v) {
             i++;
-            if (strcmp(v, "json")) {
+            if (strcmp(v, "json") != 0) {
                 cli_error("explain", "bad --stats '%s': expected json", v);
                 return EXIT_USAGE;
             }

@@ -78,8 +78,15 @@ void cli_overrides(const vms_config *c, vms_strbuf *out)
         if (*p != '#' && (lp != lq || memcmp(p, q, lp) != 0)) {
             const char *eq = memchr(p, '=', lp);
             size_t klen = eq ? (size_t)(eq - p) - 1 : lp;
+            size_t vlen = eq ? lp - klen - 3 : 0;
+            /* Without a trailing comment ("  ; 32 entries = 8 sets x 4 ways"). */
+            for (size_t i = 0; eq && i + 4 <= vlen; i++)
+                if (memcmp(eq + 2 + i, "  ; ", 4) == 0) {
+                    vlen = i;
+                    break;
+                }
             vms_strbuf_printf(out, "%s%.*s=%.*s", n++ ? " " : ", overrides ", (int)klen, p,
-                              eq ? (int)(lp - klen - 3) : 0, eq ? eq + 2 : "");
+                              (int)vlen, eq ? eq + 2 : "");
         }
         p += lp + (p[lp] == '\n');
         q += lq + (q[lq] == '\n');

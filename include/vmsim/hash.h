@@ -1,5 +1,6 @@
 /*
- * vmsim/hash.h — SHA-256 (FIPS 180-4), for naming inputs in results: every JSON result
+ * vmsim/hash.h — SHA-256 (FIPS 180-4, computed by Debian's Nettle), for naming inputs in
+ * results: every JSON result
  * carries the SHA-256 of the trace or scenario file it came from, the same digest that
  * coreutils' `sha256sum FILE` prints, and `vmsim sweep` keys its results by a SHA-256
  * of (configuration, trace digest, vmsim version).
@@ -12,11 +13,10 @@
 
 #include "vmsim/common.h"
 
+/* The running state (Nettle's sha256_ctx inside; opaque here so that the public header
+ * needs no Nettle header). */
 typedef struct vms_sha256 {
-    uint32_t h[8];   /* the chaining state */
-    uint64_t len;    /* bytes hashed so far */
-    uint8_t buf[64]; /* a partial block */
-    size_t n;        /* bytes in buf */
+    uint64_t opaque[16];
 } vms_sha256;
 
 void vms_sha256_init(vms_sha256 *s);

@@ -16,7 +16,7 @@ static const vms_pt_format *const formats[] = {
     &vmsi_fmt_sv48,
     &vmsi_fmt_sv57,
     &vmsi_fmt_aarch64,
-    &vmsi_fmt_ostep_linear,
+    &vmsi_fmt_ostep_linear, /* the textbooks (src/arch/teach) */
     &vmsi_fmt_ostep_multilevel,
     &vmsi_fmt_ostep_segmentation,
     &vmsi_fmt_ostep_relocation,

@@ -577,7 +577,7 @@ static bool set_arch(vms_config *c, const char *value)
     const vms_pt_format *f = vms_format_for(value, c->machine.levels);
     if (!f)
         f = vms_format_for(value, 0);
-    if (!f)
+    if (!f || strcmp(f->arch, "teach") == 0) /* the textbooks' machines run no kernel */
         return false;
     c->machine.levels = f->levels;
     c->machine.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
@@ -1090,8 +1090,12 @@ vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
         size_t n = eol ? (size_t)(eol - p) : strlen(p);
         if (*p != '#' && eq && eq < p + n) {
             char name[128], val[VMS_CONFIG_PATH_MAX + 64];
+            /* The value ends before a trailing comment ("  ; 1536 entries = …"). */
+            const char *end = p + n, *cmt = strstr(eq + 3, "  ; ");
+            if (cmt && cmt < end)
+                end = cmt;
             snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
-            snprintf(val, sizeof val, "%.*s", (int)(p + n - eq - 3), eq + 3);
+            snprintf(val, sizeof val, "%.*s", (int)(end - eq - 3), eq + 3);
             if (!first)
                 vms_strbuf_append(sb, ",", 1);
             first = false;

@@ -47,7 +47,8 @@ the same order as an IPI's one-way delivery (docs/SMP.md).
  * block size, "usually three cycles". The TRM keeps walk-cache entries in the L2 TLB
  * without giving their number: the PWC below is the Skylake estimate, an assumption.
  * RAM, cores and the other costs are Skylake's; PA size 40 bits (the A76's). The kernel
- * boots it with FEAT_HAFDBS on (TCR_EL1.HA, HD), as Linux does on this core.
+ * boots it with FEAT_HAFDBS on (TCR_EL1.HA, HD), as Linux does on this core. No
+ * INVLPGB (an AMD instruction): shootdowns are IPIs; TLBI … IS is not modelled.
  */
 #include <string.h>
 
@@ -123,6 +124,7 @@ static void cortex_a76(vms_machine_config *c)
     c->name = "cortex-a76";
     c->fmt = vms_format_find("aarch64");
     c->maxphyaddr = 40;
+    c->invlpgb_max = 0; /* no INVLPGB on Arm (TLBI broadcasts are not modelled): IPIs */
     c->mmu.l1i = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};
     c->mmu.l1d = (vms_tlb_config){1, {{SZ(4K) | SZ(2M), 1, 48, "lru"}}};
     c->mmu.l2 = (vms_tlb_config){1, {{SZ(4K) | SZ(2M) | SZ(1G), 256, 5, "lru"}}};

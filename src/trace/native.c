@@ -25,8 +25,8 @@
 #define MAJOR     1u
 #define MINOR     2u /* 1.1 added EXEC (tag 0x0c); 1.2 CHECK records (tag 0x40) */
 #define FLAG_ZSTD 0x1u
-#define MAX_REC   96u   /* longest record other than STRING and extensions */
-#define MAX_STR   4096u /* longest string (PATH_MAX) */
+#define MAX_REC   96u           /* longest record other than STRING and extensions */
+#define MAX_STR   4096u         /* longest string (PATH_MAX) */
 #define WBUF      (64u * 1024u) /* also the largest block between CHECK records */
 #define CHECK_LEN 6u            /* tag 0x40, varint 4, u32 crc32 (little-endian) */
 
@@ -116,15 +116,46 @@ static bool fail_here(vms_trace_reader *r, const char *pre, const char *why)
     return vmsi_fail_byte(r, r->obase + vmsi_in_offset(r->in), VMS_ERR_PARSE, "%s%s", pre, why);
 }
 
-/* Consume n window bytes, adding them to the running block checksum. A 1.2 trace must
- * close each block with a CHECK record: more than WBUF bytes without one is an error. */
-static bool take(vms_trace_reader *r, size_t n)
+/* Fold the taken-but-unhashed window bytes into the block's CRC. Called before the window
+ * moves (a fill) and before a CHECK compares: one crc32 call per run of records rather
+ * than one per record. */
+static void crc_flush(vms_trace_reader *r)
 {
-    r->crc = (uint32_t)crc32_z(r->crc, vmsi_in_ptr(r->in), n);
+    if (r->crc_npend)
+        r->crc = (uint32_t)crc32_z(r->crc, r->crc_pend, r->crc_npend);
+    r->crc_npend = 0;
+}
+
+/* vmsi_in_fill, after hashing what the window is about to drop. */
+static vms_status fill(vms_trace_reader *r, size_t need)
+{
+    crc_flush(r);
+    return vmsi_in_fill(r->in, need, &r->err);
+}
+
+/* Consume n window bytes, adding them to the running block checksum (1.2 traces; 1.0
+ * and 1.1 carry none, so nothing is hashed). A 1.2 trace must close each block with a
+ * CHECK record: more than WBUF bytes without one is an error. */
+static bool take_checked(vms_trace_reader *r, size_t n)
+{
+    const uint8_t *p = vmsi_in_ptr(r->in);
+    if (r->crc_npend && r->crc_pend + r->crc_npend != p)
+        crc_flush(r); /* not contiguous: an unhashed take came between */
+    if (!r->crc_npend)
+        r->crc_pend = p;
+    r->crc_npend += n;
     r->crc_len += n;
     vmsi_in_take(r->in, n);
-    if (r->minor >= 2 && r->crc_len > WBUF)
+    if (r->crc_len > WBUF)
         return fail_here(r, "", "no CHECK record closes the block (corrupted trace?)");
+    return true;
+}
+
+static inline bool take(vms_trace_reader *r, size_t n)
+{
+    if (r->minor >= 2)
+        return take_checked(r, n);
+    vmsi_in_take(r->in, n);
     return true;
 }
 
@@ -137,13 +168,14 @@ static bool get_check(vms_trace_reader *r, cur *c)
         want |= (uint32_t)get_u8(c) << (8 * i);
     if (c->why)
         return fail_here(r, "CHECK record: ", c->why);
+    crc_flush(r);
     if (want != r->crc) {
         uint64_t at = r->obase + vmsi_in_offset(r->in);
         return vmsi_fail_byte(r, at, VMS_ERR_PARSE,
                               "checksum mismatch: bytes %llu..%llu are corrupted "
                               "(CRC-32 0x%08x stored, 0x%08x computed)",
-                              (unsigned long long)(at - r->crc_len),
-                              (unsigned long long)(at - 1), (unsigned)want, (unsigned)r->crc);
+                              (unsigned long long)(at - r->crc_len), (unsigned long long)(at - 1),
+                              (unsigned)want, (unsigned)r->crc);
     }
     vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
     r->crc = 0;
@@ -232,7 +264,7 @@ static bool get_string(vms_trace_reader *r, cur *c)
     if (len > MAX_STR)
         return fail_here(r, "", "STRING record longer than 4096 bytes");
     size_t hdr = (size_t)(c->p - vmsi_in_ptr(r->in));
-    if (vmsi_in_fill(r->in, hdr + (size_t)len, &r->err) != VMS_OK)
+    if (fill(r, hdr + (size_t)len) != VMS_OK)
         return false;
     if (vmsi_in_avail(r->in) < hdr + len)
         return fail_here(r, "", "the payload ends inside a STRING record");
@@ -256,7 +288,7 @@ static bool skip_ext(vms_trace_reader *r, cur *c)
     if (!take(r, (size_t)(c->p - vmsi_in_ptr(r->in))))
         return false;
     while (len > 0) {
-        if (vmsi_in_fill(r->in, VMSI_WIN, &r->err) != VMS_OK)
+        if (fill(r, VMSI_WIN) != VMS_OK)
             return false;
         size_t n = vmsi_in_avail(r->in);
         if (n == 0)
@@ -284,7 +316,7 @@ static bool get_end(vms_trace_reader *r, cur *c)
         return fail_here(r, "", msg);
     }
     vmsi_in_take(r->in, (size_t)(c->p - vmsi_in_ptr(r->in)));
-    if (vmsi_in_fill(r->in, 1, &r->err) != VMS_OK)
+    if (fill(r, 1) != VMS_OK)
         return false;
     if (vmsi_in_avail(r->in))
         return fail_here(r, "", "data after the END record");
@@ -321,7 +353,7 @@ static bool meta_record(vms_trace_reader *r, uint8_t tag, cur *c)
 static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
 {
     while (!r->ended) {
-        if (vmsi_in_avail(r->in) < MAX_REC && vmsi_in_fill(r->in, MAX_REC, &r->err) != VMS_OK)
+        if (vmsi_in_avail(r->in) < MAX_REC && fill(r, MAX_REC) != VMS_OK)
             return false;
         size_t n = vmsi_in_avail(r->in);
         if (n == 0)
@@ -352,7 +384,7 @@ static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
 
 vms_status vmsi_native_start(vms_trace_reader *r)
 {
-    if (vmsi_in_fill(r->in, HDR_LEN, &r->err) != VMS_OK)
+    if (fill(r, HDR_LEN) != VMS_OK)
         return r->err.status;
     const uint8_t *h = vmsi_in_ptr(r->in);
     if (vmsi_in_avail(r->in) < HDR_LEN || memcmp(h, magic, 8) != 0) {

@@ -144,6 +144,8 @@ struct vms_trace_reader {
     unsigned minor; /* the header's minor version (1.2+: CHECK records required) */
     uint32_t crc;   /* CRC-32 of the block read since the last CHECK record … */
     size_t crc_len; /* … and its length */
+    const uint8_t *crc_pend; /* taken window bytes not yet in crc (valid until a fill) */
+    size_t crc_npend;
     bool ended;
     vmsi_strtab strs;
 };

@@ -96,7 +96,7 @@ golden explain_csapp explain --machine csapp 0x03d4 0x027c 0x03a9 0x0040
 for args in "ostep" "ostep paging" "ostep linear -p 16k" "ostep linear -x" "ostep linear -s" \
             "ostep linear -a 12k -p 64k" "ostep segmentation -l 600" "ostep segmentation -A 5000" \
             "ostep multilevel -a 200" "ostep relocation -b 16000 -l 900" "explain --machine vax" \
-            "explain --machine csapp 0x4000" "explain --ostep linear -p 1k"; do
+            "explain --machine csapp 0x4000" "explain --ostep linear -p 1k" "config --set arch=teach"; do
     # shellcheck disable=SC2086
     "$vmsim" $args >/dev/null 2>/tmp/vmsim_ostep_err.$$
     rc=$?
