@@ -215,7 +215,7 @@ static bool cache_ok(world *w)
     return st == VMS_OK && ks == VMS_OK;
 }
 
-static bool world_up(world *w, const char *hier, bool inclusive, uint64_t seed)
+static bool world_up_walk(world *w, const char *hier, bool inclusive, bool walk_l2, uint64_t seed)
 {
     memset(w, 0, sizeof *w);
     vms_rng_seed(&w->rng, seed);
@@ -225,6 +225,7 @@ static bool world_up(world *w, const char *hier, bool inclusive, uint64_t seed)
     mc.ncores = 2;
     vms_cache_preset(hier, &mc.cache, NULL);
     mc.cache.inclusive = inclusive;
+    mc.cache.walk_from_l2 = walk_l2;
     vms_dram_preset("ddr4-3200", &mc.dram, NULL);
     vms_kernel_config kc;
     vms_kernel_config_default(&kc);
@@ -258,6 +259,11 @@ static bool world_up(world *w, const char *hier, bool inclusive, uint64_t seed)
                 return false;
     }
     return true;
+}
+
+static bool world_up(world *w, const char *hier, bool inclusive, uint64_t seed)
+{
+    return world_up_walk(w, hier, inclusive, false, seed);
 }
 
 static void world_down(world *w)
@@ -470,6 +476,16 @@ static void test_walk_refs(void)
     vms_mem_where where[5];
     unsigned n = vms_core_walk_where(vms_machine_core(w.m, 0), where, 5);
     CHECK(n >= 1 && n <= 5);
+    world_down(&w);
+    /* cache.walk = l2: the walker's loads skip L1d, so L1d serves none of them. */
+    REQUIRE_VOID(world_up_walk(&w, "skylake", true, true, th_seed));
+    for (unsigned p = 0; p < 64; p++)
+        CHECK_EQ(vms_proc_write(w.k, w.t[0], BUF + p * 4096u, &b, 1), VMS_ACCESS_OK);
+    l1 = vms_machine_cache(w.m, 0, VMS_CACHE_L1D);
+    const vms_cache *l2 = vms_machine_cache(w.m, 0, VMS_CACHE_L2);
+    CHECK(l1 && l2 && vms_cache_get_stats(l1)->walk_hits == 0);
+    CHECK(vms_cache_get_stats(l2)->walk_hits > 0);
+    CHECK(cache_ok(&w));
     world_down(&w);
 }
 

@@ -52,8 +52,13 @@ typedef uint64_t (*vms_next_use_fn)(void *ud, int pid, uint64_t va);
 /* Linux's page_offset_base (Documentation/arch/x86/x86_64/mm.rst). */
 #define VMS_PAGE_OFFSET_4L UINT64_C(0xffff888000000000)
 #define VMS_PAGE_OFFSET_5L UINT64_C(0xff11000000000000)
-/* User space: [0, TASK_SIZE), 47 bits minus the guard page, as Linux x86-64. */
+/* User space: [0, TASK_SIZE), 47 bits minus the guard page, as Linux x86-64. Formats
+ * with 48 or more VA bits (x86-64, RISC-V Sv48/Sv57, AArch64) use this layout. */
 #define VMS_TASK_SIZE UINT64_C(0x00007ffffffff000)
+/* RISC-V Sv39 (39-bit VA), as Linux's riscv port (arch/riscv/include/asm/page.h
+ * PAGE_OFFSET_L3, pgtable.h TASK_SIZE_64 = PGDIR_SIZE * PTRS_PER_PGD / 2). */
+#define VMS_PAGE_OFFSET_SV39 UINT64_C(0xffffffd800000000)
+#define VMS_TASK_SIZE_SV39   UINT64_C(0x0000004000000000)
 
 /* Cycles charged to the faulting (or calling) task's core for kernel work. */
 typedef struct vms_kernel_costs {

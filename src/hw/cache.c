@@ -82,7 +82,7 @@ vms_status vms_cache_level_validate(const vms_cache_level_config *lc, unsigned l
         return vmsi_err(err, VMS_ERR_INVAL,
                         "cache %s: VIPT aliasing: %llu sets × %u-byte lines index %llu bytes, more "
                         "than a 4096-byte page (add ways or shrink it)",
-                        name, (unsigned long long)sets, line, (unsigned long long)(sets * line));
+                        name, (unsigned long long)sets, line, (unsigned long long)sets * line);
     return VMS_OK;
 }
 

@@ -219,12 +219,11 @@ vms_status vms_dram_validate(const vms_dram_config *c, vms_err *err)
     if (!c->on)
         return VMS_OK;
     const struct {
-        unsigned v;
         const char *name;
-        unsigned max;
-    } n[] = {{c->channels, "channels", 16},         {c->ranks, "ranks", 8},
-             {c->bankgroups, "bank groups", MAXBG}, {c->banks, "banks per group", 16},
-             {c->rows, "rows", 1u << 20},           {c->columns, "columns", 1u << 16}};
+        unsigned v, max;
+    } n[] = {{"channels", c->channels, 16},         {"ranks", c->ranks, 8},
+             {"bank groups", c->bankgroups, MAXBG}, {"banks per group", c->banks, 16},
+             {"rows", c->rows, 1u << 20},           {"columns", c->columns, 1u << 16}};
     for (unsigned i = 0; i < sizeof n / sizeof n[0]; i++)
         if (!pow2(n[i].v) || n[i].v > n[i].max)
             return vmsi_err(err, VMS_ERR_INVAL, "dram %s %u: expected a power of two 1 … %u",

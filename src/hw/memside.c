@@ -277,9 +277,8 @@ static uint64_t mem_time(vmsi_memside *ms, unsigned core, uint64_t now)
 
 /* Memory receives a dirty line (an LLC victim, a write-back past the last level) at the
  * memory's present. */
-static void to_memory(vmsi_memside *ms, uint64_t now, uint64_t line)
+static void to_memory(vmsi_memside *ms, uint64_t line)
 {
-    (void)now;
     ms->dram_writes++;
     if (ms->dram)
         vms_dram_write(ms->dram, vms_dram_clocks_at(ms->dram, ms->mem_now), line);
@@ -312,7 +311,7 @@ static void write_down(vmsi_memside *ms, unsigned core, unsigned which, uint64_t
     vmsi_cache_stats_mut(level(ms, core, which))->writebacks++;
     int next = below(ms, core, which);
     if (next < 0) {
-        to_memory(ms, now, line);
+        to_memory(ms, line);
         return;
     }
     vms_cache *n = level(ms, core, (unsigned)next);
@@ -346,7 +345,7 @@ static void victim(vmsi_memside *ms, unsigned core, unsigned which, uint64_t now
             dirty = true;
         if (dirty) {
             vmsi_cache_stats_mut(ms->llc)->writebacks++;
-            to_memory(ms, now, line);
+            to_memory(ms, line);
         }
     } else if (dirty) {
         write_down(ms, core, which, now, line);
@@ -409,7 +408,7 @@ static uint64_t line_access(vmsi_memside *ms, unsigned core, uint64_t now, uint6
     if (store && ms->ncores > 1 && drop_private(ms, line, core)) {
         ms->snoop_writebacks++;
         if (!ms->llc || !vms_cache_mark_dirty(ms->llc, line))
-            to_memory(ms, now, line);
+            to_memory(ms, line);
     }
     *w = (vms_mem_where){VMS_MEM_DRAM, 0, false};
     uint64_t lat = 0;
@@ -481,7 +480,7 @@ static bool clean_line(vmsi_memside *ms, uint64_t line)
     if (ms->llc && vms_cache_clean(ms->llc, line))
         dirty = true;
     if (dirty)
-        to_memory(ms, 0, line);
+        to_memory(ms, line);
     return dirty;
 }
 
@@ -528,7 +527,7 @@ static vms_status noncoherent_piece(vmsi_memside *ms, uint64_t line, uint64_t pa
         if (!v)
             return vms_bus_read(ms->bus, pa, buf, n);
         uint8_t cpu[4096];
-        if (vms_bus_read(ms->bus, pa, cpu, n) == VMS_OK && memcmp(cpu, v + off, n))
+        if (vms_bus_read(ms->bus, pa, cpu, n) == VMS_OK && memcmp(cpu, v + off, n) != 0)
             ms->dma_stale_reads++;
         memcpy(buf, v + off, n);
         return VMS_OK;

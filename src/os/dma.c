@@ -32,6 +32,7 @@
 #define VMSI_IOVA_LIMIT  (UINT64_C(1) << 32)          /* a 32-bit DMA mask */
 #define VMSI_IOREMAP_4L  UINT64_C(0xffffc90000000000) /* Linux's VMALLOC_START, 4-level */
 #define VMSI_IOREMAP_5L  UINT64_C(0xffa0000000000000) /* … 5-level */
+#define VMSI_IOREMAP_SV39 UINT64_C(0xffffffc800000000) /* riscv vm-layout.rst: Sv39 */
 #define VMSI_IRQ_VECTOR  0x40u
 #define VMSI_NIC_RING    256u /* descriptors in the receive ring: one 4 KiB frame */
 #define VMSI_NIC_RBSZ    256u /* receive buffer size the driver programs */
@@ -128,6 +129,8 @@ static void charge(vms_kernel *k, unsigned core, uint64_t cycles)
 
 static uint64_t ioremap_base(const vms_kernel *k)
 {
+    if (k->fmt->va_bits < 48)
+        return VMSI_IOREMAP_SV39;
     return k->levels == 5 ? VMSI_IOREMAP_5L : VMSI_IOREMAP_4L;
 }
 
@@ -425,14 +428,16 @@ static vms_status dom_init(vms_dma_dev *d, vms_err *err)
         if (did > VMS_IOMMU_MAX_DID)
             return vmsi_err(err, VMS_ERR_NOTFOUND, "dma: no free IOMMU domain id");
         vms_pt_ops ops = {dom_alloc_table, dom_free_table, d};
-        vms_status st = vms_pt_init(&d->pt, k->bus, k->levels, &ops, err);
+        /* The IOMMU's own (x86-style) tables: 4 levels under a 3-level CPU format. */
+        unsigned iolevels = k->levels < 4 ? 4u : k->levels;
+        vms_status st = vms_pt_init(&d->pt, k->bus, iolevels, &ops, err);
         if (st != VMS_OK) {
             d->pt.root = 0;
             return st;
         }
         d->did = (uint16_t)did;
         k->dma->did_used[did] = 1;
-        ctx = (vms_iommu_context){VMS_IOMMU_TRANSLATE, d->did, d->pt.root, k->levels};
+        ctx = (vms_iommu_context){VMS_IOMMU_TRANSLATE, d->did, d->pt.root, iolevels};
     }
     return vms_iommu_set_context(io, vms_dev_bdf(d->dev), &ctx, err);
 }
@@ -686,7 +691,7 @@ vms_status vms_dma_map(vms_kernel *k, vms_dma_dev *d, vms_task *t, uint64_t va, 
                        vms_dma_dir dir, uint64_t *dma_addr, vms_err *err)
 {
     *dma_addr = 0;
-    if (!t || !t->proc->mm || !len || va + len < va || va + len > VMS_TASK_SIZE ||
+    if (!t || !t->proc->mm || !len || va + len < va || va + len > vmsi_task_size(k) ||
         (unsigned)dir > VMS_DMA_FROM_DEVICE) {
         k->dma->st.map_failures++;
         return vmsi_err(err, VMS_ERR_INVAL, "dma map: %s",

@@ -410,8 +410,8 @@ static vmsi_vma *auto_anon_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr)
         start = mm->vma[i - 1].end;
     if (next && next->start < end)
         end = next->start;
-    if (end > VMS_TASK_SIZE || end < start)
-        end = VMS_TASK_SIZE;
+    if (end > vmsi_task_size(k) || end < start)
+        end = vmsi_task_size(k);
     vmsi_vma v = {start,        end,  VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC,
                   VMSI_VM_ANON, NULL, 0};
     if (vmsi_vma_insert(mm, &v, NULL) != VMS_OK)
@@ -427,7 +427,7 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
                            vmsi_fault_info *fi)
 {
     fi->si_code = VMS_SEGV_MAPERR;
-    if (addr >= VMS_TASK_SIZE)
+    if (addr >= vmsi_task_size(k))
         return NULL; /* a user access to the kernel half */
     if (ec & VMS_FAULTF_PKEY) {
         fi->si_code = VMS_SEGV_PKUERR;

@@ -314,6 +314,20 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     k->fmt = vms_machine_format(m);
     k->levels = k->fmt->levels;
     k->page_offset = k->levels == 5 ? VMS_PAGE_OFFSET_5L : VMS_PAGE_OFFSET_4L;
+    /* x86-64's user layout (proc.c) for every VA of 48 bits or more; Sv39's 38-bit user
+     * half as Linux's riscv port lays it out: ELF_ET_DYN_BASE = TASK_SIZE / 3 * 2,
+     * STACK_RND_MASK 0x3ffff pages, mmap_rnd_bits 18 (its default). */
+    k->task_size = VMS_TASK_SIZE;
+    k->et_dyn_base = VMSI_ELF_ET_DYN_BASE;
+    k->stack_rnd_pages = UINT64_C(0x400000);
+    k->mmap_rnd_pages = UINT64_C(1) << 28;
+    if (k->fmt->va_bits < 48) {
+        k->page_offset = VMS_PAGE_OFFSET_SV39;
+        k->task_size = VMS_TASK_SIZE_SV39;
+        k->et_dyn_base = (VMS_TASK_SIZE_SV39 / 3 * 2) & ~(uint64_t)VMS_PAGE_MASK;
+        k->stack_rnd_pages = UINT64_C(0x40000);
+        k->mmap_rnd_pages = UINT64_C(1) << 18;
+    }
     k->next_pid = 1;
     k->next_ino = 1;
     k->pcid_next = 1;

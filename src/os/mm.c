@@ -43,14 +43,14 @@ static uint64_t page_align(uint64_t len, uint64_t align)
 }
 
 /* Check [addr, addr+len) is a page-aligned user range; *end gets its end. */
-static vms_status user_range(const char *name, uint64_t addr, uint64_t len, uint64_t *end,
-                             vms_err *err)
+static vms_status user_range(const vms_kernel *k, const char *name, uint64_t addr, uint64_t len,
+                             uint64_t *end, vms_err *err)
 {
     if (addr & VMS_PAGE_MASK)
         return vmsi_err(err, VMS_ERR_INVAL, "%s: address %llx is not page aligned", name,
                         (unsigned long long)addr);
     uint64_t l = page_align(len, VMS_PAGE_SIZE);
-    if (len == 0 || l < len || addr > VMS_TASK_SIZE || l > VMS_TASK_SIZE - addr)
+    if (len == 0 || l < len || addr > vmsi_task_size(k) || l > vmsi_task_size(k) - addr)
         return vmsi_err(err, VMS_ERR_INVAL, "%s: range %llx + %llx is not in user space", name,
                         (unsigned long long)addr, (unsigned long long)len);
     *end = addr + l;
@@ -107,9 +107,9 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
 void vmsi_exit_mmap(vmsi_mm *mm)
 {
     vms_kernel *k = mm->k;
-    zap_range(k, mm, 0, 0, VMS_TASK_SIZE);
-    vmsi_vma_remove_range(mm, 0, VMS_TASK_SIZE);
-    vmsi_free_pgtables(mm, 0, VMS_TASK_SIZE);
+    zap_range(k, mm, 0, 0, vmsi_task_size(k));
+    vmsi_vma_remove_range(mm, 0, vmsi_task_size(k));
+    vmsi_free_pgtables(mm, 0, vmsi_task_size(k));
 }
 
 vms_status vms_sys_munmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, vms_err *err)
@@ -118,7 +118,7 @@ vms_status vms_sys_munmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t le
     uint64_t end;
     if (!mm)
         return sys_refused(k);
-    vms_status st = user_range("munmap", addr, len, &end, err);
+    vms_status st = user_range(k, "munmap", addr, len, &end, err);
     if (st == VMS_OK)
         st = vmsi_do_munmap(k, mm, t->core, addr, end, err);
     return st == VMS_OK ? vmsi_panic_status(k, err) : st; /* it may have met a foreign PTE */
@@ -218,8 +218,8 @@ static vms_status place(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
     vmsi_mm *mm = t->proc->mm;
     bool fixed = flags & (VMS_MAP_FIXED | VMS_MAP_FIXED_NOREPLACE);
     if (fixed) {
-        if ((addr & (align - 1)) || addr < MMAP_MIN_ADDR || addr > VMS_TASK_SIZE ||
-            len > VMS_TASK_SIZE - addr)
+        if ((addr & (align - 1)) || addr < MMAP_MIN_ADDR || addr > vmsi_task_size(k) ||
+            len > vmsi_task_size(k) - addr)
             return vmsi_err(err, VMS_ERR_INVAL, "mmap: fixed address %llx unusable",
                             (unsigned long long)addr);
         if (!vmsi_vma_range_free(mm, addr, addr + len)) {
@@ -234,7 +234,7 @@ static vms_status place(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         return VMS_OK;
     }
     addr = page_align(addr, align);
-    if (addr >= MMAP_MIN_ADDR && addr <= VMS_TASK_SIZE && len <= VMS_TASK_SIZE - addr &&
+    if (addr >= MMAP_MIN_ADDR && addr <= vmsi_task_size(k) && len <= vmsi_task_size(k) - addr &&
         vmsi_vma_range_free(mm, addr, addr + len)) {
         *out = addr;
         return VMS_OK;
@@ -274,7 +274,7 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         return st;
     uint64_t align = vms_pgsize_bytes(size);
     uint64_t l = page_align(len, align);
-    if (len == 0 || l < len || l > VMS_TASK_SIZE)
+    if (len == 0 || l < len || l > vmsi_task_size(k))
         return vmsi_err(err, VMS_ERR_INVAL, "mmap: length %llu", (unsigned long long)len);
     vms_file *obj = file;
     if (!file && (flags & VMS_MAP_SHARED)) { /* shared anonymous: a shmem object */
@@ -359,7 +359,7 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
         return sys_refused(k);
     if (prot & ~7u)
         return vmsi_err(err, VMS_ERR_INVAL, "mprotect: prot %#x", prot);
-    vms_status st = user_range("mprotect", addr, len, &end, err);
+    vms_status st = user_range(k, "mprotect", addr, len, &end, err);
     if (st == VMS_OK)
         st = mapped_range(mm, "mprotect", addr, end, err);
     if (st == VMS_OK)
@@ -385,7 +385,7 @@ vms_status vms_sys_brk(vms_kernel *k, vms_task *t, uint64_t brk, uint64_t *out, 
     if (!mm)
         return sys_refused(k);
     *out = mm->brk;
-    if (brk < mm->start_brk || brk > VMS_TASK_SIZE)
+    if (brk < mm->start_brk || brk > vmsi_task_size(k))
         return VMS_OK; /* a query, or an impossible request: the break stays */
     uint64_t old_end = page_align(mm->brk, VMS_PAGE_SIZE);
     uint64_t new_end = page_align(brk, VMS_PAGE_SIZE);
@@ -428,7 +428,7 @@ static vms_status do_mlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
     if (!mm)
         return sys_refused(k);
     vms_status st =
-        user_range(name, addr & ~VMS_PAGE_MASK, len + (addr & VMS_PAGE_MASK), &end, err);
+        user_range(k, name, addr & ~VMS_PAGE_MASK, len + (addr & VMS_PAGE_MASK), &end, err);
     addr &= ~VMS_PAGE_MASK;
     if (st == VMS_OK)
         st = mapped_range(mm, name, addr, end, err);
@@ -469,7 +469,7 @@ vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
         return sys_refused(k);
     if (advice != VMS_MADV_DONTNEED)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "madvise: advice %d", advice);
-    vms_status st = user_range("madvise", addr, len, &end, err);
+    vms_status st = user_range(k, "madvise", addr, len, &end, err);
     if (st != VMS_OK)
         return st;
     for (vmsi_vma *v = vmsi_vma_find(mm, addr); v && v->start < end; v++) {
@@ -494,7 +494,7 @@ vms_status vms_sys_msync(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len
         return sys_refused(k);
     if ((flags & ~7u) || ((flags & VMS_MS_ASYNC) && (flags & VMS_MS_SYNC)))
         return vmsi_err(err, VMS_ERR_INVAL, "msync: flags %#x", flags);
-    vms_status st = user_range("msync", addr, len, &end, err);
+    vms_status st = user_range(k, "msync", addr, len, &end, err);
     if (st != VMS_OK)
         return st;
     if (!vmsi_vma_range_mapped(mm, addr, end))

@@ -223,6 +223,9 @@ struct vms_kernel {
     const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
     vms_pt init_pt;           /* init_mm: kernel half only */
     uint64_t page_offset;
+    /* The user layout (vmsi_layout_init): TASK_SIZE, ELF_ET_DYN_BASE and the ASLR ranges,
+     * in pages, of the stack top and mmap_base (x86-64's unless the VA is 39 bits). */
+    uint64_t task_size, et_dyn_base, stack_rnd_pages, mmap_rnd_pages;
     uint64_t zero_pfn;
     vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
     vmsi_cpu *cpu;     /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
@@ -572,5 +575,11 @@ void vmsi_file_put(vms_kernel *k, vms_file *f);
 vms_status vmsi_file_new(vms_kernel *k, vmsi_file_kind kind, uint64_t size, vms_file **out,
                          vms_err *err);
 void vmsi_files_destroy(vms_kernel *k);
+
+/* TASK_SIZE of this kernel's address spaces: user space is [0, task_size). */
+static inline uint64_t vmsi_task_size(const vms_kernel *k)
+{
+    return k->task_size;
+}
 
 #endif

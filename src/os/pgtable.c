@@ -159,8 +159,8 @@ static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t ba
 
 void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud)
 {
-    if (end > VMS_TASK_SIZE)
-        end = VMS_TASK_SIZE;
+    if (end > vmsi_task_size(mm->k))
+        end = vmsi_task_size(mm->k);
     if (start >= end || !mm->pt.root)
         return;
     range_level(mm, mm->pt.root, mm->k->levels, 0, start, end, fn, ud);
@@ -200,8 +200,8 @@ static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t bas
 
 void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end)
 {
-    if (end > VMS_TASK_SIZE)
-        end = VMS_TASK_SIZE;
+    if (end > vmsi_task_size(mm->k))
+        end = vmsi_task_size(mm->k);
     if (start < end && mm->pt.root)
         free_level(mm, mm->pt.root, mm->k->levels, 0, start, end);
 }

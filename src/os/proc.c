@@ -15,6 +15,8 @@
  *   stack VMA  = [top - 132 KiB, top), grows down up to stack_limit
  *   mmap_base  = top - stack_limit - stack_guard_gap - random(1 TiB)   (28 bits of pages)
  *   start_brk  = ELF_ET_DYN_BASE (0x555555554000) + random(32 MiB)
+ * With a 39-bit VA (RISC-V Sv39) TASK_SIZE is 2^38, the stack random(1 GiB), mmap_base
+ * random(1 GiB) and ELF_ET_DYN_BASE 2/3 of TASK_SIZE, as Linux's riscv port (kernel.c).
  * There is no program image: a process starts with a stack and an empty heap.
  */
 #include <assert.h>
@@ -65,10 +67,10 @@ void vmsi_mm_destroy(vmsi_mm *mm)
 /* The stack VMA and the randomised bases of a fresh address space. */
 static vms_status setup_layout(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
-    mm->stack_top = VMS_TASK_SIZE - rnd_pages(k, UINT64_C(0x400000));
+    mm->stack_top = vmsi_task_size(k) - rnd_pages(k, k->stack_rnd_pages);
     mm->mmap_base =
-        mm->stack_top - k->cfg.stack_limit - VMSI_STACK_GUARD_GAP - rnd_pages(k, UINT64_C(1) << 28);
-    mm->start_brk = mm->brk = VMSI_ELF_ET_DYN_BASE + rnd_pages(k, UINT64_C(8192));
+        mm->stack_top - k->cfg.stack_limit - VMSI_STACK_GUARD_GAP - rnd_pages(k, k->mmap_rnd_pages);
+    mm->start_brk = mm->brk = k->et_dyn_base + rnd_pages(k, UINT64_C(8192));
     vmsi_vma stack = {mm->stack_top - INITIAL_STACK,
                       mm->stack_top,
                       VMS_PROT_READ | VMS_PROT_WRITE,
@@ -246,7 +248,7 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
     if (st != VMS_OK)
         return st;
     /* dup_mm write-protected the parent's private pages: drop its stale entries. */
-    vmsi_flush_tlb_range(k, p->mm, t->core, 0, VMS_TASK_SIZE);
+    vmsi_flush_tlb_range(k, p->mm, t->core, 0, vmsi_task_size(k));
     st = proc_new(k, p->name, p->pid, mm, t->core, child, err);
     if (st != VMS_OK) {
         vmsi_mm_destroy(mm);
@@ -723,7 +725,7 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         info->outcome = VMS_ACCESS_DEAD;
         return VMS_OK;
     }
-    if (va >= VMS_TASK_SIZE || len > VMS_TASK_SIZE - va) { /* access_ok() */
+    if (va >= vmsi_task_size(k) || len > vmsi_task_size(k) - va) { /* access_ok() */
         info->outcome = VMS_ACCESS_EFAULT;
         info->addr = va;
         k->st.efault++;

@@ -94,7 +94,7 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
     va &= ~VMS_PAGE_MASK;
     for (size_t i = 0; i < npages; i++, va += VMS_PAGE_SIZE) {
         vms_pgsize size = VMS_PG_4K;
-        uint64_t pte = va < VMS_TASK_SIZE ? leaf_of(mm, va, &size) : 0;
+        uint64_t pte = va < vmsi_task_size(k) ? leaf_of(mm, va, &size) : 0;
         out[i] = 0;
         if (!pte)
             continue;

@@ -275,7 +275,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
         for (unsigned j = 0; j < i && mm; j++)
             seen |= k->procs[j]->mm == mm;
         if (mm && !seen)
-            vmsi_pte_range(mm, 0, VMS_TASK_SIZE, check_pte, &c);
+            vmsi_pte_range(mm, 0, vmsi_task_size(k), check_pte, &c);
     }
     if (c.st != VMS_OK)
         return c.st;

@@ -267,7 +267,7 @@ static bool owns(vms_kernel *k, vmsi_proc *p, uint64_t slot)
                 return true;
     }
     owner_ctx o = {slot, false};
-    vmsi_pte_range(mm, 0, VMS_TASK_SIZE, find_entry, &o);
+    vmsi_pte_range(mm, 0, vmsi_task_size(k), find_entry, &o);
     (void)k;
     return o.found;
 }
@@ -353,7 +353,7 @@ vms_status vmsi_swap_check(vms_kernel *k, vms_err *err)
         for (unsigned j = 0; j < i && mm; j++)
             dup |= k->procs[j]->mm == mm;
         if (mm && !dup)
-            vmsi_pte_range(mm, 0, VMS_TASK_SIZE, tally_pte, &c);
+            vmsi_pte_range(mm, 0, vmsi_task_size(k), tally_pte, &c);
     }
     for (vms_file *f = k->files; f && c.st == VMS_OK; f = f->next)
         for (uint64_t i = 0, e; vmsi_radix_next(&f->pages, &i, &e); i++)

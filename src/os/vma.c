@@ -158,7 +158,8 @@ vms_status vmsi_vma_check(vmsi_mm *mm, vms_err *err)
     for (size_t i = 0; i < mm->nvma; i++) {
         const vmsi_vma *v = &mm->vma[i];
         uint64_t align = vms_pgsize_bytes(vmsi_vma_pgsize(v)) - 1;
-        if (v->start >= v->end || (v->start & align) || (v->end & align) || v->end > VMS_TASK_SIZE)
+        if (v->start >= v->end || (v->start & align) || (v->end & align) ||
+            v->end > vmsi_task_size(mm->k))
             return vmsi_err(err, VMS_ERR_INVAL, "vma %zu [%llx, %llx) malformed", i,
                             (unsigned long long)v->start, (unsigned long long)v->end);
         if (i && mm->vma[i - 1].end > v->start)

@@ -29,17 +29,21 @@ cmp -s "$tmp/a" "$tmp/b" && ok || bad "demo not deterministic"
 "$vmsim" run --set seed=9 "$src/examples/scenarios/demo.scn" >"$tmp/c"
 cmp -s "$tmp/a" "$tmp/c" && bad "seed does not change ASLR" || ok
 
-# The same kernel on RISC-V (Sv48, Sv57): every expectation holds and the kernel takes
+# The same kernel on RISC-V (Sv39, Sv48, Sv57): every expectation holds and the kernel takes
 # the same page faults as on x86-64 (the summary line of -q).
-for s in demo files threads segv swap nic_iommu; do
+for s in demo files threads segv swap nic_iommu smp; do
     "$vmsim" run -q "$src/examples/scenarios/$s.scn" >"$tmp/x86" 2>&1
-    for lv in 4 5; do
+    for lv in 3 4 5; do
         "$vmsim" run -q --set arch=riscv64 --set levels=$lv "$src/examples/scenarios/$s.scn" >"$tmp/rv" 2>&1
         rc=$?
         if [ $rc -eq 0 ] && [ "$(grep -- '-- page faults' "$tmp/rv")" = "$(grep -- '-- page faults' "$tmp/x86")" ] &&
             grep -q -- '-- page faults' "$tmp/rv"; then ok; else bad "riscv64 levels $lv $s (exit $rc)"; cat "$tmp/rv" >&2; fi
     done
 done
+
+# Sv39's own user layout (TASK_SIZE 2^38): every mapping of the demo lies below it.
+"$vmsim" run --preset sifive-u74 "$src/examples/scenarios/demo.scn" >"$tmp/u74" 2>&1 && ok || bad "sifive-u74 demo"
+grep -q 'mmap shell auto 64K rw anon private -> 0x3f' "$tmp/u74" && ok || bad "sifive-u74: mmap not in Sv39's user half"
 
 # A failed expectation: exit 1, file:line, expected and actual on stderr.
 printf 'spawn a\nmmap a 0x1000000 4K rw\nwrite a 0x1000000 "abc"\nread a 0x1000000 3 expect "abd"\n' >"$tmp/f.scn"
