@@ -37,7 +37,8 @@ static const char usage[] =
     "\n"
     "exit status: 0 every expectation held, 1 an expectation failed or a command failed,\n"
     "2 a usage, configuration or scenario syntax error, or a missing or unreadable scenario\n"
-    "or config file (nothing ran).\n";
+    "or config file (nothing ran), 3 the simulated kernel panicked (e.g. a device rewrote a\n"
+    "page table with the IOMMU off; the output up to the panic is printed).\n";
 
 /* The built-in demonstration `vmsim` runs without arguments (examples/scenarios/demo.scn). */
 extern const char cli_demo_scenario[];
@@ -179,9 +180,10 @@ static int run(run_opts *o, vms_scenario *sc)
     }
     vms_kernel_set_log(k, on_log, o);
     vms_scenario_result res;
-    if (vms_scenario_run(sc, k, emit, o, &res, &err) != VMS_OK) {
+    vms_status st = vms_scenario_run(sc, k, emit, o, &res, &err);
+    if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
-        rc = 1;
+        rc = st == VMS_ERR_PANIC ? 3 : 1;
     } else {
         summary(o, &shown, m, k, &res);
         rc = res.expects_failed || res.errors ? 1 : 0;

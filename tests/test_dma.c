@@ -407,8 +407,23 @@ static void test_physical_and_rogue(void)
     CHECK(vms_dev_dma(r.raw, ptep, &orig, 8, VMS_ACC_WRITE).ok); /* put it back */
     vms_core_invlpg(vms_machine_core(r.m, 0), BUF);
     kcheck(r.k);
+    /* Left in place, the kernel meets the entry at munmap: a simulated panic, not a host
+     * crash (issue 16 #5), and every later kernel operation refuses. A frame beyond RAM. */
+    CHECK(!vms_kernel_panicked(r.k, NULL));
+    evil = (pte & ~VMS_PTE_ADDR_MASK) | (UINT64_C(0xfffff) << 12);
+    CHECK(vms_dev_dma(r.raw, ptep, &evil, 8, VMS_ACC_WRITE).ok);
+    vms_err err = {0};
+    CHECK_EQ(vms_sys_munmap(r.k, t, BUF, 8192, &err), VMS_ERR_PANIC); /* the call that met it */
+    const char *why = NULL;
+    CHECK(vms_kernel_panicked(r.k, &why));
+    CHECK(why && strstr(why, "Bad page map") != NULL);
+    CHECK_EQ(vms_sys_munmap(r.k, t, BUF, 8192, &err), VMS_ERR_PANIC);
+    CHECK(strstr(err.msg, "Kernel panic - not syncing") != NULL);
+    CHECK_EQ(vms_proc_read(r.k, t, BUF, buf, 1), VMS_ACCESS_OOM); /* VMS_ERR_PANIC inside */
+    vms_task *child = NULL;
+    CHECK_EQ(vms_proc_fork(r.k, t, &child, NULL), VMS_ERR_PANIC);
     vms_dma_detach(r.k, d);
-    rig_down(&r, false);
+    rig_down(&r, false); /* teardown skips the foreign entry: no leak, no crash */
 }
 
 /* The NIC receives into a pinned user buffer; the block device reads a file into one. */

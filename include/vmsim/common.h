@@ -30,6 +30,7 @@ typedef enum vms_status {
     VMS_ERR_IO,          /* a host file could not be read or written */
     VMS_ERR_PARSE,       /* malformed text input */
     VMS_ERR_UNSUPPORTED, /* a valid request this configuration cannot do */
+    VMS_ERR_PANIC,       /* the simulated kernel panicked (vms_kernel_panicked): stop */
 } vms_status;
 
 /* Human-readable name of a status ("ok", "out of memory", …); never NULL. */

@@ -174,6 +174,14 @@ typedef enum vms_log_level {
  * "a.out[42]: segfault at 7f0000001000 error 6". msg is valid during the call only. */
 typedef void (*vms_log_fn)(void *ud, vms_log_level level, const char *msg);
 
+/*
+ * Whether the simulated kernel panicked — it met state it did not make, such as a
+ * page-table entry a device rewrote with the IOMMU off — and why (*reason, may be NULL).
+ * After a panic the log has "Kernel panic - not syncing: REASON", and system calls,
+ * accesses and process operations return VMS_ERR_PANIC; destroying the kernel is safe.
+ */
+bool vms_kernel_panicked(const vms_kernel *k, const char **reason);
+
 /* Install (fn non-NULL) or remove the log callback. The library never prints. */
 void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud);
 

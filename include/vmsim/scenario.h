@@ -80,7 +80,8 @@ typedef struct vms_scenario_result {
  * Run the scenario on kernel k (booted on its machine). Narration (one line per command
  * with what it did: faults taken, TLB and walk activity, the data read) goes to out
  * (may be NULL). Returns VMS_OK when it ran to the end (*res tells whether every
- * expectation held), or a host error (VMS_ERR_NOMEM…).
+ * expectation held), a host error (VMS_ERR_NOMEM…), or VMS_ERR_PANIC when the simulated
+ * kernel panicked (the run stops after that command; err names its line and reason).
  */
 vms_status vms_scenario_run(const vms_scenario *s, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err);

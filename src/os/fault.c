@@ -342,6 +342,11 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     c->pte = vmsi_pte_get(c->mm, c->ptep);
+    if (!vmsi_pte_trusted(c->mm, c->va, c->pte, c->size)) {
+        vmsi_panic(c->k, "Bad page map: pte %llx at va %llx (the kernel did not write it)",
+                   (unsigned long long)c->pte, (unsigned long long)c->va);
+        return VMSI_FAULT_PANIC;
+    }
     if (!vmsi_pte_present(c->k, c->pte)) {
         if (vmsi_is_swap_pte(c->k, c->pte))
             return do_swap_page(c);

@@ -56,6 +56,12 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
     dup_ctx *c = ud;
     if (c->st != VMS_OK)
         return;
+    if (!vmsi_pte_trusted(mm, va, pte, size)) {
+        vmsi_panic(mm->k, "Bad page map: pte %llx at va %llx (the kernel did not write it)",
+                   (unsigned long long)pte, (unsigned long long)va);
+        c->st = VMS_ERR_PANIC;
+        return;
+    }
     uint64_t cptep;
     if (vmsi_is_swap_pte(mm->k, pte)) { /* swap_duplicate: the child names the same slot */
         c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
@@ -106,7 +112,9 @@ vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)
         dup_ctx c = {mm, &old->vma[i], VMS_OK};
         vmsi_pte_range(old, old->vma[i].start, old->vma[i].end, copy_one, &c);
         st = c.st;
-        if (st != VMS_OK)
+        if (st == VMS_ERR_PANIC)
+            vmsi_panic_status(k, err);
+        else if (st != VMS_OK)
             vmsi_err(err, st, "fork: %s while copying page tables",
                      st == VMS_ERR_NOMEM ? "out of host memory" : "out of frames");
     }

@@ -74,6 +74,32 @@ void vmsi_log(vms_kernel *k, vms_log_level lvl, const char *fmt, ...)
         k->log(k->log_ud, lvl, line);
 }
 
+void vmsi_panic(vms_kernel *k, const char *fmt, ...)
+{
+    if (k->panicked)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->panic_msg, sizeof k->panic_msg, fmt, ap);
+    va_end(ap);
+    k->panicked = true;
+    vmsi_log(k, VMS_LOG_ERR, "Kernel panic - not syncing: %s", k->panic_msg);
+}
+
+vms_status vmsi_panic_status(const vms_kernel *k, vms_err *err)
+{
+    if (!k->panicked)
+        return VMS_OK;
+    return vmsi_err(err, VMS_ERR_PANIC, "Kernel panic - not syncing: %s", k->panic_msg);
+}
+
+bool vms_kernel_panicked(const vms_kernel *k, const char **reason)
+{
+    if (reason)
+        *reason = k->panicked ? k->panic_msg : NULL;
+    return k->panicked;
+}
+
 /* Case-insensitive: does s contain needle? */
 static bool contains_ci(const char *s, const char *needle)
 {
@@ -332,6 +358,38 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     return VMS_OK;
 }
 
+/*
+ * At teardown, once every process and file is gone: free the reverse-map records nothing
+ * reaches any more. A PTE a device rewrote (or cleared: that leaves no trace to detect)
+ * left the frame the kernel had mapped there with an rmap entry no PTE names, so process
+ * exit could not drop it. Walks the frames' metadata (2 MiB chunks that were never
+ * touched are skipped). Returns how many records it freed (0 unless the tables were
+ * written behind the kernel's back).
+ */
+static uint64_t free_stale_rmaps(vms_kernel *k)
+{
+    uint64_t stale = 0;
+    size_t n = 0;
+    const vms_frames_range *rg = vms_frames_ranges(k->fr, &n);
+    for (size_t i = 0; i < n; i++) {
+        for (uint64_t pfn = rg[i].base_pfn; pfn < rg[i].base_pfn + rg[i].npages; pfn++) {
+            vms_frame *f = vms_frames_meta(k->fr, pfn);
+            if (!f) {
+                pfn |= 511; /* an untouched metadata chunk */
+                continue;
+            }
+            vmsi_rmap *r = (vmsi_rmap *)f->owner;
+            if (!r || !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
+                continue;
+            vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+            vmsi_free(k->a, r, sizeof *r);
+            f->owner = 0;
+            stale++;
+        }
+    }
+    return stale;
+}
+
 void vms_kernel_destroy(vms_kernel *k)
 {
     if (!k)
@@ -342,6 +400,10 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_files_destroy(k);
     vmsi_reclaim_destroy(k);
     vmsi_swap_destroy(k);
+    uint64_t stale = k->fr ? free_stale_rmaps(k) : 0;
+    if (stale && !k->panicked) /* as Linux's check_mm(): a leak, not a panic */
+        vmsi_log(k, VMS_LOG_ERR, "BUG: Bad rss-counter state: %llu pages mapped by no page table",
+                 (unsigned long long)stale);
     if (k->fr) {
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);

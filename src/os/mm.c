@@ -13,9 +13,18 @@
 
 #define MMAP_MIN_ADDR UINT64_C(0x10000)
 
-/* The caller's mm, after charging the syscall; NULL (with err) for a dead task. */
+/* Why sys_enter refused: the kernel panicked, or the task is not running. */
+static vms_status sys_refused(const vms_kernel *k)
+{
+    return k->panicked ? VMS_ERR_PANIC : VMS_ERR_INVAL;
+}
+
+/* The caller's mm, after charging the syscall; NULL (with err) for a dead task or a
+ * panicked kernel. */
 static vmsi_mm *sys_enter(vms_kernel *k, vms_task *t, const char *name, vms_err *err)
 {
+    if (vmsi_panic_status(k, err) != VMS_OK)
+        return NULL;
     if (!t || !t->proc->mm) {
         vmsi_err(err, VMS_ERR_INVAL, "%s: the task is not running", name);
         return NULL;
@@ -108,11 +117,11 @@ vms_status vms_sys_munmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t le
     vmsi_mm *mm = sys_enter(k, t, "munmap", err);
     uint64_t end;
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     vms_status st = user_range(k, "munmap", addr, len, &end, err);
     if (st == VMS_OK)
         st = vmsi_do_munmap(k, mm, t->core, addr, end, err);
-    return st;
+    return st == VMS_OK ? vmsi_panic_status(k, err) : st; /* it may have met a foreign PTE */
 }
 
 /* ---- mmap ------------------------------------------------------------------------------ */
@@ -256,7 +265,7 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
     *out = 0;
     vmsi_mm *mm = sys_enter(k, t, "mmap", err);
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     vms_pgsize size;
     vms_status st = check_mmap_args(prot, flags, file, offset, err);
     if (st == VMS_OK)
@@ -347,7 +356,7 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
     vmsi_mm *mm = sys_enter(k, t, "mprotect", err);
     uint64_t end;
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     if (prot & ~7u)
         return vmsi_err(err, VMS_ERR_INVAL, "mprotect: prot %#x", prot);
     vms_status st = user_range(k, "mprotect", addr, len, &end, err);
@@ -374,7 +383,7 @@ vms_status vms_sys_brk(vms_kernel *k, vms_task *t, uint64_t brk, uint64_t *out, 
 {
     vmsi_mm *mm = sys_enter(k, t, "brk", err);
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     *out = mm->brk;
     if (brk < mm->start_brk || brk > vmsi_task_size(k))
         return VMS_OK; /* a query, or an impossible request: the break stays */
@@ -417,7 +426,7 @@ static vms_status do_mlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
     vmsi_mm *mm = sys_enter(k, t, name, err);
     uint64_t end;
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     vms_status st =
         user_range(k, name, addr & ~VMS_PAGE_MASK, len + (addr & VMS_PAGE_MASK), &end, err);
     addr &= ~VMS_PAGE_MASK;
@@ -457,7 +466,7 @@ vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
     vmsi_mm *mm = sys_enter(k, t, "madvise", err);
     uint64_t end;
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     if (advice != VMS_MADV_DONTNEED)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "madvise: advice %d", advice);
     vms_status st = user_range(k, "madvise", addr, len, &end, err);
@@ -482,7 +491,7 @@ vms_status vms_sys_msync(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len
     vmsi_mm *mm = sys_enter(k, t, "msync", err);
     uint64_t end;
     if (!mm)
-        return VMS_ERR_INVAL;
+        return sys_refused(k);
     if ((flags & ~7u) || ((flags & VMS_MS_ASYNC) && (flags & VMS_MS_SYNC)))
         return vmsi_err(err, VMS_ERR_INVAL, "msync: flags %#x", flags);
     vms_status st = user_range(k, "msync", addr, len, &end, err);

@@ -209,6 +209,8 @@ typedef struct vmsi_swap {
 } vmsi_swap;
 
 struct vms_kernel {
+    bool panicked;       /* vmsi_panic ran: the kernel refuses work (vms_kernel_panicked) */
+    char panic_msg[160]; /* its reason */
     vms_machine *m;
     const vms_allocator *a;
     vms_bus *bus;
@@ -383,6 +385,7 @@ typedef enum vmsi_fault_ret {
     VMSI_FAULT_BUS,
     VMSI_FAULT_OOM,   /* no simulated frame */
     VMSI_FAULT_NOMEM, /* host allocation failed */
+    VMSI_FAULT_PANIC, /* the PTE was not the kernel's (vmsi_panic ran): stop */
 } vmsi_fault_ret;
 
 typedef struct vmsi_fault_info {
@@ -391,6 +394,22 @@ typedef struct vmsi_fault_info {
 } vmsi_fault_info;
 
 /* ---- kernel.c ---- */
+/*
+ * A simulated kernel panic: the kernel met state it did not make (a rogue DMA rewrote a
+ * page-table entry with the IOMMU off, ...). Logs "Kernel panic - not syncing: REASON" at
+ * VMS_LOG_ERR (once) and marks the kernel: every later entry point refuses with
+ * VMS_ERR_PANIC, and teardown skips what it cannot trust. Never a host crash.
+ */
+void vmsi_panic(vms_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* VMS_ERR_PANIC with the panic's reason in err when k panicked, else VMS_OK. */
+vms_status vmsi_panic_status(const vms_kernel *k, vms_err *err);
+
+/* Whether the kernel wrote pte, a leaf it reads back at va of mm: a swap entry names a
+ * slot in use, a mapped entry a frame of RAM whose reverse map has (mm, va), or the zero
+ * page. False means a device (or a bug) wrote it: the caller panics (vmsi_panic). */
+bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
+
 void vmsi_log(vms_kernel *k, vms_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Allocate a block of 2^order zeroed frames; VMS_ERR_NOTFOUND when RAM is full. */

@@ -82,13 +82,27 @@ vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
     return VMS_OK;
 }
 
+/* Whether the entry e (a non-leaf at va) points at a page table the kernel made (a frame
+ * flagged PAGETABLE); else a device wrote it behind the kernel's back: panic, and the
+ * caller leaves that subtree alone (issue 16 #5). */
+static bool own_table(vmsi_mm *mm, uint64_t va, uint64_t e)
+{
+    vms_frame *f = vms_frames_meta(mm->k->fr, table_of(mm->k, e) >> VMS_PAGE_SHIFT);
+    if (f && (f->flags & VMS_FRAME_PAGETABLE))
+        return true;
+    vmsi_panic(mm->k, "Bad pmd: entry %llx above va %llx (the kernel did not write it)",
+               (unsigned long long)e, (unsigned long long)va);
+    return false;
+}
+
 /* Free the table at pa (level `level`) and every table below it. */
 static void free_tree(vmsi_mm *mm, uint64_t pa, unsigned level)
 {
     if (level > 1) {
         for (unsigned i = 0; i < vms_fmt_entries(mm->k->fmt); i++) {
             uint64_t e = vmsi_pte_get(mm, slot(mm->k, pa, i));
-            if (vmsi_pte_present(mm->k, e) && !vmsi_pte_leaf(mm->k, e, level))
+            if (vmsi_pte_present(mm->k, e) && !vmsi_pte_leaf(mm->k, e, level) &&
+                own_table(mm, 0, e))
                 free_tree(mm, table_of(mm->k, e), level - 1);
         }
     }
@@ -103,7 +117,7 @@ void vmsi_mm_free_pgd(vmsi_mm *mm)
     unsigned top = mm->k->levels;
     for (unsigned i = 0; i < vms_fmt_entries(mm->k->fmt) / 2; i++) {
         uint64_t e = vmsi_pte_get(mm, slot(mm->k, mm->pt.root, i));
-        if (vmsi_pte_present(mm->k, e))
+        if (vmsi_pte_present(mm->k, e) && own_table(mm, 0, e))
             free_tree(mm, table_of(mm->k, e), top - 1);
     }
     mm_free_table(mm, mm->pt.root);
@@ -138,7 +152,7 @@ static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t ba
         /* A leaf even when not present: swap and PROT_NONE entries keep their size. */
         if (vmsi_pte_leaf(k, e, level))
             fn(mm, va, ptep, e, (vms_pgsize)(level - 1), ud);
-        else if (vmsi_pte_present(k, e))
+        else if (vmsi_pte_present(k, e) && own_table(mm, va, e))
             range_level(mm, table_of(k, e), level - 1, va, start, end, fn, ud);
     }
 }
@@ -172,7 +186,7 @@ static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t bas
         if (va >= end)
             break;
         uint64_t e = vmsi_pte_get(mm, slot(k, table, i));
-        if (!vmsi_pte_present(k, e) || vmsi_pte_leaf(k, e, level))
+        if (!vmsi_pte_present(k, e) || vmsi_pte_leaf(k, e, level) || !own_table(mm, va, e))
             continue;
         uint64_t child = table_of(k, e);
         if (level - 1 > 1)

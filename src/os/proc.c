@@ -58,7 +58,7 @@ void vmsi_mm_destroy(vmsi_mm *mm)
     vmsi_exit_mmap(mm);
     vmsi_mm_drop_cores(k, mm);
     vmsi_mm_free_pgd(mm);
-    assert(mm->nr_ptes == 0);
+    assert(mm->nr_ptes == 0 || k->panicked); /* a panic leaves foreign tables alone */
     vmsi_pcid_free(k, mm->pcid);
     vmsi_free(k->a, mm->vma, mm->cap * sizeof *mm->vma);
     vmsi_free(k->a, mm, sizeof *mm);
@@ -222,7 +222,7 @@ vms_status vms_proc_spawn(vms_kernel *k, const char *name, unsigned core, vms_ta
                           vms_err *err)
 {
     *out = NULL;
-    vms_status st = check_core(k, core, err);
+    vms_status st = k->panicked ? vmsi_panic_status(k, err) : check_core(k, core, err);
     vmsi_mm *mm = NULL;
     if (st == VMS_OK)
         st = fresh_mm(k, &mm, err);
@@ -238,6 +238,8 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
 {
     *child = NULL;
     vmsi_proc *p = t->proc;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (p->state != VMS_TASK_RUNNING)
         return vmsi_err(err, VMS_ERR_INVAL, "fork: process %d is dead", p->pid);
     vmsi_charge(k, t->core, k->cfg.cost.syscall);
@@ -261,6 +263,8 @@ vms_status vms_proc_vfork(vms_kernel *k, vms_task *t, vms_task **child, vms_err 
 {
     *child = NULL;
     vmsi_proc *p = t->proc;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (p->state != VMS_TASK_RUNNING)
         return vmsi_err(err, VMS_ERR_INVAL, "vfork: process %d is dead", p->pid);
     vmsi_charge(k, t->core, k->cfg.cost.syscall);
@@ -278,6 +282,8 @@ vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_
                                  vms_err *err)
 {
     *out = NULL;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (t->proc->state != VMS_TASK_RUNNING)
         return vmsi_err(err, VMS_ERR_INVAL, "clone: process %d is dead", t->proc->pid);
     vms_status st = check_core(k, core, err);
@@ -291,6 +297,8 @@ vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_
 vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *err)
 {
     vmsi_proc *p = t->proc;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (p->state != VMS_TASK_RUNNING)
         return vmsi_err(err, VMS_ERR_INVAL, "exec: process %d is dead", p->pid);
     vmsi_mm *mm = NULL;
@@ -473,6 +481,9 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
         *st = vmsi_err(err, VMS_ERR_NOMEM, "page fault at %llx: out of host memory",
                        (unsigned long long)f->va);
         return false;
+    case VMSI_FAULT_PANIC:
+        *st = vmsi_panic_status(k, err);
+        return false;
     }
     return false;
 }
@@ -549,6 +560,8 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
     if (!info)
         info = &dummy;
     memset(info, 0, sizeof *info);
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (!t || len == 0)
         return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
     vms_status st = VMS_OK;
@@ -598,6 +611,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         info = &dummy;
     memset(info, 0, sizeof *info);
     *done = 0;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (!t)
         return vmsi_err(err, VMS_ERR_INVAL, "access batch: no task");
     for (size_t i = 0; i < n; i++)
@@ -685,6 +700,9 @@ static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vm
         *st = vmsi_err(err, VMS_ERR_NOMEM, "page fault at %llx: out of host memory",
                        (unsigned long long)f->va);
         return false;
+    case VMSI_FAULT_PANIC:
+        *st = vmsi_panic_status(k, err);
+        return false;
     }
     return false;
 }
@@ -696,6 +714,8 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
     if (!info)
         info = &dummy;
     memset(info, 0, sizeof *info);
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
     if (!t || len == 0 || kind == VMS_ACC_EXEC)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel access: %s",
                         !t    ? "no task"

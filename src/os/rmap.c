@@ -114,9 +114,40 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
  * was the last), or the swap slot reference of a swap entry. A dirty file page is
  * marked DIRTY for writeback.
  */
+bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
+{
+    vms_kernel *k = mm->k;
+    if (vmsi_is_swap_pte(k, pte)) {
+        uint64_t slot = vmsi_swp_offset(k, pte);
+        return slot > 0 && slot < k->swap.nslots && k->swap.count[slot] > 0;
+    }
+    if (!vmsi_pte_mapped(k, pte))
+        return pte == 0; /* the kernel writes no other unmapped, non-swap value */
+    uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
+    if (pfn == k->zero_pfn)
+        return true;
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    const vmsi_rmap *r = f ? (const vmsi_rmap *)f->owner : NULL;
+    for (uint32_t i = 0; r && i < r->n; i++)
+        if (r->e[i].mm == mm && r->e[i].va == va)
+            return true;
+    return false;
+}
+
+/* Panic for a leaf the kernel did not write (see vmsi_pte_trusted). */
+static void bad_page_map(vmsi_mm *mm, uint64_t va, uint64_t pte)
+{
+    vmsi_panic(mm->k, "Bad page map: pte %llx at va %llx (the kernel did not write it)",
+               (unsigned long long)pte, (unsigned long long)va);
+}
+
 void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
 {
     vms_kernel *k = mm->k;
+    if (!vmsi_pte_trusted(mm, va, pte, size)) {
+        bad_page_map(mm, va, pte); /* drop nothing it did not take */
+        return;
+    }
     if (vmsi_is_swap_pte(k, pte)) {
         mm->swapents--;
         vmsi_swap_free(k, vmsi_swp_offset(k, pte));

@@ -1270,6 +1270,7 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
     vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
+    unsigned panic_line = 0;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
         r.c = &sc->cmd[i];
         if (r.c->op != OP_SET)
@@ -1289,6 +1290,11 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         }
         if (r.line.failed || r.sd.failed)
             st = VMS_ERR_NOMEM;
+        if (vms_kernel_panicked(k, NULL)) { /* the simulated kernel is gone: stop here */
+            flush(&r, false);
+            panic_line = r.c->line;
+            st = VMS_ERR_PANIC;
+        }
     }
     vms_kernel_set_shootdown_hook(k, NULL, NULL);
     vms_strbuf_free(&r.sd);
@@ -1304,6 +1310,10 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
     vmsi_free(a, r.devs, (sc->ndevs + 1) * sizeof *r.devs);
     vmsi_free(a, r.task, (sc->nnames + 1) * sizeof *r.task);
     vmsi_free(a, r.label, (sc->nlabels + 1) * sizeof *r.label);
+    const char *why = NULL;
+    if (st == VMS_ERR_PANIC && vms_kernel_panicked(k, &why))
+        return vmsi_err(err, st, "%s:%u: Kernel panic - not syncing: %s", sc->name, panic_line,
+                        why);
     if (st != VMS_OK)
         return vmsi_err(err, st, "%s: %s while running the scenario", sc->name, vms_status_str(st));
     return VMS_OK;

@@ -32,6 +32,8 @@ const char *vms_status_str(vms_status st)
         return "parse error";
     case VMS_ERR_UNSUPPORTED:
         return "unsupported";
+    case VMS_ERR_PANIC:
+        return "kernel panic";
     }
     return "unknown status";
 }

@@ -59,5 +59,37 @@ assert m["table_pages"] == 0 and m["devices"] == [], m
 assert d["faults"]["segv"] == 0
 PY
 
+# A rogue DMA with the IOMMU off corrupts what the kernel relies on: a PTE beyond RAM, a
+# PTE to a free frame, a PTE to another page, a bogus page-directory entry. The kernel
+# meets it where it consumes the entry and panics (simulated): "Kernel panic" in the
+# log, exit 3, the narration up to the panicking command — never a host crash (a
+# SIGSEGV in the release build, a UBSan error in rmap.c before: issue 16 #5).
+for c in "0x8000 0x67f0ff0000000080:munmap victim secret 8K" \
+         "0x8000 0x6700050000000080:munmap victim secret 8K" \
+         "0x8000 0x67a0000000000080:exit victim" \
+         "0x7400 0x2700050000000000:munmap victim secret 8K" \
+         "0x8000 0x6700050000000080:fork victim child" \
+         "0x8000 0x0200000000000000:munmap victim secret 8K"; do
+    dma=${c%%:*} cmd=${c#*:}
+    addr=${dma% *} pte=${dma#* }
+    cat >"$tmp/panic.scn" <<X
+iommu off
+device raw rogue
+spawn victim
+mmap victim 0x10000000 8K rw as secret
+write victim secret "password=hunter2"
+write victim secret+4096 "page two"
+dma rogue $addr write $pte
+$cmd
+echo "not reached"
+X
+    "$vmsim" run "$tmp/panic.scn" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    [ $rc -eq 3 ] && grep -q "^\[kernel\] Kernel panic - not syncing: Bad p" "$tmp/out" &&
+        grep -q "^${cmd%% *} victim" "$tmp/out" && ! grep -q "not reached" "$tmp/out" &&
+        grep -q "panic.scn:8: Kernel panic - not syncing" "$tmp/err" &&
+        ! grep -q "Sanitizer\|runtime error" "$tmp/err" && ok ||
+        { bad "rogue DMA $c: exit $rc"; cat "$tmp/err" >&2; }
+done
+
 echo "devices: $pass passed, $fail failed"
 [ $fail -eq 0 ]
