@@ -4,9 +4,10 @@
 #   make test     build under ASan+UBSan with -Werror and run every test (ctest)
 #   make bench    build release and run the benchmarks (figures: docs/PERFORMANCE.md)
 #   make fuzz     build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
+#   make soak     run every differential test (ASan build) for SOAK_SECONDS (600) each
 #   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
-.PHONY: all run test bench fuzz format lint deps clean debug
+.PHONY: all run test bench fuzz soak format lint deps clean debug
 
 all: deps
 	cmake --preset release >/dev/null
@@ -26,6 +27,18 @@ test: deps
 
 bench: all
 	./scripts/bench.sh
+
+# The differential tests with new seeds, round after round, for SOAK_SECONDS each (their
+# VMS_*_SOAK knobs: tests/harness.h th_soak_more); a failed round prints its seed.
+SOAK_SECONDS ?= 600
+SOAK_TESTS = test_mmu test_tlb test_iommu test_kernel_diff test_dma test_replay test_swap_stress
+soak: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan
+	@for t in $(SOAK_TESTS); do \
+	    echo "== soak $$t for $(SOAK_SECONDS)s"; \
+	    VMS_SOURCE_DIR=$(CURDIR) VMS_SOAK_SECONDS=$(SOAK_SECONDS) ./build/asan/$$t || exit 1; \
+	done
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

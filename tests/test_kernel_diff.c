@@ -329,9 +329,7 @@ static void run(uint64_t seed, bool pcid, unsigned nops)
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "kernel_diff");
-    const char *soak = getenv("VMS_KERNEL_SOAK");
-    unsigned nseq = soak ? (unsigned)strtoul(soak, NULL, 0) : 12;
-    for (unsigned s = 0; s < nseq; s++)
+    for (unsigned s = 0; th_soak_more("VMS_KERNEL_SOAK", 12, s); s++)
         run(th_seed * 1000003u + s, s % 2 == 0, 2000);
     return th_finish();
 }
