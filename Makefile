@@ -7,7 +7,11 @@
 #   make soak     run every differential test (ASan build) for SOAK_SECONDS (600) each
 #   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
-.PHONY: all run test bench fuzz soak format lint deps clean debug
+#   make install  install the CLI, libvmsim.a/.so, headers, man page and vmsim.pc into
+#                 PREFIX (/usr/local); DESTDIR=... stages it elsewhere
+#   make python   build libvmsim.so and pip-install the Python package (python/) into the
+#                 active Python environment (a venv: Debian protects its system Python)
+.PHONY: all run test bench fuzz soak format lint deps clean debug install python
 
 all: deps
 	cmake --preset release >/dev/null
@@ -24,6 +28,13 @@ test: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan
 	ctest --preset asan
+
+PREFIX ?= /usr/local
+install: all
+	cmake --install build/release --prefix $(PREFIX)
+
+python: all
+	VMSIM_LIBRARY=build/release/libvmsim.so python3 -m pip install ./python
 
 bench: all
 	./scripts/bench.sh

@@ -12,18 +12,106 @@
 
 #include "vmsim/config.h"
 #include "vmsim/machine.h"
+#include "vmsim/replay.h"
+#include "vmsim/strbuf.h"
 
 #define EXIT_USAGE 2
 
 int cmd_explain(int argc, char **argv);
+int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_vmm(int argc, char **argv);
+int cmd_ostep(int argc, char **argv);
+/* `explain --ostep …` and `explain --machine csapp …` (argv[0] is that flag). */
+int cli_explain_teach(int argc, char **argv);
+
+/* The OSTEP machine `machine` configured from its script's flags in argv[0..argc);
+ * numbers that are not flag values go to vas (at most CLI_OSTEP_MAX_VAS). Returns 0,
+ * -1 after --help, or an exit status (the error printed). cfg->addrs stays valid until
+ * the next call. */
+#define CLI_OSTEP_MAX_VAS 32
+typedef struct vms_ostep_config vms_ostep_config;
+int cli_ostep_config(const char *machine, int argc, char **argv, vms_ostep_config *cfg,
+                     uint64_t *vas, unsigned *nvas);
 int cmd_policy(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_record(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* ---- replay as a function (cmd_replay.c), for sweeps ---- */
+
+typedef struct cli_replay_job {
+    const char *path; /* the trace */
+    vms_trace_format format;
+    vms_replay_layout layout;
+    uint64_t limit; /* 0: the whole trace */
+} cli_replay_job;
+
+/* Replay job->path under configuration cfg and append the members of its --stats json
+ * object (as `vmsim replay --stats json` prints them, without the braces) to members.
+ * Warnings go to stderr. Returns 0, 1 when the trace is unreadable or malformed (the
+ * message is on stderr), or EXIT_USAGE when the machine cannot be built. */
+int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf *members);
+
+/* ---- sweep results (sweep_merge.c), for merge and plot ---- */
+
+struct cli_json;
+typedef struct cli_result {
+    struct cli_json *j;     /* the whole line */
+    const char *key, *spec; /* sweep.key, sweep.spec (inside j) */
+    double task;            /* sweep.task */
+} cli_result;
+
+#define CLI_RESULTS_MAXCOLS 64
+typedef struct cli_results {
+    cli_result *r; /* one per key, ordered by spec then task */
+    size_t n, cap;
+    const char *col[CLI_RESULTS_MAXCOLS]; /* the SPEC keys, in order of first appearance */
+    size_t ncols;
+} cli_results;
+
+/* Load result files (lines that are not sweep results are skipped with a warning).
+ * Returns 0, or 1 when a file cannot be read (message on stderr). */
+int cli_results_load(const char *const *files, int nfiles, cli_results *rs);
+void cli_results_free(cli_results *rs);
+/* The value of SPEC key `key` in result r ("" when r's spec lacks it). */
+const char *cli_result_setting(const cli_result *r, const char *key);
+
+/* The measured columns of merge tables and sweep plots: their number, names, and the
+ * value of column i in a result (false when the result lacks it). */
+unsigned cli_metric_count(void);
+const char *cli_metric_name(unsigned i);
+bool cli_metric_value(const struct cli_json *j, unsigned i, double *out);
+
+/* ---- what made a result (meta.c) ---- */
+
+/* "vmsim X.Y.Z" and, when built from a git checkout, " (git DESCRIBE)". */
+void cli_print_version(FILE *f);
+
+/* An input named in results: its kind ("trace", "scenario"), name as given, and the
+ * SHA-256 of its bytes (hashed false for stdin or an unreadable file). */
+typedef struct cli_input {
+    const char *kind, *name;
+    char sha256[65];
+    bool hashed;
+} cli_input;
+
+void cli_input_init(cli_input *in, const char *kind, const char *path);
+/* The same for an input held in memory (the built-in demonstration). */
+void cli_input_text(cli_input *in, const char *kind, const char *name, const char *text);
+
+/* Append the members every --stats json object starts with: "version", "build",
+ * "config" (vms_config_json), "input" {"kind", "name", "sha256"}, "seed", and a
+ * trailing comma (the counters follow). */
+void cli_json_meta(vms_strbuf *sb, const vms_config *c, const cli_input *in);
+
+/* Append "preset NAME, overrides KEY=VALUE …" (or ", no overrides"): the keys whose
+ * values differ from the preset c started from. */
+void cli_overrides(const vms_config *c, vms_strbuf *out);
 
 /* Parse an unsigned number: decimal or 0x hex, with an optional K/M/G/T suffix (powers of
  * 1024) when allow_suffix. Returns false on anything else. */

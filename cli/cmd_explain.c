@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vmsim/cache.h"
+#include "cli_explain.h"
 #include "vmsim/core.h"
+#include "vmsim/dram.h"
 #include "vmsim/pt.h"
 
 #define MAX_MAPS 32
@@ -29,16 +32,28 @@ static const char usage[] =
     "                              page and g for a global one; repeatable\n"
     "  --access read|write|exec    the access to translate (default read)\n"
     "  --supervisor                translate in supervisor mode (default user mode)\n"
-    "  --levels 4|5                paging levels (default: the preset's)\n"
+    "  --arch x86_64|riscv64|aarch64  the architecture (default x86_64): riscv64 narrates\n"
+    "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
+    "                              aarch64 has its own options (vmsim explain --arch\n"
+    "                              aarch64 --help)\n"
+    "  --levels N                  paging levels: x86_64 4|5 (default: the preset's),\n"
+    "                              riscv64 3|4|5 (Sv39, the default; Sv48; Sv57)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
+    "  --cache NAME                data caches: off (default), skylake or tiny; each entry\n"
+    "                              read then says where it was served (L1, L2, LLC, DRAM)\n"
+    "  --dram NAME                 DRAM timing: off (default), ddr4-3200 or ddr5-4800; a\n"
+    "                              DRAM read then says row hit, row miss or row conflict\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
-    "  -h, --help                  this text\n";
+    "  -h, --help                  this text\n"
+    "\n"
+    "The teaching machines (docs/TEACHING.md), narrated in their own terms:\n"
+    "  vmsim explain --ostep linear|multilevel|segmentation|relocation [FLAGS] [VA…]\n"
+    "      OSTEP's homework machine for the script's FLAGS (see vmsim ostep --help);\n"
+    "      without VA, the problem's own addresses\n"
+    "  vmsim explain --machine csapp [VA…]\n"
+    "      CS:APP 3e's small memory system (§9.6.4, Figure 9.20); default VA 0x03d4\n";
 
-typedef struct mapping {
-    uint64_t va, pa;
-    vms_pgsize size;
-    uint64_t flags;
-} mapping;
+typedef explain_map mapping;
 
 static bool parse_perms(const char *s, uint64_t *flags)
 {
@@ -183,10 +198,17 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
     else
         printf("  TLB miss: the walker reads the tables from RAM%s\n",
                tr.pwc_level ? " (a page-walk cache skipped the upper levels)" : "");
+    vms_mem_where where[5];
+    unsigned nwhere = vms_core_walk_where(c, where, 5);
+    static const char *const rows[] = {"row hit", "row miss", "row conflict"};
     for (unsigned i = 0; i < tr.nsteps; i++) {
         uint64_t after = tr.step[i].pte;
         vms_bus_read64(bus, tr.step[i].ptep, &after);
         print_step(&tr.step[i], after);
+        if (i < nwhere) /* caches on: where the load of this entry was served */
+            printf("       read served by %s%s%s\n", vms_mem_level_name(where[i].level),
+                   where[i].level == VMS_MEM_DRAM && where[i].dram ? ", " : "",
+                   where[i].level == VMS_MEM_DRAM && where[i].dram ? rows[where[i].row % 3] : "");
     }
     if (!ok) {
         print_fault(&f);
@@ -212,7 +234,7 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 
 static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uint64_t *vas,
                       unsigned *nvas, vms_access_kind *kind, bool *user, unsigned *levels,
-                      const char **preset, bool *json)
+                      const char **preset, const char **hier, bool *json, const char **arch)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -242,13 +264,17 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             *user = false;
         } else if (!strcmp(a, "--levels") && v) {
             i++;
-            if (strcmp(v, "4") && strcmp(v, "5")) {
-                cli_error("explain", "bad --levels '%s': expected 4 or 5", v);
+            if (strlen(v) != 1 || v[0] < '1' || v[0] > '6') {
+                cli_error("explain", "bad --levels '%s': expected 3, 4 or 5", v);
                 return EXIT_USAGE;
             }
             *levels = (unsigned)atoi(v);
+        } else if (!strcmp(a, "--arch") && v) {
+            *arch = argv[++i];
         } else if (!strcmp(a, "--preset") && v) {
             *preset = argv[++i];
+        } else if ((!strcmp(a, "--cache") || !strcmp(a, "--dram")) && v) {
+            hier[a[2] == 'd'] = argv[++i];
         } else if (!strcmp(a, "--stats") && v) {
             i++;
             if (strcmp(v, "json")) {
@@ -268,16 +294,50 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
 
 int cmd_explain(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "--ostep") || !strcmp(argv[1], "--machine")))
+        return cli_explain_teach(argc - 1, argv + 1);
     mapping maps[MAX_MAPS];
     uint64_t vas[MAX_MAPS];
     unsigned nmaps = 0, nvas = 0, levels = 0;
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false;
-    const char *preset = "skylake";
-    int rc =
-        parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, &json);
+    const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
+        if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
+            return cmd_explain_aarch64(argc, argv);
+    int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
+                        &json, &arch);
     if (rc)
         return rc < 0 ? 0 : rc;
+    vms_machine_config cfg;
+    vms_err err = {0};
+    if (vms_machine_preset(preset, &cfg, &err) != VMS_OK) {
+        cli_error("explain", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    /* The format: x86-64 keeps its own narration below (fmt NULL, the preset's levels
+     * unless --levels); another architecture's (--arch, else the preset's) has --levels
+     * levels, else the preset's when it is that architecture's, else its first. */
+    if (!arch)
+        arch = cfg.fmt ? cfg.fmt->arch : "x86_64";
+    const vms_pt_format *fmt = NULL;
+    if (strcmp(arch, "x86_64") != 0 && !vms_format_for(arch, 0)) {
+        cli_error("explain", "bad --arch '%s': expected x86_64, riscv64 or aarch64", arch);
+        return EXIT_USAGE;
+    }
+    if (strcmp(arch, "x86_64") != 0) {
+        fmt = vms_format_for(arch, levels);
+        if (!levels && cfg.fmt && strcmp(cfg.fmt->arch, arch) == 0)
+            fmt = cfg.fmt;
+    }
+    if ((levels || fmt == NULL) && !vms_format_for(arch, levels)) {
+        cli_error("explain", "bad --levels %u: expected x86_64 4|5, riscv64 3|4|5", levels);
+        return EXIT_USAGE;
+    }
+    if (!fmt && cfg.fmt) { /* an x86-64 run on a preset of another architecture */
+        cfg.fmt = NULL;
+        cfg.levels = 4;
+    }
     bool demo = nmaps == 0;
     if (demo) {
         maps[nmaps++] =
@@ -292,19 +352,26 @@ int cmd_explain(int argc, char **argv)
         cli_error("explain", "no address to translate (give VA)");
         return EXIT_USAGE;
     }
-    vms_machine_config cfg;
-    vms_err err = {0};
-    if (vms_machine_preset(preset, &cfg, &err) != VMS_OK) {
+    if (vms_cache_preset(hier[0], &cfg.cache, &err) != VMS_OK ||
+        vms_dram_preset(hier[1], &cfg.dram, &err) != VMS_OK) {
         cli_error("explain", "%s", err.msg);
         return EXIT_USAGE;
     }
     if (levels)
         cfg.levels = levels;
+    if (fmt) {
+        cfg.fmt = fmt;
+        cfg.levels = fmt->levels;
+    }
     cfg.ncores = 1;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
         cli_error("explain", "%s", err.msg);
         return 1;
+    }
+    if (fmt) {
+        rc = explain_format(m, fmt, maps, nmaps, vas, nvas, kind, user, demo);
+        goto stats;
     }
     vms_bus *bus = vms_machine_bus(m);
     /* Table pages from 1 MiB up, far from the examples' data frames. */
@@ -339,6 +406,7 @@ int cmd_explain(int argc, char **argv)
             k = VMS_ACC_EXEC;           /* the seed's example is code */
         explain_one(c, bus, vas[i], k); /* a fault is an answer, not an error */
     }
+stats:
     if (json) {
         vms_strbuf sb;
         vms_strbuf_init(&sb, NULL);

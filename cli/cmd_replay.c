@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
+#include "vmsim/cache.h"
+#include "vmsim/dram.h"
 #include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
@@ -49,7 +53,9 @@ static const char usage[] =
     "                      Miss rates are per interval (empty when the interval had no\n"
     "                      lookups); references, walks, walk_mem_refs, faults,\n"
     "                      major_faults and cycles are cumulative\n"
-    "  --interval N        references per CSV row (default 1000000; K/M/G suffixes)\n"
+    "  --plot FILE.svg     draw the same series as an SVG chart (TLB miss rates and page\n"
+    "                      faults per interval; `vmsim plot` draws a CSV later)\n"
+    "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
@@ -61,7 +67,7 @@ static const char usage[] =
 #define MAX_WARNINGS 20 /* warnings printed; the rest are counted */
 
 typedef struct replay_cli {
-    const char *preset, *config, *path, *csv_path;
+    const char *preset, *config, *path, *csv_path, *plot_path;
     const char *sets[64];
     int nsets;
     bool json, slow;
@@ -71,7 +77,10 @@ typedef struct replay_cli {
     /* run state */
     vms_machine *m;
     vms_kernel *k;
+    vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
+    cli_table series;     /* --plot: the CSV's rows, kept */
+    vms_strbuf *members;  /* cli_replay_json: the JSON members go here, nothing to stdout */
     vms_trace_reader *rd; /* for the progress line's position */
     uint64_t file_size;   /* of a regular trace file (0: unknown, e.g. stdin) */
     bool progress;
@@ -122,6 +131,8 @@ static int option(replay_cli *o, const char *a, const char *v)
             return bad("bad --layout '%s': expected auto or recorded", v);
     } else if (!strcmp(a, "--csv")) {
         o->csv_path = v;
+    } else if (!strcmp(a, "--plot")) {
+        o->plot_path = v;
     } else if (!strcmp(a, "--interval")) {
         if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
             return bad("bad --interval '%s': expected a positive number", v);
@@ -155,8 +166,8 @@ static int parse(int argc, char **argv, replay_cli *o)
     }
     if (!o->path)
         return bad("no trace given (see vmsim replay --help)");
-    if (o->interval && !o->csv_path)
-        return bad("--interval needs --csv");
+    if (o->interval && !o->csv_path && !o->plot_path)
+        return bad("--interval needs --csv or --plot");
     if (o->json && o->csv_path && !strcmp(o->csv_path, "-"))
         return bad("--stats json and --csv - both want standard output");
     return 0;
@@ -164,16 +175,15 @@ static int parse(int argc, char **argv, replay_cli *o)
 
 /* ---- machine and kernel ---------------------------------------------------------------- */
 
-static int boot(replay_cli *o, vms_config *c)
+/* Boot o's machine and kernel from configuration c (o->cfg keeps c as configured; c
+ * gets the private temporary writeback directory, cli_tmp_writeback, unless it names
+ * one: replaying must not write copies of the trace's files anywhere else). */
+static int start(replay_cli *o, vms_config *c)
 {
     vms_err err = {0};
-    vms_status st = vms_config_init(c, o->preset, &err);
-    if (st == VMS_OK && o->config)
-        st = vms_config_load(c, o->config, &err);
-    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
-        st = vms_config_set_arg(c, o->sets[i], &err);
-    if (st == VMS_OK)
-        cli_tmp_writeback(c);
+    vms_status st = VMS_OK;
+    o->cfg = *c;
+    cli_tmp_writeback(c);
     vms_kernel_config kc = vms_config_kernel(c);
     if (st == VMS_OK)
         st = vms_machine_create(NULL, &c->machine, &o->m, &err);
@@ -184,6 +194,22 @@ static int boot(replay_cli *o, vms_config *c)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* The configuration from --preset, --config and --set, then boot. */
+static int boot(replay_cli *o, vms_config *c)
+{
+    vms_err err = {0};
+    vms_status st = vms_config_init(c, o->preset, &err);
+    if (st == VMS_OK && o->config)
+        st = vms_config_load(c, o->config, &err);
+    for (int i = 0; st == VMS_OK && i < o->nsets; i++)
+        st = vms_config_set_arg(c, o->sets[i], &err);
+    if (st != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return start(o, c);
 }
 
 /* ---- warnings, progress, CSV ----------------------------------------------------------- */
@@ -228,26 +254,46 @@ static hw_sums hw_sum(vms_machine *m)
     return s;
 }
 
+static const char csv_header[] = "references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,"
+                                 "walk_mem_refs,faults,major_faults,cycles\n";
+
 /* One CSV row: cumulative counts, and miss rates over the interval since the last row
- * (an empty field when the interval had no lookups at that level: no rate, not 0). */
+ * (an empty field when the interval had no lookups at that level: no rate, not 0);
+ * written to --csv, kept for --plot (which draws such an interval as 0). */
 static void csv_row(replay_cli *o, uint64_t refs)
 {
-    fprintf(o->csv, "%" PRIu64, refs);
+    double row[4 + VMS_TLB_NLEVELS + 2];
+    size_t n = 0;
+    row[n++] = (double)refs;
+    if (o->csv)
+        fprintf(o->csv, "%" PRIu64, refs);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         uint64_t lk, ms;
         tlb_sum(o->m, l, &lk, &ms);
         uint64_t dl = lk - o->prev_lookups[l], dm = ms - o->prev_misses[l];
-        if (dl)
-            fprintf(o->csv, ",%.6f", (double)dm / (double)dl);
-        else
+        /* rounded as the CSV prints it, so --plot draws exactly what `vmsim plot` of
+         * the CSV draws */
+        double rate = dl ? round((double)dm / (double)dl * 1e6) / 1e6 : 0.0;
+        if (o->csv && dl)
+            fprintf(o->csv, ",%.6f", rate);
+        else if (o->csv)
             fputc(',', o->csv);
+        row[n++] = rate;
         o->prev_lookups[l] = lk;
         o->prev_misses[l] = ms;
     }
     hw_sums h = hw_sum(o->m);
     const vms_kernel_stats *ks = vms_kernel_get_stats(o->k);
-    fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
-            h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    if (o->csv)
+        fprintf(o->csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", h.walks,
+                h.walk_refs, ks->pgfault, ks->pgmajfault, h.cycles);
+    row[n++] = (double)h.walks;
+    row[n++] = (double)h.walk_refs;
+    row[n++] = (double)ks->pgfault;
+    row[n++] = (double)ks->pgmajfault;
+    row[n++] = (double)h.cycles;
+    if (o->plot_path)
+        cli_table_add(&o->series, row);
 }
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -280,7 +326,7 @@ static void progress(replay_cli *o, uint64_t refs, bool final)
 static void on_tick(void *ud, uint64_t refs, bool final)
 {
     replay_cli *o = ud;
-    if (o->csv && (!final || refs % o->interval != 0 || refs == 0))
+    if ((o->csv || o->plot_path) && (!final || refs % o->interval != 0 || refs == 0))
         csv_row(o, refs);
     if (o->progress)
         progress(o, refs, final);
@@ -293,6 +339,49 @@ static double pct(uint64_t a, uint64_t b)
     return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+/* The cache and DRAM lines of the summary (only when they are on). */
+static void cache_summary(const replay_cli *o, FILE *f, uint64_t walk_refs)
+{
+    static const char *const names[4] = {"l1i", "l1d", "l2", "llc"};
+    uint64_t served = 0, wh[4] = {0};
+    unsigned ncores = vms_machine_ncores(o->m);
+    for (unsigned l = 0; l < 4; l++) {
+        uint64_t acc = 0, miss = 0, wb = 0;
+        bool any = false;
+        for (unsigned i = 0; i < (l == 3 ? 1 : ncores); i++) {
+            const vms_cache *c = vms_machine_cache(o->m, i, (vms_cache_id)l);
+            if (!c)
+                continue;
+            const vms_cache_stats *cs = vms_cache_get_stats(c);
+            acc += cs->accesses;
+            miss += cs->misses;
+            wb += cs->writebacks;
+            wh[l] += cs->walk_hits;
+            any = true;
+        }
+        if (any)
+            fprintf(f,
+                    "cache %-6s %" PRIu64 " accesses, %" PRIu64 " misses (%.3f%%), %" PRIu64
+                    " writebacks\n",
+                    names[l], acc, miss, pct(miss, acc), wb);
+        served += wh[l];
+    }
+    if (vms_machine_cache(o->m, 0, VMS_CACHE_L1D) || vms_machine_cache(o->m, 0, VMS_CACHE_LLC))
+        fprintf(f,
+                "walk refs    served by L1 %" PRIu64 ", L2 %" PRIu64 ", LLC %" PRIu64
+                ", memory %" PRIu64 "\n",
+                wh[1], wh[2], wh[3], walk_refs - served);
+    const vms_dram *d = vms_machine_dram(o->m);
+    if (d) {
+        const vms_dram_stats *ds = vms_dram_get_stats(d);
+        fprintf(f,
+                "dram         %s: %" PRIu64 " reads, %" PRIu64 " writes; row hits %" PRIu64
+                ", misses %" PRIu64 ", conflicts %" PRIu64 "; %" PRIu64 " refreshes\n",
+                vms_dram_get_config(d)->name, ds->reads, ds->writes, ds->row_hits, ds->row_misses,
+                ds->row_conflicts, ds->refreshes);
+    }
+}
+
 static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_format fmt)
 {
     const vms_replay_stats *s = vms_replay_get_stats(r);
@@ -301,6 +390,11 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
     fprintf(f, "trace        %s (%s), layout %s, machine %s (%u core%s)\n", o->path,
             vms_trace_format_name(fmt), vms_replay_layout_name(vms_replay_get_layout(r)),
             mc->name ? mc->name : "custom", mc->ncores, mc->ncores == 1 ? "" : "s");
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    cli_overrides(&o->cfg, &sb);
+    fprintf(f, "config       %s\n", vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
     fprintf(f,
             "references   %" PRIu64 ": %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
             " fetches, %" PRIu64 " modifies; %" PRIu64 " bytes\n",
@@ -319,9 +413,13 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
     fprintf(f, "page walks   %" PRIu64 ", %" PRIu64 " memory references (%.2f per walk)\n", h.walks,
             h.walk_refs, h.walks ? (double)h.walk_refs / (double)h.walks : 0.0);
     fprintf(f,
-            "page faults  %" PRIu64 ": %" PRIu64 " minor, %" PRIu64 " major, %" PRIu64
-            " cow, %" PRIu64 " segv; %" PRIu64 " in kernel accesses\n",
-            ks->pgfault, ks->minor, ks->pgmajfault, ks->cow, ks->segv, ks->kernel_faults);
+            "page faults  %" PRIu64 " = %" PRIu64 " minor + %" PRIu64 " major + %" PRIu64
+            " segv + %" PRIu64 " sigbus; %" PRIu64 " in kernel accesses\n",
+            ks->pgfault, ks->minor, ks->pgmajfault, ks->segv, ks->sigbus, ks->kernel_faults);
+    fprintf(f,
+            "  of which   %" PRIu64 " cow, %" PRIu64 " zero page, %" PRIu64
+            " stack growth, %" PRIu64 " huge page; %" PRIu64 " more pages mapped by fault-around\n",
+            ks->cow, ks->zero_page, ks->stack_expand, ks->thp_fault_alloc, ks->fault_around);
     fprintf(f,
             "memory       %" PRIu64 " anonymous pages allocated, %" PRIu64
             " zero-page maps, %" PRIu64 " VMAs created by the auto layout\n",
@@ -338,8 +436,20 @@ static void summary(const replay_cli *o, FILE *f, vms_replay *r, vms_trace_forma
                 "segfaults    %" PRIu64 " accesses killed their process; %" PRIu64
                 " later accesses of dead processes skipped\n",
                 s->segv, s->dead_refs);
+    cache_summary(o, f, h.walk_refs);
     fprintf(f, "cycles       %" PRIu64 " (%.2f per reference)\n", h.cycles,
             s->references ? (double)h.cycles / (double)s->references : 0.0);
+}
+
+/* The --stats json object's members (after "{", before "}"), appended to sb. */
+static void json_members(const replay_cli *o, vms_replay *r, vms_strbuf *sb)
+{
+    cli_input in;
+    cli_input_init(&in, "trace", o->path);
+    cli_json_meta(sb, &o->cfg, &in);
+    vms_machine_stats_json_members(o->m, sb);
+    vms_kernel_stats_json_members(o->k, sb);
+    vms_replay_stats_json_members(r, sb);
 }
 
 static void json(const replay_cli *o, vms_replay *r)
@@ -347,9 +457,7 @@ static void json(const replay_cli *o, vms_replay *r)
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
     vms_strbuf_printf(&sb, "{");
-    vms_machine_stats_json_members(o->m, &sb);
-    vms_kernel_stats_json_members(o->k, &sb);
-    vms_replay_stats_json_members(r, &sb);
+    json_members(o, r, &sb);
     vms_strbuf_printf(&sb, "}\n");
     fputs(vms_strbuf_str(&sb), stdout);
     vms_strbuf_free(&sb);
@@ -376,20 +484,20 @@ static int replay(replay_cli *o)
             vms_trace_reader_close(rd);
             return 1;
         }
-        fputs("references,l1i_miss_rate,l1d_miss_rate,l2_miss_rate,walks,walk_mem_refs,faults,"
-              "major_faults,cycles\n",
-              o->csv);
-        if (!o->interval)
-            o->interval = 1000000;
+        fputs(csv_header, o->csv);
     }
-    o->progress = isatty(STDERR_FILENO);
+    if (o->plot_path)
+        cli_table_header(&o->series, csv_header);
+    if ((o->csv || o->plot_path) && !o->interval)
+        o->interval = 1000000;
+    o->progress = !o->members && isatty(STDERR_FILENO);
     clock_gettime(CLOCK_MONOTONIC, &o->t0);
     vms_replay_opts ro = {.layout = o->layout,
                           .slow = o->slow,
                           .limit = o->limit,
-                          .interval = o->csv        ? o->interval
-                                      : o->progress ? 1u << 20
-                                                    : 0,
+                          .interval = o->csv || o->plot_path ? o->interval
+                                      : o->progress          ? 1u << 20
+                                                             : 0,
                           .tick = on_tick,
                           .log = on_log,
                           .ud = o};
@@ -408,7 +516,9 @@ static int replay(replay_cli *o)
         if (o->warnings > MAX_WARNINGS)
             fprintf(stderr, "vmsim replay: %u more warnings not shown\n",
                     o->warnings - MAX_WARNINGS);
-        if (o->json)
+        if (o->members)
+            json_members(o, r, o->members);
+        else if (o->json)
             json(o, r);
         else
             summary(o, o->csv == stdout ? stderr : stdout, r, vms_trace_reader_format(rd));
@@ -417,6 +527,16 @@ static int replay(replay_cli *o)
         cli_error("replay", "%s: write failed", o->csv_path);
         rc = 1;
     }
+    if (o->plot_path && rc == 0) {
+        FILE *svg = fopen(o->plot_path, "w");
+        if (svg)
+            cli_plot_series(svg, &o->series, o->path);
+        if (!svg || fclose(svg) != 0) {
+            cli_error("replay", "%s: cannot write the plot", o->plot_path);
+            rc = 1;
+        }
+    }
+    cli_table_free(&o->series);
     vms_replay_destroy(r);
     vms_trace_reader_close(rd);
     return rc;
@@ -430,6 +550,24 @@ int cmd_replay(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     vms_config cfg;
     rc = boot(&o, &cfg);
+    if (rc == 0)
+        rc = replay(&o);
+    vms_kernel_destroy(o.k);
+    vms_machine_destroy(o.m);
+    cli_tmp_writeback_remove();
+    return rc;
+}
+
+int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf *members)
+{
+    replay_cli o = {0};
+    o.path = job->path;
+    o.format = job->format;
+    o.layout = job->layout;
+    o.limit = job->limit;
+    o.members = members;
+    vms_config c = *cfg;
+    int rc = start(&o, &c);
     if (rc == 0)
         rc = replay(&o);
     vms_kernel_destroy(o.k);

@@ -114,8 +114,6 @@ static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
         st = vms_config_set_arg(c, o->sets[i], &err);
     if (st == VMS_OK)
         st = vms_scenario_check_writes(sc, &err);
-    if (st == VMS_OK)
-        cli_tmp_writeback(c);
     if (st != VMS_OK) {
         cli_error("run", "%s", err.msg);
         return EXIT_USAGE;
@@ -123,12 +121,19 @@ static int configure(const run_opts *o, const vms_scenario *sc, vms_config *c)
     return 0;
 }
 
-static void summary(const run_opts *o, vms_machine *m, vms_kernel *k, const vms_scenario_result *r)
+static void summary(const run_opts *o, const vms_config *c, vms_machine *m, vms_kernel *k,
+                    const vms_scenario_result *r)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
+    cli_input in;
+    if (o->path)
+        cli_input_init(&in, "scenario", o->path);
+    else
+        cli_input_text(&in, "scenario", "demo.scn", cli_demo_scenario);
     if (o->json) {
         vms_strbuf_printf(&sb, "{");
+        cli_json_meta(&sb, c, &in);
         vms_machine_stats_json_members(m, &sb);
         vms_kernel_stats_json_members(k, &sb);
         vms_strbuf_printf(&sb,
@@ -139,12 +144,15 @@ static void summary(const run_opts *o, vms_machine *m, vms_kernel *k, const vms_
         fputs(vms_strbuf_str(&sb), stdout);
     } else {
         const vms_kernel_stats *ks = vms_kernel_get_stats(k);
+        cli_overrides(c, &sb);
+        printf("-- config: %s\n", vms_strbuf_str(&sb));
         printf("-- %u commands: %u expectations met, %u failed; %u unexpected faults; %u errors\n",
                r->commands, r->expects_passed, r->expects_failed, r->unexpected_faults, r->errors);
-        printf("-- page faults %llu (minor %llu, major %llu, cow %llu, segv %llu)\n",
+        printf("-- page faults %llu = minor %llu + major %llu + segv %llu + sigbus %llu"
+               " (of which cow %llu)\n",
                (unsigned long long)ks->pgfault, (unsigned long long)ks->minor,
-               (unsigned long long)ks->pgmajfault, (unsigned long long)ks->cow,
-               (unsigned long long)ks->segv);
+               (unsigned long long)ks->pgmajfault, (unsigned long long)ks->segv,
+               (unsigned long long)ks->sigbus, (unsigned long long)ks->cow);
     }
     vms_strbuf_free(&sb);
 }
@@ -155,6 +163,10 @@ static int run(run_opts *o, vms_scenario *sc)
     int rc = configure(o, sc, &cfg);
     if (rc)
         return rc;
+    /* Results show the configuration as the user gave it; the kernel gets the private
+     * temporary writeback directory (cli_tmp_writeback) when none was named. */
+    vms_config shown = cfg;
+    cli_tmp_writeback(&cfg);
     vms_err err = {0};
     vms_machine *m = NULL;
     vms_kernel *k = NULL;
@@ -171,7 +183,7 @@ static int run(run_opts *o, vms_scenario *sc)
         cli_error("run", "%s", err.msg);
         rc = 1;
     } else {
-        summary(o, m, k, &res);
+        summary(o, &shown, m, k, &res);
         rc = res.expects_failed || res.errors ? 1 : 0;
     }
     vms_kernel_destroy(k);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vmsim/version.h"
 
 static const char usage[] =
     "usage: vmsim [COMMAND [ARGS…]]\n"
@@ -23,7 +24,11 @@ static const char usage[] =
     "  replay TRACE     replay a memory trace through the machine and kernel; counters out\n"
     "  record -o F PROG run a real program under Valgrind and record a native trace\n"
     "  vmm ADDRESSES    the textbook's virtual-memory manager project (Silberschatz et al.)\n"
-    "  help [COMMAND]   this text, or COMMAND's help (`vmsim help replay`)\n"
+    "  ostep MACHINE    OSTEP's homework problems (linear, multilevel, segmentation,\n"
+    "                   relocation), same flags and seeds as the scripts, answered by vmsim\n"
+    "  sweep SPEC       run a parameter sweep (configurations x traces) as JSON lines\n"
+    "  plot IN -o SVG   draw a replay CSV or sweep results as an SVG chart\n"
+    "  help [COMMAND]   this text, or COMMAND's help (`vmsim help replay`); --version\n"
     "\n"
     "Without a command, vmsim runs its demonstration scenario (examples/scenarios/demo.scn):\n"
     "lazy allocation, a TLB miss and hit, the zero page, fork and copy-on-write, a segfault.\n"
@@ -35,8 +40,9 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"explain", cmd_explain}, {"run", cmd_run},       {"config", cmd_config},
-    {"presets", cmd_presets}, {"vmm", cmd_vmm},       {"convert", cmd_convert},
-    {"record", cmd_record},   {"policy", cmd_policy}, {"replay", cmd_replay},
+    {"presets", cmd_presets}, {"vmm", cmd_vmm},       {"ostep", cmd_ostep},
+    {"convert", cmd_convert}, {"record", cmd_record}, {"policy", cmd_policy},
+    {"replay", cmd_replay},   {"sweep", cmd_sweep},   {"plot", cmd_plot},
 };
 
 /* `vmsim help [TOPIC]`: the overview, or the topic's own --help. */
@@ -54,7 +60,7 @@ static int help(int argc, char **argv)
         }
     fprintf(stderr,
             "vmsim help: no help on '%s': topics are the commands (explain, run, "
-            "config, presets, vmm, convert, record, policy, replay)\n",
+            "config, presets, vmm, ostep, convert, record, policy, replay, sweep, plot)\n",
             argv[2]);
     return EXIT_USAGE;
 }
@@ -67,6 +73,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        cli_print_version(stdout);
+        return 0;
+    }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help"))
         return help(argc, argv);
     fprintf(stderr, "vmsim: unknown command '%s'\n\n%s", cmd, usage);

@@ -110,6 +110,8 @@ void cli_print_config(FILE *f, const vms_machine_config *cfg)
             cfg->name ? cfg->name : "(custom)", (unsigned long long)(cfg->ram_bytes >> 20),
             cfg->ncores, cfg->ncores == 1 ? "" : "s", cfg->levels, cfg->maxphyaddr,
             (unsigned long long)cfg->seed);
+    if (cfg->fmt) /* another architecture than x86-64 */
+        fprintf(f, "translation: %s (format %s)\n", cfg->fmt->title, cfg->fmt->name);
     fprintf(f, "TLBs per core:\n");
     print_tlb(f, "l1i", &cfg->mmu.l1i);
     print_tlb(f, "l1d", &cfg->mmu.l1d);

@@ -7,7 +7,9 @@ pkgs=(build-essential cmake ninja-build pkg-config python3
       linux-perf                           # scripts/fidelity.sh: Linux's own fault counts
       libinih-dev                          # config files
       libzstd-dev liblzma-dev zlib1g-dev   # trace readers: native (zstd), ChampSim .xz/.gz
-      clang libclang-rt-14-dev zstd xz-utils)  # libFuzzer (make fuzz); CLI tools for samples
+      clang libclang-rt-14-dev zstd xz-utils   # libFuzzer (make fuzz); CLI tools for samples
+      parallel                             # GNU parallel: the sweep recipe test (docs/SWEEP.md)
+      python3-venv python3-pip)            # the Python package test: pip install ./python
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

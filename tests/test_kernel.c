@@ -415,6 +415,61 @@ static void test_file_fault_around(void)
     remove(path);
 }
 
+/*
+ * Files and host memory (issue 16 #4): only regular files open, and the page cache of a
+ * big sparse file costs host memory per cached page, not per page of its size (a flat
+ * array of 8 bytes per page cost 128 MiB here at the first fault).
+ */
+static void test_file_sparse_and_special(void)
+{
+    th_failalloc fa;
+    const vms_allocator *a = th_failalloc_init(&fa, -1);
+    fx f;
+    memset(&f, 0, sizeof f);
+    vms_machine_config mc;
+    vms_machine_preset("skylake", &mc, NULL);
+    mc.ram_bytes = UINT64_C(64) << 20;
+    mc.ncores = 1;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.writeback_dir = "/tmp";
+    REQUIRE_VOID(vms_machine_create(a, &mc, &f.m, NULL) == VMS_OK &&
+                 vms_kernel_create(f.m, &kc, &f.k, NULL) == VMS_OK);
+    f.free0 = vms_frames_nfree(vms_kernel_frames(f.k));
+    vms_file *file = NULL;
+    vms_err err = {0};
+    CHECK_EQ(vms_file_open(f.k, "/tmp", &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "/tmp: not a regular file (a directory)") != NULL);
+    CHECK_EQ(vms_file_open(f.k, "/dev/null", &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "/dev/null: not a regular file (a character device)") != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/vmsim_sparse_%d.bin", (int)getpid());
+    FILE *h = fopen(path, "wb");
+    REQUIRE_VOID(h != NULL);
+    uint64_t size = UINT64_C(64) << 30; /* 64 GiB, all hole but the last byte */
+    bool made = fseek(h, (long)(size - 1), SEEK_SET) == 0 && fputc('Z', h) == 'Z';
+    fclose(h);
+    REQUIRE_VOID(made);
+    CHECK_EQ(vms_file_open(f.k, path, &file, &err), VMS_OK);
+    CHECK_EQ(vms_file_size(file), size);
+    vms_task *t;
+    CHECK_EQ(vms_proc_spawn(f.k, "big", 0, &t, NULL), VMS_OK);
+    uint64_t va = mmap_or_die(&f, t, 0, size, VMS_PROT_READ, VMS_MAP_PRIVATE, file, 0);
+    long long live0 = fa.live_bytes;
+    char c = 1;
+    CHECK_EQ(vms_proc_read(f.k, t, va + size - 1, &c, 1), VMS_ACCESS_OK);
+    CHECK_EQ(c, 'Z');
+    CHECK_EQ(vms_proc_read(f.k, t, va + (size >> 1), &c, 1), VMS_ACCESS_OK);
+    CHECK_EQ(c, 0);
+    CHECK(fa.live_bytes - live0 < (1 << 20)); /* a few KiB: cache nodes, rmap records */
+    CHECK(vms_file_cached_pages(file) >= 2);
+    vms_proc_exit(f.k, t);
+    vms_file_close(f.k, file);
+    fx_done(&f);
+    CHECK_EQ(fa.live_bytes, 0);
+    remove(path);
+}
+
 static void test_file_private_and_shared(void)
 {
     fx f;
@@ -442,11 +497,14 @@ static void test_file_private_and_shared(void)
     vms_task *t;
     CHECK_EQ(vms_file_open(f.k, path, &file, NULL), VMS_OK);
     CHECK_EQ(vms_proc_spawn(f.k, "writer", 0, &t, NULL), VMS_OK);
-    /* private: the write is a COW; the file is untouched */
+    /* private: the write copies the page; the file is untouched. The page was not
+     * present, so it is not a (write-protect) COW fault in the counters. */
     uint64_t pv = mmap_or_die(&f, t, 0, 4 * 4096, RW, VMS_MAP_PRIVATE, file, 0);
     const vms_kernel_stats *s = vms_kernel_get_stats(f.k);
     CHECK_EQ(vms_proc_write(f.k, t, pv + 4096 + 3, "xyz", 3), VMS_ACCESS_OK);
-    CHECK_EQ(s->cow_copy, 1);
+    CHECK_EQ(s->cow, 0);
+    CHECK_EQ(s->cow_copy, 0);
+    CHECK_EQ(s->pgmajfault, 1);
     char got[4];
     CHECK_EQ(vms_proc_read(f.k, t, pv + 4096 + 2, got, 4), VMS_ACCESS_OK);
     CHECK(memcmp(got + 1, "xyz", 3) == 0);
@@ -584,6 +642,66 @@ static void test_segv(void)
     CHECK_EQ(info.error_code, VMS_PFERR_P | VMS_PFERR_W | VMS_PFERR_U);
     CHECK_EQ(info.si_code, VMS_SEGV_ACCERR);
     CHECK_EQ(vms_kernel_get_stats(f.k)->segv, 3);
+    fx_done(&f);
+}
+
+/*
+ * A long access is a restartable string instruction: after each page fault it resumes at
+ * the faulting page (issue 16 #3: it restarted from its first page, quadratic work). A
+ * 1 MiB read of untouched anonymous memory takes one fault per page and translates each
+ * page twice at most (the faulting try and the retry); a 1 MiB write moves every byte.
+ */
+static void test_string_access_resumes(void)
+{
+    fx f;
+    if (!fx_init(&f, 1))
+        return;
+    vms_task *t;
+    CHECK_EQ(vms_proc_spawn(f.k, "rep", 0, &t, NULL), VMS_OK);
+    enum { NP = 256 };
+    uint64_t va = mmap_or_die(&f, t, 0, NP * 4096, RW, PRIV_ANON, NULL, 0);
+    const vms_core_stats *cs = vms_core_get_stats(vms_machine_core(f.m, 0));
+    size_t len = (size_t)NP * 4096;
+    uint8_t *buf = malloc(len);
+    CHECK(buf != NULL);
+    if (!buf)
+        return;
+    memset(buf, 0x5a, len);
+    uint64_t acc0 = cs->accesses, pf0 = cs->faults_pf;
+    vms_access_info info;
+    CHECK_EQ(vms_proc_access(f.k, t, va, VMS_ACC_READ, buf, len, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+    CHECK_EQ(info.faults, NP);
+    CHECK_EQ(cs->faults_pf - pf0, NP);
+    /* Twice per page, plus the last 16 pages: the rest of a resumed access is an access of
+     * its own, and one of 16 pages or fewer is one instruction, retried whole (16 * 17 / 2).
+     * Restarting from the first page each time was NP * (NP + 1) / 2 = 32896. */
+    CHECK(cs->accesses - acc0 <= 2 * NP + 136);
+    CHECK_EQ(buf[0], 0);
+    CHECK_EQ(buf[len - 1], 0);
+    /* A write of every page (each a COW of the zero page), then read back. */
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(i * 7 + (i >> 12));
+    acc0 = cs->accesses;
+    CHECK_EQ(vms_proc_access(f.k, t, va + 8, VMS_ACC_WRITE, buf, len - 8, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+    CHECK_EQ(info.faults, NP);
+    CHECK(cs->accesses - acc0 <= 2 * NP + 1 + 136);
+    uint8_t *back = calloc(1, len);
+    CHECK(back != NULL);
+    if (back) {
+        CHECK_EQ(vms_proc_read(f.k, t, va + 8, back, len - 8), VMS_ACCESS_OK);
+        CHECK(memcmp(back, buf, len - 8) == 0);
+    }
+    /* A string write running into unmapped memory: the pages before the hole are
+     * written (as REP MOVS leaves them), the process gets SIGSEGV at the hole. */
+    CHECK_EQ(vms_sys_munmap(f.k, t, va + 200 * 4096, 56 * 4096, NULL), VMS_OK);
+    memset(buf, 0xee, len);
+    CHECK_EQ(vms_proc_access(f.k, t, va, VMS_ACC_WRITE, buf, len, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
+    CHECK_EQ(info.addr, va + 200 * 4096);
+    free(back);
+    free(buf);
     fx_done(&f);
 }
 
@@ -734,6 +852,9 @@ static void test_stack_brk_mlock_madvise(void)
     CHECK_EQ(vms_frames_count(vms_kernel_frames(f.k), VMS_FRAME_LOCKED), 4);
     CHECK_EQ(vms_proc_write(f.k, t2, va, "L", 1), VMS_ACCESS_OK);
     CHECK_EQ(vms_kernel_get_stats(f.k)->pgfault, faults + 4); /* populate only */
+    CHECK_EQ(vms_kernel_get_stats(f.k)->pgfault,              /* populate faults are minor faults */
+             vms_kernel_get_stats(f.k)->minor + vms_kernel_get_stats(f.k)->pgmajfault +
+                 vms_kernel_get_stats(f.k)->segv + vms_kernel_get_stats(f.k)->sigbus);
     CHECK_EQ(vms_sys_madvise(f.k, t2, va, 4096, VMS_MADV_DONTNEED, NULL), VMS_ERR_INVAL);
     CHECK_EQ(vms_sys_munlock(f.k, t2, va, 4 * 4096, NULL), VMS_OK);
     CHECK_EQ(vms_frames_count(vms_kernel_frames(f.k), VMS_FRAME_LOCKED), 0);
@@ -1058,8 +1179,10 @@ int main(int argc, char **argv)
     test_vfork_exit_paths();
     test_file_fault_around();
     test_file_private_and_shared();
+    test_file_sparse_and_special();
     test_shared_anon_and_shm();
     test_segv();
+    test_string_access_resumes();
     test_prot_none_and_exec();
     test_munmap_split_and_maps();
     test_stack_brk_mlock_madvise();

@@ -75,7 +75,7 @@ static void test_plru_textbook(void)
 static void test_fifo_textbook(void)
 {
     const vms_repl_policy *p = vms_repl_find("fifo");
-    uint8_t st[1];
+    uint8_t st[4];
     fill_in_order(p, st, 4);
     CHECK_EQ(p->victim(st, 4, NULL), 0);
     p->touch(st, 4, 0, true); /* hits do not save way 0 */
@@ -87,6 +87,17 @@ static void test_fifo_textbook(void)
     p->touch(st, 4, 2, false);
     p->touch(st, 4, 3, false);
     CHECK_EQ(p->victim(st, 4, NULL), 0); /* wraps around */
+    /* A hole refilled: insertion order 0 1 2 3; way 1 is invalidated and refilled, so
+     * the order is 0 2 3 1, and the victims 0, 2, 3, 1 (a round-robin pointer moved to
+     * way 2 by the refill of way 1 evicted 2, 3, 0 — issue 16 #10). */
+    fill_in_order(p, st, 4);
+    p->touch(st, 4, 1, false); /* the refill of the hole (the cache fills invalid ways) */
+    static const unsigned want[] = {0, 2, 3, 1};
+    for (unsigned i = 0; i < 4; i++) {
+        unsigned v = p->victim(st, 4, NULL);
+        CHECK_EQ(v, want[i]);
+        p->touch(st, 4, v, false);
+    }
 }
 
 static void test_random(void)

@@ -207,6 +207,10 @@ static vms_trace_event gen_next(gen *g, uint64_t i)
     }
     if (r == 4 && g->killed && i > 17000 && tid == 4) /* the child touches the kernel half */
         return ev_access(tid, UINT64_C(0xffff888000001000), 8, VMS_TACC_READ);
+    if (r == 5) /* a string reference (17 to 80 pages): resumed at its faulting pages */
+        return ev_access(tid, BASE + (vms_rng_below(&g->rng, NPAGES) << 12) + 8,
+                         (uint32_t)((17 + vms_rng_below(&g->rng, 64)) << 12),
+                         (unsigned)vms_rng_below(&g->rng, 4));
     if (r < 300)
         g->page = vms_rng_below(&g->rng, NPAGES);
     else if (r < 400)
@@ -451,13 +455,15 @@ static void test_recorded_layout(void)
     kw.kwrite.va = UINT64_C(0x900000);
     CHECK_EQ(vms_replay_event(f.r, &kw, NULL, &err), VMS_OK);
     CHECK_EQ(rs->kwrite_efault, 1);
-    CHECK_EQ(ks->segv, 0);
+    CHECK_EQ(ks->efault, 1);
+    CHECK_EQ(ks->segv, 1); /* the fault's category (no signal: EFAULT), so total = the sum */
     /* A reference outside every mapping is a segfault, as data. */
     vms_trace_event stray = ev_access(7, UINT64_C(0x900000), 4, VMS_TACC_WRITE);
     CHECK_EQ(vms_replay_event(f.r, &stray, NULL, &err), VMS_OK);
     CHECK_EQ(vms_replay_flush(f.r, &err), VMS_OK);
-    CHECK_EQ(ks->segv, 1);
+    CHECK_EQ(ks->segv, 2);
     CHECK_EQ(rs->segv, 1);
+    CHECK_EQ(ks->pgfault, ks->minor + ks->pgmajfault + ks->segv + ks->sigbus);
     /* Exit of the process: everything returned. */
     vms_trace_event ex = ev_kernel(VMS_TEV_EXIT, 7);
     ex.exit.group = 1;

@@ -41,6 +41,10 @@ static void test_syntax_errors(void)
         {"spawn a\nset ram=16M\n",
          "t.scn:2: expected 'set KEY=VALUE' lines before every other command"},
         {"spawn a\nread a 0x1000 0\n", "t.scn:2: expected a length above 0"},
+        {"spawn a\nread a 0x0 400000000000000\n",
+         "t.scn:2: expected a length of at most 0x7ffffffff000 (the user address space)"},
+        {"spawn a\nread a 0x1000 4 expect \"abc\"\n",
+         "t.scn:2: a read of 4 bytes cannot be checked against 3 bytes of data: expected LEN 3"},
         {"spawn a\nmmap a auto 4K rw file=\n", "t.scn:2: expected a path after 'file='"},
         {"spawn a\nwrite a 0x1000 \"x\" expect bogus\n",
          "t.scn:2: expected 'segv' or 'ok' after 'expect', got 'bogus'"},
@@ -123,6 +127,53 @@ static void cap_free(capture *c)
 {
     vms_strbuf_free(&c->out);
     vms_strbuf_free(&c->err);
+}
+
+/* An allocator that remembers the largest block it was asked for. */
+static void *big_realloc(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    size_t *largest = ud;
+    (void)old_size;
+    if (new_size > *largest)
+        *largest = new_size;
+    if (!new_size) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, new_size);
+}
+
+/* A long read streams through a bounded buffer (issue 16 #3: it allocated LEN bytes). */
+static void test_read_streamed(void)
+{
+    size_t largest = 0;
+    vms_allocator a = {big_realloc, &largest};
+    const char *text = "spawn a\nmmap a 0x10000000 8M rw\nwrite a 0x10000000 \"head\"\n"
+                       "read a 0x10000000 8M\nread a 0x10000000 4 expect \"head\"\n";
+    vms_scenario *sc;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_scenario_parse(&a, "t.scn", text, &sc, &err) == VMS_OK);
+    vms_config cfg;
+    vms_config_init(&cfg, "skylake", &err);
+    vms_kernel_config kc = vms_config_kernel(&cfg);
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    capture cap;
+    vms_strbuf_init(&cap.out, NULL);
+    vms_strbuf_init(&cap.err, NULL);
+    vms_scenario_result r;
+    CHECK(vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
+          vms_kernel_create(m, &kc, &k, &err) == VMS_OK &&
+          vms_scenario_run(sc, k, cap_fn, &cap, &r, &err) == VMS_OK);
+    CHECK_EQ(r.expects_passed, 1);
+    CHECK(largest < (UINT64_C(1) << 20));
+    const char *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "read a 0x10000000 8388608 -> 0x6865616400") != NULL);
+    CHECK(strstr(o, "(8388608 bytes); 2047 page faults (zero page mapped x2047)") != NULL);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    vms_scenario_destroy(sc);
+    cap_free(&cap);
 }
 
 static void test_run_outcomes(void)
@@ -342,6 +393,7 @@ int main(int argc, char **argv)
     th_init(argc, argv, "scenario");
     test_syntax_errors();
     test_run_outcomes();
+    test_read_streamed();
     test_features_and_determinism();
     test_host_writes();
     test_file_mapping();

@@ -34,8 +34,8 @@ static void model(const uint64_t *addrs, size_t n, unsigned nframes, unsigned tl
                   const uint8_t *store, lines *out, uint64_t *faults, uint64_t *hits)
 {
     int pt[256], frame_page[256];
-    uint64_t tlb_page[64], tlb_frame[64];
-    unsigned tlb_next = 0, next_frame = 0, fifo_head = 0;
+    uint64_t tlb_page[64], tlb_frame[64], tlb_born[64] = {0}, tlb_clock = 0;
+    unsigned next_frame = 0, fifo_head = 0;
     unsigned order[256]; /* frames in load order for FIFO */
     for (int i = 0; i < 256; i++)
         pt[i] = frame_page[i] = -1;
@@ -69,15 +69,18 @@ static void model(const uint64_t *addrs, size_t n, unsigned nframes, unsigned tl
                 pt[page] = frame;
                 frame_page[frame] = (int)page;
             }
-            /* vms_tlb's FIFO: the lowest invalid way first, else the round-robin pointer;
-             * a fill of way w moves the pointer to w + 1 (repl_fifo.c). */
-            unsigned slot = tlb_next;
+            /* A FIFO TLB: the lowest invalid way first, else the entry filled first
+             * (insertion order, whatever invalidations emptied ways in between). */
+            unsigned slot = 0;
+            for (unsigned t = 1; t < tlb_n; t++)
+                if (tlb_born[t] < tlb_born[slot])
+                    slot = t;
             for (unsigned t = 0; t < tlb_n; t++)
                 if (tlb_page[t] == UINT64_MAX) {
                     slot = t;
                     break;
                 }
-            tlb_next = (slot + 1) % tlb_n;
+            tlb_born[slot] = ++tlb_clock;
             tlb_page[slot] = page;
             tlb_frame[slot] = (uint64_t)frame;
         }

@@ -25,14 +25,14 @@ typedef struct ref_ent {
     uint16_t pcid;
     vms_xlate x;     /* as cached: x.size is the cached size, x.page_pa the piece's */
     long long stamp; /* LRU: time of last use */
+    long long born;  /* FIFO: time of the fill that made the entry */
     bool mru;        /* PLRU: MRU bit */
 } ref_ent;
 
 typedef struct ref_part {
     unsigned sizes, sets, ways;
     const char *policy;
-    ref_ent *e;     /* sets * ways */
-    unsigned *fifo; /* per set: next victim */
+    ref_ent *e; /* sets * ways */
 } ref_part;
 
 typedef struct ref_tlb {
@@ -55,18 +55,15 @@ static void ref_init(ref_tlb *r, const vms_tlb_config *cfg, uint64_t seed)
         p->ways = cfg->part[i].ways;
         p->policy = cfg->part[i].policy ? cfg->part[i].policy : "lru";
         p->e = calloc((size_t)p->sets * p->ways, sizeof *p->e);
-        p->fifo = calloc(p->sets, sizeof *p->fifo);
         for (unsigned k = 0; k < p->sets * p->ways; k++)
-            p->e[k].stamp = -(long long)(k % p->ways); /* last way starts oldest */
+            p->e[k].stamp = p->e[k].born = -(long long)(k % p->ways); /* last way oldest */
     }
 }
 
 static void ref_free(ref_tlb *r)
 {
-    for (unsigned i = 0; i < r->nparts; i++) {
+    for (unsigned i = 0; i < r->nparts; i++)
         free(r->part[i].e);
-        free(r->part[i].fifo);
-    }
 }
 
 static int ref_part_of(const ref_tlb *r, vms_pgsize s)
@@ -105,7 +102,7 @@ static void ref_touch(ref_tlb *r, ref_part *p, unsigned s, unsigned w, bool hit)
         for (unsigned k = 0; k < p->ways; k++)
             row[k].mru = k == w;
     if (!hit)
-        p->fifo[s] = (w + 1) % p->ways;
+        row[w].born = r->clock;
 }
 
 static ref_ent *ref_find(ref_tlb *r, uint16_t pcid, uint64_t va, ref_part **pp, unsigned *ps,
@@ -157,8 +154,13 @@ static unsigned ref_victim(ref_tlb *r, ref_part *p, unsigned set, bool *evicted)
         if (!row[w].valid)
             return w;
     *evicted = true;
-    if (ref_is_policy(p, "fifo"))
-        return p->fifo[set];
+    if (ref_is_policy(p, "fifo")) { /* the first filled of the (all valid) ways */
+        unsigned v = 0;
+        for (unsigned w = 1; w < p->ways; w++)
+            if (row[w].born < row[v].born)
+                v = w;
+        return v;
+    }
     if (ref_is_policy(p, "random"))
         return (unsigned)vms_rng_below(&r->rng, p->ways);
     if (ref_is_policy(p, "plru")) {
@@ -528,6 +530,19 @@ static void test_textbook(void)
     CHECK(!present(tlb, 0, 0x0000) && present(tlb, 0, 0x1000));
     fill_pages(tlb, 5, 1); /* then B */
     CHECK(!present(tlb, 0, 0x1000) && present(tlb, 0, 0x2000));
+    vms_tlb_destroy(tlb);
+    /* FIFO after an invalidation: A B C D in, INVLPG B, E refills B's way; then F
+     * evicts A and G evicts C, in insertion order (a round-robin pointer, moved past
+     * the hole by E's fill, evicted C first). */
+    tlb = make1("fifo", B4K, 1, 4);
+    REQUIRE_VOID(tlb);
+    fill_pages(tlb, 0, 4);
+    vms_tlb_flush_va(tlb, 0, 0x1000, true);
+    fill_pages(tlb, 4, 1);
+    fill_pages(tlb, 5, 1);
+    CHECK(!present(tlb, 0, 0x0000) && present(tlb, 0, 0x2000) && present(tlb, 0, 0x4000));
+    fill_pages(tlb, 6, 1);
+    CHECK(!present(tlb, 0, 0x2000) && present(tlb, 0, 0x3000) && present(tlb, 0, 0x4000));
     vms_tlb_destroy(tlb);
 
     /* PLRU, 12 ways: filling all 12 leaves only way 11's MRU bit; hits on ways 0-3

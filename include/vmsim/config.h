@@ -86,8 +86,26 @@ vms_status vms_config_parse(vms_config *c, const char *name, const char *text, v
  */
 vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb);
 
+/*
+ * Append the same configuration as vms_config_dump, as one JSON object: every key in
+ * the dump's order, each value the string the dump prints ({"ram":"4G","cores":"4",…}),
+ * so that a result says exactly what made it and `--set KEY=VALUE` reproduces it.
+ */
+vms_status vms_config_json(const vms_config *c, vms_strbuf *sb);
+
 /* The kernel configuration with its string fields pointing into c (c must outlive it). */
 vms_kernel_config vms_config_kernel(const vms_config *c);
+
+/*
+ * Boot a machine and a kernel on it from c (with the default allocator): what the CLI,
+ * the Python package and most programs do first. On success *m and *k are the caller's
+ * (destroy k, then m), and c must outlive k (the kernel keeps pointers to its path
+ * strings); on failure both are NULL and err says why.
+ */
+vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err);
+
+/* sizeof(vms_config), for bindings that allocate one without the header (Python). */
+size_t vms_config_size(void);
 
 /* The keys, for --help and docs: their number, and the i-th ({NULL, NULL} past the end). */
 unsigned vms_config_nkeys(void);

@@ -44,7 +44,10 @@ typedef struct vms_core_stats {
     uint64_t dirty_rewalks;  /* writes that hit a clean TLB entry and re-walked to set D */
     uint64_t tlb_hit_faults; /* faults raised on TLB-cached rights (entries then dropped) */
     uint64_t invlpg, invpcid, cr3_loads, cr3_noflush, flushes_all;
-    uint64_t interrupts; /* external interrupts delivered (vms_core_interrupt) */
+    uint64_t interrupts;       /* external interrupts delivered (vms_core_interrupt) */
+    uint64_t invlpgb;          /* INVLPGBs this core issued */
+    uint64_t invlpgb_received; /* broadcast invalidations applied to this core's TLBs */
+    uint64_t tlbsync;          /* TLBSYNCs this core executed */
 } vms_core_stats;
 
 /* The result of vms_core_access: data moved, or a fault (with CR2/error code). */
@@ -52,6 +55,7 @@ typedef struct vms_access_result {
     bool ok;
     vms_fault fault; /* kind VMS_FAULT_NONE when ok */
     uint64_t pa;     /* physical address of the first byte (when ok) */
+    size_t done;     /* bytes completed before the fault (string accesses only, below) */
 } vms_access_result;
 
 unsigned vms_core_id(const vms_core *c);
@@ -95,6 +99,46 @@ void vms_core_invlpg(vms_core *c, uint64_t va);
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va);
 
 /*
+ * INVLPGB (AMD APM Vol. 3): a broadcast invalidation that every core of the machine
+ * (the issuer included) applies to its own TLBs and page-walk caches, without an
+ * interrupt and without charging the receivers. What it selects:
+ *   VA      va and the next `count` pages (4 KiB apart, or 2 MiB with STRIDE_2M)
+ *   PCID    only entries tagged pcid (else every PCID)
+ *   GLOBAL  global entries too (else globals are kept)
+ * Without VA: every entry of pcid (PCID), or every entry (neither). The page-walk
+ * caches of the selected PCID (every PCID without PCID) are dropped as well. The
+ * operation is posted: its completion is awaited by TLBSYNC on the issuing core.
+ * VMS_ERR_INVAL for count >= the machine's invlpgb_max, a count without VA, PCID|GLOBAL
+ * without VA, a PCID above 4095 or an unknown flag; VMS_ERR_UNSUPPORTED when the
+ * machine has no INVLPGB (invlpgb_max 0). Costs cost.invlpgb on the issuer.
+ */
+#define VMS_INVLPGB_VA        1u
+#define VMS_INVLPGB_PCID      2u
+#define VMS_INVLPGB_GLOBAL    4u
+#define VMS_INVLPGB_STRIDE_2M 8u
+vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid,
+                            unsigned count);
+
+/* TLBSYNC: wait until this core's INVLPGBs completed on every core. Charges
+ * cost.tlbsync + cost.tlbsync_hop * (hops to the farthest core) when any is pending,
+ * nothing otherwise; returns the cycles it waited. */
+uint64_t vms_core_tlbsync(vms_core *c);
+
+/*
+ * The kernel's operations on this core's MMU, in the words of no architecture (format.h
+ * vms_mmu_ops): the core's format maps each to its instructions. On x86-64: boot =
+ * MOV CR3 (root) then CR4.PCIDE as asids says; load_root = MOV CR3 with the PCID, bit 63
+ * (no flush) unless flush; flush_page = INVLPG; flush_page_asid = INVPCID type 0;
+ * flush_asid = INVPCID type 1; flush_all = INVPCID type 2.
+ */
+vms_status vms_core_mmu_boot(vms_core *c, uint64_t root, bool asids);
+void vms_core_mmu_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush);
+void vms_core_mmu_flush_page(vms_core *c, uint64_t va);
+void vms_core_mmu_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va);
+void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid);
+void vms_core_mmu_flush_all(vms_core *c);
+
+/*
  * Translate va for an access of `kind` through the TLBs and, on a miss, the walker.
  * Returns true and fills *x (may be NULL) and *pa on success; on a fault returns false,
  * fills *fault, sets CR2 (for #PF) and drops TLB entries for va. trace (may be NULL)
@@ -108,13 +152,23 @@ bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlat
  * translated first (an access crossing a page boundary is split), then the bytes move
  * through the bus (buf is read for writes, filled for reads and fetches). If any piece
  * faults, nothing moves and the fault of the first failing piece is returned, as an
- * instruction that faults has no effect. Accesses longer than 16 pages proceed 16 pages
- * at a time, like a restartable string instruction (REP MOVS): on a fault the earlier
- * groups have moved. buf may be NULL for an address-only access (trace replay):
+ * instruction that faults has no effect. An access spanning more than 16 4 KiB pages is a
+ * restartable string instruction (REP MOVS): on a fault the pages before the faulting one
+ * have moved, r.done says how many bytes, and the caller resumes at va + r.done (buf +
+ * r.done, len - r.done) once the fault is resolved, so a long access costs in proportion
+ * to its pages, not their square (the rest is an access of its own: once 16 pages or
+ * fewer remain, it is one instruction, retried whole). buf may be NULL for an address-only access (trace replay):
  * translation and costs only. len 0 does nothing and succeeds.
  */
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len);
+
+/* Whether an access of len (>= 1) bytes at va is a string access (spans more than 16
+ * 4 KiB pages) in the sense of vms_core_access. */
+static inline bool vms_access_is_string(uint64_t va, uint64_t len)
+{
+    return ((va + len - 1) >> 12) - (va >> 12) >= 16;
+}
 
 /*
  * One address-only reference of a batch: len bytes (>= 1) at va, of kind
@@ -136,7 +190,9 @@ _Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
  * fault, delivered as vms_core_access delivers it (CR2, TLB entries dropped), and the
  * pieces of that reference before the faulting one have been translated and counted,
  * as vms_core_access does. The caller resolves the fault and resumes at the returned
- * index. Never allocates. The trace-replay fast path (docs/REPLAY.md).
+ * index: from the reference's start, or for a string reference (vms_access_is_string)
+ * at the faulting page fault->va, as vms_core_access's r.done says. Never allocates. The
+ * trace-replay fast path (docs/REPLAY.md).
  */
 size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault);
 

@@ -93,6 +93,17 @@ void vms_dev_destroy(vms_dev *dev);
 vms_dma_result vms_dev_dma(vms_dev *dev, uint64_t iova, void *buf, size_t len,
                            vms_access_kind kind);
 
+/*
+ * DMA coherence (docs/CACHES.md, "coherence"). A coherent device (the default, as on
+ * x86) snoops the CPU caches: its reads see the CPU's latest bytes, its writes invalidate
+ * cached copies. A non-coherent one (many Arm SoCs) reads and writes DRAM only: it does
+ * not see bytes still in a dirty cache line, and the CPU keeps reading its stale cached
+ * lines after the device wrote, until software cleans / invalidates them (vms_dma_sync_*,
+ * vms_machine_cache_clean/_invalidate). Without caches (cache = off) both behave alike.
+ */
+void vms_dev_set_coherent(vms_dev *dev, bool coherent);
+bool vms_dev_coherent(const vms_dev *dev);
+
 /* Route the device's interrupts to core `core` with `vector` (what programming MSI
  * does); VMS_ERR_INVAL when the machine has no such core. Until then causes are only
  * counted as masked. The devices' IVEC registers do the same from the CPU side. */

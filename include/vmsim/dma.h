@@ -187,6 +187,22 @@ vms_status vms_dma_map(vms_kernel *k, vms_dma_dev *d, vms_task *t, uint64_t va, 
  */
 vms_status vms_dma_unmap(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, vms_err *err);
 
+/*
+ * dma_sync_single_for_device / dma_sync_single_for_cpu for the mapping of d containing
+ * dma_addr, over [dma_addr, dma_addr + len) (clipped to the mapping). On a non-coherent
+ * device (vms_dev_set_coherent) for_device cleans the CPU caches over the buffer (dirty
+ * lines reach DRAM, where the device reads) and for_cpu invalidates them (the CPU's next
+ * reads fetch what the device wrote; not for a TO_DEVICE mapping); on a coherent device
+ * both do nothing, as Linux's dma-direct. vms_dma_map does for_device and vms_dma_unmap
+ * for_cpu themselves; a driver that keeps a mapping across transfers (a NIC's receive
+ * buffers) calls them around each one. *lines (may be NULL) gets the cache lines cleaned
+ * or invalidated. VMS_ERR_NOTFOUND when no mapping contains dma_addr.
+ */
+vms_status vms_dma_sync_for_device(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, uint64_t len,
+                                   uint64_t *lines, vms_err *err);
+vms_status vms_dma_sync_for_cpu(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, uint64_t len,
+                                uint64_t *lines, vms_err *err);
+
 /* The segments of the mapping of d containing dma_addr, from its start, into out[0..max);
  * returns how many the mapping has (0: no mapping contains dma_addr). */
 size_t vms_dma_segments(const vms_dma_dev *d, uint64_t dma_addr, vms_dma_seg *out, size_t max);

@@ -62,7 +62,11 @@ typedef struct vms_kernel_costs {
     uint32_t copy_page;   /* copying one 4 KiB frame (COW) */
     uint32_t file_read;   /* reading one 4 KiB page from a file (a major fault's I/O) */
     uint32_t writeback;   /* writing one 4 KiB page back to a file */
-    uint32_t ipi;         /* one IPI: sent by the initiator, handled by the target */
+    uint32_t ipi;         /* an IPI's handler on its target (entry, flush_tlb_func, exit;
+                             the invalidations it issues cost their own cycles) */
+    uint32_t ipi_send;    /* the initiator, per target IPI sent (ICR write) */
+    uint32_t ipi_latency; /* one-way delivery of an IPI or its ack within a socket */
+    uint32_t ipi_hop;     /* ... plus this per interconnect hop (vms_machine_hops) */
     uint32_t syscall;     /* entering and leaving a system call */
     uint32_t ctx_switch;  /* a context switch, beyond its CR3 load */
 } vms_kernel_costs;
@@ -72,6 +76,14 @@ typedef struct vms_kernel_costs {
  * --set key=value layer can set each one. vms_kernel_config_default gives the defaults
  * in brackets.
  */
+/* How the kernel shoots down TLB entries on other cores (docs/SMP.md). */
+typedef enum vms_shootdown_mode {
+    VMS_SHOOTDOWN_AUTO = 0,  /* Linux's choice: INVLPGB when the mm is active on >= 3
+                                cores and the machine has it, else IPIs */
+    VMS_SHOOTDOWN_IPI = 1,   /* always IPIs (flush_tlb_multi) */
+    VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
+} vms_shootdown_mode;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -87,6 +99,14 @@ typedef struct vms_kernel_config {
     bool writeback_in_place;     /* [false] write MAP_SHARED changes to the original host
                                     file itself (explicit opt-in: it modifies user data) */
     vms_kernel_costs cost;
+    /* ---- many cores (docs/SMP.md) ---- */
+    vms_shootdown_mode shootdown; /* [auto] IPIs, broadcast, or Linux's choice */
+    bool tlb_batch;               /* [true] mmu_gather: one flush per munmap/mprotect
+                                     range (and one per reclaim batch); false: a shootdown
+                                     per page, as a kernel without batching */
+    uint64_t sched_slice;         /* [2250000] cycles a task runs before a runnable
+                                     peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
+                                     base slice) */
     /* ---- memory pressure (docs/SWAP.md) ---- */
     uint64_t swap_bytes;         /* [0] swap device size (multiple of 4 KiB); 0: no swap */
     const char *swap_file;       /* [NULL] host file backing swap (created/truncated, kept);
@@ -164,18 +184,25 @@ vms_status vms_kernel_dmesg(const vms_kernel *k, const char *grep, vms_strbuf *s
  * A "fault" is one entry into handle_mm_fault from a user access.
  */
 typedef struct vms_kernel_stats {
-    uint64_t pgfault;                /* every page fault handled (minor + major + segv …) */
-    uint64_t pgmajfault;             /* faults that needed file I/O */
-    uint64_t minor;                  /* resolved without I/O */
-    uint64_t cow;                    /* write faults on a COW page (copies + reuses) */
-    uint64_t cow_copy;               /* … that copied the page */
-    uint64_t cow_reuse;              /* … that reused it (sole reference) */
-    uint64_t zero_page;              /* read faults that mapped the shared zero page */
-    uint64_t anon_alloc;             /* anonymous frames allocated and zeroed by a fault */
-    uint64_t segv;                   /* SIGSEGV delivered */
-    uint64_t sigbus;                 /* SIGBUS delivered (file page beyond EOF) */
-    uint64_t oom_kill;               /* processes killed because no frame was free */
-    uint64_t spurious;               /* faults on a PTE that already allowed the access */
+    /* Every fault is counted once, by its end, in one of minor, major, segv, sigbus (as
+     * Linux's rusage min_flt/maj_flt), so pgfault = minor + pgmajfault + segv + sigbus.
+     * The rest (cow, zero_page, stack_expand, thp_fault_alloc, spurious, fault_around)
+     * are breakdowns of those. A fault retried after the OOM killer freed memory counts
+     * once; one whose own process the killer chose counts in oom_kill only. */
+    uint64_t pgfault;      /* every page fault: minor + major + segv + sigbus */
+    uint64_t pgmajfault;   /* resolved with I/O (a file page read, a swap-in) */
+    uint64_t minor;        /* resolved without I/O (stack growth, populate, spurious, COW …) */
+    uint64_t cow;          /* of those: write-protect faults on a COW page (copies + reuses); a
+                            * write-first fault on a private file page is not-present, not COW */
+    uint64_t cow_copy;     /* … that copied the page */
+    uint64_t cow_reuse;    /* … that reused it (sole reference) */
+    uint64_t zero_page;    /* read faults that mapped the shared zero page */
+    uint64_t private_copy; /* write-first faults on a private file page: copied (do_cow_fault) */
+    uint64_t anon_alloc;   /* anonymous frames allocated and zeroed by a fault */
+    uint64_t segv;     /* faults that ended in SIGSEGV (EFAULT for a kernel access: see efault) */
+    uint64_t sigbus;   /* faults that ended in SIGBUS (beyond EOF, swap read error; or EFAULT) */
+    uint64_t oom_kill; /* processes killed because no frame was free */
+    uint64_t spurious; /* faults on a PTE that already allowed the access */
     uint64_t stack_expand;           /* faults that grew a stack VMA */
     uint64_t fault_around;           /* pages mapped by fault-around (beyond the faulting one) */
     uint64_t pgpgin;                 /* pages read from files into the page cache */
@@ -185,6 +212,19 @@ typedef struct vms_kernel_stats {
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
+    uint64_t tlb_broadcasts;       /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
+    uint64_t tlb_invlpgb;          /* INVLPGB instructions the kernel issued */
+    uint64_t tlb_shootdown_cycles; /* cycles of shootdowns that involved another core:
+                                      initiators' sends, local flushes and waits (acks,
+                                      TLBSYNC) plus targets' handlers */
+    uint64_t tlb_lazy_skipped;     /* lazy cores left out of a shootdown (no IPI) ... */
+    uint64_t tlb_switch_flushes;   /* ... and switches that flushed a PCID because its
+                                      flush generation had moved on (the catch-up) */
+    uint64_t tlb_leave_mm;         /* lazy cores sent to init_mm by a shootdown that freed
+                                      page tables */
+    uint64_t tlb_deferred;         /* reclaim pages whose flush was deferred to a batch */
+    uint64_t nr_migrations;        /* tasks moved between run queues (sched.c) */
+    uint64_t sched_preempt;        /* time-slice expiries that switched tasks */
     uint64_t pcid_flush;                   /* INVPCID single-context flushes before a PCID reuse */
     uint64_t context_switches;             /* CR3 loads for a task switch */
     uint64_t forks, execs, clones, exits;
@@ -222,6 +262,31 @@ const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
 /* Zero the counters. */
 void vms_kernel_reset_stats(vms_kernel *k);
 
+/* ---- shootdown narration -------------------------------------------------------------- */
+
+/* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
+typedef struct vms_shootdown_event {
+    int pid;             /* a process using the mm (0 if none) */
+    unsigned initiator;  /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
+    uint64_t start, end; /* the virtual range */
+    bool full;           /* the whole PCID was flushed (range above the 33-page ceiling) */
+    bool broadcast;      /* INVLPGB + TLBSYNC instead of IPIs */
+    unsigned invlpgb;    /* INVLPGB instructions issued (broadcast) */
+    unsigned ntargets;   /* IPIs sent (0 for a broadcast) */
+    const unsigned *targets; /* their cores, in send order (valid during the call) */
+    const uint64_t *ack;     /* per target: cycles from the start until its ack arrived */
+    unsigned lazy_skipped;   /* lazy cores that will flush at their next switch instead */
+    uint64_t start_cycle;    /* the initiator's clock when it began */
+    uint64_t cycles;         /* until the initiator went on (slowest ack / TLBSYNC) */
+} vms_shootdown_event;
+
+typedef void (*vms_shootdown_fn)(void *ud, const vms_shootdown_event *ev);
+
+/* Install (fn non-NULL) or remove the callback told of every shootdown that involved
+ * another core (IPIs, a broadcast, or a lazy core left to catch up); purely local
+ * flushes are not reported. */
+void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud);
+
 /* ---- system-wide views --------------------------------------------------------------- */
 
 /*
@@ -239,9 +304,12 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  * Append the kernel's counters as JSON members (no braces), to follow
  * vms_machine_stats_json_members. A contract for external tools — these names stay:
  *   "faults": {"total", "minor", "major", "cow", "cow_copy", "cow_reuse", "zero_page",
- *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"},
- *   "tlb_shootdown": {"remote_flushes", "ipis", "local_flush_one", "local_flush_all",
- *                     "pcid_flushes"},
+ *              "segv", "sigbus", "spurious", "fault_around", "stack_expand", "thp"}
+ *             (total = minor + major + segv + sigbus; the others are breakdowns),
+ *   "tlb_shootdown": {"remote_flushes", "ipis", "broadcasts", "cycles", "invlpgb",
+ *                     "lazy_skipped", "switch_flushes", "leave_mm", "deferred",
+ *                     "local_flush_one", "local_flush_all", "pcid_flushes"},
+ *   "sched": {"migrations", "preemptions"},
  *   "pagecache": {"pgpgin", "pgpgout"},
  *   "procs": {"forks", "execs", "clones", "exits", "context_switches", "syscalls",
  *             "oom_kills"},
@@ -266,7 +334,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);
  * it; the reverse map equals the page tables (each rmap entry's PTE maps that frame and
  * each user PTE has its rmap entry); each frame's mapcount equals the number of PTEs
  * mapping it and its refcount accounts for them; PCIDs unique; the frame allocator's
- * own check. VMS_OK, or VMS_ERR_INVAL naming the first violation in err.
+ * own check; the fault counters add up (pgfault = minor + major + segv + sigbus, cow =
+ * cow_copy + cow_reuse). VMS_OK, or VMS_ERR_INVAL naming the first violation in err.
  */
 vms_status vms_kernel_check(vms_kernel *k, vms_err *err);
 

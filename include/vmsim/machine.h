@@ -11,6 +11,9 @@
 #define VMSIM_MACHINE_H
 
 #include "vmsim/bus.h"
+#include "vmsim/cache.h"
+#include "vmsim/dram.h"
+#include "vmsim/format.h"
 #include "vmsim/pwc.h"
 #include "vmsim/ram.h"
 #include "vmsim/strbuf.h"
@@ -33,6 +36,11 @@ typedef struct vms_cost_config {
     uint32_t invlpg;     /* an INVLPG / INVPCID */
     uint32_t cr3_load;   /* a MOV to CR3 */
     uint32_t interrupt;  /* delivering an external interrupt (entry and IRET) */
+    /* Broadcast invalidation (x86 INVLPGB/TLBSYNC, core.h); charged to the issuing
+     * core only: receivers are not interrupted. */
+    uint32_t invlpgb;     /* issuing one INVLPGB */
+    uint32_t tlbsync;     /* a TLBSYNC waiting for broadcasts within one socket */
+    uint32_t tlbsync_hop; /* ... plus this per interconnect hop to the farthest core */
 } vms_cost_config;
 
 /* The MMU of each core. */
@@ -44,14 +52,22 @@ typedef struct vms_mmu_config {
 } vms_mmu_config;
 
 typedef struct vms_machine_config {
-    const char *name;    /* preset name, for display */
-    uint64_t ram_bytes;  /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
-    unsigned ncores;     /* 1 … VMS_MAX_CORES */
-    unsigned levels;     /* 4 or 5 (LA57): the paging mode the cores start in */
-    unsigned maxphyaddr; /* physical-address width M, 36 … 52 */
-    uint64_t seed;       /* drives every random choice (random replacement, …) */
+    const char *name;         /* preset name, for display */
+    uint64_t ram_bytes;       /* RAM size; multiple of 4 KiB; laid out low then above 4 GiB */
+    unsigned ncores;          /* 1 … VMS_MAX_CORES */
+    unsigned sockets;         /* 1 … ncores: cores split evenly (core c on socket
+                                 c * sockets / ncores); sockets form a ring, the hop count
+                                 between two is their distance on it (vms_machine_hops) */
+    unsigned invlpgb_max;     /* pages one INVLPGB may name (AMD CPUID 8000_0008h EDX
+                                 InvlpgbCountMax + 1); 0: no INVLPGB (it is refused) */
+    unsigned levels;          /* 4 or 5 (LA57): the paging mode the cores start in */
+    const vms_pt_format *fmt; /* the page-table format (format.h); NULL: x86-64 by levels */
+    unsigned maxphyaddr;      /* physical-address width M, 36 … 52 */
+    uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;
     vms_cost_config cost;
+    vms_cache_config cache; /* data caches (cache.h); cache.on false: none, as before */
+    vms_dram_config dram;   /* DRAM timing (dram.h); dram.on false: a flat latency */
 } vms_machine_config;
 
 /* Physical layout (seed 000): RAM from 0 up to the device window, then above 4 GiB. */
@@ -82,10 +98,17 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
 void vms_machine_destroy(vms_machine *m);
 
 const vms_machine_config *vms_machine_get_config(const vms_machine *m);
+
+/* The page-table format the machine's cores start in (cfg.fmt, or x86-64 by cfg.levels). */
+const vms_pt_format *vms_machine_format(const vms_machine *m);
 vms_ram *vms_machine_ram(vms_machine *m);
 vms_bus *vms_machine_bus(vms_machine *m);
 const vms_allocator *vms_machine_allocator(const vms_machine *m);
 unsigned vms_machine_ncores(const vms_machine *m);
+/* Socket of core c, and interconnect hops between the sockets of cores a and b (0 on
+ * one socket; distance on the ring of sockets otherwise). */
+unsigned vms_machine_socket(const vms_machine *m, unsigned c);
+unsigned vms_machine_hops(const vms_machine *m, unsigned a, unsigned b);
 vms_core *vms_machine_core(vms_machine *m, unsigned i); /* NULL if i >= ncores */
 
 /*

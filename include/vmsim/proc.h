@@ -105,11 +105,52 @@ void vms_task_exit(vms_kernel *k, vms_task *t);
 /* exit_group(): exit every task of t's process (running or dead); all handles invalid. */
 void vms_proc_exit(vms_kernel *k, vms_task *t);
 
-/* Move a task to another core (it is switched in there on its next access). */
+/* ---- scheduling (docs/SMP.md) ---------------------------------------------------------- */
+
+/* Move a task to another core's run queue (a migration; it is switched in there when it
+ * runs next). VMS_ERR_INVAL for a core outside the machine or the task's affinity. */
 vms_status vms_task_set_core(vms_kernel *k, vms_task *t, unsigned core, vms_err *err);
 
 /* Context-switch t's core to t now (loads CR3 if another address space is current). */
 void vms_task_schedule(vms_kernel *k, vms_task *t);
+
+/*
+ * sched_setaffinity: t may run only on the cores whose bits are set in mask (nbits bits,
+ * 64 per word; bits beyond the machine's cores are ignored). A task outside its new
+ * affinity migrates to the allowed core with the shortest run queue. New tasks may run
+ * anywhere; a forked or cloned task inherits its creator's affinity. VMS_ERR_INVAL when
+ * no core of the machine is in mask.
+ */
+vms_status vms_task_set_affinity(vms_kernel *k, vms_task *t, const uint64_t *mask, unsigned nbits,
+                                 vms_err *err);
+void vms_task_get_affinity(const vms_task *t, uint64_t mask[VMS_MAX_CORES / 64]);
+
+/*
+ * The task that runs next, by simulated time: the busy core with the earliest clock (ties:
+ * the lowest core), and on it the current task — or, when that one has had the core for
+ * kernel.sched_slice cycles and a peer waits, the next one in round robin (switched in
+ * now). Idle cores first pull a waiting task from the most loaded core (a migration).
+ * NULL when no task is runnable. The caller makes the task do one thing and asks again.
+ */
+vms_task *vms_sched_next(vms_kernel *k);
+
+/* sched_yield: t (if current on its core) goes behind the other runnable tasks there. */
+void vms_sched_yield(vms_kernel *k, vms_task *t);
+
+typedef struct vms_sched_core_info {
+    unsigned nr_running;  /* tasks on its run queue (0: idle) */
+    int current_tid;      /* the task at its head (0 when idle) */
+    bool lazy;            /* the loaded mm is kept lazily: no user task switched in since */
+    int loaded_pid;       /* a process of the loaded mm (0: init_mm) */
+    uint16_t loaded_pcid; /* its PCID */
+    uint64_t idle_cycles; /* cycles spent idle (its clock moved on a wake-up) */
+} vms_sched_core_info;
+
+void vms_sched_get_core(const vms_kernel *k, unsigned core, vms_sched_core_info *out);
+
+/* Append one line per core ("show sched"): socket, clock, what it runs or idle (lazy),
+ * the loaded mm and PCID, each TLB's valid/total entries, the waiting tasks. */
+vms_status vms_sched_show(vms_kernel *k, vms_strbuf *sb);
 
 /* The main task of process pid, or the first live process named name; NULL if none. */
 vms_task *vms_proc_find(vms_kernel *k, int pid);

@@ -1,20 +1,22 @@
 /*
- * vmsim/pt.h — building and editing x86-64 page tables in simulated RAM.
+ * vmsim/pt.h — building and editing page tables in simulated RAM, in any radix format
+ * (format.h; x86-64 unless a tree is made with vms_pt_init_format).
  *
  * What a kernel does with its page tables, done the way a kernel does it: by reading and
- * writing 8-byte entries in physical memory through the bus. Table pages come from the
+ * writing entries in physical memory through the bus. Table pages come from the
  * caller (alloc_table must return the physical address of a zeroed 4 KiB frame), so a
  * kernel accounts them as its own. These helpers never touch a TLB: after changing a
  * present entry the caller must invalidate (INVLPG, INVPCID or a CR3 load), exactly as
  * on real hardware; until then the old translation may still be used.
  *
- * Intermediate entries are created with P|RW|US (rights are then decided by the leaf,
- * as Linux does) unless vms_pt.table_flags says otherwise.
+ * Intermediate entries are the format's table entries (x86-64: P|RW|US, rights then
+ * decided by the leaf, as Linux does).
  */
 #ifndef VMSIM_PT_H
 #define VMSIM_PT_H
 
 #include "vmsim/bus.h"
+#include "vmsim/format.h"
 #include "vmsim/pte.h"
 
 typedef struct vms_pt_ops {
@@ -28,19 +30,24 @@ typedef struct vms_pt_ops {
 /* A page-table tree: where it lives and how to get table pages. Plain value; borrowed. */
 typedef struct vms_pt {
     vms_bus *bus;
-    unsigned levels;      /* 4 or 5 */
-    uint64_t root;        /* physical address of the PML4 (or PML5) */
-    uint64_t table_flags; /* flags for new intermediate entries; 0 means P|RW|US */
+    const vms_pt_format *fmt; /* the entries' format (static, borrowed) */
+    unsigned levels;          /* fmt->levels: 4 or 5 for x86-64 */
+    uint64_t root;            /* physical address of the root table (PML4, PML5, …) */
     vms_pt_ops ops;
 } vms_pt;
 
-/* Allocate an empty root table through ops and fill pt (levels must be 4 or 5). */
+/* Allocate an empty x86-64 root table through ops and fill pt (levels must be 4 or 5). */
 vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_ops *ops,
                        vms_err *err);
 
+/* The same for a tree of format fmt (format.h). */
+vms_status vms_pt_init_format(vms_pt *pt, vms_bus *bus, const vms_pt_format *fmt,
+                              const vms_pt_ops *ops, vms_err *err);
+
 /*
- * Map the page of size `size` at va to physical address pa with leaf flags `flags`
- * (P is added; PS is added for 2M/1G). va and pa must be aligned to the size and va
+ * Map the page of size `size` at va to physical address pa with leaf flags `flags` in
+ * the format's own bits (the format adds its present and leaf markers: on x86-64 P, and
+ * PS for 2M/1G). va and pa must be aligned to the size, the size one the format has, and va
  * canonical (VMS_ERR_INVAL). Creates missing tables. Fails with VMS_ERR_EXISTS, changing
  * nothing, when a present leaf (of any size) already covers any part of the page, or
  * when a large page would replace a table. On VMS_ERR_NOMEM tables created so far stay
@@ -48,6 +55,11 @@ vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_o
  */
 vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uint64_t flags,
                       vms_err *err);
+
+/* The same with format-neutral rights (VMS_PGPROT_*, format.h), encoded by the format:
+ * the way to build a mapping that means the same on every architecture. */
+vms_status vms_pt_map_prot(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, unsigned prot,
+                           vms_err *err);
 
 /*
  * Read the leaf that maps va without touching A/D bits or any counter (the kernel's

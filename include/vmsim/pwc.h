@@ -49,7 +49,7 @@ typedef struct vms_pwc_stats {
 } vms_pwc_stats;
 
 /*
- * Create page-walk caches for a walker using `levels` (4 or 5) paging levels. Validates
+ * Create page-walk caches for a walker using `levels` (3, 4 or 5) paging levels. Validates
  * the geometry (VMS_ERR_INVAL names the level and what was wrong). seed drives "random".
  */
 vms_status vms_pwc_create(const vms_allocator *a, const vms_pwc_config *cfg, unsigned levels,

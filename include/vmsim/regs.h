@@ -1,7 +1,8 @@
 /*
- * vmsim/regs.h — the control-register state that paging depends on (Intel SDM Vol. 3A
- * §2.5 and §4.1): CR0, CR3, CR4, IA32_EFER, PKRU, RFLAGS.AC and the privilege level.
- * The walker and the TLB permission check read it; a core (core.h) owns one.
+ * vmsim/regs.h — the control-register state that paging depends on: for x86-64 (Intel
+ * SDM Vol. 3A §2.5 and §4.1) CR0, CR3, CR4, IA32_EFER, PKRU, RFLAGS.AC; the privilege
+ * level; and which page-table format (format.h) is in force. The walker and the TLB
+ * permission check read it; a core (core.h) owns one.
  *
  *  CR3 with CR4.PCIDE=1:   63: no-flush (on a MOV to CR3 only)   51:12 PML4/PML5 base
  *                          11:0 PCID
@@ -10,6 +11,7 @@
 #define VMSIM_REGS_H
 
 #include "vmsim/common.h"
+#include "vmsim/format.h"
 
 #define VMS_CR0_WP        (UINT64_C(1) << 16) /* supervisor writes honour RW */
 #define VMS_CR0_PG        (UINT64_C(1) << 31)
@@ -38,6 +40,10 @@ static inline bool vms_pkru_wd(uint32_t pkru, unsigned key)
 }
 
 typedef struct vms_regs {
+    /* The translation design in force. NULL is x86-64, whose paging mode (4 or 5
+     * levels) CR4.LA57 selects; other architectures set their format (format.h), and
+     * the walker and rights check are that format's. */
+    const vms_pt_format *fmt;
     uint64_t cr0;
     uint64_t cr2; /* faulting linear address of the last #PF */
     uint64_t cr3; /* table base | PCID (the no-flush bit is never stored) */
@@ -47,6 +53,19 @@ typedef struct vms_regs {
     bool user;           /* CPL 3 */
     bool ac;             /* RFLAGS.AC: SMAP override for explicit supervisor accesses */
     unsigned maxphyaddr; /* physical-address width M (bits 51:M of entries are reserved) */
+
+    /* ---- RISC-V (include/vmsim/arch/riscv64.h): read when fmt is sv39/sv48/sv57 ---- */
+    uint64_t satp;    /* MODE | ASID | root PPN (csrw satp: vms_core_write_satp) */
+    uint64_t sstatus; /* SUM and MXR are what translation reads */
+    uint64_t menvcfg; /* ADUE set: hardware A/D updates (Svadu); clear: Svade faults */
+    /* ---- end RISC-V ---- */
+    /* ---- AArch64, EL1&0 stage 1 (fmt "aarch64"; vmsim/arch/aarch64.h draws them) ---- */
+    uint64_t ttbr0_el1; /* ASID 63:48 | level 0 table for VA[55] = 0 */
+    uint64_t ttbr1_el1; /* ASID 63:48 | level 0 table for VA[55] = 1 */
+    uint64_t tcr_el1;   /* T0SZ, T1SZ, TG0/1, EPD0/1, A1, AS, IPS, HA, HD, HPD0/1 */
+    uint64_t sctlr_el1; /* M, WXN */
+    bool pan;           /* PSTATE.PAN; `user` above is EL0 */
+    /* ---- end AArch64 ---- */
 } vms_regs;
 
 /* Paging levels in force: 5 with CR4.LA57, else 4. */

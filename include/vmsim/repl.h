@@ -8,7 +8,7 @@
  * vms_repl_policy and add one line to the table in src/hw/repl.c.
  *
  * Built in: "lru" (exact, age ranks), "plru" (bit-PLRU / MRU bits: works for any number
- * of ways, e.g. 12), "fifo" (round robin per set), "random" (seeded).
+ * of ways, e.g. 12), "fifo" (insertion order per set), "random" (seeded).
  */
 #ifndef VMSIM_REPL_H
 #define VMSIM_REPL_H

@@ -31,6 +31,10 @@ vms_status vms_strbuf_printf(vms_strbuf *sb, const char *fmt, ...)
 /* Append n bytes of s. */
 vms_status vms_strbuf_append(vms_strbuf *sb, const char *s, size_t n);
 
+/* Append s as a JSON string: quoted, with " \\ and control characters escaped (other
+ * bytes, UTF-8 included, pass through). */
+vms_status vms_strbuf_json_str(vms_strbuf *sb, const char *s);
+
 /* The text so far ("" when empty); valid until the next append or free. */
 const char *vms_strbuf_str(const vms_strbuf *sb);
 

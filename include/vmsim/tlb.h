@@ -101,6 +101,10 @@ void vms_tlb_set_dirty(vms_tlb *tlb, uint16_t pcid, uint64_t va);
  * (INVLPG: with_global = true; INVPCID type 0: false). Every page size is checked. */
 void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global);
 
+/* Drop the entries that translate va in every PCID/ASID, global ones too (RISC-V
+ * sfence.vma with an address and rs2 = x0). */
+void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va);
+
 /* Drop every non-global entry tagged pcid (CR3 load, INVPCID type 1). */
 void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid);
 

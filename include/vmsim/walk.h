@@ -1,9 +1,10 @@
 /*
  * vmsim/walk.h — the hardware page-table walker and the access-rights check.
  *
- * vms_walk translates a linear address by reading the paging structures from simulated
- * RAM through the bus, one 8-byte entry per level, exactly as Intel SDM Vol. 3A §4.5
- * describes; a page-walk cache (pwc.h) may let it start below the root. It checks
+ * vms_walk runs the walker of the page-table format in force (regs->fmt, format.h;
+ * NULL is x86-64, described here). For x86-64 it translates a linear address by reading the paging
+ * structures from simulated RAM through the bus, one 8-byte entry per level, exactly as Intel SDM
+ * Vol. 3A §4.5 describes; a page-walk cache (pwc.h) may let it start below the root. It checks
  * reserved bits (§4.5.4: bits 51:M, XD without NXE, PS at PML4/PML5, the reserved bits
  * of large leaves), then access rights (§4.6) on the effective rights: RW and US are the
  * AND over every level, XD the OR. On success it sets A in every entry it used and D in
@@ -37,6 +38,7 @@ typedef struct vms_xlate {
     uint8_t dirty;    /* D in the leaf */
     uint8_t pkey;     /* protection key of the leaf (0 unless CR4.PKE) */
     uint8_t pcd, pwt; /* the leaf's caching bits */
+    uint8_t nr;       /* not readable: a RISC-V execute-only leaf (R = 0); loads need MXR */
 } vms_xlate;
 
 /* Physical address of va under translation x. */
@@ -53,13 +55,28 @@ typedef enum vms_fault_kind {
                       data access itself does (machine check on real hardware) */
 } vms_fault_kind;
 
+/*
+ * A fault. error_code is the architecture's own (x86-64: the #PF error code; other
+ * formats document theirs: RISC-V's scause, AArch64's ESR). flags is the same fault
+ * described for the kernel in one format-neutral word, which every walker fills; its
+ * bits are those of x86's error code (VMS_FAULTF_*), the summary Linux's arch code
+ * hands its generic handler too (FAULT_FLAG_WRITE/USER/INSTRUCTION, protection or not).
+ */
 typedef struct vms_fault {
     vms_fault_kind kind;
     uint64_t va;         /* the faulting linear address (CR2 for #PF) */
-    uint32_t error_code; /* VMS_PFERR_* bits for VMS_FAULT_PF */
+    uint32_t error_code; /* the architecture's code (VMS_PFERR_* bits on x86-64) */
     unsigned level;      /* the level at which the walk stopped (0: at a TLB hit) */
     uint64_t pa;         /* for VMS_FAULT_BUS: the physical address that failed */
+    uint32_t flags;      /* VMS_FAULTF_*: the neutral summary (== error_code on x86-64) */
 } vms_fault;
+
+#define VMS_FAULTF_PROT  VMS_PFERR_P    /* a translation existed but forbade the access */
+#define VMS_FAULTF_WRITE VMS_PFERR_W    /* the access was a write */
+#define VMS_FAULTF_USER  VMS_PFERR_U    /* made in user mode */
+#define VMS_FAULTF_RSVD  VMS_PFERR_RSVD /* an entry had reserved bits (or encodings) set */
+#define VMS_FAULTF_EXEC  VMS_PFERR_I    /* an instruction fetch */
+#define VMS_FAULTF_PKEY  VMS_PFERR_PK   /* a protection key forbade it */
 
 /* One level of a walk, for narration ("explain") and tests. */
 typedef struct vms_walk_step {
@@ -104,6 +121,9 @@ bool vms_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms
  * one piece of code.
  */
 uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind);
+
+/* The format in force for regs: regs->fmt, or the x86-64 format of CR4.LA57's mode. */
+const vms_pt_format *vms_regs_format(const vms_regs *regs);
 
 /* The error-code bits that describe the access itself (W, U, I), without P/RSVD/PK. */
 uint32_t vms_access_error_bits(const vms_regs *regs, vms_access_kind kind);

@@ -37,6 +37,15 @@ typedef enum kind {
     K_POLICY,   /* a page-replacement policy name */
     K_SWAPDEV,  /* hdd | ssd: sets latency and bandwidth */
     K_KSWAPD,   /* "none" or a core */
+    K_CACHE,    /* a cache hierarchy preset (vms_cache_preset) */
+    K_CLEVEL,   /* vms_cache_level_config: SIZE:WAYS:LATENCY[:POLICY] or none */
+    K_CWALK,    /* l1 | l2: where walk loads start */
+    K_DRAM,     /* a DRAM preset (vms_dram_preset) */
+    K_DPAGE,    /* open | closed */
+    K_DMAP,     /* the DRAM address-mapping string */
+    K_SHOOT,    /* ipi | broadcast | auto */
+    K_ARCH,     /* the architecture: machine.fmt (format.h) */
+    K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
 
 typedef struct key {
@@ -52,10 +61,18 @@ typedef struct key {
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
-    {"preset", K_PRESET, 0, 0, 0, "machine preset (skylake, tiny); replaces every earlier key"},
+    {"preset", K_PRESET, 0, 0, 0,
+     "machine preset (skylake, tiny, cortex-a76); replaces every earlier key"},
     {"ram", K_SIZE, M(ram_bytes), 1 << 20, UINT64_C(1) << 45, "RAM size, e.g. 16M, 4G, 1T"},
     {"cores", K_UINT, M(ncores), 1, VMS_MAX_CORES, "number of cores"},
-    {"levels", K_UINT, M(levels), 4, 5, "paging levels: 4 (48-bit) or 5 (LA57, 57-bit)"},
+    {"sockets", K_UINT, M(sockets), 1, VMS_MAX_CORES,
+     "sockets the cores are split over (IPI and broadcast hops)"},
+    {"invlpgb_max", K_UINT, M(invlpgb_max), 0, 65536,
+     "pages one INVLPGB may name; 0: no broadcast invalidation"},
+    {"arch", K_ARCH, 0, 0, 0,
+     "an architecture with a registered page-table format: x86_64, riscv64, aarch64"},
+    {"levels", K_LEVELS, M(levels), 1, 6,
+     "paging levels: x86_64 4 (48-bit) or 5 (LA57, 57-bit); riscv64 3|4|5 (Sv39/48/57)"},
     {"maxphyaddr", K_UINT, M(maxphyaddr), 36, 52, "physical-address width in bits"},
     {"seed", K_SEED, 0, 0, UINT64_MAX, "seed of every random choice (replacement, ASLR)"},
     {"tlb.l1i", K_TLB, M(mmu.l1i), 0, 0,
@@ -81,6 +98,11 @@ static const key keys[] = {
     {"cost.cr3_load", K_U32, M(cost.cr3_load), 0, U32MAX, "cycles of a MOV to CR3"},
     {"cost.interrupt", K_U32, M(cost.interrupt), 0, U32MAX,
      "cycles to deliver a device interrupt (vms_core_interrupt)"},
+    {"cost.invlpgb", K_U32, M(cost.invlpgb), 0, U32MAX, "cycles to issue one INVLPGB"},
+    {"cost.tlbsync", K_U32, M(cost.tlbsync), 0, U32MAX,
+     "cycles of a TLBSYNC awaiting broadcasts within a socket"},
+    {"cost.tlbsync_hop", K_U32, M(cost.tlbsync_hop), 0, U32MAX,
+     "extra TLBSYNC cycles per socket hop to the farthest core"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -104,7 +126,19 @@ static const key keys[] = {
      "cycles to read a page from a file"},
     {"kernel.cost.writeback", K_U32, KC(cost.writeback), 0, U32MAX,
      "cycles to write a page back to a file"},
-    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX, "cycles of an IPI (TLB shootdown)"},
+    {"kernel.cost.ipi", K_U32, KC(cost.ipi), 0, U32MAX,
+     "cycles of a shootdown IPI's handler on its target"},
+    {"kernel.cost.ipi_send", K_U32, KC(cost.ipi_send), 0, U32MAX, "initiator cycles per IPI sent"},
+    {"kernel.cost.ipi_latency", K_U32, KC(cost.ipi_latency), 0, U32MAX,
+     "one-way delivery of an IPI or its ack within a socket"},
+    {"kernel.cost.ipi_hop", K_U32, KC(cost.ipi_hop), 0, U32MAX,
+     "extra IPI delivery cycles per socket hop"},
+    {"kernel.shootdown", K_SHOOT, 0, 0, 0,
+     "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
+    {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
+     "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
+    {"kernel.sched_slice", K_U64, KC(sched_slice), 1, UINT64_MAX,
+     "cycles a task runs before a runnable peer on its core gets the core"},
     {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX,
      "cycles of a system call's entry and exit"},
     {"kernel.cost.ctx_switch", K_U32, KC(cost.ctx_switch), 0, U32MAX,
@@ -131,6 +165,27 @@ static const key keys[] = {
     {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45,
      "free memory kswapd reclaims up to; 0 automatic"},
     {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
+    {"cache", K_CACHE, 0, 0, 0,
+     "data-cache hierarchy: off, skylake or tiny; replaces every earlier cache.* key"},
+    {"cache.l1d", K_CLEVEL, M(cache.l1d), 0, 0, "L1 data cache SIZE:WAYS:LATENCY[:POLICY] or none"},
+    {"cache.l1i", K_CLEVEL, M(cache.l1i), 0, 0, "L1 instruction cache, same form"},
+    {"cache.l2", K_CLEVEL, M(cache.l2), 0, 0, "private L2 cache, same form"},
+    {"cache.llc", K_CLEVEL, M(cache.llc), 0, 0, "shared last-level cache, same form"},
+    {"cache.inclusive", K_BOOL, M(cache.inclusive), 0, 0,
+     "LLC inclusive of the private levels (back-invalidation)"},
+    {"cache.walk", K_CWALK, 0, 0, 0, "where page-walk loads start: l1 (L1d) or l2"},
+    {"cache.mem_latency", K_U32, M(cache.mem_latency), 0, U32MAX,
+     "cycles of a memory access beyond the LLC when dram = off"},
+    {"dram", K_DRAM, 0, 0, 0,
+     "DRAM timing: off, ddr4-3200 or ddr5-4800; replaces every dram.* key"},
+    {"dram.channels", K_UINT, M(dram.channels), 1, 16, "memory channels (power of two)"},
+    {"dram.ranks", K_UINT, M(dram.ranks), 1, 8, "ranks per channel (power of two)"},
+    {"dram.page", K_DPAGE, 0, 0, 0, "row-buffer policy: open or closed"},
+    {"dram.map", K_DMAP, 0, 0, 0,
+     "address mapping, most significant field first: ro ra bg ba co ch joined by ':'"},
+    {"dram.xor", K_BOOL, M(dram.xor_bank), 0, 0, "XOR bank and bank group with low row bits"},
+    {"dram.cpu_mhz", K_U32, M(dram.cpu_mhz), 1, 100000,
+     "core clock in MHz, to turn DRAM time into core cycles"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -298,6 +353,38 @@ static bool parse_tlb(const char *s, vms_tlb_config *t)
     return true;
 }
 
+/* A cache level "SIZE:WAYS:LATENCY[:POLICY]" (e.g. 32K:8:4:plru) or "none". */
+static bool parse_clevel(const char *s, vms_cache_level_config *lc)
+{
+    if (!strcasecmp(s, "none")) {
+        *lc = (vms_cache_level_config){0, 1, 0, "lru"};
+        return true;
+    }
+    char buf[64];
+    size_t n = strcspn(s, ":");
+    uint64_t size;
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (!vms_parse_u64(buf, true, &size) || size == 0 || s[n] != ':')
+        return false;
+    char *end;
+    unsigned long ways = strtoul(s + n + 1, &end, 10);
+    if (*end != ':' || ways < 1 || ways > VMS_REPL_MAX_WAYS)
+        return false;
+    unsigned long lat = strtoul(end + 1, &end, 10);
+    const char *pol = "lru";
+    if (*end == ':')
+        pol = policy_name(end + 1, strlen(end + 1));
+    else if (*end)
+        return false;
+    if (!pol || lat > UINT32_MAX)
+        return false;
+    *lc = (vms_cache_level_config){size, (unsigned)ways, (uint32_t)lat, pol};
+    return true;
+}
+
 static bool parse_pwc(const char *s, vms_pwc_level_config *p)
 {
     if (!strcasecmp(s, "none") || !strcmp(s, "0")) {
@@ -355,6 +442,17 @@ static void fmt_tlb(vms_strbuf *sb, const vms_tlb_config *t)
             }
         vms_strbuf_printf(sb, ":%ux%u:%s", p->sets, p->ways, p->policy ? p->policy : "lru");
     }
+}
+
+static void fmt_clevel(vms_strbuf *sb, const vms_cache_level_config *lc)
+{
+    if (!lc->size) {
+        vms_strbuf_printf(sb, "none");
+        return;
+    }
+    fmt_size(sb, lc->size);
+    vms_strbuf_printf(sb, ":%u:%u:%s", lc->ways, (unsigned)lc->latency,
+                      lc->policy ? lc->policy : "lru");
 }
 
 static void fmt_pwc(vms_strbuf *sb, const vms_pwc_level_config *p)
@@ -461,6 +559,46 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
+static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
+
+static bool set_shootdown(vms_config *c, const char *value)
+{
+    for (unsigned i = 0; i < 3; i++)
+        if (!strcasecmp(value, shoot_names[i])) {
+            c->kernel.shootdown = (vms_shootdown_mode)i;
+            return true;
+        }
+    return false;
+}
+
+/* arch: the architecture's format with the current number of levels, else its first. */
+static bool set_arch(vms_config *c, const char *value)
+{
+    const vms_pt_format *f = vms_format_for(value, c->machine.levels);
+    if (!f)
+        f = vms_format_for(value, 0);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
+    return true;
+}
+
+/* levels: a number of levels the current architecture has. */
+static bool set_levels(vms_config *c, const char *value)
+{
+    uint64_t v;
+    const char *arch = c->machine.fmt ? c->machine.fmt->arch : "x86_64";
+    if (!vms_parse_u64(value, false, &v) || v > 8)
+        return false;
+    const vms_pt_format *f = vms_format_for(arch, (unsigned)v);
+    if (!f)
+        return false;
+    c->machine.levels = f->levels;
+    c->machine.fmt = c->machine.fmt ? f : NULL;
+    return true;
+}
+
 /* Apply value to key k in c; false if the value is not acceptable. */
 static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
 {
@@ -474,6 +612,10 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
     }
     case K_BOOL:
         return parse_bool(value, (bool *)field(c, k));
+    case K_ARCH:
+        return set_arch(c, value);
+    case K_LEVELS:
+        return set_levels(c, value);
     case K_TLB:
         return parse_tlb(value, (vms_tlb_config *)field(c, k));
     case K_PWC:
@@ -505,6 +647,35 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return set_swap_device(c, value);
     case K_KSWAPD:
         return set_kswapd(c, value);
+    case K_CACHE:
+        return vms_cache_preset(value, &c->machine.cache, err) == VMS_OK;
+    case K_CLEVEL:
+        return parse_clevel(value, (vms_cache_level_config *)field(c, k));
+    case K_CWALK:
+        if (strcasecmp(value, "l1") && strcasecmp(value, "l2"))
+            return false;
+        c->machine.cache.walk_from_l2 = !strcasecmp(value, "l2");
+        return true;
+    case K_DRAM:
+        return vms_dram_preset(value, &c->machine.dram, err) == VMS_OK;
+    case K_DPAGE:
+        if (strcasecmp(value, "open") && strcasecmp(value, "closed"))
+            return false;
+        c->machine.dram.closed_page = !strcasecmp(value, "closed");
+        return true;
+    case K_DMAP: {
+        vms_dram_config d = c->machine.dram;
+        if (strlen(value) >= sizeof d.map)
+            return false;
+        snprintf(d.map, sizeof d.map, "%s", value);
+        d.on = true; /* validate the string whether or not DRAM is on */
+        if (vms_dram_validate(&d, NULL) != VMS_OK)
+            return false;
+        snprintf(c->machine.dram.map, sizeof c->machine.dram.map, "%s", value);
+        return true;
+    }
+    case K_SHOOT:
+        return set_shootdown(c, value);
     default:
         return set_number(c, k, value);
     }
@@ -815,7 +986,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed);
             break;
         case K_UINT:
+        case K_LEVELS:
             vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k));
+            break;
+        case K_ARCH:
+            vms_strbuf_printf(sb, "%s", c->machine.fmt ? c->machine.fmt->arch : "x86_64");
             break;
         case K_U32:
             vms_strbuf_printf(sb, "%u", (unsigned)*(const uint32_t *)cfield(c, k));
@@ -843,11 +1018,36 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
         case K_SWAPDEV:
             vms_strbuf_printf(sb, "%s", c->kernel.swap_device == VMS_SWAP_HDD ? "hdd" : "ssd");
             break;
+        case K_CACHE:
+            vms_strbuf_printf(sb, "%s",
+                              c->machine.cache.on && c->machine.cache.name ? c->machine.cache.name
+                                                                           : "off");
+            break;
+        case K_CLEVEL:
+            fmt_clevel(sb, (const vms_cache_level_config *)cfield(c, k));
+            break;
+        case K_CWALK:
+            vms_strbuf_printf(sb, "%s", c->machine.cache.walk_from_l2 ? "l2" : "l1");
+            break;
+        case K_DRAM:
+            vms_strbuf_printf(sb, "%s",
+                              c->machine.dram.on && c->machine.dram.name ? c->machine.dram.name
+                                                                         : "off");
+            break;
+        case K_DPAGE:
+            vms_strbuf_printf(sb, "%s", c->machine.dram.closed_page ? "closed" : "open");
+            break;
+        case K_DMAP:
+            vms_strbuf_printf(sb, "%s", c->machine.dram.map);
+            break;
         case K_KSWAPD:
             if (c->kernel.kswapd_core < 0)
                 vms_strbuf_printf(sb, "none");
             else
                 vms_strbuf_printf(sb, "%d", c->kernel.kswapd_core);
+            break;
+        case K_SHOOT:
+            vms_strbuf_printf(sb, "%s", shoot_names[c->kernel.shootdown]);
             break;
         default:
             break;
@@ -876,4 +1076,57 @@ vms_config_key vms_config_key_at(unsigned i)
     if (i >= NKEYS)
         return (vms_config_key){NULL, NULL};
     return (vms_config_key){keys[i].name, keys[i].help};
+}
+
+vms_status vms_config_json(const vms_config *c, vms_strbuf *sb)
+{
+    vms_strbuf ini;
+    vms_strbuf_init(&ini, sb->alloc);
+    vms_status st = vms_config_dump(c, &ini);
+    vms_strbuf_append(sb, "{", 1);
+    bool first = true;
+    for (const char *p = vms_strbuf_str(&ini); st == VMS_OK && *p;) {
+        const char *eol = strchr(p, '\n'), *eq = strstr(p, " = ");
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (*p != '#' && eq && eq < p + n) {
+            char name[128], val[VMS_CONFIG_PATH_MAX + 64];
+            /* The value ends before a trailing comment ("  ; 1536 entries = …"). */
+            const char *end = p + n, *cmt = strstr(eq + 3, "  ; ");
+            if (cmt && cmt < end)
+                end = cmt;
+            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+            snprintf(val, sizeof val, "%.*s", (int)(end - eq - 3), eq + 3);
+            if (!first)
+                vms_strbuf_append(sb, ",", 1);
+            first = false;
+            vms_strbuf_json_str(sb, name);
+            vms_strbuf_append(sb, ":", 1);
+            vms_strbuf_json_str(sb, val);
+        }
+        p += n + (eol != NULL);
+    }
+    vms_strbuf_free(&ini);
+    if (st != VMS_OK)
+        return st;
+    return vms_strbuf_append(sb, "}", 1);
+}
+
+vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err)
+{
+    *m = NULL;
+    *k = NULL;
+    vms_kernel_config kc = vms_config_kernel(c);
+    vms_status st = vms_machine_create(NULL, &c->machine, m, err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(*m, &kc, k, err);
+    if (st != VMS_OK) {
+        vms_machine_destroy(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+size_t vms_config_size(void)
+{
+    return sizeof(vms_config);
 }

@@ -19,6 +19,9 @@ struct vms_core {
     vms_walk_stats wstats;
     vms_core_stats st;
     uint64_t cycles;
+    vms_mem_where walk_where[5]; /* where the last walk's references were served */
+    unsigned walk_nwhere;
+    unsigned bcast_pending; /* INVLPGBs issued since the last TLBSYNC */
 };
 
 struct vms_machine {
@@ -27,10 +30,24 @@ struct vms_machine {
     vms_ram *ram;
     vms_bus *bus;
     unsigned ncores;
-    vms_core *cores; /* array of ncores */
+    vms_core *cores;         /* array of ncores */
+    struct vmsi_memside *ms; /* caches and DRAM (memside.h); NULL when both are off */
 };
 
 /* Recompute the cached fields of a core after a register change. */
 void vmsi_core_sync(vms_core *c);
+
+/* With caches or DRAM on: run the entries a walk read (trace) through core c's hierarchy
+ * and return their cycles; the entries the walker then wrote (A/D) are stores. */
+uint64_t vmsi_core_walk_mem(vms_core *c, const vms_walk_trace *t, bool ok);
+
+/* The invalidation primitives (cpu.c), on every TLB level of c and its PWC: drop all
+ * entries (globals kept when keep_global), the non-global entries tagged pcid (an ASID
+ * on other architectures), or va's entries tagged pcid (and va's globals when
+ * with_global; the PWC drops pcid's entries). Each architecture's instructions are
+ * built from these. */
+void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global);
+void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid);
+void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global);
 
 #endif

@@ -17,18 +17,42 @@
  *   clearing PCIDE, or LA57
  *
  * Only this core is affected: other cores learn of a change through an IPI sent by the
- * kernel (a TLB shootdown), as on real hardware.
+ * kernel (a TLB shootdown), as on real hardware — or through INVLPGB, the broadcast
+ * form (AMD APM Vol. 3 "INVLPGB"), which every core of the machine applies to its own
+ * TLBs and PWC here, with the same per-core operations as above (bcast_apply):
+ *
+ *   INVLPGB VA|PCID (count n)      n+1 pages' entries in pcid (+globals  of pcid
+ *                                  with GLOBAL)
+ *   INVLPGB VA (count n)           n+1 pages' entries in every PCID       all
+ *   INVLPGB PCID                   non-global of pcid                    of pcid
+ *                                  (PCID|GLOBAL without VA is refused)
+ *   INVLPGB (none)                 all non-global (all with GLOBAL)      all
+ *
+ * The receivers are not interrupted and not charged; the issuer pays cost.invlpgb per
+ * instruction and, at TLBSYNC, the wait for the farthest core's completion.
  */
+#include "arch/riscv64/riscv64.h"
+#include "arch/aarch64/aarch64.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
 {
+    if (vmsi_fmt_is_riscv(c->regs.fmt)) { /* tagged by satp.ASID; G always honoured */
+        c->pcid = vms_rv_satp_asid(c->regs.satp);
+        c->pge = true;
+        return;
+    }
     c->pcid = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
+    if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
+        c->pcid = vmsi_a64_asid(&c->regs);
+        c->pge = true;
+    }
 }
 
-/* Drop from every TLB level of c the entries selected by the arguments. */
-static void tlbs_flush_all(vms_core *c, bool keep_global)
+/* Drop from every TLB level of c the entries selected by the arguments (core_impl.h:
+ * the primitives every architecture's invalidation instructions are made of). */
+void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -37,7 +61,7 @@ static void tlbs_flush_all(vms_core *c, bool keep_global)
         vms_pwc_flush_all(c->pwc);
 }
 
-static void tlbs_flush_pcid(vms_core *c, uint16_t pcid)
+void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -46,7 +70,7 @@ static void tlbs_flush_pcid(vms_core *c, uint16_t pcid)
         vms_pwc_flush_pcid(c->pwc, pcid);
 }
 
-static void tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
+void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
@@ -99,11 +123,11 @@ void vms_core_write_cr3(vms_core *c, uint64_t cr3)
     vmsi_core_sync(c);
     if (!(c->regs.cr4 & VMS_CR4_PCIDE)) {
         /* Every entry is PCID 0: drop all but globals, and every PWC entry. */
-        tlbs_flush_all(c, true);
+        vmsi_core_tlbs_flush_all(c, true);
     } else if (noflush) {
         c->st.cr3_noflush++;
     } else {
-        tlbs_flush_pcid(c, c->pcid);
+        vmsi_core_tlbs_flush_pcid(c, c->pcid);
     }
 }
 
@@ -118,7 +142,7 @@ vms_status vms_core_write_cr4(vms_core *c, uint64_t cr4)
     bool pcide_off = (changed & VMS_CR4_PCIDE) && !(cr4 & VMS_CR4_PCIDE);
     if ((changed & (VMS_CR4_PGE | VMS_CR4_LA57)) || pcide_off) {
         c->st.flushes_all++;
-        tlbs_flush_all(c, false);
+        vmsi_core_tlbs_flush_all(c, false);
     }
     return VMS_OK;
 }
@@ -135,7 +159,7 @@ void vms_core_invlpg(vms_core *c, uint64_t va)
 {
     c->st.invlpg++;
     c->cycles += c->m->cfg.cost.invlpg;
-    tlbs_flush_va(c, c->pcid, va, true);
+    vmsi_core_tlbs_flush_va(c, c->pcid, va, true);
 }
 
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va)
@@ -146,20 +170,100 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
     c->cycles += c->m->cfg.cost.invlpg;
     switch (type) {
     case VMS_INVPCID_ADDR:
-        tlbs_flush_va(c, pcid, va, false);
+        vmsi_core_tlbs_flush_va(c, pcid, va, false);
         return VMS_OK;
     case VMS_INVPCID_CONTEXT:
-        tlbs_flush_pcid(c, pcid);
+        vmsi_core_tlbs_flush_pcid(c, pcid);
         return VMS_OK;
     case VMS_INVPCID_ALL_GLOBAL:
-        tlbs_flush_all(c, false);
+        vmsi_core_tlbs_flush_all(c, false);
         return VMS_OK;
     case VMS_INVPCID_ALL:
-        tlbs_flush_all(c, true);
+        vmsi_core_tlbs_flush_all(c, true);
         return VMS_OK;
     }
     c->st.invpcid--;
     return VMS_ERR_INVAL;
+}
+
+/* Drop va's entries of every PCID (an INVLPGB naming an address but no PCID): the PCIDs
+ * cached for va are read from the arrays here, inside the hardware. */
+static void tlbs_flush_va_any(vms_core *c, uint64_t va, bool with_global)
+{
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+        vms_tlb *t = c->tlb[l];
+        bool again = t != NULL;
+        while (again) {
+            again = false;
+            vms_tlb_entry_info e;
+            for (unsigned i = 0; vms_tlb_entry(t, i, &e); i++) {
+                uint64_t sz = vms_pgsize_bytes(e.x.size);
+                if (va - e.va < sz && (!e.x.global || with_global)) {
+                    vms_tlb_flush_va(t, e.pcid, va, with_global);
+                    again = true;
+                    break;
+                }
+            }
+        }
+    }
+    if (c->pwc)
+        vms_pwc_flush_all(c->pwc);
+}
+
+/* One core applies one broadcast invalidation (the receiving side of INVLPGB). */
+static void bcast_apply(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid, unsigned count)
+{
+    c->st.invlpgb_received++;
+    bool global = (flags & VMS_INVLPGB_GLOBAL) != 0;
+    if (flags & VMS_INVLPGB_VA) {
+        uint64_t step = (flags & VMS_INVLPGB_STRIDE_2M) ? UINT64_C(1) << 21 : VMS_PAGE_SIZE;
+        for (unsigned i = 0; i <= count; i++, va += step) {
+            if (flags & VMS_INVLPGB_PCID)
+                vmsi_core_tlbs_flush_va(c, pcid, va, global);
+            else
+                tlbs_flush_va_any(c, va, global);
+        }
+    } else if (flags & VMS_INVLPGB_PCID) {
+        vmsi_core_tlbs_flush_pcid(c, pcid);
+    } else {
+        vmsi_core_tlbs_flush_all(c, !global);
+    }
+}
+
+vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid, unsigned count)
+{
+    vms_machine *m = c->m;
+    if (m->cfg.invlpgb_max == 0)
+        return VMS_ERR_UNSUPPORTED;
+    if ((flags &
+         ~(VMS_INVLPGB_VA | VMS_INVLPGB_PCID | VMS_INVLPGB_GLOBAL | VMS_INVLPGB_STRIDE_2M)) ||
+        pcid > VMS_CR3_PCID_MASK || count >= m->cfg.invlpgb_max ||
+        (count && !(flags & VMS_INVLPGB_VA)) ||
+        ((flags & (VMS_INVLPGB_VA | VMS_INVLPGB_PCID | VMS_INVLPGB_GLOBAL)) ==
+         (VMS_INVLPGB_PCID | VMS_INVLPGB_GLOBAL)))
+        return VMS_ERR_INVAL;
+    c->st.invlpgb++;
+    c->cycles += m->cfg.cost.invlpgb;
+    c->bcast_pending++;
+    for (unsigned i = 0; i < m->ncores; i++)
+        bcast_apply(&m->cores[i], flags, va & ~(uint64_t)VMS_PAGE_MASK, pcid, count);
+    return VMS_OK;
+}
+
+uint64_t vms_core_tlbsync(vms_core *c)
+{
+    c->st.tlbsync++;
+    if (!c->bcast_pending)
+        return 0;
+    c->bcast_pending = 0;
+    unsigned far = 0;
+    for (unsigned i = 0; i < c->m->ncores; i++) {
+        unsigned h = vms_machine_hops(c->m, c->id, i);
+        far = h > far ? h : far;
+    }
+    uint64_t w = c->m->cfg.cost.tlbsync + (uint64_t)c->m->cfg.cost.tlbsync_hop * far;
+    c->cycles += w;
+    return w;
 }
 
 void vms_core_interrupt(vms_core *c, uint8_t vector)
@@ -197,4 +301,41 @@ const vms_core_stats *vms_core_get_stats(const vms_core *c)
 const vms_walk_stats *vms_core_walk_stats(const vms_core *c)
 {
     return &c->wstats;
+}
+
+/* ---- the kernel's MMU operations, dispatched to the core's format (format.h) ---- */
+
+static const vms_mmu_ops *mmu_ops(const vms_core *c)
+{
+    return vms_regs_format(&c->regs)->mmu_ops;
+}
+
+vms_status vms_core_mmu_boot(vms_core *c, uint64_t root, bool asids)
+{
+    return mmu_ops(c)->boot(c, root, asids);
+}
+
+void vms_core_mmu_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    mmu_ops(c)->load_root(c, root, asid, flush);
+}
+
+void vms_core_mmu_flush_page(vms_core *c, uint64_t va)
+{
+    mmu_ops(c)->flush_page(c, va);
+}
+
+void vms_core_mmu_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    mmu_ops(c)->flush_page_asid(c, asid, va);
+}
+
+void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid)
+{
+    mmu_ops(c)->flush_asid(c, asid);
+}
+
+void vms_core_mmu_flush_all(vms_core *c)
+{
+    mmu_ops(c)->flush_all(c);
 }

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 
 #include "hw/dev_impl.h"
+#include "hw/memside.h"
 #include "util/util.h"
 
 /* ---- registers ----------------------------------------------------------------------- */
@@ -146,8 +147,12 @@ vms_dma_result vms_dev_dma(vms_dev *dev, uint64_t iova, void *buf, size_t len, v
             n = (size_t)in4k;
         if (n > room)
             n = (size_t)room;
-        r.bus = write ? vms_bus_write(dev->bus, pa, p + r.done, n)
-                      : vms_bus_read(dev->bus, pa, p + r.done, n);
+        vmsi_memside *ms = vmsi_machine_memside(dev->m);
+        if (ms && vms_bus_is_ram(dev->bus, pa, n)) /* snooping, or DRAM only */
+            r.bus = vmsi_memside_dma(ms, !dev->noncoherent, pa, p + r.done, n, write);
+        else
+            r.bus = write ? vms_bus_write(dev->bus, pa, p + r.done, n)
+                          : vms_bus_read(dev->bus, pa, p + r.done, n);
         if (r.bus != VMS_OK) {
             dev->st.dma_bus_errors++;
             r.pa = pa;
@@ -161,6 +166,19 @@ vms_dma_result vms_dev_dma(vms_dev *dev, uint64_t iova, void *buf, size_t len, v
     else
         dev->st.dma_bytes_read += r.done;
     return r;
+}
+
+void vms_dev_set_coherent(vms_dev *dev, bool coherent)
+{
+    dev->noncoherent = !coherent;
+    vmsi_memside *ms = vmsi_machine_memside(dev->m);
+    if (ms && !coherent)
+        vmsi_memside_track(ms); /* DRAM's own bytes matter from now on */
+}
+
+bool vms_dev_coherent(const vms_dev *dev)
+{
+    return !dev->noncoherent;
 }
 
 /* ---- interrupts ---------------------------------------------------------------------- */

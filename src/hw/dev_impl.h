@@ -27,8 +27,9 @@ struct vms_dev {
     vms_bdf bdf;
     uint64_t mmio_base, mmio_len; /* len 0: no registers */
     const vmsi_dev_regs *regs;
-    bool bare;   /* made by vms_dev_create (vms_dev_destroy frees it) */
-    bool irq_on; /* routed (IVEC.EN / vms_dev_set_irq) */
+    bool bare;        /* made by vms_dev_create (vms_dev_destroy frees it) */
+    bool irq_on;      /* routed (IVEC.EN / vms_dev_set_irq) */
+    bool noncoherent; /* DMA does not snoop the CPU caches (vms_dev_set_coherent) */
     unsigned irq_core;
     uint8_t irq_vector;
     vms_dev_irq_fn hook;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 #include "util/util.h"
 #include "vmsim/repl.h"
 
@@ -48,9 +49,18 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
     if (cfg->ncores < 1 || cfg->ncores > VMS_MAX_CORES)
         return vmsi_err(err, VMS_ERR_INVAL, "cores %u: expected 1 … %u", cfg->ncores,
                         VMS_MAX_CORES);
-    if (cfg->levels != 4 && cfg->levels != 5)
+    if (cfg->sockets > cfg->ncores)
+        return vmsi_err(err, VMS_ERR_INVAL, "sockets %u: expected 1 … %u (the number of cores)",
+                        cfg->sockets, cfg->ncores);
+    if (cfg->invlpgb_max > 65536)
+        return vmsi_err(err, VMS_ERR_INVAL, "invlpgb_max %u: expected 0 … 65536", cfg->invlpgb_max);
+    if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
-    vms_status st = check_tlb(&cfg->mmu.l1i, "l1i", err);
+    vms_status st = vms_cache_validate(&cfg->cache, err);
+    if (st == VMS_OK)
+        st = vms_dram_validate(&cfg->dram, err);
+    if (st == VMS_OK)
+        st = check_tlb(&cfg->mmu.l1i, "l1i", err);
     if (st == VMS_OK)
         st = check_tlb(&cfg->mmu.l1d, "l1d", err);
     if (st == VMS_OK)
@@ -95,7 +105,7 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
             return st;
     }
     if (has_pwc(&mc->pwc)) {
-        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, m->cfg.levels,
+        vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
                                        m->cfg.seed * 1000003u + i * 16u + 7, &c->pwc, err);
         if (st != VMS_OK)
             return st;
@@ -104,6 +114,9 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     c->regs.cr4 = VMS_CR4_PAE | VMS_CR4_PGE | (m->cfg.levels == 5 ? VMS_CR4_LA57 : 0);
     c->regs.efer = VMS_EFER_LME | VMS_EFER_LMA | VMS_EFER_NXE;
     c->regs.maxphyaddr = m->cfg.maxphyaddr;
+    /* x86-64 is regs.fmt NULL (its mode is CR4.LA57); other formats are named. */
+    const vms_pt_format *f = vms_machine_format(m);
+    c->regs.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
     vmsi_core_sync(c);
     return VMS_OK;
 }
@@ -139,6 +152,9 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
     }
     for (unsigned i = 0; st == VMS_OK && i < m->ncores; i++)
         st = core_init(m, i, err);
+    if (st == VMS_OK && (cfg->cache.on || cfg->dram.on))
+        st = vmsi_memside_create(a, &cfg->cache, &cfg->dram, cfg->ncores, cfg->seed, m->bus, &m->ms,
+                                 err);
     if (st != VMS_OK) {
         vms_machine_destroy(m);
         return st;
@@ -157,6 +173,7 @@ void vms_machine_destroy(vms_machine *m)
         vms_pwc_destroy(m->cores[i].pwc);
     }
     vmsi_free(m->alloc, m->cores, m->ncores * sizeof *m->cores);
+    vmsi_memside_destroy(m->ms);
     vms_bus_destroy(m->bus);
     vms_ram_destroy(m->ram);
     vmsi_free(m->alloc, m, sizeof *m);
@@ -165,6 +182,11 @@ void vms_machine_destroy(vms_machine *m)
 const vms_machine_config *vms_machine_get_config(const vms_machine *m)
 {
     return &m->cfg;
+}
+
+const vms_pt_format *vms_machine_format(const vms_machine *m)
+{
+    return m->cfg.fmt ? m->cfg.fmt : vms_format_x86_64(m->cfg.levels);
 }
 
 vms_ram *vms_machine_ram(vms_machine *m)
@@ -185,6 +207,20 @@ const vms_allocator *vms_machine_allocator(const vms_machine *m)
 unsigned vms_machine_ncores(const vms_machine *m)
 {
     return m->ncores;
+}
+
+unsigned vms_machine_socket(const vms_machine *m, unsigned c)
+{
+    unsigned s = m->cfg.sockets ? m->cfg.sockets : 1;
+    return (unsigned)((uint64_t)c * s / m->ncores);
+}
+
+unsigned vms_machine_hops(const vms_machine *m, unsigned a, unsigned b)
+{
+    unsigned s = m->cfg.sockets ? m->cfg.sockets : 1;
+    unsigned sa = vms_machine_socket(m, a), sb = vms_machine_socket(m, b);
+    unsigned d = sa > sb ? sa - sb : sb - sa;
+    return d < s - d ? d : s - d;
 }
 
 vms_core *vms_machine_core(vms_machine *m, unsigned i)

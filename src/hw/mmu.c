@@ -12,14 +12,34 @@
  *            ▼
  *         fault: CR2, error code, TLB entries for va dropped (SDM §4.10.4.1)
  *
- * Rights are checked by vms_check_access on the effective rights the TLB cached, with
- * the control bits and PKRU in force now (PKRU is never cached). A write that hits an
- * entry cached clean walks again so the walker sets D in memory, as Intel cores do;
- * that walk sees the tables as they are now. Costs: each step adds its configured
- * cycles to the core's clock; every step is counted.
+ * Rights are checked by the format's check (vms_check_access on x86-64) on the effective rights the
+ * TLB cached, with the control bits and PKRU in force now (PKRU is never cached). A write that hits
+ * an entry cached clean walks again so the walker sets D in memory, as Intel cores do; that walk
+ * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
+ * every step is counted.
  */
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 #include "hw/tlb_impl.h"
+
+/* The rights check of the format in force (x86-64's when regs.fmt is NULL). */
+static inline uint32_t check_access(const vms_core *c, const vms_xlate *x, vms_access_kind kind)
+{
+    if (!c->regs.fmt)
+        return vms_check_access(&c->regs, x, kind);
+    return c->regs.fmt->check_access(&c->regs, x, kind);
+}
+
+/* The neutral summary (VMS_FAULTF_*) of a rights fault on a TLB hit: x86's error code
+ * is one; other formats' codes are their own (ESR, scause), and a fault on a cached
+ * translation is always a protection fault of this access. */
+static inline uint32_t hit_fault_flags(const vms_core *c, vms_access_kind kind, uint32_t err)
+{
+    if (!c->regs.fmt)
+        return err;
+    return VMS_FAULTF_PROT | (kind == VMS_ACC_WRITE ? VMS_FAULTF_WRITE : 0) |
+           (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0) | (c->regs.user ? VMS_FAULTF_USER : 0);
+}
 
 /* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
 static void deliver(vms_core *c, const vms_fault *f)
@@ -48,8 +68,12 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
+    vms_walk_trace local; /* with caches on, the trace names the entries read */
+    if (c->m->ms && !trace)
+        trace = &local;
     bool ok = vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, x, fault, &c->wstats, trace);
-    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+    c->cycles += (c->m->ms ? vmsi_core_walk_mem(c, trace, ok)
+                           : (c->wstats.mem_refs - refs) * cost->walk_ref) +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
     if (!ok)
@@ -79,9 +103,21 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     c->st.by_kind[kind]++;
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
-    if (!vms_va_canonical(va, vms_regs_levels(&c->regs))) {
+    if (c->regs.fmt ? !vms_fmt_canonical(c->regs.fmt, va)
+                    : !vms_va_canonical(va, vms_regs_levels(&c->regs))) {
         /* #GP before any lookup (SDM Vol. 1 §3.3.7.1): TLB tags keep only VA bits 56:0,
-         * so a non-canonical alias of a cached page must never reach the TLBs. */
+         * so a non-canonical alias of a cached page must never reach the TLBs. Other
+         * formats fault in their own terms (AArch64: a Translation fault, level 0),
+         * which their walker reports without reading memory. */
+        if (c->regs.fmt) {
+            vms_xlate none;
+            bool ok =
+                vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, &none, fault, &c->wstats, trace);
+            assert(!ok && "a format's walker accepted an address outside its range");
+            (void)ok;
+            deliver(c, fault);
+            return false;
+        }
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
         deliver(c, fault);
         return false;
@@ -101,10 +137,13 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
         goto done; /* the walker checked the rights */
     }
 
-    uint32_t err = vms_check_access(&c->regs, &x, kind);
+    uint32_t err = check_access(c, &x, kind);
     if (err) {
         c->st.tlb_hit_faults++;
-        *fault = (vms_fault){.kind = VMS_FAULT_PF, .va = va, .error_code = err};
+        *fault = (vms_fault){.kind = VMS_FAULT_PF,
+                             .va = va,
+                             .error_code = err,
+                             .flags = hit_fault_flags(c, kind, err)};
         deliver(c, fault);
         return false;
     }
@@ -142,6 +181,8 @@ static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, 
                  vms_fault *fault)
 {
     for (unsigned i = 0; i < n; i++) {
+        if (c->m->ms && kind == VMS_ACC_WRITE)
+            vmsi_memside_cpu_store(c->m->ms, p[i].pa, p[i].len); /* DRAM keeps the old bytes */
         vms_status st = kind == VMS_ACC_WRITE ? vms_bus_write(c->m->bus, p[i].pa, buf, p[i].len)
                                               : vms_bus_read(c->m->bus, p[i].pa, buf, p[i].len);
         if (st != VMS_OK) {
@@ -154,12 +195,14 @@ static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, 
     return true;
 }
 
+_Static_assert(MAX_PIECES == 16, "vms_access_is_string (core.h) knows MAX_PIECES");
+
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len)
 {
     vms_access_result r = {.ok = true};
     uint8_t *bytes = buf;
-    bool first = true;
+    bool first = true, string = vms_access_is_string(va, len);
     while (len > 0) {
         piece p[MAX_PIECES];
         unsigned n = 0;
@@ -169,12 +212,25 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
             uint64_t cur = va + done;
             if (!translate(c, cur, kind, &x, &p[n].pa, &r.fault, NULL)) {
                 r.ok = false;
+                if (!string)
+                    return r; /* one group, nothing moved: r.done is 0 */
+                /* A string instruction completes the elements before the faulting one
+                 * (REP MOVS updates RSI/RDI/RCX as it goes): their bytes move and r.done
+                 * says how far it got, so the retry resumes at the faulting page. */
+                vms_fault f = r.fault;
+                if (bytes && n > 0 && !move(c, p, n, kind, bytes, &r.fault))
+                    return r;
+                r.fault = f;
+                r.done += done;
                 return r;
             }
             uint64_t room = vms_pgsize_bytes(x.size) - (cur & (vms_pgsize_bytes(x.size) - 1));
             p[n].len = len - done < room ? len - done : (size_t)room;
             done += p[n].len;
             c->cycles += c->m->cfg.cost.mem_access;
+            if (c->m->ms && !x.pcd)
+                c->cycles += vmsi_memside_access(c->m->ms, c->id, c->cycles, p[n].pa, p[n].len,
+                                                 kind, false, NULL);
         }
         if (first)
             r.pa = p[0].pa;
@@ -186,6 +242,7 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
             }
             bytes += done;
         }
+        r.done += done;
         va += done;
         len -= done;
     }
@@ -194,12 +251,15 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
 
 /*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
- * translated in order and each adds cost.mem_access; without bytes to move, the
- * grouping into 16 pieces makes no difference (vms_core_access moves nothing between
- * groups), so one loop over the pieces is the same model. The speed comes from
- * inlining: one call per batch instead of four per piece.
+ * translated in order and each adds cost.mem_access (and, with caches, what the
+ * hierarchy charges); without bytes to move, the grouping into 16 pieces makes no
+ * difference (vms_core_access moves nothing between groups), so one loop over the
+ * pieces is the same model. The speed comes from inlining: one call per batch instead
+ * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
+ * twice, so that the loop without caches carries no test for them.
  */
-size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
+static inline __attribute__((always_inline)) size_t
+batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
     for (size_t i = 0; i < n; i++) {
@@ -213,6 +273,9 @@ size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fau
                 return i;
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
+            if (ms && !x.pcd)
+                c->cycles += vmsi_memside_access(ms, c->id, c->cycles, pa, len < room ? len : room,
+                                                 kind, false, NULL);
             if (len <= room)
                 break;
             va += room;
@@ -220,4 +283,9 @@ size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fau
         }
     }
     return n;
+}
+
+size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
+{
+    return c->m->ms ? batch(c, refs, n, fault, c->m->ms) : batch(c, refs, n, fault, NULL);
 }

@@ -37,7 +37,7 @@
 
 struct vms_pwc {
     vms_allocator alloc;
-    unsigned levels;                 /* 4 or 5 paging levels */
+    unsigned levels;                 /* 3 (Sv39), 4 or 5 paging levels */
     uint64_t va_mask;                /* VA bits that take part in keys: 48 or 57 */
     bool present[PWC_MAX_LEVEL + 1]; /* level has a cache */
     vmsi_assoc lvl[PWC_MAX_LEVEL + 1];
@@ -82,8 +82,9 @@ static vms_status check_config(const vms_pwc_config *cfg, unsigned levels, vms_e
 {
     if (!cfg)
         return vmsi_err(err, VMS_ERR_INVAL, "pwc: no configuration given");
-    if (levels != 4 && levels != 5)
-        return vmsi_err(err, VMS_ERR_INVAL, "pwc: paging levels must be 4 or 5, got %u", levels);
+    if (levels < 3 || levels > 5) /* 3: RISC-V Sv39 */
+        return vmsi_err(err, VMS_ERR_INVAL, "pwc: paging levels must be 3, 4 or 5, got %u",
+                        levels);
     for (unsigned l = 0; l <= PWC_MAX_LEVEL; l++) {
         vms_status st = check_level(&cfg->level[l], l, err);
         if (st != VMS_OK)

@@ -1,39 +1,55 @@
 /*
- * repl_fifo.c — first-in first-out as a round-robin pointer per set.
+ * repl_fifo.c — first-in first-out: the victim is the way filled longest ago.
  *
- * State: one byte, the next way to evict. A fill of way w moves the pointer to w+1
- * (mod ways), so after the cache fills its invalid ways in order the oldest fill is
- * evicted first; hits do not move it (FIFO ignores use). The cache reports an in-place
- * update of an existing entry as a hit, so an update does not make the entry young.
+ * State: one byte per way, its fill rank. The ranks of a set are always a permutation
+ * of 0 … ways-1; rank 0 is the way filled last and rank ways-1 the one filled first,
+ * which is the victim. A fill moves the way to rank 0 and ages every way filled after
+ * it by one; hits change nothing (FIFO ignores use). The cache fills invalid ways first
+ * (lowest first) and asks for a victim only when every way is valid, so every way's
+ * rank then dates its current entry: the order is the order of insertion whatever
+ * invalidations (INVLPG, a flush by PCID) emptied ways in between. A round-robin pointer
+ * is not: refilling a hole moved the pointer past it and scrambled the order. The cache
+ * reports an in-place update of an existing entry as a hit, so an update does not make
+ * the entry young.
  */
+#include <assert.h>
+
 #include "vmsim/repl.h"
 
-/* One byte: the round-robin pointer (ways <= 256). */
+/* One rank byte per way (ranks fit a byte because ways <= VMS_REPL_MAX_WAYS = 256). */
 static size_t fifo_state_bytes(unsigned ways)
 {
-    (void)ways;
-    return 1;
+    return ways;
 }
 
-/* The pointer starts at way 0. */
+/* Way i gets rank i: in an empty set way ways-1 counts as the oldest fill. */
 static void fifo_reset(uint8_t *state, unsigned ways)
 {
-    (void)ways;
-    state[0] = 0;
+    for (unsigned i = 0; i < ways; i++)
+        state[i] = (uint8_t)i;
 }
 
-/* A fill of `way` makes the way after it the next victim; hits change nothing. */
+/* A fill of `way` makes it the youngest; hits change nothing. */
 static void fifo_touch(uint8_t *state, unsigned ways, unsigned way, bool hit)
 {
-    if (!hit)
-        state[0] = (uint8_t)((way + 1u) % ways);
+    if (hit)
+        return;
+    uint8_t r = state[way];
+    for (unsigned i = 0; i < ways; i++)
+        if (state[i] < r)
+            state[i]++;
+    state[way] = 0;
 }
 
-/* The way the pointer names. */
+/* The way with the largest rank (ways-1): the first filled. */
 static unsigned fifo_victim(uint8_t *state, unsigned ways, vms_rng *rng)
 {
     (void)rng;
-    return state[0] % ways;
+    for (unsigned i = 0; i < ways; i++)
+        if (state[i] == ways - 1)
+            return i;
+    assert(false && "fifo: ranks are not a permutation");
+    return 0;
 }
 
 const vms_repl_policy vmsi_repl_fifo = {"fifo", fifo_state_bytes, fifo_reset, fifo_touch,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 
 /* Sums over a set of cores, gathered once so totals and per-core output share code. */
 typedef struct totals {
@@ -105,8 +106,10 @@ static void put_totals(vms_strbuf *sb, const totals *t)
     vms_strbuf_printf(sb,
                       ",\"invalidations\":{\"invlpg\":%" PRIu64 ",\"invpcid\":%" PRIu64
                       ",\"cr3_loads\":%" PRIu64 ",\"cr3_noflush\":%" PRIu64
-                      ",\"flushes_all\":%" PRIu64 "}",
-                      s->invlpg, s->invpcid, s->cr3_loads, s->cr3_noflush, s->flushes_all);
+                      ",\"flushes_all\":%" PRIu64 ",\"invlpgb\":%" PRIu64
+                      ",\"invlpgb_received\":%" PRIu64 ",\"tlbsync\":%" PRIu64 "}",
+                      s->invlpg, s->invpcid, s->cr3_loads, s->cr3_noflush, s->flushes_all,
+                      s->invlpgb, s->invlpgb_received, s->tlbsync);
     vms_strbuf_printf(sb, ",\"interrupts\":%" PRIu64, s->interrupts);
 }
 
@@ -121,8 +124,11 @@ vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
     vms_strbuf_printf(sb,
                       ",\"bus\":{\"ram_reads\":%" PRIu64 ",\"ram_writes\":%" PRIu64
                       ",\"mmio_reads\":%" PRIu64 ",\"mmio_writes\":%" PRIu64 ",\"errors\":%" PRIu64
-                      "},\"cores\":[",
+                      "}",
                       b->ram_reads, b->ram_writes, b->mmio_reads, b->mmio_writes, b->errors);
+    if (m->ms)
+        vmsi_memside_json(m->ms, sb); /* "cache" {…}, "dram" {…}: only when on */
+    vms_strbuf_printf(sb, ",\"cores\":[");
     for (unsigned i = 0; i < m->ncores; i++) {
         totals one;
         memset(&one, 0, sizeof one);
@@ -154,4 +160,6 @@ void vms_machine_reset_stats(vms_machine *m)
             if (c->tlb[l])
                 vms_tlb_reset_stats(c->tlb[l]);
     }
+    if (m->ms)
+        vmsi_memside_reset_stats(m->ms);
 }

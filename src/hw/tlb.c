@@ -28,9 +28,10 @@
  * The data word of a TLB entry (the tag word is assoc.h's, with key = vpn << 2 | size):
  *
  *   63     54 53   52 51                          12 11     8  7  6   5    4   3   2    1    0
- *  +---------+-------+------------------------------+--------+-----+-----+-----+---+----+----+----+
- *  |  zero   | orig  |   page_pa[51:12] (in place)  |  pkey  |zero | PWT | PCD | D | XD | US | RW |
- *  +---------+-------+------------------------------+--------+-----+-----+-----+---+----+----+----+
+ *  +---------+-------+------------------------------+--------+--+----+-----+-----+---+----+----+----+
+ *  |  zero   | orig  |   page_pa[51:12] (in place)  |  pkey  |0 | NR | PWT | PCD | D | XD | US | RW
+ * |
+ *  +---------+-------+------------------------------+--------+--+----+-----+-----+---+----+----+----+
  *
  * orig: the page size the paging structures mapped (> the cached size when splintered).
  */
@@ -40,6 +41,7 @@
 #define D_DIRTY      (UINT64_C(1) << 3)
 #define D_PCD        (UINT64_C(1) << 4)
 #define D_PWT        (UINT64_C(1) << 5)
+#define D_NR         (UINT64_C(1) << 6) /* not readable (RISC-V execute-only) */
 #define D_PKEY_SHIFT 8
 #define D_PA_MASK    UINT64_C(0x000FFFFFFFFFF000)
 #define D_ORIG_SHIFT 52
@@ -67,8 +69,8 @@ static uint64_t encode(const vms_xlate *x, uint64_t page_pa, vms_pgsize orig)
 {
     assert((page_pa & ~D_PA_MASK) == 0 && x->pkey < 16);
     return (x->rw ? D_RW : 0) | (x->us ? D_US : 0) | (x->xd ? D_XD : 0) | (x->dirty ? D_DIRTY : 0) |
-           (x->pcd ? D_PCD : 0) | (x->pwt ? D_PWT : 0) | (uint64_t)x->pkey << D_PKEY_SHIFT |
-           page_pa | (uint64_t)orig << D_ORIG_SHIFT;
+           (x->pcd ? D_PCD : 0) | (x->pwt ? D_PWT : 0) | (x->nr ? D_NR : 0) |
+           (uint64_t)x->pkey << D_PKEY_SHIFT | page_pa | (uint64_t)orig << D_ORIG_SHIFT;
 }
 
 /* Unpack an entry into the translation it caches (size is the cached size). */
@@ -84,6 +86,7 @@ static void decode(uint64_t tag, uint64_t data, vms_xlate *out)
     out->pkey = (uint8_t)((data >> D_PKEY_SHIFT) & 0xFu);
     out->pcd = (data & D_PCD) != 0;
     out->pwt = (data & D_PWT) != 0;
+    out->nr = (data & D_NR) != 0;
 }
 
 /* The size the paging structures mapped (before splintering). */
@@ -300,6 +303,7 @@ typedef struct va_match {
     uint64_t va;
     uint16_t pcid;
     bool with_global;
+    bool any_pcid; /* every PCID/ASID, globals too (sfence.vma va, x0) */
 } va_match;
 
 /* INVLPG/INVPCID-0 tag rule: a global entry goes only with_global, others by PCID. */
@@ -317,12 +321,13 @@ static bool covers_va(uint64_t tag, uint64_t data, const void *ctx)
     uint64_t key = vmsi_assoc_key(tag);
     vms_pgsize t = key_size(key), o = orig_size(data);
     uint64_t orig_vpn = (key >> 2) >> (vms_pgsize_shift(o) - vms_pgsize_shift(t));
-    return orig_vpn == vpn_of(m->va, o) && pcid_rule(tag, m->pcid, m->with_global);
+    return orig_vpn == vpn_of(m->va, o) && (m->any_pcid || pcid_rule(tag, m->pcid, m->with_global));
 }
 
-void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global)
+/* Drop the entries m matches (vms_tlb_flush_va and _any). */
+static void flush_va(vms_tlb *tlb, const va_match *m)
 {
-    va_match m = {va, pcid, with_global};
+    uint64_t va = m->va;
     tlb->memo_valid = false;
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
@@ -334,8 +339,18 @@ void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global
         uint64_t first = vpn_of(va, (vms_pgsize)o) << d;
         unsigned nsets = 1u << d; /* pieces of the page; capped at a->sets */
         unsigned set = vmsi_assoc_set(a, key_of(first, (vms_pgsize)t));
-        tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, &m);
+        tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, m);
     }
+}
+
+void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global)
+{
+    flush_va(tlb, &(va_match){va, pcid, with_global, false});
+}
+
+void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
+{
+    flush_va(tlb, &(va_match){va, 0, true, true});
 }
 
 /* Non-global entries tagged *ctx (a uint16_t PCID). */

@@ -201,14 +201,14 @@ static void prune_tables(vms_kernel *k, uint64_t kva)
         if (vms_pt_entry_addr(&k->init_pt, kva, l + 1, false, &parent, NULL) != VMS_OK)
             continue; /* no table at this level: look higher */
         vms_pt_read(&k->init_pt, parent, &e);
-        if (!(e & VMS_PTE_P))
+        if (!vmsi_pte_present(k, e))
             continue;
-        if (vms_pte_leaf(e, l + 1))
+        if (vmsi_pte_leaf(k, e, l + 1))
             break;
-        uint64_t table = vms_pte_addr(e);
-        for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
+        uint64_t table = vms_fmt_pte_addr(k->fmt, e);
+        for (unsigned i = 0; i < vms_fmt_entries(k->fmt); i++) {
             uint64_t x = 0;
-            vms_pt_read(&k->init_pt, table + 8u * i, &x);
+            vms_pt_read(&k->init_pt, table + ((uint64_t)i << k->fmt->entry_shift), &x);
             if (x)
                 goto done;
         }
@@ -232,9 +232,9 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOTFOUND, "ioremap: more than %u device pages",
                         VMSI_MAX_IOREMAP);
     uint64_t kva = ioremap_base(k) + page;
-    uint64_t flags =
-        VMS_PTE_RW | VMS_PTE_PCD | VMS_PTE_PWT | VMS_PTE_G | VMS_PTE_XD | VMS_PTE_A | VMS_PTE_D;
-    vms_status st = vms_pt_map(&k->init_pt, kva, page, VMS_PG_4K, flags, err);
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_G | VMS_PGPROT_A | VMS_PGPROT_D |
+                    VMS_PGPROT_NOCACHE; /* supervisor, no execute, uncached */
+    vms_status st = vms_pt_map_prot(&k->init_pt, kva, page, VMS_PG_4K, prot, err);
     if (st != VMS_OK) {
         prune_tables(k, kva);
         return st;
@@ -247,13 +247,12 @@ static vms_status ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
 /* Copy init_mm's top-level entry for kva into every process's root (sync_global_pgds). */
 static void sync_pgd(vms_kernel *k, uint64_t kva)
 {
-    unsigned idx = vms_va_index(kva, k->levels);
     uint64_t e = 0;
-    vms_pt_read(&k->init_pt, k->init_pt.root + 8u * idx, &e);
+    vms_pt_read(&k->init_pt, vms_fmt_entry_pa(k->fmt, k->init_pt.root, kva, k->levels), &e);
     for (unsigned i = 0; i < k->nprocs; i++) {
         vmsi_mm *mm = k->procs[i]->mm;
         if (mm)
-            vms_pt_write(&mm->pt, mm->pt.root + 8u * idx, e);
+            vms_pt_write(&mm->pt, vms_fmt_entry_pa(k->fmt, mm->pt.root, kva, k->levels), e);
     }
 }
 
@@ -273,7 +272,7 @@ static void iounmap_page(vms_kernel *k, uint64_t page)
         vms_pt_unmap(&k->init_pt, kva, true, NULL);
         sync_pgd(k, kva);
         for (unsigned c = 0; c < k->ncores; c++)
-            vms_core_invpcid(vmsi_core(k, c), VMS_INVPCID_ALL_GLOBAL, 0, 0);
+            vms_core_mmu_flush_all(vmsi_core(k, c));
         D->ioremap[i] = D->ioremap[--D->nioremap];
         return;
     }
@@ -547,9 +546,9 @@ static uint64_t user_pfn(vmsi_mm *mm, uint64_t va)
     uint64_t base = va & ~(vms_pgsize_bytes(size) - 1), ptep = 0;
     vmsi_pte_slot(mm, base, size, false, &ptep, NULL);
     uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-    if (!(pte & VMS_PTE_P))
+    if (!vmsi_pte_present(mm->k, pte)) /* the CPU's tables: the machine's format */
         return 0;
-    return vms_pte_pfn(pte) + ((va - base) >> VMS_PAGE_SHIFT);
+    return vmsi_pte_pfn(mm->k, pte) + ((va - base) >> VMS_PAGE_SHIFT);
 }
 
 /* Fault in and pin every page of m (m->va, m->npages); on failure unpin what was pinned. */
@@ -720,8 +719,84 @@ vms_status vms_dma_map(vms_kernel *k, vms_dma_dev *d, vms_task *t, uint64_t va, 
     k->dma->st.maps++;
     d->st.maps++;
     *dma_addr = m.dma_addr;
+    /* dma_map_single: the device owns the buffer now; clean the CPU's dirty lines. */
+    (void)vms_dma_sync_for_device(k, d, m.dma_addr, m.len, NULL, NULL);
     vms_dma_poll_faults(k);
     return VMS_OK;
+}
+
+/* ---- cache maintenance for non-coherent devices (Linux kernel/dma/direct.h) ---------- */
+
+/*
+ * Clean (for the device) or invalidate (for the CPU) the caches over the bytes
+ * [dma_addr, dma_addr + len) of mapping m, page piece by page piece, as
+ * arch_sync_dma_for_device / arch_sync_dma_for_cpu do by physical address. Byte o of a
+ * mapping is the byte at va + o (its segments follow the buffer in order). Returns the
+ * cache lines affected.
+ */
+static uint64_t sync_range(vms_kernel *k, const dmap *m, uint64_t dma_addr, uint64_t len,
+                           bool for_cpu)
+{
+    uint64_t off = 0, n = 0;
+    for (size_t s = 0; s < m->nsegs; s++) {
+        if (dma_addr >= m->segs[s].addr && dma_addr - m->segs[s].addr < m->segs[s].len) {
+            off += dma_addr - m->segs[s].addr;
+            break;
+        }
+        off += m->segs[s].len;
+    }
+    if (off >= m->len)
+        return 0;
+    if (len > m->len - off)
+        len = m->len - off;
+    while (len) {
+        uint64_t va = m->va + off, in_page = VMS_PAGE_SIZE - (va & VMS_PAGE_MASK);
+        uint64_t piece = len < in_page ? len : in_page;
+        uint64_t idx = (va >> VMS_PAGE_SHIFT) - (m->va >> VMS_PAGE_SHIFT);
+        uint64_t pa = m->pfns[idx] << VMS_PAGE_SHIFT | (va & VMS_PAGE_MASK);
+        n += for_cpu ? vms_machine_cache_invalidate(k->m, pa, piece)
+                     : vms_machine_cache_clean(k->m, pa, piece);
+        off += piece;
+        len -= piece;
+    }
+    return n;
+}
+
+/* dma_sync_single_for_{device,cpu}: nothing for a coherent device (dev_is_dma_coherent);
+ * for the CPU nothing when the device only read (DMA_TO_DEVICE). */
+static vms_status dma_sync(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, uint64_t len,
+                           bool for_cpu, uint64_t *lines, vms_err *err)
+{
+    if (lines)
+        *lines = 0;
+    long i = -1;
+    for (size_t j = 0; j < d->nmaps && i < 0; j++)
+        for (size_t s = 0; s < d->maps[j].nsegs; s++)
+            if (dma_addr >= d->maps[j].segs[s].addr &&
+                dma_addr - d->maps[j].segs[s].addr < d->maps[j].segs[s].len)
+                i = (long)j;
+    if (i < 0)
+        return vmsi_err(err, VMS_ERR_NOTFOUND, "dma sync: %s has no mapping at 0x%" PRIx64,
+                        vms_dev_name(d->dev), dma_addr);
+    const dmap *m = &d->maps[i];
+    if (vms_dev_coherent(d->dev) || (for_cpu && m->dir == VMS_DMA_TO_DEVICE))
+        return VMS_OK;
+    uint64_t n = sync_range(k, m, dma_addr, len, for_cpu);
+    if (lines)
+        *lines = n;
+    return VMS_OK;
+}
+
+vms_status vms_dma_sync_for_device(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, uint64_t len,
+                                   uint64_t *lines, vms_err *err)
+{
+    return dma_sync(k, d, dma_addr, len, false, lines, err);
+}
+
+vms_status vms_dma_sync_for_cpu(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, uint64_t len,
+                                uint64_t *lines, vms_err *err)
+{
+    return dma_sync(k, d, dma_addr, len, true, lines, err);
 }
 
 /* Remove mapping i of d: clear, invalidate, unpin, free. */
@@ -762,6 +837,8 @@ vms_status vms_dma_unmap(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, vms_e
     if (i < 0)
         return vmsi_err(err, VMS_ERR_NOTFOUND, "dma unmap: %s has no mapping at 0x%" PRIx64,
                         vms_dev_name(d->dev), dma_addr);
+    /* dma_unmap_single: the CPU owns the buffer again; drop its stale lines. */
+    (void)vms_dma_sync_for_cpu(k, d, dma_addr, d->maps[i].len, NULL, NULL);
     unmap_at(d, (size_t)i, 0);
     k->dma->st.unmaps++;
     d->st.unmaps++;

@@ -93,8 +93,8 @@ static vmsi_fault_ret map_new(fault_ctx *c, uint64_t pfn, uint64_t pte)
 /* The leaf value mapping pfn with the VMA's rights (write only when `writable`). */
 static uint64_t mk_pte(const fault_ctx *c, uint64_t pfn, bool writable)
 {
-    uint64_t pte = vms_pte_mk(pfn << VMS_PAGE_SHIFT, vmsi_vma_pte_flags(c->vma, writable));
-    return writable && c->write ? vms_pte_mkdirty(pte) : pte;
+    uint64_t pte = vmsi_vma_mk_pte(c->k, c->vma, pfn, writable);
+    return writable && c->write ? vmsi_pte_mkdirty(c->k, pte) : pte;
 }
 
 /* do_anonymous_page: the shared zero page for a read, a zeroed frame for a write. */
@@ -125,13 +125,13 @@ static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
 static vmsi_fault_ret do_wp_page(fault_ctx *c)
 {
     vms_kernel *k = c->k;
-    uint64_t old = vms_pte_pfn(c->pte) & ~(npages_of(c->size) - 1);
+    uint64_t old = vmsi_pte_pfn(k, c->pte) & ~(npages_of(c->size) - 1);
     vms_frame *f = old == k->zero_pfn ? NULL : vms_frames_meta(k->fr, old);
     k->st.cow++;
     /* Pins (DMA) hold references but never share the page: a pinned exclusive page is
      * reused, or the device would keep writing a page the process no longer sees. */
     if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount == 1) {
-        vmsi_pte_set(c->mm, c->ptep, vms_pte_mkdirty(c->pte | VMS_PTE_RW));
+        vmsi_pte_set(c->mm, c->ptep, vmsi_pte_mkdirty(k, vmsi_pte_mkwrite(k, c->pte)));
         k->st.cow_reuse++;
         return VMSI_FAULT_DONE;
     }
@@ -164,9 +164,9 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
  * and mark the page dirty for writeback. */
 static vmsi_fault_ret wp_page_shared(fault_ctx *c)
 {
-    uint64_t pfn = vms_pte_pfn(c->pte);
+    uint64_t pfn = vmsi_pte_pfn(c->k, c->pte);
     vms_frames_set_flags(c->k->fr, pfn, VMS_FRAME_DIRTY, 0);
-    vmsi_pte_set(c->mm, c->ptep, vms_pte_mkdirty(c->pte | VMS_PTE_RW));
+    vmsi_pte_set(c->mm, c->ptep, vmsi_pte_mkdirty(c->k, vmsi_pte_mkwrite(c->k, c->pte)));
     return VMSI_FAULT_DONE;
 }
 
@@ -200,7 +200,7 @@ static uint64_t map_pages(fault_ctx *c, uint64_t from, uint64_t to)
             continue;
         if (vmsi_pte_get(c->mm, ptep))
             continue;
-        uint64_t pte = vms_pte_mk(pfn << VMS_PAGE_SHIFT, vmsi_vma_pte_flags(c->vma, false));
+        uint64_t pte = vmsi_vma_mk_pte(c->k, c->vma, pfn, false);
         if (vmsi_map_page(c->mm, va, ptep, pfn, pte) == VMS_OK)
             n++;
     }
@@ -254,8 +254,9 @@ static vmsi_fault_ret do_cow_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     vmsi_charge(c->k, c->t->core, c->k->cfg.cost.copy_page);
-    c->k->st.cow++;
-    c->k->st.cow_copy++;
+    /* Not a COW fault in the stats: the page was not present, so the error code had no P
+     * bit (Linux counts it nowhere as COW either); cow counts write-protect faults. */
+    c->k->st.private_copy++;
     return map_new(c, pfn, mk_pte(c, pfn, true));
 }
 
@@ -295,7 +296,7 @@ static vmsi_fault_ret do_fault(fault_ctx *c)
 static vmsi_fault_ret do_swap_page(fault_ctx *c)
 {
     vms_kernel *k = c->k;
-    uint64_t slot = vmsi_swp_offset(c->pte), pfn = k->swap.cache[slot];
+    uint64_t slot = vmsi_swp_offset(k, c->pte), pfn = k->swap.cache[slot];
     if (k->swap.bad[slot])
         return VMSI_FAULT_BUS;
     if (pfn) {
@@ -341,10 +342,10 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     c->pte = vmsi_pte_get(c->mm, c->ptep);
-    if (!(c->pte & VMS_PTE_P)) {
-        if (vmsi_is_swap_pte(c->pte))
+    if (!vmsi_pte_present(c->k, c->pte)) {
+        if (vmsi_is_swap_pte(c->k, c->pte))
             return do_swap_page(c);
-        if (c->pte & VMSI_PTE_PROTNONE) {
+        if (vmsi_pte_protnone(c->k, c->pte)) {
             assert(false && "PROT_NONE pte in an accessible VMA");
             return VMSI_FAULT_SEGV;
         }
@@ -352,7 +353,7 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
             return do_anonymous_page(c);
         return do_fault(c);
     }
-    if (c->write && !(c->pte & VMS_PTE_RW)) {
+    if (c->write && !vmsi_pte_write(c->k, c->pte)) {
         if (c->vma->flags & VMSI_VM_SHARED)
             return wp_page_shared(c);
         return do_wp_page(c);
@@ -364,11 +365,11 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
 /* Linux arch/x86/mm/fault.c access_error(). */
 static bool access_error(uint32_t ec, const vmsi_vma *v)
 {
-    if (ec & VMS_PFERR_W)
+    if (ec & VMS_FAULTF_WRITE)
         return !(v->prot & VMS_PROT_WRITE);
-    if (ec & VMS_PFERR_I)
+    if (ec & VMS_FAULTF_EXEC)
         return !(v->prot & VMS_PROT_EXEC);
-    if (ec & VMS_PFERR_P)
+    if (ec & VMS_FAULTF_PROT)
         return true; /* read of a present page: a protection fault */
     return !(v->prot & (VMS_PROT_READ | VMS_PROT_WRITE | VMS_PROT_EXEC));
 }
@@ -423,7 +424,7 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
     fi->si_code = VMS_SEGV_MAPERR;
     if (addr >= VMS_TASK_SIZE)
         return NULL; /* a user access to the kernel half */
-    if (ec & VMS_PFERR_PK) {
+    if (ec & VMS_FAULTF_PKEY) {
         fi->si_code = VMS_SEGV_PKUERR;
         return NULL;
     }
@@ -448,25 +449,42 @@ static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_
     return handle_pte_fault(&c);
 }
 
+/*
+ * Count a fault by its end, in exactly one category (as Linux's rusage counts min_flt and
+ * maj_flt): resolved with I/O (major) or without (minor: stack growth, populate, spurious
+ * faults, COW and the zero page included), or ended with VM_FAULT_SIGSEGV / VM_FAULT_SIGBUS
+ * (for a kernel access to user memory, EFAULT instead of the signal). pgfault is their
+ * sum. A fault that needed the OOM killer is counted when its retry ends; one whose
+ * process the killer chose is an OOM kill (oom_kill), and one the host could not serve
+ * (NOMEM) stops the run. cow, zero_page, stack_expand, … are breakdowns of these.
+ */
+static vmsi_fault_ret account(vms_kernel *k, vmsi_fault_ret r, const vmsi_fault_info *fi)
+{
+    uint64_t *cat = NULL;
+    if (r == VMSI_FAULT_DONE)
+        cat = fi->major ? &k->st.pgmajfault : &k->st.minor;
+    else if (r == VMSI_FAULT_SEGV)
+        cat = &k->st.segv;
+    else if (r == VMSI_FAULT_BUS)
+        cat = &k->st.sigbus;
+    if (cat) {
+        (*cat)++;
+        k->st.pgfault++;
+    }
+    return r;
+}
+
 vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
                                     vmsi_fault_info *fi)
 {
-    k->st.pgfault++;
     k->cur_core = t->core;
     k->cur_proc = t->proc;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
-    assert(!(ec & VMS_PFERR_RSVD) && "the kernel wrote a reserved bit");
+    assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
-        return VMSI_FAULT_SEGV;
-    vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_PFERR_W) != 0, fi);
-    if (r == VMSI_FAULT_DONE) {
-        if (fi->major)
-            k->st.pgmajfault++;
-        else
-            k->st.minor++;
-    }
-    return r;
+        return account(k, VMSI_FAULT_SEGV, fi);
+    return account(k, fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi), fi);
 }
 
 /* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for
@@ -488,11 +506,10 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
             uint64_t ptep = 0, pte = 0;
             vmsi_pte_slot(mm, va, vmsi_vma_pgsize(v), false, &ptep, NULL);
             pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-            if ((pte & VMS_PTE_P) && (!write || (pte & VMS_PTE_RW)))
+            if (vmsi_pte_present(k, pte) && (!write || vmsi_pte_write(k, pte)))
                 continue;
             vmsi_fault_info fi = {0, false};
-            k->st.pgfault++;
-            vmsi_fault_ret r = fault_vma(k, t, v, va, write, &fi);
+            vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
             if (r != VMSI_FAULT_DONE)
                 return r;
             v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */

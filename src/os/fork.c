@@ -44,8 +44,7 @@ static void copy_pinned(dup_ctx *c, uint64_t va, uint64_t pte, vms_pgsize size, 
     for (uint64_t i = 0; i < (UINT64_C(1) << order) && c->st == VMS_OK; i++)
         c->st = vms_ram_copy_frame(k->ram, npfn + i, pfn + i);
     if (c->st == VMS_OK)
-        c->st = vmsi_map_page(c->child, va, cptep, npfn,
-                              (pte & ~VMS_PTE_ADDR_MASK) | (npfn << VMS_PAGE_SHIFT));
+        c->st = vmsi_map_page(c->child, va, cptep, npfn, vmsi_pte_set_pfn(k, pte, npfn));
     vms_frames_put(k->fr, npfn, NULL); /* the mapping holds its own reference */
     if (c->st == VMS_OK)
         vmsi_charge(k, 0, (uint64_t)k->cfg.cost.copy_page << order);
@@ -58,17 +57,17 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
     if (c->st != VMS_OK)
         return;
     uint64_t cptep;
-    if (vmsi_is_swap_pte(pte)) { /* swap_duplicate: the child names the same slot */
+    if (vmsi_is_swap_pte(mm->k, pte)) { /* swap_duplicate: the child names the same slot */
         c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
         if (c->st != VMS_OK)
             return;
-        vmsi_swap_dup(mm->k, vmsi_swp_offset(pte));
+        vmsi_swap_dup(mm->k, vmsi_swp_offset(mm->k, pte));
         vmsi_pte_set(c->child, cptep, pte);
         c->child->swapents++;
         return;
     }
-    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
-    if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_P)) {
+    uint64_t pfn = vmsi_pte_head_pfn(mm->k, pte, size);
+    if (!(c->vma->flags & VMSI_VM_SHARED) && vmsi_pte_present(mm->k, pte)) {
         vms_frame *f = pfn == mm->k->zero_pfn ? NULL : vms_frames_meta(mm->k->fr, pfn);
         if (f && f->pincount && (f->flags & VMS_FRAME_ANON)) {
             copy_pinned(c, va, pte, size, pfn, f->order); /* pinned: never reclaimed */
@@ -76,13 +75,13 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
         }
     }
     vms_frames_get(mm->k->fr, pfn); /* held: the child's tables may need reclaim */
-    if (!(c->vma->flags & VMSI_VM_SHARED) && (pte & VMS_PTE_RW)) {
-        pte = vms_pte_wrprotect(pte);
+    if (!(c->vma->flags & VMSI_VM_SHARED) && vmsi_pte_write(mm->k, pte)) {
+        pte = vmsi_pte_wrprotect(mm->k, pte);
         vmsi_pte_set(mm, ptep, pte);
     }
     c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
     if (c->st == VMS_OK)
-        c->st = vmsi_map_page(c->child, va, cptep, pfn, vms_pte_mkold(pte));
+        c->st = vmsi_map_page(c->child, va, cptep, pfn, vmsi_pte_mkold(mm->k, pte));
     vmsi_page_put(mm->k, pfn);
 }
 

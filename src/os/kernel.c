@@ -37,6 +37,12 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.file_read = 250000;
     cfg->cost.writeback = 250000;
     cfg->cost.ipi = 3000;
+    cfg->cost.ipi_send = 200;
+    cfg->cost.ipi_latency = 1500;
+    cfg->cost.ipi_hop = 1000;
+    cfg->shootdown = VMS_SHOOTDOWN_AUTO;
+    cfg->tlb_batch = true;
+    cfg->sched_slice = 2250000;
     cfg->cost.syscall = 150;
     cfg->cost.ctx_switch = 2000;
     /* Memory pressure (docs/SWAP.md): no swap unless configured; an SSD model. */
@@ -176,7 +182,7 @@ static vms_status build_direct_map(vms_kernel *k, vms_err *err)
 {
     vms_pgsize size = k->cfg.direct_map_1g ? VMS_PG_1G : VMS_PG_2M;
     uint64_t blk = vms_pgsize_bytes(size);
-    uint64_t flags = VMS_PTE_RW | VMS_PTE_G | VMS_PTE_XD | VMS_PTE_A | VMS_PTE_D;
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_G | VMS_PGPROT_A | VMS_PGPROT_D;
     size_t n;
     const vms_frames_range *r = vms_frames_ranges(k->fr, &n);
     for (size_t i = 0; i < n; i++) {
@@ -185,7 +191,7 @@ static vms_status build_direct_map(vms_kernel *k, vms_err *err)
         for (uint64_t pa = lo; pa < hi; pa += blk) {
             if (vms_pt_lookup(&k->init_pt, k->page_offset + pa, NULL, NULL, NULL))
                 continue; /* shared with the previous range */
-            vms_status st = vms_pt_map(&k->init_pt, k->page_offset + pa, pa, size, flags, err);
+            vms_status st = vms_pt_map_prot(&k->init_pt, k->page_offset + pa, pa, size, prot, err);
             if (st != VMS_OK)
                 return st;
         }
@@ -221,7 +227,7 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     if (st != VMS_OK)
         return st;
     vms_pt_ops ops = {init_alloc_table, init_free_table, k};
-    st = vms_pt_init(&k->init_pt, k->bus, k->levels, &ops, err);
+    st = vms_pt_init_format(&k->init_pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK) {
         k->init_pt.root = 0;
         return st;
@@ -229,17 +235,16 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     return build_direct_map(k, err);
 }
 
-/* Every core: CR3 = init_mm (PCID 0), then CR4.PCIDE as configured; supervisor mode. */
+/* Every core: paging on with init_mm (ASID 0), address-space IDs as configured
+ * (x86-64: CR3, then CR4.PCIDE); supervisor mode. */
 static vms_status boot_cores(vms_kernel *k, vms_err *err)
 {
     for (unsigned i = 0; i < k->ncores; i++) {
         vms_core *c = vmsi_core(k, i);
-        vms_core_write_cr3(c, k->init_pt.root);
-        uint64_t cr4 = vms_core_regs(c)->cr4;
-        cr4 = k->cfg.pcid ? (cr4 | VMS_CR4_PCIDE) : (cr4 & ~VMS_CR4_PCIDE);
-        vms_status st = vms_core_write_cr4(c, cr4);
+        vms_status st = vms_core_mmu_boot(c, k->init_pt.root, k->cfg.pcid);
         if (st != VMS_OK)
-            return vmsi_err(err, st, "core %u refused CR4 0x%llx", i, (unsigned long long)cr4);
+            return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
+                            k->fmt->title, k->cfg.pcid ? "on" : "off");
         vms_core_set_user(c, false);
     }
     return VMS_OK;
@@ -260,6 +265,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
+    if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
+        return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
+                        (int)cfg->shootdown);
+    if (cfg->shootdown == VMS_SHOOTDOWN_BROADCAST && vms_machine_get_config(m)->invlpgb_max == 0)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = broadcast needs INVLPGB: the machine has "
+                        "invlpgb_max = 0");
+    if (cfg->sched_slice == 0)
+        return vmsi_err(err, VMS_ERR_INVAL, "kernel.sched_slice 0: expected >= 1 cycle");
     const vms_allocator *a = vms_machine_allocator(m);
     vms_kernel *k = vmsi_zalloc(a, sizeof *k);
     if (!k)
@@ -271,7 +285,8 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     k->ram = vms_machine_ram(m);
     k->cfg = *cfg;
     k->ncores = vms_machine_ncores(m);
-    k->levels = vms_machine_get_config(m)->levels;
+    k->fmt = vms_machine_format(m);
+    k->levels = k->fmt->levels;
     k->page_offset = k->levels == 5 ? VMS_PAGE_OFFSET_5L : VMS_PAGE_OFFSET_4L;
     k->next_pid = 1;
     k->next_ino = 1;
@@ -280,7 +295,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     k->cur_mm = vmsi_calloc(a, k->ncores, sizeof *k->cur_mm);
     k->pcid_used = vmsi_zalloc(a, VMSI_MAX_PCID + 1);
     k->dmesg = vmsi_zalloc(a, VMSI_DMESG_LINES * sizeof *k->dmesg);
-    if (!k->cur_mm || !k->pcid_used || !k->dmesg) {
+    if (!k->cur_mm || !k->pcid_used || !k->dmesg || vmsi_sched_init(k) != VMS_OK) {
         vms_kernel_destroy(k);
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     }
@@ -315,7 +330,7 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_swap_destroy(k);
     if (k->fr) {
         for (unsigned i = 0; i < k->ncores; i++)
-            vms_core_write_cr3(vmsi_core(k, i), 0);
+            vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
         if (k->init_pt.root)
             vms_pt_destroy(&k->init_pt);
         if (k->zero_pfn) {
@@ -324,6 +339,7 @@ void vms_kernel_destroy(vms_kernel *k)
         }
         vms_frames_destroy(k->fr);
     }
+    vmsi_sched_destroy(k);
     vmsi_free(k->a, k->procs, k->capprocs * sizeof *k->procs);
     vmsi_free(k->a, k->cur_mm, k->ncores * sizeof *k->cur_mm);
     vmsi_free(k->a, k->pcid_used, VMSI_MAX_PCID + 1);

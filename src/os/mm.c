@@ -90,7 +90,7 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
     zap_range(k, mm, core, start, end);
     vmsi_vma_remove_range(mm, start, end);
     vmsi_free_pgtables(mm, start, end);
-    vmsi_flush_tlb_range(k, mm, core, start, end);
+    vmsi_flush_tlb_mm_range(k, mm, core, start, end, VMSI_FLUSH_FREED | VMSI_FLUSH_GATHER);
     return VMS_OK;
 }
 
@@ -303,14 +303,18 @@ static void protect_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, v
 {
     (void)size;
     (void)ud;
-    if (vmsi_is_swap_pte(pte))
+    const vms_kernel *k = mm->k;
+    if (vmsi_is_swap_pte(k, pte))
         return; /* swap-in maps it with the VMA's protection of that time */
     const vmsi_vma *v = vmsi_vma_lookup(mm, va);
-    bool was_rw = (pte & VMS_PTE_RW) != 0;
-    uint64_t keep = pte & (VMS_PTE_ADDR_MASK | VMS_PTE_A | VMS_PTE_D);
-    uint64_t npte = keep | vmsi_vma_pte_flags(v, was_rw);
+    bool was_rw = vmsi_pte_write(k, pte);
+    uint64_t npte = vmsi_vma_mk_pte(k, v, vmsi_pte_pfn(k, pte), was_rw);
+    if (vmsi_pte_young(k, pte))
+        npte = vmsi_pte_mkyoung(k, npte);
+    if (vmsi_pte_dirty(k, pte))
+        npte = vmsi_pte_mkdirty(k, npte);
     if (v->prot == VMS_PROT_NONE && was_rw)
-        npte |= VMS_PTE_RW; /* remembered, ignored while not present */
+        npte = vmsi_pte_mkwrite(k, npte); /* remembered, ignored while not present */
     vmsi_pte_set(mm, ptep, npte);
 }
 
@@ -359,7 +363,7 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
             break;
     }
     vmsi_pte_range(mm, addr, end, protect_one, NULL);
-    vmsi_flush_tlb_range(k, mm, t->core, addr, end);
+    vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     vmsi_vma_merge_around(mm, addr, end);
     return VMS_OK;
 }
@@ -401,8 +405,8 @@ static void relock_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vm
     (void)va;
     (void)ptep;
     (void)ud;
-    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
-    if ((pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) && pfn != mm->k->zero_pfn)
+    uint64_t pfn = vmsi_pte_head_pfn(mm->k, pte, size);
+    if (vmsi_pte_mapped(mm->k, pte) && pfn != mm->k->zero_pfn)
         vmsi_update_mlock(mm->k, pfn);
 }
 
@@ -466,7 +470,7 @@ vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
             break;
     }
     zap_range(k, mm, t->core, addr, end);
-    vmsi_flush_tlb_range(k, mm, t->core, addr, end);
+    vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     return vmsi_vma_range_mapped(mm, addr, end)
                ? VMS_OK
                : vmsi_err(err, VMS_ERR_RANGE, "madvise: part of the range is not mapped");

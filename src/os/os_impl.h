@@ -20,6 +20,7 @@
 #ifndef VMSIM_OS_IMPL_H
 #define VMSIM_OS_IMPL_H
 
+#include "util/radix.h"
 #include "util/util.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
@@ -37,63 +38,9 @@
 #define VMSI_DMESG_LINES       256u /* kernel log lines kept for vms_kernel_dmesg */
 #define VMSI_DMESG_LINE        160u
 
-/* Software bit in a not-present PTE: a PROT_NONE page that keeps its frame, like
- * Linux's _PAGE_PROTNONE (the walker ignores every bit of an entry without P). */
-#define VMSI_PTE_PROTNONE VMS_PTE_SW1
-
 /*
- * A swap entry: the not-present PTE of a swapped-out page (Linux's swp_entry_t stored
- * in a pte, arch/x86/include/asm/pgtable_64.h), 4 KiB leaves only:
- *
- *   63     59 58    52 51                                 12 11 10  9  8          1  0
- *  +---------+--------+-------------------------------------+--+--+--+-------------+--+
- *  |  type   |   0    |      offset: the slot on device     | 0| 1| 0|      0      | 0|
- *  +---------+--------+-------------------------------------+--+--+--+-------------+--+
- *   5 bits             40 bits (4 PiB of 4 KiB slots)    SW3 SWP PROTNONE          P
- *
- * P = 0 so the walker faults and ignores the rest (SDM Vol. 3A §4.5: bits of a
- * not-present entry are available to software); SWP (software bit 10) marks the entry;
- * PROTNONE (bit 9) stays 0, so a swap entry is never mistaken for a PROT_NONE page that
- * keeps its frame, and a zero entry (pte_none) is never a swap entry. RW, A and D are 0:
- * fork's write-protect and mkold leave the entry unchanged.
- */
-#define VMSI_PTE_SWP          VMS_PTE_SW2
-#define VMSI_SWP_TYPE_SHIFT   59
-#define VMSI_SWP_TYPE_MASK    (UINT64_C(0x1F) << VMSI_SWP_TYPE_SHIFT)
-#define VMSI_SWP_OFFSET_SHIFT 12
-#define VMSI_SWP_OFFSET_BITS  40
-#define VMSI_SWP_OFFSET_MASK  (((UINT64_C(1) << VMSI_SWP_OFFSET_BITS) - 1) << VMSI_SWP_OFFSET_SHIFT)
-_Static_assert((VMSI_SWP_TYPE_MASK & VMSI_SWP_OFFSET_MASK) == 0, "swap type and offset overlap");
-_Static_assert(((VMSI_SWP_TYPE_MASK | VMSI_SWP_OFFSET_MASK) &
-                (VMS_PTE_P | VMSI_PTE_PROTNONE | VMSI_PTE_SWP | VMS_PTE_RW | VMS_PTE_A |
-                 VMS_PTE_D)) == 0,
-               "swap fields overlap P, PROTNONE, SWP, RW, A or D");
-_Static_assert(VMSI_PTE_SWP != VMSI_PTE_PROTNONE, "SWP and PROTNONE must differ");
-
-static inline bool vmsi_is_swap_pte(uint64_t pte)
-{
-    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE | VMSI_PTE_SWP)) == VMSI_PTE_SWP;
-}
-
-static inline uint64_t vmsi_swp_entry(unsigned type, uint64_t offset)
-{
-    return ((uint64_t)type << VMSI_SWP_TYPE_SHIFT) |
-           ((offset << VMSI_SWP_OFFSET_SHIFT) & VMSI_SWP_OFFSET_MASK) | VMSI_PTE_SWP;
-}
-
-static inline uint64_t vmsi_swp_offset(uint64_t pte)
-{
-    return (pte & VMSI_SWP_OFFSET_MASK) >> VMSI_SWP_OFFSET_SHIFT;
-}
-
-static inline unsigned vmsi_swp_type(uint64_t pte)
-{
-    return (unsigned)((pte & VMSI_SWP_TYPE_MASK) >> VMSI_SWP_TYPE_SHIFT);
-}
-
-/*
- * Page-cache array entries (vms_file.pages): a pfn, 0 (absent), or with bit 63 a swap
- * slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
+ * Page-cache entries (vms_file.pages, a sparse map by page index): a pfn, 0 (absent), or with bit
+ * 63 a swap slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
  * xarray), or with bit 62 a shadow (a file page reclaim dropped: the next read of it is
  * a refault, Linux's workingset shadow entry). Bit 61 with a swap slot: the slot's read
  * failed (poisoned: every later fault of the page is SIGBUS).
@@ -151,7 +98,10 @@ struct vmsi_mm {
     unsigned users;    /* tasks using it */
     vmsi_vma *vma;     /* sorted array */
     size_t nvma, cap;
-    uint64_t cpumask[VMS_MAX_CORES / 64];
+    uint64_t cpumask[VMS_MAX_CORES / 64]; /* cores with mm loaded (lazily or not) */
+    uint64_t tlb_gen;                     /* flush generation (Linux context.tlb_gen) */
+    uint64_t cpu_gen[VMS_MAX_CORES];      /* per core: the tlb_gen its TLB has caught up
+                                             with; 0: holds nothing of mm (smp.c) */
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
@@ -175,7 +125,18 @@ struct vms_task {
     vmsi_proc *proc;
     int tid;
     unsigned core;
+    bool queued;                           /* on core's run queue (sched.c) */
+    uint64_t affinity[VMS_MAX_CORES / 64]; /* cores it may run on */
 };
+
+/* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
+typedef struct vmsi_cpu {
+    vms_task **rq; /* runnable tasks; rq[0] runs (current) */
+    unsigned nrq, caprq;
+    bool lazy;            /* idle: cur_mm stays loaded lazily (enter_lazy_tlb) */
+    uint64_t slice_start; /* core cycles when rq[0] got the core */
+    uint64_t idle_cycles; /* cycles the core sat idle (clock moved on a wake-up) */
+} vmsi_cpu;
 
 /* Kinds of page-cache objects. */
 typedef enum vmsi_file_kind {
@@ -191,16 +152,22 @@ struct vms_file {
     vmsi_file_kind kind;
     unsigned refs;
     uint64_t ino;
-    uint64_t size;   /* bytes */
-    uint64_t npages; /* pages covering size */
-    uint64_t *pages; /* npages entries, allocated on first use */
-    uint64_t cached; /* pages present in the cache */
-    char *path;      /* host path (HOST) or "/dev/shm/NAME" (SHM) */
-    char *wb_path;   /* where writeback goes (HOST) */
-    bool wb_created; /* the copy exists and holds the original's bytes */
-    bool unlinked;   /* SHM: name forgotten */
-    vms_file *next;  /* kernel's list of objects */
+    uint64_t size;    /* bytes */
+    uint64_t npages;  /* pages covering size */
+    vmsi_radix pages; /* index -> cache entry (below); host memory per entry, not per page */
+    uint64_t cached;  /* pages present in the cache */
+    char *path;       /* host path (HOST) or "/dev/shm/NAME" (SHM) */
+    char *wb_path;    /* where writeback goes (HOST) */
+    bool wb_created;  /* the copy exists and holds the original's bytes */
+    bool unlinked;    /* SHM: name forgotten */
+    vms_file *next;   /* kernel's list of objects */
 };
+
+/* The cache entry of page index of f (0: absent). */
+static inline uint64_t vmsi_cache_entry(const vms_file *f, uint64_t index)
+{
+    return vmsi_radix_get(&f->pages, index);
+}
 
 /* One reverse-map entry: the PTE of mm at va maps the frame. */
 typedef struct vmsi_rmap_ent {
@@ -251,10 +218,18 @@ struct vms_kernel {
     vms_kernel_stats st;
     vms_rng rng;
     unsigned ncores, levels;
-    vms_pt init_pt; /* init_mm: kernel half only */
+    const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
+    vms_pt init_pt;           /* init_mm: kernel half only */
     uint64_t page_offset;
     uint64_t zero_pfn;
     vmsi_mm **cur_mm;  /* per core: the mm whose CR3 is loaded (NULL: init_mm) */
+    vmsi_cpu *cpu;     /* per core: run queue, lazy-TLB state (sched.c, smp.c) */
+    vms_shootdown_fn sd_hook; /* narration of shootdowns (vms_kernel_set_shootdown_hook) */
+    void *sd_ud;
+    unsigned sd_targets[VMS_MAX_CORES]; /* scratch of one shootdown: targets ... */
+    uint64_t sd_ack[VMS_MAX_CORES];     /* ... and their ack times */
+    uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
+    bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
     unsigned nprocs, capprocs;
     int next_pid;
@@ -281,6 +256,118 @@ struct vms_kernel {
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
 };
+
+/*
+ * The kernel's page-table helpers (Linux's pte_* and swp_entry_t API), on the format of
+ * the machine it runs (format.h): no kernel file tests an architecture's raw bits.
+ * Software encodings in not-present entries are the format's (x86-64: format.c):
+ *  - PROT_NONE (pte_protnone): not present, frame kept, so the page stays owned;
+ *  - swap entries (is_swap_pte): not present, never PROT_NONE, never zero (pte_none),
+ *    a type and a slot offset; write, accessed and dirty are clear, so fork's
+ *    write-protect and mkold leave them unchanged.
+ */
+static inline bool vmsi_pte_present(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_present(k->fmt, pte);
+}
+
+/* Present, or PROT_NONE: the entry holds a frame. */
+static inline bool vmsi_pte_mapped(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mapped(k->fmt, pte);
+}
+
+static inline bool vmsi_pte_protnone(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_protnone(k->fmt, pte);
+}
+
+static inline bool vmsi_pte_write(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_write(k->fmt, pte);
+}
+
+static inline bool vmsi_pte_dirty(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_dirty(k->fmt, pte);
+}
+
+static inline bool vmsi_pte_young(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_young(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_pfn(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_pfn(k->fmt, pte);
+}
+
+/* The first frame of the size-`size` page an entry maps. */
+static inline uint64_t vmsi_pte_head_pfn(const vms_kernel *k, uint64_t pte, vms_pgsize size)
+{
+    return vmsi_pte_pfn(k, pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+}
+
+static inline bool vmsi_pte_leaf(const vms_kernel *k, uint64_t pte, unsigned level)
+{
+    return vms_fmt_pte_leaf(k->fmt, pte, level);
+}
+
+static inline uint64_t vmsi_pte_mkwrite(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mkwrite(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_wrprotect(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_wrprotect(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_mkdirty(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mkdirty(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_mkclean(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mkclean(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_mkyoung(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mkyoung(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_pte_mkold(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_mkold(k->fmt, pte);
+}
+
+/* The same entry pointing to frame pfn. */
+static inline uint64_t vmsi_pte_set_pfn(const vms_kernel *k, uint64_t pte, uint64_t pfn)
+{
+    return vms_fmt_pte_set_pfn(k->fmt, pte, pfn);
+}
+
+static inline bool vmsi_is_swap_pte(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_is_swap(k->fmt, pte);
+}
+
+static inline uint64_t vmsi_swp_entry(const vms_kernel *k, unsigned type, uint64_t offset)
+{
+    return vms_fmt_mk_swap(k->fmt, type, offset);
+}
+
+static inline uint64_t vmsi_swp_offset(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_swap_offset(k->fmt, pte);
+}
+
+static inline unsigned vmsi_swp_type(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_swap_type(k->fmt, pte);
+}
 
 /* The "core" kswapd runs on when no core is configured for it: work charged to it is
  * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
@@ -325,8 +412,9 @@ typedef void (*vmsi_pte_fn)(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pt
 void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud);
 /* Free page tables left empty inside [start, end) (never the root or kernel half). */
 void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
-/* Leaf flags for a VMA (P|US|RW?|XD?) — write granted only when `writable`. */
-uint64_t vmsi_vma_pte_flags(const vmsi_vma *vma, bool writable);
+/* The leaf mapping frame pfn with vma's rights (write only when `writable`), at the
+ * VMA's page size: the format's PROT_NONE entry for a PROT_NONE VMA. */
+uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable);
 vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
 
 /* ---- vma.c ---- */
@@ -398,6 +486,29 @@ uint64_t vmsi_oom_badness(const vmsi_proc *p);
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);
 void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
                           uint64_t end);
+/* flush_tlb_mm_range with its flags: FREED (page tables were freed: lazy cores get the
+ * IPI too, as Linux's freed_tables) and GATHER (an mmu_gather range of munmap/mprotect:
+ * split into one shootdown per page when kernel.tlb_batch is off). */
+#define VMSI_FLUSH_FREED  1u
+#define VMSI_FLUSH_GATHER 2u
+void vmsi_flush_tlb_mm_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
+                             uint64_t end, unsigned flags);
+/* Reclaim's deferred flush (try_to_unmap_flush): note that mm's entries for one page must
+ * go (the PTE already changed), then flush every noted core once. With tlb_batch off the
+ * page is flushed at once. */
+void vmsi_tlb_defer(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t va);
+void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator);
+bool vmsi_mask_test(const vmsi_mm *mm, unsigned c);
+
+/* ---- sched.c ---- */
+vms_status vmsi_sched_init(vms_kernel *k);
+void vmsi_sched_destroy(vms_kernel *k);
+/* A new task joins its core's run queue (wakes an idle core); a task leaves it (exit,
+ * death, migration): its core switches to the next runnable task or goes idle (lazy). */
+vms_status vmsi_sched_enqueue(vms_kernel *k, vms_task *t);
+void vmsi_sched_dequeue(vms_kernel *k, vms_task *t);
+/* t runs now on its core (preempting the current task there): CR3 as needed. */
+void vmsi_sched_switch_to(vms_kernel *k, vms_task *t);
 vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid);
 void vmsi_pcid_free(vms_kernel *k, uint16_t pcid);
 void vmsi_mm_drop_cores(vms_kernel *k, vmsi_mm *mm);

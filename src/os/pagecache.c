@@ -3,9 +3,10 @@
  * writeback to a copy of the file.
  *
  * A file is a host file opened read-only; opening the same path twice gives the same
- * object, so every mapping of a file shares one page cache. The cache is a flat array
- * of pfns indexed by page (0 = absent). A cache page is a frame flagged FILE (plus
- * SWAPBACKED for shmem), holding one reference owned by the cache, with its rmap record
+ * object, so every mapping of a file shares one page cache. The cache is a sparse map
+ * (util/radix.h) from page index to pfn (0 = absent), so its host memory follows the
+ * pages cached, not the file's size; only regular files are opened. A cache page is a frame flagged
+ * FILE (plus SWAPBACKED for shmem), holding one reference owned by the cache, with its rmap record
  * naming (file, index) for the reverse map. Its bytes are the host file's bytes; the
  * part of the last page beyond EOF reads as zeros.
  *
@@ -24,7 +25,9 @@
  * Invariant: every live object is on k->files; refs counts opens, mappings and (shm) a
  * name; the last put writes back, frees the cache and the object.
  */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "os/os_impl.h"
 
@@ -74,10 +77,10 @@ void vmsi_file_get(vms_file *f)
  * swap slot holding a swapped-out shmem page. */
 static void drop_cache(vms_kernel *k, vms_file *f)
 {
-    for (uint64_t i = 0; f->pages && i < f->npages; i++) {
-        uint64_t pfn = vmsi_cache_pfn(f->pages[i]);
-        if (f->pages[i] & VMSI_CACHE_SWAP)
-            vmsi_swap_free(k, f->pages[i] & VMSI_CACHE_SLOT);
+    for (uint64_t i = 0, e; vmsi_radix_next(&f->pages, &i, &e); i++) {
+        uint64_t pfn = vmsi_cache_pfn(e);
+        if (e & VMSI_CACHE_SWAP)
+            vmsi_swap_free(k, e & VMSI_CACHE_SLOT);
         if (!pfn)
             continue;
         vms_frame *fm = vms_frames_meta(k->fr, pfn);
@@ -91,8 +94,7 @@ static void drop_cache(vms_kernel *k, vms_file *f)
         vms_frames_set_flags(k->fr, pfn, 0, fm->flags & ~VMS_FRAME_OWNED_FLAGS);
         vms_frames_put(k->fr, pfn, NULL);
     }
-    vmsi_free(k->a, f->pages, f->npages * sizeof *f->pages);
-    f->pages = NULL;
+    vmsi_radix_free(&f->pages, k->a);
     f->cached = 0;
 }
 
@@ -143,12 +145,24 @@ vms_status vms_file_open(vms_kernel *k, const char *path, vms_file **out, vms_er
     FILE *h = fopen(path, "rb");
     if (!h)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot open for reading", path);
-    long size = fseek(h, 0, SEEK_END) == 0 ? ftell(h) : -1;
+    /* Only a regular file has pages to map: a directory, a device or a FIFO has no size
+     * to trust (a directory's seek end is LLONG_MAX; a FIFO cannot be re-read). */
+    struct stat sb;
+    int r = fstat(fileno(h), &sb);
     fclose(h);
-    if (size < 0)
+    if (r != 0)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot find its size", path);
+    if (!S_ISREG(sb.st_mode))
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: not a regular file (%s): expected a file to map",
+                        path,
+                        S_ISDIR(sb.st_mode)    ? "a directory"
+                        : S_ISCHR(sb.st_mode)  ? "a character device"
+                        : S_ISBLK(sb.st_mode)  ? "a block device"
+                        : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                                               : "a socket or other special file");
+    uint64_t size = (uint64_t)sb.st_size;
     vms_file *f;
-    vms_status st = vmsi_file_new(k, VMSI_FILE_HOST, (uint64_t)size, &f, err);
+    vms_status st = vmsi_file_new(k, VMSI_FILE_HOST, size, &f, err);
     if (st != VMS_OK)
         return st;
     const char *dir = k->cfg.writeback_dir ? k->cfg.writeback_dir : ".";
@@ -192,7 +206,7 @@ uint64_t vms_file_cached_pages(const vms_file *f)
 
 uint64_t vmsi_filemap_peek(const vms_file *f, uint64_t index)
 {
-    return f->pages && index < f->npages ? vmsi_cache_pfn(f->pages[index]) : 0;
+    return index < f->npages ? vmsi_cache_pfn(vmsi_cache_entry(f, index)) : 0;
 }
 
 /* Bring page index into the cache: a new frame, filled from the host file (or zeros
@@ -206,7 +220,9 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
     if (st != VMS_OK)
         return st;
     vmsi_rmap *r = vmsi_zalloc(k->a, sizeof *r);
-    if (!r) {
+    uint64_t old = vmsi_cache_entry(f, index); /* 0 or a shadow: the slot may need nodes */
+    if (!r || vmsi_radix_set(&f->pages, k->a, index, old ? old : VMSI_CACHE_SHADOW) != VMS_OK) {
+        vmsi_free(k->a, r, sizeof *r);
         vms_frames_set_flags(k->fr, pfn, 0, flags);
         vms_frames_put(k->fr, pfn, NULL);
         return VMS_ERR_NOMEM;
@@ -220,6 +236,7 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
         if (fseek(h, (long)(index << VMS_PAGE_SHIFT), SEEK_SET) == 0)
             n = fread(buf, 1, sizeof buf, h);
         if (n && vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
+            vmsi_radix_set(&f->pages, k->a, index, old); /* as it was: cannot fail */
             vms_frames_meta(k->fr, pfn)->owner = 0;
             vmsi_free(k->a, r, sizeof *r);
             vms_frames_set_flags(k->fr, pfn, 0, flags);
@@ -232,7 +249,7 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
         vmsi_charge(k, core, k->cfg.cost.zero_page);
         k->nr_shmem++;
     }
-    f->pages[index] = pfn;
+    vmsi_radix_set(&f->pages, k->a, index, pfn); /* the slot exists: cannot fail */
     f->cached++;
     vmsi_lru_add(k, pfn);
     return VMS_OK;
@@ -244,8 +261,8 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
 static vms_status shmem_swapin(vms_kernel *k, vms_file *f, uint64_t index, unsigned core,
                                vms_err *err)
 {
-    uint64_t slot = f->pages[index] & VMSI_CACHE_SLOT, pfn;
-    if (f->pages[index] & VMSI_CACHE_POISON)
+    uint64_t e = vmsi_cache_entry(f, index), slot = e & VMSI_CACHE_SLOT, pfn;
+    if (e & VMSI_CACHE_POISON)
         return vmsi_err(err, VMS_ERR_IO, "shmem page %llu: lost to a swap read error",
                         (unsigned long long)index);
     vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_FILE | VMS_FRAME_SWAPBACKED, &pfn, err);
@@ -258,7 +275,7 @@ static vms_status shmem_swapin(vms_kernel *k, vms_file *f, uint64_t index, unsig
         vms_frames_put(k->fr, pfn, NULL);
         if (st != VMS_ERR_IO)
             return vmsi_err(err, VMS_ERR_NOMEM, "shmem swap-in: out of host memory");
-        f->pages[index] |= VMSI_CACHE_POISON;
+        vmsi_radix_set(&f->pages, k->a, index, e | VMSI_CACHE_POISON); /* replaces */
         k->st.swap_read_errors++;
         vmsi_log(k, VMS_LOG_ERR, "Read-error on swap-device (0:%llu)", (unsigned long long)slot);
         vmsi_swap_kill_owners(k, slot, k->cur_proc);
@@ -268,7 +285,7 @@ static vms_status shmem_swapin(vms_kernel *k, vms_file *f, uint64_t index, unsig
     r->file = f;
     r->index = index;
     vms_frames_meta(k->fr, pfn)->owner = (uintptr_t)r;
-    f->pages[index] = pfn;
+    vmsi_radix_set(&f->pages, k->a, index, pfn); /* replaces the swap entry */
     f->cached++;
     k->nr_shmem++;
     vmsi_swap_free(k, slot);
@@ -286,18 +303,13 @@ vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t
     if (index >= f->npages)
         return vmsi_err(err, VMS_ERR_RANGE, "page %llu beyond the end of the file",
                         (unsigned long long)index);
-    if (!f->pages) {
-        f->pages = vmsi_calloc(k->a, f->npages, sizeof *f->pages);
-        if (!f->pages)
-            return vmsi_err(err, VMS_ERR_NOMEM, "page cache: out of host memory");
-    }
-    if (f->pages[index] & VMSI_CACHE_SWAP) {
+    if (vmsi_cache_entry(f, index) & VMSI_CACHE_SWAP) {
         vms_status st = shmem_swapin(k, f, index, core, err);
         if (st != VMS_OK)
             return st;
         *major = true;
     }
-    if (!vmsi_cache_pfn(f->pages[index])) {
+    if (!vmsi_cache_pfn(vmsi_cache_entry(f, index))) {
         FILE *h = NULL;
         if (f->kind == VMSI_FILE_HOST) {
             /* Written-back pages live in the copy (which starts as the original). */
@@ -306,23 +318,23 @@ vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t
             if (!h)
                 return vmsi_err(err, VMS_ERR_IO, "%s: cannot read", from);
             *major = true;
-            if (f->pages[index] & VMSI_CACHE_SHADOW)
+            if (vmsi_cache_entry(f, index) & VMSI_CACHE_SHADOW)
                 k->st.refault_file++;
         }
         vms_status st = add_page(k, f, index, h, core);
         if (st == VMS_OK) /* held: the readahead's allocations may reclaim */
-            vms_frames_get(k->fr, f->pages[index]);
+            vms_frames_get(k->fr, vmsi_cache_entry(f, index));
         for (uint64_t i = ra_start; h && st == VMS_OK && i < ra_end && i < f->npages; i++)
-            if (!vmsi_cache_pfn(f->pages[i]) && add_page(k, f, i, h, core) != VMS_OK)
+            if (!vmsi_cache_pfn(vmsi_cache_entry(f, i)) && add_page(k, f, i, h, core) != VMS_OK)
                 break; /* readahead is best effort */
         if (h)
             fclose(h);
         if (st != VMS_OK)
             return vmsi_err(err, st, "page cache: cannot add page %llu", (unsigned long long)index);
     } else {
-        vms_frames_get(k->fr, f->pages[index]);
+        vms_frames_get(k->fr, vmsi_cache_entry(f, index));
     }
-    *pfn = f->pages[index];
+    *pfn = vmsi_cache_entry(f, index);
     return VMS_OK;
 }
 
@@ -361,7 +373,7 @@ static bool page_dirty(vms_kernel *k, uint64_t pfn)
     for (uint32_t i = 0; r && i < r->n; i++) {
         uint64_t ptep = 0;
         vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
-        if (ptep && (vmsi_pte_get(r->e[i].mm, ptep) & VMS_PTE_D))
+        if (ptep && vmsi_pte_dirty(k, vmsi_pte_get(r->e[i].mm, ptep)))
             return true;
     }
     return false;
@@ -375,9 +387,9 @@ static void page_mkclean(vms_kernel *k, uint64_t pfn, unsigned core)
         uint64_t ptep = 0;
         vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
         uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
-        if (!(pte & (VMS_PTE_RW | VMS_PTE_D)))
+        if (!vmsi_pte_write(k, pte) && !vmsi_pte_dirty(k, pte))
             continue;
-        vmsi_pte_set(r->e[i].mm, ptep, vms_pte_mkclean(vms_pte_wrprotect(pte)));
+        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_mkclean(k, vmsi_pte_wrprotect(k, pte)));
         vmsi_flush_tlb_range(k, r->e[i].mm, core, r->e[i].va, r->e[i].va + VMS_PAGE_SIZE);
     }
     vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_DIRTY);
@@ -386,12 +398,13 @@ static void page_mkclean(vms_kernel *k, uint64_t pfn, unsigned core)
 vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint64_t last,
                                unsigned core, vms_err *err)
 {
-    if (f->kind != VMSI_FILE_HOST || !f->pages)
+    if (f->kind != VMSI_FILE_HOST)
         return VMS_OK;
     FILE *out = NULL;
     vms_status st = VMS_OK;
-    for (uint64_t i = first; i < last && i < f->npages && st == VMS_OK; i++) {
-        uint64_t pfn = vmsi_cache_pfn(f->pages[i]);
+    for (uint64_t i = first, e;
+         st == VMS_OK && vmsi_radix_next(&f->pages, &i, &e) && i < last && i < f->npages; i++) {
+        uint64_t pfn = vmsi_cache_pfn(e);
         if (!pfn || !page_dirty(k, pfn))
             continue;
         if (!out) {

@@ -4,20 +4,33 @@
  * finding or creating the leaf slot for an address, visiting every leaf of a range, and
  * freeing tables that became empty.
  *
- * Tables live in simulated RAM and are read and written through the bus as 8-byte
- * entries (Intel SDM Vol. 3A §4.5). Leaves are written here with their full value; the
- * kernel decides their bits (vmsi_vma_pte_flags):
+ * Tables live in simulated RAM and are read and written through the bus in the
+ * machine's page-table format (format.h). Leaves are written here with their full
+ * value; the kernel decides their rights (vmsi_vma_mk_pte) and the format encodes them
+ * (on x86-64, Intel SDM Vol. 3A §4.5):
  *
- *   present page:     P | US | A? | D? | RW (writable and not COW) | XD (no PROT_EXEC)
- *                     | PS (2M/1G) | PFN
- *   PROT_NONE page:   P = 0, VMSI_PTE_PROTNONE (bit 9) set, PFN and PS kept, so the frame
- *                     stays owned by the PTE as with Linux's _PAGE_PROTNONE
+ *   present page:     user, readable; writable when the VMA is and the page is not
+ *                     COW; executable only with PROT_EXEC; the page size of the VMA
+ *                     (x86-64: P | US | RW? | XD? | PS for 2M/1G | PFN)
+ *   PROT_NONE page:   the format's PROT_NONE entry, not present with the frame kept, so
+ *                     the frame stays owned by the PTE as with Linux's _PAGE_PROTNONE
  *
  * Invariants: the kernel half of a root (entries 256 … 511) is a copy of init_mm's and
  * is never freed with a process; every table reachable from a user-half entry is a
  * frame flagged PAGETABLE counted in mm->nr_ptes.
  */
 #include "os/os_impl.h"
+
+/* Entry i of the table at table_pa, and the table a present non-leaf entry points to. */
+static inline uint64_t slot(const vms_kernel *k, uint64_t table_pa, unsigned i)
+{
+    return table_pa + ((uint64_t)i << k->fmt->entry_shift);
+}
+
+static inline uint64_t table_of(const vms_kernel *k, uint64_t pte)
+{
+    return vms_fmt_pte_addr(k->fmt, pte);
+}
 
 /* vms_pt_ops for a process's tables: frames flagged PAGETABLE, counted per mm. */
 static vms_status mm_alloc_table(void *ud, uint64_t *pa)
@@ -56,14 +69,15 @@ void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte)
 vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
     vms_pt_ops ops = {mm_alloc_table, mm_free_table, mm};
-    vms_status st = vms_pt_init(&mm->pt, k->bus, k->levels, &ops, err);
+    vms_status st = vms_pt_init_format(&mm->pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK)
         return st;
-    for (unsigned i = VMS_PT_ENTRIES / 2; i < VMS_PT_ENTRIES; i++) {
+    unsigned n = vms_fmt_entries(k->fmt);
+    for (unsigned i = n / 2; i < n; i++) {
         uint64_t e = 0;
-        vms_pt_read(&k->init_pt, k->init_pt.root + 8u * i, &e);
+        vms_pt_read(&k->init_pt, slot(k, k->init_pt.root, i), &e);
         if (e)
-            vms_pt_write(&mm->pt, mm->pt.root + 8u * i, e);
+            vms_pt_write(&mm->pt, slot(k, mm->pt.root, i), e);
     }
     return VMS_OK;
 }
@@ -72,10 +86,10 @@ vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 static void free_tree(vmsi_mm *mm, uint64_t pa, unsigned level)
 {
     if (level > 1) {
-        for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
-            uint64_t e = vmsi_pte_get(mm, pa + 8u * i);
-            if ((e & VMS_PTE_P) && !vms_pte_leaf(e, level))
-                free_tree(mm, vms_pte_addr(e), level - 1);
+        for (unsigned i = 0; i < vms_fmt_entries(mm->k->fmt); i++) {
+            uint64_t e = vmsi_pte_get(mm, slot(mm->k, pa, i));
+            if (vmsi_pte_present(mm->k, e) && !vmsi_pte_leaf(mm->k, e, level))
+                free_tree(mm, table_of(mm->k, e), level - 1);
         }
     }
     mm_free_table(mm, pa);
@@ -87,10 +101,10 @@ void vmsi_mm_free_pgd(vmsi_mm *mm)
     if (!mm->pt.root)
         return;
     unsigned top = mm->k->levels;
-    for (unsigned i = 0; i < VMS_PT_ENTRIES / 2; i++) {
-        uint64_t e = vmsi_pte_get(mm, mm->pt.root + 8u * i);
-        if (e & VMS_PTE_P)
-            free_tree(mm, vms_pte_addr(e), top - 1);
+    for (unsigned i = 0; i < vms_fmt_entries(mm->k->fmt) / 2; i++) {
+        uint64_t e = vmsi_pte_get(mm, slot(mm->k, mm->pt.root, i));
+        if (vmsi_pte_present(mm->k, e))
+            free_tree(mm, table_of(mm->k, e), top - 1);
     }
     mm_free_table(mm, mm->pt.root);
     mm->pt.root = 0;
@@ -110,21 +124,22 @@ vms_status vmsi_pte_slot(vmsi_mm *mm, uint64_t va, vms_pgsize size, bool create,
 static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t base, uint64_t start,
                         uint64_t end, vmsi_pte_fn fn, void *ud)
 {
-    uint64_t span = UINT64_C(1) << vms_level_shift(level);
+    const vms_kernel *k = mm->k;
+    uint64_t span = UINT64_C(1) << vms_fmt_level_shift(k->fmt, level);
     unsigned first = start > base ? (unsigned)((start - base) / span) : 0;
-    for (unsigned i = first; i < VMS_PT_ENTRIES; i++) {
+    for (unsigned i = first; i < vms_fmt_entries(k->fmt); i++) {
         uint64_t va = base + (uint64_t)i * span;
         if (va >= end)
             break;
-        uint64_t ptep = table + 8u * i;
+        uint64_t ptep = slot(k, table, i);
         uint64_t e = vmsi_pte_get(mm, ptep);
         if (!e)
             continue;
-        bool leaf = level == 1 || ((level == 2 || level == 3) && (e & VMS_PTE_PS));
-        if (leaf)
+        /* A leaf even when not present: swap and PROT_NONE entries keep their size. */
+        if (vmsi_pte_leaf(k, e, level))
             fn(mm, va, ptep, e, (vms_pgsize)(level - 1), ud);
-        else if (e & VMS_PTE_P)
-            range_level(mm, vms_pte_addr(e), level - 1, va, start, end, fn, ud);
+        else if (vmsi_pte_present(k, e))
+            range_level(mm, table_of(k, e), level - 1, va, start, end, fn, ud);
     }
 }
 
@@ -139,8 +154,8 @@ void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, v
 
 static bool table_empty(vmsi_mm *mm, uint64_t pa)
 {
-    for (unsigned i = 0; i < VMS_PT_ENTRIES; i++)
-        if (vmsi_pte_get(mm, pa + 8u * i))
+    for (unsigned i = 0; i < vms_fmt_entries(mm->k->fmt); i++)
+        if (vmsi_pte_get(mm, slot(mm->k, pa, i)))
             return false;
     return true;
 }
@@ -149,20 +164,21 @@ static bool table_empty(vmsi_mm *mm, uint64_t pa)
 static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t base, uint64_t start,
                        uint64_t end)
 {
-    uint64_t span = UINT64_C(1) << vms_level_shift(level);
+    const vms_kernel *k = mm->k;
+    uint64_t span = UINT64_C(1) << vms_fmt_level_shift(k->fmt, level);
     unsigned first = start > base ? (unsigned)((start - base) / span) : 0;
-    for (unsigned i = first; i < VMS_PT_ENTRIES; i++) {
+    for (unsigned i = first; i < vms_fmt_entries(k->fmt); i++) {
         uint64_t va = base + (uint64_t)i * span;
         if (va >= end)
             break;
-        uint64_t e = vmsi_pte_get(mm, table + 8u * i);
-        if (!(e & VMS_PTE_P) || vms_pte_leaf(e, level))
+        uint64_t e = vmsi_pte_get(mm, slot(k, table, i));
+        if (!vmsi_pte_present(k, e) || vmsi_pte_leaf(k, e, level))
             continue;
-        uint64_t child = vms_pte_addr(e);
+        uint64_t child = table_of(k, e);
         if (level - 1 > 1)
             free_level(mm, child, level - 1, va, start, end);
         if (table_empty(mm, child)) {
-            vmsi_pte_set(mm, table + 8u * i, 0);
+            vmsi_pte_set(mm, slot(k, table, i), 0);
             mm_free_table(mm, child);
         }
     }
@@ -185,15 +201,15 @@ vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma)
     return VMS_PG_4K;
 }
 
-uint64_t vmsi_vma_pte_flags(const vmsi_vma *vma, bool writable)
+uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
 {
-    uint64_t f = vmsi_vma_pgsize(vma) != VMS_PG_4K ? VMS_PTE_PS : 0;
-    if (vma->prot == VMS_PROT_NONE)
-        return f | VMSI_PTE_PROTNONE;
-    f |= VMS_PTE_P | VMS_PTE_US;
-    if (writable && (vma->prot & VMS_PROT_WRITE))
-        f |= VMS_PTE_RW;
-    if (!(vma->prot & VMS_PROT_EXEC))
-        f |= VMS_PTE_XD;
-    return f;
+    unsigned prot = 0;
+    if (vma->prot != VMS_PROT_NONE) {
+        prot = VMS_PGPROT_R | VMS_PGPROT_U;
+        if (writable && (vma->prot & VMS_PROT_WRITE))
+            prot |= VMS_PGPROT_W;
+        if (vma->prot & VMS_PROT_EXEC)
+            prot |= VMS_PGPROT_X;
+    }
+    return vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(vmsi_vma_pgsize(vma)), prot);
 }

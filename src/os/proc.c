@@ -19,6 +19,7 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "os/os_impl.h"
 
@@ -37,6 +38,7 @@ vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOMEM, "mm: out of host memory");
     mm->k = k;
     mm->id = ++k->next_mm_id;
+    mm->tlb_gen = 1; /* cpu_gen 0 means "holds nothing" (smp.c) */
     vms_status st = vmsi_mm_alloc_pgd(k, mm, err);
     if (st != VMS_OK) {
         vmsi_free(k->a, mm, sizeof *mm);
@@ -106,6 +108,11 @@ static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_
     t->proc = p;
     t->core = core;
     t->tid = k->next_pid++;
+    memset(t->affinity, 0xff, sizeof t->affinity);
+    if (vmsi_sched_enqueue(k, t) != VMS_OK) {
+        vmsi_free(k->a, t, sizeof *t);
+        return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
+    }
     p->tasks[p->ntasks++] = t;
     if (p->mm)
         p->mm->users++;
@@ -155,14 +162,13 @@ static void proc_release_mm(vms_kernel *k, vmsi_proc *p)
     mm->users -= p->ntasks;
     if (mm->users > 0)
         return;
-    for (unsigned c = 0; c < k->ncores; c++)
-        if (k->cur_mm[c] == mm)
-            vmsi_switch_mm(k, c, NULL);
+    vmsi_mm_drop_cores(k, mm);
     vmsi_mm_destroy(mm);
 }
 
 static void task_free(vms_kernel *k, vms_task *t)
 {
+    vmsi_sched_dequeue(k, t);
     vmsi_free(k->a, t, sizeof *t);
 }
 
@@ -192,6 +198,8 @@ static void proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
     if (k->cur_proc == p)
         k->cur_proc = NULL;
     proc_release_mm(k, p);
+    for (unsigned i = 0; i < p->ntasks; i++)
+        vmsi_sched_dequeue(k, p->tasks[i]); /* a dead task never runs again */
 }
 
 void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig)
@@ -242,6 +250,7 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
         vmsi_mm_destroy(mm);
         return st;
     }
+    memcpy((*child)->affinity, t->affinity, sizeof t->affinity);
     k->st.forks++;
     return VMS_OK;
 }
@@ -256,8 +265,10 @@ vms_status vms_proc_vfork(vms_kernel *k, vms_task *t, vms_task **child, vms_err 
     /* No copy, no write protection, no flush: the child runs in p's mm (proc_new's
      * task takes a user reference on it). */
     vms_status st = proc_new(k, p->name, p->pid, p->mm, t->core, child, err);
-    if (st == VMS_OK)
+    if (st == VMS_OK) {
+        memcpy((*child)->affinity, t->affinity, sizeof t->affinity);
         k->st.forks++;
+    }
     return st;
 }
 
@@ -324,18 +335,10 @@ void vms_proc_exit(vms_kernel *k, vms_task *t)
     proc_reap(k, t->proc);
 }
 
-vms_status vms_task_set_core(vms_kernel *k, vms_task *t, unsigned core, vms_err *err)
-{
-    vms_status st = check_core(k, core, err);
-    if (st == VMS_OK)
-        t->core = core;
-    return st;
-}
-
 void vms_task_schedule(vms_kernel *k, vms_task *t)
 {
     if (t->proc->mm)
-        vmsi_switch_mm(k, t->core, t->proc->mm);
+        vmsi_sched_switch_to(k, t);
 }
 
 vms_task *vms_proc_find(vms_kernel *k, int pid)
@@ -405,13 +408,11 @@ static void deliver(vms_kernel *k, vms_task *t, int sig, uint64_t addr, uint32_t
     info->error_code = ec;
     info->si_code = si_code;
     if (sig == VMS_SIGSEGV) {
-        info->outcome = VMS_ACCESS_SEGV;
-        k->st.segv++;
+        info->outcome = VMS_ACCESS_SEGV; /* a fault's SIGSEGV is counted by its handler */
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: segfault at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else if (sig == VMS_SIGBUS) {
         info->outcome = VMS_ACCESS_BUS;
-        k->st.sigbus++;
         vmsi_log(k, VMS_LOG_INFO, "%s[%d]: bus error at %llx error %x", p->name, t->tid,
                  (unsigned long long)addr, ec);
     } else {
@@ -447,7 +448,7 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     }
     vms_core *core = vmsi_core(k, t->core);
     uint64_t c0 = vms_core_cycles(core);
-    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->flags, &fi);
     k->st.fault_cycles += vms_core_cycles(core) - c0;
     info->major += fi.major;
     switch (r) {
@@ -514,13 +515,27 @@ static inline void access_done(vms_kernel *k, vms_task *t, uint64_t va, size_t l
     vmsi_lru_accessed(k, t->proc->mm, va, len); /* exact LRU/OPT: an oracle */
 }
 
+/* A string access (vms_core_access) that faulted after `done` bytes resumes there: the
+ * retry starts at the faulting page, and the pages before it are progress. */
+static void resume(uint64_t *va, void **buf, size_t *len, size_t done, fault_watch *w,
+                   vms_kernel *k)
+{
+    if (!done)
+        return;
+    *va += done;
+    *len -= done;
+    if (*buf)
+        *buf = (uint8_t *)*buf + done;
+    *w = (fault_watch)FAULT_WATCH_INIT(k);
+}
+
 /* Put t's core in user mode running t's address space; returns the core. */
 static vms_core *enter_user(vms_kernel *k, vms_task *t)
 {
     vms_core *c = vmsi_core(k, t->core);
     k->cur_core = t->core;
     k->cur_proc = t->proc;
-    vmsi_switch_mm(k, t->core, t->proc->mm);
+    vmsi_sched_switch_to(k, t);
     vms_core_set_user(c, true);
     return c;
 }
@@ -536,6 +551,8 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         return vmsi_err(err, VMS_ERR_INVAL, "access: %s", t ? "zero length" : "no task");
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
+    uint64_t va0 = va;
+    size_t len0 = len;
     for (;;) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
@@ -547,9 +564,10 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
         k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
         if (r.ok) {
-            access_done(k, t, va, len);
+            access_done(k, t, va0, len0);
             return VMS_OK;
         }
+        resume(&va, &buf, &len, r.done, &w, k);
         if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
@@ -587,6 +605,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;
+    vms_ref part; /* the rest of refs[i], a string reference resumed at its faulting page */
+    bool in_part = false;
     while (i < n) {
         if (t->proc->state != VMS_TASK_RUNNING) {
             info->outcome = VMS_ACCESS_DEAD;
@@ -594,12 +614,15 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         }
         vms_core *c = enter_user(k, t);
         vms_fault f;
+        bool was_part = in_part;
         uint64_t c0 = vms_core_cycles(c);
-        size_t ran = vms_core_access_batch(c, refs + i, n - i, &f);
+        size_t ran = vms_core_access_batch(c, in_part ? &part : refs + i, in_part ? 1 : n - i, &f);
         k->st.user_cycles += vms_core_cycles(c) - c0;
         vms_core_set_user(c, false);
-        if (ran > 0)
+        if (ran > 0) {
             w = (fault_watch)FAULT_WATCH_INIT(k); /* progress: a new reference's faults */
+            in_part = false;
+        }
         /* Nothing of the kernel runs between references of the batch, so their
          * completions can be told now, in order, before the fault is handled. */
         for (size_t j = i; j < i + ran; j++)
@@ -607,6 +630,17 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         i += ran;
         if (i == n)
             break;
+        if (was_part && ran == 1)
+            continue; /* the resumed reference completed: on with the batch */
+        const vms_ref *cur = in_part ? &part : &refs[i];
+        if (f.kind == VMS_FAULT_PF && vms_access_is_string(cur->va, cur->len) && f.va > cur->va) {
+            /* As vms_proc_access's resume(): the pages before the faulting one are done. */
+            part = *cur;
+            part.len -= (uint32_t)(f.va - cur->va);
+            part.va = f.va;
+            in_part = true;
+            w = (fault_watch)FAULT_WATCH_INIT(k);
+        }
         if (livelocked(k, &w, &f)) {
             deliver(k, t, VMS_SIGBUS, f.va, f.error_code, 0, info);
             break;
@@ -630,7 +664,7 @@ static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vm
     info->faults++;
     k->st.kernel_faults++;
     vmsi_fault_info fi = {0, false};
-    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->error_code, &fi);
+    vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->flags, &fi);
     info->major += fi.major;
     switch (r) {
     case VMSI_FAULT_DONE:
@@ -685,12 +719,13 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         vms_core *c = vmsi_core(k, t->core);
         k->cur_core = t->core;
         k->cur_proc = t->proc;
-        vmsi_switch_mm(k, t->core, t->proc->mm);
+        vmsi_sched_switch_to(k, t);
         vms_core_set_ac(c, true); /* stac */
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
         vms_core_set_ac(c, false); /* clac */
         if (r.ok)
             return VMS_OK;
+        resume(&va, &buf, &len, r.done, &w, k);
         if (livelocked(k, &w, &r.fault)) {
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;

@@ -82,7 +82,7 @@ static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
     *size = vmsi_vma_pgsize(v);
     vmsi_pte_slot(mm, va, *size, false, &ptep, NULL);
     uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-    return (pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) || vmsi_is_swap_pte(pte) ? pte : 0;
+    return vmsi_pte_mapped(mm->k, pte) || vmsi_is_swap_pte(mm->k, pte) ? pte : 0;
 }
 
 vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_t npages,
@@ -98,13 +98,13 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
         out[i] = 0;
         if (!pte)
             continue;
-        if (vmsi_is_swap_pte(pte)) { /* bits 4:0 swap type, 54:5 swap offset */
-            out[i] =
-                VMS_PM_SWAPPED | (vmsi_swp_offset(pte) << 5 & VMS_PM_PFN_MASK) | vmsi_swp_type(pte);
+        if (vmsi_is_swap_pte(k, pte)) { /* bits 4:0 swap type, 54:5 swap offset */
+            out[i] = VMS_PM_SWAPPED | (vmsi_swp_offset(k, pte) << 5 & VMS_PM_PFN_MASK) |
+                     vmsi_swp_type(k, pte);
             continue;
         }
         uint64_t bytes = vms_pgsize_bytes(size);
-        uint64_t head = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+        uint64_t head = vmsi_pte_head_pfn(k, pte, size);
         uint64_t pfn = head + ((va & (bytes - 1)) >> VMS_PAGE_SHIFT);
         out[i] = VMS_PM_PRESENT | VMS_PM_SOFT_DIRTY | (pfn & VMS_PM_PFN_MASK);
         if (head == k->zero_pfn)
@@ -133,14 +133,14 @@ static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     (void)mm;
     (void)va;
     (void)ptep;
-    if (!(pte & VMS_PTE_P))
+    if (!vmsi_pte_present(a->k, pte))
         return;
     uint64_t bytes = vms_pgsize_bytes(size);
-    uint64_t pfn = vms_pte_pfn(pte) & ~((bytes >> VMS_PAGE_SHIFT) - 1);
+    uint64_t pfn = vmsi_pte_head_pfn(a->k, pte, size);
     if (pfn == a->k->zero_pfn)
         return;
     vms_frame *f = vms_frames_meta(a->k->fr, pfn);
-    bool dirty = (pte & VMS_PTE_D) || (f->flags & VMS_FRAME_DIRTY);
+    bool dirty = vmsi_pte_dirty(a->k, pte) || (f->flags & VMS_FRAME_DIRTY);
     a->rss += bytes;
     a->pss_x1024 += (bytes << 10) / (f->mapcount ? f->mapcount : 1);
     if (f->mapcount >= 2)
@@ -263,6 +263,7 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_cow_copy", s->cow_copy},
         {"vmsim_cow_reuse", s->cow_reuse},
         {"vmsim_zero_page_map", s->zero_page},
+        {"vmsim_private_copy", s->private_copy},
         {"vmsim_anon_alloc", s->anon_alloc},
         {"vmsim_spurious_fault", s->spurious},
         {"vmsim_fault_around", s->fault_around},
@@ -290,6 +291,13 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_reclaim_writeback", s->pgwriteback},
         {"vmsim_pcid_flush", s->pcid_flush},
         {"vmsim_context_switch", s->context_switches},
+        {"vmsim_tlb_broadcast", s->tlb_broadcasts},
+        {"vmsim_tlb_invlpgb", s->tlb_invlpgb},
+        {"vmsim_tlb_shootdown_cycles", s->tlb_shootdown_cycles},
+        {"vmsim_tlb_lazy_skipped", s->tlb_lazy_skipped},
+        {"vmsim_tlb_switch_flush", s->tlb_switch_flushes},
+        {"vmsim_tlb_leave_mm", s->tlb_leave_mm},
+        {"vmsim_tlb_deferred", s->tlb_deferred},
     };
     vms_status st = VMS_OK;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
@@ -318,12 +326,17 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
-            "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"local_flush_one\":%llu,"
+            "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"broadcasts\":%llu,"
+            "\"cycles\":%llu,\"invlpgb\":%llu,\"lazy_skipped\":%llu,\"switch_flushes\":%llu,"
+            "\"leave_mm\":%llu,\"deferred\":%llu,\"local_flush_one\":%llu,"
             "\"local_flush_all\":%llu,\"pcid_flushes\":%llu},"
+            "\"sched\":{\"migrations\":%llu,\"preemptions\":%llu},"
             "\"pagecache\":{\"pgpgin\":%llu,\"pgpgout\":%llu},",
-            U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received),
+            U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received), U(s->tlb_broadcasts),
+            U(s->tlb_shootdown_cycles), U(s->tlb_invlpgb), U(s->tlb_lazy_skipped),
+            U(s->tlb_switch_flushes), U(s->tlb_leave_mm), U(s->tlb_deferred),
             U(s->nr_tlb_local_flush_one), U(s->nr_tlb_local_flush_all), U(s->pcid_flush),
-            U(s->pgpgin), U(s->pgpgout));
+            U(s->nr_migrations), U(s->sched_preempt), U(s->pgpgin), U(s->pgpgout));
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
@@ -396,9 +409,28 @@ static unsigned mm_tasks(const vms_kernel *k, const vmsi_mm *mm)
     return n;
 }
 
+/* The fault counters add up: each fault in one category, COW split in two. */
+static vms_status check_fault_stats(const vms_kernel_stats *s, vms_err *err)
+{
+    if (s->pgfault != s->minor + s->pgmajfault + s->segv + s->sigbus)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "%llu faults, but %llu minor + %llu major + %llu segv + %llu sigbus",
+                        (unsigned long long)s->pgfault, (unsigned long long)s->minor,
+                        (unsigned long long)s->pgmajfault, (unsigned long long)s->segv,
+                        (unsigned long long)s->sigbus);
+    if (s->cow != s->cow_copy + s->cow_reuse)
+        return vmsi_err(err, VMS_ERR_INVAL, "%llu COW faults, %llu copies + %llu reuses",
+                        (unsigned long long)s->cow, (unsigned long long)s->cow_copy,
+                        (unsigned long long)s->cow_reuse);
+    return VMS_OK;
+}
+
 vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
 {
     bool pcid_seen[VMSI_MAX_PCID + 1] = {false};
+    vms_status fst = check_fault_stats(&k->st, err);
+    if (fst != VMS_OK)
+        return fst;
     for (unsigned i = 0; i < k->nprocs; i++) {
         vmsi_proc *p = k->procs[i];
         if ((p->state == VMS_TASK_RUNNING) != (p->mm != NULL))

@@ -95,9 +95,10 @@ void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len)
             continue;
         vmsi_pte_slot(mm, p, VMS_PG_4K, false, &ptep, NULL);
         uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-        vms_frame *f = (pte & VMS_PTE_P) ? vms_frames_meta(k->fr, vms_pte_pfn(pte)) : NULL;
+        vms_frame *f =
+            vmsi_pte_present(k, pte) ? vms_frames_meta(k->fr, vmsi_pte_pfn(k, pte)) : NULL;
         if (f && (f->flags & VMSI_FRAME_LRU))
-            k->pol->access(k->pol_state, vms_pte_pfn(pte));
+            k->pol->access(k->pol_state, vmsi_pte_pfn(k, pte));
     }
 }
 
@@ -126,9 +127,9 @@ static bool host_young(void *ud, uint64_t pfn)
     for (uint32_t i = 0; r && i < r->n; i++) {
         uint64_t ptep = rmap_ptep(&r->e[i]);
         uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
-        if (!(pte & VMS_PTE_A))
+        if (!vmsi_pte_young(k, pte))
             continue;
-        vmsi_pte_set(r->e[i].mm, ptep, vms_pte_mkold(pte));
+        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_mkold(k, pte));
         vmsi_flush_tlb_range(k, r->e[i].mm, reclaim_core(k), r->e[i].va,
                              r->e[i].va + VMS_PAGE_SIZE);
         young = true;
@@ -229,10 +230,11 @@ typedef enum shrink_ret {
     SHRINK_UNEVICTABLE, /* mlocked (or gone): leave it off the policy */
 } shrink_ret;
 
-/* Clear the TLB entries of one rmap entry after its PTE changed. */
+/* Clear the TLB entries of one rmap entry after its PTE changed: deferred to the end of
+ * the batch (Linux's TTU_BATCH_FLUSH; shrink() flushes before any frame is reused). */
 static void flush_one(vms_kernel *k, const vmsi_rmap_ent *e)
 {
-    vmsi_flush_tlb_range(k, e->mm, reclaim_core(k), e->va, e->va + VMS_PAGE_SIZE);
+    vmsi_tlb_defer(k, e->mm, reclaim_core(k), e->va);
 }
 
 /* try_to_unmap for an anonymous page whose bytes are in slot: every PTE mapping it
@@ -245,9 +247,9 @@ static void unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot)
         vmsi_rmap_ent e = r->e[r->n - 1];
         uint64_t ptep = rmap_ptep(&e);
         uint64_t pte = vmsi_pte_get(e.mm, ptep);
-        assert(vms_pte_pfn(pte) == pfn);
+        assert(vmsi_pte_pfn(k, pte) == pfn);
         vmsi_swap_dup(k, slot);
-        vmsi_pte_set(e.mm, ptep, vmsi_swp_entry(0, slot));
+        vmsi_pte_set(e.mm, ptep, vmsi_swp_entry(k, 0, slot));
         e.mm->swapents++;
         vmsi_page_unref(e.mm, e.va, pte, VMS_PG_4K);
         flush_one(k, &e);
@@ -272,7 +274,7 @@ static void remove_cache_page(vms_kernel *k, uint64_t pfn, uint64_t entry)
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     vmsi_rmap *r = (vmsi_rmap *)f->owner;
     vms_file *file = r->file;
-    file->pages[r->index] = entry;
+    vmsi_radix_set(&file->pages, k->a, r->index, entry); /* replaces: cannot fail */
     file->cached--;
     if (f->flags & VMS_FRAME_SWAPBACKED)
         k->nr_shmem--;
@@ -394,6 +396,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
             vmsi_lru_add(k, pfn);
         }
     }
+    vmsi_tlb_defer_flush(k, reclaim_core(k)); /* try_to_unmap_flush */
     *(k->in_kswapd ? &k->st.pgscan_kswapd : &k->st.pgscan_direct) += scanned;
     *(k->in_kswapd ? &k->st.pgsteal_kswapd : &k->st.pgsteal_direct) += got;
     k->in_reclaim = false;

@@ -96,11 +96,10 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
         vms_frames_get(k->fr, pfn);
         if (f->mapcount++ == 0 && (f->flags & VMS_FRAME_FILE))
             k->nr_mapped_file += UINT64_C(1) << f->order;
-        vms_pgsize size = !(pte & VMS_PTE_PS)               ? VMS_PG_4K
-                          : f->order >= VMS_FRAMES_ORDER_1G ? VMS_PG_1G
-                                                            : VMS_PG_2M;
-        rss_add(mm, f->flags, size, +1);
         vmsi_vma *v = vmsi_vma_lookup(mm, va);
+        /* The page size is the VMA's: a leaf's level, not a bit of every format. */
+        vms_pgsize size = v ? vmsi_vma_pgsize(v) : VMS_PG_4K;
+        rss_add(mm, f->flags, size, +1);
         if (v && (v->flags & VMSI_VM_LOCKED) && !(f->flags & VMS_FRAME_LOCKED))
             vms_frames_set_flags(k->fr, pfn, VMS_FRAME_LOCKED, 0);
         vmsi_lru_add(k, pfn); /* a new anonymous page becomes reclaimable */
@@ -118,14 +117,14 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
 void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
 {
     vms_kernel *k = mm->k;
-    if (vmsi_is_swap_pte(pte)) {
+    if (vmsi_is_swap_pte(k, pte)) {
         mm->swapents--;
-        vmsi_swap_free(k, vmsi_swp_offset(pte));
+        vmsi_swap_free(k, vmsi_swp_offset(k, pte));
         return;
     }
-    if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)))
+    if (!vmsi_pte_mapped(k, pte))
         return;
-    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
     if (pfn == k->zero_pfn)
         return;
     vms_frame *f = vms_frames_meta(k->fr, pfn);
@@ -133,7 +132,7 @@ void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     rss_add(mm, f->flags, size, -1);
     if (--f->mapcount == 0 && (f->flags & VMS_FRAME_FILE))
         k->nr_mapped_file -= UINT64_C(1) << f->order;
-    if ((pte & VMS_PTE_D) && (f->flags & VMS_FRAME_FILE) && (pte & VMS_PTE_RW))
+    if (vmsi_pte_dirty(k, pte) && (f->flags & VMS_FRAME_FILE) && vmsi_pte_write(k, pte))
         vms_frames_set_flags(k->fr, pfn, VMS_FRAME_DIRTY, 0);
     if (f->flags & VMS_FRAME_LOCKED)
         vmsi_update_mlock(k, pfn);
@@ -170,22 +169,23 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
                          (unsigned long long)va);
         return;
     }
-    if ((pte & VMS_PTE_P) && (pte & VMS_PTE_RW) && !(v->prot & VMS_PROT_WRITE)) {
+    if (vmsi_pte_present(c->k, pte) && vmsi_pte_write(c->k, pte) && !(v->prot & VMS_PROT_WRITE)) {
         c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx writable in a read-only VMA",
                          (unsigned long long)va);
         return;
     }
-    if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)))
+    if (!vmsi_pte_mapped(c->k, pte))
         return;
-    uint64_t pfn = vms_pte_pfn(pte) & ~((vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT) - 1);
+    uint64_t pfn = vmsi_pte_head_pfn(c->k, pte, size);
     if (pfn == c->k->zero_pfn) {
-        if (pte & VMS_PTE_RW)
+        if (vmsi_pte_write(c->k, pte))
             c->st = vmsi_err(c->err, VMS_ERR_INVAL, "zero page writable at %llx",
                              (unsigned long long)va);
         return;
     }
     c->ptes++;
-    if ((vms_frames_meta(c->k->fr, pfn)->flags & VMSI_FRAME_SWAPCACHE) && (pte & VMS_PTE_RW)) {
+    if ((vms_frames_meta(c->k->fr, pfn)->flags & VMSI_FRAME_SWAPCACHE) &&
+        vmsi_pte_write(c->k, pte)) {
         c->st = vmsi_err(c->err, VMS_ERR_INVAL, "swap-cache page writable at %llx",
                          (unsigned long long)va);
         return;
@@ -226,7 +226,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
         if (ptep)
             pte = vmsi_pte_get(mm, ptep);
         uint64_t mask = ~((UINT64_C(1) << f->order) - 1);
-        if (!(pte & (VMS_PTE_P | VMSI_PTE_PROTNONE)) || (vms_pte_pfn(pte) & mask) != pfn)
+        if (!vmsi_pte_mapped(mm->k, pte) || (vmsi_pte_pfn(mm->k, pte) & mask) != pfn)
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: rmap entry va %llx not mapped there",
                             (unsigned long long)pfn, (unsigned long long)r->e[i].va);
     }

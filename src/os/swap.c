@@ -237,7 +237,7 @@ vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsign
 /* ---- owners of a slot (after a read error) ------------------------------------------ */
 
 typedef struct owner_ctx {
-    uint64_t entry;
+    uint64_t slot;
     bool found;
 } owner_ctx;
 
@@ -245,8 +245,8 @@ static void find_entry(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vm
                        void *ud)
 {
     owner_ctx *o = ud;
-    (void)mm, (void)va, (void)ptep, (void)size;
-    o->found |= vmsi_is_swap_pte(pte) && (pte & ~VMSI_SWP_TYPE_MASK) == o->entry;
+    (void)va, (void)ptep, (void)size;
+    o->found |= vmsi_is_swap_pte(mm->k, pte) && vmsi_swp_offset(mm->k, pte) == o->slot;
 }
 
 /* Whether process p's memory holds slot: a swap PTE, or a shared mapping of a shmem
@@ -259,16 +259,14 @@ static bool owns(vms_kernel *k, vmsi_proc *p, uint64_t slot)
     for (size_t i = 0; i < mm->nvma; i++) {
         const vmsi_vma *v = &mm->vma[i];
         vms_file *f = v->file;
-        if (!f || !(v->flags & VMSI_VM_SHM) || !f->pages)
+        if (!f || !(v->flags & VMSI_VM_SHM))
             continue;
-        uint64_t n = (v->end - v->start) >> VMS_PAGE_SHIFT;
-        for (uint64_t j = 0; j < n && v->pgoff + j < f->npages; j++) {
-            uint64_t e = f->pages[v->pgoff + j];
+        uint64_t end = v->pgoff + ((v->end - v->start) >> VMS_PAGE_SHIFT), e;
+        for (uint64_t j = v->pgoff; vmsi_radix_next(&f->pages, &j, &e) && j < end; j++)
             if ((e & VMSI_CACHE_SWAP) && (e & VMSI_CACHE_SLOT) == slot)
                 return true;
-        }
     }
-    owner_ctx o = {vmsi_swp_entry(0, slot), false};
+    owner_ctx o = {slot, false};
     vmsi_pte_range(mm, 0, VMS_TASK_SIZE, find_entry, &o);
     (void)k;
     return o.found;
@@ -282,8 +280,7 @@ void vmsi_swap_kill_owners(vms_kernel *k, uint64_t slot, vmsi_proc *except)
             continue;
         vmsi_log(k, VMS_LOG_ERR, "%s[%d]: killed by SIGBUS: swap read error at slot %llu", p->name,
                  p->pid, (unsigned long long)slot);
-        k->st.sigbus++;
-        vmsi_proc_kill(k, p, VMS_SIGBUS);
+        vmsi_proc_kill(k, p, VMS_SIGBUS); /* not a fault of theirs: not in st.sigbus */
     }
 }
 
@@ -327,12 +324,12 @@ static void tally_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
 {
     tally_ctx *c = ud;
     (void)ptep;
-    if (!vmsi_is_swap_pte(pte) || c->st != VMS_OK)
+    if (!vmsi_is_swap_pte(c->k, pte) || c->st != VMS_OK)
         return;
-    uint64_t slot = vmsi_swp_offset(pte);
+    uint64_t slot = vmsi_swp_offset(c->k, pte);
     vmsi_vma *v = vmsi_vma_lookup(mm, va);
-    if (size != VMS_PG_4K || vmsi_swp_type(pte) != 0 || !slot || slot >= c->k->swap.nslots || !v ||
-        (v->flags & VMSI_VM_SHARED)) {
+    if (size != VMS_PG_4K || vmsi_swp_type(c->k, pte) != 0 || !slot || slot >= c->k->swap.nslots ||
+        !v || (v->flags & VMSI_VM_SHARED)) {
         c->st = vmsi_err(c->err, VMS_ERR_INVAL, "bad swap entry %llx at %llx",
                          (unsigned long long)pte, (unsigned long long)va);
         return;
@@ -359,9 +356,9 @@ vms_status vmsi_swap_check(vms_kernel *k, vms_err *err)
             vmsi_pte_range(mm, 0, VMS_TASK_SIZE, tally_pte, &c);
     }
     for (vms_file *f = k->files; f && c.st == VMS_OK; f = f->next)
-        for (uint64_t i = 0; f->pages && i < f->npages; i++)
-            if (f->pages[i] & VMSI_CACHE_SWAP)
-                c.seen[f->pages[i] & VMSI_CACHE_SLOT]++;
+        for (uint64_t i = 0, e; vmsi_radix_next(&f->pages, &i, &e); i++)
+            if (e & VMSI_CACHE_SWAP)
+                c.seen[e & VMSI_CACHE_SLOT]++;
     uint64_t nfree = 0, ncached = 0;
     for (uint64_t slot = 1; slot < s->nslots && c.st == VMS_OK; slot++) {
         if (c.seen[slot] != s->count[slot])

@@ -486,7 +486,17 @@ static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
         return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS) : st;
     case OP_READ:
         st = length(p, &t[3], &c->len);
-        return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA)) : st;
+        if (st == VMS_OK && c->len > VMS_TASK_SIZE) /* more than any process can map */
+            return fail(p, "expected a length of at most 0x%llx (the user address space), got '%s'",
+                        (unsigned long long)VMS_TASK_SIZE, str(&t[3]));
+        if (st == VMS_OK)
+            st = expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA));
+        if (st == VMS_OK && c->expect == EXP_DATA && c->data_len != c->len)
+            return fail(p,
+                        "a read of %llu bytes cannot be checked against %zu bytes of data: "
+                        "expected LEN %zu",
+                        (unsigned long long)c->len, c->data_len, c->data_len);
+        return st;
     default:
         c->len = 1;
         return expectation(p, t, n, 3, c, EXPECT_ACCESS);
@@ -527,12 +537,12 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",  "meminfo",
-                                       "vmstat", "stats", "procs",   "iommu", "dmesg"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",   "meminfo",
+                                       "vmstat", "stats", "procs",   "iommu", "dmesg", "sched"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|"
-                       "iommu|dmesg'");
+                       "iommu|dmesg|sched'");
     unsigned w;
     for (w = 0; w < sizeof what / sizeof what[0]; w++)
         if (tok_is(&t[1], what[w]))
@@ -540,7 +550,7 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     if (w == sizeof what / sizeof what[0])
         return fail(p,
                     "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                    "iommu or dmesg after 'show', got '%s'",
+                    "iommu, dmesg or sched after 'show', got '%s'",
                     str(&t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
@@ -583,6 +593,40 @@ static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
     return st;
 }
 
+bool vmsi_scn_cores(const char *s, size_t len, uint64_t mask[VMS_MAX_CORES / 64])
+{
+    memset(mask, 0, VMS_MAX_CORES / 8);
+    if (len == 3 && !memcmp(s, "all", 3)) {
+        memset(mask, 0xff, VMS_MAX_CORES / 8);
+        return true;
+    }
+    size_t i = 0;
+    while (i < len) {
+        unsigned a = 0, b;
+        size_t d = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && a < VMS_MAX_CORES)
+            a = a * 10 + (unsigned)(s[i++] - '0');
+        if (i == d || a >= VMS_MAX_CORES)
+            return false;
+        b = a;
+        if (i < len && s[i] == '-') {
+            d = ++i;
+            b = 0;
+            while (i < len && s[i] >= '0' && s[i] <= '9' && b < VMS_MAX_CORES)
+                b = b * 10 + (unsigned)(s[i++] - '0');
+            if (i == d || b >= VMS_MAX_CORES || b < a)
+                return false;
+        }
+        for (unsigned c = a; c <= b; c++)
+            mask[c / 64] |= UINT64_C(1) << (c % 64);
+        if (i < len && s[i++] != ',')
+            return false;
+        if (i == len && s[len - 1] == ',')
+            return false;
+    }
+    return len > 0;
+}
+
 /* Parse the optional `core N` suffix of spawn/thread at t[i]. */
 static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
 {
@@ -616,6 +660,22 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         return st == VMS_OK ? core_number(p, &t[2], &c->core) : st;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        st = argc_is(p, n, 3, "affinity NAME CORES");
+        if (st == VMS_OK && n != 3)
+            st = fail(p, "expected 'affinity NAME CORES'");
+        if (st == VMS_OK)
+            st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK && !vmsi_scn_cores(t[2].s, t[2].len, mask))
+            st = fail(p, "expected a core list like 0-3,8 or 'all', got '%s'", str(&t[2]));
+        if (st == VMS_OK) {
+            c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+        }
+        return st;
+    }
     case OP_BRK:
         st = argc_is(p, n, 3, "brk NAME ADDR");
         if (st == VMS_OK)
@@ -690,8 +750,10 @@ static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
             mode_set = true;
         } else if (c->devkind == 1 && tok_is(&t[i], "writable")) {
             c->flag = true;
+        } else if (tok_is(&t[i], "noncoherent")) {
+            c->noncoherent = true;
         } else {
-            return fail(p, "expected iommu, passthrough, noiommu%s, got '%s'",
+            return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
                         c->devkind == 1 ? " or writable" : "", str(&t[i]));
         }
     }
@@ -728,11 +790,32 @@ static vms_status parse_dma_map(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
+/* dma sync DEV ADDR LEN cpu|device */
+static vms_status parse_dma_sync(parser *p, tok *t, int n, scn_cmd *c)
+{
+    c->op = OP_DMA_SYNC;
+    vms_status st = argc_is(p, n, 5, "dma sync DEV ADDR LEN cpu|device");
+    if (st == VMS_OK)
+        st = dev_ref(p, &t[2], -1, &c->dev);
+    if (st == VMS_OK)
+        st = address(p, &t[3], false, &c->addr);
+    if (st == VMS_OK)
+        st = length(p, &t[4], &c->len);
+    if (st == VMS_OK && n > 5 && !tok_is(&t[5], "cpu") && !tok_is(&t[5], "device"))
+        st = fail(p, "expected cpu or device, got '%s'", str(&t[5]));
+    if (st == VMS_OK && n < 6)
+        st = fail(p, "expected 'dma sync DEV ADDR LEN cpu|device'");
+    c->flag = st == VMS_OK && tok_is(&t[5], "cpu");
+    return st == VMS_OK ? expectation(p, t, n, 6, c, EXPECT_SYSCALL) : st;
+}
+
 /* dma map … | dma unmap DEV ADDR | dma DEV ADDR read LEN | dma DEV ADDR write DATA */
 static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
 {
     if (n >= 2 && tok_is(&t[1], "map"))
         return parse_dma_map(p, t, n, c);
+    if (n >= 2 && tok_is(&t[1], "sync"))
+        return parse_dma_sync(p, t, n, c);
     vms_status st;
     if (n >= 2 && tok_is(&t[1], "unmap")) {
         c->op = OP_DMA_UNMAP;
@@ -815,15 +898,15 @@ static const struct {
     const char *word;
     scn_op op;
 } ops[] = {
-    {"set", OP_SET},           {"spawn", OP_SPAWN},   {"fork", OP_FORK},
-    {"thread", OP_THREAD},     {"exec", OP_EXEC},     {"exit", OP_EXIT},
-    {"core", OP_CORE},         {"mmap", OP_MMAP},     {"munmap", OP_MUNMAP},
-    {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},   {"munlock", OP_MUNLOCK},
-    {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},   {"brk", OP_BRK},
-    {"write", OP_WRITE},       {"read", OP_READ},     {"fetch", OP_FETCH},
-    {"touch", OP_TOUCH},       {"show", OP_SHOW},     {"echo", OP_ECHO},
-    {"iommu", OP_IOMMU},       {"device", OP_DEVICE}, {"dma", OP_DMA_RAW},
-    {"nic", OP_NIC_POST},      {"blk", OP_BLK},
+    {"set", OP_SET},         {"spawn", OP_SPAWN},       {"fork", OP_FORK},
+    {"thread", OP_THREAD},   {"exec", OP_EXEC},         {"exit", OP_EXIT},
+    {"core", OP_CORE},       {"affinity", OP_AFFINITY}, {"mmap", OP_MMAP},
+    {"munmap", OP_MUNMAP},   {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},
+    {"munlock", OP_MUNLOCK}, {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},
+    {"brk", OP_BRK},         {"write", OP_WRITE},       {"read", OP_READ},
+    {"fetch", OP_FETCH},     {"touch", OP_TOUCH},       {"show", OP_SHOW},
+    {"echo", OP_ECHO},       {"iommu", OP_IOMMU},       {"device", OP_DEVICE},
+    {"dma", OP_DMA_RAW},     {"nic", OP_NIC_POST},      {"blk", OP_BLK},
 };
 
 static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
@@ -847,11 +930,12 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[0], ops[i].word))
             break;
     if (i == sizeof ops / sizeof ops[0])
-        return fail(p,
-                    "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
-                    "exit, thread, exec, core, mlock, munlock, madvise, msync, brk, fetch, "
-                    "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
-                    str(&t[0]));
+        return fail(
+            p,
+            "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
+            "exit, thread, exec, core, affinity, mlock, munlock, madvise, msync, brk, fetch, "
+            "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
+            str(&t[0]));
     *c = (scn_cmd){.line = p->line,
                    .op = ops[i].op,
                    .proc = -1,

@@ -33,7 +33,12 @@ typedef struct runner {
     vms_rng rng;       /* touch random=… */
     vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
     struct sdev *devs; /* per device name */
+    vms_strbuf sd;     /* shootdown timelines of the current command */
+    unsigned nsd;      /* … how many shootdowns it made, */
+    uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
 } runner;
+
+#define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
 
 /* A device the scenario made: its hardware and the kernel's handle. */
 typedef struct sdev {
@@ -133,6 +138,7 @@ static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind k
         {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
         {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
         {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
+        {offsetof(vms_kernel_stats, private_copy), "private copy of a file page"},
         {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
         {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
         {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
@@ -296,6 +302,18 @@ static vms_status do_procs(runner *r)
         st = vms_task_set_core(r->k, t, c->core, &err);
         say(r, "core %s -> %u", pname(r, c->proc), c->core);
         break;
+    case OP_AFFINITY: {
+        uint64_t mask[VMS_MAX_CORES / 64];
+        const char *list = r->sc->strs[c->path];
+        if (!(t = task_of(r, c->proc)))
+            return VMS_OK;
+        vmsi_scn_cores(list, strlen(list), mask);
+        st = vms_task_set_affinity(r->k, t, mask, VMS_MAX_CORES, &err);
+        vms_task_info ti;
+        vms_task_get_info(t, &ti);
+        say(r, "affinity %s %s -> on core %u", pname(r, c->proc), list, ti.core);
+        break;
+    }
     default:
         break;
     }
@@ -489,6 +507,33 @@ static void settle_access(runner *r, vms_task *t, const vms_access_info *ai, con
     (void)t;
 }
 
+/* A read longer than this (without `expect DATA`, whose data the line holds) is made as
+ * consecutive accesses of this many bytes, like a program reading into one buffer in a
+ * loop: host memory stays bounded whatever LEN the scenario names. */
+#define READ_CHUNK (UINT64_C(64) << 10)
+
+/* vms_proc_access of [va, va+len) in READ_CHUNK pieces into buf (READ_CHUNK bytes),
+ * keeping the first bytes in buf; *ai adds up the pieces' faults and holds the outcome
+ * of the last piece run (the first that did not complete). */
+static vms_status read_streamed(runner *r, vms_task *t, uint64_t va, uint64_t len, uint8_t *buf,
+                                vms_access_info *ai, vms_err *err)
+{
+    uint8_t *scratch = buf + READ_CHUNK;
+    unsigned faults = 0, major = 0;
+    for (uint64_t off = 0; off < len; off += READ_CHUNK) {
+        size_t n = (size_t)(len - off < READ_CHUNK ? len - off : READ_CHUNK);
+        vms_status st =
+            vms_proc_access(r->k, t, va + off, VMS_ACC_READ, off ? scratch : buf, n, ai, err);
+        faults += ai->faults;
+        major += ai->major;
+        ai->faults = faults;
+        ai->major = major;
+        if (st != VMS_OK || ai->outcome != VMS_ACCESS_OK)
+            return st;
+    }
+    return VMS_OK;
+}
+
 static vms_status do_access(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
@@ -497,7 +542,9 @@ static vms_status do_access(runner *r, vms_task *t)
                            : c->op == OP_READ ? VMS_ACC_READ
                                               : VMS_ACC_EXEC;
     size_t len = c->op == OP_WRITE ? c->data_len : (size_t)c->len;
-    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, len);
+    bool streamed = c->op == OP_READ && c->len > READ_CHUNK && c->expect != EXP_DATA;
+    size_t blen = streamed ? 2 * READ_CHUNK : len; /* the head, then a scratch piece */
+    uint8_t *buf = c->op == OP_WRITE ? r->sc->pool + c->data_off : vmsi_zalloc(a, blen);
     if (!buf)
         return VMS_ERR_NOMEM;
     uint64_t va = addr_of(r, &c->addr);
@@ -510,13 +557,14 @@ static vms_status do_access(runner *r, vms_task *t)
         say(r, " ");
         say_data(r, buf, len);
     } else if (c->op == OP_READ) {
-        say(r, " %zu", len);
+        say(r, " %" PRIu64, c->len);
     }
     snap s0, s1;
     take(r, t, kind, &s0);
     vms_access_info ai;
     vms_err err = {0};
-    vms_status st = vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
+    vms_status st = streamed ? read_streamed(r, t, va, c->len, buf, &ai, &err)
+                             : vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
     if (st == VMS_OK) {
         take(r, t, kind, &s1);
         settle_access(r, t, &ai, buf);
@@ -525,7 +573,7 @@ static vms_status do_access(runner *r, vms_task *t)
         flush(r, false);
     }
     if (c->op != OP_WRITE)
-        vmsi_free(a, buf, len);
+        vmsi_free(a, buf, blen);
     return st;
 }
 
@@ -563,6 +611,40 @@ static vms_status do_touch(runner *r, vms_task *t)
 
 /* ---- show ---- */
 
+/* show_walk for a format other than x86-64's, in that format's names (format.h): the
+ * root register, level names and decoded bits are the format's. */
+static void show_walk_fmt(runner *r, const vms_pt_format *f, const vms_task_info *ti, uint64_t va)
+{
+    vms_bus *bus = vms_machine_bus(r->m);
+    uint64_t table = ti->cr3 & ~(vms_fmt_table_bytes(f) - 1);
+    say(r,
+        "page walk of 0x%" PRIx64 " in %s (%s: table 0x%" PRIx64 ", ASID %u; read without "
+        "hardware updates):\n",
+        va, pname(r, r->c->proc), f->root_reg, table, (unsigned)(ti->cr3 & 0xFFF));
+    for (unsigned l = f->levels; l >= 1; l--) {
+        unsigned idx = vms_fmt_index(f, va, l);
+        uint64_t pte = 0;
+        if (vms_bus_read64(bus, vms_fmt_entry_pa(f, table, va, l), &pte) != VMS_OK) {
+            say(r, "  %-7s table 0x%" PRIx64 ": bus error\n", f->level_name[l], table);
+            return;
+        }
+        char bits[128];
+        f->bits_str(pte, l, bits, sizeof bits);
+        say(r, "  %-7s table 0x%09" PRIx64 " index %3u entry 0x%016" PRIx64 " %s\n",
+            f->level_name[l], table, idx, pte, bits);
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
+        if (!in.present || in.leaf) {
+            if (in.present) {
+                uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, l)) - 1;
+                say(r, "  -> physical 0x%" PRIx64 "\n", in.pa | (va & mask));
+            }
+            return;
+        }
+        table = in.pa;
+    }
+}
+
 static void show_walk(runner *r, vms_task *t, uint64_t va)
 {
     static const char *const lvl[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
@@ -570,6 +652,10 @@ static void show_walk(runner *r, vms_task *t, uint64_t va)
     vms_task_get_info(t, &ti);
     vms_bus *bus = vms_machine_bus(r->m);
     const vms_regs *regs = vms_core_regs(vms_machine_core(r->m, ti.core));
+    if (regs->fmt) {
+        show_walk_fmt(r, regs->fmt, &ti, va);
+        return;
+    }
     unsigned levels = vms_regs_levels(regs);
     uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK;
     say(r, "page walk of 0x%" PRIx64 " in %s (CR3 0x%" PRIx64 ", read without setting A/D):\n", va,
@@ -656,6 +742,9 @@ static vms_status show(runner *r)
         break;
     case SHOW_TLB:
         show_tlb(r);
+        break;
+    case SHOW_SCHED:
+        st = vms_sched_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -765,6 +854,7 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_nic_create(r->m, io, &nc, &d->nic, err);
         if (st == VMS_OK) {
             d->dev = vms_nic_dev(d->nic);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
         }
     } else if (c->devkind == 1) {
@@ -783,12 +873,14 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         st = vms_blk_create(r->m, io, &bc, &d->blk, err);
         if (st == VMS_OK) {
             d->dev = vms_blk_dev(d->blk);
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
         }
     } else {
         st = vms_dev_create(r->m, io, dc, &d->raw, err);
         if (st == VMS_OK) {
             d->dev = d->raw;
+            vms_dev_set_coherent(d->dev, !c->noncoherent);
             st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
         }
     }
@@ -823,6 +915,8 @@ static vms_status do_device(runner *r)
                                             : "IOMMU off");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");
+        if (c->noncoherent)
+            say(r, ", non-coherent DMA (no cache snooping)");
     } else {
         vms_dma_detach(r->k, d->dd);
         d->dd = NULL;
@@ -862,6 +956,30 @@ static vms_status do_dma_map(runner *r)
             say(r, " as %s", r->sc->labels[c->def_label]);
         }
     }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+static vms_status do_dma_sync(runner *r)
+{
+    sdev *d = dev_of(r);
+    if (!d)
+        return VMS_OK;
+    vms_err err = {0};
+    uint64_t addr = addr_of(r, &r->c->addr), lines = 0;
+    say(r, "dma sync %s 0x%" PRIx64 " ", r->sc->devs[r->c->dev], addr);
+    say_len(r, r->c->len);
+    say(r, " %s", r->c->flag ? "cpu" : "device");
+    vms_status st = r->c->flag
+                        ? vms_dma_sync_for_cpu(r->k, d->dd, addr, r->c->len, &lines, &err)
+                        : vms_dma_sync_for_device(r->k, d->dd, addr, r->c->len, &lines, &err);
+    if (st == VMS_OK)
+        say(r, " -> %s", !vms_dev_coherent(d->dev) ? "" : "coherent device: nothing to do");
+    if (st == VMS_OK && !vms_dev_coherent(d->dev))
+        say(r, "%" PRIu64 " cache line%s %s", lines, lines == 1 ? "" : "s",
+            r->c->flag ? "invalidated" : "cleaned");
     if (st == VMS_ERR_NOMEM)
         return st;
     settle_call(r, st, &err);
@@ -1056,6 +1174,8 @@ static vms_status step(runner *r)
         return do_dma_map(r);
     case OP_DMA_UNMAP:
         return do_dma_unmap(r);
+    case OP_DMA_SYNC:
+        return do_dma_sync(r);
     case OP_DMA_RAW:
         return do_dma_raw(r);
     case OP_NIC_POST:
@@ -1069,6 +1189,7 @@ static vms_status step(runner *r)
     case OP_EXEC:
     case OP_EXIT:
     case OP_CORE:
+    case OP_AFFINITY:
         return do_procs(r);
     default:
         break;
@@ -1097,17 +1218,56 @@ static vms_status step(runner *r)
     }
 }
 
+/* A shootdown finished during the current command: its timeline, for the narration. */
+static void on_shootdown(void *ud, const vms_shootdown_event *ev)
+{
+    runner *r = ud;
+    vms_strbuf *sb = &r->sd;
+    if (r->nsd++ >= SD_NARRATED) {
+        r->sd_more += ev->cycles;
+        return;
+    }
+    char who[16];
+    if (ev->initiator == UINT32_MAX)
+        snprintf(who, sizeof who, "kswapd");
+    else
+        snprintf(who, sizeof who, "core %u", ev->initiator);
+    vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
+                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+    if (ev->broadcast) {
+        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+    } else if (ev->ntargets == 0) {
+        vms_strbuf_printf(sb, "no IPI");
+    } else {
+        vms_strbuf_printf(sb, "IPI to");
+        unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
+        for (unsigned i = 0; i < shown; i++)
+            vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
+                              ev->ack[i]);
+        if (ev->ntargets > shown)
+            vms_strbuf_printf(sb, " and %u more", ev->ntargets - shown);
+    }
+    vms_strbuf_printf(sb, "; initiator done after %" PRIu64 " cycles", ev->cycles);
+    if (ev->lazy_skipped)
+        vms_strbuf_printf(sb, "; %u lazy core%s left to flush at %s next switch", ev->lazy_skipped,
+                          ev->lazy_skipped > 1 ? "s" : "", ev->lazy_skipped > 1 ? "their" : "its");
+    vms_strbuf_printf(sb, "\n");
+}
+
 vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err)
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {sc,   k,   vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}},
-                NULL, NULL};
+    runner r = {
+        sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL, NULL, {0},
+        0,  0};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
     vms_strbuf_init(&r.line, a);
+    vms_strbuf_init(&r.sd, a);
+    vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
     vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
     for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
@@ -1115,9 +1275,23 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         if (r.c->op != OP_SET)
             res->commands++;
         st = step(&r);
-        if (r.line.failed)
+        if (r.nsd > SD_NARRATED)
+            vms_strbuf_printf(&r.sd,
+                              "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
+                              r.nsd - SD_NARRATED, r.sd_more);
+        r.nsd = 0;
+        r.sd_more = 0;
+        if (r.sd.len) { /* the command's shootdowns, after its own line */
+            if (out)
+                out(ud, false, vms_strbuf_str(&r.sd));
+            r.sd.len = 0;
+            r.sd.data[0] = '\0';
+        }
+        if (r.line.failed || r.sd.failed)
             st = VMS_ERR_NOMEM;
     }
+    vms_kernel_set_shootdown_hook(k, NULL, NULL);
+    vms_strbuf_free(&r.sd);
     vms_strbuf_free(&r.line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
     vms_dma_detach_all(k);

@@ -18,6 +18,7 @@ typedef enum scn_op {
     OP_EXEC,
     OP_EXIT,
     OP_CORE,
+    OP_AFFINITY, /* affinity NAME CORES */
     OP_MMAP,
     OP_MUNMAP,
     OP_MPROTECT,
@@ -36,6 +37,7 @@ typedef enum scn_op {
     OP_DEVICE,    /* device nic|blk|raw NAME … */
     OP_DMA_MAP,   /* dma map DEV PROC ADDR LEN … */
     OP_DMA_UNMAP, /* dma unmap DEV ADDR */
+    OP_DMA_SYNC,  /* dma sync DEV ADDR LEN cpu|device */
     OP_DMA_RAW,   /* dma DEV ADDR read LEN | write DATA: the device's engine, unchecked */
     OP_NIC_POST,  /* nic post DEV ADDR */
     OP_NIC_RX,    /* nic receive DEV DATA */
@@ -63,6 +65,7 @@ typedef enum scn_show {
     SHOW_PROCS,
     SHOW_IOMMU,
     SHOW_DMESG,
+    SHOW_SCHED,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -93,8 +96,13 @@ typedef struct scn_cmd {
     unsigned devkind; /* device: 0 nic, 1 blk, 2 raw */
     unsigned devmode; /* device: 0 iommu (translate), 1 passthrough, 2 noiommu */
     unsigned dir;     /* dma map: vms_dma_dir */
-    bool flag;        /* iommu on; blk write; dma write; device writable */
+    bool flag;        /* iommu on; blk write; dma write; device writable; dma sync cpu */
+    bool noncoherent; /* device: its DMA does not snoop the caches */
 } scn_cmd;
+
+/* Parse a core list "0-3,8" or "all" into mask (VMS_MAX_CORES bits); false if malformed
+ * or a core is >= VMS_MAX_CORES. */
+bool vmsi_scn_cores(const char *s, size_t len, uint64_t mask[VMS_MAX_CORES / 64]);
 
 struct vms_scenario {
     const vms_allocator *alloc;

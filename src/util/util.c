@@ -233,6 +233,25 @@ const char *vms_strbuf_str(const vms_strbuf *sb)
     return sb->data ? sb->data : "";
 }
 
+vms_status vms_strbuf_json_str(vms_strbuf *sb, const char *s)
+{
+    vms_strbuf_append(sb, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\')
+            vms_strbuf_printf(sb, "\\%c", ch);
+        else if (ch == '\n')
+            vms_strbuf_append(sb, "\\n", 2);
+        else if (ch == '\t')
+            vms_strbuf_append(sb, "\\t", 2);
+        else if (ch < 0x20)
+            vms_strbuf_printf(sb, "\\u%04x", ch);
+        else
+            vms_strbuf_append(sb, p, 1);
+    }
+    return vms_strbuf_append(sb, "\"", 1);
+}
+
 void vmsi_quote(const char *s, size_t n, char out[96])
 {
     size_t o = 0, i;

@@ -1,14 +1,17 @@
 /*
- * pt.c — building and editing x86-64 page tables in simulated RAM (pt.h).
+ * pt.c — building and editing page tables in simulated RAM (pt.h): kernel-side
+ * software, which is why it lives in src/os.
  *
  * Everything here is what a kernel's page-table code does (Linux's mm/pgtable
- * helpers, xv6's walk()/mappages()): read and write 8-byte entries through the bus.
- * No TLB, no A/D updates, no counters beyond the bus's own. Layout of an entry and of a
- * linear address: see pte.h. A level-L entry sits at table + 8 * index(va, L).
+ * helpers, xv6's walk()/mappages()): read and write entries through the bus. No TLB,
+ * no A/D updates, no counters beyond the bus's own. Entries are built and decoded
+ * only through the tree's format descriptor (format.h): a level-L entry sits at
+ * table + entry_size * index(va, L), and the format says what present, leaf and table
+ * entries look like (x86-64's layout: pte.h).
  *
  * Invariants kept by these helpers (and checked by tests/test_pt.c):
  *  - every present non-leaf entry points to a table page obtained from ops.alloc_table;
- *  - PS is only ever set at PD (2 MiB) and PDPT (1 GiB) level;
+ *  - leaves sit only at levels the format allows (x86-64: PT, PD, PDPT);
  *  - a table freed by unmap(free_tables) has all 512 entries zero and its parent entry
  *    is cleared before the frame is handed back.
  */
@@ -19,25 +22,63 @@
 #include "util/util.h"
 
 /* Physical address of va's entry in the level-`level` table at table_pa. */
-static inline uint64_t entry_pa(uint64_t table_pa, uint64_t va, unsigned level)
+static inline uint64_t entry_pa(const vms_pt *pt, uint64_t table_pa, uint64_t va, unsigned level)
 {
-    return table_pa + 8u * vms_va_index(va, level);
+    return vms_fmt_entry_pa(pt->fmt, table_pa, va, level);
 }
 
-/* Flags for a new intermediate entry. */
-static inline uint64_t table_flags(const vms_pt *pt)
+static inline bool present(const vms_pt *pt, uint64_t pte)
 {
-    return pt->table_flags ? (pt->table_flags | VMS_PTE_P) : (VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US);
+    return vms_fmt_pte_present(pt->fmt, pte);
 }
 
+static inline bool leaf(const vms_pt *pt, uint64_t pte, unsigned level)
+{
+    return vms_fmt_pte_leaf(pt->fmt, pte, level);
+}
+
+/* The table a present non-leaf entry points to. */
+static inline uint64_t table_of(const vms_pt *pt, uint64_t pte)
+{
+    return vms_fmt_pte_addr(pt->fmt, pte);
+}
+
+static inline unsigned nentries(const vms_pt *pt)
+{
+    return vms_fmt_entries(pt->fmt);
+}
+
+/* Physical address of entry i of the table at table_pa. */
+static inline uint64_t slot_pa(const vms_pt *pt, uint64_t table_pa, unsigned i)
+{
+    return table_pa + ((uint64_t)i << pt->fmt->entry_shift);
+}
+
+/* Entries are 1 << entry_shift bytes, little-endian (8 on every real format; the
+ * textbooks' machines have 1-, 2- and 4-byte entries). */
 vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
 {
-    return vms_bus_read64(pt->bus, ptep, pte);
+    if (!pt->fmt || pt->fmt->entry_shift == 3)
+        return vms_bus_read64(pt->bus, ptep, pte);
+    uint8_t b[8] = {0};
+    size_t n = (size_t)1 << pt->fmt->entry_shift;
+    vms_status st = vms_bus_read(pt->bus, ptep, b, n);
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = v << 8 | b[i];
+    *pte = v;
+    return st;
 }
 
 vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte)
 {
-    return vms_bus_write64(pt->bus, ptep, pte);
+    if (!pt->fmt || pt->fmt->entry_shift == 3)
+        return vms_bus_write64(pt->bus, ptep, pte);
+    uint8_t b[8];
+    size_t n = (size_t)1 << pt->fmt->entry_shift;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(pte >> (8 * i));
+    return vms_bus_write(pt->bus, ptep, b, n);
 }
 
 vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_ops *ops,
@@ -45,6 +86,14 @@ vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_o
 {
     if (levels != 4 && levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", levels);
+    return vms_pt_init_format(pt, bus, vms_format_x86_64(levels), ops, err);
+}
+
+vms_status vms_pt_init_format(vms_pt *pt, vms_bus *bus, const vms_pt_format *fmt,
+                              const vms_pt_ops *ops, vms_err *err)
+{
+    if (!fmt)
+        return vmsi_err(err, VMS_ERR_INVAL, "page tables need a format");
     if (!bus || !ops || !ops->alloc_table || !ops->free_table)
         return vmsi_err(err, VMS_ERR_INVAL, "page tables need a bus and table ops");
     uint64_t root;
@@ -53,7 +102,8 @@ vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_o
         return vmsi_err(err, st, "could not allocate the root table (%s)", vms_status_str(st));
     memset(pt, 0, sizeof *pt);
     pt->bus = bus;
-    pt->levels = levels;
+    pt->fmt = fmt;
+    pt->levels = fmt->levels;
     pt->root = root;
     pt->ops = *ops;
     return VMS_OK;
@@ -63,14 +113,15 @@ vms_status vms_pt_init(vms_pt *pt, vms_bus *bus, unsigned levels, const vms_pt_o
  * Allocate a zeroed table and install it in the (not-present) entry at ptep. Returns
  * the table's address in *table_pa, or the allocator's / bus's failure.
  */
-static vms_status add_table(vms_pt *pt, uint64_t ptep, uint64_t *table_pa, vms_err *err)
+static vms_status add_table(vms_pt *pt, uint64_t ptep, unsigned level, uint64_t *table_pa,
+                            vms_err *err)
 {
     uint64_t pa;
     vms_status st = pt->ops.alloc_table(pt->ops.ud, &pa);
     if (st != VMS_OK)
         return vmsi_err(err, st, "could not allocate a page table (%s)", vms_status_str(st));
-    assert((pa & VMS_PAGE_MASK) == 0);
-    st = vms_pt_write(pt, ptep, vms_pte_mk(pa, table_flags(pt)));
+    assert((pa & (vms_fmt_table_bytes(pt->fmt) - 1)) == 0);
+    st = vms_pt_write(pt, ptep, pt->fmt->mk_table(pt->fmt, pa, level));
     if (st != VMS_OK) {
         pt->ops.free_table(pt->ops.ud, pa);
         return vmsi_err(err, st, "could not write entry at 0x%llx", (unsigned long long)ptep);
@@ -84,46 +135,36 @@ vms_status vms_pt_entry_addr(vms_pt *pt, uint64_t va, unsigned level, bool creat
 {
     if (level < 1 || level > pt->levels)
         return vmsi_err(err, VMS_ERR_INVAL, "level %u: expected 1..%u", level, pt->levels);
-    if (!vms_va_canonical(va, pt->levels))
+    if (!vms_fmt_canonical(pt->fmt, va))
         return vmsi_err(err, VMS_ERR_INVAL, "va 0x%llx is not canonical", (unsigned long long)va);
     uint64_t table = pt->root;
     for (unsigned l = pt->levels; l > level; l--) {
-        uint64_t ep = entry_pa(table, va, l), pte;
+        uint64_t ep = entry_pa(pt, table, va, l), pte;
         vms_status st = vms_pt_read(pt, ep, &pte);
         if (st != VMS_OK)
             return vmsi_err(err, st, "could not read entry at 0x%llx", (unsigned long long)ep);
-        if (!vms_pte_present(pte)) {
+        if (!present(pt, pte)) {
             if (!create)
                 return vmsi_err(err, VMS_ERR_NOTFOUND, "no level-%u table for va 0x%llx", l - 1,
                                 (unsigned long long)va);
-            st = add_table(pt, ep, &table, err);
+            st = add_table(pt, ep, l, &table, err);
             if (st != VMS_OK)
                 return st;
             continue;
         }
-        if (vms_pte_leaf(pte, l))
+        if (leaf(pt, pte, l))
             return vmsi_err(err, VMS_ERR_EXISTS, "a %s page maps va 0x%llx above level %u",
                             vms_pgsize_name((vms_pgsize)(l - 1)), (unsigned long long)va, level);
-        table = vms_pte_addr(pte);
+        table = table_of(pt, pte);
     }
-    *ptep = entry_pa(table, va, level);
+    *ptep = entry_pa(pt, table, va, level);
     return VMS_OK;
 }
 
-vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uint64_t flags,
-                      vms_err *err)
+/* Install leaf pte for the size-`size` page at va (checked by the callers). */
+static vms_status install(vms_pt *pt, uint64_t va, vms_pgsize size, uint64_t pte, vms_err *err)
 {
-    if ((unsigned)size >= VMS_PG_NSIZES)
-        return vmsi_err(err, VMS_ERR_INVAL, "bad page size %d", (int)size);
-    uint64_t mask = vms_pgsize_bytes(size) - 1;
-    /* Flags may not carry address bits, except PAT (bit 12) in a large leaf. */
-    uint64_t addr_flags = flags & VMS_PTE_ADDR_MASK & ~(size ? VMS_PTE_PAT_LARGE : 0);
-    if ((va & mask) || (pa & mask) || (pa & ~VMS_PTE_ADDR_MASK) || addr_flags)
-        return vmsi_err(err, VMS_ERR_INVAL,
-                        "map %s va 0x%llx -> pa 0x%llx flags 0x%llx: unaligned or bad bits",
-                        vms_pgsize_name(size), (unsigned long long)va, (unsigned long long)pa,
-                        (unsigned long long)flags);
-    unsigned level = vms_pgsize_level(size);
+    unsigned level = vms_fmt_size_level(size);
     uint64_t ptep, old;
     vms_status st = vms_pt_entry_addr(pt, va, level, true, &ptep, err);
     if (st != VMS_OK)
@@ -133,14 +174,53 @@ vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uin
         return vmsi_err(err, st, "could not read entry at 0x%llx", (unsigned long long)ptep);
     /* A present entry here is either a leaf or a table holding smaller pages. Tables
      * created above by entry_addr are new and empty, so this check changes nothing. */
-    if (vms_pte_present(old))
+    if (present(pt, old))
         return vmsi_err(err, VMS_ERR_EXISTS, "va 0x%llx is already mapped (entry 0x%llx)",
                         (unsigned long long)va, (unsigned long long)old);
-    uint64_t pte = pa | flags | VMS_PTE_P | (size != VMS_PG_4K ? VMS_PTE_PS : 0);
     st = vms_pt_write(pt, ptep, pte);
     if (st != VMS_OK)
         return vmsi_err(err, st, "could not write entry at 0x%llx", (unsigned long long)ptep);
     return VMS_OK;
+}
+
+/* Is a size-`size` page at va -> pa one this tree can hold? */
+static bool mappable(const vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size)
+{
+    const vms_pt_format *f = pt->fmt;
+    if ((unsigned)size >= VMS_PG_NSIZES)
+        return false;
+    /* The page of a level-L leaf spans the format's level shift (4 KiB, 2 MiB, 1 GiB on
+     * x86-64; 32 bytes for a textbook machine's "4K", its base page). */
+    uint64_t mask = (UINT64_C(1) << vms_fmt_level_shift(f, vms_fmt_size_level(size))) - 1;
+    uint64_t field = ((pa >> f->page_shift) << f->addr_shift);
+    return vms_fmt_has_size(f, size) && !(va & mask) && !(pa & mask) &&
+           (field >> f->addr_shift) << f->page_shift == pa && (field & ~f->addr_mask) == 0;
+}
+
+vms_status vms_pt_map(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, uint64_t flags,
+                      vms_err *err)
+{
+    const vms_pt_format *f = pt->fmt;
+    /* Flags may not carry address bits, except attributes a large leaf keeps in its
+     * address field (x86's PAT at bit 12). */
+    uint64_t addr_flags = flags & f->addr_mask & ~(size ? f->large_attr_bits : 0);
+    if (!mappable(pt, va, pa, size) || addr_flags)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "map %s va 0x%llx -> pa 0x%llx flags 0x%llx: unaligned or bad bits",
+                        vms_pgsize_name(size), (unsigned long long)va, (unsigned long long)pa,
+                        (unsigned long long)flags);
+    return install(pt, va, size, f->mk_raw(f, pa, vms_fmt_size_level(size), flags), err);
+}
+
+vms_status vms_pt_map_prot(vms_pt *pt, uint64_t va, uint64_t pa, vms_pgsize size, unsigned prot,
+                           vms_err *err)
+{
+    if (!mappable(pt, va, pa, size))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "map %s va 0x%llx -> pa 0x%llx: unaligned or bad address",
+                        vms_pgsize_name(size), (unsigned long long)va, (unsigned long long)pa);
+    return install(pt, va, size, pt->fmt->mk_leaf(pt->fmt, pa, vms_fmt_size_level(size), prot),
+                   err);
 }
 
 /* Page size mapped by a level-L entry, clamped to 1G for PML4/PML5 (no such pages). */
@@ -156,16 +236,16 @@ static inline vms_pgsize level_size(unsigned level)
  */
 static unsigned descend(const vms_pt *pt, uint64_t va, uint64_t ptep_at[6], uint64_t pte_at[6])
 {
-    if (!vms_va_canonical(va, pt->levels))
+    if (!vms_fmt_canonical(pt->fmt, va))
         return 0;
     uint64_t table = pt->root;
     for (unsigned l = pt->levels; l >= 1; l--) {
-        ptep_at[l] = entry_pa(table, va, l);
+        ptep_at[l] = entry_pa(pt, table, va, l);
         if (vms_pt_read(pt, ptep_at[l], &pte_at[l]) != VMS_OK)
             return 0;
-        if (!vms_pte_present(pte_at[l]) || vms_pte_leaf(pte_at[l], l))
+        if (!present(pt, pte_at[l]) || leaf(pt, pte_at[l], l))
             return l;
-        table = vms_pte_addr(pte_at[l]);
+        table = table_of(pt, pte_at[l]);
     }
     return 0; /* not reached: level 1 entries are leaves */
 }
@@ -174,7 +254,7 @@ bool vms_pt_lookup(const vms_pt *pt, uint64_t va, uint64_t *pte, uint64_t *ptep,
 {
     uint64_t ptep_at[6] = {0}, pte_at[6] = {0};
     unsigned l = descend(pt, va, ptep_at, pte_at);
-    bool found = l && vms_pte_present(pte_at[l]);
+    bool found = l && present(pt, pte_at[l]);
     if (pte)
         *pte = l ? pte_at[l] : 0;
     if (ptep) /* 0 when the walk stopped above the PT level at a missing table */
@@ -184,15 +264,20 @@ bool vms_pt_lookup(const vms_pt *pt, uint64_t va, uint64_t *pte, uint64_t *ptep,
     return found;
 }
 
-/* True when all 512 entries of the table at table_pa are zero (read errors: false). */
+/* True when every byte of the table at table_pa is zero (read errors: false). */
 static bool table_empty(const vms_pt *pt, uint64_t table_pa)
 {
-    uint64_t e[VMS_PT_ENTRIES];
-    if (vms_bus_read(pt->bus, table_pa, e, sizeof e) != VMS_OK)
-        return false;
-    for (unsigned i = 0; i < VMS_PT_ENTRIES; i++)
-        if (e[i])
+    uint64_t e[512];
+    uint64_t bytes = vms_fmt_table_bytes(pt->fmt);
+    for (uint64_t off = 0; off < bytes; off += sizeof e) {
+        size_t n = bytes - off < sizeof e ? (size_t)(bytes - off) : sizeof e;
+        memset(e, 0, sizeof e);
+        if (vms_bus_read(pt->bus, table_pa + off, e, n) != VMS_OK)
             return false;
+        for (unsigned i = 0; i < 512; i++)
+            if (e[i])
+                return false;
+    }
     return true;
 }
 
@@ -200,7 +285,7 @@ vms_status vms_pt_unmap(vms_pt *pt, uint64_t va, bool free_tables, uint64_t *old
 {
     uint64_t ptep_at[6] = {0}, pte_at[6] = {0};
     unsigned l = descend(pt, va, ptep_at, pte_at);
-    if (!l || !vms_pte_present(pte_at[l]))
+    if (!l || !present(pt, pte_at[l]))
         return VMS_ERR_NOTFOUND;
     vms_status st = vms_pt_write(pt, ptep_at[l], 0);
     if (st != VMS_OK)
@@ -209,7 +294,7 @@ vms_status vms_pt_unmap(vms_pt *pt, uint64_t va, bool free_tables, uint64_t *old
         *old = pte_at[l];
     /* Free tables bottom-up while they are empty; the root always stays. */
     for (unsigned t = l; free_tables && t < pt->levels; t++) {
-        uint64_t table = ptep_at[t] & ~VMS_PAGE_MASK;
+        uint64_t table = ptep_at[t] & ~(vms_fmt_table_bytes(pt->fmt) - 1);
         if (!table_empty(pt, table))
             break;
         st = vms_pt_write(pt, ptep_at[t + 1], 0);
@@ -224,7 +309,7 @@ vms_status vms_pt_protect(vms_pt *pt, uint64_t va, uint64_t set, uint64_t clear,
 {
     uint64_t ptep_at[6] = {0}, pte_at[6] = {0};
     unsigned l = descend(pt, va, ptep_at, pte_at);
-    if (!l || !vms_pte_present(pte_at[l]))
+    if (!l || !present(pt, pte_at[l]))
         return VMS_ERR_NOTFOUND;
     if (old)
         *old = pte_at[l];
@@ -234,9 +319,8 @@ vms_status vms_pt_protect(vms_pt *pt, uint64_t va, uint64_t set, uint64_t clear,
 /* The canonical linear address whose index at `level` is idx, under prefix base. */
 static inline uint64_t child_va(const vms_pt *pt, uint64_t base, unsigned level, unsigned idx)
 {
-    uint64_t va = base | ((uint64_t)idx << vms_level_shift(level));
-    unsigned n = 12u + 9u * pt->levels;
-    return (uint64_t)((int64_t)(va << (64 - n)) >> (64 - n)); /* sign-extend */
+    uint64_t va = base | ((uint64_t)idx << vms_fmt_level_shift(pt->fmt, level));
+    return vms_fmt_sign_extend(pt->fmt, va);
 }
 
 typedef struct visit {
@@ -250,23 +334,23 @@ typedef struct visit {
 /* Visit the leaves of the level-`level` table at table_pa (covering va prefix base). */
 static vms_status visit_table(visit *v, uint64_t table_pa, unsigned level, uint64_t base)
 {
-    uint64_t span = UINT64_C(1) << vms_level_shift(level);
-    for (unsigned i = 0; i < VMS_PT_ENTRIES && !v->stopped; i++) {
+    uint64_t span = UINT64_C(1) << vms_fmt_level_shift(v->pt->fmt, level);
+    for (unsigned i = 0; i < nentries(v->pt) && !v->stopped; i++) {
         uint64_t va = child_va(v->pt, base, level, i);
         if (va + (span - 1) < v->start || va >= v->end)
             continue;
-        uint64_t ptep = table_pa + 8u * i, pte;
+        uint64_t ptep = slot_pa(v->pt, table_pa, i), pte;
         vms_status st = vms_pt_read(v->pt, ptep, &pte);
         if (st != VMS_OK)
             return st;
-        if (!vms_pte_present(pte))
+        if (!present(v->pt, pte))
             continue;
-        if (vms_pte_leaf(pte, level)) {
+        if (leaf(v->pt, pte, level)) {
             if (va >= v->start && !v->fn(v->ud, va, ptep, pte, (vms_pgsize)(level - 1)))
                 v->stopped = true;
             continue;
         }
-        st = visit_table(v, vms_pte_addr(pte), level - 1, va);
+        st = visit_table(v, table_of(v->pt, pte), level - 1, va);
         if (st != VMS_OK)
             return st;
     }
@@ -285,17 +369,17 @@ vms_status vms_pt_foreach(const vms_pt *pt, uint64_t va_start, uint64_t va_end, 
 static uint64_t subtables(const vms_pt *pt, uint64_t table_pa, unsigned level, bool destroy)
 {
     uint64_t n = 0;
-    if (level == VMS_LEVEL_PT)
+    if (level == 1)
         return 0;
-    for (unsigned i = 0; i < VMS_PT_ENTRIES; i++) {
+    for (unsigned i = 0; i < nentries(pt); i++) {
         uint64_t pte;
-        if (vms_pt_read(pt, table_pa + 8u * i, &pte) != VMS_OK)
+        if (vms_pt_read(pt, slot_pa(pt, table_pa, i), &pte) != VMS_OK)
             continue;
-        if (!vms_pte_present(pte) || vms_pte_leaf(pte, level))
+        if (!present(pt, pte) || leaf(pt, pte, level))
             continue;
-        n += 1 + subtables(pt, vms_pte_addr(pte), level - 1, destroy);
+        n += 1 + subtables(pt, table_of(pt, pte), level - 1, destroy);
         if (destroy)
-            pt->ops.free_table(pt->ops.ud, vms_pte_addr(pte));
+            pt->ops.free_table(pt->ops.ud, table_of(pt, pte));
     }
     return n;
 }

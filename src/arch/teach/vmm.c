@@ -1,9 +1,10 @@
 /*
- * teach_vmm.c — the textbook virtual-memory manager on vmsim's parts (see teach.h).
+ * teach/vmm.c — the textbook virtual-memory manager on vmsim's parts (see teach.h).
  *
  * Per logical address (page p, offset d):
  *   1. the TLB (a modelled vms_tlb, one fully associative set) maps p -> frame: a hit;
- *   2. else the page table in simulated RAM (entry p: bit 0 valid, bits 63:12 frame);
+ *   2. else vms_walk reads the page table in simulated RAM, in the "silberschatz"
+ *      format (format.c: 2^page_bits 4-byte entries, V at bit 31, frame at 30:0);
  *   3. else a page fault: a frame from the buddy allocator (lowest first) or, when none is
  *      free, a victim chosen by a page-replacement plug-in (its table entry cleared and
  *      its TLB entry invalidated); the page is read from the backing-store file into the
@@ -18,13 +19,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch/teach/teach.h"
 #include "util/util.h"
+#include "vmsim/bus.h"
 #include "vmsim/frames.h"
 #include "vmsim/policy.h"
 #include "vmsim/ram.h"
 #include "vmsim/tlb.h"
 
-#define ENTRY_VALID UINT64_C(1)
+#define ENTRY_BYTES 4u
 
 void vms_teach_config_default(vms_teach_config *c)
 {
@@ -35,6 +38,10 @@ typedef struct vmm {
     const vms_allocator *a;
     const vms_teach_config *cfg;
     vms_ram *ram;
+    vms_bus *bus;
+    vms_pt_format fmt; /* the silberschatz format shaped for page_bits */
+    vms_regs regs;     /* fmt and the page table's base (cr3) */
+    vms_walk_stats walk_stats;
     vms_frames *fr;
     vms_tlb *tlb;
     const vms_page_policy *pol;
@@ -64,7 +71,7 @@ static uint64_t host_next_use(void *ud, uint64_t page)
 
 static uint64_t entry_addr(const vmm *v, uint64_t page)
 {
-    return v->pt_base + 8 * page;
+    return v->pt_base + ENTRY_BYTES * page;
 }
 
 /* Give page p a frame: a free one, or a victim's. */
@@ -79,9 +86,9 @@ static vms_status get_frame(vmm *v, uint64_t *frame, vms_err *err)
     if (!v->pol->victim(v->pst, &h, &victim))
         return vmsi_err(err, VMS_ERR_INVAL, "vmm: no frame free and no resident page to evict");
     uint64_t e = 0;
-    vms_ram_read64(v->ram, entry_addr(v, victim), &e);
-    *frame = e >> VMS_PAGE_SHIFT;
-    vms_ram_write64(v->ram, entry_addr(v, victim), 0);
+    vmsi_teach_read_entry(v->bus, entry_addr(v, victim), ENTRY_BYTES, &e);
+    *frame = vms_fmt_pte_pfn(&v->fmt, e);
+    vmsi_teach_write_entry(v->bus, entry_addr(v, victim), ENTRY_BYTES, 0);
     vms_tlb_flush_va(v->tlb, 0, victim << VMS_PAGE_SHIFT, true);
     v->st.evictions++;
     return VMS_OK;
@@ -102,7 +109,8 @@ static vms_status fault_in(vmm *v, uint64_t page, uint64_t *frame, vms_err *err)
     v->st.backing_reads++;
     st = vms_ram_write(v->ram, *frame * psize, v->buf, psize);
     if (st == VMS_OK)
-        st = vms_ram_write64(v->ram, entry_addr(v, page), *frame << VMS_PAGE_SHIFT | ENTRY_VALID);
+        st = vmsi_teach_write_entry(v->bus, entry_addr(v, page), ENTRY_BYTES,
+                                    vms_fmt_mk_pte(&v->fmt, *frame, 1, 0));
     if (st == VMS_OK)
         st = v->pol->insert(v->pst, page);
     if (st != VMS_OK)
@@ -124,10 +132,9 @@ static vms_status translate(vmm *v, uint64_t la, uint64_t *pa, vms_err *err)
         if (v->pol->access)
             v->pol->access(v->pst, page);
     } else {
-        uint64_t e = 0;
-        vms_ram_read64(v->ram, entry_addr(v, page), &e);
-        if (e & ENTRY_VALID) {
-            frame = e >> VMS_PAGE_SHIFT;
+        vms_fault f;
+        if (vms_walk(v->bus, NULL, &v->regs, la, VMS_ACC_READ, &x, &f, &v->walk_stats, NULL)) {
+            frame = x.page_pa >> pb;
             if (v->pol->access)
                 v->pol->access(v->pst, page);
         } else {
@@ -165,12 +172,18 @@ static vms_status setup(vmm *v, const uint64_t *addrs, size_t n, vms_err *err)
     v->npages = UINT64_C(1) << c->page_bits;
     uint64_t mem = (uint64_t)c->frames << c->page_bits;
     v->pt_base = (mem + VMS_PAGE_MASK) & ~VMS_PAGE_MASK;
-    uint64_t limit = (v->pt_base + 8 * v->npages + VMS_PAGE_MASK) & ~VMS_PAGE_MASK;
+    uint64_t limit = (v->pt_base + ENTRY_BYTES * v->npages + VMS_PAGE_MASK) & ~VMS_PAGE_MASK;
+    vmsi_teach_format_shape(&vmsi_fmt_silberschatz, c->page_bits, 2 * c->page_bits, &v->fmt);
+    v->regs = (vms_regs){.fmt = &v->fmt, .cr3 = v->pt_base};
     vms_frames_range range = {0, c->frames};
     vms_frames_config fc = {&range, 1, VMS_FRAMES_FIT_LOWEST};
     vms_tlb_config tc = {1, {{VMS_TLB_SIZE_BIT(VMS_PG_4K), 1, c->tlb_entries, c->tlb_policy}}};
     vms_policy_host h = {v, host_young, host_next_use};
     vms_status st = vms_ram_create(v->a, limit, &v->ram, err);
+    if (st == VMS_OK)
+        st = vms_bus_create(v->a, v->ram, &v->bus, err);
+    if (st == VMS_OK)
+        st = vms_bus_add_ram(v->bus, 0, limit, err);
     if (st == VMS_OK)
         st = vms_frames_create(v->a, &fc, &v->fr, err);
     if (st == VMS_OK)
@@ -216,6 +229,7 @@ static void teardown(vmm *v, size_t n)
     vmsi_free(v->a, v->buf, (size_t)1 << v->cfg->page_bits);
     vms_tlb_destroy(v->tlb);
     vms_frames_destroy(v->fr);
+    vms_bus_destroy(v->bus);
     vms_ram_destroy(v->ram);
 }
 

@@ -1,0 +1,28 @@
+/*
+ * cli_explain.h — what cmd_explain.c (x86-64 and option parsing) shares with
+ * explain_fmt.c (the other architectures' narration).
+ */
+#ifndef VMSIM_CLI_EXPLAIN_H
+#define VMSIM_CLI_EXPLAIN_H
+
+#include "cli.h"
+#include "vmsim/format.h"
+#include "vmsim/machine.h"
+#include "vmsim/pte.h"
+
+/* One --map: VA=PA[/SIZE][:PERMS], the rights as x86 bits (US, RW, XD, G). */
+typedef struct explain_map {
+    uint64_t va, pa;
+    vms_pgsize size;
+    uint64_t flags;
+} explain_map;
+
+/*
+ * Build the maps in format f's tables on machine m (whose cores start in f), boot core 0
+ * with them and narrate each address of vas. demo: the built-in example (its second
+ * address is a fetch). Returns 0, or 1 when the tables could not be built.
+ */
+int explain_format(vms_machine *m, const vms_pt_format *f, const explain_map *maps, unsigned nmaps,
+                   const uint64_t *vas, unsigned nvas, vms_access_kind kind, bool user, bool demo);
+
+#endif

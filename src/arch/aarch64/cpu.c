@@ -1,0 +1,223 @@
+/*
+ * aarch64/cpu.c — a core's AArch64 system registers for the EL1&0 stage 1 regime and
+ * the local TLB maintenance instructions (Arm ARM DDI 0487 §D8.13 "TLB maintenance
+ * instructions"; §D5.10 in older issues), on the TLB and page-walk-cache primitives
+ * every architecture shares (core_impl.h vmsi_core_tlbs_flush_*).
+ *
+ *   operation         TLB entries dropped (every level of this core)   walk-cache entries
+ *   MSR TTBRn_EL1     none (entries are tagged by ASID)                 none
+ *   TLBI VAE1, Xt     Xt's VA in Xt's ASID, and Xt's VA if global       of that ASID
+ *   TLBI ASIDE1, Xt   every non-global entry of Xt's ASID               of that ASID
+ *   TLBI VMALLE1      every entry, global ones too                      all
+ *   MSR TCR_EL1,      none (the Arm ARM lets TLBs cache TCR fields:     none
+ *   MSR SCTLR_EL1     software invalidates after changing them)
+ *
+ * The walk caches are tagged by ASID and TTBR half (aarch64.h); invalidating all of an
+ * ASID's walk-cache entries where the instruction names one VA is more than the
+ * architecture requires and always permitted. The broadcast (IS) forms, which reach
+ * other cores, come with the many-cores work; these affect this core only.
+ *
+ * The kernel's MMU operations (format.h vms_mmu_ops) on AArch64, as Linux's arm64 port
+ * issues them (arch/arm64/mm/context.c, asm/tlbflush.h), in their local forms:
+ *
+ *   boot             TCR_EL1 (4 KiB, 48-bit, 16-bit ASIDs, HA and HD as on FEAT_HAFDBS
+ *                    cores such as the Cortex-A76), SCTLR_EL1.M, then load_root
+ *   load_root        MSR TTBR0_EL1 = root | ASID and TTBR1_EL1 = root: vmsim's kernel
+ *                    keeps one tree per address space with itself in the upper half
+ *                    (x86's layout), so one tree serves both TTBRs; flush: TLBI ASIDE1
+ *   flush_page       TLBI VAE1 in the current ASID (the VA's global entries too)
+ *   flush_page_asid  TLBI VAE1 in that ASID (which also drops the VA's global entries,
+ *                    which INVPCID type 0 keeps: more than asked, never less)
+ *   flush_asid       TLBI ASIDE1
+ *   flush_all        TLBI VMALLE1
+ */
+#include <assert.h>
+
+#include "arch/aarch64/aarch64.h"
+#include "hw/core_impl.h"
+#include "vmsim/pwc.h"
+#include "vmsim/tlb.h"
+
+/* TCR_EL1 values vmsim models (see aarch64.h for the field list). */
+static bool tcr_ok(uint64_t tcr)
+{
+    uint64_t t0sz = (tcr >> VMS_A64_TCR_T0SZ_SHIFT) & 0x3F;
+    uint64_t t1sz = (tcr >> VMS_A64_TCR_T1SZ_SHIFT) & 0x3F;
+    uint64_t tg0 = (tcr >> VMS_A64_TCR_TG0_SHIFT) & 3, tg1 = (tcr >> VMS_A64_TCR_TG1_SHIFT) & 3;
+    return t0sz == 16 && t1sz == 16 && tg0 == 0 && tg1 == 2 &&
+           !(tcr & (VMS_A64_TCR_TBI0 | VMS_A64_TCR_TBI1)) && (tcr & VMS_A64_TCR_HPD0) &&
+           (tcr & VMS_A64_TCR_HPD1);
+}
+
+/* Does the ASID in force under r fit the TLB and walk-cache tags (aarch64.h)? */
+static bool asid_ok(const vms_regs *r)
+{
+    unsigned asid = vmsi_a64_asid(r);
+    return asid <= (vmsi_a64_split(r) ? VMSI_A64_MAX_ASID_SPLIT : VMSI_A64_MAX_ASID);
+}
+
+vms_status vms_core_a64_init(vms_core *c, uint64_t tcr, uint64_t sctlr)
+{
+    if (!tcr_ok(tcr) || !(sctlr & VMS_A64_SCTLR_M))
+        return VMS_ERR_UNSUPPORTED;
+    c->regs.fmt = &vmsi_fmt_aarch64;
+    c->regs.tcr_el1 = tcr;
+    c->regs.sctlr_el1 = sctlr;
+    c->regs.ttbr0_el1 = c->regs.ttbr1_el1 = 0;
+    c->regs.pan = false;
+    c->regs.user = false;
+    vmsi_core_sync(c);
+    vmsi_core_tlbs_flush_all(c, false); /* a reset: neither counted nor charged */
+    return VMS_OK;
+}
+
+vms_status vms_core_msr_tcr_el1(vms_core *c, uint64_t tcr)
+{
+    vms_regs r = c->regs;
+    r.tcr_el1 = tcr;
+    if (!tcr_ok(tcr) || !asid_ok(&r))
+        return VMS_ERR_UNSUPPORTED;
+    c->regs.tcr_el1 = tcr;
+    vmsi_core_sync(c);
+    return VMS_OK;
+}
+
+vms_status vms_core_msr_sctlr_el1(vms_core *c, uint64_t sctlr)
+{
+    if (!(sctlr & VMS_A64_SCTLR_M))
+        return VMS_ERR_UNSUPPORTED;
+    c->regs.sctlr_el1 = sctlr;
+    return VMS_OK;
+}
+
+/* Write TTBR0_EL1 and TTBR1_EL1 as one root load (counted and charged once). */
+static vms_status load_ttbrs(vms_core *c, uint64_t ttbr0, uint64_t ttbr1)
+{
+    vms_regs r = c->regs;
+    r.ttbr0_el1 = ttbr0;
+    r.ttbr1_el1 = ttbr1;
+    if (!asid_ok(&r) || ((ttbr0 | ttbr1) & UINT64_C(0xFFE)))
+        return VMS_ERR_UNSUPPORTED;
+    c->st.cr3_loads++; /* the root-register load counter, whatever the architecture */
+    c->cycles += c->m->cfg.cost.cr3_load;
+    c->regs = r;
+    vmsi_core_sync(c);
+    return VMS_OK;
+}
+
+vms_status vms_core_msr_ttbr0_el1(vms_core *c, uint64_t ttbr)
+{
+    return load_ttbrs(c, ttbr, c->regs.ttbr1_el1);
+}
+
+vms_status vms_core_msr_ttbr1_el1(vms_core *c, uint64_t ttbr)
+{
+    return load_ttbrs(c, c->regs.ttbr0_el1, ttbr);
+}
+
+void vms_core_a64_set_pan(vms_core *c, bool pan)
+{
+    c->regs.pan = pan;
+}
+
+/* The ASID operand of a TLBI (Xt[63:48]; Xt[63:56] ignored with 8-bit ASIDs). */
+static uint16_t tlbi_asid(const vms_core *c, uint64_t xt)
+{
+    uint16_t asid = (uint16_t)(xt >> 48);
+    return (c->regs.tcr_el1 & VMS_A64_TCR_AS) ? asid : (uint16_t)(asid & 0xFFu);
+}
+
+/* The VA a TLBI names: Xt[43:0] is VA[55:12], sign-extended from VA[55] as the VA
+ * range of that half has it. */
+static uint64_t tlbi_va(uint64_t xt)
+{
+    uint64_t va = (xt & ((UINT64_C(1) << 44) - 1)) << 12;
+    return (va >> 55) & 1u ? va | UINT64_C(0xFF00000000000000) : va;
+}
+
+/* Drop the TTBR1-half walk-cache entries of asid (the tag with bit 11, aarch64.h). */
+static void pwc_flush_split(vms_core *c, uint16_t asid)
+{
+    if (c->pwc && asid <= VMSI_A64_MAX_ASID_SPLIT)
+        vms_pwc_flush_pcid(c->pwc, (uint16_t)(asid | 0x800u));
+}
+
+void vms_core_tlbi_vae1(vms_core *c, uint64_t xt)
+{
+    uint16_t asid = tlbi_asid(c, xt);
+    c->st.invlpg++;
+    c->cycles += c->m->cfg.cost.invlpg;
+    if (asid > VMSI_A64_MAX_ASID)
+        return; /* no entry can carry it (MSR refuses such ASIDs) */
+    vmsi_core_tlbs_flush_va(c, asid, tlbi_va(xt), true);
+    pwc_flush_split(c, asid);
+}
+
+void vms_core_tlbi_aside1(vms_core *c, uint64_t xt)
+{
+    uint16_t asid = tlbi_asid(c, xt);
+    c->st.invpcid++;
+    c->cycles += c->m->cfg.cost.invlpg;
+    if (asid > VMSI_A64_MAX_ASID)
+        return;
+    vmsi_core_tlbs_flush_pcid(c, asid);
+    pwc_flush_split(c, asid);
+}
+
+void vms_core_tlbi_vmalle1(vms_core *c)
+{
+    c->st.flushes_all++;
+    c->cycles += c->m->cfg.cost.invlpg;
+    vmsi_core_tlbs_flush_all(c, false);
+}
+
+/* ---- the kernel's MMU operations (format.h vms_mmu_ops) ---- */
+
+/* Xt for a TLBI naming asid and va. */
+static uint64_t xt_of(uint32_t asid, uint64_t va)
+{
+    return (uint64_t)asid << 48 | ((va >> 12) & ((UINT64_C(1) << 44) - 1));
+}
+
+static void a64_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    vms_status st = load_ttbrs(c, root | (uint64_t)asid << 48, root);
+    assert(st == VMS_OK && "the kernel's ASIDs fit the format's asid_bits");
+    (void)st;
+    if (flush)
+        vms_core_tlbi_aside1(c, (uint64_t)asid << 48);
+}
+
+static vms_status a64_boot(vms_core *c, uint64_t root, bool asids)
+{
+    (void)asids; /* 16-bit ASIDs either way; without them the kernel uses ASID 0 alone */
+    uint64_t tcr = vms_a64_tcr(c->regs.maxphyaddr, true, false, true, true);
+    vms_status st = vms_core_a64_init(c, tcr, VMS_A64_SCTLR_M);
+    if (st != VMS_OK)
+        return st;
+    a64_load_root(c, root, 0, false);
+    return VMS_OK;
+}
+
+static void a64_flush_page(vms_core *c, uint64_t va)
+{
+    vms_core_tlbi_vae1(c, xt_of(vmsi_a64_asid(&c->regs), va));
+}
+
+static void a64_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    vms_core_tlbi_vae1(c, xt_of(asid, va));
+}
+
+static void a64_flush_asid(vms_core *c, uint32_t asid)
+{
+    vms_core_tlbi_aside1(c, (uint64_t)asid << 48);
+}
+
+static void a64_flush_all(vms_core *c)
+{
+    vms_core_tlbi_vmalle1(c);
+}
+
+const vms_mmu_ops vmsi_a64_mmu_ops = {
+    a64_boot, a64_load_root, a64_flush_page, a64_flush_page_asid, a64_flush_asid, a64_flush_all};

@@ -1,0 +1,49 @@
+/*
+ * x86_64/cpu.c — the kernel's MMU operations (format.h vms_mmu_ops) as x86-64
+ * instructions, on the control registers and invalidations of src/hw/cpu.c:
+ *
+ *   boot             MOV CR3 = root (PCID 0), then MOV CR4 with PCIDE = asids
+ *   load_root        MOV CR3 = root | PCID, bit 63 (no flush) unless flush
+ *   flush_page       INVLPG va (current PCID and globals)
+ *   flush_page_asid  INVPCID type 0 (va in one PCID, globals kept)
+ *   flush_asid       INVPCID type 1 (every non-global entry of one PCID)
+ *   flush_all        INVPCID type 2 (everything, globals included)
+ */
+#include "arch/x86_64/x86_64.h"
+#include "vmsim/core.h"
+
+static vms_status x86_boot(vms_core *c, uint64_t root, bool asids)
+{
+    vms_core_write_cr3(c, root);
+    uint64_t cr4 = vms_core_regs(c)->cr4;
+    cr4 = asids ? (cr4 | VMS_CR4_PCIDE) : (cr4 & ~VMS_CR4_PCIDE);
+    return vms_core_write_cr4(c, cr4);
+}
+
+static void x86_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush)
+{
+    vms_core_write_cr3(c, root | (asid & VMS_CR3_PCID_MASK) | (flush ? 0 : VMS_CR3_NOFLUSH));
+}
+
+static void x86_flush_page(vms_core *c, uint64_t va)
+{
+    vms_core_invlpg(c, va);
+}
+
+static void x86_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
+{
+    vms_core_invpcid(c, VMS_INVPCID_ADDR, (uint16_t)asid, va);
+}
+
+static void x86_flush_asid(vms_core *c, uint32_t asid)
+{
+    vms_core_invpcid(c, VMS_INVPCID_CONTEXT, (uint16_t)asid, 0);
+}
+
+static void x86_flush_all(vms_core *c)
+{
+    vms_core_invpcid(c, VMS_INVPCID_ALL_GLOBAL, 0, 0);
+}
+
+const vms_mmu_ops vmsi_x86_mmu_ops = {
+    x86_boot, x86_load_root, x86_flush_page, x86_flush_page_asid, x86_flush_asid, x86_flush_all};
