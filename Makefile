@@ -4,13 +4,14 @@
 #   make test     build under ASan+UBSan with -Werror and run every test (ctest)
 #   make bench    build release and run the benchmarks (figures: docs/PERFORMANCE.md)
 #   make fuzz     build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
+#   make soak     run every differential test (ASan build) for SOAK_SECONDS (600) each
 #   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
 #   make install  install the CLI, libvmsim.a/.so, headers, man page and vmsim.pc into
 #                 PREFIX (/usr/local); DESTDIR=... stages it elsewhere
 #   make python   build libvmsim.so and pip-install the Python package (python/) into the
 #                 active Python environment (a venv: Debian protects its system Python)
-.PHONY: all run test bench fuzz format lint deps clean debug install python
+.PHONY: all run test bench fuzz soak format lint deps clean debug install python
 
 all: deps
 	cmake --preset release >/dev/null
@@ -37,6 +38,18 @@ python: all
 
 bench: all
 	./scripts/bench.sh
+
+# The differential tests with new seeds, round after round, for SOAK_SECONDS each (their
+# VMS_*_SOAK knobs: tests/harness.h th_soak_more); a failed round prints its seed.
+SOAK_SECONDS ?= 600
+SOAK_TESTS = test_mmu test_tlb test_iommu test_kernel_diff test_dma test_replay test_swap_stress
+soak: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan
+	@for t in $(SOAK_TESTS); do \
+	    echo "== soak $$t for $(SOAK_SECONDS)s"; \
+	    VMS_SOURCE_DIR=$(CURDIR) VMS_SOAK_SECONDS=$(SOAK_SECONDS) ./build/asan/$$t || exit 1; \
+	done
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vmsim/common.h"
 
 static unsigned long th_passed, th_failed;
 static uint64_t th_seed;
+static time_t th_start; /* when th_init ran: VMS_SOAK_SECONDS counts from it */
 static const char *th_suite = "test";
 
 #define CHECK(cond)                                                                                \
@@ -32,16 +34,48 @@ static const char *th_suite = "test";
         }                                                                                          \
     } while (0)
 
+/* Whether x's type (after promotion) is a signed integer type; x is not evaluated. */
+#define TH_IS_SIGNED(x) _Generic((x) + 0, int : 1, long : 1, long long : 1, default : 0)
+
+/* v < 0, out of line so that the compiler does not warn for unsigned operands. */
+static inline int th_negative(int64_t v)
+{
+    return v < 0;
+}
+
+/* Fails to compile for a floating-point operand: CHECK_EQ compares integers exactly. */
+#define TH_NOT_FLOAT(x)                                                                            \
+    ((void)sizeof(                                                                                 \
+        char[1 - 2 * _Generic((x) + 0, float : 1, double : 1, long double : 1, default : 0)]))
+
+/* The body of CHECK_EQ, out of line: a and b as uint64_t with whether each was negative. */
+static inline void th_check_eq(uint64_t a, int an, uint64_t b, int bn, const char *file, int line,
+                               const char *as, const char *bs)
+{
+    if (a == b && an == bn) {
+        th_passed++;
+        return;
+    }
+    th_failed++;
+    fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%s0x%" PRIx64 " != %s0x%" PRIx64 ")\n", file,
+            line, as, bs, an ? "-" : "", an ? (uint64_t)0 - a : a, bn ? "-" : "",
+            bn ? (uint64_t)0 - b : b);
+}
+
+/*
+ * CHECK_EQ(a, b): integer (or pointer) equality by value, whatever the two types: each
+ * side is evaluated once, and a negative value never equals a large unsigned one (casting
+ * both to uint64_t made -1 == UINT64_MAX pass).
+ */
 #define CHECK_EQ(a, b)                                                                             \
     do {                                                                                           \
-        uint64_t th_a_ = (uint64_t)(a), th_b_ = (uint64_t)(b);                                     \
-        if (th_a_ == th_b_) {                                                                      \
-            th_passed++;                                                                           \
-        } else {                                                                                   \
-            th_failed++;                                                                           \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (0x%" PRIx64 " != 0x%" PRIx64 ")\n", \
-                    __FILE__, __LINE__, #a, #b, th_a_, th_b_);                                     \
-        }                                                                                          \
+        TH_NOT_FLOAT(a);                                                                           \
+        TH_NOT_FLOAT(b);                                                                           \
+        __typeof__((a) + 0) th_av_ = (a);                                                          \
+        __typeof__((b) + 0) th_bv_ = (b);                                                          \
+        th_check_eq((uint64_t)th_av_, TH_IS_SIGNED(a) && th_negative((int64_t)th_av_),             \
+                    (uint64_t)th_bv_, TH_IS_SIGNED(b) && th_negative((int64_t)th_bv_), __FILE__,   \
+                    __LINE__, #a, #b);                                                             \
     } while (0)
 
 #define CHECK_STR(a, b)                                                                            \
@@ -107,6 +141,43 @@ static inline void th_init(int argc, char **argv, const char *suite)
         if (strcmp(argv[i], "--seed") == 0)
             th_seed = strtoull(argv[i + 1], NULL, 0);
     printf("%s: seed %" PRIu64 "\n", suite, th_seed);
+    th_start = time(NULL);
+}
+
+/*
+ * Soak knobs of the differential tests: whether round `round` (0, 1, …) should run.
+ * Default: `dflt` rounds; $env (e.g. VMS_MMU_SOAK=N) asks for N; VMS_SOAK_SECONDS=T
+ * (`make soak`) keeps going, past the default, until T seconds after th_init.
+ */
+static inline int th_soak_more(const char *env, unsigned long dflt, unsigned long round)
+{
+    const char *secs = getenv("VMS_SOAK_SECONDS");
+    if (secs)
+        return round < dflt || (double)(time(NULL) - th_start) < strtod(secs, NULL);
+    const char *n = getenv(env);
+    return round < (n ? strtoul(n, NULL, 0) : dflt);
+}
+
+/*
+ * Run fn once per soak round (th_soak_more), round r with th_seed = the base seed + r, and
+ * name the seed of a round that failed (replay it with --seed). th_seed is the base again
+ * afterwards.
+ */
+static inline void th_soak(const char *env, void (*fn)(void))
+{
+    uint64_t base = th_seed;
+    unsigned long r;
+    for (r = 0; th_soak_more(env, 1, r); r++) {
+        unsigned long before = th_failed;
+        th_seed = base + r;
+        fn();
+        if (th_failed != before)
+            printf("%s: soak round %lu failed: replay with --seed %" PRIu64 "\n", th_suite, r,
+                   th_seed);
+    }
+    th_seed = base;
+    if (r > 1)
+        printf("%s: %s: %lu rounds\n", th_suite, env, r);
 }
 
 /*

@@ -1030,9 +1030,7 @@ int main(int argc, char **argv)
     test_la57();
     test_alloc_failures();
     test_out_of_frames();
-    const char *soak = getenv("VMS_DMA_SOAK");
-    unsigned n = soak ? (unsigned)strtoul(soak, NULL, 0) : 6;
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; th_soak_more("VMS_DMA_SOAK", 6, i); i++)
         run_diff(th_seed + i, 1500);
     return th_finish();
 }

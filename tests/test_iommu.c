@@ -827,7 +827,7 @@ int main(int argc, char **argv)
     test_large_pages_and_bad_entries();
     test_bad_config();
     test_dma_pieces();
-    test_diff();
+    th_soak("VMS_IOMMU_SOAK", test_diff);
     test_alloc_failures();
     return th_finish();
 }

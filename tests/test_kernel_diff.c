@@ -334,12 +334,11 @@ static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "kernel_diff");
-    const char *soak = getenv("VMS_KERNEL_SOAK");
-    unsigned nseq = soak ? (unsigned)strtoul(soak, NULL, 0) : 12;
-    for (unsigned s = 0; s < nseq; s++)
+    unsigned s;
+    for (s = 0; th_soak_more("VMS_KERNEL_SOAK", 12, s); s++)
         run("skylake", th_seed * 1000003u + s, s % 2 == 0, 2000);
     /* The same kernel on an AArch64 machine (TTBR0/TTBR1_EL1, ASIDs, TLBI). */
-    for (unsigned s = 0; s < (nseq + 2) / 3; s++)
-        run("cortex-a76", th_seed * 1000003u + 77 + s, s % 2 == 0, 2000);
+    for (unsigned a = 0; a < (s + 2) / 3; a++)
+        run("cortex-a76", th_seed * 1000003u + 77 + a, a % 2 == 0, 2000);
     return th_finish();
 }

@@ -773,8 +773,8 @@ int main(int argc, char **argv)
     test_hierarchy_and_pwc();
     test_invalidation();
     test_dirty_faults_data();
-    test_diff_invalidated();
-    test_diff_stale();
+    th_soak("VMS_MMU_SOAK", test_diff_invalidated);
+    th_soak("VMS_MMU_SOAK", test_diff_stale);
     test_machine_config();
     test_memo_exact();
     return th_finish();

@@ -315,9 +315,7 @@ static void test_fast_equals_slow(void)
                                           "tlb.policy=random", NULL};
     static const char *const *const cfgs[] = {c_lru,  c_plru,  c_fifo,    c_rand, c_tiny,
                                               c_nol2, c_swlru, c_swclock, c_swtwo};
-    const char *soak = getenv("VMS_REPLAY_SOAK");
-    uint64_t rounds = soak ? strtoull(soak, NULL, 0) : 1;
-    for (uint64_t round = 0; round < rounds; round++) {
+    for (uint64_t round = 0; th_soak_more("VMS_REPLAY_SOAK", 1, round); round++) {
         for (unsigned c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
             for (int threads = 0; threads < 2; threads++) {
                 bool same = false;

@@ -907,6 +907,6 @@ int main(int argc, char **argv)
     test_failalloc();
     test_absent();
     test_determinism();
-    test_differential();
+    th_soak("VMS_TLB_SOAK", test_differential);
     return th_finish();
 }

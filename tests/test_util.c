@@ -49,6 +49,29 @@ static void test_strbuf(void)
     CHECK_EQ(fa.live_bytes, 0);
 }
 
+/* The harness itself: CHECK_EQ compares values, not their uint64_t images, so -1 never
+ * equals UINT64_MAX (and each side is evaluated once). Failures it must report are
+ * counted here and taken back out of the totals. */
+static void test_harness(void)
+{
+    unsigned long failed = th_failed, passed = th_passed;
+    int minus_one = -1, calls = 0;
+    fprintf(stderr, "util: the next 4 CHECK_EQ failures are expected\n");
+    CHECK_EQ(minus_one, UINT64_MAX);
+    CHECK_EQ(UINT32_MAX, minus_one);
+    CHECK_EQ((int64_t)INT64_MIN, UINT64_C(1) << 63);
+    CHECK_EQ((signed char)-1, (unsigned char)255);
+    unsigned long expected_failures = th_failed - failed;
+    th_failed = failed;
+    th_passed = passed;
+    CHECK_EQ(expected_failures, 4);
+    CHECK_EQ(minus_one, -1);
+    CHECK_EQ((int64_t)-5, -5);
+    CHECK_EQ(UINT64_MAX, (uint64_t)-1);
+    CHECK_EQ(++calls, 1); /* evaluated once */
+    CHECK_EQ(calls, 1);
+}
+
 /* SHA-256: the FIPS 180-2 appendix vectors ("abc", the 448-bit message, a million 'a'
  * fed in odd-sized pieces so partial blocks are exercised), and the empty message. */
 static void test_sha256(void)
@@ -183,6 +206,7 @@ int main(int argc, char **argv)
     th_init(argc, argv, "util");
     test_rng();
     test_strbuf();
+    test_harness();
     test_sha256();
     test_version();
     test_radix();
