@@ -50,6 +50,16 @@ static void test_keys(void)
     CHECK_STR(kc.writeback_dir, "/tmp/wb");
     CHECK_EQ(vms_config_set_arg(&c, "tlb.l2=none", &err), VMS_OK);
     CHECK_EQ(c.machine.mmu.l2.nparts, 0);
+    /* kernel.pagecache: auto by default; warm, cold, auto; anything else refused. */
+    CHECK_EQ(c.kernel.pagecache, VMS_PAGECACHE_AUTO);
+    CHECK_EQ(vms_config_set_arg(&c, "kernel.pagecache=warm", &err), VMS_OK);
+    CHECK_EQ(c.kernel.pagecache, VMS_PAGECACHE_WARM);
+    CHECK_EQ(vms_config_set_arg(&c, "kernel.pagecache=cold", &err), VMS_OK);
+    CHECK_EQ(c.kernel.pagecache, VMS_PAGECACHE_COLD);
+    CHECK(vms_config_set_arg(&c, "kernel.pagecache=hot", &err) != VMS_OK);
+    CHECK_EQ(c.kernel.pagecache, VMS_PAGECACHE_COLD);
+    CHECK_EQ(vms_config_set_arg(&c, "kernel.pagecache=auto", &err), VMS_OK);
+    CHECK_EQ(c.kernel.pagecache, VMS_PAGECACHE_AUTO);
     /* preset replaces everything. */
     CHECK_EQ(vms_config_set_arg(&c, "preset=tiny", &err), VMS_OK);
     CHECK_EQ(c.machine.ram_bytes, UINT64_C(64) << 20);
@@ -163,6 +173,7 @@ static void test_roundtrip(void)
     vms_config_set_arg(&a, "kernel.fault_around=4", &err);
     vms_config_set_arg(&a, "cost.walk_ref=31", &err);
     vms_config_set_arg(&a, "seed=77", &err);
+    vms_config_set_arg(&a, "kernel.pagecache=warm", &err);
     vms_strbuf d1, d2;
     vms_strbuf_init(&d1, NULL);
     vms_strbuf_init(&d2, NULL);
@@ -178,6 +189,8 @@ static void test_roundtrip(void)
     CHECK_EQ(b.machine.mmu.l1i.part[0].sets, 10);
     CHECK_EQ(b.machine.seed, 77);
     CHECK(strstr(vms_strbuf_str(&d1), "ram = 12G\n") != NULL);
+    CHECK(strstr(vms_strbuf_str(&d1), "\nkernel.pagecache = warm\n") != NULL);
+    CHECK_EQ(b.kernel.pagecache, VMS_PAGECACHE_WARM);
     /* Every key appears in the dump except the two derived ones. */
     unsigned listed = 0;
     for (unsigned i = 0; i < vms_config_nkeys(); i++) {

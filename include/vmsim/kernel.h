@@ -89,6 +89,13 @@ typedef enum vms_shootdown_mode {
     VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
 } vms_shootdown_mode;
 
+/* The page cache at boot (kernel.pagecache; docs/KERNEL.md). */
+typedef enum vms_pagecache {
+    VMS_PAGECACHE_AUTO = 0, /* cold, unless a recorded-layout replay makes it warm */
+    VMS_PAGECACHE_COLD = 1, /* nothing cached: a file page's first fault reads it (major) */
+    VMS_PAGECACHE_WARM = 2, /* host files resident (as after a first run) */
+} vms_pagecache;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -103,6 +110,12 @@ typedef struct vms_kernel_config {
                                     writeback_dir/<basename of the file>; borrowed */
     bool writeback_in_place;     /* [false] write MAP_SHARED changes to the original host
                                     file itself (explicit opt-in: it modifies user data) */
+    vms_pagecache pagecache;     /* [auto] the page cache at boot: cold (a file page's
+                                    first fault reads it: major), warm (host files resident,
+                                    as after a first run: the first fault is minor, without
+                                    a read; a page reclaimed since is read again, major), or
+                                    auto: cold, unless a recorded-layout replay makes it
+                                    warm (vms_kernel_pagecache_auto) */
     vms_kernel_costs cost;
     /* ---- many cores (docs/SMP.md) ---- */
     vms_shootdown_mode shootdown; /* [auto] IPIs, broadcast, or Linux's choice */
@@ -184,6 +197,10 @@ bool vms_kernel_panicked(const vms_kernel *k, const char **reason);
 
 /* Install (fn non-NULL) or remove the log callback. The library never prints. */
 void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud);
+
+/* What kernel.pagecache = auto means for this kernel: mode (cold or warm) when the config
+ * said auto, else nothing changes. Call before the first fault (a replay does, by layout). */
+void vms_kernel_pagecache_auto(vms_kernel *k, vms_pagecache mode);
 
 /* Append the kernel log kept in memory (the last 256 lines, oldest first, one per line,
  * each cut at 159 bytes), like dmesg; with grep non-NULL only the lines containing it,

@@ -44,6 +44,7 @@ typedef enum kind {
     K_DPAGE,    /* open | closed */
     K_DMAP,     /* the DRAM address-mapping string */
     K_SHOOT,    /* ipi | broadcast | auto */
+    K_PCACHE,   /* warm | cold: kernel.pagecache_warm */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
 } kind;
@@ -113,6 +114,9 @@ static const key keys[] = {
      "kernel direct map in 1 GiB pages (else 2 MiB)"},
     {"kernel.stack_limit", K_SIZE, KC(stack_limit), UINT64_C(128) << 10, UINT64_C(1) << 40,
      "how far a stack may grow (RLIMIT_STACK)"},
+    {"kernel.pagecache", K_PCACHE, 0, 0, 0,
+     "page cache at boot: cold (a file page's first touch reads it: major), warm (host files "
+     "resident, as after a first run) or auto (warm for --layout recorded, else cold)"},
     {"kernel.writeback_dir", K_PATH, 0, 0, 0,
      "directory for written-back copies of shared-mapped files; empty: a temporary one"},
     {"kernel.writeback_in_place", K_BOOL, KC(writeback_in_place), 0, 0,
@@ -658,6 +662,16 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return true;
     case K_DRAM:
         return vms_dram_preset(value, &c->machine.dram, err) == VMS_OK;
+    case K_PCACHE:
+        if (!strcasecmp(value, "warm"))
+            c->kernel.pagecache = VMS_PAGECACHE_WARM;
+        else if (!strcasecmp(value, "cold"))
+            c->kernel.pagecache = VMS_PAGECACHE_COLD;
+        else if (!strcasecmp(value, "auto"))
+            c->kernel.pagecache = VMS_PAGECACHE_AUTO;
+        else
+            return false;
+        return true;
     case K_DPAGE:
         if (strcasecmp(value, "open") && strcasecmp(value, "closed"))
             return false;
@@ -1033,6 +1047,12 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             vms_strbuf_printf(sb, "%s",
                               c->machine.dram.on && c->machine.dram.name ? c->machine.dram.name
                                                                          : "off");
+            break;
+        case K_PCACHE:
+            vms_strbuf_printf(sb, "%s",
+                              c->kernel.pagecache == VMS_PAGECACHE_WARM   ? "warm"
+                              : c->kernel.pagecache == VMS_PAGECACHE_COLD ? "cold"
+                                                                          : "auto");
             break;
         case K_DPAGE:
             vms_strbuf_printf(sb, "%s", c->machine.dram.closed_page ? "closed" : "open");

@@ -28,6 +28,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->stack_limit = UINT64_C(8) << 20;
     cfg->writeback_dir = NULL;
     cfg->writeback_in_place = false;
+    cfg->pagecache = VMS_PAGECACHE_AUTO;
     /* Orders of magnitude for a 3 GHz core: a minor fault's software path ~0.3 µs, a
      * 4 KiB clear ~400 cycles and copy ~800 at ~10/5 bytes per cycle, an SSD page read
      * ~80 µs, an IPI round trip ~1 µs (seed 002: "thousands of cycles"). */
@@ -123,6 +124,12 @@ vms_status vms_kernel_dmesg(const vms_kernel *k, const char *grep, vms_strbuf *s
             vms_strbuf_printf(sb, "%s\n", l);
     }
     return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
+}
+
+void vms_kernel_pagecache_auto(vms_kernel *k, vms_pagecache mode)
+{
+    if (k->cfg.pagecache == VMS_PAGECACHE_AUTO)
+        k->cfg.pagecache = mode;
 }
 
 void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud)

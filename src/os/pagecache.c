@@ -243,8 +243,12 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
             vms_frames_put(k->fr, pfn, NULL);
             return VMS_ERR_NOMEM;
         }
-        vmsi_charge(k, core, k->cfg.cost.file_read);
-        k->st.pgpgin++;
+        /* Warm and never reclaimed: resident since boot, no read (the bytes are the
+         * host file's all the same). */
+        if (k->cfg.pagecache != VMS_PAGECACHE_WARM || old) {
+            vmsi_charge(k, core, k->cfg.cost.file_read);
+            k->st.pgpgin++;
+        }
     } else {
         vmsi_charge(k, core, k->cfg.cost.zero_page);
         k->nr_shmem++;
@@ -317,8 +321,11 @@ vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t
             h = fopen(from, "rb");
             if (!h)
                 return vmsi_err(err, VMS_ERR_IO, "%s: cannot read", from);
-            *major = true;
-            if (vmsi_cache_entry(f, index) & VMSI_CACHE_SHADOW)
+            /* Warm: a page never cached in this run is resident from boot, so only a
+             * page reclaimed since (a shadow entry) is read again. */
+            bool shadow = vmsi_cache_entry(f, index) & VMSI_CACHE_SHADOW;
+            *major = k->cfg.pagecache != VMS_PAGECACHE_WARM || shadow;
+            if (shadow)
                 k->st.refault_file++;
         }
         vms_status st = add_page(k, f, index, h, core);

@@ -132,6 +132,12 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
     r->a = a;
     if (opts)
         r->o = *opts;
+    /* kernel.pagecache = auto: warm for a recorded layout (what docs/FIDELITY.md measures
+     * against: Linux after a first run), cold for auto; a default layout decides at its
+     * first event (vms_replay_run). */
+    if (r->o.layout != VMS_REPLAY_LAYOUT_DEFAULT)
+        vms_kernel_pagecache_auto(
+            k, r->o.layout == VMS_REPLAY_LAYOUT_RECORDED ? VMS_PAGECACHE_WARM : VMS_PAGECACHE_COLD);
     r->next_tick = r->o.interval ? r->o.interval : UINT64_MAX;
     *out = r;
     return VMS_OK;
@@ -835,9 +841,13 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
     while (r->st.references < limit && vms_trace_read(rd, &ev, NULL)) {
         if (quick_access(r, &ev)) /* never the first event: nothing is buffered yet */
             continue;
-        if (r->st.events == 0 && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
+        if (r->st.events == 0 && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT) {
             r->o.layout =
                 ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;
+            vms_kernel_pagecache_auto(r->k, r->o.layout == VMS_REPLAY_LAYOUT_RECORDED
+                                                ? VMS_PAGECACHE_WARM
+                                                : VMS_PAGECACHE_COLD);
+        }
         const char *path = NULL;
         if (ev.type == VMS_TEV_MAP)
             path = vms_trace_reader_path(rd, ev.map.path);
