@@ -176,7 +176,8 @@ typedef enum vms_access_outcome {
 typedef struct vms_access_info {
     vms_access_outcome outcome;
     uint64_t addr;       /* fault address of a fatal fault (CR2) */
-    uint32_t error_code; /* its x86 #PF error code (VMS_PFERR_*) */
+    uint32_t error_code; /* the architecture's fault code: x86 #PF (VMS_PFERR_*), RISC-V scause,
+                            AArch64 ESR_EL1 */
     int si_code;         /* VMS_SEGV_MAPERR / _ACCERR / _PKUERR for SIGSEGV */
     unsigned faults;     /* page faults taken during the access (fatal one included) */
     unsigned major;      /* of which major (file I/O) */
