@@ -10,10 +10,10 @@
  * VMS_ERR_NOMEM, and the kernel's invariants must hold after it. Limits that keep each
  * input cheap: accesses and kernel writes over 64 KiB, populate and madvise over 16 MiB
  * are not replayed (issue 16.3: a long access restarts at its first page after every
- * fault; the fuzzer found a KWRITE that takes minutes), and paths that do not name a regular host file
- * are replayed as anonymous memory (issue 16.4: a directory's size). Written-back pages
- * go to a private temporary directory, never next to the files the input names.
- * Violations abort, which libFuzzer and the corpus replay (replay.c) both report.
+ * fault; the fuzzer found a KWRITE that takes minutes), and paths that do not name a regular host
+ * file are replayed as anonymous memory (issue 16.4: a directory's size). Written-back pages go to
+ * a private temporary directory, never next to the files the input names. Violations abort, which
+ * libFuzzer and the corpus replay (replay.c) both report.
  */
 #ifndef VMSIM_FUZZ_TRACE_H
 #define VMSIM_FUZZ_TRACE_H

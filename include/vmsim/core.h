@@ -157,8 +157,8 @@ bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlat
  * have moved, r.done says how many bytes, and the caller resumes at va + r.done (buf +
  * r.done, len - r.done) once the fault is resolved, so a long access costs in proportion
  * to its pages, not their square (the rest is an access of its own: once 16 pages or
- * fewer remain, it is one instruction, retried whole). buf may be NULL for an address-only access (trace replay):
- * translation and costs only. len 0 does nothing and succeeds.
+ * fewer remain, it is one instruction, retried whole). buf may be NULL for an address-only access
+ * (trace replay): translation and costs only. len 0 does nothing and succeeds.
  */
 vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                                   size_t len);

@@ -83,8 +83,7 @@ static vms_status check_config(const vms_pwc_config *cfg, unsigned levels, vms_e
     if (!cfg)
         return vmsi_err(err, VMS_ERR_INVAL, "pwc: no configuration given");
     if (levels < 3 || levels > 5) /* 3: RISC-V Sv39 */
-        return vmsi_err(err, VMS_ERR_INVAL, "pwc: paging levels must be 3, 4 or 5, got %u",
-                        levels);
+        return vmsi_err(err, VMS_ERR_INVAL, "pwc: paging levels must be 3, 4 or 5, got %u", levels);
     for (unsigned l = 0; l <= PWC_MAX_LEVEL; l++) {
         vms_status st = check_level(&cfg->level[l], l, err);
         if (st != VMS_OK)

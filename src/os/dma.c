@@ -28,15 +28,15 @@
 #include "os/os_impl.h"
 #include "vmsim/dma.h"
 
-#define VMSI_IOVA_BASE   (UINT64_C(1) << 20)          /* first IOVA handed out (0 stays unmapped) */
-#define VMSI_IOVA_LIMIT  (UINT64_C(1) << 32)          /* a 32-bit DMA mask */
-#define VMSI_IOREMAP_4L  UINT64_C(0xffffc90000000000) /* Linux's VMALLOC_START, 4-level */
-#define VMSI_IOREMAP_5L  UINT64_C(0xffa0000000000000) /* … 5-level */
+#define VMSI_IOVA_BASE    (UINT64_C(1) << 20) /* first IOVA handed out (0 stays unmapped) */
+#define VMSI_IOVA_LIMIT   (UINT64_C(1) << 32) /* a 32-bit DMA mask */
+#define VMSI_IOREMAP_4L   UINT64_C(0xffffc90000000000) /* Linux's VMALLOC_START, 4-level */
+#define VMSI_IOREMAP_5L   UINT64_C(0xffa0000000000000) /* … 5-level */
 #define VMSI_IOREMAP_SV39 UINT64_C(0xffffffc800000000) /* riscv vm-layout.rst: Sv39 */
-#define VMSI_IRQ_VECTOR  0x40u
-#define VMSI_NIC_RING    256u /* descriptors in the receive ring: one 4 KiB frame */
-#define VMSI_NIC_RBSZ    256u /* receive buffer size the driver programs */
-#define VMSI_MAX_IOREMAP 64u
+#define VMSI_IRQ_VECTOR   0x40u
+#define VMSI_NIC_RING     256u /* descriptors in the receive ring: one 4 KiB frame */
+#define VMSI_NIC_RBSZ     256u /* receive buffer size the driver programs */
+#define VMSI_MAX_IOREMAP  64u
 
 /* One mapping. */
 typedef struct dmap {

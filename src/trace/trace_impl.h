@@ -140,10 +140,10 @@ struct vms_trace_reader {
     /* native */
     uint64_t prev[4]; /* previous address per access kind (delta base) */
     uint32_t tid;
-    uint64_t obase; /* offset of r->in's byte 0 in the uncompressed trace (messages) */
-    unsigned minor; /* the header's minor version (1.2+: CHECK records required) */
-    uint32_t crc;   /* CRC-32 of the block read since the last CHECK record … */
-    size_t crc_len; /* … and its length */
+    uint64_t obase;          /* offset of r->in's byte 0 in the uncompressed trace (messages) */
+    unsigned minor;          /* the header's minor version (1.2+: CHECK records required) */
+    uint32_t crc;            /* CRC-32 of the block read since the last CHECK record … */
+    size_t crc_len;          /* … and its length */
     const uint8_t *crc_pend; /* taken window bytes not yet in crc (valid until a fill) */
     size_t crc_npend;
     bool ended;
@@ -165,7 +165,6 @@ bool vmsi_fail_byte(vms_trace_reader *r, uint64_t off, vms_status st, const char
  * until the next call.
  */
 int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len);
-
 
 /* The value of hex digit c, or -1. */
 static inline int vmsi_hexval(int c)
