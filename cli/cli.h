@@ -117,6 +117,11 @@ void cli_overrides(const vms_config *c, vms_strbuf *out);
  * 1024) when allow_suffix. Returns false on anything else. */
 bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out);
 
+/* Split explain's "VA=PA[/4K|2M|1G][:PERMS]" in place: *va, *pa and *size (4K when
+ * absent) parsed, *perms the text after ':' or NULL (each architecture reads its own
+ * letters). False for anything else. */
+bool cli_split_map(char *arg, uint64_t *va, uint64_t *pa, vms_pgsize *size, char **perms);
+
 /* Print "vmsim CMD: message" to stderr (printf-style). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -82,30 +82,12 @@ static bool parse_perms(const char *s, uint64_t *flags)
     return true;
 }
 
-/* Parse "VA=PA[/SIZE][:PERMS]". */
+/* Parse "VA=PA[/SIZE][:PERMS]" (cli_split_map), with x86-64 permissions. */
 static bool parse_map(char *arg, mapping *m)
 {
-    char *eq = strchr(arg, '=');
-    if (!eq)
-        return false;
-    *eq = '\0';
-    char *perms = strchr(eq + 1, ':');
-    if (perms)
-        *perms++ = '\0';
-    char *size = strchr(eq + 1, '/');
-    if (size)
-        *size++ = '\0';
-    m->size = VMS_PG_4K;
-    if (size) {
-        if (strcmp(size, "2M") == 0 || strcmp(size, "2m") == 0)
-            m->size = VMS_PG_2M;
-        else if (strcmp(size, "1G") == 0 || strcmp(size, "1g") == 0)
-            m->size = VMS_PG_1G;
-        else if (strcmp(size, "4K") != 0 && strcmp(size, "4k") != 0)
-            return false;
-    }
+    char *perms;
     m->flags = VMS_PTE_US | VMS_PTE_RW | VMS_PTE_XD;
-    return cli_parse_u64(arg, false, &m->va) && cli_parse_u64(eq + 1, false, &m->pa) &&
+    return cli_split_map(arg, &m->va, &m->pa, &m->size, &perms) &&
            (!perms || parse_perms(perms, &m->flags));
 }
 

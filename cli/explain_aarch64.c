@@ -108,29 +108,11 @@ static bool parse_perms(const char *s, uint64_t *attrs)
     return true;
 }
 
-/* Parse "VA=PA[/SIZE][:PERMS]". */
+/* Parse "VA=PA[/SIZE][:PERMS]" (cli_split_map), with AArch64 permissions. */
 static bool parse_map(char *arg, mapping *m)
 {
-    char *eq = strchr(arg, '=');
-    if (!eq)
-        return false;
-    *eq = '\0';
-    char *perms = strchr(eq + 1, ':');
-    if (perms)
-        *perms++ = '\0';
-    char *size = strchr(eq + 1, '/');
-    if (size)
-        *size++ = '\0';
-    m->size = VMS_PG_4K;
-    if (size) {
-        if (!strcmp(size, "2M") || !strcmp(size, "2m"))
-            m->size = VMS_PG_2M;
-        else if (!strcmp(size, "1G") || !strcmp(size, "1g"))
-            m->size = VMS_PG_1G;
-        else if (strcmp(size, "4K") != 0 && strcmp(size, "4k") != 0)
-            return false;
-    }
-    return cli_parse_u64(arg, false, &m->va) && cli_parse_u64(eq + 1, false, &m->pa) &&
+    char *perms;
+    return cli_split_map(arg, &m->va, &m->pa, &m->size, &perms) &&
            parse_perms(perms ? perms : "rw", &m->attrs);
 }
 

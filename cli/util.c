@@ -48,6 +48,30 @@ bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
     return vms_parse_u64(s, allow_suffix, out);
 }
 
+bool cli_split_map(char *arg, uint64_t *va, uint64_t *pa, vms_pgsize *size, char **perms)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq)
+        return false;
+    *eq = '\0';
+    *perms = strchr(eq + 1, ':');
+    if (*perms)
+        *(*perms)++ = '\0';
+    char *sz = strchr(eq + 1, '/');
+    if (sz)
+        *sz++ = '\0';
+    *size = VMS_PG_4K;
+    if (sz) {
+        if (strcmp(sz, "2M") == 0 || strcmp(sz, "2m") == 0)
+            *size = VMS_PG_2M;
+        else if (strcmp(sz, "1G") == 0 || strcmp(sz, "1g") == 0)
+            *size = VMS_PG_1G;
+        else if (strcmp(sz, "4K") != 0 && strcmp(sz, "4k") != 0)
+            return false;
+    }
+    return cli_parse_u64(arg, false, va) && cli_parse_u64(eq + 1, false, pa);
+}
+
 void cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
