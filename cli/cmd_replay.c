@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_curve.h"
 #include "plot.h"
 #include "vmsim/cache.h"
 #include "vmsim/dram.h"
@@ -60,6 +61,14 @@ static const char usage[] =
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
+    "  --curve NAME[:MAX]  also compute the miss-ratio curve of structure NAME (tlb.l1i,\n"
+    "                      tlb.l1d, tlb.l2, pwc.pde, pwc.pdpte, pwc.pml4e, pwc.pml5e) in the\n"
+    "                      same pass: the misses of a fully associative LRU of every size\n"
+    "                      1..MAX entries (default: as configured) on the lookups it sees;\n"
+    "                      set-associative ones also per number of sets (repeatable;\n"
+    "                      JSON curve, curve_sets; docs/CURVE.md)\n"
+    "  --curve-sample R    also a SHARDS-sampled curve at rate R (0 < R <= 1) and its error\n"
+    "                      against the exact one (JSON curve_sample)\n"
     "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
     "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
     "                      runs reference by reference, as --slow (by process is always on)\n"
@@ -91,6 +100,7 @@ typedef struct replay_cli {
     struct timespec t0, last_print;
     unsigned warnings;
     uint64_t prev_lookups[VMS_TLB_NLEVELS], prev_misses[VMS_TLB_NLEVELS];
+    cli_curves curves; /* --curve, --curve-sample */
 } replay_cli;
 
 /* ---- arguments ------------------------------------------------------------------------- */
@@ -140,6 +150,8 @@ static int option(replay_cli *o, const char *a, const char *v)
     } else if (!strcmp(a, "--interval")) {
         if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
             return bad("bad --interval '%s': expected a positive number", v);
+    } else if (!strcmp(a, "--curve") || !strcmp(a, "--curve-sample")) {
+        return cli_curve_option(&o->curves, a, v);
     } else if (!strcmp(a, "--limit")) {
         if (!cli_parse_u64(v, true, &o->limit) || o->limit == 0)
             return bad("bad --limit '%s': expected a positive number", v);
@@ -176,6 +188,8 @@ static int parse(int argc, char **argv, replay_cli *o)
         return bad("--interval needs --csv or --plot");
     if (o->json && o->csv_path && !strcmp(o->csv_path, "-"))
         return bad("--stats json and --csv - both want standard output");
+    if (o->curves.rate > 0 && o->curves.n == 0)
+        return bad("--curve-sample needs --curve");
     return 0;
 }
 
@@ -199,7 +213,7 @@ static int start(replay_cli *o, vms_config *c)
         cli_error("replay", "%s", err.msg);
         return EXIT_USAGE;
     }
-    return 0;
+    return cli_curve_attach(&o->curves, o->m, o->k);
 }
 
 /* The configuration from --preset, --config and --set, then boot. */
@@ -479,6 +493,7 @@ static void json_members(const replay_cli *o, vms_replay *r, vms_strbuf *sb)
     vms_machine_stats_json_members(o->m, sb);
     vms_kernel_stats_json_members(o->k, sb);
     vms_replay_stats_json_members(r, sb);
+    cli_curve_json(&o->curves, sb);
 }
 
 static void json(const replay_cli *o, vms_replay *r)
@@ -552,6 +567,8 @@ static int replay(replay_cli *o)
             json(o, r);
         else
             summary(o, o->csv == stdout ? stderr : stdout, r, vms_trace_reader_format(rd));
+        if (!o->members && !o->json)
+            cli_curve_summary(&o->curves, o->csv == stdout ? stderr : stdout);
     }
     if (o->csv && (o->csv == stdout ? fflush(o->csv) : fclose(o->csv)) != 0 && rc == 0) {
         cli_error("replay", "%s: write failed", o->csv_path);
@@ -582,6 +599,7 @@ int cmd_replay(int argc, char **argv)
     rc = boot(&o, &cfg);
     if (rc == 0)
         rc = replay(&o);
+    cli_curve_free(&o.curves);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
     cli_tmp_writeback_remove();

@@ -21,6 +21,7 @@
  *    is an update, not an eviction; `evictions` counts only policy victims;
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
+#include "hw/curve_impl.h"
 #include "hw/tlb_impl.h"
 #include "util/util.h"
 
@@ -223,10 +224,24 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
     return -1;
 }
 
+/* Show a lookup to the curves (curve_impl.h): the keys find() probes, in its order. */
+static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vmsi_assoc_entry *real)
+{
+    uint64_t keys[VMS_PG_NSIZES];
+    unsigned n = 0;
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        if (tlb->part_of[s] >= 0)
+            keys[n++] = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
+    if (n)
+        vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
+}
+
 bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
-    unsigned set, way;
+    unsigned set = 0, way = 0;
     int p = find(tlb, ctx, va, &set, &way);
+    if (tlb->curve)
+        curve_lookup(tlb, ctx, va, p < 0 ? NULL : vmsi_assoc_at(&tlb->part[p], set, way));
     if (p < 0) {
         tlb->memo_valid = false;
         tlb->stats.misses++;
@@ -279,9 +294,11 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     /* The piece of the page that holds va (the whole page when not splintered). */
     uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
     uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
+    uint64_t data = encode(x, x->page_pa + piece, x->size);
     bool evicted;
-    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, ctx, encode(x, x->page_pa + piece, x->size),
-                    &evicted);
+    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, ctx, data, &evicted);
+    if (tlb->curve)
+        vmsi_curve_fill(tlb->curve, tag, ctx, data);
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
     return true;
@@ -334,6 +351,8 @@ static void flush_va(vms_tlb *tlb, const va_match *m)
 {
     uint64_t va = m->va;
     tlb->memo_valid = false;
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, covers_va, m);
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
@@ -367,6 +386,8 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
     tlb->memo_valid = false;
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, of_ctx, &ctx);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
@@ -381,6 +402,8 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
     tlb->memo_valid = false;
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, droppable, &keep_global);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);

@@ -11,6 +11,7 @@
 #define VMSIM_TLB_IMPL_H
 
 #include "hw/assoc.h"
+#include "vmsim/curve.h"
 #include "vmsim/tlb.h"
 
 #define VA_BITS 57
@@ -41,6 +42,7 @@ struct vms_tlb {
     vms_ctx memo_ctx;
     uint64_t memo_vpn;
     vms_xlate memo_x;
+    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
 };
 
 /*
