@@ -225,7 +225,8 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
 }
 
 /* Show a lookup to the curves (curve_impl.h): the keys find() probes, in its order. */
-static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vmsi_assoc_entry *real)
+__attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                       const vmsi_assoc_entry *real)
 {
     uint64_t keys[VMS_PG_NSIZES];
     unsigned n = 0;
@@ -236,19 +237,24 @@ static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vmsi_asso
         vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
 }
 
-bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
+/* The probe; `observe` shows it to the curves (inlined twice, so that the path without
+ * curves is exactly the probe). */
+static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                        vms_xlate *out, bool observe)
 {
-    unsigned set = 0, way = 0;
+    unsigned set, way;
     int p = find(tlb, ctx, va, &set, &way);
-    if (tlb->curve)
-        curve_lookup(tlb, ctx, va, p < 0 ? NULL : vmsi_assoc_at(&tlb->part[p], set, way));
     if (p < 0) {
+        if (observe)
+            curve_lookup(tlb, ctx, va, NULL);
         tlb->memo_valid = false;
         tlb->stats.misses++;
         return false;
     }
     vmsi_assoc *a = &tlb->part[p];
     const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
+    if (observe)
+        curve_lookup(tlb, ctx, va, e);
     vmsi_assoc_touch(a, set, way);
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
@@ -258,6 +264,13 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     tlb->memo_ctx = ctx;
     tlb->memo_x = *out;
     return true;
+}
+
+bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
+{
+    if (__builtin_expect(tlb->curve != NULL, 0))
+        return probe(tlb, ctx, va, out, true);
+    return probe(tlb, ctx, va, out, false);
 }
 
 bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
