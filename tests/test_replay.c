@@ -102,7 +102,7 @@ static unsigned tlb_diffs(fx *a, fx *b)
                 vms_tlb_entry_info x, y;
                 vms_tlb_entry(ta, e, &x);
                 vms_tlb_entry(tb, e, &y);
-                diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.pcid != y.pcid ||
+                diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.ctx != y.ctx ||
                          !same_xlate(&x.x, &y.x);
             }
         }
