@@ -19,7 +19,8 @@
  * marker falls off when a new entry arrives into a full stack without a ghost.
  *
  * Times are 0 … tsize-1 per set; when they run out the set's markers are renumbered in
- * order (at most bound <= tsize/2 of them), so each operation is O(log tsize) amortized.
+ * order (at most bound <= tsize/4 of them) and the trees rebuilt in O(tsize), so each
+ * operation is O(log tsize) amortized.
  *
  * Outcomes. A TLB lookup that hits in the real structure touches it; in a smaller cache
  * the same lookup missed, and the translation is filled from the next level or a walk —
@@ -58,7 +59,7 @@ struct vms_curve {
     vms_allocator alloc;
     unsigned sets, ways; /* the geometry reported: every associativity 1 … ways */
     unsigned bound;      /* markers kept per set (ways, fewer when sampled) */
-    unsigned tsize;      /* times per set, a power of two >= 2 * bound */
+    unsigned tsize;      /* times per set, a power of two >= 4 * bound */
     unsigned shift;      /* set index = (key >> shift) % sets, as the owner indexes */
     double rate;
     uint32_t threshold; /* sampled keys: hash & 0xFFFFFF < threshold */
@@ -180,7 +181,7 @@ vms_status vms_curve_create(const vms_allocator *a, unsigned sets, unsigned ways
     c->bound = rate >= 1.0 ? ways : (unsigned)((double)ways * rate * 2.0) + 16;
     if (c->bound > ways)
         c->bound = ways;
-    c->tsize = pow2_at_least(2 * c->bound);
+    c->tsize = pow2_at_least(4 * c->bound); /* renumbering costs O(tsize) per 3/4 tsize */
     c->pend = -1;
     size_t nslots = (size_t)sets * c->bound, nt = (size_t)sets * (c->tsize + 1);
     c->hmask = pow2_at_least((unsigned)(2 * nslots)) - 1;
@@ -310,9 +311,15 @@ static void compact(vms_curve *c, unsigned set)
     memset(bit, 0, (c->tsize + 1) * sizeof *bit);
     memset(gbit, 0, (c->tsize + 1) * sizeof *gbit);
     for (uint32_t i = 0; i < j; i++) {
-        fw_add(bit, c->tsize, i, 1);
-        if (at[i] == AT_GHOST)
-            fw_add(gbit, c->tsize, i, 1);
+        bit[i + 1] = 1;
+        gbit[i + 1] = at[i] == AT_GHOST;
+    }
+    for (uint32_t i = 1; i <= c->tsize; i++) { /* build both trees in O(tsize) */
+        uint32_t up = i + (i & -i);
+        if (up <= c->tsize) {
+            bit[up] += bit[i];
+            gbit[up] += gbit[i];
+        }
     }
     s->clock = j;
 }
@@ -421,7 +428,7 @@ static void ghost(vms_curve *c, uint32_t si)
 
 static bool sampled(const vms_curve *c, uint64_t key)
 {
-    return (mix(key ^ c->salt) & 0xFFFFFFu) < c->threshold;
+    return c->threshold >= (UINT32_C(1) << 24) || (mix(key ^ c->salt) & 0xFFFFFFu) < c->threshold;
 }
 
 /* Put entry n at the top as a fill does: an update of a conflicting entry (reported as a
@@ -509,10 +516,21 @@ void vmsi_curve_lookup(vms_curve *c, const uint64_t *keys, unsigned n, uint64_t 
 
 static void fill1(vms_curve *c, uint64_t tag, uint64_t ctx, uint64_t data)
 {
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    if (c->pend >= 0 && c->mode != MODE_PWC && conflict(&c->slot[c->pend].e, &n)) {
+        /* the fill after the lookup that found this entry (an L1 refilled from the L2, a
+         * dirty re-walk): one move to the top does for both */
+        int32_t first = c->pend;
+        c->pend = -1;
+        c->slot[first].e = n;
+        move_top(c, (uint32_t)first);
+        for (int32_t o; (o = find_conflict(c, &n, first)) >= 0;)
+            ghost(c, (uint32_t)o);
+        return;
+    }
     resolve(c);
     if (!sampled(c, vmsi_assoc_key(tag)))
         return;
-    const vmsi_assoc_entry n = {tag, data, ctx};
     put(c, &n);
 }
 
