@@ -658,3 +658,82 @@ int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf
     cli_tmp_writeback_remove();
     return rc;
 }
+
+/* ---- one task of a one-pass sweep (sweep_pass.c): events fed from a shared reader ---- */
+
+struct cli_replay_task {
+    replay_cli o;
+    vms_replay *r;
+    vms_status st; /* the first replay error */
+    vms_err err;
+};
+
+int cli_replay_task_start(const vms_config *cfg, const cli_replay_job *job, const char *wb_dir,
+                          cli_replay_task **out)
+{
+    cli_replay_task *t = calloc(1, sizeof *t);
+    *out = t;
+    if (!t)
+        return 1;
+    replay_cli *o = &t->o;
+    o->path = job->path;
+    o->format = job->format;
+    o->layout = job->layout;
+    o->limit = job->limit;
+    vms_config c = *cfg;
+    if (!c.writeback_dir[0] && wb_dir) /* a private one: tasks run side by side */
+        snprintf(c.writeback_dir, sizeof c.writeback_dir, "%s", wb_dir);
+    int rc = start(o, &c);
+    o->cfg = *cfg; /* as configured: the JSON does not name the private directory */
+    if (rc)
+        return rc;
+    vms_replay_opts ro = {
+        .layout = o->layout, .limit = o->limit, .log = on_log, .ud = o, .oracle = o->oracle};
+    vms_kernel_set_log(o->k, on_log, o);
+    if (vms_replay_create(o->k, &ro, &t->r, &t->err) != VMS_OK) {
+        cli_error("replay", "%s", t->err.msg);
+        return 1;
+    }
+    o->slot = t->r;
+    return 0;
+}
+
+void cli_replay_task_event(cli_replay_task *t, const vms_trace_event *ev, const char *path)
+{
+    /* as vms_replay_run: no event once the limit's references ran, none after an error */
+    if (t->st != VMS_OK || (t->o.limit && vms_replay_get_stats(t->r)->references >= t->o.limit))
+        return;
+    t->st = vms_replay_event(t->r, ev, path, &t->err);
+}
+
+int cli_replay_task_finish(cli_replay_task *t, const vms_err *read_err, vms_strbuf *members)
+{
+    vms_status fst = vms_replay_flush(t->r, &t->err);
+    bool limited = t->o.limit && vms_replay_get_stats(t->r)->references >= t->o.limit;
+    if (t->st == VMS_OK && read_err && read_err->status != VMS_OK && !limited) {
+        /* (a task that reached its limit stopped reading before the bad part) */
+        t->st = read_err->status;
+        t->err = *read_err;
+    }
+    if (t->st == VMS_OK)
+        t->st = fst;
+    if (t->st != VMS_OK) {
+        cli_error("replay", "%s", t->err.msg);
+        return 1;
+    }
+    if (t->o.warnings > MAX_WARNINGS)
+        fprintf(stderr, "vmsim replay: %u more warnings not shown\n", t->o.warnings - MAX_WARNINGS);
+    json_members(&t->o, t->r, members);
+    return 0;
+}
+
+void cli_replay_task_free(cli_replay_task *t)
+{
+    if (!t)
+        return;
+    vms_replay_destroy(t->r);
+    vms_kernel_destroy(t->o.k);
+    vms_machine_destroy(t->o.m);
+    vms_replay_oracle_destroy(t->o.oracle);
+    free(t);
+}
