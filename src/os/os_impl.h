@@ -113,7 +113,8 @@ struct vmsi_proc {
     char name[16];
     vmsi_mm *mm; /* NULL once dead */
     vms_task **tasks;
-    unsigned ntasks, cap;
+    unsigned ntasks;
+    size_t cap;
     vms_task_state state;
     int signal;
 };
@@ -130,7 +131,8 @@ struct vms_task {
 /* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
 typedef struct vmsi_cpu {
     vms_task **rq; /* runnable tasks; rq[0] runs (current) */
-    unsigned nrq, caprq;
+    unsigned nrq;
+    size_t caprq;
     bool lazy;            /* idle: cur_mm stays loaded lazily (enter_lazy_tlb) */
     uint64_t slice_start; /* core cycles when rq[0] got the core */
     uint64_t idle_cycles; /* cycles the core sat idle (clock moved on a wake-up) */
@@ -213,7 +215,8 @@ struct vms_kernel {
     uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
     bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
-    unsigned nprocs, capprocs;
+    unsigned nprocs;
+    size_t capprocs;
     int next_pid;
     uint64_t next_mm_id, next_ino;
     uint8_t *pcid_used; /* 4096 entries: 0 free, 1 used, 2 free but dirty */
