@@ -50,3 +50,8 @@ const scn_def vmsi_scn_commands[] = {
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];
+
+const char *vms_scenario_command_usage(size_t i)
+{
+    return i < vmsi_scn_ncommands ? vmsi_scn_commands[i].usage : NULL;
+}
