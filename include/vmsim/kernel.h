@@ -122,6 +122,10 @@ typedef struct vms_kernel_config {
     bool tlb_batch;               /* [true] mmu_gather: one flush per munmap/mprotect
                                      range (and one per reclaim batch); false: a shootdown
                                      per page, as a kernel without batching */
+    /* [12, 40, TLBWR] the TLB exception handlers of a software-managed TLB (swtlb.h,
+     * machine tlb.mode = software): kernel.tlb_refill_cycles, kernel.tlb_exc_cycles,
+     * kernel.tlb_refill = tlbwr|tlbwi */
+    vms_tlbex_config tlbex;
     uint64_t sched_slice;         /* [2250000] cycles a task runs before a runnable
                                      peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
                                      base slice) */
