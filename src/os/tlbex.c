@@ -5,8 +5,9 @@
  *   refill (build_r4000_tlb_refill_handler)
  *       walk the radix tables at KScratch (pgd_current) for BadVAddr: one load per
  *       level; at the leaf table load the even and the odd PTE of the pair; build
- *       EntryLo0/1 from them (a missing level or entry gives EntryLo = 0, as Linux's
- *       loads from invalid_pte_table do) and write the pair with TLBWR — or TLBWI at a
+ *       EntryLo0/1 from them (a missing entry gives EntryLo = 0, as Linux's loads from
+ *       invalid_pte_table do; a missing table an invalid pair of 1 MiB halves over the
+ *       2 MiB block) and write the pair with TLBWR — or TLBWI at a
  *       round-robin slot, Wired … N-1 (kernel.tlb_refill = tlbwi). Never fails: an
  *       invalid pair is written and the retried access takes TLBL/TLBS Invalid.
  *   TLBL / TLBS invalid, TLB modified, TLBXI (build_r4000_tlb_load/store/modify_handler)
@@ -19,7 +20,9 @@
  * EntryLo from a PTE (Linux's MIPS PTE keeps _PAGE_VALID = present and young, and
  * _PAGE_DIRTY = writable and dirty, so that the TLB's V and D emulate A and D):
  *   V  = present, a leaf, no reserved bits, young (A), and user-accessible at every level
- *        when va is a user-segment address
+ *        when va is a user-segment address (MIPS has no U bit: useg pages are user
+ *        pages, so a supervisor-only page in the user half — which vmsim's kernel never
+ *        makes — is invalid to kernel accesses too)
  *   D  = V and writable at every level and dirty (D)
  *   XI = execute-disable at some level;  G = the leaf's G;  C = uncached for PCD pages
  *   PFN = the page's frame; for a 2 MiB or 1 GiB leaf, PageMask gives 1 MiB halves and
@@ -50,7 +53,7 @@ typedef struct leaf {
     unsigned level;    /* its level (or the level of the entry that stopped the walk) */
     uint64_t table_pa; /* the table holding it */
     uint64_t ptep, pte;
-    bool w, u, xd; /* writable and user at every level, execute-disable at some */
+    bool w, u, xd; /* writable and user at every level above the leaf, XD at one */
 } leaf;
 
 /* Walk f's tables at root for va down to the leaf level, loading each entry (counted).
@@ -73,14 +76,15 @@ static void walk(vms_core *c, const vms_pt_format *f, uint64_t root, uint64_t va
         vms_fmt_decode(f, out->pte, l, &pi);
         if (!pi.present || !pi.rsvd_clear)
             return;
-        /* x86-64 tables: RW, US and XD count at every level (SDM §4.6). */
-        out->w &= vms_fmt_bit(f->write, out->pte) || !f->write.mask;
-        out->u &= vms_fmt_bit(f->user, out->pte) || !f->user.mask;
-        out->xd |= vms_fmt_bit(f->exec_never, out->pte);
         if (pi.leaf) {
             out->found = true;
             return;
         }
+        /* x86-64 tables: RW, US and XD count at every level (SDM §4.6); the leaf's own
+         * bits are entrylo's, so that the pair's two leaves each use theirs. */
+        out->w &= vms_fmt_bit(f->write, out->pte) || !f->write.mask;
+        out->u &= vms_fmt_bit(f->user, out->pte) || !f->user.mask;
+        out->xd |= vms_fmt_bit(f->exec_never, out->pte);
         table = pi.pa;
     }
 }
@@ -126,8 +130,13 @@ static void load_pair(vms_core *c, const vms_pt_format *f, const leaf *l, uint64
                                     l->xd, user);
         return;
     }
-    if (l->level != 1)
-        return; /* a missing upper level: an invalid pair */
+    if (l->level != 1) {
+        /* A missing table: an invalid pair over the 2 MiB block, so that a block or a
+         * table mapped there later replaces this one entry and never overlaps it (a
+         * TLBP then finds it; several matching entries would be a Machine Check). */
+        r->pagemask = VMS_MIPS_PM_1M;
+        return;
+    }
     unsigned even = vms_fmt_index(f, va, 1) & ~1u;
     for (unsigned h = 0; h < 2; h++) {
         uint64_t ptep = l->table_pa + ((uint64_t)(even + h) << f->entry_shift), pte;
