@@ -36,7 +36,8 @@
  * TLBWR, ERET, plus the loads of the upper levels); 40 is an estimate for Linux's
  * slow-path handlers (TLBP, the walk, the PTE update, TLBWI), about three times as long.
  */
-#include "os/os_impl.h"
+#include <string.h>
+
 #include "vmsim/core.h"
 #include "vmsim/swtlb.h"
 
