@@ -179,21 +179,32 @@ bool vms_mips_kload(vms_core *c, uint64_t pa, unsigned level, uint64_t *val);
  * cost.ad_write. */
 bool vms_mips_kstore(vms_core *c, uint64_t pa, uint64_t val);
 
-/* The last exception's narration (vmsim explain --tlb software): what happened, the
- * loads the handler made and the write it did. */
-#define VMS_MIPS_TRACE_MAX 8
-typedef struct vms_mips_trace {
-    unsigned nexc;       /* exceptions taken by the last translation */
-    vms_mips_exc exc[4]; /* ... in order */
-    unsigned nloads;     /* loads of the handlers, in order */
-    vms_walk_step load[VMS_MIPS_TRACE_MAX];
-    bool wrote;      /* a TLBWR/TLBWI happened */
-    bool random;     /* ... a TLBWR */
-    unsigned windex; /* the entry written */
+/* The narration of the last micro-TLB miss (vmsim explain --tlb software): each
+ * exception taken, the loads its handler made and the entry it wrote. */
+#define VMS_MIPS_TRACE_EXC   4
+#define VMS_MIPS_TRACE_LOADS 24
+typedef struct vms_mips_trace_exc {
+    vms_mips_exc exc;
+    uint32_t exccode;      /* Cause.ExcCode */
+    unsigned load0, nloads; /* its handler's loads: load[load0 … load0 + nloads) */
+    unsigned nstores;       /* entries the handler wrote back (A/D) */
+    uint64_t cycles;        /* the handler's cycles, loads and stores included */
+    bool wrote, random;     /* it wrote an entry, with TLBWR (else TLBWI) */
+    unsigned windex;        /* ... at this index */
+    uint32_t random_reg;    /* Random when it wrote (meaningful for TLBWR) */
     vms_mips_tlb_entry written;
+    bool passed_on; /* the handler passed it on as a page fault */
+} vms_mips_trace_exc;
+
+typedef struct vms_mips_trace {
+    unsigned nexc;
+    vms_mips_trace_exc exc[VMS_MIPS_TRACE_EXC];
+    unsigned nloads;
+    vms_walk_step load[VMS_MIPS_TRACE_LOADS];
+    bool hit; /* ended with a JTLB hit (the access went on) */
 } vms_mips_trace;
 
-/* The narration of the last translation's exceptions (zeros when it took none). */
+/* The narration of core c's last micro-TLB miss (zeros on a hardware-TLB core). */
 void vms_mips_last_trace(const vms_core *c, vms_mips_trace *out);
 
 /* A core's counters (NULL on a hardware-TLB core). */

@@ -162,10 +162,14 @@ static void write_entry(vms_core *c, unsigned i, bool random)
     e->lo[0] = r->entrylo[0];
     e->lo[1] = r->entrylo[1];
     drop_pair(c, e);
-    s->tr.wrote = true;
-    s->tr.random = random;
-    s->tr.windex = i;
-    s->tr.written = *e;
+    if (s->tr.nexc) {
+        vms_mips_trace_exc *t = &s->tr.exc[s->tr.nexc - 1];
+        t->wrote = true;
+        t->random = random;
+        t->windex = i;
+        t->random_reg = random ? i : vms_mips_random(c);
+        t->written = *e;
+    }
 }
 
 /* ---- the registers and instructions (swtlb.h) ---- */
@@ -296,9 +300,11 @@ bool vms_mips_kload(vms_core *c, uint64_t pa, unsigned level, uint64_t *val)
     if (!ok)
         *val = 0;
     vms_mips_trace *t = c->swtlb ? &c->swtlb->tr : NULL;
-    if (t && t->nloads < VMS_MIPS_TRACE_MAX)
+    if (t && t->nexc && t->nloads < VMS_MIPS_TRACE_LOADS) {
         t->load[t->nloads++] =
             (vms_walk_step){level, pa & ~UINT64_C(0xFFF), (unsigned)((pa & 0xFFF) >> 3), pa, *val};
+        t->exc[t->nexc - 1].nloads++;
+    }
     return ok;
 }
 
@@ -306,6 +312,8 @@ bool vms_mips_kstore(vms_core *c, uint64_t pa, uint64_t val)
 {
     c->wstats.ad_writes++;
     c->cycles += c->m->cfg.cost.ad_write;
+    if (c->swtlb && c->swtlb->tr.nexc)
+        c->swtlb->tr.exc[c->swtlb->tr.nexc - 1].nstores++;
     if (c->m->ms) {
         vmsi_memside_cpu_store(c->m->ms, pa, 8);
         (void)vmsi_memside_access(c->m->ms, c->id, c->cycles, pa, 8, VMS_ACC_WRITE, false, NULL);
@@ -393,12 +401,13 @@ static int lookup(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, v
 }
 
 /* Count exception exc and load BadVAddr and EntryHi.VPN2 as the hardware does. */
-static void take(vmsi_swtlb *s, vms_mips_exc exc, uint64_t va)
+static void take(vmsi_swtlb *s, vms_mips_exc exc, uint32_t code, uint64_t va)
 {
     uint64_t *count[] = {&s->st.refills, &s->st.invalid, &s->st.modified, &s->st.xi};
     (*count[exc])++;
-    if (s->tr.nexc < 4)
-        s->tr.exc[s->tr.nexc++] = exc;
+    if (s->tr.nexc < VMS_MIPS_TRACE_EXC)
+        s->tr.exc[s->tr.nexc++] =
+            (vms_mips_trace_exc){.exc = exc, .exccode = code, .load0 = s->tr.nloads};
     s->cp0.badvaddr = va;
     s->cp0.entryhi = va & ~VPN2_LOW;
 }
@@ -419,9 +428,11 @@ bool vmsi_mips_miss(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
     }
     for (unsigned tries = 0;; tries++) {
         int exc = lookup(c, va, kind, l1, x);
-        if (exc < 0)
+        if (exc < 0) {
+            s->tr.hit = true;
             return true;
-        take(s, (vms_mips_exc)exc, va);
+        }
+        take(s, (vms_mips_exc)exc, exccode((vms_mips_exc)exc, kind), va);
         *fault = (vms_fault){.kind = VMS_FAULT_PF,
                              .va = va,
                              .error_code = exccode((vms_mips_exc)exc, kind),
@@ -433,6 +444,7 @@ bool vmsi_mips_miss(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
             retry = s->fn(s->fn_ctx, c, (vms_mips_exc)exc, va, kind, fault);
             *(exc == VMS_MIPS_EXC_REFILL ? &s->st.refill_cycles : &s->st.exc_cycles) +=
                 c->cycles - c0;
+            s->tr.exc[s->tr.nexc - 1].cycles = c->cycles - c0;
         }
         assert((retry || !s->fn || tries < MAX_RETRIES) && "a TLB handler that never resolves");
         if (!retry) {
@@ -441,6 +453,7 @@ bool vmsi_mips_miss(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
             fault->error_code = exccode((vms_mips_exc)exc, kind);
             s->st.page_faults++;
             c->wstats.faults++;
+            s->tr.exc[s->tr.nexc - 1].passed_on = true;
             return false;
         }
     }
