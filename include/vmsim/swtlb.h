@@ -185,7 +185,7 @@ bool vms_mips_kstore(vms_core *c, uint64_t pa, uint64_t val);
 #define VMS_MIPS_TRACE_LOADS 24
 typedef struct vms_mips_trace_exc {
     vms_mips_exc exc;
-    uint32_t exccode;      /* Cause.ExcCode */
+    uint32_t exccode;       /* Cause.ExcCode */
     unsigned load0, nloads; /* its handler's loads: load[load0 … load0 + nloads) */
     unsigned nstores;       /* entries the handler wrote back (A/D) */
     uint64_t cycles;        /* the handler's cycles, loads and stores included */

@@ -129,7 +129,7 @@ vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
                       b->ram_reads, b->ram_writes, b->mmio_reads, b->mmio_writes, b->errors);
     if (m->ms)
         vmsi_memside_json(m->ms, sb); /* "cache" {…}, "dram" {…}: only when on */
-    vmsi_swtlb_json(m, sb); /* "swtlb" {…}: only with tlb.mode = software */
+    vmsi_swtlb_json(m, sb);           /* "swtlb" {…}: only with tlb.mode = software */
     vms_strbuf_printf(sb, ",\"cores\":[");
     for (unsigned i = 0; i < m->ncores; i++) {
         totals one;
