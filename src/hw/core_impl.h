@@ -21,7 +21,8 @@ struct vms_core {
     uint64_t cycles;
     vms_mem_where walk_where[5]; /* where the last walk's references were served */
     unsigned walk_nwhere;
-    unsigned bcast_pending; /* INVLPGBs issued since the last TLBSYNC */
+    unsigned bcast_pending;   /* INVLPGBs issued since the last TLBSYNC */
+    struct vmsi_swtlb *swtlb; /* tlb.mode = software: the JTLB (src/arch/mips); else NULL */
 };
 
 struct vms_machine {

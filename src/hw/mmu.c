@@ -18,6 +18,7 @@
  * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
  * every step is counted.
  */
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "hw/tlb_impl.h"
@@ -66,6 +67,8 @@ static void deliver(vms_core *c, const vms_fault *f)
 static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
                           vms_fault *fault, vms_walk_trace *trace)
 {
+    if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
+        return vmsi_mips_miss(c, va, kind, l1, x, fault);
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_walk_trace local; /* with caches on, the trace names the entries read */
