@@ -664,6 +664,50 @@ static void test_isolation(void)
     vms_machine_destroy(m);
 }
 
+/* The hypervisor: guest faults go to the guest's pager (no exit), second-stage
+ * violations are exits that back guest memory, each charged exit_cycles. */
+static void test_vm(void)
+{
+    vms_machine *m = machine("skylake");
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    vms_vm_config vc = {.kind = VMS_S2_EPT,
+                        .host_page = VMS_PG_2M,
+                        .ad = true,
+                        .guest_mem = UINT64_C(1) << 30,
+                        .s2_tables_at = S2TAB_AT,
+                        .host_at = HOST_AT,
+                        .host_end = HOST_AT + (UINT64_C(1) << 30),
+                        .vpid = 3,
+                        .exit_cycles = 1000};
+    vms_vm *vm;
+    vms_core *c = vms_machine_core(m, 0);
+    CHECK_EQ(vms_vm_create(m, &vc, &vm, NULL), VMS_OK);
+    CHECK_EQ(vms_vm_enter(vm, c), VMS_OK);
+    vms_fault f;
+    uint64_t cyc = vms_core_cycles(c);
+    CHECK(vms_vm_access(vm, c, 0x400000, VMS_ACC_WRITE, 8, &f));
+    const vms_vm_stats *s = vms_vm_get_stats(vm);
+    CHECK_EQ(s->guest_faults, 1u);
+    /* The guest's tables were backed as the pager built them; the new data frame's GPA
+     * is then the one exit (its 2 MiB region was not yet backed). */
+    CHECK_EQ(s->exits, 1u);
+    CHECK(vms_core_cycles(c) - cyc >= 1000);
+    CHECK(vms_vm_access(vm, c, 0x401000, VMS_ACC_READ, 8, &f)); /* same 2 MiB host page */
+    CHECK_EQ(s->guest_faults, 2u);
+    CHECK_EQ(s->exits, 1u);
+    uint64_t walks = vms_nested_get_stats(vms_vm_nested(vm))->walks;
+    CHECK(vms_vm_access(vm, c, 0x400010, VMS_ACC_READ, 8, &f)); /* a TLB hit */
+    CHECK_EQ(vms_nested_get_stats(vms_vm_nested(vm))->walks, walks);
+    uint64_t pte;
+    CHECK(vms_pt_lookup(vms_vm_guest_pt(vm), 0x400000, &pte, NULL, NULL));
+    CHECK(vms_pt_lookup(vms_vm_s2_pt(vm), pte & VMS_PTE_ADDR_MASK, NULL, NULL, NULL));
+    vms_vm_leave(vm, c);
+    vms_vm_destroy(vm);
+    vms_machine_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "virt");
@@ -673,6 +717,7 @@ int main(int argc, char **argv)
     test_ad();
     test_faults();
     test_isolation();
+    test_vm();
     for (unsigned r = 0; r < 4; r++)
         diff_run(th_seed + r, r & 1, (r >> 1) & 1, r < 2 ? "tiny" : "skylake");
     return th_finish();

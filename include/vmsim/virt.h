@@ -460,4 +460,72 @@ vms_status vms_gspace_back(vms_gspace *g, uint64_t gpa, uint64_t *hpa, vms_err *
 /* Table ops for a guest page-table tree on the guest-physical bus (pt.h). */
 vms_pt_ops vms_gspace_table_ops(vms_gspace *g);
 
+/* ---- a virtual machine (the hypervisor's side) ---- */
+
+/*
+ * A VM on one host machine: guest-physical memory of guest_mem bytes, backed lazily by
+ * host memory from [host_at, host_end): its second stage starts empty and every second-
+ * stage violation inside guest memory is a VM exit the hypervisor handles by backing
+ * the page with host_page-sized host memory, then resuming the guest (counted, with
+ * exit_cycles charged to the core). A violation outside guest memory, or a
+ * misconfiguration, is not handled (the access fails). vpid tags its TLB entries.
+ *
+ * The guest's kernel here is a minimal demand pager, not the kernel model: a guest #PF
+ * on a not-present page maps a fresh zeroed guest frame (user, read/write/execute,
+ * 4 KiB) through the guest's own tables, which live in guest-physical memory; any other
+ * guest fault fails the access. It configures the guest MMU only architecturally (page
+ * tables in guest memory, CR3).
+ */
+typedef struct vms_vm_config {
+    vms_s2_kind kind;      /* EPT (default when NONE) or NPT */
+    unsigned host_levels;  /* 4 or 5 (0: 4) */
+    unsigned guest_levels; /* 4 or 5 (0: 4) */
+    vms_pgsize host_page;  /* second-stage page size for backing */
+    bool ad;               /* EPT accessed/dirty flags */
+    uint64_t guest_mem;    /* bytes of guest-physical memory (0: 4 GiB) */
+    uint64_t s2_tables_at; /* host RAM for second-stage tables (bump) */
+    uint64_t host_at;      /* host memory backing the guest: [host_at, host_end) */
+    uint64_t host_end;
+    uint32_t vpid;                   /* >= 1 */
+    uint32_t exit_cycles;            /* cost of one VM exit and re-entry (0: 1200, an assumption) */
+    const vms_tlb_config *s2_tlb;    /* nested TLB (NULL: none) */
+    const vms_pwc_config *guest_pwc; /* guest page-walk caches (NULL: none) */
+    uint64_t seed;
+} vms_vm_config;
+
+typedef struct vms_vm_stats {
+    uint64_t exits;        /* VM exits taken */
+    uint64_t exits_s2;     /* … for second-stage violations (EPT violation / NPF) */
+    uint64_t exit_cycles;  /* cycles they cost */
+    uint64_t backed;       /* second-stage leaves the hypervisor made */
+    uint64_t guest_faults; /* guest page faults the guest's pager handled (no exit) */
+    uint64_t guest_pages;  /* guest frames the guest's pager mapped */
+    uint64_t unhandled;    /* accesses that failed */
+} vms_vm_stats;
+
+typedef struct vms_vm vms_vm;
+typedef struct vms_machine vms_machine;
+
+vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out, vms_err *err);
+void vms_vm_destroy(vms_vm *vm);
+
+/* Enter the VM on core c (vms_core_vm_enter with its guest registers) / leave it. */
+vms_status vms_vm_enter(vms_vm *vm, vms_core *c);
+void vms_vm_leave(vms_vm *vm, vms_core *c);
+
+/*
+ * An address-only access of len bytes at guest-virtual va on core c (in the VM),
+ * resolving guest page faults (the guest's pager) and second-stage exits (the
+ * hypervisor) until it completes. Returns false (with *fault) when a fault cannot be
+ * handled.
+ */
+bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, uint32_t len,
+                   vms_fault *fault);
+
+const vms_vm_stats *vms_vm_get_stats(const vms_vm *vm);
+vms_nested *vms_vm_nested(vms_vm *vm);
+/* The second stage's tree (for `show ept`) and the guest's own tables. */
+const vms_pt *vms_vm_s2_pt(const vms_vm *vm);
+const vms_pt *vms_vm_guest_pt(const vms_vm *vm);
+
 #endif
