@@ -280,10 +280,12 @@ static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t v
     cyc = vms_core_cycles(c);
     walks = vms_nested_get_stats(n)->walks;
     ok = vms_core_translate(c, va, k, &x, &pa, &fl, NULL);
-    printf("  again: %s -> host physical 0x%" PRIx64 ", %" PRIu64 " memory references, %" PRIu64
-           " cycles\n",
-           vms_nested_get_stats(n)->walks != walks ? "walk" : "TLB hit", pa, ws->mem_refs - refs,
-           vms_core_cycles(c) - cyc);
+    dr = ws->mem_refs - refs;
+    dc = vms_core_cycles(c) - cyc;
+    printf("  again: %s -> host physical 0x%" PRIx64 ", %" PRIu64 " memory reference%s, %" PRIu64
+           " cycle%s\n",
+           vms_nested_get_stats(n)->walks != walks ? "walk" : "TLB hit", pa, dr, dr == 1 ? "" : "s",
+           dc, dc == 1 ? "" : "s");
     vms_nested_set_trace(n, NULL);
 }
 
