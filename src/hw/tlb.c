@@ -228,7 +228,7 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     unsigned set, way;
     int p = find(tlb, ctx, va, &set, &way);
     if (p < 0) {
-        tlb->memo_valid = false;
+        vmsi_tlb_memo_clear(tlb);
         tlb->stats.misses++;
         return false;
     }
@@ -239,6 +239,7 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
     tlb->memo_valid = tlb->memo_on;
+    tlb->memo_allow = 0;
     tlb->memo_vpn = va >> VMS_PAGE_SHIFT;
     tlb->memo_ctx = ctx;
     tlb->memo_x = *out;
@@ -253,7 +254,7 @@ bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)
 {
     tlb->memo_on = on;
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
 }
 
 bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -272,7 +273,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     assert((unsigned)x->size < VMS_PG_NSIZES);
     assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
     int t = tlb->cached_as[x->size];
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     if (t < 0)
         return false;
     vms_pgsize ts = (vms_pgsize)t;
@@ -290,7 +291,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 {
     unsigned set, way;
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     int p = find(tlb, ctx, va, &set, &way);
     if (p >= 0)
         vmsi_assoc_at(&tlb->part[p], set, way)->data |= D_DIRTY;
@@ -333,7 +334,7 @@ static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
 static void flush_va(vms_tlb *tlb, const va_match *m)
 {
     uint64_t va = m->va;
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
@@ -366,7 +367,7 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
@@ -380,7 +381,7 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);

@@ -38,10 +38,28 @@ struct vms_tlb {
      */
     bool memo_on;
     bool memo_valid;
+    /*
+     * The kinds (bit 1 << vms_access_kind) the memo's entry is known to allow as a plain
+     * hit — the rights check passed and, for a write, the entry is dirty — under the
+     * registers of the vms_core_access_batch in progress: the batch clears it when it
+     * starts (the registers cannot change while it runs), a new memo starts it empty,
+     * and every memo invalidation clears it (vmsi_tlb_memo_clear). The batch answers a
+     * reference of an allowed kind within the memo's 4 KiB page with a compare and a
+     * count (mmu.c).
+     */
+    uint8_t memo_allow;
     vms_ctx memo_ctx;
     uint64_t memo_vpn;
     vms_xlate memo_x;
 };
+
+/* Invalidate the repeat memo (every operation that changes the TLB, or its policy
+ * state other than the memo's own repeat, calls this). */
+static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
+{
+    tlb->memo_valid = false;
+    tlb->memo_allow = 0;
+}
 
 /*
  * The lookup after the memo missed: probe the arrays (counts the hit or the miss,
