@@ -152,8 +152,31 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets
  * first_set, first_set+1, … (mod sets); nsets >= sets scans all. Returns how many.
  */
-unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
-                               vmsi_assoc_pred pred, const void *arg);
+static inline __attribute__((always_inline)) unsigned
+vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets, vmsi_assoc_pred pred,
+                      const void *arg)
+{
+    /* Inline, so that a constant pred is inlined too (no call per entry); an empty array
+     * is not scanned, and the sets are stepped without a division. */
+    unsigned dropped = 0;
+    if (a->count == 0)
+        return 0;
+    if (nsets > a->sets)
+        nsets = a->sets;
+    unsigned set = first_set % a->sets;
+    for (unsigned i = 0; i < nsets; i++) {
+        vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+        for (unsigned w = 0; w < a->ways; w++) {
+            if ((row[w].tag & VMSI_ASSOC_V) && pred(&row[w], arg)) {
+                row[w].tag = 0;
+                dropped++;
+            }
+        }
+        set = set + 1 == a->sets ? 0 : set + 1;
+    }
+    a->count -= dropped;
+    return dropped;
+}
 
 /* The assoc invariants above; true when they hold. */
 bool vmsi_assoc_check(const vmsi_assoc *a);

@@ -255,6 +255,7 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
  * once (hits_of). */
 typedef struct hits {
     uint64_t n[3][VMS_PG_NSIZES];
+    uint64_t any; /* their sum: 0 skips hits_of's work */
 } hits;
 
 /*
@@ -265,6 +266,8 @@ typedef struct hits {
 static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
+    if (!h->any)
+        return;
     for (unsigned k = 0; k < 3; k++) {
         uint64_t sum = 0;
         for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
@@ -324,6 +327,7 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
             assert(t->memo_valid && t->memo_ctx == c->ctx);
             h.n[kind][t->memo_x.size]++;
+            h.any++;
             continue;
         }
         for (;;) {

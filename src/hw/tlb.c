@@ -304,7 +304,8 @@ typedef struct va_match {
     uint64_t va;
     vms_ctx ctx;
     bool with_global;
-    bool any_space; /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
+    bool any_space;              /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
+    uint64_t vpn[VMS_PG_NSIZES]; /* vpn_of(va, s) for each size s (flush_va fills it) */
 } va_match;
 
 /* INVLPG/INVPCID-0 context rule: a global entry goes only with_global, others by
@@ -325,16 +326,19 @@ static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
 {
     const va_match *m = arg;
     uint64_t key = vmsi_assoc_key(e->tag);
-    vms_pgsize t = key_size(key), o = orig_size(e->data);
-    uint64_t orig_vpn = (key >> 2) >> (vms_pgsize_shift(o) - vms_pgsize_shift(t));
-    return orig_vpn == vpn_of(m->va, o) && ctx_rule(e, m);
+    unsigned t = (unsigned)key_size(key), o = (unsigned)orig_size(e->data);
+    _Static_assert(VMS_PG_4K == 0 && VMS_PG_2M == 1 && VMS_PG_1G == 2, "9 bits a size step");
+    uint64_t orig_vpn = (key >> 2) >> (9 * (o - t)); /* o >= t: splinters are smaller */
+    return orig_vpn == m->vpn[o] && ctx_rule(e, m);
 }
 
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
-static void flush_va(vms_tlb *tlb, const va_match *m)
+static void flush_va(vms_tlb *tlb, va_match *m)
 {
     uint64_t va = m->va;
     vmsi_tlb_memo_clear(tlb);
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        m->vpn[s] = vpn_of(va, (vms_pgsize)s);
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
@@ -342,7 +346,7 @@ static void flush_va(vms_tlb *tlb, const va_match *m)
             continue;
         vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
         unsigned d = vms_pgsize_shift((vms_pgsize)o) - vms_pgsize_shift((vms_pgsize)t);
-        uint64_t first = vpn_of(va, (vms_pgsize)o) << d;
+        uint64_t first = m->vpn[o] << d;
         unsigned nsets = 1u << d; /* pieces of the page; capped at a->sets */
         unsigned set = vmsi_assoc_set(a, key_of(first, (vms_pgsize)t));
         tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, m);
@@ -351,12 +355,12 @@ static void flush_va(vms_tlb *tlb, const va_match *m)
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
 {
-    flush_va(tlb, &(va_match){va, ctx, with_global, false});
+    flush_va(tlb, &(va_match){.va = va, .ctx = ctx, .with_global = with_global});
 }
 
 void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
 {
-    flush_va(tlb, &(va_match){va, 0, true, true});
+    flush_va(tlb, &(va_match){.va = va, .with_global = true, .any_space = true});
 }
 
 /* Non-global entries of context *arg (a vms_ctx). */
