@@ -6,6 +6,8 @@
  * allocation failure at every step of opening, and the batch read
  * (vms_trace_read_refs) against vms_trace_read event by event.
  */
+#include <unistd.h>
+
 #include "harness.h"
 #include "vmsim/rng.h"
 #include "vmsim/trace.h"
@@ -30,7 +32,8 @@ static const char *src_path(const char *rel, char *buf, size_t len)
 /* A scratch file path for this run. */
 static const char *tmp_path(const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "/tmp/vmsim_test_trace_%" PRIu64 "_%s", th_seed, name);
+    /* The pid too: worktrees running the suite at once share /tmp and the default seed. */
+    snprintf(buf, len, "/tmp/vmsim_test_trace_%ld_%" PRIu64 "_%s", (long)getpid(), th_seed, name);
     return buf;
 }
 

@@ -20,6 +20,7 @@ vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned s
     a->policy = policy;
     a->rng = rng;
     a->state_bytes = policy->state_bytes(ways);
+    a->plru16 = policy == &vmsi_repl_plru && ways <= 16;
     a->e = vmsi_calloc(alloc, (size_t)sets * ways, sizeof *a->e);
     if (!a->e)
         return VMS_ERR_NOMEM;
@@ -86,7 +87,8 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
     return found;
 }
 
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted)
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                         uint64_t *victim)
 {
     const vmsi_assoc_entry n = {tag, data, ctx};
     assert(tag & VMSI_ASSOC_V);
@@ -102,13 +104,19 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
         if (way >= 0) {
             a->count++;
         } else {
-            way = (int)a->policy->victim(state, a->ways, a->rng);
+            way = (int)(a->plru16 ? vmsi_assoc_plru_victim(a, state)
+                                  : a->policy->victim(state, a->ways, a->rng));
             assert((unsigned)way < a->ways);
             *evicted = true;
+            if (victim)
+                *victim = row[way].tag;
         }
     }
     row[way] = n;
-    a->policy->touch(state, a->ways, (unsigned)way, hit);
+    if (a->plru16)
+        vmsi_assoc_plru_touch(a, state, (unsigned)way);
+    else
+        a->policy->touch(state, a->ways, (unsigned)way, hit);
     return (unsigned)way;
 }
 

@@ -209,7 +209,7 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
 {
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
         int p = tlb->part_of[s];
-        if (p < 0 || tlb->part[p].count == 0) /* an empty partition cannot answer */
+        if (tlb->nsize[s] == 0) /* no entry of this size (or no partition holding it) */
             continue;
         const vmsi_assoc *a = &tlb->part[p];
         uint64_t key = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
@@ -281,8 +281,15 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
     uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
     bool evicted;
-    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, ctx, encode(x, x->page_pa + piece, x->size),
-                    &evicted);
+    uint64_t victim = 0;
+    vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
+    unsigned before = a->count;
+    vmsi_assoc_fill(a, tag, ctx, encode(x, x->page_pa + piece, x->size), &evicted, &victim);
+    /* The new entry and the conflicting ones it replaced are all of size t; a victim may
+     * be of another size the partition holds. */
+    tlb->nsize[t] += a->count - before + (evicted ? 1u : 0u);
+    if (evicted)
+        tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
     return true;
@@ -299,6 +306,18 @@ void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 
 /* ---- invalidation ---- */
 
+/* Recount nsize from the entries (after a whole-TLB flush: rare, and as long as a scan). */
+static void recount(vms_tlb *tlb)
+{
+    memset(tlb->nsize, 0, sizeof tlb->nsize);
+    for (unsigned p = 0; p < tlb->nparts; p++) {
+        const vmsi_assoc *a = &tlb->part[p];
+        for (size_t k = 0; a->count && k < (size_t)a->sets * a->ways; k++)
+            if (a->e[k].tag & VMSI_ASSOC_V)
+                tlb->nsize[key_size(vmsi_assoc_key(a->e[k].tag))]++;
+    }
+}
+
 /* What flush_va drops: entries whose original page contains va, for ctx or global. */
 typedef struct va_match {
     uint64_t va;
@@ -306,6 +325,7 @@ typedef struct va_match {
     bool with_global;
     bool any_space;              /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
     uint64_t vpn[VMS_PG_NSIZES]; /* vpn_of(va, s) for each size s (flush_va fills it) */
+    unsigned dropped[VMS_PG_NSIZES]; /* entries covers_va matched, by cached size */
 } va_match;
 
 /* INVLPG/INVPCID-0 context rule: a global entry goes only with_global, others by
@@ -329,7 +349,10 @@ static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
     unsigned t = (unsigned)key_size(key), o = (unsigned)orig_size(e->data);
     _Static_assert(VMS_PG_4K == 0 && VMS_PG_2M == 1 && VMS_PG_1G == 2, "9 bits a size step");
     uint64_t orig_vpn = (key >> 2) >> (9 * (o - t)); /* o >= t: splinters are smaller */
-    return orig_vpn == m->vpn[o] && ctx_rule(e, m);
+    if (orig_vpn != m->vpn[o] || !ctx_rule(e, m))
+        return false;
+    ((va_match *)(uintptr_t)m)->dropped[t]++; /* (flush_va's own, non-const match) */
+    return true;
 }
 
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
@@ -342,7 +365,7 @@ static void flush_va(vms_tlb *tlb, va_match *m)
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
-        if (t < 0)
+        if (t < 0 || tlb->nsize[t] == 0) /* no piece of size t of any page is cached */
             continue;
         vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
         unsigned d = vms_pgsize_shift((vms_pgsize)o) - vms_pgsize_shift((vms_pgsize)t);
@@ -351,6 +374,8 @@ static void flush_va(vms_tlb *tlb, va_match *m)
         unsigned set = vmsi_assoc_set(a, key_of(first, (vms_pgsize)t));
         tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, m);
     }
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        tlb->nsize[s] -= m->dropped[s];
 }
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
@@ -375,6 +400,7 @@ void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
+    recount(tlb);
 }
 
 /* Every entry, except global ones when *arg (keep_global). */
@@ -389,6 +415,7 @@ void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);
+    recount(tlb);
 }
 
 /* ---- inspection ---- */
@@ -470,6 +497,13 @@ bool vms_tlb_check(const vms_tlb *tlb)
             if ((a->e[k].tag & VMSI_ASSOC_V) && !entry_ok(tlb, p, &a->e[k]))
                 return false;
     }
+    unsigned n[VMS_PG_NSIZES] = {0, 0, 0};
+    for (unsigned p = 0; p < tlb->nparts; p++)
+        for (size_t k = 0; k < (size_t)tlb->part[p].sets * tlb->part[p].ways; k++)
+            if (tlb->part[p].e[k].tag & VMSI_ASSOC_V)
+                n[key_size(vmsi_assoc_key(tlb->part[p].e[k].tag))]++;
+    if (memcmp(n, tlb->nsize, sizeof n) != 0)
+        return false;
     const vms_tlb_stats *st = &tlb->stats;
     return st->hits + st->misses == st->lookups;
 }

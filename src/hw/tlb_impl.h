@@ -27,6 +27,9 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /* Valid entries by cached size (the key's size): a lookup does not probe a size that
+     * has none, even in a partition that holds other sizes (the 4K+2M STLB). */
+    unsigned nsize[VMS_PG_NSIZES];
     /*
      * The repeat memo, a host-speed shortcut with exactly the modelled result: the 4 KiB
      * page and PCID of the last lookup, when it hit and nothing has touched this TLB
