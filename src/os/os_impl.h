@@ -60,23 +60,36 @@ static inline uint64_t vmsi_cache_pfn(uint64_t e)
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
+                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
 /* VMA flags (Linux VM_*, reduced). */
 enum {
-    VMSI_VM_SHARED = 1u << 0,    /* MAP_SHARED: writes reach the object */
-    VMSI_VM_ANON = 1u << 1,      /* private anonymous memory (no object) */
-    VMSI_VM_FILE = 1u << 2,      /* backed by a host file's page cache */
-    VMSI_VM_SHM = 1u << 3,       /* backed by a shmem object (shared anon or named) */
-    VMSI_VM_GROWSDOWN = 1u << 4, /* a stack: grows down on faults just below it */
-    VMSI_VM_LOCKED = 1u << 5,    /* mlocked */
-    VMSI_VM_HUGE2M = 1u << 6,    /* explicit 2 MiB pages */
-    VMSI_VM_HUGE1G = 1u << 7,    /* explicit 1 GiB pages */
-    VMSI_VM_HEAP = 1u << 8,      /* the brk area */
-    VMSI_VM_STACK = 1u << 9,     /* the main stack (for maps' "[stack]") */
+    VMSI_VM_SHARED = 1u << 0,      /* MAP_SHARED: writes reach the object */
+    VMSI_VM_ANON = 1u << 1,        /* private anonymous memory (no object) */
+    VMSI_VM_FILE = 1u << 2,        /* backed by a host file's page cache */
+    VMSI_VM_SHM = 1u << 3,         /* backed by a shmem object (shared anon or named) */
+    VMSI_VM_GROWSDOWN = 1u << 4,   /* a stack: grows down on faults just below it */
+    VMSI_VM_LOCKED = 1u << 5,      /* mlocked */
+    VMSI_VM_HUGE2M = 1u << 6,      /* explicit 2 MiB pages */
+    VMSI_VM_HUGE1G = 1u << 7,      /* explicit 1 GiB pages */
+    VMSI_VM_HEAP = 1u << 8,        /* the brk area */
+    VMSI_VM_STACK = 1u << 9,       /* the main stack (for maps' "[stack]") */
+    VMSI_VM_HUGEPAGE = 1u << 10,   /* madvise(MADV_HUGEPAGE) */
+    VMSI_VM_NOHUGEPAGE = 1u << 11, /* madvise(MADV_NOHUGEPAGE) */
+    VMSI_VM_NORESERVE = 1u << 12,  /* MAP_NORESERVE hugetlb: pages not reserved at mmap */
 };
 
 typedef struct vmsi_mm vmsi_mm;
+
+/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot, free
+ * ones on a stack; resv pages are promised to mappings (HugePages_Rsvd). */
+typedef struct vmsi_hpool {
+    uint64_t total, nfree, resv, cap;
+    uint64_t *free; /* nfree pfns (heads), room for cap */
+} vmsi_hpool;
 typedef struct vmsi_proc vmsi_proc;
 typedef struct vmsi_dma vmsi_dma; /* dma.c */
 
@@ -105,6 +118,8 @@ struct vmsi_mm {
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
+    uint64_t thp_leaves;                    /* 2 MiB leaves of transparent huge pages and of
+                                               the huge zero page (thp.c skips its walk at 0) */
     uint64_t id;                            /* for stable ordering in checks */
     uint64_t auto_anon;                     /* region size of the auto-anonymous layout
                                                (vms_proc_set_auto_anon), 0: off */
@@ -255,11 +270,18 @@ struct vms_kernel {
     uint64_t wmark_min, wmark_low, wmark_high; /* pages */
     bool in_reclaim;                           /* reclaim is running: no nested reclaim */
     bool in_kswapd;                            /* … and it is kswapd */
+    bool in_khugepaged;                        /* khugepaged is running (thp.c) */
+    uint64_t thp_lru;                          /* transparent huge pages on the policy */
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
     vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
+    /* ---- huge pages (thp.c, hugetlb.c) ---- */
+    uint64_t huge_zero_pfn;  /* the huge zero page (order 9), allocated on first use; 0: none */
+    uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
+    vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
+    uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
 };
 
 /*
@@ -393,6 +415,12 @@ typedef struct vmsi_fault_info {
     bool major;
 } vmsi_fault_info;
 
+/* The 4 KiB or the huge zero page: mapped read-only, never counted, never in the rmap. */
+static inline bool vmsi_is_zero_pfn(const vms_kernel *k, uint64_t pfn)
+{
+    return pfn == k->zero_pfn || (k->huge_zero_pfn && pfn == k->huge_zero_pfn);
+}
+
 /* ---- kernel.c ---- */
 /*
  * A simulated kernel panic: the kernel met state it did not make (a rogue DMA rewrote a
@@ -437,6 +465,15 @@ void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
 /* The leaf mapping frame pfn with vma's rights (write only when `writable`), at the
  * VMA's page size: the format's PROT_NONE entry for a PROT_NONE VMA. */
 uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable);
+/* The same at an explicit page size (a transparent huge page in a 4 KiB VMA, or the
+ * 4 KiB entries that replace a split one). */
+uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable,
+                          vms_pgsize size);
+/* The leaf that maps va, whatever its size (present, PROT_NONE or swap), or 0: *ptep gets
+ * its slot (0 when none) and *size its page size. */
+uint64_t vmsi_leaf_find(vmsi_mm *mm, uint64_t va, uint64_t *ptep, vms_pgsize *size);
+/* Point the empty-or-leaf slot ptep (at `level`) to the page table at table_pa. */
+uint64_t vmsi_mk_table(const vms_kernel *k, uint64_t table_pa, unsigned level);
 vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
 
 /* ---- vma.c ---- */
@@ -555,6 +592,44 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
                           vms_err *err);
 void vmsi_exit_mmap(vmsi_mm *mm);
 void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
+
+/* ---- thp.c: transparent huge pages (docs/HUGEPAGES.md) ---- */
+/* Try the fault at addr in v (a 4 KiB VMA) as a huge one: map a 2 MiB page or the huge
+ * zero page in an empty PMD, resolve a write to a huge leaf (reuse, copy or split), or
+ * find a spurious fault. *handled false: the 4 KiB path takes the fault (a PTE table is
+ * there, the range is not eligible, no free 2 MiB block: a fallback, or the huge page
+ * was just split). */
+vmsi_fault_ret vmsi_thp_fault(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
+                              vmsi_fault_info *fi, bool *handled);
+/* Split the huge leaf (transparent huge page or huge zero page) mapping va in mm, if any,
+ * into a table of 512 PTEs — and the page into 512 pages, in every mm mapping it.
+ * VMS_ERR_NOTFOUND without frames for the tables (nothing changed), VMS_ERR_NOMEM. */
+vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va);
+/* Split the transparent huge page headed by pfn and every mapping of it. */
+vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t pfn);
+/* A mapping of the huge zero page went away (its last frees it). */
+void vmsi_huge_zero_put(vms_kernel *k);
+/* khugepaged: scan up to khugepaged_pages pages of eligible VMAs from where the last run
+ * stopped and collapse every 2 MiB range that qualifies. Returns the collapses. */
+uint64_t vmsi_khugepaged(vms_kernel *k);
+/* The kernel's huge-page state at teardown (after every process went). */
+void vmsi_thp_destroy(vms_kernel *k);
+
+/* ---- hugetlb.c: hugetlbfs pools ---- */
+vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err);
+void vmsi_hugetlb_destroy(vms_kernel *k);
+/* Reserve (npages > 0) or give back (< 0) pool pages of size at mmap/munmap time. */
+vms_status vmsi_hugetlb_reserve(vms_kernel *k, vms_pgsize size, int64_t npages, vms_err *err);
+/* Whether the pool of size is in use (configured with pages): faults take from it. */
+bool vmsi_hugetlb_pooled(const vms_kernel *k, vms_pgsize size);
+/* A pool page for a fault (zeroed; from the reservation when reserved), or 0. */
+uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
+/* A pool page's last reference went: back to the free pool. */
+bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
+/* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
+void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* Huge leaves mapped in [start, end) of mm. */
+uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
 
 /* ---- dma.c ---- */
 /* Detach every device and free the DMA layer (vms_kernel_destroy, before processes go). */

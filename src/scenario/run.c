@@ -428,8 +428,11 @@ static vms_status do_range(runner *r, vms_task *t)
         st = vms_sys_munlock(r->k, t, a, c->len, &err);
         break;
     case OP_MADVISE:
-        say(r, " dontneed");
-        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        say(r, " %s",
+            c->prot == VMS_MADV_HUGEPAGE     ? "hugepage"
+            : c->prot == VMS_MADV_NOHUGEPAGE ? "nohugepage"
+                                             : "dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, (int)c->prot, &err);
         break;
     default:
         st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);
@@ -703,9 +706,9 @@ static void show_tlb(runner *r)
         for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
             say(r,
                 "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64 " %s %s%s%s%s\n",
-                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
-                e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
-                e.x.dirty ? " dirty" : "");
+                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa,
+                vms_pgsize_name(e.x.size), e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel",
+                e.x.global ? " global" : "", e.x.dirty ? " dirty" : "");
     }
 }
 
