@@ -37,6 +37,7 @@
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
+#include "replay/oracle.h"
 
 /* Accesses buffered before running them as one batch (64 KiB of vms_ref). */
 #define BATCH 4096
@@ -72,6 +73,12 @@ struct vms_replay {
     /* breakdowns (vms_replay_by_process, _by_region) */
     vms_replay_part *byproc, *byregion;
     size_t nbyproc, capbyproc, nbyregion, capbyregion;
+    bool parts_nomem; /* a breakdown part could not be allocated: the run fails */
+    /* OPT (opts.oracle): the tracker numbering address spaces as the oracle did, and the
+     * event index of the access executing now (each access runs as it is pushed, so the
+     * buffer is empty between events and quick_access never takes one) */
+    vmsi_tracker trk;
+    uint64_t exec_pos;
     size_t last_region; /* a one-entry cache into byregion */
     struct snap {
         uint64_t l1i, l1d, l2, walks, faults, major;
@@ -139,6 +146,7 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
         vms_kernel_pagecache_auto(
             k, r->o.layout == VMS_REPLAY_LAYOUT_RECORDED ? VMS_PAGECACHE_WARM : VMS_PAGECACHE_COLD);
     r->next_tick = r->o.interval ? r->o.interval : UINT64_MAX;
+    vmsi_tracker_init(&r->trk, a);
     *out = r;
     return VMS_OK;
 }
@@ -151,6 +159,7 @@ void vms_replay_destroy(vms_replay *r)
     vmsi_free(r->a, r->procs, r->capprocs * sizeof *r->procs);
     vmsi_free(r->a, r->byproc, r->capbyproc * sizeof *r->byproc);
     vmsi_free(r->a, r->byregion, r->capbyregion * sizeof *r->byregion);
+    vmsi_tracker_free(&r->trk);
     vmsi_free(r->a, r, sizeof *r);
 }
 
@@ -162,6 +171,24 @@ vms_replay_layout vms_replay_get_layout(const vms_replay *r)
 const vms_replay_stats *vms_replay_get_stats(const vms_replay *r)
 {
     return &r->st;
+}
+
+uint64_t vms_replay_position(const vms_replay *r)
+{
+    return r->o.oracle ? r->exec_pos : r->st.references;
+}
+
+uint64_t vms_replay_next_use(void *slot, int pid, uint64_t va)
+{
+    vms_replay *r = slot ? *(vms_replay **)slot : NULL;
+    if (!r || !r->o.oracle)
+        return UINT64_MAX;
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (r->tasks[i].pid == pid) {
+            uint32_t space = vmsi_tracker_space(&r->trk, r->tasks[i].tid);
+            return vmsi_oracle_next(r->o.oracle, space, va >> VMS_PAGE_SHIFT, r->exec_pos);
+        }
+    return UINT64_MAX;
 }
 
 /* ---- threads and processes ------------------------------------------------------------- */
@@ -342,12 +369,15 @@ static void charge(vms_replay_part *p, const struct snap *a, const struct snap *
     p->major_faults += b->major - a->major;
 }
 
-/* A new zeroed part at the end of *arr; NULL when the host allocation fails (the
- * breakdown then misses it: host memory, not a simulated event). */
+/* A new zeroed part at the end of *arr; NULL when the host allocation fails, which
+ * sets parts_nomem: the next flush or event fails with VMS_ERR_NOMEM rather than
+ * report a breakdown that silently misses a process or region. */
 static vms_replay_part *new_part(vms_replay *r, vms_replay_part **arr, size_t *n, size_t *cap)
 {
-    if (!vmsi_grow(r->a, (void **)arr, cap, *n, sizeof **arr))
+    if (!vmsi_grow(r->a, (void **)arr, cap, *n, sizeof **arr)) {
+        r->parts_nomem = true;
         return NULL;
+    }
     vms_replay_part *p = &(*arr)[(*n)++];
     memset(p, 0, sizeof *p);
     return p;
@@ -472,14 +502,25 @@ static vms_status run_fast(vms_replay *r, vms_err *err)
     return VMS_OK;
 }
 
+/* VMS_ERR_NOMEM once a breakdown part could not be allocated (new_part), else st. */
+static vms_status parts_status(const vms_replay *r, vms_status st, vms_err *err)
+{
+    if (st == VMS_OK && r->parts_nomem)
+        return vmsi_err(err, VMS_ERR_NOMEM, "replay: out of host memory for the breakdown");
+    return st;
+}
+
 vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 {
     if (r->nbuf == 0)
         return VMS_OK;
-    vms_status st = r->o.slow || r->o.breakdown ? run_slow(r, err) : run_fast(r, err);
+    vms_status st =
+        r->o.slow || r->o.breakdown || r->o.oracle ? run_slow(r, err) : run_fast(r, err);
+    if (st == VMS_OK && r->o.oracle && vms_replay_oracle_failed(r->o.oracle))
+        st = vmsi_err(err, VMS_ERR_IO, "replay: reading OPT's spill file back failed");
     charge_proc(r, vms_task_pid(r->cur), vms_task_alive(r->cur) ? r->cur : NULL, r->nbuf);
     r->nbuf = 0;
-    return st;
+    return parts_status(r, st, err);
 }
 
 /* Buffer one access of task t, running the buffer first when it is full or another's. */
@@ -494,6 +535,10 @@ static vms_status push(vms_replay *r, vms_task *t, uint32_t tid, uint64_t va, ui
     }
     r->cur_tid = tid;
     r->buf[r->nbuf++] = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
+    if (r->o.oracle) { /* OPT: run it now, at its position (on_access counted it) */
+        r->exec_pos = r->st.references - 1;
+        return vms_replay_flush(r, err);
+    }
     return VMS_OK;
 }
 
@@ -771,6 +816,11 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
 {
     if (r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
         r->o.layout = VMS_REPLAY_LAYOUT_AUTO;
+    if (r->o.oracle) {
+        vms_status ts = vmsi_tracker_event(&r->trk, ev, err);
+        if (ts != VMS_OK)
+            return ts;
+    }
     r->st.events++;
     if (ev->type == VMS_TEV_ACCESS) {
         vms_status st = on_access(r, ev, err);
@@ -791,7 +841,7 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
             charge_proc(r, pid, rt->t, 0); /* (its name, while the task exists) */
         on_exit(r, ev);
         charge_proc(r, pid, NULL, 0);
-        return VMS_OK;
+        return parts_status(r, VMS_OK, err);
     }
     vms_task *t;
     st = task_of(r, ev->tid, &t, err);
@@ -811,7 +861,7 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
             charge(p, &before, &after, 0);
     }
     charge_proc(r, pid, vms_task_alive(t) ? t : NULL, 0);
-    return st;
+    return parts_status(r, st, err);
 }
 
 /*

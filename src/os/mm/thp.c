@@ -28,6 +28,8 @@
 #include <assert.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 #define HPAGE_SIZE  (UINT64_C(1) << 21)
 #define HPAGE_NR    UINT64_C(512)

@@ -23,6 +23,8 @@
 #include <assert.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 static unsigned pool_of(vms_pgsize size)
 {

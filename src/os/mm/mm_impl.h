@@ -1,0 +1,152 @@
+/*
+ * mm_impl.h — the address-space district (src/os/mm): reverse maps, the fault handler,
+ * the kernel's page-table helpers (pgtable.c), VMAs (vma.c), rmap (rmap.c), fork
+ * (fork.c) and the mm system calls (mm.c). Included by the kernel files that map,
+ * unmap or fault pages; nothing outside src/os includes it.
+ */
+#ifndef VMSIM_OS_MM_IMPL_H
+#define VMSIM_OS_MM_IMPL_H
+
+#include "os/os_impl.h"
+
+/* One reverse-map entry: the PTE of mm at va maps the frame. */
+typedef struct vmsi_rmap_ent {
+    vmsi_mm *mm;
+    uint64_t va;
+} vmsi_rmap_ent;
+
+/* The reverse map of one frame (block head), pointed to by vms_frame.owner. A record
+ * lives while it has entries, names a cache page (file), or names a swap slot. */
+typedef struct vmsi_rmap {
+    vms_file *file; /* page-cache page: its object and index; NULL for anon */
+    uint64_t index; /* the cache index, or the swap slot of a swap-cache page */
+    bool swapcache; /* anon page in the swap cache: index is its slot */
+    uint32_t n, cap;
+    vmsi_rmap_ent *e;
+} vmsi_rmap;
+
+/* Outcome of the fault handler. */
+typedef enum vmsi_fault_ret {
+    VMSI_FAULT_DONE = 0, /* resolved (or spurious): retry the access */
+    VMSI_FAULT_SEGV,
+    VMSI_FAULT_BUS,
+    VMSI_FAULT_OOM,   /* no simulated frame */
+    VMSI_FAULT_NOMEM, /* host allocation failed */
+    VMSI_FAULT_PANIC, /* the PTE was not the kernel's (vmsi_panic ran): stop */
+} vmsi_fault_ret;
+
+typedef struct vmsi_fault_info {
+    int si_code;
+    bool major;
+} vmsi_fault_info;
+
+/* ---- pgtable.c: the kernel's page-table helpers (Linux pgtable) ---- */
+vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err);
+void vmsi_mm_free_pgd(vmsi_mm *mm);
+/* Physical address of the leaf slot for va at the VMA's page size, creating tables when
+ * create; 0 when a table is missing (and !create). */
+vms_status vmsi_pte_slot(vmsi_mm *mm, uint64_t va, vms_pgsize size, bool create, uint64_t *ptep,
+                         vms_err *err);
+uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep);
+void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte);
+/* Visit every leaf slot holding a non-zero entry in [start, end) (4K or huge). */
+typedef void (*vmsi_pte_fn)(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
+                            void *ud);
+void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud);
+/* Free page tables left empty inside [start, end) (never the root or kernel half). */
+void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* The leaf mapping frame pfn with vma's rights (write only when `writable`), at the
+ * VMA's page size: the format's PROT_NONE entry for a PROT_NONE VMA. */
+uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable);
+vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
+/* The same at an explicit page size (a transparent huge page in a 4 KiB VMA, or the
+ * 4 KiB entries that replace a split one). */
+uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable,
+                          vms_pgsize size);
+/* The leaf that maps va, whatever its size (present, PROT_NONE or swap), or 0: *ptep gets
+ * its slot (0 when none) and *size its page size. */
+uint64_t vmsi_leaf_find(vmsi_mm *mm, uint64_t va, uint64_t *ptep, vms_pgsize *size);
+/* A level-`level` entry pointing to the page table at table_pa (Linux pmd_populate). */
+uint64_t vmsi_mk_table(const vms_kernel *k, uint64_t table_pa, unsigned level);
+
+/* ---- vma.c ---- */
+vmsi_vma *vmsi_vma_find(vmsi_mm *mm, uint64_t va);   /* first VMA with end > va */
+vmsi_vma *vmsi_vma_lookup(vmsi_mm *mm, uint64_t va); /* VMA containing va */
+vms_status vmsi_vma_insert(vmsi_mm *mm, const vmsi_vma *v, vms_err *err);
+vms_status vmsi_vma_split(vmsi_mm *mm, uint64_t va, vms_err *err);     /* boundary at va */
+void vmsi_vma_remove_range(vmsi_mm *mm, uint64_t start, uint64_t end); /* must be split */
+void vmsi_vma_merge_around(vmsi_mm *mm, uint64_t start, uint64_t end);
+bool vmsi_vma_range_mapped(vmsi_mm *mm, uint64_t start, uint64_t end);
+bool vmsi_vma_range_free(vmsi_mm *mm, uint64_t start, uint64_t end);
+vms_status vmsi_vma_check(vmsi_mm *mm, vms_err *err);
+
+/* ---- rmap.c ---- */
+vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
+void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
+vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn);
+vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err);
+/* Map a frame at a leaf slot with its bookkeeping (ref, mapcount, rmap); unmap one. */
+vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte);
+void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
+void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
+
+/* Drop one reference of a data frame, taking it off the replacement policy first when
+ * it is the last (every kernel put of an ANON/FILE frame goes through here). */
+void vmsi_page_put(vms_kernel *k, uint64_t pfn);
+
+/* ---- fork.c ---- */
+vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err);
+
+/* ---- fault.c ---- */
+vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
+                                    vmsi_fault_info *fi);
+/* Fault in every page of [start, end) as a write (if the VMA is writable) or read:
+ * MAP_POPULATE and mlock (Linux populate_vma_page_range). */
+vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_t end);
+
+/* ---- mm.c ---- */
+/* Unmap [start, end) (page aligned): zap PTEs, write back, drop VMAs, free tables. */
+vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t start, uint64_t end,
+                          vms_err *err);
+void vmsi_exit_mmap(vmsi_mm *mm);
+void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
+
+/* ---- thp.c: transparent huge pages (docs/HUGEPAGES.md) ---- */
+/* Try the fault at addr in v (a 4 KiB VMA) as a huge one: map a 2 MiB page or the huge
+ * zero page in an empty PMD, resolve a write to a huge leaf (reuse, copy or split), or
+ * find a spurious fault. *handled false: the 4 KiB path takes the fault (a PTE table is
+ * there, the range is not eligible, no free 2 MiB block: a fallback, or the huge page
+ * was just split). */
+vmsi_fault_ret vmsi_thp_fault(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
+                              vmsi_fault_info *fi, bool *handled);
+/* Split the huge leaf (transparent huge page or huge zero page) mapping va in mm, if any,
+ * into a table of 512 PTEs — and the page into 512 pages, in every mm mapping it.
+ * VMS_ERR_NOTFOUND without frames for the tables (nothing changed), VMS_ERR_NOMEM. */
+vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va);
+/* Split the transparent huge page headed by pfn and every mapping of it. */
+vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t pfn);
+/* A mapping of the huge zero page went away (its last frees it). */
+void vmsi_huge_zero_put(vms_kernel *k);
+/* khugepaged: scan up to khugepaged_pages pages of eligible VMAs from where the last run
+ * stopped and collapse every 2 MiB range that qualifies. Returns the collapses. */
+uint64_t vmsi_khugepaged(vms_kernel *k);
+/* The kernel's huge-page state at teardown (after every process went). */
+void vmsi_thp_destroy(vms_kernel *k);
+
+/* ---- hugetlb.c: hugetlbfs pools ---- */
+vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err);
+void vmsi_hugetlb_destroy(vms_kernel *k);
+/* Reserve (npages > 0) or give back (< 0) pool pages of size at mmap/munmap time. */
+vms_status vmsi_hugetlb_reserve(vms_kernel *k, vms_pgsize size, int64_t npages, vms_err *err);
+/* Whether the pool of size is in use (configured with pages): faults take from it. */
+bool vmsi_hugetlb_pooled(const vms_kernel *k, vms_pgsize size);
+/* A pool page for a fault (zeroed; from the reservation when reserved), or 0. */
+uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
+/* A pool page's last reference went: back to the free pool. */
+bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
+/* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
+void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* Huge leaves mapped in [start, end) of mm. */
+uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
+
+#endif
