@@ -57,6 +57,12 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->swap_bandwidth_mbs = 500;
     cfg->policy = NULL;
     cfg->kswapd_core = -1;
+    /* Huge pages (docs/HUGEPAGES.md): THP as this machine's kernel (madvise), no pool. */
+    cfg->thp = VMS_THP_MADVISE;
+    cfg->thp_cow = VMS_THP_COW_SPLIT;
+    cfg->thp_max_ptes_none = 511;
+    cfg->khugepaged_core = -1;
+    cfg->khugepaged_pages = 4096;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -152,6 +158,8 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
     if (k->in_kswapd && (core == VMSI_NO_CORE || (int)core == k->cfg.kswapd_core))
         k->st.kswapd_cycles += cycles;
+    if (k->in_khugepaged)
+        k->st.khugepaged_cycles += cycles;
     if (core != VMSI_NO_CORE)
         vms_core_add_cycles(vmsi_core(k, core), cycles);
     k->st.kernel_cycles += cycles;
@@ -322,6 +330,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
+    if (cfg->khugepaged_core >= (int)vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL, "khugepaged.core %d: the machine has %u cores",
+                        cfg->khugepaged_core, vms_machine_ncores(m));
+    if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY || cfg->thp_max_ptes_none > 511)
+        return vmsi_err(
+            err, VMS_ERR_INVAL,
+            "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
+            "split|copy, 0 … 511",
+            (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
     if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
                         (int)cfg->shootdown);
@@ -378,6 +395,8 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         st = vmsi_reclaim_init(k, err);
     if (st == VMS_OK)
         st = boot_cores(k, err);
+    if (st == VMS_OK)
+        st = vmsi_hugetlb_init(k, err);
     if (st != VMS_OK) {
         vms_kernel_destroy(k);
         return st;
@@ -438,6 +457,8 @@ void vms_kernel_destroy(vms_kernel *k)
         vmsi_log(k, VMS_LOG_ERR, "BUG: Bad rss-counter state: %llu pages mapped by no page table",
                  (unsigned long long)stale);
     if (k->fr) {
+        vmsi_thp_destroy(k);
+        vmsi_hugetlb_destroy(k);
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
         if (k->init_pt.root)

@@ -451,8 +451,11 @@ vms_status vmsi_scn_run_range(runner *r, vms_task *t)
         st = vms_sys_munlock(r->k, t, a, c->len, &err);
         break;
     case OP_MADVISE:
-        say(r, " dontneed");
-        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        say(r, " %s",
+            c->prot == VMS_MADV_HUGEPAGE     ? "hugepage"
+            : c->prot == VMS_MADV_NOHUGEPAGE ? "nohugepage"
+                                             : "dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, (int)c->prot, &err);
         break;
     default:
         st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);
