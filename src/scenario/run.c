@@ -703,9 +703,9 @@ static void show_tlb(runner *r)
         for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
             say(r,
                 "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64 " %s %s%s%s%s\n",
-                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
-                e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
-                e.x.dirty ? " dirty" : "");
+                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa,
+                vms_pgsize_name(e.x.size), e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel",
+                e.x.global ? " global" : "", e.x.dirty ? " dirty" : "");
     }
 }
 
@@ -1235,11 +1235,11 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
     vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
                       ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
     if (ev->broadcast) {
-        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+        vms_strbuf_printf(sb, "%u %s, no IPI", ev->invlpgb, ev->method);
     } else if (ev->ntargets == 0) {
         vms_strbuf_printf(sb, "no IPI");
     } else {
-        vms_strbuf_printf(sb, "IPI to");
+        vms_strbuf_printf(sb, "%s", ev->sbi ? "SBI remote fence: IPI to" : "IPI to");
         unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
         for (unsigned i = 0; i < shown; i++)
             vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
