@@ -147,8 +147,8 @@ mutant rv-sbi-never $S \
     '        return others ? SD_SBI : SD_IPI;' '        return SD_IPI;'
 mutant rv-lazy-skipped $S \
     'bool skip_lazy = arch != ARCH_RISCV;' 'bool skip_lazy = true;'
-mutant rv-sbi-no-ecall $S \
-    '            vmsi_charge(k, initiator, k->cfg.cost.sbi_ecall);' ''
+mutant rv-sbi-ecall-not-delaying $S \
+    'uint64_t send0 = sbi ? k->cfg.cost.sbi_ecall : 0;' 'uint64_t send0 = 0;'
 mutant rv-sbi-handler-is-ipis $S \
     'vmsi_charge(k, core, sbi ? k->cfg.cost.sbi_rfence : k->cfg.cost.ipi);' \
     'vmsi_charge(k, core, k->cfg.cost.ipi);'

@@ -281,6 +281,29 @@ static void test_a64_broadcast(void)
     }
 }
 
+/* Linux's arm64 ceiling is 512 pages (MAX_TLBI_OPS), not x86's 33: 511 pages are 511
+ * TLBI VAE1IS, and the ASID's other entries stay. */
+static void test_a64_ceiling(void)
+{
+    fx f;
+    REQUIRE_VOID(fx_make(&f, "aarch64", 2, 1, VMS_SHOOTDOWN_AUTO));
+    uint64_t va = map(&f, 511), vo = map(&f, 1);
+    touch_all(&f, va + 510 * 4096, 1);
+    touch_all(&f, vo, 1);
+    sd_log lg = {0};
+    vms_kernel_set_shootdown_hook(f.k, on_sd, &lg);
+    const vms_kernel_stats *s = vms_kernel_get_stats(f.k);
+    uint64_t n0 = s->tlb_tlbi_is;
+    CHECK_EQ(vms_sys_mprotect(f.k, f.t[0], va, 511 * 4096, VMS_PROT_READ, NULL), VMS_OK);
+    CHECK_EQ(s->tlb_tlbi_is - n0, 511);
+    CHECK(!lg.last.full);
+    CHECK_EQ(holders(&f, va + 510 * 4096), 0);
+    CHECK_EQ(holders(&f, vo), 2); /* not a flush of the whole ASID */
+    CHECK_EQ(stale(&f), 0);
+    vms_kernel_set_shootdown_hook(f.k, NULL, NULL);
+    fx_done(&f);
+}
+
 /* A lazy core is reached by the broadcast too: nothing is left for its next switch. */
 static void test_a64_lazy(void)
 {
@@ -446,6 +469,15 @@ static void test_rv_ranges(void)
             CHECK_EQ(holders(&f, vo), 4);
             CHECK_EQ(s->tlb_sbi_rfence, 0);
         }
+        /* 40 pages: still page by page with the kernel's IPIs (64, not x86's 33). */
+        uint64_t vc = map(&f, 40);
+        touch_all(&f, vc, 1);
+        c1 = vms_core_cycles(vms_machine_core(f.m, 1));
+        CHECK_EQ(vms_sys_mprotect(f.k, f.t[0], vc, 40 * 4096, VMS_PROT_READ, NULL), VMS_OK);
+        h = vms_core_cycles(vms_machine_core(f.m, 1)) - c1;
+        CHECK_EQ(h, mode ? f.kc.cost.ipi + 40 * (uint64_t)f.mc.cost.invlpg
+                         : f.kc.cost.sbi_rfence + f.mc.cost.invlpg);
+        CHECK_EQ(holders(&f, vc), 0);
         /* Above 64 pages the kernel's own flush is of the whole ASID too. */
         uint64_t vb = map(&f, 65);
         touch_all(&f, vb, 1);
@@ -543,6 +575,7 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv, "smp_arch");
     test_a64_broadcast();
+    test_a64_ceiling();
     test_a64_lazy();
     test_a64_ipi_mode();
     test_a64_tlbi_is_forms();
