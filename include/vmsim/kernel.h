@@ -72,6 +72,10 @@ typedef struct vms_kernel_costs {
     uint32_t ipi_send;    /* the initiator, per target IPI sent (ICR write) */
     uint32_t ipi_latency; /* one-way delivery of an IPI or its ack within a socket */
     uint32_t ipi_hop;     /* ... plus this per interconnect hop (vms_machine_hops) */
+    uint32_t sbi_ecall;   /* RISC-V: the initiator's ecall into the SBI firmware and back
+                             (sbi_remote_sfence_vma_asid), before the firmware's IPIs */
+    uint32_t sbi_rfence;  /* RISC-V: a hart's M-mode handler of the firmware's remote-fence
+                             IPI (trap, request, mret; its sfence.vma costs its own) */
     uint32_t syscall;     /* entering and leaving a system call */
     uint32_t ctx_switch;  /* a context switch, beyond its CR3 load */
 } vms_kernel_costs;
@@ -83,10 +87,15 @@ typedef struct vms_kernel_costs {
  */
 /* How the kernel shoots down TLB entries on other cores (docs/SMP.md). */
 typedef enum vms_shootdown_mode {
-    VMS_SHOOTDOWN_AUTO = 0,      /* Linux's choice: INVLPGB when the mm is active on >= 3
-                                    cores and the machine has it, else IPIs */
-    VMS_SHOOTDOWN_IPI = 1,       /* always IPIs (flush_tlb_multi) */
-    VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
+    VMS_SHOOTDOWN_AUTO = 0,      /* Linux's choice for the architecture: x86-64 INVLPGB
+                                    when the mm is active on >= 3 cores and the machine has
+                                    it, else IPIs; AArch64 TLBI … IS always; RISC-V the SBI
+                                    remote fence */
+    VMS_SHOOTDOWN_IPI = 1,       /* always the kernel's own IPIs (flush_tlb_multi) */
+    VMS_SHOOTDOWN_BROADCAST = 2, /* always the broadcast: INVLPGB + TLBSYNC (needs
+                                    invlpgb_max > 0) or TLBI … IS + DSB ISH; refused on
+                                    RISC-V, which has none */
+    VMS_SHOOTDOWN_SBI = 3,       /* RISC-V only: SBI remote fences (firmware IPIs) */
 } vms_shootdown_mode;
 
 /* The page cache at boot (kernel.pagecache; docs/KERNEL.md). */
@@ -283,8 +292,12 @@ typedef struct vms_kernel_stats {
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
-    uint64_t tlb_broadcasts;               /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
+    uint64_t tlb_broadcasts;               /* shootdowns done by a broadcast, no IPI (INVLPGB
+                                              + TLBSYNC, TLBI … IS + DSB ISH) */
     uint64_t tlb_invlpgb;                  /* INVLPGB instructions the kernel issued */
+    uint64_t tlb_tlbi_is;                  /* AArch64 TLBI … IS instructions it issued */
+    uint64_t tlb_sbi_rfence;               /* RISC-V SBI remote-fence calls it made (each
+                                              one IPI per target, counted in ipis) */
     uint64_t tlb_shootdown_cycles;         /* cycles of shootdowns that involved another core:
                                               initiators' sends, local flushes and waits (acks,
                                               TLBSYNC) plus targets' handlers */
@@ -348,9 +361,13 @@ typedef struct vms_shootdown_event {
     int pid;                 /* a process using the mm (0 if none) */
     unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
     uint64_t start, end;     /* the virtual range */
-    bool full;               /* the whole PCID was flushed (range above the 33-page ceiling) */
-    bool broadcast;          /* INVLPGB + TLBSYNC instead of IPIs */
-    unsigned invlpgb;        /* INVLPGB instructions issued (broadcast) */
+    bool full;               /* the whole PCID / ASID was flushed (range above the
+                                architecture's ceiling: 33 pages on x86-64) */
+    bool broadcast;          /* INVLPGB + TLBSYNC or TLBI … IS + DSB ISH instead of IPIs */
+    bool sbi;                /* RISC-V: the IPIs were sent by an SBI remote fence */
+    const char *method;      /* "IPI", "SBI remote fence", "INVLPGB + TLBSYNC", "TLBI
+                                VAE1IS + DSB ISH", "TLBI ASIDE1IS + DSB ISH" (static) */
+    unsigned invlpgb;        /* broadcast instructions issued (INVLPGB, TLBI … IS) */
     unsigned ntargets;       /* IPIs sent (0 for a broadcast) */
     const unsigned *targets; /* their cores, in send order (valid during the call) */
     const uint64_t *ack;     /* per target: cycles from the start until its ack arrived */
@@ -389,7 +406,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *             (total = minor + major + segv + sigbus; the others are breakdowns),
  *   "tlb_shootdown": {"remote_flushes", "ipis", "broadcasts", "cycles", "invlpgb",
  *                     "lazy_skipped", "switch_flushes", "leave_mm", "deferred",
- *                     "local_flush_one", "local_flush_all", "pcid_flushes"},
+ *                     "local_flush_one", "local_flush_all", "pcid_flushes", "tlbi_is",
+ *                     "sbi_rfence"},
  *   "sched": {"migrations", "preemptions"},
  *   "pagecache": {"pgpgin", "pgpgout"},
  *   "procs": {"forks", "execs", "clones", "exits", "context_switches", "syscalls",

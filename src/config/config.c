@@ -43,7 +43,7 @@ typedef enum kind {
     K_DRAM,     /* a DRAM preset (vms_dram_preset) */
     K_DPAGE,    /* open | closed */
     K_DMAP,     /* the DRAM address-mapping string */
-    K_SHOOT,    /* ipi | broadcast | auto */
+    K_SHOOT,    /* ipi | broadcast | auto | sbi */
     K_PCACHE,   /* warm | cold: kernel.pagecache_warm */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
@@ -116,6 +116,12 @@ static const key keys[] = {
      "cycles of a TLBSYNC awaiting broadcasts within a socket"},
     {"cost.tlbsync_hop", K_U32, M(cost.tlbsync_hop), 0, U32MAX,
      "extra TLBSYNC cycles per socket hop to the farthest core"},
+    {"cost.tlbi_is", K_U32, M(cost.tlbi_is), 0, U32MAX,
+     "cycles to issue one AArch64 TLBI ... IS (broadcast)"},
+    {"cost.dsb_ish", K_U32, M(cost.dsb_ish), 0, U32MAX,
+     "cycles of a DSB ISH awaiting TLBI ... IS within a socket"},
+    {"cost.dsb_ish_hop", K_U32, M(cost.dsb_ish_hop), 0, U32MAX,
+     "extra DSB ISH cycles per socket hop to the farthest core"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -149,8 +155,13 @@ static const key keys[] = {
      "one-way delivery of an IPI or its ack within a socket"},
     {"kernel.cost.ipi_hop", K_U32, KC(cost.ipi_hop), 0, U32MAX,
      "extra IPI delivery cycles per socket hop"},
+    {"kernel.cost.sbi_ecall", K_U32, KC(cost.sbi_ecall), 0, U32MAX,
+     "RISC-V: initiator cycles of the SBI remote-fence ecall and return"},
+    {"kernel.cost.sbi_rfence", K_U32, KC(cost.sbi_rfence), 0, U32MAX,
+     "RISC-V: a hart's M-mode handler of an SBI remote-fence IPI"},
     {"kernel.shootdown", K_SHOOT, 0, 0, 0,
-     "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
+     "TLB shootdown: ipi, broadcast (INVLPGB; AArch64 TLBI IS), sbi (RISC-V remote fence) or "
+     "auto (Linux's: x86 broadcast when on >= 3 cores, AArch64 TLBI IS, RISC-V sbi)"},
     {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
      "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
     {"kernel.tlb_refill_cycles", K_U32, KC(tlbex.refill_cycles), 0, U32MAX,
@@ -621,11 +632,11 @@ static bool set_khugepaged(vms_config *c, const char *value)
     return true;
 }
 
-static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
+static const char *const shoot_names[] = {"auto", "ipi", "broadcast", "sbi"};
 
 static bool set_shootdown(vms_config *c, const char *value)
 {
-    for (unsigned i = 0; i < 3; i++)
+    for (unsigned i = 0; i < 4; i++)
         if (!strcasecmp(value, shoot_names[i])) {
             c->kernel.shootdown = (vms_shootdown_mode)i;
             return true;

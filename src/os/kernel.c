@@ -44,6 +44,11 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.ipi_send = 200;
     cfg->cost.ipi_latency = 1500;
     cfg->cost.ipi_hop = 1000;
+    /* RISC-V SBI remote fences: assumptions, not measurements (no published cycle
+     * counts found): the ecall round trip as a fault's delivery (500), the M-mode
+     * handler half of the kernel's IPI handler (no irq entry, no flush_tlb_func). */
+    cfg->cost.sbi_ecall = 500;
+    cfg->cost.sbi_rfence = 1500;
     cfg->shootdown = VMS_SHOOTDOWN_AUTO;
     cfg->tlb_batch = true;
     vms_tlbex_config_default(&cfg->tlbex);
@@ -315,6 +320,39 @@ static vms_status boot_cores(vms_kernel *k, vms_err *err)
     return VMS_OK;
 }
 
+/* kernel.shootdown against what the machine's architecture has (docs/SMP.md). */
+static vms_status check_shootdown(vms_machine *m, const vms_kernel_config *cfg, vms_err *err)
+{
+    const char *arch = vms_machine_format(m)->arch;
+    bool riscv = strcmp(arch, "riscv64") == 0;
+    if (cfg->shootdown > VMS_SHOOTDOWN_SBI)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown %d: expected ipi, broadcast, sbi or auto",
+                        (int)cfg->shootdown);
+    if (cfg->shootdown == VMS_SHOOTDOWN_SBI && !riscv)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = sbi: SBI remote fences are RISC-V's; the machine "
+                        "is %s (expected ipi, broadcast or auto)",
+                        arch);
+    if (cfg->shootdown != VMS_SHOOTDOWN_BROADCAST)
+        return VMS_OK;
+    if (riscv)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = broadcast: RISC-V has no broadcast TLB "
+                        "invalidation (other harts are fenced by IPIs or SBI remote fences); "
+                        "expected ipi, sbi or auto");
+    if (!vms_core_mmu_has_broadcast(vms_machine_core(m, 0)))
+        return strcmp(arch, "x86_64") == 0
+                   ? vmsi_err(err, VMS_ERR_INVAL,
+                              "kernel.shootdown = broadcast needs INVLPGB: the machine has "
+                              "invlpgb_max = 0")
+                   : vmsi_err(err, VMS_ERR_INVAL,
+                              "kernel.shootdown = broadcast: the %s machine has no broadcast "
+                              "invalidation (expected ipi or auto)",
+                              arch);
+    return VMS_OK;
+}
+
 vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_kernel **out,
                              vms_err *err)
 {
@@ -339,13 +377,9 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
             "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
             "split|copy, 0 … 511",
             (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
-    if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
-        return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
-                        (int)cfg->shootdown);
-    if (cfg->shootdown == VMS_SHOOTDOWN_BROADCAST && vms_machine_get_config(m)->invlpgb_max == 0)
-        return vmsi_err(err, VMS_ERR_INVAL,
-                        "kernel.shootdown = broadcast needs INVLPGB: the machine has "
-                        "invlpgb_max = 0");
+    st = check_shootdown(m, cfg, err);
+    if (st != VMS_OK)
+        return st;
     if (cfg->sched_slice == 0)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel.sched_slice 0: expected >= 1 cycle");
     const vms_allocator *a = vms_machine_allocator(m);

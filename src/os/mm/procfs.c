@@ -339,6 +339,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_context_switch", s->context_switches},
         {"vmsim_tlb_broadcast", s->tlb_broadcasts},
         {"vmsim_tlb_invlpgb", s->tlb_invlpgb},
+        {"vmsim_tlb_tlbi_is", s->tlb_tlbi_is},
+        {"vmsim_tlb_sbi_rfence", s->tlb_sbi_rfence},
         {"vmsim_tlb_shootdown_cycles", s->tlb_shootdown_cycles},
         {"vmsim_tlb_lazy_skipped", s->tlb_lazy_skipped},
         {"vmsim_tlb_switch_flush", s->tlb_switch_flushes},
@@ -375,14 +377,16 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"broadcasts\":%llu,"
             "\"cycles\":%llu,\"invlpgb\":%llu,\"lazy_skipped\":%llu,\"switch_flushes\":%llu,"
             "\"leave_mm\":%llu,\"deferred\":%llu,\"local_flush_one\":%llu,"
-            "\"local_flush_all\":%llu,\"pcid_flushes\":%llu},"
+            "\"local_flush_all\":%llu,\"pcid_flushes\":%llu,\"tlbi_is\":%llu,"
+            "\"sbi_rfence\":%llu},"
             "\"sched\":{\"migrations\":%llu,\"preemptions\":%llu},"
             "\"pagecache\":{\"pgpgin\":%llu,\"pgpgout\":%llu},",
             U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received), U(s->tlb_broadcasts),
             U(s->tlb_shootdown_cycles), U(s->tlb_invlpgb), U(s->tlb_lazy_skipped),
             U(s->tlb_switch_flushes), U(s->tlb_leave_mm), U(s->tlb_deferred),
             U(s->nr_tlb_local_flush_one), U(s->nr_tlb_local_flush_all), U(s->pcid_flush),
-            U(s->nr_migrations), U(s->sched_preempt), U(s->pgpgin), U(s->pgpgout));
+            U(s->tlb_tlbi_is), U(s->tlb_sbi_rfence), U(s->nr_migrations), U(s->sched_preempt),
+            U(s->pgpgin), U(s->pgpgout));
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
