@@ -46,6 +46,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.ipi_hop = 1000;
     cfg->shootdown = VMS_SHOOTDOWN_AUTO;
     cfg->tlb_batch = true;
+    vms_tlbex_config_default(&cfg->tlbex);
     cfg->sched_slice = 2250000;
     cfg->cost.syscall = 150;
     cfg->cost.ctx_switch = 2000;
@@ -295,6 +296,8 @@ static vms_status boot_cores(vms_kernel *k, vms_err *err)
 {
     for (unsigned i = 0; i < k->ncores; i++) {
         vms_core *c = vmsi_core(k, i);
+        if (vms_core_swtlb(c)) /* a software-managed TLB: the kernel refills it */
+            vms_tlbex_attach(c, &k->tlbex[i], &k->cfg.tlbex);
         vms_status st = vms_core_mmu_boot(c, k->init_pt.root, k->cfg.pcid);
         if (st != VMS_OK)
             return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
@@ -428,6 +431,8 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_files_destroy(k);
     vmsi_reclaim_destroy(k);
     vmsi_swap_destroy(k);
+    for (unsigned i = 0; i < k->ncores; i++) /* the handlers' state goes with k */
+        vms_core_mips_set_handler(vmsi_core(k, i), NULL, NULL);
     uint64_t stale = k->fr ? free_stale_rmaps(k) : 0;
     if (stale && !k->panicked) /* as Linux's check_mm(): a leak, not a panic */
         vmsi_log(k, VMS_LOG_ERR, "BUG: Bad rss-counter state: %llu pages mapped by no page table",

@@ -195,6 +195,7 @@ struct vms_kernel {
     vms_ram *ram;
     vms_frames *fr;
     vms_kernel_config cfg;
+    vms_tlbex tlbex[VMS_MAX_CORES]; /* per core, with a software-managed TLB (tlbex.c) */
     vms_kernel_stats st;
     vms_rng rng;
     unsigned ncores, levels;

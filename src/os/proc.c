@@ -613,6 +613,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;
+    /* Only a policy that must see every reference is told of them (access_done). */
+    const bool needs_access = k->pol && (k->pol->flags & VMS_PPOL_NEEDS_ACCESS);
     vms_ref part; /* the rest of refs[i], a string reference resumed at its faulting page */
     bool in_part = false;
     while (i < n) {
@@ -633,8 +635,9 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         }
         /* Nothing of the kernel runs between references of the batch, so their
          * completions can be told now, in order, before the fault is handled. */
-        for (size_t j = i; j < i + ran; j++)
-            access_done(k, t, refs[j].va, refs[j].len);
+        if (needs_access) /* (the policy cannot change while the batch runs) */
+            for (size_t j = i; j < i + ran; j++)
+                access_done(k, t, refs[j].va, refs[j].len);
         i += ran;
         if (i == n)
             break;
