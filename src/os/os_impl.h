@@ -258,6 +258,7 @@ struct vms_kernel {
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
     vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
+    struct vmsi_hash *hash; /* the hashed/inverted design's table (hashfill.c); NULL: radix */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
 };
@@ -503,6 +504,28 @@ void vmsi_kswapd(vms_kernel *k);
 /* The OOM killer: choose by badness and kill; returns the victim (may be current). */
 vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current);
 uint64_t vmsi_oom_badness(const vmsi_proc *p);
+
+/* ---- hashfill.c: the hashed and inverted designs (vmsim/arch/hashed.h) ---- */
+typedef enum vmsi_hash_ret {
+    VMSI_HASH_FILLED,     /* the radix tables allow it: an entry was inserted */
+    VMSI_HASH_FAULT,      /* they do not: a real fault (*ec is the radix walk's code) */
+    VMSI_HASH_UNMAPPABLE, /* the page has no entry in this design (IPT: not RAM) */
+    VMSI_HASH_PANIC,      /* vmsi_panic ran */
+} vmsi_hash_ret;
+/* At boot: the table, on every core (nothing for radix). */
+vms_status vmsi_hash_boot(vms_kernel *k, vms_err *err);
+void vmsi_hash_destroy(vms_kernel *k);
+/* hash_page: a fault at addr on core with error flags *ec. */
+vmsi_hash_ret vmsi_hash_page(vms_kernel *k, unsigned core, uint64_t addr, uint32_t *ec);
+/* update_mmu_cache: after a resolved fault, insert the entry if the access is allowed. */
+void vmsi_hash_preload(vms_kernel *k, unsigned core, uint64_t addr, uint32_t ec);
+/* mm's PTEs in [start, end) changed: remove their entries. */
+void vmsi_hash_flush(vms_kernel *k, const vmsi_mm *mm, uint64_t start, uint64_t end);
+/* A PCID was released: remove every entry of it. */
+void vmsi_hash_flush_ctx(vms_kernel *k, uint32_t pcid);
+/* The design, the bytes of its table's entries and of the frames it took (0 for radix). */
+void vmsi_hash_info(const vms_kernel *k, vms_design *design, uint64_t *table_bytes,
+                    uint64_t *reserved_bytes);
 
 /* ---- smp.c ---- */
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);
