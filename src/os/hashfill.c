@@ -83,8 +83,8 @@ vms_status vmsi_hash_boot(vms_kernel *k, vms_err *err)
         h->entries = nframes;
         bytes = ipt_bytes + ((uint64_t)VMS_IPT_HAT_BYTES << hat_bits);
     }
-    unsigned order = log2_ceil(bytes >> VMS_PAGE_SHIFT);
-    vms_status st = vmsi_alloc_frames(k, order, 0, &h->pfn, err);
+    unsigned order = log2_ceil((bytes + VMS_PAGE_SIZE - 1) >> VMS_PAGE_SHIFT);
+    vms_status st = vmsi_alloc_frames(k, order, VMS_FRAME_KERNEL, &h->pfn, err);
     if (st != VMS_OK) {
         vmsi_free(k->a, h, sizeof *h);
         return vmsi_err(err, st, "design %s: no room for a %llu-byte table",
@@ -114,6 +114,7 @@ void vmsi_hash_destroy(vms_kernel *k)
     vmsi_hash *h = k->hash;
     if (!h)
         return;
+    vms_frames_set_flags(k->fr, h->pfn, 0, VMS_FRAME_KERNEL);
     vms_frames_put(k->fr, h->pfn, NULL); /* the block's one reference */
     vmsi_free(k->a, h, sizeof *h);
     k->hash = NULL;
