@@ -75,7 +75,7 @@ mutant defer-flush-no-remote $S \
     '        bool remote = core != initiator;' '        bool remote = core != initiator;
         if (remote)
             continue;'
-mutant defer-flush-never src/os/reclaim.c \
+mutant defer-flush-never src/os/reclaim/reclaim.c \
     '    vmsi_tlb_defer_flush(k, reclaim_core(k)); /* try_to_unmap_flush */' ''
 mutant sched-idle-not-lazy src/os/sched.c \
     'cpu->lazy = k->cur_mm[core] != NULL; /* enter_lazy_tlb: keep the mm loaded */' \

@@ -518,17 +518,21 @@ static void test_tlbi(const char *preset)
     CHECK(xl(&r, gva, VMS_ACC_READ, &pa, &f) && pa == 0x40000);
     vms_core_tlbi_vmalle1(r.c);
     CHECK(xl(&r, gva, VMS_ACC_READ, &pa, &f) && pa == 0x70000);
-    /* ASIDs beyond the tags vmsim's TLB holds are refused, not truncated. */
+    /* 16-bit ASIDs (TCR_EL1.AS): all of them are held, none truncated: ASID 0x1FFF
+     * and 0x0FFF are different address spaces. */
     CHECK_EQ(vms_core_msr_tcr_el1(r.c, vms_a64_tcr(48, true, false, false, false)), VMS_OK);
-    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x800) << 48), VMS_ERR_UNSUPPORTED);
-    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x7FF) << 48), VMS_OK);
-    /* One tree for both halves (the kernel's use): the 12 bits the TLB holds. */
     CHECK_EQ(vms_core_msr_ttbr1_el1(r.c, root), VMS_OK);
-    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0xFFF) << 48), VMS_OK);
-    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x1000) << 48), VMS_ERR_UNSUPPORTED);
-    CHECK_EQ(vms_core_msr_ttbr1_el1(r.c, 0), VMS_ERR_UNSUPPORTED); /* would split at 0xFFF */
-    CHECK_EQ(vms_core_regs(r.c)->ttbr1_el1, root);                 /* unchanged */
-    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x60000);     /* ASID 0xFFF walks */
+    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x1FFF) << 48), VMS_OK);
+    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x60000); /* walks, fills 0x1FFF */
+    vms_bus_write64(r.bus, ptep, 0x61000 | NORMAL | VMS_A64_AP1 | VMS_A64_NG | 3);
+    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x60000); /* 0x1FFF's stale entry */
+    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0x0FFF) << 48), VMS_OK);
+    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x61000); /* 0x0FFF walks anew */
+    vms_bus_write64(r.bus, ptep, 0x60000 | NORMAL | VMS_A64_AP1 | VMS_A64_NG | 3);
+    /* Two trees with the top ASID: the walk caches keep the halves apart. */
+    CHECK_EQ(vms_core_msr_ttbr0_el1(r.c, root | UINT64_C(0xFFFF) << 48), VMS_OK);
+    CHECK_EQ(vms_core_msr_ttbr1_el1(r.c, 0), VMS_OK);
+    CHECK(xl(&r, va, VMS_ACC_READ, &pa, &f) && pa == 0x60000); /* ASID 0xFFFF walks */
     CHECK(vms_tlb_check(vms_core_tlb(r.c, VMS_TLB_L1D)));
     rig_free(&r);
 }

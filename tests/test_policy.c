@@ -16,7 +16,7 @@
  *    registry and the reference-string parser.
  */
 #include "harness.h"
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 #include "vmsim/policy.h"
 #include "vmsim/rng.h"
 

@@ -102,7 +102,7 @@ static unsigned tlb_diffs(fx *a, fx *b)
                 vms_tlb_entry_info x, y;
                 vms_tlb_entry(ta, e, &x);
                 vms_tlb_entry(tb, e, &y);
-                diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.pcid != y.pcid ||
+                diffs += x.va != y.va || x.set != y.set || x.way != y.way || x.ctx != y.ctx ||
                          !same_xlate(&x.x, &y.x);
             }
         }
@@ -726,6 +726,92 @@ static void test_random_events_robust(void)
     }
 }
 
+/*
+ * Allocation failure (issue 16): replay a lackey trace touching 48 pages of code, stack
+ * and heap with every allocation after the k-th failing (machine, kernel, replay and
+ * trace reader share the allocator), for k from 0 until a run succeeds. Each run either
+ * succeeds with the reference run's counters or fails with VMS_ERR_NOMEM after a failure
+ * was injected; nothing crashes and nothing leaks.
+ */
+static vms_status failalloc_replay(long budget, th_failalloc *fa, const char *text,
+                                   vms_strbuf *json)
+{
+    const vms_allocator *a = th_failalloc_init(fa, budget);
+    vms_err err = {0};
+    vms_config c;
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    vms_replay *r = NULL;
+    vms_trace_reader *rd = NULL;
+    vms_replay_opts o = {0};
+    vms_config_init(&c, "skylake", &err);
+    vms_kernel_config kc = vms_config_kernel(&c);
+    vms_status st = vms_machine_create(a, &c.machine, &m, &err);
+    if (st == VMS_OK)
+        st = vms_kernel_create(m, &kc, &k, &err);
+    if (st == VMS_OK)
+        st = vms_replay_create(k, &o, &r, &err);
+    if (st == VMS_OK)
+        st =
+            vms_trace_reader_open_mem(text, strlen(text), "f.lackey", VMS_TRACE_AUTO, a, &rd, &err);
+    if (st == VMS_OK)
+        st = vms_replay_run(r, rd, &err);
+    if (st == VMS_OK && json) {
+        vms_strbuf_init(json, NULL);
+        vms_machine_stats_json_members(m, json);
+        vms_kernel_stats_json_members(k, json);
+        vms_replay_stats_json_members(r, json);
+    }
+    vms_trace_reader_close(rd);
+    vms_replay_destroy(r);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    return st;
+}
+
+static void test_failalloc(void)
+{
+    vms_strbuf text;
+    vms_strbuf_init(&text, NULL);
+    vms_strbuf_printf(&text, "==1== Lackey\n");
+    for (unsigned i = 0; i < 48; i++)
+        vms_strbuf_printf(&text, "I  %08x,4\n L 1ffeff%04x,8\n S %08x,8\n M %08x,4\n",
+                          0x4001000 + (i % 8) * 0x1000, 0xf000 - (i % 16) * 0x1000,
+                          0x4201000 + i * 0x1000, 0x4201008 + (i / 2) * 0x1000);
+    th_failalloc fa;
+    vms_strbuf want, got;
+    REQUIRE_VOID(failalloc_replay(-1, &fa, vms_strbuf_str(&text), &want) == VMS_OK);
+    CHECK_EQ(fa.live_bytes, 0);
+    const unsigned long total = fa.allocs;
+    unsigned long stopped = 0, bad = 0, leaks = 0, differ = 0;
+    unsigned long step = total > 300 ? total / 300 : 1;
+    for (unsigned long b = 0; b < total; b += b < 64 ? 1 : step) {
+        vms_status st = failalloc_replay((long)b, &fa, vms_strbuf_str(&text), &got);
+        if (st == VMS_OK) {
+            if (strcmp(vms_strbuf_str(&got), vms_strbuf_str(&want)) != 0) {
+                differ++;
+                fprintf(stderr, "failalloc budget %lu (%lu failures): counters differ\n%s\n%s\n", b,
+                        fa.failures, vms_strbuf_str(&want), vms_strbuf_str(&got));
+            }
+            vms_strbuf_free(&got);
+        } else if (st == VMS_ERR_NOMEM && fa.failures > 0) {
+            stopped++;
+        } else {
+            bad++;
+            fprintf(stderr, "failalloc budget %lu: status %d, %lu failures\n", b, (int)st,
+                    fa.failures);
+        }
+        leaks += fa.live_bytes != 0;
+    }
+    printf("replay: failalloc: %lu allocations, %lu runs stopped with ENOMEM\n", total, stopped);
+    CHECK(stopped > 0);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(leaks, 0);
+    CHECK_EQ(differ, 0);
+    vms_strbuf_free(&want);
+    vms_strbuf_free(&text);
+}
+
 int main(int argc, char **argv)
 {
     g_argv0 = argv[0];
@@ -740,5 +826,6 @@ int main(int argc, char **argv)
     test_run_and_determinism();
     test_batch_api();
     test_random_events_robust();
+    test_failalloc();
     return th_finish();
 }

@@ -410,7 +410,7 @@ static void test_sv48_sv57(void)
     CHECK(vms_core_regs(r.c)->fmt == NULL); /* no effect */
     CHECK_EQ(vms_core_write_satp(r.c, vms_rv_satp_make(VMS_RV_SATP_SV48, 0xABCD, 0x100000)),
              VMS_OK);
-    CHECK_EQ(vms_rv_satp_asid(vms_core_regs(r.c)->satp), 0xBCD); /* ASIDLEN 12 */
+    CHECK_EQ(vms_rv_satp_asid(vms_core_regs(r.c)->satp), 0xABCD); /* ASIDLEN 16 */
     CHECK_EQ(vms_rv_satp_root(vms_core_regs(r.c)->satp), 0x100000);
     rig_fini(&r);
 }

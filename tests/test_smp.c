@@ -140,7 +140,7 @@ static void check_tlbs_range(fx *f, uint64_t lo, uint64_t hi, stale_report *rep)
             vms_tlb *t = vms_core_tlb(core, (vms_tlb_level)l);
             vms_tlb_entry_info e;
             for (unsigned i = 0; t && vms_tlb_entry(t, i, &e); i++) {
-                if (e.x.global || e.pcid != pcid || e.va >= VMS_TASK_SIZE || e.va >= hi ||
+                if (e.x.global || e.ctx != pcid || e.va >= VMS_TASK_SIZE || e.va >= hi ||
                     e.va + vms_pgsize_bytes(e.x.size) <= lo)
                     continue;
                 uint64_t pte = 0;

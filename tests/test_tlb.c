@@ -292,7 +292,7 @@ static bool contents_eq(const vms_tlb *tlb, const ref_tlb *r)
             if (!vms_tlb_entry(tlb, i++, &info))
                 return false;
             if (info.part != pi || info.set != k / p->ways || info.way != k % p->ways ||
-                info.va != e->base || info.pcid != e->pcid || !xlate_eq(&info.x, &e->x))
+                info.va != e->base || info.ctx != e->pcid || !xlate_eq(&info.x, &e->x))
                 return false;
         }
     }
@@ -493,7 +493,7 @@ static vms_tlb *make1(const char *policy, unsigned sizes, unsigned sets, unsigne
     return tlb;
 }
 
-static bool present(const vms_tlb *tlb, uint16_t pcid, uint64_t va)
+static bool present(const vms_tlb *tlb, vms_ctx pcid, uint64_t va)
 {
     vms_xlate x;
     return vms_tlb_probe(tlb, pcid, va, &x);
@@ -690,6 +690,56 @@ static void test_invalidation(void)
     CHECK_EQ(vms_tlb_count(tlb), 3);
     vms_tlb_flush_va(tlb, 0, 0x40000fff, true);
     CHECK_EQ(vms_tlb_count(tlb), 0);
+    CHECK(vms_tlb_check(tlb));
+    vms_tlb_destroy(tlb);
+}
+
+/*
+ * The context tag (vms_ctx): ASIDs wider than x86's 12-bit PCID, and VMs. A global
+ * entry serves every address space of its own VM and no other VM; invalidation in one
+ * VM never drops another's entries.
+ */
+static void test_contexts(void)
+{
+    vms_tlb *tlb = make1("lru", VMS_TLB_SIZES_ALL, 4, 8);
+    REQUIRE_VOID(tlb);
+    const uint64_t A = 0x10000, G = 0x30000;
+    const vms_ctx wide = 0xFFFF, wide2 = 0xFFFF + 1, vm1a = vms_ctx_make(1, 5),
+                  vm1b = vms_ctx_make(1, 6), vm2a = vms_ctx_make(2, 5);
+    vms_xlate x = x4k(0x1000), g = x4k(0x2000), out;
+    g.global = 1;
+    /* ASIDs above 4095 are distinct contexts, not aliases of their low 12 bits. */
+    CHECK(vms_tlb_fill(tlb, wide, A, &x));
+    CHECK(vms_tlb_lookup(tlb, wide, A, &out));
+    CHECK(!vms_tlb_lookup(tlb, wide & 0xFFF, A, &out));
+    CHECK(!vms_tlb_lookup(tlb, wide2, A, &out));
+    vms_tlb_flush_pcid(tlb, wide);
+    CHECK_EQ(vms_tlb_count(tlb), 0);
+
+    /* The same page and ASID in two VMs and the host: three entries, no conflict. */
+    vms_tlb_fill(tlb, vm1a, A, &x);
+    vms_tlb_fill(tlb, vm2a, A, &x);
+    vms_tlb_fill(tlb, 5, A, &x);
+    CHECK_EQ(vms_tlb_count(tlb), 3);
+    /* A global entry of VM 1: every ASID of VM 1, not VM 2, not the host. */
+    vms_tlb_fill(tlb, vm1a, G, &g);
+    CHECK(vms_tlb_lookup(tlb, vm1b, G, &out) && out.global);
+    CHECK(!vms_tlb_lookup(tlb, vm2a, G, &out));
+    CHECK(!vms_tlb_lookup(tlb, 5, G, &out));
+    /* A global fill in VM 2 does not supersede VM 1's global entry. */
+    vms_tlb_fill(tlb, vm2a, G, &g);
+    CHECK_EQ(vms_tlb_count(tlb), 5);
+    /* INVLPG in VM 1 (with globals) drops VM 1's entries only. */
+    vms_tlb_flush_va(tlb, vm1b, G, true);
+    CHECK(!present(tlb, vm1a, G) && present(tlb, vm2a, G));
+    vms_tlb_flush_va(tlb, vm1a, A, true);
+    CHECK(!present(tlb, vm1a, A) && present(tlb, vm2a, A) && present(tlb, 5, A));
+    /* sfence.vma va, x0 (every ASID) is the host's: the VMs' entries stay. */
+    vms_tlb_flush_va_any(tlb, A);
+    CHECK(!present(tlb, 5, A) && present(tlb, vm2a, A));
+    /* A context flush names one VM's address space. */
+    vms_tlb_flush_pcid(tlb, vm2a);
+    CHECK(!present(tlb, vm2a, A) && present(tlb, vm2a, G));
     CHECK(vms_tlb_check(tlb));
     vms_tlb_destroy(tlb);
 }
@@ -901,6 +951,7 @@ int main(int argc, char **argv)
     test_update_in_place();
     test_splinter();
     test_invalidation();
+    test_contexts();
     test_canonical();
     test_stats_and_dirty();
     test_bad_configs();

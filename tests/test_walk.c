@@ -7,6 +7,7 @@
  * cache here (pwc = NULL): PWC tests belong with pwc.c.
  */
 #include "tpool.h"
+#include "vmsim/pwc.h"
 #include "vmsim/rng.h"
 #include "vmsim/walk.h"
 
@@ -811,6 +812,70 @@ static void test_differential(unsigned levels)
     rig_fini(&rg);
 }
 
+/*
+ * Allocation failure (issue 16): the walker never allocates. RAM, bus and page-walk
+ * caches come from an allocator that fails every request once the tables are built;
+ * walks that read every level, set A and D in RAM and fill and hit the walk caches still
+ * translate, and no allocation was even attempted.
+ */
+static void test_no_allocation(void)
+{
+    th_failalloc fa;
+    const vms_allocator *a = th_failalloc_init(&fa, -1);
+    tpool tp;
+    memset(&tp, 0, sizeof tp);
+    tp.fail_after = -1;
+    tp.ops = (vms_pt_ops){tp_alloc, tp_free, &tp};
+    REQUIRE_VOID(vms_ram_create(a, TP_RAM_BYTES, &tp.ram, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_bus_create(a, tp.ram, &tp.bus, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_bus_add_ram(tp.bus, 0, TP_RAM_BYTES, NULL) == VMS_OK);
+    vms_pt pt;
+    REQUIRE_VOID(vms_pt_init(&pt, tp.bus, 4, &tp.ops, NULL) == VMS_OK);
+    for (uint64_t i = 0; i < 64; i++)
+        CHECK_EQ(vms_pt_map(&pt, 0x400000 + i * 4096, 0x10000000 + i * 4096, VMS_PG_4K, RWUS, NULL),
+                 VMS_OK);
+    CHECK_EQ(vms_pt_map(&pt, 0x40000000, 0x20000000, VMS_PG_2M, RWUS, NULL), VMS_OK);
+    vms_pwc_config pc;
+    memset(&pc, 0, sizeof pc);
+    for (unsigned l = 2; l <= 4; l++)
+        pc.level[l] = (vms_pwc_level_config){8, 2, NULL};
+    vms_pwc *pwc = NULL;
+    REQUIRE_VOID(vms_pwc_create(a, &pc, 4, 1, &pwc, NULL) == VMS_OK);
+    vms_regs regs;
+    memset(&regs, 0, sizeof regs);
+    regs.cr0 = VMS_CR0_PG | VMS_CR0_WP;
+    regs.cr3 = pt.root;
+    regs.cr4 = VMS_CR4_PAE;
+    regs.efer = VMS_EFER_LME | VMS_EFER_LMA | VMS_EFER_NXE;
+    regs.maxphyaddr = 46;
+    fa.budget = 0; /* from here on every allocation fails */
+    vms_walk_stats st;
+    memset(&st, 0, sizeof st);
+    unsigned ok = 0;
+    for (unsigned round = 0; round < 2; round++)
+        for (uint64_t i = 0; i < 64; i++) {
+            vms_xlate x;
+            vms_fault f;
+            memset(&f, 0, sizeof f);
+            uint64_t va = 0x400000 + i * 4096 + 8;
+            ok += vms_walk(tp.bus, pwc, &regs, va, round ? WR : RD, &x, &f, &st, NULL) &&
+                  x.page_pa == 0x10000000 + i * 4096;
+        }
+    vms_xlate x;
+    vms_fault f;
+    ok +=
+        vms_walk(tp.bus, pwc, &regs, 0x40012345, WR, &x, &f, &st, NULL) && x.page_pa == 0x20000000;
+    CHECK_EQ(ok, 129);
+    CHECK(st.ad_writes >= 64 + 1); /* the walks did write A/D into RAM */
+    CHECK(st.pwc_hits > 0);
+    CHECK_EQ(fa.failures, 0); /* nothing asked for memory */
+    vms_pwc_destroy(pwc);
+    vms_pt_destroy(&pt);
+    vms_bus_destroy(tp.bus);
+    vms_ram_destroy(tp.ram);
+    CHECK_EQ(fa.live_bytes, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "walk");
@@ -823,5 +888,6 @@ int main(int argc, char **argv)
     test_bus_fault();
     test_differential(4);
     test_differential(5);
+    test_no_allocation();
     return th_finish();
 }

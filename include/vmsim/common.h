@@ -60,6 +60,20 @@ typedef struct vms_allocator {
 /* The default allocator (malloc/realloc/free). */
 const vms_allocator *vms_allocator_default(void);
 
+/*
+ * A translation context: whose translation a TLB or walk-cache entry holds. Bits 63:32
+ * name the virtual machine (Intel VPID, AMD ASID under SVM, Arm VMID; 0 for the host),
+ * bits 31:0 the address space inside it (x86 PCID, RISC-V and AArch64 ASIDs, an IOMMU
+ * domain id, plus any flag bit a format needs). Global entries match every address
+ * space of their own VM and none of another's.
+ */
+typedef uint64_t vms_ctx;
+
+static inline vms_ctx vms_ctx_make(uint32_t vm, uint32_t space)
+{
+    return (uint64_t)vm << 32 | space;
+}
+
 /* What a memory access does. Instruction fetches go to the iTLB, the others to the dTLB. */
 typedef enum vms_access_kind {
     VMS_ACC_READ = 0,

@@ -49,7 +49,7 @@
  * lower half of the x86-64 space, [0, 2^47) with 4 levels and [0, 2^56) with 5, so that
  * pt.h's canonical-address rule holds; a larger IOVA faults (VMS_IOMMU_ADDR_WIDTH).
  *
- * IOTLB. A vms_tlb (tlb.h) whose PCID field holds the domain id (0 … 4095). Only
+ * IOTLB. A vms_tlb (tlb.h) whose context tag holds the domain id (0 … 65535). Only
  * successful translations are cached. A cached entry is used until invalidated, even
  * after its tables change (VT-d §6.5): software must invalidate after changing a
  * present entry. An IOTLB hit whose cached rights deny the access faults without a
@@ -93,8 +93,8 @@ static inline unsigned vms_bdf_fn(vms_bdf b)
 }
 _Static_assert(sizeof(vms_bdf) == 2, "a requester ID is 16 bits");
 
-/* Domain ids live in the IOTLB's PCID field. */
-#define VMS_IOMMU_MAX_DID 4095u
+/* Domain ids tag the IOTLB entries (the address-space half of vms_ctx). */
+#define VMS_IOMMU_MAX_DID 65535u /* 16 bits, as VT-d CAP.ND = 6 allows */
 
 /* Why a DMA was blocked. */
 typedef enum vms_iommu_reason {
@@ -186,7 +186,7 @@ bool vms_iommu_enabled(const vms_iommu *io);
 
 /*
  * Set (ctx non-NULL) or clear (ctx NULL) the context of requester bdf. VMS_ERR_INVAL for
- * a domain id above VMS_IOMMU_MAX_DID, levels other than 4/5 or an unaligned root in
+ * levels other than 4/5 or an unaligned root in
  * translate mode; VMS_ERR_NOMEM if a context table could not be allocated (nothing
  * changes then). IOTLB entries of the old domain stay: invalidate them if needed.
  */

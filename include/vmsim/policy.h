@@ -28,7 +28,7 @@
  *
  * Determinism: every policy is deterministic given its seed and the call sequence.
  * Adding a policy: one file in src/os/ defining a const vms_page_policy, and one line
- * in the list VMSI_PAGE_POLICIES in src/os/policy_impl.h. Policies and their exact rules:
+ * in the list VMSI_PAGE_POLICIES in src/os/reclaim/policy_impl.h. Policies and their exact rules:
  * docs/POLICIES.md.
  */
 #ifndef VMSIM_POLICY_H

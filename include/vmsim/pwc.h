@@ -9,7 +9,8 @@
  * to a PDPT, and with 5-level paging the PML5E cache (L = 5) maps VA[56:48] to a PML4
  * table (VA bits up to 56 then take part in every tag). Each entry also carries the
  * rights combined over the levels above and including it (RW and US ANDed, XD ORed), as
- * the SDM specifies, and is tagged with the PCID. Entries are not global.
+ * the SDM specifies, and is tagged with its context (vms_ctx: VM and PCID/ASID).
+ * Entries are not global.
  *
  * A walk asks for the deepest level cached for its address (PDE first) and continues
  * below it. Invalidation follows the SDM: INVLPG and single-address INVPCID drop all
@@ -57,16 +58,16 @@ vms_status vms_pwc_create(const vms_allocator *a, const vms_pwc_config *cfg, uns
 void vms_pwc_destroy(vms_pwc *pwc);
 
 /*
- * The deepest cached entry for (pcid, va): returns its level (2 … 5) and fills *out, or
+ * The deepest cached entry for (ctx, va): returns its level (2 … 5) and fills *out, or
  * returns 0 on a miss. Updates replacement state and stats. Never allocates.
  */
-unsigned vms_pwc_lookup(vms_pwc *pwc, uint16_t pcid, uint64_t va, vms_pwc_entry *out);
+unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *out);
 
 /* Remember the level-`level` entry used for va (a no-op when that level has no cache). */
-void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level, const vms_pwc_entry *e);
+void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e);
 
-/* Drop every entry tagged with pcid. */
-void vms_pwc_flush_pcid(vms_pwc *pwc, uint16_t pcid);
+/* Drop every entry of context ctx (a PCID/ASID of the host, or of a VM). */
+void vms_pwc_flush_pcid(vms_pwc *pwc, vms_ctx ctx);
 
 /* Drop every entry. */
 void vms_pwc_flush_all(vms_pwc *pwc);

@@ -1,7 +1,7 @@
 /*
  * vmsim/swap.h — memory pressure: the swap device, reclaim and the OOM killer.
  *
- * When RAM runs short the kernel reclaims frames (src/os/reclaim.c): the page-replacement
+ * When RAM runs short the kernel reclaims frames (src/os/reclaim/reclaim.c): the page-replacement
  * policy chosen by vms_kernel_config.policy (policy.h: fifo, lru, clock, random, opt,
  * twolist) names a victim frame; anonymous and shmem pages are written to the swap
  * device and every PTE that mapped them (found through the reverse map) becomes a swap

@@ -1,5 +1,5 @@
 /*
- * vmsim/tlb.h — one modelled TLB: set-associative arrays of translations tagged by PCID
+ * vmsim/tlb.h — one modelled TLB: set-associative arrays of translations tagged by context
  * and page size, with a pluggable replacement policy.
  *
  * A TLB is one or more partitions; each holds some page sizes (a bit mask of
@@ -9,9 +9,10 @@
  * the number of sets. Lookup probes every partition, each at its own sizes.
  *
  * Tags follow SDM Vol. 3A §4.10.2: an entry matches va when the page numbers agree and
- * either the entry's PCID equals the current PCID or the entry is global. A cached
- * translation is used even when the page tables changed since it was filled: stale
- * entries live until invalidated, as on real hardware (§4.10.4).
+ * either the entry's context (vms_ctx: VM and PCID/ASID) equals the current one or the
+ * entry is global and of the same VM. A cached translation is used even when the page
+ * tables changed since it was filled: stale entries live until invalidated, as on real
+ * hardware (§4.10.4).
  *
  * Splintering: when no partition holds a translation's page size, the TLB caches the
  * largest smaller size it holds (the part of the page that contains va), as CPUs do
@@ -59,7 +60,7 @@ typedef struct vms_tlb_stats {
 typedef struct vms_tlb_entry_info {
     unsigned part, set, way;
     uint64_t va; /* virtual base of the cached page */
-    uint16_t pcid;
+    vms_ctx ctx; /* the context it belongs to (VM << 32 | PCID/ASID) */
     vms_xlate x; /* the cached translation (x.size is the cached size) */
 } vms_tlb_entry_info;
 
@@ -70,14 +71,14 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
 void vms_tlb_destroy(vms_tlb *tlb);
 
 /*
- * Look va up for pcid. On a hit fills *out, updates the replacement state and returns
+ * Look va up in context ctx. On a hit fills *out, updates the replacement state and returns
  * true. Counts a lookup and a hit or miss. Never allocates.
  */
-bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
+bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out);
 
 /*
  * Turn the repeat memo on (the default) or off. The memo answers a lookup of the same
- * 4 KiB page and PCID as the previous lookup, when that one hit and nothing else touched
+ * 4 KiB page and context as the previous lookup, when that one hit and nothing else touched
  * the TLB since, without probing the arrays: a host-speed shortcut whose results (hits,
  * translations, replacement state, counters) are identical by construction; tests run
  * the same stream both ways and compare every counter.
@@ -85,28 +86,28 @@ bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
 void vms_tlb_set_memo(vms_tlb *tlb, bool on);
 
 /* Like lookup but changes nothing (no stats, no replacement update): for display/tests. */
-bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
+bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out);
 
 /*
- * Cache translation x of va for pcid (an entry with x->global set matches any PCID).
- * Replaces an existing entry for the same page and PCID, else an invalid way, else the
- * policy's victim. Returns false when the TLB holds no size <= x->size.
+ * Cache translation x of va for ctx (an entry with x->global set matches any PCID/ASID
+ * of ctx's VM). Replaces an existing entry for the same page and context, else an invalid way, else
+ * the policy's victim. Returns false when the TLB holds no size <= x->size.
  */
-bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x);
+bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x);
 
-/* Mark the entry for va (pcid, or global) dirty after the walker set D in memory. */
-void vms_tlb_set_dirty(vms_tlb *tlb, uint16_t pcid, uint64_t va);
+/* Mark the entry for va (ctx, or global) dirty after the walker set D in memory. */
+void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va);
 
-/* Drop entries that translate va: those tagged pcid and, if with_global, global ones
+/* Drop entries that translate va: those of ctx and, if with_global, global ones of its VM
  * (INVLPG: with_global = true; INVPCID type 0: false). Every page size is checked. */
-void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global);
+void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global);
 
-/* Drop the entries that translate va in every PCID/ASID, global ones too (RISC-V
+/* Drop the entries that translate va in every PCID/ASID of the host, global ones too (RISC-V
  * sfence.vma with an address and rs2 = x0). */
 void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va);
 
-/* Drop every non-global entry tagged pcid (CR3 load, INVPCID type 1). */
-void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid);
+/* Drop every non-global entry of ctx (CR3 load, INVPCID type 1). */
+void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx);
 
 /* Drop every entry; keep global ones when keep_global (INVPCID types 2/3, CR4.PGE toggle). */
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global);

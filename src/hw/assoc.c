@@ -47,25 +47,26 @@ void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc)
     a->count = 0;
 }
 
-/* Would entry tags t and u both answer some lookup? (Same key; same PCID or a global.) */
-static bool conflict(uint64_t t, uint64_t u)
+/* Would entries e and f both answer some lookup? (Same key; same context, or the
+ * same VM and either global.) */
+static bool conflict(const vmsi_assoc_entry *e, const vmsi_assoc_entry *f)
 {
-    uint64_t d = t ^ u;
-    if ((t & u & VMSI_ASSOC_V) == 0 || vmsi_assoc_key(d) != 0)
+    uint64_t t = e->tag, u = f->tag;
+    if ((t & u & VMSI_ASSOC_V) == 0 || vmsi_assoc_key(t ^ u) != 0)
         return false;
-    return (d & VMSI_ASSOC_PCID_MASK) == 0 || ((t | u) & VMSI_ASSOC_G);
+    return e->ctx == f->ctx || (((t | u) & VMSI_ASSOC_G) && vmsi_ctx_same_vm(e->ctx, f->ctx));
 }
 
 /*
- * The way a fill of `tag` takes in `row` by superseding: the first conflicting entry
- * (later conflicting ones are dropped, as a global fill may cover several PCIDs'
- * entries for one page), else -1.
+ * The way a fill of entry `n` takes in `row` by superseding: the first conflicting
+ * entry (later conflicting ones are dropped, as a global fill may cover several
+ * contexts' entries for one page), else -1.
  */
-static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, uint64_t tag)
+static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entry *n)
 {
     int found = -1;
     for (unsigned w = 0; w < a->ways; w++) {
-        if (!conflict(row[w].tag, tag))
+        if (!conflict(&row[w], n))
             continue;
         if (found < 0) {
             found = (int)w;
@@ -86,14 +87,15 @@ static int first_invalid(const vmsi_assoc *a, const vmsi_assoc_entry *row)
     return -1;
 }
 
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t data, bool *evicted)
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted)
 {
+    const vmsi_assoc_entry n = {tag, data, ctx};
     assert(tag & VMSI_ASSOC_V);
     unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
     vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
     uint8_t *state = a->state + (size_t)set * a->state_bytes;
     *evicted = false;
-    int way = supersede(a, row, tag);
+    int way = supersede(a, row, &n);
     bool hit = way >= 0;
     if (way < 0) {
         way = first_invalid(a, row);
@@ -105,14 +107,13 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t data, bool *evict
             *evicted = true;
         }
     }
-    row[way].tag = tag;
-    row[way].data = data;
+    row[way] = n;
     a->policy->touch(state, a->ways, (unsigned)way, hit);
     return (unsigned)way;
 }
 
 unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
-                               vmsi_assoc_pred pred, const void *ctx)
+                               vmsi_assoc_pred pred, const void *arg)
 {
     unsigned dropped = 0;
     if (nsets > a->sets)
@@ -120,7 +121,7 @@ unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets
     for (unsigned i = 0; i < nsets; i++) {
         vmsi_assoc_entry *row = vmsi_assoc_at(a, (first_set + i) % a->sets, 0);
         for (unsigned w = 0; w < a->ways; w++) {
-            if ((row[w].tag & VMSI_ASSOC_V) && pred(row[w].tag, row[w].data, ctx)) {
+            if ((row[w].tag & VMSI_ASSOC_V) && pred(&row[w], arg)) {
                 row[w].tag = 0;
                 dropped++;
             }
@@ -141,7 +142,7 @@ static bool check_set(const vmsi_assoc *a, unsigned set, unsigned *valid)
         if (vmsi_assoc_set(a, vmsi_assoc_key(row[w].tag)) != set)
             return false;
         for (unsigned u = w + 1; u < a->ways; u++)
-            if (conflict(row[w].tag, row[u].tag))
+            if (conflict(&row[w], &row[u]))
                 return false;
     }
     return true;

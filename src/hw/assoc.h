@@ -1,14 +1,14 @@
 /*
  * assoc.h — the set-associative array behind every modelled translation cache (the
- * TLB partitions and the page-walk-cache levels): sets × ways entries of two words,
- * tagged by a key, a PCID and a global flag, with a replacement policy per array.
+ * TLB partitions and the page-walk-cache levels): sets × ways entries of three words,
+ * tagged by a key, a context and a global flag, with a replacement policy per array.
  * Set/way/policy/invalidation logic exists only here; the owners decide what a key
  * and the data word mean.
  *
  * Invariants (vmsi_assoc_check): `count` equals the number of valid entries; every
  * valid entry sits in the set its key indexes; no two valid entries of one set
- * conflict (same key and same PCID, or same key and either one global), so a lookup
- * can match at most one way.
+ * conflict (same key and same context, or same key, the same VM and either one
+ * global), so a lookup can match at most one way.
  *
  * The lookup path (vmsi_assoc_set, vmsi_assoc_find, vmsi_assoc_touch) is inline and
  * never allocates.
@@ -23,27 +23,32 @@
 /*
  * The tag word (the data word's layout belongs to the owner):
  *
- *   63                                          14 13                2    1    0
- *  +----------------------------------------------+-------------------+----+----+
- *  |                 key (50 bits)                |    PCID (12 bits) |  G |  V |
- *  +----------------------------------------------+-------------------+----+----+
+ *   63                                                                  2    1    0
+ *  +----------------------------------------------------------------------+----+----+
+ *  |                            key (62 bits)                             |  G |  V |
+ *  +----------------------------------------------------------------------+----+----+
  *
- * V: the entry is valid. G: global, matches every PCID (SDM Vol. 3A §4.10.2.4).
- * The set index is key >> index_shift (an owner may keep non-index bits, such as a
- * page size, at the bottom of its key).
+ * V: the entry is valid. G: global. The set index is key >> index_shift (an owner may
+ * keep non-index bits, such as a page size, at the bottom of its key).
+ *
+ * The context word says whose translation it is (vmsim/common.h, vms_ctx): the VM in
+ * bits 63:32 (VPID, VMID; 0 for the host) and the address space inside it in bits 31:0
+ * (PCID, ASID, an IOMMU domain, plus any flag bits a format needs). A lookup for
+ * context c matches an entry of the same context, or a global entry of the same VM:
+ * global translations are shared by a VM's address spaces, never across VMs (SDM
+ * Vol. 3A §4.10.2.4 for G, §28.3.1 for translations cached per VPID).
  */
-#define VMSI_ASSOC_V          (UINT64_C(1) << 0)
-#define VMSI_ASSOC_G          (UINT64_C(1) << 1)
-#define VMSI_ASSOC_PCID_SHIFT 2
-#define VMSI_ASSOC_PCID_MASK  (UINT64_C(0xFFF) << VMSI_ASSOC_PCID_SHIFT)
-#define VMSI_ASSOC_KEY_SHIFT  14
-#define VMSI_ASSOC_KEY_BITS   50
+#define VMSI_ASSOC_V         (UINT64_C(1) << 0)
+#define VMSI_ASSOC_G         (UINT64_C(1) << 1)
+#define VMSI_ASSOC_KEY_SHIFT 2
+#define VMSI_ASSOC_KEY_BITS  62
 
 typedef struct vmsi_assoc_entry {
     uint64_t tag;  /* see the field map above */
     uint64_t data; /* owner-defined payload */
+    uint64_t ctx;  /* the context (vms_ctx) the entry belongs to */
 } vmsi_assoc_entry;
-_Static_assert(sizeof(vmsi_assoc_entry) == 16, "an assoc entry is two words");
+_Static_assert(sizeof(vmsi_assoc_entry) == 24, "an assoc entry is three words");
 
 typedef struct vmsi_assoc {
     vmsi_assoc_entry *e;           /* sets * ways entries, set-major */
@@ -58,16 +63,14 @@ typedef struct vmsi_assoc {
     unsigned count;     /* valid entries */
 } vmsi_assoc;
 
-/* Which entries a scan drops: called with each valid entry's tag and data. */
-typedef bool (*vmsi_assoc_pred)(uint64_t tag, uint64_t data, const void *ctx);
+/* Which entries a scan drops: called with each valid entry. */
+typedef bool (*vmsi_assoc_pred)(const vmsi_assoc_entry *e, const void *arg);
 
-/* The valid tag for (key, pcid, global). key < 2^50 and pcid < 4096 (asserted). */
-static inline uint64_t vmsi_assoc_tag(uint64_t key, uint16_t pcid, bool global)
+/* The valid tag for (key, global). key < 2^62 (asserted). */
+static inline uint64_t vmsi_assoc_tag(uint64_t key, bool global)
 {
     assert(key < (UINT64_C(1) << VMSI_ASSOC_KEY_BITS));
-    assert(pcid <= 0xFFF);
-    return key << VMSI_ASSOC_KEY_SHIFT | (uint64_t)pcid << VMSI_ASSOC_PCID_SHIFT |
-           (global ? VMSI_ASSOC_G : 0) | VMSI_ASSOC_V;
+    return key << VMSI_ASSOC_KEY_SHIFT | (global ? VMSI_ASSOC_G : 0) | VMSI_ASSOC_V;
 }
 
 static inline uint64_t vmsi_assoc_key(uint64_t tag)
@@ -75,9 +78,10 @@ static inline uint64_t vmsi_assoc_key(uint64_t tag)
     return tag >> VMSI_ASSOC_KEY_SHIFT;
 }
 
-static inline uint16_t vmsi_assoc_pcid(uint64_t tag)
+/* Do contexts a and b belong to the same VM? */
+static inline bool vmsi_ctx_same_vm(uint64_t a, uint64_t b)
 {
-    return (uint16_t)((tag & VMSI_ASSOC_PCID_MASK) >> VMSI_ASSOC_PCID_SHIFT);
+    return ((a ^ b) >> 32) == 0;
 }
 
 /* The set that key indexes: by mask when sets is a power of two, else modulo. */
@@ -95,22 +99,24 @@ static inline vmsi_assoc_entry *vmsi_assoc_at(const vmsi_assoc *a, unsigned set,
 }
 
 /*
- * Does valid-or-not entry tag `tag` answer a lookup of (key, pcid)? It must be valid,
- * hold the key, and carry the PCID or be global. One XOR compares all three fields.
+ * Does entry e (valid or not) answer a lookup of `want` (vmsi_assoc_tag(key, false))
+ * in context ctx? It must be valid and hold the key, and carry the context or be a
+ * global entry of the same VM.
  */
-static inline bool vmsi_assoc_hits(uint64_t tag, uint64_t key, uint16_t pcid)
+static inline bool vmsi_assoc_hits(const vmsi_assoc_entry *e, uint64_t want, uint64_t ctx)
 {
-    uint64_t d = tag ^ vmsi_assoc_tag(key, pcid, false);
-    return (d & ~(VMSI_ASSOC_PCID_MASK | VMSI_ASSOC_G)) == 0 &&
-           ((d & VMSI_ASSOC_PCID_MASK) == 0 || (tag & VMSI_ASSOC_G));
+    uint64_t d = e->ctx ^ ctx;
+    return ((e->tag ^ want) & ~VMSI_ASSOC_G) == 0 &&
+           (d == 0 || ((e->tag & VMSI_ASSOC_G) && (d >> 32) == 0));
 }
 
-/* The way of set `set` that answers (key, pcid), or -1. Changes nothing. */
-static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t key, uint16_t pcid)
+/* The way of set `set` that answers (key, ctx), or -1. Changes nothing. */
+static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t key, uint64_t ctx)
 {
     const vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    uint64_t want = vmsi_assoc_tag(key, false);
     for (unsigned w = 0; w < a->ways; w++)
-        if (vmsi_assoc_hits(row[w].tag, key, pcid))
+        if (vmsi_assoc_hits(&row[w], want, ctx))
             return (int)w;
     return -1;
 }
@@ -134,20 +140,20 @@ vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned s
 void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc);
 
 /*
- * Insert (tag, data) in the set tag's key indexes. An entry it conflicts with (same
- * key, and same PCID or either global) is overwritten in place and reported to the
- * policy as a hit (an update is not a new arrival); further conflicting entries are
+ * Insert (tag, ctx, data) in the set tag's key indexes. An entry it conflicts with
+ * (same key, and same context, or the same VM and either global) is overwritten in place and
+ * reported to the policy as a hit (an update is not a new arrival); further conflicting entries are
  * dropped. Otherwise the lowest invalid way is filled, else the policy's victim.
  * Sets *evicted when a valid, non-conflicting entry was replaced. Returns the way.
  */
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t data, bool *evicted);
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted);
 
 /*
- * Drop every valid entry for which pred(tag, data, ctx) holds, in the `nsets` sets
+ * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets
  * first_set, first_set+1, … (mod sets); nsets >= sets scans all. Returns how many.
  */
 unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
-                               vmsi_assoc_pred pred, const void *ctx);
+                               vmsi_assoc_pred pred, const void *arg);
 
 /* The assoc invariants above; true when they hold. */
 bool vmsi_assoc_check(const vmsi_assoc *a);

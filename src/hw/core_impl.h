@@ -12,7 +12,7 @@ struct vms_core {
     vms_machine *m;
     unsigned id;
     vms_regs regs;
-    uint16_t pcid;                 /* cached vms_regs_pcid(&regs) */
+    vms_ctx ctx;                   /* the context tag now: VM << 32 | PCID/ASID (cached) */
     bool pge;                      /* cached CR4.PGE: fill global entries only when set */
     vms_tlb *tlb[VMS_TLB_NLEVELS]; /* NULL when a level is absent */
     vms_pwc *pwc;                  /* NULL when no level has a cache */
@@ -42,12 +42,12 @@ void vmsi_core_sync(vms_core *c);
 uint64_t vmsi_core_walk_mem(vms_core *c, const vms_walk_trace *t, bool ok);
 
 /* The invalidation primitives (cpu.c), on every TLB level of c and its PWC: drop all
- * entries (globals kept when keep_global), the non-global entries tagged pcid (an ASID
- * on other architectures), or va's entries tagged pcid (and va's globals when
- * with_global; the PWC drops pcid's entries). Each architecture's instructions are
- * built from these. */
+ * entries (globals kept when keep_global), the non-global entries of context ctx (a
+ * PCID, an ASID on other architectures, within a VM), or va's entries of ctx (and va's
+ * globals of ctx's VM when with_global; the PWC drops ctx's entries). Each architecture's
+ * instructions are built from these. */
 void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global);
-void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid);
-void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global);
+void vmsi_core_tlbs_flush_pcid(vms_core *c, vms_ctx ctx);
+void vmsi_core_tlbs_flush_va(vms_core *c, vms_ctx ctx, uint64_t va, bool with_global);
 
 #endif

@@ -38,14 +38,14 @@
 void vmsi_core_sync(vms_core *c)
 {
     if (vmsi_fmt_is_riscv(c->regs.fmt)) { /* tagged by satp.ASID; G always honoured */
-        c->pcid = vms_rv_satp_asid(c->regs.satp);
+        c->ctx = vms_rv_satp_asid(c->regs.satp);
         c->pge = true;
         return;
     }
-    c->pcid = vms_regs_pcid(&c->regs);
+    c->ctx = vms_regs_pcid(&c->regs);
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
     if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
-        c->pcid = vmsi_a64_asid(&c->regs);
+        c->ctx = vmsi_a64_asid(&c->regs);
         c->pge = true;
     }
 }
@@ -61,22 +61,22 @@ void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global)
         vms_pwc_flush_all(c->pwc);
 }
 
-void vmsi_core_tlbs_flush_pcid(vms_core *c, uint16_t pcid)
+void vmsi_core_tlbs_flush_pcid(vms_core *c, vms_ctx ctx)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
-            vms_tlb_flush_pcid(c->tlb[l], pcid);
+            vms_tlb_flush_pcid(c->tlb[l], ctx);
     if (c->pwc)
-        vms_pwc_flush_pcid(c->pwc, pcid);
+        vms_pwc_flush_pcid(c->pwc, ctx);
 }
 
-void vmsi_core_tlbs_flush_va(vms_core *c, uint16_t pcid, uint64_t va, bool with_global)
+void vmsi_core_tlbs_flush_va(vms_core *c, vms_ctx ctx, uint64_t va, bool with_global)
 {
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
-            vms_tlb_flush_va(c->tlb[l], pcid, va, with_global);
+            vms_tlb_flush_va(c->tlb[l], ctx, va, with_global);
     if (c->pwc)
-        vms_pwc_flush_pcid(c->pwc, pcid);
+        vms_pwc_flush_pcid(c->pwc, ctx);
 }
 
 unsigned vms_core_id(const vms_core *c)
@@ -127,7 +127,7 @@ void vms_core_write_cr3(vms_core *c, uint64_t cr3)
     } else if (noflush) {
         c->st.cr3_noflush++;
     } else {
-        vmsi_core_tlbs_flush_pcid(c, c->pcid);
+        vmsi_core_tlbs_flush_pcid(c, c->ctx);
     }
 }
 
@@ -159,7 +159,7 @@ void vms_core_invlpg(vms_core *c, uint64_t va)
 {
     c->st.invlpg++;
     c->cycles += c->m->cfg.cost.invlpg;
-    vmsi_core_tlbs_flush_va(c, c->pcid, va, true);
+    vmsi_core_tlbs_flush_va(c, c->ctx, va, true);
 }
 
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va)
@@ -199,7 +199,7 @@ static void tlbs_flush_va_any(vms_core *c, uint64_t va, bool with_global)
             for (unsigned i = 0; vms_tlb_entry(t, i, &e); i++) {
                 uint64_t sz = vms_pgsize_bytes(e.x.size);
                 if (va - e.va < sz && (!e.x.global || with_global)) {
-                    vms_tlb_flush_va(t, e.pcid, va, with_global);
+                    vms_tlb_flush_va(t, e.ctx, va, with_global);
                     again = true;
                     break;
                 }

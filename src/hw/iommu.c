@@ -138,9 +138,6 @@ static vms_status check_ctx(const vms_iommu_context *c, vms_bdf bdf, vms_err *er
         return VMS_OK;
     if (c->mode != VMS_IOMMU_TRANSLATE)
         return vmsi_err(err, VMS_ERR_INVAL, "context %04x: unknown mode %d", bdf, (int)c->mode);
-    if (c->did > VMS_IOMMU_MAX_DID)
-        return vmsi_err(err, VMS_ERR_INVAL, "context %04x: domain id %u above %u", bdf, c->did,
-                        VMS_IOMMU_MAX_DID);
     if (c->levels != 4 && c->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "context %04x: %u table levels (expected 4 or 5)", bdf,
                         c->levels);
@@ -331,8 +328,7 @@ void vms_iommu_inv_global(vms_iommu *io)
 void vms_iommu_inv_domain(vms_iommu *io, uint16_t did)
 {
     io->st.inv_domain++;
-    if (did <= VMS_IOMMU_MAX_DID)
-        vms_tlb_flush_pcid(io->iotlb, did);
+    vms_tlb_flush_pcid(io->iotlb, did);
 }
 
 void vms_iommu_inv_device(vms_iommu *io, vms_bdf bdf)
@@ -352,7 +348,7 @@ static void inv_range_scan(vms_iommu *io, uint16_t did, uint64_t iova, uint64_t 
 {
     for (unsigned i = vms_tlb_count(io->iotlb); i-- > 0;) {
         vms_tlb_entry_info e;
-        if (!vms_tlb_entry(io->iotlb, i, &e) || e.pcid != did)
+        if (!vms_tlb_entry(io->iotlb, i, &e) || e.ctx != did)
             continue;
         uint64_t last = e.va + (vms_pgsize_bytes(e.x.size) - 1);
         if (e.va <= end && last >= iova)
@@ -363,7 +359,7 @@ static void inv_range_scan(vms_iommu *io, uint16_t did, uint64_t iova, uint64_t 
 void vms_iommu_inv_range(vms_iommu *io, uint16_t did, uint64_t iova, uint64_t len)
 {
     io->st.inv_range++;
-    if (len == 0 || did > VMS_IOMMU_MAX_DID)
+    if (len == 0)
         return;
     uint64_t end = len - 1 > UINT64_MAX - iova ? UINT64_MAX : iova + (len - 1);
     uint64_t first = iova >> VMS_PAGE_SHIFT, last = end >> VMS_PAGE_SHIFT;

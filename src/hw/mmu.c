@@ -51,7 +51,7 @@ static void deliver(vms_core *c, const vms_fault *f)
         c->st.faults_pf++;
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
             if (c->tlb[l])
-                vms_tlb_flush_va(c->tlb[l], c->pcid, f->va, true);
+                vms_tlb_flush_va(c->tlb[l], c->ctx, f->va, true);
         break;
     case VMS_FAULT_GP:
         c->st.faults_gp++;
@@ -81,9 +81,9 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     vms_xlate fill = *x;
     fill.global = fill.global && c->pge; /* G is ignored unless CR4.PGE */
     if (c->tlb[VMS_TLB_L2])
-        vms_tlb_fill(c->tlb[VMS_TLB_L2], c->pcid, va, &fill);
+        vms_tlb_fill(c->tlb[VMS_TLB_L2], c->ctx, va, &fill);
     if (l1)
-        vms_tlb_fill(l1, c->pcid, va, &fill);
+        vms_tlb_fill(l1, c->ctx, va, &fill);
     return true;
 }
 
@@ -123,12 +123,12 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
         return false;
     }
 
-    if (l1 && vmsi_tlb_lookup(l1, c->pcid, va, &x)) {
+    if (l1 && vmsi_tlb_lookup(l1, c->ctx, va, &x)) {
         c->cycles += cost->l1_hit;
-    } else if (l2 && vmsi_tlb_lookup(l2, c->pcid, va, &x)) {
+    } else if (l2 && vmsi_tlb_lookup(l2, c->ctx, va, &x)) {
         c->cycles += cost->l2_hit;
         if (l1)
-            vms_tlb_fill(l1, c->pcid, va, &x);
+            vms_tlb_fill(l1, c->ctx, va, &x);
     } else {
         if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
             deliver(c, fault);

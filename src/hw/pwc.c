@@ -137,7 +137,7 @@ void vms_pwc_destroy(vms_pwc *pwc)
 
 /* ---- lookup and fill ---- */
 
-unsigned vms_pwc_lookup(vms_pwc *pwc, uint16_t pcid, uint64_t va, vms_pwc_entry *out)
+unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *out)
 {
     pwc->stats.lookups++;
     for (unsigned l = PWC_MIN_LEVEL; l <= pwc->levels; l++) {
@@ -146,7 +146,7 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, uint16_t pcid, uint64_t va, vms_pwc_entry 
         vmsi_assoc *a = &pwc->lvl[l];
         uint64_t key = key_of(pwc, va, l);
         unsigned set = vmsi_assoc_set(a, key);
-        int way = vmsi_assoc_find(a, set, key, pcid);
+        int way = vmsi_assoc_find(a, set, key, ctx);
         if (way < 0)
             continue;
         vmsi_assoc_touch(a, set, (unsigned)way);
@@ -162,7 +162,7 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, uint16_t pcid, uint64_t va, vms_pwc_entry 
     return 0;
 }
 
-void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level, const vms_pwc_entry *e)
+void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
 {
     assert(level >= PWC_MIN_LEVEL && level <= PWC_MAX_LEVEL);
     assert((e->table_pa & ~D_PA_MASK) == 0);
@@ -170,41 +170,39 @@ void vms_pwc_fill(vms_pwc *pwc, uint16_t pcid, uint64_t va, unsigned level, cons
         return;
     uint64_t data = e->table_pa | (e->rw ? D_RW : 0) | (e->us ? D_US : 0) | (e->xd ? D_XD : 0);
     bool evicted;
-    vmsi_assoc_fill(&pwc->lvl[level], vmsi_assoc_tag(key_of(pwc, va, level), pcid, false), data,
+    vmsi_assoc_fill(&pwc->lvl[level], vmsi_assoc_tag(key_of(pwc, va, level), false), ctx, data,
                     &evicted);
     pwc->stats.fills++;
 }
 
 /* ---- invalidation and inspection ---- */
 
-/* Entries tagged *ctx (a uint16_t PCID). */
-static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
+/* Entries of context *arg (a vms_ctx). */
+static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 {
-    (void)data;
-    return vmsi_assoc_pcid(tag) == *(const uint16_t *)ctx;
+    return e->ctx == *(const vms_ctx *)arg;
 }
 
 /* Every entry. */
-static bool any(uint64_t tag, uint64_t data, const void *ctx)
+static bool any(const vmsi_assoc_entry *e, const void *arg)
 {
-    (void)tag;
-    (void)data;
-    (void)ctx;
+    (void)e;
+    (void)arg;
     return true;
 }
 
 /* Drop the entries pred selects at every cached level. */
-static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *ctx)
+static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg)
 {
     for (unsigned l = PWC_MIN_LEVEL; l <= PWC_MAX_LEVEL; l++)
         if (pwc->present[l])
             pwc->stats.invalidations +=
-                vmsi_assoc_drop_where(&pwc->lvl[l], 0, pwc->lvl[l].sets, pred, ctx);
+                vmsi_assoc_drop_where(&pwc->lvl[l], 0, pwc->lvl[l].sets, pred, arg);
 }
 
-void vms_pwc_flush_pcid(vms_pwc *pwc, uint16_t pcid)
+void vms_pwc_flush_pcid(vms_pwc *pwc, vms_ctx ctx)
 {
-    drop(pwc, of_pcid, &pcid);
+    drop(pwc, of_ctx, &ctx);
 }
 
 void vms_pwc_flush_all(vms_pwc *pwc)

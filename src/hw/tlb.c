@@ -1,7 +1,7 @@
 /*
  * tlb.c — the modelled TLB (tlb.h): up to four partitions, each a set-associative
- * array (assoc.h) holding some page sizes, tagged by PCID and global bit as Intel SDM
- * Vol. 3A §4.10.2 describes.
+ * array (assoc.h) holding some page sizes, tagged by context (vms_ctx: the VM and the
+ * PCID/ASID) and global bit as Intel SDM Vol. 3A §4.10.2 describes.
  *
  * Keys. A translation of cached size t for linear address va has virtual page number
  * vpn = VA[56:shift(t)] (bits 63:57 are dropped: in canonical form they repeat bit 56,
@@ -17,7 +17,7 @@
  * Choices the header leaves open, fixed here:
  *  - lookup probes 4K, 2M, 1G in that order and the first hit wins (overlapping entries
  *    of different sizes exist only when software did not invalidate);
- *  - a fill that overwrites an entry for the same page (same PCID, or either global)
+ *  - a fill that overwrites an entry for the same page (same context, or either global)
  *    is an update, not an eviction; `evictions` counts only policy victims;
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
@@ -202,10 +202,10 @@ void vms_tlb_destroy(vms_tlb *tlb)
 /* ---- lookup and fill ---- */
 
 /*
- * Find the entry answering (pcid, va): probes sizes 4K, 2M, 1G in order. Returns the
+ * Find the entry answering (ctx, va): probes sizes 4K, 2M, 1G in order. Returns the
  * partition (or -1) and sets *set, *way.
  */
-static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned *set, unsigned *way)
+static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *set, unsigned *way)
 {
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
         int p = tlb->part_of[s];
@@ -214,7 +214,7 @@ static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned 
         const vmsi_assoc *a = &tlb->part[p];
         uint64_t key = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
         *set = vmsi_assoc_set(a, key);
-        int w = vmsi_assoc_find(a, *set, key, pcid);
+        int w = vmsi_assoc_find(a, *set, key, ctx);
         if (w >= 0) {
             *way = (unsigned)w;
             return p;
@@ -223,10 +223,10 @@ static inline int find(const vms_tlb *tlb, uint16_t pcid, uint64_t va, unsigned 
     return -1;
 }
 
-bool vmsi_tlb_lookup_probe(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
     unsigned set, way;
-    int p = find(tlb, pcid, va, &set, &way);
+    int p = find(tlb, ctx, va, &set, &way);
     if (p < 0) {
         tlb->memo_valid = false;
         tlb->stats.misses++;
@@ -240,14 +240,14 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *
     tlb->stats.hits_by_size[out->size]++;
     tlb->memo_valid = tlb->memo_on;
     tlb->memo_vpn = va >> VMS_PAGE_SHIFT;
-    tlb->memo_pcid = pcid;
+    tlb->memo_ctx = ctx;
     tlb->memo_x = *out;
     return true;
 }
 
-bool vms_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
-    return vmsi_tlb_lookup(tlb, pcid, va, out);
+    return vmsi_tlb_lookup(tlb, ctx, va, out);
 }
 
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)
@@ -256,10 +256,10 @@ void vms_tlb_set_memo(vms_tlb *tlb, bool on)
     tlb->memo_valid = false;
 }
 
-bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
     unsigned set, way;
-    int p = find(tlb, pcid, va, &set, &way);
+    int p = find(tlb, ctx, va, &set, &way);
     if (p < 0)
         return false;
     const vmsi_assoc_entry *e = vmsi_assoc_at(&tlb->part[p], set, way);
@@ -267,7 +267,7 @@ bool vms_tlb_probe(const vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *ou
     return true;
 }
 
-bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x)
+bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 {
     assert((unsigned)x->size < VMS_PG_NSIZES);
     assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
@@ -278,50 +278,55 @@ bool vms_tlb_fill(vms_tlb *tlb, uint16_t pcid, uint64_t va, const vms_xlate *x)
     vms_pgsize ts = (vms_pgsize)t;
     /* The piece of the page that holds va (the whole page when not splintered). */
     uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
-    uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), pcid, x->global != 0);
+    uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
     bool evicted;
-    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, encode(x, x->page_pa + piece, x->size),
+    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, ctx, encode(x, x->page_pa + piece, x->size),
                     &evicted);
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
     return true;
 }
 
-void vms_tlb_set_dirty(vms_tlb *tlb, uint16_t pcid, uint64_t va)
+void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 {
     unsigned set, way;
     tlb->memo_valid = false;
-    int p = find(tlb, pcid, va, &set, &way);
+    int p = find(tlb, ctx, va, &set, &way);
     if (p >= 0)
         vmsi_assoc_at(&tlb->part[p], set, way)->data |= D_DIRTY;
 }
 
 /* ---- invalidation ---- */
 
-/* What flush_va drops: entries whose original page contains va, for pcid or global. */
+/* What flush_va drops: entries whose original page contains va, for ctx or global. */
 typedef struct va_match {
     uint64_t va;
-    uint16_t pcid;
+    vms_ctx ctx;
     bool with_global;
-    bool any_pcid; /* every PCID/ASID, globals too (sfence.vma va, x0) */
+    bool any_space; /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
 } va_match;
 
-/* INVLPG/INVPCID-0 tag rule: a global entry goes only with_global, others by PCID. */
-static bool pcid_rule(uint64_t tag, uint16_t pcid, bool with_global)
+/* INVLPG/INVPCID-0 context rule: a global entry goes only with_global, others by
+ * context; never an entry of another VM. */
+static bool ctx_rule(const vmsi_assoc_entry *e, const va_match *m)
 {
-    if (tag & VMSI_ASSOC_G)
-        return with_global;
-    return vmsi_assoc_pcid(tag) == pcid;
+    if (!vmsi_ctx_same_vm(e->ctx, m->ctx))
+        return false;
+    if (m->any_space)
+        return true;
+    if (e->tag & VMSI_ASSOC_G)
+        return m->with_global;
+    return e->ctx == m->ctx;
 }
 
-/* Does the page this entry was cut from contain m->va, under the PCID rule? */
-static bool covers_va(uint64_t tag, uint64_t data, const void *ctx)
+/* Does the page this entry was cut from contain m->va, under the context rule? */
+static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
 {
-    const va_match *m = ctx;
-    uint64_t key = vmsi_assoc_key(tag);
-    vms_pgsize t = key_size(key), o = orig_size(data);
+    const va_match *m = arg;
+    uint64_t key = vmsi_assoc_key(e->tag);
+    vms_pgsize t = key_size(key), o = orig_size(e->data);
     uint64_t orig_vpn = (key >> 2) >> (vms_pgsize_shift(o) - vms_pgsize_shift(t));
-    return orig_vpn == vpn_of(m->va, o) && (m->any_pcid || pcid_rule(tag, m->pcid, m->with_global));
+    return orig_vpn == vpn_of(m->va, o) && ctx_rule(e, m);
 }
 
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
@@ -343,9 +348,9 @@ static void flush_va(vms_tlb *tlb, const va_match *m)
     }
 }
 
-void vms_tlb_flush_va(vms_tlb *tlb, uint16_t pcid, uint64_t va, bool with_global)
+void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
 {
-    flush_va(tlb, &(va_match){va, pcid, with_global, false});
+    flush_va(tlb, &(va_match){va, ctx, with_global, false});
 }
 
 void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
@@ -353,26 +358,24 @@ void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
     flush_va(tlb, &(va_match){va, 0, true, true});
 }
 
-/* Non-global entries tagged *ctx (a uint16_t PCID). */
-static bool of_pcid(uint64_t tag, uint64_t data, const void *ctx)
+/* Non-global entries of context *arg (a vms_ctx). */
+static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 {
-    (void)data;
-    return !(tag & VMSI_ASSOC_G) && vmsi_assoc_pcid(tag) == *(const uint16_t *)ctx;
+    return !(e->tag & VMSI_ASSOC_G) && e->ctx == *(const vms_ctx *)arg;
 }
 
-void vms_tlb_flush_pcid(vms_tlb *tlb, uint16_t pcid)
+void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
     tlb->memo_valid = false;
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
-            vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_pcid, &pcid);
+            vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
 }
 
-/* Every entry, except global ones when *ctx (keep_global). */
-static bool droppable(uint64_t tag, uint64_t data, const void *ctx)
+/* Every entry, except global ones when *arg (keep_global). */
+static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 {
-    (void)data;
-    return !(*(const bool *)ctx && (tag & VMSI_ASSOC_G));
+    return !(*(const bool *)arg && (e->tag & VMSI_ASSOC_G));
 }
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
@@ -416,7 +419,7 @@ static void describe(const vmsi_assoc_entry *e, unsigned part, unsigned set, uns
     out->set = set;
     out->way = way;
     out->va = canonical((key >> 2) << vms_pgsize_shift(key_size(key)));
-    out->pcid = vmsi_assoc_pcid(e->tag);
+    out->ctx = e->ctx;
     decode(e->tag, e->data, &out->x);
 }
 

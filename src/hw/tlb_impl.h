@@ -38,7 +38,7 @@ struct vms_tlb {
      */
     bool memo_on;
     bool memo_valid;
-    uint16_t memo_pcid;
+    vms_ctx memo_ctx;
     uint64_t memo_vpn;
     vms_xlate memo_x;
 };
@@ -47,20 +47,20 @@ struct vms_tlb {
  * The lookup after the memo missed: probe the arrays (counts the hit or the miss,
  * updates the replacement state and the memo). In tlb.c.
  */
-bool vmsi_tlb_lookup_probe(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out);
+bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out);
 
 /* vms_tlb_lookup (tlb.h), inline: the memo answers a repeat of the last hit's 4 KiB page
- * and PCID; anything else probes the arrays. */
-static inline bool vmsi_tlb_lookup(vms_tlb *tlb, uint16_t pcid, uint64_t va, vms_xlate *out)
+ * and context; anything else probes the arrays. */
+static inline bool vmsi_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
     tlb->stats.lookups++;
-    if (tlb->memo_valid && va >> VMS_PAGE_SHIFT == tlb->memo_vpn && pcid == tlb->memo_pcid) {
+    if (tlb->memo_valid && va >> VMS_PAGE_SHIFT == tlb->memo_vpn && ctx == tlb->memo_ctx) {
         *out = tlb->memo_x;
         tlb->stats.hits++;
         tlb->stats.hits_by_size[out->size]++;
         return true;
     }
-    return vmsi_tlb_lookup_probe(tlb, pcid, va, out);
+    return vmsi_tlb_lookup_probe(tlb, ctx, va, out);
 }
 
 #endif

@@ -15,6 +15,9 @@
 #include <stdio.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
+#include "os/dev/dev_impl.h"
 
 void vms_kernel_config_default(vms_kernel_config *cfg)
 {

@@ -1,7 +1,10 @@
 /*
- * os_impl.h — the kernel's insides, shared by the files of src/os (kernel.c, proc.c,
- * vma.c, pgtable.c, mm.c, fault.c, fork.c, pagecache.c, shm.c, rmap.c, smp.c, procfs.c).
- * Nothing outside src/os includes it.
+ * os_impl.h — the kernel's shared insides: its state (vms_kernel, address spaces,
+ * processes, tasks, cores, files, the swap device), the page-table entry helpers, and
+ * the functions of kernel.c, smp.c, sched.c and proc.c. Every kernel file includes it;
+ * each district adds its own narrow header (mm/mm_impl.h: address spaces and faults;
+ * reclaim/reclaim_impl.h: page cache, swap and reclaim; reclaim/policy_impl.h: the
+ * replacement policies; dev/dev_impl.h: DMA). Nothing outside src/os includes it.
  *
  * Ownership and references (the invariants vms_kernel_check verifies):
  *  - every present user PTE that maps a frame other than the zero page holds one
@@ -37,24 +40,6 @@
 #define VMSI_ELF_ET_DYN_BASE   UINT64_C(0x555555554000)
 #define VMSI_DMESG_LINES       256u /* kernel log lines kept for vms_kernel_dmesg */
 #define VMSI_DMESG_LINE        160u
-
-/*
- * Page-cache entries (vms_file.pages, a sparse map by page index): a pfn, 0 (absent), or with bit
- * 63 a swap slot (a shmem page that was swapped out: Linux keeps the swap entry in the mapping's
- * xarray), or with bit 62 a shadow (a file page reclaim dropped: the next read of it is
- * a refault, Linux's workingset shadow entry). Bit 61 with a swap slot: the slot's read
- * failed (poisoned: every later fault of the page is SIGBUS).
- */
-#define VMSI_CACHE_SWAP   (UINT64_C(1) << 63)
-#define VMSI_CACHE_SHADOW (UINT64_C(1) << 62)
-#define VMSI_CACHE_POISON (UINT64_C(1) << 61)
-#define VMSI_CACHE_SLOT   ((UINT64_C(1) << 61) - 1)
-
-/* The frame of a page-cache entry, or 0 for absent, swapped and shadow entries. */
-static inline uint64_t vmsi_cache_pfn(uint64_t e)
-{
-    return (e & (VMSI_CACHE_SWAP | VMSI_CACHE_SHADOW)) ? 0 : e;
-}
 
 /* Kernel-owned frame flags (frames.h leaves bits 11 … 31 to the kernel). */
 enum {
@@ -162,28 +147,6 @@ struct vms_file {
     bool unlinked;    /* SHM: name forgotten */
     vms_file *next;   /* kernel's list of objects */
 };
-
-/* The cache entry of page index of f (0: absent). */
-static inline uint64_t vmsi_cache_entry(const vms_file *f, uint64_t index)
-{
-    return vmsi_radix_get(&f->pages, index);
-}
-
-/* One reverse-map entry: the PTE of mm at va maps the frame. */
-typedef struct vmsi_rmap_ent {
-    vmsi_mm *mm;
-    uint64_t va;
-} vmsi_rmap_ent;
-
-/* The reverse map of one frame (block head), pointed to by vms_frame.owner. A record
- * lives while it has entries, names a cache page (file), or names a swap slot. */
-typedef struct vmsi_rmap {
-    vms_file *file; /* page-cache page: its object and index; NULL for anon */
-    uint64_t index; /* the cache index, or the swap slot of a swap-cache page */
-    bool swapcache; /* anon page in the swap cache: index is its slot */
-    uint32_t n, cap;
-    vmsi_rmap_ent *e;
-} vmsi_rmap;
 
 /*
  * The swap device (swap.c): a host file of nslots 4 KiB slots. count[s] is the number of
@@ -379,21 +342,6 @@ static inline unsigned vmsi_swp_type(const vms_kernel *k, uint64_t pte)
  * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
 #define VMSI_NO_CORE UINT32_MAX
 
-/* Outcome of the fault handler. */
-typedef enum vmsi_fault_ret {
-    VMSI_FAULT_DONE = 0, /* resolved (or spurious): retry the access */
-    VMSI_FAULT_SEGV,
-    VMSI_FAULT_BUS,
-    VMSI_FAULT_OOM,   /* no simulated frame */
-    VMSI_FAULT_NOMEM, /* host allocation failed */
-    VMSI_FAULT_PANIC, /* the PTE was not the kernel's (vmsi_panic ran): stop */
-} vmsi_fault_ret;
-
-typedef struct vmsi_fault_info {
-    int si_code;
-    bool major;
-} vmsi_fault_info;
-
 /* ---- kernel.c ---- */
 /*
  * A simulated kernel panic: the kernel met state it did not make (a rogue DMA rewrote a
@@ -419,91 +367,6 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles);
 vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
-
-/* ---- pgtable.c: the kernel's page-table helpers (Linux pgtable) ---- */
-vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err);
-void vmsi_mm_free_pgd(vmsi_mm *mm);
-/* Physical address of the leaf slot for va at the VMA's page size, creating tables when
- * create; 0 when a table is missing (and !create). */
-vms_status vmsi_pte_slot(vmsi_mm *mm, uint64_t va, vms_pgsize size, bool create, uint64_t *ptep,
-                         vms_err *err);
-uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep);
-void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte);
-/* Visit every leaf slot holding a non-zero entry in [start, end) (4K or huge). */
-typedef void (*vmsi_pte_fn)(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
-                            void *ud);
-void vmsi_pte_range(vmsi_mm *mm, uint64_t start, uint64_t end, vmsi_pte_fn fn, void *ud);
-/* Free page tables left empty inside [start, end) (never the root or kernel half). */
-void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
-/* The leaf mapping frame pfn with vma's rights (write only when `writable`), at the
- * VMA's page size: the format's PROT_NONE entry for a PROT_NONE VMA. */
-uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable);
-vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
-
-/* ---- vma.c ---- */
-vmsi_vma *vmsi_vma_find(vmsi_mm *mm, uint64_t va);   /* first VMA with end > va */
-vmsi_vma *vmsi_vma_lookup(vmsi_mm *mm, uint64_t va); /* VMA containing va */
-vms_status vmsi_vma_insert(vmsi_mm *mm, const vmsi_vma *v, vms_err *err);
-vms_status vmsi_vma_split(vmsi_mm *mm, uint64_t va, vms_err *err);     /* boundary at va */
-void vmsi_vma_remove_range(vmsi_mm *mm, uint64_t start, uint64_t end); /* must be split */
-void vmsi_vma_merge_around(vmsi_mm *mm, uint64_t start, uint64_t end);
-bool vmsi_vma_range_mapped(vmsi_mm *mm, uint64_t start, uint64_t end);
-bool vmsi_vma_range_free(vmsi_mm *mm, uint64_t start, uint64_t end);
-vms_status vmsi_vma_check(vmsi_mm *mm, vms_err *err);
-
-/* ---- rmap.c ---- */
-vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
-void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
-vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn);
-vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err);
-/* Map a frame at a leaf slot with its bookkeeping (ref, mapcount, rmap); unmap one. */
-vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte);
-void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
-void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
-
-/* Drop one reference of a data frame, taking it off the replacement policy first when
- * it is the last (every kernel put of an ANON/FILE frame goes through here). */
-void vmsi_page_put(vms_kernel *k, uint64_t pfn);
-
-/* ---- swap.c ---- */
-vms_status vmsi_swap_init(vms_kernel *k, vms_err *err);
-void vmsi_swap_destroy(vms_kernel *k);
-/* A free slot with one reference; 0 when the device is full or absent. */
-uint64_t vmsi_swap_alloc(vms_kernel *k);
-/* One more reference to slot (fork copying a swap PTE). */
-void vmsi_swap_dup(vms_kernel *k, uint64_t slot);
-/* Drop one reference; at 0 the swap-cache page (if any) leaves the cache, the slot is
- * free. */
-void vmsi_swap_free(vms_kernel *k, uint64_t slot);
-/* Transfer one page between frame pfn and slot, charging `core` the modelled time.
- * VMS_ERR_IO on a (possibly injected) I/O error; nothing changed in RAM then. */
-vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
-vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
-/* Swap cache: slot -> pfn (the cache takes the reference the caller passes in). */
-void vmsi_swapcache_add(vms_kernel *k, uint64_t slot, uint64_t pfn);
-void vmsi_swapcache_del(vms_kernel *k, uint64_t slot);
-/* SIGBUS every process whose memory holds slot (after a failed read); skip `except`. */
-void vmsi_swap_kill_owners(vms_kernel *k, uint64_t slot, vmsi_proc *except);
-vms_status vmsi_swap_check(vms_kernel *k, vms_err *err);
-
-/* ---- reclaim.c ---- */
-vms_status vmsi_reclaim_init(vms_kernel *k, vms_err *err);
-void vmsi_reclaim_destroy(vms_kernel *k);
-/* The frame became reclaimable (a new anon or cache page); idempotent. */
-void vmsi_lru_add(vms_kernel *k, uint64_t pfn);
-/* Take the frame off the policy (freed, mlocked); harmless when not on it. */
-void vmsi_lru_del(vms_kernel *k, uint64_t pfn);
-/* A user access touched [va, va+len) of mm (for policies needing every reference). */
-void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len);
-/* Before an allocation: wake kswapd below low, reclaim directly below min. */
-void vmsi_reclaim_before_alloc(vms_kernel *k);
-/* After a failed allocation: direct reclaim; true if it freed something. */
-bool vmsi_direct_reclaim(vms_kernel *k, unsigned order);
-/* A safe point (no frame held across it): run kswapd if it was woken. */
-void vmsi_kswapd(vms_kernel *k);
-/* The OOM killer: choose by badness and kill; returns the victim (may be current). */
-vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current);
-uint64_t vmsi_oom_badness(const vmsi_proc *p);
 
 /* ---- hashfill.c: the hashed and inverted designs (vmsim/arch/hashed.h) ---- */
 typedef enum vmsi_hash_ret {
@@ -563,41 +426,6 @@ void vmsi_mm_drop_cores(vms_kernel *k, vmsi_mm *mm);
 void vmsi_proc_kill(vms_kernel *k, vmsi_proc *p, int sig);
 vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err);
 void vmsi_mm_destroy(vmsi_mm *mm);
-vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err);
-
-/* ---- fault.c ---- */
-vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, uint32_t ec,
-                                    vmsi_fault_info *fi);
-/* Fault in every page of [start, end) as a write (if the VMA is writable) or read:
- * MAP_POPULATE and mlock (Linux populate_vma_page_range). */
-vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_t end);
-
-/* ---- mm.c ---- */
-/* Unmap [start, end) (page aligned): zap PTEs, write back, drop VMAs, free tables. */
-vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t start, uint64_t end,
-                          vms_err *err);
-void vmsi_exit_mmap(vmsi_mm *mm);
-void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
-
-/* ---- dma.c ---- */
-/* Detach every device and free the DMA layer (vms_kernel_destroy, before processes go). */
-void vmsi_dma_shutdown(vms_kernel *k);
-
-/* ---- pagecache.c / shm.c ---- */
-/* The cache page for index, reading it when absent — and then also every uncached page
- * of the readahead window [ra_start, ra_end) (empty: none). *major is set when file I/O
- * happened. VMS_ERR_RANGE beyond EOF, VMS_ERR_NOTFOUND without a free frame. */
-vms_status vmsi_filemap_get(vms_kernel *k, vms_file *f, uint64_t index, uint64_t ra_start,
-                            uint64_t ra_end, uint64_t *pfn, bool *major, unsigned core,
-                            vms_err *err);
-uint64_t vmsi_filemap_peek(const vms_file *f, uint64_t index);
-vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint64_t last,
-                               unsigned core, vms_err *err);
-void vmsi_file_get(vms_file *f);
-void vmsi_file_put(vms_kernel *k, vms_file *f);
-vms_status vmsi_file_new(vms_kernel *k, vmsi_file_kind kind, uint64_t size, vms_file **out,
-                         vms_err *err);
-void vmsi_files_destroy(vms_kernel *k);
 
 /* TASK_SIZE of this kernel's address spaces: user space is [0, task_size). */
 static inline uint64_t vmsi_task_size(const vms_kernel *k)

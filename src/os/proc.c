@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 #define INITIAL_STACK (UINT64_C(132) << 10)
 

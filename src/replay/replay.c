@@ -72,6 +72,7 @@ struct vms_replay {
     /* breakdowns (vms_replay_by_process, _by_region) */
     vms_replay_part *byproc, *byregion;
     size_t nbyproc, capbyproc, nbyregion, capbyregion;
+    bool parts_nomem;   /* a breakdown part could not be allocated: the run fails */
     size_t last_region; /* a one-entry cache into byregion */
     struct snap {
         uint64_t l1i, l1d, l2, walks, faults, major;
@@ -342,12 +343,15 @@ static void charge(vms_replay_part *p, const struct snap *a, const struct snap *
     p->major_faults += b->major - a->major;
 }
 
-/* A new zeroed part at the end of *arr; NULL when the host allocation fails (the
- * breakdown then misses it: host memory, not a simulated event). */
+/* A new zeroed part at the end of *arr; NULL when the host allocation fails, which
+ * sets parts_nomem: the next flush or event fails with VMS_ERR_NOMEM rather than
+ * report a breakdown that silently misses a process or region. */
 static vms_replay_part *new_part(vms_replay *r, vms_replay_part **arr, size_t *n, size_t *cap)
 {
-    if (!vmsi_grow(r->a, (void **)arr, cap, *n, sizeof **arr))
+    if (!vmsi_grow(r->a, (void **)arr, cap, *n, sizeof **arr)) {
+        r->parts_nomem = true;
         return NULL;
+    }
     vms_replay_part *p = &(*arr)[(*n)++];
     memset(p, 0, sizeof *p);
     return p;
@@ -472,6 +476,14 @@ static vms_status run_fast(vms_replay *r, vms_err *err)
     return VMS_OK;
 }
 
+/* VMS_ERR_NOMEM once a breakdown part could not be allocated (new_part), else st. */
+static vms_status parts_status(const vms_replay *r, vms_status st, vms_err *err)
+{
+    if (st == VMS_OK && r->parts_nomem)
+        return vmsi_err(err, VMS_ERR_NOMEM, "replay: out of host memory for the breakdown");
+    return st;
+}
+
 vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 {
     if (r->nbuf == 0)
@@ -479,7 +491,7 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
     vms_status st = r->o.slow || r->o.breakdown ? run_slow(r, err) : run_fast(r, err);
     charge_proc(r, vms_task_pid(r->cur), vms_task_alive(r->cur) ? r->cur : NULL, r->nbuf);
     r->nbuf = 0;
-    return st;
+    return parts_status(r, st, err);
 }
 
 /* Buffer one access of task t, running the buffer first when it is full or another's. */
@@ -791,7 +803,7 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
             charge_proc(r, pid, rt->t, 0); /* (its name, while the task exists) */
         on_exit(r, ev);
         charge_proc(r, pid, NULL, 0);
-        return VMS_OK;
+        return parts_status(r, VMS_OK, err);
     }
     vms_task *t;
     st = task_of(r, ev->tid, &t, err);
@@ -811,7 +823,7 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
             charge(p, &before, &after, 0);
     }
     charge_proc(r, pid, vms_task_alive(t) ? t : NULL, 0);
-    return st;
+    return parts_status(r, st, err);
 }
 
 /*

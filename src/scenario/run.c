@@ -703,7 +703,7 @@ static void show_tlb(runner *r)
         for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
             say(r,
                 "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64 " %s %s%s%s%s\n",
-                e.set, e.way, e.pcid, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
+                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
                 e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
                 e.x.dirty ? " dirty" : "");
     }

@@ -230,10 +230,8 @@ vms_status vms_core_msr_sctlr_el1(vms_core *c, uint64_t sctlr);
 
 /*
  * MSR TTBR0_EL1 / TTBR1_EL1: a new table base and ASID. Invalidates nothing (the ASID
- * tags the TLB entries). VMS_ERR_UNSUPPORTED, changing nothing, when the ASID in force
- * would exceed 0xFFF (vmsim's TLB tags hold 12 bits until they widen), or 0x7FF while
- * the two TTBRs hold different trees (the walk caches then tag the half with bit 11),
- * or when the base is not 4 KiB aligned. Each write counts as a root load.
+ * tags the TLB entries; all 16 bits of it are held). VMS_ERR_UNSUPPORTED, changing
+ * nothing, when the base is not 4 KiB aligned. Each write counts as a root load.
  */
 vms_status vms_core_msr_ttbr0_el1(vms_core *c, uint64_t ttbr);
 vms_status vms_core_msr_ttbr1_el1(vms_core *c, uint64_t ttbr);

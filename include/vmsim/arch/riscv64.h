@@ -73,8 +73,7 @@ _Static_assert((VMS_RV_PTE_PPN_MASK | VMS_RV_PTE_RSVD_MASK | VMS_RV_PTE_RSW_MASK
  *
  * MODE 0 Bare, 8 Sv39, 9 Sv48, 10 Sv57 (the others reserved). Writing an unsupported
  * MODE has no effect at all. ASID bits above ASIDLEN are not implemented (read 0).
- * vmsim implements ASIDLEN = VMS_RV_ASIDLEN, the width of the TLB's context tag today
- * (12 bits, shared with x86's PCID; see docs/arch/riscv64.md).
+ * vmsim implements ASIDLEN = VMS_RV_ASIDLEN = 16, the most Sv39/48/57 allow.
  */
 #define VMS_RV_SATP_MODE_SHIFT 60
 #define VMS_RV_SATP_ASID_SHIFT 44
@@ -84,7 +83,7 @@ _Static_assert((VMS_RV_PTE_PPN_MASK | VMS_RV_PTE_RSVD_MASK | VMS_RV_PTE_RSW_MASK
 #define VMS_RV_SATP_SV39       8u
 #define VMS_RV_SATP_SV48       9u
 #define VMS_RV_SATP_SV57       10u
-#define VMS_RV_ASIDLEN         12u
+#define VMS_RV_ASIDLEN         16u
 
 _Static_assert((VMS_RV_SATP_ASID_MASK & VMS_RV_SATP_PPN_MASK) == 0 &&
                    (VMS_RV_SATP_ASID_MASK >> 60) == 0,

@@ -28,10 +28,9 @@ static inline uint16_t vmsi_a64_asid(const vms_regs *regs)
     return (regs->tcr_el1 & VMS_A64_TCR_AS) ? asid : (uint16_t)(asid & 0xFFu);
 }
 
-/* ASIDs vmsim's TLB tags hold for now (12 bits, until the context tag widens), and
- * those a core with two different TTBR bases may use (the walk caches add bit 11). */
-#define VMSI_A64_MAX_ASID       0xFFFu
-#define VMSI_A64_MAX_ASID_SPLIT 0x7FFu
+/* The walk-cache context bit of the TTBR1 half when the two TTBRs hold different
+ * trees: above the 16 ASID bits, inside the address-space half of vms_ctx. */
+#define VMSI_A64_PWC_TTBR1 (UINT32_C(1) << 16)
 
 /* Do TTBR0_EL1 and TTBR1_EL1 point to different level 0 tables? */
 static inline bool vmsi_a64_split(const vms_regs *regs)
@@ -40,14 +39,14 @@ static inline bool vmsi_a64_split(const vms_regs *regs)
 }
 
 /*
- * The walk-cache tag of a walk of the half `ttbr1`: the ASID, with bit 11 set for the
- * TTBR1 half when the two TTBRs hold different trees, since the PWC keys on VA[47:x]
+ * The walk-cache tag of a walk of the half `ttbr1`: the ASID, with VMSI_A64_PWC_TTBR1
+ * set for the TTBR1 half when the two TTBRs hold different trees, since the PWC keys on VA[47:x]
  * only and the halves share those bits. One tree serving both halves (as vmsim's kernel
  * uses it: user space below, the kernel above, x86's layout) needs no split.
  */
-static inline uint16_t vmsi_a64_pwc_tag(const vms_regs *regs, uint16_t asid, bool ttbr1)
+static inline vms_ctx vmsi_a64_pwc_tag(const vms_regs *regs, uint16_t asid, bool ttbr1)
 {
-    return (uint16_t)(asid | (ttbr1 && vmsi_a64_split(regs) ? 0x800u : 0u));
+    return asid | (ttbr1 && vmsi_a64_split(regs) ? VMSI_A64_PWC_TTBR1 : 0u);
 }
 
 /* The kernel's MMU operations (format.h) as MSR TTBRn_EL1 and TLBI (cpu.c). */

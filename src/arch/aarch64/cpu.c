@@ -49,13 +49,6 @@ static bool tcr_ok(uint64_t tcr)
            (tcr & VMS_A64_TCR_HPD1);
 }
 
-/* Does the ASID in force under r fit the TLB and walk-cache tags (aarch64.h)? */
-static bool asid_ok(const vms_regs *r)
-{
-    unsigned asid = vmsi_a64_asid(r);
-    return asid <= (vmsi_a64_split(r) ? VMSI_A64_MAX_ASID_SPLIT : VMSI_A64_MAX_ASID);
-}
-
 vms_status vms_core_a64_init(vms_core *c, uint64_t tcr, uint64_t sctlr)
 {
     if (!tcr_ok(tcr) || !(sctlr & VMS_A64_SCTLR_M))
@@ -73,9 +66,7 @@ vms_status vms_core_a64_init(vms_core *c, uint64_t tcr, uint64_t sctlr)
 
 vms_status vms_core_msr_tcr_el1(vms_core *c, uint64_t tcr)
 {
-    vms_regs r = c->regs;
-    r.tcr_el1 = tcr;
-    if (!tcr_ok(tcr) || !asid_ok(&r))
+    if (!tcr_ok(tcr))
         return VMS_ERR_UNSUPPORTED;
     c->regs.tcr_el1 = tcr;
     vmsi_core_sync(c);
@@ -96,7 +87,7 @@ static vms_status load_ttbrs(vms_core *c, uint64_t ttbr0, uint64_t ttbr1)
     vms_regs r = c->regs;
     r.ttbr0_el1 = ttbr0;
     r.ttbr1_el1 = ttbr1;
-    if (!asid_ok(&r) || ((ttbr0 | ttbr1) & UINT64_C(0xFFE)))
+    if ((ttbr0 | ttbr1) & UINT64_C(0xFFE))
         return VMS_ERR_UNSUPPORTED;
     c->st.cr3_loads++; /* the root-register load counter, whatever the architecture */
     c->cycles += c->m->cfg.cost.cr3_load;
@@ -135,11 +126,11 @@ static uint64_t tlbi_va(uint64_t xt)
     return (va >> 55) & 1u ? va | UINT64_C(0xFF00000000000000) : va;
 }
 
-/* Drop the TTBR1-half walk-cache entries of asid (the tag with bit 11, aarch64.h). */
+/* Drop the TTBR1-half walk-cache entries of asid (the tag with VMSI_A64_PWC_TTBR1). */
 static void pwc_flush_split(vms_core *c, uint16_t asid)
 {
-    if (c->pwc && asid <= VMSI_A64_MAX_ASID_SPLIT)
-        vms_pwc_flush_pcid(c->pwc, (uint16_t)(asid | 0x800u));
+    if (c->pwc)
+        vms_pwc_flush_pcid(c->pwc, asid | VMSI_A64_PWC_TTBR1);
 }
 
 void vms_core_tlbi_vae1(vms_core *c, uint64_t xt)
@@ -147,8 +138,6 @@ void vms_core_tlbi_vae1(vms_core *c, uint64_t xt)
     uint16_t asid = tlbi_asid(c, xt);
     c->st.invlpg++;
     c->cycles += c->m->cfg.cost.invlpg;
-    if (asid > VMSI_A64_MAX_ASID)
-        return; /* no entry can carry it (MSR refuses such ASIDs) */
     vmsi_core_tlbs_flush_va(c, asid, tlbi_va(xt), true);
     pwc_flush_split(c, asid);
 }
@@ -158,8 +147,6 @@ void vms_core_tlbi_aside1(vms_core *c, uint64_t xt)
     uint16_t asid = tlbi_asid(c, xt);
     c->st.invpcid++;
     c->cycles += c->m->cfg.cost.invlpg;
-    if (asid > VMSI_A64_MAX_ASID)
-        return;
     vmsi_core_tlbs_flush_pcid(c, asid);
     pwc_flush_split(c, asid);
 }

@@ -234,7 +234,7 @@ const vms_pt_format vmsi_fmt_aarch64 = {
     .walk = vmsi_a64_walk,
     .check_access = vmsi_a64_check_access,
     .mmu_ops = &vmsi_a64_mmu_ops,
-    .asid_bits = 12, /* TCR_EL1.AS = 1 gives 16; vmsim's TLB tags hold 12 for now */
+    .asid_bits = 16, /* TCR_EL1.AS = 1; 8 with AS = 0 */
     .pte_dirty = a64_pte_dirty,
     .pte_edit = a64_pte_edit,
 };

@@ -153,8 +153,8 @@ static bool desc_leaf(uint64_t pte, unsigned level)
 }
 
 /* Remember the table descriptors this walk read (levels `first` … leaf+1, >= 2). */
-static void fill_pwc(vms_pwc *pwc, uint16_t tag, uint64_t va, const uint64_t next[6],
-                     unsigned first, unsigned leaf)
+static void fill_pwc(vms_pwc *pwc, vms_ctx tag, uint64_t va, const uint64_t next[6], unsigned first,
+                     unsigned leaf)
 {
     for (unsigned l = first; l > leaf && l >= 2; l--) {
         vms_pwc_entry e = {next[l], 1, 1, 0}; /* rights: hierarchical controls disabled */
@@ -179,7 +179,7 @@ bool vmsi_a64_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
     if (table >= pa_limit)
         return fail_at(fault, stats, regs, va, kind, VMS_A64_FSC_ADDR_SIZE, 4);
 
-    uint16_t tag = vmsi_a64_pwc_tag(regs, vmsi_a64_asid(regs), hi);
+    vms_ctx tag = vmsi_a64_pwc_tag(regs, vmsi_a64_asid(regs), hi);
     unsigned level = 4;
     vms_pwc_entry e;
     unsigned hit = pwc ? vms_pwc_lookup(pwc, tag, va, &e) : 0;

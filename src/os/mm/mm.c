@@ -10,6 +10,8 @@
  * mmap_base (arch_get_unmapped_area_topdown), never below mmap_min_addr (64 KiB).
  */
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 #define MMAP_MIN_ADDR UINT64_C(0x10000)
 

@@ -37,6 +37,8 @@
 #include <assert.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 typedef struct fault_ctx {
     vms_kernel *k;

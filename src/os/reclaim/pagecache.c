@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 static char *dup_str(vms_kernel *k, const char *s, const char *s2)
 {

@@ -15,6 +15,8 @@
 #include <assert.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn)
 {

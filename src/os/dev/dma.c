@@ -26,6 +26,9 @@
 #include <stdlib.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
+#include "os/dev/dev_impl.h"
 #include "vmsim/dma.h"
 
 #define VMSI_IOVA_BASE    (UINT64_C(1) << 20) /* first IOVA handed out (0 stays unmapped) */

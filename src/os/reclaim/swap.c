@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 #define CYCLES_PER_US 3000u /* the kernel's costs assume a 3 GHz core */
 

@@ -18,7 +18,7 @@
  * passing a page = moving it from head to tail. Cost: O(1) per insert/remove; victim
  * is O(1) amortized — each second chance consumes one referenced bit set by a reference.
  */
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 /* Is `page` young? Reads and clears the host's indication; no host bits: never. */
 static bool young(const vms_policy_host *host, uint64_t page)

@@ -30,7 +30,7 @@
  * Every scan step either evicts or consumes one accessed bit, so victim() ends; the cost
  * is O(1) amortized per reference (each accessed bit is set by one reference).
  */
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 enum { INACTIVE = 0, ACTIVE = 1 };
 #define PG_REFERENCED 0x1u

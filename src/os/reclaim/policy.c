@@ -16,7 +16,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 static const vms_page_policy *const registry[] = {
 #define X(n) &vmsi_ppol_##n,

@@ -11,6 +11,8 @@
  * CAP_SYS_ADMIN); the zero page is not counted in Rss (Linux's vm_normal_page).
  */
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 #include "vmsim/dma.h"
 
 static const vmsi_mm *task_mm(const vms_task *t)

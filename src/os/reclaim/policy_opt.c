@@ -17,7 +17,7 @@
  */
 #include <assert.h>
 
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 #define STALE 0x1u
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "os/os_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 static vms_file *shm_lookup(vms_kernel *k, const char *path)
 {

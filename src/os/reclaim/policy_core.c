@@ -10,7 +10,7 @@
  */
 #include <assert.h>
 
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 /* Fibonacci hashing of a 64-bit key onto the map's slots (Knuth §6.4, multiplicative). */
 static inline size_t home(const vmsi_u64map *m, uint64_t key)

@@ -9,7 +9,7 @@
  *
  * Cost: O(1) per operation.
  */
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 typedef struct rnd {
     vmsi_ppool pool; /* node.aux = index in slots */

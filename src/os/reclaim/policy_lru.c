@@ -7,7 +7,7 @@
  * State: one list of resident pages by recency, least recently used at the head.
  * Cost: O(1) per operation (the hash map finds the node to move).
  */
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 /* A reference moves the page to the most-recent end. */
 static void lru_access(void *state, uint64_t page)

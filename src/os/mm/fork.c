@@ -19,6 +19,8 @@
  * write-protected, which only costs a reuse fault later (Linux behaves the same).
  */
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 typedef struct dup_ctx {
     vmsi_mm *child;

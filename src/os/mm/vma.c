@@ -10,6 +10,8 @@
  * Lookups are binary searches: O(log n); inserts and removes shift the array: O(n).
  */
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 /* Index of the first VMA with end > va (nvma if none). */
 static size_t find_idx(const vmsi_mm *mm, uint64_t va)

@@ -47,6 +47,8 @@
 #include <stdio.h>
 
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
+#include "os/reclaim/reclaim_impl.h"
 
 /* Initial capacity of the page policy's pools (they grow on demand). */
 #define POLICY_HINT_PAGES UINT64_C(65536)

@@ -20,6 +20,7 @@
  * frame flagged PAGETABLE counted in mm->nr_ptes.
  */
 #include "os/os_impl.h"
+#include "os/mm/mm_impl.h"
 
 /* Entry i of the table at table_pa, and the table a present non-leaf entry points to. */
 static inline uint64_t slot(const vms_kernel *k, uint64_t table_pa, unsigned i)

@@ -6,7 +6,7 @@
  * State: one list of resident pages in arrival order, oldest at the head (vmsi_qpol).
  * Cost: O(1) per insert, remove and victim.
  */
-#include "os/policy_impl.h"
+#include "os/reclaim/policy_impl.h"
 
 /* Evict the oldest arrival. */
 static bool fifo_victim(void *state, const vms_policy_host *host, uint64_t *page)
