@@ -171,6 +171,8 @@ static void explain_va(design_rig *g, uint64_t va, vms_access_kind kind, bool ma
     print_hash(g, va);
     if (mapped)
         kernel_fill(g, va, kind);
+    else
+        printf("  kernel: no map covers it: the radix tables hold nothing to enter\n");
     vms_walk_trace tr;
     vms_xlate x;
     vms_fault f;
@@ -197,7 +199,7 @@ static void explain_va(design_rig *g, uint64_t va, vms_access_kind kind, bool ma
                " memory references\n",
                f.va, f.error_code,
                f.error_code & VMS_PFERR_P ? "P=1: the entry forbids it"
-                                          : "P=0: no entry, and none in the radix tables",
+                                          : "P=0: no entry for this page",
                dr);
         return;
     }
