@@ -218,9 +218,9 @@ struct vms_kernel {
     uint64_t wmark_min, wmark_low, wmark_high; /* pages */
     bool in_reclaim;                           /* reclaim is running: no nested reclaim */
     bool in_kswapd;                            /* … and it is kswapd */
-    unsigned cur_core;   /* core of the task the kernel works for (charging) */
-    vmsi_proc *cur_proc; /* … and its process (NULL: none) */
-    vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
+    unsigned cur_core;      /* core of the task the kernel works for (charging) */
+    vmsi_proc *cur_proc;    /* … and its process (NULL: none) */
+    vmsi_dma *dma;          /* the DMA layer (dma.c), created by the first attach; NULL before */
     struct vmsi_hash *hash; /* the hashed/inverted design's table (hashfill.c); NULL: radix */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
@@ -386,6 +386,10 @@ void vmsi_hash_preload(vms_kernel *k, unsigned core, uint64_t addr, uint32_t ec)
 void vmsi_hash_flush(vms_kernel *k, const vmsi_mm *mm, uint64_t start, uint64_t end);
 /* A PCID was released: remove every entry of it. */
 void vmsi_hash_flush_ctx(vms_kernel *k, uint32_t pcid);
+/* ioremap / iounmap of the kernel page at kva: its bolted entry (hashed); the inverted
+ * design refuses device pages (VMS_ERR_UNSUPPORTED). Nothing under radix. */
+vms_status vmsi_hash_map_kernel(vms_kernel *k, uint64_t kva, vms_err *err);
+void vmsi_hash_unmap_kernel(vms_kernel *k, uint64_t kva);
 /* The design, the bytes of its table's entries and of the frames it took (0 for radix). */
 void vmsi_hash_info(const vms_kernel *k, vms_design *design, uint64_t *table_bytes,
                     uint64_t *reserved_bytes);

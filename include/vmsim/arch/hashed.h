@@ -99,6 +99,7 @@ vms_design vms_design_of(const vms_pt_format *f);
 #define VMS_HPTE_V_VALID      UINT64_C(0x1)
 #define VMS_HPTE_V_SECONDARY  UINT64_C(0x2)
 #define VMS_HPTE_V_LARGE      UINT64_C(0x4)
+#define VMS_HPTE_V_BOLTED     UINT64_C(0x10) /* SW: never evicted (Linux HPTE_V_BOLTED) */
 #define VMS_HPTE_V_AVPN       UINT64_C(0x3fffffffffffff80)
 #define VMS_HPTE_V_AVPN_SHIFT 7
 
@@ -156,10 +157,15 @@ typedef struct vms_hpt_slot {
  */
 vms_status vms_hpt_insert(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t ea, uint64_t r,
                           uint32_t *cursor, vms_hpt_slot *out);
+/* The same with dword 0's software flags vflags: VMS_HPTE_V_BOLTED makes an entry the
+ * kernel's own (htab_bolt_mapping: ioremap), which eviction passes by and a scan of every
+ * context (`all`) keeps; VMS_ERR_EXISTS when both groups hold bolted entries only. */
+vms_status vms_hpt_insert_v(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t ea, uint64_t r,
+                            uint64_t vflags, uint32_t *cursor, vms_hpt_slot *out);
 /* Remove the entry for (ctx, ea) if there is one (flush_hash_page); returns how many. */
 unsigned vms_hpt_invalidate(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t ea);
-/* Remove every entry of context ctx (any context when all) with start <= EA < end;
- * returns how many. A scan of the whole table. */
+/* Remove every entry of context ctx (any context but bolted entries when all) with
+ * start <= EA < end; returns how many. A scan of the whole table. */
 uint64_t vms_hpt_invalidate_range(vms_bus *bus, const vms_hpt *t, uint32_t ctx, bool all,
                                   uint64_t start, uint64_t end);
 

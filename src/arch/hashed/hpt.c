@@ -124,6 +124,8 @@ bool vmsi_hpt_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
                    vms_walk_trace *trace)
 {
     (void)pwc; /* no page-walk cache: there are no upper levels to cache */
+    if (trace)
+        trace->nsteps = trace->pwc_level = 0;
     const vms_pt_format *f = regs->fmt;
     if (!vms_fmt_canonical(f, va)) {
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = 0};
@@ -192,9 +194,16 @@ unsigned vms_hpt_invalidate(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64
 vms_status vms_hpt_insert(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t ea, uint64_t r,
                           uint32_t *cursor, vms_hpt_slot *out)
 {
+    return vms_hpt_insert_v(bus, t, ctx, ea, r, 0, cursor, out);
+}
+
+vms_status vms_hpt_insert_v(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t ea, uint64_t r,
+                            uint64_t vflags, uint32_t *cursor, vms_hpt_slot *out)
+{
     *out = (vms_hpt_slot){0};
     out->replaced = vms_hpt_invalidate(bus, t, ctx, ea) != 0;
     uint64_t vsid = vms_hpt_vsid(ctx, ea, t->va_bits), hash = vms_hpt_hash(vsid, ea);
+    vflags &= VMS_HPTE_V_BOLTED;
     for (unsigned h = 0; h < 2; h++) {
         uint64_t g = vms_hpt_group_pa(t, hash, h == 1);
         for (unsigned s = 0; s < VMS_HPT_GROUP_ENTRIES; s++) {
@@ -207,26 +216,37 @@ vms_status vms_hpt_insert(vms_bus *bus, const vms_hpt *t, uint32_t ctx, uint64_t
             out->slot = s;
             out->secondary = h == 1;
             if (vms_bus_write64(bus, pa + 8, r) != VMS_OK ||
-                vms_bus_write64(bus, pa, vms_hpt_mk_v(vsid, ea, h == 1)) != VMS_OK)
+                vms_bus_write64(bus, pa, vms_hpt_mk_v(vsid, ea, h == 1) | vflags) != VMS_OK)
                 return VMS_ERR_BUS;
             return VMS_OK;
         }
     }
-    /* Both groups full: evict from the primary group (hpte_remove). */
-    uint64_t g = vms_hpt_group_pa(t, hash, false);
-    unsigned s = *cursor & (VMS_HPT_GROUP_ENTRIES - 1);
+    /* Both groups full: evict from the primary group (hpte_remove), from slot cursor & 7
+     * on, passing bolted entries by; a primary group of bolted entries only: the
+     * secondary's, the same way. */
+    unsigned first = *cursor & (VMS_HPT_GROUP_ENTRIES - 1);
     *cursor += 1;
-    uint64_t pa = g + (uint64_t)s * VMS_HPT_ENTRY_BYTES, old = 0;
-    if (vms_bus_read64(bus, pa, &old) != VMS_OK)
-        return VMS_ERR_BUS;
-    out->group = (g - t->base) / VMS_HPT_GROUP_BYTES;
-    out->slot = s;
-    out->evicted = true;
-    vms_hpt_entry_va(t, out->group, old, &out->evicted_ctx, &out->evicted_ea);
-    if (vms_bus_write64(bus, pa + 8, r) != VMS_OK ||
-        vms_bus_write64(bus, pa, vms_hpt_mk_v(vsid, ea, false)) != VMS_OK)
-        return VMS_ERR_BUS;
-    return VMS_OK;
+    for (unsigned h = 0; h < 2; h++) {
+        uint64_t g = vms_hpt_group_pa(t, hash, h == 1);
+        for (unsigned i = 0; i < VMS_HPT_GROUP_ENTRIES; i++) {
+            unsigned s = (first + i) & (VMS_HPT_GROUP_ENTRIES - 1);
+            uint64_t pa = g + (uint64_t)s * VMS_HPT_ENTRY_BYTES, old = 0;
+            if (vms_bus_read64(bus, pa, &old) != VMS_OK)
+                return VMS_ERR_BUS;
+            if (old & VMS_HPTE_V_BOLTED)
+                continue;
+            out->group = (g - t->base) / VMS_HPT_GROUP_BYTES;
+            out->slot = s;
+            out->secondary = h == 1;
+            out->evicted = true;
+            vms_hpt_entry_va(t, out->group, old, &out->evicted_ctx, &out->evicted_ea);
+            if (vms_bus_write64(bus, pa + 8, r) != VMS_OK ||
+                vms_bus_write64(bus, pa, vms_hpt_mk_v(vsid, ea, h == 1) | vflags) != VMS_OK)
+                return VMS_ERR_BUS;
+            return VMS_OK;
+        }
+    }
+    return VMS_ERR_EXISTS; /* 16 bolted entries: no room */
 }
 
 uint64_t vms_hpt_invalidate_range(vms_bus *bus, const vms_hpt *t, uint32_t ctx, bool all,
@@ -240,7 +260,7 @@ uint64_t vms_hpt_invalidate_range(vms_bus *bus, const vms_hpt *t, uint32_t ctx, 
             return n;
         for (unsigned s = 0; s < VMS_HPT_GROUP_ENTRIES; s++) {
             uint64_t v = grp[2 * s];
-            if (!(v & VMS_HPTE_V_VALID))
+            if (!(v & VMS_HPTE_V_VALID) || (all && (v & VMS_HPTE_V_BOLTED)))
                 continue;
             uint32_t c;
             uint64_t ea;

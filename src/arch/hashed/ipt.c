@@ -52,6 +52,8 @@ bool vmsi_ipt_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
                    vms_walk_trace *trace)
 {
     (void)pwc;
+    if (trace)
+        trace->nsteps = trace->pwc_level = 0;
     const vms_pt_format *f = regs->fmt;
     if (!vms_fmt_canonical(f, va)) {
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = 0};

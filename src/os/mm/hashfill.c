@@ -254,3 +254,50 @@ void vmsi_hash_info(const vms_kernel *k, vms_design *design, uint64_t *table_byt
     *table_bytes = h ? h->table_bytes : 0;
     *reserved_bytes = h ? (VMS_PAGE_SIZE << h->order) : 0;
 }
+
+/*
+ * A kernel mapping made by ioremap (hash__map_kernel_page -> htab_bolt_mapping): entered
+ * now and bolted, since the driver's register accesses take no page fault. The inverted
+ * table has no entry for a page outside RAM (device registers): VMS_ERR_UNSUPPORTED.
+ */
+vms_status vmsi_hash_map_kernel(vms_kernel *k, uint64_t kva, vms_err *err)
+{
+    vmsi_hash *h = k->hash;
+    if (!h)
+        return VMS_OK;
+    if (h->design == VMS_DESIGN_INVERTED)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "design inverted: an inverted page table has one entry per frame of RAM "
+                        "and none for device registers (ioremap of 0x%llx)",
+                        (unsigned long long)kva);
+    vms_regs r = *vms_core_regs(vmsi_core(k, 0));
+    r.fmt = NULL;
+    r.user = false;
+    r.cr3 = k->init_pt.root; /* init_mm: the kernel half (no PCID: context 0) */
+    vms_walk_stats ws = {0};
+    vms_xlate x;
+    vms_fault f;
+    if (!vms_walk(k->bus, NULL, &r, kva, VMS_ACC_READ, &x, &f, &ws, NULL))
+        return vmsi_err(err, VMS_ERR_INVAL, "design hashed: ioremap 0x%llx is not mapped",
+                        (unsigned long long)kva);
+    unsigned prot = (x.rw && x.dirty ? VMS_PGPROT_W : 0) | (x.xd ? 0 : VMS_PGPROT_X);
+    uint64_t pa = vms_xlate_pa(&x, kva) & ~(uint64_t)VMS_PAGE_MASK;
+    vms_hpt_slot s;
+    vms_status st = vms_hpt_insert_v(k->bus, &h->hpt, 0, kva & ~(uint64_t)VMS_PAGE_MASK,
+                                     vms_hpt_mk_r(pa, prot, 0, x.pcd, x.pwt), VMS_HPTE_V_BOLTED,
+                                     &h->cursor, &s);
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "design hashed: no room to bolt ioremap 0x%llx",
+                        (unsigned long long)kva);
+    k->st.hash_fills++;
+    k->st.hash_evictions += s.evicted;
+    return VMS_OK;
+}
+
+void vmsi_hash_unmap_kernel(vms_kernel *k, uint64_t kva)
+{
+    vmsi_hash *h = k->hash;
+    if (h && h->design == VMS_DESIGN_HASHED)
+        k->st.hash_invalidations +=
+            vms_hpt_invalidate(k->bus, &h->hpt, 0, kva & ~(uint64_t)VMS_PAGE_MASK);
+}
