@@ -298,6 +298,22 @@ static void test_group_full(void)
     r0 = refs(&r);
     CHECK(!vms_core_translate(r.c, va[0], VMS_ACC_READ, &x, &pa, &f, NULL));
     CHECK_EQ(refs(&r) - r0, 16);
+    /* Bolted entries (the kernel's ioremap pages) are passed by: with slots 2 and 3 of the
+     * primary group bolted, the next eviction (cursor 2) takes slot 4. */
+    for (unsigned j = 2; j < 4; j++) {
+        uint64_t epa = HTAB + (h & 0x7FF) * 128u + j * 16u, v = 0;
+        vms_bus_read64(r.bus, epa, &v);
+        vms_bus_write64(r.bus, epa, v | VMS_HPTE_V_BOLTED);
+    }
+    uint64_t va18 = base + 18u * 2048u * 4096u;
+    CHECK_EQ(vms_hpt_insert(r.bus, &r.hpt, 1, va18, vms_hpt_mk_r(0x1012000, VMS_PGPROT_U, 0, 0, 0),
+                            &r.cursor, &s),
+             VMS_OK);
+    CHECK(s.evicted && !s.secondary);
+    CHECK_EQ(s.slot, 4);
+    CHECK_EQ(s.evicted_ea, va[4]);
+    /* A scan of every context keeps bolted entries (flush_all); a context's scan does not. */
+    CHECK_EQ(vms_hpt_invalidate_range(r.bus, &r.hpt, 0, true, base, base + 2 * 2048u * 4096u), 0);
     /* A whole-table scan finds the 16 live entries of context 1 in the segment. */
     CHECK_EQ(vms_hpt_invalidate_range(r.bus, &r.hpt, 2, false, 0, UINT64_MAX), 0);
     CHECK_EQ(vms_hpt_invalidate_range(r.bus, &r.hpt, 1, false, base, base + (1u << 28)), 16);
