@@ -60,6 +60,11 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
     if (cfg->design != VMS_DESIGN_RADIX && (cfg->fmt || cfg->design > VMS_DESIGN_INVERTED))
         return vmsi_err(err, VMS_ERR_INVAL, "design %s: only on arch x86_64 (this machine is %s)",
                         vms_design_name(cfg->design), cfg->fmt ? cfg->fmt->arch : "x86_64");
+    if (cfg->design != VMS_DESIGN_RADIX && cfg->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "design %s: the hardware searches its table; a software-managed TLB "
+                        "(tlb.mode=software) has no hardware walker",
+                        vms_design_name(cfg->design));
     vms_status st = vms_cache_validate(&cfg->cache, err);
     if (st == VMS_OK)
         st = vms_dram_validate(&cfg->dram, err);

@@ -81,5 +81,8 @@ grep -q 'kernel.pcid' "$tmp/err" && ok || bad "design without pcid: $(cat "$tmp/
 "$vmsim" replay "$ex/ls.vmt" --set arch=riscv64 --set design=hashed >/dev/null 2>"$tmp/err" && bad "design on riscv64 ran" || ok
 grep -q 'x86_64' "$tmp/err" && ok || bad "design on riscv64: $(cat "$tmp/err")"
 
+"$vmsim" replay "$ex/ls.vmt" --set tlb.mode=software --set design=hashed >/dev/null 2>"$tmp/err" && bad "design with a software TLB ran" || ok
+grep -q 'software-managed TLB' "$tmp/err" && ok || bad "design with tlb.mode=software: $(cat "$tmp/err")"
+
 echo "design: $pass passed, $fail failed"
 [ $fail -eq 0 ]
