@@ -118,8 +118,33 @@ static void d_flush_all(vms_core *c)
     }
 }
 
+static bool d_has_broadcast(const vms_core *c)
+{
+    return vmsi_x86_mmu_ops.has_broadcast(c);
+}
+
+/* Broadcasts drop TLB entries; the table's entries go where the kernel changes a PTE. */
+static unsigned d_flush_broadcast(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages)
+{
+    return vmsi_x86_mmu_ops.flush_broadcast(c, asid, va, npages);
+}
+
+static uint64_t d_sync(vms_core *c)
+{
+    return vmsi_x86_mmu_ops.sync(c);
+}
+
 static const vms_mmu_ops design_mmu_ops = {
-    d_boot, d_load_root, d_flush_page, d_flush_page_asid, d_flush_asid, d_flush_all};
+    .boot = d_boot,
+    .load_root = d_load_root,
+    .flush_page = d_flush_page,
+    .flush_page_asid = d_flush_page_asid,
+    .flush_asid = d_flush_asid,
+    .flush_all = d_flush_all,
+    .has_broadcast = d_has_broadcast,
+    .flush_broadcast = d_flush_broadcast,
+    .sync = d_sync,
+};
 
 #define DESIGN_FORMAT(NAME, TITLE, LEVELS, VABITS, WALK)                                           \
     {                                                                                              \
