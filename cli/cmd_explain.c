@@ -36,6 +36,9 @@ static const char usage[] =
     "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
     "                              aarch64 has its own options (vmsim explain --arch\n"
     "                              aarch64 --help)\n"
+    "  --design hashed|inverted    translate through a PowerPC-style hashed page table or\n"
+    "                              an inverted page table filled from the radix tables\n"
+    "                              (x86_64, 4K maps below 31 MiB; docs/arch/hashed.md)\n"
     "  --tlb hardware|software     who fills the TLB (default hardware: the walker);\n"
     "                              software: a MIPS-style JTLB that the kernel's refill\n"
     "                              handler fills (exceptions, its table loads, tlbwr);\n"
@@ -225,7 +228,7 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uint64_t *vas,
                       unsigned *nvas, vms_access_kind *kind, bool *user, unsigned *levels,
                       const char **preset, const char **hier, bool *json, const char **arch,
-                      bool *sw)
+                      vms_design *design, bool *sw)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -262,6 +265,12 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             *levels = (unsigned)atoi(v);
         } else if (!strcmp(a, "--arch") && v) {
             *arch = argv[++i];
+        } else if (!strcmp(a, "--design") && v) {
+            i++;
+            if (!vms_design_parse(v, design)) {
+                cli_error("explain", "bad --design '%s': expected radix, hashed or inverted", v);
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--tlb") && v) {
             i++;
             if (strcmp(v, "hardware") && strcmp(v, "software")) {
@@ -306,8 +315,9 @@ int cmd_explain(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
         if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
             return cmd_explain_aarch64(argc, argv);
+    vms_design design = VMS_DESIGN_RADIX;
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
-                        &json, &arch, &sw);
+                        &json, &arch, &design, &sw);
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_machine_config cfg;
@@ -333,6 +343,15 @@ int cmd_explain(int argc, char **argv)
     }
     if ((levels || fmt == NULL) && !vms_format_for(arch, levels)) {
         cli_error("explain", "bad --levels %u: expected x86_64 4|5, riscv64 3|4|5", levels);
+        return EXIT_USAGE;
+    }
+    if (design != VMS_DESIGN_RADIX && fmt) {
+        cli_error("explain", "--design %s: only with --arch x86_64", vms_design_name(design));
+        return EXIT_USAGE;
+    }
+    if (design != VMS_DESIGN_RADIX && sw) {
+        cli_error("explain", "--design %s with --tlb software: not modelled",
+                  vms_design_name(design));
         return EXIT_USAGE;
     }
     if (sw && fmt) {
@@ -371,6 +390,7 @@ int cmd_explain(int argc, char **argv)
         cfg.levels = fmt->levels;
     }
     cfg.ncores = 1;
+    cfg.design = design;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
         cli_error("explain", "%s", err.msg);
@@ -378,6 +398,10 @@ int cmd_explain(int argc, char **argv)
     }
     if (fmt) {
         rc = explain_format(m, fmt, maps, nmaps, vas, nvas, kind, user, demo);
+        goto stats;
+    }
+    if (design != VMS_DESIGN_RADIX) {
+        rc = explain_design(m, design, maps, nmaps, vas, nvas, kind, user, demo);
         goto stats;
     }
     vms_bus *bus = vms_machine_bus(m);

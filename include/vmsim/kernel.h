@@ -339,6 +339,11 @@ typedef struct vms_kernel_stats {
     uint64_t kernel_faults;     /* of pgfault: faults taken by kernel accesses to user memory */
     uint64_t efault;            /* kernel accesses to user memory that failed with EFAULT */
     uint64_t auto_anon_vmas;    /* VMAs created by the auto-anonymous layout (proc.h) */
+    /* The hashed and inverted designs (vmsim/arch/hashed.h; 0 under radix): */
+    uint64_t hash_faults;        /* faults hash_page ended by filling the table (not pgfault) */
+    uint64_t hash_fills;         /* entries inserted (hash faults and preloads) */
+    uint64_t hash_evictions;     /* entries pushed out: a full group, an alias, a chain's tail */
+    uint64_t hash_invalidations; /* entries removed because their radix PTE changed */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);

@@ -10,6 +10,7 @@
 #ifndef VMSIM_MACHINE_H
 #define VMSIM_MACHINE_H
 
+#include "vmsim/arch/hashed.h"
 #include "vmsim/bus.h"
 #include "vmsim/cache.h"
 #include "vmsim/dram.h"
@@ -70,6 +71,8 @@ typedef struct vms_machine_config {
                                  InvlpgbCountMax + 1); 0: no INVLPGB (it is refused) */
     unsigned levels;          /* 4 or 5 (LA57): the paging mode the cores start in */
     const vms_pt_format *fmt; /* the page-table format (format.h); NULL: x86-64 by levels */
+    vms_design design;        /* what the walker searches (vmsim/arch/hashed.h): radix (the
+                                 format's tree, the default), hashed or inverted (x86-64 only) */
     unsigned maxphyaddr;      /* physical-address width M, 36 … 52 */
     uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;

@@ -57,6 +57,14 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL, "invlpgb_max %u: expected 0 … 65536", cfg->invlpgb_max);
     if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
+    if (cfg->design != VMS_DESIGN_RADIX && (cfg->fmt || cfg->design > VMS_DESIGN_INVERTED))
+        return vmsi_err(err, VMS_ERR_INVAL, "design %s: only on arch x86_64 (this machine is %s)",
+                        vms_design_name(cfg->design), cfg->fmt ? cfg->fmt->arch : "x86_64");
+    if (cfg->design != VMS_DESIGN_RADIX && cfg->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "design %s: the hardware searches its table; a software-managed TLB "
+                        "(tlb.mode=software) has no hardware walker",
+                        vms_design_name(cfg->design));
     vms_status st = vms_cache_validate(&cfg->cache, err);
     if (st == VMS_OK)
         st = vms_dram_validate(&cfg->dram, err);
@@ -123,6 +131,8 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     /* x86-64 is regs.fmt NULL (its mode is CR4.LA57); other formats are named. */
     const vms_pt_format *f = vms_machine_format(m);
     c->regs.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
+    if (m->cfg.design != VMS_DESIGN_RADIX) /* a hashed or inverted table (arch/hashed.h) */
+        c->regs.fmt = vms_design_format(m->cfg.design, m->cfg.levels);
     vmsi_core_sync(c);
     return VMS_OK;
 }

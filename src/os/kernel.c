@@ -428,6 +428,8 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (st == VMS_OK)
         st = vmsi_reclaim_init(k, err);
     if (st == VMS_OK)
+        st = vmsi_hash_boot(k, err);
+    if (st == VMS_OK)
         st = boot_cores(k, err);
     if (st == VMS_OK)
         st = vmsi_hugetlb_init(k, err);
@@ -495,6 +497,7 @@ void vms_kernel_destroy(vms_kernel *k)
         vmsi_hugetlb_destroy(k);
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
+        vmsi_hash_destroy(k);
         if (k->init_pt.root)
             vms_pt_destroy(&k->init_pt);
         if (k->zero_pfn) {

@@ -253,9 +253,10 @@ struct vms_kernel {
     bool in_kswapd;                            /* … and it is kswapd */
     bool in_khugepaged;                        /* khugepaged is running (thp.c) */
     uint64_t thp_lru;                          /* transparent huge pages on the policy */
-    unsigned cur_core;   /* core of the task the kernel works for (charging) */
-    vmsi_proc *cur_proc; /* … and its process (NULL: none) */
-    vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
+    unsigned cur_core;      /* core of the task the kernel works for (charging) */
+    vmsi_proc *cur_proc;    /* … and its process (NULL: none) */
+    vmsi_dma *dma;          /* the DMA layer (dma.c), created by the first attach; NULL before */
+    struct vmsi_hash *hash; /* the hashed/inverted design's table (hashfill.c); NULL: radix */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
     /* ---- huge pages (thp.c, hugetlb.c) ---- */
@@ -417,6 +418,32 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
+
+/* ---- hashfill.c: the hashed and inverted designs (vmsim/arch/hashed.h) ---- */
+typedef enum vmsi_hash_ret {
+    VMSI_HASH_FILLED,     /* the radix tables allow it: an entry was inserted */
+    VMSI_HASH_FAULT,      /* they do not: a real fault (*ec is the radix walk's code) */
+    VMSI_HASH_UNMAPPABLE, /* the page has no entry in this design (IPT: not RAM) */
+    VMSI_HASH_PANIC,      /* vmsi_panic ran */
+} vmsi_hash_ret;
+/* At boot: the table, on every core (nothing for radix). */
+vms_status vmsi_hash_boot(vms_kernel *k, vms_err *err);
+void vmsi_hash_destroy(vms_kernel *k);
+/* hash_page: a fault at addr on core with error flags *ec. */
+vmsi_hash_ret vmsi_hash_page(vms_kernel *k, unsigned core, uint64_t addr, uint32_t *ec);
+/* update_mmu_cache: after a resolved fault, insert the entry if the access is allowed. */
+void vmsi_hash_preload(vms_kernel *k, unsigned core, uint64_t addr, uint32_t ec);
+/* mm's PTEs in [start, end) changed: remove their entries. */
+void vmsi_hash_flush(vms_kernel *k, const vmsi_mm *mm, uint64_t start, uint64_t end);
+/* A PCID was released: remove every entry of it. */
+void vmsi_hash_flush_ctx(vms_kernel *k, uint32_t pcid);
+/* ioremap / iounmap of the kernel page at kva: its bolted entry (hashed); the inverted
+ * design refuses device pages (VMS_ERR_UNSUPPORTED). Nothing under radix. */
+vms_status vmsi_hash_map_kernel(vms_kernel *k, uint64_t kva, vms_err *err);
+void vmsi_hash_unmap_kernel(vms_kernel *k, uint64_t kva);
+/* The design, the bytes of its table's entries and of the frames it took (0 for radix). */
+void vmsi_hash_info(const vms_kernel *k, vms_design *design, uint64_t *table_bytes,
+                    uint64_t *reserved_bytes);
 
 /* ---- smp.c ---- */
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);

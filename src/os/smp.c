@@ -419,6 +419,7 @@ void vmsi_flush_tlb_mm_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uin
 {
     if (start >= end)
         return;
+    vmsi_hash_flush(k, mm, start, end); /* the hashed designs' shared table (hashfill.c) */
     if ((flags & VMSI_FLUSH_GATHER) && !k->cfg.tlb_batch) {
         for (uint64_t va = start; va < end; va += VMS_PAGE_SIZE)
             shootdown(k, mm, initiator, va, va + VMS_PAGE_SIZE, flags);
@@ -437,6 +438,7 @@ void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64
 
 void vmsi_tlb_defer(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t va)
 {
+    vmsi_hash_flush(k, mm, va, va + VMS_PAGE_SIZE); /* a shared table cannot wait */
     if (!k->cfg.tlb_batch) {
         vmsi_flush_tlb_range(k, mm, initiator, va, va + VMS_PAGE_SIZE);
         return;
@@ -547,6 +549,7 @@ void vmsi_pcid_free(vms_kernel *k, uint16_t pcid)
 {
     if (pcid != VMSI_NO_PCID)
         k->pcid_used[pcid] = 2; /* free, but cores may still cache its entries */
+    vmsi_hash_flush_ctx(k, pcid); /* … but no hashed table may */
 }
 
 void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud)

@@ -509,11 +509,19 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
     k->cur_core = t->core;
     k->cur_proc = t->proc;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
+    vmsi_hash_ret h = k->hash ? vmsi_hash_page(k, t->core, addr, &ec) : VMSI_HASH_FAULT;
+    if (h != VMSI_HASH_FAULT) /* hashfill.c: a hash-table miss the radix tables allow */
+        return h == VMSI_HASH_FILLED ? (k->st.hash_faults++, VMSI_FAULT_DONE)
+               : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
+                                      : account(k, VMSI_FAULT_BUS, fi);
     assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
         return account(k, VMSI_FAULT_SEGV, fi);
-    return account(k, fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi), fi);
+    vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi);
+    if (k->hash && r == VMSI_FAULT_DONE)
+        vmsi_hash_preload(k, t->core, addr, ec); /* update_mmu_cache */
+    return account(k, r, fi);
 }
 
 /* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for

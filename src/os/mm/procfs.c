@@ -398,6 +398,25 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->forks), U(s->execs), U(s->clones), U(s->exits), U(s->context_switches),
             U(s->syscalls), U(s->oom_kill), U(mi.total), U(mi.free), U(mi.anon), U(mi.cached),
             U(mi.shmem), U(mi.pagetables), U(mi.mlocked), U(s->kernel_cycles));
+    if (st == VMS_OK && k->hash) { /* the hashed and inverted designs (hashfill.c) */
+        vms_design d;
+        uint64_t tb, rb, walks = 0, refs = 0;
+        vmsi_hash_info(k, &d, &tb, &rb);
+        for (unsigned i = 0; i < k->ncores; i++) {
+            const vms_walk_stats *ws = vms_core_walk_stats(vmsi_core((vms_kernel *)k, i));
+            walks += ws->walks;
+            refs += ws->mem_refs;
+        }
+        st = vms_strbuf_printf(
+            sb,
+            ",\"design\":{\"name\":\"%s\",\"table_bytes\":%llu,\"reserved_bytes\":%llu,"
+            "\"radix_table_bytes\":%llu,\"walks\":%llu,\"walk_mem_refs\":%llu,"
+            "\"refs_per_walk\":%.3f,\"hash_faults\":%llu,\"fills\":%llu,\"evictions\":%llu,"
+            "\"invalidations\":%llu}",
+            vms_design_name(d), U(tb), U(rb), U(mi.pagetables * VMS_PAGE_SIZE), U(walks), U(refs),
+            walks ? (double)refs / (double)walks : 0.0, U(s->hash_faults), U(s->hash_fills),
+            U(s->hash_evictions), U(s->hash_invalidations));
+    }
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
