@@ -50,6 +50,10 @@ static const char usage[] =
     "  --stats json                print the machine's counters as JSON at the end\n"
     "  -h, --help                  this text\n"
     "\n"
+    "Virtual machines: a two-dimensional (guest + EPT/NPT) walk, reference by reference:\n"
+    "  vmsim explain --nested [--levels G] [--host-levels H] [--host-page 4K|2M|1G] [VA]\n"
+    "      (vmsim explain --nested --help)\n"
+    "\n"
     "The teaching machines (docs/TEACHING.md), narrated in their own terms:\n"
     "  vmsim explain --ostep linear|multilevel|segmentation|relocation [FLAGS] [VA…]\n"
     "      OSTEP's homework machine for the script's FLAGS (see vmsim ostep --help);\n"
@@ -296,6 +300,9 @@ int cmd_explain(int argc, char **argv)
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false, sw = false;
     const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    for (int i = 1; i < argc; i++) /* so has --nested (explain_nested.c) */
+        if (!strcmp(argv[i], "--nested"))
+            return cmd_explain_nested(argc, argv);
     for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
         if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
             return cmd_explain_aarch64(argc, argv);

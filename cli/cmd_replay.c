@@ -40,6 +40,8 @@ static const char usage[] =
     "trace file (not stdin) builds the next-use oracle. docs/REPLAY.md has the details.\n"
     "\n"
     "options:\n"
+    "  --vm                replay as a guest process inside a virtual machine (EPT/NPT,\n"
+    "                      two-dimensional walks, VM exits): vmsim replay --vm --help\n"
     "  --format FMT        auto (detect; default), native, lackey, din (dinero), champsim\n"
     "  --layout L          auto: any touched address is anonymous memory (2 MiB regions;\n"
     "                      the default for traces without kernel events); recorded: only\n"
@@ -616,6 +618,9 @@ static int replay(replay_cli *o)
 
 int cmd_replay(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* inside a virtual machine: replay_vm.c */
+        if (!strcmp(argv[i], "--vm"))
+            return cmd_replay_vm(argc, argv);
     replay_cli o = {0};
     int rc = parse(argc, argv, &o);
     if (rc)

@@ -197,21 +197,38 @@ vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn)
     return st;
 }
 
-/* vms_pt_ops for init_mm's tables. */
-static vms_status init_alloc_table(void *ud, uint64_t *pa)
+/* vms_pt_ops.alloc_table of every kernel-owned tree (ud: its vmsi_table_ops). */
+static vms_status table_alloc(void *ud, uint64_t *pa)
 {
-    vms_kernel *k = ud;
+    vmsi_table_ops *t = ud;
     uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_table_frame(k, &pfn);
+    vms_status st = vmsi_alloc_table_frame(t->k, &pfn);
     *pa = pfn << VMS_PAGE_SHIFT;
+    for (unsigned i = 0; st == VMS_OK && i < 2; i++)
+        if (t->count[i])
+            (*t->count[i])++;
     return st;
 }
 
-static void init_free_table(void *ud, uint64_t pa)
+void vmsi_table_free(vmsi_table_ops *t, uint64_t pa)
 {
-    vms_kernel *k = ud;
-    vms_frames_set_flags(k->fr, pa >> VMS_PAGE_SHIFT, 0, VMS_FRAME_PAGETABLE);
-    vms_frames_put(k->fr, pa >> VMS_PAGE_SHIFT, NULL);
+    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
+    vms_frames_set_flags(t->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
+    vms_frames_put(t->k->fr, pfn, NULL);
+    for (unsigned i = 0; i < 2; i++)
+        if (t->count[i])
+            (*t->count[i])--;
+}
+
+/* vms_pt_ops.free_table of every kernel-owned tree. */
+static void table_free(void *ud, uint64_t pa)
+{
+    vmsi_table_free(ud, pa);
+}
+
+vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t)
+{
+    return (vms_pt_ops){table_alloc, table_free, t};
 }
 
 /* Map every RAM block of the physical address space at page_offset_base. */
@@ -263,7 +280,8 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
         st = vmsi_alloc_frames(k, 0, VMS_FRAME_ZERO, &k->zero_pfn, err);
     if (st != VMS_OK)
         return st;
-    vms_pt_ops ops = {init_alloc_table, init_free_table, k};
+    k->init_tops = (vmsi_table_ops){k, {NULL, NULL}};
+    vms_pt_ops ops = vmsi_table_pt_ops(&k->init_tops);
     st = vms_pt_init_format(&k->init_pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK) {
         k->init_pt.root = 0;
