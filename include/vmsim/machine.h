@@ -42,6 +42,10 @@ typedef struct vms_cost_config {
     uint32_t invlpgb;     /* issuing one INVLPGB */
     uint32_t tlbsync;     /* a TLBSYNC waiting for broadcasts within one socket */
     uint32_t tlbsync_hop; /* ... plus this per interconnect hop to the farthest core */
+    /* The AArch64 forms (TLBI … IS, DSB ISH; arch/aarch64.h), charged the same way. */
+    uint32_t tlbi_is;     /* issuing one TLBI VAE1IS / ASIDE1IS / VMALLE1IS */
+    uint32_t dsb_ish;     /* a DSB ISH waiting for TLBI … IS within one socket */
+    uint32_t dsb_ish_hop; /* ... plus this per interconnect hop to the farthest core */
 } vms_cost_config;
 
 /* The MMU of each core. */

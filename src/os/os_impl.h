@@ -45,23 +45,36 @@
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
+                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
 /* VMA flags (Linux VM_*, reduced). */
 enum {
-    VMSI_VM_SHARED = 1u << 0,    /* MAP_SHARED: writes reach the object */
-    VMSI_VM_ANON = 1u << 1,      /* private anonymous memory (no object) */
-    VMSI_VM_FILE = 1u << 2,      /* backed by a host file's page cache */
-    VMSI_VM_SHM = 1u << 3,       /* backed by a shmem object (shared anon or named) */
-    VMSI_VM_GROWSDOWN = 1u << 4, /* a stack: grows down on faults just below it */
-    VMSI_VM_LOCKED = 1u << 5,    /* mlocked */
-    VMSI_VM_HUGE2M = 1u << 6,    /* explicit 2 MiB pages */
-    VMSI_VM_HUGE1G = 1u << 7,    /* explicit 1 GiB pages */
-    VMSI_VM_HEAP = 1u << 8,      /* the brk area */
-    VMSI_VM_STACK = 1u << 9,     /* the main stack (for maps' "[stack]") */
+    VMSI_VM_SHARED = 1u << 0,      /* MAP_SHARED: writes reach the object */
+    VMSI_VM_ANON = 1u << 1,        /* private anonymous memory (no object) */
+    VMSI_VM_FILE = 1u << 2,        /* backed by a host file's page cache */
+    VMSI_VM_SHM = 1u << 3,         /* backed by a shmem object (shared anon or named) */
+    VMSI_VM_GROWSDOWN = 1u << 4,   /* a stack: grows down on faults just below it */
+    VMSI_VM_LOCKED = 1u << 5,      /* mlocked */
+    VMSI_VM_HUGE2M = 1u << 6,      /* explicit 2 MiB pages */
+    VMSI_VM_HUGE1G = 1u << 7,      /* explicit 1 GiB pages */
+    VMSI_VM_HEAP = 1u << 8,        /* the brk area */
+    VMSI_VM_STACK = 1u << 9,       /* the main stack (for maps' "[stack]") */
+    VMSI_VM_HUGEPAGE = 1u << 10,   /* madvise(MADV_HUGEPAGE) */
+    VMSI_VM_NOHUGEPAGE = 1u << 11, /* madvise(MADV_NOHUGEPAGE) */
+    VMSI_VM_NORESERVE = 1u << 12,  /* MAP_NORESERVE hugetlb: pages not reserved at mmap */
 };
 
 typedef struct vmsi_mm vmsi_mm;
+
+/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot, free
+ * ones on a stack; resv pages are promised to mappings (HugePages_Rsvd). */
+typedef struct vmsi_hpool {
+    uint64_t total, nfree, resv, cap;
+    uint64_t *free; /* nfree pfns (heads), room for cap */
+} vmsi_hpool;
 typedef struct vmsi_proc vmsi_proc;
 typedef struct vmsi_dma vmsi_dma; /* dma.c */
 
@@ -103,6 +116,8 @@ struct vmsi_mm {
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
+    uint64_t thp_leaves;                    /* 2 MiB leaves of transparent huge pages and of
+                                               the huge zero page (thp.c skips its walk at 0) */
     uint64_t id;                            /* for stable ordering in checks */
     uint64_t auto_anon;                     /* region size of the auto-anonymous layout
                                                (vms_proc_set_auto_anon), 0: off */
@@ -236,11 +251,18 @@ struct vms_kernel {
     uint64_t wmark_min, wmark_low, wmark_high; /* pages */
     bool in_reclaim;                           /* reclaim is running: no nested reclaim */
     bool in_kswapd;                            /* … and it is kswapd */
+    bool in_khugepaged;                        /* khugepaged is running (thp.c) */
+    uint64_t thp_lru;                          /* transparent huge pages on the policy */
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
     vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
+    /* ---- huge pages (thp.c, hugetlb.c) ---- */
+    uint64_t huge_zero_pfn;  /* the huge zero page (order 9), allocated on first use; 0: none */
+    uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
+    vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
+    uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
 };
 
 /*
@@ -358,6 +380,12 @@ static inline unsigned vmsi_swp_type(const vms_kernel *k, uint64_t pte)
 /* The "core" kswapd runs on when no core is configured for it: work charged to it is
  * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
 #define VMSI_NO_CORE UINT32_MAX
+
+/* The 4 KiB or the huge zero page: mapped read-only, never counted, never in the rmap. */
+static inline bool vmsi_is_zero_pfn(const vms_kernel *k, uint64_t pfn)
+{
+    return pfn == k->zero_pfn || (k->huge_zero_pfn && pfn == k->huge_zero_pfn);
+}
 
 /* ---- kernel.c ---- */
 /*

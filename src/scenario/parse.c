@@ -421,6 +421,8 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
             c->flags |= VMS_MAP_FIXED;
         } else if (tok_is(o, "huge=2M") || tok_is(o, "huge=1G")) {
             c->flags |= VMS_MAP_HUGETLB | (o->s[5] == '2' ? VMS_MAP_HUGE_2MB : VMS_MAP_HUGE_1GB);
+        } else if (tok_is(o, "noreserve")) {
+            c->flags |= VMS_MAP_NORESERVE;
         } else if (tok_is(o, "as") && *i + 1 < n) {
             vms_status st = new_label(p, &t[++*i], &c->def_label);
             if (st != VMS_OK)
@@ -428,7 +430,7 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
         } else {
             return fail(p,
                         "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
-                        "populate, locked, fixed, huge=2M|1G, as LABEL), got '%s'",
+                        "populate, locked, fixed, huge=2M|1G, noreserve, as LABEL), got '%s'",
                         str(o));
         }
     }
@@ -469,8 +471,17 @@ vms_status vmsi_scn_parse_range(parser *p, tok *t, int n, scn_cmd *c)
         st = length(p, &t[3], &c->len);
     if (st == VMS_OK && c->op == OP_MPROTECT)
         st = protection(p, &t[4], &c->prot);
-    if (st == VMS_OK && c->op == OP_MADVISE && !tok_is(&t[4], "dontneed"))
-        st = fail(p, "expected advice 'dontneed', got '%s'", str(&t[4]));
+    if (st == VMS_OK && c->op == OP_MADVISE) { /* the advice, kept in prot */
+        if (tok_is(&t[4], "dontneed"))
+            c->prot = VMS_MADV_DONTNEED;
+        else if (tok_is(&t[4], "hugepage"))
+            c->prot = VMS_MADV_HUGEPAGE;
+        else if (tok_is(&t[4], "nohugepage"))
+            c->prot = VMS_MADV_NOHUGEPAGE;
+        else
+            st = fail(p, "expected advice 'dontneed', 'hugepage' or 'nohugepage', got '%s'",
+                      str(&t[4]));
+    }
     if (st == VMS_OK)
         st = expectation(p, t, n, 4 + extra, c, EXPECT_SYSCALL);
     return st;

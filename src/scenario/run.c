@@ -451,8 +451,11 @@ vms_status vmsi_scn_run_range(runner *r, vms_task *t)
         st = vms_sys_munlock(r->k, t, a, c->len, &err);
         break;
     case OP_MADVISE:
-        say(r, " dontneed");
-        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        say(r, " %s",
+            c->prot == VMS_MADV_HUGEPAGE     ? "hugepage"
+            : c->prot == VMS_MADV_NOHUGEPAGE ? "nohugepage"
+                                             : "dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, (int)c->prot, &err);
         break;
     default:
         st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);
@@ -1243,14 +1246,19 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
         snprintf(who, sizeof who, "kswapd");
     else
         snprintf(who, sizeof who, "core %u", ev->initiator);
+    bool x86 = strcmp(vms_machine_format(r->m)->arch, "x86_64") == 0;
     vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
-                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+                      ev->start, ev->end,
+                      !ev->full ? ""
+                      : x86     ? ", whole PCID"
+                                : ", whole ASID",
+                      ev->pid);
     if (ev->broadcast) {
-        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+        vms_strbuf_printf(sb, "%u %s, no IPI", ev->invlpgb, ev->method);
     } else if (ev->ntargets == 0) {
         vms_strbuf_printf(sb, "no IPI");
     } else {
-        vms_strbuf_printf(sb, "IPI to");
+        vms_strbuf_printf(sb, "%s", ev->sbi ? "SBI remote fence: IPI to" : "IPI to");
         unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
         for (unsigned i = 0; i < shown; i++)
             vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
