@@ -308,12 +308,10 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * difference (vms_core_access moves nothing between groups), so one loop over the
  * pieces is the same model. The speed comes from inlining: one call per batch instead
  * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
- * three times: with caches, without, and without the plain hits below (for a core whose
- * software-managed TLB reads the clock mid-batch), so that the loop carries no test for
- * them.
+ * twice, so that the loop without caches carries no test for them.
  *
- * With `plain` (no caches), a reference inside the 4 KiB page of its L1 TLB's repeat
- * memo, of a kind the memo allows (tlb_impl.h: memo_allow), is a plain hit: translate() would find
+ * Without caches, a reference inside the 4 KiB page of its L1 TLB's repeat memo, of a
+ * kind the memo allows (tlb_impl.h: memo_allow), is a plain hit: translate() would find
  * the memo, pass the rights check, need no D walk and count one L1 hit — so the batch
  * only counts it (hits, added at the end: nothing reads those counters while the batch
  * runs, and the cycles only the memory side would read). memo_allow is cleared here at
@@ -323,14 +321,14 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * clears the memo).
  */
 static inline __attribute__((always_inline)) size_t
-batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms, bool plain)
+batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
     vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
     _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
     hits h;
     size_t i;
-    if (plain) {
+    if (!ms) {
         memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
             if (l1[k])
@@ -341,7 +339,7 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
         vms_access_kind kind = (vms_access_kind)refs[i].kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
         vms_tlb *t = l1[kind];
-        if (plain && t && (t->memo_allow >> kind & 1) && va >> VMS_PAGE_SHIFT == t->memo_vpn &&
+        if (!ms && t && (t->memo_allow >> kind & 1) && va >> VMS_PAGE_SHIFT == t->memo_vpn &&
             (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
             assert(t->memo_valid && t->memo_ctx == c->ctx);
             h.n[kind][t->memo_x.size]++;
@@ -352,11 +350,11 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             vms_xlate x;
             uint64_t pa;
             if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
-                if (plain)
+                if (!ms)
                     hits_of(c, l1, &h);
                 return i;
             }
-            if (plain && t && t->memo_valid && t->memo_vpn == va >> VMS_PAGE_SHIFT)
+            if (!ms && t && t->memo_valid && t->memo_vpn == va >> VMS_PAGE_SHIFT)
                 t->memo_allow |= (uint8_t)(1u << kind);
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
@@ -369,18 +367,12 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             len -= room;
         }
     }
-    if (plain)
+    if (!ms)
         hits_of(c, l1, &h);
     return n;
 }
 
 size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
 {
-    if (c->m->ms)
-        return batch(c, refs, n, fault, c->m->ms, false);
-    /* A software-managed TLB reads the clock inside the batch (Random, arch/mips): no
-     * plain hits, whose cycles are added at the end. */
-    if (c->swtlb)
-        return batch(c, refs, n, fault, NULL, false);
-    return batch(c, refs, n, fault, NULL, true);
+    return c->m->ms ? batch(c, refs, n, fault, c->m->ms) : batch(c, refs, n, fault, NULL);
 }
