@@ -32,6 +32,7 @@
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 #include "vmsim/swtlb.h"
+#include "vmsim/virt.h"
 
 static vms_machine *new_machine(bool sw, unsigned entries, unsigned wired, unsigned ncores,
                                 uint64_t seed)
@@ -218,6 +219,8 @@ static void test_random_wired(void)
         vms_mips_tlb_entry_at(c, i, &e);
         CHECK(e.ehinv);
     }
+    /* No virtual machines on a software-TLB core (no two-stage MMU in this model). */
+    CHECK_EQ(vms_core_vm_enter(c, NULL, 1, vms_core_regs(c)), VMS_ERR_UNSUPPORTED);
     /* No handler and no entry: a refill passed on as a TLBL page fault. */
     CHECK(!vms_core_translate(c, UINT64_C(0x60000000), VMS_ACC_READ, &x, &pa, &f, NULL));
     CHECK_EQ(f.kind, VMS_FAULT_PF);
