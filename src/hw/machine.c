@@ -117,6 +117,11 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
         vms_status st = vms_tlb_create(m->alloc, tc[l], seed, &c->tlb[l], err);
         if (st != VMS_OK)
             return st;
+        /* A software-managed TLB's Random reads the clock inside a replay batch, whose
+         * plain hits (the repeat memo's) add their cycles at the end: without the memo
+         * every hit is counted in order (the same results; mmu.c batch()). */
+        if (sw)
+            vms_tlb_set_memo(c->tlb[l], false);
     }
     if (has_pwc(&mc->pwc) && !sw) {
         vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,

@@ -45,6 +45,9 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
         c.kind = VMS_S2_EPT;
     if (c.kind != VMS_S2_EPT && c.kind != VMS_S2_NPT)
         return vmsi_err(err, VMS_ERR_INVAL, "a VM's second stage is EPT or NPT");
+    if (vms_machine_get_config(m)->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "VM: tlb.mode = software (a MIPS-style TLB) has no two-stage translation");
     c.host_levels = c.host_levels ? c.host_levels : 4;
     c.guest_levels = c.guest_levels ? c.guest_levels : 4;
     c.guest_mem = c.guest_mem ? c.guest_mem : UINT64_C(4) << 30;

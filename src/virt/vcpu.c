@@ -17,6 +17,8 @@
 
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest)
 {
+    if (c->swtlb) /* a software-managed TLB (arch/mips) has no two-stage MMU here */
+        return VMS_ERR_UNSUPPORTED;
     if (vm == 0 || c->nested || !n)
         return VMS_ERR_INVAL;
     c->host_regs = c->regs;
