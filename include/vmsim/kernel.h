@@ -151,6 +151,12 @@ typedef struct vms_kernel_config {
     uint64_t wmark_high; /* [0 = auto] bytes: ... and reclaims up to it */
     int kswapd_core;     /* [-1] core charged for kswapd's work; -1: nobody (counted
                             apart in stats as kswapd_cycles) */
+    /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
+     * ignore them ---- */
+    bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
+    bool smap; /* [true] CR4.SMAP: kernel data accesses to user pages only inside
+                  STAC … CLAC (copy_to_user); a stray one is an oops (EFAULT here) */
+    bool pke;  /* [true] CR4.PKE: protection keys (pkey_alloc, pkey_mprotect, PKRU) */
 } vms_kernel_config;
 
 /* Fill *cfg with the defaults documented in vms_kernel_config. */
@@ -297,6 +303,7 @@ typedef struct vms_kernel_stats {
     uint64_t user_cycles;       /* cycles of user accesses themselves (translation + data) */
     uint64_t kernel_faults;     /* of pgfault: faults taken by kernel accesses to user memory */
     uint64_t efault;            /* kernel accesses to user memory that failed with EFAULT */
+    uint64_t smap_faults;       /* … of which SMAP stopped (outside STAC/CLAC): oopses */
     uint64_t auto_anon_vmas;    /* VMAs created by the auto-anonymous layout (proc.h) */
 } vms_kernel_stats;
 
