@@ -512,7 +512,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "expected a command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 27); /* spawn … blk */
+    CHECK_EQ(n, 31); /* spawn … blk, pkey, wrpkru, kread, kwrite */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 

@@ -179,6 +179,12 @@ typedef struct vms_kernel_config {
                                    (hugepagesz=1G hugepages=N) */
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
     unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
+    /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
+     * ignore them ---- */
+    bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
+    bool smap; /* [true] CR4.SMAP: kernel data accesses to user pages only inside
+                  STAC … CLAC (copy_to_user); a stray one is an oops (EFAULT here) */
+    bool pke;  /* [true] CR4.PKE: protection keys (pkey_alloc, pkey_mprotect, PKRU) */
 } vms_kernel_config;
 
 /* Fill *cfg with the defaults documented in vms_kernel_config. */
@@ -338,6 +344,7 @@ typedef struct vms_kernel_stats {
     uint64_t user_cycles;       /* cycles of user accesses themselves (translation + data) */
     uint64_t kernel_faults;     /* of pgfault: faults taken by kernel accesses to user memory */
     uint64_t efault;            /* kernel accesses to user memory that failed with EFAULT */
+    uint64_t smap_faults;       /* … of which SMAP stopped (outside STAC/CLAC): oopses */
     uint64_t auto_anon_vmas;    /* VMAs created by the auto-anonymous layout (proc.h) */
     /* The hashed and inverted designs (vmsim/arch/hashed.h; 0 under radix): */
     uint64_t hash_faults;        /* faults hash_page ended by filling the table (not pgfault) */

@@ -162,6 +162,12 @@ static const key keys[] = {
     {"kernel.shootdown", K_SHOOT, 0, 0, 0,
      "TLB shootdown: ipi, broadcast (INVLPGB; AArch64 TLBI IS), sbi (RISC-V remote fence) or "
      "auto (Linux's: x86 broadcast when on >= 3 cores, AArch64 TLBI IS, RISC-V sbi)"},
+    {"kernel.smep", K_BOOL, KC(smep), 0, 0,
+     "x86-64: CR4.SMEP on (no supervisor fetch from user pages)"},
+    {"kernel.smap", K_BOOL, KC(smap), 0, 0,
+     "x86-64: CR4.SMAP on (kernel touches user pages only inside STAC ... CLAC)"},
+    {"kernel.pke", K_BOOL, KC(pke), 0, 0,
+     "x86-64: CR4.PKE on (protection keys: pkey_alloc, pkey_mprotect, PKRU)"},
     {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
      "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
     {"kernel.tlb_refill_cycles", K_U32, KC(tlbex.refill_cycles), 0, U32MAX,

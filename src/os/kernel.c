@@ -50,6 +50,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.sbi_ecall = 500;
     cfg->cost.sbi_rfence = 1500;
     cfg->shootdown = VMS_SHOOTDOWN_AUTO;
+    cfg->smep = cfg->smap = cfg->pke = true;
     cfg->tlb_batch = true;
     vms_tlbex_config_default(&cfg->tlbex);
     cfg->sched_slice = 2250000;
@@ -303,6 +304,27 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     return build_direct_map(k, err);
 }
 
+/*
+ * Protection as Linux turns it on when the CPU has it (x86-64 only; arch/x86/kernel/cpu/
+ * common.c setup_smep, setup_smap, setup_pku): CR4.SMEP (no supervisor fetch from user
+ * pages), CR4.SMAP (no supervisor data access to user pages unless RFLAGS.AC: the
+ * kernel's own user accesses are STAC … CLAC), CR4.PKE (protection keys, PKRU per
+ * task, a new program's PKRU init_pkru_value = 0x55555554: every key but 0
+ * access-disabled until pkey_alloc). kernel.smep/smap/pke turn each off.
+ */
+static vms_status protect_core(vms_kernel *k, vms_core *c)
+{
+    if (strcmp(k->fmt->arch, "x86_64") != 0)
+        return VMS_OK;
+    uint64_t cr4 = vms_core_regs(c)->cr4;
+    cr4 |= (k->cfg.smep ? VMS_CR4_SMEP : 0) | (k->cfg.smap ? VMS_CR4_SMAP : 0) |
+           (k->cfg.pke ? VMS_CR4_PKE : 0);
+    k->pke = k->cfg.pke;
+    k->pkru_init = k->cfg.pke ? VMSI_PKRU_INIT : 0;
+    vms_core_write_pkru(c, k->pkru_init);
+    return vms_core_write_cr4(c, cr4);
+}
+
 /* Every core: paging on with init_mm (ASID 0), address-space IDs as configured
  * (x86-64: CR3, then CR4.PCIDE); supervisor mode. */
 static vms_status boot_cores(vms_kernel *k, vms_err *err)
@@ -316,6 +338,9 @@ static vms_status boot_cores(vms_kernel *k, vms_err *err)
             return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
                             k->fmt->title, k->cfg.pcid ? "on" : "off");
         vms_core_set_user(c, false);
+        st = protect_core(k, c);
+        if (st != VMS_OK)
+            return vmsi_err(err, st, "core %u refused CR4.SMEP/SMAP/PKE", i);
     }
     return VMS_OK;
 }

@@ -36,7 +36,8 @@
 #define VMSI_MAX_PCID          4095u
 #define VMSI_NO_PCID           0u
 #define VMSI_STACK_GUARD_GAP   (UINT64_C(256) << VMS_PAGE_SHIFT) /* Linux stack_guard_gap */
-#define VMSI_TLB_FLUSH_CEILING 33u /* Linux tlb_single_page_flush_ceiling */
+#define VMSI_TLB_FLUSH_CEILING 33u         /* Linux tlb_single_page_flush_ceiling */
+#define VMSI_PKRU_INIT         0x55555554u /* Linux init_pkru_value: AD for keys 1 … 15 */
 #define VMSI_ELF_ET_DYN_BASE   UINT64_C(0x555555554000)
 #define VMSI_DMESG_LINES       256u /* kernel log lines kept for vms_kernel_dmesg */
 #define VMSI_DMESG_LINE        160u
@@ -66,6 +67,16 @@ enum {
     VMSI_VM_NOHUGEPAGE = 1u << 11, /* madvise(MADV_NOHUGEPAGE) */
     VMSI_VM_NORESERVE = 1u << 12,  /* MAP_NORESERVE hugetlb: pages not reserved at mmap */
 };
+
+/* A VMA's protection key (pkey_mprotect), in vm_flags as Linux's VM_PKEY_BIT0..3 are:
+ * bits 19:16 (0: the default key). VMAs of different keys never merge. */
+#define VMSI_VM_PKEY_SHIFT 16u
+#define VMSI_VM_PKEY_MASK  (0xFu << VMSI_VM_PKEY_SHIFT)
+
+static inline unsigned vmsi_vma_pkey(unsigned flags)
+{
+    return (flags & VMSI_VM_PKEY_MASK) >> VMSI_VM_PKEY_SHIFT;
+}
 
 typedef struct vmsi_mm vmsi_mm;
 
@@ -121,6 +132,8 @@ struct vmsi_mm {
     uint64_t id;                            /* for stable ordering in checks */
     uint64_t auto_anon;                     /* region size of the auto-anonymous layout
                                                (vms_proc_set_auto_anon), 0: off */
+    uint16_t pkey_map;                      /* protection keys allocated (pkey_alloc);
+                                               bit 0, the default key, always set */
 };
 
 struct vmsi_proc {
@@ -141,6 +154,8 @@ struct vms_task {
     unsigned core;
     bool queued;                           /* on core's run queue (sched.c) */
     uint64_t affinity[VMS_MAX_CORES / 64]; /* cores it may run on */
+    uint32_t pkru;                         /* its PKRU (XSAVE state): loaded whenever it
+                                              runs, written by WRPKRU and pkey_alloc */
 };
 
 /* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
@@ -215,6 +230,8 @@ struct vms_kernel {
     vms_rng rng;
     unsigned ncores, levels;
     const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
+    bool pke;                 /* CR4.PKE is on (x86-64, kernel.pke): pkeys work */
+    uint32_t pkru_init;       /* a new program's PKRU (Linux init_pkru_value) */
     vms_pt init_pt;           /* init_mm: kernel half only */
     vmsi_table_ops init_tops; /* … its table frames (not counted) */
     uint64_t page_offset;

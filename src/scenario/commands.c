@@ -48,6 +48,15 @@ const scn_def vmsi_scn_commands[] = {
      false},
     {"nic", OP_NIC_POST, P(nic), R(nic), "nic post DEV ADDR | nic receive DEV DATA", false},
     {"blk", OP_BLK, P(blk), R(blk), "blk read|write DEV SECTOR COUNT ADDR", false},
+    {"pkey", OP_PKEY, P(pkey), R(pkey),
+     "pkey NAME alloc [noaccess|nowrite] | pkey NAME free KEY | pkey NAME mprotect ADDR LEN "
+     "PROT KEY",
+     true},
+    {"wrpkru", OP_WRPKRU, P(pkey), R(pkey), "wrpkru NAME VALUE", true},
+    {"kread", OP_KREAD, P(kaccess), R(kaccess), "kread NAME ADDR LEN [nostac] [expect ok|error]",
+     true},
+    {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
+     "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

@@ -1171,3 +1171,72 @@ vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err
     }
     return VMS_OK;
 }
+
+/* pkey NAME alloc [noaccess|nowrite] | free KEY | mprotect ADDR LEN PROT KEY, and
+ * wrpkru NAME VALUE. c->dir: 0 alloc, 1 free, 2 mprotect; c->count: rights, key or
+ * the PKRU value. */
+vms_status vmsi_scn_parse_pkey(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 3, usage_of(c));
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st != VMS_OK)
+        return st;
+    if (c->op == OP_WRPKRU) {
+        st = number(p, &t[2], false, "a PKRU value (32 bits)", &c->count);
+        if (st == VMS_OK && c->count > UINT32_MAX)
+            return fail(p, "expected a PKRU value of 32 bits, got '%s'", str(&t[2]));
+        return st == VMS_OK ? expectation(p, t, n, 3, c, EXPECT_SYSCALL) : st;
+    }
+    int i = 3;
+    if (tok_is(&t[2], "alloc")) {
+        c->dir = 0;
+        if (i < n && (tok_is(&t[i], "noaccess") || tok_is(&t[i], "nowrite")))
+            c->count = t[i++].s[2] == 'a' ? VMS_PKEY_DISABLE_ACCESS : VMS_PKEY_DISABLE_WRITE;
+    } else if (tok_is(&t[2], "free")) {
+        c->dir = 1;
+        st = argc_is(p, n, 4, usage_of(c));
+        if (st == VMS_OK)
+            st = number(p, &t[i++], false, "a protection key 0 … 15", &c->count);
+    } else if (tok_is(&t[2], "mprotect")) {
+        c->dir = 2;
+        st = argc_is(p, n, 7, usage_of(c));
+        if (st == VMS_OK)
+            st = address(p, &t[3], false, &c->addr);
+        if (st == VMS_OK)
+            st = length(p, &t[4], &c->len);
+        if (st == VMS_OK)
+            st = protection(p, &t[5], &c->prot);
+        if (st == VMS_OK)
+            st = number(p, &t[6], false, "a protection key 0 … 15", &c->count);
+        i = 7;
+    } else {
+        return fail(p, "expected alloc, free or mprotect after 'pkey NAME', got '%s'", str(&t[2]));
+    }
+    if (st == VMS_OK && c->dir && c->count >= VMS_NR_PKEYS)
+        return fail(p, "expected a protection key 0 … 15, got %llu", (unsigned long long)c->count);
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}
+
+/* kread NAME ADDR LEN [nostac] / kwrite NAME ADDR DATA [nostac]; c->flag: nostac. */
+vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 4, usage_of(c));
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st == VMS_OK && c->op == OP_KWRITE)
+        st = data(p, &t[3], &c->data_off, &c->data_len);
+    if (st == VMS_OK && c->op == OP_KREAD) {
+        st = length(p, &t[3], &c->len);
+        if (st == VMS_OK && c->len > 4096)
+            return fail(p, "expected a length of at most 4096 for kread, got '%s'", str(&t[3]));
+    }
+    int i = 4;
+    if (st == VMS_OK && i < n && tok_is(&t[i], "nostac")) {
+        c->flag = true;
+        i++;
+    }
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}

@@ -461,7 +461,18 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
             return NULL;
     }
     fi->si_code = VMS_SEGV_ACCERR;
-    return access_error(ec, v) ? NULL : v;
+    if (access_error(ec, v))
+        return NULL;
+    /* arch_vma_access_permitted: the VMA's key against the thread's PKRU, before any
+     * page is brought in (data accesses only). */
+    unsigned key = vmsi_vma_pkey(v->flags);
+    uint32_t pkru = vms_core_regs(vmsi_core(k, k->cur_core))->pkru;
+    if (k->pke && key && !(ec & VMS_FAULTF_EXEC) &&
+        (vms_pkru_ad(pkru, key) || ((ec & VMS_FAULTF_WRITE) && vms_pkru_wd(pkru, key)))) {
+        fi->si_code = VMS_SEGV_PKUERR;
+        return NULL;
+    }
+    return v;
 }
 
 static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,

@@ -103,6 +103,7 @@ vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)
     mm->start_brk = old->start_brk;
     mm->brk = old->brk;
     mm->stack_top = old->stack_top;
+    mm->pkey_map = old->pkey_map; /* arch_dup_pkeys */
     for (size_t i = 0; i < old->nvma && st == VMS_OK; i++) {
         vmsi_vma v = old->vma[i];
         v.flags &= ~(unsigned)VMSI_VM_LOCKED;

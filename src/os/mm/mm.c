@@ -365,24 +365,30 @@ static vms_status mapped_range(vmsi_mm *mm, const char *name, uint64_t start, ui
     return VMS_OK;
 }
 
-vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
-                            vms_err *err)
+/* do_mprotect_pkey: mprotect, and with pkey >= 0 the key of the range too. */
+static vms_status mprotect_pkey(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
+                                unsigned prot, int pkey, vms_err *err)
 {
-    vmsi_mm *mm = sys_enter(k, t, "mprotect", err);
+    const char *name = pkey < 0 ? "mprotect" : "pkey_mprotect";
+    vmsi_mm *mm = sys_enter(k, t, name, err);
     uint64_t end;
     if (!mm)
         return sys_refused(k);
     if (prot & ~7u)
-        return vmsi_err(err, VMS_ERR_INVAL, "mprotect: prot %#x", prot);
-    vms_status st = user_range(k, "mprotect", addr, len, &end, err);
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: prot %#x", name, prot);
+    if (pkey >= 0 && (pkey >= VMS_NR_PKEYS || !((mm->pkey_map >> pkey) & 1u)))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_mprotect: pkey %d is not allocated", pkey);
+    vms_status st = user_range(k, name, addr, len, &end, err);
     if (st == VMS_OK)
-        st = mapped_range(mm, "mprotect", addr, end, err);
+        st = mapped_range(mm, name, addr, end, err);
     if (st == VMS_OK)
         st = split_range(mm, addr, end, err);
     if (st != VMS_OK)
         return st;
     for (vmsi_vma *v = vmsi_vma_lookup(mm, addr); v && v->start < end; v++) {
         v->prot = prot;
+        if (pkey >= 0)
+            v->flags = (v->flags & ~VMSI_VM_PKEY_MASK) | (unsigned)pkey << VMSI_VM_PKEY_SHIFT;
         if (v == &mm->vma[mm->nvma - 1])
             break;
     }
@@ -390,6 +396,74 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
     vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     vmsi_vma_merge_around(mm, addr, end);
     return VMS_OK;
+}
+
+vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
+                            vms_err *err)
+{
+    return mprotect_pkey(k, t, addr, len, prot, -1, err);
+}
+
+vms_status vms_sys_pkey_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
+                                 unsigned prot, int pkey, vms_err *err)
+{
+    if (pkey < -1)
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_mprotect: pkey %d", pkey);
+    return mprotect_pkey(k, t, addr, len, prot, pkey, err);
+}
+
+/* ---- protection keys (arch/x86/kernel/fpu/xstate.c, mm/mprotect.c) ---- */
+
+vms_status vms_sys_pkey_alloc(vms_kernel *k, vms_task *t, unsigned flags, unsigned rights,
+                              int *pkey, vms_err *err)
+{
+    *pkey = -1;
+    vmsi_mm *mm = sys_enter(k, t, "pkey_alloc", err);
+    if (!mm)
+        return sys_refused(k);
+    if (flags || (rights & ~(unsigned)(VMS_PKEY_DISABLE_ACCESS | VMS_PKEY_DISABLE_WRITE)))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_alloc: flags %#x, rights %#x", flags, rights);
+    if (!k->pke)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "pkey_alloc: no protection keys (ENOSPC): CR4.PKE is off");
+    for (int key = 1; key < VMS_NR_PKEYS; key++) {
+        if ((mm->pkey_map >> key) & 1u)
+            continue;
+        mm->pkey_map = (uint16_t)(mm->pkey_map | 1u << key);
+        /* arch_set_user_pkey_access: this thread's AD/WD for the key, from rights. */
+        uint32_t bits = (uint32_t)(rights & 3u) << (2 * key);
+        t->pkru = (t->pkru & ~(UINT32_C(3) << (2 * key))) | bits;
+        *pkey = key;
+        return VMS_OK;
+    }
+    return vmsi_err(err, VMS_ERR_UNSUPPORTED, "pkey_alloc: all %d keys taken (ENOSPC)",
+                    VMS_NR_PKEYS - 1);
+}
+
+vms_status vms_sys_pkey_free(vms_kernel *k, vms_task *t, int pkey, vms_err *err)
+{
+    vmsi_mm *mm = sys_enter(k, t, "pkey_free", err);
+    if (!mm)
+        return sys_refused(k);
+    if (pkey < 1 || pkey >= VMS_NR_PKEYS || !((mm->pkey_map >> pkey) & 1u))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_free: pkey %d is not allocated", pkey);
+    mm->pkey_map = (uint16_t)(mm->pkey_map & ~(1u << pkey)); /* pages keep their key */
+    return VMS_OK;
+}
+
+vms_status vms_task_wrpkru(vms_kernel *k, vms_task *t, uint32_t pkru, vms_err *err)
+{
+    if (!k->pke)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED, "WRPKRU: #UD, CR4.PKE is off");
+    if (!t || t->proc->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "WRPKRU: no running task");
+    t->pkru = pkru;
+    return VMS_OK;
+}
+
+uint32_t vms_task_pkru(const vms_task *t)
+{
+    return t->pkru;
 }
 
 /* ---- brk ------------------------------------------------------------------------------ */

@@ -209,7 +209,11 @@ uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn
         if (vma->prot & VMS_PROT_EXEC)
             prot |= VMS_PGPROT_X;
     }
-    return vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(size), prot);
+    uint64_t pte = vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(size), prot);
+    unsigned pkey = vmsi_vma_pkey(vma->flags);
+    if (pkey && k->pke && vms_fmt_pte_present(k->fmt, pte)) /* x86-64: bits 62:59 */
+        pte |= (uint64_t)pkey << VMS_PTE_PKEY_SHIFT;
+    return pte;
 }
 
 uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
