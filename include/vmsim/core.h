@@ -170,17 +170,7 @@ static inline bool vms_access_is_string(uint64_t va, uint64_t len)
     return ((va + len - 1) >> 12) - (va >> 12) >= 16;
 }
 
-/*
- * One address-only reference of a batch: len bytes (>= 1) at va, of kind
- * vms_access_kind (read, write or fetch). 16 bytes, no pointers.
- */
-typedef struct vms_ref {
-    uint64_t va;
-    uint32_t len;
-    uint8_t kind; /* vms_access_kind */
-    uint8_t reserved_[3];
-} vms_ref;
-_Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
+/* vms_ref, one address-only reference of a batch, is in common.h (trace readers fill it). */
 
 /*
  * Run refs[0..n) in order as address-only accesses: exactly what n calls of

@@ -18,6 +18,9 @@
  * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
  * every step is counted.
  */
+#include <string.h>
+
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "hw/tlb_impl.h"
@@ -56,6 +59,8 @@ static void deliver(vms_core *c, const vms_fault *f)
     case VMS_FAULT_GP:
         c->st.faults_gp++;
         break;
+    case VMS_FAULT_S2: /* a VM exit: the two-stage MMU counts it (virt.h) */
+        break;
     default:
         c->st.faults_bus++;
         break;
@@ -66,6 +71,10 @@ static void deliver(vms_core *c, const vms_fault *f)
 static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
                           vms_fault *fault, vms_walk_trace *trace)
 {
+    if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
+        return vmsi_mips_miss(c, va, kind, l1, x, fault);
+    if (c->nested) /* in a guest: the two-dimensional walk */
+        return vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_walk_trace local; /* with caches on, the trace names the entries read */
@@ -138,6 +147,15 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     }
 
     uint32_t err = check_access(c, &x, kind);
+    if (err && c->nested) {
+        /* A composed entry holds both stages' rights: which stage refuses is the walk's
+         * answer (a guest #PF, or a VM exit with the guest-physical address). */
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
+            deliver(c, fault);
+            return false;
+        }
+        goto done;
+    }
     if (err) {
         c->st.tlb_hit_faults++;
         *fault = (vms_fault){.kind = VMS_FAULT_PF,
@@ -249,6 +267,40 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
     return r;
 }
 
+/* The plain hits of a batch, counted by kind and page size and added to the counters
+ * once (hits_of). */
+typedef struct hits {
+    uint64_t n[3][VMS_PG_NSIZES];
+    uint64_t any; /* their sum: 0 skips hits_of's work */
+} hits;
+
+/*
+ * Add the batch's plain hits to the counters, as translate() counts each hit: the
+ * core's accesses and accesses by kind, the L1 TLB's lookups, hits and hits by size,
+ * and l1_hit + mem_access cycles each.
+ */
+static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
+{
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    if (!h->any)
+        return;
+    for (unsigned k = 0; k < 3; k++) {
+        uint64_t sum = 0;
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
+            sum += h->n[k][s];
+            if (l1[k])
+                l1[k]->stats.hits_by_size[s] += h->n[k][s];
+        }
+        if (!sum)
+            continue;
+        c->st.accesses += sum;
+        c->st.by_kind[k] += sum;
+        l1[k]->stats.lookups += sum;
+        l1[k]->stats.hits += sum;
+        c->cycles += sum * (cost->l1_hit + cost->mem_access);
+    }
+}
+
 /*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
  * translated in order and each adds cost.mem_access (and, with caches, what the
@@ -257,20 +309,53 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
  * pieces is the same model. The speed comes from inlining: one call per batch instead
  * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
  * twice, so that the loop without caches carries no test for them.
+ *
+ * Without caches, a reference inside the 4 KiB page of its L1 TLB's repeat memo, of a
+ * kind the memo allows (tlb_impl.h: memo_allow), is a plain hit: translate() would find
+ * the memo, pass the rights check, need no D walk and count one L1 hit — so the batch
+ * only counts it (hits, added at the end: nothing reads those counters while the batch
+ * runs, and the cycles only the memory side would read). memo_allow is cleared here at
+ * the start (the registers may have changed since the last batch) and learnt from
+ * translate(): after a translation that leaves the memo on the piece's page, the last
+ * step was an L1 hit of that entry whose check passed (a fill, a walk or a D walk
+ * clears the memo).
  */
 static inline __attribute__((always_inline)) size_t
 batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
-    for (size_t i = 0; i < n; i++) {
+    vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
+    _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
+    hits h;
+    size_t i;
+    if (!ms) {
+        memset(&h, 0, sizeof h);
+        for (unsigned k = 1; k < 3; k++)
+            if (l1[k])
+                l1[k]->memo_allow = 0;
+    }
+    for (i = 0; i < n; i++) {
         uint64_t va = refs[i].va, len = refs[i].len;
         vms_access_kind kind = (vms_access_kind)refs[i].kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
+        vms_tlb *t = l1[kind];
+        if (!ms && t && (t->memo_allow >> kind & 1) && va >> VMS_PAGE_SHIFT == t->memo_vpn &&
+            (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+            assert(t->memo_valid && t->memo_ctx == c->ctx);
+            h.n[kind][t->memo_x.size]++;
+            h.any++;
+            continue;
+        }
         for (;;) {
             vms_xlate x;
             uint64_t pa;
-            if (!translate(c, va, kind, &x, &pa, fault, NULL))
+            if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
+                if (!ms)
+                    hits_of(c, l1, &h);
                 return i;
+            }
+            if (!ms && t && t->memo_valid && t->memo_vpn == va >> VMS_PAGE_SHIFT)
+                t->memo_allow |= (uint8_t)(1u << kind);
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
             if (ms && !x.pcd)
@@ -282,6 +367,8 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             len -= room;
         }
     }
+    if (!ms)
+        hits_of(c, l1, &h);
     return n;
 }
 

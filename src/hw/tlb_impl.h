@@ -27,6 +27,9 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /* Valid entries by cached size (the key's size): a lookup does not probe a size that
+     * has none, even in a partition that holds other sizes (the 4K+2M STLB). */
+    unsigned nsize[VMS_PG_NSIZES];
     /*
      * The repeat memo, a host-speed shortcut with exactly the modelled result: the 4 KiB
      * page and PCID of the last lookup, when it hit and nothing has touched this TLB
@@ -38,10 +41,28 @@ struct vms_tlb {
      */
     bool memo_on;
     bool memo_valid;
+    /*
+     * The kinds (bit 1 << vms_access_kind) the memo's entry is known to allow as a plain
+     * hit — the rights check passed and, for a write, the entry is dirty — under the
+     * registers of the vms_core_access_batch in progress: the batch clears it when it
+     * starts (the registers cannot change while it runs), a new memo starts it empty,
+     * and every memo invalidation clears it (vmsi_tlb_memo_clear). The batch answers a
+     * reference of an allowed kind within the memo's 4 KiB page with a compare and a
+     * count (mmu.c).
+     */
+    uint8_t memo_allow;
     vms_ctx memo_ctx;
     uint64_t memo_vpn;
     vms_xlate memo_x;
 };
+
+/* Invalidate the repeat memo (every operation that changes the TLB, or its policy
+ * state other than the memo's own repeat, calls this). */
+static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
+{
+    tlb->memo_valid = false;
+    tlb->memo_allow = 0;
+}
 
 /*
  * The lookup after the memo missed: probe the arrays (counts the hit or the miss,

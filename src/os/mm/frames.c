@@ -362,13 +362,14 @@ static void fl_coalesce(vms_frames *fr, uint64_t pfn, unsigned k)
 /* Add (sign > 0) or remove the 2^order frames of a block with flags to the flag counts. */
 static void count_flags(vms_frames *fr, uint32_t flags, unsigned order, int sign)
 {
-    for (unsigned b = 0; b < VMS_FRAME_NFLAGS; b++)
-        if (flags >> b & 1) {
-            if (sign > 0)
-                fr->flag_frames[b] += pages(order);
-            else
-                fr->flag_frames[b] -= pages(order);
-        }
+    _Static_assert(VMS_FRAME_NFLAGS == 32, "every bit of a uint32_t is a flag");
+    for (; flags; flags &= flags - 1) { /* the set bits only, lowest first */
+        unsigned b = (unsigned)__builtin_ctz(flags);
+        if (sign > 0)
+            fr->flag_frames[b] += pages(order);
+        else
+            fr->flag_frames[b] -= pages(order);
+    }
 }
 
 /* Set a head's flags to nf, keeping the counts. */
