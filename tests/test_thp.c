@@ -435,6 +435,74 @@ static void test_collapse(void)
     rig_down(&r);
 }
 
+/* Whether the allocator has a free block of order 9 or more. */
+static bool free_huge_block(rig *r)
+{
+    vms_frames_stats fs;
+    vms_frames_stats_get(vms_kernel_frames(r->k), &fs);
+    for (unsigned o = 9; o < VMS_FRAMES_NORDERS; o++)
+        if (fs.free_blocks[o])
+            return true;
+    return false;
+}
+
+/* Direct compaction: 4 KiB pages of one process fragment RAM (no free 2 MiB block); a
+ * MADV_HUGEPAGE fault compacts (migrating pages: their bytes, rmap and PTEs follow) and
+ * gets its huge page; without the advice (thp = always) it falls back instead. */
+static void thp_always_noswap(vms_kernel_config *kc)
+{
+    kc->thp = VMS_THP_ALWAYS;
+    kc->swap_bytes = 0; /* no reclaim of anonymous pages: the fragmentation stays */
+}
+
+static void test_compaction(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 16 * MB, thp_always_noswap));
+    vms_task *a;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "frag", 0, &a, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, a, AREA + 4096, 15 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, a, AREA + 4096, 15 * MB, VMS_MADV_NOHUGEPAGE, NULL), VMS_OK);
+    uint64_t n = 0;
+    while (free_huge_block(&r) && n < 15 * 256) /* touch until no 2 MiB block is free */
+        CHECK(fill(&r, a, AREA + 4096 + (n++ << 12), 4096, 20));
+    REQUIRE_VOID(!free_huge_block(&r));
+    /* Free the pages in even frames (fragmented), except in the 2 MiB region of the last
+     * page touched: its one allocated frame was all that kept it from being free. */
+    static bool gone[15 * 256];
+    uint64_t last = (pm(&r, a, AREA + 4096 + ((n - 1) << 12)) & VMS_PM_PFN_MASK) >> 9;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t pfn = pm(&r, a, AREA + 4096 + (i << 12)) & VMS_PM_PFN_MASK;
+        if ((gone[i] = (pfn & 1) == 0 && pfn >> 9 != last))
+            CHECK_EQ(vms_sys_munmap(r.k, a, AREA + 4096 + (i << 12), 4096, NULL), VMS_OK);
+    }
+    CHECK(!free_huge_block(&r));
+    rig_check(&r);
+    vms_task *b;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 1, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA, 4096, 21)); /* thp = always, not madvised: no compaction */
+    CHECK_EQ(stats(&r)->compact_stall, 0);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 0);
+    CHECK_EQ(stats(&r)->thp_fault_fallback, 1);
+    CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA + 2 * MB, 2 * MB, 22)); /* madvised: direct compaction */
+    CHECK_EQ(stats(&r)->compact_stall, 1);
+    CHECK_EQ(stats(&r)->compact_success, 1);
+    CHECK(stats(&r)->compact_migrate > 0);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 1);
+    rig_check(&r);
+    for (uint64_t i = 0; i < n; i++) /* every migrated page kept its bytes */
+        if (!gone[i])
+            CHECK(same(&r, a, AREA + 4096 + (i << 12), 4096, 20));
+    CHECK(same(&r, b, AREA, 4096, 21));
+    CHECK(same(&r, b, AREA + 2 * MB, 2 * MB, 22));
+    vms_proc_exit(r.k, a);
+    vms_proc_exit(r.k, b);
+    rig_down(&r);
+}
+
 static void pool4(vms_kernel_config *kc)
 {
     kc->hugepages = 4;
@@ -534,6 +602,7 @@ int main(int argc, char **argv)
     test_split();
     test_reclaim();
     test_collapse();
+    test_compaction();
     test_hugetlb();
     test_json();
     test_arches();

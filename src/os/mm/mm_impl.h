@@ -133,6 +133,11 @@ uint64_t vmsi_khugepaged(vms_kernel *k);
 /* The kernel's huge-page state at teardown (after every process went). */
 void vmsi_thp_destroy(vms_kernel *k);
 
+/* ---- compaction.c ---- */
+/* Direct compaction: migrate the movable pages out of one 2 MiB region so that it is a
+ * free block, charging `core`. True when it made one (compact_success). */
+bool vmsi_compact(vms_kernel *k, unsigned core);
+
 /* ---- hugetlb.c: hugetlbfs pools ---- */
 vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err);
 void vmsi_hugetlb_destroy(vms_kernel *k);

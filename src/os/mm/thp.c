@@ -96,11 +96,15 @@ void vmsi_huge_zero_put(vms_kernel *k)
  * with the cost of 512 page clears charged to `core` when `zero`. VMS_ERR_NOTFOUND when
  * none is free.
  */
-static vms_status alloc_thp(vms_kernel *k, unsigned core, bool zero, uint64_t *pfn)
+static vms_status alloc_thp(vms_kernel *k, unsigned core, bool zero, bool defrag, uint64_t *pfn)
 {
     if (vms_frames_nfree(k->fr) < HPAGE_NR + k->wmark_low)
         return VMS_ERR_NOTFOUND;
     vms_status st = vms_frames_alloc(k->fr, HPAGE_ORDER, pfn, NULL);
+    /* Memory is free but fragmented: direct compaction when the caller may stall for it
+     * (Linux defrag = madvise: a MADV_HUGEPAGE VMA, and khugepaged). */
+    if (st == VMS_ERR_NOTFOUND && defrag && !k->in_reclaim && vmsi_compact(k, core))
+        st = vms_frames_alloc(k->fr, HPAGE_ORDER, pfn, NULL);
     if (st != VMS_OK)
         return st;
     if (zero) {
@@ -342,7 +346,7 @@ static vmsi_fault_ret huge_anonymous(thp_ctx *c, bool *handled)
         return from_status(vmsi_map_page(c->mm, c->haddr, c->pmdp, z, mk_pmd(c, z, false)));
     }
     uint64_t pfn;
-    if (alloc_thp(k, c->t->core, true, &pfn) != VMS_OK) {
+    if (alloc_thp(k, c->t->core, true, (c->v->flags & VMSI_VM_HUGEPAGE) != 0, &pfn) != VMS_OK) {
         k->st.thp_fault_fallback++;
         return VMSI_FAULT_DONE;
     }
@@ -362,7 +366,7 @@ static vms_status copy_huge(thp_ctx *c, uint64_t old)
 {
     vms_kernel *k = c->k;
     uint64_t pfn;
-    vms_status st = alloc_thp(k, c->t->core, false, &pfn);
+    vms_status st = alloc_thp(k, c->t->core, false, (c->v->flags & VMSI_VM_HUGEPAGE) != 0, &pfn);
     for (uint64_t i = 0; st == VMS_OK && i < HPAGE_NR; i++)
         if (vms_ram_copy_frame(k->ram, pfn + i, old + i) != VMS_OK) {
             vms_frames_put(k->fr, pfn, NULL);
@@ -506,7 +510,7 @@ static bool collapse(vmsi_mm *mm, uint64_t haddr, const collapse_scan *s)
     vms_kernel *k = mm->k;
     unsigned core = work_core(k);
     uint64_t pfn;
-    if (alloc_thp(k, core, true, &pfn) != VMS_OK)
+    if (alloc_thp(k, core, true, true, &pfn) != VMS_OK)
         return false;
     vmsi_vma *v = vmsi_vma_lookup(mm, haddr);
     bool writable = false, dirty = false;
