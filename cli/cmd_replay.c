@@ -36,7 +36,8 @@ static const char usage[] =
     "Replay a memory trace (\"-\": stdin) through a simulated machine and kernel: every\n"
     "reference is a user access of the thread that made it (TLBs, page walks, page faults),\n"
     "every recorded kernel event (mmap, munmap, brk, clone, exit, read(2) into user memory)\n"
-    "the system call it was. docs/REPLAY.md has the details.\n"
+    "the system call it was. With --set policy=opt (Belady's OPT) a first pass over the\n"
+    "trace file (not stdin) builds the next-use oracle. docs/REPLAY.md has the details.\n"
     "\n"
     "options:\n"
     "  --format FMT        auto (detect; default), native, lackey, din (dinero), champsim\n"
@@ -91,7 +92,29 @@ typedef struct replay_cli {
     struct timespec t0, last_print;
     unsigned warnings;
     uint64_t prev_lookups[VMS_TLB_NLEVELS], prev_misses[VMS_TLB_NLEVELS];
+    vms_replay_oracle *oracle; /* policy=opt: the future, from a first pass */
+    vms_replay *slot;          /* the replay, for the kernel's next-use calls */
 } replay_cli;
+
+/* policy=opt: the first pass over the trace (a file: stdin cannot be read twice). */
+static int build_oracle(replay_cli *o)
+{
+    if (!strcmp(o->path, "-")) {
+        cli_error("replay", "policy=opt needs the trace's future: replay a file, not stdin");
+        return EXIT_USAGE;
+    }
+    vms_err err = {0};
+    vms_trace_reader *rd = NULL;
+    vms_status st = vms_trace_reader_open(o->path, o->format, NULL, &rd, &err);
+    if (st == VMS_OK)
+        st = vms_replay_oracle_build(rd, NULL, &o->oracle, &err);
+    vms_trace_reader_close(rd);
+    if (st != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return 1;
+    }
+    return 0;
+}
 
 /* ---- arguments ------------------------------------------------------------------------- */
 
@@ -191,6 +214,13 @@ static int start(replay_cli *o, vms_config *c)
     o->cfg = *c;
     cli_tmp_writeback(c);
     vms_kernel_config kc = vms_config_kernel(c);
+    if (kc.policy && !strcmp(kc.policy, "opt")) {
+        int rc = build_oracle(o);
+        if (rc)
+            return rc;
+        kc.next_use = vms_replay_next_use;
+        kc.next_use_ud = &o->slot;
+    }
     if (st == VMS_OK)
         st = vms_machine_create(NULL, &c->machine, &o->m, &err);
     if (st == VMS_OK)
@@ -530,10 +560,12 @@ static int replay(replay_cli *o)
                                                              : 0,
                           .tick = on_tick,
                           .log = on_log,
-                          .ud = o};
+                          .ud = o,
+                          .oracle = o->oracle};
     vms_replay *r = NULL;
     vms_kernel_set_log(o->k, on_log, o);
     vms_status st = vms_replay_create(o->k, &ro, &r, &err);
+    o->slot = r;
     if (st == VMS_OK)
         st = vms_replay_run(r, rd, &err);
     int rc = 0;
@@ -567,6 +599,7 @@ static int replay(replay_cli *o)
         }
     }
     cli_table_free(&o->series);
+    o->slot = NULL;
     vms_replay_destroy(r);
     vms_trace_reader_close(rd);
     return rc;
@@ -584,6 +617,7 @@ int cmd_replay(int argc, char **argv)
         rc = replay(&o);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
+    vms_replay_oracle_destroy(o.oracle);
     cli_tmp_writeback_remove();
     return rc;
 }
@@ -602,6 +636,7 @@ int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf
         rc = replay(&o);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
+    vms_replay_oracle_destroy(o.oracle);
     cli_tmp_writeback_remove();
     return rc;
 }

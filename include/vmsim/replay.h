@@ -37,6 +37,28 @@
 
 typedef struct vms_replay vms_replay;
 
+/*
+ * OPT's next-use oracle (policy=opt, Belady): built by a pre-pass over the trace that
+ * will be replayed, it tells the kernel's reclaim, for each page it considers, the
+ * index of that page's next reference at or after the reference executing now. Pages
+ * are per address space, numbered as the replay creates processes (forks, vfork, exec).
+ * Host memory: ~24 bytes per distinct page touched, plus two 1.5 MiB buffers; the
+ * pre-pass writes 32 bytes per page reference to two anonymous temporary files (tmpfile:
+ * in TMPDIR, never named, gone when the oracle is destroyed).
+ *
+ * vms_replay_oracle_build reads rd to its end (open the trace a second time for the
+ * replay itself). Errors: the reader's (naming the trace and line), VMS_ERR_IO for the
+ * spill files, VMS_ERR_NOMEM.
+ */
+typedef struct vms_replay_oracle vms_replay_oracle;
+vms_status vms_replay_oracle_build(vms_trace_reader *rd, const vms_allocator *a,
+                                   vms_replay_oracle **out, vms_err *err);
+void vms_replay_oracle_destroy(vms_replay_oracle *o);
+/* ACCESS events the pre-pass saw. */
+uint64_t vms_replay_oracle_references(const vms_replay_oracle *o);
+/* Did reading a spill file back fail (the replay then fails with VMS_ERR_IO)? */
+bool vms_replay_oracle_failed(const vms_replay_oracle *o);
+
 typedef enum vms_replay_layout {
     VMS_REPLAY_LAYOUT_DEFAULT = 0, /* recorded when the first event is a kernel event,
                                       else auto (decided by vms_replay_run) */
@@ -64,8 +86,11 @@ typedef struct vms_replay_opts {
     uint64_t limit;    /* stop after this many references (0: the whole trace) */
     uint64_t interval; /* tick every this many references (0: only at the end) */
     vms_replay_tick_fn tick;
-    vms_log_fn log; /* warnings: missing files, failed calls, segfaults (may be NULL) */
-    void *ud;       /* for tick and log */
+    vms_log_fn log;            /* warnings: missing files, failed calls, segfaults (may be NULL) */
+    void *ud;                  /* for tick and log */
+    vms_replay_oracle *oracle; /* [NULL] OPT's future (borrowed): with it each access runs
+                                  as it is read, reference by reference as slow does, so
+                                  that the oracle knows which reference executes */
 } vms_replay_opts;
 
 /* What the replay did, beyond the machine's and kernel's own counters. */
@@ -127,6 +152,19 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err);
 vms_replay_layout vms_replay_get_layout(const vms_replay *r);
 
 const vms_replay_stats *vms_replay_get_stats(const vms_replay *r);
+
+/*
+ * OPT through a replay. The kernel is booted before the replay exists, so its next-use
+ * function reaches the replay through a slot: set vms_kernel_config.next_use to
+ * vms_replay_next_use and next_use_ud to a `vms_replay *` variable that holds NULL
+ * until vms_replay_create (with opts.oracle) fills it, and NULL again before
+ * vms_replay_destroy. Answers "never" while the slot is NULL or without an oracle.
+ */
+uint64_t vms_replay_next_use(void *slot, int pid, uint64_t va);
+
+/* The index of the ACCESS event executing now with an oracle (what OPT's next uses are
+ * measured against); without one, the ACCESS events read so far. */
+uint64_t vms_replay_position(const vms_replay *r);
 
 /*
  * Breakdowns: what each process, and (with opts.breakdown) each mapping, cost. Every

@@ -80,7 +80,8 @@ _SCENARIO_OUT = ctypes.CFUNCTYPE(None, _p, ctypes.c_bool, ctypes.c_char_p)
 class _ReplayOpts(ctypes.Structure):
     _fields_ = [("layout", ctypes.c_int), ("slow", ctypes.c_bool), ("breakdown", ctypes.c_bool),
                 ("limit", _u64),
-                ("interval", _u64), ("tick", _p), ("log", _p), ("ud", _p)]
+                ("interval", _u64), ("tick", _p), ("log", _p), ("ud", _p),
+                ("oracle", _p)]  # vms_replay_opts (include/vmsim/replay.h), in order
 
 
 def _sig(name, restype, *argtypes):

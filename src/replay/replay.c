@@ -41,6 +41,7 @@
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
+#include "replay/oracle.h"
 
 /* Accesses buffered before running them as one batch (64 KiB of vms_ref). */
 #define BATCH 4096
@@ -76,7 +77,12 @@ struct vms_replay {
     /* breakdowns (vms_replay_by_process, _by_region) */
     vms_replay_part *byproc, *byregion;
     size_t nbyproc, capbyproc, nbyregion, capbyregion;
-    bool parts_nomem;   /* a breakdown part could not be allocated: the run fails */
+    bool parts_nomem; /* a breakdown part could not be allocated: the run fails */
+    /* OPT (opts.oracle): the tracker numbering address spaces as the oracle did, and the
+     * event index of the access executing now (each access runs as it is pushed, so the
+     * buffer is empty between events and run_refs never takes one) */
+    vmsi_tracker trk;
+    uint64_t exec_pos;
     size_t last_region; /* a one-entry cache into byregion */
     struct snap {
         uint64_t l1i, l1d, l2, walks, faults, major;
@@ -144,6 +150,7 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
         vms_kernel_pagecache_auto(
             k, r->o.layout == VMS_REPLAY_LAYOUT_RECORDED ? VMS_PAGECACHE_WARM : VMS_PAGECACHE_COLD);
     r->next_tick = r->o.interval ? r->o.interval : UINT64_MAX;
+    vmsi_tracker_init(&r->trk, a);
     *out = r;
     return VMS_OK;
 }
@@ -156,6 +163,7 @@ void vms_replay_destroy(vms_replay *r)
     vmsi_free(r->a, r->procs, r->capprocs * sizeof *r->procs);
     vmsi_free(r->a, r->byproc, r->capbyproc * sizeof *r->byproc);
     vmsi_free(r->a, r->byregion, r->capbyregion * sizeof *r->byregion);
+    vmsi_tracker_free(&r->trk);
     vmsi_free(r->a, r, sizeof *r);
 }
 
@@ -167,6 +175,24 @@ vms_replay_layout vms_replay_get_layout(const vms_replay *r)
 const vms_replay_stats *vms_replay_get_stats(const vms_replay *r)
 {
     return &r->st;
+}
+
+uint64_t vms_replay_position(const vms_replay *r)
+{
+    return r->o.oracle ? r->exec_pos : r->st.references;
+}
+
+uint64_t vms_replay_next_use(void *slot, int pid, uint64_t va)
+{
+    vms_replay *r = slot ? *(vms_replay **)slot : NULL;
+    if (!r || !r->o.oracle)
+        return UINT64_MAX;
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (r->tasks[i].pid == pid) {
+            uint32_t space = vmsi_tracker_space(&r->trk, r->tasks[i].tid);
+            return vmsi_oracle_next(r->o.oracle, space, va >> VMS_PAGE_SHIFT, r->exec_pos);
+        }
+    return UINT64_MAX;
 }
 
 /* ---- threads and processes ------------------------------------------------------------- */
@@ -492,7 +518,10 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 {
     if (r->nbuf == 0)
         return VMS_OK;
-    vms_status st = r->o.slow || r->o.breakdown ? run_slow(r, err) : run_fast(r, err);
+    vms_status st =
+        r->o.slow || r->o.breakdown || r->o.oracle ? run_slow(r, err) : run_fast(r, err);
+    if (st == VMS_OK && r->o.oracle && vms_replay_oracle_failed(r->o.oracle))
+        st = vmsi_err(err, VMS_ERR_IO, "replay: reading OPT's spill file back failed");
     charge_proc(r, vms_task_pid(r->cur), vms_task_alive(r->cur) ? r->cur : NULL, r->nbuf);
     r->nbuf = 0;
     return parts_status(r, st, err);
@@ -510,6 +539,10 @@ static vms_status push(vms_replay *r, vms_task *t, uint32_t tid, uint64_t va, ui
     }
     r->cur_tid = tid;
     r->buf[r->nbuf++] = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
+    if (r->o.oracle) { /* OPT: run it now, at its position (on_access counted it) */
+        r->exec_pos = r->st.references - 1;
+        return vms_replay_flush(r, err);
+    }
     return VMS_OK;
 }
 
@@ -787,6 +820,11 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
 {
     if (r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT)
         r->o.layout = VMS_REPLAY_LAYOUT_AUTO;
+    if (r->o.oracle) {
+        vms_status ts = vmsi_tracker_event(&r->trk, ev, err);
+        if (ts != VMS_OK)
+            return ts;
+    }
     r->st.events++;
     if (ev->type == VMS_TEV_ACCESS) {
         vms_status st = on_access(r, ev, err);
@@ -839,7 +877,8 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
 static size_t run_refs(vms_replay *r, vms_trace_reader *rd, uint64_t limit)
 {
     uint64_t room = BATCH - r->nbuf, refs = r->st.references;
-    if (r->nbuf == 0 || room == 0) /* nothing buffered: the first event names the task */
+    /* Nothing buffered: the first event names the task. OPT sees every event itself. */
+    if (r->nbuf == 0 || room == 0 || r->o.oracle)
         return 0;
     if (limit - refs < room)
         room = limit - refs;

@@ -19,20 +19,22 @@
 #define MAX_LINE               8192
 #define VMS_NIC_MAX_PACKET_SCN 16384u /* dev.h's VMS_NIC_MAX_PACKET */
 
-typedef struct tok {
+struct scn_tok {
     char *s;
     size_t len;
     bool quoted;
-} tok;
+};
+typedef scn_tok tok;
 
-typedef struct parser {
+struct scn_parser {
     vms_scenario *sc;
     unsigned line;
     vms_err *err;
     bool *alive; /* per process name: defined and not exited, as far as parsing can tell */
     size_t alive_cap;
     bool seen_command; /* a non-`set` command was seen (set lines must come first) */
-} parser;
+};
+typedef scn_parser parser;
 
 /* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. */
 __attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const char *fmt, ...)
@@ -365,6 +367,12 @@ static vms_status argc_is(parser *p, int n, int want_min, const char *usage)
     return VMS_OK;
 }
 
+/* The usage line of c's command (its row of vmsi_scn_commands). */
+static const char *usage_of(const scn_cmd *c)
+{
+    return vmsi_scn_commands[c->def].usage;
+}
+
 /* ---- commands ---- */
 
 /* Define label l (the word after `as`). */
@@ -429,9 +437,9 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
     return VMS_OK;
 }
 
-static vms_status parse_mmap(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_mmap(parser *p, tok *t, int n, scn_cmd *c)
 {
-    vms_status st = argc_is(p, n, 5, "mmap NAME ADDR LEN PROT [anon|file=PATH] [private|shared]");
+    vms_status st = argc_is(p, n, 5, usage_of(c));
     if (st == VMS_OK)
         st = proc_ref(p, &t[1], &c->proc);
     if (st == VMS_OK)
@@ -449,10 +457,10 @@ static vms_status parse_mmap(parser *p, tok *t, int n, scn_cmd *c)
 }
 
 /* NAME ADDR LEN [extra] — munmap, mprotect, mlock, munlock, madvise, msync. */
-static vms_status parse_range(parser *p, tok *t, int n, scn_cmd *c, const char *usage)
+vms_status vmsi_scn_parse_range(parser *p, tok *t, int n, scn_cmd *c)
 {
     int extra = c->op == OP_MPROTECT || c->op == OP_MADVISE;
-    vms_status st = argc_is(p, n, 4 + extra, usage);
+    vms_status st = argc_is(p, n, 4 + extra, usage_of(c));
     if (st == VMS_OK)
         st = proc_ref(p, &t[1], &c->proc);
     if (st == VMS_OK)
@@ -468,12 +476,9 @@ static vms_status parse_range(parser *p, tok *t, int n, scn_cmd *c, const char *
     return st;
 }
 
-static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_access(parser *p, tok *t, int n, scn_cmd *c)
 {
-    const char *usage = c->op == OP_WRITE  ? "write NAME ADDR DATA [expect segv]"
-                        : c->op == OP_READ ? "read NAME ADDR LEN [expect DATA | expect segv]"
-                                           : "fetch NAME ADDR [expect segv]";
-    vms_status st = argc_is(p, n, c->op == OP_FETCH ? 3 : 4, usage);
+    vms_status st = argc_is(p, n, c->op == OP_FETCH ? 3 : 4, usage_of(c));
     if (st == VMS_OK)
         st = proc_ref(p, &t[1], &c->proc);
     if (st == VMS_OK)
@@ -503,10 +508,9 @@ static vms_status parse_access(parser *p, tok *t, int n, scn_cmd *c)
     }
 }
 
-static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 {
-    vms_status st =
-        argc_is(p, n, 4, "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]");
+    vms_status st = argc_is(p, n, 4, usage_of(c));
     if (st == VMS_OK)
         st = proc_ref(p, &t[1], &c->proc);
     if (st == VMS_OK)
@@ -535,14 +539,13 @@ static vms_status parse_touch(parser *p, tok *t, int n, scn_cmd *c)
     return st;
 }
 
-static vms_status parse_show(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
     static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",   "meminfo",
                                        "vmstat", "stats", "procs",   "iommu", "dmesg", "sched"};
     static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
-        return fail(p, "expected 'show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|"
-                       "iommu|dmesg|sched'");
+        return fail(p, "expected '%s'", usage_of(c));
     unsigned w;
     for (w = 0; w < sizeof what / sizeof what[0]; w++)
         if (tok_is(&t[1], what[w]))
@@ -637,34 +640,34 @@ static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
     return core_number(p, &t[i + 1], &c->core);
 }
 
-static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_procs(parser *p, tok *t, int n, scn_cmd *c)
 {
     vms_status st;
     switch (c->op) {
     case OP_SPAWN:
-        st = argc_is(p, n, 2, "spawn NAME [core N]");
+        st = argc_is(p, n, 2, usage_of(c));
         if (st == VMS_OK)
             st = core_opt(p, t, n, 2, c);
         return st == VMS_OK ? proc_new(p, &t[1], &c->proc) : st;
     case OP_FORK:
     case OP_THREAD:
-        st = argc_is(p, n, 3, c->op == OP_FORK ? "fork PARENT CHILD" : "thread PROC NAME [core N]");
+        st = argc_is(p, n, 3, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         if (st == VMS_OK)
-            st = c->op == OP_FORK && n > 3 ? fail(p, "expected 'fork PARENT CHILD'")
+            st = c->op == OP_FORK && n > 3 ? fail(p, "expected '%s'", usage_of(c))
                                            : core_opt(p, t, n, 3, c);
         return st == VMS_OK ? proc_new(p, &t[2], &c->proc2) : st;
     case OP_CORE:
-        st = argc_is(p, n, 3, "core NAME N");
+        st = argc_is(p, n, 3, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         return st == VMS_OK ? core_number(p, &t[2], &c->core) : st;
     case OP_AFFINITY: {
         uint64_t mask[VMS_MAX_CORES / 64];
-        st = argc_is(p, n, 3, "affinity NAME CORES");
+        st = argc_is(p, n, 3, usage_of(c));
         if (st == VMS_OK && n != 3)
-            st = fail(p, "expected 'affinity NAME CORES'");
+            st = fail(p, "expected '%s'", usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         if (st == VMS_OK && !vmsi_scn_cores(t[2].s, t[2].len, mask))
@@ -677,12 +680,12 @@ static vms_status parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         return st;
     }
     case OP_BRK:
-        st = argc_is(p, n, 3, "brk NAME ADDR");
+        st = argc_is(p, n, 3, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         return st == VMS_OK ? address(p, &t[2], false, &c->addr) : st;
     default: /* exit, exec */
-        st = argc_is(p, n, 2, c->op == OP_EXIT ? "exit NAME" : "exec NAME");
+        st = argc_is(p, n, 2, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         if (st == VMS_OK && c->op == OP_EXIT)
@@ -717,7 +720,7 @@ static vms_status dma_expect(parser *p, tok *t, int n, int i, scn_cmd *c, bool d
     return expectation(p, t, n, i, c, (1u << EXP_OK) | (data_ok ? 1u << EXP_DATA : 0));
 }
 
-static vms_status parse_device(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
 {
     static const char *const kinds[] = {"nic", "blk", "raw"};
     static const char *const modes[] = {"iommu", "passthrough", "noiommu"};
@@ -810,7 +813,7 @@ static vms_status parse_dma_sync(parser *p, tok *t, int n, scn_cmd *c)
 }
 
 /* dma map … | dma unmap DEV ADDR | dma DEV ADDR read LEN | dma DEV ADDR write DATA */
-static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_dma(parser *p, tok *t, int n, scn_cmd *c)
 {
     if (n >= 2 && tok_is(&t[1], "map"))
         return parse_dma_map(p, t, n, c);
@@ -846,9 +849,9 @@ static vms_status parse_dma(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? dma_expect(p, t, n, 5, c, true) : st;
 }
 
-static vms_status parse_nic(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_nic(parser *p, tok *t, int n, scn_cmd *c)
 {
-    vms_status st = argc_is(p, n, 4, "nic post DEV ADDR | nic receive DEV DATA");
+    vms_status st = argc_is(p, n, 4, usage_of(c));
     if (st == VMS_OK)
         st = dev_ref(p, &t[2], 0, &c->dev);
     if (st != VMS_OK)
@@ -867,9 +870,9 @@ static vms_status parse_nic(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? dma_expect(p, t, n, 4, c, false) : st;
 }
 
-static vms_status parse_blk(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_blk(parser *p, tok *t, int n, scn_cmd *c)
 {
-    vms_status st = argc_is(p, n, 6, "blk read|write DEV SECTOR COUNT ADDR");
+    vms_status st = argc_is(p, n, 6, usage_of(c));
     if (st == VMS_OK && !tok_is(&t[1], "read") && !tok_is(&t[1], "write"))
         st = fail(p, "expected 'blk read' or 'blk write', got 'blk %s'", str(&t[1]));
     c->flag = st == VMS_OK && t[1].s[0] == 'w';
@@ -886,7 +889,7 @@ static vms_status parse_blk(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, 6, c, EXPECT_SYSCALL) : st;
 }
 
-static vms_status parse_iommu(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_iommu(parser *p, tok *t, int n, scn_cmd *c)
 {
     if (n < 2 || (!tok_is(&t[1], "on") && !tok_is(&t[1], "off")))
         return fail(p, "expected 'iommu on' or 'iommu off'");
@@ -894,50 +897,42 @@ static vms_status parse_iommu(parser *p, tok *t, int n, scn_cmd *c)
     return expectation(p, t, n, 2, c, EXPECT_SYSCALL);
 }
 
-static const struct {
-    const char *word;
-    scn_op op;
-} ops[] = {
-    {"set", OP_SET},         {"spawn", OP_SPAWN},       {"fork", OP_FORK},
-    {"thread", OP_THREAD},   {"exec", OP_EXEC},         {"exit", OP_EXIT},
-    {"core", OP_CORE},       {"affinity", OP_AFFINITY}, {"mmap", OP_MMAP},
-    {"munmap", OP_MUNMAP},   {"mprotect", OP_MPROTECT}, {"mlock", OP_MLOCK},
-    {"munlock", OP_MUNLOCK}, {"madvise", OP_MADVISE},   {"msync", OP_MSYNC},
-    {"brk", OP_BRK},         {"write", OP_WRITE},       {"read", OP_READ},
-    {"fetch", OP_FETCH},     {"touch", OP_TOUCH},       {"show", OP_SHOW},
-    {"echo", OP_ECHO},       {"iommu", OP_IOMMU},       {"device", OP_DEVICE},
-    {"dma", OP_DMA_RAW},     {"nic", OP_NIC_POST},      {"blk", OP_BLK},
-};
-
-static vms_status parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
+vms_status vmsi_scn_parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
 {
     vms_scenario *sc = p->sc;
     if (c->op == OP_SET && (p->seen_command || n != 2 || !memchr(t[1].s, '=', t[1].len)))
-        return fail(p, p->seen_command ? "expected 'set KEY=VALUE' lines before every other "
-                                         "command"
-                                       : "expected 'set KEY=VALUE'");
+        return fail(
+            p, p->seen_command ? "expected '%s' lines before every other command" : "expected '%s'",
+            usage_of(c));
     if (c->op == OP_ECHO && (n != 2 || !t[1].quoted))
-        return fail(p, "expected 'echo \"text\"'");
+        return fail(p, "expected '%s'", usage_of(c));
     c->path = add_str(p, &sc->strs, &sc->nstrs, &sc->strs_cap, t[1].s, t[1].len);
     return c->path < 0 ? vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name)
                        : VMS_OK;
 }
 
+/* "expected a command (spawn, mmap, …), got 'WORD'": the names of vmsi_scn_commands. */
+static vms_status unknown_command(parser *p, const tok *t)
+{
+    char list[512];
+    size_t len = 0;
+    for (size_t i = 0; i < vmsi_scn_ncommands; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
+                                vmsi_scn_commands[i].name);
+    return fail(p, "expected a command (%s), got '%s'", list, str(t));
+}
+
 static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
 {
     size_t i;
-    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (tok_is(&t[0], ops[i].word))
+    for (i = 0; i < vmsi_scn_ncommands; i++)
+        if (tok_is(&t[0], vmsi_scn_commands[i].name))
             break;
-    if (i == sizeof ops / sizeof ops[0])
-        return fail(
-            p,
-            "expected a command (spawn, mmap, munmap, mprotect, write, read, fork, "
-            "exit, thread, exec, core, affinity, mlock, munlock, madvise, msync, brk, fetch, "
-            "touch, show, echo, set, iommu, device, dma, nic, blk), got '%s'",
-            str(&t[0]));
+    if (i == vmsi_scn_ncommands)
+        return unknown_command(p, &t[0]);
     *c = (scn_cmd){.line = p->line,
-                   .op = ops[i].op,
+                   .op = vmsi_scn_commands[i].op,
+                   .def = (unsigned)i,
                    .proc = -1,
                    .proc2 = -1,
                    .path = -1,
@@ -946,45 +941,7 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
                    .dev = -1};
     if (c->op != OP_SET)
         p->seen_command = true;
-    switch (c->op) {
-    case OP_SET:
-    case OP_ECHO:
-        return parse_set_echo(p, t, n, c);
-    case OP_MMAP:
-        return parse_mmap(p, t, n, c);
-    case OP_MUNMAP:
-        return parse_range(p, t, n, c, "munmap NAME ADDR LEN");
-    case OP_MPROTECT:
-        return parse_range(p, t, n, c, "mprotect NAME ADDR LEN PROT");
-    case OP_MLOCK:
-        return parse_range(p, t, n, c, "mlock NAME ADDR LEN");
-    case OP_MUNLOCK:
-        return parse_range(p, t, n, c, "munlock NAME ADDR LEN");
-    case OP_MADVISE:
-        return parse_range(p, t, n, c, "madvise NAME ADDR LEN dontneed");
-    case OP_MSYNC:
-        return parse_range(p, t, n, c, "msync NAME ADDR LEN");
-    case OP_WRITE:
-    case OP_READ:
-    case OP_FETCH:
-        return parse_access(p, t, n, c);
-    case OP_TOUCH:
-        return parse_touch(p, t, n, c);
-    case OP_SHOW:
-        return parse_show(p, t, n, c);
-    case OP_IOMMU:
-        return parse_iommu(p, t, n, c);
-    case OP_DEVICE:
-        return parse_device(p, t, n, c);
-    case OP_DMA_RAW:
-        return parse_dma(p, t, n, c);
-    case OP_NIC_POST:
-        return parse_nic(p, t, n, c);
-    case OP_BLK:
-        return parse_blk(p, t, n, c);
-    default:
-        return parse_procs(p, t, n, c);
-    }
+    return vmsi_scn_commands[i].parse(p, t, n, c);
 }
 
 /* Parse one line (copied into buf); appends a command unless the line is blank. */

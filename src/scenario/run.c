@@ -19,7 +19,7 @@
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
 
-typedef struct runner {
+struct scn_runner {
     const vms_scenario *sc;
     vms_kernel *k;
     vms_machine *m;
@@ -36,7 +36,8 @@ typedef struct runner {
     vms_strbuf sd;     /* shootdown timelines of the current command */
     unsigned nsd;      /* … how many shootdowns it made, */
     uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
-} runner;
+};
+typedef scn_runner runner;
 
 #define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
 
@@ -251,12 +252,12 @@ static void settle_call(runner *r, vms_status st, const vms_err *err)
 
 /* ---- commands ---- */
 
-static vms_status do_procs(runner *r)
+vms_status vmsi_scn_run_procs(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     vms_err err = {0};
     vms_status st = VMS_OK;
-    vms_task *t = NULL;
+    t = NULL; /* not given (needs_task is off): the command names its process */
     switch (c->op) {
     case OP_SPAWN:
         st = vms_proc_spawn(r->k, pname(r, c->proc), c->core, &r->task[c->proc], &err);
@@ -362,7 +363,7 @@ static vms_status mmap_object(runner *r, vms_file **f, vms_err *err)
     return vms_file_open(r->k, path, f, err);
 }
 
-static vms_status do_mmap(runner *r, vms_task *t)
+vms_status vmsi_scn_run_mmap(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     vms_err err = {0};
@@ -402,7 +403,7 @@ static vms_status do_mmap(runner *r, vms_task *t)
     return VMS_OK;
 }
 
-static vms_status do_range(runner *r, vms_task *t)
+vms_status vmsi_scn_run_range(runner *r, vms_task *t)
 {
     static const char *const names[] = {
         [OP_MUNMAP] = "munmap",   [OP_MPROTECT] = "mprotect", [OP_MLOCK] = "mlock",
@@ -441,7 +442,7 @@ static vms_status do_range(runner *r, vms_task *t)
     return VMS_OK;
 }
 
-static vms_status do_brk(runner *r, vms_task *t)
+vms_status vmsi_scn_run_brk(runner *r, vms_task *t)
 {
     vms_err err = {0};
     uint64_t want = addr_of(r, &r->c->addr), got = 0;
@@ -534,7 +535,7 @@ static vms_status read_streamed(runner *r, vms_task *t, uint64_t va, uint64_t le
     return VMS_OK;
 }
 
-static vms_status do_access(runner *r, vms_task *t)
+vms_status vmsi_scn_run_access(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     const vms_allocator *a = r->sc->alloc;
@@ -579,7 +580,7 @@ static vms_status do_access(runner *r, vms_task *t)
 
 /* touch: sequential (every `step` bytes) or `count` random 8-byte accesses in the range.
  * Writes store the address itself (8 bytes, little-endian). Stops if the process dies. */
-static vms_status do_touch(runner *r, vms_task *t)
+vms_status vmsi_scn_run_touch(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
     uint64_t base = addr_of(r, &c->addr),
@@ -703,16 +704,16 @@ static void show_tlb(runner *r)
         for (unsigned i = 0; vms_tlb_entry(tlb, i, &e); i++)
             say(r,
                 "  set %3u way %2u  pcid %3u  va 0x%" PRIx64 " -> pa 0x%" PRIx64 " %s %s%s%s%s\n",
-                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa, vms_pgsize_name(e.x.size),
-                e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel", e.x.global ? " global" : "",
-                e.x.dirty ? " dirty" : "");
+                e.set, e.way, (unsigned)(uint32_t)e.ctx, e.va, e.x.page_pa,
+                vms_pgsize_name(e.x.size), e.x.rw ? "rw" : "r-", e.x.us ? " user" : " kernel",
+                e.x.global ? " global" : "", e.x.dirty ? " dirty" : "");
     }
 }
 
-static vms_status show(runner *r)
+vms_status vmsi_scn_run_show(runner *r, vms_task *t)
 {
     const scn_cmd *c = r->c;
-    vms_task *t = NULL;
+    t = NULL; /* not given (needs_task is off): show may name a process */
     if (c->proc >= 0 && !(t = task_of(r, c->proc)))
         return VMS_OK;
     vms_strbuf *sb = &r->line;
@@ -824,8 +825,9 @@ static sdev *dev_of(runner *r)
     return d;
 }
 
-static vms_status do_iommu(runner *r)
+vms_status vmsi_scn_run_iommu(runner *r, vms_task *t)
 {
+    (void)t;
     vms_err err = {0};
     vms_status st = need_iommu(r, &err);
     say(r, "iommu %s", r->c->flag ? "on" : "off");
@@ -887,8 +889,9 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
     return st;
 }
 
-static vms_status do_device(runner *r)
+vms_status vmsi_scn_run_device(runner *r, vms_task *t)
 {
+    (void)t;
     static const char *const kinds[] = {"nic", "blk", "raw"};
     const scn_cmd *c = r->c;
     vms_err err = {0};
@@ -1084,8 +1087,9 @@ static vms_status do_dma_raw(runner *r)
     return VMS_OK;
 }
 
-static vms_status do_nic(runner *r)
+vms_status vmsi_scn_run_nic(runner *r, vms_task *t)
 {
+    (void)t;
     const scn_cmd *c = r->c;
     sdev *d = dev_of(r);
     if (!d)
@@ -1132,8 +1136,9 @@ static vms_status do_nic(runner *r)
     return VMS_OK;
 }
 
-static vms_status do_blk(runner *r)
+vms_status vmsi_scn_run_blk(runner *r, vms_task *t)
 {
+    (void)t;
     const scn_cmd *c = r->c;
     sdev *d = dev_of(r);
     if (!d)
@@ -1153,48 +1158,45 @@ static vms_status do_blk(runner *r)
     return VMS_OK;
 }
 
-static vms_status step(runner *r)
+vms_status vmsi_scn_run_set(runner *r, vms_task *t)
 {
-    const scn_cmd *c = r->c;
-    vms_task *t = NULL;
-    switch (c->op) {
-    case OP_SET:
-        return VMS_OK;
-    case OP_ECHO:
-        say(r, "%s\n", r->sc->strs[c->path]);
-        flush(r, false);
-        return VMS_OK;
-    case OP_SHOW:
-        return show(r);
-    case OP_IOMMU:
-        return do_iommu(r);
-    case OP_DEVICE:
-        return do_device(r);
+    (void)r;
+    (void)t;
+    return VMS_OK;
+}
+
+vms_status vmsi_scn_run_echo(runner *r, vms_task *t)
+{
+    (void)t;
+    say(r, "%s\n", r->sc->strs[r->c->path]);
+    flush(r, false);
+    return VMS_OK;
+}
+
+/* dma map | unmap | sync | the raw engine (the op parse chose). */
+vms_status vmsi_scn_run_dma(runner *r, vms_task *t)
+{
+    (void)t;
+    switch (r->c->op) {
     case OP_DMA_MAP:
         return do_dma_map(r);
     case OP_DMA_UNMAP:
         return do_dma_unmap(r);
     case OP_DMA_SYNC:
         return do_dma_sync(r);
-    case OP_DMA_RAW:
-        return do_dma_raw(r);
-    case OP_NIC_POST:
-    case OP_NIC_RX:
-        return do_nic(r);
-    case OP_BLK:
-        return do_blk(r);
-    case OP_SPAWN:
-    case OP_FORK:
-    case OP_THREAD:
-    case OP_EXEC:
-    case OP_EXIT:
-    case OP_CORE:
-    case OP_AFFINITY:
-        return do_procs(r);
     default:
-        break;
+        return do_dma_raw(r);
     }
-    if (!(t = r->task[c->proc])) {
+}
+
+/* Run one command through its row of vmsi_scn_commands; a command on a process that is
+ * not running reports it dead. */
+static vms_status step(runner *r)
+{
+    const scn_cmd *c = r->c;
+    const scn_def *d = &vmsi_scn_commands[c->def];
+    vms_task *t = NULL;
+    if (d->needs_task && !(t = r->task[c->proc])) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
         say(r, "line %u: %s", c->line, pname(r, c->proc));
         settle_access(r, NULL, &ai, NULL);
@@ -1202,20 +1204,7 @@ static vms_status step(runner *r)
         flush(r, false);
         return VMS_OK;
     }
-    switch (c->op) {
-    case OP_MMAP:
-        return do_mmap(r, t);
-    case OP_BRK:
-        return do_brk(r, t);
-    case OP_WRITE:
-    case OP_READ:
-    case OP_FETCH:
-        return do_access(r, t);
-    case OP_TOUCH:
-        return do_touch(r, t);
-    default:
-        return do_range(r, t);
-    }
+    return d->run(r, t);
 }
 
 /* A shootdown finished during the current command: its timeline, for the narration. */

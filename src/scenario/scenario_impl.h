@@ -8,6 +8,7 @@
 #define VMSIM_SCENARIO_IMPL_H
 
 #include "util/util.h"
+#include "vmsim/proc.h"
 #include "vmsim/scenario.h"
 
 typedef enum scn_op {
@@ -78,6 +79,7 @@ typedef struct scn_addr {
 typedef struct scn_cmd {
     unsigned line;
     scn_op op;
+    unsigned def;    /* its command: the row of vmsi_scn_commands */
     int proc, proc2; /* process-name indices (-1: none) */
     scn_addr addr;
     uint64_t len;
@@ -129,6 +131,61 @@ struct vms_scenario {
     } wfiles[16];
     unsigned nwfiles;
 };
+
+/*
+ * The commands of the language, one row each (commands.c): the first word, the op its
+ * parser starts from (dma and nic refine it to a sub-command), the parser (parse.c: the
+ * rest of the line into c, or a "file:line: expected …" error), the runner (run.c: the
+ * kernel calls and their narration; t is the command's running task when needs_task,
+ * else NULL), and the usage line that syntax errors quote. The list of commands in the
+ * "expected a command (…)" error is the names in table order.
+ */
+typedef struct scn_tok scn_tok;       /* a token of a line (parse.c) */
+typedef struct scn_parser scn_parser; /* parse state (parse.c) */
+typedef struct scn_runner scn_runner; /* run state (run.c) */
+
+typedef struct scn_def {
+    const char *name;
+    scn_op op;
+    vms_status (*parse)(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+    vms_status (*run)(scn_runner *r, vms_task *t);
+    const char *usage;
+    bool needs_task; /* the command acts as a process: a dead one is reported, not run */
+} scn_def;
+
+extern const scn_def vmsi_scn_commands[];
+extern const size_t vmsi_scn_ncommands;
+
+/* Parsers (parse.c): t[0 … n) are the line's tokens, t[0] the command's name. */
+vms_status vmsi_scn_parse_set_echo(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_procs(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_mmap(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_range(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_access(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_touch(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_show(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_iommu(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_device(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_dma(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_nic(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_blk(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+
+/* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
+ * system call or expectation is narrated and counted, not returned. */
+vms_status vmsi_scn_run_set(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_echo(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_procs(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_mmap(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_range(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_brk(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_access(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_touch(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_show(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_iommu(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_device(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_dma(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_nic(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_blk(scn_runner *r, vms_task *t);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */
 void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len);

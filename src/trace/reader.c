@@ -2,7 +2,8 @@
  * reader.c — opening a trace: the stage chain (file, optional decompression), format
  * detection, the pull loop, and the helpers the parsers share (lines, messages).
  *
- * Detection (VMS_TRACE_AUTO) looks at the first bytes after decompression:
+ * Detection (VMS_TRACE_AUTO) looks at the first bytes after decompression, trying the
+ * rows of formats.c in order:
  *   native magic "\x89VMSTR\r\n"                    → native
  *   a lackey line ("I  ", " L ", " S ", " M ", "==", "#") → lackey
  *   a hex label, blanks, a hex address              → dinero
@@ -34,24 +35,22 @@ const int8_t vmsi_hex_digit[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* 0xf0 */
 };
 
-static const char *const format_names[] = {"auto", "native", "lackey", "dinero", "champsim"};
-
 const char *vms_trace_format_name(vms_trace_format f)
 {
-    return (unsigned)f < 5 ? format_names[f] : "?";
+    const vmsi_trace_fmt *t = vmsi_trace_fmt_of(f);
+    return t ? t->name : "?";
 }
 
 vms_status vms_trace_format_parse(const char *name, vms_trace_format *out, vms_err *err)
 {
-    for (unsigned i = 0; i < 5; i++)
-        if (strcmp(name, format_names[i]) == 0) {
+    for (unsigned i = 0; i < VMSI_NFORMATS; i++)
+        if (strcmp(name, vmsi_trace_formats[i].name) == 0) {
             *out = (vms_trace_format)i;
             return VMS_OK;
         }
-    return vmsi_err(err, VMS_ERR_NOTFOUND,
-                    "unknown trace format '%s': expected auto, native, lackey, dinero or "
-                    "champsim",
-                    name);
+    char list[128];
+    return vmsi_err(err, VMS_ERR_NOTFOUND, "unknown trace format '%s': expected %s", name,
+                    vmsi_trace_format_list(list, sizeof list, VMSI_FMT_ALL));
 }
 
 bool vmsi_fail_line(vms_trace_reader *r, vms_status st, const char *fmt, ...)
@@ -115,9 +114,6 @@ int vmsi_next_line(vms_trace_reader *r, char **line, size_t *len)
 
 /* ---- detection ---- */
 
-/* The magic of a native trace (docs/TRACE_FORMAT.md). */
-static const uint8_t native_magic[8] = {0x89, 'V', 'M', 'S', 'T', 'R', '\r', '\n'};
-
 /* Whether p[0, n) holds only text bytes (tabs, newlines, printable ASCII or UTF-8). */
 static bool is_text(const uint8_t *p, size_t n)
 {
@@ -134,27 +130,24 @@ static vms_status detect(vms_trace_reader *r, vms_trace_format *fmt, vms_err *er
         return st;
     const uint8_t *p = vmsi_in_ptr(r->in);
     size_t n = vmsi_in_avail(r->in);
-    if (n >= 8 && memcmp(p, native_magic, 8) == 0)
-        *fmt = VMS_TRACE_NATIVE;
-    else if (n > 0 && vmsi_lackey_sniff(p, n))
-        *fmt = VMS_TRACE_LACKEY;
-    else if (n > 0 && vmsi_dinero_sniff(p, n))
-        *fmt = VMS_TRACE_DINERO;
-    else if (vmsi_champsim_sniff(p, n))
-        *fmt = VMS_TRACE_CHAMPSIM;
-    else if (n > 0 && !is_text(p, n < 64 ? n : 64))
+    for (unsigned i = 0; i < VMSI_NFORMATS; i++)
+        if (vmsi_trace_formats[i].sniff && vmsi_trace_formats[i].sniff(p, n)) {
+            *fmt = (vms_trace_format)i;
+            return VMS_OK;
+        }
+    char list[128];
+    if (n > 0 && !is_text(p, n < 64 ? n : 64))
         return vmsi_err(err, VMS_ERR_PARSE,
                         "%s: cannot tell the trace format from the first bytes (binary data "
                         "that is not a plausible ChampSim record: an ip of 0 or beyond 48 "
                         "bits, or a branch flag above 1): name the format (champsim, native, "
                         "lackey or dinero) if it is a trace",
                         r->name);
-    else
-        return vmsi_err(err, VMS_ERR_PARSE,
-                        "%s: cannot tell the trace format from the first bytes (%s): "
-                        "expected native, lackey, dinero or champsim; name it with a format",
-                        r->name, n == 0 ? "the file is empty" : "text of no known format");
-    return VMS_OK;
+    return vmsi_err(err, VMS_ERR_PARSE,
+                    "%s: cannot tell the trace format from the first bytes (%s): expected %s; "
+                    "name it with a format",
+                    r->name, n == 0 ? "the file is empty" : "text of no known format",
+                    vmsi_trace_format_list(list, sizeof list, VMSI_FMT_DETECTED));
 }
 
 /* Build the stage chain over r->raw and start the format's parser. */
@@ -173,22 +166,10 @@ static vms_status start(vms_trace_reader *r, vms_trace_format fmt, vms_err *err)
     if (fmt == VMS_TRACE_AUTO && (st = detect(r, &fmt, err)) != VMS_OK)
         return st;
     r->fmt = fmt;
-    switch (fmt) {
-    case VMS_TRACE_NATIVE:
-        st = vmsi_native_start(r);
-        break;
-    case VMS_TRACE_LACKEY:
-        st = vmsi_lackey_start(r);
-        break;
-    case VMS_TRACE_DINERO:
-        st = vmsi_dinero_start(r);
-        break;
-    case VMS_TRACE_CHAMPSIM:
-        st = vmsi_champsim_start(r);
-        break;
-    default:
+    const vmsi_trace_fmt *f = vmsi_trace_fmt_of(fmt);
+    if (!f || !f->open)
         return vmsi_err(err, VMS_ERR_INVAL, "%s: bad trace format %d", r->name, (int)fmt);
-    }
+    st = f->open(r);
     if (st != VMS_OK && err)
         *err = r->err;
     return st;

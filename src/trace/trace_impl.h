@@ -216,10 +216,21 @@ bool vmsi_champsim_sniff(const uint8_t *p, size_t n);
 
 /* ---- the writer ---- */
 
+/* A format's writer hooks (formats.c); NULL hooks have nothing to do. */
+typedef struct vmsi_trace_wops {
+    vms_status (*open)(vms_trace_writer *w, const vms_trace_writer_opts *o);
+    vms_status (*string)(vms_trace_writer *w, uint32_t id, const char *s, size_t len);
+    vms_status (*write)(vms_trace_writer *w, const vms_trace_event *ev);
+    vms_status (*close)(vms_trace_writer *w); /* flush the format's own buffers */
+    void (*free)(vms_trace_writer *w);
+    bool refs_only; /* holds memory references only: other events are refused */
+} vmsi_trace_wops;
+
 struct vms_trace_writer {
     const vms_allocator *a;
     char *name;
     vms_trace_format fmt;
+    const vmsi_trace_wops *ops; /* the format's hooks (formats.c) */
     FILE *f;
     bool own_f;
     vms_err err;
@@ -242,7 +253,9 @@ vms_status vmsi_native_wstring(vms_trace_writer *w, uint32_t id, const char *s, 
 vms_status vmsi_native_write(vms_trace_writer *w, const vms_trace_event *ev);
 vms_status vmsi_native_wclose(vms_trace_writer *w);
 void vmsi_native_wfree(vms_trace_writer *w);
-vms_status vmsi_text_write(vms_trace_writer *w, const vms_trace_event *ev);
+/* The text writers (writer.c): one event as lackey or dinero lines. */
+vms_status vmsi_lackey_write(vms_trace_writer *w, const vms_trace_event *ev);
+vms_status vmsi_dinero_write(vms_trace_writer *w, const vms_trace_event *ev);
 
 /* Write n bytes to the writer's file (its error on failure). */
 vms_status vmsi_wfile(vms_trace_writer *w, const void *p, size_t n);
@@ -250,6 +263,38 @@ vms_status vmsi_wfile(vms_trace_writer *w, const void *p, size_t n);
 /* Record a writer failure "NAME: msg" and return st. */
 vms_status vmsi_wfail(vms_trace_writer *w, vms_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- the formats (formats.c) ---- */
+
+/*
+ * One trace format: its name (vms_trace_format_name), whether the first bytes of an
+ * input are its own (NULL: never detected), the start of its parser (vmsi_*_start:
+ * installs r->next once r->in is set; NULL: cannot be read), and its writer (NULL: cannot
+ * be written). vmsi_trace_formats is indexed by vms_trace_format; detection tries its
+ * rows in order.
+ */
+typedef struct vmsi_trace_fmt {
+    const char *name;
+    bool (*sniff)(const uint8_t *p, size_t n);
+    vms_status (*open)(vms_trace_reader *r);
+    const vmsi_trace_wops *writer;
+} vmsi_trace_fmt;
+
+#define VMSI_NFORMATS 5u /* rows of vmsi_trace_formats: VMS_TRACE_AUTO … CHAMPSIM */
+extern const vmsi_trace_fmt vmsi_trace_formats[];
+
+/* The row of format f, or NULL when f is out of range. */
+const vmsi_trace_fmt *vmsi_trace_fmt_of(vms_trace_format f);
+
+/* Which formats vmsi_trace_format_list names. */
+typedef enum vmsi_fmt_pick {
+    VMSI_FMT_ALL,      /* every name, auto included */
+    VMSI_FMT_DETECTED, /* those detection recognises */
+    VMSI_FMT_WRITABLE, /* those with a writer */
+} vmsi_fmt_pick;
+
+/* The names picked, in table order, as "a, b, c or d" in buf (len bytes); returns buf. */
+const char *vmsi_trace_format_list(char *buf, size_t len, vmsi_fmt_pick pick);
 
 /* Whether ev is well-formed (kinds, sizes, flag bits, path ids < npaths + 1). */
 bool vmsi_event_valid(const vms_trace_event *ev, uint32_t npaths, char *why, size_t len);

@@ -41,8 +41,8 @@ static vms_status report(const vms_trace_writer *w, vms_err *err)
 static void wfree(vms_trace_writer *w)
 {
     const vms_allocator *a = w->a;
-    if (w->fmt == VMS_TRACE_NATIVE)
-        vmsi_native_wfree(w);
+    if (w->ops->free)
+        w->ops->free(w);
     vmsi_strtab_free(&w->strs, a);
     vmsi_free(a, w->hash, w->hcap * sizeof *w->hash);
     vmsi_free(a, w->name, strlen(w->name) + 1);
@@ -65,6 +65,7 @@ static vms_status wnew(const char *path, vms_trace_format fmt, const vms_allocat
     memcpy(w->name, name, n);
     w->a = a;
     w->fmt = fmt;
+    w->ops = vmsi_trace_fmt_of(fmt)->writer;
     w->own_f = strcmp(path, "-") != 0;
     w->f = w->own_f ? fopen(path, "wb") : stdout;
     *out = w;
@@ -79,14 +80,17 @@ vms_status vms_trace_writer_open(const char *path, vms_trace_format fmt,
 {
     a = a ? a : vms_allocator_default();
     *out = NULL;
-    if (fmt != VMS_TRACE_NATIVE && fmt != VMS_TRACE_LACKEY && fmt != VMS_TRACE_DINERO)
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "%s: cannot write %s traces: expected native, lackey or dinero", path,
-                        vms_trace_format_name(fmt));
+    const vmsi_trace_fmt *f = vmsi_trace_fmt_of(fmt);
+    if (!f || !f->writer) {
+        char list[128];
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED, "%s: cannot write %s traces: expected %s", path,
+                        vms_trace_format_name(fmt),
+                        vmsi_trace_format_list(list, sizeof list, VMSI_FMT_WRITABLE));
+    }
     vms_trace_writer *w = NULL;
     vms_status st = wnew(path, fmt, a, &w, err);
-    if (st == VMS_OK && fmt == VMS_TRACE_NATIVE)
-        st = vmsi_native_wopen(w, opts);
+    if (st == VMS_OK && w->ops->open)
+        st = w->ops->open(w, opts);
     if (st == VMS_ERR_NOMEM && !w)
         return st;
     if (st != VMS_OK) {
@@ -149,8 +153,8 @@ vms_status vms_trace_writer_intern(vms_trace_writer *w, const char *s, uint32_t 
         vmsi_wfail(w, st, "%s",
                    st == VMS_ERR_NOMEM ? "out of memory interning a string"
                                        : "too many strings (limit 2^20, 64 MiB)");
-    else if (w->fmt == VMS_TRACE_NATIVE)
-        vmsi_native_wstring(w, w->strs.n, s, n);
+    else if (w->ops->string)
+        w->ops->string(w, w->strs.n, s, n);
     if (w->err.status != VMS_OK)
         return report(w, err);
     w->hash[i] = w->strs.n;
@@ -165,16 +169,14 @@ vms_status vms_trace_writer_write(vms_trace_writer *w, const vms_trace_event *ev
         return report(w, err);
     if (!vmsi_event_valid(ev, w->strs.n, why, sizeof why)) {
         vmsi_wfail(w, VMS_ERR_INVAL, "event %llu: %s", (unsigned long long)w->nevents, why);
-    } else if (w->fmt == VMS_TRACE_NATIVE) {
-        vmsi_native_write(w, ev);
-    } else if (ev->type != VMS_TEV_ACCESS) {
+    } else if (w->ops->refs_only && ev->type != VMS_TEV_ACCESS) {
         vmsi_wfail(w, VMS_ERR_UNSUPPORTED,
                    "event %llu: %s traces hold memory references "
                    "only, not %s events",
                    (unsigned long long)w->nevents, vms_trace_format_name(w->fmt),
                    vms_trace_type_name(ev->type));
     } else {
-        vmsi_text_write(w, ev);
+        w->ops->write(w, ev);
     }
     return report(w, err);
 }
@@ -183,8 +185,8 @@ vms_status vms_trace_writer_close(vms_trace_writer *w, vms_err *err)
 {
     if (!w)
         return VMS_OK;
-    if (w->err.status == VMS_OK && w->fmt == VMS_TRACE_NATIVE)
-        vmsi_native_wclose(w);
+    if (w->err.status == VMS_OK && w->ops->close)
+        w->ops->close(w);
     if (w->f && fflush(w->f) != 0)
         vmsi_wfail(w, VMS_ERR_IO, "write error: %s", strerror(errno));
     if (w->own_f && w->f && fclose(w->f) != 0)
@@ -239,10 +241,18 @@ static size_t dinero_line(const vms_trace_event *ev, char *buf)
     return (size_t)(p - buf);
 }
 
-vms_status vmsi_text_write(vms_trace_writer *w, const vms_trace_event *ev)
+vms_status vmsi_lackey_write(vms_trace_writer *w, const vms_trace_event *ev)
 {
     char buf[96];
-    size_t n = w->fmt == VMS_TRACE_LACKEY ? lackey_line(ev, buf) : dinero_line(ev, buf);
+    size_t n = lackey_line(ev, buf);
+    w->nevents++;
+    return vmsi_wfile(w, buf, n);
+}
+
+vms_status vmsi_dinero_write(vms_trace_writer *w, const vms_trace_event *ev)
+{
+    char buf[96];
+    size_t n = dinero_line(ev, buf);
     w->nevents++;
     return vmsi_wfile(w, buf, n);
 }

@@ -1,0 +1,96 @@
+/*
+ * domain.c — IOMMU domains (Linux drivers/iommu/intel/iommu.c): a domain id and the domain's
+ * tables per translated device, passthrough otherwise; and IOVA allocation, first fit over the
+ * device's sorted mappings inside [VMSI_IOVA_BASE, VMSI_IOVA_LIMIT).
+ * See dma_impl.h for the state and its invariants.
+ */
+#include "os/dev/dma_impl.h"
+
+static vms_status dom_alloc_table(void *ud, uint64_t *pa)
+{
+    vms_dma_dev *d = ud;
+    uint64_t pfn = 0;
+    vms_status st = vmsi_alloc_table_frame(d->k, &pfn);
+    *pa = pfn << VMS_PAGE_SHIFT;
+    if (st == VMS_OK) {
+        d->table_pages++;
+        d->k->dma->st.table_pages++;
+    }
+    return st;
+}
+
+static void dom_free_table(void *ud, uint64_t pa)
+{
+    vms_dma_dev *d = ud;
+    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
+    vms_frames_set_flags(d->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
+    vms_frames_put(d->k->fr, pfn, NULL);
+    d->table_pages--;
+    d->k->dma->st.table_pages--;
+}
+
+bool vms_dma_translated(const vms_dma_dev *d)
+{
+    vms_iommu *io = vms_dev_iommu(d->dev);
+    return io && vms_iommu_enabled(io) && d->mode == VMS_DMA_TRANSLATE;
+}
+
+/* Give d its context: a fresh domain (id + tables) or passthrough. */
+vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
+{
+    vms_kernel *k = d->k;
+    vms_iommu *io = vms_dev_iommu(d->dev);
+    if (!io)
+        return VMS_OK;
+    vms_iommu_context ctx = {VMS_IOMMU_PASSTHROUGH, 0, 0, 0};
+    if (d->mode == VMS_DMA_TRANSLATE) {
+        unsigned did = 1;
+        while (did <= VMS_IOMMU_MAX_DID && k->dma->did_used[did])
+            did++;
+        if (did > VMS_IOMMU_MAX_DID)
+            return vmsi_err(err, VMS_ERR_NOTFOUND, "dma: no free IOMMU domain id");
+        vms_pt_ops ops = {dom_alloc_table, dom_free_table, d};
+        /* The IOMMU's own (x86-style) tables: 4 levels under a 3-level CPU format. */
+        unsigned iolevels = k->levels < 4 ? 4u : k->levels;
+        vms_status st = vms_pt_init(&d->pt, k->bus, iolevels, &ops, err);
+        if (st != VMS_OK) {
+            d->pt.root = 0;
+            return st;
+        }
+        d->did = (uint16_t)did;
+        k->dma->did_used[did] = 1;
+        ctx = (vms_iommu_context){VMS_IOMMU_TRANSLATE, d->did, d->pt.root, iolevels};
+    }
+    return vms_iommu_set_context(io, vms_dev_bdf(d->dev), &ctx, err);
+}
+
+void vmsi_dma_dom_fini(vms_dma_dev *d)
+{
+    vms_iommu *io = vms_dev_iommu(d->dev);
+    if (io)
+        vms_iommu_set_context(io, vms_dev_bdf(d->dev), NULL, NULL);
+    if (d->pt.root) {
+        if (io)
+            vms_iommu_inv_domain(io, d->did);
+        vms_pt_destroy(&d->pt);
+        d->pt.root = 0;
+        d->k->dma->did_used[d->did] = 0;
+    }
+}
+
+bool vmsi_iova_alloc(const vms_dma_dev *d, uint64_t npages, uint64_t *iova, size_t *pos)
+{
+    uint64_t at = VMSI_IOVA_BASE, len = npages << VMS_PAGE_SHIFT;
+    size_t i = 0;
+    for (; i < d->nmaps; i++) {
+        const dmap *m = &d->maps[i];
+        if (at + len <= m->iova)
+            break;
+        at = m->iova + (m->npages << VMS_PAGE_SHIFT);
+    }
+    if (at + len > VMSI_IOVA_LIMIT)
+        return false;
+    *iova = at;
+    *pos = i;
+    return true;
+}
