@@ -768,11 +768,14 @@ static void test_memo_exact(void)
 
 /* One random reference of the batch test: mostly on the current page, some crossing into
  * the next, a few on the 2 MiB page. */
+/* Pages of the batch test: more than the L1 dTLB holds, so that replacement matters. */
+#define BATCH_PAGES 160
+
 static vms_ref batch_ref(vms_rng *g, uint64_t *page)
 {
     unsigned r = (unsigned)vms_rng_below(g, 100);
     if (r < 20)
-        *page = vms_rng_below(g, 40);
+        *page = vms_rng_below(g, BATCH_PAGES);
     vms_ref x = {.kind = (uint8_t)vms_rng_below(g, 3), .len = 1u << vms_rng_below(g, 4)};
     if (r < 3)
         x.va = UINT64_C(0x40000000) + (vms_rng_below(g, 512) << 12) + vms_rng_below(g, 4088);
@@ -807,8 +810,8 @@ static void test_batch_exact(void)
         vms_rng g;
         vms_rng_seed(&g, th_seed * 31 + pi);
         bool ok = true;
-        uint64_t flags[41];
-        for (unsigned pg = 0; pg < 41; pg++) /* rights and keys; page 40 is never mapped */
+        uint64_t flags[BATCH_PAGES + 1];
+        for (unsigned pg = 0; pg <= BATCH_PAGES; pg++) /* rights, keys; the last never mapped */
             flags[pg] = VMS_PTE_US | (vms_rng_below(&g, 4) ? VMS_PTE_RW : 0) |
                         (vms_rng_below(&g, 5) ? 0 : VMS_PTE_XD) |
                         (vms_rng_below(&g, 4) << VMS_PTE_PKEY_SHIFT);
@@ -816,7 +819,7 @@ static void test_batch_exact(void)
             ok = ok && fx_init(&f[i], &cfg);
             ok = ok &&
                  vms_core_write_cr4(f[i].c, vms_core_regs(f[i].c)->cr4 | VMS_CR4_PKE) == VMS_OK;
-            for (uint64_t pg = 0; ok && pg < 40; pg++)
+            for (uint64_t pg = 0; ok && pg < BATCH_PAGES; pg++)
                 ok = vms_pt_map(&f[i].pt, pg << 12, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K,
                                 flags[pg], NULL) == VMS_OK;
             ok = ok && vms_pt_map(&f[i].pt, UINT64_C(0x40000000), UINT64_C(0x8000000), VMS_PG_2M,
@@ -829,7 +832,7 @@ static void test_batch_exact(void)
         unsigned diffs = 0, faults = 0, batches = 0;
         for (int step = 0; step < 6000; step++) {
             unsigned r = (unsigned)vms_rng_below(&g, 100);
-            uint64_t pg = vms_rng_below(&g, 40), va = pg << 12;
+            uint64_t pg = vms_rng_below(&g, BATCH_PAGES), va = pg << 12;
             uint32_t pkru = (uint32_t)vms_rng_below(&g, 256);
             bool flag = vms_rng_below(&g, 2);
             for (int i = 0; i < 2 && r < 30; i++) {

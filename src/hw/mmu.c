@@ -271,7 +271,6 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
  * once (hits_of). */
 typedef struct hits {
     uint64_t n[3][VMS_PG_NSIZES];
-    uint64_t any; /* their sum: 0 skips hits_of's work */
 } hits;
 
 /*
@@ -282,7 +281,11 @@ typedef struct hits {
 static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
-    if (!h->any)
+    uint64_t any = 0;
+    for (unsigned k = 0; k < 3; k++)
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+            any |= h->n[k][s];
+    if (!any)
         return;
     for (unsigned k = 0; k < 3; k++) {
         uint64_t sum = 0;
@@ -310,15 +313,16 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
  * twice, so that the loop without caches carries no test for them.
  *
- * Without caches, a reference inside the 4 KiB page of its L1 TLB's repeat memo, of a
- * kind the memo allows (tlb_impl.h: memo_allow), is a plain hit: translate() would find
- * the memo, pass the rights check, need no D walk and count one L1 hit — so the batch
- * only counts it (hits, added at the end: nothing reads those counters while the batch
- * runs, and the cycles only the memory side would read). memo_allow is cleared here at
- * the start (the registers may have changed since the last batch) and learnt from
- * translate(): after a translation that leaves the memo on the piece's page, the last
- * step was an L1 hit of that entry whose check passed (a fill, a walk or a D walk
- * clears the memo).
+ * Without caches, a reference inside the 4 KiB page of a slot of its L1 TLB's repeat
+ * memo, of a kind the slot allows (tlb_impl.h: memo_flags), is a plain hit: translate()
+ * would find the slot (and touch its way, as here), pass the rights check, need no D
+ * walk and count one L1 hit — so the batch only counts it (hits, added at the end:
+ * nothing reads those counters while the batch runs, and the cycles only the memory
+ * side would read). The kinds are cleared here at the start (the registers may have
+ * changed since the last batch) and learnt from translate(): after a translation that
+ * leaves a valid slot on the piece's page, the last step was an L1 hit of that entry
+ * whose check passed (a miss is followed by a fill or a fault, and a fill, a walk or a
+ * D walk clears the memo).
  */
 static inline __attribute__((always_inline)) size_t
 batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
@@ -332,18 +336,20 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
         memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
             if (l1[k])
-                l1[k]->memo_allow = 0;
+                for (unsigned s = 0; s < VMSI_TLB_MEMO; s++)
+                    l1[k]->memo_flags[s] &= VMSI_MEMO_VALID;
     }
     for (i = 0; i < n; i++) {
         uint64_t va = refs[i].va, len = refs[i].len;
         vms_access_kind kind = (vms_access_kind)refs[i].kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
         vms_tlb *t = l1[kind];
-        if (!ms && t && (t->memo_allow >> kind & 1) && va >> VMS_PAGE_SHIFT == t->memo_vpn &&
-            (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
-            assert(t->memo_valid && t->memo_ctx == c->ctx);
-            h.n[kind][t->memo_x.size]++;
-            h.any++;
+        vmsi_tlb_memo *m = t ? vmsi_tlb_memo_of(t, va) : NULL;
+        if (!ms && m && (t->memo_flags[vmsi_tlb_memo_index(va)] >> kind & 1) &&
+            va >> VMS_PAGE_SHIFT == m->vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+            assert((t->memo_flags[vmsi_tlb_memo_index(va)] & VMSI_MEMO_VALID) && m->ctx == c->ctx);
+            vmsi_tlb_memo_touch(t, m, va);
+            h.n[kind][m->x.size]++;
             continue;
         }
         for (;;) {
@@ -354,8 +360,10 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
                     hits_of(c, l1, &h);
                 return i;
             }
-            if (!ms && t && t->memo_valid && t->memo_vpn == va >> VMS_PAGE_SHIFT)
-                t->memo_allow |= (uint8_t)(1u << kind);
+            unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
+            if (!ms && t && (t->memo_flags[mi] & VMSI_MEMO_VALID) &&
+                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
+                t->memo_flags[mi] |= (uint8_t)(1u << kind);
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
             if (ms && !x.pcd)

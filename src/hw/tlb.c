@@ -172,6 +172,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
         return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
     tlb->alloc = *a;
     tlb->memo_on = true;
+    tlb->memo_last = -1;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
     for (unsigned i = 0; i < cfg->nparts; i++) {
@@ -227,8 +228,7 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
 {
     unsigned set, way;
     int p = find(tlb, ctx, va, &set, &way);
-    if (p < 0) {
-        vmsi_tlb_memo_clear(tlb);
+    if (p < 0) { /* nothing changes: the memo stays */
         tlb->stats.misses++;
         return false;
     }
@@ -238,11 +238,17 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    tlb->memo_valid = tlb->memo_on;
-    tlb->memo_allow = 0;
-    tlb->memo_vpn = va >> VMS_PAGE_SHIFT;
-    tlb->memo_ctx = ctx;
-    tlb->memo_x = *out;
+    if (tlb->memo_on) {
+        vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+        *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
+                             .ctx = ctx,
+                             .x = *out,
+                             .part = (uint8_t)p,
+                             .way = (uint8_t)way,
+                             .set = set};
+        tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
+        tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    }
     return true;
 }
 

@@ -80,7 +80,7 @@ struct vms_replay {
     bool parts_nomem; /* a breakdown part could not be allocated: the run fails */
     /* OPT (opts.oracle): the tracker numbering address spaces as the oracle did, and the
      * event index of the access executing now (each access runs as it is pushed, so the
-     * buffer is empty between events and quick_access never takes one) */
+     * buffer is empty between events and run_refs never takes one) */
     vmsi_tracker trk;
     uint64_t exec_pos;
     size_t last_region; /* a one-entry cache into byregion */
@@ -878,7 +878,8 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
 static size_t run_refs(vms_replay *r, vms_trace_reader *rd, uint64_t limit)
 {
     uint64_t room = BATCH - r->nbuf, refs = r->st.references;
-    if (r->nbuf == 0 || room == 0) /* nothing buffered: the first event names the task */
+    /* Nothing buffered: the first event names the task. OPT sees every event itself. */
+    if (r->nbuf == 0 || room == 0 || r->o.oracle)
         return 0;
     if (limit - refs < room)
         room = limit - refs;
