@@ -708,6 +708,77 @@ static void test_vm(void)
     vms_machine_destroy(m);
 }
 
+/* Shadow paging against the hardware second stage: the same accesses under both give
+ * the guest the same tables, and every translation is the composition of the guest's
+ * mapping and the hypervisor's backing; shadow misses and guest page-table writes exit. */
+static void test_shadow(void)
+{
+    vms_machine *mm[2];
+    vms_vm *vm[2];
+    vms_rng rng;
+    for (unsigned k = 0; k < 2; k++) {
+        mm[k] = machine("skylake");
+        CHECK(mm[k] != NULL);
+        if (!mm[k])
+            return;
+        vms_vm_config vc = {.kind = VMS_S2_EPT,
+                            .ad = true,
+                            .guest_mem = UINT64_C(2) << 30,
+                            .s2_tables_at = S2TAB_AT,
+                            .host_at = HOST_AT,
+                            .host_end = HOST_AT + (UINT64_C(1) << 30),
+                            .vpid = 1,
+                            .shadow = k == 1};
+        CHECK_EQ(vms_vm_create(mm[k], &vc, &vm[k], NULL), VMS_OK);
+        CHECK_EQ(vms_vm_enter(vm[k], vms_machine_core(mm[k], 0)), VMS_OK);
+    }
+    uint64_t vas[64];
+    vms_rng_seed(&rng, th_seed);
+    for (unsigned i = 0; i < 64; i++)
+        vas[i] = (UINT64_C(0x7f00) << 28) + vms_rng_below(&rng, UINT64_C(1) << 26);
+    unsigned bad = 0;
+    for (unsigned step = 0; step < 2000; step++) {
+        uint64_t va = vas[vms_rng_below(&rng, 64)];
+        vms_access_kind kind = (vms_access_kind)vms_rng_below(&rng, 3);
+        for (unsigned k = 0; k < 2; k++) {
+            vms_fault f;
+            vms_core *c = vms_machine_core(mm[k], 0);
+            if (!vms_vm_access(vm[k], c, va, kind, 8, &f)) {
+                bad++;
+                continue;
+            }
+            /* the core's translation = the guest's GPA, then the backing's HPA */
+            uint64_t pte, hpa, pa;
+            vms_xlate x;
+            CHECK(vms_pt_lookup(vms_vm_guest_pt(vm[k]), va, &pte, NULL, NULL));
+            uint64_t gpa = (pte & VMS_PTE_ADDR_MASK) | (va & VMS_PAGE_MASK);
+            CHECK(vms_pt_lookup(vms_vm_s2_pt(vm[k]), gpa, &pte, NULL, NULL));
+            hpa = (pte & VMS_EPT_ADDR_MASK) | (gpa & VMS_PAGE_MASK);
+            CHECK(vms_core_translate(c, va, VMS_ACC_READ, &x, &pa, &f, NULL));
+            CHECK_EQ(pa, hpa);
+        }
+        uint64_t p0, p1;
+        CHECK(vms_pt_lookup(vms_vm_guest_pt(vm[0]), va, &p0, NULL, NULL));
+        CHECK(vms_pt_lookup(vms_vm_guest_pt(vm[1]), va, &p1, NULL, NULL));
+        CHECK_EQ(p0 & VMS_PTE_ADDR_MASK, p1 & VMS_PTE_ADDR_MASK); /* the same guest tables */
+    }
+    CHECK_EQ(bad, 0u);
+    const vms_vm_stats *n = vms_vm_get_stats(vm[0]), *s = vms_vm_get_stats(vm[1]);
+    CHECK_EQ(n->guest_faults, s->guest_faults);
+    CHECK_EQ(s->injected, s->guest_faults);
+    CHECK_EQ(s->exits, s->exits_pf + s->exits_ptwrite);
+    CHECK(s->exits_ptwrite >= s->guest_faults); /* each guest fault writes at least a PTE */
+    CHECK(s->exits > n->exits);
+    printf("  shadow: %" PRIu64 " exits (%" PRIu64 " #PF, %" PRIu64 " PT writes) vs nested %" PRIu64
+           "\n",
+           s->exits, s->exits_pf, s->exits_ptwrite, n->exits);
+    for (unsigned k = 0; k < 2; k++) {
+        vms_vm_leave(vm[k], vms_machine_core(mm[k], 0));
+        vms_vm_destroy(vm[k]);
+        vms_machine_destroy(mm[k]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "virt");
@@ -718,6 +789,7 @@ int main(int argc, char **argv)
     test_faults();
     test_isolation();
     test_vm();
+    test_shadow();
     for (unsigned r = 0; r < 4; r++)
         diff_run(th_seed + r, r & 1, (r >> 1) & 1, r < 2 ? "tiny" : "skylake");
     return th_finish();

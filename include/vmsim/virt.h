@@ -301,6 +301,7 @@ typedef struct vms_nested_stats {
     uint64_t exits_violation;  /* walks that ended in a second-stage violation */
     uint64_t exits_misconfig;  /* … in a misconfiguration */
     uint64_t refs_by_level[6]; /* second-stage entries read, by level */
+    uint64_t gbus_writes;      /* the guest software's writes to guest memory (outside walks) */
 } vms_nested_stats;
 
 typedef struct vms_nested vms_nested;
@@ -391,6 +392,12 @@ typedef struct vms_core vms_core;
  * cycles include. VMS_ERR_INVAL for vm 0 or a core already in a guest.
  */
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest);
+
+/* VM entry under shadow paging: core c runs VM vm's guest on the hypervisor's shadow
+ * tables (shadow: the guest's registers with CR3 = the shadow root, a host-physical
+ * address), walked one-dimensionally; entries tagged vm; pwc (may be NULL) the VM's
+ * own page-walk cache. */
+vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *shadow, vms_pwc *pwc);
 
 /* VM exit: the host's registers and page-walk cache return; the guest's TLB entries stay
  * (tagged with its VM) for the next entry. No-op outside a guest. */
@@ -488,6 +495,7 @@ typedef struct vms_vm_config {
     uint64_t host_end;
     uint32_t vpid;                   /* >= 1 */
     uint32_t exit_cycles;            /* cost of one VM exit and re-entry (0: 1200, an assumption) */
+    bool shadow;                     /* shadow paging instead of the second stage in hardware */
     const vms_tlb_config *s2_tlb;    /* nested TLB (NULL: none) */
     const vms_pwc_config *guest_pwc; /* guest page-walk caches (NULL: none) */
     uint64_t seed;
@@ -501,6 +509,12 @@ typedef struct vms_vm_stats {
     uint64_t guest_faults; /* guest page faults the guest's pager handled (no exit) */
     uint64_t guest_pages;  /* guest frames the guest's pager mapped */
     uint64_t unhandled;    /* accesses that failed */
+    /* shadow paging */
+    uint64_t exits_pf;      /* #PF intercepts (every shadow miss exits) */
+    uint64_t exits_ptwrite; /* the guest's writes to its (write-protected) page tables */
+    uint64_t shadow_fills;  /* shadow entries made */
+    uint64_t injected;      /* guest page faults reflected into the guest */
+    uint64_t sw_walk_refs;  /* guest entries the hypervisor read in software */
 } vms_vm_stats;
 
 typedef struct vms_vm vms_vm;
