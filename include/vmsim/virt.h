@@ -452,6 +452,9 @@ typedef struct vms_gspace {
     unsigned prot;                /* their rights (VMS_PGPROT_*) */
     uint64_t gtab_next;           /* the next guest table frame (GPA) */
     uint64_t backed;              /* second-stage leaves made */
+    /* Called after each new leaf (NULL: none): the hypervisor keeps other views in step. */
+    vms_status (*on_back)(void *ud, uint64_t gpa);
+    void *on_back_ud;
 } vms_gspace;
 
 /* Set g up: s2fmt's tree with its root at s2_tables_at (host), backing from host_at to
@@ -541,5 +544,21 @@ vms_nested *vms_vm_nested(vms_vm *vm);
 /* The second stage's tree (for `show ept`) and the guest's own tables. */
 const vms_pt *vms_vm_s2_pt(const vms_vm *vm);
 const vms_pt *vms_vm_guest_pt(const vms_vm *vm);
+
+/*
+ * Device passthrough (seed 001, "How Modern Virtual Machines Use IOMMU"): give requester
+ * bdf of IOMMU io to the VM, in IOMMU domain did. The device then issues guest-physical
+ * DMA addresses, which the IOMMU translates with the VM's GPA -> HPA mappings: on NPT the
+ * context points at the nested tables themselves (x86-64 entries, US = 1 throughout,
+ * which the IOMMU reads as read permission: shared, as a VT-d context can share its
+ * second-level tables); on EPT the hypervisor keeps a mirror tree in the IOMMU's format,
+ * kept in step with every backing it makes (as VFIO maps guest memory for the device).
+ * DMA to guest-physical memory the hypervisor has not backed, or outside the VM, is
+ * blocked and logged by the IOMMU (VFIO pins guest memory up front to avoid the first).
+ * Mirror tables come from host RAM at iommu_tables_at (EPT only).
+ */
+typedef struct vms_iommu vms_iommu;
+vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
+                                uint64_t iommu_tables_at, vms_err *err);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "util/util.h"
 #include "vmsim/core.h"
+#include "vmsim/iommu.h"
 #include "vmsim/machine.h"
 #include "vmsim/virt.h"
 
@@ -40,6 +41,10 @@ struct vms_vm {
     vms_pt_bump spt_tables;
     vms_regs sregs;
     vms_pwc *spwc;
+    /* Passthrough on EPT: the IOMMU's mirror of the second stage, kept in step. */
+    bool mirror_on;
+    vms_pt mirror;
+    vms_pt_bump mirror_tables;
 };
 
 #define SHADOW_TABLES_GAP (UINT64_C(32) << 20) /* shadow tables 32 MiB above s2_tables_at */
@@ -138,6 +143,37 @@ void vms_vm_leave(vms_vm *vm, vms_core *c)
     vms_core_vm_exit(c);
 }
 
+/* Map the second-stage leaf that backs gpa into the IOMMU mirror too. */
+static vms_status mirror_leaf(vms_vm *vm, uint64_t gpa)
+{
+    uint64_t pte, ptep;
+    vms_pgsize size;
+    if (!vm->mirror_on || !vms_pt_lookup(&vm->gs.s2, gpa, &pte, &ptep, &size))
+        return VMS_OK;
+    uint64_t bytes = vms_pgsize_bytes(size), gbase = gpa & ~(bytes - 1);
+    vms_pte_info info;
+    vms_fmt_decode(vm->gs.s2.fmt, pte, vms_fmt_size_level(size), &info);
+    vms_status st = vms_pt_map(&vm->mirror, gbase, info.pa, size, VMS_PTE_US | VMS_PTE_RW, NULL);
+    return st == VMS_ERR_EXISTS ? VMS_OK : st;
+}
+
+/* Back gpa (the hypervisor's one way to give a VM memory): the second stage and, with a
+ * device assigned on EPT, the IOMMU's mirror. */
+static vms_status back(vms_vm *vm, uint64_t gpa, uint64_t *hpa)
+{
+    uint64_t before = vm->gs.backed;
+    vms_status st = vms_gspace_back(&vm->gs, gpa, hpa, NULL);
+    if (st != VMS_OK)
+        return st;
+    vm->st.backed += vm->gs.backed - before;
+    return VMS_OK;
+}
+
+static vms_status on_back(void *ud, uint64_t gpa)
+{
+    return mirror_leaf(ud, gpa);
+}
+
 /* The guest's pager: a not-present page gets a fresh guest frame. */
 static bool guest_fault(vms_vm *vm, const vms_fault *f)
 {
@@ -164,9 +200,8 @@ static bool s2_exit(vms_vm *vm, vms_core *c, const vms_fault *f)
         return false;
     vm->st.exits_s2++;
     uint64_t before = vm->gs.backed;
-    if (vms_gspace_back(&vm->gs, f->pa, NULL, NULL) != VMS_OK)
+    if (back(vm, f->pa, NULL) != VMS_OK)
         return false;
-    vm->st.backed += vm->gs.backed - before;
     return vm->gs.backed != before; /* backed already: a rights violation, unhandled */
 }
 
@@ -212,10 +247,8 @@ static bool shadow_fault(vms_vm *vm, vms_core *c, const vms_fault *f, vms_access
     }
     uint64_t bytes = vms_pgsize_bytes(size);
     uint64_t gpa = (vms_pte_addr(pte) & ~(bytes - 1)) | (f->va & (bytes - 1)), hpa;
-    uint64_t before = vm->gs.backed;
-    if (vms_gspace_back(&vm->gs, gpa, &hpa, NULL) != VMS_OK)
+    if (back(vm, gpa, &hpa) != VMS_OK)
         return false;
-    vm->st.backed += vm->gs.backed - before;
     uint64_t upd = pte | VMS_PTE_A | (kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
     if (upd != pte && vms_bus_write64(vms_nested_guest_bus(vm->n), ptep, upd) != VMS_OK)
         return false;
@@ -281,4 +314,37 @@ const vms_pt *vms_vm_s2_pt(const vms_vm *vm)
 const vms_pt *vms_vm_guest_pt(const vms_vm *vm)
 {
     return &vm->gpt;
+}
+
+/* Mirror one second-stage leaf (vms_pt_foreach). */
+static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_pgsize size)
+{
+    (void)ptep;
+    (void)pte;
+    (void)size;
+    return mirror_leaf(ud, gpa) == VMS_OK;
+}
+
+vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
+                                uint64_t iommu_tables_at, vms_err *err)
+{
+    vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, did, vm->gs.s2.root, vm->cfg.host_levels};
+    if (vm->cfg.kind == VMS_S2_EPT && !vm->mirror_on) {
+        vm->mirror_tables = (vms_pt_bump){vms_machine_ram(vm->m), iommu_tables_at, 0, 0, 0};
+        vms_pt_ops ops = vms_pt_bump_ops(&vm->mirror_tables);
+        vms_status st =
+            vms_pt_init(&vm->mirror, vms_machine_bus(vm->m), vm->cfg.host_levels, &ops, err);
+        if (st != VMS_OK)
+            return st;
+        vm->mirror_on = true;
+        vm->gs.on_back = on_back;
+        vm->gs.on_back_ud = vm;
+        st = vms_pt_foreach(&vm->gs.s2, 0, UINT64_C(1) << 47, mirror_one, vm);
+        if (st != VMS_OK)
+            return vmsi_err(err, st, "could not mirror the second stage for the IOMMU");
+        ctx.root = vm->mirror.root;
+    } else if (vm->mirror_on) {
+        ctx.root = vm->mirror.root;
+    }
+    return vms_iommu_set_context(io, bdf, &ctx, err);
 }
