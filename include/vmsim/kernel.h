@@ -122,9 +122,13 @@ typedef struct vms_kernel_config {
     bool tlb_batch;               /* [true] mmu_gather: one flush per munmap/mprotect
                                      range (and one per reclaim batch); false: a shootdown
                                      per page, as a kernel without batching */
-    uint64_t sched_slice;         /* [2250000] cycles a task runs before a runnable
-                                     peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
-                                     base slice) */
+    /* [12, 40, TLBWR] the TLB exception handlers of a software-managed TLB (swtlb.h,
+     * machine tlb.mode = software): kernel.tlb_refill_cycles, kernel.tlb_exc_cycles,
+     * kernel.tlb_refill = tlbwr|tlbwi */
+    vms_tlbex_config tlbex;
+    uint64_t sched_slice; /* [2250000] cycles a task runs before a runnable
+                             peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
+                             base slice) */
     /* ---- memory pressure (docs/SWAP.md) ---- */
     uint64_t swap_bytes;         /* [0] swap device size (multiple of 4 KiB); 0: no swap */
     const char *swap_file;       /* [NULL] host file backing swap (created/truncated, kept);

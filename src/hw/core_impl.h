@@ -21,7 +21,8 @@ struct vms_core {
     uint64_t cycles;
     vms_mem_where walk_where[5]; /* where the last walk's references were served */
     unsigned walk_nwhere;
-    unsigned bcast_pending; /* INVLPGBs issued since the last TLBSYNC */
+    unsigned bcast_pending;   /* INVLPGBs issued since the last TLBSYNC */
+    struct vmsi_swtlb *swtlb; /* tlb.mode = software: the JTLB (src/arch/mips); else NULL */
     /* In a guest (virt.h vms_core_vm_enter): the two-stage MMU, the VM's tag (ctx bits
      * 63:32), and the host state the VM exit restores. nested is NULL natively. */
     struct vms_nested *nested;

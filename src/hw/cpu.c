@@ -33,6 +33,7 @@
  */
 #include "arch/riscv64/riscv64.h"
 #include "arch/aarch64/aarch64.h"
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
@@ -315,6 +316,8 @@ const vms_walk_stats *vms_core_walk_stats(const vms_core *c)
 
 static const vms_mmu_ops *mmu_ops(const vms_core *c)
 {
+    if (c->swtlb) /* a software-managed TLB: MIPS's TLB instructions (arch/mips) */
+        return &vmsi_mips_mmu_ops;
     return vms_regs_format(&c->regs)->mmu_ops;
 }
 

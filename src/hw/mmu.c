@@ -18,6 +18,7 @@
  * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
  * every step is counted.
  */
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "hw/tlb_impl.h"
@@ -68,6 +69,8 @@ static void deliver(vms_core *c, const vms_fault *f)
 static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
                           vms_fault *fault, vms_walk_trace *trace)
 {
+    if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
+        return vmsi_mips_miss(c, va, kind, l1, x, fault);
     if (c->nested) /* in a guest: the two-dimensional walk */
         return vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
     const vms_cost_config *cost = &c->m->cfg.cost;

@@ -65,6 +65,18 @@ typedef struct vmsi_mm vmsi_mm;
 typedef struct vmsi_proc vmsi_proc;
 typedef struct vmsi_dma vmsi_dma; /* dma.c */
 
+/*
+ * The table frames of one page-table tree the kernel owns (init_mm's, a process's, an
+ * IOMMU domain's): vmsi_table_pt_ops gives the tree's vms_pt_ops over it, one pair for
+ * every tree. A table is a zeroed frame flagged PAGETABLE (vmsi_alloc_table_frame);
+ * each counter not NULL counts the tree's table frames (one more per table allocated,
+ * one less per table freed). Lives as long as the tree: it is the ops' ud.
+ */
+typedef struct vmsi_table_ops {
+    vms_kernel *k;
+    uint64_t *count[2];
+} vmsi_table_ops;
+
 /* A virtual memory area [start, end). file holds a reference when not NULL. */
 typedef struct vmsi_vma {
     uint64_t start, end;
@@ -77,11 +89,12 @@ typedef struct vmsi_vma {
 /* An address space (Linux mm_struct). */
 struct vmsi_mm {
     vms_kernel *k;
-    uint64_t swapents; /* swap entries in its PTEs (MM_SWAPENTS) */
-    vms_pt pt;         /* root and table ops (ud = this mm) */
-    uint16_t pcid;     /* 1 … 4095, or 0 when PCIDs are off or exhausted */
-    unsigned users;    /* tasks using it */
-    vmsi_vma *vma;     /* sorted array */
+    uint64_t swapents;   /* swap entries in its PTEs (MM_SWAPENTS) */
+    vms_pt pt;           /* root and table ops (ud = &tops) */
+    vmsi_table_ops tops; /* its table frames, counted in nr_ptes */
+    uint16_t pcid;       /* 1 … 4095, or 0 when PCIDs are off or exhausted */
+    unsigned users;      /* tasks using it */
+    vmsi_vma *vma;       /* sorted array */
     size_t nvma, cap;
     uint64_t cpumask[VMS_MAX_CORES / 64]; /* cores with mm loaded (lazily or not) */
     uint64_t tlb_gen;                     /* flush generation (Linux context.tlb_gen) */
@@ -100,7 +113,8 @@ struct vmsi_proc {
     char name[16];
     vmsi_mm *mm; /* NULL once dead */
     vms_task **tasks;
-    unsigned ntasks, cap;
+    unsigned ntasks;
+    size_t cap;
     vms_task_state state;
     int signal;
 };
@@ -117,7 +131,8 @@ struct vms_task {
 /* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
 typedef struct vmsi_cpu {
     vms_task **rq; /* runnable tasks; rq[0] runs (current) */
-    unsigned nrq, caprq;
+    unsigned nrq;
+    size_t caprq;
     bool lazy;            /* idle: cur_mm stays loaded lazily (enter_lazy_tlb) */
     uint64_t slice_start; /* core cycles when rq[0] got the core */
     uint64_t idle_cycles; /* cycles the core sat idle (clock moved on a wake-up) */
@@ -180,11 +195,13 @@ struct vms_kernel {
     vms_ram *ram;
     vms_frames *fr;
     vms_kernel_config cfg;
+    vms_tlbex tlbex[VMS_MAX_CORES]; /* per core, with a software-managed TLB (tlbex.c) */
     vms_kernel_stats st;
     vms_rng rng;
     unsigned ncores, levels;
     const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
     vms_pt init_pt;           /* init_mm: kernel half only */
+    vmsi_table_ops init_tops; /* … its table frames (not counted) */
     uint64_t page_offset;
     /* The user layout (vmsi_layout_init): TASK_SIZE, ELF_ET_DYN_BASE and the ASLR ranges,
      * in pages, of the stack top and mmap_base (x86-64's unless the VA is 39 bits). */
@@ -199,7 +216,8 @@ struct vms_kernel {
     uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
     bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
-    unsigned nprocs, capprocs;
+    unsigned nprocs;
+    size_t capprocs;
     int next_pid;
     uint64_t next_mm_id, next_ino;
     uint8_t *pcid_used; /* 4096 entries: 0 free, 1 used, 2 free but dirty */
@@ -365,6 +383,11 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
                              vms_err *err);
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles);
 vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn);
+/* The vms_pt_ops of the tree whose table frames t describes (ud = t). */
+vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
+/* Free the table frame at pa of t's tree (the ops' free_table): it loses PAGETABLE and
+ * its reference, and t's counters drop by one. */
+void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
 
 /* ---- smp.c ---- */

@@ -684,7 +684,19 @@ vms_status vmsi_scn_parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         return st == VMS_OK ? address(p, &t[2], false, &c->addr) : st;
-    default: /* exit, exec */
+    case OP_EXEC: /* exec NAME [PATH [as LABEL]] */
+        if (n != 2 && n != 3 && !(n == 5 && tok_is(&t[3], "as")))
+            return fail(p, "expected '%s'", usage_of(c));
+        st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK && n >= 3) {
+            c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+        }
+        if (st == VMS_OK && n == 5)
+            st = new_label(p, &t[4], &c->def_label);
+        return st;
+    default: /* exit */
         st = argc_is(p, n, 2, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);

@@ -33,27 +33,6 @@ static inline uint64_t table_of(const vms_kernel *k, uint64_t pte)
     return vms_fmt_pte_addr(k->fmt, pte);
 }
 
-/* vms_pt_ops for a process's tables: frames flagged PAGETABLE, counted per mm. */
-static vms_status mm_alloc_table(void *ud, uint64_t *pa)
-{
-    vmsi_mm *mm = ud;
-    uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_table_frame(mm->k, &pfn);
-    *pa = pfn << VMS_PAGE_SHIFT;
-    if (st == VMS_OK)
-        mm->nr_ptes++;
-    return st;
-}
-
-static void mm_free_table(void *ud, uint64_t pa)
-{
-    vmsi_mm *mm = ud;
-    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
-    vms_frames_set_flags(mm->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
-    vms_frames_put(mm->k->fr, pfn, NULL);
-    mm->nr_ptes--;
-}
-
 uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep)
 {
     uint64_t pte = 0;
@@ -69,7 +48,9 @@ void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte)
 /* A root table with init_mm's kernel half copied in (Linux pgd_alloc/pgd_ctor). */
 vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
-    vms_pt_ops ops = {mm_alloc_table, mm_free_table, mm};
+    /* A process's tables: frames flagged PAGETABLE, counted per mm. */
+    mm->tops = (vmsi_table_ops){k, {&mm->nr_ptes, NULL}};
+    vms_pt_ops ops = vmsi_table_pt_ops(&mm->tops);
     vms_status st = vms_pt_init_format(&mm->pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK)
         return st;
@@ -107,7 +88,7 @@ static void free_tree(vmsi_mm *mm, uint64_t pa, unsigned level)
                 free_tree(mm, table_of(mm->k, e), level - 1);
         }
     }
-    mm_free_table(mm, pa);
+    vmsi_table_free(&mm->tops, pa);
 }
 
 /* Free the user half's tables and the root (the kernel half is init_mm's). */
@@ -121,7 +102,7 @@ void vmsi_mm_free_pgd(vmsi_mm *mm)
         if (vmsi_pte_present(mm->k, e) && own_table(mm, 0, e))
             free_tree(mm, table_of(mm->k, e), top - 1);
     }
-    mm_free_table(mm, mm->pt.root);
+    vmsi_table_free(&mm->tops, mm->pt.root);
     mm->pt.root = 0;
 }
 
@@ -194,7 +175,7 @@ static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t bas
             free_level(mm, child, level - 1, va, start, end);
         if (table_empty(mm, child)) {
             vmsi_pte_set(mm, slot(k, table, i), 0);
-            mm_free_table(mm, child);
+            vmsi_table_free(&mm->tops, child);
         }
     }
 }

@@ -36,19 +36,16 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
             return VMS_ERR_NOMEM;
         f->owner = (uintptr_t)r;
     }
-    if (r->n == r->cap) {
-        uint32_t cap = r->cap ? r->cap * 2 : 2;
-        vmsi_rmap_ent *e = k->a->realloc(k->a->ud, r->e, r->cap * sizeof *e, cap * sizeof *e);
-        if (!e) {
-            if (r->n == 0 && !r->file) {
-                vmsi_free(k->a, r, sizeof *r);
-                f->owner = 0;
-            }
-            return VMS_ERR_NOMEM;
+    size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
+    if (r->n == UINT32_MAX ||
+        !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + 1, sizeof *r->e, 2)) {
+        if (r->n == 0 && !r->file) {
+            vmsi_free(k->a, r, sizeof *r);
+            f->owner = 0;
         }
-        r->e = e;
-        r->cap = cap;
+        return VMS_ERR_NOMEM;
     }
+    r->cap = (uint32_t)cap;
     r->e[r->n++] = (vmsi_rmap_ent){mm, va};
     return VMS_OK;
 }
