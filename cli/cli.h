@@ -19,6 +19,8 @@
 
 int cmd_explain(int argc, char **argv);
 int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
+int cmd_explain_nested(int argc, char **argv);  /* explain --nested */
+int cmd_replay_vm(int argc, char **argv);       /* replay --vm */
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);

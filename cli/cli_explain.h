@@ -25,4 +25,12 @@ typedef struct explain_map {
 int explain_format(vms_machine *m, const vms_pt_format *f, const explain_map *maps, unsigned nmaps,
                    const uint64_t *vas, unsigned nvas, vms_access_kind kind, bool user, bool demo);
 
+/* Narrate the translation of va on core c, whose TLB is software-managed (MIPS style,
+ * explain_mips.c), then a second access. Returns 0, or 1 if it faulted. */
+int explain_swtlb_one(vms_core *c, uint64_t va, vms_access_kind kind);
+
+/* Narrate the translation of va on core c, whose TLB is software-managed (MIPS style,
+ * explain_mips.c), then a second access. Returns 0, or 1 if it faulted. */
+int explain_swtlb_one(vms_core *c, uint64_t va, vms_access_kind kind);
+
 #endif

@@ -36,6 +36,10 @@ static const char usage[] =
     "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
     "                              aarch64 has its own options (vmsim explain --arch\n"
     "                              aarch64 --help)\n"
+    "  --tlb hardware|software     who fills the TLB (default hardware: the walker);\n"
+    "                              software: a MIPS-style JTLB that the kernel's refill\n"
+    "                              handler fills (exceptions, its table loads, tlbwr);\n"
+    "                              x86_64 tables only\n"
     "  --levels N                  paging levels: x86_64 4|5 (default: the preset's),\n"
     "                              riscv64 3|4|5 (Sv39, the default; Sv48; Sv57)\n"
     "  --preset NAME               machine preset (default skylake; see `vmsim presets`)\n"
@@ -45,6 +49,10 @@ static const char usage[] =
     "                              DRAM read then says row hit, row miss or row conflict\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
     "  -h, --help                  this text\n"
+    "\n"
+    "Virtual machines: a two-dimensional (guest + EPT/NPT) walk, reference by reference:\n"
+    "  vmsim explain --nested [--levels G] [--host-levels H] [--host-page 4K|2M|1G] [VA]\n"
+    "      (vmsim explain --nested --help)\n"
     "\n"
     "The teaching machines (docs/TEACHING.md), narrated in their own terms:\n"
     "  vmsim explain --ostep linear|multilevel|segmentation|relocation [FLAGS] [VA…]\n"
@@ -216,7 +224,8 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 
 static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uint64_t *vas,
                       unsigned *nvas, vms_access_kind *kind, bool *user, unsigned *levels,
-                      const char **preset, const char **hier, bool *json, const char **arch)
+                      const char **preset, const char **hier, bool *json, const char **arch,
+                      bool *sw)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -253,6 +262,13 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             *levels = (unsigned)atoi(v);
         } else if (!strcmp(a, "--arch") && v) {
             *arch = argv[++i];
+        } else if (!strcmp(a, "--tlb") && v) {
+            i++;
+            if (strcmp(v, "hardware") && strcmp(v, "software")) {
+                cli_error("explain", "bad --tlb '%s': expected hardware or software", v);
+                return EXIT_USAGE;
+            }
+            *sw = !strcmp(v, "software");
         } else if (!strcmp(a, "--preset") && v) {
             *preset = argv[++i];
         } else if ((!strcmp(a, "--cache") || !strcmp(a, "--dram")) && v) {
@@ -282,13 +298,16 @@ int cmd_explain(int argc, char **argv)
     uint64_t vas[MAX_MAPS];
     unsigned nmaps = 0, nvas = 0, levels = 0;
     vms_access_kind kind = VMS_ACC_READ;
-    bool user = true, json = false;
+    bool user = true, json = false, sw = false;
     const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    for (int i = 1; i < argc; i++) /* so has --nested (explain_nested.c) */
+        if (!strcmp(argv[i], "--nested"))
+            return cmd_explain_nested(argc, argv);
     for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
         if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
             return cmd_explain_aarch64(argc, argv);
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
-                        &json, &arch);
+                        &json, &arch, &sw);
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_machine_config cfg;
@@ -316,6 +335,12 @@ int cmd_explain(int argc, char **argv)
         cli_error("explain", "bad --levels %u: expected x86_64 4|5, riscv64 3|4|5", levels);
         return EXIT_USAGE;
     }
+    if (sw && fmt) {
+        cli_error("explain", "--tlb software: the refill handler reads x86_64 tables, not %s",
+                  arch);
+        return EXIT_USAGE;
+    }
+    cfg.mmu.swtlb.on = sw;
     if (!fmt && cfg.fmt) { /* an x86-64 run on a preset of another architecture */
         cfg.fmt = NULL;
         cfg.levels = 4;
@@ -380,13 +405,29 @@ int cmd_explain(int argc, char **argv)
                mp->flags & VMS_PTE_G ? ", global" : "");
     }
     vms_core *c = vms_machine_core(m, 0);
-    vms_core_write_cr3(c, pt.root);
+    vms_tlbex handler; /* with --tlb software: the kernel's TLB exception handlers */
+    if (sw) {
+        vms_tlbex_config tc;
+        vms_tlbex_config_default(&tc);
+        vms_tlbex_attach(c, &handler, &tc);
+        vms_core_mmu_boot(c, pt.root, true);
+        printf("A software-managed TLB (MIPS style): a JTLB of %u entries, each an even/odd "
+               "page pair; micro-TLBs in front; no L2 TLB, no page-walk cache, no hardware "
+               "walker. The kernel's handlers cost %u cycles (refill) and %u (others) of "
+               "instructions, plus their loads.\n",
+               vms_mips_tlb_size(c), tc.refill_cycles, tc.exc_cycles);
+    } else {
+        vms_core_write_cr3(c, pt.root);
+    }
     vms_core_set_user(c, user);
     for (unsigned i = 0; rc == 0 && i < nvas; i++) {
         vms_access_kind k = kind;
         if (demo && vas[i] == 0x00401234 && kind == VMS_ACC_READ)
-            k = VMS_ACC_EXEC;           /* the seed's example is code */
-        explain_one(c, bus, vas[i], k); /* a fault is an answer, not an error */
+            k = VMS_ACC_EXEC; /* the seed's example is code */
+        if (sw)
+            explain_swtlb_one(c, vas[i], k);
+        else
+            explain_one(c, bus, vas[i], k); /* a fault is an answer, not an error */
     }
 stats:
     if (json) {

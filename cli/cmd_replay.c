@@ -40,6 +40,8 @@ static const char usage[] =
     "trace file (not stdin) builds the next-use oracle. docs/REPLAY.md has the details.\n"
     "\n"
     "options:\n"
+    "  --vm                replay as a guest process inside a virtual machine (EPT/NPT,\n"
+    "                      two-dimensional walks, VM exits): vmsim replay --vm --help\n"
     "  --format FMT        auto (detect; default), native, lackey, din (dinero), champsim\n"
     "  --layout L          auto: any touched address is anonymous memory (2 MiB regions;\n"
     "                      the default for traces without kernel events); recorded: only\n"
@@ -49,6 +51,9 @@ static const char usage[] =
     "  --preset NAME       machine preset (default skylake; `vmsim presets`)\n"
     "  --config FILE       load configuration keys from an INI file (`vmsim config --keys`)\n"
     "  --set KEY=VALUE     set one key (repeatable)\n"
+    "  --tlb MODE          hardware (the default: a walker fills the TLBs) or software\n"
+    "                      (MIPS style: the kernel's refill handler fills a JTLB; the\n"
+    "                      same as --set tlb.mode=MODE; docs/arch/mips.md)\n"
     "  --stats json        print the counters as one JSON object instead of the summary\n"
     "  --csv FILE          write a CSV time series, one row every --interval references\n"
     "                      (\"-\": standard output; the summary then goes to stderr).\n"
@@ -144,6 +149,12 @@ static int option(replay_cli *o, const char *a, const char *v)
         if (o->nsets == 64)
             return bad("too many --set options (at most 64)");
         o->sets[o->nsets++] = v;
+    } else if (!strcmp(a, "--tlb")) { /* --set tlb.mode=MODE, applied in order */
+        if (strcmp(v, "hardware") && strcmp(v, "software"))
+            return bad("bad --tlb '%s': expected hardware or software", v);
+        if (o->nsets == 64)
+            return bad("too many --set options (at most 64)");
+        o->sets[o->nsets++] = strcmp(v, "software") ? "tlb.mode=hardware" : "tlb.mode=software";
     } else if (!strcmp(a, "--stats")) {
         if (strcmp(v, "json") != 0)
             return bad("bad --stats '%s': expected json", v);
@@ -607,6 +618,9 @@ static int replay(replay_cli *o)
 
 int cmd_replay(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* inside a virtual machine: replay_vm.c */
+        if (!strcmp(argv[i], "--vm"))
+            return cmd_replay_vm(argc, argv);
     replay_cli o = {0};
     int rc = parse(argc, argv, &o);
     if (rc)

@@ -69,12 +69,33 @@ static void on_log(void *ud, vms_log_level level, const char *msg)
         printf("[kernel] %s\n", msg);
 }
 
+/* The scenario commands, one form per line, from the library's table (docs/SCENARIO.md
+ * tells what each does). */
+static void print_commands(void)
+{
+    fputs("\nscenario commands (docs/SCENARIO.md):\n", stdout);
+    const char *u;
+    for (size_t i = 0; (u = vms_scenario_command_usage(i)) != NULL; i++) {
+        int depth = 0; /* a " | " inside [...] is an option's alternatives, not a form's */
+        const char *form = u;
+        for (const char *s = u; *s; s++) {
+            depth += *s == '[' ? 1 : *s == ']' ? -1 : 0;
+            if (depth == 0 && !strncmp(s, " | ", 3)) {
+                printf("  %.*s\n", (int)(s - form), form);
+                form = s + 3;
+            }
+        }
+        printf("  %s\n", form);
+    }
+}
+
 static int parse(int argc, char **argv, run_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
+            print_commands();
             return -1;
         } else if (!strcmp(a, "--preset") && v) {
             o->preset = argv[++i];

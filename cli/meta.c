@@ -68,14 +68,24 @@ void cli_overrides(const vms_config *c, vms_strbuf *out)
     vms_strbuf a, b;
     vms_strbuf_init(&a, NULL);
     vms_strbuf_init(&b, NULL);
+    /* tlb.mode=software lists more keys: compare with the preset in that mode, so only
+     * what differs from its software-TLB defaults shows. */
+    bool sw = c->machine.mmu.swtlb.on && !base.machine.mmu.swtlb.on;
+    base.machine.mmu.swtlb.on = c->machine.mmu.swtlb.on;
     vms_config_dump(c, &a);
     vms_config_dump(&base, &b);
     vms_strbuf_printf(out, "preset %s", preset);
     unsigned n = 0;
-    /* Both dumps list the same keys in the same order: compare them line by line. */
-    for (const char *p = vms_strbuf_str(&a), *q = vms_strbuf_str(&b); *p && *q;) {
+    if (sw)
+        vms_strbuf_printf(out, "%stlb.mode=software", n++ ? " " : ", overrides ");
+    /* Both dumps list their keys in the same order, c's perhaps more of them (the
+     * software-TLB keys are listed only in software mode): compare line by line, and a
+     * key the preset's dump does not have at this point is an override of its own. */
+    for (const char *p = vms_strbuf_str(&a), *q = vms_strbuf_str(&b); *p;) {
         size_t lp = strcspn(p, "\n"), lq = strcspn(q, "\n");
-        if (*p != '#' && (lp != lq || memcmp(p, q, lp) != 0)) {
+        size_t kp = strcspn(p, "="), kq = strcspn(q, "=");
+        bool extra = !*q || kp != kq || memcmp(p, q, kp) != 0;
+        if (*p != '#' && (extra || lp != lq || memcmp(p, q, lp) != 0)) {
             const char *eq = memchr(p, '=', lp);
             size_t klen = eq ? (size_t)(eq - p) - 1 : lp;
             size_t vlen = eq ? lp - klen - 3 : 0;
@@ -89,7 +99,8 @@ void cli_overrides(const vms_config *c, vms_strbuf *out)
                               (int)vlen, eq ? eq + 2 : "");
         }
         p += lp + (p[lp] == '\n');
-        q += lq + (q[lq] == '\n');
+        if (!extra)
+            q += lq + (q[lq] == '\n');
     }
     if (!n)
         vms_strbuf_printf(out, ", no overrides");

@@ -8,6 +8,7 @@ pkgs=(build-essential cmake ninja-build pkg-config python3
       libinih-dev                          # config files
       libzstd-dev liblzma-dev zlib1g-dev   # trace readers: native (zstd), ChampSim .xz/.gz
       nettle-dev                           # SHA-256 of a result's input (vmsim/hash.h)
+      libelf-dev                           # exec of an ELF program image (binfmt_elf.c)
       clang libclang-rt-14-dev zstd xz-utils   # libFuzzer (make fuzz); CLI tools for samples
       parallel                             # GNU parallel: the sweep recipe test (docs/SWEEP.md)
       python3-venv python3-pip)            # the Python package test: pip install ./python

@@ -174,6 +174,10 @@ static void test_roundtrip(void)
     vms_config_set_arg(&a, "cost.walk_ref=31", &err);
     vms_config_set_arg(&a, "seed=77", &err);
     vms_config_set_arg(&a, "kernel.pagecache=warm", &err);
+    /* A software-managed TLB, so that its keys are listed (and round-trip) too. */
+    vms_config_set_arg(&a, "tlb.mode=software", &err);
+    vms_config_set_arg(&a, "tlb.jtlb=32", &err);
+    vms_config_set_arg(&a, "kernel.tlb_refill=tlbwi", &err);
     vms_strbuf d1, d2;
     vms_strbuf_init(&d1, NULL);
     vms_strbuf_init(&d2, NULL);

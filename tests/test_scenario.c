@@ -491,9 +491,35 @@ static void test_failalloc(void)
     CHECK_EQ(uninjected, 0);
 }
 
+/* Every usage line of the command table (what `vmsim run --help` prints) starts with a
+ * word the parser takes as a command: the line alone never gets "expected a command". */
+static void test_command_table(void)
+{
+    const char *u;
+    size_t n = 0;
+    for (size_t i = 0; (u = vms_scenario_command_usage(i)) != NULL; i++, n++) {
+        char line[64];
+        size_t w = strcspn(u, " ");
+        REQUIRE_VOID(w < sizeof line - 1);
+        memcpy(line, u, w);
+        line[w] = '\n';
+        line[w + 1] = '\0';
+        vms_scenario *sc = NULL;
+        vms_err err = {0};
+        vms_status st = vms_scenario_parse(NULL, "t.scn", line, &sc, &err);
+        if (st == VMS_ERR_PARSE && strstr(err.msg, "expected a command"))
+            fprintf(stderr, "usage '%s': its name is not a command\n", u);
+        CHECK(st == VMS_OK || !strstr(err.msg, "expected a command"));
+        vms_scenario_destroy(sc);
+    }
+    CHECK_EQ(n, 27); /* spawn … blk */
+    CHECK(vms_scenario_command_usage(n) == NULL);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "scenario");
+    test_command_table();
     test_syntax_errors();
     test_run_outcomes();
     test_read_streamed();

@@ -1,8 +1,9 @@
 /* test_util.c — the shared pieces: rng determinism and range, strbuf, status names, SHA-256,
- * the version, and the sparse index map (util/radix.c) against a naive table of (index,
- * value) pairs. */
+ * the version, array growth (vmsi_grow_to), and the sparse index map (util/radix.c) against a naive
+ * table of (index, value) pairs. */
 #include "harness.h"
 #include "util/radix.h"
+#include "util/util.h"
 #include "vmsim/hash.h"
 #include "vmsim/version.h"
 #include "vmsim/rng.h"
@@ -201,6 +202,40 @@ static void test_radix(void)
     CHECK_EQ(fa.live_bytes, 0);
 }
 
+/* vmsi_grow_to: the capacities a doubling loop gives, untouched arrays on failure. */
+static void test_grow(void)
+{
+    th_failalloc fa;
+    const vms_allocator *a = th_failalloc_init(&fa, -1);
+    uint32_t *arr = NULL;
+    size_t cap = 0;
+    CHECK(vmsi_grow_to(a, (void **)&arr, &cap, 1, sizeof *arr, 4));
+    CHECK_EQ(cap, 4); /* from `first` */
+    arr[3] = 7;
+    CHECK(vmsi_grow_to(a, (void **)&arr, &cap, 4, sizeof *arr, 4));
+    CHECK_EQ(cap, 4); /* room already */
+    CHECK(vmsi_grow_to(a, (void **)&arr, &cap, 5, sizeof *arr, 4));
+    CHECK_EQ(cap, 8); /* doubled */
+    CHECK(vmsi_grow_to(a, (void **)&arr, &cap, 33, sizeof *arr, 4));
+    CHECK_EQ(cap, 64); /* doubled until it holds 33 */
+    CHECK_EQ(arr[3], 7);
+    fa.budget = 0; /* the next allocation fails: nothing changes */
+    uint32_t *before = arr;
+    CHECK(!vmsi_grow_to(a, (void **)&arr, &cap, 65, sizeof *arr, 4));
+    CHECK(arr == before);
+    CHECK_EQ(cap, 64);
+    CHECK(!vmsi_grow_to(a, (void **)&arr, &cap, SIZE_MAX, sizeof *arr, 4)); /* overflow */
+    CHECK_EQ(cap, 64);
+    fa.budget = -1;
+    size_t cap16 = 0;
+    uint8_t *b = NULL;
+    CHECK(vmsi_grow(a, (void **)&b, &cap16, 16, 1)); /* element 16: 17 elements */
+    CHECK_EQ(cap16, 32);
+    vmsi_free(a, b, cap16);
+    vmsi_free(a, arr, cap * sizeof *arr);
+    CHECK_EQ(fa.live_bytes, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "util");
@@ -210,6 +245,7 @@ int main(int argc, char **argv)
     test_sha256();
     test_version();
     test_radix();
+    test_grow();
     CHECK_STR(vms_status_str(VMS_ERR_NOMEM), "out of memory");
     CHECK_STR(vms_pgsize_name(VMS_PG_2M), "2M");
     return th_finish();

@@ -112,4 +112,9 @@ size_t vms_config_size(void);
 unsigned vms_config_nkeys(void);
 vms_config_key vms_config_key_at(unsigned i);
 
+/* Does vms_config_dump (and vms_config_json) list key i for c? Every key but the
+ * derived ones (preset, tlb.policy) and, unless tlb.mode = software, the software-TLB
+ * keys (tlb.jtlb, tlb.wired, kernel.tlb_*), which then keep their defaults. */
+bool vms_config_key_shown(const vms_config *c, unsigned i);
+
 #endif

@@ -96,6 +96,20 @@ typedef enum vms_pagecache {
     VMS_PAGECACHE_WARM = 2, /* host files resident (as after a first run) */
 } vms_pagecache;
 
+/* Transparent huge pages (config key thp; Linux /sys/kernel/mm/transparent_hugepage/enabled;
+ * docs/HUGEPAGES.md). */
+typedef enum vms_thp_mode {
+    VMS_THP_MADVISE = 0, /* only in VMAs given madvise(MADV_HUGEPAGE) (this machine's default) */
+    VMS_THP_ALWAYS = 1,  /* every eligible anonymous VMA, unless MADV_NOHUGEPAGE */
+    VMS_THP_NEVER = 2,   /* never */
+} vms_thp_mode;
+
+/* What a write to a shared (COW) transparent huge page does (thp.cow). */
+typedef enum vms_thp_cow {
+    VMS_THP_COW_SPLIT = 0, /* split the huge page and copy one 4 KiB page (Linux) */
+    VMS_THP_COW_COPY = 1,  /* copy the whole 2 MiB page when a free block exists */
+} vms_thp_cow;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -122,9 +136,13 @@ typedef struct vms_kernel_config {
     bool tlb_batch;               /* [true] mmu_gather: one flush per munmap/mprotect
                                      range (and one per reclaim batch); false: a shootdown
                                      per page, as a kernel without batching */
-    uint64_t sched_slice;         /* [2250000] cycles a task runs before a runnable
-                                     peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
-                                     base slice) */
+    /* [12, 40, TLBWR] the TLB exception handlers of a software-managed TLB (swtlb.h,
+     * machine tlb.mode = software): kernel.tlb_refill_cycles, kernel.tlb_exc_cycles,
+     * kernel.tlb_refill = tlbwr|tlbwi */
+    vms_tlbex_config tlbex;
+    uint64_t sched_slice; /* [2250000] cycles a task runs before a runnable
+                             peer on its core gets it (0.75 ms at 3 GHz: EEVDF's
+                             base slice) */
     /* ---- memory pressure (docs/SWAP.md) ---- */
     uint64_t swap_bytes;         /* [0] swap device size (multiple of 4 KiB); 0: no swap */
     const char *swap_file;       /* [NULL] host file backing swap (created/truncated, kept);
@@ -142,6 +160,16 @@ typedef struct vms_kernel_config {
     uint64_t wmark_high; /* [0 = auto] bytes: ... and reclaims up to it */
     int kswapd_core;     /* [-1] core charged for kswapd's work; -1: nobody (counted
                             apart in stats as kswapd_cycles) */
+    /* ---- huge pages (docs/HUGEPAGES.md) ---- */
+    vms_thp_mode thp;           /* [madvise] transparent huge pages: always, madvise, never */
+    vms_thp_cow thp_cow;        /* [split] a write to a shared huge page: split or copy */
+    unsigned thp_max_ptes_none; /* [511] khugepaged: empty PTEs a collapse may fill (Linux
+                                   khugepaged/max_ptes_none) */
+    uint64_t hugepages;         /* [0] 2 MiB hugetlb pages reserved at boot (hugepages=N) */
+    uint64_t hugepages_1g;      /* [0] 1 GiB hugetlb pages reserved at boot
+                                   (hugepagesz=1G hugepages=N) */
+    int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
+    unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
 } vms_kernel_config;
 
 /* Fill *cfg with the defaults documented in vms_kernel_config. */
@@ -238,6 +266,19 @@ typedef struct vms_kernel_stats {
     uint64_t pgpgin;                 /* pages read from files into the page cache */
     uint64_t pgpgout;                /* pages written back to files */
     uint64_t thp_fault_alloc;        /* huge-page faults that mapped a 2M/1G block */
+    uint64_t thp_anon_fault_alloc;   /* … of those, transparent huge pages (thp_fault_alloc) */
+    uint64_t thp_fault_fallback;     /* THP faults that found no free 2 MiB block: 4 KiB */
+    uint64_t thp_collapse_alloc;     /* huge pages khugepaged collapsed 512 pages into */
+    uint64_t thp_split_page;         /* huge pages split into 512 pages */
+    uint64_t thp_split_pmd;          /* huge mappings (PMDs) split into page tables */
+    uint64_t thp_zero_page_alloc;    /* allocations of the huge zero page */
+    uint64_t thp_cow_copy;           /* COW faults that copied a whole huge page */
+    uint64_t thp_khugepaged_scans;   /* khugepaged runs */
+    uint64_t khugepaged_cycles;      /* cycles of khugepaged's work (charged to its core) */
+    uint64_t compact_stall;          /* direct compactions (a huge allocation failed) */
+    uint64_t compact_success;        /* compactions that made a free 2 MiB block */
+    uint64_t compact_migrate;        /* pages compaction migrated (compact_migrate_scanned) */
+    uint64_t hugetlb_sigbus;         /* hugetlb faults with no page in the pool: SIGBUS */
     uint64_t nr_tlb_local_flush_one; /* INVLPGs issued by the kernel on its own core */
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
@@ -292,6 +333,14 @@ const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
 /* Zero the counters. */
 void vms_kernel_reset_stats(vms_kernel *k);
 
+/* ---- huge pages (docs/HUGEPAGES.md) ----------------------------------------------------- */
+
+/* Run khugepaged once: scan up to kernel.khugepaged_pages pages of THP-eligible VMAs
+ * (from where the last run stopped, every process in turn) and collapse each 2 MiB range
+ * whose PTEs map exclusive anonymous pages (at most thp.max_ptes_none empty) into one new
+ * huge page, charging khugepaged.core. Returns the number of collapses. */
+uint64_t vms_kernel_khugepaged(vms_kernel *k);
+
 /* ---- shootdown narration -------------------------------------------------------------- */
 
 /* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
@@ -322,7 +371,9 @@ void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud)
 /*
  * Append /proc/meminfo text ("%-16s%8llu kB" lines, label with its colon, Linux's fs/proc/meminfo.c
  * order): MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables, Mlocked,
- * SwapTotal, SwapFree. VMS_ERR_NOMEM if sb could not grow.
+ * SwapTotal, SwapFree, AnonHugePages, ShmemHugePages, FileHugePages; then as Linux's
+ * hugetlb_report_meminfo HugePages_Total/Free/Rsvd/Surp ("%-16s   %5llu", no unit: the 2 MiB
+ * pool), Hugepagesize and Hugetlb (kB of every pool). VMS_ERR_NOMEM if sb could not grow.
  */
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb);
 
@@ -353,7 +404,13 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *               "written_back", "rotated", "refaults", "refaults_anon", "refaults_file",
  *               "kswapd_runs", "allocstall", "kswapd_cycles", "oom_kills",
  *               "watermark_min", "watermark_low", "watermark_high"} (watermarks in pages),
- *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"}
+ *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"},
+ *   "thp": {"mode", "fault_alloc", "fault_fallback", "collapse_alloc", "split_page",
+ *           "split_pmd", "zero_page_alloc", "cow_copy", "anon_huge_pages",
+ *           "khugepaged_scans", "khugepaged_cycles"} (anon_huge_pages in 4 KiB pages),
+ *   "compaction": {"stall", "success", "migrated"},
+ *   "hugetlb": {"total", "free", "reserved", "surplus", "total_1g", "free_1g", "sigbus"}
+ *              (pages of the 2 MiB pool; _1g: the 1 GiB pool)
  * Adds a leading comma when sb already holds text that does not end in '{' or ','.
  */
 vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);

@@ -17,6 +17,7 @@
 #include "vmsim/pwc.h"
 #include "vmsim/ram.h"
 #include "vmsim/strbuf.h"
+#include "vmsim/swtlb.h"
 #include "vmsim/tlb.h"
 
 typedef struct vms_machine vms_machine;
@@ -49,6 +50,9 @@ typedef struct vms_mmu_config {
     vms_tlb_config l1d; /* loads and stores */
     vms_tlb_config l2;  /* shared by i and d; nparts 0: no L2 */
     vms_pwc_config pwc;
+    /* on: a software-managed TLB (swtlb.h): L1 TLBs are micro-TLBs of a JTLB that the
+     * kernel refills; no L2 TLB, no PWC, no hardware walker. */
+    vms_swtlb_config swtlb;
 } vms_mmu_config;
 
 typedef struct vms_machine_config {

@@ -34,6 +34,7 @@
 #define VMS_MAP_ANONYMOUS       0x20u
 #define VMS_MAP_GROWSDOWN       0x100u
 #define VMS_MAP_LOCKED          0x2000u
+#define VMS_MAP_NORESERVE       0x4000u /* hugetlb: no reservation at mmap (SIGBUS later) */
 #define VMS_MAP_POPULATE        0x8000u
 #define VMS_MAP_HUGETLB         0x40000u
 #define VMS_MAP_FIXED_NOREPLACE 0x100000u
@@ -42,7 +43,9 @@
 #define VMS_MAP_HUGE_1GB        (30u << VMS_MAP_HUGE_SHIFT)
 
 /* madvise advice */
-#define VMS_MADV_DONTNEED 4
+#define VMS_MADV_DONTNEED   4
+#define VMS_MADV_HUGEPAGE   14 /* transparent huge pages for the range (thp = madvise) */
+#define VMS_MADV_NOHUGEPAGE 15 /* none for the range (also under thp = always) */
 
 /* msync flags */
 #define VMS_MS_ASYNC      1u
@@ -121,8 +124,10 @@ vms_status vms_sys_brk(vms_kernel *k, vms_task *t, uint64_t brk, uint64_t *out, 
 vms_status vms_sys_mlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, vms_err *err);
 vms_status vms_sys_munlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, vms_err *err);
 
-/* madvise: only MADV_DONTNEED (zap the range: anonymous pages read as zeros afterwards,
- * file pages are re-read from the page cache). Locked VMAs: VMS_ERR_INVAL. */
+/* madvise: MADV_DONTNEED (zap the range: anonymous pages read as zeros afterwards, file
+ * pages are re-read from the page cache; locked VMAs: VMS_ERR_INVAL), MADV_HUGEPAGE and
+ * MADV_NOHUGEPAGE (mark the range's VMAs for transparent huge pages or against them;
+ * docs/HUGEPAGES.md). A range not fully mapped: VMS_ERR_RANGE. */
 vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, int advice,
                            vms_err *err);
 

@@ -97,6 +97,30 @@ vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_
  */
 vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *err);
 
+/* What vms_proc_exec_elf set up. */
+typedef struct vms_exec_info {
+    uint64_t entry;         /* where execution starts: the interpreter's entry, if any */
+    uint64_t program_entry; /* the program's own entry (AT_ENTRY) */
+    uint64_t load_bias;     /* added to an ET_DYN program's addresses (0 for ET_EXEC) */
+    uint64_t interp_base;   /* where the interpreter was loaded (AT_BASE; 0 if none) */
+    uint64_t sp;            /* the initial stack pointer: argc, argv, envp, auxv above it */
+    uint64_t brk;           /* the program break */
+    unsigned segments;      /* PT_LOAD segments mapped (program and interpreter) */
+} vms_exec_info;
+
+/*
+ * execve() of the host ELF file at path (src/os/mm/binfmt_elf.c): the image's headers
+ * are checked first (ELF64 for the kernel's architecture, ET_EXEC or ET_DYN, mappable
+ * PT_LOAD segments; VMS_ERR_INVAL / VMS_ERR_IO naming the file, nothing changed); then
+ * t's process gets a fresh address space (vms_proc_exec) with the PT_LOAD segments as
+ * private file mappings (bss zeroed, the last file page's tail cleared), the PT_INTERP
+ * program loaded the same way, and a stack holding argv (NULL: {path}), envp (may be
+ * NULL) and the auxiliary vector. Pages then fault in from the file on demand. *info
+ * (may be NULL) says where things went.
+ */
+vms_status vms_proc_exec_elf(vms_kernel *k, vms_task *t, const char *path, const char *const *argv,
+                             const char *const *envp, vms_exec_info *info, vms_err *err);
+
 /* Exit one task (its handle becomes invalid). The last task of a process takes the
  * process with it: its mappings are unmapped (shared file pages written back), every
  * frame and page-table page returned, its PCID released. */

@@ -45,6 +45,15 @@ vms_status vms_scenario_load(const vms_allocator *a, const char *path, vms_scena
 void vms_scenario_destroy(vms_scenario *s);
 
 /*
+ * The language's commands, from the table the parser reads: the usage line of command i
+ * (e.g. "spawn NAME [core N]"; a command's alternative forms are separated by " | "),
+ * in the order the parser's "expected a command (…)" error lists them; NULL when i is
+ * past the last. `vmsim run --help` prints them, so the help cannot drift from the
+ * parser.
+ */
+const char *vms_scenario_command_usage(size_t i);
+
+/*
  * Apply the scenario's `set KEY=VALUE` lines (which must come before every other command)
  * to c, in order. Errors name the scenario line.
  */

@@ -106,6 +106,16 @@ void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global);
  * sfence.vma with an address and rs2 = x0). */
 void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va);
 
+/* Drop the entries that translate va in every address space of VM vm, global ones too
+ * (INVVPID individual-address). */
+void vms_tlb_flush_va_vm(vms_tlb *tlb, uint32_t vm, uint64_t va);
+
+/* Drop every entry of VM vm (context bits 63:32), global ones unless keep_global; vm
+ * VMS_TLB_ALL_VMS: of every VM but the host (0). INVVPID/INVEPT, and a guest's own
+ * all-context flushes, which never reach another VM's entries. */
+#define VMS_TLB_ALL_VMS UINT32_MAX
+void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global);
+
 /* Drop every non-global entry of ctx (CR3 load, INVPCID type 1). */
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx);
 

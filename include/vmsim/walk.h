@@ -53,6 +53,9 @@ typedef enum vms_fault_kind {
     VMS_FAULT_GP,  /* non-canonical linear address (#GP on real hardware) */
     VMS_FAULT_BUS, /* a paging-structure entry's address decodes to nothing, or the
                       data access itself does (machine check on real hardware) */
+    VMS_FAULT_S2,  /* in a guest (virt.h): the second stage (EPT, NPT, Stage 2) refused
+                      the access: a VM exit for the hypervisor; va is the guest-linear
+                      address, pa the guest-physical one */
 } vms_fault_kind;
 
 /*

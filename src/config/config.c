@@ -47,6 +47,11 @@ typedef enum kind {
     K_PCACHE,   /* warm | cold: kernel.pagecache_warm */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
+    K_TLBMODE,  /* hardware | software: machine.mmu.swtlb.on */
+    K_TLBOP,    /* tlbwr | tlbwi: kernel.tlbex.tlbwi */
+    K_THP,      /* always | madvise | never */
+    K_THPCOW,   /* split | copy */
+    K_KHUGE,    /* "none" or a core: khugepaged.core */
 } kind;
 
 typedef struct key {
@@ -82,6 +87,13 @@ static const key keys[] = {
     {"tlb.l2", K_TLB, M(mmu.l2), 0, 0, "shared L2 TLB (STLB) partitions, same form, or none"},
     {"tlb.policy", K_TLBPOL, 0, 0, 0,
      "replacement policy of every TLB partition (lru, plru, fifo, random)"},
+    {"tlb.mode", K_TLBMODE, 0, 0, 0,
+     "hardware (a walker fills the TLBs) or software (MIPS: a JTLB the kernel's refill "
+     "handler fills; no L2 TLB, no PWC)"},
+    {"tlb.jtlb", K_UINT, M(mmu.swtlb.entries), 1, VMS_SWTLB_MAX_ENTRIES,
+     "tlb.mode software: JTLB entries, each an even/odd page pair (R4000: 48)"},
+    {"tlb.wired", K_UINT, M(mmu.swtlb.wired), 0, VMS_SWTLB_MAX_ENTRIES - 1,
+     "tlb.mode software: Wired, the entries TLBWR never replaces"},
     {"pwc.pde", K_PWC, M(mmu.pwc.level[2]), 0, 0,
      "PDE cache ENTRIES[xWAYS][:POLICY], ENTRIESeWAYSw[:POLICY] or none"},
     {"pwc.pdpte", K_PWC, M(mmu.pwc.level[3]), 0, 0, "PDPTE cache, same form"},
@@ -141,6 +153,12 @@ static const key keys[] = {
      "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
     {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
      "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
+    {"kernel.tlb_refill_cycles", K_U32, KC(tlbex.refill_cycles), 0, U32MAX,
+     "tlb.mode software: cycles of the TLB refill handler's instructions"},
+    {"kernel.tlb_exc_cycles", K_U32, KC(tlbex.exc_cycles), 0, U32MAX,
+     "tlb.mode software: cycles of the TLB invalid/modified handlers' instructions"},
+    {"kernel.tlb_refill", K_TLBOP, 0, 0, 0,
+     "tlb.mode software: the refill writes with tlbwr (Random's slot) or tlbwi (round robin)"},
     {"kernel.sched_slice", K_U64, KC(sched_slice), 1, UINT64_MAX,
      "cycles a task runs before a runnable peer on its core gets the core"},
     {"kernel.cost.syscall", K_U32, KC(cost.syscall), 0, U32MAX,
@@ -169,6 +187,20 @@ static const key keys[] = {
     {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45,
      "free memory kswapd reclaims up to; 0 automatic"},
     {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
+    {"thp", K_THP, 0, 0, 0,
+     "transparent huge pages: always, madvise (only MADV_HUGEPAGE ranges) or never"},
+    {"thp.cow", K_THPCOW, 0, 0, 0,
+     "a write to a shared huge page: split (copy 4 KiB, Linux) or copy (the whole 2 MiB)"},
+    {"thp.max_ptes_none", K_UINT, KC(thp_max_ptes_none), 0, 511,
+     "empty PTEs a khugepaged collapse may fill with zeros"},
+    {"hugepages", K_U64, KC(hugepages), 0, UINT64_C(1) << 24,
+     "2 MiB hugetlb pages reserved at boot (the pool MAP_HUGETLB takes from)"},
+    {"hugepages_1g", K_U64, KC(hugepages_1g), 0, UINT64_C(1) << 14,
+     "1 GiB hugetlb pages reserved at boot (hugepagesz=1G hugepages=N)"},
+    {"khugepaged.core", K_KHUGE, 0, 0, 0,
+     "core charged for khugepaged's work, or none (counted apart)"},
+    {"khugepaged.pages", K_UINT, KC(khugepaged_pages), 512, UINT64_C(1) << 24,
+     "pages khugepaged scans per run (pages_to_scan)"},
     {"cache", K_CACHE, 0, 0, 0,
      "data-cache hierarchy: off, skylake or tiny; replaces every earlier cache.* key"},
     {"cache.l1d", K_CLEVEL, M(cache.l1d), 0, 0, "L1 data cache SIZE:WAYS:LATENCY[:POLICY] or none"},
@@ -563,6 +595,32 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
+static const char *const thp_names[] = {"madvise", "always", "never"};
+static const char *const thp_cow_names[] = {"split", "copy"};
+
+/* Index of value in names[0..n), or -1. */
+static int name_index(const char *const *names, int n, const char *value)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcasecmp(value, names[i]))
+            return i;
+    return -1;
+}
+
+/* khugepaged.core: "none" (-1) or a core number. */
+static bool set_khugepaged(vms_config *c, const char *value)
+{
+    uint64_t v;
+    if (!strcasecmp(value, "none")) {
+        c->kernel.khugepaged_core = -1;
+        return true;
+    }
+    if (!vms_parse_u64(value, false, &v) || v >= VMS_MAX_CORES)
+        return false;
+    c->kernel.khugepaged_core = (int)v;
+    return true;
+}
+
 static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
 
 static bool set_shootdown(vms_config *c, const char *value)
@@ -651,6 +709,20 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return set_swap_device(c, value);
     case K_KSWAPD:
         return set_kswapd(c, value);
+    case K_KHUGE:
+        return set_khugepaged(c, value);
+    case K_THP: {
+        int i = name_index(thp_names, 3, value);
+        if (i >= 0)
+            c->kernel.thp = (vms_thp_mode)i;
+        return i >= 0;
+    }
+    case K_THPCOW: {
+        int i = name_index(thp_cow_names, 2, value);
+        if (i >= 0)
+            c->kernel.thp_cow = (vms_thp_cow)i;
+        return i >= 0;
+    }
     case K_CACHE:
         return vms_cache_preset(value, &c->machine.cache, err) == VMS_OK;
     case K_CLEVEL:
@@ -690,6 +762,16 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
     }
     case K_SHOOT:
         return set_shootdown(c, value);
+    case K_TLBMODE:
+        if (strcasecmp(value, "hardware") && strcasecmp(value, "software"))
+            return false;
+        c->machine.mmu.swtlb.on = !strcasecmp(value, "software");
+        return true;
+    case K_TLBOP:
+        if (strcasecmp(value, "tlbwr") && strcasecmp(value, "tlbwi"))
+            return false;
+        c->kernel.tlbex.tlbwi = !strcasecmp(value, "tlbwi");
+        return true;
     default:
         return set_number(c, k, value);
     }
@@ -981,13 +1063,31 @@ vms_status vms_config_parse(vms_config *c, const char *name, const char *text, v
     return parse_with(&l);
 }
 
+/* Does the dump list key k? Not the derived keys (preset, tlb.policy); the software-
+ * TLB keys only with tlb.mode = software, so a hardware configuration's dump is what it
+ * was before they existed (every key left out has its default then). */
+static bool shown(const vms_config *c, const key *k)
+{
+    if (k->k == K_PRESET || k->k == K_TLBPOL)
+        return false;
+    bool sw_key = k->k == K_TLBMODE || k->k == K_TLBOP || k->off == M(mmu.swtlb.entries) ||
+                  k->off == M(mmu.swtlb.wired) || k->off == KC(tlbex.refill_cycles) ||
+                  k->off == KC(tlbex.exc_cycles);
+    return !sw_key || c->machine.mmu.swtlb.on;
+}
+
+bool vms_config_key_shown(const vms_config *c, unsigned i)
+{
+    return i < NKEYS && shown(c, &keys[i]);
+}
+
 vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
 {
     vms_strbuf_printf(sb, "# vmsim configuration (load with --config FILE)\n");
     for (size_t i = 0; i < NKEYS; i++) {
         const key *k = &keys[i];
-        if (k->k == K_PRESET || k->k == K_TLBPOL)
-            continue; /* derived: every other key is listed */
+        if (!shown(c, k))
+            continue;
         vms_strbuf_printf(sb, "%s = ", k->name);
         switch (k->k) {
         case K_SIZE:
@@ -1068,6 +1168,24 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_SHOOT:
             vms_strbuf_printf(sb, "%s", shoot_names[c->kernel.shootdown]);
+            break;
+        case K_TLBMODE:
+            vms_strbuf_printf(sb, "%s", c->machine.mmu.swtlb.on ? "software" : "hardware");
+            break;
+        case K_TLBOP:
+            vms_strbuf_printf(sb, "%s", c->kernel.tlbex.tlbwi ? "tlbwi" : "tlbwr");
+            break;
+        case K_THP:
+            vms_strbuf_printf(sb, "%s", thp_names[c->kernel.thp]);
+            break;
+        case K_THPCOW:
+            vms_strbuf_printf(sb, "%s", thp_cow_names[c->kernel.thp_cow]);
+            break;
+        case K_KHUGE:
+            if (c->kernel.khugepaged_core < 0)
+                vms_strbuf_printf(sb, "none");
+            else
+                vms_strbuf_printf(sb, "%d", c->kernel.khugepaged_core);
             break;
         default:
             break;

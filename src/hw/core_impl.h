@@ -21,7 +21,14 @@ struct vms_core {
     uint64_t cycles;
     vms_mem_where walk_where[5]; /* where the last walk's references were served */
     unsigned walk_nwhere;
-    unsigned bcast_pending; /* INVLPGBs issued since the last TLBSYNC */
+    unsigned bcast_pending;   /* INVLPGBs issued since the last TLBSYNC */
+    struct vmsi_swtlb *swtlb; /* tlb.mode = software: the JTLB (src/arch/mips); else NULL */
+    /* In a guest (virt.h vms_core_vm_enter): the two-stage MMU, the VM's tag (ctx bits
+     * 63:32), and the host state the VM exit restores. nested is NULL natively. */
+    struct vms_nested *nested;
+    uint32_t vm;
+    vms_regs host_regs;
+    vms_pwc *host_pwc;
 };
 
 struct vms_machine {
@@ -33,6 +40,11 @@ struct vms_machine {
     vms_core *cores;         /* array of ncores */
     struct vmsi_memside *ms; /* caches and DRAM (memside.h); NULL when both are off */
 };
+
+/* The 2D walk of a core in a guest and the fills it makes (src/virt/vcpu.c): what
+ * walk_and_fill does natively. */
+bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
+                               vms_xlate *x, vms_fault *fault);
 
 /* Recompute the cached fields of a core after a register change. */
 void vmsi_core_sync(vms_core *c);

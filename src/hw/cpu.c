@@ -33,19 +33,20 @@
  */
 #include "arch/riscv64/riscv64.h"
 #include "arch/aarch64/aarch64.h"
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 
 void vmsi_core_sync(vms_core *c)
 {
     if (vmsi_fmt_is_riscv(c->regs.fmt)) { /* tagged by satp.ASID; G always honoured */
-        c->ctx = vms_rv_satp_asid(c->regs.satp);
+        c->ctx = vms_ctx_make(c->vm, (uint32_t)vms_rv_satp_asid(c->regs.satp));
         c->pge = true;
         return;
     }
-    c->ctx = vms_regs_pcid(&c->regs);
+    c->ctx = vms_ctx_make(c->vm, vms_regs_pcid(&c->regs));
     c->pge = (c->regs.cr4 & VMS_CR4_PGE) != 0;
     if (vmsi_a64_on(&c->regs)) { /* AArch64: the ASID tags entries; nG = 0 is always global */
-        c->ctx = vmsi_a64_asid(&c->regs);
+        c->ctx = vms_ctx_make(c->vm, (uint32_t)vmsi_a64_asid(&c->regs));
         c->pge = true;
     }
 }
@@ -54,6 +55,14 @@ void vmsi_core_sync(vms_core *c)
  * the primitives every architecture's invalidation instructions are made of). */
 void vmsi_core_tlbs_flush_all(vms_core *c, bool keep_global)
 {
+    if (c->vm) { /* in a guest: its own entries only (and its own PWC, c->pwc) */
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+            if (c->tlb[l])
+                vms_tlb_flush_vm(c->tlb[l], c->vm, keep_global);
+        if (c->pwc)
+            vms_pwc_flush_all(c->pwc);
+        return;
+    }
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
             vms_tlb_flush_all(c->tlb[l], keep_global);
@@ -66,8 +75,8 @@ void vmsi_core_tlbs_flush_pcid(vms_core *c, vms_ctx ctx)
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
             vms_tlb_flush_pcid(c->tlb[l], ctx);
-    if (c->pwc)
-        vms_pwc_flush_pcid(c->pwc, ctx);
+    if (c->pwc) /* a guest's PWC is its own, tagged by the guest's PCID alone */
+        vms_pwc_flush_pcid(c->pwc, c->vm ? (uint32_t)ctx : ctx);
 }
 
 void vmsi_core_tlbs_flush_va(vms_core *c, vms_ctx ctx, uint64_t va, bool with_global)
@@ -75,8 +84,8 @@ void vmsi_core_tlbs_flush_va(vms_core *c, vms_ctx ctx, uint64_t va, bool with_gl
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         if (c->tlb[l])
             vms_tlb_flush_va(c->tlb[l], ctx, va, with_global);
-    if (c->pwc)
-        vms_pwc_flush_pcid(c->pwc, ctx);
+    if (c->pwc) /* a guest's PWC is its own, tagged by the guest's PCID alone */
+        vms_pwc_flush_pcid(c->pwc, c->vm ? (uint32_t)ctx : ctx);
 }
 
 unsigned vms_core_id(const vms_core *c)
@@ -307,6 +316,8 @@ const vms_walk_stats *vms_core_walk_stats(const vms_core *c)
 
 static const vms_mmu_ops *mmu_ops(const vms_core *c)
 {
+    if (c->swtlb) /* a software-managed TLB: MIPS's TLB instructions (arch/mips) */
+        return &vmsi_mips_mmu_ops;
     return vms_regs_format(&c->regs)->mmu_ops;
 }
 

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "util/util.h"
@@ -65,6 +66,8 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
         st = check_tlb(&cfg->mmu.l1d, "l1d", err);
     if (st == VMS_OK)
         st = check_tlb(&cfg->mmu.l2, "l2", err);
+    if (st == VMS_OK)
+        st = vmsi_swtlb_validate(&cfg->mmu.swtlb, cfg->fmt, err);
     return st;
 }
 
@@ -95,8 +98,11 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     const vms_tlb_config *tc[VMS_TLB_NLEVELS] = {&mc->l1i, &mc->l1d, &mc->l2};
     c->m = m;
     c->id = i;
+    bool sw = mc->swtlb.on; /* a software-managed TLB: no STLB, no PWC (arch/mips) */
+    if (sw && vmsi_swtlb_create(m->alloc, &mc->swtlb, &c->swtlb) != VMS_OK)
+        return vmsi_err(err, VMS_ERR_NOMEM, "out of memory creating core %u's JTLB", i);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
-        if (tc[l]->nparts == 0)
+        if (tc[l]->nparts == 0 || (sw && l == VMS_TLB_L2))
             continue;
         /* Distinct streams per core and level so "random" policies do not move in step. */
         uint64_t seed = m->cfg.seed * 1000003u + i * 16u + l;
@@ -104,7 +110,7 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
         if (st != VMS_OK)
             return st;
     }
-    if (has_pwc(&mc->pwc)) {
+    if (has_pwc(&mc->pwc) && !sw) {
         vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
                                        m->cfg.seed * 1000003u + i * 16u + 7, &c->pwc, err);
         if (st != VMS_OK)
@@ -135,6 +141,8 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory creating the machine");
     m->alloc = a;
     m->cfg = *cfg;
+    if (cfg->mmu.swtlb.on)
+        m->cfg.invlpgb_max = 0; /* MIPS has no broadcast invalidation: shootdowns are IPIs */
     uint64_t top = cfg->ram_bytes <= VMS_DEVICE_WINDOW_BASE
                        ? VMS_DEVICE_WINDOW_END
                        : cfg->ram_bytes + (VMS_DEVICE_WINDOW_END - VMS_DEVICE_WINDOW_BASE);
@@ -171,6 +179,7 @@ void vms_machine_destroy(vms_machine *m)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
             vms_tlb_destroy(m->cores[i].tlb[l]);
         vms_pwc_destroy(m->cores[i].pwc);
+        vmsi_swtlb_destroy(m->alloc, m->cores[i].swtlb);
     }
     vmsi_free(m->alloc, m->cores, m->ncores * sizeof *m->cores);
     vmsi_memside_destroy(m->ms);

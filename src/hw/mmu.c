@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "hw/tlb_impl.h"
@@ -58,6 +59,8 @@ static void deliver(vms_core *c, const vms_fault *f)
     case VMS_FAULT_GP:
         c->st.faults_gp++;
         break;
+    case VMS_FAULT_S2: /* a VM exit: the two-stage MMU counts it (virt.h) */
+        break;
     default:
         c->st.faults_bus++;
         break;
@@ -68,6 +71,10 @@ static void deliver(vms_core *c, const vms_fault *f)
 static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
                           vms_fault *fault, vms_walk_trace *trace)
 {
+    if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
+        return vmsi_mips_miss(c, va, kind, l1, x, fault);
+    if (c->nested) /* in a guest: the two-dimensional walk */
+        return vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_walk_trace local; /* with caches on, the trace names the entries read */
@@ -140,6 +147,15 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     }
 
     uint32_t err = check_access(c, &x, kind);
+    if (err && c->nested) {
+        /* A composed entry holds both stages' rights: which stage refuses is the walk's
+         * answer (a guest #PF, or a VM exit with the guest-physical address). */
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
+            deliver(c, fault);
+            return false;
+        }
+        goto done;
+    }
     if (err) {
         c->st.tlb_hit_faults++;
         *fault = (vms_fault){.kind = VMS_FAULT_PF,

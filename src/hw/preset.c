@@ -164,6 +164,10 @@ vms_status vms_machine_preset(const char *name, vms_machine_config *cfg, vms_err
              * geometry their sub-keys edit filled in. */
             vms_cache_preset("off", &cfg->cache, NULL);
             vms_dram_preset("off", &cfg->dram, NULL);
+            /* A hardware TLB; tlb.mode = software gets a JTLB of the R4000's 48 entries
+             * (MIPS R4000 Microprocessor User's Manual, ch. 4: "48 entries, each of which
+             * maps a pair of pages") and no wired entries. */
+            cfg->mmu.swtlb = (vms_swtlb_config){false, 48, 0};
             return VMS_OK;
         }
     }

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 
@@ -128,6 +129,7 @@ vms_status vms_machine_stats_json_members(const vms_machine *m, vms_strbuf *sb)
                       b->ram_reads, b->ram_writes, b->mmio_reads, b->mmio_writes, b->errors);
     if (m->ms)
         vmsi_memside_json(m->ms, sb); /* "cache" {…}, "dram" {…}: only when on */
+    vmsi_swtlb_json(m, sb);           /* "swtlb" {…}: only with tlb.mode = software */
     vms_strbuf_printf(sb, ",\"cores\":[");
     for (unsigned i = 0; i < m->ncores; i++) {
         totals one;
@@ -159,6 +161,8 @@ void vms_machine_reset_stats(vms_machine *m)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
             if (c->tlb[l])
                 vms_tlb_reset_stats(c->tlb[l]);
+        if (c->swtlb)
+            vmsi_swtlb_reset_stats(c->swtlb);
     }
     if (m->ms)
         vmsi_memside_reset_stats(m->ms);

@@ -394,6 +394,38 @@ void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
     flush_va(tlb, &(va_match){.va = va, .with_global = true, .any_space = true});
 }
 
+void vms_tlb_flush_va_vm(vms_tlb *tlb, uint32_t vm, uint64_t va)
+{
+    flush_va(
+        tlb,
+        &(va_match){.va = va, .ctx = vms_ctx_make(vm, 0), .with_global = true, .any_space = true});
+}
+
+/* Entries of the VM that *arg selects (vms_tlb_flush_vm). */
+typedef struct vm_match {
+    uint32_t vm;
+    bool keep_global;
+} vm_match;
+
+static bool of_vm(const vmsi_assoc_entry *e, const void *arg)
+{
+    const vm_match *m = arg;
+    uint32_t vm = (uint32_t)(e->ctx >> 32);
+    if (m->keep_global && (e->tag & VMSI_ASSOC_G))
+        return false;
+    return m->vm == VMS_TLB_ALL_VMS ? vm != 0 : vm == m->vm;
+}
+
+void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
+{
+    vm_match m = {vm, keep_global};
+    vmsi_tlb_memo_clear(tlb);
+    for (unsigned i = 0; i < tlb->nparts; i++)
+        tlb->stats.invalidations +=
+            vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_vm, &m);
+    recount(tlb);
+}
+
 /* Non-global entries of context *arg (a vms_ctx). */
 static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 {

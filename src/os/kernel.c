@@ -46,6 +46,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.ipi_hop = 1000;
     cfg->shootdown = VMS_SHOOTDOWN_AUTO;
     cfg->tlb_batch = true;
+    vms_tlbex_config_default(&cfg->tlbex);
     cfg->sched_slice = 2250000;
     cfg->cost.syscall = 150;
     cfg->cost.ctx_switch = 2000;
@@ -56,6 +57,12 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->swap_bandwidth_mbs = 500;
     cfg->policy = NULL;
     cfg->kswapd_core = -1;
+    /* Huge pages (docs/HUGEPAGES.md): THP as this machine's kernel (madvise), no pool. */
+    cfg->thp = VMS_THP_MADVISE;
+    cfg->thp_cow = VMS_THP_COW_SPLIT;
+    cfg->thp_max_ptes_none = 511;
+    cfg->khugepaged_core = -1;
+    cfg->khugepaged_pages = 4096;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -151,6 +158,8 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
     if (k->in_kswapd && (core == VMSI_NO_CORE || (int)core == k->cfg.kswapd_core))
         k->st.kswapd_cycles += cycles;
+    if (k->in_khugepaged)
+        k->st.khugepaged_cycles += cycles;
     if (core != VMSI_NO_CORE)
         vms_core_add_cycles(vmsi_core(k, core), cycles);
     k->st.kernel_cycles += cycles;
@@ -196,21 +205,38 @@ vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn)
     return st;
 }
 
-/* vms_pt_ops for init_mm's tables. */
-static vms_status init_alloc_table(void *ud, uint64_t *pa)
+/* vms_pt_ops.alloc_table of every kernel-owned tree (ud: its vmsi_table_ops). */
+static vms_status table_alloc(void *ud, uint64_t *pa)
 {
-    vms_kernel *k = ud;
+    vmsi_table_ops *t = ud;
     uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_table_frame(k, &pfn);
+    vms_status st = vmsi_alloc_table_frame(t->k, &pfn);
     *pa = pfn << VMS_PAGE_SHIFT;
+    for (unsigned i = 0; st == VMS_OK && i < 2; i++)
+        if (t->count[i])
+            (*t->count[i])++;
     return st;
 }
 
-static void init_free_table(void *ud, uint64_t pa)
+void vmsi_table_free(vmsi_table_ops *t, uint64_t pa)
 {
-    vms_kernel *k = ud;
-    vms_frames_set_flags(k->fr, pa >> VMS_PAGE_SHIFT, 0, VMS_FRAME_PAGETABLE);
-    vms_frames_put(k->fr, pa >> VMS_PAGE_SHIFT, NULL);
+    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
+    vms_frames_set_flags(t->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
+    vms_frames_put(t->k->fr, pfn, NULL);
+    for (unsigned i = 0; i < 2; i++)
+        if (t->count[i])
+            (*t->count[i])--;
+}
+
+/* vms_pt_ops.free_table of every kernel-owned tree. */
+static void table_free(void *ud, uint64_t pa)
+{
+    vmsi_table_free(ud, pa);
+}
+
+vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t)
+{
+    return (vms_pt_ops){table_alloc, table_free, t};
 }
 
 /* Map every RAM block of the physical address space at page_offset_base. */
@@ -262,7 +288,8 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
         st = vmsi_alloc_frames(k, 0, VMS_FRAME_ZERO, &k->zero_pfn, err);
     if (st != VMS_OK)
         return st;
-    vms_pt_ops ops = {init_alloc_table, init_free_table, k};
+    k->init_tops = (vmsi_table_ops){k, {NULL, NULL}};
+    vms_pt_ops ops = vmsi_table_pt_ops(&k->init_tops);
     st = vms_pt_init_format(&k->init_pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK) {
         k->init_pt.root = 0;
@@ -277,6 +304,8 @@ static vms_status boot_cores(vms_kernel *k, vms_err *err)
 {
     for (unsigned i = 0; i < k->ncores; i++) {
         vms_core *c = vmsi_core(k, i);
+        if (vms_core_swtlb(c)) /* a software-managed TLB: the kernel refills it */
+            vms_tlbex_attach(c, &k->tlbex[i], &k->cfg.tlbex);
         vms_status st = vms_core_mmu_boot(c, k->init_pt.root, k->cfg.pcid);
         if (st != VMS_OK)
             return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
@@ -301,6 +330,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
+    if (cfg->khugepaged_core >= (int)vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL, "khugepaged.core %d: the machine has %u cores",
+                        cfg->khugepaged_core, vms_machine_ncores(m));
+    if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY || cfg->thp_max_ptes_none > 511)
+        return vmsi_err(
+            err, VMS_ERR_INVAL,
+            "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
+            "split|copy, 0 … 511",
+            (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
     if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
                         (int)cfg->shootdown);
@@ -357,6 +395,8 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         st = vmsi_reclaim_init(k, err);
     if (st == VMS_OK)
         st = boot_cores(k, err);
+    if (st == VMS_OK)
+        st = vmsi_hugetlb_init(k, err);
     if (st != VMS_OK) {
         vms_kernel_destroy(k);
         return st;
@@ -410,11 +450,15 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_files_destroy(k);
     vmsi_reclaim_destroy(k);
     vmsi_swap_destroy(k);
+    for (unsigned i = 0; i < k->ncores; i++) /* the handlers' state goes with k */
+        vms_core_mips_set_handler(vmsi_core(k, i), NULL, NULL);
     uint64_t stale = k->fr ? free_stale_rmaps(k) : 0;
     if (stale && !k->panicked) /* as Linux's check_mm(): a leak, not a panic */
         vmsi_log(k, VMS_LOG_ERR, "BUG: Bad rss-counter state: %llu pages mapped by no page table",
                  (unsigned long long)stale);
     if (k->fr) {
+        vmsi_thp_destroy(k);
+        vmsi_hugetlb_destroy(k);
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
         if (k->init_pt.root)

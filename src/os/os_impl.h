@@ -45,25 +45,50 @@
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
+                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
 /* VMA flags (Linux VM_*, reduced). */
 enum {
-    VMSI_VM_SHARED = 1u << 0,    /* MAP_SHARED: writes reach the object */
-    VMSI_VM_ANON = 1u << 1,      /* private anonymous memory (no object) */
-    VMSI_VM_FILE = 1u << 2,      /* backed by a host file's page cache */
-    VMSI_VM_SHM = 1u << 3,       /* backed by a shmem object (shared anon or named) */
-    VMSI_VM_GROWSDOWN = 1u << 4, /* a stack: grows down on faults just below it */
-    VMSI_VM_LOCKED = 1u << 5,    /* mlocked */
-    VMSI_VM_HUGE2M = 1u << 6,    /* explicit 2 MiB pages */
-    VMSI_VM_HUGE1G = 1u << 7,    /* explicit 1 GiB pages */
-    VMSI_VM_HEAP = 1u << 8,      /* the brk area */
-    VMSI_VM_STACK = 1u << 9,     /* the main stack (for maps' "[stack]") */
+    VMSI_VM_SHARED = 1u << 0,      /* MAP_SHARED: writes reach the object */
+    VMSI_VM_ANON = 1u << 1,        /* private anonymous memory (no object) */
+    VMSI_VM_FILE = 1u << 2,        /* backed by a host file's page cache */
+    VMSI_VM_SHM = 1u << 3,         /* backed by a shmem object (shared anon or named) */
+    VMSI_VM_GROWSDOWN = 1u << 4,   /* a stack: grows down on faults just below it */
+    VMSI_VM_LOCKED = 1u << 5,      /* mlocked */
+    VMSI_VM_HUGE2M = 1u << 6,      /* explicit 2 MiB pages */
+    VMSI_VM_HUGE1G = 1u << 7,      /* explicit 1 GiB pages */
+    VMSI_VM_HEAP = 1u << 8,        /* the brk area */
+    VMSI_VM_STACK = 1u << 9,       /* the main stack (for maps' "[stack]") */
+    VMSI_VM_HUGEPAGE = 1u << 10,   /* madvise(MADV_HUGEPAGE) */
+    VMSI_VM_NOHUGEPAGE = 1u << 11, /* madvise(MADV_NOHUGEPAGE) */
+    VMSI_VM_NORESERVE = 1u << 12,  /* MAP_NORESERVE hugetlb: pages not reserved at mmap */
 };
 
 typedef struct vmsi_mm vmsi_mm;
+
+/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot, free
+ * ones on a stack; resv pages are promised to mappings (HugePages_Rsvd). */
+typedef struct vmsi_hpool {
+    uint64_t total, nfree, resv, cap;
+    uint64_t *free; /* nfree pfns (heads), room for cap */
+} vmsi_hpool;
 typedef struct vmsi_proc vmsi_proc;
 typedef struct vmsi_dma vmsi_dma; /* dma.c */
+
+/*
+ * The table frames of one page-table tree the kernel owns (init_mm's, a process's, an
+ * IOMMU domain's): vmsi_table_pt_ops gives the tree's vms_pt_ops over it, one pair for
+ * every tree. A table is a zeroed frame flagged PAGETABLE (vmsi_alloc_table_frame);
+ * each counter not NULL counts the tree's table frames (one more per table allocated,
+ * one less per table freed). Lives as long as the tree: it is the ops' ud.
+ */
+typedef struct vmsi_table_ops {
+    vms_kernel *k;
+    uint64_t *count[2];
+} vmsi_table_ops;
 
 /* A virtual memory area [start, end). file holds a reference when not NULL. */
 typedef struct vmsi_vma {
@@ -77,11 +102,12 @@ typedef struct vmsi_vma {
 /* An address space (Linux mm_struct). */
 struct vmsi_mm {
     vms_kernel *k;
-    uint64_t swapents; /* swap entries in its PTEs (MM_SWAPENTS) */
-    vms_pt pt;         /* root and table ops (ud = this mm) */
-    uint16_t pcid;     /* 1 … 4095, or 0 when PCIDs are off or exhausted */
-    unsigned users;    /* tasks using it */
-    vmsi_vma *vma;     /* sorted array */
+    uint64_t swapents;   /* swap entries in its PTEs (MM_SWAPENTS) */
+    vms_pt pt;           /* root and table ops (ud = &tops) */
+    vmsi_table_ops tops; /* its table frames, counted in nr_ptes */
+    uint16_t pcid;       /* 1 … 4095, or 0 when PCIDs are off or exhausted */
+    unsigned users;      /* tasks using it */
+    vmsi_vma *vma;       /* sorted array */
     size_t nvma, cap;
     uint64_t cpumask[VMS_MAX_CORES / 64]; /* cores with mm loaded (lazily or not) */
     uint64_t tlb_gen;                     /* flush generation (Linux context.tlb_gen) */
@@ -90,6 +116,8 @@ struct vmsi_mm {
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
+    uint64_t thp_leaves;                    /* 2 MiB leaves of transparent huge pages and of
+                                               the huge zero page (thp.c skips its walk at 0) */
     uint64_t id;                            /* for stable ordering in checks */
     uint64_t auto_anon;                     /* region size of the auto-anonymous layout
                                                (vms_proc_set_auto_anon), 0: off */
@@ -100,7 +128,8 @@ struct vmsi_proc {
     char name[16];
     vmsi_mm *mm; /* NULL once dead */
     vms_task **tasks;
-    unsigned ntasks, cap;
+    unsigned ntasks;
+    size_t cap;
     vms_task_state state;
     int signal;
 };
@@ -117,7 +146,8 @@ struct vms_task {
 /* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
 typedef struct vmsi_cpu {
     vms_task **rq; /* runnable tasks; rq[0] runs (current) */
-    unsigned nrq, caprq;
+    unsigned nrq;
+    size_t caprq;
     bool lazy;            /* idle: cur_mm stays loaded lazily (enter_lazy_tlb) */
     uint64_t slice_start; /* core cycles when rq[0] got the core */
     uint64_t idle_cycles; /* cycles the core sat idle (clock moved on a wake-up) */
@@ -180,11 +210,13 @@ struct vms_kernel {
     vms_ram *ram;
     vms_frames *fr;
     vms_kernel_config cfg;
+    vms_tlbex tlbex[VMS_MAX_CORES]; /* per core, with a software-managed TLB (tlbex.c) */
     vms_kernel_stats st;
     vms_rng rng;
     unsigned ncores, levels;
     const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
     vms_pt init_pt;           /* init_mm: kernel half only */
+    vmsi_table_ops init_tops; /* … its table frames (not counted) */
     uint64_t page_offset;
     /* The user layout (vmsi_layout_init): TASK_SIZE, ELF_ET_DYN_BASE and the ASLR ranges,
      * in pages, of the stack top and mmap_base (x86-64's unless the VA is 39 bits). */
@@ -199,7 +231,8 @@ struct vms_kernel {
     uint64_t reclaim_mask[VMS_MAX_CORES / 64]; /* deferred reclaim flush (smp.c) */
     bool reclaim_pending;
     vmsi_proc **procs; /* live and dead processes, pid order */
-    unsigned nprocs, capprocs;
+    unsigned nprocs;
+    size_t capprocs;
     int next_pid;
     uint64_t next_mm_id, next_ino;
     uint8_t *pcid_used; /* 4096 entries: 0 free, 1 used, 2 free but dirty */
@@ -218,11 +251,18 @@ struct vms_kernel {
     uint64_t wmark_min, wmark_low, wmark_high; /* pages */
     bool in_reclaim;                           /* reclaim is running: no nested reclaim */
     bool in_kswapd;                            /* … and it is kswapd */
+    bool in_khugepaged;                        /* khugepaged is running (thp.c) */
+    uint64_t thp_lru;                          /* transparent huge pages on the policy */
     unsigned cur_core;   /* core of the task the kernel works for (charging) */
     vmsi_proc *cur_proc; /* … and its process (NULL: none) */
     vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
+    /* ---- huge pages (thp.c, hugetlb.c) ---- */
+    uint64_t huge_zero_pfn;  /* the huge zero page (order 9), allocated on first use; 0: none */
+    uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
+    vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
+    uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
 };
 
 /*
@@ -341,6 +381,12 @@ static inline unsigned vmsi_swp_type(const vms_kernel *k, uint64_t pte)
  * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
 #define VMSI_NO_CORE UINT32_MAX
 
+/* The 4 KiB or the huge zero page: mapped read-only, never counted, never in the rmap. */
+static inline bool vmsi_is_zero_pfn(const vms_kernel *k, uint64_t pfn)
+{
+    return pfn == k->zero_pfn || (k->huge_zero_pfn && pfn == k->huge_zero_pfn);
+}
+
 /* ---- kernel.c ---- */
 /*
  * A simulated kernel panic: the kernel met state it did not make (a rogue DMA rewrote a
@@ -365,6 +411,11 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
                              vms_err *err);
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles);
 vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn);
+/* The vms_pt_ops of the tree whose table frames t describes (ud = t). */
+vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
+/* Free the table frame at pa of t's tree (the ops' free_table): it loses PAGETABLE and
+ * its reference, and t's counters drop by one. */
+void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
 
 /* ---- smp.c ---- */

@@ -97,14 +97,8 @@ static vms_status fresh_mm(vms_kernel *k, vmsi_mm **out, vms_err *err)
 static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_task **out,
                                 vms_err *err)
 {
-    if (p->ntasks == p->cap) {
-        unsigned cap = p->cap ? p->cap * 2 : 2;
-        vms_task **t = k->a->realloc(k->a->ud, p->tasks, p->cap * sizeof *t, cap * sizeof *t);
-        if (!t)
-            return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
-        p->tasks = t;
-        p->cap = cap;
-    }
+    if (!vmsi_grow_to(k->a, (void **)&p->tasks, &p->cap, p->ntasks + 1, sizeof *p->tasks, 2))
+        return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
     vms_task *t = vmsi_zalloc(k->a, sizeof *t);
     if (!t)
         return vmsi_err(err, VMS_ERR_NOMEM, "task: out of host memory");
@@ -128,14 +122,9 @@ static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_
 static vms_status proc_new(vms_kernel *k, const char *name, int ppid, vmsi_mm *mm, unsigned core,
                            vms_task **out, vms_err *err)
 {
-    if (k->nprocs == k->capprocs) {
-        unsigned cap = k->capprocs ? k->capprocs * 2 : 8;
-        vmsi_proc **p = k->a->realloc(k->a->ud, k->procs, k->capprocs * sizeof *p, cap * sizeof *p);
-        if (!p)
-            return vmsi_err(err, VMS_ERR_NOMEM, "proc: out of host memory");
-        k->procs = p;
-        k->capprocs = cap;
-    }
+    if (!vmsi_grow_to(k->a, (void **)&k->procs, &k->capprocs, (size_t)k->nprocs + 1,
+                      sizeof *k->procs, 8))
+        return vmsi_err(err, VMS_ERR_NOMEM, "proc: out of host memory");
     vmsi_proc *p = vmsi_zalloc(k->a, sizeof *p);
     if (!p)
         return vmsi_err(err, VMS_ERR_NOMEM, "proc: out of host memory");

@@ -69,14 +69,9 @@ static uint64_t waker_clock(vms_kernel *k, unsigned target)
 static vms_status rq_push(vms_kernel *k, vms_task *t)
 {
     vmsi_cpu *cpu = &k->cpu[t->core];
-    if (cpu->nrq == cpu->caprq) {
-        unsigned cap = cpu->caprq ? cpu->caprq * 2 : 4;
-        vms_task **rq = k->a->realloc(k->a->ud, cpu->rq, cpu->caprq * sizeof *rq, cap * sizeof *rq);
-        if (!rq)
-            return VMS_ERR_NOMEM;
-        cpu->rq = rq;
-        cpu->caprq = cap;
-    }
+    if (!vmsi_grow_to(k->a, (void **)&cpu->rq, &cpu->caprq, (size_t)cpu->nrq + 1, sizeof *cpu->rq,
+                      4))
+        return VMS_ERR_NOMEM;
     if (cpu->nrq == 0) {
         wake_core(k, t->core, waker_clock(k, t->core));
         cpu->slice_start = clock_of(k, t->core);

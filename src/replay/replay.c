@@ -793,14 +793,15 @@ static vms_status on_kernel_event(vms_replay *r, vms_task *t, const vms_trace_ev
             vms_sys_mprotect(r->k, t, ev->mprotect.addr, ev->mprotect.len, ev->mprotect.prot, &e),
             &e, err);
     case VMS_TEV_MADVISE:
-        if (ev->madvise.advice != VMS_MADV_DONTNEED) {
+        if (ev->madvise.advice != VMS_MADV_DONTNEED && ev->madvise.advice != VMS_MADV_HUGEPAGE &&
+            ev->madvise.advice != VMS_MADV_NOHUGEPAGE) {
             r->st.skipped++;
             return VMS_OK;
         }
-        return syscall_done(
-            r, "madvise",
-            vms_sys_madvise(r->k, t, ev->madvise.addr, ev->madvise.len, VMS_MADV_DONTNEED, &e), &e,
-            err);
+        return syscall_done(r, "madvise",
+                            vms_sys_madvise(r->k, t, ev->madvise.addr, ev->madvise.len,
+                                            (int)ev->madvise.advice, &e),
+                            &e, err);
     case VMS_TEV_BRK:
         return on_brk(r, t, ev, err);
     case VMS_TEV_CLONE:

@@ -21,12 +21,13 @@ const scn_def vmsi_scn_commands[] = {
     {"fork", OP_FORK, P(procs), R(procs), "fork PARENT CHILD", false},
     {"exit", OP_EXIT, P(procs), R(procs), "exit NAME", false},
     {"thread", OP_THREAD, P(procs), R(procs), "thread PROC NAME [core N]", false},
-    {"exec", OP_EXEC, P(procs), R(procs), "exec NAME", false},
+    {"exec", OP_EXEC, P(procs), R(procs), "exec NAME [ELF-FILE [as LABEL]]", false},
     {"core", OP_CORE, P(procs), R(procs), "core NAME N", false},
     {"affinity", OP_AFFINITY, P(procs), R(procs), "affinity NAME CORES", false},
     {"mlock", OP_MLOCK, P(range), R(range), "mlock NAME ADDR LEN", true},
     {"munlock", OP_MUNLOCK, P(range), R(range), "munlock NAME ADDR LEN", true},
-    {"madvise", OP_MADVISE, P(range), R(range), "madvise NAME ADDR LEN dontneed", true},
+    {"madvise", OP_MADVISE, P(range), R(range),
+     "madvise NAME ADDR LEN dontneed|hugepage|nohugepage", true},
     {"msync", OP_MSYNC, P(range), R(range), "msync NAME ADDR LEN", true},
     {"brk", OP_BRK, P(procs), R(brk), "brk NAME ADDR", true},
     {"fetch", OP_FETCH, P(access), R(access), "fetch NAME ADDR [expect segv]", true},
@@ -50,3 +51,8 @@ const scn_def vmsi_scn_commands[] = {
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];
+
+const char *vms_scenario_command_usage(size_t i)
+{
+    return i < vmsi_scn_ncommands ? vmsi_scn_commands[i].usage : NULL;
+}

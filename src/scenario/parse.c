@@ -421,6 +421,8 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
             c->flags |= VMS_MAP_FIXED;
         } else if (tok_is(o, "huge=2M") || tok_is(o, "huge=1G")) {
             c->flags |= VMS_MAP_HUGETLB | (o->s[5] == '2' ? VMS_MAP_HUGE_2MB : VMS_MAP_HUGE_1GB);
+        } else if (tok_is(o, "noreserve")) {
+            c->flags |= VMS_MAP_NORESERVE;
         } else if (tok_is(o, "as") && *i + 1 < n) {
             vms_status st = new_label(p, &t[++*i], &c->def_label);
             if (st != VMS_OK)
@@ -428,7 +430,7 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
         } else {
             return fail(p,
                         "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
-                        "populate, locked, fixed, huge=2M|1G, as LABEL), got '%s'",
+                        "populate, locked, fixed, huge=2M|1G, noreserve, as LABEL), got '%s'",
                         str(o));
         }
     }
@@ -469,8 +471,17 @@ vms_status vmsi_scn_parse_range(parser *p, tok *t, int n, scn_cmd *c)
         st = length(p, &t[3], &c->len);
     if (st == VMS_OK && c->op == OP_MPROTECT)
         st = protection(p, &t[4], &c->prot);
-    if (st == VMS_OK && c->op == OP_MADVISE && !tok_is(&t[4], "dontneed"))
-        st = fail(p, "expected advice 'dontneed', got '%s'", str(&t[4]));
+    if (st == VMS_OK && c->op == OP_MADVISE) { /* the advice, kept in prot */
+        if (tok_is(&t[4], "dontneed"))
+            c->prot = VMS_MADV_DONTNEED;
+        else if (tok_is(&t[4], "hugepage"))
+            c->prot = VMS_MADV_HUGEPAGE;
+        else if (tok_is(&t[4], "nohugepage"))
+            c->prot = VMS_MADV_NOHUGEPAGE;
+        else
+            st = fail(p, "expected advice 'dontneed', 'hugepage' or 'nohugepage', got '%s'",
+                      str(&t[4]));
+    }
     if (st == VMS_OK)
         st = expectation(p, t, n, 4 + extra, c, EXPECT_SYSCALL);
     return st;
@@ -684,7 +695,19 @@ vms_status vmsi_scn_parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         return st == VMS_OK ? address(p, &t[2], false, &c->addr) : st;
-    default: /* exit, exec */
+    case OP_EXEC: /* exec NAME [PATH [as LABEL]] */
+        if (n != 2 && n != 3 && !(n == 5 && tok_is(&t[3], "as")))
+            return fail(p, "expected '%s'", usage_of(c));
+        st = proc_ref(p, &t[1], &c->proc);
+        if (st == VMS_OK && n >= 3) {
+            c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
+            if (c->path < 0)
+                return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+        }
+        if (st == VMS_OK && n == 5)
+            st = new_label(p, &t[4], &c->def_label);
+        return st;
+    default: /* exit */
         st = argc_is(p, n, 2, usage_of(c));
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);

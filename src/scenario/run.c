@@ -282,8 +282,30 @@ vms_status vmsi_scn_run_procs(runner *r, vms_task *t)
         if (!(t = task_of(r, c->proc)))
             return VMS_OK;
         forget_pid(r, vms_task_pid(t), c->proc);
-        st = vms_proc_exec(r->k, t, pname(r, c->proc), &err);
-        say(r, "exec %s -> a fresh address space", pname(r, c->proc));
+        if (c->path < 0) {
+            st = vms_proc_exec(r->k, t, pname(r, c->proc), &err);
+            say(r, "exec %s -> a fresh address space", pname(r, c->proc));
+            break;
+        }
+        {
+            const char *arg = r->sc->strs[c->path];
+            char path[2048];
+            snprintf(path, sizeof path, arg[0] == '/' ? "%s%s" : "%s/%s",
+                     arg[0] == '/' ? "" : r->sc->dir, arg);
+            vms_exec_info xi;
+            st = vms_proc_exec_elf(r->k, t, path, NULL, NULL, &xi, &err);
+            if (st == VMS_OK) {
+                say(r,
+                    "exec %s %s -> %u segments mapped from the file, entry 0x%" PRIx64
+                    "%s, stack at 0x%" PRIx64,
+                    pname(r, c->proc), arg, xi.segments, xi.entry,
+                    xi.interp_base ? " (the interpreter's)" : "", xi.sp);
+                if (c->def_label >= 0) {
+                    r->label[c->def_label] = xi.entry;
+                    say(r, " as %s", r->sc->labels[c->def_label]);
+                }
+            }
+        }
         break;
     case OP_EXIT: {
         if (!(t = r->task[c->proc])) {
@@ -429,8 +451,11 @@ vms_status vmsi_scn_run_range(runner *r, vms_task *t)
         st = vms_sys_munlock(r->k, t, a, c->len, &err);
         break;
     case OP_MADVISE:
-        say(r, " dontneed");
-        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        say(r, " %s",
+            c->prot == VMS_MADV_HUGEPAGE     ? "hugepage"
+            : c->prot == VMS_MADV_NOHUGEPAGE ? "nohugepage"
+                                             : "dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, (int)c->prot, &err);
         break;
     default:
         st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);

@@ -351,24 +351,12 @@ vms_status vmsi_strtab_add(vmsi_strtab *t, const vms_allocator *a, const char *s
 {
     if (t->n >= VMSI_MAX_STRINGS || len >= VMSI_MAX_STRBYTES - t->len)
         return VMS_ERR_RANGE;
-    if (t->len + len + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + len + 1)
-            cap *= 2;
-        char *p = a->realloc(a->ud, t->arena, t->cap, cap);
-        if (!p)
-            return VMS_ERR_NOMEM;
-        t->arena = p;
-        t->cap = cap;
-    }
-    if (t->n == t->ncap) {
-        uint32_t ncap = t->ncap ? t->ncap * 2 : 16;
-        uint32_t *o = a->realloc(a->ud, t->offs, t->ncap * sizeof *o, ncap * sizeof *o);
-        if (!o)
-            return VMS_ERR_NOMEM;
-        t->offs = o;
-        t->ncap = ncap;
-    }
+    if (!vmsi_grow_to(a, (void **)&t->arena, &t->cap, t->len + len + 1, 1, 256))
+        return VMS_ERR_NOMEM;
+    size_t ncap = t->ncap; /* uint32_t: bounded by VMSI_MAX_STRINGS */
+    if (!vmsi_grow_to(a, (void **)&t->offs, &ncap, (size_t)t->n + 1, sizeof *t->offs, 16))
+        return VMS_ERR_NOMEM;
+    t->ncap = (uint32_t)ncap;
     memcpy(t->arena + t->len, s, len);
     t->arena[t->len + len] = '\0';
     t->offs[t->n++] = (uint32_t)t->len;

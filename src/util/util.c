@@ -95,12 +95,15 @@ const vms_allocator *vms_allocator_default(void)
     return &def;
 }
 
-bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem)
+bool vmsi_grow_to(const vms_allocator *a, void **arr, size_t *cap, size_t need, size_t elem,
+                  size_t first)
 {
-    if (n < *cap)
+    if (need <= *cap)
         return true;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap <= n) {
+    size_t ncap = *cap ? *cap : first;
+    if (ncap > SIZE_MAX / (elem ? elem : 1))
+        return false;
+    while (ncap < need) {
         if (ncap > SIZE_MAX / 2 / (elem ? elem : 1))
             return false;
         ncap *= 2;
@@ -111,6 +114,11 @@ bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t
     *arr = p;
     *cap = ncap;
     return true;
+}
+
+bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    return n < SIZE_MAX && vmsi_grow_to(a, arr, cap, n + 1, elem, 16);
 }
 
 vms_status vmsi_err(vms_err *err, vms_status st, const char *fmt, ...)

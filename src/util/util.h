@@ -44,10 +44,15 @@ static inline void vmsi_free(const vms_allocator *a, void *p, size_t n)
 }
 
 /*
- * Make the array *arr (elements of elem bytes, capacity *cap) able to hold element n,
- * i.e. n + 1 elements, doubling the capacity (from 16). False, with *arr and *cap
- * unchanged, when the host allocation fails or the size would overflow.
+ * Make the array *arr (elements of elem bytes, capacity *cap) able to hold `need`
+ * elements: nothing when *cap >= need, else a capacity of `first` (when *cap is 0) or
+ * *cap, doubled until it is >= need. False, with *arr and *cap unchanged, when the host
+ * allocation fails or the size would overflow: the caller fails cleanly.
  */
+bool vmsi_grow_to(const vms_allocator *a, void **arr, size_t *cap, size_t need, size_t elem,
+                  size_t first);
+
+/* vmsi_grow_to for element n (n + 1 elements), starting at 16. */
 bool vmsi_grow(const vms_allocator *a, void **arr, size_t *cap, size_t n, size_t elem);
 
 /*

@@ -24,14 +24,8 @@ vms_dev *vms_dma_device(const vms_dma_dev *d)
 static vms_status add_dev(vms_kernel *k, vms_dma_dev *d, vms_err *err)
 {
     vmsi_dma *D = k->dma;
-    if (D->ndevs == D->cap) {
-        size_t cap = D->cap ? D->cap * 2 : 4;
-        vms_dma_dev **n = k->a->realloc(k->a->ud, D->devs, D->cap * sizeof *n, cap * sizeof *n);
-        if (!n)
-            return vmsi_err(err, VMS_ERR_NOMEM, "dma attach: out of host memory");
-        D->devs = n;
-        D->cap = cap;
-    }
+    if (!vmsi_grow_to(k->a, (void **)&D->devs, &D->cap, D->ndevs + 1, sizeof *D->devs, 4))
+        return vmsi_err(err, VMS_ERR_NOMEM, "dma attach: out of host memory");
     D->devs[D->ndevs++] = d;
     return VMS_OK;
 }

@@ -64,9 +64,10 @@ struct vms_dma_dev {
     vms_nic *nic;
     vms_blk *blk;
     vms_dma_mode mode;
-    unsigned index; /* interrupt vector = VMSI_IRQ_VECTOR + index */
-    uint16_t did;   /* translated: domain id */
-    vms_pt pt;      /* translated: the domain's tables (pt.root 0: none) */
+    unsigned index;      /* interrupt vector = VMSI_IRQ_VECTOR + index */
+    uint16_t did;        /* translated: domain id */
+    vms_pt pt;           /* translated: the domain's tables (pt.root 0: none) */
+    vmsi_table_ops tops; /* … their frames (the ops' ud), counted in table_pages */
     uint64_t table_pages;
     dmap *maps;
     size_t nmaps, cap;

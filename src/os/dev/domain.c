@@ -6,29 +6,6 @@
  */
 #include "os/dev/dma_impl.h"
 
-static vms_status dom_alloc_table(void *ud, uint64_t *pa)
-{
-    vms_dma_dev *d = ud;
-    uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_table_frame(d->k, &pfn);
-    *pa = pfn << VMS_PAGE_SHIFT;
-    if (st == VMS_OK) {
-        d->table_pages++;
-        d->k->dma->st.table_pages++;
-    }
-    return st;
-}
-
-static void dom_free_table(void *ud, uint64_t pa)
-{
-    vms_dma_dev *d = ud;
-    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
-    vms_frames_set_flags(d->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
-    vms_frames_put(d->k->fr, pfn, NULL);
-    d->table_pages--;
-    d->k->dma->st.table_pages--;
-}
-
 bool vms_dma_translated(const vms_dma_dev *d)
 {
     vms_iommu *io = vms_dev_iommu(d->dev);
@@ -49,7 +26,9 @@ vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
             did++;
         if (did > VMS_IOMMU_MAX_DID)
             return vmsi_err(err, VMS_ERR_NOTFOUND, "dma: no free IOMMU domain id");
-        vms_pt_ops ops = {dom_alloc_table, dom_free_table, d};
+        /* Table frames counted per device and in the DMA stats. */
+        d->tops = (vmsi_table_ops){k, {&d->table_pages, &k->dma->st.table_pages}};
+        vms_pt_ops ops = vmsi_table_pt_ops(&d->tops);
         /* The IOMMU's own (x86-style) tables: 4 levels under a 3-level CPU format. */
         unsigned iolevels = k->levels < 4 ? 4u : k->levels;
         vms_status st = vms_pt_init(&d->pt, k->bus, iolevels, &ops, err);

@@ -78,14 +78,8 @@ static vms_status iommu_fill(vms_dma_dev *d, dmap *m, unsigned core, vms_err *er
 static vms_status insert_map(vms_dma_dev *d, const dmap *m, size_t pos, vms_err *err)
 {
     vms_kernel *k = d->k;
-    if (d->nmaps == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        dmap *n = k->a->realloc(k->a->ud, d->maps, d->cap * sizeof *n, cap * sizeof *n);
-        if (!n)
-            return vmsi_err(err, VMS_ERR_NOMEM, "dma map: out of host memory");
-        d->maps = n;
-        d->cap = cap;
-    }
+    if (!vmsi_grow_to(k->a, (void **)&d->maps, &d->cap, d->nmaps + 1, sizeof *d->maps, 8))
+        return vmsi_err(err, VMS_ERR_NOMEM, "dma map: out of host memory");
     memmove(&d->maps[pos + 1], &d->maps[pos], (d->nmaps - pos) * sizeof *m);
     d->maps[pos] = *m;
     d->nmaps++;

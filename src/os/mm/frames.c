@@ -609,6 +609,26 @@ vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_e
     return VMS_OK;
 }
 
+vms_status vms_frames_split(vms_frames *fr, uint64_t pfn, uint32_t tail_refs, vms_err *err)
+{
+    const uint32_t head = VMS_FRAME_ALLOC | VMS_FRAME_HEAD;
+    vms_frame *h = vms_frames_meta(fr, pfn);
+    if (!h || (h->flags & head) != head || h->order == 0 || h->pincount || tail_refs == 0)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "frames: pfn %#llx is not the head of an unpinned block of order > 0",
+                        (unsigned long long)pfn);
+    /* The flag counts already count 2^k frames for each of the head's flags: giving every
+     * frame the same flags keeps them exact. */
+    for (uint64_t i = 1; i < pages(h->order); i++) {
+        vms_frame *t = meta_of(fr, pfn + i);
+        t->flags = h->flags;
+        t->refcount = tail_refs;
+        t->order = 0;
+    }
+    h->order = 0;
+    return VMS_OK;
+}
+
 /* Whether any frame of the block at pfn still has a mapping. */
 static bool block_mapped(const vms_frames *fr, uint64_t pfn, unsigned order)
 {

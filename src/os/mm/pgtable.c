@@ -33,27 +33,6 @@ static inline uint64_t table_of(const vms_kernel *k, uint64_t pte)
     return vms_fmt_pte_addr(k->fmt, pte);
 }
 
-/* vms_pt_ops for a process's tables: frames flagged PAGETABLE, counted per mm. */
-static vms_status mm_alloc_table(void *ud, uint64_t *pa)
-{
-    vmsi_mm *mm = ud;
-    uint64_t pfn = 0;
-    vms_status st = vmsi_alloc_table_frame(mm->k, &pfn);
-    *pa = pfn << VMS_PAGE_SHIFT;
-    if (st == VMS_OK)
-        mm->nr_ptes++;
-    return st;
-}
-
-static void mm_free_table(void *ud, uint64_t pa)
-{
-    vmsi_mm *mm = ud;
-    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
-    vms_frames_set_flags(mm->k->fr, pfn, 0, VMS_FRAME_PAGETABLE);
-    vms_frames_put(mm->k->fr, pfn, NULL);
-    mm->nr_ptes--;
-}
-
 uint64_t vmsi_pte_get(vmsi_mm *mm, uint64_t ptep)
 {
     uint64_t pte = 0;
@@ -69,7 +48,9 @@ void vmsi_pte_set(vmsi_mm *mm, uint64_t ptep, uint64_t pte)
 /* A root table with init_mm's kernel half copied in (Linux pgd_alloc/pgd_ctor). */
 vms_status vmsi_mm_alloc_pgd(vms_kernel *k, vmsi_mm *mm, vms_err *err)
 {
-    vms_pt_ops ops = {mm_alloc_table, mm_free_table, mm};
+    /* A process's tables: frames flagged PAGETABLE, counted per mm. */
+    mm->tops = (vmsi_table_ops){k, {&mm->nr_ptes, NULL}};
+    vms_pt_ops ops = vmsi_table_pt_ops(&mm->tops);
     vms_status st = vms_pt_init_format(&mm->pt, k->bus, k->fmt, &ops, err);
     if (st != VMS_OK)
         return st;
@@ -107,7 +88,7 @@ static void free_tree(vmsi_mm *mm, uint64_t pa, unsigned level)
                 free_tree(mm, table_of(mm->k, e), level - 1);
         }
     }
-    mm_free_table(mm, pa);
+    vmsi_table_free(&mm->tops, pa);
 }
 
 /* Free the user half's tables and the root (the kernel half is init_mm's). */
@@ -121,7 +102,7 @@ void vmsi_mm_free_pgd(vmsi_mm *mm)
         if (vmsi_pte_present(mm->k, e) && own_table(mm, 0, e))
             free_tree(mm, table_of(mm->k, e), top - 1);
     }
-    mm_free_table(mm, mm->pt.root);
+    vmsi_table_free(&mm->tops, mm->pt.root);
     mm->pt.root = 0;
 }
 
@@ -150,8 +131,9 @@ static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t ba
         uint64_t e = vmsi_pte_get(mm, ptep);
         if (!e)
             continue;
-        /* A leaf even when not present: swap and PROT_NONE entries keep their size. */
-        if (vmsi_pte_leaf(k, e, level))
+        /* A leaf even when not present: swap and PROT_NONE entries keep their size. Every
+         * PT entry is a leaf (a RISC-V swap entry has no R/W/X bits to say so). */
+        if (level == 1 || vmsi_pte_leaf(k, e, level))
             fn(mm, va, ptep, e, (vms_pgsize)(level - 1), ud);
         else if (vmsi_pte_present(k, e) && own_table(mm, va, e))
             range_level(mm, table_of(k, e), level - 1, va, start, end, fn, ud);
@@ -194,7 +176,7 @@ static void free_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t bas
             free_level(mm, child, level - 1, va, start, end);
         if (table_empty(mm, child)) {
             vmsi_pte_set(mm, slot(k, table, i), 0);
-            mm_free_table(mm, child);
+            vmsi_table_free(&mm->tops, child);
         }
     }
 }
@@ -216,7 +198,8 @@ vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma)
     return VMS_PG_4K;
 }
 
-uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
+uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable,
+                          vms_pgsize size)
 {
     unsigned prot = 0;
     if (vma->prot != VMS_PROT_NONE) {
@@ -226,5 +209,42 @@ uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn,
         if (vma->prot & VMS_PROT_EXEC)
             prot |= VMS_PGPROT_X;
     }
-    return vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(vmsi_vma_pgsize(vma)), prot);
+    return vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(size), prot);
+}
+
+uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
+{
+    return vmsi_mk_pte_size(k, vma, pfn, writable, vmsi_vma_pgsize(vma));
+}
+
+uint64_t vmsi_mk_table(const vms_kernel *k, uint64_t table_pa, unsigned level)
+{
+    return k->fmt->mk_table(k->fmt, table_pa, level);
+}
+
+/* The software walk of the kernel (Linux's pgd/p4d/pud/pmd_offset chain): stop at the
+ * first leaf, present or not (swap and PROT_NONE entries keep their level). */
+uint64_t vmsi_leaf_find(vmsi_mm *mm, uint64_t va, uint64_t *ptep, vms_pgsize *size)
+{
+    const vms_kernel *k = mm->k;
+    *ptep = 0;
+    *size = VMS_PG_4K;
+    if (va >= vmsi_task_size(k) || !mm->pt.root)
+        return 0;
+    uint64_t table = mm->pt.root;
+    for (unsigned level = k->levels; level >= 1; level--) {
+        uint64_t p = slot(k, table, vms_fmt_index(k->fmt, va, level));
+        uint64_t e = vmsi_pte_get(mm, p);
+        if (!e)
+            return 0;
+        if (level == 1 || vmsi_pte_leaf(k, e, level)) {
+            *ptep = p;
+            *size = (vms_pgsize)(level - 1);
+            return e;
+        }
+        if (!vmsi_pte_present(k, e))
+            return 0;
+        table = table_of(k, e);
+    }
+    return 0;
 }

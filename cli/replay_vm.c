@@ -1,0 +1,286 @@
+/*
+ * replay_vm.c — `vmsim replay --vm TRACE`: replay a trace's references as one guest
+ * process inside a VM (virt.h vms_vm): every reference is a guest user access through
+ * the composed TLB and, on a miss, the two-dimensional walk; guest page faults go to the
+ * guest's demand pager, second-stage violations are VM exits that back guest memory.
+ * `--s2 none` runs the same trace under the same demand pager natively (one stage), for
+ * the comparison docs/VIRT.md draws. Kernel events in the trace are not replayed (the
+ * pager maps whatever is touched).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmsim/core.h"
+#include "vmsim/strbuf.h"
+#include "vmsim/trace.h"
+#include "vmsim/virt.h"
+
+static const char usage[] =
+    "usage: vmsim replay --vm [options] TRACE\n"
+    "\n"
+    "Replay TRACE's references as a guest process in a virtual machine: the guest's tables\n"
+    "live in guest-physical memory, the hypervisor's EPT (or NPT) in host RAM; a TLB miss\n"
+    "is a two-dimensional walk. Guest page faults are handled by the guest's demand pager\n"
+    "(no exit); second-stage violations are VM exits that back guest memory lazily. Only\n"
+    "the references are replayed (kernel events are ignored). docs/VIRT.md.\n"
+    "\n"
+    "options:\n"
+    "  --preset NAME          machine preset (default skylake)\n"
+    "  --s2 ept|npt|none      the second stage (default ept); none: the same pager natively\n"
+    "  --levels G             guest paging levels 4|5 (default 4)\n"
+    "  --host-levels H        second-stage levels 4|5 (default 4)\n"
+    "  --host-page 4K|2M|1G   second-stage page size backing guest memory (default 4K)\n"
+    "  --nested-tlb N         a fully associative nested TLB (GPA -> HPA) of N entries\n"
+    "                         (default 0: none)\n"
+    "  --limit N              stop after N references\n"
+    "  --stats json           the machine's counters as JSON, plus \"virt\"\n"
+    "  -h, --help             this text\n";
+
+typedef struct vopts {
+    const char *path, *preset;
+    vms_s2_kind kind; /* VMS_S2_NONE: native */
+    unsigned glevels, hlevels, ntlb;
+    vms_pgsize hpage;
+    uint64_t limit;
+    bool json;
+} vopts;
+
+static int parse(int argc, char **argv, vopts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--vm")) {
+            continue;
+        } else if (!strcmp(a, "--preset") && v) {
+            o->preset = argv[++i];
+        } else if (!strcmp(a, "--s2") && v) {
+            i++;
+            o->kind = !strcmp(v, "ept")    ? VMS_S2_EPT
+                      : !strcmp(v, "npt")  ? VMS_S2_NPT
+                      : !strcmp(v, "none") ? VMS_S2_NONE
+                                           : VMS_S2_ARM;
+            if (o->kind == VMS_S2_ARM) {
+                cli_error("replay", "bad --s2 '%s': expected ept, npt or none", v);
+                return EXIT_USAGE;
+            }
+        } else if ((!strcmp(a, "--levels") || !strcmp(a, "--host-levels")) && v) {
+            i++;
+            if (strcmp(v, "4") && strcmp(v, "5")) {
+                cli_error("replay", "bad %s '%s': expected 4 or 5", a, v);
+                return EXIT_USAGE;
+            }
+            *(a[2] == 'l' ? &o->glevels : &o->hlevels) = (unsigned)atoi(v);
+        } else if (!strcmp(a, "--host-page") && v) {
+            i++;
+            o->hpage = !strcmp(v, "4K") ? VMS_PG_4K : !strcmp(v, "2M") ? VMS_PG_2M : VMS_PG_1G;
+            if (strcmp(v, "4K") && strcmp(v, "2M") && strcmp(v, "1G")) {
+                cli_error("replay", "bad --host-page '%s': expected 4K, 2M or 1G", v);
+                return EXIT_USAGE;
+            }
+        } else if ((!strcmp(a, "--nested-tlb") || !strcmp(a, "--limit")) && v) {
+            i++;
+            if (!cli_parse_u64(v, false, &n) || (a[2] == 'n' && (n > 4096 || n > 64 * 64))) {
+                cli_error("replay", "bad %s '%s': expected a number%s", a, v,
+                          a[2] == 'n' ? " up to 4096" : "");
+                return EXIT_USAGE;
+            }
+            if (a[2] == 'n')
+                o->ntlb = (unsigned)n;
+            else
+                o->limit = n;
+        } else if (!strcmp(a, "--stats") && v) {
+            i++;
+            if (strcmp(v, "json")) {
+                cli_error("replay", "bad --stats '%s': expected json", v);
+                return EXIT_USAGE;
+            }
+            o->json = true;
+        } else if ((a[0] != '-' || !strcmp(a, "-")) && !o->path) {
+            o->path = a;
+        } else {
+            cli_error("replay", "unexpected argument '%s' (see vmsim replay --vm --help)", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o->path) {
+        cli_error("replay", "no trace given (see vmsim replay --vm --help)");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The native baseline: the same demand pager on the host's own tables. */
+typedef struct native {
+    vms_pt pt;
+    vms_pt_bump tables;
+    uint64_t next, faults;
+} native;
+
+static bool native_access(native *nv, vms_core *c, uint64_t va, vms_access_kind k, uint32_t len)
+{
+    for (unsigned tries = 0; tries < 64; tries++) {
+        vms_access_result r = vms_core_access(c, va, k, NULL, len);
+        if (r.ok)
+            return true;
+        va += r.done;
+        len -= (uint32_t)r.done;
+        if (r.fault.kind != VMS_FAULT_PF || (r.fault.error_code & VMS_PFERR_P) ||
+            vms_pt_map(&nv->pt, r.fault.va & ~VMS_PAGE_MASK, nv->next, VMS_PG_4K,
+                       VMS_PTE_US | VMS_PTE_RW, NULL) != VMS_OK)
+            return false;
+        nv->next += VMS_PAGE_SIZE;
+        nv->faults++;
+    }
+    return false;
+}
+
+/* Run the trace; returns the references replayed, or UINT64_MAX on a reader failure. */
+static uint64_t run(const vopts *o, vms_core *c, vms_vm *vm, native *nv, uint64_t *failed)
+{
+    vms_trace_reader *r;
+    vms_err err = {0};
+    if (vms_trace_reader_open(o->path, VMS_TRACE_AUTO, NULL, &r, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return UINT64_MAX;
+    }
+    vms_trace_event ev;
+    uint64_t n = 0;
+    while ((!o->limit || n < o->limit) && vms_trace_read(r, &ev, &err)) {
+        if (ev.type != VMS_TEV_ACCESS)
+            continue;
+        n++;
+        unsigned kind = ev.access.kind;
+        for (unsigned pass = 0; pass < (kind == VMS_TACC_MODIFY ? 2u : 1u); pass++) {
+            vms_access_kind k = kind == VMS_TACC_MODIFY ? (pass ? VMS_ACC_WRITE : VMS_ACC_READ)
+                                                        : (vms_access_kind)kind;
+            vms_fault f;
+            bool ok = vm ? vms_vm_access(vm, c, ev.access.va, k, ev.access.size, &f)
+                         : native_access(nv, c, ev.access.va, k, ev.access.size);
+            *failed += !ok;
+        }
+    }
+    bool bad = vms_trace_reader_error(r)->status != VMS_OK;
+    if (bad)
+        cli_error("replay", "%s", vms_trace_reader_error(r)->msg);
+    vms_trace_reader_close(r);
+    return bad ? UINT64_MAX : n;
+}
+
+static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t failed, const native *nv)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_strbuf_printf(&sb, "{\"references\":%" PRIu64 ",\"failed\":%" PRIu64 ",", refs, failed);
+    vms_machine_stats_json_members(m, &sb);
+    if (vm) {
+        const vms_vm_stats *s = vms_vm_get_stats(vm);
+        const vms_nested_stats *ns = vms_nested_get_stats(vms_vm_nested(vm));
+        vms_strbuf_printf(
+            &sb,
+            ",\"virt\":{\"exits\":%" PRIu64 ",\"exits_s2\":%" PRIu64 ",\"exit_cycles\":%" PRIu64
+            ",\"s2_backed\":%" PRIu64 ",\"guest_faults\":%" PRIu64 ",\"walks_2d\":%" PRIu64
+            ",\"guest_refs\":%" PRIu64 ",\"s2_refs\":%" PRIu64 ",\"s2_refs_tables\":%" PRIu64
+            ",\"s2_walks\":%" PRIu64 ",\"s2_ad_writes\":%" PRIu64 ",\"s2_tlb_lookups\":%" PRIu64
+            ",\"s2_tlb_hits\":%" PRIu64 ",\"exits_violation\":%" PRIu64
+            ",\"exits_misconfig\":%" PRIu64 "}",
+            s->exits, s->exits_s2, s->exit_cycles, s->backed, s->guest_faults, ns->walks,
+            ns->guest_refs, ns->s2_refs, ns->s2_refs_tables, ns->s2_walks, ns->s2_ad_writes,
+            ns->s2_tlb_lookups, ns->s2_tlb_hits, ns->exits_violation, ns->exits_misconfig);
+    } else {
+        vms_strbuf_printf(&sb, ",\"virt\":null,\"pager_faults\":%" PRIu64, nv->faults);
+    }
+    vms_strbuf_printf(&sb, "}\n");
+    fputs(vms_strbuf_str(&sb), stdout);
+    vms_strbuf_free(&sb);
+}
+
+int cmd_replay_vm(int argc, char **argv)
+{
+    vopts o = {.preset = "skylake", .kind = VMS_S2_EPT, .glevels = 4, .hlevels = 4};
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    vms_machine_config cfg;
+    vms_err err = {0};
+    if (vms_machine_preset(o.preset, &cfg, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    if (cfg.fmt) {
+        cli_error("replay", "--vm models x86-64 guests: preset '%s' is not x86-64", o.preset);
+        return EXIT_USAGE;
+    }
+    cfg.ncores = 1;
+    if (o.kind == VMS_S2_NONE)
+        cfg.levels = o.glevels;
+    if (cfg.ram_bytes < (UINT64_C(16) << 30))
+        cfg.ram_bytes = UINT64_C(16) << 30; /* sparse: host memory for guests at 4 GiB */
+    vms_machine *m;
+    if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    vms_core *c = vms_machine_core(m, 0);
+    vms_vm *vm = NULL;
+    native nv = {.tables = {vms_machine_ram(m), UINT64_C(0x100000), 0, 0, 0},
+                 .next = UINT64_C(4) << 30};
+    vms_tlb_config ntlb = {1, {{VMS_TLB_SIZES_ALL, 1, o.ntlb ? o.ntlb : 1, NULL}}};
+    if (o.ntlb > 64) /* past 64 ways: 64-way sets */
+        ntlb.part[0] = (vms_tlb_part_config){VMS_TLB_SIZES_ALL, (o.ntlb + 63) / 64, 64, NULL};
+    rc = 1;
+    if (o.kind != VMS_S2_NONE) {
+        vms_vm_config vc = {.kind = o.kind,
+                            .host_levels = o.hlevels,
+                            .guest_levels = o.glevels,
+                            .host_page = o.hpage,
+                            .ad = true,
+                            .guest_mem = UINT64_C(8) << 30,
+                            .s2_tables_at = UINT64_C(0x100000),
+                            .host_at = UINT64_C(4) << 30,
+                            .host_end = UINT64_C(16) << 30,
+                            .vpid = 1,
+                            .s2_tlb = o.ntlb ? &ntlb : NULL,
+                            .guest_pwc = &cfg.mmu.pwc,
+                            .seed = cfg.seed};
+        if (vms_vm_create(m, &vc, &vm, &err) != VMS_OK || vms_vm_enter(vm, c) != VMS_OK) {
+            cli_error("replay", "%s", err.msg);
+            goto out;
+        }
+    } else {
+        vms_pt_ops ops = vms_pt_bump_ops(&nv.tables);
+        if (vms_pt_init(&nv.pt, vms_machine_bus(m), o.glevels, &ops, &err) != VMS_OK) {
+            cli_error("replay", "%s", err.msg);
+            goto out;
+        }
+        vms_core_write_cr3(c, nv.pt.root);
+        vms_core_set_user(c, true);
+    }
+    uint64_t failed = 0, refs = run(&o, c, vm, &nv, &failed);
+    if (refs == UINT64_MAX)
+        goto out;
+    if (vm)
+        vms_vm_leave(vm, c);
+    if (o.json) {
+        print_json(m, vm, refs, failed, &nv);
+    } else {
+        const vms_walk_stats *w = vms_core_walk_stats(c);
+        printf("%" PRIu64 " references (%" PRIu64 " failed), %" PRIu64 " walks, %" PRIu64
+               " walk references, %" PRIu64 " cycles\n",
+               refs, failed, w->walks, w->mem_refs, vms_core_cycles(c));
+        if (vm)
+            printf("VM exits %" PRIu64 " (%" PRIu64 " cycles), guest page faults %" PRIu64 "\n",
+                   vms_vm_get_stats(vm)->exits, vms_vm_get_stats(vm)->exit_cycles,
+                   vms_vm_get_stats(vm)->guest_faults);
+    }
+    rc = 0;
+out:
+    vms_vm_destroy(vm);
+    vms_machine_destroy(m);
+    return rc;
+}

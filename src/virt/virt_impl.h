@@ -1,0 +1,23 @@
+/*
+ * virt_impl.h — what the files of src/virt share: the second-stage formats' decoding
+ * helpers (formats.c) for the walker (s2walk.c), and the insides of a two-stage MMU
+ * (nested.c). Nothing outside src/virt uses it.
+ */
+#ifndef VMSIM_VIRT_IMPL_H
+#define VMSIM_VIRT_IMPL_H
+
+#include "vmsim/pte.h"
+#include "vmsim/regs.h"
+#include "vmsim/virt.h"
+
+/* EPT (formats.c): the structural reserved bits of a present entry, whether it is a
+ * leaf, and whether it is misconfigured (SDM §29.3.3.1) without MAXPHYADDR. */
+uint64_t vmsi_ept_struct_rsvd(uint64_t pte, unsigned level);
+bool vmsi_ept_is_leaf(uint64_t pte, unsigned level);
+bool vmsi_ept_misconfigured(uint64_t pte, unsigned level);
+
+/* Arm stage 2 (formats.c): a valid descriptor at `level`, and a block/page one. */
+bool vmsi_s2_valid(uint64_t pte, unsigned level);
+bool vmsi_s2_is_leaf(uint64_t pte, unsigned level);
+
+#endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# End-to-end tests of `vmsim replay --vm` (a trace replayed as a guest process inside a
+# VM, issue 10): the same references as natively, more walk references (the 2D walk),
+# VM exits counted, the nested TLB saving second-stage references.
+# Usage: virt.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
+set -u
+vmsim=$1
+src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+trace=$src/examples/traces/ls.vmt
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+if command -v python3 >/dev/null; then
+    run() { "$vmsim" replay --vm --limit 100000 --stats json "$@" "$trace"; }
+    native=$(run --s2 none) ept=$(run --s2 ept) npt=$(run --s2 npt) ntlb=$(run --nested-tlb 64)
+    ept2m=$(run --host-page 2M)
+    python3 - "$native" "$ept" "$npt" "$ntlb" "$ept2m" <<'PY' && ok || bad "replay --vm values"
+import json, sys
+n, e, p, t, h = (json.loads(a) for a in sys.argv[1:])
+assert n["references"] == e["references"] == 100000 and n["failed"] == e["failed"] == 0, (n, e)
+assert n["virt"] is None and e["virt"]["exits"] > 0, e["virt"]
+# every guest page faults once in the guest's pager, natively as in the VM
+assert e["virt"]["guest_faults"] == n["pager_faults"] > 0
+# the 2D walk reads more entries than the native one, on the same trace
+assert e["walk"]["mem_refs"] > n["walk"]["mem_refs"], (e["walk"], n["walk"])
+assert e["walk"]["mem_refs"] == e["virt"]["guest_refs"] + e["virt"]["s2_refs"]
+assert e["cycles"] > n["cycles"]
+# NPT is the same walk in x86-64 format: the same counts
+assert p["walk"]["mem_refs"] == e["walk"]["mem_refs"] and p["virt"]["exits"] == e["virt"]["exits"]
+# a nested TLB answers second-stage lookups: fewer second-stage references
+assert t["virt"]["s2_tlb_hits"] > 0 and t["virt"]["s2_refs"] < e["virt"]["s2_refs"]
+# 2 MiB host pages: fewer exits (one per 2 MiB region backed)
+assert h["virt"]["exits"] < e["virt"]["exits"]
+PY
+fi
+# deterministic: the same run twice is byte-identical
+a=$("$vmsim" replay --vm --limit 20000 --stats json "$trace") b=$("$vmsim" replay --vm --limit 20000 --stats json "$trace")
+[ "$a" = "$b" ] && ok || bad "replay --vm not deterministic"
+"$vmsim" replay --vm --help | grep -q 'usage: vmsim replay --vm' && ok || bad "replay --vm --help"
+for args in "replay --vm --s2 vmx $trace" "replay --vm --levels 3 $trace" "replay --vm --host-page 3K $trace" \
+            "replay --vm" "replay --vm /nonexistent/trace.vmt"; do
+    # shellcheck disable=SC2086
+    "$vmsim" $args >/dev/null 2>/tmp/vmsim_err.$$
+    rc=$?
+    if [ $rc -ne 0 ] && [ -s /tmp/vmsim_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+done
+rm -f /tmp/vmsim_err.$$
+echo "virt: $pass passed, $fail failed"
+[ $fail -eq 0 ]
