@@ -548,7 +548,7 @@ vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid)
 void vmsi_pcid_free(vms_kernel *k, uint16_t pcid)
 {
     if (pcid != VMSI_NO_PCID)
-        k->pcid_used[pcid] = 2; /* free, but cores may still cache its entries */
+        k->pcid_used[pcid] = 2;   /* free, but cores may still cache its entries */
     vmsi_hash_flush_ctx(k, pcid); /* … but no hashed table may */
 }
 

@@ -522,7 +522,7 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
     vmsi_hash_ret h = k->hash ? vmsi_hash_page(k, t->core, addr, &ec) : VMSI_HASH_FAULT;
     if (h != VMSI_HASH_FAULT) /* hashfill.c: a hash-table miss the radix tables allow */
-        return h == VMSI_HASH_FILLED ? (k->st.hash_faults++, VMSI_FAULT_DONE)
+        return h == VMSI_HASH_FILLED  ? (k->st.hash_faults++, VMSI_FAULT_DONE)
                : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
                                       : account(k, VMSI_FAULT_BUS, fi);
     assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
