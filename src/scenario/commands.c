@@ -1,7 +1,7 @@
 /*
  * commands.c — the scenario language's commands, one row each (scenario_impl.h: scn_def):
  * adding a command is its parser in parse.c, its runner in run.c and one line here. The
- * rows are in the order the "expected a command (…)" error lists them; docs/SCENARIO.md
+ * rows are in the order the "unknown command" error lists them; docs/SCENARIO.md
  * tells each command's meaning.
  */
 #include "scenario/scenario_impl.h"

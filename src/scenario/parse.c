@@ -934,7 +934,8 @@ vms_status vmsi_scn_parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
                        : VMS_OK;
 }
 
-/* "expected a command (spawn, mmap, …), got 'WORD'": the names of vmsi_scn_commands. */
+/* "unknown command 'WORD': expected one of spawn, mmap, …": the word first, so that a
+ * message cut to the error buffer's size still names it; then vmsi_scn_commands. */
 static vms_status unknown_command(parser *p, const tok *t)
 {
     char list[512];
@@ -942,7 +943,7 @@ static vms_status unknown_command(parser *p, const tok *t)
     for (size_t i = 0; i < vmsi_scn_ncommands; i++)
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
                                 vmsi_scn_commands[i].name);
-    return fail(p, "expected a command (%s), got '%s'", list, str(t));
+    return fail(p, "unknown command '%s': expected one of %s", str(t), list);
 }
 
 static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
