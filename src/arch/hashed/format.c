@@ -42,42 +42,6 @@ uint32_t vms_design_ctx(const vms_regs *regs, uint64_t ea)
     return (ea >> 63) ? 0u : vms_regs_pcid(regs);
 }
 
-/* ---- the kernel side: x86-64's ---- */
-
-static void d_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out)
-{
-    (void)f;
-    vmsi_fmt_x86_64.decode(&vmsi_fmt_x86_64, pte, level, out);
-}
-
-static uint64_t d_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot)
-{
-    (void)f;
-    return vmsi_fmt_x86_64.mk_leaf(&vmsi_fmt_x86_64, pa, level, prot);
-}
-
-static uint64_t d_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags)
-{
-    (void)f;
-    return vmsi_fmt_x86_64.mk_raw(&vmsi_fmt_x86_64, pa, level, flags);
-}
-
-static uint64_t d_mk_table(const vms_pt_format *f, uint64_t pa, unsigned level)
-{
-    (void)f;
-    return vmsi_fmt_x86_64.mk_table(&vmsi_fmt_x86_64, pa, level);
-}
-
-static bool d_is_leaf(uint64_t pte, unsigned level)
-{
-    return vmsi_fmt_x86_64.is_leaf(pte, level);
-}
-
-static void d_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
-{
-    vmsi_fmt_x86_64.bits_str(pte, level, buf, len);
-}
-
 /* ---- the MMU operations ---- */
 
 static vms_status d_boot(vms_core *c, uint64_t root, bool asids)
@@ -146,34 +110,17 @@ static const vms_mmu_ops design_mmu_ops = {
     .sync = d_sync,
 };
 
-#define DESIGN_FORMAT(NAME, TITLE, LEVELS, VABITS, WALK)                                           \
-    {                                                                                              \
-        .name = NAME, .arch = "x86_64", .title = TITLE, .levels = LEVELS, .page_shift = 12,        \
-        .index_bits = 9, .entry_shift = 3, .va_bits = VABITS,                                      \
-        .leaf_levels = (1u << 1) | (1u << 2) | (1u << 3),                                          \
-        .level_name = {"", "PT", "PD", "PDPT", "PML4", "PML5", ""}, .root_reg = "CR3",             \
-        .addr_mask = VMS_PTE_ADDR_MASK, .addr_shift = 12, .large_attr_bits = VMS_PTE_PAT_LARGE,    \
-        .present = {VMS_PTE_P, VMS_PTE_P}, .write = {VMS_PTE_RW, VMS_PTE_RW},                      \
-        .user = {VMS_PTE_US, VMS_PTE_US}, .young = {VMS_PTE_A, VMS_PTE_A},                         \
-        .dirty = {VMS_PTE_D, VMS_PTE_D}, .global = {VMS_PTE_G, VMS_PTE_G},                         \
-        .exec_never = {VMS_PTE_XD, VMS_PTE_XD}, .sw_protnone = VMS_PTE_SW1,                        \
-        .sw_swap = VMS_PTE_SW2, .swp_type_shift = VMSI_X86_SWP_TYPE_SHIFT,                         \
-        .swp_type_bits = VMSI_X86_SWP_TYPE_BITS, .swp_off_shift = VMSI_X86_SWP_OFF_SHIFT,          \
-        .swp_off_bits = VMSI_X86_SWP_OFF_BITS, .decode = d_decode, .mk_leaf = d_mk_leaf,           \
-        .mk_raw = d_mk_raw, .mk_table = d_mk_table, .is_leaf = d_is_leaf, .bits_str = d_bits_str,  \
-        .walk = WALK, .check_access = vms_check_access, .mmu_ops = &design_mmu_ops,                \
-        .asid_bits = 12,                                                                           \
-    }
-
-const vms_pt_format vmsi_fmt_hashed = DESIGN_FORMAT(
-    "x86_64-hashed", "x86-64 with a hashed page table (PowerPC HPT)", 4, 48, vmsi_hpt_walk);
+const vms_pt_format vmsi_fmt_hashed =
+    VMSI_X86_FORMAT("x86_64-hashed", "x86-64 with a hashed page table (PowerPC HPT)", 4, 48,
+                    vmsi_hpt_walk, &design_mmu_ops);
 const vms_pt_format vmsi_fmt_hashed_la57 =
-    DESIGN_FORMAT("x86_64-la57-hashed", "x86-64 (LA57) with a hashed page table (PowerPC HPT)", 5,
-                  57, vmsi_hpt_walk);
-const vms_pt_format vmsi_fmt_inverted =
-    DESIGN_FORMAT("x86_64-inverted", "x86-64 with an inverted page table", 4, 48, vmsi_ipt_walk);
-const vms_pt_format vmsi_fmt_inverted_la57 = DESIGN_FORMAT(
-    "x86_64-la57-inverted", "x86-64 (LA57) with an inverted page table", 5, 57, vmsi_ipt_walk);
+    VMSI_X86_FORMAT("x86_64-la57-hashed", "x86-64 (LA57) with a hashed page table (PowerPC HPT)", 5,
+                    57, vmsi_hpt_walk, &design_mmu_ops);
+const vms_pt_format vmsi_fmt_inverted = VMSI_X86_FORMAT(
+    "x86_64-inverted", "x86-64 with an inverted page table", 4, 48, vmsi_ipt_walk, &design_mmu_ops);
+const vms_pt_format vmsi_fmt_inverted_la57 =
+    VMSI_X86_FORMAT("x86_64-la57-inverted", "x86-64 (LA57) with an inverted page table", 5, 57,
+                    vmsi_ipt_walk, &design_mmu_ops);
 
 const vms_pt_format *vms_design_format(vms_design d, unsigned levels)
 {
