@@ -9,18 +9,25 @@
  *             mprotects them read-write again (two shootdowns per operation)
  *   fork      each thread of the process loops fork; the child execs, writes 4 pages
  *             and exits (fork write-protects the parent: a full flush of its mm)
- * for kernel.shootdown = ipi and broadcast (INVLPGB), with mmu_gather batching on and
- * off (munmap/mprotect only: off shoots down every page separately). The threads are
- * interleaved by simulated time (vms_sched_next). One CSV line per run on stdout:
+ * for kernel.shootdown = ipi and the architecture's other protocol — broadcast
+ * (x86-64 INVLPGB + TLBSYNC, AArch64 TLBI … IS + DSB ISH) or RISC-V's SBI remote fence
+ * (sbi) — with mmu_gather batching on and off (munmap/mprotect only: off shoots down
+ * every page separately). --arch x86_64 (default), aarch64, riscv64 or all picks the
+ * architecture: the skylake preset with the page-table format switched, as `--set
+ * arch=` does, so only the architecture and its protocol differ between rows. The
+ * threads are interleaved by simulated time (vms_sched_next). One CSV line per run on
+ * stdout:
  *
- *   workload,pages,mode,batch,cores,ops,cycles_per_op,shootdown_frac,ipis_per_op,
- *   invlpgb_per_op,host_s
+ *   arch,workload,pages,mode,batch,cores,ops,cycles_per_op,shootdown_frac,ipis_per_op,
+ *   bcast_per_op,sbi_per_op,host_s
  *
+ * (bcast_per_op: broadcast instructions per operation, INVLPGB or TLBI … IS; sbi_per_op:
+ * SBI remote-fence calls.)
  * cycles_per_op is the CPU time of all cores (their cycle counters) per operation;
  * shootdown_frac the share of it in shootdowns (initiators' sends, local flushes and
  * waits, targets' IPI handlers — kernel stat tlb_shootdown_cycles). Sockets: one per 64
- * cores. Deterministic. Usage: bench_shootdown [--max-cores N] [--ops N] (N operations
- * per run, at least 2 per thread; default 256).
+ * cores. Deterministic. Usage: bench_shootdown [--max-cores N] [--ops N] [--arch A]
+ * (N operations per run, at least 2 per thread; default 256).
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdio.h>
@@ -28,6 +35,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "vmsim/format.h"
 #include "vmsim/kernel.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
@@ -121,13 +129,20 @@ static bool step(vms_kernel *k, thr *h, wl w, unsigned pages)
     return true;
 }
 
-static void run(wl w, unsigned pages, vms_shootdown_mode mode, bool batch, unsigned cores,
-                unsigned ops_target)
+static const char *const mode_name[] = {"auto", "ipi", "broadcast", "sbi"};
+
+static void run(const char *arch, wl w, unsigned pages, vms_shootdown_mode mode, bool batch,
+                unsigned cores, unsigned ops_target)
 {
     double t0 = bench_now();
     vms_machine_config mc;
     vms_err err = {0};
     vms_machine_preset("skylake", &mc, NULL);
+    if (strcmp(arch, "x86_64") != 0) {
+        const vms_pt_format *f = vms_format_for(arch, mc.levels);
+        mc.fmt = f;
+        mc.levels = f->levels;
+    }
     mc.ram_bytes = UINT64_C(512) << 20;
     mc.ncores = cores;
     mc.sockets = cores >= 64 ? cores / 64 : 1;
@@ -188,10 +203,11 @@ static void run(wl w, unsigned pages, vms_shootdown_mode mode, bool batch, unsig
         cycles += vms_core_cycles(vms_machine_core(m, c));
     const vms_kernel_stats *s = vms_kernel_get_stats(k);
     double n = ops ? (double)ops : 1;
-    printf("%s,%u,%s,%s,%u,%u,%.0f,%.4f,%.2f,%.2f,%.2f\n", wl_name[w], pages,
-           mode == VMS_SHOOTDOWN_IPI ? "ipi" : "broadcast", batch ? "on" : "off", cores, ops,
-           (double)cycles / n, cycles ? (double)s->tlb_shootdown_cycles / (double)cycles : 0.0,
-           (double)s->nr_tlb_remote_flush_received / n, (double)s->tlb_invlpgb / n,
+    printf("%s,%s,%u,%s,%s,%u,%u,%.0f,%.4f,%.2f,%.2f,%.2f,%.2f\n", arch, wl_name[w], pages,
+           mode_name[mode], batch ? "on" : "off", cores, ops, (double)cycles / n,
+           cycles ? (double)s->tlb_shootdown_cycles / (double)cycles : 0.0,
+           (double)s->nr_tlb_remote_flush_received / n,
+           (double)(s->tlb_invlpgb + s->tlb_tlbi_is) / n, (double)s->tlb_sbi_rfence / n,
            bench_now() - t0);
     fflush(stdout);
     vms_kernel_destroy(k);
@@ -199,27 +215,13 @@ static void run(wl w, unsigned pages, vms_shootdown_mode mode, bool batch, unsig
     free(h);
 }
 
-int main(int argc, char **argv)
+/* The whole grid on one architecture: IPIs, then its other protocol. */
+static void grid(const char *arch, unsigned max_cores, unsigned ops)
 {
-    unsigned max_cores = 256, ops = 256;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--max-cores"))
-            max_cores = (unsigned)strtoul(argv[i + 1], NULL, 0);
-        else if (!strcmp(argv[i], "--ops"))
-            ops = (unsigned)strtoul(argv[i + 1], NULL, 0);
-        else {
-            fprintf(stderr, "usage: bench_shootdown [--max-cores N] [--ops N]\n");
-            return 2;
-        }
-    }
-    if (max_cores < 1 || max_cores > VMS_MAX_CORES || ops < 1) {
-        fprintf(stderr, "bench_shootdown: --max-cores 1 … %u, --ops >= 1\n", VMS_MAX_CORES);
-        return 2;
-    }
-    printf("workload,pages,mode,batch,cores,ops,cycles_per_op,shootdown_frac,ipis_per_op,"
-           "invlpgb_per_op,host_s\n");
     static const unsigned npages[] = {1, 16, 64};
-    static const vms_shootdown_mode modes[] = {VMS_SHOOTDOWN_IPI, VMS_SHOOTDOWN_BROADCAST};
+    vms_shootdown_mode modes[] = {VMS_SHOOTDOWN_IPI, strcmp(arch, "riscv64") == 0
+                                                         ? VMS_SHOOTDOWN_SBI
+                                                         : VMS_SHOOTDOWN_BROADCAST};
     for (unsigned w = WL_MUNMAP; w <= WL_MPROTECT; w++)
         for (unsigned p = 0; p < 3; p++)
             for (unsigned md = 0; md < 2; md++)
@@ -227,10 +229,45 @@ int main(int argc, char **argv)
                     if (!batch && npages[p] == 1)
                         continue; /* one page: batching changes nothing */
                     for (unsigned c = 1; c <= max_cores; c *= 2)
-                        run((wl)w, npages[p], modes[md], batch, c, ops);
+                        run(arch, (wl)w, npages[p], modes[md], batch, c, ops);
                 }
     for (unsigned md = 0; md < 2; md++)
         for (unsigned c = 1; c <= max_cores; c *= 2)
-            run(WL_FORK, 0, modes[md], true, c, ops);
+            run(arch, WL_FORK, 0, modes[md], true, c, ops);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned max_cores = 256, ops = 256;
+    const char *arch = "x86_64";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--max-cores"))
+            max_cores = (unsigned)strtoul(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "--ops"))
+            ops = (unsigned)strtoul(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "--arch"))
+            arch = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: bench_shootdown [--max-cores N] [--ops N] [--arch "
+                            "x86_64|aarch64|riscv64|all]\n");
+            return 2;
+        }
+    }
+    static const char *const archs[] = {"x86_64", "aarch64", "riscv64"};
+    bool all = !strcmp(arch, "all"), known = all;
+    for (unsigned a = 0; a < 3; a++)
+        known |= !strcmp(arch, archs[a]);
+    if (max_cores < 1 || max_cores > VMS_MAX_CORES || ops < 1 || !known) {
+        fprintf(stderr,
+                "bench_shootdown: --max-cores 1 … %u, --ops >= 1, --arch x86_64, aarch64, "
+                "riscv64 or all\n",
+                VMS_MAX_CORES);
+        return 2;
+    }
+    printf("arch,workload,pages,mode,batch,cores,ops,cycles_per_op,shootdown_frac,ipis_per_op,"
+           "bcast_per_op,sbi_per_op,host_s\n");
+    for (unsigned a = 0; a < 3; a++)
+        if (all || !strcmp(arch, archs[a]))
+            grid(archs[a], max_cores, ops);
     return 0;
 }

@@ -33,4 +33,9 @@ int explain_swtlb_one(vms_core *c, uint64_t va, vms_access_kind kind);
  * explain_mips.c), then a second access. Returns 0, or 1 if it faulted. */
 int explain_swtlb_one(vms_core *c, uint64_t va, vms_access_kind kind);
 
+/* The same for the hashed and inverted designs (explain_design.c): radix tables as the
+ * kernel's source of truth, the design's table filled from them, the search narrated. */
+int explain_design(vms_machine *m, vms_design d, const explain_map *maps, unsigned nmaps,
+                   const uint64_t *vas, unsigned nvas, vms_access_kind kind, bool user, bool demo);
+
 #endif

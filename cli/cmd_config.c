@@ -34,6 +34,7 @@ int cmd_config(int argc, char **argv)
         } else if (!strcmp(a, "--keys")) {
             for (unsigned k = 0; k < vms_config_nkeys(); k++)
                 printf("%-26s %s\n", vms_config_key_at(k).name, vms_config_key_at(k).help);
+            printf("%-26s %s\n", "design", vms_config_design_help);
             return 0;
         } else if (!strcmp(a, "--preset") && v) {
             i++;

@@ -121,6 +121,7 @@ static vms_status remap_path(vms_trace_reader *r, vms_trace_writer *w, vms_trace
 {
     uint32_t *id = ev->type == VMS_TEV_MAP    ? &ev->map.path
                    : ev->type == VMS_TEV_MMAP ? &ev->mmap.path
+                   : ev->type == VMS_TEV_EXEC ? &ev->exec.path
                                               : NULL;
     if (!id || *id == 0)
         return VMS_OK;

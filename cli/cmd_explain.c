@@ -32,10 +32,19 @@ static const char usage[] =
     "                              page and g for a global one; repeatable\n"
     "  --access read|write|exec    the access to translate (default read)\n"
     "  --supervisor                translate in supervisor mode (default user mode)\n"
+    "  --smep, --smap, --pke       x86_64: set CR4.SMEP (no supervisor fetch from user\n"
+    "                              pages), CR4.SMAP (no supervisor data access to them\n"
+    "                              unless --stac) or CR4.PKE (protection keys: PERMS pN\n"
+    "                              gives the page key N, 0 … 15; --pkru sets PKRU)\n"
+    "  --stac                      RFLAGS.AC = 1 (STAC: SMAP allows the access)\n"
+    "  --pkru VALUE                PKRU (keys' AD = bit 2N, WD = bit 2N+1; default 0)\n"
     "  --arch x86_64|riscv64|aarch64  the architecture (default x86_64): riscv64 narrates\n"
     "                              Sv39/Sv48/Sv57 walks (satp, VPN[i], PPN, scause);\n"
     "                              aarch64 has its own options (vmsim explain --arch\n"
     "                              aarch64 --help)\n"
+    "  --design hashed|inverted    translate through a PowerPC-style hashed page table or\n"
+    "                              an inverted page table filled from the radix tables\n"
+    "                              (x86_64, 4K maps below 31 MiB; docs/arch/hashed.md)\n"
     "  --tlb hardware|software     who fills the TLB (default hardware: the walker);\n"
     "                              software: a MIPS-style JTLB that the kernel's refill\n"
     "                              handler fills (exceptions, its table loads, tlbwr);\n"
@@ -82,6 +91,15 @@ static bool parse_perms(const char *s, uint64_t *flags)
         case 'g':
             f |= VMS_PTE_G;
             break;
+        case 'p': { /* pN: protection key N */
+            char *end;
+            unsigned long key = strtoul(s + 1, &end, 10);
+            if (end == s + 1 || key > 15)
+                return false;
+            f = (f & ~VMS_PTE_PKEY_MASK) | (uint64_t)key << VMS_PTE_PKEY_SHIFT;
+            s = end - 1;
+            break;
+        }
         default:
             return false;
         }
@@ -89,6 +107,13 @@ static bool parse_perms(const char *s, uint64_t *flags)
     *flags = f;
     return true;
 }
+
+/* --smep, --smap, --pke, --stac, --pkru: the protection controls of x86-64. */
+typedef struct protect_opts {
+    uint64_t cr4;
+    bool stac, any;
+    uint32_t pkru;
+} protect_opts;
 
 /* Parse "VA=PA[/SIZE][:PERMS]" (cli_split_map), with x86-64 permissions. */
 static bool parse_map(char *arg, mapping *m)
@@ -225,7 +250,7 @@ static int explain_one(vms_core *c, vms_bus *bus, uint64_t va, vms_access_kind k
 static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uint64_t *vas,
                       unsigned *nvas, vms_access_kind *kind, bool *user, unsigned *levels,
                       const char **preset, const char **hier, bool *json, const char **arch,
-                      bool *sw)
+                      vms_design *design, bool *sw, protect_opts *po)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -253,6 +278,22 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             }
         } else if (!strcmp(a, "--supervisor")) {
             *user = false;
+        } else if (!strcmp(a, "--smep") || !strcmp(a, "--smap") || !strcmp(a, "--pke")) {
+            po->cr4 |= !strcmp(a, "--smep")   ? VMS_CR4_SMEP
+                       : !strcmp(a, "--smap") ? VMS_CR4_SMAP
+                                              : VMS_CR4_PKE;
+            po->any = true;
+        } else if (!strcmp(a, "--stac")) {
+            po->stac = po->any = true;
+        } else if (!strcmp(a, "--pkru") && v) {
+            uint64_t pv;
+            i++;
+            if (!cli_parse_u64(v, false, &pv) || pv > UINT32_MAX) {
+                cli_error("explain", "bad --pkru '%s': expected a 32-bit value", v);
+                return EXIT_USAGE;
+            }
+            po->pkru = (uint32_t)pv;
+            po->any = true;
         } else if (!strcmp(a, "--levels") && v) {
             i++;
             if (strlen(v) != 1 || v[0] < '1' || v[0] > '6') {
@@ -262,6 +303,12 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             *levels = (unsigned)atoi(v);
         } else if (!strcmp(a, "--arch") && v) {
             *arch = argv[++i];
+        } else if (!strcmp(a, "--design") && v) {
+            i++;
+            if (!vms_design_parse(v, design)) {
+                cli_error("explain", "bad --design '%s': expected radix, hashed or inverted", v);
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--tlb") && v) {
             i++;
             if (strcmp(v, "hardware") && strcmp(v, "software")) {
@@ -300,14 +347,16 @@ int cmd_explain(int argc, char **argv)
     vms_access_kind kind = VMS_ACC_READ;
     bool user = true, json = false, sw = false;
     const char *preset = "skylake", *arch = NULL, *hier[2] = {"off", "off"}; /* --cache, --dram */
+    protect_opts po = {0};
     for (int i = 1; i < argc; i++) /* so has --nested (explain_nested.c) */
         if (!strcmp(argv[i], "--nested"))
             return cmd_explain_nested(argc, argv);
     for (int i = 1; i + 1 < argc; i++) /* --arch aarch64 has its own narrator */
         if (!strcmp(argv[i], "--arch") && !strcmp(argv[i + 1], "aarch64"))
             return cmd_explain_aarch64(argc, argv);
+    vms_design design = VMS_DESIGN_RADIX;
     int rc = parse_args(argc, argv, maps, &nmaps, vas, &nvas, &kind, &user, &levels, &preset, hier,
-                        &json, &arch, &sw);
+                        &json, &arch, &design, &sw, &po);
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_machine_config cfg;
@@ -333,6 +382,15 @@ int cmd_explain(int argc, char **argv)
     }
     if ((levels || fmt == NULL) && !vms_format_for(arch, levels)) {
         cli_error("explain", "bad --levels %u: expected x86_64 4|5, riscv64 3|4|5", levels);
+        return EXIT_USAGE;
+    }
+    if (design != VMS_DESIGN_RADIX && fmt) {
+        cli_error("explain", "--design %s: only with --arch x86_64", vms_design_name(design));
+        return EXIT_USAGE;
+    }
+    if (design != VMS_DESIGN_RADIX && sw) {
+        cli_error("explain", "--design %s with --tlb software: not modelled",
+                  vms_design_name(design));
         return EXIT_USAGE;
     }
     if (sw && fmt) {
@@ -371,13 +429,23 @@ int cmd_explain(int argc, char **argv)
         cfg.levels = fmt->levels;
     }
     cfg.ncores = 1;
+    cfg.design = design;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
         cli_error("explain", "%s", err.msg);
         return 1;
     }
     if (fmt) {
+        if (po.any) {
+            cli_error("explain", "--smep, --smap, --pke, --stac and --pkru are x86_64's");
+            vms_machine_destroy(m);
+            return EXIT_USAGE;
+        }
         rc = explain_format(m, fmt, maps, nmaps, vas, nvas, kind, user, demo);
+        goto stats;
+    }
+    if (design != VMS_DESIGN_RADIX) {
+        rc = explain_design(m, design, maps, nmaps, vas, nvas, kind, user, demo);
         goto stats;
     }
     vms_bus *bus = vms_machine_bus(m);
@@ -399,10 +467,13 @@ int cmd_explain(int argc, char **argv)
             rc = 1;
             break;
         }
-        printf("  map virtual 0x%" PRIx64 " -> physical 0x%" PRIx64 " (%s page, %s%s%s%s)\n",
-               mp->va, mp->pa, vms_pgsize_name(mp->size), mp->flags & VMS_PTE_RW ? "rw" : "r",
+        printf("  map virtual 0x%" PRIx64 " -> physical 0x%" PRIx64 " (%s page, %s%s%s%s", mp->va,
+               mp->pa, vms_pgsize_name(mp->size), mp->flags & VMS_PTE_RW ? "rw" : "r",
                mp->flags & VMS_PTE_XD ? "" : "x", mp->flags & VMS_PTE_US ? ", user" : ", kernel",
                mp->flags & VMS_PTE_G ? ", global" : "");
+        if (vms_pte_pkey(mp->flags))
+            printf(", key %u", vms_pte_pkey(mp->flags));
+        printf(")\n");
     }
     vms_core *c = vms_machine_core(m, 0);
     vms_tlbex handler; /* with --tlb software: the kernel's TLB exception handlers */
@@ -420,6 +491,14 @@ int cmd_explain(int argc, char **argv)
         vms_core_write_cr3(c, pt.root);
     }
     vms_core_set_user(c, user);
+    if (po.any) {
+        vms_core_write_cr4(c, vms_core_regs(c)->cr4 | po.cr4);
+        vms_core_set_ac(c, po.stac);
+        vms_core_write_pkru(c, po.pkru);
+        printf("Controls: CR4.SMEP=%d CR4.SMAP=%d CR4.PKE=%d, RFLAGS.AC=%d, PKRU=0x%08x\n",
+               (po.cr4 & VMS_CR4_SMEP) != 0, (po.cr4 & VMS_CR4_SMAP) != 0,
+               (po.cr4 & VMS_CR4_PKE) != 0, po.stac, po.pkru);
+    }
     for (unsigned i = 0; rc == 0 && i < nvas; i++) {
         vms_access_kind k = kind;
         if (demo && vas[i] == 0x00401234 && kind == VMS_ACC_READ)

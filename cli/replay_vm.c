@@ -32,6 +32,9 @@ static const char usage[] =
     "  --levels G             guest paging levels 4|5 (default 4)\n"
     "  --host-levels H        second-stage levels 4|5 (default 4)\n"
     "  --host-page 4K|2M|1G   second-stage page size backing guest memory (default 4K)\n"
+    "  --shadow               shadow paging: the hypervisor keeps GVA -> HPA tables the\n"
+    "                         hardware walks in one dimension; every miss of them and\n"
+    "                         every guest page-table write is a VM exit\n"
     "  --nested-tlb N         a fully associative nested TLB (GPA -> HPA) of N entries\n"
     "                         (default 0: none)\n"
     "  --limit N              stop after N references\n"
@@ -44,7 +47,7 @@ typedef struct vopts {
     unsigned glevels, hlevels, ntlb;
     vms_pgsize hpage;
     uint64_t limit;
-    bool json;
+    bool json, shadow;
 } vopts;
 
 static int parse(int argc, char **argv, vopts *o)
@@ -57,6 +60,8 @@ static int parse(int argc, char **argv, vopts *o)
             return -1;
         } else if (!strcmp(a, "--vm")) {
             continue;
+        } else if (!strcmp(a, "--shadow")) {
+            o->shadow = true;
         } else if (!strcmp(a, "--preset") && v) {
             o->preset = argv[++i];
         } else if (!strcmp(a, "--s2") && v) {
@@ -172,7 +177,8 @@ static uint64_t run(const vopts *o, vms_core *c, vms_vm *vm, native *nv, uint64_
     return bad ? UINT64_MAX : n;
 }
 
-static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t failed, const native *nv)
+static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t failed, const native *nv,
+                       bool shadow)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
@@ -188,10 +194,14 @@ static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t faile
             ",\"guest_refs\":%" PRIu64 ",\"s2_refs\":%" PRIu64 ",\"s2_refs_tables\":%" PRIu64
             ",\"s2_walks\":%" PRIu64 ",\"s2_ad_writes\":%" PRIu64 ",\"s2_tlb_lookups\":%" PRIu64
             ",\"s2_tlb_hits\":%" PRIu64 ",\"exits_violation\":%" PRIu64
-            ",\"exits_misconfig\":%" PRIu64 "}",
+            ",\"exits_misconfig\":%" PRIu64 ",\"shadow\":%s,\"exits_pf\":%" PRIu64
+            ",\"exits_ptwrite\":%" PRIu64 ",\"shadow_fills\":%" PRIu64 ",\"injected\":%" PRIu64
+            ",\"sw_walk_refs\":%" PRIu64 "}",
             s->exits, s->exits_s2, s->exit_cycles, s->backed, s->guest_faults, ns->walks,
             ns->guest_refs, ns->s2_refs, ns->s2_refs_tables, ns->s2_walks, ns->s2_ad_writes,
-            ns->s2_tlb_lookups, ns->s2_tlb_hits, ns->exits_violation, ns->exits_misconfig);
+            ns->s2_tlb_lookups, ns->s2_tlb_hits, ns->exits_violation, ns->exits_misconfig,
+            shadow ? "true" : "false", s->exits_pf, s->exits_ptwrite, s->shadow_fills, s->injected,
+            s->sw_walk_refs);
     } else {
         vms_strbuf_printf(&sb, ",\"virt\":null,\"pager_faults\":%" PRIu64, nv->faults);
     }
@@ -245,6 +255,7 @@ int cmd_replay_vm(int argc, char **argv)
                             .host_at = UINT64_C(4) << 30,
                             .host_end = UINT64_C(16) << 30,
                             .vpid = 1,
+                            .shadow = o.shadow,
                             .s2_tlb = o.ntlb ? &ntlb : NULL,
                             .guest_pwc = &cfg.mmu.pwc,
                             .seed = cfg.seed};
@@ -267,7 +278,7 @@ int cmd_replay_vm(int argc, char **argv)
     if (vm)
         vms_vm_leave(vm, c);
     if (o.json) {
-        print_json(m, vm, refs, failed, &nv);
+        print_json(m, vm, refs, failed, &nv, o.shadow);
     } else {
         const vms_walk_stats *w = vms_core_walk_stats(c);
         printf("%" PRIu64 " references (%" PRIu64 " failed), %" PRIu64 " walks, %" PRIu64

@@ -11,6 +11,11 @@
  * model of each address space is separate (fork copies it). vms_kernel_check runs after
  * every operation; after each sequence every process exits and every frame must be free.
  * VMS_KERNEL_SOAK=N runs N sequences instead of the default.
+ *
+ * THP sequences (docs/HUGEPAGES.md): a 6 MiB arena (three 2 MiB-aligned ranges), thp =
+ * always or madvise, ranges up to 700 pages (whole huge pages and parts of them), plus
+ * MADV_HUGEPAGE / NOHUGEPAGE, reclaim into swap (which splits huge pages) and khugepaged
+ * runs: promotion, collapse, split, COW of huge pages and swap must all keep every byte.
  */
 #include <stdio.h>
 
@@ -18,15 +23,19 @@
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/rng.h"
+#include "vmsim/swap.h"
 
-#define ARENA  UINT64_C(0x10000000)
-#define NPAGES 40u
-#define MAXP   6
+#define ARENA    UINT64_C(0x10000000)
+#define MAXPAGES 1536u
+#define NPAGES   g_npages
+static unsigned g_npages = 40; /* 1536 in THP sequences */
+static uint64_t g_thp_faults, g_thp_splits, g_thp_collapses;
+#define MAXP 6
 
 typedef struct model {
     int refs;
-    uint8_t bytes[NPAGES * 4096];
-    int8_t prot[NPAGES]; /* -1: unmapped */
+    uint8_t *bytes;        /* NPAGES pages */
+    int8_t prot[MAXPAGES]; /* -1: unmapped */
 } model;
 
 typedef struct sproc {
@@ -42,6 +51,8 @@ typedef struct world {
     unsigned np;
     unsigned ncores;
     bool a64; /* an AArch64 machine: fault codes are ESR_EL1 values */
+    bool thp; /* a THP sequence */
+    bool rv;  /* a RISC-V machine: fault codes are scause values */
     unsigned long ops, reads, segvs;
 } world;
 
@@ -49,14 +60,17 @@ static model *model_new(void)
 {
     model *m = calloc(1, sizeof *m);
     m->refs = 1;
+    m->bytes = calloc(NPAGES, 4096);
     memset(m->prot, -1, sizeof m->prot);
     return m;
 }
 
 static void model_put(model *m)
 {
-    if (--m->refs == 0)
+    if (--m->refs == 0) {
+        free(m->bytes);
         free(m);
+    }
 }
 
 static uint64_t rnd(world *w, uint64_t n)
@@ -103,7 +117,7 @@ static void op_fork(world *w, unsigned i)
     CHECK_EQ(vms_proc_fork(w->k, t, &c->task[0], NULL), VMS_OK);
     c->ntask = 1;
     c->mm = model_new();
-    memcpy(c->mm->bytes, w->p[i].mm->bytes, sizeof c->mm->bytes);
+    memcpy(c->mm->bytes, w->p[i].mm->bytes, (size_t)NPAGES * 4096);
     memcpy(c->mm->prot, w->p[i].mm->prot, sizeof c->mm->prot);
     w->np++;
 }
@@ -123,7 +137,11 @@ static void op_thread(world *w, unsigned i)
 static void range(world *w, unsigned *a, unsigned *b)
 {
     *a = (unsigned)rnd(w, NPAGES);
-    *b = *a + 1 + (unsigned)rnd(w, 12);
+    *b = *a + 1 + (unsigned)rnd(w, w->thp && rnd(w, 3) == 0 ? 700 : 12);
+    if (w->thp && rnd(w, 4) == 0) { /* whole 2 MiB ranges */
+        *a &= ~511u;
+        *b = *a + 512 * (1 + (unsigned)rnd(w, 2));
+    }
     if (*b > NPAGES)
         *b = NPAGES;
 }
@@ -150,6 +168,10 @@ static void op_mmap(world *w, unsigned i)
     memset(m->bytes + a * 4096u, 0, (b - a) * 4096u);
     for (unsigned p = a; p < b; p++)
         m->prot[p] = (int8_t)prot;
+    if (w->thp && rnd(w, 2)) /* thp = madvise needs the advice before the faults */
+        CHECK_EQ(
+            vms_sys_madvise(w->k, t, ARENA + a * 4096u, (b - a) * 4096u, VMS_MADV_HUGEPAGE, NULL),
+            VMS_OK);
 }
 
 static void op_munmap(world *w, unsigned i)
@@ -208,7 +230,8 @@ static bool op_access(world *w, unsigned i, bool write)
     model *m = p->mm;
     /* Mostly inside a page the model has accessible for this kind (so processes live
      * long enough to matter), sometimes anywhere (a SIGSEGV is then likely). */
-    unsigned cand[NPAGES], nc = 0;
+    static unsigned cand[MAXPAGES];
+    unsigned nc = 0;
     for (unsigned pg = 0; pg < NPAGES; pg++)
         if (m->prot[pg] > 0 && (!write || (m->prot[pg] & VMS_PROT_WRITE)))
             cand[nc++] = pg;
@@ -261,9 +284,32 @@ static void op_kernel_read(world *w, unsigned i)
     CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
     /* x86-64: P|U. AArch64: ESR_EL1 of a Data Abort from EL0, Permission fault at level 1
      * (the direct map's 1 GiB blocks are EL1-only). */
-    CHECK_EQ(info.error_code,
-             w->a64 ? (0x24u << 26 | 1u << 25 | 0x0Du) : VMS_PFERR_P | VMS_PFERR_U);
+    CHECK_EQ(info.error_code, w->a64  ? (0x24u << 26 | 1u << 25 | 0x0Du)
+                              : w->rv ? 13u /* scause: load page fault */
+                                      : VMS_PFERR_P | VMS_PFERR_U);
     drop_proc(w, i);
+}
+
+/* MADV_HUGEPAGE or NOHUGEPAGE over a range (VMS_ERR_RANGE where it is not all mapped). */
+static void op_hugepage(world *w, unsigned i)
+{
+    unsigned a, b;
+    range(w, &a, &b);
+    vms_task *t = w->p[i].task[rnd(w, w->p[i].ntask)];
+    int adv = rnd(w, 4) ? VMS_MADV_HUGEPAGE : VMS_MADV_NOHUGEPAGE;
+    vms_status st = vms_sys_madvise(w->k, t, ARENA + a * 4096u, (b - a) * 4096u, adv, NULL);
+    CHECK_EQ(st, all_mapped(w->p[i].mm, a, b) ? VMS_OK : VMS_ERR_RANGE);
+}
+
+static void step_thp(world *w, unsigned i, unsigned r)
+{
+    uint64_t got;
+    if (r < 39)
+        op_hugepage(w, i);
+    else if (r < 40)
+        vms_kernel_reclaim(w->k, 1 + rnd(w, 600), &got); /* splits, swaps */
+    else
+        vms_kernel_khugepaged(w->k);
 }
 
 static void step(world *w)
@@ -291,11 +337,14 @@ static void step(world *w)
         op_dontneed(w, i);
     else if (r < 36)
         op_kernel_read(w, i);
+    else if (w->thp && r < 41)
+        step_thp(w, i, r);
     else
         op_access(w, i, r < 66);
 }
 
-static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
+static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops, vms_thp_mode thp,
+                    bool seq)
 {
     vms_machine_config mc;
     vms_machine_preset(preset, &mc, NULL);
@@ -308,10 +357,16 @@ static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
     vms_kernel_config_default(&kc);
     kc.seed = seed;
     kc.pcid = pcid;
+    kc.thp = thp;
+    kc.swap_bytes = seq ? UINT64_C(64) << 20 : 0;
+    kc.thp_cow = seq && seed % 2 ? VMS_THP_COW_COPY : VMS_THP_COW_SPLIT;
+    g_npages = seq ? MAXPAGES : 40;
     world w;
     memset(&w, 0, sizeof w);
+    w.thp = seq;
     w.ncores = 2;
     w.a64 = strcmp(vms_machine_format(m)->arch, "aarch64") == 0;
+    w.rv = strcmp(vms_machine_format(m)->arch, "riscv64") == 0;
     vms_rng_seed(&w.r, seed);
     REQUIRE_VOID(vms_kernel_create(m, &kc, &w.k, NULL) == VMS_OK);
     uint64_t free0 = vms_frames_nfree(vms_kernel_frames(w.k));
@@ -320,15 +375,31 @@ static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
         if (!check(&w))
             break;
     }
-    fprintf(stderr, "seq %s: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu\n", preset, w.ops,
-            w.reads, w.segvs, (unsigned long long)vms_kernel_get_stats(w.k)->forks,
-            (unsigned long long)vms_kernel_get_stats(w.k)->cow_copy);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
+    fprintf(stderr,
+            "seq %s%s: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp %llu, split %llu, "
+            "collapse %llu, swap out %llu in %llu\n",
+            preset, w.thp ? " (thp)" : "", w.ops, w.reads, w.segvs, (unsigned long long)ks->forks,
+            (unsigned long long)ks->cow_copy, (unsigned long long)ks->thp_anon_fault_alloc,
+            (unsigned long long)ks->thp_split_page, (unsigned long long)ks->thp_collapse_alloc,
+            (unsigned long long)ks->pswpout, (unsigned long long)ks->pswpin);
+    if (w.thp) { /* what the THP sequences did, together (checked in main) */
+        g_thp_faults += ks->thp_anon_fault_alloc;
+        g_thp_splits += ks->thp_split_page;
+        g_thp_collapses += ks->thp_collapse_alloc;
+    }
     while (w.np)
         drop_proc(&w, 0);
     check(&w);
     CHECK_EQ(vms_frames_nfree(vms_kernel_frames(w.k)), free0);
     vms_kernel_destroy(w.k);
     vms_machine_destroy(m);
+}
+
+/* The 4 KiB sequences, with the default configuration (thp = madvise, nothing madvised). */
+static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
+{
+    run_thp(preset, seed, pcid, nops, VMS_THP_MADVISE, false);
 }
 
 int main(int argc, char **argv)
@@ -340,5 +411,14 @@ int main(int argc, char **argv)
     /* The same kernel on an AArch64 machine (TTBR0/TTBR1_EL1, ASIDs, TLBI). */
     for (unsigned a = 0; a < (s + 2) / 3; a++)
         run("cortex-a76", th_seed * 1000003u + 77 + a, a % 2 == 0, 2000);
+    /* THP sequences: always and madvise, on x86-64, RISC-V Sv39 and AArch64. */
+    static const char *const thp_presets[] = {"skylake", "sifive-u74", "cortex-a76"};
+    for (unsigned a = 0; a < (s + 3) / 4 + 2; a++)
+        run_thp(thp_presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
+                a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true);
+    fprintf(stderr, "thp sequences: %llu huge faults, %llu splits, %llu collapses\n",
+            (unsigned long long)g_thp_faults, (unsigned long long)g_thp_splits,
+            (unsigned long long)g_thp_collapses);
+    CHECK(g_thp_faults > 0 && g_thp_splits > 0 && g_thp_collapses > 0);
     return th_finish();
 }

@@ -766,6 +766,165 @@ static void test_memo_exact(void)
     }
 }
 
+/* One random reference of the batch test: mostly on the current page, some crossing into
+ * the next, a few on the 2 MiB page. */
+/* Pages of the batch test: more than the L1 dTLB holds, so that replacement matters. */
+#define BATCH_PAGES 160
+
+static vms_ref batch_ref(vms_rng *g, uint64_t *page)
+{
+    unsigned r = (unsigned)vms_rng_below(g, 100);
+    if (r < 20)
+        *page = vms_rng_below(g, BATCH_PAGES);
+    vms_ref x = {.kind = (uint8_t)vms_rng_below(g, 3), .len = 1u << vms_rng_below(g, 4)};
+    if (r < 3)
+        x.va = UINT64_C(0x40000000) + (vms_rng_below(g, 512) << 12) + vms_rng_below(g, 4088);
+    else if (r < 6)
+        x.va = (*page << 12) + 4096 - 3; /* crosses into the next page */
+    else
+        x.va = (*page << 12) + (vms_rng_below(g, 512) << 3);
+    return x;
+}
+
+/*
+ * vms_core_access_batch (memo on: its plain-hit path) against vms_core_access reference
+ * by reference (memo off), on twin machines under every TLB policy: between batches the
+ * test changes what the memo's "allowed kinds" fold in — PKRU, CR0.WP, EFER.NXE, the
+ * privilege level — and what the TLBs cache: PTE rights and D bits with and without
+ * INVLPG (stale entries are the model), unmaps, CR3 loads, INVPCID. Every batch must stop
+ * at the same reference with the same fault, and at the end every counter and every TLB
+ * entry must agree. (Each invalidation of the memo's mask — at the batch's start, at a
+ * new memo, at every memo clear — was removed on purpose once: this test fails.)
+ */
+static void test_batch_exact(void)
+{
+    static const char *const pols[] = {"lru", "plru", "fifo", "random"};
+    for (unsigned pi = 0; pi < 4; pi++) {
+        fixture f[2];
+        vms_machine_config cfg;
+        preset("skylake", &cfg);
+        cfg.ncores = 1;
+        set_policy(&cfg.mmu.l1i, pols[pi]);
+        set_policy(&cfg.mmu.l1d, pols[pi]);
+        set_policy(&cfg.mmu.l2, pols[pi]);
+        vms_rng g;
+        vms_rng_seed(&g, th_seed * 31 + pi);
+        bool ok = true;
+        uint64_t flags[BATCH_PAGES + 1];
+        for (unsigned pg = 0; pg <= BATCH_PAGES; pg++) /* rights, keys; the last never mapped */
+            flags[pg] = VMS_PTE_US | (vms_rng_below(&g, 4) ? VMS_PTE_RW : 0) |
+                        (vms_rng_below(&g, 5) ? 0 : VMS_PTE_XD) |
+                        (vms_rng_below(&g, 4) << VMS_PTE_PKEY_SHIFT);
+        for (int i = 0; i < 2; i++) {
+            ok = ok && fx_init(&f[i], &cfg);
+            ok = ok &&
+                 vms_core_write_cr4(f[i].c, vms_core_regs(f[i].c)->cr4 | VMS_CR4_PKE) == VMS_OK;
+            for (uint64_t pg = 0; ok && pg < BATCH_PAGES; pg++)
+                ok = vms_pt_map(&f[i].pt, pg << 12, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K,
+                                flags[pg], NULL) == VMS_OK;
+            ok = ok && vms_pt_map(&f[i].pt, UINT64_C(0x40000000), UINT64_C(0x8000000), VMS_PG_2M,
+                                  USER_RW, NULL) == VMS_OK;
+        }
+        REQUIRE_VOID(ok);
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+            vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+        uint64_t page = 0;
+        unsigned diffs = 0, faults = 0, batches = 0;
+        for (int step = 0; step < 6000; step++) {
+            unsigned r = (unsigned)vms_rng_below(&g, 100);
+            uint64_t pg = vms_rng_below(&g, BATCH_PAGES), va = pg << 12;
+            uint32_t pkru = (uint32_t)vms_rng_below(&g, 256);
+            bool flag = vms_rng_below(&g, 2);
+            for (int i = 0; i < 2 && r < 30; i++) {
+                vms_core *c = f[i].c;
+                const vms_regs *rg = vms_core_regs(c);
+                if (r < 5) {
+                    vms_core_write_pkru(c, pkru);
+                } else if (r < 7) {
+                    vms_core_set_user(c, flag);
+                } else if (r < 9) {
+                    ok = ok && vms_core_write_cr0(c, flag ? rg->cr0 | VMS_CR0_WP
+                                                          : rg->cr0 & ~VMS_CR0_WP) == VMS_OK;
+                } else if (r < 11) {
+                    vms_core_write_efer(c,
+                                        flag ? rg->efer | VMS_EFER_NXE : rg->efer & ~VMS_EFER_NXE);
+                } else if (r < 17) { /* rights or D change, invalidated half the time */
+                    uint64_t set = flag ? VMS_PTE_RW : 0, clear = flag ? 0 : VMS_PTE_RW | VMS_PTE_D;
+                    ok = ok && vms_pt_protect(&f[i].pt, va, set, clear, NULL) == VMS_OK;
+                    if (r & 1)
+                        vms_core_invlpg(c, va);
+                } else if (r < 20) { /* an unmap and a remap */
+                    vms_pt_unmap(&f[i].pt, va, false, NULL);
+                    vms_core_invlpg(c, va);
+                    ok = ok && vms_pt_map(&f[i].pt, va, UINT64_C(0x4000000) + (pg << 12), VMS_PG_4K,
+                                          flags[pg], NULL) == VMS_OK;
+                } else if (r < 23) {
+                    vms_core_write_cr3(c, f[i].pt.root);
+                } else if (r < 26) {
+                    ok = ok && vms_core_invpcid(c, flag ? VMS_INVPCID_ALL_GLOBAL : VMS_INVPCID_ADDR,
+                                                0, va) == VMS_OK;
+                } else {
+                    vms_core_invlpg(c, va);
+                }
+            }
+            if (r < 30)
+                continue;
+            vms_ref refs[32];
+            size_t n = 1 + (size_t)vms_rng_below(&g, 32);
+            for (size_t j = 0; j < n; j++)
+                refs[j] = batch_ref(&g, &page);
+            batches++;
+            size_t at = 0; /* run both until the end, skipping faulting references */
+            while (at < n) {
+                vms_fault fa = {0};
+                size_t ran = vms_core_access_batch(f[0].c, refs + at, n - at, &fa);
+                size_t j = at;
+                vms_access_result rb = {.ok = true};
+                for (; j < n; j++) {
+                    rb = vms_core_access(f[1].c, refs[j].va, (vms_access_kind)refs[j].kind, NULL,
+                                         refs[j].len);
+                    if (!rb.ok)
+                        break;
+                }
+                diffs += at + ran != j;
+                if (j < n) {
+                    faults++;
+                    diffs += fa.kind != rb.fault.kind || fa.va != rb.fault.va ||
+                             fa.error_code != rb.fault.error_code;
+                }
+                at = (at + ran > j ? at + ran : j) + 1;
+            }
+        }
+        REQUIRE_VOID(ok);
+        CHECK_EQ(diffs, 0);
+        CHECK(faults > 100 && batches > 3000); /* the stream exercised both outcomes */
+        vms_strbuf sb[2];
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_init(&sb[i], NULL);
+            vms_machine_stats_json(f[i].m, &sb[i]);
+        }
+        CHECK_STR(vms_strbuf_str(&sb[0]), vms_strbuf_str(&sb[1]));
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+            vms_tlb *a = vms_core_tlb(f[0].c, l), *b = vms_core_tlb(f[1].c, l);
+            CHECK_EQ(vms_tlb_count(a), vms_tlb_count(b));
+            unsigned same = 0;
+            for (unsigned i = 0; i < vms_tlb_count(a); i++) {
+                vms_tlb_entry_info ea, eb;
+                vms_tlb_entry(a, i, &ea);
+                vms_tlb_entry(b, i, &eb);
+                same += ea.va == eb.va && ea.set == eb.set && ea.way == eb.way &&
+                        ea.x.page_pa == eb.x.page_pa && ea.x.dirty == eb.x.dirty &&
+                        ea.x.rw == eb.x.rw && ea.x.pkey == eb.x.pkey;
+            }
+            CHECK_EQ(same, vms_tlb_count(a));
+        }
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_free(&sb[i]);
+            vms_machine_destroy(f[i].m);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "mmu");
@@ -777,5 +936,6 @@ int main(int argc, char **argv)
     th_soak("VMS_MMU_SOAK", test_diff_stale);
     test_machine_config();
     test_memo_exact();
+    test_batch_exact();
     return th_finish();
 }

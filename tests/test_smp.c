@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "vmsim/arch/riscv64.h"
 #include "vmsim/format.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
@@ -30,12 +31,20 @@ typedef struct fx {
     uint64_t free0;
 } fx;
 
+/* The architecture fx_make builds (as `--set arch=`; the concurrency test runs each). */
+static const char *fx_arch = "x86_64";
+
 static bool fx_make(fx *f, unsigned ncores, unsigned sockets, const vms_kernel_config *kc)
 {
     memset(f, 0, sizeof *f);
     vms_machine_config mc;
     vms_err err = {0};
     vms_machine_preset("skylake", &mc, NULL);
+    if (strcmp(fx_arch, "x86_64") != 0) {
+        const vms_pt_format *af = vms_format_for(fx_arch, mc.levels);
+        mc.fmt = af;
+        mc.levels = af->levels;
+    }
     mc.ram_bytes = UINT64_C(64) << 20;
     mc.ncores = ncores;
     mc.sockets = sockets;
@@ -118,9 +127,26 @@ typedef struct stale_report {
     char first[200];
 } stale_report;
 
-/* Every entry a core running user code could hit under its current PCID must agree with
- * the tables its CR3 names. Idle (lazy) cores run no user code: they are checked once
- * they switch back. */
+/* The root table and the context tag (PCID, ASID) a core's registers name. */
+static void core_view(fx *f, vms_core *core, uint64_t *root, vms_ctx *ctx)
+{
+    const vms_regs *r = vms_core_regs(core);
+    const char *arch = vms_machine_format(f->m)->arch;
+    if (strcmp(arch, "aarch64") == 0) {
+        *root = r->ttbr0_el1 & UINT64_C(0x0000FFFFFFFFF000);
+        *ctx = r->ttbr0_el1 >> 48;
+    } else if (strcmp(arch, "riscv64") == 0) {
+        *root = vms_rv_satp_root(r->satp);
+        *ctx = vms_rv_satp_asid(r->satp);
+    } else {
+        *root = vms_regs_root(r);
+        *ctx = vms_regs_pcid(r);
+    }
+}
+
+/* Every entry a core running user code could hit under its current PCID (ASID) must
+ * agree with the tables its CR3 (TTBR0_EL1, satp) names, read through the machine's
+ * format. Idle (lazy) cores run no user code: they are checked once they switch back. */
 static void check_tlbs_range(fx *f, uint64_t lo, uint64_t hi, stale_report *rep)
 {
     for (unsigned c = 0; c < vms_machine_ncores(f->m); c++) {
@@ -129,13 +155,13 @@ static void check_tlbs_range(fx *f, uint64_t lo, uint64_t hi, stale_report *rep)
         if (si.nr_running == 0 || si.lazy || si.loaded_pid == 0)
             continue;
         vms_core *core = vms_machine_core(f->m, c);
-        const vms_regs *r = vms_core_regs(core);
-        vms_pt pt = {vms_machine_bus(f->m),
-                     vms_format_x86_64(vms_regs_levels(r)),
-                     vms_regs_levels(r),
-                     vms_regs_root(r),
-                     {0}};
-        uint16_t pcid = vms_regs_pcid(r);
+        const vms_pt_format *fmt = vms_machine_format(f->m);
+        uint64_t root;
+        vms_ctx pcid;
+        core_view(f, core, &root, &pcid);
+        if (!strcmp(fmt->arch, "x86_64"))
+            fmt = vms_format_x86_64(vms_regs_levels(vms_core_regs(core)));
+        vms_pt pt = {vms_machine_bus(f->m), fmt, fmt->levels, root, {0}};
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(core, (vms_tlb_level)l);
             vms_tlb_entry_info e;
@@ -147,19 +173,21 @@ static void check_tlbs_range(fx *f, uint64_t lo, uint64_t hi, stale_report *rep)
                 vms_pgsize sz;
                 bool present = vms_pt_lookup(&pt, e.va, &pte, NULL, &sz);
                 uint64_t pa = 0;
+                vms_pte_info pi = {0};
                 if (present) {
-                    uint64_t base = vms_pte_pfn(pte) << 12;
+                    uint64_t base = vms_fmt_pte_addr(fmt, pte) & ~(vms_pgsize_bytes(sz) - 1);
                     pa = base + ((e.va & (vms_pgsize_bytes(sz) - 1)) & ~UINT64_C(0xfff));
+                    vms_fmt_decode(fmt, pte, vms_fmt_size_level(sz), &pi);
                 }
                 uint64_t epa =
                     e.x.page_pa + ((e.va & (vms_pgsize_bytes(e.x.size) - 1)) & ~UINT64_C(0xfff));
-                bool bad = !present || pa != epa || (e.x.rw && !(pte & VMS_PTE_RW)) ||
-                           (e.x.us && !(pte & VMS_PTE_US));
+                bool bad = !present || pa != epa || (e.x.rw && !vms_fmt_pte_write(fmt, pte)) ||
+                           (e.x.us && !(pi.prot & VMS_PGPROT_U));
                 if (bad && rep->violations++ == 0)
                     snprintf(rep->first, sizeof rep->first,
                              "core %u level %u pcid %u va %llx -> %llx rw %u; tables: %s %llx", c,
-                             l, pcid, (unsigned long long)e.va, (unsigned long long)epa, e.x.rw,
-                             present ? "pte" : "none", (unsigned long long)pte);
+                             l, (unsigned)pcid, (unsigned long long)e.va, (unsigned long long)epa,
+                             e.x.rw, present ? "pte" : "none", (unsigned long long)pte);
             }
         }
     }
@@ -895,14 +923,18 @@ static void run_world(unsigned ncores, vms_shootdown_mode mode, bool batch, bool
     }
     const vms_kernel_stats *st = vms_kernel_get_stats(w->f.k);
     if (w->rep.violations)
-        fprintf(stderr, "cores %u mode %d batch %d pcid %d: %u stale entries, first: %s\n", ncores,
-                (int)mode, batch, pcid, w->rep.violations, w->rep.first);
+        fprintf(stderr, "%s cores %u mode %d batch %d pcid %d: %u stale entries, first: %s\n",
+                fx_arch, ncores, (int)mode, batch, pcid, w->rep.violations, w->rep.first);
     CHECK_EQ(w->rep.violations, 0);
     CHECK_EQ(w->bad_reads, 0);
     CHECK(w->shootdowns > 0);
     CHECK(st->context_switches > 0);
-    if (mode == VMS_SHOOTDOWN_BROADCAST)
+    if (mode == VMS_SHOOTDOWN_BROADCAST ||
+        (mode == VMS_SHOOTDOWN_AUTO && !strcmp(fx_arch, "aarch64")))
         CHECK(st->tlb_broadcasts > 0);
+    else if (mode == VMS_SHOOTDOWN_SBI ||
+             (mode == VMS_SHOOTDOWN_AUTO && !strcmp(fx_arch, "riscv64")))
+        CHECK(st->tlb_sbi_rfence > 0 && st->tlb_broadcasts == 0);
     else if (mode == VMS_SHOOTDOWN_IPI)
         CHECK(st->nr_tlb_remote_flush_received > 0 && st->tlb_broadcasts == 0);
     vms_kernel_set_shootdown_hook(w->f.k, NULL, NULL);
@@ -926,6 +958,26 @@ static void test_concurrency(void)
     run_world(4, VMS_SHOOTDOWN_IPI, true, false, 3000 * mult, th_seed + 11); /* no PCIDs */
     run_world(4, VMS_SHOOTDOWN_BROADCAST, true, false, 3000 * mult, th_seed + 12);
     run_world(soak ? 256 : 32, VMS_SHOOTDOWN_AUTO, true, true, 4000 * mult, th_seed + 13);
+    /* The other architectures' protocols (docs/SMP.md "Per architecture"): AArch64's
+     * TLBI … IS and RISC-V's SBI remote fences, and each one's IPIs. */
+    static const struct {
+        const char *arch;
+        vms_shootdown_mode mode;
+    } other[] = {{"aarch64", VMS_SHOOTDOWN_AUTO},
+                 {"aarch64", VMS_SHOOTDOWN_IPI},
+                 {"riscv64", VMS_SHOOTDOWN_AUTO},
+                 {"riscv64", VMS_SHOOTDOWN_IPI}};
+    for (unsigned i = 0; i < sizeof other / sizeof other[0]; i++) {
+        fx_arch = other[i].arch;
+        for (int batch = 1; batch >= 0; batch--)
+            run_world(8, other[i].mode, batch, true, 3000 * mult,
+                      th_seed + 20 + i * 2 + (unsigned)batch);
+    }
+    fx_arch = "riscv64";
+    run_world(4, VMS_SHOOTDOWN_SBI, true, false, 3000 * mult, th_seed + 30); /* no ASIDs */
+    fx_arch = "aarch64";
+    run_world(4, VMS_SHOOTDOWN_BROADCAST, true, false, 3000 * mult, th_seed + 31);
+    fx_arch = "x86_64";
 }
 
 int main(int argc, char **argv)

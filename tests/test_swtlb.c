@@ -15,6 +15,7 @@
  *    JTLB half must equal what a naive walker (re-reading the tables) gives for it —
  *    what the hardware walker would have cached — so a stale entry fails the test
  *    (checked below: a change without the invalidation is reported);
+ *  - the batch (trace replay's fast path) equals one access at a time, every cycle;
  *  - the same kernel on both machines: random mmap/munmap/mprotect/fork/COW/exit and
  *    reads, writes and fetches agree byte for byte and fault for fault, with the JTLB
  *    check after every operation.
@@ -31,6 +32,7 @@
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 #include "vmsim/swtlb.h"
+#include "vmsim/virt.h"
 
 static vms_machine *new_machine(bool sw, unsigned entries, unsigned wired, unsigned ncores,
                                 uint64_t seed)
@@ -217,6 +219,8 @@ static void test_random_wired(void)
         vms_mips_tlb_entry_at(c, i, &e);
         CHECK(e.ehinv);
     }
+    /* No virtual machines on a software-TLB core (no two-stage MMU in this model). */
+    CHECK_EQ(vms_core_vm_enter(c, NULL, 1, vms_core_regs(c)), VMS_ERR_UNSUPPORTED);
     /* No handler and no entry: a refill passed on as a TLBL page fault. */
     CHECK(!vms_core_translate(c, UINT64_C(0x60000000), VMS_ACC_READ, &x, &pa, &f, NULL));
     CHECK_EQ(f.kind, VMS_FAULT_PF);
@@ -495,6 +499,49 @@ static void test_stale_detected(void)
     vms_machine_destroy(s.m);
 }
 
+/* The batch (trace replay's fast path) is the same model as one access at a time on a
+ * software-TLB core: Random reads the clock mid-batch, so every cycle must be there. */
+static void test_batch(void)
+{
+    bare s[2];
+    REQUIRE_VOID(bare_init(&s[0], true, 16, 5) && bare_init(&s[1], true, 16, 5));
+    for (unsigned k = 0; k < 2; k++)
+        for (unsigned p = 0; p < 64; p++)
+            vms_pt_map(&s[k].pt, DIFF_BASE + p * 4096, 0x1000000 + p * 4096, VMS_PG_4K,
+                       VMS_PTE_US | VMS_PTE_RW | (p % 3 ? VMS_PTE_A : 0), NULL);
+    vms_rng r;
+    vms_rng_seed(&r, th_seed);
+    static vms_ref refs[4000];
+    for (unsigned i = 0; i < 4000; i++) {
+        unsigned page =
+            (unsigned)(vms_rng_below(&r, 4) ? vms_rng_below(&r, 6) : vms_rng_below(&r, 64));
+        refs[i] = (vms_ref){DIFF_BASE + page * 4096 + vms_rng_below(&r, 4000),
+                            1 + (uint32_t)vms_rng_below(&r, 8),
+                            (uint8_t)vms_rng_below(&r, 2),
+                            {0}};
+    }
+    vms_fault f;
+    for (unsigned i = 0; i < 4000; i += 500)
+        CHECK_EQ(vms_core_access_batch(s[0].c, refs + i, 500, &f), 500);
+    for (unsigned i = 0; i < 4000; i++)
+        CHECK(vms_core_access(s[1].c, refs[i].va, (vms_access_kind)refs[i].kind, NULL, refs[i].len)
+                  .ok);
+    CHECK_EQ(vms_core_cycles(s[0].c), vms_core_cycles(s[1].c));
+    CHECK(memcmp(vms_core_swtlb_stats(s[0].c), vms_core_swtlb_stats(s[1].c),
+                 sizeof(vms_swtlb_stats)) == 0);
+    CHECK(memcmp(vms_tlb_get_stats(vms_core_tlb(s[0].c, VMS_TLB_L1D)),
+                 vms_tlb_get_stats(vms_core_tlb(s[1].c, VMS_TLB_L1D)), sizeof(vms_tlb_stats)) == 0);
+    CHECK(vms_core_swtlb_stats(s[0].c)->refills > 16); /* the JTLB replaced entries */
+    for (unsigned i = 0; i < 16; i++) {
+        vms_mips_tlb_entry a, b;
+        vms_mips_tlb_entry_at(s[0].c, i, &a);
+        vms_mips_tlb_entry_at(s[1].c, i, &b);
+        CHECK(a.vpn2 == b.vpn2 && a.lo[0] == b.lo[0] && a.lo[1] == b.lo[1] && a.ehinv == b.ehinv);
+    }
+    vms_machine_destroy(s[0].m);
+    vms_machine_destroy(s[1].m);
+}
+
 /* ---- the kernel on both machines ---- */
 
 #define KARENA UINT64_C(0x10000000)
@@ -681,6 +728,7 @@ int main(int argc, char **argv)
     test_random_wired();
     test_modified();
     test_stale_detected();
+    test_batch();
     unsigned i;
     for (i = 0; th_soak_more("VMS_SWTLB_SOAK", 6, i); i++)
         diff_run(th_seed * 1000003u + i, 3000, i % 2 ? 8 : 48);

@@ -812,6 +812,11 @@ static void test_stats_and_dirty(void)
     vms_tlb_set_dirty(tlb, 1, 0x2000); /* another PCID: no entry */
     CHECK(vms_tlb_probe(tlb, 0, 0x2000, &out) && !out.dirty);
     CHECK_EQ(st->lookups, 4);
+    /* A lookup after set_dirty sees D: set_dirty drops the repeat memo of the lookup
+     * before it (which still says clean). */
+    CHECK(vms_tlb_lookup(tlb, 0, 0x2008, &out) && !out.dirty);
+    vms_tlb_set_dirty(tlb, 0, 0x2010);
+    CHECK(vms_tlb_lookup(tlb, 0, 0x2018, &out) && out.dirty);
     vms_tlb_reset_stats(tlb);
     CHECK_EQ(st->lookups + st->hits + st->fills + st->evictions, 0);
     CHECK_EQ(vms_tlb_count(tlb), 2); /* contents kept */

@@ -2,9 +2,12 @@
  * test_trace.c — the trace readers and writers: each format on committed samples
  * (examples/traces/), every malformed case with its exact message (line or byte),
  * round trips (random events -> native -> back; lackey -> native -> lackey), version
- * refusal, compressed inputs, constant memory over a multi-million-event stream, and
- * allocation failure at every step of opening.
+ * refusal, compressed inputs, constant memory over a multi-million-event stream,
+ * allocation failure at every step of opening, and the batch read
+ * (vms_trace_read_refs) against vms_trace_read event by event.
  */
+#include <unistd.h>
+
 #include "harness.h"
 #include "vmsim/rng.h"
 #include "vmsim/trace.h"
@@ -29,7 +32,8 @@ static const char *src_path(const char *rel, char *buf, size_t len)
 /* A scratch file path for this run. */
 static const char *tmp_path(const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "/tmp/vmsim_test_trace_%" PRIu64 "_%s", th_seed, name);
+    /* The pid too: worktrees running the suite at once share /tmp and the default seed. */
+    snprintf(buf, len, "/tmp/vmsim_test_trace_%ld_%" PRIu64 "_%s", (long)getpid(), th_seed, name);
     return buf;
 }
 
@@ -912,6 +916,163 @@ static void regen_native_sample(void)
         fprintf(stderr, "regen: %s\n", err.msg);
 }
 
+/* ---- the batch read (vms_trace_read_refs) ---- */
+
+/* Read every event as drain() does, but through vms_trace_read_refs wherever it takes the
+ * next events (with random batch sizes and the last event's thread), vms_trace_read
+ * elsewhere; the events read are rebuilt as vms_trace_event. */
+static size_t drain_mixed(vms_trace_reader *r, vms_trace_event *evs, size_t max, vms_err *err,
+                          vms_rng *g, size_t *batched)
+{
+    size_t n = 0;
+    uint32_t tid = 0;
+    vms_trace_event ev;
+    vms_ref refs[64];
+    for (;;) {
+        size_t want = 1 + (size_t)vms_rng_below(g, 64);
+        size_t got = vms_trace_read_refs(r, tid, refs, want);
+        CHECK(got <= want);
+        for (size_t i = 0; i < got; i++, n++) {
+            memset(&ev, 0, sizeof ev);
+            ev.type = VMS_TEV_ACCESS;
+            ev.tid = tid;
+            ev.access.va = refs[i].va;
+            ev.access.size = refs[i].len;
+            ev.access.kind = refs[i].kind;
+            if (n < max)
+                evs[n] = ev;
+        }
+        *batched += got;
+        if (got)
+            continue;
+        if (!vms_trace_read(r, &ev, err))
+            return n;
+        tid = ev.tid;
+        if (n < max)
+            evs[n] = ev;
+        n++;
+    }
+}
+
+/* data in format fmt read both ways gives the same events, count and final error. */
+static void same_both_ways(const void *data, size_t len, vms_trace_format fmt, vms_rng *g,
+                           size_t *batched)
+{
+    enum { N = 40000 };
+    static vms_trace_event a[N], b[N];
+    vms_trace_reader *r1, *r2;
+    vms_err e1 = {0}, e2 = {0};
+    REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", fmt, NULL, &r1, &e1) == VMS_OK);
+    REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", fmt, NULL, &r2, &e2) == VMS_OK);
+    size_t n1 = drain(r1, a, N, &e1), n2 = drain_mixed(r2, b, N, &e2, g, batched);
+    CHECK_EQ(n1, n2);
+    CHECK_EQ(vms_trace_reader_count(r1), vms_trace_reader_count(r2));
+    CHECK_EQ(e1.status, e2.status);
+    CHECK_STR(e1.status ? e1.msg : "", e2.status ? e2.msg : "");
+    size_t diff = n1 < N ? n1 : N;
+    for (size_t i = 0; i < diff; i++)
+        if (memcmp(&a[i], &b[i], sizeof a[i]) != 0) {
+            char x[200], y[200];
+            vms_trace_event_format(&a[i], x, sizeof x);
+            vms_trace_event_format(&b[i], y, sizeof y);
+            fprintf(stderr, "event %zu: read %s\n        batch %s\n", i, x, y);
+            CHECK(false);
+            break;
+        }
+    vms_trace_reader_close(r1);
+    vms_trace_reader_close(r2);
+}
+
+/* A random text trace of n lines in lackey (or din) form: mostly lines the batch
+ * parser takes, some it leaves to the line parser, and (when bad) a malformed line. */
+static size_t random_text(vms_rng *g, bool lackey, size_t n, bool bad, char *buf, size_t cap)
+{
+    static const char *const odd_din[] = {"  0 10", "1 20 comment", "3 40",
+                                          "4 0",    "0 0X50",       "2 00000000000000000060",
+                                          "0\t70",  "1 0x",         "1 0xz"};
+    static const char *const odd_lackey[] = {"==123== hello",    "# comment",
+                                             " M 1000,8",        "I  0000000000000000001000,4",
+                                             " L 10,4294967295", " S 20,0004"};
+    static const char *const bad_din[] = {"5 10", "0 zz", "1 12345678901234567", "0", "1 0x"};
+    static const char *const bad_lackey[] = {" L 10,0", " X 10,4", "I  10,", " L 10,99999999999",
+                                             "I  ,4"};
+    size_t len = 0;
+    for (size_t i = 0; i < n && len + 64 < cap; i++) {
+        uint64_t va = vms_rng_next(g) >> vms_rng_below(g, 64);
+        unsigned k = (unsigned)vms_rng_below(g, 3), pick = (unsigned)vms_rng_below(g, 40);
+        const char *eol = vms_rng_below(g, 8) ? "\n" : "\r\n";
+        if (pick == 0 && lackey)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", odd_lackey[vms_rng_below(g, 6)],
+                                    eol);
+        else if (pick == 0)
+            len +=
+                (size_t)snprintf(buf + len, cap - len, "%s%s", odd_din[vms_rng_below(g, 9)], eol);
+        else if (lackey)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%08" PRIx64 ",%u%s",
+                                    k == 2 ? "I  "
+                                    : k    ? " S "
+                                           : " L ",
+                                    va, 1 + (unsigned)vms_rng_below(g, 64), eol);
+        else
+            len += (size_t)snprintf(buf + len, cap - len, "%u %s%" PRIx64 "%s", k,
+                                    vms_rng_below(g, 8) ? "" : "0x", va, eol);
+    }
+    if (bad)
+        len += (size_t)snprintf(buf + len, cap - len, "%s\n",
+                                lackey ? bad_lackey[vms_rng_below(g, 5)]
+                                       : bad_din[vms_rng_below(g, 5)]);
+    if (vms_rng_below(g, 2) && len && buf[len - 1] == '\n')
+        len--; /* the last line without its newline */
+    return len;
+}
+
+static void test_batch_read(void)
+{
+    enum { CAP = 1 << 20 };
+    static char text[CAP];
+    static vms_trace_event evs[20000];
+    vms_rng g;
+    vms_rng_seed(&g, th_seed ^ 0xba7c);
+    size_t batched = 0;
+    for (int round = 0; round < 12; round++) {
+        size_t len =
+            random_text(&g, round & 1, 1 + (size_t)vms_rng_below(&g, 30000), round & 2, text, CAP);
+        same_both_ways(text, len, round & 1 ? VMS_TRACE_LACKEY : VMS_TRACE_DINERO, &g, &batched);
+    }
+    /* Native: random events of several threads, kernel events and modifies among the
+     * accesses, raw and compressed, whole and cut short. */
+    for (int raw = 0; raw < 2; raw++) {
+        char p[256];
+        tmp_path(raw ? "batch_raw.vmt" : "batch.vmt", p, sizeof p);
+        write_random(p, raw, evs, 20000, th_seed + 7 + (uint64_t)raw);
+        FILE *f = fopen(p, "rb");
+        REQUIRE_V(f != NULL);
+        size_t len = fread(text, 1, CAP, f);
+        fclose(f);
+        remove(p);
+        same_both_ways(text, len, VMS_TRACE_NATIVE, &g, &batched);
+        if (raw) { /* a flipped byte: the same CHECK failure, at the same byte */
+            size_t at = 16 + (size_t)vms_rng_below(&g, len - 16);
+            text[at] ^= (char)(1u << vms_rng_below(&g, 8));
+            same_both_ways(text, len, VMS_TRACE_NATIVE, &g, &batched);
+            text[at] ^= (char)(1u << vms_rng_below(&g, 8));
+        }
+        same_both_ways(text, len / 2, VMS_TRACE_NATIVE, &g, &batched);
+    }
+    /* The committed samples. */
+    static const char *const samples[] = {"examples/traces/ls.vmt", "examples/traces/true.lackey",
+                                          "examples/traces/small.din"};
+    for (unsigned i = 0; i < 3; i++) {
+        char p[4096];
+        FILE *f = fopen(src_path(samples[i], p, sizeof p), "rb");
+        REQUIRE_V(f != NULL);
+        size_t len = fread(text, 1, CAP, f);
+        fclose(f);
+        same_both_ways(text, len, VMS_TRACE_AUTO, &g, &batched);
+    }
+    CHECK(batched > 100000); /* the batch path did the bulk of the reading */
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "trace");
@@ -931,5 +1092,6 @@ int main(int argc, char **argv)
     test_detect_and_writer_errors();
     test_streaming();
     test_alloc_failure();
+    test_batch_read();
     return th_finish();
 }

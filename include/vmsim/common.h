@@ -81,6 +81,18 @@ typedef enum vms_access_kind {
     VMS_ACC_EXEC = 2,
 } vms_access_kind;
 
+/*
+ * One address-only reference of a batch: len bytes (>= 1) at va, of kind
+ * vms_access_kind (read, write or fetch). 16 bytes, no pointers.
+ */
+typedef struct vms_ref {
+    uint64_t va;
+    uint32_t len;
+    uint8_t kind; /* vms_access_kind */
+    uint8_t reserved_[3];
+} vms_ref;
+_Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
+
 /* Page sizes x86-64 maps: 4 KiB (PT leaf), 2 MiB (PD leaf), 1 GiB (PDPT leaf). */
 typedef enum vms_pgsize {
     VMS_PG_4K = 0,

@@ -110,6 +110,9 @@ size_t vms_config_size(void);
 
 /* The keys, for --help and docs: their number, and the i-th ({NULL, NULL} past the end). */
 unsigned vms_config_nkeys(void);
+/* The meaning of `design` (radix | hashed | inverted), a key outside the table: the dump
+ * lists it only when it is not radix. */
+extern const char vms_config_design_help[];
 vms_config_key vms_config_key_at(unsigned i);
 
 /* Does vms_config_dump (and vms_config_json) list key i for c? Every key but the

@@ -139,6 +139,19 @@ void vms_core_mmu_flush_asid(vms_core *c, uint32_t asid);
 void vms_core_mmu_flush_all(vms_core *c);
 
 /*
+ * Broadcast invalidation through the core's format (vms_mmu_ops): has_broadcast says
+ * whether this machine has one (x86-64 with INVLPGB, every AArch64 machine; never
+ * RISC-V). flush_broadcast drops on every core the non-global entries tagged asid of
+ * npages pages from va (npages 0: all of asid's) and returns the instructions issued
+ * (INVLPGB on x86-64, TLBI VAE1IS / ASIDE1IS on AArch64; 0 and nothing done without
+ * a broadcast); sync waits for their completion everywhere (TLBSYNC, DSB ISH) and
+ * returns the cycles waited.
+ */
+bool vms_core_mmu_has_broadcast(const vms_core *c);
+unsigned vms_core_mmu_flush_broadcast(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages);
+uint64_t vms_core_mmu_sync(vms_core *c);
+
+/*
  * Translate va for an access of `kind` through the TLBs and, on a miss, the walker.
  * Returns true and fills *x (may be NULL) and *pa on success; on a fault returns false,
  * fills *fault, sets CR2 (for #PF) and drops TLB entries for va. trace (may be NULL)
@@ -170,17 +183,7 @@ static inline bool vms_access_is_string(uint64_t va, uint64_t len)
     return ((va + len - 1) >> 12) - (va >> 12) >= 16;
 }
 
-/*
- * One address-only reference of a batch: len bytes (>= 1) at va, of kind
- * vms_access_kind (read, write or fetch). 16 bytes, no pointers.
- */
-typedef struct vms_ref {
-    uint64_t va;
-    uint32_t len;
-    uint8_t kind; /* vms_access_kind */
-    uint8_t reserved_[3];
-} vms_ref;
-_Static_assert(sizeof(vms_ref) == 16, "vms_ref is 16 bytes");
+/* vms_ref, one address-only reference of a batch, is in common.h (trace readers fill it). */
 
 /*
  * Run refs[0..n) in order as address-only accesses: exactly what n calls of

@@ -41,8 +41,9 @@ typedef struct vms_core vms_core;
 
 /*
  * What a kernel does to a core's MMU, in no architecture's words: each format maps
- * them to its own instructions (x86-64: MOV CR3, INVLPG, INVPCID; RISC-V: csrw satp and
- * sfence.vma; AArch64: MSR TTBR0_EL1 and TLBI). core.h's vms_core_mmu_* call them.
+ * them to its own instructions (x86-64: MOV CR3, INVLPG, INVPCID, INVLPGB; RISC-V: csrw
+ * satp and sfence.vma; AArch64: MSR TTBR0_EL1, TLBI and TLBI … IS). core.h's
+ * vms_core_mmu_* call them.
  */
 typedef struct vms_mmu_ops {
     /* Paging on with the kernel's root; address-space IDs used when asids. */
@@ -57,6 +58,20 @@ typedef struct vms_mmu_ops {
     void (*flush_asid)(vms_core *c, uint32_t asid);
     /* Every entry, global ones included. */
     void (*flush_all)(vms_core *c);
+
+    /* Broadcast invalidation, where the architecture has one (all three NULL where it
+     * has none: RISC-V, whose kernel fences other harts through IPIs or SBI calls).
+     * has_broadcast: this machine implements it (x86-64: INVLPGB, invlpgb_max > 0).
+     * flush_broadcast: every core of the machine, the issuer included, drops from its
+     * own TLBs and walk caches the non-global entries tagged asid of the npages pages
+     * from va (npages 0: every non-global entry of asid); no core is interrupted or
+     * charged but the issuer. Posted: complete only after sync. Returns the
+     * instructions issued (x86-64: INVLPGB; AArch64: TLBI VAE1IS / ASIDE1IS).
+     * sync: wait until this core's broadcasts completed on every core (TLBSYNC,
+     * DSB ISH); returns the cycles waited. */
+    bool (*has_broadcast)(const vms_core *c);
+    unsigned (*flush_broadcast)(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages);
+    uint64_t (*sync)(vms_core *c);
 } vms_mmu_ops;
 
 /* An attribute held in an entry: true when (pte & mask) == val (mask 0: never held). */

@@ -152,6 +152,17 @@ vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_e
 vms_status vms_frames_free(vms_frames *fr, uint64_t pfn, unsigned order, vms_err *err);
 
 /*
+ * Split the allocated block headed by pfn (order k > 0, no pins) into 2^k allocated
+ * order-0 blocks (Linux split_page / split_huge_page's __split_folio_to_order): every
+ * frame becomes a head with the block's flags (the per-flag counts do not change) and
+ * order 0; the old head keeps its refcount, mapcount and owner, each new head gets
+ * refcount `tail_refs` (>= 1) and keeps its own mapcount. VMS_ERR_INVAL (and no change)
+ * for a pfn that is not the head of an allocated block, an order-0 block, a pinned
+ * block or tail_refs 0.
+ */
+vms_status vms_frames_split(vms_frames *fr, uint64_t pfn, uint32_t tail_refs, vms_err *err);
+
+/*
  * Reserve npages frames from pfn (frame 0, firmware, a crash kernel …): they leave the
  * free pool, get flag RESERVED and are never allocated. Every frame must be free RAM in
  * one range; otherwise VMS_ERR_INVAL and no change. VMS_ERR_NOMEM if metadata could

@@ -72,6 +72,10 @@ typedef struct vms_kernel_costs {
     uint32_t ipi_send;    /* the initiator, per target IPI sent (ICR write) */
     uint32_t ipi_latency; /* one-way delivery of an IPI or its ack within a socket */
     uint32_t ipi_hop;     /* ... plus this per interconnect hop (vms_machine_hops) */
+    uint32_t sbi_ecall;   /* RISC-V: the initiator's ecall into the SBI firmware and back
+                             (sbi_remote_sfence_vma_asid), before the firmware's IPIs */
+    uint32_t sbi_rfence;  /* RISC-V: a hart's M-mode handler of the firmware's remote-fence
+                             IPI (trap, request, mret; its sfence.vma costs its own) */
     uint32_t syscall;     /* entering and leaving a system call */
     uint32_t ctx_switch;  /* a context switch, beyond its CR3 load */
 } vms_kernel_costs;
@@ -83,10 +87,15 @@ typedef struct vms_kernel_costs {
  */
 /* How the kernel shoots down TLB entries on other cores (docs/SMP.md). */
 typedef enum vms_shootdown_mode {
-    VMS_SHOOTDOWN_AUTO = 0,      /* Linux's choice: INVLPGB when the mm is active on >= 3
-                                    cores and the machine has it, else IPIs */
-    VMS_SHOOTDOWN_IPI = 1,       /* always IPIs (flush_tlb_multi) */
-    VMS_SHOOTDOWN_BROADCAST = 2, /* always INVLPGB + TLBSYNC (needs invlpgb_max > 0) */
+    VMS_SHOOTDOWN_AUTO = 0,      /* Linux's choice for the architecture: x86-64 INVLPGB
+                                    when the mm is active on >= 3 cores and the machine has
+                                    it, else IPIs; AArch64 TLBI … IS always; RISC-V the SBI
+                                    remote fence */
+    VMS_SHOOTDOWN_IPI = 1,       /* always the kernel's own IPIs (flush_tlb_multi) */
+    VMS_SHOOTDOWN_BROADCAST = 2, /* always the broadcast: INVLPGB + TLBSYNC (needs
+                                    invlpgb_max > 0) or TLBI … IS + DSB ISH; refused on
+                                    RISC-V, which has none */
+    VMS_SHOOTDOWN_SBI = 3,       /* RISC-V only: SBI remote fences (firmware IPIs) */
 } vms_shootdown_mode;
 
 /* The page cache at boot (kernel.pagecache; docs/KERNEL.md). */
@@ -95,6 +104,20 @@ typedef enum vms_pagecache {
     VMS_PAGECACHE_COLD = 1, /* nothing cached: a file page's first fault reads it (major) */
     VMS_PAGECACHE_WARM = 2, /* host files resident (as after a first run) */
 } vms_pagecache;
+
+/* Transparent huge pages (config key thp; Linux /sys/kernel/mm/transparent_hugepage/enabled;
+ * docs/HUGEPAGES.md). */
+typedef enum vms_thp_mode {
+    VMS_THP_MADVISE = 0, /* only in VMAs given madvise(MADV_HUGEPAGE) (this machine's default) */
+    VMS_THP_ALWAYS = 1,  /* every eligible anonymous VMA, unless MADV_NOHUGEPAGE */
+    VMS_THP_NEVER = 2,   /* never */
+} vms_thp_mode;
+
+/* What a write to a shared (COW) transparent huge page does (thp.cow). */
+typedef enum vms_thp_cow {
+    VMS_THP_COW_SPLIT = 0, /* split the huge page and copy one 4 KiB page (Linux) */
+    VMS_THP_COW_COPY = 1,  /* copy the whole 2 MiB page when a free block exists */
+} vms_thp_cow;
 
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
@@ -146,6 +169,22 @@ typedef struct vms_kernel_config {
     uint64_t wmark_high; /* [0 = auto] bytes: ... and reclaims up to it */
     int kswapd_core;     /* [-1] core charged for kswapd's work; -1: nobody (counted
                             apart in stats as kswapd_cycles) */
+    /* ---- huge pages (docs/HUGEPAGES.md) ---- */
+    vms_thp_mode thp;           /* [madvise] transparent huge pages: always, madvise, never */
+    vms_thp_cow thp_cow;        /* [split] a write to a shared huge page: split or copy */
+    unsigned thp_max_ptes_none; /* [511] khugepaged: empty PTEs a collapse may fill (Linux
+                                   khugepaged/max_ptes_none) */
+    uint64_t hugepages;         /* [0] 2 MiB hugetlb pages reserved at boot (hugepages=N) */
+    uint64_t hugepages_1g;      /* [0] 1 GiB hugetlb pages reserved at boot
+                                   (hugepagesz=1G hugepages=N) */
+    int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
+    unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
+    /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
+     * ignore them ---- */
+    bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
+    bool smap; /* [true] CR4.SMAP: kernel data accesses to user pages only inside
+                  STAC … CLAC (copy_to_user); a stray one is an oops (EFAULT here) */
+    bool pke;  /* [true] CR4.PKE: protection keys (pkey_alloc, pkey_mprotect, PKRU) */
 } vms_kernel_config;
 
 /* Fill *cfg with the defaults documented in vms_kernel_config. */
@@ -242,12 +281,29 @@ typedef struct vms_kernel_stats {
     uint64_t pgpgin;                 /* pages read from files into the page cache */
     uint64_t pgpgout;                /* pages written back to files */
     uint64_t thp_fault_alloc;        /* huge-page faults that mapped a 2M/1G block */
+    uint64_t thp_anon_fault_alloc;   /* … of those, transparent huge pages (thp_fault_alloc) */
+    uint64_t thp_fault_fallback;     /* THP faults that found no free 2 MiB block: 4 KiB */
+    uint64_t thp_collapse_alloc;     /* huge pages khugepaged collapsed 512 pages into */
+    uint64_t thp_split_page;         /* huge pages split into 512 pages */
+    uint64_t thp_split_pmd;          /* huge mappings (PMDs) split into page tables */
+    uint64_t thp_zero_page_alloc;    /* allocations of the huge zero page */
+    uint64_t thp_cow_copy;           /* COW faults that copied a whole huge page */
+    uint64_t thp_khugepaged_scans;   /* khugepaged runs */
+    uint64_t khugepaged_cycles;      /* cycles of khugepaged's work (charged to its core) */
+    uint64_t compact_stall;          /* direct compactions (a huge allocation failed) */
+    uint64_t compact_success;        /* compactions that made a free 2 MiB block */
+    uint64_t compact_migrate;        /* pages compaction migrated (compact_migrate_scanned) */
+    uint64_t hugetlb_sigbus;         /* hugetlb faults with no page in the pool: SIGBUS */
     uint64_t nr_tlb_local_flush_one; /* INVLPGs issued by the kernel on its own core */
     uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
     uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
-    uint64_t tlb_broadcasts;               /* shootdowns done by INVLPGB + TLBSYNC (no IPI) */
+    uint64_t tlb_broadcasts;               /* shootdowns done by a broadcast, no IPI (INVLPGB
+                                              + TLBSYNC, TLBI … IS + DSB ISH) */
     uint64_t tlb_invlpgb;                  /* INVLPGB instructions the kernel issued */
+    uint64_t tlb_tlbi_is;                  /* AArch64 TLBI … IS instructions it issued */
+    uint64_t tlb_sbi_rfence;               /* RISC-V SBI remote-fence calls it made (each
+                                              one IPI per target, counted in ipis) */
     uint64_t tlb_shootdown_cycles;         /* cycles of shootdowns that involved another core:
                                               initiators' sends, local flushes and waits (acks,
                                               TLBSYNC) plus targets' handlers */
@@ -288,13 +344,27 @@ typedef struct vms_kernel_stats {
     uint64_t user_cycles;       /* cycles of user accesses themselves (translation + data) */
     uint64_t kernel_faults;     /* of pgfault: faults taken by kernel accesses to user memory */
     uint64_t efault;            /* kernel accesses to user memory that failed with EFAULT */
+    uint64_t smap_faults;       /* … of which SMAP stopped (outside STAC/CLAC): oopses */
     uint64_t auto_anon_vmas;    /* VMAs created by the auto-anonymous layout (proc.h) */
+    /* The hashed and inverted designs (vmsim/arch/hashed.h; 0 under radix): */
+    uint64_t hash_faults;        /* faults hash_page ended by filling the table (not pgfault) */
+    uint64_t hash_fills;         /* entries inserted (hash faults and preloads) */
+    uint64_t hash_evictions;     /* entries pushed out: a full group, an alias, a chain's tail */
+    uint64_t hash_invalidations; /* entries removed because their radix PTE changed */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
 
 /* Zero the counters. */
 void vms_kernel_reset_stats(vms_kernel *k);
+
+/* ---- huge pages (docs/HUGEPAGES.md) ----------------------------------------------------- */
+
+/* Run khugepaged once: scan up to kernel.khugepaged_pages pages of THP-eligible VMAs
+ * (from where the last run stopped, every process in turn) and collapse each 2 MiB range
+ * whose PTEs map exclusive anonymous pages (at most thp.max_ptes_none empty) into one new
+ * huge page, charging khugepaged.core. Returns the number of collapses. */
+uint64_t vms_kernel_khugepaged(vms_kernel *k);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 
@@ -303,9 +373,13 @@ typedef struct vms_shootdown_event {
     int pid;                 /* a process using the mm (0 if none) */
     unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
     uint64_t start, end;     /* the virtual range */
-    bool full;               /* the whole PCID was flushed (range above the 33-page ceiling) */
-    bool broadcast;          /* INVLPGB + TLBSYNC instead of IPIs */
-    unsigned invlpgb;        /* INVLPGB instructions issued (broadcast) */
+    bool full;               /* the whole PCID / ASID was flushed (range above the
+                                architecture's ceiling: 33 pages on x86-64) */
+    bool broadcast;          /* INVLPGB + TLBSYNC or TLBI … IS + DSB ISH instead of IPIs */
+    bool sbi;                /* RISC-V: the IPIs were sent by an SBI remote fence */
+    const char *method;      /* "IPI", "SBI remote fence", "INVLPGB + TLBSYNC", "TLBI
+                                VAE1IS + DSB ISH", "TLBI ASIDE1IS + DSB ISH" (static) */
+    unsigned invlpgb;        /* broadcast instructions issued (INVLPGB, TLBI … IS) */
     unsigned ntargets;       /* IPIs sent (0 for a broadcast) */
     const unsigned *targets; /* their cores, in send order (valid during the call) */
     const uint64_t *ack;     /* per target: cycles from the start until its ack arrived */
@@ -326,7 +400,9 @@ void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud)
 /*
  * Append /proc/meminfo text ("%-16s%8llu kB" lines, label with its colon, Linux's fs/proc/meminfo.c
  * order): MemTotal, MemFree, MemAvailable, Cached, AnonPages, Mapped, Shmem, PageTables, Mlocked,
- * SwapTotal, SwapFree. VMS_ERR_NOMEM if sb could not grow.
+ * SwapTotal, SwapFree, AnonHugePages, ShmemHugePages, FileHugePages; then as Linux's
+ * hugetlb_report_meminfo HugePages_Total/Free/Rsvd/Surp ("%-16s   %5llu", no unit: the 2 MiB
+ * pool), Hugepagesize and Hugetlb (kB of every pool). VMS_ERR_NOMEM if sb could not grow.
  */
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb);
 
@@ -342,7 +418,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *             (total = minor + major + segv + sigbus; the others are breakdowns),
  *   "tlb_shootdown": {"remote_flushes", "ipis", "broadcasts", "cycles", "invlpgb",
  *                     "lazy_skipped", "switch_flushes", "leave_mm", "deferred",
- *                     "local_flush_one", "local_flush_all", "pcid_flushes"},
+ *                     "local_flush_one", "local_flush_all", "pcid_flushes", "tlbi_is",
+ *                     "sbi_rfence"},
  *   "sched": {"migrations", "preemptions"},
  *   "pagecache": {"pgpgin", "pgpgout"},
  *   "procs": {"forks", "execs", "clones", "exits", "context_switches", "syscalls",
@@ -357,7 +434,13 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *               "written_back", "rotated", "refaults", "refaults_anon", "refaults_file",
  *               "kswapd_runs", "allocstall", "kswapd_cycles", "oom_kills",
  *               "watermark_min", "watermark_low", "watermark_high"} (watermarks in pages),
- *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"}
+ *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"},
+ *   "thp": {"mode", "fault_alloc", "fault_fallback", "collapse_alloc", "split_page",
+ *           "split_pmd", "zero_page_alloc", "cow_copy", "anon_huge_pages",
+ *           "khugepaged_scans", "khugepaged_cycles"} (anon_huge_pages in 4 KiB pages),
+ *   "compaction": {"stall", "success", "migrated"},
+ *   "hugetlb": {"total", "free", "reserved", "surplus", "total_1g", "free_1g", "sigbus"}
+ *              (pages of the 2 MiB pool; _1g: the 1 GiB pool)
  * Adds a leading comma when sb already holds text that does not end in '{' or ','.
  */
 vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb);

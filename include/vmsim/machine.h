@@ -10,6 +10,7 @@
 #ifndef VMSIM_MACHINE_H
 #define VMSIM_MACHINE_H
 
+#include "vmsim/arch/hashed.h"
 #include "vmsim/bus.h"
 #include "vmsim/cache.h"
 #include "vmsim/dram.h"
@@ -42,6 +43,10 @@ typedef struct vms_cost_config {
     uint32_t invlpgb;     /* issuing one INVLPGB */
     uint32_t tlbsync;     /* a TLBSYNC waiting for broadcasts within one socket */
     uint32_t tlbsync_hop; /* ... plus this per interconnect hop to the farthest core */
+    /* The AArch64 forms (TLBI … IS, DSB ISH; arch/aarch64.h), charged the same way. */
+    uint32_t tlbi_is;     /* issuing one TLBI VAE1IS / ASIDE1IS / VMALLE1IS */
+    uint32_t dsb_ish;     /* a DSB ISH waiting for TLBI … IS within one socket */
+    uint32_t dsb_ish_hop; /* ... plus this per interconnect hop to the farthest core */
 } vms_cost_config;
 
 /* The MMU of each core. */
@@ -66,6 +71,8 @@ typedef struct vms_machine_config {
                                  InvlpgbCountMax + 1); 0: no INVLPGB (it is refused) */
     unsigned levels;          /* 4 or 5 (LA57): the paging mode the cores start in */
     const vms_pt_format *fmt; /* the page-table format (format.h); NULL: x86-64 by levels */
+    vms_design design;        /* what the walker searches (vmsim/arch/hashed.h): radix (the
+                                 format's tree, the default), hashed or inverted (x86-64 only) */
     unsigned maxphyaddr;      /* physical-address width M, 36 … 52 */
     uint64_t seed;            /* drives every random choice (random replacement, …) */
     vms_mmu_config mmu;

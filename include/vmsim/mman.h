@@ -34,6 +34,7 @@
 #define VMS_MAP_ANONYMOUS       0x20u
 #define VMS_MAP_GROWSDOWN       0x100u
 #define VMS_MAP_LOCKED          0x2000u
+#define VMS_MAP_NORESERVE       0x4000u /* hugetlb: no reservation at mmap (SIGBUS later) */
 #define VMS_MAP_POPULATE        0x8000u
 #define VMS_MAP_HUGETLB         0x40000u
 #define VMS_MAP_FIXED_NOREPLACE 0x100000u
@@ -42,7 +43,9 @@
 #define VMS_MAP_HUGE_1GB        (30u << VMS_MAP_HUGE_SHIFT)
 
 /* madvise advice */
-#define VMS_MADV_DONTNEED 4
+#define VMS_MADV_DONTNEED   4
+#define VMS_MADV_HUGEPAGE   14 /* transparent huge pages for the range (thp = madvise) */
+#define VMS_MADV_NOHUGEPAGE 15 /* none for the range (also under thp = always) */
 
 /* msync flags */
 #define VMS_MS_ASYNC      1u
@@ -112,6 +115,33 @@ vms_status vms_sys_munmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t le
 vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
                             vms_err *err);
 
+/*
+ * Protection keys (x86-64 with CR4.PKE: kernel.pke; Linux pkeys(7)). A page's key (PTE
+ * bits 62:59) selects two bits of the running thread's PKRU: AD forbids every data
+ * access to the page, WD writes — for user and kernel accesses to user pages alike,
+ * never instruction fetches. Each thread has its own PKRU (a new program's is
+ * 0x55555554: every key but 0 access-disabled); clone and fork copy it.
+ *  pkey_alloc     the lowest free key of t's address space (1 … 15) into *pkey, and t's
+ *                 PKRU for it set to rights (VMS_PKEY_DISABLE_ACCESS | _WRITE); flags
+ *                 must be 0. VMS_ERR_INVAL for bad flags or rights, VMS_ERR_UNSUPPORTED
+ *                 (ENOSPC) when every key is taken or the kernel has no PKE.
+ *  pkey_free      gives the key back (pages keep it); VMS_ERR_INVAL if not allocated.
+ *  pkey_mprotect  mprotect that also sets the range's key (pkey -1: plain mprotect);
+ *                 VMS_ERR_INVAL for a key not allocated.
+ * vms_task_wrpkru is the thread's WRPKRU (VMS_ERR_UNSUPPORTED without PKE: #UD);
+ * vms_task_pkru reads its PKRU.
+ */
+#define VMS_NR_PKEYS            16
+#define VMS_PKEY_DISABLE_ACCESS 1u
+#define VMS_PKEY_DISABLE_WRITE  2u
+vms_status vms_sys_pkey_alloc(vms_kernel *k, vms_task *t, unsigned flags, unsigned rights,
+                              int *pkey, vms_err *err);
+vms_status vms_sys_pkey_free(vms_kernel *k, vms_task *t, int pkey, vms_err *err);
+vms_status vms_sys_pkey_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
+                                 unsigned prot, int pkey, vms_err *err);
+vms_status vms_task_wrpkru(vms_kernel *k, vms_task *t, uint32_t pkru, vms_err *err);
+uint32_t vms_task_pkru(const vms_task *t);
+
 /* brk: set the program break to brk (0 queries). *out gets the new break (the old one
  * if the request could not be met, as Linux). Shrinking unmaps. */
 vms_status vms_sys_brk(vms_kernel *k, vms_task *t, uint64_t brk, uint64_t *out, vms_err *err);
@@ -121,8 +151,10 @@ vms_status vms_sys_brk(vms_kernel *k, vms_task *t, uint64_t brk, uint64_t *out, 
 vms_status vms_sys_mlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, vms_err *err);
 vms_status vms_sys_munlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, vms_err *err);
 
-/* madvise: only MADV_DONTNEED (zap the range: anonymous pages read as zeros afterwards,
- * file pages are re-read from the page cache). Locked VMAs: VMS_ERR_INVAL. */
+/* madvise: MADV_DONTNEED (zap the range: anonymous pages read as zeros afterwards, file
+ * pages are re-read from the page cache; locked VMAs: VMS_ERR_INVAL), MADV_HUGEPAGE and
+ * MADV_NOHUGEPAGE (mark the range's VMAs for transparent huge pages or against them;
+ * docs/HUGEPAGES.md). A range not fully mapped: VMS_ERR_RANGE. */
 vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, int advice,
                            vms_err *err);
 

@@ -252,6 +252,18 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
                                   void *buf, size_t len, vms_access_info *info, vms_err *err);
 
 /*
+ * The kernel dereferences a user pointer directly, outside STAC … CLAC — the bug SMAP
+ * exists to stop (a driver that forgot copy_from_user). As vms_proc_kernel_access, but
+ * RFLAGS.AC stays clear: with CR4.SMAP on (kernel.smap, x86-64) the access faults and,
+ * as Linux's do_user_addr_fault finds no fixup for it, the kernel reports the oops
+ * ("BUG: unable to handle page fault … SMAP" in dmesg, stats smap_faults): outcome
+ * VMS_ACCESS_EFAULT, nothing moved, the task lives on (Linux would kill it). With SMAP
+ * off it is an ordinary kernel access.
+ */
+vms_status vms_proc_kernel_deref(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                 void *buf, size_t len, vms_access_info *info, vms_err *err);
+
+/*
  * Treat every user address of t's address space as anonymous memory ("auto" layout of
  * trace replay, docs/REPLAY.md): from now on a fault on an address below TASK_SIZE that
  * no VMA covers (and that no stack can grow to) first creates an anonymous, private,

@@ -66,6 +66,12 @@ typedef struct vms_regs {
     uint64_t sctlr_el1; /* M, WXN */
     bool pan;           /* PSTATE.PAN; `user` above is EL0 */
     /* ---- end AArch64 ---- */
+    /* ---- designs (vmsim/arch/hashed.h): read when fmt is the hashed or inverted one ---- */
+    uint64_t htab;      /* HPT: HTABORG (SDR1); IPT: the entry array */
+    uint64_t htab_mask; /* HPT: group-index mask (HTABSIZE); IPT: frames covered */
+    uint64_t hat;       /* IPT: the hash anchor table */
+    unsigned hat_bits;  /* IPT: log2 of its anchors */
+    /* ---- end designs ---- */
 } vms_regs;
 
 /* Paging levels in force: 5 with CR4.LA57, else 4. */

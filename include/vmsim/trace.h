@@ -205,6 +205,18 @@ vms_status vms_trace_reader_open_mem(const void *data, size_t len, const char *n
  */
 bool vms_trace_read(vms_trace_reader *r, vms_trace_event *ev, vms_err *err);
 
+/*
+ * The batch read: decode the run of plain accesses (read, write, fetch; not modify) of
+ * thread tid that starts at the next event straight into refs[0, max) — va, size as len,
+ * kind — exactly as that many vms_trace_read calls would return them, and return how
+ * many (0..max). It stops before anything else: a kernel event, a modify, an access of
+ * another thread, or a record it leaves to vms_trace_read (a malformed one, whose error
+ * vms_trace_read then reports with the same file, line or byte). The reader's count and
+ * position advance as if the events had been read one by one, so the two calls mix
+ * freely. Returns 0 for formats without a batch decoder (ChampSim) and once failed.
+ */
+size_t vms_trace_read_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max);
+
 /* The reader's failure so far (status VMS_OK while none); never NULL. */
 const vms_err *vms_trace_reader_error(const vms_trace_reader *r);
 

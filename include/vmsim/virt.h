@@ -301,6 +301,7 @@ typedef struct vms_nested_stats {
     uint64_t exits_violation;  /* walks that ended in a second-stage violation */
     uint64_t exits_misconfig;  /* … in a misconfiguration */
     uint64_t refs_by_level[6]; /* second-stage entries read, by level */
+    uint64_t gbus_writes;      /* the guest software's writes to guest memory (outside walks) */
 } vms_nested_stats;
 
 typedef struct vms_nested vms_nested;
@@ -392,6 +393,12 @@ typedef struct vms_core vms_core;
  */
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest);
 
+/* VM entry under shadow paging: core c runs VM vm's guest on the hypervisor's shadow
+ * tables (shadow: the guest's registers with CR3 = the shadow root, a host-physical
+ * address), walked one-dimensionally; entries tagged vm; pwc (may be NULL) the VM's
+ * own page-walk cache. */
+vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *shadow, vms_pwc *pwc);
+
 /* VM exit: the host's registers and page-walk cache return; the guest's TLB entries stay
  * (tagged with its VM) for the next entry. No-op outside a guest. */
 void vms_core_vm_exit(vms_core *c);
@@ -445,6 +452,9 @@ typedef struct vms_gspace {
     unsigned prot;                /* their rights (VMS_PGPROT_*) */
     uint64_t gtab_next;           /* the next guest table frame (GPA) */
     uint64_t backed;              /* second-stage leaves made */
+    /* Called after each new leaf (NULL: none): the hypervisor keeps other views in step. */
+    vms_status (*on_back)(void *ud, uint64_t gpa);
+    void *on_back_ud;
 } vms_gspace;
 
 /* Set g up: s2fmt's tree with its root at s2_tables_at (host), backing from host_at to
@@ -488,6 +498,7 @@ typedef struct vms_vm_config {
     uint64_t host_end;
     uint32_t vpid;                   /* >= 1 */
     uint32_t exit_cycles;            /* cost of one VM exit and re-entry (0: 1200, an assumption) */
+    bool shadow;                     /* shadow paging instead of the second stage in hardware */
     const vms_tlb_config *s2_tlb;    /* nested TLB (NULL: none) */
     const vms_pwc_config *guest_pwc; /* guest page-walk caches (NULL: none) */
     uint64_t seed;
@@ -501,6 +512,12 @@ typedef struct vms_vm_stats {
     uint64_t guest_faults; /* guest page faults the guest's pager handled (no exit) */
     uint64_t guest_pages;  /* guest frames the guest's pager mapped */
     uint64_t unhandled;    /* accesses that failed */
+    /* shadow paging */
+    uint64_t exits_pf;      /* #PF intercepts (every shadow miss exits) */
+    uint64_t exits_ptwrite; /* the guest's writes to its (write-protected) page tables */
+    uint64_t shadow_fills;  /* shadow entries made */
+    uint64_t injected;      /* guest page faults reflected into the guest */
+    uint64_t sw_walk_refs;  /* guest entries the hypervisor read in software */
 } vms_vm_stats;
 
 typedef struct vms_vm vms_vm;
@@ -527,5 +544,21 @@ vms_nested *vms_vm_nested(vms_vm *vm);
 /* The second stage's tree (for `show ept`) and the guest's own tables. */
 const vms_pt *vms_vm_s2_pt(const vms_vm *vm);
 const vms_pt *vms_vm_guest_pt(const vms_vm *vm);
+
+/*
+ * Device passthrough (seed 001, "How Modern Virtual Machines Use IOMMU"): give requester
+ * bdf of IOMMU io to the VM, in IOMMU domain did. The device then issues guest-physical
+ * DMA addresses, which the IOMMU translates with the VM's GPA -> HPA mappings: on NPT the
+ * context points at the nested tables themselves (x86-64 entries, US = 1 throughout,
+ * which the IOMMU reads as read permission: shared, as a VT-d context can share its
+ * second-level tables); on EPT the hypervisor keeps a mirror tree in the IOMMU's format,
+ * kept in step with every backing it makes (as VFIO maps guest memory for the device).
+ * DMA to guest-physical memory the hypervisor has not backed, or outside the VM, is
+ * blocked and logged by the IOMMU (VFIO pins guest memory up front to avoid the first).
+ * Mirror tables come from host RAM at iommu_tables_at (EPT only).
+ */
+typedef struct vms_iommu vms_iommu;
+vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
+                                uint64_t iommu_tables_at, vms_err *err);
 
 #endif

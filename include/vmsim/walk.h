@@ -83,18 +83,23 @@ typedef struct vms_fault {
 
 /* One level of a walk, for narration ("explain") and tests. */
 typedef struct vms_walk_step {
-    unsigned level;    /* 5 … 1 */
+    unsigned level;    /* 5 … 1 (hashed designs: 1 primary group or anchor, 2 secondary
+                          group or chain) */
     uint64_t table_pa; /* physical address of the table read */
     unsigned index;    /* entry index in that table */
     uint64_t ptep;     /* physical address of the entry */
     uint64_t pte;      /* the raw entry as read (before A/D updates) */
 } vms_walk_step;
 
+/* The most entries one walk reads: 5 levels of a radix tree; 16 for a hashed-table
+ * search (two groups of 8, or an anchor and a chain; vmsim/arch/hashed.h). */
+#define VMS_WALK_MAX_STEPS 16
+
 typedef struct vms_walk_trace {
     unsigned nsteps;
     unsigned pwc_level; /* 0: walk began at the root; L: a PWC supplied the level-L entry
                            and the walk began at level L-1 */
-    vms_walk_step step[5];
+    vms_walk_step step[VMS_WALK_MAX_STEPS];
 } vms_walk_trace;
 
 /* Walker counters (a core has one set). */

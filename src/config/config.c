@@ -43,12 +43,15 @@ typedef enum kind {
     K_DRAM,     /* a DRAM preset (vms_dram_preset) */
     K_DPAGE,    /* open | closed */
     K_DMAP,     /* the DRAM address-mapping string */
-    K_SHOOT,    /* ipi | broadcast | auto */
+    K_SHOOT,    /* ipi | broadcast | auto | sbi */
     K_PCACHE,   /* warm | cold: kernel.pagecache_warm */
     K_ARCH,     /* the architecture: machine.fmt (format.h) */
     K_LEVELS,   /* paging levels, within what the architecture has */
     K_TLBMODE,  /* hardware | software: machine.mmu.swtlb.on */
     K_TLBOP,    /* tlbwr | tlbwi: kernel.tlbex.tlbwi */
+    K_THP,      /* always | madvise | never */
+    K_THPCOW,   /* split | copy */
+    K_KHUGE,    /* "none" or a core: khugepaged.core */
 } kind;
 
 typedef struct key {
@@ -113,6 +116,12 @@ static const key keys[] = {
      "cycles of a TLBSYNC awaiting broadcasts within a socket"},
     {"cost.tlbsync_hop", K_U32, M(cost.tlbsync_hop), 0, U32MAX,
      "extra TLBSYNC cycles per socket hop to the farthest core"},
+    {"cost.tlbi_is", K_U32, M(cost.tlbi_is), 0, U32MAX,
+     "cycles to issue one AArch64 TLBI ... IS (broadcast)"},
+    {"cost.dsb_ish", K_U32, M(cost.dsb_ish), 0, U32MAX,
+     "cycles of a DSB ISH awaiting TLBI ... IS within a socket"},
+    {"cost.dsb_ish_hop", K_U32, M(cost.dsb_ish_hop), 0, U32MAX,
+     "extra DSB ISH cycles per socket hop to the farthest core"},
     {"kernel.fault_around", K_UINT, KC(fault_around_pages), 1, 512,
      "pages mapped around a file read fault (power of 2)"},
     {"kernel.zero_page", K_BOOL, KC(zero_page), 0, 0,
@@ -146,8 +155,19 @@ static const key keys[] = {
      "one-way delivery of an IPI or its ack within a socket"},
     {"kernel.cost.ipi_hop", K_U32, KC(cost.ipi_hop), 0, U32MAX,
      "extra IPI delivery cycles per socket hop"},
+    {"kernel.cost.sbi_ecall", K_U32, KC(cost.sbi_ecall), 0, U32MAX,
+     "RISC-V: initiator cycles of the SBI remote-fence ecall and return"},
+    {"kernel.cost.sbi_rfence", K_U32, KC(cost.sbi_rfence), 0, U32MAX,
+     "RISC-V: a hart's M-mode handler of an SBI remote-fence IPI"},
     {"kernel.shootdown", K_SHOOT, 0, 0, 0,
-     "TLB shootdown: ipi, broadcast (INVLPGB) or auto (broadcast when on >= 3 cores)"},
+     "TLB shootdown: ipi, broadcast (INVLPGB; AArch64 TLBI IS), sbi (RISC-V remote fence) or "
+     "auto (Linux's: x86 broadcast when on >= 3 cores, AArch64 TLBI IS, RISC-V sbi)"},
+    {"kernel.smep", K_BOOL, KC(smep), 0, 0,
+     "x86-64: CR4.SMEP on (no supervisor fetch from user pages)"},
+    {"kernel.smap", K_BOOL, KC(smap), 0, 0,
+     "x86-64: CR4.SMAP on (kernel touches user pages only inside STAC ... CLAC)"},
+    {"kernel.pke", K_BOOL, KC(pke), 0, 0,
+     "x86-64: CR4.PKE on (protection keys: pkey_alloc, pkey_mprotect, PKRU)"},
     {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
      "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
     {"kernel.tlb_refill_cycles", K_U32, KC(tlbex.refill_cycles), 0, U32MAX,
@@ -184,6 +204,20 @@ static const key keys[] = {
     {"watermark.high", K_SIZE, KC(wmark_high), 0, UINT64_C(1) << 45,
      "free memory kswapd reclaims up to; 0 automatic"},
     {"kswapd.core", K_KSWAPD, 0, 0, 0, "core charged for kswapd's work, or none (counted apart)"},
+    {"thp", K_THP, 0, 0, 0,
+     "transparent huge pages: always, madvise (only MADV_HUGEPAGE ranges) or never"},
+    {"thp.cow", K_THPCOW, 0, 0, 0,
+     "a write to a shared huge page: split (copy 4 KiB, Linux) or copy (the whole 2 MiB)"},
+    {"thp.max_ptes_none", K_UINT, KC(thp_max_ptes_none), 0, 511,
+     "empty PTEs a khugepaged collapse may fill with zeros"},
+    {"hugepages", K_U64, KC(hugepages), 0, UINT64_C(1) << 24,
+     "2 MiB hugetlb pages reserved at boot (the pool MAP_HUGETLB takes from)"},
+    {"hugepages_1g", K_U64, KC(hugepages_1g), 0, UINT64_C(1) << 14,
+     "1 GiB hugetlb pages reserved at boot (hugepagesz=1G hugepages=N)"},
+    {"khugepaged.core", K_KHUGE, 0, 0, 0,
+     "core charged for khugepaged's work, or none (counted apart)"},
+    {"khugepaged.pages", K_UINT, KC(khugepaged_pages), 512, UINT64_C(1) << 24,
+     "pages khugepaged scans per run (pages_to_scan)"},
     {"cache", K_CACHE, 0, 0, 0,
      "data-cache hierarchy: off, skylake or tiny; replaces every earlier cache.* key"},
     {"cache.l1d", K_CLEVEL, M(cache.l1d), 0, 0, "L1 data cache SIZE:WAYS:LATENCY[:POLICY] or none"},
@@ -578,11 +612,37 @@ static bool set_kswapd(vms_config *c, const char *value)
     return true;
 }
 
-static const char *const shoot_names[] = {"auto", "ipi", "broadcast"};
+static const char *const thp_names[] = {"madvise", "always", "never"};
+static const char *const thp_cow_names[] = {"split", "copy"};
+
+/* Index of value in names[0..n), or -1. */
+static int name_index(const char *const *names, int n, const char *value)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcasecmp(value, names[i]))
+            return i;
+    return -1;
+}
+
+/* khugepaged.core: "none" (-1) or a core number. */
+static bool set_khugepaged(vms_config *c, const char *value)
+{
+    uint64_t v;
+    if (!strcasecmp(value, "none")) {
+        c->kernel.khugepaged_core = -1;
+        return true;
+    }
+    if (!vms_parse_u64(value, false, &v) || v >= VMS_MAX_CORES)
+        return false;
+    c->kernel.khugepaged_core = (int)v;
+    return true;
+}
+
+static const char *const shoot_names[] = {"auto", "ipi", "broadcast", "sbi"};
 
 static bool set_shootdown(vms_config *c, const char *value)
 {
-    for (unsigned i = 0; i < 3; i++)
+    for (unsigned i = 0; i < 4; i++)
         if (!strcasecmp(value, shoot_names[i])) {
             c->kernel.shootdown = (vms_shootdown_mode)i;
             return true;
@@ -666,6 +726,20 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return set_swap_device(c, value);
     case K_KSWAPD:
         return set_kswapd(c, value);
+    case K_KHUGE:
+        return set_khugepaged(c, value);
+    case K_THP: {
+        int i = name_index(thp_names, 3, value);
+        if (i >= 0)
+            c->kernel.thp = (vms_thp_mode)i;
+        return i >= 0;
+    }
+    case K_THPCOW: {
+        int i = name_index(thp_cow_names, 2, value);
+        if (i >= 0)
+            c->kernel.thp_cow = (vms_thp_cow)i;
+        return i >= 0;
+    }
     case K_CACHE:
         return vms_cache_preset(value, &c->machine.cache, err) == VMS_OK;
     case K_CLEVEL:
@@ -780,9 +854,35 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     return VMS_OK;
 }
 
+/*
+ * `design` (radix | hashed | inverted: machine.design, vmsim/arch/hashed.h) is a key
+ * outside the table above: it is listed by the dump (and so the JSON) only when it is
+ * not radix, so that every radix run prints the configuration it printed before the
+ * designs existed. `vmsim config --keys` lists it after the table's keys.
+ */
+const char vms_config_design_help[] =
+    "translation design: radix (the architecture's tree), hashed (a PowerPC-style hashed "
+    "page table) or inverted (an inverted page table); x86_64 only";
+
+static vms_status set_design(vms_config *c, const char *value, const char *where, vms_err *err)
+{
+    vms_design d;
+    if (!vms_design_parse(value, &d)) {
+        char q[96];
+        vmsi_quote(value, strlen(value), q);
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "%s: bad value '%s' for design: expected radix, hashed or inverted", where,
+                        q);
+    }
+    c->machine.design = d;
+    return VMS_OK;
+}
+
 vms_status vms_config_set(vms_config *c, const char *key_name, const char *value, const char *where,
                           vms_err *err)
 {
+    if (strcmp(key_name, "design") == 0)
+        return set_design(c, value, where, err);
     const key *k = find_key(key_name);
     if (!k) {
         char q[96];
@@ -1045,6 +1145,8 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
         case K_UINT:
         case K_LEVELS:
             vms_strbuf_printf(sb, "%u", *(const unsigned *)cfield(c, k));
+            if (k->k == K_LEVELS && c->machine.design != VMS_DESIGN_RADIX)
+                vms_strbuf_printf(sb, "\ndesign = %s", vms_design_name(c->machine.design));
             break;
         case K_ARCH:
             vms_strbuf_printf(sb, "%s", c->machine.fmt ? c->machine.fmt->arch : "x86_64");
@@ -1117,6 +1219,18 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_TLBOP:
             vms_strbuf_printf(sb, "%s", c->kernel.tlbex.tlbwi ? "tlbwi" : "tlbwr");
+            break;
+        case K_THP:
+            vms_strbuf_printf(sb, "%s", thp_names[c->kernel.thp]);
+            break;
+        case K_THPCOW:
+            vms_strbuf_printf(sb, "%s", thp_cow_names[c->kernel.thp_cow]);
+            break;
+        case K_KHUGE:
+            if (c->kernel.khugepaged_core < 0)
+                vms_strbuf_printf(sb, "none");
+            else
+                vms_strbuf_printf(sb, "%d", c->kernel.khugepaged_core);
             break;
         default:
             break;

@@ -20,6 +20,7 @@ vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned s
     a->policy = policy;
     a->rng = rng;
     a->state_bytes = policy->state_bytes(ways);
+    a->plru16 = policy == &vmsi_repl_plru && ways <= 16;
     a->e = vmsi_calloc(alloc, (size_t)sets * ways, sizeof *a->e);
     if (!a->e)
         return VMS_ERR_NOMEM;
@@ -60,12 +61,20 @@ static bool conflict(const vmsi_assoc_entry *e, const vmsi_assoc_entry *f)
 /*
  * The way a fill of entry `n` takes in `row` by superseding: the first conflicting
  * entry (later conflicting ones are dropped, as a global fill may cover several
- * contexts' entries for one page), else -1.
+ * contexts' entries for one page), else -1; and in the same pass *free, the lowest
+ * invalid way (-1 when the set is full; used only when nothing conflicts, so the
+ * drops cannot have made it).
  */
-static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entry *n)
+static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entry *n, int *free)
 {
     int found = -1;
+    *free = -1;
     for (unsigned w = 0; w < a->ways; w++) {
+        if (!(row[w].tag & VMSI_ASSOC_V)) {
+            if (*free < 0)
+                *free = (int)w;
+            continue;
+        }
         if (!conflict(&row[w], n))
             continue;
         if (found < 0) {
@@ -78,16 +87,8 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
     return found;
 }
 
-/* The lowest invalid way of row, or -1 when the set is full. */
-static int first_invalid(const vmsi_assoc *a, const vmsi_assoc_entry *row)
-{
-    for (unsigned w = 0; w < a->ways; w++)
-        if (!(row[w].tag & VMSI_ASSOC_V))
-            return (int)w;
-    return -1;
-}
-
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted)
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                         uint64_t *victim)
 {
     const vmsi_assoc_entry n = {tag, data, ctx};
     assert(tag & VMSI_ASSOC_V);
@@ -95,40 +96,28 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
     vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
     uint8_t *state = a->state + (size_t)set * a->state_bytes;
     *evicted = false;
-    int way = supersede(a, row, &n);
+    int free;
+    int way = supersede(a, row, &n, &free);
     bool hit = way >= 0;
     if (way < 0) {
-        way = first_invalid(a, row);
+        way = free;
         if (way >= 0) {
             a->count++;
         } else {
-            way = (int)a->policy->victim(state, a->ways, a->rng);
+            way = (int)(a->plru16 ? vmsi_assoc_plru_victim(a, state)
+                                  : a->policy->victim(state, a->ways, a->rng));
             assert((unsigned)way < a->ways);
             *evicted = true;
+            if (victim)
+                *victim = row[way].tag;
         }
     }
     row[way] = n;
-    a->policy->touch(state, a->ways, (unsigned)way, hit);
+    if (a->plru16)
+        vmsi_assoc_plru_touch(a, state, (unsigned)way);
+    else
+        a->policy->touch(state, a->ways, (unsigned)way, hit);
     return (unsigned)way;
-}
-
-unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
-                               vmsi_assoc_pred pred, const void *arg)
-{
-    unsigned dropped = 0;
-    if (nsets > a->sets)
-        nsets = a->sets;
-    for (unsigned i = 0; i < nsets; i++) {
-        vmsi_assoc_entry *row = vmsi_assoc_at(a, (first_set + i) % a->sets, 0);
-        for (unsigned w = 0; w < a->ways; w++) {
-            if ((row[w].tag & VMSI_ASSOC_V) && pred(&row[w], arg)) {
-                row[w].tag = 0;
-                dropped++;
-            }
-        }
-    }
-    a->count -= dropped;
-    return dropped;
 }
 
 /* Check one set: placement of every valid entry and no conflicting pair. */

@@ -61,7 +61,39 @@ typedef struct vmsi_assoc {
     unsigned index_shift;
     size_t state_bytes; /* per set */
     unsigned count;     /* valid entries */
+    bool plru16;        /* policy plru with ways <= 16: its MRU bits handled inline */
 } vmsi_assoc;
+
+/* bit-PLRU (repl_plru.c), whose state the lookup and fill paths handle inline for up to
+ * 16 ways — the same bits, so the two implementations are interchangeable. */
+extern const vms_repl_policy vmsi_repl_plru;
+
+/* The MRU bits of a plru16 set (1 or 2 state bytes, little-endian). */
+static inline unsigned vmsi_assoc_plru_get(const vmsi_assoc *a, const uint8_t *s)
+{
+    return s[0] | (a->state_bytes > 1 ? (unsigned)s[1] << 8 : 0u);
+}
+
+static inline void vmsi_assoc_plru_put(const vmsi_assoc *a, uint8_t *s, unsigned x)
+{
+    s[0] = (uint8_t)x;
+    if (a->state_bytes > 1)
+        s[1] = (uint8_t)(x >> 8);
+}
+
+/* plru_touch for plru16: set the way's bit; when every bit would be set, only it. */
+static inline void vmsi_assoc_plru_touch(const vmsi_assoc *a, uint8_t *s, unsigned way)
+{
+    unsigned x = vmsi_assoc_plru_get(a, s) | 1u << way;
+    vmsi_assoc_plru_put(a, s, x == (1u << a->ways) - 1 ? 1u << way : x);
+}
+
+/* plru_victim for plru16: the lowest way whose bit is clear (way 0 of a 1-way set). */
+static inline unsigned vmsi_assoc_plru_victim(const vmsi_assoc *a, const uint8_t *s)
+{
+    unsigned free = ~vmsi_assoc_plru_get(a, s) & ((1u << a->ways) - 1);
+    return free ? (unsigned)__builtin_ctz(free) : 0;
+}
 
 /* Which entries a scan drops: called with each valid entry. */
 typedef bool (*vmsi_assoc_pred)(const vmsi_assoc_entry *e, const void *arg);
@@ -124,7 +156,11 @@ static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t ke
 /* Tell the policy that (set, way) was just hit. */
 static inline void vmsi_assoc_touch(vmsi_assoc *a, unsigned set, unsigned way)
 {
-    a->policy->touch(a->state + (size_t)set * a->state_bytes, a->ways, way, true);
+    uint8_t *s = a->state + (size_t)set * a->state_bytes;
+    if (a->plru16)
+        vmsi_assoc_plru_touch(a, s, way);
+    else
+        a->policy->touch(s, a->ways, way, true);
 }
 
 /*
@@ -144,16 +180,41 @@ void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc);
  * (same key, and same context, or the same VM and either global) is overwritten in place and
  * reported to the policy as a hit (an update is not a new arrival); further conflicting entries are
  * dropped. Otherwise the lowest invalid way is filled, else the policy's victim.
- * Sets *evicted when a valid, non-conflicting entry was replaced. Returns the way.
+ * Sets *evicted when a valid, non-conflicting entry was replaced, and then *victim (when
+ * not NULL) to that entry's tag. Returns the way.
  */
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted);
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                         uint64_t *victim);
 
 /*
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets
  * first_set, first_set+1, … (mod sets); nsets >= sets scans all. Returns how many.
  */
-unsigned vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets,
-                               vmsi_assoc_pred pred, const void *arg);
+static inline __attribute__((always_inline)) unsigned
+vmsi_assoc_drop_where(vmsi_assoc *a, unsigned first_set, unsigned nsets, vmsi_assoc_pred pred,
+                      const void *arg)
+{
+    /* Inline, so that a constant pred is inlined too (no call per entry); an empty array
+     * is not scanned, and the sets are stepped without a division. */
+    unsigned dropped = 0;
+    if (a->count == 0)
+        return 0;
+    if (nsets > a->sets)
+        nsets = a->sets;
+    unsigned set = first_set % a->sets;
+    for (unsigned i = 0; i < nsets; i++) {
+        vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+        for (unsigned w = 0; w < a->ways; w++) {
+            if ((row[w].tag & VMSI_ASSOC_V) && pred(&row[w], arg)) {
+                row[w].tag = 0;
+                dropped++;
+            }
+        }
+        set = set + 1 == a->sets ? 0 : set + 1;
+    }
+    a->count -= dropped;
+    return dropped;
+}
 
 /* The assoc invariants above; true when they hold. */
 bool vmsi_assoc_check(const vmsi_assoc *a);

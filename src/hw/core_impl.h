@@ -19,7 +19,7 @@ struct vms_core {
     vms_walk_stats wstats;
     vms_core_stats st;
     uint64_t cycles;
-    vms_mem_where walk_where[5]; /* where the last walk's references were served */
+    vms_mem_where walk_where[VMS_WALK_MAX_STEPS]; /* where the last walk's references were served */
     unsigned walk_nwhere;
     unsigned bcast_pending;   /* INVLPGBs issued since the last TLBSYNC */
     struct vmsi_swtlb *swtlb; /* tlb.mode = software: the JTLB (src/arch/mips); else NULL */

@@ -350,3 +350,21 @@ void vms_core_mmu_flush_all(vms_core *c)
 {
     mmu_ops(c)->flush_all(c);
 }
+
+bool vms_core_mmu_has_broadcast(const vms_core *c)
+{
+    const vms_mmu_ops *o = mmu_ops(c);
+    return o->flush_broadcast && o->sync && (!o->has_broadcast || o->has_broadcast(c));
+}
+
+unsigned vms_core_mmu_flush_broadcast(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages)
+{
+    if (!vms_core_mmu_has_broadcast(c))
+        return 0;
+    return mmu_ops(c)->flush_broadcast(c, asid, va & ~(uint64_t)VMS_PAGE_MASK, npages);
+}
+
+uint64_t vms_core_mmu_sync(vms_core *c)
+{
+    return vms_core_mmu_has_broadcast(c) ? mmu_ops(c)->sync(c) : 0;
+}

@@ -670,6 +670,10 @@ vms_status vms_core_curve_attach(vms_core *c, const char *what, vms_curve *curve
     curve->pend_new = false;
     curve->chain = *p;
     *p = curve;
+    /* A TLB with a curve keeps its repeat memo empty (tlb.c: probe), so that every lookup
+     * is shown at its true depth: drop what the memo holds now. */
+    if (t >= 0)
+        vmsi_tlb_memo_clear(c->tlb[t]);
     return VMS_OK;
 }
 

@@ -238,16 +238,10 @@ unsigned vms_nic_rx_queued(const vms_nic *nic)
 /* Append the assembled packet to the sink (lost, and counted, without host memory). */
 static void tx_emit(vms_nic *nic)
 {
-    if (nic->nsink == nic->sinkcap) {
-        size_t cap = nic->sinkcap ? 2 * nic->sinkcap : 16;
-        pkt *s = nic->dev.a->realloc(nic->dev.a->ud, nic->sink, nic->sinkcap * sizeof *s,
-                                     cap * sizeof *s);
-        if (!s) {
-            nic->st.tx_lost++;
-            return;
-        }
-        nic->sink = s;
-        nic->sinkcap = cap;
+    if (!vmsi_grow_to(nic->dev.a, (void **)&nic->sink, &nic->sinkcap, nic->nsink + 1,
+                      sizeof *nic->sink, 16)) {
+        nic->st.tx_lost++;
+        return;
     }
     uint8_t *copy = vmsi_alloc(nic->dev.a, nic->txlen ? nic->txlen : 1);
     if (!copy) {

@@ -57,6 +57,14 @@ vms_status vms_machine_validate(const vms_machine_config *cfg, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL, "invlpgb_max %u: expected 0 … 65536", cfg->invlpgb_max);
     if (!cfg->fmt && cfg->levels != 4 && cfg->levels != 5)
         return vmsi_err(err, VMS_ERR_INVAL, "paging levels %u: expected 4 or 5", cfg->levels);
+    if (cfg->design != VMS_DESIGN_RADIX && (cfg->fmt || cfg->design > VMS_DESIGN_INVERTED))
+        return vmsi_err(err, VMS_ERR_INVAL, "design %s: only on arch x86_64 (this machine is %s)",
+                        vms_design_name(cfg->design), cfg->fmt ? cfg->fmt->arch : "x86_64");
+    if (cfg->design != VMS_DESIGN_RADIX && cfg->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "design %s: the hardware searches its table; a software-managed TLB "
+                        "(tlb.mode=software) has no hardware walker",
+                        vms_design_name(cfg->design));
     vms_status st = vms_cache_validate(&cfg->cache, err);
     if (st == VMS_OK)
         st = vms_dram_validate(&cfg->dram, err);
@@ -109,6 +117,11 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
         vms_status st = vms_tlb_create(m->alloc, tc[l], seed, &c->tlb[l], err);
         if (st != VMS_OK)
             return st;
+        /* A software-managed TLB's Random reads the clock inside a replay batch, whose
+         * plain hits (the repeat memo's) add their cycles at the end: without the memo
+         * every hit is counted in order (the same results; mmu.c batch()). */
+        if (sw)
+            vms_tlb_set_memo(c->tlb[l], false);
     }
     if (has_pwc(&mc->pwc) && !sw) {
         vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
@@ -123,6 +136,8 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
     /* x86-64 is regs.fmt NULL (its mode is CR4.LA57); other formats are named. */
     const vms_pt_format *f = vms_machine_format(m);
     c->regs.fmt = strcmp(f->arch, "x86_64") == 0 ? NULL : f;
+    if (m->cfg.design != VMS_DESIGN_RADIX) /* a hashed or inverted table (arch/hashed.h) */
+        c->regs.fmt = vms_design_format(m->cfg.design, m->cfg.levels);
     vmsi_core_sync(c);
     return VMS_OK;
 }

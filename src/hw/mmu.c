@@ -18,6 +18,8 @@
  * sees the tables as they are now. Costs: each step adds its configured cycles to the core's clock;
  * every step is counted.
  */
+#include <string.h>
+
 #include "arch/mips/mips.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
@@ -265,6 +267,43 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
     return r;
 }
 
+/* The plain hits of a batch, counted by kind and page size and added to the counters
+ * once (hits_of). */
+typedef struct hits {
+    uint64_t n[3][VMS_PG_NSIZES];
+} hits;
+
+/*
+ * Add the batch's plain hits to the counters, as translate() counts each hit: the
+ * core's accesses and accesses by kind, the L1 TLB's lookups, hits and hits by size,
+ * and l1_hit + mem_access cycles each.
+ */
+static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
+{
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    uint64_t any = 0;
+    for (unsigned k = 0; k < 3; k++)
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+            any |= h->n[k][s];
+    if (!any)
+        return;
+    for (unsigned k = 0; k < 3; k++) {
+        uint64_t sum = 0;
+        for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
+            sum += h->n[k][s];
+            if (l1[k])
+                l1[k]->stats.hits_by_size[s] += h->n[k][s];
+        }
+        if (!sum)
+            continue;
+        c->st.accesses += sum;
+        c->st.by_kind[k] += sum;
+        l1[k]->stats.lookups += sum;
+        l1[k]->stats.hits += sum;
+        c->cycles += sum * (cost->l1_hit + cost->mem_access);
+    }
+}
+
 /*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
  * translated in order and each adds cost.mem_access (and, with caches, what the
@@ -273,20 +312,58 @@ vms_access_result vms_core_access(vms_core *c, uint64_t va, vms_access_kind kind
  * pieces is the same model. The speed comes from inlining: one call per batch instead
  * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
  * twice, so that the loop without caches carries no test for them.
+ *
+ * Without caches, a reference inside the 4 KiB page of a slot of its L1 TLB's repeat
+ * memo, of a kind the slot allows (tlb_impl.h: memo_flags), is a plain hit: translate()
+ * would find the slot (and touch its way, as here), pass the rights check, need no D
+ * walk and count one L1 hit — so the batch only counts it (hits, added at the end:
+ * nothing reads those counters while the batch runs, and the cycles only the memory
+ * side would read). The kinds are cleared here at the start (the registers may have
+ * changed since the last batch) and learnt from translate(): after a translation that
+ * leaves a valid slot on the piece's page, the last step was an L1 hit of that entry
+ * whose check passed (a miss is followed by a fill or a fault, and a fill, a walk or a
+ * D walk clears the memo).
  */
 static inline __attribute__((always_inline)) size_t
 batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
-    for (size_t i = 0; i < n; i++) {
+    vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
+    _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
+    hits h;
+    size_t i;
+    if (!ms) {
+        memset(&h, 0, sizeof h);
+        for (unsigned k = 1; k < 3; k++)
+            if (l1[k])
+                for (unsigned s = 0; s < VMSI_TLB_MEMO; s++)
+                    l1[k]->memo_flags[s] &= VMSI_MEMO_VALID;
+    }
+    for (i = 0; i < n; i++) {
         uint64_t va = refs[i].va, len = refs[i].len;
         vms_access_kind kind = (vms_access_kind)refs[i].kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
+        vms_tlb *t = l1[kind];
+        vmsi_tlb_memo *m = t ? vmsi_tlb_memo_of(t, va) : NULL;
+        if (!ms && m && (t->memo_flags[vmsi_tlb_memo_index(va)] >> kind & 1) &&
+            va >> VMS_PAGE_SHIFT == m->vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+            assert((t->memo_flags[vmsi_tlb_memo_index(va)] & VMSI_MEMO_VALID) && m->ctx == c->ctx);
+            vmsi_tlb_memo_touch(t, m, va);
+            h.n[kind][m->x.size]++;
+            continue;
+        }
         for (;;) {
             vms_xlate x;
             uint64_t pa;
-            if (!translate(c, va, kind, &x, &pa, fault, NULL))
+            if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
+                if (!ms)
+                    hits_of(c, l1, &h);
                 return i;
+            }
+            unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
+            if (!ms && t && (t->memo_flags[mi] & VMSI_MEMO_VALID) &&
+                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
+                t->memo_flags[mi] |= (uint8_t)(1u << kind);
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
             if (ms && !x.pcd)
@@ -298,6 +375,8 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             len -= room;
         }
     }
+    if (!ms)
+        hits_of(c, l1, &h);
     return n;
 }
 

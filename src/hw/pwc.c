@@ -176,7 +176,7 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
     uint64_t data = e->table_pa | (e->rw ? D_RW : 0) | (e->us ? D_US : 0) | (e->xd ? D_XD : 0);
     bool evicted;
     uint64_t tag = vmsi_assoc_tag(key_of(pwc, va, level), false);
-    vmsi_assoc_fill(&pwc->lvl[level], tag, ctx, data, &evicted);
+    vmsi_assoc_fill(&pwc->lvl[level], tag, ctx, data, &evicted, NULL);
     if (pwc->curve[level])
         vmsi_curve_fill(pwc->curve[level], tag, ctx, data);
     pwc->stats.fills++;

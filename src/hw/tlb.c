@@ -173,6 +173,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
         return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
     tlb->alloc = *a;
     tlb->memo_on = true;
+    tlb->memo_last = -1;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
     for (unsigned i = 0; i < cfg->nparts; i++) {
@@ -210,7 +211,7 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
 {
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++) {
         int p = tlb->part_of[s];
-        if (p < 0 || tlb->part[p].count == 0) /* an empty partition cannot answer */
+        if (tlb->nsize[s] == 0) /* no entry of this size (or no partition holding it) */
             continue;
         const vmsi_assoc *a = &tlb->part[p];
         uint64_t key = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
@@ -226,7 +227,7 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
 
 /* Show a lookup to the curves (curve_impl.h): the keys find() probes, in its order. */
 __attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
-                                                       const vmsi_assoc_entry *real)
+                                                         const vmsi_assoc_entry *real)
 {
     uint64_t keys[VMS_PG_NSIZES];
     unsigned n = 0;
@@ -244,10 +245,9 @@ static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ct
 {
     unsigned set, way;
     int p = find(tlb, ctx, va, &set, &way);
-    if (p < 0) {
+    if (p < 0) { /* nothing changes: the memo stays */
         if (observe)
             curve_lookup(tlb, ctx, va, NULL);
-        tlb->memo_valid = false;
         tlb->stats.misses++;
         return false;
     }
@@ -259,10 +259,20 @@ static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ct
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    tlb->memo_valid = tlb->memo_on;
-    tlb->memo_vpn = va >> VMS_PAGE_SHIFT;
-    tlb->memo_ctx = ctx;
-    tlb->memo_x = *out;
+    /* While a curve observes this TLB the memo stays empty (vms_core_curve_attach cleared
+     * it): every lookup reaches this probe, so the curve sees each one at its true stack
+     * depth (a memo hit may be to any of the last hits' ways, not only the latest). */
+    if (!observe && tlb->memo_on) {
+        vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+        *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
+                             .ctx = ctx,
+                             .x = *out,
+                             .part = (uint8_t)p,
+                             .way = (uint8_t)way,
+                             .set = set};
+        tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
+        tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    }
     return true;
 }
 
@@ -281,7 +291,7 @@ bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)
 {
     tlb->memo_on = on;
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
 }
 
 bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -300,7 +310,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     assert((unsigned)x->size < VMS_PG_NSIZES);
     assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
     int t = tlb->cached_as[x->size];
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     if (t < 0)
         return false;
     vms_pgsize ts = (vms_pgsize)t;
@@ -309,9 +319,17 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
     uint64_t data = encode(x, x->page_pa + piece, x->size);
     bool evicted;
-    vmsi_assoc_fill(&tlb->part[tlb->part_of[t]], tag, ctx, data, &evicted);
+    uint64_t victim = 0;
+    vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
+    unsigned before = a->count;
+    vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
     if (tlb->curve)
         vmsi_curve_fill(tlb->curve, tag, ctx, data);
+    /* The new entry and the conflicting ones it replaced are all of size t; a victim may
+     * be of another size the partition holds. */
+    tlb->nsize[t] += a->count - before + (evicted ? 1u : 0u);
+    if (evicted)
+        tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
     return true;
@@ -320,7 +338,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 {
     unsigned set, way;
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     int p = find(tlb, ctx, va, &set, &way);
     if (p >= 0)
         vmsi_assoc_at(&tlb->part[p], set, way)->data |= D_DIRTY;
@@ -328,12 +346,26 @@ void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 
 /* ---- invalidation ---- */
 
+/* Recount nsize from the entries (after a whole-TLB flush: rare, and as long as a scan). */
+static void recount(vms_tlb *tlb)
+{
+    memset(tlb->nsize, 0, sizeof tlb->nsize);
+    for (unsigned p = 0; p < tlb->nparts; p++) {
+        const vmsi_assoc *a = &tlb->part[p];
+        for (size_t k = 0; a->count && k < (size_t)a->sets * a->ways; k++)
+            if (a->e[k].tag & VMSI_ASSOC_V)
+                tlb->nsize[key_size(vmsi_assoc_key(a->e[k].tag))]++;
+    }
+}
+
 /* What flush_va drops: entries whose original page contains va, for ctx or global. */
 typedef struct va_match {
     uint64_t va;
     vms_ctx ctx;
     bool with_global;
-    bool any_space; /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
+    bool any_space;              /* every PCID/ASID of ctx's VM, globals too (sfence.vma va, x0) */
+    uint64_t vpn[VMS_PG_NSIZES]; /* vpn_of(va, s) for each size s (flush_va fills it) */
+    unsigned dropped[VMS_PG_NSIZES]; /* entries covers_va matched, by cached size */
 } va_match;
 
 /* INVLPG/INVPCID-0 context rule: a global entry goes only with_global, others by
@@ -350,49 +382,66 @@ static bool ctx_rule(const vmsi_assoc_entry *e, const va_match *m)
 }
 
 /* Does the page this entry was cut from contain m->va, under the context rule? */
-static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
+static bool covers_va_model(const vmsi_assoc_entry *e, const void *arg)
 {
     const va_match *m = arg;
     uint64_t key = vmsi_assoc_key(e->tag);
-    vms_pgsize t = key_size(key), o = orig_size(e->data);
-    uint64_t orig_vpn = (key >> 2) >> (vms_pgsize_shift(o) - vms_pgsize_shift(t));
-    return orig_vpn == vpn_of(m->va, o) && ctx_rule(e, m);
+    unsigned t = (unsigned)key_size(key), o = (unsigned)orig_size(e->data);
+    _Static_assert(VMS_PG_4K == 0 && VMS_PG_2M == 1 && VMS_PG_1G == 2, "9 bits a size step");
+    uint64_t orig_vpn = (key >> 2) >> (9 * (o - t)); /* o >= t: splinters are smaller */
+    return orig_vpn == m->vpn[o] && ctx_rule(e, m);
+}
+
+/* covers_va_model for this TLB's own entries, counting them in m->dropped by size. */
+static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
+{
+    if (!covers_va_model(e, arg))
+        return false;
+    /* (flush_va's own, non-const match) */
+    ((va_match *)(uintptr_t)arg)->dropped[key_size(vmsi_assoc_key(e->tag))]++;
+    return true;
 }
 
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
-static void flush_va(vms_tlb *tlb, const va_match *m)
+static void flush_va(vms_tlb *tlb, va_match *m)
 {
     uint64_t va = m->va;
-    tlb->memo_valid = false;
-    if (tlb->curve)
-        vmsi_curve_drop(tlb->curve, covers_va, m);
+    vmsi_tlb_memo_clear(tlb);
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        m->vpn[s] = vpn_of(va, (vms_pgsize)s);
+    if (tlb->curve) /* (the curve's entries are not this TLB's: not counted in m->dropped) */
+        vmsi_curve_drop(tlb->curve, covers_va_model, m);
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
-        if (t < 0)
+        if (t < 0 || tlb->nsize[t] == 0) /* no piece of size t of any page is cached */
             continue;
         vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
         unsigned d = vms_pgsize_shift((vms_pgsize)o) - vms_pgsize_shift((vms_pgsize)t);
-        uint64_t first = vpn_of(va, (vms_pgsize)o) << d;
+        uint64_t first = m->vpn[o] << d;
         unsigned nsets = 1u << d; /* pieces of the page; capped at a->sets */
         unsigned set = vmsi_assoc_set(a, key_of(first, (vms_pgsize)t));
         tlb->stats.invalidations += vmsi_assoc_drop_where(a, set, nsets, covers_va, m);
     }
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        tlb->nsize[s] -= m->dropped[s];
 }
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
 {
-    flush_va(tlb, &(va_match){va, ctx, with_global, false});
+    flush_va(tlb, &(va_match){.va = va, .ctx = ctx, .with_global = with_global});
 }
 
 void vms_tlb_flush_va_any(vms_tlb *tlb, uint64_t va)
 {
-    flush_va(tlb, &(va_match){va, 0, true, true});
+    flush_va(tlb, &(va_match){.va = va, .with_global = true, .any_space = true});
 }
 
 void vms_tlb_flush_va_vm(vms_tlb *tlb, uint32_t vm, uint64_t va)
 {
-    flush_va(tlb, &(va_match){va, vms_ctx_make(vm, 0), true, true});
+    flush_va(
+        tlb,
+        &(va_match){.va = va, .ctx = vms_ctx_make(vm, 0), .with_global = true, .any_space = true});
 }
 
 /* Entries of the VM that *arg selects (vms_tlb_flush_vm). */
@@ -413,10 +462,13 @@ static bool of_vm(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
 {
     vm_match m = {vm, keep_global};
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, of_vm, &m);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_vm, &m);
+    recount(tlb);
 }
 
 /* Non-global entries of context *arg (a vms_ctx). */
@@ -427,12 +479,13 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, of_ctx, &ctx);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
+    recount(tlb);
 }
 
 /* Every entry, except global ones when *arg (keep_global). */
@@ -443,12 +496,13 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
-    tlb->memo_valid = false;
+    vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, droppable, &keep_global);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);
+    recount(tlb);
 }
 
 /* ---- inspection ---- */
@@ -530,6 +584,13 @@ bool vms_tlb_check(const vms_tlb *tlb)
             if ((a->e[k].tag & VMSI_ASSOC_V) && !entry_ok(tlb, p, &a->e[k]))
                 return false;
     }
+    unsigned n[VMS_PG_NSIZES] = {0, 0, 0};
+    for (unsigned p = 0; p < tlb->nparts; p++)
+        for (size_t k = 0; k < (size_t)tlb->part[p].sets * tlb->part[p].ways; k++)
+            if (tlb->part[p].e[k].tag & VMSI_ASSOC_V)
+                n[key_size(vmsi_assoc_key(tlb->part[p].e[k].tag))]++;
+    if (memcmp(n, tlb->nsize, sizeof n) != 0)
+        return false;
     const vms_tlb_stats *st = &tlb->stats;
     return st->hits + st->misses == st->lookups;
 }

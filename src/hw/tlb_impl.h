@@ -10,6 +10,8 @@
 #ifndef VMSIM_TLB_IMPL_H
 #define VMSIM_TLB_IMPL_H
 
+#include <string.h>
+
 #include "hw/assoc.h"
 #include "vmsim/curve.h"
 #include "vmsim/tlb.h"
@@ -18,6 +20,21 @@
 #define VA_MASK ((UINT64_C(1) << VA_BITS) - 1)
 
 _Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
+
+/* Memo slots per TLB (a power of two). */
+#define VMSI_TLB_MEMO 4
+
+/* memo_flags: the slot is valid (the low bits are the kinds it allows). */
+#define VMSI_MEMO_VALID 0x80u
+
+/* One memo slot (struct vms_tlb). */
+typedef struct vmsi_tlb_memo {
+    uint64_t vpn; /* va >> 12 of the page looked up */
+    vms_ctx ctx;
+    vms_xlate x;       /* what the lookup returned */
+    uint8_t part, way; /* where the entry sits */
+    unsigned set;
+} vmsi_tlb_memo;
 
 struct vms_tlb {
     vms_allocator alloc;
@@ -28,36 +45,82 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /* Valid entries by cached size (the key's size): a lookup does not probe a size that
+     * has none, even in a partition that holds other sizes (the 4K+2M STLB). */
+    unsigned nsize[VMS_PG_NSIZES];
     /*
-     * The repeat memo, a host-speed shortcut with exactly the modelled result: the 4 KiB
-     * page and PCID of the last lookup, when it hit and nothing has touched this TLB
-     * since. Looking the same page up again would find the same entry (contents are
-     * unchanged) and touch the way that was touched last, which changes no policy's
-     * state (repl.h: touch is idempotent), so only the counters move. Every other
-     * operation — a lookup of another page, a miss, a fill, set_dirty, any flush —
-     * clears it.
+     * The repeat memo, a host-speed shortcut with exactly the modelled result: the last
+     * hits, one slot per 4 KiB page number mod VMSI_TLB_MEMO (direct-mapped), each with
+     * the entry a probe found for that page and context and where it sits. A slot stays
+     * valid while nothing changes this TLB's entries: a fill (whose touch also moves the
+     * policy), set_dirty and every flush clear them all (vmsi_tlb_memo_clear); a miss
+     * changes nothing and clears nothing. Looking a slot's page up again finds the same
+     * entry, so a memo hit counts the hit and touches its way as the probe would — except
+     * when that way had this TLB's latest touch (memo_last), which changes no policy's
+     * state (repl.h: touch is idempotent).
      */
     bool memo_on;
-    bool memo_valid;
-    vms_ctx memo_ctx;
-    uint64_t memo_vpn;
-    vms_xlate memo_x;
-    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
+    int8_t memo_last; /* the slot whose way had the latest touch, or -1 */
+    /*
+     * Per slot: VMSI_MEMO_VALID, and the kinds (bit 1 << vms_access_kind) its entry is
+     * known to allow as a plain hit — the rights check passed and, for a write, the entry
+     * is dirty — under the registers of the vms_core_access_batch in progress: the batch
+     * clears them when it starts (the registers cannot change while it runs), a new slot
+     * starts without, and every memo clear clears them. The batch answers a reference of
+     * an allowed kind within the slot's 4 KiB page with a compare and a count (mmu.c).
+     * One byte a slot, side by side, so that a clear is one store.
+     */
+    uint8_t memo_flags[VMSI_TLB_MEMO];
+    vmsi_tlb_memo memo[VMSI_TLB_MEMO];
+    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL: the memo stays empty */
 };
+
+/* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
+ * policy state other than by a memo hit, calls this). */
+static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
+{
+    memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
+    tlb->memo_last = -1;
+}
 
 /*
  * The lookup after the memo missed: probe the arrays (counts the hit or the miss,
- * updates the replacement state and the memo). In tlb.c.
+ * updates the replacement state and, on a hit, the page's memo slot). In tlb.c.
  */
 bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out);
 
-/* vms_tlb_lookup (tlb.h), inline: the memo answers a repeat of the last hit's 4 KiB page
+/* The memo slot index of va's 4 KiB page. */
+static inline unsigned vmsi_tlb_memo_index(uint64_t va)
+{
+    return (unsigned)(va >> VMS_PAGE_SHIFT) & (VMSI_TLB_MEMO - 1);
+}
+
+/* The memo slot of va's 4 KiB page. */
+static inline vmsi_tlb_memo *vmsi_tlb_memo_of(vms_tlb *tlb, uint64_t va)
+{
+    return &tlb->memo[vmsi_tlb_memo_index(va)];
+}
+
+/* A memo hit on va's slot m: touch its way unless it had the latest touch. */
+static inline void vmsi_tlb_memo_touch(vms_tlb *tlb, const vmsi_tlb_memo *m, uint64_t va)
+{
+    int8_t i = (int8_t)((va >> VMS_PAGE_SHIFT) & (VMSI_TLB_MEMO - 1));
+    if (tlb->memo_last != i) {
+        vmsi_assoc_touch(&tlb->part[m->part], m->set, m->way);
+        tlb->memo_last = i;
+    }
+}
+
+/* vms_tlb_lookup (tlb.h), inline: the memo answers a repeat of a recent hit's 4 KiB page
  * and context; anything else probes the arrays. */
 static inline bool vmsi_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
     tlb->stats.lookups++;
-    if (tlb->memo_valid && va >> VMS_PAGE_SHIFT == tlb->memo_vpn && ctx == tlb->memo_ctx) {
-        *out = tlb->memo_x;
+    vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+    if ((tlb->memo_flags[vmsi_tlb_memo_index(va)] & VMSI_MEMO_VALID) &&
+        va >> VMS_PAGE_SHIFT == m->vpn && ctx == m->ctx) {
+        vmsi_tlb_memo_touch(tlb, m, va);
+        *out = m->x;
         tlb->stats.hits++;
         tlb->stats.hits_by_size[out->size]++;
         return true;

@@ -44,7 +44,13 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->cost.ipi_send = 200;
     cfg->cost.ipi_latency = 1500;
     cfg->cost.ipi_hop = 1000;
+    /* RISC-V SBI remote fences: assumptions, not measurements (no published cycle
+     * counts found): the ecall round trip as a fault's delivery (500), the M-mode
+     * handler half of the kernel's IPI handler (no irq entry, no flush_tlb_func). */
+    cfg->cost.sbi_ecall = 500;
+    cfg->cost.sbi_rfence = 1500;
     cfg->shootdown = VMS_SHOOTDOWN_AUTO;
+    cfg->smep = cfg->smap = cfg->pke = true;
     cfg->tlb_batch = true;
     vms_tlbex_config_default(&cfg->tlbex);
     cfg->sched_slice = 2250000;
@@ -57,6 +63,12 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->swap_bandwidth_mbs = 500;
     cfg->policy = NULL;
     cfg->kswapd_core = -1;
+    /* Huge pages (docs/HUGEPAGES.md): THP as this machine's kernel (madvise), no pool. */
+    cfg->thp = VMS_THP_MADVISE;
+    cfg->thp_cow = VMS_THP_COW_SPLIT;
+    cfg->thp_max_ptes_none = 511;
+    cfg->khugepaged_core = -1;
+    cfg->khugepaged_pages = 4096;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -152,6 +164,8 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
     if (k->in_kswapd && (core == VMSI_NO_CORE || (int)core == k->cfg.kswapd_core))
         k->st.kswapd_cycles += cycles;
+    if (k->in_khugepaged)
+        k->st.khugepaged_cycles += cycles;
     if (core != VMSI_NO_CORE)
         vms_core_add_cycles(vmsi_core(k, core), cycles);
     k->st.kernel_cycles += cycles;
@@ -290,6 +304,27 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     return build_direct_map(k, err);
 }
 
+/*
+ * Protection as Linux turns it on when the CPU has it (x86-64 only; arch/x86/kernel/cpu/
+ * common.c setup_smep, setup_smap, setup_pku): CR4.SMEP (no supervisor fetch from user
+ * pages), CR4.SMAP (no supervisor data access to user pages unless RFLAGS.AC: the
+ * kernel's own user accesses are STAC … CLAC), CR4.PKE (protection keys, PKRU per
+ * task, a new program's PKRU init_pkru_value = 0x55555554: every key but 0
+ * access-disabled until pkey_alloc). kernel.smep/smap/pke turn each off.
+ */
+static vms_status protect_core(vms_kernel *k, vms_core *c)
+{
+    if (strcmp(k->fmt->arch, "x86_64") != 0)
+        return VMS_OK;
+    uint64_t cr4 = vms_core_regs(c)->cr4;
+    cr4 |= (k->cfg.smep ? VMS_CR4_SMEP : 0) | (k->cfg.smap ? VMS_CR4_SMAP : 0) |
+           (k->cfg.pke ? VMS_CR4_PKE : 0);
+    k->pke = k->cfg.pke;
+    k->pkru_init = k->cfg.pke ? VMSI_PKRU_INIT : 0;
+    vms_core_write_pkru(c, k->pkru_init);
+    return vms_core_write_cr4(c, cr4);
+}
+
 /* Every core: paging on with init_mm (ASID 0), address-space IDs as configured
  * (x86-64: CR3, then CR4.PCIDE); supervisor mode. */
 static vms_status boot_cores(vms_kernel *k, vms_err *err)
@@ -303,7 +338,43 @@ static vms_status boot_cores(vms_kernel *k, vms_err *err)
             return vmsi_err(err, st, "core %u refused to turn on %s with address-space IDs %s", i,
                             k->fmt->title, k->cfg.pcid ? "on" : "off");
         vms_core_set_user(c, false);
+        st = protect_core(k, c);
+        if (st != VMS_OK)
+            return vmsi_err(err, st, "core %u refused CR4.SMEP/SMAP/PKE", i);
     }
+    return VMS_OK;
+}
+
+/* kernel.shootdown against what the machine's architecture has (docs/SMP.md). */
+static vms_status check_shootdown(vms_machine *m, const vms_kernel_config *cfg, vms_err *err)
+{
+    const char *arch = vms_machine_format(m)->arch;
+    bool riscv = strcmp(arch, "riscv64") == 0;
+    if (cfg->shootdown > VMS_SHOOTDOWN_SBI)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown %d: expected ipi, broadcast, sbi or auto",
+                        (int)cfg->shootdown);
+    if (cfg->shootdown == VMS_SHOOTDOWN_SBI && !riscv)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = sbi: SBI remote fences are RISC-V's; the machine "
+                        "is %s (expected ipi, broadcast or auto)",
+                        arch);
+    if (cfg->shootdown != VMS_SHOOTDOWN_BROADCAST)
+        return VMS_OK;
+    if (riscv)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel.shootdown = broadcast: RISC-V has no broadcast TLB "
+                        "invalidation (other harts are fenced by IPIs or SBI remote fences); "
+                        "expected ipi, sbi or auto");
+    if (!vms_core_mmu_has_broadcast(vms_machine_core(m, 0)))
+        return strcmp(arch, "x86_64") == 0
+                   ? vmsi_err(err, VMS_ERR_INVAL,
+                              "kernel.shootdown = broadcast needs INVLPGB: the machine has "
+                              "invlpgb_max = 0")
+                   : vmsi_err(err, VMS_ERR_INVAL,
+                              "kernel.shootdown = broadcast: the %s machine has no broadcast "
+                              "invalidation (expected ipi or auto)",
+                              arch);
     return VMS_OK;
 }
 
@@ -322,13 +393,18 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
                         cfg->kswapd_core, vms_machine_ncores(m));
-    if (cfg->shootdown > VMS_SHOOTDOWN_BROADCAST)
-        return vmsi_err(err, VMS_ERR_INVAL, "kernel.shootdown %d: expected ipi, broadcast or auto",
-                        (int)cfg->shootdown);
-    if (cfg->shootdown == VMS_SHOOTDOWN_BROADCAST && vms_machine_get_config(m)->invlpgb_max == 0)
-        return vmsi_err(err, VMS_ERR_INVAL,
-                        "kernel.shootdown = broadcast needs INVLPGB: the machine has "
-                        "invlpgb_max = 0");
+    if (cfg->khugepaged_core >= (int)vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL, "khugepaged.core %d: the machine has %u cores",
+                        cfg->khugepaged_core, vms_machine_ncores(m));
+    if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY || cfg->thp_max_ptes_none > 511)
+        return vmsi_err(
+            err, VMS_ERR_INVAL,
+            "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
+            "split|copy, 0 … 511",
+            (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
+    st = check_shootdown(m, cfg, err);
+    if (st != VMS_OK)
+        return st;
     if (cfg->sched_slice == 0)
         return vmsi_err(err, VMS_ERR_INVAL, "kernel.sched_slice 0: expected >= 1 cycle");
     const vms_allocator *a = vms_machine_allocator(m);
@@ -377,7 +453,11 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (st == VMS_OK)
         st = vmsi_reclaim_init(k, err);
     if (st == VMS_OK)
+        st = vmsi_hash_boot(k, err);
+    if (st == VMS_OK)
         st = boot_cores(k, err);
+    if (st == VMS_OK)
+        st = vmsi_hugetlb_init(k, err);
     if (st != VMS_OK) {
         vms_kernel_destroy(k);
         return st;
@@ -438,8 +518,11 @@ void vms_kernel_destroy(vms_kernel *k)
         vmsi_log(k, VMS_LOG_ERR, "BUG: Bad rss-counter state: %llu pages mapped by no page table",
                  (unsigned long long)stale);
     if (k->fr) {
+        vmsi_thp_destroy(k);
+        vmsi_hugetlb_destroy(k);
         for (unsigned i = 0; i < k->ncores; i++)
             vms_core_mmu_load_root(vmsi_core(k, i), 0, VMSI_NO_PCID, true);
+        vmsi_hash_destroy(k);
         if (k->init_pt.root)
             vms_pt_destroy(&k->init_pt);
         if (k->zero_pfn) {

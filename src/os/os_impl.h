@@ -36,7 +36,8 @@
 #define VMSI_MAX_PCID          4095u
 #define VMSI_NO_PCID           0u
 #define VMSI_STACK_GUARD_GAP   (UINT64_C(256) << VMS_PAGE_SHIFT) /* Linux stack_guard_gap */
-#define VMSI_TLB_FLUSH_CEILING 33u /* Linux tlb_single_page_flush_ceiling */
+#define VMSI_TLB_FLUSH_CEILING 33u         /* Linux tlb_single_page_flush_ceiling */
+#define VMSI_PKRU_INIT         0x55555554u /* Linux init_pkru_value: AD for keys 1 … 15 */
 #define VMSI_ELF_ET_DYN_BASE   UINT64_C(0x555555554000)
 #define VMSI_DMESG_LINES       256u /* kernel log lines kept for vms_kernel_dmesg */
 #define VMSI_DMESG_LINE        160u
@@ -45,23 +46,46 @@
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
+                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
 /* VMA flags (Linux VM_*, reduced). */
 enum {
-    VMSI_VM_SHARED = 1u << 0,    /* MAP_SHARED: writes reach the object */
-    VMSI_VM_ANON = 1u << 1,      /* private anonymous memory (no object) */
-    VMSI_VM_FILE = 1u << 2,      /* backed by a host file's page cache */
-    VMSI_VM_SHM = 1u << 3,       /* backed by a shmem object (shared anon or named) */
-    VMSI_VM_GROWSDOWN = 1u << 4, /* a stack: grows down on faults just below it */
-    VMSI_VM_LOCKED = 1u << 5,    /* mlocked */
-    VMSI_VM_HUGE2M = 1u << 6,    /* explicit 2 MiB pages */
-    VMSI_VM_HUGE1G = 1u << 7,    /* explicit 1 GiB pages */
-    VMSI_VM_HEAP = 1u << 8,      /* the brk area */
-    VMSI_VM_STACK = 1u << 9,     /* the main stack (for maps' "[stack]") */
+    VMSI_VM_SHARED = 1u << 0,      /* MAP_SHARED: writes reach the object */
+    VMSI_VM_ANON = 1u << 1,        /* private anonymous memory (no object) */
+    VMSI_VM_FILE = 1u << 2,        /* backed by a host file's page cache */
+    VMSI_VM_SHM = 1u << 3,         /* backed by a shmem object (shared anon or named) */
+    VMSI_VM_GROWSDOWN = 1u << 4,   /* a stack: grows down on faults just below it */
+    VMSI_VM_LOCKED = 1u << 5,      /* mlocked */
+    VMSI_VM_HUGE2M = 1u << 6,      /* explicit 2 MiB pages */
+    VMSI_VM_HUGE1G = 1u << 7,      /* explicit 1 GiB pages */
+    VMSI_VM_HEAP = 1u << 8,        /* the brk area */
+    VMSI_VM_STACK = 1u << 9,       /* the main stack (for maps' "[stack]") */
+    VMSI_VM_HUGEPAGE = 1u << 10,   /* madvise(MADV_HUGEPAGE) */
+    VMSI_VM_NOHUGEPAGE = 1u << 11, /* madvise(MADV_NOHUGEPAGE) */
+    VMSI_VM_NORESERVE = 1u << 12,  /* MAP_NORESERVE hugetlb: pages not reserved at mmap */
 };
 
+/* A VMA's protection key (pkey_mprotect), in vm_flags as Linux's VM_PKEY_BIT0..3 are:
+ * bits 19:16 (0: the default key). VMAs of different keys never merge. */
+#define VMSI_VM_PKEY_SHIFT 16u
+#define VMSI_VM_PKEY_MASK  (0xFu << VMSI_VM_PKEY_SHIFT)
+
+static inline unsigned vmsi_vma_pkey(unsigned flags)
+{
+    return (flags & VMSI_VM_PKEY_MASK) >> VMSI_VM_PKEY_SHIFT;
+}
+
 typedef struct vmsi_mm vmsi_mm;
+
+/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot, free
+ * ones on a stack; resv pages are promised to mappings (HugePages_Rsvd). */
+typedef struct vmsi_hpool {
+    uint64_t total, nfree, resv, cap;
+    uint64_t *free; /* nfree pfns (heads), room for cap */
+} vmsi_hpool;
 typedef struct vmsi_proc vmsi_proc;
 typedef struct vmsi_dma vmsi_dma; /* dma.c */
 
@@ -103,9 +127,13 @@ struct vmsi_mm {
     uint64_t mmap_base, start_brk, brk, stack_top;
     uint64_t nr_ptes;                       /* page-table pages (root included) */
     uint64_t rss_anon, rss_file, rss_shmem; /* pages (4K units) mapped */
+    uint64_t thp_leaves;                    /* 2 MiB leaves of transparent huge pages and of
+                                               the huge zero page (thp.c skips its walk at 0) */
     uint64_t id;                            /* for stable ordering in checks */
     uint64_t auto_anon;                     /* region size of the auto-anonymous layout
                                                (vms_proc_set_auto_anon), 0: off */
+    uint16_t pkey_map;                      /* protection keys allocated (pkey_alloc);
+                                               bit 0, the default key, always set */
 };
 
 struct vmsi_proc {
@@ -126,6 +154,8 @@ struct vms_task {
     unsigned core;
     bool queued;                           /* on core's run queue (sched.c) */
     uint64_t affinity[VMS_MAX_CORES / 64]; /* cores it may run on */
+    uint32_t pkru;                         /* its PKRU (XSAVE state): loaded whenever it
+                                              runs, written by WRPKRU and pkey_alloc */
 };
 
 /* One core's scheduler and TLB state (Linux's struct rq and cpu_tlbstate). */
@@ -200,6 +230,8 @@ struct vms_kernel {
     vms_rng rng;
     unsigned ncores, levels;
     const vms_pt_format *fmt; /* the page-table format of every table this kernel writes */
+    bool pke;                 /* CR4.PKE is on (x86-64, kernel.pke): pkeys work */
+    uint32_t pkru_init;       /* a new program's PKRU (Linux init_pkru_value) */
     vms_pt init_pt;           /* init_mm: kernel half only */
     vmsi_table_ops init_tops; /* … its table frames (not counted) */
     uint64_t page_offset;
@@ -236,11 +268,19 @@ struct vms_kernel {
     uint64_t wmark_min, wmark_low, wmark_high; /* pages */
     bool in_reclaim;                           /* reclaim is running: no nested reclaim */
     bool in_kswapd;                            /* … and it is kswapd */
-    unsigned cur_core;   /* core of the task the kernel works for (charging) */
-    vmsi_proc *cur_proc; /* … and its process (NULL: none) */
-    vmsi_dma *dma;       /* the DMA layer (dma.c), created by the first attach; NULL before */
+    bool in_khugepaged;                        /* khugepaged is running (thp.c) */
+    uint64_t thp_lru;                          /* transparent huge pages on the policy */
+    unsigned cur_core;      /* core of the task the kernel works for (charging) */
+    vmsi_proc *cur_proc;    /* … and its process (NULL: none) */
+    vmsi_dma *dma;          /* the DMA layer (dma.c), created by the first attach; NULL before */
+    struct vmsi_hash *hash; /* the hashed/inverted design's table (hashfill.c); NULL: radix */
     char (*dmesg)[VMSI_DMESG_LINE]; /* ring of the last VMSI_DMESG_LINES log lines */
     unsigned dmesg_next, dmesg_count;
+    /* ---- huge pages (thp.c, hugetlb.c) ---- */
+    uint64_t huge_zero_pfn;  /* the huge zero page (order 9), allocated on first use; 0: none */
+    uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
+    vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
+    uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
 };
 
 /*
@@ -359,6 +399,12 @@ static inline unsigned vmsi_swp_type(const vms_kernel *k, uint64_t pte)
  * counted in kswapd_cycles only, and every TLB flush it causes is a remote one. */
 #define VMSI_NO_CORE UINT32_MAX
 
+/* The 4 KiB or the huge zero page: mapped read-only, never counted, never in the rmap. */
+static inline bool vmsi_is_zero_pfn(const vms_kernel *k, uint64_t pfn)
+{
+    return pfn == k->zero_pfn || (k->huge_zero_pfn && pfn == k->huge_zero_pfn);
+}
+
 /* ---- kernel.c ---- */
 /*
  * A simulated kernel panic: the kernel met state it did not make (a rogue DMA rewrote a
@@ -389,6 +435,32 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
+
+/* ---- hashfill.c: the hashed and inverted designs (vmsim/arch/hashed.h) ---- */
+typedef enum vmsi_hash_ret {
+    VMSI_HASH_FILLED,     /* the radix tables allow it: an entry was inserted */
+    VMSI_HASH_FAULT,      /* they do not: a real fault (*ec is the radix walk's code) */
+    VMSI_HASH_UNMAPPABLE, /* the page has no entry in this design (IPT: not RAM) */
+    VMSI_HASH_PANIC,      /* vmsi_panic ran */
+} vmsi_hash_ret;
+/* At boot: the table, on every core (nothing for radix). */
+vms_status vmsi_hash_boot(vms_kernel *k, vms_err *err);
+void vmsi_hash_destroy(vms_kernel *k);
+/* hash_page: a fault at addr on core with error flags *ec. */
+vmsi_hash_ret vmsi_hash_page(vms_kernel *k, unsigned core, uint64_t addr, uint32_t *ec);
+/* update_mmu_cache: after a resolved fault, insert the entry if the access is allowed. */
+void vmsi_hash_preload(vms_kernel *k, unsigned core, uint64_t addr, uint32_t ec);
+/* mm's PTEs in [start, end) changed: remove their entries. */
+void vmsi_hash_flush(vms_kernel *k, const vmsi_mm *mm, uint64_t start, uint64_t end);
+/* A PCID was released: remove every entry of it. */
+void vmsi_hash_flush_ctx(vms_kernel *k, uint32_t pcid);
+/* ioremap / iounmap of the kernel page at kva: its bolted entry (hashed); the inverted
+ * design refuses device pages (VMS_ERR_UNSUPPORTED). Nothing under radix. */
+vms_status vmsi_hash_map_kernel(vms_kernel *k, uint64_t kva, vms_err *err);
+void vmsi_hash_unmap_kernel(vms_kernel *k, uint64_t kva);
+/* The design, the bytes of its table's entries and of the frames it took (0 for radix). */
+void vmsi_hash_info(const vms_kernel *k, vms_design *design, uint64_t *table_bytes,
+                    uint64_t *reserved_bytes);
 
 /* ---- smp.c ---- */
 void vmsi_switch_mm(vms_kernel *k, unsigned core, vmsi_mm *mm);

@@ -42,7 +42,8 @@ vms_status vmsi_mm_create(vms_kernel *k, vmsi_mm **out, vms_err *err)
         return vmsi_err(err, VMS_ERR_NOMEM, "mm: out of host memory");
     mm->k = k;
     mm->id = ++k->next_mm_id;
-    mm->tlb_gen = 1; /* cpu_gen 0 means "holds nothing" (smp.c) */
+    mm->tlb_gen = 1;   /* cpu_gen 0 means "holds nothing" (smp.c) */
+    mm->pkey_map = 1u; /* key 0 is every page's until pkey_mprotect */
     vms_status st = vmsi_mm_alloc_pgd(k, mm, err);
     if (st != VMS_OK) {
         vmsi_free(k->a, mm, sizeof *mm);
@@ -106,6 +107,7 @@ static vms_status proc_add_task(vms_kernel *k, vmsi_proc *p, unsigned core, vms_
     t->proc = p;
     t->core = core;
     t->tid = k->next_pid++;
+    t->pkru = k->pkru_init;
     memset(t->affinity, 0xff, sizeof t->affinity);
     if (vmsi_sched_enqueue(k, t) != VMS_OK) {
         vmsi_free(k->a, t, sizeof *t);
@@ -246,6 +248,7 @@ vms_status vms_proc_fork(vms_kernel *k, vms_task *t, vms_task **child, vms_err *
         return st;
     }
     memcpy((*child)->affinity, t->affinity, sizeof t->affinity);
+    (*child)->pkru = t->pkru; /* the FPU state is copied, PKRU with it */
     k->st.forks++;
     return VMS_OK;
 }
@@ -280,8 +283,10 @@ vms_status vms_proc_clone_thread(vms_kernel *k, vms_task *t, unsigned core, vms_
     vms_status st = check_core(k, core, err);
     if (st == VMS_OK)
         st = proc_add_task(k, t->proc, core, out, err);
-    if (st == VMS_OK)
+    if (st == VMS_OK) {
+        (*out)->pkru = t->pkru; /* clone copies the FPU state, PKRU with it */
         k->st.clones++;
+    }
     return st;
 }
 
@@ -308,6 +313,7 @@ vms_status vms_proc_exec(vms_kernel *k, vms_task *t, const char *name, vms_err *
     proc_release_mm(k, p); /* a vfork child leaves its parent's mm intact */
     p->mm = mm;
     mm->users = 1;
+    t->pkru = k->pkru_init; /* a new program starts with the default rights */
     snprintf(p->name, sizeof p->name, "%s", name ? name : "");
     k->st.execs++;
     return VMS_OK;
@@ -613,6 +619,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;
+    /* Only a policy that must see every reference is told of them (access_done). */
+    const bool needs_access = k->pol && (k->pol->flags & VMS_PPOL_NEEDS_ACCESS);
     vms_ref part; /* the rest of refs[i], a string reference resumed at its faulting page */
     bool in_part = false;
     while (i < n) {
@@ -633,8 +641,9 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         }
         /* Nothing of the kernel runs between references of the batch, so their
          * completions can be told now, in order, before the fault is handled. */
-        for (size_t j = i; j < i + ran; j++)
-            access_done(k, t, refs[j].va, refs[j].len);
+        if (needs_access) /* (the policy cannot change while the batch runs) */
+            for (size_t j = i; j < i + ran; j++)
+                access_done(k, t, refs[j].va, refs[j].len);
         i += ran;
         if (i == n)
             break;
@@ -661,8 +670,8 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
 }
 
 /* One fault of a kernel access to user memory: handle it, or end with EFAULT. */
-static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_access_info *info,
-                              vms_status *st, vms_err *err)
+static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, bool stac,
+                              vms_access_info *info, vms_status *st, vms_err *err)
 {
     if (f->kind != VMS_FAULT_PF) { /* RAM that could not store a byte, a bus error */
         *st = vmsi_err(err, VMS_ERR_NOMEM, "kernel access at %llx: out of host memory for RAM",
@@ -671,6 +680,21 @@ static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vm
     }
     info->faults++;
     k->st.kernel_faults++;
+    /* do_user_addr_fault: with SMAP on, a supervisor fault on a user address outside
+     * STAC … CLAC has no exception fixup — Linux oopses. Here: logged, counted, EFAULT. */
+    if ((vms_core_regs(vmsi_core(k, t->core))->cr4 & VMS_CR4_SMAP) && !stac &&
+        !(f->flags & VMS_FAULTF_USER)) {
+        vmsi_log(k, VMS_LOG_ERR,
+                 "BUG: unable to handle page fault for address: %llx: SMAP, a supervisor "
+                 "access to user memory outside STAC/CLAC (error code 0x%x)",
+                 (unsigned long long)f->va, (unsigned)f->error_code);
+        info->outcome = VMS_ACCESS_EFAULT;
+        info->addr = f->va;
+        info->error_code = f->error_code;
+        k->st.efault++;
+        k->st.smap_faults++;
+        return false;
+    }
     vmsi_fault_info fi = {0, false};
     vmsi_fault_ret r = vmsi_handle_mm_fault(k, t, f->va, f->flags, &fi);
     info->major += fi.major;
@@ -698,8 +722,10 @@ static bool kernel_fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vm
     return false;
 }
 
-vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
-                                  void *buf, size_t len, vms_access_info *info, vms_err *err)
+/* A kernel access to t's user memory, inside STAC … CLAC (stac) or not. */
+static vms_status kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                void *buf, size_t len, bool stac, vms_access_info *info,
+                                vms_err *err)
 {
     vms_access_info dummy;
     if (!info)
@@ -733,7 +759,7 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
         k->cur_core = t->core;
         k->cur_proc = t->proc;
         vmsi_sched_switch_to(k, t);
-        vms_core_set_ac(c, true); /* stac */
+        vms_core_set_ac(c, stac); /* stac */
         vms_access_result r = vms_core_access(c, va, kind, buf, len);
         vms_core_set_ac(c, false); /* clac */
         if (r.ok)
@@ -743,9 +769,21 @@ vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_a
             deliver(k, t, VMS_SIGBUS, r.fault.va, r.fault.error_code, 0, info);
             return VMS_OK;
         }
-        if (!kernel_fault_step(k, t, &r.fault, info, &st, err))
+        if (!kernel_fault_step(k, t, &r.fault, stac, info, &st, err))
             return st;
     }
+}
+
+vms_status vms_proc_kernel_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                  void *buf, size_t len, vms_access_info *info, vms_err *err)
+{
+    return kernel_access(k, t, va, kind, buf, len, true, info, err);
+}
+
+vms_status vms_proc_kernel_deref(vms_kernel *k, vms_task *t, uint64_t va, vms_access_kind kind,
+                                 void *buf, size_t len, vms_access_info *info, vms_err *err)
+{
+    return kernel_access(k, t, va, kind, buf, len, false, info, err);
 }
 
 vms_status vms_proc_set_auto_anon(vms_kernel *k, vms_task *t, uint64_t region_len, vms_err *err)

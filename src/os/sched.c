@@ -120,6 +120,8 @@ void vmsi_sched_dequeue(vms_kernel *k, vms_task *t)
 void vmsi_sched_switch_to(vms_kernel *k, vms_task *t)
 {
     vmsi_cpu *cpu = &k->cpu[t->core];
+    if (k->pke) /* XRSTOR of the task's PKRU (a register: nothing cached to flush) */
+        vms_core_write_pkru(vmsi_core(k, t->core), t->pkru);
     if (!t->queued && t->proc->state == VMS_TASK_RUNNING)
         (void)rq_push(k, t); /* out of host memory: it runs unqueued (never picked) */
     if (t->queued && cpu->rq[0] != t) {

@@ -1,8 +1,9 @@
 /*
  * smp.c — address spaces on cores: context switches (CR3 with a PCID), lazy TLB, PCID
- * allocation, and TLB invalidation across cores by shootdown — IPIs or broadcast
- * INVLPGB — with its cost in time (Linux arch/x86/mm/tlb.c). docs/SMP.md tells the
- * story; the rules:
+ * allocation, and TLB invalidation across cores by shootdown — IPIs, SBI remote
+ * fences, or a broadcast (INVLPGB, TLBI … IS) — with its cost in time (Linux
+ * arch/x86/mm/tlb.c; what differs on AArch64 and RISC-V is under "per architecture"
+ * below). docs/SMP.md tells the story; the rules:
  *
  * PCIDs. With PCIDs (CR4.PCIDE) each mm has its own PCID 1 … 4095 on every core (what
  * Linux's INVLPGB series calls a global ASID; Linux proper recycles 6 per-CPU dynamic
@@ -36,7 +37,7 @@
  *     instruction — or by PCID above the ceiling, then TLBSYNC; the hardware applies
  *     it on every core (core.h), nobody is interrupted, the initiator pays the issue
  *     and the TLBSYNC wait. kernel.shootdown picks: ipi, broadcast, or auto = Linux's
- *     rule (broadcast when the mm is in the mask of >= 3 cores).
+ *     rule (broadcast when the mm is in the mask of >= 3 cores; per architecture below).
  * With kernel.tlb_batch off, munmap and mprotect ranges (VMSI_FLUSH_GATHER) are shot
  * down one page at a time, as a kernel without mmu_gather would.
  *
@@ -189,65 +190,122 @@ static uint64_t ipi_latency(vms_kernel *k, unsigned a, unsigned b)
     return k->cfg.cost.ipi_latency + (uint64_t)k->cfg.cost.ipi_hop * hops;
 }
 
-/* Should this shootdown be a broadcast? (Linux: mm has a global ASID, which it gets
- * once active on 3 or more CPUs; here every PCID is global. A PCID-less mm broadcasts
- * PCID 0, which over-flushes the other PCID-0 entries: safe.) Kswapd without a core
- * has no core to issue INVLPGB from: IPIs. */
-static bool use_broadcast(vms_kernel *k, vmsi_mm *mm, unsigned initiator)
+/*
+ * ---- per architecture: how its Linux port reaches the other cores ----
+ *
+ *   x86-64   IPIs (native_flush_tlb_multi), lazy cores skipped; INVLPGB + TLBSYNC for
+ *            an mm on >= 3 cores when the machine has it (van Riel's series, Linux
+ *            6.15); a range above tlb_single_page_flush_ceiling = 33 pages is a full
+ *            flush of the PCID.
+ *   AArch64  always TLBI VAE1IS per page (TLBI ASIDE1IS from MAX_TLBI_OPS =
+ *            PTRS_PER_PTE = 512 pages on) and DSB ISH, whatever mm_cpumask says, even
+ *            for an mm on this core alone (arch/arm64/include/asm/tlbflush.h
+ *            __flush_tlb_range, flush_tlb_mm): no IPI, nobody interrupted.
+ *   RISC-V   no broadcast instruction. An mm on this hart alone is flushed locally
+ *            (sfence.vma per page, the whole ASID above tlb_flush_all_threshold = 64
+ *            pages); otherwise every hart of mm_cpumask, lazy ones included, is
+ *            fenced: by the SBI remote-fence call sbi_remote_sfence_vma_asid(mask,
+ *            start, size, asid) when the platform has no S-mode IPIs (riscv_use_sbi_
+ *            for_rfence(): an ecall, the firmware IPIs each hart and waits; OpenSBI
+ *            fences the whole ASID for any range above its tlb_range_flush_limit of
+ *            4 KiB), else by the kernel's own IPIs (on_each_cpu_mask) running the local
+ *            flush (arch/riscv/mm/tlbflush.c __flush_tlb_range).
+ */
+typedef enum sd_arch { ARCH_X86, ARCH_ARM64, ARCH_RISCV } sd_arch;
+typedef enum sd_method { SD_IPI, SD_BROADCAST, SD_SBI } sd_method;
+
+#define A64_MAX_TLBI_OPS      512u /* PTRS_PER_PTE: flush_tlb_mm from here on */
+#define RV_FLUSH_ALL_PAGES    64u  /* tlb_flush_all_threshold */
+#define SBI_FLUSH_LIMIT_PAGES 1u   /* OpenSBI SBI_PLATFORM_TLB_RANGE_FLUSH_LIMIT_DEFAULT */
+
+static sd_arch arch_of(const vms_kernel *k)
 {
-    const vms_machine_config *mc = vms_machine_get_config(k->m);
-    if (initiator == VMSI_NO_CORE || mc->invlpgb_max == 0 ||
-        (mc->fmt && strcmp(mc->fmt->arch, "x86_64") != 0)) /* INVLPGB is x86's */
-        return false;
-    switch (k->cfg.shootdown) {
-    case VMS_SHOOTDOWN_IPI:
-        return false;
-    case VMS_SHOOTDOWN_BROADCAST:
-        return true;
-    case VMS_SHOOTDOWN_AUTO:
-        return mask_weight(mm) >= 3;
-    }
-    return false;
+    const char *a = vms_machine_format(k->m)->arch;
+    return strcmp(a, "aarch64") == 0   ? ARCH_ARM64
+           : strcmp(a, "riscv64") == 0 ? ARCH_RISCV
+                                       : ARCH_X86;
 }
 
-/* INVLPGB + TLBSYNC from the initiator: every core's TLBs drop the range (or PCID). */
+/* Is a range of npages flushed whole (its address space's every entry) by method? */
+static bool flush_is_full(sd_arch arch, sd_method how, uint64_t npages)
+{
+    if (how == SD_SBI)
+        return npages > SBI_FLUSH_LIMIT_PAGES;
+    if (arch == ARCH_ARM64 && how == SD_BROADCAST)
+        return npages >= A64_MAX_TLBI_OPS;
+    return npages > (arch == ARCH_RISCV ? RV_FLUSH_ALL_PAGES : VMSI_TLB_FLUSH_CEILING);
+}
+
+/*
+ * How this shootdown reaches the other cores (others: some core other than the
+ * initiator is a target or was skipped as lazy). x86: broadcast when asked or, in
+ * auto, when mm is in the mask of 3 or more cores (Linux gives such an mm a global
+ * ASID; here every PCID is global; a PCID-less mm broadcasts PCID 0, which over-flushes
+ * the other PCID-0 entries: safe). AArch64: always broadcast unless ipi is asked.
+ * RISC-V: the SBI remote fence unless ipi is asked. Kswapd without a core has no core
+ * to issue an instruction or an ecall from: IPIs.
+ */
+static sd_method choose(vms_kernel *k, vmsi_mm *mm, unsigned initiator, bool others)
+{
+    vms_shootdown_mode mode = k->cfg.shootdown;
+    if (initiator == VMSI_NO_CORE || mode == VMS_SHOOTDOWN_IPI)
+        return SD_IPI;
+    switch (arch_of(k)) {
+    case ARCH_ARM64:
+        return SD_BROADCAST;
+    case ARCH_RISCV:
+        return others ? SD_SBI : SD_IPI;
+    case ARCH_X86:
+        break;
+    }
+    if (!others || !vms_core_mmu_has_broadcast(vmsi_core(k, initiator)))
+        return SD_IPI;
+    return mode == VMS_SHOOTDOWN_BROADCAST || mask_weight(mm) >= 3 ? SD_BROADCAST : SD_IPI;
+}
+
+/* The broadcast from the initiator (INVLPGB + TLBSYNC, TLBI … IS + DSB ISH): every
+ * core's TLBs drop the range, or the whole PCID. Returns the instructions issued. */
 static unsigned broadcast(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start,
                           uint64_t end, bool full, uint64_t gen)
 {
     vms_core *c = vmsi_core(k, initiator);
-    unsigned max = vms_machine_get_config(k->m)->invlpgb_max, n = 0;
     uint64_t before = vms_core_cycles(c);
-    if (full) {
-        vms_core_invlpgb(c, VMS_INVLPGB_PCID, 0, mm->pcid, 0);
-        n++;
-    } else {
-        for (uint64_t va = start; va < end; n++) {
-            uint64_t pages = (end - va) >> VMS_PAGE_SHIFT;
-            unsigned cnt = pages < max ? (unsigned)pages : max;
-            vms_core_invlpgb(c, VMS_INVLPGB_VA | VMS_INVLPGB_PCID, va, mm->pcid, cnt - 1);
-            va += (uint64_t)cnt << VMS_PAGE_SHIFT;
-        }
-    }
-    vms_core_tlbsync(c);
+    unsigned n = vms_core_mmu_flush_broadcast(c, mm->pcid, start,
+                                              full ? 0 : (end - start) >> VMS_PAGE_SHIFT);
+    vms_core_mmu_sync(c);
     /* Those cycles were the core's own (instructions): count them as kernel work. */
     k->st.kernel_cycles += vms_core_cycles(c) - before;
     for (unsigned core = 0; core < k->ncores; core++)
         caught_up(mm, core, gen, full);
-    k->st.tlb_invlpgb += n;
     return n;
+}
+
+/* The narration's name of a method. */
+static const char *method_name(sd_arch arch, sd_method how, bool full)
+{
+    if (how == SD_SBI)
+        return "SBI remote fence";
+    if (how == SD_IPI)
+        return "IPI";
+    if (arch == ARCH_ARM64)
+        return full ? "TLBI ASIDE1IS + DSB ISH" : "TLBI VAE1IS + DSB ISH";
+    return "INVLPGB + TLBSYNC";
 }
 
 /* One shootdown of [start, end) of mm (flush_tlb_mm_range for one range). */
 static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start, uint64_t end,
                       unsigned flags)
 {
-    bool full = ((end - start) >> VMS_PAGE_SHIFT) > VMSI_TLB_FLUSH_CEILING;
+    sd_arch arch = arch_of(k);
+    /* x86 leaves lazy cores out (cpu_tlbstate_shared.is_lazy); RISC-V fences the whole
+     * mm_cpumask; AArch64's broadcast reaches every core anyway. */
+    bool skip_lazy = arch != ARCH_RISCV;
     bool freed = (flags & VMSI_FLUSH_FREED) != 0;
     uint64_t gen = ++mm->tlb_gen;
     uint64_t t0 = clock_of(k, initiator), handlers = 0, waited = 0;
     bool local = initiator != VMSI_NO_CORE && k->cur_mm[initiator] == mm;
     unsigned ntargets = 0, lazy_skipped = 0;
-    if (local && k->cpu[initiator].lazy) { /* kernel work on an idle core (reclaim) */
+    if (local && k->cpu[initiator].lazy && skip_lazy) { /* kernel work on an idle core */
         local = false;
         if (freed)
             leave_mm(k, initiator);
@@ -259,23 +317,34 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
     for (unsigned core = 0; core < k->ncores; core++) {
         if (!vmsi_mask_test(mm, core) || core == initiator)
             continue;
-        if (k->cpu[core].lazy && !freed) {
+        if (k->cpu[core].lazy && !freed && skip_lazy) {
             lazy_skipped++; /* flushed at its next switch */
             continue;
         }
         k->sd_targets[ntargets++] = core;
     }
-    bool bcast = (ntargets || lazy_skipped) && use_broadcast(k, mm, initiator);
+    sd_method how = choose(k, mm, initiator, ntargets || lazy_skipped);
+    bool bcast = how == SD_BROADCAST, sbi = how == SD_SBI && ntargets;
+    bool full = flush_is_full(arch, how, (end - start) >> VMS_PAGE_SHIFT);
     unsigned ninvlpgb = 0;
     if (bcast) {
         ninvlpgb = broadcast(k, mm, initiator, start, end, full, gen);
+        if (arch == ARCH_ARM64)
+            k->st.tlb_tlbi_is += ninvlpgb;
+        else
+            k->st.tlb_invlpgb += ninvlpgb;
         /* Every core was flushed, lazy ones too (those needing leave_mm: their tables
          * are gone from their TLBs and PWCs as well): no IPI, nothing left to catch up. */
         ntargets = 0;
         lazy_skipped = 0;
         k->st.tlb_broadcasts++;
     } else {
-        /* flush_tlb_multi: send, flush locally meanwhile, wait for the slowest ack. */
+        /* flush_tlb_multi: send, flush locally meanwhile, wait for the slowest ack. With
+         * the SBI, the ecall first: the firmware sends the IPIs and does the waiting. */
+        if (sbi) {
+            vmsi_charge(k, initiator, k->cfg.cost.sbi_ecall);
+            k->st.tlb_sbi_rfence++;
+        }
         if (ntargets) {
             waited = (uint64_t)k->cfg.cost.ipi_send * ntargets;
             vmsi_charge(k, initiator, waited);
@@ -289,13 +358,14 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
                 k->st.nr_tlb_local_flush_one += (end - start) >> VMS_PAGE_SHIFT;
         }
         uint64_t done = clock_of(k, initiator) - t0;
+        uint64_t send0 = sbi ? k->cfg.cost.sbi_ecall : 0;
         for (unsigned i = 0; i < ntargets; i++) {
             unsigned core = k->sd_targets[i];
             uint64_t arrive =
-                (uint64_t)k->cfg.cost.ipi_send * (i + 1) + ipi_latency(k, initiator, core);
+                send0 + (uint64_t)k->cfg.cost.ipi_send * (i + 1) + ipi_latency(k, initiator, core);
             uint64_t h0 = clock_of(k, core);
-            vmsi_charge(k, core, k->cfg.cost.ipi);
-            if (k->cpu[core].lazy) { /* freed tables */
+            vmsi_charge(k, core, sbi ? k->cfg.cost.sbi_rfence : k->cfg.cost.ipi);
+            if (k->cpu[core].lazy && skip_lazy) { /* freed tables */
                 leave_mm(k, core);
             } else {
                 flush_on(k, mm, core, start, end, full);
@@ -330,6 +400,8 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
             .end = end,
             .full = full,
             .broadcast = bcast,
+            .sbi = sbi,
+            .method = method_name(arch, sbi ? SD_SBI : how, full),
             .invlpgb = ninvlpgb,
             .ntargets = ntargets,
             .targets = k->sd_targets,
@@ -347,6 +419,7 @@ void vmsi_flush_tlb_mm_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uin
 {
     if (start >= end)
         return;
+    vmsi_hash_flush(k, mm, start, end); /* the hashed designs' shared table (hashfill.c) */
     if ((flags & VMSI_FLUSH_GATHER) && !k->cfg.tlb_batch) {
         for (uint64_t va = start; va < end; va += VMS_PAGE_SIZE)
             shootdown(k, mm, initiator, va, va + VMS_PAGE_SIZE, flags);
@@ -365,6 +438,7 @@ void vmsi_flush_tlb_range(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64
 
 void vmsi_tlb_defer(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t va)
 {
+    vmsi_hash_flush(k, mm, va, va + VMS_PAGE_SIZE); /* a shared table cannot wait */
     if (!k->cfg.tlb_batch) {
         vmsi_flush_tlb_range(k, mm, initiator, va, va + VMS_PAGE_SIZE);
         return;
@@ -474,7 +548,8 @@ vms_status vmsi_pcid_alloc(vms_kernel *k, uint16_t *pcid)
 void vmsi_pcid_free(vms_kernel *k, uint16_t pcid)
 {
     if (pcid != VMSI_NO_PCID)
-        k->pcid_used[pcid] = 2; /* free, but cores may still cache its entries */
+        k->pcid_used[pcid] = 2;   /* free, but cores may still cache its entries */
+    vmsi_hash_flush_ctx(k, pcid); /* … but no hashed table may */
 }
 
 void vms_kernel_set_shootdown_hook(vms_kernel *k, vms_shootdown_fn fn, void *ud)

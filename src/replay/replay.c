@@ -18,7 +18,11 @@
  * fast path), or one by one through vms_proc_access (opts.slow). Both give the same
  * model, and the bookkeeping here is shared: per access, an outcome of OK, a fatal
  * signal (segv) or a dead task (dead_refs). Any other event, another task, a tick or
- * the end runs the buffer first, so events keep their trace order.
+ * the end runs the buffer first, so events keep their trace order. Once a task's first
+ * reference is buffered, the rest of its run comes straight from the reader into the
+ * buffer (vms_trace_read_refs: no event struct, no call per reference); whatever the
+ * batch read stops at — a kernel event, a modify, another thread — comes through
+ * vms_trace_read and vms_replay_event, in order.
  *
  * Recorded layout. Addresses are honoured: MAP and MMAP map MAP_FIXED at the recorded
  * address (the address mmap returned), so the simulated address space is the recorded
@@ -76,7 +80,7 @@ struct vms_replay {
     bool parts_nomem; /* a breakdown part could not be allocated: the run fails */
     /* OPT (opts.oracle): the tracker numbering address spaces as the oracle did, and the
      * event index of the access executing now (each access runs as it is pushed, so the
-     * buffer is empty between events and quick_access never takes one) */
+     * buffer is empty between events and run_refs never takes one) */
     vmsi_tracker trk;
     uint64_t exec_pos;
     size_t last_region; /* a one-entry cache into byregion */
@@ -789,14 +793,15 @@ static vms_status on_kernel_event(vms_replay *r, vms_task *t, const vms_trace_ev
             vms_sys_mprotect(r->k, t, ev->mprotect.addr, ev->mprotect.len, ev->mprotect.prot, &e),
             &e, err);
     case VMS_TEV_MADVISE:
-        if (ev->madvise.advice != VMS_MADV_DONTNEED) {
+        if (ev->madvise.advice != VMS_MADV_DONTNEED && ev->madvise.advice != VMS_MADV_HUGEPAGE &&
+            ev->madvise.advice != VMS_MADV_NOHUGEPAGE) {
             r->st.skipped++;
             return VMS_OK;
         }
-        return syscall_done(
-            r, "madvise",
-            vms_sys_madvise(r->k, t, ev->madvise.addr, ev->madvise.len, VMS_MADV_DONTNEED, &e), &e,
-            err);
+        return syscall_done(r, "madvise",
+                            vms_sys_madvise(r->k, t, ev->madvise.addr, ev->madvise.len,
+                                            (int)ev->madvise.advice, &e),
+                            &e, err);
     case VMS_TEV_BRK:
         return on_brk(r, t, ev, err);
     case VMS_TEV_CLONE:
@@ -865,22 +870,35 @@ vms_status vms_replay_event(vms_replay *r, const vms_trace_event *ev, const char
 }
 
 /*
- * vms_replay_event for the common case, inline: a read, write or fetch by the thread
- * whose references are buffered, with room left and no tick due. Returns false (having
- * done nothing) for anything else.
+ * vms_replay_event for the common case, in bulk: the run of reads, writes and fetches of
+ * the thread whose references are buffered, decoded by the reader straight into the
+ * buffer (vms_trace_read_refs) while there is room and no tick or limit falls inside it.
+ * Returns how many were taken (0: the next event goes through vms_replay_event).
  */
-static inline bool quick_access(vms_replay *r, const vms_trace_event *ev)
+static size_t run_refs(vms_replay *r, vms_trace_reader *rd, uint64_t limit)
 {
-    if (ev->type != VMS_TEV_ACCESS || ev->tid != r->cur_tid || r->nbuf == 0 || r->nbuf == BATCH ||
-        ev->access.kind == VMS_TACC_MODIFY || r->st.references + 1 >= r->next_tick)
-        return false;
-    r->st.events++;
-    r->st.references++;
-    r->st.by_kind[ev->access.kind]++;
-    r->st.bytes += ev->access.size;
-    r->buf[r->nbuf++] =
-        (vms_ref){.va = ev->access.va, .len = ev->access.size, .kind = ev->access.kind};
-    return true;
+    uint64_t room = BATCH - r->nbuf, refs = r->st.references;
+    /* Nothing buffered: the first event names the task. OPT sees every event itself. */
+    if (r->nbuf == 0 || room == 0 || r->o.oracle)
+        return 0;
+    if (limit - refs < room)
+        room = limit - refs;
+    if (r->next_tick - 1 - refs < room) /* the reference reaching next_tick ticks */
+        room = r->next_tick - 1 - refs;
+    vms_ref *b = r->buf + r->nbuf;
+    size_t n = vms_trace_read_refs(rd, r->cur_tid, b, (size_t)room);
+    uint64_t bytes = 0, by[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        bytes += b[i].len;
+        by[b[i].kind]++;
+    }
+    r->nbuf += n;
+    r->st.events += n;
+    r->st.references += n;
+    r->st.bytes += bytes;
+    for (unsigned k = 0; k < 3; k++)
+        r->st.by_kind[k] += by[k];
+    return n;
 }
 
 vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
@@ -888,9 +906,11 @@ vms_status vms_replay_run(vms_replay *r, vms_trace_reader *rd, vms_err *err)
     vms_trace_event ev;
     vms_status st = VMS_OK;
     const uint64_t limit = r->o.limit ? r->o.limit : UINT64_MAX;
-    while (r->st.references < limit && vms_trace_read(rd, &ev, NULL)) {
-        if (quick_access(r, &ev)) /* never the first event: nothing is buffered yet */
+    while (r->st.references < limit) {
+        if (run_refs(r, rd, limit) > 0) /* never the first event: nothing is buffered yet */
             continue;
+        if (r->st.references >= limit || !vms_trace_read(rd, &ev, NULL))
+            break;
         if (r->st.events == 0 && r->o.layout == VMS_REPLAY_LAYOUT_DEFAULT) {
             r->o.layout =
                 ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;

@@ -1,7 +1,7 @@
 /*
  * commands.c — the scenario language's commands, one row each (scenario_impl.h: scn_def):
  * adding a command is its parser in parse.c, its runner in run.c and one line here. The
- * rows are in the order the "expected a command (…)" error lists them; docs/SCENARIO.md
+ * rows are in the order the "unknown command" error lists them; docs/SCENARIO.md
  * tells each command's meaning.
  */
 #include "scenario/scenario_impl.h"
@@ -26,7 +26,8 @@ const scn_def vmsi_scn_commands[] = {
     {"affinity", OP_AFFINITY, P(procs), R(procs), "affinity NAME CORES", false},
     {"mlock", OP_MLOCK, P(range), R(range), "mlock NAME ADDR LEN", true},
     {"munlock", OP_MUNLOCK, P(range), R(range), "munlock NAME ADDR LEN", true},
-    {"madvise", OP_MADVISE, P(range), R(range), "madvise NAME ADDR LEN dontneed", true},
+    {"madvise", OP_MADVISE, P(range), R(range),
+     "madvise NAME ADDR LEN dontneed|hugepage|nohugepage", true},
     {"msync", OP_MSYNC, P(range), R(range), "msync NAME ADDR LEN", true},
     {"brk", OP_BRK, P(procs), R(brk), "brk NAME ADDR", true},
     {"fetch", OP_FETCH, P(access), R(access), "fetch NAME ADDR [expect segv]", true},
@@ -47,6 +48,15 @@ const scn_def vmsi_scn_commands[] = {
      false},
     {"nic", OP_NIC_POST, P(nic), R(nic), "nic post DEV ADDR | nic receive DEV DATA", false},
     {"blk", OP_BLK, P(blk), R(blk), "blk read|write DEV SECTOR COUNT ADDR", false},
+    {"pkey", OP_PKEY, P(pkey), R(pkey),
+     "pkey NAME alloc [noaccess|nowrite] | pkey NAME free KEY | pkey NAME mprotect ADDR LEN "
+     "PROT KEY",
+     true},
+    {"wrpkru", OP_WRPKRU, P(pkey), R(pkey), "wrpkru NAME VALUE", true},
+    {"kread", OP_KREAD, P(kaccess), R(kaccess), "kread NAME ADDR LEN [nostac] [expect ok|error]",
+     true},
+    {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
+     "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

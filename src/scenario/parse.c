@@ -421,6 +421,8 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
             c->flags |= VMS_MAP_FIXED;
         } else if (tok_is(o, "huge=2M") || tok_is(o, "huge=1G")) {
             c->flags |= VMS_MAP_HUGETLB | (o->s[5] == '2' ? VMS_MAP_HUGE_2MB : VMS_MAP_HUGE_1GB);
+        } else if (tok_is(o, "noreserve")) {
+            c->flags |= VMS_MAP_NORESERVE;
         } else if (tok_is(o, "as") && *i + 1 < n) {
             vms_status st = new_label(p, &t[++*i], &c->def_label);
             if (st != VMS_OK)
@@ -428,7 +430,7 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
         } else {
             return fail(p,
                         "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
-                        "populate, locked, fixed, huge=2M|1G, as LABEL), got '%s'",
+                        "populate, locked, fixed, huge=2M|1G, noreserve, as LABEL), got '%s'",
                         str(o));
         }
     }
@@ -469,8 +471,17 @@ vms_status vmsi_scn_parse_range(parser *p, tok *t, int n, scn_cmd *c)
         st = length(p, &t[3], &c->len);
     if (st == VMS_OK && c->op == OP_MPROTECT)
         st = protection(p, &t[4], &c->prot);
-    if (st == VMS_OK && c->op == OP_MADVISE && !tok_is(&t[4], "dontneed"))
-        st = fail(p, "expected advice 'dontneed', got '%s'", str(&t[4]));
+    if (st == VMS_OK && c->op == OP_MADVISE) { /* the advice, kept in prot */
+        if (tok_is(&t[4], "dontneed"))
+            c->prot = VMS_MADV_DONTNEED;
+        else if (tok_is(&t[4], "hugepage"))
+            c->prot = VMS_MADV_HUGEPAGE;
+        else if (tok_is(&t[4], "nohugepage"))
+            c->prot = VMS_MADV_NOHUGEPAGE;
+        else
+            st = fail(p, "expected advice 'dontneed', 'hugepage' or 'nohugepage', got '%s'",
+                      str(&t[4]));
+    }
     if (st == VMS_OK)
         st = expectation(p, t, n, 4 + extra, c, EXPECT_SYSCALL);
     return st;
@@ -923,7 +934,8 @@ vms_status vmsi_scn_parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
                        : VMS_OK;
 }
 
-/* "expected a command (spawn, mmap, …), got 'WORD'": the names of vmsi_scn_commands. */
+/* "unknown command 'WORD': expected one of spawn, mmap, …": the word first, so that a
+ * message cut to the error buffer's size still names it; then vmsi_scn_commands. */
 static vms_status unknown_command(parser *p, const tok *t)
 {
     char list[512];
@@ -931,7 +943,7 @@ static vms_status unknown_command(parser *p, const tok *t)
     for (size_t i = 0; i < vmsi_scn_ncommands; i++)
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
                                 vmsi_scn_commands[i].name);
-    return fail(p, "expected a command (%s), got '%s'", list, str(t));
+    return fail(p, "unknown command '%s': expected one of %s", str(t), list);
 }
 
 static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
@@ -1159,4 +1171,73 @@ vms_status vms_scenario_configure(const vms_scenario *sc, vms_config *c, vms_err
             return st;
     }
     return VMS_OK;
+}
+
+/* pkey NAME alloc [noaccess|nowrite] | free KEY | mprotect ADDR LEN PROT KEY, and
+ * wrpkru NAME VALUE. c->dir: 0 alloc, 1 free, 2 mprotect; c->count: rights, key or
+ * the PKRU value. */
+vms_status vmsi_scn_parse_pkey(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 3, usage_of(c));
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st != VMS_OK)
+        return st;
+    if (c->op == OP_WRPKRU) {
+        st = number(p, &t[2], false, "a PKRU value (32 bits)", &c->count);
+        if (st == VMS_OK && c->count > UINT32_MAX)
+            return fail(p, "expected a PKRU value of 32 bits, got '%s'", str(&t[2]));
+        return st == VMS_OK ? expectation(p, t, n, 3, c, EXPECT_SYSCALL) : st;
+    }
+    int i = 3;
+    if (tok_is(&t[2], "alloc")) {
+        c->dir = 0;
+        if (i < n && (tok_is(&t[i], "noaccess") || tok_is(&t[i], "nowrite")))
+            c->count = t[i++].s[2] == 'a' ? VMS_PKEY_DISABLE_ACCESS : VMS_PKEY_DISABLE_WRITE;
+    } else if (tok_is(&t[2], "free")) {
+        c->dir = 1;
+        st = argc_is(p, n, 4, usage_of(c));
+        if (st == VMS_OK)
+            st = number(p, &t[i++], false, "a protection key 0 … 15", &c->count);
+    } else if (tok_is(&t[2], "mprotect")) {
+        c->dir = 2;
+        st = argc_is(p, n, 7, usage_of(c));
+        if (st == VMS_OK)
+            st = address(p, &t[3], false, &c->addr);
+        if (st == VMS_OK)
+            st = length(p, &t[4], &c->len);
+        if (st == VMS_OK)
+            st = protection(p, &t[5], &c->prot);
+        if (st == VMS_OK)
+            st = number(p, &t[6], false, "a protection key 0 … 15", &c->count);
+        i = 7;
+    } else {
+        return fail(p, "expected alloc, free or mprotect after 'pkey NAME', got '%s'", str(&t[2]));
+    }
+    if (st == VMS_OK && c->dir && c->count >= VMS_NR_PKEYS)
+        return fail(p, "expected a protection key 0 … 15, got %llu", (unsigned long long)c->count);
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}
+
+/* kread NAME ADDR LEN [nostac] / kwrite NAME ADDR DATA [nostac]; c->flag: nostac. */
+vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_status st = argc_is(p, n, 4, usage_of(c));
+    if (st == VMS_OK)
+        st = proc_ref(p, &t[1], &c->proc);
+    if (st == VMS_OK)
+        st = address(p, &t[2], false, &c->addr);
+    if (st == VMS_OK && c->op == OP_KWRITE)
+        st = data(p, &t[3], &c->data_off, &c->data_len);
+    if (st == VMS_OK && c->op == OP_KREAD) {
+        st = length(p, &t[3], &c->len);
+        if (st == VMS_OK && c->len > 4096)
+            return fail(p, "expected a length of at most 4096 for kread, got '%s'", str(&t[3]));
+    }
+    int i = 4;
+    if (st == VMS_OK && i < n && tok_is(&t[i], "nostac")) {
+        c->flag = true;
+        i++;
+    }
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }

@@ -451,8 +451,11 @@ vms_status vmsi_scn_run_range(runner *r, vms_task *t)
         st = vms_sys_munlock(r->k, t, a, c->len, &err);
         break;
     case OP_MADVISE:
-        say(r, " dontneed");
-        st = vms_sys_madvise(r->k, t, a, c->len, VMS_MADV_DONTNEED, &err);
+        say(r, " %s",
+            c->prot == VMS_MADV_HUGEPAGE     ? "hugepage"
+            : c->prot == VMS_MADV_NOHUGEPAGE ? "nohugepage"
+                                             : "dontneed");
+        st = vms_sys_madvise(r->k, t, a, c->len, (int)c->prot, &err);
         break;
     default:
         st = vms_sys_msync(r->k, t, a, c->len, VMS_MS_SYNC, &err);
@@ -1243,14 +1246,19 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
         snprintf(who, sizeof who, "kswapd");
     else
         snprintf(who, sizeof who, "core %u", ev->initiator);
+    bool x86 = strcmp(vms_machine_format(r->m)->arch, "x86_64") == 0;
     vms_strbuf_printf(sb, "  shootdown by %s of 0x%" PRIx64 "-0x%" PRIx64 "%s (pid %d): ", who,
-                      ev->start, ev->end, ev->full ? ", whole PCID" : "", ev->pid);
+                      ev->start, ev->end,
+                      !ev->full ? ""
+                      : x86     ? ", whole PCID"
+                                : ", whole ASID",
+                      ev->pid);
     if (ev->broadcast) {
-        vms_strbuf_printf(sb, "%u INVLPGB + TLBSYNC, no IPI", ev->invlpgb);
+        vms_strbuf_printf(sb, "%u %s, no IPI", ev->invlpgb, ev->method);
     } else if (ev->ntargets == 0) {
         vms_strbuf_printf(sb, "no IPI");
     } else {
-        vms_strbuf_printf(sb, "IPI to");
+        vms_strbuf_printf(sb, "%s", ev->sbi ? "SBI remote fence: IPI to" : "IPI to");
         unsigned shown = ev->ntargets < 8 ? ev->ntargets : 8;
         for (unsigned i = 0; i < shown; i++)
             vms_strbuf_printf(sb, "%s core %u (ack +%" PRIu64 ")", i ? "," : "", ev->targets[i],
@@ -1327,5 +1335,85 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
                         why);
     if (st != VMS_OK)
         return vmsi_err(err, st, "%s: %s while running the scenario", sc->name, vms_status_str(st));
+    return VMS_OK;
+}
+
+/* ---- protection keys and the kernel's own user accesses ---- */
+
+vms_status vmsi_scn_run_pkey(runner *r, vms_task *t)
+{
+    const scn_cmd *c = r->c;
+    vms_err err = {0};
+    vms_status st;
+    const char *who = pname(r, c->proc);
+    if (c->op == OP_WRPKRU) {
+        say(r, "wrpkru %s 0x%08" PRIx64, who, c->count);
+        st = vms_task_wrpkru(r->k, t, (uint32_t)c->count, &err);
+    } else if (c->dir == 0) {
+        int key = -1;
+        say(r, "pkey %s alloc%s", who,
+            c->count == VMS_PKEY_DISABLE_ACCESS  ? " noaccess"
+            : c->count == VMS_PKEY_DISABLE_WRITE ? " nowrite"
+                                                 : "");
+        st = vms_sys_pkey_alloc(r->k, t, 0, (unsigned)c->count, &key, &err);
+        if (st == VMS_OK)
+            say(r, " -> pkey %d (PKRU 0x%08x)", key, vms_task_pkru(t));
+    } else if (c->dir == 1) {
+        say(r, "pkey %s free %" PRIu64, who, c->count);
+        st = vms_sys_pkey_free(r->k, t, (int)c->count, &err);
+    } else {
+        uint64_t a = addr_of(r, &c->addr);
+        say(r, "pkey %s mprotect 0x%" PRIx64 " ", who, a);
+        say_len(r, c->len);
+        say(r, " %s key %" PRIu64, prot_str(c->prot), c->count);
+        st = vms_sys_pkey_mprotect(r->k, t, a, c->len, c->prot, (int)c->count, &err);
+    }
+    if (st == VMS_ERR_NOMEM)
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
+vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
+{
+    const scn_cmd *c = r->c;
+    uint8_t rbuf[4096];
+    bool wr = c->op == OP_KWRITE;
+    uint8_t *buf = wr ? r->sc->pool + c->data_off : rbuf;
+    size_t len = wr ? c->data_len : (size_t)c->len;
+    uint64_t va = addr_of(r, &c->addr);
+    say(r, "%s %s 0x%" PRIx64, wr ? "kwrite" : "kread", pname(r, c->proc), va);
+    if (wr) {
+        say(r, " ");
+        say_data(r, buf, len);
+    } else {
+        say(r, " %zu", len);
+    }
+    say(r, c->flag ? " (no STAC: a stray dereference)" : " (copy_%s_user: STAC ... CLAC)",
+        wr ? "to" : "from");
+    vms_access_info ai;
+    vms_err err = {0};
+    uint64_t smap0 = vms_kernel_get_stats(r->k)->smap_faults;
+    vms_status st = c->flag ? vms_proc_kernel_deref(r->k, t, va, wr ? VMS_ACC_WRITE : VMS_ACC_READ,
+                                                    buf, len, &ai, &err)
+                            : vms_proc_kernel_access(r->k, t, va, wr ? VMS_ACC_WRITE : VMS_ACC_READ,
+                                                     buf, len, &ai, &err);
+    if (st != VMS_OK)
+        return st == VMS_ERR_NOMEM || st == VMS_ERR_PANIC ? st : (settle_call(r, st, &err), VMS_OK);
+    if (ai.outcome == VMS_ACCESS_OK && !wr) {
+        say(r, " -> ");
+        say_data(r, buf, len);
+    }
+    if (ai.outcome == VMS_ACCESS_EFAULT) {
+        vmsi_err(&err, VMS_ERR_RANGE, "EFAULT at 0x%" PRIx64 " (error code 0x%x)%s", ai.addr,
+                 (unsigned)ai.error_code,
+                 vms_kernel_get_stats(r->k)->smap_faults > smap0 ? ": stopped by SMAP" : "");
+        settle_call(r, VMS_ERR_RANGE, &err);
+        return VMS_OK;
+    }
+    if (ai.outcome != VMS_ACCESS_OK)
+        vmsi_err(&err, VMS_ERR_INVAL, "the process is %s",
+                 ai.outcome == VMS_ACCESS_DEAD ? "dead" : "gone (killed by a signal)");
+    settle_call(r, ai.outcome == VMS_ACCESS_OK ? VMS_OK : VMS_ERR_INVAL, &err);
     return VMS_OK;
 }

@@ -43,6 +43,10 @@ typedef enum scn_op {
     OP_NIC_POST,  /* nic post DEV ADDR */
     OP_NIC_RX,    /* nic receive DEV DATA */
     OP_BLK,       /* blk read|write DEV SECTOR COUNT ADDR */
+    OP_PKEY,      /* pkey NAME alloc [noaccess|nowrite] | free KEY | mprotect ADDR LEN PROT KEY */
+    OP_WRPKRU,    /* wrpkru NAME VALUE */
+    OP_KREAD,     /* kread NAME ADDR LEN [nostac]: the kernel reads user memory */
+    OP_KWRITE,    /* kwrite NAME ADDR DATA [nostac]: the kernel writes user memory */
 } scn_op;
 
 typedef enum scn_expect {
@@ -169,6 +173,8 @@ vms_status vmsi_scn_parse_device(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_dma(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_nic(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_blk(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_pkey(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_kaccess(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 
 /* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
  * system call or expectation is narrated and counted, not returned. */
@@ -186,6 +192,8 @@ vms_status vmsi_scn_run_device(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_dma(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_nic(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_blk(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_pkey(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_kaccess(scn_runner *r, vms_task *t);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */
 void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len);

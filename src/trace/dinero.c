@@ -89,8 +89,69 @@ static bool dinero_next(vms_trace_reader *r, vms_trace_event *ev)
     return true;
 }
 
+/* The longest line the batch parser takes: "L 0x" and 16 digits, "\r\n". */
+#define FAST_LINE 24u
+
+/*
+ * vms_trace_read_refs for din: lines of exactly "L ADDR" (L 0, 1 or 2, one blank, 1..16
+ * hex digits with an optional 0x, then "\n" or "\r\n") are parsed straight from the window
+ * with a digit table. Any other line — blanks elsewhere, a comment, an escape label, a
+ * longer number, a malformed line — and a last line without its newline stop the run before
+ * it, for dinero_next to parse (and report) as always.
+ */
+static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+{
+    static const uint8_t kinds[3] = {VMS_TACC_READ, VMS_TACC_WRITE, VMS_TACC_EXEC};
+    vmsi_in *in = r->in;
+    size_t n = 0;
+    if (tid != 0)
+        return 0;
+    while (n < max) {
+        if (vmsi_in_avail(in) < FAST_LINE && vmsi_in_fill(in, VMSI_WIN, &r->err) != VMS_OK)
+            break;
+        size_t avail = vmsi_in_avail(in);
+        if (avail < FAST_LINE)
+            break; /* the tail: line by line */
+        const uint8_t *p0 = vmsi_in_ptr(in), *p = p0, *stop = p0 + avail - FAST_LINE;
+        bool more = true;
+        size_t n0 = n;
+        while (n < max && p <= stop) {
+            unsigned label = (unsigned)p[0] - '0';
+            const uint8_t *s = p + 2;
+            if (label > 2 || p[1] != ' ') {
+                more = false;
+                break;
+            }
+            if (s[0] == '0' && (s[1] | 0x20) == 'x' && vmsi_hex_digit[s[2]] >= 0)
+                s += 2;
+            uint64_t va = 0;
+            unsigned i = 0;
+            int d;
+            while (i < 16 && (d = vmsi_hex_digit[s[i]]) >= 0) {
+                va = va << 4 | (uint64_t)d;
+                i++;
+            }
+            s += i;
+            if (*s == '\r')
+                s++;
+            if (i == 0 || *s != '\n') {
+                more = false;
+                break;
+            }
+            refs[n++] = (vms_ref){.va = va, .len = DIN_SIZE, .kind = kinds[label]};
+            p = s + 1;
+        }
+        r->line += n - n0;
+        vmsi_in_take(in, (size_t)(p - p0));
+        if (!more)
+            break;
+    }
+    return n;
+}
+
 vms_status vmsi_dinero_start(vms_trace_reader *r)
 {
     r->next = dinero_next;
+    r->next_refs = dinero_refs;
     return VMS_OK;
 }

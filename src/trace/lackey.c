@@ -97,8 +97,83 @@ static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
                           q);
 }
 
+/* The longest line the batch parser takes: "I  ", 16 digits, ",", 10 digits, "\r\n". */
+#define FAST_LINE 32u
+
+/*
+ * vms_trace_read_refs for lackey: lines "I  ADDR,SIZE", " L ADDR,SIZE" and " S ADDR,SIZE"
+ * (1..16 hex digits, 1..10 decimal digits of a size 1..2^32-1, then "\n" or "\r\n") are
+ * parsed straight from the window. Anything else — a modify, a Valgrind message, a
+ * comment, a malformed line, a last line without its newline — stops the run before it,
+ * for lackey_next to parse (and report) as always.
+ */
+static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+{
+    vmsi_in *in = r->in;
+    size_t n = 0;
+    if (tid != 0)
+        return 0;
+    while (n < max) {
+        if (vmsi_in_avail(in) < FAST_LINE && vmsi_in_fill(in, VMSI_WIN, &r->err) != VMS_OK)
+            break;
+        size_t avail = vmsi_in_avail(in);
+        if (avail < FAST_LINE)
+            break; /* the tail: line by line */
+        const uint8_t *p0 = vmsi_in_ptr(in), *p = p0, *stop = p0 + avail - FAST_LINE;
+        bool more = true;
+        size_t n0 = n;
+        while (n < max && p <= stop) {
+            unsigned kind;
+            if (p[0] == 'I' && p[1] == ' ')
+                kind = VMS_TACC_EXEC;
+            else if (p[0] == ' ' && p[1] == 'L')
+                kind = VMS_TACC_READ;
+            else if (p[0] == ' ' && p[1] == 'S')
+                kind = VMS_TACC_WRITE;
+            else
+                kind = 4;
+            const uint8_t *s = p + 3;
+            if (kind > 2 || p[2] != ' ') {
+                more = false;
+                break;
+            }
+            uint64_t va = 0, size = 0;
+            unsigned i = 0, j = 0;
+            int d;
+            while (i < 16 && (d = vmsi_hex_digit[s[i]]) >= 0) {
+                va = va << 4 | (uint64_t)d;
+                i++;
+            }
+            s += i;
+            if (i == 0 || *s++ != ',') {
+                more = false;
+                break;
+            }
+            while (j < 10 && (unsigned)(s[j] - '0') < 10) {
+                size = size * 10 + (uint64_t)(s[j] - '0');
+                j++;
+            }
+            s += j;
+            if (*s == '\r')
+                s++;
+            if (j == 0 || *s != '\n' || size == 0 || size > UINT32_MAX) {
+                more = false;
+                break;
+            }
+            refs[n++] = (vms_ref){.va = va, .len = (uint32_t)size, .kind = (uint8_t)kind};
+            p = s + 1;
+        }
+        r->line += n - n0;
+        vmsi_in_take(in, (size_t)(p - p0));
+        if (!more)
+            break;
+    }
+    return n;
+}
+
 vms_status vmsi_lackey_start(vms_trace_reader *r)
 {
     r->next = lackey_next;
+    r->next_refs = lackey_refs;
     return VMS_OK;
 }

@@ -382,6 +382,87 @@ static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
     return false;
 }
 
+/* The longest access record the batch decoder takes: tag, a 10-byte address varint and a
+ * 10-byte size varint. */
+#define ACC_MAX 21u
+
+/* A varint of at most 9 bytes at *p (the batch decoder's: it leaves the rare longer
+ * ones, and their overflow check, to get_var); false, *p unchanged, otherwise. */
+static inline bool fast_var(const uint8_t **p, uint64_t *v)
+{
+    const uint8_t *s = *p;
+    uint64_t b = s[0];
+    if (!(b & 0x80)) { /* most deltas: one byte */
+        *v = b;
+        *p = s + 1;
+        return true;
+    }
+    uint64_t x = b & 0x7f;
+    for (unsigned i = 1; i < 9; i++) {
+        b = s[i];
+        x |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            *p = s + i + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * vms_trace_read_refs for native traces: decodes access records of kinds read, write
+ * and fetch while the thread is tid, straight from the window into refs. Anything else —
+ * another record, a modify, a varint of 10 bytes, a size of 0 or above 2^32, a record
+ * that would overrun the block's CHECK budget, the last ACC_MAX bytes of the payload —
+ * stops the run before it, for native_next to decode (and report) as it always does.
+ */
+static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+{
+    size_t n = 0;
+    if (tid != r->tid || r->ended)
+        return 0;
+    uint64_t prev[4]; /* in registers: refs cannot alias them */
+    memcpy(prev, r->prev, sizeof prev);
+    while (n < max) {
+        if (vmsi_in_avail(r->in) < MAX_REC && fill(r, MAX_REC) != VMS_OK)
+            break;
+        size_t avail = vmsi_in_avail(r->in);
+        if (avail < ACC_MAX)
+            break; /* the tail: record by record */
+        const uint8_t *p0 = vmsi_in_ptr(r->in), *p = p0, *stop = p0 + avail - ACC_MAX;
+        /* A 1.2 block holds at most WBUF bytes between CHECK records. */
+        size_t budget = r->minor >= 2 ? WBUF - r->crc_len : SIZE_MAX;
+        bool more = true; /* the run goes on past this window */
+        while (n < max && p <= stop) {
+            uint8_t tag = *p;
+            if (!(tag & T_ACCESS) || (tag & 0x60) == 0x60) { /* not an access, or a modify */
+                more = false;
+                break;
+            }
+            unsigned kind = (tag >> 5) & 3u;
+            const uint8_t *q = p + 1;
+            uint64_t z, size = tag & 31u;
+            if (!fast_var(&q, &z) ||
+                (size == 0 && (!fast_var(&q, &size) || size == 0 || size > UINT32_MAX)) ||
+                (size_t)(q - p0) > budget) {
+                more = false;
+                break;
+            }
+            uint64_t va = prev[kind] + unzigzag(z);
+            prev[kind] = va;
+            refs[n++] = (vms_ref){.va = va, .len = (uint32_t)size, .kind = (uint8_t)kind};
+            p = q;
+        }
+        if (p > p0)
+            take(r, (size_t)(p - p0)); /* within the budget: cannot fail */
+        if (!more)
+            break;
+    }
+    memcpy(r->prev, prev, sizeof prev);
+    return n;
+}
+
 vms_status vmsi_native_start(vms_trace_reader *r)
 {
     if (fill(r, HDR_LEN) != VMS_OK)
@@ -417,6 +498,7 @@ vms_status vmsi_native_start(vms_trace_reader *r)
         r->obase = HDR_LEN;
     }
     r->next = native_next;
+    r->next_refs = native_refs;
     return VMS_OK;
 }
 

@@ -131,6 +131,8 @@ struct vms_trace_reader {
     vmsi_in *raw, *dec, *payload; /* stage chain; dec and payload may be NULL */
     vmsi_in *in;                  /* the stage the parser reads */
     bool (*next)(vms_trace_reader *r, vms_trace_event *ev); /* false: end or r->err */
+    /* the batch decoder (vms_trace_read_refs), NULL when the format has none */
+    size_t (*next_refs)(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max);
     vms_err err;
     uint64_t count;
     uint64_t line; /* text formats: the current line number */
@@ -195,6 +197,9 @@ static inline int vmsi_parse_hex(const char **p, uint64_t *v)
     *v = x;
     return n > 0;
 }
+
+/* Hex digit values for the batch parsers: 0..15, or -1 for any other byte. */
+extern const int8_t vmsi_hex_digit[256];
 
 /* Parsers: install r->next (and check headers) once r->in is set. */
 vms_status vmsi_lackey_start(vms_trace_reader *r);

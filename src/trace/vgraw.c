@@ -166,14 +166,8 @@ static vgproc *proc_of(vms_vgraw *d, uint32_t pid)
     for (size_t i = d->nprocs; i-- > 0;)
         if (d->procs[i].pid == pid)
             return &d->procs[i];
-    if (d->nprocs == d->capprocs) {
-        size_t cap = d->capprocs ? 2 * d->capprocs : 8;
-        vgproc *p = d->a->realloc(d->a->ud, d->procs, d->capprocs * sizeof *p, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        d->procs = p;
-        d->capprocs = cap;
-    }
+    if (!vmsi_grow_to(d->a, (void **)&d->procs, &d->capprocs, d->nprocs + 1, sizeof *d->procs, 8))
+        return NULL;
     vgproc *p = &d->procs[d->nprocs++];
     *p = (vgproc){.pid = pid, .tid = pid, .nthreads = 1};
     return p;

@@ -49,7 +49,7 @@ vms_status vms_gspace_back(vms_gspace *g, uint64_t gpa, uint64_t *hpa, vms_err *
     g->backed++;
     if (hpa)
         *hpa = base | (gpa & (bytes - 1));
-    return VMS_OK;
+    return g->on_back ? g->on_back(g->on_back_ud, gpa) : VMS_OK;
 }
 
 /* A guest table frame: the next GPA page, backed, zeroed through its host address. */

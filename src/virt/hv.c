@@ -17,6 +17,7 @@
 
 #include "util/util.h"
 #include "vmsim/core.h"
+#include "vmsim/iommu.h"
 #include "vmsim/machine.h"
 #include "vmsim/virt.h"
 
@@ -34,7 +35,19 @@ struct vms_vm {
     vms_regs regs;       /* the guest's registers (CR3 = a GPA) */
     uint64_t gdata_next; /* the guest pager's next frame */
     vms_vm_stats st;
+    /* Shadow paging: the hypervisor's GVA -> HPA tables in host RAM, the registers the
+     * core runs the guest with (CR3 = their root), the VM's page-walk cache. */
+    vms_pt spt;
+    vms_pt_bump spt_tables;
+    vms_regs sregs;
+    vms_pwc *spwc;
+    /* Passthrough on EPT: the IOMMU's mirror of the second stage, kept in step. */
+    bool mirror_on;
+    vms_pt mirror;
+    vms_pt_bump mirror_tables;
 };
+
+#define SHADOW_TABLES_GAP (UINT64_C(32) << 20) /* shadow tables 32 MiB above s2_tables_at */
 
 vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out, vms_err *err)
 {
@@ -45,6 +58,9 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
         c.kind = VMS_S2_EPT;
     if (c.kind != VMS_S2_EPT && c.kind != VMS_S2_NPT)
         return vmsi_err(err, VMS_ERR_INVAL, "a VM's second stage is EPT or NPT");
+    if (vms_machine_get_config(m)->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "VM: tlb.mode = software (a MIPS-style TLB) has no two-stage translation");
     c.host_levels = c.host_levels ? c.host_levels : 4;
     c.guest_levels = c.guest_levels ? c.guest_levels : 4;
     c.guest_mem = c.guest_mem ? c.guest_mem : UINT64_C(4) << 30;
@@ -90,6 +106,20 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
     vm->regs.cr4 = (vm->regs.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
                    (c.guest_levels == 5 ? VMS_CR4_LA57 : 0);
     vm->regs.user = true;
+    if (c.shadow) {
+        vm->spt_tables =
+            (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at + SHADOW_TABLES_GAP, 0, 0, 0};
+        vms_pt_ops sops = vms_pt_bump_ops(&vm->spt_tables);
+        st = vms_pt_init(&vm->spt, bus, c.guest_levels, &sops, err);
+        if (st == VMS_OK && c.guest_pwc)
+            st = vms_pwc_create(a, c.guest_pwc, c.guest_levels, c.seed, &vm->spwc, err);
+        if (st != VMS_OK) {
+            vms_vm_destroy(vm);
+            return st;
+        }
+        vm->sregs = vm->regs;
+        vm->sregs.cr3 = vm->spt.root;
+    }
     *out = vm;
     return VMS_OK;
 }
@@ -98,12 +128,15 @@ void vms_vm_destroy(vms_vm *vm)
 {
     if (!vm)
         return;
+    vms_pwc_destroy(vm->spwc);
     vms_nested_destroy(vm->n);
     vmsi_free(&vm->alloc, vm, sizeof *vm);
 }
 
 vms_status vms_vm_enter(vms_vm *vm, vms_core *c)
 {
+    if (vm->cfg.shadow)
+        return vms_core_vm_enter_shadow(c, vm->cfg.vpid, &vm->sregs, vm->spwc);
     return vms_core_vm_enter(c, vm->n, vm->cfg.vpid, &vm->regs);
 }
 
@@ -111,6 +144,37 @@ void vms_vm_leave(vms_vm *vm, vms_core *c)
 {
     (void)vm;
     vms_core_vm_exit(c);
+}
+
+/* Map the second-stage leaf that backs gpa into the IOMMU mirror too. */
+static vms_status mirror_leaf(vms_vm *vm, uint64_t gpa)
+{
+    uint64_t pte, ptep;
+    vms_pgsize size;
+    if (!vm->mirror_on || !vms_pt_lookup(&vm->gs.s2, gpa, &pte, &ptep, &size))
+        return VMS_OK;
+    uint64_t bytes = vms_pgsize_bytes(size), gbase = gpa & ~(bytes - 1);
+    vms_pte_info info;
+    vms_fmt_decode(vm->gs.s2.fmt, pte, vms_fmt_size_level(size), &info);
+    vms_status st = vms_pt_map(&vm->mirror, gbase, info.pa, size, VMS_PTE_US | VMS_PTE_RW, NULL);
+    return st == VMS_ERR_EXISTS ? VMS_OK : st;
+}
+
+/* Back gpa (the hypervisor's one way to give a VM memory): the second stage and, with a
+ * device assigned on EPT, the IOMMU's mirror. */
+static vms_status back(vms_vm *vm, uint64_t gpa, uint64_t *hpa)
+{
+    uint64_t before = vm->gs.backed;
+    vms_status st = vms_gspace_back(&vm->gs, gpa, hpa, NULL);
+    if (st != VMS_OK)
+        return st;
+    vm->st.backed += vm->gs.backed - before;
+    return VMS_OK;
+}
+
+static vms_status on_back(void *ud, uint64_t gpa)
+{
+    return mirror_leaf(ud, gpa);
 }
 
 /* The guest's pager: a not-present page gets a fresh guest frame. */
@@ -129,25 +193,95 @@ static bool guest_fault(vms_vm *vm, const vms_fault *f)
 }
 
 /* The hypervisor: a violation inside guest memory is backed (a VM exit). */
+static void take_exit(vms_vm *vm, vms_core *c);
+
 static bool s2_exit(vms_vm *vm, vms_core *c, const vms_fault *f)
 {
     const vms_s2_fault *e = vms_nested_last_exit(vm->n);
-    vm->st.exits++;
-    vm->st.exit_cycles += vm->cfg.exit_cycles;
-    vms_core_add_cycles(c, vm->cfg.exit_cycles);
+    take_exit(vm, c);
     if (e->kind != VMS_S2F_VIOLATION || f->pa >= vm->cfg.guest_mem)
         return false;
     vm->st.exits_s2++;
     uint64_t before = vm->gs.backed;
-    if (vms_gspace_back(&vm->gs, f->pa, NULL, NULL) != VMS_OK)
+    if (back(vm, f->pa, NULL) != VMS_OK)
         return false;
-    vm->st.backed += vm->gs.backed - before;
     return vm->gs.backed != before; /* backed already: a rights violation, unhandled */
+}
+
+/* An exit: counted and charged. */
+static void take_exit(vms_vm *vm, vms_core *c)
+{
+    vm->st.exits++;
+    vm->st.exit_cycles += vm->cfg.exit_cycles;
+    vms_core_add_cycles(c, vm->cfg.exit_cycles);
+}
+
+/*
+ * Shadow paging's #PF intercept: walk the guest's tables in software; if they map va
+ * with the rights the access needs, set the guest's A (and D on a write) as the
+ * hardware would, back the GPA, and install the shadow leaf GVA -> HPA (4 KiB, writable
+ * only once the guest entry is dirty, so that the first write exits and sets D);
+ * otherwise reflect the fault into the guest, whose pager's page-table writes each trap
+ * (the guest's tables are write-protected). Returns false when nothing can be done.
+ */
+static bool shadow_fault(vms_vm *vm, vms_core *c, const vms_fault *f, vms_access_kind kind)
+{
+    vm->st.exits_pf++;
+    take_exit(vm, c);
+    const vms_cost_config *cost = &vms_machine_get_config(vm->m)->cost;
+    uint64_t va = f->va & ~VMS_PAGE_MASK, pte, ptep;
+    vms_pgsize size;
+    bool mapped = vms_pt_lookup(&vm->gpt, va, &pte, &ptep, &size);
+    unsigned read = vm->gpt.levels - vms_fmt_size_level(size) + 1;
+    vm->st.sw_walk_refs += read;
+    vms_core_add_cycles(c, (uint64_t)read * cost->walk_ref);
+    bool allowed = mapped && (pte & VMS_PTE_US) && (kind != VMS_ACC_WRITE || (pte & VMS_PTE_RW)) &&
+                   (kind != VMS_ACC_EXEC || !(pte & VMS_PTE_XD));
+    if (!allowed) {
+        vm->st.injected++;
+        uint64_t w = vms_nested_get_stats(vm->n)->gbus_writes;
+        if (!guest_fault(vm, f))
+            return false;
+        uint64_t traps = vms_nested_get_stats(vm->n)->gbus_writes - w;
+        for (uint64_t i = 0; i < traps; i++)
+            take_exit(vm, c);
+        vm->st.exits_ptwrite += traps;
+        return true;
+    }
+    uint64_t bytes = vms_pgsize_bytes(size);
+    uint64_t gpa = (vms_pte_addr(pte) & ~(bytes - 1)) | (f->va & (bytes - 1)), hpa;
+    if (back(vm, gpa, &hpa) != VMS_OK)
+        return false;
+    uint64_t upd = pte | VMS_PTE_A | (kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
+    if (upd != pte && vms_bus_write64(vms_nested_guest_bus(vm->n), ptep, upd) != VMS_OK)
+        return false;
+    uint64_t flags = VMS_PTE_US | (upd & VMS_PTE_XD) |
+                     ((upd & VMS_PTE_RW) && (upd & VMS_PTE_D) ? VMS_PTE_RW : 0);
+    vms_pt_unmap(&vm->spt, va, false, NULL); /* an older, read-only shadow entry */
+    vms_core_invvpid(c, VMS_INVVPID_ADDR, vm->cfg.vpid, va);
+    if (vms_pt_map(&vm->spt, va, hpa & ~VMS_PAGE_MASK, VMS_PG_4K, flags, NULL) != VMS_OK)
+        return false;
+    vm->st.shadow_fills++;
+    return true;
 }
 
 bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, uint32_t len,
                    vms_fault *fault)
 {
+    if (vm->cfg.shadow) {
+        for (unsigned tries = 0; tries < 64; tries++) {
+            vms_access_result r = vms_core_access(c, va, kind, NULL, len);
+            if (r.ok)
+                return true;
+            va += r.done;
+            len -= (uint32_t)r.done;
+            *fault = r.fault;
+            if (r.fault.kind != VMS_FAULT_PF || !shadow_fault(vm, c, &r.fault, kind))
+                break;
+        }
+        vm->st.unhandled++;
+        return false;
+    }
     for (unsigned tries = 0; tries < 64; tries++) {
         vms_access_result r = vms_core_access(c, va, kind, NULL, len);
         if (r.ok)
@@ -183,4 +317,37 @@ const vms_pt *vms_vm_s2_pt(const vms_vm *vm)
 const vms_pt *vms_vm_guest_pt(const vms_vm *vm)
 {
     return &vm->gpt;
+}
+
+/* Mirror one second-stage leaf (vms_pt_foreach). */
+static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_pgsize size)
+{
+    (void)ptep;
+    (void)pte;
+    (void)size;
+    return mirror_leaf(ud, gpa) == VMS_OK;
+}
+
+vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
+                                uint64_t iommu_tables_at, vms_err *err)
+{
+    vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, did, vm->gs.s2.root, vm->cfg.host_levels};
+    if (vm->cfg.kind == VMS_S2_EPT && !vm->mirror_on) {
+        vm->mirror_tables = (vms_pt_bump){vms_machine_ram(vm->m), iommu_tables_at, 0, 0, 0};
+        vms_pt_ops ops = vms_pt_bump_ops(&vm->mirror_tables);
+        vms_status st =
+            vms_pt_init(&vm->mirror, vms_machine_bus(vm->m), vm->cfg.host_levels, &ops, err);
+        if (st != VMS_OK)
+            return st;
+        vm->mirror_on = true;
+        vm->gs.on_back = on_back;
+        vm->gs.on_back_ud = vm;
+        st = vms_pt_foreach(&vm->gs.s2, 0, UINT64_C(1) << 47, mirror_one, vm);
+        if (st != VMS_OK)
+            return vmsi_err(err, st, "could not mirror the second stage for the IOMMU");
+        ctx.root = vm->mirror.root;
+    } else if (vm->mirror_on) {
+        ctx.root = vm->mirror.root;
+    }
+    return vms_iommu_set_context(io, bdf, &ctx, err);
 }

@@ -252,6 +252,7 @@ static vms_status gbus_write(void *dev, uint64_t gpa, unsigned size, uint64_t va
     vms_nested *n = dev;
     if (n->in_walk)
         return walk_write(n, gpa, size, val);
+    n->st.gbus_writes++;
     uint64_t hpa;
     if (!sw_translate(n, gpa, &hpa))
         return VMS_ERR_BUS;

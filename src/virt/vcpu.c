@@ -17,7 +17,9 @@
 
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest)
 {
-    if (vm == 0 || c->nested || !n)
+    if (c->swtlb) /* a software-managed TLB (arch/mips) has no two-stage MMU here */
+        return VMS_ERR_UNSUPPORTED;
+    if (vm == 0 || c->vm || !n)
         return VMS_ERR_INVAL;
     c->host_regs = c->regs;
     c->host_pwc = c->pwc;
@@ -29,9 +31,23 @@ vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_
     return VMS_OK;
 }
 
+vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *shadow, vms_pwc *pwc)
+{
+    if (vm == 0 || c->vm)
+        return VMS_ERR_INVAL;
+    c->host_regs = c->regs;
+    c->host_pwc = c->pwc;
+    c->regs = *shadow;
+    c->nested = NULL; /* one-dimensional: the hardware walks the shadow tables */
+    c->vm = vm;
+    c->pwc = pwc;
+    vmsi_core_sync(c);
+    return VMS_OK;
+}
+
 void vms_core_vm_exit(vms_core *c)
 {
-    if (!c->nested)
+    if (!c->vm)
         return;
     c->regs = c->host_regs;
     c->pwc = c->host_pwc;
@@ -81,7 +97,7 @@ static void flush_vm(vms_core *c, uint32_t vm, bool keep_global)
 /* The guest PWC of the VM running on c, when vm selects it. */
 static void flush_guest_pwc(vms_core *c, uint32_t vm)
 {
-    if (c->nested && c->pwc && (vm == VMS_TLB_ALL_VMS || vm == c->vm))
+    if (c->vm && c->pwc && (vm == VMS_TLB_ALL_VMS || vm == c->vm))
         vms_pwc_flush_all(c->pwc);
 }
 

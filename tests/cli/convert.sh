@@ -70,5 +70,12 @@ for args in "convert" "convert a" "convert a b c" "convert a b --from pin" "conv
     if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
 
+# A recording with EXEC events (sh.vmt) converts native -> native: the exec paths are
+# carried into the new string table, and the copy replays to the same counters.
+"$vmsim" convert "$ex/sh.vmt" "$tmp/sh2.vmt" 2>"$tmp/err" && ok || { bad "sh.vmt native->native"; cat "$tmp/err" >&2; }
+"$vmsim" replay "$ex/sh.vmt" --stats json | sed -E 's/"(build|name|sha256)":"[^"]*"//g' >"$tmp/a.json"
+"$vmsim" replay "$tmp/sh2.vmt" --stats json | sed -E 's/"(build|name|sha256)":"[^"]*"//g' >"$tmp/b.json"
+[ -s "$tmp/a.json" ] && cmp -s "$tmp/a.json" "$tmp/b.json" && ok || bad "sh.vmt copy replays differently"
+
 echo "convert: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -117,5 +117,19 @@ if command -v python3 >/dev/null; then
 fi
 "$vmsim" explain --arch aarch64 --help | grep -q 'usage: vmsim explain --arch aarch64' && ok || bad "aarch64 --help"
 
+# SMEP, SMAP and protection keys (issue 16 item 14): each control denies what it should.
+"$vmsim" explain --supervisor 0x12345 | grep -q 'result: physical 0x50345' && ok || bad "supervisor read, no SMAP"
+"$vmsim" explain --supervisor --smap 0x12345 | grep -q 'error code 0x1 (P=1 protection)' && ok || bad "--smap"
+"$vmsim" explain --supervisor --smap --stac 0x12345 | grep -q 'result: physical 0x50345' && ok || bad "--smap --stac"
+"$vmsim" explain --supervisor --smep --access exec --map 0x12000=0x50000:rwx 0x12345 |
+    grep -q 'error code 0x11 (P=1 protection I)' && ok || bad "--smep"
+"$vmsim" explain --pke --pkru 0x8 --access write --map 0x12000=0x50000:rwp1 0x12345 |
+    grep -q 'error code 0x27 (P=1 protection W U PK)' && ok || bad "--pke write-disabled key"
+"$vmsim" explain --pke --pkru 0x8 --map 0x12000=0x50000:rwp1 0x12345 | grep -q 'result: physical 0x50345' &&
+    ok || bad "--pke read of a write-disabled key"
+"$vmsim" explain --pkru 0x8 --access write --map 0x12000=0x50000:rwp1 0x12345 | grep -q 'result: physical' &&
+    ok || bad "PKRU without CR4.PKE"
+"$vmsim" explain --arch riscv64 --smap 0x12345 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--smap on riscv64"
+
 echo "explain: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -20,7 +20,7 @@ golden() {
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
 golden run_demo
-for s in files threads segv swap smp; do
+for s in files threads segv swap smp protect; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 # exec of a real program image (issue 16 item 15): /bin/true's segments and ld.so are
@@ -33,6 +33,19 @@ done
 printf 'spawn a\nexec a %s\n' "$src/README.md" >"$tmp/notelf.scn"
 "$vmsim" run "$tmp/notelf.scn" >"$tmp/out" 2>&1; rc=$?
 [ $rc -ne 0 ] && grep -q "README.md: not an ELF file" "$tmp/out" && ok || { bad "exec of a non-ELF file (exit $rc)"; cat "$tmp/out" >&2; }
+# Protection as the kernel uses it: with SMAP off the stray kernel accesses go through
+# (their `expect error` fails); without PKE there are no keys (pkey_alloc refused).
+"$vmsim" run -q --set kernel.smap=off "$src/examples/scenarios/protect.scn" >"$tmp/p" 2>&1
+grep -q 'protect.scn:11: expect failed: expected the call to fail, it succeeded' "$tmp/p" &&
+    grep -q 'expected "user data", got "evil data"' "$tmp/p" && ok || bad "kernel.smap=off"
+"$vmsim" run -q --set kernel.pke=off "$src/examples/scenarios/protect.scn" >"$tmp/p" 2>&1
+grep -q "pkey_alloc: no protection keys" "$tmp/p" && ok || bad "kernel.pke=off"
+# A fork out of frames says so (issue 16 item 9): 40 forks of a process filling 2 MiB.
+{ printf 'set ram=2M\nspawn a\nmmap a auto 1800K rw as h\ntouch a h 1800K write\n'
+  for i in $(seq 1 40); do printf 'fork a c%d\n' "$i"; done; } >"$tmp/forks.scn"
+"$vmsim" run "$tmp/forks.scn" >"$tmp/out" 2>&1
+grep -q "fork a c40 -> error: fork: out of frames while copying page tables" "$tmp/out" && ok ||
+    { bad "fork out of frames"; tail -5 "$tmp/out" >&2; }
 # The same run twice is byte-identical (determinism), and a new seed changes addresses.
 "$vmsim" >"$tmp/a"; "$vmsim" >"$tmp/b"
 cmp -s "$tmp/a" "$tmp/b" && ok || bad "demo not deterministic"

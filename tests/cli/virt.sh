@@ -14,10 +14,10 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 if command -v python3 >/dev/null; then
     run() { "$vmsim" replay --vm --limit 100000 --stats json "$@" "$trace"; }
     native=$(run --s2 none) ept=$(run --s2 ept) npt=$(run --s2 npt) ntlb=$(run --nested-tlb 64)
-    ept2m=$(run --host-page 2M)
-    python3 - "$native" "$ept" "$npt" "$ntlb" "$ept2m" <<'PY' && ok || bad "replay --vm values"
+    ept2m=$(run --host-page 2M) shadow=$(run --shadow)
+    python3 - "$native" "$ept" "$npt" "$ntlb" "$ept2m" "$shadow" <<'PY' && ok || bad "replay --vm values"
 import json, sys
-n, e, p, t, h = (json.loads(a) for a in sys.argv[1:])
+n, e, p, t, h, s = (json.loads(a) for a in sys.argv[1:])
 assert n["references"] == e["references"] == 100000 and n["failed"] == e["failed"] == 0, (n, e)
 assert n["virt"] is None and e["virt"]["exits"] > 0, e["virt"]
 # every guest page faults once in the guest's pager, natively as in the VM
@@ -32,6 +32,13 @@ assert p["walk"]["mem_refs"] == e["walk"]["mem_refs"] and p["virt"]["exits"] == 
 assert t["virt"]["s2_tlb_hits"] > 0 and t["virt"]["s2_refs"] < e["virt"]["s2_refs"]
 # 2 MiB host pages: fewer exits (one per 2 MiB region backed)
 assert h["virt"]["exits"] < e["virt"]["exits"]
+# shadow paging: one-dimensional walks (fewer references than nested), many more exits
+# (every shadow miss, every guest page-table write), the same guest faults
+sv = s["virt"]
+assert s["references"] == 100000 and s["failed"] == 0 and sv["shadow"] is True
+assert s["walk"]["mem_refs"] < e["walk"]["mem_refs"] and sv["exits"] > e["virt"]["exits"]
+assert sv["exits"] == sv["exits_pf"] + sv["exits_ptwrite"]
+assert sv["guest_faults"] == e["virt"]["guest_faults"] == sv["injected"]
 PY
 fi
 # deterministic: the same run twice is byte-identical

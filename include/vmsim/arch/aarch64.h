@@ -252,4 +252,24 @@ void vms_core_tlbi_vae1(vms_core *c, uint64_t xt);
 void vms_core_tlbi_aside1(vms_core *c, uint64_t xt);
 void vms_core_tlbi_vmalle1(vms_core *c);
 
+/*
+ * TLB maintenance, Inner Shareable forms (every core of the machine, the issuer
+ * included: the machine is one Inner Shareable domain), operand Xt as above:
+ *  TLBI VAE1IS, Xt    every core does what TLBI VAE1, Xt does on it;
+ *  TLBI ASIDE1IS, Xt  every core does what TLBI ASIDE1, Xt does on it;
+ *  TLBI VMALLE1IS     every core does what TLBI VMALLE1 does on it.
+ * The receivers are not interrupted and not charged. The issuer pays cost.tlbi_is per
+ * instruction; the invalidation is complete everywhere only after its DSB ISH.
+ * Counted in the core stats' broadcast counters: invlpgb (issued), invlpgb_received
+ * (applied, on each core), tlbsync (DSB ISH executed).
+ */
+void vms_core_tlbi_vae1is(vms_core *c, uint64_t xt);
+void vms_core_tlbi_aside1is(vms_core *c, uint64_t xt);
+void vms_core_tlbi_vmalle1is(vms_core *c);
+
+/* DSB ISH: wait until this core's TLBI … IS completed on every core. Charges
+ * cost.dsb_ish + cost.dsb_ish_hop * (socket hops to the farthest core) when any is
+ * pending, nothing otherwise; returns the cycles it waited. */
+uint64_t vms_core_dsb_ish(vms_core *c);
+
 #endif

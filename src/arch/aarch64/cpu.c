@@ -14,8 +14,20 @@
  *
  * The walk caches are tagged by ASID and TTBR half (aarch64.h); invalidating all of an
  * ASID's walk-cache entries where the instruction names one VA is more than the
- * architecture requires and always permitted. The broadcast (IS) forms, which reach
- * other cores, come with the many-cores work; these affect this core only.
+ * architecture requires and always permitted.
+ *
+ * The Inner Shareable forms (§D8.13.3 "TLB maintenance instruction shareability") drop
+ * the same entries from every core of the machine (one Inner Shareable domain), the
+ * issuer included, with no interrupt and no cost to the receivers; the issuer pays
+ * cost.tlbi_is per instruction and, at DSB ISH, the wait for the farthest core's
+ * completion (cost.dsb_ish + cost.dsb_ish_hop per socket hop). Arm publishes no cycle
+ * counts: the defaults are assumptions (preset.c). They share the broadcast counters
+ * of x86's INVLPGB/TLBSYNC (core.h: invlpgb, invlpgb_received, tlbsync):
+ *
+ *   TLBI VAE1IS, Xt    on every core: TLBI VAE1, Xt
+ *   TLBI ASIDE1IS, Xt  on every core: TLBI ASIDE1, Xt
+ *   TLBI VMALLE1IS     on every core: TLBI VMALLE1
+ *   DSB ISH            waits for this core's TLBI … IS to complete everywhere
  *
  * The kernel's MMU operations (format.h vms_mmu_ops) on AArch64, as Linux's arm64 port
  * issues them (arch/arm64/mm/context.c, asm/tlbflush.h), in their local forms:
@@ -30,6 +42,10 @@
  *                    which INVPCID type 0 keeps: more than asked, never less)
  *   flush_asid       TLBI ASIDE1
  *   flush_all        TLBI VMALLE1
+ *   has_broadcast    always (TLBI … IS is ARMv8.0)
+ *   flush_broadcast  TLBI VAE1IS per page (the A76 has no FEAT_TLBIRANGE), or
+ *                    TLBI ASIDE1IS for the whole ASID (asm/tlbflush.h flush_tlb_mm)
+ *   sync             DSB ISH
  */
 #include <assert.h>
 
@@ -158,6 +174,66 @@ void vms_core_tlbi_vmalle1(vms_core *c)
     vmsi_core_tlbs_flush_all(c, false);
 }
 
+/* ---- the Inner Shareable (broadcast) forms ---- */
+
+/* The issuer's side of one TLBI … IS: counted, charged, posted until DSB ISH. */
+static void tlbi_is_issue(vms_core *c)
+{
+    c->st.invlpgb++; /* the broadcast counters, whatever the architecture */
+    c->cycles += c->m->cfg.cost.tlbi_is;
+    c->bcast_pending++;
+}
+
+void vms_core_tlbi_vae1is(vms_core *c, uint64_t xt)
+{
+    uint16_t asid = tlbi_asid(c, xt);
+    uint64_t va = tlbi_va(xt);
+    tlbi_is_issue(c);
+    for (unsigned i = 0; i < c->m->ncores; i++) {
+        vms_core *r = &c->m->cores[i];
+        r->st.invlpgb_received++;
+        vmsi_core_tlbs_flush_va(r, asid, va, true);
+        pwc_flush_split(r, asid);
+    }
+}
+
+void vms_core_tlbi_aside1is(vms_core *c, uint64_t xt)
+{
+    uint16_t asid = tlbi_asid(c, xt);
+    tlbi_is_issue(c);
+    for (unsigned i = 0; i < c->m->ncores; i++) {
+        vms_core *r = &c->m->cores[i];
+        r->st.invlpgb_received++;
+        vmsi_core_tlbs_flush_pcid(r, asid);
+        pwc_flush_split(r, asid);
+    }
+}
+
+void vms_core_tlbi_vmalle1is(vms_core *c)
+{
+    tlbi_is_issue(c);
+    for (unsigned i = 0; i < c->m->ncores; i++) {
+        c->m->cores[i].st.invlpgb_received++;
+        vmsi_core_tlbs_flush_all(&c->m->cores[i], false);
+    }
+}
+
+uint64_t vms_core_dsb_ish(vms_core *c)
+{
+    c->st.tlbsync++;
+    if (!c->bcast_pending)
+        return 0;
+    c->bcast_pending = 0;
+    unsigned far = 0;
+    for (unsigned i = 0; i < c->m->ncores; i++) {
+        unsigned h = vms_machine_hops(c->m, c->id, i);
+        far = h > far ? h : far;
+    }
+    uint64_t w = c->m->cfg.cost.dsb_ish + (uint64_t)c->m->cfg.cost.dsb_ish_hop * far;
+    c->cycles += w;
+    return w;
+}
+
 /* ---- the kernel's MMU operations (format.h vms_mmu_ops) ---- */
 
 /* Xt for a TLBI naming asid and va. */
@@ -206,5 +282,38 @@ static void a64_flush_all(vms_core *c)
     vms_core_tlbi_vmalle1(c);
 }
 
+static bool a64_has_broadcast(const vms_core *c)
+{
+    (void)c;
+    return true;
+}
+
+/* Linux's __flush_tlb_range / flush_tlb_mm (arch/arm64/include/asm/tlbflush.h): one
+ * TLBI VAE1IS per page, or TLBI ASIDE1IS for the whole ASID. */
+static unsigned a64_flush_broadcast(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages)
+{
+    if (npages == 0) {
+        vms_core_tlbi_aside1is(c, (uint64_t)asid << 48);
+        return 1;
+    }
+    for (uint64_t i = 0; i < npages; i++)
+        vms_core_tlbi_vae1is(c, xt_of(asid, va + (i << 12)));
+    return (unsigned)npages;
+}
+
+static uint64_t a64_sync(vms_core *c)
+{
+    return vms_core_dsb_ish(c);
+}
+
 const vms_mmu_ops vmsi_a64_mmu_ops = {
-    a64_boot, a64_load_root, a64_flush_page, a64_flush_page_asid, a64_flush_asid, a64_flush_all};
+    .boot = a64_boot,
+    .load_root = a64_load_root,
+    .flush_page = a64_flush_page,
+    .flush_page_asid = a64_flush_page_asid,
+    .flush_asid = a64_flush_asid,
+    .flush_all = a64_flush_all,
+    .has_broadcast = a64_has_broadcast,
+    .flush_broadcast = a64_flush_broadcast,
+    .sync = a64_sync,
+};

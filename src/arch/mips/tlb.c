@@ -551,9 +551,15 @@ static void mips_flush_all(vms_core *c)
             vms_tlb_flush_all(c->tlb[l], false);
 }
 
-const vms_mmu_ops vmsi_mips_mmu_ops = {mips_boot,       mips_load_root,
-                                       mips_flush_page, mips_flush_page_asid,
-                                       mips_flush_asid, mips_flush_all};
+/* No broadcast invalidation: MIPS kernels shoot down other cores' entries by IPIs. */
+const vms_mmu_ops vmsi_mips_mmu_ops = {
+    .boot = mips_boot,
+    .load_root = mips_load_root,
+    .flush_page = mips_flush_page,
+    .flush_page_asid = mips_flush_page_asid,
+    .flush_asid = mips_flush_asid,
+    .flush_all = mips_flush_all,
+};
 
 /* ---- counters ---- */
 

@@ -128,5 +128,12 @@ static void rv_flush_all(vms_core *c)
     vms_core_sfence_vma(c, false, 0, false, 0);
 }
 
-const vms_mmu_ops vmsi_rv_mmu_ops = {rv_boot,       rv_load_root, rv_flush_page, rv_flush_page_asid,
-                                     rv_flush_asid, rv_flush_all};
+/* No broadcast: RISC-V has no instruction that reaches other harts' TLBs. */
+const vms_mmu_ops vmsi_rv_mmu_ops = {
+    .boot = rv_boot,
+    .load_root = rv_load_root,
+    .flush_page = rv_flush_page,
+    .flush_page_asid = rv_flush_page_asid,
+    .flush_asid = rv_flush_asid,
+    .flush_all = rv_flush_all,
+};

@@ -285,9 +285,12 @@ static void teach_flush_asid(vms_core *c, uint32_t asid)
     teach_flush_all(c);
 }
 
-static const vms_mmu_ops teach_mmu_ops = {teach_boot,       teach_load_root,
-                                          teach_flush_page, teach_flush_page_asid,
-                                          teach_flush_asid, teach_flush_all};
+static const vms_mmu_ops teach_mmu_ops = {.boot = teach_boot,
+                                          .load_root = teach_load_root,
+                                          .flush_page = teach_flush_page,
+                                          .flush_page_asid = teach_flush_page_asid,
+                                          .flush_asid = teach_flush_asid,
+                                          .flush_all = teach_flush_all};
 
 /* ---- the descriptors ---- */
 

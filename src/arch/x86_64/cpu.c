@@ -8,8 +8,13 @@
  *   flush_page_asid  INVPCID type 0 (va in one PCID, globals kept)
  *   flush_asid       INVPCID type 1 (every non-global entry of one PCID)
  *   flush_all        INVPCID type 2 (everything, globals included)
+ *   has_broadcast    the machine has INVLPGB (invlpgb_max > 0: AMD Zen 3 and later)
+ *   flush_broadcast  INVLPGB VA|PCID for up to invlpgb_max pages per instruction, or
+ *                    INVLPGB PCID for the whole PCID (AMD APM Vol. 3 "INVLPGB")
+ *   sync             TLBSYNC
  */
 #include "arch/x86_64/x86_64.h"
+#include "hw/core_impl.h"
 #include "vmsim/core.h"
 
 static vms_status x86_boot(vms_core *c, uint64_t root, bool asids)
@@ -45,5 +50,44 @@ static void x86_flush_all(vms_core *c)
     vms_core_invpcid(c, VMS_INVPCID_ALL_GLOBAL, 0, 0);
 }
 
+static bool x86_has_broadcast(const vms_core *c)
+{
+    return c->m->cfg.invlpgb_max > 0;
+}
+
+/* INVLPGB by (address, PCID), invlpgb_max pages per instruction, or by PCID. */
+static unsigned x86_flush_broadcast(vms_core *c, uint32_t asid, uint64_t va, uint64_t npages)
+{
+    unsigned max = c->m->cfg.invlpgb_max, n = 0;
+    uint16_t pcid = (uint16_t)(asid & VMS_CR3_PCID_MASK);
+    if (max == 0)
+        return 0;
+    if (npages == 0) {
+        vms_core_invlpgb(c, VMS_INVLPGB_PCID, 0, pcid, 0);
+        return 1;
+    }
+    for (uint64_t left = npages; left; n++) {
+        unsigned cnt = left < max ? (unsigned)left : max;
+        vms_core_invlpgb(c, VMS_INVLPGB_VA | VMS_INVLPGB_PCID, va, pcid, cnt - 1);
+        va += (uint64_t)cnt << VMS_PAGE_SHIFT;
+        left -= cnt;
+    }
+    return n;
+}
+
+static uint64_t x86_sync(vms_core *c)
+{
+    return vms_core_tlbsync(c);
+}
+
 const vms_mmu_ops vmsi_x86_mmu_ops = {
-    x86_boot, x86_load_root, x86_flush_page, x86_flush_page_asid, x86_flush_asid, x86_flush_all};
+    .boot = x86_boot,
+    .load_root = x86_load_root,
+    .flush_page = x86_flush_page,
+    .flush_page_asid = x86_flush_page_asid,
+    .flush_asid = x86_flush_asid,
+    .flush_all = x86_flush_all,
+    .has_broadcast = x86_has_broadcast,
+    .flush_broadcast = x86_flush_broadcast,
+    .sync = x86_sync,
+};

@@ -26,7 +26,7 @@
 _Static_assert(VMSI_X86_SWP_TYPE_SHIFT + VMSI_X86_SWP_TYPE_BITS == 64, "swap type is 63:59");
 _Static_assert(VMSI_X86_SWP_OFF_SHIFT + VMSI_X86_SWP_OFF_BITS == 52, "swap offset is 51:12");
 
-static bool x86_is_leaf(uint64_t pte, unsigned level)
+bool vmsi_x86_is_leaf(uint64_t pte, unsigned level)
 {
     return vms_pte_leaf(pte, level);
 }
@@ -44,7 +44,7 @@ static uint64_t struct_rsvd(uint64_t pte, unsigned level)
     return 0;
 }
 
-static void x86_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out)
+void vmsi_x86_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out)
 {
     (void)f;
     memset(out, 0, sizeof *out);
@@ -73,7 +73,7 @@ uint64_t vmsi_x86_prot_bits(unsigned prot)
            (prot & VMS_PGPROT_NOCACHE ? VMS_PTE_PCD | VMS_PTE_PWT : 0);
 }
 
-static uint64_t x86_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot)
+uint64_t vmsi_x86_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot)
 {
     (void)f;
     uint64_t ps = level > 1 ? VMS_PTE_PS : 0;
@@ -82,21 +82,21 @@ static uint64_t x86_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level,
     return vms_pte_mk(pa, vmsi_x86_prot_bits(prot) | ps);
 }
 
-static uint64_t x86_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags)
+uint64_t vmsi_x86_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags)
 {
     (void)f;
     return pa | flags | VMS_PTE_P | (level > 1 ? VMS_PTE_PS : 0);
 }
 
 /* Intermediate entries: P|RW|US, rights decided by the leaf, as Linux's _PAGE_TABLE. */
-static uint64_t x86_mk_table(const vms_pt_format *f, uint64_t pa, unsigned level)
+uint64_t vmsi_x86_mk_table(const vms_pt_format *f, uint64_t pa, unsigned level)
 {
     (void)f;
     (void)level;
     return vms_pte_mk(pa, VMS_PTE_P | VMS_PTE_RW | VMS_PTE_US);
 }
 
-static void x86_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
+void vmsi_x86_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
 {
     static const struct {
         uint64_t bit;
@@ -116,28 +116,10 @@ static void x86_bits_str(uint64_t pte, unsigned level, char *buf, size_t len)
     }
 }
 
-#define X86_FORMAT(NAME, TITLE, LEVELS, VABITS)                                                    \
-    {                                                                                              \
-        .name = NAME, .arch = "x86_64", .title = TITLE, .levels = LEVELS, .page_shift = 12,        \
-        .index_bits = 9, .entry_shift = 3, .va_bits = VABITS,                                      \
-        .leaf_levels = (1u << 1) | (1u << 2) | (1u << 3),                                          \
-        .level_name = {"", "PT", "PD", "PDPT", "PML4", "PML5", ""}, .root_reg = "CR3",             \
-        .addr_mask = VMS_PTE_ADDR_MASK, .addr_shift = 12, .large_attr_bits = VMS_PTE_PAT_LARGE,    \
-        .present = {VMS_PTE_P, VMS_PTE_P}, .write = {VMS_PTE_RW, VMS_PTE_RW},                      \
-        .user = {VMS_PTE_US, VMS_PTE_US}, .young = {VMS_PTE_A, VMS_PTE_A},                         \
-        .dirty = {VMS_PTE_D, VMS_PTE_D}, .global = {VMS_PTE_G, VMS_PTE_G},                         \
-        .exec_never = {VMS_PTE_XD, VMS_PTE_XD}, .sw_protnone = VMS_PTE_SW1,                        \
-        .sw_swap = VMS_PTE_SW2, .swp_type_shift = VMSI_X86_SWP_TYPE_SHIFT,                         \
-        .swp_type_bits = VMSI_X86_SWP_TYPE_BITS, .swp_off_shift = VMSI_X86_SWP_OFF_SHIFT,          \
-        .swp_off_bits = VMSI_X86_SWP_OFF_BITS, .decode = x86_decode, .mk_leaf = x86_mk_leaf,       \
-        .mk_raw = x86_mk_raw, .mk_table = x86_mk_table, .is_leaf = x86_is_leaf,                    \
-        .bits_str = x86_bits_str, .walk = vmsi_x86_walk, .check_access = vms_check_access,         \
-        .mmu_ops = &vmsi_x86_mmu_ops, .asid_bits = 12,                                             \
-    }
-
-const vms_pt_format vmsi_fmt_x86_64 = X86_FORMAT("x86_64", "x86-64 4-level paging", 4, 48);
-const vms_pt_format vmsi_fmt_x86_64_la57 =
-    X86_FORMAT("x86_64-la57", "x86-64 5-level paging (LA57)", 5, 57);
+const vms_pt_format vmsi_fmt_x86_64 =
+    VMSI_X86_FORMAT("x86_64", "x86-64 4-level paging", 4, 48, vmsi_x86_walk, &vmsi_x86_mmu_ops);
+const vms_pt_format vmsi_fmt_x86_64_la57 = VMSI_X86_FORMAT(
+    "x86_64-la57", "x86-64 5-level paging (LA57)", 5, 57, vmsi_x86_walk, &vmsi_x86_mmu_ops);
 
 const vms_pt_format *vms_format_x86_64(unsigned levels)
 {

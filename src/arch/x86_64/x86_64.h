@@ -17,6 +17,35 @@
 #define VMSI_X86_SWP_OFF_SHIFT  12
 #define VMSI_X86_SWP_OFF_BITS   40
 
+/* The kernel side of the x86-64 formats (format.c): entry decoding and building. */
+bool vmsi_x86_is_leaf(uint64_t pte, unsigned level);
+void vmsi_x86_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out);
+uint64_t vmsi_x86_mk_leaf(const vms_pt_format *f, uint64_t pa, unsigned level, unsigned prot);
+uint64_t vmsi_x86_mk_raw(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags);
+uint64_t vmsi_x86_mk_table(const vms_pt_format *f, uint64_t pa, unsigned level);
+void vmsi_x86_bits_str(uint64_t pte, unsigned level, char *buf, size_t len);
+
+/* An x86-64 format descriptor with the hardware side given: the walk (the SDM walker,
+ * or another design's search over the same entries, arch/hashed) and the MMU operations. */
+#define VMSI_X86_FORMAT(NAME, TITLE, LEVELS, VABITS, WALK, MMU_OPS)                                \
+    {                                                                                              \
+        .name = NAME, .arch = "x86_64", .title = TITLE, .levels = LEVELS, .page_shift = 12,        \
+        .index_bits = 9, .entry_shift = 3, .va_bits = VABITS,                                      \
+        .leaf_levels = (1u << 1) | (1u << 2) | (1u << 3),                                          \
+        .level_name = {"", "PT", "PD", "PDPT", "PML4", "PML5", ""}, .root_reg = "CR3",             \
+        .addr_mask = VMS_PTE_ADDR_MASK, .addr_shift = 12, .large_attr_bits = VMS_PTE_PAT_LARGE,    \
+        .present = {VMS_PTE_P, VMS_PTE_P}, .write = {VMS_PTE_RW, VMS_PTE_RW},                      \
+        .user = {VMS_PTE_US, VMS_PTE_US}, .young = {VMS_PTE_A, VMS_PTE_A},                         \
+        .dirty = {VMS_PTE_D, VMS_PTE_D}, .global = {VMS_PTE_G, VMS_PTE_G},                         \
+        .exec_never = {VMS_PTE_XD, VMS_PTE_XD}, .sw_protnone = VMS_PTE_SW1,                        \
+        .sw_swap = VMS_PTE_SW2, .swp_type_shift = VMSI_X86_SWP_TYPE_SHIFT,                         \
+        .swp_type_bits = VMSI_X86_SWP_TYPE_BITS, .swp_off_shift = VMSI_X86_SWP_OFF_SHIFT,          \
+        .swp_off_bits = VMSI_X86_SWP_OFF_BITS, .decode = vmsi_x86_decode,                          \
+        .mk_leaf = vmsi_x86_mk_leaf, .mk_raw = vmsi_x86_mk_raw, .mk_table = vmsi_x86_mk_table,     \
+        .is_leaf = vmsi_x86_is_leaf, .bits_str = vmsi_x86_bits_str, .walk = WALK,                  \
+        .check_access = vms_check_access, .mmu_ops = MMU_OPS, .asid_bits = 12,                     \
+    }
+
 extern const vms_pt_format vmsi_fmt_x86_64;      /* 4-level, 48-bit */
 extern const vms_pt_format vmsi_fmt_x86_64_la57; /* 5-level, 57-bit */
 

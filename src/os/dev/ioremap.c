@@ -74,6 +74,11 @@ vms_status vmsi_ioremap_page(vms_kernel *k, uint64_t page, vms_err *err)
         return st;
     }
     sync_pgd(k, kva); /* a new top-level kernel entry reaches every existing root */
+    st = vmsi_hash_map_kernel(k, kva, err); /* hashed designs: bolted (src/os/mm/hashfill.c) */
+    if (st != VMS_OK) {
+        vms_pt_unmap(&k->init_pt, kva, true, NULL);
+        return st;
+    }
     D->ioremap[D->nioremap++] = (ioremap_ref){page, 1};
     return VMS_OK;
 }
@@ -93,6 +98,7 @@ void vmsi_iounmap_page(vms_kernel *k, uint64_t page)
         uint64_t kva = ioremap_base(k) + page;
         vms_pt_unmap(&k->init_pt, kva, true, NULL);
         sync_pgd(k, kva);
+        vmsi_hash_unmap_kernel(k, kva);
         for (unsigned c = 0; c < k->ncores; c++)
             vms_core_mmu_flush_all(vmsi_core(k, c));
         D->ioremap[i] = D->ioremap[--D->nioremap];

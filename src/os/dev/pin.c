@@ -57,10 +57,15 @@ static uint64_t user_pfn(vmsi_mm *mm, uint64_t va)
     vmsi_vma *v = vmsi_vma_lookup(mm, va);
     if (!v)
         return 0;
-    vms_pgsize size = vmsi_vma_pgsize(v);
-    uint64_t base = va & ~(vms_pgsize_bytes(size) - 1), ptep = 0;
-    vmsi_pte_slot(mm, base, size, false, &ptep, NULL);
-    uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
+    uint64_t ptep = 0;
+    vms_pgsize size;
+    uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
+    if (size != vmsi_vma_pgsize(v)) { /* a transparent huge page: pins split it (thp.c) */
+        if (vmsi_thp_split_at(mm, va) != VMS_OK)
+            return 0;
+        pte = vmsi_leaf_find(mm, va, &ptep, &size);
+    }
+    uint64_t base = va & ~(vms_pgsize_bytes(size) - 1);
     if (!vmsi_pte_present(mm->k, pte)) /* the CPU's tables: the machine's format */
         return 0;
     return vmsi_pte_pfn(mm->k, pte) + ((va - base) >> VMS_PAGE_SHIFT);

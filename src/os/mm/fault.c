@@ -74,14 +74,29 @@ static unsigned order_of(vms_pgsize size)
     return 9u * (unsigned)size;
 }
 
-/* A new anonymous block for this fault, zeroed (cost charged). */
-static vms_status alloc_anon(fault_ctx *c, uint64_t *pfn)
+/* A new anonymous block for this fault, zeroed (cost charged): from the hugetlb pool
+ * for a huge VMA when the pool has pages (`reserved`: the VMA's reservation may pay for
+ * it), where none free is VMS_ERR_IO (SIGBUS, as Linux's VM_FAULT_SIGBUS). */
+static vms_status alloc_anon_pool(fault_ctx *c, uint64_t *pfn, bool reserved)
 {
-    vms_status st = vmsi_alloc_frames(c->k, order_of(c->size),
-                                      VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED, pfn, NULL);
+    vms_status st;
+    if (vmsi_hugetlb_pooled(c->k, c->size)) {
+        *pfn = vmsi_hugetlb_alloc(c->k, c->size, reserved);
+        st = *pfn ? VMS_OK : VMS_ERR_IO;
+        if (!*pfn)
+            c->k->st.hugetlb_sigbus++;
+    } else {
+        st = vmsi_alloc_frames(c->k, order_of(c->size), VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED, pfn,
+                               NULL);
+    }
     if (st == VMS_OK)
         vmsi_charge(c->k, c->t->core, (uint64_t)c->k->cfg.cost.zero_page * npages_of(c->size));
     return st;
+}
+
+static vms_status alloc_anon(fault_ctx *c, uint64_t *pfn)
+{
+    return alloc_anon_pool(c, pfn, false);
 }
 
 /* Map a block this fault allocated (its allocation reference is then dropped). */
@@ -108,7 +123,7 @@ static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
         return VMSI_FAULT_DONE;
     }
     uint64_t pfn;
-    vms_status st = alloc_anon(c, &pfn);
+    vms_status st = alloc_anon_pool(c, &pfn, !(c->vma->flags & VMSI_VM_NORESERVE));
     if (st != VMS_OK)
         return from_status(st);
     c->k->st.anon_alloc++;
@@ -128,11 +143,12 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
 {
     vms_kernel *k = c->k;
     uint64_t old = vmsi_pte_pfn(k, c->pte) & ~(npages_of(c->size) - 1);
-    vms_frame *f = old == k->zero_pfn ? NULL : vms_frames_meta(k->fr, old);
+    vms_frame *f = vmsi_is_zero_pfn(k, old) ? NULL : vms_frames_meta(k->fr, old);
     k->st.cow++;
     /* Pins (DMA) hold references but never share the page: a pinned exclusive page is
      * reused, or the device would keep writing a page the process no longer sees. */
-    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount == 1) {
+    uint32_t pool = f && (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's reference */
+    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount - pool == 1) {
         vmsi_pte_set(c->mm, c->ptep, vmsi_pte_mkdirty(k, vmsi_pte_mkwrite(k, c->pte)));
         k->st.cow_reuse++;
         return VMSI_FAULT_DONE;
@@ -445,13 +461,30 @@ static vmsi_vma *good_area(vms_kernel *k, vmsi_mm *mm, uint64_t addr, uint32_t e
             return NULL;
     }
     fi->si_code = VMS_SEGV_ACCERR;
-    return access_error(ec, v) ? NULL : v;
+    if (access_error(ec, v))
+        return NULL;
+    /* arch_vma_access_permitted: the VMA's key against the thread's PKRU, before any
+     * page is brought in (data accesses only). */
+    unsigned key = vmsi_vma_pkey(v->flags);
+    uint32_t pkru = vms_core_regs(vmsi_core(k, k->cur_core))->pkru;
+    if (k->pke && key && !(ec & VMS_FAULTF_EXEC) &&
+        (vms_pkru_ad(pkru, key) || ((ec & VMS_FAULTF_WRITE) && vms_pkru_wd(pkru, key)))) {
+        fi->si_code = VMS_SEGV_PKUERR;
+        return NULL;
+    }
+    return v;
 }
 
 static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
                                 vmsi_fault_info *fi)
 {
     fault_ctx c = {k, t, t->proc->mm, v, addr, 0, vmsi_vma_pgsize(v), write, 0, 0, fi};
+    if (c.size == VMS_PG_4K) { /* a transparent huge page first (thp.c) */
+        bool handled;
+        vmsi_fault_ret r = vmsi_thp_fault(k, t, v, addr, write, fi, &handled);
+        if (handled)
+            return r;
+    }
     c.va = addr & ~(vms_pgsize_bytes(c.size) - 1);
     return handle_pte_fault(&c);
 }
@@ -487,11 +520,19 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
     k->cur_core = t->core;
     k->cur_proc = t->proc;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
+    vmsi_hash_ret h = k->hash ? vmsi_hash_page(k, t->core, addr, &ec) : VMSI_HASH_FAULT;
+    if (h != VMSI_HASH_FAULT) /* hashfill.c: a hash-table miss the radix tables allow */
+        return h == VMSI_HASH_FILLED  ? (k->st.hash_faults++, VMSI_FAULT_DONE)
+               : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
+                                      : account(k, VMSI_FAULT_BUS, fi);
     assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
         return account(k, VMSI_FAULT_SEGV, fi);
-    return account(k, fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi), fi);
+    vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi);
+    if (k->hash && r == VMSI_FAULT_DONE)
+        vmsi_hash_preload(k, t->core, addr, ec); /* update_mmu_cache */
+    return account(k, r, fi);
 }
 
 /* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for
@@ -506,20 +547,25 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
         if (!v || v->start >= end)
             break;
         va = va > v->start ? va : v->start;
-        uint64_t step = vms_pgsize_bytes(vmsi_vma_pgsize(v));
         bool write = (v->prot & VMS_PROT_WRITE) && !(v->flags & VMSI_VM_SHARED);
         uint64_t stop = v->end < end ? v->end : end;
-        for (; va < stop && v->prot != VMS_PROT_NONE; va += step) {
-            uint64_t ptep = 0, pte = 0;
-            vmsi_pte_slot(mm, va, vmsi_vma_pgsize(v), false, &ptep, NULL);
-            pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-            if (vmsi_pte_present(k, pte) && (!write || vmsi_pte_write(k, pte)))
-                continue;
-            vmsi_fault_info fi = {0, false};
-            vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
-            if (r != VMSI_FAULT_DONE)
-                return r;
-            v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */
+        while (va < stop && v->prot != VMS_PROT_NONE) {
+            /* Step by the leaf's size: a huge page (hugetlb or transparent) at once. */
+            uint64_t ptep = 0;
+            vms_pgsize size;
+            uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
+            if (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte))) {
+                vmsi_fault_info fi = {0, false};
+                vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
+                if (r != VMSI_FAULT_DONE)
+                    return r;
+                v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */
+                pte = vmsi_leaf_find(mm, va, &ptep, &size);
+                if (!vmsi_pte_present(k, pte))
+                    size = vmsi_vma_pgsize(v);
+            }
+            uint64_t step = vms_pgsize_bytes(size);
+            va = (va & ~(step - 1)) + step;
         }
         va = stop;
     }

@@ -76,7 +76,7 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
     }
     uint64_t pfn = vmsi_pte_head_pfn(mm->k, pte, size);
     if (!(c->vma->flags & VMSI_VM_SHARED) && vmsi_pte_present(mm->k, pte)) {
-        vms_frame *f = pfn == mm->k->zero_pfn ? NULL : vms_frames_meta(mm->k->fr, pfn);
+        vms_frame *f = vmsi_is_zero_pfn(mm->k, pfn) ? NULL : vms_frames_meta(mm->k->fr, pfn);
         if (f && f->pincount && (f->flags & VMS_FRAME_ANON)) {
             copy_pinned(c, va, pte, size, pfn, f->order); /* pinned: never reclaimed */
             return;
@@ -103,9 +103,12 @@ vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)
     mm->start_brk = old->start_brk;
     mm->brk = old->brk;
     mm->stack_top = old->stack_top;
+    mm->pkey_map = old->pkey_map; /* arch_dup_pkeys */
     for (size_t i = 0; i < old->nvma && st == VMS_OK; i++) {
         vmsi_vma v = old->vma[i];
         v.flags &= ~(unsigned)VMSI_VM_LOCKED;
+        if (v.flags & (VMSI_VM_HUGE2M | VMSI_VM_HUGE1G))
+            v.flags |= VMSI_VM_NORESERVE; /* the parent owns the reservations (hugetlb.c) */
         st = vmsi_vma_insert(mm, &v, err);
         if (st == VMS_OK && v.file)
             vmsi_file_get(v.file);

@@ -362,13 +362,14 @@ static void fl_coalesce(vms_frames *fr, uint64_t pfn, unsigned k)
 /* Add (sign > 0) or remove the 2^order frames of a block with flags to the flag counts. */
 static void count_flags(vms_frames *fr, uint32_t flags, unsigned order, int sign)
 {
-    for (unsigned b = 0; b < VMS_FRAME_NFLAGS; b++)
-        if (flags >> b & 1) {
-            if (sign > 0)
-                fr->flag_frames[b] += pages(order);
-            else
-                fr->flag_frames[b] -= pages(order);
-        }
+    _Static_assert(VMS_FRAME_NFLAGS == 32, "every bit of a uint32_t is a flag");
+    for (; flags; flags &= flags - 1) { /* the set bits only, lowest first */
+        unsigned b = (unsigned)__builtin_ctz(flags);
+        if (sign > 0)
+            fr->flag_frames[b] += pages(order);
+        else
+            fr->flag_frames[b] -= pages(order);
+    }
 }
 
 /* Set a head's flags to nf, keeping the counts. */
@@ -605,6 +606,26 @@ vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_e
     }
     block_mark(fr, p, order);
     *pfn = p;
+    return VMS_OK;
+}
+
+vms_status vms_frames_split(vms_frames *fr, uint64_t pfn, uint32_t tail_refs, vms_err *err)
+{
+    const uint32_t head = VMS_FRAME_ALLOC | VMS_FRAME_HEAD;
+    vms_frame *h = vms_frames_meta(fr, pfn);
+    if (!h || (h->flags & head) != head || h->order == 0 || h->pincount || tail_refs == 0)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "frames: pfn %#llx is not the head of an unpinned block of order > 0",
+                        (unsigned long long)pfn);
+    /* The flag counts already count 2^k frames for each of the head's flags: giving every
+     * frame the same flags keeps them exact. */
+    for (uint64_t i = 1; i < pages(h->order); i++) {
+        vms_frame *t = meta_of(fr, pfn + i);
+        t->flags = h->flags;
+        t->refcount = tail_refs;
+        t->order = 0;
+    }
+    h->order = 0;
     return VMS_OK;
 }
 

@@ -98,6 +98,7 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
         st = vmsi_vma_split(mm, end, err);
     if (st != VMS_OK)
         return st;
+    vmsi_hugetlb_unmap(mm, start, end);
     zap_range(k, mm, core, start, end);
     vmsi_vma_remove_range(mm, start, end);
     vmsi_free_pgtables(mm, start, end);
@@ -109,6 +110,7 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
 void vmsi_exit_mmap(vmsi_mm *mm)
 {
     vms_kernel *k = mm->k;
+    vmsi_hugetlb_unmap(mm, 0, vmsi_task_size(k));
     zap_range(k, mm, 0, 0, vmsi_task_size(k));
     vmsi_vma_remove_range(mm, 0, vmsi_task_size(k));
     vmsi_free_pgtables(mm, 0, vmsi_task_size(k));
@@ -156,7 +158,8 @@ static vms_status check_mmap_args(unsigned prot, unsigned flags, vms_file *file,
     unsigned type = flags & (VMS_MAP_SHARED | VMS_MAP_PRIVATE);
     const unsigned known = VMS_MAP_SHARED | VMS_MAP_PRIVATE | VMS_MAP_FIXED | VMS_MAP_ANONYMOUS |
                            VMS_MAP_GROWSDOWN | VMS_MAP_LOCKED | VMS_MAP_POPULATE | VMS_MAP_HUGETLB |
-                           VMS_MAP_FIXED_NOREPLACE | (0x3Fu << VMS_MAP_HUGE_SHIFT);
+                           VMS_MAP_NORESERVE | VMS_MAP_FIXED_NOREPLACE |
+                           (0x3Fu << VMS_MAP_HUGE_SHIFT);
     if (type != VMS_MAP_SHARED && type != VMS_MAP_PRIVATE)
         return vmsi_err(err, VMS_ERR_INVAL, "mmap: exactly one of MAP_SHARED, MAP_PRIVATE");
     if ((flags & ~known) || (prot & ~7u))
@@ -210,6 +213,8 @@ static unsigned vma_flags(unsigned flags, const vms_file *file, vms_pgsize size)
         f |= VMSI_VM_HUGE2M;
     if (size == VMS_PG_1G)
         f |= VMSI_VM_HUGE1G;
+    if ((flags & VMS_MAP_NORESERVE) && size != VMS_PG_4K)
+        f |= VMSI_VM_NORESERVE;
     return f;
 }
 
@@ -287,7 +292,13 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         vmsi_file_get(obj);
     }
     uint64_t start = 0;
-    st = place(k, t, addr, l, align, flags, &start, err);
+    /* hugetlb: reserve the pool pages now (ENOMEM when there are too few). */
+    bool resv = vmsi_hugetlb_pooled(k, size) && !(flags & VMS_MAP_NORESERVE);
+    int64_t npages = (int64_t)(l / align);
+    st = resv ? vmsi_hugetlb_reserve(k, size, npages, err) : VMS_OK;
+    resv = resv && st == VMS_OK;
+    if (st == VMS_OK)
+        st = place(k, t, addr, l, align, flags, &start, err);
     vmsi_vma v = {start, start + l,
                   prot,  vma_flags(flags, obj, size),
                   obj,   obj ? offset >> VMS_PAGE_SHIFT : 0};
@@ -296,6 +307,8 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
     if (st != VMS_OK) {
         if (obj)
             vmsi_file_put(k, obj);
+        if (resv) /* the reservation was made: undo it */
+            vmsi_hugetlb_reserve(k, size, -npages, NULL);
         return st;
     }
     vmsi_vma_merge_around(mm, v.start, v.end);
@@ -312,14 +325,14 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
 static void protect_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
                         void *ud)
 {
-    (void)size;
     (void)ud;
     const vms_kernel *k = mm->k;
     if (vmsi_is_swap_pte(k, pte))
         return; /* swap-in maps it with the VMA's protection of that time */
     const vmsi_vma *v = vmsi_vma_lookup(mm, va);
     bool was_rw = vmsi_pte_write(k, pte);
-    uint64_t npte = vmsi_vma_mk_pte(k, v, vmsi_pte_pfn(k, pte), was_rw);
+    /* At the leaf's own size: a transparent huge page keeps its 2 MiB leaf. */
+    uint64_t npte = vmsi_mk_pte_size(k, v, vmsi_pte_head_pfn(k, pte, size), was_rw, size);
     if (vmsi_pte_young(k, pte))
         npte = vmsi_pte_mkyoung(k, npte);
     if (vmsi_pte_dirty(k, pte))
@@ -352,24 +365,30 @@ static vms_status mapped_range(vmsi_mm *mm, const char *name, uint64_t start, ui
     return VMS_OK;
 }
 
-vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
-                            vms_err *err)
+/* do_mprotect_pkey: mprotect, and with pkey >= 0 the key of the range too. */
+static vms_status mprotect_pkey(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
+                                unsigned prot, int pkey, vms_err *err)
 {
-    vmsi_mm *mm = sys_enter(k, t, "mprotect", err);
+    const char *name = pkey < 0 ? "mprotect" : "pkey_mprotect";
+    vmsi_mm *mm = sys_enter(k, t, name, err);
     uint64_t end;
     if (!mm)
         return sys_refused(k);
     if (prot & ~7u)
-        return vmsi_err(err, VMS_ERR_INVAL, "mprotect: prot %#x", prot);
-    vms_status st = user_range(k, "mprotect", addr, len, &end, err);
+        return vmsi_err(err, VMS_ERR_INVAL, "%s: prot %#x", name, prot);
+    if (pkey >= 0 && (pkey >= VMS_NR_PKEYS || !((mm->pkey_map >> pkey) & 1u)))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_mprotect: pkey %d is not allocated", pkey);
+    vms_status st = user_range(k, name, addr, len, &end, err);
     if (st == VMS_OK)
-        st = mapped_range(mm, "mprotect", addr, end, err);
+        st = mapped_range(mm, name, addr, end, err);
     if (st == VMS_OK)
         st = split_range(mm, addr, end, err);
     if (st != VMS_OK)
         return st;
     for (vmsi_vma *v = vmsi_vma_lookup(mm, addr); v && v->start < end; v++) {
         v->prot = prot;
+        if (pkey >= 0)
+            v->flags = (v->flags & ~VMSI_VM_PKEY_MASK) | (unsigned)pkey << VMSI_VM_PKEY_SHIFT;
         if (v == &mm->vma[mm->nvma - 1])
             break;
     }
@@ -377,6 +396,74 @@ vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t 
     vmsi_flush_tlb_mm_range(k, mm, t->core, addr, end, VMSI_FLUSH_GATHER);
     vmsi_vma_merge_around(mm, addr, end);
     return VMS_OK;
+}
+
+vms_status vms_sys_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, unsigned prot,
+                            vms_err *err)
+{
+    return mprotect_pkey(k, t, addr, len, prot, -1, err);
+}
+
+vms_status vms_sys_pkey_mprotect(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
+                                 unsigned prot, int pkey, vms_err *err)
+{
+    if (pkey < -1)
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_mprotect: pkey %d", pkey);
+    return mprotect_pkey(k, t, addr, len, prot, pkey, err);
+}
+
+/* ---- protection keys (arch/x86/kernel/fpu/xstate.c, mm/mprotect.c) ---- */
+
+vms_status vms_sys_pkey_alloc(vms_kernel *k, vms_task *t, unsigned flags, unsigned rights,
+                              int *pkey, vms_err *err)
+{
+    *pkey = -1;
+    vmsi_mm *mm = sys_enter(k, t, "pkey_alloc", err);
+    if (!mm)
+        return sys_refused(k);
+    if (flags || (rights & ~(unsigned)(VMS_PKEY_DISABLE_ACCESS | VMS_PKEY_DISABLE_WRITE)))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_alloc: flags %#x, rights %#x", flags, rights);
+    if (!k->pke)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "pkey_alloc: no protection keys (ENOSPC): CR4.PKE is off");
+    for (int key = 1; key < VMS_NR_PKEYS; key++) {
+        if ((mm->pkey_map >> key) & 1u)
+            continue;
+        mm->pkey_map = (uint16_t)(mm->pkey_map | 1u << key);
+        /* arch_set_user_pkey_access: this thread's AD/WD for the key, from rights. */
+        uint32_t bits = (uint32_t)(rights & 3u) << (2 * key);
+        t->pkru = (t->pkru & ~(UINT32_C(3) << (2 * key))) | bits;
+        *pkey = key;
+        return VMS_OK;
+    }
+    return vmsi_err(err, VMS_ERR_UNSUPPORTED, "pkey_alloc: all %d keys taken (ENOSPC)",
+                    VMS_NR_PKEYS - 1);
+}
+
+vms_status vms_sys_pkey_free(vms_kernel *k, vms_task *t, int pkey, vms_err *err)
+{
+    vmsi_mm *mm = sys_enter(k, t, "pkey_free", err);
+    if (!mm)
+        return sys_refused(k);
+    if (pkey < 1 || pkey >= VMS_NR_PKEYS || !((mm->pkey_map >> pkey) & 1u))
+        return vmsi_err(err, VMS_ERR_INVAL, "pkey_free: pkey %d is not allocated", pkey);
+    mm->pkey_map = (uint16_t)(mm->pkey_map & ~(1u << pkey)); /* pages keep their key */
+    return VMS_OK;
+}
+
+vms_status vms_task_wrpkru(vms_kernel *k, vms_task *t, uint32_t pkru, vms_err *err)
+{
+    if (!k->pke)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED, "WRPKRU: #UD, CR4.PKE is off");
+    if (!t || t->proc->state != VMS_TASK_RUNNING)
+        return vmsi_err(err, VMS_ERR_INVAL, "WRPKRU: no running task");
+    t->pkru = pkru;
+    return VMS_OK;
+}
+
+uint32_t vms_task_pkru(const vms_task *t)
+{
+    return t->pkru;
 }
 
 /* ---- brk ------------------------------------------------------------------------------ */
@@ -417,7 +504,7 @@ static void relock_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vm
     (void)ptep;
     (void)ud;
     uint64_t pfn = vmsi_pte_head_pfn(mm->k, pte, size);
-    if (vmsi_pte_mapped(mm->k, pte) && pfn != mm->k->zero_pfn)
+    if (vmsi_pte_mapped(mm->k, pte) && !vmsi_is_zero_pfn(mm->k, pfn))
         vmsi_update_mlock(mm->k, pfn);
 }
 
@@ -462,6 +549,27 @@ vms_status vms_sys_munlock(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
 
 /* ---- madvise / msync ---------------------------------------------------------------------- */
 
+/* MADV_HUGEPAGE / MADV_NOHUGEPAGE (Linux hugepage_madvise): set the VMA flag over
+ * [start, end), splitting VMAs at its edges (and a huge page across one); huge pages
+ * already there stay. Parts of the range without a VMA: VMS_ERR_RANGE (Linux ENOMEM),
+ * after the mapped parts changed. */
+static vms_status hugepage_madvise(vmsi_mm *mm, uint64_t start, uint64_t end, bool on, vms_err *err)
+{
+    vms_status st = split_range(mm, start, end, err);
+    if (st != VMS_OK)
+        return st;
+    for (vmsi_vma *v = vmsi_vma_find(mm, start); v && v->start < end; v++) {
+        v->flags &= ~(unsigned)(VMSI_VM_HUGEPAGE | VMSI_VM_NOHUGEPAGE);
+        v->flags |= on ? VMSI_VM_HUGEPAGE : VMSI_VM_NOHUGEPAGE;
+        if (v == &mm->vma[mm->nvma - 1])
+            break;
+    }
+    vmsi_vma_merge_around(mm, start, end);
+    return vmsi_vma_range_mapped(mm, start, end)
+               ? VMS_OK
+               : vmsi_err(err, VMS_ERR_RANGE, "madvise: part of the range is not mapped");
+}
+
 vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len, int advice,
                            vms_err *err)
 {
@@ -469,11 +577,20 @@ vms_status vms_sys_madvise(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t l
     uint64_t end;
     if (!mm)
         return sys_refused(k);
-    if (advice != VMS_MADV_DONTNEED)
+    if (advice != VMS_MADV_DONTNEED && advice != VMS_MADV_HUGEPAGE && advice != VMS_MADV_NOHUGEPAGE)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "madvise: advice %d", advice);
     vms_status st = user_range(k, "madvise", addr, len, &end, err);
     if (st != VMS_OK)
         return st;
+    if (advice != VMS_MADV_DONTNEED)
+        return hugepage_madvise(mm, addr, end, advice == VMS_MADV_HUGEPAGE, err);
+    /* A huge page partly in the range is split first (Linux zap_pmd_range). */
+    uint64_t hmask = (UINT64_C(1) << 21) - 1;
+    st = (addr & hmask) ? vmsi_thp_split_at(mm, addr) : VMS_OK;
+    if (st == VMS_OK && (end & hmask))
+        st = vmsi_thp_split_at(mm, end);
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "madvise: out of frames splitting a huge page");
     for (vmsi_vma *v = vmsi_vma_find(mm, addr); v && v->start < end; v++) {
         if (v->flags & VMSI_VM_LOCKED)
             return vmsi_err(err, VMS_ERR_INVAL, "madvise: DONTNEED on a locked mapping");

@@ -59,6 +59,15 @@ void vmsi_free_pgtables(vmsi_mm *mm, uint64_t start, uint64_t end);
  * VMA's page size: the format's PROT_NONE entry for a PROT_NONE VMA. */
 uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable);
 vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma);
+/* The same at an explicit page size (a transparent huge page in a 4 KiB VMA, or the
+ * 4 KiB entries that replace a split one). */
+uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable,
+                          vms_pgsize size);
+/* The leaf that maps va, whatever its size (present, PROT_NONE or swap), or 0: *ptep gets
+ * its slot (0 when none) and *size its page size. */
+uint64_t vmsi_leaf_find(vmsi_mm *mm, uint64_t va, uint64_t *ptep, vms_pgsize *size);
+/* A level-`level` entry pointing to the page table at table_pa (Linux pmd_populate). */
+uint64_t vmsi_mk_table(const vms_kernel *k, uint64_t table_pa, unsigned level);
 
 /* ---- vma.c ---- */
 vmsi_vma *vmsi_vma_find(vmsi_mm *mm, uint64_t va);   /* first VMA with end > va */
@@ -101,5 +110,48 @@ vms_status vmsi_do_munmap(vms_kernel *k, vmsi_mm *mm, unsigned core, uint64_t st
                           vms_err *err);
 void vmsi_exit_mmap(vmsi_mm *mm);
 void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
+
+/* ---- thp.c: transparent huge pages (docs/HUGEPAGES.md) ---- */
+/* Try the fault at addr in v (a 4 KiB VMA) as a huge one: map a 2 MiB page or the huge
+ * zero page in an empty PMD, resolve a write to a huge leaf (reuse, copy or split), or
+ * find a spurious fault. *handled false: the 4 KiB path takes the fault (a PTE table is
+ * there, the range is not eligible, no free 2 MiB block: a fallback, or the huge page
+ * was just split). */
+vmsi_fault_ret vmsi_thp_fault(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
+                              vmsi_fault_info *fi, bool *handled);
+/* Split the huge leaf (transparent huge page or huge zero page) mapping va in mm, if any,
+ * into a table of 512 PTEs — and the page into 512 pages, in every mm mapping it.
+ * VMS_ERR_NOTFOUND without frames for the tables (nothing changed), VMS_ERR_NOMEM. */
+vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va);
+/* Split the transparent huge page headed by pfn and every mapping of it. */
+vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t pfn);
+/* A mapping of the huge zero page went away (its last frees it). */
+void vmsi_huge_zero_put(vms_kernel *k);
+/* khugepaged: scan up to khugepaged_pages pages of eligible VMAs from where the last run
+ * stopped and collapse every 2 MiB range that qualifies. Returns the collapses. */
+uint64_t vmsi_khugepaged(vms_kernel *k);
+/* The kernel's huge-page state at teardown (after every process went). */
+void vmsi_thp_destroy(vms_kernel *k);
+
+/* ---- compaction.c ---- */
+/* Direct compaction: migrate the movable pages out of one 2 MiB region so that it is a
+ * free block, charging `core`. True when it made one (compact_success). */
+bool vmsi_compact(vms_kernel *k, unsigned core);
+
+/* ---- hugetlb.c: hugetlbfs pools ---- */
+vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err);
+void vmsi_hugetlb_destroy(vms_kernel *k);
+/* Reserve (npages > 0) or give back (< 0) pool pages of size at mmap/munmap time. */
+vms_status vmsi_hugetlb_reserve(vms_kernel *k, vms_pgsize size, int64_t npages, vms_err *err);
+/* Whether the pool of size is in use (configured with pages): faults take from it. */
+bool vmsi_hugetlb_pooled(const vms_kernel *k, vms_pgsize size);
+/* A pool page for a fault (zeroed; from the reservation when reserved), or 0. */
+uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
+/* A pool page's last reference went: back to the free pool. */
+bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
+/* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
+void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* Huge leaves mapped in [start, end) of mm. */
+uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
 
 #endif

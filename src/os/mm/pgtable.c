@@ -131,8 +131,9 @@ static void range_level(vmsi_mm *mm, uint64_t table, unsigned level, uint64_t ba
         uint64_t e = vmsi_pte_get(mm, ptep);
         if (!e)
             continue;
-        /* A leaf even when not present: swap and PROT_NONE entries keep their size. */
-        if (vmsi_pte_leaf(k, e, level))
+        /* A leaf even when not present: swap and PROT_NONE entries keep their size. Every
+         * PT entry is a leaf (a RISC-V swap entry has no R/W/X bits to say so). */
+        if (level == 1 || vmsi_pte_leaf(k, e, level))
             fn(mm, va, ptep, e, (vms_pgsize)(level - 1), ud);
         else if (vmsi_pte_present(k, e) && own_table(mm, va, e))
             range_level(mm, table_of(k, e), level - 1, va, start, end, fn, ud);
@@ -197,7 +198,8 @@ vms_pgsize vmsi_vma_pgsize(const vmsi_vma *vma)
     return VMS_PG_4K;
 }
 
-uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
+uint64_t vmsi_mk_pte_size(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable,
+                          vms_pgsize size)
 {
     unsigned prot = 0;
     if (vma->prot != VMS_PROT_NONE) {
@@ -207,5 +209,46 @@ uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn,
         if (vma->prot & VMS_PROT_EXEC)
             prot |= VMS_PGPROT_X;
     }
-    return vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(vmsi_vma_pgsize(vma)), prot);
+    uint64_t pte = vms_fmt_mk_pte(k->fmt, pfn, vms_fmt_size_level(size), prot);
+    unsigned pkey = vmsi_vma_pkey(vma->flags);
+    if (pkey && k->pke && vms_fmt_pte_present(k->fmt, pte)) /* x86-64: bits 62:59 */
+        pte |= (uint64_t)pkey << VMS_PTE_PKEY_SHIFT;
+    return pte;
+}
+
+uint64_t vmsi_vma_mk_pte(const vms_kernel *k, const vmsi_vma *vma, uint64_t pfn, bool writable)
+{
+    return vmsi_mk_pte_size(k, vma, pfn, writable, vmsi_vma_pgsize(vma));
+}
+
+uint64_t vmsi_mk_table(const vms_kernel *k, uint64_t table_pa, unsigned level)
+{
+    return k->fmt->mk_table(k->fmt, table_pa, level);
+}
+
+/* The software walk of the kernel (Linux's pgd/p4d/pud/pmd_offset chain): stop at the
+ * first leaf, present or not (swap and PROT_NONE entries keep their level). */
+uint64_t vmsi_leaf_find(vmsi_mm *mm, uint64_t va, uint64_t *ptep, vms_pgsize *size)
+{
+    const vms_kernel *k = mm->k;
+    *ptep = 0;
+    *size = VMS_PG_4K;
+    if (va >= vmsi_task_size(k) || !mm->pt.root)
+        return 0;
+    uint64_t table = mm->pt.root;
+    for (unsigned level = k->levels; level >= 1; level--) {
+        uint64_t p = slot(k, table, vms_fmt_index(k->fmt, va, level));
+        uint64_t e = vmsi_pte_get(mm, p);
+        if (!e)
+            return 0;
+        if (level == 1 || vmsi_pte_leaf(k, e, level)) {
+            *ptep = p;
+            *size = (vms_pgsize)(level - 1);
+            return e;
+        }
+        if (!vmsi_pte_present(k, e))
+            return 0;
+        table = table_of(k, e);
+    }
+    return 0;
 }

@@ -94,9 +94,7 @@ static uint64_t leaf_of(vmsi_mm *mm, uint64_t va, vms_pgsize *size)
     if (!v)
         return 0;
     uint64_t ptep = 0;
-    *size = vmsi_vma_pgsize(v);
-    vmsi_pte_slot(mm, va, *size, false, &ptep, NULL);
-    uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
+    uint64_t pte = vmsi_leaf_find(mm, va, &ptep, size); /* a THP's 2 MiB leaf too */
     return vmsi_pte_mapped(mm->k, pte) || vmsi_is_swap_pte(mm->k, pte) ? pte : 0;
 }
 
@@ -122,7 +120,7 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
         uint64_t head = vmsi_pte_head_pfn(k, pte, size);
         uint64_t pfn = head + ((va & (bytes - 1)) >> VMS_PAGE_SHIFT);
         out[i] = VMS_PM_PRESENT | VMS_PM_SOFT_DIRTY | (pfn & VMS_PM_PFN_MASK);
-        if (head == k->zero_pfn)
+        if (vmsi_is_zero_pfn(k, head))
             continue;
         vms_frame *f = vms_frames_meta(k->fr, head);
         if (f->flags & VMS_FRAME_FILE)
@@ -138,6 +136,7 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
 typedef struct smaps_acc {
     vms_kernel *k;
     uint64_t rss, pss_x1024, shared_clean, shared_dirty, private_clean, private_dirty, anon, locked;
+    uint64_t anon_huge; /* bytes mapped by transparent huge pages (AnonHugePages) */
     bool vma_locked;
 } smaps_acc;
 
@@ -152,7 +151,7 @@ static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
         return;
     uint64_t bytes = vms_pgsize_bytes(size);
     uint64_t pfn = vmsi_pte_head_pfn(a->k, pte, size);
-    if (pfn == a->k->zero_pfn)
+    if (vmsi_is_zero_pfn(a->k, pfn))
         return;
     vms_frame *f = vms_frames_meta(a->k->fr, pfn);
     bool dirty = vmsi_pte_dirty(a->k, pte) || (f->flags & VMS_FRAME_DIRTY);
@@ -164,6 +163,8 @@ static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
         *(dirty ? &a->private_dirty : &a->private_clean) += bytes;
     if (f->flags & VMS_FRAME_ANON)
         a->anon += bytes;
+    if (f->flags & VMSI_FRAME_THP)
+        a->anon_huge += bytes;
     if (a->vma_locked)
         a->locked += bytes;
 }
@@ -174,7 +175,7 @@ vms_status vms_proc_smaps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
     vms_status st = VMS_OK;
     for (size_t i = 0; mm && i < mm->nvma && st == VMS_OK; i++) {
         vmsi_vma *v = &mm->vma[i];
-        smaps_acc a = {k, 0, 0, 0, 0, 0, 0, 0, 0, (v->flags & VMSI_VM_LOCKED) != 0};
+        smaps_acc a = {k, 0, 0, 0, 0, 0, 0, 0, 0, 0, (v->flags & VMSI_VM_LOCKED) != 0};
         vmsi_pte_range(mm, v->start, v->end, smaps_pte, &a);
         st = maps_line(sb, mm, v);
         if (st == VMS_OK)
@@ -183,13 +184,14 @@ vms_status vms_proc_smaps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
                 "Size:           %8llu kB\nRss:            %8llu kB\nPss:            %8llu kB\n"
                 "Shared_Clean:   %8llu kB\nShared_Dirty:   %8llu kB\n"
                 "Private_Clean:  %8llu kB\nPrivate_Dirty:  %8llu kB\n"
-                "Anonymous:      %8llu kB\nLocked:         %8llu kB\n",
+                "Anonymous:      %8llu kB\nAnonHugePages:  %8llu kB\n"
+                "Locked:         %8llu kB\n",
                 (unsigned long long)((v->end - v->start) >> 10), (unsigned long long)(a.rss >> 10),
                 (unsigned long long)(a.pss_x1024 >> 20), (unsigned long long)(a.shared_clean >> 10),
                 (unsigned long long)(a.shared_dirty >> 10),
                 (unsigned long long)(a.private_clean >> 10),
                 (unsigned long long)(a.private_dirty >> 10), (unsigned long long)(a.anon >> 10),
-                (unsigned long long)(a.locked >> 10));
+                (unsigned long long)(a.anon_huge >> 10), (unsigned long long)(a.locked >> 10));
     }
     return st;
 }
@@ -205,6 +207,7 @@ uint64_t vms_proc_rss(vms_kernel *k, const vms_task *t)
 
 typedef struct meminfo {
     uint64_t total, free, cached, anon, mapped, shmem, pagetables, mlocked;
+    uint64_t anon_huge; /* pages in transparent huge pages */
 } meminfo;
 
 static void meminfo_get(vms_kernel *k, meminfo *mi)
@@ -214,11 +217,14 @@ static void meminfo_get(vms_kernel *k, meminfo *mi)
     mi->total = fs.total - fs.reserved;
     mi->free = fs.free;
     mi->cached = vms_frames_count(k->fr, VMS_FRAME_FILE);
-    mi->anon = vms_frames_count(k->fr, VMS_FRAME_ANON);
+    /* hugetlb pool pages are not AnonPages (Linux counts them in HugePages_*). */
+    mi->anon =
+        vms_frames_count(k->fr, VMS_FRAME_ANON) - vms_frames_count(k->fr, VMSI_FRAME_HUGETLB);
     mi->mapped = k->nr_mapped_file;
     mi->shmem = k->nr_shmem;
     mi->pagetables = vms_frames_count(k->fr, VMS_FRAME_PAGETABLE);
     mi->mlocked = vms_frames_count(k->fr, VMS_FRAME_LOCKED);
+    mi->anon_huge = vms_frames_count(k->fr, VMSI_FRAME_THP);
 }
 
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
@@ -240,11 +246,25 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
         {"Mlocked:", mi.mlocked},
         {"SwapTotal:", k->swap.nslots ? k->swap.nslots - 1 : 0},
         {"SwapFree:", k->swap.nfree},
+        {"AnonHugePages:", mi.anon_huge},
+        {"ShmemHugePages:", 0},
+        {"FileHugePages:", 0},
     };
     vms_status st = VMS_OK;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
         st = vms_strbuf_printf(sb, "%-16s%8llu kB\n", rows[i].name,
                                (unsigned long long)(rows[i].pages * 4));
+    /* hugetlb_report_meminfo: the default (2 MiB) pool's counts, then every pool's kB. */
+    const vmsi_hpool *h = &k->hpool[0];
+    uint64_t hugetlb_kb = k->hpool[0].total * 2048 + k->hpool[1].total * 1048576;
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(sb,
+                               "HugePages_Total:   %5llu\nHugePages_Free:    %5llu\n"
+                               "HugePages_Rsvd:    %5llu\nHugePages_Surp:    %5llu\n"
+                               "Hugepagesize:   %8llu kB\nHugetlb:        %8llu kB\n",
+                               (unsigned long long)h->total, (unsigned long long)h->nfree,
+                               (unsigned long long)h->resv, 0ULL, 2048ULL,
+                               (unsigned long long)hugetlb_kb);
     return st;
 }
 
@@ -268,7 +288,18 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"pgpgout", s->pgpgout},
         {"pgfault", s->pgfault},
         {"pgmajfault", s->pgmajfault},
-        {"thp_fault_alloc", s->thp_fault_alloc},
+        {"thp_fault_alloc", s->thp_anon_fault_alloc},
+        {"thp_fault_fallback", s->thp_fault_fallback},
+        {"thp_collapse_alloc", s->thp_collapse_alloc},
+        {"thp_split_page", s->thp_split_page},
+        {"thp_split_pmd", s->thp_split_pmd},
+        {"thp_zero_page_alloc", s->thp_zero_page_alloc},
+        {"compact_stall", s->compact_stall},
+        {"compact_success", s->compact_success},
+        {"compact_migrate_scanned", s->compact_migrate},
+        {"htlb_buddy_alloc_fail", s->hugetlb_sigbus},
+        {"vmsim_thp_cow_copy", s->thp_cow_copy},
+        {"vmsim_khugepaged_scans", s->thp_khugepaged_scans},
         {"nr_tlb_remote_flush", s->nr_tlb_remote_flush},
         {"nr_tlb_remote_flush_received", s->nr_tlb_remote_flush_received},
         {"nr_tlb_local_flush_all", s->nr_tlb_local_flush_all},
@@ -308,6 +339,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"vmsim_context_switch", s->context_switches},
         {"vmsim_tlb_broadcast", s->tlb_broadcasts},
         {"vmsim_tlb_invlpgb", s->tlb_invlpgb},
+        {"vmsim_tlb_tlbi_is", s->tlb_tlbi_is},
+        {"vmsim_tlb_sbi_rfence", s->tlb_sbi_rfence},
         {"vmsim_tlb_shootdown_cycles", s->tlb_shootdown_cycles},
         {"vmsim_tlb_lazy_skipped", s->tlb_lazy_skipped},
         {"vmsim_tlb_switch_flush", s->tlb_switch_flushes},
@@ -344,14 +377,16 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"tlb_shootdown\":{\"remote_flushes\":%llu,\"ipis\":%llu,\"broadcasts\":%llu,"
             "\"cycles\":%llu,\"invlpgb\":%llu,\"lazy_skipped\":%llu,\"switch_flushes\":%llu,"
             "\"leave_mm\":%llu,\"deferred\":%llu,\"local_flush_one\":%llu,"
-            "\"local_flush_all\":%llu,\"pcid_flushes\":%llu},"
+            "\"local_flush_all\":%llu,\"pcid_flushes\":%llu,\"tlbi_is\":%llu,"
+            "\"sbi_rfence\":%llu},"
             "\"sched\":{\"migrations\":%llu,\"preemptions\":%llu},"
             "\"pagecache\":{\"pgpgin\":%llu,\"pgpgout\":%llu},",
             U(s->nr_tlb_remote_flush), U(s->nr_tlb_remote_flush_received), U(s->tlb_broadcasts),
             U(s->tlb_shootdown_cycles), U(s->tlb_invlpgb), U(s->tlb_lazy_skipped),
             U(s->tlb_switch_flushes), U(s->tlb_leave_mm), U(s->tlb_deferred),
             U(s->nr_tlb_local_flush_one), U(s->nr_tlb_local_flush_all), U(s->pcid_flush),
-            U(s->nr_migrations), U(s->sched_preempt), U(s->pgpgin), U(s->pgpgout));
+            U(s->tlb_tlbi_is), U(s->tlb_sbi_rfence), U(s->nr_migrations), U(s->sched_preempt),
+            U(s->pgpgin), U(s->pgpgout));
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
@@ -363,6 +398,25 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->forks), U(s->execs), U(s->clones), U(s->exits), U(s->context_switches),
             U(s->syscalls), U(s->oom_kill), U(mi.total), U(mi.free), U(mi.anon), U(mi.cached),
             U(mi.shmem), U(mi.pagetables), U(mi.mlocked), U(s->kernel_cycles));
+    if (st == VMS_OK && k->hash) { /* the hashed and inverted designs (hashfill.c) */
+        vms_design d;
+        uint64_t tb, rb, walks = 0, refs = 0;
+        vmsi_hash_info(k, &d, &tb, &rb);
+        for (unsigned i = 0; i < k->ncores; i++) {
+            const vms_walk_stats *ws = vms_core_walk_stats(vmsi_core((vms_kernel *)k, i));
+            walks += ws->walks;
+            refs += ws->mem_refs;
+        }
+        st = vms_strbuf_printf(
+            sb,
+            ",\"design\":{\"name\":\"%s\",\"table_bytes\":%llu,\"reserved_bytes\":%llu,"
+            "\"radix_table_bytes\":%llu,\"walks\":%llu,\"walk_mem_refs\":%llu,"
+            "\"refs_per_walk\":%.3f,\"hash_faults\":%llu,\"fills\":%llu,\"evictions\":%llu,"
+            "\"invalidations\":%llu}",
+            vms_design_name(d), U(tb), U(rb), U(mi.pagetables * VMS_PAGE_SIZE), U(walks), U(refs),
+            walks ? (double)refs / (double)walks : 0.0, U(s->hash_faults), U(s->hash_fills),
+            U(s->hash_evictions), U(s->hash_invalidations));
+    }
     if (st == VMS_OK)
         st = vms_strbuf_printf(
             sb,
@@ -397,6 +451,25 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
                                U(s->fault_cycles), U(s->swap_io_cycles), U(s->user_cycles),
                                U(all ? s->fault_cycles * 1000 / all : 0));
     }
+    if (st == VMS_OK)
+        st = vms_strbuf_printf(
+            sb,
+            ",\"thp\":{\"mode\":\"%s\",\"fault_alloc\":%llu,\"fault_fallback\":%llu,"
+            "\"collapse_alloc\":%llu,\"split_page\":%llu,\"split_pmd\":%llu,"
+            "\"zero_page_alloc\":%llu,\"cow_copy\":%llu,\"anon_huge_pages\":%llu,"
+            "\"khugepaged_scans\":%llu,\"khugepaged_cycles\":%llu},"
+            "\"compaction\":{\"stall\":%llu,\"success\":%llu,\"migrated\":%llu},"
+            "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":0,"
+            "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
+            k->cfg.thp == VMS_THP_ALWAYS    ? "always"
+            : k->cfg.thp == VMS_THP_MADVISE ? "madvise"
+                                            : "never",
+            U(s->thp_anon_fault_alloc), U(s->thp_fault_fallback), U(s->thp_collapse_alloc),
+            U(s->thp_split_page), U(s->thp_split_pmd), U(s->thp_zero_page_alloc),
+            U(s->thp_cow_copy), U(mi.anon_huge), U(s->thp_khugepaged_scans),
+            U(s->khugepaged_cycles), U(s->compact_stall), U(s->compact_success),
+            U(s->compact_migrate), U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv),
+            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);
@@ -467,7 +540,8 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
     if (st == VMS_OK)
         st = vmsi_swap_check(k, err);
     if (st == VMS_OK && k->pol &&
-        vms_frames_count(k->fr, VMSI_FRAME_LRU) != k->pol->count(k->pol_state))
+        vms_frames_count(k->fr, VMSI_FRAME_LRU) !=
+            k->pol->count(k->pol_state) + 511 * k->thp_lru) /* a THP counts 512 frames */
         st = vmsi_err(err, VMS_ERR_INVAL, "%llu frames flagged LRU, the policy tracks %zu",
                       (unsigned long long)vms_frames_count(k->fr, VMSI_FRAME_LRU),
                       k->pol->count(k->pol_state));

@@ -88,7 +88,10 @@ static void rss_add(vmsi_mm *mm, uint32_t fflags, vms_pgsize size, int sign)
 vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte)
 {
     vms_kernel *k = mm->k;
-    if (pfn != k->zero_pfn) {
+    if (k->huge_zero_pfn && pfn == k->huge_zero_pfn) {
+        k->huge_zero_maps++; /* not counted otherwise: thp.c frees it with the last */
+        mm->thp_leaves++;
+    } else if (pfn != k->zero_pfn) {
         if (vmsi_page_add_rmap(k, pfn, mm, va) != VMS_OK)
             return VMS_ERR_NOMEM;
         vms_frame *f = vms_frames_meta(k->fr, pfn);
@@ -96,8 +99,13 @@ vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, 
         if (f->mapcount++ == 0 && (f->flags & VMS_FRAME_FILE))
             k->nr_mapped_file += UINT64_C(1) << f->order;
         vmsi_vma *v = vmsi_vma_lookup(mm, va);
-        /* The page size is the VMA's: a leaf's level, not a bit of every format. */
+        /* The page size is the VMA's (a leaf's level, not a bit of every format), or
+         * 2 MiB for a transparent huge page, which only 2 MiB leaves map. */
         vms_pgsize size = v ? vmsi_vma_pgsize(v) : VMS_PG_4K;
+        if (f->flags & VMSI_FRAME_THP) {
+            size = VMS_PG_2M;
+            mm->thp_leaves++;
+        }
         rss_add(mm, f->flags, size, +1);
         if (v && (v->flags & VMSI_VM_LOCKED) && !(f->flags & VMS_FRAME_LOCKED))
             vms_frames_set_flags(k->fr, pfn, VMS_FRAME_LOCKED, 0);
@@ -123,7 +131,7 @@ bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     if (!vmsi_pte_mapped(k, pte))
         return pte == 0; /* the kernel writes no other unmapped, non-swap value */
     uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
-    if (pfn == k->zero_pfn)
+    if (vmsi_is_zero_pfn(k, pfn))
         return true;
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     const vmsi_rmap *r = f ? (const vmsi_rmap *)f->owner : NULL;
@@ -157,8 +165,15 @@ void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
     if (pfn == k->zero_pfn)
         return;
+    if (k->huge_zero_pfn && pfn == k->huge_zero_pfn) {
+        mm->thp_leaves--;
+        vmsi_huge_zero_put(k);
+        return;
+    }
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     vmsi_page_remove_rmap(k, pfn, mm, va);
+    if (f->flags & VMSI_FRAME_THP)
+        mm->thp_leaves--;
     rss_add(mm, f->flags, size, -1);
     if (--f->mapcount == 0 && (f->flags & VMS_FRAME_FILE))
         k->nr_mapped_file -= UINT64_C(1) << f->order;
@@ -186,6 +201,18 @@ typedef struct check_ctx {
     uint64_t ptes; /* frame-mapping PTEs seen */
 } check_ctx;
 
+/* Whether a 2 MiB leaf in the 4 KiB VMA v maps a transparent huge page or the huge zero
+ * page, wholly inside v. */
+static bool thp_leaf(vms_kernel *k, const vmsi_vma *v, uint64_t va, uint64_t pte, vms_pgsize size)
+{
+    if (size != VMS_PG_2M || vmsi_vma_pgsize(v) != VMS_PG_4K || !vmsi_pte_mapped(k, pte) ||
+        va + vms_pgsize_bytes(size) > v->end)
+        return false;
+    uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    return (k->huge_zero_pfn && pfn == k->huge_zero_pfn) || (f && (f->flags & VMSI_FRAME_THP));
+}
+
 static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
                       void *ud)
 {
@@ -194,7 +221,7 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     if (c->st != VMS_OK)
         return;
     vmsi_vma *v = vmsi_vma_lookup(mm, va);
-    if (!v || vmsi_vma_pgsize(v) != size) {
+    if (!v || (vmsi_vma_pgsize(v) != size && !thp_leaf(c->k, v, va, pte, size))) {
         c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx outside any VMA of its size",
                          (unsigned long long)va);
         return;
@@ -207,7 +234,7 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     if (!vmsi_pte_mapped(c->k, pte))
         return;
     uint64_t pfn = vmsi_pte_head_pfn(c->k, pte, size);
-    if (pfn == c->k->zero_pfn) {
+    if (vmsi_is_zero_pfn(c->k, pfn)) {
         if (vmsi_pte_write(c->k, pte))
             c->st = vmsi_err(c->err, VMS_ERR_INVAL, "zero page writable at %llx",
                              (unsigned long long)va);
@@ -238,6 +265,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
                         (unsigned long long)pfn, f->mapcount, cnt);
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
+    cache_ref += (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's (hugetlb.c) */
     /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
     if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
@@ -249,16 +277,18 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
                         (unsigned long long)pfn);
     for (uint32_t i = 0; i < cnt; i++) {
         vmsi_mm *mm = r->e[i].mm;
-        vmsi_vma *v = vmsi_vma_lookup(mm, r->e[i].va);
-        uint64_t ptep = 0, pte = 0;
-        if (v)
-            vmsi_pte_slot(mm, r->e[i].va, vmsi_vma_pgsize(v), false, &ptep, NULL);
-        if (ptep)
-            pte = vmsi_pte_get(mm, ptep);
+        uint64_t ptep = 0;
+        vms_pgsize size;
+        uint64_t pte = vmsi_leaf_find(mm, r->e[i].va, &ptep, &size);
         uint64_t mask = ~((UINT64_C(1) << f->order) - 1);
-        if (!vmsi_pte_mapped(mm->k, pte) || (vmsi_pte_pfn(mm->k, pte) & mask) != pfn)
+        if (!vmsi_vma_lookup(mm, r->e[i].va) || !vmsi_pte_mapped(mm->k, pte) ||
+            (vmsi_pte_pfn(mm->k, pte) & mask) != pfn)
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: rmap entry va %llx not mapped there",
                             (unsigned long long)pfn, (unsigned long long)r->e[i].va);
+        if ((f->flags & VMSI_FRAME_THP) && (f->order != 9 || size != VMS_PG_2M))
+            return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: huge page mapped at va %llx by a %s",
+                            (unsigned long long)pfn, (unsigned long long)r->e[i].va,
+                            f->order != 9 ? "block not of order 9" : "4 KiB entry");
     }
     *n += cnt;
     return VMS_OK;
@@ -288,7 +318,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
                 pfn |= 511; /* a chunk without metadata: all free */
                 continue;
             }
-            if (!(f->flags & VMS_FRAME_HEAD) || pfn == k->zero_pfn ||
+            if (!(f->flags & VMS_FRAME_HEAD) || vmsi_is_zero_pfn(k, pfn) ||
                 (f->flags & (VMS_FRAME_PAGETABLE | VMS_FRAME_KERNEL)))
                 continue;
             vms_status st = check_frame(pfn, f, &rmap_total, err);

@@ -76,7 +76,14 @@ vms_status vmsi_vma_split(vmsi_mm *mm, uint64_t va, vms_err *err)
     vmsi_vma *v = vmsi_vma_lookup(mm, va);
     if (!v || v->start == va)
         return VMS_OK;
-    vms_status st = reserve(mm, 1, err);
+    /* A huge page may not straddle VMAs: split the one around va (Linux
+     * vma_adjust_trans_huge). */
+    vms_status st = (va & ((UINT64_C(1) << 21) - 1)) ? vmsi_thp_split_at(mm, va) : VMS_OK;
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "vma: splitting the huge page at %llx: out of %s",
+                        (unsigned long long)va, st == VMS_ERR_NOMEM ? "host memory" : "frames");
+    v = vmsi_vma_lookup(mm, va); /* the split's allocations never move VMAs; be safe */
+    st = reserve(mm, 1, err);
     if (st != VMS_OK)
         return st;
     size_t i = find_idx(mm, va);

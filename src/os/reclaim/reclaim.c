@@ -60,12 +60,14 @@
 void vmsi_lru_add(vms_kernel *k, uint64_t pfn)
 {
     vms_frame *f = k->pol ? vms_frames_meta(k->fr, pfn) : NULL;
-    if (!f || !(f->flags & VMS_FRAME_HEAD) || f->order != 0 ||
+    if (!f || !(f->flags & VMS_FRAME_HEAD) || (f->order != 0 && !(f->flags & VMSI_FRAME_THP)) ||
         (f->flags & (VMSI_FRAME_LRU | VMS_FRAME_LOCKED)) ||
         !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
         return;
-    if (k->pol->insert(k->pol_state, pfn) == VMS_OK)
+    if (k->pol->insert(k->pol_state, pfn) == VMS_OK) {
         vms_frames_set_flags(k->fr, pfn, VMSI_FRAME_LRU, 0);
+        k->thp_lru += (f->flags & VMSI_FRAME_THP) ? 1 : 0;
+    }
 }
 
 void vmsi_lru_del(vms_kernel *k, uint64_t pfn)
@@ -75,6 +77,7 @@ void vmsi_lru_del(vms_kernel *k, uint64_t pfn)
         return;
     k->pol->remove(k->pol_state, pfn);
     vms_frames_set_flags(k->fr, pfn, 0, VMSI_FRAME_LRU);
+    k->thp_lru -= (f->flags & VMSI_FRAME_THP) ? 1 : 0;
 }
 
 void vmsi_page_put(vms_kernel *k, uint64_t pfn)
@@ -83,6 +86,8 @@ void vmsi_page_put(vms_kernel *k, uint64_t pfn)
     if (f->refcount == 1)
         vmsi_lru_del(k, pfn);
     vms_frames_put(k->fr, pfn, NULL);
+    if ((f->flags & VMSI_FRAME_HUGETLB) && f->refcount == 1 && f->mapcount == 0)
+        vmsi_hugetlb_free(k, pfn); /* only the pool's reference is left */
 }
 
 void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len)
@@ -93,22 +98,25 @@ void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len)
     for (uint64_t p = va & ~VMS_PAGE_MASK; p < end; p += VMS_PAGE_SIZE) {
         vmsi_vma *v = vmsi_vma_lookup(mm, p);
         uint64_t ptep = 0;
+        vms_pgsize size;
         if (!v || vmsi_vma_pgsize(v) != VMS_PG_4K)
             continue;
-        vmsi_pte_slot(mm, p, VMS_PG_4K, false, &ptep, NULL);
-        uint64_t pte = ptep ? vmsi_pte_get(mm, ptep) : 0;
-        vms_frame *f =
-            vmsi_pte_present(k, pte) ? vms_frames_meta(k->fr, vmsi_pte_pfn(k, pte)) : NULL;
+        uint64_t pte = vmsi_leaf_find(mm, p, &ptep, &size); /* 4 KiB, or a THP */
+        uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
+        vms_frame *f = vmsi_pte_present(k, pte) ? vms_frames_meta(k->fr, pfn) : NULL;
         if (f && (f->flags & VMSI_FRAME_LRU))
-            k->pol->access(k->pol_state, vmsi_pte_pfn(k, pte));
+            k->pol->access(k->pol_state, pfn);
     }
 }
 
-/* The leaf slot of an rmap entry (4 KiB: reclaim never handles huge pages). */
+/* The leaf slot of an rmap entry (4 KiB, or the 2 MiB leaf of a transparent huge page:
+ * reclaim splits those before it unmaps them). */
 static uint64_t rmap_ptep(const vmsi_rmap_ent *e)
 {
     uint64_t ptep = 0;
-    vmsi_pte_slot(e->mm, e->va, VMS_PG_4K, false, &ptep, NULL);
+    vms_pgsize size;
+    if (vmsi_pte_slot(e->mm, e->va, VMS_PG_4K, false, &ptep, NULL) == VMS_ERR_EXISTS)
+        vmsi_leaf_find(e->mm, e->va, &ptep, &size); /* a 2 MiB leaf above the PTE level */
     return ptep;
 }
 
@@ -359,6 +367,10 @@ static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
                       ((f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u);
     if ((f->flags & VMS_FRAME_PINNED) || f->refcount != expect)
         return SHRINK_KEEP;
+    /* A transparent huge page is split, then its first page goes like any other and the
+     * other 511 return to the policy (Linux shrink_folio_list's split_folio_to_list). */
+    if ((f->flags & VMSI_FRAME_THP) && vmsi_split_huge_page(k, pfn) != VMS_OK)
+        return SHRINK_KEEP;
     if (f->flags & VMS_FRAME_ANON)
         return shrink_anon(k, pfn, f);
     if (f->flags & VMS_FRAME_SWAPBACKED)
@@ -388,6 +400,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
         vms_frames_set_flags(k->fr, pfn, 0, VMSI_FRAME_LRU);
         scanned++;
         vms_frame *f = vms_frames_meta(k->fr, pfn);
+        k->thp_lru -= (f->flags & VMSI_FRAME_THP) ? 1 : 0;
         bool anon = (f->flags & VMS_FRAME_SWAPBACKED) != 0;
         shrink_ret r = shrink_page(k, pfn);
         if (r == SHRINK_RECLAIMED) {

@@ -1,0 +1,610 @@
+/*
+ * test_thp.c — huge pages (src/os/thp.c, hugetlb.c; docs/HUGEPAGES.md): transparent huge
+ * pages on fault (thp = always / madvise / never, MADV_HUGEPAGE / NOHUGEPAGE), the huge
+ * zero page, fallback without a free 2 MiB block, COW of a huge page (split or copy),
+ * splitting by munmap / mprotect / mlock / MADV_DONTNEED of part of one, reclaim splitting
+ * before it swaps, khugepaged collapsing 512 pages, hugetlbfs pools with reservations,
+ * ENOMEM and SIGBUS, and the views (meminfo, smaps, pagemap, --stats json members). On
+ * x86-64, RISC-V Sv39 and AArch64. Every test writes a pattern over every byte it maps and
+ * checks every byte afterwards, runs vms_kernel_check after every step, and checks that
+ * every frame is free again when its processes are gone.
+ */
+#include <stdio.h>
+
+#include "harness.h"
+#include "vmsim/frames.h"
+#include "vmsim/mman.h"
+#include "vmsim/swap.h"
+
+#define MB     (UINT64_C(1) << 20)
+#define HUGE   (UINT64_C(2) << 20)
+#define AREA   UINT64_C(0x40000000) /* 1 GiB: 2 MiB aligned */
+#define RW     (VMS_PROT_READ | VMS_PROT_WRITE)
+#define ANONPR (VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_FIXED)
+
+typedef struct rig {
+    vms_machine *m;
+    vms_kernel *k;
+    uint64_t free0;
+} rig;
+
+static const char *g_preset = "skylake";
+
+/* A machine of `ram` bytes with kernel configuration changed by `tune`. */
+static bool rig_up(rig *r, uint64_t ram, void (*tune)(vms_kernel_config *))
+{
+    vms_machine_config mc;
+    if (vms_machine_preset(g_preset, &mc, NULL) != VMS_OK)
+        return false;
+    mc.ram_bytes = ram;
+    mc.ncores = 2;
+    mc.seed = th_seed;
+    if (vms_machine_create(NULL, &mc, &r->m, NULL) != VMS_OK)
+        return false;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.seed = th_seed;
+    kc.swap_bytes = 64 * MB;
+    if (tune)
+        tune(&kc);
+    vms_err err = {0};
+    if (vms_kernel_create(r->m, &kc, &r->k, &err) != VMS_OK) {
+        fprintf(stderr, "kernel: %s\n", err.msg);
+        vms_machine_destroy(r->m);
+        return false;
+    }
+    r->free0 = vms_frames_nfree(vms_kernel_frames(r->k));
+    return true;
+}
+
+static void rig_check(rig *r)
+{
+    vms_err err = {0};
+    vms_status st = vms_kernel_check(r->k, &err);
+    if (st != VMS_OK)
+        fprintf(stderr, "check: %s\n", err.msg);
+    CHECK_EQ(st, VMS_OK);
+}
+
+/* Every frame free again (the processes are gone), then tear down. */
+static void rig_down(rig *r)
+{
+    rig_check(r);
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r->k)), r->free0);
+    vms_kernel_destroy(r->k);
+    vms_machine_destroy(r->m);
+}
+
+static const vms_kernel_stats *stats(rig *r)
+{
+    return vms_kernel_get_stats(r->k);
+}
+
+/* The byte the tests write at va (differs per page and per generation). */
+static uint8_t pat(uint64_t va, unsigned gen)
+{
+    return (uint8_t)((va >> 12) * 131u + (va & 0xfff) * 7u + gen * 29u + 1u);
+}
+
+/* Write the pattern over [va, va + len) from task t (one access per page). */
+static bool fill(rig *r, vms_task *t, uint64_t va, uint64_t len, unsigned gen)
+{
+    static uint8_t buf[4096];
+    for (uint64_t p = va; p < va + len; p += 4096) {
+        for (unsigned i = 0; i < 4096; i++)
+            buf[i] = pat(p + i, gen);
+        vms_access_info info;
+        if (vms_proc_access(r->k, t, p, VMS_ACC_WRITE, buf, 4096, &info, NULL) != VMS_OK ||
+            info.outcome != VMS_ACCESS_OK)
+            return false;
+    }
+    return true;
+}
+
+/* Whether every byte of [va, va + len) reads as pattern gen (gen < 0: zeros). */
+static bool same(rig *r, vms_task *t, uint64_t va, uint64_t len, int gen)
+{
+    static uint8_t buf[4096];
+    for (uint64_t p = va; p < va + len; p += 4096) {
+        vms_access_info info;
+        if (vms_proc_access(r->k, t, p, VMS_ACC_READ, buf, 4096, &info, NULL) != VMS_OK ||
+            info.outcome != VMS_ACCESS_OK)
+            return false;
+        for (unsigned i = 0; i < 4096; i++)
+            if (buf[i] != (gen < 0 ? 0 : pat(p + i, (unsigned)gen))) {
+                fprintf(stderr, "byte at %llx: %02x\n", (unsigned long long)(p + i), buf[i]);
+                return false;
+            }
+    }
+    return true;
+}
+
+/* A task with an anonymous private mapping [AREA, AREA + len), madvised huge when asked. */
+static vms_task *proc_with(rig *r, uint64_t len, bool madv)
+{
+    vms_task *t;
+    uint64_t va;
+    if (vms_proc_spawn(r->k, "thp", 0, &t, NULL) != VMS_OK ||
+        vms_sys_mmap(r->k, t, AREA, len, RW, ANONPR, NULL, 0, &va, NULL) != VMS_OK)
+        return NULL;
+    if (madv && vms_sys_madvise(r->k, t, AREA, len, VMS_MADV_HUGEPAGE, NULL) != VMS_OK)
+        return NULL;
+    return t;
+}
+
+/* The pagemap entry of va. */
+static uint64_t pm(rig *r, vms_task *t, uint64_t va)
+{
+    uint64_t e = 0;
+    vms_proc_pagemap(r->k, t, va, 1, &e);
+    return e;
+}
+
+/* Whether text (meminfo, smaps) holds the line `line`. */
+static bool has_line(rig *r, vms_task *t, const char *line)
+{
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    if (t)
+        vms_proc_smaps(r->k, t, &sb);
+    else
+        vms_kernel_meminfo(r->k, &sb);
+    bool found = strstr(vms_strbuf_str(&sb), line) != NULL;
+    if (!found)
+        fprintf(stderr, "no line '%s' in:\n%s", line, vms_strbuf_str(&sb));
+    vms_strbuf_free(&sb);
+    return found;
+}
+
+static void thp_always(vms_kernel_config *kc)
+{
+    kc->thp = VMS_THP_ALWAYS;
+}
+
+static void thp_never(vms_kernel_config *kc)
+{
+    kc->thp = VMS_THP_NEVER;
+}
+
+static void thp_copy(vms_kernel_config *kc)
+{
+    kc->thp_cow = VMS_THP_COW_COPY;
+}
+
+/* madvise (the default): a madvised range gets 2 MiB pages on its first write, one fault
+ * per huge page; the rest of the mm and a plain mapping stay 4 KiB. */
+static void test_fault_madvise(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 8 * MB, true);
+    REQUIRE_VOID(t);
+    uint64_t faults0 = stats(&r)->pgfault;
+    CHECK(fill(&r, t, AREA, 8 * MB, 1));
+    CHECK_EQ(stats(&r)->pgfault - faults0, 4); /* 4 huge pages, not 2048 faults */
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 4);
+    CHECK_EQ(stats(&r)->thp_fault_fallback, 0);
+    CHECK(has_line(&r, NULL, "AnonHugePages:      8192 kB"));
+    CHECK(has_line(&r, t, "AnonHugePages:      8192 kB"));
+    /* pagemap: consecutive frames inside one huge page, a 2 MiB-aligned first frame. */
+    uint64_t e0 = pm(&r, t, AREA), e1 = pm(&r, t, AREA + 4096 * 77);
+    CHECK(e0 & VMS_PM_PRESENT);
+    CHECK_EQ((e0 & VMS_PM_PFN_MASK) % 512, 0);
+    CHECK_EQ((e1 & VMS_PM_PFN_MASK) - (e0 & VMS_PM_PFN_MASK), 77);
+    CHECK(same(&r, t, AREA, 8 * MB, 1));
+    rig_check(&r);
+    /* A mapping without the advice: 4 KiB pages. */
+    uint64_t va;
+    CHECK_EQ(vms_sys_mmap(r.k, t, AREA + 64 * MB, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    faults0 = stats(&r)->pgfault;
+    CHECK(fill(&r, t, AREA + 64 * MB, 4 * MB, 2));
+    CHECK_EQ(stats(&r)->pgfault - faults0, 1024);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 4);
+    CHECK(same(&r, t, AREA + 64 * MB, 4 * MB, 2));
+    vms_proc_exit(r.k, t);
+    CHECK(has_line(&r, NULL, "AnonHugePages:         0 kB"));
+    rig_down(&r);
+}
+
+/* thp = always: every aligned 2 MiB range of an anonymous VMA, except NOHUGEPAGE ones and
+ * the unaligned ends; thp = never: none even when madvised. */
+static void test_fault_always_never(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, thp_always));
+    vms_task *t;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 0, &t, NULL) == VMS_OK);
+    /* [AREA + 1 MiB, AREA + 7 MiB): huge pages only at AREA + 2 MiB and + 4 MiB. */
+    CHECK_EQ(vms_sys_mmap(r.k, t, AREA + MB, 6 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, t, AREA + MB, 6 * MB, 3));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 2);
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA + 32 * MB, 2 * MB, VMS_MADV_NOHUGEPAGE, NULL),
+             VMS_ERR_RANGE); /* nothing mapped there */
+    CHECK_EQ(vms_sys_mmap(r.k, t, AREA + 32 * MB, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA + 32 * MB, 2 * MB, VMS_MADV_NOHUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, t, AREA + 32 * MB, 4 * MB, 4));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 3); /* only the second half */
+    CHECK(same(&r, t, AREA + MB, 6 * MB, 3));
+    CHECK(same(&r, t, AREA + 32 * MB, 4 * MB, 4));
+    rig_check(&r);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+
+    REQUIRE_VOID(rig_up(&r, 64 * MB, thp_never));
+    t = proc_with(&r, 4 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 4 * MB, 5));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 0);
+    CHECK(same(&r, t, AREA, 4 * MB, 5));
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* A read maps the huge zero page (one fault for 2 MiB of zeros); a write then splits it
+ * into 512 zero-page PTEs and copies one 4 KiB page (Linux). The zero page goes with its
+ * last mapping. */
+static void test_huge_zero(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 4 * MB, true);
+    REQUIRE_VOID(t);
+    uint64_t f0 = stats(&r)->pgfault;
+    CHECK(same(&r, t, AREA, 4 * MB, -1));
+    CHECK_EQ(stats(&r)->pgfault - f0, 2);
+    CHECK_EQ(stats(&r)->thp_zero_page_alloc, 1);
+    CHECK(has_line(&r, NULL, "AnonHugePages:         0 kB")); /* never counted */
+    uint8_t b = 0x5a;
+    vms_access_info info;
+    CHECK_EQ(vms_proc_access(r.k, t, AREA + 4096 * 3 + 7, VMS_ACC_WRITE, &b, 1, &info, NULL),
+             VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_pmd, 1);
+    CHECK_EQ(stats(&r)->cow_copy, 1);
+    uint8_t got = 0;
+    CHECK_EQ(vms_proc_access(r.k, t, AREA + 4096 * 3 + 7, VMS_ACC_READ, &got, 1, &info, NULL),
+             VMS_OK);
+    CHECK_EQ(got, 0x5a);
+    CHECK_EQ(vms_proc_access(r.k, t, AREA + 4096 * 3 + 8, VMS_ACC_READ, &got, 1, &info, NULL),
+             VMS_OK);
+    CHECK_EQ(got, 0);
+    rig_check(&r);
+    vms_proc_exit(r.k, t);
+    rig_down(&r); /* the huge zero page was freed with its last mapping */
+}
+
+/* No free 2 MiB block: the fault falls back to 4 KiB (thp_fault_fallback). */
+static void test_fallback(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 16 * MB, NULL));
+    /* Pin down every free 2 MiB block's worth by holding one frame of each. */
+    vms_frames *fr = vms_kernel_frames(r.k);
+    uint64_t held[4096], nheld = 0, pfn;
+    while (nheld < 4096 && vms_frames_alloc(fr, 9, &pfn, NULL) == VMS_OK)
+        held[nheld++] = pfn;
+    for (uint64_t i = 0; i < nheld; i++) { /* keep one 4 KiB frame of each: fragmented */
+        vms_frames_split(fr, held[i], 1, NULL);
+        for (uint64_t j = 1; j < 512; j += 2)
+            vms_frames_put(fr, held[i] + j, NULL);
+    }
+    vms_task *t = proc_with(&r, 2 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 64 * 4096, 6));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 0);
+    CHECK(stats(&r)->thp_fault_fallback >= 1);
+    CHECK(same(&r, t, AREA, 64 * 4096, 6));
+    vms_proc_exit(r.k, t);
+    for (uint64_t i = 0; i < nheld; i++)
+        for (uint64_t j = 0; j < 512; j += 2)
+            vms_frames_put(fr, held[i] + j, NULL);
+    rig_down(&r);
+}
+
+/* COW of a huge page after fork: split (default) or copy whole; both sides keep their
+ * bytes; the last writer reuses. */
+static void cow_case(void (*tune)(vms_kernel_config *), bool copy)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, tune));
+    vms_task *t = proc_with(&r, 4 * MB, true), *c;
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 4 * MB, 7));
+    CHECK_EQ(vms_proc_fork(r.k, t, &c, NULL), VMS_OK);
+    rig_check(&r);
+    CHECK(fill(&r, c, AREA + 2 * MB, 4096, 8)); /* the child writes one page */
+    rig_check(&r);
+    if (copy) {
+        CHECK_EQ(stats(&r)->thp_cow_copy, 1);
+        CHECK_EQ(stats(&r)->thp_split_page, 0);
+    } else {
+        CHECK_EQ(stats(&r)->thp_split_page, 1);
+        CHECK_EQ(stats(&r)->thp_split_pmd, 2); /* parent's and child's mappings */
+    }
+    CHECK(same(&r, t, AREA, 4 * MB, 7));
+    CHECK(same(&r, c, AREA, 2 * MB, 7));
+    CHECK(same(&r, c, AREA + 2 * MB, 4096, 8));
+    CHECK(same(&r, c, AREA + 2 * MB + 4096, 2 * MB - 4096, 7));
+    CHECK(fill(&r, t, AREA, 4 * MB, 9)); /* the parent writes everything */
+    CHECK(same(&r, c, AREA, 2 * MB, 7));
+    CHECK(same(&r, t, AREA, 4 * MB, 9));
+    rig_check(&r);
+    vms_proc_exit(r.k, c);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+static void test_cow(void)
+{
+    cow_case(NULL, false);
+    cow_case(thp_copy, true);
+}
+
+/* munmap, mprotect, mlock and DONTNEED of part of a huge page split it; whole ones don't. */
+static void test_split(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 8 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 8 * MB, 10));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 4);
+    /* munmap of 3 pages inside the first huge page. */
+    CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 4096 * 10, 3 * 4096, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, 1);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 10 * 4096, 10));
+    CHECK(same(&r, t, AREA + 13 * 4096, 2 * MB - 13 * 4096, 10));
+    vms_access_info info;
+    uint8_t b;
+    CHECK_EQ(vms_proc_access(r.k, t, AREA + 4096 * 11, VMS_ACC_READ, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
+    t = info.outcome == VMS_ACCESS_SEGV ? NULL : t;
+    REQUIRE_VOID(!t); /* the process died: start again */
+    t = proc_with(&r, 8 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 8 * MB, 11));
+    uint64_t s0 = stats(&r)->thp_split_page;
+    /* mprotect of a whole huge page: no split; of half of one: split. */
+    CHECK_EQ(vms_sys_mprotect(r.k, t, AREA + 2 * MB, 2 * MB, VMS_PROT_READ, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, s0);
+    CHECK_EQ(vms_sys_mprotect(r.k, t, AREA + 4 * MB, MB, VMS_PROT_READ, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, s0 + 1);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 8 * MB, 11));
+    CHECK_EQ(vms_proc_access(r.k, t, AREA + 4 * MB + 5, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_SEGV);
+    t = proc_with(&r, 8 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 8 * MB, 12));
+    s0 = stats(&r)->thp_split_page;
+    CHECK_EQ(vms_sys_mlock(r.k, t, AREA + 6 * MB + 4096, 4096, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, s0 + 1);
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA + MB, 4096 * 5, VMS_MADV_DONTNEED, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, s0 + 2);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, MB, 12));
+    CHECK(same(&r, t, AREA + MB, 5 * 4096, -1));
+    CHECK(same(&r, t, AREA + MB + 5 * 4096, 7 * MB - 5 * 4096, 12));
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* Reclaim splits a huge page before it swaps (thp_split_page), and every byte comes back. */
+static void test_reclaim(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 8 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 8 * MB, 13));
+    uint64_t got = 0;
+    vms_kernel_reclaim(r.k, 3000, &got);
+    CHECK(got > 0);
+    CHECK(stats(&r)->thp_split_page >= 1);
+    CHECK(stats(&r)->pswpout > 0);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 8 * MB, 13));
+    CHECK(stats(&r)->pswpin > 0);
+    rig_check(&r);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* khugepaged collapses 512 4 KiB pages (some empty: max_ptes_none) into a huge page. */
+static void test_collapse(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 4 * MB, false); /* 4 KiB pages first */
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 2 * MB, 14));
+    CHECK(fill(&r, t, AREA + 2 * MB, MB, 15)); /* half of the second range */
+    CHECK_EQ(vms_kernel_khugepaged(r.k), 0);   /* not madvised: nothing to do */
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK_EQ(vms_kernel_khugepaged(r.k), 2);
+    CHECK_EQ(stats(&r)->thp_collapse_alloc, 2);
+    CHECK(has_line(&r, NULL, "AnonHugePages:      4096 kB"));
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 2 * MB, 14));
+    CHECK(same(&r, t, AREA + 2 * MB, MB, 15));
+    CHECK(same(&r, t, AREA + 3 * MB, MB, -1));
+    uint64_t e0 = pm(&r, t, AREA + 2 * MB), e1 = pm(&r, t, AREA + 3 * MB + 4096);
+    CHECK_EQ((e1 & VMS_PM_PFN_MASK) - (e0 & VMS_PM_PFN_MASK), 257);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* Whether the allocator has a free block of order 9 or more. */
+static bool free_huge_block(rig *r)
+{
+    vms_frames_stats fs;
+    vms_frames_stats_get(vms_kernel_frames(r->k), &fs);
+    for (unsigned o = 9; o < VMS_FRAMES_NORDERS; o++)
+        if (fs.free_blocks[o])
+            return true;
+    return false;
+}
+
+/* Direct compaction: 4 KiB pages of one process fragment RAM (no free 2 MiB block); a
+ * MADV_HUGEPAGE fault compacts (migrating pages: their bytes, rmap and PTEs follow) and
+ * gets its huge page; without the advice (thp = always) it falls back instead. */
+static void thp_always_noswap(vms_kernel_config *kc)
+{
+    kc->thp = VMS_THP_ALWAYS;
+    kc->swap_bytes = 0; /* no reclaim of anonymous pages: the fragmentation stays */
+}
+
+static void test_compaction(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 16 * MB, thp_always_noswap));
+    vms_task *a;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "frag", 0, &a, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, a, AREA + 4096, 15 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, a, AREA + 4096, 15 * MB, VMS_MADV_NOHUGEPAGE, NULL), VMS_OK);
+    uint64_t n = 0;
+    while (free_huge_block(&r) && n < 15 * 256) /* touch until no 2 MiB block is free */
+        CHECK(fill(&r, a, AREA + 4096 + (n++ << 12), 4096, 20));
+    REQUIRE_VOID(!free_huge_block(&r));
+    /* Free the pages in even frames (fragmented), except in the 2 MiB region of the last
+     * page touched: its one allocated frame was all that kept it from being free. */
+    static bool gone[15 * 256];
+    uint64_t last = (pm(&r, a, AREA + 4096 + ((n - 1) << 12)) & VMS_PM_PFN_MASK) >> 9;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t pfn = pm(&r, a, AREA + 4096 + (i << 12)) & VMS_PM_PFN_MASK;
+        if ((gone[i] = (pfn & 1) == 0 && pfn >> 9 != last))
+            CHECK_EQ(vms_sys_munmap(r.k, a, AREA + 4096 + (i << 12), 4096, NULL), VMS_OK);
+    }
+    CHECK(!free_huge_block(&r));
+    rig_check(&r);
+    vms_task *b;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 1, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA, 4096, 21)); /* thp = always, not madvised: no compaction */
+    CHECK_EQ(stats(&r)->compact_stall, 0);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 0);
+    CHECK_EQ(stats(&r)->thp_fault_fallback, 1);
+    CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA + 2 * MB, 2 * MB, 22)); /* madvised: direct compaction */
+    CHECK_EQ(stats(&r)->compact_stall, 1);
+    CHECK_EQ(stats(&r)->compact_success, 1);
+    CHECK(stats(&r)->compact_migrate > 0);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 1);
+    rig_check(&r);
+    for (uint64_t i = 0; i < n; i++) /* every migrated page kept its bytes */
+        if (!gone[i])
+            CHECK(same(&r, a, AREA + 4096 + (i << 12), 4096, 20));
+    CHECK(same(&r, b, AREA, 4096, 21));
+    CHECK(same(&r, b, AREA + 2 * MB, 2 * MB, 22));
+    vms_proc_exit(r.k, a);
+    vms_proc_exit(r.k, b);
+    rig_down(&r);
+}
+
+static void pool4(vms_kernel_config *kc)
+{
+    kc->hugepages = 4;
+}
+
+/* hugetlbfs: 4 pages at boot, reservations at mmap, ENOMEM beyond them, faults from the
+ * pool, pages back on unmap; MAP_NORESERVE overcommits and SIGBUSes. */
+static void test_hugetlb(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool4));
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       4\nHugePages_Free:        4\n"
+                   "HugePages_Rsvd:        0"));
+    vms_task *t;
+    uint64_t va;
+    unsigned hf = VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_HUGETLB;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 6 * MB, RW, hf, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(has_line(&r, NULL, "HugePages_Free:        4\nHugePages_Rsvd:        3"));
+    uint64_t va2;
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 4 * MB, RW, hf, NULL, 0, &va2, NULL), VMS_ERR_NOTFOUND);
+    CHECK(fill(&r, t, va, 6 * MB, 16));
+    CHECK(has_line(&r, NULL, "HugePages_Free:        1\nHugePages_Rsvd:        0"));
+    CHECK(has_line(&r, NULL, "AnonPages:             0 kB")); /* not anonymous memory */
+    rig_check(&r);
+    CHECK(same(&r, t, va, 6 * MB, 16));
+    /* Overcommit: two pages without a reservation, one left: the second fault SIGBUSes. */
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 4 * MB, RW, hf | VMS_MAP_NORESERVE, NULL, 0, &va2, NULL),
+             VMS_OK);
+    CHECK(fill(&r, t, va2, 2 * MB, 17));
+    vms_access_info info;
+    uint8_t b = 1;
+    CHECK_EQ(vms_proc_access(r.k, t, va2 + 2 * MB, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_BUS);
+    CHECK_EQ(stats(&r)->hugetlb_sigbus, 1);
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       4\nHugePages_Free:        4\n"
+                   "HugePages_Rsvd:        0"));
+    /* Part of a mapping unmapped before its faults: its reservations go back. */
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 8 * MB, RW, hf, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, t, va, 2 * MB, 18));
+    CHECK_EQ(vms_sys_munmap(r.k, t, va + 4 * MB, 4 * MB, NULL), VMS_OK);
+    CHECK(has_line(&r, NULL, "HugePages_Free:        3\nHugePages_Rsvd:        1"));
+    rig_check(&r);
+    vms_proc_exit(r.k, t);
+    CHECK(has_line(&r, NULL, "HugePages_Free:        4\nHugePages_Rsvd:        0"));
+    rig_down(&r);
+}
+
+/* The contract's JSON members. */
+static void test_json(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool4));
+    vms_task *t = proc_with(&r, 2 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 2 * MB, 19));
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_kernel_stats_json_members(r.k, &sb), VMS_OK);
+    const char *j = vms_strbuf_str(&sb);
+    CHECK(strstr(j, "\"thp\":{\"mode\":\"madvise\",\"fault_alloc\":1,\"fault_fallback\":0,"
+                    "\"collapse_alloc\":0,\"split_page\":0") != NULL);
+    CHECK(strstr(j, "\"hugetlb\":{\"total\":4,\"free\":4,") != NULL);
+    vms_strbuf_free(&sb);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* The same THP story on every format with 2 MiB leaves. */
+static void test_arches(void)
+{
+    static const char *const presets[] = {"sifive-u74", "cortex-a76"};
+    for (unsigned i = 0; i < 2; i++) {
+        g_preset = presets[i];
+        fprintf(stderr, "thp on %s\n", g_preset);
+        test_fault_madvise();
+        test_huge_zero();
+        test_cow();
+        test_split();
+        test_reclaim();
+        test_collapse();
+    }
+    g_preset = "skylake";
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "thp");
+    test_fault_madvise();
+    test_fault_always_never();
+    test_huge_zero();
+    test_fallback();
+    test_cow();
+    test_split();
+    test_reclaim();
+    test_collapse();
+    test_compaction();
+    test_hugetlb();
+    test_json();
+    test_arches();
+    return th_finish();
+}
