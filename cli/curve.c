@@ -130,7 +130,7 @@ static uint64_t lookups(const cli_curves *cv, const cli_curve_spec *s, unsigned 
     return sum;
 }
 
-/* The real structure's lookups (a TLB's include those its memo answered), summed. */
+/* The real structure's lookups (the TLB's or PWC level's own count), summed over cores. */
 static uint64_t real_lookups(const cli_curves *cv, const cli_curve_spec *s)
 {
     static const char *const tlbs[VMS_TLB_NLEVELS] = {"tlb.l1i", "tlb.l1d", "tlb.l2"};
@@ -143,7 +143,7 @@ static uint64_t real_lookups(const cli_curves *cv, const cli_curve_spec *s)
                      ->lookups;
         return n;
     }
-    return lookups(cv, s, 0); /* a PWC level has no memo: the curve saw every lookup */
+    return lookups(cv, s, 0); /* a PWC level: the curve saw every lookup */
 }
 
 static void points(vms_strbuf *sb, const cli_curves *cv, const cli_curve_spec *s, unsigned which)

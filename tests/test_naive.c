@@ -6,6 +6,12 @@
  * naive consumer plus once per page fault (each fault adds one retry lookup, which
  * misses: the fault path dropped the entry). Not timed: bench_table times them.
  *
+ * The same run carries a one-pass curve (curve.h) on that L1 dTLB: its point at every
+ * size N of SIZES must equal a separate naive fully associative LRU array of N entries
+ * (plus the faults' retries), and at 64 the real TLB's misses. The replay goes through
+ * the batch path and the TLB's repeat memo, so a curve that mistakes a memo hit for a
+ * hit at depth 1 (a 4-slot memo's hit may be to any recent hit's way) fails here.
+ *
  * Also the readers the floors use: din text and 9-byte records parse back to the
  * generator's stream.
  */
@@ -16,7 +22,35 @@
 #include "../bench/bench_ref.h"
 #include "harness.h"
 #include "vmsim/config.h"
+#include "vmsim/curve.h"
 #include "vmsim/replay.h"
+
+/* The sizes the naive arrays model beside the 64-entry one. */
+static const unsigned SIZES[] = {1, 2, 3, 4, 5, 7, 8, 12, 16, 24, 32, 48, 63, 64};
+#define NSIZES (sizeof SIZES / sizeof SIZES[0])
+
+/* A naive fully associative LRU array of `cap` page numbers (bench_ref_fa of any size). */
+typedef struct naive_lru {
+    uint64_t page[BENCH_REF_FA_WAYS];
+    unsigned n, cap;
+    uint64_t misses;
+} naive_lru;
+
+static void naive_access(naive_lru *t, uint64_t va)
+{
+    uint64_t p = va >> 12;
+    unsigned i = 0;
+    while (i < t->n && t->page[i] != p)
+        i++;
+    if (i == t->n) {
+        t->misses++;
+        if (t->n < t->cap)
+            t->n++;
+        i = t->n - 1;
+    }
+    memmove(&t->page[1], &t->page[0], i * sizeof t->page[0]);
+    t->page[0] = p;
+}
 
 typedef struct fx {
     vms_config c;
@@ -24,6 +58,7 @@ typedef struct fx {
     vms_kernel *k;
     vms_replay *r;
     bench_ref_fa naive;
+    naive_lru sized[NSIZES];
     uint64_t n, sum;
     vms_err err;
     bool bad;
@@ -37,6 +72,8 @@ static bool on_ref(void *ud, uint64_t va, bool write)
     e.access.size = 8;
     e.access.kind = write ? VMS_TACC_WRITE : VMS_TACC_READ;
     bench_ref_fa_access(&f->naive, va);
+    for (unsigned i = 0; i < NSIZES; i++)
+        naive_access(&f->sized[i], va);
     f->n++;
     f->sum += va;
     if (vms_replay_event(f->r, &e, NULL, &f->err) != VMS_OK)
@@ -62,6 +99,12 @@ static void test_pattern(unsigned pat, uint64_t n)
     REQUIRE_VOID(vms_machine_create(NULL, &f.c.machine, &f.m, &err) == VMS_OK);
     REQUIRE_VOID(vms_kernel_create(f.m, &kc, &f.k, &err) == VMS_OK);
     REQUIRE_VOID(vms_replay_create(f.k, &o, &f.r, &err) == VMS_OK);
+    for (unsigned i = 0; i < NSIZES; i++)
+        f.sized[i].cap = SIZES[i];
+    vms_curve *cv;
+    REQUIRE_VOID(vms_curve_create(NULL, 1, 64, 1.0, 1, &cv, &err) == VMS_OK);
+    REQUIRE_VOID(vms_core_curve_attach(vms_machine_core(f.m, 0), "tlb.l1d", cv, &err) == VMS_OK);
+    vms_curve_set_spurious(cv, &vms_kernel_get_stats(f.k)->spurious);
     char din[64], bin[64];
     snprintf(din, sizeof din, "/tmp/vmsim_test_naive_%d.din", (int)getpid());
     snprintf(bin, sizeof bin, "/tmp/vmsim_test_naive_%d.bin", (int)getpid());
@@ -76,6 +119,19 @@ static void test_pattern(unsigned pat, uint64_t n)
     CHECK_EQ(vms_replay_get_stats(f.r)->references, n);
     CHECK_EQ(misses - faults, f.naive.misses);
     CHECK(f.naive.misses > 0 && f.naive.misses < n);
+    /* The curve: exact at the configured size, and each size equal to its naive array. */
+    CHECK_EQ(vms_curve_misses(cv, 64), misses);
+    unsigned bad = 0;
+    for (unsigned i = 0; i < NSIZES; i++) {
+        uint64_t got = vms_curve_misses(cv, SIZES[i]) - faults, want = f.sized[i].misses;
+        if (got != want && bad++ < 4)
+            printf("  %s: %u entries: curve %" PRIu64 " - %" PRIu64 " faults, naive %" PRIu64 "\n",
+                   bench_ref_pat_names[pat], SIZES[i], got + faults, faults, want);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(f.sized[NSIZES - 1].misses, f.naive.misses);
+    vms_core_curve_detach(vms_machine_core(f.m, 0), cv);
+    vms_curve_destroy(cv);
     /* The floors' readers give back the same stream. */
     uint64_t sd = 0, sb = 0;
     CHECK_EQ(bench_ref_read_din(din, sum_fn, &sd), n);
