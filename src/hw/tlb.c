@@ -239,11 +239,33 @@ __attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx c
         vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
 }
 
-/* The rest of a probe's hit at (p, set, way) without the memo (vms_tlb_set_memo off, or
- * a curve attached, which keeps it off: vmsi_tlb_curve_changed): the hit is shown to
- * the curves. With a curve every lookup reaches the probe, so the curve sees each one
- * at its true stack depth (a memo hit may be to any of the last hits' ways, not only
- * the latest). Out of line, so that the path with the memo is the probe alone. */
+/* Make va's memo slot the hit on (p, set, way) that returned *out, the latest touch. */
+static inline void memo_set(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *out, int p,
+                            unsigned set, unsigned way)
+{
+    vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+    *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
+                         .ctx = ctx,
+                         .x = *out,
+                         .part = (uint8_t)p,
+                         .way = (uint8_t)way,
+                         .set = set};
+    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
+    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+}
+
+/*
+ * The rest of a probe's hit at (p, set, way) when the memo is not in use as such
+ * (memo_on 0: vms_tlb_set_memo off, or a curve attached: vmsi_tlb_curve_changed).
+ *
+ * With a curve the hit is shown to it, and the memo keeps one slot, this hit's: a repeat
+ * of the latest hit's page, which the memo (and the batch's plain hits) then answer
+ * without the curve, is at stack depth 1 in every size — the curve moved that entry to
+ * the top — so it changes no size's misses and needs no modelling. More slots would
+ * not do: a hit on any other slot's way can be at any depth. For the same reason a miss
+ * shown to the curve clears the memo (miss_observed), and every fill and flush already
+ * does. Out of line, so that the path with the memo in use is the probe alone.
+ */
 __attribute__((noinline)) static bool hit_nomemo(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
                                                  vms_xlate *out, int p, unsigned set, unsigned way)
 {
@@ -255,12 +277,18 @@ __attribute__((noinline)) static bool hit_nomemo(vms_tlb *tlb, vms_ctx ctx, uint
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
+    if (tlb->curve && tlb->memo_want) {
+        vmsi_tlb_memo_clear(tlb);
+        memo_set(tlb, ctx, va, out, p, set, way);
+    }
     return true;
 }
 
-/* A probe's miss shown to the curves. */
+/* A probe's miss shown to the curves; the memo's one slot (hit_nomemo) is no longer the
+ * top of the curve's stack. */
 __attribute__((noinline, cold)) static bool miss_observed(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 {
+    vmsi_tlb_memo_clear(tlb);
     curve_lookup(tlb, ctx, va, NULL);
     return false;
 }
@@ -283,15 +311,7 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
-    *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
-                         .ctx = ctx,
-                         .x = *out,
-                         .part = (uint8_t)p,
-                         .way = (uint8_t)way,
-                         .set = set};
-    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
-    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    memo_set(tlb, ctx, va, out, p, set, way);
     return true;
 }
 

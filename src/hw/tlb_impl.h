@@ -85,8 +85,8 @@ static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 }
 
 /* After the memo setting or the curves attached (curve.c) changed: the memo is in use
- * only when wanted and no curve observes the TLB, whose every lookup must then reach the
- * probe (tlb.c), the curve's observer. Clears the memo either way. */
+ * as such only when wanted and no curve observes the TLB; with a curve it keeps only the
+ * latest hit, whose repeats are at stack depth 1 (tlb.c: hit_nomemo). Clears it. */
 static inline void vmsi_tlb_curve_changed(vms_tlb *tlb)
 {
     tlb->memo_on = tlb->memo_want && !tlb->curve ? VMSI_MEMO_VALID : 0;
