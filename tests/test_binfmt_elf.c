@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L /* pread */
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -214,11 +215,73 @@ static void test_refused(void)
     fx_fini(&f);
 }
 
+/* Copy /bin/true to path with its PT_INTERP string replaced by interp (not longer). */
+static bool copy_with_interp(const char *path, const char *interp)
+{
+    static uint8_t buf[1 << 20];
+    int in = open("/bin/true", O_RDONLY);
+    ssize_t n = in >= 0 ? read(in, buf, sizeof buf) : -1;
+    if (in >= 0)
+        close(in);
+    const char *old = "/lib64/ld-linux-x86-64.so.2";
+    if (strlen(interp) > strlen(old))
+        return false;
+    for (ssize_t i = 0; n > 0 && i + (ssize_t)strlen(old) < n; i++) {
+        if (memcmp(buf + i, old, strlen(old) + 1) != 0)
+            continue;
+        memset(buf + i, 0, strlen(old));
+        memcpy(buf + i, interp, strlen(interp));
+        int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        bool ok = out >= 0 && write(out, buf, (size_t)n) == n;
+        if (out >= 0)
+            close(out);
+        return ok;
+    }
+    return false;
+}
+
+/* Special files (issue 16.4; found by fuzz_elf): a FIFO as the program or as its PT_INTERP
+ * blocked the open for ever; a directory or a device was "not an ELF file". Each is now
+ * refused as not a regular file, at once, with the old image intact. */
+static void test_special_files(void)
+{
+    char dir[] = "/tmp/vms-XXXXXX"; /* short: the FIFO path replaces ld.so's */
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    char fifo[96], prog[96];
+    snprintf(fifo, sizeof fifo, "%s/f", dir);
+    snprintf(prog, sizeof prog, "%s/prog", dir);
+    REQUIRE_VOID(mkfifo(fifo, 0600) == 0);
+    fx f;
+    REQUIRE_VOID(fx_init(&f, NULL));
+    vms_err err = {0};
+    const char *const special[] = {fifo, "/tmp", "/dev/zero"};
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, special[i], NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, special[i]) && strstr(err.msg, "not a regular file"));
+    }
+    bool copied = copy_with_interp(prog, fifo);
+    CHECK(copied);
+    if (copied) {
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, prog, NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, fifo) && strstr(err.msg, "not a regular file"));
+    }
+    /* A FIFO as a file to map (vms_file_open blocked the same way). */
+    vms_file *file = NULL;
+    CHECK_EQ(vms_file_open(f.k, fifo, &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "not a regular file (a FIFO)") != NULL);
+    CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+    fx_fini(&f);
+    unlink(prog);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "binfmt_elf");
     test_exec_program("/bin/true");
     test_exec_program("/bin/ls");
     test_refused();
+    test_special_files();
     return th_finish();
 }

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "os/os_impl.h"
@@ -79,9 +80,14 @@ static vms_status parse(const vms_kernel *k, const char *path, image *im, vms_er
     im->path = path;
     if (elf_version(EV_CURRENT) == EV_NONE)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "exec: libelf: %s", elf_errmsg(-1));
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0)
         return vmsi_err(err, VMS_ERR_IO, "exec: %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { /* execve: EACCES */
+        close(fd);
+        return vmsi_err(err, VMS_ERR_INVAL, "exec: %s: not a regular file", path);
+    }
     off_t size = lseek(fd, 0, SEEK_END);
     Elf *e = elf_begin(fd, ELF_C_READ, NULL);
     vms_status st = VMS_OK;
