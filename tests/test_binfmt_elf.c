@@ -215,6 +215,88 @@ static void test_refused(void)
     fx_fini(&f);
 }
 
+/* A minimal ELF64 x86-64 image of the given type with one PT_LOAD of memsz bytes at vaddr
+ * (the file's first page, read-execute), written to path. */
+static bool write_image(const char *path, unsigned type, uint64_t vaddr, uint64_t memsz)
+{
+    struct {
+        Elf64_Ehdr eh;
+        Elf64_Phdr ph;
+        uint8_t code[4096 - sizeof(Elf64_Ehdr) - sizeof(Elf64_Phdr)];
+    } im;
+    memset(&im, 0, sizeof im);
+    memcpy(im.eh.e_ident, ELFMAG, SELFMAG);
+    im.eh.e_ident[EI_CLASS] = ELFCLASS64;
+    im.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    im.eh.e_ident[EI_VERSION] = EV_CURRENT;
+    im.eh.e_type = (uint16_t)type;
+    im.eh.e_machine = EM_X86_64;
+    im.eh.e_version = EV_CURRENT;
+    im.eh.e_entry = vaddr + sizeof im.eh + sizeof im.ph;
+    im.eh.e_phoff = sizeof im.eh;
+    im.eh.e_ehsize = sizeof im.eh;
+    im.eh.e_phentsize = sizeof im.ph;
+    im.eh.e_phnum = 1;
+    im.ph.p_type = PT_LOAD;
+    im.ph.p_flags = PF_R | PF_X;
+    im.ph.p_vaddr = vaddr;
+    im.ph.p_filesz = sizeof im;
+    im.ph.p_memsz = memsz;
+    im.ph.p_align = 4096;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    bool ok = fd >= 0 && write(fd, &im, sizeof im) == (ssize_t)sizeof im;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Segments the kernel cannot place (found by fuzz_elf: a PT_LOAD at 0x1000 passed the header
+ * checks, then mmap refused it after the old image was gone, with a message naming neither
+ * exec nor the file): refused up front, the old image intact. */
+static void test_unplaceable(void)
+{
+    fx f;
+    REQUIRE_VOID(fx_init(&f, NULL));
+    vms_err err = {0};
+    uint64_t va = 0;
+    REQUIRE_VOID(vms_sys_mmap(f.k, f.t, 0, 4096, VMS_PROT_READ | VMS_PROT_WRITE,
+                              VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, &err) == VMS_OK);
+    vms_access_info info;
+    char word[] = "kept";
+    REQUIRE_VOID(vms_proc_access(f.k, f.t, va, VMS_ACC_WRITE, word, 5, &info, &err) == VMS_OK);
+    char path[] = "/tmp/vmsim-place-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_VOID(fd >= 0);
+    close(fd);
+    const uint64_t task = UINT64_C(0x7ffffffff000);
+    const struct {
+        unsigned type;
+        uint64_t vaddr, memsz;
+    } bad[] = {
+        {ET_EXEC, 0x1000, 4096},          /* below mmap_min_addr */
+        {ET_EXEC, 0, 4096},               /* page 0 */
+        {ET_DYN, task - 0x10000, 0x8000}, /* fits unbiased; the ET_DYN bias pushes it out */
+        {ET_EXEC, task - 0x1000, 0x2000}, /* memsz past the top (the header check) */
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+        REQUIRE_VOID(write_image(path, bad[i].type, bad[i].vaddr, bad[i].memsz));
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, path, NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, "exec: ") == err.msg && strstr(err.msg, path));
+        char back[5] = {0};
+        CHECK(peek(&f, va, back, 5) && !strcmp(back, "kept"));
+    }
+    /* The same image at a placeable address runs: its entry fetches from the file. */
+    REQUIRE_VOID(write_image(path, ET_EXEC, 0x400000, 4096));
+    vms_exec_info xi;
+    CHECK_EQ(vms_proc_exec_elf(f.k, f.t, path, NULL, NULL, &xi, &err), VMS_OK);
+    uint8_t b = 0xff;
+    CHECK(vms_proc_access(f.k, f.t, xi.entry, VMS_ACC_EXEC, &b, 1, &info, &err) == VMS_OK &&
+          info.outcome == VMS_ACCESS_OK && b == 0);
+    CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+    unlink(path);
+    fx_fini(&f);
+}
+
 /* Copy /bin/true to path with its PT_INTERP string replaced by interp (not longer). */
 static bool copy_with_interp(const char *path, const char *interp)
 {
@@ -283,5 +365,6 @@ int main(int argc, char **argv)
     test_exec_program("/bin/ls");
     test_refused();
     test_special_files();
+    test_unplaceable();
     return th_finish();
 }
