@@ -60,6 +60,7 @@ const scn_def vmsi_scn_commands[] = {
     {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
+    {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

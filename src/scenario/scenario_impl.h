@@ -49,6 +49,8 @@ typedef enum scn_op {
     OP_KWRITE,    /* kwrite NAME ADDR DATA [nostac]: the kernel writes user memory */
     /* khugepaged [RUNS]: run khugepaged's scan now */
     OP_KHUGEPAGED,
+    /* compact: compact all of RAM now (compact_memory) */
+    OP_COMPACT,
 } scn_op;
 
 typedef enum scn_expect {
