@@ -149,6 +149,42 @@ static void test_split_coalesce(void)
     vms_frames_destroy(fr);
 }
 
+/* vms_frames_alloc_at takes one frame out of a free block (the free scanner of
+ * compaction): the rest stays free in the largest blocks around it, a second take or a
+ * frame outside RAM is refused, and freeing it coalesces back to one block. */
+static void test_alloc_at(void)
+{
+    vms_frames_range r = {0, 1024};
+    vms_frames *fr = make(NULL, &r, 1, VMS_FRAMES_FIT_BUDDY);
+    if (!fr)
+        return;
+    CHECK(vms_frames_is_free(fr, 700));
+    CHECK_EQ(vms_frames_alloc_at(fr, 700, NULL), VMS_OK);
+    CHECK(!vms_frames_is_free(fr, 700));
+    CHECK(vms_frames_is_free(fr, 699) && vms_frames_is_free(fr, 701));
+    vms_frames_stats st;
+    vms_frames_stats_get(fr, &st);
+    CHECK_EQ(st.free, 1023);
+    CHECK_EQ(st.free_blocks[10], 0);
+    CHECK_EQ(st.free_blocks[9], 1); /* 0-511 */
+    CHECK_EQ(st.free_blocks[0], 1); /* 701 */
+    CHECK_EQ(vms_frames_meta(fr, 700)->refcount, 1);
+    checked(fr);
+    CHECK_EQ(vms_frames_alloc_at(fr, 700, NULL), VMS_ERR_INVAL);
+    CHECK_EQ(vms_frames_alloc_at(fr, 4096, NULL), VMS_ERR_INVAL);
+    CHECK(!vms_frames_is_free(fr, 4096));
+    CHECK_EQ(alloc_ok(fr, 0), 701); /* buddy fit: the smallest free block first */
+    CHECK_EQ(vms_frames_alloc_at(fr, 1023, NULL), VMS_OK);
+    checked(fr);
+    CHECK_EQ(vms_frames_free(fr, 700, 0, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_free(fr, 1023, 0, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_free(fr, 701, 0, NULL), VMS_OK);
+    vms_frames_stats_get(fr, &st);
+    CHECK_EQ(st.free_blocks[10], 1);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
 /* 2 MiB and 1 GiB blocks are naturally aligned; the PC layout holds four 1 GiB blocks. */
 static void test_alignment(void)
 {
@@ -765,6 +801,7 @@ int main(int argc, char **argv)
     test_lowest_first();
     test_fits();
     test_split_coalesce();
+    test_alloc_at();
     test_alignment();
     test_holes();
     test_differential();

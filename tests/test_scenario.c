@@ -628,7 +628,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "unknown command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 33); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged, vm */
+    CHECK_EQ(n, 34); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged, vm, compact */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 

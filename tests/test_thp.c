@@ -632,50 +632,159 @@ static void thp_always_noswap(vms_kernel_config *kc)
     kc->swap_bytes = 0; /* no reclaim of anonymous pages: the fragmentation stays */
 }
 
+/* A fragmented 16 MiB machine: process "frag" (its page tables first, at the bottom of
+ * RAM: vmsim does not group allocations by mobility as Linux does, so a page table among
+ * the data would pin its pageblock) touches 4 KiB pages until no 2 MiB block is free,
+ * then frees the pages in even frames, except in the 2 MiB region of the last page
+ * touched (its one allocated frame was all that kept it from being free). */
+typedef struct frag {
+    vms_task *a;
+    uint64_t n;          /* pages touched in order */
+    bool gone[15 * 256]; /* … and freed again */
+} frag;
+
+static bool frag_up(rig *r, frag *f)
+{
+    uint64_t va;
+    if (vms_proc_spawn(r->k, "frag", 0, &f->a, NULL) != VMS_OK ||
+        vms_sys_mmap(r->k, f->a, AREA + 4096, 15 * MB, RW, ANONPR, NULL, 0, &va, NULL) != VMS_OK ||
+        vms_sys_madvise(r->k, f->a, AREA + 4096, 15 * MB, VMS_MADV_NOHUGEPAGE, NULL) != VMS_OK)
+        return false;
+    for (uint64_t off = 0; off < 15 * MB; off += HUGE)
+        CHECK(fill(r, f->a, AREA + 4096 + off, 4096, 20));
+    f->n = 0;
+    while (free_huge_block(r) && f->n < 15 * 256)
+        CHECK(fill(r, f->a, AREA + 4096 + (f->n++ << 12), 4096, 20));
+    if (free_huge_block(r))
+        return false;
+    uint64_t last = (pm(r, f->a, AREA + 4096 + ((f->n - 1) << 12)) & VMS_PM_PFN_MASK) >> 9;
+    for (uint64_t i = 0; i < f->n; i++) {
+        uint64_t pfn = pm(r, f->a, AREA + 4096 + (i << 12)) & VMS_PM_PFN_MASK;
+        if ((f->gone[i] = (pfn & 1) == 0 && pfn >> 9 != last))
+            CHECK_EQ(vms_sys_munmap(r->k, f->a, AREA + 4096 + (i << 12), 4096, NULL), VMS_OK);
+    }
+    CHECK(!free_huge_block(r));
+    rig_check(r);
+    return true;
+}
+
+/* Every page of frag that was not freed kept its bytes (wherever compaction moved it). */
+static void frag_same(rig *r, const frag *f)
+{
+    for (uint64_t i = 0; i < f->n; i++)
+        if (!f->gone[i])
+            CHECK(same(r, f->a, AREA + 4096 + (i << 12), 4096, 20));
+    for (uint64_t off = (f->n << 12) + HUGE - 1 - ((f->n << 12) + HUGE - 1) % HUGE; off < 15 * MB;
+         off += HUGE)
+        CHECK(same(r, f->a, AREA + 4096 + off, 4096, 20));
+}
+
+/* Direct compaction: a MADV_HUGEPAGE fault on the fragmented machine compacts (the
+ * migrate scanner moves pages up into frames the free scanner takes: their bytes, rmap
+ * and PTEs follow) and gets its huge page; without the advice (thp = always, defrag
+ * madvise) it falls back, and wakes nobody. */
 static void test_compaction(void)
 {
     rig r;
+    static frag f;
     REQUIRE_VOID(rig_up(&r, 16 * MB, thp_always_noswap));
-    vms_task *a;
-    uint64_t va;
-    REQUIRE_VOID(vms_proc_spawn(r.k, "frag", 0, &a, NULL) == VMS_OK);
-    CHECK_EQ(vms_sys_mmap(r.k, a, AREA + 4096, 15 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
-    CHECK_EQ(vms_sys_madvise(r.k, a, AREA + 4096, 15 * MB, VMS_MADV_NOHUGEPAGE, NULL), VMS_OK);
-    uint64_t n = 0;
-    while (free_huge_block(&r) && n < 15 * 256) /* touch until no 2 MiB block is free */
-        CHECK(fill(&r, a, AREA + 4096 + (n++ << 12), 4096, 20));
-    REQUIRE_VOID(!free_huge_block(&r));
-    /* Free the pages in even frames (fragmented), except in the 2 MiB region of the last
-     * page touched: its one allocated frame was all that kept it from being free. */
-    static bool gone[15 * 256];
-    uint64_t last = (pm(&r, a, AREA + 4096 + ((n - 1) << 12)) & VMS_PM_PFN_MASK) >> 9;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t pfn = pm(&r, a, AREA + 4096 + (i << 12)) & VMS_PM_PFN_MASK;
-        if ((gone[i] = (pfn & 1) == 0 && pfn >> 9 != last))
-            CHECK_EQ(vms_sys_munmap(r.k, a, AREA + 4096 + (i << 12), 4096, NULL), VMS_OK);
-    }
-    CHECK(!free_huge_block(&r));
-    rig_check(&r);
+    REQUIRE_VOID(frag_up(&r, &f));
     vms_task *b;
+    uint64_t va;
     REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 1, &b, NULL) == VMS_OK);
     CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
     CHECK(fill(&r, b, AREA, 4096, 21)); /* thp = always, not madvised: no compaction */
     CHECK_EQ(stats(&r)->compact_stall, 0);
     CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 0);
     CHECK_EQ(stats(&r)->thp_fault_fallback, 1);
+    CHECK(fill(&r, b, AREA + 4096, 4096, 21)); /* a kernel entry: kcompactd not woken */
+    CHECK_EQ(stats(&r)->kcompactd_wake, 0);
     CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
     CHECK(fill(&r, b, AREA + 2 * MB, 2 * MB, 22)); /* madvised: direct compaction */
     CHECK_EQ(stats(&r)->compact_stall, 1);
     CHECK_EQ(stats(&r)->compact_success, 1);
-    CHECK(stats(&r)->compact_migrate > 0);
+    CHECK_EQ(stats(&r)->compact_fail, 0);
+    CHECK(stats(&r)->compact_migrate > 0 && stats(&r)->compact_migrate <= 512);
+    CHECK(stats(&r)->compact_migrate_scanned >= 512);
+    CHECK(stats(&r)->compact_free_scanned >= stats(&r)->compact_migrate);
     CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 1);
     rig_check(&r);
-    for (uint64_t i = 0; i < n; i++) /* every migrated page kept its bytes */
-        if (!gone[i])
-            CHECK(same(&r, a, AREA + 4096 + (i << 12), 4096, 20));
-    CHECK(same(&r, b, AREA, 4096, 21));
+    frag_same(&r, &f);
+    CHECK(same(&r, b, AREA, 2 * 4096, 21));
     CHECK(same(&r, b, AREA + 2 * MB, 2 * MB, 22));
-    vms_proc_exit(r.k, a);
+    vms_proc_exit(r.k, f.a);
+    vms_proc_exit(r.k, b);
+    rig_down(&r);
+}
+
+static void defer_kc1(vms_kernel_config *kc)
+{
+    thp_always_noswap(kc);
+    kc->thp_defrag = VMS_THP_DEFRAG_DEFER;
+    kc->kcompactd_core = 1;
+}
+
+static void defrag_never(vms_kernel_config *kc)
+{
+    thp_always_noswap(kc);
+    kc->thp_defrag = VMS_THP_DEFRAG_NEVER;
+}
+
+/* kcompactd: with thp.defrag = defer a failed THP fault falls back at once and wakes
+ * kcompactd, which compacts at the next kernel entry (charged to kcompactd.core 1) until
+ * a 2 MiB block is free; the next fault in a new range gets a huge page without stalling.
+ * With defrag = never nothing compacts; vms_kernel_compact (compact_memory) then does. */
+static void test_kcompactd(void)
+{
+    rig r;
+    static frag f;
+    REQUIRE_VOID(rig_up(&r, 16 * MB, defer_kc1));
+    REQUIRE_VOID(frag_up(&r, &f));
+    vms_task *b;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 0, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    uint64_t c1 = vms_core_cycles(vms_machine_core(r.m, 1));
+    CHECK(fill(&r, b, AREA, 4096, 23)); /* defer: no stall, even madvised */
+    CHECK_EQ(stats(&r)->compact_stall, 0);
+    CHECK_EQ(stats(&r)->thp_fault_fallback, 1);
+    CHECK_EQ(stats(&r)->kcompactd_wake, 0); /* woken, not run yet */
+    CHECK(!free_huge_block(&r));
+    CHECK(fill(&r, b, AREA + 4096, 4096, 23)); /* the next kernel entry: kcompactd runs */
+    CHECK_EQ(stats(&r)->kcompactd_wake, 1);
+    CHECK_EQ(stats(&r)->kcompactd_success, 1);
+    CHECK(free_huge_block(&r));
+    CHECK(stats(&r)->kcompactd_cycles > 0);
+    CHECK(vms_core_cycles(vms_machine_core(r.m, 1)) - c1 >= stats(&r)->kcompactd_cycles);
+    rig_check(&r);
+    CHECK(fill(&r, b, AREA + 2 * MB, 2 * MB, 24)); /* a huge page, no stall */
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 1);
+    CHECK_EQ(stats(&r)->compact_stall, 0);
+    frag_same(&r, &f);
+    CHECK(same(&r, b, AREA, 2 * 4096, 23));
+    CHECK(same(&r, b, AREA + 2 * MB, 2 * MB, 24));
+    rig_check(&r);
+    vms_proc_exit(r.k, f.a);
+    vms_proc_exit(r.k, b);
+    rig_down(&r);
+
+    REQUIRE_VOID(rig_up(&r, 16 * MB, defrag_never));
+    REQUIRE_VOID(frag_up(&r, &f));
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 0, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA, 2 * 4096, 25));
+    CHECK_EQ(stats(&r)->compact_stall + stats(&r)->kcompactd_wake, 0);
+    CHECK(!free_huge_block(&r));
+    uint64_t moved = vms_kernel_compact(r.k);
+    CHECK(moved > 0);
+    CHECK_EQ(stats(&r)->compact_migrate, moved);
+    CHECK(free_huge_block(&r));
+    rig_check(&r);
+    frag_same(&r, &f);
+    CHECK(same(&r, b, AREA, 2 * 4096, 25));
+    vms_proc_exit(r.k, f.a);
     vms_proc_exit(r.k, b);
     rig_down(&r);
 }
@@ -783,6 +892,7 @@ int main(int argc, char **argv)
     test_khugepaged_timer();
     test_collapse_limits();
     test_compaction();
+    test_kcompactd();
     test_hugetlb();
     test_json();
     test_arches();

@@ -144,6 +144,18 @@ bool vms_frames_is_ram(const vms_frames *fr, uint64_t pfn);
 vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_err *err);
 
 /*
+ * Allocate the free frame pfn itself as an order-0 block (Linux's isolate_freepages:
+ * compaction's free scanner takes free pages where it finds them): the free block that
+ * holds it is split, its other parts stay free. Refcount 1, as vms_frames_alloc.
+ * VMS_ERR_INVAL (no change) when pfn is not a free RAM frame; VMS_ERR_NOMEM if metadata
+ * could not be allocated (no change).
+ */
+vms_status vms_frames_alloc_at(vms_frames *fr, uint64_t pfn, vms_err *err);
+
+/* Whether pfn is a RAM frame in a free block. */
+bool vms_frames_is_free(const vms_frames *fr, uint64_t pfn);
+
+/*
  * Free the allocated block of 2^order frames whose head is pfn, coalescing it with
  * free buddies. The block must hold only the allocator's reference: refcount 1,
  * pincount 0, every mapcount 0. VMS_ERR_INVAL (and no change) for a pfn that is not RAM

@@ -113,6 +113,17 @@ typedef enum vms_thp_mode {
     VMS_THP_NEVER = 2,   /* never */
 } vms_thp_mode;
 
+/* When a transparent huge page allocation finds no free 2 MiB block (thp.defrag, Linux
+ * /sys/kernel/mm/transparent_hugepage/defrag): compact directly (stall), wake kcompactd
+ * (compact in the background, fall back now), or neither. */
+typedef enum vms_thp_defrag {
+    VMS_THP_DEFRAG_MADVISE = 0,       /* direct in MADV_HUGEPAGE VMAs; else neither (default) */
+    VMS_THP_DEFRAG_ALWAYS = 1,        /* direct for every THP allocation */
+    VMS_THP_DEFRAG_DEFER = 2,         /* wake kcompactd for every one; never stall */
+    VMS_THP_DEFRAG_DEFER_MADVISE = 3, /* direct in MADV_HUGEPAGE VMAs, else wake kcompactd */
+    VMS_THP_DEFRAG_NEVER = 4,         /* neither */
+} vms_thp_defrag;
+
 /* What a write to a shared (COW) transparent huge page does (thp.cow). */
 typedef enum vms_thp_cow {
     VMS_THP_COW_SPLIT = 0, /* split the huge page and copy one 4 KiB page (Linux) */
@@ -186,6 +197,8 @@ typedef struct vms_kernel_config {
     unsigned thp_max_ptes_swap;   /* [64] swap PTEs a collapse may read back (max_ptes_swap) */
     unsigned thp_max_ptes_shared; /* [256] PTEs of pages other processes map too that a
                                      collapse may copy (max_ptes_shared) */
+    vms_thp_defrag thp_defrag;    /* [madvise] compaction for a failed THP allocation */
+    int kcompactd_core;           /* [-1] core charged for kcompactd's work; -1: nobody */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
@@ -364,6 +377,13 @@ typedef struct vms_kernel_stats {
     uint64_t thp_collapse_alloc_failed; /* collapses with no 2 MiB block to copy into */
     uint64_t thp_collapse_swapin;       /* swap PTEs a collapse read back (max_ptes_swap) */
     uint64_t thp_collapse_shared;       /* pages other mms map that a collapse copied */
+    uint64_t compact_fail;              /* direct compactions that made no 2 MiB block */
+    uint64_t compact_migrate_scanned;   /* pages the migrate scanner looked at */
+    uint64_t compact_free_scanned;      /* pages the free scanner looked at */
+    uint64_t kcompactd_wake;            /* kcompactd runs (compact_daemon_wake) */
+    uint64_t kcompactd_success;         /* … that made a free 2 MiB block */
+    uint64_t kcompactd_cycles;          /* cycles of kcompactd's work */
+    uint64_t compact_manual;            /* compactions asked for (compact_memory) */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
@@ -387,6 +407,12 @@ uint64_t vms_kernel_khugepaged(vms_kernel *k);
  * full_scans; then vmsim's runs, timer_runs, next_run (machine cycle; 0: no timer).
  * VMS_ERR_NOMEM when sb could not grow. */
 vms_status vms_kernel_khugepaged_show(vms_kernel *k, vms_strbuf *sb);
+
+/* Compact all of RAM now (Linux: echo 1 > /proc/sys/vm/compact_memory): each RAM range's
+ * scanners run until they meet, migrating every movable page of a pageblock without
+ * unmovable frames towards the top. Returns the pages migrated. Its cycles go to no core
+ * (kernel_cycles only). */
+uint64_t vms_kernel_compact(vms_kernel *k);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 
@@ -462,7 +488,9 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *           "khugepaged_scans", "khugepaged_cycles", "khugepaged_full_scans",
  *           "khugepaged_timer_runs", "collapse_alloc_failed", "collapse_swapin",
  *           "collapse_shared"} (anon_huge_pages in 4 KiB pages),
- *   "compaction": {"stall", "success", "migrated"},
+ *   "compaction": {"stall", "success", "migrated", "fail", "migrate_scanned",
+ *                  "free_scanned", "kcompactd_wake", "kcompactd_success",
+ *                  "kcompactd_cycles", "manual"} (stall/success/fail: direct compaction),
  *   "hugetlb": {"total", "free", "reserved", "surplus", "total_1g", "free_1g", "sigbus"}
  *              (pages of the 2 MiB pool; _1g: the 1 GiB pool)
  * Adds a leading comma when sb already holds text that does not end in '{' or ','.

@@ -54,6 +54,8 @@ typedef enum kind {
     K_KHUGE,    /* "none" or a core: khugepaged.core */
     K_S2,       /* ept | npt | arm: vm.s2 */
     K_PGSIZE,   /* 4K | 2M | 1G: vm.host_page */
+    K_DEFRAG,   /* always | defer | defer+madvise | madvise | never: thp.defrag */
+    K_KCOMPACT, /* "none" or a core: kcompactd.core */
 } kind;
 
 typedef struct key {
@@ -227,6 +229,11 @@ static const key keys[] = {
      "swap PTEs a khugepaged collapse may read back"},
     {"thp.max_ptes_shared", K_UINT, KC(thp_max_ptes_shared), 0, 511,
      "PTEs of pages other processes map that a khugepaged collapse may copy"},
+    {"thp.defrag", K_DEFRAG, 0, 0, 0,
+     "a THP allocation without a free 2 MiB block: always, defer, defer+madvise, madvise or "
+     "never (direct compaction, kcompactd, as Linux)"},
+    {"kcompactd.core", K_KCOMPACT, 0, 0, 0,
+     "core charged for kcompactd's work, or none (counted apart)"},
     {"cache", K_CACHE, 0, 0, 0,
      "data-cache hierarchy: off, skylake or tiny; replaces every earlier cache.* key"},
     {"cache.l1d", K_CLEVEL, M(cache.l1d), 0, 0, "L1 data cache SIZE:WAYS:LATENCY[:POLICY] or none"},
@@ -649,6 +656,7 @@ static const char *const thp_names[] = {"madvise", "always", "never"};
 /* vm.s2, indexed by vms_s2_kind (virt.h); auto: EPT on x86-64, Stage 2 on aarch64. */
 static const char *const s2_names[] = {"auto", "ept", "npt", "arm"};
 static const char *const thp_cow_names[] = {"split", "copy"};
+static const char *const defrag_names[] = {"madvise", "always", "defer", "defer+madvise", "never"};
 
 /* Index of value in names[0..n), or -1. */
 static int name_index(const char *const *names, int n, const char *value)
@@ -670,6 +678,20 @@ static bool set_khugepaged(vms_config *c, const char *value)
     if (!vms_parse_u64(value, false, &v) || v >= VMS_MAX_CORES)
         return false;
     c->kernel.khugepaged_core = (int)v;
+    return true;
+}
+
+/* kcompactd.core: "none" (-1) or a core number. */
+static bool set_kcompactd(vms_config *c, const char *value)
+{
+    uint64_t v;
+    if (!strcasecmp(value, "none")) {
+        c->kernel.kcompactd_core = -1;
+        return true;
+    }
+    if (!vms_parse_u64(value, false, &v) || v >= VMS_MAX_CORES)
+        return false;
+    c->kernel.kcompactd_core = (int)v;
     return true;
 }
 
@@ -763,6 +785,14 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         return set_kswapd(c, value);
     case K_KHUGE:
         return set_khugepaged(c, value);
+    case K_KCOMPACT:
+        return set_kcompactd(c, value);
+    case K_DEFRAG: {
+        int i = name_index(defrag_names, 5, value);
+        if (i >= 0)
+            c->kernel.thp_defrag = (vms_thp_defrag)i;
+        return i >= 0;
+    }
     case K_THP: {
         int i = name_index(thp_names, 3, value);
         if (i >= 0)
@@ -1285,6 +1315,15 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
                 vms_strbuf_printf(sb, "none");
             else
                 vms_strbuf_printf(sb, "%d", c->kernel.khugepaged_core);
+            break;
+        case K_KCOMPACT:
+            if (c->kernel.kcompactd_core < 0)
+                vms_strbuf_printf(sb, "none");
+            else
+                vms_strbuf_printf(sb, "%d", c->kernel.kcompactd_core);
+            break;
+        case K_DEFRAG:
+            vms_strbuf_printf(sb, "%s", defrag_names[c->kernel.thp_defrag]);
             break;
         default:
             break;

@@ -73,6 +73,8 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->khugepaged_sleep = UINT64_C(30000000000); /* 10 s (scan_sleep_millisecs) at 3 GHz */
     cfg->thp_max_ptes_swap = 64;
     cfg->thp_max_ptes_shared = 256;
+    cfg->thp_defrag = VMS_THP_DEFRAG_MADVISE;
+    cfg->kcompactd_core = -1;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -170,6 +172,8 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
         k->st.kswapd_cycles += cycles;
     if (k->in_khugepaged)
         k->st.khugepaged_cycles += cycles;
+    if (k->in_kcompactd)
+        k->st.kcompactd_cycles += cycles;
     if (core != VMSI_NO_CORE)
         vms_core_add_cycles(vmsi_core(k, core), cycles);
     k->st.kernel_cycles += cycles;
@@ -406,6 +410,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
             "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
             "split|copy, 0 … 511",
             (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
+    if (cfg->kcompactd_core >= (int)vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL, "kcompactd.core %d: the machine has %u cores",
+                        cfg->kcompactd_core, vms_machine_ncores(m));
+    if (cfg->thp_defrag > VMS_THP_DEFRAG_NEVER || cfg->thp_max_ptes_swap > 511 ||
+        cfg->thp_max_ptes_shared > 511)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "thp.defrag %d, thp.max_ptes_swap %u or thp.max_ptes_shared %u: expected "
+                        "always|defer|defer+madvise|madvise|never, 0 … 511, 0 … 511",
+                        (int)cfg->thp_defrag, cfg->thp_max_ptes_swap, cfg->thp_max_ptes_shared);
     st = check_shootdown(m, cfg, err);
     if (st != VMS_OK)
         return st;

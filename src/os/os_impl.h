@@ -282,6 +282,8 @@ struct vms_kernel {
     vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
     uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
     uint64_t khugepaged_wake; /* machine time (cycles) its sleep ends (cfg.khugepaged_sleep) */
+    bool kcompactd_pending;   /* kcompactd was woken: it runs at the next kernel entry */
+    bool in_kcompactd;        /* kcompactd is running (compaction.c) */
 };
 
 /*

@@ -65,6 +65,7 @@ const scn_def vmsi_scn_commands[] = {
      "[host-levels 4|5] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
      "ept|npt|exits",
      false},
+    {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

@@ -1467,11 +1467,18 @@ vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
     return VMS_OK;
 }
 
-/* khugepaged [RUNS]: the daemon's scan now, as often as asked, and what it did. */
+/* khugepaged [RUNS]: the daemon's scan now, as often as asked, and what it did;
+ * compact: compact_memory, and the pages it moved. */
 vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
 {
     (void)t;
     const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
+    if (r->c->op == OP_COMPACT) {
+        uint64_t moved = vms_kernel_compact(r->k);
+        say(r, "compact: %" PRIu64 " page%s migrated\n", moved, moved == 1 ? "" : "s");
+        flush(r, false);
+        return VMS_OK;
+    }
     uint64_t got = 0, full0 = s->thp_khugepaged_full_scans;
     for (uint64_t i = 0; i < r->c->count; i++)
         got += vms_kernel_khugepaged(r->k);

@@ -51,6 +51,8 @@ typedef enum scn_op {
     /* khugepaged [RUNS]: run khugepaged's scan now */
     OP_KHUGEPAGED,
     OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    /* compact: compact all of RAM now (compact_memory) */
+    OP_COMPACT,
 } scn_op;
 
 typedef enum scn_expect {

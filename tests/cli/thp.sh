@@ -19,7 +19,7 @@ golden() {
     local rc=$?
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
-for s in thp_khugepaged; do
+for s in thp_khugepaged thp_fragment; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 
@@ -37,6 +37,22 @@ for how in "--set arch=riscv64 --set levels=3" "--set arch=aarch64"; do
         { bad "thp_khugepaged $how"; cat "$tmp/out" >&2; }
 done
 
+# The fragmentation example under each thp.defrag mode (--stats json): defer falls back
+# once and kcompactd makes the block; madvise compacts directly for both faults; never
+# falls back twice and compacts nothing.
+frag_case() { # frag_case MODE FAULT_ALLOC FAULT_FALLBACK STALL KCOMPACTD_WAKE
+    "$vmsim" run --stats json --set thp.defrag=$1 "$src/examples/scenarios/thp_fragment.scn" 2>/dev/null |
+        tail -1 >"$tmp/j"
+    grep -q "\"fault_alloc\":$2,\"fault_fallback\":$3," "$tmp/j" &&
+        grep -q "\"compaction\":{\"stall\":$4,.*\"kcompactd_wake\":$5," "$tmp/j" && ok ||
+        { bad "thp_fragment thp.defrag=$1"; tr ',' '\n' <"$tmp/j" | grep -A12 '"compaction"' >&2; }
+}
+frag_case defer 1 1 0 1
+frag_case madvise 2 0 2 0
+frag_case never 0 2 0 0
+frag_case always 2 0 2 0
+frag_case defer+madvise 2 0 2 0
+
 # Syntax errors name the file, the line and what was expected.
 err_case() { # err_case TEXT EXPECTED-MESSAGE
     printf '%b' "$1" >"$tmp/e.scn"
@@ -46,6 +62,7 @@ err_case() { # err_case TEXT EXPECTED-MESSAGE
 err_case 'khugepaged 0\n' "e.scn:1: expected a count of runs from 1 to 1000000, got '0'"
 err_case 'khugepaged x\n' "e.scn:1: expected a count of runs from 1 to 1000000, got 'x'"
 err_case 'khugepaged 1 2\n' "e.scn:1: expected 'khugepaged [RUNS]'"
+err_case 'compact now\n' "e.scn:1: expected 'compact'"
 err_case 'show buddy\n' "khugepaged or buddyinfo after 'show', got 'buddy'"
 
 echo "thp: $pass passed, $fail failed"

@@ -1,20 +1,33 @@
 /*
- * compaction.c — memory compaction (Linux mm/compaction.c and mm/migrate.c, much
- * reduced): make a free 2 MiB block by migrating the movable pages out of one 2 MiB
- * region. Direct compaction runs when a transparent huge page allocation finds no free
- * block in a VMA given MADV_HUGEPAGE (Linux's defrag = madvise).
+ * compaction.c — memory compaction (Linux mm/compaction.c and mm/migrate.c, reduced to
+ * order 9): make a free 2 MiB block by migrating movable pages out of pageblocks at the
+ * bottom of RAM into free frames at its top.
+ *
+ *   compact_zone, per RAM range: the migrate scanner walks pageblocks (512 frames,
+ *   2 MiB-aligned) up from the range's start, the free scanner walks them down from its
+ *   end. A pageblock whose used frames are all movable has each of them migrated to a
+ *   free frame the free scanner takes (vms_frames_alloc_at); a pageblock holding an
+ *   unmovable frame is skipped whole (Linux's skip_on_failure for order-aligned blocks).
+ *   It ends with COMPACT_SUCCESS as soon as a free block of order >= 9 exists (Linux
+ *   compact_finished), or COMPACT_COMPLETE when the scanners meet.
+ *
+ * Who runs it: direct compaction (vmsi_compact, a transparent huge page allocation that
+ * may stall: thp.defrag, docs/HUGEPAGES.md) and kcompactd (vmsi_kcompactd, woken by an
+ * allocation that may not stall, run at the next kernel entry, its work charged to
+ * kcompactd.core). Both first ask compaction_suitable: free memory at least the low
+ * watermark plus compact_gap (2 << 9 pages), else it is skipped (reclaim's job).
  *
  * Movable: an order-0 anonymous or page-cache frame that is not pinned, not mlocked and
  * has no holder beyond its mappings and caches (refcount == mapcount + cache + swap
  * cache). Unmovable: page tables, kernel buffers, the zero pages, hugetlb and
- * transparent huge pages, pinned or locked pages, frames the caller holds. The region
- * chosen is the 2 MiB-aligned block with the most free frames among those whose used
- * frames are all movable (Linux scans with two pointers; the choice differs, the
- * migration is the same). Migrating a page: a new frame outside the region gets its
- * bytes, flags, references and reverse map; every PTE mapping it is rewritten to the new
- * frame and its translation shot down; the cache slot (page cache, swap cache) names the
- * new frame; the old frame is freed. Bytes, rmap and counts are preserved
- * (vms_kernel_check). Costs: `copy_page` per page migrated, to the faulting core.
+ * transparent huge pages, pinned or locked pages, frames the caller holds. Migrating a
+ * page: the new frame gets its bytes, flags, references and reverse map; every PTE
+ * mapping it is rewritten to the new frame and its translation shot down; the cache slot
+ * (page cache, swap cache) names the new frame; the old frame is freed. Bytes, rmap and
+ * counts are preserved (vms_kernel_check). Costs: `copy_page` per page migrated.
+ * Not modelled: migratetypes and pageblock stealing, the scanners' positions cached
+ * between runs (each run starts at the range's ends), async/sync modes, deferred
+ * compaction, proactive compaction (vm.compaction_proactiveness), orders other than 9.
  */
 #include <assert.h>
 
@@ -22,7 +35,8 @@
 #include "os/os_impl.h"
 #include "os/reclaim/reclaim_impl.h"
 
-#define REGION UINT64_C(512)
+#define REGION   UINT64_C(512) /* a pageblock: pageblock_order 9 */
+#define HPAGE_NR UINT64_C(512)
 
 /* Whether the frame at pfn can be migrated (see the top of this file). */
 static bool movable(const vms_frame *f)
@@ -37,7 +51,7 @@ static bool movable(const vms_frame *f)
     return f->refcount == expect;
 }
 
-/* Free frames of the region at base, or -1 when a used frame there is not movable. */
+/* Free frames of the pageblock at base, or -1 when a used frame there is not movable. */
 static int64_t region_free(vms_kernel *k, uint64_t base)
 {
     int64_t nfree = 0;
@@ -55,23 +69,10 @@ static int64_t region_free(vms_kernel *k, uint64_t base)
     return nfree;
 }
 
-/* Move the page at old to a free frame outside [lo, lo + REGION). False (nothing
- * changed) when no such frame or no host memory for the copy. */
-static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t lo, unsigned core)
+/* Move the page at old to the free frame pfn (allocated by the caller, refcount 1).
+ * False (old unchanged, pfn freed) when the host has no memory for the copy. */
+static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t pfn, unsigned core)
 {
-    uint64_t held[REGION], nheld = 0, pfn = 0;
-    bool ok = false;
-    while (nheld < REGION && vms_frames_alloc(k->fr, 0, &pfn, NULL) == VMS_OK) {
-        if (pfn < lo || pfn >= lo + REGION) {
-            ok = true;
-            break;
-        }
-        held[nheld++] = pfn; /* inside the region: keep it out of the way meanwhile */
-    }
-    for (uint64_t i = 0; i < nheld; i++)
-        vms_frames_put(k->fr, held[i], NULL);
-    if (!ok)
-        return false;
     if (vms_ram_copy_frame(k->ram, pfn, old) != VMS_OK) {
         vms_frames_put(k->fr, pfn, NULL);
         return false;
@@ -110,31 +111,131 @@ static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t lo, unsigned core
     return true;
 }
 
-bool vmsi_compact(vms_kernel *k, unsigned core)
+/* Whether the allocator holds a free block of order 9 or more (compact_finished). */
+static bool have_block(const vms_kernel *k)
 {
-    k->st.compact_stall++;
-    size_t nr;
-    const vms_frames_range *rg = vms_frames_ranges(k->fr, &nr);
-    uint64_t best = 0;
-    int64_t best_free = -1;
-    for (size_t i = 0; i < nr; i++) {
-        uint64_t lo = (rg[i].base_pfn + REGION - 1) & ~(REGION - 1);
-        for (uint64_t b = lo; b + REGION <= rg[i].base_pfn + rg[i].npages; b += REGION) {
-            int64_t nf = region_free(k, b);
-            if (nf > best_free && nf < (int64_t)REGION) {
-                best_free = nf;
-                best = b;
+    vms_frames_stats fs;
+    vms_frames_stats_get(k->fr, &fs);
+    for (unsigned o = 9; o < VMS_FRAMES_NORDERS; o++)
+        if (fs.free_blocks[o])
+            return true;
+    return false;
+}
+
+/* compaction_suitable: enough free memory that compaction, not reclaim, can help. */
+static bool suitable(const vms_kernel *k)
+{
+    return vms_frames_nfree(k->fr) >= k->wmark_low + 2 * HPAGE_NR;
+}
+
+/* The two scanners over one RAM range (Linux struct compact_control). */
+typedef struct compact_control {
+    vms_kernel *k;
+    unsigned core;
+    uint64_t migrate_pfn; /* the pageblock the migrate scanner is at */
+    uint64_t free_pfn;    /* the pageblock the free scanner is at (above migrate_pfn) */
+    uint64_t free_cur;    /* the next frame it looks at in that pageblock */
+    uint64_t base;        /* the range's first frame */
+} compact_control;
+
+/* isolate_freepages: the next free frame, taken from the free scanner's pageblock (or
+ * the next one down), never at or below the migrate scanner's. False when they met. */
+static bool next_free(compact_control *c, uint64_t *pfn)
+{
+    vms_kernel *k = c->k;
+    while (c->free_pfn > c->migrate_pfn) {
+        for (; c->free_cur < c->free_pfn + REGION; c->free_cur++) {
+            k->st.compact_free_scanned++;
+            if (vms_frames_is_free(k->fr, c->free_cur) &&
+                vms_frames_alloc_at(k->fr, c->free_cur, NULL) == VMS_OK) {
+                *pfn = c->free_cur++;
+                return true;
             }
         }
+        if (c->free_pfn < c->base + REGION)
+            break;
+        c->free_pfn -= REGION;
+        c->free_cur = c->free_pfn;
     }
-    uint64_t need = REGION - (uint64_t)(best_free < 0 ? 0 : best_free);
-    if (best_free < 0 || vms_frames_nfree(k->fr) < (uint64_t)best_free + need)
-        return false;
-    for (uint64_t p = best; p < best + REGION; p++) {
-        vms_frame *f = vms_frames_meta(k->fr, p);
-        if (f && (f->flags & VMS_FRAME_ALLOC) && !migrate_page(k, p, best, core))
-            return false;
+    return false;
+}
+
+/* compact_zone over range rg: true (COMPACT_SUCCESS) once a free 2 MiB block exists;
+ * with `full` (compact_memory, Linux's order -1) on until the scanners meet. */
+static bool compact_range(vms_kernel *k, unsigned core, const vms_frames_range *rg, bool full)
+{
+    uint64_t lo = (rg->base_pfn + REGION - 1) & ~(REGION - 1);
+    uint64_t hi = (rg->base_pfn + rg->npages) & ~(REGION - 1); /* end of the last block */
+    if (hi < lo + 2 * REGION)
+        return have_block(k);
+    compact_control c = {k, core, lo, hi - REGION, hi - REGION, lo};
+    for (; c.migrate_pfn < c.free_pfn; c.migrate_pfn += REGION) {
+        if (!full && have_block(k))
+            return true;
+        k->st.compact_migrate_scanned += REGION;
+        int64_t nf = region_free(k, c.migrate_pfn);
+        if (nf < 0 || nf == (int64_t)REGION)
+            continue; /* an unmovable frame: this block cannot be made free */
+        for (uint64_t p = c.migrate_pfn; p < c.migrate_pfn + REGION; p++) {
+            vms_frame *f = vms_frames_meta(k->fr, p);
+            uint64_t to;
+            if (!f || !(f->flags & VMS_FRAME_ALLOC))
+                continue;
+            if (!next_free(&c, &to) || !migrate_page(k, p, to, core))
+                return have_block(k); /* the scanners met (or no host memory) */
+        }
     }
-    k->st.compact_success++;
-    return true;
+    return have_block(k);
+}
+
+/* compact_node: every RAM range in turn until one holds a free 2 MiB block (all of them
+ * wholly with `full`). */
+static bool compact_all(vms_kernel *k, unsigned core, bool full)
+{
+    size_t nr;
+    bool ok = false;
+    const vms_frames_range *rg = vms_frames_ranges(k->fr, &nr);
+    for (size_t i = 0; i < nr && (full || !ok); i++)
+        ok |= compact_range(k, core, &rg[i], full);
+    return ok || have_block(k);
+}
+
+bool vmsi_compact(vms_kernel *k, unsigned core)
+{
+    if (!suitable(k))
+        return false; /* COMPACT_SKIPPED: not a stall */
+    k->st.compact_stall++;
+    bool ok = compact_all(k, core, false);
+    *(ok ? &k->st.compact_success : &k->st.compact_fail) += 1;
+    return ok;
+}
+
+void vmsi_kcompactd_wake(vms_kernel *k)
+{
+    k->kcompactd_pending = true;
+}
+
+void vmsi_kcompactd(vms_kernel *k)
+{
+    if (!k->kcompactd_pending || k->in_reclaim || k->in_kcompactd)
+        return;
+    k->kcompactd_pending = false;
+    if (!suitable(k) || have_block(k))
+        return; /* kcompactd_node_suitable: nothing it can or need do */
+    k->st.kcompactd_wake++;
+    k->in_kcompactd = true;
+    unsigned core = k->cfg.kcompactd_core >= 0 ? (unsigned)k->cfg.kcompactd_core : VMSI_NO_CORE;
+    if (compact_all(k, core, false))
+        k->st.kcompactd_success++;
+    k->in_kcompactd = false;
+}
+
+uint64_t vms_kernel_compact(vms_kernel *k)
+{
+    if (k->panicked)
+        return 0;
+    uint64_t before = k->st.compact_migrate;
+    k->st.compact_manual++;
+    compact_all(k, VMSI_NO_CORE, true); /* no core: counted in kernel_cycles only */
+    return k->st.compact_migrate - before;
 }

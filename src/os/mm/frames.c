@@ -609,6 +609,36 @@ vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_e
     return VMS_OK;
 }
 
+bool vms_frames_is_free(const vms_frames *fr, uint64_t pfn)
+{
+    uint64_t b;
+    unsigned k;
+    return vms_frames_is_ram(fr, pfn) && free_block_of(fr, pfn, &b, &k);
+}
+
+vms_status vms_frames_alloc_at(vms_frames *fr, uint64_t pfn, vms_err *err)
+{
+    uint64_t b = 0;
+    unsigned k = 0;
+    if (!vms_frames_is_ram(fr, pfn) || !free_block_of(fr, pfn, &b, &k))
+        return vmsi_err(err, VMS_ERR_INVAL, "frames: pfn %#llx is not a free RAM frame",
+                        (unsigned long long)pfn);
+    if (!chunks_make(fr, pfn, 1))
+        return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for frame metadata");
+    fl_del(fr, b, k);
+    while (k > 0) { /* halve, freeing the half without pfn */
+        k--;
+        if (pfn >= b + pages(k)) {
+            fl_add(fr, b, k);
+            b += pages(k);
+        } else {
+            fl_add(fr, b + pages(k), k);
+        }
+    }
+    block_mark(fr, pfn, 0);
+    return VMS_OK;
+}
+
 vms_status vms_frames_split(vms_frames *fr, uint64_t pfn, uint32_t tail_refs, vms_err *err)
 {
     const uint32_t head = VMS_FRAME_ALLOC | VMS_FRAME_HEAD;

@@ -37,6 +37,7 @@ static vmsi_mm *sys_enter(vms_kernel *k, vms_task *t, const char *name, vms_err 
     k->cur_proc = t->proc;
     vmsi_kswapd(k);          /* a kernel entry: kswapd catches up if it was woken */
     vmsi_khugepaged_tick(k); /* … and khugepaged, if its sleep ended */
+    vmsi_kcompactd(k);       /* … and kcompactd, if an allocation woke it */
     return t->proc->mm;
 }
 

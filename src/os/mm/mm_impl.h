@@ -138,9 +138,17 @@ void vmsi_khugepaged_tick(vms_kernel *k);
 void vmsi_thp_destroy(vms_kernel *k);
 
 /* ---- compaction.c ---- */
-/* Direct compaction: migrate the movable pages out of one 2 MiB region so that it is a
- * free block, charging `core`. True when it made one (compact_success). */
+/* Direct compaction: migrate movable pages out of pageblocks at the bottom of RAM into
+ * free frames at its top until a free 2 MiB block exists, charging `core`. True when
+ * one does (compact_success); false when skipped (too little free memory) or when the
+ * scanners met (compact_fail). */
 bool vmsi_compact(vms_kernel *k, unsigned core);
+/* wakeup_kcompactd: a huge-page allocation that could not stall failed; kcompactd runs
+ * at the next kernel entry. */
+void vmsi_kcompactd_wake(vms_kernel *k);
+/* A kernel entry: kcompactd compacts, if woken, until a free 2 MiB block exists (the
+ * watermark of order 9: one block, free memory above the low watermark + 1024 pages). */
+void vmsi_kcompactd(vms_kernel *k);
 
 /* ---- hugetlb.c: hugetlbfs pools ---- */
 vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err);

@@ -296,7 +296,11 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"thp_zero_page_alloc", s->thp_zero_page_alloc},
         {"compact_stall", s->compact_stall},
         {"compact_success", s->compact_success},
-        {"compact_migrate_scanned", s->compact_migrate},
+        {"compact_migrate_scanned", s->compact_migrate_scanned},
+        {"compact_free_scanned", s->compact_free_scanned},
+        {"compact_fail", s->compact_fail},
+        {"compact_daemon_wake", s->kcompactd_wake},
+        {"pgmigrate_success", s->compact_migrate},
         {"htlb_buddy_alloc_fail", s->hugetlb_sigbus},
         {"vmsim_thp_cow_copy", s->thp_cow_copy},
         {"vmsim_khugepaged_scans", s->thp_khugepaged_scans},
@@ -463,7 +467,10 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"khugepaged_full_scans\":%llu,\"khugepaged_timer_runs\":%llu,"
             "\"collapse_alloc_failed\":%llu,\"collapse_swapin\":%llu,"
             "\"collapse_shared\":%llu},"
-            "\"compaction\":{\"stall\":%llu,\"success\":%llu,\"migrated\":%llu},"
+            "\"compaction\":{\"stall\":%llu,\"success\":%llu,\"migrated\":%llu,"
+            "\"fail\":%llu,\"migrate_scanned\":%llu,\"free_scanned\":%llu,"
+            "\"kcompactd_wake\":%llu,\"kcompactd_success\":%llu,\"kcompactd_cycles\":%llu,"
+            "\"manual\":%llu},"
             "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":0,"
             "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
             k->cfg.thp == VMS_THP_ALWAYS    ? "always"
@@ -475,9 +482,11 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->khugepaged_cycles), U(s->thp_khugepaged_full_scans),
             U(s->thp_khugepaged_timer_runs), U(s->thp_collapse_alloc_failed),
             U(s->thp_collapse_swapin), U(s->thp_collapse_shared), U(s->compact_stall),
-            U(s->compact_success), U(s->compact_migrate), U(k->hpool[0].total),
-            U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[1].total), U(k->hpool[1].nfree),
-            U(s->hugetlb_sigbus));
+            U(s->compact_success), U(s->compact_migrate), U(s->compact_fail),
+            U(s->compact_migrate_scanned), U(s->compact_free_scanned), U(s->kcompactd_wake),
+            U(s->kcompactd_success), U(s->kcompactd_cycles), U(s->compact_manual),
+            U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[1].total),
+            U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);

@@ -90,21 +90,36 @@ void vmsi_huge_zero_put(vms_kernel *k)
     k->huge_zero_pfn = 0;
 }
 
+/* What a failed THP allocation may do (Linux vma_thp_gfp_mask): stall in direct
+ * compaction (GFP_TRANSHUGE), or wake kcompactd (__GFP_KSWAPD_RECLAIM). khugepaged always
+ * compacts directly (khugepaged/defrag = 1). */
+static void defrag_mode(const vms_kernel *k, bool madvised, bool *direct, bool *wake)
+{
+    vms_thp_defrag d = k->cfg.thp_defrag;
+    *direct = k->in_khugepaged || d == VMS_THP_DEFRAG_ALWAYS ||
+              (madvised && (d == VMS_THP_DEFRAG_MADVISE || d == VMS_THP_DEFRAG_DEFER_MADVISE));
+    *wake = *direct || d == VMS_THP_DEFRAG_DEFER || d == VMS_THP_DEFRAG_DEFER_MADVISE;
+}
+
 /*
  * A new transparent huge page: a free order-9 block above the low watermark, without
- * reclaim (Linux's GFP_TRANSHUGE_LIGHT, defrag = madvise for a VMA not madvised), zeroed
- * with the cost of 512 page clears charged to `core` when `zero`. VMS_ERR_NOTFOUND when
- * none is free.
+ * reclaim, zeroed with the cost of 512 page clears charged to `core` when `zero`. When
+ * memory is free but fragmented, thp.defrag decides (defrag_mode; `madvised`: the VMA
+ * has MADV_HUGEPAGE): direct compaction, and/or kcompactd woken for later when it still
+ * failed. VMS_ERR_NOTFOUND when no block is free.
  */
-static vms_status alloc_thp(vms_kernel *k, unsigned core, bool zero, bool defrag, uint64_t *pfn)
+static vms_status alloc_thp(vms_kernel *k, unsigned core, bool zero, bool madvised, uint64_t *pfn)
 {
     if (vms_frames_nfree(k->fr) < HPAGE_NR + k->wmark_low)
         return VMS_ERR_NOTFOUND;
     vms_status st = vms_frames_alloc(k->fr, HPAGE_ORDER, pfn, NULL);
-    /* Memory is free but fragmented: direct compaction when the caller may stall for it
-     * (Linux defrag = madvise: a MADV_HUGEPAGE VMA, and khugepaged). */
-    if (st == VMS_ERR_NOTFOUND && defrag && !k->in_reclaim && vmsi_compact(k, core))
+    bool direct, wake;
+    defrag_mode(k, madvised, &direct, &wake);
+    if (st == VMS_ERR_NOTFOUND && direct && !k->in_reclaim && !k->in_kcompactd &&
+        vmsi_compact(k, core))
         st = vms_frames_alloc(k->fr, HPAGE_ORDER, pfn, NULL);
+    if (st == VMS_ERR_NOTFOUND && wake)
+        vmsi_kcompactd_wake(k);
     if (st != VMS_OK)
         return st;
     if (zero) {
