@@ -22,6 +22,7 @@
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
 #include "hw/curve_impl.h"
+#include "hw/tap.h"
 #include "hw/tlb_impl.h"
 #include "util/util.h"
 
@@ -337,6 +338,46 @@ bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
     return true;
 }
 
+void vmsi_tlb_set_tap(vms_tlb *tlb, const vmsi_unit_tap *u)
+{
+    tlb->tap = u;
+}
+
+/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). */
+static void report_fill(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x,
+                        vms_pgsize ts, uint64_t piece, bool evicted, uint64_t victim)
+{
+    uint64_t vkey = vmsi_assoc_key(victim);
+    vms_event ev = {
+        .type = VMS_EV_TLB_FILL,
+        .tlb_fill = {.level = tlb->tap->level,
+                     .va = va,
+                     .ctx = ctx,
+                     .size = ts,
+                     .page_pa = x->page_pa + piece,
+                     .global = x->global != 0,
+                     .evicted = evicted,
+                     .victim_va = evicted ? (vkey >> 2) << vms_pgsize_shift(key_size(vkey)) : 0,
+                     .victim_size = evicted ? key_size(vkey) : VMS_PG_4K}};
+    vmsi_unit_emit(tlb->tap, &ev);
+}
+
+/* Tell the tap of the entries a flush dropped (stats.invalidations was `before`). */
+static void report_flush(const vms_tlb *tlb, uint64_t before, vms_ev_flush how, uint64_t va,
+                         vms_ctx ctx, bool keep_global)
+{
+    if (!vmsi_unit_on(tlb->tap) || tlb->stats.invalidations == before)
+        return;
+    vms_event ev = {.type = VMS_EV_TLB_INVALIDATE,
+                    .tlb_invalidate = {.level = tlb->tap->level,
+                                       .how = how,
+                                       .va = va,
+                                       .ctx = ctx,
+                                       .keep_global = keep_global,
+                                       .count = (unsigned)(tlb->stats.invalidations - before)}};
+    vmsi_unit_emit(tlb->tap, &ev);
+}
+
 bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 {
     assert((unsigned)x->size < VMS_PG_NSIZES);
@@ -364,6 +405,8 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
         tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
+    if (vmsi_unit_on(tlb->tap))
+        report_fill(tlb, ctx, va, x, ts, piece, evicted, victim);
     return true;
 }
 
@@ -438,7 +481,7 @@ static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
 static void flush_va(vms_tlb *tlb, va_match *m)
 {
-    uint64_t va = m->va;
+    uint64_t va = m->va, before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
         m->vpn[s] = vpn_of(va, (vms_pgsize)s);
@@ -458,6 +501,7 @@ static void flush_va(vms_tlb *tlb, va_match *m)
     }
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
         tlb->nsize[s] -= m->dropped[s];
+    report_flush(tlb, before, VMS_EV_FLUSH_VA, va, m->ctx, !m->with_global);
 }
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
@@ -495,6 +539,7 @@ static bool of_vm(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
 {
     vm_match m = {vm, keep_global};
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, of_vm, &m);
@@ -502,6 +547,7 @@ void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_vm, &m);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_VM, 0, vms_ctx_make(vm, 0), keep_global);
 }
 
 /* Non-global entries of context *arg (a vms_ctx). */
@@ -512,6 +558,7 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, of_ctx, &ctx);
@@ -519,6 +566,7 @@ void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_CTX, 0, ctx, true);
 }
 
 /* Every entry, except global ones when *arg (keep_global). */
@@ -529,6 +577,7 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, droppable, &keep_global);
@@ -536,6 +585,7 @@ void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_ALL, 0, 0, keep_global);
 }
 
 /* ---- inspection ---- */

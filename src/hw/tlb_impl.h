@@ -45,6 +45,8 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /* Where fills and flushes are reported (tap.h): a core's TLB level, or NULL. */
+    const struct vmsi_unit_tap *tap;
     /* Valid entries by cached size (the key's size): a lookup does not probe a size that
      * has none, even in a partition that holds other sizes (the 4K+2M STLB). */
     unsigned nsize[VMS_PG_NSIZES];
