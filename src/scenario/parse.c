@@ -1304,12 +1304,11 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
-/* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan;
- * compact: no operand. */
+/* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan. */
 vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
 {
     c->count = 1;
-    if (n > 2 || (c->op == OP_COMPACT && n > 1))
+    if (n > 2)
         return fail(p, "expected '%s'", usage_of(c));
     if (n == 2 && (number(p, &t[1], false, "a count of runs", &c->count) != VMS_OK ||
                    c->count == 0 || c->count > 1000000))
@@ -1441,9 +1440,10 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
         else if (tok_is(&t[3], "exits"))
             c->vmo.sub = 3;
         else
-            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(p, &t[1]), str(p, &t[3]));
+            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(p, &t[1]),
+                        str(p, &t[3]));
         return VMS_OK;
     }
-    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'", str(p, &t[1]),
-                str(p, &t[1]));
+    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'",
+                str(p, &t[1]), str(p, &t[1]));
 }
