@@ -69,7 +69,7 @@ static void test_syntax_errors(void)
         {"vm g spawn p\n", "t.scn:1: expected 'create' or the name of a VM (vm create NAME first)"},
         {"vm create g\nvm create g\n", "t.scn:2: VM 'g' already exists"},
         {"vm create g mem 1M\n", "t.scn:1: expected guest memory of 257M to 1T"},
-        {"vm create g s2 vmx\n", "t.scn:1: expected s2 ept or npt, got 'vmx'"},
+        {"vm create g s2 vmx\n", "t.scn:1: expected s2 ept, npt or arm, got 'vmx'"},
         {"vm create g host-page 3K\n", "t.scn:1: expected host-page 4K, 2M or 1G, got '3K'"},
         {"vm create g\nvm g show tlb\n", "t.scn:2: expected 'vm g show ept|npt|exits', got 'tlb'"},
         {"vm create g bogus 1\n", "t.scn:1: expected mem, host, s2, host-page, levels"},
@@ -280,6 +280,32 @@ static void test_vm(void)
     CHECK(!strcmp(vms_strbuf_str(&cap.out), vms_strbuf_str(&cap2.out)));
     cap_free(&cap);
     cap_free(&cap2);
+}
+
+/* An Arm VM on an aarch64 machine: an AArch64 guest over Stage 2, the bytes read back. */
+static void test_vm_arm(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=256M\n"
+                       "set arch=aarch64\n"
+                       "vm create a mem 1G host 32M\n"
+                       "vm a spawn p\n"
+                       "write p 0x10000000 \"on arm\"\n"
+                       "read p 0x10000000 6 expect \"on arm\"\n"
+                       "vm a show ept\n"
+                       "vm create b s2 ept host 16M\n"; /* error: 8 */
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 1);
+    CHECK_EQ(r.expects_failed, 0);
+    CHECK_EQ(r.errors, 1);
+    const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "vm create a: Stage 2, 4-level guest paging over 4-level Stage 2"));
+    CHECK(strstr(o, "second stage of vm a: Arm stage 2"));
+    CHECK(strstr(o, "VTTBR_EL2 = 0x1000"));
+    CHECK(strstr(o, "guest faults +1, VM exits +1"));
+    CHECK(strstr(e, "t.scn:8: vm create b: an aarch64 machine's VMs use Arm Stage 2"));
+    cap_free(&cap);
 }
 
 static void test_features_and_determinism(void)
@@ -591,6 +617,7 @@ int main(int argc, char **argv)
     test_syntax_errors();
     test_run_outcomes();
     test_vm();
+    test_vm_arm();
     test_read_streamed();
     test_features_and_determinism();
     test_host_writes();

@@ -1299,9 +1299,9 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         *(mem ? &o->mem : &o->host) = x;
         o->given |= mem ? VMO_MEM : VMO_HOST;
     } else if (tok_is(w, "s2")) {
-        if (!tok_is(v, "ept") && !tok_is(v, "npt"))
-            return fail(p, "expected s2 ept or npt, got '%s'", str(v));
-        o->s2 = tok_is(v, "ept") ? 1u : 2u; /* vms_s2_kind */
+        if (!tok_is(v, "ept") && !tok_is(v, "npt") && !tok_is(v, "arm"))
+            return fail(p, "expected s2 ept, npt or arm, got '%s'", str(v));
+        o->s2 = tok_is(v, "ept") ? 1u : tok_is(v, "npt") ? 2u : 3u; /* vms_s2_kind */
         o->given |= VMO_S2;
     } else if (tok_is(w, "host-page")) {
         static const char *const sz[] = {"4K", "2M", "1G"};
@@ -1313,8 +1313,8 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         o->host_page = k;
         o->given |= VMO_HPAGE;
     } else if (tok_is(w, "levels") || tok_is(w, "host-levels")) {
-        if (!tok_is(v, "4") && !tok_is(v, "5"))
-            return fail(p, "expected %s 4 or 5, got '%s'", str(w), str(v));
+        if (!tok_is(v, "3") && !tok_is(v, "4") && !tok_is(v, "5"))
+            return fail(p, "expected %s 4 or 5 (3 for an Arm stage 2), got '%s'", str(w), str(v));
         bool g = tok_is(w, "levels");
         *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
         o->given |= g ? VMO_LEVELS : VMO_HLEVELS;

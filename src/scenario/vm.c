@@ -1,7 +1,7 @@
 /*
  * vm.c — virtual machines in a scenario (docs/SCENARIO.md, "Virtual machines"; issue 10):
  *
- *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5]
+ *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N]
  *                  [host-levels 4|5] [nested-tlb N] [shadow]
  *   vm NAME spawn PROC [core N]     a process of the guest: write/read/fetch/touch/exit PROC
  *                                   then run inside the VM
@@ -143,6 +143,7 @@ bool vmsi_scn_vm_owns(const scn_vms *s, int proc)
 }
 
 static const char *const hpage_names[] = {"4K", "2M", "1G"};
+static const char *const kind_names[] = {"none", "EPT", "NPT", "Stage 2"}; /* vms_s2_kind */
 
 /* The settings of a `vm create` line: the vm.* keys, then the line's own words. */
 static vms_config_vm settings(const scn_vmctx *x)
@@ -180,15 +181,19 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
     vm1 *v = &s->v[c->vm];
     const char *name = x->sc->vmnames[c->vm];
     vms_config_vm d = settings(x);
-    if (strcmp(vms_machine_format(x->m)->arch, "x86_64")) {
-        vms_strbuf_printf(x->err,
-                          "vm create %s: a scenario's VMs run on x86-64 machines (arch = %s)", name,
-                          vms_machine_format(x->m)->arch);
+    const char *arch = vms_machine_format(x->m)->arch;
+    bool arm = !strcmp(arch, "aarch64");
+    if (!arm && strcmp(arch, "x86_64")) {
+        vms_strbuf_printf(x->err, "vm create %s: VMs run on x86_64 or aarch64 machines (arch = %s)",
+                          name, arch);
         return VMS_OK;
     }
-    v->kind = d.s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT; /* auto and ept: EPT */
-    if (d.s2 == 3) {
-        vms_strbuf_printf(x->err, "vm create %s: vm.s2 = arm needs arch = aarch64", name);
+    /* auto: the architecture's own (EPT on x86-64, Stage 2 on aarch64) */
+    v->kind = d.s2 == 0 ? (arm ? VMS_S2_ARM : VMS_S2_EPT) : (vms_s2_kind)d.s2;
+    if (arm != (v->kind == VMS_S2_ARM)) {
+        vms_strbuf_printf(x->err, "vm create %s: %s", name,
+                          arm ? "an aarch64 machine's VMs use Arm Stage 2 (s2 arm)"
+                              : "s2 arm needs an aarch64 machine (set arch=aarch64)");
         return VMS_OK;
     }
     uint64_t page = vms_pgsize_bytes((vms_pgsize)d.host_page);
@@ -247,13 +252,10 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
                       "pages%s; guest memory %" PRIu64 "M; host memory 0x%" PRIx64 "-0x%" PRIx64
                       " reserved (tables from 0x%" PRIx64 ", backing from 0x%" PRIx64
                       "); VPID %u; guest kernel: %s\n",
-                      name,
-                      v->shadow               ? "shadow paging"
-                      : v->kind == VMS_S2_EPT ? "EPT"
-                                              : "NPT",
-                      d.guest_levels, d.host_levels, v->kind == VMS_S2_EPT ? "EPT" : "NPT",
-                      hpage_names[d.host_page % 3], v->ntlb.nparts ? ", a nested TLB" : "",
-                      d.mem >> 20, base, top, base, host_at, (unsigned)c->vm + 1, v->guest->name);
+                      name, v->shadow ? "shadow paging" : kind_names[v->kind], d.guest_levels,
+                      d.host_levels, kind_names[v->kind], hpage_names[d.host_page % 3],
+                      v->ntlb.nparts ? ", a nested TLB" : "", d.mem >> 20, base, top, base, host_at,
+                      (unsigned)c->vm + 1, v->guest->name);
     return VMS_OK;
 }
 
@@ -325,8 +327,11 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
                           "second stage of vm %s: %s, %s = 0x%" PRIx64 " (root 0x%" PRIx64
                           ", %u levels), %" PRIu64 " table%s in host RAM%s:\n",
                           name, pt->fmt->title, s2->kind == VMS_S2_NPT ? "nCR3" : pt->fmt->root_reg,
-                          s2->kind == VMS_S2_EPT ? s2->eptp : s2->ncr3, pt->root, pt->levels,
-                          vms_pt_count_tables(pt), vms_pt_count_tables(pt) == 1 ? "" : "s",
+                          s2->kind == VMS_S2_EPT   ? s2->eptp
+                          : s2->kind == VMS_S2_ARM ? s2->vttbr
+                                                   : s2->ncr3,
+                          pt->root, pt->levels, vms_pt_count_tables(pt),
+                          vms_pt_count_tables(pt) == 1 ? "" : "s",
                           v->shadow ? " (unused by the hardware: shadow paging)" : "");
         show_ctx ctx = {sb, pt->fmt, 0};
         (void)vms_pt_foreach(pt, 0, UINT64_C(1) << 48, show_leaf, &ctx);
