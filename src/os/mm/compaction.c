@@ -72,7 +72,7 @@ static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t lo, unsigned core
         vms_frames_put(k->fr, held[i], NULL);
     if (!ok)
         return false;
-    if (vms_ram_copy_frame(k->ram, pfn, old) != VMS_OK) {
+    if (vmsi_ram_copy_frame(k, pfn, old) != VMS_OK) {
         vms_frames_put(k->fr, pfn, NULL);
         return false;
     }
