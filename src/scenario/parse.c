@@ -1290,7 +1290,7 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     uint64_t x = 0;
     if (tok_is(w, "mem") || tok_is(w, "host")) {
         bool mem = tok_is(w, "mem");
-        uint64_t lo = mem ? UINT64_C(257) << 20 : UINT64_C(8) << 20;
+        uint64_t lo = mem ? UINT64_C(16) << 20 : UINT64_C(8) << 20;
         if (number(p, v, true, "a size (e.g. 1G, 64M)", &x) != VMS_OK || x < lo ||
             x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
             return fail(p, "expected %s of %lluM to 1T, a multiple of 4K, got '%s'",
@@ -1318,6 +1318,14 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         bool g = tok_is(w, "levels");
         *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
         o->given |= g ? VMO_LEVELS : VMO_HLEVELS;
+    } else if (tok_is(w, "guest")) {
+        if (!tok_is(v, "kernel") && !tok_is(v, "pager"))
+            return fail(p, "expected guest kernel or pager, got '%s'", str(v));
+        o->guest = tok_is(v, "pager") ? 1u : 2u;
+    } else if (tok_is(w, "vcpus")) {
+        if (number(p, v, false, "a number of vCPUs", &x) != VMS_OK || x < 1 || x > 64)
+            return fail(p, "expected vcpus N with N from 1 to 64, got '%s'", str(v));
+        o->vcpus = (unsigned)x;
     } else if (tok_is(w, "nested-tlb")) {
         if (number(p, v, false, "a number of entries", &x) != VMS_OK || x > 4096)
             return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(v));
@@ -1326,8 +1334,8 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     } else {
         --*i;
         return fail(p,
-                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb or "
-                    "shadow, got '%s'",
+                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb, "
+                    "shadow, guest or vcpus, got '%s'",
                     str(w));
     }
     return VMS_OK;
