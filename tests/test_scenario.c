@@ -99,6 +99,54 @@ static void test_syntax_errors(void)
     unlink("/tmp/vmsim_nul.scn");
 }
 
+/* Long tokens and a long file name (issue 16.9): the message always names the file (its
+ * tail), the line and what was expected, and shows where it cut a token; fail() used to
+ * cut the whole message at 200 bytes, so a long token or path hid what was expected. */
+static void test_long_errors(void)
+{
+    static char name[300], text[8000], x[3001], d[3001];
+    memset(x, 'x', 3000);
+    memset(d, '1', 3000);
+    snprintf(name, sizeof name, "/%0200d/t.scn", 0);
+    const char *tail = name + strlen(name) - 40;
+    static const struct {
+        const char *fmt, *want, *end; /* fmt: the long token replaces %s */
+    } cases[] = {
+        {"spawn a\nmmap a 0x1000 4K rw %s\n", ":2: expected an mmap option (anon, file=PATH", "…'"},
+        {"spawn a\nread a b+0xffffffffffffff00%s 1\n", ":2: expected an address (0x…", "…'"},
+        {"spawn a\nwrite a 0x1000 \"x\" expect %s\n", ":2: expected 'segv' or 'ok' after 'expect'",
+         "…'"},
+        {"spawn a\nshow %s\n", ":2: expected maps, smaps", "…'"},
+        {"spawn a\nexit %s\n", ":2: expected the name of a running process, got 'x",
+         "(spawn or fork it first)"},
+        {"%s\n", ":1: unknown command 'xxxxx", NULL},
+        {"spawn a\nmmap a auto 4K rw as b\nread a b+%s 1\n", ":3: expected LABEL+OFFSET", "…'"},
+        {"spawn a\nmmap a auto 4K rw \x01\x02%s\n", ":2: expected an mmap option", "…'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *at = strstr(cases[i].fmt, "%s"); /* the long token goes there */
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - cases[i].fmt), cases[i].fmt,
+                 strstr(cases[i].fmt, "b+%s") ? d : x, at + 2);
+        vms_scenario *sc = NULL;
+        vms_err err = {0};
+        CHECK_EQ(vms_scenario_parse(NULL, name, text, &sc, &err), VMS_ERR_PARSE);
+        size_t n = strlen(err.msg);
+        bool ok = !strncmp(err.msg, "…", 3) && strstr(err.msg, tail) &&
+                  strstr(err.msg, cases[i].want) && n < sizeof err.msg - 1 &&
+                  (!cases[i].end || (n >= strlen(cases[i].end) &&
+                                     !strcmp(err.msg + n - strlen(cases[i].end), cases[i].end)));
+        if (!ok)
+            fprintf(stderr, "long case %zu: got \"%s\"\n", i, err.msg);
+        CHECK(ok);
+        vms_scenario_destroy(sc);
+    }
+    /* A short name and token are shown whole. */
+    vms_scenario *sc = NULL;
+    vms_err err = {0};
+    CHECK_EQ(vms_scenario_parse(NULL, "t.scn", "spawn a\nshow abc\n", &sc, &err), VMS_ERR_PARSE);
+    CHECK(strstr(err.msg, "t.scn:2: expected") == err.msg && strstr(err.msg, "got 'abc'"));
+}
+
 /* Boot a small machine configured by the scenario's set lines and run it. */
 /* When set, run_text configures this writeback directory (as --set would). */
 static const char *g_wb;
@@ -658,6 +706,7 @@ int main(int argc, char **argv)
     th_init(argc, argv, "scenario");
     test_command_table();
     test_syntax_errors();
+    test_long_errors();
     test_run_outcomes();
     test_vm();
     test_vm_arm();
