@@ -23,6 +23,8 @@
 #include "vmsim/machine.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
+#include "vmsim/replay.h"
+#include "vmsim/trace.h"
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 #include "vmsim/virt.h"
@@ -131,10 +133,13 @@ static void workload(vms_kernel *k, uint64_t npages, seen *out)
     out->ks = *vms_kernel_get_stats(k);
 }
 
+static vms_s2_kind g_kind = VMS_S2_EPT; /* the second stage guest() builds */
+
 static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t mem, uint32_t vpid,
                         uint64_t host_at, unsigned nvcpus, const unsigned *pin, vms_kernel *hk)
 {
     vms_guest_config gc = {0};
+    gc.kind = g_kind;
     gc.guest_mem = mem;
     gc.s2_tables_at = host_at;
     gc.host_at = host_at + MIB(4);
@@ -154,9 +159,10 @@ static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t me
     return g;
 }
 
-/* The same workload natively and in a VM of the same RAM. */
-static void test_same(void)
+/* The same workload natively and in a VM of the same RAM (EPT, then NPT). */
+static void test_same(vms_s2_kind kind)
 {
+    g_kind = kind;
     const uint64_t mem = MIB(24), npages = 8192; /* 32 MiB of anon: swap */
     vms_kernel_config kc;
     kconfig(&kc, MIB(32));
@@ -208,13 +214,14 @@ static void test_same(void)
     CHECK_EQ(gs->unhandled, 0);
     CHECK(gs->backed <= mem >> VMS_PAGE_SHIFT);
     CHECK(ns->walks > 0 && ns->guest_refs > 0 && ns->s2_refs > ns->guest_refs);
-    printf("same: %llu faults (%llu major, %llu cow), %llu swap-outs both ways; VM: %llu exits "
-           "(%llu by walks), %llu 2D walks, %llu guest + %llu second-stage refs\n",
-           (unsigned long long)vm.ks.pgfault, (unsigned long long)vm.ks.pgmajfault,
-           (unsigned long long)vm.ks.cow, (unsigned long long)vm.ks.pswpout,
-           (unsigned long long)gs->exits, (unsigned long long)gs->exits_walk,
-           (unsigned long long)ns->walks, (unsigned long long)ns->guest_refs,
-           (unsigned long long)ns->s2_refs);
+    printf(
+        "same (%s): %llu faults (%llu major, %llu cow), %llu swap-outs both ways; VM: %llu exits "
+        "(%llu by walks), %llu 2D walks, %llu guest + %llu second-stage refs\n",
+        kind == VMS_S2_EPT ? "EPT" : "NPT", (unsigned long long)vm.ks.pgfault,
+        (unsigned long long)vm.ks.pgmajfault, (unsigned long long)vm.ks.cow,
+        (unsigned long long)vm.ks.pswpout, (unsigned long long)gs->exits,
+        (unsigned long long)gs->exits_walk, (unsigned long long)ns->walks,
+        (unsigned long long)ns->guest_refs, (unsigned long long)ns->s2_refs);
     vms_guest_destroy(g);
     vms_machine_destroy(m);
 }
@@ -493,6 +500,13 @@ static void test_double_paging(void)
     CHECK(gs->exits_walk > 0); /* the hardware met pages the host had swapped */
     CHECK_EQ(gs->unhandled, 0);
     CHECK_EQ(vms_kernel_check(k, NULL), VMS_OK);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_guest_stats_json_members(g, &sb), VMS_OK);
+    char want[64];
+    snprintf(want, sizeof want, "\"double_paging\": %llu,", (unsigned long long)gs->double_paging);
+    CHECK(strstr(vms_strbuf_str(&sb), want) != NULL);
+    vms_strbuf_free(&sb);
     printf("double paging: guest swapped %llu out, %llu in; host swapped %llu out, %llu in, of "
            "which %llu for the guest's own swap-outs (double paging) and %llu for pages the "
            "guest overwrote whole (false reads)\n",
@@ -504,12 +518,166 @@ static void test_double_paging(void)
     vms_machine_destroy(m);
 }
 
+/* A vCPU moved between host cores: the entries an earlier stay left on a core are
+ * flushed when it comes back (a guest shootdown reached it elsewhere meanwhile). */
+static void test_migration(void)
+{
+    vms_machine *m = machine(MIB(512), 3);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    const unsigned pin[2] = {0, 1};
+    vms_guest *g = guest(m, &kc, MIB(32), 1, MIB(64), 2, pin, NULL);
+    CHECK(g != NULL);
+    if (!g) {
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *k = vms_guest_kernel(g);
+    vms_task *t0, *t1;
+    uint64_t va, v = 42, r = 0;
+    CHECK_EQ(vms_proc_spawn(k, "mig", 0, &t0, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(k, t0, 0, 2 << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, NULL),
+             VMS_OK);
+    CHECK_EQ(vms_proc_write(k, t0, va, &v, sizeof v), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_clone_thread(k, t0, 1, &t1, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* an entry on core 1 */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 0, NULL), VMS_ERR_INVAL);     /* vCPU 0's core */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 2, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* now on core 2 */
+    CHECK_EQ(vms_guest_vcpu_core(g, 1), 2);
+    CHECK_EQ(vms_core_vm(vms_machine_core(m, 2)), vms_guest_vpid(g, 1));
+    CHECK_EQ(vms_sys_munmap(k, t0, va, VMS_PAGE_SIZE, NULL), VMS_OK);  /* IPI to core 2 */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 1, NULL), VMS_OK);              /* back to core 1 */
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_SEGV); /* not the stale 42 */
+    CHECK_EQ(vms_guest_get_stats(g)->migrations, 2);
+    CHECK_EQ(vms_guest_get_stats(g)->migration_flushes, 2);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* Bad configurations are refused with a message, nothing leaks. */
+static void test_config(void)
+{
+    vms_machine *m = machine(MIB(512), 2);
+    vms_guest_config gc = {0};
+    gc.s2_tables_at = MIB(64);
+    gc.host_at = MIB(68);
+    gc.host_end = MIB(400);
+    gc.vpid = 1;
+    vms_guest *g = (vms_guest *)1;
+    vms_err err;
+    vms_guest_config c = gc;
+    c.vpid = 0;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(g == NULL && strstr(err.msg, "vpid") != NULL);
+    c = gc;
+    c.guest_mem = MIB(4);
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "16 MiB") != NULL);
+    c = gc;
+    c.nvcpus = 3;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    const unsigned same[2] = {1, 1};
+    c = gc;
+    c.nvcpus = 2;
+    c.pin = same;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "distinct") != NULL);
+    c = gc;
+    c.host_at = MIB(62); /* overlaps the second-stage tables */
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    c = gc;
+    c.host_page = VMS_PG_2M;
+    c.host_frames = 1024;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    c = gc;
+    c.host_end = c.host_at + VMS_PAGE_SIZE; /* one host frame: the guest kernel's boot
+                                               needs a zero page and a root table */
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_NOMEM);
+    CHECK(g == NULL);
+    if (g)
+        vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* ---- a recorded trace replayed as guest processes ---- */
+
+static const char *g_argv0;
+
+/* Replay examples/traces/sh.vmt (its kernel events too: mmap, fork, exec, exit) on k. */
+static bool replay_on(vms_kernel *k, vms_replay_stats *out)
+{
+    char path[1024];
+    th_source_path(g_argv0, "examples/traces/sh.vmt", path, sizeof path);
+    vms_err err = {0};
+    vms_trace_reader *rd = NULL;
+    vms_replay *r = NULL;
+    vms_replay_opts o = {0};
+    bool ok = vms_trace_reader_open(path, VMS_TRACE_NATIVE, NULL, &rd, &err) == VMS_OK &&
+              vms_replay_create(k, &o, &r, &err) == VMS_OK && vms_replay_run(r, rd, &err) == VMS_OK;
+    if (!ok)
+        fprintf(stderr, "replay: %s\n", err.msg);
+    else
+        *out = *vms_replay_get_stats(r);
+    vms_replay_destroy(r);
+    vms_trace_reader_close(rd);
+    return ok;
+}
+
+static void test_replay(void)
+{
+    const uint64_t mem = MIB(64);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    vms_machine *m = machine(mem, 1);
+    vms_kernel *k = NULL;
+    vms_replay_stats bare = {0}, vm = {0};
+    CHECK_EQ(vms_kernel_create(m, &kc, &k, NULL), VMS_OK);
+    CHECK(replay_on(k, &bare));
+    vms_kernel_stats kb = *vms_kernel_get_stats(k);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    m = machine(MIB(512), 1);
+    vms_guest *g = guest(m, &kc, mem, 1, MIB(64), 1, NULL, NULL);
+    CHECK(g != NULL);
+    if (g) {
+        CHECK(replay_on(vms_guest_kernel(g), &vm));
+        const vms_kernel_stats *kv = vms_kernel_get_stats(vms_guest_kernel(g));
+        CHECK(bare.references > 10000);
+        CHECK_EQ(vm.references, bare.references);
+        CHECK_EQ(vm.processes, bare.processes);
+        CHECK_EQ(vm.segv, bare.segv);
+        CHECK_EQ(vm.syscall_errors, bare.syscall_errors);
+        CHECK_EQ(kv->pgfault, kb.pgfault);
+        CHECK_EQ(kv->minor, kb.minor);
+        CHECK_EQ(kv->pgmajfault, kb.pgmajfault);
+        CHECK_EQ(kv->cow, kb.cow);
+        CHECK_EQ(kv->forks, kb.forks);
+        CHECK_EQ(kv->execs, kb.execs);
+        const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(g, 0));
+        printf("replay sh.vmt: %llu references, %llu faults natively and in the VM; VM: %llu "
+               "exits, %llu 2D walks reading %llu guest + %llu second-stage entries\n",
+               (unsigned long long)vm.references, (unsigned long long)kv->pgfault,
+               (unsigned long long)vms_guest_get_stats(g)->exits, (unsigned long long)ns->walks,
+               (unsigned long long)ns->guest_refs, (unsigned long long)ns->s2_refs);
+    }
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "guest");
-    test_same();
+    g_argv0 = argv[0];
+    test_same(VMS_S2_EPT);
+    test_same(VMS_S2_NPT);
+    g_kind = VMS_S2_EPT;
     test_isolation();
     test_vcpus();
     test_double_paging();
+    test_migration();
+    test_config();
+    test_replay();
     return th_finish();
 }

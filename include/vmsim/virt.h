@@ -641,16 +641,18 @@ typedef struct vms_guest_config {
 } vms_guest_config;
 
 typedef struct vms_guest_stats {
-    uint64_t exits;         /* VM exits: second-stage violations handled */
-    uint64_t exits_walk;    /* … of them met by the hardware (a 2D walk or a data access) */
-    uint64_t exits_kernel;  /* … by the guest kernel's own touch of a frame */
-    uint64_t exit_cycles;   /* cycles they and the vCPU entries cost */
-    uint64_t vcpu_loads;    /* vCPU entries onto a host core (after the core ran another) */
-    uint64_t backed;        /* second-stage leaves made */
-    uint64_t unhandled;     /* violations outside guest memory (the access fails) */
-    uint64_t host_frames;   /* host frames the VM holds now */
-    uint64_t host_swapouts; /* guest pages the host wrote to its swap (host pswpout) */
-    uint64_t host_swapins;  /* … read back (host pswpin) */
+    uint64_t exits;             /* VM exits: second-stage violations handled */
+    uint64_t exits_walk;        /* … of them met by the hardware (a 2D walk or a data access) */
+    uint64_t exits_kernel;      /* … by the guest kernel's own touch of a frame */
+    uint64_t exit_cycles;       /* cycles they and the vCPU entries cost */
+    uint64_t vcpu_loads;        /* vCPU entries onto a host core (after the core ran another) */
+    uint64_t migrations;        /* vCPUs moved to another host core (vms_guest_move_vcpu) */
+    uint64_t migration_flushes; /* INVVPID single-context at a moved vCPU's first entry */
+    uint64_t backed;            /* second-stage leaves made */
+    uint64_t unhandled;         /* violations outside guest memory (the access fails) */
+    uint64_t host_frames;       /* host frames the VM holds now */
+    uint64_t host_swapouts;     /* guest pages the host wrote to its swap (host pswpout) */
+    uint64_t host_swapins;      /* … read back (host pswpin) */
     /* Of host_swapins, the ones the literature calls avoidable (Amit, Tsafrir and
      * Schuster, "VSwapper", ASPLOS 2014): */
     uint64_t double_paging; /* the guest kernel read the page to write it to its own
@@ -675,6 +677,22 @@ void vms_guest_destroy(vms_guest *g);
  * access, vms_sys_mmap, …); its CPUs are the vCPUs. Borrowed from g. */
 vms_kernel *vms_guest_kernel(vms_guest *g);
 const vms_guest_stats *vms_guest_get_stats(const vms_guest *g);
+/*
+ * Schedule vCPU vcpu_id on host core host_core from now on (not a core another vCPU of
+ * g uses). Its TLB entries stay tagged on the old core; at its first entry on the new
+ * one the hypervisor flushes its VPID there (INVVPID single-context), since entries an
+ * earlier stay left on that core may be stale (KVM does the same when a vCPU moves).
+ * VMS_ERR_INVAL for a bad vCPU or core.
+ */
+vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_core, vms_err *err);
+
+/* Append the VM's counters as one JSON member: "vm": {"vcpus", "exits", "exits_walk",
+ * "exits_kernel", "exit_cycles", "vcpu_loads", "migrations", "backed", "unhandled",
+ * "host_frames", "walks_2d", "guest_refs", "s2_refs", "s2_walks", "s2_tlb_hits" (summed
+ * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads"}} (no leading
+ * comma). The guest kernel's own counters are vms_kernel_stats_json_members'. */
+vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
+
 /* Exit every vCPU of g that is on a host core (the cores return to the host). */
 void vms_guest_exit_all(vms_guest *g);
 /* The guest-physical bus (what the guest kernel's memory is), the second stage's tree

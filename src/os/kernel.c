@@ -453,7 +453,8 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
     if (!k)
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     k->m = m;
-    vmsi_machine_tap(m)->kernel_core = &k->cur_core; /* page-table writes' core */
+    if (!plat) /* a guest kernel's page-table writes are on its own bus, not the tap's */
+        vmsi_machine_tap(m)->kernel_core = &k->cur_core; /* page-table writes' core */
     k->swap.fd = -1;
     k->a = a;
     k->bus = plat ? plat->bus : vms_machine_bus(m);

@@ -1345,7 +1345,7 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         return VMS_OK;
     }
     if (*i + 1 >= n)
-        return fail(p, "expected a value after '%s' (%s)", str(w), usage_of(c));
+        return fail(p, "expected a value after '%s' (%s)", str(p, w), usage_of(c));
     const tok *v = &t[++*i];
     uint64_t x = 0;
     if (tok_is(w, "mem") || tok_is(w, "host")) {
@@ -1355,12 +1355,12 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
             x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
             return fail(p, "expected %s of %lluM to 1T, a multiple of 4K, got '%s'",
                         mem ? "guest memory" : "host memory", (unsigned long long)(lo >> 20),
-                        str(v));
+                        str(p, v));
         *(mem ? &o->mem : &o->host) = x;
         o->given |= mem ? VMO_MEM : VMO_HOST;
     } else if (tok_is(w, "s2")) {
         if (!tok_is(v, "ept") && !tok_is(v, "npt") && !tok_is(v, "arm"))
-            return fail(p, "expected s2 ept, npt or arm, got '%s'", str(v));
+            return fail(p, "expected s2 ept, npt or arm, got '%s'", str(p, v));
         o->s2 = tok_is(v, "ept") ? 1u : tok_is(v, "npt") ? 2u : 3u; /* vms_s2_kind */
         o->given |= VMO_S2;
     } else if (tok_is(w, "host-page")) {
@@ -1369,26 +1369,27 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         while (k < 3 && !tok_is(v, sz[k]))
             k++;
         if (k == 3)
-            return fail(p, "expected host-page 4K, 2M or 1G, got '%s'", str(v));
+            return fail(p, "expected host-page 4K, 2M or 1G, got '%s'", str(p, v));
         o->host_page = k;
         o->given |= VMO_HPAGE;
     } else if (tok_is(w, "levels") || tok_is(w, "host-levels")) {
         if (!tok_is(v, "3") && !tok_is(v, "4") && !tok_is(v, "5"))
-            return fail(p, "expected %s 4 or 5 (3 for an Arm stage 2), got '%s'", str(w), str(v));
+            return fail(p, "expected %s 4 or 5 (3 for an Arm stage 2), got '%s'", str(p, w),
+                        str(p, v));
         bool g = tok_is(w, "levels");
         *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
         o->given |= g ? VMO_LEVELS : VMO_HLEVELS;
     } else if (tok_is(w, "guest")) {
         if (!tok_is(v, "kernel") && !tok_is(v, "pager"))
-            return fail(p, "expected guest kernel or pager, got '%s'", str(v));
+            return fail(p, "expected guest kernel or pager, got '%s'", str(p, v));
         o->guest = tok_is(v, "pager") ? 1u : 2u;
     } else if (tok_is(w, "vcpus")) {
         if (number(p, v, false, "a number of vCPUs", &x) != VMS_OK || x < 1 || x > 64)
-            return fail(p, "expected vcpus N with N from 1 to 64, got '%s'", str(v));
+            return fail(p, "expected vcpus N with N from 1 to 64, got '%s'", str(p, v));
         o->vcpus = (unsigned)x;
     } else if (tok_is(w, "nested-tlb")) {
         if (number(p, v, false, "a number of entries", &x) != VMS_OK || x > 4096)
-            return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(v));
+            return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(p, v));
         o->nested_tlb = (unsigned)x;
         o->given |= VMO_NTLB;
     } else {
@@ -1396,7 +1397,7 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         return fail(p,
                     "expected mem, host, s2, host-page, levels, host-levels, nested-tlb, "
                     "shadow, guest or vcpus, got '%s'",
-                    str(w));
+                    str(p, w));
     }
     return VMS_OK;
 }
@@ -1415,9 +1416,9 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
         return fail(p, "expected '%s'", usage_of(c));
     if (tok_is(&t[1], "create")) {
         if (t[2].quoted || !t[2].len)
-            return fail(p, "expected a VM name, got '%s'", str(&t[2]));
+            return fail(p, "expected a VM name, got '%s'", str(p, &t[2]));
         if (lookup(sc->vmnames, sc->nvmnames, &t[2]) >= 0)
-            return fail(p, "VM '%s' already exists", str(&t[2]));
+            return fail(p, "VM '%s' already exists", str(p, &t[2]));
         c->vm = add_str(p, &sc->vmnames, &sc->nvmnames, &sc->vmnames_cap, t[2].s, t[2].len);
         if (c->vm < 0)
             return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
@@ -1432,11 +1433,11 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
     c->vm = lookup(sc->vmnames, sc->nvmnames, &t[1]);
     if (c->vm < 0)
         return fail(p, "expected 'create' or the name of a VM (vm create NAME first), got '%s'",
-                    str(&t[1]));
+                    str(p, &t[1]));
     if (tok_is(&t[2], "spawn")) {
         c->vmo.sub = 1;
         if (n != 4 && !(n == 6 && tok_is(&t[4], "core")))
-            return fail(p, "expected 'vm %s spawn PROC [core N]'", str(&t[1]));
+            return fail(p, "expected 'vm %s spawn PROC [core N]'", str(p, &t[1]));
         vms_status st = proc_new(p, &t[3], &c->proc);
         if (st == VMS_OK && n == 6)
             st = core_number(p, &t[5], &c->core);
@@ -1448,9 +1449,10 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
         else if (tok_is(&t[3], "exits"))
             c->vmo.sub = 3;
         else
-            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(&t[1]), str(&t[3]));
+            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(p, &t[1]),
+                        str(p, &t[3]));
         return VMS_OK;
     }
-    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'", str(&t[1]),
-                str(&t[1]));
+    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'",
+                str(p, &t[1]), str(p, &t[1]));
 }

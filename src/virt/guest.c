@@ -42,6 +42,7 @@ typedef struct vcpu_state {
     vms_nested *n;
     unsigned host; /* its host core */
     uint32_t vpid;
+    bool moved; /* on a new core since its last entry: flush its VPID there first */
 } vcpu_state;
 
 struct vms_guest {
@@ -276,6 +277,11 @@ static vms_core *plat_core(void *ud, unsigned i)
     vms_status st = vms_core_vm_run(c, v->n, v->vpid, &v->regs, on_exit, g);
     assert(st == VMS_OK);
     (void)st;
+    if (v->moved) { /* entries of this VPID left here by an earlier stay are stale */
+        vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
+        g->st.migration_flushes++;
+        v->moved = false;
+    }
     g->st.vcpu_loads++;
     g->st.exit_cycles += g->cfg.exit_cycles;
     vms_core_add_cycles(c, g->cfg.exit_cycles);
@@ -481,6 +487,57 @@ void vms_guest_destroy(vms_guest *g)
     vmsi_free(&g->alloc, g->free_hpfn, (n + 1) * sizeof *g->free_hpfn);
     vmsi_free(&g->alloc, g->free_slot, (n + 1) * sizeof *g->free_slot);
     vmsi_free(&g->alloc, g, sizeof *g);
+}
+
+vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_core, vms_err *err)
+{
+    if (vcpu_id >= g->cfg.nvcpus || host_core >= vms_machine_ncores(g->m))
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: vCPU %u to host core %u: no such vCPU or core",
+                        vcpu_id, host_core);
+    for (unsigned j = 0; j < g->cfg.nvcpus; j++)
+        if (j != vcpu_id && g->v[j].host == host_core)
+            return vmsi_err(err, VMS_ERR_INVAL, "guest: host core %u already runs vCPU %u",
+                            host_core, j);
+    vcpu_state *v = &g->v[vcpu_id];
+    if (v->host == host_core)
+        return VMS_OK;
+    vms_core *c = vms_machine_core(g->m, v->host);
+    if (vms_core_vm_save_area(c) == &v->regs)
+        vms_core_vm_exit(c);
+    v->host = host_core;
+    v->moved = true;
+    g->st.migrations++;
+    return VMS_OK;
+}
+
+vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
+{
+    const vms_guest_stats *t = &g->st;
+    vms_nested_stats n = {0};
+    for (unsigned i = 0; i < g->cfg.nvcpus; i++) {
+        const vms_nested_stats *v = vms_nested_get_stats(g->v[i].n);
+        n.walks += v->walks;
+        n.guest_refs += v->guest_refs;
+        n.s2_refs += v->s2_refs;
+        n.s2_walks += v->s2_walks;
+        n.s2_tlb_hits += v->s2_tlb_hits;
+    }
+    return vms_strbuf_printf(
+        sb,
+        "\"vm\": {\"vcpus\": %u, \"exits\": %llu, \"exits_walk\": %llu, \"exits_kernel\": %llu, "
+        "\"exit_cycles\": %llu, \"vcpu_loads\": %llu, \"migrations\": %llu, \"backed\": %llu, "
+        "\"unhandled\": %llu, \"host_frames\": %llu, \"walks_2d\": %llu, \"guest_refs\": %llu, "
+        "\"s2_refs\": %llu, \"s2_walks\": %llu, \"s2_tlb_hits\": %llu, \"host_swap\": {\"outs\": "
+        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu}}",
+        g->cfg.nvcpus, (unsigned long long)t->exits, (unsigned long long)t->exits_walk,
+        (unsigned long long)t->exits_kernel, (unsigned long long)t->exit_cycles,
+        (unsigned long long)t->vcpu_loads, (unsigned long long)t->migrations,
+        (unsigned long long)t->backed, (unsigned long long)t->unhandled,
+        (unsigned long long)t->host_frames, (unsigned long long)n.walks,
+        (unsigned long long)n.guest_refs, (unsigned long long)n.s2_refs,
+        (unsigned long long)n.s2_walks, (unsigned long long)n.s2_tlb_hits,
+        (unsigned long long)t->host_swapouts, (unsigned long long)t->host_swapins,
+        (unsigned long long)t->double_paging, (unsigned long long)t->false_reads);
 }
 
 vms_kernel *vms_guest_kernel(vms_guest *g)
