@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_explain.h"
+#include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
 #include "vmsim/virt.h"
 
@@ -31,8 +32,12 @@ static const char usage[] =
     "  --host-levels H             second-stage levels, 4 (default) or 5\n"
     "  --host-page 4K|2M|1G        the second stage maps guest memory with pages of this\n"
     "                              size (default 4K)\n"
-    "  --s2 ept|npt                Intel EPT (default, with accessed/dirty flags) or AMD\n"
-    "                              NPT (nested x86-64 tables at nCR3)\n"
+    "  --s2 ept|npt|arm            Intel EPT (default, with accessed/dirty flags), AMD\n"
+    "                              NPT (nested x86-64 tables at nCR3) or Arm Stage 2\n"
+    "                              (VTTBR_EL2; the default with --arch aarch64)\n"
+    "  --arch aarch64              an AArch64 guest (stage 1 at TTBR0_EL1, 4 levels) over\n"
+    "                              Arm Stage 2 (--host-levels 3 or 4); preset cortex-a76\n"
+    "                              unless --preset\n"
     "  --map VA=GPA[/SIZE][:PERMS] guest mapping: VA to guest-physical GPA; SIZE 4K, 2M or\n"
     "                              1G; PERMS from r w x (default rw), k for a supervisor\n"
     "                              page; repeatable. Every guest page is backed by host\n"
@@ -103,8 +108,8 @@ static int parse(int argc, char **argv, nopts *o)
             continue;
         } else if ((!strcmp(a, "--levels") || !strcmp(a, "--host-levels")) && v) {
             i++;
-            if (strcmp(v, "4") && strcmp(v, "5")) {
-                cli_error("explain", "bad %s '%s': expected 4 or 5", a, v);
+            if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "5")) {
+                cli_error("explain", "bad %s '%s': expected 4 or 5 (3 for an Arm stage 2)", a, v);
                 return EXIT_USAGE;
             }
             *(a[2] == 'l' ? &o->glevels : &o->hlevels) = (unsigned)atoi(v);
@@ -120,8 +125,10 @@ static int parse(int argc, char **argv, nopts *o)
                 o->kind = VMS_S2_EPT;
             else if (!strcmp(v, "npt"))
                 o->kind = VMS_S2_NPT;
+            else if (!strcmp(v, "arm"))
+                o->kind = VMS_S2_ARM;
             else {
-                cli_error("explain", "bad --s2 '%s': expected ept or npt", v);
+                cli_error("explain", "bad --s2 '%s': expected ept, npt or arm", v);
                 return EXIT_USAGE;
             }
         } else if (!strcmp(a, "--map") && v) {
@@ -183,6 +190,24 @@ static void print_s2_ref(const vms_nested_ref *r, const vms_pt_format *f, unsign
            f->level_name[r->level], r->ptep, r->pte, bits);
 }
 
+/* One guest reference of an AArch64 guest, in its format's words. */
+static void print_guest_ref_fmt(const vms_nested_ref *r, const vms_pt_format *g, unsigned no)
+{
+    char bits[96];
+    vms_pte_info in;
+    g->bits_str(r->pte, r->level, bits, sizeof bits);
+    vms_fmt_decode(g, r->pte, r->level, &in);
+    printf("  %2u. guest %-7s descriptor @IPA 0x%09" PRIx64 " (PA 0x%09" PRIx64 ") = 0x%016" PRIx64
+           "  [%s]",
+           no, g->level_name[r->level], r->gpa, r->ptep, r->pte, bits);
+    if (!in.present)
+        printf("\n");
+    else if (in.leaf)
+        printf(" -> page at IPA 0x%" PRIx64 "\n", in.pa);
+    else
+        printf(" -> next table IPA 0x%" PRIx64 "\n", in.pa);
+}
+
 /* One guest reference. */
 static void print_guest_ref(const vms_nested_ref *r, unsigned no)
 {
@@ -202,23 +227,29 @@ static void print_guest_ref(const vms_nested_ref *r, unsigned no)
 
 /* Narrate the references of a 2D walk, grouped by the GPA each second-stage walk
  * translates. */
-static void print_trace(const vms_nested_trace *t, const vms_pt_format *f)
+static void print_trace(const vms_nested_trace *t, const vms_pt_format *f, const vms_pt_format *g)
 {
     uint64_t cur = UINT64_MAX;
     for (unsigned i = 0; i < t->nrefs; i++) {
         const vms_nested_ref *r = &t->ref[i];
         if (r->stage == 2 && r->gpa != cur) {
             cur = r->gpa;
-            if (r->for_level)
+            if (r->for_level && g)
+                printf("      %s: where is the guest %s table? IPA 0x%" PRIx64 "\n", f->root_reg,
+                       g->level_name[r->for_level], r->gpa & ~VMS_PAGE_MASK);
+            else if (r->for_level)
                 printf("      %s: where is the guest %s table? GPA 0x%" PRIx64 "\n", f->root_reg,
                        glevel_name(r->for_level), r->gpa & ~VMS_PAGE_MASK);
             else
-                printf("      %s: the data's guest-physical address 0x%" PRIx64 "\n", f->root_reg,
-                       r->gpa);
+                printf("      %s: the data's %s 0x%" PRIx64 "\n", f->root_reg,
+                       g ? "intermediate physical address" : "guest-physical address", r->gpa);
         }
         if (r->stage == 2)
             print_s2_ref(r, f, i + 1);
-        else {
+        else if (g) {
+            cur = UINT64_MAX;
+            print_guest_ref_fmt(r, g, i + 1);
+        } else {
             cur = UINT64_MAX;
             print_guest_ref(r, i + 1);
         }
@@ -227,6 +258,12 @@ static void print_trace(const vms_nested_trace *t, const vms_pt_format *f)
 
 static void print_exit(const vms_nested *n, const vms_fault *f)
 {
+    if (f->kind == VMS_FAULT_PF && vms_nested_s2(n)->kind == VMS_S2_ARM) {
+        printf("  result: guest stage 1 abort (taken to the guest's EL1, no exit to EL2), "
+               "FAR_EL1 = 0x%" PRIx64 ", ESR_EL1 = 0x%08x (%s)\n",
+               f->va, f->error_code, vms_a64_fsc_name(vms_a64_esr_fsc(f->error_code)));
+        return;
+    }
     if (f->kind == VMS_FAULT_PF) {
         printf("  result: guest page fault (delivered to the guest, no VM exit), CR2 = 0x%" PRIx64
                ", error code 0x%x\n",
@@ -248,13 +285,21 @@ static void print_exit(const vms_nested *n, const vms_fault *f)
 static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t va,
                        vms_access_kind k)
 {
-    const vms_pt_format *f = vms_s2_format(vms_nested_s2(n));
-    printf("\nTranslating 0x%" PRIx64 " (%s, %s mode) in the guest: %u-level guest paging, "
-           "CR3 = GPA 0x%" PRIx64 "; %s = 0x%" PRIx64 " (%u levels)\n",
-           va, vms_access_name(k), g->user ? "user" : "supervisor", vms_regs_levels(g), g->cr3,
-           f->root_reg,
-           vms_nested_s2(n)->kind == VMS_S2_EPT ? vms_nested_s2(n)->eptp : vms_nested_s2(n)->ncr3,
-           f->levels);
+    const vms_pt_format *f = vms_s2_format(vms_nested_s2(n)), *gf = g->fmt;
+    if (gf)
+        printf("\nTranslating 0x%" PRIx64 " (%s, EL%d) in the guest: stage 1 at TTBR0_EL1 = IPA "
+               "0x%" PRIx64 "; %s = 0x%016" PRIx64 " (VMID %u, %u levels)\n",
+               va, vms_access_name(k), g->user ? 0 : 1, g->ttbr0_el1, f->root_reg,
+               vms_nested_s2(n)->vttbr, (unsigned)(vms_nested_s2(n)->vttbr >> VMS_VTTBR_VMID_SHIFT),
+               f->levels);
+    else
+        printf("\nTranslating 0x%" PRIx64 " (%s, %s mode) in the guest: %u-level guest paging, "
+               "CR3 = GPA 0x%" PRIx64 "; %s = 0x%" PRIx64 " (%u levels)\n",
+               va, vms_access_name(k), g->user ? "user" : "supervisor", vms_regs_levels(g), g->cr3,
+               f->root_reg,
+               vms_nested_s2(n)->kind == VMS_S2_EPT ? vms_nested_s2(n)->eptp
+                                                    : vms_nested_s2(n)->ncr3,
+               f->levels);
     vms_nested_trace tr;
     vms_nested_set_trace(n, &tr);
     tr.nrefs = 0;
@@ -267,7 +312,7 @@ static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t v
     bool walked = vms_nested_get_stats(n)->walks != walks;
     printf("  %s\n", walked ? "TLB miss: a two-dimensional walk" : "TLB hit: no walk");
     if (walked)
-        print_trace(&tr, f);
+        print_trace(&tr, f, gf);
     if (!ok) {
         print_exit(n, &fl);
         vms_nested_set_trace(n, NULL);
@@ -308,27 +353,35 @@ int cmd_explain_nested(int argc, char **argv)
     if (rc)
         return rc;
     const vms_config_vm *cv = &conf.vm;
+    bool arm = conf.machine.fmt && !strcmp(conf.machine.fmt->arch, "aarch64");
     nopts o = {.glevels = cv->guest_levels,
                .hlevels = cv->host_levels,
                .hpage = (vms_pgsize)cv->host_page,
-               .kind = cv->s2 ? (vms_s2_kind)cv->s2 : VMS_S2_EPT,
+               .kind = cv->s2 ? (vms_s2_kind)cv->s2
+                       : arm  ? VMS_S2_ARM
+                              : VMS_S2_EPT,
                .user = true};
     rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_machine_config cfg = conf.machine;
     vms_err err = {0};
-    if (cfg.fmt) {
-        cli_error("explain", "--nested models x86-64 guests: arch '%s' is not x86-64",
+    if (cfg.fmt && !arm) {
+        cli_error("explain", "--nested models x86-64 and aarch64 guests, not arch '%s'",
                   cfg.fmt->arch);
         return EXIT_USAGE;
     }
-    if (o.kind != VMS_S2_EPT && o.kind != VMS_S2_NPT) {
-        cli_error("explain", "--nested on x86-64: vm.s2 is ept or npt");
+    if (arm ? o.kind != VMS_S2_ARM : o.kind != VMS_S2_EPT && o.kind != VMS_S2_NPT) {
+        cli_error("explain", "%s",
+                  arm ? "--nested on aarch64: the second stage is Arm Stage 2 (--s2 arm)"
+                      : "--nested on x86-64: vm.s2 is ept or npt (--s2 arm needs --arch aarch64)");
         return EXIT_USAGE;
     }
-    if ((o.glevels != 4 && o.glevels != 5) || (o.hlevels != 4 && o.hlevels != 5)) {
-        cli_error("explain", "--nested on x86-64: vm.levels and vm.host_levels are 4 or 5");
+    if (arm ? o.glevels != 4 || (o.hlevels != 3 && o.hlevels != 4)
+            : (o.glevels != 4 && o.glevels != 5) || (o.hlevels != 4 && o.hlevels != 5)) {
+        cli_error("explain", "%s",
+                  arm ? "--nested on aarch64: guest levels 4, stage 2 levels 3 or 4"
+                      : "--nested on x86-64: vm.levels and vm.host_levels are 4 or 5");
         return EXIT_USAGE;
     }
     bool demo = o.nmaps == 0;
@@ -351,9 +404,12 @@ int cmd_explain_nested(int argc, char **argv)
     }
     vms_bus *bus = vms_machine_bus(m);
     vms_core *c = vms_machine_core(m, 0);
-    const vms_pt_format *s2f =
-        o.kind == VMS_S2_EPT ? vms_format_ept(o.hlevels) : vms_format_npt(o.hlevels);
+    const vms_pt_format *s2f = o.kind == VMS_S2_EPT   ? vms_format_ept(o.hlevels)
+                               : o.kind == VMS_S2_NPT ? vms_format_npt(o.hlevels)
+                                                      : vms_format_stage2(o.hlevels);
     unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    if (arm) /* young, writable stage 2 leaves (no Access flag faults) */
+        prot |= VMS_PGPROT_A | VMS_PGPROT_D;
     vms_gspace gs;
     vms_nested *n = NULL;
     vms_s2_regs s2 = {.kind = o.kind, .npt_levels = o.hlevels};
@@ -368,20 +424,31 @@ int cmd_explain_nested(int argc, char **argv)
         goto fail;
     s2.eptp = vms_eptp_make(gs.s2.root, o.hlevels, VMS_EPT_MT_WB, true);
     s2.ncr3 = gs.s2.root;
+    s2.vttbr = vms_vttbr_make(gs.s2.root, 1);
+    s2.vtcr = vms_vtcr_make(o.hlevels, true, true);
     if (vms_nested_create(NULL, bus, &s2, &ncfg, &n, &err) != VMS_OK)
         goto fail;
     vms_pt_ops ops = vms_gspace_table_ops(&gs);
-    if (vms_pt_init(&gpt, vms_nested_guest_bus(n), o.glevels, &ops, &err) != VMS_OK)
+    if ((arm ? vms_pt_init_format(&gpt, vms_nested_guest_bus(n), vms_format_aarch64(), &ops, &err)
+             : vms_pt_init(&gpt, vms_nested_guest_bus(n), o.glevels, &ops, &err)) != VMS_OK)
         goto fail;
-    printf("Two-stage translation: %u-level guest paging over %s (%u levels, %s host pages)\n",
-           o.glevels, s2f->title, o.hlevels, vms_pgsize_name(o.hpage));
+    printf("Two-stage translation: %s over %s (%u levels, %s host pages)\n",
+           arm              ? "AArch64 stage 1 (4 levels, 4 KiB granule)"
+           : o.glevels == 5 ? "5-level guest paging"
+                            : "4-level guest paging",
+           s2f->title, o.hlevels, vms_pgsize_name(o.hpage));
     printf("Guest page tables in guest-physical memory (root at GPA 0x%" PRIx64
            "); second-stage tables in host RAM (root at 0x%" PRIx64 "):\n",
            gpt.root, gs.s2.root);
     for (unsigned i = 0; i < o.nmaps; i++) {
         explain_map *mp = &o.maps[i];
         uint64_t hpa;
-        if (vms_pt_map(&gpt, mp->va, mp->pa, mp->size, mp->flags, &err) != VMS_OK ||
+        unsigned gprot = VMS_PGPROT_R | VMS_PGPROT_A |
+                         (mp->flags & VMS_PTE_RW ? VMS_PGPROT_W | VMS_PGPROT_D : 0) |
+                         (mp->flags & VMS_PTE_XD ? 0 : VMS_PGPROT_X) |
+                         (mp->flags & VMS_PTE_US ? VMS_PGPROT_U : 0);
+        if ((arm ? vms_pt_map_prot(&gpt, mp->va, mp->pa, mp->size, gprot, &err)
+                 : vms_pt_map(&gpt, mp->va, mp->pa, mp->size, mp->flags, &err)) != VMS_OK ||
             vms_gspace_back(&gs, mp->pa, &hpa, &err) != VMS_OK)
             goto fail;
         printf("  guest maps virtual 0x%" PRIx64 " -> guest physical 0x%" PRIx64
@@ -395,8 +462,10 @@ int cmd_explain_nested(int argc, char **argv)
         uint64_t pte;
         vms_pgsize sz;
         if (vms_pt_lookup(&gpt, o.vas[i], &pte, NULL, &sz)) {
-            uint64_t gpa = (vms_pte_addr(pte) & ~(vms_pgsize_bytes(sz) - 1)) |
-                           (o.vas[i] & (vms_pgsize_bytes(sz) - 1));
+            vms_pte_info in;
+            vms_fmt_decode(gpt.fmt, pte, vms_fmt_size_level(sz), &in);
+            uint64_t gpa =
+                (in.pa & ~(vms_pgsize_bytes(sz) - 1)) | (o.vas[i] & (vms_pgsize_bytes(sz) - 1));
             if (vms_gspace_back(&gs, gpa, NULL, &err) != VMS_OK)
                 goto fail;
         }
@@ -404,10 +473,19 @@ int cmd_explain_nested(int argc, char **argv)
     printf("  the second stage maps %" PRIu64 " %s page%s of guest-physical memory\n", gs.backed,
            vms_pgsize_name(o.hpage), gs.backed == 1 ? "" : "s");
     vms_regs g = *vms_core_regs(c);
-    g.fmt = NULL;
-    g.cr3 = gpt.root;
-    g.cr4 = (g.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
-            (o.glevels == 5 ? VMS_CR4_LA57 : 0);
+    if (arm) { /* EL0/EL1 with TTBR0_EL1 at the guest's tables (ASID 0), 48-bit VAs */
+        g.fmt = vms_format_aarch64();
+        g.tcr_el1 = vms_a64_tcr(o.hlevels == 4 ? 48 : 39, false, false, false, false);
+        g.sctlr_el1 = VMS_A64_SCTLR_M;
+        g.ttbr0_el1 = gpt.root;
+        g.ttbr1_el1 = 0;
+        g.pan = false;
+    } else {
+        g.fmt = NULL;
+        g.cr3 = gpt.root;
+        g.cr4 = (g.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
+                (o.glevels == 5 ? VMS_CR4_LA57 : 0);
+    }
     g.user = o.user;
     if (vms_core_vm_enter(c, n, 1, &g) != VMS_OK) {
         snprintf(err.msg, sizeof err.msg, "VM entry refused");

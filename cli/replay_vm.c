@@ -31,10 +31,12 @@ static const char usage[] =
     "  --config FILE          load configuration keys from an INI file\n"
     "  --set KEY=VALUE        set one key (repeatable), e.g. vm.nested_tlb=64,\n"
     "                         vm.pwc.pde=none, vm.cost.exit=2000, cache=skylake\n"
-    "  --s2 ept|npt|none      the second stage (vm.s2, default ept); none: the same pager\n"
-    "                         natively\n"
-    "  --levels G             guest paging levels 4|5 (vm.levels, default 4)\n"
-    "  --host-levels H        second-stage levels 4|5 (vm.host_levels, default 4)\n"
+    "  --arch aarch64         an Arm machine (preset cortex-a76 unless --preset): an\n"
+    "                         AArch64 guest (stage 1 at TTBR0_EL1) over Arm Stage 2\n"
+    "  --s2 ept|npt|arm|none  the second stage (vm.s2, default ept on x86-64, arm on\n"
+    "                         aarch64); none: the same pager natively (x86-64)\n"
+    "  --levels G             guest paging levels 4|5 (vm.levels, default 4; Arm 4)\n"
+    "  --host-levels H        second-stage levels 4|5 (vm.host_levels, default 4; Arm 3|4)\n"
     "  --host-page 4K|2M|1G   second-stage page size backing guest memory (vm.host_page,\n"
     "                         default 4K)\n"
     "  --shadow               shadow paging (vm.shadow): the hypervisor keeps GVA -> HPA\n"
@@ -72,18 +74,18 @@ static int parse(int argc, char **argv, vopts *o)
             i++; /* cli_vm_config's */
         } else if (!strcmp(a, "--s2") && v) {
             i++;
-            o->kind = !strcmp(v, "ept")    ? VMS_S2_EPT
-                      : !strcmp(v, "npt")  ? VMS_S2_NPT
-                      : !strcmp(v, "none") ? VMS_S2_NONE
-                                           : VMS_S2_ARM;
-            if (o->kind == VMS_S2_ARM) {
-                cli_error("replay", "bad --s2 '%s': expected ept, npt or none", v);
+            if (strcmp(v, "ept") && strcmp(v, "npt") && strcmp(v, "arm") && strcmp(v, "none")) {
+                cli_error("replay", "bad --s2 '%s': expected ept, npt, arm or none", v);
                 return EXIT_USAGE;
             }
+            o->kind = !strcmp(v, "ept")   ? VMS_S2_EPT
+                      : !strcmp(v, "npt") ? VMS_S2_NPT
+                      : !strcmp(v, "arm") ? VMS_S2_ARM
+                                          : VMS_S2_NONE;
         } else if ((!strcmp(a, "--levels") || !strcmp(a, "--host-levels")) && v) {
             i++;
-            if (strcmp(v, "4") && strcmp(v, "5")) {
-                cli_error("replay", "bad %s '%s': expected 4 or 5", a, v);
+            if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "5")) {
+                cli_error("replay", "bad %s '%s': expected 4 or 5 (3 for an Arm stage 2)", a, v);
                 return EXIT_USAGE;
             }
             *(a[2] == 'l' ? &o->glevels : &o->hlevels) = (unsigned)atoi(v);
@@ -232,7 +234,10 @@ int cmd_replay_vm(int argc, char **argv)
     if (rc)
         return rc;
     const vms_config_vm *cv = &conf.vm;
-    vopts o = {.kind = cv->s2 ? (vms_s2_kind)cv->s2 : VMS_S2_EPT,
+    bool arm = conf.machine.fmt && !strcmp(conf.machine.fmt->arch, "aarch64");
+    vopts o = {.kind = cv->s2 ? (vms_s2_kind)cv->s2
+                       : arm  ? VMS_S2_ARM
+                              : VMS_S2_EPT,
                .glevels = cv->guest_levels,
                .hlevels = cv->host_levels,
                .hpage = (vms_pgsize)cv->host_page,
@@ -241,9 +246,15 @@ int cmd_replay_vm(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
     vms_err err = {0};
-    if (conf.machine.fmt) {
-        cli_error("replay", "--vm models x86-64 guests: arch '%s' is not x86-64",
+    if (conf.machine.fmt && !arm) {
+        cli_error("replay", "--vm models x86-64 and aarch64 guests, not arch '%s'",
                   conf.machine.fmt->arch);
+        return EXIT_USAGE;
+    }
+    if (arm ? o.kind != VMS_S2_ARM : o.kind == VMS_S2_ARM) {
+        cli_error("replay", "%s",
+                  arm ? "an aarch64 guest runs over --s2 arm (Stage 2); --s2 none is x86-64 only"
+                      : "--s2 arm needs --arch aarch64");
         return EXIT_USAGE;
     }
     /* What the run uses, so that the JSON's "config" says it. */

@@ -1,7 +1,8 @@
 /*
  * vm_config.c — the configuration `replay --vm` and `explain --nested` start from: the
- * preset, --config FILE and --set KEY=VALUE in the order given (the vm.* keys among
- * them, config.h vms_config_vm), before their own flags override single knobs.
+ * preset (--preset; --arch aarch64 alone picks cortex-a76), --arch, then --config FILE
+ * and --set KEY=VALUE in the order given (the vm.* keys among them, config.h
+ * vms_config_vm), before their own flags override single knobs.
  */
 #include <string.h>
 
@@ -9,12 +10,19 @@
 
 int cli_vm_config(int argc, char **argv, const char *cmd, vms_config *c)
 {
-    const char *preset = NULL;
+    const char *preset = NULL, *arch = NULL;
     vms_err err = {0};
-    for (int i = 1; i + 1 < argc; i++)
+    for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--preset"))
             preset = argv[i + 1];
-    if (vms_config_init(c, preset, &err) != VMS_OK) {
+        if (!strcmp(argv[i], "--arch"))
+            arch = argv[i + 1];
+    }
+    /* --arch aarch64 alone: the Arm core's preset (its TLBs and walk caches) */
+    if (!preset && arch && !strcmp(arch, "aarch64"))
+        preset = "cortex-a76";
+    if (vms_config_init(c, preset, &err) != VMS_OK ||
+        (arch && vms_config_set(c, "arch", arch, "--arch", &err) != VMS_OK)) {
         cli_error(cmd, "%s", err.msg);
         return EXIT_USAGE;
     }
@@ -24,7 +32,7 @@ int cli_vm_config(int argc, char **argv, const char *cmd, vms_config *c)
             st = vms_config_load(c, argv[++i], &err);
         else if (!strcmp(argv[i], "--set"))
             st = vms_config_set_arg(c, argv[++i], &err);
-        else if (!strcmp(argv[i], "--preset"))
+        else if (!strcmp(argv[i], "--preset") || !strcmp(argv[i], "--arch"))
             i++;
         if (st != VMS_OK) {
             cli_error(cmd, "%s", err.msg);
@@ -36,5 +44,6 @@ int cli_vm_config(int argc, char **argv, const char *cmd, vms_config *c)
 
 bool cli_vm_config_arg(const char *a)
 {
-    return !strcmp(a, "--config") || !strcmp(a, "--set") || !strcmp(a, "--preset");
+    return !strcmp(a, "--config") || !strcmp(a, "--set") || !strcmp(a, "--preset") ||
+           !strcmp(a, "--arch");
 }

@@ -68,8 +68,8 @@ static void test_syntax_errors(void)
          "t.scn:2: expected a new label name after 'as', got '9lives'"},
         {"vm g spawn p\n", "t.scn:1: expected 'create' or the name of a VM (vm create NAME first)"},
         {"vm create g\nvm create g\n", "t.scn:2: VM 'g' already exists"},
-        {"vm create g mem 1M\n", "t.scn:1: expected guest memory of 257M to 1T"},
-        {"vm create g s2 vmx\n", "t.scn:1: expected s2 ept or npt, got 'vmx'"},
+        {"vm create g mem 1M\n", "t.scn:1: expected guest memory of 16M to 1T"},
+        {"vm create g s2 vmx\n", "t.scn:1: expected s2 ept, npt or arm, got 'vmx'"},
         {"vm create g host-page 3K\n", "t.scn:1: expected host-page 4K, 2M or 1G, got '3K'"},
         {"vm create g\nvm g show tlb\n", "t.scn:2: expected 'vm g show ept|npt|exits', got 'tlb'"},
         {"vm create g bogus 1\n", "t.scn:1: expected mem, host, s2, host-page, levels"},
@@ -283,7 +283,7 @@ static void test_vm(void)
                        "spawn h\n"
                        "mmap h 0x10000000 4K rw\n"
                        "write h 0x10000000 \"host\"\n"
-                       "vm create g mem 1G host 32M\n"
+                       "vm create g mem 1G host 32M guest pager\n"
                        "vm g spawn p\n"
                        "write p 0x10000000 \"guest\"\n"         /* the host's VA */
                        "read p 0x10000000 5 expect \"guest\"\n" /* passes */
@@ -292,10 +292,10 @@ static void test_vm(void)
                        "touch p 0x20000000 16K write\n"
                        "vm g show exits\n"
                        "vm g show ept\n"
-                       "mmap p auto 4K rw\n"     /* error: 14 */
-                       "vm g spawn q\n"          /* error: 15 */
-                       "vm create big host 1T\n" /* error: 16 */
-                       "vm create n s2 npt host 16M host-page 2M\n"
+                       "mmap p auto 4K rw\n"                 /* error: 14 */
+                       "vm g spawn q\n"                      /* error: 15 */
+                       "vm create big host 1T guest pager\n" /* error: 16 */
+                       "vm create n s2 npt host 16M host-page 2M guest pager\n"
                        "vm n spawn z\n"
                        "read z 0x10000000 5 expect 0x0000000000\n" /* passes: its own memory */
                        "exit p\n";
@@ -328,6 +328,75 @@ static void test_vm(void)
     CHECK(!strcmp(vms_strbuf_str(&cap.out), vms_strbuf_str(&cap2.out)));
     cap_free(&cap);
     cap_free(&cap2);
+}
+
+/* The kernel model as a VM's guest kernel: the ordinary commands run on it (mmap, fork
+ * and copy-on-write inside the guest), with VM exits counted; what a guest process may
+ * not do here is an error naming the line. */
+static void test_vm_kernel(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=256M\n"
+                       "spawn h\n"
+                       "mmap h 0x10000000 4K rw\n"
+                       "write h 0x10000000 \"host\"\n"
+                       "vm create g mem 128M host 32M\n"
+                       "vm g spawn p\n"
+                       "mmap p 0x10000000 16K rw\n"
+                       "write p 0x10000000 \"guest\"\n"
+                       "fork p c\n"
+                       "write c 0x10000000 \"child\"\n"
+                       "read p 0x10000000 5 expect \"guest\"\n" /* COW in the guest */
+                       "read c 0x10000000 5 expect \"child\"\n"
+                       "read h 0x10000000 4 expect \"host\"\n"
+                       "show walk p 0x10000000\n"          /* error: 14 */
+                       "read p 0x20000000 1 expect segv\n" /* unmapped in the guest */
+                       "vm g show exits\n"
+                       "vm g show ept\n"
+                       "exit c\n"
+                       "exit p\n";
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 4);
+    CHECK_EQ(r.expects_failed, 0);
+    CHECK_EQ(r.errors, 1);
+    CHECK_EQ(r.unexpected_faults, 0);
+    const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(e, "t.scn:14: show walk on a guest process"));
+    CHECK(strstr(o, "vm create g: EPT with 4K host pages; guest memory 128M"));
+    CHECK(strstr(o, "guest kernel: the kernel model"));
+    CHECK(strstr(o, "vm g spawn p -> pid 1 in the guest, on vCPU 0"));
+    CHECK(strstr(o, "VM exit"));
+    CHECK(strstr(o, "exits of vm g: "));
+    CHECK(strstr(o, "second stage of vm g: Intel EPT, 4-level, EPTP = "));
+    CHECK(strstr(o, "4K  EPT PT entry @"));
+    cap_free(&cap);
+}
+
+/* An Arm VM on an aarch64 machine: an AArch64 guest over Stage 2, the bytes read back. */
+static void test_vm_arm(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=256M\n"
+                       "set arch=aarch64\n"
+                       "vm create a mem 1G host 32M\n"
+                       "vm a spawn p\n"
+                       "write p 0x10000000 \"on arm\"\n"
+                       "read p 0x10000000 6 expect \"on arm\"\n"
+                       "vm a show ept\n"
+                       "vm create b s2 ept host 16M\n"; /* error: 8 */
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 1);
+    CHECK_EQ(r.expects_failed, 0);
+    CHECK_EQ(r.errors, 1);
+    const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "vm create a: Stage 2, 4-level guest paging over 4-level Stage 2"));
+    CHECK(strstr(o, "second stage of vm a: Arm stage 2"));
+    CHECK(strstr(o, "VTTBR_EL2 = 0x1000"));
+    CHECK(strstr(o, "guest faults +1, VM exits +1"));
+    CHECK(strstr(e, "t.scn:8: vm create b: an aarch64 machine's VMs use Arm Stage 2"));
+    cap_free(&cap);
 }
 
 static void test_features_and_determinism(void)
@@ -640,6 +709,8 @@ int main(int argc, char **argv)
     test_long_errors();
     test_run_outcomes();
     test_vm();
+    test_vm_arm();
+    test_vm_kernel();
     test_read_streamed();
     test_features_and_determinism();
     test_host_writes();

@@ -221,6 +221,42 @@ void vms_kernel_config_default(vms_kernel_config *cfg);
 vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_kernel **out,
                              vms_err *err);
 
+/*
+ * What a kernel runs on when it is not the machine itself (virt.h vms_guest: a guest
+ * kernel in a VM). The kernel is the same; only three things change:
+ *  - its physical address space is `bus` (its page tables are written there and the
+ *    hardware walks them there), with `ram_bytes` of memory laid out as a PC's;
+ *  - it sees `ncores` CPUs, and core(ud, i) is the core running CPU i at the time of the
+ *    call (the platform may have to switch the core to it first); the pointer is good
+ *    until the kernel asks for another CPU;
+ *  - its own data moves (zero fill, COW copies, swap and file I/O) reach the bytes of
+ *    physical frame pfn through frame(ud, pfn, use, &host_pfn): the frame of the
+ *    machine's RAM that holds them now (a hypervisor backs, or swaps in, the page first;
+ *    use says why the kernel touches it). VMS_OK or a failure status.
+ * Everything else (cost model, page-table format, allocator) is the machine's. On bare
+ * metal (vms_kernel_create) none of this is used and nothing changes.
+ */
+typedef enum vms_kmem_use {
+    VMS_KMEM_READ = 0,  /* the kernel reads the frame */
+    VMS_KMEM_WRITE,     /* it writes part of it */
+    VMS_KMEM_OVERWRITE, /* it writes all 4 KiB (zero fill, a copy's destination, a swap-in) */
+    VMS_KMEM_IO_READ,   /* it reads the frame to write it to a device (swap-out, writeback) */
+} vms_kmem_use;
+
+typedef struct vms_kernel_platform {
+    vms_bus *bus;
+    uint64_t ram_bytes;
+    unsigned ncores;
+    vms_core *(*core)(void *ud, unsigned cpu);
+    vms_status (*frame)(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn);
+    void *ud;
+} vms_kernel_platform;
+
+/* Boot a kernel as vms_kernel_create does, on platform p (copied; ud borrowed) over
+ * machine m. The x86-64 radix design only (VMS_ERR_UNSUPPORTED otherwise). */
+vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
+                                const vms_kernel_config *cfg, vms_kernel **out, vms_err *err);
+
 /* Exit every process, write back dirty shared file pages, free every frame and table
  * the kernel allocated, and the kernel itself. NULL is accepted. */
 void vms_kernel_destroy(vms_kernel *k);

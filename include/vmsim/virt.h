@@ -68,6 +68,7 @@
 
 #include "vmsim/bus.h"
 #include "vmsim/format.h"
+#include "vmsim/kernel.h"
 #include "vmsim/pt.h"
 #include "vmsim/pwc.h"
 #include "vmsim/tlb.h"
@@ -403,6 +404,29 @@ vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *sh
  * (tagged with its VM) for the next entry. No-op outside a guest. */
 void vms_core_vm_exit(vms_core *c);
 
+/*
+ * A hypervisor's handler of a second-stage exit on core c (fault: VMS_FAULT_S2, pa the
+ * GPA; details in vms_nested_last_exit): true when it fixed the cause (the guest's
+ * access then walks again), false to fail the access with the fault.
+ */
+typedef bool (*vms_vm_exit_fn)(void *ud, vms_core *c, const vms_fault *f);
+
+/*
+ * VM entry of a vCPU as a hypervisor runs one: vms_core_vm_enter with the guest's
+ * registers from *save, and at the exit (vms_core_vm_exit, whoever calls it: the
+ * host kernel using the core, another vCPU taking it) the guest's registers are saved
+ * back to *save (the VMCS guest-state area). Second-stage faults of the guest's
+ * accesses and walks go to fn (may be NULL) and are retried when it fixes them, so the
+ * guest never sees them. save is borrowed until the exit.
+ */
+vms_status vms_core_vm_run(vms_core *c, vms_nested *n, uint32_t vm, vms_regs *save,
+                           vms_vm_exit_fn fn, void *ud);
+
+/* The save area of the vCPU core c runs (vms_core_vm_run), or NULL; the VM tag core c
+ * runs (0: the host). */
+vms_regs *vms_core_vm_save_area(const vms_core *c);
+uint32_t vms_core_vm(const vms_core *c);
+
 /* The two-stage MMU core c runs on, or NULL natively. */
 vms_nested *vms_core_nested(const vms_core *c);
 
@@ -564,5 +588,121 @@ const vms_pt *vms_vm_guest_pt(const vms_vm *vm);
 typedef struct vms_iommu vms_iommu;
 vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
                                 uint64_t iommu_tables_at, vms_err *err);
+
+/* ---- a VM running the kernel model as its guest kernel (guest.c) ---- */
+
+/*
+ * A guest: a VM whose guest kernel is the real kernel model (kernel.h, proc.h, mman.h:
+ * processes, VMAs, faults, COW, swap, page cache), booted with vms_kernel_create_on on
+ * the VM's platform:
+ *  - its physical memory is guest-physical space [0, guest_mem), a PC layout below the
+ *    device window; its page tables live there and its vCPUs' MMUs walk them in two
+ *    dimensions (vms_nested), so it configures the guest MMU only architecturally
+ *    (MOV CR3, INVLPG, INVPCID, IPIs to its vCPUs), exactly as on bare metal;
+ *  - vCPU i (nvcpus of them) has VPID vpid + i and runs on host core pin[i] (distinct
+ *    cores; NULL: core i). The hypervisor loads a vCPU on its core when the guest
+ *    kernel needs that CPU (an entry, charged exit_cycles) and the host kernel's use
+ *    of the core exits it (its registers are saved, vms_core_vm_run);
+ *  - memory is backed lazily: a second-stage violation of the hardware's 2D walk, or
+ *    the guest kernel's first touch of a frame (its own zero fill or copy), is a VM
+ *    exit whose handler backs the page with a host frame from [host_at, host_end);
+ *  - host overcommit (item 7): with host_frames > 0 the VM holds at most that many
+ *    host frames; backing one more swaps a resident guest page out to the host's swap
+ *    file (FIFO), unmapping its second-stage leaf and INVEPT on every vCPU's core. A
+ *    guest page the host swapped is read back on its next touch. When the guest kernel
+ *    itself swaps out (or writes back) a page the host had swapped, the host must read
+ *    it in for the guest to write it out: double paging (Goldberg & Hassinger 1974;
+ *    Waldspurger, OSDI 2002 §3), counted with the other avoidable host reads.
+ * With a host kernel (host_kernel non-NULL) the host RAM the VM uses (second-stage
+ * tables and backing) is reserved from its frame allocator, so host processes and VMs
+ * run side by side on disjoint memory.
+ */
+typedef struct vms_guest_config {
+    vms_s2_kind kind;      /* EPT (default when NONE) or NPT */
+    unsigned host_levels;  /* 4 or 5 (0: 4) */
+    vms_pgsize host_page;  /* second-stage leaves: 4K or 2M (host swap: 4K only) */
+    bool ad;               /* EPT accessed/dirty flags */
+    uint64_t guest_mem;    /* bytes of guest RAM, 16 MiB … 3 GiB (0: 256 MiB) */
+    uint64_t s2_tables_at; /* host RAM for second-stage tables: [at, at + 4 MiB) */
+    uint64_t host_at;      /* host RAM backing guest memory: [host_at, host_end) */
+    uint64_t host_end;
+    uint64_t host_frames;            /* host frames the VM may hold (0: no limit, no host swap) */
+    const char *host_swap_file;      /* the host's swap file for this VM (NULL: a temporary
+                                        file, gone at destroy); borrowed */
+    uint32_t vpid;                   /* >= 1: vCPU i is tagged vpid + i */
+    unsigned nvcpus;                 /* 1 … host cores (0: 1) */
+    const unsigned *pin;             /* host core of each vCPU (NULL: vCPU i on core i); copied */
+    uint32_t exit_cycles;            /* one VM exit and re-entry (0: 1200, an assumption) */
+    const vms_tlb_config *s2_tlb;    /* each vCPU's nested TLB (NULL: none) */
+    const vms_pwc_config *guest_pwc; /* each vCPU's guest page-walk caches (NULL: none) */
+    uint64_t seed;
+    const vms_kernel_config *kernel; /* the guest kernel's configuration (NULL: defaults) */
+    vms_kernel *host_kernel;         /* the host's kernel on the same machine, or NULL */
+} vms_guest_config;
+
+typedef struct vms_guest_stats {
+    uint64_t exits;             /* VM exits: second-stage violations handled */
+    uint64_t exits_walk;        /* … of them met by the hardware (a 2D walk or a data access) */
+    uint64_t exits_kernel;      /* … by the guest kernel's own touch of a frame */
+    uint64_t exit_cycles;       /* cycles they and the vCPU entries cost */
+    uint64_t vcpu_loads;        /* vCPU entries onto a host core (after the core ran another) */
+    uint64_t migrations;        /* vCPUs moved to another host core (vms_guest_move_vcpu) */
+    uint64_t migration_flushes; /* INVVPID single-context at a moved vCPU's first entry */
+    uint64_t backed;            /* second-stage leaves made */
+    uint64_t unhandled;         /* violations outside guest memory (the access fails) */
+    uint64_t host_frames;       /* host frames the VM holds now */
+    uint64_t host_swapouts;     /* guest pages the host wrote to its swap (host pswpout) */
+    uint64_t host_swapins;      /* … read back (host pswpin) */
+    /* Of host_swapins, the ones the literature calls avoidable (Amit, Tsafrir and
+     * Schuster, "VSwapper", ASPLOS 2014): */
+    uint64_t double_paging; /* the guest kernel read the page to write it to its own
+                               swap or a file: the host read it in only for the guest
+                               to write it out (each: a host read + the guest's write,
+                               after the host's own write) */
+    uint64_t false_reads;   /* the guest overwrote the whole page (zero fill, a copy's
+                               destination, a swap-in): the host's read was wasted */
+} vms_guest_stats;
+
+typedef struct vms_guest vms_guest;
+
+/* Create the VM and boot its guest kernel. The host machine m is borrowed. Nothing
+ * leaks on failure; err names the problem. */
+vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_guest **out,
+                            vms_err *err);
+/* Shut the guest kernel down, exit every vCPU, free the VM (its host frames go back to
+ * the host kernel's allocator when one was given). NULL accepted. */
+void vms_guest_destroy(vms_guest *g);
+
+/* The guest kernel: drive it with the ordinary API (vms_proc_spawn(gk, …), vms_proc_
+ * access, vms_sys_mmap, …); its CPUs are the vCPUs. Borrowed from g. */
+vms_kernel *vms_guest_kernel(vms_guest *g);
+const vms_guest_stats *vms_guest_get_stats(const vms_guest *g);
+/*
+ * Schedule vCPU vcpu_id on host core host_core from now on (not a core another vCPU of
+ * g uses). Its TLB entries stay tagged on the old core; at its first entry on the new
+ * one the hypervisor flushes its VPID there (INVVPID single-context), since entries an
+ * earlier stay left on that core may be stale (KVM does the same when a vCPU moves).
+ * VMS_ERR_INVAL for a bad vCPU or core.
+ */
+vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_core, vms_err *err);
+
+/* Append the VM's counters as one JSON member: "vm": {"vcpus", "exits", "exits_walk",
+ * "exits_kernel", "exit_cycles", "vcpu_loads", "migrations", "backed", "unhandled",
+ * "host_frames", "walks_2d", "guest_refs", "s2_refs", "s2_walks", "s2_tlb_hits" (summed
+ * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads"}} (no leading
+ * comma). The guest kernel's own counters are vms_kernel_stats_json_members'. */
+vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
+
+/* Exit every vCPU of g that is on a host core (the cores return to the host). */
+void vms_guest_exit_all(vms_guest *g);
+/* The guest-physical bus (what the guest kernel's memory is), the second stage's tree
+ * (for `show ept`), vCPU i's two-stage MMU and host core, and its VPID. */
+vms_bus *vms_guest_bus(vms_guest *g);
+const vms_pt *vms_guest_s2_pt(const vms_guest *g);
+vms_nested *vms_guest_nested(vms_guest *g, unsigned vcpu);
+unsigned vms_guest_vcpu_core(const vms_guest *g, unsigned vcpu);
+uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu);
+/* The host-physical address of gpa now (false: not backed, or swapped out). */
+bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa);
 
 #endif

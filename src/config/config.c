@@ -266,8 +266,9 @@ static const key keys[] = {
     {"vm.shadow", K_BOOL, VM(shadow), 0, 0,
      "shadow paging: the hypervisor's GVA -> HPA tables instead of a second stage (x86-64)"},
     {"vm.ept_ad", K_BOOL, VM(ad), 0, 0, "EPT accessed and dirty flags (EPTP bit 6)"},
-    {"vm.mem", K_SIZE, VM(mem), UINT64_C(257) << 20, UINT64_C(1) << 40,
-     "guest-physical memory of a VM (its pager's frames start at 256 MiB)"},
+    {"vm.mem", K_SIZE, VM(mem), UINT64_C(16) << 20, UINT64_C(1) << 40,
+     "guest-physical memory of a VM (the kernel model as guest: up to 3G; the minimal "
+     "pager's: above 256M, where its frames start)"},
     {"vm.host_mem", K_SIZE, VM(host_mem), UINT64_C(4) << 20, UINT64_C(1) << 40,
      "host memory a scenario's VM reserves (tables and backing), taken from the top of RAM"},
     {"vm.cost.exit", K_U32, VM(exit_cycles), 1, U32MAX,
@@ -1409,7 +1410,7 @@ void vms_config_vm_default(vms_config_vm *v, const vms_machine_config *mc)
                          .host_levels = 4,
                          .host_page = VMS_PG_4K,
                          .ad = true,
-                         .mem = UINT64_C(8) << 30,
+                         .mem = UINT64_C(1) << 30,
                          .host_mem = UINT64_C(64) << 20,
                          .exit_cycles = 1200,
                          .guest_pwc = mc->mmu.pwc};

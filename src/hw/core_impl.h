@@ -30,6 +30,12 @@ struct vms_core {
     uint32_t vm;
     vms_regs host_regs;
     vms_pwc *host_pwc;
+    /* A vCPU (vms_core_vm_run): where the exit saves the guest's registers (NULL: not
+     * saved), and the hypervisor's handler of second-stage exits (NULL: the access
+     * fails with VMS_FAULT_S2, as before). */
+    vms_regs *vm_save;
+    bool (*vm_exit_fn)(void *ud, vms_core *c, const vms_fault *f);
+    void *vm_exit_ud;
     /* Where this core's TLB levels and PWC report to the event tap (tap.h): fixed at
      * creation, [VMS_TLB_NLEVELS] is the PWC's. */
     vmsi_unit_tap utap[VMS_TLB_NLEVELS + 1];

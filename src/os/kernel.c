@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "os/os_impl.h"
+#include "vmsim/virt.h"
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
 #include "os/dev/dev_impl.h"
@@ -160,9 +161,15 @@ void vms_kernel_set_log(vms_kernel *k, vms_log_fn fn, void *ud)
     k->log_ud = fn ? ud : NULL;
 }
 
+/* The core running CPU `core`: the machine's own, or the platform's (a vCPU, which the
+ * platform may first have to load on a host core). */
 vms_core *vmsi_core(vms_kernel *k, unsigned core)
 {
-    return vms_machine_core(k->m, core);
+    if (k->on_plat)
+        return k->plat.core(k->plat.ud, core);
+    vms_core *c = vms_machine_core(k->m, core);
+    vms_core_vm_exit(c); /* a vCPU there exits first (an interrupt): no-op otherwise */
+    return c;
 }
 
 /* Charge kernel work to a core's clock and to the kernel's total. */
@@ -197,7 +204,7 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
         return vmsi_err(err, st, "order-%u block: %s", order,
                         st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
                                                : "out of host memory");
-    vms_ram_fill(k->ram, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
+    vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
     if (flags)
         vms_frames_set_flags(k->fr, *pfn, flags, 0);
     return VMS_OK;
@@ -211,7 +218,7 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
 vms_status vmsi_alloc_table_frame(vms_kernel *k, uint64_t *pfn)
 {
     vms_status st = vmsi_alloc_frames(k, 0, VMS_FRAME_PAGETABLE, pfn, NULL);
-    if (st == VMS_OK && !vms_ram_frame(k->ram, *pfn, true)) {
+    if (st == VMS_OK && !vmsi_ram_frame(k, *pfn)) {
         vms_frames_set_flags(k->fr, *pfn, 0, VMS_FRAME_PAGETABLE);
         vms_frames_put(k->fr, *pfn, NULL);
         st = VMS_ERR_NOMEM;
@@ -293,7 +300,7 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
 {
     const vms_machine_config *mc = vms_machine_get_config(k->m);
     vms_frames_range ranges[2];
-    size_t nr = vms_frames_layout_pc(mc->ram_bytes, ranges);
+    size_t nr = vms_frames_layout_pc(k->on_plat ? k->plat.ram_bytes : mc->ram_bytes, ranges);
     vms_frames_config fc = {ranges, nr, VMS_FRAMES_FIT_BUDDY};
     vms_status st = vms_frames_create(k->a, &fc, &k->fr, err);
     if (st == VMS_OK)
@@ -386,8 +393,37 @@ static vms_status check_shootdown(vms_machine *m, const vms_kernel_config *cfg, 
     return VMS_OK;
 }
 
+static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
+                                const vms_kernel_config *cfg, vms_kernel **out, vms_err *err);
+
 vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_kernel **out,
                              vms_err *err)
+{
+    return kernel_create(m, NULL, cfg, out, err);
+}
+
+vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
+                                const vms_kernel_config *cfg, vms_kernel **out, vms_err *err)
+{
+    *out = NULL;
+    const vms_machine_config *mc = vms_machine_get_config(m);
+    if (!p || !p->bus || !p->core || !p->frame || p->ncores == 0 || p->ncores > VMS_MAX_CORES ||
+        !vms_frames_layout_pc(p->ram_bytes, (vms_frames_range[2]){{0}}))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "kernel platform: a bus, 1 … %u CPUs, a core and a frame hook, and RAM "
+                        "a non-zero multiple of 4 KiB expected",
+                        VMS_MAX_CORES);
+    if (strcmp(vms_machine_format(m)->arch, "x86_64") != 0 || mc->design != VMS_DESIGN_RADIX ||
+        mc->mmu.swtlb.on)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "kernel platform: the x86-64 radix design only (the machine is %s)",
+                        vms_machine_format(m)->title);
+    return kernel_create(m, p, cfg, out, err);
+}
+
+/* vms_kernel_create, on the machine itself (plat NULL) or on a platform. */
+static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
+                                const vms_kernel_config *cfg, vms_kernel **out, vms_err *err)
 {
     *out = NULL;
     vms_kernel_config def;
@@ -398,12 +434,13 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     vms_status st = check_config(cfg, err);
     if (st != VMS_OK)
         return st;
-    if (cfg->kswapd_core >= (int)vms_machine_ncores(m))
+    unsigned ncores = plat ? plat->ncores : vms_machine_ncores(m);
+    if (cfg->kswapd_core >= (int)ncores)
         return vmsi_err(err, VMS_ERR_INVAL, "kswapd.core %d: the machine has %u cores",
-                        cfg->kswapd_core, vms_machine_ncores(m));
-    if (cfg->khugepaged_core >= (int)vms_machine_ncores(m))
+                        cfg->kswapd_core, ncores);
+    if (cfg->khugepaged_core >= (int)ncores)
         return vmsi_err(err, VMS_ERR_INVAL, "khugepaged.core %d: the machine has %u cores",
-                        cfg->khugepaged_core, vms_machine_ncores(m));
+                        cfg->khugepaged_core, ncores);
     if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY || cfg->thp_max_ptes_none > 511)
         return vmsi_err(
             err, VMS_ERR_INVAL,
@@ -429,13 +466,17 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (!k)
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     k->m = m;
-    vmsi_machine_tap(m)->kernel_core = &k->cur_core; /* page-table writes' core */
+    if (!plat) /* a guest kernel's page-table writes are on its own bus, not the tap's */
+        vmsi_machine_tap(m)->kernel_core = &k->cur_core; /* page-table writes' core */
     k->swap.fd = -1;
     k->a = a;
-    k->bus = vms_machine_bus(m);
+    k->bus = plat ? plat->bus : vms_machine_bus(m);
     k->ram = vms_machine_ram(m);
+    k->on_plat = plat != NULL;
+    if (plat)
+        k->plat = *plat;
     k->cfg = *cfg;
-    k->ncores = vms_machine_ncores(m);
+    k->ncores = ncores;
     k->fmt = vms_machine_format(m);
     k->levels = k->fmt->levels;
     k->page_offset = k->levels == 5 ? VMS_PAGE_OFFSET_5L : VMS_PAGE_OFFSET_4L;

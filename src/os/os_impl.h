@@ -223,6 +223,10 @@ struct vms_kernel {
     const vms_allocator *a;
     vms_bus *bus;
     vms_ram *ram;
+    /* A kernel on a platform (vms_kernel_create_on: a guest kernel): CPUs and the frames
+     * behind its physical memory come from plat; on bare metal on_plat is false. */
+    bool on_plat;
+    vms_kernel_platform plat;
     vms_frames *fr;
     vms_kernel_config cfg;
     vms_tlbex tlbex[VMS_MAX_CORES]; /* per core, with a software-managed TLB (tlbex.c) */
@@ -438,6 +442,17 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
+
+/* ---- pmem.c: the kernel's own data moves on physical frames (vms_ram_* on bare metal;
+ * through the platform's frame translation on a platform, one frame at a time) ---- */
+vms_status vmsi_ram_fill(vms_kernel *k, uint64_t pa, int c, size_t len);
+vms_status vmsi_ram_copy_frame(vms_kernel *k, uint64_t dst_pfn, uint64_t src_pfn);
+vms_status vmsi_ram_read(vms_kernel *k, uint64_t pa, void *buf, size_t len);
+/* A read of a frame's bytes on their way to a device (swap-out, file writeback). */
+vms_status vmsi_ram_read_io(vms_kernel *k, uint64_t pa, void *buf, size_t len);
+vms_status vmsi_ram_write(vms_kernel *k, uint64_t pa, const void *buf, size_t len);
+/* The host bytes of frame pfn, made to exist (vms_ram_frame with create). */
+uint8_t *vmsi_ram_frame(vms_kernel *k, uint64_t pfn);
 
 /* ---- hashfill.c: the hashed and inverted designs (vmsim/arch/hashed.h) ---- */
 typedef enum vmsi_hash_ret {

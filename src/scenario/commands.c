@@ -61,8 +61,8 @@ const scn_def vmsi_scn_commands[] = {
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
     {"vm", OP_VM, P(vm), R(vm),
-     "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5] "
-     "[host-levels 4|5] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
+     "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N] "
+     "[host-levels N] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
      "ept|npt|exits",
      false},
     {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},

@@ -1350,7 +1350,7 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     uint64_t x = 0;
     if (tok_is(w, "mem") || tok_is(w, "host")) {
         bool mem = tok_is(w, "mem");
-        uint64_t lo = mem ? UINT64_C(257) << 20 : UINT64_C(8) << 20;
+        uint64_t lo = mem ? UINT64_C(16) << 20 : UINT64_C(8) << 20;
         if (number(p, v, true, "a size (e.g. 1G, 64M)", &x) != VMS_OK || x < lo ||
             x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
             return fail(p, "expected %s of %lluM to 1T, a multiple of 4K, got '%s'",
@@ -1359,9 +1359,9 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         *(mem ? &o->mem : &o->host) = x;
         o->given |= mem ? VMO_MEM : VMO_HOST;
     } else if (tok_is(w, "s2")) {
-        if (!tok_is(v, "ept") && !tok_is(v, "npt"))
-            return fail(p, "expected s2 ept or npt, got '%s'", str(p, v));
-        o->s2 = tok_is(v, "ept") ? 1u : 2u; /* vms_s2_kind */
+        if (!tok_is(v, "ept") && !tok_is(v, "npt") && !tok_is(v, "arm"))
+            return fail(p, "expected s2 ept, npt or arm, got '%s'", str(p, v));
+        o->s2 = tok_is(v, "ept") ? 1u : tok_is(v, "npt") ? 2u : 3u; /* vms_s2_kind */
         o->given |= VMO_S2;
     } else if (tok_is(w, "host-page")) {
         static const char *const sz[] = {"4K", "2M", "1G"};
@@ -1373,11 +1373,20 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         o->host_page = k;
         o->given |= VMO_HPAGE;
     } else if (tok_is(w, "levels") || tok_is(w, "host-levels")) {
-        if (!tok_is(v, "4") && !tok_is(v, "5"))
-            return fail(p, "expected %s 4 or 5, got '%s'", str(p, w), str(p, v));
+        if (!tok_is(v, "3") && !tok_is(v, "4") && !tok_is(v, "5"))
+            return fail(p, "expected %s 4 or 5 (3 for an Arm stage 2), got '%s'", str(p, w),
+                        str(p, v));
         bool g = tok_is(w, "levels");
         *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
         o->given |= g ? VMO_LEVELS : VMO_HLEVELS;
+    } else if (tok_is(w, "guest")) {
+        if (!tok_is(v, "kernel") && !tok_is(v, "pager"))
+            return fail(p, "expected guest kernel or pager, got '%s'", str(p, v));
+        o->guest = tok_is(v, "pager") ? 1u : 2u;
+    } else if (tok_is(w, "vcpus")) {
+        if (number(p, v, false, "a number of vCPUs", &x) != VMS_OK || x < 1 || x > 64)
+            return fail(p, "expected vcpus N with N from 1 to 64, got '%s'", str(p, v));
+        o->vcpus = (unsigned)x;
     } else if (tok_is(w, "nested-tlb")) {
         if (number(p, v, false, "a number of entries", &x) != VMS_OK || x > 4096)
             return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(p, v));
@@ -1386,8 +1395,8 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     } else {
         --*i;
         return fail(p,
-                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb or "
-                    "shadow, got '%s'",
+                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb, "
+                    "shadow, guest or vcpus, got '%s'",
                     str(p, w));
     }
     return VMS_OK;

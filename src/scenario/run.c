@@ -1229,8 +1229,16 @@ static vms_status run_vm(runner *r, bool guest)
     vms_strbuf_init(&err, r->sc->alloc);
     vms_strbuf_init(&out, r->sc->alloc);
     bool expect_failed = false;
-    scn_vmctx x = {r->sc, r->c, r->k,           r->m,  addr_of(r, &r->c->addr),
-                   &out,  &err, &expect_failed, r->res};
+    scn_vmctx x = {.sc = r->sc,
+                   .c = r->c,
+                   .k = r->k,
+                   .m = r->m,
+                   .va = addr_of(r, &r->c->addr),
+                   .line = &out,
+                   .err = &err,
+                   .expect_failed = &expect_failed,
+                   .task = r->task,
+                   .res = r->res};
     vms_status st = guest ? vmsi_scn_vm_guest(r->vms, &x) : vmsi_scn_vm_cmd(&r->vms, &x);
     for (const char *p = vms_strbuf_str(&out); *p;) { /* line by line: say() escapes */
         size_t n = strcspn(p, "\n");
@@ -1251,6 +1259,44 @@ static vms_status run_vm(runner *r, bool guest)
     return st;
 }
 
+/* A command on a process of a VM whose guest kernel is the kernel model: the ordinary
+ * runner, on the guest kernel; then the VM exits it caused. */
+static vms_status run_on_guest(runner *r, const scn_def *d, vms_kernel *gk)
+{
+    const scn_cmd *c = r->c;
+    vms_strbuf msg;
+    vms_strbuf_init(&msg, r->sc->alloc);
+    vmsi_scn_vm_check(r->vms, c, &msg);
+    vms_status st = VMS_OK;
+    if (msg.len) {
+        complain(r, "%s", vms_strbuf_str(&msg));
+        r->res->errors++;
+        vms_strbuf_free(&msg);
+        return VMS_OK;
+    }
+    uint64_t e0 = vmsi_scn_vm_exits(r->vms, c->proc);
+    vms_kernel *hk = r->k;
+    vms_task *t = r->task[c->proc];
+    r->k = gk;
+    if (d->needs_task && !t) {
+        vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
+        say(r, "line %u: %s", c->line, pname(r, c->proc));
+        settle_access(r, NULL, &ai, NULL);
+        say(r, "\n");
+    } else {
+        st = d->run(r, t);
+    }
+    r->k = hk;
+    vmsi_scn_vm_after(r->vms, c, r->task, e0, &msg);
+    if (msg.len)
+        say(r, "%s", vms_strbuf_str(&msg));
+    flush(r, false);
+    if (msg.failed)
+        st = VMS_ERR_NOMEM;
+    vms_strbuf_free(&msg);
+    return st;
+}
+
 vms_status vmsi_scn_run_vm(runner *r, vms_task *t)
 {
     (void)t;
@@ -1264,8 +1310,10 @@ static vms_status step(runner *r)
     const scn_cmd *c = r->c;
     const scn_def *d = &vmsi_scn_commands[c->def];
     vms_task *t = NULL;
-    if (c->op != OP_VM && vmsi_scn_vm_owns(r->vms, c->proc)) /* a guest process's command */
-        return run_vm(r, true);
+    if (c->op != OP_VM && vmsi_scn_vm_owns(r->vms, c->proc)) { /* a guest process's command */
+        vms_kernel *gk = vmsi_scn_vm_kernel(r->vms, c->proc);
+        return gk ? run_on_guest(r, d, gk) : run_vm(r, true);
+    }
     if (d->needs_task && !(t = r->task[c->proc])) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
         say(r, "line %u: %s", c->line, pname(r, c->proc));

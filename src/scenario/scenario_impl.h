@@ -119,6 +119,8 @@ typedef struct scn_cmd {
         uint64_t mem, host; /* guest-physical memory, host memory reserved */
         unsigned s2, levels, host_levels, host_page, nested_tlb;
         bool shadow;
+        unsigned guest; /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
+        unsigned vcpus; /* the kernel guest's vCPUs (0: 1) */
     } vmo;
 } scn_cmd;
 
@@ -233,14 +235,26 @@ typedef struct scn_vmctx {
     uint64_t va;            /* the command's address, labels resolved */
     vms_strbuf *line, *err; /* narration; a failure's message (empty: none) */
     bool *expect_failed;    /* set with err: the failure is an expectation's (counted there) */
+    vms_task **task;        /* per process name: its task (a kernel guest's spawn sets one) */
     vms_scenario_result *res;
 } scn_vmctx;
 
 vms_status vmsi_scn_vm_cmd(scn_vms **vms, const scn_vmctx *x);
 /* Is process-name index proc a guest process (spawned with `vm NAME spawn`)? */
 bool vmsi_scn_vm_owns(const scn_vms *vms, int proc);
-/* Run command x->c on its guest process. */
+/* Run command x->c on its guest process (a VM with the minimal guest). */
 vms_status vmsi_scn_vm_guest(scn_vms *vms, const scn_vmctx *x);
+/* The guest kernel whose process proc is (the kernel model in a VM: the command runs
+ * through the ordinary runners on it), or NULL when its VM runs the minimal guest. */
+vms_kernel *vmsi_scn_vm_kernel(const scn_vms *vms, int proc);
+/* Before / after an ordinary command c ran on a kernel guest's process: what it may not do
+ * there (an error message in err, then it does not run), and the bookkeeping after (a
+ * fork's child or a new thread is the VM's too, an exit ends the process's tie to it) with
+ * the VM exits it caused appended to line. */
+void vmsi_scn_vm_check(const scn_vms *vms, const scn_cmd *c, vms_strbuf *err);
+void vmsi_scn_vm_after(scn_vms *vms, const scn_cmd *c, vms_task **task, uint64_t exits0,
+                       vms_strbuf *line);
+uint64_t vmsi_scn_vm_exits(const scn_vms *vms, int proc);
 void vmsi_scn_vm_free(scn_vms *vms, const vms_allocator *a);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */

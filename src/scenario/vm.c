@@ -1,7 +1,7 @@
 /*
  * vm.c — virtual machines in a scenario (docs/SCENARIO.md, "Virtual machines"; issue 10):
  *
- *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5]
+ *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N]
  *                  [host-levels 4|5] [nested-tlb N] [shadow]
  *   vm NAME spawn PROC [core N]     a process of the guest: write/read/fetch/touch/exit PROC
  *                                   then run inside the VM
@@ -25,6 +25,7 @@
 #include "scenario/scenario_impl.h"
 #include "vmsim/core.h"
 #include "vmsim/frames.h"
+#include "vmsim/proc.h"
 #include "vmsim/rng.h"
 #include "vmsim/virt.h"
 
@@ -43,7 +44,9 @@ typedef struct scn_guest {
 static const scn_guest pager = {"a minimal demand pager (virt.h)", 1, vms_vm_access_data};
 
 typedef struct vm1 {
-    vms_vm *vm;
+    vms_vm *vm;    /* the minimal guest's VM, or … */
+    vms_guest *kg; /* … the kernel model's (exactly one of them once created) */
+    unsigned nvcpus;
     const scn_guest *guest;
     uint64_t base, top; /* the host memory reserved: [base, top) */
     unsigned core;      /* the core its process runs on */
@@ -61,8 +64,10 @@ struct scn_vms {
     size_t nv;
     int *proc_vm; /* per process name: VM index + 1, 0 for a host process */
     size_t nprocs;
-    uint64_t top; /* the next VM's host memory ends here */
-    vms_rng rng;  /* touch random=… */
+    uint64_t top;       /* the next VM's host memory ends here */
+    vms_rng rng;        /* touch random=… */
+    char *const *names; /* the VM names (the scenario's) */
+    uint32_t next_vpid; /* VPIDs are handed out upward from 1, one per vCPU */
 };
 
 /* A snapshot of what a guest command changes, for its narration. */
@@ -109,6 +114,8 @@ static scn_vms *vms_get(scn_vms **pv, const scn_vmctx *x)
     s->fr = vms_kernel_frames(x->k);
     s->nv = x->sc->nvmnames;
     s->nprocs = x->sc->nnames;
+    s->names = x->sc->vmnames;
+    s->next_vpid = 1;
     s->v = vmsi_calloc(a, s->nv + 1, sizeof *s->v);
     s->proc_vm = vmsi_calloc(a, s->nprocs + 1, sizeof *s->proc_vm);
     s->top = vms_machine_get_config(x->m)->ram_bytes & ~((UINT64_C(2) << 20) - 1);
@@ -124,6 +131,8 @@ void vmsi_scn_vm_free(scn_vms *s, const vms_allocator *a)
 {
     if (!s)
         return;
+    for (size_t i = 0; s->v && i < s->nv; i++)
+        vms_guest_destroy(s->v[i].kg); /* gives its reserved host memory back */
     for (size_t i = 0; s->v && i < s->nv; i++)
         if (s->v[i].vm) {
             vms_vm_destroy(s->v[i].vm);
@@ -142,7 +151,53 @@ bool vmsi_scn_vm_owns(const scn_vms *s, int proc)
     return s && proc >= 0 && (size_t)proc < s->nprocs && s->proc_vm[proc] != 0;
 }
 
+vms_kernel *vmsi_scn_vm_kernel(const scn_vms *s, int proc)
+{
+    if (!vmsi_scn_vm_owns(s, proc))
+        return NULL;
+    vms_guest *g = s->v[s->proc_vm[proc] - 1].kg;
+    return g ? vms_guest_kernel(g) : NULL;
+}
+
+uint64_t vmsi_scn_vm_exits(const scn_vms *s, int proc)
+{
+    vms_guest *g = vmsi_scn_vm_owns(s, proc) ? s->v[s->proc_vm[proc] - 1].kg : NULL;
+    return g ? vms_guest_get_stats(g)->exits : 0;
+}
+
+void vmsi_scn_vm_check(const scn_vms *s, const scn_cmd *c, vms_strbuf *err)
+{
+    (void)s;
+    bool dev = c->op == OP_DEVICE || c->op == OP_DMA_MAP || c->op == OP_DMA_UNMAP ||
+               c->op == OP_DMA_SYNC || c->op == OP_DMA_RAW || c->op == OP_NIC_POST ||
+               c->op == OP_NIC_RX || c->op == OP_BLK;
+    if (dev)
+        vms_strbuf_printf(err,
+                          "%s on a guest process: a VM's devices are not modelled in "
+                          "scenarios (passthrough is the C API's, virt.h)",
+                          vmsi_scn_commands[c->def].name);
+    else if (c->op == OP_SHOW && c->show == SHOW_WALK)
+        vms_strbuf_printf(err, "show walk on a guest process: its tables are in guest-physical "
+                               "memory (vmsim explain --nested narrates a 2D walk)");
+}
+
+void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, uint64_t exits0,
+                       vms_strbuf *line)
+{
+    int vi = s->proc_vm[c->proc];
+    vms_guest *g = s->v[vi - 1].kg;
+    if ((c->op == OP_FORK || c->op == OP_THREAD) && c->proc2 >= 0 && task[c->proc2])
+        s->proc_vm[c->proc2] = vi;
+    if (c->op == OP_EXIT)
+        s->proc_vm[c->proc] = 0;
+    uint64_t e = vms_guest_get_stats(g)->exits - exits0;
+    if (e)
+        vms_strbuf_printf(line, "  (vm %s: %" PRIu64 " VM exit%s)\n", s->names[vi - 1], e,
+                          e == 1 ? "" : "s");
+}
+
 static const char *const hpage_names[] = {"4K", "2M", "1G"};
+static const char *const kind_names[] = {"none", "EPT", "NPT", "Stage 2"}; /* vms_s2_kind */
 
 /* The settings of a `vm create` line: the vm.* keys, then the line's own words. */
 static vms_config_vm settings(const scn_vmctx *x)
@@ -173,6 +228,71 @@ static vms_config_vm settings(const scn_vmctx *x)
     return d;
 }
 
+#define GUEST_TABLES (UINT64_C(4) << 20) /* vms_guest's second-stage tables */
+
+/* vm create for the kernel model as the guest kernel (virt.h vms_guest): it reserves its
+ * host memory from the host kernel itself; vCPU i runs on host core i. */
+static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_config_vm *d)
+{
+    const scn_cmd *c = x->c;
+    vm1 *v = &s->v[c->vm];
+    const char *name = x->sc->vmnames[c->vm];
+    uint64_t page = vms_pgsize_bytes((vms_pgsize)d->host_page);
+    uint64_t align = page > (UINT64_C(2) << 20) ? page : UINT64_C(2) << 20;
+    uint64_t top = s->top, base = top > d->host_mem ? (top - d->host_mem) & ~(align - 1) : 0;
+    uint64_t host_at = (base + GUEST_TABLES + page - 1) & ~(page - 1);
+    unsigned nvcpus = c->vmo.vcpus ? c->vmo.vcpus : 1;
+    if (!base || host_at + page > top) {
+        vms_strbuf_printf(x->err,
+                          "vm create %s: %" PRIu64 "M of host memory do not fit below 0x%" PRIx64
+                          " (set ram larger or give `host SIZE`)",
+                          name, d->host_mem >> 20, top);
+        return VMS_OK;
+    }
+    v->kind = d->s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT;
+    v->gpwc = d->guest_pwc;
+    vms_config_vm_tlb(d, &v->ntlb);
+    vms_guest_config gc = {.kind = v->kind,
+                           .host_levels = d->host_levels,
+                           .host_page = (vms_pgsize)d->host_page,
+                           .ad = d->ad,
+                           .guest_mem = d->mem,
+                           .s2_tables_at = base,
+                           .host_at = host_at,
+                           .host_end = top,
+                           .vpid = s->next_vpid,
+                           .nvcpus = nvcpus,
+                           .exit_cycles = d->exit_cycles,
+                           .s2_tlb = v->ntlb.nparts ? &v->ntlb : NULL,
+                           .guest_pwc = &v->gpwc,
+                           .seed = vms_kernel_get_config(x->k)->seed,
+                           .host_kernel = x->k};
+    vms_err err = {0};
+    vms_status st = vms_guest_create(x->m, &gc, &v->kg, &err);
+    if (st != VMS_OK) {
+        v->kg = NULL;
+        if (st == VMS_ERR_NOMEM)
+            return st;
+        vms_strbuf_printf(x->err, "vm create %s: %s", name, err.msg);
+        return VMS_OK;
+    }
+    v->base = base;
+    v->top = top;
+    v->nvcpus = nvcpus;
+    s->top = base;
+    vms_strbuf_printf(x->line,
+                      "vm create %s: %s with %s host pages%s; guest memory %" PRIu64
+                      "M; host memory 0x%" PRIx64 "-0x%" PRIx64 " reserved (tables from 0x%" PRIx64
+                      ", backing from 0x%" PRIx64 "); %u vCPU%s (VPID %u%s); guest kernel: the "
+                      "kernel model\n",
+                      name, kind_names[v->kind], hpage_names[d->host_page % 3],
+                      v->ntlb.nparts ? ", a nested TLB" : "", d->mem >> 20, base, top, base,
+                      host_at, nvcpus, nvcpus == 1 ? "" : "s", s->next_vpid,
+                      nvcpus == 1 ? "" : " upward");
+    s->next_vpid += nvcpus;
+    return VMS_OK;
+}
+
 /* vm create: reserve host memory at the top of what is left, build the VM. */
 static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
 {
@@ -180,17 +300,32 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
     vm1 *v = &s->v[c->vm];
     const char *name = x->sc->vmnames[c->vm];
     vms_config_vm d = settings(x);
-    if (strcmp(vms_machine_format(x->m)->arch, "x86_64")) {
+    const char *arch = vms_machine_format(x->m)->arch;
+    bool arm = !strcmp(arch, "aarch64");
+    if (!arm && strcmp(arch, "x86_64")) {
+        vms_strbuf_printf(x->err, "vm create %s: VMs run on x86_64 or aarch64 machines (arch = %s)",
+                          name, arch);
+        return VMS_OK;
+    }
+    /* auto: the architecture's own (EPT on x86-64, Stage 2 on aarch64) */
+    v->kind = d.s2 == 0 ? (arm ? VMS_S2_ARM : VMS_S2_EPT) : (vms_s2_kind)d.s2;
+    if (arm != (v->kind == VMS_S2_ARM)) {
+        vms_strbuf_printf(x->err, "vm create %s: %s", name,
+                          arm ? "an aarch64 machine's VMs use Arm Stage 2 (s2 arm)"
+                              : "s2 arm needs an aarch64 machine (set arch=aarch64)");
+        return VMS_OK;
+    }
+    /* the guest kernel: the kernel model unless the line or the VM's kind says pager */
+    unsigned guest = c->vmo.guest ? c->vmo.guest : arm || d.shadow ? 1u : 2u;
+    if (guest == 2 && (arm || d.shadow)) {
         vms_strbuf_printf(x->err,
-                          "vm create %s: a scenario's VMs run on x86-64 machines (arch = %s)", name,
-                          vms_machine_format(x->m)->arch);
+                          "vm create %s: the kernel model as guest kernel runs on x86-64 over "
+                          "EPT or NPT (%s: give `guest pager`)",
+                          name, arm ? "an Arm VM" : "shadow paging");
         return VMS_OK;
     }
-    v->kind = d.s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT; /* auto and ept: EPT */
-    if (d.s2 == 3) {
-        vms_strbuf_printf(x->err, "vm create %s: vm.s2 = arm needs arch = aarch64", name);
-        return VMS_OK;
-    }
+    if (guest == 2)
+        return vm_create_kernel(s, x, &d);
     uint64_t page = vms_pgsize_bytes((vms_pgsize)d.host_page);
     uint64_t align = page > (UINT64_C(2) << 20) ? page : UINT64_C(2) << 20;
     uint64_t tables = d.shadow ? SHADOW_TABLES : TABLES_MIN;
@@ -224,7 +359,7 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
                         .s2_tables_at = base,
                         .host_at = host_at,
                         .host_end = top,
-                        .vpid = (uint32_t)c->vm + 1,
+                        .vpid = s->next_vpid,
                         .exit_cycles = d.exit_cycles,
                         .shadow = d.shadow,
                         .s2_tlb = v->ntlb.nparts ? &v->ntlb : NULL,
@@ -241,19 +376,18 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
         return VMS_OK;
     }
     v->guest = &pager;
+    v->nvcpus = 1;
     s->top = base;
+    s->next_vpid++;
     vms_strbuf_printf(x->line,
                       "vm create %s: %s, %u-level guest paging over %u-level %s with %s host "
                       "pages%s; guest memory %" PRIu64 "M; host memory 0x%" PRIx64 "-0x%" PRIx64
                       " reserved (tables from 0x%" PRIx64 ", backing from 0x%" PRIx64
                       "); VPID %u; guest kernel: %s\n",
-                      name,
-                      v->shadow               ? "shadow paging"
-                      : v->kind == VMS_S2_EPT ? "EPT"
-                                              : "NPT",
-                      d.guest_levels, d.host_levels, v->kind == VMS_S2_EPT ? "EPT" : "NPT",
-                      hpage_names[d.host_page % 3], v->ntlb.nparts ? ", a nested TLB" : "",
-                      d.mem >> 20, base, top, base, host_at, (unsigned)c->vm + 1, v->guest->name);
+                      name, v->shadow ? "shadow paging" : kind_names[v->kind], d.guest_levels,
+                      d.host_levels, kind_names[v->kind], hpage_names[d.host_page % 3],
+                      v->ntlb.nparts ? ", a nested TLB" : "", d.mem >> 20, base, top, base, host_at,
+                      (unsigned)c->vm + 1, v->guest->name);
     return VMS_OK;
 }
 
@@ -262,8 +396,30 @@ static vms_status vm_spawn(scn_vms *s, const scn_vmctx *x)
     const scn_cmd *c = x->c;
     vm1 *v = &s->v[c->vm];
     const char *name = x->sc->vmnames[c->vm], *proc = x->sc->names[c->proc];
-    if (!v->vm) {
+    if (!v->vm && !v->kg) {
         vms_strbuf_printf(x->err, "vm %s spawn %s: VM '%s' was not created", name, proc, name);
+        return VMS_OK;
+    }
+    if (v->kg) { /* a process of the guest kernel, on vCPU `core` */
+        if (c->core >= v->nvcpus) {
+            vms_strbuf_printf(x->err, "vm %s spawn %s: no vCPU %u (the VM has %u)", name, proc,
+                              c->core, v->nvcpus);
+            return VMS_OK;
+        }
+        vms_err err = {0};
+        vms_status st =
+            vms_proc_spawn(vms_guest_kernel(v->kg), proc, c->core, &x->task[c->proc], &err);
+        if (st != VMS_OK) {
+            x->task[c->proc] = NULL;
+            if (st == VMS_ERR_NOMEM)
+                return st;
+            vms_strbuf_printf(x->err, "vm %s spawn %s: %s", name, proc, err.msg);
+            return VMS_OK;
+        }
+        s->proc_vm[c->proc] = c->vm + 1;
+        vms_strbuf_printf(
+            x->line, "vm %s spawn %s -> pid %d in the guest, on vCPU %u (host core %u)\n", name,
+            proc, vms_task_pid(x->task[c->proc]), c->core, vms_guest_vcpu_core(v->kg, c->core));
         return VMS_OK;
     }
     if (v->nprocs >= v->guest->max_procs) {
@@ -314,23 +470,49 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
 {
     const char *name = x->sc->vmnames[x->c->vm];
     vms_strbuf *sb = x->line;
-    if (!v->vm) {
+    if (!v->vm && !v->kg) {
         vms_strbuf_printf(x->err, "vm %s show: VM '%s' was not created", name, name);
         return;
     }
-    const vms_pt *pt = vms_vm_s2_pt(v->vm);
-    const vms_s2_regs *s2 = vms_nested_s2(vms_vm_nested(v->vm));
+    const vms_pt *pt = v->kg ? vms_guest_s2_pt(v->kg) : vms_vm_s2_pt(v->vm);
+    const vms_s2_regs *s2 =
+        vms_nested_s2(v->kg ? vms_guest_nested(v->kg, 0) : vms_vm_nested(v->vm));
     if (x->c->vmo.sub == 2) {
         vms_strbuf_printf(sb,
                           "second stage of vm %s: %s, %s = 0x%" PRIx64 " (root 0x%" PRIx64
                           ", %u levels), %" PRIu64 " table%s in host RAM%s:\n",
                           name, pt->fmt->title, s2->kind == VMS_S2_NPT ? "nCR3" : pt->fmt->root_reg,
-                          s2->kind == VMS_S2_EPT ? s2->eptp : s2->ncr3, pt->root, pt->levels,
-                          vms_pt_count_tables(pt), vms_pt_count_tables(pt) == 1 ? "" : "s",
+                          s2->kind == VMS_S2_EPT   ? s2->eptp
+                          : s2->kind == VMS_S2_ARM ? s2->vttbr
+                                                   : s2->ncr3,
+                          pt->root, pt->levels, vms_pt_count_tables(pt),
+                          vms_pt_count_tables(pt) == 1 ? "" : "s",
                           v->shadow ? " (unused by the hardware: shadow paging)" : "");
         show_ctx ctx = {sb, pt->fmt, 0};
         (void)vms_pt_foreach(pt, 0, UINT64_C(1) << 48, show_leaf, &ctx);
         vms_strbuf_printf(sb, "  %" PRIu64 " leaf entr%s\n", ctx.n, ctx.n == 1 ? "y" : "ies");
+        return;
+    }
+    if (v->kg) {
+        const vms_guest_stats *gs = vms_guest_get_stats(v->kg);
+        vms_strbuf_printf(sb,
+                          "exits of vm %s: %" PRIu64 " (%" PRIu64
+                          " cycles with the vCPU entries): %" PRIu64
+                          " in 2D walks and accesses, %" PRIu64 " at the guest kernel's own "
+                          "touch of a frame; %" PRIu64 " vCPU entries\n"
+                          "  second-stage leaves made %" PRIu64 ", host frames held %" PRIu64
+                          ", unhandled %" PRIu64 "\n",
+                          name, gs->exits, gs->exit_cycles, gs->exits_walk, gs->exits_kernel,
+                          gs->vcpu_loads, gs->backed, gs->host_frames, gs->unhandled);
+        for (unsigned i = 0; i < v->nvcpus; i++) {
+            const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(v->kg, i));
+            vms_strbuf_printf(sb,
+                              "  vCPU %u (VPID %u, host core %u): 2D walks %" PRIu64 ": %" PRIu64
+                              " guest and %" PRIu64 " second-stage references, nested TLB %" PRIu64
+                              " hits of %" PRIu64 "\n",
+                              i, vms_guest_vpid(v->kg, i), vms_guest_vcpu_core(v->kg, i), ns->walks,
+                              ns->guest_refs, ns->s2_refs, ns->s2_tlb_hits, ns->s2_tlb_lookups);
+        }
         return;
     }
     const vms_vm_stats *st = vms_vm_get_stats(v->vm);
@@ -452,6 +634,7 @@ vms_status vmsi_scn_vm_guest(scn_vms *s, const scn_vmctx *x)
     vsnap s0, s1;
     vms_fault f = {0};
     bool ok = false;
+    vms_core_vm_exit(c); /* a kernel guest's vCPU there exits (its registers are saved) */
     vms_status st = vms_vm_enter(v->vm, c);
     if (st == VMS_OK) {
         take(v, c, &s0);

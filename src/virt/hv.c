@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/util.h"
+#include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
 #include "vmsim/iommu.h"
 #include "vmsim/machine.h"
@@ -54,10 +55,22 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
     const vms_allocator *a = vms_allocator_default();
     vms_vm_config c = *cfg;
     *out = NULL;
+    const vms_pt_format *hostfmt = vms_machine_get_config(m)->fmt;
+    bool arm = hostfmt && !strcmp(hostfmt->arch, "aarch64");
     if (c.kind == VMS_S2_NONE)
-        c.kind = VMS_S2_EPT;
-    if (c.kind != VMS_S2_EPT && c.kind != VMS_S2_NPT)
-        return vmsi_err(err, VMS_ERR_INVAL, "a VM's second stage is EPT or NPT");
+        c.kind = arm ? VMS_S2_ARM : VMS_S2_EPT;
+    if (hostfmt && !arm)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "VM: the machine's architecture is %s; VMs run on x86-64 (EPT, NPT) or "
+                        "aarch64 (Stage 2)",
+                        hostfmt->arch);
+    if (arm ? c.kind != VMS_S2_ARM : c.kind != VMS_S2_EPT && c.kind != VMS_S2_NPT)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        arm ? "an aarch64 VM's second stage is Arm Stage 2"
+                            : "an x86-64 VM's second stage is EPT or NPT");
+    if (arm && c.shadow)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "VM: shadow paging is modelled for x86-64 guests");
     if (vms_machine_get_config(m)->mmu.swtlb.on)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED,
                         "VM: tlb.mode = software (a MIPS-style TLB) has no two-stage translation");
@@ -65,10 +78,15 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
     c.guest_levels = c.guest_levels ? c.guest_levels : 4;
     c.guest_mem = c.guest_mem ? c.guest_mem : UINT64_C(4) << 30;
     c.exit_cycles = c.exit_cycles ? c.exit_cycles : 1200;
-    if (c.vpid == 0 || (c.host_levels != 4 && c.host_levels != 5) ||
-        (c.guest_levels != 4 && c.guest_levels != 5) || c.guest_mem <= GDATA_AT)
+    if (arm ? c.vpid == 0 || c.vpid > 0xFFFF || (c.host_levels != 3 && c.host_levels != 4) ||
+                  c.guest_levels != 4 || c.guest_mem <= GDATA_AT ||
+                  c.guest_mem > (UINT64_C(1) << (c.host_levels == 4 ? 48 : 39))
+            : c.vpid == 0 || (c.host_levels != 4 && c.host_levels != 5) ||
+                  (c.guest_levels != 4 && c.guest_levels != 5) || c.guest_mem <= GDATA_AT)
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "VM: vpid >= 1, levels 4 or 5, guest memory above 256 MiB expected");
+                        arm ? "VM (aarch64): VMID 1 to 65535, stage 2 levels 3 or 4, guest stage 1 "
+                              "levels 4, guest memory above 256 MiB within the IPA space expected"
+                            : "VM: vpid >= 1, levels 4 or 5, guest memory above 256 MiB expected");
     vms_vm *vm = vmsi_alloc(a, sizeof *vm);
     if (!vm)
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory for a VM");
@@ -78,9 +96,12 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
     vm->cfg = c;
     vm->gdata_next = GDATA_AT;
     vms_bus *bus = vms_machine_bus(m);
-    const vms_pt_format *f =
-        c.kind == VMS_S2_EPT ? vms_format_ept(c.host_levels) : vms_format_npt(c.host_levels);
+    const vms_pt_format *f = c.kind == VMS_S2_EPT   ? vms_format_ept(c.host_levels)
+                             : c.kind == VMS_S2_NPT ? vms_format_npt(c.host_levels)
+                                                    : vms_format_stage2(c.host_levels);
     unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    if (arm) /* stage 2 leaves made young and writable: no Access flag or permission faults */
+        prot |= VMS_PGPROT_A | VMS_PGPROT_D;
     vms_nested_config ncfg = {c.s2_tlb, c.guest_pwc, c.guest_levels, c.seed};
     vms_status st = vms_gspace_init(&vm->gs, bus, f, c.s2_tables_at, c.host_at, c.host_end,
                                     c.host_page, prot, GTAB_AT, err);
@@ -89,18 +110,33 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
             (vms_s2_regs){.kind = c.kind,
                           .eptp = vms_eptp_make(vm->gs.s2.root, c.host_levels, VMS_EPT_MT_WB, c.ad),
                           .ncr3 = vm->gs.s2.root,
-                          .npt_levels = c.host_levels};
+                          .npt_levels = c.host_levels,
+                          .vttbr = vms_vttbr_make(vm->gs.s2.root, (uint16_t)c.vpid),
+                          .vtcr = vms_vtcr_make(c.host_levels, c.ad, c.ad)};
         st = vms_nested_create(a, bus, &vm->s2, &ncfg, &vm->n, err);
     }
     if (st == VMS_OK) {
         vms_pt_ops ops = vms_gspace_table_ops(&vm->gs);
-        st = vms_pt_init(&vm->gpt, vms_nested_guest_bus(vm->n), c.guest_levels, &ops, err);
+        st = arm ? vms_pt_init_format(&vm->gpt, vms_nested_guest_bus(vm->n), vms_format_aarch64(),
+                                      &ops, err)
+                 : vms_pt_init(&vm->gpt, vms_nested_guest_bus(vm->n), c.guest_levels, &ops, err);
     }
     if (st != VMS_OK) {
         vms_vm_destroy(vm);
         return st;
     }
     vm->regs = *vms_core_regs(vms_machine_core(m, 0));
+    if (arm) { /* EL0 of a guest with TTBR0_EL1 at its tables, ASID 0, 48-bit VAs */
+        vm->regs.fmt = vms_format_aarch64();
+        vm->regs.tcr_el1 = vms_a64_tcr(c.host_levels == 4 ? 48 : 39, false, false, false, false);
+        vm->regs.sctlr_el1 = VMS_A64_SCTLR_M;
+        vm->regs.ttbr0_el1 = vm->gpt.root;
+        vm->regs.ttbr1_el1 = 0;
+        vm->regs.user = true;
+        vm->regs.pan = false;
+        *out = vm;
+        return VMS_OK;
+    }
     vm->regs.fmt = NULL;
     vm->regs.cr3 = vm->gpt.root;
     vm->regs.cr4 = (vm->regs.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
@@ -177,14 +213,31 @@ static vms_status on_back(void *ud, uint64_t gpa)
     return mirror_leaf(ud, gpa);
 }
 
-/* The guest's pager: a not-present page gets a fresh guest frame. */
+/* Is guest fault f a not-present page (x86 #PF with P = 0; an Arm stage 1 Translation
+ * fault, whose ESR the fault's error code holds)? */
+static bool not_present(const vms_vm *vm, const vms_fault *f)
+{
+    if (vm->cfg.kind != VMS_S2_ARM)
+        return !(f->error_code & VMS_PFERR_P);
+    return (vms_a64_esr_fsc(f->error_code) & ~3u) == VMS_A64_FSC_TRANS;
+}
+
+/* The guest's pager: a not-present page gets a fresh guest frame (user rwx; on Arm made
+ * young and dirty, AF set and AP writable, so that no Access flag or permission fault
+ * follows without hardware A/D updates). */
 static bool guest_fault(vms_vm *vm, const vms_fault *f)
 {
-    if (f->error_code & VMS_PFERR_P || vm->gdata_next + VMS_PAGE_SIZE > vm->cfg.guest_mem)
+    if (!not_present(vm, f) || vm->gdata_next + VMS_PAGE_SIZE > vm->cfg.guest_mem)
         return false;
     uint64_t va = f->va & ~VMS_PAGE_MASK;
-    if (vms_pt_map(&vm->gpt, va, vm->gdata_next, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW, NULL) !=
-        VMS_OK)
+    vms_status st =
+        vm->cfg.kind == VMS_S2_ARM
+            ? vms_pt_map_prot(&vm->gpt, va, vm->gdata_next, VMS_PG_4K,
+                              VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U |
+                                  VMS_PGPROT_A | VMS_PGPROT_D,
+                              NULL)
+            : vms_pt_map(&vm->gpt, va, vm->gdata_next, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW, NULL);
+    if (st != VMS_OK)
         return false;
     vm->gdata_next += VMS_PAGE_SIZE;
     vm->st.guest_faults++;
@@ -340,6 +393,9 @@ static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_
 vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
                                 uint64_t iommu_tables_at, vms_err *err)
 {
+    if (vm->cfg.kind == VMS_S2_ARM)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "passthrough: modelled for x86-64 VMs (an SMMU is not modelled)");
     vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, did, vm->gs.s2.root, vm->cfg.host_levels};
     if (vm->cfg.kind == VMS_S2_EPT && !vm->mirror_on) {
         vm->mirror_tables = (vms_pt_bump){vms_machine_ram(vm->m), iommu_tables_at, 0, 0, 0};

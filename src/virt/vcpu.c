@@ -47,10 +47,37 @@ vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *sh
     return VMS_OK;
 }
 
+vms_status vms_core_vm_run(vms_core *c, vms_nested *n, uint32_t vm, vms_regs *save,
+                           vms_vm_exit_fn fn, void *ud)
+{
+    vms_status st = vms_core_vm_enter(c, n, vm, save);
+    if (st != VMS_OK)
+        return st;
+    c->vm_save = save;
+    c->vm_exit_fn = fn;
+    c->vm_exit_ud = ud;
+    return VMS_OK;
+}
+
+vms_regs *vms_core_vm_save_area(const vms_core *c)
+{
+    return c->vm ? c->vm_save : NULL;
+}
+
+uint32_t vms_core_vm(const vms_core *c)
+{
+    return c->vm;
+}
+
 void vms_core_vm_exit(vms_core *c)
 {
     if (!c->vm)
         return;
+    if (c->vm_save)
+        *c->vm_save = c->regs; /* the VMCS guest-state area */
+    c->vm_save = NULL;
+    c->vm_exit_fn = NULL;
+    c->vm_exit_ud = NULL;
     c->regs = c->host_regs;
     c->pwc = c->host_pwc;
     c->nested = NULL;
@@ -109,15 +136,26 @@ bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, v
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_nested_xlate nx;
+    bool ok;
     vms_nested_trace local, *t = NULL;
     if (c->m->ms) { /* the caches need the references: the caller's trace, or ours */
         t = vmsi_nested_kept_trace(c->nested);
         t = t ? t : &local;
     }
-    bool ok =
-        vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats, t);
-    refs = c->wstats.mem_refs - refs;
-    c->cycles += (c->m->ms ? nested_walk_mem(c, t, refs, ok) : refs * cost->walk_ref) +
+    /* A second-stage fault is a VM exit: with a handler (vms_core_vm_run) the
+     * hypervisor fixes it and the guest's access walks again, never seeing it. Each
+     * walk's references go through the caches as it is made. */
+    for (unsigned exits = 0;; exits++) {
+        uint64_t r0 = c->wstats.mem_refs;
+        ok = vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats,
+                             t);
+        if (c->m->ms)
+            c->cycles += nested_walk_mem(c, t, c->wstats.mem_refs - r0, ok);
+        if (ok || fault->kind != VMS_FAULT_S2 || !c->vm_exit_fn || exits == 8 ||
+            !c->vm_exit_fn(c->vm_exit_ud, c, fault))
+            break;
+    }
+    c->cycles += (c->m->ms ? 0 : (c->wstats.mem_refs - refs) * cost->walk_ref) +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
     if (!ok)

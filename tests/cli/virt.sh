@@ -90,6 +90,36 @@ assert sum(t["cache"]["walk_refs"].values()) < sum(e["cache"]["walk_refs"].value
 assert e["walk"] == plain["walk"] and e["cycles"] != plain["cycles"], (e["walk"], plain["walk"])
 PY
 fi
+# Arm guests: AArch64 stage 1 over Arm Stage 2, in explain and replay
+nopwc="--set vm.pwc.pde=none --set vm.pwc.pdpte=none --set vm.pwc.pml4e=none"
+# shellcheck disable=SC2086
+a64=$("$vmsim" explain --nested --arch aarch64 $nopwc --stats json)
+grep -q 'VTTBR_EL2 = 0x0001' <<<"$a64" && grep -q 'guest level 0 descriptor @IPA' <<<"$a64" &&
+    grep -q 'S2 L3 *entry' <<<"$a64" && grep -q '"mem_refs":24' <<<"$a64" && ok || bad "explain --nested --arch aarch64 (4+4: 24)"
+# shellcheck disable=SC2086
+"$vmsim" explain --nested --arch aarch64 --host-levels 3 $nopwc --stats json | grep -q '"mem_refs":19' && ok ||
+    bad "explain --nested --arch aarch64 --host-levels 3 (4+3: 19)"
+"$vmsim" explain --nested --arch aarch64 --map 0x12000=0x50000:r --access write 0x12345 | grep -q 'guest stage 1 abort.*permission fault' &&
+    ok || bad "explain --nested --arch aarch64: a guest permission fault"
+"$vmsim" explain --nested --s2 arm >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--s2 arm on x86-64 accepted"
+if command -v python3 >/dev/null; then
+    ra=$("$vmsim" replay --vm --arch aarch64 --limit 30000 --stats json "$trace")
+    rb=$("$vmsim" replay --vm --arch aarch64 --host-levels 3 --limit 30000 --stats json "$trace")
+    rc2=$("$vmsim" replay --vm --arch aarch64 --limit 30000 --stats json --set cache=skylake --nested-tlb 64 "$trace")
+    python3 - "$ra" "$rb" "$rc2" <<'PY' && ok || bad "replay --vm --arch aarch64"
+import json, sys
+a, b, c = (json.loads(v) for v in sys.argv[1:])
+for r in (a, b, c):
+    assert r["references"] == 30000 and r["failed"] == 0, r["failed"]
+    assert r["config"]["arch"] == "aarch64" and r["config"]["vm.s2"] == "arm"
+    assert r["virt"]["exits"] > 0 and r["virt"]["guest_faults"] > 0
+    assert r["walk"]["mem_refs"] == r["virt"]["guest_refs"] + r["virt"]["s2_refs"]
+# a 3-level stage 2 reads fewer second-stage entries than a 4-level one
+assert b["virt"]["s2_refs"] < a["virt"]["s2_refs"], (b["virt"], a["virt"])
+assert sum(c["cache"]["walk_refs"].values()) == c["walk"]["mem_refs"] and c["virt"]["s2_tlb_hits"] > 0
+PY
+fi
+"$vmsim" replay --vm --arch aarch64 --s2 ept "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "replay --vm --arch aarch64 --s2 ept accepted"
 cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)
 for k in "vm.s2 = npt" "vm.nested_tlb = 32x4:lru" "vm.pwc.pde = " "vm.levels = 4" "vm.host_page = 4K" "vm.cost.exit = 1200"; do
     grep -q "^$k" <<<"$cfg" && ok || bad "vmsim config lacks '$k'"

@@ -16,7 +16,7 @@ void vmsi_nic_clean_rx(vms_dma_dev *d)
         uint64_t pa = d->ring_pa + (uint64_t)d->clean * VMS_NIC_DESC_LEN;
         uint8_t raw[VMS_NIC_DESC_LEN];
         vms_nic_desc desc;
-        vms_ram_read(k->ram, pa, raw, sizeof raw);
+        vmsi_ram_read(k, pa, raw, sizeof raw);
         vms_nic_desc_unpack(raw, &desc);
         if (!(desc.status & VMS_NIC_RXD_DD))
             break;
@@ -31,7 +31,7 @@ void vmsi_nic_clean_rx(vms_dma_dev *d)
             d->st.rx_packets++;
             first = true;
         }
-        vms_ram_fill(k->ram, pa, 0, VMS_NIC_DESC_LEN);
+        vmsi_ram_fill(k, pa, 0, VMS_NIC_DESC_LEN);
         d->clean = (d->clean + 1) % VMSI_NIC_RING;
     }
 }
@@ -89,8 +89,7 @@ vms_status vms_dma_nic_post(vms_kernel *k, vms_dma_dev *d, uint64_t dma_addr, un
             uint8_t raw[VMS_NIC_DESC_LEN];
             vms_nic_desc desc = {.addr = a};
             vms_nic_desc_pack(&desc, raw);
-            vms_ram_write(k->ram, d->ring_pa + (uint64_t)d->tail * VMS_NIC_DESC_LEN, raw,
-                          sizeof raw);
+            vmsi_ram_write(k, d->ring_pa + (uint64_t)d->tail * VMS_NIC_DESC_LEN, raw, sizeof raw);
             d->tail = (d->tail + 1) % VMSI_NIC_RING;
         }
     }

@@ -73,7 +73,7 @@ static int64_t region_free(vms_kernel *k, uint64_t base)
  * False (old unchanged, pfn freed) when the host has no memory for the copy. */
 static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t pfn, unsigned core)
 {
-    if (vms_ram_copy_frame(k->ram, pfn, old) != VMS_OK) {
+    if (vmsi_ram_copy_frame(k, pfn, old) != VMS_OK) {
         vms_frames_put(k->fr, pfn, NULL);
         return false;
     }

@@ -160,7 +160,7 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
     vms_status st = alloc_anon(c, &pfn);
     if (st == VMS_OK && f) {
         for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
-            st = vms_ram_copy_frame(k->ram, pfn + i, old + i);
+            st = vmsi_ram_copy_frame(k, pfn + i, old + i);
         if (st != VMS_OK) { /* the host could not store the copy */
             vms_frames_put(k->fr, pfn, NULL);
             st = VMS_ERR_NOMEM;
@@ -265,7 +265,7 @@ static vmsi_fault_ret do_cow_fault(fault_ctx *c)
     if (st != VMS_OK)
         return from_status(st);
     st = alloc_anon(c, &pfn);
-    if (st == VMS_OK && vms_ram_copy_frame(c->k->ram, pfn, src) != VMS_OK) {
+    if (st == VMS_OK && vmsi_ram_copy_frame(c->k, pfn, src) != VMS_OK) {
         vms_frames_put(c->k->fr, pfn, NULL);
         st = VMS_ERR_NOMEM;
     }

@@ -44,7 +44,7 @@ static void copy_pinned(dup_ctx *c, uint64_t va, uint64_t pte, vms_pgsize size, 
     if (c->st != VMS_OK)
         return;
     for (uint64_t i = 0; i < (UINT64_C(1) << order) && c->st == VMS_OK; i++)
-        c->st = vms_ram_copy_frame(k->ram, npfn + i, pfn + i);
+        c->st = vmsi_ram_copy_frame(k, npfn + i, pfn + i);
     if (c->st == VMS_OK)
         c->st = vmsi_map_page(c->child, va, cptep, npfn, vmsi_pte_set_pfn(k, pte, npfn));
     vms_frames_put(k->fr, npfn, NULL); /* the mapping holds its own reference */

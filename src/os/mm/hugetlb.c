@@ -113,7 +113,7 @@ uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved)
     if (reserved)
         h->resv--;
     vms_frames_get(k->fr, pfn); /* the caller's; the pool keeps its own */
-    vms_ram_fill(k->ram, pfn << VMS_PAGE_SHIFT, 0, (size_t)vms_pgsize_bytes(size));
+    vmsi_ram_fill(k, pfn << VMS_PAGE_SHIFT, 0, (size_t)vms_pgsize_bytes(size));
     return pfn;
 }
 

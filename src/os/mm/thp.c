@@ -73,7 +73,7 @@ static uint64_t huge_zero_get(vms_kernel *k)
     uint64_t pfn;
     if (vms_frames_alloc(k->fr, HPAGE_ORDER, &pfn, NULL) != VMS_OK)
         return 0;
-    vms_ram_fill(k->ram, pfn << VMS_PAGE_SHIFT, 0, (size_t)HPAGE_SIZE);
+    vmsi_ram_fill(k, pfn << VMS_PAGE_SHIFT, 0, (size_t)HPAGE_SIZE);
     vms_frames_set_flags(k->fr, pfn, VMS_FRAME_ZERO, 0);
     k->huge_zero_pfn = pfn;
     k->st.thp_zero_page_alloc++;
@@ -123,7 +123,7 @@ static vms_status alloc_thp(vms_kernel *k, unsigned core, bool zero, bool madvis
     if (st != VMS_OK)
         return st;
     if (zero) {
-        vms_ram_fill(k->ram, *pfn << VMS_PAGE_SHIFT, 0, (size_t)HPAGE_SIZE);
+        vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)HPAGE_SIZE);
         vmsi_charge(k, core, (uint64_t)k->cfg.cost.zero_page * HPAGE_NR);
     }
     vms_frames_set_flags(k->fr, *pfn, VMS_FRAME_ANON | VMS_FRAME_SWAPBACKED | VMSI_FRAME_THP, 0);
@@ -383,7 +383,7 @@ static vms_status copy_huge(thp_ctx *c, uint64_t old)
     uint64_t pfn;
     vms_status st = alloc_thp(k, c->t->core, false, (c->v->flags & VMSI_VM_HUGEPAGE) != 0, &pfn);
     for (uint64_t i = 0; st == VMS_OK && i < HPAGE_NR; i++)
-        if (vms_ram_copy_frame(k->ram, pfn + i, old + i) != VMS_OK) {
+        if (vmsi_ram_copy_frame(k, pfn + i, old + i) != VMS_OK) {
             vms_frames_put(k->fr, pfn, NULL);
             return VMS_ERR_NOMEM;
         }
@@ -539,7 +539,7 @@ static vms_status collapse_swapin(vms_kernel *k, uint64_t pte, uint64_t dst, uns
 {
     uint64_t slot = vmsi_swp_offset(k, pte), cached = k->swap.cache[slot];
     vms_status st =
-        cached ? vms_ram_copy_frame(k->ram, dst, cached) : vmsi_swap_readpage(k, slot, dst, core);
+        cached ? vmsi_ram_copy_frame(k, dst, cached) : vmsi_swap_readpage(k, slot, dst, core);
     if (st == VMS_OK && !cached)
         k->st.pswpin++;
     if (st == VMS_ERR_IO) {
@@ -576,7 +576,7 @@ static bool collapse(vmsi_mm *mm, uint64_t haddr, const collapse_scan *s)
         if (vmsi_is_swap_pte(k, pte))
             st = collapse_swapin(k, pte, pfn + i, core);
         else if (vmsi_pte_pfn(k, pte) != k->zero_pfn)
-            st = vms_ram_copy_frame(k->ram, pfn + i, vmsi_pte_pfn(k, pte));
+            st = vmsi_ram_copy_frame(k, pfn + i, vmsi_pte_pfn(k, pte));
         if (st != VMS_OK) {
             vms_frames_put(k->fr, pfn, NULL); /* nothing changed yet for the pages left */
             return false;

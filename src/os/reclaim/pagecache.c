@@ -240,7 +240,7 @@ static vms_status add_page(vms_kernel *k, vms_file *f, uint64_t index, FILE *h, 
         size_t n = 0;
         if (fseek(h, (long)(index << VMS_PAGE_SHIFT), SEEK_SET) == 0)
             n = fread(buf, 1, sizeof buf, h);
-        if (n && vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
+        if (n && vmsi_ram_write(k, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
             vmsi_radix_set(&f->pages, k->a, index, old); /* as it was: cannot fail */
             vms_frames_meta(k->fr, pfn)->owner = 0;
             vmsi_free(k->a, r, sizeof *r);
@@ -430,7 +430,7 @@ vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint6
         uint64_t off = i << VMS_PAGE_SHIFT;
         size_t n = (size_t)(f->size - off < VMS_PAGE_SIZE ? f->size - off : VMS_PAGE_SIZE);
         uint8_t buf[4096];
-        vms_ram_read(k->ram, pfn << VMS_PAGE_SHIFT, buf, n);
+        vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, n);
         if (fseek(out, (long)off, SEEK_SET) != 0 || fwrite(buf, 1, n, out) != n) {
             st = vmsi_err(err, VMS_ERR_IO, "%s: write failed", f->wb_path);
             break; /* the page stays dirty: nothing is lost */

@@ -227,7 +227,7 @@ static vms_status writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned
     charge_io(k, slot, core);
     if (injected(s, VMS_SWAP_IO_WRITE))
         return VMS_ERR_IO;
-    vms_ram_read(k->ram, pfn << VMS_PAGE_SHIFT, buf, sizeof buf);
+    vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, sizeof buf);
     if (pwrite(s->fd, buf, sizeof buf, (off_t)(slot << VMS_PAGE_SHIFT)) != (ssize_t)sizeof buf)
         return VMS_ERR_IO;
     s->writes++;
@@ -249,7 +249,7 @@ static vms_status readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned 
         s->bad[slot] = 1;
         return VMS_ERR_IO;
     }
-    if (vms_ram_write(k->ram, pfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
+    if (vmsi_ram_write(k, pfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
         return VMS_ERR_NOMEM;
     s->reads++;
     return VMS_OK;

@@ -1,0 +1,585 @@
+/*
+ * virt/guest.c — a VM whose guest kernel is the kernel model itself (virt.h
+ * vms_guest): the hypervisor's side of it.
+ *
+ *   guest kernel (src/os, unchanged) ── vms_kernel_create_on(platform) ──┐
+ *     │ page tables: stores on the guest-physical bus (below)           │ CPUs: vCPUs
+ *     │ zero fill, copies, swap I/O: frame(gpfn) -> host frame           │ (core(i))
+ *     ▼                                                                  ▼
+ *   hypervisor: gpfn -> host frame table; back on first touch (an     host core pin[i]
+ *   exit), swap in what the host swapped; FIFO host reclaim to the    in the VM (VPID
+ *   host's swap file when host_frames is reached                      vpid+i), 2D walks
+ *     │ second stage (EPT/NPT) in host RAM: the one truth the hardware walks
+ *     ▼
+ *   host RAM [host_at, host_end): the VM's frames; [s2_tables_at, +4 MiB): its tables
+ *
+ * Invariants: a guest page is resident (hpfn[gpfn] != 0, a second-stage leaf maps it
+ * to that host frame) or swapped (slot[gpfn] != 0, no leaf) or untouched (neither);
+ * host_frames == resident pages. Every unmapped leaf is followed by INVEPT on every
+ * vCPU's core, so no composed or nested-TLB entry outlives it (SDM §29.4.3.1).
+ *
+ * The guest kernel's own data moves are not translated by its MMU (on bare metal they
+ * go to RAM directly, kernel.h); in a VM they still pass the second stage: a frame the
+ * hypervisor has not backed is a VM exit (counted in exits_kernel) before the move.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "vmsim/core.h"
+#include "vmsim/frames.h"
+#include "vmsim/kernel.h"
+#include "vmsim/machine.h"
+#include "vmsim/virt.h"
+
+#define S2_TABLES_LEN (UINT64_C(4) << 20)
+#define MAX_VCPUS     64u
+
+typedef struct vcpu_state {
+    vms_regs regs; /* the guest's registers while not on a core (VMCS guest state) */
+    vms_nested *n;
+    unsigned host; /* its host core */
+    uint32_t vpid;
+    bool moved; /* on a new core since its last entry: flush its VPID there first */
+} vcpu_state;
+
+struct vms_guest {
+    vms_allocator alloc;
+    vms_machine *m;
+    vms_guest_config cfg;
+    vms_kernel *k; /* the guest kernel */
+    vms_bus *gbus; /* the guest-physical bus the guest kernel writes its tables on */
+    vms_pt s2;
+    vms_pt_bump s2_tables;
+    vms_s2_regs s2r;
+    vcpu_state v[MAX_VCPUS];
+    unsigned cur; /* the vCPU the guest kernel last asked for (charged for its exits) */
+    uint64_t npages;
+    uint64_t *hpfn; /* per guest page: its host frame, 0 when not resident */
+    uint64_t *slot; /* per guest page: its host swap slot, 0 when none */
+    uint64_t *fifo; /* resident guest pages, oldest first (a ring of npages) */
+    uint64_t fifo_head, fifo_len;
+    uint64_t host_next;  /* the next never-used host frame */
+    uint64_t *free_hpfn; /* host frames given back by swap-outs */
+    uint64_t nfree_hpfn;
+    uint64_t next_slot; /* host swap: slots handed out upward, freed on swap-in */
+    uint64_t *free_slot;
+    uint64_t nfree_slot;
+    FILE *swapf;
+    bool reserved;
+    vms_guest_stats st;
+};
+
+/* ---- host memory behind guest pages ---- */
+
+/* The host swap file, opened on first use. */
+static vms_status swap_open(vms_guest *g)
+{
+    if (g->swapf)
+        return VMS_OK;
+    const char *path = g->cfg.host_swap_file;
+    g->swapf = path && *path ? fopen(path, "w+b") : tmpfile();
+    return g->swapf ? VMS_OK : VMS_ERR_IO;
+}
+
+/* INVEPT on every vCPU's core (and its nested TLB): a leaf went away. */
+static void invept_all(vms_guest *g)
+{
+    for (unsigned i = 0; i < g->cfg.nvcpus; i++)
+        vms_core_invept(vms_machine_core(g->m, g->v[i].host), VMS_INVEPT_SINGLE, g->v[i].vpid,
+                        g->v[i].n);
+}
+
+/* Host reclaim: write the oldest resident guest page to the host's swap, unmap its
+ * leaf, give its host frame back. */
+static vms_status swap_out_one(vms_guest *g)
+{
+    if (g->fifo_len == 0 || swap_open(g) != VMS_OK)
+        return VMS_ERR_NOMEM;
+    uint64_t gpfn = g->fifo[g->fifo_head];
+    g->fifo_head = (g->fifo_head + 1) % g->npages;
+    g->fifo_len--;
+    uint64_t hpfn = g->hpfn[gpfn];
+    uint64_t s = g->nfree_slot ? g->free_slot[--g->nfree_slot] : ++g->next_slot;
+    uint8_t buf[VMS_PAGE_SIZE];
+    vms_ram *ram = vms_machine_ram(g->m);
+    vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf);
+    if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
+        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf)
+        return VMS_ERR_IO;
+    vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL);
+    invept_all(g);
+    vms_ram_discard(ram, hpfn);
+    g->free_hpfn[g->nfree_hpfn++] = hpfn;
+    g->hpfn[gpfn] = 0;
+    g->slot[gpfn] = s;
+    g->st.host_frames--;
+    g->st.host_swapouts++;
+    return VMS_OK;
+}
+
+/* A host frame for a guest page (reclaiming one under host_frames). */
+static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
+{
+    if (g->cfg.host_frames && g->st.host_frames >= g->cfg.host_frames) {
+        vms_status st = swap_out_one(g);
+        if (st != VMS_OK)
+            return st;
+    }
+    if (g->nfree_hpfn) {
+        *hpfn = g->free_hpfn[--g->nfree_hpfn];
+        return VMS_OK;
+    }
+    if (g->host_next >= g->cfg.host_end >> VMS_PAGE_SHIFT)
+        return VMS_ERR_NOMEM;
+    *hpfn = g->host_next++;
+    return VMS_OK;
+}
+
+/* Back guest page gpfn (4 KiB host pages): a host frame, its bytes from the host's
+ * swap if it was swapped, a second-stage leaf. use says who touched it (counting). */
+static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
+{
+    uint64_t hpfn;
+    vms_status st = host_frame(g, &hpfn);
+    if (st != VMS_OK)
+        return st;
+    uint64_t s = g->slot[gpfn];
+    if (s) {
+        uint8_t buf[VMS_PAGE_SIZE];
+        if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
+            fread(buf, 1, sizeof buf, g->swapf) != sizeof buf ||
+            vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) !=
+                VMS_OK) {
+            g->free_hpfn[g->nfree_hpfn++] = hpfn;
+            return VMS_ERR_IO;
+        }
+        g->free_slot[g->nfree_slot++] = s;
+        g->slot[gpfn] = 0;
+        g->st.host_swapins++;
+        g->st.double_paging += use == VMS_KMEM_IO_READ;
+        g->st.false_reads += use == VMS_KMEM_OVERWRITE;
+    }
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K, prot,
+                         NULL);
+    if (st != VMS_OK) {
+        g->free_hpfn[g->nfree_hpfn++] = hpfn;
+        return st;
+    }
+    g->hpfn[gpfn] = hpfn;
+    g->fifo[(g->fifo_head + g->fifo_len++) % g->npages] = gpfn;
+    g->st.host_frames++;
+    g->st.backed++;
+    return VMS_OK;
+}
+
+/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). */
+static vms_status back2m(vms_guest *g, uint64_t gpfn)
+{
+    uint64_t base = gpfn & ~UINT64_C(511);
+    uint64_t h = (g->host_next + 511) & ~UINT64_C(511);
+    if (h + 512 > g->cfg.host_end >> VMS_PAGE_SHIFT)
+        return VMS_ERR_NOMEM;
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    vms_status st =
+        vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M, prot, NULL);
+    if (st != VMS_OK)
+        return st;
+    g->host_next = h + 512;
+    for (uint64_t i = 0; i < 512 && base + i < g->npages; i++)
+        g->hpfn[base + i] = h + i;
+    g->st.host_frames += 512;
+    g->st.backed++;
+    return VMS_OK;
+}
+
+/* The host frame of guest page gpfn, backing it first (a VM exit) if needed. */
+static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool kernel,
+                           uint64_t *hpfn)
+{
+    if (gpfn >= g->npages)
+        return VMS_ERR_BUS;
+    if (!g->hpfn[gpfn]) {
+        vms_status st = g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn) : back4k(g, gpfn, use);
+        if (st != VMS_OK)
+            return st;
+        g->st.exits++;
+        if (kernel) {
+            g->st.exits_kernel++;
+            g->st.exit_cycles += g->cfg.exit_cycles;
+            vms_core_add_cycles(vms_machine_core(g->m, g->v[g->cur].host), g->cfg.exit_cycles);
+        }
+    }
+    *hpfn = g->hpfn[gpfn];
+    return VMS_OK;
+}
+
+/* ---- the guest-physical bus (the guest kernel's page-table stores and loads) ---- */
+
+static vms_status gbus_read(void *dev, uint64_t gpa, unsigned size, uint64_t *val)
+{
+    vms_guest *g = dev;
+    uint64_t hpfn, v = 0;
+    vms_status st = resident(g, gpa >> VMS_PAGE_SHIFT, VMS_KMEM_READ, true, &hpfn);
+    if (st != VMS_OK)
+        return st == VMS_ERR_BUS ? st : VMS_ERR_BUS;
+    st = vms_ram_read(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK), &v,
+                      size);
+    *val = v;
+    return st;
+}
+
+static vms_status gbus_write(void *dev, uint64_t gpa, unsigned size, uint64_t val)
+{
+    vms_guest *g = dev;
+    uint64_t hpfn;
+    if (resident(g, gpa >> VMS_PAGE_SHIFT, VMS_KMEM_WRITE, true, &hpfn) != VMS_OK)
+        return VMS_ERR_BUS;
+    return vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK),
+                         &val, size);
+}
+
+static const vms_mmio_ops gbus_ops = {gbus_read, gbus_write};
+
+/* ---- the platform the guest kernel runs on ---- */
+
+/* A second-stage exit from the hardware (vms_core_vm_run): back the page. */
+static bool on_exit(void *ud, vms_core *c, const vms_fault *f)
+{
+    vms_guest *g = ud;
+    const vms_s2_fault *e = vms_nested_last_exit(vms_core_nested(c));
+    g->st.exit_cycles += g->cfg.exit_cycles;
+    vms_core_add_cycles(c, g->cfg.exit_cycles);
+    uint64_t gpfn = f->pa >> VMS_PAGE_SHIFT, hpfn;
+    if (e->kind != VMS_S2F_VIOLATION || gpfn >= g->npages || g->hpfn[gpfn] ||
+        resident(g, gpfn, VMS_KMEM_READ, false, &hpfn) != VMS_OK) {
+        g->st.unhandled++;
+        return false;
+    }
+    g->st.exits_walk++;
+    return true;
+}
+
+/* CPU i of the guest kernel: vCPU i on its host core, loaded there if the core runs
+ * something else (the host, another vCPU: its exit saves its registers). */
+static vms_core *plat_core(void *ud, unsigned i)
+{
+    vms_guest *g = ud;
+    vcpu_state *v = &g->v[i];
+    vms_core *c = vms_machine_core(g->m, v->host);
+    g->cur = i;
+    if (vms_core_vm_save_area(c) == &v->regs)
+        return c;
+    vms_core_vm_exit(c);
+    vms_status st = vms_core_vm_run(c, v->n, v->vpid, &v->regs, on_exit, g);
+    assert(st == VMS_OK);
+    (void)st;
+    if (v->moved) { /* entries of this VPID left here by an earlier stay are stale */
+        vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
+        g->st.migration_flushes++;
+        v->moved = false;
+    }
+    g->st.vcpu_loads++;
+    g->st.exit_cycles += g->cfg.exit_cycles;
+    vms_core_add_cycles(c, g->cfg.exit_cycles);
+    return c;
+}
+
+static vms_status plat_frame(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn)
+{
+    vms_guest *g = ud;
+    vms_status st = resident(g, pfn, use, true, host_pfn);
+    return st == VMS_ERR_BUS ? VMS_ERR_RANGE : st;
+}
+
+/* ---- creation ---- */
+
+static vms_status check(vms_machine *m, vms_guest_config *c, vms_err *err)
+{
+    if (c->kind == VMS_S2_NONE)
+        c->kind = VMS_S2_EPT;
+    c->host_levels = c->host_levels ? c->host_levels : 4;
+    c->guest_mem = c->guest_mem ? c->guest_mem : UINT64_C(256) << 20;
+    c->nvcpus = c->nvcpus ? c->nvcpus : 1;
+    c->exit_cycles = c->exit_cycles ? c->exit_cycles : 1200;
+    if (c->kind != VMS_S2_EPT && c->kind != VMS_S2_NPT)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: the second stage is EPT or NPT");
+    if (c->host_levels != 4 && c->host_levels != 5)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: host levels %u: expected 4 or 5",
+                        c->host_levels);
+    if (c->guest_mem < (UINT64_C(16) << 20) || c->guest_mem > (UINT64_C(3) << 30) ||
+        (c->guest_mem & VMS_PAGE_MASK))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "guest: memory 0x%llx: expected a multiple of 4 KiB in 16 MiB … 3 GiB",
+                        (unsigned long long)c->guest_mem);
+    if (c->host_page != VMS_PG_4K && (c->host_page != VMS_PG_2M || c->host_frames))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "guest: host pages 4K or 2M (host swap, host_frames > 0, needs 4K)");
+    if (c->host_frames && c->host_frames < 16)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: host_frames %llu: expected 0 or >= 16",
+                        (unsigned long long)c->host_frames);
+    if (c->vpid == 0 || c->nvcpus > MAX_VCPUS || c->nvcpus > vms_machine_ncores(m))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "guest: vpid >= 1 and 1 … %u vCPUs (the host has %u cores) expected",
+                        MAX_VCPUS, vms_machine_ncores(m));
+    if ((c->host_at | c->host_end | c->s2_tables_at) & VMS_PAGE_MASK || c->host_end <= c->host_at ||
+        c->host_end > vms_ram_limit(vms_machine_ram(m)) ||
+        (c->s2_tables_at < c->host_end && c->host_at < c->s2_tables_at + S2_TABLES_LEN))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "guest: host memory [host_at, host_end) and the 4 MiB of second-stage "
+                        "tables must be page aligned, disjoint and inside host RAM");
+    return VMS_OK;
+}
+
+/* Per-vCPU state: host core, VPID, a two-stage MMU, registers as at power-on (paging on,
+ * CR3 0: the guest kernel's boot loads its own). */
+static vms_status vcpus_init(vms_guest *g, const unsigned *pin, vms_err *err)
+{
+    const vms_guest_config *c = &g->cfg;
+    vms_nested_config ncfg = {c->s2_tlb, c->guest_pwc, 4, c->seed};
+    for (unsigned i = 0; i < c->nvcpus; i++) {
+        vcpu_state *v = &g->v[i];
+        v->host = pin ? pin[i] : i;
+        v->vpid = c->vpid + i;
+        bool clash = v->host >= vms_machine_ncores(g->m);
+        for (unsigned j = 0; j < i; j++)
+            clash = clash || g->v[j].host == v->host;
+        if (clash)
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "guest: vCPU %u on host core %u: expected distinct cores below %u", i,
+                            v->host, vms_machine_ncores(g->m));
+        vms_status st =
+            vms_nested_create(&g->alloc, vms_machine_bus(g->m), &g->s2r, &ncfg, &v->n, err);
+        if (st != VMS_OK)
+            return st;
+        v->regs = *vms_core_regs(vms_machine_core(g->m, v->host));
+        v->regs.fmt = NULL;
+        v->regs.cr3 = 0;
+        v->regs.cr4 &= ~(VMS_CR4_LA57 | VMS_CR4_PCIDE | VMS_CR4_SMEP | VMS_CR4_SMAP | VMS_CR4_PKE);
+        v->regs.cr4 |= VMS_CR4_PAE;
+        v->regs.user = false;
+    }
+    return VMS_OK;
+}
+
+static vms_status reserve_host(vms_guest *g, vms_err *err)
+{
+    if (!g->cfg.host_kernel)
+        return VMS_OK;
+    vms_frames *fr = vms_kernel_frames(g->cfg.host_kernel);
+    const vms_guest_config *c = &g->cfg;
+    vms_status st = vms_frames_reserve(fr, c->s2_tables_at >> VMS_PAGE_SHIFT,
+                                       S2_TABLES_LEN >> VMS_PAGE_SHIFT, err);
+    if (st != VMS_OK)
+        return st;
+    st = vms_frames_reserve(fr, c->host_at >> VMS_PAGE_SHIFT,
+                            (c->host_end - c->host_at) >> VMS_PAGE_SHIFT, err);
+    if (st != VMS_OK) {
+        vms_frames_unreserve(fr, c->s2_tables_at >> VMS_PAGE_SHIFT, S2_TABLES_LEN >> VMS_PAGE_SHIFT,
+                             NULL);
+        return st;
+    }
+    g->reserved = true;
+    return VMS_OK;
+}
+
+vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_guest **out,
+                            vms_err *err)
+{
+    *out = NULL;
+    vms_guest_config c = *cfg;
+    vms_status st = check(m, &c, err);
+    if (st != VMS_OK)
+        return st;
+    const vms_allocator *a = vms_machine_allocator(m);
+    vms_guest *g = vmsi_zalloc(a, sizeof *g);
+    if (!g)
+        return vmsi_err(err, VMS_ERR_NOMEM, "guest: out of host memory");
+    g->alloc = *a;
+    g->m = m;
+    g->cfg = c;
+    g->cfg.pin = NULL;
+    g->npages = c.guest_mem >> VMS_PAGE_SHIFT;
+    g->host_next = c.host_at >> VMS_PAGE_SHIFT;
+    size_t n = (size_t)g->npages;
+    g->hpfn = vmsi_calloc(a, n, sizeof *g->hpfn);
+    g->slot = vmsi_calloc(a, n, sizeof *g->slot);
+    g->fifo = vmsi_calloc(a, n, sizeof *g->fifo);
+    g->free_hpfn = vmsi_calloc(a, n + 1, sizeof *g->free_hpfn);
+    g->free_slot = vmsi_calloc(a, n + 1, sizeof *g->free_slot);
+    if (!g->hpfn || !g->slot || !g->fifo || !g->free_hpfn || !g->free_slot) {
+        vms_guest_destroy(g);
+        return vmsi_err(err, VMS_ERR_NOMEM, "guest: out of host memory for its page maps");
+    }
+    st = reserve_host(g, err);
+    g->s2_tables =
+        (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at, c.s2_tables_at + S2_TABLES_LEN, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&g->s2_tables);
+    const vms_pt_format *f =
+        c.kind == VMS_S2_EPT ? vms_format_ept(c.host_levels) : vms_format_npt(c.host_levels);
+    if (st == VMS_OK)
+        st = vms_pt_init_format(&g->s2, vms_machine_bus(m), f, &ops, err);
+    if (st == VMS_OK) {
+        g->s2r =
+            (vms_s2_regs){.kind = c.kind,
+                          .eptp = vms_eptp_make(g->s2.root, c.host_levels, VMS_EPT_MT_WB, c.ad),
+                          .ncr3 = g->s2.root,
+                          .npt_levels = c.host_levels};
+        st = vms_bus_create(a, vms_machine_ram(m), &g->gbus, err);
+    }
+    if (st == VMS_OK)
+        st = vms_bus_add_mmio(g->gbus, 0, c.guest_mem, "guest-physical", &gbus_ops, g, err);
+    if (st == VMS_OK)
+        st = vcpus_init(g, cfg->pin, err);
+    if (st == VMS_OK) {
+        vms_kernel_platform p = {g->gbus, c.guest_mem, c.nvcpus, plat_core, plat_frame, g};
+        st = vms_kernel_create_on(m, &p, c.kernel, &g->k, err);
+    }
+    vms_guest_exit_all(g);
+    if (st != VMS_OK) {
+        vms_guest_destroy(g);
+        return st;
+    }
+    *out = g;
+    return VMS_OK;
+}
+
+void vms_guest_exit_all(vms_guest *g)
+{
+    for (unsigned i = 0; i < g->cfg.nvcpus; i++) {
+        vms_core *c = vms_machine_core(g->m, g->v[i].host);
+        if (g->v[i].n && vms_core_vm_save_area(c) == &g->v[i].regs)
+            vms_core_vm_exit(c);
+    }
+}
+
+void vms_guest_destroy(vms_guest *g)
+{
+    if (!g)
+        return;
+    vms_kernel_destroy(g->k);
+    vms_guest_exit_all(g);
+    for (unsigned i = 0; i < g->cfg.nvcpus; i++)
+        vms_nested_destroy(g->v[i].n);
+    vms_ram *ram = vms_machine_ram(g->m);
+    for (uint64_t i = 0; g->hpfn && i < g->npages; i++)
+        if (g->hpfn[i])
+            vms_ram_discard(ram, g->hpfn[i]);
+    for (uint64_t pa = g->cfg.s2_tables_at; pa < g->s2_tables.next; pa += VMS_PAGE_SIZE)
+        vms_ram_discard(ram, pa >> VMS_PAGE_SHIFT);
+    if (g->reserved) {
+        vms_frames *fr = vms_kernel_frames(g->cfg.host_kernel);
+        vms_frames_unreserve(fr, g->cfg.s2_tables_at >> VMS_PAGE_SHIFT,
+                             S2_TABLES_LEN >> VMS_PAGE_SHIFT, NULL);
+        vms_frames_unreserve(fr, g->cfg.host_at >> VMS_PAGE_SHIFT,
+                             (g->cfg.host_end - g->cfg.host_at) >> VMS_PAGE_SHIFT, NULL);
+    }
+    if (g->swapf)
+        fclose(g->swapf);
+    vms_bus_destroy(g->gbus);
+    size_t n = (size_t)g->npages;
+    vmsi_free(&g->alloc, g->hpfn, n * sizeof *g->hpfn);
+    vmsi_free(&g->alloc, g->slot, n * sizeof *g->slot);
+    vmsi_free(&g->alloc, g->fifo, n * sizeof *g->fifo);
+    vmsi_free(&g->alloc, g->free_hpfn, (n + 1) * sizeof *g->free_hpfn);
+    vmsi_free(&g->alloc, g->free_slot, (n + 1) * sizeof *g->free_slot);
+    vmsi_free(&g->alloc, g, sizeof *g);
+}
+
+vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_core, vms_err *err)
+{
+    if (vcpu_id >= g->cfg.nvcpus || host_core >= vms_machine_ncores(g->m))
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: vCPU %u to host core %u: no such vCPU or core",
+                        vcpu_id, host_core);
+    for (unsigned j = 0; j < g->cfg.nvcpus; j++)
+        if (j != vcpu_id && g->v[j].host == host_core)
+            return vmsi_err(err, VMS_ERR_INVAL, "guest: host core %u already runs vCPU %u",
+                            host_core, j);
+    vcpu_state *v = &g->v[vcpu_id];
+    if (v->host == host_core)
+        return VMS_OK;
+    vms_core *c = vms_machine_core(g->m, v->host);
+    if (vms_core_vm_save_area(c) == &v->regs)
+        vms_core_vm_exit(c);
+    v->host = host_core;
+    v->moved = true;
+    g->st.migrations++;
+    return VMS_OK;
+}
+
+vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
+{
+    const vms_guest_stats *t = &g->st;
+    vms_nested_stats n = {0};
+    for (unsigned i = 0; i < g->cfg.nvcpus; i++) {
+        const vms_nested_stats *v = vms_nested_get_stats(g->v[i].n);
+        n.walks += v->walks;
+        n.guest_refs += v->guest_refs;
+        n.s2_refs += v->s2_refs;
+        n.s2_walks += v->s2_walks;
+        n.s2_tlb_hits += v->s2_tlb_hits;
+    }
+    return vms_strbuf_printf(
+        sb,
+        "\"vm\": {\"vcpus\": %u, \"exits\": %llu, \"exits_walk\": %llu, \"exits_kernel\": %llu, "
+        "\"exit_cycles\": %llu, \"vcpu_loads\": %llu, \"migrations\": %llu, \"backed\": %llu, "
+        "\"unhandled\": %llu, \"host_frames\": %llu, \"walks_2d\": %llu, \"guest_refs\": %llu, "
+        "\"s2_refs\": %llu, \"s2_walks\": %llu, \"s2_tlb_hits\": %llu, \"host_swap\": {\"outs\": "
+        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu}}",
+        g->cfg.nvcpus, (unsigned long long)t->exits, (unsigned long long)t->exits_walk,
+        (unsigned long long)t->exits_kernel, (unsigned long long)t->exit_cycles,
+        (unsigned long long)t->vcpu_loads, (unsigned long long)t->migrations,
+        (unsigned long long)t->backed, (unsigned long long)t->unhandled,
+        (unsigned long long)t->host_frames, (unsigned long long)n.walks,
+        (unsigned long long)n.guest_refs, (unsigned long long)n.s2_refs,
+        (unsigned long long)n.s2_walks, (unsigned long long)n.s2_tlb_hits,
+        (unsigned long long)t->host_swapouts, (unsigned long long)t->host_swapins,
+        (unsigned long long)t->double_paging, (unsigned long long)t->false_reads);
+}
+
+vms_kernel *vms_guest_kernel(vms_guest *g)
+{
+    return g->k;
+}
+
+const vms_guest_stats *vms_guest_get_stats(const vms_guest *g)
+{
+    return &g->st;
+}
+
+vms_bus *vms_guest_bus(vms_guest *g)
+{
+    return g->gbus;
+}
+
+const vms_pt *vms_guest_s2_pt(const vms_guest *g)
+{
+    return &g->s2;
+}
+
+vms_nested *vms_guest_nested(vms_guest *g, unsigned vcpu)
+{
+    return vcpu < g->cfg.nvcpus ? g->v[vcpu].n : NULL;
+}
+
+unsigned vms_guest_vcpu_core(const vms_guest *g, unsigned vcpu)
+{
+    return g->v[vcpu].host;
+}
+
+uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu)
+{
+    return g->v[vcpu].vpid;
+}
+
+bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
+{
+    uint64_t gpfn = gpa >> VMS_PAGE_SHIFT;
+    if (gpfn >= g->npages || !g->hpfn[gpfn])
+        return false;
+    *hpa = g->hpfn[gpfn] << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK);
+    return true;
+}

@@ -1,0 +1,683 @@
+/*
+ * test_guest.c — the kernel model as a guest kernel in a VM (src/virt/guest.c, the
+ * platform seam of src/os/kernel.c and src/os/pmem.c).
+ *
+ *  - same: one seeded workload (anonymous memory, the zero page, fork and COW,
+ *    munmap, swap under memory pressure) on a bare-metal kernel and on the guest kernel
+ *    of a VM with the same RAM size: the guest-visible results are the same (faults by
+ *    kind, swap, every byte read), while the VM shows exits and 2D walks;
+ *  - isolation: two VMs and a host process write unique patterns, interleaved on shared
+ *    host cores; everything reads back, and a hostile guest kernel that maps the host-
+ *    physical addresses of the others' pages reads 0 of their bytes;
+ *  - vcpus: a guest process with a thread per vCPU; munmap on one vCPU shoots the other
+ *    vCPU's composed TLB entries down (its stale read faults), and leaves another VM's
+ *    entries on the same host core alone;
+ *  - double paging: host overcommit (host_frames) under a guest that swaps itself; the
+ *    host's swap-ins caused by the guest's own swap-outs are counted, every byte reads
+ *    back.
+ */
+#include "harness.h"
+#include "vmsim/core.h"
+#include "vmsim/frames.h"
+#include "vmsim/kernel.h"
+#include "vmsim/machine.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+#include "vmsim/replay.h"
+#include "vmsim/trace.h"
+#include "vmsim/pt.h"
+#include "vmsim/rng.h"
+#include "vmsim/virt.h"
+
+#define MIB(n) (UINT64_C(n) << 20)
+
+static vms_machine *machine(uint64_t ram, unsigned ncores)
+{
+    vms_machine_config cfg;
+    vms_machine *m = NULL;
+    if (vms_machine_preset("skylake", &cfg, NULL) != VMS_OK)
+        return NULL;
+    cfg.ram_bytes = ram;
+    cfg.ncores = ncores;
+    if (vms_machine_create(NULL, &cfg, &m, NULL) != VMS_OK)
+        return NULL;
+    return m;
+}
+
+static void kconfig(vms_kernel_config *kc, uint64_t swap)
+{
+    vms_kernel_config_default(kc);
+    kc->seed = th_seed;
+    kc->swap_bytes = swap;
+}
+
+/* A 64-bit pattern unique to (who, page). */
+static uint64_t mark(uint64_t who, uint64_t page)
+{
+    return (who << 48) ^ (page * UINT64_C(0x9e3779b97f4a7c15)) ^ UINT64_C(0x5a5a000000000000);
+}
+
+/* What a workload saw: kernel counters and a digest of every byte read. */
+typedef struct seen {
+    vms_kernel_stats ks;
+    uint64_t digest, bytes, bad;
+} seen;
+
+static void fold(seen *s, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        s->digest = (s->digest ^ p[i]) * UINT64_C(0x100000001b3);
+    s->bytes += n;
+}
+
+/*
+ * The shared workload on kernel k (CPU 0): anon pages written with patterns, some read
+ * first (zero page), fork, COW writes in both, munmap of a part, a pass over more memory
+ * than RAM (swap), then every page read back in both processes.
+ */
+static void workload(vms_kernel *k, uint64_t npages, seen *out)
+{
+    memset(out, 0, sizeof *out);
+    vms_task *a = NULL, *b = NULL;
+    CHECK_EQ(vms_proc_spawn(k, "w", 0, &a, NULL), VMS_OK);
+    uint64_t base = 0;
+    CHECK_EQ(vms_sys_mmap(k, a, 0, npages << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &base, NULL),
+             VMS_OK);
+    vms_rng rng;
+    vms_rng_seed(&rng, th_seed);
+    uint8_t page[VMS_PAGE_SIZE];
+    for (uint64_t i = 0; i < npages; i++) {
+        uint64_t va = base + (i << VMS_PAGE_SHIFT);
+        if (i % 8 == 7) { /* read first: the zero page */
+            CHECK_EQ(vms_proc_read(k, a, va, page, 64), VMS_ACCESS_OK);
+            continue;
+        }
+        uint64_t v = mark(1, i) ^ vms_rng_next(&rng);
+        CHECK_EQ(vms_proc_write(k, a, va + (v & 0xff8), &v, sizeof v), VMS_ACCESS_OK);
+    }
+    CHECK_EQ(vms_proc_fork(k, a, &b, NULL), VMS_OK);
+    for (uint64_t i = 0; i < npages; i += 3) {
+        uint64_t v = mark(2, i);
+        CHECK_EQ(vms_proc_write(k, i % 2 ? a : b, base + (i << VMS_PAGE_SHIFT) + 16, &v, sizeof v),
+                 VMS_ACCESS_OK);
+    }
+    CHECK_EQ(vms_sys_munmap(k, b, base + (npages / 2 << VMS_PAGE_SHIFT), 8 << VMS_PAGE_SHIFT, NULL),
+             VMS_OK);
+    for (uint64_t i = 0; i < npages; i++) {
+        vms_task *t = i & 1 ? a : b;
+        uint64_t va = base + (i << VMS_PAGE_SHIFT);
+        bool gone = t == b && i >= npages / 2 && i < npages / 2 + 8;
+        vms_access_outcome o = vms_proc_read(k, t, va, page, sizeof page);
+        CHECK_EQ(o, gone ? VMS_ACCESS_SEGV : VMS_ACCESS_OK);
+        if (gone) { /* b died of its SIGSEGV: the rest through a */
+            b = NULL;
+            continue;
+        }
+        if (o == VMS_ACCESS_OK)
+            fold(out, page, sizeof page);
+        if (!b)
+            break;
+    }
+    for (uint64_t i = 0; i < npages; i++) {
+        CHECK_EQ(vms_proc_read(k, a, base + (i << VMS_PAGE_SHIFT), page, sizeof page),
+                 VMS_ACCESS_OK);
+        fold(out, page, sizeof page);
+    }
+    vms_err err;
+    if (vms_kernel_check(k, &err) != VMS_OK) {
+        fprintf(stderr, "kernel check: %s\n", err.msg);
+        out->bad++;
+    }
+    vms_proc_exit(k, a);
+    out->ks = *vms_kernel_get_stats(k);
+}
+
+static vms_s2_kind g_kind = VMS_S2_EPT; /* the second stage guest() builds */
+
+static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t mem, uint32_t vpid,
+                        uint64_t host_at, unsigned nvcpus, const unsigned *pin, vms_kernel *hk)
+{
+    vms_guest_config gc = {0};
+    gc.kind = g_kind;
+    gc.guest_mem = mem;
+    gc.s2_tables_at = host_at;
+    gc.host_at = host_at + MIB(4);
+    gc.host_end = gc.host_at + mem + MIB(8);
+    gc.vpid = vpid;
+    gc.nvcpus = nvcpus;
+    gc.pin = pin;
+    gc.kernel = kc;
+    gc.host_kernel = hk;
+    gc.ad = true;
+    gc.seed = th_seed;
+    vms_guest *g = NULL;
+    vms_err err;
+    vms_status st = vms_guest_create(m, &gc, &g, &err);
+    if (st != VMS_OK)
+        fprintf(stderr, "guest: %s\n", err.msg);
+    return g;
+}
+
+/* The same workload natively and in a VM of the same RAM (EPT, then NPT). */
+static void test_same(vms_s2_kind kind)
+{
+    g_kind = kind;
+    const uint64_t mem = MIB(24), npages = 8192; /* 32 MiB of anon: swap */
+    vms_kernel_config kc;
+    kconfig(&kc, MIB(32));
+    seen bare, vm;
+    vms_machine *m = machine(mem, 1);
+    vms_kernel *k = NULL;
+    CHECK_EQ(vms_kernel_create(m, &kc, &k, NULL), VMS_OK);
+    uint64_t free0 = vms_frames_nfree(vms_kernel_frames(k));
+    workload(k, npages, &bare);
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(k)), free0);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+
+    m = machine(MIB(512), 1);
+    vms_guest *g = guest(m, &kc, mem, 1, MIB(64), 1, NULL, NULL);
+    CHECK(g != NULL);
+    if (!g) {
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *gk = vms_guest_kernel(g);
+    free0 = vms_frames_nfree(vms_kernel_frames(gk));
+    workload(gk, npages, &vm);
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(gk)), free0);
+    CHECK_EQ(bare.bad + vm.bad, 0);
+    /* guest-visible: the same faults by kind, swap traffic, and bytes */
+    CHECK(bare.ks.pswpout > 0);
+    CHECK(bare.ks.cow_copy > 0 && bare.ks.zero_page > 0 && bare.ks.segv == 1);
+    CHECK_EQ(vm.ks.pgfault, bare.ks.pgfault);
+    CHECK_EQ(vm.ks.minor, bare.ks.minor);
+    CHECK_EQ(vm.ks.pgmajfault, bare.ks.pgmajfault);
+    CHECK_EQ(vm.ks.cow, bare.ks.cow);
+    CHECK_EQ(vm.ks.cow_copy, bare.ks.cow_copy);
+    CHECK_EQ(vm.ks.cow_reuse, bare.ks.cow_reuse);
+    CHECK_EQ(vm.ks.zero_page, bare.ks.zero_page);
+    CHECK_EQ(vm.ks.anon_alloc, bare.ks.anon_alloc);
+    CHECK_EQ(vm.ks.segv, bare.ks.segv);
+    CHECK_EQ(vm.ks.pswpout, bare.ks.pswpout);
+    CHECK_EQ(vm.ks.pswpin, bare.ks.pswpin);
+    CHECK_EQ(vm.bytes, bare.bytes);
+    CHECK_EQ(vm.digest, bare.digest);
+    /* the VM's own side: exits that backed guest memory, 2D walks */
+    const vms_guest_stats *gs = vms_guest_get_stats(g);
+    const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(g, 0));
+    /* The guest kernel zeroes every frame before it maps one (clear_page), so its own
+     * touch backs the page and the hardware never meets an unbacked one here. */
+    CHECK(gs->exits > 0 && gs->exits_kernel == gs->exits && gs->exits_walk == 0);
+    CHECK(gs->exit_cycles >= gs->exits * 1200);
+    CHECK_EQ(gs->unhandled, 0);
+    CHECK(gs->backed <= mem >> VMS_PAGE_SHIFT);
+    CHECK(ns->walks > 0 && ns->guest_refs > 0 && ns->s2_refs > ns->guest_refs);
+    printf(
+        "same (%s): %llu faults (%llu major, %llu cow), %llu swap-outs both ways; VM: %llu exits "
+        "(%llu by walks), %llu 2D walks, %llu guest + %llu second-stage refs\n",
+        kind == VMS_S2_EPT ? "EPT" : "NPT", (unsigned long long)vm.ks.pgfault,
+        (unsigned long long)vm.ks.pgmajfault, (unsigned long long)vm.ks.cow,
+        (unsigned long long)vm.ks.pswpout, (unsigned long long)gs->exits,
+        (unsigned long long)gs->exits_walk, (unsigned long long)ns->walks,
+        (unsigned long long)ns->guest_refs, (unsigned long long)ns->s2_refs);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* ---- isolation ---- */
+
+/* Fill page i of t's region with who's pattern; check it reads back. */
+static void put_page(vms_kernel *k, vms_task *t, uint64_t base, uint64_t who, uint64_t i)
+{
+    uint64_t w[VMS_PAGE_SIZE / 8];
+    for (unsigned j = 0; j < VMS_PAGE_SIZE / 8; j++)
+        w[j] = mark(who, i);
+    CHECK_EQ(vms_proc_write(k, t, base + (i << VMS_PAGE_SHIFT), w, sizeof w), VMS_ACCESS_OK);
+}
+
+/* Words of buf equal to who's pattern for any of npages pages. */
+static uint64_t count_marks(const uint64_t *w, uint64_t who, uint64_t npages)
+{
+    uint64_t n = 0;
+    for (unsigned j = 0; j < VMS_PAGE_SIZE / 8; j++)
+        for (uint64_t i = 0; i < npages; i++)
+            n += w[j] == mark(who, i);
+    return n;
+}
+
+/* A hostile guest kernel's table frames: guest frames it took from its allocator. */
+typedef struct hostile {
+    vms_bus *gbus;
+    uint64_t next, end;
+} hostile;
+
+static vms_status hostile_alloc(void *ud, uint64_t *pa)
+{
+    hostile *h = ud;
+    if (h->next >= h->end)
+        return VMS_ERR_NOMEM;
+    for (unsigned j = 0; j < VMS_PAGE_SIZE / 8; j++)
+        if (vms_bus_write64(h->gbus, h->next + j * 8, 0) != VMS_OK)
+            return VMS_ERR_BUS;
+    *pa = h->next;
+    h->next += VMS_PAGE_SIZE;
+    return VMS_OK;
+}
+
+static void hostile_free(void *ud, uint64_t pa)
+{
+    (void)ud;
+    (void)pa;
+}
+
+enum { ISO_PAGES = 48 };
+
+static void test_isolation(void)
+{
+    vms_machine *m = machine(MIB(1024), 2);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    vms_kernel *hk = NULL;
+    CHECK_EQ(vms_kernel_create(m, &kc, &hk, NULL), VMS_OK);
+    vms_guest *ga = guest(m, &kc, MIB(32), 1, MIB(512), 1, NULL, hk);
+    vms_guest *gb = guest(m, &kc, MIB(32), 10, MIB(640), 1, NULL, hk); /* both on core 0 */
+    CHECK(ga && gb);
+    if (!ga || !gb) {
+        vms_guest_destroy(ga);
+        vms_guest_destroy(gb);
+        vms_kernel_destroy(hk);
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *k[3] = {hk, vms_guest_kernel(ga), vms_guest_kernel(gb)};
+    vms_task *t[3];
+    uint64_t base[3];
+    for (unsigned w = 0; w < 3; w++) {
+        CHECK_EQ(vms_proc_spawn(k[w], "iso", 0, &t[w], NULL), VMS_OK);
+        CHECK_EQ(vms_sys_mmap(k[w], t[w], 0, ISO_PAGES << VMS_PAGE_SHIFT,
+                              VMS_PROT_READ | VMS_PROT_WRITE, VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS,
+                              NULL, 0, &base[w], NULL),
+                 VMS_OK);
+    }
+    /* interleaved on host core 0: host, VM A, VM B in a random order */
+    vms_rng rng;
+    vms_rng_seed(&rng, th_seed ^ 1);
+    bool done[3][ISO_PAGES] = {{false}};
+    for (unsigned n = 0; n < 3 * ISO_PAGES * 2; n++) {
+        unsigned w = (unsigned)(vms_rng_next(&rng) % 3),
+                 i = (unsigned)(vms_rng_next(&rng) % ISO_PAGES);
+        put_page(k[w], t[w], base[w], w + 1, i);
+        done[w][i] = true;
+    }
+    for (unsigned w = 0; w < 3; w++)
+        for (unsigned i = 0; i < ISO_PAGES; i++) {
+            if (!done[w][i])
+                put_page(k[w], t[w], base[w], w + 1, i);
+            uint64_t buf[VMS_PAGE_SIZE / 8];
+            CHECK_EQ(vms_proc_read(k[w], t[w], base[w] + ((uint64_t)i << VMS_PAGE_SHIFT), buf,
+                                   sizeof buf),
+                     VMS_ACCESS_OK);
+            CHECK_EQ(count_marks(buf, w + 1, ISO_PAGES), VMS_PAGE_SIZE / 8);
+        }
+    /* The host-physical addresses of the host's and B's pages. */
+    uint64_t targets[2 * ISO_PAGES + 1], pm[ISO_PAGES];
+    unsigned nt = 0;
+    CHECK_EQ(vms_proc_pagemap(hk, t[0], base[0], ISO_PAGES, pm), VMS_OK);
+    for (unsigned i = 0; i < ISO_PAGES; i++)
+        targets[nt++] = (pm[i] & VMS_PM_PFN_MASK) << VMS_PAGE_SHIFT;
+    CHECK_EQ(vms_proc_pagemap(k[2], t[2], base[2], ISO_PAGES, pm), VMS_OK);
+    for (unsigned i = 0; i < ISO_PAGES; i++) {
+        uint64_t hpa = 0;
+        CHECK(vms_guest_hpa(gb, (pm[i] & VMS_PM_PFN_MASK) << VMS_PAGE_SHIFT, &hpa));
+        targets[nt++] = hpa;
+    }
+    targets[nt++] = UINT64_C(1) << 40; /* far outside any memory */
+    /* A hostile guest kernel in A: its own tables mapping each target as a GPA. */
+    vms_frames *fa = vms_kernel_frames(k[1]);
+    uint64_t tab = 0;
+    for (uint64_t p = (MIB(32) >> VMS_PAGE_SHIFT) - 64; p > 64 && !tab; p -= 64)
+        if (vms_frames_reserve(fa, p, 16, NULL) == VMS_OK)
+            tab = p;
+    CHECK(tab != 0);
+    hostile h = {vms_guest_bus(ga), tab << VMS_PAGE_SHIFT, (tab + 16) << VMS_PAGE_SHIFT};
+    vms_pt_ops ops = {hostile_alloc, hostile_free, &h};
+    vms_pt pt;
+    CHECK_EQ(vms_pt_init(&pt, h.gbus, 4, &ops, NULL), VMS_OK);
+    const uint64_t gva = UINT64_C(0x40000000);
+    for (unsigned j = 0; j < nt; j++)
+        CHECK_EQ(vms_pt_map(&pt, gva + ((uint64_t)j << VMS_PAGE_SHIFT), targets[j], VMS_PG_4K,
+                            VMS_PTE_RW, NULL),
+                 VMS_OK);
+    uint64_t buf[VMS_PAGE_SIZE / 8];
+    CHECK_EQ(vms_proc_read(k[1], t[1], base[1], buf, 8), VMS_ACCESS_OK); /* A on core 0 */
+    vms_core *c = vms_machine_core(m, 0);
+    CHECK_EQ(vms_core_vm(c), vms_guest_vpid(ga, 0));
+    uint64_t cr3 = vms_core_regs(c)->cr3;
+    vms_core_write_cr3(c, pt.root);
+    uint64_t leaked = 0, refused = 0, own = 0;
+    uint64_t unhandled0 = vms_guest_get_stats(ga)->unhandled;
+    for (unsigned j = 0; j < nt; j++) {
+        memset(buf, 0, sizeof buf);
+        vms_access_result r = vms_core_access(c, gva + ((uint64_t)j << VMS_PAGE_SHIFT),
+                                              VMS_ACC_READ, buf, sizeof buf);
+        if (!r.ok) {
+            CHECK_EQ(r.fault.kind, VMS_FAULT_S2);
+            refused++;
+            continue;
+        }
+        own++;
+        leaked += 8 * (count_marks(buf, 1, ISO_PAGES) + count_marks(buf, 3, ISO_PAGES));
+    }
+    vms_core_write_cr3(c, cr3);
+    vms_core_mmu_flush_all(c); /* the hostile entries go (A's only) */
+    CHECK_EQ(leaked, 0);
+    CHECK(refused >= ISO_PAGES + 1); /* B's host addresses are outside A's guest memory */
+    CHECK_EQ(vms_guest_get_stats(ga)->unhandled - unhandled0, refused);
+    printf("isolation: %u hostile mappings: %llu refused by the second stage, %llu read A's own "
+           "memory, %llu bytes of the host or VM B read\n",
+           nt, (unsigned long long)refused, (unsigned long long)own, (unsigned long long)leaked);
+    CHECK_EQ(vms_frames_unreserve(fa, tab, 16, NULL), VMS_OK);
+    for (unsigned w = 0; w < 3; w++)
+        vms_proc_exit(k[w], t[w]);
+    vms_guest_destroy(ga);
+    vms_guest_destroy(gb);
+    vms_kernel_destroy(hk);
+    vms_machine_destroy(m);
+}
+
+/* ---- several vCPUs ---- */
+
+static void test_vcpus(void)
+{
+    vms_machine *m = machine(MIB(512), 2);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    const unsigned pin_a[2] = {0, 1}, pin_b[1] = {1};
+    vms_guest *ga = guest(m, &kc, MIB(32), 1, MIB(64), 2, pin_a, NULL);
+    vms_guest *gb = guest(m, &kc, MIB(32), 20, MIB(128), 1, pin_b, NULL);
+    CHECK(ga && gb);
+    if (!ga || !gb) {
+        vms_guest_destroy(ga);
+        vms_guest_destroy(gb);
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *ka = vms_guest_kernel(ga), *kb = vms_guest_kernel(gb);
+    vms_task *t0, *t1, *q;
+    uint64_t va, vb, v = 42, r = 0;
+    CHECK_EQ(vms_proc_spawn(ka, "mt", 0, &t0, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(ka, t0, 0, 4 << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, NULL),
+             VMS_OK);
+    CHECK_EQ(vms_proc_write(ka, t0, va, &v, sizeof v), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_clone_thread(ka, t0, 1, &t1, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_read(ka, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* vCPU 1, host core 1 */
+    CHECK_EQ(r, 42);
+    CHECK_EQ(vms_proc_spawn(kb, "b", 0, &q, NULL), VMS_OK); /* B's vCPU 0 on host core 1 */
+    CHECK_EQ(vms_sys_mmap(kb, q, 0, 1 << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &vb, NULL),
+             VMS_OK);
+    CHECK_EQ(vms_proc_write(kb, q, vb, &v, sizeof v), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_read(ka, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* A's vCPU 1 back */
+    const vms_nested_stats *nb = vms_nested_get_stats(vms_guest_nested(gb, 0));
+    const vms_nested_stats *na1 = vms_nested_get_stats(vms_guest_nested(ga, 1));
+    uint64_t remote0 = vms_kernel_get_stats(ka)->nr_tlb_remote_flush;
+    uint64_t recv0 = vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received;
+    CHECK_EQ(vms_sys_munmap(ka, t0, va, VMS_PAGE_SIZE, NULL), VMS_OK); /* on vCPU 0 */
+    CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush, remote0 + 1);
+    CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received, recv0 + 1);
+    /* vCPU 1's composed entry went with the guest's IPI: its read faults (SIGSEGV) and
+     * walks again; a stale entry would have read 42. */
+    uint64_t w1 = na1->walks;
+    CHECK_EQ(vms_proc_read(ka, t1, va, &r, sizeof r), VMS_ACCESS_SEGV);
+    CHECK(na1->walks > w1);
+    /* B's entry on host core 1 (another VPID) survived A's shootdown: no walk. */
+    uint64_t wb = nb->walks;
+    CHECK_EQ(vms_proc_read(kb, q, vb, &r, sizeof r), VMS_ACCESS_OK);
+    CHECK_EQ(r, 42);
+    CHECK_EQ(nb->walks, wb);
+    CHECK(vms_guest_get_stats(ga)->vcpu_loads >= 3);
+    printf("vcpus: a guest munmap on vCPU 0 sent %llu IPI to vCPU 1 (host core 1); VM B's "
+           "entry there stayed; %llu + %llu vCPU loads\n",
+           (unsigned long long)(vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received - recv0),
+           (unsigned long long)vms_guest_get_stats(ga)->vcpu_loads,
+           (unsigned long long)vms_guest_get_stats(gb)->vcpu_loads);
+    vms_proc_exit(kb, q);
+    vms_guest_destroy(ga);
+    vms_guest_destroy(gb);
+    vms_machine_destroy(m);
+}
+
+/* ---- double paging ---- */
+
+static void test_double_paging(void)
+{
+    const uint64_t npages = 6144; /* 24 MiB of anon in a 16 MiB guest on 8 MiB of host */
+    vms_machine *m = machine(MIB(512), 1);
+    vms_kernel_config kc;
+    kconfig(&kc, MIB(64));
+    vms_guest_config gc = {0};
+    gc.guest_mem = MIB(16);
+    gc.s2_tables_at = MIB(64);
+    gc.host_at = MIB(68);
+    gc.host_end = MIB(100);
+    gc.host_frames = 2048;
+    gc.vpid = 1;
+    gc.ad = true;
+    gc.kernel = &kc;
+    vms_guest *g = NULL;
+    CHECK_EQ(vms_guest_create(m, &gc, &g, NULL), VMS_OK);
+    if (!g) {
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *k = vms_guest_kernel(g);
+    vms_task *t;
+    uint64_t base;
+    CHECK_EQ(vms_proc_spawn(k, "dp", 0, &t, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(k, t, 0, npages << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &base, NULL),
+             VMS_OK);
+    for (uint64_t i = 0; i < npages; i++)
+        put_page(k, t, base, 5, i);
+    uint64_t bad = 0, buf[VMS_PAGE_SIZE / 8];
+    for (uint64_t i = 0; i < npages; i++) {
+        CHECK_EQ(vms_proc_read(k, t, base + (i << VMS_PAGE_SHIFT), buf, sizeof buf), VMS_ACCESS_OK);
+        for (unsigned j = 0; j < VMS_PAGE_SIZE / 8; j++)
+            bad += buf[j] != mark(5, i);
+    }
+    CHECK_EQ(bad, 0); /* every byte read back through both swaps */
+    const vms_guest_stats *gs = vms_guest_get_stats(g);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(k);
+    CHECK(ks->pswpout > 0 && ks->pswpin > 0);
+    CHECK(gs->host_swapouts > 0 && gs->host_swapins > 0);
+    CHECK(gs->host_frames <= gc.host_frames);
+    CHECK(gs->double_paging > 0);
+    CHECK(gs->double_paging + gs->false_reads <= gs->host_swapins);
+    CHECK(gs->double_paging <= ks->pswpout + ks->pgpgout);
+    CHECK(gs->exits_walk > 0); /* the hardware met pages the host had swapped */
+    CHECK_EQ(gs->unhandled, 0);
+    CHECK_EQ(vms_kernel_check(k, NULL), VMS_OK);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_guest_stats_json_members(g, &sb), VMS_OK);
+    char want[64];
+    snprintf(want, sizeof want, "\"double_paging\": %llu,", (unsigned long long)gs->double_paging);
+    CHECK(strstr(vms_strbuf_str(&sb), want) != NULL);
+    vms_strbuf_free(&sb);
+    printf("double paging: guest swapped %llu out, %llu in; host swapped %llu out, %llu in, of "
+           "which %llu for the guest's own swap-outs (double paging) and %llu for pages the "
+           "guest overwrote whole (false reads)\n",
+           (unsigned long long)ks->pswpout, (unsigned long long)ks->pswpin,
+           (unsigned long long)gs->host_swapouts, (unsigned long long)gs->host_swapins,
+           (unsigned long long)gs->double_paging, (unsigned long long)gs->false_reads);
+    vms_proc_exit(k, t);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* A vCPU moved between host cores: the entries an earlier stay left on a core are
+ * flushed when it comes back (a guest shootdown reached it elsewhere meanwhile). */
+static void test_migration(void)
+{
+    vms_machine *m = machine(MIB(512), 3);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    const unsigned pin[2] = {0, 1};
+    vms_guest *g = guest(m, &kc, MIB(32), 1, MIB(64), 2, pin, NULL);
+    CHECK(g != NULL);
+    if (!g) {
+        vms_machine_destroy(m);
+        return;
+    }
+    vms_kernel *k = vms_guest_kernel(g);
+    vms_task *t0, *t1;
+    uint64_t va, v = 42, r = 0;
+    CHECK_EQ(vms_proc_spawn(k, "mig", 0, &t0, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(k, t0, 0, 2 << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, NULL),
+             VMS_OK);
+    CHECK_EQ(vms_proc_write(k, t0, va, &v, sizeof v), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_clone_thread(k, t0, 1, &t1, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* an entry on core 1 */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 0, NULL), VMS_ERR_INVAL);     /* vCPU 0's core */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 2, NULL), VMS_OK);
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* now on core 2 */
+    CHECK_EQ(vms_guest_vcpu_core(g, 1), 2);
+    CHECK_EQ(vms_core_vm(vms_machine_core(m, 2)), vms_guest_vpid(g, 1));
+    CHECK_EQ(vms_sys_munmap(k, t0, va, VMS_PAGE_SIZE, NULL), VMS_OK);  /* IPI to core 2 */
+    CHECK_EQ(vms_guest_move_vcpu(g, 1, 1, NULL), VMS_OK);              /* back to core 1 */
+    CHECK_EQ(vms_proc_read(k, t1, va, &r, sizeof r), VMS_ACCESS_SEGV); /* not the stale 42 */
+    CHECK_EQ(vms_guest_get_stats(g)->migrations, 2);
+    CHECK_EQ(vms_guest_get_stats(g)->migration_flushes, 2);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* Bad configurations are refused with a message, nothing leaks. */
+static void test_config(void)
+{
+    vms_machine *m = machine(MIB(512), 2);
+    vms_guest_config gc = {0};
+    gc.s2_tables_at = MIB(64);
+    gc.host_at = MIB(68);
+    gc.host_end = MIB(400);
+    gc.vpid = 1;
+    vms_guest *g = (vms_guest *)1;
+    vms_err err;
+    vms_guest_config c = gc;
+    c.vpid = 0;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(g == NULL && strstr(err.msg, "vpid") != NULL);
+    c = gc;
+    c.guest_mem = MIB(4);
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "16 MiB") != NULL);
+    c = gc;
+    c.nvcpus = 3;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    const unsigned same[2] = {1, 1};
+    c = gc;
+    c.nvcpus = 2;
+    c.pin = same;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "distinct") != NULL);
+    c = gc;
+    c.host_at = MIB(62); /* overlaps the second-stage tables */
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    c = gc;
+    c.host_page = VMS_PG_2M;
+    c.host_frames = 1024;
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_INVAL);
+    c = gc;
+    c.host_end = c.host_at + VMS_PAGE_SIZE; /* one host frame: the guest kernel's boot
+                                               needs a zero page and a root table */
+    CHECK_EQ(vms_guest_create(m, &c, &g, &err), VMS_ERR_NOMEM);
+    CHECK(g == NULL);
+    if (g)
+        vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+/* ---- a recorded trace replayed as guest processes ---- */
+
+static const char *g_argv0;
+
+/* Replay examples/traces/sh.vmt (its kernel events too: mmap, fork, exec, exit) on k. */
+static bool replay_on(vms_kernel *k, vms_replay_stats *out)
+{
+    char path[1024];
+    th_source_path(g_argv0, "examples/traces/sh.vmt", path, sizeof path);
+    vms_err err = {0};
+    vms_trace_reader *rd = NULL;
+    vms_replay *r = NULL;
+    vms_replay_opts o = {0};
+    bool ok = vms_trace_reader_open(path, VMS_TRACE_NATIVE, NULL, &rd, &err) == VMS_OK &&
+              vms_replay_create(k, &o, &r, &err) == VMS_OK && vms_replay_run(r, rd, &err) == VMS_OK;
+    if (!ok)
+        fprintf(stderr, "replay: %s\n", err.msg);
+    else
+        *out = *vms_replay_get_stats(r);
+    vms_replay_destroy(r);
+    vms_trace_reader_close(rd);
+    return ok;
+}
+
+static void test_replay(void)
+{
+    const uint64_t mem = MIB(64);
+    vms_kernel_config kc;
+    kconfig(&kc, 0);
+    vms_machine *m = machine(mem, 1);
+    vms_kernel *k = NULL;
+    vms_replay_stats bare = {0}, vm = {0};
+    CHECK_EQ(vms_kernel_create(m, &kc, &k, NULL), VMS_OK);
+    CHECK(replay_on(k, &bare));
+    vms_kernel_stats kb = *vms_kernel_get_stats(k);
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    m = machine(MIB(512), 1);
+    vms_guest *g = guest(m, &kc, mem, 1, MIB(64), 1, NULL, NULL);
+    CHECK(g != NULL);
+    if (g) {
+        CHECK(replay_on(vms_guest_kernel(g), &vm));
+        const vms_kernel_stats *kv = vms_kernel_get_stats(vms_guest_kernel(g));
+        CHECK(bare.references > 10000);
+        CHECK_EQ(vm.references, bare.references);
+        CHECK_EQ(vm.processes, bare.processes);
+        CHECK_EQ(vm.segv, bare.segv);
+        CHECK_EQ(vm.syscall_errors, bare.syscall_errors);
+        CHECK_EQ(kv->pgfault, kb.pgfault);
+        CHECK_EQ(kv->minor, kb.minor);
+        CHECK_EQ(kv->pgmajfault, kb.pgmajfault);
+        CHECK_EQ(kv->cow, kb.cow);
+        CHECK_EQ(kv->forks, kb.forks);
+        CHECK_EQ(kv->execs, kb.execs);
+        const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(g, 0));
+        printf("replay sh.vmt: %llu references, %llu faults natively and in the VM; VM: %llu "
+               "exits, %llu 2D walks reading %llu guest + %llu second-stage entries\n",
+               (unsigned long long)vm.references, (unsigned long long)kv->pgfault,
+               (unsigned long long)vms_guest_get_stats(g)->exits, (unsigned long long)ns->walks,
+               (unsigned long long)ns->guest_refs, (unsigned long long)ns->s2_refs);
+    }
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "guest");
+    g_argv0 = argv[0];
+    test_same(VMS_S2_EPT);
+    test_same(VMS_S2_NPT);
+    g_kind = VMS_S2_EPT;
+    test_isolation();
+    test_vcpus();
+    test_double_paging();
+    test_migration();
+    test_config();
+    test_replay();
+    return th_finish();
+}
