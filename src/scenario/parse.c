@@ -1304,11 +1304,12 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
-/* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan. */
+/* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan;
+ * compact: no operand. */
 vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
 {
     c->count = 1;
-    if (n > 2)
+    if (n > 2 || (c->op == OP_COMPACT && n > 1))
         return fail(p, "expected '%s'", usage_of(c));
     if (n == 2 && (number(p, &t[1], false, "a count of runs", &c->count) != VMS_OK ||
                    c->count == 0 || c->count > 1000000))
