@@ -59,6 +59,14 @@ typedef struct session {
     vms_err end_err;
     vms_strbuf out, err, log; /* narration, failures, kernel log of the current step */
     vms_strbuf json;          /* the answer being built */
+    /* The scenario's process names and the tid each last had (kept past the end of the
+     * run, when vms_scenario_proc is gone): a forked child keeps its parent's kernel
+     * name, so the page names processes as the scenario does. */
+    struct {
+        char name[64];
+        int tid;
+    } names[64];
+    unsigned nnames;
 } session;
 
 static session g; /* the page's one session */
@@ -109,6 +117,35 @@ static void on_log(void *ud, vms_log_level level, const char *msg)
     (void)ud;
     (void)level;
     vms_strbuf_printf(&g.log, "[kernel] %s\n", msg);
+}
+
+/* Note the tid of every scenario process name that runs now. */
+static void note_names(void)
+{
+    vms_task *t;
+    const char *name;
+    for (size_t i = 0; (name = vms_scenario_proc(g.ex, i, &t)) != NULL; i++) {
+        if (!t)
+            continue;
+        unsigned j = 0;
+        while (j < g.nnames && strcmp(g.names[j].name, name) != 0)
+            j++;
+        if (j == g.nnames) {
+            if (g.nnames == sizeof g.names / sizeof g.names[0])
+                continue;
+            snprintf(g.names[g.nnames++].name, sizeof g.names[0].name, "%s", name);
+        }
+        g.names[j].tid = vms_task_tid(t);
+    }
+}
+
+/* The scenario's name for the task with this tid (NULL: none). */
+static const char *scn_name(int tid)
+{
+    for (unsigned j = 0; j < g.nnames; j++)
+        if (g.names[j].tid == tid)
+            return g.names[j].name;
+    return NULL;
 }
 
 static void finish(void)
@@ -234,6 +271,7 @@ VW_EXPORT const char *vw_step(void)
     if (g.ex && !vms_scenario_done(g.ex)) {
         st = vms_scenario_next(g.ex, &line);
         has_acc = vms_scenario_last_access(g.ex, &acc);
+        note_names();
     }
     if (g.ex && vms_scenario_done(g.ex))
         finish();
@@ -456,7 +494,10 @@ static void proc_json(vms_strbuf *sb, vms_task *t)
 {
     vms_task_info ti;
     vms_task_get_info(t, &ti);
+    const char *name = scn_name(ti.tid);
     vms_strbuf_printf(sb, "{\"pid\":%d,\"tid\":%d,\"ppid\":%d,\"name\":", ti.pid, ti.tid, ti.ppid);
+    vms_strbuf_json_str(sb, name ? name : ti.name);
+    vms_strbuf_printf(sb, ",\"comm\":");
     vms_strbuf_json_str(sb, ti.name);
     vms_strbuf_printf(sb, ",\"core\":%u,\"pcid\":%u,\"cr3\":", ti.core, ti.pcid);
     jhex(sb, ti.cr3);
@@ -563,16 +604,17 @@ VW_EXPORT const char *vw_state(void)
 
 /* ---- explain: one access, as `vmsim explain` narrates a translation ---- */
 
+/* A process by the scenario's name for it, or by pid. */
 static vms_task *find_proc(const char *name)
 {
-    vms_task *t = vms_proc_find_name(g.k, name);
-    if (!t) {
-        char *end;
-        long pid = strtol(name, &end, 10);
-        if (*name && !*end)
-            t = vms_proc_find(g.k, (int)pid);
-    }
-    return t;
+    for (unsigned j = 0; j < g.nnames; j++)
+        if (!strcmp(g.names[j].name, name))
+            for (unsigned i = 0; i < vms_proc_count(g.k); i++)
+                if (vms_task_tid(vms_proc_at(g.k, i)) == g.names[j].tid)
+                    return vms_proc_at(g.k, i);
+    char *end;
+    long pid = strtol(name, &end, 10);
+    return *name && !*end && pid > 0 && pid < INT32_MAX ? vms_proc_find(g.k, (int)pid) : NULL;
 }
 
 /* The TLBs of the task's core that hold va now (looked up without counting). */

@@ -130,4 +130,10 @@ typedef struct vms_scenario_access {
 } vms_scenario_access;
 bool vms_scenario_last_access(const vms_scenario_exec *ex, vms_scenario_access *out);
 
+/* The scenario's process name i (in the order the scenario first names them; NULL when
+ * i is past the last) and its task now (*task NULL while it is not running). A forked
+ * child keeps its parent's kernel name (as Linux's comm), so this is how a caller finds
+ * the task a scenario calls `child`. */
+const char *vms_scenario_proc(const vms_scenario_exec *ex, size_t i, vms_task **task);
+
 #endif

@@ -1390,6 +1390,14 @@ bool vms_scenario_last_access(const vms_scenario_exec *ex, vms_scenario_access *
     return true;
 }
 
+const char *vms_scenario_proc(const vms_scenario_exec *ex, size_t i, vms_task **task)
+{
+    if (i >= ex->r.sc->nnames)
+        return NULL;
+    *task = ex->r.task[i];
+    return ex->r.sc->names[i];
+}
+
 vms_status vms_scenario_finish(vms_scenario_exec *ex, vms_err *err)
 {
     if (!ex)
