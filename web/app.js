@@ -150,6 +150,8 @@ function render() {
   renderSharing(s);
   renderSwap(s);
   $("iommu").textContent = s.iommu || "(no device attached)";
+  $("iommu-when").textContent = s.iommu_final ? " (as the last command left it: the run's end " +
+    "detaches the scenario's devices)" : "";
   $("dmesg").textContent = s.dmesg;
   $("stats-json").textContent = vm.ccall("vw_stats", "string", [], []);
   const sel = $("ex-proc"), keep = sel.value;
@@ -237,55 +239,132 @@ function renderProcs(s) {
       if (!byTable.has(e.table)) byTable.set(e.table, []);
       byTable.get(e.table).push(e);
     }
-    d.append(tableNode(p, byTable, p.root, p.levels, lit, true));
+    d.append(tableNode(p, byTable, p.root, p.levels, lit, null, true));
     box.append(d);
   }
 }
 
-function tableNode(p, byTable, table, level, lit, top) {
+/* Which tables are drawn open: the user's choice (a <details> toggled), else open when
+ * "Expand all" is on, the table is on the lit walk path, or it holds few entries. A closed
+ * table's entries are drawn only when it is opened, so a 12 MiB touch (3072 entries)
+ * does not rebuild thousands of rows at every step. */
+const userOpen = new Map(); /* "pid table" -> bool */
+let expandAll = false;
+
+function isOpen(p, table, entries, lit) {
+  const k = p.pid + " " + table;
+  if (userOpen.has(k)) return userOpen.get(k);
+  return expandAll || entries.length <= 16 || entries.some((e) => lit.has(e.ptep));
+}
+
+/* A foldable box around the table at `table` (level `level`), filled when opened. */
+function foldable(p, byTable, table, level, lit, label, cls) {
+  const entries = byTable.get(table) || [];
+  const open = isOpen(p, table, entries, lit);
+  const n = (pred) => entries.filter(pred).length;
+  const d = el("details", { class: cls, "data-table": table },
+               el("summary", {}, label + ": " + entries.length + " entr" +
+                  (entries.length === 1 ? "y" : "ies") + summaryCounts(entries, n)));
+  let filled = false;
+  const fill = () => {
+    if (filled) return;
+    filled = true;
+    d.append(tableNode(p, byTable, table, level, lit, entries));
+  };
+  if (open) {
+    d.open = true;
+    fill();
+  }
+  d.addEventListener("toggle", () => {
+    userOpen.set(p.pid + " " + table, d.open);
+    if (d.open) fill();
+  });
+  return d;
+}
+
+function summaryCounts(entries, n) {
+  const parts = [];
+  const sw = n((e) => e.swap_slot !== undefined), sh = n((e) => e.leaf && e.mapcount > 1);
+  const lit = n((e) => lastAccess && lastAccess.path && lastAccess.path.includes(e.ptep));
+  if (sw) parts.push(sw + " swapped");
+  if (sh) parts.push(sh + " shared");
+  if (lit) parts.push("on the walk");
+  return parts.length ? " (" + parts.join(", ") + ")" : "";
+}
+
+function pteItem(p, e, name, lit) {
+  const li = el("li", { class: "pte", "data-ptep": e.ptep, "data-pte": e.pte,
+                        "data-level": String(e.level), "data-va": e.va });
+  if (e.swap_slot !== undefined) li.dataset.slot = String(e.swap_slot);
+  if (e.leaf && e.present) li.dataset.pa = e.pa;
+  if (lit.has(e.ptep)) li.classList.add("hot");
+  let target = "";
+  if (!e.present) target = e.swap_slot !== undefined ? " → swap slot " + e.swap_slot : " → not present";
+  else if (e.leaf) target = " → page " + e.pa;
+  else target = " → table " + e.pa;
+  const row = el("span", { class: "row" },
+    el("span", { class: "lvl" }, name + "[" + e.index + "]"),
+    el("span", { class: "addr" }, "@" + e.ptep),
+    el("span", { class: "val" }, e.pte),
+    el("span", { class: "bits" }, e.bits),
+    el("span", { class: "tgt" }, target),
+    el("span", { class: "va" }, " va " + e.va));
+  li.append(row);
+  if (e.leaf && e.present) {
+    if (e.zero) li.classList.add("zero");
+    if (e.mapcount > 1) {
+      li.classList.add("shared");
+      row.append(el("span", { class: "share" }, " shared ×" + e.mapcount +
+                    (e.writable ? "" : " (read-only: COW)")));
+    }
+  }
+  if (e.swap_slot !== undefined) li.classList.add("swapped");
+  return li;
+}
+
+/* The entries of one table; each next-level table in a foldable box. The kernel's half
+ * of an x86-64 root (index 256 and up) is folded away as a whole. */
+function tableNode(p, byTable, table, level, lit, entries, top) {
   const name = p.level_names[level - 1];
   const ul = el("ul", { class: "pt", "data-table": table });
-  const entries = byTable.get(table) || [];
-  let kernelBox = null;
-  for (const e of entries) {
-    const li = el("li", { class: "pte", "data-ptep": e.ptep, "data-pte": e.pte,
-                          "data-level": String(e.level) });
-    if (lit.has(e.ptep)) li.classList.add("hot");
-    let target = "";
-    if (!e.present) target = e.swap_slot !== undefined ? " → swap slot " + e.swap_slot : " → not present";
-    else if (e.leaf) target = " → page " + e.pa;
-    else target = " → table " + e.pa;
-    const row = el("span", { class: "row" },
-      el("span", { class: "lvl" }, name + "[" + e.index + "]"),
-      el("span", { class: "addr" }, "@" + e.ptep),
-      el("span", { class: "val" }, e.pte),
-      el("span", { class: "bits" }, e.bits),
-      el("span", { class: "tgt" }, target),
-      el("span", { class: "va" }, " va " + e.va));
-    li.append(row);
-    if (e.leaf && e.present) {
-      if (e.zero) li.classList.add("zero");
-      if (e.mapcount > 1) {
-        li.classList.add("shared");
-        row.append(el("span", { class: "share" }, " shared ×" + e.mapcount +
-                      (e.writable ? "" : " (read-only: COW)")));
-      }
-    }
-    if (e.swap_slot !== undefined) li.classList.add("swapped");
-    if (e.present && !e.leaf && level > 1)
-      li.append(tableNode(p, byTable, e.pa, level - 1, lit, false));
-    /* The kernel's half of the root (x86-64: index 256 and up) is folded away. */
+  const kernel = [];
+  for (const e of entries || byTable.get(table) || []) {
     if (top && e.index >= 256 && p.level_names[0] === "PT") {
-      if (!kernelBox) {
-        kernelBox = el("details", { class: "kernel-half" },
-                       el("summary", {}, "kernel half (shared by every process)"));
-        ul.append(el("li", {}, kernelBox));
-        kernelBox.append(el("ul", { class: "pt" }));
-      }
-      kernelBox.lastChild.append(li);
-    } else {
-      ul.append(li);
+      kernel.push(e);
+      continue;
     }
+    const li = pteItem(p, e, name, lit);
+    if (e.present && !e.leaf && level > 1)
+      li.append(foldable(p, byTable, e.pa, level - 1, lit, p.level_names[level - 2] + " table " +
+                         e.pa, "tbl"));
+    ul.append(li);
+  }
+  if (kernel.length) {
+    const kb = el("details", { class: "kernel-half" },
+                  el("summary", {}, "kernel half (shared by every process): " + kernel.length +
+                     " root entries"));
+    let filled = false;
+    const key = p.pid + " kernel";
+    const fillKernel = () => {
+      if (!kb.open || filled) return;
+      filled = true;
+      const kul = el("ul", { class: "pt" });
+      for (const e of kernel) {
+        const li = pteItem(p, e, name, lit);
+        if (e.present && !e.leaf && level > 1)
+          li.append(foldable(p, byTable, e.pa, level - 1, lit, p.level_names[level - 2] +
+                             " table " + e.pa, "tbl"));
+        kul.append(li);
+      }
+      kb.append(kul);
+    };
+    kb.open = userOpen.get(key) === true;
+    fillKernel();
+    kb.addEventListener("toggle", () => {
+      userOpen.set(key, kb.open);
+      fillKernel();
+    });
+    ul.append(el("li", {}, kb));
   }
   return ul;
 }
@@ -296,7 +375,8 @@ function renderSharing(s) {
   for (const p of s.procs) {
     if (!p.alive) continue;
     for (const e of p.entries) {
-      if (!e.leaf || !e.present || e.mapcount < 2) continue;
+      /* user pages only: the kernel half is mapped by every process's root table */
+      if (!e.leaf || !e.present || e.mapcount < 2 || hexBig(e.va) >= (1n << 63n)) continue;
       if (!frames.has(e.pa)) frames.set(e.pa, { e, users: [] });
       frames.get(e.pa).users.push(p.name + " " + e.va + (e.writable ? " rw" : " r"));
     }
@@ -365,6 +445,11 @@ function setup() {
   $("step").addEventListener("click", () => stepOnce(true));
   $("play").addEventListener("click", play);
   $("end").addEventListener("click", runToEnd);
+  $("expand-all").addEventListener("change", () => {
+    expandAll = $("expand-all").checked;
+    userOpen.clear();
+    if (loaded) render();
+  });
   $("ex-go").addEventListener("click", () =>
     explain($("ex-proc").value, $("ex-va").value, $("ex-kind").value));
 

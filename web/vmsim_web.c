@@ -59,6 +59,7 @@ typedef struct session {
     vms_err end_err;
     vms_strbuf out, err, log; /* narration, failures, kernel log of the current step */
     vms_strbuf json;          /* the answer being built */
+    vms_strbuf iommu;         /* `show iommu` just before the run finished */
     /* The scenario's process names and the tid each last had (kept past the end of the
      * run, when vms_scenario_proc is gone): a forked child keeps its parent's kernel
      * name, so the page names processes as the scenario does. */
@@ -151,6 +152,9 @@ static const char *scn_name(int tid)
 static void finish(void)
 {
     if (g.ex && !g.finished) {
+        /* vms_scenario_finish detaches the scenario's devices (as `vmsim run` does before
+         * it prints the counters): keep what they looked like for the page. */
+        vms_dma_show(g.k, &g.iommu);
         g.res = *vms_scenario_exec_result(g.ex);
         g.end = vms_scenario_finish(g.ex, &g.end_err);
         g.ex = NULL;
@@ -169,6 +173,7 @@ VW_EXPORT void vw_unload(void)
     vms_strbuf_free(&g.err);
     vms_strbuf_free(&g.log);
     vms_strbuf_free(&g.json);
+    vms_strbuf_free(&g.iommu);
     memset(&g, 0, sizeof g);
 }
 
@@ -210,6 +215,7 @@ VW_EXPORT const char *vw_load(const char *name, const char *text, const char *pr
     vms_strbuf_init(&g.err, NULL);
     vms_strbuf_init(&g.log, NULL);
     vms_strbuf_init(&g.json, NULL);
+    vms_strbuf_init(&g.iommu, NULL);
     vms_err err = {0};
     vms_status st = vms_scenario_parse(NULL, name && *name ? name : "scenario.scn",
                                        text ? text : "", &g.sc, &err);
@@ -596,7 +602,13 @@ VW_EXPORT const char *vw_state(void)
     vms_strbuf_printf(
         sb, ",\"frames\":{\"total\":%" PRIu64 ",\"free\":%" PRIu64 ",\"used\":%" PRIu64 "}",
         fs.total, fs.free, fs.used);
-    text_member(sb, "iommu", vms_dma_show);
+    if (g.finished) {
+        vms_strbuf_printf(sb, ",\"iommu\":");
+        vms_strbuf_json_str(sb, vms_strbuf_str(&g.iommu));
+        vms_strbuf_printf(sb, ",\"iommu_final\":true");
+    } else {
+        text_member(sb, "iommu", vms_dma_show);
+    }
     text_member(sb, "dmesg", dmesg);
     vms_strbuf_printf(sb, ",\"done\":%s}", g.finished ? "true" : "false");
     return answer();
@@ -764,8 +776,9 @@ VW_EXPORT const char *vw_explain(const char *proc, const char *va_text, const ch
     vms_strbuf_printf(&text,
                       "Translating 0x%" PRIx64 " (%s, %s mode) for %s (pid %d on core %u), %s, "
                       "%s = 0x%" PRIx64 "\n",
-                      va, kind_name(kind), supervisor ? "supervisor" : "user", ti.name, ti.pid,
-                      ti.core, f->title, f->root_reg, ti.cr3);
+                      va, kind_name(kind), supervisor ? "supervisor" : "user",
+                      scn_name(ti.tid) ? scn_name(ti.tid) : ti.name, ti.pid, ti.core, f->title,
+                      f->root_reg, ti.cr3);
     vms_strbuf_printf(&text, "  va fields:");
     for (unsigned l = f->levels; l >= 1; l--)
         vms_strbuf_printf(&text, " %s 0x%x |", f->level_name[l], vms_fmt_index(f, va, l));

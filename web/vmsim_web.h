@@ -25,7 +25,8 @@ const char *vw_stats(void);
 
 /* The state: cores (CR3, TLB entries per level, PWC fill per level, walk counters),
  * processes (maps, the page-table tree read from RAM with each leaf's frame sharing or
- * swap slot), fault and swap counters, frames, the IOMMU (`show iommu`) and dmesg. */
+ * swap slot), fault and swap counters, frames, the IOMMU (`show iommu`; once the run has
+ * finished, as its last command left it, with "iommu_final") and dmesg. */
 const char *vw_state(void);
 
 /* Narrate the translation of va_text ("0x…") for process proc (a name or pid) as the

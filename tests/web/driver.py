@@ -80,6 +80,14 @@ class Browser:
             time.sleep(0.05)
         raise RuntimeError("timed out waiting for: " + script)
 
+    def viewport(self, width, height):
+        """Make the page's viewport exactly width x height CSS pixels (Chromium's DevTools
+        Emulation domain, through chromedriver), so screenshots have that size."""
+        self._s("POST", "/goog/cdp/execute", {
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": {"width": width, "height": height, "deviceScaleFactor": 1,
+                       "mobile": False}})
+
     def screenshot(self, path):
         png = base64.b64decode(self._s("GET", "/screenshot"))
         with open(path, "wb") as f:
