@@ -158,6 +158,26 @@ static void test_state_shows_cow(void)
             CHECK_STR(str(acc, "kind"), "write");
             const cli_json *path = acc ? cli_json_get(acc, "path") : NULL;
             CHECK(path && path->nkids == 4);
+            /* The event tap: the walks read those 4 entries (the first walk stopped
+             * early), the kernel wrote them (3 new tables and the leaf), L1d and L2
+             * filled, one fault resolved by a zero-filled frame. */
+            const cli_json *ev = cli_json_get(j, "events");
+            const cli_json *rd = ev ? cli_json_get(ev, "read") : NULL;
+            const cli_json *wr = ev ? cli_json_get(ev, "written") : NULL;
+            CHECK(rd && path && rd->nkids == path->nkids);
+            for (size_t k = 0; rd && path && k < rd->nkids && k < path->nkids; k++)
+                CHECK_STR(str(&rd->kids[k], "ptep"), path->kids[k].str);
+            CHECK(wr && wr->nkids == 4);
+            CHECK_EQ(num(ev, "counts.walk"), 2);
+            CHECK_EQ(num(ev, "counts.walk_step"), 5);
+            CHECK_EQ(num(ev, "counts.tlb_fill"), 2);
+            const cli_json *fl = ev ? cli_json_get(ev, "faults") : NULL;
+            CHECK(fl && fl->nkids == 2 && !strcmp(str(&fl->kids[0], "type"), "fault") &&
+                  !strcmp(str(&fl->kids[1], "type"), "fault_resolved") &&
+                  !strcmp(str(&fl->kids[1], "result"), "minor"));
+            const cli_json *how = fl && fl->nkids == 2 ? cli_json_get(&fl->kids[1], "how") : NULL;
+            CHECK(how && how->nkids == 1 && how->kids[0].type == CLI_JSON_STR &&
+                  !strcmp(how->kids[0].str, "anon"));
         }
         cli_json_free(j);
     }
@@ -226,8 +246,15 @@ static void test_swap_slots(void)
                        "mmap hog 0x20000000 12M rw as big\n"
                        "touch hog big 12M write\n";
     cli_json_free(parse(vw_load("swap.scn", text, NULL, NULL)));
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++)
         cli_json_free(parse(vw_step()));
+    cli_json *t = parse(vw_step()); /* the touch: thousands of events, kept in part */
+    const cli_json *ev = t ? cli_json_get(t, "events") : NULL;
+    const cli_json *tl = ev ? cli_json_get(ev, "timeline") : NULL, *sw = NULL;
+    CHECK(tl && tl->nkids == 300);
+    CHECK(num(ev, "timeline_dropped") + 300 == num(ev, "total"));
+    sw = ev ? cli_json_get(ev, "swap") : NULL;
+    CHECK(sw && sw->nkids == 128 && num(ev, "swap_dropped") + 128 == num(ev, "counts.swap"));
     cli_json *s = parse(vw_state());
     REQUIRE_VOID(s);
     long long used = num(s, "swap.total") - num(s, "swap.free");
@@ -252,7 +279,9 @@ static void test_swap_slots(void)
     CHECK(distinct);
     CHECK(slots <= used);
     CHECK_EQ(num(s, "faults.pswpout"), slots + num(s, "swap.cache"));
+    CHECK_EQ(num(s, "faults.pswpout"), num(ev, "counts.swap"));
     cli_json_free(s);
+    cli_json_free(t);
 }
 
 static void test_errors(void)

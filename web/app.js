@@ -18,6 +18,7 @@ let loaded = false;     /* a scenario is loaded */
 let finished = false;   /* it ran to the end */
 let steps = 0;          /* commands stepped */
 let lastAccess = null;  /* the last step's access {proc, va, len, kind, path} */
+let lastEvents = null;  /* what the event tap reported during the last step (vw_step) */
 let playTimer = null;
 let lineOf = [];        /* log item -> scenario line */
 let lastState = null;
@@ -68,6 +69,7 @@ function load() {
   steps = 0;
   finished = false;
   lastAccess = null;
+  lastEvents = null;
   loaded = r.ok;
   if (!r.ok) {
     setStatus(r.error, "error");
@@ -92,6 +94,7 @@ function stepOnce(draw) {
   steps++;
   finished = r.done;
   lastAccess = r.access || null;
+  lastEvents = r.events || null;
   addLog(r);
   if (draw) render();
   if (r.error) setStatus(r.error, "error");
@@ -106,6 +109,7 @@ function addLog(r) {
   if (r.out) li.append(el("pre", { class: "out" }, r.out.replace(/\n$/, "")));
   if (r.log) li.append(el("pre", { class: "klog" }, r.log.replace(/\n$/, "")));
   if (r.err) li.append(el("pre", { class: "err" }, r.err.replace(/\n$/, "")));
+  if (r.events && r.events.total) li.append(el("div", { class: "evsum" }, eventSummary(r.events)));
   if (r.access) {
     li.classList.add("access");
     li.dataset.proc = r.access.proc;
@@ -138,6 +142,99 @@ function stopPlay() {
   $("play").textContent = "Play";
 }
 
+/* ---- what the last step did, from the event tap (vmsim/events.h) ---- */
+
+/* The entries the last step's walks read (physical addresses), as the events report
+ * them; before any event (or from an older glue) the walk path of the last access. */
+function litEntries() {
+  if (lastEvents) return new Set(lastEvents.read.map((r) => r.ptep));
+  return new Set(lastAccess && lastAccess.path ? lastAccess.path : []);
+}
+
+function written() {
+  return new Set(lastEvents ? lastEvents.written.map((w) => w.ptep) : []);
+}
+
+function setBits() {
+  const m = new Map();
+  if (lastEvents)
+    for (const r of lastEvents.read) if (BigInt(r.set) !== 0n) m.set(r.ptep, BigInt(r.set));
+  return m;
+}
+
+/* The bits a walker set, by name where the format is x86-64's (A = bit 5, D = bit 6). */
+function adNames(p, set) {
+  if (!p.format.startsWith("x86-64")) return "0x" + set.toString(16);
+  const names = [];
+  if (set & 0x20n) names.push("A");
+  if (set & 0x40n) names.push("D");
+  if (set & ~0x60n) names.push("0x" + (set & ~0x60n).toString(16));
+  return names.join(" ");
+}
+
+function filled(core, level, va) {
+  return !!lastEvents && lastEvents.fills.some((f) => f.core === core && f.level === level &&
+                                                 BigInt(f.va) === BigInt(va));
+}
+
+function eventSummary(ev) {
+  const parts = Object.entries(ev.counts).map(([t, n]) => t + " " + n);
+  return "events: " + ev.total + " (" + parts.join(", ") + ")";
+}
+
+/* A fault and how the kernel resolved it, in words. */
+function faultText(f, r) {
+  let t = (f.kind === "pf" ? "#PF" : f.kind) + " at " + f.va + " on core " + f.core +
+          ", error code " + f.error_code + (f.tlb_hit ? " (rights cached in the TLB)" : "");
+  if (r) t += " → " + r.result + (r.how.length ? ": " + r.how.join(", ") : "") +
+              (r.fault_around ? ", " + r.fault_around + " pages mapped around" : "") +
+              " (pid " + r.pid + ")";
+  return t;
+}
+
+function renderStep() {
+  const ev = lastEvents;
+  const note = $("walk-note");
+  const faults = $("step-faults"), sw = $("step-swap"), io = $("step-io"), tl = $("events");
+  if (!ev) {
+    note.textContent = "";
+    faults.replaceChildren();
+    sw.textContent = io.textContent = "";
+    tl.textContent = "";
+    return;
+  }
+  const walks = ev.counts.walk || 0, reads = ev.counts.walk_step || 0;
+  note.textContent = "Last step: " + walks + " walk" + (walks === 1 ? "" : "s") + " read " +
+    reads + " entr" + (reads === 1 ? "y" : "ies") + " (" + ev.read.length + " distinct, lit" +
+    (ev.read_more ? ", more not lit" : "") + "); the kernel wrote " + ev.written.length +
+    " entr" + (ev.written.length === 1 ? "y" : "ies") + " (outlined" +
+    (ev.written_more ? ", more not outlined" : "") + ")" +
+    ((ev.counts.tlb_lookup || 0) && !walks ? "; TLB hits: no walk" : "") + ".";
+  const items = [];
+  for (let i = 0; i < ev.faults.length; i++) {
+    const f = ev.faults[i];
+    if (f.type !== "fault") continue;
+    const r = ev.faults.slice(i + 1).find((x) => x.type === "fault_resolved");
+    items.push(el("li", { class: "step-fault" }, faultText(f, r)));
+  }
+  if (ev.faults_dropped) items.push(el("li", {}, "… and " + ev.faults_dropped + " more events"));
+  faults.replaceChildren(...items);
+  const outs = ev.swap.filter((x) => x.dir === "out").length, ins = ev.swap.length - outs;
+  sw.textContent = (ev.counts.swap || 0)
+    ? "This step: " + (ev.counts.swap || 0) + " swap I/O (" + outs + " out, " + ins + " in" +
+      (ev.swap_dropped ? ", first " + ev.swap.length + " listed" : "") + "): " +
+      ev.swap.slice(0, 16).map((x) => x.dir + " slot " + x.slot + " frame " + x.pfn).join("; ")
+    : "";
+  io.textContent = ev.io.map((x) => x.type === "iommu"
+    ? "IOMMU " + x.rid + " " + (x.write ? "write" : "read") + " iova " + x.iova + ": " +
+      (x.ok ? (x.hit ? "IOTLB hit" : "walked") + " -> " + x.pa : "BLOCKED")
+    : "DMA " + x.rid + " " + (x.write ? "write" : "read") + " iova " + x.iova + " " + x.len +
+      " bytes: " + (x.ok ? "done" : "stopped")).join("\n");
+  tl.textContent = ev.timeline.map((x) => JSON.stringify(x)).join("\n") +
+    (ev.timeline_dropped ? "\n… and " + ev.timeline_dropped + " more" : "");
+  $("events-count").textContent = String(ev.total);
+}
+
 /* ---- drawing the state ---- */
 
 function render() {
@@ -149,6 +246,7 @@ function render() {
   renderProcs(s);
   renderSharing(s);
   renderSwap(s);
+  renderStep();
   $("iommu").textContent = s.iommu || "(no device attached)";
   $("iommu-when").textContent = s.iommu_final ? " (as the last command left it: the run's end " +
     "detaches the scenario's devices)" : "";
@@ -199,6 +297,7 @@ function renderCores(s) {
       for (const e of tlb.entries) {
         const tr = el("tr", { class: "tlb-entry", "data-va": e.va, "data-pa": e.pa });
         if (accVa !== null && pageOf(lastAccess.va, e.size) === hexBig(e.va)) tr.classList.add("hot");
+        if (filled(c.id, name, e.va)) tr.classList.add("filled");
         tr.append(...[e.set, e.way, e.pcid, e.va, e.pa, e.size,
                       (e.rw ? "rw" : "r-") + (e.user ? " user" : " kernel") +
                       (e.global ? " global" : "") + (e.dirty ? " dirty" : "")]
@@ -225,7 +324,7 @@ function renderCores(s) {
 function renderProcs(s) {
   const box = $("procs");
   box.replaceChildren();
-  const lit = new Set(lastAccess && lastAccess.path ? lastAccess.path : []);
+  const lit = litEntries();
   for (const p of s.procs) {
     const d = el("details", { class: "proc", open: p.alive, "data-pid": String(p.pid) });
     d.append(el("summary", {}, p.name + " — pid " + p.pid + (p.alive ? ", core " + p.core +
@@ -254,7 +353,8 @@ let expandAll = false;
 function isOpen(p, table, entries, lit) {
   const k = p.pid + " " + table;
   if (userOpen.has(k)) return userOpen.get(k);
-  return expandAll || entries.length <= 16 || entries.some((e) => lit.has(e.ptep));
+  return expandAll || entries.length <= 16 ||
+         entries.some((e) => lit.has(e.ptep) || written().has(e.ptep));
 }
 
 /* A foldable box around the table at `table` (level `level`), filled when opened. */
@@ -285,7 +385,9 @@ function foldable(p, byTable, table, level, lit, label, cls) {
 function summaryCounts(entries, n) {
   const parts = [];
   const sw = n((e) => e.swap_slot !== undefined), sh = n((e) => e.leaf && e.mapcount > 1);
-  const lit = n((e) => lastAccess && lastAccess.path && lastAccess.path.includes(e.ptep));
+  const lit = n((e) => litEntries().has(e.ptep));
+  const wr = n((e) => written().has(e.ptep));
+  if (wr) parts.push(wr + " written");
   if (sw) parts.push(sw + " swapped");
   if (sh) parts.push(sh + " shared");
   if (lit) parts.push("on the walk");
@@ -298,6 +400,7 @@ function pteItem(p, e, name, lit) {
   if (e.swap_slot !== undefined) li.dataset.slot = String(e.swap_slot);
   if (e.leaf && e.present) li.dataset.pa = e.pa;
   if (lit.has(e.ptep)) li.classList.add("hot");
+  if (written().has(e.ptep)) li.classList.add("written");
   let target = "";
   if (!e.present) target = e.swap_slot !== undefined ? " → swap slot " + e.swap_slot : " → not present";
   else if (e.leaf) target = " → page " + e.pa;
@@ -309,6 +412,8 @@ function pteItem(p, e, name, lit) {
     el("span", { class: "bits" }, e.bits),
     el("span", { class: "tgt" }, target),
     el("span", { class: "va" }, " va " + e.va));
+  const set = setBits().get(e.ptep);
+  if (set) row.append(el("span", { class: "adset" }, " walker set " + adNames(p, set)));
   li.append(row);
   if (e.leaf && e.present) {
     if (e.zero) li.classList.add("zero");

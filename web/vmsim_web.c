@@ -26,6 +26,7 @@
 
 #include "vmsim/config.h"
 #include "vmsim/dma.h"
+#include "vmsim/events.h"
 #include "vmsim/format.h"
 #include "vmsim/frames.h"
 #include "vmsim/proc.h"
@@ -47,6 +48,199 @@
  * is a few huge pages); the listing says when it stopped early. */
 #define PT_MAX_ENTRIES 8192
 
+/* ---- JSON helpers ---- */
+
+static void jhex(vms_strbuf *sb, uint64_t v)
+{
+    vms_strbuf_printf(sb, "\"0x%" PRIx64 "\"", v);
+}
+
+static void jkey(vms_strbuf *sb, const char *key)
+{
+    vms_strbuf_json_str(sb, key);
+    vms_strbuf_printf(sb, ":");
+}
+
+/* ---- the step's events (vmsim/events.h): what the hardware and the kernel did ---- */
+
+#define EV_TIMELINE 300 /* events of a step kept whole, in order (the rest are counted) */
+#define EV_PTEPS    512 /* distinct entries read / written per step kept for lighting */
+#define EV_LIST     128 /* events kept per panel (TLB fills, faults, swap, DMA, flushes) */
+
+/* A panel's events: JSON objects (vms_event_json), comma-separated, at most EV_LIST. */
+typedef struct ev_list {
+    vms_strbuf json;
+    unsigned n;
+    unsigned long long dropped;
+} ev_list;
+
+typedef struct step_events {
+    unsigned long long counts[VMS_EV_NTYPES], total;
+    ev_list timeline, fills, faults, swap, io, flushes;
+    uint64_t read[EV_PTEPS], read_set[EV_PTEPS]; /* entries walks read; bits they set */
+    unsigned nread;
+    bool read_more;
+    uint64_t written[EV_PTEPS]; /* entries the kernel wrote */
+    unsigned nwritten;
+    bool written_more;
+} step_events;
+
+static void ev_keep(ev_list *l, unsigned max, const vms_event *ev)
+{
+    if (l->n >= max) {
+        l->dropped++;
+        return;
+    }
+    vms_strbuf_printf(&l->json, "%s", l->n ? "," : "");
+    vms_event_json(ev, &l->json);
+    l->n++;
+}
+
+static void ev_list_reset(ev_list *l)
+{
+    vms_strbuf_free(&l->json);
+    vms_strbuf_init(&l->json, NULL);
+    l->n = 0;
+    l->dropped = 0;
+}
+
+static void add_ptep(uint64_t *list, uint64_t *set, unsigned *n, bool *more, uint64_t ptep,
+                     uint64_t bits)
+{
+    for (unsigned i = 0; i < *n; i++)
+        if (list[i] == ptep) {
+            if (set)
+                set[i] |= bits;
+            return;
+        }
+    if (*n == EV_PTEPS) {
+        *more = true;
+        return;
+    }
+    if (set)
+        set[*n] = bits;
+    list[(*n)++] = ptep;
+}
+
+/* The observer (installed on the machine before the run starts, so the scenario's own
+ * narration chains to it): counts every event, keeps the first ones whole, and gathers
+ * what the page lights: the entries walks read (and the A/D bits they set), the entries
+ * the kernel wrote, TLB fills, faults and how they were resolved, swap I/O, DMA and
+ * IOMMU decisions, invalidations and shootdowns. */
+static void on_event(void *ud, const vms_event *ev)
+{
+    step_events *e = ud;
+    e->total++;
+    if ((unsigned)ev->type < VMS_EV_NTYPES)
+        e->counts[ev->type]++;
+    ev_keep(&e->timeline, EV_TIMELINE, ev);
+    switch (ev->type) {
+    case VMS_EV_WALK_STEP:
+        add_ptep(e->read, e->read_set, &e->nread, &e->read_more, ev->walk_step.ptep,
+                 ev->walk_step.set);
+        break;
+    case VMS_EV_PTE_WRITE:
+        add_ptep(e->written, NULL, &e->nwritten, &e->written_more, ev->pte_write.ptep, 0);
+        break;
+    case VMS_EV_TLB_FILL:
+        ev_keep(&e->fills, EV_LIST, ev);
+        break;
+    case VMS_EV_FAULT:
+    case VMS_EV_FAULT_RESOLVED:
+        ev_keep(&e->faults, EV_LIST, ev);
+        break;
+    case VMS_EV_SWAP:
+        ev_keep(&e->swap, EV_LIST, ev);
+        break;
+    case VMS_EV_DMA:
+    case VMS_EV_IOMMU:
+        ev_keep(&e->io, EV_LIST, ev);
+        break;
+    case VMS_EV_TLB_INVALIDATE:
+    case VMS_EV_PWC_INVALIDATE:
+    case VMS_EV_TLB_OP:
+    case VMS_EV_SHOOTDOWN:
+    case VMS_EV_IPI:
+        ev_keep(&e->flushes, EV_LIST, ev);
+        break;
+    default:
+        break;
+    }
+}
+
+static void ev_reset(step_events *e)
+{
+    memset(e->counts, 0, sizeof e->counts);
+    e->total = 0;
+    ev_list_reset(&e->timeline);
+    ev_list_reset(&e->fills);
+    ev_list_reset(&e->faults);
+    ev_list_reset(&e->swap);
+    ev_list_reset(&e->io);
+    ev_list_reset(&e->flushes);
+    e->nread = e->nwritten = 0;
+    e->read_more = e->written_more = false;
+}
+
+static void ev_free(step_events *e)
+{
+    vms_strbuf_free(&e->timeline.json);
+    vms_strbuf_free(&e->fills.json);
+    vms_strbuf_free(&e->faults.json);
+    vms_strbuf_free(&e->swap.json);
+    vms_strbuf_free(&e->io.json);
+    vms_strbuf_free(&e->flushes.json);
+}
+
+static void json_pteps(vms_strbuf *sb, const uint64_t *list, const uint64_t *set, unsigned n)
+{
+    vms_strbuf_printf(sb, "[");
+    for (unsigned i = 0; i < n; i++) {
+        vms_strbuf_printf(sb, "%s{\"ptep\":", i ? "," : "");
+        jhex(sb, list[i]);
+        if (set) {
+            vms_strbuf_printf(sb, ",\"set\":");
+            jhex(sb, set[i]);
+        }
+        vms_strbuf_printf(sb, "}");
+    }
+    vms_strbuf_printf(sb, "]");
+}
+
+static void json_list(vms_strbuf *sb, const char *key, const ev_list *l)
+{
+    vms_strbuf_printf(sb, ",");
+    jkey(sb, key);
+    vms_strbuf_printf(sb, "[%s],", vms_strbuf_str(&l->json));
+    char more[64];
+    snprintf(more, sizeof more, "%s_dropped", key);
+    jkey(sb, more);
+    vms_strbuf_printf(sb, "%llu", l->dropped);
+}
+
+/* The step's events as the "events" member of vw_step's answer. */
+static void events_json(vms_strbuf *sb, const step_events *e)
+{
+    vms_strbuf_printf(sb, ",\"events\":{\"total\":%llu,\"counts\":{", e->total);
+    unsigned n = 0;
+    for (unsigned t = 0; t < VMS_EV_NTYPES; t++)
+        if (e->counts[t])
+            vms_strbuf_printf(sb, "%s\"%s\":%llu", n++ ? "," : "",
+                              vms_event_type_name((vms_event_type)t), e->counts[t]);
+    vms_strbuf_printf(sb, "},\"read\":");
+    json_pteps(sb, e->read, e->read_set, e->nread);
+    vms_strbuf_printf(sb, ",\"read_more\":%s,\"written\":", e->read_more ? "true" : "false");
+    json_pteps(sb, e->written, NULL, e->nwritten);
+    vms_strbuf_printf(sb, ",\"written_more\":%s", e->written_more ? "true" : "false");
+    json_list(sb, "fills", &e->fills);
+    json_list(sb, "faults", &e->faults);
+    json_list(sb, "swap", &e->swap);
+    json_list(sb, "io", &e->io);
+    json_list(sb, "flushes", &e->flushes);
+    json_list(sb, "timeline", &e->timeline);
+    vms_strbuf_printf(sb, "}");
+}
+
 typedef struct session {
     vms_scenario *sc;
     vms_config cfg, shown; /* shown: as the user gave it (no writeback directory) */
@@ -60,6 +254,7 @@ typedef struct session {
     vms_strbuf out, err, log; /* narration, failures, kernel log of the current step */
     vms_strbuf json;          /* the answer being built */
     vms_strbuf iommu;         /* `show iommu` just before the run finished */
+    step_events ev;           /* what the current step did, from the event tap */
     /* The scenario's process names and the tid each last had (kept past the end of the
      * run, when vms_scenario_proc is gone): a forked child keeps its parent's kernel
      * name, so the page names processes as the scenario does. */
@@ -71,19 +266,6 @@ typedef struct session {
 } session;
 
 static session g; /* the page's one session */
-
-/* ---- JSON helpers ---- */
-
-static void jhex(vms_strbuf *sb, uint64_t v)
-{
-    vms_strbuf_printf(sb, "\"0x%" PRIx64 "\"", v);
-}
-
-static void jkey(vms_strbuf *sb, const char *key)
-{
-    vms_strbuf_json_str(sb, key);
-    vms_strbuf_printf(sb, ":");
-}
 
 static const char *answer(void)
 {
@@ -174,6 +356,7 @@ VW_EXPORT void vw_unload(void)
     vms_strbuf_free(&g.log);
     vms_strbuf_free(&g.json);
     vms_strbuf_free(&g.iommu);
+    ev_free(&g.ev);
     memset(&g, 0, sizeof g);
 }
 
@@ -235,6 +418,8 @@ VW_EXPORT const char *vw_load(const char *name, const char *text, const char *pr
     }
     if (st == VMS_OK) {
         vms_kernel_set_log(g.k, on_log, NULL);
+        ev_reset(&g.ev);
+        vms_machine_set_observer(g.m, on_event, &g.ev);
         st = vms_scenario_start(g.sc, g.k, on_out, NULL, &g.ex, &err);
     }
     if (st != VMS_OK) {
@@ -270,6 +455,7 @@ VW_EXPORT const char *vw_step(void)
         g.err.data[0] = '\0';
     if (g.log.data)
         g.log.data[0] = '\0';
+    ev_reset(&g.ev);
     unsigned line = 0;
     vms_status st = VMS_OK;
     vms_scenario_access acc;
@@ -293,6 +479,7 @@ VW_EXPORT const char *vw_step(void)
         vms_strbuf_printf(sb, ",\"error\":");
         vms_strbuf_json_str(sb, g.end_err.msg);
     }
+    events_json(sb, &g.ev);
     if (has_acc) {
         vms_strbuf_printf(sb, ",\"access\":{\"proc\":");
         vms_strbuf_json_str(sb, acc.proc);

@@ -14,8 +14,15 @@
 const char *vw_load(const char *name, const char *text, const char *preset, const char *sets);
 
 /* Run the next command: {"ok":true,"line","status","done","out" (its narration),"err"
- * (failures),"log" (kernel log lines),"access":{"proc","va","len","kind"} (when it was
- * an access)}; after the last command the run is finished (devices detached) and done. */
+ * (failures),"log" (kernel log lines),"events" (what the event tap, vmsim/events.h,
+ * reported during the command: "total", "counts" by type, "read" (the entries walks read,
+ * with the A/D bits they set) and "written" (the entries the kernel wrote) as physical
+ * addresses, and lists of whole events (docs/EVENTS.md fields): "fills" (TLB fills),
+ * "faults" (fault, fault_resolved), "swap", "io" (dma, iommu), "flushes" (invalidations,
+ * TLB instructions, shootdowns, IPIs), "timeline" (the first 300 events of any type);
+ * each list at most 128 long, with "<list>_dropped" counting the rest),"access":{"proc",
+ * "va","len","kind","path"} (when it was an access; path: the entries a walk of it reads
+ * now)}; after the last command the run is finished (devices detached) and done. */
 const char *vw_step(void);
 
 /* The counters as `vmsim run --stats json` prints them (version, build, config, seed,
