@@ -195,6 +195,7 @@ static int run(run_opts *o, vms_scenario *sc)
     int rc = configure(o, sc, &cfg);
     if (rc)
         return rc;
+    vms_scenario_set_vm_config(sc, &cfg.vm); /* what `vm create` starts from */
     /* Results show the configuration as the user gave it; the kernel gets the private
      * temporary writeback directory (cli_tmp_writeback) when none was named. */
     vms_config shown = cfg;

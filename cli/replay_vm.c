@@ -258,8 +258,8 @@ int cmd_replay_vm(int argc, char **argv)
     conf.vm.host_page = o.hpage;
     conf.vm.shadow = o.shadow;
     if (o.ntlb_set)
-        conf.vm.nested_tlb = (vms_pwc_level_config){
-            o.ntlb > 64 ? (o.ntlb + 63) / 64 * 64 : o.ntlb, o.ntlb > 64 ? 64 : o.ntlb, NULL};
+        conf.vm.nested_tlb = (vms_pwc_level_config){o.ntlb > 64 ? (o.ntlb + 63) / 64 * 64 : o.ntlb,
+                                                    o.ntlb > 64 ? 64 : o.ntlb, NULL};
     vms_machine_config cfg = conf.machine;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
@@ -273,7 +273,8 @@ int cmd_replay_vm(int argc, char **argv)
     vms_tlb_config ntlb;
     vms_config_vm_tlb(cv, &ntlb);
     if (o.ntlb_set) {
-        ntlb = (vms_tlb_config){o.ntlb ? 1u : 0u, {{VMS_TLB_SIZES_ALL, 1, o.ntlb ? o.ntlb : 1, NULL}}};
+        ntlb =
+            (vms_tlb_config){o.ntlb ? 1u : 0u, {{VMS_TLB_SIZES_ALL, 1, o.ntlb ? o.ntlb : 1, NULL}}};
         if (o.ntlb > 64) /* past 64 ways: 64-way sets */
             ntlb.part[0] = (vms_tlb_part_config){VMS_TLB_SIZES_ALL, (o.ntlb + 63) / 64, 64, NULL};
     }

@@ -125,6 +125,9 @@ vms_kernel_config vms_config_kernel(const vms_config *c);
  */
 vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err);
 
+/* The vm.* keys' defaults for a machine mc (vm.pwc.* = mc's page-walk caches). */
+void vms_config_vm_default(vms_config_vm *v, const vms_machine_config *mc);
+
 /* The nested TLB of v (vm.nested_tlb: ENTRIES x WAYS) as a TLB geometry: one partition
  * of every page size, ENTRIES / WAYS sets; nparts 0 when there is none. */
 void vms_config_vm_tlb(const vms_config_vm *v, vms_tlb_config *out);

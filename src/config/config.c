@@ -250,9 +250,12 @@ static const key keys[] = {
      "core clock in MHz, to turn DRAM time into core cycles"},
     {"vm.s2", K_S2, 0, 0, 0,
      "a VM's second stage: auto (ept on x86_64, arm on aarch64), ept (Intel), npt (AMD) or arm"},
-    {"vm.levels", K_UINT, VM(guest_levels), 3, 5, "the guest's paging levels: 4|5 (x86-64), 3|4 (Arm)"},
-    {"vm.host_levels", K_UINT, VM(host_levels), 3, 5, "second-stage levels: 4|5 (EPT, NPT), 3|4 (Arm)"},
-    {"vm.host_page", K_PGSIZE, 0, 0, 0, "second-stage page size backing guest memory: 4K, 2M or 1G"},
+    {"vm.levels", K_UINT, VM(guest_levels), 3, 5,
+     "the guest's paging levels: 4|5 (x86-64), 3|4 (Arm)"},
+    {"vm.host_levels", K_UINT, VM(host_levels), 3, 5,
+     "second-stage levels: 4|5 (EPT, NPT), 3|4 (Arm)"},
+    {"vm.host_page", K_PGSIZE, 0, 0, 0,
+     "second-stage page size backing guest memory: 4K, 2M or 1G"},
     {"vm.shadow", K_BOOL, VM(shadow), 0, 0,
      "shadow paging: the hypervisor's GVA -> HPA tables instead of a second stage (x86-64)"},
     {"vm.ept_ad", K_BOOL, VM(ad), 0, 0, "EPT accessed and dirty flags (EPTP bit 6)"},
@@ -895,15 +898,7 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     c->kernel.writeback_dir = NULL;
     c->writeback_dir[0] = '\0'; /* a temporary directory (the CLI makes one) */
     strcpy(c->policy, "twolist");
-    c->vm = (vms_config_vm){.s2 = 0, /* auto */
-                            .guest_levels = 4,
-                            .host_levels = 4,
-                            .host_page = VMS_PG_4K,
-                            .ad = true,
-                            .mem = UINT64_C(8) << 30,
-                            .host_mem = UINT64_C(64) << 20,
-                            .exit_cycles = 1200,
-                            .guest_pwc = c->machine.mmu.pwc};
+    vms_config_vm_default(&c->vm, &c->machine);
     return VMS_OK;
 }
 
@@ -1366,6 +1361,19 @@ vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k,
         *m = NULL;
     }
     return st;
+}
+
+void vms_config_vm_default(vms_config_vm *v, const vms_machine_config *mc)
+{
+    *v = (vms_config_vm){.s2 = 0, /* auto */
+                         .guest_levels = 4,
+                         .host_levels = 4,
+                         .host_page = VMS_PG_4K,
+                         .ad = true,
+                         .mem = UINT64_C(8) << 30,
+                         .host_mem = UINT64_C(64) << 20,
+                         .exit_cycles = 1200,
+                         .guest_pwc = mc->mmu.pwc};
 }
 
 void vms_config_vm_tlb(const vms_config_vm *v, vms_tlb_config *out)

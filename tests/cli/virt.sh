@@ -71,6 +71,25 @@ assert c["virt"]["exit_cycles"] == 5000 * c["virt"]["exits"] and a["virt"]["exit
 assert b["config"]["vm.pwc.pde"] == "none" and a["config"]["vm.pwc.pde"] == a["config"]["pwc.pde"]
 PY
 fi
+# with data caches, every walk reference (guest and second-stage) is a cache access:
+# cache.walk_refs adds up to walk.mem_refs, natively, nested and under shadow paging
+if command -v python3 >/dev/null; then
+    cn=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --s2 none "$trace")
+    ce=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake "$trace")
+    ct=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --nested-tlb 64 "$trace")
+    cs=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --shadow "$trace")
+    python3 - "$cn" "$ce" "$ct" "$cs" "$a" <<'PY' && ok || bad "replay --vm with caches"
+import json, sys
+n, e, t, s, plain = (json.loads(x) for x in sys.argv[1:])
+for r in (n, e, t, s):
+    assert sum(r["cache"]["walk_refs"].values()) == r["walk"]["mem_refs"] > 0, (r["cache"]["walk_refs"], r["walk"])
+assert e["walk"]["mem_refs"] == e["virt"]["guest_refs"] + e["virt"]["s2_refs"]
+assert sum(e["cache"]["walk_refs"].values()) > sum(n["cache"]["walk_refs"].values())
+assert sum(t["cache"]["walk_refs"].values()) < sum(e["cache"]["walk_refs"].values())
+# the same walks as without caches; only their cost differs
+assert e["walk"] == plain["walk"] and e["cycles"] != plain["cycles"], (e["walk"], plain["walk"])
+PY
+fi
 cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)
 for k in "vm.s2 = npt" "vm.nested_tlb = 32x4:lru" "vm.pwc.pde = " "vm.levels = 4" "vm.host_page = 4K" "vm.cost.exit = 1200"; do
     grep -q "^$k" <<<"$cfg" && ok || bad "vmsim config lacks '$k'"
