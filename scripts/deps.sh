@@ -11,7 +11,9 @@ pkgs=(build-essential cmake ninja-build pkg-config python3
       libelf-dev                           # exec of an ELF program image (binfmt_elf.c)
       clang libclang-rt-14-dev zstd xz-utils   # libFuzzer (make fuzz); CLI tools for samples
       parallel                             # GNU parallel: the sweep recipe test (docs/SWEEP.md)
-      python3-venv python3-pip)            # the Python package test: pip install ./python
+      python3-venv python3-pip             # the Python package test: pip install ./python
+      emscripten                           # the web visualizer: libvmsim in WebAssembly (web/)
+      chromium chromium-driver)            # its ctest: the page in headless Chromium
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -442,6 +442,98 @@ static void test_features_and_determinism(void)
     cap_free(&c2);
 }
 
+/* Run text on a fresh 2-core skylake, whole (step = false) or command by command;
+ * captures the narration and the machine's and kernel's counters as JSON. When stepping,
+ * also checks what vms_scenario_last_access says of each access command. */
+static bool run_mode(const char *text, bool stepwise, capture *cap, vms_strbuf *json,
+                     vms_scenario_result *res)
+{
+    vms_scenario *sc;
+    vms_err err = {0};
+    vms_config cfg;
+    vms_machine *m = NULL;
+    vms_kernel *k = NULL;
+    vms_strbuf_init(&cap->out, NULL);
+    vms_strbuf_init(&cap->err, NULL);
+    vms_strbuf_init(json, NULL);
+    if (vms_scenario_parse(NULL, "t.scn", text, &sc, &err) != VMS_OK)
+        return false;
+    vms_config_init(&cfg, "skylake", &err);
+    cfg.machine.ncores = 2;
+    bool ok = vms_scenario_configure(sc, &cfg, &err) == VMS_OK;
+    vms_kernel_config kc = vms_config_kernel(&cfg);
+    ok = ok && vms_machine_create(NULL, &cfg.machine, &m, &err) == VMS_OK &&
+         vms_kernel_create(m, &kc, &k, &err) == VMS_OK;
+    if (ok && !stepwise) {
+        ok = vms_scenario_run(sc, k, cap_fn, cap, res, &err) == VMS_OK;
+    } else if (ok) {
+        vms_scenario_exec *ex = NULL;
+        ok = vms_scenario_start(sc, k, cap_fn, cap, &ex, &err) == VMS_OK;
+        unsigned prev = 0, line = 0, accesses = 0;
+        while (ok && !vms_scenario_done(ex)) {
+            CHECK_EQ(vms_scenario_next(ex, &line), VMS_OK);
+            CHECK(line > prev);
+            prev = line;
+            vms_scenario_access acc;
+            if (vms_scenario_last_access(ex, &acc)) {
+                accesses++;
+                CHECK_EQ(acc.line, line);
+                if (line == 4) { /* write a buf+8 "hello": the label resolved */
+                    CHECK_STR(acc.proc, "a");
+                    CHECK_EQ(acc.va, 0x10000008);
+                    CHECK_EQ(acc.len, 5);
+                    CHECK_EQ(acc.kind, VMS_ACC_WRITE);
+                    CHECK(acc.task != NULL);
+                }
+            }
+        }
+        CHECK_EQ(accesses, 5);
+        if (ok)
+            *res = *vms_scenario_exec_result(ex);
+        ok = ok && vms_scenario_finish(ex, &err) == VMS_OK;
+    }
+    if (ok) {
+        vms_machine_stats_json_members(m, json);
+        vms_kernel_stats_json_members(k, json);
+    }
+    vms_kernel_destroy(k);
+    vms_machine_destroy(m);
+    vms_scenario_destroy(sc);
+    return ok;
+}
+
+/* Stepping a scenario (vms_scenario_start/next/finish) narrates and counts exactly what
+ * vms_scenario_run does. */
+static void test_step(void)
+{
+    const char *text = "set ram=16M\n"
+                       "spawn a\n"
+                       "mmap a 0x10000000 64K rw as buf\n"
+                       "write a buf+8 \"hello\"\n"
+                       "fork a b\n"
+                       "write b buf \"x\"\n"
+                       "touch a buf 64K write\n"
+                       "read b buf 1 expect \"x\"\n"
+                       "show tlb 0\n"
+                       "fetch a buf expect segv\n"
+                       "exit b\n";
+    capture c1, c2;
+    vms_strbuf j1, j2;
+    vms_scenario_result r1, r2;
+    REQUIRE_VOID(run_mode(text, false, &c1, &j1, &r1));
+    REQUIRE_VOID(run_mode(text, true, &c2, &j2, &r2));
+    CHECK_STR(vms_strbuf_str(&c1.out), vms_strbuf_str(&c2.out));
+    CHECK_STR(vms_strbuf_str(&c1.err), vms_strbuf_str(&c2.err));
+    CHECK_STR(vms_strbuf_str(&j1), vms_strbuf_str(&j2));
+    CHECK(memcmp(&r1, &r2, sizeof r1) == 0);
+    CHECK_EQ(r1.commands, 10);
+    CHECK_EQ(r1.expects_passed, 2);
+    cap_free(&c1);
+    cap_free(&c2);
+    vms_strbuf_free(&j1);
+    vms_strbuf_free(&j2);
+}
+
 /* A scenario never names a host file vmsim writes: set lines of such keys are refused
  * with the line; a writable disk image needs the caller's permission (same inode). */
 static void test_host_writes(void)
@@ -713,6 +805,7 @@ int main(int argc, char **argv)
     test_vm_kernel();
     test_read_streamed();
     test_features_and_determinism();
+    test_step();
     test_host_writes();
     test_file_mapping();
     test_failalloc();

@@ -28,6 +28,7 @@
 
 #include "vmsim/config.h"
 #include "vmsim/kernel.h"
+#include "vmsim/proc.h"
 
 typedef struct vms_scenario vms_scenario;
 
@@ -98,5 +99,45 @@ typedef struct vms_scenario_result {
  */
 vms_status vms_scenario_run(const vms_scenario *s, vms_kernel *k, vms_scenario_out out, void *ud,
                             vms_scenario_result *res, vms_err *err);
+
+/*
+ * Step by step (the web visualizer, debuggers): vms_scenario_run is vms_scenario_start,
+ * vms_scenario_next until vms_scenario_done, then vms_scenario_finish, and gives the same
+ * narration and result. Between two steps the caller may inspect the machine and kernel
+ * (TLBs, page tables in RAM, processes) but must not change them.
+ *
+ * vms_scenario_start: begin a run of s on k (as vms_scenario_run); s and k are borrowed
+ * until vms_scenario_finish. On failure (VMS_ERR_NOMEM) *ex is NULL and nothing is held.
+ * vms_scenario_next: run the next command (its line in *line, if line is not NULL);
+ * returns VMS_OK, or the status that stopped the run (host memory, VMS_ERR_PANIC), after
+ * which vms_scenario_done is true. vms_scenario_finish: tear the run down (the devices
+ * the scenario made go; the kernel's counters stay), free ex (NULL accepted) and return
+ * VMS_OK, or the error that stopped the run with its message in err, as vms_scenario_run.
+ */
+typedef struct vms_scenario_exec vms_scenario_exec;
+vms_status vms_scenario_start(const vms_scenario *s, vms_kernel *k, vms_scenario_out out, void *ud,
+                              vms_scenario_exec **ex, vms_err *err);
+vms_status vms_scenario_next(vms_scenario_exec *ex, unsigned *line);
+bool vms_scenario_done(const vms_scenario_exec *ex);
+const vms_scenario_result *vms_scenario_exec_result(const vms_scenario_exec *ex);
+vms_status vms_scenario_finish(vms_scenario_exec *ex, vms_err *err);
+
+/* The access the last command run made (read, write, fetch, touch, kread, kwrite): its
+ * line, process, task (NULL if that process is not running), the address with labels
+ * resolved, its length and kind. False when the last command was no access. */
+typedef struct vms_scenario_access {
+    unsigned line;
+    const char *proc; /* the scenario's name for the process */
+    vms_task *task;
+    uint64_t va, len;
+    vms_access_kind kind;
+} vms_scenario_access;
+bool vms_scenario_last_access(const vms_scenario_exec *ex, vms_scenario_access *out);
+
+/* The scenario's process name i (in the order the scenario first names them; NULL when
+ * i is past the last) and its task now (*task NULL while it is not running). A forked
+ * child keeps its parent's kernel name (as Linux's comm), so this is how a caller finds
+ * the task a scenario calls `child`. */
+const char *vms_scenario_proc(const vms_scenario_exec *ex, size_t i, vms_task **task);
 
 #endif

@@ -1366,73 +1366,178 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
     vms_strbuf_printf(sb, "\n");
 }
 
-vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
-                            vms_scenario_result *res, vms_err *err)
+/* A scenario being run step by step (vms_scenario_start … vms_scenario_finish): the
+ * runner and where it is. */
+struct vms_scenario_exec {
+    runner r;
+    vms_scenario_result res;
+    size_t next;         /* index of the next command to run */
+    vms_status st;       /* VMS_OK until the run must stop */
+    unsigned panic_line; /* the line the simulated kernel panicked on */
+};
+
+vms_status vms_scenario_start(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
+                              vms_scenario_exec **exp, vms_err *err)
 {
     const vms_allocator *a = sc->alloc;
-    memset(res, 0, sizeof *res);
-    runner r = {sc,   k,     vms_kernel_machine(k),
-                out,  ud,    res,
-                NULL, NULL,  NULL,
-                {0},  {{0}}, NULL,
-                NULL, {0},   0,
-                0,    NULL};
-    r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
-    r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
-    r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
-    vms_strbuf_init(&r.line, a);
-    vms_strbuf_init(&r.sd, a);
-    vms_kernel_set_shootdown_hook(k, on_shootdown, &r);
-    vms_rng_seed(&r.rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
-    vms_status st = r.task && r.label && r.devs ? VMS_OK : VMS_ERR_NOMEM;
-    unsigned panic_line = 0;
-    for (size_t i = 0; st == VMS_OK && i < sc->ncmd; i++) {
-        r.c = &sc->cmd[i];
-        if (r.c->op != OP_SET)
-            res->commands++;
-        st = step(&r);
-        if (r.nsd > SD_NARRATED)
-            vms_strbuf_printf(&r.sd,
-                              "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
-                              r.nsd - SD_NARRATED, r.sd_more);
-        r.nsd = 0;
-        r.sd_more = 0;
-        if (r.sd.len) { /* the command's shootdowns, after its own line */
-            if (out)
-                out(ud, false, vms_strbuf_str(&r.sd));
-            r.sd.len = 0;
-            r.sd.data[0] = '\0';
-        }
-        if (r.line.failed || r.sd.failed)
-            st = VMS_ERR_NOMEM;
-        if (vms_kernel_panicked(k, NULL)) { /* the simulated kernel is gone: stop here */
-            flush(&r, false);
-            panic_line = r.c->line;
-            st = VMS_ERR_PANIC;
-        }
+    vms_scenario_exec *ex = vmsi_zalloc(a, sizeof *ex);
+    *exp = ex;
+    if (!ex)
+        return vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory while running the scenario",
+                        sc->name);
+    runner *r = &ex->r;
+    *r = (runner){sc,   k,     vms_kernel_machine(k),
+                  out,  ud,    &ex->res,
+                  NULL, NULL,  NULL,
+                  {0},  {{0}}, NULL,
+                  NULL, {0},   0,
+                  0,    NULL};
+    r->task = vmsi_calloc(a, sc->nnames + 1, sizeof *r->task);
+    r->label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r->label);
+    r->devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r->devs);
+    vms_strbuf_init(&r->line, a);
+    vms_strbuf_init(&r->sd, a);
+    vms_kernel_set_shootdown_hook(k, on_shootdown, r);
+    vms_rng_seed(&r->rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
+    if (r->task && r->label && r->devs)
+        return VMS_OK;
+    ex->st = VMS_ERR_NOMEM;
+    *exp = NULL;
+    return vms_scenario_finish(ex, err);
+}
+
+bool vms_scenario_done(const vms_scenario_exec *ex)
+{
+    return ex->st != VMS_OK || ex->next >= ex->r.sc->ncmd;
+}
+
+const vms_scenario_result *vms_scenario_exec_result(const vms_scenario_exec *ex)
+{
+    return &ex->res;
+}
+
+vms_status vms_scenario_next(vms_scenario_exec *ex, unsigned *line)
+{
+    runner *r = &ex->r;
+    if (vms_scenario_done(ex))
+        return ex->st;
+    r->c = &r->sc->cmd[ex->next++];
+    if (line)
+        *line = r->c->line;
+    if (r->c->op != OP_SET)
+        ex->res.commands++;
+    vms_status st = step(r);
+    if (r->nsd > SD_NARRATED)
+        vms_strbuf_printf(&r->sd, "  ... and %u more shootdowns (initiators: %" PRIu64 " cycles)\n",
+                          r->nsd - SD_NARRATED, r->sd_more);
+    r->nsd = 0;
+    r->sd_more = 0;
+    if (r->sd.len) { /* the command's shootdowns, after its own line */
+        if (r->out)
+            r->out(r->ud, false, vms_strbuf_str(&r->sd));
+        r->sd.len = 0;
+        r->sd.data[0] = '\0';
     }
-    vms_kernel_set_shootdown_hook(k, NULL, NULL);
-    vms_strbuf_free(&r.sd);
-    vms_strbuf_free(&r.line);
+    if (r->line.failed || r->sd.failed)
+        st = VMS_ERR_NOMEM;
+    if (vms_kernel_panicked(r->k, NULL)) { /* the simulated kernel is gone: stop here */
+        flush(r, false);
+        ex->panic_line = r->c->line;
+        st = VMS_ERR_PANIC;
+    }
+    ex->st = st;
+    return st;
+}
+
+bool vms_scenario_last_access(const vms_scenario_exec *ex, vms_scenario_access *out)
+{
+    const runner *r = &ex->r;
+    const scn_cmd *c = r->c;
+    if (!c || c->proc < 0)
+        return false;
+    switch (c->op) {
+    case OP_READ:
+    case OP_KREAD:
+        out->kind = VMS_ACC_READ;
+        break;
+    case OP_WRITE:
+    case OP_KWRITE:
+        out->kind = VMS_ACC_WRITE;
+        break;
+    case OP_FETCH:
+        out->kind = VMS_ACC_EXEC;
+        break;
+    case OP_TOUCH:
+        out->kind = c->kind;
+        break;
+    default:
+        return false;
+    }
+    out->line = c->line;
+    out->proc = r->sc->names[c->proc];
+    out->task = r->task[c->proc];
+    out->va = c->addr.label >= 0 ? r->label[c->addr.label] + c->addr.value : c->addr.value;
+    out->len = c->op == OP_WRITE || c->op == OP_KWRITE ? c->data_len
+               : c->op == OP_FETCH                     ? 1
+                                                       : c->len;
+    return true;
+}
+
+const char *vms_scenario_proc(const vms_scenario_exec *ex, size_t i, vms_task **task)
+{
+    if (i >= ex->r.sc->nnames)
+        return NULL;
+    *task = ex->r.task[i];
+    return ex->r.sc->names[i];
+}
+
+vms_status vms_scenario_finish(vms_scenario_exec *ex, vms_err *err)
+{
+    if (!ex)
+        return VMS_OK;
+    runner *r = &ex->r;
+    const vms_scenario *sc = r->sc;
+    const vms_allocator *a = sc->alloc;
+    vms_status st = ex->st;
+    vms_kernel_set_shootdown_hook(r->k, NULL, NULL);
+    vms_strbuf_free(&r->sd);
+    vms_strbuf_free(&r->line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
-    vms_dma_detach_all(k);
-    for (size_t i = 0; r.devs && i < sc->ndevs; i++) {
-        vms_nic_destroy(r.devs[i].nic);
-        vms_blk_destroy(r.devs[i].blk);
-        vms_dev_destroy(r.devs[i].raw);
+    vms_dma_detach_all(r->k);
+    for (size_t i = 0; r->devs && i < sc->ndevs; i++) {
+        vms_nic_destroy(r->devs[i].nic);
+        vms_blk_destroy(r->devs[i].blk);
+        vms_dev_destroy(r->devs[i].raw);
     }
-    vms_iommu_destroy(r.io);
-    vmsi_scn_vm_free(r.vms, a);
-    vmsi_free(a, r.devs, (sc->ndevs + 1) * sizeof *r.devs);
-    vmsi_free(a, r.task, (sc->nnames + 1) * sizeof *r.task);
-    vmsi_free(a, r.label, (sc->nlabels + 1) * sizeof *r.label);
+    vms_iommu_destroy(r->io);
+    vmsi_scn_vm_free(r->vms, a);
+    vmsi_free(a, r->devs, (sc->ndevs + 1) * sizeof *r->devs);
+    vmsi_free(a, r->task, (sc->nnames + 1) * sizeof *r->task);
+    vmsi_free(a, r->label, (sc->nlabels + 1) * sizeof *r->label);
     const char *why = NULL;
+    unsigned panic_line = ex->panic_line;
+    vms_kernel *k = r->k;
+    vmsi_free(a, ex, sizeof *ex);
     if (st == VMS_ERR_PANIC && vms_kernel_panicked(k, &why))
         return vmsi_err(err, st, "%s:%u: Kernel panic - not syncing: %s", sc->name, panic_line,
                         why);
     if (st != VMS_OK)
         return vmsi_err(err, st, "%s: %s while running the scenario", sc->name, vms_status_str(st));
     return VMS_OK;
+}
+
+vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_out out, void *ud,
+                            vms_scenario_result *res, vms_err *err)
+{
+    memset(res, 0, sizeof *res);
+    vms_scenario_exec *ex = NULL;
+    vms_status st = vms_scenario_start(sc, k, out, ud, &ex, err);
+    while (st == VMS_OK && !vms_scenario_done(ex))
+        vms_scenario_next(ex, NULL);
+    if (st != VMS_OK)
+        return st;
+    *res = ex->res;
+    return vms_scenario_finish(ex, err);
 }
 
 /* ---- protection keys and the kernel's own user accesses ---- */
