@@ -122,6 +122,14 @@ typedef enum vms_ev_shootdown_via {
     VMS_EV_VIA_SBI,       /* "sbi": RISC-V SBI remote fence */
 } vms_ev_shootdown_via;
 
+/* What the IOMMU did with a request ("iommu" mode). */
+typedef enum vms_ev_iommu_mode {
+    VMS_EV_IOMMU_OFF = 0,     /* "off": the IOMMU is disabled: the IOVA is the address */
+    VMS_EV_IOMMU_PASSTHROUGH, /* "passthrough": the device's context passes it through */
+    VMS_EV_IOMMU_TRANSLATE,   /* "translate": the IOTLB or a walk of the domain's tables */
+    VMS_EV_IOMMU_NO_CONTEXT,  /* "no_context": the device has no context: blocked */
+} vms_ev_iommu_mode;
+
 #define VMS_EV_NO_CORE (-1) /* event.core of an event no core made */
 
 /*
@@ -260,8 +268,9 @@ typedef struct vms_event {
         struct {
             uint32_t rid; /* requester ID (bus:dev.fn) */
             uint64_t iova;
-            uint64_t len;
-            bool write; /* the device writes memory */
+            uint64_t len;  /* bytes asked for */
+            uint64_t done; /* bytes moved before a block or a bus error */
+            bool write;    /* the device writes memory */
             bool ok;
         } dma;
         struct {
@@ -271,9 +280,11 @@ typedef struct vms_event {
             uint32_t rid;
             uint64_t iova;
             bool write;
-            bool hit; /* the IOTLB answered */
-            bool ok;  /* translated; false: blocked and logged */
-            uint64_t pa;
+            vms_ev_iommu_mode mode;
+            bool hit;        /* translate: the IOTLB answered (no walk) */
+            bool ok;         /* false: blocked and logged (reason) */
+            unsigned reason; /* vms_iommu_reason (iommu.h) when blocked */
+            uint64_t pa;     /* ok: the physical address */
         } iommu;
     };
 } vms_event;
