@@ -23,6 +23,9 @@
 
 #include "harness.h"
 #include "vmsim/config.h"
+#include "vmsim/dev.h"
+#include "vmsim/iommu.h"
+#include "vmsim/pt.h"
 #include "vmsim/events.h"
 #include "vmsim/replay.h"
 #include "vmsim/scenario.h"
@@ -37,8 +40,10 @@ typedef struct ledger {
     vms_walk_stats ws[MAXC];
     vms_tlb_stats tlb[MAXC][VMS_TLB_NLEVELS];
     vms_pwc_stats pwc[MAXC];
-    uint64_t refs_sum[MAXC]; /* the walks' own refs fields, summed */
-    vms_kernel_stats ks;     /* the kernel's, where rebuilt (the rest stay 0) */
+    uint64_t refs_sum[MAXC];        /* the walks' own refs fields, summed */
+    vms_kernel_stats ks;            /* the kernel's, where rebuilt (the rest stay 0) */
+    vms_iommu_stats io;             /* the IOMMU's, where rebuilt */
+    uint64_t dma_reads, dma_writes; /* requests devices made */
     uint64_t n[VMS_EV_NTYPES];
     uint64_t last_cycle[MAXC];
     unsigned ncores, bad_core, clock_back, bad_json;
@@ -190,6 +195,19 @@ static void kernel_event(ledger *l, const vms_event *e)
         break;
     case VMS_EV_IPI:
         k->nr_tlb_remote_flush_received++;
+        break;
+    case VMS_EV_IOMMU:
+        l->io.bypassed += e->iommu.mode == VMS_EV_IOMMU_OFF;
+        l->io.translations += e->iommu.mode != VMS_EV_IOMMU_OFF;
+        l->io.passthrough += e->iommu.mode == VMS_EV_IOMMU_PASSTHROUGH;
+        l->io.walks += e->iommu.walked;
+        l->io.walk_refs += e->iommu.refs;
+        l->io.faults += !e->iommu.ok;
+        l->io.iotlb_hit_faults += e->iommu.hit && !e->iommu.ok;
+        break;
+    case VMS_EV_DMA:
+        l->dma_writes += e->dma.write;
+        l->dma_reads += !e->dma.write;
         break;
     default:
         break;
@@ -351,6 +369,22 @@ static unsigned check_kernel(const char *name, vms_kernel *k, const ledger *l)
     return bad;
 }
 
+/* The IOMMU's counters against the events'. */
+static unsigned check_iommu(const char *name, const vms_iommu *io, const ledger *l)
+{
+    unsigned bad = 0;
+    const vms_iommu_stats *s = vms_iommu_get_stats(io);
+#define IO(f) SAME("iommu " #f, l->io.f, s->f)
+    IO(translations);
+    IO(passthrough);
+    IO(bypassed);
+    IO(walks);
+    IO(walk_refs);
+    IO(faults);
+    IO(iotlb_hit_faults);
+    return bad;
+}
+
 /* ---- runs ---------------------------------------------------------------------------- */
 
 typedef struct rig {
@@ -483,6 +517,63 @@ static void test_swap(void)
     CHECK(n[VMS_EV_SWAP] > 0);
 }
 
+/* A device's DMA through the IOMMU: translated (IOTLB misses, walks, hits), blocked on
+ * rights and on a missing page, with no context, passed through, with the IOMMU off. */
+static void test_iommu(void)
+{
+    static ledger l;
+    vms_machine_config mc;
+    vms_machine *m = NULL;
+    vms_iommu *io = NULL;
+    vms_dev *dev = NULL;
+    REQUIRE_VOID(vms_machine_preset("tiny", &mc, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, NULL) == VMS_OK);
+    memset(&l, 0, sizeof l);
+    l.ncores = vms_machine_ncores(m);
+    vms_strbuf_init(&l.sb, NULL);
+    vms_machine_set_observer(m, on_event, &l);
+    vms_iommu_config cfg;
+    vms_iommu_config_default(&cfg);
+    vms_pt_bump b = {vms_machine_ram(m), UINT64_C(0x1000000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&b);
+    vms_pt pt;
+    vms_dev_config dc = {"evil", 0x0010, 0};
+    if (vms_iommu_create(m, &cfg, &io, NULL) == VMS_OK &&
+        vms_pt_init(&pt, vms_machine_bus(m), 4, &ops, NULL) == VMS_OK &&
+        vms_dev_create(m, io, &dc, &dev, NULL) == VMS_OK) {
+        for (uint64_t p = 0; p < 4; p++) /* IOVA 0x10000.. -> 0x200000.., the last read-only */
+            CHECK(vms_pt_map(&pt, 0x10000 + p * 4096, 0x200000 + p * 4096, VMS_PG_4K,
+                             VMS_PTE_US | VMS_PTE_RW * (p < 3), NULL) == VMS_OK);
+        uint8_t buf[3 * 4096] = {0};
+        CHECK(!vms_dev_dma(dev, 0x10000, buf, 16, VMS_ACC_READ).ok); /* no context */
+        vms_iommu_context c = {VMS_IOMMU_TRANSLATE, 1, pt.root, 4};
+        CHECK(vms_iommu_set_context(io, dc.bdf, &c, NULL) == VMS_OK);
+        CHECK(vms_dev_dma(dev, 0x10000, buf, sizeof buf, VMS_ACC_WRITE).ok); /* 3 walks */
+        CHECK(vms_dev_dma(dev, 0x10010, buf, 64, VMS_ACC_READ).ok);          /* a hit */
+        CHECK(!vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_WRITE).ok);         /* read-only */
+        CHECK(vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_READ).ok);
+        CHECK(!vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_WRITE).ok); /* on cached rights */
+        CHECK(!vms_dev_dma(dev, 0x40000, buf, 8, VMS_ACC_READ).ok);  /* not mapped */
+        vms_iommu_context pass = {VMS_IOMMU_PASSTHROUGH, 0, 0, 0};
+        CHECK(vms_iommu_set_context(io, dc.bdf, &pass, NULL) == VMS_OK);
+        CHECK(vms_dev_dma(dev, 0x200000, buf, 8, VMS_ACC_READ).ok);
+        vms_iommu_set_enabled(io, false);
+        CHECK(vms_dev_dma(dev, 0x200000, buf, 8, VMS_ACC_READ).ok);
+        const char *name = "iommu";
+        CHECK_EQ(check_iommu(name, io, &l), 0u);
+        CHECK_EQ(check_machine(name, m, &l), 0u);
+        CHECK_EQ(l.dma_reads + l.dma_writes, 9u);
+        CHECK(l.io.walks >= 3 && l.io.faults >= 4 && l.io.iotlb_hit_faults >= 1);
+        CHECK_EQ(l.bad_json, 0u);
+    } else {
+        CHECK(!"iommu fixture");
+    }
+    vms_dev_destroy(dev);
+    vms_iommu_destroy(io);
+    vms_machine_destroy(m);
+    vms_strbuf_free(&l.sb);
+}
+
 static void test_smp(void)
 {
     scenario_file("examples/scenarios/smp.scn", NULL, NULL);
@@ -606,6 +697,7 @@ int main(int argc, char **argv)
     test_demo();
     test_swap();
     test_smp();
+    test_iommu();
     test_shootdown_ipi();
     test_shootdown_broadcast();
     test_replay();

@@ -282,6 +282,8 @@ typedef struct vms_event {
             bool write;
             vms_ev_iommu_mode mode;
             bool hit;        /* translate: the IOTLB answered (no walk) */
+            bool walked;     /* translate: the domain's tables were walked */
+            unsigned refs;   /* … entries the walk read */
             bool ok;         /* false: blocked and logged (reason) */
             unsigned reason; /* vms_iommu_reason (iommu.h) when blocked */
             uint64_t pa;     /* ok: the physical address */

@@ -333,7 +333,8 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
     /* Observed: the fault goes to a local when the caller wants none (its reason). */
     vms_iommu_fault local;
     vms_iommu_fault *f = fault ? fault : &local;
-    uint64_t hits = vms_tlb_get_stats(io->iotlb)->hits;
+    uint64_t hits = vms_tlb_get_stats(io->iotlb)->hits, walks = io->st.walks,
+             refs = io->st.walk_refs;
     bool ok = translate(io, bdf, iova, kind, pa, room, f, &mode);
     vms_event ev = {.type = VMS_EV_IOMMU,
                     .iommu = {.rid = bdf,
@@ -341,6 +342,8 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
                               .write = kind == VMS_ACC_WRITE,
                               .mode = mode,
                               .hit = vms_tlb_get_stats(io->iotlb)->hits != hits,
+                              .walked = io->st.walks != walks,
+                              .refs = (unsigned)(io->st.walk_refs - refs),
                               .ok = ok,
                               .reason = ok ? 0u : (unsigned)f->reason,
                               .pa = ok ? *pa : 0}};

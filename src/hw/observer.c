@@ -247,11 +247,11 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
         vms_status st = vms_strbuf_printf(
             sb,
             ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"write\":%s,\"mode\":\"%s\","
-            "\"hit\":%s,\"ok\":%s",
+            "\"hit\":%s,\"walked\":%s,\"refs\":%u,\"ok\":%s",
             (unsigned)(e->iommu.rid >> 8 & 0xff), (unsigned)(e->iommu.rid >> 3 & 31),
             (unsigned)(e->iommu.rid & 7), X(e->iommu.iova), e->iommu.write ? "true" : "false",
             NAME(iommu_mode_names, e->iommu.mode), e->iommu.hit ? "true" : "false",
-            e->iommu.ok ? "true" : "false");
+            e->iommu.walked ? "true" : "false", e->iommu.refs, e->iommu.ok ? "true" : "false");
         if (st != VMS_OK)
             return st;
         if (e->iommu.ok)
