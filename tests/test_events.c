@@ -196,6 +196,12 @@ static void kernel_event(ledger *l, const vms_event *e)
     case VMS_EV_IPI:
         k->nr_tlb_remote_flush_received++;
         break;
+    case VMS_EV_RECLAIM:
+        k->pgsteal_anon += e->reclaim.anon;
+        k->pgsteal_file += !e->reclaim.anon;
+        k->pgsteal_kswapd += e->reclaim.kswapd;
+        k->pgsteal_direct += !e->reclaim.kswapd;
+        break;
     case VMS_EV_IOMMU:
         l->io.bypassed += e->iommu.mode == VMS_EV_IOMMU_OFF;
         l->io.translations += e->iommu.mode != VMS_EV_IOMMU_OFF;
@@ -366,6 +372,10 @@ static unsigned check_kernel(const char *name, vms_kernel *k, const ledger *l)
     KS(tlb_shootdown_cycles);
     KS(nr_tlb_local_flush_one);
     KS(nr_tlb_local_flush_all);
+    KS(pgsteal_anon);
+    KS(pgsteal_file);
+    KS(pgsteal_kswapd);
+    KS(pgsteal_direct);
     return bad;
 }
 
@@ -515,6 +525,9 @@ static void test_swap(void)
     uint64_t n[VMS_EV_NTYPES];
     scenario_file("examples/scenarios/swap.scn", NULL, n);
     CHECK(n[VMS_EV_SWAP] > 0);
+    CHECK(n[VMS_EV_RECLAIM] > 0);
+    scenario_file("examples/scenarios/files.scn", NULL, n); /* file pages, read and dropped */
+    CHECK(n[VMS_EV_FAULT_RESOLVED] > 0);
 }
 
 /* A device's DMA through the IOMMU: translated (IOTLB misses, walks, hits), blocked on

@@ -58,6 +58,7 @@ typedef enum vms_event_type {
     VMS_EV_DMA,            /* "dma": a device's DMA through the IOMMU */
     VMS_EV_IOMMU,          /* "iommu": the IOMMU translated (or refused) an IOVA */
     VMS_EV_INTERRUPT,      /* "interrupt": an external interrupt delivered to a core */
+    VMS_EV_RECLAIM,        /* "reclaim": reclaim freed a frame (swapped out or dropped) */
     VMS_EV_NTYPES
 } vms_event_type;
 
@@ -101,8 +102,10 @@ enum {
     VMS_EV_HOW_STACK = 1u << 9,        /* "stack_expand": grew a stack VMA */
     VMS_EV_HOW_THP = 1u << 10,         /* "thp": mapped a huge page */
     VMS_EV_HOW_OOM = 1u << 11,         /* "oom_kill": the OOM killer ran */
+    VMS_EV_HOW_SWAPBACKED = 1u << 12,  /* "swapbacked": the fault added swap-backed frames
+                                          (anonymous or shared memory) */
 };
-#define VMS_EV_NHOW 12
+#define VMS_EV_NHOW 13
 
 /* The kind of a "tlb_op" (core.h has the instructions). */
 typedef enum vms_ev_tlb_op {
@@ -276,6 +279,12 @@ typedef struct vms_event {
         struct {
             uint8_t vector;
         } interrupt;
+        struct {
+            uint64_t pfn;
+            bool anon;   /* swap-backed (anonymous or shared memory): it went to swap;
+                            false: a file page, dropped or written back first */
+            bool kswapd; /* by kswapd (false: direct reclaim by an allocation) */
+        } reclaim;
         struct {
             uint32_t rid;
             uint64_t iova;

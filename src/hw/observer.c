@@ -69,6 +69,7 @@ static const char *const type_names[VMS_EV_NTYPES] = {
     [VMS_EV_DMA] = "dma",
     [VMS_EV_IOMMU] = "iommu",
     [VMS_EV_INTERRUPT] = "interrupt",
+    [VMS_EV_RECLAIM] = "reclaim",
 };
 
 const char *vms_event_type_name(vms_event_type t)
@@ -88,8 +89,8 @@ static const char *const via_names[] = {"ipi", "broadcast", "sbi"};
 static const char *const iommu_mode_names[] = {"off", "passthrough", "translate", "no_context"};
 static const char *const fault_kind_names[] = {"none", "pf", "gp", "bus", "s2"};
 static const char *const how_names[VMS_EV_NHOW] = {
-    "zero_page", "anon",      "cow_copy", "cow_reuse",    "private_copy", "file",
-    "swap_in",   "swapcache", "spurious", "stack_expand", "thp",          "oom_kill"};
+    "zero_page", "anon",     "cow_copy",     "cow_reuse", "private_copy", "file",      "swap_in",
+    "swapcache", "spurious", "stack_expand", "thp",       "oom_kill",     "swapbacked"};
 
 /* names[i] when i is in range, else "?" (a value from a newer library). */
 static const char *name_of(const char *const *names, size_t n, unsigned i)
@@ -261,6 +262,10 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
     }
     case VMS_EV_INTERRUPT:
         return vms_strbuf_printf(sb, ",\"vector\":%u", (unsigned)e->interrupt.vector);
+    case VMS_EV_RECLAIM:
+        return vms_strbuf_printf(sb, ",\"pfn\":\"0x%llx\",\"anon\":%s,\"kswapd\":%s",
+                                 X(e->reclaim.pfn), e->reclaim.anon ? "true" : "false",
+                                 e->reclaim.kswapd ? "true" : "false");
     default:
         return VMS_OK;
     }

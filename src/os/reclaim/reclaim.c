@@ -48,6 +48,7 @@
 
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
+#include "hw/tap.h"
 #include "os/reclaim/reclaim_impl.h"
 
 /* Initial capacity of the page policy's pools (they grow on demand). */
@@ -386,6 +387,17 @@ static bool can_reclaim(vms_kernel *k)
             vms_frames_count(k->fr, VMS_FRAME_FILE) > k->nr_shmem);
 }
 
+/* Tell the tap that frame pfn was reclaimed (anon: swap-backed, so swapped out). */
+static void report_reclaim(vms_kernel *k, uint64_t pfn, bool anon)
+{
+    const vmsi_tap *tap = vmsi_machine_tap(k->m);
+    if (!vmsi_tap_on(tap))
+        return;
+    unsigned core = reclaim_core(k);
+    vms_event ev = {.type = VMS_EV_RECLAIM, .reclaim = {pfn, anon, k->in_kswapd}};
+    vmsi_tap_emit(tap, core == VMSI_NO_CORE ? VMS_EV_NO_CORE : (int)core, &ev);
+}
+
 /* Scan up to `budget` victims to free `nr` frames. Returns the number freed. */
 static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
 {
@@ -406,6 +418,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
         if (r == SHRINK_RECLAIMED) {
             got++;
             *(anon ? &k->st.pgsteal_anon : &k->st.pgsteal_file) += 1;
+            report_reclaim(k, pfn, anon);
         } else if (r == SHRINK_KEEP) {
             k->st.pgrotated++;
             vmsi_lru_add(k, pfn);
