@@ -109,7 +109,6 @@ static void core_event(ledger *l, const vms_event *e)
         l->ws[c].ad_writes += e->walk.ad_writes;
         l->ws[c].faults += !e->walk.ok;
         l->ws[c].pwc_hits += e->walk.pwc_level != 0;
-        s->dirty_rewalks += e->walk.reason == VMS_EV_WALK_DIRTY;
         break;
     case VMS_EV_FAULT:
         s->faults_pf += e->fault.kind == VMS_FAULT_PF;
@@ -145,6 +144,9 @@ static void core_event(ledger *l, const vms_event *e)
         break;
     case VMS_EV_INTERRUPT:
         s->interrupts++;
+        break;
+    case VMS_EV_DIRTY_REWALK:
+        s->dirty_rewalks++;
         break;
     default:
         tlb_event(l, e);
@@ -195,6 +197,9 @@ static void kernel_event(ledger *l, const vms_event *e)
         break;
     case VMS_EV_IPI:
         k->nr_tlb_remote_flush_received++;
+        break;
+    case VMS_EV_OOM_KILL:
+        k->oom_kill++;
         break;
     case VMS_EV_RECLAIM:
         k->pgsteal_anon += e->reclaim.anon;
@@ -367,11 +372,12 @@ static unsigned check_kernel(const char *name, vms_kernel *k, const ledger *l)
     KS(nr_tlb_remote_flush_received);
     KS(tlb_broadcasts);
     KS(tlb_sbi_rfence);
-    KS(tlb_invlpgb);
+    SAME("kernel tlb_invlpgb + tlb_tlbi_is", e->tlb_invlpgb, s->tlb_invlpgb + s->tlb_tlbi_is);
     KS(tlb_lazy_skipped);
     KS(tlb_shootdown_cycles);
     KS(nr_tlb_local_flush_one);
     KS(nr_tlb_local_flush_all);
+    KS(oom_kill);
     KS(pgsteal_anon);
     KS(pgsteal_file);
     KS(pgsteal_kswapd);
@@ -587,6 +593,23 @@ static void test_iommu(void)
     vms_strbuf_free(&l.sb);
 }
 
+/* The software-managed TLB (MIPS): the kernel's refill handler walks, the memo is off. */
+static void test_swtlb(void)
+{
+    static const char *const sets[] = {"tlb.mode=software", NULL};
+    uint64_t n[VMS_EV_NTYPES];
+    scenario_file("examples/scenarios/demo.scn", sets, n);
+    CHECK(n[VMS_EV_WALK] > 0 && n[VMS_EV_WALK_STEP] > 0);
+}
+
+/* Other formats' walkers: RISC-V Sv48 and AArch64. */
+static void test_formats(void)
+{
+    static const char *const rv[] = {"arch=riscv64", NULL}, *const a64[] = {"arch=aarch64", NULL};
+    scenario_file("examples/scenarios/demo.scn", rv, NULL);
+    scenario_file("examples/scenarios/demo.scn", a64, NULL);
+}
+
 static void test_smp(void)
 {
     scenario_file("examples/scenarios/smp.scn", NULL, NULL);
@@ -710,6 +733,8 @@ int main(int argc, char **argv)
     test_demo();
     test_swap();
     test_smp();
+    test_swtlb();
+    test_formats();
     test_iommu();
     test_shootdown_ipi();
     test_shootdown_broadcast();

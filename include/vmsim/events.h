@@ -59,6 +59,9 @@ typedef enum vms_event_type {
     VMS_EV_IOMMU,          /* "iommu": the IOMMU translated (or refused) an IOVA */
     VMS_EV_INTERRUPT,      /* "interrupt": an external interrupt delivered to a core */
     VMS_EV_RECLAIM,        /* "reclaim": reclaim freed a frame (swapped out or dropped) */
+    VMS_EV_OOM_KILL,       /* "oom_kill": the OOM killer chose a process */
+    VMS_EV_DIRTY_REWALK,   /* "dirty_rewalk": a write hit a clean TLB entry: walk again to
+                              set D (the walk, if the format's MMU walks, follows) */
     VMS_EV_NTYPES
 } vms_event_type;
 
@@ -285,6 +288,12 @@ typedef struct vms_event {
                             false: a file page, dropped or written back first */
             bool kswapd; /* by kswapd (false: direct reclaim by an allocation) */
         } reclaim;
+        struct {
+            int pid; /* the victim */
+        } oom_kill;
+        struct {
+            uint64_t va;
+        } dirty_rewalk;
         struct {
             uint32_t rid;
             uint64_t iova;

@@ -283,6 +283,10 @@ translate_body(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout, 
     if (kind == VMS_ACC_WRITE && !x.dirty) {
         /* Set D in memory: a walk of the current tables (which may now fault). */
         c->st.dirty_rewalks++;
+        if (obs) {
+            vms_event ev = {.type = VMS_EV_DIRTY_REWALK, .dirty_rewalk = {va}};
+            vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+        }
         if (!walk_and_fill(c, va, kind, l1, &x, fault, trace, VMS_EV_WALK_DIRTY)) {
             deliver(c, fault, false);
             return false;

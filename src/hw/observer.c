@@ -70,6 +70,8 @@ static const char *const type_names[VMS_EV_NTYPES] = {
     [VMS_EV_IOMMU] = "iommu",
     [VMS_EV_INTERRUPT] = "interrupt",
     [VMS_EV_RECLAIM] = "reclaim",
+    [VMS_EV_OOM_KILL] = "oom_kill",
+    [VMS_EV_DIRTY_REWALK] = "dirty_rewalk",
 };
 
 const char *vms_event_type_name(vms_event_type t)
@@ -266,6 +268,10 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
         return vms_strbuf_printf(sb, ",\"pfn\":\"0x%llx\",\"anon\":%s,\"kswapd\":%s",
                                  X(e->reclaim.pfn), e->reclaim.anon ? "true" : "false",
                                  e->reclaim.kswapd ? "true" : "false");
+    case VMS_EV_DIRTY_REWALK:
+        return vms_strbuf_printf(sb, ",\"va\":\"0x%llx\"", X(e->dirty_rewalk.va));
+    case VMS_EV_OOM_KILL:
+        return vms_strbuf_printf(sb, ",\"pid\":%d", e->oom_kill.pid);
     default:
         return VMS_OK;
     }

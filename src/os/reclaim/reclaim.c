@@ -515,6 +515,10 @@ vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current)
              (unsigned long long)(mm ? mm->rss_shmem * 4 : 0),
              (unsigned long long)(mm ? mm->nr_ptes * 4 : 0));
     k->st.oom_kill++;
+    if (vmsi_tap_on(vmsi_machine_tap(k->m))) {
+        vms_event ev = {.type = VMS_EV_OOM_KILL, .oom_kill = {victim->pid}};
+        vmsi_tap_emit_kernel(vmsi_machine_tap(k->m), &ev);
+    }
     /* Killing the victim frees nothing while a vfork parent or child still uses its mm:
      * kill them too (Linux oom_kill_process: "processes sharing victim->mm"). When one
      * of them is current, its access sees it dead on the retry. */
