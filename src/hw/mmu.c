@@ -308,12 +308,20 @@ static __attribute__((noinline)) bool translate_observed(vms_core *c, uint64_t v
     return translate_body(c, va, kind, xout, pa, fault, trace, true);
 }
 
+/* The path without an observer (the replay batch takes it when it knows there is none). */
+static inline bool translate_quiet(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                                   uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+{
+    return translate_body(c, va, kind, xout, pa, fault, trace, false);
+}
+
+/* The translation path: the observed copy when an observer is installed (one branch). */
 static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
                              uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
 {
     if (vmsi_tap_on(&c->m->tap))
         return translate_observed(c, va, kind, xout, pa, fault, trace);
-    return translate_body(c, va, kind, xout, pa, fault, trace, false);
+    return translate_quiet(c, va, kind, xout, pa, fault, trace);
 }
 
 bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
@@ -493,7 +501,11 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
         for (;;) {
             vms_xlate x;
             uint64_t pa;
-            if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
+            /* plain: the observed path (batch_plain runs only with an observer, and none
+             * comes or goes while the batch runs: observers never call back in); else
+             * the path without the branch. */
+            if (!(plain ? translate_observed(c, va, kind, &x, &pa, fault, NULL)
+                        : translate_quiet(c, va, kind, &x, &pa, fault, NULL))) {
                 if (memo)
                     hits_of(c, l1, &h);
                 return i;
