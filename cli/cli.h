@@ -22,6 +22,11 @@ int cmd_explain(int argc, char **argv);
 int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
 int cmd_explain_nested(int argc, char **argv);  /* explain --nested */
 int cmd_replay_vm(int argc, char **argv);       /* replay --vm */
+/* Their configuration (vm_config.c): the preset, then --config and --set in order; 0 or
+ * EXIT_USAGE (the error printed). cli_vm_config_arg: is a one of those three options
+ * (each takes a value)? */
+int cli_vm_config(int argc, char **argv, const char *cmd, vms_config *c);
+bool cli_vm_config_arg(const char *a);
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);

@@ -173,7 +173,8 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     if (!tlb)
         return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
     tlb->alloc = *a;
-    tlb->memo_on = true;
+    tlb->memo_want = true;
+    tlb->memo_on = VMSI_MEMO_VALID;
     tlb->memo_last = -1;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
@@ -239,49 +240,80 @@ __attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx c
         vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
 }
 
-/* The probe; `observe` shows it to the curves (inlined twice, so that the path without
- * curves is exactly the probe). */
-static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
-                                                        vms_xlate *out, bool observe)
+/* Make va's memo slot the hit on (p, set, way) that returned *out, the latest touch. */
+static inline void memo_set(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *out, int p,
+                            unsigned set, unsigned way)
 {
-    unsigned set, way;
-    int p = find(tlb, ctx, va, &set, &way);
-    if (p < 0) { /* nothing changes: the memo stays */
-        if (observe)
-            curve_lookup(tlb, ctx, va, NULL);
-        tlb->stats.misses++;
-        return false;
-    }
+    vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+    *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
+                         .ctx = ctx,
+                         .x = *out,
+                         .part = (uint8_t)p,
+                         .way = (uint8_t)way,
+                         .set = set};
+    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
+    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+}
+
+/*
+ * The rest of a probe's hit at (p, set, way) when the memo is not in use as such
+ * (memo_on 0: vms_tlb_set_memo off, or a curve attached: vmsi_tlb_curve_changed).
+ *
+ * With a curve the hit is shown to it, and the memo keeps one slot, this hit's: a repeat
+ * of the latest hit's page, which the memo (and the batch's plain hits) then answer
+ * without the curve, is at stack depth 1 in every size — the curve moved that entry to
+ * the top — so it changes no size's misses and needs no modelling. More slots would
+ * not do: a hit on any other slot's way can be at any depth. For the same reason a miss
+ * shown to the curve clears the memo (miss_observed), and every fill and flush already
+ * does. Out of line, so that the path with the memo in use is the probe alone.
+ */
+__attribute__((noinline)) static bool hit_nomemo(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                 vms_xlate *out, int p, unsigned set, unsigned way)
+{
     vmsi_assoc *a = &tlb->part[p];
     const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
-    if (observe)
+    if (tlb->curve)
         curve_lookup(tlb, ctx, va, e);
     vmsi_assoc_touch(a, set, way);
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    /* While a curve observes this TLB the memo stays empty (vms_core_curve_attach cleared
-     * it): every lookup reaches this probe, so the curve sees each one at its true stack
-     * depth (a memo hit may be to any of the last hits' ways, not only the latest). */
-    if (!observe && tlb->memo_on) {
-        vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
-        *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
-                             .ctx = ctx,
-                             .x = *out,
-                             .part = (uint8_t)p,
-                             .way = (uint8_t)way,
-                             .set = set};
-        tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
-        tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    if (tlb->curve && tlb->memo_want) {
+        vmsi_tlb_memo_clear(tlb);
+        memo_set(tlb, ctx, va, out, p, set, way);
     }
     return true;
 }
 
+/* A probe's miss shown to the curves; the memo's one slot (hit_nomemo) is no longer the
+ * top of the curve's stack. */
+__attribute__((noinline, cold)) static bool miss_observed(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
+{
+    vmsi_tlb_memo_clear(tlb);
+    curve_lookup(tlb, ctx, va, NULL);
+    return false;
+}
+
 bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
-    if (__builtin_expect(tlb->curve != NULL, 0))
-        return probe(tlb, ctx, va, out, true);
-    return probe(tlb, ctx, va, out, false);
+    unsigned set, way;
+    int p = find(tlb, ctx, va, &set, &way);
+    if (p < 0) { /* nothing changes: the memo stays */
+        tlb->stats.misses++;
+        if (__builtin_expect(tlb->curve != NULL, 0))
+            return miss_observed(tlb, ctx, va);
+        return false;
+    }
+    if (__builtin_expect(!tlb->memo_on, 0))
+        return hit_nomemo(tlb, ctx, va, out, p, set, way);
+    vmsi_assoc *a = &tlb->part[p];
+    const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
+    vmsi_assoc_touch(a, set, way);
+    decode(e->tag, e->data, out);
+    tlb->stats.hits++;
+    tlb->stats.hits_by_size[out->size]++;
+    memo_set(tlb, ctx, va, out, p, set, way);
+    return true;
 }
 
 bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -291,8 +323,8 @@ bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)
 {
-    tlb->memo_on = on;
-    vmsi_tlb_memo_clear(tlb);
+    tlb->memo_want = on;
+    vmsi_tlb_curve_changed(tlb);
 }
 
 bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -425,7 +457,8 @@ static bool ctx_rule(const vmsi_assoc_entry *e, const va_match *m)
 }
 
 /* Does the page this entry was cut from contain m->va, under the context rule? */
-static bool covers_va_model(const vmsi_assoc_entry *e, const void *arg)
+static inline __attribute__((always_inline)) bool covers_va_model(const vmsi_assoc_entry *e,
+                                                                  const void *arg)
 {
     const va_match *m = arg;
     uint64_t key = vmsi_assoc_key(e->tag);
