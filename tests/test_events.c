@@ -23,6 +23,9 @@
 
 #include "harness.h"
 #include "vmsim/config.h"
+#include "vmsim/dev.h"
+#include "vmsim/iommu.h"
+#include "vmsim/pt.h"
 #include "vmsim/events.h"
 #include "vmsim/replay.h"
 #include "vmsim/scenario.h"
@@ -37,8 +40,10 @@ typedef struct ledger {
     vms_walk_stats ws[MAXC];
     vms_tlb_stats tlb[MAXC][VMS_TLB_NLEVELS];
     vms_pwc_stats pwc[MAXC];
-    uint64_t refs_sum[MAXC]; /* the walks' own refs fields, summed */
-    vms_kernel_stats ks;     /* the kernel's, where rebuilt (the rest stay 0) */
+    uint64_t refs_sum[MAXC];        /* the walks' own refs fields, summed */
+    vms_kernel_stats ks;            /* the kernel's, where rebuilt (the rest stay 0) */
+    vms_iommu_stats io;             /* the IOMMU's, where rebuilt */
+    uint64_t dma_reads, dma_writes; /* requests devices made */
     uint64_t n[VMS_EV_NTYPES];
     uint64_t last_cycle[MAXC];
     unsigned ncores, bad_core, clock_back, bad_json;
@@ -104,7 +109,6 @@ static void core_event(ledger *l, const vms_event *e)
         l->ws[c].ad_writes += e->walk.ad_writes;
         l->ws[c].faults += !e->walk.ok;
         l->ws[c].pwc_hits += e->walk.pwc_level != 0;
-        s->dirty_rewalks += e->walk.reason == VMS_EV_WALK_DIRTY;
         break;
     case VMS_EV_FAULT:
         s->faults_pf += e->fault.kind == VMS_FAULT_PF;
@@ -140,6 +144,9 @@ static void core_event(ledger *l, const vms_event *e)
         break;
     case VMS_EV_INTERRUPT:
         s->interrupts++;
+        break;
+    case VMS_EV_DIRTY_REWALK:
+        s->dirty_rewalks++;
         break;
     default:
         tlb_event(l, e);
@@ -190,6 +197,28 @@ static void kernel_event(ledger *l, const vms_event *e)
         break;
     case VMS_EV_IPI:
         k->nr_tlb_remote_flush_received++;
+        break;
+    case VMS_EV_OOM_KILL:
+        k->oom_kill++;
+        break;
+    case VMS_EV_RECLAIM:
+        k->pgsteal_anon += e->reclaim.anon;
+        k->pgsteal_file += !e->reclaim.anon;
+        k->pgsteal_kswapd += e->reclaim.kswapd;
+        k->pgsteal_direct += !e->reclaim.kswapd;
+        break;
+    case VMS_EV_IOMMU:
+        l->io.bypassed += e->iommu.mode == VMS_EV_IOMMU_OFF;
+        l->io.translations += e->iommu.mode != VMS_EV_IOMMU_OFF;
+        l->io.passthrough += e->iommu.mode == VMS_EV_IOMMU_PASSTHROUGH;
+        l->io.walks += e->iommu.walked;
+        l->io.walk_refs += e->iommu.refs;
+        l->io.faults += !e->iommu.ok;
+        l->io.iotlb_hit_faults += e->iommu.hit && !e->iommu.ok;
+        break;
+    case VMS_EV_DMA:
+        l->dma_writes += e->dma.write;
+        l->dma_reads += !e->dma.write;
         break;
     default:
         break;
@@ -343,11 +372,32 @@ static unsigned check_kernel(const char *name, vms_kernel *k, const ledger *l)
     KS(nr_tlb_remote_flush_received);
     KS(tlb_broadcasts);
     KS(tlb_sbi_rfence);
-    KS(tlb_invlpgb);
+    SAME("kernel tlb_invlpgb + tlb_tlbi_is", e->tlb_invlpgb, s->tlb_invlpgb + s->tlb_tlbi_is);
     KS(tlb_lazy_skipped);
     KS(tlb_shootdown_cycles);
     KS(nr_tlb_local_flush_one);
     KS(nr_tlb_local_flush_all);
+    KS(oom_kill);
+    KS(pgsteal_anon);
+    KS(pgsteal_file);
+    KS(pgsteal_kswapd);
+    KS(pgsteal_direct);
+    return bad;
+}
+
+/* The IOMMU's counters against the events'. */
+static unsigned check_iommu(const char *name, const vms_iommu *io, const ledger *l)
+{
+    unsigned bad = 0;
+    const vms_iommu_stats *s = vms_iommu_get_stats(io);
+#define IO(f) SAME("iommu " #f, l->io.f, s->f)
+    IO(translations);
+    IO(passthrough);
+    IO(bypassed);
+    IO(walks);
+    IO(walk_refs);
+    IO(faults);
+    IO(iotlb_hit_faults);
     return bad;
 }
 
@@ -481,6 +531,83 @@ static void test_swap(void)
     uint64_t n[VMS_EV_NTYPES];
     scenario_file("examples/scenarios/swap.scn", NULL, n);
     CHECK(n[VMS_EV_SWAP] > 0);
+    CHECK(n[VMS_EV_RECLAIM] > 0);
+    scenario_file("examples/scenarios/files.scn", NULL, n); /* file pages, read and dropped */
+    CHECK(n[VMS_EV_FAULT_RESOLVED] > 0);
+}
+
+/* A device's DMA through the IOMMU: translated (IOTLB misses, walks, hits), blocked on
+ * rights and on a missing page, with no context, passed through, with the IOMMU off. */
+static void test_iommu(void)
+{
+    static ledger l;
+    vms_machine_config mc;
+    vms_machine *m = NULL;
+    vms_iommu *io = NULL;
+    vms_dev *dev = NULL;
+    REQUIRE_VOID(vms_machine_preset("tiny", &mc, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, NULL) == VMS_OK);
+    memset(&l, 0, sizeof l);
+    l.ncores = vms_machine_ncores(m);
+    vms_strbuf_init(&l.sb, NULL);
+    vms_machine_set_observer(m, on_event, &l);
+    vms_iommu_config cfg;
+    vms_iommu_config_default(&cfg);
+    vms_pt_bump b = {vms_machine_ram(m), UINT64_C(0x1000000), 0, 0, 0};
+    vms_pt_ops ops = vms_pt_bump_ops(&b);
+    vms_pt pt;
+    vms_dev_config dc = {"evil", 0x0010, 0};
+    if (vms_iommu_create(m, &cfg, &io, NULL) == VMS_OK &&
+        vms_pt_init(&pt, vms_machine_bus(m), 4, &ops, NULL) == VMS_OK &&
+        vms_dev_create(m, io, &dc, &dev, NULL) == VMS_OK) {
+        for (uint64_t p = 0; p < 4; p++) /* IOVA 0x10000.. -> 0x200000.., the last read-only */
+            CHECK(vms_pt_map(&pt, 0x10000 + p * 4096, 0x200000 + p * 4096, VMS_PG_4K,
+                             VMS_PTE_US | VMS_PTE_RW * (p < 3), NULL) == VMS_OK);
+        uint8_t buf[3 * 4096] = {0};
+        CHECK(!vms_dev_dma(dev, 0x10000, buf, 16, VMS_ACC_READ).ok); /* no context */
+        vms_iommu_context c = {VMS_IOMMU_TRANSLATE, 1, pt.root, 4};
+        CHECK(vms_iommu_set_context(io, dc.bdf, &c, NULL) == VMS_OK);
+        CHECK(vms_dev_dma(dev, 0x10000, buf, sizeof buf, VMS_ACC_WRITE).ok); /* 3 walks */
+        CHECK(vms_dev_dma(dev, 0x10010, buf, 64, VMS_ACC_READ).ok);          /* a hit */
+        CHECK(!vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_WRITE).ok);         /* read-only */
+        CHECK(vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_READ).ok);
+        CHECK(!vms_dev_dma(dev, 0x13000, buf, 8, VMS_ACC_WRITE).ok); /* on cached rights */
+        CHECK(!vms_dev_dma(dev, 0x40000, buf, 8, VMS_ACC_READ).ok);  /* not mapped */
+        vms_iommu_context pass = {VMS_IOMMU_PASSTHROUGH, 0, 0, 0};
+        CHECK(vms_iommu_set_context(io, dc.bdf, &pass, NULL) == VMS_OK);
+        CHECK(vms_dev_dma(dev, 0x200000, buf, 8, VMS_ACC_READ).ok);
+        vms_iommu_set_enabled(io, false);
+        CHECK(vms_dev_dma(dev, 0x200000, buf, 8, VMS_ACC_READ).ok);
+        const char *name = "iommu";
+        CHECK_EQ(check_iommu(name, io, &l), 0u);
+        CHECK_EQ(check_machine(name, m, &l), 0u);
+        CHECK_EQ(l.dma_reads + l.dma_writes, 9u);
+        CHECK(l.io.walks >= 3 && l.io.faults >= 4 && l.io.iotlb_hit_faults >= 1);
+        CHECK_EQ(l.bad_json, 0u);
+    } else {
+        CHECK(!"iommu fixture");
+    }
+    vms_dev_destroy(dev);
+    vms_iommu_destroy(io);
+    vms_machine_destroy(m);
+    vms_strbuf_free(&l.sb);
+}
+
+/* The software-managed TLB (MIPS): the kernel's refill handler walks, the memo is off. */
+static void test_swtlb(void)
+{
+    static const char *const sets[] = {"tlb.mode=software", NULL};
+    uint64_t n[VMS_EV_NTYPES];
+    scenario_file("examples/scenarios/demo.scn", sets, n);
+    CHECK(n[VMS_EV_WALK] > 0 && n[VMS_EV_WALK_STEP] > 0);
+}
+
+/* Other formats' walkers: RISC-V Sv48 and AArch64. */
+static void test_formats(void)
+{
+    static const char *const rv[] = {"arch=riscv64", NULL}, *const a64[] = {"arch=aarch64", NULL};
+    scenario_file("examples/scenarios/demo.scn", rv, NULL);
+    scenario_file("examples/scenarios/demo.scn", a64, NULL);
 }
 
 static void test_smp(void)
@@ -606,6 +733,9 @@ int main(int argc, char **argv)
     test_demo();
     test_swap();
     test_smp();
+    test_swtlb();
+    test_formats();
+    test_iommu();
     test_shootdown_ipi();
     test_shootdown_broadcast();
     test_replay();

@@ -58,6 +58,10 @@ typedef enum vms_event_type {
     VMS_EV_DMA,            /* "dma": a device's DMA through the IOMMU */
     VMS_EV_IOMMU,          /* "iommu": the IOMMU translated (or refused) an IOVA */
     VMS_EV_INTERRUPT,      /* "interrupt": an external interrupt delivered to a core */
+    VMS_EV_RECLAIM,        /* "reclaim": reclaim freed a frame (swapped out or dropped) */
+    VMS_EV_OOM_KILL,       /* "oom_kill": the OOM killer chose a process */
+    VMS_EV_DIRTY_REWALK,   /* "dirty_rewalk": a write hit a clean TLB entry: walk again to
+                              set D (the walk, if the format's MMU walks, follows) */
     VMS_EV_NTYPES
 } vms_event_type;
 
@@ -101,8 +105,10 @@ enum {
     VMS_EV_HOW_STACK = 1u << 9,        /* "stack_expand": grew a stack VMA */
     VMS_EV_HOW_THP = 1u << 10,         /* "thp": mapped a huge page */
     VMS_EV_HOW_OOM = 1u << 11,         /* "oom_kill": the OOM killer ran */
+    VMS_EV_HOW_SWAPBACKED = 1u << 12,  /* "swapbacked": the fault added swap-backed frames
+                                          (anonymous or shared memory) */
 };
-#define VMS_EV_NHOW 12
+#define VMS_EV_NHOW 13
 
 /* The kind of a "tlb_op" (core.h has the instructions). */
 typedef enum vms_ev_tlb_op {
@@ -121,6 +127,14 @@ typedef enum vms_ev_shootdown_via {
     VMS_EV_VIA_BROADCAST, /* "broadcast": INVLPGB + TLBSYNC, TLBI … IS + DSB ISH */
     VMS_EV_VIA_SBI,       /* "sbi": RISC-V SBI remote fence */
 } vms_ev_shootdown_via;
+
+/* What the IOMMU did with a request ("iommu" mode). */
+typedef enum vms_ev_iommu_mode {
+    VMS_EV_IOMMU_OFF = 0,     /* "off": the IOMMU is disabled: the IOVA is the address */
+    VMS_EV_IOMMU_PASSTHROUGH, /* "passthrough": the device's context passes it through */
+    VMS_EV_IOMMU_TRANSLATE,   /* "translate": the IOTLB or a walk of the domain's tables */
+    VMS_EV_IOMMU_NO_CONTEXT,  /* "no_context": the device has no context: blocked */
+} vms_ev_iommu_mode;
 
 #define VMS_EV_NO_CORE (-1) /* event.core of an event no core made */
 
@@ -260,20 +274,37 @@ typedef struct vms_event {
         struct {
             uint32_t rid; /* requester ID (bus:dev.fn) */
             uint64_t iova;
-            uint64_t len;
-            bool write; /* the device writes memory */
+            uint64_t len;  /* bytes asked for */
+            uint64_t done; /* bytes moved before a block or a bus error */
+            bool write;    /* the device writes memory */
             bool ok;
         } dma;
         struct {
             uint8_t vector;
         } interrupt;
         struct {
+            uint64_t pfn;
+            bool anon;   /* swap-backed (anonymous or shared memory): it went to swap;
+                            false: a file page, dropped or written back first */
+            bool kswapd; /* by kswapd (false: direct reclaim by an allocation) */
+        } reclaim;
+        struct {
+            int pid; /* the victim */
+        } oom_kill;
+        struct {
+            uint64_t va;
+        } dirty_rewalk;
+        struct {
             uint32_t rid;
             uint64_t iova;
             bool write;
-            bool hit; /* the IOTLB answered */
-            bool ok;  /* translated; false: blocked and logged */
-            uint64_t pa;
+            vms_ev_iommu_mode mode;
+            bool hit;        /* translate: the IOTLB answered (no walk) */
+            bool walked;     /* translate: the domain's tables were walked */
+            unsigned refs;   /* … entries the walk read */
+            bool ok;         /* false: blocked and logged (reason) */
+            unsigned reason; /* vms_iommu_reason (iommu.h) when blocked */
+            uint64_t pa;     /* ok: the physical address */
         } iommu;
     };
 } vms_event;

@@ -16,6 +16,7 @@
 
 #include "hw/dev_impl.h"
 #include "hw/memside.h"
+#include "hw/tap.h"
 #include "util/util.h"
 
 /* ---- registers ----------------------------------------------------------------------- */
@@ -165,6 +166,11 @@ vms_dma_result vms_dev_dma(vms_dev *dev, uint64_t iova, void *buf, size_t len, v
         dev->st.dma_bytes_written += r.done;
     else
         dev->st.dma_bytes_read += r.done;
+    const vmsi_tap *tap = vmsi_machine_tap(dev->m);
+    if (vmsi_tap_on(tap)) {
+        vms_event ev = {.type = VMS_EV_DMA, .dma = {dev->bdf, iova, len, r.done, write, r.ok}};
+        vmsi_tap_emit_kernel(tap, &ev);
+    }
     return r;
 }
 

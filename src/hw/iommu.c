@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 
+#include "hw/tap.h"
 #include "util/util.h"
 #include "vmsim/pte.h"
 
@@ -293,11 +294,11 @@ static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *c
     return true;
 }
 
-bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind kind,
-                         uint64_t *pa, uint64_t *room, vms_iommu_fault *fault)
+/* vms_iommu_translate without the tap; *mode says which way it went. */
+static bool translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind kind, uint64_t *pa,
+                      uint64_t *room, vms_iommu_fault *fault, vms_ev_iommu_mode *mode)
 {
-    if (kind == VMS_ACC_EXEC)
-        kind = VMS_ACC_READ;
+    *mode = VMS_EV_IOMMU_OFF;
     if (!io->enabled) {
         io->st.bypassed++;
         *pa = iova;
@@ -306,15 +307,48 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
     }
     io->st.translations++;
     const vms_iommu_context *c = ctx_of(io, bdf);
+    *mode = VMS_EV_IOMMU_NO_CONTEXT;
     if (!c)
         return block(io, bdf, 0, iova, kind, VMS_IOMMU_NO_CONTEXT, 0, fault);
+    *mode = VMS_EV_IOMMU_PASSTHROUGH;
     if (c->mode == VMS_IOMMU_PASSTHROUGH) {
         io->st.passthrough++;
         *pa = iova;
         *room = room_in(iova, VMS_PAGE_SHIFT);
         return true;
     }
+    *mode = VMS_EV_IOMMU_TRANSLATE;
     return translate_ctx(io, bdf, c, iova, kind, pa, room, fault);
+}
+
+bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind kind,
+                         uint64_t *pa, uint64_t *room, vms_iommu_fault *fault)
+{
+    if (kind == VMS_ACC_EXEC)
+        kind = VMS_ACC_READ;
+    const vmsi_tap *tap = vmsi_bus_tap(io->bus);
+    vms_ev_iommu_mode mode;
+    if (!vmsi_tap_on(tap))
+        return translate(io, bdf, iova, kind, pa, room, fault, &mode);
+    /* Observed: the fault goes to a local when the caller wants none (its reason). */
+    vms_iommu_fault local;
+    vms_iommu_fault *f = fault ? fault : &local;
+    uint64_t hits = vms_tlb_get_stats(io->iotlb)->hits, walks = io->st.walks,
+             refs = io->st.walk_refs;
+    bool ok = translate(io, bdf, iova, kind, pa, room, f, &mode);
+    vms_event ev = {.type = VMS_EV_IOMMU,
+                    .iommu = {.rid = bdf,
+                              .iova = iova,
+                              .write = kind == VMS_ACC_WRITE,
+                              .mode = mode,
+                              .hit = vms_tlb_get_stats(io->iotlb)->hits != hits,
+                              .walked = io->st.walks != walks,
+                              .refs = (unsigned)(io->st.walk_refs - refs),
+                              .ok = ok,
+                              .reason = ok ? 0u : (unsigned)f->reason,
+                              .pa = ok ? *pa : 0}};
+    vmsi_tap_emit_kernel(tap, &ev);
+    return ok;
 }
 
 /* ---- invalidation -------------------------------------------------------------------- */

@@ -141,8 +141,15 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
 {
     if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
         return vmsi_mips_miss(c, va, kind, l1, x, fault);
-    if (c->nested) /* in a guest: the two-dimensional walk */
-        return vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
+    if (c->nested) { /* in a guest: the two-dimensional walk (told as one walk, no steps) */
+        uint64_t refs0 = c->wstats.mem_refs, adw0 = c->wstats.ad_writes;
+        bool ok = vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
+        if (vmsi_tap_on(&c->m->tap)) {
+            vms_walk_trace none = {0};
+            report_walk(c, va, kind, why, ok, x, fault, &none, refs0, adw0);
+        }
+        return ok;
+    }
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_walk_trace local; /* with caches on, or a tap, the trace names the entries read */
@@ -283,6 +290,10 @@ translate_body(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout, 
     if (kind == VMS_ACC_WRITE && !x.dirty) {
         /* Set D in memory: a walk of the current tables (which may now fault). */
         c->st.dirty_rewalks++;
+        if (obs) {
+            vms_event ev = {.type = VMS_EV_DIRTY_REWALK, .dirty_rewalk = {va}};
+            vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+        }
         if (!walk_and_fill(c, va, kind, l1, &x, fault, trace, VMS_EV_WALK_DIRTY)) {
             deliver(c, fault, false);
             return false;
@@ -304,12 +315,20 @@ static __attribute__((noinline)) bool translate_observed(vms_core *c, uint64_t v
     return translate_body(c, va, kind, xout, pa, fault, trace, true);
 }
 
+/* The path without an observer (the replay batch takes it when it knows there is none). */
+static inline bool translate_quiet(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                                   uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+{
+    return translate_body(c, va, kind, xout, pa, fault, trace, false);
+}
+
+/* The translation path: the observed copy when an observer is installed (one branch). */
 static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
                              uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
 {
     if (vmsi_tap_on(&c->m->tap))
         return translate_observed(c, va, kind, xout, pa, fault, trace);
-    return translate_body(c, va, kind, xout, pa, fault, trace, false);
+    return translate_quiet(c, va, kind, xout, pa, fault, trace);
 }
 
 bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
@@ -489,7 +508,11 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
         for (;;) {
             vms_xlate x;
             uint64_t pa;
-            if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
+            /* plain: the observed path (batch_plain runs only with an observer, and none
+             * comes or goes while the batch runs: observers never call back in); else
+             * the path without the branch. */
+            if (!(plain ? translate_observed(c, va, kind, &x, &pa, fault, NULL)
+                        : translate_quiet(c, va, kind, &x, &pa, fault, NULL))) {
                 if (memo)
                     hits_of(c, l1, &h);
                 return i;

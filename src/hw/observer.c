@@ -9,6 +9,7 @@
 
 #include "hw/core_impl.h"
 #include "hw/tap.h"
+#include "vmsim/iommu.h"
 
 vmsi_tap *vmsi_machine_tap(vms_machine *m)
 {
@@ -68,6 +69,9 @@ static const char *const type_names[VMS_EV_NTYPES] = {
     [VMS_EV_DMA] = "dma",
     [VMS_EV_IOMMU] = "iommu",
     [VMS_EV_INTERRUPT] = "interrupt",
+    [VMS_EV_RECLAIM] = "reclaim",
+    [VMS_EV_OOM_KILL] = "oom_kill",
+    [VMS_EV_DIRTY_REWALK] = "dirty_rewalk",
 };
 
 const char *vms_event_type_name(vms_event_type t)
@@ -84,10 +88,11 @@ static const char *const result_names[] = {"minor", "major", "segv", "sigbus"};
 static const char *const op_names[] = {"invlpg",  "invpcid",          "cr3_load", "flush_all",
                                        "invlpgb", "invlpgb_received", "tlbsync"};
 static const char *const via_names[] = {"ipi", "broadcast", "sbi"};
+static const char *const iommu_mode_names[] = {"off", "passthrough", "translate", "no_context"};
 static const char *const fault_kind_names[] = {"none", "pf", "gp", "bus", "s2"};
 static const char *const how_names[VMS_EV_NHOW] = {
-    "zero_page", "anon",      "cow_copy", "cow_reuse",    "private_copy", "file",
-    "swap_in",   "swapcache", "spurious", "stack_expand", "thp",          "oom_kill"};
+    "zero_page", "anon",     "cow_copy",     "cow_reuse", "private_copy", "file",      "swap_in",
+    "swapcache", "spurious", "stack_expand", "thp",       "oom_kill",     "swapbacked"};
 
 /* names[i] when i is in range, else "?" (a value from a newer library). */
 static const char *name_of(const char *const *names, size_t n, unsigned i)
@@ -234,23 +239,39 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
                                  e->swap.out ? "out" : "in", X(e->swap.slot), X(e->swap.pfn),
                                  e->swap.error ? "true" : "false");
     case VMS_EV_DMA:
-        return vms_strbuf_printf(sb,
-                                 ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"len\":%llu,"
-                                 "\"write\":%s,\"ok\":%s",
-                                 (unsigned)(e->dma.rid >> 8 & 0xff),
-                                 (unsigned)(e->dma.rid >> 3 & 31), (unsigned)(e->dma.rid & 7),
-                                 X(e->dma.iova), X(e->dma.len), e->dma.write ? "true" : "false",
-                                 e->dma.ok ? "true" : "false");
-    case VMS_EV_IOMMU:
         return vms_strbuf_printf(
             sb,
-            ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"write\":%s,\"hit\":%s,\"ok\":%s,"
-            "\"pa\":\"0x%llx\"",
+            ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"len\":%llu,\"done\":%llu,"
+            "\"write\":%s,\"ok\":%s",
+            (unsigned)(e->dma.rid >> 8 & 0xff), (unsigned)(e->dma.rid >> 3 & 31),
+            (unsigned)(e->dma.rid & 7), X(e->dma.iova), X(e->dma.len), X(e->dma.done),
+            e->dma.write ? "true" : "false", e->dma.ok ? "true" : "false");
+    case VMS_EV_IOMMU: {
+        vms_status st = vms_strbuf_printf(
+            sb,
+            ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"write\":%s,\"mode\":\"%s\","
+            "\"hit\":%s,\"walked\":%s,\"refs\":%u,\"ok\":%s",
             (unsigned)(e->iommu.rid >> 8 & 0xff), (unsigned)(e->iommu.rid >> 3 & 31),
             (unsigned)(e->iommu.rid & 7), X(e->iommu.iova), e->iommu.write ? "true" : "false",
-            e->iommu.hit ? "true" : "false", e->iommu.ok ? "true" : "false", X(e->iommu.pa));
+            NAME(iommu_mode_names, e->iommu.mode), e->iommu.hit ? "true" : "false",
+            e->iommu.walked ? "true" : "false", e->iommu.refs, e->iommu.ok ? "true" : "false");
+        if (st != VMS_OK)
+            return st;
+        if (e->iommu.ok)
+            return vms_strbuf_printf(sb, ",\"pa\":\"0x%llx\"", X(e->iommu.pa));
+        return vms_strbuf_printf(sb, ",\"reason\":\"%s\"",
+                                 vms_iommu_reason_str((vms_iommu_reason)e->iommu.reason));
+    }
     case VMS_EV_INTERRUPT:
         return vms_strbuf_printf(sb, ",\"vector\":%u", (unsigned)e->interrupt.vector);
+    case VMS_EV_RECLAIM:
+        return vms_strbuf_printf(sb, ",\"pfn\":\"0x%llx\",\"anon\":%s,\"kswapd\":%s",
+                                 X(e->reclaim.pfn), e->reclaim.anon ? "true" : "false",
+                                 e->reclaim.kswapd ? "true" : "false");
+    case VMS_EV_DIRTY_REWALK:
+        return vms_strbuf_printf(sb, ",\"va\":\"0x%llx\"", X(e->dirty_rewalk.va));
+    case VMS_EV_OOM_KILL:
+        return vms_strbuf_printf(sb, ",\"pid\":%d", e->oom_kill.pid);
     default:
         return VMS_OK;
     }

@@ -15,6 +15,7 @@
 #include "scenario/scenario_impl.h"
 #include "vmsim/core.h"
 #include "vmsim/dma.h"
+#include "vmsim/events.h"
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
@@ -26,17 +27,20 @@ struct scn_runner {
     vms_scenario_out out;
     void *ud;
     vms_scenario_result *res;
-    vms_task **task;   /* per process name (NULL: not running) */
-    uint64_t *label;   /* per label: its address */
-    const scn_cmd *c;  /* the command being run */
-    vms_strbuf line;   /* narration being built */
-    vms_rng rng;       /* touch random=… */
-    vms_iommu *io;     /* the machine's IOMMU, made by the first device or iommu line */
-    struct sdev *devs; /* per device name */
-    vms_strbuf sd;     /* shootdown timelines of the current command */
-    unsigned nsd;      /* … how many shootdowns it made, */
-    uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
-    scn_vms *vms;      /* the scenario's virtual machines (vm.c), made by the first `vm` */
+    vms_task **task;      /* per process name (NULL: not running) */
+    uint64_t *label;      /* per label: its address */
+    const scn_cmd *c;     /* the command being run */
+    vms_strbuf line;      /* narration being built */
+    vms_rng rng;          /* touch random=… */
+    vms_iommu *io;        /* the machine's IOMMU, made by the first device or iommu line */
+    struct sdev *devs;    /* per device name */
+    vms_strbuf sd;        /* shootdown timelines of the current command */
+    unsigned nsd;         /* … how many shootdowns it made, */
+    uint64_t sd_more;     /* … and the initiator cycles of those not narrated */
+    scn_vms *vms;         /* the scenario's virtual machines (vm.c), made by the first `vm` */
+    struct tally *tl;     /* what the event tap told of the access being narrated, or NULL */
+    vms_event_fn prev_fn; /* the observer installed before the run (chained), if any */
+    void *prev_ud;
 };
 typedef scn_runner runner;
 
@@ -104,92 +108,165 @@ static void say_data(runner *r, const uint8_t *d, size_t n)
         say(r, "… (%zu bytes)", n);
 }
 
-/* Counters an access moves, captured before and after it. */
-typedef struct snap {
-    vms_kernel_stats ks;
-    uint64_t swapbacked; /* SWAPBACKED frames: anonymous ones are counted as anon_alloc, so
-                            an uncategorised rise is a new shared-memory page */
+/*
+ * What an access did, as the event tap (events.h) tells it while the access runs: the
+ * page faults and how the kernel resolved them, reclaim, the TLB lookups and walks on
+ * the task's core, and the IOMMU's decisions for a device's DMA. The runner's observer
+ * adds to the tally the command installs (r->tl), and hands every event to the observer
+ * that was there before the run.
+ */
+typedef struct tally {
+    int core;         /* the task's core: lookups and walks elsewhere are not its */
+    vms_tlb_level l1; /* the L1 TLB of the access kind */
+    uint64_t faults;  /* page faults counted (fault_resolved) */
+    uint64_t how[VMS_EV_NHOW];
+    uint64_t major, segv, sigbus, fault_around, oom_kills;
+    uint64_t swap_ins, swap_outs, file_dropped;
     uint64_t l1_hits, l1_misses, l2_hits, l2_misses, walks, refs;
-} snap;
+    uint64_t io_bypassed, io_translated, io_hits, io_walks, io_refs;
+} tally;
 
-static void take(runner *r, vms_task *t, vms_access_kind kind, snap *s)
+static void tally_fault(tally *t, const vms_event *e)
 {
-    s->ks = *vms_kernel_get_stats(r->k);
-    s->swapbacked = vms_frames_count(vms_kernel_frames(r->k), VMS_FRAME_SWAPBACKED);
-    vms_task_info ti;
-    vms_task_get_info(t, &ti);
-    vms_core *core = vms_machine_core(r->m, ti.core);
-    vms_tlb *l1 = vms_core_tlb(core, kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D);
-    vms_tlb *l2 = vms_core_tlb(core, VMS_TLB_L2);
-    s->l1_hits = l1 ? vms_tlb_get_stats(l1)->hits : 0;
-    s->l1_misses = l1 ? vms_tlb_get_stats(l1)->misses : 0;
-    s->l2_hits = l2 ? vms_tlb_get_stats(l2)->hits : 0;
-    s->l2_misses = l2 ? vms_tlb_get_stats(l2)->misses : 0;
-    s->walks = vms_core_walk_stats(core)->walks;
-    s->refs = vms_core_walk_stats(core)->mem_refs;
+    t->faults++;
+    for (unsigned i = 0; i < VMS_EV_NHOW; i++)
+        t->how[i] += e->fault_resolved.how >> i & 1;
+    t->major += e->fault_resolved.result == VMS_EV_FAULT_MAJOR;
+    t->segv += e->fault_resolved.result == VMS_EV_FAULT_SEGV;
+    t->sigbus += e->fault_resolved.result == VMS_EV_FAULT_SIGBUS;
+    t->fault_around += e->fault_resolved.fault_around;
 }
 
-/* Narrate what happened between two snapshots: faults by kind, TLB, walks. */
-static void say_delta(runner *r, const snap *a, const snap *b, vms_access_kind kind)
+static void tally_hw(tally *t, const vms_event *e)
 {
-    static const struct {
-        size_t off;
+    if (e->core != t->core)
+        return;
+    if (e->type == VMS_EV_TLB_LOOKUP && e->tlb_lookup.level == t->l1) {
+        t->l1_hits += e->tlb_lookup.hit;
+        t->l1_misses += !e->tlb_lookup.hit;
+    } else if (e->type == VMS_EV_TLB_LOOKUP && e->tlb_lookup.level == VMS_TLB_L2) {
+        t->l2_hits += e->tlb_lookup.hit;
+        t->l2_misses += !e->tlb_lookup.hit;
+    } else if (e->type == VMS_EV_WALK) {
+        t->walks++;
+        t->refs += e->walk.refs;
+    }
+}
+
+/* The runner's observer. */
+static void on_event(void *ud, const vms_event *e)
+{
+    runner *r = ud;
+    if (r->prev_fn)
+        r->prev_fn(r->prev_ud, e);
+    tally *t = r->tl;
+    if (!t)
+        return;
+    switch (e->type) {
+    case VMS_EV_FAULT_RESOLVED:
+        tally_fault(t, e);
+        break;
+    case VMS_EV_OOM_KILL:
+        t->oom_kills++;
+        break;
+    case VMS_EV_SWAP:
+        t->swap_ins += !e->swap.out && !e->swap.error;
+        t->swap_outs += e->swap.out && !e->swap.error;
+        break;
+    case VMS_EV_RECLAIM:
+        t->file_dropped += !e->reclaim.anon;
+        break;
+    case VMS_EV_IOMMU:
+        t->io_bypassed += e->iommu.mode == VMS_EV_IOMMU_OFF;
+        t->io_translated += e->iommu.mode != VMS_EV_IOMMU_OFF;
+        t->io_hits += e->iommu.hit;
+        t->io_walks += e->iommu.walked; /* every IOTLB miss walks */
+        t->io_refs += e->iommu.refs;
+        break;
+    default:
+        tally_hw(t, e);
+        break;
+    }
+}
+
+/* Start tallying an access of kind by task (NULL: none, a device's DMA) into *t. */
+static void tally_start(runner *r, tally *t, vms_task *task, vms_access_kind kind)
+{
+    memset(t, 0, sizeof *t);
+    t->core = -2;
+    if (task) {
+        vms_task_info ti;
+        vms_task_get_info(task, &ti);
+        t->core = (int)ti.core;
+    }
+    t->l1 = kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D;
+    r->tl = t;
+}
+
+static void tally_stop(runner *r)
+{
+    r->tl = NULL;
+}
+
+/* Narrate a finished access's tally: faults by kind, reclaim, TLB, walks. */
+static void say_tally(runner *r, const tally *t, vms_access_kind kind)
+{
+    /* Each kind in this order, with how many faults (or pages) had it. */
+    const struct {
+        uint64_t n;
         const char *what;
     } kinds[] = {
-        {offsetof(vms_kernel_stats, zero_page), "zero page mapped"},
-        {offsetof(vms_kernel_stats, anon_alloc), "anonymous page zero-filled"},
-        {offsetof(vms_kernel_stats, cow_copy), "COW copy"},
-        {offsetof(vms_kernel_stats, cow_reuse), "COW reuse"},
-        {offsetof(vms_kernel_stats, private_copy), "private copy of a file page"},
-        {offsetof(vms_kernel_stats, pgmajfault), "major: read from file"},
-        {offsetof(vms_kernel_stats, pswpin), "major: swap-in"},
-        {offsetof(vms_kernel_stats, swapcache_hits), "from the swap cache"},
-        {offsetof(vms_kernel_stats, fault_around), "pages mapped by fault-around"},
-        {offsetof(vms_kernel_stats, thp_fault_alloc), "huge page"},
-        {offsetof(vms_kernel_stats, stack_expand), "stack grown"},
-        {offsetof(vms_kernel_stats, spurious), "spurious"},
-        {offsetof(vms_kernel_stats, segv), "SIGSEGV"},
-        {offsetof(vms_kernel_stats, sigbus), "SIGBUS"},
-        {offsetof(vms_kernel_stats, oom_kill), "out of memory"},
+        {t->how[0], "zero page mapped"},                   /* VMS_EV_HOW_ZERO_PAGE */
+        {t->how[1], "anonymous page zero-filled"},         /* _ANON */
+        {t->how[2], "COW copy"},                           /* _COW_COPY */
+        {t->how[3], "COW reuse"},                          /* _COW_REUSE */
+        {t->how[4], "private copy of a file page"},        /* _PRIVATE_COPY */
+        {t->major - t->swap_ins, "major: read from file"}, /* swap-ins told apart: */
+        {t->swap_ins, "major: swap-in"},                   /* every page read from swap */
+        {t->how[7], "from the swap cache"},                /* _SWAPCACHE */
+        {t->fault_around, "pages mapped by fault-around"},
+        {t->how[10], "huge page"},  /* _THP */
+        {t->how[9], "stack grown"}, /* _STACK */
+        {t->how[8], "spurious"},    /* _SPURIOUS */
+        {t->segv, "SIGSEGV"},
+        {t->sigbus, "SIGBUS"},
+        {t->oom_kills, "out of memory"},
     };
-    uint64_t faults = b->ks.pgfault - a->ks.pgfault;
-    if (faults) {
-        say(r, "; %" PRIu64 " page fault%s (", faults, faults > 1 ? "s" : "");
+    _Static_assert(VMS_EV_HOW_ZERO_PAGE == 1 << 0 && VMS_EV_HOW_ANON == 1 << 1 &&
+                       VMS_EV_HOW_COW_COPY == 1 << 2 && VMS_EV_HOW_COW_REUSE == 1 << 3 &&
+                       VMS_EV_HOW_PRIVATE_COPY == 1 << 4 && VMS_EV_HOW_SWAPCACHE == 1 << 7 &&
+                       VMS_EV_HOW_SPURIOUS == 1 << 8 && VMS_EV_HOW_STACK == 1 << 9 &&
+                       VMS_EV_HOW_THP == 1 << 10 && VMS_EV_HOW_SWAPBACKED == 1 << 12,
+                   "the how[] indexes above");
+    if (t->faults) {
+        say(r, "; %" PRIu64 " page fault%s (", t->faults, t->faults > 1 ? "s" : "");
         bool first = true;
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-            uint64_t d = *(const uint64_t *)((const char *)&b->ks + kinds[i].off) -
-                         *(const uint64_t *)((const char *)&a->ks + kinds[i].off);
-            if (kinds[i].off == offsetof(vms_kernel_stats, pgmajfault))
-                d -= b->ks.pswpin - a->ks.pswpin; /* swap-ins are told apart below */
-            if (d) {
-                say(r, "%s%s", first ? "" : ", ", kinds[i].what);
-                if (d > 1)
-                    say(r, " x%" PRIu64, d);
-                first = false;
-            }
+            if (!kinds[i].n)
+                continue;
+            say(r, "%s%s", first ? "" : ", ", kinds[i].what);
+            if (kinds[i].n > 1)
+                say(r, " x%" PRIu64, kinds[i].n);
+            first = false;
         }
         /* No category: the page was in memory (the page cache, the swap cache), unless a
          * shared-memory page was made, which a first touch of shm does (zero-filled). */
         say(r, "%s)",
-            !first                          ? ""
-            : b->swapbacked > a->swapbacked ? "minor: new shared-memory page zero-filled"
-                                            : "minor: page already in memory");
+            !first       ? ""
+            : t->how[12] ? "minor: new shared-memory page zero-filled"
+                         : "minor: page already in memory");
     }
-    uint64_t out = b->ks.pswpout - a->ks.pswpout;
-    uint64_t dropped = b->ks.pgsteal_file - a->ks.pgsteal_file;
-    if (out || dropped)
-        say(r, "; reclaim: %" PRIu64 " page%s swapped out, %" PRIu64 " file page%s dropped", out,
-            out == 1 ? "" : "s", dropped, dropped == 1 ? "" : "s");
+    if (t->swap_outs || t->file_dropped)
+        say(r, "; reclaim: %" PRIu64 " page%s swapped out, %" PRIu64 " file page%s dropped",
+            t->swap_outs, t->swap_outs == 1 ? "" : "s", t->file_dropped,
+            t->file_dropped == 1 ? "" : "s");
     const char *l1 = kind == VMS_ACC_EXEC ? "l1i" : "l1d";
-    say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, b->l1_hits - a->l1_hits,
-        b->l1_misses - a->l1_misses);
-    if (b->l2_hits - a->l2_hits || b->l2_misses - a->l2_misses)
-        say(r, ", l2 %" PRIu64 " hit %" PRIu64 " miss", b->l2_hits - a->l2_hits,
-            b->l2_misses - a->l2_misses);
-    if (b->walks - a->walks)
-        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entr%s read", b->walks - a->walks,
-            b->walks - a->walks > 1 ? "s" : "", b->refs - a->refs,
-            b->refs - a->refs == 1 ? "y" : "ies");
+    say(r, "; TLB %s %" PRIu64 " hit %" PRIu64 " miss", l1, t->l1_hits, t->l1_misses);
+    if (t->l2_hits || t->l2_misses)
+        say(r, ", l2 %" PRIu64 " hit %" PRIu64 " miss", t->l2_hits, t->l2_misses);
+    if (t->walks)
+        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entr%s read", t->walks, t->walks > 1 ? "s" : "",
+            t->refs, t->refs == 1 ? "y" : "ies");
 }
 
 /* ---- operands ---- */
@@ -586,16 +663,16 @@ vms_status vmsi_scn_run_access(runner *r, vms_task *t)
     } else if (c->op == OP_READ) {
         say(r, " %" PRIu64, c->len);
     }
-    snap s0, s1;
-    take(r, t, kind, &s0);
+    tally tl;
+    tally_start(r, &tl, t, kind);
     vms_access_info ai;
     vms_err err = {0};
     vms_status st = streamed ? read_streamed(r, t, va, c->len, buf, &ai, &err)
                              : vms_proc_access(r->k, t, va, kind, buf, len, &ai, &err);
+    tally_stop(r);
     if (st == VMS_OK) {
-        take(r, t, kind, &s1);
         settle_access(r, t, &ai, buf);
-        say_delta(r, &s0, &s1, kind);
+        say_tally(r, &tl, kind);
         say(r, "\n");
         flush(r, false);
     }
@@ -615,8 +692,8 @@ vms_status vmsi_scn_run_touch(runner *r, vms_task *t)
     say_len(r, c->len);
     say(r, " %s: %" PRIu64 " %s accesses", vms_access_name(c->kind), n,
         c->count ? "random" : "sequential");
-    snap s0, s1;
-    take(r, t, c->kind, &s0);
+    tally tl;
+    tally_start(r, &tl, t, c->kind);
     vms_access_info ai = {.outcome = VMS_ACCESS_OK};
     for (uint64_t i = 0; i < n && ai.outcome == VMS_ACCESS_OK; i++) {
         uint64_t off = c->count ? vms_rng_below(&r->rng, c->len > 8 ? c->len - 7 : 1) & ~UINT64_C(7)
@@ -625,12 +702,14 @@ vms_status vmsi_scn_run_touch(runner *r, vms_task *t)
         size_t len = c->len - off < 8 ? (size_t)(c->len - off) : 8;
         vms_err err = {0};
         vms_status st = vms_proc_access(r->k, t, va, c->kind, &word, len, &ai, &err);
-        if (st != VMS_OK)
+        if (st != VMS_OK) {
+            tally_stop(r);
             return st;
+        }
     }
-    take(r, t, c->kind, &s1);
+    tally_stop(r);
     settle_access(r, t, &ai, NULL);
-    say_delta(r, &s0, &s1, c->kind);
+    say_tally(r, &tl, c->kind);
     say(r, "\n");
     flush(r, false);
     return VMS_OK;
@@ -1042,23 +1121,21 @@ static vms_status do_dma_unmap(runner *r)
     return VMS_OK;
 }
 
-/* Narrate the IOMMU activity between two stats snapshots. */
-static void say_iommu(runner *r, const vms_iommu_stats *a, uint64_t h0, uint64_t m0)
+/* Narrate the IOMMU's decisions the tally holds (a device's DMA). */
+static void say_iommu(runner *r, const tally *t)
 {
     if (!r->io)
         return;
-    const vms_iommu_stats *b = vms_iommu_get_stats(r->io);
-    const vms_tlb_stats *ts = vms_tlb_get_stats(vms_iommu_iotlb(r->io));
-    if (!vms_iommu_enabled(r->io) || b->translations == a->translations) {
-        if (b->bypassed != a->bypassed)
-            say(r, "; IOMMU off: %" PRIu64 " request%s untranslated", b->bypassed - a->bypassed,
-                b->bypassed - a->bypassed == 1 ? "" : "s");
+    if (!vms_iommu_enabled(r->io) || !t->io_translated) {
+        if (t->io_bypassed)
+            say(r, "; IOMMU off: %" PRIu64 " request%s untranslated", t->io_bypassed,
+                t->io_bypassed == 1 ? "" : "s");
         return;
     }
-    say(r, "; IOTLB %" PRIu64 " hit %" PRIu64 " miss", ts->hits - h0, ts->misses - m0);
-    if (b->walks != a->walks)
-        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entries read", b->walks - a->walks,
-            b->walks - a->walks == 1 ? "" : "s", b->walk_refs - a->walk_refs);
+    say(r, "; IOTLB %" PRIu64 " hit %" PRIu64 " miss", t->io_hits, t->io_walks);
+    if (t->io_walks)
+        say(r, "; %" PRIu64 " walk%s, %" PRIu64 " entries read", t->io_walks,
+            t->io_walks == 1 ? "" : "s", t->io_refs);
 }
 
 static vms_status do_dma_raw(runner *r)
@@ -1080,15 +1157,11 @@ static vms_status do_dma_raw(runner *r)
     } else {
         say(r, "%zu", len);
     }
-    vms_iommu_stats is0 = {0};
-    uint64_t h0 = 0, m0 = 0;
-    if (r->io) {
-        is0 = *vms_iommu_get_stats(r->io);
-        h0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->hits;
-        m0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->misses;
-    }
+    tally tl; /* the IOMMU's decisions for the device's requests */
+    tally_start(r, &tl, NULL, VMS_ACC_READ);
     vms_dma_result res =
         vms_dev_dma(d->dev, addr, buf, len, c->flag ? VMS_ACC_WRITE : VMS_ACC_READ);
+    tally_stop(r);
     if (res.ok && !c->flag) {
         say(r, " -> ");
         say_data(r, buf, len);
@@ -1100,7 +1173,7 @@ static vms_status do_dma_raw(runner *r)
     } else {
         say(r, " -> bus error at 0x%" PRIx64 "; %zu bytes moved", res.pa, res.done);
     }
-    say_iommu(r, &is0, h0, m0);
+    say_iommu(r, &tl);
     say(r, "\n");
     flush(r, false);
     vms_dma_poll_faults(r->k);
@@ -1141,14 +1214,10 @@ vms_status vmsi_scn_run_nic(runner *r, vms_task *t)
     uint64_t pk = ds->rx_packets, irq = ds->irqs;
     say(r, "nic receive %s ", r->sc->devs[c->dev]);
     say_data(r, r->sc->pool + c->data_off, c->data_len);
-    vms_iommu_stats is0 = {0};
-    uint64_t h0 = 0, m0 = 0;
-    if (r->io) {
-        is0 = *vms_iommu_get_stats(r->io);
-        h0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->hits;
-        m0 = vms_tlb_get_stats(vms_iommu_iotlb(r->io))->misses;
-    }
+    tally tl; /* the IOMMU's decisions for the device's requests */
+    tally_start(r, &tl, NULL, VMS_ACC_READ);
     vms_status st = vms_nic_receive(d->nic, r->sc->pool + c->data_off, c->data_len, &err);
+    tally_stop(r);
     if (st == VMS_ERR_NOMEM)
         return st;
     bool ok = ds->rx_packets > pk;
@@ -1160,7 +1229,7 @@ vms_status vmsi_scn_run_nic(runner *r, vms_task *t)
         say(r, " -> dropped");
     if (ds->irqs > irq)
         say(r, ", interrupt on core 0");
-    say_iommu(r, &is0, h0, m0);
+    say_iommu(r, &tl);
     say(r, "\n");
     flush(r, false);
     vms_dma_poll_faults(r->k);
@@ -1386,18 +1455,17 @@ vms_status vms_scenario_start(const vms_scenario *sc, vms_kernel *k, vms_scenari
         return vmsi_err(err, VMS_ERR_NOMEM, "%s: out of memory while running the scenario",
                         sc->name);
     runner *r = &ex->r;
-    *r = (runner){sc,   k,     vms_kernel_machine(k),
-                  out,  ud,    &ex->res,
-                  NULL, NULL,  NULL,
-                  {0},  {{0}}, NULL,
-                  NULL, {0},   0,
-                  0,    NULL};
+    *r = (runner){
+        .sc = sc, .k = k, .m = vms_kernel_machine(k), .out = out, .ud = ud, .res = &ex->res};
     r->task = vmsi_calloc(a, sc->nnames + 1, sizeof *r->task);
     r->label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r->label);
     r->devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r->devs);
     vms_strbuf_init(&r->line, a);
     vms_strbuf_init(&r->sd, a);
     vms_kernel_set_shootdown_hook(k, on_shootdown, r);
+    /* The narration listens to the event tap; an observer already there hears it all. */
+    vms_machine_get_observer(r->m, &r->prev_fn, &r->prev_ud);
+    vms_machine_set_observer(r->m, on_event, r);
     vms_rng_seed(&r->rng, vms_kernel_get_config(k)->seed ^ UINT64_C(0x70c4));
     if (r->task && r->label && r->devs)
         return VMS_OK;
@@ -1500,6 +1568,7 @@ vms_status vms_scenario_finish(vms_scenario_exec *ex, vms_err *err)
     const vms_allocator *a = sc->alloc;
     vms_status st = ex->st;
     vms_kernel_set_shootdown_hook(r->k, NULL, NULL);
+    vms_machine_set_observer(r->m, r->prev_fn, r->prev_ud);
     vms_strbuf_free(&r->sd);
     vms_strbuf_free(&r->line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */

@@ -106,6 +106,7 @@ static vms_status load_ttbrs(vms_core *c, uint64_t ttbr0, uint64_t ttbr1)
     if ((ttbr0 | ttbr1) & UINT64_C(0xFFE))
         return VMS_ERR_UNSUPPORTED;
     c->st.cr3_loads++; /* the root-register load counter, whatever the architecture */
+    vmsi_core_report_op(c, VMS_EV_OP_CR3, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.cr3_load;
     c->regs = r;
     vmsi_core_sync(c);
@@ -153,6 +154,7 @@ void vms_core_tlbi_vae1(vms_core *c, uint64_t xt)
 {
     uint16_t asid = tlbi_asid(c, xt);
     c->st.invlpg++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPG, tlbi_va(xt), asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     vmsi_core_tlbs_flush_va(c, asid, tlbi_va(xt), true);
     pwc_flush_split(c, asid);
@@ -162,6 +164,7 @@ void vms_core_tlbi_aside1(vms_core *c, uint64_t xt)
 {
     uint16_t asid = tlbi_asid(c, xt);
     c->st.invpcid++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVPCID, 0, asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     vmsi_core_tlbs_flush_pcid(c, asid);
     pwc_flush_split(c, asid);
@@ -170,6 +173,7 @@ void vms_core_tlbi_aside1(vms_core *c, uint64_t xt)
 void vms_core_tlbi_vmalle1(vms_core *c)
 {
     c->st.flushes_all++;
+    vmsi_core_report_op(c, VMS_EV_OP_FLUSH_ALL, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     vmsi_core_tlbs_flush_all(c, false);
 }
@@ -180,6 +184,7 @@ void vms_core_tlbi_vmalle1(vms_core *c)
 static void tlbi_is_issue(vms_core *c)
 {
     c->st.invlpgb++; /* the broadcast counters, whatever the architecture */
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPGB, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.tlbi_is;
     c->bcast_pending++;
 }
@@ -192,6 +197,7 @@ void vms_core_tlbi_vae1is(vms_core *c, uint64_t xt)
     for (unsigned i = 0; i < c->m->ncores; i++) {
         vms_core *r = &c->m->cores[i];
         r->st.invlpgb_received++;
+        vmsi_core_report_op(r, VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
         vmsi_core_tlbs_flush_va(r, asid, va, true);
         pwc_flush_split(r, asid);
     }
@@ -204,6 +210,7 @@ void vms_core_tlbi_aside1is(vms_core *c, uint64_t xt)
     for (unsigned i = 0; i < c->m->ncores; i++) {
         vms_core *r = &c->m->cores[i];
         r->st.invlpgb_received++;
+        vmsi_core_report_op(r, VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
         vmsi_core_tlbs_flush_pcid(r, asid);
         pwc_flush_split(r, asid);
     }
@@ -214,6 +221,7 @@ void vms_core_tlbi_vmalle1is(vms_core *c)
     tlbi_is_issue(c);
     for (unsigned i = 0; i < c->m->ncores; i++) {
         c->m->cores[i].st.invlpgb_received++;
+        vmsi_core_report_op(&c->m->cores[i], VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
         vmsi_core_tlbs_flush_all(&c->m->cores[i], false);
     }
 }
@@ -221,6 +229,7 @@ void vms_core_tlbi_vmalle1is(vms_core *c)
 uint64_t vms_core_dsb_ish(vms_core *c)
 {
     c->st.tlbsync++;
+    vmsi_core_report_op(c, VMS_EV_OP_TLBSYNC, 0, 0, true); /* the event tap */
     if (!c->bcast_pending)
         return 0;
     c->bcast_pending = 0;

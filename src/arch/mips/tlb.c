@@ -299,6 +299,16 @@ bool vms_mips_kload(vms_core *c, uint64_t pa, unsigned level, uint64_t *val)
     bool ok = vms_bus_read64(c->m->bus, pa, val) == VMS_OK;
     if (!ok)
         *val = 0;
+    if (vmsi_tap_on(&c->m->tap)) { /* the tap: a step of the handler's walk */
+        vms_event ev = {.type = VMS_EV_WALK_STEP,
+                        .walk_step = {.va = c->swtlb ? c->swtlb->cp0.badvaddr : 0,
+                                      .level = level,
+                                      .table_pa = pa & ~UINT64_C(0xFFF),
+                                      .index = (unsigned)((pa & 0xFFF) >> 3),
+                                      .ptep = pa,
+                                      .pte = *val}};
+        vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+    }
     vms_mips_trace *t = c->swtlb ? &c->swtlb->tr : NULL;
     if (t && t->nexc && t->nloads < VMS_MIPS_TRACE_LOADS) {
         t->load[t->nloads++] =
@@ -439,9 +449,19 @@ bool vmsi_mips_miss(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
                              .flags = access_flags(c, kind)};
         bool retry = false;
         if (s->fn && tries < MAX_RETRIES) {
-            uint64_t c0 = c->cycles;
+            uint64_t c0 = c->cycles, refs = c->wstats.mem_refs, adw = c->wstats.ad_writes;
             c->wstats.walks++;
             retry = s->fn(s->fn_ctx, c, (vms_mips_exc)exc, va, kind, fault);
+            if (vmsi_tap_on(&c->m->tap)) { /* the tap: the handler's walk, as a walk */
+                vms_event ev = {.type = VMS_EV_WALK,
+                                .walk = {.va = va,
+                                         .kind = kind,
+                                         .reason = VMS_EV_WALK_MISS,
+                                         .ok = retry,
+                                         .refs = (unsigned)(c->wstats.mem_refs - refs),
+                                         .ad_writes = (unsigned)(c->wstats.ad_writes - adw)}};
+                vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+            }
             *(exc == VMS_MIPS_EXC_REFILL ? &s->st.refill_cycles : &s->st.exc_cycles) +=
                 c->cycles - c0;
             s->tr.exc[s->tr.nexc - 1].cycles = c->cycles - c0;
@@ -497,6 +517,7 @@ static void mips_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush
     vmsi_swtlb *s = c->swtlb;
     c->st.cr3_loads++;
     c->cycles += c->m->cfg.cost.cr3_load;
+    vmsi_core_report_op(c, VMS_EV_OP_CR3, 0, asid, flush); /* the event tap */
     if (flush) {
         for (unsigned i = 0; i < s->n; i++)
             if (!s->e[i].ehinv && !s->e[i].g && s->e[i].asid == asid)
@@ -516,6 +537,7 @@ static void mips_load_root(vms_core *c, uint64_t root, uint32_t asid, bool flush
 static void mips_flush_page(vms_core *c, uint64_t va)
 {
     c->st.invlpg++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPG, va, c->swtlb->cp0.asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     flush_va(c, c->swtlb->cp0.asid, va);
 }
@@ -523,6 +545,7 @@ static void mips_flush_page(vms_core *c, uint64_t va)
 static void mips_flush_page_asid(vms_core *c, uint32_t asid, uint64_t va)
 {
     c->st.invpcid++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVPCID, va, asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     flush_va(c, asid, va);
 }
@@ -532,6 +555,7 @@ static void mips_flush_asid(vms_core *c, uint32_t asid)
 {
     vmsi_swtlb *s = c->swtlb;
     c->st.invpcid++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVPCID, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     for (unsigned i = 0; i < s->n; i++)
         if (!s->e[i].ehinv && !s->e[i].g && s->e[i].asid == asid)
@@ -543,6 +567,7 @@ static void mips_flush_all(vms_core *c)
 {
     vmsi_swtlb *s = c->swtlb;
     c->st.invpcid++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVPCID, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
     for (unsigned i = s->cp0.wired; i < s->n; i++)
         invalidate(c, i);

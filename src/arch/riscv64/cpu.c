@@ -37,6 +37,7 @@ vms_status vms_core_write_satp(vms_core *c, uint64_t satp)
     c->regs.satp = (satp & ~VMS_RV_SATP_ASID_MASK) | asid << VMS_RV_SATP_ASID_SHIFT;
     vmsi_core_sync(c);
     c->st.cr3_loads++;
+    vmsi_core_report_op(c, VMS_EV_OP_CR3, 0, 0, true); /* the event tap */
     c->cycles += c->m->cfg.cost.cr3_load;
     return VMS_OK;
 }
@@ -50,6 +51,7 @@ void vms_core_sfence_vma(vms_core *c, bool has_va, uint64_t va, bool has_asid, u
         c->st.invlpg++;
     else
         c->st.invpcid++;
+    vmsi_core_report_op(c, has_va ? VMS_EV_OP_INVLPG : VMS_EV_OP_INVPCID, va, asid, true);
     c->cycles += c->m->cfg.cost.invlpg;
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
         vms_tlb *t = c->tlb[l];

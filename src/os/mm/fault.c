@@ -499,8 +499,25 @@ static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_
  * process the killer chose is an OOM kill (oom_kill), and one the host could not serve
  * (NOMEM) stops the run. cow, zero_page, stack_expand, … are breakdowns of these.
  */
+/* What the tap is told a fault did is what moved while it ran: the counters, and the
+ * swap-backed frames (a new shared-memory page is one, and no counter's). */
+typedef struct fault_snap {
+    vms_kernel_stats st;
+    uint64_t swapbacked;
+} fault_snap;
+
+/* Snapshot into *s when the tap is on; returns s, or NULL (nothing to report). */
+static const fault_snap *snap_take(vms_kernel *k, fault_snap *s)
+{
+    if (!vmsi_tap_on(vmsi_machine_tap(k->m)))
+        return NULL;
+    s->st = k->st;
+    s->swapbacked = vms_frames_count(k->fr, VMS_FRAME_SWAPBACKED);
+    return s;
+}
+
 /* What a fault did, for the tap: the breakdown counters that moved since `b`. */
-static uint32_t how_of(const vms_kernel_stats *b, const vms_kernel_stats *a)
+static uint32_t how_of(const vms_kernel_stats *b, const vms_kernel_stats *a, bool swapbacked)
 {
     return (a->zero_page != b->zero_page ? VMS_EV_HOW_ZERO_PAGE : 0u) |
            (a->anon_alloc != b->anon_alloc ? VMS_EV_HOW_ANON : 0u) |
@@ -513,22 +530,25 @@ static uint32_t how_of(const vms_kernel_stats *b, const vms_kernel_stats *a)
            (a->spurious != b->spurious ? VMS_EV_HOW_SPURIOUS : 0u) |
            (a->stack_expand != b->stack_expand ? VMS_EV_HOW_STACK : 0u) |
            (a->thp_fault_alloc != b->thp_fault_alloc ? VMS_EV_HOW_THP : 0u) |
-           (a->oom_kill != b->oom_kill ? VMS_EV_HOW_OOM : 0u);
+           (a->oom_kill != b->oom_kill ? VMS_EV_HOW_OOM : 0u) |
+           (swapbacked ? VMS_EV_HOW_SWAPBACKED : 0u);
 }
 
 /* Tell the tap how a counted fault at addr (flags ec) of task t ended; `before` is the
  * kernel's counters when it began. */
 static void report_fault(vms_kernel *k, const vms_task *t, uint64_t addr, uint32_t ec,
-                         vms_ev_fault_result res, const vms_kernel_stats *before)
+                         vms_ev_fault_result res, const fault_snap *snap)
 {
     vms_event ev = {
         .type = VMS_EV_FAULT_RESOLVED,
-        .fault_resolved = {.pid = t->proc->pid,
-                           .va = addr,
-                           .flags = ec,
-                           .result = res,
-                           .how = how_of(before, &k->st),
-                           .fault_around = (unsigned)(k->st.fault_around - before->fault_around)}};
+        .fault_resolved = {
+            .pid = t->proc->pid,
+            .va = addr,
+            .flags = ec,
+            .result = res,
+            .how = how_of(&snap->st, &k->st,
+                          vms_frames_count(k->fr, VMS_FRAME_SWAPBACKED) > snap->swapbacked),
+            .fault_around = (unsigned)(k->st.fault_around - snap->st.fault_around)}};
     vmsi_tap_emit(vmsi_machine_tap(k->m), (int)t->core, &ev);
 }
 
@@ -544,7 +564,7 @@ static void report_fault(vms_kernel *k, const vms_task *t, uint64_t addr, uint32
  * fault is reported (task t, address addr, flags ec).
  */
 static vmsi_fault_ret account(vms_kernel *k, vmsi_fault_ret r, const vmsi_fault_info *fi,
-                              const vms_kernel_stats *before, const vms_task *t, uint64_t addr,
+                              const fault_snap *before, const vms_task *t, uint64_t addr,
                               uint32_t ec)
 {
     uint64_t *cat = NULL;
@@ -573,9 +593,8 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
 {
     k->cur_core = t->core;
     k->cur_proc = t->proc;
-    vms_kernel_stats snap, *before = NULL; /* for the tap: what the fault will move */
-    if (vmsi_tap_on(vmsi_machine_tap(k->m)))
-        snap = k->st, before = &snap;
+    fault_snap snap; /* for the tap: what the fault will move */
+    const fault_snap *before = snap_take(k, &snap);
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
     vmsi_hash_ret h = k->hash ? vmsi_hash_page(k, t->core, addr, &ec) : VMSI_HASH_FAULT;
     if (h != VMSI_HASH_FAULT) /* hashfill.c: a hash-table miss the radix tables allow */
@@ -613,9 +632,8 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
             uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
             if (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte))) {
                 vmsi_fault_info fi = {0, false};
-                vms_kernel_stats snap, *before = NULL; /* for the tap */
-                if (vmsi_tap_on(vmsi_machine_tap(k->m)))
-                    snap = k->st, before = &snap;
+                fault_snap snap; /* for the tap */
+                const fault_snap *before = snap_take(k, &snap);
                 vmsi_fault_ret r =
                     account(k, fault_vma(k, t, v, va, write, &fi), &fi, before, t, va,
                             write ? VMS_FAULTF_WRITE | VMS_FAULTF_USER : VMS_FAULTF_USER);

@@ -48,6 +48,7 @@
 
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
+#include "hw/tap.h"
 #include "os/reclaim/reclaim_impl.h"
 
 /* Initial capacity of the page policy's pools (they grow on demand). */
@@ -394,6 +395,17 @@ static bool can_reclaim(vms_kernel *k)
             vms_frames_count(k->fr, VMS_FRAME_FILE) > k->nr_shmem);
 }
 
+/* Tell the tap that frame pfn was reclaimed (anon: swap-backed, so swapped out). */
+static void report_reclaim(vms_kernel *k, uint64_t pfn, bool anon)
+{
+    const vmsi_tap *tap = vmsi_machine_tap(k->m);
+    if (!vmsi_tap_on(tap))
+        return;
+    unsigned core = reclaim_core(k);
+    vms_event ev = {.type = VMS_EV_RECLAIM, .reclaim = {pfn, anon, k->in_kswapd}};
+    vmsi_tap_emit(tap, core == VMSI_NO_CORE ? VMS_EV_NO_CORE : (int)core, &ev);
+}
+
 /* Scan up to `budget` victims to free `nr` frames. Returns the number freed. */
 static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
 {
@@ -414,6 +426,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
         if (r == SHRINK_RECLAIMED) {
             got++;
             *(anon ? &k->st.pgsteal_anon : &k->st.pgsteal_file) += 1;
+            report_reclaim(k, pfn, anon);
         } else if (r == SHRINK_KEEP) {
             k->st.pgrotated++;
             lru_put(k, pfn, true);
@@ -510,6 +523,10 @@ vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current)
              (unsigned long long)(mm ? mm->rss_shmem * 4 : 0),
              (unsigned long long)(mm ? mm->nr_ptes * 4 : 0));
     k->st.oom_kill++;
+    if (vmsi_tap_on(vmsi_machine_tap(k->m))) {
+        vms_event ev = {.type = VMS_EV_OOM_KILL, .oom_kill = {victim->pid}};
+        vmsi_tap_emit_kernel(vmsi_machine_tap(k->m), &ev);
+    }
     /* Killing the victim frees nothing while a vfork parent or child still uses its mm:
      * kill them too (Linux oom_kill_process: "processes sharing victim->mm"). When one
      * of them is current, its access sees it dead on the retry. */
