@@ -512,7 +512,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "unknown command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 33); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged, compact */
+    CHECK_EQ(n, 34); /* spawn … kread, kwrite, khugepaged, compact, sysctl */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 

@@ -61,6 +61,8 @@ const scn_def vmsi_scn_commands[] = {
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
     {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
+    {"sysctl", OP_SYSCTL, P(daemon), R(daemon),
+     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1", false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

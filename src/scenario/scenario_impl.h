@@ -51,6 +51,8 @@ typedef enum scn_op {
     OP_KHUGEPAGED,
     /* compact: compact all of RAM now (compact_memory) */
     OP_COMPACT,
+    /* sysctl vm.KEY=VALUE: nr_hugepages, nr_overcommit_hugepages, compact_memory */
+    OP_SYSCTL,
 } scn_op;
 
 typedef enum scn_expect {
