@@ -3,7 +3,8 @@
 #   make run      build and run the built-in demonstration
 #   make test     build under ASan+UBSan with -Werror and run every test (ctest)
 #   make bench    build release and run the benchmarks (figures: docs/PERFORMANCE.md)
-#   make fuzz     build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
+#   make fuzz     build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60);
+#                 FUZZ_TARGETS="elf oracle" runs only those
 #   make soak     run every differential test (ASan build) for SOAK_SECONDS (600) each
 #   make format   clang-format every C file;  make lint   clang-tidy + cppcheck
 #   make deps     install the Debian packages the project needs (scripts/deps.sh)
@@ -56,7 +57,7 @@ fuzz: deps
 	CC=clang cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DVMS_FUZZ=ON >/dev/null
 	cmake --build build/fuzz --target fuzzers -j2
-	./scripts/fuzz.sh $(FUZZ_SECONDS)
+	./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

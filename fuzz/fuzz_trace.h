@@ -37,7 +37,7 @@ typedef struct fuzz_replay {
     unsigned long events;
 } fuzz_replay;
 
-static void fuzz_replay_start(fuzz_replay *f)
+static inline void fuzz_replay_start(fuzz_replay *f)
 {
     static char wb[] = "/tmp/vmsim-fuzz-XXXXXX";
     static int made;
@@ -60,7 +60,7 @@ static void fuzz_replay_start(fuzz_replay *f)
 }
 
 /* The path of a MAP/MMAP/EXEC event if it names a regular host file, else NULL. */
-static const char *fuzz_path(vms_trace_reader *r, const vms_trace_event *ev)
+static inline const char *fuzz_path(vms_trace_reader *r, const vms_trace_event *ev)
 {
     uint32_t id = ev->type == VMS_TEV_MAP    ? ev->map.path
                   : ev->type == VMS_TEV_MMAP ? ev->mmap.path
@@ -73,7 +73,7 @@ static const char *fuzz_path(vms_trace_reader *r, const vms_trace_event *ev)
 
 /* Events beyond the limits above: long accesses and kernel writes, and populating or
  * advising ranges over 16 MiB (the machine's RAM). */
-static int fuzz_too_big(const vms_trace_event *ev)
+static inline int fuzz_too_big(const vms_trace_event *ev)
 {
     const uint64_t big = UINT64_C(16) << 20;
     switch (ev->type) {
@@ -93,7 +93,7 @@ static int fuzz_too_big(const vms_trace_event *ev)
 }
 
 /* Replay one event (within the limits above); abort on a broken promise. */
-static void fuzz_replay_event(fuzz_replay *f, vms_trace_reader *r, vms_trace_event *ev)
+static inline void fuzz_replay_event(fuzz_replay *f, vms_trace_reader *r, vms_trace_event *ev)
 {
     vms_err err = {0};
     if (!f->k || f->events++ >= 20000)
@@ -113,7 +113,7 @@ static void fuzz_replay_event(fuzz_replay *f, vms_trace_reader *r, vms_trace_eve
     }
 }
 
-static void fuzz_replay_end(fuzz_replay *f)
+static inline void fuzz_replay_end(fuzz_replay *f)
 {
     vms_err err = {0};
     if (f->rp) {
@@ -133,7 +133,7 @@ static void fuzz_replay_end(fuzz_replay *f)
 }
 
 /* Whether msg names the input and a line or a byte offset. */
-static int fuzz_msg_ok(const char *msg)
+static inline int fuzz_msg_ok(const char *msg)
 {
     unsigned long line;
     char c;
@@ -144,7 +144,7 @@ static int fuzz_msg_ok(const char *msg)
     return strstr(msg, "byte ") != NULL;
 }
 
-static int fuzz_trace_one(const unsigned char *data, size_t size, vms_trace_format fmt)
+static inline int fuzz_trace_one(const unsigned char *data, size_t size, vms_trace_format fmt)
 {
     vms_trace_reader *r;
     vms_err err = {0};

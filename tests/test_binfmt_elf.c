@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L /* pread */
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -214,11 +215,156 @@ static void test_refused(void)
     fx_fini(&f);
 }
 
+/* A minimal ELF64 x86-64 image of the given type with one PT_LOAD of memsz bytes at vaddr
+ * (the file's first page, read-execute), written to path. */
+static bool write_image(const char *path, unsigned type, uint64_t vaddr, uint64_t memsz)
+{
+    struct {
+        Elf64_Ehdr eh;
+        Elf64_Phdr ph;
+        uint8_t code[4096 - sizeof(Elf64_Ehdr) - sizeof(Elf64_Phdr)];
+    } im;
+    memset(&im, 0, sizeof im);
+    memcpy(im.eh.e_ident, ELFMAG, SELFMAG);
+    im.eh.e_ident[EI_CLASS] = ELFCLASS64;
+    im.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    im.eh.e_ident[EI_VERSION] = EV_CURRENT;
+    im.eh.e_type = (uint16_t)type;
+    im.eh.e_machine = EM_X86_64;
+    im.eh.e_version = EV_CURRENT;
+    im.eh.e_entry = vaddr + sizeof im.eh + sizeof im.ph;
+    im.eh.e_phoff = sizeof im.eh;
+    im.eh.e_ehsize = sizeof im.eh;
+    im.eh.e_phentsize = sizeof im.ph;
+    im.eh.e_phnum = 1;
+    im.ph.p_type = PT_LOAD;
+    im.ph.p_flags = PF_R | PF_X;
+    im.ph.p_vaddr = vaddr;
+    im.ph.p_filesz = sizeof im;
+    im.ph.p_memsz = memsz;
+    im.ph.p_align = 4096;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    bool ok = fd >= 0 && write(fd, &im, sizeof im) == (ssize_t)sizeof im;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Segments the kernel cannot place (found by fuzz_elf: a PT_LOAD at 0x1000 passed the header
+ * checks, then mmap refused it after the old image was gone, with a message naming neither
+ * exec nor the file): refused up front, the old image intact. */
+static void test_unplaceable(void)
+{
+    fx f;
+    REQUIRE_VOID(fx_init(&f, NULL));
+    vms_err err = {0};
+    uint64_t va = 0;
+    REQUIRE_VOID(vms_sys_mmap(f.k, f.t, 0, 4096, VMS_PROT_READ | VMS_PROT_WRITE,
+                              VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, &err) == VMS_OK);
+    vms_access_info info;
+    char word[] = "kept";
+    REQUIRE_VOID(vms_proc_access(f.k, f.t, va, VMS_ACC_WRITE, word, 5, &info, &err) == VMS_OK);
+    char path[] = "/tmp/vmsim-place-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_VOID(fd >= 0);
+    close(fd);
+    const uint64_t task = UINT64_C(0x7ffffffff000);
+    const struct {
+        unsigned type;
+        uint64_t vaddr, memsz;
+    } bad[] = {
+        {ET_EXEC, 0x1000, 4096},          /* below mmap_min_addr */
+        {ET_EXEC, 0, 4096},               /* page 0 */
+        {ET_DYN, task - 0x10000, 0x8000}, /* fits unbiased; the ET_DYN bias pushes it out */
+        {ET_EXEC, task - 0x1000, 0x2000}, /* memsz past the top (the header check) */
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+        REQUIRE_VOID(write_image(path, bad[i].type, bad[i].vaddr, bad[i].memsz));
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, path, NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, "exec: ") == err.msg && strstr(err.msg, path));
+        char back[5] = {0};
+        CHECK(peek(&f, va, back, 5) && !strcmp(back, "kept"));
+    }
+    /* The same image at a placeable address runs: its entry fetches from the file. */
+    REQUIRE_VOID(write_image(path, ET_EXEC, 0x400000, 4096));
+    vms_exec_info xi;
+    CHECK_EQ(vms_proc_exec_elf(f.k, f.t, path, NULL, NULL, &xi, &err), VMS_OK);
+    uint8_t b = 0xff;
+    CHECK(vms_proc_access(f.k, f.t, xi.entry, VMS_ACC_EXEC, &b, 1, &info, &err) == VMS_OK &&
+          info.outcome == VMS_ACCESS_OK && b == 0);
+    CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+    unlink(path);
+    fx_fini(&f);
+}
+
+/* Copy /bin/true to path with its PT_INTERP string replaced by interp (not longer). */
+static bool copy_with_interp(const char *path, const char *interp)
+{
+    static uint8_t buf[1 << 20];
+    int in = open("/bin/true", O_RDONLY);
+    ssize_t n = in >= 0 ? read(in, buf, sizeof buf) : -1;
+    if (in >= 0)
+        close(in);
+    const char *old = "/lib64/ld-linux-x86-64.so.2";
+    if (strlen(interp) > strlen(old))
+        return false;
+    for (ssize_t i = 0; n > 0 && i + (ssize_t)strlen(old) < n; i++) {
+        if (memcmp(buf + i, old, strlen(old) + 1) != 0)
+            continue;
+        memset(buf + i, 0, strlen(old));
+        memcpy(buf + i, interp, strlen(interp));
+        int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        bool ok = out >= 0 && write(out, buf, (size_t)n) == n;
+        if (out >= 0)
+            close(out);
+        return ok;
+    }
+    return false;
+}
+
+/* Special files (issue 16.4; found by fuzz_elf): a FIFO as the program or as its PT_INTERP
+ * blocked the open for ever; a directory or a device was "not an ELF file". Each is now
+ * refused as not a regular file, at once, with the old image intact. */
+static void test_special_files(void)
+{
+    char dir[] = "/tmp/vms-XXXXXX"; /* short: the FIFO path replaces ld.so's */
+    REQUIRE_VOID(mkdtemp(dir) != NULL);
+    char fifo[96], prog[96];
+    snprintf(fifo, sizeof fifo, "%s/f", dir);
+    snprintf(prog, sizeof prog, "%s/prog", dir);
+    REQUIRE_VOID(mkfifo(fifo, 0600) == 0);
+    fx f;
+    REQUIRE_VOID(fx_init(&f, NULL));
+    vms_err err = {0};
+    const char *const special[] = {fifo, "/tmp", "/dev/zero"};
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, special[i], NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, special[i]) && strstr(err.msg, "not a regular file"));
+    }
+    bool copied = copy_with_interp(prog, fifo);
+    CHECK(copied);
+    if (copied) {
+        CHECK_EQ(vms_proc_exec_elf(f.k, f.t, prog, NULL, NULL, NULL, &err), VMS_ERR_INVAL);
+        CHECK(strstr(err.msg, fifo) && strstr(err.msg, "not a regular file"));
+    }
+    /* A FIFO as a file to map (vms_file_open blocked the same way). */
+    vms_file *file = NULL;
+    CHECK_EQ(vms_file_open(f.k, fifo, &file, &err), VMS_ERR_INVAL);
+    CHECK(strstr(err.msg, "not a regular file (a FIFO)") != NULL);
+    CHECK_EQ(vms_kernel_check(f.k, &err), VMS_OK);
+    fx_fini(&f);
+    unlink(prog);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "binfmt_elf");
     test_exec_program("/bin/true");
     test_exec_program("/bin/ls");
     test_refused();
+    test_special_files();
+    test_unplaceable();
     return th_finish();
 }

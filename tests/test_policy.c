@@ -553,6 +553,42 @@ static void test_ops(void)
     CHECK_EQ(mismatches, 0);
 }
 
+/* OPT's rotate: a victim the kernel kept (busy, pinned, no swap room) is tried again only
+ * after every other page of the scan, and with a fresh key once the workload moves on.
+ * Found by fuzz_oracle: put back through insert, the kept page came back as the farthest
+ * and every scan tried it alone (a replay stuck on one page; swap full, file pages never
+ * reached). */
+static void test_opt_rotate(void)
+{
+    const vms_page_policy *pol = vms_page_policy_find("opt");
+    thost h;
+    memset(&h, 0, sizeof h);
+    vms_policy_host host = {&h, th_young, th_next};
+    void *s = NULL;
+    REQUIRE_VOID(pol && pol->create(vms_allocator_default(), 8, 1, &s, NULL) == VMS_OK);
+    const uint64_t next[] = {10, 50, 30, 40, 20};
+    for (uint64_t p = 0; p < 5; p++) {
+        h.next[p] = next[p];
+        CHECK_EQ(pol->insert(s, p), VMS_OK);
+    }
+    vms_status (*rot)(void *, uint64_t) = pol->rotate ? pol->rotate : pol->insert;
+    uint64_t v = 99, order[5];
+    for (unsigned i = 0; i < 5; i++) { /* a scan where every page is kept */
+        CHECK(pol->victim(s, &host, &v));
+        order[i] = v;
+        CHECK_EQ(rot(s, v), VMS_OK);
+    }
+    CHECK(order[0] == 1 && order[1] == 3 && order[2] == 2 && order[3] == 4 && order[4] == 0);
+    CHECK_EQ(pol->count(s), 5);
+    /* The workload moves on (page 0 referenced, its next use now 60): the kept pages'
+     * keys are fresh again, and OPT's choice is the farthest. */
+    h.next[0] = 60;
+    pol->access(s, 0);
+    CHECK(pol->victim(s, &host, &v) && v == 0);
+    CHECK(pol->victim(s, &host, &v) && v == 1);
+    pol->destroy(s);
+}
+
 /* CLOCK by hand: second chances, one full turn when all are young, FIFO without bits. */
 static void test_clock(void)
 {
@@ -873,6 +909,7 @@ int main(int argc, char **argv)
     test_clock();
     test_twolist();
     test_ops();
+    test_opt_rotate();
     test_differential();
     test_failalloc();
     test_parse();

@@ -79,6 +79,10 @@ typedef struct vms_page_policy {
     bool (*victim)(void *state, const vms_policy_host *host, uint64_t *page);
     /* Number of resident pages the instance tracks. */
     size_t (*count)(const void *state);
+    /* `page`, just returned by victim, could not be evicted (busy, pinned, no swap room):
+     * it stays resident and goes back to the policy. NULL: insert (LRU order: a rotated
+     * page is the most recent). OPT sets it so that a scan tries each page once. */
+    vms_status (*rotate)(void *state, uint64_t page);
 } vms_page_policy;
 
 /* The built-in policy named `name` (exact match), or NULL. */

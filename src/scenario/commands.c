@@ -63,6 +63,11 @@ const scn_def vmsi_scn_commands[] = {
     {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
     {"sysctl", OP_SYSCTL, P(daemon), R(daemon),
      "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1", false},
+    {"vm", OP_VM, P(vm), R(vm),
+     "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5] "
+     "[host-levels 4|5] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
+     "ept|npt|exits",
+     false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

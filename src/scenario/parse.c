@@ -19,6 +19,11 @@
 #define MAX_LINE               8192
 #define VMS_NIC_MAX_PACKET_SCN 16384u /* dev.h's VMS_NIC_MAX_PACKET */
 
+/* How much of a token and of the file's name an error message shows: enough that the
+ * longest message (file, line, what was expected, two tokens) fits in vms_err.msg. */
+#define TOK_SHOWN  32
+#define NAME_SHOWN 60
+
 struct scn_tok {
     char *s;
     size_t len;
@@ -32,20 +37,57 @@ struct scn_parser {
     vms_err *err;
     bool *alive; /* per process name: defined and not exited, as far as parsing can tell */
     size_t alive_cap;
-    bool seen_command; /* a non-`set` command was seen (set lines must come first) */
+    bool seen_command;            /* a non-`set` command was seen (set lines must come first) */
+    char shown[4][TOK_SHOWN + 4]; /* tokens as error messages show them (str) */
+    unsigned nshown;
 };
 typedef scn_parser parser;
 
-/* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. */
+/* Copy at most `room` bytes of s[0..n) to out with control bytes escaped (\x01), cut on
+ * a UTF-8 character boundary; returns the bytes of s shown (out is NUL-terminated). */
+static size_t shown(const char *s, size_t n, char *out, size_t room)
+{
+    size_t o = 0, i = 0;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ctl = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f;
+        if (o + (ctl ? 4 : 1) > room)
+            break;
+        if (ctl)
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    while (i < n && i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) { /* a cut character */
+        i--;
+        o--;
+    }
+    out[o] = '\0';
+    return i;
+}
+
+/* Report a syntax error at the current line. Always returns VMS_ERR_PARSE. The message
+ * always fits: a long file name is shown by its last NAME_SHOWN bytes, tokens (str) by
+ * their first TOK_SHOWN, each with "…" where it was cut. */
 __attribute__((format(printf, 2, 3))) static vms_status fail(parser *p, const char *fmt, ...)
 {
-    char msg[200], safe[240];
+    char msg[256], safe[256], name[NAME_SHOWN + 8];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     vmsi_escape_ctl(msg, safe, sizeof safe); /* tokens from the file reach a terminal */
-    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", p->sc->name, p->line, safe);
+    const char *n = p->sc->name;
+    size_t len = strlen(n), from = len > NAME_SHOWN ? len - NAME_SHOWN + 3 : 0;
+    while (from < len && ((unsigned char)n[from] & 0xC0) == 0x80)
+        from++;
+    size_t o = 0;
+    if (from) {
+        memcpy(name, "…", 3);
+        o = 3;
+    }
+    shown(n + from, len - from, name + o, NAME_SHOWN - o);
+    return vmsi_err(p->err, VMS_ERR_PARSE, "%s:%u: %s", name, p->line, safe);
 }
 
 static char *dup_n(const vms_allocator *a, const char *s, size_t n)
@@ -86,9 +128,13 @@ static bool tok_is(const tok *t, const char *word)
 }
 
 /* A token as a C string for messages (tokens are NUL-terminated in the line buffer). */
-static const char *str(const tok *t)
+/* Token t as an error message shows it (see fail): valid until the fourth next call. */
+static const char *str(parser *p, const tok *t)
 {
-    return t->s;
+    char *out = p->shown[p->nshown++ % 4];
+    if (shown(t->s, t->len, out, TOK_SHOWN) < t->len)
+        strcat(out, "…");
+    return out;
 }
 
 /* ---- tokenizer ---- */
@@ -206,7 +252,7 @@ static vms_status proc_ref(parser *p, const tok *t, int *idx)
         return fail(p,
                     "expected the name of a running process, got '%s' (spawn or fork it "
                     "first)",
-                    str(t));
+                    str(p, t));
     return VMS_OK;
 }
 
@@ -218,7 +264,7 @@ static vms_status proc_new(parser *p, const tok *t, int *idx)
         return fail(p, "expected a process name");
     *idx = lookup(sc->names, sc->nnames, t);
     if (*idx >= 0 && p->alive[*idx])
-        return fail(p, "process '%s' already exists", str(t));
+        return fail(p, "process '%s' already exists", str(p, t));
     if (*idx < 0) {
         *idx = add_str(p, &sc->names, &sc->nnames, &sc->names_cap, t->s, t->len);
         if (*idx < 0 ||
@@ -232,7 +278,7 @@ static vms_status proc_new(parser *p, const tok *t, int *idx)
 static vms_status number(parser *p, const tok *t, bool suffix, const char *what, uint64_t *v)
 {
     if (t->quoted || !vms_parse_u64(t->s, suffix, v))
-        return fail(p, "expected %s, got '%s'", what, str(t));
+        return fail(p, "expected %s, got '%s'", what, str(p, t));
     return VMS_OK;
 }
 
@@ -241,7 +287,8 @@ static vms_status core_number(parser *p, const tok *t, unsigned *core)
 {
     uint64_t v = 0;
     if (t->quoted || !vms_parse_u64(t->s, false, &v) || v >= VMS_MAX_CORES)
-        return fail(p, "expected a core number from 0 to %u, got '%s'", VMS_MAX_CORES - 1, str(t));
+        return fail(p, "expected a core number from 0 to %u, got '%s'", VMS_MAX_CORES - 1,
+                    str(p, t));
     *core = (unsigned)v;
     return VMS_OK;
 }
@@ -263,12 +310,12 @@ static vms_status address(parser *p, const tok *t, bool allow_auto, scn_addr *a)
         return fail(p,
                     "expected an address (0x…%s or a label defined by `mmap … as LABEL`), "
                     "got '%s'",
-                    allow_auto ? ", auto" : "", str(t));
+                    allow_auto ? ", auto" : "", str(p, t));
     if (plus && !vms_parse_u64(plus + 1, true, &a->value))
-        return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(t));
+        return fail(p, "expected LABEL+OFFSET with a number after '+', got '%s'", str(p, t));
     /* Labels are user or DMA addresses below 2^57, so an offset below 2^57 cannot wrap. */
     if (a->value >= UINT64_C(1) << 57)
-        return fail(p, "offset in '%s' beyond the 57-bit address space (at most 0x%llx)", str(t),
+        return fail(p, "offset in '%s' beyond the 57-bit address space (at most 0x%llx)", str(p, t),
                     (unsigned long long)((UINT64_C(1) << 57) - 1));
     return VMS_OK;
 }
@@ -292,11 +339,11 @@ static vms_status protection(parser *p, const tok *t, unsigned *prot)
                        : t->s[i] == 'x' ? VMS_PROT_EXEC
                                         : 0;
         if (!bit || (*prot & bit))
-            return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(t));
+            return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(p, t));
         *prot |= bit;
     }
     if (!*prot)
-        return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(t));
+        return fail(p, "expected a protection r, rw, rx, rwx or none, got '%s'", str(p, t));
     return VMS_OK;
 }
 
@@ -308,7 +355,7 @@ static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
     const char *hex = NULL;
     if (!t->quoted) {
         if (t->len < 4 || t->s[0] != '0' || (t->s[1] != 'x' && t->s[1] != 'X') || (t->len % 2))
-            return fail(p, "expected data: \"text\" or hex bytes 0x4142…, got '%s'", str(t));
+            return fail(p, "expected data: \"text\" or hex bytes 0x4142…, got '%s'", str(p, t));
         hex = t->s + 2;
         n = (t->len - 2) / 2;
     }
@@ -323,7 +370,7 @@ static vms_status data(parser *p, const tok *t, size_t *off, size_t *len)
         }
         int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return fail(p, "expected hex digits in '%s'", str(t));
+            return fail(p, "expected hex digits in '%s'", str(p, t));
         sc->pool[sc->pool_len + i] = (uint8_t)(hi * 16 + lo);
     }
     *off = sc->pool_len;
@@ -338,9 +385,10 @@ static vms_status expectation(parser *p, tok *t, int n, int i, scn_cmd *c, unsig
     if (i >= n)
         return VMS_OK;
     if (!tok_is(&t[i], "expect") || i + 1 >= n)
-        return fail(p, "expected 'expect …' or the end of the line, got '%s'", str(&t[i]));
+        return fail(p, "expected 'expect …' or the end of the line, got '%s'", str(p, &t[i]));
     if (i + 2 < n)
-        return fail(p, "expected the end of the line after '%s %s'", str(&t[i]), str(&t[i + 1]));
+        return fail(p, "expected the end of the line after '%s %s'", str(p, &t[i]),
+                    str(p, &t[i + 1]));
     tok *e = &t[i + 1];
     if (tok_is(e, "segv") && (allowed & (1u << EXP_SEGV)))
         c->expect = EXP_SEGV;
@@ -353,7 +401,7 @@ static vms_status expectation(parser *p, tok *t, int n, int i, scn_cmd *c, unsig
         return data(p, e, &c->data_off, &c->data_len);
     } else
         return fail(p, "expected %s after 'expect', got '%s'",
-                    allowed & (1u << EXP_ERROR) ? "'error' or 'ok'" : "'segv' or 'ok'", str(e));
+                    allowed & (1u << EXP_ERROR) ? "'error' or 'ok'" : "'segv' or 'ok'", str(p, e));
     return VMS_OK;
 }
 
@@ -381,7 +429,7 @@ static vms_status new_label(parser *p, const tok *l, int *idx)
     vms_scenario *sc = p->sc;
     if (l->quoted || !l->len || lookup(sc->labels, sc->nlabels, l) >= 0 ||
         memchr(l->s, '+', l->len) || (l->s[0] >= '0' && l->s[0] <= '9'))
-        return fail(p, "expected a new label name after 'as', got '%s'", str(l));
+        return fail(p, "expected a new label name after 'as', got '%s'", str(p, l));
     *idx = add_str(p, &sc->labels, &sc->nlabels, &sc->labels_cap, l->s, l->len);
     if (*idx < 0)
         return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
@@ -403,7 +451,7 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
             c->shm = o->s[0] == 's';
             size_t skip = c->shm ? 4 : 5;
             if (o->len == skip)
-                return fail(p, "expected a %s after '%s'", c->shm ? "name" : "path", str(o));
+                return fail(p, "expected a %s after '%s'", c->shm ? "name" : "path", str(p, o));
             c->path = add_str(p, &sc->strs, &sc->nstrs, &sc->strs_cap, o->s + skip, o->len - skip);
             if (c->path < 0)
                 return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
@@ -431,7 +479,7 @@ static vms_status mmap_options(parser *p, tok *t, int n, int *i, scn_cmd *c)
             return fail(p,
                         "expected an mmap option (anon, file=PATH, shm=NAME, private, shared, "
                         "populate, locked, fixed, huge=2M|1G, noreserve, as LABEL), got '%s'",
-                        str(o));
+                        str(p, o));
         }
     }
     if (c->shm && !(c->flags & VMS_MAP_SHARED))
@@ -480,7 +528,7 @@ vms_status vmsi_scn_parse_range(parser *p, tok *t, int n, scn_cmd *c)
             c->prot = VMS_MADV_NOHUGEPAGE;
         else
             st = fail(p, "expected advice 'dontneed', 'hugepage' or 'nohugepage', got '%s'",
-                      str(&t[4]));
+                      str(p, &t[4]));
     }
     if (st == VMS_OK)
         st = expectation(p, t, n, 4 + extra, c, EXPECT_SYSCALL);
@@ -504,7 +552,7 @@ vms_status vmsi_scn_parse_access(parser *p, tok *t, int n, scn_cmd *c)
         st = length(p, &t[3], &c->len);
         if (st == VMS_OK && c->len > VMS_TASK_SIZE) /* more than any process can map */
             return fail(p, "expected a length of at most 0x%llx (the user address space), got '%s'",
-                        (unsigned long long)VMS_TASK_SIZE, str(&t[3]));
+                        (unsigned long long)VMS_TASK_SIZE, str(p, &t[3]));
         if (st == VMS_OK)
             st = expectation(p, t, n, 4, c, EXPECT_ACCESS | (1u << EXP_DATA));
         if (st == VMS_OK && c->expect == EXP_DATA && c->data_len != c->len)
@@ -538,14 +586,14 @@ vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
         else if (!t[i].quoted && !strncmp(t[i].s, "step=", 5))
             st = vms_parse_u64(t[i].s + 5, true, &c->step) && c->step
                      ? VMS_OK
-                     : fail(p, "expected step=N with N > 0, got '%s'", str(&t[i]));
+                     : fail(p, "expected step=N with N > 0, got '%s'", str(p, &t[i]));
         else if (!t[i].quoted && !strncmp(t[i].s, "random=", 7))
             st = vms_parse_u64(t[i].s + 7, true, &c->count) && c->count
                      ? VMS_OK
-                     : fail(p, "expected random=COUNT with COUNT > 0, got '%s'", str(&t[i]));
+                     : fail(p, "expected random=COUNT with COUNT > 0, got '%s'", str(p, &t[i]));
         else
-            st =
-                fail(p, "expected read, write, exec, step=N or random=COUNT, got '%s'", str(&t[i]));
+            st = fail(p, "expected read, write, exec, step=N or random=COUNT, got '%s'",
+                      str(p, &t[i]));
     }
     return st;
 }
@@ -566,7 +614,7 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
         return fail(p,
                     "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
                     "iommu, dmesg, sched, khugepaged or buddyinfo after 'show', got '%s'",
-                    str(&t[1]));
+                    str(p, &t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
         return fail(p, "expected 'show %s%s'", what[w],
@@ -595,7 +643,7 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
                 if (tok_is(&t[3], lv[l]))
                     c->tlb_level = l;
             if (c->tlb_level < 0)
-                st = fail(p, "expected l1i, l1d or l2, got '%s'", str(&t[3]));
+                st = fail(p, "expected l1i, l1d or l2, got '%s'", str(p, &t[3]));
         }
         return st;
     }
@@ -648,7 +696,7 @@ static vms_status core_opt(parser *p, tok *t, int n, int i, scn_cmd *c)
     if (i == n)
         return VMS_OK;
     if (i + 2 != n || !tok_is(&t[i], "core"))
-        return fail(p, "expected 'core N' or the end of the line, got '%s'", str(&t[i]));
+        return fail(p, "expected 'core N' or the end of the line, got '%s'", str(p, &t[i]));
     return core_number(p, &t[i + 1], &c->core);
 }
 
@@ -683,7 +731,7 @@ vms_status vmsi_scn_parse_procs(parser *p, tok *t, int n, scn_cmd *c)
         if (st == VMS_OK)
             st = proc_ref(p, &t[1], &c->proc);
         if (st == VMS_OK && !vmsi_scn_cores(t[2].s, t[2].len, mask))
-            st = fail(p, "expected a core list like 0-3,8 or 'all', got '%s'", str(&t[2]));
+            st = fail(p, "expected a core list like 0-3,8 or 'all', got '%s'", str(p, &t[2]));
         if (st == VMS_OK) {
             c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[2].s, t[2].len);
             if (c->path < 0)
@@ -727,9 +775,9 @@ static vms_status dev_ref(parser *p, const tok *t, int want_kind, int *idx)
     vms_scenario *sc = p->sc;
     *idx = lookup(sc->devs, sc->ndevs, t);
     if (*idx < 0)
-        return fail(p, "expected a device name defined by 'device', got '%s'", str(t));
+        return fail(p, "expected a device name defined by 'device', got '%s'", str(p, t));
     if (want_kind >= 0 && sc->devkinds[*idx] != (unsigned)want_kind)
-        return fail(p, "expected a %s device, '%s' is a %s", kinds[want_kind], str(t),
+        return fail(p, "expected a %s device, '%s' is a %s", kinds[want_kind], str(p, t),
                     kinds[sc->devkinds[*idx]]);
     return VMS_OK;
 }
@@ -755,9 +803,9 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
     for (c->devkind = 0; c->devkind < 3 && !tok_is(&t[1], kinds[c->devkind]); c->devkind++)
         ;
     if (c->devkind == 3)
-        return fail(p, "expected a device kind nic, blk or raw, got '%s'", str(&t[1]));
+        return fail(p, "expected a device kind nic, blk or raw, got '%s'", str(p, &t[1]));
     if (t[2].quoted || lookup(sc->devs, sc->ndevs, &t[2]) >= 0)
-        return fail(p, "expected a new device name, got '%s'", str(&t[2]));
+        return fail(p, "expected a new device name, got '%s'", str(p, &t[2]));
     int i = 3;
     if (c->devkind == 1) {
         if (n < 4)
@@ -781,7 +829,7 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
             c->noncoherent = true;
         } else {
             return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
-                        c->devkind == 1 ? " or writable" : "", str(&t[i]));
+                        c->devkind == 1 ? " or writable" : "", str(p, &t[i]));
         }
     }
     c->dev = add_str(p, &sc->devs, &sc->ndevs, &sc->devs_cap, t[2].s, t[2].len);
@@ -812,7 +860,8 @@ static vms_status parse_dma_map(parser *p, tok *t, int n, scn_cmd *c)
         else if (tok_is(&t[i], "as") && i + 1 < n)
             st = new_label(p, &t[++i], &c->def_label);
         else
-            st = fail(p, "expected read, write, rw, 'as LABEL' or 'expect', got '%s'", str(&t[i]));
+            st = fail(p, "expected read, write, rw, 'as LABEL' or 'expect', got '%s'",
+                      str(p, &t[i]));
     }
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
@@ -829,7 +878,7 @@ static vms_status parse_dma_sync(parser *p, tok *t, int n, scn_cmd *c)
     if (st == VMS_OK)
         st = length(p, &t[4], &c->len);
     if (st == VMS_OK && n > 5 && !tok_is(&t[5], "cpu") && !tok_is(&t[5], "device"))
-        st = fail(p, "expected cpu or device, got '%s'", str(&t[5]));
+        st = fail(p, "expected cpu or device, got '%s'", str(p, &t[5]));
     if (st == VMS_OK && n < 6)
         st = fail(p, "expected 'dma sync DEV ADDR LEN cpu|device'");
     c->flag = st == VMS_OK && tok_is(&t[5], "cpu");
@@ -866,7 +915,7 @@ vms_status vmsi_scn_parse_dma(parser *p, tok *t, int n, scn_cmd *c)
         return st == VMS_OK ? dma_expect(p, t, n, 5, c, false) : st;
     }
     if (!tok_is(&t[3], "read"))
-        return fail(p, "expected read or write, got '%s'", str(&t[3]));
+        return fail(p, "expected read or write, got '%s'", str(p, &t[3]));
     st = length(p, &t[4], &c->len);
     if (st == VMS_OK && c->len > 65536)
         st = fail(p, "expected a DMA of at most 64K");
@@ -886,7 +935,7 @@ vms_status vmsi_scn_parse_nic(parser *p, tok *t, int n, scn_cmd *c)
         return st == VMS_OK ? expectation(p, t, n, 4, c, EXPECT_SYSCALL) : st;
     }
     if (!tok_is(&t[1], "receive"))
-        return fail(p, "expected 'nic post' or 'nic receive', got 'nic %s'", str(&t[1]));
+        return fail(p, "expected 'nic post' or 'nic receive', got 'nic %s'", str(p, &t[1]));
     c->op = OP_NIC_RX;
     st = data(p, &t[3], &c->data_off, &c->data_len);
     if (st == VMS_OK && c->data_len > VMS_NIC_MAX_PACKET_SCN)
@@ -898,7 +947,7 @@ vms_status vmsi_scn_parse_blk(parser *p, tok *t, int n, scn_cmd *c)
 {
     vms_status st = argc_is(p, n, 6, usage_of(c));
     if (st == VMS_OK && !tok_is(&t[1], "read") && !tok_is(&t[1], "write"))
-        st = fail(p, "expected 'blk read' or 'blk write', got 'blk %s'", str(&t[1]));
+        st = fail(p, "expected 'blk read' or 'blk write', got 'blk %s'", str(p, &t[1]));
     c->flag = st == VMS_OK && t[1].s[0] == 'w';
     if (st == VMS_OK)
         st = dev_ref(p, &t[2], 1, &c->dev);
@@ -935,16 +984,26 @@ vms_status vmsi_scn_parse_set_echo(parser *p, tok *t, int n, scn_cmd *c)
                        : VMS_OK;
 }
 
-/* "unknown command 'WORD': expected one of spawn, mmap, …": the word first, so that a
- * message cut to the error buffer's size still names it; then vmsi_scn_commands. */
+/* "unknown command 'WORD': expected one of spawn, mmap, …": the word first, then as many
+ * of vmsi_scn_commands as the error buffer holds, and where the rest are listed. */
 static vms_status unknown_command(parser *p, const tok *t)
 {
     char list[512];
-    size_t len = 0;
-    for (size_t i = 0; i < vmsi_scn_ncommands; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
-                                vmsi_scn_commands[i].name);
-    return fail(p, "unknown command '%s': expected one of %s", str(t), list);
+    size_t name = strlen(p->sc->name), word = t->len;
+    size_t used = (name < NAME_SHOWN ? name : NAME_SHOWN) + 13 /* ":LINE: " */ +
+                  (word < TOK_SHOWN ? word : TOK_SHOWN + 3) +
+                  sizeof "unknown command '': expected one of ";
+    size_t room = sizeof p->err->msg - 1 - used, len = 0, i;
+    const char *more = ", … (docs/SCENARIO.md lists all)";
+    for (i = 0; i < vmsi_scn_ncommands; i++) {
+        const char *c = vmsi_scn_commands[i].name;
+        if (len + 2 + strlen(c) + strlen(more) > room)
+            break;
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", c);
+    }
+    if (i < vmsi_scn_ncommands)
+        snprintf(list + len, sizeof list - len, "%s", more);
+    return fail(p, "unknown command '%s': expected one of %s", str(p, t), list);
 }
 
 static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
@@ -1025,7 +1084,7 @@ vms_status vms_scenario_parse(const vms_allocator *a, const char *name, const ch
         vms_scenario_destroy(sc);
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory parsing %s", name);
     }
-    parser p = {sc, 0, err, NULL, 0, false};
+    parser p = {.sc = sc, .err = err};
     vms_status st = parse_text(&p, text);
     vmsi_free(a, p.alive, p.alive_cap * sizeof *p.alive);
     if (st != VMS_OK) {
@@ -1087,6 +1146,7 @@ void vms_scenario_destroy(vms_scenario *sc)
     free_list(a, sc->names, sc->nnames, sc->names_cap);
     free_list(a, sc->labels, sc->nlabels, sc->labels_cap);
     free_list(a, sc->devs, sc->ndevs, sc->devs_cap);
+    free_list(a, sc->vmnames, sc->nvmnames, sc->vmnames_cap);
     vmsi_free(a, sc->devkinds, sc->devkinds_cap * sizeof *sc->devkinds);
     free_list(a, sc->strs, sc->nstrs, sc->strs_cap);
     vmsi_free(a, sc->cmd, sc->cmd_cap * sizeof *sc->cmd);
@@ -1187,7 +1247,7 @@ vms_status vmsi_scn_parse_pkey(parser *p, tok *t, int n, scn_cmd *c)
     if (c->op == OP_WRPKRU) {
         st = number(p, &t[2], false, "a PKRU value (32 bits)", &c->count);
         if (st == VMS_OK && c->count > UINT32_MAX)
-            return fail(p, "expected a PKRU value of 32 bits, got '%s'", str(&t[2]));
+            return fail(p, "expected a PKRU value of 32 bits, got '%s'", str(p, &t[2]));
         return st == VMS_OK ? expectation(p, t, n, 3, c, EXPECT_SYSCALL) : st;
     }
     int i = 3;
@@ -1213,7 +1273,8 @@ vms_status vmsi_scn_parse_pkey(parser *p, tok *t, int n, scn_cmd *c)
             st = number(p, &t[6], false, "a protection key 0 … 15", &c->count);
         i = 7;
     } else {
-        return fail(p, "expected alloc, free or mprotect after 'pkey NAME', got '%s'", str(&t[2]));
+        return fail(p, "expected alloc, free or mprotect after 'pkey NAME', got '%s'",
+                    str(p, &t[2]));
     }
     if (st == VMS_OK && c->dir && c->count >= VMS_NR_PKEYS)
         return fail(p, "expected a protection key 0 … 15, got %llu", (unsigned long long)c->count);
@@ -1233,7 +1294,7 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     if (st == VMS_OK && c->op == OP_KREAD) {
         st = length(p, &t[3], &c->len);
         if (st == VMS_OK && c->len > 4096)
-            return fail(p, "expected a length of at most 4096 for kread, got '%s'", str(&t[3]));
+            return fail(p, "expected a length of at most 4096 for kread, got '%s'", str(p, &t[3]));
     }
     int i = 4;
     if (st == VMS_OK && i < n && tok_is(&t[i], "nostac")) {
@@ -1279,6 +1340,137 @@ vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
         return fail(p, "expected '%s'", usage_of(c));
     if (n == 2 && (number(p, &t[1], false, "a count of runs", &c->count) != VMS_OK ||
                    c->count == 0 || c->count > 1000000))
-        return fail(p, "expected a count of runs from 1 to 1000000, got '%s'", str(&t[1]));
+        return fail(p, "expected a count of runs from 1 to 1000000, got '%s'", str(p, &t[1]));
     return VMS_OK;
+}
+
+void vms_scenario_set_vm_config(vms_scenario *sc, const vms_config_vm *vm)
+{
+    sc->vmdef = *vm;
+    sc->vmdef_set = true;
+}
+
+/* The `vm create` options, one bit each in scn_vmopt.given. */
+enum {
+    VMO_MEM = 1,
+    VMO_HOST = 2,
+    VMO_S2 = 4,
+    VMO_HPAGE = 8,
+    VMO_LEVELS = 16,
+    VMO_HLEVELS = 32,
+    VMO_NTLB = 64,
+    VMO_SHADOW = 128
+};
+
+/* One `vm create` option at t[*i] (its value after it); advances *i. */
+static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
+{
+    struct scn_vmopt *o = &c->vmo;
+    const tok *w = &t[*i];
+    if (tok_is(w, "shadow")) {
+        o->shadow = true;
+        o->given |= VMO_SHADOW;
+        return VMS_OK;
+    }
+    if (*i + 1 >= n)
+        return fail(p, "expected a value after '%s' (%s)", str(p, w), usage_of(c));
+    const tok *v = &t[++*i];
+    uint64_t x = 0;
+    if (tok_is(w, "mem") || tok_is(w, "host")) {
+        bool mem = tok_is(w, "mem");
+        uint64_t lo = mem ? UINT64_C(257) << 20 : UINT64_C(8) << 20;
+        if (number(p, v, true, "a size (e.g. 1G, 64M)", &x) != VMS_OK || x < lo ||
+            x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
+            return fail(p, "expected %s of %lluM to 1T, a multiple of 4K, got '%s'",
+                        mem ? "guest memory" : "host memory", (unsigned long long)(lo >> 20),
+                        str(p, v));
+        *(mem ? &o->mem : &o->host) = x;
+        o->given |= mem ? VMO_MEM : VMO_HOST;
+    } else if (tok_is(w, "s2")) {
+        if (!tok_is(v, "ept") && !tok_is(v, "npt"))
+            return fail(p, "expected s2 ept or npt, got '%s'", str(p, v));
+        o->s2 = tok_is(v, "ept") ? 1u : 2u; /* vms_s2_kind */
+        o->given |= VMO_S2;
+    } else if (tok_is(w, "host-page")) {
+        static const char *const sz[] = {"4K", "2M", "1G"};
+        unsigned k = 0;
+        while (k < 3 && !tok_is(v, sz[k]))
+            k++;
+        if (k == 3)
+            return fail(p, "expected host-page 4K, 2M or 1G, got '%s'", str(p, v));
+        o->host_page = k;
+        o->given |= VMO_HPAGE;
+    } else if (tok_is(w, "levels") || tok_is(w, "host-levels")) {
+        if (!tok_is(v, "4") && !tok_is(v, "5"))
+            return fail(p, "expected %s 4 or 5, got '%s'", str(p, w), str(p, v));
+        bool g = tok_is(w, "levels");
+        *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
+        o->given |= g ? VMO_LEVELS : VMO_HLEVELS;
+    } else if (tok_is(w, "nested-tlb")) {
+        if (number(p, v, false, "a number of entries", &x) != VMS_OK || x > 4096)
+            return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(p, v));
+        o->nested_tlb = (unsigned)x;
+        o->given |= VMO_NTLB;
+    } else {
+        --*i;
+        return fail(p,
+                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb or "
+                    "shadow, got '%s'",
+                    str(p, w));
+    }
+    return VMS_OK;
+}
+
+/*
+ * vm create NAME [options] | vm NAME spawn PROC [core N] | vm NAME show ept|npt|exits.
+ * c->vm is the VM-name index; c->vmo.sub says which form; `create` options left out take
+ * the vm.* keys when the line runs. PROC becomes a process name whose commands run in
+ * the VM (run.c hands them to vm.c).
+ */
+vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_scenario *sc = p->sc;
+    c->vm = -1;
+    if (n < 3)
+        return fail(p, "expected '%s'", usage_of(c));
+    if (tok_is(&t[1], "create")) {
+        if (t[2].quoted || !t[2].len)
+            return fail(p, "expected a VM name, got '%s'", str(p, &t[2]));
+        if (lookup(sc->vmnames, sc->nvmnames, &t[2]) >= 0)
+            return fail(p, "VM '%s' already exists", str(p, &t[2]));
+        c->vm = add_str(p, &sc->vmnames, &sc->nvmnames, &sc->vmnames_cap, t[2].s, t[2].len);
+        if (c->vm < 0)
+            return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+        c->vmo.sub = 0;
+        for (int i = 3; i < n; i++) {
+            vms_status st = vm_option(p, t, n, &i, c);
+            if (st != VMS_OK)
+                return st;
+        }
+        return VMS_OK;
+    }
+    c->vm = lookup(sc->vmnames, sc->nvmnames, &t[1]);
+    if (c->vm < 0)
+        return fail(p, "expected 'create' or the name of a VM (vm create NAME first), got '%s'",
+                    str(p, &t[1]));
+    if (tok_is(&t[2], "spawn")) {
+        c->vmo.sub = 1;
+        if (n != 4 && !(n == 6 && tok_is(&t[4], "core")))
+            return fail(p, "expected 'vm %s spawn PROC [core N]'", str(p, &t[1]));
+        vms_status st = proc_new(p, &t[3], &c->proc);
+        if (st == VMS_OK && n == 6)
+            st = core_number(p, &t[5], &c->core);
+        return st;
+    }
+    if (tok_is(&t[2], "show") && n == 4) {
+        if (tok_is(&t[3], "ept") || tok_is(&t[3], "npt") || tok_is(&t[3], "s2"))
+            c->vmo.sub = 2;
+        else if (tok_is(&t[3], "exits"))
+            c->vmo.sub = 3;
+        else
+            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(p, &t[1]), str(p, &t[3]));
+        return VMS_OK;
+    }
+    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'", str(p, &t[1]),
+                str(p, &t[1]));
 }

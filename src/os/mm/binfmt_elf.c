@@ -25,9 +25,11 @@
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "os/os_impl.h"
@@ -79,9 +81,14 @@ static vms_status parse(const vms_kernel *k, const char *path, image *im, vms_er
     im->path = path;
     if (elf_version(EV_CURRENT) == EV_NONE)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "exec: libelf: %s", elf_errmsg(-1));
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0)
         return vmsi_err(err, VMS_ERR_IO, "exec: %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { /* execve: EACCES */
+        close(fd);
+        return vmsi_err(err, VMS_ERR_INVAL, "exec: %s: not a regular file", path);
+    }
     off_t size = lseek(fd, 0, SEEK_END);
     Elf *e = elf_begin(fd, ELF_C_READ, NULL);
     vms_status st = VMS_OK;
@@ -296,6 +303,32 @@ static vms_status setup_stack(vms_kernel *k, vms_task *t, const char *const *arg
     return st;
 }
 
+/* Whether image im's segments, loaded at bias, lie in the user address space above
+ * mmap_min_addr (mm.c's 64 KiB), checked before the old image goes (found by fuzz_elf: a
+ * PT_LOAD at 0x1000 failed in mmap, after the point of no return). */
+static vms_status check_place(const vms_kernel *k, const image *im, uint64_t bias, vms_err *err)
+{
+    const uint64_t min = UINT64_C(0x10000), task = vmsi_task_size(k);
+    for (unsigned i = 0; i < im->nload; i++) {
+        uint64_t lo = bias + page_down(im->load[i].p_vaddr);
+        uint64_t hi = bias + page_up(im->load[i].p_vaddr + im->load[i].p_memsz);
+        if (lo < min || hi > task)
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "exec: %s: PT_LOAD at 0x%" PRIx64 "-0x%" PRIx64
+                            " outside the user address space (0x%" PRIx64 "-0x%" PRIx64 ")",
+                            im->path, lo, hi, min, task);
+    }
+    return VMS_OK;
+}
+
+/* A failure after the old image went: say so, naming the file. */
+static vms_status lost(vms_status st, const char *path, vms_err *err)
+{
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err ? err->msg : "");
+    return vmsi_err(err, st, "exec: %s: %s (the old image is gone)", path, why);
+}
+
 vms_status vms_proc_exec_elf(vms_kernel *k, vms_task *t, const char *path, const char *const *argv,
                              const char *const *envp, vms_exec_info *info, vms_err *err)
 {
@@ -307,6 +340,9 @@ vms_status vms_proc_exec_elf(vms_kernel *k, vms_task *t, const char *path, const
             st = vmsi_err(err, VMS_ERR_INVAL, "exec: %s: interpreter %s is not a shared object",
                           path, exe.interp);
     }
+    uint64_t bias = exe.type == ET_DYN ? k->et_dyn_base : 0, ibias = 0;
+    if (st == VMS_OK)
+        st = check_place(k, &exe, bias, err);
     if (st != VMS_OK)
         return st; /* nothing changed: the old image runs on, as after a failed execve */
     const char *base = strrchr(path, '/');
@@ -315,12 +351,11 @@ vms_status vms_proc_exec_elf(vms_kernel *k, vms_task *t, const char *path, const
         return st;
     /* From here a failure leaves a process without its image: Linux kills it
      * (SIGKILL after the point of no return); the caller sees the error. */
-    uint64_t bias = exe.type == ET_DYN ? k->et_dyn_base : 0, ibias = 0;
     st = map_image(k, t, &exe, false, &bias, err);
     if (st == VMS_OK && exe.interp[0])
         st = map_image(k, t, &interp, true, &ibias, err);
     if (st != VMS_OK)
-        return st;
+        return lost(st, path, err);
     vmsi_mm *mm = t->proc->mm;
     mm->start_brk = mm->brk = bias + exe.hi;
     uint64_t entry = bias + exe.entry;
@@ -341,7 +376,7 @@ vms_status vms_proc_exec_elf(vms_kernel *k, vms_task *t, const char *path, const
     st = setup_stack(k, t, argv ? argv : def_argv, envp, aux, sizeof aux / sizeof *aux, path, &sp,
                      err);
     if (st != VMS_OK)
-        return st;
+        return lost(st, path, err);
     if (info) {
         memset(info, 0, sizeof *info);
         info->entry = exe.interp[0] ? ibias + interp.entry : entry;

@@ -25,9 +25,11 @@
  * Invariant: every live object is on k->files; refs counts opens, mappings and (shm) a
  * name; the last put writes back, frees the cache and the object.
  */
-#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat, O_NONBLOCK */
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
@@ -144,14 +146,15 @@ vms_status vms_file_open(vms_kernel *k, const char *path, vms_file **out, vms_er
             return VMS_OK;
         }
     }
-    FILE *h = fopen(path, "rb");
-    if (!h)
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot open for reading", path);
     /* Only a regular file has pages to map: a directory, a device or a FIFO has no size
      * to trust (a directory's seek end is LLONG_MAX; a FIFO cannot be re-read). */
     struct stat sb;
-    int r = fstat(fileno(h), &sb);
-    fclose(h);
+    int r = fstat(fd, &sb);
+    close(fd);
     if (r != 0)
         return vmsi_err(err, VMS_ERR_IO, "%s: cannot find its size", path);
     if (!S_ISREG(sb.st_mode))

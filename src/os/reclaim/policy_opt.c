@@ -14,18 +14,27 @@
  * next use is out of date. victim() asks the host for the next use of each stale page,
  * re-sifts it, then pops the root. A page's next use changes only when it is referenced,
  * so the other keys stay valid. Cost: O(log n) amortized per reference.
+ *
+ * A victim the kernel could not evict (busy, pinned, no swap room) comes back through
+ * rotate: it waits on a "rotated" list with key 0 (tried last) until the workload moves
+ * on (the next insert or access), when its key is refreshed like a stale one. So one scan
+ * tries the pages in OPT order, each once; with insert instead it would come back as the
+ * farthest again and the scan would try the same page over and over (found by
+ * fuzz_oracle: a replay that never got past one unevictable page, for minutes).
  */
 #include <assert.h>
 
 #include "os/reclaim/policy_impl.h"
 
-#define STALE 0x1u
+#define STALE   0x1u
+#define ROTATED 0x2u
 
 typedef struct opt {
     vmsi_ppool pool; /* node.key = next use, node.aux = heap position */
     uint32_t *heap;  /* node indices */
     uint32_t n, cap;
-    vmsi_plist stale; /* nodes whose key must be refreshed (flags & STALE) */
+    vmsi_plist stale;   /* nodes whose key must be refreshed (flags & STALE) */
+    vmsi_plist rotated; /* victims kept this scan (flags & ROTATED), key 0 */
 } opt;
 
 /* Should node a be evicted before node b? Farther next use first, then lower page. */
@@ -94,6 +103,7 @@ static vms_status opt_create(const vms_allocator *a, size_t capacity, uint64_t s
         return st;
     }
     vmsi_plist_init(&o->stale);
+    vmsi_plist_init(&o->rotated);
     *state = o;
     return VMS_OK;
 }
@@ -107,27 +117,61 @@ static void mark_stale(opt *o, uint32_t i)
     vmsi_plist_push_tail(o->pool.nodes, &o->stale, i);
 }
 
+/* The scan is over: the pages it kept get their keys refreshed (stale). */
+static void end_scan(opt *o)
+{
+    while (o->rotated.head != VMSI_NIL) {
+        uint32_t i = o->rotated.head;
+        vmsi_plist_unlink(o->pool.nodes, &o->rotated, i);
+        o->pool.nodes[i].flags &= (uint8_t)~ROTATED;
+        mark_stale(o, i);
+    }
+}
+
+/* Add page to the heap with key 0. */
+static vms_status add(opt *o, uint64_t page, uint32_t *out)
+{
+    if (!vmsi_grow_u32(o->pool.a, &o->heap, &o->cap, o->n + 1))
+        return VMS_ERR_NOMEM;
+    vms_status st = vmsi_ppool_add(&o->pool, page, out);
+    if (st != VMS_OK)
+        return st;
+    o->pool.nodes[*out].key = 0;
+    place(o, o->n++, *out);
+    sift(o, o->n - 1);
+    return VMS_OK;
+}
+
 /* A page arrived (and was referenced): it joins the heap, stale. */
 static vms_status opt_insert(void *state, uint64_t page)
 {
     opt *o = state;
-    if (!vmsi_grow_u32(o->pool.a, &o->heap, &o->cap, o->n + 1))
-        return VMS_ERR_NOMEM;
+    end_scan(o);
     uint32_t i;
-    vms_status st = vmsi_ppool_add(&o->pool, page, &i);
-    if (st != VMS_OK)
-        return st;
-    o->pool.nodes[i].key = 0; /* refreshed before the next victim choice */
-    place(o, o->n++, i);
-    sift(o, o->n - 1);
-    mark_stale(o, i);
-    return VMS_OK;
+    vms_status st = add(o, page, &i);
+    if (st == VMS_OK)
+        mark_stale(o, i); /* refreshed before the next victim choice */
+    return st;
+}
+
+/* A victim was kept: back with key 0 (tried after every other page) until the scan ends. */
+static vms_status opt_rotate(void *state, uint64_t page)
+{
+    opt *o = state;
+    uint32_t i;
+    vms_status st = add(o, page, &i);
+    if (st == VMS_OK) {
+        o->pool.nodes[i].flags |= ROTATED;
+        vmsi_plist_push_tail(o->pool.nodes, &o->rotated, i);
+    }
+    return st;
 }
 
 /* A page was referenced: its next use moved on. */
 static void opt_access(void *state, uint64_t page)
 {
     opt *o = state;
+    end_scan(o);
     uint32_t i = vmsi_ppool_find(&o->pool, page);
     if (i != VMSI_NIL)
         mark_stale(o, i);
@@ -138,6 +182,8 @@ static void drop(opt *o, uint32_t i)
 {
     if (o->pool.nodes[i].flags & STALE)
         vmsi_plist_unlink(o->pool.nodes, &o->stale, i);
+    if (o->pool.nodes[i].flags & ROTATED)
+        vmsi_plist_unlink(o->pool.nodes, &o->rotated, i);
     uint32_t k = o->pool.nodes[i].aux, last = o->heap[--o->n];
     if (k < o->n) {
         place(o, k, last);
@@ -192,4 +238,5 @@ const vms_page_policy vmsi_ppol_opt = {
     .access = opt_access,
     .victim = opt_victim,
     .count = opt_count,
+    .rotate = opt_rotate,
 };

@@ -57,17 +57,25 @@
 
 /* ---- the policy's bookkeeping ------------------------------------------------------- */
 
-void vmsi_lru_add(vms_kernel *k, uint64_t pfn)
+/* Put pfn on the policy: a new page, or (rotated) a victim the scan kept. */
+static void lru_put(vms_kernel *k, uint64_t pfn, bool rotated)
 {
     vms_frame *f = k->pol ? vms_frames_meta(k->fr, pfn) : NULL;
     if (!f || !(f->flags & VMS_FRAME_HEAD) || (f->order != 0 && !(f->flags & VMSI_FRAME_THP)) ||
         (f->flags & (VMSI_FRAME_LRU | VMS_FRAME_LOCKED)) ||
         !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
         return;
-    if (k->pol->insert(k->pol_state, pfn) == VMS_OK) {
+    vms_status (*put)(void *, uint64_t) =
+        rotated && k->pol->rotate ? k->pol->rotate : k->pol->insert;
+    if (put(k->pol_state, pfn) == VMS_OK) {
         vms_frames_set_flags(k->fr, pfn, VMSI_FRAME_LRU, 0);
         k->thp_lru += (f->flags & VMSI_FRAME_THP) ? 1 : 0;
     }
+}
+
+void vmsi_lru_add(vms_kernel *k, uint64_t pfn)
+{
+    lru_put(k, pfn, false);
 }
 
 void vmsi_lru_del(vms_kernel *k, uint64_t pfn)
@@ -408,7 +416,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
             *(anon ? &k->st.pgsteal_anon : &k->st.pgsteal_file) += 1;
         } else if (r == SHRINK_KEEP) {
             k->st.pgrotated++;
-            vmsi_lru_add(k, pfn);
+            lru_put(k, pfn, true);
         }
     }
     vmsi_tlb_defer_flush(k, reclaim_core(k)); /* try_to_unmap_flush */
