@@ -840,6 +840,81 @@ static void test_hugetlb(void)
     rig_down(&r);
 }
 
+static void pool1_over2(vms_kernel_config *kc)
+{
+    kc->hugepages = 1;
+    kc->nr_overcommit_hugepages = 2;
+}
+
+/* Pools as Linux sizes them: with none, MAP_HUGETLB is ENOMEM (and a NORESERVE mapping
+ * SIGBUSes at its fault); nr_overcommit_hugepages lets a reservation take surplus pages
+ * from free memory, which go back to it when released; nr_hugepages at run time grows
+ * the pool from free memory and shrinks it, pages still in use becoming surplus. */
+static void test_hugetlb_sizing(void)
+{
+    rig r;
+    vms_task *t;
+    uint64_t va, va2;
+    unsigned hf = VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_HUGETLB;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL)); /* no pool */
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 2 * MB, RW, hf, NULL, 0, &va, NULL), VMS_ERR_NOTFOUND);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 2 * MB, RW, hf | VMS_MAP_NORESERVE, NULL, 0, &va, NULL),
+             VMS_OK);
+    vms_access_info info;
+    uint8_t b = 1;
+    CHECK_EQ(vms_proc_access(r.k, t, va, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_BUS);
+    rig_down(&r);
+
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool1_over2));
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    uint64_t free1 = vms_frames_nfree(vms_kernel_frames(r.k));
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 6 * MB, RW, hf, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       3\nHugePages_Free:        3\n"
+                   "HugePages_Rsvd:        3\nHugePages_Surp:        2"));
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r.k)), free1 - 2 * 512);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 2 * MB, RW, hf, NULL, 0, &va2, NULL), VMS_ERR_NOTFOUND);
+    CHECK(fill(&r, t, va, 6 * MB, 40));
+    rig_check(&r);
+    CHECK(same(&r, t, va, 6 * MB, 40));
+    CHECK_EQ(vms_sys_munmap(r.k, t, va, 6 * MB, NULL), VMS_OK);
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       1\nHugePages_Free:        1\n"
+                   "HugePages_Rsvd:        0\nHugePages_Surp:        0"));
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r.k)), free1);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL)); /* nr_hugepages at run time */
+    uint64_t got = 0;
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_2M, 4, &got), VMS_OK);
+    CHECK_EQ(got, 4);
+    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r.k)), r.free0 - 4 * 512);
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 6 * MB, RW, hf, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, t, va, 4 * MB, 41)); /* two of its three pages faulted */
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_2M, 1, &got), VMS_OK);
+    CHECK_EQ(got, 1);
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       3\nHugePages_Free:        1\n"
+                   "HugePages_Rsvd:        1\nHugePages_Surp:        2"));
+    rig_check(&r);
+    CHECK(same(&r, t, va, 4 * MB, 41));
+    CHECK_EQ(vms_sys_munmap(r.k, t, va, 6 * MB, NULL), VMS_OK);
+    CHECK(has_line(&r, NULL,
+                   "HugePages_Total:       1\nHugePages_Free:        1\n"
+                   "HugePages_Rsvd:        0\nHugePages_Surp:        0"));
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_2M, 0, &got), VMS_OK);
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_4K, 1, &got), VMS_ERR_INVAL);
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_2M, 100000, &got), VMS_OK);
+    CHECK(got > 0 && got < 32); /* as many as free memory holds */
+    CHECK_EQ(vms_kernel_set_hugepages(r.k, VMS_PG_2M, 0, &got), VMS_OK);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
 /* The contract's JSON members. */
 static void test_json(void)
 {
@@ -894,6 +969,7 @@ int main(int argc, char **argv)
     test_compaction();
     test_kcompactd();
     test_hugetlb();
+    test_hugetlb_sizing();
     test_json();
     test_arches();
     return th_finish();

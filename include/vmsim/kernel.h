@@ -191,14 +191,16 @@ typedef struct vms_kernel_config {
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
     unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
     /* khugepaged's timer and limits (docs/HUGEPAGES.md "khugepaged"): */
-    uint64_t khugepaged_sleep;    /* [30000000000] cycles khugepaged sleeps between runs
-                                     (scan_sleep_millisecs: Linux's 10 s at 3 GHz); it runs
-                                     at the first kernel entry after; 0: only when called */
-    unsigned thp_max_ptes_swap;   /* [64] swap PTEs a collapse may read back (max_ptes_swap) */
-    unsigned thp_max_ptes_shared; /* [256] PTEs of pages other processes map too that a
-                                     collapse may copy (max_ptes_shared) */
-    vms_thp_defrag thp_defrag;    /* [madvise] compaction for a failed THP allocation */
-    int kcompactd_core;           /* [-1] core charged for kcompactd's work; -1: nobody */
+    uint64_t khugepaged_sleep;        /* [30000000000] cycles khugepaged sleeps between runs
+                                         (scan_sleep_millisecs: Linux's 10 s at 3 GHz); it runs
+                                         at the first kernel entry after; 0: only when called */
+    unsigned thp_max_ptes_swap;       /* [64] swap PTEs a collapse may read back (max_ptes_swap) */
+    unsigned thp_max_ptes_shared;     /* [256] PTEs of pages other processes map too that a
+                                         collapse may copy (max_ptes_shared) */
+    vms_thp_defrag thp_defrag;        /* [madvise] compaction for a failed THP allocation */
+    uint64_t nr_overcommit_hugepages; /* [0] 2 MiB surplus pages the pool may take from the
+                                         buddy allocator beyond hugepages (HugePages_Surp) */
+    int kcompactd_core;               /* [-1] core charged for kcompactd's work; -1: nobody */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
@@ -449,6 +451,16 @@ vms_status vms_kernel_khugepaged_show(vms_kernel *k, vms_strbuf *sb);
  * unmovable frames towards the top. Returns the pages migrated. Its cycles go to no core
  * (kernel_cycles only). */
 uint64_t vms_kernel_compact(vms_kernel *k);
+
+/* Resize the hugetlb pool of `size` (VMS_PG_2M or VMS_PG_1G) to n persistent pages at run
+ * time (Linux: echo n > /proc/sys/vm/nr_hugepages): surplus pages become persistent, then
+ * new pages come from the buddy allocator while it has free blocks; shrinking frees free
+ * unreserved pages, and pages still in use above n become surplus (freed when released).
+ * *total (may be NULL) gets the persistent size reached. VMS_ERR_INVAL for another size. */
+vms_status vms_kernel_set_hugepages(vms_kernel *k, vms_pgsize size, uint64_t n, uint64_t *total);
+
+/* /proc/sys/vm/nr_overcommit_hugepages of the 2 MiB pool at run time. */
+vms_status vms_kernel_set_overcommit_hugepages(vms_kernel *k, uint64_t n);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 

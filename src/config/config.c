@@ -219,6 +219,8 @@ static const key keys[] = {
      "2 MiB hugetlb pages reserved at boot (the pool MAP_HUGETLB takes from)"},
     {"hugepages_1g", K_U64, KC(hugepages_1g), 0, UINT64_C(1) << 14,
      "1 GiB hugetlb pages reserved at boot (hugepagesz=1G hugepages=N)"},
+    {"nr_overcommit_hugepages", K_U64, KC(nr_overcommit_hugepages), 0, UINT64_C(1) << 24,
+     "2 MiB surplus hugetlb pages the pool may take from free memory beyond hugepages"},
     {"khugepaged.core", K_KHUGE, 0, 0, 0,
      "core charged for khugepaged's work, or none (counted apart)"},
     {"khugepaged.pages", K_UINT, KC(khugepaged_pages), 512, UINT64_C(1) << 24,

@@ -80,10 +80,13 @@ static inline unsigned vmsi_vma_pkey(unsigned flags)
 
 typedef struct vmsi_mm vmsi_mm;
 
-/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot, free
- * ones on a stack; resv pages are promised to mappings (HugePages_Rsvd). */
+/* A hugetlb pool of one page size (Linux struct hstate): pages reserved at boot or at
+ * run time, free ones on a stack; resv pages are promised to mappings (HugePages_Rsvd);
+ * surplus pages (of total) came from the buddy allocator beyond the persistent size, up
+ * to overcommit, and go back to it when freed (HugePages_Surp). */
 typedef struct vmsi_hpool {
-    uint64_t total, nfree, resv, cap;
+    uint64_t total, nfree, resv, surplus, overcommit;
+    size_t cap;
     uint64_t *free; /* nfree pfns (heads), room for cap */
 } vmsi_hpool;
 typedef struct vmsi_proc vmsi_proc;

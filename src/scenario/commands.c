@@ -60,12 +60,14 @@ const scn_def vmsi_scn_commands[] = {
     {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
+    {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
+    {"sysctl", OP_SYSCTL, P(daemon), R(daemon),
+     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1", false},
     {"vm", OP_VM, P(vm), R(vm),
      "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N] "
      "[host-levels N] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
      "ept|npt|exits",
      false},
-    {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

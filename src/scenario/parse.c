@@ -1304,10 +1304,37 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
+static const char *const sysctl_keys[] = {"vm.nr_hugepages", "vm.nr_overcommit_hugepages",
+                                          "vm.compact_memory"};
+
+/* sysctl KEY=VALUE: the key's index in c->dir, the value in c->count. */
+static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
+{
+    const char *eq = n == 2 && !t[1].quoted ? memchr(t[1].s, '=', t[1].len) : NULL;
+    if (!eq)
+        return fail(p, "expected '%s'", usage_of(c));
+    size_t klen = (size_t)(eq - t[1].s);
+    for (c->dir = 0; c->dir < 3; c->dir++)
+        if (strlen(sysctl_keys[c->dir]) == klen && !memcmp(t[1].s, sysctl_keys[c->dir], klen))
+            break;
+    if (c->dir == 3)
+        return fail(p,
+                    "expected vm.nr_hugepages, vm.nr_overcommit_hugepages or "
+                    "vm.compact_memory before '=', got '%.*s'",
+                    (int)klen, t[1].s);
+    if (!vms_parse_u64(eq + 1, false, &c->count) || c->count > (UINT64_C(1) << 24) ||
+        (c->dir == 2 && c->count != 1))
+        return fail(p, "expected %s after '%s=', got '%s'",
+                    c->dir == 2 ? "1" : "a page count up to 16777216", sysctl_keys[c->dir], eq + 1);
+    return VMS_OK;
+}
+
 /* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan;
- * compact: no operand. */
+ * compact: no operand; sysctl KEY=VALUE. */
 vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
 {
+    if (c->op == OP_SYSCTL)
+        return parse_sysctl(p, t, n, c);
     c->count = 1;
     if (n > 2 || (c->op == OP_COMPACT && n > 1))
         return fail(p, "expected '%s'", usage_of(c));

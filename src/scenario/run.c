@@ -1695,7 +1695,21 @@ vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
 {
     (void)t;
     const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
-    if (r->c->op == OP_COMPACT) {
+    if (r->c->op == OP_SYSCTL && r->c->dir < 2) {
+        uint64_t total = 0;
+        if (r->c->dir == 0)
+            vms_kernel_set_hugepages(r->k, VMS_PG_2M, r->c->count, &total);
+        else
+            vms_kernel_set_overcommit_hugepages(r->k, r->c->count);
+        say(r, "sysctl vm.%s=%" PRIu64, r->c->dir ? "nr_overcommit_hugepages" : "nr_hugepages",
+            r->c->count);
+        if (r->c->dir == 0)
+            say(r, " -> %" PRIu64 " persistent huge page%s", total, total == 1 ? "" : "s");
+        say(r, "\n");
+        flush(r, false);
+        return VMS_OK;
+    }
+    if (r->c->op == OP_COMPACT || r->c->op == OP_SYSCTL) {
         uint64_t moved = vms_kernel_compact(r->k);
         say(r, "compact: %" PRIu64 " page%s migrated\n", moved, moved == 1 ? "" : "s");
         flush(r, false);

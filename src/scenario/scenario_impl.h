@@ -50,9 +50,11 @@ typedef enum scn_op {
     OP_KWRITE,    /* kwrite NAME ADDR DATA [nostac]: the kernel writes user memory */
     /* khugepaged [RUNS]: run khugepaged's scan now */
     OP_KHUGEPAGED,
-    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
     /* compact: compact all of RAM now (compact_memory) */
     OP_COMPACT,
+    /* sysctl vm.KEY=VALUE: nr_hugepages, nr_overcommit_hugepages, compact_memory */
+    OP_SYSCTL,
+    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
 } scn_op;
 
 typedef enum scn_expect {

@@ -53,6 +53,17 @@ frag_case never 0 2 0 0
 frag_case always 2 0 2 0
 frag_case defer+madvise 2 0 2 0
 
+# hugetlb pools at run time: sysctl vm.nr_hugepages grows the pool, a MAP_HUGETLB mapping
+# reserves from it; without a pool the mmap is refused (ENOMEM), as Linux does.
+printf '%s\n' 'spawn db' 'mmap db auto 4M rw huge=2M expect error' 'sysctl vm.nr_hugepages=3' \
+    'mmap db auto 4M rw huge=2M as h' 'write db h "x"' 'show meminfo' 'sysctl vm.nr_overcommit_hugepages=1' \
+    'mmap db auto 4M rw huge=2M' 'show meminfo' 'sysctl vm.compact_memory=1' >"$tmp/h.scn"
+"$vmsim" run "$tmp/h.scn" >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "^sysctl vm.nr_hugepages=3 -> 3 persistent huge pages$" "$tmp/out" &&
+    grep -q "^HugePages_Total:       3$" "$tmp/out" && grep -q "^HugePages_Rsvd:        1$" "$tmp/out" &&
+    grep -q "^HugePages_Total:       4$" "$tmp/out" && grep -q "^HugePages_Surp:        1$" "$tmp/out" &&
+    grep -q "^compact: [0-9]* pages\? migrated$" "$tmp/out" && ok || { bad "sysctl hugetlb (exit $rc)"; cat "$tmp/out" >&2; }
+
 # Syntax errors name the file, the line and what was expected.
 err_case() { # err_case TEXT EXPECTED-MESSAGE
     printf '%b' "$1" >"$tmp/e.scn"
@@ -62,6 +73,9 @@ err_case() { # err_case TEXT EXPECTED-MESSAGE
 err_case 'khugepaged 0\n' "e.scn:1: expected a count of runs from 1 to 1000000, got '0'"
 err_case 'khugepaged x\n' "e.scn:1: expected a count of runs from 1 to 1000000, got 'x'"
 err_case 'khugepaged 1 2\n' "e.scn:1: expected 'khugepaged [RUNS]'"
+err_case 'sysctl vm.swappiness=1\n' "expected vm.nr_hugepages, vm.nr_overcommit_hugepages or vm.compact_memory before '=', got 'vm.swappiness'"
+err_case 'sysctl vm.compact_memory=2\n' "expected 1 after 'vm.compact_memory=', got '2'"
+err_case 'sysctl vm.nr_hugepages\n' "e.scn:1: expected 'sysctl vm.nr_hugepages=N"
 err_case 'compact now\n' "e.scn:1: expected 'compact'"
 err_case 'show buddy\n' "khugepaged or buddyinfo after 'show', got 'buddy'"
 

@@ -1,24 +1,33 @@
 /*
  * hugetlb.c — hugetlbfs pools (Linux mm/hugetlb.c, much reduced): pages of 2 MiB and
- * 1 GiB reserved from the buddy allocator at boot (hugepages=N, hugepagesz=1G
- * hugepages=N: kernel.hugepages, kernel.hugepages_1g), handed to MAP_HUGETLB mappings.
+ * 1 GiB from the buddy allocator, reserved at boot (hugepages=N, hugepagesz=1G
+ * hugepages=N: kernel.hugepages, kernel.hugepages_1g) or at run time (nr_hugepages),
+ * handed to MAP_HUGETLB mappings.
  *
  *   mmap(MAP_HUGETLB) of n pages   -> reserve n pages (HugePages_Rsvd); fewer free
- *                                     unreserved pages than n: ENOMEM (VMS_ERR_NOTFOUND),
- *                                     unless MAP_NORESERVE
+ *                                     unreserved pages than n: surplus pages from the
+ *                                     buddy allocator while nr_overcommit_hugepages
+ *                                     allows (gather_surplus_pages), else ENOMEM
+ *                                     (VMS_ERR_NOTFOUND) — also with no pool at all;
+ *                                     MAP_NORESERVE reserves nothing
  *   first fault of a page          -> a zeroed pool page (consuming a reservation when the
- *                                     VMA holds them); none free: SIGBUS (overcommitted)
- *   last unmap of a page           -> back to the pool's free list
- *   munmap / exit of a VMA part    -> its reservations of pages never faulted go back
+ *                                     VMA holds them); none free: a surplus page if
+ *                                     overcommit allows, else SIGBUS
+ *   last unmap of a page           -> back to the pool's free list; a surplus page back to
+ *                                     the buddy allocator
+ *   munmap / exit of a VMA part    -> its reservations of pages never faulted go back (and
+ *                                     surplus pages no longer needed to the buddy)
+ *   nr_hugepages = N (run time)    -> set_max_huge_pages: surplus pages become persistent,
+ *                                     then new ones from the buddy allocator; shrinking
+ *                                     frees free unreserved pages, and pages still in use
+ *                                     above N become surplus
  *
  * Invariants: every pool page is an allocated block of order 9 (18) flagged HUGETLB and
  * ANON; the pool holds one reference on each (so refcount == mapcount + 1, and a free
- * pool page has refcount 1); nfree counts the pages with refcount 1, resv <= nfree.
- * Reservations belong to the VMA that made them (VMSI_VM_HUGE* without NORESERVE);
- * a forked child's copy holds none (Linux HPAGE_RESV_OWNER), so its faults and COW
- * copies take unreserved pages. With no pool configured for a size (total 0), explicit
- * huge pages come from the buddy allocator at fault time as before pools existed
- * (docs/HUGEPAGES.md; Linux would fail the mmap).
+ * pool page has refcount 1); nfree counts the pages with refcount 1, resv <= nfree,
+ * surplus <= total. Reservations belong to the VMA that made them (VMSI_VM_HUGE*
+ * without NORESERVE); a forked child's copy holds none (Linux HPAGE_RESV_OWNER), so its
+ * faults and COW copies take unreserved pages.
  */
 #include <assert.h>
 
@@ -36,36 +45,63 @@ static unsigned order_of(unsigned pool)
     return pool ? VMS_FRAMES_ORDER_1G : VMS_FRAMES_ORDER_2M;
 }
 
-/* Fill one pool with n pages from the buddy allocator (as many as there are). */
-static vms_status pool_fill(vms_kernel *k, unsigned pool, uint64_t n, vms_err *err)
+/* One new page from the buddy allocator onto pool's free list: false when no block is
+ * free (or no host memory for the list). */
+static bool pool_add(vms_kernel *k, unsigned pool)
 {
     vmsi_hpool *h = &k->hpool[pool];
-    if (!n)
-        return VMS_OK;
-    h->free = vmsi_calloc(k->a, n, sizeof *h->free);
-    h->cap = n;
-    if (!h->free)
-        return vmsi_err(err, VMS_ERR_NOMEM, "hugetlb: out of host memory");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t pfn;
-        if (vms_frames_alloc(k->fr, order_of(pool), &pfn, NULL) != VMS_OK) {
+    uint64_t pfn;
+    if (!vmsi_grow_to(k->a, (void **)&h->free, &h->cap, (size_t)h->nfree + 1, sizeof *h->free,
+                      16) ||
+        vms_frames_alloc(k->fr, order_of(pool), &pfn, NULL) != VMS_OK)
+        return false;
+    vms_frames_set_flags(k->fr, pfn, VMSI_FRAME_HUGETLB | VMS_FRAME_ANON, 0);
+    h->free[h->nfree++] = pfn;
+    h->total++;
+    return true;
+}
+
+/* A free pool page (the top of the stack) back to the buddy allocator. */
+static void pool_drop(vms_kernel *k, unsigned pool)
+{
+    vmsi_hpool *h = &k->hpool[pool];
+    assert(h->nfree > 0 && h->total > 0);
+    uint64_t pfn = h->free[--h->nfree];
+    vms_frames_set_flags(k->fr, pfn, 0, VMSI_FRAME_HUGETLB | VMS_FRAME_ANON);
+    vms_frames_put(k->fr, pfn, NULL);
+    h->total--;
+}
+
+/* return_unused_surplus_pages: free surplus pages no reservation needs any more. */
+static void drop_unused_surplus(vms_kernel *k, unsigned pool)
+{
+    vmsi_hpool *h = &k->hpool[pool];
+    while (h->surplus > 0 && h->nfree > h->resv) {
+        pool_drop(k, pool);
+        h->surplus--;
+    }
+}
+
+/* Fill one pool with n pages at boot (as many as there are, logged as Linux does). */
+static void pool_fill(vms_kernel *k, unsigned pool, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!pool_add(k, pool)) {
             vmsi_log(k, VMS_LOG_WARNING,
                      "HugeTLB: allocating %llu of page size %s failed.  Only allocated %llu "
                      "hugepages.",
                      (unsigned long long)n, pool ? "1.00 GiB" : "2.00 MiB", (unsigned long long)i);
-            break;
+            return;
         }
-        vms_frames_set_flags(k->fr, pfn, VMSI_FRAME_HUGETLB | VMS_FRAME_ANON, 0);
-        h->free[h->nfree++] = pfn;
-        h->total++;
-    }
-    return VMS_OK;
 }
 
 vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err)
 {
-    vms_status st = pool_fill(k, 0, k->cfg.hugepages, err);
-    return st == VMS_OK ? pool_fill(k, 1, k->cfg.hugepages_1g, err) : st;
+    (void)err;
+    pool_fill(k, 0, k->cfg.hugepages);
+    pool_fill(k, 1, k->cfg.hugepages_1g);
+    k->hpool[0].overcommit = k->cfg.nr_overcommit_hugepages;
+    return VMS_OK;
 }
 
 void vmsi_hugetlb_destroy(vms_kernel *k)
@@ -78,35 +114,55 @@ void vmsi_hugetlb_destroy(vms_kernel *k)
         }
         if (h->free)
             vmsi_free(k->a, h->free, h->cap * sizeof *h->free);
-        *h = (vmsi_hpool){0, 0, 0, 0, NULL};
+        *h = (vmsi_hpool){0, 0, 0, 0, 0, 0, NULL};
     }
 }
 
 bool vmsi_hugetlb_pooled(const vms_kernel *k, vms_pgsize size)
 {
-    return size != VMS_PG_4K && k->hpool[pool_of(size)].total > 0;
+    (void)k;
+    return size != VMS_PG_4K; /* every explicit huge page comes from a pool, as in Linux */
 }
 
 vms_status vmsi_hugetlb_reserve(vms_kernel *k, vms_pgsize size, int64_t npages, vms_err *err)
 {
-    vmsi_hpool *h = &k->hpool[pool_of(size)];
+    unsigned pool = pool_of(size);
+    vmsi_hpool *h = &k->hpool[pool];
     if (npages < 0) {
         assert(h->resv >= (uint64_t)-npages);
         h->resv -= (uint64_t)-npages;
+        drop_unused_surplus(k, pool);
         return VMS_OK;
     }
-    if (h->nfree - h->resv < (uint64_t)npages)
+    uint64_t avail = h->nfree - h->resv, need = (uint64_t)npages > avail ? npages - avail : 0;
+    if (need > 0 && h->surplus + need <= h->overcommit) {
+        uint64_t got = 0;
+        while (got < need && pool_add(k, pool))
+            got++;
+        h->surplus += got;
+        if (got < need) /* the buddy allocator ran out: give them back */
+            drop_unused_surplus(k, pool);
+        else
+            need = 0;
+    }
+    if (need > 0)
         return vmsi_err(err, VMS_ERR_NOTFOUND,
-                        "mmap: ENOMEM: %lld huge pages to reserve, %llu free and unreserved",
-                        (long long)npages, (unsigned long long)(h->nfree - h->resv));
+                        "mmap: ENOMEM: %lld huge pages to reserve, %llu free and unreserved "
+                        "(nr_hugepages %llu, surplus %llu of nr_overcommit_hugepages %llu)",
+                        (long long)npages, (unsigned long long)avail,
+                        (unsigned long long)(h->total - h->surplus), (unsigned long long)h->surplus,
+                        (unsigned long long)h->overcommit);
     h->resv += (uint64_t)npages;
     return VMS_OK;
 }
 
 uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved)
 {
-    vmsi_hpool *h = &k->hpool[pool_of(size)];
+    unsigned pool = pool_of(size);
+    vmsi_hpool *h = &k->hpool[pool];
     reserved = reserved && h->resv > 0; /* a VMA refaulting a page it zapped: unreserved */
+    if (!reserved && h->nfree <= h->resv && h->surplus < h->overcommit && pool_add(k, pool))
+        h->surplus++; /* alloc_surplus_hugetlb_folio */
     if (h->nfree == 0 || (!reserved && h->nfree <= h->resv))
         return 0; /* the free pages are all promised to others */
     uint64_t pfn = h->free[--h->nfree];
@@ -122,11 +178,43 @@ bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn)
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     if (!f || !(f->flags & VMSI_FRAME_HUGETLB) || f->refcount != 1)
         return false;
-    vmsi_hpool *h = &k->hpool[f->order == VMS_FRAMES_ORDER_1G ? 1 : 0];
-    assert(h->nfree < h->total);
+    unsigned pool = f->order == VMS_FRAMES_ORDER_1G ? 1 : 0;
+    vmsi_hpool *h = &k->hpool[pool];
+    assert(h->nfree < h->total && h->nfree < h->cap);
     vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_DIRTY | VMS_FRAME_LOCKED);
     h->free[h->nfree++] = pfn;
+    if (h->surplus > 0) { /* free_huge_folio of a surplus page: back to the buddy */
+        pool_drop(k, pool);
+        h->surplus--;
+    }
     return true;
+}
+
+vms_status vms_kernel_set_hugepages(vms_kernel *k, vms_pgsize size, uint64_t n, uint64_t *total)
+{
+    if (size != VMS_PG_2M && size != VMS_PG_1G)
+        return VMS_ERR_INVAL;
+    unsigned pool = pool_of(size);
+    vmsi_hpool *h = &k->hpool[pool];
+    /* Grow: surplus pages in use become persistent first, then new pages. */
+    while (h->surplus > 0 && h->total - h->surplus < n)
+        h->surplus--;
+    while (h->total - h->surplus < n && pool_add(k, pool))
+        ;
+    /* Shrink: free pages nobody reserved go back; pages in use above n become surplus. */
+    while (h->total - h->surplus > n && h->nfree > h->resv)
+        pool_drop(k, pool);
+    while (h->total - h->surplus > n)
+        h->surplus++;
+    if (total)
+        *total = h->total - h->surplus;
+    return VMS_OK;
+}
+
+vms_status vms_kernel_set_overcommit_hugepages(vms_kernel *k, uint64_t n)
+{
+    k->hpool[0].overcommit = n;
+    return VMS_OK;
 }
 
 static void count_leaf(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
@@ -158,5 +246,6 @@ void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end)
         uint64_t unfaulted = pages - vmsi_hugetlb_count(mm, s, e);
         vmsi_hpool *h = &k->hpool[pool_of(size)];
         h->resv -= unfaulted < h->resv ? unfaulted : h->resv;
+        drop_unused_surplus(k, pool_of(size));
     }
 }

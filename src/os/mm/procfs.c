@@ -263,7 +263,7 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
                                "HugePages_Rsvd:    %5llu\nHugePages_Surp:    %5llu\n"
                                "Hugepagesize:   %8llu kB\nHugetlb:        %8llu kB\n",
                                (unsigned long long)h->total, (unsigned long long)h->nfree,
-                               (unsigned long long)h->resv, 0ULL, 2048ULL,
+                               (unsigned long long)h->resv, (unsigned long long)h->surplus, 2048ULL,
                                (unsigned long long)hugetlb_kb);
     return st;
 }
@@ -471,7 +471,7 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"fail\":%llu,\"migrate_scanned\":%llu,\"free_scanned\":%llu,"
             "\"kcompactd_wake\":%llu,\"kcompactd_success\":%llu,\"kcompactd_cycles\":%llu,"
             "\"manual\":%llu},"
-            "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":0,"
+            "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":%llu,"
             "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
             k->cfg.thp == VMS_THP_ALWAYS    ? "always"
             : k->cfg.thp == VMS_THP_MADVISE ? "madvise"
@@ -485,8 +485,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->compact_success), U(s->compact_migrate), U(s->compact_fail),
             U(s->compact_migrate_scanned), U(s->compact_free_scanned), U(s->kcompactd_wake),
             U(s->kcompactd_success), U(s->kcompactd_cycles), U(s->compact_manual),
-            U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[1].total),
-            U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
+            U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[0].surplus),
+            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);
