@@ -147,8 +147,8 @@ bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, v
      * walk's references go through the caches as it is made. */
     for (unsigned exits = 0;; exits++) {
         uint64_t r0 = c->wstats.mem_refs;
-        ok = vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats,
-                             t);
+        ok =
+            vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats, t);
         if (c->m->ms)
             c->cycles += nested_walk_mem(c, t, c->wstats.mem_refs - r0, ok);
         if (ok || fault->kind != VMS_FAULT_S2 || !c->vm_exit_fn || exits == 8 ||

@@ -46,7 +46,8 @@
 #define HBM_MAXLEVELS 8u
 #define NONE          UINT64_MAX
 
-_Static_assert(sizeof(vms_frame) == 24 + sizeof(uintptr_t), "vms_frame is 32 bytes on a 64-bit host");
+_Static_assert(sizeof(vms_frame) == 24 + sizeof(uintptr_t),
+               "vms_frame is 32 bytes on a 64-bit host");
 
 /* A hierarchical bitmap of nbits bits; level l has words w[off[l] …]. */
 typedef struct hbm {
