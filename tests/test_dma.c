@@ -426,6 +426,35 @@ static void test_physical_and_rogue(void)
     rig_down(&r, false); /* teardown skips the foreign entry: no leak, no crash */
 }
 
+/* A rogue device sets a reserved bit in a PTE (found by fuzz_scenario: the fault handler
+ * asserted "the kernel wrote a reserved bit", aborting the host process): the access's
+ * reserved-bit fault is a simulated panic, "Bad pagetable", as Linux's pgtable_bad(). */
+static void test_rogue_reserved_bit(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, NULL, 4));
+    CHECK_EQ(vms_dma_iommu_enable(r.k, r.io, false, NULL), VMS_OK);
+    vms_task *t = proc_with_buf(&r, "p", 4096, RW);
+    CHECK_EQ(vms_proc_write(r.k, t, BUF, "pa", 2), VMS_ACCESS_OK);
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK, pte = 0, ptep = 0;
+    for (unsigned l = 4; l >= 1; l--) {
+        ptep = table + 8u * vms_va_index(BUF, l);
+        CHECK(vms_dev_dma(r.raw, ptep, &pte, 8, VMS_ACC_READ).ok);
+        table = vms_pte_addr(pte);
+    }
+    uint64_t evil = pte | (UINT64_C(1) << 51); /* above MAXPHYADDR: reserved */
+    CHECK(vms_dev_dma(r.raw, ptep, &evil, 8, VMS_ACC_WRITE).ok);
+    vms_core_invlpg(vms_machine_core(r.m, 0), BUF);
+    char buf[2];
+    CHECK_EQ(vms_proc_read(r.k, t, BUF, buf, 2), VMS_ACCESS_OOM); /* VMS_ERR_PANIC inside */
+    const char *why = NULL;
+    CHECK(vms_kernel_panicked(r.k, &why));
+    CHECK(why && strstr(why, "Bad pagetable: a reserved bit") != NULL);
+    rig_down(&r, false);
+}
+
 /* The NIC receives into a pinned user buffer; the block device reads a file into one. */
 static void test_drivers(void)
 {
@@ -1026,6 +1055,7 @@ int main(int argc, char **argv)
     test_pinned_semantics();
     test_pinned_under_pressure();
     test_physical_and_rogue();
+    test_rogue_reserved_bit();
     test_drivers();
     test_la57();
     test_alloc_failures();

@@ -525,7 +525,14 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
         return h == VMSI_HASH_FILLED  ? (k->st.hash_faults++, VMSI_FAULT_DONE)
                : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
                                       : account(k, VMSI_FAULT_BUS, fi);
-    assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
+    if (ec & VMS_FAULTF_RSVD) { /* pgtable_bad(): the kernel never writes a reserved bit,
+                                   so something else did (a device with the IOMMU off) */
+        vmsi_panic(k,
+                   "Bad pagetable: a reserved bit in the entry for va %llx (error code %x; "
+                   "the kernel did not write it)",
+                   (unsigned long long)addr, (unsigned)ec);
+        return account(k, VMSI_FAULT_PANIC, fi);
+    }
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
         return account(k, VMSI_FAULT_SEGV, fi);
