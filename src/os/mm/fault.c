@@ -561,7 +561,14 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
             uint64_t ptep = 0;
             vms_pgsize size;
             uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
-            if (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte))) {
+            /* As GUP's faultin_page loop: fault again while a write still finds the page
+             * read-only — a swap-in of a page other PTEs still share maps it read-only,
+             * and only the write-protect fault that follows gives this mm its own copy
+             * (without it a DMA pin took the swap-cache page the other processes would
+             * swap in: found by test_kernel_diff's mixed sequences). */
+            for (unsigned tries = 0;
+                 tries < 2 && (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte)));
+                 tries++) {
                 vmsi_fault_info fi = {0, false};
                 vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
                 if (r != VMSI_FAULT_DONE)
