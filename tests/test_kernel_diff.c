@@ -471,7 +471,7 @@ typedef struct mx_world {
     mx_obj obj[MX_MAXOBJ]; /* 0: the file, 1: shm, then shared anonymous mappings */
     unsigned nobj;
     vms_file *file, *shm;
-    unsigned long ops, reads, segvs, dmas, migrations, cows;
+    unsigned long ops, reads, segvs, dmas, migrations, cows, probes;
 } mx_world;
 
 static uint64_t mrnd(mx_world *w, uint64_t n)
@@ -747,13 +747,13 @@ static bool mx_access(mx_world *w, unsigned i, bool write)
     mx_mm *m = p->mm;
     static unsigned cand[MX_PAGES];
     unsigned nc = mx_candidates(m, write, cand);
-    uint64_t off = (nc && mrnd(w, 16) != 0) ? cand[mrnd(w, nc)] * UINT64_C(4096) + mrnd(w, 4096)
+    uint64_t off = (nc && mrnd(w, 32) != 0) ? cand[mrnd(w, nc)] * UINT64_C(4096) + mrnd(w, 4096)
                                             : mrnd(w, MX_PAGES * UINT64_C(4096) - 1);
     size_t len = 1 + (size_t)mrnd(w, mrnd(w, write ? 8 : 2) == 0 ? 3 * 4096 : 64);
     if (off + len > MX_PAGES * UINT64_C(4096))
         len = MX_PAGES * UINT64_C(4096) - off;
 #define MX_ALLOWED(pg) (m->pe[pg].prot > 0 && (!write || (m->pe[pg].prot & VMS_PROT_WRITE)))
-    if (mrnd(w, 8) != 0 && MX_ALLOWED(off / 4096)) { /* mostly inside what it may touch */
+    if (mrnd(w, 16) != 0 && MX_ALLOWED(off / 4096)) { /* mostly inside what it may touch */
         uint64_t end = off / 4096 + 1;
         while (end < MX_PAGES && MX_ALLOWED(end))
             end++;
@@ -803,7 +803,7 @@ static bool mx_access(mx_world *w, unsigned i, bool write)
 }
 
 /* A DMA through the IOMMU into pinned pages of process i (read-write mappings only): the
- * device writes (the pin breaks COW first, as FOLL_WRITE) or reads; a reclaim may run
+ * device writes or reads (the pin breaks COW first in any case); a reclaim may run
  * while the pages are pinned. */
 static void mx_dma(mx_world *w, unsigned i)
 {
@@ -830,9 +830,10 @@ static void mx_dma(mx_world *w, unsigned i)
         fprintf(stderr, "mixed: op %lu: dma map: %s\n", w->ops, err.msg);
         return;
     }
-    if (dir != VMS_DMA_TO_DEVICE)
-        for (uint64_t pg = off / 4096; pg <= (off + len - 1) / 4096; pg++)
-            mx_cow(w, m, (unsigned)pg);
+    /* dma.h: the pin write-faults private writable pages whatever the direction, so a
+     * MAP_PRIVATE file page gets its copy now. */
+    for (uint64_t pg = off / 4096; pg <= (off + len - 1) / 4096; pg++)
+        mx_cow(w, m, (unsigned)pg);
     mx_check(w);
     if (mrnd(w, 3) == 0) { /* pinned pages stay where the device writes */
         uint64_t got;
@@ -860,6 +861,73 @@ static void mx_dma(mx_world *w, unsigned i)
     CHECK_EQ(vms_dma_unmap(w->k, w->dd, iova, NULL), VMS_OK);
 }
 
+/* A shootdown probe: thread B of process i reads a page (its core now caches the
+ * translation), thread A on another core unmaps it, write-protects it, takes every right
+ * or drops its contents (DONTNEED), and B at once reads or writes it again: B's core keeps
+ * running the same address space, so only the shootdown can stop B using its stale TLB
+ * entry (a read of the freed or reused frame, a write through a read-only page). */
+static void mx_probe(mx_world *w, unsigned i)
+{
+    mx_proc *p = &w->p[i];
+    mx_mm *m = p->mm;
+    if (p->ntask < 2)
+        return;
+    vms_task *ta = p->task[mrnd(w, p->ntask)], *tb = p->task[mrnd(w, p->ntask)];
+    vms_task_info ia, ib;
+    vms_task_get_info(ta, &ia);
+    vms_task_get_info(tb, &ib);
+    if (ia.core == ib.core)
+        return;
+    static unsigned cand[MX_PAGES];
+    unsigned nc = mx_candidates(m, true, cand);
+    if (!nc)
+        return;
+    unsigned pg = cand[mrnd(w, nc)];
+    uint64_t va = ARENA + pg * UINT64_C(4096) + mrnd(w, 4096);
+    uint8_t b = 0, was = 0;
+    vms_access_info info;
+    CHECK_EQ(vms_proc_access(w->k, tb, va, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
+    CHECK_EQ(info.outcome, VMS_ACCESS_OK); /* now dirty and writable in B's TLB */
+    mx_cow(w, m, pg);
+    *mx_byte(w, m, va - ARENA) = b;
+    unsigned how = (unsigned)mrnd(w, 4);
+    vms_status st =
+        how == 0   ? vms_sys_munmap(w->k, ta, va & ~UINT64_C(4095), 4096, NULL)
+        : how == 1 ? vms_sys_mprotect(w->k, ta, va & ~UINT64_C(4095), 4096, VMS_PROT_READ, NULL)
+        : how == 2 ? vms_sys_mprotect(w->k, ta, va & ~UINT64_C(4095), 4096, VMS_PROT_NONE, NULL)
+                   : vms_sys_madvise(w->k, ta, va & ~UINT64_C(4095), 4096, VMS_MADV_DONTNEED, NULL);
+    CHECK_EQ(st, VMS_OK);
+    mx_pent *e = &m->pe[pg];
+    if (how == 0)
+        *e = (mx_pent){-1, MX_NONE, 0, 0};
+    else if (how < 3)
+        e->prot = (int8_t)(how == 1 ? VMS_PROT_READ : VMS_PROT_NONE);
+    else if (e->kind == MX_ANON)
+        memset(m->bytes + pg * UINT64_C(4096), 0, 4096);
+    else if (e->kind == MX_FCOW)
+        e->kind = MX_FPRIV;
+    bool write = how == 1 || (how == 3 && mrnd(w, 2));
+    bool ok = e->prot > 0 && (!write || (e->prot & VMS_PROT_WRITE));
+    b = (uint8_t)mrnd(w, 256);
+    was = b;
+    CHECK_EQ(
+        vms_proc_access(w->k, tb, va, write ? VMS_ACC_WRITE : VMS_ACC_READ, &b, 1, &info, NULL),
+        VMS_OK);
+    CHECK_EQ(info.outcome, ok ? VMS_ACCESS_OK : VMS_ACCESS_SEGV);
+    w->probes++;
+    if (info.outcome != VMS_ACCESS_OK) {
+        w->segvs++;
+        mx_drop(w, i);
+        return;
+    }
+    if (write) {
+        mx_cow(w, m, pg);
+        *mx_byte(w, m, va - ARENA) = was;
+    } else {
+        CHECK_EQ(b, *mx_byte(w, m, va - ARENA));
+    }
+}
+
 static void mx_step(mx_world *w)
 {
     w->ops++;
@@ -872,9 +940,9 @@ static void mx_step(mx_world *w)
     uint64_t got;
     if (r < 6)
         mx_fork(w, i);
-    else if (r < 11)
+    else if (r < 14)
         mx_thread(w, i);
-    else if (r < 13)
+    else if (r < 15)
         mx_thread_exit(w, i);
     else if (r < 16)
         mx_migrate(w, i);
@@ -898,6 +966,8 @@ static void mx_step(mx_world *w)
         vms_kernel_khugepaged(w->k);
     else if (r < 90)
         mx_dma(w, i);
+    else if (r < 104)
+        mx_probe(w, i);
     else
         mx_access(w, i, r < 140);
 }
@@ -954,14 +1024,16 @@ static void run_mixed(uint64_t seed, unsigned nops)
             break;
     }
     const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
-    printf("mixed: %lu ops, %lu reads, %lu segvs, %lu DMAs, %lu migrations, %lu file COWs; forks "
+    printf("mixed: %lu ops, %lu reads, %lu segvs, %lu DMAs, %lu migrations, %lu file COWs, %lu "
+           "probes; forks "
            "%llu, swap out %llu in %llu, thp %llu split %llu collapse %llu, major faults %llu\n",
-           w.ops, w.reads, w.segvs, w.dmas, w.migrations, w.cows, (unsigned long long)ks->forks,
-           (unsigned long long)ks->pswpout, (unsigned long long)ks->pswpin,
-           (unsigned long long)ks->thp_anon_fault_alloc, (unsigned long long)ks->thp_split_page,
-           (unsigned long long)ks->thp_collapse_alloc, (unsigned long long)ks->pgmajfault);
+           w.ops, w.reads, w.segvs, w.dmas, w.migrations, w.cows, w.probes,
+           (unsigned long long)ks->forks, (unsigned long long)ks->pswpout,
+           (unsigned long long)ks->pswpin, (unsigned long long)ks->thp_anon_fault_alloc,
+           (unsigned long long)ks->thp_split_page, (unsigned long long)ks->thp_collapse_alloc,
+           (unsigned long long)ks->pgmajfault);
     /* Each part of the mix happened (a sequence that never swapped tests nothing of swap). */
-    CHECK(w.dmas > 0 && w.cows > 0 && ks->pswpout > 0 && ks->pswpin > 0 &&
+    CHECK(w.dmas > 0 && w.cows > 0 && w.probes > 0 && ks->pswpout > 0 && ks->pswpin > 0 &&
           ks->thp_anon_fault_alloc > 0 && ks->thp_split_page > 0 && w.migrations > 0);
     while (w.np)
         mx_drop(&w, 0);
