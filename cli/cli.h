@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "vmsim/config.h"
+#include "vmsim/events.h"
 #include "vmsim/machine.h"
 #include "vmsim/replay.h"
 #include "vmsim/strbuf.h"
@@ -21,6 +22,11 @@ int cmd_explain(int argc, char **argv);
 int cmd_explain_aarch64(int argc, char **argv); /* explain --arch aarch64 */
 int cmd_explain_nested(int argc, char **argv);  /* explain --nested */
 int cmd_replay_vm(int argc, char **argv);       /* replay --vm */
+/* Their configuration (vm_config.c): the preset, then --config and --set in order; 0 or
+ * EXIT_USAGE (the error printed). cli_vm_config_arg: is a one of those three options
+ * (each takes a value)? */
+int cli_vm_config(int argc, char **argv, const char *cmd, vms_config *c);
+bool cli_vm_config_arg(const char *a);
 int cmd_presets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
@@ -43,6 +49,24 @@ int cmd_replay(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+
+/* ---- --events FILE (events.c) ---- */
+
+typedef struct cli_events {
+    FILE *f; /* NULL: not open */
+    const char *path, *cmd;
+    vms_machine *m;
+    vms_strbuf sb;
+    bool failed;
+} cli_events;
+
+/* Create path ("-": stdout) and install the JSON-lines writer as m's observer. Returns 0,
+ * or 1 (message printed) when the file cannot be created. */
+int cli_events_open(cli_events *w, const char *cmd, const char *path, vms_machine *m);
+
+/* Remove the observer and close the file (if open). Returns 0, or 1 (message printed)
+ * when a write failed. */
+int cli_events_close(cli_events *w);
 
 /* ---- replay as a function (cmd_replay.c), for sweeps ---- */
 

@@ -63,6 +63,12 @@ static const char usage[] =
     "                      major_faults and cycles are cumulative\n"
     "  --plot FILE.svg     draw the same series as an SVG chart (TLB miss rates and page\n"
     "                      faults per interval; `vmsim plot` draws a CSV later)\n"
+    "  --events FILE       write every event of the machine and kernel (TLB lookups, fills,\n"
+    "                      walk steps, faults and how they were resolved, PTE writes,\n"
+    "                      invalidations, shootdowns, swap, DMA) as JSON lines, one object\n"
+    "                      with a \"type\" per line (\"-\": standard output;\n"
+    "                      docs/EVENTS.md). Replays reference by reference while it is on\n"
+    "                      (the same counters)\n"
     "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
@@ -86,7 +92,7 @@ static const char usage[] =
 #define MAX_WARNINGS 20 /* warnings printed; the rest are counted */
 
 typedef struct replay_cli {
-    const char *preset, *config, *path, *csv_path, *plot_path;
+    const char *preset, *config, *path, *csv_path, *plot_path, *events_path;
     const char *sets[64];
     int nsets;
     bool json, slow, breakdown;
@@ -98,6 +104,7 @@ typedef struct replay_cli {
     vms_kernel *k;
     vms_config cfg; /* as configured, before replay's private writeback directory */
     FILE *csv;
+    cli_events events;    /* --events: the tap's JSON lines */
     cli_table series;     /* --plot: the CSV's rows, kept */
     vms_strbuf *members;  /* cli_replay_json: the JSON members go here, nothing to stdout */
     vms_trace_reader *rd; /* for the progress line's position */
@@ -179,6 +186,8 @@ static int option(replay_cli *o, const char *a, const char *v)
             return bad("bad --layout '%s': expected auto or recorded", v);
     } else if (!strcmp(a, "--csv")) {
         o->csv_path = v;
+    } else if (!strcmp(a, "--events")) {
+        o->events_path = v;
     } else if (!strcmp(a, "--plot")) {
         o->plot_path = v;
     } else if (!strcmp(a, "--interval")) {
@@ -224,6 +233,10 @@ static int parse(int argc, char **argv, replay_cli *o)
         return bad("--stats json and --csv - both want standard output");
     if (o->curves.rate > 0 && o->curves.n == 0)
         return bad("--curve-sample needs --curve");
+    if (o->events_path && !strcmp(o->events_path, "-") &&
+        (o->json || (o->csv_path && !strcmp(o->csv_path, "-"))))
+        return bad("--events - and %s both want standard output",
+                   o->json ? "--stats json" : "--csv -");
     return 0;
 }
 
@@ -248,6 +261,11 @@ static int start(replay_cli *o, vms_config *c)
     }
     if (st == VMS_OK)
         st = vms_machine_create(NULL, &c->machine, &o->m, &err);
+    /* --events: the observer goes on before the kernel boots, so its first CR3 loads and
+     * page-table writes are in the stream as they are in the counters. */
+    if (st == VMS_OK && o->events_path &&
+        cli_events_open(&o->events, "replay", o->events_path, o->m))
+        return 1;
     if (st == VMS_OK)
         st = vms_kernel_create(o->m, &kc, &o->k, &err);
     if (st != VMS_OK) {
@@ -646,6 +664,8 @@ int cmd_replay(int argc, char **argv)
     rc = boot(&o, &cfg);
     if (rc == 0)
         rc = replay(&o);
+    if (cli_events_close(&o.events) && rc == 0)
+        rc = 1;
     cli_curve_free(&o.curves);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);

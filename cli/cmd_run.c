@@ -27,6 +27,10 @@ static const char usage[] =
     "                      (repeatable); a scenario never writes a host file otherwise\n"
     "  --stats json        print only the counters, as JSON, on stdout (failures still go\n"
     "                      to stderr)\n"
+    "  --events FILE       write every event of the machine and kernel (TLB lookups and\n"
+    "                      fills, walk steps, faults and how the kernel resolved them, PTE\n"
+    "                      writes, invalidations, shootdowns, swap, DMA) to FILE as JSON\n"
+    "                      lines, one object with a \"type\" per line (docs/EVENTS.md)\n"
     "  -q, --quiet         no narration; only failures and the summary\n"
     "  -h, --help          this text\n"
     "\n"
@@ -44,7 +48,7 @@ static const char usage[] =
 extern const char cli_demo_scenario[];
 
 typedef struct run_opts {
-    const char *preset, *config, *path;
+    const char *preset, *config, *path, *events_path;
     const char *sets[64];
     int nsets;
     const char *writable[16];
@@ -105,6 +109,12 @@ static int parse(int argc, char **argv, run_opts *o)
             o->sets[o->nsets++] = argv[++i];
         } else if (!strcmp(a, "--writable") && v && o->nwritable < 16) {
             o->writable[o->nwritable++] = argv[++i];
+        } else if (!strcmp(a, "--events") && v) {
+            o->events_path = argv[++i];
+            if (!strcmp(o->events_path, "-")) {
+                cli_error("run", "--events -: standard output holds the narration; name a file");
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--stats") && v) {
             if (strcmp(argv[++i], "json")) {
                 cli_error("run", "bad --stats '%s': expected json", v);
@@ -185,6 +195,7 @@ static int run(run_opts *o, vms_scenario *sc)
     int rc = configure(o, sc, &cfg);
     if (rc)
         return rc;
+    vms_scenario_set_vm_config(sc, &cfg.vm); /* what `vm create` starts from */
     /* Results show the configuration as the user gave it; the kernel gets the private
      * temporary writeback directory (cli_tmp_writeback) when none was named. */
     vms_config shown = cfg;
@@ -193,9 +204,19 @@ static int run(run_opts *o, vms_scenario *sc)
     vms_machine *m = NULL;
     vms_kernel *k = NULL;
     vms_kernel_config kc = vms_config_kernel(&cfg);
-    if (vms_machine_create(NULL, &cfg.machine, &m, &err) != VMS_OK ||
-        vms_kernel_create(m, &kc, &k, &err) != VMS_OK) {
+    cli_events events = {0};
+    if (vms_machine_create(NULL, &cfg.machine, &m, &err) != VMS_OK) {
         cli_error("run", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    /* --events: on before the kernel boots, so the stream holds all the counters count */
+    if (o->events_path && cli_events_open(&events, "run", o->events_path, m)) {
+        vms_machine_destroy(m);
+        return 1;
+    }
+    if (vms_kernel_create(m, &kc, &k, &err) != VMS_OK) {
+        cli_error("run", "%s", err.msg);
+        cli_events_close(&events);
         vms_machine_destroy(m);
         return EXIT_USAGE;
     }
@@ -209,6 +230,8 @@ static int run(run_opts *o, vms_scenario *sc)
         summary(o, &shown, m, k, &res);
         rc = res.expects_failed || res.errors ? 1 : 0;
     }
+    if (cli_events_close(&events) && rc == 0)
+        rc = 1;
     vms_kernel_destroy(k);
     vms_machine_destroy(m);
     return rc;

@@ -41,6 +41,10 @@ static const char usage[] =
     "  --supervisor                translate in supervisor mode (default user mode)\n"
     "  --preset NAME               machine preset (default skylake; tiny has no page-walk\n"
     "                              cache)\n"
+    "  --config FILE, --set KEY=VALUE\n"
+    "                              configuration keys; the vm.* keys (vm.s2, vm.levels,\n"
+    "                              vm.host_levels, vm.host_page, vm.nested_tlb, vm.pwc.*)\n"
+    "                              are the defaults the flags above override\n"
     "  --stats json                print the machine's counters as JSON at the end\n"
     "                              (walk.mem_refs counts guest and second-stage entries)\n"
     "  -h, --help                  this text\n";
@@ -51,7 +55,6 @@ typedef struct nopts {
     vms_s2_kind kind;
     vms_access_kind acc;
     bool user, json;
-    const char *preset;
     explain_map maps[MAX_MAPS];
     unsigned nmaps;
     uint64_t vas[MAX_MAPS];
@@ -146,8 +149,8 @@ static int parse(int argc, char **argv, nopts *o)
             }
         } else if (!strcmp(a, "--supervisor")) {
             o->user = false;
-        } else if (!strcmp(a, "--preset") && v) {
-            o->preset = argv[++i];
+        } else if (cli_vm_config_arg(a) && v) {
+            i++; /* cli_vm_config's */
         } else if (!strcmp(a, "--stats") && v) {
             i++;
             if (strcmp(v, "json")) {
@@ -295,18 +298,37 @@ static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t v
 
 int cmd_explain_nested(int argc, char **argv)
 {
-    nopts o = {.glevels = 4, .hlevels = 4, .kind = VMS_S2_EPT, .user = true, .preset = "skylake"};
-    int rc = parse(argc, argv, &o);
+    static vms_config conf; /* large: kept off the stack */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+    int rc = cli_vm_config(argc, argv, "explain", &conf);
+    if (rc)
+        return rc;
+    const vms_config_vm *cv = &conf.vm;
+    nopts o = {.glevels = cv->guest_levels,
+               .hlevels = cv->host_levels,
+               .hpage = (vms_pgsize)cv->host_page,
+               .kind = cv->s2 ? (vms_s2_kind)cv->s2 : VMS_S2_EPT,
+               .user = true};
+    rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    vms_machine_config cfg;
+    vms_machine_config cfg = conf.machine;
     vms_err err = {0};
-    if (vms_machine_preset(o.preset, &cfg, &err) != VMS_OK) {
-        cli_error("explain", "%s", err.msg);
+    if (cfg.fmt) {
+        cli_error("explain", "--nested models x86-64 guests: arch '%s' is not x86-64",
+                  cfg.fmt->arch);
         return EXIT_USAGE;
     }
-    if (cfg.fmt) {
-        cli_error("explain", "--nested models x86-64 guests: preset '%s' is not x86-64", o.preset);
+    if (o.kind != VMS_S2_EPT && o.kind != VMS_S2_NPT) {
+        cli_error("explain", "--nested on x86-64: vm.s2 is ept or npt");
+        return EXIT_USAGE;
+    }
+    if ((o.glevels != 4 && o.glevels != 5) || (o.hlevels != 4 && o.hlevels != 5)) {
+        cli_error("explain", "--nested on x86-64: vm.levels and vm.host_levels are 4 or 5");
         return EXIT_USAGE;
     }
     bool demo = o.nmaps == 0;
@@ -335,8 +357,10 @@ int cmd_explain_nested(int argc, char **argv)
     vms_gspace gs;
     vms_nested *n = NULL;
     vms_s2_regs s2 = {.kind = o.kind, .npt_levels = o.hlevels};
-    vms_pwc_config gpwc = cfg.mmu.pwc;
-    vms_nested_config ncfg = {NULL, &gpwc, o.glevels, cfg.seed};
+    vms_pwc_config gpwc = cv->guest_pwc;
+    vms_tlb_config ntlb;
+    vms_config_vm_tlb(cv, &ntlb);
+    vms_nested_config ncfg = {ntlb.nparts ? &ntlb : NULL, &gpwc, o.glevels, cfg.seed};
     vms_pt gpt;
     rc = 1;
     if (vms_gspace_init(&gs, bus, s2f, S2_TABLES_AT, HOST_AT, HOST_AT + (UINT64_C(5) << 30),

@@ -26,25 +26,31 @@ static const char usage[] =
     "(no exit); second-stage violations are VM exits that back guest memory lazily. Only\n"
     "the references are replayed (kernel events are ignored). docs/VIRT.md.\n"
     "\n"
-    "options:\n"
+    "options (each VM flag overrides its vm.* key; docs/CONFIG.md):\n"
     "  --preset NAME          machine preset (default skylake)\n"
-    "  --s2 ept|npt|none      the second stage (default ept); none: the same pager natively\n"
-    "  --levels G             guest paging levels 4|5 (default 4)\n"
-    "  --host-levels H        second-stage levels 4|5 (default 4)\n"
-    "  --host-page 4K|2M|1G   second-stage page size backing guest memory (default 4K)\n"
-    "  --shadow               shadow paging: the hypervisor keeps GVA -> HPA tables the\n"
-    "                         hardware walks in one dimension; every miss of them and\n"
-    "                         every guest page-table write is a VM exit\n"
+    "  --config FILE          load configuration keys from an INI file\n"
+    "  --set KEY=VALUE        set one key (repeatable), e.g. vm.nested_tlb=64,\n"
+    "                         vm.pwc.pde=none, vm.cost.exit=2000, cache=skylake\n"
+    "  --s2 ept|npt|none      the second stage (vm.s2, default ept); none: the same pager\n"
+    "                         natively\n"
+    "  --levels G             guest paging levels 4|5 (vm.levels, default 4)\n"
+    "  --host-levels H        second-stage levels 4|5 (vm.host_levels, default 4)\n"
+    "  --host-page 4K|2M|1G   second-stage page size backing guest memory (vm.host_page,\n"
+    "                         default 4K)\n"
+    "  --shadow               shadow paging (vm.shadow): the hypervisor keeps GVA -> HPA\n"
+    "                         tables the hardware walks in one dimension; every miss of\n"
+    "                         them and every guest page-table write is a VM exit\n"
     "  --nested-tlb N         a fully associative nested TLB (GPA -> HPA) of N entries\n"
-    "                         (default 0: none)\n"
+    "                         (vm.nested_tlb, default none)\n"
     "  --limit N              stop after N references\n"
     "  --stats json           the machine's counters as JSON, plus \"virt\"\n"
     "  -h, --help             this text\n";
 
 typedef struct vopts {
-    const char *path, *preset;
+    const char *path;
     vms_s2_kind kind; /* VMS_S2_NONE: native */
     unsigned glevels, hlevels, ntlb;
+    bool ntlb_set; /* --nested-tlb given: it replaces vm.nested_tlb */
     vms_pgsize hpage;
     uint64_t limit;
     bool json, shadow;
@@ -62,8 +68,8 @@ static int parse(int argc, char **argv, vopts *o)
             continue;
         } else if (!strcmp(a, "--shadow")) {
             o->shadow = true;
-        } else if (!strcmp(a, "--preset") && v) {
-            o->preset = argv[++i];
+        } else if (cli_vm_config_arg(a) && v) {
+            i++; /* cli_vm_config's */
         } else if (!strcmp(a, "--s2") && v) {
             i++;
             o->kind = !strcmp(v, "ept")    ? VMS_S2_EPT
@@ -96,7 +102,7 @@ static int parse(int argc, char **argv, vopts *o)
                 return EXIT_USAGE;
             }
             if (a[2] == 'n')
-                o->ntlb = (unsigned)n;
+                o->ntlb = (unsigned)n, o->ntlb_set = true;
             else
                 o->limit = n;
         } else if (!strcmp(a, "--stats") && v) {
@@ -177,12 +183,16 @@ static uint64_t run(const vopts *o, vms_core *c, vms_vm *vm, native *nv, uint64_
     return bad ? UINT64_MAX : n;
 }
 
-static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t failed, const native *nv,
-                       bool shadow)
+static void print_json(const vms_config *conf, const char *path, vms_machine *m, vms_vm *vm,
+                       uint64_t refs, uint64_t failed, const native *nv, bool shadow)
 {
     vms_strbuf sb;
     vms_strbuf_init(&sb, NULL);
-    vms_strbuf_printf(&sb, "{\"references\":%" PRIu64 ",\"failed\":%" PRIu64 ",", refs, failed);
+    cli_input in;
+    cli_input_init(&in, "trace", path);
+    vms_strbuf_printf(&sb, "{");
+    cli_json_meta(&sb, conf, &in);
+    vms_strbuf_printf(&sb, "\"references\":%" PRIu64 ",\"failed\":%" PRIu64 ",", refs, failed);
     vms_machine_stats_json_members(m, &sb);
     if (vm) {
         const vms_vm_stats *s = vms_vm_get_stats(vm);
@@ -212,25 +222,45 @@ static void print_json(vms_machine *m, vms_vm *vm, uint64_t refs, uint64_t faile
 
 int cmd_replay_vm(int argc, char **argv)
 {
-    vopts o = {.preset = "skylake", .kind = VMS_S2_EPT, .glevels = 4, .hlevels = 4};
-    int rc = parse(argc, argv, &o);
+    static vms_config conf; /* large: kept off the stack */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+    int rc = cli_vm_config(argc, argv, "replay", &conf);
+    if (rc)
+        return rc;
+    const vms_config_vm *cv = &conf.vm;
+    vopts o = {.kind = cv->s2 ? (vms_s2_kind)cv->s2 : VMS_S2_EPT,
+               .glevels = cv->guest_levels,
+               .hlevels = cv->host_levels,
+               .hpage = (vms_pgsize)cv->host_page,
+               .shadow = cv->shadow};
+    rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    vms_machine_config cfg;
     vms_err err = {0};
-    if (vms_machine_preset(o.preset, &cfg, &err) != VMS_OK) {
-        cli_error("replay", "%s", err.msg);
+    if (conf.machine.fmt) {
+        cli_error("replay", "--vm models x86-64 guests: arch '%s' is not x86-64",
+                  conf.machine.fmt->arch);
         return EXIT_USAGE;
     }
-    if (cfg.fmt) {
-        cli_error("replay", "--vm models x86-64 guests: preset '%s' is not x86-64", o.preset);
-        return EXIT_USAGE;
-    }
-    cfg.ncores = 1;
+    /* What the run uses, so that the JSON's "config" says it. */
+    conf.machine.ncores = 1;
     if (o.kind == VMS_S2_NONE)
-        cfg.levels = o.glevels;
-    if (cfg.ram_bytes < (UINT64_C(16) << 30))
-        cfg.ram_bytes = UINT64_C(16) << 30; /* sparse: host memory for guests at 4 GiB */
+        conf.machine.levels = o.glevels;
+    if (conf.machine.ram_bytes < (UINT64_C(16) << 30))
+        conf.machine.ram_bytes = UINT64_C(16) << 30; /* sparse: host memory for guests at 4 GiB */
+    conf.vm.s2 = o.kind == VMS_S2_NONE ? conf.vm.s2 : (unsigned)o.kind;
+    conf.vm.guest_levels = o.glevels;
+    conf.vm.host_levels = o.hlevels;
+    conf.vm.host_page = o.hpage;
+    conf.vm.shadow = o.shadow;
+    if (o.ntlb_set)
+        conf.vm.nested_tlb = (vms_pwc_level_config){o.ntlb > 64 ? (o.ntlb + 63) / 64 * 64 : o.ntlb,
+                                                    o.ntlb > 64 ? 64 : o.ntlb, NULL};
+    vms_machine_config cfg = conf.machine;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
         cli_error("replay", "%s", err.msg);
@@ -240,24 +270,30 @@ int cmd_replay_vm(int argc, char **argv)
     vms_vm *vm = NULL;
     native nv = {.tables = {vms_machine_ram(m), UINT64_C(0x100000), 0, 0, 0},
                  .next = UINT64_C(4) << 30};
-    vms_tlb_config ntlb = {1, {{VMS_TLB_SIZES_ALL, 1, o.ntlb ? o.ntlb : 1, NULL}}};
-    if (o.ntlb > 64) /* past 64 ways: 64-way sets */
-        ntlb.part[0] = (vms_tlb_part_config){VMS_TLB_SIZES_ALL, (o.ntlb + 63) / 64, 64, NULL};
+    vms_tlb_config ntlb;
+    vms_config_vm_tlb(cv, &ntlb);
+    if (o.ntlb_set) {
+        ntlb =
+            (vms_tlb_config){o.ntlb ? 1u : 0u, {{VMS_TLB_SIZES_ALL, 1, o.ntlb ? o.ntlb : 1, NULL}}};
+        if (o.ntlb > 64) /* past 64 ways: 64-way sets */
+            ntlb.part[0] = (vms_tlb_part_config){VMS_TLB_SIZES_ALL, (o.ntlb + 63) / 64, 64, NULL};
+    }
     rc = 1;
     if (o.kind != VMS_S2_NONE) {
         vms_vm_config vc = {.kind = o.kind,
                             .host_levels = o.hlevels,
                             .guest_levels = o.glevels,
                             .host_page = o.hpage,
-                            .ad = true,
-                            .guest_mem = UINT64_C(8) << 30,
+                            .ad = cv->ad,
+                            .guest_mem = cv->mem,
+                            .exit_cycles = cv->exit_cycles,
                             .s2_tables_at = UINT64_C(0x100000),
                             .host_at = UINT64_C(4) << 30,
                             .host_end = UINT64_C(16) << 30,
                             .vpid = 1,
                             .shadow = o.shadow,
-                            .s2_tlb = o.ntlb ? &ntlb : NULL,
-                            .guest_pwc = &cfg.mmu.pwc,
+                            .s2_tlb = ntlb.nparts ? &ntlb : NULL,
+                            .guest_pwc = &cv->guest_pwc,
                             .seed = cfg.seed};
         if (vms_vm_create(m, &vc, &vm, &err) != VMS_OK || vms_vm_enter(vm, c) != VMS_OK) {
             cli_error("replay", "%s", err.msg);
@@ -278,7 +314,7 @@ int cmd_replay_vm(int argc, char **argv)
     if (vm)
         vms_vm_leave(vm, c);
     if (o.json) {
-        print_json(m, vm, refs, failed, &nv, o.shadow);
+        print_json(&conf, o.path, m, vm, refs, failed, &nv, o.shadow);
     } else {
         const vms_walk_stats *w = vms_core_walk_stats(c);
         printf("%" PRIu64 " references (%" PRIu64 " failed), %" PRIu64 " walks, %" PRIu64

@@ -380,9 +380,53 @@ static void test_shards(void)
     run_end(&x);
 }
 
+/*
+ * The TLB's repeat memo beside a curve, on the TLB's own operations (a 2-entry fully
+ * associative LRU L1 dTLB, a curve of 1 … 4): only a repeat of the latest hit may be
+ * answered without the curve (it is at depth 1 in every size). A memo hit on another
+ * recent hit's way (the 4-slot memo's) is not, nor is a repeat after a miss the curve
+ * was shown (the miss moved its page to the top in sizes that hold it).
+ */
+static void test_memo_repeats(void)
+{
+    static const char *const cfg[] = {"cores=1", "tlb.l1d=4K:1x2:lru", "tlb.l2=none", NULL};
+    run x;
+    REQUIRE_VOID(run_start(&x, cfg, NULL));
+    unsigned i = run_curve(&x, "tlb.l1d", 1, 4, 1.0);
+    vms_tlb *t = vms_core_tlb(vms_machine_core(x.m, 0), VMS_TLB_L1D);
+    vms_ctx ctx = vms_ctx_make(0, 1);
+    const uint64_t A = BASE, B = BASE + 0x1000, C = BASE + 0x2000;
+    vms_xlate xa = {.page_pa = 0x100000, .size = VMS_PG_4K, .rw = 1, .us = 1, .dirty = 1}, xb = xa,
+              xc = xa, got;
+    xb.page_pa = 0x200000;
+    xc.page_pa = 0x300000;
+    vms_tlb_fill(t, ctx, A, &xa); /* stack B A */
+    vms_tlb_fill(t, ctx, B, &xb);
+    CHECK(vms_tlb_lookup(t, ctx, A, &got));  /* depth 2 */
+    CHECK(vms_tlb_lookup(t, ctx, B, &got));  /* depth 2 */
+    CHECK(vms_tlb_lookup(t, ctx, A, &got));  /* depth 2, though a 4-slot memo holds A */
+    CHECK(vms_tlb_lookup(t, ctx, A, &got));  /* depth 1: the repeat */
+    vms_tlb_fill(t, ctx, C, &xc);            /* evicts B; the model keeps it: C A B */
+    CHECK(vms_tlb_lookup(t, ctx, C, &got));  /* depth 1 */
+    CHECK(!vms_tlb_lookup(t, ctx, B, &got)); /* depth 3, no fill follows: B C A */
+    CHECK(vms_tlb_lookup(t, ctx, C, &got));  /* depth 2 */
+    CHECK_EQ(run_curve_misses(&x, i, 1), 5); /* all but the repeat of A and the first C */
+    CHECK_EQ(run_curve_misses(&x, i, 2), 1);
+    CHECK_EQ(run_curve_misses(&x, i, 3), 0);
+    CHECK_EQ(run_curve_misses(&x, i, 2), vms_tlb_get_stats(t)->misses);
+    /* Detached, the TLB's results are what they were (the memo is back). */
+    vms_core_curve_detach(vms_machine_core(x.m, 0), x.cv[i][0]);
+    CHECK(vms_tlb_lookup(t, ctx, C, &got) && got.page_pa == xc.page_pa);
+    CHECK(vms_tlb_lookup(t, ctx, A, &got) && got.page_pa == xa.page_pa);
+    CHECK(vms_tlb_lookup(t, ctx, C, &got) && vms_tlb_check(t));
+    CHECK_EQ(run_curve_misses(&x, i, 1), 5); /* a detached curve sees nothing */
+    run_end(&x);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "curve");
+    test_memo_repeats();
     test_curves_equal_separate_runs();
     test_shards();
     return th_finish();

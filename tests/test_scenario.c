@@ -66,6 +66,16 @@ static void test_syntax_errors(void)
         {"spawn a\nwrite a 0x1000 \"\"\n", "t.scn:2: expected data of at least one byte"},
         {"spawn a\nmmap a auto 4K rw as 9lives\n",
          "t.scn:2: expected a new label name after 'as', got '9lives'"},
+        {"vm g spawn p\n", "t.scn:1: expected 'create' or the name of a VM (vm create NAME first)"},
+        {"vm create g\nvm create g\n", "t.scn:2: VM 'g' already exists"},
+        {"vm create g mem 1M\n", "t.scn:1: expected guest memory of 257M to 1T"},
+        {"vm create g s2 vmx\n", "t.scn:1: expected s2 ept or npt, got 'vmx'"},
+        {"vm create g host-page 3K\n", "t.scn:1: expected host-page 4K, 2M or 1G, got '3K'"},
+        {"vm create g\nvm g show tlb\n", "t.scn:2: expected 'vm g show ept|npt|exits', got 'tlb'"},
+        {"vm create g bogus 1\n", "t.scn:1: expected mem, host, s2, host-page, levels"},
+        {"vm create g mem\n", "t.scn:1: expected a value after 'mem'"},
+        {"vm create g\nvm g spawn p\nspawn p\n", "t.scn:3: process 'p' already exists"},
+        {"vm create g\nvm g run p\n", "t.scn:2: expected 'vm g spawn PROC [core N]'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vms_scenario *sc = (vms_scenario *)1;
@@ -260,6 +270,64 @@ static void test_run_outcomes(void)
     CHECK(strstr(o, "1 page fault (anonymous page zero-filled)"));
     CHECK(strstr(o, "1 page fault (zero page mapped)"));
     cap_free(&cap);
+}
+
+/* Virtual machines: a guest process's accesses run inside its VM (guest faults, VM
+ * exits), its bytes and the host's stay apart, the second stage can be listed, and what
+ * the minimal guest kernel cannot do is an error naming the line. */
+static void test_vm(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=256M\n"
+                       "spawn h\n"
+                       "mmap h 0x10000000 4K rw\n"
+                       "write h 0x10000000 \"host\"\n"
+                       "vm create g mem 1G host 32M\n"
+                       "vm g spawn p\n"
+                       "write p 0x10000000 \"guest\"\n"         /* the host's VA */
+                       "read p 0x10000000 5 expect \"guest\"\n" /* passes */
+                       "read h 0x10000000 4 expect \"host\"\n"  /* passes: isolation */
+                       "read p 0x10000000 5 expect \"host!\"\n" /* fails */
+                       "touch p 0x20000000 16K write\n"
+                       "vm g show exits\n"
+                       "vm g show ept\n"
+                       "mmap p auto 4K rw\n"     /* error: 14 */
+                       "vm g spawn q\n"          /* error: 15 */
+                       "vm create big host 1T\n" /* error: 16 */
+                       "vm create n s2 npt host 16M host-page 2M\n"
+                       "vm n spawn z\n"
+                       "read z 0x10000000 5 expect 0x0000000000\n" /* passes: its own memory */
+                       "exit p\n";
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 3);
+    CHECK_EQ(r.expects_failed, 1);
+    CHECK_EQ(r.errors, 3);
+    CHECK_EQ(r.unexpected_faults, 0);
+    const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
+    CHECK(
+        strstr(e, "t.scn:10: expect failed: read p 0x10000000: expected \"host!\", got \"guest\""));
+    CHECK(strstr(e, "t.scn:14: mmap p: p is a guest process of vm g"));
+    CHECK(strstr(e, "t.scn:15: vm g spawn q: the guest kernel"));
+    CHECK(strstr(e, "t.scn:16: vm create big: cannot reserve"));
+    /* the first write: a guest fault (no exit), then an EPT violation for the new frame */
+    CHECK(strstr(o, "write p 0x10000000 \"guest\" (in vm g, core 0): ok; guest faults +1, VM "
+                    "exits +1 (1200 cycles)"));
+    CHECK(
+        strstr(o, "touch p 0x20000000 16384 (in vm g, core 0): ok; guest faults +4, VM exits +4"));
+    CHECK(strstr(o, "exits of vm g: 5 (6000 cycles): 5 second-stage violations"));
+    CHECK(strstr(o, "second stage of vm g: Intel EPT, 4-level, EPTP = "));
+    CHECK(strstr(o, "[R W X A D MT=6]"));
+    CHECK(strstr(o, "vm create n: NPT"));
+    cap_free(&cap);
+    /* the same scenario twice: the same narration */
+    capture cap2;
+    vms_scenario_result r2;
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    REQUIRE_VOID(run_text(text, &cap2, &r2));
+    CHECK(!strcmp(vms_strbuf_str(&cap.out), vms_strbuf_str(&cap2.out)));
+    cap_free(&cap);
+    cap_free(&cap2);
 }
 
 static void test_features_and_determinism(void)
@@ -560,7 +628,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "unknown command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 32); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged */
+    CHECK_EQ(n, 33); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged, vm */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 
@@ -571,6 +639,7 @@ int main(int argc, char **argv)
     test_syntax_errors();
     test_long_errors();
     test_run_outcomes();
+    test_vm();
     test_read_streamed();
     test_features_and_determinism();
     test_host_writes();

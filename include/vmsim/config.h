@@ -34,6 +34,25 @@
 
 #define VMS_CONFIG_PATH_MAX 1024
 
+/*
+ * The vm.* keys: how `replay --vm`, `explain --nested` and a scenario's `vm create` build
+ * a virtual machine (virt.h vms_vm_config; their command-line flags override these).
+ * vm.pwc.* start as the preset's pwc.* (a later pwc.* key does not change them).
+ */
+typedef struct vms_config_vm {
+    unsigned s2;           /* vm.s2: vms_s2_kind (virt.h); 0 auto: by the architecture */
+    unsigned guest_levels; /* vm.levels: the guest's paging levels (x86-64 4|5, Arm 3|4) */
+    unsigned host_levels;  /* vm.host_levels: the second stage's levels */
+    unsigned host_page;    /* vm.host_page: vms_pgsize of the second-stage leaves */
+    bool shadow;           /* vm.shadow: shadow paging instead of the second stage */
+    bool ad;               /* vm.ept_ad: EPTP accessed/dirty flags */
+    uint64_t mem;          /* vm.mem: guest-physical memory */
+    uint64_t host_mem;     /* vm.host_mem: host memory a scenario's VM may back it with */
+    uint32_t exit_cycles;  /* vm.cost.exit: one VM exit and re-entry */
+    vms_pwc_level_config nested_tlb; /* vm.nested_tlb: GPA -> HPA (entries 0: none) */
+    vms_pwc_config guest_pwc;        /* vm.pwc.*: the guest's page-walk caches */
+} vms_config_vm;
+
 typedef struct vms_config {
     vms_machine_config machine;
     vms_kernel_config kernel;
@@ -42,6 +61,7 @@ typedef struct vms_config {
                                                 temporary directory instead) */
     char swap_file[VMS_CONFIG_PATH_MAX];     /* … kernel.swap_file ("" = temporary) */
     char policy[32];                         /* … kernel.policy */
+    vms_config_vm vm;                        /* the vm.* keys */
 } vms_config;
 
 /* One settable key, for listings and documentation. */
@@ -104,6 +124,13 @@ vms_kernel_config vms_config_kernel(const vms_config *c);
  * strings); on failure both are NULL and err says why.
  */
 vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k, vms_err *err);
+
+/* The vm.* keys' defaults for a machine mc (vm.pwc.* = mc's page-walk caches). */
+void vms_config_vm_default(vms_config_vm *v, const vms_machine_config *mc);
+
+/* The nested TLB of v (vm.nested_tlb: ENTRIES x WAYS) as a TLB geometry: one partition
+ * of every page size, ENTRIES / WAYS sets; nparts 0 when there is none. */
+void vms_config_vm_tlb(const vms_config_vm *v, vms_tlb_config *out);
 
 /* sizeof(vms_config), for bindings that allocate one without the header (Python). */
 size_t vms_config_size(void);

@@ -18,9 +18,10 @@
  * their depths and misses are scaled by 1 / rate.
  *
  * What a curve sees (the contract): the lookups that reach the structure in the real
- * run, in order — for a TLB every lookup (while a curve is attached the TLB's repeat
- * memo stays empty, so each lookup probes its arrays and is shown at its true depth),
- * the fills it receives, and every invalidation it is asked to do; for a PWC
+ * run, in order — for a TLB the lookups that probe its arrays (while a curve is attached
+ * the TLB's repeat memo keeps one slot, the latest hit's: a repeat of that page is a hit
+ * at depth 1 for every size and is not needed), the fills it receives, and every
+ * invalidation it is asked to do; for a PWC
  * level the lookups that reach that level, its fills and flushes. A fault's retry is a
  * second lookup, counted like any other. So the curve's point at the configured size
  * equals the real run's misses when the structure is LRU of that geometry; at other
@@ -90,8 +91,7 @@ double vms_curve_rate(const vms_curve *c);
  */
 uint64_t vms_curve_misses(const vms_curve *c, unsigned ways);
 
-/* Lookups the curve modelled (every lookup of the structure; the sampled ones when
- * sampled). */
+/* Lookups the curve modelled (the sampled ones when sampled; memo repeats excluded). */
 uint64_t vms_curve_lookups(const vms_curve *c);
 
 #endif

@@ -59,6 +59,10 @@ const char *vms_scenario_command_usage(size_t i);
  */
 vms_status vms_scenario_configure(const vms_scenario *s, vms_config *c, vms_err *err);
 
+/* The vm.* settings `vm create` starts from (copied): the run's final configuration's
+ * c->vm. Without a call, the defaults of vms_config_vm_default for the kernel's machine. */
+void vms_scenario_set_vm_config(vms_scenario *s, const vms_config_vm *vm);
+
 /*
  * Host-file safety (docs/SCENARIO.md): a scenario never makes vmsim write a host file its
  * caller did not name. `set` of a key that names a host path vmsim writes (swap.file,

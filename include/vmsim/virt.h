@@ -538,6 +538,10 @@ void vms_vm_leave(vms_vm *vm, vms_core *c);
  */
 bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, uint32_t len,
                    vms_fault *fault);
+/* The same access moving bytes: a read fills buf, a write stores it (buf NULL: no bytes,
+ * as vms_vm_access). */
+bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
+                        uint32_t len, vms_fault *fault);
 
 const vms_vm_stats *vms_vm_get_stats(const vms_vm *vm);
 vms_nested *vms_vm_nested(vms_vm *vm);

@@ -52,6 +52,8 @@ typedef enum kind {
     K_THP,      /* always | madvise | never */
     K_THPCOW,   /* split | copy */
     K_KHUGE,    /* "none" or a core: khugepaged.core */
+    K_S2,       /* ept | npt | arm: vm.s2 */
+    K_PGSIZE,   /* 4K | 2M | 1G: vm.host_page */
 } kind;
 
 typedef struct key {
@@ -64,6 +66,7 @@ typedef struct key {
 
 #define M(f)   offsetof(vms_config, machine.f)
 #define KC(f)  offsetof(vms_config, kernel.f)
+#define VM(f)  offsetof(vms_config, vm.f)
 #define U32MAX UINT32_MAX
 
 static const key keys[] = {
@@ -245,6 +248,30 @@ static const key keys[] = {
     {"dram.xor", K_BOOL, M(dram.xor_bank), 0, 0, "XOR bank and bank group with low row bits"},
     {"dram.cpu_mhz", K_U32, M(dram.cpu_mhz), 1, 100000,
      "core clock in MHz, to turn DRAM time into core cycles"},
+    {"vm.s2", K_S2, 0, 0, 0,
+     "a VM's second stage: auto (ept on x86_64, arm on aarch64), ept (Intel), npt (AMD) or arm"},
+    {"vm.levels", K_UINT, VM(guest_levels), 3, 5,
+     "the guest's paging levels: 4|5 (x86-64), 3|4 (Arm)"},
+    {"vm.host_levels", K_UINT, VM(host_levels), 3, 5,
+     "second-stage levels: 4|5 (EPT, NPT), 3|4 (Arm)"},
+    {"vm.host_page", K_PGSIZE, 0, 0, 0,
+     "second-stage page size backing guest memory: 4K, 2M or 1G"},
+    {"vm.shadow", K_BOOL, VM(shadow), 0, 0,
+     "shadow paging: the hypervisor's GVA -> HPA tables instead of a second stage (x86-64)"},
+    {"vm.ept_ad", K_BOOL, VM(ad), 0, 0, "EPT accessed and dirty flags (EPTP bit 6)"},
+    {"vm.mem", K_SIZE, VM(mem), UINT64_C(257) << 20, UINT64_C(1) << 40,
+     "guest-physical memory of a VM (its pager's frames start at 256 MiB)"},
+    {"vm.host_mem", K_SIZE, VM(host_mem), UINT64_C(4) << 20, UINT64_C(1) << 40,
+     "host memory a scenario's VM reserves (tables and backing), taken from the top of RAM"},
+    {"vm.cost.exit", K_U32, VM(exit_cycles), 1, U32MAX,
+     "cycles of one VM exit and re-entry (an assumption, not a measurement)"},
+    {"vm.nested_tlb", K_PWC, VM(nested_tlb), 0, 0,
+     "nested TLB (GPA -> HPA) ENTRIES[xWAYS][:POLICY] or none"},
+    {"vm.pwc.pde", K_PWC, VM(guest_pwc.level[2]), 0, 0,
+     "the guest's PDE cache (entries hold guest-physical table addresses), same form as pwc.pde"},
+    {"vm.pwc.pdpte", K_PWC, VM(guest_pwc.level[3]), 0, 0, "the guest's PDPTE cache, same form"},
+    {"vm.pwc.pml4e", K_PWC, VM(guest_pwc.level[4]), 0, 0, "the guest's PML4E cache, same form"},
+    {"vm.pwc.pml5e", K_PWC, VM(guest_pwc.level[5]), 0, 0, "the guest's PML5E cache, same form"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -619,6 +646,8 @@ static bool set_kswapd(vms_config *c, const char *value)
 }
 
 static const char *const thp_names[] = {"madvise", "always", "never"};
+/* vm.s2, indexed by vms_s2_kind (virt.h); auto: EPT on x86-64, Stage 2 on aarch64. */
+static const char *const s2_names[] = {"auto", "ept", "npt", "arm"};
 static const char *const thp_cow_names[] = {"split", "copy"};
 
 /* Index of value in names[0..n), or -1. */
@@ -785,6 +814,18 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
     }
     case K_SHOOT:
         return set_shootdown(c, value);
+    case K_S2: {
+        int i = name_index(s2_names, 4, value);
+        if (i >= 0)
+            c->vm.s2 = (unsigned)i;
+        return i >= 0;
+    }
+    case K_PGSIZE: {
+        int i = name_index(size_names, VMS_PG_NSIZES, value);
+        if (i >= 0)
+            c->vm.host_page = (unsigned)i;
+        return i >= 0;
+    }
     case K_TLBMODE:
         if (strcasecmp(value, "hardware") && strcasecmp(value, "software"))
             return false;
@@ -857,6 +898,7 @@ vms_status vms_config_init(vms_config *c, const char *preset, vms_err *err)
     c->kernel.writeback_dir = NULL;
     c->writeback_dir[0] = '\0'; /* a temporary directory (the CLI makes one) */
     strcpy(c->policy, "twolist");
+    vms_config_vm_default(&c->vm, &c->machine);
     return VMS_OK;
 }
 
@@ -1220,6 +1262,12 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
         case K_SHOOT:
             vms_strbuf_printf(sb, "%s", shoot_names[c->kernel.shootdown]);
             break;
+        case K_S2:
+            vms_strbuf_printf(sb, "%s", s2_names[c->vm.s2 < 4 ? c->vm.s2 : 0]);
+            break;
+        case K_PGSIZE:
+            vms_strbuf_printf(sb, "%s", size_names[c->vm.host_page % VMS_PG_NSIZES]);
+            break;
         case K_TLBMODE:
             vms_strbuf_printf(sb, "%s", c->machine.mmu.swtlb.on ? "software" : "hardware");
             break;
@@ -1313,6 +1361,30 @@ vms_status vms_config_boot(const vms_config *c, vms_machine **m, vms_kernel **k,
         *m = NULL;
     }
     return st;
+}
+
+void vms_config_vm_default(vms_config_vm *v, const vms_machine_config *mc)
+{
+    *v = (vms_config_vm){.s2 = 0, /* auto */
+                         .guest_levels = 4,
+                         .host_levels = 4,
+                         .host_page = VMS_PG_4K,
+                         .ad = true,
+                         .mem = UINT64_C(8) << 30,
+                         .host_mem = UINT64_C(64) << 20,
+                         .exit_cycles = 1200,
+                         .guest_pwc = mc->mmu.pwc};
+}
+
+void vms_config_vm_tlb(const vms_config_vm *v, vms_tlb_config *out)
+{
+    const vms_pwc_level_config *p = &v->nested_tlb;
+    memset(out, 0, sizeof *out);
+    if (!p->entries)
+        return;
+    unsigned ways = p->ways ? p->ways : p->entries;
+    out->nparts = 1;
+    out->part[0] = (vms_tlb_part_config){VMS_TLB_SIZES_ALL, p->entries / ways, ways, p->policy};
 }
 
 size_t vms_config_size(void)

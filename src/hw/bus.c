@@ -18,6 +18,7 @@
 
 #include <assert.h>
 
+#include "hw/tap.h"
 #include "util/util.h"
 
 #define NO_REGION UINT32_MAX
@@ -30,7 +31,18 @@ struct vms_bus {
     uint32_t last_ram; /* index of the RAM region that served the last fast-path access */
     uint64_t ram_bytes;
     vms_bus_stats stats;
+    const struct vmsi_tap *tap; /* the owning machine's event tap (tap.h), or NULL */
 };
+
+const vmsi_tap *vmsi_bus_tap(const vms_bus *bus)
+{
+    return bus->tap;
+}
+
+void vmsi_bus_set_tap(vms_bus *bus, const vmsi_tap *t)
+{
+    bus->tap = t;
+}
 
 vms_status vms_bus_create(const vms_allocator *a, vms_ram *ram, vms_bus **out, vms_err *err)
 {

@@ -5,6 +5,7 @@
 #ifndef VMSIM_CORE_IMPL_H
 #define VMSIM_CORE_IMPL_H
 
+#include "hw/tap.h"
 #include "vmsim/core.h"
 #include "vmsim/machine.h"
 
@@ -29,6 +30,9 @@ struct vms_core {
     uint32_t vm;
     vms_regs host_regs;
     vms_pwc *host_pwc;
+    /* Where this core's TLB levels and PWC report to the event tap (tap.h): fixed at
+     * creation, [VMS_TLB_NLEVELS] is the PWC's. */
+    vmsi_unit_tap utap[VMS_TLB_NLEVELS + 1];
 };
 
 struct vms_machine {
@@ -39,12 +43,16 @@ struct vms_machine {
     unsigned ncores;
     vms_core *cores;         /* array of ncores */
     struct vmsi_memside *ms; /* caches and DRAM (memside.h); NULL when both are off */
+    vmsi_tap tap;            /* the event tap (events.h): tap.fn NULL when no observer */
 };
 
 /* The 2D walk of a core in a guest and the fills it makes (src/virt/vcpu.c): what
  * walk_and_fill does natively. */
 bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
                                vms_xlate *x, vms_fault *fault);
+
+/* Tell the tap (if any) of an invalidating instruction on c (events.h "tlb_op"). */
+void vmsi_core_report_op(vms_core *c, vms_ev_tlb_op op, uint64_t va, uint32_t pcid, bool flush);
 
 /* Recompute the cached fields of a core after a register change. */
 void vmsi_core_sync(vms_core *c);

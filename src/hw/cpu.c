@@ -123,6 +123,14 @@ void vms_core_write_efer(vms_core *c, uint64_t efer)
     c->regs.efer = efer | VMS_EFER_LME | VMS_EFER_LMA; /* long mode stays on */
 }
 
+void vmsi_core_report_op(vms_core *c, vms_ev_tlb_op op, uint64_t va, uint32_t pcid, bool flush)
+{
+    if (!vmsi_tap_on(&c->m->tap))
+        return;
+    vms_event ev = {.type = VMS_EV_TLB_OP, .tlb_op = {op, va, pcid, flush}};
+    vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+}
+
 void vms_core_write_cr3(vms_core *c, uint64_t cr3)
 {
     c->st.cr3_loads++;
@@ -130,6 +138,8 @@ void vms_core_write_cr3(vms_core *c, uint64_t cr3)
     bool noflush = (cr3 & VMS_CR3_NOFLUSH) != 0;
     c->regs.cr3 = cr3 & ~VMS_CR3_NOFLUSH;
     vmsi_core_sync(c);
+    vmsi_core_report_op(c, VMS_EV_OP_CR3, 0, (uint32_t)(c->regs.cr3 & VMS_CR3_PCID_MASK),
+                        !(noflush && (c->regs.cr4 & VMS_CR4_PCIDE)));
     if (!(c->regs.cr4 & VMS_CR4_PCIDE)) {
         /* Every entry is PCID 0: drop all but globals, and every PWC entry. */
         vmsi_core_tlbs_flush_all(c, true);
@@ -151,6 +161,7 @@ vms_status vms_core_write_cr4(vms_core *c, uint64_t cr4)
     bool pcide_off = (changed & VMS_CR4_PCIDE) && !(cr4 & VMS_CR4_PCIDE);
     if ((changed & (VMS_CR4_PGE | VMS_CR4_LA57)) || pcide_off) {
         c->st.flushes_all++;
+        vmsi_core_report_op(c, VMS_EV_OP_FLUSH_ALL, 0, 0, true);
         vmsi_core_tlbs_flush_all(c, false);
     }
     return VMS_OK;
@@ -168,6 +179,7 @@ void vms_core_invlpg(vms_core *c, uint64_t va)
 {
     c->st.invlpg++;
     c->cycles += c->m->cfg.cost.invlpg;
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPG, va, (uint32_t)c->ctx, true);
     vmsi_core_tlbs_flush_va(c, c->ctx, va, true);
 }
 
@@ -177,6 +189,8 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
         return VMS_ERR_INVAL;
     c->st.invpcid++;
     c->cycles += c->m->cfg.cost.invlpg;
+    if ((unsigned)type <= VMS_INVPCID_ALL) /* (an invalid type is uncounted below) */
+        vmsi_core_report_op(c, VMS_EV_OP_INVPCID, va, pcid, true);
     switch (type) {
     case VMS_INVPCID_ADDR:
         vmsi_core_tlbs_flush_va(c, pcid, va, false);
@@ -223,6 +237,7 @@ static void tlbs_flush_va_any(vms_core *c, uint64_t va, bool with_global)
 static void bcast_apply(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid, unsigned count)
 {
     c->st.invlpgb_received++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPGB_RX, va, pcid, true);
     bool global = (flags & VMS_INVLPGB_GLOBAL) != 0;
     if (flags & VMS_INVLPGB_VA) {
         uint64_t step = (flags & VMS_INVLPGB_STRIDE_2M) ? UINT64_C(1) << 21 : VMS_PAGE_SIZE;
@@ -254,6 +269,7 @@ vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t p
     c->st.invlpgb++;
     c->cycles += m->cfg.cost.invlpgb;
     c->bcast_pending++;
+    vmsi_core_report_op(c, VMS_EV_OP_INVLPGB, va, pcid, true);
     for (unsigned i = 0; i < m->ncores; i++)
         bcast_apply(&m->cores[i], flags, va & ~(uint64_t)VMS_PAGE_MASK, pcid, count);
     return VMS_OK;
@@ -262,6 +278,7 @@ vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t p
 uint64_t vms_core_tlbsync(vms_core *c)
 {
     c->st.tlbsync++;
+    vmsi_core_report_op(c, VMS_EV_OP_TLBSYNC, 0, 0, c->bcast_pending != 0);
     if (!c->bcast_pending)
         return 0;
     c->bcast_pending = 0;
@@ -277,9 +294,12 @@ uint64_t vms_core_tlbsync(vms_core *c)
 
 void vms_core_interrupt(vms_core *c, uint8_t vector)
 {
-    (void)vector; /* counted, not dispatched: see core.h */
     c->st.interrupts++;
     c->cycles += c->m->cfg.cost.interrupt;
+    if (vmsi_tap_on(&c->m->tap)) { /* counted, not dispatched: see core.h */
+        vms_event ev = {.type = VMS_EV_INTERRUPT, .interrupt = {vector}};
+        vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+    }
 }
 
 void vms_core_add_cycles(vms_core *c, uint64_t n)

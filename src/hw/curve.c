@@ -670,10 +670,10 @@ vms_status vms_core_curve_attach(vms_core *c, const char *what, vms_curve *curve
     curve->pend_new = false;
     curve->chain = *p;
     *p = curve;
-    /* A TLB with a curve keeps its repeat memo empty (tlb.c: probe), so that every lookup
-     * is shown at its true depth: drop what the memo holds now. */
+    /* A TLB with a curve keeps its repeat memo off (tlb_impl.h), so that every lookup is
+     * shown at its true depth. */
     if (t >= 0)
-        vmsi_tlb_memo_clear(c->tlb[t]);
+        vmsi_tlb_curve_changed(c->tlb[t]);
     return VMS_OK;
 }
 
@@ -691,8 +691,10 @@ static void unlink_from(vms_curve **p, vms_curve *curve)
 void vms_core_curve_detach(vms_core *c, vms_curve *curve)
 {
     for (unsigned t = 0; t < VMS_TLB_NLEVELS; t++)
-        if (c->tlb[t])
+        if (c->tlb[t]) {
             unlink_from(&c->tlb[t]->curve, curve);
+            vmsi_tlb_curve_changed(c->tlb[t]); /* the memo again when no curve is left */
+        }
     for (unsigned l = 2; c->pwc && l <= 5; l++) {
         vms_curve **p = vmsi_pwc_curve_slot(c->pwc, l);
         if (p)

@@ -122,12 +122,16 @@ static vms_status core_init(vms_machine *m, unsigned i, vms_err *err)
          * every hit is counted in order (the same results; mmu.c batch()). */
         if (sw)
             vms_tlb_set_memo(c->tlb[l], false);
+        c->utap[l] = (vmsi_unit_tap){&m->tap, c, (vms_tlb_level)l};
+        vmsi_tlb_set_tap(c->tlb[l], &c->utap[l]);
     }
     if (has_pwc(&mc->pwc) && !sw) {
         vms_status st = vms_pwc_create(m->alloc, &mc->pwc, vms_machine_format(m)->levels,
                                        m->cfg.seed * 1000003u + i * 16u + 7, &c->pwc, err);
         if (st != VMS_OK)
             return st;
+        c->utap[VMS_TLB_NLEVELS] = (vmsi_unit_tap){&m->tap, c, VMS_TLB_L2};
+        vmsi_pwc_set_tap(c->pwc, &c->utap[VMS_TLB_NLEVELS]);
     }
     c->regs.cr0 = VMS_CR0_PG | VMS_CR0_WP | 1u /* PE */;
     c->regs.cr4 = VMS_CR4_PAE | VMS_CR4_PGE | (m->cfg.levels == 5 ? VMS_CR4_LA57 : 0);
@@ -156,6 +160,7 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory creating the machine");
     m->alloc = a;
     m->cfg = *cfg;
+    m->tap.m = m;
     if (cfg->mmu.swtlb.on)
         m->cfg.invlpgb_max = 0; /* MIPS has no broadcast invalidation: shootdowns are IPIs */
     uint64_t top = cfg->ram_bytes <= VMS_DEVICE_WINDOW_BASE
@@ -164,8 +169,10 @@ vms_status vms_machine_create(const vms_allocator *a, const vms_machine_config *
     st = vms_ram_create(a, top, &m->ram, err);
     if (st == VMS_OK)
         st = vms_bus_create(a, m->ram, &m->bus, err);
-    if (st == VMS_OK)
+    if (st == VMS_OK) {
+        vmsi_bus_set_tap(m->bus, &m->tap);
         st = layout(m, err);
+    }
     if (st == VMS_OK) {
         m->cores = vmsi_calloc(a, cfg->ncores, sizeof *m->cores);
         if (!m->cores)

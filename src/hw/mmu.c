@@ -44,10 +44,27 @@ static inline uint32_t hit_fault_flags(const vms_core *c, vms_access_kind kind, 
            (kind == VMS_ACC_EXEC ? VMS_FAULTF_EXEC : 0) | (c->regs.user ? VMS_FAULTF_USER : 0);
 }
 
-/* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it. */
-static void deliver(vms_core *c, const vms_fault *f)
+/* Tell the tap of fault f (tlb_hit: raised on cached rights, no walk). */
+static void report_fault(vms_core *c, const vms_fault *f, bool tlb_hit)
+{
+    vms_event ev = {.type = VMS_EV_FAULT,
+                    .fault = {.kind = f->kind,
+                              .va = f->va,
+                              .error_code = f->error_code,
+                              .flags = f->flags,
+                              .level = f->level,
+                              .pa = f->pa,
+                              .tlb_hit = tlb_hit}};
+    vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+}
+
+/* Raise a fault on core c: record CR2 for #PF, drop va's TLB entries, count it.
+ * tlb_hit: raised on the rights a TLB entry cached (for the tap). */
+static void deliver(vms_core *c, const vms_fault *f, bool tlb_hit)
 {
     c->cycles += c->m->cfg.cost.fault;
+    if (vmsi_tap_on(&c->m->tap))
+        report_fault(c, f, tlb_hit);
     switch (f->kind) {
     case VMS_FAULT_PF:
         c->regs.cr2 = f->va;
@@ -67,9 +84,60 @@ static void deliver(vms_core *c, const vms_fault *f)
     }
 }
 
-/* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. */
+/* The entry at ptep as it is now, read from RAM without a bus access or a count. */
+static uint64_t peek_entry(const vms_core *c, uint64_t ptep)
+{
+    size_t n = c->regs.fmt ? (size_t)1 << c->regs.fmt->entry_shift : 8;
+    uint8_t b[8] = {0};
+    uint64_t v = 0;
+    if (n > sizeof b || !vms_bus_is_ram(c->m->bus, ptep, n) ||
+        vms_ram_read(c->m->ram, ptep, b, n) != VMS_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+/*
+ * Tell the tap of a walk that just ended: each entry it read (walk_step, with the bits it
+ * wrote back since), then the walk (refs, A/D writes: the walker's counters since refs0,
+ * adw0). ok/x/fault are the walk's result.
+ */
+static void report_walk(vms_core *c, uint64_t va, vms_access_kind kind, vms_ev_walk_reason why,
+                        bool ok, const vms_xlate *x, const vms_fault *fault,
+                        const vms_walk_trace *t, uint64_t refs0, uint64_t adw0)
+{
+    const vmsi_tap *tap = &c->m->tap;
+    for (unsigned i = 0; i < t->nsteps; i++) {
+        const vms_walk_step *s = &t->step[i];
+        vms_event ev = {.type = VMS_EV_WALK_STEP,
+                        .walk_step = {.va = va,
+                                      .level = s->level,
+                                      .table_pa = s->table_pa,
+                                      .index = s->index,
+                                      .ptep = s->ptep,
+                                      .pte = s->pte,
+                                      .set = ok ? peek_entry(c, s->ptep) & ~s->pte : 0}};
+        vmsi_tap_emit(tap, (int)c->id, &ev);
+    }
+    vms_event ev = {.type = VMS_EV_WALK,
+                    .walk = {.va = va,
+                             .kind = kind,
+                             .reason = why,
+                             .ok = ok,
+                             .refs = (unsigned)(c->wstats.mem_refs - refs0),
+                             .ad_writes = (unsigned)(c->wstats.ad_writes - adw0),
+                             .pwc_level = t->pwc_level,
+                             .size = ok ? x->size : VMS_PG_4K,
+                             .page_pa = ok ? x->page_pa : 0,
+                             .fault_level = ok ? 0 : fault->level}};
+    vmsi_tap_emit(tap, (int)c->id, &ev);
+}
+
+/* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. why:
+ * the reason, for the tap. */
 static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
-                          vms_fault *fault, vms_walk_trace *trace)
+                          vms_fault *fault, vms_walk_trace *trace, vms_ev_walk_reason why)
 {
     if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
         return vmsi_mips_miss(c, va, kind, l1, x, fault);
@@ -77,14 +145,19 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
         return vmsi_nested_walk_and_fill(c, va, kind, l1, x, fault);
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
-    vms_walk_trace local; /* with caches on, the trace names the entries read */
-    if (c->m->ms && !trace)
+    vms_walk_trace local; /* with caches on, or a tap, the trace names the entries read */
+    bool tap = vmsi_tap_on(&c->m->tap);
+    if ((c->m->ms || tap) && !trace) {
         trace = &local;
+        local.nsteps = local.pwc_level = 0;
+    }
     bool ok = vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, x, fault, &c->wstats, trace);
     c->cycles += (c->m->ms ? vmsi_core_walk_mem(c, trace, ok)
                            : (c->wstats.mem_refs - refs) * cost->walk_ref) +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
+    if (tap)
+        report_walk(c, va, kind, why, ok, x, fault, trace, refs, adw);
     if (!ok)
         return false;
     vms_xlate fill = *x;
@@ -96,20 +169,56 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     return true;
 }
 
+/* Tell the tap of an access beginning, and of a TLB level's lookup. */
+static void report_access(vms_core *c, uint64_t va, vms_access_kind kind)
+{
+    vms_event ev = {.type = VMS_EV_ACCESS, .access = {va, kind, c->regs.user}};
+    vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+}
+
+static void report_lookup(vms_core *c, vms_tlb_level level, uint64_t va, bool hit,
+                          const vms_xlate *x)
+{
+    vms_event ev = {.type = VMS_EV_TLB_LOOKUP,
+                    .tlb_lookup = {.level = level,
+                                   .va = va,
+                                   .ctx = c->ctx,
+                                   .hit = hit,
+                                   .size = hit ? x->size : VMS_PG_4K,
+                                   .page_pa = hit ? x->page_pa : 0}};
+    vmsi_tap_emit(&c->m->tap, (int)c->id, &ev);
+}
+
+/* A lookup of TLB level `level` (t), reported when obs. */
+static inline __attribute__((always_inline)) bool
+lookup(vms_core *c, vms_tlb *t, vms_tlb_level level, uint64_t va, vms_xlate *x, const bool obs)
+{
+    bool hit = vmsi_tlb_lookup(t, c->ctx, va, x);
+    if (obs)
+        report_lookup(c, level, va, hit, x);
+    return hit;
+}
+
 /*
  * The translation path (vms_core_translate's contract), inline so that the single
  * access and the batch share one copy of the model: lookups go through
- * vmsi_tlb_lookup, whose first step is the TLB's repeat memo.
+ * vmsi_tlb_lookup, whose first step is the TLB's repeat memo. obs (a constant at each
+ * instantiation): tell the tap of the access and of each lookup; translate() takes the
+ * observed copy when an observer is installed, so without one the path pays a branch.
  */
-static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
-                             uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+static inline __attribute__((always_inline)) bool
+translate_body(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout, uint64_t *pa,
+               vms_fault *fault, vms_walk_trace *trace, const bool obs)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
-    vms_tlb *l1 = c->tlb[kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D];
+    vms_tlb_level l1lvl = kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D;
+    vms_tlb *l1 = c->tlb[l1lvl];
     vms_tlb *l2 = c->tlb[VMS_TLB_L2];
     vms_xlate x;
     c->st.accesses++;
     c->st.by_kind[kind]++;
+    if (obs)
+        report_access(c, va, kind);
     if (trace)
         trace->nsteps = trace->pwc_level = 0;
     if (c->regs.fmt ? !vms_fmt_canonical(c->regs.fmt, va)
@@ -120,27 +229,33 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
          * which their walker reports without reading memory. */
         if (c->regs.fmt) {
             vms_xlate none;
+            vms_walk_trace local;
+            uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes;
+            if (obs && !trace)
+                trace = &local;
             bool ok =
                 vms_walk(c->m->bus, c->pwc, &c->regs, va, kind, &none, fault, &c->wstats, trace);
             assert(!ok && "a format's walker accepted an address outside its range");
+            if (obs)
+                report_walk(c, va, kind, VMS_EV_WALK_RANGE, ok, &none, fault, trace, refs, adw);
             (void)ok;
-            deliver(c, fault);
+            deliver(c, fault, false);
             return false;
         }
         *fault = (vms_fault){.kind = VMS_FAULT_GP, .va = va, .level = vms_regs_levels(&c->regs)};
-        deliver(c, fault);
+        deliver(c, fault, false);
         return false;
     }
 
-    if (l1 && vmsi_tlb_lookup(l1, c->ctx, va, &x)) {
+    if (l1 && lookup(c, l1, l1lvl, va, &x, obs)) {
         c->cycles += cost->l1_hit;
-    } else if (l2 && vmsi_tlb_lookup(l2, c->ctx, va, &x)) {
+    } else if (l2 && lookup(c, l2, VMS_TLB_L2, va, &x, obs)) {
         c->cycles += cost->l2_hit;
         if (l1)
             vms_tlb_fill(l1, c->ctx, va, &x);
     } else {
-        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
-            deliver(c, fault);
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace, VMS_EV_WALK_MISS)) {
+            deliver(c, fault, false);
             return false;
         }
         goto done; /* the walker checked the rights */
@@ -150,8 +265,8 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
     if (err && c->nested) {
         /* A composed entry holds both stages' rights: which stage refuses is the walk's
          * answer (a guest #PF, or a VM exit with the guest-physical address). */
-        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
-            deliver(c, fault);
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace, VMS_EV_WALK_MISS)) {
+            deliver(c, fault, false);
             return false;
         }
         goto done;
@@ -162,14 +277,14 @@ static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms
                              .va = va,
                              .error_code = err,
                              .flags = hit_fault_flags(c, kind, err)};
-        deliver(c, fault);
+        deliver(c, fault, true);
         return false;
     }
     if (kind == VMS_ACC_WRITE && !x.dirty) {
         /* Set D in memory: a walk of the current tables (which may now fault). */
         c->st.dirty_rewalks++;
-        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace)) {
-            deliver(c, fault);
+        if (!walk_and_fill(c, va, kind, l1, &x, fault, trace, VMS_EV_WALK_DIRTY)) {
+            deliver(c, fault, false);
             return false;
         }
     }
@@ -178,6 +293,23 @@ done:
         *xout = x;
     *pa = vms_xlate_pa(&x, va);
     return true;
+}
+
+/* The observed copy of the translation path (out of line: it is the rare one). */
+static __attribute__((noinline)) bool translate_observed(vms_core *c, uint64_t va,
+                                                         vms_access_kind kind, vms_xlate *xout,
+                                                         uint64_t *pa, vms_fault *fault,
+                                                         vms_walk_trace *trace)
+{
+    return translate_body(c, va, kind, xout, pa, fault, trace, true);
+}
+
+static inline bool translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
+                             uint64_t *pa, vms_fault *fault, vms_walk_trace *trace)
+{
+    if (vmsi_tap_on(&c->m->tap))
+        return translate_observed(c, va, kind, xout, pa, fault, trace);
+    return translate_body(c, va, kind, xout, pa, fault, trace, false);
 }
 
 bool vms_core_translate(vms_core *c, uint64_t va, vms_access_kind kind, vms_xlate *xout,
@@ -205,7 +337,7 @@ static bool move(vms_core *c, const piece *p, unsigned n, vms_access_kind kind, 
                                               : vms_bus_read(c->m->bus, p[i].pa, buf, p[i].len);
         if (st != VMS_OK) {
             *fault = (vms_fault){.kind = VMS_FAULT_BUS, .pa = p[i].pa};
-            deliver(c, fault);
+            deliver(c, fault, false);
             return false;
         }
         buf += p[i].len;
@@ -324,15 +456,17 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * whose check passed (a miss is followed by a fill or a fault, and a fill, a walk or a
  * D walk clears the memo).
  */
-static inline __attribute__((always_inline)) size_t
-batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside *ms)
+static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms_ref *refs,
+                                                          size_t n, vms_fault *fault,
+                                                          vmsi_memside *ms, const bool plain)
 {
     const uint64_t mem_access = c->m->cfg.cost.mem_access;
+    const bool memo = !ms && !plain; /* plain hits are answered from the memo */
     vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
     _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
     hits h;
     size_t i;
-    if (!ms) {
+    if (memo) {
         memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
             if (l1[k])
@@ -345,7 +479,7 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
         assert(kind <= VMS_ACC_EXEC && len > 0);
         vms_tlb *t = l1[kind];
         vmsi_tlb_memo *m = t ? vmsi_tlb_memo_of(t, va) : NULL;
-        if (!ms && m && (t->memo_flags[vmsi_tlb_memo_index(va)] >> kind & 1) &&
+        if (memo && m && (t->memo_flags[vmsi_tlb_memo_index(va)] >> kind & 1) &&
             va >> VMS_PAGE_SHIFT == m->vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
             assert((t->memo_flags[vmsi_tlb_memo_index(va)] & VMSI_MEMO_VALID) && m->ctx == c->ctx);
             vmsi_tlb_memo_touch(t, m, va);
@@ -356,12 +490,12 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             vms_xlate x;
             uint64_t pa;
             if (!translate(c, va, kind, &x, &pa, fault, NULL)) {
-                if (!ms)
+                if (memo)
                     hits_of(c, l1, &h);
                 return i;
             }
             unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
-            if (!ms && t && (t->memo_flags[mi] & VMSI_MEMO_VALID) &&
+            if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_VALID) &&
                 t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
                 t->memo_flags[mi] |= (uint8_t)(1u << kind);
             c->cycles += mem_access;
@@ -375,12 +509,23 @@ batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault, vmsi_memside
             len -= room;
         }
     }
-    if (!ms)
+    if (memo)
         hits_of(c, l1, &h);
     return n;
 }
 
+/* The batch with an observer: every reference through translate() (the plain path), so
+ * that the tap hears of every lookup; the counters are the same (tests/test_events.c). */
+static __attribute__((noinline)) size_t batch_plain(vms_core *c, const vms_ref *refs, size_t n,
+                                                    vms_fault *fault)
+{
+    return batch(c, refs, n, fault, c->m->ms, true);
+}
+
 size_t vms_core_access_batch(vms_core *c, const vms_ref *refs, size_t n, vms_fault *fault)
 {
-    return c->m->ms ? batch(c, refs, n, fault, c->m->ms) : batch(c, refs, n, fault, NULL);
+    if (vmsi_tap_on(&c->m->tap))
+        return batch_plain(c, refs, n, fault);
+    return c->m->ms ? batch(c, refs, n, fault, c->m->ms, false)
+                    : batch(c, refs, n, fault, NULL, false);
 }

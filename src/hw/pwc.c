@@ -17,6 +17,7 @@
 
 #include "hw/assoc.h"
 #include "hw/curve_impl.h"
+#include "hw/tap.h"
 #include "util/util.h"
 
 /*
@@ -45,7 +46,22 @@ struct vms_pwc {
     vms_rng rng;
     vms_pwc_stats stats;
     vms_curve *curve[PWC_MAX_LEVEL + 1]; /* curves observing a level (curve.h), or NULL */
+    const vmsi_unit_tap *tap; /* where lookups, fills and flushes are reported, or NULL */
 };
+
+void vmsi_pwc_set_tap(vms_pwc *pwc, const vmsi_unit_tap *u)
+{
+    pwc->tap = u;
+}
+
+/* Tell the tap of a lookup (level 0: a miss; e: what a hit gave). */
+static void report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level,
+                          const vms_pwc_entry *e)
+{
+    vms_event ev = {.type = VMS_EV_PWC_LOOKUP,
+                    .pwc_lookup = {va, ctx, level, level ? e->table_pa : 0}};
+    vmsi_unit_emit(pwc->tap, &ev);
+}
 
 /* The key of va at level L: the VA bits above what one level-L entry maps. */
 static inline uint64_t key_of(const vms_pwc *pwc, uint64_t va, unsigned level)
@@ -161,9 +177,13 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
         out->us = (d & D_US) != 0;
         out->xd = (d & D_XD) != 0;
         pwc->stats.hits[l]++;
+        if (vmsi_unit_on(pwc->tap))
+            report_lookup(pwc, ctx, va, l, out);
         return l;
     }
     pwc->stats.misses++;
+    if (vmsi_unit_on(pwc->tap))
+        report_lookup(pwc, ctx, va, 0, NULL);
     return 0;
 }
 
@@ -180,6 +200,10 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
     if (pwc->curve[level])
         vmsi_curve_fill(pwc->curve[level], tag, ctx, data);
     pwc->stats.fills++;
+    if (vmsi_unit_on(pwc->tap)) {
+        vms_event ev = {.type = VMS_EV_PWC_FILL, .pwc_fill = {va, ctx, level, e->table_pa}};
+        vmsi_unit_emit(pwc->tap, &ev);
+    }
 }
 
 /* ---- invalidation and inspection ---- */
@@ -199,8 +223,9 @@ static bool any(const vmsi_assoc_entry *e, const void *arg)
 }
 
 /* Drop the entries pred selects at every cached level. */
-static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg)
+static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg, vms_ev_flush how, vms_ctx ctx)
 {
+    uint64_t before = pwc->stats.invalidations;
     for (unsigned l = PWC_MIN_LEVEL; l <= PWC_MAX_LEVEL; l++)
         if (pwc->present[l]) {
             pwc->stats.invalidations +=
@@ -208,6 +233,12 @@ static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg)
             if (pwc->curve[l])
                 vmsi_curve_drop(pwc->curve[l], pred, arg);
         }
+    if (vmsi_unit_on(pwc->tap) && pwc->stats.invalidations != before) {
+        vms_event ev = {
+            .type = VMS_EV_PWC_INVALIDATE,
+            .pwc_invalidate = {how, ctx, (unsigned)(pwc->stats.invalidations - before)}};
+        vmsi_unit_emit(pwc->tap, &ev);
+    }
 }
 
 vms_curve **vmsi_pwc_curve_slot(vms_pwc *pwc, unsigned level)
@@ -217,12 +248,12 @@ vms_curve **vmsi_pwc_curve_slot(vms_pwc *pwc, unsigned level)
 
 void vms_pwc_flush_pcid(vms_pwc *pwc, vms_ctx ctx)
 {
-    drop(pwc, of_ctx, &ctx);
+    drop(pwc, of_ctx, &ctx, VMS_EV_FLUSH_CTX, ctx);
 }
 
 void vms_pwc_flush_all(vms_pwc *pwc)
 {
-    drop(pwc, any, NULL);
+    drop(pwc, any, NULL, VMS_EV_FLUSH_ALL, 0);
 }
 
 unsigned vms_pwc_count(const vms_pwc *pwc, unsigned level)

@@ -22,6 +22,7 @@
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
 #include "hw/curve_impl.h"
+#include "hw/tap.h"
 #include "hw/tlb_impl.h"
 #include "util/util.h"
 
@@ -172,7 +173,8 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     if (!tlb)
         return vmsi_err(err, VMS_ERR_NOMEM, "tlb: out of memory allocating the TLB");
     tlb->alloc = *a;
-    tlb->memo_on = true;
+    tlb->memo_want = true;
+    tlb->memo_on = VMSI_MEMO_VALID;
     tlb->memo_last = -1;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
@@ -238,49 +240,80 @@ __attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx c
         vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
 }
 
-/* The probe; `observe` shows it to the curves (inlined twice, so that the path without
- * curves is exactly the probe). */
-static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
-                                                        vms_xlate *out, bool observe)
+/* Make va's memo slot the hit on (p, set, way) that returned *out, the latest touch. */
+static inline void memo_set(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *out, int p,
+                            unsigned set, unsigned way)
 {
-    unsigned set, way;
-    int p = find(tlb, ctx, va, &set, &way);
-    if (p < 0) { /* nothing changes: the memo stays */
-        if (observe)
-            curve_lookup(tlb, ctx, va, NULL);
-        tlb->stats.misses++;
-        return false;
-    }
+    vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
+    *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
+                         .ctx = ctx,
+                         .x = *out,
+                         .part = (uint8_t)p,
+                         .way = (uint8_t)way,
+                         .set = set};
+    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
+    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+}
+
+/*
+ * The rest of a probe's hit at (p, set, way) when the memo is not in use as such
+ * (memo_on 0: vms_tlb_set_memo off, or a curve attached: vmsi_tlb_curve_changed).
+ *
+ * With a curve the hit is shown to it, and the memo keeps one slot, this hit's: a repeat
+ * of the latest hit's page, which the memo (and the batch's plain hits) then answer
+ * without the curve, is at stack depth 1 in every size — the curve moved that entry to
+ * the top — so it changes no size's misses and needs no modelling. More slots would
+ * not do: a hit on any other slot's way can be at any depth. For the same reason a miss
+ * shown to the curve clears the memo (miss_observed), and every fill and flush already
+ * does. Out of line, so that the path with the memo in use is the probe alone.
+ */
+__attribute__((noinline)) static bool hit_nomemo(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                 vms_xlate *out, int p, unsigned set, unsigned way)
+{
     vmsi_assoc *a = &tlb->part[p];
     const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
-    if (observe)
+    if (tlb->curve)
         curve_lookup(tlb, ctx, va, e);
     vmsi_assoc_touch(a, set, way);
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    /* While a curve observes this TLB the memo stays empty (vms_core_curve_attach cleared
-     * it): every lookup reaches this probe, so the curve sees each one at its true stack
-     * depth (a memo hit may be to any of the last hits' ways, not only the latest). */
-    if (!observe && tlb->memo_on) {
-        vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
-        *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
-                             .ctx = ctx,
-                             .x = *out,
-                             .part = (uint8_t)p,
-                             .way = (uint8_t)way,
-                             .set = set};
-        tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
-        tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    if (tlb->curve && tlb->memo_want) {
+        vmsi_tlb_memo_clear(tlb);
+        memo_set(tlb, ctx, va, out, p, set, way);
     }
     return true;
 }
 
+/* A probe's miss shown to the curves; the memo's one slot (hit_nomemo) is no longer the
+ * top of the curve's stack. */
+__attribute__((noinline, cold)) static bool miss_observed(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
+{
+    vmsi_tlb_memo_clear(tlb);
+    curve_lookup(tlb, ctx, va, NULL);
+    return false;
+}
+
 bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 {
-    if (__builtin_expect(tlb->curve != NULL, 0))
-        return probe(tlb, ctx, va, out, true);
-    return probe(tlb, ctx, va, out, false);
+    unsigned set, way;
+    int p = find(tlb, ctx, va, &set, &way);
+    if (p < 0) { /* nothing changes: the memo stays */
+        tlb->stats.misses++;
+        if (__builtin_expect(tlb->curve != NULL, 0))
+            return miss_observed(tlb, ctx, va);
+        return false;
+    }
+    if (__builtin_expect(!tlb->memo_on, 0))
+        return hit_nomemo(tlb, ctx, va, out, p, set, way);
+    vmsi_assoc *a = &tlb->part[p];
+    const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
+    vmsi_assoc_touch(a, set, way);
+    decode(e->tag, e->data, out);
+    tlb->stats.hits++;
+    tlb->stats.hits_by_size[out->size]++;
+    memo_set(tlb, ctx, va, out, p, set, way);
+    return true;
 }
 
 bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -290,8 +323,8 @@ bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
 
 void vms_tlb_set_memo(vms_tlb *tlb, bool on)
 {
-    tlb->memo_on = on;
-    vmsi_tlb_memo_clear(tlb);
+    tlb->memo_want = on;
+    vmsi_tlb_curve_changed(tlb);
 }
 
 bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -303,6 +336,46 @@ bool vms_tlb_probe(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
     const vmsi_assoc_entry *e = vmsi_assoc_at(&tlb->part[p], set, way);
     decode(e->tag, e->data, out);
     return true;
+}
+
+void vmsi_tlb_set_tap(vms_tlb *tlb, const vmsi_unit_tap *u)
+{
+    tlb->tap = u;
+}
+
+/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). */
+static void report_fill(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x,
+                        vms_pgsize ts, uint64_t piece, bool evicted, uint64_t victim)
+{
+    uint64_t vkey = vmsi_assoc_key(victim);
+    vms_event ev = {
+        .type = VMS_EV_TLB_FILL,
+        .tlb_fill = {.level = tlb->tap->level,
+                     .va = va,
+                     .ctx = ctx,
+                     .size = ts,
+                     .page_pa = x->page_pa + piece,
+                     .global = x->global != 0,
+                     .evicted = evicted,
+                     .victim_va = evicted ? (vkey >> 2) << vms_pgsize_shift(key_size(vkey)) : 0,
+                     .victim_size = evicted ? key_size(vkey) : VMS_PG_4K}};
+    vmsi_unit_emit(tlb->tap, &ev);
+}
+
+/* Tell the tap of the entries a flush dropped (stats.invalidations was `before`). */
+static void report_flush(const vms_tlb *tlb, uint64_t before, vms_ev_flush how, uint64_t va,
+                         vms_ctx ctx, bool keep_global)
+{
+    if (!vmsi_unit_on(tlb->tap) || tlb->stats.invalidations == before)
+        return;
+    vms_event ev = {.type = VMS_EV_TLB_INVALIDATE,
+                    .tlb_invalidate = {.level = tlb->tap->level,
+                                       .how = how,
+                                       .va = va,
+                                       .ctx = ctx,
+                                       .keep_global = keep_global,
+                                       .count = (unsigned)(tlb->stats.invalidations - before)}};
+    vmsi_unit_emit(tlb->tap, &ev);
 }
 
 bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
@@ -332,6 +405,8 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
         tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
+    if (vmsi_unit_on(tlb->tap))
+        report_fill(tlb, ctx, va, x, ts, piece, evicted, victim);
     return true;
 }
 
@@ -382,7 +457,8 @@ static bool ctx_rule(const vmsi_assoc_entry *e, const va_match *m)
 }
 
 /* Does the page this entry was cut from contain m->va, under the context rule? */
-static bool covers_va_model(const vmsi_assoc_entry *e, const void *arg)
+static inline __attribute__((always_inline)) bool covers_va_model(const vmsi_assoc_entry *e,
+                                                                  const void *arg)
 {
     const va_match *m = arg;
     uint64_t key = vmsi_assoc_key(e->tag);
@@ -405,7 +481,7 @@ static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
 /* Drop the entries m matches (vms_tlb_flush_va and _any). */
 static void flush_va(vms_tlb *tlb, va_match *m)
 {
-    uint64_t va = m->va;
+    uint64_t va = m->va, before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
         m->vpn[s] = vpn_of(va, (vms_pgsize)s);
@@ -425,6 +501,7 @@ static void flush_va(vms_tlb *tlb, va_match *m)
     }
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
         tlb->nsize[s] -= m->dropped[s];
+    report_flush(tlb, before, VMS_EV_FLUSH_VA, va, m->ctx, !m->with_global);
 }
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
@@ -462,6 +539,7 @@ static bool of_vm(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
 {
     vm_match m = {vm, keep_global};
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, of_vm, &m);
@@ -469,6 +547,7 @@ void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_vm, &m);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_VM, 0, vms_ctx_make(vm, 0), keep_global);
 }
 
 /* Non-global entries of context *arg (a vms_ctx). */
@@ -479,6 +558,7 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, of_ctx, &ctx);
@@ -486,6 +566,7 @@ void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_CTX, 0, ctx, true);
 }
 
 /* Every entry, except global ones when *arg (keep_global). */
@@ -496,6 +577,7 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
+    uint64_t before = tlb->stats.invalidations;
     vmsi_tlb_memo_clear(tlb);
     if (tlb->curve)
         vmsi_curve_drop(tlb->curve, droppable, &keep_global);
@@ -503,6 +585,7 @@ void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);
     recount(tlb);
+    report_flush(tlb, before, VMS_EV_FLUSH_ALL, 0, 0, keep_global);
 }
 
 /* ---- inspection ---- */

@@ -45,6 +45,8 @@ struct vms_tlb {
     vmsi_assoc part[VMS_TLB_MAX_PARTS];
     vms_rng rng; /* drives "random"; the partitions borrow it */
     vms_tlb_stats stats;
+    /* Where fills and flushes are reported (tap.h): a core's TLB level, or NULL. */
+    const struct vmsi_unit_tap *tap;
     /* Valid entries by cached size (the key's size): a lookup does not probe a size that
      * has none, even in a partition that holds other sizes (the 4K+2M STLB). */
     unsigned nsize[VMS_PG_NSIZES];
@@ -59,7 +61,8 @@ struct vms_tlb {
      * when that way had this TLB's latest touch (memo_last), which changes no policy's
      * state (repl.h: touch is idempotent).
      */
-    bool memo_on;
+    uint8_t memo_on;  /* VMSI_MEMO_VALID when the memo is in use (memo_want, no curve), else 0 */
+    bool memo_want;   /* vms_tlb_set_memo's setting */
     int8_t memo_last; /* the slot whose way had the latest touch, or -1 */
     /*
      * Per slot: VMSI_MEMO_VALID, and the kinds (bit 1 << vms_access_kind) its entry is
@@ -72,7 +75,7 @@ struct vms_tlb {
      */
     uint8_t memo_flags[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
-    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL: the memo stays empty */
+    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
 };
 
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
@@ -81,6 +84,15 @@ static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 {
     memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
     tlb->memo_last = -1;
+}
+
+/* After the memo setting or the curves attached (curve.c) changed: the memo is in use
+ * as such only when wanted and no curve observes the TLB; with a curve it keeps only the
+ * latest hit, whose repeats are at stack depth 1 (tlb.c: hit_nomemo). Clears it. */
+static inline void vmsi_tlb_curve_changed(vms_tlb *tlb)
+{
+    tlb->memo_on = tlb->memo_want && !tlb->curve ? VMSI_MEMO_VALID : 0;
+    vmsi_tlb_memo_clear(tlb);
 }
 
 /*

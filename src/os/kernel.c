@@ -18,6 +18,7 @@
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
 #include "os/dev/dev_impl.h"
+#include "hw/tap.h"
 
 void vms_kernel_config_default(vms_kernel_config *cfg)
 {
@@ -415,6 +416,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
     if (!k)
         return vmsi_err(err, VMS_ERR_NOMEM, "kernel: out of host memory");
     k->m = m;
+    vmsi_machine_tap(m)->kernel_core = &k->cur_core; /* page-table writes' core */
     k->swap.fd = -1;
     k->a = a;
     k->bus = vms_machine_bus(m);
@@ -505,6 +507,11 @@ static uint64_t free_stale_rmaps(vms_kernel *k)
     return stale;
 }
 
+void vms_kernel_set_observer(vms_kernel *k, vms_event_fn fn, void *user)
+{
+    vms_machine_set_observer(k->m, fn, user);
+}
+
 void vms_kernel_destroy(vms_kernel *k)
 {
     if (!k)
@@ -540,6 +547,9 @@ void vms_kernel_destroy(vms_kernel *k)
     vmsi_free(k->a, k->cur_mm, k->ncores * sizeof *k->cur_mm);
     vmsi_free(k->a, k->pcid_used, VMSI_MAX_PCID + 1);
     vmsi_free(k->a, k->dmesg, VMSI_DMESG_LINES * sizeof *k->dmesg);
+    vmsi_tap *tap = vmsi_machine_tap(k->m);
+    if (tap->kernel_core == &k->cur_core)
+        tap->kernel_core = NULL;
     vmsi_free(k->a, k, sizeof *k);
 }
 

@@ -49,6 +49,7 @@
  * it, so a freed address space's entries can never be hit.
  */
 #include "os/os_impl.h"
+#include "hw/tap.h"
 
 #include <string.h>
 
@@ -292,6 +293,25 @@ static const char *method_name(sd_arch arch, sd_method how, bool full)
     return "INVLPGB + TLBSYNC";
 }
 
+/* Tell the tap that core `core` handled a shootdown IPI from `from`. */
+static void report_ipi(vms_kernel *k, unsigned from, unsigned core)
+{
+    const vmsi_tap *tap = vmsi_machine_tap(k->m);
+    if (!vmsi_tap_on(tap))
+        return;
+    vms_event ev = {.type = VMS_EV_IPI,
+                    .ipi = {from == VMSI_NO_CORE ? VMS_EV_NO_CORE : (int)from, 0}};
+    vmsi_tap_emit(tap, (int)core, &ev);
+}
+
+/* Tell the tap of a shootdown (ev's fields are set; the core is the initiator). */
+static void report_shootdown(vms_kernel *k, unsigned initiator, vms_event *ev)
+{
+    ev->type = VMS_EV_SHOOTDOWN;
+    vmsi_tap_emit(vmsi_machine_tap(k->m),
+                  initiator == VMSI_NO_CORE ? VMS_EV_NO_CORE : (int)initiator, ev);
+}
+
 /* One shootdown of [start, end) of mm (flush_tlb_mm_range for one range). */
 static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t start, uint64_t end,
                       unsigned flags)
@@ -376,6 +396,7 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
             k->sd_ack[i] = arrive + handler + ipi_latency(k, core, initiator);
             done = k->sd_ack[i] > done ? k->sd_ack[i] : done;
             k->st.nr_tlb_remote_flush_received++;
+            report_ipi(k, initiator, core);
         }
         uint64_t now = initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0;
         if (ntargets) {
@@ -389,9 +410,28 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
     /* The initiator's time from start to done, plus the targets' handlers (kswapd
      * without a core: what was charged to it). */
     k->st.tlb_lazy_skipped += lazy_skipped;
+    uint64_t cycles = 0;
     if (ntargets || bcast) /* a purely local flush is no shootdown */
-        k->st.tlb_shootdown_cycles +=
+        k->st.tlb_shootdown_cycles += cycles =
             handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
+    if (vmsi_tap_on(vmsi_machine_tap(k->m))) {
+        bool lflush = local && !bcast;
+        vms_event ev = {
+            .shootdown = {.pid = pid_of_mm(k, mm),
+                          .va = start,
+                          .npages = (end - start) >> VMS_PAGE_SHIFT,
+                          .via = bcast ? VMS_EV_VIA_BROADCAST
+                                 : sbi ? VMS_EV_VIA_SBI
+                                       : VMS_EV_VIA_IPI,
+                          .full = full,
+                          .targets = ntargets,
+                          .lazy_skipped = lazy_skipped,
+                          .instructions = ninvlpgb,
+                          .local_pages = lflush && !full ? (end - start) >> VMS_PAGE_SHIFT : 0,
+                          .local_all = lflush && full,
+                          .cycles = cycles}};
+        report_shootdown(k, initiator, &ev);
+    }
     if (k->sd_hook && (ntargets || bcast || lazy_skipped)) {
         vms_shootdown_event ev = {
             .pid = pid_of_mm(k, mm),
@@ -459,6 +499,7 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
     k->reclaim_pending = false;
     uint64_t t0 = clock_of(k, initiator), handlers = 0, waited = 0;
     unsigned ntargets = 0;
+    bool local_all = false;
     for (unsigned core = 0; core < k->ncores; core++) {
         if (!((k->reclaim_mask[core / 64] >> (core % 64)) & 1u))
             continue;
@@ -487,11 +528,14 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
             k->sd_ack[ntargets++] =
                 arrive + (clock_of(k, core) - h0) + ipi_latency(k, core, initiator);
             k->st.nr_tlb_remote_flush_received++;
+            report_ipi(k, initiator, core);
         } else {
             k->st.nr_tlb_local_flush_all++;
+            local_all = true;
         }
     }
     memset(k->reclaim_mask, 0, sizeof k->reclaim_mask);
+    uint64_t cycles0 = k->st.tlb_shootdown_cycles;
     if (ntargets) {
         uint64_t done = 0;
         for (unsigned i = 0; i < ntargets; i++)
@@ -504,6 +548,16 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
         k->st.nr_tlb_remote_flush++;
         k->st.tlb_shootdown_cycles +=
             handlers + (initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0);
+    }
+    if ((ntargets || local_all) && vmsi_tap_on(vmsi_machine_tap(k->m))) {
+        vms_event ev = {.shootdown = {.pid = -1,
+                                      .via = VMS_EV_VIA_IPI,
+                                      .full = true,
+                                      .deferred = true,
+                                      .targets = ntargets,
+                                      .local_all = local_all,
+                                      .cycles = k->st.tlb_shootdown_cycles - cycles0}};
+        report_shootdown(k, initiator, &ev);
     }
 }
 

@@ -60,6 +60,11 @@ const scn_def vmsi_scn_commands[] = {
     {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
+    {"vm", OP_VM, P(vm), R(vm),
+     "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5] "
+     "[host-levels 4|5] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
+     "ept|npt|exits",
+     false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

@@ -1146,6 +1146,7 @@ void vms_scenario_destroy(vms_scenario *sc)
     free_list(a, sc->names, sc->nnames, sc->names_cap);
     free_list(a, sc->labels, sc->nlabels, sc->labels_cap);
     free_list(a, sc->devs, sc->ndevs, sc->devs_cap);
+    free_list(a, sc->vmnames, sc->nvmnames, sc->vmnames_cap);
     vmsi_free(a, sc->devkinds, sc->devkinds_cap * sizeof *sc->devkinds);
     free_list(a, sc->strs, sc->nstrs, sc->strs_cap);
     vmsi_free(a, sc->cmd, sc->cmd_cap * sizeof *sc->cmd);
@@ -1313,4 +1314,136 @@ vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
                    c->count == 0 || c->count > 1000000))
         return fail(p, "expected a count of runs from 1 to 1000000, got '%s'", str(p, &t[1]));
     return VMS_OK;
+}
+
+void vms_scenario_set_vm_config(vms_scenario *sc, const vms_config_vm *vm)
+{
+    sc->vmdef = *vm;
+    sc->vmdef_set = true;
+}
+
+/* The `vm create` options, one bit each in scn_vmopt.given. */
+enum {
+    VMO_MEM = 1,
+    VMO_HOST = 2,
+    VMO_S2 = 4,
+    VMO_HPAGE = 8,
+    VMO_LEVELS = 16,
+    VMO_HLEVELS = 32,
+    VMO_NTLB = 64,
+    VMO_SHADOW = 128
+};
+
+/* One `vm create` option at t[*i] (its value after it); advances *i. */
+static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
+{
+    struct scn_vmopt *o = &c->vmo;
+    const tok *w = &t[*i];
+    if (tok_is(w, "shadow")) {
+        o->shadow = true;
+        o->given |= VMO_SHADOW;
+        return VMS_OK;
+    }
+    if (*i + 1 >= n)
+        return fail(p, "expected a value after '%s' (%s)", str(p, w), usage_of(c));
+    const tok *v = &t[++*i];
+    uint64_t x = 0;
+    if (tok_is(w, "mem") || tok_is(w, "host")) {
+        bool mem = tok_is(w, "mem");
+        uint64_t lo = mem ? UINT64_C(257) << 20 : UINT64_C(8) << 20;
+        if (number(p, v, true, "a size (e.g. 1G, 64M)", &x) != VMS_OK || x < lo ||
+            x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
+            return fail(p, "expected %s of %lluM to 1T, a multiple of 4K, got '%s'",
+                        mem ? "guest memory" : "host memory", (unsigned long long)(lo >> 20),
+                        str(p, v));
+        *(mem ? &o->mem : &o->host) = x;
+        o->given |= mem ? VMO_MEM : VMO_HOST;
+    } else if (tok_is(w, "s2")) {
+        if (!tok_is(v, "ept") && !tok_is(v, "npt"))
+            return fail(p, "expected s2 ept or npt, got '%s'", str(p, v));
+        o->s2 = tok_is(v, "ept") ? 1u : 2u; /* vms_s2_kind */
+        o->given |= VMO_S2;
+    } else if (tok_is(w, "host-page")) {
+        static const char *const sz[] = {"4K", "2M", "1G"};
+        unsigned k = 0;
+        while (k < 3 && !tok_is(v, sz[k]))
+            k++;
+        if (k == 3)
+            return fail(p, "expected host-page 4K, 2M or 1G, got '%s'", str(p, v));
+        o->host_page = k;
+        o->given |= VMO_HPAGE;
+    } else if (tok_is(w, "levels") || tok_is(w, "host-levels")) {
+        if (!tok_is(v, "4") && !tok_is(v, "5"))
+            return fail(p, "expected %s 4 or 5, got '%s'", str(p, w), str(p, v));
+        bool g = tok_is(w, "levels");
+        *(g ? &o->levels : &o->host_levels) = (unsigned)(v->s[0] - '0');
+        o->given |= g ? VMO_LEVELS : VMO_HLEVELS;
+    } else if (tok_is(w, "nested-tlb")) {
+        if (number(p, v, false, "a number of entries", &x) != VMS_OK || x > 4096)
+            return fail(p, "expected nested-tlb N with N from 0 to 4096, got '%s'", str(p, v));
+        o->nested_tlb = (unsigned)x;
+        o->given |= VMO_NTLB;
+    } else {
+        --*i;
+        return fail(p,
+                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb or "
+                    "shadow, got '%s'",
+                    str(p, w));
+    }
+    return VMS_OK;
+}
+
+/*
+ * vm create NAME [options] | vm NAME spawn PROC [core N] | vm NAME show ept|npt|exits.
+ * c->vm is the VM-name index; c->vmo.sub says which form; `create` options left out take
+ * the vm.* keys when the line runs. PROC becomes a process name whose commands run in
+ * the VM (run.c hands them to vm.c).
+ */
+vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
+{
+    vms_scenario *sc = p->sc;
+    c->vm = -1;
+    if (n < 3)
+        return fail(p, "expected '%s'", usage_of(c));
+    if (tok_is(&t[1], "create")) {
+        if (t[2].quoted || !t[2].len)
+            return fail(p, "expected a VM name, got '%s'", str(p, &t[2]));
+        if (lookup(sc->vmnames, sc->nvmnames, &t[2]) >= 0)
+            return fail(p, "VM '%s' already exists", str(p, &t[2]));
+        c->vm = add_str(p, &sc->vmnames, &sc->nvmnames, &sc->vmnames_cap, t[2].s, t[2].len);
+        if (c->vm < 0)
+            return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", sc->name);
+        c->vmo.sub = 0;
+        for (int i = 3; i < n; i++) {
+            vms_status st = vm_option(p, t, n, &i, c);
+            if (st != VMS_OK)
+                return st;
+        }
+        return VMS_OK;
+    }
+    c->vm = lookup(sc->vmnames, sc->nvmnames, &t[1]);
+    if (c->vm < 0)
+        return fail(p, "expected 'create' or the name of a VM (vm create NAME first), got '%s'",
+                    str(p, &t[1]));
+    if (tok_is(&t[2], "spawn")) {
+        c->vmo.sub = 1;
+        if (n != 4 && !(n == 6 && tok_is(&t[4], "core")))
+            return fail(p, "expected 'vm %s spawn PROC [core N]'", str(p, &t[1]));
+        vms_status st = proc_new(p, &t[3], &c->proc);
+        if (st == VMS_OK && n == 6)
+            st = core_number(p, &t[5], &c->core);
+        return st;
+    }
+    if (tok_is(&t[2], "show") && n == 4) {
+        if (tok_is(&t[3], "ept") || tok_is(&t[3], "npt") || tok_is(&t[3], "s2"))
+            c->vmo.sub = 2;
+        else if (tok_is(&t[3], "exits"))
+            c->vmo.sub = 3;
+        else
+            return fail(p, "expected 'vm %s show ept|npt|exits', got '%s'", str(p, &t[1]),
+                        str(p, &t[3]));
+        return VMS_OK;
+    }
+    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'",
+                str(p, &t[1]), str(p, &t[1]));
 }

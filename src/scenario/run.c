@@ -36,6 +36,7 @@ struct scn_runner {
     vms_strbuf sd;     /* shootdown timelines of the current command */
     unsigned nsd;      /* … how many shootdowns it made, */
     uint64_t sd_more;  /* … and the initiator cycles of those not narrated */
+    scn_vms *vms;      /* the scenario's virtual machines (vm.c), made by the first `vm` */
 };
 typedef scn_runner runner;
 
@@ -1220,6 +1221,42 @@ vms_status vmsi_scn_run_dma(runner *r, vms_task *t)
     }
 }
 
+/* A `vm` line, or (guest) a command on a guest process: vm.c runs it; its narration is
+ * flushed, a failure reported as the line's error. */
+static vms_status run_vm(runner *r, bool guest)
+{
+    vms_strbuf err, out;
+    vms_strbuf_init(&err, r->sc->alloc);
+    vms_strbuf_init(&out, r->sc->alloc);
+    bool expect_failed = false;
+    scn_vmctx x = {r->sc, r->c, r->k,           r->m,  addr_of(r, &r->c->addr),
+                   &out,  &err, &expect_failed, r->res};
+    vms_status st = guest ? vmsi_scn_vm_guest(r->vms, &x) : vmsi_scn_vm_cmd(&r->vms, &x);
+    for (const char *p = vms_strbuf_str(&out); *p;) { /* line by line: say() escapes */
+        size_t n = strcspn(p, "\n");
+        say(r, "%.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    flush(r, false);
+    if (out.failed)
+        st = VMS_ERR_NOMEM;
+    vms_strbuf_free(&out);
+    if (st == VMS_OK && err.len) {
+        complain(r, "%s", vms_strbuf_str(&err));
+        r->res->errors += !expect_failed;
+    }
+    if (err.failed)
+        st = VMS_ERR_NOMEM;
+    vms_strbuf_free(&err);
+    return st;
+}
+
+vms_status vmsi_scn_run_vm(runner *r, vms_task *t)
+{
+    (void)t;
+    return run_vm(r, false);
+}
+
 /* Run one command through its row of vmsi_scn_commands; a command on a process that is
  * not running reports it dead. */
 static vms_status step(runner *r)
@@ -1227,6 +1264,8 @@ static vms_status step(runner *r)
     const scn_cmd *c = r->c;
     const scn_def *d = &vmsi_scn_commands[c->def];
     vms_task *t = NULL;
+    if (c->op != OP_VM && vmsi_scn_vm_owns(r->vms, c->proc)) /* a guest process's command */
+        return run_vm(r, true);
     if (d->needs_task && !(t = r->task[c->proc])) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
         say(r, "line %u: %s", c->line, pname(r, c->proc));
@@ -1284,9 +1323,12 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
 {
     const vms_allocator *a = sc->alloc;
     memset(res, 0, sizeof *res);
-    runner r = {
-        sc, k, vms_kernel_machine(k), out, ud, res, NULL, NULL, NULL, {0}, {{0}}, NULL, NULL, {0},
-        0,  0};
+    runner r = {sc,   k,     vms_kernel_machine(k),
+                out,  ud,    res,
+                NULL, NULL,  NULL,
+                {0},  {{0}}, NULL,
+                NULL, {0},   0,
+                0,    NULL};
     r.task = vmsi_calloc(a, sc->nnames + 1, sizeof *r.task);
     r.label = vmsi_calloc(a, sc->nlabels + 1, sizeof *r.label);
     r.devs = vmsi_calloc(a, sc->ndevs + 1, sizeof *r.devs);
@@ -1332,6 +1374,7 @@ vms_status vms_scenario_run(const vms_scenario *sc, vms_kernel *k, vms_scenario_
         vms_dev_destroy(r.devs[i].raw);
     }
     vms_iommu_destroy(r.io);
+    vmsi_scn_vm_free(r.vms, a);
     vmsi_free(a, r.devs, (sc->ndevs + 1) * sizeof *r.devs);
     vmsi_free(a, r.task, (sc->nnames + 1) * sizeof *r.task);
     vmsi_free(a, r.label, (sc->nlabels + 1) * sizeof *r.label);

@@ -8,6 +8,7 @@
 #define VMSIM_SCENARIO_IMPL_H
 
 #include "util/util.h"
+#include "vmsim/config.h"
 #include "vmsim/proc.h"
 #include "vmsim/scenario.h"
 
@@ -49,6 +50,7 @@ typedef enum scn_op {
     OP_KWRITE,    /* kwrite NAME ADDR DATA [nostac]: the kernel writes user memory */
     /* khugepaged [RUNS]: run khugepaged's scan now */
     OP_KHUGEPAGED,
+    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
 } scn_op;
 
 typedef enum scn_expect {
@@ -108,6 +110,14 @@ typedef struct scn_cmd {
     unsigned dir;     /* dma map: vms_dma_dir */
     bool flag;        /* iommu on; blk write; dma write; device writable; dma sync cpu */
     bool noncoherent; /* device: its DMA does not snoop the caches */
+    int vm;           /* vm: the VM-name index */
+    struct scn_vmopt {
+        unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits */
+        unsigned given;     /* create: which of the options below the line gave (bit per word) */
+        uint64_t mem, host; /* guest-physical memory, host memory reserved */
+        unsigned s2, levels, host_levels, host_page, nested_tlb;
+        bool shadow;
+    } vmo;
 } scn_cmd;
 
 /* Parse a core list "0-3,8" or "all" into mask (VMS_MAX_CORES bits); false if malformed
@@ -138,6 +148,10 @@ struct vms_scenario {
         unsigned long long dev, ino;
     } wfiles[16];
     unsigned nwfiles;
+    char **vmnames; /* VM names (defined by `vm create`, never removed) */
+    size_t nvmnames, vmnames_cap;
+    bool vmdef_set; /* vmdef from vms_scenario_set_vm_config (else the built-in defaults) */
+    vms_config_vm vmdef;
 };
 
 /*
@@ -180,6 +194,7 @@ vms_status vmsi_scn_parse_blk(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_pkey(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_kaccess(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_daemon(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_vm(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 
 /* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
  * system call or expectation is narrated and counted, not returned. */
@@ -200,6 +215,31 @@ vms_status vmsi_scn_run_blk(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_pkey(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_kaccess(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_daemon(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_vm(scn_runner *r, vms_task *t);
+
+/*
+ * Virtual machines in a scenario (vm.c). run.c keeps one scn_vms per run and hands each
+ * `vm` command, and each command naming a guest process, to vm.c with what it needs;
+ * vm.c narrates into line and puts a failure's message in err (run.c reports it).
+ */
+typedef struct scn_vms scn_vms;
+typedef struct scn_vmctx {
+    const vms_scenario *sc;
+    const scn_cmd *c;
+    vms_kernel *k;
+    vms_machine *m;
+    uint64_t va;            /* the command's address, labels resolved */
+    vms_strbuf *line, *err; /* narration; a failure's message (empty: none) */
+    bool *expect_failed;    /* set with err: the failure is an expectation's (counted there) */
+    vms_scenario_result *res;
+} scn_vmctx;
+
+vms_status vmsi_scn_vm_cmd(scn_vms **vms, const scn_vmctx *x);
+/* Is process-name index proc a guest process (spawned with `vm NAME spawn`)? */
+bool vmsi_scn_vm_owns(const scn_vms *vms, int proc);
+/* Run command x->c on its guest process. */
+vms_status vmsi_scn_vm_guest(scn_vms *vms, const scn_vmctx *x);
+void vmsi_scn_vm_free(scn_vms *vms, const vms_allocator *a);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */
 void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len);

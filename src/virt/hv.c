@@ -268,12 +268,20 @@ static bool shadow_fault(vms_vm *vm, vms_core *c, const vms_fault *f, vms_access
 bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, uint32_t len,
                    vms_fault *fault)
 {
+    return vms_vm_access_data(vm, c, va, kind, NULL, len, fault);
+}
+
+bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
+                        uint32_t len, vms_fault *fault)
+{
+    uint8_t *p = buf;
     if (vm->cfg.shadow) {
         for (unsigned tries = 0; tries < 64; tries++) {
-            vms_access_result r = vms_core_access(c, va, kind, NULL, len);
+            vms_access_result r = vms_core_access(c, va, kind, p, len);
             if (r.ok)
                 return true;
             va += r.done;
+            p = p ? p + r.done : NULL;
             len -= (uint32_t)r.done;
             *fault = r.fault;
             if (r.fault.kind != VMS_FAULT_PF || !shadow_fault(vm, c, &r.fault, kind))
@@ -283,10 +291,11 @@ bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, u
         return false;
     }
     for (unsigned tries = 0; tries < 64; tries++) {
-        vms_access_result r = vms_core_access(c, va, kind, NULL, len);
+        vms_access_result r = vms_core_access(c, va, kind, p, len);
         if (r.ok)
             return true;
         va += r.done;
+        p = p ? p + r.done : NULL;
         len -= (uint32_t)r.done;
         *fault = r.fault;
         bool fixed = r.fault.kind == VMS_FAULT_PF   ? guest_fault(vm, &r.fault)

@@ -343,6 +343,11 @@ void vms_nested_set_trace(vms_nested *n, vms_nested_trace *trace)
     n->keep_trace = trace;
 }
 
+vms_nested_trace *vmsi_nested_kept_trace(vms_nested *n)
+{
+    return n->keep_trace;
+}
+
 const vms_s2_fault *vms_nested_last_exit(const vms_nested *n)
 {
     return &n->pfault;

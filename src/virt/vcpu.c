@@ -12,7 +12,9 @@
  * that the stage which refuses is the one reported.
  */
 #include "hw/core_impl.h"
+#include "hw/memside.h"
 #include "hw/tlb_impl.h"
+#include "virt/virt_impl.h"
 #include "vmsim/virt.h"
 
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest)
@@ -61,15 +63,61 @@ vms_nested *vms_core_nested(const vms_core *c)
     return c->nested;
 }
 
+/* Did the walk write the entry it read as r back (A/D of either stage)? It reads
+ * differently now (the model looking, not a bus access). An entry read several times
+ * (an upper second-stage entry, once per guest level) is a store once: only its first
+ * read saw the old value. */
+static bool written_back(vms_core *c, const vms_nested_ref *r)
+{
+    uint64_t now = 0;
+    return vms_ram_read(vms_bus_ram(c->m->bus), r->ptep, &now, 8) == VMS_OK && now != r->pte;
+}
+
+/*
+ * With data caches (or DRAM) on: the 2D walk's references — each guest entry at its
+ * host-physical address and each second-stage entry, in the order the hardware makes
+ * them (t) — go through core c's hierarchy as a native walk's references do
+ * (vmsi_core_walk_mem: walk loads from L1d, or L2 with cache.walk = l2, counted in
+ * cache.walk_refs), and the entries then written back are stores (cost.ad_write charges
+ * them). Returns the loads' cycles; references beyond what t holds (none in a walk of
+ * at most 35) cost cost.walk_ref each. Nested-TLB hits read nothing.
+ */
+static uint64_t nested_walk_mem(vms_core *c, const vms_nested_trace *t, uint64_t refs, bool ok)
+{
+    vmsi_memside *ms = c->m->ms;
+    uint64_t lat = 0;
+    c->walk_nwhere = 0; /* vms_core_walk_where describes native walks only */
+    for (unsigned i = 0; i < t->nrefs; i++)
+        lat += vmsi_memside_access(ms, c->id, c->cycles + lat, t->ref[i].ptep, 8, VMS_ACC_READ,
+                                   true, NULL);
+    for (unsigned i = 0; ok && i < t->nrefs; i++) {
+        bool again = false; /* the same entry read earlier in this walk */
+        for (unsigned j = 0; j < i && !again; j++)
+            again = t->ref[j].ptep == t->ref[i].ptep;
+        if (!again && written_back(c, &t->ref[i]))
+            (void)vmsi_memside_access(ms, c->id, c->cycles + lat, t->ref[i].ptep, 8, VMS_ACC_WRITE,
+                                      false, NULL);
+    }
+    if (refs > t->nrefs)
+        lat += (refs - t->nrefs) * c->m->cfg.cost.walk_ref;
+    return lat;
+}
+
 bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
                                vms_xlate *x, vms_fault *fault)
 {
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     vms_nested_xlate nx;
+    vms_nested_trace local, *t = NULL;
+    if (c->m->ms) { /* the caches need the references: the caller's trace, or ours */
+        t = vmsi_nested_kept_trace(c->nested);
+        t = t ? t : &local;
+    }
     bool ok =
-        vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats, NULL);
-    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+        vms_nested_walk(c->nested, c->pwc, &c->regs, va, kind, &nx, fault, NULL, &c->wstats, t);
+    refs = c->wstats.mem_refs - refs;
+    c->cycles += (c->m->ms ? nested_walk_mem(c, t, refs, ok) : refs * cost->walk_ref) +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
     if (!ok)

@@ -20,4 +20,8 @@ bool vmsi_ept_misconfigured(uint64_t pte, unsigned level);
 bool vmsi_s2_valid(uint64_t pte, unsigned level);
 bool vmsi_s2_is_leaf(uint64_t pte, unsigned level);
 
+/* The trace vms_nested_set_trace gave n (NULL: none): the core's TLB-miss path records a
+ * walk there when it needs the references itself (the data caches), so both see them. */
+vms_nested_trace *vmsi_nested_kept_trace(vms_nested *n);
+
 #endif

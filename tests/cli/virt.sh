@@ -41,6 +41,66 @@ assert sv["exits"] == sv["exits_pf"] + sv["exits_ptwrite"]
 assert sv["guest_faults"] == e["virt"]["guest_faults"] == sv["injected"]
 PY
 fi
+# the vm.* keys are the flags' defaults: the same run either way
+same() { # same DESCRIPTION "ARGS A" "ARGS B"
+    local a b
+    # shellcheck disable=SC2086
+    a=$("$vmsim" replay --vm --limit 30000 --stats json $2 "$trace") b=$("$vmsim" replay --vm --limit 30000 --stats json $3 "$trace")
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "$1: '$2' and '$3' differ"
+}
+same "nested TLB" "--nested-tlb 64" "--set vm.nested_tlb=64"
+same "host page" "--host-page 2M" "--set vm.host_page=2M"
+same "second stage" "--s2 npt" "--set vm.s2=npt"
+same "levels" "--levels 5 --host-levels 5" "--set vm.levels=5 --set vm.host_levels=5"
+same "shadow" "--shadow" "--set vm.shadow=on"
+same "flag over key" "--nested-tlb 0" "--set vm.nested_tlb=64 --nested-tlb 0"
+printf 'vm.nested_tlb = 16\nvm.pwc.pde = none\n' > /tmp/vmsim_vm.$$.ini
+same "config file" "--nested-tlb 16 --set vm.pwc.pde=none" "--config /tmp/vmsim_vm.$$.ini"
+rm -f /tmp/vmsim_vm.$$.ini
+# the guest's page-walk caches and the exit cost are keys, and they change the counts
+a=$("$vmsim" replay --vm --limit 30000 --stats json "$trace")
+b=$("$vmsim" replay --vm --limit 30000 --stats json --set vm.pwc.pde=none --set vm.pwc.pdpte=none --set vm.pwc.pml4e=none "$trace")
+c=$("$vmsim" replay --vm --limit 30000 --stats json --set vm.cost.exit=5000 "$trace")
+if command -v python3 >/dev/null; then
+    python3 - "$a" "$b" "$c" <<'PY' && ok || bad "vm.pwc.* / vm.cost.exit"
+import json, sys
+a, b, c = (json.loads(x) for x in sys.argv[1:])
+assert b["walk"]["pwc_hits"] == 0 < a["walk"]["pwc_hits"], (a["walk"], b["walk"])
+assert b["virt"]["guest_refs"] > a["virt"]["guest_refs"]
+assert c["virt"]["exit_cycles"] == 5000 * c["virt"]["exits"] and a["virt"]["exit_cycles"] == 1200 * a["virt"]["exits"]
+assert b["config"]["vm.pwc.pde"] == "none" and a["config"]["vm.pwc.pde"] == a["config"]["pwc.pde"]
+PY
+fi
+# with data caches, every walk reference (guest and second-stage) is a cache access:
+# cache.walk_refs adds up to walk.mem_refs, natively, nested and under shadow paging
+if command -v python3 >/dev/null; then
+    cn=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --s2 none "$trace")
+    ce=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake "$trace")
+    ct=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --nested-tlb 64 "$trace")
+    cs=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --shadow "$trace")
+    python3 - "$cn" "$ce" "$ct" "$cs" "$a" <<'PY' && ok || bad "replay --vm with caches"
+import json, sys
+n, e, t, s, plain = (json.loads(x) for x in sys.argv[1:])
+for r in (n, e, t, s):
+    assert sum(r["cache"]["walk_refs"].values()) == r["walk"]["mem_refs"] > 0, (r["cache"]["walk_refs"], r["walk"])
+assert e["walk"]["mem_refs"] == e["virt"]["guest_refs"] + e["virt"]["s2_refs"]
+assert sum(e["cache"]["walk_refs"].values()) > sum(n["cache"]["walk_refs"].values())
+assert sum(t["cache"]["walk_refs"].values()) < sum(e["cache"]["walk_refs"].values())
+# the same walks as without caches; only their cost differs
+assert e["walk"] == plain["walk"] and e["cycles"] != plain["cycles"], (e["walk"], plain["walk"])
+PY
+fi
+cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)
+for k in "vm.s2 = npt" "vm.nested_tlb = 32x4:lru" "vm.pwc.pde = " "vm.levels = 4" "vm.host_page = 4K" "vm.cost.exit = 1200"; do
+    grep -q "^$k" <<<"$cfg" && ok || bad "vmsim config lacks '$k'"
+done
+"$vmsim" config --keys | grep -q '^vm.nested_tlb' && ok || bad "config --keys lacks vm.nested_tlb"
+"$vmsim" config --set vm.host_page=3K >/dev/null 2>/tmp/vmsim_err.$$
+[ $? -eq 2 ] && grep -q "vm.host_page" /tmp/vmsim_err.$$ && ok || bad "bad vm.host_page accepted"
+"$vmsim" replay --vm --set vm.bogus=1 "$trace" >/dev/null 2>/tmp/vmsim_err.$$
+[ $? -eq 2 ] && grep -q "vm.bogus" /tmp/vmsim_err.$$ && ok || bad "unknown vm key accepted"
+# explain --nested takes the keys too: 2 MiB host pages read 19 entries cold on tiny
+"$vmsim" explain --nested --preset tiny --set vm.host_page=2M --stats json | grep -q '"mem_refs":19' && ok || bad "explain --nested --set vm.host_page=2M"
 # deterministic: the same run twice is byte-identical
 a=$("$vmsim" replay --vm --limit 20000 --stats json "$trace") b=$("$vmsim" replay --vm --limit 20000 --stats json "$trace")
 [ "$a" = "$b" ] && ok || bad "replay --vm not deterministic"

@@ -39,6 +39,7 @@
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
+#include "hw/tap.h"
 
 typedef struct fault_ctx {
     vms_kernel *k;
@@ -498,18 +499,71 @@ static vmsi_fault_ret fault_vma(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_
  * process the killer chose is an OOM kill (oom_kill), and one the host could not serve
  * (NOMEM) stops the run. cow, zero_page, stack_expand, … are breakdowns of these.
  */
-static vmsi_fault_ret account(vms_kernel *k, vmsi_fault_ret r, const vmsi_fault_info *fi)
+/* What a fault did, for the tap: the breakdown counters that moved since `b`. */
+static uint32_t how_of(const vms_kernel_stats *b, const vms_kernel_stats *a)
+{
+    return (a->zero_page != b->zero_page ? VMS_EV_HOW_ZERO_PAGE : 0u) |
+           (a->anon_alloc != b->anon_alloc ? VMS_EV_HOW_ANON : 0u) |
+           (a->cow_copy != b->cow_copy ? VMS_EV_HOW_COW_COPY : 0u) |
+           (a->cow_reuse != b->cow_reuse ? VMS_EV_HOW_COW_REUSE : 0u) |
+           (a->private_copy != b->private_copy ? VMS_EV_HOW_PRIVATE_COPY : 0u) |
+           (a->pgpgin != b->pgpgin ? VMS_EV_HOW_FILE : 0u) |
+           (a->pswpin != b->pswpin ? VMS_EV_HOW_SWAP_IN : 0u) |
+           (a->swapcache_hits != b->swapcache_hits ? VMS_EV_HOW_SWAPCACHE : 0u) |
+           (a->spurious != b->spurious ? VMS_EV_HOW_SPURIOUS : 0u) |
+           (a->stack_expand != b->stack_expand ? VMS_EV_HOW_STACK : 0u) |
+           (a->thp_fault_alloc != b->thp_fault_alloc ? VMS_EV_HOW_THP : 0u) |
+           (a->oom_kill != b->oom_kill ? VMS_EV_HOW_OOM : 0u);
+}
+
+/* Tell the tap how a counted fault at addr (flags ec) of task t ended; `before` is the
+ * kernel's counters when it began. */
+static void report_fault(vms_kernel *k, const vms_task *t, uint64_t addr, uint32_t ec,
+                         vms_ev_fault_result res, const vms_kernel_stats *before)
+{
+    vms_event ev = {
+        .type = VMS_EV_FAULT_RESOLVED,
+        .fault_resolved = {.pid = t->proc->pid,
+                           .va = addr,
+                           .flags = ec,
+                           .result = res,
+                           .how = how_of(before, &k->st),
+                           .fault_around = (unsigned)(k->st.fault_around - before->fault_around)}};
+    vmsi_tap_emit(vmsi_machine_tap(k->m), (int)t->core, &ev);
+}
+
+/*
+ * Count a fault by its end, in exactly one category (as Linux's rusage counts min_flt and
+ * maj_flt): resolved with I/O (major) or without (minor: stack growth, populate, spurious
+ * faults, COW and the zero page included), or ended with VM_FAULT_SIGSEGV / VM_FAULT_SIGBUS
+ * (for a kernel access to user memory, EFAULT instead of the signal). pgfault is their
+ * sum. A fault that needed the OOM killer is counted when its retry ends; one whose
+ * process the killer chose is an OOM kill (oom_kill), and one the host could not serve
+ * (NOMEM) stops the run. cow, zero_page, stack_expand, … are breakdowns of these.
+ * before: the counters when the fault began, when the tap is on (else NULL): a counted
+ * fault is reported (task t, address addr, flags ec).
+ */
+static vmsi_fault_ret account(vms_kernel *k, vmsi_fault_ret r, const vmsi_fault_info *fi,
+                              const vms_kernel_stats *before, const vms_task *t, uint64_t addr,
+                              uint32_t ec)
 {
     uint64_t *cat = NULL;
-    if (r == VMSI_FAULT_DONE)
+    vms_ev_fault_result res = VMS_EV_FAULT_MINOR;
+    if (r == VMSI_FAULT_DONE) {
         cat = fi->major ? &k->st.pgmajfault : &k->st.minor;
-    else if (r == VMSI_FAULT_SEGV)
+        res = fi->major ? VMS_EV_FAULT_MAJOR : VMS_EV_FAULT_MINOR;
+    } else if (r == VMSI_FAULT_SEGV) {
         cat = &k->st.segv;
-    else if (r == VMSI_FAULT_BUS)
+        res = VMS_EV_FAULT_SEGV;
+    } else if (r == VMSI_FAULT_BUS) {
         cat = &k->st.sigbus;
+        res = VMS_EV_FAULT_SIGBUS;
+    }
     if (cat) {
         (*cat)++;
         k->st.pgfault++;
+        if (before)
+            report_fault(k, t, addr, ec, res, before);
     }
     return r;
 }
@@ -519,27 +573,30 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
 {
     k->cur_core = t->core;
     k->cur_proc = t->proc;
+    vms_kernel_stats snap, *before = NULL; /* for the tap: what the fault will move */
+    if (vmsi_tap_on(vmsi_machine_tap(k->m)))
+        snap = k->st, before = &snap;
     vmsi_charge(k, t->core, k->cfg.cost.fault_entry);
     vmsi_hash_ret h = k->hash ? vmsi_hash_page(k, t->core, addr, &ec) : VMSI_HASH_FAULT;
     if (h != VMSI_HASH_FAULT) /* hashfill.c: a hash-table miss the radix tables allow */
         return h == VMSI_HASH_FILLED  ? (k->st.hash_faults++, VMSI_FAULT_DONE)
                : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
-                                      : account(k, VMSI_FAULT_BUS, fi);
+                                      : account(k, VMSI_FAULT_BUS, fi, before, t, addr, ec);
     if (ec & VMS_FAULTF_RSVD) { /* pgtable_bad(): the kernel never writes a reserved bit,
                                    so something else did (a device with the IOMMU off) */
         vmsi_panic(k,
                    "Bad pagetable: a reserved bit in the entry for va %llx (error code %x; "
                    "the kernel did not write it)",
                    (unsigned long long)addr, (unsigned)ec);
-        return account(k, VMSI_FAULT_PANIC, fi);
+        return account(k, VMSI_FAULT_PANIC, fi, before, t, addr, ec);
     }
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
-        return account(k, VMSI_FAULT_SEGV, fi);
+        return account(k, VMSI_FAULT_SEGV, fi, before, t, addr, ec);
     vmsi_fault_ret r = fault_vma(k, t, v, addr, (ec & VMS_FAULTF_WRITE) != 0, fi);
     if (k->hash && r == VMSI_FAULT_DONE)
         vmsi_hash_preload(k, t->core, addr, ec); /* update_mmu_cache */
-    return account(k, r, fi);
+    return account(k, r, fi, before, t, addr, ec);
 }
 
 /* populate_vma_page_range: fault in [start, end) of VMAs in the range; a write fault for
@@ -570,7 +627,12 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
                  tries < 2 && (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte)));
                  tries++) {
                 vmsi_fault_info fi = {0, false};
-                vmsi_fault_ret r = account(k, fault_vma(k, t, v, va, write, &fi), &fi);
+                vms_kernel_stats snap, *before = NULL; /* for the tap */
+                if (vmsi_tap_on(vmsi_machine_tap(k->m)))
+                    snap = k->st, before = &snap;
+                vmsi_fault_ret r =
+                    account(k, fault_vma(k, t, v, va, write, &fi), &fi, before, t, va,
+                            write ? VMS_FAULTF_WRITE | VMS_FAULTF_USER : VMS_FAULTF_USER);
                 if (r != VMSI_FAULT_DONE)
                     return r;
                 v = vmsi_vma_lookup(mm, va); /* the array may not move, but be safe */

@@ -36,6 +36,7 @@
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
+#include "hw/tap.h"
 
 #define CYCLES_PER_US 3000u /* the kernel's costs assume a 3 GHz core */
 
@@ -206,7 +207,20 @@ static void charge_io(vms_kernel *k, uint64_t slot, unsigned core)
     vmsi_charge(k, core, c);
 }
 
-vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
+/* Tell the tap of one page of swap I/O on core (st: how it went; NOMEM is not an I/O
+ * result and is not reported). Returns st. */
+static vms_status report_io(vms_kernel *k, bool out, uint64_t slot, uint64_t pfn, unsigned core,
+                            vms_status st)
+{
+    const vmsi_tap *tap = vmsi_machine_tap(k->m);
+    if (st != VMS_ERR_NOMEM && vmsi_tap_on(tap)) {
+        vms_event ev = {.type = VMS_EV_SWAP, .swap = {out, slot, pfn, st != VMS_OK}};
+        vmsi_tap_emit(tap, core == VMSI_NO_CORE ? VMS_EV_NO_CORE : (int)core, &ev);
+    }
+    return st;
+}
+
+static vms_status writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
 {
     vmsi_swap *s = &k->swap;
     uint8_t buf[4096];
@@ -220,7 +234,12 @@ vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsig
     return VMS_OK;
 }
 
-vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
+vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
+{
+    return report_io(k, true, slot, pfn, core, writepage(k, slot, pfn, core));
+}
+
+static vms_status readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
 {
     vmsi_swap *s = &k->swap;
     uint8_t buf[4096];
@@ -234,6 +253,11 @@ vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsign
         return VMS_ERR_NOMEM;
     s->reads++;
     return VMS_OK;
+}
+
+vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
+{
+    return report_io(k, false, slot, pfn, core, readpage(k, slot, pfn, core));
 }
 
 /* ---- owners of a slot (after a read error) ------------------------------------------ */

@@ -1,0 +1,518 @@
+/*
+ * vm.c — virtual machines in a scenario (docs/SCENARIO.md, "Virtual machines"; issue 10):
+ *
+ *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt] [host-page 4K|2M|1G] [levels 4|5]
+ *                  [host-levels 4|5] [nested-tlb N] [shadow]
+ *   vm NAME spawn PROC [core N]     a process of the guest: write/read/fetch/touch/exit PROC
+ *                                   then run inside the VM
+ *   vm NAME show ept|npt|exits      the second-stage tables (every leaf GPA -> HPA with its
+ *                                   bits), or the VM's exits and walk counters
+ *
+ * A VM is virt.h's vms_vm on the scenario's machine. The hypervisor reserves the VM's
+ * host memory (`host`, vm.host_mem) at the top of RAM from the host kernel's frame
+ * allocator, as a hypervisor pins guest memory: second-stage tables at its bottom, then
+ * the host memory guest pages are backed with, lazily, on second-stage violations (VM
+ * exits). Each command on a guest process enters the VM on its core, runs, and leaves.
+ *
+ * What runs inside is a guest kernel behind scn_guest (below). The one there is now is
+ * virt.h's minimal demand pager: one address space, a zeroed guest frame for each page
+ * first touched, so a VM runs one guest process and only the access commands. The kernel
+ * model as the guest kernel (another scn_guest) is the next step (issue 10 item 1).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "scenario/scenario_impl.h"
+#include "vmsim/core.h"
+#include "vmsim/frames.h"
+#include "vmsim/rng.h"
+#include "vmsim/virt.h"
+
+#define TABLES_MIN    (UINT64_C(4) << 20)  /* second-stage tables: at least 4 MiB … */
+#define SHADOW_TABLES (UINT64_C(36) << 20) /* … 36 with shadow paging (hv.c: 32 MiB above) */
+#define READ_MAX      (UINT64_C(1) << 20)  /* the longest read a guest process does here */
+
+/* A guest kernel: how a VM starts a process and runs an access for it. */
+typedef struct scn_guest {
+    const char *name;
+    unsigned max_procs; /* processes it runs */
+    bool (*access)(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
+                   uint32_t len, vms_fault *f);
+} scn_guest;
+
+static const scn_guest pager = {"a minimal demand pager (virt.h)", 1, vms_vm_access_data};
+
+typedef struct vm1 {
+    vms_vm *vm;
+    const scn_guest *guest;
+    uint64_t base, top; /* the host memory reserved: [base, top) */
+    unsigned core;      /* the core its process runs on */
+    unsigned nprocs;    /* processes spawned (ever) */
+    vms_s2_kind kind;
+    bool shadow;
+    vms_tlb_config ntlb;
+    vms_pwc_config gpwc;
+} vm1;
+
+struct scn_vms {
+    const vms_allocator *a;
+    vms_frames *fr;
+    vm1 *v; /* per VM name */
+    size_t nv;
+    int *proc_vm; /* per process name: VM index + 1, 0 for a host process */
+    size_t nprocs;
+    uint64_t top; /* the next VM's host memory ends here */
+    vms_rng rng;  /* touch random=… */
+};
+
+/* A snapshot of what a guest command changes, for its narration. */
+typedef struct vsnap {
+    vms_vm_stats vm;
+    vms_nested_stats n;
+    uint64_t walks, refs, cycles;
+} vsnap;
+
+static void take(vm1 *v, vms_core *c, vsnap *s)
+{
+    s->vm = *vms_vm_get_stats(v->vm);
+    s->n = *vms_nested_get_stats(vms_vm_nested(v->vm));
+    s->walks = vms_core_walk_stats(c)->walks;
+    s->refs = vms_core_walk_stats(c)->mem_refs;
+    s->cycles = vms_core_cycles(c);
+}
+
+/* "; guest faults +1, VM exits +2 (2400 cycles), walks +3: 50 refs (…)". */
+static void say_delta(vms_strbuf *sb, const vsnap *a, const vsnap *b)
+{
+    vms_strbuf_printf(sb, "; guest faults +%" PRIu64 ", VM exits +%" PRIu64,
+                      b->vm.guest_faults - a->vm.guest_faults, b->vm.exits - a->vm.exits);
+    if (b->vm.exits != a->vm.exits)
+        vms_strbuf_printf(sb, " (%" PRIu64 " cycles)", b->vm.exit_cycles - a->vm.exit_cycles);
+    vms_strbuf_printf(sb, ", walks +%" PRIu64 " (%" PRIu64 " references", b->walks - a->walks,
+                      b->refs - a->refs);
+    if (b->n.s2_refs != a->n.s2_refs || b->n.guest_refs != a->n.guest_refs)
+        vms_strbuf_printf(sb, ": %" PRIu64 " guest, %" PRIu64 " second-stage",
+                          b->n.guest_refs - a->n.guest_refs, b->n.s2_refs - a->n.s2_refs);
+    vms_strbuf_printf(sb, "), %" PRIu64 " cycles", b->cycles - a->cycles);
+}
+
+/* The VMs' table, made when the first `vm` line runs. */
+static scn_vms *vms_get(scn_vms **pv, const scn_vmctx *x)
+{
+    if (*pv)
+        return *pv;
+    const vms_allocator *a = x->sc->alloc;
+    scn_vms *s = vmsi_calloc(a, 1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->a = a;
+    s->fr = vms_kernel_frames(x->k);
+    s->nv = x->sc->nvmnames;
+    s->nprocs = x->sc->nnames;
+    s->v = vmsi_calloc(a, s->nv + 1, sizeof *s->v);
+    s->proc_vm = vmsi_calloc(a, s->nprocs + 1, sizeof *s->proc_vm);
+    s->top = vms_machine_get_config(x->m)->ram_bytes & ~((UINT64_C(2) << 20) - 1);
+    vms_rng_seed(&s->rng, vms_kernel_get_config(x->k)->seed ^ UINT64_C(0x7e57));
+    if (!s->v || !s->proc_vm) {
+        vmsi_scn_vm_free(s, a);
+        return NULL;
+    }
+    return *pv = s;
+}
+
+void vmsi_scn_vm_free(scn_vms *s, const vms_allocator *a)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->v && i < s->nv; i++)
+        if (s->v[i].vm) {
+            vms_vm_destroy(s->v[i].vm);
+            (void)vms_frames_unreserve(s->fr, s->v[i].base >> VMS_PAGE_SHIFT,
+                                       (s->v[i].top - s->v[i].base) >> VMS_PAGE_SHIFT, NULL);
+        }
+    if (s->v)
+        vmsi_free(a, s->v, (s->nv + 1) * sizeof *s->v);
+    if (s->proc_vm)
+        vmsi_free(a, s->proc_vm, (s->nprocs + 1) * sizeof *s->proc_vm);
+    vmsi_free(a, s, sizeof *s);
+}
+
+bool vmsi_scn_vm_owns(const scn_vms *s, int proc)
+{
+    return s && proc >= 0 && (size_t)proc < s->nprocs && s->proc_vm[proc] != 0;
+}
+
+static const char *const hpage_names[] = {"4K", "2M", "1G"};
+
+/* The settings of a `vm create` line: the vm.* keys, then the line's own words. */
+static vms_config_vm settings(const scn_vmctx *x)
+{
+    vms_config_vm d;
+    if (x->sc->vmdef_set)
+        d = x->sc->vmdef;
+    else
+        vms_config_vm_default(&d, vms_machine_get_config(x->m));
+    const struct scn_vmopt *o = &x->c->vmo;
+    if (o->given & 1)
+        d.mem = o->mem;
+    if (o->given & 2)
+        d.host_mem = o->host;
+    if (o->given & 4)
+        d.s2 = o->s2;
+    if (o->given & 8)
+        d.host_page = o->host_page;
+    if (o->given & 16)
+        d.guest_levels = o->levels;
+    if (o->given & 32)
+        d.host_levels = o->host_levels;
+    if (o->given & 64)
+        d.nested_tlb =
+            (vms_pwc_level_config){o->nested_tlb, o->nested_tlb > 64 ? 64 : o->nested_tlb, NULL};
+    if (o->given & 128)
+        d.shadow = o->shadow;
+    return d;
+}
+
+/* vm create: reserve host memory at the top of what is left, build the VM. */
+static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
+{
+    const scn_cmd *c = x->c;
+    vm1 *v = &s->v[c->vm];
+    const char *name = x->sc->vmnames[c->vm];
+    vms_config_vm d = settings(x);
+    if (strcmp(vms_machine_format(x->m)->arch, "x86_64")) {
+        vms_strbuf_printf(x->err,
+                          "vm create %s: a scenario's VMs run on x86-64 machines (arch = %s)", name,
+                          vms_machine_format(x->m)->arch);
+        return VMS_OK;
+    }
+    v->kind = d.s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT; /* auto and ept: EPT */
+    if (d.s2 == 3) {
+        vms_strbuf_printf(x->err, "vm create %s: vm.s2 = arm needs arch = aarch64", name);
+        return VMS_OK;
+    }
+    uint64_t page = vms_pgsize_bytes((vms_pgsize)d.host_page);
+    uint64_t align = page > (UINT64_C(2) << 20) ? page : UINT64_C(2) << 20;
+    uint64_t tables = d.shadow ? SHADOW_TABLES : TABLES_MIN;
+    if (d.host_mem / 256 > tables)
+        tables = (d.host_mem / 256 + VMS_PAGE_MASK) & ~VMS_PAGE_MASK;
+    uint64_t top = s->top, base = top > d.host_mem ? (top - d.host_mem) & ~(align - 1) : 0;
+    uint64_t host_at = (base + tables + page - 1) & ~(page - 1);
+    vms_err err = {0};
+    if (!base || host_at + page > top ||
+        vms_frames_reserve(s->fr, base >> VMS_PAGE_SHIFT, (top - base) >> VMS_PAGE_SHIFT, &err) !=
+            VMS_OK) {
+        vms_strbuf_printf(x->err,
+                          "vm create %s: cannot reserve %" PRIu64
+                          "M of host memory below 0x%" PRIx64
+                          " for its tables and %s pages (RAM in use or too small: set ram "
+                          "larger or give `host SIZE`)",
+                          name, d.host_mem >> 20, top, hpage_names[d.host_page % 3]);
+        return VMS_OK;
+    }
+    v->base = base;
+    v->top = top;
+    v->shadow = d.shadow;
+    v->gpwc = d.guest_pwc;
+    vms_config_vm_tlb(&d, &v->ntlb);
+    vms_vm_config vc = {.kind = v->kind,
+                        .host_levels = d.host_levels,
+                        .guest_levels = d.guest_levels,
+                        .host_page = (vms_pgsize)d.host_page,
+                        .ad = d.ad,
+                        .guest_mem = d.mem,
+                        .s2_tables_at = base,
+                        .host_at = host_at,
+                        .host_end = top,
+                        .vpid = (uint32_t)c->vm + 1,
+                        .exit_cycles = d.exit_cycles,
+                        .shadow = d.shadow,
+                        .s2_tlb = v->ntlb.nparts ? &v->ntlb : NULL,
+                        .guest_pwc = &v->gpwc,
+                        .seed = vms_kernel_get_config(x->k)->seed};
+    vms_status st = vms_vm_create(x->m, &vc, &v->vm, &err);
+    if (st != VMS_OK) {
+        (void)vms_frames_unreserve(s->fr, base >> VMS_PAGE_SHIFT, (top - base) >> VMS_PAGE_SHIFT,
+                                   NULL);
+        v->vm = NULL;
+        if (st == VMS_ERR_NOMEM)
+            return st;
+        vms_strbuf_printf(x->err, "vm create %s: %s", name, err.msg);
+        return VMS_OK;
+    }
+    v->guest = &pager;
+    s->top = base;
+    vms_strbuf_printf(x->line,
+                      "vm create %s: %s, %u-level guest paging over %u-level %s with %s host "
+                      "pages%s; guest memory %" PRIu64 "M; host memory 0x%" PRIx64 "-0x%" PRIx64
+                      " reserved (tables from 0x%" PRIx64 ", backing from 0x%" PRIx64
+                      "); VPID %u; guest kernel: %s\n",
+                      name,
+                      v->shadow               ? "shadow paging"
+                      : v->kind == VMS_S2_EPT ? "EPT"
+                                              : "NPT",
+                      d.guest_levels, d.host_levels, v->kind == VMS_S2_EPT ? "EPT" : "NPT",
+                      hpage_names[d.host_page % 3], v->ntlb.nparts ? ", a nested TLB" : "",
+                      d.mem >> 20, base, top, base, host_at, (unsigned)c->vm + 1, v->guest->name);
+    return VMS_OK;
+}
+
+static vms_status vm_spawn(scn_vms *s, const scn_vmctx *x)
+{
+    const scn_cmd *c = x->c;
+    vm1 *v = &s->v[c->vm];
+    const char *name = x->sc->vmnames[c->vm], *proc = x->sc->names[c->proc];
+    if (!v->vm) {
+        vms_strbuf_printf(x->err, "vm %s spawn %s: VM '%s' was not created", name, proc, name);
+        return VMS_OK;
+    }
+    if (v->nprocs >= v->guest->max_procs) {
+        vms_strbuf_printf(x->err,
+                          "vm %s spawn %s: the guest kernel (%s) runs %u process%s: one address "
+                          "space, never reused",
+                          name, proc, v->guest->name, v->guest->max_procs,
+                          v->guest->max_procs == 1 ? "" : "es");
+        return VMS_OK;
+    }
+    if (c->core >= vms_machine_get_config(x->m)->ncores) {
+        vms_strbuf_printf(x->err, "vm %s spawn %s: no core %u (the machine has %u)", name, proc,
+                          c->core, vms_machine_get_config(x->m)->ncores);
+        return VMS_OK;
+    }
+    v->core = c->core;
+    v->nprocs++;
+    s->proc_vm[c->proc] = c->vm + 1;
+    vms_strbuf_printf(x->line, "vm %s spawn %s: a guest process on core %u\n", name, proc, c->core);
+    return VMS_OK;
+}
+
+/* One second-stage leaf for `show ept`. */
+typedef struct show_ctx {
+    vms_strbuf *sb;
+    const vms_pt_format *f;
+    uint64_t n;
+} show_ctx;
+
+static bool show_leaf(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_pgsize size)
+{
+    show_ctx *sc = ud;
+    char bits[96];
+    unsigned level = vms_fmt_size_level(size);
+    vms_pte_info info;
+    vms_fmt_decode(sc->f, pte, level, &info);
+    sc->f->bits_str(pte, level, bits, sizeof bits);
+    vms_strbuf_printf(sc->sb,
+                      "  GPA 0x%09" PRIx64 " -> HPA 0x%09" PRIx64 " %s  %s entry @0x%" PRIx64
+                      " = 0x%016" PRIx64 " [%s]\n",
+                      gpa, info.pa, vms_pgsize_name(size), sc->f->level_name[level], ptep, pte,
+                      bits);
+    sc->n++;
+    return true;
+}
+
+static void vm_show(vm1 *v, const scn_vmctx *x)
+{
+    const char *name = x->sc->vmnames[x->c->vm];
+    vms_strbuf *sb = x->line;
+    if (!v->vm) {
+        vms_strbuf_printf(x->err, "vm %s show: VM '%s' was not created", name, name);
+        return;
+    }
+    const vms_pt *pt = vms_vm_s2_pt(v->vm);
+    const vms_s2_regs *s2 = vms_nested_s2(vms_vm_nested(v->vm));
+    if (x->c->vmo.sub == 2) {
+        vms_strbuf_printf(sb,
+                          "second stage of vm %s: %s, %s = 0x%" PRIx64 " (root 0x%" PRIx64
+                          ", %u levels), %" PRIu64 " table%s in host RAM%s:\n",
+                          name, pt->fmt->title, s2->kind == VMS_S2_NPT ? "nCR3" : pt->fmt->root_reg,
+                          s2->kind == VMS_S2_EPT ? s2->eptp : s2->ncr3, pt->root, pt->levels,
+                          vms_pt_count_tables(pt), vms_pt_count_tables(pt) == 1 ? "" : "s",
+                          v->shadow ? " (unused by the hardware: shadow paging)" : "");
+        show_ctx ctx = {sb, pt->fmt, 0};
+        (void)vms_pt_foreach(pt, 0, UINT64_C(1) << 48, show_leaf, &ctx);
+        vms_strbuf_printf(sb, "  %" PRIu64 " leaf entr%s\n", ctx.n, ctx.n == 1 ? "y" : "ies");
+        return;
+    }
+    const vms_vm_stats *st = vms_vm_get_stats(v->vm);
+    const vms_nested_stats *ns = vms_nested_get_stats(vms_vm_nested(v->vm));
+    vms_strbuf_printf(sb,
+                      "exits of vm %s: %" PRIu64 " (%" PRIu64 " cycles): %" PRIu64
+                      " second-stage violation%s",
+                      name, st->exits, st->exit_cycles, st->exits_s2, st->exits_s2 == 1 ? "" : "s");
+    if (v->shadow)
+        vms_strbuf_printf(sb, ", %" PRIu64 " #PF intercepts, %" PRIu64 " guest page-table writes",
+                          st->exits_pf, st->exits_ptwrite);
+    vms_strbuf_printf(sb,
+                      "\n  guest page faults %" PRIu64 " (no exit), guest pages %" PRIu64
+                      ", second-stage leaves made %" PRIu64 ", failed accesses %" PRIu64 "\n",
+                      st->guest_faults, st->guest_pages, st->backed, st->unhandled);
+    if (!v->shadow)
+        vms_strbuf_printf(sb,
+                          "  2D walks %" PRIu64 ": %" PRIu64 " guest and %" PRIu64
+                          " second-stage references (%" PRIu64 " for guest tables), nested "
+                          "TLB %" PRIu64 " hits of %" PRIu64 "\n",
+                          ns->walks, ns->guest_refs, ns->s2_refs, ns->s2_refs_tables,
+                          ns->s2_tlb_hits, ns->s2_tlb_lookups);
+    else
+        vms_strbuf_printf(sb,
+                          "  shadow entries made %" PRIu64 ", faults reflected %" PRIu64
+                          ", guest entries read in software %" PRIu64 "\n",
+                          st->shadow_fills, st->injected, st->sw_walk_refs);
+}
+
+vms_status vmsi_scn_vm_cmd(scn_vms **pv, const scn_vmctx *x)
+{
+    scn_vms *s = vms_get(pv, x);
+    if (!s)
+        return VMS_ERR_NOMEM;
+    switch (x->c->vmo.sub) {
+    case 0:
+        return vm_create(s, x);
+    case 1:
+        return vm_spawn(s, x);
+    default:
+        vm_show(&s->v[x->c->vm], x);
+        return VMS_OK;
+    }
+}
+
+/* Bytes as the narration shows them: "text" when printable, else 0x hex (64 at most). */
+static void say_bytes(vms_strbuf *sb, const uint8_t *b, size_t n)
+{
+    bool text = true;
+    for (size_t i = 0; i < n; i++)
+        text = text && b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\';
+    size_t m = n < 64 ? n : 64;
+    if (text)
+        vms_strbuf_printf(sb, "\"%.*s\"", (int)m, (const char *)b);
+    else
+        for (size_t i = 0; i < m; i++)
+            vms_strbuf_printf(sb, "%s%02x", i ? "" : "0x", b[i]);
+    if (m < n)
+        vms_strbuf_printf(sb, "…");
+}
+
+/* The access commands on a guest process. Returns false when the access failed (*f). */
+static bool guest_access(scn_vms *s, vm1 *v, vms_core *c, const scn_vmctx *x, uint8_t *buf,
+                         vms_fault *f)
+{
+    const scn_cmd *cm = x->c;
+    switch (cm->op) {
+    case OP_WRITE:
+        memcpy(buf, x->sc->pool + cm->data_off, cm->data_len);
+        return v->guest->access(v->vm, c, x->va, VMS_ACC_WRITE, buf, (uint32_t)cm->data_len, f);
+    case OP_READ:
+        return v->guest->access(v->vm, c, x->va, VMS_ACC_READ, buf, (uint32_t)cm->len, f);
+    case OP_FETCH:
+        return v->guest->access(v->vm, c, x->va, VMS_ACC_EXEC, buf, 1, f);
+    default: { /* OP_TOUCH, as the host's: 8-byte accesses, sequential or random */
+        uint64_t n = cm->count ? cm->count : (cm->len + cm->step - 1) / cm->step;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t off =
+                cm->count ? vms_rng_below(&s->rng, cm->len > 8 ? cm->len - 7 : 1) & ~UINT64_C(7)
+                          : i * cm->step;
+            uint32_t len = cm->len - off < 8 ? (uint32_t)(cm->len - off) : 8;
+            if (!v->guest->access(v->vm, c, x->va + off, cm->kind, NULL, len, f))
+                return false;
+        }
+        return true;
+    }
+    }
+}
+
+vms_status vmsi_scn_vm_guest(scn_vms *s, const scn_vmctx *x)
+{
+    const scn_cmd *cm = x->c;
+    int vi = s->proc_vm[cm->proc] - 1;
+    vm1 *v = &s->v[vi];
+    const char *proc = x->sc->names[cm->proc], *name = x->sc->vmnames[vi];
+    const char *word = vmsi_scn_commands[cm->def].name;
+    if (cm->op == OP_EXIT) {
+        s->proc_vm[cm->proc] = 0;
+        vms_strbuf_printf(x->line, "exit %s: the guest process in vm %s ends\n", proc, name);
+        return VMS_OK;
+    }
+    if (cm->op != OP_WRITE && cm->op != OP_READ && cm->op != OP_FETCH && cm->op != OP_TOUCH) {
+        vms_strbuf_printf(x->err,
+                          "%s %s: %s is a guest process of vm %s, whose guest kernel (%s) runs "
+                          "only write, read, fetch, touch and exit",
+                          word, proc, proc, name, v->guest->name);
+        return VMS_OK;
+    }
+    if (cm->op == OP_READ && cm->len > READ_MAX) {
+        vms_strbuf_printf(x->err, "read %s: at most %" PRIu64 " bytes from a guest process", proc,
+                          READ_MAX);
+        return VMS_OK;
+    }
+    size_t blen = cm->op == OP_READ ? (size_t)cm->len : cm->op == OP_WRITE ? cm->data_len : 1;
+    uint8_t *buf = vmsi_calloc(s->a, blen, 1);
+    if (!buf)
+        return VMS_ERR_NOMEM;
+    vms_core *c = vms_machine_core(x->m, v->core);
+    vsnap s0, s1;
+    vms_fault f = {0};
+    bool ok = false;
+    vms_status st = vms_vm_enter(v->vm, c);
+    if (st == VMS_OK) {
+        take(v, c, &s0);
+        ok = guest_access(s, v, c, x, buf, &f);
+        take(v, c, &s1);
+        vms_vm_leave(v->vm, c);
+    }
+    vms_strbuf *sb = x->line;
+    vms_strbuf_printf(sb, "%s %s 0x%" PRIx64, word, proc, x->va);
+    if (cm->op == OP_WRITE) {
+        vms_strbuf_printf(sb, " ");
+        say_bytes(sb, buf, blen);
+    } else if (cm->op != OP_FETCH) {
+        vms_strbuf_printf(sb, " %" PRIu64, cm->len);
+    }
+    vms_strbuf_printf(sb, " (in vm %s, core %u)", name, v->core);
+    if (st != VMS_OK) {
+        vms_strbuf_printf(sb, "\n");
+        vms_strbuf_printf(x->err, "%s %s: VM entry refused (%s)", word, proc, vms_status_str(st));
+        vmsi_free(s->a, buf, blen);
+        return VMS_OK;
+    }
+    if (ok && cm->op == OP_READ) {
+        vms_strbuf_printf(sb, ": ");
+        say_bytes(sb, buf, blen);
+    } else if (!ok) {
+        vms_strbuf_printf(sb, ": %s at 0x%" PRIx64 " not handled",
+                          f.kind == VMS_FAULT_S2 ? "second-stage fault" : "guest fault", f.va);
+    } else {
+        vms_strbuf_printf(sb, ": ok");
+    }
+    say_delta(sb, &s0, &s1);
+    bool expect_fail = cm->expect == EXP_SEGV;
+    bool met = true;
+    if (cm->expect == EXP_DATA) {
+        met = ok && !memcmp(buf, x->sc->pool + cm->data_off, cm->data_len);
+        vms_strbuf_printf(sb, "; expect data: %s", met ? "ok" : "FAILED");
+    } else if (cm->expect != EXP_NONE) {
+        met = ok != expect_fail;
+        vms_strbuf_printf(sb, "; expect %s: %s", expect_fail ? "segv" : "ok",
+                          met ? "ok" : "FAILED");
+    } else if (!ok) {
+        x->res->unexpected_faults++;
+    }
+    if (cm->expect != EXP_NONE)
+        met ? x->res->expects_passed++ : x->res->expects_failed++;
+    vms_strbuf_printf(sb, "\n");
+    if (!met) {
+        vms_strbuf_printf(x->err, "expect failed: %s %s 0x%" PRIx64 ": expected ", word, proc,
+                          x->va);
+        if (cm->expect == EXP_DATA)
+            say_bytes(x->err, x->sc->pool + cm->data_off, cm->data_len);
+        else
+            vms_strbuf_printf(x->err, "%s", expect_fail ? "a fault" : "success");
+        vms_strbuf_printf(x->err, ", got ");
+        if (ok && cm->op == OP_READ)
+            say_bytes(x->err, buf, blen);
+        else
+            vms_strbuf_printf(x->err, "%s", ok ? "success" : "a fault");
+        *x->expect_failed = true;
+    }
+    vmsi_free(s->a, buf, blen);
+    return VMS_OK;
+}
