@@ -51,6 +51,8 @@ soak: deps
 	    echo "== soak $$t for $(SOAK_SECONDS)s"; \
 	    VMS_SOURCE_DIR=$(CURDIR) VMS_SOAK_SECONDS=$(SOAK_SECONDS) ./build/asan/$$t || exit 1; \
 	done
+	@echo "== soak test_kernel_diff (mixed sequences) for $(SOAK_SECONDS)s"
+	VMS_KERNEL_MIXED_ONLY=1 VMS_SOAK_SECONDS=$(SOAK_SECONDS) ./build/asan/test_kernel_diff
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

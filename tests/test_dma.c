@@ -426,6 +426,82 @@ static void test_physical_and_rogue(void)
     rig_down(&r, false); /* teardown skips the foreign entry: no leak, no crash */
 }
 
+/* A rogue device sets a reserved bit in a PTE (found by fuzz_scenario: the fault handler
+ * asserted "the kernel wrote a reserved bit", aborting the host process): the access's
+ * reserved-bit fault is a simulated panic, "Bad pagetable", as Linux's pgtable_bad(). */
+static void test_rogue_reserved_bit(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, NULL, 4));
+    CHECK_EQ(vms_dma_iommu_enable(r.k, r.io, false, NULL), VMS_OK);
+    vms_task *t = proc_with_buf(&r, "p", 4096, RW);
+    CHECK_EQ(vms_proc_write(r.k, t, BUF, "pa", 2), VMS_ACCESS_OK);
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    uint64_t table = ti.cr3 & VMS_CR3_ADDR_MASK, pte = 0, ptep = 0;
+    for (unsigned l = 4; l >= 1; l--) {
+        ptep = table + 8u * vms_va_index(BUF, l);
+        CHECK(vms_dev_dma(r.raw, ptep, &pte, 8, VMS_ACC_READ).ok);
+        table = vms_pte_addr(pte);
+    }
+    uint64_t evil = pte | (UINT64_C(1) << 51); /* above MAXPHYADDR: reserved */
+    CHECK(vms_dev_dma(r.raw, ptep, &evil, 8, VMS_ACC_WRITE).ok);
+    vms_core_invlpg(vms_machine_core(r.m, 0), BUF);
+    char buf[2];
+    CHECK_EQ(vms_proc_read(r.k, t, BUF, buf, 2), VMS_ACCESS_OOM); /* VMS_ERR_PANIC inside */
+    const char *why = NULL;
+    CHECK(vms_kernel_panicked(r.k, &why));
+    CHECK(why && strstr(why, "Bad pagetable: a reserved bit") != NULL);
+    rig_down(&r, false);
+}
+
+/* A pin of a page swapped out while fork shared it (found by test_kernel_diff's mixed
+ * sequences): the pin's write fault swapped it in read-only (other PTEs still held the swap
+ * entry) and stopped there, so the device wrote into the swap-cache page, and the child's
+ * swap-in then read the parent's DMA data. Now the pin faults again, as GUP does, and
+ * gets its own copy: the child keeps its bytes. */
+static void test_pin_swapped_shared(void)
+{
+    vms_machine_config mc;
+    vms_machine_preset("skylake", &mc, NULL);
+    mc.ram_bytes = UINT64_C(16) << 20;
+    mc.ncores = 2;
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.swap_bytes = UINT64_C(16) << 20;
+    rig r;
+    memset(&r, 0, sizeof r);
+    vms_iommu_config ic;
+    vms_iommu_config_default(&ic);
+    vms_dev_config dc = {"dev", vms_bdf_make(0, 5, 0), 0};
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &r.m, NULL) == VMS_OK &&
+                 vms_kernel_create(r.m, &kc, &r.k, NULL) == VMS_OK &&
+                 vms_iommu_create(r.m, &ic, &r.io, NULL) == VMS_OK &&
+                 vms_dev_create(r.m, r.io, &dc, &r.raw, NULL) == VMS_OK);
+    r.free0 = vms_frames_nfree(vms_kernel_frames(r.k));
+    vms_dma_dev *d = NULL;
+    REQUIRE_VOID(vms_dma_attach(r.k, r.raw, VMS_DMA_TRANSLATE, &d, NULL) == VMS_OK);
+    vms_task *t = proc_with_buf(&r, "parent", 4096, RW), *child = NULL;
+    CHECK_EQ(vms_proc_write(r.k, t, BUF, "mine", 5), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_fork(r.k, t, &child, NULL), VMS_OK);
+    uint64_t got = 0, pm = 0;
+    vms_kernel_reclaim(r.k, 1u << 20, &got);
+    vms_proc_pagemap(r.k, t, BUF, 1, &pm);
+    CHECK(pm & VMS_PM_SWAPPED); /* both PTEs now hold the swap entry */
+    uint64_t iova = 0;
+    CHECK_EQ(vms_dma_map(r.k, d, t, BUF, 4096, VMS_DMA_FROM_DEVICE, &iova, NULL), VMS_OK);
+    CHECK(dma_w(r.raw, iova, "DEV!", 5).ok);
+    CHECK_EQ(vms_dma_unmap(r.k, d, iova, NULL), VMS_OK);
+    char a[5] = {0}, b[5] = {0};
+    CHECK_EQ(vms_proc_read(r.k, t, BUF, a, 5), VMS_ACCESS_OK);
+    CHECK_EQ(vms_proc_read(r.k, child, BUF, b, 5), VMS_ACCESS_OK);
+    CHECK_STR(a, "DEV!");
+    CHECK_STR(b, "mine");
+    kcheck(r.k);
+    vms_dma_detach(r.k, d);
+    rig_down(&r, true);
+}
+
 /* The NIC receives into a pinned user buffer; the block device reads a file into one. */
 static void test_drivers(void)
 {
@@ -1026,6 +1102,8 @@ int main(int argc, char **argv)
     test_pinned_semantics();
     test_pinned_under_pressure();
     test_physical_and_rogue();
+    test_rogue_reserved_bit();
+    test_pin_swapped_shared();
     test_drivers();
     test_la57();
     test_alloc_failures();

@@ -601,7 +601,14 @@ vmsi_fault_ret vmsi_handle_mm_fault(vms_kernel *k, vms_task *t, uint64_t addr, u
         return h == VMSI_HASH_FILLED  ? (k->st.hash_faults++, VMSI_FAULT_DONE)
                : h == VMSI_HASH_PANIC ? VMSI_FAULT_PANIC
                                       : account(k, VMSI_FAULT_BUS, fi, before, t, addr, ec);
-    assert(!(ec & VMS_FAULTF_RSVD) && "the kernel wrote a reserved bit");
+    if (ec & VMS_FAULTF_RSVD) { /* pgtable_bad(): the kernel never writes a reserved bit,
+                                   so something else did (a device with the IOMMU off) */
+        vmsi_panic(k,
+                   "Bad pagetable: a reserved bit in the entry for va %llx (error code %x; "
+                   "the kernel did not write it)",
+                   (unsigned long long)addr, (unsigned)ec);
+        return account(k, VMSI_FAULT_PANIC, fi, before, t, addr, ec);
+    }
     vmsi_vma *v = good_area(k, t->proc->mm, addr, ec, fi);
     if (!v)
         return account(k, VMSI_FAULT_SEGV, fi, before, t, addr, ec);
@@ -630,7 +637,14 @@ vmsi_fault_ret vmsi_populate(vms_kernel *k, vms_task *t, uint64_t start, uint64_
             uint64_t ptep = 0;
             vms_pgsize size;
             uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
-            if (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte))) {
+            /* As GUP's faultin_page loop: fault again while a write still finds the page
+             * read-only — a swap-in of a page other PTEs still share maps it read-only,
+             * and only the write-protect fault that follows gives this mm its own copy
+             * (without it a DMA pin took the swap-cache page the other processes would
+             * swap in: found by test_kernel_diff's mixed sequences). */
+            for (unsigned tries = 0;
+                 tries < 2 && (!vmsi_pte_present(k, pte) || (write && !vmsi_pte_write(k, pte)));
+                 tries++) {
                 vmsi_fault_info fi = {0, false};
                 fault_snap snap; /* for the tap */
                 const fault_snap *before = snap_take(k, &snap);
