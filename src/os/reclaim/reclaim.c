@@ -214,7 +214,7 @@ vms_status vmsi_reclaim_init(vms_kernel *k, vms_err *err)
     set_watermarks(k);
     vms_frames_stats fs;
     vms_frames_stats_get(k->fr, &fs);
-    /* A capacity hint, not a bound: the policy's pools double as pages become resident, so
+    /* A capacity hint, not a bound: the policy's pools grow as pages become resident, so
      * host memory follows the resident set, not the size of RAM (a 1 TiB machine boots
      * cheaply). */
     uint64_t hint = fs.total < POLICY_HINT_PAGES ? fs.total : POLICY_HINT_PAGES;
