@@ -59,6 +59,30 @@ typedef struct cli_replay_job {
  * message is on stderr), or EXIT_USAGE when the machine cannot be built. */
 int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf *members);
 
+/*
+ * The same as a task fed event by event (a one-pass sweep, sweep_pass.c): start boots
+ * (job->layout must be decided: not DEFAULT; wb_dir, when the configuration names no
+ * writeback directory, is the task's own) and returns 0 or an exit status (printed);
+ * event replays one event of the shared reader (nothing past job->limit or an error);
+ * finish flushes and appends the JSON members exactly as cli_replay_json does — or, with
+ * read_err set or a replay error, prints the message and returns 1. free accepts NULL.
+ */
+typedef struct cli_replay_task cli_replay_task;
+int cli_replay_task_start(const vms_config *cfg, const cli_replay_job *job, const char *wb_dir,
+                          cli_replay_task **out);
+void cli_replay_task_event(cli_replay_task *t, const vms_trace_event *ev, const char *path);
+int cli_replay_task_finish(cli_replay_task *t, const vms_err *read_err, vms_strbuf *members);
+void cli_replay_task_free(cli_replay_task *t);
+
+/* Read rd to its end once and replay every event into each task of ts[0..n), on up to
+ * `threads` threads (sweep_pass.c). Returns and fills *rerr with the reader's status
+ * (VMS_OK at the end of a well-formed trace; the error, file and line, otherwise). */
+vms_status cli_feed_tasks(vms_trace_reader *rd, cli_replay_task **ts, size_t n, unsigned threads,
+                          vms_err *rerr);
+
+/* Remove the files in dir, then dir (a private temporary directory). */
+void cli_rmdir_flat(const char *dir);
+
 /* ---- sweep results (sweep_merge.c), for merge and plot ---- */
 
 struct cli_json;

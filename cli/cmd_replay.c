@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_curve.h"
 #include "plot.h"
 #include "vmsim/cache.h"
 #include "vmsim/dram.h"
@@ -66,6 +67,14 @@ static const char usage[] =
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
+    "  --curve NAME[:MAX]  also compute the miss-ratio curve of structure NAME (tlb.l1i,\n"
+    "                      tlb.l1d, tlb.l2, pwc.pde, pwc.pdpte, pwc.pml4e, pwc.pml5e) in the\n"
+    "                      same pass: the misses of a fully associative LRU of every size\n"
+    "                      1..MAX entries (default: as configured) on the lookups it sees;\n"
+    "                      set-associative ones also per number of sets (repeatable;\n"
+    "                      JSON curve, curve_sets; docs/CURVE.md)\n"
+    "  --curve-sample R    also a SHARDS-sampled curve at rate R (0 < R <= 1) and its error\n"
+    "                      against the exact one (JSON curve_sample)\n"
     "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
     "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
     "                      runs reference by reference, as --slow (by process is always on)\n"
@@ -97,6 +106,7 @@ typedef struct replay_cli {
     struct timespec t0, last_print;
     unsigned warnings;
     uint64_t prev_lookups[VMS_TLB_NLEVELS], prev_misses[VMS_TLB_NLEVELS];
+    cli_curves curves;         /* --curve, --curve-sample */
     vms_replay_oracle *oracle; /* policy=opt: the future, from a first pass */
     vms_replay *slot;          /* the replay, for the kernel's next-use calls */
 } replay_cli;
@@ -174,6 +184,8 @@ static int option(replay_cli *o, const char *a, const char *v)
     } else if (!strcmp(a, "--interval")) {
         if (!cli_parse_u64(v, true, &o->interval) || o->interval == 0)
             return bad("bad --interval '%s': expected a positive number", v);
+    } else if (!strcmp(a, "--curve") || !strcmp(a, "--curve-sample")) {
+        return cli_curve_option(&o->curves, a, v);
     } else if (!strcmp(a, "--limit")) {
         if (!cli_parse_u64(v, true, &o->limit) || o->limit == 0)
             return bad("bad --limit '%s': expected a positive number", v);
@@ -210,6 +222,8 @@ static int parse(int argc, char **argv, replay_cli *o)
         return bad("--interval needs --csv or --plot");
     if (o->json && o->csv_path && !strcmp(o->csv_path, "-"))
         return bad("--stats json and --csv - both want standard output");
+    if (o->curves.rate > 0 && o->curves.n == 0)
+        return bad("--curve-sample needs --curve");
     return 0;
 }
 
@@ -240,7 +254,7 @@ static int start(replay_cli *o, vms_config *c)
         cli_error("replay", "%s", err.msg);
         return EXIT_USAGE;
     }
-    return 0;
+    return cli_curve_attach(&o->curves, o->m, o->k);
 }
 
 /* The configuration from --preset, --config and --set, then boot. */
@@ -520,6 +534,7 @@ static void json_members(const replay_cli *o, vms_replay *r, vms_strbuf *sb)
     vms_machine_stats_json_members(o->m, sb);
     vms_kernel_stats_json_members(o->k, sb);
     vms_replay_stats_json_members(r, sb);
+    cli_curve_json(&o->curves, sb);
 }
 
 static void json(const replay_cli *o, vms_replay *r)
@@ -595,6 +610,8 @@ static int replay(replay_cli *o)
             json(o, r);
         else
             summary(o, o->csv == stdout ? stderr : stdout, r, vms_trace_reader_format(rd));
+        if (!o->members && !o->json)
+            cli_curve_summary(&o->curves, o->csv == stdout ? stderr : stdout);
     }
     if (o->csv && (o->csv == stdout ? fflush(o->csv) : fclose(o->csv)) != 0 && rc == 0) {
         cli_error("replay", "%s: write failed", o->csv_path);
@@ -629,6 +646,7 @@ int cmd_replay(int argc, char **argv)
     rc = boot(&o, &cfg);
     if (rc == 0)
         rc = replay(&o);
+    cli_curve_free(&o.curves);
     vms_kernel_destroy(o.k);
     vms_machine_destroy(o.m);
     vms_replay_oracle_destroy(o.oracle);
@@ -653,4 +671,83 @@ int cli_replay_json(const vms_config *cfg, const cli_replay_job *job, vms_strbuf
     vms_replay_oracle_destroy(o.oracle);
     cli_tmp_writeback_remove();
     return rc;
+}
+
+/* ---- one task of a one-pass sweep (sweep_pass.c): events fed from a shared reader ---- */
+
+struct cli_replay_task {
+    replay_cli o;
+    vms_replay *r;
+    vms_status st; /* the first replay error */
+    vms_err err;
+};
+
+int cli_replay_task_start(const vms_config *cfg, const cli_replay_job *job, const char *wb_dir,
+                          cli_replay_task **out)
+{
+    cli_replay_task *t = calloc(1, sizeof *t);
+    *out = t;
+    if (!t)
+        return 1;
+    replay_cli *o = &t->o;
+    o->path = job->path;
+    o->format = job->format;
+    o->layout = job->layout;
+    o->limit = job->limit;
+    vms_config c = *cfg;
+    if (!c.writeback_dir[0] && wb_dir) /* a private one: tasks run side by side */
+        snprintf(c.writeback_dir, sizeof c.writeback_dir, "%s", wb_dir);
+    int rc = start(o, &c);
+    o->cfg = *cfg; /* as configured: the JSON does not name the private directory */
+    if (rc)
+        return rc;
+    vms_replay_opts ro = {
+        .layout = o->layout, .limit = o->limit, .log = on_log, .ud = o, .oracle = o->oracle};
+    vms_kernel_set_log(o->k, on_log, o);
+    if (vms_replay_create(o->k, &ro, &t->r, &t->err) != VMS_OK) {
+        cli_error("replay", "%s", t->err.msg);
+        return 1;
+    }
+    o->slot = t->r;
+    return 0;
+}
+
+void cli_replay_task_event(cli_replay_task *t, const vms_trace_event *ev, const char *path)
+{
+    /* as vms_replay_run: no event once the limit's references ran, none after an error */
+    if (t->st != VMS_OK || (t->o.limit && vms_replay_get_stats(t->r)->references >= t->o.limit))
+        return;
+    t->st = vms_replay_event(t->r, ev, path, &t->err);
+}
+
+int cli_replay_task_finish(cli_replay_task *t, const vms_err *read_err, vms_strbuf *members)
+{
+    vms_status fst = vms_replay_flush(t->r, &t->err);
+    bool limited = t->o.limit && vms_replay_get_stats(t->r)->references >= t->o.limit;
+    if (t->st == VMS_OK && read_err && read_err->status != VMS_OK && !limited) {
+        /* (a task that reached its limit stopped reading before the bad part) */
+        t->st = read_err->status;
+        t->err = *read_err;
+    }
+    if (t->st == VMS_OK)
+        t->st = fst;
+    if (t->st != VMS_OK) {
+        cli_error("replay", "%s", t->err.msg);
+        return 1;
+    }
+    if (t->o.warnings > MAX_WARNINGS)
+        fprintf(stderr, "vmsim replay: %u more warnings not shown\n", t->o.warnings - MAX_WARNINGS);
+    json_members(&t->o, t->r, members);
+    return 0;
+}
+
+void cli_replay_task_free(cli_replay_task *t)
+{
+    if (!t)
+        return;
+    vms_replay_destroy(t->r);
+    vms_kernel_destroy(t->o.k);
+    vms_machine_destroy(t->o.m);
+    vms_replay_oracle_destroy(t->o.oracle);
+    free(t);
 }

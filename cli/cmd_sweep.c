@@ -32,7 +32,7 @@
 
 static const char usage[] =
     "usage: vmsim sweep SPEC [--list [--missing FILE] | --task I | --shard I/N | --shard slurm]\n"
-    "                        [-o FILE] [-j N]\n"
+    "                        [-o FILE] [-j N] [--one-pass]\n"
     "       vmsim sweep merge [-o OUT] RESULTS...\n"
     "\n"
     "Expand SPEC, a configuration file whose values may list alternatives separated by\n"
@@ -56,6 +56,9 @@ static const char usage[] =
     "                      (default: every task, to stdout)\n"
     "  -j N                tasks run at once, each in its own process (default: the\n"
     "                      number of online cores); output is in task order regardless\n"
+    "  --one-pass          the tasks of one trace share one pass of the trace reader: it\n"
+    "                      decodes the trace once and -j threads replay it into every\n"
+    "                      task's machine (up to 64 tasks a pass; the same result lines)\n"
     "  -h, --help          this text\n"
     "\n"
     "merge: read result files (JSON lines from any runs, shards or machines), keep one\n"
@@ -321,8 +324,8 @@ static int task_build(spec *sp, uint64_t index, task *t)
     return 0;
 }
 
-/* Run task t and append its JSON line to line. Returns 0, or the replay's status. */
-static int task_run(const spec *sp, task *t, vms_strbuf *line)
+/* The start of task t's JSON line: {"sweep":{…}, */
+static void task_head(const spec *sp, const task *t, vms_strbuf *line)
 {
     vms_strbuf_printf(line, "{\"sweep\":{\"key\":\"%s\",\"task\":%" PRIu64 ",\"spec\":", t->key,
                       t->index);
@@ -335,6 +338,12 @@ static int task_run(const spec *sp, task *t, vms_strbuf *line)
         vms_strbuf_json_str(line, sp->e[i].alt[t->choice[i]]);
     }
     vms_strbuf_printf(line, "}},");
+}
+
+/* Run task t and append its JSON line to line. Returns 0, or the replay's status. */
+static int task_run(const spec *sp, task *t, vms_strbuf *line)
+{
+    task_head(sp, t, line);
     int rc = cli_replay_json(&t->cfg, &t->job, line);
     vms_strbuf_printf(line, "}\n");
     return line->failed ? 1 : rc;
@@ -489,11 +498,120 @@ static int run_tasks(spec *sp, const uint64_t *idx, size_t n, unsigned jobs, FIL
     return failed;
 }
 
+/* ---- one pass of the reader for many tasks (sweep_pass.c) ----------------------------- */
+
+#define PASS_MAX 64 /* tasks sharing one pass (each holds a machine) */
+
+/* The layout vms_replay_run would decide for path's first event (DEFAULT when empty). */
+static vms_replay_layout first_layout(const char *path, vms_trace_format fmt)
+{
+    vms_trace_reader *rd = NULL;
+    vms_trace_event ev;
+    vms_replay_layout l = VMS_REPLAY_LAYOUT_DEFAULT;
+    if (vms_trace_reader_open(path, fmt, NULL, &rd, NULL) == VMS_OK &&
+        vms_trace_read(rd, &ev, NULL))
+        l = ev.type == VMS_TEV_ACCESS ? VMS_REPLAY_LAYOUT_AUTO : VMS_REPLAY_LAYOUT_RECORDED;
+    vms_trace_reader_close(rd);
+    return l;
+}
+
+/* Run tasks t[0..n) (one trace and format) in one pass; their lines go to lines[]. */
+static int pass(const spec *sp, task *t, size_t n, unsigned jobs, vms_strbuf *lines)
+{
+    cli_replay_task *rt[PASS_MAX] = {0};
+    char dirs[PASS_MAX][32];
+    int rc[PASS_MAX] = {0}, failed = 0;
+    vms_replay_layout decided = first_layout(t[0].job.path, t[0].job.format);
+    size_t live = 0;
+    cli_replay_task *run[PASS_MAX];
+    for (size_t i = 0; i < n; i++) {
+        cli_replay_job job = t[i].job;
+        if (job.layout == VMS_REPLAY_LAYOUT_DEFAULT)
+            job.layout = decided;
+        snprintf(dirs[i], sizeof dirs[i], "/tmp/vmsim-wb-XXXXXX");
+        if (!mkdtemp(dirs[i]))
+            dirs[i][0] = '\0';
+        rc[i] = cli_replay_task_start(&t[i].cfg, &job, dirs[i][0] ? dirs[i] : NULL, &rt[i]);
+        if (!rc[i])
+            run[live++] = rt[i];
+    }
+    vms_err rerr = {0}, err = {0};
+    vms_trace_reader *rd = NULL;
+    if (live && vms_trace_reader_open(t[0].job.path, t[0].job.format, NULL, &rd, &err) != VMS_OK) {
+        rerr = err;
+    } else if (live) {
+        cli_feed_tasks(rd, run, live, jobs, &rerr);
+    }
+    vms_trace_reader_close(rd);
+    for (size_t i = 0; i < n; i++) {
+        if (!rc[i]) {
+            task_head(sp, &t[i], &lines[i]);
+            rc[i] = cli_replay_task_finish(rt[i], &rerr, &lines[i]);
+            vms_strbuf_printf(&lines[i], "}\n");
+        }
+        if (rc[i] || lines[i].failed) {
+            cli_error("sweep", "task %" PRIu64 " failed", t[i].index);
+            failed = 1;
+            lines[i].len = 0;
+        }
+        cli_replay_task_free(rt[i]);
+        if (dirs[i][0])
+            cli_rmdir_flat(dirs[i]);
+    }
+    return failed;
+}
+
+/* --one-pass: tasks idx[0..n), grouped by trace and format in passes of PASS_MAX; lines
+ * written to out in task order. */
+static int run_one_pass(spec *sp, const uint64_t *idx, size_t n, unsigned jobs, FILE *out)
+{
+    task *t = calloc(n ? n : 1, sizeof *t);
+    vms_strbuf *lines = calloc(n ? n : 1, sizeof *lines);
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    int failed = t && lines && done ? 0 : 1;
+    for (size_t i = 0; !failed && i < n; i++) {
+        failed = task_build(sp, idx[i], &t[i]);
+        vms_strbuf_init(&lines[i], NULL);
+    }
+    for (size_t i = 0; !failed && i < n; i++) {
+        if (done[i])
+            continue;
+        task group[PASS_MAX];
+        size_t at[PASS_MAX], g = 0;
+        for (size_t k = i; k < n && g < PASS_MAX; k++) {
+            if (done[k] || strcmp(t[k].job.path, t[i].job.path) ||
+                t[k].job.format != t[i].job.format)
+                continue;
+            group[g] = t[k];
+            at[g++] = k;
+            done[k] = true;
+        }
+        vms_strbuf gl[PASS_MAX];
+        for (size_t k = 0; k < g; k++)
+            vms_strbuf_init(&gl[k], NULL);
+        failed |= pass(sp, group, g, jobs, gl);
+        for (size_t k = 0; k < g; k++) {
+            vms_strbuf_free(&lines[at[k]]);
+            lines[at[k]] = gl[k];
+        }
+    }
+    for (size_t i = 0; t && lines && i < n; i++) {
+        if (lines[i].len)
+            fputs(vms_strbuf_str(&lines[i]), out);
+        vms_strbuf_free(&lines[i]);
+    }
+    fflush(out);
+    free(t);
+    free(lines);
+    free(done);
+    return failed;
+}
+
 /* ---- the command ------------------------------------------------------------------------ */
 
 typedef struct sweep_opts {
     const char *spec, *out, *missing;
-    bool list, have_task, have_shard;
+    bool list, have_task, have_shard, one_pass;
     uint64_t task, shard_i, shard_n;
     unsigned jobs;
 } sweep_opts;
@@ -554,6 +672,8 @@ static int parse(int argc, char **argv, sweep_opts *o)
             return -1;
         } else if (!strcmp(a, "--list")) {
             o->list = true;
+        } else if (!strcmp(a, "--one-pass")) {
+            o->one_pass = true;
         } else if (!strcmp(a, "--missing") && v) {
             o->missing = argv[++i];
         } else if (!strcmp(a, "--task") && v) {
@@ -653,7 +773,8 @@ static int run_all(spec *sp, const sweep_opts *o)
         }
     }
     if (!rc)
-        rc = run_tasks(sp, idx, n, o->jobs, out);
+        rc = o->one_pass ? run_one_pass(sp, idx, n, o->jobs, out)
+                         : run_tasks(sp, idx, n, o->jobs, out);
     if (out && out != stdout && fclose(out) != 0 && !rc) {
         cli_error("sweep", "%s: write failed", o->out);
         rc = 1;

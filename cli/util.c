@@ -24,22 +24,27 @@ void cli_tmp_writeback(vms_config *c)
         tmp_wb[0] = '\0'; /* then the kernel's default, ".": rare, and said in --help */
 }
 
-void cli_tmp_writeback_remove(void)
+void cli_rmdir_flat(const char *dir)
 {
-    if (!tmp_wb[0])
-        return;
-    DIR *d = opendir(tmp_wb);
+    DIR *d = opendir(dir);
     struct dirent *e;
-    char p[sizeof tmp_wb + 260];
+    char p[4096 + 260];
     while (d && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof p, "%s/%s", tmp_wb, e->d_name);
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             unlink(p); /* only copies the kernel made in our own directory */
         }
     }
     if (d)
         closedir(d);
-    rmdir(tmp_wb);
+    rmdir(dir);
+}
+
+void cli_tmp_writeback_remove(void)
+{
+    if (!tmp_wb[0])
+        return;
+    cli_rmdir_flat(tmp_wb);
     tmp_wb[0] = '\0';
 }
 

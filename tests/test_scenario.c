@@ -512,7 +512,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "unknown command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 31); /* spawn … blk, pkey, wrpkru, kread, kwrite */
+    CHECK_EQ(n, 32); /* spawn … blk, pkey, wrpkru, kread, kwrite, khugepaged */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 

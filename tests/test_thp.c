@@ -12,7 +12,9 @@
 #include <stdio.h>
 
 #include "harness.h"
+#include "vmsim/core.h"
 #include "vmsim/frames.h"
+#include "vmsim/machine.h"
 #include "vmsim/mman.h"
 #include "vmsim/swap.h"
 
@@ -435,6 +437,181 @@ static void test_collapse(void)
     rig_down(&r);
 }
 
+/* The machine's time: the latest core clock (what khugepaged's timer reads). */
+static uint64_t now_of(rig *r)
+{
+    uint64_t now = 0;
+    for (unsigned c = 0; c < 2; c++) {
+        uint64_t t = vms_core_cycles(vms_machine_core(r->m, c));
+        now = t > now ? t : now;
+    }
+    return now;
+}
+
+static void timer_1m(vms_kernel_config *kc)
+{
+    kc->khugepaged_sleep = 1000000;
+    kc->khugepaged_pages = 512; /* one 2 MiB range per run */
+}
+
+static void timer_off(vms_kernel_config *kc)
+{
+    kc->khugepaged_sleep = 0;
+}
+
+/* Kernel entries (4 KiB write faults in a region khugepaged cannot collapse) until
+ * khugepaged's timer has run `runs` times or `max` entries; the time of the last entry. */
+static uint64_t enter_until(rig *r, vms_task *t, uint64_t runs, uint64_t max, uint64_t *next)
+{
+    uint64_t before = now_of(r);
+    for (uint64_t i = 0; i < max && stats(r)->thp_khugepaged_timer_runs < runs; i++) {
+        before = now_of(r);
+        CHECK(fill(r, t, AREA + 64 * MB + (((*next)++) << 12), 4096, 30));
+    }
+    return before;
+}
+
+/* khugepaged on its timer: with khugepaged.sleep = 1M cycles and pages_to_scan = 512, it
+ * runs at the first kernel entry after each sleep, one collapse per run, never sooner;
+ * with sleep 0 it never runs by itself. The scenario command and show view are in
+ * tests/cli (thp.sh). */
+static void test_khugepaged_timer(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 128 * MB, timer_1m));
+    vms_task *t = proc_with(&r, 8 * MB, false);
+    REQUIRE_VOID(t);
+    uint64_t va;
+    CHECK_EQ(vms_sys_mmap(r.k, t, AREA + 64 * MB, 32 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA + 64 * MB, 32 * MB, VMS_MADV_NOHUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, t, AREA, 4 * MB, 31));              /* 4 KiB pages: not madvised yet */
+    CHECK_EQ(stats(&r)->thp_khugepaged_timer_runs, 0); /* no work: no run */
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 8 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    uint64_t next = 0;
+    enter_until(&r, t, 1, 4000, &next);
+    CHECK_EQ(stats(&r)->thp_khugepaged_timer_runs, 1);
+    CHECK_EQ(stats(&r)->thp_collapse_alloc, 1);
+    rig_check(&r);
+    uint64_t after1 = now_of(&r);
+    uint64_t t2 = enter_until(&r, t, 2, 4000, &next);
+    CHECK_EQ(stats(&r)->thp_khugepaged_timer_runs, 2);
+    CHECK_EQ(stats(&r)->thp_collapse_alloc, 2);
+    CHECK(t2 + 1 >= after1 + 1000000 - 200000); /* it slept (the entry before ran late) */
+    CHECK(t2 < after1 + 1000000 + 200000);      /* … and ran at the first entry after */
+    CHECK(has_line(&r, t, "AnonHugePages:      4096 kB"));
+    enter_until(&r, t, 5, 8000, &next); /* the other two ranges are huge, then the end */
+    CHECK_EQ(stats(&r)->thp_collapse_alloc, 2);
+    CHECK(stats(&r)->thp_khugepaged_full_scans >= 1);
+    CHECK(same(&r, t, AREA, 4 * MB, 31));
+    CHECK(same(&r, t, AREA + 4 * MB, 4 * MB, -1));
+    rig_check(&r);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_kernel_khugepaged_show(r.k, &sb), VMS_OK);
+    CHECK(strstr(vms_strbuf_str(&sb), "pages_collapsed    2\n") != NULL);
+    CHECK(strstr(vms_strbuf_str(&sb), "scan_sleep_cycles  1000000\n") != NULL);
+    vms_strbuf_free(&sb);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+
+    REQUIRE_VOID(rig_up(&r, 128 * MB, timer_off)); /* sleep 0: only when called */
+    t = proc_with(&r, 8 * MB, false);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 4 * MB, 32));
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 8 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, t, AREA + 4 * MB, 4 * MB, 33)); /* huge faults, many cycles */
+    CHECK(now_of(&r) > 1000000);
+    CHECK_EQ(stats(&r)->thp_khugepaged_scans, 0);
+    CHECK_EQ(vms_kernel_khugepaged(r.k), 2);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+static void swap_limit0(vms_kernel_config *kc)
+{
+    kc->thp_max_ptes_swap = 0;
+}
+
+static void shared_all(vms_kernel_config *kc)
+{
+    kc->thp_max_ptes_shared = 511;
+}
+
+/* How many of the 512 pages at va are swapped out (pagemap). */
+static uint64_t nswapped(rig *r, vms_task *t, uint64_t va)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < 512; i++)
+        n += (pm(r, t, va + (i << 12)) & VMS_PM_SWAPPED) != 0;
+    return n;
+}
+
+/* max_ptes_swap: a range with some pages on swap collapses (their bytes read back) while
+ * they are at most max_ptes_swap (64), and not with max_ptes_swap = 0. */
+static void swap_case(void (*tune)(vms_kernel_config *), bool collapses)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, tune));
+    vms_task *t = proc_with(&r, 2 * MB, false);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 2 * MB, 34));
+    uint64_t got = 0;
+    vms_kernel_reclaim(r.k, 40, &got);
+    uint64_t sw = nswapped(&r, t, AREA);
+    CHECK(sw > 0 && sw <= 64);
+    rig_check(&r);
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 2 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    uint64_t in0 = stats(&r)->pswpin;
+    CHECK_EQ(vms_kernel_khugepaged(r.k), collapses ? 1 : 0);
+    CHECK_EQ(stats(&r)->thp_collapse_swapin, collapses ? sw : 0);
+    CHECK(stats(&r)->pswpin - in0 <= (collapses ? sw : 0));
+    CHECK_EQ(nswapped(&r, t, AREA), collapses ? 0 : sw);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 2 * MB, 34));
+    CHECK(
+        has_line(&r, t, collapses ? "AnonHugePages:      2048 kB" : "AnonHugePages:         0 kB"));
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* max_ptes_shared: after fork, the child rewrites 100 pages (its own copies now); the
+ * parent's other 412 are shared, over the default 256: no collapse; with 511 the parent's
+ * range collapses into a copy, the child keeps the old pages and both keep their bytes. */
+static void shared_case(void (*tune)(vms_kernel_config *), bool collapses)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, tune));
+    vms_task *t = proc_with(&r, 2 * MB, false), *c;
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 2 * MB, 35));
+    CHECK_EQ(vms_proc_fork(r.k, t, &c, NULL), VMS_OK);
+    CHECK(fill(&r, c, AREA, 100 * 4096, 36));
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 2 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    rig_check(&r);
+    CHECK_EQ(vms_kernel_khugepaged(r.k), collapses ? 1 : 0);
+    CHECK_EQ(stats(&r)->thp_collapse_shared, collapses ? 412 : 0);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 2 * MB, 35));
+    CHECK(same(&r, c, AREA, 100 * 4096, 36));
+    CHECK(same(&r, c, AREA + 100 * 4096, 2 * MB - 100 * 4096, 35));
+    CHECK(fill(&r, t, AREA, 2 * MB, 37)); /* the parent writes: the child is unchanged */
+    CHECK(same(&r, c, AREA + 100 * 4096, 2 * MB - 100 * 4096, 35));
+    CHECK(
+        has_line(&r, t, collapses ? "AnonHugePages:      2048 kB" : "AnonHugePages:         0 kB"));
+    rig_check(&r);
+    vms_proc_exit(r.k, c);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+static void test_collapse_limits(void)
+{
+    swap_case(NULL, true);
+    swap_case(swap_limit0, false);
+    shared_case(NULL, false);
+    shared_case(shared_all, true);
+}
+
 /* Whether the allocator has a free block of order 9 or more. */
 static bool free_huge_block(rig *r)
 {
@@ -587,6 +764,7 @@ static void test_arches(void)
         test_split();
         test_reclaim();
         test_collapse();
+        test_collapse_limits();
     }
     g_preset = "skylake";
 }
@@ -602,6 +780,8 @@ int main(int argc, char **argv)
     test_split();
     test_reclaim();
     test_collapse();
+    test_khugepaged_timer();
+    test_collapse_limits();
     test_compaction();
     test_hugetlb();
     test_json();

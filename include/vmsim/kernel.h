@@ -179,6 +179,13 @@ typedef struct vms_kernel_config {
                                    (hugepagesz=1G hugepages=N) */
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
     unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
+    /* khugepaged's timer and limits (docs/HUGEPAGES.md "khugepaged"): */
+    uint64_t khugepaged_sleep;    /* [30000000000] cycles khugepaged sleeps between runs
+                                     (scan_sleep_millisecs: Linux's 10 s at 3 GHz); it runs
+                                     at the first kernel entry after; 0: only when called */
+    unsigned thp_max_ptes_swap;   /* [64] swap PTEs a collapse may read back (max_ptes_swap) */
+    unsigned thp_max_ptes_shared; /* [256] PTEs of pages other processes map too that a
+                                     collapse may copy (max_ptes_shared) */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
@@ -351,6 +358,12 @@ typedef struct vms_kernel_stats {
     uint64_t hash_fills;         /* entries inserted (hash faults and preloads) */
     uint64_t hash_evictions;     /* entries pushed out: a full group, an alias, a chain's tail */
     uint64_t hash_invalidations; /* entries removed because their radix PTE changed */
+    /* Huge pages, continued (docs/HUGEPAGES.md): */
+    uint64_t thp_khugepaged_full_scans; /* khugepaged passes over every mm (full_scans) */
+    uint64_t thp_khugepaged_timer_runs; /* … runs its timer started (the rest: called) */
+    uint64_t thp_collapse_alloc_failed; /* collapses with no 2 MiB block to copy into */
+    uint64_t thp_collapse_swapin;       /* swap PTEs a collapse read back (max_ptes_swap) */
+    uint64_t thp_collapse_shared;       /* pages other mms map that a collapse copied */
 } vms_kernel_stats;
 
 const vms_kernel_stats *vms_kernel_get_stats(const vms_kernel *k);
@@ -362,9 +375,18 @@ void vms_kernel_reset_stats(vms_kernel *k);
 
 /* Run khugepaged once: scan up to kernel.khugepaged_pages pages of THP-eligible VMAs
  * (from where the last run stopped, every process in turn) and collapse each 2 MiB range
- * whose PTEs map exclusive anonymous pages (at most thp.max_ptes_none empty) into one new
- * huge page, charging khugepaged.core. Returns the number of collapses. */
+ * whose PTEs map anonymous pages (at most thp.max_ptes_none empty, thp.max_ptes_swap
+ * swapped, thp.max_ptes_shared mapped by other processes too) into one new huge page,
+ * charging khugepaged.core. Returns the number of collapses. Besides, with
+ * khugepaged.sleep > 0 it runs by itself at kernel entries (docs/HUGEPAGES.md). */
 uint64_t vms_kernel_khugepaged(vms_kernel *k);
+
+/* Append khugepaged's state as Linux's /sys/kernel/mm/transparent_hugepage/khugepaged
+ * files, one "name value" line each: pages_to_scan, scan_sleep_cycles (in place of
+ * scan_sleep_millisecs), max_ptes_none, max_ptes_swap, max_ptes_shared, pages_collapsed,
+ * full_scans; then vmsim's runs, timer_runs, next_run (machine cycle; 0: no timer).
+ * VMS_ERR_NOMEM when sb could not grow. */
+vms_status vms_kernel_khugepaged_show(vms_kernel *k, vms_strbuf *sb);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 
@@ -437,7 +459,9 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *   "thrashing": {"fault_cycles", "swap_io_cycles", "user_cycles", "paging_permille"},
  *   "thp": {"mode", "fault_alloc", "fault_fallback", "collapse_alloc", "split_page",
  *           "split_pmd", "zero_page_alloc", "cow_copy", "anon_huge_pages",
- *           "khugepaged_scans", "khugepaged_cycles"} (anon_huge_pages in 4 KiB pages),
+ *           "khugepaged_scans", "khugepaged_cycles", "khugepaged_full_scans",
+ *           "khugepaged_timer_runs", "collapse_alloc_failed", "collapse_swapin",
+ *           "collapse_shared"} (anon_huge_pages in 4 KiB pages),
  *   "compaction": {"stall", "success", "migrated"},
  *   "hugetlb": {"total", "free", "reserved", "surplus", "total_1g", "free_1g", "sigbus"}
  *              (pages of the 2 MiB pool; _1g: the 1 GiB pool)

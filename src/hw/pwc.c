@@ -16,6 +16,7 @@
 #include "vmsim/pwc.h"
 
 #include "hw/assoc.h"
+#include "hw/curve_impl.h"
 #include "util/util.h"
 
 /*
@@ -43,6 +44,7 @@ struct vms_pwc {
     vmsi_assoc lvl[PWC_MAX_LEVEL + 1];
     vms_rng rng;
     vms_pwc_stats stats;
+    vms_curve *curve[PWC_MAX_LEVEL + 1]; /* curves observing a level (curve.h), or NULL */
 };
 
 /* The key of va at level L: the VA bits above what one level-L entry maps. */
@@ -147,6 +149,9 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
         uint64_t key = key_of(pwc, va, l);
         unsigned set = vmsi_assoc_set(a, key);
         int way = vmsi_assoc_find(a, set, key, ctx);
+        if (pwc->curve[l])
+            vmsi_curve_lookup(pwc->curve[l], &key, 1, ctx, va,
+                              way < 0 ? NULL : vmsi_assoc_at(a, set, (unsigned)way));
         if (way < 0)
             continue;
         vmsi_assoc_touch(a, set, (unsigned)way);
@@ -170,8 +175,10 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
         return;
     uint64_t data = e->table_pa | (e->rw ? D_RW : 0) | (e->us ? D_US : 0) | (e->xd ? D_XD : 0);
     bool evicted;
-    vmsi_assoc_fill(&pwc->lvl[level], vmsi_assoc_tag(key_of(pwc, va, level), false), ctx, data,
-                    &evicted, NULL);
+    uint64_t tag = vmsi_assoc_tag(key_of(pwc, va, level), false);
+    vmsi_assoc_fill(&pwc->lvl[level], tag, ctx, data, &evicted, NULL);
+    if (pwc->curve[level])
+        vmsi_curve_fill(pwc->curve[level], tag, ctx, data);
     pwc->stats.fills++;
 }
 
@@ -195,9 +202,17 @@ static bool any(const vmsi_assoc_entry *e, const void *arg)
 static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg)
 {
     for (unsigned l = PWC_MIN_LEVEL; l <= PWC_MAX_LEVEL; l++)
-        if (pwc->present[l])
+        if (pwc->present[l]) {
             pwc->stats.invalidations +=
                 vmsi_assoc_drop_where(&pwc->lvl[l], 0, pwc->lvl[l].sets, pred, arg);
+            if (pwc->curve[l])
+                vmsi_curve_drop(pwc->curve[l], pred, arg);
+        }
+}
+
+vms_curve **vmsi_pwc_curve_slot(vms_pwc *pwc, unsigned level)
+{
+    return level <= PWC_MAX_LEVEL && pwc->present[level] ? &pwc->curve[level] : NULL;
 }
 
 void vms_pwc_flush_pcid(vms_pwc *pwc, vms_ctx ctx)

@@ -21,6 +21,7 @@
  *    is an update, not an eviction; `evictions` counts only policy victims;
  *  - a TLB with nparts == 0 is valid and absent: lookups count and miss, fills fail.
  */
+#include "hw/curve_impl.h"
 #include "hw/tlb_impl.h"
 #include "util/util.h"
 
@@ -224,21 +225,44 @@ static inline int find(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, unsigned *s
     return -1;
 }
 
-bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
+/* Show a lookup to the curves (curve_impl.h): the keys find() probes, in its order. */
+__attribute__((noinline, cold)) static void curve_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                         const vmsi_assoc_entry *real)
+{
+    uint64_t keys[VMS_PG_NSIZES];
+    unsigned n = 0;
+    for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
+        if (tlb->part_of[s] >= 0)
+            keys[n++] = key_of(vpn_of(va, (vms_pgsize)s), (vms_pgsize)s);
+    if (n)
+        vmsi_curve_lookup(tlb->curve, keys, n, ctx, va, real);
+}
+
+/* The probe; `observe` shows it to the curves (inlined twice, so that the path without
+ * curves is exactly the probe). */
+static inline __attribute__((always_inline)) bool probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                        vms_xlate *out, bool observe)
 {
     unsigned set, way;
     int p = find(tlb, ctx, va, &set, &way);
     if (p < 0) { /* nothing changes: the memo stays */
+        if (observe)
+            curve_lookup(tlb, ctx, va, NULL);
         tlb->stats.misses++;
         return false;
     }
     vmsi_assoc *a = &tlb->part[p];
     const vmsi_assoc_entry *e = vmsi_assoc_at(a, set, way);
+    if (observe)
+        curve_lookup(tlb, ctx, va, e);
     vmsi_assoc_touch(a, set, way);
     decode(e->tag, e->data, out);
     tlb->stats.hits++;
     tlb->stats.hits_by_size[out->size]++;
-    if (tlb->memo_on) {
+    /* While a curve observes this TLB the memo stays empty (vms_core_curve_attach cleared
+     * it): every lookup reaches this probe, so the curve sees each one at its true stack
+     * depth (a memo hit may be to any of the last hits' ways, not only the latest). */
+    if (!observe && tlb->memo_on) {
         vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
         *m = (vmsi_tlb_memo){.vpn = va >> VMS_PAGE_SHIFT,
                              .ctx = ctx,
@@ -250,6 +274,13 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
         tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
     }
     return true;
+}
+
+bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
+{
+    if (__builtin_expect(tlb->curve != NULL, 0))
+        return probe(tlb, ctx, va, out, true);
+    return probe(tlb, ctx, va, out, false);
 }
 
 bool vms_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
@@ -286,11 +317,14 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     /* The piece of the page that holds va (the whole page when not splintered). */
     uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
     uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
+    uint64_t data = encode(x, x->page_pa + piece, x->size);
     bool evicted;
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
     unsigned before = a->count;
-    vmsi_assoc_fill(a, tag, ctx, encode(x, x->page_pa + piece, x->size), &evicted, &victim);
+    vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
+    if (tlb->curve)
+        vmsi_curve_fill(tlb->curve, tag, ctx, data);
     /* The new entry and the conflicting ones it replaced are all of size t; a victim may
      * be of another size the partition holds. */
     tlb->nsize[t] += a->count - before + (evicted ? 1u : 0u);
@@ -348,16 +382,23 @@ static bool ctx_rule(const vmsi_assoc_entry *e, const va_match *m)
 }
 
 /* Does the page this entry was cut from contain m->va, under the context rule? */
-static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
+static bool covers_va_model(const vmsi_assoc_entry *e, const void *arg)
 {
     const va_match *m = arg;
     uint64_t key = vmsi_assoc_key(e->tag);
     unsigned t = (unsigned)key_size(key), o = (unsigned)orig_size(e->data);
     _Static_assert(VMS_PG_4K == 0 && VMS_PG_2M == 1 && VMS_PG_1G == 2, "9 bits a size step");
     uint64_t orig_vpn = (key >> 2) >> (9 * (o - t)); /* o >= t: splinters are smaller */
-    if (orig_vpn != m->vpn[o] || !ctx_rule(e, m))
+    return orig_vpn == m->vpn[o] && ctx_rule(e, m);
+}
+
+/* covers_va_model for this TLB's own entries, counting them in m->dropped by size. */
+static bool covers_va(const vmsi_assoc_entry *e, const void *arg)
+{
+    if (!covers_va_model(e, arg))
         return false;
-    ((va_match *)(uintptr_t)m)->dropped[t]++; /* (flush_va's own, non-const match) */
+    /* (flush_va's own, non-const match) */
+    ((va_match *)(uintptr_t)arg)->dropped[key_size(vmsi_assoc_key(e->tag))]++;
     return true;
 }
 
@@ -368,6 +409,8 @@ static void flush_va(vms_tlb *tlb, va_match *m)
     vmsi_tlb_memo_clear(tlb);
     for (unsigned s = 0; s < VMS_PG_NSIZES; s++)
         m->vpn[s] = vpn_of(va, (vms_pgsize)s);
+    if (tlb->curve) /* (the curve's entries are not this TLB's: not counted in m->dropped) */
+        vmsi_curve_drop(tlb->curve, covers_va_model, m);
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];
@@ -420,6 +463,8 @@ void vms_tlb_flush_vm(vms_tlb *tlb, uint32_t vm, bool keep_global)
 {
     vm_match m = {vm, keep_global};
     vmsi_tlb_memo_clear(tlb);
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, of_vm, &m);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_vm, &m);
@@ -435,6 +480,8 @@ static bool of_ctx(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_pcid(vms_tlb *tlb, vms_ctx ctx)
 {
     vmsi_tlb_memo_clear(tlb);
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, of_ctx, &ctx);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, of_ctx, &ctx);
@@ -450,6 +497,8 @@ static bool droppable(const vmsi_assoc_entry *e, const void *arg)
 void vms_tlb_flush_all(vms_tlb *tlb, bool keep_global)
 {
     vmsi_tlb_memo_clear(tlb);
+    if (tlb->curve)
+        vmsi_curve_drop(tlb->curve, droppable, &keep_global);
     for (unsigned i = 0; i < tlb->nparts; i++)
         tlb->stats.invalidations +=
             vmsi_assoc_drop_where(&tlb->part[i], 0, tlb->part[i].sets, droppable, &keep_global);

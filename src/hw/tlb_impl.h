@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hw/assoc.h"
+#include "vmsim/curve.h"
 #include "vmsim/tlb.h"
 
 #define VA_BITS 57
@@ -71,6 +72,7 @@ struct vms_tlb {
      */
     uint8_t memo_flags[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
+    vms_curve *curve; /* curves observing this TLB (curve.h), or NULL: the memo stays empty */
 };
 
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its

@@ -69,6 +69,9 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->thp_max_ptes_none = 511;
     cfg->khugepaged_core = -1;
     cfg->khugepaged_pages = 4096;
+    cfg->khugepaged_sleep = UINT64_C(30000000000); /* 10 s (scan_sleep_millisecs) at 3 GHz */
+    cfg->thp_max_ptes_swap = 64;
+    cfg->thp_max_ptes_shared = 256;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -458,6 +461,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
         st = boot_cores(k, err);
     if (st == VMS_OK)
         st = vmsi_hugetlb_init(k, err);
+    k->khugepaged_wake = k->cfg.khugepaged_sleep; /* its first run: one sleep after boot */
     if (st != VMS_OK) {
         vms_kernel_destroy(k);
         return st;

@@ -281,6 +281,7 @@ struct vms_kernel {
     uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
     vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
     uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
+    uint64_t khugepaged_wake; /* machine time (cycles) its sleep ends (cfg.khugepaged_sleep) */
 };
 
 /*

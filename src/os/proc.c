@@ -448,7 +448,8 @@ static bool fault_step(vms_kernel *k, vms_task *t, const vms_fault *f, vms_acces
     }
     info->faults++;
     vmsi_fault_info fi = {0, false};
-    vmsi_kswapd(k); /* a kernel entry: kswapd catches up if it was woken */
+    vmsi_kswapd(k);          /* a kernel entry: kswapd catches up if it was woken */
+    vmsi_khugepaged_tick(k); /* … and khugepaged, if its sleep ended */
     if (t->proc->state != VMS_TASK_RUNNING) {
         info->outcome = VMS_ACCESS_DEAD;
         return false;

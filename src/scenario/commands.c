@@ -34,7 +34,9 @@ const scn_def vmsi_scn_commands[] = {
     {"touch", OP_TOUCH, P(touch), R(touch),
      "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]", true},
     {"show", OP_SHOW, P(show), R(show),
-     "show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|iommu|dmesg|sched", false},
+     "show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|iommu|dmesg|sched|khugepaged|"
+     "buddyinfo",
+     false},
     {"echo", OP_ECHO, P(set_echo), R(echo), "echo \"text\"", false},
     {"set", OP_SET, P(set_echo), R(set), "set KEY=VALUE", false},
     {"iommu", OP_IOMMU, P(iommu), R(iommu), "iommu on|off", false},
@@ -57,6 +59,7 @@ const scn_def vmsi_scn_commands[] = {
      true},
     {"kwrite", OP_KWRITE, P(kaccess), R(kaccess),
      "kwrite NAME ADDR DATA [nostac] [expect ok|error]", true},
+    {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
 };
 
 const size_t vmsi_scn_ncommands = sizeof vmsi_scn_commands / sizeof vmsi_scn_commands[0];

@@ -552,9 +552,10 @@ vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",   "smaps", "pagemap", "walk",  "tlb",   "meminfo",
-                                       "vmstat", "stats", "procs",   "iommu", "dmesg", "sched"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",     "tlb",
+                                       "meminfo", "vmstat", "stats",      "procs",    "iommu",
+                                       "dmesg",   "sched",  "khugepaged", "buddyinfo"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected '%s'", usage_of(c));
     unsigned w;
@@ -564,7 +565,7 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
     if (w == sizeof what / sizeof what[0])
         return fail(p,
                     "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                    "iommu, dmesg or sched after 'show', got '%s'",
+                    "iommu, dmesg, sched, khugepaged or buddyinfo after 'show', got '%s'",
                     str(&t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
@@ -1240,4 +1241,16 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
         i++;
     }
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}
+
+/* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan. */
+vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)
+{
+    c->count = 1;
+    if (n > 2)
+        return fail(p, "expected '%s'", usage_of(c));
+    if (n == 2 && (number(p, &t[1], false, "a count of runs", &c->count) != VMS_OK ||
+                   c->count == 0 || c->count > 1000000))
+        return fail(p, "expected a count of runs from 1 to 1000000, got '%s'", str(&t[1]));
+    return VMS_OK;
 }

@@ -772,6 +772,12 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
     case SHOW_SCHED:
         st = vms_sched_show(r->k, sb);
         break;
+    case SHOW_KHUGEPAGED:
+        st = vms_kernel_khugepaged_show(r->k, sb);
+        break;
+    case SHOW_BUDDYINFO:
+        st = vms_frames_buddyinfo(vms_kernel_frames(r->k), sb);
+        break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
         if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */
@@ -1415,5 +1421,23 @@ vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
         vmsi_err(&err, VMS_ERR_INVAL, "the process is %s",
                  ai.outcome == VMS_ACCESS_DEAD ? "dead" : "gone (killed by a signal)");
     settle_call(r, ai.outcome == VMS_ACCESS_OK ? VMS_OK : VMS_ERR_INVAL, &err);
+    return VMS_OK;
+}
+
+/* khugepaged [RUNS]: the daemon's scan now, as often as asked, and what it did. */
+vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
+{
+    (void)t;
+    const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
+    uint64_t got = 0, full0 = s->thp_khugepaged_full_scans;
+    for (uint64_t i = 0; i < r->c->count; i++)
+        got += vms_kernel_khugepaged(r->k);
+    say(r, "khugepaged: %" PRIu64 " run%s, %" PRIu64 " huge page%s collapsed", r->c->count,
+        r->c->count == 1 ? "" : "s", got, got == 1 ? "" : "s");
+    if (s->thp_khugepaged_full_scans > full0)
+        say(r, ", %" PRIu64 " full scan%s", s->thp_khugepaged_full_scans - full0,
+            s->thp_khugepaged_full_scans - full0 == 1 ? "" : "s");
+    say(r, " (pages_collapsed %" PRIu64 ")\n", s->thp_collapse_alloc);
+    flush(r, false);
     return VMS_OK;
 }

@@ -47,6 +47,8 @@ typedef enum scn_op {
     OP_WRPKRU,    /* wrpkru NAME VALUE */
     OP_KREAD,     /* kread NAME ADDR LEN [nostac]: the kernel reads user memory */
     OP_KWRITE,    /* kwrite NAME ADDR DATA [nostac]: the kernel writes user memory */
+    /* khugepaged [RUNS]: run khugepaged's scan now */
+    OP_KHUGEPAGED,
 } scn_op;
 
 typedef enum scn_expect {
@@ -71,6 +73,8 @@ typedef enum scn_show {
     SHOW_IOMMU,
     SHOW_DMESG,
     SHOW_SCHED,
+    SHOW_KHUGEPAGED,
+    SHOW_BUDDYINFO,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -175,6 +179,7 @@ vms_status vmsi_scn_parse_nic(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_blk(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_pkey(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_kaccess(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_daemon(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 
 /* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
  * system call or expectation is narrated and counted, not returned. */
@@ -194,6 +199,7 @@ vms_status vmsi_scn_run_nic(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_blk(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_pkey(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_kaccess(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_daemon(scn_runner *r, vms_task *t);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */
 void vmsi_scenario_path(const vms_scenario *sc, const char *arg, char *buf, size_t len);

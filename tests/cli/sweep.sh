@@ -147,6 +147,27 @@ else
     bad "GNU parallel is not installed (scripts/deps.sh installs it)"
 fi
 
+# --one-pass: one pass of the reader, the configurations on threads; every line equals
+# the task's separate run (processes, one reader each), whatever -j; also with limits,
+# both layouts, two cores, and a trace that is malformed after some references (every
+# task fails the same way, except one whose limit stops before the bad line).
+printf 'trace = %s | %s\nlimit = 30000 | 0\ncores = 1 | 2\n[tlb]\nl1d = 4K:8x4:lru | 4K:1x16:lru\n' \
+    "$ex/ls.vmt" "$ex/sh.vmt" > "$tmp/op.ini"
+"$vmsim" sweep "$tmp/op.ini" -j 2 > "$tmp/op-sep.jsonl" 2>/dev/null || bad "separate sweep"
+for j in 1 3; do
+    "$vmsim" sweep "$tmp/op.ini" -j $j --one-pass > "$tmp/op-$j.jsonl" 2>"$tmp/op.err" ||
+        bad "one-pass -j $j: $(cat "$tmp/op.err")"
+    cmp -s "$tmp/op-sep.jsonl" "$tmp/op-$j.jsonl" && ok || bad "one-pass -j $j differs"
+done
+[ "$(wc -l < "$tmp/op-1.jsonl")" -eq 16 ] && ok || bad "one-pass: not 16 lines"
+{ head -c 4000 "$ex/small.din"; printf '0 1000\n0 2000\nzz not an address\n0 3000\n'; } > "$tmp/bad.din"
+printf 'trace = %s\nformat = din\nlimit = 1 | 0\ntlb.l1d = 4K:1x8:lru | 4K:1x4:lru\n' "$tmp/bad.din" > "$tmp/opb.ini"
+"$vmsim" sweep "$tmp/opb.ini" > "$tmp/opb-sep.jsonl" 2>"$tmp/opb-sep.err"; rs=$?
+"$vmsim" sweep "$tmp/opb.ini" --one-pass > "$tmp/opb-one.jsonl" 2>"$tmp/opb-one.err"; ro=$?
+[ $rs -eq 1 ] && [ $ro -eq 1 ] && cmp -s "$tmp/opb-sep.jsonl" "$tmp/opb-one.jsonl" &&
+    [ "$(wc -l < "$tmp/opb-one.jsonl")" -eq 2 ] && grep -q "bad.din:11: expected" "$tmp/opb-one.err" && ok ||
+    bad "one-pass on a malformed trace: $rs $ro $(cat "$tmp/opb-one.err")"
+
 # SPEC errors name the file and line, before anything runs.
 err() { # err EXPECTED-TEXT SPEC-TEXT
     printf '%b' "$2" >"$tmp/bad.ini"

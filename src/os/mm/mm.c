@@ -35,7 +35,8 @@ static vmsi_mm *sys_enter(vms_kernel *k, vms_task *t, const char *name, vms_err 
     vmsi_charge(k, t->core, k->cfg.cost.syscall);
     k->cur_core = t->core;
     k->cur_proc = t->proc;
-    vmsi_kswapd(k); /* a kernel entry: kswapd catches up if it was woken */
+    vmsi_kswapd(k);          /* a kernel entry: kswapd catches up if it was woken */
+    vmsi_khugepaged_tick(k); /* … and khugepaged, if its sleep ended */
     return t->proc->mm;
 }
 

@@ -181,6 +181,10 @@ void vmsi_huge_zero_put(vms_kernel *k);
 /* khugepaged: scan up to khugepaged_pages pages of eligible VMAs from where the last run
  * stopped and collapse every 2 MiB range that qualifies. Returns the collapses. */
 uint64_t vmsi_khugepaged(vms_kernel *k);
+/* A kernel entry (fault, system call): khugepaged runs when its sleep
+ * (cfg.khugepaged_sleep cycles of machine time, the latest core clock) has ended and some
+ * mm has a range it could collapse; then it sleeps again from the time it finished. */
+void vmsi_khugepaged_tick(vms_kernel *k);
 /* The kernel's huge-page state at teardown (after every process went). */
 void vmsi_thp_destroy(vms_kernel *k);
 

@@ -300,6 +300,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"htlb_buddy_alloc_fail", s->hugetlb_sigbus},
         {"vmsim_thp_cow_copy", s->thp_cow_copy},
         {"vmsim_khugepaged_scans", s->thp_khugepaged_scans},
+        {"thp_collapse_alloc_failed", s->thp_collapse_alloc_failed},
+        {"vmsim_khugepaged_full_scans", s->thp_khugepaged_full_scans},
         {"nr_tlb_remote_flush", s->nr_tlb_remote_flush},
         {"nr_tlb_remote_flush_received", s->nr_tlb_remote_flush_received},
         {"nr_tlb_local_flush_all", s->nr_tlb_local_flush_all},
@@ -457,7 +459,10 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             ",\"thp\":{\"mode\":\"%s\",\"fault_alloc\":%llu,\"fault_fallback\":%llu,"
             "\"collapse_alloc\":%llu,\"split_page\":%llu,\"split_pmd\":%llu,"
             "\"zero_page_alloc\":%llu,\"cow_copy\":%llu,\"anon_huge_pages\":%llu,"
-            "\"khugepaged_scans\":%llu,\"khugepaged_cycles\":%llu},"
+            "\"khugepaged_scans\":%llu,\"khugepaged_cycles\":%llu,"
+            "\"khugepaged_full_scans\":%llu,\"khugepaged_timer_runs\":%llu,"
+            "\"collapse_alloc_failed\":%llu,\"collapse_swapin\":%llu,"
+            "\"collapse_shared\":%llu},"
             "\"compaction\":{\"stall\":%llu,\"success\":%llu,\"migrated\":%llu},"
             "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":0,"
             "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
@@ -467,9 +472,12 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->thp_anon_fault_alloc), U(s->thp_fault_fallback), U(s->thp_collapse_alloc),
             U(s->thp_split_page), U(s->thp_split_pmd), U(s->thp_zero_page_alloc),
             U(s->thp_cow_copy), U(mi.anon_huge), U(s->thp_khugepaged_scans),
-            U(s->khugepaged_cycles), U(s->compact_stall), U(s->compact_success),
-            U(s->compact_migrate), U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv),
-            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
+            U(s->khugepaged_cycles), U(s->thp_khugepaged_full_scans),
+            U(s->thp_khugepaged_timer_runs), U(s->thp_collapse_alloc_failed),
+            U(s->thp_collapse_swapin), U(s->thp_collapse_shared), U(s->compact_stall),
+            U(s->compact_success), U(s->compact_migrate), U(k->hpool[0].total),
+            U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[1].total), U(k->hpool[1].nfree),
+            U(s->hugetlb_sigbus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);

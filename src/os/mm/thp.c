@@ -13,8 +13,8 @@
  *   VMA boundary inside a huge page (munmap,     -> split_huge_page: every PMD mapping the
  *   mprotect, mlock, madvise), DMA pin, reclaim     page becomes a table of 512 PTEs and
  *                                                   the page 512 pages
- *   khugepaged                                   -> collapse 512 PTEs of an eligible range
- *                                                   into one new 2 MiB page
+ *   khugepaged (its timer, at kernel entries;    -> collapse 512 PTEs of an eligible range
+ *   or called)                                      into one new 2 MiB page
  *
  * Eligible: a private anonymous VMA (not hugetlb) covering the whole 2 MiB-aligned range,
  * accessible, on a format with 2 MiB leaves, and thp = always (unless MADV_NOHUGEPAGE)
@@ -467,12 +467,25 @@ vmsi_fault_ret vmsi_thp_fault(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t 
 typedef struct collapse_scan {
     uint64_t table;   /* the PTE table's physical address */
     uint64_t none;    /* empty PTEs (or zero-page PTEs) */
-    uint64_t present; /* PTEs mapping an exclusive anonymous page */
+    uint64_t swap;    /* swap PTEs, read back by the collapse */
+    uint64_t shared;  /* PTEs mapping a page other mms map too (copied, theirs kept) */
+    uint64_t present; /* PTEs mapping a page (exclusive or shared) */
 } collapse_scan;
 
+/* Whether the frame a PTE of a collapse candidate maps may be copied and dropped: an
+ * order-0 unlocked anonymous page held only by its mappings and the swap cache (no pin,
+ * no other holder; Linux is_refcount_suitable). */
+static bool collapse_page_ok(const vms_frame *f)
+{
+    if (!f || !(f->flags & VMS_FRAME_ANON) || f->order || (f->flags & VMS_FRAME_LOCKED))
+        return false;
+    return f->refcount == f->mapcount + ((f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u);
+}
+
 /* hpage_collapse_scan_pmd: whether the 512 PTEs under haddr may collapse — every entry
- * empty, the zero page, or an exclusive (mapcount 1, no pin, not in the swap cache),
- * unlocked anonymous 4 KiB page; at most max_ptes_none empty; at least one page. */
+ * empty, the zero page, a swap entry that reads, or a page collapse_page_ok allows; at
+ * most max_ptes_none empty, max_ptes_swap swapped and max_ptes_shared mapped elsewhere
+ * too; at least one page. */
 static bool collapse_ok(vmsi_mm *mm, uint64_t haddr, collapse_scan *s)
 {
     vms_kernel *k = mm->k;
@@ -482,7 +495,7 @@ static bool collapse_ok(vmsi_mm *mm, uint64_t haddr, collapse_scan *s)
     if (!pmd || !vmsi_pte_present(k, pmd) || vmsi_pte_leaf(k, pmd, 2))
         return false;
     s->table = vms_fmt_pte_addr(k->fmt, pmd);
-    s->none = s->present = 0;
+    s->none = s->swap = s->shared = s->present = 0;
     for (uint64_t i = 0; i < HPAGE_NR; i++) {
         uint64_t pte = vmsi_pte_get(mm, table_slot(k, s->table, i));
         if (!pte || (vmsi_pte_present(k, pte) && vmsi_pte_pfn(k, pte) == k->zero_pfn)) {
@@ -490,50 +503,81 @@ static bool collapse_ok(vmsi_mm *mm, uint64_t haddr, collapse_scan *s)
                 return false;
             continue;
         }
+        if (vmsi_is_swap_pte(k, pte)) {
+            if (k->swap.bad[vmsi_swp_offset(k, pte)] || ++s->swap > k->cfg.thp_max_ptes_swap)
+                return false;
+            continue;
+        }
         if (!vmsi_pte_present(k, pte))
-            return false; /* swap or PROT_NONE: Linux's max_ptes_swap 64 is not modelled */
+            return false; /* PROT_NONE */
         vms_frame *f = vms_frames_meta(k->fr, vmsi_pte_pfn(k, pte));
-        if (!f || !(f->flags & VMS_FRAME_ANON) || f->order || f->mapcount != 1 ||
-            f->refcount != 1 || (f->flags & (VMSI_FRAME_SWAPCACHE | VMS_FRAME_LOCKED)))
+        if (!collapse_page_ok(f))
+            return false;
+        if (f->mapcount > 1 && ++s->shared > k->cfg.thp_max_ptes_shared)
             return false;
         s->present++;
     }
-    return s->present > 0;
+    return s->present + s->swap > 0;
+}
+
+/* The bytes of the swap entry pte into frame dst: from the swap cache when the page is
+ * there, else read from the device (__collapse_huge_page_swapin, without mapping it). */
+static vms_status collapse_swapin(vms_kernel *k, uint64_t pte, uint64_t dst, unsigned core)
+{
+    uint64_t slot = vmsi_swp_offset(k, pte), cached = k->swap.cache[slot];
+    vms_status st =
+        cached ? vms_ram_copy_frame(k->ram, dst, cached) : vmsi_swap_readpage(k, slot, dst, core);
+    if (st == VMS_OK && !cached)
+        k->st.pswpin++;
+    if (st == VMS_ERR_IO) {
+        k->st.swap_read_errors++;
+        vmsi_log(k, VMS_LOG_ERR, "Read-error on swap-device (0:%llu)", (unsigned long long)slot);
+    }
+    return st;
 }
 
 /*
- * collapse_huge_page: a new 2 MiB page gets the bytes of every present page (zeros
- * elsewhere), the old PTEs and their frames go, the PTE table is freed, the PMD maps the
- * new page (writable when any old page was: all were exclusive), and the old
- * translations are shot down. Costs: 512 page copies (or clears) to khugepaged's core.
+ * collapse_huge_page: a new 2 MiB page gets the bytes of every present or swapped page
+ * (zeros elsewhere), the old PTEs go (each drops its page, or its swap slot; a shared
+ * page stays with its other mappings), the PTE table is freed, the PMD maps the new page
+ * (writable when any old PTE was or the new page holds a copy: it is exclusive), and the
+ * old translations are shot down. Nothing changes when a copy or a swap read fails.
+ * Costs: 512 page clears, a copy per page, the swap reads, to khugepaged's core.
  */
 static bool collapse(vmsi_mm *mm, uint64_t haddr, const collapse_scan *s)
 {
     vms_kernel *k = mm->k;
     unsigned core = work_core(k);
     uint64_t pfn;
-    if (alloc_thp(k, core, true, true, &pfn) != VMS_OK)
+    if (alloc_thp(k, core, true, true, &pfn) != VMS_OK) {
+        k->st.thp_collapse_alloc_failed++;
         return false;
+    }
     vmsi_vma *v = vmsi_vma_lookup(mm, haddr);
-    bool writable = false, dirty = false;
+    bool writable = false, dirty = s->swap > 0 || s->shared > 0;
     for (uint64_t i = 0; i < HPAGE_NR; i++) {
         uint64_t ptep = table_slot(k, s->table, i), pte = vmsi_pte_get(mm, ptep);
         if (!pte)
             continue;
-        uint64_t old = vmsi_pte_pfn(k, pte);
-        if (old != k->zero_pfn && vms_ram_copy_frame(k->ram, pfn + i, old) != VMS_OK) {
+        vms_status st = VMS_OK;
+        if (vmsi_is_swap_pte(k, pte))
+            st = collapse_swapin(k, pte, pfn + i, core);
+        else if (vmsi_pte_pfn(k, pte) != k->zero_pfn)
+            st = vms_ram_copy_frame(k->ram, pfn + i, vmsi_pte_pfn(k, pte));
+        if (st != VMS_OK) {
             vms_frames_put(k->fr, pfn, NULL); /* nothing changed yet for the pages left */
             return false;
         }
         writable |= vmsi_pte_write(k, pte);
         dirty |= vmsi_pte_dirty(k, pte);
     }
+    writable |= (s->swap > 0 || s->shared > 0) && (v->prot & VMS_PROT_WRITE);
     for (uint64_t i = 0; i < HPAGE_NR; i++) {
         uint64_t ptep = table_slot(k, s->table, i), pte = vmsi_pte_get(mm, ptep);
         if (pte)
             vmsi_zap_pte(mm, haddr + (i << VMS_PAGE_SHIFT), ptep, pte, VMS_PG_4K);
     }
-    vmsi_charge(k, core, (uint64_t)k->cfg.cost.copy_page * s->present);
+    vmsi_charge(k, core, (uint64_t)k->cfg.cost.copy_page * (s->present + s->swap));
     vms_status st;
     uint64_t pmdp = pmd_slot(mm, haddr, false, &st);
     vmsi_pte_set(mm, pmdp, 0);
@@ -548,6 +592,8 @@ static bool collapse(vmsi_mm *mm, uint64_t haddr, const collapse_scan *s)
     if (st != VMS_OK)
         return false; /* host memory for the rmap: the range reads as zeros (never seen) */
     k->st.thp_collapse_alloc++;
+    k->st.thp_collapse_swapin += s->swap;
+    k->st.thp_collapse_shared += s->shared;
     return true;
 }
 
@@ -565,6 +611,32 @@ static vmsi_mm *next_mm(vms_kernel *k, uint64_t id, bool after)
     return best;
 }
 
+/* The first THP-eligible VMA of mm at or after va with a whole aligned 2 MiB range
+ * there (*haddr gets its first one), or NULL. */
+static vmsi_vma *next_range(vms_kernel *k, vmsi_mm *mm, uint64_t va, uint64_t *haddr)
+{
+    for (vmsi_vma *v = vmsi_vma_find(mm, va); v && v < mm->vma + mm->nvma; v++) {
+        uint64_t h = (v->start > va ? v->start : va);
+        h = (h + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1);
+        if (thp_vma_allowed(k, v) && h + HPAGE_SIZE <= v->end) {
+            *haddr = h;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* khugepaged_has_work: whether any mm has a range khugepaged could collapse (Linux keeps
+ * a list of the mms khugepaged_enter registered; this asks the VMAs). */
+static bool has_work(vms_kernel *k)
+{
+    uint64_t h;
+    for (unsigned i = 0; i < k->nprocs; i++)
+        if (k->procs[i]->mm && next_range(k, k->procs[i]->mm, 0, &h))
+            return true;
+    return false;
+}
+
 uint64_t vmsi_khugepaged(vms_kernel *k)
 {
     if (k->cfg.thp == VMS_THP_NEVER || !vms_fmt_has_size(k->fmt, VMS_PG_2M) || k->in_reclaim)
@@ -575,17 +647,12 @@ uint64_t vmsi_khugepaged(vms_kernel *k)
     uint64_t va = k->khugepaged_va;
     k->st.thp_khugepaged_scans++;
     while (mm && budget > 0) {
-        vmsi_vma *v = vmsi_vma_find(mm, va);
         uint64_t haddr = 0;
-        for (; v && v < mm->vma + mm->nvma; v++) {
-            haddr = (v->start > va ? v->start : va);
-            haddr = (haddr + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1);
-            if (thp_vma_allowed(k, v) && haddr + HPAGE_SIZE <= v->end)
-                break;
-        }
-        if (!v || v >= mm->vma + mm->nvma) {
+        if (!next_range(k, mm, va, &haddr)) {
             mm = next_mm(k, mm->id, true);
             va = 0;
+            if (!mm) /* past the last mm: a full scan ends, the next run starts over */
+                k->st.thp_khugepaged_full_scans++;
             continue;
         }
         collapse_scan s;
@@ -600,6 +667,32 @@ uint64_t vmsi_khugepaged(vms_kernel *k)
     return got;
 }
 
+/* The machine's time: the latest clock of any core. */
+static uint64_t machine_now(vms_kernel *k)
+{
+    uint64_t now = 0;
+    for (unsigned c = 0; c < k->ncores; c++) {
+        uint64_t t = vms_core_cycles(vmsi_core(k, c));
+        now = t > now ? t : now;
+    }
+    return now;
+}
+
+void vmsi_khugepaged_tick(vms_kernel *k)
+{
+    if (!k->cfg.khugepaged_sleep || k->in_reclaim || k->cfg.thp == VMS_THP_NEVER)
+        return;
+    uint64_t now = machine_now(k);
+    if (now < k->khugepaged_wake)
+        return;
+    if (has_work(k)) {
+        k->st.thp_khugepaged_timer_runs++;
+        vmsi_khugepaged(k);
+        now = machine_now(k); /* its work may have moved its core's clock */
+    }
+    k->khugepaged_wake = now + k->cfg.khugepaged_sleep;
+}
+
 void vmsi_thp_destroy(vms_kernel *k)
 {
     if (k->huge_zero_pfn) { /* only if a mapping leaked (a panic): free it anyway */
@@ -611,4 +704,26 @@ void vmsi_thp_destroy(vms_kernel *k)
 uint64_t vms_kernel_khugepaged(vms_kernel *k)
 {
     return k->panicked ? 0 : vmsi_khugepaged(k);
+}
+
+vms_status vms_kernel_khugepaged_show(vms_kernel *k, vms_strbuf *sb)
+{
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {
+        {"pages_to_scan", k->cfg.khugepaged_pages},
+        {"scan_sleep_cycles", k->cfg.khugepaged_sleep},
+        {"max_ptes_none", k->cfg.thp_max_ptes_none},
+        {"max_ptes_swap", k->cfg.thp_max_ptes_swap},
+        {"max_ptes_shared", k->cfg.thp_max_ptes_shared},
+        {"pages_collapsed", k->st.thp_collapse_alloc},
+        {"full_scans", k->st.thp_khugepaged_full_scans},
+        {"runs", k->st.thp_khugepaged_scans},
+        {"timer_runs", k->st.thp_khugepaged_timer_runs},
+        {"next_run", k->cfg.khugepaged_sleep ? k->khugepaged_wake : 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        vms_strbuf_printf(sb, "%-18s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
 }
