@@ -900,10 +900,79 @@ static void test_u64map(void)
     CHECK_EQ(fa.live_bytes, 0);
 }
 
+/* The node pool's index (direct leaves below VMSI_DENSE_LIMIT, the hash map above)
+ * against a plain array, with ids on both sides of the limit and at the extremes; every
+ * leaf is freed with its last page; a failed leaf allocation changes nothing. */
+static void test_ppool_index(void)
+{
+    enum { NK = 2000 };
+    static uint64_t keys[NK];
+    static uint32_t node[NK]; /* VMSI_NIL: absent */
+    vms_rng g;
+    vms_rng_seed(&g, th_seed + 2);
+    for (size_t k = 0; k < NK; k++) {
+        unsigned r = (unsigned)vms_rng_below(&g, 4);
+        keys[k] = k < 4   ? (uint64_t[]){0, VMSI_DENSE_LIMIT - 1, VMSI_DENSE_LIMIT, UINT64_MAX}[k]
+                  : r < 2 ? k * 3 /* dense, several to a leaf */
+                  : r < 3 ? vms_rng_below(&g, VMSI_DENSE_LIMIT)
+                          : VMSI_DENSE_LIMIT + vms_rng_below(&g, UINT64_C(1) << 40);
+        for (size_t j = 0; j < k; j++)
+            if (keys[j] == keys[k])
+                keys[k] = k * 3; /* distinct ids */
+        node[k] = VMSI_NIL;
+    }
+    th_failalloc fa;
+    vmsi_ppool p;
+    REQUIRE_VOID(vmsi_ppool_init(&p, th_failalloc_init(&fa, -1), 4, NULL) == VMS_OK);
+    long long base = fa.live_bytes;
+    unsigned bad = 0;
+    uint32_t live = 0;
+    for (unsigned op = 0; op < 40000; op++) {
+        size_t k = (size_t)vms_rng_below(&g, op < 20000 ? NK : NK / 8);
+        if (node[k] == VMSI_NIL && vms_rng_below(&g, 3)) {
+            bad += vmsi_ppool_add(&p, keys[k], &node[k]) != VMS_OK;
+            bad += p.nodes[node[k]].page != keys[k];
+            live++;
+        } else if (node[k] != VMSI_NIL) {
+            uint32_t i;
+            bad += vmsi_ppool_add(&p, keys[k], &i) != VMS_ERR_EXISTS;
+            vmsi_ppool_del(&p, node[k]);
+            node[k] = VMSI_NIL;
+            live--;
+        }
+        size_t q = (size_t)vms_rng_below(&g, NK);
+        bad += vmsi_ppool_find(&p, keys[q]) != node[q] || p.count != live;
+    }
+    for (size_t k = 0; k < NK; k++)
+        bad += vmsi_ppool_find(&p, keys[k]) != node[k];
+    CHECK_EQ(bad, 0);
+    /* Empty the pool: every leaf goes. */
+    for (size_t k = 0; k < NK; k++)
+        if (node[k] != VMSI_NIL)
+            vmsi_ppool_del(&p, node[k]);
+    CHECK_EQ(p.count, 0);
+    CHECK_EQ(p.dense.count, 0);
+    /* (the node array and the map keep their size; an empty radix keeps at most its root) */
+    CHECK(fa.live_bytes <= base + (long long)((p.cap - 4) * sizeof(vmsi_pnode)) +
+                               (long long)((p.map.mask + 1 - 16) * 12) + 1024);
+    /* A leaf allocation fails: NOMEM, the page is not indexed, nothing leaks. */
+    fa.budget = 0;
+    uint32_t i;
+    CHECK_EQ(vmsi_ppool_add(&p, UINT64_C(1) << 30, &i), VMS_ERR_NOMEM);
+    CHECK_EQ(vmsi_ppool_find(&p, UINT64_C(1) << 30), VMSI_NIL);
+    CHECK_EQ(p.count, 0);
+    fa.budget = -1;
+    CHECK_EQ(vmsi_ppool_add(&p, UINT64_C(1) << 30, &i), VMS_OK);
+    CHECK_EQ(vmsi_ppool_find(&p, UINT64_C(1) << 30), i);
+    vmsi_ppool_free(&p);
+    CHECK_EQ(fa.live_bytes, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "policy");
     test_u64map();
+    test_ppool_index();
     test_textbook();
     test_registry();
     test_clock();

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 
 #include "harness.h"
+#include "hw/bus_impl.h"
 #include "vmsim/config.h"
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
@@ -110,9 +111,11 @@ static unsigned tlb_diffs(fx *a, fx *b)
     return diffs;
 }
 
-/* Turn every TLB's repeat memo off (the "all shortcuts off" side). */
+/* Turn every TLB's repeat memo and the bus's table-frame cache off (the "all shortcuts
+ * off" side). */
 static void memo_off(fx *f)
 {
+    vmsi_bus_set_ptec(vms_machine_bus(f->m), false);
     for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);

@@ -69,7 +69,9 @@ enum {
  * and change only through get/put/pin/unpin. mapcount (page-table entries mapping this
  * frame) and owner (the reverse map's handle: anon_vma, file, …) belong to the kernel,
  * which writes them directly; the allocator only requires every mapcount of a block to
- * be 0 when the block is freed, and zeroes all metadata of a freed block.
+ * be 0 when the block is freed, and zeroes all metadata of a freed block. The kernel keeps
+ * a page mapped once by one address space wholly in here: owner names the address space
+ * (tagged) and spare holds the address, so such a page costs no host allocation.
  */
 typedef struct vms_frame {
     uintptr_t owner;   /* opaque word for the reverse map; 0 when unused */
@@ -78,7 +80,7 @@ typedef struct vms_frame {
     uint32_t mapcount; /* PTEs mapping this frame (kernel-maintained) */
     uint32_t pincount; /* head: long-term pins (each also holds a reference) */
     uint8_t order;     /* head: order of the block */
-    uint8_t spare[7];  /* room for later fields (LRU age, memcg, …) */
+    uint8_t spare[7];  /* the kernel's: a single mapping's address (its reverse map) */
 } vms_frame;
 
 /* A range of RAM: npages frames from base_pfn. */

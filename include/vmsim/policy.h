@@ -12,8 +12,11 @@
  *     as the hardware sets A bits, and knows the future (for OPT).
  *
  * Pages are opaque 64-bit ids. A policy instance tracks the set of resident pages it was
- * told about; it never allocates after create() unless more pages are inserted than the
- * capacity hint (then insert() may grow, and may fail with VMS_ERR_NOMEM).
+ * told about. Its host memory follows the resident pages, not the capacity hint: insert()
+ * may allocate (the built-in policies grow their node array past the hint, and index page
+ * ids below 2^36 — frame numbers — directly, a leaf per 256 consecutive ids, freed with
+ * its last page), and may then fail with VMS_ERR_NOMEM (nothing changed); remove() and
+ * victim() never allocate.
  *
  * Call protocol (the environment's side of the contract):
  *   insert(p)   p became resident, and was just referenced (a fault brings a page in
@@ -69,7 +72,7 @@ typedef struct vms_page_policy {
     /* Free an instance; NULL is allowed. */
     void (*destroy)(void *state);
     /* `page` became resident (and was referenced). VMS_ERR_EXISTS if already resident,
-     * VMS_ERR_NOMEM if growing past the capacity hint failed (state unchanged). */
+     * VMS_ERR_NOMEM if growing failed (state unchanged). */
     vms_status (*insert)(void *state, uint64_t page);
     /* `page` left residency other than by eviction; no-op if it is not resident. */
     void (*remove)(void *state, uint64_t page);

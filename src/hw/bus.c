@@ -11,10 +11,14 @@
  * touches, one MMIO access per device callback made (an access is cut into naturally
  * aligned pieces of 1, 2, 4 or 8 bytes), and one error if it meets an undecoded byte.
  *
+ * The 8-byte accessors also keep the table-frame cache (bus_impl.h): a few RAM frames'
+ * host pages, so that a walker's entry access skips the decode and the frame lookup.
+ *
  * Invariants: regions sorted by base, len > 0, region[i].base + len <= region[i+1].base;
- * last_ram < nregions and names a RAM region, or is NO_REGION.
+ * last_ram < nregions and names a RAM region, or is NO_REGION; a cache slot made under
+ * the RAM's current generation names a frame inside a RAM region and its host page.
  */
-#include "vmsim/bus.h"
+#include "hw/bus_impl.h"
 
 #include <assert.h>
 
@@ -23,16 +27,13 @@
 
 #define NO_REGION UINT32_MAX
 
-struct vms_bus {
-    const vms_allocator *a;
-    vms_ram *ram;
-    vms_region *region;
-    uint32_t nregions, cap;
-    uint32_t last_ram; /* index of the RAM region that served the last fast-path access */
-    uint64_t ram_bytes;
-    vms_bus_stats stats;
-    const struct vmsi_tap *tap; /* the owning machine's event tap (tap.h), or NULL */
-};
+/* Empty every slot of the table-frame cache. */
+static void ptec_clear(vms_bus *bus)
+{
+    for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++)
+        bus->ptec[i] = (vmsi_ptec_slot){VMSI_PTEC_EMPTY, NULL};
+    bus->ptec_gen = *bus->ram_gen;
+}
 
 const vmsi_tap *vmsi_bus_tap(const vms_bus *bus)
 {
@@ -56,6 +57,8 @@ vms_status vms_bus_create(const vms_allocator *a, vms_ram *ram, vms_bus **out, v
     bus->a = a;
     bus->ram = ram;
     bus->last_ram = NO_REGION;
+    bus->ram_gen = vmsi_ram_generation(ram);
+    ptec_clear(bus);
     *out = bus;
     return VMS_OK;
 }
@@ -112,6 +115,7 @@ static vms_status insert(vms_bus *bus, const vms_region *r, vms_err *err)
     bus->region[i] = *r;
     bus->nregions++;
     bus->last_ram = NO_REGION; /* indices moved */
+    ptec_clear(bus);           /* the map changed */
     return VMS_OK;
 }
 
@@ -153,6 +157,7 @@ vms_status vms_bus_remove_mmio(vms_bus *bus, uint64_t base)
     memmove(&bus->region[i], &bus->region[i + 1], (bus->nregions - i - 1) * sizeof *bus->region);
     bus->nregions--;
     bus->last_ram = NO_REGION; /* indices moved */
+    ptec_clear(bus);           /* the map changed */
     return VMS_OK;
 }
 
@@ -316,11 +321,31 @@ static inline bool ram8(vms_bus *bus, uint64_t pa)
     return true;
 }
 
-vms_status vms_bus_read64(vms_bus *bus, uint64_t pa, uint64_t *val)
+/*
+ * Make a cache slot for pa's frame if it may have one: pa is in a RAM region (ram8 just
+ * said so), the frame has a host page, and the cache is on. A generation change first
+ * empties every slot (some frame lost its host page).
+ */
+static void ptec_fill(vms_bus *bus, uint64_t pa)
+{
+    if (bus->ptec_off)
+        return;
+    if (bus->ptec_gen != *bus->ram_gen)
+        ptec_clear(bus);
+    uint64_t pfn = pa >> VMS_PAGE_SHIFT;
+    uint8_t *host = vms_ram_frame(bus->ram, pfn, false);
+    if (host)
+        bus->ptec[pfn & (VMSI_PTEC_SLOTS - 1)] = (vmsi_ptec_slot){pfn, host};
+}
+
+vms_status vmsi_bus_read64_slow(vms_bus *bus, uint64_t pa, uint64_t *val)
 {
     if (ram8(bus, pa)) {
         bus->stats.ram_reads++;
-        return vms_ram_read64(bus->ram, pa, val);
+        vms_status st = vms_ram_read64(bus->ram, pa, val);
+        if (st == VMS_OK)
+            ptec_fill(bus, pa);
+        return st;
     }
     uint64_t v;
     vms_status st = route(bus, pa, (uint8_t *)&v, sizeof v, false);
@@ -329,13 +354,59 @@ vms_status vms_bus_read64(vms_bus *bus, uint64_t pa, uint64_t *val)
     return st;
 }
 
-vms_status vms_bus_write64(vms_bus *bus, uint64_t pa, uint64_t val)
+vms_status vmsi_bus_write64_slow(vms_bus *bus, uint64_t pa, uint64_t val)
 {
     if (ram8(bus, pa)) {
         bus->stats.ram_writes++;
-        return vms_ram_write64(bus->ram, pa, val);
+        vms_status st = vms_ram_write64(bus->ram, pa, val);
+        if (st == VMS_OK)
+            ptec_fill(bus, pa);
+        return st;
     }
     return route(bus, pa, (uint8_t *)&val, sizeof val, true);
+}
+
+vms_status vms_bus_read64(vms_bus *bus, uint64_t pa, uint64_t *val)
+{
+    return vmsi_bus_read64(bus, pa, val);
+}
+
+vms_status vms_bus_write64(vms_bus *bus, uint64_t pa, uint64_t val)
+{
+    return vmsi_bus_write64(bus, pa, val);
+}
+
+void vmsi_bus_set_ptec(vms_bus *bus, bool on)
+{
+    bus->ptec_off = !on;
+    ptec_clear(bus);
+}
+
+unsigned vmsi_bus_ptec_live(const vms_bus *bus)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++)
+        n += bus->ptec[i].pfn != VMSI_PTEC_EMPTY && bus->ptec_gen == *bus->ram_gen;
+    return n;
+}
+
+vms_status vmsi_bus_ptec_check(const vms_bus *bus, vms_err *err)
+{
+    if (bus->ptec_gen != *bus->ram_gen)
+        return VMS_OK; /* no slot is used before the next fill empties them all */
+    for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++) {
+        const vmsi_ptec_slot *s = &bus->ptec[i];
+        if (s->pfn == VMSI_PTEC_EMPTY)
+            continue;
+        uint64_t pa = s->pfn << VMS_PAGE_SHIFT;
+        uint32_t r = find(bus, pa);
+        if ((s->pfn & (VMSI_PTEC_SLOTS - 1)) != i || r == NO_REGION ||
+            bus->region[r].kind != VMS_REGION_RAM || bus->ptec_off ||
+            s->host != vms_ram_frame(bus->ram, s->pfn, false))
+            return vmsi_err(err, VMS_ERR_INVAL, "table-frame cache slot %u (pfn 0x%llx) is stale",
+                            i, (unsigned long long)s->pfn);
+    }
+    return VMS_OK;
 }
 
 vms_ram *vms_bus_ram(const vms_bus *bus)

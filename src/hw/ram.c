@@ -12,6 +12,10 @@
  * frame in it is written and freed when its last frame is discarded; a frame's host page
  * is allocated on its first write. A NULL frame reads as zeros.
  *
+ * The discard generation counts the host pages given back (vms_ram_discard and the
+ * whole-frame zero fills and zero copies that call it): the bus's table-frame cache
+ * (bus_impl.h) trusts a remembered host page only while the generation has not moved.
+ *
  * Invariants: chunk[ci] == NULL or chunk[ci]->nresident >= 1 outside a call;
  * ram->resident == sum of nresident; a write that fails for lack of host memory changes
  * nothing (neither bytes nor the resident count).
@@ -20,6 +24,7 @@
 
 #include <assert.h>
 
+#include "hw/bus_impl.h"
 #include "util/util.h"
 
 #define CHUNK_SHIFT  13
@@ -39,6 +44,7 @@ struct vms_ram {
     uint64_t nframes; /* limit >> 12 */
     uint64_t nchunks;
     uint64_t resident;
+    uint64_t gen; /* discard generation: bumped whenever a frame loses its host page */
     chunk **chunk;
 };
 
@@ -86,6 +92,11 @@ void vms_ram_destroy(vms_ram *ram)
 uint64_t vms_ram_limit(const vms_ram *ram)
 {
     return ram->limit;
+}
+
+const uint64_t *vmsi_ram_generation(const vms_ram *ram)
+{
+    return &ram->gen;
 }
 
 uint64_t vms_ram_resident_frames(const vms_ram *ram)
@@ -150,6 +161,7 @@ void vms_ram_discard(vms_ram *ram, uint64_t pfn)
         return;
     vmsi_free(ram->a, *fp, VMS_PAGE_SIZE);
     *fp = NULL;
+    ram->gen++; /* a host page went: the bus's cached pointers may name it */
     c->nresident--;
     ram->resident--;
     chunk_put_if_empty(ram, pfn);

@@ -549,12 +549,15 @@ static uint64_t free_stale_rmaps(vms_kernel *k)
                 pfn |= 511; /* an untouched metadata chunk */
                 continue;
             }
-            vmsi_rmap *r = (vmsi_rmap *)f->owner;
-            if (!r || !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
+            if (!f->owner || !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
                 continue;
-            vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
-            vmsi_free(k->a, r, sizeof *r);
-            f->owner = 0;
+            vmsi_rmap *r = vmsi_rmap_rec(f); /* NULL: an inline mapping, nothing to free */
+            if (r) {
+                vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+                vmsi_free(k->a, r, sizeof *r);
+            }
+            vms_frame none = {0};
+            vmsi_rmap_move(&none, f);
             stale++;
         }
     }

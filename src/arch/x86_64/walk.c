@@ -4,15 +4,14 @@
  *
  * Models Intel SDM Vol. 3A:
  *  §4.5   4-level and 5-level paging: CR3 -> [PML5 ->] PML4 -> PDPT -> PD -> PT, one
- *         8-byte entry read per level through the bus; PS=1 in a PDPTE maps 1 GiB, in a
- *         PDE 2 MiB; a PTE always maps 4 KiB.
- *  §4.5.4 reserved bits: set in a present entry, they raise #PF with P=1 and RSVD=1.
- *  §4.6   access rights, on the rights combined over every level (RW and US ANDed, XD
- *         ORed when EFER.NXE=1), with CR0.WP, CR4.SMEP, CR4.SMAP and RFLAGS.AC.
- *  §4.6.2 protection keys (CR4.PKE): PKRU's AD/WD for data accesses to user pages.
- *  §4.7   the #PF error code.
- *  §4.8   A in every entry used, D in the leaf on a write.
- *  §4.10.3 paging-structure caches (pwc.h), consulted first when one is given.
+ *         8-byte entry read per level through the bus (inline through its table-frame
+ *         cache of host pages, bus_impl.h: the same bytes of simulated RAM, counted); PS=1 in a
+ * PDPTE maps 1 GiB, in a PDE 2 MiB; a PTE always maps 4 KiB. §4.5.4 reserved bits: set in a present
+ * entry, they raise #PF with P=1 and RSVD=1. §4.6   access rights, on the rights combined over
+ * every level (RW and US ANDed, XD ORed when EFER.NXE=1), with CR0.WP, CR4.SMEP, CR4.SMAP and
+ * RFLAGS.AC. §4.6.2 protection keys (CR4.PKE): PKRU's AD/WD for data accesses to user pages. §4.7
+ * the #PF error code. §4.8   A in every entry used, D in the leaf on a write. §4.10.3
+ * paging-structure caches (pwc.h), consulted first when one is given.
  *
  * Documented choices (walk.h): A/D bits and PWC fills happen only when the whole walk
  * succeeds, rights check included; a non-canonical address is VMS_FAULT_GP and reads
@@ -21,6 +20,7 @@
 #include <assert.h>
 
 #include "arch/x86_64/x86_64.h"
+#include "hw/bus_impl.h"
 #include "vmsim/pwc.h"
 
 /*
@@ -172,7 +172,7 @@ static bool set_accessed_dirty(vms_bus *bus, walk_state *w, unsigned leaf, bool 
         uint64_t v = w->pte[l] | VMS_PTE_A | (l == leaf && write ? VMS_PTE_D : 0);
         if (v == w->pte[l])
             continue;
-        if (vms_bus_write64(bus, w->ptep[l], v) != VMS_OK) {
+        if (vmsi_bus_write64(bus, w->ptep[l], v) != VMS_OK) {
             *pa = w->ptep[l];
             return false;
         }
@@ -220,7 +220,7 @@ static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind
     unsigned l = w->level;
     unsigned idx = vms_va_index(va, l);
     uint64_t ptep = w->table + 8u * idx, pte;
-    if (vms_bus_read64(bus, ptep, &pte) != VMS_OK)
+    if (vmsi_bus_read64(bus, ptep, &pte) != VMS_OK) /* simulated RAM (bus_impl.h) */
         return fail(fault, stats, VMS_FAULT_BUS, va, 0, l, ptep), -1;
     stats->mem_refs++;
     stats->refs_by_level[l]++;

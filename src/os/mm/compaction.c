@@ -84,21 +84,21 @@ static bool migrate_page(vms_kernel *k, uint64_t old, uint64_t pfn, unsigned cor
     for (uint32_t i = 1; i < f->refcount; i++)
         vms_frames_get(k->fr, pfn);
     n->mapcount = f->mapcount;
-    n->owner = f->owner;
-    vmsi_rmap *r = (vmsi_rmap *)f->owner;
-    for (uint32_t i = 0; r && i < r->n; i++) { /* remove_migration_ptes */
+    vmsi_rmap_move(n, f);                               /* the record, or the inline mapping */
+    for (uint32_t i = 0; i < vmsi_rmap_count(n); i++) { /* remove_migration_ptes */
+        vmsi_rmap_ent e = vmsi_rmap_get(n, i);
         uint64_t ptep;
         vms_pgsize size;
-        uint64_t pte = vmsi_leaf_find(r->e[i].mm, r->e[i].va, &ptep, &size);
+        uint64_t pte = vmsi_leaf_find(e.mm, e.va, &ptep, &size);
         assert(ptep && vmsi_pte_pfn(k, pte) == old);
-        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_set_pfn(k, pte, pfn));
-        vmsi_flush_tlb_range(k, r->e[i].mm, core, r->e[i].va, r->e[i].va + VMS_PAGE_SIZE);
+        vmsi_pte_set(e.mm, ptep, vmsi_pte_set_pfn(k, pte, pfn));
+        vmsi_flush_tlb_range(k, e.mm, core, e.va, e.va + VMS_PAGE_SIZE);
     }
+    vmsi_rmap *r = vmsi_rmap_rec(n);
     if (r && r->file) /* the page cache (file or shmem) names the new frame */
         vmsi_radix_set(&r->file->pages, k->a, r->index, pfn);
     else if (r && r->swapcache)
         k->swap.cache[r->index] = pfn;
-    f->owner = 0;
     f->mapcount = 0;
     vms_frames_set_flags(k->fr, old, 0, f->flags & ~(uint32_t)VMS_FRAME_OWNED_FLAGS);
     while (f->refcount > 1)

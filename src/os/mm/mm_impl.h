@@ -25,6 +25,57 @@ typedef struct vmsi_rmap {
     vmsi_rmap_ent *e;
 } vmsi_rmap;
 
+/*
+ * vms_frame.owner of a block head (issue 11 item 4: no host allocation for the common
+ * case, one anonymous page mapped once):
+ *
+ *   0                      no reverse map
+ *   vmsi_rmap *            a record (bit 0 clear): file and swap-cache pages, several
+ *                          mappings, or an address that does not fit below
+ *   mm | VMSI_RMAP_INLINE  one mapping (mm, va) kept in the frame: va < 2^56 in the
+ *                          7 bytes of vms_frame.spare, little-endian
+ *
+ * A record is made when a second mapping arrives (or a cache or swap slot needs one)
+ * and stays until its last entry goes; code that needs the file, index or swap slot
+ * uses vmsi_rmap_of (NULL for an inline mapping, which has none of them).
+ */
+#define VMSI_RMAP_INLINE ((uintptr_t)1)
+#define VMSI_RMAP_VA_MAX (UINT64_C(1) << 56)
+
+/* The record of frame metadata f, or NULL (none, or an inline mapping). */
+static inline vmsi_rmap *vmsi_rmap_rec(const vms_frame *f)
+{
+    return (f->owner & VMSI_RMAP_INLINE) ? NULL : (vmsi_rmap *)f->owner;
+}
+
+/* How many mappings f's reverse map holds. */
+static inline uint32_t vmsi_rmap_count(const vms_frame *f)
+{
+    if (!f->owner)
+        return 0;
+    return (f->owner & VMSI_RMAP_INLINE) ? 1 : ((const vmsi_rmap *)f->owner)->n;
+}
+
+/* Mapping i (< vmsi_rmap_count) of f. */
+static inline vmsi_rmap_ent vmsi_rmap_get(const vms_frame *f, uint32_t i)
+{
+    if (!(f->owner & VMSI_RMAP_INLINE))
+        return ((const vmsi_rmap *)f->owner)->e[i];
+    uint64_t va = 0;
+    for (unsigned b = 0; b < 7; b++)
+        va |= (uint64_t)f->spare[b] << (8 * b);
+    return (vmsi_rmap_ent){(vmsi_mm *)(f->owner & ~VMSI_RMAP_INLINE), va};
+}
+
+/* Copy f's reverse map (record pointer or inline mapping) to t, and clear f's. */
+static inline void vmsi_rmap_move(vms_frame *t, vms_frame *f)
+{
+    t->owner = f->owner;
+    memcpy(t->spare, f->spare, sizeof t->spare);
+    f->owner = 0;
+    memset(f->spare, 0, sizeof f->spare);
+}
+
 /* Outcome of the fault handler. */
 typedef enum vmsi_fault_ret {
     VMSI_FAULT_DONE = 0, /* resolved (or spurious): retry the access */

@@ -3,7 +3,9 @@
  * software, which is why it lives in src/os.
  *
  * Everything here is what a kernel's page-table code does (Linux's mm/pgtable
- * helpers, xv6's walk()/mappages()): read and write entries through the bus. No TLB,
+ * helpers, xv6's walk()/mappages()): read and write entries through the bus (8-byte
+ * entries inline through its table-frame cache, hw/bus_impl.h: the same accesses, each
+ * counted by the bus). No TLB,
  * no A/D updates, no counters beyond the bus's own. Entries are built and decoded
  * only through the tree's format descriptor (format.h): a level-L entry sits at
  * table + entry_size * index(va, L), and the format says what present, leaf and table
@@ -20,6 +22,7 @@
 #include <assert.h>
 
 #include "hw/tap.h"
+#include "hw/bus_impl.h"
 #include "util/util.h"
 
 /* Physical address of va's entry in the level-`level` table at table_pa. */
@@ -60,7 +63,7 @@ static inline uint64_t slot_pa(const vms_pt *pt, uint64_t table_pa, unsigned i)
 vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
 {
     if (!pt->fmt || pt->fmt->entry_shift == 3)
-        return vms_bus_read64(pt->bus, ptep, pte);
+        return vmsi_bus_read64(pt->bus, ptep, pte);
     uint8_t b[8] = {0};
     size_t n = (size_t)1 << pt->fmt->entry_shift;
     vms_status st = vms_bus_read(pt->bus, ptep, b, n);
@@ -92,7 +95,7 @@ vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte)
     if (vmsi_tap_on(tap))
         report_write(pt, tap, ptep, pte);
     if (!pt->fmt || pt->fmt->entry_shift == 3)
-        return vms_bus_write64(pt->bus, ptep, pte);
+        return vmsi_bus_write64(pt->bus, ptep, pte);
     uint8_t b[8];
     size_t n = (size_t)1 << pt->fmt->entry_shift;
     for (size_t i = 0; i < n; i++)

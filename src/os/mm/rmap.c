@@ -3,9 +3,11 @@
  * of mapping and unmapping a frame (Linux mm/rmap.c, much simplified: one list per
  * frame instead of anon_vma chains and the file's interval tree).
  *
- * vms_frame.owner of a mapped block's head points to a vmsi_rmap: the (mm, va) of every
- * PTE that maps the block, plus (for page-cache pages) the object and page index. The
- * list is created by the first mapping and freed with the last. Invariants
+ * vms_frame.owner of a mapped block's head holds its reverse map: one mapping inline in
+ * the frame (mm_impl.h: no host allocation, the common case of an anonymous page mapped
+ * once), or a vmsi_rmap record — the (mm, va) of every PTE that maps the block, plus
+ * (for page-cache pages) the object and page index. A record is made by a second
+ * mapping (or by the page or swap cache) and freed with its last entry. Invariants
  * (vmsi_rmap_check): for every frame, rmap entries == PTEs that map it == head mapcount;
  * each mapping PTE holds one reference; the zero page is never in the rmap (Linux's
  * vm_normal_page is NULL for it). Huge leaves map a block's head and count once.
@@ -21,19 +23,43 @@
 vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    return f ? (vmsi_rmap *)f->owner : NULL;
+    return f ? vmsi_rmap_rec(f) : NULL;
 }
 
-/* Add (mm, va) to the head frame pfn's list, creating it. VMS_ERR_NOMEM on host failure
- * (nothing changed). */
+/* Keep (mm, va) inline in f (which has no reverse map yet). */
+static void set_inline(vms_frame *f, vmsi_mm *mm, uint64_t va)
+{
+    f->owner = (uintptr_t)mm | VMSI_RMAP_INLINE;
+    for (unsigned b = 0; b < 7; b++)
+        f->spare[b] = (uint8_t)(va >> (8 * b));
+}
+
+/* Add (mm, va) to the head frame pfn's reverse map: inline when it is the first and fits,
+ * else in a record (made from the inline mapping if there is one). VMS_ERR_NOMEM on host
+ * failure (nothing changed). */
 vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    vmsi_rmap *r = (vmsi_rmap *)f->owner;
+    if (!f->owner && va < VMSI_RMAP_VA_MAX && !((uintptr_t)mm & VMSI_RMAP_INLINE)) {
+        set_inline(f, mm, va);
+        return VMS_OK;
+    }
+    vmsi_rmap *r = vmsi_rmap_rec(f);
     if (!r) {
         r = vmsi_zalloc(k->a, sizeof *r);
         if (!r)
             return VMS_ERR_NOMEM;
+        if (f->owner) { /* the inline mapping becomes the record's first entry */
+            vmsi_rmap_ent first = vmsi_rmap_get(f, 0);
+            size_t cap = 0;
+            if (!vmsi_grow_to(k->a, (void **)&r->e, &cap, 2, sizeof *r->e, 2)) {
+                vmsi_free(k->a, r, sizeof *r);
+                return VMS_ERR_NOMEM;
+            }
+            r->cap = (uint32_t)cap;
+            r->e[r->n++] = first;
+            memset(f->spare, 0, sizeof f->spare);
+        }
         f->owner = (uintptr_t)r;
     }
     size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
@@ -55,6 +81,14 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
 void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
+    if (f->owner & VMSI_RMAP_INLINE) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, 0);
+        assert(e.mm == mm && e.va == va && "rmap entry missing");
+        (void)e;
+        f->owner = 0;
+        memset(f->spare, 0, sizeof f->spare);
+        return;
+    }
     vmsi_rmap *r = (vmsi_rmap *)f->owner;
     for (uint32_t i = 0; r && i < r->n; i++) {
         if (r->e[i].mm == mm && r->e[i].va == va) {
@@ -134,10 +168,12 @@ bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     if (vmsi_is_zero_pfn(k, pfn))
         return true;
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    const vmsi_rmap *r = f ? (const vmsi_rmap *)f->owner : NULL;
-    for (uint32_t i = 0; r && i < r->n; i++)
-        if (r->e[i].mm == mm && r->e[i].va == va)
+    uint32_t n = f ? vmsi_rmap_count(f) : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        if (e.mm == mm && e.va == va)
             return true;
+    }
     return false;
 }
 
@@ -247,10 +283,12 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
                          (unsigned long long)va);
         return;
     }
-    vmsi_rmap *r = vmsi_rmap_of(c->k, pfn);
-    for (uint32_t i = 0; r && i < r->n; i++)
-        if (r->e[i].mm == mm && r->e[i].va == va)
+    vms_frame *f = vms_frames_meta(c->k->fr, pfn);
+    for (uint32_t i = 0; i < vmsi_rmap_count(f); i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        if (e.mm == mm && e.va == va)
             return;
+    }
     c->st = vmsi_err(c->err, VMS_ERR_INVAL, "pte at %llx (pfn %llx) has no rmap entry",
                      (unsigned long long)va, (unsigned long long)pfn);
 }
@@ -258,8 +296,8 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
 /* Every rmap entry of the frame at pfn must be a PTE that maps it; count == mapcount. */
 static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *err)
 {
-    vmsi_rmap *r = (vmsi_rmap *)f->owner;
-    uint32_t cnt = r ? r->n : 0;
+    vmsi_rmap *r = vmsi_rmap_rec(f);
+    uint32_t cnt = vmsi_rmap_count(f);
     if (cnt != f->mapcount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: mapcount %u, rmap has %u",
                         (unsigned long long)pfn, f->mapcount, cnt);
@@ -275,19 +313,25 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
     if (swap_ref && (!r || !r->swapcache))
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: swap-cache frame without its slot",
                         (unsigned long long)pfn);
+    if (r && r->n == 0 && !r->file && !r->swapcache)
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: an empty reverse-map record",
+                        (unsigned long long)pfn);
+    if ((f->owner & VMSI_RMAP_INLINE) && (f->flags & (VMS_FRAME_FILE | VMSI_FRAME_SWAPCACHE)))
+        return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: a cache page without its record",
+                        (unsigned long long)pfn);
     for (uint32_t i = 0; i < cnt; i++) {
-        vmsi_mm *mm = r->e[i].mm;
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
         uint64_t ptep = 0;
         vms_pgsize size;
-        uint64_t pte = vmsi_leaf_find(mm, r->e[i].va, &ptep, &size);
+        uint64_t pte = vmsi_leaf_find(e.mm, e.va, &ptep, &size);
         uint64_t mask = ~((UINT64_C(1) << f->order) - 1);
-        if (!vmsi_vma_lookup(mm, r->e[i].va) || !vmsi_pte_mapped(mm->k, pte) ||
-            (vmsi_pte_pfn(mm->k, pte) & mask) != pfn)
+        if (!vmsi_vma_lookup(e.mm, e.va) || !vmsi_pte_mapped(e.mm->k, pte) ||
+            (vmsi_pte_pfn(e.mm->k, pte) & mask) != pfn)
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: rmap entry va %llx not mapped there",
-                            (unsigned long long)pfn, (unsigned long long)r->e[i].va);
+                            (unsigned long long)pfn, (unsigned long long)e.va);
         if ((f->flags & VMSI_FRAME_THP) && (f->order != 9 || size != VMS_PG_2M))
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: huge page mapped at va %llx by a %s",
-                            (unsigned long long)pfn, (unsigned long long)r->e[i].va,
+                            (unsigned long long)pfn, (unsigned long long)e.va,
                             f->order != 9 ? "block not of order 9" : "4 KiB entry");
     }
     *n += cnt;
@@ -336,10 +380,11 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
  * (Linux keeps an mlock_count; one pass over the rmap gives the same answer). */
 void vmsi_update_mlock(vms_kernel *k, uint64_t pfn)
 {
-    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
     bool locked = false;
-    for (uint32_t i = 0; r && i < r->n && !locked; i++) {
-        vmsi_vma *v = vmsi_vma_lookup(r->e[i].mm, r->e[i].va);
+    for (uint32_t i = 0; i < vmsi_rmap_count(f) && !locked; i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        vmsi_vma *v = vmsi_vma_lookup(e.mm, e.va);
         locked = v && (v->flags & VMSI_VM_LOCKED);
     }
     vms_frames_set_flags(k->fr, pfn, locked ? VMS_FRAME_LOCKED : 0, locked ? 0 : VMS_FRAME_LOCKED);

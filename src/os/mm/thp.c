@@ -250,22 +250,22 @@ vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t head)
 {
     vms_frame *f = vms_frames_meta(k->fr, head);
     assert(f && (f->flags & VMSI_FRAME_THP) && f->order == HPAGE_ORDER);
-    vmsi_rmap *r = (vmsi_rmap *)f->owner;
-    if (f->pincount || !r || r->n == 0)
+    uint32_t nmaps = vmsi_rmap_count(f); /* a record, or one mapping inline */
+    if (f->pincount || nmaps == 0)
         return VMS_ERR_INVAL;    /* DMA splits before it pins (dma.c); callers split mapped pages */
     vms_frames_get(k->fr, head); /* held across the allocations: reclaim passes it by */
-    split_res s = {r->n, NULL, NULL, NULL};
+    split_res s = {nmaps, NULL, NULL, NULL};
     vms_status st = split_res_get(k, &s);
     if (st != VMS_OK) {
         vmsi_page_put(k, head);
         return st;
     }
-    r = (vmsi_rmap *)f->owner; /* nothing maps or unmaps it meanwhile: same entries */
-    assert(r && r->n == s.n);
+    assert(vmsi_rmap_count(f) == s.n); /* nothing maps or unmaps it meanwhile */
     vmsi_lru_del(k, head);
-    for (uint64_t i = 0; i < s.n; i++) {
-        vmsi_mm *mm = r->e[i].mm;
-        uint64_t haddr = r->e[i].va, pmdp = pmd_slot(mm, haddr, false, &st);
+    for (uint32_t i = 0; i < s.n; i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        vmsi_mm *mm = e.mm;
+        uint64_t haddr = e.va, pmdp = pmd_slot(mm, haddr, false, &st);
         uint64_t pmd = vmsi_pte_get(mm, pmdp);
         assert(pmdp && vmsi_pte_leaf(k, pmd, 2) && vmsi_pte_head_pfn(k, pmd, VMS_PG_2M) == head);
         fill_table(mm, vmsi_vma_lookup(mm, haddr), s.tables[i] << VMS_PAGE_SHIFT, pmd, head, false);
@@ -292,8 +292,10 @@ vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t head)
         vms_frames_set_flags(k->fr, head + j, 0, VMSI_FRAME_THP | VMSI_FRAME_LRU);
         vmsi_lru_add(k, head + j);
     }
-    for (uint64_t i = 0; i < s.n; i++)
-        vmsi_flush_tlb_range(k, r->e[i].mm, work_core(k), r->e[i].va, r->e[i].va + HPAGE_SIZE);
+    for (uint32_t i = 0; i < s.n; i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i); /* the head keeps its reverse map */
+        vmsi_flush_tlb_range(k, e.mm, work_core(k), e.va, e.va + HPAGE_SIZE);
+    }
     k->st.thp_split_page++;
     k->st.thp_split_pmd += s.n;
     split_res_free(k, &s, false);

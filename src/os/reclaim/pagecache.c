@@ -381,11 +381,11 @@ static bool page_dirty(vms_kernel *k, uint64_t pfn)
     vms_frame *fm = vms_frames_meta(k->fr, pfn);
     if (fm->flags & VMS_FRAME_DIRTY)
         return true;
-    vmsi_rmap *r = (vmsi_rmap *)fm->owner;
-    for (uint32_t i = 0; r && i < r->n; i++) {
+    for (uint32_t i = 0; i < vmsi_rmap_count(fm); i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(fm, i);
         uint64_t ptep = 0;
-        vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
-        if (ptep && vmsi_pte_dirty(k, vmsi_pte_get(r->e[i].mm, ptep)))
+        vmsi_pte_slot(e.mm, e.va, VMS_PG_4K, false, &ptep, NULL);
+        if (ptep && vmsi_pte_dirty(k, vmsi_pte_get(e.mm, ptep)))
             return true;
     }
     return false;
@@ -394,15 +394,16 @@ static bool page_dirty(vms_kernel *k, uint64_t pfn)
 /* page_mkclean: write-protect and clean every PTE mapping pfn, flushing each. */
 static void page_mkclean(vms_kernel *k, uint64_t pfn, unsigned core)
 {
-    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
-    for (uint32_t i = 0; r && i < r->n; i++) {
+    vms_frame *fm = vms_frames_meta(k->fr, pfn);
+    for (uint32_t i = 0; i < vmsi_rmap_count(fm); i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(fm, i);
         uint64_t ptep = 0;
-        vmsi_pte_slot(r->e[i].mm, r->e[i].va, VMS_PG_4K, false, &ptep, NULL);
-        uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
+        vmsi_pte_slot(e.mm, e.va, VMS_PG_4K, false, &ptep, NULL);
+        uint64_t pte = ptep ? vmsi_pte_get(e.mm, ptep) : 0;
         if (!vmsi_pte_write(k, pte) && !vmsi_pte_dirty(k, pte))
             continue;
-        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_mkclean(k, vmsi_pte_wrprotect(k, pte)));
-        vmsi_flush_tlb_range(k, r->e[i].mm, core, r->e[i].va, r->e[i].va + VMS_PAGE_SIZE);
+        vmsi_pte_set(e.mm, ptep, vmsi_pte_mkclean(k, vmsi_pte_wrprotect(k, pte)));
+        vmsi_flush_tlb_range(k, e.mm, core, e.va, e.va + VMS_PAGE_SIZE);
     }
     vms_frames_set_flags(k->fr, pfn, 0, VMS_FRAME_DIRTY);
 }

@@ -246,7 +246,8 @@ vms_status vms_policy_replay(const uint64_t *refs, size_t nrefs, const vms_polic
     else
         st = pol->create(a, frames, opts->seed, &ps, err);
     if (st == VMS_OK && (st = run(&r, pol, ps, refs, opts, out)) != VMS_OK)
-        st = vmsi_err(err, st, "policy %s failed during the replay", pol->name);
+        st = vmsi_err(err, st, "policy %s failed during the replay%s", pol->name,
+                      st == VMS_ERR_NOMEM ? ": out of memory" : "");
     pol->destroy(ps);
     replay_free(&r);
     if (st != VMS_OK)

@@ -149,7 +149,8 @@ vms_status vmsi_ppool_init(vmsi_ppool *p, const vms_allocator *a, size_t capacit
         capacity = 1;
     p->nodes = vmsi_calloc(a, capacity, sizeof *p->nodes);
     p->cap = p->nodes ? (uint32_t)capacity : 0; /* before any free: sizes must match */
-    if (!p->nodes || vmsi_u64map_init(&p->map, a, capacity) != VMS_OK) {
+    /* The map starts small: the kernel's ids (frame numbers) all go to the direct index. */
+    if (!p->nodes || vmsi_u64map_init(&p->map, a, 0) != VMS_OK) {
         vmsi_ppool_free(p);
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory creating a page policy for %zu pages",
                         capacity);
@@ -163,6 +164,52 @@ void vmsi_ppool_free(vmsi_ppool *p)
     p->nodes = NULL;
     p->cap = p->used = p->count = 0;
     vmsi_u64map_free(&p->map);
+    for (uint64_t i = 0, v; vmsi_radix_next(&p->dense, &i, &v); i++)
+        vmsi_free(p->a, (void *)(uintptr_t)v, sizeof(vmsi_dleaf));
+    vmsi_radix_free(&p->dense, p->a);
+}
+
+/* Index page -> i (i != VMSI_NIL; page not indexed yet). VMS_ERR_NOMEM: nothing changed. */
+static vms_status index_put(vmsi_ppool *p, uint64_t page, uint32_t i)
+{
+    if (page >= VMSI_DENSE_LIMIT)
+        return vmsi_u64map_put(&p->map, page, i);
+    uint64_t li = page >> VMSI_DLEAF_SHIFT;
+    vmsi_dleaf *l = (vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, li);
+    if (!l) {
+        l = p->a->realloc(p->a->ud, NULL, 0, sizeof *l);
+        if (!l)
+            return VMS_ERR_NOMEM;
+        l->used = 0;
+        memset(l->idx, 0xff, sizeof l->idx); /* all VMSI_NIL */
+        if (vmsi_radix_set(&p->dense, p->a, li, (uint64_t)(uintptr_t)l) != VMS_OK) {
+            vmsi_free(p->a, l, sizeof *l);
+            return VMS_ERR_NOMEM;
+        }
+    }
+    l->idx[page & (VMSI_DLEAF - 1)] = i;
+    l->used++;
+    return VMS_OK;
+}
+
+/* Forget page's index entry; returns the node it named (VMSI_NIL if none). A leaf goes
+ * with its last entry (removing from the radix never allocates). */
+static uint32_t index_del(vmsi_ppool *p, uint64_t page)
+{
+    if (page >= VMSI_DENSE_LIMIT)
+        return vmsi_u64map_del(&p->map, page);
+    uint64_t li = page >> VMSI_DLEAF_SHIFT;
+    vmsi_dleaf *l = (vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, li);
+    uint32_t *e = l ? &l->idx[page & (VMSI_DLEAF - 1)] : NULL;
+    if (!e || *e == VMSI_NIL)
+        return VMSI_NIL;
+    uint32_t got = *e;
+    *e = VMSI_NIL;
+    if (--l->used == 0) {
+        vmsi_radix_set(&p->dense, p->a, li, 0);
+        vmsi_free(p->a, l, sizeof *l);
+    }
+    return got;
 }
 
 /* Make room for one more node beyond `used`; false on NOMEM or at the index limit. */
@@ -172,7 +219,10 @@ static bool reserve_node(vmsi_ppool *p)
         return true;
     if (p->cap >= VMSI_MAX_PAGES)
         return false;
-    uint32_t ncap = p->cap > VMSI_MAX_PAGES / 2 ? VMSI_MAX_PAGES : p->cap * 2;
+    /* Grow by an eighth (at least 16): the slack stays ~3 bytes a page (issue 11 item 4);
+     * realloc's copies cost ~8 node moves per node over the pool's life. */
+    uint32_t step = p->cap / 8 > 16 ? p->cap / 8 : 16;
+    uint32_t ncap = p->cap > VMSI_MAX_PAGES - step ? VMSI_MAX_PAGES : p->cap + step;
     vmsi_pnode *n =
         p->a->realloc(p->a->ud, p->nodes, (size_t)p->cap * sizeof *n, (size_t)ncap * sizeof *n);
     if (!n)
@@ -189,7 +239,7 @@ vms_status vmsi_ppool_add(vmsi_ppool *p, uint64_t page, uint32_t *idx)
     if (p->freelist == VMSI_NIL && !reserve_node(p))
         return VMS_ERR_NOMEM;
     uint32_t i = p->freelist != VMSI_NIL ? p->freelist : p->used;
-    if (vmsi_u64map_put(&p->map, page, i) != VMS_OK)
+    if (index_put(p, page, i) != VMS_OK)
         return VMS_ERR_NOMEM;
     if (i == p->freelist)
         p->freelist = p->nodes[i].next;
@@ -204,7 +254,7 @@ vms_status vmsi_ppool_add(vmsi_ppool *p, uint64_t page, uint32_t *idx)
 void vmsi_ppool_del(vmsi_ppool *p, uint32_t idx)
 {
     assert(idx < p->used && p->count > 0);
-    uint32_t got = vmsi_u64map_del(&p->map, p->nodes[idx].page);
+    uint32_t got = index_del(p, p->nodes[idx].page);
     assert(got == idx);
     (void)got;
     p->nodes[idx].next = p->freelist;

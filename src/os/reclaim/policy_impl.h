@@ -4,12 +4,20 @@
  * doubly linked lists threaded through node indices.
  *
  * Nodes live in one array and are named by 32-bit index (VMSI_NIL = none), so the pool
- * can grow by realloc without invalidating links. Every node in use is in the map under
- * its page id; a node is in at most one list at a time (its prev/next links).
+ * can grow by realloc without invalidating links. Every node in use is in the pool's
+ * index under its page id; a node is in at most one list at a time (its prev/next links).
+ *
+ * Host memory per resident page (issue 11 item 4): a 24-byte node (the array grows by
+ * an eighth, so at most ~3 bytes of slack a page) and its index entry. Page ids below
+ * VMSI_DENSE_LIMIT — every frame number the kernel passes — are indexed directly: a
+ * radix (util/radix.h) of leaves of VMSI_DLEAF node indices, a leaf allocated with its
+ * first page and freed with its last, ~4 bytes a page when the ids are dense (as frame
+ * numbers are). Larger ids (the replay mode's arbitrary page numbers) go to the hash map.
  */
 #ifndef VMSIM_POLICY_IMPL_H
 #define VMSIM_POLICY_IMPL_H
 
+#include "util/radix.h"
 #include "util/util.h"
 #include "vmsim/policy.h"
 
@@ -62,7 +70,6 @@ bool vmsi_grow_u32(const vms_allocator *a, uint32_t **arr, uint32_t *cap, uint32
 
 typedef struct vmsi_pnode {
     uint64_t page;
-    uint64_t key;  /* policy-defined (OPT: next use) */
     uint32_t prev; /* list links, VMSI_NIL at the ends */
     uint32_t next; /* also the free-list link of a free node */
     uint32_t aux;  /* policy-defined (OPT: heap position; random: array slot) */
@@ -70,7 +77,17 @@ typedef struct vmsi_pnode {
     uint8_t flags; /* policy-defined (twolist: PG_referenced) */
     uint8_t pad[2];
 } vmsi_pnode;
-_Static_assert(sizeof(vmsi_pnode) == 32, "vmsi_pnode packs into 32 bytes");
+_Static_assert(sizeof(vmsi_pnode) == 24, "vmsi_pnode packs into 24 bytes");
+
+#define VMSI_DENSE_LIMIT (UINT64_C(1) << 36) /* ids below are indexed directly */
+#define VMSI_DLEAF_SHIFT 8u
+#define VMSI_DLEAF       (1u << VMSI_DLEAF_SHIFT) /* node indices per leaf */
+
+/* One leaf of the direct index: the nodes of VMSI_DLEAF consecutive page ids. */
+typedef struct vmsi_dleaf {
+    uint32_t used;            /* entries that are not VMSI_NIL */
+    uint32_t idx[VMSI_DLEAF]; /* node index by (page id % VMSI_DLEAF), VMSI_NIL: none */
+} vmsi_dleaf;
 
 typedef struct vmsi_ppool {
     vmsi_pnode *nodes;
@@ -78,7 +95,8 @@ typedef struct vmsi_ppool {
     uint32_t used;     /* nodes ever handed out (high-water mark) */
     uint32_t freelist; /* first free node below `used`, VMSI_NIL if none */
     uint32_t count;    /* nodes in use (= resident pages) */
-    vmsi_u64map map;   /* page -> node index */
+    vmsi_radix dense;  /* page id / VMSI_DLEAF -> vmsi_dleaf *, for ids < VMSI_DENSE_LIMIT */
+    vmsi_u64map map;   /* page -> node index, for the larger ids */
     const vms_allocator *a;
 } vmsi_ppool;
 
@@ -90,7 +108,11 @@ void vmsi_ppool_free(vmsi_ppool *p);
 /* The node index holding `page`, or VMSI_NIL. */
 static inline uint32_t vmsi_ppool_find(const vmsi_ppool *p, uint64_t page)
 {
-    return vmsi_u64map_get(&p->map, page);
+    if (page >= VMSI_DENSE_LIMIT)
+        return vmsi_u64map_get(&p->map, page);
+    const vmsi_dleaf *l =
+        (const vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, page >> VMSI_DLEAF_SHIFT);
+    return l ? l->idx[page & (VMSI_DLEAF - 1)] : VMSI_NIL;
 }
 /* Take a node for `page` (links NIL, key/aux/list/flags 0) and store its index in *idx.
  * VMS_ERR_EXISTS if page has a node, VMS_ERR_NOMEM if growing failed (pool unchanged). */

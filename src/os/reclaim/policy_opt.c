@@ -30,19 +30,21 @@
 #define ROTATED 0x2u
 
 typedef struct opt {
-    vmsi_ppool pool; /* node.key = next use, node.aux = heap position */
-    uint32_t *heap;  /* node indices */
+    vmsi_ppool pool; /* node.aux = heap position */
+    uint64_t *key;   /* by node index: the cached next use */
+    size_t kcap;
+    uint32_t *heap; /* node indices */
     uint32_t n, cap;
     vmsi_plist stale;   /* nodes whose key must be refreshed (flags & STALE) */
     vmsi_plist rotated; /* victims kept this scan (flags & ROTATED), key 0 */
 } opt;
 
 /* Should node a be evicted before node b? Farther next use first, then lower page. */
-static bool before(const vmsi_pnode *nodes, uint32_t a, uint32_t b)
+static bool before(const opt *o, uint32_t a, uint32_t b)
 {
-    if (nodes[a].key != nodes[b].key)
-        return nodes[a].key > nodes[b].key;
-    return nodes[a].page < nodes[b].page;
+    if (o->key[a] != o->key[b])
+        return o->key[a] > o->key[b];
+    return o->pool.nodes[a].page < o->pool.nodes[b].page;
 }
 
 /* Put node i at heap position k. */
@@ -55,9 +57,8 @@ static void place(opt *o, uint32_t k, uint32_t i)
 /* Move the node at position k up or down until the heap order holds. */
 static void sift(opt *o, uint32_t k)
 {
-    vmsi_pnode *nodes = o->pool.nodes;
     uint32_t i = o->heap[k];
-    while (k > 0 && before(nodes, i, o->heap[(k - 1) / 2])) {
+    while (k > 0 && before(o, i, o->heap[(k - 1) / 2])) {
         place(o, k, o->heap[(k - 1) / 2]);
         k = (k - 1) / 2;
     }
@@ -65,9 +66,9 @@ static void sift(opt *o, uint32_t k)
         uint32_t c = 2 * k + 1;
         if (c >= o->n)
             break;
-        if (c + 1 < o->n && before(nodes, o->heap[c + 1], o->heap[c]))
+        if (c + 1 < o->n && before(o, o->heap[c + 1], o->heap[c]))
             c++;
-        if (!before(nodes, o->heap[c], i))
+        if (!before(o, o->heap[c], i))
             break;
         place(o, k, o->heap[c]);
         k = c;
@@ -83,6 +84,7 @@ static void opt_destroy(void *state)
         return;
     const vms_allocator *a = o->pool.a;
     vmsi_free(a, o->heap, (size_t)o->cap * sizeof *o->heap);
+    vmsi_free(a, o->key, o->kcap * sizeof *o->key);
     vmsi_ppool_free(&o->pool);
     vmsi_free(a, o, sizeof *o);
 }
@@ -133,10 +135,14 @@ static vms_status add(opt *o, uint64_t page, uint32_t *out)
 {
     if (!vmsi_grow_u32(o->pool.a, &o->heap, &o->cap, o->n + 1))
         return VMS_ERR_NOMEM;
+    /* A new node's index is at most `used` (the free list's are below it). */
+    if (!vmsi_grow_to(o->pool.a, (void **)&o->key, &o->kcap, (size_t)o->pool.used + 1,
+                      sizeof *o->key, 16))
+        return VMS_ERR_NOMEM;
     vms_status st = vmsi_ppool_add(&o->pool, page, out);
     if (st != VMS_OK)
         return st;
-    o->pool.nodes[*out].key = 0;
+    o->key[*out] = 0;
     place(o, o->n++, *out);
     sift(o, o->n - 1);
     return VMS_OK;
@@ -210,7 +216,7 @@ static bool opt_victim(void *state, const vms_policy_host *host, uint64_t *page)
         uint32_t i = o->stale.head;
         vmsi_plist_unlink(o->pool.nodes, &o->stale, i);
         o->pool.nodes[i].flags &= (uint8_t)~STALE;
-        o->pool.nodes[i].key = host->next_use(host->ud, o->pool.nodes[i].page);
+        o->key[i] = host->next_use(host->ud, o->pool.nodes[i].page);
         sift(o, o->pool.nodes[i].aux);
     }
     if (o->n == 0)

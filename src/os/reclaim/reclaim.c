@@ -141,16 +141,16 @@ static unsigned reclaim_core(vms_kernel *k)
 static bool host_young(void *ud, uint64_t pfn)
 {
     vms_kernel *k = ud;
-    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
     bool young = false;
-    for (uint32_t i = 0; r && i < r->n; i++) {
-        uint64_t ptep = rmap_ptep(&r->e[i]);
-        uint64_t pte = ptep ? vmsi_pte_get(r->e[i].mm, ptep) : 0;
+    for (uint32_t i = 0; f && i < vmsi_rmap_count(f); i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        uint64_t ptep = rmap_ptep(&e);
+        uint64_t pte = ptep ? vmsi_pte_get(e.mm, ptep) : 0;
         if (!vmsi_pte_young(k, pte))
             continue;
-        vmsi_pte_set(r->e[i].mm, ptep, vmsi_pte_mkold(k, pte));
-        vmsi_flush_tlb_range(k, r->e[i].mm, reclaim_core(k), r->e[i].va,
-                             r->e[i].va + VMS_PAGE_SIZE);
+        vmsi_pte_set(e.mm, ptep, vmsi_pte_mkold(k, pte));
+        vmsi_flush_tlb_range(k, e.mm, reclaim_core(k), e.va, e.va + VMS_PAGE_SIZE);
         young = true;
     }
     return young;
@@ -168,10 +168,11 @@ static int pid_of(vms_kernel *k, const vmsi_mm *mm)
 static uint64_t host_next_use(void *ud, uint64_t pfn)
 {
     vms_kernel *k = ud;
-    vmsi_rmap *r = vmsi_rmap_of(k, pfn);
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
     uint64_t best = UINT64_MAX;
-    for (uint32_t i = 0; r && i < r->n && k->cfg.next_use; i++) {
-        uint64_t n = k->cfg.next_use(k->cfg.next_use_ud, pid_of(k, r->e[i].mm), r->e[i].va);
+    for (uint32_t i = 0; f && i < vmsi_rmap_count(f) && k->cfg.next_use; i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        uint64_t n = k->cfg.next_use(k->cfg.next_use_ud, pid_of(k, e.mm), e.va);
         best = n < best ? n : best;
     }
     return best;
@@ -223,7 +224,7 @@ vms_status vmsi_reclaim_init(vms_kernel *k, vms_err *err)
     set_watermarks(k);
     vms_frames_stats fs;
     vms_frames_stats_get(k->fr, &fs);
-    /* A capacity hint, not a bound: the policy's pools double as pages become resident, so
+    /* A capacity hint, not a bound: the policy's pools grow as pages become resident, so
      * host memory follows the resident set, not the size of RAM (a 1 TiB machine boots
      * cheaply). */
     uint64_t hint = fs.total < POLICY_HINT_PAGES ? fs.total : POLICY_HINT_PAGES;
@@ -261,9 +262,10 @@ static void flush_one(vms_kernel *k, const vmsi_rmap_ent *e)
  * cache holds it. */
 static void unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot)
 {
-    vmsi_rmap *r;
-    while ((r = vmsi_rmap_of(k, pfn)) && r->n > 0) {
-        vmsi_rmap_ent e = r->e[r->n - 1];
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    uint32_t n;
+    while ((n = vmsi_rmap_count(f)) > 0) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, n - 1);
         uint64_t ptep = rmap_ptep(&e);
         uint64_t pte = vmsi_pte_get(e.mm, ptep);
         assert(vmsi_pte_pfn(k, pte) == pfn);
@@ -278,9 +280,10 @@ static void unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot)
 /* Clear every PTE mapping a cache page (their D bits mark it DIRTY). */
 static void unmap_cache_page(vms_kernel *k, uint64_t pfn)
 {
-    vmsi_rmap *r;
-    while ((r = vmsi_rmap_of(k, pfn)) && r->n > 0) {
-        vmsi_rmap_ent e = r->e[r->n - 1];
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    uint32_t n;
+    while ((n = vmsi_rmap_count(f)) > 0) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, n - 1);
         uint64_t ptep = rmap_ptep(&e);
         vmsi_zap_pte(e.mm, e.va, ptep, vmsi_pte_get(e.mm, ptep), VMS_PG_4K);
         flush_one(k, &e);
@@ -323,9 +326,8 @@ static uint64_t write_to_swap(vms_kernel *k, uint64_t pfn)
 
 static shrink_ret shrink_anon(vms_kernel *k, uint64_t pfn, vms_frame *f)
 {
-    vmsi_rmap *r = (vmsi_rmap *)f->owner;
-    if (f->flags & VMSI_FRAME_SWAPCACHE) { /* clean: its slot holds the same bytes */
-        uint64_t slot = r->index;
+    if (f->flags & VMSI_FRAME_SWAPCACHE) {       /* clean: its slot holds the same bytes */
+        uint64_t slot = vmsi_rmap_rec(f)->index; /* a swap-cache page has a record */
         unmap_to_swap(k, pfn, slot);
         vmsi_swapcache_del(k, slot);
         return SHRINK_RECLAIMED;
