@@ -66,8 +66,9 @@ void vmsi_mm_destroy(vmsi_mm *mm)
      * on freeing mm" reports; a simulated panic, never an abort (a panic leaves foreign tables
      * alone). */
     if (mm->nr_ptes != 0 && !k->panicked)
-        vmsi_panic(k, "mm: %llu page-table pages left on freeing mm (a table entry was rewritten "
-                      "behind the kernel's back)",
+        vmsi_panic(k,
+                   "mm: %llu page-table pages left on freeing mm (a table entry was rewritten "
+                   "behind the kernel's back)",
                    (unsigned long long)mm->nr_ptes);
     vmsi_pcid_free(k, mm->pcid);
     vmsi_free(k->a, mm->vma, mm->cap * sizeof *mm->vma);
