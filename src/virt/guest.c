@@ -81,7 +81,8 @@ static uint64_t hpfn_of(const vms_guest *g, uint64_t gpfn)
     return vmsi_radix_get(&g->hpfn, gpfn);
 }
 
-/* Push v on stack r of *n entries (v != 0). */
+/* Push v (!= 0) on the stack r of *n entries. Fails (VMS_ERR_NOMEM, nothing changed)
+ * only when a radix node is needed: never right after a pop, whose entry stays. */
 static vms_status push(vms_guest *g, vmsi_radix *r, uint64_t *n, uint64_t v)
 {
     vms_status st = vmsi_radix_set(r, &g->alloc, *n, v);
@@ -89,11 +90,11 @@ static vms_status push(vms_guest *g, vmsi_radix *r, uint64_t *n, uint64_t v)
     return st;
 }
 
-static uint64_t pop(vms_guest *g, vmsi_radix *r, uint64_t *n)
+/* Pop the top of a stack (*n > 0). The entry stays in the map (it is above the top now
+ * and means nothing), so that a push after a pop never allocates. */
+static uint64_t pop(vmsi_radix *r, uint64_t *n)
 {
-    uint64_t v = vmsi_radix_get(r, --*n);
-    vmsi_radix_set(r, &g->alloc, *n, 0); /* removing never fails */
-    return v;
+    return vmsi_radix_get(r, --*n);
 }
 
 /* The host swap file, opened on first use. */
@@ -115,28 +116,37 @@ static void invept_all(vms_guest *g)
 }
 
 /* Host reclaim: write the oldest resident guest page to the host's swap, unmap its
- * leaf, give its host frame back. */
+ * leaf, put its host frame on the free stack. Nothing changes on failure: the maps'
+ * new entries are made first (VMS_ERR_NOMEM), then the page is written (VMS_ERR_IO). */
 static vms_status swap_out_one(vms_guest *g)
 {
     if (g->fifo_len == 0 || swap_open(g) != VMS_OK)
         return VMS_ERR_NOMEM;
     uint64_t gpfn = vmsi_radix_get(&g->fifo, g->fifo_head) - 1;
     uint64_t hpfn = hpfn_of(g, gpfn);
-    uint64_t s = g->nfree_slot ? pop(g, &g->free_slot, &g->nfree_slot) : ++g->next_slot;
-    /* the maps' new entries first, so that nothing changes when one cannot be made */
-    if (vmsi_radix_set(&g->slot, &g->alloc, gpfn, s) != VMS_OK ||
-        push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn) != VMS_OK) {
-        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
+    uint64_t s =
+        g->nfree_slot ? vmsi_radix_get(&g->free_slot, g->nfree_slot - 1) : g->next_slot + 1;
+    if (vmsi_radix_set(&g->slot, &g->alloc, gpfn, s) != VMS_OK)
+        return VMS_ERR_NOMEM;
+    if (push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn) != VMS_OK) {
+        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0); /* removing never fails */
         return VMS_ERR_NOMEM;
     }
-    vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head++, 0);
-    g->fifo_len--;
     uint8_t buf[VMS_PAGE_SIZE];
     vms_ram *ram = vms_machine_ram(g->m);
-    vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf);
-    if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
-        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf)
-        return VMS_ERR_IO; /* (the page is lost to the FIFO but stays resident) */
+    if (vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK ||
+        fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
+        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf) {
+        (void)pop(&g->free_hpfn, &g->nfree_hpfn);
+        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
+        return VMS_ERR_IO;
+    }
+    if (g->nfree_slot) /* the slot is taken now */
+        (void)pop(&g->free_slot, &g->nfree_slot);
+    else
+        g->next_slot++;
+    vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head++, 0);
+    g->fifo_len--;
     vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL);
     invept_all(g);
     vms_ram_discard(ram, hpfn);
@@ -146,7 +156,8 @@ static vms_status swap_out_one(vms_guest *g)
     return VMS_OK;
 }
 
-/* A host frame for a guest page (reclaiming one under host_frames). */
+/* A host frame for a guest page (reclaiming one under host_frames): from the free
+ * stack, else never used. Every frame handed out can be given back by unget_frame. */
 static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
 {
     if (g->cfg.host_frames && g->st.host_frames >= g->cfg.host_frames) {
@@ -155,7 +166,7 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
             return st;
     }
     if (g->nfree_hpfn) {
-        *hpfn = pop(g, &g->free_hpfn, &g->nfree_hpfn);
+        *hpfn = pop(&g->free_hpfn, &g->nfree_hpfn);
         return VMS_OK;
     }
     if (g->host_next >= g->cfg.host_end >> VMS_PAGE_SHIFT)
@@ -164,49 +175,61 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
     return VMS_OK;
 }
 
+/* Give back the frame host_frame just handed out (never fails: a popped frame goes back
+ * on the entry it came from, a new one back to host_next). */
+static void unget_frame(vms_guest *g, uint64_t hpfn)
+{
+    if (hpfn + 1 == g->host_next)
+        g->host_next--;
+    else
+        (void)push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn);
+}
+
 /* Back guest page gpfn (4 KiB host pages): a host frame, its bytes from the host's
- * swap if it was swapped, a second-stage leaf. use says who touched it (counting). */
+ * swap if it was swapped, a second-stage leaf. use says who touched it (counting).
+ * Nothing changes on failure (a swapped page keeps its slot). */
 static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
 {
-    uint64_t hpfn;
-    vms_status st = host_frame(g, &hpfn);
-    if (st != VMS_OK)
-        return st;
-    uint64_t s = vmsi_radix_get(&g->slot, gpfn);
-    /* the maps' entries this backing needs, before anything changes */
-    if (vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, hpfn) != VMS_OK ||
-        vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head + g->fifo_len, gpfn + 1) != VMS_OK ||
-        (s && push(g, &g->free_slot, &g->nfree_slot, s) != VMS_OK)) {
+    /* the maps' entries this backing needs, before anything changes (1: a placeholder;
+     * the FIFO's tail index stays the same across a swap-out, which takes the head) */
+    uint64_t tail = g->fifo_head + g->fifo_len;
+    if (vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 1) != VMS_OK)
+        return VMS_ERR_NOMEM;
+    if (vmsi_radix_set(&g->fifo, &g->alloc, tail, gpfn + 1) != VMS_OK) {
         vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
-        vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head + g->fifo_len, 0);
-        push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn); /* a popped slot: room exists */
         return VMS_ERR_NOMEM;
     }
-    if (s) {
+    uint64_t hpfn = 0;
+    vms_status st = host_frame(g, &hpfn);
+    bool got = st == VMS_OK;
+    uint64_t s = vmsi_radix_get(&g->slot, gpfn);
+    if (st == VMS_OK && s) {
         uint8_t buf[VMS_PAGE_SIZE];
         if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
             fread(buf, 1, sizeof buf, g->swapf) != sizeof buf ||
-            vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) !=
-                VMS_OK) {
-            pop(g, &g->free_slot, &g->nfree_slot);
-            vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
-            vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head + g->fifo_len, 0);
-            push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn);
-            return VMS_ERR_IO;
-        }
+            vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
+            st = VMS_ERR_IO;
+    }
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    if (st == VMS_OK)
+        st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K,
+                             prot, NULL);
+    if (st != VMS_OK) {
+        if (got)
+            unget_frame(g, hpfn);
+        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
+        vmsi_radix_set(&g->fifo, &g->alloc, tail, 0);
+        return st;
+    }
+    vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, hpfn); /* replacing never fails */
+    if (s) {
         vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
+        /* A slot that cannot go on the free stack (no memory for a node) is only never
+         * reused: the swap file keeps its place. */
+        (void)push(g, &g->free_slot, &g->nfree_slot, s);
         g->st.host_swapins++;
         g->st.double_paging += use == VMS_KMEM_IO_READ;
         g->st.false_reads += use == VMS_KMEM_OVERWRITE;
-    }
-    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
-    st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K, prot,
-                         NULL);
-    if (st != VMS_OK) { /* (a swapped page's bytes are in hpfn now: keep it mapped) */
-        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
-        vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head + g->fifo_len, 0);
-        push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn);
-        return st;
     }
     g->fifo_len++;
     g->st.host_frames++;
@@ -214,22 +237,27 @@ static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
     return VMS_OK;
 }
 
-/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). */
+/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). The map
+ * entries first, then the leaf: nothing changes on failure. */
 static vms_status back2m(vms_guest *g, uint64_t gpfn)
 {
     uint64_t base = gpfn & ~UINT64_C(511);
     uint64_t h = (g->host_next + 511) & ~UINT64_C(511);
     if (h + 512 > g->cfg.host_end >> VMS_PAGE_SHIFT)
         return VMS_ERR_NOMEM;
+    uint64_t n = g->npages - base < 512 ? g->npages - base : 512, i = 0;
+    while (i < n && vmsi_radix_set(&g->hpfn, &g->alloc, base + i, h + i) == VMS_OK)
+        i++;
     unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
-    vms_status st =
-        vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M, prot, NULL);
-    if (st != VMS_OK)
+    vms_status st = i < n ? VMS_ERR_NOMEM
+                          : vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT,
+                                            VMS_PG_2M, prot, NULL);
+    if (st != VMS_OK) {
+        while (i)
+            vmsi_radix_set(&g->hpfn, &g->alloc, base + --i, 0);
         return st;
+    }
     g->host_next = h + 512;
-    for (uint64_t i = 0; i < 512 && base + i < g->npages; i++)
-        if (vmsi_radix_set(&g->hpfn, &g->alloc, base + i, h + i) != VMS_OK)
-            return VMS_ERR_NOMEM; /* (the leaf stays: the next touch fills the map) */
     g->st.host_frames += 512;
     g->st.backed++;
     return VMS_OK;
