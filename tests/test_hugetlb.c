@@ -252,8 +252,7 @@ static void test_surplus_1g(void)
     CHECK_EQ(pool(&r, VMS_PG_1G).resv_hugepages, 0);
     /* A third page: over the limit, ENOMEM; a NORESERVE one SIGBUSes at its fault. */
     CHECK_EQ(vms_sys_mmap(r.k, t, 0, GB, RW, f1g, NULL, 0, &va2, NULL), VMS_ERR_NOTFOUND);
-    CHECK_EQ(vms_sys_mmap(r.k, t, 0, GB, RW, f1g | VMS_MAP_NORESERVE, NULL, 0, &va2, NULL),
-             VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, GB, RW, f1g | VMS_MAP_NORESERVE, NULL, 0, &va2, NULL), VMS_OK);
     CHECK_EQ(poke(&r, t, va2, true), VMS_ACCESS_BUS);
     REQUIRE_VOID(vms_proc_spawn(r.k, "db2", 0, &t, NULL) == VMS_OK);
     /* SIGBUS killed db: its exit gave both surplus pages back to the buddy allocator. */

@@ -190,12 +190,6 @@ typedef struct vms_kernel_config {
                                    before any hugepagesz= */
     uint64_t hugepages_1g;      /* [0] 1 GiB hugetlb pages reserved at boot
                                    (hugepagesz=1G hugepages=N) */
-    uint64_t hugepages_2m;      /* [0] 2 MiB hugetlb pages reserved at boot by a
-                                   hugepagesz=2M hugepages=N pair (for the default size,
-                                   hugepages wins when it is not 0, as in Linux) */
-    vms_pgsize default_hugepagesz; /* [2M] default_hugepagesz=: the pool of hugepages,
-                                      MAP_HUGETLB without a size, hugetlbfs mounts without
-                                      pagesize=, meminfo's HugePages_* and /proc/sys/vm */
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
     unsigned khugepaged_pages;  /* [4096] pages khugepaged scans per run (pages_to_scan) */
     /* khugepaged's timer and limits (docs/HUGEPAGES.md "khugepaged"): */
@@ -209,9 +203,16 @@ typedef struct vms_kernel_config {
     uint64_t nr_overcommit_hugepages; /* [0] surplus pages the default pool may take from
                                          the buddy allocator beyond its persistent size
                                          (/proc/sys/vm/nr_overcommit_hugepages) */
+    int kcompactd_core;               /* [-1] core charged for kcompactd's work; -1: nobody */
+    /* hugetlb boot options beyond hugepages and hugepages_1g (docs/HUGEPAGES.md): */
+    uint64_t hugepages_2m;               /* [0] 2 MiB hugetlb pages reserved at boot by a
+                                            hugepagesz=2M hugepages=N pair (for the default size,
+                                            hugepages wins when it is not 0, as in Linux) */
+    vms_pgsize default_hugepagesz;       /* [2M] default_hugepagesz=: the pool of hugepages,
+                                            MAP_HUGETLB without a size, hugetlbfs mounts without
+                                            pagesize=, meminfo's HugePages_* and /proc/sys/vm */
     uint64_t nr_overcommit_hugepages_1g; /* [0] the 1 GiB pool's, when not 0 (/sys/kernel/mm/
                                             hugepages/hugepages-1048576kB/nr_overcommit_...) */
-    int kcompactd_core;               /* [-1] core charged for kcompactd's work; -1: nobody */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */

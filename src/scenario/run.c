@@ -1702,7 +1702,7 @@ vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
         /* dir: 0/1 /proc/sys/vm (the default pool), 3 … 6 the sysfs files of the 2 MiB
          * and 1 GiB pools (parse.c sysctl_keys). */
         unsigned d = r->c->dir;
-        vms_pgsize size = d < 2 ? vms_kernel_default_hugepagesz(r->k)
+        vms_pgsize size = d < 2   ? vms_kernel_default_hugepagesz(r->k)
                           : d < 5 ? VMS_PG_2M
                                   : VMS_PG_1G;
         bool nr = d == 0 || d == 3 || d == 5;

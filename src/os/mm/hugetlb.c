@@ -247,8 +247,8 @@ vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_h
     if (size != VMS_PG_2M && size != VMS_PG_1G)
         return VMS_ERR_INVAL;
     const vmsi_hpool *h = &k->hpool[pool_of(size)];
-    *out = (vms_hugepages_info){h->total - h->surplus, h->nfree, h->resv, h->surplus,
-                                h->overcommit};
+    *out =
+        (vms_hugepages_info){h->total - h->surplus, h->nfree, h->resv, h->surplus, h->overcommit};
     return VMS_OK;
 }
 

@@ -266,8 +266,7 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
                                "Hugepagesize:   %8llu kB\nHugetlb:        %8llu kB\n",
                                (unsigned long long)h->total, (unsigned long long)h->nfree,
                                (unsigned long long)h->resv, (unsigned long long)h->surplus,
-                               giga ? 1048576ULL : 2048ULL,
-                               (unsigned long long)hugetlb_kb);
+                               giga ? 1048576ULL : 2048ULL, (unsigned long long)hugetlb_kb);
     return st;
 }
 
