@@ -264,10 +264,15 @@ typedef struct vms_kernel_platform {
     vms_core *(*core)(void *ud, unsigned cpu);
     vms_status (*frame)(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn);
     void *ud;
+    /* CPU i's clock without switching a core to it (NULL: core(ud, i)'s cycles). The
+     * kernel reads the time of every CPU (its scheduler, khugepaged's timer, shootdown
+     * waits); a hypervisor answers from the vCPU's host core, no VM entry needed. */
+    uint64_t (*cycles)(void *ud, unsigned cpu);
 } vms_kernel_platform;
 
 /* Boot a kernel as vms_kernel_create does, on platform p (copied; ud borrowed) over
- * machine m. The x86-64 radix design only (VMS_ERR_UNSUPPORTED otherwise). */
+ * machine m. The x86-64 or AArch64 radix design only, in the machine's format
+ * (VMS_ERR_UNSUPPORTED otherwise). */
 vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
                                 const vms_kernel_config *cfg, vms_kernel **out, vms_err *err);
 

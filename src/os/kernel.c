@@ -173,6 +173,13 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
     return c;
 }
 
+uint64_t vmsi_core_clock(vms_kernel *k, unsigned core)
+{
+    if (k->on_plat && k->plat.cycles)
+        return k->plat.cycles(k->plat.ud, core);
+    return vms_core_cycles(vmsi_core(k, core));
+}
+
 /* Charge kernel work to a core's clock and to the kernel's total. */
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
@@ -420,10 +427,12 @@ vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
                         "kernel platform: a bus, 1 … %u CPUs, a core and a frame hook, and RAM "
                         "a non-zero multiple of 4 KiB expected",
                         VMS_MAX_CORES);
-    if (strcmp(vms_machine_format(m)->arch, "x86_64") != 0 || mc->design != VMS_DESIGN_RADIX ||
-        mc->mmu.swtlb.on)
+    const char *arch = vms_machine_format(m)->arch;
+    if ((strcmp(arch, "x86_64") != 0 && strcmp(arch, "aarch64") != 0) ||
+        mc->design != VMS_DESIGN_RADIX || mc->mmu.swtlb.on)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "kernel platform: the x86-64 radix design only (the machine is %s)",
+                        "kernel platform: the x86-64 or AArch64 radix design only (the machine "
+                        "is %s)",
                         vms_machine_format(m)->title);
     return kernel_create(m, p, cfg, out, err);
 }

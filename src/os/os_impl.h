@@ -453,6 +453,9 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
+/* CPU core's clock (cycles), read without running anything there: on a platform whose
+ * CPUs are vCPUs, reading the time does not load one on its host core. */
+uint64_t vmsi_core_clock(vms_kernel *k, unsigned core);
 
 /* ---- pmem.c: the kernel's own data moves on physical frames (vms_ram_* on bare metal;
  * through the platform's frame translation on a platform, one frame at a time) ---- */

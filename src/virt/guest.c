@@ -29,6 +29,7 @@
 
 #include "util/radix.h"
 #include "util/util.h"
+#include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
@@ -175,6 +176,14 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
     return VMS_OK;
 }
 
+/* The rights of every second-stage leaf: all of them, and on Arm made young and dirty
+ * (AF, S2AP[1]) so that no Access flag or Permission fault follows. */
+static unsigned leaf_prot(const vms_guest *g)
+{
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    return g->cfg.kind == VMS_S2_ARM ? prot | VMS_PGPROT_A | VMS_PGPROT_D : prot;
+}
+
 /* Give back the frame host_frame just handed out (never fails: a popped frame goes back
  * on the entry it came from, a new one back to host_next). */
 static void unget_frame(vms_guest *g, uint64_t hpfn)
@@ -210,10 +219,9 @@ static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
             vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
             st = VMS_ERR_IO;
     }
-    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
     if (st == VMS_OK)
         st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K,
-                             prot, NULL);
+                             leaf_prot(g), NULL);
     if (st != VMS_OK) {
         if (got)
             unget_frame(g, hpfn);
@@ -248,10 +256,9 @@ static vms_status back2m(vms_guest *g, uint64_t gpfn)
     uint64_t n = g->npages - base < 512 ? g->npages - base : 512, i = 0;
     while (i < n && vmsi_radix_set(&g->hpfn, &g->alloc, base + i, h + i) == VMS_OK)
         i++;
-    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
     vms_status st = i < n ? VMS_ERR_NOMEM
                           : vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT,
-                                            VMS_PG_2M, prot, NULL);
+                                            VMS_PG_2M, leaf_prot(g), NULL);
     if (st != VMS_OK) {
         while (i)
             vmsi_radix_set(&g->hpfn, &g->alloc, base + --i, 0);
@@ -355,6 +362,13 @@ static vms_core *plat_core(void *ud, unsigned i)
     return c;
 }
 
+/* CPU i's clock: its host core's, read without loading the vCPU there. */
+static uint64_t plat_cycles(void *ud, unsigned i)
+{
+    vms_guest *g = ud;
+    return vms_core_cycles(vms_machine_core(g->m, g->v[i].host));
+}
+
 static vms_status plat_frame(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn)
 {
     vms_guest *g = ud;
@@ -364,19 +378,33 @@ static vms_status plat_frame(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t 
 
 /* ---- creation ---- */
 
+/* Is m an AArch64 machine (its guests: AArch64 over Arm Stage 2)? */
+static bool arm_machine(vms_machine *m)
+{
+    return !strcmp(vms_machine_format(m)->arch, "aarch64");
+}
+
 static vms_status check(vms_machine *m, vms_guest_config *c, vms_err *err)
 {
+    bool arm = arm_machine(m);
     if (c->kind == VMS_S2_NONE)
-        c->kind = VMS_S2_EPT;
+        c->kind = arm ? VMS_S2_ARM : VMS_S2_EPT;
     c->host_levels = c->host_levels ? c->host_levels : 4;
     c->guest_mem = c->guest_mem ? c->guest_mem : UINT64_C(256) << 20;
     c->nvcpus = c->nvcpus ? c->nvcpus : 1;
     c->exit_cycles = c->exit_cycles ? c->exit_cycles : 1200;
-    if (c->kind != VMS_S2_EPT && c->kind != VMS_S2_NPT)
-        return vmsi_err(err, VMS_ERR_INVAL, "guest: the second stage is EPT or NPT");
-    if (c->host_levels != 4 && c->host_levels != 5)
-        return vmsi_err(err, VMS_ERR_INVAL, "guest: host levels %u: expected 4 or 5",
-                        c->host_levels);
+    if (arm ? c->kind != VMS_S2_ARM : c->kind != VMS_S2_EPT && c->kind != VMS_S2_NPT)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        arm ? "guest: an aarch64 machine's second stage is Arm Stage 2"
+                            : "guest: the second stage is EPT or NPT (Arm Stage 2 needs an "
+                              "aarch64 machine)");
+    if (arm ? c->host_levels != 3 && c->host_levels != 4
+            : c->host_levels != 4 && c->host_levels != 5)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: host levels %u: expected %s", c->host_levels,
+                        arm ? "3 or 4 (Stage 2)" : "4 or 5");
+    if (arm && c->vpid > 0xFFFF)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: vpid (the VMID) %u: expected 1 … 65535",
+                        c->vpid);
     if (c->guest_mem < (UINT64_C(16) << 20) || c->guest_mem > (UINT64_C(3) << 30) ||
         (c->guest_mem & VMS_PAGE_MASK))
         return vmsi_err(err, VMS_ERR_INVAL,
@@ -401,8 +429,11 @@ static vms_status check(vms_machine *m, vms_guest_config *c, vms_err *err)
     return VMS_OK;
 }
 
-/* Per-vCPU state: host core, VPID, a two-stage MMU, registers as at power-on (paging on,
- * CR3 0: the guest kernel's boot loads its own). */
+/* Per-vCPU state: host core, VPID, a two-stage MMU (all of the VM's linked), registers
+ * as at power-on (x86-64: paging on, CR3 0; AArch64: EL1, TTBRs 0; the guest kernel's
+ * boot turns its MMU on and loads its own tables). x86-64 tags vCPU i with VPID vpid + i;
+ * an Arm VM has one VMID, vpid, for all its vCPUs (VTTBR_EL2.VMID), so that a guest's
+ * TLBI … IS reaches the entries of each of them. */
 static vms_status vcpus_init(vms_guest *g, const unsigned *pin, vms_err *err)
 {
     const vms_guest_config *c = &g->cfg;
@@ -410,7 +441,7 @@ static vms_status vcpus_init(vms_guest *g, const unsigned *pin, vms_err *err)
     for (unsigned i = 0; i < c->nvcpus; i++) {
         vcpu_state *v = &g->v[i];
         v->host = pin ? pin[i] : i;
-        v->vpid = c->vpid + i;
+        v->vpid = c->kind == VMS_S2_ARM ? c->vpid : c->vpid + i;
         bool clash = v->host >= vms_machine_ncores(g->m);
         for (unsigned j = 0; j < i; j++)
             clash = clash || g->v[j].host == v->host;
@@ -422,7 +453,16 @@ static vms_status vcpus_init(vms_guest *g, const unsigned *pin, vms_err *err)
             vms_nested_create(&g->alloc, vms_machine_bus(g->m), &g->s2r, &ncfg, &v->n, err);
         if (st != VMS_OK)
             return st;
+        if (i > 0)
+            vms_nested_link(g->v[0].n, v->n);
         v->regs = *vms_core_regs(vms_machine_core(g->m, v->host));
+        if (c->kind == VMS_S2_ARM) {
+            v->regs.fmt = vms_format_aarch64();
+            v->regs.ttbr0_el1 = v->regs.ttbr1_el1 = 0;
+            v->regs.user = false;
+            v->regs.pan = false;
+            continue;
+        }
         v->regs.fmt = NULL;
         v->regs.cr3 = 0;
         v->regs.cr4 &= ~(VMS_CR4_LA57 | VMS_CR4_PCIDE | VMS_CR4_SMEP | VMS_CR4_SMAP | VMS_CR4_PKE);
@@ -475,8 +515,9 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     g->s2_tables =
         (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at, c.s2_tables_at + S2_TABLES_LEN, 0, 0};
     vms_pt_ops ops = vms_pt_bump_ops(&g->s2_tables);
-    const vms_pt_format *f =
-        c.kind == VMS_S2_EPT ? vms_format_ept(c.host_levels) : vms_format_npt(c.host_levels);
+    const vms_pt_format *f = c.kind == VMS_S2_EPT   ? vms_format_ept(c.host_levels)
+                             : c.kind == VMS_S2_NPT ? vms_format_npt(c.host_levels)
+                                                    : vms_format_stage2(c.host_levels);
     if (st == VMS_OK)
         st = vms_pt_init_format(&g->s2, vms_machine_bus(m), f, &ops, err);
     if (st == VMS_OK) {
@@ -484,7 +525,9 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
             (vms_s2_regs){.kind = c.kind,
                           .eptp = vms_eptp_make(g->s2.root, c.host_levels, VMS_EPT_MT_WB, c.ad),
                           .ncr3 = g->s2.root,
-                          .npt_levels = c.host_levels};
+                          .npt_levels = c.host_levels,
+                          .vttbr = vms_vttbr_make(g->s2.root, (uint16_t)c.vpid),
+                          .vtcr = vms_vtcr_make(c.host_levels, c.ad, c.ad)};
         st = vms_bus_create(a, vms_machine_ram(m), &g->gbus, err);
     }
     if (st == VMS_OK)
@@ -492,7 +535,8 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     if (st == VMS_OK)
         st = vcpus_init(g, cfg->pin, err);
     if (st == VMS_OK) {
-        vms_kernel_platform p = {g->gbus, c.guest_mem, c.nvcpus, plat_core, plat_frame, g};
+        vms_kernel_platform p = {g->gbus,    c.guest_mem, c.nvcpus,   plat_core,
+                                 plat_frame, g,           plat_cycles};
         st = vms_kernel_create_on(m, &p, c.kernel, &g->k, err);
     }
     vms_guest_exit_all(g);
