@@ -205,7 +205,13 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
         return vmsi_err(err, st, "order-%u block: %s", order,
                         st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
                                                : "out of host memory");
-    vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
+    /* On a platform (a VM) the zeroing can fail (the host cannot back the frame): the
+     * frame must not be handed out with an earlier owner's bytes. */
+    if (vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order)) != VMS_OK) {
+        vms_frames_free(k->fr, *pfn, order, NULL);
+        return vmsi_err(err, VMS_ERR_NOMEM, "order-%u block: the platform could not zero it",
+                        order);
+    }
     if (flags)
         vms_frames_set_flags(k->fr, *pfn, flags, 0);
     return VMS_OK;
