@@ -287,7 +287,6 @@ static void test_surplus_1g(void)
     rig_down(&r);
 }
 
-
 /* ---- hugetlbfs files ------------------------------------------------------------------ */
 
 static void pool4(vms_kernel_config *kc)
@@ -372,7 +371,7 @@ static void test_hugetlbfs_shared(void)
     CHECK_EQ(p2(&r).free_hugepages, 2); /* read: the file's page, nothing taken */
     CHECK(fill(&r, b, vp, 2 * MB, 4096, 3));
     CHECK_EQ(p2(&r).free_hugepages, 1);
-    CHECK_EQ(p2(&r).resv_hugepages, 1); /* the copy used the mapping's reservation */
+    CHECK_EQ(p2(&r).resv_hugepages, 1);      /* the copy used the mapping's reservation */
     CHECK(same(&r, a, va, 2 * MB, 4096, 1)); /* the file's page is untouched */
     CHECK(same(&r, b, vp, 2 * MB, 4096, 3));
     rig_check(&r);
@@ -462,8 +461,7 @@ static void test_hugetlbfs_reserve(void)
     rig_check(&r);
     /* NORESERVE: three pages mapped over a pool of two; the third fault is SIGBUS. */
     uint64_t sig0 = vms_kernel_get_stats(r.k)->hugetlb_sigbus;
-    CHECK_EQ(map_file(&r, t, "/dev/hugepages/n", 6 * MB, RW, SH | VMS_MAP_NORESERVE, &v1),
-             VMS_OK);
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/n", 6 * MB, RW, SH | VMS_MAP_NORESERVE, &v1), VMS_OK);
     CHECK_EQ(p2(&r).resv_hugepages, 0);
     CHECK(fill(&r, t, v1, 4 * MB, MB, 6));
     CHECK_EQ(poke(&r, t, v1 + 4 * MB, true), VMS_ACCESS_BUS);

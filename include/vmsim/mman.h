@@ -110,8 +110,7 @@ vms_status vms_shm_unlink(vms_kernel *k, const char *name, vms_err *err);
  * offset and addr aligned to the huge size; a writable mapping extends the file to its
  * end (hugetlbfs_file_mmap).
  */
-vms_status vms_hugetlbfs_mount(vms_kernel *k, const char *path, vms_pgsize pagesize,
-                               vms_err *err);
+vms_status vms_hugetlbfs_mount(vms_kernel *k, const char *path, vms_pgsize pagesize, vms_err *err);
 vms_status vms_hugetlbfs_open(vms_kernel *k, const char *path, bool create, vms_file **out,
                               vms_err *err);
 bool vms_hugetlbfs_is(const vms_kernel *k, const char *path);

@@ -12,8 +12,8 @@
 const scn_def vmsi_scn_commands[] = {
     /* name, first op, parse, run, usage, needs_task */
     {"spawn", OP_SPAWN, P(procs), R(procs), "spawn NAME [core N]", false},
-    {"mmap", OP_MMAP, P(mmap), R(mmap), "mmap NAME ADDR LEN PROT [anon|file=PATH|shm=KEY] [private|shared]",
-     true},
+    {"mmap", OP_MMAP, P(mmap), R(mmap),
+     "mmap NAME ADDR LEN PROT [anon|file=PATH|shm=KEY] [private|shared]", true},
     {"munmap", OP_MUNMAP, P(range), R(range), "munmap NAME ADDR LEN", true},
     {"mprotect", OP_MPROTECT, P(range), R(range), "mprotect NAME ADDR LEN PROT", true},
     {"write", OP_WRITE, P(access), R(access), "write NAME ADDR DATA [expect segv]", true},

@@ -54,8 +54,8 @@ typedef enum scn_op {
     OP_COMPACT,
     /* sysctl vm.KEY=VALUE: nr_hugepages, nr_overcommit_hugepages, compact_memory */
     OP_SYSCTL,
-    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
-    OP_MOUNT,    /* mount hugetlbfs PATH [pagesize=2M|1G] */
+    OP_VM,    /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    OP_MOUNT, /* mount hugetlbfs PATH [pagesize=2M|1G] */
     OP_TRUNCATE, /* truncate PATH LEN (a hugetlbfs file) */
     OP_UNLINK,   /* unlink PATH (a hugetlbfs file) */
 } scn_op;

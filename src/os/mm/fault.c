@@ -160,8 +160,8 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
     /* A private copy of a hugetlbfs file's page is the first page of this VMA's own there:
      * the VMA that made the mapping pays with its reservation (hugetlb_wp). */
     const vmsi_rmap *rec = pool ? vmsi_rmap_of(k, old) : NULL;
-    vms_status st = alloc_anon_pool(c, &pfn,
-                                    rec && rec->file && !(c->vma->flags & VMSI_VM_NORESERVE));
+    vms_status st =
+        alloc_anon_pool(c, &pfn, rec && rec->file && !(c->vma->flags & VMSI_VM_NORESERVE));
     if (st == VMS_OK && f) {
         for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
             st = vmsi_ram_copy_frame(k, pfn + i, old + i);

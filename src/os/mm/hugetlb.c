@@ -313,7 +313,7 @@ vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb)
 
 /* ---- hugetlbfs: mounts and files ------------------------------------------------------ */
 /*
- * A hugetlbfs file (VMSI_FILE_HUGETLBFS) keeps its pages in f->pages by huge-page index
+ * A hugetlbfs file (VMSI_FILE_HTLBFS) keeps its pages in f->pages by huge-page index
  * (a pool page each, with an rmap record naming (f, index); the cache holds one
  * reference besides the pool's), and Linux's resv_map in f->resv: the indices a shared
  * mapping reserved or a fault instantiated. So an index in resv without a cached page
@@ -398,7 +398,7 @@ static void mounts_free(vms_kernel *k)
 static vms_file *file_lookup(vms_kernel *k, const char *path)
 {
     for (vms_file *f = k->files; f; f = f->next)
-        if (f->kind == VMSI_FILE_HUGETLBFS && f->path && !f->unlinked && !strcmp(f->path, path))
+        if (f->kind == VMSI_FILE_HTLBFS && f->path && !f->unlinked && !strcmp(f->path, path))
             return f;
     return NULL;
 }
@@ -406,7 +406,7 @@ static vms_file *file_lookup(vms_kernel *k, const char *path)
 vms_status vmsi_hugetlbfs_new(vms_kernel *k, vms_pgsize size, uint64_t len, vms_file **out,
                               vms_err *err)
 {
-    vms_status st = vmsi_file_new(k, VMSI_FILE_HUGETLBFS, len, out, err);
+    vms_status st = vmsi_file_new(k, VMSI_FILE_HTLBFS, len, out, err);
     if (st == VMS_OK)
         (*out)->hpage = size;
     return st;
@@ -489,8 +489,7 @@ static void cache_del(vms_kernel *k, vms_file *f, uint64_t index, uint64_t pfn)
     vmsi_page_put(k, pfn);
 }
 
-static void zap_cb(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
-                   void *ud)
+static void zap_cb(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size, void *ud)
 {
     (void)ud;
     vmsi_zap_pte(mm, va, ptep, pte, size);

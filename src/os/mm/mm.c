@@ -173,7 +173,7 @@ static vms_status check_mmap_args(unsigned prot, unsigned flags, vms_file *file,
     if (offset & VMS_PAGE_MASK)
         return vmsi_err(err, VMS_ERR_INVAL, "mmap: offset %llx is not page aligned",
                         (unsigned long long)offset);
-    if ((flags & VMS_MAP_HUGETLB) && file && file->kind != VMSI_FILE_HUGETLBFS)
+    if ((flags & VMS_MAP_HUGETLB) && file && file->kind != VMSI_FILE_HTLBFS)
         return vmsi_err(err, VMS_ERR_INVAL,
                         "mmap: MAP_HUGETLB of a file not on hugetlbfs (EINVAL, as Linux)");
     return VMS_OK;
@@ -279,7 +279,7 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         return sys_refused(k);
     vms_pgsize size;
     vms_status st = check_mmap_args(prot, flags, file, offset, err);
-    bool htlbfs = file && file->kind == VMSI_FILE_HUGETLBFS;
+    bool htlbfs = file && file->kind == VMSI_FILE_HTLBFS;
     if (st == VMS_OK && htlbfs)
         size = file->hpage; /* a hugetlbfs file: its mount's page size */
     else if (st == VMS_OK)

@@ -233,7 +233,6 @@ void vmsi_hugetlbfs_evict(vms_kernel *k, vms_file *f);
  * keeps them (the mapping was made) or gives them back. */
 vms_status vmsi_hugetlbfs_reserve(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n,
                                   vms_err *err);
-void vmsi_hugetlbfs_reserve_done(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n,
-                                 bool keep);
+void vmsi_hugetlbfs_reserve_done(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n, bool keep);
 
 #endif

@@ -106,7 +106,7 @@ static void file_free(vms_kernel *k, vms_file *f)
 {
     if (f->kind == VMSI_FILE_HOST)
         vmsi_file_writeback(k, f, 0, f->npages, 0, NULL);
-    if (f->kind == VMSI_FILE_HUGETLBFS)
+    if (f->kind == VMSI_FILE_HTLBFS)
         vmsi_hugetlbfs_evict(k, f); /* pool pages by huge-page index (hugetlb.c) */
     else
         drop_cache(k, f);
