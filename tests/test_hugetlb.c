@@ -1,7 +1,11 @@
 /*
  * test_hugetlb.c — hugetlb (src/os/mm/hugetlb.c; docs/HUGEPAGES.md "hugetlbfs"): the
  * pools as Linux's command line sizes them (hugepages=N, hugepagesz=, default_hugepagesz=),
- * surplus pages of both sizes (nr_overcommit_hugepages per pool) and their sysfs view.
+ * surplus pages of both sizes (nr_overcommit_hugepages per pool) and their sysfs view;
+ * hugetlbfs files: shared mappings between processes and across fork, private mappings
+ * of a file (COW copies), reservations at mmap (the file's resv_map for shared mappings,
+ * the mapping's own for private ones), ENOMEM and SIGBUS, truncate and unlink, and shared
+ * anonymous MAP_HUGETLB memory.
  * Every test writes a pattern over the bytes it maps and checks them afterwards, runs
  * vms_kernel_check after every step, and checks that every frame is free again when its
  * processes are gone. (Anonymous MAP_HUGETLB stories are in test_thp.c.)
@@ -283,10 +287,229 @@ static void test_surplus_1g(void)
     rig_down(&r);
 }
 
+/* ---- hugetlbfs files ------------------------------------------------------------------ */
+
+static void pool4(vms_kernel_config *kc)
+{
+    kc->hugepages = 4;
+}
+
+static vms_hugepages_info p2(rig *r)
+{
+    return pool(r, VMS_PG_2M);
+}
+
+/* A shared mapping of [0, len) of the file at path in t, at *va. */
+static vms_status map_file(rig *r, vms_task *t, const char *path, uint64_t len, unsigned prot,
+                           unsigned flags, uint64_t *va)
+{
+    vms_file *f;
+    vms_err err = {0};
+    vms_status st = vms_hugetlbfs_open(r->k, path, true, &f, &err);
+    if (st != VMS_OK)
+        return st;
+    st = vms_sys_mmap(r->k, t, 0, len, prot, flags, f, 0, va, &err);
+    vms_file_close(r->k, f);
+    return st;
+}
+
+#define SH (VMS_MAP_SHARED)
+#define PR (VMS_MAP_PRIVATE)
+
+/* Shared hugetlbfs pages between processes and across fork: every byte one writes the
+ * others read; reservations are the file's (made once, consumed by the first fault,
+ * kept across munmap); a private mapping of the same file reads the file's pages and
+ * copies one on write (with its own reservation); truncate unmaps and frees the pages
+ * beyond the new size everywhere (an access there is SIGBUS); unlink frees the file with
+ * its last mapping. */
+static void test_hugetlbfs_shared(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool4));
+    vms_err err = {0};
+    CHECK_EQ(vms_hugetlbfs_mount(r.k, "/mnt/huge", VMS_PG_4K, &err), VMS_OK);
+    CHECK_EQ(vms_hugetlbfs_mount(r.k, "/mnt/huge", VMS_PG_2M, &err), VMS_ERR_EXISTS);
+    CHECK_EQ(vms_hugetlbfs_mount(r.k, "mnt", VMS_PG_2M, &err), VMS_ERR_INVAL);
+    CHECK(vms_hugetlbfs_is(r.k, "/mnt/huge/db"));
+    CHECK(!vms_hugetlbfs_is(r.k, "/mnt/huge"));
+    CHECK(!vms_hugetlbfs_is(r.k, "/mnt/huge/a/b"));
+    vms_task *a, *child, *b;
+    uint64_t va, vb, vp;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "a", 0, &a, NULL) == VMS_OK);
+    CHECK_EQ(map_file(&r, a, "/mnt/huge/db", 4 * MB, RW, SH, &va), VMS_OK);
+    CHECK_EQ(va & (2 * MB - 1), 0);
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    vms_file *f;
+    REQUIRE_VOID(vms_hugetlbfs_open(r.k, "/mnt/huge/db", false, &f, &err) == VMS_OK);
+    CHECK_EQ(vms_file_size(f), 4 * MB); /* a writable mapping extends the file */
+    vms_file_close(r.k, f);
+    CHECK(fill(&r, a, va, 4 * MB, 4096, 1));
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    CHECK(shows(&r, false, "HugePages_Free:        2\nHugePages_Rsvd:        0\n"));
+    CHECK(shows(&r, false, "Cached:                0 kB\n")); /* hugetlbfs: HugePages_* only */
+    CHECK(shows(&r, false, "ShmemHugePages:        0 kB\nFileHugePages:         0 kB\n"));
+    rig_check(&r);
+    /* fork: the child maps the same pages; a write by either is seen by the other. */
+    REQUIRE_VOID(vms_proc_fork(r.k, a, &child, NULL) == VMS_OK);
+    CHECK(same(&r, child, va, 4 * MB, 4096, 1));
+    CHECK(fill(&r, child, va + 2 * MB, 2 * MB, 4096, 2));
+    CHECK(same(&r, a, va + 2 * MB, 2 * MB, 4096, 2));
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    rig_check(&r);
+    /* An unrelated process opens the file: the same pages, no new reservation. */
+    REQUIRE_VOID(vms_proc_spawn(r.k, "b", 0, &b, NULL) == VMS_OK);
+    CHECK_EQ(map_file(&r, b, "/mnt/huge/db", 4 * MB, VMS_PROT_READ, SH, &vb), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK(same(&r, b, vb, 2 * MB, 4096, 1));
+    CHECK(same(&r, b, vb + 2 * MB, 2 * MB, 4096, 2));
+    /* A private mapping: reserves its two pages, reads the file's, copies one on write. */
+    CHECK_EQ(map_file(&r, b, "/mnt/huge/db", 4 * MB, RW, PR, &vp), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK(same(&r, b, vp + 2 * MB, 2 * MB, 4096, 2));
+    CHECK_EQ(p2(&r).free_hugepages, 2); /* read: the file's page, nothing taken */
+    CHECK(fill(&r, b, vp, 2 * MB, 4096, 3));
+    CHECK_EQ(p2(&r).free_hugepages, 1);
+    CHECK_EQ(p2(&r).resv_hugepages, 1);      /* the copy used the mapping's reservation */
+    CHECK(same(&r, a, va, 2 * MB, 4096, 1)); /* the file's page is untouched */
+    CHECK(same(&r, b, vp, 2 * MB, 4096, 3));
+    rig_check(&r);
+    CHECK_EQ(vms_sys_munmap(r.k, b, vp, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    /* A mapping refused after its reservation (the address is taken) keeps nothing. */
+    REQUIRE_VOID(vms_hugetlbfs_open(r.k, "/mnt/huge/other", true, &f, &err) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, vb, 2 * MB, RW, SH | VMS_MAP_FIXED_NOREPLACE, f, 0, &vp, &err),
+             VMS_ERR_EXISTS);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(vms_sys_unlink(r.k, "/mnt/huge/other", &err), VMS_OK);
+    vms_file_close(r.k, f);
+    /* truncate: EINVAL unaligned; to 2 MiB unmaps and frees the second page everywhere. */
+    CHECK_EQ(vms_sys_truncate(r.k, "/mnt/huge/db", 3 * MB, &err), VMS_ERR_INVAL);
+    CHECK_EQ(vms_sys_truncate(r.k, "/tmp/db", 2 * MB, &err), VMS_ERR_UNSUPPORTED);
+    CHECK_EQ(vms_sys_truncate(r.k, "/mnt/huge/nope", 2 * MB, &err), VMS_ERR_NOTFOUND);
+    CHECK_EQ(vms_sys_truncate(r.k, "/mnt/huge/db", 2 * MB, &err), VMS_OK);
+    CHECK_EQ(p2(&r).free_hugepages, 3);
+    rig_check(&r);
+    CHECK(same(&r, child, va, 2 * MB, 4096, 1));
+    CHECK_EQ(poke(&r, b, vb + 2 * MB, false), VMS_ACCESS_BUS); /* beyond the size */
+    /* Growing again: the page reads as zeros, a new one. */
+    CHECK_EQ(vms_sys_truncate(r.k, "/mnt/huge/db", 4 * MB, &err), VMS_OK);
+    CHECK(same(&r, a, va + 2 * MB, 2 * MB, 4096, -1));
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    /* unlink: the name goes, the pages stay while mapped. */
+    CHECK_EQ(vms_sys_unlink(r.k, "/mnt/huge/db", &err), VMS_OK);
+    CHECK_EQ(vms_hugetlbfs_open(r.k, "/mnt/huge/db", false, &f, &err), VMS_ERR_NOTFOUND);
+    CHECK_EQ(vms_sys_unlink(r.k, "/mnt/huge/db", &err), VMS_ERR_NOTFOUND);
+    CHECK(same(&r, child, va, 2 * MB, 4096, 1));
+    vms_proc_exit(r.k, a);
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    vms_proc_exit(r.k, child); /* the last mapping: the file and its pages go */
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    rig_down(&r);
+}
+
+static void pool2(vms_kernel_config *kc)
+{
+    kc->hugepages = 2;
+}
+
+/* Reservations of shared mappings, as Linux's resv_map: ENOMEM at mmap when the pool
+ * cannot reserve the pages the file lacks (nothing kept); a second mapping of reserved
+ * pages reserves nothing more; the reservations outlive munmap and go with truncate or the
+ * file; MAP_NORESERVE reserves nothing and SIGBUSes at the fault the pool cannot serve. */
+static void test_hugetlbfs_reserve(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool2));
+    vms_err err = {0};
+    REQUIRE_VOID(vms_hugetlbfs_mount(r.k, "/dev/hugepages", VMS_PG_2M, &err) == VMS_OK);
+    vms_task *t;
+    uint64_t v1, v2, v3;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/big", 6 * MB, RW, SH, &v1), VMS_ERR_NOTFOUND);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/f", 4 * MB, RW, SH, &v1), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/f", 4 * MB, RW, SH, &v2), VMS_OK); /* no more */
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/g", 2 * MB, RW, SH, &v3), VMS_ERR_NOTFOUND);
+    vms_file *f;
+    REQUIRE_VOID(vms_hugetlbfs_open(r.k, "/dev/hugepages/h", true, &f, &err) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, t, 0, 2 * MB, RW, SH, f, 1 << 20, &v3, &err), VMS_ERR_INVAL);
+    vms_file_close(r.k, f);
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    rig_check(&r);
+    CHECK(fill(&r, t, v1, 2 * MB, 4096, 5));
+    CHECK(same(&r, t, v2, 2 * MB, 4096, 5)); /* two mappings of one page */
+    CHECK_EQ(p2(&r).resv_hugepages, 1);
+    CHECK_EQ(vms_sys_munmap(r.k, t, v1, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_munmap(r.k, t, v2, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 1); /* the file's, not the mappings' */
+    CHECK_EQ(p2(&r).free_hugepages, 1);
+    /* The page stays in the file: mapped again, its bytes are there. */
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/f", 4 * MB, VMS_PROT_READ, SH, &v1), VMS_OK);
+    CHECK(same(&r, t, v1, 2 * MB, 4096, 5));
+    CHECK_EQ(vms_sys_munmap(r.k, t, v1, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_truncate(r.k, "/dev/hugepages/f", 2 * MB, &err), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(vms_sys_unlink(r.k, "/dev/hugepages/f", &err), VMS_OK); /* no mapping: freed */
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    CHECK_EQ(vms_sys_unlink(r.k, "/dev/hugepages/h", &err), VMS_OK);
+    rig_check(&r);
+    /* NORESERVE: three pages mapped over a pool of two; the third fault is SIGBUS. */
+    uint64_t sig0 = vms_kernel_get_stats(r.k)->hugetlb_sigbus;
+    CHECK_EQ(map_file(&r, t, "/dev/hugepages/n", 6 * MB, RW, SH | VMS_MAP_NORESERVE, &v1), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK(fill(&r, t, v1, 4 * MB, MB, 6));
+    CHECK_EQ(poke(&r, t, v1 + 4 * MB, true), VMS_ACCESS_BUS);
+    CHECK_EQ(vms_kernel_get_stats(r.k)->hugetlb_sigbus, sig0 + 1);
+    rig_check(&r);
+    CHECK_EQ(vms_sys_unlink(r.k, "/dev/hugepages/n", &err), VMS_OK);
+    CHECK_EQ(p2(&r).free_hugepages, 2); /* db died of SIGBUS: its mapping went with it */
+    rig_down(&r);
+}
+
+/* MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB: an unnamed hugetlbfs file shared across fork
+ * (maps: /anon_hugepage (deleted)), freed with the last mapping. */
+static void test_shared_anon(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool4));
+    vms_task *a, *b;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "a", 0, &a, NULL) == VMS_OK);
+    unsigned fl = VMS_MAP_SHARED | VMS_MAP_ANONYMOUS | VMS_MAP_HUGETLB;
+    CHECK_EQ(vms_sys_mmap(r.k, a, 0, 3 * MB, RW, fl, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    REQUIRE_VOID(vms_proc_fork(r.k, a, &b, NULL) == VMS_OK);
+    CHECK(fill(&r, b, va, 4 * MB, 4096, 7)); /* the child writes, the parent reads */
+    CHECK(same(&r, a, va, 4 * MB, 4096, 7));
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_proc_maps(r.k, a, &sb);
+    CHECK(strstr(vms_strbuf_str(&sb), " rw-s 00000000 00:01 ") != NULL);
+    CHECK(strstr(vms_strbuf_str(&sb), "/anon_hugepage (deleted)\n") != NULL);
+    vms_strbuf_free(&sb);
+    rig_check(&r);
+    vms_proc_exit(r.k, a);
+    CHECK(same(&r, b, va, 4 * MB, 4096, 7));
+    vms_proc_exit(r.k, b);
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    rig_down(&r);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "hugetlb");
     test_boot_sizes();
     test_surplus_1g();
+    test_hugetlbfs_shared();
+    test_hugetlbfs_reserve();
+    test_shared_anon();
     return th_finish();
 }

@@ -1341,6 +1341,33 @@ static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
     return VMS_OK;
 }
 
+/* mount hugetlbfs PATH [pagesize=2M|1G] (c->dir: 0 the default size, 1 2M, 2 1G);
+ * truncate PATH LEN; unlink PATH. PATH absolute (a hugetlbfs mount point or a file on
+ * one: the kernel checks which when the command runs). */
+vms_status vmsi_scn_parse_hugetlbfs(parser *p, tok *t, int n, scn_cmd *c)
+{
+    int at = c->op == OP_MOUNT ? 2 : 1, i = at + 1;
+    if (n <= at || (c->op == OP_MOUNT && !tok_is(&t[1], "hugetlbfs")))
+        return fail(p, "expected '%s'", usage_of(c));
+    if (t[at].quoted || t[at].s[0] != '/')
+        return fail(p, "expected an absolute path, got '%s'", str(p, &t[at]));
+    c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[at].s, t[at].len);
+    if (c->path < 0)
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+    vms_status st = VMS_OK;
+    c->dir = 0;
+    if (c->op == OP_TRUNCATE)
+        st = i < n ? length(p, &t[i++], &c->len) : fail(p, "expected '%s'", usage_of(c));
+    if (st == VMS_OK && c->op == OP_MOUNT && i < n && !tok_is(&t[i], "expect")) {
+        if (tok_is(&t[i], "pagesize=2M") || tok_is(&t[i], "pagesize=1G"))
+            c->dir = t[i].s[9] == '2' ? 1 : 2;
+        else
+            st = fail(p, "expected pagesize=2M or pagesize=1G, got '%s'", str(p, &t[i]));
+        i++;
+    }
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
+}
+
 /* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan;
  * compact: no operand; sysctl KEY=VALUE. */
 vms_status vmsi_scn_parse_daemon(parser *p, tok *t, int n, scn_cmd *c)

@@ -455,6 +455,8 @@ static vms_status mmap_object(runner *r, vms_file **f, vms_err *err)
     const char *arg = r->sc->strs[c->path];
     if (c->shm)
         return vms_shm_open(r->k, arg, c->len, f, err);
+    if (vms_hugetlbfs_is(r->k, arg)) /* a simulated file: open(O_CREAT|O_RDWR) */
+        return vms_hugetlbfs_open(r->k, arg, true, f, err);
     char path[2048];
     if (arg[0] == '/')
         snprintf(path, sizeof path, "%s", arg);
@@ -1689,6 +1691,34 @@ vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
         vmsi_err(&err, VMS_ERR_INVAL, "the process is %s",
                  ai.outcome == VMS_ACCESS_DEAD ? "dead" : "gone (killed by a signal)");
     settle_call(r, ai.outcome == VMS_ACCESS_OK ? VMS_OK : VMS_ERR_INVAL, &err);
+    return VMS_OK;
+}
+
+/* mount hugetlbfs PATH [pagesize=…], truncate PATH LEN, unlink PATH: simulated files
+ * only, never the host's (docs/HUGEPAGES.md "hugetlbfs files"). */
+vms_status vmsi_scn_run_hugetlbfs(runner *r, vms_task *t)
+{
+    (void)t;
+    const scn_cmd *c = r->c;
+    const char *path = r->sc->strs[c->path];
+    vms_err err = {0};
+    vms_status st;
+    if (c->op == OP_MOUNT) {
+        vms_pgsize size = c->dir == 1 ? VMS_PG_2M : c->dir == 2 ? VMS_PG_1G : VMS_PG_4K;
+        st = vms_hugetlbfs_mount(r->k, path, size, &err);
+        say(r, "mount hugetlbfs %s pagesize=%s", path,
+            vms_pgsize_name(size == VMS_PG_4K ? vms_kernel_default_hugepagesz(r->k) : size));
+    } else if (c->op == OP_TRUNCATE) {
+        say(r, "truncate %s ", path);
+        say_len(r, c->len);
+        st = vms_sys_truncate(r->k, path, c->len, &err);
+    } else {
+        say(r, "unlink %s", path);
+        st = vms_sys_unlink(r->k, path, &err);
+    }
+    if (st == VMS_ERR_NOMEM && !err.msg[0])
+        return st;
+    settle_call(r, st, &err);
     return VMS_OK;
 }
 

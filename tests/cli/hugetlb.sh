@@ -20,6 +20,12 @@ golden() {
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
 golden run_hugetlb_1g run "$src/examples/scenarios/hugetlb_1g.scn"
+golden run_hugetlbfs run "$src/examples/scenarios/hugetlbfs.scn"
+
+# A scenario's hugetlbfs files are the kernel's, never the host's: nothing appears under
+# the mount point's path on the host (run from an empty directory).
+mkdir "$tmp/cwd" && (cd "$tmp/cwd" && "$vmsim" run "$src/examples/scenarios/hugetlbfs.scn" >/dev/null 2>&1)
+[ -z "$(ls -A "$tmp/cwd")" ] && [ ! -e /mnt/huge/buffer ] && ok || bad "hugetlbfs touched the host"
 
 # hugepagesz=1G hugepages=N pairs in --set order, and default_hugepagesz=1G making a plain
 # hugepages count 1 GiB pages (meminfo's HugePages_* are then the 1 GiB pool's).
@@ -48,6 +54,22 @@ err_case() { # err_case TEXT EXPECTED-MESSAGE
 }
 err_case 'sysctl /sys/kernel/mm/hugepages/hugepages-4kB/nr_hugepages=1\n' "e.scn:1: expected vm.nr_hugepages"
 err_case 'set hugepagesz=4M\n' "bad value '4M' for hugepagesz: expected 2M or 1G"
+err_case 'mount tmpfs /mnt\n' "e.scn:1: expected 'mount hugetlbfs PATH [pagesize=2M|1G]'"
+err_case 'mount hugetlbfs mnt\n' "e.scn:1: expected an absolute path, got 'mnt'"
+err_case 'mount hugetlbfs /mnt pagesize=4K\n' "e.scn:1: expected pagesize=2M or pagesize=1G, got 'pagesize=4K'"
+err_case 'truncate /mnt/huge/x\n' "e.scn:1: expected 'truncate PATH LEN'"
+err_case 'unlink\n' "e.scn:1: expected 'unlink PATH'"
+# Run-time errors: a file off any mount, a second mount, mmap of a 1 GiB file with no pool.
+printf '%s\n' 'mount hugetlbfs /mnt/h' 'mount hugetlbfs /mnt/h expect error' 'unlink /tmp/x expect error' \
+    'truncate /mnt/h/none 2M expect error' 'mount hugetlbfs /mnt/g pagesize=1G' 'spawn p' \
+    'mmap p auto 1G rw file=/mnt/g/f shared expect error' 'mmap p auto 1G rw file=/mnt/g/f shared noreserve as f' \
+    'write p f "x"' >"$tmp/r.scn"
+"$vmsim" run "$tmp/r.scn" >"$tmp/out" 2>&1; rc=$?
+grep -q "^mount hugetlbfs /mnt/h pagesize=2M -> error: hugetlbfs: /mnt/h is already mounted$" "$tmp/out" &&
+    grep -q "^unlink /tmp/x -> error: unlink /tmp/x: only files on a hugetlbfs mount$" "$tmp/out" &&
+    grep -q "^truncate /mnt/h/none 2M -> error: truncate /mnt/h/none: no such file$" "$tmp/out" &&
+    grep -q "mmap: ENOMEM: 1 huge pages to reserve" "$tmp/out" &&
+    grep -q "SIGBUS at 0x" "$tmp/out" && ok || { bad "hugetlbfs run-time errors (exit $rc)"; cat "$tmp/out" >&2; }
 
 echo "hugetlb: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -25,6 +25,8 @@ static const char *vma_name(const vmsi_mm *mm, const vmsi_vma *v)
 {
     if (v->file && v->file->kind == VMSI_FILE_ANON)
         return "/dev/zero (deleted)";
+    if (v->file && v->file->kind == VMSI_FILE_HTLBFS && !v->file->path)
+        return "/anon_hugepage (deleted)";
     if (v->file)
         return v->file->path;
     if (v->flags & VMSI_VM_STACK)

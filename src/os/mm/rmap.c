@@ -304,6 +304,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
     cache_ref += (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's (hugetlb.c) */
+    cache_ref += (f->flags & VMSI_FRAME_HUGETLB) && r && r->file ? 1u : 0u; /* hugetlbfs's */
     /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
     if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
