@@ -501,8 +501,7 @@ vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_h
 
 /* Append the pools as /sys/kernel/mm/hugepages shows them, one line per size
  * ("hugepages-2048kB nr_hugepages N free_hugepages N resv_hugepages N surplus_hugepages N
- * nr_overcommit_hugepages N"), then one line per hugetlbfs mount and per file on it.
- * VMS_ERR_NOMEM when sb could not grow. */
+ * nr_overcommit_hugepages N"). VMS_ERR_NOMEM when sb could not grow. */
 vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
