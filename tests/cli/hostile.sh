@@ -81,6 +81,45 @@ run "convert IN IN" 2 "are the same file" convert "$home/t.lackey" "$home/t.lack
 printf 'I  10,4\nhello\n' > "$tmp/bad.lackey"
 run "convert failure keeps OUT" 1 "bad.lackey:2:" convert "$tmp/bad.lackey" "$home/thesis.txt"
 
+# 16.3 host work and memory follow the simulated work: a 64 MiB lackey reference resumes at
+# each faulting page (16,384 faults; restarting from its first page was quadratic, 32 s),
+# a 256 MiB scenario read streams (it allocated and zeroed 256 MiB of host memory), a
+# read far beyond any mapping is a SIGSEGV at once (it ended in "out of memory").
+maxrss() { # maxrss CMD…: run it in $cwd; prints its exit status and peak RSS in KiB
+    (cd "$cwd" && python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@")
+}
+printf ' L 1000,67108864\n' > "$tmp/long.lackey"
+run "64 MiB reference" 0 "" replay --stats json "$tmp/long.lackey"
+python3 -c 'import json, sys; f = json.load(open(sys.argv[1]))["faults"]; assert f["total"] == 16384, f' \
+    "$tmp/out" && ok || bad "64 MiB reference: not 16384 faults"
+printf 'spawn a\nmmap a auto 256M r as m\nread a m 256M\n' > "$tmp/read.scn"
+read -r rc rss < <(maxrss "$vmsim" run -q "$tmp/read.scn")
+[ "$rc" = 0 ] && [ "$rss" -lt 131072 ] && ok || bad "256M read: exit $rc, peak RSS $rss KiB"
+printf 'spawn a\nread a 0x0 400000000000\n' > "$tmp/far.scn"
+run "read far beyond the mappings" 0 "" run "$tmp/far.scn"
+grep -q "SIGSEGV at 0x0" "$tmp/out" && ok || bad "far read: no SIGSEGV"
+printf 'spawn a\nread a 0x0 400000000000000\n' > "$tmp/huge.scn"
+run "read above the address space" 2 "huge.scn:2:" run "$tmp/huge.scn"
+
+# 16.4 a file's size does not drive host memory; only regular files map.
+truncate -s 1T "$tmp/sparse.bin"
+printf 'spawn a\nmmap a auto 1T r file=%s private as f\nread a f+0xfffffffff0 8 expect ok\n' \
+    "$tmp/sparse.bin" > "$tmp/sparse.scn"
+read -r rc rss < <(maxrss "$vmsim" run -q "$tmp/sparse.scn")
+[ "$rc" = 0 ] && [ "$rss" -lt 131072 ] && ok || bad "1 TiB sparse file: exit $rc, peak RSS $rss KiB"
+rm -f "$tmp/sparse.bin"
+printf 'spawn a\nmmap a auto 4K r file=%s private as f\n' "$home" > "$tmp/dir.scn"
+run "a directory as file=" 1 "dir.scn:2: $home: not a regular file (a directory)" run "$tmp/dir.scn"
+
+# 16.5 a rogue DMA with the IOMMU off that rewrites a PTE is a simulated kernel panic
+# (exit 3, the output so far), never a host crash (tests/cli/devices.sh has more cases).
+printf 'iommu off\ndevice raw rogue\nspawn v\nmmap v 0x10000000 8K rw as s\nwrite v s "x"\ndma rogue 0x8000 write 0x67f0ff0000000080\nmunmap v s 8K\n' \
+    > "$tmp/rogue.scn"
+run "rogue DMA" 3 "rogue.scn:7: Kernel panic - not syncing" run "$tmp/rogue.scn"
+grep -q "^\[kernel\] Kernel panic" "$tmp/out" && ok || bad "rogue DMA: no panic in the output"
+
 # 16.6 a flipped bit in a native trace is an error; random bytes are not ChampSim.
 "$vmsim" convert --raw "$src/examples/traces/true.lackey" "$tmp/t.vmt" 2>/dev/null
 size=$(stat -c %s "$tmp/t.vmt")
