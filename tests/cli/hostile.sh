@@ -154,6 +154,15 @@ run "LABEL+OFFSET wrap" 2 "wrap.scn:3: offset in 'b+0xffffffffffffff00' beyond t
 run "missing scenario" 2 "cannot open scenario file: No such file" run "$tmp/none.scn"
 run "missing config" 2 "cannot open config file: No such file" run --config "$tmp/none.ini" "$src/examples/scenarios/demo.scn"
 run "ram range" 2 "expected a size from 1M to 32T" config --set ram=64T
+grep -qF "RAM must fit in the physical address space, 2^maxphyaddr bytes" "$tmp/err" && ok ||
+    bad "ram range: no reason given"
+# The user's key names, never the internal ones (fault_around_pages, kswapd_core).
+run "fault_around range" 2 "bad value '3' for kernel.fault_around: expected a number from 1 to 512, a power of two" \
+    config --set kernel.fault_around=3
+run "kswapd.core beyond the cores" 2 "kswapd.core 9: the machine has 4 cores" \
+    run --set kswapd.core=9 "$src/examples/scenarios/demo.scn"
+grep -q "fault_around_pages\|kswapd_core" "$tmp/err" && bad "an internal name in a message" || ok
+run "a directory as the scenario" 2 "is a directory, not a scenario file" run "$home"
 printf 'echo "\x1b[2J\x1b]0;owned\x07"\n' > "$tmp/esc.scn"
 run "escape bytes" 0 "" run "$tmp/esc.scn"
 grep -q $'\x1b' "$tmp/out" && bad "a control byte reached the terminal" || ok
