@@ -163,6 +163,9 @@ run "kswapd.core beyond the cores" 2 "kswapd.core 9: the machine has 4 cores" \
     run --set kswapd.core=9 "$src/examples/scenarios/demo.scn"
 grep -q "fault_around_pages\|kswapd_core" "$tmp/err" && bad "an internal name in a message" || ok
 run "a directory as the scenario" 2 "is a directory, not a scenario file" run "$home"
+# A read error gives its reason (reading /proc/self/mem at offset 0 fails with EIO).
+run "scenario read error" 2 "/proc/self/mem: read error: Input/output error" run /proc/self/mem
+run "config read error" 2 "/proc/self/mem:1: read error: Input/output error" config --config /proc/self/mem
 printf 'echo "\x1b[2J\x1b]0;owned\x07"\n' > "$tmp/esc.scn"
 run "escape bytes" 0 "" run "$tmp/esc.scn"
 grep -q $'\x1b' "$tmp/out" && bad "a control byte reached the terminal" || ok
