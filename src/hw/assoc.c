@@ -87,18 +87,15 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
     return found;
 }
 
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
-                         uint64_t *victim)
+/* The tail of a fill into row (set's) once the conflicting way (or -1) and the lowest
+ * free way (or -1) are known. */
+static inline unsigned fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row,
+                               const vmsi_assoc_entry n, int way, int free, bool *evicted,
+                               uint64_t *victim)
 {
-    const vmsi_assoc_entry n = {tag, data, ctx};
-    assert(tag & VMSI_ASSOC_V);
-    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
-    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
     uint8_t *state = a->state + (size_t)set * a->state_bytes;
-    *evicted = false;
-    int free;
-    int way = supersede(a, row, &n, &free);
     bool hit = way >= 0;
+    *evicted = false;
     if (way < 0) {
         way = free;
         if (way >= 0) {
@@ -118,6 +115,39 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
     else
         a->policy->touch(state, a->ways, (unsigned)way, hit);
     return (unsigned)way;
+}
+
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                         uint64_t *victim)
+{
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert(tag & VMSI_ASSOC_V);
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    int free;
+    int way = supersede(a, row, &n, &free);
+    return fill_at(a, set, row, n, way, free, evicted, victim);
+}
+
+unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
+                               bool *evicted, uint64_t *victim)
+{
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+#ifndef NDEBUG
+    for (unsigned w = 0; w < a->ways; w++)
+        assert(!conflict(&row[w], &n) && "fill_fresh: the caller's claim of no conflict is wrong");
+#endif
+    int free = -1;
+    if (a->count < a->sets * a->ways) /* a full array has no invalid way */
+        for (unsigned w = 0; w < a->ways; w++)
+            if (!(row[w].tag & VMSI_ASSOC_V)) {
+                free = (int)w;
+                break;
+            }
+    return fill_at(a, set, row, n, -1, free, evicted, victim);
 }
 
 /* Check one set: placement of every valid entry and no conflicting pair. */

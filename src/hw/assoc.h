@@ -187,6 +187,15 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
                          uint64_t *victim);
 
 /*
+ * vmsi_assoc_fill when the caller knows that no valid entry conflicts with the new one
+ * (a lookup of its key and context just missed and nothing was filled since, and it is
+ * not global): the lowest invalid way, else the policy's victim, without the conflict
+ * scan (none when the array is full). Same result as vmsi_assoc_fill in that case.
+ */
+unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
+                               bool *evicted, uint64_t *victim);
+
+/*
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets
  * first_set, first_set+1, … (mod sets); nsets >= sets scans all. Returns how many.
  */
