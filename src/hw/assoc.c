@@ -20,7 +20,16 @@ vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned s
     a->policy = policy;
     a->rng = rng;
     a->state_bytes = policy->state_bytes(ways);
-    a->plru16 = policy == &vmsi_repl_plru && ways <= 16;
+    if (policy == &vmsi_repl_plru && ways <= 16)
+        a->kind = VMSI_ASSOC_PLRU16;
+    else if (policy == &vmsi_repl_lru && ways <= VMSI_REPL_MAT_WAYS)
+        a->kind = VMSI_ASSOC_LRU8;
+    else if (policy == &vmsi_repl_fifo && ways <= VMSI_REPL_MAT_WAYS)
+        a->kind = VMSI_ASSOC_FIFO8;
+    else if (policy == &vmsi_repl_random)
+        a->kind = VMSI_ASSOC_NOSTATE;
+    else
+        a->kind = VMSI_ASSOC_CALL;
     a->e = vmsi_calloc(alloc, (size_t)sets * ways, sizeof *a->e);
     if (!a->e)
         return VMS_ERR_NOMEM;
@@ -46,6 +55,11 @@ void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc)
     a->e = NULL;
     a->state = NULL;
     a->count = 0;
+}
+
+void vmsi_assoc_touch_hit(vmsi_assoc *a, unsigned set, unsigned way)
+{
+    vmsi_assoc_touch_as(a, set, way, true);
 }
 
 /* Would entries e and f both answer some lookup? (Same key; same context, or the
@@ -89,11 +103,10 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
 
 /* The tail of a fill into row (set's) once the conflicting way (or -1) and the lowest
  * free way (or -1) are known. */
-static inline unsigned fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row,
-                               const vmsi_assoc_entry n, int way, int free, bool *evicted,
-                               uint64_t *victim)
+static inline __attribute__((always_inline)) unsigned
+fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row, const vmsi_assoc_entry n, int way,
+        int free, bool *evicted, uint64_t *victim)
 {
-    uint8_t *state = a->state + (size_t)set * a->state_bytes;
     bool hit = way >= 0;
     *evicted = false;
     if (way < 0) {
@@ -101,8 +114,7 @@ static inline unsigned fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *ro
         if (way >= 0) {
             a->count++;
         } else {
-            way = (int)(a->plru16 ? vmsi_assoc_plru_victim(a, state)
-                                  : a->policy->victim(state, a->ways, a->rng));
+            way = (int)vmsi_assoc_victim(a, set);
             assert((unsigned)way < a->ways);
             *evicted = true;
             if (victim)
@@ -110,10 +122,7 @@ static inline unsigned fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *ro
         }
     }
     row[way] = n;
-    if (a->plru16)
-        vmsi_assoc_plru_touch(a, state, (unsigned)way);
-    else
-        a->policy->touch(state, a->ways, (unsigned)way, hit);
+    vmsi_assoc_touch_as(a, set, (unsigned)way, hit);
     return (unsigned)way;
 }
 
