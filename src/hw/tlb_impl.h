@@ -86,7 +86,20 @@ struct vms_tlb {
      */
     uint64_t memo_key[3][VMSI_TLB_MEMO];
     vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
+    /*
+     * The last probe's miss: no entry answers a lookup of (miss_ctx, the 4 KiB page
+     * miss_vpn) at any size, while miss_vpn != VMSI_TLB_NO_MISS. Set by a probe that
+     * misses, cleared by every fill (the only operation that adds entries: flushes only
+     * remove some, set_dirty changes a data word). A fill of that page that is not
+     * global then has nothing to supersede, and a flush_va of it in that context drops
+     * nothing unless an entry may be a splinter (tlb.c: fill_fresh, flush_va).
+     */
+    uint64_t miss_vpn;
+    vms_ctx miss_ctx;
+    bool splintered; /* some entry may be cached smaller than its page (sticky; recount) */
 };
+
+#define VMSI_TLB_NO_MISS UINT64_MAX
 
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
  * policy state other than by a memo hit, calls this) and the batch's keys. */
