@@ -332,6 +332,15 @@ vms_status vms_nested_create(const vms_allocator *a, vms_bus *host_bus, const vm
                              const vms_nested_config *cfg, vms_nested **out, vms_err *err);
 void vms_nested_destroy(vms_nested *n);
 
+/*
+ * Put m in n's VM: the two-stage MMUs of one VM's vCPUs (an Arm VM's share its VMID).
+ * A broadcast TLB invalidation the guest issues (TLBI … IS, which the architecture
+ * scopes to the issuer's VMID on every core of the Inner Shareable domain) then drops
+ * the guest walk-cache entries of every vCPU of the VM, loaded on a core or not, and
+ * of no other VM. Destroying a vCPU's MMU takes it out again.
+ */
+void vms_nested_link(vms_nested *n, vms_nested *m);
+
 /* Load another second stage (VMRUN with a new nCR3, VM entry with a new EPTP). Drops
  * nothing cached: INVEPT / a TLB flush does. */
 void vms_nested_set_s2(vms_nested *n, const vms_s2_regs *s2);

@@ -76,6 +76,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->thp_max_ptes_shared = 256;
     cfg->thp_defrag = VMS_THP_DEFRAG_MADVISE;
     cfg->kcompactd_core = -1;
+    cfg->default_hugepagesz = VMS_PG_2M;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -172,6 +173,13 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
     return c;
 }
 
+uint64_t vmsi_core_clock(vms_kernel *k, unsigned core)
+{
+    if (k->on_plat && k->plat.cycles)
+        return k->plat.cycles(k->plat.ud, core);
+    return vms_core_cycles(vmsi_core(k, core));
+}
+
 /* Charge kernel work to a core's clock and to the kernel's total. */
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
@@ -204,7 +212,13 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
         return vmsi_err(err, st, "order-%u block: %s", order,
                         st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
                                                : "out of host memory");
-    vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
+    /* On a platform (a VM) the zeroing can fail (the host cannot back the frame): the
+     * frame must not be handed out with an earlier owner's bytes. */
+    if (vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order)) != VMS_OK) {
+        vms_frames_free(k->fr, *pfn, order, NULL);
+        return vmsi_err(err, VMS_ERR_NOMEM, "order-%u block: the platform could not zero it",
+                        order);
+    }
     if (flags)
         vms_frames_set_flags(k->fr, *pfn, flags, 0);
     return VMS_OK;
@@ -413,10 +427,12 @@ vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
                         "kernel platform: a bus, 1 … %u CPUs, a core and a frame hook, and RAM "
                         "a non-zero multiple of 4 KiB expected",
                         VMS_MAX_CORES);
-    if (strcmp(vms_machine_format(m)->arch, "x86_64") != 0 || mc->design != VMS_DESIGN_RADIX ||
-        mc->mmu.swtlb.on)
+    const char *arch = vms_machine_format(m)->arch;
+    if ((strcmp(arch, "x86_64") != 0 && strcmp(arch, "aarch64") != 0) ||
+        mc->design != VMS_DESIGN_RADIX || mc->mmu.swtlb.on)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "kernel platform: the x86-64 radix design only (the machine is %s)",
+                        "kernel platform: the x86-64 or AArch64 radix design only (the machine "
+                        "is %s)",
                         vms_machine_format(m)->title);
     return kernel_create(m, p, cfg, out, err);
 }
@@ -447,6 +463,9 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
             "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
             "split|copy, 0 … 511",
             (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
+    if (cfg->default_hugepagesz != VMS_PG_2M && cfg->default_hugepagesz != VMS_PG_1G)
+        return vmsi_err(err, VMS_ERR_INVAL, "default_hugepagesz %d: expected 2M or 1G",
+                        (int)cfg->default_hugepagesz);
     if (cfg->kcompactd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kcompactd.core %d: the machine has %u cores",
                         cfg->kcompactd_core, vms_machine_ncores(m));

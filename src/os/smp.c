@@ -79,7 +79,7 @@ static bool has_pcid(const vms_kernel *k, const vmsi_mm *mm)
 
 static uint64_t clock_of(vms_kernel *k, unsigned core)
 {
-    return core == VMSI_NO_CORE ? 0 : vms_core_cycles(vmsi_core(k, core));
+    return core == VMSI_NO_CORE ? 0 : vmsi_core_clock(k, core);
 }
 
 /* Invalidate [start, end) of mm on one core, as that core itself would. */

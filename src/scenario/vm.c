@@ -2,10 +2,11 @@
  * vm.c — virtual machines in a scenario (docs/SCENARIO.md, "Virtual machines"; issue 10):
  *
  *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N]
- *                  [host-levels 4|5] [nested-tlb N] [shadow]
- *   vm NAME spawn PROC [core N]     a process of the guest: write/read/fetch/touch/exit PROC
- *                                   then run inside the VM
- *   vm NAME show ept|npt|exits      the second-stage tables (every leaf GPA -> HPA with its
+ *                  [host-levels 3|4|5] [nested-tlb N] [shadow] [guest kernel|pager]
+ *                  [vcpus N]
+ *   vm NAME spawn PROC [core N]     a process of the guest: later commands on PROC run
+ *                                   inside the VM
+ *   vm NAME show ept|npt|s2|exits   the second-stage tables (every leaf GPA -> HPA with its
  *                                   bits), or the VM's exits and walk counters
  *
  * A VM is virt.h's vms_vm on the scenario's machine. The hypervisor reserves the VM's
@@ -14,10 +15,12 @@
  * the host memory guest pages are backed with, lazily, on second-stage violations (VM
  * exits). Each command on a guest process enters the VM on its core, runs, and leaves.
  *
- * What runs inside is a guest kernel behind scn_guest (below). The one there is now is
- * virt.h's minimal demand pager: one address space, a zeroed guest frame for each page
- * first touched, so a VM runs one guest process and only the access commands. The kernel
- * model as the guest kernel (another scn_guest) is the next step (issue 10 item 1).
+ * What runs inside is, by default, the kernel model itself as the guest kernel (virt.h
+ * vms_guest: x86-64 over EPT or NPT, AArch64 over Arm Stage 2 on an arch=aarch64
+ * machine), on which every ordinary command on a guest process runs; or, with `guest
+ * pager` (and always under shadow paging), virt.h's minimal demand pager behind
+ * scn_guest (below): one address space, a zeroed guest frame for each page first
+ * touched, so a VM runs one guest process and only the access commands.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -231,8 +234,10 @@ static vms_config_vm settings(const scn_vmctx *x)
 #define GUEST_TABLES (UINT64_C(4) << 20) /* vms_guest's second-stage tables */
 
 /* vm create for the kernel model as the guest kernel (virt.h vms_guest): it reserves its
- * host memory from the host kernel itself; vCPU i runs on host core i. */
-static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_config_vm *d)
+ * host memory from the host kernel itself; vCPU i runs on host core i. On an aarch64
+ * machine (arm) the guest kernel is AArch64 over Arm Stage 2, one VMID for all its vCPUs;
+ * on x86-64 EPT or NPT, a VPID per vCPU. */
+static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_config_vm *d, bool arm)
 {
     const scn_cmd *c = x->c;
     vm1 *v = &s->v[c->vm];
@@ -249,7 +254,7 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
                           name, d->host_mem >> 20, top);
         return VMS_OK;
     }
-    v->kind = d->s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT;
+    v->kind = arm ? VMS_S2_ARM : d->s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT;
     v->gpwc = d->guest_pwc;
     vms_config_vm_tlb(d, &v->ntlb);
     vms_guest_config gc = {.kind = v->kind,
@@ -283,13 +288,13 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
     vms_strbuf_printf(x->line,
                       "vm create %s: %s with %s host pages%s; guest memory %" PRIu64
                       "M; host memory 0x%" PRIx64 "-0x%" PRIx64 " reserved (tables from 0x%" PRIx64
-                      ", backing from 0x%" PRIx64 "); %u vCPU%s (VPID %u%s); guest kernel: the "
-                      "kernel model\n",
+                      ", backing from 0x%" PRIx64 "); %u vCPU%s (%s %u%s); guest kernel: the "
+                      "kernel model%s\n",
                       name, kind_names[v->kind], hpage_names[d->host_page % 3],
                       v->ntlb.nparts ? ", a nested TLB" : "", d->mem >> 20, base, top, base,
-                      host_at, nvcpus, nvcpus == 1 ? "" : "s", s->next_vpid,
-                      nvcpus == 1 ? "" : " upward");
-    s->next_vpid += nvcpus;
+                      host_at, nvcpus, nvcpus == 1 ? "" : "s", arm ? "VMID" : "VPID", s->next_vpid,
+                      nvcpus == 1 || arm ? "" : " upward", arm ? " (AArch64)" : "");
+    s->next_vpid += arm ? 1 : nvcpus;
     return VMS_OK;
 }
 
@@ -315,17 +320,17 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
                               : "s2 arm needs an aarch64 machine (set arch=aarch64)");
         return VMS_OK;
     }
-    /* the guest kernel: the kernel model unless the line or the VM's kind says pager */
-    unsigned guest = c->vmo.guest ? c->vmo.guest : arm || d.shadow ? 1u : 2u;
-    if (guest == 2 && (arm || d.shadow)) {
+    /* the guest kernel: the kernel model unless the line or shadow paging says pager */
+    unsigned guest = c->vmo.guest ? c->vmo.guest : d.shadow ? 1u : 2u;
+    if (guest == 2 && d.shadow) {
         vms_strbuf_printf(x->err,
-                          "vm create %s: the kernel model as guest kernel runs on x86-64 over "
-                          "EPT or NPT (%s: give `guest pager`)",
-                          name, arm ? "an Arm VM" : "shadow paging");
+                          "vm create %s: the kernel model as guest kernel runs over EPT, NPT "
+                          "or Arm Stage 2 (shadow paging: give `guest pager`)",
+                          name);
         return VMS_OK;
     }
     if (guest == 2)
-        return vm_create_kernel(s, x, &d);
+        return vm_create_kernel(s, x, &d, arm);
     uint64_t page = vms_pgsize_bytes((vms_pgsize)d.host_page);
     uint64_t align = page > (UINT64_C(2) << 20) ? page : UINT64_C(2) << 20;
     uint64_t tables = d.shadow ? SHADOW_TABLES : TABLES_MIN;
@@ -507,11 +512,12 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
         for (unsigned i = 0; i < v->nvcpus; i++) {
             const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(v->kg, i));
             vms_strbuf_printf(sb,
-                              "  vCPU %u (VPID %u, host core %u): 2D walks %" PRIu64 ": %" PRIu64
+                              "  vCPU %u (%s %u, host core %u): 2D walks %" PRIu64 ": %" PRIu64
                               " guest and %" PRIu64 " second-stage references, nested TLB %" PRIu64
                               " hits of %" PRIu64 "\n",
-                              i, vms_guest_vpid(v->kg, i), vms_guest_vcpu_core(v->kg, i), ns->walks,
-                              ns->guest_refs, ns->s2_refs, ns->s2_tlb_hits, ns->s2_tlb_lookups);
+                              i, v->kind == VMS_S2_ARM ? "VMID" : "VPID", vms_guest_vpid(v->kg, i),
+                              vms_guest_vcpu_core(v->kg, i), ns->walks, ns->guest_refs, ns->s2_refs,
+                              ns->s2_tlb_hits, ns->s2_tlb_lookups);
         }
         return;
     }
