@@ -484,9 +484,9 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
     vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
     _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
     /* The keys of each kind's L1 TLB (none without one: this never matches). */
-    static const uint64_t nokeys[VMSI_TLB_MEMO] = {VMSI_MEMO_NOKEY, VMSI_MEMO_NOKEY,
-                                                   VMSI_MEMO_NOKEY, VMSI_MEMO_NOKEY};
-    _Static_assert(VMSI_TLB_MEMO == 4, "nokeys");
+    uint64_t nokeys[VMSI_TLB_MEMO];
+    for (unsigned k = 0; k < VMSI_TLB_MEMO; k++)
+        nokeys[k] = VMSI_MEMO_NOKEY;
     const uint64_t *const keys[3] = {l1[0] ? l1[0]->memo_key[0] : nokeys,
                                      l1[1] ? l1[1]->memo_key[1] : nokeys,
                                      l1[2] ? l1[2]->memo_key[2] : nokeys};
@@ -495,8 +495,10 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
     if (memo) {
         memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
-            if (l1[k])
+            if (l1[k] && l1[k]->memo_keyed) {
                 memset(l1[k]->memo_key, 0xff, sizeof l1[k]->memo_key);
+                l1[k]->memo_keyed = false;
+            }
     }
     for (i = 0; i < n; i++) {
         uint64_t va = refs[i].va, len = refs[i].len;
@@ -525,8 +527,10 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
             }
             unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
             if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_FRESH) &&
-                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
+                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT) {
                 t->memo_key[kind][mi] = va >> VMS_PAGE_SHIFT;
+                t->memo_keyed = true;
+            }
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
             if (ms && !x.pcd)

@@ -22,7 +22,7 @@
 _Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
 
 /* Memo slots per TLB (a power of two). */
-#define VMSI_TLB_MEMO 4
+#define VMSI_TLB_MEMO 8
 
 /* memo_flags: the slot is valid; its way had the latest touch of its set (fresh). */
 #define VMSI_MEMO_VALID 0x80u
@@ -72,6 +72,10 @@ struct vms_tlb {
     bool memo_want;  /* vms_tlb_set_memo's setting */
     /* Per slot: VMSI_MEMO_VALID, VMSI_MEMO_FRESH. One byte a slot, side by side. */
     uint8_t memo_flags[VMSI_TLB_MEMO];
+    /* Per slot: where its set is, part << 24 | set, side by side for the stale test (valid
+     * only while the slot is; sets are at most VMS_TLB_MAX_ENTRIES = 2^20). */
+    _Static_assert(VMS_TLB_MAX_ENTRIES <= 1u << 24, "memo_sid");
+    uint32_t memo_sid[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
     /*
      * The host index of the replay batch (mmu.c), QEMU's and TinyEMU's softmmu TLB in
@@ -85,6 +89,7 @@ struct vms_tlb {
      * stale, and every memo clear, clear its keys.
      */
     uint64_t memo_key[3][VMSI_TLB_MEMO];
+    bool memo_keyed;  /* some key may be set (else clears leave the keys alone) */
     vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
     /*
      * The last probe's miss: no entry answers a lookup of (miss_ctx, the 4 KiB page
@@ -106,24 +111,27 @@ struct vms_tlb {
 static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 {
     memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
-    memset(tlb->memo_key, 0xff, sizeof tlb->memo_key);
+    if (tlb->memo_keyed) {
+        memset(tlb->memo_key, 0xff, sizeof tlb->memo_key);
+        tlb->memo_keyed = false;
+    }
 }
 
 /* Clear slot i's keys (it is made again, or no longer fresh). */
 static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
 {
-    for (unsigned k = 0; k < 3; k++)
-        tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
+    if (tlb->memo_keyed)
+        for (unsigned k = 0; k < 3; k++)
+            tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
 }
 
 /* Slot i's way was just touched (a memo hit or the probe that made it): i is fresh, and
  * every other slot of the same set is stale. */
 static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
 {
-    const vmsi_tlb_memo *m = &tlb->memo[i];
+    uint32_t sid = tlb->memo_sid[i];
     for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
-        if (j != i && (tlb->memo_flags[j] & VMSI_MEMO_FRESH) && tlb->memo[j].set == m->set &&
-            tlb->memo[j].part == m->part) {
+        if (j != i && tlb->memo_sid[j] == sid) { /* (an invalid slot is stale already) */
             tlb->memo_flags[j] &= (uint8_t)~VMSI_MEMO_FRESH;
             vmsi_tlb_memo_unkey(tlb, j);
         }
@@ -133,6 +141,7 @@ static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
 /* Slot i was just made (tlb.c: the probe's hit, which touched its way). */
 static inline void vmsi_tlb_memo_made(vms_tlb *tlb, unsigned i)
 {
+    tlb->memo_sid[i] = (uint32_t)tlb->memo[i].part << 24 | tlb->memo[i].set;
     tlb->memo_flags[i] = VMSI_MEMO_VALID;
     vmsi_tlb_memo_unkey(tlb, i);
     vmsi_tlb_memo_fresh(tlb, i);

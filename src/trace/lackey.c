@@ -103,7 +103,8 @@ static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
 /*
  * vms_trace_read_refs for lackey: lines "I  ADDR,SIZE", " L ADDR,SIZE" and " S ADDR,SIZE"
  * (1..16 hex digits, 1..10 decimal digits of a size 1..2^32-1, then "\n" or "\r\n") are
- * parsed straight from the window. Anything else — a modify, a Valgrind message, a
+ * parsed straight from the window (the address without a branch per digit:
+ * vmsi_swar_hex16). Anything else — a modify, a Valgrind message, a
  * comment, a malformed line, a last line without its newline — stops the run before it,
  * for lackey_next to parse (and report) as always.
  */
@@ -139,13 +140,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
                 more = false;
                 break;
             }
-            uint64_t va = 0, size = 0;
-            unsigned i = 0, j = 0;
-            int d;
-            while (i < 16 && (d = vmsi_hex_digit[s[i]]) >= 0) {
-                va = va << 4 | (uint64_t)d;
-                i++;
-            }
+            uint64_t size = 0;
+            unsigned i, j = 0;
+            uint64_t va = vmsi_swar_hex16(s, &i); /* s[0, 16) are in the window */
             s += i;
             if (i == 0 || *s++ != ',') {
                 more = false;
