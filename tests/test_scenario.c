@@ -825,7 +825,7 @@ static void test_command_table(void)
         CHECK(st == VMS_OK || !strstr(err.msg, "unknown command"));
         vms_scenario_destroy(sc);
     }
-    CHECK_EQ(n, 35); /* spawn … kwrite, khugepaged, compact, sysctl, vm */
+    CHECK_EQ(n, 38); /* spawn … kwrite, khugepaged, compact, sysctl, mount, truncate, unlink, vm */
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 

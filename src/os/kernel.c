@@ -76,6 +76,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->thp_max_ptes_shared = 256;
     cfg->thp_defrag = VMS_THP_DEFRAG_MADVISE;
     cfg->kcompactd_core = -1;
+    cfg->default_hugepagesz = VMS_PG_2M;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -462,6 +463,9 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
             "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
             "split|copy, 0 … 511",
             (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
+    if (cfg->default_hugepagesz != VMS_PG_2M && cfg->default_hugepagesz != VMS_PG_1G)
+        return vmsi_err(err, VMS_ERR_INVAL, "default_hugepagesz %d: expected 2M or 1G",
+                        (int)cfg->default_hugepagesz);
     if (cfg->kcompactd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kcompactd.core %d: the machine has %u cores",
                         cfg->kcompactd_core, vms_machine_ncores(m));

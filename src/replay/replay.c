@@ -43,6 +43,7 @@
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
 #include "vmsim/swap.h"
+#include "replay/batch.h"
 #include "replay/oracle.h"
 
 /* Accesses buffered before running them as one batch (64 KiB of vms_ref). */
@@ -510,7 +511,7 @@ static vms_status run_fast(vms_replay *r, vms_err *err)
         size_t done;
         vms_access_info info;
         vms_status st =
-            vms_proc_access_batch(r->k, r->cur, r->buf + i, r->nbuf - i, &done, &info, err);
+            vmsi_proc_access_refs(r->k, r->cur, r->buf + i, r->nbuf - i, &done, &info, err);
         i += done;
         if (st != VMS_OK)
             return st;
@@ -551,6 +552,9 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 static vms_status push(vms_replay *r, vms_task *t, uint32_t tid, uint64_t va, uint32_t len,
                        vms_access_kind kind, vms_err *err)
 {
+    if (len == 0 || kind > VMS_ACC_EXEC) /* (the buffer holds valid references only) */
+        return vmsi_err(err, VMS_ERR_INVAL, "replay: access of %s",
+                        len ? "an unknown kind" : "zero length");
     if (r->cur != t || r->nbuf == BATCH) {
         vms_status st = vms_replay_flush(r, err);
         if (st != VMS_OK)
@@ -905,19 +909,14 @@ static size_t run_refs(vms_replay *r, vms_trace_reader *rd, uint64_t limit)
         room = limit - refs;
     if (r->next_tick - 1 - refs < room) /* the reference reaching next_tick ticks */
         room = r->next_tick - 1 - refs;
-    vms_ref *b = r->buf + r->nbuf;
-    size_t n = vms_trace_read_refs(rd, r->cur_tid, b, (size_t)room);
-    uint64_t bytes = 0, by[3] = {0, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        bytes += b[i].len;
-        by[b[i].kind]++;
-    }
+    vmsi_ref_sums sum = {0, {0, 0, 0}};
+    size_t n = vmsi_trace_read_refs_sum(rd, r->cur_tid, r->buf + r->nbuf, (size_t)room, &sum);
     r->nbuf += n;
     r->st.events += n;
     r->st.references += n;
-    r->st.bytes += bytes;
+    r->st.bytes += sum.bytes;
     for (unsigned k = 0; k < 3; k++)
-        r->st.by_kind[k] += by[k];
+        r->st.by_kind[k] += sum.by_kind[k];
     return n;
 }
 

@@ -455,6 +455,8 @@ static vms_status mmap_object(runner *r, vms_file **f, vms_err *err)
     const char *arg = r->sc->strs[c->path];
     if (c->shm)
         return vms_shm_open(r->k, arg, c->len, f, err);
+    if (vms_hugetlbfs_is(r->k, arg)) /* a simulated file: open(O_CREAT|O_RDWR) */
+        return vms_hugetlbfs_open(r->k, arg, true, f, err);
     char path[2048];
     if (arg[0] == '/')
         snprintf(path, sizeof path, "%s", arg);
@@ -857,6 +859,9 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
         break;
     case SHOW_BUDDYINFO:
         st = vms_frames_buddyinfo(vms_kernel_frames(r->k), sb);
+        break;
+    case SHOW_HUGEPAGES:
+        st = vms_kernel_hugepages_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -1689,21 +1694,60 @@ vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
     return VMS_OK;
 }
 
+/* mount hugetlbfs PATH [pagesize=…], truncate PATH LEN, unlink PATH: simulated files
+ * only, never the host's (docs/HUGEPAGES.md "hugetlbfs files"). */
+vms_status vmsi_scn_run_hugetlbfs(runner *r, vms_task *t)
+{
+    (void)t;
+    const scn_cmd *c = r->c;
+    const char *path = r->sc->strs[c->path];
+    vms_err err = {0};
+    vms_status st;
+    if (c->op == OP_MOUNT) {
+        vms_pgsize size = c->dir == 1 ? VMS_PG_2M : c->dir == 2 ? VMS_PG_1G : VMS_PG_4K;
+        st = vms_hugetlbfs_mount(r->k, path, size, &err);
+        say(r, "mount hugetlbfs %s pagesize=%s", path,
+            vms_pgsize_name(size == VMS_PG_4K ? vms_kernel_default_hugepagesz(r->k) : size));
+    } else if (c->op == OP_TRUNCATE) {
+        say(r, "truncate %s ", path);
+        say_len(r, c->len);
+        st = vms_sys_truncate(r->k, path, c->len, &err);
+    } else {
+        say(r, "unlink %s", path);
+        st = vms_sys_unlink(r->k, path, &err);
+    }
+    if (st == VMS_ERR_NOMEM && !err.msg[0])
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
 /* khugepaged [RUNS]: the daemon's scan now, as often as asked, and what it did;
  * compact: compact_memory, and the pages it moved. */
 vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
 {
     (void)t;
     const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
-    if (r->c->op == OP_SYSCTL && r->c->dir < 2) {
+    if (r->c->op == OP_SYSCTL && r->c->dir != 2) {
+        /* dir: 0/1 /proc/sys/vm (the default pool), 3 … 6 the sysfs files of the 2 MiB
+         * and 1 GiB pools (parse.c sysctl_keys). */
+        unsigned d = r->c->dir;
+        vms_pgsize size = d < 2   ? vms_kernel_default_hugepagesz(r->k)
+                          : d < 5 ? VMS_PG_2M
+                                  : VMS_PG_1G;
+        bool nr = d == 0 || d == 3 || d == 5;
         uint64_t total = 0;
-        if (r->c->dir == 0)
-            vms_kernel_set_hugepages(r->k, VMS_PG_2M, r->c->count, &total);
+        if (nr)
+            vms_kernel_set_hugepages(r->k, size, r->c->count, &total);
         else
-            vms_kernel_set_overcommit_hugepages(r->k, r->c->count);
-        say(r, "sysctl vm.%s=%" PRIu64, r->c->dir ? "nr_overcommit_hugepages" : "nr_hugepages",
-            r->c->count);
-        if (r->c->dir == 0)
+            vms_kernel_set_overcommit_hugepages_size(r->k, size, r->c->count);
+        if (d < 2)
+            say(r, "sysctl vm.%s=%" PRIu64, nr ? "nr_hugepages" : "nr_overcommit_hugepages",
+                r->c->count);
+        else
+            say(r, "sysctl hugepages-%skB/%s=%" PRIu64, size == VMS_PG_1G ? "1048576" : "2048",
+                nr ? "nr_hugepages" : "nr_overcommit_hugepages", r->c->count);
+        if (nr)
             say(r, " -> %" PRIu64 " persistent huge page%s", total, total == 1 ? "" : "s");
         say(r, "\n");
         flush(r, false);

@@ -54,7 +54,10 @@ typedef enum scn_op {
     OP_COMPACT,
     /* sysctl vm.KEY=VALUE: nr_hugepages, nr_overcommit_hugepages, compact_memory */
     OP_SYSCTL,
-    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    OP_VM,    /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    OP_MOUNT, /* mount hugetlbfs PATH [pagesize=2M|1G] */
+    OP_TRUNCATE, /* truncate PATH LEN (a hugetlbfs file) */
+    OP_UNLINK,   /* unlink PATH (a hugetlbfs file) */
 } scn_op;
 
 typedef enum scn_expect {
@@ -81,6 +84,7 @@ typedef enum scn_show {
     SHOW_SCHED,
     SHOW_KHUGEPAGED,
     SHOW_BUDDYINFO,
+    SHOW_HUGEPAGES,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -201,6 +205,7 @@ vms_status vmsi_scn_parse_pkey(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_kaccess(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_daemon(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_vm(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_hugetlbfs(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 
 /* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
  * system call or expectation is narrated and counted, not returned. */
@@ -222,6 +227,7 @@ vms_status vmsi_scn_run_pkey(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_kaccess(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_daemon(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_vm(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_hugetlbfs(scn_runner *r, vms_task *t);
 
 /*
  * Virtual machines in a scenario (vm.c). run.c keeps one scn_vms per run and hands each

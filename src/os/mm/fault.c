@@ -157,7 +157,11 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
     uint64_t pfn;
     if (f)
         vms_frames_get(k->fr, old); /* held across the allocation (reclaim skips it) */
-    vms_status st = alloc_anon(c, &pfn);
+    /* A private copy of a hugetlbfs file's page is the first page of this VMA's own there:
+     * the VMA that made the mapping pays with its reservation (hugetlb_wp). */
+    const vmsi_rmap *rec = pool ? vmsi_rmap_of(k, old) : NULL;
+    vms_status st =
+        alloc_anon_pool(c, &pfn, rec && rec->file && !(c->vma->flags & VMSI_VM_NORESERVE));
     if (st == VMS_OK && f) {
         for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
             st = vmsi_ram_copy_frame(k, pfn + i, old + i);
@@ -292,6 +296,47 @@ static vmsi_fault_ret do_shared_fault(fault_ctx *c)
     return from_status(st);
 }
 
+/*
+ * hugetlb_no_page for a VMA of a hugetlbfs file (hugetlb.c keeps the file's pages and
+ * reservations). Beyond the file's size: SIGBUS. A shared mapping maps the file's page,
+ * allocating it when absent (with the index's reservation if it has one, else an
+ * unreserved or surplus page, else SIGBUS) and adding it to the file. A private mapping
+ * maps a cached page read-only, copying it at once for a write (hugetlb_wp), and takes a
+ * page of its own where the file has none (never added to the file).
+ */
+static vmsi_fault_ret hugetlb_file_fault(fault_ctx *c)
+{
+    vms_kernel *k = c->k;
+    vms_file *f = c->vma->file;
+    uint64_t off = (c->vma->pgoff << VMS_PAGE_SHIFT) + (c->va - c->vma->start);
+    uint64_t idx = off / vms_pgsize_bytes(c->size);
+    bool shared = c->vma->flags & VMSI_VM_SHARED;
+    if (off >= f->size)
+        return VMSI_FAULT_BUS;
+    uint64_t pfn = vmsi_hugetlbfs_find(f, idx);
+    if (!pfn && !shared)
+        return do_anonymous_page(c);
+    if (!pfn) {
+        pfn = vmsi_hugetlb_alloc(k, c->size, vmsi_hugetlbfs_reserved(f, idx));
+        if (!pfn) {
+            k->st.hugetlb_sigbus++;
+            return VMSI_FAULT_BUS;
+        }
+        vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.zero_page * npages_of(c->size));
+        if (vmsi_hugetlbfs_add(k, f, idx, pfn) != VMS_OK) {
+            vmsi_page_put(k, pfn);
+            return VMSI_FAULT_NOMEM;
+        }
+        k->st.thp_fault_alloc++; /* "huge page" in the fault's breakdown, as MAP_HUGETLB's */
+        return map_new(c, pfn, mk_pte(c, pfn, true));
+    }
+    c->pte = mk_pte(c, pfn, shared);
+    vms_status st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, c->pte);
+    if (st != VMS_OK || shared || !c->write)
+        return from_status(st);
+    return do_wp_page(c); /* a private write: the copy, in the same fault */
+}
+
 static vmsi_fault_ret do_fault(fault_ctx *c)
 {
     if (vma_index(c->vma, c->va) >= c->vma->file->npages)
@@ -375,6 +420,8 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
         }
         if (c->vma->flags & VMSI_VM_ANON)
             return do_anonymous_page(c);
+        if (c->size != VMS_PG_4K) /* a huge VMA with an object: a hugetlbfs file */
+            return hugetlb_file_fault(c);
         return do_fault(c);
     }
     if (c->write && !vmsi_pte_write(c->k, c->pte)) {

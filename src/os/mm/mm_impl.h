@@ -214,7 +214,25 @@ uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
 bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
 /* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
 void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
-/* Huge leaves mapped in [start, end) of mm. */
+/* Huge leaves mapped in [start, end) of mm that hold a reservation of their VMA: pages of
+ * their own, not a hugetlbfs file's cached pages. */
 uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* hugetlbfs files (hugetlb.c "hugetlbfs"): a new unnamed file of len bytes (the object
+ * behind MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB); the cached page at a huge-page index (0:
+ * none); whether an index holds a reservation (reserved, not instantiated); a new page
+ * into the cache (its reference and record; VMS_ERR_NOMEM: nothing changed); the last
+ * reference went (free the pages, give back the reservations). */
+vms_status vmsi_hugetlbfs_new(vms_kernel *k, vms_pgsize size, uint64_t len, vms_file **out,
+                              vms_err *err);
+uint64_t vmsi_hugetlbfs_find(const vms_file *f, uint64_t index);
+bool vmsi_hugetlbfs_reserved(const vms_file *f, uint64_t index);
+vms_status vmsi_hugetlbfs_add(vms_kernel *k, vms_file *f, uint64_t index, uint64_t pfn);
+void vmsi_hugetlbfs_evict(vms_kernel *k, vms_file *f);
+/* A shared mapping of huge-page indices [first, first + n) of f: reserve the pool pages
+ * the file's resv_map lacks (ENOMEM: VMS_ERR_NOTFOUND, nothing reserved); then _done
+ * keeps them (the mapping was made) or gives them back. */
+vms_status vmsi_hugetlbfs_reserve(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n,
+                                  vms_err *err);
+void vmsi_hugetlbfs_reserve_done(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n, bool keep);
 
 #endif

@@ -65,7 +65,7 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
     size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
     if (r->n == UINT32_MAX ||
         !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + 1, sizeof *r->e, 2)) {
-        if (r->n == 0 && !r->file) {
+        if (r->n == 0 && !r->file && !r->swapcache) { /* a swap-cache record stays */
             vmsi_free(k->a, r, sizeof *r);
             f->owner = 0;
         }
@@ -304,6 +304,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
     cache_ref += (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's (hugetlb.c) */
+    cache_ref += (f->flags & VMSI_FRAME_HUGETLB) && r && r->file ? 1u : 0u; /* hugetlbfs's */
     /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
     if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
