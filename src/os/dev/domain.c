@@ -8,7 +8,7 @@
 
 bool vms_dma_translated(const vms_dma_dev *d)
 {
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     return io && vms_iommu_enabled(io) && d->mode == VMS_DMA_TRANSLATE;
 }
 
@@ -16,7 +16,7 @@ bool vms_dma_translated(const vms_dma_dev *d)
 vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
 {
     vms_kernel *k = d->k;
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     if (!io)
         return VMS_OK;
     vms_iommu_context ctx = {VMS_IOMMU_PASSTHROUGH, 0, 0, 0};
@@ -45,7 +45,7 @@ vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
 
 void vmsi_dma_dom_fini(vms_dma_dev *d)
 {
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     if (io)
         vms_iommu_set_context(io, vms_dev_bdf(d->dev), NULL, NULL);
     if (d->pt.root) {
