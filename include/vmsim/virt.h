@@ -751,6 +751,8 @@ const vms_pt *vms_guest_s2_pt(const vms_guest *g);
 vms_nested *vms_guest_nested(vms_guest *g, unsigned vcpu);
 unsigned vms_guest_vcpu_core(const vms_guest *g, unsigned vcpu);
 uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu);
+/* vCPU vcpu's registers now: its host core's while it runs there, else the saved ones. */
+const vms_regs *vms_guest_vcpu_regs(const vms_guest *g, unsigned vcpu);
 /* The host-physical address of gpa now (false: not backed, or swapped out). */
 bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa);
 

@@ -666,6 +666,13 @@ uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu)
     return g->v[vcpu].vpid;
 }
 
+const vms_regs *vms_guest_vcpu_regs(const vms_guest *g, unsigned vcpu)
+{
+    const vcpu_state *v = &g->v[vcpu];
+    vms_core *c = vms_machine_core(g->m, v->host);
+    return vms_core_vm_save_area(c) == &v->regs ? vms_core_regs(c) : &v->regs;
+}
+
 bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
 {
     uint64_t gpfn = gpa >> VMS_PAGE_SHIFT;

@@ -73,3 +73,27 @@ bool vmsi_iova_alloc(const vms_dma_dev *d, uint64_t npages, uint64_t *iova, size
     *pos = i;
     return true;
 }
+
+vms_status vms_dma_domain_alloc(vms_kernel *k, vms_iommu *io, uint16_t *did, vms_err *err)
+{
+    if (!vmsi_dma_state(k))
+        return vmsi_err(err, VMS_ERR_NOMEM, "dma: out of host memory");
+    vmsi_dma *D = k->dma;
+    if (D->io && D->io != io)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED, "dma: the kernel drives another IOMMU");
+    unsigned id = 1;
+    while (id <= VMS_IOMMU_MAX_DID && D->did_used[id])
+        id++;
+    if (id > VMS_IOMMU_MAX_DID)
+        return vmsi_err(err, VMS_ERR_NOTFOUND, "dma: no free IOMMU domain id");
+    D->io = io;
+    D->did_used[id] = 1;
+    *did = (uint16_t)id;
+    return VMS_OK;
+}
+
+void vms_dma_domain_free(vms_kernel *k, uint16_t did)
+{
+    if (k->dma && did)
+        k->dma->did_used[did] = 0;
+}
