@@ -247,6 +247,10 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
  *    physical frame pfn through frame(ud, pfn, use, &host_pfn): the frame of the
  *    machine's RAM that holds them now (a hypervisor backs, or swaps in, the page first;
  *    use says why the kernel touches it). VMS_OK or a failure status.
+ * A kernel on a platform drives no IOMMU (no virtual IOMMU is modelled): its devices
+ * are ones the hypervisor assigned to the VM, whose DMA addresses are guest-physical
+ * (the host's IOMMU translates them, virt.h vms_guest_assign_device), and their
+ * interrupts reach its handlers through irq_handler.
  * Everything else (cost model, page-table format, allocator) is the machine's. On bare
  * metal (vms_kernel_create) none of this is used and nothing changes.
  */
@@ -257,6 +261,7 @@ typedef enum vms_kmem_use {
     VMS_KMEM_IO_READ,   /* it reads the frame to write it to a device (swap-out, writeback) */
 } vms_kmem_use;
 
+struct vms_dev; /* dev.h */
 typedef struct vms_kernel_platform {
     vms_bus *bus;
     uint64_t ram_bytes;
@@ -268,6 +273,12 @@ typedef struct vms_kernel_platform {
      * kernel reads the time of every CPU (its scheduler, khugepaged's timer, shootdown
      * waits); a hypervisor answers from the vCPU's host core, no VM entry needed. */
     uint64_t (*cycles)(void *ud, unsigned cpu);
+    /* Optional (NULL: the kernel hooks the device itself, vms_dev_set_irq_hook): the
+     * kernel's handler for dev's interrupts (fn NULL: none). A hypervisor takes the
+     * device's interrupts and delivers them into the guest, which then runs fn. */
+    void (*irq_handler)(void *ud, struct vms_dev *dev,
+                        void (*fn)(void *fn_ud, struct vms_dev *dev, unsigned cpu, uint8_t vector),
+                        void *fn_ud);
 } vms_kernel_platform;
 
 /* Boot a kernel as vms_kernel_create does, on platform p (copied; ud borrowed) over

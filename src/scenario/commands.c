@@ -41,8 +41,8 @@ const scn_def vmsi_scn_commands[] = {
     {"set", OP_SET, P(set_echo), R(set), "set KEY=VALUE", false},
     {"iommu", OP_IOMMU, P(iommu), R(iommu), "iommu on|off", false},
     {"device", OP_DEVICE, P(device), R(device),
-     "device nic|raw NAME [iommu|passthrough|noiommu] | device blk NAME FILE "
-     "[iommu|passthrough|noiommu] [writable]",
+     "device nic|raw NAME [iommu|passthrough|noiommu|vm VM [posted]] | device blk NAME FILE "
+     "[iommu|passthrough|noiommu|vm VM [posted]] [writable]",
      false},
     {"dma", OP_DMA_RAW, P(dma), R(dma),
      "dma map DEV PROC ADDR LEN [read|write|rw] [as LABEL] | dma unmap DEV ADDR | dma sync DEV "

@@ -799,8 +799,9 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
     static const char *const modes[] = {"iommu", "passthrough", "noiommu"};
     vms_scenario *sc = p->sc;
     if (n < 3)
-        return fail(p, "expected 'device nic|raw NAME [iommu|passthrough|noiommu]' or 'device blk "
-                       "NAME FILE [iommu|passthrough|noiommu] [writable]'");
+        return fail(p, "expected 'device nic|raw NAME [iommu|passthrough|noiommu|vm VM [posted]]' "
+                       "or 'device blk NAME FILE [iommu|passthrough|noiommu|vm VM [posted]] "
+                       "[writable]'");
     for (c->devkind = 0; c->devkind < 3 && !tok_is(&t[1], kinds[c->devkind]); c->devkind++)
         ;
     if (c->devkind == 3)
@@ -828,11 +829,29 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
             c->flag = true;
         } else if (tok_is(&t[i], "noncoherent")) {
             c->noncoherent = true;
+        } else if (tok_is(&t[i], "vm") && i + 1 < n && c->vm < 0) {
+            c->vm = lookup(sc->vmnames, sc->nvmnames, &t[++i]);
+            if (c->vm < 0)
+                return fail(p,
+                            "expected the name of a VM after 'vm' (vm create NAME first), got "
+                            "'%s'",
+                            str(p, &t[i]));
+        } else if (tok_is(&t[i], "posted")) {
+            c->posted = true;
         } else {
-            return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
+            return fail(p,
+                        "expected iommu, passthrough, noiommu, noncoherent, vm VM, posted%s, got "
+                        "'%s'",
                         c->devkind == 1 ? " or writable" : "", str(p, &t[i]));
         }
     }
+    if (c->posted && c->vm < 0)
+        return fail(p, "'posted' (posted interrupts) is for a device assigned to a VM (vm VM)");
+    if (c->vm >= 0 && mode_set)
+        return fail(p,
+                    "a device assigned to a VM sits behind the host's IOMMU with the VM's "
+                    "mappings: drop '%s'",
+                    modes[c->devmode]);
     c->dev = add_str(p, &sc->devs, &sc->ndevs, &sc->devs_cap, t[2].s, t[2].len);
     if (c->dev < 0 || !vmsi_grow(sc->alloc, (void **)&sc->devkinds, &sc->devkinds_cap,
                                  (size_t)c->dev, sizeof *sc->devkinds))
@@ -1023,7 +1042,8 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
                    .path = -1,
                    .def_label = -1,
                    .addr = {false, -1, 0},
-                   .dev = -1};
+                   .dev = -1,
+                   .vm = -1};
     if (c->op != OP_SET)
         p->seen_command = true;
     return vmsi_scn_commands[i].parse(p, t, n, c);

@@ -31,13 +31,16 @@
 #include "util/util.h"
 #include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
+#include "vmsim/dev.h"
 #include "vmsim/frames.h"
+#include "vmsim/iommu.h"
 #include "vmsim/kernel.h"
 #include "vmsim/machine.h"
 #include "vmsim/virt.h"
 
 #define S2_TABLES_LEN (UINT64_C(4) << 20)
 #define MAX_VCPUS     64u
+#define MAX_PDEVS     8u /* devices assigned to one VM */
 
 typedef struct vcpu_state {
     vms_regs regs; /* the guest's registers while not on a core (VMCS guest state) */
@@ -46,6 +49,16 @@ typedef struct vcpu_state {
     uint32_t vpid;
     bool moved; /* on a new core since its last entry: flush its VPID there first */
 } vcpu_state;
+
+/* A device assigned to the VM (passthrough, below): its interrupt's way into the guest. */
+typedef struct pdev {
+    struct vms_guest *g;
+    vms_dev *dev;
+    uint64_t bar;      /* its register page: the same address as GPA and HPA */
+    bool posted;       /* posted interrupts (no exit) instead of exit + injection */
+    vms_dev_irq_fn fn; /* the guest kernel's handler (NULL: none installed) */
+    void *fn_ud;
+} pdev;
 
 struct vms_guest {
     vms_allocator alloc;
@@ -73,7 +86,17 @@ struct vms_guest {
     FILE *swapf;
     bool reserved;
     vms_guest_stats st;
+    /* Passthrough: the IOMMU the assigned devices sit behind, their domain, and on EPT
+     * the IOMMU's mirror of the second stage (x86-64 tables from the same table area). */
+    vms_iommu *io;
+    uint16_t did;
+    bool mirror_on;
+    vms_pt mirror;
+    pdev pd[MAX_PDEVS];
+    unsigned npd;
 };
+
+static vms_status mirror_map(vms_guest *g, uint64_t gpa, uint64_t hpa, vms_pgsize size);
 
 /* ---- host memory behind guest pages ---- */
 
@@ -222,6 +245,9 @@ static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
     if (st == VMS_OK)
         st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K,
                              leaf_prot(g), NULL);
+    if (st == VMS_OK &&
+        (st = mirror_map(g, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K)) != VMS_OK)
+        vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL); /* the IOMMU's view too */
     if (st != VMS_OK) {
         if (got)
             unget_frame(g, hpfn);
@@ -259,6 +285,9 @@ static vms_status back2m(vms_guest *g, uint64_t gpfn)
     vms_status st = i < n ? VMS_ERR_NOMEM
                           : vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT,
                                             VMS_PG_2M, leaf_prot(g), NULL);
+    if (st == VMS_OK &&
+        (st = mirror_map(g, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M)) != VMS_OK)
+        vms_pt_unmap(&g->s2, base << VMS_PAGE_SHIFT, false, NULL);
     if (st != VMS_OK) {
         while (i)
             vmsi_radix_set(&g->hpfn, &g->alloc, base + --i, 0);
@@ -374,6 +403,60 @@ static vms_status plat_frame(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t 
     vms_guest *g = ud;
     vms_status st = resident(g, pfn, use, true, host_pfn);
     return st == VMS_ERR_BUS ? VMS_ERR_RANGE : st;
+}
+
+/* ---- interrupts of assigned devices (issue 10 item 6) ----
+ *
+ * The device's message reaches the host core its routing names (counted there,
+ * vms_core_interrupt); the hypervisor's handler (VFIO's, then KVM's irqfd) makes it the
+ * guest's, for the vCPU the guest routed it to:
+ *  - without posted interrupts, an external interrupt arriving while that vCPU runs is a
+ *    VM exit (pin-based "external-interrupt exiting", SDM Vol. 3C §25.6.1; exit reason 1,
+ *    §26.2), counted in exits_intr and charged exit_cycles; the host marks the vector
+ *    pending and the next VM entry injects it (VM-entry interruption-information field,
+ *    §25.8.3, §27.6): intr_injected. A vCPU not on its core exits nothing; the entry
+ *    that delivers it loads it (a vCPU entry, as plat_core's);
+ *  - with posted interrupts (VT-d interrupt posting and the CPU's posted-interrupt
+ *    processing, SDM Vol. 3C §30.6) the vector is posted to the vCPU's descriptor and
+ *    the running vCPU takes it without an exit: intr_posted (a vCPU off its core gets it
+ *    at its next entry).
+ * Then the guest kernel's handler runs (it reads the cause register through its own
+ * mapping and completes the transfer) — inside the VM, on that vCPU.
+ */
+static void hv_irq(void *ud, vms_dev *dev, unsigned core, uint8_t vector)
+{
+    pdev *p = ud;
+    vms_guest *g = p->g;
+    unsigned cpu = core < g->cfg.nvcpus ? core : 0; /* the guest's routing names its CPU */
+    vcpu_state *v = &g->v[cpu];
+    vms_core *hc = vms_machine_core(g->m, v->host);
+    bool running = vms_core_vm_save_area(hc) == &v->regs;
+    if (p->posted) {
+        g->st.intr_posted++;
+    } else {
+        if (running) {
+            g->st.exits++;
+            g->st.exits_intr++;
+            g->st.exit_cycles += g->cfg.exit_cycles;
+            vms_core_add_cycles(hc, g->cfg.exit_cycles);
+        }
+        g->st.intr_injected++;
+    }
+    if (!p->fn)
+        return;
+    (void)plat_core(g, cpu); /* the entry that delivers it (none if it runs there) */
+    p->fn(p->fn_ud, dev, cpu, vector);
+}
+
+/* The platform's irq_handler: the guest kernel's handler for an assigned device. */
+static void plat_irq(void *ud, vms_dev *dev, vms_dev_irq_fn fn, void *fn_ud)
+{
+    vms_guest *g = ud;
+    for (unsigned i = 0; i < g->npd; i++)
+        if (g->pd[i].dev == dev) {
+            g->pd[i].fn = fn;
+            g->pd[i].fn_ud = fn_ud;
+        }
 }
 
 /* ---- creation ---- */
@@ -536,7 +619,7 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
         st = vcpus_init(g, cfg->pin, err);
     if (st == VMS_OK) {
         vms_kernel_platform p = {g->gbus,    c.guest_mem, c.nvcpus,   plat_core,
-                                 plat_frame, g,           plat_cycles};
+                                 plat_frame, g,           plat_cycles, plat_irq};
         st = vms_kernel_create_on(m, &p, c.kernel, &g->k, err);
     }
     vms_guest_exit_all(g);
@@ -561,7 +644,13 @@ void vms_guest_destroy(vms_guest *g)
 {
     if (!g)
         return;
-    vms_kernel_destroy(g->k);
+    vms_kernel_destroy(g->k);               /* detaches the guest's drivers */
+    for (unsigned i = 0; i < g->npd; i++) { /* give the devices back to the host */
+        vms_dev_set_irq_hook(g->pd[i].dev, NULL, NULL);
+        vms_iommu_set_context(g->io, vms_dev_bdf(g->pd[i].dev), NULL, NULL);
+    }
+    if (g->npd)
+        vms_iommu_inv_domain(g->io, g->did);
     vms_guest_exit_all(g);
     for (unsigned i = 0; i < g->cfg.nvcpus; i++)
         vms_nested_destroy(g->v[i].n);
@@ -626,7 +715,8 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         "\"exit_cycles\": %llu, \"vcpu_loads\": %llu, \"migrations\": %llu, \"backed\": %llu, "
         "\"unhandled\": %llu, \"host_frames\": %llu, \"walks_2d\": %llu, \"guest_refs\": %llu, "
         "\"s2_refs\": %llu, \"s2_walks\": %llu, \"s2_tlb_hits\": %llu, \"host_swap\": {\"outs\": "
-        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu}}",
+        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu}, "
+        "\"exits_intr\": %llu, \"interrupts\": {\"injected\": %llu, \"posted\": %llu}}",
         g->cfg.nvcpus, (unsigned long long)t->exits, (unsigned long long)t->exits_walk,
         (unsigned long long)t->exits_kernel, (unsigned long long)t->exit_cycles,
         (unsigned long long)t->vcpu_loads, (unsigned long long)t->migrations,
@@ -635,7 +725,9 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         (unsigned long long)n.guest_refs, (unsigned long long)n.s2_refs,
         (unsigned long long)n.s2_walks, (unsigned long long)n.s2_tlb_hits,
         (unsigned long long)t->host_swapouts, (unsigned long long)t->host_swapins,
-        (unsigned long long)t->double_paging, (unsigned long long)t->false_reads);
+        (unsigned long long)t->double_paging, (unsigned long long)t->false_reads,
+        (unsigned long long)t->exits_intr, (unsigned long long)t->intr_injected,
+        (unsigned long long)t->intr_posted);
 }
 
 vms_kernel *vms_guest_kernel(vms_guest *g)
@@ -673,6 +765,13 @@ uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu)
     return g->v[vcpu].vpid;
 }
 
+const vms_regs *vms_guest_vcpu_regs(const vms_guest *g, unsigned vcpu)
+{
+    const vcpu_state *v = &g->v[vcpu];
+    vms_core *c = vms_machine_core(g->m, v->host);
+    return vms_core_vm_save_area(c) == &v->regs ? vms_core_regs(c) : &v->regs;
+}
+
 bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
 {
     uint64_t gpfn = gpa >> VMS_PAGE_SHIFT;
@@ -681,4 +780,105 @@ bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
         return false;
     *hpa = hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK);
     return true;
+}
+
+/* ---- device passthrough (issue 10 item 6; seed 001, "How Modern Virtual Machines Use
+ * IOMMU") ----
+ *
+ *   guest driver ── DMA address = GPA ──► device ──► IOMMU context (bdf) ──► host RAM
+ *                                                     │ NPT: the nested tables themselves
+ *                                                     │ EPT: a mirror in the IOMMU's format,
+ *                                                     ▼      kept in step with every backing
+ *                                              VM's GPA -> HPA, nothing else
+ *
+ * The IOMMU translates what the guest programs with the VM's own mappings, so a DMA
+ * reaches only host frames backing the VM's guest memory (and the VM's own devices'
+ * registers, peer to peer); anything else — outside guest memory, or guest memory the
+ * hypervisor has not backed yet — is blocked and logged in the IOMMU's fault log (the
+ * host's DMAR driver reports it). VFIO pins all guest memory up front; here backing is
+ * lazy and a guest's DMA buffers are backed by the guest kernel's own use of them.
+ */
+
+/* Map one new second-stage leaf into the IOMMU's mirror (EPT). */
+static vms_status mirror_map(vms_guest *g, uint64_t gpa, uint64_t hpa, vms_pgsize size)
+{
+    if (!g->mirror_on)
+        return VMS_OK;
+    vms_status st = vms_pt_map(&g->mirror, gpa, hpa, size, VMS_PTE_US | VMS_PTE_RW, NULL);
+    return st == VMS_ERR_EXISTS ? VMS_OK : st;
+}
+
+/* Mirror a leaf that exists already (vms_pt_foreach over the second stage). */
+static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_pgsize size)
+{
+    vms_guest *g = ud;
+    vms_pte_info in;
+    (void)ptep;
+    vms_fmt_decode(g->s2.fmt, pte, vms_fmt_size_level(size), &in);
+    return mirror_map(g, gpa, in.pa, size) == VMS_OK;
+}
+
+/* The IOMMU's view of the VM: the nested tables (NPT) or the mirror (EPT, made now). */
+static vms_status iommu_view(vms_guest *g, vms_err *err)
+{
+    if (g->cfg.kind == VMS_S2_NPT || g->mirror_on)
+        return VMS_OK;
+    vms_pt_ops ops = vms_pt_bump_ops(&g->s2_tables);
+    vms_status st = vms_pt_init(&g->mirror, vms_machine_bus(g->m), g->cfg.host_levels, &ops, err);
+    if (st != VMS_OK)
+        return st;
+    g->mirror_on = true;
+    if (vms_pt_foreach(&g->s2, 0, UINT64_C(1) << 48, mirror_one, g) != VMS_OK)
+        return vmsi_err(err, VMS_ERR_NOMEM, "passthrough: no room to mirror the second stage");
+    return VMS_OK;
+}
+
+vms_status vms_guest_assign_device(vms_guest *g, vms_dev *dev, const vms_guest_dev_config *dc,
+                                   vms_err *err)
+{
+    vms_iommu *io = vms_dev_iommu(dev);
+    uint64_t bar = vms_dev_mmio_base(dev);
+    if (!io || !vms_iommu_enabled(io))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "passthrough: %s must sit behind an IOMMU that is on (VFIO needs it)",
+                        vms_dev_name(dev));
+    if (g->io && io != g->io)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "passthrough: a VM's devices sit behind one IOMMU");
+    if (g->cfg.host_frames)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "passthrough: a VM with host overcommit (host_frames) cannot have an "
+                        "assigned device: VFIO pins guest memory, the host may not swap it");
+    if (g->npd == MAX_PDEVS || dc->did == 0)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "passthrough: at most %u devices per VM, domain id 1 … %u", MAX_PDEVS,
+                        VMS_IOMMU_MAX_DID);
+    if (bar && (bar & VMS_PAGE_MASK || bar < g->cfg.guest_mem))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "passthrough: %s's registers at 0x%llx: expected a page of their own "
+                        "above guest memory (VFIO maps page-aligned BARs)",
+                        vms_dev_name(dev), (unsigned long long)bar);
+    for (unsigned i = 0; i < g->npd; i++)
+        if (g->pd[i].dev == dev)
+            return vmsi_err(err, VMS_ERR_EXISTS, "passthrough: %s is assigned already",
+                            vms_dev_name(dev));
+    vms_status st = iommu_view(g, err);
+    /* its registers: the BAR page mapped into the VM, uncached (no exits on access) */
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_U | VMS_PGPROT_NOCACHE;
+    if (st == VMS_OK && bar)
+        st = vms_pt_map_prot(&g->s2, bar, bar, VMS_PG_4K, prot, err);
+    if (st == VMS_OK && bar)
+        st = mirror_map(g, bar, bar, VMS_PG_4K);
+    vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, dc->did,
+                             g->mirror_on ? g->mirror.root : g->s2.root, g->cfg.host_levels};
+    if (st == VMS_OK)
+        st = vms_iommu_set_context(io, vms_dev_bdf(dev), &ctx, err);
+    if (st != VMS_OK)
+        return st;
+    vms_iommu_inv_domain(io, dc->did); /* nothing of an earlier user of the domain stays */
+    g->io = io;
+    g->did = dc->did;
+    g->pd[g->npd++] = (pdev){g, dev, bar, dc->posted, NULL, NULL};
+    vms_dev_set_irq_hook(dev, hv_irq, &g->pd[g->npd - 1]);
+    return VMS_OK;
 }

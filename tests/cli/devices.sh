@@ -14,7 +14,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
-for s in nic_iommu nic_noncoherent rogue_blocked rogue_no_iommu; do
+for s in nic_iommu nic_noncoherent rogue_blocked rogue_no_iommu vm_passthrough; do
     "$vmsim" run "$src/examples/scenarios/$s.scn" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if diff -u "$golden/run_$s.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$s (exit $rc)"; cat "$tmp/err" >&2; fi
