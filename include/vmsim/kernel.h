@@ -193,7 +193,9 @@ typedef struct vms_kernel_config {
     vms_thp_swap thp_swap;      /* [split] reclaim of a huge page: split, or swap it whole */
     unsigned thp_max_ptes_none; /* [511] khugepaged: empty PTEs a collapse may fill (Linux
                                    khugepaged/max_ptes_none) */
-    uint64_t hugepages;         /* [0] 2 MiB hugetlb pages reserved at boot (hugepages=N) */
+    uint64_t hugepages;         /* [0] hugetlb pages of the default size (2 MiB unless
+                                   default_hugepagesz is 1G) reserved at boot: hugepages=N
+                                   before any hugepagesz= */
     uint64_t hugepages_1g;      /* [0] 1 GiB hugetlb pages reserved at boot
                                    (hugepagesz=1G hugepages=N) */
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
@@ -206,9 +208,19 @@ typedef struct vms_kernel_config {
     unsigned thp_max_ptes_shared;     /* [256] PTEs of pages other processes map too that a
                                          collapse may copy (max_ptes_shared) */
     vms_thp_defrag thp_defrag;        /* [madvise] compaction for a failed THP allocation */
-    uint64_t nr_overcommit_hugepages; /* [0] 2 MiB surplus pages the pool may take from the
-                                         buddy allocator beyond hugepages (HugePages_Surp) */
+    uint64_t nr_overcommit_hugepages; /* [0] surplus pages the default pool may take from
+                                         the buddy allocator beyond its persistent size
+                                         (/proc/sys/vm/nr_overcommit_hugepages) */
     int kcompactd_core;               /* [-1] core charged for kcompactd's work; -1: nobody */
+    /* hugetlb boot options beyond hugepages and hugepages_1g (docs/HUGEPAGES.md): */
+    uint64_t hugepages_2m;               /* [0] 2 MiB hugetlb pages reserved at boot by a
+                                            hugepagesz=2M hugepages=N pair (for the default size,
+                                            hugepages wins when it is not 0, as in Linux) */
+    vms_pgsize default_hugepagesz;       /* [2M] default_hugepagesz=: the pool of hugepages,
+                                            MAP_HUGETLB without a size, hugetlbfs mounts without
+                                            pagesize=, meminfo's HugePages_* and /proc/sys/vm */
+    uint64_t nr_overcommit_hugepages_1g; /* [0] the 1 GiB pool's, when not 0 (/sys/kernel/mm/
+                                            hugepages/hugepages-1048576kB/nr_overcommit_...) */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
@@ -482,8 +494,34 @@ uint64_t vms_kernel_compact(vms_kernel *k);
  * *total (may be NULL) gets the persistent size reached. VMS_ERR_INVAL for another size. */
 vms_status vms_kernel_set_hugepages(vms_kernel *k, vms_pgsize size, uint64_t n, uint64_t *total);
 
-/* /proc/sys/vm/nr_overcommit_hugepages of the 2 MiB pool at run time. */
+/* /proc/sys/vm/nr_overcommit_hugepages at run time: of the default pool
+ * (kernel.default_hugepagesz). */
 vms_status vms_kernel_set_overcommit_hugepages(vms_kernel *k, uint64_t n);
+
+/* /sys/kernel/mm/hugepages/hugepages-<size>kB/nr_overcommit_hugepages: the surplus limit
+ * of the pool of `size` (VMS_PG_2M or VMS_PG_1G; VMS_ERR_INVAL for another size). */
+vms_status vms_kernel_set_overcommit_hugepages_size(vms_kernel *k, vms_pgsize size, uint64_t n);
+
+/* The default huge page size (kernel.default_hugepagesz: VMS_PG_2M or VMS_PG_1G). */
+vms_pgsize vms_kernel_default_hugepagesz(const vms_kernel *k);
+
+/* One pool's counters, as /sys/kernel/mm/hugepages/hugepages-<size>kB/ shows them. */
+typedef struct vms_hugepages_info {
+    uint64_t nr_hugepages;            /* persistent pages (total - surplus) */
+    uint64_t free_hugepages;          /* free pages, reserved ones included */
+    uint64_t resv_hugepages;          /* free pages promised to mappings */
+    uint64_t surplus_hugepages;       /* pages beyond nr_hugepages */
+    uint64_t nr_overcommit_hugepages; /* the surplus limit */
+} vms_hugepages_info;
+
+/* The pool of `size` (VMS_PG_2M or VMS_PG_1G; VMS_ERR_INVAL otherwise). */
+vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_hugepages_info *out);
+
+/* Append the pools as /sys/kernel/mm/hugepages shows them, one line per size
+ * ("hugepages-2048kB nr_hugepages N free_hugepages N resv_hugepages N surplus_hugepages N
+ * nr_overcommit_hugepages N"), then one line per hugetlbfs mount and per file on it.
+ * VMS_ERR_NOMEM when sb could not grow. */
+vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 

@@ -175,7 +175,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     tlb->alloc = *a;
     tlb->memo_want = true;
     tlb->memo_on = VMSI_MEMO_VALID;
-    tlb->memo_last = -1;
+    vmsi_tlb_memo_clear(tlb);
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
     for (unsigned i = 0; i < cfg->nparts; i++) {
@@ -251,8 +251,7 @@ static inline void memo_set(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xl
                          .part = (uint8_t)p,
                          .way = (uint8_t)way,
                          .set = set};
-    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
-    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    vmsi_tlb_memo_made(tlb, vmsi_tlb_memo_index(va));
 }
 
 /*

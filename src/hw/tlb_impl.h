@@ -24,8 +24,12 @@ _Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag")
 /* Memo slots per TLB (a power of two). */
 #define VMSI_TLB_MEMO 4
 
-/* memo_flags: the slot is valid (the low bits are the kinds it allows). */
+/* memo_flags: the slot is valid; its way had the latest touch of its set (fresh). */
 #define VMSI_MEMO_VALID 0x80u
+#define VMSI_MEMO_FRESH 0x40u
+
+/* A memo_key that no 4 KiB page number equals (they are below 2^52). */
+#define VMSI_MEMO_NOKEY UINT64_MAX
 
 /* One memo slot (struct vms_tlb). */
 typedef struct vmsi_tlb_memo {
@@ -58,32 +62,67 @@ struct vms_tlb {
      * policy), set_dirty and every flush clear them all (vmsi_tlb_memo_clear); a miss
      * changes nothing and clears nothing. Looking a slot's page up again finds the same
      * entry, so a memo hit counts the hit and touches its way as the probe would — except
-     * when that way had this TLB's latest touch (memo_last), which changes no policy's
-     * state (repl.h: touch is idempotent).
+     * when the slot is fresh: its way had the latest touch of its set, and a touch of the
+     * way touched last changes no policy's state (repl.h: touch is idempotent; a policy's
+     * state is per set). Every touch through the memo or the probe makes its slot fresh
+     * and the other slots of that set stale (vmsi_tlb_memo_fresh); every other touch is a
+     * fill, which clears the memo.
      */
-    uint8_t memo_on;  /* VMSI_MEMO_VALID when the memo is in use (memo_want, no curve), else 0 */
-    bool memo_want;   /* vms_tlb_set_memo's setting */
-    int8_t memo_last; /* the slot whose way had the latest touch, or -1 */
-    /*
-     * Per slot: VMSI_MEMO_VALID, and the kinds (bit 1 << vms_access_kind) its entry is
-     * known to allow as a plain hit — the rights check passed and, for a write, the entry
-     * is dirty — under the registers of the vms_core_access_batch in progress: the batch
-     * clears them when it starts (the registers cannot change while it runs), a new slot
-     * starts without, and every memo clear clears them. The batch answers a reference of
-     * an allowed kind within the slot's 4 KiB page with a compare and a count (mmu.c).
-     * One byte a slot, side by side, so that a clear is one store.
-     */
+    uint8_t memo_on; /* VMSI_MEMO_VALID when the memo is in use (memo_want, no curve), else 0 */
+    bool memo_want;  /* vms_tlb_set_memo's setting */
+    /* Per slot: VMSI_MEMO_VALID, VMSI_MEMO_FRESH. One byte a slot, side by side. */
     uint8_t memo_flags[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
+    /*
+     * The host index of the replay batch (mmu.c), QEMU's and TinyEMU's softmmu TLB in
+     * front of the modelled one: memo_key[kind][slot] is the slot's vpn while the slot is
+     * fresh and its entry is known to allow kind (vms_access_kind) as a plain hit — the
+     * rights check passed under the registers of the vms_core_access_batch in progress,
+     * and for a write the entry is dirty — else VMSI_MEMO_NOKEY. So a plain hit is one
+     * compare (and the test that the reference stays in the page): no touch, no check, no
+     * D walk, one count. The batch clears the keys when it starts (the registers cannot
+     * change while it runs) and learns them after a translation; a slot made or gone
+     * stale, and every memo clear, clear its keys.
+     */
+    uint64_t memo_key[3][VMSI_TLB_MEMO];
     vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
 };
 
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
- * policy state other than by a memo hit, calls this). */
+ * policy state other than by a memo hit, calls this) and the batch's keys. */
 static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 {
     memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
-    tlb->memo_last = -1;
+    memset(tlb->memo_key, 0xff, sizeof tlb->memo_key);
+}
+
+/* Clear slot i's keys (it is made again, or no longer fresh). */
+static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
+{
+    for (unsigned k = 0; k < 3; k++)
+        tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
+}
+
+/* Slot i's way was just touched (a memo hit or the probe that made it): i is fresh, and
+ * every other slot of the same set is stale. */
+static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
+{
+    const vmsi_tlb_memo *m = &tlb->memo[i];
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
+        if (j != i && (tlb->memo_flags[j] & VMSI_MEMO_FRESH) && tlb->memo[j].set == m->set &&
+            tlb->memo[j].part == m->part) {
+            tlb->memo_flags[j] &= (uint8_t)~VMSI_MEMO_FRESH;
+            vmsi_tlb_memo_unkey(tlb, j);
+        }
+    tlb->memo_flags[i] |= VMSI_MEMO_FRESH;
+}
+
+/* Slot i was just made (tlb.c: the probe's hit, which touched its way). */
+static inline void vmsi_tlb_memo_made(vms_tlb *tlb, unsigned i)
+{
+    tlb->memo_flags[i] = VMSI_MEMO_VALID;
+    vmsi_tlb_memo_unkey(tlb, i);
+    vmsi_tlb_memo_fresh(tlb, i);
 }
 
 /* After the memo setting or the curves attached (curve.c) changed: the memo is in use
@@ -113,13 +152,13 @@ static inline vmsi_tlb_memo *vmsi_tlb_memo_of(vms_tlb *tlb, uint64_t va)
     return &tlb->memo[vmsi_tlb_memo_index(va)];
 }
 
-/* A memo hit on va's slot m: touch its way unless it had the latest touch. */
+/* A memo hit on va's slot m: touch its way unless the slot is fresh. */
 static inline void vmsi_tlb_memo_touch(vms_tlb *tlb, const vmsi_tlb_memo *m, uint64_t va)
 {
-    int8_t i = (int8_t)((va >> VMS_PAGE_SHIFT) & (VMSI_TLB_MEMO - 1));
-    if (tlb->memo_last != i) {
+    unsigned i = vmsi_tlb_memo_index(va);
+    if (!(tlb->memo_flags[i] & VMSI_MEMO_FRESH)) {
         vmsi_assoc_touch(&tlb->part[m->part], m->set, m->way);
-        tlb->memo_last = i;
+        vmsi_tlb_memo_fresh(tlb, i);
     }
 }
 

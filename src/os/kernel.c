@@ -76,6 +76,7 @@ void vms_kernel_config_default(vms_kernel_config *cfg)
     cfg->thp_max_ptes_shared = 256;
     cfg->thp_defrag = VMS_THP_DEFRAG_MADVISE;
     cfg->kcompactd_core = -1;
+    cfg->default_hugepagesz = VMS_PG_2M;
 }
 
 /* Format a log line, keep it in the dmesg ring, and hand it to the callback. */
@@ -204,7 +205,13 @@ vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint
         return vmsi_err(err, st, "order-%u block: %s", order,
                         st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
                                                : "out of host memory");
-    vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order));
+    /* On a platform (a VM) the zeroing can fail (the host cannot back the frame): the
+     * frame must not be handed out with an earlier owner's bytes. */
+    if (vmsi_ram_fill(k, *pfn << VMS_PAGE_SHIFT, 0, (size_t)(VMS_PAGE_SIZE << order)) != VMS_OK) {
+        vms_frames_free(k->fr, *pfn, order, NULL);
+        return vmsi_err(err, VMS_ERR_NOMEM, "order-%u block: the platform could not zero it",
+                        order);
+    }
     if (flags)
         vms_frames_set_flags(k->fr, *pfn, flags, 0);
     return VMS_OK;
@@ -448,6 +455,13 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
                         "always|madvise|never, split|copy, 0 … 511, split|whole",
                         (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none,
                         (int)cfg->thp_swap);
+    if (cfg->thp_swap == VMS_THP_SWAP_WHOLE) /* docs/HUGEPAGES.md: not modelled yet */
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "thp.swap whole: swapping a huge page out whole is not modelled yet "
+                        "(expected split)");
+    if (cfg->default_hugepagesz != VMS_PG_2M && cfg->default_hugepagesz != VMS_PG_1G)
+        return vmsi_err(err, VMS_ERR_INVAL, "default_hugepagesz %d: expected 2M or 1G",
+                        (int)cfg->default_hugepagesz);
     if (cfg->kcompactd_core >= (int)vms_machine_ncores(m))
         return vmsi_err(err, VMS_ERR_INVAL, "kcompactd.core %d: the machine has %u cores",
                         cfg->kcompactd_core, vms_machine_ncores(m));

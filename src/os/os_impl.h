@@ -176,6 +176,8 @@ typedef enum vmsi_file_kind {
     VMSI_FILE_HOST = 0, /* a host file */
     VMSI_FILE_SHM,      /* named shared memory (/dev/shm/NAME) */
     VMSI_FILE_ANON,     /* shared anonymous memory (shmem behind MAP_SHARED|MAP_ANONYMOUS) */
+    VMSI_FILE_HUGETLBFS, /* a file on a hugetlbfs mount, or the unnamed one behind
+                            MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB (hugetlb.c) */
 } vmsi_file_kind;
 
 /* A file or shmem object: an inode with a page cache (a flat array of pfns, 0 = absent;
@@ -194,6 +196,11 @@ struct vms_file {
     bool wb_created;  /* the copy exists and holds the original's bytes */
     bool unlinked;    /* SHM: name forgotten */
     vms_file *next;   /* kernel's list of objects */
+    /* HUGETLBFS (hugetlb.c): pages holds pfns by huge-page index; resv is Linux's resv_map,
+     * the huge-page indices reserved or instantiated (value 1; 2 while an mmap's
+     * reservation is being made) */
+    vms_pgsize hpage;
+    vmsi_radix resv;
 };
 
 /*
@@ -287,6 +294,7 @@ struct vms_kernel {
     uint64_t huge_zero_pfn;  /* the huge zero page (order 9), allocated on first use; 0: none */
     uint64_t huge_zero_maps; /* 2 MiB leaves mapping it: freed when the last goes */
     vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
+    struct vmsi_hugetlbfs *hugetlbfs; /* hugetlbfs mounts (hugetlb.c); NULL: none yet */
     uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
     uint64_t khugepaged_wake; /* machine time (cycles) its sleep ends (cfg.khugepaged_sleep) */
     struct vmsi_thp_folio *split_queue; /* the deferred split queue (oldest first; mm_impl.h) */

@@ -35,7 +35,7 @@ const scn_def vmsi_scn_commands[] = {
      "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]", true},
     {"show", OP_SHOW, P(show), R(show),
      "show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|iommu|dmesg|sched|khugepaged|"
-     "buddyinfo",
+     "buddyinfo|hugepages",
      false},
     {"echo", OP_ECHO, P(set_echo), R(echo), "echo \"text\"", false},
     {"set", OP_SET, P(set_echo), R(set), "set KEY=VALUE", false},
@@ -62,7 +62,9 @@ const scn_def vmsi_scn_commands[] = {
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
     {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
     {"sysctl", OP_SYSCTL, P(daemon), R(daemon),
-     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1", false},
+     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1|"
+     "/sys/kernel/mm/hugepages/hugepages-2048kB|1048576kB/nr_hugepages|nr_overcommit_hugepages=N",
+     false},
     {"vm", OP_VM, P(vm), R(vm),
      "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N] "
      "[host-levels N] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "

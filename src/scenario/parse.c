@@ -600,10 +600,10 @@ vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",     "tlb",
-                                       "meminfo", "vmstat", "stats",      "procs",    "iommu",
-                                       "dmesg",   "sched",  "khugepaged", "buddyinfo"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",      "tlb",
+                                       "meminfo", "vmstat", "stats",      "procs",     "iommu",
+                                       "dmesg",   "sched",  "khugepaged", "buddyinfo", "hugepages"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected '%s'", usage_of(c));
     unsigned w;
@@ -611,10 +611,11 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[1], what[w]))
             break;
     if (w == sizeof what / sizeof what[0])
-        return fail(p,
-                    "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                    "iommu, dmesg, sched, khugepaged or buddyinfo after 'show', got '%s'",
-                    str(p, &t[1]));
+        return fail(
+            p,
+            "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
+            "iommu, dmesg, sched, khugepaged, buddyinfo or hugepages after 'show', got '%s'",
+            str(p, &t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
         return fail(p, "expected 'show %s%s'", what[w],
@@ -1304,8 +1305,18 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
-static const char *const sysctl_keys[] = {"vm.nr_hugepages", "vm.nr_overcommit_hugepages",
-                                          "vm.compact_memory"};
+/* sysctl keys, by c->dir: /proc/sys/vm (the default pool), compact_memory, and each pool's
+ * sysfs files (run.c reads the index). */
+static const char *const sysctl_keys[] = {
+    "vm.nr_hugepages",
+    "vm.nr_overcommit_hugepages",
+    "vm.compact_memory",
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages",
+};
+#define NSYSCTL (sizeof sysctl_keys / sizeof sysctl_keys[0])
 
 /* sysctl KEY=VALUE: the key's index in c->dir, the value in c->count. */
 static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
@@ -1314,13 +1325,14 @@ static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
     if (!eq)
         return fail(p, "expected '%s'", usage_of(c));
     size_t klen = (size_t)(eq - t[1].s);
-    for (c->dir = 0; c->dir < 3; c->dir++)
+    for (c->dir = 0; c->dir < NSYSCTL; c->dir++)
         if (strlen(sysctl_keys[c->dir]) == klen && !memcmp(t[1].s, sysctl_keys[c->dir], klen))
             break;
-    if (c->dir == 3)
+    if (c->dir == NSYSCTL)
         return fail(p,
-                    "expected vm.nr_hugepages, vm.nr_overcommit_hugepages or "
-                    "vm.compact_memory before '=', got '%.*s'",
+                    "expected vm.nr_hugepages, vm.nr_overcommit_hugepages, vm.compact_memory or "
+                    "/sys/kernel/mm/hugepages/hugepages-2048kB|1048576kB/"
+                    "nr_hugepages|nr_overcommit_hugepages before '=', got '%.*s'",
                     (int)klen, t[1].s);
     if (!vms_parse_u64(eq + 1, false, &c->count) || c->count > (UINT64_C(1) << 24) ||
         (c->dir == 2 && c->count != 1))

@@ -858,6 +858,9 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
     case SHOW_BUDDYINFO:
         st = vms_frames_buddyinfo(vms_kernel_frames(r->k), sb);
         break;
+    case SHOW_HUGEPAGES:
+        st = vms_kernel_hugepages_show(r->k, sb);
+        break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
         if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */
@@ -1695,15 +1698,26 @@ vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
 {
     (void)t;
     const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
-    if (r->c->op == OP_SYSCTL && r->c->dir < 2) {
+    if (r->c->op == OP_SYSCTL && r->c->dir != 2) {
+        /* dir: 0/1 /proc/sys/vm (the default pool), 3 … 6 the sysfs files of the 2 MiB
+         * and 1 GiB pools (parse.c sysctl_keys). */
+        unsigned d = r->c->dir;
+        vms_pgsize size = d < 2   ? vms_kernel_default_hugepagesz(r->k)
+                          : d < 5 ? VMS_PG_2M
+                                  : VMS_PG_1G;
+        bool nr = d == 0 || d == 3 || d == 5;
         uint64_t total = 0;
-        if (r->c->dir == 0)
-            vms_kernel_set_hugepages(r->k, VMS_PG_2M, r->c->count, &total);
+        if (nr)
+            vms_kernel_set_hugepages(r->k, size, r->c->count, &total);
         else
-            vms_kernel_set_overcommit_hugepages(r->k, r->c->count);
-        say(r, "sysctl vm.%s=%" PRIu64, r->c->dir ? "nr_overcommit_hugepages" : "nr_hugepages",
-            r->c->count);
-        if (r->c->dir == 0)
+            vms_kernel_set_overcommit_hugepages_size(r->k, size, r->c->count);
+        if (d < 2)
+            say(r, "sysctl vm.%s=%" PRIu64, nr ? "nr_hugepages" : "nr_overcommit_hugepages",
+                r->c->count);
+        else
+            say(r, "sysctl hugepages-%skB/%s=%" PRIu64, size == VMS_PG_1G ? "1048576" : "2048",
+                nr ? "nr_hugepages" : "nr_overcommit_hugepages", r->c->count);
+        if (nr)
             say(r, " -> %" PRIu64 " persistent huge page%s", total, total == 1 ? "" : "s");
         say(r, "\n");
         flush(r, false);

@@ -81,6 +81,7 @@ typedef enum scn_show {
     SHOW_SCHED,
     SHOW_KHUGEPAGED,
     SHOW_BUDDYINFO,
+    SHOW_HUGEPAGES,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */

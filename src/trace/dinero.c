@@ -99,11 +99,14 @@ static bool dinero_next(vms_trace_reader *r, vms_trace_event *ev)
  * longer number, a malformed line — and a last line without its newline stop the run before
  * it, for dinero_next to parse (and report) as always.
  */
-static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                          vmsi_ref_sums *sum)
 {
-    static const uint8_t kinds[3] = {VMS_TACC_READ, VMS_TACC_WRITE, VMS_TACC_EXEC};
+    _Static_assert(VMS_TACC_READ == 0 && VMS_TACC_WRITE == 1 && VMS_TACC_EXEC == 2,
+                   "din labels 0..2 are the kinds");
     vmsi_in *in = r->in;
     size_t n = 0;
+    uint64_t by[3] = {0, 0, 0}; /* (locals: refs may alias *sum) */
     if (tid != 0)
         return 0;
     while (n < max) {
@@ -138,7 +141,8 @@ static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
                 more = false;
                 break;
             }
-            refs[n++] = (vms_ref){.va = va, .len = DIN_SIZE, .kind = kinds[label]};
+            vmsi_put_ref(&refs[n++], va, DIN_SIZE, label); /* kinds 0..2 are labels 0..2 */
+            by[label]++;
             p = s + 1;
         }
         r->line += n - n0;
@@ -146,6 +150,9 @@ static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
         if (!more)
             break;
     }
+    sum->bytes += (uint64_t)n * DIN_SIZE;
+    for (unsigned k = 0; k < 3; k++)
+        sum->by_kind[k] += by[k];
     return n;
 }
 

@@ -107,10 +107,12 @@ static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
  * comment, a malformed line, a last line without its newline — stops the run before it,
  * for lackey_next to parse (and report) as always.
  */
-static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                          vmsi_ref_sums *sum)
 {
     vmsi_in *in = r->in;
     size_t n = 0;
+    uint64_t bytes = 0, by[3] = {0, 0, 0}; /* (locals: refs may alias *sum) */
     if (tid != 0)
         return 0;
     while (n < max) {
@@ -160,7 +162,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
                 more = false;
                 break;
             }
-            refs[n++] = (vms_ref){.va = va, .len = (uint32_t)size, .kind = (uint8_t)kind};
+            vmsi_put_ref(&refs[n++], va, (uint32_t)size, kind);
+            bytes += size;
+            by[kind]++;
             p = s + 1;
         }
         r->line += n - n0;
@@ -168,6 +172,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
         if (!more)
             break;
     }
+    sum->bytes += bytes;
+    for (unsigned k = 0; k < 3; k++)
+        sum->by_kind[k] += by[k];
     return n;
 }
 

@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 
+#include "replay/batch.h" /* vmsi_ref_sums */
 #include "util/util.h"
 #include "vmsim/trace.h"
 
@@ -131,8 +132,10 @@ struct vms_trace_reader {
     vmsi_in *raw, *dec, *payload; /* stage chain; dec and payload may be NULL */
     vmsi_in *in;                  /* the stage the parser reads */
     bool (*next)(vms_trace_reader *r, vms_trace_event *ev); /* false: end or r->err */
-    /* the batch decoder (vms_trace_read_refs), NULL when the format has none */
-    size_t (*next_refs)(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max);
+    /* the batch decoder (vms_trace_read_refs): adds what it returns to *sum; NULL when the
+     * format has none */
+    size_t (*next_refs)(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                        vmsi_ref_sums *sum);
     vms_err err;
     uint64_t count;
     uint64_t line; /* text formats: the current line number */
@@ -200,6 +203,20 @@ static inline int vmsi_parse_hex(const char **p, uint64_t *v)
 
 /* Hex digit values for the batch parsers: 0..15, or -1 for any other byte. */
 extern const int8_t vmsi_hex_digit[256];
+
+/* Store one reference (the batch decoders' output): on little-endian hosts len, kind and
+ * the zero reserved bytes are one 8-byte store. */
+static inline void vmsi_put_ref(vms_ref *o, uint64_t va, uint32_t len, unsigned kind)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    _Static_assert(offsetof(vms_ref, len) == 8 && offsetof(vms_ref, kind) == 12, "vms_ref");
+    uint64_t w = (uint64_t)len | (uint64_t)kind << 32;
+    o->va = va;
+    memcpy((unsigned char *)o + 8, &w, sizeof w);
+#else
+    *o = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
+#endif
+}
 
 /* Parsers: install r->next (and check headers) once r->in is set. */
 vms_status vmsi_lackey_start(vms_trace_reader *r);

@@ -13,8 +13,8 @@
  *     ▼
  *   host RAM [host_at, host_end): the VM's frames; [s2_tables_at, +4 MiB): its tables
  *
- * Invariants: a guest page is resident (hpfn[gpfn] != 0, a second-stage leaf maps it
- * to that host frame) or swapped (slot[gpfn] != 0, no leaf) or untouched (neither);
+ * Invariants: a guest page is resident (hpfn map != 0, a second-stage leaf maps it to
+ * that host frame) or swapped (slot map != 0, no leaf) or untouched (neither);
  * host_frames == resident pages. Every unmapped leaf is followed by INVEPT on every
  * vCPU's core, so no composed or nested-TLB entry outlives it (SDM §29.4.3.1).
  *
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/radix.h"
 #include "util/util.h"
 #include "vmsim/core.h"
 #include "vmsim/frames.h"
@@ -57,15 +58,16 @@ struct vms_guest {
     vcpu_state v[MAX_VCPUS];
     unsigned cur; /* the vCPU the guest kernel last asked for (charged for its exits) */
     uint64_t npages;
-    uint64_t *hpfn; /* per guest page: its host frame, 0 when not resident */
-    uint64_t *slot; /* per guest page: its host swap slot, 0 when none */
-    uint64_t *fifo; /* resident guest pages, oldest first (a ring of npages) */
+    /* Sparse maps (host memory follows the pages touched, not guest_mem): */
+    vmsi_radix hpfn; /* guest page -> its host frame (absent: not resident) */
+    vmsi_radix slot; /* guest page -> its host swap slot (absent: none) */
+    vmsi_radix fifo; /* sequence -> guest page + 1: resident pages, oldest first */
     uint64_t fifo_head, fifo_len;
-    uint64_t host_next;  /* the next never-used host frame */
-    uint64_t *free_hpfn; /* host frames given back by swap-outs */
+    uint64_t host_next;   /* the next never-used host frame */
+    vmsi_radix free_hpfn; /* a stack of host frames given back by swap-outs */
     uint64_t nfree_hpfn;
-    uint64_t next_slot; /* host swap: slots handed out upward, freed on swap-in */
-    uint64_t *free_slot;
+    uint64_t next_slot;   /* host swap: slots handed out upward, freed on swap-in */
+    vmsi_radix free_slot; /* a stack of freed slots */
     uint64_t nfree_slot;
     FILE *swapf;
     bool reserved;
@@ -73,6 +75,27 @@ struct vms_guest {
 };
 
 /* ---- host memory behind guest pages ---- */
+
+static uint64_t hpfn_of(const vms_guest *g, uint64_t gpfn)
+{
+    return vmsi_radix_get(&g->hpfn, gpfn);
+}
+
+/* Push v (!= 0) on the stack r of *n entries. Fails (VMS_ERR_NOMEM, nothing changed)
+ * only when a radix node is needed: never right after a pop, whose entry stays. */
+static vms_status push(vms_guest *g, vmsi_radix *r, uint64_t *n, uint64_t v)
+{
+    vms_status st = vmsi_radix_set(r, &g->alloc, *n, v);
+    *n += st == VMS_OK;
+    return st;
+}
+
+/* Pop the top of a stack (*n > 0). The entry stays in the map (it is above the top now
+ * and means nothing), so that a push after a pop never allocates. */
+static uint64_t pop(vmsi_radix *r, uint64_t *n)
+{
+    return vmsi_radix_get(r, --*n);
+}
 
 /* The host swap file, opened on first use. */
 static vms_status swap_open(vms_guest *g)
@@ -93,34 +116,48 @@ static void invept_all(vms_guest *g)
 }
 
 /* Host reclaim: write the oldest resident guest page to the host's swap, unmap its
- * leaf, give its host frame back. */
+ * leaf, put its host frame on the free stack. Nothing changes on failure: the maps'
+ * new entries are made first (VMS_ERR_NOMEM), then the page is written (VMS_ERR_IO). */
 static vms_status swap_out_one(vms_guest *g)
 {
     if (g->fifo_len == 0 || swap_open(g) != VMS_OK)
         return VMS_ERR_NOMEM;
-    uint64_t gpfn = g->fifo[g->fifo_head];
-    g->fifo_head = (g->fifo_head + 1) % g->npages;
-    g->fifo_len--;
-    uint64_t hpfn = g->hpfn[gpfn];
-    uint64_t s = g->nfree_slot ? g->free_slot[--g->nfree_slot] : ++g->next_slot;
+    uint64_t gpfn = vmsi_radix_get(&g->fifo, g->fifo_head) - 1;
+    uint64_t hpfn = hpfn_of(g, gpfn);
+    uint64_t s =
+        g->nfree_slot ? vmsi_radix_get(&g->free_slot, g->nfree_slot - 1) : g->next_slot + 1;
+    if (vmsi_radix_set(&g->slot, &g->alloc, gpfn, s) != VMS_OK)
+        return VMS_ERR_NOMEM;
+    if (push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn) != VMS_OK) {
+        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0); /* removing never fails */
+        return VMS_ERR_NOMEM;
+    }
     uint8_t buf[VMS_PAGE_SIZE];
     vms_ram *ram = vms_machine_ram(g->m);
-    vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf);
-    if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
-        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf)
+    if (vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK ||
+        fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
+        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf) {
+        (void)pop(&g->free_hpfn, &g->nfree_hpfn);
+        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
         return VMS_ERR_IO;
+    }
+    if (g->nfree_slot) /* the slot is taken now */
+        (void)pop(&g->free_slot, &g->nfree_slot);
+    else
+        g->next_slot++;
+    vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head++, 0);
+    g->fifo_len--;
     vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL);
     invept_all(g);
     vms_ram_discard(ram, hpfn);
-    g->free_hpfn[g->nfree_hpfn++] = hpfn;
-    g->hpfn[gpfn] = 0;
-    g->slot[gpfn] = s;
+    vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
     g->st.host_frames--;
     g->st.host_swapouts++;
     return VMS_OK;
 }
 
-/* A host frame for a guest page (reclaiming one under host_frames). */
+/* A host frame for a guest page (reclaiming one under host_frames): from the free
+ * stack, else never used. Every frame handed out can be given back by unget_frame. */
 static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
 {
     if (g->cfg.host_frames && g->st.host_frames >= g->cfg.host_frames) {
@@ -129,7 +166,7 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
             return st;
     }
     if (g->nfree_hpfn) {
-        *hpfn = g->free_hpfn[--g->nfree_hpfn];
+        *hpfn = pop(&g->free_hpfn, &g->nfree_hpfn);
         return VMS_OK;
     }
     if (g->host_next >= g->cfg.host_end >> VMS_PAGE_SHIFT)
@@ -138,59 +175,89 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
     return VMS_OK;
 }
 
+/* Give back the frame host_frame just handed out (never fails: a popped frame goes back
+ * on the entry it came from, a new one back to host_next). */
+static void unget_frame(vms_guest *g, uint64_t hpfn)
+{
+    if (hpfn + 1 == g->host_next)
+        g->host_next--;
+    else
+        (void)push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn);
+}
+
 /* Back guest page gpfn (4 KiB host pages): a host frame, its bytes from the host's
- * swap if it was swapped, a second-stage leaf. use says who touched it (counting). */
+ * swap if it was swapped, a second-stage leaf. use says who touched it (counting).
+ * Nothing changes on failure (a swapped page keeps its slot). */
 static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
 {
-    uint64_t hpfn;
+    /* the maps' entries this backing needs, before anything changes (1: a placeholder;
+     * the FIFO's tail index stays the same across a swap-out, which takes the head) */
+    uint64_t tail = g->fifo_head + g->fifo_len;
+    if (vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 1) != VMS_OK)
+        return VMS_ERR_NOMEM;
+    if (vmsi_radix_set(&g->fifo, &g->alloc, tail, gpfn + 1) != VMS_OK) {
+        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
+        return VMS_ERR_NOMEM;
+    }
+    uint64_t hpfn = 0;
     vms_status st = host_frame(g, &hpfn);
-    if (st != VMS_OK)
-        return st;
-    uint64_t s = g->slot[gpfn];
-    if (s) {
+    bool got = st == VMS_OK;
+    uint64_t s = vmsi_radix_get(&g->slot, gpfn);
+    if (st == VMS_OK && s) {
         uint8_t buf[VMS_PAGE_SIZE];
         if (fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
             fread(buf, 1, sizeof buf, g->swapf) != sizeof buf ||
-            vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) !=
-                VMS_OK) {
-            g->free_hpfn[g->nfree_hpfn++] = hpfn;
-            return VMS_ERR_IO;
-        }
-        g->free_slot[g->nfree_slot++] = s;
-        g->slot[gpfn] = 0;
+            vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
+            st = VMS_ERR_IO;
+    }
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    if (st == VMS_OK)
+        st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K,
+                             prot, NULL);
+    if (st != VMS_OK) {
+        if (got)
+            unget_frame(g, hpfn);
+        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
+        vmsi_radix_set(&g->fifo, &g->alloc, tail, 0);
+        return st;
+    }
+    vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, hpfn); /* replacing never fails */
+    if (s) {
+        vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
+        /* A slot that cannot go on the free stack (no memory for a node) is only never
+         * reused: the swap file keeps its place. */
+        (void)push(g, &g->free_slot, &g->nfree_slot, s);
         g->st.host_swapins++;
         g->st.double_paging += use == VMS_KMEM_IO_READ;
         g->st.false_reads += use == VMS_KMEM_OVERWRITE;
     }
-    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
-    st = vms_pt_map_prot(&g->s2, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K, prot,
-                         NULL);
-    if (st != VMS_OK) {
-        g->free_hpfn[g->nfree_hpfn++] = hpfn;
-        return st;
-    }
-    g->hpfn[gpfn] = hpfn;
-    g->fifo[(g->fifo_head + g->fifo_len++) % g->npages] = gpfn;
+    g->fifo_len++;
     g->st.host_frames++;
     g->st.backed++;
     return VMS_OK;
 }
 
-/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). */
+/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). The map
+ * entries first, then the leaf: nothing changes on failure. */
 static vms_status back2m(vms_guest *g, uint64_t gpfn)
 {
     uint64_t base = gpfn & ~UINT64_C(511);
     uint64_t h = (g->host_next + 511) & ~UINT64_C(511);
     if (h + 512 > g->cfg.host_end >> VMS_PAGE_SHIFT)
         return VMS_ERR_NOMEM;
+    uint64_t n = g->npages - base < 512 ? g->npages - base : 512, i = 0;
+    while (i < n && vmsi_radix_set(&g->hpfn, &g->alloc, base + i, h + i) == VMS_OK)
+        i++;
     unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
-    vms_status st =
-        vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M, prot, NULL);
-    if (st != VMS_OK)
+    vms_status st = i < n ? VMS_ERR_NOMEM
+                          : vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT,
+                                            VMS_PG_2M, prot, NULL);
+    if (st != VMS_OK) {
+        while (i)
+            vmsi_radix_set(&g->hpfn, &g->alloc, base + --i, 0);
         return st;
+    }
     g->host_next = h + 512;
-    for (uint64_t i = 0; i < 512 && base + i < g->npages; i++)
-        g->hpfn[base + i] = h + i;
     g->st.host_frames += 512;
     g->st.backed++;
     return VMS_OK;
@@ -202,7 +269,7 @@ static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool k
 {
     if (gpfn >= g->npages)
         return VMS_ERR_BUS;
-    if (!g->hpfn[gpfn]) {
+    if (!hpfn_of(g, gpfn)) {
         vms_status st = g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn) : back4k(g, gpfn, use);
         if (st != VMS_OK)
             return st;
@@ -213,7 +280,7 @@ static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool k
             vms_core_add_cycles(vms_machine_core(g->m, g->v[g->cur].host), g->cfg.exit_cycles);
         }
     }
-    *hpfn = g->hpfn[gpfn];
+    *hpfn = hpfn_of(g, gpfn);
     return VMS_OK;
 }
 
@@ -254,7 +321,7 @@ static bool on_exit(void *ud, vms_core *c, const vms_fault *f)
     g->st.exit_cycles += g->cfg.exit_cycles;
     vms_core_add_cycles(c, g->cfg.exit_cycles);
     uint64_t gpfn = f->pa >> VMS_PAGE_SHIFT, hpfn;
-    if (e->kind != VMS_S2F_VIOLATION || gpfn >= g->npages || g->hpfn[gpfn] ||
+    if (e->kind != VMS_S2F_VIOLATION || gpfn >= g->npages || hpfn_of(g, gpfn) ||
         resident(g, gpfn, VMS_KMEM_READ, false, &hpfn) != VMS_OK) {
         g->st.unhandled++;
         return false;
@@ -325,12 +392,12 @@ static vms_status check(vms_machine *m, vms_guest_config *c, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL,
                         "guest: vpid >= 1 and 1 … %u vCPUs (the host has %u cores) expected",
                         MAX_VCPUS, vms_machine_ncores(m));
-    if ((c->host_at | c->host_end | c->s2_tables_at) & VMS_PAGE_MASK || c->host_end <= c->host_at ||
-        c->host_end > vms_ram_limit(vms_machine_ram(m)) ||
+    if ((c->host_at | c->host_end | c->s2_tables_at) & VMS_PAGE_MASK || c->host_at == 0 ||
+        c->host_end <= c->host_at || c->host_end > vms_ram_limit(vms_machine_ram(m)) ||
         (c->s2_tables_at < c->host_end && c->host_at < c->s2_tables_at + S2_TABLES_LEN))
         return vmsi_err(err, VMS_ERR_INVAL,
-                        "guest: host memory [host_at, host_end) and the 4 MiB of second-stage "
-                        "tables must be page aligned, disjoint and inside host RAM");
+                        "guest: host memory [host_at, host_end) (above frame 0) and the 4 MiB of "
+                        "second-stage tables must be page aligned, disjoint and inside host RAM");
     return VMS_OK;
 }
 
@@ -404,16 +471,6 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     g->cfg.pin = NULL;
     g->npages = c.guest_mem >> VMS_PAGE_SHIFT;
     g->host_next = c.host_at >> VMS_PAGE_SHIFT;
-    size_t n = (size_t)g->npages;
-    g->hpfn = vmsi_calloc(a, n, sizeof *g->hpfn);
-    g->slot = vmsi_calloc(a, n, sizeof *g->slot);
-    g->fifo = vmsi_calloc(a, n, sizeof *g->fifo);
-    g->free_hpfn = vmsi_calloc(a, n + 1, sizeof *g->free_hpfn);
-    g->free_slot = vmsi_calloc(a, n + 1, sizeof *g->free_slot);
-    if (!g->hpfn || !g->slot || !g->fifo || !g->free_hpfn || !g->free_slot) {
-        vms_guest_destroy(g);
-        return vmsi_err(err, VMS_ERR_NOMEM, "guest: out of host memory for its page maps");
-    }
     st = reserve_host(g, err);
     g->s2_tables =
         (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at, c.s2_tables_at + S2_TABLES_LEN, 0, 0};
@@ -465,9 +522,9 @@ void vms_guest_destroy(vms_guest *g)
     for (unsigned i = 0; i < g->cfg.nvcpus; i++)
         vms_nested_destroy(g->v[i].n);
     vms_ram *ram = vms_machine_ram(g->m);
-    for (uint64_t i = 0; g->hpfn && i < g->npages; i++)
-        if (g->hpfn[i])
-            vms_ram_discard(ram, g->hpfn[i]);
+    uint64_t gpfn = 0, hpfn = 0;
+    for (; vmsi_radix_next(&g->hpfn, &gpfn, &hpfn); gpfn++)
+        vms_ram_discard(ram, hpfn);
     for (uint64_t pa = g->cfg.s2_tables_at; pa < g->s2_tables.next; pa += VMS_PAGE_SIZE)
         vms_ram_discard(ram, pa >> VMS_PAGE_SHIFT);
     if (g->reserved) {
@@ -480,12 +537,9 @@ void vms_guest_destroy(vms_guest *g)
     if (g->swapf)
         fclose(g->swapf);
     vms_bus_destroy(g->gbus);
-    size_t n = (size_t)g->npages;
-    vmsi_free(&g->alloc, g->hpfn, n * sizeof *g->hpfn);
-    vmsi_free(&g->alloc, g->slot, n * sizeof *g->slot);
-    vmsi_free(&g->alloc, g->fifo, n * sizeof *g->fifo);
-    vmsi_free(&g->alloc, g->free_hpfn, (n + 1) * sizeof *g->free_hpfn);
-    vmsi_free(&g->alloc, g->free_slot, (n + 1) * sizeof *g->free_slot);
+    vmsi_radix *maps[] = {&g->hpfn, &g->slot, &g->fifo, &g->free_hpfn, &g->free_slot};
+    for (unsigned i = 0; i < sizeof maps / sizeof *maps; i++)
+        vmsi_radix_free(maps[i], &g->alloc);
     vmsi_free(&g->alloc, g, sizeof *g);
 }
 
@@ -578,8 +632,9 @@ uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu)
 bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
 {
     uint64_t gpfn = gpa >> VMS_PAGE_SHIFT;
-    if (gpfn >= g->npages || !g->hpfn[gpfn])
+    uint64_t hpfn = gpfn < g->npages ? hpfn_of(g, gpfn) : 0;
+    if (!hpfn)
         return false;
-    *hpa = g->hpfn[gpfn] << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK);
+    *hpa = hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK);
     return true;
 }

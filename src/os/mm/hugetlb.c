@@ -95,12 +95,25 @@ static void pool_fill(vms_kernel *k, unsigned pool, uint64_t n)
         }
 }
 
+/*
+ * The pools at boot, as Linux reads its command line: hugepages=N before any
+ * hugepagesz= counts pages of the default size (kernel.hugepages) and wins over a
+ * hugepagesz=SIZE hugepages=N pair for that size (hugepages_2m, hugepages_1g); the
+ * default pool's surplus limit is nr_overcommit_hugepages, the 1 GiB pool's
+ * nr_overcommit_hugepages_1g when set.
+ */
 vms_status vmsi_hugetlb_init(vms_kernel *k, vms_err *err)
 {
     (void)err;
-    pool_fill(k, 0, k->cfg.hugepages);
-    pool_fill(k, 1, k->cfg.hugepages_1g);
-    k->hpool[0].overcommit = k->cfg.nr_overcommit_hugepages;
+    unsigned dflt = pool_of(k->cfg.default_hugepagesz);
+    uint64_t n[2] = {k->cfg.hugepages_2m, k->cfg.hugepages_1g};
+    if (k->cfg.hugepages)
+        n[dflt] = k->cfg.hugepages;
+    pool_fill(k, 0, n[0]);
+    pool_fill(k, 1, n[1]);
+    k->hpool[dflt].overcommit = k->cfg.nr_overcommit_hugepages;
+    if (k->cfg.nr_overcommit_hugepages_1g)
+        k->hpool[1].overcommit = k->cfg.nr_overcommit_hugepages_1g;
     return VMS_OK;
 }
 
@@ -211,9 +224,31 @@ vms_status vms_kernel_set_hugepages(vms_kernel *k, vms_pgsize size, uint64_t n, 
     return VMS_OK;
 }
 
+vms_status vms_kernel_set_overcommit_hugepages_size(vms_kernel *k, vms_pgsize size, uint64_t n)
+{
+    if (size != VMS_PG_2M && size != VMS_PG_1G)
+        return VMS_ERR_INVAL;
+    k->hpool[pool_of(size)].overcommit = n;
+    return VMS_OK;
+}
+
 vms_status vms_kernel_set_overcommit_hugepages(vms_kernel *k, uint64_t n)
 {
-    k->hpool[0].overcommit = n;
+    return vms_kernel_set_overcommit_hugepages_size(k, k->cfg.default_hugepagesz, n);
+}
+
+vms_pgsize vms_kernel_default_hugepagesz(const vms_kernel *k)
+{
+    return k->cfg.default_hugepagesz;
+}
+
+vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_hugepages_info *out)
+{
+    if (size != VMS_PG_2M && size != VMS_PG_1G)
+        return VMS_ERR_INVAL;
+    const vmsi_hpool *h = &k->hpool[pool_of(size)];
+    *out =
+        (vms_hugepages_info){h->total - h->surplus, h->nfree, h->resv, h->surplus, h->overcommit};
     return VMS_OK;
 }
 
@@ -248,4 +283,21 @@ void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end)
         h->resv -= unfaulted < h->resv ? unfaulted : h->resv;
         drop_unused_surplus(k, pool_of(size));
     }
+}
+
+vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb)
+{
+    for (unsigned p = 0; p < 2; p++) {
+        vms_hugepages_info hi;
+        vms_kernel_hugepages_info(k, p ? VMS_PG_1G : VMS_PG_2M, &hi);
+        vms_strbuf_printf(sb,
+                          "hugepages-%skB nr_hugepages %llu free_hugepages %llu resv_hugepages "
+                          "%llu surplus_hugepages %llu nr_overcommit_hugepages %llu\n",
+                          p ? "1048576" : "2048", (unsigned long long)hi.nr_hugepages,
+                          (unsigned long long)hi.free_hugepages,
+                          (unsigned long long)hi.resv_hugepages,
+                          (unsigned long long)hi.surplus_hugepages,
+                          (unsigned long long)hi.nr_overcommit_hugepages);
+    }
+    return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
 }

@@ -179,14 +179,16 @@ static vms_status check_mmap_args(unsigned prot, unsigned flags, vms_file *file,
     return VMS_OK;
 }
 
-/* The page size MAP_HUGETLB asks for (default 2 MiB). */
-static vms_status huge_size(unsigned flags, vms_pgsize *size, vms_err *err)
+/* The page size MAP_HUGETLB asks for (without a size flag: default_hugepagesz). */
+static vms_status huge_size(const vms_kernel *k, unsigned flags, vms_pgsize *size, vms_err *err)
 {
     unsigned shift = (flags >> VMS_MAP_HUGE_SHIFT) & 0x3Fu;
     *size = VMS_PG_4K;
     if (!(flags & VMS_MAP_HUGETLB))
         return VMS_OK;
-    if (shift == 0 || shift == 21)
+    if (shift == 0)
+        *size = k->cfg.default_hugepagesz;
+    else if (shift == 21)
         *size = VMS_PG_2M;
     else if (shift == 30)
         *size = VMS_PG_1G;
@@ -278,7 +280,7 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
     vms_pgsize size;
     vms_status st = check_mmap_args(prot, flags, file, offset, err);
     if (st == VMS_OK)
-        st = huge_size(flags, &size, err);
+        st = huge_size(k, flags, &size, err);
     if (st != VMS_OK)
         return st;
     uint64_t align = vms_pgsize_bytes(size);

@@ -269,8 +269,10 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
         st = vms_strbuf_printf(sb, "%-16s%8llu kB\n", rows[i].name,
                                (unsigned long long)(rows[i].pages * 4));
-    /* hugetlb_report_meminfo: the default (2 MiB) pool's counts, then every pool's kB. */
-    const vmsi_hpool *h = &k->hpool[0];
+    /* hugetlb_report_meminfo: the default pool's counts (default_hugepagesz), then every
+     * pool's kB. */
+    bool giga = k->cfg.default_hugepagesz == VMS_PG_1G;
+    const vmsi_hpool *h = &k->hpool[giga ? 1 : 0];
     uint64_t hugetlb_kb = k->hpool[0].total * 2048 + k->hpool[1].total * 1048576;
     if (st == VMS_OK)
         st = vms_strbuf_printf(sb,
@@ -278,8 +280,8 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
                                "HugePages_Rsvd:    %5llu\nHugePages_Surp:    %5llu\n"
                                "Hugepagesize:   %8llu kB\nHugetlb:        %8llu kB\n",
                                (unsigned long long)h->total, (unsigned long long)h->nfree,
-                               (unsigned long long)h->resv, (unsigned long long)h->surplus, 2048ULL,
-                               (unsigned long long)hugetlb_kb);
+                               (unsigned long long)h->resv, (unsigned long long)h->surplus,
+                               giga ? 1048576ULL : 2048ULL, (unsigned long long)hugetlb_kb);
     return st;
 }
 
@@ -494,7 +496,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"kcompactd_wake\":%llu,\"kcompactd_success\":%llu,\"kcompactd_cycles\":%llu,"
             "\"manual\":%llu},"
             "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":%llu,"
-            "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
+            "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu,\"reserved_1g\":%llu,"
+            "\"surplus_1g\":%llu}",
             k->cfg.thp == VMS_THP_ALWAYS    ? "always"
             : k->cfg.thp == VMS_THP_MADVISE ? "madvise"
                                             : "never",
@@ -510,7 +513,8 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->compact_migrate_scanned), U(s->compact_free_scanned), U(s->kcompactd_wake),
             U(s->kcompactd_success), U(s->kcompactd_cycles), U(s->compact_manual),
             U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[0].surplus),
-            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
+            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus), U(k->hpool[1].resv),
+            U(k->hpool[1].surplus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);

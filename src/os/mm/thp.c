@@ -10,9 +10,14 @@
  *                                                   copy) or split and copy 4 KiB (split,
  *                                                   Linux); the huge zero page is split
  *                                                   into 512 zero-page PTEs (Linux)
- *   VMA boundary inside a huge page (munmap,     -> split_huge_page: every PMD mapping the
- *   mprotect, mlock, madvise), DMA pin, reclaim     page becomes a table of 512 PTEs and
- *                                                   the page 512 pages
+ *   VMA boundary inside a huge page (munmap,     -> __split_huge_pmd: that PMD becomes a
+ *   mprotect, mlock, madvise), DONTNEED of part,    table of 512 PTEs into the still-whole
+ *   a COW write                                     page (a PTE-mapped THP)
+ *   a partial unmap of a PTE-mapped THP          -> deferred_split_folio: on the deferred
+ *                                                   split queue, split by its shrinker in
+ *                                                   reclaim (split_huge_page), or freed
+ *                                                   whole with its last mapping
+ *   DMA pin, reclaim                             -> split_huge_page at once
  *   khugepaged (its timer, at kernel entries;    -> collapse 512 PTEs of an eligible range
  *   or called)                                      into one new 2 MiB page
  *
@@ -21,9 +26,9 @@
  * or madvise with MADV_HUGEPAGE. Invariants (vms_kernel_check): a frame flagged THP is an
  * order-9 anonymous block mapped only by 2 MiB leaves, one rmap entry (mm, haddr) each;
  * the huge zero page is mapped only read-only, never counted, and is freed with its last
- * mapping (huge_zero_maps). Simplification: Linux may keep a huge page whole while only
- * its PMD is split (a PTE-mapped THP on the deferred split queue); here splitting a
- * mapping always splits the page too, at once, in every address space mapping it.
+ * mapping (huge_zero_maps). A THP's counts live on its head (one rmap entry and one
+ * reference per PMD or PTE mapping); a PTE-mapped one has per-subpage mapcounts too
+ * (vmsi_thp_folio, mm_impl.h), checked by vmsi_thp_check_folio.
  */
 #include <assert.h>
 

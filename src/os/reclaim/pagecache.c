@@ -431,7 +431,11 @@ vms_status vmsi_file_writeback(vms_kernel *k, vms_file *f, uint64_t first, uint6
         uint64_t off = i << VMS_PAGE_SHIFT;
         size_t n = (size_t)(f->size - off < VMS_PAGE_SIZE ? f->size - off : VMS_PAGE_SIZE);
         uint8_t buf[4096];
-        vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, n);
+        if (vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, n) != VMS_OK) {
+            st = vmsi_err(err, VMS_ERR_IO, "%s: page %llu unreadable (a VM's host memory)",
+                          f->wb_path, (unsigned long long)i);
+            break; /* the page stays dirty: nothing is lost */
+        }
         if (fseek(out, (long)off, SEEK_SET) != 0 || fwrite(buf, 1, n, out) != n) {
             st = vmsi_err(err, VMS_ERR_IO, "%s: write failed", f->wb_path);
             break; /* the page stays dirty: nothing is lost */

@@ -227,7 +227,10 @@ static vms_status writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned
     charge_io(k, slot, core);
     if (injected(s, VMS_SWAP_IO_WRITE))
         return VMS_ERR_IO;
-    vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, sizeof buf);
+    /* In a VM the frame's bytes may be in the host's swap: a failed read-back must not
+     * write garbage to the slot (the page then stays in memory). */
+    if (vmsi_ram_read_io(k, pfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
+        return VMS_ERR_IO;
     if (pwrite(s->fd, buf, sizeof buf, (off_t)(slot << VMS_PAGE_SHIFT)) != (ssize_t)sizeof buf)
         return VMS_ERR_IO;
     s->writes++;
