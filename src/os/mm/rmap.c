@@ -65,7 +65,7 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
     size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
     if (r->n == UINT32_MAX ||
         !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + 1, sizeof *r->e, 2)) {
-        if (r->n == 0 && !r->file) {
+        if (r->n == 0 && !r->file && !r->swapcache) {
             vmsi_free(k->a, r, sizeof *r);
             f->owner = 0;
         }
