@@ -130,6 +130,13 @@ typedef enum vms_thp_cow {
     VMS_THP_COW_COPY = 1,  /* copy the whole 2 MiB page when a free block exists */
 } vms_thp_cow;
 
+/* What reclaim does with a transparent huge page (thp.swap; docs/HUGEPAGES.md). */
+typedef enum vms_thp_swap {
+    VMS_THP_SWAP_SPLIT = 0, /* split it, swap 4 KiB pages (Linux without CONFIG_THP_SWAP) */
+    VMS_THP_SWAP_WHOLE = 1, /* write it to 512 contiguous slots and free the 2 MiB block
+                               (CONFIG_THP_SWAP); split when no such slots are free */
+} vms_thp_swap;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -183,6 +190,7 @@ typedef struct vms_kernel_config {
     /* ---- huge pages (docs/HUGEPAGES.md) ---- */
     vms_thp_mode thp;           /* [madvise] transparent huge pages: always, madvise, never */
     vms_thp_cow thp_cow;        /* [split] a write to a shared huge page: split or copy */
+    vms_thp_swap thp_swap;      /* [split] reclaim of a huge page: split, or swap it whole */
     unsigned thp_max_ptes_none; /* [511] khugepaged: empty PTEs a collapse may fill (Linux
                                    khugepaged/max_ptes_none) */
     uint64_t hugepages;         /* [0] hugetlb pages of the default size (2 MiB unless
@@ -362,27 +370,36 @@ typedef struct vms_kernel_stats {
     uint64_t sigbus;   /* faults that ended in SIGBUS (beyond EOF, swap read error; or EFAULT) */
     uint64_t oom_kill; /* processes killed because no frame was free */
     uint64_t spurious; /* faults on a PTE that already allowed the access */
-    uint64_t stack_expand;           /* faults that grew a stack VMA */
-    uint64_t fault_around;           /* pages mapped by fault-around (beyond the faulting one) */
-    uint64_t pgpgin;                 /* pages read from files into the page cache */
-    uint64_t pgpgout;                /* pages written back to files */
-    uint64_t thp_fault_alloc;        /* huge-page faults that mapped a 2M/1G block */
-    uint64_t thp_anon_fault_alloc;   /* … of those, transparent huge pages (thp_fault_alloc) */
-    uint64_t thp_fault_fallback;     /* THP faults that found no free 2 MiB block: 4 KiB */
-    uint64_t thp_collapse_alloc;     /* huge pages khugepaged collapsed 512 pages into */
-    uint64_t thp_split_page;         /* huge pages split into 512 pages */
-    uint64_t thp_split_pmd;          /* huge mappings (PMDs) split into page tables */
-    uint64_t thp_zero_page_alloc;    /* allocations of the huge zero page */
-    uint64_t thp_cow_copy;           /* COW faults that copied a whole huge page */
-    uint64_t thp_khugepaged_scans;   /* khugepaged runs */
-    uint64_t khugepaged_cycles;      /* cycles of khugepaged's work (charged to its core) */
-    uint64_t compact_stall;          /* direct compactions (a huge allocation failed) */
-    uint64_t compact_success;        /* compactions that made a free 2 MiB block */
-    uint64_t compact_migrate;        /* pages compaction migrated (compact_migrate_scanned) */
-    uint64_t hugetlb_sigbus;         /* hugetlb faults with no page in the pool: SIGBUS */
-    uint64_t nr_tlb_local_flush_one; /* INVLPGs issued by the kernel on its own core */
-    uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
-    uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
+    uint64_t stack_expand;             /* faults that grew a stack VMA */
+    uint64_t fault_around;             /* pages mapped by fault-around (beyond the faulting one) */
+    uint64_t pgpgin;                   /* pages read from files into the page cache */
+    uint64_t pgpgout;                  /* pages written back to files */
+    uint64_t thp_fault_alloc;          /* huge-page faults that mapped a 2M/1G block */
+    uint64_t thp_anon_fault_alloc;     /* … of those, transparent huge pages (thp_fault_alloc) */
+    uint64_t thp_fault_fallback;       /* THP faults that found no free 2 MiB block: 4 KiB */
+    uint64_t thp_collapse_alloc;       /* huge pages khugepaged collapsed 512 pages into */
+    uint64_t thp_split_page;           /* huge pages split into 512 pages */
+    uint64_t thp_split_pmd;            /* huge mappings (PMDs) split into page tables */
+    uint64_t thp_deferred_split_page;  /* huge pages queued for a deferred split (partially
+                                          mapped: thp_deferred_split_page) */
+    uint64_t thp_deferred_split_freed; /* frames deferred splits freed (subpages no PTE
+                                          mapped any more) */
+    uint64_t thp_swpout;               /* huge pages swapped out whole (thp.swap = whole) */
+    uint64_t thp_swpout_fallback;      /* huge pages reclaim split to swap them as 4 KiB pages */
+    uint64_t thp_swpin;                /* huge pages swapped in whole (2 MiB at one fault) */
+    uint64_t thp_swpin_fallback;       /* whole-swapped ranges swapped in as 4 KiB pages (no
+                                          free 2 MiB block) */
+    uint64_t thp_zero_page_alloc;      /* allocations of the huge zero page */
+    uint64_t thp_cow_copy;             /* COW faults that copied a whole huge page */
+    uint64_t thp_khugepaged_scans;     /* khugepaged runs */
+    uint64_t khugepaged_cycles;        /* cycles of khugepaged's work (charged to its core) */
+    uint64_t compact_stall;            /* direct compactions (a huge allocation failed) */
+    uint64_t compact_success;          /* compactions that made a free 2 MiB block */
+    uint64_t compact_migrate;          /* pages compaction migrated (compact_migrate_scanned) */
+    uint64_t hugetlb_sigbus;           /* hugetlb faults with no page in the pool: SIGBUS */
+    uint64_t nr_tlb_local_flush_one;   /* INVLPGs issued by the kernel on its own core */
+    uint64_t nr_tlb_local_flush_all;   /* full flushes on its own core */
+    uint64_t nr_tlb_remote_flush;      /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
     uint64_t tlb_broadcasts;               /* shootdowns done by a broadcast, no IPI (INVLPGB
                                               + TLBSYNC, TLBI … IS + DSB ISH) */
@@ -467,6 +484,12 @@ void vms_kernel_reset_stats(vms_kernel *k);
  * khugepaged.sleep > 0 it runs by itself at kernel entries (docs/HUGEPAGES.md). */
 uint64_t vms_kernel_khugepaged(vms_kernel *k);
 
+/* Run the deferred split shrinker now (Linux's deferred_split_scan, which reclaim runs
+ * under memory pressure): split up to `nr` partially mapped transparent huge pages from
+ * the queue (0: all), freeing their subpages no PTE maps. Returns the frames freed;
+ * *nsplit (may be NULL) gets the pages split. */
+uint64_t vms_kernel_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit);
+
 /* Append khugepaged's state as Linux's /sys/kernel/mm/transparent_hugepage/khugepaged
  * files, one "name value" line each: pages_to_scan, scan_sleep_cycles (in place of
  * scan_sleep_millisecs), max_ptes_none, max_ptes_swap, max_ptes_shared, pages_collapsed,
@@ -520,7 +543,10 @@ vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb);
 /* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
 typedef struct vms_shootdown_event {
     int pid;                 /* a process using the mm (0 if none) */
-    unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
+    unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: a kernel thread
+                                with no core: see daemon) */
+    const char *daemon;      /* the kernel thread that changed them, "kswapd", "khugepaged"
+                                or "kcompactd" (static), NULL for a task's own work */
     uint64_t start, end;     /* the virtual range */
     bool full;               /* the whole PCID / ASID was flushed (range above the
                                 architecture's ceiling: 33 pages on x86-64) */
@@ -588,7 +614,9 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *           "split_pmd", "zero_page_alloc", "cow_copy", "anon_huge_pages",
  *           "khugepaged_scans", "khugepaged_cycles", "khugepaged_full_scans",
  *           "khugepaged_timer_runs", "collapse_alloc_failed", "collapse_swapin",
- *           "collapse_shared"} (anon_huge_pages in 4 KiB pages),
+ *           "collapse_shared", "deferred_split_page", "deferred_split_queue",
+ *           "deferred_split_freed", "swpout", "swpout_fallback", "swpin",
+ *           "swpin_fallback"} (anon_huge_pages in 4 KiB pages: PMD-mapped ones),
  *   "compaction": {"stall", "success", "migrated", "fail", "migrate_scanned",
  *                  "free_scanned", "kcompactd_wake", "kcompactd_success",
  *                  "kcompactd_cycles", "manual"} (stall/success/fail: direct compaction),

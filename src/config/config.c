@@ -51,6 +51,7 @@ typedef enum kind {
     K_TLBOP,    /* tlbwr | tlbwi: kernel.tlbex.tlbwi */
     K_THP,      /* always | madvise | never */
     K_THPCOW,   /* split | copy */
+    K_THPSWAP,  /* split | whole: thp.swap */
     K_KHUGE,    /* "none" or a core: khugepaged.core */
     K_S2,       /* ept | npt | arm: vm.s2 */
     K_PGSIZE,   /* 4K | 2M | 1G: vm.host_page */
@@ -216,6 +217,9 @@ static const key keys[] = {
      "transparent huge pages: always, madvise (only MADV_HUGEPAGE ranges) or never"},
     {"thp.cow", K_THPCOW, 0, 0, 0,
      "a write to a shared huge page: split (copy 4 KiB, Linux) or copy (the whole 2 MiB)"},
+    {"thp.swap", K_THPSWAP, 0, 0, 0,
+     "reclaim of a huge page: split (swap 4 KiB pages, no CONFIG_THP_SWAP); whole: refused, not "
+     "modelled yet"},
     {"thp.max_ptes_none", K_UINT, KC(thp_max_ptes_none), 0, 511,
      "empty PTEs a khugepaged collapse may fill with zeros"},
     {"hugepages", K_HPAGES, KC(hugepages), 0, UINT64_C(1) << 24,
@@ -691,6 +695,7 @@ static const char *const thp_names[] = {"madvise", "always", "never"};
 /* vm.s2, indexed by vms_s2_kind (virt.h); auto: EPT on x86-64, Stage 2 on aarch64. */
 static const char *const s2_names[] = {"auto", "ept", "npt", "arm"};
 static const char *const thp_cow_names[] = {"split", "copy"};
+static const char *const thp_swap_names[] = {"split", "whole"};
 static const char *const defrag_names[] = {"madvise", "always", "defer", "defer+madvise", "never"};
 
 /* Index of value in names[0..n), or -1. */
@@ -838,6 +843,12 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
         int i = name_index(thp_cow_names, 2, value);
         if (i >= 0)
             c->kernel.thp_cow = (vms_thp_cow)i;
+        return i >= 0;
+    }
+    case K_THPSWAP: {
+        int i = name_index(thp_swap_names, 2, value);
+        if (i >= 0)
+            c->kernel.thp_swap = (vms_thp_swap)i;
         return i >= 0;
     }
     case K_CACHE:
@@ -1366,6 +1377,9 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_THPCOW:
             vms_strbuf_printf(sb, "%s", thp_cow_names[c->kernel.thp_cow]);
+            break;
+        case K_THPSWAP:
+            vms_strbuf_printf(sb, "%s", thp_swap_names[c->kernel.thp_swap]);
             break;
         case K_KHUGE:
             if (c->kernel.khugepaged_core < 0)

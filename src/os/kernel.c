@@ -457,12 +457,17 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
     if (cfg->khugepaged_core >= (int)ncores)
         return vmsi_err(err, VMS_ERR_INVAL, "khugepaged.core %d: the machine has %u cores",
                         cfg->khugepaged_core, ncores);
-    if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY || cfg->thp_max_ptes_none > 511)
-        return vmsi_err(
-            err, VMS_ERR_INVAL,
-            "thp %d, thp.cow %d or thp.max_ptes_none %u: expected always|madvise|never, "
-            "split|copy, 0 … 511",
-            (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none);
+    if (cfg->thp > VMS_THP_NEVER || cfg->thp_cow > VMS_THP_COW_COPY ||
+        cfg->thp_max_ptes_none > 511 || cfg->thp_swap > VMS_THP_SWAP_WHOLE)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "thp %d, thp.cow %d, thp.max_ptes_none %u or thp.swap %d: expected "
+                        "always|madvise|never, split|copy, 0 … 511, split|whole",
+                        (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none,
+                        (int)cfg->thp_swap);
+    if (cfg->thp_swap == VMS_THP_SWAP_WHOLE) /* docs/HUGEPAGES.md: not modelled yet */
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                        "thp.swap whole: swapping a huge page out whole is not modelled yet "
+                        "(expected split)");
     if (cfg->default_hugepagesz != VMS_PG_2M && cfg->default_hugepagesz != VMS_PG_1G)
         return vmsi_err(err, VMS_ERR_INVAL, "default_hugepagesz %d: expected 2M or 1G",
                         (int)cfg->default_hugepagesz);

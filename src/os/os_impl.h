@@ -46,8 +46,8 @@
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
-    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
-                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page, mapped by 2 MiB
+                                        leaves and/or PTEs of its subpages (thp.c) */
     VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
@@ -296,8 +296,13 @@ struct vms_kernel {
     vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
     uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
     uint64_t khugepaged_wake; /* machine time (cycles) its sleep ends (cfg.khugepaged_sleep) */
-    bool kcompactd_pending;   /* kcompactd was woken: it runs at the next kernel entry */
-    bool in_kcompactd;        /* kcompactd is running (compaction.c) */
+    struct vmsi_thp_folio *split_queue; /* the deferred split queue (oldest first; mm_impl.h) */
+    struct vmsi_thp_folio *split_tail;  /* … its newest */
+    uint64_t split_queue_len;           /* pages on it */
+    uint64_t thp_pmd_mapped;            /* transparent huge pages some PMD maps (AnonHugePages) */
+    uint64_t thp_states;                /* PTE-mapped states allocated (thp.c) */
+    bool kcompactd_pending;             /* kcompactd was woken: it runs at the next kernel entry */
+    bool in_kcompactd;                  /* kcompactd is running (compaction.c) */
     /* ---- hugetlbfs (hugetlb.c) ---- */
     struct vmsi_hugetlbfs *hugetlbfs; /* its mounts; NULL: none yet */
 };

@@ -1478,7 +1478,7 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
     }
     char who[16];
     if (ev->initiator == UINT32_MAX)
-        snprintf(who, sizeof who, "kswapd");
+        snprintf(who, sizeof who, "%s", ev->daemon ? ev->daemon : "the kernel");
     else
         snprintf(who, sizeof who, "core %u", ev->initiator);
     bool x86 = strcmp(vms_machine_format(r->m)->arch, "x86_64") == 0;

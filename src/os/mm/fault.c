@@ -133,6 +133,18 @@ static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
     return map_new(c, pfn, mk_pte(c, pfn, true));
 }
 
+/* Whether only mm maps the THP f heads, by PTEs (nothing else holds it): its subpages
+ * are exclusively ours (Linux's PageAnonExclusive; see docs/HUGEPAGES.md). */
+static bool thp_exclusive(vmsi_mm *mm, const vms_frame *f)
+{
+    if (f->refcount != f->mapcount)
+        return false;
+    for (uint32_t i = 0; i < vmsi_rmap_count(f); i++)
+        if (vmsi_rmap_get(f, i).mm != mm)
+            return false;
+    return true;
+}
+
 /*
  * do_wp_page: a write to a present, read-only page of a private writable VMA. Reuse the
  * frame when it is anonymous and this PTE holds its only reference besides DMA pins
@@ -144,19 +156,23 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
 {
     vms_kernel *k = c->k;
     uint64_t old = vmsi_pte_pfn(k, c->pte) & ~(npages_of(c->size) - 1);
-    vms_frame *f = vmsi_is_zero_pfn(k, old) ? NULL : vms_frames_meta(k->fr, old);
+    /* A subpage of a PTE-mapped THP: the page's head holds its counts. */
+    uint64_t head = vmsi_is_zero_pfn(k, old) ? old : vmsi_folio_head(k, old);
+    vms_frame *f = vmsi_is_zero_pfn(k, old) ? NULL : vms_frames_meta(k->fr, head);
     k->st.cow++;
     /* Pins (DMA) hold references but never share the page: a pinned exclusive page is
      * reused, or the device would keep writing a page the process no longer sees. */
     uint32_t pool = f && (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's reference */
-    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount - pool == 1) {
+    if (f && (f->flags & VMS_FRAME_ANON) &&
+        ((f->flags & VMSI_FRAME_THP) ? thp_exclusive(c->mm, f)
+                                     : f->refcount - f->pincount - pool == 1)) {
         vmsi_pte_set(c->mm, c->ptep, vmsi_pte_mkdirty(k, vmsi_pte_mkwrite(k, c->pte)));
         k->st.cow_reuse++;
         return VMSI_FAULT_DONE;
     }
     uint64_t pfn;
     if (f)
-        vms_frames_get(k->fr, old); /* held across the allocation (reclaim skips it) */
+        vms_frames_get(k->fr, head); /* held across the allocation (reclaim skips it) */
     /* A private copy of a hugetlbfs file's page is the first page of this VMA's own there:
      * the VMA that made the mapping pays with its reservation (hugetlb_wp). */
     const vmsi_rmap *rec = pool ? vmsi_rmap_of(k, old) : NULL;
@@ -179,7 +195,7 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
         k->st.cow_copy++;
     }
     if (f)
-        vmsi_page_put(k, old);
+        vmsi_page_put(k, head);
     return r;
 }
 
