@@ -48,6 +48,15 @@ for args in "explain --nested --levels 3 0x1" "explain --nested --host-page 4M 0
     if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
 
+# --access is read the same way by the x86-64, AArch64 and nested explainers.
+for how in "" "--arch aarch64" "--nested"; do
+    # shellcheck disable=SC2086
+    "$vmsim" explain $how --access jump 0x1 >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "^vmsim explain: bad --access 'jump': expected read, write or exec$" "$tmp/err" &&
+        ok || bad "explain $how --access jump: exit $rc, $(cat "$tmp/err")"
+done
+
 # exit codes: 0 for help, 2 for usage errors, with a message on stderr.
 "$vmsim" --help >/dev/null && ok || bad "--help exit"
 "$vmsim" explain --help | grep -q 'usage: vmsim explain' && ok || bad "explain --help"
