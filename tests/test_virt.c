@@ -905,8 +905,8 @@ static void shadow_arch(const char *preset)
     const vms_walk_stats *ws = vms_core_walk_stats(vms_machine_core(mm[1], 0));
     CHECK(ws->mem_refs < wn->mem_refs); /* one dimension against two */
     printf("  shadow %s: %" PRIu64 " exits (%" PRIu64 " #PF, %" PRIu64 " PT writes, %" PRIu64
-           " TLBI), %" PRIu64 " walk refs, %" PRIu64 " cycles; nested: %" PRIu64
-           " exits, %" PRIu64 " walk refs, %" PRIu64 " cycles\n",
+           " TLBI), %" PRIu64 " walk refs, %" PRIu64 " cycles; nested: %" PRIu64 " exits, %" PRIu64
+           " walk refs, %" PRIu64 " cycles\n",
            arm ? "aarch64" : "x86-64", s->exits, s->exits_pf, s->exits_ptwrite, s->exits_tlbi,
            ws->mem_refs, vms_core_cycles(vms_machine_core(mm[1], 0)), n->exits, wn->mem_refs,
            vms_core_cycles(vms_machine_core(mm[0], 0)));

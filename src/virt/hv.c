@@ -214,8 +214,8 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
          * as they are made (wp_alloc) and its stores to them go through gwbus. */
         vm->gtab_ops = vms_gspace_table_ops(&vm->gs);
         vms_pt_ops ops = c.shadow ? (vms_pt_ops){wp_alloc, wp_free, vm} : vm->gtab_ops;
-        st = vms_pt_init_format(&vm->gpt, c.shadow ? vm->gwbus : vms_nested_guest_bus(vm->n),
-                                gfmt, &ops, err);
+        st = vms_pt_init_format(&vm->gpt, c.shadow ? vm->gwbus : vms_nested_guest_bus(vm->n), gfmt,
+                                &ops, err);
     }
     if (st != VMS_OK) {
         vms_vm_destroy(vm);
