@@ -21,6 +21,9 @@
 typedef struct ctx_entry {
     bool present;
     vms_iommu_context c;
+    uint32_t vm;         /* software's label: the VM the device is assigned to (0: none) */
+    vms_iommu_prq_fn fn; /* the page-request handler (NULL: none) and its pointer */
+    void *fn_ud;
 } ctx_entry;
 
 /* The context table of one bus, indexed by devfn (bits 7:0 of the BDF). */
@@ -124,6 +127,13 @@ bool vms_iommu_enabled(const vms_iommu *io)
 
 /* ---- contexts ------------------------------------------------------------------------ */
 
+/* The present context entry of bdf, or NULL. */
+static const ctx_entry *entry_of(const vms_iommu *io, vms_bdf bdf)
+{
+    const ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    return t && t->e[bdf & 0xFFu].present ? &t->e[bdf & 0xFFu] : NULL;
+}
+
 /* The present context of bdf, or NULL. */
 static const vms_iommu_context *ctx_of(const vms_iommu *io, vms_bdf bdf)
 {
@@ -166,8 +176,33 @@ vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_con
             return vmsi_err(err, VMS_ERR_NOMEM, "no host memory for the context table of bus %u",
                             vms_bdf_bus(bdf));
     }
-    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx};
+    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx, 0, NULL, NULL};
     return VMS_OK;
+}
+
+vms_status vms_iommu_set_context_vm(vms_iommu *io, vms_bdf bdf, uint32_t vm)
+{
+    ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    if (!t || !t->e[bdf & 0xFFu].present)
+        return VMS_ERR_NOTFOUND;
+    t->e[bdf & 0xFFu].vm = vm;
+    return VMS_OK;
+}
+
+vms_status vms_iommu_set_page_request(vms_iommu *io, vms_bdf bdf, vms_iommu_prq_fn fn, void *ud)
+{
+    ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    if (!t || !t->e[bdf & 0xFFu].present)
+        return VMS_ERR_NOTFOUND;
+    t->e[bdf & 0xFFu].fn = fn;
+    t->e[bdf & 0xFFu].fn_ud = fn ? ud : NULL;
+    return VMS_OK;
+}
+
+uint32_t vms_iommu_context_vm(const vms_iommu *io, vms_bdf bdf)
+{
+    const ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    return t && t->e[bdf & 0xFFu].present ? t->e[bdf & 0xFFu].vm : 0;
 }
 
 bool vms_iommu_get_context(const vms_iommu *io, vms_bdf bdf, vms_iommu_context *out)
@@ -285,6 +320,14 @@ static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *c
     } else {
         unsigned level = 0;
         why = walk(io, c, iova, kind, &x, &level);
+        const ctx_entry *e = why == VMS_IOMMU_NOT_PRESENT ? entry_of(io, bdf) : NULL;
+        if (e && e->fn) { /* a page request: software maps it, or it is a fault */
+            io->st.page_requests++;
+            if (e->fn(e->fn_ud, bdf, iova, kind)) {
+                io->st.page_requests_served++;
+                why = walk(io, c, iova, kind, &x, &level);
+            }
+        }
         if (why != VMS_IOMMU_OK)
             return block(io, bdf, c->did, iova, kind, why, level, fault);
         vms_tlb_fill(io->iotlb, c->did, iova, &x);
@@ -334,7 +377,8 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
     vms_iommu_fault local;
     vms_iommu_fault *f = fault ? fault : &local;
     uint64_t hits = vms_tlb_get_stats(io->iotlb)->hits, walks = io->st.walks,
-             refs = io->st.walk_refs;
+             refs = io->st.walk_refs, asked = io->st.page_requests,
+             served = io->st.page_requests_served;
     bool ok = translate(io, bdf, iova, kind, pa, room, f, &mode);
     vms_event ev = {.type = VMS_EV_IOMMU,
                     .iommu = {.rid = bdf,
@@ -347,6 +391,9 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
                               .ok = ok,
                               .reason = ok ? 0u : (unsigned)f->reason,
                               .pa = ok ? *pa : 0}};
+    ev.iommu.vm = io->enabled ? vms_iommu_context_vm(io, bdf) : 0;
+    ev.iommu.page_request = io->st.page_requests != asked;
+    ev.iommu.served = io->st.page_requests_served != served;
     vmsi_tap_emit_kernel(tap, &ev);
     return ok;
 }
@@ -477,8 +524,10 @@ vms_status vms_iommu_stats_json_members(const vms_iommu *io, vms_strbuf *sb)
     vms_strbuf_printf(sb,
                       "},\"fault_log_overflows\":%" PRIu64 ",\"iotlb_hit_faults\":%" PRIu64
                       ",\"invalidations\":{\"global\":%" PRIu64 ",\"domain\":%" PRIu64
-                      ",\"device\":%" PRIu64 ",\"range\":%" PRIu64 "},\"cycles\":%" PRIu64,
+                      ",\"device\":%" PRIu64 ",\"range\":%" PRIu64 "},\"cycles\":%" PRIu64
+                      ",\"page_requests\":{\"asked\":%" PRIu64 ",\"served\":%" PRIu64 "}",
                       s->fault_log_overflows, s->iotlb_hit_faults, s->inv_global, s->inv_domain,
-                      s->inv_device, s->inv_range, s->cycles);
+                      s->inv_device, s->inv_range, s->cycles, s->page_requests,
+                      s->page_requests_served);
     return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
 }
