@@ -43,7 +43,7 @@ bench: all
 # The differential tests with new seeds, round after round, for SOAK_SECONDS each (their
 # VMS_*_SOAK knobs: tests/harness.h th_soak_more); a failed round prints its seed.
 SOAK_SECONDS ?= 600
-SOAK_TESTS = test_mmu test_tlb test_iommu test_kernel_diff test_dma test_replay test_swap_stress
+SOAK_TESTS = test_mmu test_tlb test_iommu test_kernel_diff test_dma test_replay test_swap_stress test_passthrough
 soak: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan

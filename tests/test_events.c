@@ -14,6 +14,12 @@
  * replay (examples/traces/ls.vmt, through the batch path). It also checks that an
  * observer changes no counter (the same JSON stats with and without) and that events
  * are well formed (cores in range, clocks never going back on a core, JSON with a type).
+ *
+ * Virtual machines (test_vm_*): a guest kernel's page-table writes ("guest_pte_write",
+ * with the VM, GPA and HPA) rebuild every entry of its page tables; the minimal pager's
+ * writes are trapped exits under shadow paging (as many as exits_ptwrite) and plain
+ * writes under nested paging; a passthrough device's DMA names its VM, GPA and HPA (the
+ * HPA the VM's own frame for that GPA) and a blocked one its reason.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -24,7 +30,12 @@
 #include "harness.h"
 #include "vmsim/config.h"
 #include "vmsim/dev.h"
+#include "vmsim/dma.h"
 #include "vmsim/iommu.h"
+#include "vmsim/kernel.h"
+#include "vmsim/mman.h"
+#include "vmsim/proc.h"
+#include "vmsim/virt.h"
 #include "vmsim/pt.h"
 #include "vmsim/events.h"
 #include "vmsim/replay.h"
@@ -211,8 +222,10 @@ static void kernel_event(ledger *l, const vms_event *e)
         l->io.bypassed += e->iommu.mode == VMS_EV_IOMMU_OFF;
         l->io.translations += e->iommu.mode != VMS_EV_IOMMU_OFF;
         l->io.passthrough += e->iommu.mode == VMS_EV_IOMMU_PASSTHROUGH;
-        l->io.walks += e->iommu.walked;
+        l->io.walks += e->iommu.walked + e->iommu.served; /* a served page request: twice */
         l->io.walk_refs += e->iommu.refs;
+        l->io.page_requests += e->iommu.page_request;
+        l->io.page_requests_served += e->iommu.served;
         l->io.faults += !e->iommu.ok;
         l->io.iotlb_hit_faults += e->iommu.hit && !e->iommu.ok;
         break;
@@ -398,6 +411,8 @@ static unsigned check_iommu(const char *name, const vms_iommu *io, const ledger 
     IO(walk_refs);
     IO(faults);
     IO(iotlb_hit_faults);
+    IO(page_requests);
+    IO(page_requests_served);
     return bad;
 }
 
@@ -725,6 +740,337 @@ static void test_api(void)
     free(l);
 }
 
+/* ---- virtual machines ---- */
+
+/* A and D: what the hardware's walks set in the guest's entries besides the kernel's
+ * writes (walk_step "set", not guest_pte_write), so left out of the comparisons. */
+#define HW_AD       (VMS_PTE_A | VMS_PTE_D)
+#define VMREC_SLOTS (1u << 16) /* open addressing: entry GPA -> last value, host address */
+
+/* What the VM events told: the guest's page-table entries as its writes left them. */
+typedef struct vmrec {
+    uint32_t vm;         /* the VM expected in every event */
+    uint64_t n, trapped; /* guest_pte_write events, of which trapped */
+    uint64_t bad_vm;     /* events naming another VM */
+    uint64_t bad_old;    /* an entry's "old" other than what the last write left */
+    uint64_t used;       /* slots in use */
+    uint64_t key[VMREC_SLOTS], val[VMREC_SLOTS], hpa[VMREC_SLOTS];
+    /* passthrough: iommu and dma events of the VM's device */
+    uint64_t io_ok, io_blocked, io_bad, dma_vm, dma_other;
+    uint64_t last_gpa, last_hpa;
+    unsigned last_reason;
+} vmrec;
+
+/* The slot of gpa (key + 1 stored: 0 is empty), or NULL when the table is full. */
+static uint64_t *vmrec_slot(vmrec *r, uint64_t gpa, size_t *at)
+{
+    size_t i = (size_t)((gpa >> 3) * UINT64_C(0x9e3779b97f4a7c15) >> 48) & (VMREC_SLOTS - 1);
+    for (size_t n = 0; n < VMREC_SLOTS; n++, i = (i + 1) & (VMREC_SLOTS - 1))
+        if (r->key[i] == 0 || r->key[i] == gpa + 1) {
+            *at = i;
+            return &r->key[i];
+        }
+    return NULL;
+}
+
+static void on_vm_event(void *ud, const vms_event *e)
+{
+    vmrec *r = ud;
+    if (e->type == VMS_EV_GUEST_PTE_WRITE) {
+        uint64_t gpa = e->guest_pte_write.gpa, old = e->guest_pte_write.old;
+        r->n++;
+        r->trapped += e->guest_pte_write.trapped;
+        r->bad_vm += e->guest_pte_write.vm != r->vm;
+        size_t i;
+        uint64_t *k = vmrec_slot(r, gpa, &i);
+        if (!k)
+            return;
+        if (*k == 0) {
+            *k = gpa + 1;
+            r->used++;
+            r->bad_old += old != 0; /* a fresh table page is zeroed */
+        } else {
+            r->bad_old += (old & ~HW_AD) != r->val[i];
+        }
+        r->val[i] = e->guest_pte_write.pte & ~HW_AD;
+        r->hpa[i] = e->guest_pte_write.hpa;
+    } else if (e->type == VMS_EV_IOMMU && e->iommu.vm) {
+        r->io_bad += e->iommu.vm != r->vm || e->iommu.mode != VMS_EV_IOMMU_TRANSLATE;
+        r->io_ok += e->iommu.ok;
+        r->io_blocked += !e->iommu.ok;
+        r->last_gpa = e->iommu.iova;
+        r->last_hpa = e->iommu.ok ? e->iommu.pa : 0;
+        r->last_reason = e->iommu.reason;
+    } else if (e->type == VMS_EV_DMA) {
+        r->dma_vm += e->dma.vm == r->vm;
+        r->dma_other += e->dma.vm != r->vm;
+    }
+}
+
+/* Every present entry of the guest table at gpa (level `level`, x86-64) and below must
+ * be what the events said was written there; counts the entries checked. */
+static void check_tree(vms_guest *g, vmrec *r, uint64_t table, unsigned level, uint64_t *checked,
+                       uint64_t *wrong)
+{
+    vms_bus *gbus = vms_guest_bus(g);
+    for (unsigned i = 0; i < 512; i++) {
+        uint64_t gpa = table + 8u * i, pte = 0, hpa = 0;
+        CHECK_EQ(vms_bus_read64(gbus, gpa, &pte), VMS_OK);
+        if (pte == 0)
+            continue;
+        size_t at;
+        uint64_t *k = vmrec_slot(r, gpa, &at);
+        bool ok = k && *k == gpa + 1 && r->val[at] == (pte & ~HW_AD) &&
+                  vms_guest_hpa(g, gpa, &hpa) && r->hpa[at] == hpa;
+        *wrong += !ok;
+        (*checked)++;
+        if ((pte & VMS_PTE_P) && level > 1 && !(level <= 3 && (pte & VMS_PTE_PS)))
+            check_tree(g, r, pte & VMS_PTE_ADDR_MASK, level - 1, checked, wrong);
+    }
+}
+
+/* A guest kernel (EPT or NPT): its page-table writes, reported with the VM, rebuild its
+ * tables (boot, spawn, faults, fork's COW write-protection, COW breaks, munmap). */
+static void test_vm_pte_writes(vms_s2_kind kind)
+{
+    vms_machine_config mc;
+    vms_machine *m = NULL;
+    REQUIRE_VOID(vms_machine_preset("skylake", &mc, NULL) == VMS_OK);
+    mc.ram_bytes = UINT64_C(1) << 30;
+    mc.ncores = 2;
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, NULL) == VMS_OK);
+    vmrec *r = calloc(1, sizeof *r);
+    REQUIRE_VOID(r);
+    r->vm = 3;
+    vms_machine_set_observer(m, on_vm_event, r); /* before the guest kernel boots */
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.seed = th_seed;
+    vms_guest_config gc = {0};
+    gc.kind = kind;
+    gc.guest_mem = UINT64_C(32) << 20;
+    gc.s2_tables_at = UINT64_C(256) << 20;
+    gc.host_at = gc.s2_tables_at + (UINT64_C(4) << 20);
+    gc.host_end = gc.host_at + (UINT64_C(64) << 20);
+    gc.vpid = r->vm;
+    gc.kernel = &kc;
+    gc.ad = true;
+    gc.seed = th_seed;
+    vms_guest *g = NULL;
+    vms_err err = {0};
+    CHECK_EQ(vms_guest_create(m, &gc, &g, &err), VMS_OK);
+    if (!g) {
+        vms_machine_destroy(m);
+        free(r);
+        return;
+    }
+    uint64_t boot = r->n;
+    vms_kernel *k = vms_guest_kernel(g);
+    vms_task *a = NULL, *b = NULL;
+    uint64_t base = 0, v = 0;
+    const uint64_t npages = 96;
+    CHECK_EQ(vms_proc_spawn(k, "pt", 0, &a, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(k, a, 0, npages << VMS_PAGE_SHIFT, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &base, NULL),
+             VMS_OK);
+    for (uint64_t i = 0; i < npages; i++) {
+        v = i;
+        CHECK_EQ(vms_proc_write(k, a, base + (i << VMS_PAGE_SHIFT), &v, 8), VMS_ACCESS_OK);
+    }
+    CHECK_EQ(vms_proc_fork(k, a, &b, NULL), VMS_OK);
+    for (uint64_t i = 0; i < npages; i += 2)
+        CHECK_EQ(vms_proc_write(k, i % 4 ? a : b, base + (i << VMS_PAGE_SHIFT), &v, 8),
+                 VMS_ACCESS_OK);
+    CHECK_EQ(vms_sys_munmap(k, b, base + (16 << VMS_PAGE_SHIFT), 16 << VMS_PAGE_SHIFT, NULL),
+             VMS_OK);
+    CHECK(boot > 0 && r->n > boot);
+    CHECK_EQ(r->bad_vm, 0);
+    CHECK_EQ(r->trapped, 0);
+    CHECK_EQ(r->bad_old, 0);
+    CHECK(r->used < VMREC_SLOTS);
+    uint64_t checked = 0, wrong = 0;
+    vms_task *t[2] = {a, b};
+    for (unsigned i = 0; i < 2; i++) {
+        vms_task_info ti;
+        vms_task_get_info(t[i], &ti);
+        check_tree(g, r, ti.cr3 & VMS_PTE_ADDR_MASK, 4, &checked, &wrong);
+    }
+    CHECK(checked > 2 * npages - 16); /* both processes' leaves, and the tables above */
+    CHECK_EQ(wrong, 0);
+    printf("vm events (%s): %llu guest page-table writes (%llu at boot) rebuild all %llu entries "
+           "of two processes' tables\n",
+           kind == VMS_S2_EPT ? "EPT" : "NPT", (unsigned long long)r->n, (unsigned long long)boot,
+           (unsigned long long)checked);
+    vms_proc_exit(k, b);
+    vms_proc_exit(k, a);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+    free(r);
+}
+
+/* The minimal pager's table writes: trapped exits under shadow paging, one event per
+ * exits_ptwrite; plain writes under nested paging, one per guest-bus write. */
+static void test_vm_shadow(void)
+{
+    for (int shadow = 0; shadow < 2; shadow++) {
+        vms_machine_config mc;
+        vms_machine *m = NULL;
+        REQUIRE_VOID(vms_machine_preset("tiny", &mc, NULL) == VMS_OK);
+        mc.ram_bytes = UINT64_C(8) << 30;
+        REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, NULL) == VMS_OK);
+        vmrec *r = calloc(1, sizeof *r);
+        REQUIRE_VOID(r);
+        r->vm = 5;
+        vms_machine_set_observer(m, on_vm_event, r);
+        vms_vm_config vc = {.kind = VMS_S2_EPT,
+                            .host_page = VMS_PG_4K,
+                            .ad = true,
+                            .guest_mem = UINT64_C(1) << 30,
+                            .s2_tables_at = UINT64_C(0x100000),
+                            .host_at = UINT64_C(4) << 30,
+                            .host_end = UINT64_C(5) << 30,
+                            .vpid = r->vm,
+                            .shadow = shadow != 0};
+        vms_vm *vm = NULL;
+        CHECK_EQ(vms_vm_create(m, &vc, &vm, NULL), VMS_OK);
+        vms_core *c = vms_machine_core(m, 0);
+        if (vm && vms_vm_enter(vm, c) == VMS_OK) {
+            vms_fault f;
+            for (unsigned i = 0; i < 40; i++) /* 40 pages over 2 leaf tables */
+                CHECK(vms_vm_access(vm, c, 0x1ff000 + (uint64_t)i * 4096,
+                                    i % 3 ? VMS_ACC_WRITE : VMS_ACC_READ, 8, &f));
+            vms_vm_leave(vm, c);
+            const vms_vm_stats *st = vms_vm_get_stats(vm);
+            CHECK(r->n >= 40);
+            CHECK_EQ(r->bad_vm, 0);
+            CHECK_EQ(r->bad_old, 0);
+            if (shadow) {
+                CHECK_EQ(r->trapped, r->n);
+                CHECK_EQ(r->n, st->exits_ptwrite);
+            } else {
+                CHECK_EQ(r->trapped, 0);
+                CHECK_EQ(r->n, vms_nested_get_stats(vms_vm_nested(vm))->gbus_writes);
+            }
+            printf("vm events (%s): %llu guest page-table writes, %llu of them trapped\n",
+                   shadow ? "shadow" : "nested", (unsigned long long)r->n,
+                   (unsigned long long)r->trapped);
+        } else {
+            CHECK(!"vm fixture");
+        }
+        vms_vm_destroy(vm);
+        vms_machine_destroy(m);
+        free(r);
+    }
+}
+
+/* A NIC assigned to a VM: its DMA names the VM, the GPA and the HPA (the VM's frame for
+ * that GPA); a DMA beyond the VM's memory is blocked with its reason, naming the VM. */
+static void test_vm_dma(void)
+{
+    vms_machine_config mc;
+    vms_machine *m = NULL;
+    REQUIRE_VOID(vms_machine_preset("skylake", &mc, NULL) == VMS_OK);
+    mc.ram_bytes = UINT64_C(1) << 30;
+    mc.ncores = 2;
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, NULL) == VMS_OK);
+    vmrec *r = calloc(1, sizeof *r);
+    REQUIRE_VOID(r);
+    r->vm = 9;
+    vms_machine_set_observer(m, on_vm_event, r);
+    vms_kernel_config kc;
+    vms_kernel_config_default(&kc);
+    kc.seed = th_seed;
+    vms_kernel *hk = NULL;
+    vms_iommu *io = NULL;
+    vms_iommu_config ic;
+    vms_iommu_config_default(&ic);
+    vms_guest *g = NULL;
+    vms_dev *dev = NULL;
+    vms_guest_config gc = {.kind = VMS_S2_EPT,
+                           .guest_mem = UINT64_C(32) << 20,
+                           .s2_tables_at = UINT64_C(512) << 20,
+                           .host_at = UINT64_C(516) << 20,
+                           .host_end = UINT64_C(580) << 20,
+                           .vpid = r->vm,
+                           .kernel = &kc,
+                           .seed = th_seed};
+    vms_dev_config dc = {"vf0", vms_bdf_make(0, 6, 0), 0};
+    if (vms_kernel_create(m, &kc, &hk, NULL) == VMS_OK &&
+        vms_iommu_create(m, &ic, &io, NULL) == VMS_OK &&
+        vms_dma_iommu_enable(hk, io, true, NULL) == VMS_OK &&
+        (gc.host_kernel = hk, vms_guest_create(m, &gc, &g, NULL) == VMS_OK) &&
+        vms_dev_create(m, io, &dc, &dev, NULL) == VMS_OK) {
+        vms_guest_dev_config gd = {4, false};
+        CHECK_EQ(vms_guest_assign_device(g, dev, &gd, NULL), VMS_OK);
+        vms_kernel *k = vms_guest_kernel(g);
+        vms_task *t = NULL;
+        uint64_t va = 0, pm = 0, hpa = 0;
+        CHECK_EQ(vms_proc_spawn(k, "io", 0, &t, NULL), VMS_OK);
+        CHECK_EQ(vms_sys_mmap(k, t, 0, VMS_PAGE_SIZE, VMS_PROT_READ | VMS_PROT_WRITE,
+                              VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, NULL),
+                 VMS_OK);
+        uint64_t word = 0x1234;
+        CHECK_EQ(vms_proc_write(k, t, va, &word, 8), VMS_ACCESS_OK);
+        CHECK_EQ(vms_proc_pagemap(k, t, va, 1, &pm), VMS_OK);
+        uint64_t gpa = ((pm & VMS_PM_PFN_MASK) << VMS_PAGE_SHIFT) + 0x40;
+        CHECK(vms_guest_hpa(g, gpa, &hpa));
+        word = 0xfeed;
+        CHECK(vms_dev_dma(dev, gpa, &word, 8, VMS_ACC_WRITE).ok);
+        CHECK_EQ(r->io_ok, 1);
+        CHECK_EQ(r->last_gpa, gpa);
+        CHECK_EQ(r->last_hpa, hpa);
+        uint64_t far = UINT64_C(64) << 20;
+        CHECK(!vms_dev_dma(dev, far, &word, 8, VMS_ACC_READ).ok);
+        CHECK_EQ(r->io_blocked, 1);
+        CHECK_EQ(r->last_gpa, far);
+        CHECK_EQ(r->last_reason, VMS_IOMMU_NOT_PRESENT);
+        CHECK_EQ(r->io_bad, 0);
+        CHECK_EQ(r->dma_vm, 2);
+        CHECK_EQ(r->dma_other, 0);
+        /* the JSON names them */
+        vms_event e = {.type = VMS_EV_IOMMU};
+        e.iommu.rid = dc.bdf;
+        e.iommu.iova = gpa;
+        e.iommu.mode = VMS_EV_IOMMU_TRANSLATE;
+        e.iommu.ok = true;
+        e.iommu.pa = hpa;
+        e.iommu.vm = r->vm;
+        vms_strbuf sb;
+        vms_strbuf_init(&sb, NULL);
+        char want[160];
+        CHECK_EQ(vms_event_json(&e, &sb), VMS_OK);
+        snprintf(want, sizeof want,
+                 ",\"pa\":\"0x%llx\",\"vm\":9,\"gpa\":\"0x%llx\",\"hpa\":\"0x%llx\"}",
+                 (unsigned long long)hpa, (unsigned long long)gpa, (unsigned long long)hpa);
+        CHECK(strstr(vms_strbuf_str(&sb), want) != NULL);
+        vms_strbuf_free(&sb);
+        vms_strbuf_init(&sb, NULL);
+        e = (vms_event){.type = VMS_EV_GUEST_PTE_WRITE,
+                        .guest_pte_write = {9, 0x3008, 0x20003008, 0, 0x4007, true}};
+        CHECK_EQ(vms_event_json(&e, &sb), VMS_OK);
+        CHECK_STR(
+            vms_strbuf_str(&sb),
+            "{\"type\":\"guest_pte_write\",\"cycle\":0,\"core\":0,\"vm\":9,\"gpa\":\"0x3008\","
+            "\"hpa\":\"0x20003008\",\"old\":\"0x0\",\"pte\":\"0x4007\",\"trapped\":true}");
+        vms_strbuf_free(&sb);
+        printf("vm events (passthrough): DMA to GPA 0x%llx reported at HPA 0x%llx for VM %u; "
+               "GPA 0x%llx blocked (%s)\n",
+               (unsigned long long)gpa, (unsigned long long)hpa, (unsigned)r->vm,
+               (unsigned long long)far, vms_iommu_reason_str((vms_iommu_reason)r->last_reason));
+        vms_proc_exit(k, t);
+    } else {
+        CHECK(!"passthrough fixture");
+    }
+    vms_guest_destroy(g);
+    vms_dev_destroy(dev);
+    if (hk)
+        vms_dma_detach_all(hk);
+    vms_kernel_destroy(hk);
+    vms_iommu_destroy(io);
+    vms_machine_destroy(m);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_argv0 = argv[0];
@@ -740,5 +1086,9 @@ int main(int argc, char **argv)
     test_shootdown_broadcast();
     test_replay();
     test_replay_caches();
+    test_vm_pte_writes(VMS_S2_EPT);
+    test_vm_pte_writes(VMS_S2_NPT);
+    test_vm_shadow();
+    test_vm_dma();
     return th_finish();
 }

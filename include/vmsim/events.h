@@ -38,30 +38,32 @@
 #include "vmsim/walk.h"
 
 typedef enum vms_event_type {
-    VMS_EV_ACCESS = 0,     /* "access": a translation begins (each page piece) */
-    VMS_EV_TLB_LOOKUP,     /* "tlb_lookup": one TLB level looked up */
-    VMS_EV_TLB_FILL,       /* "tlb_fill": an entry written into a TLB level */
-    VMS_EV_TLB_INVALIDATE, /* "tlb_invalidate": entries dropped from a TLB level */
-    VMS_EV_PWC_LOOKUP,     /* "pwc_lookup": a walk asked the page-walk caches */
-    VMS_EV_PWC_FILL,       /* "pwc_fill": a PWC entry written */
-    VMS_EV_PWC_INVALIDATE, /* "pwc_invalidate": PWC entries dropped */
-    VMS_EV_WALK_STEP,      /* "walk_step": one paging-structure entry read by a walk */
-    VMS_EV_WALK,           /* "walk": a walk ended (after its steps) */
-    VMS_EV_FAULT,          /* "fault": the hardware raised a fault */
-    VMS_EV_FAULT_RESOLVED, /* "fault_resolved": how the kernel ended a page fault */
-    VMS_EV_PTE_WRITE,      /* "pte_write": the kernel wrote a paging-structure entry */
-    VMS_EV_TLB_OP,         /* "tlb_op": an invalidating instruction (INVLPG, CR3 load, …) */
-    VMS_EV_SHOOTDOWN,      /* "shootdown": the kernel flushed a range of an address space
-                              from the TLBs that may hold it (its own core's and others') */
-    VMS_EV_IPI,            /* "ipi": an inter-processor interrupt handled by a target */
-    VMS_EV_SWAP,           /* "swap": a page written to or read from swap */
-    VMS_EV_DMA,            /* "dma": a device's DMA through the IOMMU */
-    VMS_EV_IOMMU,          /* "iommu": the IOMMU translated (or refused) an IOVA */
-    VMS_EV_INTERRUPT,      /* "interrupt": an external interrupt delivered to a core */
-    VMS_EV_RECLAIM,        /* "reclaim": reclaim freed a frame (swapped out or dropped) */
-    VMS_EV_OOM_KILL,       /* "oom_kill": the OOM killer chose a process */
-    VMS_EV_DIRTY_REWALK,   /* "dirty_rewalk": a write hit a clean TLB entry: walk again to
-                              set D (the walk, if the format's MMU walks, follows) */
+    VMS_EV_ACCESS = 0,      /* "access": a translation begins (each page piece) */
+    VMS_EV_TLB_LOOKUP,      /* "tlb_lookup": one TLB level looked up */
+    VMS_EV_TLB_FILL,        /* "tlb_fill": an entry written into a TLB level */
+    VMS_EV_TLB_INVALIDATE,  /* "tlb_invalidate": entries dropped from a TLB level */
+    VMS_EV_PWC_LOOKUP,      /* "pwc_lookup": a walk asked the page-walk caches */
+    VMS_EV_PWC_FILL,        /* "pwc_fill": a PWC entry written */
+    VMS_EV_PWC_INVALIDATE,  /* "pwc_invalidate": PWC entries dropped */
+    VMS_EV_WALK_STEP,       /* "walk_step": one paging-structure entry read by a walk */
+    VMS_EV_WALK,            /* "walk": a walk ended (after its steps) */
+    VMS_EV_FAULT,           /* "fault": the hardware raised a fault */
+    VMS_EV_FAULT_RESOLVED,  /* "fault_resolved": how the kernel ended a page fault */
+    VMS_EV_PTE_WRITE,       /* "pte_write": the kernel wrote a paging-structure entry */
+    VMS_EV_TLB_OP,          /* "tlb_op": an invalidating instruction (INVLPG, CR3 load, …) */
+    VMS_EV_SHOOTDOWN,       /* "shootdown": the kernel flushed a range of an address space
+                               from the TLBs that may hold it (its own core's and others') */
+    VMS_EV_IPI,             /* "ipi": an inter-processor interrupt handled by a target */
+    VMS_EV_SWAP,            /* "swap": a page written to or read from swap */
+    VMS_EV_DMA,             /* "dma": a device's DMA through the IOMMU */
+    VMS_EV_IOMMU,           /* "iommu": the IOMMU translated (or refused) an IOVA */
+    VMS_EV_INTERRUPT,       /* "interrupt": an external interrupt delivered to a core */
+    VMS_EV_RECLAIM,         /* "reclaim": reclaim freed a frame (swapped out or dropped) */
+    VMS_EV_OOM_KILL,        /* "oom_kill": the OOM killer chose a process */
+    VMS_EV_DIRTY_REWALK,    /* "dirty_rewalk": a write hit a clean TLB entry: walk again to
+                               set D (the walk, if the format's MMU walks, follows) */
+    VMS_EV_GUEST_PTE_WRITE, /* "guest_pte_write": a guest's page-table write as the
+                               hypervisor sees it (trapped under shadow paging) */
     VMS_EV_NTYPES
 } vms_event_type;
 
@@ -278,6 +280,8 @@ typedef struct vms_event {
             uint64_t done; /* bytes moved before a block or a bus error */
             bool write;    /* the device writes memory */
             bool ok;
+            uint32_t vm; /* the VM the device is assigned to (its context's vm; 0: none),
+                            whose guest-physical addresses iova then are */
         } dma;
         struct {
             uint8_t vector;
@@ -299,13 +303,27 @@ typedef struct vms_event {
             uint64_t iova;
             bool write;
             vms_ev_iommu_mode mode;
-            bool hit;        /* translate: the IOTLB answered (no walk) */
-            bool walked;     /* translate: the domain's tables were walked */
-            unsigned refs;   /* … entries the walk read */
-            bool ok;         /* false: blocked and logged (reason) */
-            unsigned reason; /* vms_iommu_reason (iommu.h) when blocked */
-            uint64_t pa;     /* ok: the physical address */
+            bool hit;          /* translate: the IOTLB answered (no walk) */
+            bool walked;       /* translate: the domain's tables were walked */
+            unsigned refs;     /* … entries the walk read */
+            bool ok;           /* false: blocked and logged (reason) */
+            unsigned reason;   /* vms_iommu_reason (iommu.h) when blocked */
+            uint64_t pa;       /* ok: the physical address */
+            uint32_t vm;       /* the VM the device is assigned to (0: none): iova is then a
+                                  guest-physical address and pa a host-physical one */
+            bool page_request; /* the walk met a not-present entry and asked software
+                                  (vms_iommu_set_page_request) … */
+            bool served;       /* … which mapped it: the walk ran again (refs has both) */
         } iommu;
+        struct {
+            uint32_t vm;  /* the VM (vms_guest_vm_id, vms_vm_config.vpid) */
+            uint64_t gpa; /* the entry's guest-physical address */
+            uint64_t hpa; /* where it is in host RAM (the second stage's translation) */
+            uint64_t old; /* the entry before (read without cost) */
+            uint64_t pte; /* the entry written */
+            bool trapped; /* shadow paging: the guest's tables are write-protected, the
+                             store was a VM exit the hypervisor emulated */
+        } guest_pte_write;
     };
 } vms_event;
 

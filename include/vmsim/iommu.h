@@ -217,6 +217,8 @@ typedef struct vms_iommu_stats {
     uint64_t iotlb_hit_faults;    /* faults raised on IOTLB-cached rights */
     uint64_t inv_global, inv_domain, inv_device, inv_range;
     uint64_t cycles;
+    uint64_t page_requests;        /* not-present pieces handed to a page-request handler */
+    uint64_t page_requests_served; /* … that it mapped (walked again, not faults) */
 } vms_iommu_stats;
 
 /*
@@ -254,6 +256,28 @@ vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_con
 bool vms_iommu_get_context(const vms_iommu *io, vms_bdf bdf, vms_iommu_context *out);
 
 /*
+ * Software's label of bdf's context, not VT-d's: the VM the device is assigned to (0:
+ * the host's), which the event tap reports with the device's DMA ("iommu", "dma": the
+ * IOVA is then a guest-physical address). Setting a context clears it. VMS_ERR_NOTFOUND
+ * when bdf has no context. vms_iommu_context_vm: the label (0 without a context).
+ */
+vms_status vms_iommu_set_context_vm(vms_iommu *io, vms_bdf bdf, uint32_t vm);
+uint32_t vms_iommu_context_vm(const vms_iommu *io, vms_bdf bdf);
+
+/*
+ * Page requests: recoverable DMA faults (PCIe ATS/PRI, VT-d's page request service; a
+ * VMM gets them through its IOMMU driver's I/O page-fault queue, as Linux iommufd's
+ * IOPF). With a handler on bdf's context, a request whose walk meets a not-present
+ * entry is handed to fn(ud, bdf, iova, kind) first (counted in page_requests); when fn
+ * returns true it has mapped the IOVA (and invalidated what it changed), the IOMMU walks
+ * again (page_requests_served) and the request goes on; otherwise it is blocked and
+ * logged as any fault. fn may change tables and invalidate, not contexts. Setting a
+ * context clears the handler; fn NULL removes it. VMS_ERR_NOTFOUND: bdf has no context.
+ */
+typedef bool (*vms_iommu_prq_fn)(void *ud, vms_bdf bdf, uint64_t iova, vms_access_kind kind);
+vms_status vms_iommu_set_page_request(vms_iommu *io, vms_bdf bdf, vms_iommu_prq_fn fn, void *ud);
+
+/*
  * Translate one request of requester bdf at iova for an access of kind (VMS_ACC_EXEC is
  * treated as a read). On success returns true, *pa the physical address and *room the
  * bytes from iova to the end of its page (passthrough and IOMMU off: to the end of the
@@ -289,7 +313,8 @@ void vms_iommu_reset_stats(vms_iommu *io);
  * Append the counters as JSON object members (no braces), like
  * vms_machine_stats_json_members: "enabled", "translations", "passthrough", "bypassed",
  * "iotlb" {…as the TLBs…}, "walks", "walk_refs", "faults", "faults_by_reason" {…},
- * "fault_log_overflows", "iotlb_hit_faults", "invalidations" {…}, "cycles".
+ * "fault_log_overflows", "iotlb_hit_faults", "invalidations" {…}, "cycles",
+ * "page_requests" {"asked", "served"}.
  */
 vms_status vms_iommu_stats_json_members(const vms_iommu *io, vms_strbuf *sb);
 

@@ -191,12 +191,16 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
     c->cycles += c->m->cfg.cost.invlpg;
     if ((unsigned)type <= VMS_INVPCID_ALL) /* (an invalid type is uncounted below) */
         vmsi_core_report_op(c, VMS_EV_OP_INVPCID, va, pcid, true);
+    /* In a guest the PCID is the guest's: its entries are tagged by the VPID too (SDM
+     * Vol. 3C §29.4.1: INVPCID in VMX non-root operation acts on the current VPID), so
+     * the host's and other VMs' entries with the same PCID stay and the guest's go. */
+    vms_ctx ctx = vms_ctx_make(c->vm, pcid);
     switch (type) {
     case VMS_INVPCID_ADDR:
-        vmsi_core_tlbs_flush_va(c, pcid, va, false);
+        vmsi_core_tlbs_flush_va(c, ctx, va, false);
         return VMS_OK;
     case VMS_INVPCID_CONTEXT:
-        vmsi_core_tlbs_flush_pcid(c, pcid);
+        vmsi_core_tlbs_flush_pcid(c, ctx);
         return VMS_OK;
     case VMS_INVPCID_ALL_GLOBAL:
         vmsi_core_tlbs_flush_all(c, false);

@@ -168,7 +168,9 @@ vms_dma_result vms_dev_dma(vms_dev *dev, uint64_t iova, void *buf, size_t len, v
         dev->st.dma_bytes_read += r.done;
     const vmsi_tap *tap = vmsi_machine_tap(dev->m);
     if (vmsi_tap_on(tap)) {
-        vms_event ev = {.type = VMS_EV_DMA, .dma = {dev->bdf, iova, len, r.done, write, r.ok}};
+        uint32_t vm =
+            dev->io && vms_iommu_enabled(dev->io) ? vms_iommu_context_vm(dev->io, dev->bdf) : 0;
+        vms_event ev = {.type = VMS_EV_DMA, .dma = {dev->bdf, iova, len, r.done, write, r.ok, vm}};
         vmsi_tap_emit_kernel(tap, &ev);
     }
     return r;

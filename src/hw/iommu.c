@@ -22,6 +22,9 @@ typedef struct ctx_entry {
     bool present;
     vms_iommu_context c;
     const vms_pt_format *fmt; /* NULL: VT-d (x86-64 entries); else an STE's Arm stage 2 */
+    uint32_t vm;         /* software's label: the VM the device is assigned to (0: none) */
+    vms_iommu_prq_fn fn; /* the page-request handler (NULL: none) and its pointer */
+    void *fn_ud;
 } ctx_entry;
 
 /* The context table of one bus, indexed by devfn (bits 7:0 of the BDF). */
@@ -175,7 +178,7 @@ static vms_status set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_contex
             return vmsi_err(err, VMS_ERR_NOMEM, "no host memory for the context table of bus %u",
                             vms_bdf_bus(bdf));
     }
-    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx, fmt};
+    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx, fmt, 0, NULL, NULL};
     return VMS_OK;
 }
 
@@ -198,6 +201,31 @@ const vms_pt_format *vms_iommu_context_format(const vms_iommu *io, vms_bdf bdf)
 {
     const ctx_entry *e = entry_of(io, bdf);
     return e && e->c.mode == VMS_IOMMU_TRANSLATE ? e->fmt : NULL;
+}
+
+vms_status vms_iommu_set_context_vm(vms_iommu *io, vms_bdf bdf, uint32_t vm)
+{
+    ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    if (!t || !t->e[bdf & 0xFFu].present)
+        return VMS_ERR_NOTFOUND;
+    t->e[bdf & 0xFFu].vm = vm;
+    return VMS_OK;
+}
+
+vms_status vms_iommu_set_page_request(vms_iommu *io, vms_bdf bdf, vms_iommu_prq_fn fn, void *ud)
+{
+    ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    if (!t || !t->e[bdf & 0xFFu].present)
+        return VMS_ERR_NOTFOUND;
+    t->e[bdf & 0xFFu].fn = fn;
+    t->e[bdf & 0xFFu].fn_ud = fn ? ud : NULL;
+    return VMS_OK;
+}
+
+uint32_t vms_iommu_context_vm(const vms_iommu *io, vms_bdf bdf)
+{
+    const ctx_table *t = io->root[vms_bdf_bus(bdf)];
+    return t && t->e[bdf & 0xFFu].present ? t->e[bdf & 0xFFu].vm : 0;
 }
 
 bool vms_iommu_get_context(const vms_iommu *io, vms_bdf bdf, vms_iommu_context *out)
@@ -356,6 +384,13 @@ static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const ctx_entry *e, uint64
     } else {
         unsigned level = 0;
         why = walk(io, c, e->fmt, iova, kind, &x, &level);
+        if (why == VMS_IOMMU_NOT_PRESENT && e->fn) { /* a page request: software maps it */
+            io->st.page_requests++;
+            if (e->fn(e->fn_ud, bdf, iova, kind)) {
+                io->st.page_requests_served++;
+                why = walk(io, c, e->fmt, iova, kind, &x, &level);
+            }
+        }
         if (why != VMS_IOMMU_OK)
             return block(io, bdf, c->did, iova, kind, why, level, fault);
         vms_tlb_fill(io->iotlb, c->did, iova, &x);
@@ -406,7 +441,8 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
     vms_iommu_fault local;
     vms_iommu_fault *f = fault ? fault : &local;
     uint64_t hits = vms_tlb_get_stats(io->iotlb)->hits, walks = io->st.walks,
-             refs = io->st.walk_refs;
+             refs = io->st.walk_refs, asked = io->st.page_requests,
+             served = io->st.page_requests_served;
     bool ok = translate(io, bdf, iova, kind, pa, room, f, &mode);
     vms_event ev = {.type = VMS_EV_IOMMU,
                     .iommu = {.rid = bdf,
@@ -419,6 +455,9 @@ bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_k
                               .ok = ok,
                               .reason = ok ? 0u : (unsigned)f->reason,
                               .pa = ok ? *pa : 0}};
+    ev.iommu.vm = io->enabled ? vms_iommu_context_vm(io, bdf) : 0;
+    ev.iommu.page_request = io->st.page_requests != asked;
+    ev.iommu.served = io->st.page_requests_served != served;
     vmsi_tap_emit_kernel(tap, &ev);
     return ok;
 }
@@ -549,8 +588,10 @@ vms_status vms_iommu_stats_json_members(const vms_iommu *io, vms_strbuf *sb)
     vms_strbuf_printf(sb,
                       "},\"fault_log_overflows\":%" PRIu64 ",\"iotlb_hit_faults\":%" PRIu64
                       ",\"invalidations\":{\"global\":%" PRIu64 ",\"domain\":%" PRIu64
-                      ",\"device\":%" PRIu64 ",\"range\":%" PRIu64 "},\"cycles\":%" PRIu64,
+                      ",\"device\":%" PRIu64 ",\"range\":%" PRIu64 "},\"cycles\":%" PRIu64
+                      ",\"page_requests\":{\"asked\":%" PRIu64 ",\"served\":%" PRIu64 "}",
                       s->fault_log_overflows, s->iotlb_hit_faults, s->inv_global, s->inv_domain,
-                      s->inv_device, s->inv_range, s->cycles);
+                      s->inv_device, s->inv_range, s->cycles, s->page_requests,
+                      s->page_requests_served);
     return sb->failed ? VMS_ERR_NOMEM : VMS_OK;
 }

@@ -72,6 +72,7 @@ static const char *const type_names[VMS_EV_NTYPES] = {
     [VMS_EV_RECLAIM] = "reclaim",
     [VMS_EV_OOM_KILL] = "oom_kill",
     [VMS_EV_DIRTY_REWALK] = "dirty_rewalk",
+    [VMS_EV_GUEST_PTE_WRITE] = "guest_pte_write",
 };
 
 const char *vms_event_type_name(vms_event_type t)
@@ -238,14 +239,18 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
                                  ",\"dir\":\"%s\",\"slot\":%llu,\"pfn\":\"0x%llx\",\"error\":%s",
                                  e->swap.out ? "out" : "in", X(e->swap.slot), X(e->swap.pfn),
                                  e->swap.error ? "true" : "false");
-    case VMS_EV_DMA:
-        return vms_strbuf_printf(
+    case VMS_EV_DMA: {
+        vms_status st = vms_strbuf_printf(
             sb,
             ",\"rid\":\"%02x:%02x.%x\",\"iova\":\"0x%llx\",\"len\":%llu,\"done\":%llu,"
             "\"write\":%s,\"ok\":%s",
             (unsigned)(e->dma.rid >> 8 & 0xff), (unsigned)(e->dma.rid >> 3 & 31),
             (unsigned)(e->dma.rid & 7), X(e->dma.iova), X(e->dma.len), X(e->dma.done),
             e->dma.write ? "true" : "false", e->dma.ok ? "true" : "false");
+        if (st == VMS_OK && e->dma.vm)
+            st = vms_strbuf_printf(sb, ",\"vm\":%u", (unsigned)e->dma.vm);
+        return st;
+    }
     case VMS_EV_IOMMU: {
         vms_status st = vms_strbuf_printf(
             sb,
@@ -257,11 +262,29 @@ static vms_status members(const vms_event *e, vms_strbuf *sb)
             e->iommu.walked ? "true" : "false", e->iommu.refs, e->iommu.ok ? "true" : "false");
         if (st != VMS_OK)
             return st;
-        if (e->iommu.ok)
-            return vms_strbuf_printf(sb, ",\"pa\":\"0x%llx\"", X(e->iommu.pa));
-        return vms_strbuf_printf(sb, ",\"reason\":\"%s\"",
-                                 vms_iommu_reason_str((vms_iommu_reason)e->iommu.reason));
+        st = e->iommu.ok
+                 ? vms_strbuf_printf(sb, ",\"pa\":\"0x%llx\"", X(e->iommu.pa))
+                 : vms_strbuf_printf(sb, ",\"reason\":\"%s\"",
+                                     vms_iommu_reason_str((vms_iommu_reason)e->iommu.reason));
+        /* a VM's device: its guest-physical address and, when let through, the host's */
+        if (st == VMS_OK && e->iommu.vm)
+            st = vms_strbuf_printf(sb, ",\"vm\":%u,\"gpa\":\"0x%llx\"", (unsigned)e->iommu.vm,
+                                   X(e->iommu.iova));
+        if (st == VMS_OK && e->iommu.vm && e->iommu.ok)
+            st = vms_strbuf_printf(sb, ",\"hpa\":\"0x%llx\"", X(e->iommu.pa));
+        if (st == VMS_OK && e->iommu.page_request)
+            st = vms_strbuf_printf(sb, ",\"page_request\":\"%s\"",
+                                   e->iommu.served ? "served" : "refused");
+        return st;
     }
+    case VMS_EV_GUEST_PTE_WRITE:
+        return vms_strbuf_printf(sb,
+                                 ",\"vm\":%u,\"gpa\":\"0x%llx\",\"hpa\":\"0x%llx\","
+                                 "\"old\":\"0x%llx\",\"pte\":\"0x%llx\",\"trapped\":%s",
+                                 (unsigned)e->guest_pte_write.vm, X(e->guest_pte_write.gpa),
+                                 X(e->guest_pte_write.hpa), X(e->guest_pte_write.old),
+                                 X(e->guest_pte_write.pte),
+                                 e->guest_pte_write.trapped ? "true" : "false");
     case VMS_EV_INTERRUPT:
         return vms_strbuf_printf(sb, ",\"vector\":%u", (unsigned)e->interrupt.vector);
     case VMS_EV_RECLAIM:

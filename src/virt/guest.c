@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hw/tap.h"
 #include "util/radix.h"
 #include "util/util.h"
 #include "vmsim/arch/aarch64.h"
@@ -37,6 +38,7 @@
 #include "vmsim/kernel.h"
 #include "vmsim/machine.h"
 #include "vmsim/virt.h"
+#include "virt/virt_impl.h"
 
 #define S2_TABLES_LEN (UINT64_C(4) << 20)
 #define MAX_VCPUS     64u
@@ -97,6 +99,7 @@ struct vms_guest {
 };
 
 static vms_status mirror_map(vms_guest *g, uint64_t gpa, uint64_t hpa, vms_pgsize size);
+static void mirror_unmap(vms_guest *g, uint64_t gpa);
 
 /* ---- host memory behind guest pages ---- */
 
@@ -173,6 +176,7 @@ static vms_status swap_out_one(vms_guest *g)
     g->fifo_len--;
     vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL);
     invept_all(g);
+    mirror_unmap(g, gpfn << VMS_PAGE_SHIFT); /* the assigned devices' view goes too */
     vms_ram_discard(ram, hpfn);
     vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
     g->st.host_frames--;
@@ -341,8 +345,12 @@ static vms_status gbus_write(void *dev, uint64_t gpa, unsigned size, uint64_t va
     uint64_t hpfn;
     if (resident(g, gpa >> VMS_PAGE_SHIFT, VMS_KMEM_WRITE, true, &hpfn) != VMS_OK)
         return VMS_ERR_BUS;
-    return vms_ram_write(vms_machine_ram(g->m), hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK),
-                         &val, size);
+    uint64_t hpa = hpfn << VMS_PAGE_SHIFT | (gpa & VMS_PAGE_MASK);
+    const vmsi_tap *tap = vmsi_machine_tap(g->m);
+    if (vmsi_tap_on(tap)) /* the guest kernel's stores here are its page-table writes */
+        vmsi_virt_report_pte_write(tap, (int)g->v[g->cur].host, g->cfg.vpid, gpa, hpa, size, val,
+                                   false);
+    return vms_ram_write(vms_machine_ram(g->m), hpa, &val, size);
 }
 
 static const vms_mmio_ops gbus_ops = {gbus_read, gbus_write};
@@ -793,10 +801,13 @@ bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa)
  *
  * The IOMMU translates what the guest programs with the VM's own mappings, so a DMA
  * reaches only host frames backing the VM's guest memory (and the VM's own devices'
- * registers, peer to peer); anything else — outside guest memory, or guest memory the
- * hypervisor has not backed yet — is blocked and logged in the IOMMU's fault log (the
- * host's DMAR driver reports it). VFIO pins all guest memory up front; here backing is
- * lazy and a guest's DMA buffers are backed by the guest kernel's own use of them.
+ * registers, peer to peer); anything outside guest memory is blocked and logged in the
+ * IOMMU's fault log (the host's DMAR driver reports it). VFIO's type1 backend pins all
+ * guest memory up front; here backing stays lazy and the host may reclaim guest pages
+ * (host_frames): a DMA to a guest page that is not resident is a page request the
+ * hypervisor serves (hv_page_request), and every leaf host reclaim unmaps leaves the
+ * devices' view too (mirror_unmap: the mirror's leaf and the IOTLB's entries), so that a
+ * device never reaches a frame the VM no longer owns.
  */
 
 /* Map one new second-stage leaf into the IOMMU's mirror (EPT). */
@@ -806,6 +817,50 @@ static vms_status mirror_map(vms_guest *g, uint64_t gpa, uint64_t hpa, vms_pgsiz
         return VMS_OK;
     vms_status st = vms_pt_map(&g->mirror, gpa, hpa, size, VMS_PTE_US | VMS_PTE_RW, NULL);
     return st == VMS_ERR_EXISTS ? VMS_OK : st;
+}
+
+/* A second-stage leaf went (host reclaim): the devices' view of it goes too. EPT: the
+ * mirror's leaf that maps gpa (of whatever size: a larger one's other pages come back
+ * through page requests, hv_page_request). Both EPT and NPT: the IOTLB's entries for it
+ * (VT-d §6.5: software invalidates after changing a present entry; NPT's tables are the
+ * IOMMU's own, so there the IOTLB is all that could hold the old frame). */
+static void mirror_unmap(vms_guest *g, uint64_t gpa)
+{
+    if (!g->npd)
+        return;
+    if (g->mirror_on)
+        (void)vms_pt_unmap(&g->mirror, gpa, false, NULL);
+    vms_iommu_inv_range(g->io, g->did, gpa & ~(uint64_t)VMS_PAGE_MASK, VMS_PAGE_SIZE);
+}
+
+/*
+ * A page request from an assigned device (vms_iommu_set_page_request): its DMA met a
+ * not-present entry at guest-physical gpa. Inside guest memory the hypervisor backs the
+ * page (untouched, or swapped out by the host: it is read back) or, when it is resident
+ * and only the mirror lacks it, mirrors its second-stage leaf; the IOMMU walks again.
+ * Outside guest memory, or when nothing can be done, the request stays a fault (blocked
+ * and logged). No vCPU exits: the IOMMU driver's fault queue is the host's. This is how
+ * a VMM can leave guest memory unpinned (Linux iommufd's I/O page faults); VFIO's
+ * classic type1 backend pins all of it instead.
+ */
+static bool hv_page_request(void *ud, vms_bdf bdf, uint64_t gpa, vms_access_kind kind)
+{
+    vms_guest *g = ud;
+    uint64_t gpfn = gpa >> VMS_PAGE_SHIFT, pte = 0;
+    vms_pgsize size;
+    (void)bdf;
+    if (gpfn >= g->npages)
+        return false;
+    if (!hpfn_of(g, gpfn)) {
+        vms_kmem_use use = kind == VMS_ACC_WRITE ? VMS_KMEM_WRITE : VMS_KMEM_READ;
+        return (g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn) : back4k(g, gpfn, use)) == VMS_OK;
+    }
+    if (!g->mirror_on || !vms_pt_lookup(&g->s2, gpa, &pte, NULL, &size))
+        return false;
+    vms_pte_info in;
+    uint64_t bytes = vms_pgsize_bytes(size);
+    vms_fmt_decode(g->s2.fmt, pte, vms_fmt_size_level(size), &in);
+    return mirror_map(g, gpa & ~(bytes - 1), in.pa, size) == VMS_OK;
 }
 
 /* Mirror a leaf that exists already (vms_pt_foreach over the second stage). */
@@ -846,10 +901,6 @@ vms_status vms_guest_assign_device(vms_guest *g, vms_dev *dev, const vms_guest_d
     if (g->io && io != g->io)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED,
                         "passthrough: a VM's devices sit behind one IOMMU");
-    if (g->cfg.host_frames)
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "passthrough: a VM with host overcommit (host_frames) cannot have an "
-                        "assigned device: VFIO pins guest memory, the host may not swap it");
     if (g->npd == MAX_PDEVS || dc->did == 0)
         return vmsi_err(err, VMS_ERR_INVAL,
                         "passthrough: at most %u devices per VM, domain id 1 … %u", MAX_PDEVS,
@@ -883,6 +934,8 @@ vms_status vms_guest_assign_device(vms_guest *g, vms_dev *dev, const vms_guest_d
                  : vms_iommu_set_context(io, vms_dev_bdf(dev), &ctx, err);
     if (st != VMS_OK)
         return st;
+    (void)vms_iommu_set_context_vm(io, vms_dev_bdf(dev), g->cfg.vpid); /* events name the VM */
+    (void)vms_iommu_set_page_request(io, vms_dev_bdf(dev), hv_page_request, g);
     vms_iommu_inv_domain(io, ctx.did); /* nothing of an earlier user of the domain stays */
     g->io = io;
     g->did = ctx.did;

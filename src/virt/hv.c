@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/util.h"
+#include "virt/virt_impl.h"
 #include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
 #include "vmsim/iommu.h"
@@ -130,6 +131,10 @@ static vms_status gw_write(void *dev, uint64_t gpa, unsigned size, uint64_t val)
         vm->st.exits_ptwrite++;
         take_exit(vm, vm->cur);
     }
+    const vmsi_tap *tap = vmsi_machine_tap(vm->m);
+    if (vmsi_tap_on(tap)) /* the trapped store, as the hypervisor emulates it */
+        vmsi_virt_report_pte_write(tap, vm->cur ? (int)vms_core_id(vm->cur) : VMS_EV_NO_CORE,
+                                   vm->cfg.vpid, gpa, s2_hpa(&x, gpa), size, val, !x.w);
     return vms_bus_write(vms_machine_bus(vm->m), s2_hpa(&x, gpa), &val, size);
 }
 
@@ -330,11 +335,15 @@ static bool not_present(const vms_vm *vm, const vms_fault *f)
 /* The guest's pager: a not-present page gets a fresh guest frame (user rwx; on Arm made
  * young and dirty, AF set and AP writable, so that no Access flag or permission fault
  * follows without hardware A/D updates). */
-static bool guest_fault(vms_vm *vm, const vms_fault *f)
+static bool guest_fault(vms_vm *vm, vms_core *c, const vms_fault *f)
 {
     if (!not_present(vm, f) || vm->gdata_next + VMS_PAGE_SIZE > vm->cfg.guest_mem)
         return false;
     uint64_t va = f->va & ~VMS_PAGE_MASK;
+    /* the pager's table writes go to the event tap as this VM's, on c (under shadow
+     * paging they go through gwbus instead, which reports them, trapped, itself) */
+    vmsi_nested_report_writes(vm->n, vmsi_machine_tap(vm->m), vm->cfg.vpid, (int)vms_core_id(c),
+                              false);
     vms_status st =
         vm->cfg.kind == VMS_S2_ARM
             ? vms_pt_map_prot(&vm->gpt, va, vm->gdata_next, VMS_PG_4K,
@@ -342,6 +351,7 @@ static bool guest_fault(vms_vm *vm, const vms_fault *f)
                                   VMS_PGPROT_A | VMS_PGPROT_D,
                               NULL)
             : vms_pt_map(&vm->gpt, va, vm->gdata_next, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW, NULL);
+    vmsi_nested_report_writes(vm->n, NULL, 0, VMS_EV_NO_CORE, false);
     if (st != VMS_OK)
         return false;
     vm->gdata_next += VMS_PAGE_SIZE;
@@ -399,7 +409,7 @@ static bool shadow_fault(vms_vm *vm, vms_core *c, const vms_fault *f, vms_access
     vms_core_add_cycles(c, ws.mem_refs * cost->walk_ref);
     if (!ok) {
         vm->st.injected++;
-        return guest_fault(vm, &gf);
+        return guest_fault(vm, c, &gf);
     }
     uint64_t va = f->va & ~VMS_PAGE_MASK, hpa;
     if (back(vm, vms_xlate_pa(&gx, f->va), &hpa) != VMS_OK)
@@ -448,7 +458,7 @@ bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind ki
         p = p ? p + r.done : NULL;
         len -= (uint32_t)r.done;
         *fault = r.fault;
-        bool fixed = r.fault.kind == VMS_FAULT_PF   ? guest_fault(vm, &r.fault)
+        bool fixed = r.fault.kind == VMS_FAULT_PF   ? guest_fault(vm, c, &r.fault)
                      : r.fault.kind == VMS_FAULT_S2 ? s2_exit(vm, c, &r.fault)
                                                     : false;
         if (!fixed)
@@ -543,5 +553,8 @@ vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_
     } else if (vm->mirror_on) {
         ctx.root = vm->mirror.root;
     }
-    return vms_iommu_set_context(io, bdf, &ctx, err);
+    vms_status st = vms_iommu_set_context(io, bdf, &ctx, err);
+    if (st == VMS_OK) /* events name the VM */
+        (void)vms_iommu_set_context_vm(io, bdf, vm->cfg.vpid);
+    return st;
 }

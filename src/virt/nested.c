@@ -70,6 +70,11 @@ struct vms_nested {
      * itself when alone. Their guest walk caches are the VM's, which a broadcast TLBI of
      * the VM reaches on every core (vmsi_nested_pwc_flush_vm). */
     vms_nested *next_vcpu;
+    /* Whose guest software writes on gbus (vmsi_nested_report_writes; rep_vm 0: none). */
+    const vmsi_tap *rep_tap;
+    uint32_t rep_vm;
+    int rep_core;
+    bool rep_trapped;
 };
 
 /* Append a reference to the trace. */
@@ -261,7 +266,33 @@ static vms_status gbus_write(void *dev, uint64_t gpa, unsigned size, uint64_t va
     uint64_t hpa;
     if (!sw_translate(n, gpa, &hpa))
         return VMS_ERR_BUS;
+    if (n->rep_vm && vmsi_tap_on(n->rep_tap))
+        vmsi_virt_report_pte_write(n->rep_tap, n->rep_core, n->rep_vm, gpa, hpa, size, val,
+                                   n->rep_trapped);
     return vms_bus_write(n->host, hpa, &val, size);
+}
+
+void vmsi_nested_report_writes(vms_nested *n, const vmsi_tap *tap, uint32_t vm, int core,
+                               bool trapped)
+{
+    n->rep_tap = tap;
+    n->rep_vm = vm;
+    n->rep_core = core;
+    n->rep_trapped = trapped;
+}
+
+void vmsi_virt_report_pte_write(const vmsi_tap *tap, int core, uint32_t vm, uint64_t gpa,
+                                uint64_t hpa, unsigned size, uint64_t pte, bool trapped)
+{
+    uint8_t b[8] = {0};
+    uint64_t old = 0;
+    vms_ram *ram = vms_machine_ram(tap->m);
+    if (size <= sizeof b && vms_ram_read(ram, hpa, b, size) == VMS_OK)
+        for (unsigned i = 0; i < size; i++)
+            old |= (uint64_t)b[i] << (8 * i);
+    vms_event ev = {.type = VMS_EV_GUEST_PTE_WRITE,
+                    .guest_pte_write = {vm, gpa, hpa, old, pte, trapped}};
+    vmsi_tap_emit(tap, core, &ev);
 }
 
 static const vms_mmio_ops gbus_ops = {gbus_read, gbus_write};
