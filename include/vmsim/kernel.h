@@ -230,7 +230,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
  *    hardware walks them there), with `ram_bytes` of memory laid out as a PC's;
  *  - it sees `ncores` CPUs, and core(ud, i) is the core running CPU i at the time of the
  *    call (the platform may have to switch the core to it first); the pointer is good
- *    until the kernel asks for another CPU;
+ *    until the kernel asks for another CPU (clock(ud, i), below, never switches);
  *  - its own data moves (zero fill, COW copies, swap and file I/O) reach the bytes of
  *    physical frame pfn through frame(ud, pfn, use, &host_pfn): the frame of the
  *    machine's RAM that holds them now (a hypervisor backs, or swaps in, the page first;
@@ -252,6 +252,10 @@ typedef struct vms_kernel_platform {
     vms_core *(*core)(void *ud, unsigned cpu);
     vms_status (*frame)(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn);
     void *ud;
+    /* The core whose clock is CPU i's, without switching it to CPU i (NULL: core): what
+     * the kernel reads or charges cycles on. Several CPUs may share one (vCPUs on a host
+     * core): asking for a clock must not take the core from the CPU the kernel holds. */
+    vms_core *(*clock)(void *ud, unsigned cpu);
 } vms_kernel_platform;
 
 /* Boot a kernel as vms_kernel_create does, on platform p (copied; ud borrowed) over

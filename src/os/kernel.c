@@ -172,6 +172,13 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
     return c;
 }
 
+vms_core *vmsi_core_clock(vms_kernel *k, unsigned core)
+{
+    if (!k->on_plat)
+        return vms_machine_core(k->m, core); /* (a vCPU there keeps running: a clock read) */
+    return k->plat.clock ? k->plat.clock(k->plat.ud, core) : k->plat.core(k->plat.ud, core);
+}
+
 /* Charge kernel work to a core's clock and to the kernel's total. */
 void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
@@ -182,7 +189,7 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
     if (k->in_kcompactd)
         k->st.kcompactd_cycles += cycles;
     if (core != VMSI_NO_CORE)
-        vms_core_add_cycles(vmsi_core(k, core), cycles);
+        vms_core_add_cycles(vmsi_core_clock(k, core), cycles);
     k->st.kernel_cycles += cycles;
 }
 

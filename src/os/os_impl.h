@@ -445,6 +445,9 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
+/* The core whose clock CPU `core` runs on, without switching it (a platform's vCPUs may
+ * share a host core): for reading or charging cycles only. */
+vms_core *vmsi_core_clock(vms_kernel *k, unsigned core);
 
 /* ---- pmem.c: the kernel's own data moves on physical frames (vms_ram_* on bare metal;
  * through the platform's frame translation on a platform, one frame at a time) ---- */

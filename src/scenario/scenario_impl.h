@@ -116,13 +116,15 @@ typedef struct scn_cmd {
     bool noncoherent; /* device: its DMA does not snoop the caches */
     int vm;           /* vm: the VM-name index */
     struct scn_vmopt {
-        unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits */
+        unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits, 4 vcpu, 5 hostswap */
         unsigned given;     /* create: which of the options below the line gave (bit per word) */
         uint64_t mem, host; /* guest-physical memory, host memory reserved */
         unsigned s2, levels, host_levels, host_page, nested_tlb;
         bool shadow;
         unsigned guest; /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
         unsigned vcpus; /* the kernel guest's vCPUs (0: 1) */
+        unsigned vcpu;  /* vcpu: the vCPU that moves (to host core `core`) */
+        uint64_t host_limit; /* create: host memory the VM may hold (0: no limit) */
     } vmo;
 } scn_cmd;
 

@@ -687,7 +687,7 @@ static uint64_t machine_now(vms_kernel *k)
 {
     uint64_t now = 0;
     for (unsigned c = 0; c < k->ncores; c++) {
-        uint64_t t = vms_core_cycles(vmsi_core(k, c));
+        uint64_t t = vms_core_cycles(vmsi_core_clock(k, c));
         now = t > now ? t : now;
     }
     return now;
