@@ -20,6 +20,8 @@
  *   read-all    one load per page: every page maps the shared zero page
  *   rand        uniform 8-byte references (30% writes), 4 per page on average
  *   write-all4  write-all four times: the same pages, so the same memory (constancy)
+ * and write-all again under the other page-replacement policies (twolist is the default;
+ * OPT needs a replay oracle and is left out).
  *
  * Usage: bench_memory [--pages N] (default 262144; other arguments are ignored, so
  * scripts/bench.sh may pass --runs).
@@ -113,7 +115,8 @@ static uint64_t rand_touched(uint64_t pages)
     return n;
 }
 
-static void row(const char *name, const char *path, uint64_t touched)
+/* One replay of path on skylake (with `set`, a "key=value" config change, or NULL). */
+static void row(const char *name, const char *path, uint64_t touched, const char *set)
 {
     counter c = {0, 0};
     vms_allocator a = {count_realloc, &c};
@@ -124,6 +127,8 @@ static void row(const char *name, const char *path, uint64_t touched)
     vms_replay *r = NULL;
     vms_trace_reader *rd = NULL;
     vms_status st = vms_config_init(&cfg, "skylake", &err);
+    if (st == VMS_OK && set)
+        st = vms_config_set_arg(&cfg, set, &err);
     vms_kernel_config kc = vms_config_kernel(&cfg);
     if (st == VMS_OK)
         st = vms_machine_create(&a, &cfg.machine, &m, &err);
@@ -176,7 +181,16 @@ int main(int argc, char **argv)
         const char *path = "/tmp/vmsim_bench_memory.vmt";
         if (write_trace(path, (pattern)p, pages))
             return 1;
-        row(names[p], path, p == RAND ? rand_touched(pages) : pages);
+        row(names[p], path, p == RAND ? rand_touched(pages) : pages, NULL);
+        if (p == WRITE_ALL) { /* the other page-replacement policies (OPT needs an oracle) */
+            static const char *const pol[] = {"policy=fifo", "policy=lru", "policy=clock",
+                                              "policy=random"};
+            for (unsigned i = 0; i < 4; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "  %s", pol[i] + 7);
+                row(name, path, pages, pol[i]);
+            }
+        }
         remove(path);
     }
     return 0;

@@ -22,8 +22,9 @@
  * The naive consumer's misses and vmsim's are printed too (tests/test_naive.c checks that
  * they agree for a fully associative LRU L1 dTLB; here vmsim runs the default preset).
  *
- * Usage: bench_table [--refs N] [--runs N]   (default 1M references, 3 runs; the issue's
- * table used 10M and 5: bench_table --refs 10M --runs 5)
+ * Usage: bench_table [--refs N] [--runs N] [--keep]   (default 1M references, 3 runs; the
+ * issue's table used 10M and 5: bench_table --refs 10M --runs 5). --keep leaves the trace
+ * files in /tmp (their names are printed) for profiling one pattern, e.g. under callgrind.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <inttypes.h>
@@ -164,6 +165,14 @@ int main(int argc, char **argv)
 {
     uint64_t n = 1000000;
     int runs = 3;
+    bool keep = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--keep")) {
+            keep = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            break;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--refs")) {
             char *end;
@@ -174,7 +183,7 @@ int main(int argc, char **argv)
         }
     }
     if (runs < 1 || runs > MAXRUNS || n == 0) {
-        fprintf(stderr, "usage: bench_table [--refs N[K|M]] [--runs 1..%d]\n", MAXRUNS);
+        fprintf(stderr, "usage: bench_table [--refs N[K|M]] [--runs 1..%d] [--keep]\n", MAXRUNS);
         return 2;
     }
     files f[BENCH_REF_NPAT];
@@ -226,6 +235,10 @@ int main(int argc, char **argv)
         printf(" %11" PRIu64, misses[5][p]);
     printf("\n");
     for (unsigned p = 0; p < BENCH_REF_NPAT; p++) {
+        if (keep) {
+            printf("kept %s: %s %s %s\n", bench_ref_pat_names[p], f[p].vmt, f[p].din, f[p].bin);
+            continue;
+        }
         remove(f[p].din);
         remove(f[p].bin);
         remove(f[p].vmt);

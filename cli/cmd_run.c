@@ -56,6 +56,7 @@ typedef struct run_opts {
     const char *writable[16];
     int nwritable;
     bool json, quiet;
+    char panic[256]; /* the kernel's "Kernel panic - …" line, once it panicked */
 } run_opts;
 
 static void emit(void *ud, bool is_error, const char *text)
@@ -69,8 +70,11 @@ static void emit(void *ud, bool is_error, const char *text)
 
 static void on_log(void *ud, vms_log_level level, const char *msg)
 {
-    const run_opts *o = ud;
-    (void)level;
+    run_opts *o = ud;
+    /* A panic logs "Kernel panic - not syncing: REASON" (kernel.h): kept, so that one met
+     * while the processes left at the end are torn down still gives exit status 3. */
+    if (level == VMS_LOG_ERR && !strncmp(msg, "Kernel panic", 12) && !o->panic[0])
+        snprintf(o->panic, sizeof o->panic, "%s", msg);
     if (!o->quiet && !o->json)
         printf("[kernel] %s\n", msg);
 }
@@ -234,8 +238,12 @@ static int run(run_opts *o, vms_scenario *sc)
     }
     if (cli_events_close(&events) && rc == 0)
         rc = 1;
-    vms_kernel_destroy(k);
+    vms_kernel_destroy(k); /* exits the processes left: a table a device rewrote may panic */
     vms_machine_destroy(m);
+    if (o->panic[0] && rc != 3) {
+        cli_error("run", "%s (while the processes left at the end exited)", o->panic);
+        rc = 3;
+    }
     return rc;
 }
 

@@ -175,110 +175,14 @@ static int parse(int argc, char **argv, nopts *o)
     return 0;
 }
 
-static const char *glevel_name(unsigned l)
+/* Print what the library narrates into sb (the 2D walk's text is made in one place,
+ * src/virt/narrate.c, for explain and for a scenario's show walk alike). */
+static void put(vms_strbuf *sb)
 {
-    static const char *const n[] = {"", "PT", "PD", "PDPT", "PML4", "PML5"};
-    return l <= 5 ? n[l] : "?";
-}
-
-/* One second-stage reference. */
-static void print_s2_ref(const vms_nested_ref *r, const vms_pt_format *f, unsigned no)
-{
-    char bits[96];
-    f->bits_str(r->pte, r->level, bits, sizeof bits);
-    printf("  %2u. %-9s entry @0x%09" PRIx64 " = 0x%016" PRIx64 "  [%s]\n", no,
-           f->level_name[r->level], r->ptep, r->pte, bits);
-}
-
-/* One guest reference of an AArch64 guest, in its format's words. */
-static void print_guest_ref_fmt(const vms_nested_ref *r, const vms_pt_format *g, unsigned no)
-{
-    char bits[96];
-    vms_pte_info in;
-    g->bits_str(r->pte, r->level, bits, sizeof bits);
-    vms_fmt_decode(g, r->pte, r->level, &in);
-    printf("  %2u. guest %-7s descriptor @IPA 0x%09" PRIx64 " (PA 0x%09" PRIx64 ") = 0x%016" PRIx64
-           "  [%s]",
-           no, g->level_name[r->level], r->gpa, r->ptep, r->pte, bits);
-    if (!in.present)
-        printf("\n");
-    else if (in.leaf)
-        printf(" -> page at IPA 0x%" PRIx64 "\n", in.pa);
-    else
-        printf(" -> next table IPA 0x%" PRIx64 "\n", in.pa);
-}
-
-/* One guest reference. */
-static void print_guest_ref(const vms_nested_ref *r, unsigned no)
-{
-    char bits[96];
-    cli_pte_bits(r->pte, r->level, bits, sizeof bits);
-    printf("  %2u. guest %-4s entry @GPA 0x%09" PRIx64 " (HPA 0x%09" PRIx64 ") = 0x%016" PRIx64
-           "  [%s]",
-           no, glevel_name(r->level), r->gpa, r->ptep, r->pte, bits);
-    if (!vms_pte_present(r->pte))
-        printf("\n");
-    else if (vms_pte_leaf(r->pte, r->level))
-        printf(" -> page at GPA 0x%" PRIx64 "\n",
-               vms_pte_addr(r->pte) & ~(vms_pgsize_bytes((vms_pgsize)(r->level - 1)) - 1));
-    else
-        printf(" -> next table GPA 0x%" PRIx64 "\n", vms_pte_addr(r->pte));
-}
-
-/* Narrate the references of a 2D walk, grouped by the GPA each second-stage walk
- * translates. */
-static void print_trace(const vms_nested_trace *t, const vms_pt_format *f, const vms_pt_format *g)
-{
-    uint64_t cur = UINT64_MAX;
-    for (unsigned i = 0; i < t->nrefs; i++) {
-        const vms_nested_ref *r = &t->ref[i];
-        if (r->stage == 2 && r->gpa != cur) {
-            cur = r->gpa;
-            if (r->for_level && g)
-                printf("      %s: where is the guest %s table? IPA 0x%" PRIx64 "\n", f->root_reg,
-                       g->level_name[r->for_level], r->gpa & ~VMS_PAGE_MASK);
-            else if (r->for_level)
-                printf("      %s: where is the guest %s table? GPA 0x%" PRIx64 "\n", f->root_reg,
-                       glevel_name(r->for_level), r->gpa & ~VMS_PAGE_MASK);
-            else
-                printf("      %s: the data's %s 0x%" PRIx64 "\n", f->root_reg,
-                       g ? "intermediate physical address" : "guest-physical address", r->gpa);
-        }
-        if (r->stage == 2)
-            print_s2_ref(r, f, i + 1);
-        else if (g) {
-            cur = UINT64_MAX;
-            print_guest_ref_fmt(r, g, i + 1);
-        } else {
-            cur = UINT64_MAX;
-            print_guest_ref(r, i + 1);
-        }
-    }
-}
-
-static void print_exit(const vms_nested *n, const vms_fault *f)
-{
-    if (f->kind == VMS_FAULT_PF && vms_nested_s2(n)->kind == VMS_S2_ARM) {
-        printf("  result: guest stage 1 abort (taken to the guest's EL1, no exit to EL2), "
-               "FAR_EL1 = 0x%" PRIx64 ", ESR_EL1 = 0x%08x (%s)\n",
-               f->va, f->error_code, vms_a64_fsc_name(vms_a64_esr_fsc(f->error_code)));
-        return;
-    }
-    if (f->kind == VMS_FAULT_PF) {
-        printf("  result: guest page fault (delivered to the guest, no VM exit), CR2 = 0x%" PRIx64
-               ", error code 0x%x\n",
-               f->va, f->error_code);
-        return;
-    }
-    if (f->kind != VMS_FAULT_S2) {
-        printf("  result: fault kind %d at 0x%" PRIx64 "\n", (int)f->kind, f->va);
-        return;
-    }
-    const vms_s2_fault *e = vms_nested_last_exit(n);
-    printf("  result: VM exit, %s at guest-physical 0x%" PRIx64 " (%s), qualification 0x%" PRIx64
-           "\n",
-           vms_s2_fault_name(vms_nested_s2(n), e), e->gpa,
-           e->table ? "a guest paging-structure access" : "the final address", e->qual);
+    fputs(vms_strbuf_str(sb), stdout);
+    sb->len = 0;
+    if (sb->data)
+        sb->data[0] = '\0';
 }
 
 /* Translate va twice in the guest on core c and narrate both. */
@@ -301,6 +205,8 @@ static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t v
                                                     : vms_nested_s2(n)->ncr3,
                f->levels);
     vms_nested_trace tr;
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
     vms_nested_set_trace(n, &tr);
     tr.nrefs = 0;
     const vms_walk_stats *ws = vms_core_walk_stats(c);
@@ -312,9 +218,12 @@ static void explain_va(vms_core *c, vms_nested *n, const vms_regs *g, uint64_t v
     bool walked = vms_nested_get_stats(n)->walks != walks;
     printf("  %s\n", walked ? "TLB miss: a two-dimensional walk" : "TLB hit: no walk");
     if (walked)
-        print_trace(&tr, f, gf);
+        vms_nested_trace_str(&tr, f, gf, &sb);
+    if (!ok)
+        vms_nested_fault_str(n, &fl, &sb);
+    put(&sb);
+    vms_strbuf_free(&sb);
     if (!ok) {
-        print_exit(n, &fl);
         vms_nested_set_trace(n, NULL);
         return;
     }

@@ -88,15 +88,20 @@ void cli_overrides(const vms_config *c, vms_strbuf *out)
         if (*p != '#' && (extra || lp != lq || memcmp(p, q, lp) != 0)) {
             const char *eq = memchr(p, '=', lp);
             size_t klen = eq ? (size_t)(eq - p) - 1 : lp;
-            size_t vlen = eq ? lp - klen - 3 : 0;
-            /* Without a trailing comment ("  ; 32 entries = 8 sets x 4 ways"). */
+            size_t vlen = eq ? lp - klen - 3 : 0, clen = 0;
+            /* A trailing comment ("  ; 32 entries = 8 sets x 4 ways", a TLB's or PWC's
+             * geometry) follows in parentheses: `tlb.l2=4K:1536x12` shows its 18432
+             * entries (issue 16.17). */
             for (size_t i = 0; eq && i + 4 <= vlen; i++)
                 if (memcmp(eq + 2 + i, "  ; ", 4) == 0) {
+                    clen = vlen - i - 4;
                     vlen = i;
                     break;
                 }
             vms_strbuf_printf(out, "%s%.*s=%.*s", n++ ? " " : ", overrides ", (int)klen, p,
                               (int)vlen, eq ? eq + 2 : "");
+            if (clen)
+                vms_strbuf_printf(out, " (%.*s)", (int)clen, eq + 2 + vlen + 4);
         }
         p += lp + (p[lp] == '\n');
         if (!extra)

@@ -10,7 +10,8 @@
  *  - guest pager (`--guest pager`, and what shadow paging, Arm Stage 2, 1G host pages
  *    and `--s2 none` use): the references only, as one guest process of virt.h's
  *    minimal demand pager (vms_vm); `--s2 none` runs the same pager natively (one
- *    stage), for the comparison docs/VIRT.md draws.
+ *    stage: x86-64 tables at CR3, or AArch64 tables at TTBR0_EL1 with --arch aarch64),
+ *    for the comparison docs/VIRT.md draws.
  * Every reference is a guest user access through the composed TLB and, on a miss, the
  * two-dimensional walk; second-stage violations are VM exits that back guest memory.
  */
@@ -23,6 +24,7 @@
 #include "vmsim/strbuf.h"
 #include "vmsim/trace.h"
 #include "vmsim/virt.h"
+#include "vmsim/arch/aarch64.h"
 
 static const char usage[] =
     "usage: vmsim replay --vm [options] TRACE\n"
@@ -45,7 +47,7 @@ static const char usage[] =
     "  --arch aarch64         an Arm machine (preset cortex-a76 unless --preset): an\n"
     "                         AArch64 guest (stage 1 at TTBR0_EL1) over Arm Stage 2\n"
     "  --s2 ept|npt|arm|none  the second stage (vm.s2, default ept on x86-64, arm on\n"
-    "                         aarch64); none: the same pager natively (x86-64)\n"
+    "                         aarch64); none: the same pager natively\n"
     "  --levels G             guest paging levels 4|5 (vm.levels, default 4; Arm 4)\n"
     "  --host-levels H        second-stage levels 4|5 (vm.host_levels, default 4; Arm 3|4)\n"
     "  --host-page 4K|2M|1G   second-stage page size backing guest memory (vm.host_page,\n"
@@ -164,12 +166,35 @@ static int parse(int argc, char **argv, vopts *o)
     return 0;
 }
 
-/* The native baseline: the same demand pager on the host's own tables. */
+/* The native baseline: the same demand pager on the host's own tables (x86-64, or
+ * AArch64 with arm: maps made young and dirty as the Arm guest's pager makes them). */
 typedef struct native {
     vms_pt pt;
     vms_pt_bump tables;
     uint64_t next, faults;
+    bool arm;
 } native;
+
+/* Is f a not-present page: x86 #PF with P = 0, or an AArch64 Translation fault? */
+static bool native_not_present(const native *nv, const vms_fault *f)
+{
+    if (f->kind != VMS_FAULT_PF)
+        return false;
+    return nv->arm ? (vms_a64_esr_fsc(f->error_code) & ~3u) == VMS_A64_FSC_TRANS
+                   : !(f->error_code & VMS_PFERR_P);
+}
+
+/* Map a fresh frame at va's page. */
+static vms_status native_map(native *nv, uint64_t va)
+{
+    va &= ~VMS_PAGE_MASK;
+    if (nv->arm)
+        return vms_pt_map_prot(&nv->pt, va, nv->next, VMS_PG_4K,
+                               VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U |
+                                   VMS_PGPROT_A | VMS_PGPROT_D,
+                               NULL);
+    return vms_pt_map(&nv->pt, va, nv->next, VMS_PG_4K, VMS_PTE_US | VMS_PTE_RW, NULL);
+}
 
 static bool native_access(native *nv, vms_core *c, uint64_t va, vms_access_kind k, uint32_t len)
 {
@@ -179,9 +204,7 @@ static bool native_access(native *nv, vms_core *c, uint64_t va, vms_access_kind 
             return true;
         va += r.done;
         len -= (uint32_t)r.done;
-        if (r.fault.kind != VMS_FAULT_PF || (r.fault.error_code & VMS_PFERR_P) ||
-            vms_pt_map(&nv->pt, r.fault.va & ~VMS_PAGE_MASK, nv->next, VMS_PG_4K,
-                       VMS_PTE_US | VMS_PTE_RW, NULL) != VMS_OK)
+        if (!native_not_present(nv, &r.fault) || native_map(nv, r.fault.va) != VMS_OK)
             return false;
         nv->next += VMS_PAGE_SIZE;
         nv->faults++;
@@ -436,10 +459,15 @@ int cmd_replay_vm(int argc, char **argv)
                   conf.machine.fmt->arch);
         return EXIT_USAGE;
     }
-    if (arm ? o.kind != VMS_S2_ARM : o.kind == VMS_S2_ARM) {
+    if (arm ? o.kind != VMS_S2_ARM && o.kind != VMS_S2_NONE : o.kind == VMS_S2_ARM) {
         cli_error("replay", "%s",
-                  arm ? "an aarch64 guest runs over --s2 arm (Stage 2); --s2 none is x86-64 only"
+                  arm ? "an aarch64 guest runs over --s2 arm (Stage 2), or natively with --s2 "
+                        "none"
                       : "--s2 arm needs --arch aarch64");
+        return EXIT_USAGE;
+    }
+    if (arm && o.kind == VMS_S2_NONE && (o.glevels != 4 || o.shadow)) {
+        cli_error("replay", "--s2 none on aarch64: 4-level AArch64 tables, no --shadow");
         return EXIT_USAGE;
     }
     /* The guest kernel: the kernel model wherever it runs (x86-64 over EPT or NPT with
@@ -491,7 +519,8 @@ int cmd_replay_vm(int argc, char **argv)
     vms_core *c = vms_machine_core(m, 0);
     vms_vm *vm = NULL;
     native nv = {.tables = {vms_machine_ram(m), UINT64_C(0x100000), 0, 0, 0},
-                 .next = UINT64_C(4) << 30};
+                 .next = UINT64_C(4) << 30,
+                 .arm = arm};
     vms_tlb_config ntlb;
     vms_config_vm_tlb(cv, &ntlb);
     if (o.ntlb_set) {
@@ -523,11 +552,23 @@ int cmd_replay_vm(int argc, char **argv)
         }
     } else {
         vms_pt_ops ops = vms_pt_bump_ops(&nv.tables);
-        if (vms_pt_init(&nv.pt, vms_machine_bus(m), o.glevels, &ops, &err) != VMS_OK) {
+        vms_status st =
+            arm ? vms_pt_init_format(&nv.pt, vms_machine_bus(m), vms_format_aarch64(), &ops, &err)
+                : vms_pt_init(&nv.pt, vms_machine_bus(m), o.glevels, &ops, &err);
+        if (st != VMS_OK) {
             cli_error("replay", "%s", err.msg);
             goto out;
         }
-        vms_core_write_cr3(c, nv.pt.root);
+        if (arm) { /* EL0 with TTBR0_EL1 at the tables, ASID 0: the Arm guest's registers */
+            uint64_t tcr = vms_a64_tcr(48, false, false, false, false);
+            if (vms_core_a64_init(c, tcr, VMS_A64_SCTLR_M) != VMS_OK ||
+                vms_core_msr_ttbr0_el1(c, nv.pt.root) != VMS_OK) {
+                cli_error("replay", "the aarch64 core refused its translation registers");
+                goto out;
+            }
+        } else {
+            vms_core_write_cr3(c, nv.pt.root);
+        }
         vms_core_set_user(c, true);
     }
     uint64_t failed = 0, refs = run(&o, c, vm, &nv, &failed);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "vmsim/pte.h"
+#include "vmsim/virt.h"
 
 /* The temporary writeback directory cli_tmp_writeback made ("" when none). */
 static char tmp_wb[64];
@@ -89,28 +90,7 @@ void cli_error(const char *cmd, const char *fmt, ...)
 
 void cli_pte_bits(uint64_t pte, unsigned level, char *buf, size_t len)
 {
-    static const struct {
-        uint64_t bit;
-        const char *name;
-    } bits[] = {{VMS_PTE_P, "P"},     {VMS_PTE_RW, "RW"}, {VMS_PTE_US, "US"}, {VMS_PTE_PWT, "PWT"},
-                {VMS_PTE_PCD, "PCD"}, {VMS_PTE_A, "A"},   {VMS_PTE_D, "D"},   {VMS_PTE_PS, "PS"},
-                {VMS_PTE_G, "G"},     {VMS_PTE_XD, "XD"}};
-    size_t n = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
-        if (!(pte & bits[i].bit))
-            continue;
-        const char *name = bits[i].name;
-        if (bits[i].bit == VMS_PTE_PS && level == VMS_LEVEL_PT)
-            name = "PAT";
-        if ((bits[i].bit == VMS_PTE_D || bits[i].bit == VMS_PTE_G) && !vms_pte_leaf(pte, level))
-            continue; /* ignored in non-leaf entries */
-        n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? " " : "", name);
-    }
-    if (vms_pte_pkey(pte) && n < len)
-        snprintf(buf + n, len - n, " PKEY=%u", vms_pte_pkey(pte));
-    if (!(pte & VMS_PTE_P))
-        snprintf(buf, len, "not present");
+    vms_pte_bits_str(pte, level, buf, len); /* the library's words (src/virt/narrate.c) */
 }
 
 static void print_tlb(FILE *f, const char *name, const vms_tlb_config *t)

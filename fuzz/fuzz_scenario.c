@@ -8,7 +8,8 @@
  * process is gone and the kernel's invariants hold. Violations abort. Every command runs
  * (touch, huge, file=, populate, mlock, devices and DMA), with small limits so each input
  * stays cheap: inputs over 4 KiB, and inputs with a number above 64 MiB when they use a
- * bulk command (touch, huge, populate, mlock, locked) are parsed but not run. DMA
+ * bulk command (touch, huge, populate, mlock, locked) — above 16 KiB x STEP with a touch
+ * `step=STEP` below 4 KiB — or a `random=COUNT` above 16,384, are parsed but not run. DMA
  * without translation (`passthrough`, `noiommu`, `iommu off`) runs too: a rogue device
  * may then overwrite the kernel's page tables, which the kernel reports as a simulated
  * panic (VMS_ERR_PANIC, "Kernel panic" in its log: a result, not a failure); what such a
@@ -17,6 +18,7 @@
  * pages go to a private temporary directory; a scenario cannot name a host file vmsim
  * would write (docs/SCENARIO.md), so nothing else on the host changes.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +74,8 @@ static void run(const vms_scenario *sc, int untranslated)
     vms_machine_destroy(m);
 }
 
-/* Whether text has a number (decimal or 0x hex, optional K/M/G/T) above 64 MiB. */
-static int has_big_number(const char *text)
+/* Whether text has a number (decimal or 0x hex, optional K/M/G/T) above limit. */
+static int has_big_number(const char *text, uint64_t limit)
 {
     for (const char *p = text; *p; p++) {
         if (*p < '0' || *p > '9' ||
@@ -98,7 +100,7 @@ static int has_big_number(const char *text)
         default:
             break;
         }
-        if (v > (UINT64_C(64) << 20) >> shift)
+        if (v > limit >> shift)
             return 1;
     }
     return 0;
@@ -114,15 +116,40 @@ static int uses_untranslated_dma(const char *text)
     return 0;
 }
 
-/* Whether the parsed text should run (see the limits above). */
+/* The smallest `step=N` of the text's touches (4096 without one). */
+static uint64_t min_step(const char *text)
+{
+    uint64_t min = 4096;
+    for (const char *p = strstr(text, "step="); p; p = strstr(p + 5, "step=")) {
+        char *end;
+        unsigned long long v = strtoull(p + 5, &end, 0);
+        if ((*end | 0x20) == 'k' || (*end | 0x20) == 'm' || (*end | 0x20) == 'g')
+            continue; /* 1K and more */
+        if (v < min)
+            min = v ? v : 1;
+    }
+    return min;
+}
+
+/* Whether the parsed text should run (see the limits above). A touch makes one access
+ * per step: with a step below 4 KiB the 64 MiB bound shrinks with it, so no touch makes
+ * more than 16,384 accesses (`touch a heap 3M write step=2`, 1.5 M accesses, took 11 s
+ * here; found by a campaign as a timeout). */
 static int runnable(const char *text, size_t size)
 {
     static const char *const bulk[] = {"touch", "huge", "populate", "mlock", "locked"};
     if (size > 4096)
         return 0;
+    for (const char *p = strstr(text, "random="); p; p = strstr(p + 7, "random=")) {
+        char *end;
+        unsigned long long count = strtoull(p + 7, &end, 0);
+        if (count > 16384 || (*end | 0x20) == 'k' || (*end | 0x20) == 'm' || (*end | 0x20) == 'g' ||
+            (*end | 0x20) == 't')
+            return 0; /* as many accesses: the same bound */
+    }
     for (size_t i = 0; i < sizeof bulk / sizeof *bulk; i++)
         if (strstr(text, bulk[i]))
-            return !has_big_number(text);
+            return !has_big_number(text, (UINT64_C(64) << 20) / 4096 * min_step(text));
     return 1;
 }
 

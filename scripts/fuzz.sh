@@ -2,8 +2,9 @@
 # Runs every libFuzzer target (build/fuzz/fuzz_*, built by `make fuzz`), or the TARGETs
 # named (scripts/fuzz.sh SECONDS oracle elf), for SECONDS each (default 60), starting
 # from a scratch copy of its committed corpus fuzz/corpus/<parser>/.
-# New interesting inputs stay in build/fuzz/corpus/<parser>/; crashes are written to
-# build/fuzz/crash-<parser>-*; exits non-zero if any target found one.
+# New interesting inputs stay in build/fuzz/corpus/<parser>/; findings are written to
+# build/fuzz/crash-<parser>-*; exits non-zero if any target found one. With FUZZ_LOG_DIR
+# set, libFuzzer's whole output of each target is also kept in FUZZ_LOG_DIR/<parser>.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -24,8 +25,11 @@ for f in build/fuzz/fuzz_*; do
     echo "== fuzz $parser for ${secs}s"
     "$f" -max_total_time="$secs" -max_len=$len -timeout=10 -rss_limit_mb=1024 \
         -artifact_prefix="build/fuzz/crash-$parser-" -print_final_stats=1 "$work" \
-        2>&1 | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' \
+        2>&1 | tee "${FUZZ_LOG_DIR:-/dev/null}${FUZZ_LOG_DIR:+/$parser.log}" | grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' \
         || status=1
-    ls build/fuzz/crash-"$parser"-* >/dev/null 2>&1 && status=1
+    # A finding: a crash, leak, timeout or out-of-memory input (a slow-unit-* is only a note).
+    for kind in crash leak timeout oom; do
+        compgen -G "build/fuzz/crash-$parser-$kind-*" >/dev/null && status=1
+    done
 done
 exit $status

@@ -178,6 +178,10 @@ static void test_roundtrip(void)
     vms_config_set_arg(&a, "tlb.mode=software", &err);
     vms_config_set_arg(&a, "tlb.jtlb=32", &err);
     vms_config_set_arg(&a, "kernel.tlb_refill=tlbwi", &err);
+    /* The hugetlb keys listed only when set (hugepagesz, a cursor, never). */
+    vms_config_set_arg(&a, "default_hugepagesz=1G", &err);
+    vms_config_set_arg(&a, "hugepages_2m=5", &err);
+    vms_config_set_arg(&a, "nr_overcommit_hugepages_1g=2", &err);
     vms_strbuf d1, d2;
     vms_strbuf_init(&d1, NULL);
     vms_strbuf_init(&d2, NULL);
@@ -195,14 +199,14 @@ static void test_roundtrip(void)
     CHECK(strstr(vms_strbuf_str(&d1), "ram = 12G\n") != NULL);
     CHECK(strstr(vms_strbuf_str(&d1), "\nkernel.pagecache = warm\n") != NULL);
     CHECK_EQ(b.kernel.pagecache, VMS_PAGECACHE_WARM);
-    /* Every key appears in the dump except the two derived ones. */
+    /* Every key appears in the dump except the two derived ones and hugepagesz. */
     unsigned listed = 0;
     for (unsigned i = 0; i < vms_config_nkeys(); i++) {
         char needle[96];
         snprintf(needle, sizeof needle, "\n%s = ", vms_config_key_at(i).name);
         listed += strstr(vms_strbuf_str(&d1), needle) != NULL;
     }
-    CHECK_EQ(listed, vms_config_nkeys() - 2);
+    CHECK_EQ(listed, vms_config_nkeys() - 3);
     CHECK(vms_config_key_at(vms_config_nkeys()).name == NULL);
     vms_strbuf_free(&d1);
     vms_strbuf_free(&d2);
@@ -383,9 +387,71 @@ static void test_doc_example(const char *argv0)
     CHECK_EQ(c.machine.mmu.l2.nparts, 0);
 }
 
+/* hugepages=, hugepagesz= and default_hugepagesz= read as Linux's command line reads them:
+ * hugepages=N counts pages of the last hugepagesz= (or default_hugepagesz=) before it,
+ * and before any, of the default size (the contract key: 2 MiB by default). */
+static void test_hugepagesz(void)
+{
+    vms_config c;
+    vms_err err = {0};
+    REQUIRE_VOID(vms_config_init(&c, NULL, &err) == VMS_OK);
+    CHECK_EQ(c.kernel.default_hugepagesz, VMS_PG_2M);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepages=3", &err), VMS_OK);
+    CHECK_EQ(c.kernel.hugepages, 3);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepagesz=1G", &err), VMS_OK);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepages=2", &err), VMS_OK);
+    CHECK_EQ(c.kernel.hugepages_1g, 2);
+    CHECK_EQ(c.kernel.hugepages, 3);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepagesz=2M", &err), VMS_OK);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepages=9", &err), VMS_OK);
+    CHECK_EQ(c.kernel.hugepages_2m, 9);
+    CHECK_EQ(c.kernel.hugepages, 3);
+    CHECK(vms_config_set_arg(&c, "hugepagesz=4K", &err) != VMS_OK);
+    CHECK(strstr(err.msg, "bad value '4K' for hugepagesz") != NULL);
+    CHECK(vms_config_set_arg(&c, "default_hugepagesz=3M", &err) != VMS_OK);
+    CHECK_EQ(vms_config_set_arg(&c, "default_hugepagesz=1G", &err), VMS_OK);
+    CHECK_EQ(c.kernel.default_hugepagesz, VMS_PG_1G);
+    CHECK_EQ(vms_config_set_arg(&c, "hugepages=1", &err), VMS_OK); /* follows it: 1G */
+    CHECK_EQ(c.kernel.hugepages_1g, 1);
+    CHECK(vms_config_set_arg(&c, "hugepages=20000", &err) != VMS_OK); /* > 2^14 1G pages */
+    /* An INI file is one command line, in order. */
+    vms_config d;
+    REQUIRE_VOID(vms_config_init(&d, NULL, &err) == VMS_OK);
+    CHECK_EQ(vms_config_parse(&d, "t.ini",
+                              "hugepagesz = 1G\nhugepages = 4\nhugepagesz = 2M\nhugepages = 6\n",
+                              &err),
+             VMS_OK);
+    CHECK_EQ(d.kernel.hugepages_1g, 4);
+    CHECK_EQ(d.kernel.hugepages_2m, 6);
+    CHECK_EQ(d.kernel.hugepages, 0);
+    /* The dump names the pools, not the cursor, and loads back to the same pools. */
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    vms_config_dump(&c, &sb);
+    const char *txt = vms_strbuf_str(&sb);
+    CHECK(strstr(txt, "\nhugepages = 3\nhugepages_1g = 1\nhugepages_2m = 9\n"
+                      "default_hugepagesz = 1G\n") != NULL);
+    CHECK(strstr(txt, "hugepagesz = ") == strstr(txt, "default_hugepagesz = ") + 8);
+    vms_config back;
+    REQUIRE_VOID(vms_config_init(&back, NULL, &err) == VMS_OK);
+    CHECK_EQ(vms_config_parse(&back, "dump", txt, &err), VMS_OK);
+    CHECK_EQ(back.kernel.hugepages, 3);
+    CHECK_EQ(back.kernel.hugepages_1g, 1);
+    CHECK_EQ(back.kernel.hugepages_2m, 9);
+    CHECK_EQ(back.kernel.default_hugepagesz, VMS_PG_1G);
+    vms_strbuf_free(&sb);
+    /* A default configuration lists none of the new keys. */
+    vms_strbuf_init(&sb, NULL);
+    vms_config_dump(&d, &sb);
+    CHECK(strstr(vms_strbuf_str(&sb), "default_hugepagesz") == NULL);
+    CHECK(strstr(vms_strbuf_str(&sb), "nr_overcommit_hugepages_1g") == NULL);
+    vms_strbuf_free(&sb);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "config");
+    test_hugepagesz();
     test_json();
     test_boot();
     test_keys();

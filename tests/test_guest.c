@@ -21,6 +21,7 @@
  */
 #include "harness.h"
 #include "vmsim/core.h"
+#include "vmsim/dma.h"
 #include "vmsim/frames.h"
 #include "vmsim/kernel.h"
 #include "vmsim/machine.h"
@@ -31,14 +32,19 @@
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
 #include "vmsim/virt.h"
+#include "vmsim/arch/aarch64.h"
 
 #define MIB(n) (UINT64_C(n) << 20)
 
+static vms_s2_kind g_kind = VMS_S2_EPT; /* the second stage guest() builds */
+
+/* The host machine: skylake (x86-64) for EPT and NPT guests, cortex-a76 (AArch64) for
+ * guests over Arm Stage 2; bare-metal comparisons run on the same preset. */
 static vms_machine *machine(uint64_t ram, unsigned ncores)
 {
     vms_machine_config cfg;
     vms_machine *m = NULL;
-    if (vms_machine_preset("skylake", &cfg, NULL) != VMS_OK)
+    if (vms_machine_preset(g_kind == VMS_S2_ARM ? "cortex-a76" : "skylake", &cfg, NULL) != VMS_OK)
         return NULL;
     cfg.ram_bytes = ram;
     cfg.ncores = ncores;
@@ -136,7 +142,12 @@ static void workload(vms_kernel *k, uint64_t npages, seen *out)
     out->ks = *vms_kernel_get_stats(k);
 }
 
-static vms_s2_kind g_kind = VMS_S2_EPT; /* the second stage guest() builds */
+static const vms_pwc_config *g_guest_pwc; /* each vCPU's guest walk cache (NULL: none) */
+
+static const char *kind_name(vms_s2_kind kind)
+{
+    return kind == VMS_S2_EPT ? "EPT" : kind == VMS_S2_NPT ? "NPT" : "Arm Stage 2";
+}
 
 static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t mem, uint32_t vpid,
                         uint64_t host_at, unsigned nvcpus, const unsigned *pin, vms_kernel *hk)
@@ -154,6 +165,7 @@ static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t me
     gc.host_kernel = hk;
     gc.ad = true;
     gc.seed = th_seed;
+    gc.guest_pwc = g_guest_pwc;
     vms_guest *g = NULL;
     vms_err err;
     vms_status st = vms_guest_create(m, &gc, &g, &err);
@@ -162,7 +174,8 @@ static vms_guest *guest(vms_machine *m, const vms_kernel_config *kc, uint64_t me
     return g;
 }
 
-/* The same workload natively and in a VM of the same RAM (EPT, then NPT). */
+/* The same workload natively and in a VM of the same RAM (EPT, NPT; Arm Stage 2 against
+ * a bare-metal AArch64 kernel). */
 static void test_same(vms_s2_kind kind)
 {
     g_kind = kind;
@@ -207,6 +220,15 @@ static void test_same(vms_s2_kind kind)
     CHECK_EQ(vm.ks.pswpin, bare.ks.pswpin);
     CHECK_EQ(vm.bytes, bare.bytes);
     CHECK_EQ(vm.digest, bare.digest);
+    /* the guest ran over the second stage asked for: on Arm the Stage 2 format at
+     * VTTBR_EL2 with VMID 1, under an AArch64 guest kernel (the machine's format) */
+    const vms_s2_regs *s2r = vms_nested_s2(vms_guest_nested(g, 0));
+    CHECK_EQ(s2r->kind, kind);
+    if (kind == VMS_S2_ARM) {
+        CHECK(vms_guest_s2_pt(g)->fmt == vms_format_stage2(4));
+        CHECK_EQ(s2r->vttbr, vms_vttbr_make(vms_guest_s2_pt(g)->root, 1));
+        CHECK(!strcmp(vms_machine_format(m)->arch, "aarch64"));
+    }
     /* the VM's own side: exits that backed guest memory, 2D walks */
     const vms_guest_stats *gs = vms_guest_get_stats(g);
     const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(g, 0));
@@ -220,11 +242,11 @@ static void test_same(vms_s2_kind kind)
     printf(
         "same (%s): %llu faults (%llu major, %llu cow), %llu swap-outs both ways; VM: %llu exits "
         "(%llu by walks), %llu 2D walks, %llu guest + %llu second-stage refs\n",
-        kind == VMS_S2_EPT ? "EPT" : "NPT", (unsigned long long)vm.ks.pgfault,
-        (unsigned long long)vm.ks.pgmajfault, (unsigned long long)vm.ks.cow,
-        (unsigned long long)vm.ks.pswpout, (unsigned long long)gs->exits,
-        (unsigned long long)gs->exits_walk, (unsigned long long)ns->walks,
-        (unsigned long long)ns->guest_refs, (unsigned long long)ns->s2_refs);
+        kind_name(kind), (unsigned long long)vm.ks.pgfault, (unsigned long long)vm.ks.pgmajfault,
+        (unsigned long long)vm.ks.cow, (unsigned long long)vm.ks.pswpout,
+        (unsigned long long)gs->exits, (unsigned long long)gs->exits_walk,
+        (unsigned long long)ns->walks, (unsigned long long)ns->guest_refs,
+        (unsigned long long)ns->s2_refs);
     vms_guest_destroy(g);
     vms_machine_destroy(m);
 }
@@ -336,7 +358,9 @@ static void test_isolation(void)
         CHECK(vms_guest_hpa(gb, (pm[i] & VMS_PM_PFN_MASK) << VMS_PAGE_SHIFT, &hpa));
         targets[nt++] = hpa;
     }
-    targets[nt++] = UINT64_C(1) << 40; /* far outside any memory */
+    /* far outside any memory (on Arm inside the 40-bit IPA space TCR_EL1.IPS gives: an
+     * output address beyond it is a stage 1 Address size fault, not a stage 2 one) */
+    targets[nt++] = UINT64_C(1) << 39;
     /* A hostile guest kernel in A: its own tables mapping each target as a GPA. */
     vms_frames *fa = vms_kernel_frames(k[1]);
     uint64_t tab = 0;
@@ -347,18 +371,27 @@ static void test_isolation(void)
     hostile h = {vms_guest_bus(ga), tab << VMS_PAGE_SHIFT, (tab + 16) << VMS_PAGE_SHIFT};
     vms_pt_ops ops = {hostile_alloc, hostile_free, &h};
     vms_pt pt;
-    CHECK_EQ(vms_pt_init(&pt, h.gbus, 4, &ops, NULL), VMS_OK);
+    bool arm = g_kind == VMS_S2_ARM; /* AArch64 tables at TTBR0_EL1, or x86-64 at CR3 */
+    CHECK_EQ(arm ? vms_pt_init_format(&pt, h.gbus, vms_format_aarch64(), &ops, NULL)
+                 : vms_pt_init(&pt, h.gbus, 4, &ops, NULL),
+             VMS_OK);
     const uint64_t gva = UINT64_C(0x40000000);
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_A | VMS_PGPROT_D;
     for (unsigned j = 0; j < nt; j++)
-        CHECK_EQ(vms_pt_map(&pt, gva + ((uint64_t)j << VMS_PAGE_SHIFT), targets[j], VMS_PG_4K,
-                            VMS_PTE_RW, NULL),
+        CHECK_EQ(arm ? vms_pt_map_prot(&pt, gva + ((uint64_t)j << VMS_PAGE_SHIFT), targets[j],
+                                       VMS_PG_4K, prot, NULL)
+                     : vms_pt_map(&pt, gva + ((uint64_t)j << VMS_PAGE_SHIFT), targets[j], VMS_PG_4K,
+                                  VMS_PTE_RW, NULL),
                  VMS_OK);
     uint64_t buf[VMS_PAGE_SIZE / 8];
     CHECK_EQ(vms_proc_read(k[1], t[1], base[1], buf, 8), VMS_ACCESS_OK); /* A on core 0 */
     vms_core *c = vms_machine_core(m, 0);
     CHECK_EQ(vms_core_vm(c), vms_guest_vpid(ga, 0));
-    uint64_t cr3 = vms_core_regs(c)->cr3;
-    vms_core_write_cr3(c, pt.root);
+    uint64_t cr3 = vms_core_regs(c)->cr3, ttbr0 = vms_core_regs(c)->ttbr0_el1;
+    if (arm)
+        CHECK_EQ(vms_core_msr_ttbr0_el1(c, pt.root), VMS_OK);
+    else
+        vms_core_write_cr3(c, pt.root);
     uint64_t leaked = 0, refused = 0, own = 0;
     uint64_t unhandled0 = vms_guest_get_stats(ga)->unhandled;
     for (unsigned j = 0; j < nt; j++) {
@@ -373,14 +406,19 @@ static void test_isolation(void)
         own++;
         leaked += 8 * (count_marks(buf, 1, ISO_PAGES) + count_marks(buf, 3, ISO_PAGES));
     }
-    vms_core_write_cr3(c, cr3);
+    if (arm)
+        CHECK_EQ(vms_core_msr_ttbr0_el1(c, ttbr0), VMS_OK);
+    else
+        vms_core_write_cr3(c, cr3);
     vms_core_mmu_flush_all(c); /* the hostile entries go (A's only) */
     CHECK_EQ(leaked, 0);
     CHECK(refused >= ISO_PAGES + 1); /* B's host addresses are outside A's guest memory */
     CHECK_EQ(vms_guest_get_stats(ga)->unhandled - unhandled0, refused);
-    printf("isolation: %u hostile mappings: %llu refused by the second stage, %llu read A's own "
-           "memory, %llu bytes of the host or VM B read\n",
-           nt, (unsigned long long)refused, (unsigned long long)own, (unsigned long long)leaked);
+    printf(
+        "isolation (%s): %u hostile mappings: %llu refused by the second stage, %llu read A's own "
+        "memory, %llu bytes of the host or VM B read\n",
+        kind_name(g_kind), nt, (unsigned long long)refused, (unsigned long long)own,
+        (unsigned long long)leaked);
     CHECK_EQ(vms_frames_unreserve(fa, tab, 16, NULL), VMS_OK);
     for (unsigned w = 0; w < 3; w++)
         vms_proc_exit(k[w], t[w]);
@@ -390,16 +428,158 @@ static void test_isolation(void)
     vms_machine_destroy(m);
 }
 
+/* ---- passthrough (issue 10 item 6) ---- */
+
+/* A machine with a host kernel driving an IOMMU that is on. */
+typedef struct pthost {
+    vms_machine *m;
+    vms_kernel *hk;
+    vms_iommu *io;
+} pthost;
+
+static bool pt_host(pthost *h, vms_kernel_config *kc)
+{
+    memset(h, 0, sizeof *h);
+    h->m = machine(MIB(1024), 2);
+    kconfig(kc, 0);
+    vms_iommu_config ic;
+    vms_iommu_config_default(&ic);
+    return h->m && vms_kernel_create(h->m, kc, &h->hk, NULL) == VMS_OK &&
+           vms_iommu_create(h->m, &ic, &h->io, NULL) == VMS_OK &&
+           vms_dma_iommu_enable(h->hk, h->io, true, NULL) == VMS_OK;
+}
+
+static void pt_host_free(pthost *h)
+{
+    if (h->hk)
+        vms_dma_detach_all(h->hk);
+    vms_kernel_destroy(h->hk);
+    vms_iommu_destroy(h->io);
+    vms_machine_destroy(h->m);
+}
+
+/*
+ * A NIC assigned to a VM: the guest kernel's own driver (it sees no IOMMU, so its DMA
+ * addresses are guest-physical) maps a process's buffer, posts it, and a packet lands
+ * in the process's memory through the host IOMMU with the VM's mappings; the interrupt
+ * reaches the guest's handler (an external-interrupt exit and an injection, or posted
+ * without an exit), which completes the receive; a DMA outside the VM's memory is
+ * blocked and logged by the host.
+ */
+static void test_passthrough_nic(vms_s2_kind kind, bool posted)
+{
+    g_kind = kind;
+    vms_kernel_config kc;
+    pthost h;
+    bool ok = pt_host(&h, &kc);
+    CHECK(ok);
+    vms_guest *g = ok ? guest(h.m, &kc, MIB(32), 1, MIB(512), 1, NULL, h.hk) : NULL;
+    CHECK(g != NULL);
+    if (!g) {
+        pt_host_free(&h);
+        return;
+    }
+    vms_nic_config nc;
+    vms_nic_config_default(&nc);
+    nc.dev = (vms_dev_config){"eth0", vms_bdf_make(0, 5, 0), VMS_DEVICE_WINDOW_BASE + 0x1000};
+    vms_nic *nic = NULL;
+    CHECK_EQ(vms_nic_create(h.m, h.io, &nc, &nic, NULL), VMS_OK);
+    vms_dev *dev = vms_nic_dev(nic);
+    vms_guest_dev_config dc = {7, posted};
+    vms_err err = {0};
+    CHECK_EQ(vms_guest_assign_device(g, dev, &dc, &err), VMS_OK);
+    vms_kernel *gk = vms_guest_kernel(g);
+    vms_dma_dev *dd = NULL;
+    CHECK_EQ(vms_dma_attach_nic(gk, nic, VMS_DMA_TRANSLATE, &dd, &err), VMS_OK);
+    CHECK(dd && !vms_dma_translated(dd)); /* no virtual IOMMU: guest-physical addresses */
+    vms_task *t = NULL;
+    uint64_t va = 0, addr = 0;
+    unsigned nb = 0;
+    CHECK_EQ(vms_proc_spawn(gk, "rx", 0, &t, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(gk, t, 0, 2 * VMS_PAGE_SIZE, VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS, NULL, 0, &va, NULL),
+             VMS_OK);
+    CHECK_EQ(vms_dma_map(gk, dd, t, va, 2 * VMS_PAGE_SIZE, VMS_DMA_FROM_DEVICE, &addr, &err),
+             VMS_OK);
+    CHECK(addr < MIB(32)); /* a GPA */
+    CHECK_EQ(vms_dma_nic_post(gk, dd, addr, &nb, &err), VMS_OK);
+    CHECK_EQ(nb, 32);
+    uint8_t pkt[200], back[200];
+    for (unsigned i = 0; i < sizeof pkt; i++)
+        pkt[i] = (uint8_t)(i * 7 + 3);
+    vms_guest_stats s0 = *vms_guest_get_stats(g);
+    uint64_t irqs = vms_dma_dev_get_stats(dd)->irqs;
+    CHECK_EQ(vms_nic_receive(nic, pkt, sizeof pkt, &err), VMS_OK);
+    const vms_guest_stats *s1 = vms_guest_get_stats(g);
+    CHECK_EQ(vms_dma_dev_get_stats(dd)->rx_packets, 1);
+    CHECK_EQ(vms_dma_dev_get_stats(dd)->last_rx_addr, addr); /* the guest driver saw it */
+    CHECK_EQ(vms_dma_dev_get_stats(dd)->irqs, irqs + 1);     /* its handler ran */
+    CHECK_EQ(s1->exits_intr - s0.exits_intr, posted ? 0 : 1);
+    CHECK_EQ(s1->exits - s0.exits, posted ? 0 : 1);
+    CHECK_EQ(s1->exit_cycles - s0.exit_cycles, posted ? 0 : 1200);
+    CHECK_EQ(s1->intr_injected - s0.intr_injected, posted ? 0 : 1);
+    CHECK_EQ(s1->intr_posted - s0.intr_posted, posted ? 1 : 0);
+    CHECK_EQ(vms_proc_read(gk, t, va, back, sizeof back), VMS_ACCESS_OK);
+    CHECK(!memcmp(back, pkt, sizeof pkt));
+    /* the vCPU off its core: no exit; the entry that delivers the interrupt loads it */
+    vms_guest_exit_all(g);
+    s0 = *vms_guest_get_stats(g);
+    CHECK_EQ(vms_nic_receive(nic, pkt, 64, &err), VMS_OK);
+    CHECK_EQ(vms_dma_dev_get_stats(dd)->rx_packets, 2);
+    CHECK_EQ(s1->exits_intr - s0.exits_intr, 0);
+    CHECK_EQ(s1->vcpu_loads - s0.vcpu_loads, 1);
+    CHECK_EQ(s1->intr_injected + s1->intr_posted - s0.intr_injected - s0.intr_posted, 1);
+    /* outside the VM's memory: blocked by the host IOMMU, logged by the host */
+    uint8_t junk[64] = {0};
+    unsigned f0 = vms_iommu_fault_count(h.io);
+    vms_dma_result r = vms_dev_dma(dev, MIB(64), junk, sizeof junk, VMS_ACC_WRITE);
+    CHECK(!r.ok && r.fault.reason != VMS_IOMMU_OK && r.done == 0);
+    CHECK_EQ(vms_iommu_fault_count(h.io), f0 + 1);
+    CHECK_EQ(vms_dma_poll_faults(h.hk), f0 + 1);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_kernel_dmesg(h.hk, "DMAR", &sb), VMS_OK);
+    CHECK(strstr(vms_strbuf_str(&sb), "fault addr 0x4000000") != NULL);
+    vms_strbuf_free(&sb);
+    CHECK_EQ(vms_kernel_check(gk, &err), VMS_OK);
+    printf("passthrough (%s%s): packet at GPA 0x%llx read back by the guest process; %llu "
+           "external-interrupt exits, %llu injected, %llu posted; DMA to GPA 0x4000000 "
+           "blocked and logged\n",
+           kind == VMS_S2_EPT ? "EPT mirror" : "NPT shared", posted ? ", posted" : "",
+           (unsigned long long)addr, (unsigned long long)s1->exits_intr,
+           (unsigned long long)s1->intr_injected, (unsigned long long)s1->intr_posted);
+    CHECK_EQ(vms_dma_unmap(gk, dd, addr, &err), VMS_OK);
+    vms_proc_exit(gk, t);
+    vms_guest_destroy(g);
+    vms_iommu_context ctx;
+    CHECK(!vms_iommu_get_context(h.io, vms_dev_bdf(dev), &ctx)); /* given back */
+    vms_nic_destroy(nic);
+    pt_host_free(&h);
+}
+
 /* ---- several vCPUs ---- */
 
-static void test_vcpus(void)
+/*
+ * A guest process with a thread on each of VM A's two vCPUs (host cores 0 and 1), VM B's
+ * vCPU on host core 1 too. A munmap on vCPU 0 must drop vCPU 1's composed entry, and
+ * leave B's alone. x86-64 (and an Arm guest with kernel.shootdown = ipi): the guest
+ * kernel's IPI, which loads vCPU 1 on core 1 and runs INVLPG (TLBI VAE1) there under
+ * A's tag. An Arm guest by default: TLBI VAE1IS from vCPU 0, scoped to A's VMID,
+ * reaching A's entries on core 1 while B runs there (nobody interrupted), and the guest
+ * walk cache of A's vCPU 1, which is not on any core (vms_nested_link).
+ */
+static void test_vcpus(vms_shootdown_mode mode)
 {
     vms_machine *m = machine(MIB(512), 2);
     vms_kernel_config kc;
     kconfig(&kc, 0);
+    kc.shootdown = mode;
+    bool bcast = g_kind == VMS_S2_ARM && mode != VMS_SHOOTDOWN_IPI;
+    g_guest_pwc = &vms_machine_get_config(m)->mmu.pwc;
     const unsigned pin_a[2] = {0, 1}, pin_b[1] = {1};
     vms_guest *ga = guest(m, &kc, MIB(32), 1, MIB(64), 2, pin_a, NULL);
     vms_guest *gb = guest(m, &kc, MIB(32), 20, MIB(128), 1, pin_b, NULL);
+    g_guest_pwc = NULL;
     CHECK(ga && gb);
     if (!ga || !gb) {
         vms_guest_destroy(ga);
@@ -408,6 +588,7 @@ static void test_vcpus(void)
         return;
     }
     vms_kernel *ka = vms_guest_kernel(ga), *kb = vms_guest_kernel(gb);
+    vms_core *c0 = vms_machine_core(m, 0), *c1 = vms_machine_core(m, 1);
     vms_task *t0, *t1, *q;
     uint64_t va, vb, v = 42, r = 0;
     CHECK_EQ(vms_proc_spawn(ka, "mt", 0, &t0, NULL), VMS_OK);
@@ -424,27 +605,51 @@ static void test_vcpus(void)
              VMS_OK);
     CHECK_EQ(vms_proc_write(kb, q, vb, &v, sizeof v), VMS_ACCESS_OK);
     CHECK_EQ(vms_proc_read(ka, t1, va, &r, sizeof r), VMS_ACCESS_OK); /* A's vCPU 1 back */
+    /* vCPU 1's guest walk cache holds va's upper levels (tagged by the guest's ASID or
+     * PCID; on Arm TTBR0_EL1's ASID, one tree serving both halves) */
+    vms_pwc *pwc1 = vms_nested_guest_pwc(vms_guest_nested(ga, 1));
+    const vms_regs *g1 = vms_core_regs(c1);
+    vms_ctx tag = g_kind == VMS_S2_ARM ? g1->ttbr0_el1 >> VMS_A64_TTBR_ASID_SHIFT
+                                       : g1->cr3 & VMS_CR3_PCID_MASK;
+    vms_pwc_entry pe;
+    CHECK(pwc1 && vms_pwc_lookup(pwc1, tag, va, &pe) > 0);
+    CHECK_EQ(vms_proc_read(kb, q, vb, &r, sizeof r), VMS_ACCESS_OK); /* B on core 1 again */
+    CHECK_EQ(vms_core_vm(c1), vms_guest_vpid(gb, 0));                /* A's vCPU 1 parked */
     const vms_nested_stats *nb = vms_nested_get_stats(vms_guest_nested(gb, 0));
     const vms_nested_stats *na1 = vms_nested_get_stats(vms_guest_nested(ga, 1));
     uint64_t remote0 = vms_kernel_get_stats(ka)->nr_tlb_remote_flush;
     uint64_t recv0 = vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received;
+    uint64_t is0 = vms_core_get_stats(c0)->invlpgb, rx0 = vms_core_get_stats(c1)->invlpgb_received;
+    uint64_t loads0 = vms_guest_get_stats(ga)->vcpu_loads;
     CHECK_EQ(vms_sys_munmap(ka, t0, va, VMS_PAGE_SIZE, NULL), VMS_OK); /* on vCPU 0 */
-    CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush, remote0 + 1);
-    CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received, recv0 + 1);
-    /* vCPU 1's composed entry went with the guest's IPI: its read faults (SIGSEGV) and
-     * walks again; a stale entry would have read 42. */
+    if (bcast) { /* TLBI VAE1IS + DSB ISH on core 0; B kept core 1, A's vCPU 1 not loaded */
+        CHECK(vms_core_get_stats(c0)->invlpgb > is0);
+        CHECK(vms_core_get_stats(c1)->invlpgb_received > rx0);
+        CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush, remote0);
+        CHECK_EQ(vms_core_vm(c1), vms_guest_vpid(gb, 0));
+        CHECK_EQ(vms_guest_get_stats(ga)->vcpu_loads, loads0);
+    } else { /* the IPI: vCPU 1 loaded on core 1 (B exits) for its handler */
+        CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush, remote0 + 1);
+        CHECK_EQ(vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received, recv0 + 1);
+        CHECK_EQ(vms_core_vm(c1), vms_guest_vpid(ga, 1));
+    }
+    /* the walk cache of vCPU 1 lost va's ASID/PCID, loaded or not */
+    CHECK_EQ(vms_pwc_lookup(pwc1, tag, va, &pe), 0);
+    /* vCPU 1's composed entry went too: its read faults (SIGSEGV) and walks again; a
+     * stale entry would have read 42. */
     uint64_t w1 = na1->walks;
     CHECK_EQ(vms_proc_read(ka, t1, va, &r, sizeof r), VMS_ACCESS_SEGV);
     CHECK(na1->walks > w1);
-    /* B's entry on host core 1 (another VPID) survived A's shootdown: no walk. */
+    /* B's entry on host core 1 (another VPID / VMID) survived A's shootdown: no walk. */
     uint64_t wb = nb->walks;
     CHECK_EQ(vms_proc_read(kb, q, vb, &r, sizeof r), VMS_ACCESS_OK);
     CHECK_EQ(r, 42);
     CHECK_EQ(nb->walks, wb);
     CHECK(vms_guest_get_stats(ga)->vcpu_loads >= 3);
-    printf("vcpus: a guest munmap on vCPU 0 sent %llu IPI to vCPU 1 (host core 1); VM B's "
-           "entry there stayed; %llu + %llu vCPU loads\n",
-           (unsigned long long)(vms_kernel_get_stats(ka)->nr_tlb_remote_flush_received - recv0),
+    printf("vcpus (%s, %s): a guest munmap on vCPU 0 reached vCPU 1 (host core 1) by %s; VM "
+           "B's entry there stayed; %llu + %llu vCPU loads\n",
+           kind_name(g_kind), bcast ? "broadcast" : "IPIs",
+           bcast ? "TLBI VAE1IS, B running there" : "an IPI",
            (unsigned long long)vms_guest_get_stats(ga)->vcpu_loads,
            (unsigned long long)vms_guest_get_stats(gb)->vcpu_loads);
     vms_proc_exit(kb, q);
@@ -464,6 +669,7 @@ static void test_double_paging(vms_pgsize host_page, bool ad)
     vms_kernel_config kc;
     kconfig(&kc, MIB(64));
     vms_guest_config gc = {0};
+    gc.kind = g_kind;
     gc.guest_mem = MIB(16);
     gc.s2_tables_at = MIB(64);
     gc.host_at = MIB(68);
@@ -771,13 +977,17 @@ static void test_random_vms(void)
  * flushed when it comes back (a guest shootdown reached it elsewhere meanwhile). With
  * the flush left out on purpose (no_migration_flush), the stale composed entry is used:
  * the read returns the unmapped page's old 42. Returns the last read's outcome, its
- * value in *got.
+ * value in *got. An Arm guest shoots down by IPIs here (kernel.shootdown = ipi): its
+ * default TLBI VAE1IS reaches every core of the domain, so no entry could be left stale
+ * on the core the vCPU left; the IPI's TLBI VAE1 reaches the vCPU's current core only.
  */
 static vms_access_outcome migration_run(bool flush, uint64_t *got)
 {
     vms_machine *m = machine(MIB(512), 3);
     vms_kernel_config kc;
     kconfig(&kc, 0);
+    if (g_kind == VMS_S2_ARM)
+        kc.shootdown = VMS_SHOOTDOWN_IPI;
     vms_guest_config gc = {.guest_mem = MIB(32),
                            .s2_tables_at = MIB(64),
                            .host_at = MIB(68),
@@ -1147,7 +1357,7 @@ int main(int argc, char **argv)
     test_same(VMS_S2_NPT);
     g_kind = VMS_S2_EPT;
     test_isolation();
-    test_vcpus();
+    test_vcpus(VMS_SHOOTDOWN_AUTO);
     test_double_paging(VMS_PG_4K, true);
     test_double_paging(VMS_PG_4K, false);
     test_double_paging(VMS_PG_2M, true);
@@ -1156,6 +1366,19 @@ int main(int argc, char **argv)
     test_random_vms();
     test_config();
     test_host_memory();
+    test_replay();
+    test_passthrough_nic(VMS_S2_EPT, false);
+    test_passthrough_nic(VMS_S2_NPT, false);
+    test_passthrough_nic(VMS_S2_EPT, true);
+    /* the same with AArch64 guest kernels over Arm Stage 2 (cortex-a76 hosts) */
+    test_same(VMS_S2_ARM);
+    test_isolation();
+    test_vcpus(VMS_SHOOTDOWN_AUTO);
+    test_vcpus(VMS_SHOOTDOWN_IPI);
+    test_double_paging(VMS_PG_4K, true);
+    test_double_paging(VMS_PG_4K, false);
+    test_double_paging(VMS_PG_2M, true);
+    test_migration();
     test_replay();
     return th_finish();
 }

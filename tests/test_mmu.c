@@ -793,20 +793,27 @@ static vms_ref batch_ref(vms_rng *g, uint64_t *page)
  * privilege level — and what the TLBs cache: PTE rights and D bits with and without
  * INVLPG (stale entries are the model), unmaps, CR3 loads, INVPCID. Every batch must stop
  * at the same reference with the same fault, and at the end every counter and every TLB
- * entry must agree. (Each invalidation of the memo's mask — at the batch's start, at a
- * new memo, at every memo clear — was removed on purpose once: this test fails.)
+ * entry must agree. Twice: on the skylake geometry, and with every L1 partition fully
+ * associative (one set), where memo slots share a set and a touch of one makes the others
+ * stale. (Each invalidation of the batch's keys and of the memo's freshness — at the
+ * batch's start, at a new memo, at every memo clear, when a slot goes stale — was removed
+ * on purpose once: this test fails.)
  */
 static void test_batch_exact(void)
 {
     static const char *const pols[] = {"lru", "plru", "fifo", "random"};
-    for (unsigned pi = 0; pi < 4; pi++) {
+    for (unsigned pi = 0; pi < 8; pi++) {
         fixture f[2];
         vms_machine_config cfg;
         preset("skylake", &cfg);
         cfg.ncores = 1;
-        set_policy(&cfg.mmu.l1i, pols[pi]);
-        set_policy(&cfg.mmu.l1d, pols[pi]);
-        set_policy(&cfg.mmu.l2, pols[pi]);
+        set_policy(&cfg.mmu.l1i, pols[pi % 4]);
+        set_policy(&cfg.mmu.l1d, pols[pi % 4]);
+        set_policy(&cfg.mmu.l2, pols[pi % 4]);
+        for (unsigned p = 0; pi >= 4 && p < cfg.mmu.l1d.nparts; p++)
+            cfg.mmu.l1d.part[p].sets = 1;
+        for (unsigned p = 0; pi >= 4 && p < cfg.mmu.l1i.nparts; p++)
+            cfg.mmu.l1i.part[p].sets = 1;
         vms_rng g;
         vms_rng_seed(&g, th_seed * 31 + pi);
         bool ok = true;
@@ -925,6 +932,92 @@ static void test_batch_exact(void)
     }
 }
 
+/*
+ * The batch's keys and the memo's freshness on crafted sequences, each run as one batch on
+ * a machine with the memo and reference by reference on its twin without: a fully
+ * associative 4-way LRU L1 dTLB (every memo slot in the one set), then fills of new
+ * pages, so that a touch the batch skipped changes which entry is evicted. Each sequence
+ * targets one invalidation (and fails without it):
+ *  - a slot made again for another page drops the keys of the page it held (A read, E
+ *    write: E takes A's slot; A read again must probe and touch A);
+ *  - a touch through one slot makes the slots of the same set stale (A, B, A: the second
+ *    A touches A's way, which B's touch made older).
+ */
+static void test_batch_keys_crafted(void)
+{
+    const uint64_t A = 0x10000, B = 0x11000, C = 0x12000, D = 0x13000, E = 0x14000, F = 0x15000;
+    /* (A and E share a memo slot: 4 slots, direct-mapped by 4 KiB page, tlb_impl.h) */
+    static const vms_ref seqs[][8] = {
+        {{A, 8, VMS_ACC_READ, {0}},
+         {E, 8, VMS_ACC_WRITE, {0}},
+         {A, 8, VMS_ACC_READ, {0}},
+         {B, 8, VMS_ACC_READ, {0}},
+         {C, 8, VMS_ACC_READ, {0}},
+         {D, 8, VMS_ACC_READ, {0}},
+         {F, 8, VMS_ACC_READ, {0}},
+         {A, 8, VMS_ACC_READ, {0}}},
+        {{A, 8, VMS_ACC_READ, {0}},
+         {B, 8, VMS_ACC_READ, {0}},
+         {A, 8, VMS_ACC_READ, {0}},
+         {C, 8, VMS_ACC_READ, {0}},
+         {D, 8, VMS_ACC_READ, {0}},
+         {F, 8, VMS_ACC_READ, {0}},
+         {E, 8, VMS_ACC_READ, {0}},
+         {A, 8, VMS_ACC_READ, {0}}},
+    };
+    for (unsigned q = 0; q < sizeof seqs / sizeof seqs[0]; q++) {
+        fixture f[2];
+        vms_machine_config cfg;
+        preset("skylake", &cfg);
+        cfg.ncores = 1;
+        cfg.mmu.l1d.nparts = 1;
+        cfg.mmu.l1d.part[0] = (vms_tlb_part_config){1u << VMS_PG_4K, 1, 4, "lru"};
+        cfg.mmu.l2.nparts = 0; /* misses walk: the L1's contents are the whole story */
+        bool ok = true;
+        for (int i = 0; i < 2; i++) {
+            ok = ok && fx_init(&f[i], &cfg);
+            for (uint64_t va = A; ok && va <= F; va += 0x1000)
+                ok = vms_pt_map(&f[i].pt, va, UINT64_C(0x4000000) + va, VMS_PG_4K,
+                                USER_RW | VMS_PTE_D, NULL) == VMS_OK;
+        }
+        REQUIRE_VOID(ok);
+        for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+            if (vms_core_tlb(f[1].c, l))
+                vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+        /* Warm both: A and E (and B) in the L1, every later reference of the batch a hit
+         * or a fill, never a fault. */
+        const vms_ref warm[3] = {
+            {A, 8, VMS_ACC_READ, {0}}, {E, 8, VMS_ACC_WRITE, {0}}, {B, 8, VMS_ACC_READ, {0}}};
+        vms_fault fa;
+        CHECK_EQ(vms_core_access_batch(f[0].c, warm, 3, &fa), 3);
+        CHECK_EQ(vms_core_access_batch(f[0].c, seqs[q], 8, &fa), 8);
+        for (unsigned j = 0; j < 3; j++)
+            CHECK(vms_core_access(f[1].c, warm[j].va, (vms_access_kind)warm[j].kind, NULL, 8).ok);
+        for (unsigned j = 0; j < 8; j++)
+            CHECK(vms_core_access(f[1].c, seqs[q][j].va, (vms_access_kind)seqs[q][j].kind, NULL, 8)
+                      .ok);
+        vms_tlb *ta = vms_core_tlb(f[0].c, VMS_TLB_L1D), *tb = vms_core_tlb(f[1].c, VMS_TLB_L1D);
+        unsigned same = vms_tlb_count(ta) == vms_tlb_count(tb);
+        for (unsigned i = 0; same && i < vms_tlb_count(ta); i++) {
+            vms_tlb_entry_info ea, eb;
+            vms_tlb_entry(ta, i, &ea);
+            vms_tlb_entry(tb, i, &eb);
+            same = ea.va == eb.va && ea.way == eb.way;
+        }
+        CHECK(same);
+        vms_strbuf sb[2];
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_init(&sb[i], NULL);
+            vms_machine_stats_json(f[i].m, &sb[i]);
+        }
+        CHECK_STR(vms_strbuf_str(&sb[0]), vms_strbuf_str(&sb[1]));
+        for (int i = 0; i < 2; i++) {
+            vms_strbuf_free(&sb[i]);
+            vms_machine_destroy(f[i].m);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "mmu");
@@ -937,5 +1030,6 @@ int main(int argc, char **argv)
     test_machine_config();
     test_memo_exact();
     test_batch_exact();
+    test_batch_keys_crafted();
     return th_finish();
 }

@@ -6,7 +6,9 @@
  *  - inside a replay: every next use the kernel's OPT reclaim asks for is compared with
  *    the naive answer at the reference executing then (vms_replay_position), and a
  *    deliberately stale oracle fails the same comparison; OPT takes fewer major faults
- *    than LRU, FIFO, clock and random on a loop and on a uniform random trace.
+ *    than LRU, FIFO, clock and random on a loop and on a uniform random trace;
+ *  - a replay for a kernel that asks it (vms_replay_next_use) without an oracle is
+ *    refused at vms_replay_create; with one, the replay fills the kernel's slot.
  */
 #define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include <unistd.h>
@@ -393,10 +395,85 @@ static void test_in_replay(void)
     vms_strbuf_free(&rnd);
 }
 
+/*
+ * A kernel running OPT that asks the replay for next uses (vms_replay_next_use) needs the
+ * replay to have an oracle: without one every answer was "never", so OPT evicted the
+ * lowest frame, the page just faulted in, whatever the future (2,568 majors here,
+ * random's figure, against OPT's 616). It is refused when the replay is created
+ * (nothing is replayed); with an oracle the replay fills the slot itself, so a caller
+ * that forgets to gets OPT, not "never".
+ */
+static void test_no_oracle(void)
+{
+    vms_strbuf rnd;
+    vms_strbuf_init(&rnd, NULL);
+    vms_rng g;
+    vms_rng_seed(&g, th_seed);
+    for (unsigned i = 0; i < 12000; i++) /* uniform over 1,400 pages: OPT ~600 majors, */
+        vms_strbuf_printf(&rnd, " %c %" PRIx64 ",8\n", vms_rng_below(&g, 3) ? 'S' : 'L',
+                          0x10000000 + vms_rng_below(&g, 1400) * 4096); /* the rest ~2,500 */
+    const char *text = vms_strbuf_str(&rnd);
+    for (unsigned with = 0; with < 2; with++) {
+        vms_err err = {0};
+        vms_config c;
+        vms_config_init(&c, "skylake", &err);
+        vms_config_set(&c, "ram", "4M", "test", &err);
+        vms_config_set(&c, "swap", "64M", "test", &err);
+        vms_config_set(&c, "policy", "opt", "test", &err);
+        vms_kernel_config kc = vms_config_kernel(&c);
+        vms_replay *slot = NULL;
+        kc.next_use = vms_replay_next_use;
+        kc.next_use_ud = &slot;
+        vms_replay_oracle *o = NULL;
+        vms_trace_reader *rd = NULL;
+        if (with) {
+            REQUIRE_VOID(vms_trace_reader_open_mem(text, strlen(text), "o.lackey", VMS_TRACE_LACKEY,
+                                                   NULL, &rd, &err) == VMS_OK &&
+                         vms_replay_oracle_build(rd, NULL, &o, &err) == VMS_OK);
+            vms_trace_reader_close(rd);
+            rd = NULL;
+        }
+        vms_machine *m = NULL;
+        vms_kernel *k = NULL;
+        vms_replay *r = NULL;
+        vms_replay_opts ro = {.oracle = o};
+        REQUIRE_VOID(vms_machine_create(NULL, &c.machine, &m, &err) == VMS_OK &&
+                     vms_kernel_create(m, &kc, &k, &err) == VMS_OK);
+        vms_status st = vms_replay_create(k, &ro, &r, &err);
+        uint64_t majors = 0;
+        if (st == VMS_OK) { /* the caller does not fill the slot: the replay does */
+            CHECK(vms_trace_reader_open_mem(text, strlen(text), "r.lackey", VMS_TRACE_LACKEY, NULL,
+                                            &rd, &err) == VMS_OK);
+            CHECK_EQ(vms_replay_run(r, rd, &err), VMS_OK);
+            majors = vms_kernel_get_stats(k)->pgmajfault;
+            CHECK(slot == r);
+        }
+        printf("oracle: opt through the replay %s an oracle: %s, %" PRIu64 " major faults\n",
+               with ? "with" : "without", st == VMS_OK ? "replayed" : err.msg, majors);
+        if (with) {
+            CHECK_EQ(st, VMS_OK);
+            CHECK(majors > 0 && majors < 1200);
+        } else {
+            CHECK_EQ(st, VMS_ERR_INVAL);
+            CHECK(strstr(err.msg, "replay: policy 'opt' needs the future") != NULL);
+            CHECK(strstr(err.msg, "vms_replay_opts.oracle") != NULL);
+            CHECK(r == NULL);
+        }
+        vms_trace_reader_close(rd);
+        vms_replay_destroy(r);
+        CHECK(slot == NULL); /* destroy empties the slot it filled */
+        vms_kernel_destroy(k);
+        vms_machine_destroy(m);
+        vms_replay_oracle_destroy(o);
+    }
+    vms_strbuf_free(&rnd);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "oracle");
     test_against_naive();
     test_in_replay();
+    test_no_oracle();
     return th_finish();
 }

@@ -316,8 +316,13 @@ static void test_fast_equals_slow(void)
     static const char *const c_swclock[] = {"ram=2M", "swap=16M", "policy=clock", "cores=2", NULL};
     static const char *const c_swtwo[] = {"ram=2M", "swap=16M", "policy=twolist",
                                           "tlb.policy=random", NULL};
-    static const char *const *const cfgs[] = {c_lru,  c_plru,  c_fifo,    c_rand, c_tiny,
-                                              c_nol2, c_swlru, c_swclock, c_swtwo};
+    /* Memo slots sharing a set (fully associative L1s, two sets, 2 MiB entries): a touch
+     * through one slot makes the others stale (tlb_impl.h: memo_fresh). */
+    static const char *const c_fa[] = {"tlb.l1d=4K:1x64:lru, 2M:1x8:lru", "tlb.l1i=4K:2x4:plru",
+                                       NULL};
+    static const char *const c_thp[] = {"thp=always", "tlb.policy=lru", NULL};
+    static const char *const *const cfgs[] = {c_lru,   c_plru,    c_fifo,  c_rand, c_tiny, c_nol2,
+                                              c_swlru, c_swclock, c_swtwo, c_fa,   c_thp};
     for (uint64_t round = 0; th_soak_more("VMS_REPLAY_SOAK", 1, round); round++) {
         for (unsigned c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
             for (int threads = 0; threads < 2; threads++) {

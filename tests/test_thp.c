@@ -319,9 +319,10 @@ static void cow_case(void (*tune)(vms_kernel_config *), bool copy)
     if (copy) {
         CHECK_EQ(stats(&r)->thp_cow_copy, 1);
         CHECK_EQ(stats(&r)->thp_split_page, 0);
-    } else {
-        CHECK_EQ(stats(&r)->thp_split_page, 1);
-        CHECK_EQ(stats(&r)->thp_split_pmd, 2); /* parent's and child's mappings */
+    } else { /* Linux: only the child's PMD is split; the page stays whole */
+        CHECK_EQ(stats(&r)->thp_split_page, 0);
+        CHECK_EQ(stats(&r)->thp_split_pmd, 1);
+        CHECK(has_line(&r, c, "AnonHugePages:      2048 kB")); /* its first 2 MiB only */
     }
     CHECK(same(&r, t, AREA, 4 * MB, 7));
     CHECK(same(&r, c, AREA, 2 * MB, 7));
@@ -331,7 +332,15 @@ static void cow_case(void (*tune)(vms_kernel_config *), bool copy)
     CHECK(same(&r, c, AREA, 2 * MB, 7));
     CHECK(same(&r, t, AREA, 4 * MB, 9));
     rig_check(&r);
+    if (!copy) { /* the parent's PMDs split too; the second page, which the child maps
+                  * but the first subpage of, became partially mapped: queued */
+        CHECK_EQ(stats(&r)->thp_split_pmd, 3);
+        CHECK_EQ(stats(&r)->thp_deferred_split_page, 1);
+        CHECK_EQ(stats(&r)->thp_split_page, 0);
+    }
     vms_proc_exit(r.k, c);
+    if (!copy) /* its last mappings went: freed whole, never split */
+        CHECK_EQ(stats(&r)->thp_split_page, 0);
     vms_proc_exit(r.k, t);
     rig_down(&r);
 }
@@ -342,7 +351,16 @@ static void test_cow(void)
     cow_case(thp_copy, true);
 }
 
-/* munmap, mprotect, mlock and DONTNEED of part of a huge page split it; whole ones don't. */
+/* Free frames now. */
+static uint64_t nfree(rig *r)
+{
+    return vms_frames_nfree(vms_kernel_frames(r->k));
+}
+
+/* munmap, mprotect, mlock and DONTNEED of part of a huge page split only its PMD (Linux
+ * __split_huge_pmd: a PTE-mapped THP, the page whole); whole ones split nothing. The
+ * unmapped subpages stay allocated (not AnonPages, not free) until the deferred split
+ * queue's shrinker splits the page and frees them. */
 static void test_split(void)
 {
     rig r;
@@ -351,9 +369,29 @@ static void test_split(void)
     REQUIRE_VOID(t);
     CHECK(fill(&r, t, AREA, 8 * MB, 10));
     CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 4);
+    CHECK(has_line(&r, NULL, "AnonHugePages:      8192 kB"));
     /* munmap of 3 pages inside the first huge page. */
+    uint64_t free0 = nfree(&r);
     CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 4096 * 10, 3 * 4096, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, 0);
+    CHECK_EQ(stats(&r)->thp_split_pmd, 1);
+    CHECK_EQ(stats(&r)->thp_deferred_split_page, 1);
+    CHECK_EQ(nfree(&r), free0 - 1); /* one PTE table more, no frame freed */
+    CHECK(has_line(&r, NULL, "AnonHugePages:      6144 kB"));
+    CHECK(has_line(&r, NULL, "AnonPages:          8180 kB")); /* 3 unmapped subpages */
+    CHECK(has_line(&r, t, "AnonHugePages:      6144 kB"));    /* smaps: PMD-mapped only */
+    CHECK_EQ(vms_proc_rss(r.k, t), 2048 - 3);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 10 * 4096, 10));
+    CHECK(same(&r, t, AREA + 13 * 4096, 2 * MB - 13 * 4096, 10));
+    /* The shrinker splits it: the 3 subpages are freed, the others keep their bytes. */
+    uint64_t nsplit = 0;
+    CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, &nsplit), 3);
+    CHECK_EQ(nsplit, 1);
     CHECK_EQ(stats(&r)->thp_split_page, 1);
+    CHECK_EQ(nfree(&r), free0 - 1 + 3);
+    CHECK(has_line(&r, NULL, "AnonPages:          8180 kB"));
+    CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, NULL), 0); /* the queue is empty */
     rig_check(&r);
     CHECK(same(&r, t, AREA, 10 * 4096, 10));
     CHECK(same(&r, t, AREA + 13 * 4096, 2 * MB - 13 * 4096, 10));
@@ -366,12 +404,15 @@ static void test_split(void)
     t = proc_with(&r, 8 * MB, true);
     REQUIRE_VOID(t);
     CHECK(fill(&r, t, AREA, 8 * MB, 11));
-    uint64_t s0 = stats(&r)->thp_split_page;
-    /* mprotect of a whole huge page: no split; of half of one: split. */
+    uint64_t p0 = stats(&r)->thp_split_pmd, q0 = stats(&r)->thp_deferred_split_page;
+    /* mprotect of a whole huge page: no split; of half of one: the PMD only, and
+     * nothing is unmapped, so nothing is queued (Linux). */
     CHECK_EQ(vms_sys_mprotect(r.k, t, AREA + 2 * MB, 2 * MB, VMS_PROT_READ, NULL), VMS_OK);
-    CHECK_EQ(stats(&r)->thp_split_page, s0);
+    CHECK_EQ(stats(&r)->thp_split_pmd, p0);
     CHECK_EQ(vms_sys_mprotect(r.k, t, AREA + 4 * MB, MB, VMS_PROT_READ, NULL), VMS_OK);
-    CHECK_EQ(stats(&r)->thp_split_page, s0 + 1);
+    CHECK_EQ(stats(&r)->thp_split_pmd, p0 + 1);
+    CHECK_EQ(stats(&r)->thp_deferred_split_page, q0);
+    CHECK_EQ(stats(&r)->thp_split_page, 1);
     rig_check(&r);
     CHECK(same(&r, t, AREA, 8 * MB, 11));
     CHECK_EQ(vms_proc_access(r.k, t, AREA + 4 * MB + 5, VMS_ACC_WRITE, &b, 1, &info, NULL), VMS_OK);
@@ -379,15 +420,31 @@ static void test_split(void)
     t = proc_with(&r, 8 * MB, true);
     REQUIRE_VOID(t);
     CHECK(fill(&r, t, AREA, 8 * MB, 12));
-    s0 = stats(&r)->thp_split_page;
+    p0 = stats(&r)->thp_split_pmd;
+    q0 = stats(&r)->thp_deferred_split_page;
     CHECK_EQ(vms_sys_mlock(r.k, t, AREA + 6 * MB + 4096, 4096, NULL), VMS_OK);
-    CHECK_EQ(stats(&r)->thp_split_page, s0 + 1);
+    CHECK_EQ(stats(&r)->thp_split_pmd, p0 + 1);
     CHECK_EQ(vms_sys_madvise(r.k, t, AREA + MB, 4096 * 5, VMS_MADV_DONTNEED, NULL), VMS_OK);
-    CHECK_EQ(stats(&r)->thp_split_page, s0 + 2);
+    CHECK_EQ(stats(&r)->thp_split_pmd, p0 + 2);
+    CHECK_EQ(stats(&r)->thp_deferred_split_page, q0 + 1); /* DONTNEED unmapped 5 pages */
     rig_check(&r);
     CHECK(same(&r, t, AREA, MB, 12));
-    CHECK(same(&r, t, AREA + MB, 5 * 4096, -1));
+    CHECK(same(&r, t, AREA + MB, 5 * 4096, -1)); /* refaulted as new zero pages */
     CHECK(same(&r, t, AREA + MB + 5 * 4096, 7 * MB - 5 * 4096, 12));
+    rig_check(&r);
+    /* The refaults mapped 5 new pages; the old page is still partially mapped. */
+    CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, NULL), 5);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, MB, 12));
+    CHECK(same(&r, t, AREA + MB + 5 * 4096, 7 * MB - 5 * 4096, 12));
+    /* A partially mapped page whose last PTEs go is freed whole, never split. */
+    uint64_t s0 = stats(&r)->thp_split_page;
+    CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 4 * MB, 4096, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_deferred_split_page, q0 + 2);
+    CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 4 * MB, 2 * MB, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_page, s0);
+    CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, NULL), 0);
+    rig_check(&r);
     vms_proc_exit(r.k, t);
     rig_down(&r);
 }
@@ -433,6 +490,44 @@ static void test_collapse(void)
     CHECK(same(&r, t, AREA + 3 * MB, MB, -1));
     uint64_t e0 = pm(&r, t, AREA + 2 * MB), e1 = pm(&r, t, AREA + 3 * MB + 4096);
     CHECK_EQ((e1 & VMS_PM_PFN_MASK) - (e0 & VMS_PM_PFN_MASK), 257);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
+/* What the shootdown hook saw last. */
+typedef struct sd_seen {
+    unsigned n, initiator;
+    const char *daemon;
+} sd_seen;
+
+static void on_sd(void *ud, const vms_shootdown_event *ev)
+{
+    sd_seen *s = ud;
+    s->n++;
+    s->initiator = ev->initiator;
+    s->daemon = ev->daemon;
+}
+
+/* A collapse by khugepaged with no core shoots down the other core's entries: the event
+ * names khugepaged (the narration said "kswapd" for every coreless initiator). */
+static void test_khugepaged_shootdown(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 2 * MB, false), *t1;
+    REQUIRE_VOID(t);
+    CHECK_EQ(vms_proc_clone_thread(r.k, t, 1, &t1, NULL), VMS_OK);
+    CHECK(fill(&r, t, AREA, 2 * MB, 16));
+    CHECK(same(&r, t1, AREA, 2 * MB, 16)); /* core 1 caches translations too */
+    CHECK_EQ(vms_sys_madvise(r.k, t, AREA, 2 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    sd_seen seen = {0, 0, NULL};
+    vms_kernel_set_shootdown_hook(r.k, on_sd, &seen);
+    CHECK_EQ(vms_kernel_khugepaged(r.k), 1);
+    CHECK(seen.n >= 1);
+    CHECK_EQ(seen.initiator, UINT32_MAX);
+    CHECK(seen.daemon && strcmp(seen.daemon, "khugepaged") == 0);
+    vms_kernel_set_shootdown_hook(r.k, NULL, NULL);
+    CHECK(same(&r, t1, AREA, 2 * MB, 16));
     vms_proc_exit(r.k, t);
     rig_down(&r);
 }
@@ -964,6 +1059,7 @@ int main(int argc, char **argv)
     test_split();
     test_reclaim();
     test_collapse();
+    test_khugepaged_shootdown();
     test_khugepaged_timer();
     test_collapse_limits();
     test_compaction();

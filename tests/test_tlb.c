@@ -586,6 +586,68 @@ static void test_update_in_place(void)
     vms_tlb_destroy(tlb);
 }
 
+/*
+ * The miss record (tlb_impl.h): after a probe's miss of (ctx, page) and no fill since, a
+ * non-global fill of that page skips the conflict scan and a flush_va of it in that
+ * context skips the scan. Each check below fails if one condition of the shortcut is
+ * dropped on purpose (the fill's clear, !global, the context, any_space, splinters).
+ */
+static void test_miss_record(void)
+{
+    vms_tlb *tlb = make1("lru", B4K, 1, 4);
+    REQUIRE_VOID(tlb);
+    vms_xlate x = x4k(0x5000), y = x4k(0x9000), out;
+    /* A fill clears the record: the second fill of the page is an update in place. */
+    CHECK(!vms_tlb_lookup(tlb, 1, 0x7000, &out));
+    CHECK(vms_tlb_fill(tlb, 1, 0x7000, &x));
+    CHECK(vms_tlb_fill(tlb, 1, 0x7abc, &y));
+    CHECK_EQ(vms_tlb_count(tlb), 1);
+    CHECK(vms_tlb_check(tlb));
+    /* ... and a flush after the fill still drops the entry. */
+    CHECK(!vms_tlb_lookup(tlb, 1, 0x8000, &out));
+    CHECK(vms_tlb_fill(tlb, 1, 0x8000, &x));
+    vms_tlb_flush_va(tlb, 1, 0x8000, true);
+    CHECK(!present(tlb, 1, 0x8000));
+    CHECK_EQ(vms_tlb_count(tlb), 1);
+    /* A global fill after another context's miss supersedes the other PCID's entry. */
+    CHECK(vms_tlb_fill(tlb, 2, 0x9000, &x));
+    CHECK(!vms_tlb_lookup(tlb, 3, 0x9000, &out));
+    y.global = 1;
+    CHECK(vms_tlb_fill(tlb, 3, 0x9000, &y));
+    y.global = 0;
+    CHECK_EQ(vms_tlb_count(tlb), 2);
+    CHECK(vms_tlb_check(tlb));
+    CHECK(vms_tlb_lookup(tlb, 2, 0x9000, &out) && out.global && out.page_pa == 0x9000);
+    /* A miss in one context says nothing of another's entries. */
+    CHECK(vms_tlb_fill(tlb, 2, 0xa000, &x));
+    CHECK(!vms_tlb_lookup(tlb, 1, 0xa000, &out));
+    vms_tlb_flush_va(tlb, 2, 0xa000, true);
+    CHECK(!present(tlb, 2, 0xa000));
+    CHECK(vms_tlb_fill(tlb, 2, 0xa000, &x));
+    CHECK(!vms_tlb_lookup(tlb, 0, 0xa000, &out)); /* flush_va_any's match has context 0 */
+    vms_tlb_flush_va_any(tlb, 0xa000);            /* every context of the VM */
+    CHECK(!present(tlb, 2, 0xa000));
+    /* Nor does a 4 KiB miss say anything of another piece of a splintered page. */
+    vms_tlb_flush_all(tlb, false);
+    vms_xlate big = x4k(UINT64_C(0x80000000));
+    big.size = VMS_PG_2M;
+    const uint64_t va = UINT64_C(0x7f0000400000);
+    CHECK(vms_tlb_fill(tlb, 1, va + 0x3000, &big));
+    CHECK(!vms_tlb_lookup(tlb, 1, va + 0x1000, &out));
+    vms_tlb_flush_va(tlb, 1, va + 0x1000, true);
+    CHECK(!present(tlb, 1, va + 0x3000));
+    CHECK_EQ(vms_tlb_count(tlb), 0);
+    /* With no splinter left (a whole flush recounts), a miss then a flush drops nothing. */
+    CHECK(vms_tlb_fill(tlb, 1, 0xb000, &x));
+    uint64_t inv = vms_tlb_get_stats(tlb)->invalidations;
+    CHECK(!vms_tlb_lookup(tlb, 1, 0xc000, &out));
+    vms_tlb_flush_va(tlb, 1, 0xc000, true);
+    CHECK_EQ(vms_tlb_get_stats(tlb)->invalidations, inv);
+    CHECK(present(tlb, 1, 0xb000));
+    CHECK(vms_tlb_check(tlb));
+    vms_tlb_destroy(tlb);
+}
+
 static void test_splinter(void)
 {
     vms_xlate x, out;
@@ -955,6 +1017,7 @@ int main(int argc, char **argv)
     test_textbook();
     test_update_in_place();
     test_splinter();
+    test_miss_record();
     test_invalidation();
     test_contexts();
     test_canonical();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "trace/trace_impl.h" /* vmsi_swar_hex16 */
 #include "vmsim/rng.h"
 #include "vmsim/trace.h"
 
@@ -1073,6 +1074,41 @@ static void test_batch_read(void)
     CHECK(batched > 100000); /* the batch path did the bulk of the reading */
 }
 
+/* The batch parsers' branch-free hex number against the digit table, digit by digit: every
+ * byte value in every position (the classes), then random strings mostly of hex digits
+ * (upper and lower case) with separators and arbitrary bytes among them. */
+static void test_swar_hex(void)
+{
+    unsigned bad = 0;
+    uint8_t s[16];
+    for (unsigned c = 0; c < 256; c++)
+        for (unsigned pos = 0; pos < 16; pos++) {
+            memset(s, '7', sizeof s);
+            s[pos] = (uint8_t)c;
+            unsigned n;
+            (void)vmsi_swar_hex16(s, &n);
+            bad += n != (vmsi_hex_digit[c] >= 0 ? 16u : pos);
+        }
+    static const char al[] = "0123456789abcdefABCDEF\n\r ,xXgG:/@`";
+    vms_rng g;
+    vms_rng_seed(&g, th_seed);
+    for (unsigned it = 0; it < 200000; it++) {
+        for (unsigned i = 0; i < 16; i++) {
+            unsigned r = (unsigned)vms_rng_below(&g, 100);
+            s[i] = r < 90   ? (uint8_t)al[vms_rng_below(&g, 22)]
+                   : r < 96 ? (uint8_t)al[22 + vms_rng_below(&g, sizeof al - 23)]
+                            : (uint8_t)vms_rng_below(&g, 256);
+        }
+        uint64_t want = 0;
+        unsigned nw = 0, n;
+        while (nw < 16 && vmsi_hex_digit[s[nw]] >= 0)
+            want = want << 4 | (uint64_t)vmsi_hex_digit[s[nw++]];
+        uint64_t got = vmsi_swar_hex16(s, &n);
+        bad += n != nw || got != want;
+    }
+    CHECK_EQ(bad, 0);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "trace");
@@ -1093,5 +1129,6 @@ int main(int argc, char **argv)
     test_streaming();
     test_alloc_failure();
     test_batch_read();
+    test_swar_hex();
     return th_finish();
 }

@@ -62,6 +62,9 @@ typedef struct vms_config {
     char swap_file[VMS_CONFIG_PATH_MAX];     /* … kernel.swap_file ("" = temporary) */
     char policy[32];                         /* … kernel.policy */
     vms_config_vm vm;                        /* the vm.* keys */
+    vms_pgsize hugepagesz; /* the last hugepagesz= or default_hugepagesz= set (VMS_PG_4K:
+                              none yet): which pool a following hugepages=N counts, as on
+                              Linux's command line (not a setting: not in the dump) */
 } vms_config;
 
 /* One settable key, for listings and documentation. */

@@ -146,6 +146,17 @@ void vms_dma_detach(vms_kernel *k, vms_dma_dev *d);
  * destroying the hardware while the kernel lives on. Counters are kept. */
 void vms_dma_detach_all(vms_kernel *k);
 
+/*
+ * A domain id of k's IOMMU driver for a device k does not drive itself: a device a
+ * hypervisor assigns to a VM (VFIO takes the domain from the host's IOMMU driver), so
+ * that no domain of k's own devices shares its IOTLB tag. io becomes k's IOMMU when k
+ * drives none yet (its fault log is then k's to read and log); VMS_ERR_UNSUPPORTED if k
+ * drives another, VMS_ERR_NOTFOUND when no id is free, VMS_ERR_NOMEM on host failure.
+ * vms_dma_domain_free gives it back.
+ */
+vms_status vms_dma_domain_alloc(vms_kernel *k, vms_iommu *io, uint16_t *did, vms_err *err);
+void vms_dma_domain_free(vms_kernel *k, uint16_t did);
+
 /* The domain id of a translated device (0: passthrough or no IOMMU). */
 unsigned vms_dma_domain(const vms_dma_dev *d);
 

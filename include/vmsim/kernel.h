@@ -130,6 +130,13 @@ typedef enum vms_thp_cow {
     VMS_THP_COW_COPY = 1,  /* copy the whole 2 MiB page when a free block exists */
 } vms_thp_cow;
 
+/* What reclaim does with a transparent huge page (thp.swap; docs/HUGEPAGES.md). */
+typedef enum vms_thp_swap {
+    VMS_THP_SWAP_SPLIT = 0, /* split it, swap 4 KiB pages (Linux without CONFIG_THP_SWAP) */
+    VMS_THP_SWAP_WHOLE = 1, /* write it to 512 contiguous slots and free the 2 MiB block
+                               (CONFIG_THP_SWAP); split when no such slots are free */
+} vms_thp_swap;
+
 typedef struct vms_kernel_config {
     unsigned fault_around_pages; /* [16] pages mapped around a file read fault (Linux
                                     fault_around_bytes = 64 KiB); 1 disables; power of 2 */
@@ -183,9 +190,12 @@ typedef struct vms_kernel_config {
     /* ---- huge pages (docs/HUGEPAGES.md) ---- */
     vms_thp_mode thp;           /* [madvise] transparent huge pages: always, madvise, never */
     vms_thp_cow thp_cow;        /* [split] a write to a shared huge page: split or copy */
+    vms_thp_swap thp_swap;      /* [split] reclaim of a huge page: split, or swap it whole */
     unsigned thp_max_ptes_none; /* [511] khugepaged: empty PTEs a collapse may fill (Linux
                                    khugepaged/max_ptes_none) */
-    uint64_t hugepages;         /* [0] 2 MiB hugetlb pages reserved at boot (hugepages=N) */
+    uint64_t hugepages;         /* [0] hugetlb pages of the default size (2 MiB unless
+                                   default_hugepagesz is 1G) reserved at boot: hugepages=N
+                                   before any hugepagesz= */
     uint64_t hugepages_1g;      /* [0] 1 GiB hugetlb pages reserved at boot
                                    (hugepagesz=1G hugepages=N) */
     int khugepaged_core;        /* [-1] core charged for khugepaged's work; -1: nobody */
@@ -198,9 +208,19 @@ typedef struct vms_kernel_config {
     unsigned thp_max_ptes_shared;     /* [256] PTEs of pages other processes map too that a
                                          collapse may copy (max_ptes_shared) */
     vms_thp_defrag thp_defrag;        /* [madvise] compaction for a failed THP allocation */
-    uint64_t nr_overcommit_hugepages; /* [0] 2 MiB surplus pages the pool may take from the
-                                         buddy allocator beyond hugepages (HugePages_Surp) */
+    uint64_t nr_overcommit_hugepages; /* [0] surplus pages the default pool may take from
+                                         the buddy allocator beyond its persistent size
+                                         (/proc/sys/vm/nr_overcommit_hugepages) */
     int kcompactd_core;               /* [-1] core charged for kcompactd's work; -1: nobody */
+    /* hugetlb boot options beyond hugepages and hugepages_1g (docs/HUGEPAGES.md): */
+    uint64_t hugepages_2m;               /* [0] 2 MiB hugetlb pages reserved at boot by a
+                                            hugepagesz=2M hugepages=N pair (for the default size,
+                                            hugepages wins when it is not 0, as in Linux) */
+    vms_pgsize default_hugepagesz;       /* [2M] default_hugepagesz=: the pool of hugepages,
+                                            MAP_HUGETLB without a size, hugetlbfs mounts without
+                                            pagesize=, meminfo's HugePages_* and /proc/sys/vm */
+    uint64_t nr_overcommit_hugepages_1g; /* [0] the 1 GiB pool's, when not 0 (/sys/kernel/mm/
+                                            hugepages/hugepages-1048576kB/nr_overcommit_...) */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */
@@ -230,11 +250,15 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
  *    hardware walks them there), with `ram_bytes` of memory laid out as a PC's;
  *  - it sees `ncores` CPUs, and core(ud, i) is the core running CPU i at the time of the
  *    call (the platform may have to switch the core to it first); the pointer is good
- *    until the kernel asks for another CPU (clock(ud, i), below, never switches);
+ *    until the kernel asks for another CPU (cycles and add_cycles, below, never switch);
  *  - its own data moves (zero fill, COW copies, swap and file I/O) reach the bytes of
  *    physical frame pfn through frame(ud, pfn, use, &host_pfn): the frame of the
  *    machine's RAM that holds them now (a hypervisor backs, or swaps in, the page first;
  *    use says why the kernel touches it). VMS_OK or a failure status.
+ * A kernel on a platform drives no IOMMU (no virtual IOMMU is modelled): its devices
+ * are ones the hypervisor assigned to the VM, whose DMA addresses are guest-physical
+ * (the host's IOMMU translates them, virt.h vms_guest_assign_device), and their
+ * interrupts reach its handlers through irq_handler.
  * Everything else (cost model, page-table format, allocator) is the machine's. On bare
  * metal (vms_kernel_create) none of this is used and nothing changes.
  */
@@ -245,6 +269,7 @@ typedef enum vms_kmem_use {
     VMS_KMEM_IO_READ,   /* it reads the frame to write it to a device (swap-out, writeback) */
 } vms_kmem_use;
 
+struct vms_dev; /* dev.h */
 typedef struct vms_kernel_platform {
     vms_bus *bus;
     uint64_t ram_bytes;
@@ -252,14 +277,25 @@ typedef struct vms_kernel_platform {
     vms_core *(*core)(void *ud, unsigned cpu);
     vms_status (*frame)(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn);
     void *ud;
-    /* The core whose clock is CPU i's, without switching it to CPU i (NULL: core): what
-     * the kernel reads or charges cycles on. Several CPUs may share one (vCPUs on a host
-     * core): asking for a clock must not take the core from the CPU the kernel holds. */
-    vms_core *(*clock)(void *ud, unsigned cpu);
+    /* CPU i's clock without switching a core to it (NULL: core(ud, i)'s cycles). The
+     * kernel reads the time of every CPU (its scheduler, khugepaged's timer, shootdown
+     * waits); a hypervisor answers from the vCPU's host core, no VM entry needed. */
+    uint64_t (*cycles)(void *ud, unsigned cpu);
+    /* Charge `n` cycles of kernel work to CPU i's clock, likewise without switching a
+     * core to it (NULL: core(ud, i)'s). Several CPUs may share one host core (vCPUs):
+     * charging one must not take the core from the CPU the kernel holds. */
+    void (*add_cycles)(void *ud, unsigned cpu, uint64_t n);
+    /* Optional (NULL: the kernel hooks the device itself, vms_dev_set_irq_hook): the
+     * kernel's handler for dev's interrupts (fn NULL: none). A hypervisor takes the
+     * device's interrupts and delivers them into the guest, which then runs fn. */
+    void (*irq_handler)(void *ud, struct vms_dev *dev,
+                        void (*fn)(void *fn_ud, struct vms_dev *dev, unsigned cpu, uint8_t vector),
+                        void *fn_ud);
 } vms_kernel_platform;
 
 /* Boot a kernel as vms_kernel_create does, on platform p (copied; ud borrowed) over
- * machine m. The x86-64 radix design only (VMS_ERR_UNSUPPORTED otherwise). */
+ * machine m. The x86-64 or AArch64 radix design only, in the machine's format
+ * (VMS_ERR_UNSUPPORTED otherwise). */
 vms_status vms_kernel_create_on(vms_machine *m, const vms_kernel_platform *p,
                                 const vms_kernel_config *cfg, vms_kernel **out, vms_err *err);
 
@@ -338,27 +374,36 @@ typedef struct vms_kernel_stats {
     uint64_t sigbus;   /* faults that ended in SIGBUS (beyond EOF, swap read error; or EFAULT) */
     uint64_t oom_kill; /* processes killed because no frame was free */
     uint64_t spurious; /* faults on a PTE that already allowed the access */
-    uint64_t stack_expand;           /* faults that grew a stack VMA */
-    uint64_t fault_around;           /* pages mapped by fault-around (beyond the faulting one) */
-    uint64_t pgpgin;                 /* pages read from files into the page cache */
-    uint64_t pgpgout;                /* pages written back to files */
-    uint64_t thp_fault_alloc;        /* huge-page faults that mapped a 2M/1G block */
-    uint64_t thp_anon_fault_alloc;   /* … of those, transparent huge pages (thp_fault_alloc) */
-    uint64_t thp_fault_fallback;     /* THP faults that found no free 2 MiB block: 4 KiB */
-    uint64_t thp_collapse_alloc;     /* huge pages khugepaged collapsed 512 pages into */
-    uint64_t thp_split_page;         /* huge pages split into 512 pages */
-    uint64_t thp_split_pmd;          /* huge mappings (PMDs) split into page tables */
-    uint64_t thp_zero_page_alloc;    /* allocations of the huge zero page */
-    uint64_t thp_cow_copy;           /* COW faults that copied a whole huge page */
-    uint64_t thp_khugepaged_scans;   /* khugepaged runs */
-    uint64_t khugepaged_cycles;      /* cycles of khugepaged's work (charged to its core) */
-    uint64_t compact_stall;          /* direct compactions (a huge allocation failed) */
-    uint64_t compact_success;        /* compactions that made a free 2 MiB block */
-    uint64_t compact_migrate;        /* pages compaction migrated (compact_migrate_scanned) */
-    uint64_t hugetlb_sigbus;         /* hugetlb faults with no page in the pool: SIGBUS */
-    uint64_t nr_tlb_local_flush_one; /* INVLPGs issued by the kernel on its own core */
-    uint64_t nr_tlb_local_flush_all; /* full flushes on its own core */
-    uint64_t nr_tlb_remote_flush;    /* shootdowns that sent at least one IPI */
+    uint64_t stack_expand;             /* faults that grew a stack VMA */
+    uint64_t fault_around;             /* pages mapped by fault-around (beyond the faulting one) */
+    uint64_t pgpgin;                   /* pages read from files into the page cache */
+    uint64_t pgpgout;                  /* pages written back to files */
+    uint64_t thp_fault_alloc;          /* huge-page faults that mapped a 2M/1G block */
+    uint64_t thp_anon_fault_alloc;     /* … of those, transparent huge pages (thp_fault_alloc) */
+    uint64_t thp_fault_fallback;       /* THP faults that found no free 2 MiB block: 4 KiB */
+    uint64_t thp_collapse_alloc;       /* huge pages khugepaged collapsed 512 pages into */
+    uint64_t thp_split_page;           /* huge pages split into 512 pages */
+    uint64_t thp_split_pmd;            /* huge mappings (PMDs) split into page tables */
+    uint64_t thp_deferred_split_page;  /* huge pages queued for a deferred split (partially
+                                          mapped: thp_deferred_split_page) */
+    uint64_t thp_deferred_split_freed; /* frames deferred splits freed (subpages no PTE
+                                          mapped any more) */
+    uint64_t thp_swpout;               /* huge pages swapped out whole (thp.swap = whole) */
+    uint64_t thp_swpout_fallback;      /* huge pages reclaim split to swap them as 4 KiB pages */
+    uint64_t thp_swpin;                /* huge pages swapped in whole (2 MiB at one fault) */
+    uint64_t thp_swpin_fallback;       /* whole-swapped ranges swapped in as 4 KiB pages (no
+                                          free 2 MiB block) */
+    uint64_t thp_zero_page_alloc;      /* allocations of the huge zero page */
+    uint64_t thp_cow_copy;             /* COW faults that copied a whole huge page */
+    uint64_t thp_khugepaged_scans;     /* khugepaged runs */
+    uint64_t khugepaged_cycles;        /* cycles of khugepaged's work (charged to its core) */
+    uint64_t compact_stall;            /* direct compactions (a huge allocation failed) */
+    uint64_t compact_success;          /* compactions that made a free 2 MiB block */
+    uint64_t compact_migrate;          /* pages compaction migrated (compact_migrate_scanned) */
+    uint64_t hugetlb_sigbus;           /* hugetlb faults with no page in the pool: SIGBUS */
+    uint64_t nr_tlb_local_flush_one;   /* INVLPGs issued by the kernel on its own core */
+    uint64_t nr_tlb_local_flush_all;   /* full flushes on its own core */
+    uint64_t nr_tlb_remote_flush;      /* shootdowns that sent at least one IPI */
     uint64_t nr_tlb_remote_flush_received; /* IPIs handled by target cores */
     uint64_t tlb_broadcasts;               /* shootdowns done by a broadcast, no IPI (INVLPGB
                                               + TLBSYNC, TLBI … IS + DSB ISH) */
@@ -443,6 +488,12 @@ void vms_kernel_reset_stats(vms_kernel *k);
  * khugepaged.sleep > 0 it runs by itself at kernel entries (docs/HUGEPAGES.md). */
 uint64_t vms_kernel_khugepaged(vms_kernel *k);
 
+/* Run the deferred split shrinker now (Linux's deferred_split_scan, which reclaim runs
+ * under memory pressure): split up to `nr` partially mapped transparent huge pages from
+ * the queue (0: all), freeing their subpages no PTE maps. Returns the frames freed;
+ * *nsplit (may be NULL) gets the pages split. */
+uint64_t vms_kernel_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit);
+
 /* Append khugepaged's state as Linux's /sys/kernel/mm/transparent_hugepage/khugepaged
  * files, one "name value" line each: pages_to_scan, scan_sleep_cycles (in place of
  * scan_sleep_millisecs), max_ptes_none, max_ptes_swap, max_ptes_shared, pages_collapsed,
@@ -463,15 +514,43 @@ uint64_t vms_kernel_compact(vms_kernel *k);
  * *total (may be NULL) gets the persistent size reached. VMS_ERR_INVAL for another size. */
 vms_status vms_kernel_set_hugepages(vms_kernel *k, vms_pgsize size, uint64_t n, uint64_t *total);
 
-/* /proc/sys/vm/nr_overcommit_hugepages of the 2 MiB pool at run time. */
+/* /proc/sys/vm/nr_overcommit_hugepages at run time: of the default pool
+ * (kernel.default_hugepagesz). */
 vms_status vms_kernel_set_overcommit_hugepages(vms_kernel *k, uint64_t n);
+
+/* /sys/kernel/mm/hugepages/hugepages-<size>kB/nr_overcommit_hugepages: the surplus limit
+ * of the pool of `size` (VMS_PG_2M or VMS_PG_1G; VMS_ERR_INVAL for another size). */
+vms_status vms_kernel_set_overcommit_hugepages_size(vms_kernel *k, vms_pgsize size, uint64_t n);
+
+/* The default huge page size (kernel.default_hugepagesz: VMS_PG_2M or VMS_PG_1G). */
+vms_pgsize vms_kernel_default_hugepagesz(const vms_kernel *k);
+
+/* One pool's counters, as /sys/kernel/mm/hugepages/hugepages-<size>kB/ shows them. */
+typedef struct vms_hugepages_info {
+    uint64_t nr_hugepages;            /* persistent pages (total - surplus) */
+    uint64_t free_hugepages;          /* free pages, reserved ones included */
+    uint64_t resv_hugepages;          /* free pages promised to mappings */
+    uint64_t surplus_hugepages;       /* pages beyond nr_hugepages */
+    uint64_t nr_overcommit_hugepages; /* the surplus limit */
+} vms_hugepages_info;
+
+/* The pool of `size` (VMS_PG_2M or VMS_PG_1G; VMS_ERR_INVAL otherwise). */
+vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_hugepages_info *out);
+
+/* Append the pools as /sys/kernel/mm/hugepages shows them, one line per size
+ * ("hugepages-2048kB nr_hugepages N free_hugepages N resv_hugepages N surplus_hugepages N
+ * nr_overcommit_hugepages N"). VMS_ERR_NOMEM when sb could not grow. */
+vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb);
 
 /* ---- shootdown narration -------------------------------------------------------------- */
 
 /* One completed TLB shootdown, as the kernel saw it (times in the initiator's cycles). */
 typedef struct vms_shootdown_event {
     int pid;                 /* a process using the mm (0 if none) */
-    unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: kswapd, no core) */
+    unsigned initiator;      /* the core that changed the PTEs (UINT32_MAX: a kernel thread
+                                with no core: see daemon) */
+    const char *daemon;      /* the kernel thread that changed them, "kswapd", "khugepaged"
+                                or "kcompactd" (static), NULL for a task's own work */
     uint64_t start, end;     /* the virtual range */
     bool full;               /* the whole PCID / ASID was flushed (range above the
                                 architecture's ceiling: 33 pages on x86-64) */
@@ -539,7 +618,9 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb);
  *           "split_pmd", "zero_page_alloc", "cow_copy", "anon_huge_pages",
  *           "khugepaged_scans", "khugepaged_cycles", "khugepaged_full_scans",
  *           "khugepaged_timer_runs", "collapse_alloc_failed", "collapse_swapin",
- *           "collapse_shared"} (anon_huge_pages in 4 KiB pages),
+ *           "collapse_shared", "deferred_split_page", "deferred_split_queue",
+ *           "deferred_split_freed", "swpout", "swpout_fallback", "swpin",
+ *           "swpin_fallback"} (anon_huge_pages in 4 KiB pages: PMD-mapped ones),
  *   "compaction": {"stall", "success", "migrated", "fail", "migrate_scanned",
  *                  "free_scanned", "kcompactd_wake", "kcompactd_success",
  *                  "kcompactd_cycles", "manual"} (stall/success/fail: direct compaction),

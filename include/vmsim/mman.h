@@ -91,13 +91,41 @@ vms_status vms_shm_open(vms_kernel *k, const char *name, uint64_t len, vms_file 
 vms_status vms_shm_unlink(vms_kernel *k, const char *name, vms_err *err);
 
 /*
+ * hugetlbfs (docs/HUGEPAGES.md "hugetlbfs files"). Files on a hugetlbfs mount are kernel
+ * objects of the simulation, never host files: their pages are pool pages (hugetlb.c) of
+ * the mount's size, their page cache indexed in huge pages.
+ *  vms_hugetlbfs_mount  mount -t hugetlbfs none PATH -o pagesize=SIZE: PATH absolute
+ *                       ("/mnt/huge"), not mounted yet; pagesize VMS_PG_2M or VMS_PG_1G,
+ *                       VMS_PG_4K for the default (kernel.default_hugepagesz).
+ *  vms_hugetlbfs_open   open(PATH, O_RDWR | (create ? O_CREAT : 0)) of MOUNT/NAME (NAME
+ *                       without '/'): a new file is empty (size 0). The name holds one
+ *                       reference, *out another (vms_file_close). VMS_ERR_NOTFOUND when
+ *                       PATH is on no mount, or (without create) no such file.
+ *  vms_hugetlbfs_is     whether PATH names a file on a hugetlbfs mount.
+ *  vms_sys_truncate     truncate(PATH, len): len must be a multiple of the huge page size
+ *                       (EINVAL: VMS_ERR_INVAL); shrinking unmaps the pages beyond it from
+ *                       every process, frees them and gives back their reservations.
+ *  vms_sys_unlink       unlink(PATH): the name goes; the file lives while mapped or open.
+ * mmap of such a file (MAP_SHARED or MAP_PRIVATE, no MAP_HUGETLB needed) maps huge pages:
+ * offset and addr aligned to the huge size; a writable mapping extends the file to its
+ * end (hugetlbfs_file_mmap).
+ */
+vms_status vms_hugetlbfs_mount(vms_kernel *k, const char *path, vms_pgsize pagesize, vms_err *err);
+vms_status vms_hugetlbfs_open(vms_kernel *k, const char *path, bool create, vms_file **out,
+                              vms_err *err);
+bool vms_hugetlbfs_is(const vms_kernel *k, const char *path);
+vms_status vms_sys_truncate(vms_kernel *k, const char *path, uint64_t len, vms_err *err);
+vms_status vms_sys_unlink(vms_kernel *k, const char *path, vms_err *err);
+
+/*
  * mmap(addr, len, prot, flags, file, offset). Exactly one of MAP_SHARED / MAP_PRIVATE;
  * MAP_ANONYMOUS means file must be NULL (MAP_SHARED|MAP_ANONYMOUS creates a shmem object
  * shared with future fork children). Without MAP_FIXED*, addr is a hint used only when
  * the range is free, otherwise the kernel picks the highest free range below mmap_base
  * (top-down, as Linux's arch_get_unmapped_area_topdown). MAP_FIXED replaces whatever was
  * there; MAP_FIXED_NOREPLACE fails with VMS_ERR_EXISTS instead. MAP_HUGETLB with
- * MAP_HUGE_2MB / _1GB (anonymous only) maps explicit huge pages: addr and len are then
+ * MAP_HUGE_2MB / _1GB (anonymous; MAP_SHARED makes an unnamed hugetlbfs file shared with
+ * fork children) maps explicit huge pages: addr and len are then
  * aligned to the huge size. MAP_POPULATE prefaults; MAP_LOCKED is mmap + mlock.
  * *out receives the mapping's address.
  */

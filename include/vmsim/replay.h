@@ -117,7 +117,8 @@ typedef struct vms_replay_stats {
 /*
  * Prepare a replay on kernel k (borrowed; must outlive the replay; a freshly booted
  * kernel gives reproducible results). opts is copied (NULL: defaults). Nothing is
- * spawned until the first event.
+ * spawned until the first event. VMS_ERR_INVAL when k runs OPT through
+ * vms_replay_next_use and opts gives no oracle (see there); VMS_ERR_NOMEM.
  */
 vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_replay **out,
                              vms_err *err);
@@ -156,9 +157,12 @@ const vms_replay_stats *vms_replay_get_stats(const vms_replay *r);
 /*
  * OPT through a replay. The kernel is booted before the replay exists, so its next-use
  * function reaches the replay through a slot: set vms_kernel_config.next_use to
- * vms_replay_next_use and next_use_ud to a `vms_replay *` variable that holds NULL
- * until vms_replay_create (with opts.oracle) fills it, and NULL again before
- * vms_replay_destroy. Answers "never" while the slot is NULL or without an oracle.
+ * vms_replay_next_use and next_use_ud to a `vms_replay *` variable holding NULL;
+ * vms_replay_create (with opts.oracle) stores the replay there and vms_replay_destroy
+ * stores NULL again (a caller may do the same). Answers "never" while the slot is NULL.
+ * A kernel running a policy that needs the future (opt) with this function and a slot
+ * makes vms_replay_create without opts.oracle fail (VMS_ERR_INVAL): OPT without the
+ * future would evict the page just faulted in.
  */
 uint64_t vms_replay_next_use(void *slot, int pid, uint64_t va);
 

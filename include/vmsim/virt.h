@@ -332,6 +332,15 @@ vms_status vms_nested_create(const vms_allocator *a, vms_bus *host_bus, const vm
                              const vms_nested_config *cfg, vms_nested **out, vms_err *err);
 void vms_nested_destroy(vms_nested *n);
 
+/*
+ * Put m in n's VM: the two-stage MMUs of one VM's vCPUs (an Arm VM's share its VMID).
+ * A broadcast TLB invalidation the guest issues (TLBI … IS, which the architecture
+ * scopes to the issuer's VMID on every core of the Inner Shareable domain) then drops
+ * the guest walk-cache entries of every vCPU of the VM, loaded on a core or not, and
+ * of no other VM. Destroying a vCPU's MMU takes it out again.
+ */
+void vms_nested_link(vms_nested *n, vms_nested *m);
+
 /* Load another second stage (VMRUN with a new nCR3, VM entry with a new EPTP). Drops
  * nothing cached: INVEPT / a TLB flush does. */
 void vms_nested_set_s2(vms_nested *n, const vms_s2_regs *s2);
@@ -376,6 +385,24 @@ void vms_nested_set_trace(vms_nested *n, vms_nested_trace *trace);
 
 /* The last second-stage fault (the details of the last VMS_FAULT_S2). */
 const vms_s2_fault *vms_nested_last_exit(const vms_nested *n);
+
+/* ---- narrating a 2D walk (narrate.c: what `vmsim explain --nested` and a scenario's
+ * `show walk` on a guest process print) ---- */
+
+/* The names of an x86-64 entry's bits as the narrations print them ("P RW US A D",
+ * PAT for bit 7 of a PT entry, D and G left out of non-leaf entries, "not present"). */
+void vms_pte_bits_str(uint64_t pte, unsigned level, char *buf, size_t len);
+
+/* Append the references of trace t, one line each, numbered from 1: each second-stage
+ * walk under a heading naming the GPA it translates (the guest table it locates, or the
+ * data's), in the second stage's format s2f; guest entries in the guest's format gf
+ * (NULL: x86-64, with GPA and HPA). VMS_ERR_NOMEM if sb could not grow. */
+vms_status vms_nested_trace_str(const vms_nested_trace *t, const vms_pt_format *s2f,
+                                const vms_pt_format *gf, vms_strbuf *sb);
+
+/* Append the "  result: …" line of a failed 2D walk: a guest fault (no VM exit) or the
+ * second-stage exit n last met (vms_nested_last_exit), with its qualification. */
+vms_status vms_nested_fault_str(const vms_nested *n, const vms_fault *f, vms_strbuf *sb);
 
 /* ---- a core as a vCPU ---- */
 
@@ -673,6 +700,10 @@ typedef struct vms_guest_stats {
     uint64_t host_aged;      /* … found accessed: A cleared, a second chance */
     uint64_t host_splits;    /* 2 MiB leaves split into 4 KiB ones to swap a part */
     uint64_t host_fallbacks; /* pages backed 4 KiB where 2 MiB was asked (limit, memory) */
+    /* Interrupts of assigned devices (vms_guest_assign_device): */
+    uint64_t exits_intr;    /* VM exits for an external interrupt (in exits, exit_cycles) */
+    uint64_t intr_injected; /* interrupts injected into the guest at a VM entry */
+    uint64_t intr_posted;   /* interrupts posted to a vCPU (no exit) */
 } vms_guest_stats;
 
 typedef struct vms_guest vms_guest;
@@ -713,9 +744,36 @@ const char *vms_guest_host_policy(const vms_guest *g);
  * "exits_kernel", "exit_cycles", "vcpu_loads", "migrations", "backed", "unhandled",
  * "host_frames", "walks_2d", "guest_refs", "s2_refs", "s2_walks", "s2_tlb_hits" (summed
  * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads", "scanned",
- * "aged", "splits", "fallbacks"}, "migration_flushes"} (no leading comma). The guest
- * kernel's own counters are vms_kernel_stats_json_members'. */
+ * "aged", "splits", "fallbacks"}, "migration_flushes", "exits_intr", "interrupts":
+ * {"injected", "posted"}} (no leading comma). The guest kernel's own counters are
+ * vms_kernel_stats_json_members'. */
 vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
+
+/*
+ * Device passthrough (seed 001, "How Modern Virtual Machines Use IOMMU"; VFIO): assign
+ * dev, which sits behind an IOMMU that is on, to the VM. Its IOMMU context (domain did)
+ * translates guest-physical DMA addresses with the VM's GPA -> HPA mappings: on NPT the
+ * nested tables themselves (x86-64 entries with US = 1, read permission to the IOMMU);
+ * on EPT a mirror in the IOMMU's format, made now from the second stage and kept in
+ * step with every later backing (its tables come from the VM's second-stage table
+ * area). Its register page (page aligned, above guest memory) is mapped into the VM at
+ * the same address, uncached, so the guest's driver reaches the registers without exits.
+ * DMA outside the VM's memory, or to guest memory the hypervisor has not backed, is
+ * blocked and logged by the IOMMU. Its interrupts become the guest's: the guest
+ * kernel's driver, attached to dev with the DMA API (vms_dma_attach_nic, …, on
+ * vms_guest_kernel(g): it sees no IOMMU, so its DMA addresses are guest-physical), has
+ * its handler run inside the VM after an external-interrupt exit and an injection at the
+ * next VM entry, or, with posted, after posting without an exit (exits_intr,
+ * intr_injected, intr_posted). Refused for a VM with host overcommit (host_frames: VFIO
+ * pins guest memory). Undone by vms_guest_destroy (the devices must outlive g).
+ */
+typedef struct vms_guest_dev_config {
+    uint16_t did; /* the IOMMU domain of the VM's devices, 1 … VMS_IOMMU_MAX_DID */
+    bool posted;  /* posted interrupts (VT-d posting, APICv) instead of exit + injection */
+} vms_guest_dev_config;
+typedef struct vms_dev vms_dev;
+vms_status vms_guest_assign_device(vms_guest *g, vms_dev *dev, const vms_guest_dev_config *dc,
+                                   vms_err *err);
 
 /* Exit every vCPU of g that is on a host core (the cores return to the host). */
 void vms_guest_exit_all(vms_guest *g);
@@ -726,6 +784,8 @@ const vms_pt *vms_guest_s2_pt(const vms_guest *g);
 vms_nested *vms_guest_nested(vms_guest *g, unsigned vcpu);
 unsigned vms_guest_vcpu_core(const vms_guest *g, unsigned vcpu);
 uint32_t vms_guest_vpid(const vms_guest *g, unsigned vcpu);
+/* vCPU vcpu's registers now: its host core's while it runs there, else the saved ones. */
+const vms_regs *vms_guest_vcpu_regs(const vms_guest *g, unsigned vcpu);
 /* The host-physical address of gpa now (false: not backed, or swapped out). */
 bool vms_guest_hpa(const vms_guest *g, uint64_t gpa, uint64_t *hpa);
 

@@ -51,11 +51,15 @@ typedef enum kind {
     K_TLBOP,    /* tlbwr | tlbwi: kernel.tlbex.tlbwi */
     K_THP,      /* always | madvise | never */
     K_THPCOW,   /* split | copy */
+    K_THPSWAP,  /* split | whole: thp.swap */
     K_KHUGE,    /* "none" or a core: khugepaged.core */
     K_S2,       /* ept | npt | arm: vm.s2 */
     K_PGSIZE,   /* 4K | 2M | 1G: vm.host_page */
     K_DEFRAG,   /* always | defer | defer+madvise | madvise | never: thp.defrag */
     K_KCOMPACT, /* "none" or a core: kcompactd.core */
+    K_HPAGES,   /* hugepages: the pool of the last hugepagesz= (kernel command line) */
+    K_HPSZ,     /* 2M | 1G: hugepagesz (a cursor, not a setting) */
+    K_DHPSZ,    /* 2M | 1G: default_hugepagesz */
 } kind;
 
 typedef struct key {
@@ -213,14 +217,28 @@ static const key keys[] = {
      "transparent huge pages: always, madvise (only MADV_HUGEPAGE ranges) or never"},
     {"thp.cow", K_THPCOW, 0, 0, 0,
      "a write to a shared huge page: split (copy 4 KiB, Linux) or copy (the whole 2 MiB)"},
+    {"thp.swap", K_THPSWAP, 0, 0, 0,
+     "reclaim of a huge page: split (swap 4 KiB pages, no CONFIG_THP_SWAP); whole: refused, not "
+     "modelled yet"},
     {"thp.max_ptes_none", K_UINT, KC(thp_max_ptes_none), 0, 511,
      "empty PTEs a khugepaged collapse may fill with zeros"},
-    {"hugepages", K_U64, KC(hugepages), 0, UINT64_C(1) << 24,
-     "2 MiB hugetlb pages reserved at boot (the pool MAP_HUGETLB takes from)"},
+    {"hugepages", K_HPAGES, KC(hugepages), 0, UINT64_C(1) << 24,
+     "hugetlb pages reserved at boot: of the default size (2 MiB; default_hugepagesz), or "
+     "after hugepagesz=SIZE of that size, as on Linux's command line"},
     {"hugepages_1g", K_U64, KC(hugepages_1g), 0, UINT64_C(1) << 14,
      "1 GiB hugetlb pages reserved at boot (hugepagesz=1G hugepages=N)"},
+    {"hugepages_2m", K_U64, KC(hugepages_2m), 0, UINT64_C(1) << 24,
+     "2 MiB hugetlb pages reserved at boot by hugepagesz=2M hugepages=N"},
+    {"hugepagesz", K_HPSZ, 0, 0, 0,
+     "2M or 1G: the size the following hugepages=N counts (hugepagesz=1G hugepages=4)"},
+    {"default_hugepagesz", K_DHPSZ, 0, 0, 0,
+     "2M or 1G: the default hugetlb page size (plain hugepages=N, MAP_HUGETLB without a size, "
+     "hugetlbfs mounts, meminfo's HugePages_*, vm.nr_hugepages)"},
     {"nr_overcommit_hugepages", K_U64, KC(nr_overcommit_hugepages), 0, UINT64_C(1) << 24,
-     "2 MiB surplus hugetlb pages the pool may take from free memory beyond hugepages"},
+     "surplus hugetlb pages the default pool may take from free memory beyond its size"},
+    {"nr_overcommit_hugepages_1g", K_U64, KC(nr_overcommit_hugepages_1g), 0, UINT64_C(1) << 14,
+     "surplus 1 GiB hugetlb pages the 1 GiB pool may take from free memory (0: as "
+     "nr_overcommit_hugepages when 1G is the default size)"},
     {"khugepaged.core", K_KHUGE, 0, 0, 0,
      "core charged for khugepaged's work, or none (counted apart)"},
     {"khugepaged.pages", K_UINT, KC(khugepaged_pages), 512, UINT64_C(1) << 24,
@@ -624,6 +642,24 @@ static bool set_number(vms_config *c, const key *k, const char *value)
     return true;
 }
 
+/* hugepages=N: the pool of the last hugepagesz= / default_hugepagesz= (kernel.hugepages_2m
+ * or _1g), or before any, kernel.hugepages (the default size's), as Linux's command line
+ * reads hugepages= (hugepages_setup). */
+static bool set_hugepages(vms_config *c, const char *value)
+{
+    uint64_t v;
+    uint64_t max = c->hugepagesz == VMS_PG_1G ? UINT64_C(1) << 14 : UINT64_C(1) << 24;
+    if (!vms_parse_u64(value, false, &v) || v > max)
+        return false;
+    if (c->hugepagesz == VMS_PG_2M)
+        c->kernel.hugepages_2m = v;
+    else if (c->hugepagesz == VMS_PG_1G)
+        c->kernel.hugepages_1g = v;
+    else
+        c->kernel.hugepages = v;
+    return true;
+}
+
 /* swap.device: a preset for the device kind, latency and bandwidth (docs/SWAP.md). */
 static bool set_swap_device(vms_config *c, const char *value)
 {
@@ -659,6 +695,7 @@ static const char *const thp_names[] = {"madvise", "always", "never"};
 /* vm.s2, indexed by vms_s2_kind (virt.h); auto: EPT on x86-64, Stage 2 on aarch64. */
 static const char *const s2_names[] = {"auto", "ept", "npt", "arm"};
 static const char *const thp_cow_names[] = {"split", "copy"};
+static const char *const thp_swap_names[] = {"split", "whole"};
 static const char *const defrag_names[] = {"madvise", "always", "defer", "defer+madvise", "never"};
 
 /* Index of value in names[0..n), or -1. */
@@ -808,6 +845,12 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
             c->kernel.thp_cow = (vms_thp_cow)i;
         return i >= 0;
     }
+    case K_THPSWAP: {
+        int i = name_index(thp_swap_names, 2, value);
+        if (i >= 0)
+            c->kernel.thp_swap = (vms_thp_swap)i;
+        return i >= 0;
+    }
     case K_CACHE:
         return vms_cache_preset(value, &c->machine.cache, err) == VMS_OK;
     case K_CLEVEL:
@@ -859,6 +902,18 @@ static bool apply(vms_config *c, const key *k, const char *value, vms_err *err)
             c->vm.host_page = (unsigned)i;
         return i >= 0;
     }
+    case K_HPSZ:
+    case K_DHPSZ: {
+        int i = name_index(size_names, VMS_PG_NSIZES, value);
+        if (i != VMS_PG_2M && i != VMS_PG_1G)
+            return false;
+        c->hugepagesz = (vms_pgsize)i; /* Linux: hugepages= goes with the last of either */
+        if (k->k == K_DHPSZ)
+            c->kernel.default_hugepagesz = (vms_pgsize)i;
+        return true;
+    }
+    case K_HPAGES:
+        return set_hugepages(c, value);
     case K_TLBMODE:
         if (strcasecmp(value, "hardware") && strcasecmp(value, "software"))
             return false;
@@ -1192,8 +1247,14 @@ vms_status vms_config_parse(vms_config *c, const char *name, const char *text, v
  * was before they existed (every key left out has its default then). */
 static bool shown(const vms_config *c, const key *k)
 {
-    if (k->k == K_PRESET || k->k == K_TLBPOL)
+    if (k->k == K_PRESET || k->k == K_TLBPOL || k->k == K_HPSZ)
         return false;
+    /* Keys added with hugetlbfs (issue 12): listed when set, so that a configuration
+     * without them dumps as it did before they existed. */
+    if (k->k == K_DHPSZ)
+        return c->kernel.default_hugepagesz != VMS_PG_2M;
+    if (k->off == KC(hugepages_2m) || k->off == KC(nr_overcommit_hugepages_1g))
+        return *(const uint64_t *)cfield(c, k) != 0;
     bool sw_key = k->k == K_TLBMODE || k->k == K_TLBOP || k->off == M(mmu.swtlb.entries) ||
                   k->off == M(mmu.swtlb.wired) || k->off == KC(tlbex.refill_cycles) ||
                   k->off == KC(tlbex.exc_cycles);
@@ -1218,7 +1279,11 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             fmt_size(sb, *(const uint64_t *)cfield(c, k));
             break;
         case K_U64:
+        case K_HPAGES:
             vms_strbuf_printf(sb, "%llu", (unsigned long long)*(const uint64_t *)cfield(c, k));
+            break;
+        case K_DHPSZ:
+            vms_strbuf_printf(sb, "%s", size_names[c->kernel.default_hugepagesz % VMS_PG_NSIZES]);
             break;
         case K_SEED:
             vms_strbuf_printf(sb, "%llu", (unsigned long long)c->machine.seed);
@@ -1312,6 +1377,9 @@ vms_status vms_config_dump(const vms_config *c, vms_strbuf *sb)
             break;
         case K_THPCOW:
             vms_strbuf_printf(sb, "%s", thp_cow_names[c->kernel.thp_cow]);
+            break;
+        case K_THPSWAP:
+            vms_strbuf_printf(sb, "%s", thp_swap_names[c->kernel.thp_swap]);
             break;
         case K_KHUGE:
             if (c->kernel.khugepaged_core < 0)

@@ -20,7 +20,16 @@ vms_status vmsi_assoc_init(vmsi_assoc *a, const vms_allocator *alloc, unsigned s
     a->policy = policy;
     a->rng = rng;
     a->state_bytes = policy->state_bytes(ways);
-    a->plru16 = policy == &vmsi_repl_plru && ways <= 16;
+    if (policy == &vmsi_repl_plru && ways <= 16)
+        a->kind = VMSI_ASSOC_PLRU16;
+    else if (policy == &vmsi_repl_lru && ways <= VMSI_REPL_MAT_WAYS)
+        a->kind = VMSI_ASSOC_LRU8;
+    else if (policy == &vmsi_repl_fifo && ways <= VMSI_REPL_MAT_WAYS)
+        a->kind = VMSI_ASSOC_FIFO8;
+    else if (policy == &vmsi_repl_random)
+        a->kind = VMSI_ASSOC_NOSTATE;
+    else
+        a->kind = VMSI_ASSOC_CALL;
     a->e = vmsi_calloc(alloc, (size_t)sets * ways, sizeof *a->e);
     if (!a->e)
         return VMS_ERR_NOMEM;
@@ -46,6 +55,11 @@ void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc)
     a->e = NULL;
     a->state = NULL;
     a->count = 0;
+}
+
+void vmsi_assoc_touch_hit(vmsi_assoc *a, unsigned set, unsigned way)
+{
+    vmsi_assoc_touch_as(a, set, way, true);
 }
 
 /* Would entries e and f both answer some lookup? (Same key; same context, or the
@@ -87,25 +101,20 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
     return found;
 }
 
-unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
-                         uint64_t *victim)
+/* The tail of a fill into row (set's) once the conflicting way (or -1) and the lowest
+ * free way (or -1) are known. */
+static inline __attribute__((always_inline)) unsigned
+fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row, const vmsi_assoc_entry n, int way,
+        int free, bool *evicted, uint64_t *victim)
 {
-    const vmsi_assoc_entry n = {tag, data, ctx};
-    assert(tag & VMSI_ASSOC_V);
-    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
-    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-    uint8_t *state = a->state + (size_t)set * a->state_bytes;
-    *evicted = false;
-    int free;
-    int way = supersede(a, row, &n, &free);
     bool hit = way >= 0;
+    *evicted = false;
     if (way < 0) {
         way = free;
         if (way >= 0) {
             a->count++;
         } else {
-            way = (int)(a->plru16 ? vmsi_assoc_plru_victim(a, state)
-                                  : a->policy->victim(state, a->ways, a->rng));
+            way = (int)vmsi_assoc_victim(a, set);
             assert((unsigned)way < a->ways);
             *evicted = true;
             if (victim)
@@ -113,11 +122,41 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
         }
     }
     row[way] = n;
-    if (a->plru16)
-        vmsi_assoc_plru_touch(a, state, (unsigned)way);
-    else
-        a->policy->touch(state, a->ways, (unsigned)way, hit);
+    vmsi_assoc_touch_as(a, set, (unsigned)way, hit);
     return (unsigned)way;
+}
+
+unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                         uint64_t *victim)
+{
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert(tag & VMSI_ASSOC_V);
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    int free;
+    int way = supersede(a, row, &n, &free);
+    return fill_at(a, set, row, n, way, free, evicted, victim);
+}
+
+unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
+                               bool *evicted, uint64_t *victim)
+{
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+#ifndef NDEBUG
+    for (unsigned w = 0; w < a->ways; w++)
+        assert(!conflict(&row[w], &n) && "fill_fresh: the caller's claim of no conflict is wrong");
+#endif
+    int free = -1;
+    if (a->count < a->sets * a->ways) /* a full array has no invalid way */
+        for (unsigned w = 0; w < a->ways; w++)
+            if (!(row[w].tag & VMSI_ASSOC_V)) {
+                free = (int)w;
+                break;
+            }
+    return fill_at(a, set, row, n, -1, free, evicted, victim);
 }
 
 /* Check one set: placement of every valid entry and no conflicting pair. */

@@ -18,6 +18,7 @@
 
 #include <assert.h>
 
+#include "hw/repl_impl.h"
 #include "vmsim/repl.h"
 
 /*
@@ -61,12 +62,19 @@ typedef struct vmsi_assoc {
     unsigned index_shift;
     size_t state_bytes; /* per set */
     unsigned count;     /* valid entries */
-    bool plru16;        /* policy plru with ways <= 16: its MRU bits handled inline */
+    uint8_t kind;       /* how the policy is dispatched (VMSI_ASSOC_*) */
 } vmsi_assoc;
 
-/* bit-PLRU (repl_plru.c), whose state the lookup and fill paths handle inline for up to
- * 16 ways — the same bits, so the two implementations are interchangeable. */
-extern const vms_repl_policy vmsi_repl_plru;
+/*
+ * How touches and victims reach the policy: through its function pointers (CALL), or
+ * inline on the same state bytes — bit-PLRU up to 16 ways (PLRU16, repl_plru.c), exact
+ * LRU and FIFO up to 8 ways (LRU8, FIFO8: the order matrix of repl_impl.h), random
+ * (NOSTATE: touches do nothing; its victim is still a call, once per eviction). The
+ * inline forms are the policies' own code or the same bits, so the results are equal.
+ */
+enum { VMSI_ASSOC_CALL, VMSI_ASSOC_PLRU16, VMSI_ASSOC_LRU8, VMSI_ASSOC_FIFO8, VMSI_ASSOC_NOSTATE };
+
+extern const vms_repl_policy vmsi_repl_plru, vmsi_repl_lru, vmsi_repl_fifo, vmsi_repl_random;
 
 /* The MRU bits of a plru16 set (1 or 2 state bytes, little-endian). */
 static inline unsigned vmsi_assoc_plru_get(const vmsi_assoc *a, const uint8_t *s)
@@ -153,14 +161,55 @@ static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t ke
     return -1;
 }
 
-/* Tell the policy that (set, way) was just hit. */
-static inline void vmsi_assoc_touch(vmsi_assoc *a, unsigned set, unsigned way)
+/* Tell the policy that (set, way) was just hit (hit) or filled (!hit). */
+static inline __attribute__((always_inline)) void vmsi_assoc_touch_as(vmsi_assoc *a, unsigned set,
+                                                                      unsigned way, bool hit)
 {
     uint8_t *s = a->state + (size_t)set * a->state_bytes;
-    if (a->plru16)
+    switch (a->kind) {
+    case VMSI_ASSOC_PLRU16:
         vmsi_assoc_plru_touch(a, s, way);
+        break;
+    case VMSI_ASSOC_FIFO8:
+        if (hit)
+            break;
+        /* fallthrough */
+    case VMSI_ASSOC_LRU8:
+        vmsi_repl_mat_touch(s, a->ways, way);
+        break;
+    case VMSI_ASSOC_NOSTATE:
+        break;
+    default:
+        a->policy->touch(s, a->ways, way, hit);
+    }
+}
+
+/* A hit on (set, way) of an array that is not plru16 (assoc.c; a direct call). */
+void vmsi_assoc_touch_hit(vmsi_assoc *a, unsigned set, unsigned way);
+
+/* Tell the policy that (set, way) was just hit. Small, for the TLB's hit path: bit-PLRU
+ * (every preset TLB) inline, the other policies in one direct call. */
+static inline void vmsi_assoc_touch(vmsi_assoc *a, unsigned set, unsigned way)
+{
+    if (a->kind == VMSI_ASSOC_PLRU16)
+        vmsi_assoc_plru_touch(a, a->state + (size_t)set * a->state_bytes, way);
     else
-        a->policy->touch(s, a->ways, way, true);
+        vmsi_assoc_touch_hit(a, set, way);
+}
+
+/* The policy's victim in a full set. */
+static inline unsigned vmsi_assoc_victim(vmsi_assoc *a, unsigned set)
+{
+    uint8_t *s = a->state + (size_t)set * a->state_bytes;
+    switch (a->kind) {
+    case VMSI_ASSOC_PLRU16:
+        return vmsi_assoc_plru_victim(a, s);
+    case VMSI_ASSOC_LRU8:
+    case VMSI_ASSOC_FIFO8:
+        return vmsi_repl_mat_victim(s, a->ways);
+    default:
+        return a->policy->victim(s, a->ways, a->rng);
+    }
 }
 
 /*
@@ -185,6 +234,15 @@ void vmsi_assoc_fini(vmsi_assoc *a, const vms_allocator *alloc);
  */
 unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
                          uint64_t *victim);
+
+/*
+ * vmsi_assoc_fill when the caller knows that no valid entry conflicts with the new one
+ * (a lookup of its key and context just missed and nothing was filled since, and it is
+ * not global): the lowest invalid way, else the policy's victim, without the conflict
+ * scan (none when the array is full). Same result as vmsi_assoc_fill in that case.
+ */
+unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
+                               bool *evicted, uint64_t *victim);
 
 /*
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets

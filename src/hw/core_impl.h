@@ -57,6 +57,11 @@ struct vms_machine {
 bool vmsi_nested_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
                                vms_xlate *x, vms_fault *fault);
 
+/* A broadcast invalidation from n's VM reaching the guest walk caches of every vCPU of
+ * that VM (vms_nested_link, src/virt/nested.c): the entries tagged tag (a guest ASID,
+ * with its TTBR1 bit), or all of them. */
+void vmsi_nested_pwc_flush_vm(struct vms_nested *n, uint32_t tag, bool all);
+
 /* Tell the tap (if any) of an invalidating instruction on c (events.h "tlb_op"). */
 void vmsi_core_report_op(vms_core *c, vms_ev_tlb_op op, uint64_t va, uint32_t pcid, bool flush);
 

@@ -464,16 +464,16 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * of four per piece. `ms` is the machine's memory side or NULL: the body is inlined
  * twice, so that the loop without caches carries no test for them.
  *
- * Without caches, a reference inside the 4 KiB page of a slot of its L1 TLB's repeat
- * memo, of a kind the slot allows (tlb_impl.h: memo_flags), is a plain hit: translate()
- * would find the slot (and touch its way, as here), pass the rights check, need no D
- * walk and count one L1 hit — so the batch only counts it (hits, added at the end:
- * nothing reads those counters while the batch runs, and the cycles only the memory
- * side would read). The kinds are cleared here at the start (the registers may have
- * changed since the last batch) and learnt from translate(): after a translation that
- * leaves a valid slot on the piece's page, the last step was an L1 hit of that entry
- * whose check passed (a miss is followed by a fill or a fault, and a fill, a walk or a
- * D walk clears the memo).
+ * Without caches, a reference inside the 4 KiB page of a fresh slot of its L1 TLB's
+ * repeat memo whose key allows its kind (tlb_impl.h: memo_key) is a plain hit:
+ * translate() would find the slot (and not touch its way: it is fresh), pass the rights
+ * check, need no D walk and count one L1 hit — so the batch only counts it (hits, added
+ * at the end: nothing reads those counters while the batch runs, and the cycles only the
+ * memory side would read). The keys are cleared here at the start (the registers may
+ * have changed since the last batch) and learnt from translate(): after a translation
+ * that leaves a fresh slot on the piece's page, the last step was an L1 hit of that
+ * entry whose check passed (a miss is followed by a fill or a fault, and a fill, a walk
+ * or a D walk clears the memo).
  */
 static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms_ref *refs,
                                                           size_t n, vms_fault *fault,
@@ -483,28 +483,36 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
     const bool memo = !ms && !plain; /* plain hits are answered from the memo */
     vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
     _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
+    /* The keys of each kind's L1 TLB (none without one: this never matches). */
+    uint64_t nokeys[VMSI_TLB_MEMO];
+    for (unsigned k = 0; k < VMSI_TLB_MEMO; k++)
+        nokeys[k] = VMSI_MEMO_NOKEY;
+    const uint64_t *const keys[3] = {l1[0] ? l1[0]->memo_key[0] : nokeys,
+                                     l1[1] ? l1[1]->memo_key[1] : nokeys,
+                                     l1[2] ? l1[2]->memo_key[2] : nokeys};
     hits h;
     size_t i;
     if (memo) {
         memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
-            if (l1[k])
-                for (unsigned s = 0; s < VMSI_TLB_MEMO; s++)
-                    l1[k]->memo_flags[s] &= VMSI_MEMO_VALID;
+            if (l1[k] && l1[k]->memo_keyed) {
+                memset(l1[k]->memo_key, 0xff, sizeof l1[k]->memo_key);
+                l1[k]->memo_keyed = false;
+            }
     }
     for (i = 0; i < n; i++) {
         uint64_t va = refs[i].va, len = refs[i].len;
         vms_access_kind kind = (vms_access_kind)refs[i].kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
-        vms_tlb *t = l1[kind];
-        vmsi_tlb_memo *m = t ? vmsi_tlb_memo_of(t, va) : NULL;
-        if (memo && m && (t->memo_flags[vmsi_tlb_memo_index(va)] >> kind & 1) &&
-            va >> VMS_PAGE_SHIFT == m->vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
-            assert((t->memo_flags[vmsi_tlb_memo_index(va)] & VMSI_MEMO_VALID) && m->ctx == c->ctx);
-            vmsi_tlb_memo_touch(t, m, va);
-            h.n[kind][m->x.size]++;
+        uint64_t vpn = va >> VMS_PAGE_SHIFT;
+        unsigned slot = (unsigned)vpn & (VMSI_TLB_MEMO - 1);
+        if (memo && keys[kind][slot] == vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+            assert(l1[kind] && (l1[kind]->memo_flags[slot] & VMSI_MEMO_FRESH) &&
+                   l1[kind]->memo[slot].vpn == vpn && l1[kind]->memo[slot].ctx == c->ctx);
+            h.n[kind][l1[kind]->memo[slot].x.size]++;
             continue;
         }
+        vms_tlb *t = l1[kind];
         for (;;) {
             vms_xlate x;
             uint64_t pa;
@@ -518,9 +526,11 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
                 return i;
             }
             unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
-            if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_VALID) &&
-                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
-                t->memo_flags[mi] |= (uint8_t)(1u << kind);
+            if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_FRESH) &&
+                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT) {
+                t->memo_key[kind][mi] = va >> VMS_PAGE_SHIFT;
+                t->memo_keyed = true;
+            }
             c->cycles += mem_access;
             uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
             if (ms && !x.pcd)

@@ -46,6 +46,8 @@ struct vms_pwc {
     vms_rng rng;
     vms_pwc_stats stats;
     vms_curve *curve[PWC_MAX_LEVEL + 1]; /* curves observing a level (curve.h), or NULL */
+    uint8_t order[PWC_MAX_LEVEL];        /* the levels with a cache, deepest first */
+    unsigned norder;
     const vmsi_unit_tap *tap; /* where lookups, fills and flushes are reported, or NULL */
 };
 
@@ -138,6 +140,7 @@ vms_status vms_pwc_create(const vms_allocator *a, const vms_pwc_config *cfg, uns
                             c->entries);
         }
         pwc->present[l] = true;
+        pwc->order[pwc->norder++] = (uint8_t)l;
     }
     *out = pwc;
     return VMS_OK;
@@ -155,16 +158,30 @@ void vms_pwc_destroy(vms_pwc *pwc)
 
 /* ---- lookup and fill ---- */
 
+/* The way of `set` holding (key, ctx), or -1: vmsi_assoc_find for entries that are never
+ * global (a PWC's), so a hit is the same tag and the same context. */
+static inline int find_local(const vmsi_assoc *a, unsigned set, uint64_t key, vms_ctx ctx)
+{
+    const vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+    uint64_t want = vmsi_assoc_tag(key, false);
+    for (unsigned w = 0; w < a->ways; w++)
+        if (row[w].tag == want && row[w].ctx == ctx)
+            return (int)w;
+    return -1;
+}
+
 unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *out)
 {
     pwc->stats.lookups++;
-    for (unsigned l = PWC_MIN_LEVEL; l <= pwc->levels; l++) {
-        if (!pwc->present[l])
-            continue;
+    for (unsigned i = 0; i < pwc->norder; i++) {
+        unsigned l = pwc->order[i];
         vmsi_assoc *a = &pwc->lvl[l];
+        if (a->count == 0 && !pwc->curve[l]) /* an empty level answers nothing */
+            continue;
         uint64_t key = key_of(pwc, va, l);
         unsigned set = vmsi_assoc_set(a, key);
-        int way = vmsi_assoc_find(a, set, key, ctx);
+        int way = find_local(a, set, key, ctx);
+        assert(way == vmsi_assoc_find(a, set, key, ctx));
         if (pwc->curve[l])
             vmsi_curve_lookup(pwc->curve[l], &key, 1, ctx, va,
                               way < 0 ? NULL : vmsi_assoc_at(a, set, (unsigned)way));

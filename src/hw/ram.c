@@ -1,24 +1,29 @@
 /*
  * ram.c — physical memory: real bytes, held sparsely (ram.h).
  *
- * A two-level radix of frame pointers indexed by pfn:
+ * A three-level radix of frame pointers indexed by pfn:
  *
- *   pfn:   | chunk index (pfn >> 13) | frame in chunk (pfn & 8191) |
+ *   pfn:   | chunk index (pfn >> 13) | leaf in chunk (7 bits) | frame in leaf (6 bits) |
  *
- *   ram->chunk[ci] ──► chunk { nresident, frame[8192] } ──► 4 KiB host page
+ *   ram->chunk[ci] ──► chunk { nleaves, leaf[128] } ──► leaf { nresident, frame[64] }
+ *                                                          ──► 4 KiB host page
  *
  * The top table (one pointer per 32 MiB of physical space) is all a new RAM costs:
- * 256 KiB for 1 TiB, 16 MiB for the 64 TiB maximum. A chunk is allocated when the first
- * frame in it is written and freed when its last frame is discarded; a frame's host page
- * is allocated on its first write. A NULL frame reads as zeros.
+ * 256 KiB for 1 TiB, 16 MiB for the 64 TiB maximum. A chunk (1 KiB) and a leaf (520
+ * bytes) are allocated when the first frame under them is written and freed when their
+ * last frame is discarded; a frame's host page is allocated on its first write. A NULL
+ * frame reads as zeros. Leaves are small because the frames that hold bytes are often
+ * scattered: in an address-only replay only the page tables do, one frame in ~513, so
+ * a leaf of 8192 pointers would cost 64 KiB for each of them (8 bytes a touched page)
+ * where one of 64 costs 520 bytes (issue 11 item 4: host memory follows the work).
  *
  * The discard generation counts the host pages given back (vms_ram_discard and the
  * whole-frame zero fills and zero copies that call it): the bus's table-frame cache
  * (bus_impl.h) trusts a remembered host page only while the generation has not moved.
  *
- * Invariants: chunk[ci] == NULL or chunk[ci]->nresident >= 1 outside a call;
- * ram->resident == sum of nresident; a write that fails for lack of host memory changes
- * nothing (neither bytes nor the resident count).
+ * Invariants, outside a call: chunk[ci] == NULL or its nleaves (non-NULL leaves) >= 1;
+ * a leaf is NULL or its nresident >= 1; ram->resident == sum of nresident; a write that fails for
+ * lack of host memory changes nothing (neither bytes nor the resident count).
  */
 #include "vmsim/ram.h"
 
@@ -29,13 +34,21 @@
 
 #define CHUNK_SHIFT  13
 #define CHUNK_FRAMES (UINT64_C(1) << CHUNK_SHIFT)
+#define LEAF_SHIFT   6
+#define LEAF_FRAMES  (UINT64_C(1) << LEAF_SHIFT)
+#define CHUNK_LEAVES (CHUNK_FRAMES / LEAF_FRAMES)
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "scalar accessors copy host integers: x86 order needs a little-endian host");
 
+typedef struct leaf {
+    uint64_t nresident; /* frames of this leaf that hold a host page */
+    uint8_t *frame[LEAF_FRAMES];
+} leaf;
+
 typedef struct chunk {
-    uint64_t nresident; /* frames of this chunk that hold a host page */
-    uint8_t *frame[CHUNK_FRAMES];
+    uint64_t nleaves; /* leaves of this chunk that exist */
+    leaf *leaf[CHUNK_LEAVES];
 } chunk;
 
 struct vms_ram {
@@ -81,8 +94,14 @@ void vms_ram_destroy(vms_ram *ram)
         chunk *c = ram->chunk[ci];
         if (!c)
             continue;
-        for (uint64_t i = 0; i < CHUNK_FRAMES; i++)
-            vmsi_free(ram->a, c->frame[i], VMS_PAGE_SIZE);
+        for (uint64_t li = 0; li < CHUNK_LEAVES; li++) {
+            leaf *l = c->leaf[li];
+            if (!l)
+                continue;
+            for (uint64_t i = 0; i < LEAF_FRAMES; i++)
+                vmsi_free(ram->a, l->frame[i], VMS_PAGE_SIZE);
+            vmsi_free(ram->a, l, sizeof *l);
+        }
         vmsi_free(ram->a, c, sizeof *c);
     }
     vmsi_free(ram->a, ram->chunk, (size_t)ram->nchunks * sizeof *ram->chunk);
@@ -104,27 +123,56 @@ uint64_t vms_ram_resident_frames(const vms_ram *ram)
     return ram->resident;
 }
 
+/* The leaf holding pfn, or NULL (pfn must be in range). */
+static inline leaf *leaf_of(const vms_ram *ram, uint64_t pfn)
+{
+    const chunk *c = ram->chunk[pfn >> CHUNK_SHIFT];
+    return c ? c->leaf[(pfn >> LEAF_SHIFT) & (CHUNK_LEAVES - 1)] : NULL;
+}
+
 /* The host page of pfn, or NULL when never written (pfn must be in range). */
 static inline uint8_t *frame_get(const vms_ram *ram, uint64_t pfn)
 {
-    const chunk *c = ram->chunk[pfn >> CHUNK_SHIFT];
-    return c ? c->frame[pfn & (CHUNK_FRAMES - 1)] : NULL;
+    const leaf *l = leaf_of(ram, pfn);
+    return l ? l->frame[pfn & (LEAF_FRAMES - 1)] : NULL;
 }
 
-/* The chunk holding pfn, allocating an empty one if needed; NULL on host failure. */
-static chunk *chunk_get(vms_ram *ram, uint64_t pfn)
+/* The leaf holding pfn, allocating an empty one (and its chunk) if needed; NULL on host
+ * failure, with nothing allocated. */
+static leaf *leaf_get(vms_ram *ram, uint64_t pfn)
+{
+    chunk **cp = &ram->chunk[pfn >> CHUNK_SHIFT];
+    if (!*cp && !(*cp = vmsi_zalloc(ram->a, sizeof **cp)))
+        return NULL;
+    leaf **lp = &(*cp)->leaf[(pfn >> LEAF_SHIFT) & (CHUNK_LEAVES - 1)];
+    if (!*lp) {
+        *lp = vmsi_zalloc(ram->a, sizeof **lp);
+        if (!*lp) {
+            if ((*cp)->nleaves == 0) {
+                vmsi_free(ram->a, *cp, sizeof **cp);
+                *cp = NULL;
+            }
+            return NULL;
+        }
+        (*cp)->nleaves++;
+    }
+    return *lp;
+}
+
+/* Free the leaf holding pfn if it holds no frame, and then its chunk if it holds no leaf
+ * (undoes leaf_get on failure paths; follows a discard). */
+static void leaf_put_if_empty(vms_ram *ram, uint64_t pfn)
 {
     chunk **cp = &ram->chunk[pfn >> CHUNK_SHIFT];
     if (!*cp)
-        *cp = vmsi_zalloc(ram->a, sizeof **cp);
-    return *cp;
-}
-
-/* Free the chunk holding pfn if it holds no frame (undoes chunk_get on failure paths). */
-static void chunk_put_if_empty(vms_ram *ram, uint64_t pfn)
-{
-    chunk **cp = &ram->chunk[pfn >> CHUNK_SHIFT];
-    if (*cp && (*cp)->nresident == 0) {
+        return;
+    leaf **lp = &(*cp)->leaf[(pfn >> LEAF_SHIFT) & (CHUNK_LEAVES - 1)];
+    if (*lp && (*lp)->nresident == 0) {
+        vmsi_free(ram->a, *lp, sizeof **lp);
+        *lp = NULL;
+        (*cp)->nleaves--;
+    }
+    if ((*cp)->nleaves == 0) {
         vmsi_free(ram->a, *cp, sizeof **cp);
         *cp = NULL;
     }
@@ -137,16 +185,16 @@ uint8_t *vms_ram_frame(vms_ram *ram, uint64_t pfn, bool create)
     uint8_t *p = frame_get(ram, pfn);
     if (p || !create)
         return p;
-    chunk *c = chunk_get(ram, pfn);
-    if (!c)
+    leaf *l = leaf_get(ram, pfn);
+    if (!l)
         return NULL;
     p = vmsi_zalloc(ram->a, VMS_PAGE_SIZE);
     if (!p) {
-        chunk_put_if_empty(ram, pfn);
+        leaf_put_if_empty(ram, pfn);
         return NULL;
     }
-    c->frame[pfn & (CHUNK_FRAMES - 1)] = p;
-    c->nresident++;
+    l->frame[pfn & (LEAF_FRAMES - 1)] = p;
+    l->nresident++;
     ram->resident++;
     return p;
 }
@@ -155,16 +203,16 @@ void vms_ram_discard(vms_ram *ram, uint64_t pfn)
 {
     if (pfn >= ram->nframes)
         return;
-    chunk *c = ram->chunk[pfn >> CHUNK_SHIFT];
-    uint8_t **fp = c ? &c->frame[pfn & (CHUNK_FRAMES - 1)] : NULL;
+    leaf *l = leaf_of(ram, pfn);
+    uint8_t **fp = l ? &l->frame[pfn & (LEAF_FRAMES - 1)] : NULL;
     if (!fp || !*fp)
         return;
     vmsi_free(ram->a, *fp, VMS_PAGE_SIZE);
     *fp = NULL;
     ram->gen++; /* a host page went: the bus's cached pointers may name it */
-    c->nresident--;
+    l->nresident--;
     ram->resident--;
-    chunk_put_if_empty(ram, pfn);
+    leaf_put_if_empty(ram, pfn);
 }
 
 /* True when [pa, pa+len) lies inside [0, limit) (overflow-safe). */
@@ -187,7 +235,7 @@ static vms_status populate(vms_ram *ram, uint64_t pa, uint64_t len)
     for (pfn = first; pfn <= last; pfn++) {
         if (frame_get(ram, pfn))
             continue;
-        uint8_t *p = chunk_get(ram, pfn) ? vmsi_zalloc(ram->a, VMS_PAGE_SIZE) : NULL;
+        uint8_t *p = leaf_get(ram, pfn) ? vmsi_zalloc(ram->a, VMS_PAGE_SIZE) : NULL;
         if (!p)
             goto fail;
         memcpy(p, &pending, sizeof pending);
@@ -195,15 +243,15 @@ static vms_status populate(vms_ram *ram, uint64_t pa, uint64_t len)
     }
     /* Publish, walking the range backwards so the newest pending page comes first. */
     for (pfn = last + 1; pfn-- > first;) {
-        chunk *c = ram->chunk[pfn >> CHUNK_SHIFT];
-        uint8_t **fp = &c->frame[pfn & (CHUNK_FRAMES - 1)];
+        leaf *l = leaf_of(ram, pfn);
+        uint8_t **fp = &l->frame[pfn & (LEAF_FRAMES - 1)];
         if (*fp)
             continue;
         uint8_t *p = pending;
         memcpy(&pending, p, sizeof pending);
         memset(p, 0, 8); /* clear the link */
         *fp = p;
-        c->nresident++;
+        l->nresident++;
         ram->resident++;
     }
     assert(pending == NULL);
@@ -214,8 +262,8 @@ fail:
         memcpy(&pending, p, sizeof pending);
         vmsi_free(ram->a, p, VMS_PAGE_SIZE);
     }
-    for (uint64_t q = first; q <= pfn; q += CHUNK_FRAMES - (q & (CHUNK_FRAMES - 1)))
-        chunk_put_if_empty(ram, q);
+    for (uint64_t q = first; q <= pfn; q += LEAF_FRAMES - (q & (LEAF_FRAMES - 1)))
+        leaf_put_if_empty(ram, q);
     return VMS_ERR_NOMEM;
 }
 

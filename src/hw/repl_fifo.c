@@ -10,10 +10,12 @@
  * invalidations (INVLPG, a flush by PCID) emptied ways in between. A round-robin pointer
  * is not: refilling a hole moved the pointer past it and scrambled the order. The cache
  * reports an in-place update of an existing entry as a hit, so an update does not make
- * the entry young.
+ * the entry young. Up to 8 ways the same bytes hold the order matrix of repl_impl.h
+ * instead, touched on fills only (the same victims).
  */
 #include <assert.h>
 
+#include "hw/repl_impl.h"
 #include "vmsim/repl.h"
 
 /* One rank byte per way (ranks fit a byte because ways <= VMS_REPL_MAX_WAYS = 256). */
@@ -25,6 +27,10 @@ static size_t fifo_state_bytes(unsigned ways)
 /* Way i gets rank i: in an empty set way ways-1 counts as the oldest fill. */
 static void fifo_reset(uint8_t *state, unsigned ways)
 {
+    if (ways <= VMSI_REPL_MAT_WAYS) {
+        vmsi_repl_mat_reset(state, ways);
+        return;
+    }
     for (unsigned i = 0; i < ways; i++)
         state[i] = (uint8_t)i;
 }
@@ -34,6 +40,10 @@ static void fifo_touch(uint8_t *state, unsigned ways, unsigned way, bool hit)
 {
     if (hit)
         return;
+    if (ways <= VMSI_REPL_MAT_WAYS) {
+        vmsi_repl_mat_touch(state, ways, way);
+        return;
+    }
     uint8_t r = state[way];
     for (unsigned i = 0; i < ways; i++)
         if (state[i] < r)
@@ -45,6 +55,8 @@ static void fifo_touch(uint8_t *state, unsigned ways, unsigned way, bool hit)
 static unsigned fifo_victim(uint8_t *state, unsigned ways, vms_rng *rng)
 {
     (void)rng;
+    if (ways <= VMSI_REPL_MAT_WAYS)
+        return vmsi_repl_mat_victim(state, ways);
     for (unsigned i = 0; i < ways; i++)
         if (state[i] == ways - 1)
             return i;

@@ -175,7 +175,9 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     tlb->alloc = *a;
     tlb->memo_want = true;
     tlb->memo_on = VMSI_MEMO_VALID;
-    tlb->memo_last = -1;
+    tlb->memo_keyed = true; /* so that the clear sets every key to VMSI_MEMO_NOKEY */
+    vmsi_tlb_memo_clear(tlb);
+    tlb->miss_vpn = VMSI_TLB_NO_MISS;
     tlb->nparts = cfg->nparts;
     vms_rng_seed(&tlb->rng, seed);
     for (unsigned i = 0; i < cfg->nparts; i++) {
@@ -251,8 +253,7 @@ static inline void memo_set(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xl
                          .part = (uint8_t)p,
                          .way = (uint8_t)way,
                          .set = set};
-    tlb->memo_flags[vmsi_tlb_memo_index(va)] = VMSI_MEMO_VALID;
-    tlb->memo_last = (int8_t)vmsi_tlb_memo_index(va);
+    vmsi_tlb_memo_made(tlb, vmsi_tlb_memo_index(va));
 }
 
 /*
@@ -300,6 +301,8 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
     int p = find(tlb, ctx, va, &set, &way);
     if (p < 0) { /* nothing changes: the memo stays */
         tlb->stats.misses++;
+        tlb->miss_vpn = va >> VMS_PAGE_SHIFT;
+        tlb->miss_ctx = ctx;
         if (__builtin_expect(tlb->curve != NULL, 0))
             return miss_observed(tlb, ctx, va);
         return false;
@@ -384,6 +387,10 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
     int t = tlb->cached_as[x->size];
     vmsi_tlb_memo_clear(tlb);
+    /* Nothing can conflict with a non-global entry for the page and context the last probe
+     * missed (the conflict rule is the lookup's, assoc.h), if nothing was filled since. */
+    bool fresh = !x->global && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx;
+    tlb->miss_vpn = VMSI_TLB_NO_MISS;
     if (t < 0)
         return false;
     vms_pgsize ts = (vms_pgsize)t;
@@ -395,7 +402,12 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
     unsigned before = a->count;
-    vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
+    if (fresh)
+        vmsi_assoc_fill_fresh(a, tag, ctx, data, &evicted, &victim);
+    else
+        vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
+    if (ts != x->size)
+        tlb->splintered = true;
     if (tlb->curve)
         vmsi_curve_fill(tlb->curve, tag, ctx, data);
     /* The new entry and the conflicting ones it replaced are all of size t; a victim may
@@ -425,11 +437,15 @@ void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
 static void recount(vms_tlb *tlb)
 {
     memset(tlb->nsize, 0, sizeof tlb->nsize);
+    tlb->splintered = false;
     for (unsigned p = 0; p < tlb->nparts; p++) {
         const vmsi_assoc *a = &tlb->part[p];
         for (size_t k = 0; a->count && k < (size_t)a->sets * a->ways; k++)
-            if (a->e[k].tag & VMSI_ASSOC_V)
-                tlb->nsize[key_size(vmsi_assoc_key(a->e[k].tag))]++;
+            if (a->e[k].tag & VMSI_ASSOC_V) {
+                vms_pgsize t = key_size(vmsi_assoc_key(a->e[k].tag));
+                tlb->nsize[t]++;
+                tlb->splintered |= orig_size(a->e[k].data) != t;
+            }
     }
 }
 
@@ -487,6 +503,12 @@ static void flush_va(vms_tlb *tlb, va_match *m)
         m->vpn[s] = vpn_of(va, (vms_pgsize)s);
     if (tlb->curve) /* (the curve's entries are not this TLB's: not counted in m->dropped) */
         vmsi_curve_drop(tlb->curve, covers_va_model, m);
+    /* The last probe missed this page in this context and nothing was filled since: with
+     * no splinters, every entry covers_va would drop answers that lookup (same key; same
+     * context, or global in the VM), so there is none (the fault path's flush). */
+    if (!m->any_space && !tlb->splintered && tlb->miss_vpn == va >> VMS_PAGE_SHIFT &&
+        tlb->miss_ctx == m->ctx)
+        return;
     /* For each size o the page of va could have, visit the sets its pieces index. */
     for (unsigned o = 0; o < VMS_PG_NSIZES; o++) {
         int t = tlb->cached_as[o];

@@ -22,10 +22,14 @@
 _Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
 
 /* Memo slots per TLB (a power of two). */
-#define VMSI_TLB_MEMO 4
+#define VMSI_TLB_MEMO 8
 
-/* memo_flags: the slot is valid (the low bits are the kinds it allows). */
+/* memo_flags: the slot is valid; its way had the latest touch of its set (fresh). */
 #define VMSI_MEMO_VALID 0x80u
+#define VMSI_MEMO_FRESH 0x40u
+
+/* A memo_key that no 4 KiB page number equals (they are below 2^52). */
+#define VMSI_MEMO_NOKEY UINT64_MAX
 
 /* One memo slot (struct vms_tlb). */
 typedef struct vmsi_tlb_memo {
@@ -58,32 +62,89 @@ struct vms_tlb {
      * policy), set_dirty and every flush clear them all (vmsi_tlb_memo_clear); a miss
      * changes nothing and clears nothing. Looking a slot's page up again finds the same
      * entry, so a memo hit counts the hit and touches its way as the probe would — except
-     * when that way had this TLB's latest touch (memo_last), which changes no policy's
-     * state (repl.h: touch is idempotent).
+     * when the slot is fresh: its way had the latest touch of its set, and a touch of the
+     * way touched last changes no policy's state (repl.h: touch is idempotent; a policy's
+     * state is per set). Every touch through the memo or the probe makes its slot fresh
+     * and the other slots of that set stale (vmsi_tlb_memo_fresh); every other touch is a
+     * fill, which clears the memo.
      */
-    uint8_t memo_on;  /* VMSI_MEMO_VALID when the memo is in use (memo_want, no curve), else 0 */
-    bool memo_want;   /* vms_tlb_set_memo's setting */
-    int8_t memo_last; /* the slot whose way had the latest touch, or -1 */
-    /*
-     * Per slot: VMSI_MEMO_VALID, and the kinds (bit 1 << vms_access_kind) its entry is
-     * known to allow as a plain hit — the rights check passed and, for a write, the entry
-     * is dirty — under the registers of the vms_core_access_batch in progress: the batch
-     * clears them when it starts (the registers cannot change while it runs), a new slot
-     * starts without, and every memo clear clears them. The batch answers a reference of
-     * an allowed kind within the slot's 4 KiB page with a compare and a count (mmu.c).
-     * One byte a slot, side by side, so that a clear is one store.
-     */
+    uint8_t memo_on; /* VMSI_MEMO_VALID when the memo is in use (memo_want, no curve), else 0 */
+    bool memo_want;  /* vms_tlb_set_memo's setting */
+    /* Per slot: VMSI_MEMO_VALID, VMSI_MEMO_FRESH. One byte a slot, side by side. */
     uint8_t memo_flags[VMSI_TLB_MEMO];
+    /* Per slot: where its set is, part << 24 | set, side by side for the stale test (valid
+     * only while the slot is; sets are at most VMS_TLB_MAX_ENTRIES = 2^20). */
+    _Static_assert(VMS_TLB_MAX_ENTRIES <= 1u << 24, "memo_sid");
+    uint32_t memo_sid[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
+    /*
+     * The host index of the replay batch (mmu.c), QEMU's and TinyEMU's softmmu TLB in
+     * front of the modelled one: memo_key[kind][slot] is the slot's vpn while the slot is
+     * fresh and its entry is known to allow kind (vms_access_kind) as a plain hit — the
+     * rights check passed under the registers of the vms_core_access_batch in progress,
+     * and for a write the entry is dirty — else VMSI_MEMO_NOKEY. So a plain hit is one
+     * compare (and the test that the reference stays in the page): no touch, no check, no
+     * D walk, one count. The batch clears the keys when it starts (the registers cannot
+     * change while it runs) and learns them after a translation; a slot made or gone
+     * stale, and every memo clear, clear its keys.
+     */
+    uint64_t memo_key[3][VMSI_TLB_MEMO];
+    bool memo_keyed;  /* some key may be set (else clears leave the keys alone) */
     vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
+    /*
+     * The last probe's miss: no entry answers a lookup of (miss_ctx, the 4 KiB page
+     * miss_vpn) at any size, while miss_vpn != VMSI_TLB_NO_MISS. Set by a probe that
+     * misses, cleared by every fill (the only operation that adds entries: flushes only
+     * remove some, set_dirty changes a data word). A fill of that page that is not
+     * global then has nothing to supersede, and a flush_va of it in that context drops
+     * nothing unless an entry may be a splinter (tlb.c: fill_fresh, flush_va).
+     */
+    uint64_t miss_vpn;
+    vms_ctx miss_ctx;
+    bool splintered; /* some entry may be cached smaller than its page (sticky; recount) */
 };
 
+#define VMSI_TLB_NO_MISS UINT64_MAX
+
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
- * policy state other than by a memo hit, calls this). */
+ * policy state other than by a memo hit, calls this) and the batch's keys. */
 static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 {
     memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
-    tlb->memo_last = -1;
+    if (tlb->memo_keyed) {
+        memset(tlb->memo_key, 0xff, sizeof tlb->memo_key);
+        tlb->memo_keyed = false;
+    }
+}
+
+/* Clear slot i's keys (it is made again, or no longer fresh). */
+static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
+{
+    if (tlb->memo_keyed)
+        for (unsigned k = 0; k < 3; k++)
+            tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
+}
+
+/* Slot i's way was just touched (a memo hit or the probe that made it): i is fresh, and
+ * every other slot of the same set is stale. */
+static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
+{
+    uint32_t sid = tlb->memo_sid[i];
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
+        if (j != i && tlb->memo_sid[j] == sid) { /* (an invalid slot is stale already) */
+            tlb->memo_flags[j] &= (uint8_t)~VMSI_MEMO_FRESH;
+            vmsi_tlb_memo_unkey(tlb, j);
+        }
+    tlb->memo_flags[i] |= VMSI_MEMO_FRESH;
+}
+
+/* Slot i was just made (tlb.c: the probe's hit, which touched its way). */
+static inline void vmsi_tlb_memo_made(vms_tlb *tlb, unsigned i)
+{
+    tlb->memo_sid[i] = (uint32_t)tlb->memo[i].part << 24 | tlb->memo[i].set;
+    tlb->memo_flags[i] = VMSI_MEMO_VALID;
+    vmsi_tlb_memo_unkey(tlb, i);
+    vmsi_tlb_memo_fresh(tlb, i);
 }
 
 /* After the memo setting or the curves attached (curve.c) changed: the memo is in use
@@ -113,13 +174,13 @@ static inline vmsi_tlb_memo *vmsi_tlb_memo_of(vms_tlb *tlb, uint64_t va)
     return &tlb->memo[vmsi_tlb_memo_index(va)];
 }
 
-/* A memo hit on va's slot m: touch its way unless it had the latest touch. */
+/* A memo hit on va's slot m: touch its way unless the slot is fresh. */
 static inline void vmsi_tlb_memo_touch(vms_tlb *tlb, const vmsi_tlb_memo *m, uint64_t va)
 {
-    int8_t i = (int8_t)((va >> VMS_PAGE_SHIFT) & (VMSI_TLB_MEMO - 1));
-    if (tlb->memo_last != i) {
+    unsigned i = vmsi_tlb_memo_index(va);
+    if (!(tlb->memo_flags[i] & VMSI_MEMO_FRESH)) {
         vmsi_assoc_touch(&tlb->part[m->part], m->set, m->way);
-        tlb->memo_last = i;
+        vmsi_tlb_memo_fresh(tlb, i);
     }
 }
 

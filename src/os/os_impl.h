@@ -46,8 +46,8 @@
 enum {
     VMSI_FRAME_LRU = 1u << 11,       /* tracked by the replacement policy (PG_lru) */
     VMSI_FRAME_SWAPCACHE = 1u << 12, /* in the swap cache: holds one reference (PG_swapcache) */
-    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page: mapped only whole,
-                                        by 2 MiB leaves (thp.c) */
+    VMSI_FRAME_THP = 1u << 13,       /* an order-9 transparent huge page, mapped by 2 MiB
+                                        leaves and/or PTEs of its subpages (thp.c) */
     VMSI_FRAME_HUGETLB = 1u << 14,   /* a hugetlb pool page (hugetlb.c) */
 };
 
@@ -176,6 +176,8 @@ typedef enum vmsi_file_kind {
     VMSI_FILE_HOST = 0, /* a host file */
     VMSI_FILE_SHM,      /* named shared memory (/dev/shm/NAME) */
     VMSI_FILE_ANON,     /* shared anonymous memory (shmem behind MAP_SHARED|MAP_ANONYMOUS) */
+    VMSI_FILE_HTLBFS,   /* a file on a hugetlbfs mount, or the unnamed one behind
+                           MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB (hugetlb.c) */
 } vmsi_file_kind;
 
 /* A file or shmem object: an inode with a page cache (a flat array of pfns, 0 = absent;
@@ -194,6 +196,11 @@ struct vms_file {
     bool wb_created;  /* the copy exists and holds the original's bytes */
     bool unlinked;    /* SHM: name forgotten */
     vms_file *next;   /* kernel's list of objects */
+    /* HUGETLBFS (hugetlb.c): pages holds pfns by huge-page index; resv is Linux's resv_map,
+     * the huge-page indices reserved or instantiated (value 1; 2 while an mmap's
+     * reservation is being made) */
+    vms_pgsize hpage;
+    vmsi_radix resv;
 };
 
 /*
@@ -289,8 +296,15 @@ struct vms_kernel {
     vmsi_hpool hpool[2];     /* hugetlb pools: [0] 2 MiB, [1] 1 GiB */
     uint64_t khugepaged_mm, khugepaged_va; /* khugepaged's scan position (mm id, address) */
     uint64_t khugepaged_wake; /* machine time (cycles) its sleep ends (cfg.khugepaged_sleep) */
-    bool kcompactd_pending;   /* kcompactd was woken: it runs at the next kernel entry */
-    bool in_kcompactd;        /* kcompactd is running (compaction.c) */
+    struct vmsi_thp_folio *split_queue; /* the deferred split queue (oldest first; mm_impl.h) */
+    struct vmsi_thp_folio *split_tail;  /* … its newest */
+    uint64_t split_queue_len;           /* pages on it */
+    uint64_t thp_pmd_mapped;            /* transparent huge pages some PMD maps (AnonHugePages) */
+    uint64_t thp_states;                /* PTE-mapped states allocated (thp.c) */
+    bool kcompactd_pending;             /* kcompactd was woken: it runs at the next kernel entry */
+    bool in_kcompactd;                  /* kcompactd is running (compaction.c) */
+    /* ---- hugetlbfs (hugetlb.c) ---- */
+    struct vmsi_hugetlbfs *hugetlbfs; /* its mounts; NULL: none yet */
 };
 
 /*
@@ -445,9 +459,9 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
  * its reference, and t's counters drop by one. */
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
-/* The core whose clock CPU `core` runs on, without switching it (a platform's vCPUs may
- * share a host core): for reading or charging cycles only. */
-vms_core *vmsi_core_clock(vms_kernel *k, unsigned core);
+/* CPU core's clock (cycles), read without running anything there: on a platform whose
+ * CPUs are vCPUs, reading the time does not load one on its host core. */
+uint64_t vmsi_core_clock(vms_kernel *k, unsigned core);
 
 /* ---- pmem.c: the kernel's own data moves on physical frames (vms_ram_* on bare metal;
  * through the platform's frame translation on a platform, one frame at a time) ---- */

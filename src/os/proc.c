@@ -26,6 +26,7 @@
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
+#include "replay/batch.h"
 
 #define INITIAL_STACK (UINT64_C(132) << 10)
 
@@ -613,10 +614,8 @@ vms_status vms_proc_access(vms_kernel *k, vms_task *t, uint64_t va, vms_access_k
 vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs, size_t n,
                                  size_t *done, vms_access_info *info, vms_err *err)
 {
-    vms_access_info dummy;
-    if (!info)
-        info = &dummy;
-    memset(info, 0, sizeof *info);
+    if (info)
+        memset(info, 0, sizeof *info);
     *done = 0;
     if (k->panicked)
         return vmsi_panic_status(k, err);
@@ -626,6 +625,22 @@ vms_status vms_proc_access_batch(vms_kernel *k, vms_task *t, const vms_ref *refs
         if (refs[i].len == 0 || refs[i].kind > VMS_ACC_EXEC)
             return vmsi_err(err, VMS_ERR_INVAL, "access batch: reference %zu: %s", i,
                             refs[i].len ? "bad kind" : "zero length");
+    return vmsi_proc_access_refs(k, t, refs, n, done, info, err);
+}
+
+/* vms_proc_access_batch without the pass that checks the references (replay/batch.h: the
+ * replay's are valid by construction). */
+vms_status vmsi_proc_access_refs(vms_kernel *k, vms_task *t, const vms_ref *refs, size_t n,
+                                 size_t *done, vms_access_info *info, vms_err *err)
+{
+    vms_access_info dummy;
+    if (!info)
+        info = &dummy;
+    memset(info, 0, sizeof *info);
+    *done = 0;
+    if (k->panicked)
+        return vmsi_panic_status(k, err);
+    assert(t);
     vms_status st = VMS_OK;
     fault_watch w = FAULT_WATCH_INIT(k);
     size_t i = 0;

@@ -46,7 +46,7 @@ static bool allowed(const vms_task *t, unsigned core)
 /* A core's time: the cycles it worked (its clock) plus the cycles it sat idle. */
 static uint64_t clock_of(vms_kernel *k, unsigned core)
 {
-    return vms_core_cycles(vmsi_core_clock(k, core)) + k->cpu[core].idle_cycles;
+    return vmsi_core_clock(k, core) + k->cpu[core].idle_cycles;
 }
 
 /* An idle core gets work at the waker's time `now`: its time catches up (as idle time;

@@ -79,7 +79,7 @@ static bool has_pcid(const vms_kernel *k, const vmsi_mm *mm)
 
 static uint64_t clock_of(vms_kernel *k, unsigned core)
 {
-    return core == VMSI_NO_CORE ? 0 : vms_core_cycles(vmsi_core_clock(k, core));
+    return core == VMSI_NO_CORE ? 0 : vmsi_core_clock(k, core);
 }
 
 /* Invalidate [start, end) of mm on one core, as that core itself would. */
@@ -293,6 +293,17 @@ static const char *method_name(sd_arch arch, sd_method how, bool full)
     return "INVLPGB + TLBSYNC";
 }
 
+/* The kernel thread doing the current work (khugepaged and kcompactd may run inside
+ * reclaim's allocations and the reverse, so the innermost first), or NULL. */
+static const char *daemon_name(const vms_kernel *k)
+{
+    if (k->in_khugepaged)
+        return "khugepaged";
+    if (k->in_kcompactd)
+        return "kcompactd";
+    return k->in_kswapd ? "kswapd" : NULL;
+}
+
 /* Tell the tap that core `core` handled a shootdown IPI from `from`. */
 static void report_ipi(vms_kernel *k, unsigned from, unsigned core)
 {
@@ -449,6 +460,7 @@ static void shootdown(vms_kernel *k, vmsi_mm *mm, unsigned initiator, uint64_t s
             .lazy_skipped = lazy_skipped,
             .start_cycle = t0,
             .cycles = initiator == VMSI_NO_CORE ? waited : clock_of(k, initiator) - t0,
+            .daemon = daemon_name(k),
         };
         k->sd_hook(k->sd_ud, &ev);
     }

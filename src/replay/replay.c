@@ -39,8 +39,11 @@
 #include "util/util.h"
 #include "vmsim/core.h"
 #include "vmsim/mman.h"
+#include "vmsim/policy.h"
 #include "vmsim/proc.h"
 #include "vmsim/replay.h"
+#include "vmsim/swap.h"
+#include "replay/batch.h"
 #include "replay/oracle.h"
 
 /* Accesses buffered before running them as one batch (64 KiB of vms_ref). */
@@ -83,6 +86,7 @@ struct vms_replay {
      * buffer is empty between events and run_refs never takes one) */
     vmsi_tracker trk;
     uint64_t exec_pos;
+    vms_replay **slot;  /* the kernel's next-use slot (vms_replay_next_use) this fills */
     size_t last_region; /* a one-entry cache into byregion */
     struct snap {
         uint64_t l1i, l1d, l2, walks, faults, major;
@@ -135,6 +139,17 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
                              vms_err *err)
 {
     *out = NULL;
+    /* OPT asking this replay for next uses needs the replay's future: without an oracle
+     * every answer would be "never" and OPT would evict the page just faulted in. */
+    const vms_kernel_config *kc = vms_kernel_get_config(k);
+    const vms_page_policy *pol = vms_page_policy_find(vms_kernel_policy_name(k));
+    bool asks = kc->next_use == vms_replay_next_use && kc->next_use_ud;
+    if (asks && pol && (pol->flags & VMS_PPOL_NEEDS_FUTURE) && !(opts && opts->oracle))
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "replay: policy '%s' needs the future: the kernel asks the replay "
+                        "(vms_replay_next_use) but vms_replay_opts.oracle is NULL (build one "
+                        "over the same trace with vms_replay_oracle_build)",
+                        pol->name);
     const vms_allocator *a = vms_machine_allocator(vms_kernel_machine(k));
     vms_replay *r = vmsi_zalloc(a, sizeof *r);
     if (!r)
@@ -151,6 +166,10 @@ vms_status vms_replay_create(vms_kernel *k, const vms_replay_opts *opts, vms_rep
             k, r->o.layout == VMS_REPLAY_LAYOUT_RECORDED ? VMS_PAGECACHE_WARM : VMS_PAGECACHE_COLD);
     r->next_tick = r->o.interval ? r->o.interval : UINT64_MAX;
     vmsi_tracker_init(&r->trk, a);
+    if (asks) /* the slot vms_replay_next_use reads: this replay, until destroyed */
+        r->slot = kc->next_use_ud;
+    if (r->slot)
+        *r->slot = r;
     *out = r;
     return VMS_OK;
 }
@@ -159,6 +178,8 @@ void vms_replay_destroy(vms_replay *r)
 {
     if (!r)
         return;
+    if (r->slot && *r->slot == r)
+        *r->slot = NULL;
     vmsi_free(r->a, r->tasks, r->captasks * sizeof *r->tasks);
     vmsi_free(r->a, r->procs, r->capprocs * sizeof *r->procs);
     vmsi_free(r->a, r->byproc, r->capbyproc * sizeof *r->byproc);
@@ -490,7 +511,7 @@ static vms_status run_fast(vms_replay *r, vms_err *err)
         size_t done;
         vms_access_info info;
         vms_status st =
-            vms_proc_access_batch(r->k, r->cur, r->buf + i, r->nbuf - i, &done, &info, err);
+            vmsi_proc_access_refs(r->k, r->cur, r->buf + i, r->nbuf - i, &done, &info, err);
         i += done;
         if (st != VMS_OK)
             return st;
@@ -531,6 +552,9 @@ vms_status vms_replay_flush(vms_replay *r, vms_err *err)
 static vms_status push(vms_replay *r, vms_task *t, uint32_t tid, uint64_t va, uint32_t len,
                        vms_access_kind kind, vms_err *err)
 {
+    if (len == 0 || kind > VMS_ACC_EXEC) /* (the buffer holds valid references only) */
+        return vmsi_err(err, VMS_ERR_INVAL, "replay: access of %s",
+                        len ? "an unknown kind" : "zero length");
     if (r->cur != t || r->nbuf == BATCH) {
         vms_status st = vms_replay_flush(r, err);
         if (st != VMS_OK)
@@ -885,19 +909,14 @@ static size_t run_refs(vms_replay *r, vms_trace_reader *rd, uint64_t limit)
         room = limit - refs;
     if (r->next_tick - 1 - refs < room) /* the reference reaching next_tick ticks */
         room = r->next_tick - 1 - refs;
-    vms_ref *b = r->buf + r->nbuf;
-    size_t n = vms_trace_read_refs(rd, r->cur_tid, b, (size_t)room);
-    uint64_t bytes = 0, by[3] = {0, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        bytes += b[i].len;
-        by[b[i].kind]++;
-    }
+    vmsi_ref_sums sum = {0, {0, 0, 0}};
+    size_t n = vmsi_trace_read_refs_sum(rd, r->cur_tid, r->buf + r->nbuf, (size_t)room, &sum);
     r->nbuf += n;
     r->st.events += n;
     r->st.references += n;
-    r->st.bytes += bytes;
+    r->st.bytes += sum.bytes;
     for (unsigned k = 0; k < 3; k++)
-        r->st.by_kind[k] += by[k];
+        r->st.by_kind[k] += sum.by_kind[k];
     return n;
 }
 

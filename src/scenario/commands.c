@@ -12,8 +12,8 @@
 const scn_def vmsi_scn_commands[] = {
     /* name, first op, parse, run, usage, needs_task */
     {"spawn", OP_SPAWN, P(procs), R(procs), "spawn NAME [core N]", false},
-    {"mmap", OP_MMAP, P(mmap), R(mmap), "mmap NAME ADDR LEN PROT [anon|file=PATH] [private|shared]",
-     true},
+    {"mmap", OP_MMAP, P(mmap), R(mmap),
+     "mmap NAME ADDR LEN PROT [anon|file=PATH|shm=KEY] [private|shared]", true},
     {"munmap", OP_MUNMAP, P(range), R(range), "munmap NAME ADDR LEN", true},
     {"mprotect", OP_MPROTECT, P(range), R(range), "mprotect NAME ADDR LEN PROT", true},
     {"write", OP_WRITE, P(access), R(access), "write NAME ADDR DATA [expect segv]", true},
@@ -35,14 +35,14 @@ const scn_def vmsi_scn_commands[] = {
      "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]", true},
     {"show", OP_SHOW, P(show), R(show),
      "show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|iommu|dmesg|sched|khugepaged|"
-     "buddyinfo",
+     "buddyinfo|hugepages",
      false},
     {"echo", OP_ECHO, P(set_echo), R(echo), "echo \"text\"", false},
     {"set", OP_SET, P(set_echo), R(set), "set KEY=VALUE", false},
     {"iommu", OP_IOMMU, P(iommu), R(iommu), "iommu on|off", false},
     {"device", OP_DEVICE, P(device), R(device),
-     "device nic|raw NAME [iommu|passthrough|noiommu] | device blk NAME FILE "
-     "[iommu|passthrough|noiommu] [writable]",
+     "device nic|raw NAME [iommu|passthrough|noiommu|vm VM [posted]] | device blk NAME FILE "
+     "[iommu|passthrough|noiommu|vm VM [posted]] [writable]",
      false},
     {"dma", OP_DMA_RAW, P(dma), R(dma),
      "dma map DEV PROC ADDR LEN [read|write|rw] [as LABEL] | dma unmap DEV ADDR | dma sync DEV "
@@ -62,7 +62,12 @@ const scn_def vmsi_scn_commands[] = {
     {"khugepaged", OP_KHUGEPAGED, P(daemon), R(daemon), "khugepaged [RUNS]", false},
     {"compact", OP_COMPACT, P(daemon), R(daemon), "compact", false},
     {"sysctl", OP_SYSCTL, P(daemon), R(daemon),
-     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1", false},
+     "sysctl vm.nr_hugepages=N|vm.nr_overcommit_hugepages=N|vm.compact_memory=1|"
+     "/sys/kernel/mm/hugepages/hugepages-2048kB|1048576kB/nr_hugepages|nr_overcommit_hugepages=N",
+     false},
+    {"mount", OP_MOUNT, P(hugetlbfs), R(hugetlbfs), "mount hugetlbfs PATH [pagesize=2M|1G]", false},
+    {"truncate", OP_TRUNCATE, P(hugetlbfs), R(hugetlbfs), "truncate PATH LEN", false},
+    {"unlink", OP_UNLINK, P(hugetlbfs), R(hugetlbfs), "unlink PATH", false},
     {"vm", OP_VM, P(vm), R(vm),
      "vm create NAME [mem SIZE] [host SIZE] [host-limit SIZE] [s2 ept|npt|arm] [host-page "
      "4K|2M|1G] [levels N] [host-levels N] [nested-tlb N] [shadow] [guest kernel|pager] [vcpus "

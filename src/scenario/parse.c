@@ -600,10 +600,10 @@ vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",     "tlb",
-                                       "meminfo", "vmstat", "stats",      "procs",    "iommu",
-                                       "dmesg",   "sched",  "khugepaged", "buddyinfo"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",      "tlb",
+                                       "meminfo", "vmstat", "stats",      "procs",     "iommu",
+                                       "dmesg",   "sched",  "khugepaged", "buddyinfo", "hugepages"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected '%s'", usage_of(c));
     unsigned w;
@@ -611,10 +611,11 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
         if (tok_is(&t[1], what[w]))
             break;
     if (w == sizeof what / sizeof what[0])
-        return fail(p,
-                    "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-                    "iommu, dmesg, sched, khugepaged or buddyinfo after 'show', got '%s'",
-                    str(p, &t[1]));
+        return fail(
+            p,
+            "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
+            "iommu, dmesg, sched, khugepaged, buddyinfo or hugepages after 'show', got '%s'",
+            str(p, &t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])
         return fail(p, "expected 'show %s%s'", what[w],
@@ -798,8 +799,9 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
     static const char *const modes[] = {"iommu", "passthrough", "noiommu"};
     vms_scenario *sc = p->sc;
     if (n < 3)
-        return fail(p, "expected 'device nic|raw NAME [iommu|passthrough|noiommu]' or 'device blk "
-                       "NAME FILE [iommu|passthrough|noiommu] [writable]'");
+        return fail(p, "expected 'device nic|raw NAME [iommu|passthrough|noiommu|vm VM [posted]]' "
+                       "or 'device blk NAME FILE [iommu|passthrough|noiommu|vm VM [posted]] "
+                       "[writable]'");
     for (c->devkind = 0; c->devkind < 3 && !tok_is(&t[1], kinds[c->devkind]); c->devkind++)
         ;
     if (c->devkind == 3)
@@ -827,11 +829,29 @@ vms_status vmsi_scn_parse_device(parser *p, tok *t, int n, scn_cmd *c)
             c->flag = true;
         } else if (tok_is(&t[i], "noncoherent")) {
             c->noncoherent = true;
+        } else if (tok_is(&t[i], "vm") && i + 1 < n && c->vm < 0) {
+            c->vm = lookup(sc->vmnames, sc->nvmnames, &t[++i]);
+            if (c->vm < 0)
+                return fail(p,
+                            "expected the name of a VM after 'vm' (vm create NAME first), got "
+                            "'%s'",
+                            str(p, &t[i]));
+        } else if (tok_is(&t[i], "posted")) {
+            c->posted = true;
         } else {
-            return fail(p, "expected iommu, passthrough, noiommu, noncoherent%s, got '%s'",
+            return fail(p,
+                        "expected iommu, passthrough, noiommu, noncoherent, vm VM, posted%s, got "
+                        "'%s'",
                         c->devkind == 1 ? " or writable" : "", str(p, &t[i]));
         }
     }
+    if (c->posted && c->vm < 0)
+        return fail(p, "'posted' (posted interrupts) is for a device assigned to a VM (vm VM)");
+    if (c->vm >= 0 && mode_set)
+        return fail(p,
+                    "a device assigned to a VM sits behind the host's IOMMU with the VM's "
+                    "mappings: drop '%s'",
+                    modes[c->devmode]);
     c->dev = add_str(p, &sc->devs, &sc->ndevs, &sc->devs_cap, t[2].s, t[2].len);
     if (c->dev < 0 || !vmsi_grow(sc->alloc, (void **)&sc->devkinds, &sc->devkinds_cap,
                                  (size_t)c->dev, sizeof *sc->devkinds))
@@ -1022,7 +1042,8 @@ static vms_status parse_command(parser *p, tok *t, int n, scn_cmd *c)
                    .path = -1,
                    .def_label = -1,
                    .addr = {false, -1, 0},
-                   .dev = -1};
+                   .dev = -1,
+                   .vm = -1};
     if (c->op != OP_SET)
         p->seen_command = true;
     return vmsi_scn_commands[i].parse(p, t, n, c);
@@ -1304,8 +1325,18 @@ vms_status vmsi_scn_parse_kaccess(parser *p, tok *t, int n, scn_cmd *c)
     return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
-static const char *const sysctl_keys[] = {"vm.nr_hugepages", "vm.nr_overcommit_hugepages",
-                                          "vm.compact_memory"};
+/* sysctl keys, by c->dir: /proc/sys/vm (the default pool), compact_memory, and each pool's
+ * sysfs files (run.c reads the index). */
+static const char *const sysctl_keys[] = {
+    "vm.nr_hugepages",
+    "vm.nr_overcommit_hugepages",
+    "vm.compact_memory",
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+    "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages",
+};
+#define NSYSCTL (sizeof sysctl_keys / sizeof sysctl_keys[0])
 
 /* sysctl KEY=VALUE: the key's index in c->dir, the value in c->count. */
 static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
@@ -1314,19 +1345,47 @@ static vms_status parse_sysctl(parser *p, tok *t, int n, scn_cmd *c)
     if (!eq)
         return fail(p, "expected '%s'", usage_of(c));
     size_t klen = (size_t)(eq - t[1].s);
-    for (c->dir = 0; c->dir < 3; c->dir++)
+    for (c->dir = 0; c->dir < NSYSCTL; c->dir++)
         if (strlen(sysctl_keys[c->dir]) == klen && !memcmp(t[1].s, sysctl_keys[c->dir], klen))
             break;
-    if (c->dir == 3)
+    if (c->dir == NSYSCTL)
         return fail(p,
-                    "expected vm.nr_hugepages, vm.nr_overcommit_hugepages or "
-                    "vm.compact_memory before '=', got '%.*s'",
+                    "expected vm.nr_hugepages, vm.nr_overcommit_hugepages, vm.compact_memory or "
+                    "/sys/kernel/mm/hugepages/hugepages-2048kB|1048576kB/"
+                    "nr_hugepages|nr_overcommit_hugepages before '=', got '%.*s'",
                     (int)klen, t[1].s);
     if (!vms_parse_u64(eq + 1, false, &c->count) || c->count > (UINT64_C(1) << 24) ||
         (c->dir == 2 && c->count != 1))
         return fail(p, "expected %s after '%s=', got '%s'",
                     c->dir == 2 ? "1" : "a page count up to 16777216", sysctl_keys[c->dir], eq + 1);
     return VMS_OK;
+}
+
+/* mount hugetlbfs PATH [pagesize=2M|1G] (c->dir: 0 the default size, 1 2M, 2 1G);
+ * truncate PATH LEN; unlink PATH. PATH absolute (a hugetlbfs mount point or a file on
+ * one: the kernel checks which when the command runs). */
+vms_status vmsi_scn_parse_hugetlbfs(parser *p, tok *t, int n, scn_cmd *c)
+{
+    int at = c->op == OP_MOUNT ? 2 : 1, i = at + 1;
+    if (n <= at || (c->op == OP_MOUNT && !tok_is(&t[1], "hugetlbfs")))
+        return fail(p, "expected '%s'", usage_of(c));
+    if (t[at].quoted || t[at].s[0] != '/')
+        return fail(p, "expected an absolute path, got '%s'", str(p, &t[at]));
+    c->path = add_str(p, &p->sc->strs, &p->sc->nstrs, &p->sc->strs_cap, t[at].s, t[at].len);
+    if (c->path < 0)
+        return vmsi_err(p->err, VMS_ERR_NOMEM, "out of memory parsing %s", p->sc->name);
+    vms_status st = VMS_OK;
+    c->dir = 0;
+    if (c->op == OP_TRUNCATE)
+        st = i < n ? length(p, &t[i++], &c->len) : fail(p, "expected '%s'", usage_of(c));
+    if (st == VMS_OK && c->op == OP_MOUNT && i < n && !tok_is(&t[i], "expect")) {
+        if (tok_is(&t[i], "pagesize=2M") || tok_is(&t[i], "pagesize=1G"))
+            c->dir = t[i].s[9] == '2' ? 1 : 2;
+        else
+            st = fail(p, "expected pagesize=2M or pagesize=1G, got '%s'", str(p, &t[i]));
+        i++;
+    }
+    return st == VMS_OK ? expectation(p, t, n, i, c, EXPECT_SYSCALL) : st;
 }
 
 /* khugepaged [RUNS]: RUNS (1 when not given, at most 1,000,000) runs of its scan;

@@ -41,10 +41,12 @@ struct scn_runner {
     struct tally *tl;     /* what the event tap told of the access being narrated, or NULL */
     vms_event_fn prev_fn; /* the observer installed before the run (chained), if any */
     void *prev_ud;
+    int gvm; /* the command runs on the guest kernel of VM gvm - 1 (0: on the host's) */
 };
 typedef scn_runner runner;
 
 #define SD_NARRATED 4 /* shootdowns narrated per command; the rest are summed up */
+#define VM_BARS     UINT64_C(0xD0000000) /* register pages of devices assigned to VMs */
 
 /* A device the scenario made: its hardware and the kernel's handle. */
 typedef struct sdev {
@@ -53,6 +55,7 @@ typedef struct sdev {
     vms_dev *raw;
     vms_dev *dev;
     vms_dma_dev *dd; /* NULL: creation failed */
+    int vm;          /* the VM it is assigned to, + 1 (0: the host's) */
 } sdev;
 
 /* ---- narration ---- */
@@ -455,6 +458,8 @@ static vms_status mmap_object(runner *r, vms_file **f, vms_err *err)
     const char *arg = r->sc->strs[c->path];
     if (c->shm)
         return vms_shm_open(r->k, arg, c->len, f, err);
+    if (vms_hugetlbfs_is(r->k, arg)) /* a simulated file: open(O_CREAT|O_RDWR) */
+        return vms_hugetlbfs_open(r->k, arg, true, f, err);
     char path[2048];
     if (arg[0] == '/')
         snprintf(path, sizeof path, "%s", arg);
@@ -844,7 +849,11 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
         say(r, "}\n");
         break;
     case SHOW_WALK:
-        show_walk(r, t, addr_of(r, &c->addr));
+        if (r->gvm) /* a guest process: its 2D walk */
+            vmsi_scn_vm_show_walk(r->vms, r->gvm - 1, t, pname(r, c->proc), addr_of(r, &c->addr),
+                                  sb);
+        else
+            show_walk(r, t, addr_of(r, &c->addr));
         break;
     case SHOW_TLB:
         show_tlb(r);
@@ -857,6 +866,9 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
         break;
     case SHOW_BUDDYINFO:
         st = vms_frames_buddyinfo(vms_kernel_frames(r->k), sb);
+        break;
+    case SHOW_HUGEPAGES:
+        st = vms_kernel_hugepages_show(r->k, sb);
         break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
@@ -954,6 +966,8 @@ vms_status vmsi_scn_run_iommu(runner *r, vms_task *t)
     return VMS_OK;
 }
 
+/* The device of a `device` line: its hardware, then (… vm VM) its assignment to the VM,
+ * then the driver of the kernel that owns it (the host's, or the VM's guest kernel). */
 static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_iommu *io,
                               vms_err *err)
 {
@@ -965,11 +979,7 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         vms_nic_config_default(&nc);
         nc.dev = *dc;
         st = vms_nic_create(r->m, io, &nc, &d->nic, err);
-        if (st == VMS_OK) {
-            d->dev = vms_nic_dev(d->nic);
-            vms_dev_set_coherent(d->dev, !c->noncoherent);
-            st = vms_dma_attach_nic(r->k, d->nic, mode, &d->dd, err);
-        }
+        d->dev = st == VMS_OK ? vms_nic_dev(d->nic) : NULL;
     } else if (c->devkind == 1) {
         char path[2048];
         vmsi_scenario_path(r->sc, r->sc->strs[c->path], path, sizeof path);
@@ -984,20 +994,22 @@ static vms_status make_device(runner *r, sdev *d, const vms_dev_config *dc, vms_
         bc.path = path;
         bc.read_only = !c->flag;
         st = vms_blk_create(r->m, io, &bc, &d->blk, err);
-        if (st == VMS_OK) {
-            d->dev = vms_blk_dev(d->blk);
-            vms_dev_set_coherent(d->dev, !c->noncoherent);
-            st = vms_dma_attach_blk(r->k, d->blk, mode, &d->dd, err);
-        }
+        d->dev = st == VMS_OK ? vms_blk_dev(d->blk) : NULL;
     } else {
         st = vms_dev_create(r->m, io, dc, &d->raw, err);
-        if (st == VMS_OK) {
-            d->dev = d->raw;
-            vms_dev_set_coherent(d->dev, !c->noncoherent);
-            st = vms_dma_attach(r->k, d->raw, mode, &d->dd, err);
-        }
+        d->dev = d->raw;
     }
-    return st;
+    if (st != VMS_OK)
+        return st;
+    vms_dev_set_coherent(d->dev, !c->noncoherent);
+    vms_kernel *k = r->k;
+    if (c->vm >= 0 && !(k = vmsi_scn_vm_assign(r->vms, r->k, c->vm, d->dev, c->posted, err)))
+        return err->status ? err->status : VMS_ERR_INVAL;
+    if (c->vm >= 0)
+        d->vm = c->vm + 1;
+    return c->devkind == 0   ? vms_dma_attach_nic(k, d->nic, mode, &d->dd, err)
+           : c->devkind == 1 ? vms_dma_attach_blk(k, d->blk, mode, &d->dd, err)
+                             : vms_dma_attach(k, d->raw, mode, &d->dd, err);
 }
 
 vms_status vmsi_scn_run_device(runner *r, vms_task *t)
@@ -1008,14 +1020,30 @@ vms_status vmsi_scn_run_device(runner *r, vms_task *t)
     vms_err err = {0};
     sdev *d = &r->devs[c->dev];
     unsigned n = (unsigned)c->dev;
+    /* A VM's device has its register page to itself (VFIO maps page-aligned BARs into the
+     * VM), from 0xD000_0000; the host's share the first page of the window. */
     vms_dev_config dc = {r->sc->devs[c->dev], vms_bdf_make(0, 3 + n % 29, 0),
-                         VMS_DEVICE_WINDOW_BASE + 0x100 * (uint64_t)n};
+                         c->vm >= 0 ? VM_BARS + ((uint64_t)n << VMS_PAGE_SHIFT)
+                                    : VMS_DEVICE_WINDOW_BASE + 0x100 * (uint64_t)n};
     say(r, "device %s %s: %02x:%02x.%u", kinds[c->devkind], dc.name, vms_bdf_bus(dc.bdf),
         vms_bdf_dev(dc.bdf), vms_bdf_fn(dc.bdf));
     vms_status st = c->devmode == 2 ? VMS_OK : need_iommu(r, &err);
     if (st == VMS_OK)
         st = make_device(r, d, &dc, c->devmode == 2 ? NULL : r->io, &err);
-    if (st == VMS_OK) {
+    if (st == VMS_OK && c->vm >= 0) {
+        vms_iommu_context ctx = {0};
+        vms_iommu_get_context(r->io, dc.bdf, &ctx);
+        if (c->devkind != 2)
+            say(r, ", registers at 0x%" PRIx64 " (mapped into the VM)", dc.mmio_base);
+        say(r,
+            ", assigned to vm %s: IOMMU domain %u on the VM's own GPA -> HPA mappings "
+            "(tables at 0x%" PRIx64 "); the guest's driver sees no IOMMU (DMA to "
+            "guest-physical addresses); interrupts %s",
+            r->sc->vmnames[c->vm], ctx.did, ctx.root,
+            c->posted ? "posted to the vCPU (no exit)" : "by exit and injection");
+        if (c->devkind == 0)
+            say(r, ", receive ring of 256 descriptors");
+    } else if (st == VMS_OK) {
         if (c->devkind != 2)
             say(r, ", registers at 0x%" PRIx64, dc.mmio_base);
         unsigned did = vms_dma_domain(d->dd);
@@ -1032,7 +1060,8 @@ vms_status vmsi_scn_run_device(runner *r, vms_task *t)
         if (c->noncoherent)
             say(r, ", non-coherent DMA (no cache snooping)");
     } else {
-        vms_dma_detach(r->k, d->dd);
+        vms_kernel *k = d->vm ? vmsi_scn_vm_kernel_at(r->vms, d->vm - 1) : r->k;
+        vms_dma_detach(k, d->dd);
         d->dd = NULL;
     }
     if (st == VMS_ERR_NOMEM)
@@ -1328,11 +1357,32 @@ static vms_status run_vm(runner *r, bool guest)
     return st;
 }
 
-/* A command on a process of a VM whose guest kernel is the kernel model: the ordinary
- * runner, on the guest kernel; then the VM exits it caused. */
-static vms_status run_on_guest(runner *r, const scn_def *d, vms_kernel *gk)
+/* How the interrupts of a VM's devices reached it during a command (its counters
+ * before: exits, injections, postings). */
+static void say_vm_irqs(runner *r, int vm, const uint64_t before[3])
+{
+    uint64_t now[3];
+    vmsi_scn_vm_irqs(r->vms, vm, now);
+    uint64_t ex = now[0] - before[0], inj = now[1] - before[1], post = now[2] - before[2];
+    if (!inj && !post)
+        return;
+    say(r, "  (vm %s: device interrupt%s: ", r->sc->vmnames[vm], inj + post == 1 ? "" : "s");
+    if (inj)
+        say(r, "%" PRIu64 " external-interrupt VM exit%s, %" PRIu64 " injected at VM entry%s", ex,
+            ex == 1 ? "" : "s", inj, post ? "; " : "");
+    if (post)
+        say(r, "%" PRIu64 " posted to the vCPU, no exit", post);
+    say(r, "; the guest kernel's handler ran)\n");
+}
+
+/* A command on a process of a VM whose guest kernel is the kernel model, or on a device
+ * assigned to such a VM (vm): the ordinary runner, on the guest kernel; then the VM exits
+ * it caused, how device interrupts reached the guest, and what the host's IOMMU driver
+ * logged of its DMA (the IOMMU is the host's: VFIO reports a VM's blocked DMA there). */
+static vms_status run_on_guest(runner *r, const scn_def *d, int vm)
 {
     const scn_cmd *c = r->c;
+    vms_kernel *gk = vmsi_scn_vm_kernel_at(r->vms, vm);
     vms_strbuf msg;
     vms_strbuf_init(&msg, r->sc->alloc);
     vmsi_scn_vm_check(r->vms, c, &msg);
@@ -1343,10 +1393,12 @@ static vms_status run_on_guest(runner *r, const scn_def *d, vms_kernel *gk)
         vms_strbuf_free(&msg);
         return VMS_OK;
     }
-    uint64_t e0 = vmsi_scn_vm_exits(r->vms, c->proc);
+    uint64_t e0 = vmsi_scn_vm_exits(r->vms, vm), irq0[3];
+    vmsi_scn_vm_irqs(r->vms, vm, irq0);
     vms_kernel *hk = r->k;
-    vms_task *t = r->task[c->proc];
+    vms_task *t = c->proc >= 0 ? r->task[c->proc] : NULL;
     r->k = gk;
+    r->gvm = vm + 1;
     if (d->needs_task && !t) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
         say(r, "line %u: %s", c->line, pname(r, c->proc));
@@ -1356,9 +1408,17 @@ static vms_status run_on_guest(runner *r, const scn_def *d, vms_kernel *gk)
         st = d->run(r, t);
     }
     r->k = hk;
-    vmsi_scn_vm_after(r->vms, c, r->task, e0, &msg);
+    r->gvm = 0;
+    vmsi_scn_vm_after(r->vms, c, r->task, vm, e0, &msg);
     if (msg.len)
         say(r, "%s", vms_strbuf_str(&msg));
+    say_vm_irqs(r, vm, irq0);
+    unsigned nf = vms_dma_poll_faults(hk);
+    if (nf)
+        say(r,
+            "  (host: %u IOMMU fault%s of vm %s's device logged by the host's DMAR driver: "
+            "show dmesg iommu)\n",
+            nf, nf == 1 ? "" : "s", r->sc->vmnames[vm]);
     flush(r, false);
     if (msg.failed)
         st = VMS_ERR_NOMEM;
@@ -1379,9 +1439,22 @@ static vms_status step(runner *r)
     const scn_cmd *c = r->c;
     const scn_def *d = &vmsi_scn_commands[c->def];
     vms_task *t = NULL;
-    if (c->op != OP_VM && vmsi_scn_vm_owns(r->vms, c->proc)) { /* a guest process's command */
-        vms_kernel *gk = vmsi_scn_vm_kernel(r->vms, c->proc);
-        return gk ? run_on_guest(r, d, gk) : run_vm(r, true);
+    int pvm = vmsi_scn_vm_of(r->vms, c->proc); /* a guest process's VM, or -1 */
+    int dvm = c->dev >= 0 && c->op != OP_DEVICE ? r->devs[c->dev].vm - 1 : -1; /* a VM's device */
+    if (c->op != OP_VM && (pvm >= 0 || dvm >= 0)) {
+        if (c->dev >= 0 && c->op != OP_DEVICE && c->proc >= 0 && pvm != dvm) {
+            complain(r,
+                     "device '%s' is %s%s's and process '%s' %s%s's: a device serves its own "
+                     "kernel's processes",
+                     r->sc->devs[c->dev], dvm >= 0 ? "vm " : "the host",
+                     dvm >= 0 ? r->sc->vmnames[dvm] : "", pname(r, c->proc),
+                     pvm >= 0 ? "vm " : "the host", pvm >= 0 ? r->sc->vmnames[pvm] : "");
+            r->res->errors++;
+            return VMS_OK;
+        }
+        if (pvm < 0)
+            return run_on_guest(r, d, dvm); /* a device command without a process */
+        return vmsi_scn_vm_kernel(r->vms, c->proc) ? run_on_guest(r, d, pvm) : run_vm(r, true);
     }
     if (d->needs_task && !(t = r->task[c->proc])) {
         vms_access_info ai = {.outcome = VMS_ACCESS_DEAD};
@@ -1405,7 +1478,7 @@ static void on_shootdown(void *ud, const vms_shootdown_event *ev)
     }
     char who[16];
     if (ev->initiator == UINT32_MAX)
-        snprintf(who, sizeof who, "kswapd");
+        snprintf(who, sizeof who, "%s", ev->daemon ? ev->daemon : "the kernel");
     else
         snprintf(who, sizeof who, "core %u", ev->initiator);
     bool x86 = strcmp(vms_machine_format(r->m)->arch, "x86_64") == 0;
@@ -1573,6 +1646,8 @@ vms_status vms_scenario_finish(vms_scenario_exec *ex, vms_err *err)
     vms_strbuf_free(&r->line);
     /* The hardware the scenario made goes; the kernel forgets it first (its counters stay). */
     vms_dma_detach_all(r->k);
+    vmsi_scn_vm_free(r->vms, a); /* guest kernels detach the VMs' devices first */
+    r->vms = NULL;
     for (size_t i = 0; r->devs && i < sc->ndevs; i++) {
         vms_nic_destroy(r->devs[i].nic);
         vms_blk_destroy(r->devs[i].blk);
@@ -1689,21 +1764,60 @@ vms_status vmsi_scn_run_kaccess(runner *r, vms_task *t)
     return VMS_OK;
 }
 
+/* mount hugetlbfs PATH [pagesize=…], truncate PATH LEN, unlink PATH: simulated files
+ * only, never the host's (docs/HUGEPAGES.md "hugetlbfs files"). */
+vms_status vmsi_scn_run_hugetlbfs(runner *r, vms_task *t)
+{
+    (void)t;
+    const scn_cmd *c = r->c;
+    const char *path = r->sc->strs[c->path];
+    vms_err err = {0};
+    vms_status st;
+    if (c->op == OP_MOUNT) {
+        vms_pgsize size = c->dir == 1 ? VMS_PG_2M : c->dir == 2 ? VMS_PG_1G : VMS_PG_4K;
+        st = vms_hugetlbfs_mount(r->k, path, size, &err);
+        say(r, "mount hugetlbfs %s pagesize=%s", path,
+            vms_pgsize_name(size == VMS_PG_4K ? vms_kernel_default_hugepagesz(r->k) : size));
+    } else if (c->op == OP_TRUNCATE) {
+        say(r, "truncate %s ", path);
+        say_len(r, c->len);
+        st = vms_sys_truncate(r->k, path, c->len, &err);
+    } else {
+        say(r, "unlink %s", path);
+        st = vms_sys_unlink(r->k, path, &err);
+    }
+    if (st == VMS_ERR_NOMEM && !err.msg[0])
+        return st;
+    settle_call(r, st, &err);
+    return VMS_OK;
+}
+
 /* khugepaged [RUNS]: the daemon's scan now, as often as asked, and what it did;
  * compact: compact_memory, and the pages it moved. */
 vms_status vmsi_scn_run_daemon(runner *r, vms_task *t)
 {
     (void)t;
     const vms_kernel_stats *s = vms_kernel_get_stats(r->k);
-    if (r->c->op == OP_SYSCTL && r->c->dir < 2) {
+    if (r->c->op == OP_SYSCTL && r->c->dir != 2) {
+        /* dir: 0/1 /proc/sys/vm (the default pool), 3 … 6 the sysfs files of the 2 MiB
+         * and 1 GiB pools (parse.c sysctl_keys). */
+        unsigned d = r->c->dir;
+        vms_pgsize size = d < 2   ? vms_kernel_default_hugepagesz(r->k)
+                          : d < 5 ? VMS_PG_2M
+                                  : VMS_PG_1G;
+        bool nr = d == 0 || d == 3 || d == 5;
         uint64_t total = 0;
-        if (r->c->dir == 0)
-            vms_kernel_set_hugepages(r->k, VMS_PG_2M, r->c->count, &total);
+        if (nr)
+            vms_kernel_set_hugepages(r->k, size, r->c->count, &total);
         else
-            vms_kernel_set_overcommit_hugepages(r->k, r->c->count);
-        say(r, "sysctl vm.%s=%" PRIu64, r->c->dir ? "nr_overcommit_hugepages" : "nr_hugepages",
-            r->c->count);
-        if (r->c->dir == 0)
+            vms_kernel_set_overcommit_hugepages_size(r->k, size, r->c->count);
+        if (d < 2)
+            say(r, "sysctl vm.%s=%" PRIu64, nr ? "nr_hugepages" : "nr_overcommit_hugepages",
+                r->c->count);
+        else
+            say(r, "sysctl hugepages-%skB/%s=%" PRIu64, size == VMS_PG_1G ? "1048576" : "2048",
+                nr ? "nr_hugepages" : "nr_overcommit_hugepages", r->c->count);
+        if (nr)
             say(r, " -> %" PRIu64 " persistent huge page%s", total, total == 1 ? "" : "s");
         say(r, "\n");
         flush(r, false);

@@ -54,7 +54,10 @@ typedef enum scn_op {
     OP_COMPACT,
     /* sysctl vm.KEY=VALUE: nr_hugepages, nr_overcommit_hugepages, compact_memory */
     OP_SYSCTL,
-    OP_VM, /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    OP_VM,    /* vm create NAME … | vm NAME spawn PROC [core N] | vm NAME show ept|exits (vm.c) */
+    OP_MOUNT, /* mount hugetlbfs PATH [pagesize=2M|1G] */
+    OP_TRUNCATE, /* truncate PATH LEN (a hugetlbfs file) */
+    OP_UNLINK,   /* unlink PATH (a hugetlbfs file) */
 } scn_op;
 
 typedef enum scn_expect {
@@ -81,6 +84,7 @@ typedef enum scn_show {
     SHOW_SCHED,
     SHOW_KHUGEPAGED,
     SHOW_BUDDYINFO,
+    SHOW_HUGEPAGES,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */
@@ -114,7 +118,8 @@ typedef struct scn_cmd {
     unsigned dir;     /* dma map: vms_dma_dir */
     bool flag;        /* iommu on; blk write; dma write; device writable; dma sync cpu */
     bool noncoherent; /* device: its DMA does not snoop the caches */
-    int vm;           /* vm: the VM-name index */
+    bool posted;      /* device … vm VM posted: posted interrupts */
+    int vm;           /* vm: the VM-name index; device: the VM it is assigned to (-1: none) */
     struct scn_vmopt {
         unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits, 4 vcpu, 5 hostswap */
         unsigned given;     /* create: which of the options below the line gave (bit per word) */
@@ -203,6 +208,7 @@ vms_status vmsi_scn_parse_pkey(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_kaccess(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_daemon(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 vms_status vmsi_scn_parse_vm(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
+vms_status vmsi_scn_parse_hugetlbfs(scn_parser *p, scn_tok *t, int n, scn_cmd *c);
 
 /* Runners (run.c): VMS_OK unless the run must stop (host memory, a panic); a failed
  * system call or expectation is narrated and counted, not returned. */
@@ -224,6 +230,7 @@ vms_status vmsi_scn_run_pkey(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_kaccess(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_daemon(scn_runner *r, vms_task *t);
 vms_status vmsi_scn_run_vm(scn_runner *r, vms_task *t);
+vms_status vmsi_scn_run_hugetlbfs(scn_runner *r, vms_task *t);
 
 /*
  * Virtual machines in a scenario (vm.c). run.c keeps one scn_vms per run and hands each
@@ -256,9 +263,27 @@ vms_kernel *vmsi_scn_vm_kernel(const scn_vms *vms, int proc);
  * fork's child or a new thread is the VM's too, an exit ends the process's tie to it) with
  * the VM exits it caused appended to line. */
 void vmsi_scn_vm_check(const scn_vms *vms, const scn_cmd *c, vms_strbuf *err);
-void vmsi_scn_vm_after(scn_vms *vms, const scn_cmd *c, vms_task **task, uint64_t exits0,
+/* vm is the VM's index (vmsi_scn_vm_of, or the VM a device is assigned to). */
+void vmsi_scn_vm_after(scn_vms *vms, const scn_cmd *c, vms_task **task, int vm, uint64_t exits0,
                        vms_strbuf *line);
-uint64_t vmsi_scn_vm_exits(const scn_vms *vms, int proc);
+uint64_t vmsi_scn_vm_exits(const scn_vms *vms, int vm);
+/* The VM index of process proc (-1: a host process), and a kernel guest's kernel by VM
+ * index (NULL: not created, or the minimal guest). */
+int vmsi_scn_vm_of(const scn_vms *vms, int proc);
+vms_kernel *vmsi_scn_vm_kernel_at(const scn_vms *vms, int vm);
+/*
+ * device … vm VM: give dev to VM vm (virt.h vms_guest_assign_device, in the VM's IOMMU
+ * domain, taken from the host kernel hk's IOMMU driver on its first device) and return
+ * the guest kernel that is to attach it; NULL with err when it cannot be assigned.
+ */
+vms_kernel *vmsi_scn_vm_assign(scn_vms *vms, vms_kernel *hk, int vm, struct vms_dev *dev,
+                               bool posted, vms_err *err);
+/* The VM's interrupt counters (exits, injections, postings), for a device line's narration. */
+void vmsi_scn_vm_irqs(const scn_vms *vms, int vm, uint64_t out[3]);
+/* show walk on guest process t of VM vm: its 2D walk of va narrated (explain --nested's
+ * words, virt.h vms_nested_trace_str) into line. */
+void vmsi_scn_vm_show_walk(scn_vms *vms, int vm, vms_task *t, const char *proc, uint64_t va,
+                           vms_strbuf *line);
 void vmsi_scn_vm_free(scn_vms *vms, const vms_allocator *a);
 
 /* The host path of a scenario's file argument: absolute, or relative to its directory. */

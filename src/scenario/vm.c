@@ -2,10 +2,11 @@
  * vm.c — virtual machines in a scenario (docs/SCENARIO.md, "Virtual machines"; issue 10):
  *
  *   vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N]
- *                  [host-levels 4|5] [nested-tlb N] [shadow]
- *   vm NAME spawn PROC [core N]     a process of the guest: write/read/fetch/touch/exit PROC
- *                                   then run inside the VM
- *   vm NAME show ept|npt|exits      the second-stage tables (every leaf GPA -> HPA with its
+ *                  [host-levels 3|4|5] [nested-tlb N] [shadow] [guest kernel|pager]
+ *                  [vcpus N]
+ *   vm NAME spawn PROC [core N]     a process of the guest: later commands on PROC run
+ *                                   inside the VM
+ *   vm NAME show ept|npt|s2|exits   the second-stage tables (every leaf GPA -> HPA with its
  *                                   bits), or the VM's exits and walk counters
  *   vm NAME vcpu N core C           vCPU N moves to host core C (shared with whatever runs
  *                                   there); its first entry there flushes its VPID
@@ -20,16 +21,19 @@
  * the host memory guest pages are backed with, lazily, on second-stage violations (VM
  * exits). Each command on a guest process enters the VM on its core, runs, and leaves.
  *
- * What runs inside is a guest kernel behind scn_guest (below). The one there is now is
- * virt.h's minimal demand pager: one address space, a zeroed guest frame for each page
- * first touched, so a VM runs one guest process and only the access commands. The kernel
- * model as the guest kernel (another scn_guest) is the next step (issue 10 item 1).
+ * What runs inside is, by default, the kernel model itself as the guest kernel (virt.h
+ * vms_guest: x86-64 over EPT or NPT, AArch64 over Arm Stage 2 on an arch=aarch64
+ * machine), on which every ordinary command on a guest process runs; or, with `guest
+ * pager` (and always under shadow paging), virt.h's minimal demand pager behind
+ * scn_guest (below): one address space, a zeroed guest frame for each page first
+ * touched, so a VM runs one guest process and only the access commands.
  */
 #include <inttypes.h>
 #include <string.h>
 
 #include "scenario/scenario_impl.h"
 #include "vmsim/core.h"
+#include "vmsim/dma.h"
 #include "vmsim/frames.h"
 #include "vmsim/proc.h"
 #include "vmsim/rng.h"
@@ -55,6 +59,7 @@ typedef struct vm1 {
     unsigned nvcpus;
     const scn_guest *guest;
     uint64_t base, top; /* the host memory reserved: [base, top) */
+    uint16_t did;       /* the IOMMU domain of its assigned devices (0: none yet) */
     unsigned core;      /* the core its process runs on */
     unsigned nprocs;    /* processes spawned (ever) */
     vms_s2_kind kind;
@@ -75,6 +80,7 @@ struct scn_vms {
     vms_rng rng;        /* touch random=… */
     char *const *names; /* the VM names (the scenario's) */
     uint32_t next_vpid; /* VPIDs are handed out upward from 1, one per vCPU */
+    vms_kernel *hk;     /* the host kernel whose IOMMU driver gave the VMs' domains */
 };
 
 /* A snapshot of what a guest command changes, for its narration. */
@@ -138,8 +144,11 @@ void vmsi_scn_vm_free(scn_vms *s, const vms_allocator *a)
 {
     if (!s)
         return;
-    for (size_t i = 0; s->v && i < s->nv; i++)
+    for (size_t i = 0; s->v && i < s->nv; i++) {
         vms_guest_destroy(s->v[i].kg); /* gives its reserved host memory back */
+        if (s->v[i].did && s->hk)
+            vms_dma_domain_free(s->hk, s->v[i].did);
+    }
     for (size_t i = 0; s->v && i < s->nv; i++)
         if (s->v[i].vm) {
             vms_vm_destroy(s->v[i].vm);
@@ -166,45 +175,47 @@ vms_kernel *vmsi_scn_vm_kernel(const scn_vms *s, int proc)
     return g ? vms_guest_kernel(g) : NULL;
 }
 
-uint64_t vmsi_scn_vm_exits(const scn_vms *s, int proc)
+int vmsi_scn_vm_of(const scn_vms *s, int proc)
 {
-    vms_guest *g = vmsi_scn_vm_owns(s, proc) ? s->v[s->proc_vm[proc] - 1].kg : NULL;
-    return g ? vms_guest_get_stats(g)->exits : 0;
+    return vmsi_scn_vm_owns(s, proc) ? s->proc_vm[proc] - 1 : -1;
 }
 
+vms_kernel *vmsi_scn_vm_kernel_at(const scn_vms *s, int vm)
+{
+    return s && vm >= 0 && (size_t)vm < s->nv && s->v[vm].kg ? vms_guest_kernel(s->v[vm].kg) : NULL;
+}
+
+uint64_t vmsi_scn_vm_exits(const scn_vms *s, int vm)
+{
+    return vmsi_scn_vm_kernel_at(s, vm) ? vms_guest_get_stats(s->v[vm].kg)->exits : 0;
+}
+
+/* Nothing an ordinary command may not do on a kernel guest's process is left: devices
+ * assigned to its VM and show walk (a 2D walk) run there too (run.c checks that a
+ * device command's device is the process's VM's). */
 void vmsi_scn_vm_check(const scn_vms *s, const scn_cmd *c, vms_strbuf *err)
 {
     (void)s;
-    bool dev = c->op == OP_DEVICE || c->op == OP_DMA_MAP || c->op == OP_DMA_UNMAP ||
-               c->op == OP_DMA_SYNC || c->op == OP_DMA_RAW || c->op == OP_NIC_POST ||
-               c->op == OP_NIC_RX || c->op == OP_BLK;
-    if (dev)
-        vms_strbuf_printf(err,
-                          "%s on a guest process: a VM's devices are not modelled in "
-                          "scenarios (passthrough is the C API's, virt.h)",
-                          vmsi_scn_commands[c->def].name);
-    else if (c->op == OP_SHOW && c->show == SHOW_WALK)
-        vms_strbuf_printf(err, "show walk on a guest process: its tables are in guest-physical "
-                               "memory (vmsim explain --nested narrates a 2D walk)");
+    (void)c;
+    (void)err;
 }
 
-void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, uint64_t exits0,
+void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, int vm, uint64_t exits0,
                        vms_strbuf *line)
 {
-    int vi = s->proc_vm[c->proc];
-    vms_guest *g = s->v[vi - 1].kg;
+    vms_guest *g = s->v[vm].kg;
     if ((c->op == OP_FORK || c->op == OP_THREAD) && c->proc2 >= 0 && task[c->proc2])
-        s->proc_vm[c->proc2] = vi;
-    if (c->op == OP_EXIT)
+        s->proc_vm[c->proc2] = vm + 1;
+    if (c->op == OP_EXIT && c->proc >= 0)
         s->proc_vm[c->proc] = 0;
     const vms_guest_stats *gs = vms_guest_get_stats(g);
-    vms_guest_stats *was = &s->v[vi - 1].seen;
+    vms_guest_stats *was = &s->v[vm].seen;
     uint64_t e = gs->exits - exits0;
     uint64_t outs = gs->host_swapouts - was->host_swapouts,
              ins = gs->host_swapins - was->host_swapins;
     uint64_t flushes = gs->migration_flushes - was->migration_flushes;
     if (e || outs || ins || flushes) {
-        vms_strbuf_printf(line, "  (vm %s: %" PRIu64 " VM exit%s", s->names[vi - 1], e,
+        vms_strbuf_printf(line, "  (vm %s: %" PRIu64 " VM exit%s", s->names[vm], e,
                           e == 1 ? "" : "s");
         if (outs || ins)
             vms_strbuf_printf(line,
@@ -220,6 +231,79 @@ void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, uint64_t e
         vms_strbuf_printf(line, ")\n");
     }
     *was = *gs;
+}
+
+vms_kernel *vmsi_scn_vm_assign(scn_vms *s, vms_kernel *hk, int vm, vms_dev *dev, bool posted,
+                               vms_err *err)
+{
+    vm1 *v = s && vm >= 0 && (size_t)vm < s->nv ? &s->v[vm] : NULL;
+    if (!v || (!v->kg && !v->vm)) {
+        vmsi_err(err, VMS_ERR_INVAL, "VM '%s' was not created", s ? s->names[vm] : "?");
+        return NULL;
+    }
+    if (!v->kg) {
+        vmsi_err(err, VMS_ERR_UNSUPPORTED,
+                 "VM '%s' runs the minimal pager, which has no drivers (a device needs `guest "
+                 "kernel`)",
+                 s->names[vm]);
+        return NULL;
+    }
+    if (!v->did && vms_dma_domain_alloc(hk, vms_dev_iommu(dev), &v->did, err) != VMS_OK)
+        return NULL;
+    s->hk = hk;
+    vms_guest_dev_config dc = {v->did, posted};
+    if (vms_guest_assign_device(v->kg, dev, &dc, err) != VMS_OK)
+        return NULL;
+    return vms_guest_kernel(v->kg);
+}
+
+void vmsi_scn_vm_irqs(const scn_vms *s, int vm, uint64_t out[3])
+{
+    const vms_guest_stats *gs =
+        vmsi_scn_vm_kernel_at(s, vm) ? vms_guest_get_stats(s->v[vm].kg) : NULL;
+    out[0] = gs ? gs->exits_intr : 0;
+    out[1] = gs ? gs->intr_injected : 0;
+    out[2] = gs ? gs->intr_posted : 0;
+}
+
+void vmsi_scn_vm_show_walk(scn_vms *s, int vm, vms_task *t, const char *proc, uint64_t va,
+                           vms_strbuf *sb)
+{
+    vm1 *v = &s->v[vm];
+    vms_task_info ti;
+    vms_task_get_info(t, &ti);
+    unsigned cpu = ti.core < v->nvcpus ? ti.core : 0;
+    vms_nested *n = vms_guest_nested(v->kg, cpu);
+    vms_regs g = *vms_guest_vcpu_regs(v->kg, cpu);
+    g.cr3 = ti.cr3; /* the process's address space, as its CPU runs it */
+    g.user = true;
+    const vms_pt_format *f = vms_s2_format(vms_nested_s2(n));
+    const vms_s2_regs *s2 = vms_nested_s2(n);
+    vms_strbuf_printf(sb,
+                      "2D walk of 0x%" PRIx64 " in %s (vm %s, vCPU %u): %u-level guest paging, "
+                      "CR3 = GPA 0x%" PRIx64 "; %s = 0x%" PRIx64
+                      " (%u levels); a read as the hardware walks it, without the TLB or "
+                      "page-walk caches:\n",
+                      va, proc, s->names[vm], cpu, vms_regs_levels(&g), g.cr3, f->root_reg,
+                      s2->kind == VMS_S2_EPT ? s2->eptp : s2->ncr3, f->levels);
+    vms_nested_trace tr;
+    vms_walk_stats ws = {0};
+    vms_nested_xlate x;
+    vms_fault fl;
+    bool ok = vms_nested_walk(n, NULL, &g, va, VMS_ACC_READ, &x, &fl, NULL, &ws, &tr);
+    vms_nested_trace_str(&tr, f, NULL, sb);
+    if (!ok) {
+        vms_nested_fault_str(n, &fl, sb);
+        return;
+    }
+    unsigned g1 = 0;
+    for (unsigned i = 0; i < tr.nrefs; i++)
+        g1 += tr.ref[i].stage == 1;
+    vms_strbuf_printf(sb,
+                      "  result: guest-physical 0x%" PRIx64 ", host physical 0x%" PRIx64
+                      " (composed %s page); %u references (%u guest, %u second-stage)\n",
+                      x.gpa, vms_xlate_pa(&x.x, va), vms_pgsize_name(x.x.size), tr.nrefs, g1,
+                      tr.nrefs - g1);
 }
 
 static const char *const hpage_names[] = {"4K", "2M", "1G"};
@@ -257,8 +341,10 @@ static vms_config_vm settings(const scn_vmctx *x)
 #define GUEST_TABLES (UINT64_C(4) << 20) /* vms_guest's second-stage tables */
 
 /* vm create for the kernel model as the guest kernel (virt.h vms_guest): it reserves its
- * host memory from the host kernel itself; vCPU i runs on host core i. */
-static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_config_vm *d)
+ * host memory from the host kernel itself; vCPU i runs on host core i. On an aarch64
+ * machine (arm) the guest kernel is AArch64 over Arm Stage 2, one VMID for all its vCPUs;
+ * on x86-64 EPT or NPT, a VPID per vCPU. */
+static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_config_vm *d, bool arm)
 {
     const scn_cmd *c = x->c;
     vm1 *v = &s->v[c->vm];
@@ -276,7 +362,7 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
                           name, d->host_mem >> 20, top);
         return VMS_OK;
     }
-    v->kind = d->s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT;
+    v->kind = arm ? VMS_S2_ARM : d->s2 == 2 ? VMS_S2_NPT : VMS_S2_EPT;
     v->gpwc = d->guest_pwc;
     vms_config_vm_tlb(d, &v->ntlb);
     vms_guest_config gc = {.kind = v->kind,
@@ -312,18 +398,18 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
     vms_strbuf_printf(x->line,
                       "vm create %s: %s with %s host pages%s; guest memory %" PRIu64
                       "M; host memory 0x%" PRIx64 "-0x%" PRIx64 " reserved (tables from 0x%" PRIx64
-                      ", backing from 0x%" PRIx64 "); %u vCPU%s (VPID %u%s); guest kernel: the "
-                      "kernel model\n",
+                      ", backing from 0x%" PRIx64 "); %u vCPU%s (%s %u%s); guest kernel: the "
+                      "kernel model%s\n",
                       name, kind_names[v->kind], hpage_names[d->host_page % 3],
                       v->ntlb.nparts ? ", a nested TLB" : "", d->mem >> 20, base, top, base,
-                      host_at, nvcpus, nvcpus == 1 ? "" : "s", s->next_vpid,
-                      nvcpus == 1 ? "" : " upward");
+                      host_at, nvcpus, nvcpus == 1 ? "" : "s", arm ? "VMID" : "VPID", s->next_vpid,
+                      nvcpus == 1 || arm ? "" : " upward", arm ? " (AArch64)" : "");
     if (limit)
         vms_strbuf_printf(x->line,
                           "  host limit %" PRIu64 "K (%" PRIu64 " host frames): beyond it the host "
                           "swaps guest pages out, victims by %s\n",
                           limit << 2, limit, vms_guest_host_policy(v->kg));
-    s->next_vpid += nvcpus;
+    s->next_vpid += arm ? 1 : nvcpus;
     return VMS_OK;
 }
 
@@ -349,17 +435,17 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
                               : "s2 arm needs an aarch64 machine (set arch=aarch64)");
         return VMS_OK;
     }
-    /* the guest kernel: the kernel model unless the line or the VM's kind says pager */
-    unsigned guest = c->vmo.guest ? c->vmo.guest : arm || d.shadow ? 1u : 2u;
-    if (guest == 2 && (arm || d.shadow)) {
+    /* the guest kernel: the kernel model unless the line or shadow paging says pager */
+    unsigned guest = c->vmo.guest ? c->vmo.guest : d.shadow ? 1u : 2u;
+    if (guest == 2 && d.shadow) {
         vms_strbuf_printf(x->err,
-                          "vm create %s: the kernel model as guest kernel runs on x86-64 over "
-                          "EPT or NPT (%s: give `guest pager`)",
-                          name, arm ? "an Arm VM" : "shadow paging");
+                          "vm create %s: the kernel model as guest kernel runs over EPT, NPT "
+                          "or Arm Stage 2 (shadow paging: give `guest pager`)",
+                          name);
         return VMS_OK;
     }
     if (guest == 2)
-        return vm_create_kernel(s, x, &d);
+        return vm_create_kernel(s, x, &d, arm);
     if (c->vmo.host_limit) {
         vms_strbuf_printf(x->err,
                           "vm create %s: host-limit (host swap of guest pages) needs the kernel "
@@ -559,14 +645,20 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
                               vms_guest_host_policy(v->kg), gs->host_swapouts, gs->host_swapins,
                               gs->double_paging, gs->false_reads, gs->host_scanned, gs->host_aged,
                               gs->host_splits, gs->host_fallbacks);
+        if (gs->intr_injected || gs->intr_posted)
+            vms_strbuf_printf(sb,
+                              "  device interrupts: %" PRIu64 " external-interrupt exits, %" PRIu64
+                              " injected at VM entry, %" PRIu64 " posted\n",
+                              gs->exits_intr, gs->intr_injected, gs->intr_posted);
         for (unsigned i = 0; i < v->nvcpus; i++) {
             const vms_nested_stats *ns = vms_nested_get_stats(vms_guest_nested(v->kg, i));
             vms_strbuf_printf(sb,
-                              "  vCPU %u (VPID %u, host core %u): 2D walks %" PRIu64 ": %" PRIu64
+                              "  vCPU %u (%s %u, host core %u): 2D walks %" PRIu64 ": %" PRIu64
                               " guest and %" PRIu64 " second-stage references, nested TLB %" PRIu64
                               " hits of %" PRIu64 "\n",
-                              i, vms_guest_vpid(v->kg, i), vms_guest_vcpu_core(v->kg, i), ns->walks,
-                              ns->guest_refs, ns->s2_refs, ns->s2_tlb_hits, ns->s2_tlb_lookups);
+                              i, v->kind == VMS_S2_ARM ? "VMID" : "VPID", vms_guest_vpid(v->kg, i),
+                              vms_guest_vcpu_core(v->kg, i), ns->walks, ns->guest_refs, ns->s2_refs,
+                              ns->s2_tlb_hits, ns->s2_tlb_lookups);
         }
         return;
     }

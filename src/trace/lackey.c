@@ -103,14 +103,17 @@ static bool lackey_next(vms_trace_reader *r, vms_trace_event *ev)
 /*
  * vms_trace_read_refs for lackey: lines "I  ADDR,SIZE", " L ADDR,SIZE" and " S ADDR,SIZE"
  * (1..16 hex digits, 1..10 decimal digits of a size 1..2^32-1, then "\n" or "\r\n") are
- * parsed straight from the window. Anything else — a modify, a Valgrind message, a
+ * parsed straight from the window (the address without a branch per digit:
+ * vmsi_swar_hex16). Anything else — a modify, a Valgrind message, a
  * comment, a malformed line, a last line without its newline — stops the run before it,
  * for lackey_next to parse (and report) as always.
  */
-static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                          vmsi_ref_sums *sum)
 {
     vmsi_in *in = r->in;
     size_t n = 0;
+    uint64_t bytes = 0, by[3] = {0, 0, 0}; /* (locals: refs may alias *sum) */
     if (tid != 0)
         return 0;
     while (n < max) {
@@ -137,13 +140,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
                 more = false;
                 break;
             }
-            uint64_t va = 0, size = 0;
-            unsigned i = 0, j = 0;
-            int d;
-            while (i < 16 && (d = vmsi_hex_digit[s[i]]) >= 0) {
-                va = va << 4 | (uint64_t)d;
-                i++;
-            }
+            uint64_t size = 0;
+            unsigned i, j = 0;
+            uint64_t va = vmsi_swar_hex16(s, &i); /* s[0, 16) are in the window */
             s += i;
             if (i == 0 || *s++ != ',') {
                 more = false;
@@ -160,7 +159,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
                 more = false;
                 break;
             }
-            refs[n++] = (vms_ref){.va = va, .len = (uint32_t)size, .kind = (uint8_t)kind};
+            vmsi_put_ref(&refs[n++], va, (uint32_t)size, kind);
+            bytes += size;
+            by[kind]++;
             p = s + 1;
         }
         r->line += n - n0;
@@ -168,6 +169,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
         if (!more)
             break;
     }
+    sum->bytes += bytes;
+    for (unsigned k = 0; k < 3; k++)
+        sum->by_kind[k] += by[k];
     return n;
 }
 

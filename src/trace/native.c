@@ -388,7 +388,7 @@ static bool native_next(vms_trace_reader *r, vms_trace_event *ev)
 
 /* A varint of at most 9 bytes at *p (the batch decoder's: it leaves the rare longer
  * ones, and their overflow check, to get_var); false, *p unchanged, otherwise. */
-static inline bool fast_var(const uint8_t **p, uint64_t *v)
+static inline __attribute__((always_inline)) bool fast_var(const uint8_t **p, uint64_t *v)
 {
     const uint8_t *s = *p;
     uint64_t b = s[0];
@@ -414,53 +414,60 @@ static inline bool fast_var(const uint8_t **p, uint64_t *v)
  * vms_trace_read_refs for native traces: decodes access records of kinds read, write
  * and fetch while the thread is tid, straight from the window into refs. Anything else —
  * another record, a modify, a varint of 10 bytes, a size of 0 or above 2^32, a record
- * that would overrun the block's CHECK budget, the last ACC_MAX bytes of the payload —
- * stops the run before it, for native_next to decode (and report) as it always does.
+ * that starts less than ACC_MAX bytes before the end of the block's CHECK budget (so
+ * that none can overrun it), the last ACC_MAX bytes of the payload — stops the run
+ * before it, for native_next to decode (and report) as it always does.
  */
-static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                          vmsi_ref_sums *sum)
 {
-    size_t n = 0;
     if (tid != r->tid || r->ended)
         return 0;
     uint64_t prev[4]; /* in registers: refs cannot alias them */
     memcpy(prev, r->prev, sizeof prev);
-    while (n < max) {
+    uint64_t bytes = 0, by[3] = {0, 0, 0};
+    vms_ref *o = refs, *const oend = refs + max;
+    while (o < oend) {
         if (vmsi_in_avail(r->in) < MAX_REC && fill(r, MAX_REC) != VMS_OK)
             break;
         size_t avail = vmsi_in_avail(r->in);
         if (avail < ACC_MAX)
             break; /* the tail: record by record */
-        const uint8_t *p0 = vmsi_in_ptr(r->in), *p = p0, *stop = p0 + avail - ACC_MAX;
-        /* A 1.2 block holds at most WBUF bytes between CHECK records. */
-        size_t budget = r->minor >= 2 ? WBUF - r->crc_len : SIZE_MAX;
-        bool more = true; /* the run goes on past this window */
-        while (n < max && p <= stop) {
-            uint8_t tag = *p;
-            if (!(tag & T_ACCESS) || (tag & 0x60) == 0x60) { /* not an access, or a modify */
-                more = false;
+        /* Records start at p0[0, room]; a 1.2 block holds at most WBUF bytes between CHECK
+         * records, so only those at p0[0, budget - ACC_MAX] surely fit it. */
+        const uint8_t *p0 = vmsi_in_ptr(r->in), *p = p0;
+        size_t room = avail - ACC_MAX, budget = r->minor >= 2 ? WBUF - r->crc_len : SIZE_MAX;
+        bool more = budget >= ACC_MAX && budget - ACC_MAX >= room; /* the window's end is ours */
+        size_t nrec = budget < ACC_MAX ? 0 : more ? room + 1 : budget - ACC_MAX + 1;
+        const uint8_t *const end = p0 + nrec;
+        while (p < end && o < oend) {
+            unsigned tag = p[0];
+            if (tag - T_ACCESS >= 0x60u) /* not an access (below 0x80), or a modify (0xe0..) */
                 break;
-            }
             unsigned kind = (tag >> 5) & 3u;
             const uint8_t *q = p + 1;
             uint64_t z, size = tag & 31u;
-            if (!fast_var(&q, &z) ||
-                (size == 0 && (!fast_var(&q, &size) || size == 0 || size > UINT32_MAX)) ||
-                (size_t)(q - p0) > budget) {
-                more = false;
+            if (!fast_var(&q, &z))
                 break;
-            }
+            if (size == 0 && (!fast_var(&q, &size) || size == 0 || size > UINT32_MAX))
+                break;
             uint64_t va = prev[kind] + unzigzag(z);
             prev[kind] = va;
-            refs[n++] = (vms_ref){.va = va, .len = (uint32_t)size, .kind = (uint8_t)kind};
+            vmsi_put_ref(o++, va, (uint32_t)size, kind);
+            bytes += size;
+            by[kind]++;
             p = q;
         }
         if (p > p0)
             take(r, (size_t)(p - p0)); /* within the budget: cannot fail */
-        if (!more)
-            break;
+        if (!more || p < end)
+            break; /* (or refs is full) */
     }
     memcpy(r->prev, prev, sizeof prev);
-    return n;
+    sum->bytes += bytes;
+    for (unsigned k = 0; k < 3; k++)
+        sum->by_kind[k] += by[k];
+    return (size_t)(o - refs);
 }
 
 vms_status vmsi_native_start(vms_trace_reader *r)

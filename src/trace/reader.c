@@ -242,13 +242,20 @@ bool vms_trace_read(vms_trace_reader *r, vms_trace_event *ev, vms_err *err)
     return ok;
 }
 
-size_t vms_trace_read_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+size_t vmsi_trace_read_refs_sum(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                                vmsi_ref_sums *sum)
 {
     if (r->err.status != VMS_OK || !r->next_refs || max == 0)
         return 0;
-    size_t n = r->next_refs(r, tid, refs, max);
+    size_t n = r->next_refs(r, tid, refs, max, sum);
     r->count += n;
     return n;
+}
+
+size_t vms_trace_read_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max)
+{
+    vmsi_ref_sums sum = {0, {0, 0, 0}};
+    return vmsi_trace_read_refs_sum(r, tid, refs, max, &sum);
 }
 
 const vms_err *vms_trace_reader_error(const vms_trace_reader *r)

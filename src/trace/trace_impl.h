@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 
+#include "replay/batch.h" /* vmsi_ref_sums */
 #include "util/util.h"
 #include "vmsim/trace.h"
 
@@ -131,8 +132,10 @@ struct vms_trace_reader {
     vmsi_in *raw, *dec, *payload; /* stage chain; dec and payload may be NULL */
     vmsi_in *in;                  /* the stage the parser reads */
     bool (*next)(vms_trace_reader *r, vms_trace_event *ev); /* false: end or r->err */
-    /* the batch decoder (vms_trace_read_refs), NULL when the format has none */
-    size_t (*next_refs)(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max);
+    /* the batch decoder (vms_trace_read_refs): adds what it returns to *sum; NULL when the
+     * format has none */
+    size_t (*next_refs)(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                        vmsi_ref_sums *sum);
     vms_err err;
     uint64_t count;
     uint64_t line; /* text formats: the current line number */
@@ -200,6 +203,73 @@ static inline int vmsi_parse_hex(const char **p, uint64_t *v)
 
 /* Hex digit values for the batch parsers: 0..15, or -1 for any other byte. */
 extern const int8_t vmsi_hex_digit[256];
+
+/* ---- the batch parsers' branch-free hex numbers (SWAR: 8 characters a word) ---- */
+
+/* Bytes of a 64-bit word (little-endian load). */
+#define VMSI_B01 UINT64_C(0x0101010101010101)
+#define VMSI_B80 UINT64_C(0x8080808080808080)
+
+/* The hex digits of the 8 bytes w holds (first byte lowest): bit 7 of each byte set for
+ * '0'..'9', 'a'..'f', 'A'..'F'. Exact per byte: the sums never carry between bytes. */
+static inline uint64_t vmsi_swar_hexmask(uint64_t w)
+{
+    uint64_t d = w & 0x7f * VMSI_B01, t = d | 0x20 * VMSI_B01; /* bit 7 apart; lower case */
+    uint64_t ge0 = d + (0x80 - '0') * VMSI_B01, gt9 = d + (0x7f - '9') * VMSI_B01;
+    uint64_t gea = t + (0x80 - 'a') * VMSI_B01, gtf = t + (0x7f - 'f') * VMSI_B01;
+    return ((ge0 & ~gt9) | (gea & ~gtf)) & ~w & VMSI_B80;
+}
+
+/* The nibbles of the 8 characters w holds, packed: the number they spell in hex when all
+ * are digits (any value otherwise). */
+static inline uint64_t vmsi_swar_hex8(uint64_t w)
+{
+    uint64_t v = ((w & 0x0f * VMSI_B01) + ((w >> 6) & VMSI_B01) * 9) & 0x0f * VMSI_B01;
+    v = ((v << 4) | (v >> 8)) & UINT64_C(0x00ff00ff00ff00ff);
+    v = ((v << 8) | (v >> 16)) & UINT64_C(0x0000ffff0000ffff);
+    return ((v << 16) | (v >> 32)) & UINT64_C(0xffffffff);
+}
+
+/*
+ * The hex number at s: its leading digits, at most 16, without a branch per digit (16
+ * bytes at s must be readable). *n receives how many digits it took (0..16).
+ */
+static inline uint64_t vmsi_swar_hex16(const uint8_t *s, unsigned *n)
+{
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    a = __builtin_bswap64(a);
+#endif
+    uint64_t na = ~vmsi_swar_hexmask(a) & VMSI_B80;
+    if (na) { /* fewer than 8 digits: this word holds them all (shifts of 0..32) */
+        unsigned d = (unsigned)__builtin_ctzll(na) >> 3;
+        *n = d;
+        return vmsi_swar_hex8(a) >> (4 * (8 - d));
+    }
+    memcpy(&b, s + 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    b = __builtin_bswap64(b);
+#endif
+    uint64_t nb = ~vmsi_swar_hexmask(b) & VMSI_B80;
+    unsigned d = nb ? (unsigned)__builtin_ctzll(nb) >> 3 : 8;
+    *n = 8 + d;
+    return vmsi_swar_hex8(a) << (4 * d) | vmsi_swar_hex8(b) >> (4 * (8 - d));
+}
+
+/* Store one reference (the batch decoders' output): on little-endian hosts len, kind and
+ * the zero reserved bytes are one 8-byte store. */
+static inline void vmsi_put_ref(vms_ref *o, uint64_t va, uint32_t len, unsigned kind)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    _Static_assert(offsetof(vms_ref, len) == 8 && offsetof(vms_ref, kind) == 12, "vms_ref");
+    uint64_t w = (uint64_t)len | (uint64_t)kind << 32;
+    o->va = va;
+    memcpy((unsigned char *)o + 8, &w, sizeof w);
+#else
+    *o = (vms_ref){.va = va, .len = len, .kind = (uint8_t)kind};
+#endif
+}
 
 /* Parsers: install r->next (and check headers) once r->in is set. */
 vms_status vmsi_lackey_start(vms_trace_reader *r);

@@ -35,6 +35,7 @@
  */
 #include <string.h>
 
+#include "hw/core_impl.h"
 #include "util/util.h"
 #include "virt/virt_impl.h"
 
@@ -65,6 +66,10 @@ struct vms_nested {
     vms_s2_fault pfault;
     held held[MAX_HELD];
     unsigned nheld;
+    /* The other vCPUs of the same VM (vms_nested_link): a ring through next_vcpu, n
+     * itself when alone. Their guest walk caches are the VM's, which a broadcast TLBI of
+     * the VM reaches on every core (vmsi_nested_pwc_flush_vm). */
+    vms_nested *next_vcpu;
 };
 
 /* Append a reference to the trace. */
@@ -278,6 +283,7 @@ vms_status vms_nested_create(const vms_allocator *a, vms_bus *host_bus, const vm
         return vmsi_err(err, VMS_ERR_NOMEM, "out of memory for a two-stage MMU");
     memset(n, 0, sizeof *n);
     n->alloc = *a;
+    n->next_vcpu = n;
     n->host = host_bus;
     n->s2 = *s2;
     vms_status st = vms_bus_create(a, vms_bus_ram(host_bus), &n->gbus, err);
@@ -300,10 +306,38 @@ void vms_nested_destroy(vms_nested *n)
 {
     if (!n)
         return;
+    vms_nested *p = n;
+    while (p->next_vcpu != n) /* out of its VM's ring */
+        p = p->next_vcpu;
+    p->next_vcpu = n->next_vcpu;
     vms_pwc_destroy(n->gpwc);
     vms_tlb_destroy(n->s2tlb);
     vms_bus_destroy(n->gbus);
     vmsi_free(&n->alloc, n, sizeof *n);
+}
+
+void vms_nested_link(vms_nested *n, vms_nested *m)
+{
+    for (vms_nested *p = n->next_vcpu; p != n; p = p->next_vcpu)
+        if (p == m)
+            return;    /* linked already */
+    vms_nested *q = m; /* splice m's ring (m alone, normally) after n */
+    while (q->next_vcpu != m)
+        q = q->next_vcpu;
+    q->next_vcpu = n->next_vcpu;
+    n->next_vcpu = m;
+}
+
+void vmsi_nested_pwc_flush_vm(vms_nested *n, uint32_t tag, bool all)
+{
+    vms_nested *p = n;
+    do {
+        if (p->gpwc && all)
+            vms_pwc_flush_all(p->gpwc);
+        else if (p->gpwc)
+            vms_pwc_flush_pcid(p->gpwc, tag);
+        p = p->next_vcpu;
+    } while (p != n);
 }
 
 void vms_nested_set_s2(vms_nested *n, const vms_s2_regs *s2)

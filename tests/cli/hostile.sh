@@ -81,6 +81,45 @@ run "convert IN IN" 2 "are the same file" convert "$home/t.lackey" "$home/t.lack
 printf 'I  10,4\nhello\n' > "$tmp/bad.lackey"
 run "convert failure keeps OUT" 1 "bad.lackey:2:" convert "$tmp/bad.lackey" "$home/thesis.txt"
 
+# 16.3 host work and memory follow the simulated work: a 64 MiB lackey reference resumes at
+# each faulting page (16,384 faults; restarting from its first page was quadratic, 32 s),
+# a 256 MiB scenario read streams (it allocated and zeroed 256 MiB of host memory), a
+# read far beyond any mapping is a SIGSEGV at once (it ended in "out of memory").
+maxrss() { # maxrss CMD…: run it in $cwd; prints its exit status and peak RSS in KiB
+    (cd "$cwd" && python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@")
+}
+printf ' L 1000,67108864\n' > "$tmp/long.lackey"
+run "64 MiB reference" 0 "" replay --stats json "$tmp/long.lackey"
+python3 -c 'import json, sys; f = json.load(open(sys.argv[1]))["faults"]; assert f["total"] == 16384, f' \
+    "$tmp/out" && ok || bad "64 MiB reference: not 16384 faults"
+printf 'spawn a\nmmap a auto 256M r as m\nread a m 256M\n' > "$tmp/read.scn"
+read -r rc rss < <(maxrss "$vmsim" run -q "$tmp/read.scn")
+[ "$rc" = 0 ] && [ "$rss" -lt 131072 ] && ok || bad "256M read: exit $rc, peak RSS $rss KiB"
+printf 'spawn a\nread a 0x0 400000000000\n' > "$tmp/far.scn"
+run "read far beyond the mappings" 0 "" run "$tmp/far.scn"
+grep -q "SIGSEGV at 0x0" "$tmp/out" && ok || bad "far read: no SIGSEGV"
+printf 'spawn a\nread a 0x0 400000000000000\n' > "$tmp/huge.scn"
+run "read above the address space" 2 "huge.scn:2:" run "$tmp/huge.scn"
+
+# 16.4 a file's size does not drive host memory; only regular files map.
+truncate -s 1T "$tmp/sparse.bin"
+printf 'spawn a\nmmap a auto 1T r file=%s private as f\nread a f+0xfffffffff0 8 expect ok\n' \
+    "$tmp/sparse.bin" > "$tmp/sparse.scn"
+read -r rc rss < <(maxrss "$vmsim" run -q "$tmp/sparse.scn")
+[ "$rc" = 0 ] && [ "$rss" -lt 131072 ] && ok || bad "1 TiB sparse file: exit $rc, peak RSS $rss KiB"
+rm -f "$tmp/sparse.bin"
+printf 'spawn a\nmmap a auto 4K r file=%s private as f\n' "$home" > "$tmp/dir.scn"
+run "a directory as file=" 1 "dir.scn:2: $home: not a regular file (a directory)" run "$tmp/dir.scn"
+
+# 16.5 a rogue DMA with the IOMMU off that rewrites a PTE is a simulated kernel panic
+# (exit 3, the output so far), never a host crash (tests/cli/devices.sh has more cases).
+printf 'iommu off\ndevice raw rogue\nspawn v\nmmap v 0x10000000 8K rw as s\nwrite v s "x"\ndma rogue 0x8000 write 0x67f0ff0000000080\nmunmap v s 8K\n' \
+    > "$tmp/rogue.scn"
+run "rogue DMA" 3 "rogue.scn:7: Kernel panic - not syncing" run "$tmp/rogue.scn"
+grep -q "^\[kernel\] Kernel panic" "$tmp/out" && ok || bad "rogue DMA: no panic in the output"
+
 # 16.6 a flipped bit in a native trace is an error; random bytes are not ChampSim.
 "$vmsim" convert --raw "$src/examples/traces/true.lackey" "$tmp/t.vmt" 2>/dev/null
 size=$(stat -c %s "$tmp/t.vmt")
@@ -115,6 +154,18 @@ run "LABEL+OFFSET wrap" 2 "wrap.scn:3: offset in 'b+0xffffffffffffff00' beyond t
 run "missing scenario" 2 "cannot open scenario file: No such file" run "$tmp/none.scn"
 run "missing config" 2 "cannot open config file: No such file" run --config "$tmp/none.ini" "$src/examples/scenarios/demo.scn"
 run "ram range" 2 "expected a size from 1M to 32T" config --set ram=64T
+grep -qF "RAM must fit in the physical address space, 2^maxphyaddr bytes" "$tmp/err" && ok ||
+    bad "ram range: no reason given"
+# The user's key names, never the internal ones (fault_around_pages, kswapd_core).
+run "fault_around range" 2 "bad value '3' for kernel.fault_around: expected a number from 1 to 512, a power of two" \
+    config --set kernel.fault_around=3
+run "kswapd.core beyond the cores" 2 "kswapd.core 9: the machine has 4 cores" \
+    run --set kswapd.core=9 "$src/examples/scenarios/demo.scn"
+grep -q "fault_around_pages\|kswapd_core" "$tmp/err" && bad "an internal name in a message" || ok
+run "a directory as the scenario" 2 "is a directory, not a scenario file" run "$home"
+# A read error gives its reason (reading /proc/self/mem at offset 0 fails with EIO).
+run "scenario read error" 2 "/proc/self/mem: read error: Input/output error" run /proc/self/mem
+run "config read error" 2 "/proc/self/mem:1: read error: Input/output error" config --config /proc/self/mem
 printf 'echo "\x1b[2J\x1b]0;owned\x07"\n' > "$tmp/esc.scn"
 run "escape bytes" 0 "" run "$tmp/esc.scn"
 grep -q $'\x1b' "$tmp/out" && bad "a control byte reached the terminal" || ok

@@ -76,12 +76,25 @@ grep -q "\"sha256\":\"$(sha256sum examples/scenarios/demo.scn | cut -d' ' -f1)\"
     ok || bad "demo digest"
 
 # Text summaries name the overrides, and only them.
-"$vmsim" replay $ex/small.vmt "${sets[@]}" | grep -qx 'config       preset skylake, overrides cores=1 seed=7 tlb.l1d=4K:8x4:lru' &&
+"$vmsim" replay $ex/small.vmt "${sets[@]}" | grep -qx 'config       preset skylake, overrides cores=1 seed=7 tlb.l1d=4K:8x4:lru (32 entries = 8 sets x 4 ways)' &&
     ok || bad "replay overrides line: $("$vmsim" replay $ex/small.vmt "${sets[@]}" | grep ^config)"
 "$vmsim" replay $ex/small.vmt --preset tiny | grep -qx 'config       preset tiny, no overrides' &&
     ok || bad "no overrides"
 "$vmsim" run -q examples/scenarios/swap.scn --set swap=16M | grep -q '^-- config: preset skylake, overrides ram=4M swap=16M policy=clock' &&
     ok || bad "run overrides line"
+
+# A TLB's and a page-walk cache's geometry is spelled out (issue 16.17): SETSxWAYS for a
+# TLB, ENTRIESxWAYS for a PWC, and the explicit ENTRIESeWAYSw form for both give the same.
+for spec in 4K+2M:128x12 4K+2M:1536e12w; do
+    line=$("$vmsim" replay $ex/small.vmt --set "tlb.l2=$spec" --set pwc.pde=64e4w 2>/dev/null | grep ^config)
+    [ "$line" = 'config       preset skylake, overrides tlb.l2=4K+2M:128x12:lru (1536 entries = 128 sets x 12 ways) pwc.pde=64x4:lru (64 entries = 16 sets x 4 ways)' ] &&
+        ok || bad "geometry in the replay summary ($spec): $line"
+done
+line=$("$vmsim" replay $ex/small.vmt --set tlb.l2=4K:1536x12,1G:16e4w 2>/dev/null | grep ^config)
+[ "$line" = 'config       preset skylake, overrides tlb.l2=4K:1536x12:lru, 1G:4x4:lru (18432 entries = 1536 sets x 12 ways, 16 entries = 4 sets x 4 ways)' ] &&
+    ok || bad "partitions' geometry in the replay summary: $line"
+"$vmsim" run -q examples/scenarios/swap.scn --set tlb.l1d=4K:16e4w | grep -qx -- '-- config: preset skylake, overrides ram=4M tlb.l1d=4K:4x4:lru (16 entries = 4 sets x 4 ways) swap=8M policy=clock swap.device=hdd swap.latency_us=10000 swap.bandwidth_mbs=150' &&
+    ok || bad "geometry in the run summary: $("$vmsim" run -q examples/scenarios/swap.scn --set tlb.l1d=4K:16e4w | grep config)"
 
 echo "meta: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

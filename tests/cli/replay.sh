@@ -125,6 +125,13 @@ awk 'BEGIN { for (p = 0; p < 300; p++) printf " L %x,8\n", 268435456 + p * 64 }'
 "$vmsim" replay $ex/ls.vmt --csv - --stats json >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--csv - with json"
 # No progress line when stderr is not a terminal.
 "$vmsim" replay $ex/ls.vmt >/dev/null 2>"$tmp/err"; [ ! -s "$tmp/err" ] && ok || bad "stderr not silent"
+# On a terminal (script(1), util-linux) it shows the share of the file read and an ETA
+# (issue 16.18): its first line comes at the first million references.
+awk 'BEGIN { for (i = 0; i < 1100000; i++) printf " L %x,8\n", 268435456 + (i % 5000) * 64 }' >"$tmp/m.lackey"
+script -qec "'$vmsim' replay '$tmp/m.lackey' >/dev/null" /dev/null </dev/null >"$tmp/tty" 2>&1
+tr '\r' '\n' <"$tmp/tty" | grep -aqE 'replay: 1\.0M references, [0-9.]+M/s, [0-9]+%, ETA [0-9]+s' && ok ||
+    bad "no progress line with an ETA on a terminal: $(tr '\r' '\n' <"$tmp/tty" | head -3)"
+rm -f "$tmp/m.lackey"
 
 # Layouts: a native trace with kernel events defaults to recorded; forcing auto works;
 # in the recorded layout a lackey trace maps nothing, so its first reference segfaults.

@@ -73,11 +73,11 @@ err_case() { # err_case TEXT EXPECTED-MESSAGE
 err_case 'khugepaged 0\n' "e.scn:1: expected a count of runs from 1 to 1000000, got '0'"
 err_case 'khugepaged x\n' "e.scn:1: expected a count of runs from 1 to 1000000, got 'x'"
 err_case 'khugepaged 1 2\n' "e.scn:1: expected 'khugepaged [RUNS]'"
-err_case 'sysctl vm.swappiness=1\n' "expected vm.nr_hugepages, vm.nr_overcommit_hugepages or vm.compact_memory before '=', got 'vm.swappiness'"
+err_case 'sysctl vm.swappiness=1\n' "expected vm.nr_hugepages, vm.nr_overcommit_hugepages, vm.compact_memory or /sys/kernel/mm/hugepages/hugepages-2048kB|1048576kB/nr_hugepages|nr_overcommit_hugepages before '=', got 'vm.swappiness'"
 err_case 'sysctl vm.compact_memory=2\n' "expected 1 after 'vm.compact_memory=', got '2'"
 err_case 'sysctl vm.nr_hugepages\n' "e.scn:1: expected 'sysctl vm.nr_hugepages=N"
 err_case 'compact now\n' "e.scn:1: expected 'compact'"
-err_case 'show buddy\n' "khugepaged or buddyinfo after 'show', got 'buddy'"
+err_case 'show buddy\n' "khugepaged, buddyinfo or hugepages after 'show', got 'buddy'"
 
 echo "thp: $pass passed, $fail failed"
 [ $fail -eq 0 ]

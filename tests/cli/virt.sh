@@ -106,9 +106,14 @@ if command -v python3 >/dev/null; then
     ra=$("$vmsim" replay --vm --arch aarch64 --limit 30000 --stats json "$trace")
     rb=$("$vmsim" replay --vm --arch aarch64 --host-levels 3 --limit 30000 --stats json "$trace")
     rc2=$("$vmsim" replay --vm --arch aarch64 --limit 30000 --stats json --set cache=skylake --nested-tlb 64 "$trace")
-    python3 - "$ra" "$rb" "$rc2" <<'PY' && ok || bad "replay --vm --arch aarch64"
+    rn=$("$vmsim" replay --vm --arch aarch64 --s2 none --limit 30000 --stats json "$trace")
+    python3 - "$ra" "$rb" "$rc2" "$rn" <<'PY' && ok || bad "replay --vm --arch aarch64"
 import json, sys
-a, b, c = (json.loads(v) for v in sys.argv[1:])
+a, b, c, n = (json.loads(v) for v in sys.argv[1:])
+# the native AArch64 baseline: the same pager on TTBR0_EL1 tables, one stage
+assert n["config"]["arch"] == "aarch64" and n["virt"] is None and n["failed"] == 0
+assert n["pager_faults"] == a["virt"]["guest_faults"] > 0
+assert 0 < n["walk"]["mem_refs"] <= 4 * n["walks"] < a["walk"]["mem_refs"], (n["walk"], a["walk"])
 for r in (a, b, c):
     assert r["references"] == 30000 and r["failed"] == 0, r["failed"]
     assert r["config"]["arch"] == "aarch64" and r["config"]["vm.s2"] == "arm"
@@ -120,6 +125,8 @@ assert sum(c["cache"]["walk_refs"].values()) == c["walk"]["mem_refs"] and c["vir
 PY
 fi
 "$vmsim" replay --vm --arch aarch64 --s2 ept "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "replay --vm --arch aarch64 --s2 ept accepted"
+"$vmsim" replay --vm --arch aarch64 --s2 none --levels 5 "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok ||
+    bad "replay --vm --arch aarch64 --s2 none --levels 5 accepted"
 cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)
 for k in "vm.s2 = npt" "vm.nested_tlb = 32x4:lru" "vm.pwc.pde = " "vm.levels = 4" "vm.host_page = 4K" "vm.cost.exit = 1200"; do
     grep -q "^$k" <<<"$cfg" && ok || bad "vmsim config lacks '$k'"

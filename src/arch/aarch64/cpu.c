@@ -16,9 +16,16 @@
  * ASID's walk-cache entries where the instruction names one VA is more than the
  * architecture requires and always permitted.
  *
+ * In a guest (EL1 under a hypervisor, virt.h vms_core_vm_enter) every form is scoped to
+ * the VMID of VTTBR_EL2 (§D8.13.2 "TLB maintenance instructions and virtualization"):
+ * entries of the host or of another VM stay, and the walk caches dropped are the
+ * guest's own.
+ *
  * The Inner Shareable forms (§D8.13.3 "TLB maintenance instruction shareability") drop
  * the same entries from every core of the machine (one Inner Shareable domain), the
- * issuer included, with no interrupt and no cost to the receivers; the issuer pays
+ * issuer included, with no interrupt and no cost to the receivers — in a guest, the
+ * entries of its VM on every core, whatever the core runs now, and the walk caches of
+ * every vCPU of the VM (vms_nested_link); the issuer pays
  * cost.tlbi_is per instruction and, at DSB ISH, the wait for the farthest core's
  * completion (cost.dsb_ish + cost.dsb_ish_hop per socket hop). Arm publishes no cycle
  * counts: the defaults are assumptions (preset.c). They share the broadcast counters
@@ -143,6 +150,13 @@ static uint64_t tlbi_va(uint64_t xt)
     return (va >> 55) & 1u ? va | UINT64_C(0xFF00000000000000) : va;
 }
 
+/* The context a TLBI by ASID names: that ASID in the issuer's VM (in a guest, the VMID
+ * of VTTBR_EL2: a guest's TLBI never reaches the host's or another VM's entries). */
+static vms_ctx tlbi_ctx(const vms_core *c, uint16_t asid)
+{
+    return vms_ctx_make(c->vm, asid);
+}
+
 /* Drop the TTBR1-half walk-cache entries of asid (the tag with VMSI_A64_PWC_TTBR1). */
 static void pwc_flush_split(vms_core *c, uint16_t asid)
 {
@@ -156,7 +170,7 @@ void vms_core_tlbi_vae1(vms_core *c, uint64_t xt)
     c->st.invlpg++;
     vmsi_core_report_op(c, VMS_EV_OP_INVLPG, tlbi_va(xt), asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
-    vmsi_core_tlbs_flush_va(c, asid, tlbi_va(xt), true);
+    vmsi_core_tlbs_flush_va(c, tlbi_ctx(c, asid), tlbi_va(xt), true);
     pwc_flush_split(c, asid);
 }
 
@@ -166,7 +180,7 @@ void vms_core_tlbi_aside1(vms_core *c, uint64_t xt)
     c->st.invpcid++;
     vmsi_core_report_op(c, VMS_EV_OP_INVPCID, 0, asid, true); /* the event tap */
     c->cycles += c->m->cfg.cost.invlpg;
-    vmsi_core_tlbs_flush_pcid(c, asid);
+    vmsi_core_tlbs_flush_pcid(c, tlbi_ctx(c, asid));
     pwc_flush_split(c, asid);
 }
 
@@ -189,41 +203,88 @@ static void tlbi_is_issue(vms_core *c)
     c->bcast_pending++;
 }
 
+/*
+ * What one receiver r drops of a TLBI … IS issued by core c, in the issuer's VM (the
+ * VMID of the guest it runs, or the host's): the TLB entries of that VM (one VA of asid,
+ * the whole asid, or all: op 0, 1, 2), whatever r runs now, since entries are tagged by
+ * VM; and, for the host's broadcast, r's host walk cache (parked while r runs a guest).
+ * A guest's walk caches are its vCPUs' (vms_nested_link): is_guest_pwc reaches them
+ * once per instruction. On bare metal (no VM anywhere) this is the local TLBI on r.
+ */
+static void is_receive(const vms_core *c, vms_core *r, unsigned op, uint16_t asid, uint64_t va)
+{
+    r->st.invlpgb_received++;
+    vmsi_core_report_op(r, VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
+    vms_ctx ctx = tlbi_ctx(c, asid);
+    if (!c->vm && !r->vm) {
+        if (op == 2) {
+            vmsi_core_tlbs_flush_all(r, false);
+        } else {
+            if (op == 0)
+                vmsi_core_tlbs_flush_va(r, ctx, va, true);
+            else
+                vmsi_core_tlbs_flush_pcid(r, ctx);
+            pwc_flush_split(r, asid);
+        }
+        return;
+    }
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
+        vms_tlb *t = r->tlb[l];
+        if (!t)
+            continue;
+        if (op == 0)
+            vms_tlb_flush_va(t, ctx, va, true);
+        else if (op == 1)
+            vms_tlb_flush_pcid(t, ctx);
+        else
+            vms_tlb_flush_vm(t, c->vm, false);
+    }
+    vms_pwc *hp = r->host_pwc; /* r runs a guest: the host's walk cache waits for the exit */
+    if (c->vm || !hp)
+        return;
+    if (op == 2) {
+        vms_pwc_flush_all(hp);
+    } else {
+        vms_pwc_flush_pcid(hp, asid);
+        vms_pwc_flush_pcid(hp, asid | VMSI_A64_PWC_TTBR1);
+    }
+}
+
+/* The guest walk caches a guest's TLBI … IS reaches: every vCPU's of its VM. */
+static void is_guest_pwc(vms_core *c, unsigned op, uint16_t asid)
+{
+    if (!c->vm || !c->nested)
+        return;
+    vmsi_nested_pwc_flush_vm(c->nested, asid, op == 2);
+    if (op != 2)
+        vmsi_nested_pwc_flush_vm(c->nested, asid | VMSI_A64_PWC_TTBR1, false);
+}
+
 void vms_core_tlbi_vae1is(vms_core *c, uint64_t xt)
 {
     uint16_t asid = tlbi_asid(c, xt);
     uint64_t va = tlbi_va(xt);
     tlbi_is_issue(c);
-    for (unsigned i = 0; i < c->m->ncores; i++) {
-        vms_core *r = &c->m->cores[i];
-        r->st.invlpgb_received++;
-        vmsi_core_report_op(r, VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
-        vmsi_core_tlbs_flush_va(r, asid, va, true);
-        pwc_flush_split(r, asid);
-    }
+    for (unsigned i = 0; i < c->m->ncores; i++)
+        is_receive(c, &c->m->cores[i], 0, asid, va);
+    is_guest_pwc(c, 0, asid);
 }
 
 void vms_core_tlbi_aside1is(vms_core *c, uint64_t xt)
 {
     uint16_t asid = tlbi_asid(c, xt);
     tlbi_is_issue(c);
-    for (unsigned i = 0; i < c->m->ncores; i++) {
-        vms_core *r = &c->m->cores[i];
-        r->st.invlpgb_received++;
-        vmsi_core_report_op(r, VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
-        vmsi_core_tlbs_flush_pcid(r, asid);
-        pwc_flush_split(r, asid);
-    }
+    for (unsigned i = 0; i < c->m->ncores; i++)
+        is_receive(c, &c->m->cores[i], 1, asid, 0);
+    is_guest_pwc(c, 1, asid);
 }
 
 void vms_core_tlbi_vmalle1is(vms_core *c)
 {
     tlbi_is_issue(c);
-    for (unsigned i = 0; i < c->m->ncores; i++) {
-        c->m->cores[i].st.invlpgb_received++;
-        vmsi_core_report_op(&c->m->cores[i], VMS_EV_OP_INVLPGB_RX, 0, 0, true); /* the event tap */
-        vmsi_core_tlbs_flush_all(&c->m->cores[i], false);
-    }
+    for (unsigned i = 0; i < c->m->ncores; i++)
+        is_receive(c, &c->m->cores[i], 2, 0, 0);
+    is_guest_pwc(c, 2, 0);
 }
 
 uint64_t vms_core_dsb_ish(vms_core *c)

@@ -47,7 +47,7 @@ static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk
     if (!vmsi_dma_state(k))
         return vmsi_err(err, VMS_ERR_NOMEM, "dma attach: out of host memory");
     vmsi_dma *D = k->dma;
-    vms_iommu *io = vms_dev_iommu(dev);
+    vms_iommu *io = k->on_plat ? NULL : vms_dev_iommu(dev); /* a guest drives no IOMMU */
     if (vms_dma_find(k, dev))
         return vmsi_err(err, VMS_ERR_EXISTS, "dma attach: %s is attached already",
                         vms_dev_name(dev));
@@ -77,7 +77,7 @@ static vms_status attach(vms_kernel *k, vms_dev *dev, vms_nic *nic, vms_blk *blk
             d->mmio_len = 0;
     }
     if (st == VMS_OK) {
-        vms_dev_set_irq_hook(dev, vmsi_dma_irq_hook, d);
+        vmsi_dma_set_irq_hook(k, dev, vmsi_dma_irq_hook, d);
         if (!nic && !blk)
             st = vms_dev_set_irq(dev, 0, (uint8_t)(VMSI_IRQ_VECTOR + d->index));
     }
@@ -128,7 +128,7 @@ void vms_dma_detach(vms_kernel *k, vms_dma_dev *d)
         vmsi_dma_reg_write(d, VMS_NIC_CTRL, VMS_NIC_CTRL_RST); /* quiesce before the ring goes */
     if (d->mmio_len && (d->nic || d->blk))
         vmsi_dma_reg_write(d, d->nic ? VMS_NIC_IMS : VMS_BLK_IMS, 0);
-    vms_dev_set_irq_hook(d->dev, NULL, NULL);
+    vmsi_dma_set_irq_hook(k, d->dev, NULL, NULL);
     while (d->nmaps)
         vmsi_dma_unmap_at(d, d->nmaps - 1, 0);
     if (d->mmio_len)
@@ -173,7 +173,7 @@ vms_status vms_dma_iommu_enable(vms_kernel *k, vms_iommu *io, bool on, vms_err *
     if (D->io && io != D->io)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED, "iommu: the kernel drives another IOMMU");
     for (size_t i = 0; i < D->ndevs; i++)
-        if (D->devs[i]->nmaps && vms_dev_iommu(D->devs[i]->dev))
+        if (D->devs[i]->nmaps && vmsi_dma_iommu(D->devs[i]))
             return vmsi_err(err, VMS_ERR_INVAL,
                             "iommu: %s has live DMA mappings (unmap or detach it first)",
                             vms_dev_name(D->devs[i]->dev));

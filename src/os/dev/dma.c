@@ -35,6 +35,19 @@ void vms_dma_set_cost(vms_kernel *k, const vms_dma_cost *c)
         k->dma->cost = *c;
 }
 
+vms_iommu *vmsi_dma_iommu(const vms_dma_dev *d)
+{
+    return d->k->on_plat ? NULL : vms_dev_iommu(d->dev);
+}
+
+void vmsi_dma_set_irq_hook(vms_kernel *k, vms_dev *dev, vms_dev_irq_fn fn, void *ud)
+{
+    if (k->on_plat && k->plat.irq_handler)
+        k->plat.irq_handler(k->plat.ud, dev, fn, ud);
+    else
+        vms_dev_set_irq_hook(dev, fn, ud);
+}
+
 void vmsi_dma_charge(vms_kernel *k, unsigned core, uint64_t cycles)
 {
     vmsi_charge(k, core, cycles);

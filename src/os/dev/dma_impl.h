@@ -99,6 +99,13 @@ struct vmsi_dma {
 /* ---- dma.c ---- */
 /* The kernel's DMA state, created on first use; NULL on host failure. */
 vmsi_dma *vmsi_dma_state(vms_kernel *k);
+/* The IOMMU in front of d as its kernel sees it: the device's, except for a kernel on a
+ * platform (a guest kernel: no virtual IOMMU is modelled, so it sees none, and its DMA
+ * addresses are guest-physical, translated by the host's IOMMU with the VM's mappings). */
+vms_iommu *vmsi_dma_iommu(const vms_dma_dev *d);
+/* Install (fn non-NULL) or remove the kernel's interrupt handler of dev: on the device
+ * itself, or through the platform's irq_handler (a hypervisor delivers it). */
+void vmsi_dma_set_irq_hook(vms_kernel *k, vms_dev *dev, vms_dev_irq_fn fn, void *ud);
 /* Charge core the cycles of DMA work, counted in the DMA stats too. */
 void vmsi_dma_charge(vms_kernel *k, unsigned core, uint64_t cycles);
 

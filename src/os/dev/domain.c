@@ -8,7 +8,7 @@
 
 bool vms_dma_translated(const vms_dma_dev *d)
 {
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     return io && vms_iommu_enabled(io) && d->mode == VMS_DMA_TRANSLATE;
 }
 
@@ -16,7 +16,7 @@ bool vms_dma_translated(const vms_dma_dev *d)
 vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
 {
     vms_kernel *k = d->k;
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     if (!io)
         return VMS_OK;
     vms_iommu_context ctx = {VMS_IOMMU_PASSTHROUGH, 0, 0, 0};
@@ -45,7 +45,7 @@ vms_status vmsi_dma_dom_init(vms_dma_dev *d, vms_err *err)
 
 void vmsi_dma_dom_fini(vms_dma_dev *d)
 {
-    vms_iommu *io = vms_dev_iommu(d->dev);
+    vms_iommu *io = vmsi_dma_iommu(d);
     if (io)
         vms_iommu_set_context(io, vms_dev_bdf(d->dev), NULL, NULL);
     if (d->pt.root) {
@@ -72,4 +72,28 @@ bool vmsi_iova_alloc(const vms_dma_dev *d, uint64_t npages, uint64_t *iova, size
     *iova = at;
     *pos = i;
     return true;
+}
+
+vms_status vms_dma_domain_alloc(vms_kernel *k, vms_iommu *io, uint16_t *did, vms_err *err)
+{
+    if (!vmsi_dma_state(k))
+        return vmsi_err(err, VMS_ERR_NOMEM, "dma: out of host memory");
+    vmsi_dma *D = k->dma;
+    if (D->io && D->io != io)
+        return vmsi_err(err, VMS_ERR_UNSUPPORTED, "dma: the kernel drives another IOMMU");
+    unsigned id = 1;
+    while (id <= VMS_IOMMU_MAX_DID && D->did_used[id])
+        id++;
+    if (id > VMS_IOMMU_MAX_DID)
+        return vmsi_err(err, VMS_ERR_NOTFOUND, "dma: no free IOMMU domain id");
+    D->io = io;
+    D->did_used[id] = 1;
+    *did = (uint16_t)id;
+    return VMS_OK;
+}
+
+void vms_dma_domain_free(vms_kernel *k, uint16_t did)
+{
+    if (k->dma && did)
+        k->dma->did_used[did] = 0;
 }

@@ -26,7 +26,7 @@ static void iommu_clear(vms_dma_dev *d, const dmap *m, uint64_t n, unsigned core
             k->dma->st.iommu_ptes_cleared++;
     vmsi_dma_charge(k, core, (uint64_t)k->dma->cost.unmap_page * n);
     /* Always, even for entries a device never used: no caller sees a stale IOTLB entry. */
-    vms_iommu_inv_range(vms_dev_iommu(d->dev), d->did, m->iova, n << VMS_PAGE_SHIFT);
+    vms_iommu_inv_range(vmsi_dma_iommu(d), d->did, m->iova, n << VMS_PAGE_SHIFT);
     k->dma->st.iotlb_invalidations++;
     vmsi_dma_charge(k, core, k->dma->cost.iotlb_inv);
 }

@@ -60,11 +60,11 @@ static uint64_t user_pfn(vmsi_mm *mm, uint64_t va)
     uint64_t ptep = 0;
     vms_pgsize size;
     uint64_t pte = vmsi_leaf_find(mm, va, &ptep, &size);
-    if (size != vmsi_vma_pgsize(v)) { /* a transparent huge page: pins split it (thp.c) */
-        if (vmsi_thp_split_at(mm, va) != VMS_OK)
-            return 0;
-        pte = vmsi_leaf_find(mm, va, &ptep, &size);
-    }
+    /* A transparent huge page, PMD- or PTE-mapped: pins split it (thp.c). */
+    if ((size != vmsi_vma_pgsize(v) || vmsi_pte_mapped(mm->k, pte)) &&
+        vmsi_thp_split_page_at(mm, va) != VMS_OK)
+        return 0;
+    pte = vmsi_leaf_find(mm, va, &ptep, &size);
     uint64_t base = va & ~(vms_pgsize_bytes(size) - 1);
     if (!vmsi_pte_present(mm->k, pte)) /* the CPU's tables: the machine's format */
         return 0;

@@ -27,9 +27,9 @@ static const char *dir_str(vms_dma_dir dir)
 
 static const char *mode_str(const vms_dma_dev *d)
 {
-    if (!vms_dev_iommu(d->dev))
+    if (!vmsi_dma_iommu(d))
         return "no-iommu";
-    if (!vms_iommu_enabled(vms_dev_iommu(d->dev)))
+    if (!vms_iommu_enabled(vmsi_dma_iommu(d)))
         return "iommu-off";
     return d->mode == VMS_DMA_PASSTHROUGH ? "passthrough" : "translate";
 }

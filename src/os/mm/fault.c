@@ -133,6 +133,18 @@ static vmsi_fault_ret do_anonymous_page(fault_ctx *c)
     return map_new(c, pfn, mk_pte(c, pfn, true));
 }
 
+/* Whether only mm maps the THP f heads, by PTEs (nothing else holds it): its subpages
+ * are exclusively ours (Linux's PageAnonExclusive; see docs/HUGEPAGES.md). */
+static bool thp_exclusive(vmsi_mm *mm, const vms_frame *f)
+{
+    if (f->refcount != f->mapcount)
+        return false;
+    for (uint32_t i = 0; i < vmsi_rmap_count(f); i++)
+        if (vmsi_rmap_get(f, i).mm != mm)
+            return false;
+    return true;
+}
+
 /*
  * do_wp_page: a write to a present, read-only page of a private writable VMA. Reuse the
  * frame when it is anonymous and this PTE holds its only reference besides DMA pins
@@ -144,20 +156,28 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
 {
     vms_kernel *k = c->k;
     uint64_t old = vmsi_pte_pfn(k, c->pte) & ~(npages_of(c->size) - 1);
-    vms_frame *f = vmsi_is_zero_pfn(k, old) ? NULL : vms_frames_meta(k->fr, old);
+    /* A subpage of a PTE-mapped THP: the page's head holds its counts. */
+    uint64_t head = vmsi_is_zero_pfn(k, old) ? old : vmsi_folio_head(k, old);
+    vms_frame *f = vmsi_is_zero_pfn(k, old) ? NULL : vms_frames_meta(k->fr, head);
     k->st.cow++;
     /* Pins (DMA) hold references but never share the page: a pinned exclusive page is
      * reused, or the device would keep writing a page the process no longer sees. */
     uint32_t pool = f && (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's reference */
-    if (f && (f->flags & VMS_FRAME_ANON) && f->refcount - f->pincount - pool == 1) {
+    if (f && (f->flags & VMS_FRAME_ANON) &&
+        ((f->flags & VMSI_FRAME_THP) ? thp_exclusive(c->mm, f)
+                                     : f->refcount - f->pincount - pool == 1)) {
         vmsi_pte_set(c->mm, c->ptep, vmsi_pte_mkdirty(k, vmsi_pte_mkwrite(k, c->pte)));
         k->st.cow_reuse++;
         return VMSI_FAULT_DONE;
     }
     uint64_t pfn;
     if (f)
-        vms_frames_get(k->fr, old); /* held across the allocation (reclaim skips it) */
-    vms_status st = alloc_anon(c, &pfn);
+        vms_frames_get(k->fr, head); /* held across the allocation (reclaim skips it) */
+    /* A private copy of a hugetlbfs file's page is the first page of this VMA's own there:
+     * the VMA that made the mapping pays with its reservation (hugetlb_wp). */
+    const vmsi_rmap *rec = pool ? vmsi_rmap_of(k, old) : NULL;
+    vms_status st =
+        alloc_anon_pool(c, &pfn, rec && rec->file && !(c->vma->flags & VMSI_VM_NORESERVE));
     if (st == VMS_OK && f) {
         for (uint64_t i = 0; i < npages_of(c->size) && st == VMS_OK; i++)
             st = vmsi_ram_copy_frame(k, pfn + i, old + i);
@@ -175,7 +195,7 @@ static vmsi_fault_ret do_wp_page(fault_ctx *c)
         k->st.cow_copy++;
     }
     if (f)
-        vmsi_page_put(k, old);
+        vmsi_page_put(k, head);
     return r;
 }
 
@@ -292,6 +312,47 @@ static vmsi_fault_ret do_shared_fault(fault_ctx *c)
     return from_status(st);
 }
 
+/*
+ * hugetlb_no_page for a VMA of a hugetlbfs file (hugetlb.c keeps the file's pages and
+ * reservations). Beyond the file's size: SIGBUS. A shared mapping maps the file's page,
+ * allocating it when absent (with the index's reservation if it has one, else an
+ * unreserved or surplus page, else SIGBUS) and adding it to the file. A private mapping
+ * maps a cached page read-only, copying it at once for a write (hugetlb_wp), and takes a
+ * page of its own where the file has none (never added to the file).
+ */
+static vmsi_fault_ret hugetlb_file_fault(fault_ctx *c)
+{
+    vms_kernel *k = c->k;
+    vms_file *f = c->vma->file;
+    uint64_t off = (c->vma->pgoff << VMS_PAGE_SHIFT) + (c->va - c->vma->start);
+    uint64_t idx = off / vms_pgsize_bytes(c->size);
+    bool shared = c->vma->flags & VMSI_VM_SHARED;
+    if (off >= f->size)
+        return VMSI_FAULT_BUS;
+    uint64_t pfn = vmsi_hugetlbfs_find(f, idx);
+    if (!pfn && !shared)
+        return do_anonymous_page(c);
+    if (!pfn) {
+        pfn = vmsi_hugetlb_alloc(k, c->size, vmsi_hugetlbfs_reserved(f, idx));
+        if (!pfn) {
+            k->st.hugetlb_sigbus++;
+            return VMSI_FAULT_BUS;
+        }
+        vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.zero_page * npages_of(c->size));
+        if (vmsi_hugetlbfs_add(k, f, idx, pfn) != VMS_OK) {
+            vmsi_page_put(k, pfn);
+            return VMSI_FAULT_NOMEM;
+        }
+        k->st.thp_fault_alloc++; /* "huge page" in the fault's breakdown, as MAP_HUGETLB's */
+        return map_new(c, pfn, mk_pte(c, pfn, true));
+    }
+    c->pte = mk_pte(c, pfn, shared);
+    vms_status st = vmsi_map_page(c->mm, c->va, c->ptep, pfn, c->pte);
+    if (st != VMS_OK || shared || !c->write)
+        return from_status(st);
+    return do_wp_page(c); /* a private write: the copy, in the same fault */
+}
+
 static vmsi_fault_ret do_fault(fault_ctx *c)
 {
     if (vma_index(c->vma, c->va) >= c->vma->file->npages)
@@ -375,6 +436,8 @@ static vmsi_fault_ret handle_pte_fault(fault_ctx *c)
         }
         if (c->vma->flags & VMSI_VM_ANON)
             return do_anonymous_page(c);
+        if (c->size != VMS_PG_4K) /* a huge VMA with an object: a hugetlbfs file */
+            return hugetlb_file_fault(c);
         return do_fault(c);
     }
     if (c->write && !vmsi_pte_write(c->k, c->pte)) {

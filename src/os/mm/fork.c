@@ -75,22 +75,24 @@ static void copy_one(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_
         return;
     }
     uint64_t pfn = vmsi_pte_head_pfn(mm->k, pte, size);
+    /* The page a PTE of a PTE-mapped THP's subpage belongs to (holds and pins are its). */
+    uint64_t head = vmsi_is_zero_pfn(mm->k, pfn) ? pfn : vmsi_folio_head(mm->k, pfn);
     if (!(c->vma->flags & VMSI_VM_SHARED) && vmsi_pte_present(mm->k, pte)) {
-        vms_frame *f = vmsi_is_zero_pfn(mm->k, pfn) ? NULL : vms_frames_meta(mm->k->fr, pfn);
+        vms_frame *f = vmsi_is_zero_pfn(mm->k, pfn) ? NULL : vms_frames_meta(mm->k->fr, head);
         if (f && f->pincount && (f->flags & VMS_FRAME_ANON)) {
             copy_pinned(c, va, pte, size, pfn, f->order); /* pinned: never reclaimed */
             return;
         }
     }
-    vms_frames_get(mm->k->fr, pfn); /* held: the child's tables may need reclaim */
+    vms_frames_get(mm->k->fr, head); /* held: the child's tables may need reclaim */
     if (!(c->vma->flags & VMSI_VM_SHARED) && vmsi_pte_write(mm->k, pte)) {
         pte = vmsi_pte_wrprotect(mm->k, pte);
         vmsi_pte_set(mm, ptep, pte);
     }
     c->st = vmsi_pte_slot(c->child, va, size, true, &cptep, NULL);
     if (c->st == VMS_OK)
-        c->st = vmsi_map_page(c->child, va, cptep, pfn, vmsi_pte_mkold(mm->k, pte));
-    vmsi_page_put(mm->k, pfn);
+        c->st = vmsi_map_page_size(c->child, va, cptep, pfn, vmsi_pte_mkold(mm->k, pte), size);
+    vmsi_page_put(mm->k, head);
 }
 
 vms_status vmsi_dup_mm(vms_kernel *k, vmsi_mm *old, vmsi_mm **out, vms_err *err)

@@ -173,20 +173,22 @@ static vms_status check_mmap_args(unsigned prot, unsigned flags, vms_file *file,
     if (offset & VMS_PAGE_MASK)
         return vmsi_err(err, VMS_ERR_INVAL, "mmap: offset %llx is not page aligned",
                         (unsigned long long)offset);
-    if ((flags & VMS_MAP_HUGETLB) && (type != VMS_MAP_PRIVATE || file))
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "mmap: MAP_HUGETLB only for private anonymous memory");
+    if ((flags & VMS_MAP_HUGETLB) && file && file->kind != VMSI_FILE_HTLBFS)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "mmap: MAP_HUGETLB of a file not on hugetlbfs (EINVAL, as Linux)");
     return VMS_OK;
 }
 
-/* The page size MAP_HUGETLB asks for (default 2 MiB). */
-static vms_status huge_size(unsigned flags, vms_pgsize *size, vms_err *err)
+/* The page size MAP_HUGETLB asks for (without a size flag: default_hugepagesz). */
+static vms_status huge_size(const vms_kernel *k, unsigned flags, vms_pgsize *size, vms_err *err)
 {
     unsigned shift = (flags >> VMS_MAP_HUGE_SHIFT) & 0x3Fu;
     *size = VMS_PG_4K;
     if (!(flags & VMS_MAP_HUGETLB))
         return VMS_OK;
-    if (shift == 0 || shift == 21)
+    if (shift == 0)
+        *size = k->cfg.default_hugepagesz;
+    else if (shift == 21)
         *size = VMS_PG_2M;
     else if (shift == 30)
         *size = VMS_PG_1G;
@@ -277,16 +279,28 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         return sys_refused(k);
     vms_pgsize size;
     vms_status st = check_mmap_args(prot, flags, file, offset, err);
-    if (st == VMS_OK)
-        st = huge_size(flags, &size, err);
+    bool htlbfs = file && file->kind == VMSI_FILE_HTLBFS;
+    if (st == VMS_OK && htlbfs)
+        size = file->hpage; /* a hugetlbfs file: its mount's page size */
+    else if (st == VMS_OK)
+        st = huge_size(k, flags, &size, err);
     if (st != VMS_OK)
         return st;
     uint64_t align = vms_pgsize_bytes(size);
     uint64_t l = page_align(len, align);
     if (len == 0 || l < len || l > vmsi_task_size(k))
         return vmsi_err(err, VMS_ERR_INVAL, "mmap: length %llu", (unsigned long long)len);
+    if (htlbfs && (offset & (align - 1)))
+        return vmsi_err(err, VMS_ERR_INVAL, "mmap: offset %llx is not huge-page aligned",
+                        (unsigned long long)offset);
     vms_file *obj = file;
-    if (!file && (flags & VMS_MAP_SHARED)) { /* shared anonymous: a shmem object */
+    if (!file && (flags & VMS_MAP_SHARED) && size != VMS_PG_4K) {
+        /* shared anonymous huge pages: an unnamed hugetlbfs file (hugetlb_file_setup) */
+        st = vmsi_hugetlbfs_new(k, size, l, &obj, err);
+        if (st != VMS_OK)
+            return st;
+        htlbfs = true;
+    } else if (!file && (flags & VMS_MAP_SHARED)) { /* shared anonymous: a shmem object */
         st = vmsi_file_new(k, VMSI_FILE_ANON, l, &obj, err);
         if (st != VMS_OK)
             return st;
@@ -294,11 +308,19 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
         vmsi_file_get(obj);
     }
     uint64_t start = 0;
-    /* hugetlb: reserve the pool pages now (ENOMEM when there are too few). */
-    bool resv = vmsi_hugetlb_pooled(k, size) && !(flags & VMS_MAP_NORESERVE);
+    /* hugetlb: reserve the pool pages now (ENOMEM when there are too few): a shared
+     * mapping of a file those its resv_map lacks, any other the mapping's pages. */
+    bool noresv = flags & VMS_MAP_NORESERVE;
+    bool fresv = htlbfs && (flags & VMS_MAP_SHARED) && !noresv;
+    bool resv = !fresv && !noresv && vmsi_hugetlb_pooled(k, size);
     int64_t npages = (int64_t)(l / align);
-    st = resv ? vmsi_hugetlb_reserve(k, size, npages, err) : VMS_OK;
+    uint64_t first = offset / align;
+    if (fresv)
+        st = vmsi_hugetlbfs_reserve(k, obj, first, (uint64_t)npages, err);
+    else if (resv)
+        st = vmsi_hugetlb_reserve(k, size, npages, err);
     resv = resv && st == VMS_OK;
+    fresv = fresv && st == VMS_OK;
     if (st == VMS_OK)
         st = place(k, t, addr, l, align, flags, &start, err);
     vmsi_vma v = {start, start + l,
@@ -306,12 +328,19 @@ vms_status vms_sys_mmap(vms_kernel *k, vms_task *t, uint64_t addr, uint64_t len,
                   obj,   obj ? offset >> VMS_PAGE_SHIFT : 0};
     if (st == VMS_OK)
         st = vmsi_vma_insert(mm, &v, err);
+    if (fresv)
+        vmsi_hugetlbfs_reserve_done(k, obj, first, (uint64_t)npages, st == VMS_OK);
     if (st != VMS_OK) {
         if (obj)
             vmsi_file_put(k, obj);
         if (resv) /* the reservation was made: undo it */
             vmsi_hugetlb_reserve(k, size, -npages, NULL);
         return st;
+    }
+    /* hugetlbfs_file_mmap: a writable mapping extends the file to its end. */
+    if (htlbfs && (prot & VMS_PROT_WRITE) && offset + l > obj->size) {
+        obj->size = offset + l;
+        obj->npages = obj->size >> VMS_PAGE_SHIFT;
     }
     vmsi_vma_merge_around(mm, v.start, v.end);
     *out = start;

@@ -76,6 +76,46 @@ static inline void vmsi_rmap_move(vms_frame *t, vms_frame *f)
     memset(f->spare, 0, sizeof f->spare);
 }
 
+/*
+ * A transparent huge page some of whose mappings are PTEs: a PTE-mapped THP (Linux's
+ * folio fields in its tail pages: the per-page _mapcount, _entire_mapcount,
+ * _nr_pages_mapped, _deferred_list). Made when a PMD mapping the page is first split
+ * (thp.c), freed when the page is split or freed; the owner word of the page's second
+ * frame points to it (tail frames have no reverse map of their own). The head frame
+ * keeps the folio's counts: one reverse-map entry per mapping, PMD (mm, haddr) or PTE
+ * (mm, va of the subpage), head mapcount = entire + the sum of map[], one reference
+ * each. Invariants (vmsi_rmap_check): map[i] = the PTEs mapping subpage i (at
+ * haddr + i * 4 KiB of their mm), nr_mapped = the subpages with map[i] > 0; a page is
+ * on the deferred split queue exactly when it is partially mapped (entire == 0 and
+ * 0 < nr_mapped < 512).
+ */
+typedef struct vmsi_thp_folio {
+    uint64_t head;                      /* the head frame */
+    uint32_t entire;                    /* PMD mappings */
+    uint32_t nr_mapped;                 /* subpages some PTE maps */
+    bool queued;                        /* on the deferred split queue (k->split_queue) */
+    struct vmsi_thp_folio *prev, *next; /* its neighbours there */
+    uint32_t map[512];                  /* PTE mappings of each subpage */
+} vmsi_thp_folio;
+
+/* The PTE-mapped state of the THP headed by pfn, or NULL (only PMDs map it). */
+static inline vmsi_thp_folio *vmsi_thp_folio_of(vms_kernel *k, uint64_t head)
+{
+    vms_frame *t = vms_frames_meta(k->fr, head + 1);
+    return (vmsi_thp_folio *)t->owner;
+}
+
+/* The head of the block holding frame pfn: pfn itself for the head of a block (an
+ * order-0 page, a huge page mapped whole), else the THP whose subpage pfn is. */
+static inline uint64_t vmsi_folio_head(vms_kernel *k, uint64_t pfn)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    uint64_t head = pfn;
+    if (f && (f->flags & (VMS_FRAME_ALLOC | VMS_FRAME_HEAD)) == VMS_FRAME_ALLOC)
+        vms_frames_head(k->fr, pfn, &head, NULL);
+    return head;
+}
+
 /* Outcome of the fault handler. */
 typedef enum vmsi_fault_ret {
     VMSI_FAULT_DONE = 0, /* resolved (or spurious): retry the access */
@@ -133,11 +173,20 @@ vms_status vmsi_vma_check(vmsi_mm *mm, vms_err *err);
 
 /* ---- rmap.c ---- */
 vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
+/* Room for `extra` more entries in the reverse map of the head frame pfn, so that as many
+ * vmsi_page_add_rmap calls cannot fail. VMS_ERR_NOMEM on host failure (the mappings it
+ * holds are unchanged). */
+vms_status vmsi_rmap_reserve(vms_kernel *k, uint64_t pfn, uint32_t extra);
 void vmsi_page_remove_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va);
 vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn);
 vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err);
-/* Map a frame at a leaf slot with its bookkeeping (ref, mapcount, rmap); unmap one. */
+/* Map a frame at a leaf slot with its bookkeeping (ref, mapcount, rmap); unmap one.
+ * vmsi_map_page maps at the VMA's page size (a frame of a transparent huge page: a PTE
+ * of that subpage); vmsi_map_page_size at an explicit one (VMS_PG_2M for the PMD of a
+ * transparent huge page). */
 vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte);
+vms_status vmsi_map_page_size(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte,
+                              vms_pgsize size);
 void vmsi_zap_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size);
 void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size);
 
@@ -170,12 +219,49 @@ void vmsi_update_mlock(vms_kernel *k, uint64_t pfn);
  * was just split). */
 vmsi_fault_ret vmsi_thp_fault(vms_kernel *k, vms_task *t, vmsi_vma *v, uint64_t addr, bool write,
                               vmsi_fault_info *fi, bool *handled);
-/* Split the huge leaf (transparent huge page or huge zero page) mapping va in mm, if any,
- * into a table of 512 PTEs — and the page into 512 pages, in every mm mapping it.
- * VMS_ERR_NOTFOUND without frames for the tables (nothing changed), VMS_ERR_NOMEM. */
+/* __split_huge_pmd: the huge leaf (transparent huge page or huge zero page) mapping va
+ * in mm, if any, becomes a table of 512 PTEs mapping the same frames; a transparent
+ * huge page stays whole (PTE-mapped). VMS_ERR_NOTFOUND without a frame for the table,
+ * VMS_ERR_NOMEM without host memory (nothing changed then). */
 vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va);
-/* Split the transparent huge page headed by pfn and every mapping of it. */
+/* The same, then the page itself too if the frame at va is part of a transparent huge
+ * page (a DMA pin: split_huge_page). */
+vms_status vmsi_thp_split_page_at(vmsi_mm *mm, uint64_t va);
+/* split_huge_page: every PMD mapping the transparent huge page headed by pfn is split,
+ * then the page becomes 512 pages, each with its own mappings; those no PTE maps are
+ * freed. VMS_ERR_INVAL when pinned or not mapped, VMS_ERR_NOTFOUND / NOMEM as above. */
 vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t pfn);
+/* Reclaim chose the transparent huge page at head (only its mappings hold it): swap it
+ * out whole (thp.swap = whole, not partially mapped, 512 free contiguous slots), or
+ * split it (thp_swpout_fallback when it would have gone whole). Returns FREED (swapped
+ * whole, or split and the head page was among the unmapped subpages freed), SPLIT (the
+ * head is an order-0 page now: reclaim it as one) or KEEP (a write error, no memory). */
+typedef enum vmsi_thp_reclaim_ret {
+    VMSI_THP_RECLAIM_SPLIT,
+    VMSI_THP_RECLAIM_FREED,
+    VMSI_THP_RECLAIM_KEEP,
+} vmsi_thp_reclaim_ret;
+vmsi_thp_reclaim_ret vmsi_thp_reclaim(vms_kernel *k, uint64_t head, unsigned core);
+/* The last reference of a transparent huge page goes: its PTE-mapped state with it. */
+void vmsi_thp_folio_free(vms_kernel *k, uint64_t head);
+/* Mapping bookkeeping of a transparent huge page headed by `head` (rmap.c): one more or
+ * one less PTE mapping subpage i (on: VMS_ERR_NOMEM without host memory for the state,
+ * nothing changed), one more or less PMD mapping. Queues the page for a deferred split
+ * when it becomes partially mapped. */
+vms_status vmsi_thp_pte_mapped(vms_kernel *k, uint64_t head, uint64_t i, bool on);
+void vmsi_thp_pmd_mapped(vms_kernel *k, uint64_t head, bool on);
+/* The mappings of subpage i of the THP headed by head (PMDs and its PTEs). */
+uint32_t vmsi_thp_subpage_mapcount(vms_kernel *k, uint64_t head, uint64_t i);
+/* deferred_split_scan: split up to nr pages from the deferred split queue (0: all).
+ * Returns the frames their splits freed; *nsplit (may be NULL) the pages split. */
+uint64_t vmsi_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit);
+/* Frames of partially mapped transparent huge pages that no PTE maps (not AnonPages,
+ * not free until the deferred split). */
+uint64_t vmsi_thp_unmapped_frames(const vms_kernel *k);
+/* The checker's part: the PTE-mapped state of the THP headed by head against its
+ * reverse map; the deferred split queue. */
+vms_status vmsi_thp_check_folio(vms_kernel *k, uint64_t head, bool *pmd_mapped, vms_err *err);
+vms_status vmsi_thp_check(vms_kernel *k, uint64_t pmd_mapped, vms_err *err);
 /* A mapping of the huge zero page went away (its last frees it). */
 void vmsi_huge_zero_put(vms_kernel *k);
 /* khugepaged: scan up to khugepaged_pages pages of eligible VMAs from where the last run
@@ -214,7 +300,25 @@ uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
 bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
 /* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
 void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
-/* Huge leaves mapped in [start, end) of mm. */
+/* Huge leaves mapped in [start, end) of mm that hold a reservation of their VMA: pages of
+ * their own, not a hugetlbfs file's cached pages. */
 uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* hugetlbfs files (hugetlb.c "hugetlbfs"): a new unnamed file of len bytes (the object
+ * behind MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB); the cached page at a huge-page index (0:
+ * none); whether an index holds a reservation (reserved, not instantiated); a new page
+ * into the cache (its reference and record; VMS_ERR_NOMEM: nothing changed); the last
+ * reference went (free the pages, give back the reservations). */
+vms_status vmsi_hugetlbfs_new(vms_kernel *k, vms_pgsize size, uint64_t len, vms_file **out,
+                              vms_err *err);
+uint64_t vmsi_hugetlbfs_find(const vms_file *f, uint64_t index);
+bool vmsi_hugetlbfs_reserved(const vms_file *f, uint64_t index);
+vms_status vmsi_hugetlbfs_add(vms_kernel *k, vms_file *f, uint64_t index, uint64_t pfn);
+void vmsi_hugetlbfs_evict(vms_kernel *k, vms_file *f);
+/* A shared mapping of huge-page indices [first, first + n) of f: reserve the pool pages
+ * the file's resv_map lacks (ENOMEM: VMS_ERR_NOTFOUND, nothing reserved); then _done
+ * keeps them (the mapping was made) or gives them back. */
+vms_status vmsi_hugetlbfs_reserve(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n,
+                                  vms_err *err);
+void vmsi_hugetlbfs_reserve_done(vms_kernel *k, vms_file *f, uint64_t first, uint64_t n, bool keep);
 
 #endif

@@ -25,6 +25,8 @@ static const char *vma_name(const vmsi_mm *mm, const vmsi_vma *v)
 {
     if (v->file && v->file->kind == VMSI_FILE_ANON)
         return "/dev/zero (deleted)";
+    if (v->file && v->file->kind == VMSI_FILE_HTLBFS && !v->file->path)
+        return "/anon_hugepage (deleted)";
     if (v->file)
         return v->file->path;
     if (v->flags & VMSI_VM_STACK)
@@ -122,10 +124,14 @@ vms_status vms_proc_pagemap(vms_kernel *k, const vms_task *t, uint64_t va, size_
         out[i] = VMS_PM_PRESENT | VMS_PM_SOFT_DIRTY | (pfn & VMS_PM_PFN_MASK);
         if (vmsi_is_zero_pfn(k, head))
             continue;
+        head = vmsi_folio_head(k, head); /* a PTE-mapped THP's subpage: the page */
         vms_frame *f = vms_frames_meta(k->fr, head);
         if (f->flags & VMS_FRAME_FILE)
             out[i] |= VMS_PM_FILE;
-        if (f->mapcount == 1)
+        /* page_mapcount: a THP's subpage counts its own PTEs and the page's PMDs. */
+        uint32_t mc = (f->flags & VMSI_FRAME_THP) ? vmsi_thp_subpage_mapcount(k, head, pfn - head)
+                                                  : f->mapcount;
+        if (mc == 1)
             out[i] |= VMS_PM_EXCLUSIVE;
     }
     return VMS_OK;
@@ -149,24 +155,32 @@ static void smaps_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     (void)ptep;
     if (!vmsi_pte_present(a->k, pte))
         return;
-    uint64_t bytes = vms_pgsize_bytes(size);
     uint64_t pfn = vmsi_pte_head_pfn(a->k, pte, size);
     if (vmsi_is_zero_pfn(a->k, pfn))
         return;
-    vms_frame *f = vms_frames_meta(a->k->fr, pfn);
+    uint64_t head = vmsi_folio_head(a->k, pfn); /* a PTE-mapped THP's subpage: the page */
+    vms_frame *f = vms_frames_meta(a->k->fr, head);
     bool dirty = vmsi_pte_dirty(a->k, pte) || (f->flags & VMS_FRAME_DIRTY);
-    a->rss += bytes;
-    a->pss_x1024 += (bytes << 10) / (f->mapcount ? f->mapcount : 1);
-    if (f->mapcount >= 2)
-        *(dirty ? &a->shared_dirty : &a->shared_clean) += bytes;
-    else
-        *(dirty ? &a->private_dirty : &a->private_clean) += bytes;
-    if (f->flags & VMS_FRAME_ANON)
-        a->anon += bytes;
-    if (f->flags & VMSI_FRAME_THP)
-        a->anon_huge += bytes;
-    if (a->vma_locked)
-        a->locked += bytes;
+    bool thp = (f->flags & VMSI_FRAME_THP) != 0;
+    /* smaps_account: a THP per 4 KiB subpage, each by its own mapcount (its PTEs and the
+     * page's PMDs); AnonHugePages only for a PMD mapping (Linux smaps_pmd_entry). */
+    uint64_t n = thp ? vms_pgsize_bytes(size) >> VMS_PAGE_SHIFT : 1;
+    uint64_t bytes = thp ? VMS_PAGE_SIZE : vms_pgsize_bytes(size);
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t mc = thp ? vmsi_thp_subpage_mapcount(a->k, head, pfn - head + i) : f->mapcount;
+        a->rss += bytes;
+        a->pss_x1024 += (bytes << 10) / (mc ? mc : 1);
+        if (mc >= 2)
+            *(dirty ? &a->shared_dirty : &a->shared_clean) += bytes;
+        else
+            *(dirty ? &a->private_dirty : &a->private_clean) += bytes;
+        if (f->flags & VMS_FRAME_ANON)
+            a->anon += bytes;
+        if (thp && size == VMS_PG_2M)
+            a->anon_huge += bytes;
+        if (a->vma_locked)
+            a->locked += bytes;
+    }
 }
 
 vms_status vms_proc_smaps(vms_kernel *k, const vms_task *t, vms_strbuf *sb)
@@ -220,11 +234,14 @@ static void meminfo_get(vms_kernel *k, meminfo *mi)
     /* hugetlb pool pages are not AnonPages (Linux counts them in HugePages_*). */
     mi->anon =
         vms_frames_count(k->fr, VMS_FRAME_ANON) - vms_frames_count(k->fr, VMSI_FRAME_HUGETLB);
+    /* NR_ANON_MAPPED: the subpages of a partially mapped THP no PTE maps any more are not
+     * AnonPages (nor free: the deferred split frees them). */
+    mi->anon -= vmsi_thp_unmapped_frames(k);
     mi->mapped = k->nr_mapped_file;
     mi->shmem = k->nr_shmem;
     mi->pagetables = vms_frames_count(k->fr, VMS_FRAME_PAGETABLE);
     mi->mlocked = vms_frames_count(k->fr, VMS_FRAME_LOCKED);
-    mi->anon_huge = vms_frames_count(k->fr, VMSI_FRAME_THP);
+    mi->anon_huge = k->thp_pmd_mapped * 512; /* NR_ANON_THPS: pages some PMD maps */
 }
 
 vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
@@ -254,8 +271,10 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && st == VMS_OK; i++)
         st = vms_strbuf_printf(sb, "%-16s%8llu kB\n", rows[i].name,
                                (unsigned long long)(rows[i].pages * 4));
-    /* hugetlb_report_meminfo: the default (2 MiB) pool's counts, then every pool's kB. */
-    const vmsi_hpool *h = &k->hpool[0];
+    /* hugetlb_report_meminfo: the default pool's counts (default_hugepagesz), then every
+     * pool's kB. */
+    bool giga = k->cfg.default_hugepagesz == VMS_PG_1G;
+    const vmsi_hpool *h = &k->hpool[giga ? 1 : 0];
     uint64_t hugetlb_kb = k->hpool[0].total * 2048 + k->hpool[1].total * 1048576;
     if (st == VMS_OK)
         st = vms_strbuf_printf(sb,
@@ -263,8 +282,8 @@ vms_status vms_kernel_meminfo(vms_kernel *k, vms_strbuf *sb)
                                "HugePages_Rsvd:    %5llu\nHugePages_Surp:    %5llu\n"
                                "Hugepagesize:   %8llu kB\nHugetlb:        %8llu kB\n",
                                (unsigned long long)h->total, (unsigned long long)h->nfree,
-                               (unsigned long long)h->resv, (unsigned long long)h->surplus, 2048ULL,
-                               (unsigned long long)hugetlb_kb);
+                               (unsigned long long)h->resv, (unsigned long long)h->surplus,
+                               giga ? 1048576ULL : 2048ULL, (unsigned long long)hugetlb_kb);
     return st;
 }
 
@@ -292,8 +311,11 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"thp_fault_fallback", s->thp_fault_fallback},
         {"thp_collapse_alloc", s->thp_collapse_alloc},
         {"thp_split_page", s->thp_split_page},
+        {"thp_deferred_split_page", s->thp_deferred_split_page},
         {"thp_split_pmd", s->thp_split_pmd},
         {"thp_zero_page_alloc", s->thp_zero_page_alloc},
+        {"thp_swpout", s->thp_swpout},
+        {"thp_swpout_fallback", s->thp_swpout_fallback},
         {"compact_stall", s->compact_stall},
         {"compact_success", s->compact_success},
         {"compact_migrate_scanned", s->compact_migrate_scanned},
@@ -303,6 +325,8 @@ vms_status vms_kernel_vmstat(vms_kernel *k, vms_strbuf *sb)
         {"pgmigrate_success", s->compact_migrate},
         {"htlb_buddy_alloc_fail", s->hugetlb_sigbus},
         {"vmsim_thp_cow_copy", s->thp_cow_copy},
+        {"vmsim_thp_swpin", s->thp_swpin},
+        {"vmsim_thp_swpin_fallback", s->thp_swpin_fallback},
         {"vmsim_khugepaged_scans", s->thp_khugepaged_scans},
         {"thp_collapse_alloc_failed", s->thp_collapse_alloc_failed},
         {"vmsim_khugepaged_full_scans", s->thp_khugepaged_full_scans},
@@ -466,13 +490,16 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             "\"khugepaged_scans\":%llu,\"khugepaged_cycles\":%llu,"
             "\"khugepaged_full_scans\":%llu,\"khugepaged_timer_runs\":%llu,"
             "\"collapse_alloc_failed\":%llu,\"collapse_swapin\":%llu,"
-            "\"collapse_shared\":%llu},"
+            "\"collapse_shared\":%llu,\"deferred_split_page\":%llu,\"deferred_split_queue\":%llu,"
+            "\"deferred_split_freed\":%llu,\"swpout\":%llu,\"swpout_fallback\":%llu,"
+            "\"swpin\":%llu,\"swpin_fallback\":%llu},"
             "\"compaction\":{\"stall\":%llu,\"success\":%llu,\"migrated\":%llu,"
             "\"fail\":%llu,\"migrate_scanned\":%llu,\"free_scanned\":%llu,"
             "\"kcompactd_wake\":%llu,\"kcompactd_success\":%llu,\"kcompactd_cycles\":%llu,"
             "\"manual\":%llu},"
             "\"hugetlb\":{\"total\":%llu,\"free\":%llu,\"reserved\":%llu,\"surplus\":%llu,"
-            "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu}",
+            "\"total_1g\":%llu,\"free_1g\":%llu,\"sigbus\":%llu,\"reserved_1g\":%llu,"
+            "\"surplus_1g\":%llu}",
             k->cfg.thp == VMS_THP_ALWAYS    ? "always"
             : k->cfg.thp == VMS_THP_MADVISE ? "madvise"
                                             : "never",
@@ -481,12 +508,15 @@ vms_status vms_kernel_stats_json_members(vms_kernel *k, vms_strbuf *sb)
             U(s->thp_cow_copy), U(mi.anon_huge), U(s->thp_khugepaged_scans),
             U(s->khugepaged_cycles), U(s->thp_khugepaged_full_scans),
             U(s->thp_khugepaged_timer_runs), U(s->thp_collapse_alloc_failed),
-            U(s->thp_collapse_swapin), U(s->thp_collapse_shared), U(s->compact_stall),
-            U(s->compact_success), U(s->compact_migrate), U(s->compact_fail),
+            U(s->thp_collapse_swapin), U(s->thp_collapse_shared), U(s->thp_deferred_split_page),
+            U(k->split_queue_len), U(s->thp_deferred_split_freed), U(s->thp_swpout),
+            U(s->thp_swpout_fallback), U(s->thp_swpin), U(s->thp_swpin_fallback),
+            U(s->compact_stall), U(s->compact_success), U(s->compact_migrate), U(s->compact_fail),
             U(s->compact_migrate_scanned), U(s->compact_free_scanned), U(s->kcompactd_wake),
             U(s->kcompactd_success), U(s->kcompactd_cycles), U(s->compact_manual),
             U(k->hpool[0].total), U(k->hpool[0].nfree), U(k->hpool[0].resv), U(k->hpool[0].surplus),
-            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus));
+            U(k->hpool[1].total), U(k->hpool[1].nfree), U(s->hugetlb_sigbus), U(k->hpool[1].resv),
+            U(k->hpool[1].surplus));
 #undef U
     if (st == VMS_OK && k->dma) /* only once a device was attached: the contract stays */
         st = vms_dma_stats_json_members(k, sb);

@@ -65,7 +65,7 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
     size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
     if (r->n == UINT32_MAX ||
         !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + 1, sizeof *r->e, 2)) {
-        if (r->n == 0 && !r->file) {
+        if (r->n == 0 && !r->file && !r->swapcache) { /* a swap-cache record stays */
             vmsi_free(k->a, r, sizeof *r);
             f->owner = 0;
         }
@@ -73,6 +73,41 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
     }
     r->cap = (uint32_t)cap;
     r->e[r->n++] = (vmsi_rmap_ent){mm, va};
+    return VMS_OK;
+}
+
+vms_status vmsi_rmap_reserve(vms_kernel *k, uint64_t pfn, uint32_t extra)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    vmsi_rmap *r = vmsi_rmap_rec(f);
+    if (!r) {
+        r = vmsi_zalloc(k->a, sizeof *r);
+        if (!r)
+            return VMS_ERR_NOMEM;
+        if (f->owner) { /* the inline mapping becomes the record's first entry */
+            vmsi_rmap_ent first = vmsi_rmap_get(f, 0);
+            size_t cap = 0;
+            if (!vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)extra + 1, sizeof *r->e, 2)) {
+                vmsi_free(k->a, r, sizeof *r);
+                return VMS_ERR_NOMEM;
+            }
+            r->cap = (uint32_t)cap;
+            r->e[r->n++] = first;
+            memset(f->spare, 0, sizeof f->spare);
+        }
+        f->owner = (uintptr_t)r;
+    }
+    size_t cap = r->cap;
+    if ((uint64_t)r->n + extra > UINT32_MAX ||
+        !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + extra, sizeof *r->e, 2)) {
+        if (r->n == 0 && !r->file && !r->swapcache) {
+            vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+            vmsi_free(k->a, r, sizeof *r);
+            f->owner = 0;
+        }
+        return VMS_ERR_NOMEM;
+    }
+    r->cap = (uint32_t)cap;
     return VMS_OK;
 }
 
@@ -119,34 +154,47 @@ static void rss_add(vmsi_mm *mm, uint32_t fflags, vms_pgsize size, int sign)
  * rmap entry for the frame (nothing for the zero page). The slot must be empty or hold
  * only a protnone/none entry of no frame. VMS_ERR_NOMEM leaves everything unchanged.
  */
-vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte)
+vms_status vmsi_map_page_size(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte,
+                              vms_pgsize size)
 {
     vms_kernel *k = mm->k;
     if (k->huge_zero_pfn && pfn == k->huge_zero_pfn) {
         k->huge_zero_maps++; /* not counted otherwise: thp.c frees it with the last */
         mm->thp_leaves++;
     } else if (pfn != k->zero_pfn) {
-        if (vmsi_page_add_rmap(k, pfn, mm, va) != VMS_OK)
+        /* A PTE of a transparent huge page's subpage counts on the page's head. */
+        uint64_t head = vmsi_folio_head(k, pfn);
+        vms_frame *f = vms_frames_meta(k->fr, head);
+        bool thp = (f->flags & VMSI_FRAME_THP) != 0, pmd = thp && size == VMS_PG_2M;
+        if (thp && !pmd && vmsi_thp_pte_mapped(k, head, pfn - head, true) != VMS_OK)
             return VMS_ERR_NOMEM;
-        vms_frame *f = vms_frames_meta(k->fr, pfn);
-        vms_frames_get(k->fr, pfn);
+        if (vmsi_page_add_rmap(k, head, mm, va) != VMS_OK) {
+            if (thp && !pmd)
+                vmsi_thp_pte_mapped(k, head, pfn - head, false);
+            return VMS_ERR_NOMEM;
+        }
+        vms_frames_get(k->fr, head);
         if (f->mapcount++ == 0 && (f->flags & VMS_FRAME_FILE))
             k->nr_mapped_file += UINT64_C(1) << f->order;
-        vmsi_vma *v = vmsi_vma_lookup(mm, va);
-        /* The page size is the VMA's (a leaf's level, not a bit of every format), or
-         * 2 MiB for a transparent huge page, which only 2 MiB leaves map. */
-        vms_pgsize size = v ? vmsi_vma_pgsize(v) : VMS_PG_4K;
-        if (f->flags & VMSI_FRAME_THP) {
-            size = VMS_PG_2M;
+        if (pmd) {
             mm->thp_leaves++;
+            vmsi_thp_pmd_mapped(k, head, true);
         }
         rss_add(mm, f->flags, size, +1);
+        vmsi_vma *v = vmsi_vma_lookup(mm, va);
         if (v && (v->flags & VMSI_VM_LOCKED) && !(f->flags & VMS_FRAME_LOCKED))
-            vms_frames_set_flags(k->fr, pfn, VMS_FRAME_LOCKED, 0);
-        vmsi_lru_add(k, pfn); /* a new anonymous page becomes reclaimable */
+            vms_frames_set_flags(k->fr, head, VMS_FRAME_LOCKED, 0);
+        vmsi_lru_add(k, head); /* a new anonymous page becomes reclaimable */
     }
     vmsi_pte_set(mm, ptep, pte);
     return VMS_OK;
+}
+
+vms_status vmsi_map_page(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pfn, uint64_t pte)
+{
+    /* The page size is the VMA's (a leaf's level, not a bit of every format). */
+    vmsi_vma *v = vmsi_vma_lookup(mm, va);
+    return vmsi_map_page_size(mm, va, ptep, pfn, pte, v ? vmsi_vma_pgsize(v) : VMS_PG_4K);
 }
 
 /*
@@ -167,7 +215,7 @@ bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
     if (vmsi_is_zero_pfn(k, pfn))
         return true;
-    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    vms_frame *f = vms_frames_meta(k->fr, vmsi_folio_head(k, pfn));
     uint32_t n = f ? vmsi_rmap_count(f) : 0;
     for (uint32_t i = 0; i < n; i++) {
         vmsi_rmap_ent e = vmsi_rmap_get(f, i);
@@ -206,18 +254,25 @@ void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
         vmsi_huge_zero_put(k);
         return;
     }
-    vms_frame *f = vms_frames_meta(k->fr, pfn);
-    vmsi_page_remove_rmap(k, pfn, mm, va);
-    if (f->flags & VMSI_FRAME_THP)
-        mm->thp_leaves--;
+    uint64_t head = vmsi_folio_head(k, pfn); /* a subpage of a PTE-mapped THP: its head */
+    vms_frame *f = vms_frames_meta(k->fr, head);
+    vmsi_page_remove_rmap(k, head, mm, va);
     rss_add(mm, f->flags, size, -1);
     if (--f->mapcount == 0 && (f->flags & VMS_FRAME_FILE))
         k->nr_mapped_file -= UINT64_C(1) << f->order;
+    if (f->flags & VMSI_FRAME_THP) {
+        if (size == VMS_PG_2M) {
+            mm->thp_leaves--;
+            vmsi_thp_pmd_mapped(k, head, false);
+        } else {
+            vmsi_thp_pte_mapped(k, head, pfn - head, false);
+        }
+    }
     if (vmsi_pte_dirty(k, pte) && (f->flags & VMS_FRAME_FILE) && vmsi_pte_write(k, pte))
-        vms_frames_set_flags(k->fr, pfn, VMS_FRAME_DIRTY, 0);
+        vms_frames_set_flags(k->fr, head, VMS_FRAME_DIRTY, 0);
     if (f->flags & VMS_FRAME_LOCKED)
-        vmsi_update_mlock(k, pfn);
-    vmsi_page_put(k, pfn);
+        vmsi_update_mlock(k, head);
+    vmsi_page_put(k, head);
 }
 
 /* Clear the leaf at ptep and drop what it held (vmsi_page_unref). The caller flushes
@@ -277,6 +332,7 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
         return;
     }
     c->ptes++;
+    pfn = vmsi_folio_head(c->k, pfn); /* a PTE of a THP's subpage: the page's head */
     if ((vms_frames_meta(c->k->fr, pfn)->flags & VMSI_FRAME_SWAPCACHE) &&
         vmsi_pte_write(c->k, pte)) {
         c->st = vmsi_err(c->err, VMS_ERR_INVAL, "swap-cache page writable at %llx",
@@ -294,7 +350,8 @@ static void check_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
 }
 
 /* Every rmap entry of the frame at pfn must be a PTE that maps it; count == mapcount. */
-static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *err)
+static vms_status check_frame(vms_kernel *k, uint64_t pfn, vms_frame *f, uint64_t *n,
+                              uint64_t *thp_pmd, vms_err *err)
 {
     vmsi_rmap *r = vmsi_rmap_rec(f);
     uint32_t cnt = vmsi_rmap_count(f);
@@ -304,6 +361,7 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
     uint32_t cache_ref = (f->flags & VMS_FRAME_FILE) ? 1u : 0u;
     uint32_t swap_ref = (f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u;
     cache_ref += (f->flags & VMSI_FRAME_HUGETLB) ? 1u : 0u; /* the pool's (hugetlb.c) */
+    cache_ref += (f->flags & VMSI_FRAME_HUGETLB) && r && r->file ? 1u : 0u; /* hugetlbfs's */
     /* Each DMA pin holds a reference too (vms_dma_check matches pins with mappings). */
     if (f->refcount != f->mapcount + cache_ref + swap_ref + f->pincount)
         return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: refcount %u, mapcount %u%s%s, pins %u",
@@ -329,13 +387,24 @@ static vms_status check_frame(uint64_t pfn, vms_frame *f, uint64_t *n, vms_err *
             (vmsi_pte_pfn(e.mm->k, pte) & mask) != pfn)
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: rmap entry va %llx not mapped there",
                             (unsigned long long)pfn, (unsigned long long)e.va);
-        if ((f->flags & VMSI_FRAME_THP) && (f->order != 9 || size != VMS_PG_2M))
+        /* A THP: by a 2 MiB leaf, or by the PTE of subpage i at offset i of its range
+         * when the page is PTE-mapped (its state then counts the PTEs, below). */
+        bool thp = (f->flags & VMSI_FRAME_THP) != 0;
+        uint64_t sub = vmsi_pte_pfn(k, pte) - pfn;
+        bool bad_pte = thp && size != VMS_PG_2M &&
+                       (!vmsi_thp_folio_of(k, pfn) || ((e.va >> VMS_PAGE_SHIFT) & 511) != sub);
+        if (thp && (f->order != 9 || bad_pte))
             return vmsi_err(err, VMS_ERR_INVAL, "pfn %llx: huge page mapped at va %llx by a %s",
                             (unsigned long long)pfn, (unsigned long long)e.va,
-                            f->order != 9 ? "block not of order 9" : "4 KiB entry");
+                            f->order != 9 ? "block not of order 9" : "stray 4 KiB entry");
     }
     *n += cnt;
-    return VMS_OK;
+    if (!(f->flags & VMSI_FRAME_THP))
+        return VMS_OK;
+    bool pmd;
+    vms_status st = vmsi_thp_check_folio(k, pfn, &pmd, err);
+    *thp_pmd += pmd ? 1 : 0;
+    return st;
 }
 
 vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
@@ -352,7 +421,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
     }
     if (c.st != VMS_OK)
         return c.st;
-    uint64_t rmap_total = 0;
+    uint64_t rmap_total = 0, thp_pmd = 0;
     size_t nr;
     const vms_frames_range *r = vms_frames_ranges(k->fr, &nr);
     for (size_t i = 0; i < nr; i++) {
@@ -365,7 +434,7 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
             if (!(f->flags & VMS_FRAME_HEAD) || vmsi_is_zero_pfn(k, pfn) ||
                 (f->flags & (VMS_FRAME_PAGETABLE | VMS_FRAME_KERNEL)))
                 continue;
-            vms_status st = check_frame(pfn, f, &rmap_total, err);
+            vms_status st = check_frame(k, pfn, f, &rmap_total, &thp_pmd, err);
             if (st != VMS_OK)
                 return st;
         }
@@ -373,13 +442,14 @@ vms_status vmsi_rmap_check(vms_kernel *k, vms_err *err)
     if (rmap_total != c.ptes)
         return vmsi_err(err, VMS_ERR_INVAL, "%llu rmap entries but %llu mapping PTEs",
                         (unsigned long long)rmap_total, (unsigned long long)c.ptes);
-    return VMS_OK;
+    return vmsi_thp_check(k, thp_pmd, err);
 }
 
 /* Recompute a frame's LOCKED flag: set while some mapping of it lies in a locked VMA
  * (Linux keeps an mlock_count; one pass over the rmap gives the same answer). */
 void vmsi_update_mlock(vms_kernel *k, uint64_t pfn)
 {
+    pfn = vmsi_folio_head(k, pfn);
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     bool locked = false;
     for (uint32_t i = 0; i < vmsi_rmap_count(f) && !locked; i++) {

@@ -10,9 +10,14 @@
  *                                                   copy) or split and copy 4 KiB (split,
  *                                                   Linux); the huge zero page is split
  *                                                   into 512 zero-page PTEs (Linux)
- *   VMA boundary inside a huge page (munmap,     -> split_huge_page: every PMD mapping the
- *   mprotect, mlock, madvise), DMA pin, reclaim     page becomes a table of 512 PTEs and
- *                                                   the page 512 pages
+ *   VMA boundary inside a huge page (munmap,     -> __split_huge_pmd: that PMD becomes a
+ *   mprotect, mlock, madvise), DONTNEED of part,    table of 512 PTEs into the still-whole
+ *   a COW write                                     page (a PTE-mapped THP)
+ *   a partial unmap of a PTE-mapped THP          -> deferred_split_folio: on the deferred
+ *                                                   split queue, split by its shrinker in
+ *                                                   reclaim (split_huge_page), or freed
+ *                                                   whole with its last mapping
+ *   DMA pin, reclaim                             -> split_huge_page at once
  *   khugepaged (its timer, at kernel entries;    -> collapse 512 PTEs of an eligible range
  *   or called)                                      into one new 2 MiB page
  *
@@ -21,9 +26,9 @@
  * or madvise with MADV_HUGEPAGE. Invariants (vms_kernel_check): a frame flagged THP is an
  * order-9 anonymous block mapped only by 2 MiB leaves, one rmap entry (mm, haddr) each;
  * the huge zero page is mapped only read-only, never counted, and is freed with its last
- * mapping (huge_zero_maps). Simplification: Linux may keep a huge page whole while only
- * its PMD is split (a PTE-mapped THP on the deferred split queue); here splitting a
- * mapping always splits the page too, at once, in every address space mapping it.
+ * mapping (huge_zero_maps). A THP's counts live on its head (one rmap entry and one
+ * reference per PMD or PTE mapping); a PTE-mapped one has per-subpage mapcounts too
+ * (vmsi_thp_folio, mm_impl.h), checked by vmsi_thp_check_folio.
  */
 #include <assert.h>
 
@@ -187,120 +192,398 @@ static vms_status split_zero_pmd(vmsi_mm *mm, uint64_t haddr, uint64_t pmdp, uin
     return VMS_OK;
 }
 
-/* Host memory for splitting a page mapped n times: n tables and 511 rmap records. */
-typedef struct split_res {
-    uint64_t n;
-    uint64_t *tables;     /* n table frames */
-    vmsi_rmap **rm;       /* 512 records ([0] unused: the head keeps its own) */
-    vmsi_rmap_ent **ents; /* 512 arrays of n entries */
-} split_res;
+/* ---- PTE-mapped huge pages and the deferred split queue ------------------------------ */
 
-static void split_res_free(vms_kernel *k, split_res *s, bool tables_too)
+/* The PTE-mapped state of the THP at head, made on first need with every mapping it has
+ * now a PMD (entire = mapcount) and no PTE. NULL without host memory. */
+static vmsi_thp_folio *folio_state(vms_kernel *k, uint64_t head)
 {
-    for (uint64_t i = 0; s->tables && tables_too && i < s->n; i++)
-        if (s->tables[i]) {
-            vms_frames_set_flags(k->fr, s->tables[i], 0, VMS_FRAME_PAGETABLE);
-            vms_frames_put(k->fr, s->tables[i], NULL);
-        }
-    for (uint64_t j = 1; s->rm && j < HPAGE_NR; j++) {
-        if (s->rm[j])
-            vmsi_free(k->a, s->rm[j], sizeof *s->rm[j]);
-        if (s->ents[j])
-            vmsi_free(k->a, s->ents[j], s->n * sizeof *s->ents[j]);
-    }
-    if (s->tables)
-        vmsi_free(k->a, s->tables, s->n * sizeof *s->tables);
-    if (s->rm)
-        vmsi_free(k->a, s->rm, HPAGE_NR * sizeof *s->rm);
-    if (s->ents)
-        vmsi_free(k->a, s->ents, HPAGE_NR * sizeof *s->ents);
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    if (s)
+        return s;
+    s = vmsi_zalloc(k->a, sizeof *s);
+    if (!s)
+        return NULL;
+    s->head = head;
+    s->entire = vms_frames_meta(k->fr, head)->mapcount;
+    vms_frames_meta(k->fr, head + 1)->owner = (uintptr_t)s;
+    k->thp_states++;
+    return s;
 }
 
-/* Everything a split needs, before anything changes: VMS_ERR_NOTFOUND without frames for
- * the tables, VMS_ERR_NOMEM without host memory; nothing is left allocated then. */
-static vms_status split_res_get(vms_kernel *k, split_res *s)
+/* Partially mapped: no PMD maps it, and PTEs map some of its subpages but not all. */
+static bool partial(const vmsi_thp_folio *s)
 {
-    vms_status st = VMS_OK;
-    s->tables = vmsi_calloc(k->a, s->n, sizeof *s->tables);
-    s->rm = vmsi_calloc(k->a, HPAGE_NR, sizeof *s->rm);
-    s->ents = vmsi_calloc(k->a, HPAGE_NR, sizeof *s->ents);
-    if (!s->tables || !s->rm || !s->ents)
-        st = VMS_ERR_NOMEM;
-    for (uint64_t j = 1; st == VMS_OK && j < HPAGE_NR; j++) {
-        s->rm[j] = vmsi_zalloc(k->a, sizeof *s->rm[j]);
-        s->ents[j] = vmsi_calloc(k->a, s->n, sizeof *s->ents[j]);
-        if (!s->rm[j] || !s->ents[j])
-            st = VMS_ERR_NOMEM;
+    return s->entire == 0 && s->nr_mapped > 0 && s->nr_mapped < HPAGE_NR;
+}
+
+static void queue_del(vms_kernel *k, vmsi_thp_folio *s)
+{
+    if (!s->queued)
+        return;
+    *(s->prev ? &s->prev->next : &k->split_queue) = s->next;
+    *(s->next ? &s->next->prev : &k->split_tail) = s->prev;
+    s->prev = s->next = NULL;
+    s->queued = false;
+    k->split_queue_len--;
+}
+
+/* deferred_split_folio: onto the queue's tail, once (thp_deferred_split_page when
+ * `count`; a page a failed split puts back is not counted again). */
+static void queue_add(vms_kernel *k, vmsi_thp_folio *s, bool count)
+{
+    if (s->queued)
+        return;
+    s->queued = true;
+    s->prev = k->split_tail;
+    s->next = NULL;
+    *(k->split_tail ? &k->split_tail->next : &k->split_queue) = s;
+    k->split_tail = s;
+    k->split_queue_len++;
+    k->st.thp_deferred_split_page += count ? 1 : 0;
+}
+
+vms_status vmsi_thp_pte_mapped(vms_kernel *k, uint64_t head, uint64_t i, bool on)
+{
+    vmsi_thp_folio *s = folio_state(k, head);
+    if (!s)
+        return VMS_ERR_NOMEM; /* only when on: a PTE of the page made the state */
+    if (on) {
+        s->nr_mapped += s->map[i]++ == 0 ? 1 : 0;
+        return VMS_OK;
     }
-    for (uint64_t i = 0; st == VMS_OK && i < s->n; i++)
-        st = vmsi_alloc_table_frame(k, &s->tables[i]);
-    if (st != VMS_OK)
-        split_res_free(k, s, true);
-    return st;
+    assert(s->map[i] > 0);
+    /* __folio_remove_rmap: a subpage no longer mapped while others are, and no PMD
+     * maps the page: partially mapped, queued for a deferred split. */
+    if (--s->map[i] == 0 && --s->nr_mapped > 0 && partial(s))
+        queue_add(k, s, true);
+    return VMS_OK;
+}
+
+void vmsi_thp_pmd_mapped(vms_kernel *k, uint64_t head, bool on)
+{
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    if (s) {
+        assert(on || s->entire > 0);
+        s->entire = on ? s->entire + 1 : s->entire - 1;
+    }
+    uint32_t entire = s ? s->entire : vms_frames_meta(k->fr, head)->mapcount;
+    if (on && entire == 1)
+        k->thp_pmd_mapped++;
+    if (!on && entire == 0) {
+        k->thp_pmd_mapped--;
+        if (s && partial(s)) /* the last PMD went; PTEs map part of it elsewhere */
+            queue_add(k, s, true);
+    }
+}
+
+uint32_t vmsi_thp_subpage_mapcount(vms_kernel *k, uint64_t head, uint64_t i)
+{
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    return s ? s->entire + s->map[i] : vms_frames_meta(k->fr, head)->mapcount;
+}
+
+void vmsi_thp_folio_free(vms_kernel *k, uint64_t head)
+{
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    if (!s)
+        return;
+    queue_del(k, s);
+    vms_frames_meta(k->fr, head + 1)->owner = 0;
+    vmsi_free(k->a, s, sizeof *s);
+    k->thp_states--;
+}
+
+uint64_t vmsi_thp_unmapped_frames(const vms_kernel *k)
+{
+    uint64_t n = 0;
+    for (const vmsi_thp_folio *s = k->split_queue; s; s = s->next)
+        n += HPAGE_NR - s->nr_mapped;
+    return n;
+}
+
+/* Free a table frame a split allocated and did not use. */
+static void table_free(vms_kernel *k, uint64_t table)
+{
+    vms_frames_set_flags(k->fr, table, 0, VMS_FRAME_PAGETABLE);
+    vms_frames_put(k->fr, table, NULL);
 }
 
 /*
- * split_huge_page with its PMDs: for each rmap entry (mm, haddr) of the THP at head, the
- * leaf becomes a table of 512 PTEs (same rights, A and D), then the block becomes 512
- * pages, each with its own references, mapcount and rmap entries (mm, haddr + i * 4 KiB),
- * back on the replacement policy one by one; every old 2 MiB translation is shot down.
- * The counts (rss, mlock, flags) do not change.
+ * __split_huge_pmd_locked for a THP: the leaf pmd at pmdp (mm, haddr) mapping the page at
+ * head becomes the fresh table frame `table`: 512 PTEs with the leaf's rights and A/D
+ * bits mapping head + i. The page stays whole: its PMD mapping becomes 512 PTE mappings
+ * (511 more references and rmap entries; the PMD's entry (mm, haddr) is subpage 0's
+ * now), rss unchanged. The state exists and the reverse map has room (split_pmd).
  */
-vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t head)
+static void split_thp_pmd(vmsi_mm *mm, uint64_t haddr, uint64_t pmdp, uint64_t pmd, uint64_t head,
+                          uint64_t table)
+{
+    vms_kernel *k = mm->k;
+    vms_frame *f = vms_frames_meta(k->fr, head);
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    fill_table(mm, vmsi_vma_lookup(mm, haddr), table << VMS_PAGE_SHIFT, pmd, head, false);
+    vmsi_pte_set(mm, pmdp, vmsi_mk_table(k, table << VMS_PAGE_SHIFT, 2));
+    mm->nr_ptes++;
+    mm->thp_leaves--;
+    for (uint64_t i = 1; i < HPAGE_NR; i++) {
+        vms_status st = vmsi_page_add_rmap(k, head, mm, haddr + (i << VMS_PAGE_SHIFT));
+        assert(st == VMS_OK); /* reserved */
+        (void)st;
+        vms_frames_get(k->fr, head);
+    }
+    f->mapcount += (uint32_t)HPAGE_NR - 1;
+    for (uint64_t i = 0; i < HPAGE_NR; i++)
+        s->nr_mapped += s->map[i]++ == 0 ? 1 : 0;
+    if (--s->entire == 0)
+        k->thp_pmd_mapped--;
+    vmsi_flush_tlb_range(k, mm, work_core(k), haddr, haddr + HPAGE_SIZE);
+    k->st.thp_split_pmd++;
+}
+
+/* Split the THP leaf mapping haddr in mm, if there is one (split_thp_pmd), with what it
+ * needs made first: a table frame (the page is held meanwhile, so reclaim in the
+ * allocation passes it by), the state, room in the reverse map. VMS_ERR_NOTFOUND /
+ * VMS_ERR_NOMEM leave the mapping as it was. */
+static vms_status split_pmd(vmsi_mm *mm, uint64_t haddr)
+{
+    vms_kernel *k = mm->k;
+    vms_status st;
+    uint64_t pmdp = pmd_slot(mm, haddr, false, &st);
+    uint64_t pmd = pmdp ? vmsi_pte_get(mm, pmdp) : 0;
+    if (!pmdp || !vmsi_pte_mapped(k, pmd) || !vmsi_pte_leaf(k, pmd, 2))
+        return VMS_OK;
+    uint64_t head = vmsi_pte_head_pfn(k, pmd, VMS_PG_2M), table;
+    vms_frames_get(k->fr, head);
+    st = vmsi_alloc_table_frame(k, &table);
+    if (st == VMS_OK && (!folio_state(k, head) || vmsi_rmap_reserve(k, head, HPAGE_NR - 1))) {
+        table_free(k, table);
+        st = VMS_ERR_NOMEM;
+    }
+    if (st == VMS_OK) {
+        pmdp = pmd_slot(mm, haddr, false, &st); /* the same: nothing touched a held page */
+        assert(pmdp && vmsi_pte_get(mm, pmdp) == pmd);
+        split_thp_pmd(mm, haddr, pmdp, pmd, head, table);
+    }
+    vmsi_page_put(k, head);
+    return st;
+}
+
+/* A PMD mapping of the page f heads, from its reverse map; false when none is left. */
+static bool pmd_entry(vms_kernel *k, const vms_frame *f, vmsi_rmap_ent *out)
+{
+    for (uint32_t i = 0; i < vmsi_rmap_count(f); i++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
+        uint64_t ptep;
+        vms_pgsize size;
+        vmsi_leaf_find(e.mm, e.va, &ptep, &size);
+        if (size == VMS_PG_2M) {
+            *out = e;
+            (void)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Host memory for the reverse maps of the 512 pages a split makes: a record for each
+ * subpage that more than one PTE maps (or whose one mapping does not fit inline). */
+typedef struct split_res {
+    uint32_t n;         /* mappings of the page (entries below) */
+    vmsi_rmap_ent *ent; /* a copy of the page's reverse map */
+    vmsi_rmap **rec;    /* 512, NULL where the subpage's mapping goes inline or none */
+} split_res;
+
+static void split_res_free(vms_kernel *k, split_res *r)
+{
+    for (uint64_t i = 0; r->rec && i < HPAGE_NR; i++)
+        if (r->rec[i]) {
+            vmsi_free(k->a, r->rec[i]->e, r->rec[i]->cap * sizeof *r->rec[i]->e);
+            vmsi_free(k->a, r->rec[i], sizeof *r->rec[i]);
+        }
+    if (r->rec)
+        vmsi_free(k->a, r->rec, HPAGE_NR * sizeof *r->rec);
+    if (r->ent)
+        vmsi_free(k->a, r->ent, r->n * sizeof *r->ent);
+}
+
+/* The subpage (0 … 511) of the page at head that the PTE of rmap entry e maps. */
+static uint64_t entry_subpage(vms_kernel *k, const vmsi_rmap_ent *e, uint64_t head)
+{
+    uint64_t ptep;
+    vms_pgsize size;
+    uint64_t pte = vmsi_leaf_find(e->mm, e->va, &ptep, &size);
+    assert(size == VMS_PG_4K && vmsi_pte_pfn(k, pte) - head < HPAGE_NR);
+    return vmsi_pte_pfn(k, pte) - head;
+}
+
+static vms_status split_res_get(vms_kernel *k, uint64_t head, const vmsi_thp_folio *s, split_res *r)
+{
+    const vms_frame *f = vms_frames_meta(k->fr, head);
+    r->n = vmsi_rmap_count(f);
+    r->ent = vmsi_calloc(k->a, r->n ? r->n : 1, sizeof *r->ent);
+    r->rec = vmsi_calloc(k->a, HPAGE_NR, sizeof *r->rec);
+    vms_status st = r->ent && r->rec ? VMS_OK : VMS_ERR_NOMEM;
+    for (uint32_t i = 0; st == VMS_OK && i < r->n; i++)
+        r->ent[i] = vmsi_rmap_get(f, i);
+    bool inline_ok[512];
+    for (uint64_t i = 0; i < HPAGE_NR; i++)
+        inline_ok[i] = true;
+    for (uint32_t i = 0; st == VMS_OK && i < r->n; i++)
+        if (r->ent[i].va >= VMSI_RMAP_VA_MAX || ((uintptr_t)r->ent[i].mm & VMSI_RMAP_INLINE))
+            inline_ok[entry_subpage(k, &r->ent[i], head)] = false;
+    for (uint64_t i = 0; st == VMS_OK && i < HPAGE_NR; i++) {
+        if (s->map[i] == 0 || (s->map[i] == 1 && inline_ok[i]))
+            continue;
+        size_t cap = 0;
+        r->rec[i] = vmsi_zalloc(k->a, sizeof *r->rec[i]);
+        if (!r->rec[i] || !vmsi_grow_to(k->a, (void **)&r->rec[i]->e, &cap, s->map[i],
+                                        sizeof *r->rec[i]->e, s->map[i]))
+            st = VMS_ERR_NOMEM;
+        else
+            r->rec[i]->cap = (uint32_t)cap;
+    }
+    if (st != VMS_OK)
+        split_res_free(k, r);
+    return st;
+}
+
+/* Give subpage pfn (of the page at head) the mapping e: into its record when it has one,
+ * else inline (split_res_get decided which fits). */
+static void give_entry(vms_kernel *k, split_res *r, uint64_t i, uint64_t pfn, vmsi_rmap_ent e)
+{
+    vms_frame *t = vms_frames_meta(k->fr, pfn);
+    if (r->rec[i]) {
+        r->rec[i]->e[r->rec[i]->n++] = e;
+        t->owner = (uintptr_t)r->rec[i];
+        return;
+    }
+    t->owner = (uintptr_t)e.mm | VMSI_RMAP_INLINE;
+    for (unsigned b = 0; b < 7; b++)
+        t->spare[b] = (uint8_t)(e.va >> (8 * b));
+}
+
+/*
+ * __split_huge_page: with no PMD left, the page at head (state s) becomes 512 order-0
+ * pages: subpage i gets the mappings of its PTEs (rmap entries, mapcount map[i], one
+ * reference each), leaves the THP flag, and goes on the replacement policy (or stays
+ * off it when mlocked); a subpage no PTE maps is freed (*freed counts them, the head
+ * too when it is one: the caller's hold frees it). The PTEs themselves do not change.
+ */
+static void split_folio_now(vms_kernel *k, uint64_t head, split_res *r, uint64_t *freed)
+{
+    vms_frame *f = vms_frames_meta(k->fr, head);
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    uint32_t map[512];
+    memcpy(map, s->map, sizeof map);
+    uint32_t total = f->mapcount;
+    vmsi_lru_del(k, head);
+    vmsi_rmap *old = vmsi_rmap_rec(f); /* the page's reverse map goes to its subpages */
+    if (old) {
+        vmsi_free(k->a, old->e, old->cap * sizeof *old->e);
+        vmsi_free(k->a, old, sizeof *old);
+    }
+    f->owner = 0;
+    memset(f->spare, 0, sizeof f->spare);
+    vmsi_thp_folio_free(k, head);
+    vms_status st = vms_frames_split(k->fr, head, 1, NULL);
+    assert(st == VMS_OK);
+    (void)st;
+    for (uint32_t j = 0; j < r->n; j++) {
+        uint64_t i = entry_subpage(k, &r->ent[j], head);
+        give_entry(k, r, i, head + i, r->ent[j]);
+    }
+    for (uint64_t i = 0; i < HPAGE_NR; i++) {
+        r->rec[i] = NULL; /* owned by the subpages now */
+        vms_frame *t = vms_frames_meta(k->fr, head + i);
+        t->mapcount = map[i];
+        vms_frames_set_flags(k->fr, head + i, 0, VMSI_FRAME_THP | VMSI_FRAME_LRU);
+        *freed += map[i] == 0 ? 1 : 0;
+        /* References: the head kept the page's (one per mapping, and the caller's
+         * hold), each tail got one from the split; each subpage keeps one per PTE. */
+        if (i == 0) {
+            for (uint32_t n = map[0]; n < total; n++)
+                vms_frames_put(k->fr, head, NULL);
+        } else if (map[i] == 0) {
+            vms_frames_put(k->fr, head + i, NULL);
+        } else {
+            for (uint32_t n = 1; n < map[i]; n++)
+                vms_frames_get(k->fr, head + i);
+        }
+        if (map[i] == 0)
+            continue;
+        if (t->flags & VMS_FRAME_LOCKED)
+            vmsi_update_mlock(k, head + i); /* locked only where a locked VMA maps it */
+        else
+            vmsi_lru_add(k, head + i);
+    }
+    k->st.thp_split_page++;
+}
+
+/* split_huge_page_to_list: see vmsi_split_huge_page; *freed gets the frames freed. */
+static vms_status split_folio(vms_kernel *k, uint64_t head, uint64_t *freed)
 {
     vms_frame *f = vms_frames_meta(k->fr, head);
     assert(f && (f->flags & VMSI_FRAME_THP) && f->order == HPAGE_ORDER);
-    uint32_t nmaps = vmsi_rmap_count(f); /* a record, or one mapping inline */
-    if (f->pincount || nmaps == 0)
-        return VMS_ERR_INVAL;    /* DMA splits before it pins (dma.c); callers split mapped pages */
-    vms_frames_get(k->fr, head); /* held across the allocations: reclaim passes it by */
-    split_res s = {nmaps, NULL, NULL, NULL};
-    vms_status st = split_res_get(k, &s);
-    if (st != VMS_OK) {
-        vmsi_page_put(k, head);
-        return st;
+    *freed = 0;
+    /* can_split_folio: only its mappings hold it (no pin, nobody mid-allocation). */
+    if (f->pincount || f->refcount != f->mapcount)
+        return VMS_ERR_INVAL;
+    vms_frames_get(k->fr, head); /* held: reclaim in the table allocations passes it by */
+    vms_status st = VMS_OK;
+    vmsi_rmap_ent e;
+    while (st == VMS_OK && pmd_entry(k, f, &e)) /* unmap_folio's TTU_SPLIT_HUGE_PMD */
+        st = split_pmd(e.mm, e.va);
+    vmsi_thp_folio *s = st == VMS_OK ? folio_state(k, head) : NULL;
+    split_res r = {0, NULL, NULL};
+    if (st == VMS_OK && (!s || split_res_get(k, head, s, &r) != VMS_OK))
+        st = VMS_ERR_NOMEM;
+    if (st == VMS_OK) {
+        split_folio_now(k, head, &r, freed);
+        split_res_free(k, &r);
     }
-    assert(vmsi_rmap_count(f) == s.n); /* nothing maps or unmaps it meanwhile */
-    vmsi_lru_del(k, head);
-    for (uint32_t i = 0; i < s.n; i++) {
-        vmsi_rmap_ent e = vmsi_rmap_get(f, i);
-        vmsi_mm *mm = e.mm;
-        uint64_t haddr = e.va, pmdp = pmd_slot(mm, haddr, false, &st);
-        uint64_t pmd = vmsi_pte_get(mm, pmdp);
-        assert(pmdp && vmsi_pte_leaf(k, pmd, 2) && vmsi_pte_head_pfn(k, pmd, VMS_PG_2M) == head);
-        fill_table(mm, vmsi_vma_lookup(mm, haddr), s.tables[i] << VMS_PAGE_SHIFT, pmd, head, false);
-        vmsi_pte_set(mm, pmdp, vmsi_mk_table(k, s.tables[i] << VMS_PAGE_SHIFT, 2));
-        mm->nr_ptes++;
-        mm->thp_leaves--;
-        for (uint64_t j = 1; j < HPAGE_NR; j++)
-            s.ents[j][i] = (vmsi_rmap_ent){mm, haddr + (j << VMS_PAGE_SHIFT)};
-    }
-    uint32_t n = (uint32_t)s.n;
-    vms_status sst = vms_frames_split(k->fr, head, n, NULL);
-    assert(sst == VMS_OK);
-    (void)sst;
-    for (uint64_t j = 0; j < HPAGE_NR; j++) {
-        vms_frame *t = vms_frames_meta(k->fr, head + j);
-        if (j > 0) {
-            t->mapcount = n;
-            s.rm[j]->e = s.ents[j];
-            s.rm[j]->n = s.rm[j]->cap = n;
-            t->owner = (uintptr_t)s.rm[j];
-            s.rm[j] = NULL;
-            s.ents[j] = NULL;
-        }
-        vms_frames_set_flags(k->fr, head + j, 0, VMSI_FRAME_THP | VMSI_FRAME_LRU);
-        vmsi_lru_add(k, head + j);
-    }
-    for (uint32_t i = 0; i < s.n; i++) {
-        vmsi_rmap_ent e = vmsi_rmap_get(f, i); /* the head keeps its reverse map */
-        vmsi_flush_tlb_range(k, e.mm, work_core(k), e.va, e.va + HPAGE_SIZE);
-    }
-    k->st.thp_split_page++;
-    k->st.thp_split_pmd += s.n;
-    split_res_free(k, &s, false);
     vmsi_page_put(k, head);
-    return VMS_OK;
+    return st;
+}
+
+vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t head)
+{
+    uint64_t freed;
+    return split_folio(k, head, &freed);
+}
+
+uint64_t vmsi_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit)
+{
+    uint64_t freed = 0, n = 0;
+    for (uint64_t left = k->split_queue_len; k->split_queue && left > 0 && (!nr || n < nr);
+         left--) {
+        vmsi_thp_folio *s = k->split_queue;
+        uint64_t head = s->head, got;
+        queue_del(k, s);
+        if (split_folio(k, head, &got) != VMS_OK) {
+            queue_add(k, s, false); /* busy or no host memory: back on the queue */
+            continue;
+        }
+        n++;
+        freed += got;
+    }
+    k->st.thp_deferred_split_freed += freed;
+    if (nsplit)
+        *nsplit = n;
+    return freed;
+}
+
+vmsi_thp_reclaim_ret vmsi_thp_reclaim(vms_kernel *k, uint64_t head, unsigned core)
+{
+    (void)core;
+    vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    bool partly = s && s->queued; /* split right away: its unmapped pages need no I/O */
+    if (!partly && (vms_frames_meta(k->fr, head)->flags & VMS_FRAME_ANON))
+        k->st.thp_swpout_fallback++; /* no CONFIG_THP_SWAP: add_to_swap fails, split */
+    bool head_mapped = vmsi_thp_subpage_mapcount(k, head, 0) > 0;
+    if (vmsi_split_huge_page(k, head) != VMS_OK)
+        return VMSI_THP_RECLAIM_KEEP;
+    return head_mapped ? VMSI_THP_RECLAIM_SPLIT : VMSI_THP_RECLAIM_FREED;
 }
 
 vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va)
@@ -317,7 +600,83 @@ vms_status vmsi_thp_split_at(vmsi_mm *mm, uint64_t va)
     vms_frame *f = vms_frames_meta(k->fr, head);
     if (!f || !(f->flags & VMSI_FRAME_THP))
         return VMS_OK; /* a hugetlb page: never split */
-    return vmsi_split_huge_page(k, head);
+    return split_pmd(mm, va & ~(HPAGE_SIZE - 1));
+}
+
+vms_status vmsi_thp_split_page_at(vmsi_mm *mm, uint64_t va)
+{
+    vms_kernel *k = mm->k;
+    vms_status st = vmsi_thp_split_at(mm, va);
+    uint64_t ptep;
+    vms_pgsize size;
+    uint64_t pte = st == VMS_OK ? vmsi_leaf_find(mm, va, &ptep, &size) : 0;
+    if (!vmsi_pte_mapped(k, pte) || size != VMS_PG_4K || vmsi_is_zero_pfn(k, vmsi_pte_pfn(k, pte)))
+        return st;
+    uint64_t head = vmsi_folio_head(k, vmsi_pte_pfn(k, pte));
+    vms_frame *f = vms_frames_meta(k->fr, head);
+    return (f->flags & VMSI_FRAME_THP) ? vmsi_split_huge_page(k, head) : VMS_OK;
+}
+
+/* ---- the checker ------------------------------------------------------------------------ */
+
+vms_status vmsi_thp_check_folio(vms_kernel *k, uint64_t head, bool *pmd_mapped, vms_err *err)
+{
+    const vms_frame *f = vms_frames_meta(k->fr, head);
+    const vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
+    uint32_t cnt[512] = {0}, pmds = 0;
+    for (uint32_t j = 0; j < vmsi_rmap_count(f); j++) {
+        vmsi_rmap_ent e = vmsi_rmap_get(f, j);
+        uint64_t ptep;
+        vms_pgsize size;
+        uint64_t pte = vmsi_leaf_find(e.mm, e.va, &ptep, &size);
+        if (size == VMS_PG_2M)
+            pmds++;
+        else
+            cnt[vmsi_pte_pfn(k, pte) - head]++; /* within the page: vmsi_rmap_check */
+    }
+    *pmd_mapped = pmds > 0;
+    if (!s)
+        return pmds == f->mapcount
+                   ? VMS_OK
+                   : vmsi_err(err, VMS_ERR_INVAL,
+                              "THP %llx: mapped by PTEs but has no PTE-mapped state",
+                              (unsigned long long)head);
+    uint32_t nr = 0;
+    for (uint64_t i = 0; i < HPAGE_NR; i++) {
+        if (cnt[i] != s->map[i])
+            return vmsi_err(err, VMS_ERR_INVAL, "THP %llx: subpage %llu has %u PTEs, mapcount %u",
+                            (unsigned long long)head, (unsigned long long)i, cnt[i], s->map[i]);
+        nr += cnt[i] ? 1u : 0u;
+    }
+    if (s->head != head || s->entire != pmds || s->nr_mapped != nr)
+        return vmsi_err(err, VMS_ERR_INVAL,
+                        "THP %llx: state says %u PMDs and %u subpages mapped, found %u and %u",
+                        (unsigned long long)head, s->entire, s->nr_mapped, pmds, nr);
+    if (partial(s) != s->queued && !(s->queued && s->entire == 0))
+        return vmsi_err(err, VMS_ERR_INVAL, "THP %llx: %s", (unsigned long long)head,
+                        s->queued ? "on the deferred split queue with a PMD"
+                                  : "partially mapped but not on the deferred split queue");
+    return VMS_OK;
+}
+
+vms_status vmsi_thp_check(vms_kernel *k, uint64_t pmd_mapped, vms_err *err)
+{
+    uint64_t n = 0;
+    const vmsi_thp_folio *prev = NULL;
+    for (const vmsi_thp_folio *s = k->split_queue; s; prev = s, s = s->next, n++) {
+        const vms_frame *f = vms_frames_meta(k->fr, s->head);
+        if (!s->queued || s->prev != prev || !f || !(f->flags & VMSI_FRAME_THP) ||
+            vmsi_thp_folio_of(k, s->head) != s)
+            return vmsi_err(err, VMS_ERR_INVAL, "deferred split queue: a bad entry (THP %llx)",
+                            (unsigned long long)s->head);
+    }
+    if (n != k->split_queue_len || prev != k->split_tail)
+        return vmsi_err(err, VMS_ERR_INVAL, "deferred split queue: %llu pages, length says %llu",
+                        (unsigned long long)n, (unsigned long long)k->split_queue_len);
+    if (pmd_mapped != k->thp_pmd_mapped)
+        return vmsi_err(err, VMS_ERR_INVAL, "%llu THPs mapped by a PMD, AnonHugePages counts %llu",
+                        (unsigned long long)pmd_mapped, (unsigned long long)k->thp_pmd_mapped);
+    return VMS_OK;
 }
 
 /* ---- faults ------------------------------------------------------------------------- */
@@ -368,7 +727,8 @@ static vmsi_fault_ret huge_anonymous(thp_ctx *c, bool *handled)
         return VMSI_FAULT_DONE;
     }
     *handled = true;
-    vms_status st = vmsi_map_page(c->mm, c->haddr, c->pmdp, pfn, mk_pmd(c, pfn, true));
+    vms_status st =
+        vmsi_map_page_size(c->mm, c->haddr, c->pmdp, pfn, mk_pmd(c, pfn, true), VMS_PG_2M);
     vmsi_page_put(k, pfn);
     if (st == VMS_OK) {
         k->st.anon_alloc++;
@@ -392,7 +752,7 @@ static vms_status copy_huge(thp_ctx *c, uint64_t old)
     if (st != VMS_OK)
         return st;
     vmsi_charge(k, c->t->core, (uint64_t)k->cfg.cost.copy_page * HPAGE_NR);
-    st = vmsi_map_page(c->mm, c->haddr, c->pmdp, pfn, mk_pmd(c, pfn, true));
+    st = vmsi_map_page_size(c->mm, c->haddr, c->pmdp, pfn, mk_pmd(c, pfn, true), VMS_PG_2M);
     vmsi_page_put(k, pfn);
     if (st != VMS_OK)
         return st;
@@ -430,7 +790,9 @@ static vmsi_fault_ret huge_wp(thp_ctx *c, bool *handled)
             return from_status(st);
         k->st.thp_fault_fallback++; /* no free 2 MiB block: split instead */
     }
-    vms_status st = vmsi_split_huge_page(k, head);
+    /* do_huge_pmd_wp_page's fallback: split the PMD only (the page stays whole, PTE-
+     * mapped); the 4 KiB path then copies the written page (do_wp_page). */
+    vms_status st = split_pmd(c->mm, c->haddr);
     *handled = st != VMS_OK;
     return from_status(st);
 }
@@ -601,7 +963,7 @@ static bool collapse(vmsi_mm *mm, uint64_t haddr, const collapse_scan *s)
     mm->nr_ptes--;
     uint64_t pmd = vmsi_mk_pte_size(k, v, pfn, writable, VMS_PG_2M);
     pmd = dirty ? vmsi_pte_mkdirty(k, pmd) : pmd;
-    st = vmsi_map_page(mm, haddr, pmdp, pfn, vmsi_pte_mkyoung(k, pmd));
+    st = vmsi_map_page_size(mm, haddr, pmdp, pfn, vmsi_pte_mkyoung(k, pmd), VMS_PG_2M);
     vmsi_page_put(k, pfn);
     vmsi_flush_tlb_mm_range(k, mm, core, haddr, haddr + HPAGE_SIZE, VMSI_FLUSH_FREED);
     if (st != VMS_OK)
@@ -687,7 +1049,7 @@ static uint64_t machine_now(vms_kernel *k)
 {
     uint64_t now = 0;
     for (unsigned c = 0; c < k->ncores; c++) {
-        uint64_t t = vms_core_cycles(vmsi_core_clock(k, c));
+        uint64_t t = vmsi_core_clock(k, c);
         now = t > now ? t : now;
     }
     return now;
@@ -710,10 +1072,29 @@ void vmsi_khugepaged_tick(vms_kernel *k)
 
 void vmsi_thp_destroy(vms_kernel *k)
 {
+    size_t nr;
+    const vms_frames_range *r = vms_frames_ranges(k->fr, &nr);
+    for (size_t i = 0; i < nr && k->thp_states; i++) /* left by a panic's teardown */
+        for (uint64_t pfn = r[i].base_pfn; pfn + 1 < r[i].base_pfn + r[i].npages; pfn++) {
+            vms_frame *f = vms_frames_meta(k->fr, pfn);
+            if (!f) {
+                pfn |= 511;
+                continue;
+            }
+            if ((f->flags & VMSI_FRAME_THP) && (f->flags & VMS_FRAME_HEAD))
+                vmsi_thp_folio_free(k, pfn);
+        }
     if (k->huge_zero_pfn) { /* only if a mapping leaked (a panic): free it anyway */
         k->huge_zero_maps = 1;
         vmsi_huge_zero_put(k);
     }
+}
+
+uint64_t vms_kernel_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit)
+{
+    if (nsplit)
+        *nsplit = 0;
+    return k->panicked ? 0 : vmsi_thp_deferred_split(k, nr, nsplit);
 }
 
 uint64_t vms_kernel_khugepaged(vms_kernel *k)

@@ -106,7 +106,10 @@ static void file_free(vms_kernel *k, vms_file *f)
 {
     if (f->kind == VMSI_FILE_HOST)
         vmsi_file_writeback(k, f, 0, f->npages, 0, NULL);
-    drop_cache(k, f);
+    if (f->kind == VMSI_FILE_HTLBFS)
+        vmsi_hugetlbfs_evict(k, f); /* pool pages by huge-page index (hugetlb.c) */
+    else
+        drop_cache(k, f);
     for (vms_file **pp = &k->files; *pp; pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;

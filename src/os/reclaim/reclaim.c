@@ -92,8 +92,11 @@ void vmsi_lru_del(vms_kernel *k, uint64_t pfn)
 void vmsi_page_put(vms_kernel *k, uint64_t pfn)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    if (f->refcount == 1)
+    if (f->refcount == 1) {
         vmsi_lru_del(k, pfn);
+        if (f->flags & VMSI_FRAME_THP) /* freed whole: off the deferred split queue */
+            vmsi_thp_folio_free(k, pfn);
+    }
     vms_frames_put(k->fr, pfn, NULL);
     if ((f->flags & VMSI_FRAME_HUGETLB) && f->refcount == 1 && f->mapcount == 0)
         vmsi_hugetlb_free(k, pfn); /* only the pool's reference is left */
@@ -111,8 +114,9 @@ void vmsi_lru_accessed(vms_kernel *k, vmsi_mm *mm, uint64_t va, size_t len)
         if (!v || vmsi_vma_pgsize(v) != VMS_PG_4K)
             continue;
         uint64_t pte = vmsi_leaf_find(mm, p, &ptep, &size); /* 4 KiB, or a THP */
-        uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
-        vms_frame *f = vmsi_pte_present(k, pte) ? vms_frames_meta(k->fr, pfn) : NULL;
+        uint64_t pfn = vmsi_pte_present(k, pte) ? vmsi_pte_head_pfn(k, pte, size) : 0;
+        pfn = pfn ? vmsi_folio_head(k, pfn) : 0; /* a PTE-mapped THP's subpage: the page */
+        vms_frame *f = pfn ? vms_frames_meta(k->fr, pfn) : NULL;
         if (f && (f->flags & VMSI_FRAME_LRU))
             k->pol->access(k->pol_state, pfn);
     }
@@ -378,10 +382,15 @@ static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
                       ((f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u);
     if ((f->flags & VMS_FRAME_PINNED) || f->refcount != expect)
         return SHRINK_KEEP;
-    /* A transparent huge page is split, then its first page goes like any other and the
-     * other 511 return to the policy (Linux shrink_folio_list's split_folio_to_list). */
-    if ((f->flags & VMSI_FRAME_THP) && vmsi_split_huge_page(k, pfn) != VMS_OK)
-        return SHRINK_KEEP;
+    /* A transparent huge page goes to swap whole (thp.swap = whole), or is split, then
+     * its first page goes like any other and the others return to the policy (Linux
+     * shrink_folio_list's split_folio_to_list); a split that freed the first page (no
+     * PTE mapped it) reclaimed it already. */
+    if (f->flags & VMSI_FRAME_THP) {
+        vmsi_thp_reclaim_ret r = vmsi_thp_reclaim(k, pfn, reclaim_core(k));
+        if (r != VMSI_THP_RECLAIM_SPLIT)
+            return r == VMSI_THP_RECLAIM_FREED ? SHRINK_RECLAIMED : SHRINK_KEEP;
+    }
     if (f->flags & VMS_FRAME_ANON)
         return shrink_anon(k, pfn, f);
     if (f->flags & VMS_FRAME_SWAPBACKED)
@@ -392,6 +401,8 @@ static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
 /* Whether any tracked page could be reclaimed at all (file pages, swap room). */
 static bool can_reclaim(vms_kernel *k)
 {
+    if (k->split_queue) /* the deferred split shrinker frees frames without any I/O */
+        return true;
     return k->pol && k->pol->count(k->pol_state) > 0 &&
            (k->swap.nfree > 0 || k->swap.ncached > 0 ||
             vms_frames_count(k->fr, VMS_FRAME_FILE) > k->nr_shmem);
@@ -415,7 +426,10 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
         return 0;
     k->in_reclaim = true;
     uint64_t got = 0, scanned = 0;
-    while (got < nr && scanned < budget) {
+    /* The deferred split shrinker (Linux's shrink_slab in the same pass): partially
+     * mapped huge pages give back their unmapped subpages without any I/O. */
+    uint64_t split_freed = k->split_queue ? vmsi_thp_deferred_split(k, 0, NULL) : 0;
+    while (got + split_freed < nr && scanned < budget) {
         uint64_t pfn;
         if (!k->pol->victim(k->pol_state, &k->pol_host, &pfn))
             break;
@@ -438,7 +452,7 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
     *(k->in_kswapd ? &k->st.pgscan_kswapd : &k->st.pgscan_direct) += scanned;
     *(k->in_kswapd ? &k->st.pgsteal_kswapd : &k->st.pgsteal_direct) += got;
     k->in_reclaim = false;
-    return got;
+    return got + split_freed;
 }
 
 void vmsi_reclaim_before_alloc(vms_kernel *k)
