@@ -343,6 +343,8 @@ static int run_kernel(const vopts *o, vms_config *conf)
 {
     const vms_config_vm *cv = &conf->vm;
     vms_err err = {0};
+    static vms_config shown; /* as configured: the JSON does not name the private directory */
+    shown = *conf;
     cli_tmp_writeback(conf); /* the trace's files: copies only in a private directory */
     vms_kernel_config kc = vms_config_kernel(conf);
     vms_machine *m = NULL;
@@ -390,7 +392,7 @@ static int run_kernel(const vopts *o, vms_config *conf)
         cli_input in;
         cli_input_init(&in, "trace", o->path);
         vms_strbuf_printf(&sb, "{");
-        cli_json_meta(&sb, conf, &in);
+        cli_json_meta(&sb, &shown, &in);
         vms_strbuf_printf(&sb, "\"references\":%" PRIu64 ",\"failed\":%" PRIu64 ",", rs->references,
                           rs->segv);
         vms_machine_stats_json_members(m, &sb);
@@ -468,6 +470,10 @@ int cmd_replay_vm(int argc, char **argv)
     }
     if (arm && o.kind == VMS_S2_NONE && (o.glevels != 4 || o.shadow)) {
         cli_error("replay", "--s2 none on aarch64: 4-level AArch64 tables, no --shadow");
+        return EXIT_USAGE;
+    }
+    if (!arm && o.glevels != 4 && o.glevels != 5) {
+        cli_error("replay", "--levels %u: an x86-64 guest has 4 or 5 paging levels", o.glevels);
         return EXIT_USAGE;
     }
     /* The guest kernel: the kernel model wherever it runs (x86-64 over EPT or NPT with

@@ -1490,7 +1490,7 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     } else {
         --*i;
         return fail(p,
-                    "expected mem, host, host-limit, s2, host-page, levels, host-levels, "
+                    "expected mem, host, s2, host-page, levels, host-levels, host-limit, "
                     "nested-tlb, shadow, guest or vcpus, got '%s'",
                     str(p, w));
     }
