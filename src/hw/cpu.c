@@ -191,12 +191,16 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
     c->cycles += c->m->cfg.cost.invlpg;
     if ((unsigned)type <= VMS_INVPCID_ALL) /* (an invalid type is uncounted below) */
         vmsi_core_report_op(c, VMS_EV_OP_INVPCID, va, pcid, true);
+    /* In a guest the PCID is the guest's: its entries are tagged by the VPID with it
+     * (SDM Vol. 3C §29.4.1: INVPCID in VMX non-root operation invalidates mappings
+     * associated with the current VPID), never the host's entries of that PCID number. */
+    vms_ctx ctx = vms_ctx_make(c->vm, pcid);
     switch (type) {
     case VMS_INVPCID_ADDR:
-        vmsi_core_tlbs_flush_va(c, pcid, va, false);
+        vmsi_core_tlbs_flush_va(c, ctx, va, false);
         return VMS_OK;
     case VMS_INVPCID_CONTEXT:
-        vmsi_core_tlbs_flush_pcid(c, pcid);
+        vmsi_core_tlbs_flush_pcid(c, ctx);
         return VMS_OK;
     case VMS_INVPCID_ALL_GLOBAL:
         vmsi_core_tlbs_flush_all(c, false);
@@ -257,7 +261,10 @@ static void bcast_apply(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid,
 vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid, unsigned count)
 {
     vms_machine *m = c->m;
-    if (m->cfg.invlpgb_max == 0)
+    /* Not in a guest: a hypervisor does not enable INVLPGB for a VM (KVM leaves it out of
+     * the guest's CPUID; executed there it is #UD). Its (address, PCID) would name the
+     * host's entries on every core and none of the VM's, whose vCPUs have a VPID each. */
+    if (m->cfg.invlpgb_max == 0 || c->vm)
         return VMS_ERR_UNSUPPORTED;
     if ((flags &
          ~(VMS_INVLPGB_VA | VMS_INVLPGB_PCID | VMS_INVLPGB_GLOBAL | VMS_INVLPGB_STRIDE_2M)) ||
