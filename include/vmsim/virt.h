@@ -675,18 +675,20 @@ typedef struct vms_guest_config {
 } vms_guest_config;
 
 typedef struct vms_guest_stats {
-    uint64_t exits;             /* VM exits: second-stage violations handled */
-    uint64_t exits_walk;        /* … of them met by the hardware (a 2D walk or a data access) */
-    uint64_t exits_kernel;      /* … by the guest kernel's own touch of a frame */
-    uint64_t exit_cycles;       /* cycles they and the vCPU entries cost */
-    uint64_t vcpu_loads;        /* vCPU entries onto a host core (after the core ran another) */
-    uint64_t migrations;        /* vCPUs moved to another host core (vms_guest_move_vcpu) */
-    uint64_t migration_flushes; /* INVVPID single-context at a moved vCPU's first entry */
-    uint64_t backed;            /* second-stage leaves made */
-    uint64_t unhandled;         /* violations outside guest memory (the access fails) */
-    uint64_t host_frames;       /* host frames the VM holds now */
-    uint64_t host_swapouts;     /* guest pages the host wrote to its swap (host pswpout) */
-    uint64_t host_swapins;      /* … read back (host pswpin) */
+    uint64_t exits;               /* VM exits: second-stage violations handled */
+    uint64_t exits_walk;          /* … of them met by the hardware (a 2D walk or a data access) */
+    uint64_t exits_kernel;        /* … by the guest kernel's own touch of a frame */
+    uint64_t exit_cycles;         /* cycles they and the vCPU entries cost */
+    uint64_t vcpu_loads;          /* vCPU entries onto a host core (after the core ran another) */
+    uint64_t migrations;          /* vCPUs moved to another host core (vms_guest_move_vcpu) */
+    uint64_t migration_flushes;   /* INVVPID single-context at a moved vCPU's first entry */
+    uint64_t vcpu_switch_flushes; /* Arm: the VMID's entries flushed on a core at a vCPU's
+                                     entry after another vCPU of the VM ran there last */
+    uint64_t backed;              /* second-stage leaves made */
+    uint64_t unhandled;           /* violations outside guest memory (the access fails) */
+    uint64_t host_frames;         /* host frames the VM holds now */
+    uint64_t host_swapouts;       /* guest pages the host wrote to its swap (host pswpout) */
+    uint64_t host_swapins;        /* … read back (host pswpin) */
     /* Of host_swapins, the ones the literature calls avoidable (Amit, Tsafrir and
      * Schuster, "VSwapper", ASPLOS 2014): */
     uint64_t double_paging; /* the guest kernel read the page to write it to its own
@@ -745,8 +747,8 @@ const char *vms_guest_host_policy(const vms_guest *g);
  * "host_frames", "walks_2d", "guest_refs", "s2_refs", "s2_walks", "s2_tlb_hits" (summed
  * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads", "scanned",
  * "aged", "splits", "fallbacks"}, "migration_flushes", "exits_intr", "interrupts":
- * {"injected", "posted"}} (no leading comma). The guest kernel's own counters are
- * vms_kernel_stats_json_members'. */
+ * {"injected", "posted"}, "vcpu_switch_flushes"} (no leading comma). The guest kernel's own
+ * counters are vms_kernel_stats_json_members'. */
 vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
 
 /*

@@ -126,9 +126,9 @@ typedef struct scn_cmd {
         uint64_t mem, host; /* guest-physical memory, host memory reserved */
         unsigned s2, levels, host_levels, host_page, nested_tlb;
         bool shadow;
-        unsigned guest; /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
-        unsigned vcpus; /* the kernel guest's vCPUs (0: 1) */
-        unsigned vcpu;  /* vcpu: the vCPU that moves (to host core `core`) */
+        unsigned guest;      /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
+        unsigned vcpus;      /* the kernel guest's vCPUs (0: 1) */
+        unsigned vcpu;       /* vcpu: the vCPU that moves (to host core `core`) */
         uint64_t host_limit; /* create: host memory the VM may hold (0: no limit) */
     } vmo;
 } scn_cmd;
@@ -267,6 +267,8 @@ void vmsi_scn_vm_check(const scn_vms *vms, const scn_cmd *c, vms_strbuf *err);
 void vmsi_scn_vm_after(scn_vms *vms, const scn_cmd *c, vms_task **task, int vm, uint64_t exits0,
                        vms_strbuf *line);
 uint64_t vmsi_scn_vm_exits(const scn_vms *vms, int vm);
+/* The host core VM vm's CPU cpu runs on now (its vCPU's; cpu itself for the pager). */
+unsigned vmsi_scn_vm_host_core(const scn_vms *vms, int vm, unsigned cpu);
 /* The VM index of process proc (-1: a host process), and a kernel guest's kernel by VM
  * index (NULL: not created, or the minimal guest). */
 int vmsi_scn_vm_of(const scn_vms *vms, int proc);

@@ -185,6 +185,12 @@ vms_kernel *vmsi_scn_vm_kernel_at(const scn_vms *s, int vm)
     return s && vm >= 0 && (size_t)vm < s->nv && s->v[vm].kg ? vms_guest_kernel(s->v[vm].kg) : NULL;
 }
 
+unsigned vmsi_scn_vm_host_core(const scn_vms *s, int vm, unsigned cpu)
+{
+    const vms_guest *g = vmsi_scn_vm_kernel_at(s, vm) ? s->v[vm].kg : NULL;
+    return g && cpu < s->v[vm].nvcpus ? vms_guest_vcpu_core(g, cpu) : cpu;
+}
+
 uint64_t vmsi_scn_vm_exits(const scn_vms *s, int vm)
 {
     return vmsi_scn_vm_kernel_at(s, vm) ? vms_guest_get_stats(s->v[vm].kg)->exits : 0;
@@ -225,9 +231,10 @@ void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, int vm, ui
                               gs->false_reads - was->false_reads);
         if (flushes)
             vms_strbuf_printf(line,
-                              "; %" PRIu64 " vCPU entr%s on a new host core, its VPID flushed "
+                              "; %" PRIu64 " vCPU entr%s on a new host core, its %s flushed "
                               "there first",
-                              flushes, flushes == 1 ? "y" : "ies");
+                              flushes, flushes == 1 ? "y" : "ies",
+                              s->v[vm].kind == VMS_S2_ARM ? "VMID" : "VPID");
         vms_strbuf_printf(line, ")\n");
     }
     *was = *gs;
@@ -633,9 +640,15 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
                           gs->vcpu_loads, gs->backed, gs->host_frames, gs->unhandled);
         if (gs->migrations)
             vms_strbuf_printf(sb,
-                              "  vCPU migrations %" PRIu64 ", VPID flushes at an entry on a new "
+                              "  vCPU migrations %" PRIu64 ", %s flushes at an entry on a new "
                               "host core %" PRIu64 "\n",
-                              gs->migrations, gs->migration_flushes);
+                              gs->migrations, v->kind == VMS_S2_ARM ? "VMID" : "VPID",
+                              gs->migration_flushes);
+        if (gs->vcpu_switch_flushes)
+            vms_strbuf_printf(sb,
+                              "  VMID flushes at an entry on a core another vCPU of the VM ran "
+                              "on last %" PRIu64 "\n",
+                              gs->vcpu_switch_flushes);
         if (gs->host_swapouts || gs->host_swapins)
             vms_strbuf_printf(sb,
                               "  host swap (%s): %" PRIu64 " out, %" PRIu64
@@ -732,12 +745,16 @@ static vms_status vm_vcpu(scn_vms *s, vm1 *v, const scn_vmctx *x)
         vms_strbuf_printf(sb, "vm %s vcpu %u core %u: already there\n", name, i, c->core);
         return VMS_OK;
     }
+    bool arm = v->kind == VMS_S2_ARM;
+    const char *tag = arm ? "VMID" : "VPID";
     vms_strbuf_printf(sb,
-                      "vm %s vcpu %u core %u: vCPU %u (VPID %u) leaves host core %u for host core "
-                      "%u; its entries tagged VPID %u stay on core %u, and its next entry on a "
-                      "core other than the one it last ran on flushes VPID %u there first (KVM: "
-                      "vmx_vcpu_load_vmcs requests KVM_REQ_TLB_FLUSH on a new pCPU)\n",
-                      name, i, c->core, i, vpid, from, c->core, vpid, from, vpid);
+                      "vm %s vcpu %u core %u: vCPU %u (%s %u) leaves host core %u for host core "
+                      "%u; its entries tagged %s %u stay on core %u, and its next entry on a "
+                      "core other than the one it last ran on flushes %s %u there first (KVM: "
+                      "%s)\n",
+                      name, i, c->core, i, tag, vpid, from, c->core, tag, vpid, from, tag, vpid,
+                      arm ? "kvm_arch_vcpu_load flushes the VMID's entries on a new pCPU"
+                          : "vmx_vcpu_load_vmcs requests KVM_REQ_TLB_FLUSH on a new pCPU");
     unsigned shared = 0; /* the other vCPUs scheduled there */
     for (size_t w = 0; w < s->nv; w++)
         for (unsigned j = 0; s->v[w].kg && j < s->v[w].nvcpus; j++) {
@@ -745,8 +762,9 @@ static vms_status vm_vcpu(scn_vms *s, vm1 *v, const scn_vmctx *x)
                 continue;
             if (!shared++)
                 vms_strbuf_printf(sb, "  host core %u is shared with", c->core);
-            vms_strbuf_printf(sb, "%s vm %s vCPU %u (VPID %u)", shared > 1 ? "," : "", s->names[w],
-                              j, vms_guest_vpid(s->v[w].kg, j));
+            vms_strbuf_printf(sb, "%s vm %s vCPU %u (%s %u)", shared > 1 ? "," : "", s->names[w], j,
+                              s->v[w].kind == VMS_S2_ARM ? "VMID" : "VPID",
+                              vms_guest_vpid(s->v[w].kg, j));
         }
     if (shared)
         vms_strbuf_printf(sb, ": each entry there exits the vCPU that ran before\n");

@@ -77,6 +77,9 @@ struct vms_guest {
     vms_s2_regs s2r;
     vcpu_state v[MAX_VCPUS];
     unsigned cur; /* the vCPU the guest kernel last asked for (charged for its exits) */
+    /* Arm: the vCPU of this VM that ran last on each host core, + 1 (0: none yet; KVM's
+     * mmu->last_vcpu_ran) */
+    uint8_t last_ran[VMS_MAX_CORES];
     uint64_t npages;
     /* Sparse maps (host memory follows the pages touched, not guest_mem): */
     vmsi_radix hpfn; /* guest page -> its host frame and flags (absent: not resident) */
@@ -109,23 +112,26 @@ static vms_status mirror_map(vms_guest *g, uint64_t gpa, uint64_t hpa, vms_pgsiz
 /*
  * The hpfn map's values: a host frame and two flags.
  *
- *   63     62     61            52 51                                 0
- *  +------+------+----------------+------------------------------------+
- *  |YOUNG | HUGE |       0        | host frame number                  |
- *  +------+------+----------------+------------------------------------+
+ *   63     62     61     60      52 51                                 0
+ *  +------+------+------+----------+------------------------------------+
+ *  |YOUNG | HUGE |DIRTY |    0     | host frame number                  |
+ *  +------+------+------+----------+------------------------------------+
  *
  * HUGE: the page is part of a 2 MiB second-stage leaf (all 512 of its region are).
  * YOUNG (on a 4 KiB page's entry, or on the first page's entry of a 2 MiB region):
  * the leaf's accessed flag is known set since the clock last cleared it, so a guest
  * kernel touch need not set it again (only the clock clears A, so this is exact).
+ * DIRTY (likewise): the leaf's dirty flag is known set (nothing clears D: a leaf made
+ * again after a swap-in or a split starts clean, its entry without the flag).
  * The ring's values: guest page + 1, with RING_HUGE for a 2 MiB unit (its first page).
  */
 #define HP_YOUNG  (UINT64_C(1) << 63)
 #define HP_HUGE   (UINT64_C(1) << 62)
+#define HP_DIRTY  (UINT64_C(1) << 61)
 #define HP_FRAME  ((UINT64_C(1) << 52) - 1)
 #define RING_HUGE (UINT64_C(1) << 62)
 #define RING_BASE (UINT64_C(1) << 40) /* the ring's first index: room to prepend */
-_Static_assert((HP_YOUNG | HP_HUGE) > HP_FRAME, "flags above the frame number");
+_Static_assert(((HP_YOUNG | HP_HUGE | HP_DIRTY) & HP_FRAME) == 0, "flags above the frame number");
 
 static uint64_t hpfn_of(const vms_guest *g, uint64_t gpfn)
 {
@@ -472,19 +478,23 @@ static vms_status back2m(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
     return VMS_OK;
 }
 
-/* A guest kernel's touch of a resident page makes its leaf accessed, as the hardware
- * would when the kernel's own load or store walks the second stage (its data moves do
- * not go through the guest MMU here, kernel.h): so that the clock sees kernel use too.
- * v is the page's hpfn map value. */
-static void touch(vms_guest *g, uint64_t gpfn, uint64_t v)
+/* A guest kernel's touch of a resident page makes its leaf accessed, and dirty when it
+ * writes, as the hardware would when the kernel's own load or store walks the second
+ * stage (its data moves do not go through the guest MMU here, kernel.h): so that the
+ * clock sees kernel use too. v is the page's hpfn map value. */
+static void touch(vms_guest *g, uint64_t gpfn, uint64_t v, vms_kmem_use use)
 {
     uint64_t base = v & HP_HUGE ? gpfn & ~UINT64_C(511) : gpfn;
     uint64_t bv = base == gpfn ? v : vmsi_radix_get(&g->hpfn, base), pte = 0, ptep = 0;
-    if (bv & HP_YOUNG)
+    bool write = use == VMS_KMEM_WRITE || use == VMS_KMEM_OVERWRITE;
+    uint64_t want = HP_YOUNG | (write ? HP_DIRTY : 0);
+    if ((bv & want) == want)
         return;
-    if (vms_pt_lookup(&g->s2, base << VMS_PAGE_SHIFT, &pte, &ptep, NULL))
-        (void)vms_pt_write(&g->s2, ptep, vms_fmt_pte_mkyoung(g->s2.fmt, pte));
-    vmsi_radix_set(&g->hpfn, &g->alloc, base, bv | HP_YOUNG); /* replaces */
+    if (vms_pt_lookup(&g->s2, base << VMS_PAGE_SHIFT, &pte, &ptep, NULL)) {
+        uint64_t e = vms_fmt_pte_mkyoung(g->s2.fmt, pte);
+        (void)vms_pt_write(&g->s2, ptep, write ? vms_fmt_pte_mkdirty(g->s2.fmt, e) : e);
+    }
+    vmsi_radix_set(&g->hpfn, &g->alloc, base, bv | want); /* replaces */
 }
 
 /* The host frame of guest page gpfn, backing it first (a VM exit) if needed. */
@@ -507,7 +517,7 @@ static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool k
         v = vmsi_radix_get(&g->hpfn, gpfn);
     }
     if (kernel && aging(g))
-        touch(g, gpfn, v);
+        touch(g, gpfn, v, use);
     *hpfn = v & HP_FRAME;
     return VMS_OK;
 }
@@ -608,7 +618,17 @@ static vms_core *plat_core(void *ud, unsigned i)
             vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
         g->st.migration_flushes++;
         v->last = v->host;
+    } else if (g->cfg.kind == VMS_S2_ARM && g->last_ran[v->host] && g->last_ran[v->host] != i + 1) {
+        /* An Arm VM's vCPUs share its VMID: the entries another vCPU of the VM left on
+         * this core carry the same tag, and the guest kernel believes this CPU never
+         * cached them (a shootdown of an mm that ran only there skips this CPU). KVM:
+         * kvm_arch_vcpu_load, "if detecting that a vcpu from the same VM has previously
+         * run on the same physical CPU", __kvm_flush_cpu_context — the VMID's entries on
+         * this core (TLBI VMALLE1 under the VMID). */
+        vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
+        g->st.vcpu_switch_flushes++;
     }
+    g->last_ran[v->host] = (uint8_t)(i + 1);
     g->st.vcpu_loads++;
     g->st.exit_cycles += g->cfg.exit_cycles;
     vms_core_add_cycles(c, g->cfg.exit_cycles);
@@ -941,7 +961,8 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         "\"s2_refs\": %llu, \"s2_walks\": %llu, \"s2_tlb_hits\": %llu, \"host_swap\": {\"outs\": "
         "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu, \"scanned\": %llu, "
         "\"aged\": %llu, \"splits\": %llu, \"fallbacks\": %llu}, \"migration_flushes\": %llu, "
-        "\"exits_intr\": %llu, \"interrupts\": {\"injected\": %llu, \"posted\": %llu}}",
+        "\"exits_intr\": %llu, \"interrupts\": {\"injected\": %llu, \"posted\": %llu}, "
+        "\"vcpu_switch_flushes\": %llu}",
         g->cfg.nvcpus, (unsigned long long)t->exits, (unsigned long long)t->exits_walk,
         (unsigned long long)t->exits_kernel, (unsigned long long)t->exit_cycles,
         (unsigned long long)t->vcpu_loads, (unsigned long long)t->migrations,
@@ -954,7 +975,8 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         (unsigned long long)t->host_scanned, (unsigned long long)t->host_aged,
         (unsigned long long)t->host_splits, (unsigned long long)t->host_fallbacks,
         (unsigned long long)t->migration_flushes, (unsigned long long)t->exits_intr,
-        (unsigned long long)t->intr_injected, (unsigned long long)t->intr_posted);
+        (unsigned long long)t->intr_injected, (unsigned long long)t->intr_posted,
+        (unsigned long long)t->vcpu_switch_flushes);
 }
 
 vms_kernel *vms_guest_kernel(vms_guest *g)

@@ -20,7 +20,7 @@ golden() {
     if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
 }
 golden run_demo
-for s in files threads segv swap smp protect vm vm_arm; do
+for s in files threads segv swap smp protect vm vm_arm vm_overcommit; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 # exec of a real program image (issue 16 item 15): /bin/true's segments and ld.so are

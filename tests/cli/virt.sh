@@ -7,6 +7,7 @@ set -u
 vmsim=$1
 src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 trace=$src/examples/traces/ls.vmt
+examples_sh=$src/examples/traces/sh.vmt
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
@@ -40,6 +41,42 @@ assert s["references"] == 100000 and s["failed"] == 0 and sv["shadow"] is True
 assert s["walk"]["mem_refs"] < e["walk"]["mem_refs"] and sv["exits"] > e["virt"]["exits"]
 assert sv["exits"] == sv["exits_pf"] + sv["exits_ptwrite"]
 assert sv["guest_faults"] == e["virt"]["guest_faults"] == sv["injected"]
+PY
+fi
+# the guest kernel (the default on x86-64 over EPT/NPT with 4K or 2M host pages): sh.vmt's
+# kernel events (mmap, fork, exec, exit) replayed on the kernel model inside the VM exactly
+# as bare-metal replay replays them: the same references, processes, system calls and
+# faults by kind; only translation (2D walks, VM exits) differs
+if command -v python3 >/dev/null; then
+    sh=$src/examples/traces/sh.vmt
+    kb=$("$vmsim" replay --stats json "$sh") k1=$("$vmsim" replay --vm --stats json "$sh")
+    k2=$("$vmsim" replay --vm --guest kernel --s2 npt --host-page 2M --stats json "$sh")
+    k3=$("$vmsim" replay --vm --guest kernel --host-limit 512K --stats json "$sh")
+    kp=$("$vmsim" replay --vm --guest pager --stats json "$sh")
+    python3 - "$kb" "$k1" "$k2" "$k3" "$kp" <<'PY' && ok || bad "replay --vm --guest kernel"
+import json, sys
+b, k, n, l, p = (json.loads(a) for a in sys.argv[1:])
+def same(r, keys):
+    return {x: r["replay"][x] for x in keys}
+ev = ("references", "reads", "writes", "fetches", "syscalls", "syscall_errors", "processes",
+      "threads", "segv", "bytes")
+assert b["replay"]["syscalls"] > 0 and b["procs"]["forks"] > 0 and b["procs"]["execs"] > 0, b["procs"]
+for r in (k, n, l):
+    assert r["virt"]["guest"] == "kernel" and r["failed"] == 0, r["virt"]
+    assert same(r, ev) == same(b, ev), (same(r, ev), same(b, ev))
+    assert r["procs"] == b["procs"] and r["faults"] == b["faults"], (r["faults"], b["faults"])
+    assert r["virt"]["exits"] > 0 and r["vm"]["exits"] == r["virt"]["exits"]
+    assert r["walk"]["mem_refs"] == r["virt"]["guest_refs"] + r["virt"]["s2_refs"] > b["walk"]["mem_refs"]
+# 2 MiB host pages: fewer exits; NPT's entries are x86-64's
+assert n["vm"]["exits"] < k["vm"]["exits"] and n["config"]["vm.s2"] == "npt"
+# --host-limit 512K: 128 host frames; the host swapped guest pages out and back in, and
+# every byte still read back (the same faults, no failed reference)
+hs = l["vm"]["host_swap"]
+assert hs["outs"] > 0 and hs["ins"] > 0 and l["vm"]["host_frames"] <= 128, l["vm"]
+assert hs["scanned"] >= hs["outs"] and k["vm"]["host_swap"]["outs"] == 0
+# the pager replays the references only: no kernel events, no guest kernel counters
+assert p["virt"].get("guest") != "kernel" and "procs" not in p, list(p)
+assert p["references"] == b["replay"]["references"]
 PY
 fi
 # the vm.* keys are the flags' defaults: the same run either way
@@ -128,6 +165,16 @@ assert sum(c["cache"]["walk_refs"].values()) == c["walk"]["mem_refs"] and c["vir
 PY
 fi
 "$vmsim" replay --vm --arch aarch64 --s2 ept "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "replay --vm --arch aarch64 --s2 ept accepted"
+# --guest kernel where the kernel model cannot be the guest, --host-limit without it
+for args in "--guest kernel --shadow" "--guest kernel --host-page 1G" "--guest kernel --s2 none" \
+            "--guest kernel --levels 5" "--guest pager --host-limit 1M" "--guest bogus" "--host-limit 3K"; do
+    # shellcheck disable=SC2086
+    "$vmsim" replay --vm $args "$trace" >/dev/null 2>/tmp/vmsim_err.$$
+    rc=$?
+    [ $rc -eq 2 ] && [ -s /tmp/vmsim_err.$$ ] && ok || bad "replay --vm $args: exit $rc"
+done
+a=$("$vmsim" replay --vm --host-limit 512K --stats json "$examples_sh") b=$("$vmsim" replay --vm --host-limit 512K --stats json "$examples_sh")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "replay --vm --host-limit not deterministic"
 "$vmsim" replay --vm --arch aarch64 --s2 none --levels 5 "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok ||
     bad "replay --vm --arch aarch64 --s2 none --levels 5 accepted"
 cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)
