@@ -1042,7 +1042,7 @@ static uint64_t world_check(world *w, vms_rng *rng, uint64_t p)
     vms_access_outcome o =
         vms_proc_read(w->k, t, w->base + (p << VMS_PAGE_SHIFT) + 8, &v, sizeof v);
     if (o != VMS_ACCESS_OK || v != w->ref[p]) {
-        fprintf(stderr, "DBG world %s page %llu outcome %d got %llx want %llx\n",
+        fprintf(stderr, "random: world %s page %llu outcome %d got %llx want %llx\n",
                 w->g ? "vm" : "host", (unsigned long long)p, (int)o, (unsigned long long)v,
                 (unsigned long long)w->ref[p]);
         return 1;
@@ -1255,7 +1255,7 @@ static void test_shared_core(void)
                      VMS_ACCESS_OK);
             bad += r != v;
             if (r != v)
-                fprintf(stderr, "DBG round %u page %llu r %llx v %llx\n", round,
+                fprintf(stderr, "shared core: round %u page %llu r %llx v %llx\n", round,
                         (unsigned long long)p, (unsigned long long)r, (unsigned long long)v);
         }
         if (round == 1) /* a shootdown reaching vCPUs that take turns on core 1 */
