@@ -1,12 +1,19 @@
 /*
- * replay_vm.c — `vmsim replay --vm TRACE`: replay a trace's references as one guest
- * process inside a VM (virt.h vms_vm): every reference is a guest user access through
- * the composed TLB and, on a miss, the two-dimensional walk; guest page faults go to the
- * guest's demand pager, second-stage violations are VM exits that back guest memory.
- * `--s2 none` runs the same trace under the same demand pager natively (one stage: x86-64
- * tables at CR3, or AArch64 tables at TTBR0_EL1 with --arch aarch64), for the comparison
- * docs/VIRT.md draws. Kernel events in the trace are not replayed (the
- * pager maps whatever is touched).
+ * replay_vm.c — `vmsim replay --vm TRACE`: replay a trace inside a VM.
+ *
+ *  - guest kernel (the default on x86-64 over EPT or NPT with 4K or 2M host pages): the
+ *    kernel model boots as the VM's guest kernel (virt.h vms_guest) and the trace is
+ *    replayed on it exactly as `vmsim replay` replays it on bare metal (vms_replay: the
+ *    kernel events — exec, mmap, munmap, mprotect, brk, madvise, fork, clone, exit —
+ *    and every reference, from its process's task on its vCPU); the JSON has the
+ *    bare-metal replay's names plus "virt" and "vm" (exits, second stage, host swap);
+ *  - guest pager (`--guest pager`, and what shadow paging, Arm Stage 2, 1G host pages
+ *    and `--s2 none` use): the references only, as one guest process of virt.h's
+ *    minimal demand pager (vms_vm); `--s2 none` runs the same pager natively (one
+ *    stage: x86-64 tables at CR3, or AArch64 tables at TTBR0_EL1 with --arch aarch64),
+ *    for the comparison docs/VIRT.md draws.
+ * Every reference is a guest user access through the composed TLB and, on a miss, the
+ * two-dimensional walk; second-stage violations are VM exits that back guest memory.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -24,9 +31,13 @@ static const char usage[] =
     "\n"
     "Replay TRACE's references as a guest process in a virtual machine: the guest's tables\n"
     "live in guest-physical memory, the hypervisor's EPT (or NPT) in host RAM; a TLB miss\n"
-    "is a two-dimensional walk. Guest page faults are handled by the guest's demand pager\n"
-    "(no exit); second-stage violations are VM exits that back guest memory lazily. Only\n"
-    "the references are replayed (kernel events are ignored). docs/VIRT.md.\n"
+    "is a two-dimensional walk; second-stage violations are VM exits that back guest\n"
+    "memory lazily. By default (x86-64, EPT or NPT, 4K or 2M host pages) the guest kernel\n"
+    "is the kernel model and the trace's kernel events (exec, mmap, munmap, brk, fork,\n"
+    "threads, exit ...) are replayed on it as bare-metal `vmsim replay` does; guest page\n"
+    "faults go to it (no exit). With --guest pager (and for --shadow, --arch aarch64,\n"
+    "--host-page 1G, --levels 5, --s2 none) only the references are replayed, on a\n"
+    "minimal demand pager. docs/VIRT.md.\n"
     "\n"
     "options (each VM flag overrides its vm.* key; docs/CONFIG.md):\n"
     "  --preset NAME          machine preset (default skylake)\n"
@@ -47,8 +58,14 @@ static const char usage[] =
     "                         and aarch64 guests)\n"
     "  --nested-tlb N         a fully associative nested TLB (GPA -> HPA) of N entries\n"
     "                         (vm.nested_tlb, default none)\n"
+    "  --guest kernel|pager   the guest kernel: the kernel model (kernel events too) or\n"
+    "                         the minimal demand pager (references only)\n"
+    "  --host-limit SIZE      (guest kernel) the host memory the VM may hold: beyond it\n"
+    "                         the host swaps guest pages out (double paging)\n"
     "  --limit N              stop after N references\n"
-    "  --stats json           the machine's counters as JSON, plus \"virt\"\n"
+    "  --stats json           the counters as JSON: the machine's (and with the guest\n"
+    "                         kernel its kernel's and the replay's, as bare-metal replay)\n"
+    "                         plus \"virt\" (and \"vm\")\n"
     "  -h, --help             this text\n";
 
 typedef struct vopts {
@@ -58,6 +75,8 @@ typedef struct vopts {
     bool ntlb_set; /* --nested-tlb given: it replaces vm.nested_tlb */
     vms_pgsize hpage;
     uint64_t limit;
+    uint64_t host_limit; /* --host-limit bytes (0: none) */
+    unsigned guest;      /* --guest: 0 the default, 1 pager, 2 kernel */
     bool json, shadow;
 } vopts;
 
@@ -110,6 +129,23 @@ static int parse(int argc, char **argv, vopts *o)
                 o->ntlb = (unsigned)n, o->ntlb_set = true;
             else
                 o->limit = n;
+        } else if (!strcmp(a, "--guest") && v) {
+            i++;
+            if (strcmp(v, "kernel") && strcmp(v, "pager")) {
+                cli_error("replay", "bad --guest '%s': expected kernel or pager", v);
+                return EXIT_USAGE;
+            }
+            o->guest = !strcmp(v, "pager") ? 1u : 2u;
+        } else if (!strcmp(a, "--host-limit") && v) {
+            i++;
+            if (!cli_parse_u64(v, true, &n) || n < (UINT64_C(64) << 10) || (n & 4095)) {
+                cli_error("replay",
+                          "bad --host-limit '%s': expected a size of 64K or more, a "
+                          "multiple of 4K",
+                          v);
+                return EXIT_USAGE;
+            }
+            o->host_limit = n;
         } else if (!strcmp(a, "--stats") && v) {
             i++;
             if (strcmp(v, "json")) {
@@ -246,6 +282,157 @@ static void print_json(const vms_config *conf, const char *path, vms_machine *m,
     vms_strbuf_free(&sb);
 }
 
+/* ---- the kernel model as the guest kernel ---- */
+
+/* The 2D-walk counters of every vCPU, summed. */
+static vms_nested_stats nested_sum(vms_guest *g, unsigned nvcpus)
+{
+    vms_nested_stats t = {0};
+    for (unsigned i = 0; i < nvcpus; i++) {
+        const vms_nested_stats *n = vms_nested_get_stats(vms_guest_nested(g, i));
+        t.walks += n->walks;
+        t.guest_refs += n->guest_refs;
+        t.s2_refs += n->s2_refs;
+        t.s2_refs_tables += n->s2_refs_tables;
+        t.s2_walks += n->s2_walks;
+        t.s2_ad_writes += n->s2_ad_writes;
+        t.s2_tlb_lookups += n->s2_tlb_lookups;
+        t.s2_tlb_hits += n->s2_tlb_hits;
+        t.exits_violation += n->exits_violation;
+        t.exits_misconfig += n->exits_misconfig;
+    }
+    return t;
+}
+
+/* The "virt" member with the pager's names, filled from the guest's counters (no
+ * shadow paging here), then "vm" (vms_guest_stats_json_members). */
+static void guest_json(vms_strbuf *sb, vms_guest *g, unsigned nvcpus)
+{
+    const vms_guest_stats *s = vms_guest_get_stats(g);
+    const vms_kernel_stats *ks = vms_kernel_get_stats(vms_guest_kernel(g));
+    vms_nested_stats ns = nested_sum(g, nvcpus);
+    vms_strbuf_printf(
+        sb,
+        ",\"virt\":{\"guest\":\"kernel\",\"exits\":%" PRIu64 ",\"exits_s2\":%" PRIu64
+        ",\"exit_cycles\":%" PRIu64 ",\"s2_backed\":%" PRIu64 ",\"guest_faults\":%" PRIu64
+        ",\"walks_2d\":%" PRIu64 ",\"guest_refs\":%" PRIu64 ",\"s2_refs\":%" PRIu64
+        ",\"s2_refs_tables\":%" PRIu64 ",\"s2_walks\":%" PRIu64 ",\"s2_ad_writes\":%" PRIu64
+        ",\"s2_tlb_lookups\":%" PRIu64 ",\"s2_tlb_hits\":%" PRIu64 ",\"exits_violation\":%" PRIu64
+        ",\"exits_misconfig\":%" PRIu64 ",\"shadow\":false,\"exits_pf\":0,\"exits_ptwrite\":0,"
+        "\"shadow_fills\":0,\"injected\":0,\"sw_walk_refs\":0},",
+        s->exits, s->exits, s->exit_cycles, s->backed, ks->pgfault, ns.walks, ns.guest_refs,
+        ns.s2_refs, ns.s2_refs_tables, ns.s2_walks, ns.s2_ad_writes, ns.s2_tlb_lookups,
+        ns.s2_tlb_hits, ns.exits_violation, ns.exits_misconfig);
+    vms_guest_stats_json_members(g, sb);
+}
+
+/* The replay's warnings (unknown files, refused calls) on stderr, as bare metal's. */
+static void on_log(void *ud, vms_log_level level, const char *msg)
+{
+    unsigned *n = ud;
+    (void)level;
+    if ((*n)++ < 20)
+        fprintf(stderr, "vmsim replay: %s\n", msg);
+}
+
+/*
+ * Boot the kernel model in a VM of conf's machine (its cores; vCPU i on host core i)
+ * and replay the trace on it with vms_replay, as bare-metal replay does. Returns the
+ * exit status.
+ */
+static int run_kernel(const vopts *o, vms_config *conf)
+{
+    const vms_config_vm *cv = &conf->vm;
+    vms_err err = {0};
+    static vms_config shown; /* as configured: the JSON does not name the private directory */
+    shown = *conf;
+    cli_tmp_writeback(conf); /* the trace's files: copies only in a private directory */
+    vms_kernel_config kc = vms_config_kernel(conf);
+    vms_machine *m = NULL;
+    vms_guest *g = NULL;
+    vms_trace_reader *rd = NULL;
+    vms_replay *r = NULL;
+    unsigned nvcpus = conf->machine.ncores, warnings = 0;
+    vms_tlb_config ntlb;
+    vms_config_vm_tlb(cv, &ntlb);
+    int rc = 1;
+    if (vms_machine_create(NULL, &conf->machine, &m, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    vms_guest_config gc = {.kind = o->kind,
+                           .host_levels = o->hlevels,
+                           .host_page = o->hpage,
+                           .ad = cv->ad,
+                           .guest_mem = cv->mem,
+                           .s2_tables_at = UINT64_C(0x100000),
+                           .host_at = UINT64_C(4) << 30,
+                           .host_end = UINT64_C(16) << 30,
+                           .host_frames = o->host_limit >> 12,
+                           .vpid = 1,
+                           .nvcpus = nvcpus,
+                           .exit_cycles = cv->exit_cycles,
+                           .s2_tlb = ntlb.nparts ? &ntlb : NULL,
+                           .guest_pwc = &cv->guest_pwc,
+                           .seed = conf->machine.seed,
+                           .kernel = &kc};
+    vms_replay_opts ro = {.limit = o->limit, .log = on_log, .ud = &warnings};
+    if (vms_guest_create(m, &gc, &g, &err) != VMS_OK ||
+        vms_trace_reader_open(o->path, VMS_TRACE_AUTO, NULL, &rd, &err) != VMS_OK ||
+        vms_replay_create(vms_guest_kernel(g), &ro, &r, &err) != VMS_OK ||
+        vms_replay_run(r, rd, &err) != VMS_OK) {
+        cli_error("replay", "%s", err.msg);
+        goto out;
+    }
+    vms_guest_exit_all(g);
+    vms_kernel *gk = vms_guest_kernel(g);
+    const vms_replay_stats *rs = vms_replay_get_stats(r);
+    if (o->json) {
+        vms_strbuf sb;
+        vms_strbuf_init(&sb, NULL);
+        cli_input in;
+        cli_input_init(&in, "trace", o->path);
+        vms_strbuf_printf(&sb, "{");
+        cli_json_meta(&sb, &shown, &in);
+        vms_strbuf_printf(&sb, "\"references\":%" PRIu64 ",\"failed\":%" PRIu64 ",", rs->references,
+                          rs->segv);
+        vms_machine_stats_json_members(m, &sb);
+        vms_kernel_stats_json_members(gk, &sb);
+        vms_replay_stats_json_members(r, &sb);
+        guest_json(&sb, g, nvcpus);
+        vms_strbuf_printf(&sb, "}\n");
+        fputs(vms_strbuf_str(&sb), stdout);
+        vms_strbuf_free(&sb);
+    } else {
+        uint64_t walks = 0, refs = 0, cycles = 0;
+        for (unsigned i = 0; i < nvcpus; i++) {
+            vms_core *c = vms_machine_core(m, i);
+            walks += vms_core_walk_stats(c)->walks;
+            refs += vms_core_walk_stats(c)->mem_refs;
+            cycles += vms_core_cycles(c);
+        }
+        const vms_guest_stats *gs = vms_guest_get_stats(g);
+        printf("%" PRIu64 " references (%" PRIu64 " failed), %" PRIu64 " walks, %" PRIu64
+               " walk references, %" PRIu64 " cycles\n",
+               rs->references, rs->segv, walks, refs, cycles);
+        printf("VM exits %" PRIu64 " (%" PRIu64 " cycles), guest page faults %" PRIu64
+               " (guest kernel: %" PRIu64 " processes, %" PRIu64 " system calls)\n",
+               gs->exits, gs->exit_cycles, vms_kernel_get_stats(gk)->pgfault, rs->processes,
+               rs->syscalls);
+        if (gs->host_swapouts)
+            printf("host swap %" PRIu64 " out, %" PRIu64 " in (%" PRIu64 " double paging)\n",
+                   gs->host_swapouts, gs->host_swapins, gs->double_paging);
+    }
+    rc = 0;
+out:
+    vms_replay_destroy(r);
+    vms_trace_reader_close(rd);
+    vms_guest_destroy(g);
+    vms_machine_destroy(m);
+    cli_tmp_writeback_remove();
+    return rc;
+}
+
 int cmd_replay_vm(int argc, char **argv)
 {
     static vms_config conf; /* large: kept off the stack */
@@ -286,6 +473,36 @@ int cmd_replay_vm(int argc, char **argv)
         cli_error("replay", "--s2 none on aarch64: 4-level AArch64 tables, no --shadow");
         return EXIT_USAGE;
     }
+    if (!arm && o.glevels != 4 && o.glevels != 5) {
+        cli_error("replay", "--levels %u: an x86-64 guest has 4 or 5 paging levels", o.glevels);
+        return EXIT_USAGE;
+    }
+    /* The guest kernel: the kernel model wherever it runs (x86-64 over EPT or NPT with
+     * 4K or 2M host pages), unless --guest pager. */
+    bool can = !arm && !o.shadow && o.kind != VMS_S2_NONE && o.glevels != 5 &&
+               (o.hpage == VMS_PG_4K || o.hpage == VMS_PG_2M);
+    if (o.guest == 2 && !can) {
+        cli_error("replay",
+                  "--guest kernel runs on x86-64 over EPT or NPT with 4K or 2M host "
+                  "pages and 4 guest levels (not with --shadow, --arch aarch64, --s2 none, 1G or "
+                  "--levels 5)");
+        return EXIT_USAGE;
+    }
+    if (o.host_limit && !(can && o.guest != 1)) {
+        cli_error("replay", "--host-limit needs the kernel model as guest kernel");
+        return EXIT_USAGE;
+    }
+    if (conf.machine.ram_bytes < (UINT64_C(16) << 30))
+        conf.machine.ram_bytes = UINT64_C(16) << 30; /* sparse: host memory for guests at 4 GiB */
+    conf.vm.s2 = o.kind == VMS_S2_NONE ? conf.vm.s2 : (unsigned)o.kind;
+    conf.vm.guest_levels = o.glevels;
+    conf.vm.host_levels = o.hlevels;
+    conf.vm.host_page = o.hpage;
+    if (o.ntlb_set)
+        conf.vm.nested_tlb = (vms_pwc_level_config){o.ntlb > 64 ? (o.ntlb + 63) / 64 * 64 : o.ntlb,
+                                                    o.ntlb > 64 ? 64 : o.ntlb, NULL};
+    if (can && o.guest != 1)
+        return run_kernel(&o, &conf);
     /* What the run uses, so that the JSON's "config" says it. */
     conf.machine.ncores = 1;
     if (o.kind == VMS_S2_NONE)

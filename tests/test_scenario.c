@@ -76,6 +76,11 @@ static void test_syntax_errors(void)
         {"vm create g mem\n", "t.scn:1: expected a value after 'mem'"},
         {"vm create g\nvm g spawn p\nspawn p\n", "t.scn:3: process 'p' already exists"},
         {"vm create g\nvm g run p\n", "t.scn:2: expected 'vm g spawn PROC [core N]'"},
+        {"vm create g host-limit 3K\n",
+         "t.scn:1: expected host-limit of 64K to 1T, a multiple of 4K"},
+        {"vm create g\nvm g vcpu 1\n", "t.scn:2: expected 'vm g vcpu N core C'"},
+        {"vm create g\nvm g vcpu 64 core 0\n", "t.scn:2: expected a vCPU number from 0 to 63"},
+        {"vm create g\nvm g hostswap 0\n", "t.scn:2: expected 'vm g hostswap N' with N pages"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vms_scenario *sc = (vms_scenario *)1;
@@ -855,6 +860,54 @@ static void test_command_table(void)
     CHECK(vms_scenario_command_usage(n) == NULL);
 }
 
+/* The host-overcommit and vCPU words: host-limit, vm NAME hostswap N, vm NAME vcpu N core
+ * C on a kernel guest (every byte back after host swap, the move narrated), and the
+ * errors each names for a pager VM, a bad vCPU or core. */
+static void test_vm_overcommit(void)
+{
+    capture cap;
+    vms_scenario_result r;
+    const char *text = "set ram=256M\n"
+                       "set cores=2\n"
+                       "vm create k mem 64M vcpus 2 host-limit 256K\n"
+                       "vm k spawn p\n"
+                       "mmap p auto 1M rw as buf\n"
+                       "write p buf \"kept\"\n"
+                       "touch p buf+4K 1020K write\n"
+                       "read p buf 4 expect \"kept\"\n" /* read back from the host's swap */
+                       "vm k hostswap 8\n"
+                       "vm k vcpu 1 core 0\n"
+                       "thread p t core 1\n"
+                       "read t buf 4 expect \"kept\"\n"
+                       "vm k vcpu 1 core 5\n"                                    /* error: 13 */
+                       "vm k vcpu 2 core 0\n"                                    /* error: 14 */
+                       "vm create q mem 1G host 16M guest pager host-limit 1M\n" /* error: 15 */
+                       "vm create z mem 1G host 16M guest pager\n"
+                       "vm z hostswap 4\n"    /* error: 17 */
+                       "vm z vcpu 0 core 1\n" /* error: 18 */
+                       "vm k show exits\n";
+    REQUIRE_VOID(run_text(text, &cap, &r));
+    CHECK_EQ(r.expects_passed, 2);
+    CHECK_EQ(r.expects_failed, 0);
+    CHECK_EQ(r.errors, 5);
+    const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
+    CHECK(strstr(o, "host limit 256K (64 host frames): beyond it the host swaps guest pages "
+                    "out, victims by clock over the EPT accessed flags"));
+    CHECK(strstr(o, "; host swap "));
+    CHECK(strstr(o, "vm k hostswap 8: the host swapped out 8 guest pages"));
+    CHECK(strstr(o, "vm k vcpu 1 core 0: vCPU 1 (VPID 2) leaves host core 1 for host core 0"));
+    CHECK(strstr(o, "host core 0 is shared with vm k vCPU 0 (VPID 1)"));
+    CHECK(strstr(o, "1 vCPU entry on a new host core, its VPID flushed there first"));
+    CHECK(strstr(o, "vCPU migrations 1, VPID flushes at an entry on a new host core 1"));
+    CHECK(strstr(e, "t.scn:13: vm k vcpu 1 core 5: the VM has 2 vCPUs, the host 2 cores"));
+    CHECK(strstr(e, "t.scn:14: vm k vcpu 2 core 0: the VM has 2 vCPUs"));
+    CHECK(strstr(e, "t.scn:15: vm create q: host-limit (host swap of guest pages) needs the "
+                    "kernel model"));
+    CHECK(strstr(e, "t.scn:17: vm z hostswap: needs the kernel model as guest kernel"));
+    CHECK(strstr(e, "t.scn:18: vm z vcpu: needs the kernel model as guest kernel"));
+    cap_free(&cap);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "scenario");
@@ -863,6 +916,7 @@ int main(int argc, char **argv)
     test_long_errors();
     test_run_outcomes();
     test_vm();
+    test_vm_overcommit();
     test_vm_arm();
     test_vm_arm_kernel();
     test_vm_kernel();

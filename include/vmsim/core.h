@@ -94,8 +94,9 @@ void vms_core_write_efer(vms_core *c, uint64_t efer);
  * PWC entries. */
 void vms_core_invlpg(vms_core *c, uint64_t va);
 
-/* INVPCID of the given type (pcid and va as the type needs). VMS_ERR_INVAL for a bad
- * type or a PCID above 4095. */
+/* INVPCID of the given type (pcid and va as the type needs). On a core running a vCPU
+ * the PCID is the guest's: the entries dropped are the vCPU's (its VPID with that PCID),
+ * as in VMX non-root operation. VMS_ERR_INVAL for a bad type or a PCID above 4095. */
 vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, uint64_t va);
 
 /*
@@ -110,7 +111,9 @@ vms_status vms_core_invpcid(vms_core *c, vms_invpcid_type type, uint16_t pcid, u
  * operation is posted: its completion is awaited by TLBSYNC on the issuing core.
  * VMS_ERR_INVAL for count >= the machine's invlpgb_max, a count without VA, PCID|GLOBAL
  * without VA, a PCID above 4095 or an unknown flag; VMS_ERR_UNSUPPORTED when the
- * machine has no INVLPGB (invlpgb_max 0). Costs cost.invlpgb on the issuer.
+ * machine has no INVLPGB (invlpgb_max 0) or the core runs a vCPU (a hypervisor does not
+ * offer INVLPGB to a guest: KVM leaves it out of the guest's CPUID, so the guest kernel
+ * shoots down by IPIs). Costs cost.invlpgb on the issuer.
  */
 #define VMS_INVLPGB_VA        1u
 #define VMS_INVLPGB_PCID      2u

@@ -250,7 +250,7 @@ vms_status vms_kernel_create(vms_machine *m, const vms_kernel_config *cfg, vms_k
  *    hardware walks them there), with `ram_bytes` of memory laid out as a PC's;
  *  - it sees `ncores` CPUs, and core(ud, i) is the core running CPU i at the time of the
  *    call (the platform may have to switch the core to it first); the pointer is good
- *    until the kernel asks for another CPU;
+ *    until the kernel asks for another CPU (cycles and add_cycles, below, never switch);
  *  - its own data moves (zero fill, COW copies, swap and file I/O) reach the bytes of
  *    physical frame pfn through frame(ud, pfn, use, &host_pfn): the frame of the
  *    machine's RAM that holds them now (a hypervisor backs, or swaps in, the page first;
@@ -281,6 +281,10 @@ typedef struct vms_kernel_platform {
      * kernel reads the time of every CPU (its scheduler, khugepaged's timer, shootdown
      * waits); a hypervisor answers from the vCPU's host core, no VM entry needed. */
     uint64_t (*cycles)(void *ud, unsigned cpu);
+    /* Charge `n` cycles of kernel work to CPU i's clock, likewise without switching a
+     * core to it (NULL: core(ud, i)'s). Several CPUs may share one host core (vCPUs):
+     * charging one must not take the core from the CPU the kernel holds. */
+    void (*add_cycles)(void *ud, unsigned cpu, uint64_t n);
     /* Optional (NULL: the kernel hooks the device itself, vms_dev_set_irq_hook): the
      * kernel's handler for dev's interrupts (fn NULL: none). A hypervisor takes the
      * device's interrupts and delivers them into the guest, which then runs fn. */

@@ -650,16 +650,20 @@ vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_
  *    device window; its page tables live there and its vCPUs' MMUs walk them in two
  *    dimensions (vms_nested), so it configures the guest MMU only architecturally
  *    (MOV CR3, INVLPG, INVPCID, IPIs to its vCPUs), exactly as on bare metal;
- *  - vCPU i (nvcpus of them) has VPID vpid + i and runs on host core pin[i] (distinct
- *    cores; NULL: core i). The hypervisor loads a vCPU on its core when the guest
- *    kernel needs that CPU (an entry, charged exit_cycles) and the host kernel's use
- *    of the core exits it (its registers are saved, vms_core_vm_run);
+ *  - vCPU i (nvcpus of them) has VPID vpid + i and runs on host core pin[i] (NULL:
+ *    core i modulo the host's cores). vCPUs of one or several VMs and host processes
+ *    share cores: the hypervisor loads a vCPU on its core when the guest kernel needs
+ *    that CPU (an entry, charged exit_cycles), exiting what ran there, and the host
+ *    kernel's use of the core exits it (its registers are saved, vms_core_vm_run). A
+ *    vCPU moves with vms_guest_move_vcpu;
  *  - memory is backed lazily: a second-stage violation of the hardware's 2D walk, or
  *    the guest kernel's first touch of a frame (its own zero fill or copy), is a VM
  *    exit whose handler backs the page with a host frame from [host_at, host_end);
  *  - host overcommit (item 7): with host_frames > 0 the VM holds at most that many
  *    host frames; backing one more swaps a resident guest page out to the host's swap
- *    file (FIFO), unmapping its second-stage leaf and INVEPT on every vCPU's core. A
+ *    file, unmapping its second-stage leaf and INVEPT on every vCPU's core. The victim:
+ *    a clock over the second stage's accessed flags (EPT with ad, NPT), clearing them
+ *    as it passes, else FIFO; a 2 MiB leaf is split into 4 KiB ones first. A
  *    guest page the host swapped is read back on its next touch. When the guest kernel
  *    itself swaps out (or writes back) a page the host had swapped, the host must read
  *    it in for the guest to write it out: double paging (Goldberg & Hassinger 1974;
@@ -671,7 +675,7 @@ vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_
 typedef struct vms_guest_config {
     vms_s2_kind kind;      /* EPT (default when NONE) or NPT */
     unsigned host_levels;  /* 4 or 5 (0: 4) */
-    vms_pgsize host_page;  /* second-stage leaves: 4K or 2M (host swap: 4K only) */
+    vms_pgsize host_page;  /* second-stage leaves: 4K or 2M (host swap splits a 2M one) */
     bool ad;               /* EPT accessed/dirty flags */
     uint64_t guest_mem;    /* bytes of guest RAM, 16 MiB … 3 GiB (0: 256 MiB) */
     uint64_t s2_tables_at; /* host RAM for second-stage tables: [at, at + 4 MiB) */
@@ -681,29 +685,34 @@ typedef struct vms_guest_config {
     const char *host_swap_file;      /* the host's swap file for this VM (NULL: a temporary
                                         file, gone at destroy); borrowed */
     uint32_t vpid;                   /* >= 1: vCPU i is tagged vpid + i */
-    unsigned nvcpus;                 /* 1 … host cores (0: 1) */
-    const unsigned *pin;             /* host core of each vCPU (NULL: vCPU i on core i); copied */
+    unsigned nvcpus;                 /* 1 … 64 (0: 1) */
+    const unsigned *pin;             /* host core of each vCPU (NULL: core i % cores); copied */
     uint32_t exit_cycles;            /* one VM exit and re-entry (0: 1200, an assumption) */
     const vms_tlb_config *s2_tlb;    /* each vCPU's nested TLB (NULL: none) */
     const vms_pwc_config *guest_pwc; /* each vCPU's guest page-walk caches (NULL: none) */
     uint64_t seed;
     const vms_kernel_config *kernel; /* the guest kernel's configuration (NULL: defaults) */
     vms_kernel *host_kernel;         /* the host's kernel on the same machine, or NULL */
+    /* A deliberate defect, for tests only: omit the flush at a moved vCPU's first entry
+     * on a core (the stale translations it leaves must then be caught). */
+    bool no_migration_flush;
 } vms_guest_config;
 
 typedef struct vms_guest_stats {
-    uint64_t exits;             /* VM exits: second-stage violations handled */
-    uint64_t exits_walk;        /* … of them met by the hardware (a 2D walk or a data access) */
-    uint64_t exits_kernel;      /* … by the guest kernel's own touch of a frame */
-    uint64_t exit_cycles;       /* cycles they and the vCPU entries cost */
-    uint64_t vcpu_loads;        /* vCPU entries onto a host core (after the core ran another) */
-    uint64_t migrations;        /* vCPUs moved to another host core (vms_guest_move_vcpu) */
-    uint64_t migration_flushes; /* INVVPID single-context at a moved vCPU's first entry */
-    uint64_t backed;            /* second-stage leaves made */
-    uint64_t unhandled;         /* violations outside guest memory (the access fails) */
-    uint64_t host_frames;       /* host frames the VM holds now */
-    uint64_t host_swapouts;     /* guest pages the host wrote to its swap (host pswpout) */
-    uint64_t host_swapins;      /* … read back (host pswpin) */
+    uint64_t exits;               /* VM exits: second-stage violations handled */
+    uint64_t exits_walk;          /* … of them met by the hardware (a 2D walk or a data access) */
+    uint64_t exits_kernel;        /* … by the guest kernel's own touch of a frame */
+    uint64_t exit_cycles;         /* cycles they and the vCPU entries cost */
+    uint64_t vcpu_loads;          /* vCPU entries onto a host core (after the core ran another) */
+    uint64_t migrations;          /* vCPUs moved to another host core (vms_guest_move_vcpu) */
+    uint64_t migration_flushes;   /* INVVPID single-context at a moved vCPU's first entry */
+    uint64_t vcpu_switch_flushes; /* Arm: the VMID's entries flushed on a core at a vCPU's
+                                     entry after another vCPU of the VM ran there last */
+    uint64_t backed;              /* second-stage leaves made */
+    uint64_t unhandled;           /* violations outside guest memory (the access fails) */
+    uint64_t host_frames;         /* host frames the VM holds now */
+    uint64_t host_swapouts;       /* guest pages the host wrote to its swap (host pswpout) */
+    uint64_t host_swapins;        /* … read back (host pswpin) */
     /* Of host_swapins, the ones the literature calls avoidable (Amit, Tsafrir and
      * Schuster, "VSwapper", ASPLOS 2014): */
     uint64_t double_paging; /* the guest kernel read the page to write it to its own
@@ -712,6 +721,11 @@ typedef struct vms_guest_stats {
                                after the host's own write) */
     uint64_t false_reads;   /* the guest overwrote the whole page (zero fill, a copy's
                                destination, a swap-in): the host's read was wasted */
+    /* The host's victim choice: */
+    uint64_t host_scanned;   /* second-stage leaves the clock looked at */
+    uint64_t host_aged;      /* … found accessed: A cleared, a second chance */
+    uint64_t host_splits;    /* 2 MiB leaves split into 4 KiB ones to swap a part */
+    uint64_t host_fallbacks; /* pages backed 4 KiB where 2 MiB was asked (limit, memory) */
     /* Interrupts of assigned devices (vms_guest_assign_device): */
     uint64_t exits_intr;    /* VM exits for an external interrupt (in exits, exit_cycles) */
     uint64_t intr_injected; /* interrupts injected into the guest at a VM entry */
@@ -733,20 +747,32 @@ void vms_guest_destroy(vms_guest *g);
 vms_kernel *vms_guest_kernel(vms_guest *g);
 const vms_guest_stats *vms_guest_get_stats(const vms_guest *g);
 /*
- * Schedule vCPU vcpu_id on host core host_core from now on (not a core another vCPU of
- * g uses). Its TLB entries stay tagged on the old core; at its first entry on the new
- * one the hypervisor flushes its VPID there (INVVPID single-context), since entries an
- * earlier stay left on that core may be stale (KVM does the same when a vCPU moves).
- * VMS_ERR_INVAL for a bad vCPU or core.
+ * Schedule vCPU vcpu_id on host core host_core from now on (any core: vCPUs and host
+ * processes share cores). Its TLB entries stay tagged on the old core; at its first
+ * entry on a core other than the one it last ran on, the hypervisor flushes its VPID
+ * there (INVVPID single-context, counted in migration_flushes), since entries an
+ * earlier stay left on that core may be stale (KVM: vmx_vcpu_load_vmcs requests
+ * KVM_REQ_TLB_FLUSH when loaded_vmcs->cpu != cpu). VMS_ERR_INVAL for a bad vCPU or core.
  */
 vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_core, vms_err *err);
+
+/*
+ * The host reclaims up to npages of g's resident guest pages now, as under its limit
+ * (the clock or FIFO, vms_guest_host_policy): each is written to the host's swap and
+ * its leaf unmapped. *done (may be NULL) gets the pages swapped out. VMS_ERR_IO (the
+ * swap file) or VMS_ERR_NOMEM, with err, when it stopped early.
+ */
+vms_status vms_guest_host_reclaim(vms_guest *g, uint64_t npages, uint64_t *done, vms_err *err);
+/* How the host picks a victim among g's pages, for narration (static text). */
+const char *vms_guest_host_policy(const vms_guest *g);
 
 /* Append the VM's counters as one JSON member: "vm": {"vcpus", "exits", "exits_walk",
  * "exits_kernel", "exit_cycles", "vcpu_loads", "migrations", "backed", "unhandled",
  * "host_frames", "walks_2d", "guest_refs", "s2_refs", "s2_walks", "s2_tlb_hits" (summed
- * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads"}, "exits_intr",
- * "interrupts": {"injected", "posted"}} (no leading comma). The guest kernel's own counters are
- * vms_kernel_stats_json_members'. */
+ * over vCPUs), "host_swap": {"outs", "ins", "double_paging", "false_reads", "scanned",
+ * "aged", "splits", "fallbacks"}, "migration_flushes", "exits_intr", "interrupts":
+ * {"injected", "posted"}, "vcpu_switch_flushes"} (no leading comma). The guest kernel's own
+ * counters are vms_kernel_stats_json_members'. */
 vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
 
 /*

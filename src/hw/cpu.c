@@ -261,7 +261,10 @@ static void bcast_apply(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid,
 vms_status vms_core_invlpgb(vms_core *c, unsigned flags, uint64_t va, uint16_t pcid, unsigned count)
 {
     vms_machine *m = c->m;
-    if (m->cfg.invlpgb_max == 0)
+    /* Not in a guest: a hypervisor does not enable INVLPGB for a VM (KVM leaves it out of
+     * the guest's CPUID; executed there it is #UD). Its (address, PCID) would name the
+     * host's entries on every core and none of the VM's, whose vCPUs have a VPID each. */
+    if (m->cfg.invlpgb_max == 0 || c->vm)
         return VMS_ERR_UNSUPPORTED;
     if ((flags &
          ~(VMS_INVLPGB_VA | VMS_INVLPGB_PCID | VMS_INVLPGB_GLOBAL | VMS_INVLPGB_STRIDE_2M)) ||

@@ -175,9 +175,10 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
 
 uint64_t vmsi_core_clock(vms_kernel *k, unsigned core)
 {
-    if (k->on_plat && k->plat.cycles)
-        return k->plat.cycles(k->plat.ud, core);
-    return vms_core_cycles(vmsi_core(k, core));
+    if (!k->on_plat) /* a vCPU running there keeps running: reading the time is no exit */
+        return vms_core_cycles(vms_machine_core(k->m, core));
+    return k->plat.cycles ? k->plat.cycles(k->plat.ud, core)
+                          : vms_core_cycles(k->plat.core(k->plat.ud, core));
 }
 
 /* Charge kernel work to a core's clock and to the kernel's total. */
@@ -189,8 +190,12 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
         k->st.khugepaged_cycles += cycles;
     if (k->in_kcompactd)
         k->st.kcompactd_cycles += cycles;
-    if (core != VMSI_NO_CORE)
-        vms_core_add_cycles(vmsi_core(k, core), cycles);
+    if (core != VMSI_NO_CORE) {
+        if (k->on_plat && k->plat.add_cycles) /* no switch: vCPUs may share a host core */
+            k->plat.add_cycles(k->plat.ud, core, cycles);
+        else
+            vms_core_add_cycles(vmsi_core(k, core), cycles);
+    }
     k->st.kernel_cycles += cycles;
 }
 

@@ -460,7 +460,8 @@ vms_pt_ops vmsi_table_pt_ops(vmsi_table_ops *t);
 void vmsi_table_free(vmsi_table_ops *t, uint64_t pa);
 vms_core *vmsi_core(vms_kernel *k, unsigned core);
 /* CPU core's clock (cycles), read without running anything there: on a platform whose
- * CPUs are vCPUs, reading the time does not load one on its host core. */
+ * CPUs are vCPUs, reading the time does not load one on its host core; on bare metal it
+ * does not exit a vCPU running on the core. */
 uint64_t vmsi_core_clock(vms_kernel *k, unsigned core);
 
 /* ---- pmem.c: the kernel's own data moves on physical frames (vms_ram_* on bare metal;

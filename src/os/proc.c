@@ -553,10 +553,10 @@ static void resume(uint64_t *va, void **buf, size_t *len, size_t done, fault_wat
 /* Put t's core in user mode running t's address space; returns the core. */
 static vms_core *enter_user(vms_kernel *k, vms_task *t)
 {
-    vms_core *c = vmsi_core(k, t->core);
     k->cur_core = t->core;
     k->cur_proc = t->proc;
     vmsi_sched_switch_to(k, t);
+    vms_core *c = vmsi_core(k, t->core); /* after the switch: its core is t's CPU's now */
     vms_core_set_user(c, true);
     return c;
 }

@@ -518,7 +518,6 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
         vmsi_mm *mm = k->cur_mm[core];
         if (!mm)
             continue; /* left the mm since: its next switch to it catches up */
-        vms_core *c = vmsi_core(k, core);
         bool remote = core != initiator;
         uint64_t h0 = clock_of(k, core);
         if (remote) {
@@ -527,7 +526,10 @@ void vmsi_tlb_defer_flush(vms_kernel *k, unsigned initiator)
             vmsi_charge(k, core, k->cfg.cost.ipi);
             k->sd_targets[ntargets] = core;
         }
-        /* flush_tlb_func with TLB_FLUSH_ALL: the loaded mm's PCID (others catch up). */
+        /* flush_tlb_func with TLB_FLUSH_ALL: the loaded mm's PCID (others catch up). The
+         * core is asked for after the charges: in a VM two CPUs may share a host core,
+         * and charging the initiator loads its vCPU there. */
+        vms_core *c = vmsi_core(k, core);
         if (has_pcid(k, mm))
             vms_core_mmu_flush_asid(c, mm->pcid);
         else

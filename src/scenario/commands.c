@@ -69,9 +69,10 @@ const scn_def vmsi_scn_commands[] = {
     {"truncate", OP_TRUNCATE, P(hugetlbfs), R(hugetlbfs), "truncate PATH LEN", false},
     {"unlink", OP_UNLINK, P(hugetlbfs), R(hugetlbfs), "unlink PATH", false},
     {"vm", OP_VM, P(vm), R(vm),
-     "vm create NAME [mem SIZE] [host SIZE] [s2 ept|npt|arm] [host-page 4K|2M|1G] [levels N] "
-     "[host-levels N] [nested-tlb N] [shadow] | vm NAME spawn PROC [core N] | vm NAME show "
-     "ept|npt|exits",
+     "vm create NAME [mem SIZE] [host SIZE] [host-limit SIZE] [s2 ept|npt|arm] [host-page "
+     "4K|2M|1G] [levels N] [host-levels N] [nested-tlb N] [shadow] [guest kernel|pager] [vcpus "
+     "N] | vm NAME spawn PROC [core N] | vm NAME show ept|npt|exits | vm NAME vcpu N core C | "
+     "vm NAME hostswap N",
      false},
 };
 

@@ -1418,7 +1418,8 @@ enum {
     VMO_LEVELS = 16,
     VMO_HLEVELS = 32,
     VMO_NTLB = 64,
-    VMO_SHADOW = 128
+    VMO_SHADOW = 128,
+    VMO_HLIMIT = 256
 };
 
 /* One `vm create` option at t[*i] (its value after it); advances *i. */
@@ -1435,7 +1436,14 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
         return fail(p, "expected a value after '%s' (%s)", str(p, w), usage_of(c));
     const tok *v = &t[++*i];
     uint64_t x = 0;
-    if (tok_is(w, "mem") || tok_is(w, "host")) {
+    if (tok_is(w, "host-limit")) {
+        if (number(p, v, true, "a size (e.g. 16M)", &x) != VMS_OK || x < (UINT64_C(64) << 10) ||
+            x > (UINT64_C(1) << 40) || (x & VMS_PAGE_MASK))
+            return fail(p, "expected host-limit of 64K to 1T, a multiple of 4K, got '%s'",
+                        str(p, v));
+        o->host_limit = x;
+        o->given |= VMO_HLIMIT;
+    } else if (tok_is(w, "mem") || tok_is(w, "host")) {
         bool mem = tok_is(w, "mem");
         uint64_t lo = mem ? UINT64_C(16) << 20 : UINT64_C(8) << 20;
         if (number(p, v, true, "a size (e.g. 1G, 64M)", &x) != VMS_OK || x < lo ||
@@ -1482,15 +1490,16 @@ static vms_status vm_option(parser *p, tok *t, int n, int *i, scn_cmd *c)
     } else {
         --*i;
         return fail(p,
-                    "expected mem, host, s2, host-page, levels, host-levels, nested-tlb, "
-                    "shadow, guest or vcpus, got '%s'",
+                    "expected mem, host, s2, host-page, levels, host-levels, host-limit, "
+                    "nested-tlb, shadow, guest or vcpus, got '%s'",
                     str(p, w));
     }
     return VMS_OK;
 }
 
 /*
- * vm create NAME [options] | vm NAME spawn PROC [core N] | vm NAME show ept|npt|exits.
+ * vm create NAME [options] | vm NAME spawn PROC [core N] | vm NAME show ept|npt|exits |
+ * vm NAME vcpu N core C | vm NAME hostswap N.
  * c->vm is the VM-name index; c->vmo.sub says which form; `create` options left out take
  * the vm.* keys when the line runs. PROC becomes a process name whose commands run in
  * the VM (run.c hands them to vm.c).
@@ -1530,6 +1539,24 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
             st = core_number(p, &t[5], &c->core);
         return st;
     }
+    if (tok_is(&t[2], "vcpu")) { /* vm NAME vcpu N core C: the vCPU moves to host core C */
+        c->vmo.sub = 4;
+        uint64_t x = 0;
+        if (n != 6 || !tok_is(&t[4], "core"))
+            return fail(p, "expected 'vm %s vcpu N core C'", str(p, &t[1]));
+        if (number(p, &t[3], false, "a vCPU number", &x) != VMS_OK || x >= 64)
+            return fail(p, "expected a vCPU number from 0 to 63, got '%s'", str(p, &t[3]));
+        c->vmo.vcpu = (unsigned)x;
+        return core_number(p, &t[5], &c->core);
+    }
+    if (tok_is(&t[2], "hostswap")) { /* vm NAME hostswap N: the host reclaims N pages */
+        c->vmo.sub = 5;
+        if (n != 4 || number(p, &t[3], false, "a number of pages", &c->count) != VMS_OK ||
+            c->count == 0 || c->count > (UINT64_C(1) << 30))
+            return fail(p, "expected 'vm %s hostswap N' with N pages from 1 to 1073741824",
+                        str(p, &t[1]));
+        return VMS_OK;
+    }
     if (tok_is(&t[2], "show") && n == 4) {
         if (tok_is(&t[3], "ept") || tok_is(&t[3], "npt") || tok_is(&t[3], "s2"))
             c->vmo.sub = 2;
@@ -1540,6 +1567,8 @@ vms_status vmsi_scn_parse_vm(parser *p, tok *t, int n, scn_cmd *c)
                         str(p, &t[3]));
         return VMS_OK;
     }
-    return fail(p, "expected 'vm %s spawn PROC [core N]' or 'vm %s show ept|npt|exits'",
-                str(p, &t[1]), str(p, &t[1]));
+    return fail(p,
+                "expected 'vm %s spawn PROC [core N]', 'vm %s show ept|npt|exits', 'vm %s vcpu "
+                "N core C' or 'vm %s hostswap N'",
+                str(p, &t[1]), str(p, &t[1]), str(p, &t[1]), str(p, &t[1]));
 }

@@ -200,7 +200,8 @@ static void tally_start(runner *r, tally *t, vms_task *task, vms_access_kind kin
     if (task) {
         vms_task_info ti;
         vms_task_get_info(task, &ti);
-        t->core = (int)ti.core;
+        /* a guest task's CPU is a vCPU: its events come from the vCPU's host core */
+        t->core = (int)(r->gvm ? vmsi_scn_vm_host_core(r->vms, r->gvm - 1, ti.core) : ti.core);
     }
     t->l1 = kind == VMS_ACC_EXEC ? VMS_TLB_L1I : VMS_TLB_L1D;
     r->tl = t;

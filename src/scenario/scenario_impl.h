@@ -121,13 +121,15 @@ typedef struct scn_cmd {
     bool posted;      /* device … vm VM posted: posted interrupts */
     int vm;           /* vm: the VM-name index; device: the VM it is assigned to (-1: none) */
     struct scn_vmopt {
-        unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits */
+        unsigned sub;       /* 0 create, 1 spawn, 2 show ept, 3 show exits, 4 vcpu, 5 hostswap */
         unsigned given;     /* create: which of the options below the line gave (bit per word) */
         uint64_t mem, host; /* guest-physical memory, host memory reserved */
         unsigned s2, levels, host_levels, host_page, nested_tlb;
         bool shadow;
-        unsigned guest; /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
-        unsigned vcpus; /* the kernel guest's vCPUs (0: 1) */
+        unsigned guest;      /* 0 the default, 1 pager (virt.h's minimal one), 2 kernel */
+        unsigned vcpus;      /* the kernel guest's vCPUs (0: 1) */
+        unsigned vcpu;       /* vcpu: the vCPU that moves (to host core `core`) */
+        uint64_t host_limit; /* create: host memory the VM may hold (0: no limit) */
     } vmo;
 } scn_cmd;
 
@@ -265,6 +267,8 @@ void vmsi_scn_vm_check(const scn_vms *vms, const scn_cmd *c, vms_strbuf *err);
 void vmsi_scn_vm_after(scn_vms *vms, const scn_cmd *c, vms_task **task, int vm, uint64_t exits0,
                        vms_strbuf *line);
 uint64_t vmsi_scn_vm_exits(const scn_vms *vms, int vm);
+/* The host core VM vm's CPU cpu runs on now (its vCPU's; cpu itself for the pager). */
+unsigned vmsi_scn_vm_host_core(const scn_vms *vms, int vm, unsigned cpu);
 /* The VM index of process proc (-1: a host process), and a kernel guest's kernel by VM
  * index (NULL: not created, or the minimal guest). */
 int vmsi_scn_vm_of(const scn_vms *vms, int proc);

@@ -8,6 +8,12 @@
  *                                   inside the VM
  *   vm NAME show ept|npt|s2|exits   the second-stage tables (every leaf GPA -> HPA with its
  *                                   bits), or the VM's exits and walk counters
+ *   vm NAME vcpu N core C           vCPU N moves to host core C (shared with whatever runs
+ *                                   there); its first entry there flushes its VPID
+ *   vm NAME hostswap N              the host reclaims N of the VM's pages now (its clock
+ *                                   over the second stage's accessed flags, or FIFO)
+ *   (vm create … host-limit SIZE: the host memory the VM may hold; beyond it the host
+ *    swaps guest pages out: double paging when the guest swaps them too)
  *
  * A VM is virt.h's vms_vm on the scenario's machine. The hypervisor reserves the VM's
  * host memory (`host`, vm.host_mem) at the top of RAM from the host kernel's frame
@@ -61,6 +67,7 @@ typedef struct vm1 {
     bool shadow;
     vms_tlb_config ntlb;
     vms_pwc_config gpwc;
+    vms_guest_stats seen; /* the kernel guest's counters when last narrated */
 } vm1;
 
 struct scn_vms {
@@ -179,6 +186,12 @@ vms_kernel *vmsi_scn_vm_kernel_at(const scn_vms *s, int vm)
     return s && vm >= 0 && (size_t)vm < s->nv && s->v[vm].kg ? vms_guest_kernel(s->v[vm].kg) : NULL;
 }
 
+unsigned vmsi_scn_vm_host_core(const scn_vms *s, int vm, unsigned cpu)
+{
+    const vms_guest *g = vmsi_scn_vm_kernel_at(s, vm) ? s->v[vm].kg : NULL;
+    return g && cpu < s->v[vm].nvcpus ? vms_guest_vcpu_core(g, cpu) : cpu;
+}
+
 uint64_t vmsi_scn_vm_exits(const scn_vms *s, int vm)
 {
     return vmsi_scn_vm_kernel_at(s, vm) ? vms_guest_get_stats(s->v[vm].kg)->exits : 0;
@@ -202,10 +215,30 @@ void vmsi_scn_vm_after(scn_vms *s, const scn_cmd *c, vms_task **task, int vm, ui
         s->proc_vm[c->proc2] = vm + 1;
     if (c->op == OP_EXIT && c->proc >= 0)
         s->proc_vm[c->proc] = 0;
-    uint64_t e = vms_guest_get_stats(g)->exits - exits0;
-    if (e)
-        vms_strbuf_printf(line, "  (vm %s: %" PRIu64 " VM exit%s)\n", s->names[vm], e,
+    const vms_guest_stats *gs = vms_guest_get_stats(g);
+    vms_guest_stats *was = &s->v[vm].seen;
+    uint64_t e = gs->exits - exits0;
+    uint64_t outs = gs->host_swapouts - was->host_swapouts,
+             ins = gs->host_swapins - was->host_swapins;
+    uint64_t flushes = gs->migration_flushes - was->migration_flushes;
+    if (e || outs || ins || flushes) {
+        vms_strbuf_printf(line, "  (vm %s: %" PRIu64 " VM exit%s", s->names[vm], e,
                           e == 1 ? "" : "s");
+        if (outs || ins)
+            vms_strbuf_printf(line,
+                              "; host swap %" PRIu64 " out, %" PRIu64 " in (%" PRIu64
+                              " double paging, %" PRIu64 " false reads)",
+                              outs, ins, gs->double_paging - was->double_paging,
+                              gs->false_reads - was->false_reads);
+        if (flushes)
+            vms_strbuf_printf(line,
+                              "; %" PRIu64 " vCPU entr%s on a new host core, its %s flushed "
+                              "there first",
+                              flushes, flushes == 1 ? "y" : "ies",
+                              s->v[vm].kind == VMS_S2_ARM ? "VMID" : "VPID");
+        vms_strbuf_printf(line, ")\n");
+    }
+    *was = *gs;
 }
 
 vms_kernel *vmsi_scn_vm_assign(scn_vms *s, vms_kernel *hk, int vm, vms_dev *dev, bool posted,
@@ -340,6 +373,7 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
     uint64_t top = s->top, base = top > d->host_mem ? (top - d->host_mem) & ~(align - 1) : 0;
     uint64_t host_at = (base + GUEST_TABLES + page - 1) & ~(page - 1);
     unsigned nvcpus = c->vmo.vcpus ? c->vmo.vcpus : 1;
+    uint64_t limit = c->vmo.host_limit >> VMS_PAGE_SHIFT;
     if (!base || host_at + page > top) {
         vms_strbuf_printf(x->err,
                           "vm create %s: %" PRIu64 "M of host memory do not fit below 0x%" PRIx64
@@ -364,7 +398,8 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
                            .s2_tlb = v->ntlb.nparts ? &v->ntlb : NULL,
                            .guest_pwc = &v->gpwc,
                            .seed = vms_kernel_get_config(x->k)->seed,
-                           .host_kernel = x->k};
+                           .host_kernel = x->k,
+                           .host_frames = limit};
     vms_err err = {0};
     vms_status st = vms_guest_create(x->m, &gc, &v->kg, &err);
     if (st != VMS_OK) {
@@ -377,6 +412,7 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
     v->base = base;
     v->top = top;
     v->nvcpus = nvcpus;
+    v->seen = *vms_guest_get_stats(v->kg);
     s->top = base;
     vms_strbuf_printf(x->line,
                       "vm create %s: %s with %s host pages%s; guest memory %" PRIu64
@@ -387,6 +423,11 @@ static vms_status vm_create_kernel(scn_vms *s, const scn_vmctx *x, const vms_con
                       v->ntlb.nparts ? ", a nested TLB" : "", d->mem >> 20, base, top, base,
                       host_at, nvcpus, nvcpus == 1 ? "" : "s", arm ? "VMID" : "VPID", s->next_vpid,
                       nvcpus == 1 || arm ? "" : " upward", arm ? " (AArch64)" : "");
+    if (limit)
+        vms_strbuf_printf(x->line,
+                          "  host limit %" PRIu64 "K (%" PRIu64 " host frames): beyond it the host "
+                          "swaps guest pages out, victims by %s\n",
+                          limit << 2, limit, vms_guest_host_policy(v->kg));
     s->next_vpid += arm ? 1 : nvcpus;
     return VMS_OK;
 }
@@ -424,6 +465,13 @@ static vms_status vm_create(scn_vms *s, const scn_vmctx *x)
     }
     if (guest == 2)
         return vm_create_kernel(s, x, &d, arm);
+    if (c->vmo.host_limit) {
+        vms_strbuf_printf(x->err,
+                          "vm create %s: host-limit (host swap of guest pages) needs the kernel "
+                          "model as guest kernel (guest kernel)",
+                          name);
+        return VMS_OK;
+    }
     uint64_t page = vms_pgsize_bytes((vms_pgsize)d.host_page);
     uint64_t align = page > (UINT64_C(2) << 20) ? page : UINT64_C(2) << 20;
     uint64_t tables = d.shadow ? SHADOW_TABLES : TABLES_MIN;
@@ -602,6 +650,26 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
                           ", unhandled %" PRIu64 "\n",
                           name, gs->exits, gs->exit_cycles, gs->exits_walk, gs->exits_kernel,
                           gs->vcpu_loads, gs->backed, gs->host_frames, gs->unhandled);
+        if (gs->migrations)
+            vms_strbuf_printf(sb,
+                              "  vCPU migrations %" PRIu64 ", %s flushes at an entry on a new "
+                              "host core %" PRIu64 "\n",
+                              gs->migrations, v->kind == VMS_S2_ARM ? "VMID" : "VPID",
+                              gs->migration_flushes);
+        if (gs->vcpu_switch_flushes)
+            vms_strbuf_printf(sb,
+                              "  VMID flushes at an entry on a core another vCPU of the VM ran "
+                              "on last %" PRIu64 "\n",
+                              gs->vcpu_switch_flushes);
+        if (gs->host_swapouts || gs->host_swapins)
+            vms_strbuf_printf(sb,
+                              "  host swap (%s): %" PRIu64 " out, %" PRIu64
+                              " in; double paging %" PRIu64 ", false reads %" PRIu64 "; %" PRIu64
+                              " leaves scanned, %" PRIu64 " accessed flags cleared, %" PRIu64
+                              " 2M leaves split, %" PRIu64 " 4K fallbacks\n",
+                              vms_guest_host_policy(v->kg), gs->host_swapouts, gs->host_swapins,
+                              gs->double_paging, gs->false_reads, gs->host_scanned, gs->host_aged,
+                              gs->host_splits, gs->host_fallbacks);
         if (gs->intr_injected || gs->intr_posted)
             vms_strbuf_printf(sb,
                               "  device interrupts: %" PRIu64 " external-interrupt exits, %" PRIu64
@@ -646,6 +714,103 @@ static void vm_show(vm1 *v, const scn_vmctx *x)
                           st->shadow_fills, st->injected, st->sw_walk_refs);
 }
 
+/* A VM of the kernel model for `vm NAME WORD`, or NULL with the error said. */
+static vms_guest *kernel_vm(vm1 *v, const scn_vmctx *x, const char *word)
+{
+    const char *name = x->sc->vmnames[x->c->vm];
+    if (!v->vm && !v->kg)
+        vms_strbuf_printf(x->err, "vm %s %s: VM '%s' was not created", name, word, name);
+    else if (!v->kg)
+        vms_strbuf_printf(x->err,
+                          "vm %s %s: needs the kernel model as guest kernel (guest kernel); this "
+                          "VM runs the minimal pager",
+                          name, word);
+    return v->kg;
+}
+
+/* vm NAME vcpu N core C: the vCPU moves (vms_guest_move_vcpu); the narration says what
+ * else runs on the core and what the move costs at the vCPU's next entry. */
+static vms_status vm_vcpu(scn_vms *s, vm1 *v, const scn_vmctx *x)
+{
+    const scn_cmd *c = x->c;
+    const char *name = x->sc->vmnames[c->vm];
+    vms_guest *g = kernel_vm(v, x, "vcpu");
+    if (!g)
+        return VMS_OK;
+    unsigned i = c->vmo.vcpu, ncores = vms_machine_get_config(x->m)->ncores;
+    if (i >= v->nvcpus || c->core >= ncores) {
+        vms_strbuf_printf(x->err, "vm %s vcpu %u core %u: the VM has %u vCPU%s, the host %u core%s",
+                          name, i, c->core, v->nvcpus, v->nvcpus == 1 ? "" : "s", ncores,
+                          ncores == 1 ? "" : "s");
+        return VMS_OK;
+    }
+    unsigned from = vms_guest_vcpu_core(g, i);
+    uint32_t vpid = vms_guest_vpid(g, i);
+    vms_err err = {0};
+    vms_status st = vms_guest_move_vcpu(g, i, c->core, &err);
+    if (st != VMS_OK) {
+        vms_strbuf_printf(x->err, "vm %s vcpu %u core %u: %s", name, i, c->core, err.msg);
+        return VMS_OK;
+    }
+    vms_strbuf *sb = x->line;
+    if (from == c->core) {
+        vms_strbuf_printf(sb, "vm %s vcpu %u core %u: already there\n", name, i, c->core);
+        return VMS_OK;
+    }
+    bool arm = v->kind == VMS_S2_ARM;
+    const char *tag = arm ? "VMID" : "VPID";
+    vms_strbuf_printf(sb,
+                      "vm %s vcpu %u core %u: vCPU %u (%s %u) leaves host core %u for host core "
+                      "%u; its entries tagged %s %u stay on core %u, and its next entry on a "
+                      "core other than the one it last ran on flushes %s %u there first (KVM: "
+                      "%s)\n",
+                      name, i, c->core, i, tag, vpid, from, c->core, tag, vpid, from, tag, vpid,
+                      arm ? "kvm_arch_vcpu_load flushes the VMID's entries on a new pCPU"
+                          : "vmx_vcpu_load_vmcs requests KVM_REQ_TLB_FLUSH on a new pCPU");
+    unsigned shared = 0; /* the other vCPUs scheduled there */
+    for (size_t w = 0; w < s->nv; w++)
+        for (unsigned j = 0; s->v[w].kg && j < s->v[w].nvcpus; j++) {
+            if ((s->v[w].kg == g && j == i) || vms_guest_vcpu_core(s->v[w].kg, j) != c->core)
+                continue;
+            if (!shared++)
+                vms_strbuf_printf(sb, "  host core %u is shared with", c->core);
+            vms_strbuf_printf(sb, "%s vm %s vCPU %u (%s %u)", shared > 1 ? "," : "", s->names[w], j,
+                              s->v[w].kind == VMS_S2_ARM ? "VMID" : "VPID",
+                              vms_guest_vpid(s->v[w].kg, j));
+        }
+    if (shared)
+        vms_strbuf_printf(sb, ": each entry there exits the vCPU that ran before\n");
+    return VMS_OK;
+}
+
+/* vm NAME hostswap N: the host reclaims N of the VM's resident pages now. */
+static vms_status vm_hostswap(vm1 *v, const scn_vmctx *x)
+{
+    const char *name = x->sc->vmnames[x->c->vm];
+    vms_guest *g = kernel_vm(v, x, "hostswap");
+    if (!g)
+        return VMS_OK;
+    vms_guest_stats a = *vms_guest_get_stats(g);
+    uint64_t done = 0;
+    vms_err err = {0};
+    vms_status st = vms_guest_host_reclaim(g, x->c->count, &done, &err);
+    const vms_guest_stats *b = vms_guest_get_stats(g);
+    vms_strbuf_printf(x->line,
+                      "vm %s hostswap %" PRIu64 ": the host swapped out %" PRIu64
+                      " guest page%s%s, victims by %s: %" PRIu64 " leaves scanned, %" PRIu64
+                      " accessed flags cleared (a second chance each), %" PRIu64
+                      " 2M leaves split; INVEPT on every vCPU's core; host frames held %" PRIu64
+                      "\n",
+                      name, x->c->count, done, done == 1 ? "" : "s",
+                      done < x->c->count && st == VMS_OK ? " (all it held)" : "",
+                      vms_guest_host_policy(g), b->host_scanned - a.host_scanned,
+                      b->host_aged - a.host_aged, b->host_splits - a.host_splits, b->host_frames);
+    v->seen = *b;
+    if (st != VMS_OK) /* the simulated host's memory or swap file, not the run's */
+        vms_strbuf_printf(x->err, "vm %s hostswap: %s", name, err.msg);
+    return VMS_OK;
+}
+
 vms_status vmsi_scn_vm_cmd(scn_vms **pv, const scn_vmctx *x)
 {
     scn_vms *s = vms_get(pv, x);
@@ -656,6 +821,10 @@ vms_status vmsi_scn_vm_cmd(scn_vms **pv, const scn_vmctx *x)
         return vm_create(s, x);
     case 1:
         return vm_spawn(s, x);
+    case 4:
+        return vm_vcpu(s, &s->v[x->c->vm], x);
+    case 5:
+        return vm_hostswap(&s->v[x->c->vm], x);
     default:
         vm_show(&s->v[x->c->vm], x);
         return VMS_OK;

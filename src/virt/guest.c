@@ -6,21 +6,27 @@
  *     │ page tables: stores on the guest-physical bus (below)           │ CPUs: vCPUs
  *     │ zero fill, copies, swap I/O: frame(gpfn) -> host frame           │ (core(i))
  *     ▼                                                                  ▼
- *   hypervisor: gpfn -> host frame table; back on first touch (an     host core pin[i]
- *   exit), swap in what the host swapped; FIFO host reclaim to the    in the VM (VPID
- *   host's swap file when host_frames is reached                      vpid+i), 2D walks
+ *   hypervisor: gpfn -> host frame map; back on first touch (an       host core of
+ *   exit), swap in what the host swapped; host reclaim to the         vCPU i (shared,
+ *   host's swap file when host_frames is reached: a clock over        movable), VPID
+ *   the second stage's accessed flags (FIFO without them)             vpid+i, 2D walks
  *     │ second stage (EPT/NPT) in host RAM: the one truth the hardware walks
  *     ▼
  *   host RAM [host_at, host_end): the VM's frames; [s2_tables_at, +4 MiB): its tables
  *
- * Invariants: a guest page is resident (hpfn map != 0, a second-stage leaf maps it to
- * that host frame) or swapped (slot map != 0, no leaf) or untouched (neither);
- * host_frames == resident pages. Every unmapped leaf is followed by INVEPT on every
- * vCPU's core, so no composed or nested-TLB entry outlives it (SDM §29.4.3.1).
+ * Invariants: a guest page is resident (hpfn map != 0, a second-stage leaf of 4 KiB or
+ * 2 MiB maps it to that host frame) or swapped (slot map != 0, no leaf) or untouched
+ * (neither); host_frames == resident pages; the ring holds every resident unit once (a
+ * 4 KiB page, or a 2 MiB region by its first page). Every unmapped leaf, split leaf or
+ * cleared accessed flag is followed by INVEPT on every vCPU's core, so no composed or
+ * nested-TLB entry outlives it (SDM §29.4.3.1); a vCPU's entries on a core it left go
+ * at its next entry there (plat_core).
  *
  * The guest kernel's own data moves are not translated by its MMU (on bare metal they
  * go to RAM directly, kernel.h); in a VM they still pass the second stage: a frame the
  * hypervisor has not backed is a VM exit (counted in exits_kernel) before the move.
+ *
+ * The maps are sparse (util/radix): host memory follows the pages touched.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -48,8 +54,8 @@ typedef struct vcpu_state {
     vms_regs regs; /* the guest's registers while not on a core (VMCS guest state) */
     vms_nested *n;
     unsigned host; /* its host core */
+    unsigned last; /* the host core it last ran on (KVM's loaded_vmcs->cpu) */
     uint32_t vpid;
-    bool moved; /* on a new core since its last entry: flush its VPID there first */
 } vcpu_state;
 
 /* A device assigned to the VM (passthrough, below): its interrupt's way into the guest. */
@@ -73,12 +79,15 @@ struct vms_guest {
     vms_s2_regs s2r;
     vcpu_state v[MAX_VCPUS];
     unsigned cur; /* the vCPU the guest kernel last asked for (charged for its exits) */
+    /* Arm: the vCPU of this VM that ran last on each host core, + 1 (0: none yet; KVM's
+     * mmu->last_vcpu_ran) */
+    uint8_t last_ran[VMS_MAX_CORES];
     uint64_t npages;
     /* Sparse maps (host memory follows the pages touched, not guest_mem): */
-    vmsi_radix hpfn; /* guest page -> its host frame (absent: not resident) */
+    vmsi_radix hpfn; /* guest page -> its host frame and flags (absent: not resident) */
     vmsi_radix slot; /* guest page -> its host swap slot (absent: none) */
-    vmsi_radix fifo; /* sequence -> guest page + 1: resident pages, oldest first */
-    uint64_t fifo_head, fifo_len;
+    vmsi_radix ring; /* position -> resident unit (guest page + 1, RING_HUGE): the clock */
+    uint64_t ring_head, ring_len;
     uint64_t host_next;   /* the next never-used host frame */
     vmsi_radix free_hpfn; /* a stack of host frames given back by swap-outs */
     uint64_t nfree_hpfn;
@@ -103,9 +112,49 @@ static void mirror_unmap(vms_guest *g, uint64_t gpa);
 
 /* ---- host memory behind guest pages ---- */
 
+/*
+ * The hpfn map's values: a host frame and two flags.
+ *
+ *   63     62     61     60      52 51                                 0
+ *  +------+------+------+----------+------------------------------------+
+ *  |YOUNG | HUGE |DIRTY |    0     | host frame number                  |
+ *  +------+------+------+----------+------------------------------------+
+ *
+ * HUGE: the page is part of a 2 MiB second-stage leaf (all 512 of its region are).
+ * YOUNG (on a 4 KiB page's entry, or on the first page's entry of a 2 MiB region):
+ * the leaf's accessed flag is known set since the clock last cleared it, so a guest
+ * kernel touch need not set it again (only the clock clears A, so this is exact).
+ * DIRTY (likewise): the leaf's dirty flag is known set (nothing clears D: a leaf made
+ * again after a swap-in or a split starts clean, its entry without the flag).
+ * The ring's values: guest page + 1, with RING_HUGE for a 2 MiB unit (its first page).
+ */
+#define HP_YOUNG  (UINT64_C(1) << 63)
+#define HP_HUGE   (UINT64_C(1) << 62)
+#define HP_DIRTY  (UINT64_C(1) << 61)
+#define HP_FRAME  ((UINT64_C(1) << 52) - 1)
+#define RING_HUGE (UINT64_C(1) << 62)
+#define RING_BASE (UINT64_C(1) << 40) /* the ring's first index: room to prepend */
+_Static_assert(((HP_YOUNG | HP_HUGE | HP_DIRTY) & HP_FRAME) == 0, "flags above the frame number");
+
 static uint64_t hpfn_of(const vms_guest *g, uint64_t gpfn)
 {
-    return vmsi_radix_get(&g->hpfn, gpfn);
+    return vmsi_radix_get(&g->hpfn, gpfn) & HP_FRAME;
+}
+
+/* Does the host's victim choice read the second stage's accessed flags? EPT with
+ * EPTP.AD, NPT (whose x86-64 entries the walk always makes accessed), Arm Stage 2 with
+ * VTCR_EL2.HA (without it a cleared AF would be an Access flag fault, not an update). */
+static bool aging(const vms_guest *g)
+{
+    return vms_s2_ad(&g->s2r);
+}
+
+/* The rights of every second-stage leaf: all of them, and on Arm made young and dirty
+ * (AF, S2AP[1]) so that no Access flag or Permission fault follows. */
+static unsigned leaf_prot(const vms_guest *g)
+{
+    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
+    return g->cfg.kind == VMS_S2_ARM ? prot | VMS_PGPROT_A | VMS_PGPROT_D : prot;
 }
 
 /* Push v (!= 0) on the stack r of *n entries. Fails (VMS_ERR_NOMEM, nothing changed)
@@ -124,6 +173,31 @@ static uint64_t pop(vmsi_radix *r, uint64_t *n)
     return vmsi_radix_get(r, --*n);
 }
 
+/* The ring of resident units (4 KiB pages, 2 MiB regions), the clock's hand at its
+ * head: append at the tail, prepend at the head, remove the head. */
+static vms_status ring_append(vms_guest *g, uint64_t v)
+{
+    vms_status st = vmsi_radix_set(&g->ring, &g->alloc, g->ring_head + g->ring_len, v);
+    g->ring_len += st == VMS_OK;
+    return st;
+}
+
+static vms_status ring_prepend(vms_guest *g, uint64_t v)
+{
+    vms_status st = vmsi_radix_set(&g->ring, &g->alloc, g->ring_head - 1, v);
+    if (st == VMS_OK) {
+        g->ring_head--;
+        g->ring_len++;
+    }
+    return st;
+}
+
+static void ring_drop_head(vms_guest *g)
+{
+    vmsi_radix_set(&g->ring, &g->alloc, g->ring_head++, 0); /* removing never fails */
+    g->ring_len--;
+}
+
 /* The host swap file, opened on first use. */
 static vms_status swap_open(vms_guest *g)
 {
@@ -134,7 +208,9 @@ static vms_status swap_open(vms_guest *g)
     return g->swapf ? VMS_OK : VMS_ERR_IO;
 }
 
-/* INVEPT on every vCPU's core (and its nested TLB): a leaf went away. */
+/* INVEPT on every vCPU's core (and its nested TLB): a leaf went away or lost its A. A
+ * vCPU's entries left on a core it ran on before go at its next entry there (the
+ * migration flush, plat_core). */
 static void invept_all(vms_guest *g)
 {
     for (unsigned i = 0; i < g->cfg.nvcpus; i++)
@@ -142,38 +218,126 @@ static void invept_all(vms_guest *g)
                         g->v[i].n);
 }
 
-/* Host reclaim: write the oldest resident guest page to the host's swap, unmap its
- * leaf, put its host frame on the free stack. Nothing changes on failure: the maps'
- * new entries are made first (VMS_ERR_NOMEM), then the page is written (VMS_ERR_IO). */
+/*
+ * The clock's victim, left at the ring's head (ring_len > 0). With accessed flags
+ * (aging()): a unit whose second-stage leaf is young has its A cleared and goes to the
+ * tail (a second chance), until an old one is at the head; at most every unit once
+ * (after a lap every A it saw is clear, and nothing runs meanwhile to set one). This is
+ * the accessed-bit harvesting KVM's MMU notifier does for the host's reclaim
+ * (kvm_mmu_notifier_clear_flush_young -> kvm_age_gfn, then a TLB flush when a flag was
+ * young): *aged says so, and the caller's INVEPT is that flush, so that a translation
+ * still cached cannot hide the next use. Without accessed flags: FIFO, the head itself.
+ */
+static void pick(vms_guest *g, bool *aged)
+{
+    const vms_pt_format *f = g->s2.fmt;
+    for (uint64_t n = 0; aging(g) && n < g->ring_len; n++) {
+        uint64_t e = vmsi_radix_get(&g->ring, g->ring_head);
+        uint64_t gpfn = (e & ~RING_HUGE) - 1, pte = 0, ptep = 0;
+        g->st.host_scanned++;
+        if (!vms_pt_lookup(&g->s2, gpfn << VMS_PAGE_SHIFT, &pte, &ptep, NULL) ||
+            !vms_fmt_pte_young(f, pte))
+            return;
+        if (ring_append(g, e) != VMS_OK)
+            return; /* no room to move it: it is the victim, young or not */
+        (void)vms_pt_write(&g->s2, ptep, vms_fmt_pte_mkold(f, pte));
+        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, vmsi_radix_get(&g->hpfn, gpfn) & ~HP_YOUNG);
+        ring_drop_head(g);
+        g->st.host_aged++;
+        *aged = true;
+    }
+}
+
+/*
+ * Split the 2 MiB unit at the ring's head (first page base) into 512 4 KiB units, in
+ * order at the head (Linux's split_huge_page puts the tail pages next to the head page
+ * on its LRU, lru_add_split_folio: the cold region's parts are reclaimed next), and its
+ * second-stage leaf into 512 4 KiB leaves on the same host frames. Why split rather
+ * than swap the 2 MiB whole: the host's limit is reached by one frame at a time, and
+ * writing 2 MiB to free 4 KiB would swap 511 pages the guest may still use — Linux
+ * splits a THP on the swap-out path whenever it cannot swap it whole, and KVM follows
+ * the host's mapping size (its MMU notifier zaps the 2 MiB leaf; later faults map
+ * 4 KiB). The caller's INVEPT drops the 2 MiB composed entries. Nothing changes on
+ * failure (VMS_ERR_NOMEM).
+ */
+static vms_status split(vms_guest *g, uint64_t base)
+{
+    unsigned i = 0;
+    while (i < 511 && ring_prepend(g, base + 510 - i + 1) == VMS_OK)
+        i++;
+    uint64_t old = 0, h = hpfn_of(g, base);
+    vms_status st =
+        i < 511 ? VMS_ERR_NOMEM : vms_pt_unmap(&g->s2, base << VMS_PAGE_SHIFT, false, &old);
+    unsigned prot = leaf_prot(g), j = 0;
+    if (st == VMS_OK) { /* the first 4 KiB leaf needs a table page; the rest do not */
+        while (j < 512 &&
+               vms_pt_map_prot(&g->s2, (base + j) << VMS_PAGE_SHIFT, (h + j) << VMS_PAGE_SHIFT,
+                               VMS_PG_4K, prot, NULL) == VMS_OK)
+            j++;
+        if (j < 512) { /* the 2 MiB leaf back (its table, if any, freed first) */
+            while (j)
+                (void)vms_pt_unmap(&g->s2, (base + --j) << VMS_PAGE_SHIFT, true, NULL);
+            (void)vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M,
+                                  prot, NULL);
+            st = VMS_ERR_NOMEM;
+        }
+    }
+    if (st != VMS_OK) {
+        while (i--)
+            ring_drop_head(g);
+        return st;
+    }
+    vmsi_radix_set(&g->ring, &g->alloc, g->ring_head + 511, base + 512); /* replaces */
+    for (j = 0; j < 512; j++)
+        vmsi_radix_set(&g->hpfn, &g->alloc, base + j, h + j);
+    g->st.host_splits++;
+    return VMS_OK;
+}
+
+/*
+ * Host reclaim of one guest page: the clock's victim (split first if it is part of a
+ * 2 MiB leaf) is written to the host's swap, its leaf unmapped, INVEPT on every vCPU's
+ * core, its host frame put on the free stack. Nothing is lost on failure: the maps'
+ * new entries are made first (VMS_ERR_NOMEM), then the page is written (VMS_ERR_IO).
+ */
 static vms_status swap_out_one(vms_guest *g)
 {
-    if (g->fifo_len == 0 || swap_open(g) != VMS_OK)
+    if (g->ring_len == 0 || swap_open(g) != VMS_OK)
         return VMS_ERR_NOMEM;
-    uint64_t gpfn = vmsi_radix_get(&g->fifo, g->fifo_head) - 1;
+    bool aged = false;
+    pick(g, &aged);
+    uint64_t e = vmsi_radix_get(&g->ring, g->ring_head);
+    uint64_t gpfn = (e & ~RING_HUGE) - 1;
+    vms_status st = e & RING_HUGE ? split(g, gpfn) : VMS_OK;
+    bool split_now = st == VMS_OK && (e & RING_HUGE);
     uint64_t hpfn = hpfn_of(g, gpfn);
     uint64_t s =
         g->nfree_slot ? vmsi_radix_get(&g->free_slot, g->nfree_slot - 1) : g->next_slot + 1;
-    if (vmsi_radix_set(&g->slot, &g->alloc, gpfn, s) != VMS_OK)
-        return VMS_ERR_NOMEM;
-    if (push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn) != VMS_OK) {
+    if (st == VMS_OK)
+        st = vmsi_radix_set(&g->slot, &g->alloc, gpfn, s);
+    if (st == VMS_OK && push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn) != VMS_OK) {
         vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0); /* removing never fails */
-        return VMS_ERR_NOMEM;
+        st = VMS_ERR_NOMEM;
     }
     uint8_t buf[VMS_PAGE_SIZE];
     vms_ram *ram = vms_machine_ram(g->m);
-    if (vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK ||
-        fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
-        fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf) {
+    if (st == VMS_OK && (vms_ram_read(ram, hpfn << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK ||
+                         fseek(g->swapf, (long)(s << VMS_PAGE_SHIFT), SEEK_SET) != 0 ||
+                         fwrite(buf, 1, sizeof buf, g->swapf) != sizeof buf)) {
         (void)pop(&g->free_hpfn, &g->nfree_hpfn);
         vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
-        return VMS_ERR_IO;
+        st = VMS_ERR_IO;
+    }
+    if (st != VMS_OK) {
+        if (aged || split_now) /* cleared A flags, or 2 MiB composed entries */
+            invept_all(g);
+        return st;
     }
     if (g->nfree_slot) /* the slot is taken now */
         (void)pop(&g->free_slot, &g->nfree_slot);
     else
         g->next_slot++;
-    vmsi_radix_set(&g->fifo, &g->alloc, g->fifo_head++, 0);
-    g->fifo_len--;
+    ring_drop_head(g);
     vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL);
     invept_all(g);
     mirror_unmap(g, gpfn << VMS_PAGE_SHIFT); /* the assigned devices' view goes too */
@@ -203,14 +367,6 @@ static vms_status host_frame(vms_guest *g, uint64_t *hpfn)
     return VMS_OK;
 }
 
-/* The rights of every second-stage leaf: all of them, and on Arm made young and dirty
- * (AF, S2AP[1]) so that no Access flag or Permission fault follows. */
-static unsigned leaf_prot(const vms_guest *g)
-{
-    unsigned prot = VMS_PGPROT_R | VMS_PGPROT_W | VMS_PGPROT_X | VMS_PGPROT_U;
-    return g->cfg.kind == VMS_S2_ARM ? prot | VMS_PGPROT_A | VMS_PGPROT_D : prot;
-}
-
 /* Give back the frame host_frame just handed out (never fails: a popped frame goes back
  * on the entry it came from, a new one back to host_next). */
 static void unget_frame(vms_guest *g, uint64_t hpfn)
@@ -221,23 +377,21 @@ static void unget_frame(vms_guest *g, uint64_t hpfn)
         (void)push(g, &g->free_hpfn, &g->nfree_hpfn, hpfn);
 }
 
-/* Back guest page gpfn (4 KiB host pages): a host frame, its bytes from the host's
- * swap if it was swapped, a second-stage leaf. use says who touched it (counting).
- * Nothing changes on failure (a swapped page keeps its slot). */
+/* Back guest page gpfn with a 4 KiB leaf: a host frame (the host may reclaim one
+ * first), its bytes from the host's swap if it was swapped, the leaf. use says who
+ * touched it (counting). On failure the page stays as it was (a swapped page keeps its
+ * slot); a reclaim made on the way stays made. */
 static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
 {
-    /* the maps' entries this backing needs, before anything changes (1: a placeholder;
-     * the FIFO's tail index stays the same across a swap-out, which takes the head) */
-    uint64_t tail = g->fifo_head + g->fifo_len;
-    if (vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 1) != VMS_OK)
-        return VMS_ERR_NOMEM;
-    if (vmsi_radix_set(&g->fifo, &g->alloc, tail, gpfn + 1) != VMS_OK) {
-        vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
-        return VMS_ERR_NOMEM;
-    }
     uint64_t hpfn = 0;
     vms_status st = host_frame(g, &hpfn);
-    bool got = st == VMS_OK;
+    if (st != VMS_OK)
+        return st;
+    if (vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, hpfn) != VMS_OK) {
+        unget_frame(g, hpfn);
+        return VMS_ERR_NOMEM;
+    }
+    st = ring_append(g, gpfn + 1);
     uint64_t s = vmsi_radix_get(&g->slot, gpfn);
     if (st == VMS_OK && s) {
         uint8_t buf[VMS_PAGE_SIZE];
@@ -253,13 +407,15 @@ static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
         (st = mirror_map(g, gpfn << VMS_PAGE_SHIFT, hpfn << VMS_PAGE_SHIFT, VMS_PG_4K)) != VMS_OK)
         vms_pt_unmap(&g->s2, gpfn << VMS_PAGE_SHIFT, false, NULL); /* the IOMMU's view too */
     if (st != VMS_OK) {
-        if (got)
-            unget_frame(g, hpfn);
+        if (vmsi_radix_get(&g->ring, g->ring_head + g->ring_len - 1) == gpfn + 1) {
+            vmsi_radix_set(&g->ring, &g->alloc, g->ring_head + g->ring_len - 1, 0);
+            g->ring_len--;
+        }
         vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, 0);
-        vmsi_radix_set(&g->fifo, &g->alloc, tail, 0);
+        vms_ram_discard(vms_machine_ram(g->m), hpfn);
+        unget_frame(g, hpfn);
         return st;
     }
-    vmsi_radix_set(&g->hpfn, &g->alloc, gpfn, hpfn); /* replacing never fails */
     if (s) {
         vmsi_radix_set(&g->slot, &g->alloc, gpfn, 0);
         /* A slot that cannot go on the free stack (no memory for a node) is only never
@@ -269,29 +425,52 @@ static vms_status back4k(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
         g->st.double_paging += use == VMS_KMEM_IO_READ;
         g->st.false_reads += use == VMS_KMEM_OVERWRITE;
     }
-    g->fifo_len++;
     g->st.host_frames++;
     g->st.backed++;
     return VMS_OK;
 }
 
-/* Back the 2 MiB region around gpfn with one 2 MiB host leaf (no host swap). The map
- * entries first, then the leaf: nothing changes on failure. */
-static vms_status back2m(vms_guest *g, uint64_t gpfn)
+/* May the 2 MiB region from base be backed whole: inside guest memory, no page of it
+ * resident or swapped, an aligned free 2 MiB block of host memory, room under the
+ * limit? Otherwise the page gets a 4 KiB leaf (Linux falls back to 4 KiB pages when a
+ * THP cannot be had or charged: THP_FAULT_FALLBACK, THP_FAULT_FALLBACK_CHARGE). */
+static bool can_back2m(const vms_guest *g, uint64_t base, uint64_t *h)
 {
-    uint64_t base = gpfn & ~UINT64_C(511);
-    uint64_t h = (g->host_next + 511) & ~UINT64_C(511);
-    if (h + 512 > g->cfg.host_end >> VMS_PAGE_SHIFT)
-        return VMS_ERR_NOMEM;
-    uint64_t n = g->npages - base < 512 ? g->npages - base : 512, i = 0;
-    while (i < n && vmsi_radix_set(&g->hpfn, &g->alloc, base + i, h + i) == VMS_OK)
+    uint64_t i = base, v = 0;
+    *h = (g->host_next + 511) & ~UINT64_C(511);
+    if (base + 512 > g->npages || *h + 512 > g->cfg.host_end >> VMS_PAGE_SHIFT ||
+        (g->cfg.host_frames && g->st.host_frames + 512 > g->cfg.host_frames))
+        return false;
+    if (vmsi_radix_next(&g->hpfn, &i, &v) && i < base + 512)
+        return false;
+    i = base;
+    return !(vmsi_radix_next(&g->slot, &i, &v) && i < base + 512);
+}
+
+/* Back the 2 MiB region around gpfn with one 2 MiB leaf, or gpfn alone with a 4 KiB
+ * one when it cannot be (can_back2m). The maps first, then the leaf: nothing changes on
+ * failure. */
+static vms_status back2m(vms_guest *g, uint64_t gpfn, vms_kmem_use use)
+{
+    uint64_t base = gpfn & ~UINT64_C(511), h, i = 0;
+    if (!can_back2m(g, base, &h)) {
+        g->st.host_fallbacks++;
+        return back4k(g, gpfn, use);
+    }
+    while (i < 512 && vmsi_radix_set(&g->hpfn, &g->alloc, base + i, (h + i) | HP_HUGE) == VMS_OK)
         i++;
-    vms_status st = i < n ? VMS_ERR_NOMEM
-                          : vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT,
-                                            VMS_PG_2M, leaf_prot(g), NULL);
-    if (st == VMS_OK &&
-        (st = mirror_map(g, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M)) != VMS_OK)
-        vms_pt_unmap(&g->s2, base << VMS_PAGE_SHIFT, false, NULL);
+    vms_status st = i < 512 ? VMS_ERR_NOMEM : ring_append(g, (base + 1) | RING_HUGE);
+    if (st == VMS_OK) {
+        st = vms_pt_map_prot(&g->s2, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M,
+                             leaf_prot(g), NULL);
+        if (st == VMS_OK &&
+            (st = mirror_map(g, base << VMS_PAGE_SHIFT, h << VMS_PAGE_SHIFT, VMS_PG_2M)) != VMS_OK)
+            vms_pt_unmap(&g->s2, base << VMS_PAGE_SHIFT, false, NULL);
+        if (st != VMS_OK) {
+            vmsi_radix_set(&g->ring, &g->alloc, g->ring_head + g->ring_len - 1, 0);
+            g->ring_len--;
+        }
+    }
     if (st != VMS_OK) {
         while (i)
             vmsi_radix_set(&g->hpfn, &g->alloc, base + --i, 0);
@@ -303,14 +482,34 @@ static vms_status back2m(vms_guest *g, uint64_t gpfn)
     return VMS_OK;
 }
 
+/* A guest kernel's touch of a resident page makes its leaf accessed, and dirty when it
+ * writes, as the hardware would when the kernel's own load or store walks the second
+ * stage (its data moves do not go through the guest MMU here, kernel.h): so that the
+ * clock sees kernel use too. v is the page's hpfn map value. */
+static void touch(vms_guest *g, uint64_t gpfn, uint64_t v, vms_kmem_use use)
+{
+    uint64_t base = v & HP_HUGE ? gpfn & ~UINT64_C(511) : gpfn;
+    uint64_t bv = base == gpfn ? v : vmsi_radix_get(&g->hpfn, base), pte = 0, ptep = 0;
+    bool write = use == VMS_KMEM_WRITE || use == VMS_KMEM_OVERWRITE;
+    uint64_t want = HP_YOUNG | (write ? HP_DIRTY : 0);
+    if ((bv & want) == want)
+        return;
+    if (vms_pt_lookup(&g->s2, base << VMS_PAGE_SHIFT, &pte, &ptep, NULL)) {
+        uint64_t e = vms_fmt_pte_mkyoung(g->s2.fmt, pte);
+        (void)vms_pt_write(&g->s2, ptep, write ? vms_fmt_pte_mkdirty(g->s2.fmt, e) : e);
+    }
+    vmsi_radix_set(&g->hpfn, &g->alloc, base, bv | want); /* replaces */
+}
+
 /* The host frame of guest page gpfn, backing it first (a VM exit) if needed. */
 static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool kernel,
                            uint64_t *hpfn)
 {
     if (gpfn >= g->npages)
         return VMS_ERR_BUS;
-    if (!hpfn_of(g, gpfn)) {
-        vms_status st = g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn) : back4k(g, gpfn, use);
+    uint64_t v = vmsi_radix_get(&g->hpfn, gpfn);
+    if (!v) {
+        vms_status st = g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn, use) : back4k(g, gpfn, use);
         if (st != VMS_OK)
             return st;
         g->st.exits++;
@@ -319,9 +518,36 @@ static vms_status resident(vms_guest *g, uint64_t gpfn, vms_kmem_use use, bool k
             g->st.exit_cycles += g->cfg.exit_cycles;
             vms_core_add_cycles(vms_machine_core(g->m, g->v[g->cur].host), g->cfg.exit_cycles);
         }
+        v = vmsi_radix_get(&g->hpfn, gpfn);
     }
-    *hpfn = hpfn_of(g, gpfn);
+    if (kernel && aging(g))
+        touch(g, gpfn, v, use);
+    *hpfn = v & HP_FRAME;
     return VMS_OK;
+}
+
+vms_status vms_guest_host_reclaim(vms_guest *g, uint64_t npages, uint64_t *done, vms_err *err)
+{
+    vms_status st = VMS_OK;
+    uint64_t n = 0;
+    while (n < npages && g->ring_len && (st = swap_out_one(g)) == VMS_OK)
+        n++;
+    if (done)
+        *done = n;
+    if (st != VMS_OK)
+        return vmsi_err(err, st, "host reclaim of guest pages: %s after %llu pages",
+                        st == VMS_ERR_IO ? "the host's swap file failed" : "out of host memory",
+                        (unsigned long long)n);
+    return VMS_OK;
+}
+
+const char *vms_guest_host_policy(const vms_guest *g)
+{
+    if (!aging(g))
+        return "FIFO (no accessed flags in the second stage)";
+    return g->cfg.kind == VMS_S2_NPT   ? "clock over the NPT accessed flags"
+           : g->cfg.kind == VMS_S2_ARM ? "clock over the Stage 2 access flags"
+                                       : "clock over the EPT accessed flags";
 }
 
 /* ---- the guest-physical bus (the guest kernel's page-table stores and loads) ---- */
@@ -388,11 +614,29 @@ static vms_core *plat_core(void *ud, unsigned i)
     vms_status st = vms_core_vm_run(c, v->n, v->vpid, &v->regs, on_exit, g);
     assert(st == VMS_OK);
     (void)st;
-    if (v->moved) { /* entries of this VPID left here by an earlier stay are stale */
-        vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
+    /* On a core other than the one it last ran on, the vCPU's entries an earlier stay
+     * left here may be stale (a guest shootdown or INVEPT since reached it elsewhere):
+     * flush its VPID here before it runs. KVM: vmx_vcpu_load_vmcs, when loaded_vmcs->cpu
+     * != cpu, "Flush all EPTP/VPID contexts, the new pCPU may have stale TLB entries
+     * from its previous association with the vCPU" (kvm_make_request(KVM_REQ_TLB_FLUSH),
+     * served before the VM entry; on EPT an INVEPT, here the narrowest flush that covers
+     * the vCPU: its VPID-tagged entries, INVVPID single context). */
+    if (v->last != v->host) {
+        if (!g->cfg.no_migration_flush)
+            vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
         g->st.migration_flushes++;
-        v->moved = false;
+        v->last = v->host;
+    } else if (g->cfg.kind == VMS_S2_ARM && g->last_ran[v->host] && g->last_ran[v->host] != i + 1) {
+        /* An Arm VM's vCPUs share its VMID: the entries another vCPU of the VM left on
+         * this core carry the same tag, and the guest kernel believes this CPU never
+         * cached them (a shootdown of an mm that ran only there skips this CPU). KVM:
+         * kvm_arch_vcpu_load, "if detecting that a vcpu from the same VM has previously
+         * run on the same physical CPU", __kvm_flush_cpu_context — the VMID's entries on
+         * this core (TLBI VMALLE1 under the VMID). */
+        vms_core_invvpid(c, VMS_INVVPID_SINGLE, v->vpid, 0);
+        g->st.vcpu_switch_flushes++;
     }
+    g->last_ran[v->host] = (uint8_t)(i + 1);
     g->st.vcpu_loads++;
     g->st.exit_cycles += g->cfg.exit_cycles;
     vms_core_add_cycles(c, g->cfg.exit_cycles);
@@ -404,6 +648,14 @@ static uint64_t plat_cycles(void *ud, unsigned i)
 {
     vms_guest *g = ud;
     return vms_core_cycles(vms_machine_core(g->m, g->v[i].host));
+}
+
+/* Kernel work charged to CPU i: to its host core, likewise without loading the vCPU
+ * (vCPUs may share the core: the one the kernel holds keeps it). */
+static void plat_add_cycles(void *ud, unsigned i, uint64_t n)
+{
+    vms_guest *g = ud;
+    vms_core_add_cycles(vms_machine_core(g->m, g->v[i].host), n);
 }
 
 static vms_status plat_frame(void *ud, uint64_t pfn, vms_kmem_use use, uint64_t *host_pfn)
@@ -501,16 +753,14 @@ static vms_status check(vms_machine *m, vms_guest_config *c, vms_err *err)
         return vmsi_err(err, VMS_ERR_INVAL,
                         "guest: memory 0x%llx: expected a multiple of 4 KiB in 16 MiB … 3 GiB",
                         (unsigned long long)c->guest_mem);
-    if (c->host_page != VMS_PG_4K && (c->host_page != VMS_PG_2M || c->host_frames))
-        return vmsi_err(err, VMS_ERR_INVAL,
-                        "guest: host pages 4K or 2M (host swap, host_frames > 0, needs 4K)");
+    if (c->host_page != VMS_PG_4K && c->host_page != VMS_PG_2M)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: host pages 4K or 2M");
     if (c->host_frames && c->host_frames < 16)
         return vmsi_err(err, VMS_ERR_INVAL, "guest: host_frames %llu: expected 0 or >= 16",
                         (unsigned long long)c->host_frames);
-    if (c->vpid == 0 || c->nvcpus > MAX_VCPUS || c->nvcpus > vms_machine_ncores(m))
-        return vmsi_err(err, VMS_ERR_INVAL,
-                        "guest: vpid >= 1 and 1 … %u vCPUs (the host has %u cores) expected",
-                        MAX_VCPUS, vms_machine_ncores(m));
+    if (c->vpid == 0 || c->nvcpus > MAX_VCPUS)
+        return vmsi_err(err, VMS_ERR_INVAL, "guest: vpid >= 1 and 1 … %u vCPUs expected",
+                        MAX_VCPUS);
     if ((c->host_at | c->host_end | c->s2_tables_at) & VMS_PAGE_MASK || c->host_at == 0 ||
         c->host_end <= c->host_at || c->host_end > vms_ram_limit(vms_machine_ram(m)) ||
         (c->s2_tables_at < c->host_end && c->host_at < c->s2_tables_at + S2_TABLES_LEN))
@@ -531,15 +781,13 @@ static vms_status vcpus_init(vms_guest *g, const unsigned *pin, vms_err *err)
     vms_nested_config ncfg = {c->s2_tlb, c->guest_pwc, 4, c->seed};
     for (unsigned i = 0; i < c->nvcpus; i++) {
         vcpu_state *v = &g->v[i];
-        v->host = pin ? pin[i] : i;
+        v->host = pin ? pin[i] : i % vms_machine_ncores(g->m);
+        v->last = v->host;
         v->vpid = c->kind == VMS_S2_ARM ? c->vpid : c->vpid + i;
-        bool clash = v->host >= vms_machine_ncores(g->m);
-        for (unsigned j = 0; j < i; j++)
-            clash = clash || g->v[j].host == v->host;
-        if (clash)
+        if (v->host >= vms_machine_ncores(g->m))
             return vmsi_err(err, VMS_ERR_INVAL,
-                            "guest: vCPU %u on host core %u: expected distinct cores below %u", i,
-                            v->host, vms_machine_ncores(g->m));
+                            "guest: vCPU %u on host core %u: the host has %u cores", i, v->host,
+                            vms_machine_ncores(g->m));
         vms_status st =
             vms_nested_create(&g->alloc, vms_machine_bus(g->m), &g->s2r, &ncfg, &v->n, err);
         if (st != VMS_OK)
@@ -602,6 +850,7 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     g->cfg.pin = NULL;
     g->npages = c.guest_mem >> VMS_PAGE_SHIFT;
     g->host_next = c.host_at >> VMS_PAGE_SHIFT;
+    g->ring_head = RING_BASE;
     st = reserve_host(g, err);
     g->s2_tables =
         (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at, c.s2_tables_at + S2_TABLES_LEN, 0, 0};
@@ -626,8 +875,8 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     if (st == VMS_OK)
         st = vcpus_init(g, cfg->pin, err);
     if (st == VMS_OK) {
-        vms_kernel_platform p = {g->gbus,    c.guest_mem, c.nvcpus,    plat_core,
-                                 plat_frame, g,           plat_cycles, plat_irq};
+        vms_kernel_platform p = {g->gbus, c.guest_mem, c.nvcpus,        plat_core, plat_frame,
+                                 g,       plat_cycles, plat_add_cycles, plat_irq};
         st = vms_kernel_create_on(m, &p, c.kernel, &g->k, err);
     }
     vms_guest_exit_all(g);
@@ -665,7 +914,7 @@ void vms_guest_destroy(vms_guest *g)
     vms_ram *ram = vms_machine_ram(g->m);
     uint64_t gpfn = 0, hpfn = 0;
     for (; vmsi_radix_next(&g->hpfn, &gpfn, &hpfn); gpfn++)
-        vms_ram_discard(ram, hpfn);
+        vms_ram_discard(ram, hpfn & HP_FRAME);
     for (uint64_t pa = g->cfg.s2_tables_at; pa < g->s2_tables.next; pa += VMS_PAGE_SIZE)
         vms_ram_discard(ram, pa >> VMS_PAGE_SHIFT);
     if (g->reserved) {
@@ -678,7 +927,7 @@ void vms_guest_destroy(vms_guest *g)
     if (g->swapf)
         fclose(g->swapf);
     vms_bus_destroy(g->gbus);
-    vmsi_radix *maps[] = {&g->hpfn, &g->slot, &g->fifo, &g->free_hpfn, &g->free_slot};
+    vmsi_radix *maps[] = {&g->hpfn, &g->slot, &g->ring, &g->free_hpfn, &g->free_slot};
     for (unsigned i = 0; i < sizeof maps / sizeof *maps; i++)
         vmsi_radix_free(maps[i], &g->alloc);
     vmsi_free(&g->alloc, g, sizeof *g);
@@ -689,10 +938,6 @@ vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_cor
     if (vcpu_id >= g->cfg.nvcpus || host_core >= vms_machine_ncores(g->m))
         return vmsi_err(err, VMS_ERR_INVAL, "guest: vCPU %u to host core %u: no such vCPU or core",
                         vcpu_id, host_core);
-    for (unsigned j = 0; j < g->cfg.nvcpus; j++)
-        if (j != vcpu_id && g->v[j].host == host_core)
-            return vmsi_err(err, VMS_ERR_INVAL, "guest: host core %u already runs vCPU %u",
-                            host_core, j);
     vcpu_state *v = &g->v[vcpu_id];
     if (v->host == host_core)
         return VMS_OK;
@@ -700,7 +945,6 @@ vms_status vms_guest_move_vcpu(vms_guest *g, unsigned vcpu_id, unsigned host_cor
     if (vms_core_vm_save_area(c) == &v->regs)
         vms_core_vm_exit(c);
     v->host = host_core;
-    v->moved = true;
     g->st.migrations++;
     return VMS_OK;
 }
@@ -723,8 +967,10 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         "\"exit_cycles\": %llu, \"vcpu_loads\": %llu, \"migrations\": %llu, \"backed\": %llu, "
         "\"unhandled\": %llu, \"host_frames\": %llu, \"walks_2d\": %llu, \"guest_refs\": %llu, "
         "\"s2_refs\": %llu, \"s2_walks\": %llu, \"s2_tlb_hits\": %llu, \"host_swap\": {\"outs\": "
-        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu}, "
-        "\"exits_intr\": %llu, \"interrupts\": {\"injected\": %llu, \"posted\": %llu}}",
+        "%llu, \"ins\": %llu, \"double_paging\": %llu, \"false_reads\": %llu, \"scanned\": %llu, "
+        "\"aged\": %llu, \"splits\": %llu, \"fallbacks\": %llu}, \"migration_flushes\": %llu, "
+        "\"exits_intr\": %llu, \"interrupts\": {\"injected\": %llu, \"posted\": %llu}, "
+        "\"vcpu_switch_flushes\": %llu}",
         g->cfg.nvcpus, (unsigned long long)t->exits, (unsigned long long)t->exits_walk,
         (unsigned long long)t->exits_kernel, (unsigned long long)t->exit_cycles,
         (unsigned long long)t->vcpu_loads, (unsigned long long)t->migrations,
@@ -734,8 +980,11 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb)
         (unsigned long long)n.s2_walks, (unsigned long long)n.s2_tlb_hits,
         (unsigned long long)t->host_swapouts, (unsigned long long)t->host_swapins,
         (unsigned long long)t->double_paging, (unsigned long long)t->false_reads,
-        (unsigned long long)t->exits_intr, (unsigned long long)t->intr_injected,
-        (unsigned long long)t->intr_posted);
+        (unsigned long long)t->host_scanned, (unsigned long long)t->host_aged,
+        (unsigned long long)t->host_splits, (unsigned long long)t->host_fallbacks,
+        (unsigned long long)t->migration_flushes, (unsigned long long)t->exits_intr,
+        (unsigned long long)t->intr_injected, (unsigned long long)t->intr_posted,
+        (unsigned long long)t->vcpu_switch_flushes);
 }
 
 vms_kernel *vms_guest_kernel(vms_guest *g)

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib/common.sh" "$1"
 
 golden run_demo
-for s in files threads segv swap smp protect vm vm_arm; do
+for s in files threads segv swap smp protect vm vm_arm vm_overcommit; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
 # exec of a real program image (issue 16 item 15): /bin/true's segments and ld.so are

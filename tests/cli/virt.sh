@@ -5,9 +5,11 @@
 # Usage: virt.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
 . "$(dirname "$0")/lib/common.sh" "$1"
 trace=$src/examples/traces/ls.vmt
+examples_sh=$src/examples/traces/sh.vmt
 
 if command -v python3 >/dev/null; then
-    run() { "$vmsim" replay --vm --limit 100000 --stats json "$@" "$trace"; }
+    # the minimal guest pager (references only): what --s2 none and --shadow run too
+    run() { "$vmsim" replay --vm --guest pager --limit 100000 --stats json "$@" "$trace"; }
     native=$(run --s2 none) ept=$(run --s2 ept) npt=$(run --s2 npt) ntlb=$(run --nested-tlb 64)
     ept2m=$(run --host-page 2M) shadow=$(run --shadow)
     python3 - "$native" "$ept" "$npt" "$ntlb" "$ept2m" "$shadow" <<'PY' && ok || bad "replay --vm values"
@@ -36,6 +38,42 @@ assert sv["exits"] == sv["exits_pf"] + sv["exits_ptwrite"] + sv["exits_tlbi"]
 assert sv["guest_faults"] == e["virt"]["guest_faults"] == sv["injected"]
 PY
 fi
+# the guest kernel (the default on x86-64 over EPT/NPT with 4K or 2M host pages): sh.vmt's
+# kernel events (mmap, fork, exec, exit) replayed on the kernel model inside the VM exactly
+# as bare-metal replay replays them: the same references, processes, system calls and
+# faults by kind; only translation (2D walks, VM exits) differs
+if command -v python3 >/dev/null; then
+    sh=$src/examples/traces/sh.vmt
+    kb=$("$vmsim" replay --stats json "$sh") k1=$("$vmsim" replay --vm --stats json "$sh")
+    k2=$("$vmsim" replay --vm --guest kernel --s2 npt --host-page 2M --stats json "$sh")
+    k3=$("$vmsim" replay --vm --guest kernel --host-limit 512K --stats json "$sh")
+    kp=$("$vmsim" replay --vm --guest pager --stats json "$sh")
+    python3 - "$kb" "$k1" "$k2" "$k3" "$kp" <<'PY' && ok || bad "replay --vm --guest kernel"
+import json, sys
+b, k, n, l, p = (json.loads(a) for a in sys.argv[1:])
+def same(r, keys):
+    return {x: r["replay"][x] for x in keys}
+ev = ("references", "reads", "writes", "fetches", "syscalls", "syscall_errors", "processes",
+      "threads", "segv", "bytes")
+assert b["replay"]["syscalls"] > 0 and b["procs"]["forks"] > 0 and b["procs"]["execs"] > 0, b["procs"]
+for r in (k, n, l):
+    assert r["virt"]["guest"] == "kernel" and r["failed"] == 0, r["virt"]
+    assert same(r, ev) == same(b, ev), (same(r, ev), same(b, ev))
+    assert r["procs"] == b["procs"] and r["faults"] == b["faults"], (r["faults"], b["faults"])
+    assert r["virt"]["exits"] > 0 and r["vm"]["exits"] == r["virt"]["exits"]
+    assert r["walk"]["mem_refs"] == r["virt"]["guest_refs"] + r["virt"]["s2_refs"] > b["walk"]["mem_refs"]
+# 2 MiB host pages: fewer exits; NPT's entries are x86-64's
+assert n["vm"]["exits"] < k["vm"]["exits"] and n["config"]["vm.s2"] == "npt"
+# --host-limit 512K: 128 host frames; the host swapped guest pages out and back in, and
+# every byte still read back (the same faults, no failed reference)
+hs = l["vm"]["host_swap"]
+assert hs["outs"] > 0 and hs["ins"] > 0 and l["vm"]["host_frames"] <= 128, l["vm"]
+assert hs["scanned"] >= hs["outs"] and k["vm"]["host_swap"]["outs"] == 0
+# the pager replays the references only: no kernel events, no guest kernel counters
+assert p["virt"].get("guest") != "kernel" and "procs" not in p, list(p)
+assert p["references"] == b["replay"]["references"]
+PY
+fi
 # the vm.* keys are the flags' defaults: the same run either way
 same() { # same DESCRIPTION "ARGS A" "ARGS B"
     local a b
@@ -61,18 +99,20 @@ import json, sys
 a, b, c = (json.loads(x) for x in sys.argv[1:])
 assert b["walk"]["pwc_hits"] == 0 < a["walk"]["pwc_hits"], (a["walk"], b["walk"])
 assert b["virt"]["guest_refs"] > a["virt"]["guest_refs"]
-assert c["virt"]["exit_cycles"] == 5000 * c["virt"]["exits"] and a["virt"]["exit_cycles"] == 1200 * a["virt"]["exits"]
+# the guest kernel's VM: every exit and every vCPU entry onto a host core costs vm.cost.exit
+for r, cost in ((c, 5000), (a, 1200)):
+    assert r["virt"]["guest"] == "kernel" and r["virt"]["exits"] > 0
+    assert r["virt"]["exit_cycles"] == cost * (r["vm"]["exits"] + r["vm"]["vcpu_loads"]), r["vm"]
 assert b["config"]["vm.pwc.pde"] == "none" and a["config"]["vm.pwc.pde"] == a["config"]["pwc.pde"]
 PY
 fi
 # with data caches, every walk reference (guest and second-stage) is a cache access:
 # cache.walk_refs adds up to walk.mem_refs, natively, nested and under shadow paging
 if command -v python3 >/dev/null; then
-    cn=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --s2 none "$trace")
-    ce=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake "$trace")
-    ct=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --nested-tlb 64 "$trace")
-    cs=$("$vmsim" replay --vm --limit 30000 --stats json --set cache=skylake --shadow "$trace")
-    python3 - "$cn" "$ce" "$ct" "$cs" "$a" <<'PY' && ok || bad "replay --vm with caches"
+    cache() { "$vmsim" replay --vm --guest pager --limit 30000 --stats json "$@" "$trace"; }
+    cn=$(cache --set cache=skylake --s2 none) ce=$(cache --set cache=skylake)
+    ct=$(cache --set cache=skylake --nested-tlb 64) cs=$(cache --set cache=skylake --shadow)
+    python3 - "$cn" "$ce" "$ct" "$cs" "$(cache)" <<'PY' && ok || bad "replay --vm with caches"
 import json, sys
 n, e, t, s, plain = (json.loads(x) for x in sys.argv[1:])
 for r in (n, e, t, s):
@@ -127,6 +167,16 @@ assert sum(c["cache"]["walk_refs"].values()) == c["walk"]["mem_refs"] and c["vir
 PY
 fi
 "$vmsim" replay --vm --arch aarch64 --s2 ept "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "replay --vm --arch aarch64 --s2 ept accepted"
+# --guest kernel where the kernel model cannot be the guest, --host-limit without it
+for args in "--guest kernel --shadow" "--guest kernel --host-page 1G" "--guest kernel --s2 none" \
+            "--guest kernel --levels 5" "--guest pager --host-limit 1M" "--guest bogus" "--host-limit 3K"; do
+    # shellcheck disable=SC2086
+    "$vmsim" replay --vm $args "$trace" >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 2 ] && [ -s "$tmp/err" ] && ok || bad "replay --vm $args: exit $rc"
+done
+a=$("$vmsim" replay --vm --host-limit 512K --stats json "$examples_sh") b=$("$vmsim" replay --vm --host-limit 512K --stats json "$examples_sh")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "replay --vm --host-limit not deterministic"
 "$vmsim" replay --vm --arch aarch64 --s2 none --levels 5 "$trace" >/dev/null 2>&1; [ $? -eq 2 ] && ok ||
     bad "replay --vm --arch aarch64 --s2 none --levels 5 accepted"
 cfg=$("$vmsim" config --set vm.nested_tlb=32x4 --set vm.s2=npt)

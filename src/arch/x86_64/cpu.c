@@ -50,9 +50,14 @@ static void x86_flush_all(vms_core *c)
     vms_core_invpcid(c, VMS_INVPCID_ALL_GLOBAL, 0, 0);
 }
 
+/* INVLPGB is the machine's, and not a guest's: a hypervisor does not advertise it to a
+ * VM (KVM leaves X86_FEATURE_INVLPGB out of the guest's CPUID), so a guest kernel's
+ * shootdowns are IPIs to its vCPUs. (Here a guest's INVLPGB would drop host-tagged
+ * entries on every core and none of the VM's, which left a multi-vCPU guest's composed
+ * entries stale after munmap.) */
 static bool x86_has_broadcast(const vms_core *c)
 {
-    return c->m->cfg.invlpgb_max > 0;
+    return c->m->cfg.invlpgb_max > 0 && c->vm == 0;
 }
 
 /* INVLPGB by (address, PCID), invlpgb_max pages per instruction, or by PCID. */
