@@ -403,7 +403,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
     unsigned before = a->count;
     if (fresh)
-        vmsi_assoc_fill_fresh(a, tag, ctx, data, &evicted, &victim);
+        vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
     else
         vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
     if (ts != x->size)
