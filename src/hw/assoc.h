@@ -150,14 +150,19 @@ static inline bool vmsi_assoc_hits(const vmsi_assoc_entry *e, uint64_t want, uin
            (d == 0 || ((e->tag & VMSI_ASSOC_G) && (d >> 32) == 0));
 }
 
-/* The way of set `set` that answers (key, ctx), or -1. Changes nothing. */
+/* The way of set `set` that answers (key, ctx), or -1. Changes nothing. (vmsi_assoc_hits
+ * with its tag test as one OR and compare: ((t ^ want) & ~G) == 0 is (t | G) == (want | G);
+ * the context rule only for a way holding the key.) */
 static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t key, uint64_t ctx)
 {
     const vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-    uint64_t want = vmsi_assoc_tag(key, false);
+    uint64_t wantg = vmsi_assoc_tag(key, false) | VMSI_ASSOC_G;
     for (unsigned w = 0; w < a->ways; w++)
-        if (vmsi_assoc_hits(&row[w], want, ctx))
-            return (int)w;
+        if ((row[w].tag | VMSI_ASSOC_G) == wantg) {
+            uint64_t d = row[w].ctx ^ ctx;
+            if (d == 0 || ((row[w].tag & VMSI_ASSOC_G) && (d >> 32) == 0))
+                return (int)w;
+        }
     return -1;
 }
 

@@ -528,6 +528,17 @@ static void flush_va(vms_tlb *tlb, va_match *m)
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
 {
+    /* flush_va's own early answers, taken before its match is built (the fault path's
+     * flush, three TLBs a fault): the last probe missed this page in this context with no
+     * splinters (flush_va's comment), or the TLB holds no entry at all (nsize by size,
+     * vms_tlb_check). Either way nothing is dropped and nothing is reported; the memo is
+     * cleared as flush_va clears it. A curve sees every flush: flush_va. */
+    if (!tlb->curve &&
+        ((!tlb->splintered && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx) ||
+         (tlb->nsize[0] | tlb->nsize[1] | tlb->nsize[2]) == 0)) {
+        vmsi_tlb_memo_clear(tlb);
+        return;
+    }
     flush_va(tlb, &(va_match){.va = va, .ctx = ctx, .with_global = with_global});
 }
 
