@@ -76,7 +76,8 @@ static uint64_t encode(const vms_xlate *x, uint64_t page_pa, vms_pgsize orig)
 }
 
 /* Unpack an entry into the translation it caches (size is the cached size). */
-static void decode(uint64_t tag, uint64_t data, vms_xlate *out)
+static inline __attribute__((always_inline)) void decode(uint64_t tag, uint64_t data,
+                                                         vms_xlate *out)
 {
     out->page_pa = data & D_PA_MASK;
     out->size = key_size(vmsi_assoc_key(tag));
