@@ -63,9 +63,10 @@ void vmsi_pwc_set_tap(vms_pwc *pwc, const vmsi_unit_tap *u)
     pwc->tap = u;
 }
 
-/* Tell the tap of a lookup (level 0: a miss; e: what a hit gave). */
-static void report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level,
-                          const vms_pwc_entry *e)
+/* Tell the tap of a lookup (level 0: a miss; e: what a hit gave). Out of line and cold:
+ * its event on the stack would otherwise cost the lookup a large frame. */
+__attribute__((noinline, cold)) static void
+report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
 {
     vms_event ev = {.type = VMS_EV_PWC_LOOKUP,
                     .pwc_lookup = {va, ctx, level, level ? e->table_pa : 0}};
@@ -228,6 +229,14 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
     return 0;
 }
 
+/* Tell the tap of a fill (out of line and cold, as report_lookup). */
+__attribute__((noinline, cold)) static void
+report_fill(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
+{
+    vms_event ev = {.type = VMS_EV_PWC_FILL, .pwc_fill = {va, ctx, level, e->table_pa}};
+    vmsi_unit_emit(pwc->tap, &ev);
+}
+
 void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
 {
     assert(level >= PWC_MIN_LEVEL && level <= PWC_MAX_LEVEL);
@@ -245,10 +254,8 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
     if (pwc->curve[level])
         vmsi_curve_fill(pwc->curve[level], tag, ctx, data);
     pwc->stats.fills++;
-    if (vmsi_unit_on(pwc->tap)) {
-        vms_event ev = {.type = VMS_EV_PWC_FILL, .pwc_fill = {va, ctx, level, e->table_pa}};
-        vmsi_unit_emit(pwc->tap, &ev);
-    }
+    if (vmsi_unit_on(pwc->tap))
+        report_fill(pwc, ctx, va, level, e);
 }
 
 /* ---- invalidation and inspection ---- */

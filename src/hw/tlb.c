@@ -347,9 +347,12 @@ void vmsi_tlb_set_tap(vms_tlb *tlb, const vmsi_unit_tap *u)
     tlb->tap = u;
 }
 
-/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). */
-static void report_fill(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x,
-                        vms_pgsize ts, uint64_t piece, bool evicted, uint64_t victim)
+/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). Out of
+ * line and cold: its event on the stack would otherwise cost every fill a large frame. */
+__attribute__((noinline, cold)) static void report_fill(const vms_tlb *tlb, vms_ctx ctx,
+                                                        uint64_t va, const vms_xlate *x,
+                                                        vms_pgsize ts, uint64_t piece, bool evicted,
+                                                        uint64_t victim)
 {
     uint64_t vkey = vmsi_assoc_key(victim);
     vms_event ev = {
