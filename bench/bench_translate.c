@@ -12,7 +12,11 @@
  *
  * Each pattern runs --runs times (default 5); the median rate is reported with the
  * modelled counters of one run, so a change in speed can be told from a change in what
- * was modelled. Usage: bench_translate [--runs N] [--scale F]
+ * was modelled. Usage: bench_translate [--runs N] [--scale F] [--only PATTERN]
+ *
+ * --only runs one pattern, for counting its instructions per translation:
+ *   valgrind --tool=callgrind --toggle-collect=run bench_translate --only walk --runs 1
+ * collects inside run() alone (the warm-up's n/10 translations and the run's n).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -64,7 +68,7 @@ static vms_machine *build(bool pwc)
 typedef enum { P_HIT, P_RANDOM, P_SEQ } pattern;
 
 /* Run n translations of the pattern; returns seconds. */
-static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
+__attribute__((noinline)) static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
 {
     vms_core *c = vms_machine_core(m, 0);
     vms_rng rng;
@@ -85,8 +89,12 @@ static double run(vms_machine *m, pattern p, uint64_t n, uint64_t seed)
     return t;
 }
 
+static const char *only; /* --only: the one pattern to run, or NULL for all */
+
 static void bench(const char *name, bool pwc, bool memo, pattern p, uint64_t n, int runs)
 {
+    if (only && strcmp(only, name))
+        return;
     vms_machine *m = build(pwc);
     for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
         vms_tlb_set_memo(vms_core_tlb(vms_machine_core(m, 0), l), memo);
@@ -116,9 +124,11 @@ int main(int argc, char **argv)
             runs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--scale"))
             scale = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
     }
     if (runs < 1 || runs > 31 || scale <= 0) {
-        fprintf(stderr, "usage: bench_translate [--runs 1..31] [--scale F]\n");
+        fprintf(stderr, "usage: bench_translate [--runs 1..31] [--scale F] [--only PATTERN]\n");
         return 2;
     }
     printf("%-11s %12s %9s %10s %10s %10s %9s\n", "pattern", "translations", "median_s", "Mtrans/s",

@@ -327,6 +327,180 @@ static void random_run(unsigned levels)
     vms_pwc_destroy(pwc);
 }
 
+/* ---- the lookup's miss record (fills after a miss skip the conflict scan) ---- */
+
+/*
+ * A level remembers the tag and context its last probe missed until its next fill, and
+ * a fill of exactly those takes the fresh path (no conflict scan). Each case below
+ * would leave two entries for one key if the record outlived what it claims.
+ */
+static void test_miss_record(void)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.level[2] = (vms_pwc_level_config){8, 4, "lru"};
+    cfg.level[3] = (vms_pwc_level_config){4, 4, "lru"};
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, 1, &pwc, NULL) == VMS_OK);
+    const uint64_t va = UINT64_C(0x00007f0000200000);
+    vms_pwc_entry a = ent(0x1000, 1, 1, 0), b = ent(0x2000, 0, 1, 1), out;
+    /* A fill clears the record: a second fill of the key is an update in place. */
+    CHECK_EQ(vms_pwc_lookup(pwc, 1, va, &out), 0);
+    vms_pwc_fill(pwc, 1, va, 2, &a);
+    vms_pwc_fill(pwc, 1, va, 2, &b);
+    CHECK_EQ(vms_pwc_count(pwc, 2), 1);
+    CHECK(vms_pwc_check(pwc));
+    CHECK_EQ(vms_pwc_lookup(pwc, 1, va, &out), 2);
+    CHECK_EQ(out.table_pa, 0x2000);
+    /* A miss in one context says nothing of another context's entry for the key. */
+    vms_pwc_fill(pwc, 2, va + 0x1000, 3, &a);
+    CHECK_EQ(vms_pwc_lookup(pwc, 3, va, &out), 0);
+    vms_pwc_fill(pwc, 2, va, 3, &b);
+    CHECK_EQ(vms_pwc_count(pwc, 3), 1);
+    CHECK(vms_pwc_check(pwc));
+    /* A fill of one level leaves another level's record alone (and is not cleared by it). */
+    CHECK_EQ(vms_pwc_lookup(pwc, 5, va, &out), 0);
+    vms_pwc_fill(pwc, 5, va, 3, &a);
+    vms_pwc_fill(pwc, 5, va, 2, &a);
+    vms_pwc_fill(pwc, 5, va, 2, &b);
+    CHECK_EQ(vms_pwc_count(pwc, 2), 2);
+    CHECK(vms_pwc_check(pwc));
+    /* A flush after the record removes entries only: the record still holds. */
+    CHECK_EQ(vms_pwc_lookup(pwc, 6, va, &out), 0);
+    vms_pwc_flush_pcid(pwc, 5);
+    vms_pwc_fill(pwc, 6, va, 2, &a);
+    CHECK_EQ(vms_pwc_lookup(pwc, 6, va, &out), 2);
+    CHECK(vms_pwc_check(pwc));
+    vms_pwc_destroy(pwc);
+}
+
+/* The naive LRU model of one level: sets x ways of {valid, key, pcid, entry, last use}. */
+typedef struct lru_way {
+    bool valid;
+    uint64_t key, stamp;
+    uint16_t pcid;
+    vms_pwc_entry e;
+} lru_way;
+
+typedef struct lru_level {
+    unsigned sets, ways;
+    lru_way w[64];
+} lru_level;
+
+static lru_way *lru_find(lru_level *m, uint64_t key, uint16_t pcid)
+{
+    lru_way *row = &m->w[(key % m->sets) * m->ways];
+    for (unsigned i = 0; i < m->ways; i++)
+        if (row[i].valid && row[i].key == key && row[i].pcid == pcid)
+            return &row[i];
+    return NULL;
+}
+
+/* Fill: the entry for (key, pcid) in place, else the lowest invalid way, else the least
+ * recently used one (assoc.h's rule with exact LRU). */
+static void lru_fill(lru_level *m, uint64_t key, uint16_t pcid, vms_pwc_entry e, uint64_t now)
+{
+    lru_way *w = lru_find(m, key, pcid);
+    lru_way *row = &m->w[(key % m->sets) * m->ways];
+    for (unsigned i = 0; !w && i < m->ways; i++)
+        if (!row[i].valid)
+            w = &row[i];
+    if (!w) {
+        w = &row[0];
+        for (unsigned i = 1; i < m->ways; i++)
+            if (row[i].stamp < w->stamp)
+                w = &row[i];
+    }
+    *w = (lru_way){true, key, now, pcid, e};
+}
+
+/*
+ * Walker-shaped traffic against the naive LRU model on small, evicting levels: a lookup,
+ * then fills of the levels below the one that hit (the walk's fills after a miss, the
+ * fresh path), sometimes a second fill of the same keys with no lookup between, other
+ * contexts' fills, PCID flushes. Every lookup's answer and every level's count must equal
+ * the model's, and vms_pwc_check must hold throughout.
+ */
+static void test_walk_shaped(void)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.level[2] = (vms_pwc_level_config){8, 4, "lru"};
+    cfg.level[3] = (vms_pwc_level_config){4, 4, "lru"};
+    cfg.level[4] = (vms_pwc_level_config){2, 2, "lru"};
+    vms_pwc *pwc;
+    REQUIRE_VOID(vms_pwc_create(NULL, &cfg, 4, th_seed, &pwc, NULL) == VMS_OK);
+    static lru_level m[5];
+    memset(m, 0, sizeof m);
+    m[2] = (lru_level){.sets = 2, .ways = 4};
+    m[3] = (lru_level){.sets = 1, .ways = 4};
+    m[4] = (lru_level){.sets = 1, .ways = 2};
+    vms_rng g;
+    vms_rng_seed(&g, th_seed ^ 0x5157);
+    bool ok = true;
+    uint64_t now = 0;
+    unsigned i, fresh_fills = 0;
+    for (i = 0; i < 30000 && ok; i++) {
+        uint16_t pcid = (uint16_t)vms_rng_below(&g, 3);
+        uint64_t va = vms_rng_below(&g, 8) << 21 | vms_rng_below(&g, 4) << 30 |
+                      vms_rng_below(&g, 3) << 39 | vms_rng_below(&g, 1u << 21);
+        unsigned op = (unsigned)vms_rng_below(&g, 100);
+        if (op < 80) { /* a walk: lookup, then fill every level below the hit */
+            vms_pwc_entry a, b = {0};
+            unsigned la = vms_pwc_lookup(pwc, pcid, va, &a), lb = 0;
+            now++;
+            for (unsigned l = 2; l <= 4 && !lb; l++) {
+                lru_way *w =
+                    lru_find(&m[l], (va & ((UINT64_C(1) << 48) - 1)) >> (12 + 9 * (l - 1)), pcid);
+                if (w) {
+                    w->stamp = now;
+                    b = w->e;
+                    lb = l;
+                }
+            }
+            ok =
+                la == lb &&
+                (!la || (a.table_pa == b.table_pa && a.rw == b.rw && a.us == b.us && a.xd == b.xd));
+            unsigned top = la ? la - 1 : 4, again = vms_rng_below(&g, 4) == 0 ? 2 : 1;
+            for (unsigned r = 0; r < again; r++) /* again: a second fill, no lookup between */
+                for (unsigned l = top; l >= 2; l--) {
+                    vms_pwc_entry e =
+                        ent(vms_rng_below(&g, 1u << 20) << 12, (uint8_t)vms_rng_below(&g, 2),
+                            (uint8_t)vms_rng_below(&g, 2), (uint8_t)vms_rng_below(&g, 2));
+                    vms_pwc_fill(pwc, pcid, va, l, &e);
+                    lru_fill(&m[l], (va & ((UINT64_C(1) << 48) - 1)) >> (12 + 9 * (l - 1)), pcid, e,
+                             ++now);
+                    fresh_fills += r == 0;
+                }
+        } else if (op < 97) { /* another context's fill at a random level, no lookup */
+            unsigned l = 2 + (unsigned)vms_rng_below(&g, 3);
+            uint16_t other = (uint16_t)vms_rng_below(&g, 3);
+            vms_pwc_entry e = ent(vms_rng_below(&g, 1u << 20) << 12, 1, 1, 0);
+            vms_pwc_fill(pwc, other, va, l, &e);
+            lru_fill(&m[l], (va & ((UINT64_C(1) << 48) - 1)) >> (12 + 9 * (l - 1)), other, e,
+                     ++now);
+        } else {
+            vms_pwc_flush_pcid(pwc, pcid);
+            for (unsigned l = 2; l <= 4; l++)
+                for (unsigned k = 0; k < m[l].sets * m[l].ways; k++)
+                    if (m[l].w[k].pcid == pcid)
+                        m[l].w[k].valid = false;
+        }
+        for (unsigned l = 2; l <= 4 && ok; l++) {
+            unsigned n = 0;
+            for (unsigned k = 0; k < m[l].sets * m[l].ways; k++)
+                n += m[l].w[k].valid;
+            ok = vms_pwc_count(pwc, l) == n;
+        }
+        ok = ok && vms_pwc_check(pwc);
+    }
+    if (!ok)
+        fprintf(stderr, "pwc walk-shaped: mismatch at op %u\n", i - 1);
+    CHECK(ok);
+    CHECK(fresh_fills > 10000);
+    vms_pwc_destroy(pwc);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "pwc");
@@ -340,5 +514,7 @@ int main(int argc, char **argv)
     test_failalloc();
     random_run(4);
     random_run(5);
+    test_miss_record();
+    test_walk_shaped();
     return th_finish();
 }

@@ -62,16 +62,6 @@ void vmsi_assoc_touch_hit(vmsi_assoc *a, unsigned set, unsigned way)
     vmsi_assoc_touch_as(a, set, way, true);
 }
 
-/* Would entries e and f both answer some lookup? (Same key; same context, or the
- * same VM and either global.) */
-static bool conflict(const vmsi_assoc_entry *e, const vmsi_assoc_entry *f)
-{
-    uint64_t t = e->tag, u = f->tag;
-    if ((t & u & VMSI_ASSOC_V) == 0 || vmsi_assoc_key(t ^ u) != 0)
-        return false;
-    return e->ctx == f->ctx || (((t | u) & VMSI_ASSOC_G) && vmsi_ctx_same_vm(e->ctx, f->ctx));
-}
-
 /*
  * The way a fill of entry `n` takes in `row` by superseding: the first conflicting
  * entry (later conflicting ones are dropped, as a global fill may cover several
@@ -89,7 +79,7 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
                 *free = (int)w;
             continue;
         }
-        if (!conflict(&row[w], n))
+        if (!vmsi_assoc_conflict(&row[w], n))
             continue;
         if (found < 0) {
             found = (int)w;
@@ -101,31 +91,6 @@ static int supersede(vmsi_assoc *a, vmsi_assoc_entry *row, const vmsi_assoc_entr
     return found;
 }
 
-/* The tail of a fill into row (set's) once the conflicting way (or -1) and the lowest
- * free way (or -1) are known. */
-static inline __attribute__((always_inline)) unsigned
-fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row, const vmsi_assoc_entry n, int way,
-        int free, bool *evicted, uint64_t *victim)
-{
-    bool hit = way >= 0;
-    *evicted = false;
-    if (way < 0) {
-        way = free;
-        if (way >= 0) {
-            a->count++;
-        } else {
-            way = (int)vmsi_assoc_victim(a, set);
-            assert((unsigned)way < a->ways);
-            *evicted = true;
-            if (victim)
-                *victim = row[way].tag;
-        }
-    }
-    row[way] = n;
-    vmsi_assoc_touch_as(a, set, (unsigned)way, hit);
-    return (unsigned)way;
-}
-
 unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
                          uint64_t *victim)
 {
@@ -135,28 +100,13 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
     vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
     int free;
     int way = supersede(a, row, &n, &free);
-    return fill_at(a, set, row, n, way, free, evicted, victim);
+    return vmsi_assoc_fill_at(a, set, row, n, way, free, evicted, victim);
 }
 
 unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
                                bool *evicted, uint64_t *victim)
 {
-    const vmsi_assoc_entry n = {tag, data, ctx};
-    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
-    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
-    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-#ifndef NDEBUG
-    for (unsigned w = 0; w < a->ways; w++)
-        assert(!conflict(&row[w], &n) && "fill_fresh: the caller's claim of no conflict is wrong");
-#endif
-    int free = -1;
-    if (a->count < a->sets * a->ways) /* a full array has no invalid way */
-        for (unsigned w = 0; w < a->ways; w++)
-            if (!(row[w].tag & VMSI_ASSOC_V)) {
-                free = (int)w;
-                break;
-            }
-    return fill_at(a, set, row, n, -1, free, evicted, victim);
+    return vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, evicted, victim);
 }
 
 /* Check one set: placement of every valid entry and no conflicting pair. */
@@ -170,7 +120,7 @@ static bool check_set(const vmsi_assoc *a, unsigned set, unsigned *valid)
         if (vmsi_assoc_set(a, vmsi_assoc_key(row[w].tag)) != set)
             return false;
         for (unsigned u = w + 1; u < a->ways; u++)
-            if (conflict(&row[w], &row[u]))
+            if (vmsi_assoc_conflict(&row[w], &row[u]))
                 return false;
     }
     return true;

@@ -150,14 +150,19 @@ static inline bool vmsi_assoc_hits(const vmsi_assoc_entry *e, uint64_t want, uin
            (d == 0 || ((e->tag & VMSI_ASSOC_G) && (d >> 32) == 0));
 }
 
-/* The way of set `set` that answers (key, ctx), or -1. Changes nothing. */
+/* The way of set `set` that answers (key, ctx), or -1. Changes nothing. (vmsi_assoc_hits
+ * with its tag test as one OR and compare: ((t ^ want) & ~G) == 0 is (t | G) == (want | G);
+ * the context rule only for a way holding the key.) */
 static inline int vmsi_assoc_find(const vmsi_assoc *a, unsigned set, uint64_t key, uint64_t ctx)
 {
     const vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-    uint64_t want = vmsi_assoc_tag(key, false);
+    uint64_t wantg = vmsi_assoc_tag(key, false) | VMSI_ASSOC_G;
     for (unsigned w = 0; w < a->ways; w++)
-        if (vmsi_assoc_hits(&row[w], want, ctx))
-            return (int)w;
+        if ((row[w].tag | VMSI_ASSOC_G) == wantg) {
+            uint64_t d = row[w].ctx ^ ctx;
+            if (d == 0 || ((row[w].tag & VMSI_ASSOC_G) && (d >> 32) == 0))
+                return (int)w;
+        }
     return -1;
 }
 
@@ -243,6 +248,66 @@ unsigned vmsi_assoc_fill(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t dat
  */
 unsigned vmsi_assoc_fill_fresh(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
                                bool *evicted, uint64_t *victim);
+
+/* Would entries e and f both answer some lookup? (Same key; same context, or the
+ * same VM and either global.) */
+static inline bool vmsi_assoc_conflict(const vmsi_assoc_entry *e, const vmsi_assoc_entry *f)
+{
+    uint64_t t = e->tag, u = f->tag;
+    if ((t & u & VMSI_ASSOC_V) == 0 || vmsi_assoc_key(t ^ u) != 0)
+        return false;
+    return e->ctx == f->ctx || (((t | u) & VMSI_ASSOC_G) && vmsi_ctx_same_vm(e->ctx, f->ctx));
+}
+
+/* The tail of a fill of entry n into row (set's) once the conflicting way (or -1) and
+ * the lowest free way (or -1) are known. Returns the way. */
+static inline __attribute__((always_inline)) unsigned
+vmsi_assoc_fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row, const vmsi_assoc_entry n,
+                   int way, int free, bool *evicted, uint64_t *victim)
+{
+    bool hit = way >= 0;
+    *evicted = false;
+    if (way < 0) {
+        way = free;
+        if (way >= 0) {
+            a->count++;
+        } else {
+            way = (int)vmsi_assoc_victim(a, set);
+            assert((unsigned)way < a->ways);
+            *evicted = true;
+            if (victim)
+                *victim = row[way].tag;
+        }
+    }
+    row[way] = n;
+    vmsi_assoc_touch_as(a, set, (unsigned)way, hit);
+    return (unsigned)way;
+}
+
+/* vmsi_assoc_fill_fresh inline, for the fill paths of the TLB and the PWC (one call
+ * less per fill; the same code). */
+static inline __attribute__((always_inline)) unsigned
+vmsi_assoc_fill_fresh_inline(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data,
+                             bool *evicted, uint64_t *victim)
+{
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+#ifndef NDEBUG
+    for (unsigned w = 0; w < a->ways; w++)
+        assert(!vmsi_assoc_conflict(&row[w], &n) &&
+               "fill_fresh: the caller's claim of no conflict is wrong");
+#endif
+    int free = -1;
+    if (a->count < a->sets * a->ways) /* a full array has no invalid way */
+        for (unsigned w = 0; w < a->ways; w++)
+            if (!(row[w].tag & VMSI_ASSOC_V)) {
+                free = (int)w;
+                break;
+            }
+    return vmsi_assoc_fill_at(a, set, row, n, -1, free, evicted, victim);
+}
 
 /*
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets

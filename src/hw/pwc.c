@@ -48,6 +48,13 @@ struct vms_pwc {
     vms_curve *curve[PWC_MAX_LEVEL + 1]; /* curves observing a level (curve.h), or NULL */
     uint8_t order[PWC_MAX_LEVEL];        /* the levels with a cache, deepest first */
     unsigned norder;
+    /* By level: the tag and context of the last lookup that probed the level and missed,
+     * or tag 0 (never valid). Until the level's next fill, no entry of that level holds
+     * them (only fills add entries; flushes only remove), so a fill of them has nothing
+     * to supersede and takes vmsi_assoc_fill_fresh. Every fill of the level clears it. */
+    uint64_t miss_tag[PWC_MAX_LEVEL + 1];
+    uint8_t shift[PWC_MAX_LEVEL + 1]; /* key_of's shift by level: 12 + 9 (L - 1) */
+    vms_ctx miss_ctx[PWC_MAX_LEVEL + 1];
     const vmsi_unit_tap *tap; /* where lookups, fills and flushes are reported, or NULL */
 };
 
@@ -56,9 +63,10 @@ void vmsi_pwc_set_tap(vms_pwc *pwc, const vmsi_unit_tap *u)
     pwc->tap = u;
 }
 
-/* Tell the tap of a lookup (level 0: a miss; e: what a hit gave). */
-static void report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level,
-                          const vms_pwc_entry *e)
+/* Tell the tap of a lookup (level 0: a miss; e: what a hit gave). Out of line and cold:
+ * its event on the stack would otherwise cost the lookup a large frame. */
+__attribute__((noinline, cold)) static void
+report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
 {
     vms_event ev = {.type = VMS_EV_PWC_LOOKUP,
                     .pwc_lookup = {va, ctx, level, level ? e->table_pa : 0}};
@@ -68,7 +76,7 @@ static void report_lookup(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned
 /* The key of va at level L: the VA bits above what one level-L entry maps. */
 static inline uint64_t key_of(const vms_pwc *pwc, uint64_t va, unsigned level)
 {
-    return (va & pwc->va_mask) >> (12u + 9u * (level - 1u));
+    return (va & pwc->va_mask) >> pwc->shift[level];
 }
 
 /* ---- creation ---- */
@@ -128,6 +136,8 @@ vms_status vms_pwc_create(const vms_allocator *a, const vms_pwc_config *cfg, uns
     pwc->levels = levels;
     pwc->va_mask = (UINT64_C(1) << (levels == 5 ? 57 : 48)) - 1;
     vms_rng_seed(&pwc->rng, seed);
+    for (unsigned l = 1; l <= PWC_MAX_LEVEL; l++)
+        pwc->shift[l] = (uint8_t)(12u + 9u * (l - 1u));
     for (unsigned l = PWC_MIN_LEVEL; l <= levels; l++) {
         const vms_pwc_level_config *c = &cfg->level[l];
         if (c->entries == 0)
@@ -170,24 +180,39 @@ static inline int find_local(const vmsi_assoc *a, unsigned set, uint64_t key, vm
     return -1;
 }
 
+/* Show level l's lookup of key to its curve (way: the real array's answer, or -1). Out of
+ * line, so that the lookup without curves keeps its key in a register. */
+__attribute__((noinline, cold)) static void curve_lookup(vms_pwc *pwc, unsigned l, uint64_t key,
+                                                         vms_ctx ctx, uint64_t va, unsigned set,
+                                                         int way)
+{
+    vmsi_assoc *a = &pwc->lvl[l];
+    vmsi_curve_lookup(pwc->curve[l], &key, 1, ctx, va,
+                      way < 0 ? NULL : vmsi_assoc_at(a, set, (unsigned)way));
+}
+
 unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *out)
 {
     pwc->stats.lookups++;
+    uint64_t v = va & pwc->va_mask;
     for (unsigned i = 0; i < pwc->norder; i++) {
         unsigned l = pwc->order[i];
         vmsi_assoc *a = &pwc->lvl[l];
-        if (a->count == 0 && !pwc->curve[l]) /* an empty level answers nothing */
+        bool curved = pwc->curve[l] != NULL;
+        if (a->count == 0 && !curved) /* an empty level answers nothing */
             continue;
-        uint64_t key = key_of(pwc, va, l);
+        uint64_t key = v >> pwc->shift[l];
         unsigned set = vmsi_assoc_set(a, key);
         int way = find_local(a, set, key, ctx);
         assert(way == vmsi_assoc_find(a, set, key, ctx));
-        if (pwc->curve[l])
-            vmsi_curve_lookup(pwc->curve[l], &key, 1, ctx, va,
-                              way < 0 ? NULL : vmsi_assoc_at(a, set, (unsigned)way));
-        if (way < 0)
+        if (__builtin_expect(curved, 0))
+            curve_lookup(pwc, l, key, ctx, va, set, way);
+        if (way < 0) {
+            pwc->miss_tag[l] = vmsi_assoc_tag(key, false);
+            pwc->miss_ctx[l] = ctx;
             continue;
-        vmsi_assoc_touch(a, set, (unsigned)way);
+        }
+        vmsi_assoc_touch_as(a, set, (unsigned)way, true); /* inline for every policy kind */
         uint64_t d = vmsi_assoc_at(a, set, (unsigned)way)->data;
         out->table_pa = d & D_PA_MASK;
         out->rw = (d & D_RW) != 0;
@@ -204,6 +229,14 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
     return 0;
 }
 
+/* Tell the tap of a fill (out of line and cold, as report_lookup). */
+__attribute__((noinline, cold)) static void
+report_fill(const vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
+{
+    vms_event ev = {.type = VMS_EV_PWC_FILL, .pwc_fill = {va, ctx, level, e->table_pa}};
+    vmsi_unit_emit(pwc->tap, &ev);
+}
+
 void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e)
 {
     assert(level >= PWC_MIN_LEVEL && level <= PWC_MAX_LEVEL);
@@ -213,14 +246,16 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
     uint64_t data = e->table_pa | (e->rw ? D_RW : 0) | (e->us ? D_US : 0) | (e->xd ? D_XD : 0);
     bool evicted;
     uint64_t tag = vmsi_assoc_tag(key_of(pwc, va, level), false);
-    vmsi_assoc_fill(&pwc->lvl[level], tag, ctx, data, &evicted, NULL);
+    if ((pwc->miss_tag[level] == tag && pwc->miss_ctx[level] == ctx) || pwc->lvl[level].count == 0)
+        vmsi_assoc_fill_fresh_inline(&pwc->lvl[level], tag, ctx, data, &evicted, NULL);
+    else
+        vmsi_assoc_fill(&pwc->lvl[level], tag, ctx, data, &evicted, NULL);
+    pwc->miss_tag[level] = 0;
     if (pwc->curve[level])
         vmsi_curve_fill(pwc->curve[level], tag, ctx, data);
     pwc->stats.fills++;
-    if (vmsi_unit_on(pwc->tap)) {
-        vms_event ev = {.type = VMS_EV_PWC_FILL, .pwc_fill = {va, ctx, level, e->table_pa}};
-        vmsi_unit_emit(pwc->tap, &ev);
-    }
+    if (vmsi_unit_on(pwc->tap))
+        report_fill(pwc, ctx, va, level, e);
 }
 
 /* ---- invalidation and inspection ---- */

@@ -76,7 +76,8 @@ static uint64_t encode(const vms_xlate *x, uint64_t page_pa, vms_pgsize orig)
 }
 
 /* Unpack an entry into the translation it caches (size is the cached size). */
-static void decode(uint64_t tag, uint64_t data, vms_xlate *out)
+static inline __attribute__((always_inline)) void decode(uint64_t tag, uint64_t data,
+                                                         vms_xlate *out)
 {
     out->page_pa = data & D_PA_MASK;
     out->size = key_size(vmsi_assoc_key(tag));
@@ -346,9 +347,12 @@ void vmsi_tlb_set_tap(vms_tlb *tlb, const vmsi_unit_tap *u)
     tlb->tap = u;
 }
 
-/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). */
-static void report_fill(const vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x,
-                        vms_pgsize ts, uint64_t piece, bool evicted, uint64_t victim)
+/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). Out of
+ * line and cold: its event on the stack would otherwise cost every fill a large frame. */
+__attribute__((noinline, cold)) static void report_fill(const vms_tlb *tlb, vms_ctx ctx,
+                                                        uint64_t va, const vms_xlate *x,
+                                                        vms_pgsize ts, uint64_t piece, bool evicted,
+                                                        uint64_t victim)
 {
     uint64_t vkey = vmsi_assoc_key(victim);
     vms_event ev = {
@@ -403,7 +407,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
     unsigned before = a->count;
     if (fresh)
-        vmsi_assoc_fill_fresh(a, tag, ctx, data, &evicted, &victim);
+        vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
     else
         vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
     if (ts != x->size)
@@ -528,6 +532,17 @@ static void flush_va(vms_tlb *tlb, va_match *m)
 
 void vms_tlb_flush_va(vms_tlb *tlb, vms_ctx ctx, uint64_t va, bool with_global)
 {
+    /* flush_va's own early answers, taken before its match is built (the fault path's
+     * flush, three TLBs a fault): the last probe missed this page in this context with no
+     * splinters (flush_va's comment), or the TLB holds no entry at all (nsize by size,
+     * vms_tlb_check). Either way nothing is dropped and nothing is reported; the memo is
+     * cleared as flush_va clears it. A curve sees every flush: flush_va. */
+    if (!tlb->curve &&
+        ((!tlb->splintered && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx) ||
+         (tlb->nsize[0] | tlb->nsize[1] | tlb->nsize[2]) == 0)) {
+        vmsi_tlb_memo_clear(tlb);
+        return;
+    }
     flush_va(tlb, &(va_match){.va = va, .ctx = ctx, .with_global = with_global});
 }
 

@@ -11,6 +11,9 @@
 #define VMSIM_TLB_IMPL_H
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "hw/assoc.h"
 #include "vmsim/curve.h"
@@ -125,16 +128,36 @@ static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
             tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
 }
 
+/* The slots whose memo_sid is sid, as a mask (bit j: slot j), valid or not. Two SSE2
+ * compares of four slots each where the host has SSE2 (every x86-64), else a loop. */
+static inline unsigned vmsi_tlb_memo_same_set(const vms_tlb *tlb, uint32_t sid)
+{
+#if defined(__SSE2__)
+    _Static_assert(VMSI_TLB_MEMO == 8, "two vectors of four slot ids");
+    __m128i k = _mm_set1_epi32((int)sid);
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[0]);
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[4]);
+    return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, k))) |
+           (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(b, k))) << 4;
+#else
+    unsigned m = 0;
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
+        m |= (unsigned)(tlb->memo_sid[j] == sid) << j;
+    return m;
+#endif
+}
+
 /* Slot i's way was just touched (a memo hit or the probe that made it): i is fresh, and
  * every other slot of the same set is stale. */
 static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
 {
-    uint32_t sid = tlb->memo_sid[i];
-    for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
-        if (j != i && tlb->memo_sid[j] == sid) { /* (an invalid slot is stale already) */
-            tlb->memo_flags[j] &= (uint8_t)~VMSI_MEMO_FRESH;
-            vmsi_tlb_memo_unkey(tlb, j);
-        }
+    /* (an invalid slot is stale already: marking it again is harmless) */
+    unsigned m = vmsi_tlb_memo_same_set(tlb, tlb->memo_sid[i]) & ~(1u << i);
+    for (; m; m &= m - 1) {
+        unsigned j = (unsigned)__builtin_ctz(m);
+        tlb->memo_flags[j] &= (uint8_t)~VMSI_MEMO_FRESH;
+        vmsi_tlb_memo_unkey(tlb, j);
+    }
     tlb->memo_flags[i] |= VMSI_MEMO_FRESH;
 }
 

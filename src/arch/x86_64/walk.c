@@ -31,18 +31,26 @@
  *   PDPTE with PS = 1   bits 29:13 (1 GiB page: the frame is 51:30; bit 12 is PAT)
  *   PDE with PS = 1     bits 20:13 (2 MiB page: the frame is 51:21; bit 12 is PAT)
  */
+/* The level-dependent part of rsvd_mask: PS in a PML5E/PML4E, the low frame bits of a
+ * 1 GiB or 2 MiB leaf. */
+static inline uint64_t rsvd_level(uint64_t pte, unsigned level)
+{
+    if (level >= VMS_LEVEL_PML4)
+        return VMS_PTE_PS;
+    if (level == VMS_LEVEL_PDPT && (pte & VMS_PTE_PS))
+        return UINT64_C(0x3FFFE000); /* 29:13 */
+    if (level == VMS_LEVEL_PD && (pte & VMS_PTE_PS))
+        return UINT64_C(0x1FE000); /* 20:13 */
+    return 0;
+}
+
+/* Every reserved bit of a present level-`level` entry pte under regs. */
 static uint64_t rsvd_mask(const vms_regs *regs, uint64_t pte, unsigned level)
 {
     uint64_t m = VMS_PTE_ADDR_MASK & ~((UINT64_C(1) << regs->maxphyaddr) - 1);
     if (!(regs->efer & VMS_EFER_NXE))
         m |= VMS_PTE_XD;
-    if (level >= VMS_LEVEL_PML4)
-        m |= VMS_PTE_PS;
-    else if (level == VMS_LEVEL_PDPT && (pte & VMS_PTE_PS))
-        m |= UINT64_C(0x3FFFE000); /* 29:13 */
-    else if (level == VMS_LEVEL_PD && (pte & VMS_PTE_PS))
-        m |= UINT64_C(0x1FE000); /* 20:13 */
-    return m;
+    return m | rsvd_level(pte, level);
 }
 
 _Static_assert(UINT64_C(0x3FFFE000) == ((UINT64_C(1) << 30) - (UINT64_C(1) << 13)),
@@ -124,6 +132,8 @@ typedef struct walk_state {
     unsigned level;                       /* its level */
     unsigned first;                       /* level of the first entry read from memory */
     uint8_t rw, us, xd;                   /* rights combined over the levels so far */
+    uint64_t rsvd;                        /* rsvd_mask's part common to every level */
+    uint64_t xd_bit;                      /* VMS_PTE_XD when EFER.NXE = 1 (XD counts), else 0 */
     uint64_t ptep[6], pte[6], next[6];    /* by level: entry address, value, table below */
     uint8_t rw_at[6], us_at[6], xd_at[6]; /* combined rights down to each level */
 } walk_state;
@@ -145,6 +155,8 @@ static void start(walk_state *w, vms_pwc *pwc, const vms_regs *regs, uint64_t va
     w->level = vms_regs_levels(regs);
     w->rw = w->us = 1;
     w->xd = 0;
+    w->rsvd = rsvd_mask(regs, 0, VMS_LEVEL_PT); /* (a PT entry has no level-dependent bits) */
+    w->xd_bit = (regs->efer & VMS_EFER_NXE) ? VMS_PTE_XD : 0;
     vms_pwc_entry e;
     unsigned hit = pwc ? vms_pwc_lookup(pwc, vms_regs_pcid(regs), va, &e) : 0;
     if (hit) {
@@ -228,15 +240,16 @@ static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind
         trace->step[trace->nsteps++] = (vms_walk_step){l, w->table, idx, ptep, pte};
     w->ptep[l] = ptep;
     w->pte[l] = pte;
-    uint32_t acc = vms_access_error_bits(regs, kind);
+    /* (the error code's access bits are computed only for a fault) */
     if (!vms_pte_present(pte))
-        return fail(fault, stats, VMS_FAULT_PF, va, acc, l, 0), -1;
-    if (pte & rsvd_mask(regs, pte, l))
-        return fail(fault, stats, VMS_FAULT_PF, va, acc | VMS_PFERR_P | VMS_PFERR_RSVD, l, 0), -1;
+        return fail(fault, stats, VMS_FAULT_PF, va, vms_access_error_bits(regs, kind), l, 0), -1;
+    if (pte & (w->rsvd | rsvd_level(pte, l)))
+        return fail(fault, stats, VMS_FAULT_PF, va,
+                    vms_access_error_bits(regs, kind) | VMS_PFERR_P | VMS_PFERR_RSVD, l, 0),
+               -1;
     w->rw &= (pte & VMS_PTE_RW) != 0;
     w->us &= (pte & VMS_PTE_US) != 0;
-    if (regs->efer & VMS_EFER_NXE)
-        w->xd |= (pte & VMS_PTE_XD) != 0;
+    w->xd |= (pte & w->xd_bit) != 0;
     w->rw_at[l] = w->rw;
     w->us_at[l] = w->us;
     w->xd_at[l] = w->xd;
