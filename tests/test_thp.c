@@ -864,8 +864,9 @@ static void mobility_case(bool grouping)
                 CHECK(fill(&r, w[i], AREA + rounds * HUGE + off, 4096, 30 + (unsigned)i));
     CHECK(!free_huge_block(&r));
     uint64_t typed, nblocks = pt_pageblocks(&r, &typed);
-    if (grouping) {
+    if (grouping) { /* together, in unmovable pageblocks */
         CHECK(nblocks <= 2);
+        CHECK_EQ(typed, vms_frames_count(vms_kernel_frames(r.k), VMS_FRAME_PAGETABLE));
     } else {
         CHECK(nblocks >= 12); /* of 16 */
         CHECK_EQ(typed, 0);
