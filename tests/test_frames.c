@@ -869,6 +869,26 @@ static void test_mobility_claim(void)
     vms_frames_destroy(fr);
 }
 
+/* Per order, the fallback types in Linux's fallbacks[] order: reclaimable takes an
+ * unmovable block before a movable one of the same order. */
+static void test_mobility_order(void)
+{
+    vms_frames *fr = make_mob(4096, true);
+    if (!fr)
+        return;
+    CHECK_EQ(alloc_mt_ok(fr, 9, VMS_MT_UNMOVABLE), 0); /* claims 0-1023; 512 stays free */
+    CHECK_EQ(alloc_ok(fr, 9), 1024);                   /* 1536: a free movable order 9 */
+    CHECK_EQ(alloc_ok(fr, 11), 2048);
+    vms_frames_stats st = stats_of(fr);
+    CHECK_EQ(st.free_blocks[9], 2);
+    CHECK_EQ(st.free, 1024);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_RECLAIMABLE), 512);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 512), VMS_MT_RECLAIMABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 1536), VMS_MT_MOVABLE);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
 /* A small block in another type's pageblock: claimed when the pageblock's free frames and
  * the frames alike the request reach half of it, otherwise taken alone. */
 static void test_mobility_steal_small(void)
@@ -1088,6 +1108,7 @@ int main(int argc, char **argv)
     test_reserve();
     test_bad_input();
     test_mobility_claim();
+    test_mobility_order();
     test_mobility_steal_small();
     test_mobility_smallest();
     test_mobility_merge();
