@@ -615,8 +615,7 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
         return fail(
             p,
             "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-            "iommu, dmesg, sched, khugepaged, buddyinfo, hugepages or pagetypeinfo after 'show', "
-            "got '%s'",
+            "iommu, dmesg, sched, khugepaged, buddyinfo, hugepages or pagetypeinfo, got '%s'",
             str(p, &t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])

@@ -77,6 +77,6 @@ err_case 'sysctl vm.swappiness=1\n' "expected vm.nr_hugepages, vm.nr_overcommit_
 err_case 'sysctl vm.compact_memory=2\n' "expected 1 after 'vm.compact_memory=', got '2'"
 err_case 'sysctl vm.nr_hugepages\n' "e.scn:1: expected 'sysctl vm.nr_hugepages=N"
 err_case 'compact now\n' "e.scn:1: expected 'compact'"
-err_case 'show buddy\n' "khugepaged, buddyinfo, hugepages or pagetypeinfo after 'show', got 'buddy'"
+err_case 'show buddy\n' "khugepaged, buddyinfo, hugepages or pagetypeinfo, got 'buddy'"
 
 finish "thp"
