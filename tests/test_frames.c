@@ -16,7 +16,7 @@
 static vms_frames *make(const vms_allocator *a, const vms_frames_range *r, size_t n,
                         vms_frames_fit fit)
 {
-    vms_frames_config cfg = {r, n, fit};
+    vms_frames_config cfg = {r, n, fit, false};
     vms_frames *fr = NULL;
     vms_err err = {0};
     vms_status st = vms_frames_create(a, &cfg, &fr, &err);
@@ -494,7 +494,7 @@ static void test_scale(void)
 static void test_failalloc_create(void)
 {
     const vms_frames_range r[] = {{1, 2000}, {5000, 100000}};
-    vms_frames_config cfg = {r, 2, VMS_FRAMES_FIT_BUDDY};
+    vms_frames_config cfg = {r, 2, VMS_FRAMES_FIT_BUDDY, false};
     th_failalloc fa;
     bool done = false;
     for (long n = 0; n < 200 && !done; n++) {
@@ -746,7 +746,7 @@ static void test_bad_input(void)
     const vms_frames_range over[] = {{0, 100}, {50, 100}};
     const vms_frames_range empty[] = {{0, 0}};
     const vms_frames_range huge[] = {{VMS_FRAMES_MAX_PFN - 10, 11}};
-    vms_frames_config cfg = {over, 2, VMS_FRAMES_FIT_BUDDY};
+    vms_frames_config cfg = {over, 2, VMS_FRAMES_FIT_BUDDY, false};
     CHECK_EQ(vms_frames_create(NULL, &cfg, &fr, &err), VMS_ERR_INVAL);
     CHECK(strstr(err.msg, "overlap") != NULL);
     cfg.ranges = empty, cfg.nranges = 1;
@@ -794,6 +794,299 @@ static void test_bad_input(void)
     vms_frames_destroy(fr);
 }
 
+/* ---- mobility grouping (migratetypes) ------------------------------------------ */
+
+#define PB 512u /* frames per pageblock */
+
+/* An allocator over one range [0, npages) with mobility grouping as given. */
+static vms_frames *make_mob(uint64_t npages, bool mobility)
+{
+    vms_frames_range r = {0, npages};
+    vms_frames_config cfg = {&r, 1, VMS_FRAMES_FIT_BUDDY, mobility};
+    vms_frames *fr = NULL;
+    CHECK_EQ(vms_frames_create(NULL, &cfg, &fr, NULL), VMS_OK);
+    return fr;
+}
+
+static uint64_t alloc_mt_ok(vms_frames *fr, unsigned order, vms_migratetype mt)
+{
+    uint64_t pfn = UINT64_MAX;
+    vms_err err = {0};
+    vms_status st = vms_frames_alloc_mt(fr, order, mt, &pfn, &err);
+    if (st != VMS_OK)
+        fprintf(stderr, "alloc order %u type %d: %s\n", order, (int)mt, err.msg);
+    CHECK_EQ(st, VMS_OK);
+    return pfn;
+}
+
+static vms_frames_stats stats_of(const vms_frames *fr)
+{
+    vms_frames_stats st;
+    vms_frames_stats_get(fr, &st);
+    return st;
+}
+
+/* A fresh allocator: the first unmovable request finds no unmovable block, falls back to
+ * the largest movable one (16 MiB, order 12), splits it to Linux's largest order (10)
+ * and claims those two pageblocks; later unmovable requests stay there. */
+static void test_mobility_claim(void)
+{
+    vms_frames *fr = make_mob(4096, true);
+    if (!fr)
+        return;
+    CHECK(vms_frames_mobility(fr));
+    CHECK_EQ(vms_frames_pageblock_type(fr, 0), VMS_MT_MOVABLE);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), 0);
+    vms_frames_stats st = stats_of(fr);
+    CHECK_EQ(st.mt_fallback, 1);
+    CHECK_EQ(st.mt_claimed, 2);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 0), VMS_MT_UNMOVABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 2 * PB), VMS_MT_MOVABLE);
+    uint64_t counts[VMS_MT_NTYPES];
+    vms_frames_pageblocks(fr, counts);
+    CHECK_EQ(counts[VMS_MT_UNMOVABLE], 2);
+    CHECK_EQ(counts[VMS_MT_MOVABLE], 6);
+    CHECK_EQ(counts[VMS_MT_RECLAIMABLE], 0);
+    /* Movable requests take movable blocks only (the lowest of the smallest order: the
+     * order-10 block at 1024), unmovable ones the claimed pageblocks. */
+    CHECK_EQ(alloc_ok(fr, 0), 1024);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), 1);
+    CHECK_EQ(alloc_mt_ok(fr, 9, VMS_MT_UNMOVABLE), 512);
+    CHECK_EQ(alloc_ok(fr, 9), 1536);
+    CHECK_EQ(stats_of(fr).mt_fallback, 1);
+    /* A fallback takes the largest free block of any fallback type (Linux scans the
+     * orders from the top): for reclaimable the movable order-11 block at 2048, not the
+     * unmovable frames at 2 …, split to order 10 and claimed (two more pageblocks). */
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_RECLAIMABLE), 2048);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 2048), VMS_MT_RECLAIMABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 2048 + PB), VMS_MT_RECLAIMABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 3072), VMS_MT_MOVABLE);
+    CHECK_EQ(stats_of(fr).mt_claimed, 4);
+    /* The next reclaimable request is served from its own pageblocks. */
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_RECLAIMABLE), 2049);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
+/* Per order, the fallback types in Linux's fallbacks[] order: reclaimable takes an
+ * unmovable block before a movable one of the same order. */
+static void test_mobility_order(void)
+{
+    vms_frames *fr = make_mob(4096, true);
+    if (!fr)
+        return;
+    CHECK_EQ(alloc_mt_ok(fr, 9, VMS_MT_UNMOVABLE), 0); /* claims 0-1023; 512 stays free */
+    CHECK_EQ(alloc_ok(fr, 9), 1024);                   /* 1536: a free movable order 9 */
+    CHECK_EQ(alloc_ok(fr, 11), 2048);
+    vms_frames_stats st = stats_of(fr);
+    CHECK_EQ(st.free_blocks[9], 2);
+    CHECK_EQ(st.free, 1024);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_RECLAIMABLE), 512);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 512), VMS_MT_RECLAIMABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 1536), VMS_MT_MOVABLE);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
+/* A small block in another type's pageblock: claimed when the pageblock's free frames and
+ * the frames alike the request reach half of it, otherwise taken alone. */
+static void test_mobility_steal_small(void)
+{
+    vms_frames *fr = make_mob(4 * PB, true);
+    if (!fr)
+        return;
+    static uint64_t pfns[4 * PB];
+    for (unsigned i = 0; i < 4 * PB; i++) /* every frame movable, nothing claimed */
+        pfns[i] = alloc_ok(fr, 0);
+    CHECK_EQ(pfns[4 * PB - 1], 4 * PB - 1);
+    CHECK_EQ(stats_of(fr).mt_fallback, 0);
+    for (unsigned i = 0; i < PB; i += 4) /* 128 single free frames in pageblock 0 */
+        CHECK_EQ(vms_frames_free(fr, i, 0, NULL), VMS_OK);
+    /* Unmovable: free 128 + alike (neither free nor anon/file: 384) = 512: claimed. But
+     * first mark the allocated frames anonymous, so that nothing is alike. */
+    for (unsigned i = 0; i < 4 * PB; i++)
+        if (i % 4 || i >= PB)
+            CHECK_EQ(vms_frames_set_flags(fr, i, VMS_FRAME_ANON, 0), VMS_OK);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), 0); /* single page: 128 < 256 */
+    vms_frames_stats st = stats_of(fr);
+    CHECK_EQ(st.mt_fallback, 1);
+    CHECK_EQ(st.mt_claimed, 0);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 0), VMS_MT_MOVABLE);
+    /* 128 more free frames in pageblock 1 and 128 unmarked (not anon) frames there:
+     * free 128 + alike 128 = 256 reaches half: the pageblock is claimed. */
+    for (unsigned i = PB; i < 2 * PB; i += 4)
+        CHECK_EQ(vms_frames_free(fr, i, 0, NULL), VMS_OK);
+    for (unsigned i = PB + 1; i < 2 * PB; i += 4)
+        CHECK_EQ(vms_frames_set_flags(fr, i, 0, VMS_FRAME_ANON), VMS_OK);
+    for (unsigned i = 4; i < PB; i += 4) /* pageblock 0 full again: it is the lowest */
+        CHECK_EQ(vms_frames_alloc_at(fr, i, NULL), VMS_OK);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), PB);
+    st = stats_of(fr);
+    CHECK_EQ(st.mt_fallback, 2);
+    CHECK_EQ(st.mt_claimed, 1);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE);
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), PB + 4); /* no fallback now */
+    CHECK_EQ(stats_of(fr).mt_fallback, 2);
+    /* Movable, with no movable block free: the largest unmovable block is order 0 (< 4:
+     * may not steal), so it takes the smallest and the pageblock stays unmovable. */
+    CHECK_EQ(alloc_ok(fr, 0), PB + 8);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE);
+    CHECK_EQ(stats_of(fr).mt_claimed, 1);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
+/* A movable request that may not steal takes the smallest block, not the largest; one
+ * that may (order >= 4) takes the largest. */
+static void test_mobility_smallest(void)
+{
+    vms_frames *fr = make_mob(2 * PB, true);
+    if (!fr)
+        return;
+    CHECK_EQ(alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE), 0); /* claims the order-10 block */
+    for (unsigned i = 1; i < 2 * PB; i++)
+        CHECK_EQ(vms_frames_alloc_mt(fr, 0, VMS_MT_UNMOVABLE, &(uint64_t){0}, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_nfree(fr), 0);
+    uint64_t claimed = stats_of(fr).mt_claimed;
+    /* Free an order-2 block at 8 and an order-0 frame at 100 (unmovable pageblock 0). */
+    for (unsigned i = 8; i < 12; i++)
+        CHECK_EQ(vms_frames_free(fr, i, 0, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_free(fr, 100, 0, NULL), VMS_OK);
+    CHECK_EQ(alloc_ok(fr, 0), 100); /* find_smallest: the order-0 block */
+    CHECK_EQ(stats_of(fr).mt_claimed, claimed);
+    CHECK_EQ(alloc_ok(fr, 0), 8); /* then the order-2 one, split */
+    /* An order-4 block in pageblock 1: a movable request may steal there, but the
+     * pageblock holds 16 free frames and no movable page: not claimed. */
+    for (unsigned i = PB + 32; i < PB + 48; i++)
+        CHECK_EQ(vms_frames_free(fr, i, 0, NULL), VMS_OK);
+    CHECK_EQ(alloc_ok(fr, 0), PB + 32);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE);
+    CHECK_EQ(stats_of(fr).mt_claimed, claimed);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
+/* Freeing merges buddies of order 9 across types, the buddy taking the freed block's
+ * type; buddies of order >= 10 of different types stay apart (Linux has no larger block).
+ * The free scanner's alloc_at makes a half-pageblock or larger block movable. */
+static void test_mobility_merge(void)
+{
+    vms_frames *fr = make_mob(4096, true);
+    if (!fr)
+        return;
+    uint64_t a = alloc_mt_ok(fr, 9, VMS_MT_UNMOVABLE); /* claims pageblocks 0, 1 */
+    CHECK_EQ(a, 0);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE);
+    CHECK_EQ(vms_frames_alloc_at(fr, PB, NULL), VMS_OK); /* __isolate_free_page */
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_MOVABLE);
+    CHECK_EQ(vms_frames_free(fr, PB, 0, NULL), VMS_OK);
+    vms_frames_stats st = stats_of(fr);
+    CHECK_EQ(st.free_blocks[9], 1); /* pageblock 1, movable, beside the allocated 0 */
+    checked(fr);
+    CHECK_EQ(vms_frames_free(fr, a, 9, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_UNMOVABLE); /* matched the buddy */
+    st = stats_of(fr);
+    CHECK_EQ(st.free_blocks[10], 2); /* 0 (unmovable) and 1024 (movable): not merged */
+    CHECK_EQ(st.free_blocks[11], 1);
+    CHECK_EQ(st.free_blocks[12], 0);
+    CHECK_EQ(st.free, 4096);
+    checked(fr);
+    /* An order-12 request finds no 16 MiB block of one type. */
+    CHECK_EQ(vms_frames_alloc(fr, 12, &(uint64_t){0}, NULL), VMS_ERR_NOTFOUND);
+    /* Take a frame from the unmovable order-10 block with alloc_at: both its pageblocks
+     * become movable; freed again, everything merges into one movable block. */
+    CHECK_EQ(vms_frames_alloc_at(fr, 3, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_pageblock_type(fr, 0), VMS_MT_MOVABLE);
+    CHECK_EQ(vms_frames_pageblock_type(fr, PB), VMS_MT_MOVABLE);
+    CHECK_EQ(vms_frames_free(fr, 3, 0, NULL), VMS_OK);
+    CHECK_EQ(stats_of(fr).free_blocks[12], 1);
+    checked(fr);
+    vms_frames_destroy(fr);
+}
+
+/* Grouping off ignores the type; grouping on with movable requests only places exactly
+ * as off (a seeded random sequence); mixed types keep every invariant. */
+static void test_mobility_random(void)
+{
+    const uint64_t n = 8192;
+    vms_frames *off = make_mob(n, false), *on = make_mob(n, true), *mix = make_mob(n, true);
+    if (!off || !on || !mix)
+        return;
+    CHECK(!vms_frames_mobility(off));
+    CHECK_EQ(alloc_mt_ok(off, 0, VMS_MT_UNMOVABLE), 0);
+    CHECK_EQ(vms_frames_pageblock_type(off, 0), VMS_MT_MOVABLE);
+    CHECK_EQ(stats_of(off).mt_fallback, 0);
+    CHECK_EQ(vms_frames_free(off, 0, 0, NULL), VMS_OK);
+    CHECK_EQ(vms_frames_alloc_mt(on, 0, (vms_migratetype)3, &(uint64_t){0}, NULL), VMS_ERR_INVAL);
+    vms_rng g;
+    vms_rng_seed(&g, th_seed + 11);
+    static live lv[3][4000];
+    size_t nl[3] = {0, 0, 0};
+    vms_frames *frs[3] = {off, on, mix};
+    bool same = true, ok = true;
+    for (int op = 0; op < 3000 && ok; op++) {
+        bool del = nl[0] && vms_rng_below(&g, 100) < 45;
+        size_t victim = del ? (size_t)vms_rng_below(&g, nl[0]) : 0;
+        unsigned order = rand_order(&g, 10);
+        vms_migratetype mt = (vms_migratetype)vms_rng_below(&g, VMS_MT_NTYPES);
+        uint64_t got[2] = {0, 0};
+        for (int f = 0; f < 3; f++) {
+            if (del && victim < nl[f]) {
+                CHECK_EQ(vms_frames_free(frs[f], lv[f][victim].pfn, lv[f][victim].order, NULL),
+                         VMS_OK);
+                lv[f][victim] = lv[f][--nl[f]];
+            } else if (!del) {
+                uint64_t pfn = 0;
+                vms_status st =
+                    vms_frames_alloc_mt(frs[f], order, f == 2 ? mt : VMS_MT_MOVABLE, &pfn, NULL);
+                if (st == VMS_OK)
+                    lv[f][nl[f]++] = (live){pfn, order};
+                if (f < 2)
+                    got[f] = st == VMS_OK ? pfn : UINT64_MAX;
+            }
+        }
+        same &= got[0] == got[1];
+        ok = checked(mix) && checked(on);
+    }
+    CHECK(same);
+    CHECK(stats_of(mix).mt_fallback > 0);
+    for (int f = 0; f < 3; f++) {
+        while (nl[f]) {
+            nl[f]--;
+            CHECK_EQ(vms_frames_free(frs[f], lv[f][nl[f]].pfn, lv[f][nl[f]].order, NULL), VMS_OK);
+        }
+        CHECK_EQ(vms_frames_nfree(frs[f]), n);
+        checked(frs[f]);
+        vms_frames_destroy(frs[f]);
+    }
+}
+
+/* The /proc/pagetypeinfo view. */
+static void test_pagetypeinfo(void)
+{
+    vms_frames *fr = make_mob(4096, true);
+    if (!fr)
+        return;
+    alloc_mt_ok(fr, 0, VMS_MT_UNMOVABLE);
+    vms_strbuf sb;
+    vms_strbuf_init(&sb, NULL);
+    CHECK_EQ(vms_frames_pagetypeinfo(fr, &sb), VMS_OK);
+    const char *s = vms_strbuf_str(&sb);
+    CHECK(!strncmp(s,
+                   "Page block order: 9\nPages per block:  512\n\nFree pages count per migrate "
+                   "type at order       0      1 ",
+                   101));
+    CHECK(strstr(s, "\nNode    0, zone     ram0, type    Unmovable      1      1      1      1 "
+                    "     1      1      1      1      1      1      0 ") != NULL);
+    CHECK(strstr(s, "\nNode    0, zone     ram0, type      Movable      0      0      0      0 "
+                    "     0      0      0      0      0      0      1      1      0 ") != NULL);
+    CHECK(strstr(s, "\n\nNumber of blocks type     Unmovable      Movable  Reclaimable \n"
+                    "Node 0, zone     ram0            2            6            0 \n") != NULL);
+    vms_strbuf_free(&sb);
+    vms_frames_destroy(fr);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "frames");
@@ -814,5 +1107,12 @@ int main(int argc, char **argv)
     test_flags();
     test_reserve();
     test_bad_input();
+    test_mobility_claim();
+    test_mobility_order();
+    test_mobility_steal_small();
+    test_mobility_smallest();
+    test_mobility_merge();
+    test_mobility_random();
+    test_pagetypeinfo();
     return th_finish();
 }

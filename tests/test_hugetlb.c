@@ -455,6 +455,70 @@ static void test_shared_anon(void)
     rig_down(&r);
 }
 
+/* A private mapping's reservations follow Linux's resv_map (HPAGE_RESV_OWNER): a fault
+ * consumes the page's reservation once; after MADV_DONTNEED (or a truncate of its file)
+ * the refault takes an unreserved page, and munmap gives back only the reservations no
+ * fault consumed, so another mapping's reservations stay whole. */
+static void test_private_resv(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, pool4));
+    vms_task *a, *b;
+    uint64_t va, vb;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "a", 0, &a, NULL) == VMS_OK);
+    REQUIRE_VOID(vms_proc_spawn(r.k, "b", 0, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, a, 0, 4 * MB, RW, HUGEPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, 0, 4 * MB, RW, HUGEPR, NULL, 0, &vb, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 4);
+    CHECK(fill(&r, a, va, 4 * MB, 4096, 11));
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    CHECK_EQ(vms_sys_madvise(r.k, a, va, 2 * MB, VMS_MADV_DONTNEED, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).free_hugepages, 3);
+    CHECK_EQ(p2(&r).resv_hugepages, 2); /* b's two: a's first page stays consumed */
+    rig_check(&r);
+    CHECK(fill(&r, a, va, 2 * MB, 4096, 12)); /* the refault: an unreserved page */
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(p2(&r).free_hugepages, 2);
+    CHECK(same(&r, a, va + 2 * MB, 2 * MB, 4096, 11));
+    rig_check(&r);
+    CHECK_EQ(vms_sys_madvise(r.k, a, va, 2 * MB, VMS_MADV_DONTNEED, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_munmap(r.k, a, va, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 2); /* nothing of a's to give back */
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    rig_check(&r);
+    CHECK(fill(&r, b, vb, 4 * MB, 4096, 13)); /* b's reservations pay for both */
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK(same(&r, b, vb, 4 * MB, 4096, 13));
+    CHECK_EQ(vms_sys_munmap(r.k, b, vb, 4 * MB, NULL), VMS_OK);
+    rig_check(&r);
+    /* A private mapping of a file: its own page there consumed the reservation; a
+     * truncate takes the page, and munmap gives back only the untouched page's. */
+    vms_err err = {0};
+    REQUIRE_VOID(vms_hugetlbfs_mount(r.k, "/mnt/h", VMS_PG_2M, &err) == VMS_OK);
+    CHECK_EQ(map_file(&r, a, "/mnt/h/f", 4 * MB, RW, PR, &va), VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, 0, 2 * MB, RW, HUGEPR, NULL, 0, &vb, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 3);
+    vms_file *f;
+    REQUIRE_VOID(vms_hugetlbfs_open(r.k, "/mnt/h/f", false, &f, &err) == VMS_OK);
+    CHECK_EQ(vms_file_size(f), 4 * MB); /* a writable mapping extends the file */
+    vms_file_close(r.k, f);
+    CHECK(fill(&r, a, va, 2 * MB, 4096, 14));
+    CHECK_EQ(p2(&r).resv_hugepages, 2);
+    CHECK_EQ(vms_sys_truncate(r.k, "/mnt/h/f", 0, &err), VMS_OK);
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    rig_check(&r);
+    CHECK_EQ(vms_sys_munmap(r.k, a, va, 4 * MB, NULL), VMS_OK);
+    CHECK_EQ(p2(&r).resv_hugepages, 1); /* b's */
+    CHECK(fill(&r, b, vb, 2 * MB, 4096, 15));
+    CHECK_EQ(p2(&r).resv_hugepages, 0);
+    CHECK_EQ(vms_sys_unlink(r.k, "/mnt/h/f", &err), VMS_OK);
+    vms_proc_exit(r.k, a);
+    vms_proc_exit(r.k, b);
+    CHECK_EQ(p2(&r).free_hugepages, 4);
+    rig_down(&r);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "hugetlb");
@@ -463,5 +527,6 @@ int main(int argc, char **argv)
     test_hugetlbfs_shared();
     test_hugetlbfs_reserve();
     test_shared_anon();
+    test_private_resv();
     return th_finish();
 }

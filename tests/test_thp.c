@@ -790,6 +790,93 @@ static void test_compaction(void)
     rig_down(&r);
 }
 
+/* Mobility grouping (kernel.mobility_grouping): four workers write their buffers 2 MiB at
+ * a time in turns, one page in two, until no 2 MiB block is free, so each range's page
+ * table is allocated between the other workers' pages. Without grouping a page table
+ * lands in nearly every pageblock; with it they share the unmovable pageblocks. Two
+ * workers exit; a MADV_HUGEPAGE fault then compacts: it fails without grouping (every
+ * pageblock holds a page table) and succeeds with it, the survivors' bytes intact. */
+static void mobility_on(vms_kernel_config *kc)
+{
+    kc->swap_bytes = 0;
+    kc->mobility_grouping = true;
+}
+
+static void mobility_off(vms_kernel_config *kc)
+{
+    kc->swap_bytes = 0;
+}
+
+/* Pageblocks holding a page-table frame; *typed gets how many of those frames lie in
+ * pageblocks that are not movable. */
+static uint64_t pt_pageblocks(rig *r, uint64_t *typed)
+{
+    vms_frames *fr = vms_kernel_frames(r->k);
+    uint64_t n = 0, last = UINT64_MAX;
+    *typed = 0;
+    for (uint64_t pfn = 0; pfn < 32 * MB / 4096; pfn++) {
+        const vms_frame *f = vms_frames_meta(fr, pfn);
+        if (!f || !(f->flags & VMS_FRAME_PAGETABLE))
+            continue;
+        *typed += vms_frames_pageblock_type(fr, pfn) != VMS_MT_MOVABLE;
+        n += pfn >> 9 != last;
+        last = pfn >> 9;
+    }
+    return n;
+}
+
+static void mobility_case(bool grouping)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 32 * MB, grouping ? mobility_on : mobility_off));
+    vms_task *w[4], *b;
+    uint64_t va, rounds = 0;
+    for (int i = 0; i < 4; i++) {
+        const char name[3] = {'w', (char)('0' + i), 0};
+        REQUIRE_VOID(vms_proc_spawn(r.k, name, 0, &w[i], NULL) == VMS_OK);
+        CHECK_EQ(vms_sys_mmap(r.k, w[i], AREA, 32 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    }
+    for (; free_huge_block(&r) && rounds < 16; rounds++)
+        for (int i = 0; i < 4; i++)
+            for (uint64_t off = 0; off < HUGE; off += 8192)
+                CHECK(fill(&r, w[i], AREA + rounds * HUGE + off, 4096, 30 + (unsigned)i));
+    CHECK(!free_huge_block(&r));
+    uint64_t typed, nblocks = pt_pageblocks(&r, &typed);
+    if (grouping) { /* together, in unmovable pageblocks */
+        CHECK(nblocks <= 2);
+        CHECK_EQ(typed, vms_frames_count(vms_kernel_frames(r.k), VMS_FRAME_PAGETABLE));
+    } else {
+        CHECK(nblocks >= 12); /* of 16 */
+        CHECK_EQ(typed, 0);
+    }
+    rig_check(&r);
+    vms_proc_exit(r.k, w[0]);
+    vms_proc_exit(r.k, w[2]);
+    REQUIRE_VOID(vms_proc_spawn(r.k, "thp", 1, &b, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, b, AREA, 4 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK_EQ(vms_sys_madvise(r.k, b, AREA, 4 * MB, VMS_MADV_HUGEPAGE, NULL), VMS_OK);
+    CHECK(fill(&r, b, AREA, 2 * MB, 40));
+    CHECK_EQ(stats(&r)->compact_stall, 1);
+    CHECK_EQ(stats(&r)->compact_success, grouping ? 1 : 0);
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, grouping ? 1 : 0);
+    CHECK_EQ(stats(&r)->compact_migrate > 0, grouping);
+    rig_check(&r);
+    for (int i = 1; i < 4; i += 2)
+        for (uint64_t off = 0; off < rounds * HUGE; off += 8192)
+            CHECK(same(&r, w[i], AREA + off, 4096, 30 + i));
+    CHECK(same(&r, b, AREA, 2 * MB, 40));
+    vms_proc_exit(r.k, w[1]);
+    vms_proc_exit(r.k, w[3]);
+    vms_proc_exit(r.k, b);
+    rig_down(&r);
+}
+
+static void test_mobility(void)
+{
+    mobility_case(false);
+    mobility_case(true);
+}
+
 static void defer_kc1(vms_kernel_config *kc)
 {
     thp_always_noswap(kc);
@@ -1044,6 +1131,7 @@ int main(int argc, char **argv)
     test_collapse_limits();
     test_compaction();
     test_kcompactd();
+    test_mobility();
     test_hugetlb();
     test_hugetlb_sizing();
     test_json();

@@ -17,6 +17,29 @@
  * takes the lowest-addressed free block of any order >= k (a "first free frame"
  * textbook allocator: after frees, order 0 always returns the lowest free frame).
  *
+ * Mobility grouping (off unless vms_frames_config.mobility; Linux's migratetypes,
+ * mm/page_alloc.c, v6.12). RAM is cut into pageblocks of 2 MiB (order 9, Linux's
+ * pageblock_order on x86-64), each of one type: unmovable, movable or reclaimable, all
+ * movable at creation. A free block belongs to the type of its pageblock(s). An
+ * allocation names a type (vms_frames_alloc_mt) and takes, as above, the lowest-addressed
+ * free block of the smallest order that has one of that type (__rmqueue_smallest). When
+ * its type has none it falls back (__rmqueue_fallback): it takes the largest free block
+ * of the types in Linux's fallbacks[] order (unmovable: reclaimable, movable; movable:
+ * reclaimable, unmovable; reclaimable: unmovable, movable), lowest-addressed; a movable
+ * request that may not steal whole pageblocks (the block is below order 4 —
+ * can_steal_fallback) takes the smallest such block instead. A block of order >= 9 is
+ * claimed whole (every pageblock of it changes type); a smaller one from a request that
+ * may steal claims its pageblock when the pageblock's free frames plus its frames
+ * "alike" the request (movable request: the anonymous and file pages there; other
+ * requests from a movable pageblock: the frames that are neither) reach half of it
+ * (steal_suitable_fallback); otherwise only the block is taken and the pageblock keeps
+ * its type. Linux's free lists stop at order 10 (4 MiB): a larger free block is split
+ * down to order 10 before a fallback takes it, and free buddies of order >= 10 of
+ * different types are not merged, so a steal claims at most two pageblocks, as in Linux.
+ * Freeing merges buddies of order 9 across types, the buddy's pageblock taking the freed
+ * block's type (__free_one_page). Off, every block is movable and nothing above applies:
+ * allocation is exactly the plain buddy allocator.
+ *
  * Host memory. Creating the allocator costs bitmaps of about 1.4 bytes per 2 MiB of
  * physical address space (6 KiB for the 4 GiB PC layout, 0.7 MiB for 1 TiB). Per-frame metadata
  * lives in 2 MiB chunks (512 frames × 32 bytes) allocated on first use inside the chunk: an
@@ -98,7 +121,18 @@ typedef struct vms_frames_config {
     const vms_frames_range *ranges; /* any order; must not overlap; adjacent ones merge */
     size_t nranges;                 /* >= 1 */
     vms_frames_fit fit;
+    bool mobility; /* group pageblocks by mobility (migratetypes); false: one free set */
 } vms_frames_config;
+
+/* The mobility type of a pageblock and of an allocation (Linux's enum migratetype, in
+ * its order; HighAtomic, CMA and Isolate are not modelled). */
+typedef enum vms_migratetype {
+    VMS_MT_UNMOVABLE = 0,   /* page tables, kernel memory (GFP_KERNEL) */
+    VMS_MT_MOVABLE = 1,     /* anonymous and page-cache pages (__GFP_MOVABLE) */
+    VMS_MT_RECLAIMABLE = 2, /* reclaimable kernel memory (__GFP_RECLAIMABLE: slab caches) */
+} vms_migratetype;
+#define VMS_MT_NTYPES              3u
+#define VMS_FRAMES_PAGEBLOCK_ORDER 9u /* pageblock_order: 512 frames, 2 MiB */
 
 typedef struct vms_frames_stats {
     uint64_t total;                           /* RAM frames */
@@ -108,6 +142,9 @@ typedef struct vms_frames_stats {
     uint64_t free_blocks[VMS_FRAMES_NORDERS]; /* free blocks per order (all ranges) */
     uint64_t meta_chunks;                     /* 2 MiB metadata chunks allocated */
     uint64_t host_bytes;                      /* host memory held by the allocator */
+    uint64_t mt_fallback; /* allocations served from another type's free block (Linux's
+                             mm_page_alloc_extfrag events); 0 with mobility off */
+    uint64_t mt_claimed;  /* pageblocks a fallback claimed for the request's type */
 } vms_frames_stats;
 
 /*
@@ -146,9 +183,31 @@ bool vms_frames_is_ram(const vms_frames *fr, uint64_t pfn);
 vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_err *err);
 
 /*
+ * vms_frames_alloc for an allocation of mobility type mt (a movable one is
+ * vms_frames_alloc): with mobility grouping on, from mt's free blocks, else by the
+ * fallback rules at the top of this file; off, mt is ignored. VMS_ERR_INVAL also for an
+ * unknown mt.
+ */
+vms_status vms_frames_alloc_mt(vms_frames *fr, unsigned order, vms_migratetype mt, uint64_t *pfn,
+                               vms_err *err);
+
+/* Whether the allocator groups by mobility (vms_frames_config.mobility). */
+bool vms_frames_mobility(const vms_frames *fr);
+
+/* The type of the pageblock holding pfn (VMS_MT_MOVABLE for any pfn when grouping is
+ * off, or for a pfn that is not RAM). */
+vms_migratetype vms_frames_pageblock_type(const vms_frames *fr, uint64_t pfn);
+
+/* Whether pfn is a RAM frame in a free block: true with that block's first pfn in *base
+ * and its order in *order (either may be NULL). */
+bool vms_frames_free_block(const vms_frames *fr, uint64_t pfn, uint64_t *base, unsigned *order);
+
+/*
  * Allocate the free frame pfn itself as an order-0 block (Linux's isolate_freepages:
  * compaction's free scanner takes free pages where it finds them): the free block that
- * holds it is split, its other parts stay free. Refcount 1, as vms_frames_alloc.
+ * holds it is split, its other parts stay free. Refcount 1, as vms_frames_alloc. With
+ * mobility grouping, a free block of order >= 8 (half a pageblock) taken from makes its
+ * pageblock(s) movable first (Linux's __isolate_free_page).
  * VMS_ERR_INVAL (no change) when pfn is not a free RAM frame; VMS_ERR_NOMEM if metadata
  * could not be allocated (no change).
  */
@@ -251,6 +310,21 @@ void vms_frames_stats_get(const vms_frames *fr, vms_frames_stats *st);
  * Returns VMS_ERR_NOMEM if the buffer could not grow.
  */
 vms_status vms_frames_buddyinfo(const vms_frames *fr, vms_strbuf *sb);
+
+/*
+ * Append a /proc/pagetypeinfo-style view (Linux mm/vmstat.c pagetypeinfo_show): the
+ * pageblock order and size, free blocks per order for each range and type
+ *   "Node %4d, zone %8s, type %12s " then "%6llu " per order 0 … 18, then "\n"
+ * and the number of pageblocks of each type per range ("Node 0, zone %8s " then "%12llu "
+ * per type). Only the three modelled types are shown (Linux also prints HighAtomic, CMA
+ * and Isolate). With grouping off every block is movable. VMS_ERR_NOMEM if the buffer
+ * could not grow.
+ */
+vms_status vms_frames_pagetypeinfo(const vms_frames *fr, vms_strbuf *sb);
+
+/* The number of pageblocks of each type (counts[VMS_MT_NTYPES]); a pageblock counts
+ * once even when two RAM ranges share it. */
+void vms_frames_pageblocks(const vms_frames *fr, uint64_t counts[VMS_MT_NTYPES]);
 
 /*
  * Mel Gorman's unusable free space index for an allocation of order (Gorman & Whitcroft,

@@ -221,6 +221,10 @@ typedef struct vms_kernel_config {
                                             pagesize=, meminfo's HugePages_* and /proc/sys/vm */
     uint64_t nr_overcommit_hugepages_1g; /* [0] the 1 GiB pool's, when not 0 (/sys/kernel/mm/
                                             hugepages/hugepages-1048576kB/nr_overcommit_...) */
+    bool mobility_grouping;              /* [false] group pageblocks by mobility: page tables
+                                            and kernel memory in unmovable pageblocks, user
+                                            pages in movable ones (Linux's migratetypes;
+                                            docs/HUGEPAGES.md "Mobility grouping") */
     /* ---- protection, x86-64 (docs/KERNEL.md "Protection"); other architectures
      * ignore them ---- */
     bool smep; /* [true] CR4.SMEP: the kernel never executes user pages */

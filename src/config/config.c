@@ -177,6 +177,9 @@ static const key keys[] = {
      "x86-64: CR4.SMAP on (kernel touches user pages only inside STAC ... CLAC)"},
     {"kernel.pke", K_BOOL, KC(pke), 0, 0,
      "x86-64: CR4.PKE on (protection keys: pkey_alloc, pkey_mprotect, PKRU)"},
+    {"kernel.mobility_grouping", K_BOOL, KC(mobility_grouping), 0, 0,
+     "group pageblocks by mobility (Linux's migratetypes): page tables and kernel memory in "
+     "unmovable 2 MiB blocks, user pages in movable ones, with fallback stealing"},
     {"kernel.tlb_batch", K_BOOL, KC(tlb_batch), 0, 0,
      "one flush per munmap/mprotect range (mmu_gather); off: one per page"},
     {"kernel.tlb_refill_cycles", K_U32, KC(tlbex.refill_cycles), 0, U32MAX,

@@ -199,20 +199,31 @@ void vmsi_charge(vms_kernel *k, unsigned core, uint64_t cycles)
     k->st.kernel_cycles += cycles;
 }
 
+/* The mobility type of an allocation of frames with these flags (Linux's
+ * gfp_migratetype): anonymous and page-cache pages are movable (GFP_HIGHUSER_MOVABLE);
+ * page tables, kernel buffers and the zero page are not (GFP_KERNEL). It matters only with
+ * kernel.mobility_grouping. */
+static vms_migratetype alloc_type(uint32_t flags)
+{
+    return (flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)) ? VMS_MT_MOVABLE : VMS_MT_UNMOVABLE;
+}
+
 /*
  * Allocate 2^order frames, zero them (discarding their host bytes: RAM reads zeros),
- * and set `flags`. Below the min watermark, and when no block is free, reclaim first
- * (reclaim.c): any frame not held by a reference beyond its mappings and caches may be
- * evicted meanwhile, so a caller keeping a frame across this call holds a reference.
- * VMS_ERR_NOTFOUND when simulated RAM has no such block even after reclaim.
+ * and set `flags`; from a pageblock of the mobility type the flags imply (alloc_type). Below the
+ * min watermark, and when no block is free, reclaim first (reclaim.c): any frame not held by a
+ * reference beyond its mappings and caches may be evicted meanwhile, so a caller keeping a frame
+ * across this call holds a reference. VMS_ERR_NOTFOUND when simulated RAM has no such block even
+ * after reclaim.
  */
 vms_status vmsi_alloc_frames(vms_kernel *k, unsigned order, uint32_t flags, uint64_t *pfn,
                              vms_err *err)
 {
     vmsi_reclaim_before_alloc(k);
-    vms_status st = vms_frames_alloc(k->fr, order, pfn, NULL);
+    vms_migratetype mt = alloc_type(flags);
+    vms_status st = vms_frames_alloc_mt(k->fr, order, mt, pfn, NULL);
     while (st == VMS_ERR_NOTFOUND && vmsi_direct_reclaim(k, order))
-        st = vms_frames_alloc(k->fr, order, pfn, NULL);
+        st = vms_frames_alloc_mt(k->fr, order, mt, pfn, NULL);
     if (st != VMS_OK)
         return vmsi_err(err, st, "order-%u block: %s", order,
                         st == VMS_ERR_NOTFOUND ? "out of frames after reclaim"
@@ -320,7 +331,7 @@ static vms_status boot_memory(vms_kernel *k, vms_err *err)
     const vms_machine_config *mc = vms_machine_get_config(k->m);
     vms_frames_range ranges[2];
     size_t nr = vms_frames_layout_pc(k->on_plat ? k->plat.ram_bytes : mc->ram_bytes, ranges);
-    vms_frames_config fc = {ranges, nr, VMS_FRAMES_FIT_BUDDY};
+    vms_frames_config fc = {ranges, nr, VMS_FRAMES_FIT_BUDDY, k->cfg.mobility_grouping};
     vms_status st = vms_frames_create(k->a, &fc, &k->fr, err);
     if (st == VMS_OK)
         st = vms_frames_reserve(k->fr, 0, 1, err);

@@ -137,6 +137,8 @@ struct vmsi_mm {
                                                (vms_proc_set_auto_anon), 0: off */
     uint16_t pkey_map;                      /* protection keys allocated (pkey_alloc);
                                                bit 0, the default key, always set */
+    vmsi_radix hresv; /* its private hugetlb mappings' resv_map (HPAGE_RESV_OWNER): the
+                         huge pages (va >> 21) whose reservation a fault consumed */
 };
 
 struct vmsi_proc {

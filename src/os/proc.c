@@ -72,6 +72,7 @@ void vmsi_mm_destroy(vmsi_mm *mm)
                    "behind the kernel's back)",
                    (unsigned long long)mm->nr_ptes);
     vmsi_pcid_free(k, mm->pcid);
+    vmsi_radix_free(&mm->hresv, k->a); /* emptied by exit_mmap already */
     vmsi_free(k->a, mm->vma, mm->cap * sizeof *mm->vma);
     vmsi_free(k->a, mm, sizeof *mm);
 }

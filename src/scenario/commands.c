@@ -35,7 +35,7 @@ const scn_def vmsi_scn_commands[] = {
      "touch NAME ADDR LEN [read|write|exec] [step=N] [random=COUNT]", true},
     {"show", OP_SHOW, P(show), R(show),
      "show maps|smaps|pagemap|walk|tlb|meminfo|vmstat|stats|procs|iommu|dmesg|sched|khugepaged|"
-     "buddyinfo|hugepages",
+     "buddyinfo|hugepages|pagetypeinfo",
      false},
     {"echo", OP_ECHO, P(set_echo), R(echo), "echo \"text\"", false},
     {"set", OP_SET, P(set_echo), R(set), "set KEY=VALUE", false},

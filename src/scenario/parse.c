@@ -600,10 +600,11 @@ vms_status vmsi_scn_parse_touch(parser *p, tok *t, int n, scn_cmd *c)
 
 vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
 {
-    static const char *const what[] = {"maps",    "smaps",  "pagemap",    "walk",      "tlb",
-                                       "meminfo", "vmstat", "stats",      "procs",     "iommu",
-                                       "dmesg",   "sched",  "khugepaged", "buddyinfo", "hugepages"};
-    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const char *const what[] = {"maps",       "smaps",     "pagemap",   "walk",
+                                       "tlb",        "meminfo",   "vmstat",    "stats",
+                                       "procs",      "iommu",     "dmesg",     "sched",
+                                       "khugepaged", "buddyinfo", "hugepages", "pagetypeinfo"};
+    static const int nargs[] = {1, 1, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (n < 2)
         return fail(p, "expected '%s'", usage_of(c));
     unsigned w;
@@ -614,7 +615,7 @@ vms_status vmsi_scn_parse_show(parser *p, tok *t, int n, scn_cmd *c)
         return fail(
             p,
             "expected maps, smaps, pagemap, walk, tlb, meminfo, vmstat, stats, procs, "
-            "iommu, dmesg, sched, khugepaged, buddyinfo or hugepages after 'show', got '%s'",
+            "iommu, dmesg, sched, khugepaged, buddyinfo, hugepages or pagetypeinfo, got '%s'",
             str(p, &t[1]));
     c->show = (scn_show)w;
     if (n < 2 + nargs[w])

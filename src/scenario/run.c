@@ -871,6 +871,9 @@ vms_status vmsi_scn_run_show(runner *r, vms_task *t)
     case SHOW_HUGEPAGES:
         st = vms_kernel_hugepages_show(r->k, sb);
         break;
+    case SHOW_PAGETYPEINFO:
+        st = vms_frames_pagetypeinfo(vms_kernel_frames(r->k), sb);
+        break;
     case SHOW_PAGEMAP: {
         uint64_t va = addr_of(r, &c->addr) & ~VMS_PAGE_MASK, pm[64];
         if (!vms_task_alive(t)) { /* killed (an OOM kill, SIGBUS): no address space */

@@ -85,6 +85,7 @@ typedef enum scn_show {
     SHOW_KHUGEPAGED,
     SHOW_BUDDYINFO,
     SHOW_HUGEPAGES,
+    SHOW_PAGETYPEINFO,
 } scn_show;
 
 /* An address operand: absolute, `auto`, or label + offset. */

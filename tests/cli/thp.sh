@@ -7,6 +7,9 @@
 for s in thp_khugepaged thp_fragment; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
+# The mobility example, without grouping (its default) and with it.
+golden run_thp_mobility run "$src/examples/scenarios/thp_mobility.scn"
+golden run_thp_mobility_on run --set kernel.mobility_grouping=on "$src/examples/scenarios/thp_mobility.scn"
 
 # khugepaged's timer off: the scenario's own `khugepaged` still collapses, the timer none.
 "$vmsim" run --set khugepaged.sleep=0 "$src/examples/scenarios/thp_khugepaged.scn" >"$tmp/out" 2>&1
@@ -38,6 +41,18 @@ frag_case never 0 2 0 0
 frag_case always 2 0 2 0
 frag_case defer+madvise 2 0 2 0
 
+# The mobility example's two writes (--stats json): without grouping a page table in every
+# pageblock makes both direct compactions fail; with it both succeed.
+mob_case() { # mob_case GROUPING FAULT_ALLOC FAULT_FALLBACK SUCCESS FAIL
+    "$vmsim" run --stats json --set kernel.mobility_grouping=$1 \
+        "$src/examples/scenarios/thp_mobility.scn" 2>/dev/null | tail -1 >"$tmp/j"
+    grep -q "\"fault_alloc\":$2,\"fault_fallback\":$3," "$tmp/j" &&
+        grep -q "\"compaction\":{\"stall\":2,\"success\":$4,\"migrated\":[0-9]*,\"fail\":$5," "$tmp/j" &&
+        ok || { bad "thp_mobility grouping $1"; tr ',' '\n' <"$tmp/j" | grep -A12 '"compaction"' >&2; }
+}
+mob_case off 0 2 0 2
+mob_case on 2 0 2 0
+
 # hugetlb pools at run time: sysctl vm.nr_hugepages grows the pool, a MAP_HUGETLB mapping
 # reserves from it; without a pool the mmap is refused (ENOMEM), as Linux does.
 printf '%s\n' 'spawn db' 'mmap db auto 4M rw huge=2M expect error' 'sysctl vm.nr_hugepages=3' \
@@ -62,6 +77,6 @@ err_case 'sysctl vm.swappiness=1\n' "expected vm.nr_hugepages, vm.nr_overcommit_
 err_case 'sysctl vm.compact_memory=2\n' "expected 1 after 'vm.compact_memory=', got '2'"
 err_case 'sysctl vm.nr_hugepages\n' "e.scn:1: expected 'sysctl vm.nr_hugepages=N"
 err_case 'compact now\n' "e.scn:1: expected 'compact'"
-err_case 'show buddy\n' "khugepaged, buddyinfo or hugepages after 'show', got 'buddy'"
+err_case 'show buddy\n' "khugepaged, buddyinfo, hugepages or pagetypeinfo, got 'buddy'"
 
 finish "thp"

@@ -176,7 +176,7 @@ static vms_status setup(vmm *v, const uint64_t *addrs, size_t n, vms_err *err)
     vmsi_teach_format_shape(&vmsi_fmt_silberschatz, c->page_bits, 2 * c->page_bits, &v->fmt);
     v->regs = (vms_regs){.fmt = &v->fmt, .cr3 = v->pt_base};
     vms_frames_range range = {0, c->frames};
-    vms_frames_config fc = {&range, 1, VMS_FRAMES_FIT_LOWEST};
+    vms_frames_config fc = {&range, 1, VMS_FRAMES_FIT_LOWEST, false};
     vms_tlb_config tc = {1, {{VMS_TLB_SIZE_BIT(VMS_PG_4K), 1, c->tlb_entries, c->tlb_policy}}};
     vms_policy_host h = {v, host_young, host_next_use};
     vms_status st = vms_ram_create(v->a, limit, &v->ram, err);

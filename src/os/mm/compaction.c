@@ -25,9 +25,16 @@
  * mapping it is rewritten to the new frame and its translation shot down; the cache slot
  * (page cache, swap cache) names the new frame; the old frame is freed. Bytes, rmap and
  * counts are preserved (vms_kernel_check). Costs: `copy_page` per page migrated.
- * Not modelled: migratetypes and pageblock stealing, the scanners' positions cached
- * between runs (each run starts at the range's ends), async/sync modes, deferred
- * compaction, proactive compaction (vm.compaction_proactiveness), orders other than 9.
+ *
+ * With mobility grouping (kernel.mobility_grouping, frames.h) the pageblock types count
+ * too: the free scanner takes targets only in movable pageblocks or in free blocks of
+ * 2 MiB or more (Linux's suitable_migration_target), and direct compaction's migrate
+ * scanner skips pageblocks that are not movable (suitable_migration_source, Linux's rule
+ * for its first, asynchronous direct attempt); kcompactd and compact_memory, synchronous
+ * in Linux, scan them too. Without grouping every pageblock is movable.
+ * Not modelled: the scanners' positions cached between runs (each run starts at the
+ * range's ends), the sync retry of direct compaction, deferred compaction, proactive
+ * compaction (vm.compaction_proactiveness), orders other than 9.
  */
 #include <assert.h>
 
@@ -132,11 +139,21 @@ static bool suitable(const vms_kernel *k)
 typedef struct compact_control {
     vms_kernel *k;
     unsigned core;
+    bool direct;          /* direct compaction: migrate only from movable pageblocks */
     uint64_t migrate_pfn; /* the pageblock the migrate scanner is at */
     uint64_t free_pfn;    /* the pageblock the free scanner is at (above migrate_pfn) */
     uint64_t free_cur;    /* the next frame it looks at in that pageblock */
     uint64_t base;        /* the range's first frame */
 } compact_control;
+
+/* suitable_migration_target: a pageblock the free scanner may take frames from: a
+ * movable one, or one inside a free block of order >= 9 (always, without grouping). */
+static bool target_ok(const vms_kernel *k, uint64_t pb)
+{
+    unsigned order;
+    return vms_frames_pageblock_type(k->fr, pb) == VMS_MT_MOVABLE ||
+           (vms_frames_free_block(k->fr, pb, NULL, &order) && order >= 9);
+}
 
 /* isolate_freepages: the next free frame, taken from the free scanner's pageblock (or
  * the next one down), never at or below the migrate scanner's. False when they met. */
@@ -144,6 +161,8 @@ static bool next_free(compact_control *c, uint64_t *pfn)
 {
     vms_kernel *k = c->k;
     while (c->free_pfn > c->migrate_pfn) {
+        if (c->free_cur == c->free_pfn && !target_ok(k, c->free_pfn))
+            c->free_cur = c->free_pfn + REGION; /* not a target: the next one down */
         for (; c->free_cur < c->free_pfn + REGION; c->free_cur++) {
             k->st.compact_free_scanned++;
             if (vms_frames_is_free(k->fr, c->free_cur) &&
@@ -162,16 +181,19 @@ static bool next_free(compact_control *c, uint64_t *pfn)
 
 /* compact_zone over range rg: true (COMPACT_SUCCESS) once a free 2 MiB block exists;
  * with `full` (compact_memory, Linux's order -1) on until the scanners meet. */
-static bool compact_range(vms_kernel *k, unsigned core, const vms_frames_range *rg, bool full)
+static bool compact_range(vms_kernel *k, unsigned core, const vms_frames_range *rg, bool full,
+                          bool direct)
 {
     uint64_t lo = (rg->base_pfn + REGION - 1) & ~(REGION - 1);
     uint64_t hi = (rg->base_pfn + rg->npages) & ~(REGION - 1); /* end of the last block */
     if (hi < lo + 2 * REGION)
         return have_block(k);
-    compact_control c = {k, core, lo, hi - REGION, hi - REGION, lo};
+    compact_control c = {k, core, direct, lo, hi - REGION, hi - REGION, lo};
     for (; c.migrate_pfn < c.free_pfn; c.migrate_pfn += REGION) {
         if (!full && have_block(k))
             return true;
+        if (direct && vms_frames_pageblock_type(k->fr, c.migrate_pfn) != VMS_MT_MOVABLE)
+            continue; /* suitable_migration_source: not scanned */
         k->st.compact_migrate_scanned += REGION;
         int64_t nf = region_free(k, c.migrate_pfn);
         if (nf < 0 || nf == (int64_t)REGION)
@@ -189,14 +211,14 @@ static bool compact_range(vms_kernel *k, unsigned core, const vms_frames_range *
 }
 
 /* compact_node: every RAM range in turn until one holds a free 2 MiB block (all of them
- * wholly with `full`). */
-static bool compact_all(vms_kernel *k, unsigned core, bool full)
+ * wholly with `full`); `direct` for direct compaction. */
+static bool compact_all(vms_kernel *k, unsigned core, bool full, bool direct)
 {
     size_t nr;
     bool ok = false;
     const vms_frames_range *rg = vms_frames_ranges(k->fr, &nr);
     for (size_t i = 0; i < nr && (full || !ok); i++)
-        ok |= compact_range(k, core, &rg[i], full);
+        ok |= compact_range(k, core, &rg[i], full, direct);
     return ok || have_block(k);
 }
 
@@ -205,7 +227,7 @@ bool vmsi_compact(vms_kernel *k, unsigned core)
     if (!suitable(k))
         return false; /* COMPACT_SKIPPED: not a stall */
     k->st.compact_stall++;
-    bool ok = compact_all(k, core, false);
+    bool ok = compact_all(k, core, false, true);
     *(ok ? &k->st.compact_success : &k->st.compact_fail) += 1;
     return ok;
 }
@@ -225,7 +247,7 @@ void vmsi_kcompactd(vms_kernel *k)
     k->st.kcompactd_wake++;
     k->in_kcompactd = true;
     unsigned core = k->cfg.kcompactd_core >= 0 ? (unsigned)k->cfg.kcompactd_core : VMSI_NO_CORE;
-    if (compact_all(k, core, false))
+    if (compact_all(k, core, false, false))
         k->st.kcompactd_success++;
     k->in_kcompactd = false;
 }
@@ -236,6 +258,6 @@ uint64_t vms_kernel_compact(vms_kernel *k)
         return 0;
     uint64_t before = k->st.compact_migrate;
     k->st.compact_manual++;
-    compact_all(k, VMSI_NO_CORE, true); /* no core: counted in kernel_cycles only */
+    compact_all(k, VMSI_NO_CORE, true, false); /* no core: counted in kernel_cycles only */
     return k->st.compact_migrate - before;
 }

@@ -76,14 +76,24 @@ static unsigned order_of(vms_pgsize size)
 }
 
 /* A new anonymous block for this fault, zeroed (cost charged): from the hugetlb pool
- * for a huge VMA when the pool has pages (`reserved`: the VMA's reservation may pay for
- * it), where none free is VMS_ERR_IO (SIGBUS, as Linux's VM_FAULT_SIGBUS). */
+ * for a huge VMA when the pool has pages (`reserved`: the VMA made reservations for its
+ * pages, HPAGE_RESV_OWNER), where none free is VMS_ERR_IO (SIGBUS, as Linux's
+ * VM_FAULT_SIGBUS). The mm's resv_map says whether this page's reservation is still
+ * there: the first fault of a page consumes it and records the page, so a refault after
+ * MADV_DONTNEED or a truncate takes an unreserved page (Linux's vma_needs_reservation /
+ * vma_commit_reservation for a private mapping: an entry means "consumed"). */
 static vms_status alloc_anon_pool(fault_ctx *c, uint64_t *pfn, bool reserved)
 {
     vms_status st;
     if (vmsi_hugetlb_pooled(c->k, c->size)) {
-        *pfn = vmsi_hugetlb_alloc(c->k, c->size, reserved);
+        uint64_t key = (c->va & ~(vms_pgsize_bytes(c->size) - 1)) >> 21;
+        bool fresh = reserved && !vmsi_radix_get(&c->mm->hresv, key);
+        if (fresh && vmsi_radix_set(&c->mm->hresv, c->k->a, key, 1) != VMS_OK)
+            return VMS_ERR_NOMEM;
+        *pfn = vmsi_hugetlb_alloc(c->k, c->size, fresh);
         st = *pfn ? VMS_OK : VMS_ERR_IO;
+        if (!*pfn && fresh) /* vma_end_reservation: not consumed after all */
+            vmsi_radix_set(&c->mm->hresv, c->k->a, key, 0);
         if (!*pfn)
             c->k->st.hugetlb_sigbus++;
     } else {

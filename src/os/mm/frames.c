@@ -14,6 +14,14 @@
  * for 2^34 bits) and set/clear touch at most one word per level. Lowest free block of
  * order k < 9: first chunk in small[k], then the first bit of that chunk's bitmap.
  *
+ * Mobility (docs in include/vmsim/frames.h). With grouping on, every pageblock (a chunk's
+ * 2 MiB) has a type in pbmt[], and each type has its own small[] and big[] sets: a free
+ * block is in the sets of its pageblock's type (a free block of order >= 9 covers
+ * pageblocks of one type), so "lowest free block of order k and type t" stays a few word
+ * operations. Changing a pageblock's type moves its chunk's summary bits from one type's
+ * small[] sets to the other's (Linux's move_freepages_block). Off, pbmt is NULL, every
+ * block is movable and only the movable sets exist.
+ *
  * Metadata. Chunks (512 vms_frame + the small bitmaps) are found through a two-level
  * directory: dir[pfn >> 18] is an array of 512 chunk pointers, allocated with the first
  * chunk in that GiB. A chunk exists for every 2 MiB region that holds an allocated or
@@ -23,11 +31,15 @@
  * Invariants (vms_frames_check verifies them all):
  *   1. Every RAM frame is in exactly one of: a free block, an allocated block, or is
  *      reserved. Blocks are naturally aligned and inside one RAM range.
- *   2. No two free buddies of the same order < 18 (free blocks are coalesced).
+ *   2. No two free buddies of the same order < 18 (free blocks are coalesced); with
+ *      grouping, except buddies of order >= 10 of different types.
  *   3. Allocated block: head has ALLOC|HEAD and its order; tails have ALLOC only.
  *      Reserved frame: RESERVED only. Free frame: all-zero metadata.
  *   4. free + used + reserved == total; free_blocks[k] == bits set for order k;
  *      flag_frames[b] == Σ 2^order over heads (and reserved frames) with bit b.
+ *   5. A free block is in the sets of its pageblocks' type and no other (all the
+ *      pageblocks of a free block of order >= 9 have one type); range_free counts the
+ *      free blocks of each range, type and order.
  */
 #include "vmsim/frames.h"
 
@@ -45,6 +57,11 @@
 #define NBIG          (VMS_FRAMES_NORDERS - CHUNK_ORDER) /* orders 9 … 18 */
 #define HBM_MAXLEVELS 8u
 #define NONE          UINT64_MAX
+#define NMT           VMS_MT_NTYPES
+#define PB_ORDER      VMS_FRAMES_PAGEBLOCK_ORDER /* == CHUNK_ORDER: a pageblock is a chunk */
+#define LINUX_MAX     10u /* Linux's MAX_PAGE_ORDER: its largest free block, 4 MiB */
+
+_Static_assert(PB_ORDER == CHUNK_ORDER, "a pageblock is one metadata chunk");
 
 _Static_assert(sizeof(vms_frame) == 24 + sizeof(uintptr_t),
                "vms_frame is 32 bytes on a 64-bit host");
@@ -76,12 +93,15 @@ struct vms_frames {
     vms_frames_range *ranges;
     size_t nranges, ranges_cap; /* cap: as allocated, before merging */
     vms_frames_fit fit;
-    uint64_t end_pfn; /* exclusive end of the highest range */
-    hbm small[NSMALL];
-    hbm big[NBIG];
+    uint64_t end_pfn;       /* exclusive end of the highest range */
+    hbm small[NMT][NSMALL]; /* per type; only [VMS_MT_MOVABLE] when grouping is off */
+    hbm big[NMT][NBIG];
+    uint8_t *pbmt; /* the type of each pageblock (chunk index); NULL: grouping off */
+    size_t npb;    /* entries of pbmt */
     chunk ***dir;
     size_t ndir;
-    uint64_t *range_free; /* [range][order] free block counts */
+    uint64_t *range_free; /* [range][type][order] free block counts */
+    uint64_t mt_fallback, mt_claimed;
     uint64_t free_blocks[VMS_FRAMES_NORDERS];
     uint64_t total, nfree, used, reserved;
     uint64_t flag_frames[VMS_FRAME_NFLAGS];
@@ -207,6 +227,16 @@ static long range_of(const vms_frames *fr, uint64_t pfn)
     return -1;
 }
 
+/* Whether [pfn, pfn + npages) is non-empty and inside one RAM range. */
+static bool in_one_range(const vms_frames *fr, uint64_t pfn, uint64_t npages)
+{
+    long r = range_of(fr, pfn);
+    if (r < 0 || npages == 0)
+        return false;
+    const vms_frames_range *rg = &fr->ranges[r];
+    return npages <= rg->base_pfn + rg->npages - pfn;
+}
+
 /* The chunk holding pfn, or NULL if it has no metadata (or pfn is beyond end_pfn). */
 static chunk *chunk_of(const vms_frames *fr, uint64_t pfn)
 {
@@ -254,11 +284,18 @@ static inline unsigned small_bit(uint64_t pfn, unsigned k)
     return (unsigned)(pfn % CHUNK_FRAMES) >> k;
 }
 
-/* Whether (pfn, k) is a free block. */
+/* The type of the pageblock holding pfn: movable when grouping is off, and beyond the
+ * end of RAM (where a buddy may lie, never free). */
+static inline unsigned mt_of(const vms_frames *fr, uint64_t pfn)
+{
+    return fr->pbmt && (pfn >> PB_ORDER) < fr->npb ? fr->pbmt[pfn >> PB_ORDER] : VMS_MT_MOVABLE;
+}
+
+/* Whether (pfn, k) is a free block (of its pageblock's type: every free block is). */
 static bool is_free(const vms_frames *fr, uint64_t pfn, unsigned k)
 {
     if (k >= CHUNK_ORDER)
-        return hbm_test(&fr->big[k - CHUNK_ORDER], pfn >> k);
+        return hbm_test(&fr->big[mt_of(fr, pfn)][k - CHUNK_ORDER], pfn >> k);
     const chunk *c = chunk_of(fr, pfn);
     unsigned b = small_bit(pfn, k);
     return c && (c->bm[bm_off[k] + b / 64] >> (b % 64) & 1);
@@ -269,7 +306,7 @@ static void count_free(vms_frames *fr, uint64_t pfn, unsigned k, int sign)
 {
     long r = range_of(fr, pfn);
     assert(r >= 0);
-    uint64_t *rf = &fr->range_free[(size_t)r * VMS_FRAMES_NORDERS + k];
+    uint64_t *rf = &fr->range_free[((size_t)r * NMT + mt_of(fr, pfn)) * VMS_FRAMES_NORDERS + k];
     if (sign > 0) {
         fr->free_blocks[k]++, (*rf)++, fr->nfree += pages(k);
     } else {
@@ -281,15 +318,16 @@ static void count_free(vms_frames *fr, uint64_t pfn, unsigned k, int sign)
 static void fl_add(vms_frames *fr, uint64_t pfn, unsigned k)
 {
     assert(!is_free(fr, pfn, k) && (pfn & (pages(k) - 1)) == 0);
+    unsigned t = mt_of(fr, pfn);
     if (k >= CHUNK_ORDER) {
-        hbm_set(&fr->big[k - CHUNK_ORDER], pfn >> k);
+        hbm_set(&fr->big[t][k - CHUNK_ORDER], pfn >> k);
     } else {
         chunk *c = chunk_of(fr, pfn);
         unsigned b = small_bit(pfn, k);
         assert(c);
         c->bm[bm_off[k] + b / 64] |= bit(b % 64);
         if (c->nfree[k]++ == 0)
-            hbm_set(&fr->small[k], pfn >> CHUNK_ORDER);
+            hbm_set(&fr->small[t][k], pfn >> CHUNK_ORDER);
     }
     count_free(fr, pfn, k, +1);
 }
@@ -298,26 +336,27 @@ static void fl_add(vms_frames *fr, uint64_t pfn, unsigned k)
 static void fl_del(vms_frames *fr, uint64_t pfn, unsigned k)
 {
     assert(is_free(fr, pfn, k));
+    unsigned t = mt_of(fr, pfn);
     if (k >= CHUNK_ORDER) {
-        hbm_clear(&fr->big[k - CHUNK_ORDER], pfn >> k);
+        hbm_clear(&fr->big[t][k - CHUNK_ORDER], pfn >> k);
     } else {
         chunk *c = chunk_of(fr, pfn);
         unsigned b = small_bit(pfn, k);
         c->bm[bm_off[k] + b / 64] &= ~bit(b % 64);
         if (--c->nfree[k] == 0)
-            hbm_clear(&fr->small[k], pfn >> CHUNK_ORDER);
+            hbm_clear(&fr->small[t][k], pfn >> CHUNK_ORDER);
     }
     count_free(fr, pfn, k, -1);
 }
 
-/* The lowest free block of exactly order k, or NONE. */
-static uint64_t fl_first(const vms_frames *fr, unsigned k)
+/* The lowest free block of exactly order k and type t, or NONE. */
+static uint64_t fl_first(const vms_frames *fr, unsigned t, unsigned k)
 {
     if (k >= CHUNK_ORDER) {
-        uint64_t i = hbm_first(&fr->big[k - CHUNK_ORDER]);
+        uint64_t i = hbm_first(&fr->big[t][k - CHUNK_ORDER]);
         return i == NONE ? NONE : i << k;
     }
-    uint64_t ci = hbm_first(&fr->small[k]);
+    uint64_t ci = hbm_first(&fr->small[t][k]);
     if (ci == NONE)
         return NONE;
     const chunk *c = chunk_of(fr, ci << CHUNK_ORDER);
@@ -344,18 +383,61 @@ static bool free_block_of(const vms_frames *fr, uint64_t pfn, uint64_t *base, un
     return false;
 }
 
-/* Put the free block (pfn, k) back, merging with free buddies as far as possible. */
+/* Give every pageblock of the block (pfn, k), which is in no free set, type t. */
+static void set_types(vms_frames *fr, uint64_t pfn, unsigned k, unsigned t)
+{
+    for (uint64_t pb = pfn >> PB_ORDER; pb <= (pfn + pages(k) - 1) >> PB_ORDER; pb++)
+        fr->pbmt[pb] = (uint8_t)t;
+}
+
+/* Whether the free buddies (pfn, k) and (buddy, k) merge: always without grouping; with
+ * it, buddies of different types merge only below Linux's largest order (no Linux free
+ * block is larger than 2^LINUX_MAX frames, so it never merges those). */
+static bool mergeable(const vms_frames *fr, uint64_t pfn, uint64_t buddy, unsigned k)
+{
+    return !fr->pbmt || k < LINUX_MAX || mt_of(fr, pfn) == mt_of(fr, buddy);
+}
+
+/* Put the free block (pfn, k) back, merging with free buddies as far as possible; a
+ * buddy of order >= 9 of another type takes this block's type first (Linux 6.10+
+ * __free_one_page: "Match buddy type"). */
 static void fl_coalesce(vms_frames *fr, uint64_t pfn, unsigned k)
 {
     while (k < VMS_FRAMES_MAX_ORDER) {
         uint64_t buddy = pfn ^ pages(k);
-        if (!is_free(fr, buddy, k))
+        if (!is_free(fr, buddy, k) || !mergeable(fr, pfn, buddy, k))
             break;
         fl_del(fr, buddy, k);
+        if (mt_of(fr, buddy) != mt_of(fr, pfn))
+            set_types(fr, buddy, k, mt_of(fr, pfn));
         pfn &= ~pages(k);
         k++;
     }
     fl_add(fr, pfn, k);
+}
+
+/* move_freepages_block: give the pageblock at pb (a chunk's first pfn; it holds no free
+ * block of order >= 9) type t, moving its free blocks to t's sets. */
+static void retype_pageblock(vms_frames *fr, uint64_t pb, unsigned t)
+{
+    struct {
+        uint16_t off;
+        uint8_t k;
+    } blk[CHUNK_FRAMES];
+    unsigned n = 0;
+    chunk *c = chunk_of(fr, pb);
+    for (unsigned k = 0; c && k < NSMALL; k++)
+        for (unsigned wi = 0; c->nfree[k] && wi * 64 < (CHUNK_FRAMES >> k); wi++)
+            for (uint64_t w = c->bm[bm_off[k] + wi]; w; w &= w - 1) {
+                unsigned b = wi * 64 + (unsigned)__builtin_ctzll(w);
+                blk[n].off = (uint16_t)(b << k);
+                blk[n++].k = (uint8_t)k;
+            }
+    for (unsigned i = 0; i < n; i++)
+        fl_del(fr, pb + blk[i].off, blk[i].k);
+    fr->pbmt[pb >> PB_ORDER] = (uint8_t)t;
+    for (unsigned i = 0; i < n; i++)
+        fl_add(fr, pb + blk[i].off, blk[i].k);
 }
 
 /* ---- accounting ----------------------------------------------------------------- */
@@ -439,19 +521,30 @@ static vms_status ranges_load(vms_frames *fr, const vms_frames_config *cfg, vms_
     return VMS_OK;
 }
 
-/* Allocate the bitmaps, directory and counters for end_pfn. */
-static vms_status tables_make(vms_frames *fr, vms_err *err)
+/* Allocate the bitmaps, directory and counters for end_pfn (with mobility: per type,
+ * and the pageblock types). */
+static vms_status tables_make(vms_frames *fr, bool mobility, vms_err *err)
 {
     uint64_t nchunks = (fr->end_pfn + CHUNK_FRAMES - 1) >> CHUNK_ORDER;
-    for (unsigned k = 0; k < NSMALL; k++)
-        if (!hbm_init(fr, &fr->small[k], nchunks))
-            return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for bitmaps");
-    for (unsigned k = CHUNK_ORDER; k < VMS_FRAMES_NORDERS; k++)
-        if (!hbm_init(fr, &fr->big[k - CHUNK_ORDER], (fr->end_pfn + pages(k) - 1) >> k))
-            return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for bitmaps");
+    for (unsigned t = 0; t < NMT; t++) {
+        if (!mobility && t != VMS_MT_MOVABLE)
+            continue; /* without grouping every free block is movable */
+        for (unsigned k = 0; k < NSMALL; k++)
+            if (!hbm_init(fr, &fr->small[t][k], nchunks))
+                return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for bitmaps");
+        for (unsigned k = CHUNK_ORDER; k < VMS_FRAMES_NORDERS; k++)
+            if (!hbm_init(fr, &fr->big[t][k - CHUNK_ORDER], (fr->end_pfn + pages(k) - 1) >> k))
+                return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for bitmaps");
+    }
+    if (mobility) { /* every pageblock starts movable (Linux's memmap_init_range) */
+        fr->npb = (size_t)nchunks;
+        if (!(fr->pbmt = xzalloc(fr, fr->npb)))
+            return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for pageblock types");
+        memset(fr->pbmt, VMS_MT_MOVABLE, fr->npb);
+    }
     fr->ndir = (size_t)((fr->end_pfn + pages(DIR_SHIFT) - 1) >> DIR_SHIFT);
     fr->dir = xzalloc(fr, fr->ndir * sizeof *fr->dir);
-    fr->range_free = xzalloc(fr, fr->nranges * VMS_FRAMES_NORDERS * sizeof *fr->range_free);
+    fr->range_free = xzalloc(fr, fr->nranges * NMT * VMS_FRAMES_NORDERS * sizeof *fr->range_free);
     if (!fr->dir || !fr->range_free)
         return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for the directory");
     return VMS_OK;
@@ -501,7 +594,7 @@ vms_status vms_frames_create(const vms_allocator *a, const vms_frames_config *cf
     fr->host_bytes = sizeof *fr;
     vms_status st = ranges_load(fr, cfg, err);
     if (st == VMS_OK)
-        st = tables_make(fr, err);
+        st = tables_make(fr, cfg->mobility, err);
     if (st == VMS_OK)
         st = ranges_free_all(fr, err);
     if (st != VMS_OK) {
@@ -524,11 +617,14 @@ void vms_frames_destroy(vms_frames *fr)
         xfree(fr, fr->dir[i], DIR_ENTRIES * sizeof *fr->dir[i]);
     }
     xfree(fr, fr->dir, fr->ndir * sizeof *fr->dir);
-    for (unsigned k = 0; k < NSMALL; k++)
-        hbm_destroy(fr, &fr->small[k]);
-    for (unsigned k = 0; k < NBIG; k++)
-        hbm_destroy(fr, &fr->big[k]);
-    xfree(fr, fr->range_free, fr->nranges * VMS_FRAMES_NORDERS * sizeof *fr->range_free);
+    for (unsigned t = 0; t < NMT; t++) {
+        for (unsigned k = 0; k < NSMALL; k++)
+            hbm_destroy(fr, &fr->small[t][k]);
+        for (unsigned k = 0; k < NBIG; k++)
+            hbm_destroy(fr, &fr->big[t][k]);
+    }
+    xfree(fr, fr->pbmt, fr->npb);
+    xfree(fr, fr->range_free, fr->nranges * NMT * VMS_FRAMES_NORDERS * sizeof *fr->range_free);
     xfree(fr, fr->ranges, fr->ranges_cap * sizeof *fr->ranges);
     vmsi_free(fr->a, fr, sizeof *fr);
 }
@@ -546,14 +642,15 @@ bool vms_frames_is_ram(const vms_frames *fr, uint64_t pfn)
 
 /* ---- allocation and freeing ----------------------------------------------------- */
 
-/* The free block an order-`order` request takes (or splits): its pfn, or NONE; *from
- * gets its order. BUDDY stops at the smallest order that has a block; LOWEST looks at
- * every order >= the request and keeps the lowest address. */
-static uint64_t pick(const vms_frames *fr, unsigned order, unsigned *from)
+/* __rmqueue_smallest: the free block of type t an order-`order` request takes (or
+ * splits): its pfn, or NONE; *from gets its order. BUDDY stops at the smallest order
+ * that has a block; LOWEST looks at every order >= the request and keeps the lowest
+ * address. */
+static uint64_t pick(const vms_frames *fr, unsigned order, unsigned t, unsigned *from)
 {
     uint64_t best = NONE;
     for (unsigned k = order; k < VMS_FRAMES_NORDERS; k++) {
-        uint64_t p = fl_first(fr, k);
+        uint64_t p = fl_first(fr, t, k);
         if (p < best) {
             best = p;
             *from = k;
@@ -588,18 +685,136 @@ static void block_release(vms_frames *fr, uint64_t pfn)
     fl_coalesce(fr, pfn, order);
 }
 
-vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_err *err)
+/* Linux's fallbacks[]: the types an allocation of each type falls back to, in order. */
+static const uint8_t fallbacks[NMT][NMT - 1] = {
+    [VMS_MT_UNMOVABLE] = {VMS_MT_RECLAIMABLE, VMS_MT_MOVABLE},
+    [VMS_MT_MOVABLE] = {VMS_MT_RECLAIMABLE, VMS_MT_UNMOVABLE},
+    [VMS_MT_RECLAIMABLE] = {VMS_MT_UNMOVABLE, VMS_MT_MOVABLE},
+};
+
+/* can_steal_fallback: whether a request of type t that found a free block of order k in
+ * another type's list may claim that block's whole pageblock. */
+static bool can_steal(unsigned k, unsigned t)
+{
+    return k >= PB_ORDER / 2 || t != VMS_MT_MOVABLE;
+}
+
+/* find_suitable_fallback: the first type of t's fallbacks with a free block of order k
+ * (its lowest in *pfn), or -1. */
+static int fallback_type(const vms_frames *fr, unsigned k, unsigned t, uint64_t *pfn)
+{
+    for (unsigned i = 0; i < NMT - 1; i++) {
+        uint64_t p = fl_first(fr, fallbacks[t][i], k);
+        if (p != NONE) {
+            *pfn = p;
+            return fallbacks[t][i];
+        }
+    }
+    return -1;
+}
+
+/* __rmqueue_fallback's choice for a request (order, t) its own type cannot serve: the
+ * largest free block of a fallback type (the smallest instead for a movable request
+ * that may not steal there), its order in *from, its type in *ft. NONE when no type has
+ * a block of order >= order. */
+static uint64_t pick_fallback(const vms_frames *fr, unsigned order, unsigned t, unsigned *from,
+                              int *ft)
+{
+    uint64_t p = NONE;
+    unsigned k = VMS_FRAMES_NORDERS;
+    while (k-- > order && (*ft = fallback_type(fr, k, t, &p)) < 0)
+        ;
+    if (p == NONE)
+        return NONE;
+    if (!can_steal(k, t) && t == VMS_MT_MOVABLE && k > order) /* find_smallest */
+        for (k = order; (*ft = fallback_type(fr, k, t, &p)) < 0; k++)
+            ;
+    *from = k;
+    return p;
+}
+
+/* Count the free frames and the movable ones (anonymous or page cache: Linux's PageLRU)
+ * of the pageblock at pb, which holds no free block of order >= 9. */
+static void pageblock_census(const vms_frames *fr, uint64_t pb, unsigned *nfree, unsigned *nmov)
+{
+    uint64_t b;
+    unsigned k;
+    *nfree = *nmov = 0;
+    for (uint64_t q = pb; q < pb + CHUNK_FRAMES;) {
+        const vms_frame *m = meta_of(fr, q);
+        if (free_block_of(fr, q, &b, &k)) {
+            *nfree += (unsigned)pages(k);
+            q = b + pages(k);
+        } else if (m && (m->flags & VMS_FRAME_HEAD)) {
+            if (m->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE))
+                *nmov += (unsigned)pages(m->order);
+            q += pages(m->order);
+        } else {
+            q++; /* reserved */
+        }
+    }
+}
+
+/*
+ * steal_suitable_fallback: a request (order, t) takes the free block (p, *k) of type ft.
+ * A block of order >= 9 is claimed whole (split down to Linux's largest order first, the
+ * rest staying ft's); a smaller one from a request that may steal claims its pageblock
+ * when its free frames and the frames alike the request reach half of it. Returns the
+ * free block to allocate from (its order in *k): p itself, or after a claim the block
+ * __rmqueue_smallest finds in t (inside the claimed pageblock).
+ */
+static uint64_t steal(vms_frames *fr, uint64_t p, unsigned *k, unsigned order, unsigned t,
+                      unsigned ft)
+{
+    fr->mt_fallback++;
+    if (*k >= PB_ORDER) {
+        fl_del(fr, p, *k);
+        for (; *k > LINUX_MAX; (*k)--)
+            fl_add(fr, p + pages(*k - 1), *k - 1); /* keep the low half */
+        set_types(fr, p, *k, t);
+        fr->mt_claimed += pages(*k - PB_ORDER);
+        fl_add(fr, p, *k);
+        return p;
+    }
+    uint64_t pb = p & ~(uint64_t)(CHUNK_FRAMES - 1);
+    if (!can_steal(*k, t) || !in_one_range(fr, pb, CHUNK_FRAMES))
+        return p; /* single_page (Linux: also when the block crosses a zone's edge) */
+    unsigned nfree, nmov;
+    pageblock_census(fr, pb, &nfree, &nmov);
+    unsigned alike = t == VMS_MT_MOVABLE    ? nmov
+                     : ft == VMS_MT_MOVABLE ? CHUNK_FRAMES - nfree - nmov
+                                            : 0;
+    if (nfree + alike < CHUNK_FRAMES / 2)
+        return p;
+    retype_pageblock(fr, pb, t);
+    fr->mt_claimed++;
+    uint64_t q = pick(fr, order, t, k);
+    assert(q >> PB_ORDER == pb >> PB_ORDER); /* t had no block of order >= order before */
+    return q;
+}
+
+/* Allocate an order-`order` block of type t (see vms_frames_alloc). */
+static vms_status alloc_block(vms_frames *fr, unsigned order, unsigned t, uint64_t *pfn,
+                              vms_err *err)
 {
     if (order > VMS_FRAMES_MAX_ORDER)
         return vmsi_err(err, VMS_ERR_INVAL, "frames: order %u is above the maximum %u", order,
                         VMS_FRAMES_MAX_ORDER);
     unsigned k = 0;
-    uint64_t p = pick(fr, order, &k);
+    int ft = -1;
+    if (!fr->pbmt)
+        t = VMS_MT_MOVABLE; /* no grouping: one free set */
+    uint64_t p = pick(fr, order, t, &k);
+    if (p == NONE && fr->pbmt)
+        p = pick_fallback(fr, order, t, &k, &ft);
     if (p == NONE)
         return vmsi_err(err, VMS_ERR_NOTFOUND, "frames: no free block of order %u", order);
-    /* Metadata first, so that a host failure leaves the free sets untouched. */
+    /* Metadata first, so that a host failure leaves the free sets untouched (a claimed
+     * pageblock below order 9 has its chunk already: it holds free blocks). */
     if (!chunks_make(fr, p, pages(order)))
         return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for frame metadata");
+    if (ft >= 0)
+        p = steal(fr, p, &k, order, t, (unsigned)ft);
     fl_del(fr, p, k);
     while (k > order) {
         k--;
@@ -608,6 +823,44 @@ vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_e
     block_mark(fr, p, order);
     *pfn = p;
     return VMS_OK;
+}
+
+vms_status vms_frames_alloc(vms_frames *fr, unsigned order, uint64_t *pfn, vms_err *err)
+{
+    return alloc_block(fr, order, VMS_MT_MOVABLE, pfn, err);
+}
+
+vms_status vms_frames_alloc_mt(vms_frames *fr, unsigned order, vms_migratetype mt, uint64_t *pfn,
+                               vms_err *err)
+{
+    if ((unsigned)mt >= NMT)
+        return vmsi_err(err, VMS_ERR_INVAL, "frames: unknown migratetype %d", (int)mt);
+    return alloc_block(fr, order, (unsigned)mt, pfn, err);
+}
+
+bool vms_frames_mobility(const vms_frames *fr)
+{
+    return fr->pbmt != NULL;
+}
+
+vms_migratetype vms_frames_pageblock_type(const vms_frames *fr, uint64_t pfn)
+{
+    if (!fr->pbmt || !vms_frames_is_ram(fr, pfn))
+        return VMS_MT_MOVABLE;
+    return (vms_migratetype)mt_of(fr, pfn);
+}
+
+bool vms_frames_free_block(const vms_frames *fr, uint64_t pfn, uint64_t *base, unsigned *order)
+{
+    uint64_t b;
+    unsigned k;
+    if (!vms_frames_is_ram(fr, pfn) || !free_block_of(fr, pfn, &b, &k))
+        return false;
+    if (base)
+        *base = b;
+    if (order)
+        *order = k;
+    return true;
 }
 
 bool vms_frames_is_free(const vms_frames *fr, uint64_t pfn)
@@ -627,8 +880,20 @@ vms_status vms_frames_alloc_at(vms_frames *fr, uint64_t pfn, vms_err *err)
     if (!chunks_make(fr, pfn, 1))
         return vmsi_err(err, VMS_ERR_NOMEM, "frames: out of memory for frame metadata");
     fl_del(fr, b, k);
-    while (k > 0) { /* halve, freeing the half without pfn */
-        k--;
+    /* __isolate_free_page: taking at least half a pageblock makes it movable (the
+     * pageblocks of the taken block, at most Linux's largest order). */
+    bool moved = !fr->pbmt || k < PB_ORDER - 1;
+    for (;;) {
+        if (!moved && k <= LINUX_MAX) {
+            if (k >= PB_ORDER)
+                set_types(fr, b, k, VMS_MT_MOVABLE);
+            else
+                retype_pageblock(fr, b & ~(uint64_t)(CHUNK_FRAMES - 1), VMS_MT_MOVABLE);
+            moved = true;
+        }
+        if (k == 0)
+            break;
+        k--; /* halve, freeing the half without pfn */
         if (pfn >= b + pages(k)) {
             fl_add(fr, b, k);
             b += pages(k);
@@ -729,16 +994,6 @@ static void carve(vms_frames *fr, uint64_t lo, uint64_t hi)
         fr->reserved += pages(k);
         p = b + pages(k);
     }
-}
-
-/* Whether [pfn, pfn + npages) is non-empty and inside one RAM range. */
-static bool in_one_range(const vms_frames *fr, uint64_t pfn, uint64_t npages)
-{
-    long r = range_of(fr, pfn);
-    if (r < 0 || npages == 0)
-        return false;
-    const vms_frames_range *rg = &fr->ranges[r];
-    return npages <= rg->base_pfn + rg->npages - pfn;
 }
 
 vms_status vms_frames_reserve(vms_frames *fr, uint64_t pfn, uint64_t npages, vms_err *err)
@@ -908,6 +1163,14 @@ void vms_frames_stats_get(const vms_frames *fr, vms_frames_stats *st)
     memcpy(st->free_blocks, fr->free_blocks, sizeof st->free_blocks);
     st->meta_chunks = fr->meta_chunks;
     st->host_bytes = fr->host_bytes;
+    st->mt_fallback = fr->mt_fallback;
+    st->mt_claimed = fr->mt_claimed;
+}
+
+/* Free blocks of order k and type t in range i. */
+static uint64_t range_free_of(const vms_frames *fr, size_t i, unsigned t, unsigned k)
+{
+    return fr->range_free[(i * NMT + t) * VMS_FRAMES_NORDERS + k];
 }
 
 vms_status vms_frames_buddyinfo(const vms_frames *fr, vms_strbuf *sb)
@@ -918,15 +1181,77 @@ vms_status vms_frames_buddyinfo(const vms_frames *fr, vms_strbuf *sb)
         snprintf(name, sizeof name, "ram%zu", i);
         if (vms_strbuf_printf(sb, "Node 0, zone %8s ", name) != VMS_OK)
             st = VMS_ERR_NOMEM;
-        for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++)
-            if (vms_strbuf_printf(sb, "%6llu ",
-                                  (unsigned long long)fr->range_free[i * VMS_FRAMES_NORDERS + k]) !=
-                VMS_OK)
+        for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++) {
+            uint64_t n = 0;
+            for (unsigned t = 0; t < NMT; t++)
+                n += range_free_of(fr, i, t, k);
+            if (vms_strbuf_printf(sb, "%6llu ", (unsigned long long)n) != VMS_OK)
                 st = VMS_ERR_NOMEM;
+        }
         if (vms_strbuf_append(sb, "\n", 1) != VMS_OK)
             st = VMS_ERR_NOMEM;
     }
     return st;
+}
+
+static const char *const mt_names[NMT] = {"Unmovable", "Movable", "Reclaimable"};
+
+/* Pageblocks of each type in range i, added to counts; *last is the pageblock counted
+ * last (a pageblock two ranges share counts once). */
+static void range_pageblocks(const vms_frames *fr, size_t i, uint64_t counts[NMT], uint64_t *last)
+{
+    const vms_frames_range *r = &fr->ranges[i];
+    for (uint64_t pb = r->base_pfn >> PB_ORDER; pb <= (r->base_pfn + r->npages - 1) >> PB_ORDER;
+         pb++)
+        if (pb != *last) {
+            counts[mt_of(fr, pb << PB_ORDER)]++;
+            *last = pb;
+        }
+}
+
+void vms_frames_pageblocks(const vms_frames *fr, uint64_t counts[VMS_MT_NTYPES])
+{
+    uint64_t last = NONE;
+    memset(counts, 0, NMT * sizeof *counts);
+    for (size_t i = 0; i < fr->nranges; i++)
+        range_pageblocks(fr, i, counts, &last);
+}
+
+vms_status vms_frames_pagetypeinfo(const vms_frames *fr, vms_strbuf *sb)
+{
+    bool ok = vms_strbuf_printf(sb, "Page block order: %u\nPages per block:  %llu\n\n%-43s ",
+                                PB_ORDER, (unsigned long long)pages(PB_ORDER),
+                                "Free pages count per migrate type at order") == VMS_OK;
+    for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++)
+        ok &= vms_strbuf_printf(sb, "%6u ", k) == VMS_OK;
+    ok &= vms_strbuf_append(sb, "\n", 1) == VMS_OK;
+    for (size_t i = 0; i < fr->nranges; i++)
+        for (unsigned t = 0; t < NMT; t++) {
+            char name[24];
+            snprintf(name, sizeof name, "ram%zu", i);
+            ok &= vms_strbuf_printf(sb, "Node %4d, zone %8s, type %12s ", 0, name, mt_names[t]) ==
+                  VMS_OK;
+            for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++)
+                ok &= vms_strbuf_printf(sb, "%6llu ",
+                                        (unsigned long long)range_free_of(fr, i, t, k)) == VMS_OK;
+            ok &= vms_strbuf_append(sb, "\n", 1) == VMS_OK;
+        }
+    ok &= vms_strbuf_printf(sb, "\n%-23s", "Number of blocks type ") == VMS_OK;
+    for (unsigned t = 0; t < NMT; t++)
+        ok &= vms_strbuf_printf(sb, "%12s ", mt_names[t]) == VMS_OK;
+    ok &= vms_strbuf_append(sb, "\n", 1) == VMS_OK;
+    uint64_t last = NONE;
+    for (size_t i = 0; i < fr->nranges; i++) {
+        uint64_t counts[NMT] = {0};
+        char name[24];
+        range_pageblocks(fr, i, counts, &last);
+        snprintf(name, sizeof name, "ram%zu", i);
+        ok &= vms_strbuf_printf(sb, "Node 0, zone %8s ", name) == VMS_OK;
+        for (unsigned t = 0; t < NMT; t++)
+            ok &= vms_strbuf_printf(sb, "%12llu ", (unsigned long long)counts[t]) == VMS_OK;
+        ok &= vms_strbuf_append(sb, "\n", 1) == VMS_OK;
+    }
+    return ok ? VMS_OK : VMS_ERR_NOMEM;
 }
 
 /* Free frames in blocks of order >= order. */
@@ -985,7 +1310,8 @@ static vms_status check_free_block(const vms_frames *fr, uint64_t pfn, unsigned 
                         "check: free block pfn %#llx order %u is not inside "
                         "one RAM range",
                         (unsigned long long)pfn, k);
-    if (k < VMS_FRAMES_MAX_ORDER && is_free(fr, pfn ^ pages(k), k))
+    uint64_t buddy = pfn ^ pages(k);
+    if (k < VMS_FRAMES_MAX_ORDER && is_free(fr, buddy, k) && mergeable(fr, pfn, buddy, k))
         return vmsi_err(err, VMS_ERR_INVAL,
                         "check: free buddies at pfn %#llx order %u are not "
                         "coalesced",
@@ -993,21 +1319,49 @@ static vms_status check_free_block(const vms_frames *fr, uint64_t pfn, unsigned 
     return VMS_OK;
 }
 
+/* Whether every pageblock of the block (pfn, k >= 9) has type t. */
+static bool types_are(const vms_frames *fr, uint64_t pfn, unsigned k, unsigned t)
+{
+    for (uint64_t pb = pfn >> PB_ORDER; pb <= (pfn + pages(k) - 1) >> PB_ORDER; pb++)
+        if (mt_of(fr, pb << PB_ORDER) != t)
+            return false;
+    return true;
+}
+
+/* The free blocks of order k >= 9 in type t's set; adds their number to *n. */
+static vms_status check_big_type(const vms_frames *fr, unsigned t, unsigned k, uint64_t *n,
+                                 vms_err *err)
+{
+    const hbm *h = &fr->big[t][k - CHUNK_ORDER];
+    if (!h->w)
+        return VMS_OK; /* a type that exists only with grouping */
+    if (!hbm_ok(h))
+        return vmsi_err(err, VMS_ERR_INVAL, "check: bitmap of order %u is inconsistent", k);
+    for (size_t wi = 0; wi < (h->nbits + 63) / 64; wi++)
+        for (uint64_t w = h->w[wi]; w; w &= w - 1, (*n)++) {
+            uint64_t pfn = ((uint64_t)wi * 64 + (uint64_t)__builtin_ctzll(w)) << k;
+            if (!types_are(fr, pfn, k, t))
+                return vmsi_err(err, VMS_ERR_INVAL,
+                                "check: free block pfn %#llx order %u is in the %s set but "
+                                "a pageblock of it is not",
+                                (unsigned long long)pfn, k, mt_names[t]);
+            vms_status st = check_free_block(fr, pfn, k, err);
+            if (st != VMS_OK)
+                return st;
+        }
+    return VMS_OK;
+}
+
 /* Every free block of order >= 9. */
 static vms_status check_big(const vms_frames *fr, vms_err *err)
 {
     for (unsigned k = CHUNK_ORDER; k < VMS_FRAMES_NORDERS; k++) {
-        const hbm *h = &fr->big[k - CHUNK_ORDER];
         uint64_t n = 0;
-        if (!hbm_ok(h))
-            return vmsi_err(err, VMS_ERR_INVAL, "check: bitmap of order %u is inconsistent", k);
-        for (size_t wi = 0; wi < (h->nbits + 63) / 64; wi++)
-            for (uint64_t w = h->w[wi]; w; w &= w - 1, n++) {
-                uint64_t pfn = ((uint64_t)wi * 64 + (uint64_t)__builtin_ctzll(w)) << k;
-                vms_status st = check_free_block(fr, pfn, k, err);
-                if (st != VMS_OK)
-                    return st;
-            }
+        for (unsigned t = 0; t < NMT; t++) {
+            vms_status st = check_big_type(fr, t, k, &n, err);
+            if (st != VMS_OK)
+                return st;
+        }
         if (n != fr->free_blocks[k])
             return vmsi_err(err, VMS_ERR_INVAL, "check: %llu free blocks of order %u, counted %llu",
                             (unsigned long long)n, k, (unsigned long long)fr->free_blocks[k]);
@@ -1028,7 +1382,12 @@ static vms_status check_chunk(const vms_frames *fr, const chunk *c, uint64_t ci,
                 if (st != VMS_OK)
                     return st;
             }
-        if (cnt != c->nfree[k] || (cnt > 0) != hbm_test(&fr->small[k], ci))
+        bool marked_right = true;
+        for (unsigned t = 0; t < NMT; t++)
+            if (fr->small[t][k].w)
+                marked_right &= hbm_test(&fr->small[t][k], ci) ==
+                                (cnt > 0 && t == mt_of(fr, ci << CHUNK_ORDER));
+        if (cnt != c->nfree[k] || !marked_right)
             return vmsi_err(err, VMS_ERR_INVAL,
                             "check: chunk %#llx order %u: %u free blocks, "
                             "nfree %u",
@@ -1054,9 +1413,14 @@ static vms_status check_small(const vms_frames *fr, vms_err *err)
         }
     for (unsigned k = 0; k < NSMALL; k++) {
         uint64_t bits = 0;
-        for (size_t wi = 0; wi < (fr->small[k].nbits + 63) / 64; wi++)
-            bits += (uint64_t)__builtin_popcountll(fr->small[k].w[wi]);
-        if (!hbm_ok(&fr->small[k]) || bits != marked[k] || n[k] != fr->free_blocks[k])
+        bool ok = true;
+        for (unsigned t = 0; t < NMT; t++) {
+            const hbm *h = &fr->small[t][k];
+            for (size_t wi = 0; h->w && wi < (h->nbits + 63) / 64; wi++)
+                bits += (uint64_t)__builtin_popcountll(h->w[wi]);
+            ok &= !h->w || hbm_ok(h);
+        }
+        if (!ok || bits != marked[k] || n[k] != fr->free_blocks[k])
             return vmsi_err(err, VMS_ERR_INVAL, "check: order %u: chunk bitmap or count wrong", k);
     }
     if (nchunks != fr->meta_chunks)
@@ -1069,6 +1433,7 @@ static vms_status check_small(const vms_frames *fr, vms_err *err)
 typedef struct walk_sum {
     uint64_t free, used, reserved;
     uint64_t flags[VMS_FRAME_NFLAGS];
+    uint64_t blocks[NMT][VMS_FRAMES_NORDERS]; /* free blocks of the range being walked */
 } walk_sum;
 
 /* A free block's frames that have metadata must have all-zero metadata. */
@@ -1118,7 +1483,7 @@ static vms_status walk_range(const vms_frames *fr, const vms_frames_range *r, wa
                                 "check: free block at pfn %#llx overlaps "
                                 "another block or has metadata",
                                 (unsigned long long)b);
-            s->free += pages(k), p += pages(k);
+            s->free += pages(k), s->blocks[mt_of(fr, p)][k]++, p += pages(k);
         } else if (m && m->flags == VMS_FRAME_RESERVED) {
             s->reserved++, s->flags[__builtin_ctz(VMS_FRAME_RESERVED)]++, p++;
         } else if (m && (m->flags & head) == head && alloc_block_ok(fr, p, end, m)) {
@@ -1141,9 +1506,18 @@ static vms_status check_walk(const vms_frames *fr, vms_err *err)
     walk_sum s;
     memset(&s, 0, sizeof s);
     for (size_t i = 0; i < fr->nranges; i++) {
+        memset(s.blocks, 0, sizeof s.blocks);
         vms_status st = walk_range(fr, &fr->ranges[i], &s, err);
         if (st != VMS_OK)
             return st;
+        for (unsigned t = 0; t < NMT; t++)
+            for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++)
+                if (s.blocks[t][k] != range_free_of(fr, i, t, k))
+                    return vmsi_err(err, VMS_ERR_INVAL,
+                                    "check: range %zu has %llu free %s blocks of order %u, "
+                                    "counted %llu",
+                                    i, (unsigned long long)s.blocks[t][k], mt_names[t], k,
+                                    (unsigned long long)range_free_of(fr, i, t, k));
     }
     if (s.free != fr->nfree || s.used != fr->used || s.reserved != fr->reserved ||
         fr->nfree + fr->used + fr->reserved != fr->total)

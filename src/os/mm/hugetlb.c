@@ -27,7 +27,10 @@
  * pool page has refcount 1); nfree counts the pages with refcount 1, resv <= nfree,
  * surplus <= total. Reservations belong to the VMA that made them (VMSI_VM_HUGE*
  * without NORESERVE); a forked child's copy holds none (Linux HPAGE_RESV_OWNER), so its
- * faults and COW copies take unreserved pages.
+ * faults and COW copies take unreserved pages. The owner's address space keeps a
+ * private mapping's resv_map (mm->hresv, by va >> 21): an entry means the page's
+ * reservation was consumed, so resv == Σ owner pages without an entry + Σ files'
+ * reserved indices without a page (vmsi_hugetlb_check).
  */
 #include <assert.h>
 #include <string.h>
@@ -177,7 +180,7 @@ uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved)
 {
     unsigned pool = pool_of(size);
     vmsi_hpool *h = &k->hpool[pool];
-    reserved = reserved && h->resv > 0; /* a VMA refaulting a page it zapped: unreserved */
+    reserved = reserved && h->resv > 0; /* a guard: the resv_maps keep this exact */
     if (!reserved && h->nfree <= h->resv && h->surplus < h->overcommit && pool_add(k, pool))
         h->surplus++; /* alloc_surplus_hugetlb_folio */
     if (h->nfree == 0 || (!reserved && h->nfree <= h->resv))
@@ -256,42 +259,79 @@ vms_status vms_kernel_hugepages_info(const vms_kernel *k, vms_pgsize size, vms_h
     return VMS_OK;
 }
 
-static void count_leaf(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms_pgsize size,
-                       void *ud)
+/* Whether v holds reservations of its own (a private mapping that made them, Linux's
+ * HPAGE_RESV_OWNER); a shared file mapping's are its file's. */
+static bool resv_owner(const vms_kernel *k, const vmsi_vma *v)
 {
-    (void)va;
-    (void)ptep;
-    if (size == VMS_PG_4K || !vmsi_pte_mapped(mm->k, pte))
-        return;
-    const vmsi_rmap *r = vmsi_rmap_of(mm->k, vmsi_pte_head_pfn(mm->k, pte, size));
-    if (!r || !r->file) /* a hugetlbfs file's page is the file's, not the VMA's */
-        (*(uint64_t *)ud)++;
+    vms_pgsize size = vmsi_vma_pgsize(v);
+    return size != VMS_PG_4K && !(v->flags & VMSI_VM_NORESERVE) && vmsi_hugetlb_pooled(k, size) &&
+           !((v->flags & VMSI_VM_SHARED) && v->file);
 }
 
-uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end)
+/* region_count + region_del over the mm's resv_map: the huge pages of [start, end)
+ * whose reservation a fault consumed, their entries removed (hugetlb_vm_op_close). */
+static uint64_t resv_consumed(vmsi_mm *mm, uint64_t start, uint64_t end)
 {
     uint64_t n = 0;
-    vmsi_pte_range(mm, start, end, count_leaf, &n);
+    for (uint64_t i = start >> 21, v; vmsi_radix_next(&mm->hresv, &i, &v) && i < end >> 21; i++) {
+        vmsi_radix_set(&mm->hresv, mm->k->a, i, 0); /* removing never fails */
+        n++;
+    }
     return n;
 }
 
+/* munmap / exit of [start, end): each private mapping that made reservations gives back
+ * those of its huge pages there that no fault consumed (Linux's hugetlb_vm_op_close:
+ * the pages minus region_count of its resv_map). A page a fault consumed stays consumed
+ * after MADV_DONTNEED or a truncate took it away. */
 void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end)
 {
     vms_kernel *k = mm->k;
     for (vmsi_vma *v = vmsi_vma_find(mm, start); v && v < mm->vma + mm->nvma && v->start < end;
          v++) {
         vms_pgsize size = vmsi_vma_pgsize(v);
-        if (size == VMS_PG_4K || (v->flags & VMSI_VM_NORESERVE) || !vmsi_hugetlb_pooled(k, size))
-            continue;
-        if ((v->flags & VMSI_VM_SHARED) && v->file)
+        if (!resv_owner(k, v))
             continue; /* a shared mapping's reservations are its file's (resv_map) */
         uint64_t s = v->start > start ? v->start : start, e = v->end < end ? v->end : end;
         uint64_t pages = (e - s) / vms_pgsize_bytes(size);
-        uint64_t unfaulted = pages - vmsi_hugetlb_count(mm, s, e);
+        uint64_t unfaulted = pages - resv_consumed(mm, s, e);
         vmsi_hpool *h = &k->hpool[pool_of(size)];
         h->resv -= unfaulted < h->resv ? unfaulted : h->resv;
         drop_unused_surplus(k, pool_of(size));
     }
+}
+
+vms_status vmsi_hugetlb_check(vms_kernel *k, vms_err *err)
+{
+    uint64_t want[2] = {0, 0}; /* the reservations every resv_map accounts for */
+    for (unsigned i = 0; i < k->nprocs; i++) {
+        vmsi_mm *mm = k->procs[i]->mm;
+        bool seen = false;
+        for (unsigned j = 0; j < i && mm; j++)
+            seen |= k->procs[j]->mm == mm;
+        for (size_t n = 0; mm && !seen && n < mm->nvma; n++) {
+            const vmsi_vma *v = &mm->vma[n];
+            if (!resv_owner(k, v))
+                continue;
+            uint64_t hb = vms_pgsize_bytes(vmsi_vma_pgsize(v)), used = 0;
+            for (uint64_t x = v->start >> 21, e;
+                 vmsi_radix_next(&mm->hresv, &x, &e) && x < v->end >> 21; x++)
+                used++;
+            want[pool_of(vmsi_vma_pgsize(v))] += (v->end - v->start) / hb - used;
+        }
+    }
+    for (vms_file *f = k->files; f; f = f->next)
+        for (uint64_t x = 0, e; f->kind == VMSI_FILE_HTLBFS && vmsi_radix_next(&f->resv, &x, &e);
+             x++)
+            want[pool_of(f->hpage)] += !vmsi_radix_get(&f->pages, x);
+    for (unsigned p = 0; p < 2; p++)
+        if (want[p] != k->hpool[p].resv)
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "hugetlb: %llu pages reserved in the %s pool, the mappings' and "
+                            "files' resv_maps account for %llu",
+                            (unsigned long long)k->hpool[p].resv, p ? "1 GiB" : "2 MiB",
+                            (unsigned long long)want[p]);
+    return VMS_OK;
 }
 
 vms_status vms_kernel_hugepages_show(vms_kernel *k, vms_strbuf *sb)

@@ -298,11 +298,13 @@ bool vmsi_hugetlb_pooled(const vms_kernel *k, vms_pgsize size);
 uint64_t vmsi_hugetlb_alloc(vms_kernel *k, vms_pgsize size, bool reserved);
 /* A pool page's last reference went: back to the free pool. */
 bool vmsi_hugetlb_free(vms_kernel *k, uint64_t pfn);
-/* munmap / exit of [start, end): the reservations of pages never faulted there go back. */
+/* munmap / exit of [start, end): the reservations no fault consumed there go back (the
+ * mm's resv_map, mm->hresv). */
 void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end);
-/* Huge leaves mapped in [start, end) of mm that hold a reservation of their VMA: pages of
- * their own, not a hugetlbfs file's cached pages. */
-uint64_t vmsi_hugetlb_count(vmsi_mm *mm, uint64_t start, uint64_t end);
+/* vms_kernel_check's part: each pool's HugePages_Rsvd equals what the resv_maps account
+ * for (every owner mapping's pages no fault consumed, every file's reserved indices
+ * without a page). VMS_ERR_INVAL naming the pool otherwise. */
+vms_status vmsi_hugetlb_check(vms_kernel *k, vms_err *err);
 /* hugetlbfs files (hugetlb.c "hugetlbfs"): a new unnamed file of len bytes (the object
  * behind MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB); the cached page at a huge-page index (0:
  * none); whether an index holds a reservation (reserved, not instantiated); a new page

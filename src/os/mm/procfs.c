@@ -594,5 +594,7 @@ vms_status vms_kernel_check(vms_kernel *k, vms_err *err)
                       k->pol->count(k->pol_state));
     if (st == VMS_OK)
         st = vms_dma_check(k, err);
+    if (st == VMS_OK)
+        st = vmsi_hugetlb_check(k, err);
     return st == VMS_OK ? vms_frames_check(k->fr, err) : st;
 }

@@ -76,7 +76,8 @@ static uint64_t huge_zero_get(vms_kernel *k)
     if (k->huge_zero_pfn)
         return k->huge_zero_pfn;
     uint64_t pfn;
-    if (vms_frames_alloc(k->fr, HPAGE_ORDER, &pfn, NULL) != VMS_OK)
+    /* Linux: GFP_TRANSHUGE & ~__GFP_MOVABLE, an unmovable pageblock */
+    if (vms_frames_alloc_mt(k->fr, HPAGE_ORDER, VMS_MT_UNMOVABLE, &pfn, NULL) != VMS_OK)
         return 0;
     vmsi_ram_fill(k, pfn << VMS_PAGE_SHIFT, 0, (size_t)HPAGE_SIZE);
     vms_frames_set_flags(k->fr, pfn, VMS_FRAME_ZERO, 0);
