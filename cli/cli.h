@@ -172,6 +172,10 @@ bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out);
  * letters). False for anything else. */
 bool cli_split_map(char *arg, uint64_t *va, uint64_t *pa, vms_pgsize *size, char **perms);
 
+/* explain's --access VALUE: read, write or exec into *kind; false (the error printed)
+ * for anything else. */
+bool cli_explain_access(const char *v, vms_access_kind *kind);
+
 /* Print "vmsim CMD: message" to stderr (printf-style). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -265,17 +265,8 @@ static int parse_args(int argc, char **argv, mapping *maps, unsigned *nmaps, uin
             }
             (*nmaps)++;
         } else if (!strcmp(a, "--access") && v) {
-            i++;
-            if (!strcmp(v, "read"))
-                *kind = VMS_ACC_READ;
-            else if (!strcmp(v, "write"))
-                *kind = VMS_ACC_WRITE;
-            else if (!strcmp(v, "exec"))
-                *kind = VMS_ACC_EXEC;
-            else {
-                cli_error("explain", "bad --access '%s': expected read, write or exec", v);
+            if (!cli_explain_access(argv[++i], kind))
                 return EXIT_USAGE;
-            }
         } else if (!strcmp(a, "--supervisor")) {
             *user = false;
         } else if (!strcmp(a, "--smep") || !strcmp(a, "--smap") || !strcmp(a, "--pke")) {

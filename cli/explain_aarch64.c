@@ -133,17 +133,8 @@ static int parse_args(int argc, char **argv, options *o)
             }
             o->nmaps++;
         } else if (!strcmp(a, "--access") && v) {
-            i++;
-            if (!strcmp(v, "read"))
-                o->kind = VMS_ACC_READ;
-            else if (!strcmp(v, "write"))
-                o->kind = VMS_ACC_WRITE;
-            else if (!strcmp(v, "exec"))
-                o->kind = VMS_ACC_EXEC;
-            else {
-                cli_error("explain", "bad --access '%s': expected read, write or exec", v);
+            if (!cli_explain_access(argv[++i], &o->kind))
                 return EXIT_USAGE;
-            }
         } else if (!strcmp(a, "--supervisor")) {
             o->el1 = true;
         } else if (!strcmp(a, "--ha")) {

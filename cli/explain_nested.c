@@ -143,17 +143,8 @@ static int parse(int argc, char **argv, nopts *o)
             }
             o->nmaps++;
         } else if (!strcmp(a, "--access") && v) {
-            i++;
-            if (!strcmp(v, "read"))
-                o->acc = VMS_ACC_READ;
-            else if (!strcmp(v, "write"))
-                o->acc = VMS_ACC_WRITE;
-            else if (!strcmp(v, "exec"))
-                o->acc = VMS_ACC_EXEC;
-            else {
-                cli_error("explain", "bad --access '%s': expected read, write or exec", v);
+            if (!cli_explain_access(argv[++i], &o->acc))
                 return EXIT_USAGE;
-            }
         } else if (!strcmp(a, "--supervisor")) {
             o->user = false;
         } else if (cli_vm_config_arg(a) && v) {

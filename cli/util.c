@@ -54,6 +54,21 @@ bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out)
     return vms_parse_u64(s, allow_suffix, out);
 }
 
+bool cli_explain_access(const char *v, vms_access_kind *kind)
+{
+    if (!strcmp(v, "read"))
+        *kind = VMS_ACC_READ;
+    else if (!strcmp(v, "write"))
+        *kind = VMS_ACC_WRITE;
+    else if (!strcmp(v, "exec"))
+        *kind = VMS_ACC_EXEC;
+    else {
+        cli_error("explain", "bad --access '%s': expected read, write or exec", v);
+        return false;
+    }
+    return true;
+}
+
 bool cli_split_map(char *arg, uint64_t *va, uint64_t *pa, vms_pgsize *size, char **perms)
 {
     char *eq = strchr(arg, '=');

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "harness.h"
+#include "kernel_rig.h"
 #include "vmsim/core.h"
 #include "vmsim/frames.h"
 #include "vmsim/machine.h"
@@ -23,59 +24,10 @@
 #define RW     (VMS_PROT_READ | VMS_PROT_WRITE)
 #define HUGEPR (VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_HUGETLB)
 
-typedef struct rig {
-    vms_machine *m;
-    vms_kernel *k;
-    uint64_t free0;
-} rig;
-
-/* A 2-core machine of `ram` bytes, its kernel configuration changed by `tune`. */
+/* A 2-core skylake machine of `ram` bytes (no swap), its kernel changed by `tune`. */
 static bool rig_up(rig *r, uint64_t ram, void (*tune)(vms_kernel_config *))
 {
-    vms_machine_config mc;
-    if (vms_machine_preset("skylake", &mc, NULL) != VMS_OK)
-        return false;
-    mc.ram_bytes = ram;
-    mc.ncores = 2;
-    mc.seed = th_seed;
-    if (vms_machine_create(NULL, &mc, &r->m, NULL) != VMS_OK)
-        return false;
-    vms_kernel_config kc;
-    vms_kernel_config_default(&kc);
-    kc.seed = th_seed;
-    if (tune)
-        tune(&kc);
-    vms_err err = {0};
-    if (vms_kernel_create(r->m, &kc, &r->k, &err) != VMS_OK) {
-        fprintf(stderr, "kernel: %s\n", err.msg);
-        vms_machine_destroy(r->m);
-        return false;
-    }
-    r->free0 = vms_frames_nfree(vms_kernel_frames(r->k));
-    return true;
-}
-
-static void rig_check(rig *r)
-{
-    vms_err err = {0};
-    vms_status st = vms_kernel_check(r->k, &err);
-    if (st != VMS_OK)
-        fprintf(stderr, "check: %s\n", err.msg);
-    CHECK_EQ(st, VMS_OK);
-}
-
-/* Every frame free again (the processes are gone), then tear down. */
-static void rig_down(rig *r)
-{
-    rig_check(r);
-    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r->k)), r->free0);
-    vms_kernel_destroy(r->k);
-    vms_machine_destroy(r->m);
-}
-
-static uint64_t nfree(rig *r)
-{
-    return vms_frames_nfree(vms_kernel_frames(r->k));
+    return rig_boot(r, "skylake", ram, 0, tune);
 }
 
 /* The byte the tests write at va for generation gen. */
@@ -234,11 +186,11 @@ static void test_surplus_1g(void)
     vms_task *t;
     uint64_t va, va2;
     REQUIRE_VOID(vms_proc_spawn(r.k, "db", 0, &t, NULL) == VMS_OK);
-    uint64_t base = nfree(&r); /* with db's tables */
+    uint64_t base = rig_nfree(&r); /* with db's tables */
     unsigned f1g = HUGEPR | VMS_MAP_HUGE_1GB;
     CHECK_EQ(vms_sys_mmap(r.k, t, 0, 3 * GB, RW, f1g, NULL, 0, &va, NULL), VMS_ERR_NOTFOUND);
     CHECK_EQ(pool(&r, VMS_PG_1G).surplus_hugepages, 0); /* nothing kept from the failure */
-    CHECK_EQ(nfree(&r), base);
+    CHECK_EQ(rig_nfree(&r), base);
     CHECK_EQ(vms_sys_mmap(r.k, t, 0, 2 * GB, RW, f1g, NULL, 0, &va, NULL), VMS_OK);
     vms_hugepages_info hi = pool(&r, VMS_PG_1G);
     CHECK_EQ(hi.nr_hugepages, 0);
@@ -249,7 +201,7 @@ static void test_surplus_1g(void)
                 "hugepages-1048576kB nr_hugepages 0 free_hugepages 2 resv_hugepages 2 "
                 "surplus_hugepages 2 nr_overcommit_hugepages 2\n"));
     CHECK(shows(&r, false, "HugePages_Surp:        0\n")); /* meminfo: the 2 MiB pool's */
-    CHECK_EQ(nfree(&r), base - 2 * (GB >> 12));
+    CHECK_EQ(rig_nfree(&r), base - 2 * (GB >> 12));
     CHECK(fill(&r, t, va, 2 * GB, 128 * MB, 3));
     rig_check(&r);
     CHECK(same(&r, t, va, 2 * GB, 128 * MB, 3));
@@ -261,7 +213,7 @@ static void test_surplus_1g(void)
     REQUIRE_VOID(vms_proc_spawn(r.k, "db2", 0, &t, NULL) == VMS_OK);
     /* SIGBUS killed db: its exit gave both surplus pages back to the buddy allocator. */
     CHECK_EQ(pool(&r, VMS_PG_1G).surplus_hugepages, 0);
-    CHECK_EQ(nfree(&r), base);
+    CHECK_EQ(rig_nfree(&r), base);
     /* The limit at run time, per size; vm.nr_overcommit_hugepages is the 2 MiB pool's. */
     CHECK_EQ(vms_kernel_set_overcommit_hugepages_size(r.k, VMS_PG_1G, 0), VMS_OK);
     CHECK_EQ(vms_kernel_set_overcommit_hugepages_size(r.k, VMS_PG_4K, 1), VMS_ERR_INVAL);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "harness.h"
+#include "kernel_rig.h"
 #include "vmsim/core.h"
 #include "vmsim/frames.h"
 #include "vmsim/machine.h"
@@ -24,57 +25,13 @@
 #define RW     (VMS_PROT_READ | VMS_PROT_WRITE)
 #define ANONPR (VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_FIXED)
 
-typedef struct rig {
-    vms_machine *m;
-    vms_kernel *k;
-    uint64_t free0;
-} rig;
-
 static const char *g_preset = "skylake";
 
-/* A machine of `ram` bytes with kernel configuration changed by `tune`. */
+/* A 2-core machine of g_preset with `ram` bytes and 64 MiB of swap, its kernel changed
+ * by `tune`. */
 static bool rig_up(rig *r, uint64_t ram, void (*tune)(vms_kernel_config *))
 {
-    vms_machine_config mc;
-    if (vms_machine_preset(g_preset, &mc, NULL) != VMS_OK)
-        return false;
-    mc.ram_bytes = ram;
-    mc.ncores = 2;
-    mc.seed = th_seed;
-    if (vms_machine_create(NULL, &mc, &r->m, NULL) != VMS_OK)
-        return false;
-    vms_kernel_config kc;
-    vms_kernel_config_default(&kc);
-    kc.seed = th_seed;
-    kc.swap_bytes = 64 * MB;
-    if (tune)
-        tune(&kc);
-    vms_err err = {0};
-    if (vms_kernel_create(r->m, &kc, &r->k, &err) != VMS_OK) {
-        fprintf(stderr, "kernel: %s\n", err.msg);
-        vms_machine_destroy(r->m);
-        return false;
-    }
-    r->free0 = vms_frames_nfree(vms_kernel_frames(r->k));
-    return true;
-}
-
-static void rig_check(rig *r)
-{
-    vms_err err = {0};
-    vms_status st = vms_kernel_check(r->k, &err);
-    if (st != VMS_OK)
-        fprintf(stderr, "check: %s\n", err.msg);
-    CHECK_EQ(st, VMS_OK);
-}
-
-/* Every frame free again (the processes are gone), then tear down. */
-static void rig_down(rig *r)
-{
-    rig_check(r);
-    CHECK_EQ(vms_frames_nfree(vms_kernel_frames(r->k)), r->free0);
-    vms_kernel_destroy(r->k);
-    vms_machine_destroy(r->m);
+    return rig_boot(r, g_preset, ram, 64 * MB, tune);
 }
 
 static const vms_kernel_stats *stats(rig *r)
@@ -352,11 +309,6 @@ static void test_cow(void)
 }
 
 /* Free frames now. */
-static uint64_t nfree(rig *r)
-{
-    return vms_frames_nfree(vms_kernel_frames(r->k));
-}
-
 /* munmap, mprotect, mlock and DONTNEED of part of a huge page split only its PMD (Linux
  * __split_huge_pmd: a PTE-mapped THP, the page whole); whole ones split nothing. The
  * unmapped subpages stay allocated (not AnonPages, not free) until the deferred split
@@ -371,12 +323,12 @@ static void test_split(void)
     CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 4);
     CHECK(has_line(&r, NULL, "AnonHugePages:      8192 kB"));
     /* munmap of 3 pages inside the first huge page. */
-    uint64_t free0 = nfree(&r);
+    uint64_t free0 = rig_nfree(&r);
     CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 4096 * 10, 3 * 4096, NULL), VMS_OK);
     CHECK_EQ(stats(&r)->thp_split_page, 0);
     CHECK_EQ(stats(&r)->thp_split_pmd, 1);
     CHECK_EQ(stats(&r)->thp_deferred_split_page, 1);
-    CHECK_EQ(nfree(&r), free0 - 1); /* one PTE table more, no frame freed */
+    CHECK_EQ(rig_nfree(&r), free0 - 1); /* one PTE table more, no frame freed */
     CHECK(has_line(&r, NULL, "AnonHugePages:      6144 kB"));
     CHECK(has_line(&r, NULL, "AnonPages:          8180 kB")); /* 3 unmapped subpages */
     CHECK(has_line(&r, t, "AnonHugePages:      6144 kB"));    /* smaps: PMD-mapped only */
@@ -389,7 +341,7 @@ static void test_split(void)
     CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, &nsplit), 3);
     CHECK_EQ(nsplit, 1);
     CHECK_EQ(stats(&r)->thp_split_page, 1);
-    CHECK_EQ(nfree(&r), free0 - 1 + 3);
+    CHECK_EQ(rig_nfree(&r), free0 - 1 + 3);
     CHECK(has_line(&r, NULL, "AnonPages:          8180 kB"));
     CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, NULL), 0); /* the queue is empty */
     rig_check(&r);

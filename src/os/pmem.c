@@ -29,23 +29,39 @@ static size_t piece(uint64_t pa, size_t len)
     return room < len ? room : len;
 }
 
-vms_status vmsi_ram_fill(vms_kernel *k, uint64_t pa, int c, size_t len)
+/*
+ * The one loop over [pa, pa+len), piece by piece on the host frames that hold it: into
+ * out when out is set (a read, told `use`), else from in when in is set (a write), else
+ * a fill with c. A write or fill of a whole frame tells the hook it is overwritten (the
+ * old contents need not be brought back).
+ */
+static vms_status pieces(vms_kernel *k, uint64_t pa, uint8_t *out, const uint8_t *in, int c,
+                         size_t len, vms_kmem_use use)
 {
-    if (!k->on_plat)
-        return vms_ram_fill(k->ram, pa, c, len);
     while (len) {
         size_t n = piece(pa, len);
+        vms_kmem_use u = out ? use : n == VMS_PAGE_SIZE ? VMS_KMEM_OVERWRITE : VMS_KMEM_WRITE;
         uint64_t hpa;
-        vms_status st =
-            xlate(k, pa, n == VMS_PAGE_SIZE ? VMS_KMEM_OVERWRITE : VMS_KMEM_WRITE, &hpa);
+        vms_status st = xlate(k, pa, u, &hpa);
         if (st == VMS_OK)
-            st = vms_ram_fill(k->ram, hpa, c, n);
+            st = out  ? vms_ram_read(k->ram, hpa, out, n)
+                 : in ? vms_ram_write(k->ram, hpa, in, n)
+                      : vms_ram_fill(k->ram, hpa, c, n);
         if (st != VMS_OK)
             return st;
+        out = out ? out + n : NULL;
+        in = in ? in + n : NULL;
         pa += n;
         len -= n;
     }
     return VMS_OK;
+}
+
+vms_status vmsi_ram_fill(vms_kernel *k, uint64_t pa, int c, size_t len)
+{
+    if (!k->on_plat)
+        return vms_ram_fill(k->ram, pa, c, len);
+    return pieces(k, pa, NULL, NULL, c, len, VMS_KMEM_WRITE);
 }
 
 vms_status vmsi_ram_copy_frame(vms_kernel *k, uint64_t dst_pfn, uint64_t src_pfn)
@@ -67,57 +83,25 @@ vms_status vmsi_ram_copy_frame(vms_kernel *k, uint64_t dst_pfn, uint64_t src_pfn
     return vms_ram_copy_frame(k->ram, dst >> VMS_PAGE_SHIFT, src >> VMS_PAGE_SHIFT);
 }
 
-static vms_status read_as(vms_kernel *k, uint64_t pa, void *buf, size_t len, vms_kmem_use use)
-{
-    uint8_t *p = buf;
-    while (len) {
-        size_t n = piece(pa, len);
-        uint64_t hpa;
-        vms_status st = xlate(k, pa, use, &hpa);
-        if (st == VMS_OK)
-            st = vms_ram_read(k->ram, hpa, p, n);
-        if (st != VMS_OK)
-            return st;
-        p += n;
-        pa += n;
-        len -= n;
-    }
-    return VMS_OK;
-}
-
 vms_status vmsi_ram_read(vms_kernel *k, uint64_t pa, void *buf, size_t len)
 {
     if (!k->on_plat)
         return vms_ram_read(k->ram, pa, buf, len);
-    return read_as(k, pa, buf, len, VMS_KMEM_READ);
+    return pieces(k, pa, buf, NULL, 0, len, VMS_KMEM_READ);
 }
 
 vms_status vmsi_ram_read_io(vms_kernel *k, uint64_t pa, void *buf, size_t len)
 {
     if (!k->on_plat)
         return vms_ram_read(k->ram, pa, buf, len);
-    return read_as(k, pa, buf, len, VMS_KMEM_IO_READ);
+    return pieces(k, pa, buf, NULL, 0, len, VMS_KMEM_IO_READ);
 }
 
 vms_status vmsi_ram_write(vms_kernel *k, uint64_t pa, const void *buf, size_t len)
 {
     if (!k->on_plat)
         return vms_ram_write(k->ram, pa, buf, len);
-    const uint8_t *p = buf;
-    while (len) {
-        size_t n = piece(pa, len);
-        uint64_t hpa;
-        vms_status st =
-            xlate(k, pa, n == VMS_PAGE_SIZE ? VMS_KMEM_OVERWRITE : VMS_KMEM_WRITE, &hpa);
-        if (st == VMS_OK)
-            st = vms_ram_write(k->ram, hpa, p, n);
-        if (st != VMS_OK)
-            return st;
-        p += n;
-        pa += n;
-        len -= n;
-    }
-    return VMS_OK;
+    return pieces(k, pa, NULL, buf, 0, len, VMS_KMEM_WRITE);
 }
 
 uint8_t *vmsi_ram_frame(vms_kernel *k, uint64_t pfn)

@@ -4,15 +4,8 @@
 # counter (it runs reference by reference: the same model), mappings carry the names
 # maps shows, and the summary prints the tables.
 # Usage: breakdown.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 ex=examples/traces
 
 for t in $ex/sh.vmt $ex/ls.vmt $ex/true-all.lackey.xz $ex/small.din; do
@@ -54,5 +47,4 @@ grep -q '^by mapping ' "$tmp/t" && grep -q ' \[anon\]$' "$tmp/t" && ok || bad "s
     ok || bad "summary by process"
 "$vmsim" replay $ex/small.din 2>/dev/null | grep -q '^by ' && bad "tables without need" || ok
 
-echo "breakdown: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "breakdown"

@@ -2,15 +2,8 @@
 # End-to-end tests of `vmsim convert`: round trips through the native format, compressed
 # inputs, stdin/stdout, exit codes 0/1/2 and error messages that name the line or byte.
 # Usage: convert.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/common.sh" "$1"
 ex=$src/examples/traces
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 # lackey -> native -> lackey is the original without valgrind's "==" lines.
 "$vmsim" convert "$ex/true.lackey" "$tmp/t.vmt" && ok || bad "lackey->native"
@@ -77,5 +70,4 @@ done
 "$vmsim" replay "$tmp/sh2.vmt" --stats json | sed -E 's/"(build|name|sha256)":"[^"]*"//g' >"$tmp/b.json"
 [ -s "$tmp/a.json" ] && cmp -s "$tmp/a.json" "$tmp/b.json" && ok || bad "sh.vmt copy replays differently"
 
-echo "convert: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "convert"

@@ -6,15 +6,8 @@
 # equal separate runs; curve_sets for a set-associative structure, curve_sample with its
 # error; pwc.pde and tlb.l2 names; errors for unknown or absent structures.
 # Usage: curve.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 t=examples/traces/ls.vmt
 
 "$vmsim" replay $t --stats json > "$tmp/plain.json" || bad "plain replay"
@@ -90,5 +83,4 @@ cmp -s "$tmp/c.json" "$tmp/c2.json" && ok || bad "not deterministic"
     bad "absent structure"
 "$vmsim" replay $t --curve-sample 0.1 > /dev/null 2>&1; [ $? = 2 ] && ok || bad "--curve-sample alone"
 "$vmsim" replay $t --curve tlb.l1d --curve-sample 2 > /dev/null 2>&1; [ $? = 2 ] && ok || bad "bad rate"
-echo "cli curve: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish "cli curve"

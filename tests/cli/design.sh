@@ -3,14 +3,8 @@
 # docs/arch/inverted.md): `vmsim explain --design` goldens and its JSON references, the
 # `design` key on replay and config, and its errors.
 # Usage: design.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
+. "$(dirname "$0")/lib/common.sh" "$1"
 ex=$src/examples/traces
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -84,5 +78,4 @@ grep -q 'x86_64' "$tmp/err" && ok || bad "design on riscv64: $(cat "$tmp/err")"
 "$vmsim" replay "$ex/ls.vmt" --set tlb.mode=software --set design=hashed >/dev/null 2>"$tmp/err" && bad "design with a software TLB ran" || ok
 grep -q 'software-managed TLB' "$tmp/err" && ok || bad "design with tlb.mode=software: $(cat "$tmp/err")"
 
-echo "design: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "design"

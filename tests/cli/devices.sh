@@ -4,15 +4,7 @@
 # IOMMU, the same device with the IOMMU off rewriting a page table; plus syntax errors,
 # failed DMA expectations and the JSON members.
 # Usage: devices.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 
 for s in nic_iommu nic_noncoherent rogue_blocked rogue_no_iommu vm_passthrough; do
     "$vmsim" run "$src/examples/scenarios/$s.scn" >"$tmp/out" 2>"$tmp/err"
@@ -112,5 +104,4 @@ X
 "$vmsim" run -q "$tmp/teardown.scn" >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "page-table pages left" "$tmp/err" && ok || bad "teardown panic with -q: exit $rc"
 
-echo "devices: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "devices"

@@ -4,13 +4,8 @@
 # such as policy_NAME.c or <file> and globs are skipped), and `vmsim help TOPIC` works for
 # every command the overview lists.
 # Usage: docs.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 for f in README.md docs/*.md; do
     d=$(dirname "$f")
@@ -30,5 +25,4 @@ for cmd in run explain presets config policy convert replay record vmm; do
 done
 "$vmsim" help nosuch >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "vmsim help of an unknown topic"
 
-echo "docs: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "docs"

@@ -3,15 +3,7 @@
 # against a golden file, one object with a "type" per line, the narration and the stats
 # unchanged by it, and a replay's counters rebuilt from its events.
 # Usage: events.sh PATH/TO/vmsim (ctest passes it). VMS_UPDATE_GOLDEN=1 rewrites the golden.
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 scn=$src/tests/cli/events_small.scn
 
 # The golden stream: every event of a zero-fill, a hit, a fork and a COW fault.
@@ -89,5 +81,4 @@ PY
 [ $rc -eq 1 ] && grep -q "no/such/dir/e.jsonl: cannot create the events file" "$tmp/err" && ok ||
     bad "run --events into a missing directory (exit $rc)"
 
-echo "events.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "events.sh"

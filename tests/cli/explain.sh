@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # Golden end-to-end tests of `vmsim explain` and the program's exit codes.
 # Usage: explain.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 
 # golden NAME ARGS...: output must equal tests/golden/NAME.txt byte for byte.
 golden() {
@@ -49,9 +43,18 @@ fi
 for args in "explain --nested --levels 3 0x1" "explain --nested --host-page 4M 0x1" \
             "explain --nested --s2 vmx 0x1" "explain --nested --arch riscv64 0x1"; do
     # shellcheck disable=SC2086
-    "$vmsim" $args >/dev/null 2>/tmp/vmsim_err.$$
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ $rc -eq 2 ] && [ -s /tmp/vmsim_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+    if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
+done
+
+# --access is read the same way by the x86-64, AArch64 and nested explainers.
+for how in "" "--arch aarch64" "--nested"; do
+    # shellcheck disable=SC2086
+    "$vmsim" explain $how --access jump 0x1 >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "^vmsim explain: bad --access 'jump': expected read, write or exec$" "$tmp/err" &&
+        ok || bad "explain $how --access jump: exit $rc, $(cat "$tmp/err")"
 done
 
 # exit codes: 0 for help, 2 for usage errors, with a message on stderr.
@@ -63,11 +66,10 @@ for args in "nosuch" "explain --map nonsense 0x1" "explain --levels 3 0x1" "expl
             "explain --arch riscv64 --levels 6 0x1" "explain --arch riscv64 --levels 2 0x1" \
             "explain --arch aarch64 --map 0x1000=0x2000:z 0x1000" "explain --arch aarch64 --asid 300 0x1"; do
     # shellcheck disable=SC2086
-    "$vmsim" $args >/dev/null 2>/tmp/vmsim_err.$$
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ $rc -eq 2 ] && [ -s /tmp/vmsim_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+    if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
-rm -f /tmp/vmsim_err.$$
 
 # JSON stats carry the contract names.
 json=$("$vmsim" explain --stats json 0x12345 --map 0x12000=0x50000)
@@ -131,5 +133,4 @@ fi
     ok || bad "PKRU without CR4.PKE"
 "$vmsim" explain --arch riscv64 --smap 0x12345 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--smap on riscv64"
 
-echo "explain: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "explain"

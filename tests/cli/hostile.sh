@@ -6,18 +6,11 @@
 # live in their own directory ($scn) and vmsim runs in a third one ($cwd), whose contents
 # must not change either. ctest runs it with the ASan+UBSan build.
 # Usage: hostile.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 home=$tmp/home scn=$tmp/scn cwd=$tmp/cwd
 mkdir -p "$home" "$scn" "$cwd"
-pass=0 fail=0
 seed=${VMS_TEST_SEED:-20261122} # the random bytes of the ChampSim case (16.6)
 echo "hostile: seed $seed"
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 # The user's files, and a fingerprint of everything outside $scn.
 echo "my thesis, do not lose" > "$home/thesis.txt"
@@ -179,5 +172,4 @@ run "--csv -" 0 "" replay --csv - --interval 10 "$src/examples/traces/true.lacke
 fingerprint > "$tmp/after"
 diff "$tmp/before" "$tmp/after" >&2 && ok || bad "host files outside the test directory changed"
 
-echo "hostile: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "hostile"

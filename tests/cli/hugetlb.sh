@@ -2,23 +2,8 @@
 # hugetlb from the command line (docs/HUGEPAGES.md "hugetlbfs pools"): the examples against
 # their goldens, the boot options as Linux's command line reads them, and syntax errors.
 # Usage: hugetlb.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 
-# golden NAME ARGS...: stdout must equal tests/golden/NAME.txt byte for byte, exit 0.
-golden() {
-    local name=$1; shift
-    "$vmsim" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
-}
 golden run_hugetlb_1g run "$src/examples/scenarios/hugetlb_1g.scn"
 golden run_hugetlbfs run "$src/examples/scenarios/hugetlbfs.scn"
 
@@ -71,5 +56,4 @@ grep -q "^mount hugetlbfs /mnt/h pagesize=2M -> error: hugetlbfs: /mnt/h is alre
     grep -q "mmap: ENOMEM: 1 huge pages to reserve" "$tmp/out" &&
     grep -q "SIGBUS at 0x" "$tmp/out" && ok || { bad "hugetlbfs run-time errors (exit $rc)"; cat "$tmp/out" >&2; }
 
-echo "hugetlb: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "hugetlb"

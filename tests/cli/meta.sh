@@ -4,15 +4,8 @@
 # for the same options), the input's name and SHA-256 (equal to sha256sum's) and the
 # seed; the text summaries name the overrides.
 # Usage: meta.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 ex=examples/traces
 
 # --version: "vmsim X.Y.Z", then optionally " (git DESCRIBE)"; X.Y.Z is CMake's version.
@@ -96,5 +89,4 @@ line=$("$vmsim" replay $ex/small.vmt --set tlb.l2=4K:1536x12,1G:16e4w 2>/dev/nul
 "$vmsim" run -q examples/scenarios/swap.scn --set tlb.l1d=4K:16e4w | grep -qx -- '-- config: preset skylake, overrides ram=4M tlb.l1d=4K:4x4:lru (16 entries = 4 sets x 4 ways) swap=8M policy=clock swap.device=hdd swap.latency_us=10000 swap.bandwidth_mbs=150' &&
     ok || bad "geometry in the run summary: $("$vmsim" run -q examples/scenarios/swap.scn --set tlb.l1d=4K:16e4w | grep config)"
 
-echo "meta: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "meta"

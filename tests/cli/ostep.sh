@@ -5,13 +5,8 @@
 # own `random`) for several seeds and flag sets; without it, fixed expectations taken
 # from python3 stand in. Then the scripts' text layouts (golden files), the book's
 # answer, `vmsim explain --ostep` / `--machine csapp`, and usage errors.
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
+skip=0
 golden() {
     local name=$1; shift
     if "$vmsim" "$@" | diff -u "$golden/$name.txt" - >&2; then ok; else bad "$name"; fi
@@ -98,13 +93,11 @@ for args in "ostep" "ostep paging" "ostep linear -p 16k" "ostep linear -x" "oste
             "ostep multilevel -a 200" "ostep relocation -b 16000 -l 900" "explain --machine vax" \
             "explain --machine csapp 0x4000" "explain --ostep linear -p 1k" "config --set arch=teach"; do
     # shellcheck disable=SC2086
-    "$vmsim" $args >/dev/null 2>/tmp/vmsim_ostep_err.$$
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ $rc -eq 2 ] && [ -s /tmp/vmsim_ostep_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+    if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
-rm -f /tmp/vmsim_ostep_err.$$
 "$vmsim" ostep linear -p 16k 2>&1 | grep -q "physical memory size must be GREATER than address space size" && ok || bad "linear psize message"
 "$vmsim" ostep --help | grep -q "usage: vmsim ostep" && ok || bad "ostep --help"
 
-echo "ostep: $pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+finish "ostep"

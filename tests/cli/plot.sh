@@ -4,15 +4,8 @@
 # replay, one bar per sweep task whose value is the merge table's, byte-identical
 # output for the same input, and errors that name the file and line.
 # Usage: plot.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 ex=examples/traces
 
 "$vmsim" replay $ex/ls.vmt --csv "$tmp/s.csv" --plot "$tmp/r.svg" --interval 50000 >/dev/null 2>&1 ||
@@ -81,5 +74,4 @@ printf 'references,faults\n10,1\n20,x\n' >"$tmp/bad.csv"
 "$vmsim" plot "$tmp/s.csv" 2>/dev/null; [ $? -eq 2 ] && ok || bad "plot without -o"
 "$vmsim" plot "$tmp/r.jsonl" -o "$tmp/x.svg" --metric nope 2>/dev/null; [ $? -eq 2 ] && ok || bad "unknown metric"
 
-echo "plot: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "plot"

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `vmsim policy` (the command form is a contract: see cli/cmd_policy.c).
 # Usage: policy.sh PATH/TO/vmsim   (ctest passes it). Exits non-zero on any failure.
-set -u
-vmsim=$1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -89,5 +85,4 @@ err "needs a value" --policy fifo --frames
 "$vmsim" policy --policy fifo --frames 3 --refs-file "$tmp/nonexistent" 2>/dev/null
 [ $? -ne 0 ] && ok || bad "unreadable --refs-file accepted"
 
-echo "policy: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "policy"

@@ -4,16 +4,8 @@
 # contract names, CSV series, --limit, layouts, exit codes 0/1/2 and error messages that
 # name the line or byte. Set VMS_UPDATE_GOLDEN=1 to rewrite the golden files.
 # Usage: replay.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1 # golden output names the trace as given: relative paths
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 # golden NAME ARGS...: stdout must equal tests/golden/NAME.txt byte for byte, exit 0.
 golden() {
@@ -235,5 +227,4 @@ PY
 "$vmsim" replay --set policy=opt --set swap=16M - <"$tmp/loop.lackey" >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "not stdin" "$tmp/err" && ok || bad "policy=opt from stdin not refused"
 
-echo "replay: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "replay"

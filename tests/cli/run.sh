@@ -2,23 +2,8 @@
 # Golden end-to-end tests of `vmsim run` (and `vmsim` alone, the demonstration), exit
 # codes, error messages and the JSON contract names.
 # Usage: run.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 
-# golden NAME ARGS...: stdout must equal tests/golden/NAME.txt byte for byte, exit 0.
-golden() {
-    local name=$1; shift
-    "$vmsim" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
-}
 golden run_demo
 for s in files threads segv swap smp protect vm vm_arm; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
@@ -161,5 +146,4 @@ done
 grep -q "TTBR0_EL1: table" "$tmp/a64" && grep -q "level 3 table .* page AttrIndx" "$tmp/a64" && ok || bad "aarch64 show walk"
 grep -q "error code 0x9200004f" "$tmp/a64" && ok || bad "aarch64 SIGSEGV with its ESR_EL1"
 
-echo "run: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "run"

@@ -5,15 +5,8 @@
 # Slurm's SLURM_ARRAY_TASK_* variables), resuming with -o, --missing, merge, the GNU
 # parallel recipe of docs/SWEEP.md on the local login (":"), and SPEC errors.
 # Usage: sweep.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 ex=examples/traces
 spec=$tmp/spec.ini
 cat >"$spec" <<SPEC
@@ -185,5 +178,4 @@ err "bad.ini:2: expected KEY = VALUE" "trace = $ex/small.vmt\njunk\n"
 [ $? -eq 2 ] && grep -q "tasks 0 to 5" "$tmp/err" && ok || bad "--task out of range"
 "$vmsim" sweep "$spec" --shard 3/3 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--shard 3/3 accepted"
 
-echo "sweep: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "sweep"

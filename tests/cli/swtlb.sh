@@ -3,13 +3,7 @@
 # `vmsim explain --tlb software` goldens, its JSON counting walk.mem_refs like a radix
 # walk, and `vmsim replay TRACE --set tlb.mode=software` next to the hardware walker.
 # Usage: swtlb.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 golden() {
     local name=$1; shift
     if "$vmsim" "$@" | diff -u "$golden/$name.txt" - >&2; then ok; else bad "$name"; fi
@@ -40,11 +34,10 @@ assert "l2" not in d["tlb"] and d["pwc"]["lookups"] == 0, d
 # Bad values.
 for args in "explain --tlb firmware 0x1" "explain --tlb software --arch riscv64 0x1"; do
     # shellcheck disable=SC2086
-    "$vmsim" $args >/dev/null 2>/tmp/vmsim_swtlb_err.$$
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ $rc -eq 2 ] && [ -s /tmp/vmsim_swtlb_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+    if [ $rc -eq 2 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
-rm -f /tmp/vmsim_swtlb_err.$$
 
 # The same trace with the hardware walker and with the refill handler: both complete,
 # the software run counts refills and handler cycles, and is deterministic.
@@ -72,5 +65,4 @@ sw_wi=$("$vmsim" replay "$trace" --set tlb.mode=software --set kernel.tlb_refill
 echo "$sw_wi" | python3 -c 'import json,sys; s=json.load(sys.stdin)["swtlb"]; assert s["tlbwr"]==0 and s["tlbwi"]>=s["refills"]>0, s' &&
     ok || bad "kernel.tlb_refill=tlbwi"
 
-echo "swtlb.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "swtlb.sh"

@@ -2,23 +2,8 @@
 # Huge pages from the command line (docs/HUGEPAGES.md): the khugepaged and fragmentation
 # examples against their goldens, and the scenario commands' syntax errors.
 # Usage: thp.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/common.sh" "$1"
 
-# golden NAME ARGS...: stdout must equal tests/golden/NAME.txt byte for byte, exit 0.
-golden() {
-    local name=$1; shift
-    "$vmsim" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$?
-    if diff -u "$golden/$name.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$name (exit $rc)"; cat "$tmp/err" >&2; fi
-}
 for s in thp_khugepaged thp_fragment; do
     golden "run_$s" run "$src/examples/scenarios/$s.scn"
 done
@@ -79,5 +64,4 @@ err_case 'sysctl vm.nr_hugepages\n' "e.scn:1: expected 'sysctl vm.nr_hugepages=N
 err_case 'compact now\n' "e.scn:1: expected 'compact'"
 err_case 'show buddy\n' "khugepaged, buddyinfo or hugepages after 'show', got 'buddy'"
 
-echo "thp: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "thp"

@@ -3,13 +3,8 @@
 # VM, issue 10): the same references as natively, more walk references (the 2D walk),
 # VM exits counted, the nested TLB saving second-stage references.
 # Usage: virt.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/common.sh" "$1"
 trace=$src/examples/traces/ls.vmt
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 if command -v python3 >/dev/null; then
     run() { "$vmsim" replay --vm --limit 100000 --stats json "$@" "$trace"; }
@@ -54,9 +49,8 @@ same "second stage" "--s2 npt" "--set vm.s2=npt"
 same "levels" "--levels 5 --host-levels 5" "--set vm.levels=5 --set vm.host_levels=5"
 same "shadow" "--shadow" "--set vm.shadow=on"
 same "flag over key" "--nested-tlb 0" "--set vm.nested_tlb=64 --nested-tlb 0"
-printf 'vm.nested_tlb = 16\nvm.pwc.pde = none\n' > /tmp/vmsim_vm.$$.ini
-same "config file" "--nested-tlb 16 --set vm.pwc.pde=none" "--config /tmp/vmsim_vm.$$.ini"
-rm -f /tmp/vmsim_vm.$$.ini
+printf 'vm.nested_tlb = 16\nvm.pwc.pde = none\n' > "$tmp/vm.ini"
+same "config file" "--nested-tlb 16 --set vm.pwc.pde=none" "--config $tmp/vm.ini"
 # the guest's page-walk caches and the exit cost are keys, and they change the counts
 a=$("$vmsim" replay --vm --limit 30000 --stats json "$trace")
 b=$("$vmsim" replay --vm --limit 30000 --stats json --set vm.pwc.pde=none --set vm.pwc.pdpte=none --set vm.pwc.pml4e=none "$trace")
@@ -132,10 +126,10 @@ for k in "vm.s2 = npt" "vm.nested_tlb = 32x4:lru" "vm.pwc.pde = " "vm.levels = 4
     grep -q "^$k" <<<"$cfg" && ok || bad "vmsim config lacks '$k'"
 done
 "$vmsim" config --keys | grep -q '^vm.nested_tlb' && ok || bad "config --keys lacks vm.nested_tlb"
-"$vmsim" config --set vm.host_page=3K >/dev/null 2>/tmp/vmsim_err.$$
-[ $? -eq 2 ] && grep -q "vm.host_page" /tmp/vmsim_err.$$ && ok || bad "bad vm.host_page accepted"
-"$vmsim" replay --vm --set vm.bogus=1 "$trace" >/dev/null 2>/tmp/vmsim_err.$$
-[ $? -eq 2 ] && grep -q "vm.bogus" /tmp/vmsim_err.$$ && ok || bad "unknown vm key accepted"
+"$vmsim" config --set vm.host_page=3K >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "vm.host_page" "$tmp/err" && ok || bad "bad vm.host_page accepted"
+"$vmsim" replay --vm --set vm.bogus=1 "$trace" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "vm.bogus" "$tmp/err" && ok || bad "unknown vm key accepted"
 # explain --nested takes the keys too: 2 MiB host pages read 19 entries cold on tiny
 "$vmsim" explain --nested --preset tiny --set vm.host_page=2M --stats json | grep -q '"mem_refs":19' && ok || bad "explain --nested --set vm.host_page=2M"
 # deterministic: the same run twice is byte-identical
@@ -145,10 +139,8 @@ a=$("$vmsim" replay --vm --limit 20000 --stats json "$trace") b=$("$vmsim" repla
 for args in "replay --vm --s2 vmx $trace" "replay --vm --levels 3 $trace" "replay --vm --host-page 3K $trace" \
             "replay --vm" "replay --vm /nonexistent/trace.vmt"; do
     # shellcheck disable=SC2086
-    "$vmsim" $args >/dev/null 2>/tmp/vmsim_err.$$
+    "$vmsim" $args >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ $rc -ne 0 ] && [ -s /tmp/vmsim_err.$$ ]; then ok; else bad "'$args' exit $rc"; fi
+    if [ $rc -ne 0 ] && [ -s "$tmp/err" ]; then ok; else bad "'$args' exit $rc"; fi
 done
-rm -f /tmp/vmsim_err.$$
-echo "virt: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish "virt"

@@ -5,15 +5,9 @@
 # frames; 538 with 128 frames and FIFO replacement (the project's modification).
 # The data lives beside the repository in shared/data/silberschatz (as in CI); without
 # it the comparison is reported as skipped, and the synthetic checks still run.
-set -u
-vmsim=$1
-src=${VMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/common.sh" "$1"
 data=${VMS_SILBERSCHATZ:-$src/../shared/data/silberschatz}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+skip=0
 
 if [ -f "$data/correct.txt" ]; then
     "$vmsim" vmm --backing "$data/BACKING_STORE.bin" "$data/addresses.txt" >"$tmp/out" &&
@@ -128,5 +122,4 @@ printf '12\nabc\n' >"$tmp/bad"
 "$vmsim" vmm --backing /nonexistent "$tmp/addr" 2>"$tmp/err" >/dev/null; rc=$?
 [ $rc -eq 1 ] && grep -q "/nonexistent: cannot open the backing store" "$tmp/err" && ok || bad "missing backing (exit $rc)"
 
-echo "vmm: $pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+finish "vmm"
