@@ -498,7 +498,7 @@ static void whole_case(int how)
     if (how == 5) /* every write fails (the pass retries the page it rotated) */
         CHECK_EQ(vms_swap_inject_error(r.k, VMS_SWAP_IO_WRITE, 0, 100, NULL), VMS_OK);
     rig_check(&r);
-    uint64_t free0 = nfree(&r), got = 0, pmd0 = stats(&r)->thp_split_pmd;
+    uint64_t free0 = rig_nfree(&r), got = 0, pmd0 = stats(&r)->thp_split_pmd;
     vms_kernel_reclaim(r.k, 1, &got);
     rig_check(&r);
     const vms_kernel_stats *ks = stats(&r);
@@ -514,7 +514,7 @@ static void whole_case(int how)
         CHECK_EQ(got, 512);
         CHECK_EQ(ks->pswpout, 512);
         CHECK_EQ(ks->thp_split_pmd, pmd0 + pmds);
-        CHECK_EQ(nfree(&r), free0 + 512 - pmds);
+        CHECK_EQ(rig_nfree(&r), free0 + 512 - pmds);
         CHECK_EQ(swap_free_pages(&r), sw0 - 512);
         CHECK(in_one_cluster(&r, t, AREA, 20));
         CHECK(!c || in_one_cluster(&r, c, AREA, 20)); /* the child's entries: the same slots */
