@@ -43,7 +43,8 @@ static const char usage[] =
     "                         default 4K)\n"
     "  --shadow               shadow paging (vm.shadow): the hypervisor keeps GVA -> HPA\n"
     "                         tables the hardware walks in one dimension; every miss of\n"
-    "                         them and every guest page-table write is a VM exit\n"
+    "                         them and every guest page-table write is a VM exit (x86-64\n"
+    "                         and aarch64 guests)\n"
     "  --nested-tlb N         a fully associative nested TLB (GPA -> HPA) of N entries\n"
     "                         (vm.nested_tlb, default none)\n"
     "  --limit N              stop after N references\n"
@@ -231,12 +232,12 @@ static void print_json(const vms_config *conf, const char *path, vms_machine *m,
             ",\"s2_tlb_hits\":%" PRIu64 ",\"exits_violation\":%" PRIu64
             ",\"exits_misconfig\":%" PRIu64 ",\"shadow\":%s,\"exits_pf\":%" PRIu64
             ",\"exits_ptwrite\":%" PRIu64 ",\"shadow_fills\":%" PRIu64 ",\"injected\":%" PRIu64
-            ",\"sw_walk_refs\":%" PRIu64 "}",
+            ",\"sw_walk_refs\":%" PRIu64 ",\"exits_tlbi\":%" PRIu64 "}",
             s->exits, s->exits_s2, s->exit_cycles, s->backed, s->guest_faults, ns->walks,
             ns->guest_refs, ns->s2_refs, ns->s2_refs_tables, ns->s2_walks, ns->s2_ad_writes,
             ns->s2_tlb_lookups, ns->s2_tlb_hits, ns->exits_violation, ns->exits_misconfig,
             shadow ? "true" : "false", s->exits_pf, s->exits_ptwrite, s->shadow_fills, s->injected,
-            s->sw_walk_refs);
+            s->sw_walk_refs, s->exits_tlbi);
     } else {
         vms_strbuf_printf(&sb, ",\"virt\":null,\"pager_faults\":%" PRIu64, nv->faults);
     }

@@ -387,9 +387,14 @@ static void test_vm_arm(void)
                        "write p 0x10000000 \"on arm\"\n"
                        "read p 0x10000000 6 expect \"on arm\"\n"
                        "vm a show ept\n"
-                       "vm create b s2 ept host 16M\n"; /* error: 8 */
+                       "vm create b s2 ept host 16M\n" /* error: 8 */
+                       "vm create s mem 1G host 64M shadow\n"
+                       "vm s spawn q\n"
+                       "write q 0x10000000 \"shadowed\"\n"
+                       "read q 0x10000000 8 expect \"shadowed\"\n"
+                       "vm s show exits\n";
     REQUIRE_VOID(run_text(text, &cap, &r));
-    CHECK_EQ(r.expects_passed, 1);
+    CHECK_EQ(r.expects_passed, 2);
     CHECK_EQ(r.expects_failed, 0);
     CHECK_EQ(r.errors, 1);
     const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
@@ -398,6 +403,11 @@ static void test_vm_arm(void)
     CHECK(strstr(o, "VTTBR_EL2 = 0x1000"));
     CHECK(strstr(o, "guest faults +1, VM exits +1"));
     CHECK(strstr(e, "t.scn:8: vm create b: an aarch64 machine's VMs use Arm Stage 2"));
+    /* shadow paging of an AArch64 guest: a shadow miss, the guest's fault reflected, its
+     * pager's stores to its write-protected tables trapped */
+    CHECK(strstr(o, "vm create s: shadow paging"));
+    CHECK(strstr(o, "exits of vm s: "));
+    CHECK(strstr(o, "guest page-table writes"));
     cap_free(&cap);
 }
 

@@ -422,8 +422,8 @@ typedef struct vms_core vms_core;
 vms_status vms_core_vm_enter(vms_core *c, vms_nested *n, uint32_t vm, const vms_regs *guest);
 
 /* VM entry under shadow paging: core c runs VM vm's guest on the hypervisor's shadow
- * tables (shadow: the guest's registers with CR3 = the shadow root, a host-physical
- * address), walked one-dimensionally; entries tagged vm; pwc (may be NULL) the VM's
+ * tables (shadow: the guest's registers with CR3 / TTBR0_EL1 = the shadow root, a
+ * host-physical address), walked one-dimensionally; entries tagged vm; pwc (may be NULL) the VM's
  * own page-walk cache. */
 vms_status vms_core_vm_enter_shadow(vms_core *c, uint32_t vm, const vms_regs *shadow, vms_pwc *pwc);
 
@@ -536,6 +536,15 @@ vms_pt_ops vms_gspace_table_ops(vms_gspace *g);
  * 4 KiB) through the guest's own tables, which live in guest-physical memory; any other
  * guest fault fails the access. It configures the guest MMU only architecturally (page
  * tables in guest memory, CR3).
+ *
+ * Shadow paging (shadow, x86-64 and AArch64 guests alike): the core walks the
+ * hypervisor's shadow tables GVA -> HPA (in the guest's format) in one dimension; every
+ * shadow miss is a #PF intercept (exits_pf) on which the hypervisor walks the guest's
+ * tables in software and fills the shadow or reflects the guest's fault; the guest's
+ * tables are write-protected through the second-stage record (EPT / Stage 2 permissions,
+ * which the hardware does not walk then), so each store of its pager to them is a
+ * second-stage permission fault the hypervisor emulates (exits_ptwrite); its
+ * invalidations are intercepted (exits_tlbi, vms_vm_unmap).
  */
 typedef struct vms_vm_config {
     vms_s2_kind kind;      /* EPT (default when NONE) or NPT */
@@ -569,6 +578,8 @@ typedef struct vms_vm_stats {
     uint64_t shadow_fills;  /* shadow entries made */
     uint64_t injected;      /* guest page faults reflected into the guest */
     uint64_t sw_walk_refs;  /* guest entries the hypervisor read in software */
+    uint64_t exits_tlbi;    /* the guest's intercepted invalidations (INVLPG; TLBI with
+                               HCR_EL2.TTLB) */
 } vms_vm_stats;
 
 typedef struct vms_vm vms_vm;
@@ -593,6 +604,17 @@ bool vms_vm_access(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, u
  * as vms_vm_access). */
 bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind kind, void *buf,
                         uint32_t len, vms_fault *fault);
+
+/*
+ * The guest's pager drops its mapping of the 4 KiB page at guest-virtual va: the leaf
+ * cleared in its own tables, then invalidated as its architecture says (x86-64 INVLPG,
+ * AArch64 TLBI VAE1: the format's flush_page, run in the VM on core c). Under shadow
+ * paging both trap: the store to the write-protected table (exits_ptwrite) and the
+ * invalidation (exits_tlbi), on which the hypervisor drops its shadow entry for va. The
+ * next touch of va faults in the guest, whose pager maps a fresh zeroed frame. The
+ * frame is not reused. VMS_ERR_NOTFOUND when nothing maps va.
+ */
+vms_status vms_vm_unmap(vms_vm *vm, vms_core *c, uint64_t va);
 
 const vms_vm_stats *vms_vm_get_stats(const vms_vm *vm);
 vms_nested *vms_vm_nested(vms_vm *vm);

@@ -284,7 +284,8 @@ static const key keys[] = {
     {"vm.host_page", K_PGSIZE, 0, 0, 0,
      "second-stage page size backing guest memory: 4K, 2M or 1G"},
     {"vm.shadow", K_BOOL, VM(shadow), 0, 0,
-     "shadow paging: the hypervisor's GVA -> HPA tables instead of a second stage (x86-64)"},
+     "shadow paging: the hypervisor's GVA -> HPA tables instead of a second stage (x86-64, "
+     "aarch64)"},
     {"vm.ept_ad", K_BOOL, VM(ad), 0, 0, "EPT accessed and dirty flags (EPTP bit 6)"},
     {"vm.mem", K_SIZE, VM(mem), UINT64_C(16) << 20, UINT64_C(1) << 40,
      "guest-physical memory of a VM (the kernel model as guest: up to 3G; the minimal "

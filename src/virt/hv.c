@@ -36,12 +36,18 @@ struct vms_vm {
     vms_regs regs;       /* the guest's registers (CR3 = a GPA) */
     uint64_t gdata_next; /* the guest pager's next frame */
     vms_vm_stats st;
-    /* Shadow paging: the hypervisor's GVA -> HPA tables in host RAM, the registers the
-     * core runs the guest with (CR3 = their root), the VM's page-walk cache. */
+    /* Shadow paging: the hypervisor's GVA -> HPA tables in host RAM (in the guest's own
+     * format), the registers the core runs the guest with (CR3 / TTBR0_EL1 = their root),
+     * the VM's page-walk cache; the bus the guest's pager writes its tables on (gwbus:
+     * its stores pass the second stage's permissions, which write-protect every guest
+     * table frame) and the core the guest runs on now (charged for the traps). */
     vms_pt spt;
     vms_pt_bump spt_tables;
     vms_regs sregs;
     vms_pwc *spwc;
+    vms_bus *gwbus;
+    vms_pt_ops gtab_ops;
+    vms_core *cur;
     /* Passthrough on EPT: the IOMMU's mirror of the second stage, kept in step. */
     bool mirror_on;
     vms_pt mirror;
@@ -49,6 +55,94 @@ struct vms_vm {
 };
 
 #define SHADOW_TABLES_GAP (UINT64_C(32) << 20) /* shadow tables 32 MiB above s2_tables_at */
+
+/* ---- shadow paging: the guest's tables write-protected by the second stage ----
+ *
+ * The hypervisor's GPA -> HPA record is the second-stage tree (gs.s2: EPT, NPT or Arm
+ * Stage 2), which the hardware does not walk under shadow paging. Every frame that
+ * becomes a guest table is made read-only there (wp_alloc: EPT W, the x86-64 RW bit,
+ * Stage 2 S2AP[1] cleared, through the format's pte_wrprotect), and the guest's stores to
+ * its tables (gwbus) pass that permission as a store of the guest would: denied, the
+ * store is a second-stage permission fault — an EPT violation with a write, an NPF with
+ * W = 1, an Arm stage 2 Permission fault (ESR_EL2 EC 0x24, DFSC 0b0011LL, WnR) — and so a
+ * VM exit (exits_ptwrite), on which the hypervisor emulates the store into the guest's
+ * table. The hypervisor's own writes (the A/D it emulates) use the nested guest bus,
+ * which has no permissions (its software view).
+ */
+
+/* A new guest table frame: the guest-physical allocation, then its second-stage leaf
+ * made read-only. */
+static vms_status wp_alloc(void *ud, uint64_t *pa)
+{
+    vms_vm *vm = ud;
+    vms_status st = vm->gtab_ops.alloc_table(vm->gtab_ops.ud, pa);
+    uint64_t pte, ptep;
+    vms_pgsize size;
+    if (st != VMS_OK)
+        return st;
+    if (!vms_pt_lookup(&vm->gs.s2, *pa, &pte, &ptep, &size))
+        return VMS_ERR_BUS;
+    return vms_pt_write(&vm->gs.s2, ptep, vms_fmt_pte_wrprotect(vm->gs.s2.fmt, pte));
+}
+
+static void wp_free(void *ud, uint64_t pa)
+{
+    vms_vm *vm = ud;
+    vm->gtab_ops.free_table(vm->gtab_ops.ud, pa);
+}
+
+static void take_exit(vms_vm *vm, vms_core *c);
+
+/* The hypervisor's translation of gpa (its second-stage record) with the rights there. */
+static bool s2_lookup(vms_vm *vm, uint64_t gpa, vms_s2_xlate *x)
+{
+    vms_s2_access acc = {.kind = VMS_ACC_READ};
+    vms_s2_fault f;
+    return vms_s2_walk(vms_machine_bus(vm->m), &vm->s2, gpa, &acc, true, x, &f, NULL, NULL);
+}
+
+static uint64_t s2_hpa(const vms_s2_xlate *x, uint64_t gpa)
+{
+    return x->page_hpa | (gpa & (vms_pgsize_bytes(x->size) - 1));
+}
+
+static vms_status gw_read(void *dev, uint64_t gpa, unsigned size, uint64_t *val)
+{
+    vms_vm *vm = dev;
+    vms_s2_xlate x;
+    uint64_t v = 0;
+    if (!s2_lookup(vm, gpa, &x))
+        return VMS_ERR_BUS;
+    vms_status st = vms_bus_read(vms_machine_bus(vm->m), s2_hpa(&x, gpa), &v, size);
+    *val = v;
+    return st;
+}
+
+/* A store of the guest's pager to its tables: a write-protected frame traps (an exit),
+ * and the hypervisor emulates the store. */
+static vms_status gw_write(void *dev, uint64_t gpa, unsigned size, uint64_t val)
+{
+    vms_vm *vm = dev;
+    vms_s2_xlate x;
+    if (!s2_lookup(vm, gpa, &x))
+        return VMS_ERR_BUS;
+    if (!x.w) {
+        vm->st.exits_ptwrite++;
+        take_exit(vm, vm->cur);
+    }
+    return vms_bus_write(vms_machine_bus(vm->m), s2_hpa(&x, gpa), &val, size);
+}
+
+static const vms_mmio_ops gw_ops = {gw_read, gw_write};
+
+static vms_status shadow_bus(vms_vm *vm, const vms_allocator *a, vms_err *err)
+{
+    vms_status st = vms_bus_create(a, vms_machine_ram(vm->m), &vm->gwbus, err);
+    if (st == VMS_OK)
+        st = vms_bus_add_mmio(vm->gwbus, 0, UINT64_C(1) << 57, "guest-physical (guest stores)",
+                              &gw_ops, vm, err);
+    return st;
+}
 
 vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out, vms_err *err)
 {
@@ -68,9 +162,6 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
         return vmsi_err(err, VMS_ERR_INVAL,
                         arm ? "an aarch64 VM's second stage is Arm Stage 2"
                             : "an x86-64 VM's second stage is EPT or NPT");
-    if (arm && c.shadow)
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "VM: shadow paging is modelled for x86-64 guests");
     if (vms_machine_get_config(m)->mmu.swtlb.on)
         return vmsi_err(err, VMS_ERR_UNSUPPORTED,
                         "VM: tlb.mode = software (a MIPS-style TLB) has no two-stage translation");
@@ -115,11 +206,16 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
                           .vtcr = vms_vtcr_make(c.host_levels, c.ad, c.ad)};
         st = vms_nested_create(a, bus, &vm->s2, &ncfg, &vm->n, err);
     }
+    const vms_pt_format *gfmt = arm ? vms_format_aarch64() : vms_format_x86_64(c.guest_levels);
+    if (st == VMS_OK && c.shadow)
+        st = shadow_bus(vm, a, err);
     if (st == VMS_OK) {
-        vms_pt_ops ops = vms_gspace_table_ops(&vm->gs);
-        st = arm ? vms_pt_init_format(&vm->gpt, vms_nested_guest_bus(vm->n), vms_format_aarch64(),
-                                      &ops, err)
-                 : vms_pt_init(&vm->gpt, vms_nested_guest_bus(vm->n), c.guest_levels, &ops, err);
+        /* Under shadow paging the guest's tables are write-protected by the second stage
+         * as they are made (wp_alloc) and its stores to them go through gwbus. */
+        vm->gtab_ops = vms_gspace_table_ops(&vm->gs);
+        vms_pt_ops ops = c.shadow ? (vms_pt_ops){wp_alloc, wp_free, vm} : vm->gtab_ops;
+        st = vms_pt_init_format(&vm->gpt, c.shadow ? vm->gwbus : vms_nested_guest_bus(vm->n), gfmt,
+                                &ops, err);
     }
     if (st != VMS_OK) {
         vms_vm_destroy(vm);
@@ -134,27 +230,35 @@ vms_status vms_vm_create(vms_machine *m, const vms_vm_config *cfg, vms_vm **out,
         vm->regs.ttbr1_el1 = 0;
         vm->regs.user = true;
         vm->regs.pan = false;
-        *out = vm;
-        return VMS_OK;
+    } else {
+        vm->regs.fmt = NULL;
+        vm->regs.cr3 = vm->gpt.root;
+        vm->regs.cr4 = (vm->regs.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
+                       (c.guest_levels == 5 ? VMS_CR4_LA57 : 0);
+        vm->regs.user = true;
     }
-    vm->regs.fmt = NULL;
-    vm->regs.cr3 = vm->gpt.root;
-    vm->regs.cr4 = (vm->regs.cr4 & ~(VMS_CR4_LA57 | VMS_CR4_PCIDE)) | VMS_CR4_PAE |
-                   (c.guest_levels == 5 ? VMS_CR4_LA57 : 0);
-    vm->regs.user = true;
     if (c.shadow) {
         vm->spt_tables =
             (vms_pt_bump){vms_machine_ram(m), c.s2_tables_at + SHADOW_TABLES_GAP, 0, 0, 0};
         vms_pt_ops sops = vms_pt_bump_ops(&vm->spt_tables);
-        st = vms_pt_init(&vm->spt, bus, c.guest_levels, &sops, err);
+        st = vms_pt_init_format(&vm->spt, bus, gfmt, &sops, err);
         if (st == VMS_OK && c.guest_pwc)
             st = vms_pwc_create(a, c.guest_pwc, c.guest_levels, c.seed, &vm->spwc, err);
         if (st != VMS_OK) {
             vms_vm_destroy(vm);
             return st;
         }
+        /* The core runs the guest on the shadow root, with the guest's other registers;
+         * on AArch64 the hypervisor's TCR_EL1 for the shadow turns on HA and HD, so the
+         * hardware keeps the shadow's own AF and dirty state as x86-64 keeps its A/D
+         * (the guest's bits are the hypervisor's to emulate, shadow_fault). */
         vm->sregs = vm->regs;
-        vm->sregs.cr3 = vm->spt.root;
+        if (arm) {
+            vm->sregs.ttbr0_el1 = vm->spt.root;
+            vm->sregs.tcr_el1 |= VMS_A64_TCR_HA | VMS_A64_TCR_HD;
+        } else {
+            vm->sregs.cr3 = vm->spt.root;
+        }
     }
     *out = vm;
     return VMS_OK;
@@ -165,6 +269,7 @@ void vms_vm_destroy(vms_vm *vm)
     if (!vm)
         return;
     vms_pwc_destroy(vm->spwc);
+    vms_bus_destroy(vm->gwbus);
     vms_nested_destroy(vm->n);
     vmsi_free(&vm->alloc, vm, sizeof *vm);
 }
@@ -246,8 +351,6 @@ static bool guest_fault(vms_vm *vm, const vms_fault *f)
 }
 
 /* The hypervisor: a violation inside guest memory is backed (a VM exit). */
-static void take_exit(vms_vm *vm, vms_core *c);
-
 static bool s2_exit(vms_vm *vm, vms_core *c, const vms_fault *f)
 {
     const vms_s2_fault *e = vms_nested_last_exit(vm->n);
@@ -266,53 +369,46 @@ static void take_exit(vms_vm *vm, vms_core *c)
 {
     vm->st.exits++;
     vm->st.exit_cycles += vm->cfg.exit_cycles;
-    vms_core_add_cycles(c, vm->cfg.exit_cycles);
+    if (c)
+        vms_core_add_cycles(c, vm->cfg.exit_cycles);
 }
 
 /*
- * Shadow paging's #PF intercept: walk the guest's tables in software; if they map va
- * with the rights the access needs, set the guest's A (and D on a write) as the
- * hardware would, back the GPA, and install the shadow leaf GVA -> HPA (4 KiB, writable
- * only once the guest entry is dirty, so that the first write exits and sets D);
- * otherwise reflect the fault into the guest, whose pager's page-table writes each trap
- * (the guest's tables are write-protected). Returns false when nothing can be done.
+ * Shadow paging's #PF intercept (every shadow miss exits): the hypervisor walks the
+ * guest's tables in software with the guest's own walker and registers (the format's
+ * walk: its rights check, and its A/D updates — x86-64 A and D; AArch64 AF and the DBM
+ * dirty state only as the guest's TCR_EL1.HA/HD ask — written as the hardware would, on
+ * the software view of guest memory). If the guest's tables permit the access, it backs
+ * the GPA and installs the shadow leaf GVA -> HPA (4 KiB, in the guest's format, with the
+ * guest's user and execute rights; writable only once the guest's entry is dirty, so
+ * that the first write exits and the guest's dirty state is set); otherwise it reflects
+ * the guest's own fault (its #PF error code or ESR_EL1) into the guest, whose pager's
+ * table stores each trap (gw_write). Returns false when nothing can be done.
  */
 static bool shadow_fault(vms_vm *vm, vms_core *c, const vms_fault *f, vms_access_kind kind)
 {
     vm->st.exits_pf++;
     take_exit(vm, c);
     const vms_cost_config *cost = &vms_machine_get_config(vm->m)->cost;
-    uint64_t va = f->va & ~VMS_PAGE_MASK, pte, ptep;
-    vms_pgsize size;
-    bool mapped = vms_pt_lookup(&vm->gpt, va, &pte, &ptep, &size);
-    unsigned read = vm->gpt.levels - vms_fmt_size_level(size) + 1;
-    vm->st.sw_walk_refs += read;
-    vms_core_add_cycles(c, (uint64_t)read * cost->walk_ref);
-    bool allowed = mapped && (pte & VMS_PTE_US) && (kind != VMS_ACC_WRITE || (pte & VMS_PTE_RW)) &&
-                   (kind != VMS_ACC_EXEC || !(pte & VMS_PTE_XD));
-    if (!allowed) {
+    vms_walk_stats ws = {0};
+    vms_xlate gx;
+    vms_fault gf;
+    bool ok =
+        vms_walk(vms_nested_guest_bus(vm->n), NULL, &vm->regs, f->va, kind, &gx, &gf, &ws, NULL);
+    vm->st.sw_walk_refs += ws.mem_refs;
+    vms_core_add_cycles(c, ws.mem_refs * cost->walk_ref);
+    if (!ok) {
         vm->st.injected++;
-        uint64_t w = vms_nested_get_stats(vm->n)->gbus_writes;
-        if (!guest_fault(vm, f))
-            return false;
-        uint64_t traps = vms_nested_get_stats(vm->n)->gbus_writes - w;
-        for (uint64_t i = 0; i < traps; i++)
-            take_exit(vm, c);
-        vm->st.exits_ptwrite += traps;
-        return true;
+        return guest_fault(vm, &gf);
     }
-    uint64_t bytes = vms_pgsize_bytes(size);
-    uint64_t gpa = (vms_pte_addr(pte) & ~(bytes - 1)) | (f->va & (bytes - 1)), hpa;
-    if (back(vm, gpa, &hpa) != VMS_OK)
+    uint64_t va = f->va & ~VMS_PAGE_MASK, hpa;
+    if (back(vm, vms_xlate_pa(&gx, f->va), &hpa) != VMS_OK)
         return false;
-    uint64_t upd = pte | VMS_PTE_A | (kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
-    if (upd != pte && vms_bus_write64(vms_nested_guest_bus(vm->n), ptep, upd) != VMS_OK)
-        return false;
-    uint64_t flags = VMS_PTE_US | (upd & VMS_PTE_XD) |
-                     ((upd & VMS_PTE_RW) && (upd & VMS_PTE_D) ? VMS_PTE_RW : 0);
+    unsigned prot = VMS_PGPROT_R | (gx.us ? VMS_PGPROT_U : 0) | (gx.xd ? 0 : VMS_PGPROT_X) |
+                    (gx.rw && gx.dirty ? VMS_PGPROT_W : 0);
     vms_pt_unmap(&vm->spt, va, false, NULL); /* an older, read-only shadow entry */
     vms_core_invvpid(c, VMS_INVVPID_ADDR, vm->cfg.vpid, va);
-    if (vms_pt_map(&vm->spt, va, hpa & ~VMS_PAGE_MASK, VMS_PG_4K, flags, NULL) != VMS_OK)
+    if (vms_pt_map_prot(&vm->spt, va, hpa & ~VMS_PAGE_MASK, VMS_PG_4K, prot, NULL) != VMS_OK)
         return false;
     vm->st.shadow_fills++;
     return true;
@@ -328,6 +424,7 @@ bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind ki
                         uint32_t len, vms_fault *fault)
 {
     uint8_t *p = buf;
+    vm->cur = c;
     if (vm->cfg.shadow) {
         for (unsigned tries = 0; tries < 64; tries++) {
             vms_access_result r = vms_core_access(c, va, kind, p, len);
@@ -359,6 +456,36 @@ bool vms_vm_access_data(vms_vm *vm, vms_core *c, uint64_t va, vms_access_kind ki
     }
     vm->st.unhandled++;
     return false;
+}
+
+/*
+ * The guest's invalidation of va under shadow paging, intercepted (x86-64: INVLPG
+ * exiting, SDM Vol. 3C §25.6.2 Table 25-6, exit reason 14; AArch64: HCR_EL2.TTLB traps
+ * EL1's TLB maintenance to EL2, ESR_EL2 EC 0x18): the shadow may hold what the guest's
+ * old entry said, as a TLB may, so the hypervisor drops its shadow entry for va and
+ * invalidates the VM's entries for it (INVVPID individual-address; on Arm TLBI VAAE1
+ * under the VM's VMID), then resumes the guest.
+ */
+static void shadow_tlbi(vms_vm *vm, vms_core *c, uint64_t va)
+{
+    vm->st.exits_tlbi++;
+    take_exit(vm, c);
+    vms_pt_unmap(&vm->spt, va, false, NULL);
+    vms_core_invvpid(c, VMS_INVVPID_ADDR, vm->cfg.vpid, va);
+}
+
+vms_status vms_vm_unmap(vms_vm *vm, vms_core *c, uint64_t va)
+{
+    vm->cur = c;
+    va &= ~VMS_PAGE_MASK;
+    vms_status st = vms_pt_unmap(&vm->gpt, va, false, NULL);
+    if (st != VMS_OK)
+        return st;
+    if (vm->cfg.shadow)
+        shadow_tlbi(vm, c, va);
+    else
+        vms_core_mmu_flush_page(c, va); /* INVLPG / TLBI VAE1 in the guest: no exit */
+    return VMS_OK;
 }
 
 const vms_vm_stats *vms_vm_get_stats(const vms_vm *vm)
