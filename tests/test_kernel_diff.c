@@ -10,7 +10,8 @@
  * by it (and vice versa); a process can never see another's private data because the
  * model of each address space is separate (fork copies it). vms_kernel_check runs after
  * every operation; after each sequence every process exits and every frame must be free.
- * VMS_KERNEL_SOAK=N runs N sequences instead of the default.
+ * VMS_KERNEL_SOAK=N runs N sequences instead of the default; VMS_KERNEL_THP_SEQ=A runs
+ * only THP sequence A (the (A+1)th "seq … (thp)" line of a run's output).
  *
  * THP sequences (docs/HUGEPAGES.md): a 6 MiB arena (three 2 MiB-aligned ranges), thp =
  * always or madvise, ranges up to 700 pages (whole huge pages and parts of them: partial
@@ -462,14 +463,14 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
         op_verify(&w, j);
     const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
     fprintf(stderr,
-            "seq %s%s%s%s: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp %llu, split "
-            "%llu (pmd %llu, deferred %llu), collapse %llu, swap out %llu in %llu, thp swap out "
-            "%llu fallback %llu, in as 4K %llu, kswapd %llu\n",
+            "seq %s%s%s%s seed %llu: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp "
+            "%llu, split %llu (pmd %llu, deferred %llu), collapse %llu, swap out %llu in %llu, thp "
+            "swap out %llu fallback %llu, in as 4K %llu, kswapd %llu\n",
             preset, w.thp ? " (thp)" : "", swap == VMS_THP_SWAP_WHOLE ? " whole" : "",
-            pressure ? " pressure" : "", w.ops, w.reads, w.segvs, (unsigned long long)ks->forks,
-            (unsigned long long)ks->cow_copy, (unsigned long long)ks->thp_anon_fault_alloc,
-            (unsigned long long)ks->thp_split_page, (unsigned long long)ks->thp_split_pmd,
-            (unsigned long long)ks->thp_deferred_split_page,
+            pressure ? " pressure" : "", (unsigned long long)seed, w.ops, w.reads, w.segvs,
+            (unsigned long long)ks->forks, (unsigned long long)ks->cow_copy,
+            (unsigned long long)ks->thp_anon_fault_alloc, (unsigned long long)ks->thp_split_page,
+            (unsigned long long)ks->thp_split_pmd, (unsigned long long)ks->thp_deferred_split_page,
             (unsigned long long)ks->thp_collapse_alloc, (unsigned long long)ks->pswpout,
             (unsigned long long)ks->pswpin, (unsigned long long)ks->thp_swpout,
             (unsigned long long)ks->thp_swpout_fallback, (unsigned long long)ks->thp_swpin_fallback,
@@ -1159,9 +1160,27 @@ static void run_mixed(uint64_t seed, unsigned nops)
     rmdir(dir);
 }
 
+static const char *const thp_presets[] = {"skylake", "sifive-u74", "cortex-a76"};
+
+/* THP sequence number a (its preset, seed, PCIDs, THP mode and thp.swap mode follow from
+ * a). */
+static void run_thp_seq(unsigned a)
+{
+    run_thp(thp_presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
+            a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true,
+            (a / 2) % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, false);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "kernel_diff");
+    /* VMS_KERNEL_THP_SEQ=A: only THP sequence A, to replay one a soak found failing (the
+     * (A+1)th "seq … (thp)" line of its output). */
+    const char *one = getenv("VMS_KERNEL_THP_SEQ");
+    if (one) {
+        run_thp_seq((unsigned)strtoul(one, NULL, 0));
+        return th_finish();
+    }
     /* Everything at once: swap, files, shared memory, huge pages, threads, DMA. Alone with
      * VMS_KERNEL_MIXED_ONLY=1 (`make soak` runs it so a second time, for its own time). */
     bool mixed_only = getenv("VMS_KERNEL_MIXED_ONLY") != NULL;
@@ -1177,11 +1196,8 @@ int main(int argc, char **argv)
         run("cortex-a76", th_seed * 1000003u + 77 + a, a % 2 == 0, 2000);
     /* THP sequences: always and madvise, on x86-64, RISC-V Sv39 and AArch64, thp.swap
      * split and whole in turn; then under memory pressure, thp = always, each mode. */
-    static const char *const thp_presets[] = {"skylake", "sifive-u74", "cortex-a76"};
     for (unsigned a = 0; a < (s + 3) / 4 + 2; a++)
-        run_thp(thp_presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
-                a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true,
-                (a / 2) % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, false);
+        run_thp_seq(a);
     for (unsigned a = 0; a < 2 * ((s + 11) / 12); a++)
         run_thp(thp_presets[a / 2 % 3], th_seed * 1000003u + 1777 + a, a % 2 == 0, 1500,
                 VMS_THP_ALWAYS, true, a % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, true);
