@@ -14,9 +14,15 @@
  * only THP sequence A (the (A+1)th "seq … (thp)" line of a run's output).
  *
  * THP sequences (docs/HUGEPAGES.md): a 6 MiB arena (three 2 MiB-aligned ranges), thp =
- * always or madvise, ranges up to 700 pages (whole huge pages and parts of them), plus
- * MADV_HUGEPAGE / NOHUGEPAGE, reclaim into swap (which splits huge pages) and khugepaged
+ * always or madvise, ranges up to 700 pages (whole huge pages and parts of them: partial
+ * munmap, mprotect and MADV_DONTNEED make PTE-mapped and partially mapped huge pages),
+ * plus MADV_HUGEPAGE / NOHUGEPAGE, reclaim into swap (which splits huge pages, or with
+ * thp.swap = whole swaps them out whole), the deferred split shrinker and khugepaged
  * runs: promotion, collapse, split, COW of huge pages and swap must all keep every byte.
+ * Pressure sequences (thp = always, each thp.swap mode) run the same on 8 MiB of RAM,
+ * so faults reclaim (kswapd, direct reclaim) on their own. Every mapped byte of one
+ * process is compared with the model after each explicit reclaim, of every process at
+ * the end.
  *
  * Mixed sequences (run_mixed, below): swap, file and shared mappings, huge pages, threads
  * on four cores and DMA, all in one world against one model.
@@ -37,7 +43,8 @@
 #define MAXPAGES 1536u
 #define NPAGES   g_npages
 static unsigned g_npages = 40; /* 1536 in THP sequences */
-static uint64_t g_thp_faults, g_thp_splits, g_thp_collapses;
+static uint64_t g_thp_faults, g_thp_splits, g_thp_collapses, g_thp_split_pmds, g_thp_deferred,
+    g_thp_swpout, g_thp_fallback, g_thp_swpin_4k;
 #define MAXP 6
 
 typedef struct model {
@@ -58,9 +65,10 @@ typedef struct world {
     sproc p[MAXP];
     unsigned np;
     unsigned ncores;
-    bool a64; /* an AArch64 machine: fault codes are ESR_EL1 values */
-    bool thp; /* a THP sequence */
-    bool rv;  /* a RISC-V machine: fault codes are scause values */
+    bool a64;      /* an AArch64 machine: fault codes are ESR_EL1 values */
+    bool thp;      /* a THP sequence */
+    bool pressure; /* on 8 MiB of RAM, with fills */
+    bool rv;       /* a RISC-V machine: fault codes are scause values */
     unsigned long ops, reads, segvs;
 } world;
 
@@ -309,15 +317,79 @@ static void op_hugepage(world *w, unsigned i)
     CHECK_EQ(st, all_mapped(w->p[i].mm, a, b) ? VMS_OK : VMS_ERR_RANGE);
 }
 
+/* Every byte of every readable page of process i equals the model (4 KiB reads). */
+static void op_verify(world *w, unsigned i)
+{
+    sproc *p = &w->p[i];
+    static uint8_t buf[4096];
+    for (unsigned pg = 0; pg < NPAGES; pg++) {
+        if (p->mm->prot[pg] <= 0)
+            continue;
+        vms_access_info info;
+        CHECK_EQ(vms_proc_access(w->k, p->task[0], ARENA + pg * UINT64_C(4096), VMS_ACC_READ, buf,
+                                 sizeof buf, &info, NULL),
+                 VMS_OK);
+        CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+        if (info.outcome != VMS_ACCESS_OK)
+            return;
+        w->reads++;
+        if (memcmp(buf, p->mm->bytes + pg * UINT64_C(4096), sizeof buf) != 0) {
+            fprintf(stderr, "op %lu: pid %d page %u differs from the model\n", w->ops,
+                    vms_task_pid(p->task[0]), pg);
+            CHECK(false);
+            return;
+        }
+    }
+}
+
+/* A fill (pressure sequences): one 2 MiB range of process i mapped afresh read-write and
+ * 16 random bytes written into each of its pages, so a huge page faults in whole (or 512
+ * small ones) and memory runs short. */
+static void op_fill(world *w, unsigned i)
+{
+    sproc *p = &w->p[i];
+    unsigned a = 512 * (unsigned)rnd(w, NPAGES / 512);
+    uint64_t va;
+    CHECK_EQ(vms_sys_mmap(w->k, p->task[0], ARENA + a * UINT64_C(4096), UINT64_C(2) << 20,
+                          VMS_PROT_READ | VMS_PROT_WRITE,
+                          VMS_MAP_PRIVATE | VMS_MAP_ANONYMOUS | VMS_MAP_FIXED, NULL, 0, &va, NULL),
+             VMS_OK);
+    memset(p->mm->bytes + a * UINT64_C(4096), 0, UINT64_C(2) << 20);
+    memset(p->mm->prot + a, VMS_PROT_READ | VMS_PROT_WRITE, 512);
+    uint8_t buf[16];
+    for (unsigned pg = a; pg < a + 512; pg++) {
+        uint64_t off = pg * UINT64_C(4096) + rnd(w, 4096 - sizeof buf);
+        for (size_t j = 0; j < sizeof buf; j++)
+            buf[j] = (uint8_t)rnd(w, 256);
+        vms_access_info info;
+        CHECK_EQ(vms_proc_access(w->k, p->task[0], ARENA + off, VMS_ACC_WRITE, buf, sizeof buf,
+                                 &info, NULL),
+                 VMS_OK);
+        CHECK_EQ(info.outcome, VMS_ACCESS_OK);
+        if (info.outcome != VMS_ACCESS_OK)
+            return;
+        memcpy(p->mm->bytes + off, buf, sizeof buf);
+    }
+}
+
 static void step_thp(world *w, unsigned i, unsigned r)
 {
     uint64_t got;
-    if (r < 39)
+    if (r < 38 && w->pressure) {
+        op_fill(w, i);
+    } else if (r < 38) {
         op_hugepage(w, i);
-    else if (r < 40)
+    } else if (r < 39) {
+        if (rnd(w, 2))
+            op_hugepage(w, i);
+        else
+            vms_kernel_thp_deferred_split(w->k, 1 + rnd(w, 3), NULL);
+    } else if (r < 40) {
         vms_kernel_reclaim(w->k, 1 + rnd(w, 600), &got); /* splits, swaps */
-    else
+        op_verify(w, i); /* every byte of one process (of all at the end) */
+    } else {
         vms_kernel_khugepaged(w->k);
+    }
 }
 
 static void step(world *w)
@@ -351,12 +423,14 @@ static void step(world *w)
         op_access(w, i, r < 66);
 }
 
+/* A sequence on preset: THP ones (seq) with thp mode, thp.swap mode swap, on 128 MiB of
+ * RAM or (pressure) 16 MiB. */
 static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops, vms_thp_mode thp,
-                    bool seq)
+                    bool seq, vms_thp_swap swap, bool pressure)
 {
     vms_machine_config mc;
     vms_machine_preset(preset, &mc, NULL);
-    mc.ram_bytes = UINT64_C(128) << 20;
+    mc.ram_bytes = (pressure ? UINT64_C(8) : UINT64_C(128)) << 20;
     mc.ncores = 2;
     mc.seed = seed;
     vms_machine *m;
@@ -368,10 +442,12 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
     kc.thp = thp;
     kc.swap_bytes = seq ? UINT64_C(64) << 20 : 0;
     kc.thp_cow = seq && seed % 2 ? VMS_THP_COW_COPY : VMS_THP_COW_SPLIT;
+    kc.thp_swap = swap;
     g_npages = seq ? MAXPAGES : 40;
     world w;
     memset(&w, 0, sizeof w);
     w.thp = seq;
+    w.pressure = pressure;
     w.ncores = 2;
     w.a64 = strcmp(vms_machine_format(m)->arch, "aarch64") == 0;
     w.rv = strcmp(vms_machine_format(m)->arch, "riscv64") == 0;
@@ -383,19 +459,33 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
         if (!check(&w))
             break;
     }
+    for (unsigned j = 0; j < w.np && w.thp; j++) /* every byte, before the exits */
+        op_verify(&w, j);
     const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
     fprintf(stderr,
-            "seq %s%s seed %llu: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp %llu, "
-            "split %llu, collapse %llu, swap out %llu in %llu\n",
-            preset, w.thp ? " (thp)" : "", (unsigned long long)seed, w.ops, w.reads, w.segvs,
+            "seq %s%s%s%s seed %llu: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp "
+            "%llu, split %llu (pmd %llu, deferred %llu), collapse %llu, swap out %llu in %llu, thp "
+            "swap out %llu fallback %llu, in as 4K %llu, kswapd %llu\n",
+            preset, w.thp ? " (thp)" : "", swap == VMS_THP_SWAP_WHOLE ? " whole" : "",
+            pressure ? " pressure" : "", (unsigned long long)seed, w.ops, w.reads, w.segvs,
             (unsigned long long)ks->forks, (unsigned long long)ks->cow_copy,
             (unsigned long long)ks->thp_anon_fault_alloc, (unsigned long long)ks->thp_split_page,
+            (unsigned long long)ks->thp_split_pmd, (unsigned long long)ks->thp_deferred_split_page,
             (unsigned long long)ks->thp_collapse_alloc, (unsigned long long)ks->pswpout,
-            (unsigned long long)ks->pswpin);
+            (unsigned long long)ks->pswpin, (unsigned long long)ks->thp_swpout,
+            (unsigned long long)ks->thp_swpout_fallback, (unsigned long long)ks->thp_swpin_fallback,
+            (unsigned long long)ks->kswapd_runs);
     if (w.thp) { /* what the THP sequences did, together (checked in main) */
         g_thp_faults += ks->thp_anon_fault_alloc;
         g_thp_splits += ks->thp_split_page;
         g_thp_collapses += ks->thp_collapse_alloc;
+        g_thp_split_pmds += ks->thp_split_pmd;
+        g_thp_deferred += ks->thp_deferred_split_page;
+        g_thp_swpout += ks->thp_swpout;
+        g_thp_fallback += ks->thp_swpout_fallback;
+        g_thp_swpin_4k += ks->thp_swpin_fallback;
+        CHECK(swap == VMS_THP_SWAP_WHOLE || ks->thp_swpout == 0);
+        CHECK(!pressure || ks->kswapd_runs + ks->allocstall > 0); /* it was under pressure */
     }
     while (w.np)
         drop_proc(&w, 0);
@@ -408,7 +498,7 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
 /* The 4 KiB sequences, with the default configuration (thp = madvise, nothing madvised). */
 static void run(const char *preset, uint64_t seed, bool pcid, unsigned nops)
 {
-    run_thp(preset, seed, pcid, nops, VMS_THP_MADVISE, false);
+    run_thp(preset, seed, pcid, nops, VMS_THP_MADVISE, false, VMS_THP_SWAP_SPLIT, false);
 }
 
 /* ---- mixed sequences: everything at once (issue 16) ----------------------------------- */
@@ -1007,6 +1097,7 @@ static void run_mixed(uint64_t seed, unsigned nops)
     kc.pcid = seed % 2 == 0;
     kc.thp = seed % 3 ? VMS_THP_ALWAYS : VMS_THP_MADVISE;
     kc.thp_cow = seed % 4 < 2 ? VMS_THP_COW_COPY : VMS_THP_COW_SPLIT;
+    kc.thp_swap = seed % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT;
     kc.swap_bytes = UINT64_C(96) << 20;
     kc.writeback_dir = wb;
     REQUIRE_VOID(vms_kernel_create(m, &kc, &w.k, NULL) == VMS_OK);
@@ -1028,12 +1119,13 @@ static void run_mixed(uint64_t seed, unsigned nops)
     const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
     printf("mixed: %lu ops, %lu reads, %lu segvs, %lu DMAs, %lu migrations, %lu file COWs, %lu "
            "probes; forks "
-           "%llu, swap out %llu in %llu, thp %llu split %llu collapse %llu, major faults %llu\n",
+           "%llu, swap out %llu in %llu, thp %llu split %llu collapse %llu swap out whole %llu, "
+           "major faults %llu\n",
            w.ops, w.reads, w.segvs, w.dmas, w.migrations, w.cows, w.probes,
            (unsigned long long)ks->forks, (unsigned long long)ks->pswpout,
            (unsigned long long)ks->pswpin, (unsigned long long)ks->thp_anon_fault_alloc,
            (unsigned long long)ks->thp_split_page, (unsigned long long)ks->thp_collapse_alloc,
-           (unsigned long long)ks->pgmajfault);
+           (unsigned long long)ks->thp_swpout, (unsigned long long)ks->pgmajfault);
     /* Each part of the mix happened (a sequence that never swapped tests nothing of swap). */
     CHECK(w.dmas > 0 && w.cows > 0 && w.probes > 0 && ks->pswpout > 0 && ks->pswpin > 0 &&
           ks->thp_anon_fault_alloc > 0 && ks->thp_split_page > 0 && w.migrations > 0);
@@ -1068,12 +1160,15 @@ static void run_mixed(uint64_t seed, unsigned nops)
     rmdir(dir);
 }
 
-/* THP sequence number a (its preset, seed, PCIDs and THP mode follow from a). */
+static const char *const thp_presets[] = {"skylake", "sifive-u74", "cortex-a76"};
+
+/* THP sequence number a (its preset, seed, PCIDs, THP mode and thp.swap mode follow from
+ * a). */
 static void run_thp_seq(unsigned a)
 {
-    static const char *const presets[] = {"skylake", "sifive-u74", "cortex-a76"};
-    run_thp(presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
-            a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true);
+    run_thp(thp_presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
+            a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true,
+            (a / 2) % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, false);
 }
 
 int main(int argc, char **argv)
@@ -1099,13 +1194,22 @@ int main(int argc, char **argv)
     /* The same kernel on an AArch64 machine (TTBR0/TTBR1_EL1, ASIDs, TLBI). */
     for (unsigned a = 0; a < (s + 2) / 3; a++)
         run("cortex-a76", th_seed * 1000003u + 77 + a, a % 2 == 0, 2000);
-    /* THP sequences: always and madvise, on x86-64, RISC-V Sv39 and AArch64. */
+    /* THP sequences: always and madvise, on x86-64, RISC-V Sv39 and AArch64, thp.swap
+     * split and whole in turn; then under memory pressure, thp = always, each mode. */
     for (unsigned a = 0; a < (s + 3) / 4 + 2; a++)
         run_thp_seq(a);
-    fprintf(stderr, "thp sequences: %llu huge faults, %llu splits, %llu collapses\n",
+    for (unsigned a = 0; a < 2 * ((s + 11) / 12); a++)
+        run_thp(thp_presets[a / 2 % 3], th_seed * 1000003u + 1777 + a, a % 2 == 0, 1500,
+                VMS_THP_ALWAYS, true, a % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, true);
+    fprintf(stderr,
+            "thp sequences: %llu huge faults, %llu splits (%llu PMD splits, %llu deferred), %llu "
+            "collapses, %llu swapped out whole (%llu fallbacks, %llu back as 4 KiB)\n",
             (unsigned long long)g_thp_faults, (unsigned long long)g_thp_splits,
-            (unsigned long long)g_thp_collapses);
+            (unsigned long long)g_thp_split_pmds, (unsigned long long)g_thp_deferred,
+            (unsigned long long)g_thp_collapses, (unsigned long long)g_thp_swpout,
+            (unsigned long long)g_thp_fallback, (unsigned long long)g_thp_swpin_4k);
     CHECK(g_thp_faults > 0 && g_thp_splits > 0 && g_thp_collapses > 0);
+    CHECK(g_thp_split_pmds > 0 && g_thp_deferred > 0 && g_thp_swpout > 0 && g_thp_swpin_4k > 0);
     for (unsigned a = 0; th_soak_more("VMS_KERNEL_MIXED_SOAK", 2, a); a++)
         run_mixed(th_seed * 1000003u + 5003 + a, 2500);
     return th_finish();

@@ -3,11 +3,11 @@
  * pages on fault (thp = always / madvise / never, MADV_HUGEPAGE / NOHUGEPAGE), the huge
  * zero page, fallback without a free 2 MiB block, COW of a huge page (split or copy),
  * splitting by munmap / mprotect / mlock / MADV_DONTNEED of part of one, reclaim splitting
- * before it swaps, khugepaged collapsing 512 pages, hugetlbfs pools with reservations,
- * ENOMEM and SIGBUS, and the views (meminfo, smaps, pagemap, --stats json members). On
- * x86-64, RISC-V Sv39 and AArch64. Every test writes a pattern over every byte it maps and
- * checks every byte afterwards, runs vms_kernel_check after every step, and checks that
- * every frame is free again when its processes are gone.
+ * before it swaps or swapping it whole (thp.swap = whole), khugepaged collapsing 512 pages,
+ * hugetlbfs pools with reservations, ENOMEM and SIGBUS, and the views (meminfo, smaps, pagemap,
+ * --stats json members). On x86-64, RISC-V Sv39 and AArch64. Every test writes a pattern over every
+ * byte it maps and checks every byte afterwards, runs vms_kernel_check after every step, and checks
+ * that every frame is free again when its processes are gone.
  */
 #include <stdio.h>
 
@@ -446,6 +446,157 @@ static void test_reclaim(void)
     rig_check(&r);
     vms_proc_exit(r.k, t);
     rig_down(&r);
+}
+
+static void swap_whole(vms_kernel_config *kc)
+{
+    kc->thp_swap = VMS_THP_SWAP_WHOLE;
+}
+
+static void swap_whole_tiny(vms_kernel_config *kc)
+{
+    kc->thp_swap = VMS_THP_SWAP_WHOLE;
+    kc->swap_bytes = 2 * MB; /* 512 slots: one cluster, the header's: none free */
+}
+
+/* The swap offset of a pagemap entry of a swapped page (bits 5-54; 0 if not swapped). */
+static uint64_t pm_slot(uint64_t e)
+{
+    return (e & VMS_PM_SWAPPED) ? (e & VMS_PM_PFN_MASK) >> 5 : 0;
+}
+
+/* Whether the 512 pages at va (of t) are swap entries of one cluster in order: subpage i
+ * at slot0 + i, slot0 a multiple of 512; and whether the swap file holds their bytes
+ * (pattern gen) at those slots. */
+static bool in_one_cluster(rig *r, vms_task *t, uint64_t va, unsigned gen)
+{
+    uint64_t slot0 = pm_slot(pm(r, t, va));
+    if (!slot0 || slot0 % 512)
+        return false;
+    for (uint64_t i = 0; i < 512; i++)
+        if (pm_slot(pm(r, t, va + i * 4096)) != slot0 + i)
+            return false;
+    vms_swap_info si;
+    vms_swap_get_info(r->k, &si);
+    FILE *f = fopen(si.path, "rb");
+    static uint8_t buf[4096];
+    bool ok = f != NULL;
+    for (uint64_t i = 0; ok && i < 512; i++) {
+        ok = fseek(f, (long)((slot0 + i) * 4096), SEEK_SET) == 0 && fread(buf, 1, 4096, f) == 4096;
+        for (unsigned j = 0; ok && j < 4096; j++)
+            ok = buf[j] == pat(va + i * 4096 + j, gen);
+    }
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+static uint64_t swap_free_pages(rig *r)
+{
+    vms_swap_info si;
+    vms_swap_get_info(r->k, &si);
+    return si.free_pages;
+}
+
+/*
+ * thp.swap = whole (CONFIG_THP_SWAP): reclaim writes a huge page to one free swap cluster
+ * (512 consecutive slots, one request) — PMD-mapped, PTE-mapped but whole, or mapped by
+ * a fork child too — and frees its 512 frames; the swap file holds its bytes; faults
+ * read it back as 4 KiB pages (Linux 6.x). A partially mapped page is split instead
+ * (without thp_swpout_fallback), as is one with no free cluster (with it); a write error
+ * keeps the page whole and mapped.
+ */
+static void whole_case(int how)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, how == 4 ? swap_whole_tiny : swap_whole));
+    vms_task *t = proc_with(&r, 2 * MB, true), *c = NULL;
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 2 * MB, 20));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 1);
+    uint64_t sw0 = swap_free_pages(&r);
+    if (how == 1) /* PTE-mapped, every subpage mapped: swapped whole too */
+        CHECK_EQ(vms_sys_mprotect(r.k, t, AREA, MB, VMS_PROT_READ, NULL), VMS_OK);
+    if (how == 2)
+        CHECK_EQ(vms_proc_fork(r.k, t, &c, NULL), VMS_OK);
+    if (how == 3) /* partially mapped: split right away */
+        CHECK_EQ(vms_sys_munmap(r.k, t, AREA + 7 * 4096, 4096, NULL), VMS_OK);
+    if (how == 5) /* every write fails (the pass retries the page it rotated) */
+        CHECK_EQ(vms_swap_inject_error(r.k, VMS_SWAP_IO_WRITE, 0, 100, NULL), VMS_OK);
+    rig_check(&r);
+    uint64_t free0 = rig_nfree(&r), got = 0, pmd0 = stats(&r)->thp_split_pmd;
+    vms_kernel_reclaim(r.k, 1, &got);
+    rig_check(&r);
+    const vms_kernel_stats *ks = stats(&r);
+    bool whole = how <= 2;
+    CHECK_EQ(ks->thp_swpout, whole ? 1 : 0);
+    CHECK_EQ(ks->thp_swpout_fallback, how == 4 ? 1 : 0);
+    CHECK_EQ(ks->thp_split_page, how == 3 || how == 4 ? 1 : 0);
+    CHECK_EQ(ks->swap_write_errors > 0, how == 5);
+    if (whole) {
+        /* Each PMD split first (TTU_SPLIT_HUGE_PMD): its table stays, holding the swap
+         * entries; the 2 MiB block is free. */
+        uint64_t pmds = how == 0 ? 1 : how == 2 ? 2 : 0;
+        CHECK_EQ(got, 512);
+        CHECK_EQ(ks->pswpout, 512);
+        CHECK_EQ(ks->thp_split_pmd, pmd0 + pmds);
+        CHECK_EQ(rig_nfree(&r), free0 + 512 - pmds);
+        CHECK_EQ(swap_free_pages(&r), sw0 - 512);
+        CHECK(in_one_cluster(&r, t, AREA, 20));
+        CHECK(!c || in_one_cluster(&r, c, AREA, 20)); /* the child's entries: the same slots */
+        CHECK(has_line(&r, NULL, "AnonHugePages:         0 kB"));
+        CHECK_EQ(vms_proc_rss(r.k, t), 0);
+        /* As Linux's try_to_unmap_one, the PTEs went one at a time: the page was
+         * partially mapped for a moment (queued, counted), and left the queue freed. */
+        CHECK_EQ(ks->thp_deferred_split_page, 1);
+        CHECK_EQ(vms_kernel_thp_deferred_split(r.k, 0, NULL), 0);
+    }
+    if (how == 5) { /* kept, whole and mapped (PTE-mapped now); the next try swaps it */
+        CHECK_EQ(got, 0);
+        CHECK_EQ(ks->pswpout, 0);
+        CHECK_EQ(swap_free_pages(&r), sw0);
+        CHECK_EQ(vms_proc_rss(r.k, t), 512);
+        CHECK(same(&r, t, AREA, 2 * MB, 20));
+        CHECK_EQ(vms_swap_inject_error(r.k, VMS_SWAP_IO_WRITE, 0, 0, NULL), VMS_OK);
+        vms_kernel_reclaim(r.k, 1, &got);
+        rig_check(&r);
+        CHECK_EQ(got, 512);
+        CHECK_EQ(ks->thp_swpout, 1);
+        CHECK(in_one_cluster(&r, t, AREA, 20));
+    }
+    /* Every byte comes back, 4 KiB at a time (the child's through the swap cache). */
+    if (c)
+        CHECK(same(&r, c, AREA, 2 * MB, 20));
+    if (how == 3) {
+        CHECK(same(&r, t, AREA, 7 * 4096, 20));
+        CHECK(same(&r, t, AREA + 8 * 4096, 2 * MB - 8 * 4096, 20));
+    } else {
+        CHECK(same(&r, t, AREA, 2 * MB, 20));
+    }
+    rig_check(&r);
+    CHECK_EQ(ks->thp_swpin, 0);
+    CHECK_EQ(ks->thp_swpin_fallback, whole || how == 5 ? 1 : 0);
+    if (whole || how == 5) {
+        CHECK_EQ(ks->pswpin, 512);
+        CHECK_EQ(ks->swapcache_hits, c ? 512 : 0);
+        CHECK_EQ(swap_free_pages(&r), sw0);
+    }
+    if (c) { /* COW after the swap-in: each side keeps its bytes */
+        CHECK(fill(&r, c, AREA, MB, 21));
+        CHECK(same(&r, t, AREA, 2 * MB, 20));
+        CHECK(same(&r, c, AREA, MB, 21));
+        rig_check(&r);
+        vms_proc_exit(r.k, c);
+    }
+    vms_proc_exit(r.k, t);
+    CHECK_EQ(swap_free_pages(&r), sw0);
+    rig_down(&r);
+}
+
+static void test_swap_whole(void)
+{
+    for (int how = 0; how < 6; how++)
+        whole_case(how);
 }
 
 /* khugepaged collapses 512 4 KiB pages (some empty: max_ptes_none) into a huge page. */
@@ -1108,6 +1259,7 @@ static void test_arches(void)
         test_split();
         test_protnone();
         test_reclaim();
+        test_swap_whole();
         test_collapse();
         test_collapse_limits();
     }
@@ -1125,6 +1277,7 @@ int main(int argc, char **argv)
     test_split();
     test_protnone();
     test_reclaim();
+    test_swap_whole();
     test_collapse();
     test_khugepaged_shootdown();
     test_khugepaged_timer();

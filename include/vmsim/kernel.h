@@ -394,9 +394,10 @@ typedef struct vms_kernel_stats {
                                           mapped any more) */
     uint64_t thp_swpout;               /* huge pages swapped out whole (thp.swap = whole) */
     uint64_t thp_swpout_fallback;      /* huge pages reclaim split to swap them as 4 KiB pages */
-    uint64_t thp_swpin;                /* huge pages swapped in whole (2 MiB at one fault) */
-    uint64_t thp_swpin_fallback;       /* whole-swapped ranges swapped in as 4 KiB pages (no
-                                          free 2 MiB block) */
+    uint64_t thp_swpin;                /* huge pages swapped in whole (2 MiB at one fault):
+                                          always 0, as Linux 6.x (docs/HUGEPAGES.md) */
+    uint64_t thp_swpin_fallback;       /* huge pages swapped out whole that faults swapped
+                                          back in as 4 KiB pages (once per huge page) */
     uint64_t thp_zero_page_alloc;      /* allocations of the huge zero page */
     uint64_t thp_cow_copy;             /* COW faults that copied a whole huge page */
     uint64_t thp_khugepaged_scans;     /* khugepaged runs */

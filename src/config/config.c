@@ -221,8 +221,8 @@ static const key keys[] = {
     {"thp.cow", K_THPCOW, 0, 0, 0,
      "a write to a shared huge page: split (copy 4 KiB, Linux) or copy (the whole 2 MiB)"},
     {"thp.swap", K_THPSWAP, 0, 0, 0,
-     "reclaim of a huge page: split (swap 4 KiB pages, no CONFIG_THP_SWAP); whole: refused, not "
-     "modelled yet"},
+     "reclaim of a huge page: split (swap 4 KiB pages, no CONFIG_THP_SWAP) or whole (512 "
+     "contiguous slots when a swap cluster is free, CONFIG_THP_SWAP)"},
     {"thp.max_ptes_none", K_UINT, KC(thp_max_ptes_none), 0, 511,
      "empty PTEs a khugepaged collapse may fill with zeros"},
     {"hugepages", K_HPAGES, KC(hugepages), 0, UINT64_C(1) << 24,

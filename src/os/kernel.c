@@ -480,10 +480,6 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
                         "always|madvise|never, split|copy, 0 … 511, split|whole",
                         (int)cfg->thp, (int)cfg->thp_cow, cfg->thp_max_ptes_none,
                         (int)cfg->thp_swap);
-    if (cfg->thp_swap == VMS_THP_SWAP_WHOLE) /* docs/HUGEPAGES.md: not modelled yet */
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "thp.swap whole: swapping a huge page out whole is not modelled yet "
-                        "(expected split)");
     if (cfg->default_hugepagesz != VMS_PG_2M && cfg->default_hugepagesz != VMS_PG_1G)
         return vmsi_err(err, VMS_ERR_INVAL, "default_hugepagesz %d: expected 2M or 1G",
                         (int)cfg->default_hugepagesz);

@@ -210,19 +210,31 @@ struct vms_file {
  * references to slot s: swap entries in PTEs, plus one for a shmem cache entry; 0 is a
  * free slot. cache[s] is the swap-cache frame read back from s while references remain
  * (0 if none). Slot 0 is never used (Linux keeps its header there).
+ *
+ * Clusters (Linux's swap_cluster_info with CONFIG_THP_SWAP: SWAPFILE_CLUSTER = 512 slots,
+ * aligned): cl_busy[c] counts the slots of cluster c in use (count > 0), poisoned, or
+ * the header; a cluster is free at 0 and then can hold a whole transparent huge page.
+ * cl_whole[c] is set while a huge page written there whole has slots in use and none of
+ * them was swapped in by a fault yet (thp_swpin_fallback counts the first). Only whole
+ * clusters (nclusters = nslots / 512) are tracked; the slots after the last stay 4 KiB.
  */
 typedef struct vmsi_swap {
-    int fd;           /* -1: no swap */
-    char *path;       /* host path */
-    bool remove;      /* temporary file: removed at destroy */
-    uint64_t nslots;  /* slots including slot 0 */
-    uint32_t *count;  /* per slot references */
-    uint64_t *cache;  /* per slot swap-cache pfn */
-    uint8_t *bad;     /* per slot: a read failed (poisoned) */
-    uint64_t nfree;   /* free usable slots */
-    uint64_t cursor;  /* next slot to try (round robin, clusters consecutive writes) */
-    uint64_t head;    /* the slot after the last transfer: the HDD's head position */
-    uint64_t ncached; /* frames in the swap cache */
+    int fd;             /* -1: no swap */
+    char *path;         /* host path */
+    bool remove;        /* temporary file: removed at destroy */
+    uint64_t nslots;    /* slots including slot 0 */
+    uint32_t *count;    /* per slot references */
+    uint64_t *cache;    /* per slot swap-cache pfn */
+    uint8_t *bad;       /* per slot: a read failed (poisoned) */
+    uint64_t nclusters; /* whole 512-slot clusters */
+    uint16_t *cl_busy;  /* per cluster: slots in use, poisoned or the header */
+    uint8_t *cl_whole;  /* per cluster: holds a huge page swapped out whole, not read yet */
+    uint64_t cl_cursor; /* the next cluster a whole huge page tries */
+    uint64_t cl_free;   /* clusters with cl_busy 0 */
+    uint64_t nfree;     /* free usable slots */
+    uint64_t cursor;    /* next slot to try (round robin, clusters consecutive writes) */
+    uint64_t head;      /* the slot after the last transfer: the HDD's head position */
+    uint64_t ncached;   /* frames in the swap cache */
     uint64_t reads, writes;
     uint64_t latency_cycles, xfer_cycles; /* per random access, per 4 KiB transfer */
     uint64_t inj_after[2], inj_count[2];  /* injected errors, per vms_swap_io */

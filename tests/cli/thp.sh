@@ -53,6 +53,18 @@ mob_case() { # mob_case GROUPING FAULT_ALLOC FAULT_FALLBACK SUCCESS FAIL
 mob_case off 0 2 0 2
 mob_case on 2 0 2 0
 
+# Swapping huge pages (thp_swap.scn): split swaps 4 KiB pages of split huge pages; whole
+# swaps all four out whole (one cluster each) and reads them back 4 KiB at a time.
+swap_case() { # swap_case MODE SWPOUT FALLBACK SWPIN_FALLBACK MAJOR_FAULTS
+    "$vmsim" run --stats json --set thp.swap=$1 "$src/tests/cli/thp_swap.scn" 2>/dev/null |
+        tail -1 >"$tmp/j"
+    grep -q "\"swpout\":$2,\"swpout_fallback\":$3,\"swpin\":0,\"swpin_fallback\":$4}" "$tmp/j" &&
+        grep -q "\"major\":$5," "$tmp/j" && ok ||
+        { bad "thp_swap thp.swap=$1"; tr ',' '\n' <"$tmp/j" | grep -A24 '"thp"' >&2; }
+}
+swap_case split 0 4 0 4
+swap_case whole 4 0 4 2048
+
 # hugetlb pools at run time: sysctl vm.nr_hugepages grows the pool, a MAP_HUGETLB mapping
 # reserves from it; without a pool the mmap is refused (ENOMEM), as Linux does.
 printf '%s\n' 'spawn db' 'mmap db auto 4M rw huge=2M expect error' 'sysctl vm.nr_hugepages=3' \

@@ -413,6 +413,10 @@ static vmsi_fault_ret do_swap_page(fault_ctx *c)
         vms_frames_get(k->fr, pfn);       /* ours, until mapped */
         k->st.pswpin++;
         k->st.refault_anon++;
+        /* A page of a huge page swapped out whole comes back as 4 KiB (Linux 6.x: no PMD
+         * swap entry, and do_swap_page's alloc_swap_folio tries only orders below
+         * PMD_ORDER): thp_swpin_fallback counts each such huge page once. */
+        k->st.thp_swpin_fallback += vmsi_swap_whole_swapin(k, slot) ? 1 : 0;
         c->fi->major = true;
     }
     bool exclusive = k->swap.count[slot] == 1 && vms_frames_meta(k->fr, pfn)->mapcount == 0;

@@ -232,13 +232,16 @@ vms_status vmsi_thp_split_page_at(vmsi_mm *mm, uint64_t va);
  * freed. VMS_ERR_INVAL when pinned or not mapped, VMS_ERR_NOTFOUND / NOMEM as above. */
 vms_status vmsi_split_huge_page(vms_kernel *k, uint64_t pfn);
 /* Reclaim chose the transparent huge page at head (only its mappings hold it): swap it
- * out whole (thp.swap = whole, not partially mapped, 512 free contiguous slots), or
- * split it (thp_swpout_fallback when it would have gone whole). Returns FREED (swapped
- * whole, or split and the head page was among the unmapped subpages freed), SPLIT (the
- * head is an order-0 page now: reclaim it as one) or KEEP (a write error, no memory). */
+ * out whole (thp.swap = whole, not partially mapped, a free swap cluster: its PMDs are
+ * split, the 2 MiB written in one request, every PTE becomes the swap entry of its
+ * subpage, the block is freed), or split it (thp_swpout_fallback when it would have
+ * gone whole). Returns SWAPPED (gone whole: 512 frames freed), FREED (split, and the
+ * head page was among the unmapped subpages freed), SPLIT (the head is an order-0 page
+ * now: reclaim it as one) or KEEP (a write error, no memory for a PMD's table). */
 typedef enum vmsi_thp_reclaim_ret {
     VMSI_THP_RECLAIM_SPLIT,
     VMSI_THP_RECLAIM_FREED,
+    VMSI_THP_RECLAIM_SWAPPED,
     VMSI_THP_RECLAIM_KEEP,
 } vmsi_thp_reclaim_ret;
 vmsi_thp_reclaim_ret vmsi_thp_reclaim(vms_kernel *k, uint64_t head, unsigned core);

@@ -574,13 +574,57 @@ uint64_t vmsi_thp_deferred_split(vms_kernel *k, uint64_t nr, uint64_t *nsplit)
     return freed;
 }
 
+/*
+ * CONFIG_THP_SWAP's path through shrink_folio_list for the whole page at head: add_to_swap
+ * (a free cluster, folio_alloc_swap of order 9), try_to_unmap with TTU_SPLIT_HUGE_PMD
+ * (every PMD mapping it is split first, __split_huge_pmd: the page stays whole, PTE-
+ * mapped), pageout (swap_writepage of the whole folio: one 2 MiB request), then each PTE
+ * becomes the swap entry of its subpage (try_to_unmap_one: folio->swap + the subpage's
+ * index) and the freed folio gives its 512 frames back at once. Returns SWAPPED, KEEP
+ * (no frame for a PMD's table, a write error: counted and logged, the page stays mapped,
+ * whole) or SPLIT when no cluster is free (the caller falls back to splitting).
+ */
+static vmsi_thp_reclaim_ret swap_whole(vms_kernel *k, uint64_t head, unsigned core)
+{
+    uint64_t slot0 = vmsi_swap_alloc_cluster(k);
+    if (!slot0)
+        return VMSI_THP_RECLAIM_SPLIT;
+    vms_frame *f = vms_frames_meta(k->fr, head);
+    vms_frames_get(k->fr, head); /* held: reclaim in the table allocations passes it by */
+    vms_status st = VMS_OK;
+    vmsi_rmap_ent e;
+    while (st == VMS_OK && pmd_entry(k, f, &e)) /* TTU_SPLIT_HUGE_PMD */
+        st = split_pmd(e.mm, e.va);
+    if (st == VMS_OK && (st = vmsi_swap_writecluster(k, slot0, head, core)) != VMS_OK) {
+        k->st.swap_write_errors++;
+        vmsi_log(k, VMS_LOG_ERR,
+                 "Write-error on swap-device (0:%llu): huge page %llx kept in memory",
+                 (unsigned long long)slot0, (unsigned long long)head);
+    }
+    if (st == VMS_OK) {
+        vmsi_swap_mark_whole(k, slot0);
+        vmsi_unmap_to_swap(k, head, slot0);
+        k->st.pswpout += HPAGE_NR;
+        k->st.thp_swpout++;
+    }
+    for (uint64_t i = 0; i < HPAGE_NR; i++)
+        vmsi_swap_free(k, slot0 + i); /* the writer's references: the PTEs hold theirs */
+    vmsi_page_put(k, head);           /* swapped: the last reference, the block is free */
+    return st == VMS_OK ? VMSI_THP_RECLAIM_SWAPPED : VMSI_THP_RECLAIM_KEEP;
+}
+
 vmsi_thp_reclaim_ret vmsi_thp_reclaim(vms_kernel *k, uint64_t head, unsigned core)
 {
-    (void)core;
     vmsi_thp_folio *s = vmsi_thp_folio_of(k, head);
     bool partly = s && s->queued; /* split right away: its unmapped pages need no I/O */
-    if (!partly && (vms_frames_meta(k->fr, head)->flags & VMS_FRAME_ANON))
-        k->st.thp_swpout_fallback++; /* no CONFIG_THP_SWAP: add_to_swap fails, split */
+    if (!partly && (vms_frames_meta(k->fr, head)->flags & VMS_FRAME_ANON)) {
+        vmsi_thp_reclaim_ret r = k->cfg.thp_swap == VMS_THP_SWAP_WHOLE ? swap_whole(k, head, core)
+                                                                       : VMSI_THP_RECLAIM_SPLIT;
+        if (r != VMSI_THP_RECLAIM_SPLIT)
+            return r;
+        /* add_to_swap failed (no CONFIG_THP_SWAP, or no free cluster): split */
+        k->st.thp_swpout_fallback++;
+    }
     bool head_mapped = vmsi_thp_subpage_mapcount(k, head, 0) > 0;
     if (vmsi_split_huge_page(k, head) != VMS_OK)
         return VMSI_THP_RECLAIM_KEEP;

@@ -261,20 +261,23 @@ static void flush_one(vms_kernel *k, const vmsi_rmap_ent *e)
     vmsi_tlb_defer(k, e->mm, reclaim_core(k), e->va);
 }
 
-/* try_to_unmap for an anonymous page whose bytes are in slot: every PTE mapping it
- * becomes the swap entry (one slot reference each). Frees the frame unless the swap
- * cache holds it. */
-static void unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot)
+/* try_to_unmap for an anonymous page whose bytes are in the slots from slot on (a
+ * transparent huge page's subpage i at slot + i: Linux's page_swap_entry): every PTE
+ * mapping it becomes its swap entry (one slot reference each). Frees the frame unless
+ * the swap cache (or a caller's hold) keeps it. */
+void vmsi_unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
+    uint64_t nr = UINT64_C(1) << f->order;
     uint32_t n;
     while ((n = vmsi_rmap_count(f)) > 0) {
         vmsi_rmap_ent e = vmsi_rmap_get(f, n - 1);
         uint64_t ptep = rmap_ptep(&e);
-        uint64_t pte = vmsi_pte_get(e.mm, ptep);
-        assert(vmsi_pte_pfn(k, pte) == pfn);
-        vmsi_swap_dup(k, slot);
-        vmsi_pte_set(e.mm, ptep, vmsi_swp_entry(k, 0, slot));
+        uint64_t pte = vmsi_pte_get(e.mm, ptep), sub = vmsi_pte_pfn(k, pte) - pfn;
+        assert(vmsi_pte_mapped(k, pte) && sub < nr);
+        (void)nr;
+        vmsi_swap_dup(k, slot + sub);
+        vmsi_pte_set(e.mm, ptep, vmsi_swp_entry(k, 0, slot + sub));
         e.mm->swapents++;
         vmsi_page_unref(e.mm, e.va, pte, VMS_PG_4K);
         flush_one(k, &e);
@@ -332,14 +335,14 @@ static shrink_ret shrink_anon(vms_kernel *k, uint64_t pfn, vms_frame *f)
 {
     if (f->flags & VMSI_FRAME_SWAPCACHE) {       /* clean: its slot holds the same bytes */
         uint64_t slot = vmsi_rmap_rec(f)->index; /* a swap-cache page has a record */
-        unmap_to_swap(k, pfn, slot);
+        vmsi_unmap_to_swap(k, pfn, slot);
         vmsi_swapcache_del(k, slot);
         return SHRINK_RECLAIMED;
     }
     uint64_t slot = write_to_swap(k, pfn);
     if (!slot)
         return SHRINK_KEEP;
-    unmap_to_swap(k, pfn, slot);
+    vmsi_unmap_to_swap(k, pfn, slot);
     vmsi_swap_free(k, slot); /* the writer's reference: the PTEs hold theirs */
     return SHRINK_RECLAIMED;
 }
@@ -371,9 +374,11 @@ static shrink_ret shrink_file(vms_kernel *k, uint64_t pfn)
     return SHRINK_RECLAIMED;
 }
 
-/* shrink_folio_list for one frame the policy chose. */
-static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
+/* shrink_folio_list for one frame the policy chose; *nr gets the frames a RECLAIMED
+ * freed (512 for a huge page swapped out whole, else 1). */
+static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn, uint64_t *nr)
 {
+    *nr = 1;
     vms_frame *f = vms_frames_meta(k->fr, pfn);
     if (!f || !(f->flags & VMS_FRAME_HEAD) || (f->flags & VMS_FRAME_LOCKED) ||
         !(f->flags & (VMS_FRAME_ANON | VMS_FRAME_FILE)))
@@ -382,14 +387,15 @@ static shrink_ret shrink_page(vms_kernel *k, uint64_t pfn)
                       ((f->flags & VMSI_FRAME_SWAPCACHE) ? 1u : 0u);
     if ((f->flags & VMS_FRAME_PINNED) || f->refcount != expect)
         return SHRINK_KEEP;
-    /* A transparent huge page goes to swap whole (thp.swap = whole), or is split, then
-     * its first page goes like any other and the others return to the policy (Linux
-     * shrink_folio_list's split_folio_to_list); a split that freed the first page (no
-     * PTE mapped it) reclaimed it already. */
+    /* A transparent huge page goes to swap whole (thp.swap = whole: all 512 frames), or
+     * is split, then its first page goes like any other and the others return to the
+     * policy (Linux shrink_folio_list's split_folio_to_list); a split that freed the
+     * first page (no PTE mapped it) reclaimed it already. */
     if (f->flags & VMSI_FRAME_THP) {
         vmsi_thp_reclaim_ret r = vmsi_thp_reclaim(k, pfn, reclaim_core(k));
+        *nr = r == VMSI_THP_RECLAIM_SWAPPED ? UINT64_C(1) << 9 : 1;
         if (r != VMSI_THP_RECLAIM_SPLIT)
-            return r == VMSI_THP_RECLAIM_FREED ? SHRINK_RECLAIMED : SHRINK_KEEP;
+            return r == VMSI_THP_RECLAIM_KEEP ? SHRINK_KEEP : SHRINK_RECLAIMED;
     }
     if (f->flags & VMS_FRAME_ANON)
         return shrink_anon(k, pfn, f);
@@ -438,11 +444,13 @@ static uint64_t shrink(vms_kernel *k, uint64_t nr, uint64_t budget)
         vms_frame *f = vms_frames_meta(k->fr, pfn);
         k->thp_lru -= (f->flags & VMSI_FRAME_THP) ? 1 : 0;
         bool anon = (f->flags & VMS_FRAME_SWAPBACKED) != 0;
-        shrink_ret r = shrink_page(k, pfn);
+        uint64_t nfreed;
+        shrink_ret r = shrink_page(k, pfn, &nfreed);
         if (r == SHRINK_RECLAIMED) {
-            got++;
-            *(anon ? &k->st.pgsteal_anon : &k->st.pgsteal_file) += 1;
-            report_reclaim(k, pfn, anon);
+            got += nfreed;
+            *(anon ? &k->st.pgsteal_anon : &k->st.pgsteal_file) += nfreed;
+            for (uint64_t i = 0; i < nfreed; i++)
+                report_reclaim(k, pfn + i, anon);
         } else if (r == SHRINK_KEEP) {
             k->st.pgrotated++;
             lru_put(k, pfn, true);

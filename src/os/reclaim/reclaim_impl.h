@@ -38,6 +38,16 @@ vms_status vmsi_swap_init(vms_kernel *k, vms_err *err);
 void vmsi_swap_destroy(vms_kernel *k);
 /* A free slot with one reference; 0 when the device is full or absent. */
 uint64_t vmsi_swap_alloc(vms_kernel *k);
+/* Slots per cluster (Linux SWAPFILE_CLUSTER with CONFIG_THP_SWAP: HPAGE_PMD_NR). */
+#define VMSI_SWAP_CLUSTER UINT64_C(512)
+/* A free cluster (512 aligned slots, each with one reference): its first slot, or 0
+ * when no cluster is free (get_swap_pages of order 9 failing). */
+uint64_t vmsi_swap_alloc_cluster(vms_kernel *k);
+/* The cluster at slot0 now holds a huge page swapped out whole (thp_swpin_fallback). */
+void vmsi_swap_mark_whole(vms_kernel *k, uint64_t slot0);
+/* A fault reads slot back as a 4 KiB page: true (once per huge page) when slot is part
+ * of a huge page swapped out whole that nothing swapped in before. */
+bool vmsi_swap_whole_swapin(vms_kernel *k, uint64_t slot);
 /* One more reference to slot (fork copying a swap PTE). */
 void vmsi_swap_dup(vms_kernel *k, uint64_t slot);
 /* Drop one reference; at 0 the swap-cache page (if any) leaves the cache, the slot is
@@ -47,6 +57,9 @@ void vmsi_swap_free(vms_kernel *k, uint64_t slot);
  * VMS_ERR_IO on a (possibly injected) I/O error; nothing changed in RAM then. */
 vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
 vms_status vmsi_swap_readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core);
+/* Write the 512 frames from pfn to the cluster at slot0 as one request (one latency, 512
+ * transfers charged to `core`). VMS_ERR_IO on a (possibly injected) error. */
+vms_status vmsi_swap_writecluster(vms_kernel *k, uint64_t slot0, uint64_t pfn, unsigned core);
 /* Swap cache: slot -> pfn (the cache takes the reference the caller passes in). */
 void vmsi_swapcache_add(vms_kernel *k, uint64_t slot, uint64_t pfn);
 void vmsi_swapcache_del(vms_kernel *k, uint64_t slot);
@@ -69,6 +82,12 @@ void vmsi_reclaim_before_alloc(vms_kernel *k);
 bool vmsi_direct_reclaim(vms_kernel *k, unsigned order);
 /* A safe point (no frame held across it): run kswapd if it was woken. */
 void vmsi_kswapd(vms_kernel *k);
+/* try_to_unmap for an anonymous page (order 0, or a transparent huge page none of whose
+ * PMDs is left) whose bytes are in the slots from slot on (subpage i at slot + i): every
+ * PTE mapping it becomes its swap entry (one slot reference each), its TLB entries are
+ * shot down at the end of the reclaim batch. Frees the frame(s) unless something else
+ * holds them. */
+void vmsi_unmap_to_swap(vms_kernel *k, uint64_t pfn, uint64_t slot);
 /* The OOM killer: choose by badness and kill; returns the victim (may be current). */
 vmsi_proc *vmsi_oom_kill(vms_kernel *k, vmsi_proc *current);
 uint64_t vmsi_oom_badness(const vmsi_proc *p);

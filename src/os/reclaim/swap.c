@@ -8,6 +8,16 @@
  * cursor (Linux's per-cluster allocator in spirit: consecutive swap-outs get consecutive
  * slots, which an HDD then writes without seeking).
  *
+ * Clusters (Linux mm/swapfile.c with CONFIG_THP_SWAP, SWAPFILE_CLUSTER = HPAGE_PMD_NR):
+ * the slots are grouped in aligned clusters of 512; a transparent huge page swapped out
+ * whole (thp.swap = whole) takes one free cluster (get_swap_pages with order 9,
+ * vmsi_swap_alloc_cluster) and is written there in one I/O (swap_writepage of the whole
+ * folio: one latency, 512 transfers). Its subpage i lives at the cluster's slot i, so
+ * its swap entries are consecutive, as Linux's folio->swap + folio_page_idx. Cluster 0
+ * holds the header slot and is never free. The 4 KiB allocator does not keep clusters
+ * free for huge pages (Linux 6.10+ prefers partly used clusters for order 0): a device
+ * that has swapped long may have none free, and the huge page is then split.
+ *
  * Reference counting (swap_map): count[s] = swap entries in PTEs naming s, plus one when
  * a shmem object's page-cache entry holds s. A slot is free at count 0. The swap cache
  * (cache[s]) holds the frame read back from s while other PTEs still name s, so a page
@@ -89,11 +99,19 @@ vms_status vmsi_swap_init(vms_kernel *k, vms_err *err)
     s->count = vmsi_calloc(k->a, s->nslots, sizeof *s->count);
     s->cache = vmsi_calloc(k->a, s->nslots, sizeof *s->cache);
     s->bad = vmsi_calloc(k->a, s->nslots, sizeof *s->bad);
-    if (!s->count || !s->cache || !s->bad)
+    s->nclusters = s->nslots / VMSI_SWAP_CLUSTER;
+    s->cl_busy = vmsi_calloc(k->a, s->nclusters ? s->nclusters : 1, sizeof *s->cl_busy);
+    s->cl_whole = vmsi_calloc(k->a, s->nclusters ? s->nclusters : 1, sizeof *s->cl_whole);
+    if (!s->count || !s->cache || !s->bad || !s->cl_busy || !s->cl_whole)
         return vmsi_err(err, VMS_ERR_NOMEM, "swap: out of host memory for %llu slots",
                         (unsigned long long)s->nslots);
     s->nfree = s->nslots - 1;
     s->cursor = 1;
+    if (s->nclusters) {
+        s->cl_busy[0] = 1; /* the header slot */
+        s->cl_free = s->nclusters - 1;
+        s->cl_cursor = 1;
+    }
     return open_file(k, s, err);
 }
 
@@ -109,8 +127,34 @@ void vmsi_swap_destroy(vms_kernel *k)
     vmsi_free(k->a, s->count, s->nslots * sizeof *s->count);
     vmsi_free(k->a, s->cache, s->nslots * sizeof *s->cache);
     vmsi_free(k->a, s->bad, s->nslots * sizeof *s->bad);
+    vmsi_free(k->a, s->cl_busy, (s->nclusters ? s->nclusters : 1) * sizeof *s->cl_busy);
+    vmsi_free(k->a, s->cl_whole, (s->nclusters ? s->nclusters : 1) * sizeof *s->cl_whole);
     memset(s, 0, sizeof *s);
     s->fd = -1;
+}
+
+/* Slot became used (delta +1) or free (-1): its cluster's busy count follows. */
+static void cluster_busy(vmsi_swap *s, uint64_t slot, int delta)
+{
+    uint64_t c = slot / VMSI_SWAP_CLUSTER;
+    if (c >= s->nclusters)
+        return; /* the slots after the last whole cluster */
+    if (delta > 0) {
+        s->cl_free -= s->cl_busy[c] == 0 ? 1 : 0;
+        s->cl_busy[c]++;
+        return;
+    }
+    assert(s->cl_busy[c] > 0);
+    s->cl_free += --s->cl_busy[c] == 0 ? 1 : 0;
+}
+
+/* Whether any slot of cluster c is still referenced. */
+static bool cluster_used(const vmsi_swap *s, uint64_t c)
+{
+    for (uint64_t i = 0; i < VMSI_SWAP_CLUSTER; i++)
+        if (s->count[c * VMSI_SWAP_CLUSTER + i])
+            return true;
+    return false;
 }
 
 uint64_t vmsi_swap_alloc(vms_kernel *k)
@@ -124,10 +168,50 @@ uint64_t vmsi_swap_alloc(vms_kernel *k)
         if (s->count[slot] == 0 && !s->bad[slot]) {
             s->count[slot] = 1;
             s->nfree--;
+            cluster_busy(s, slot, +1);
             return slot;
         }
     }
     return 0;
+}
+
+uint64_t vmsi_swap_alloc_cluster(vms_kernel *k)
+{
+    vmsi_swap *s = &k->swap;
+    if (!s->cl_free)
+        return 0;
+    for (uint64_t n = 0; n < s->nclusters; n++) {
+        uint64_t c = s->cl_cursor;
+        s->cl_cursor = c + 1 >= s->nclusters ? 1 : c + 1;
+        if (s->cl_busy[c])
+            continue;
+        uint64_t slot0 = c * VMSI_SWAP_CLUSTER;
+        for (uint64_t i = 0; i < VMSI_SWAP_CLUSTER; i++) {
+            assert(!s->count[slot0 + i] && !s->bad[slot0 + i] && !s->cache[slot0 + i]);
+            s->count[slot0 + i] = 1;
+        }
+        s->cl_busy[c] = VMSI_SWAP_CLUSTER;
+        s->cl_free--;
+        s->nfree -= VMSI_SWAP_CLUSTER;
+        return slot0;
+    }
+    assert(false && "cl_free says a cluster is free");
+    return 0;
+}
+
+void vmsi_swap_mark_whole(vms_kernel *k, uint64_t slot0)
+{
+    k->swap.cl_whole[slot0 / VMSI_SWAP_CLUSTER] = 1;
+}
+
+bool vmsi_swap_whole_swapin(vms_kernel *k, uint64_t slot)
+{
+    vmsi_swap *s = &k->swap;
+    uint64_t c = slot / VMSI_SWAP_CLUSTER;
+    if (c >= s->nclusters || !s->cl_whole[c])
+        return false;
+    s->cl_whole[c] = 0;
+    return true;
 }
 
 void vmsi_swap_dup(vms_kernel *k, uint64_t slot)
@@ -179,8 +263,13 @@ void vmsi_swap_free(vms_kernel *k, uint64_t slot)
     if (--s->count[slot] > 0)
         return;
     vmsi_swapcache_del(k, slot);
-    if (!s->bad[slot]) /* a poisoned slot stays out of use: its sector is bad */
+    if (!s->bad[slot]) { /* a poisoned slot stays out of use: its sector is bad */
         s->nfree++;
+        cluster_busy(s, slot, -1);
+    }
+    uint64_t c = slot / VMSI_SWAP_CLUSTER;
+    if (c < s->nclusters && s->cl_whole[c] && !cluster_used(s, c))
+        s->cl_whole[c] = 0; /* the huge page's last slot went without a swap-in */
 }
 
 /* Whether the next transfer of kind io fails (consuming the injection). */
@@ -240,6 +329,39 @@ static vms_status writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned
 vms_status vmsi_swap_writepage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
 {
     return report_io(k, true, slot, pfn, core, writepage(k, slot, pfn, core));
+}
+
+/* The cluster write's host I/O: the frames' bytes, one page at a time, into the file. */
+static vms_status write_cluster(vms_kernel *k, uint64_t slot0, uint64_t pfn)
+{
+    vmsi_swap *s = &k->swap;
+    uint8_t buf[4096];
+    for (uint64_t i = 0; i < VMSI_SWAP_CLUSTER; i++) {
+        if (vmsi_ram_read_io(k, (pfn + i) << VMS_PAGE_SHIFT, buf, sizeof buf) != VMS_OK)
+            return VMS_ERR_IO;
+        if (pwrite(s->fd, buf, sizeof buf, (off_t)((slot0 + i) << VMS_PAGE_SHIFT)) !=
+            (ssize_t)sizeof buf)
+            return VMS_ERR_IO;
+    }
+    return VMS_OK;
+}
+
+vms_status vmsi_swap_writecluster(vms_kernel *k, uint64_t slot0, uint64_t pfn, unsigned core)
+{
+    vmsi_swap *s = &k->swap;
+    /* One request of 2 MiB: one latency (none when sequential on an HDD), 512 transfers. */
+    bool seq = k->cfg.swap_device == VMS_SWAP_HDD && slot0 == s->head;
+    uint64_t c = s->xfer_cycles * VMSI_SWAP_CLUSTER + (seq ? 0 : s->latency_cycles);
+    s->head = slot0 + VMSI_SWAP_CLUSTER;
+    k->st.swap_io_cycles += c;
+    vmsi_charge(k, core, c);
+    vms_status st = injected(s, VMS_SWAP_IO_WRITE) ? VMS_ERR_IO : write_cluster(k, slot0, pfn);
+    if (st != VMS_OK)
+        return report_io(k, true, slot0, pfn, core, st);
+    s->writes += VMSI_SWAP_CLUSTER;
+    for (uint64_t i = 0; i < VMSI_SWAP_CLUSTER; i++) /* the tap sees each page, as before */
+        report_io(k, true, slot0 + i, pfn + i, core, VMS_OK);
+    return VMS_OK;
 }
 
 static vms_status readpage(vms_kernel *k, uint64_t slot, uint64_t pfn, unsigned core)
@@ -366,6 +488,32 @@ static void tally_pte(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t pte, vms
     c->seen[slot]++;
 }
 
+/* Each cluster's busy count is its slots in use or poisoned (and the header); the free
+ * clusters are those at 0; a cluster marked as holding a whole huge page has a slot in
+ * use. */
+static vms_status check_clusters(const vmsi_swap *s, vms_err *err)
+{
+    uint64_t nfree = 0;
+    for (uint64_t c = 0; c < s->nclusters; c++) {
+        uint32_t busy = c == 0 ? 1u : 0u;
+        for (uint64_t i = c == 0 ? 1 : 0; i < VMSI_SWAP_CLUSTER; i++)
+            busy += s->count[c * VMSI_SWAP_CLUSTER + i] || s->bad[c * VMSI_SWAP_CLUSTER + i];
+        if (busy != s->cl_busy[c])
+            return vmsi_err(err, VMS_ERR_INVAL, "swap cluster %llu: %u slots busy, counted %u",
+                            (unsigned long long)c, s->cl_busy[c], busy);
+        if (s->cl_whole[c] && (c == 0 || !cluster_used(s, c)))
+            return vmsi_err(err, VMS_ERR_INVAL,
+                            "swap cluster %llu: holds a huge page swapped out whole but no slot "
+                            "is in use",
+                            (unsigned long long)c);
+        nfree += busy == 0;
+    }
+    if (nfree != s->cl_free)
+        return vmsi_err(err, VMS_ERR_INVAL, "swap: %llu free clusters, counted %llu",
+                        (unsigned long long)s->cl_free, (unsigned long long)nfree);
+    return VMS_OK;
+}
+
 /* Each slot's count equals the swap PTEs naming it plus shmem cache entries holding it;
  * each swap-cache frame is flagged and names its slot; free counts agree. */
 vms_status vmsi_swap_check(vms_kernel *k, vms_err *err)
@@ -410,6 +558,8 @@ vms_status vmsi_swap_check(vms_kernel *k, vms_err *err)
             vmsi_err(err, VMS_ERR_INVAL, "swap: %llu free / %llu cached slots, counted %llu / %llu",
                      (unsigned long long)s->nfree, (unsigned long long)s->ncached,
                      (unsigned long long)nfree, (unsigned long long)ncached);
+    if (c.st == VMS_OK)
+        c.st = check_clusters(s, err);
     vmsi_free(k->a, c.seen, s->nslots * sizeof(uint32_t));
     return c.st;
 }
