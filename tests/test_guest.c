@@ -485,9 +485,19 @@ static void test_passthrough_nic(vms_s2_kind kind, bool posted)
     vms_nic *nic = NULL;
     CHECK_EQ(vms_nic_create(h.m, h.io, &nc, &nic, NULL), VMS_OK);
     vms_dev *dev = vms_nic_dev(nic);
-    vms_guest_dev_config dc = {7, posted};
+    bool arm = kind == VMS_S2_ARM;
+    vms_guest_dev_config dc = {7, posted}; /* Arm: the SMMU's S2VMID */
     vms_err err = {0};
     CHECK_EQ(vms_guest_assign_device(g, dev, &dc, &err), VMS_OK);
+    vms_iommu_context ic;
+    CHECK(vms_iommu_get_context(h.io, vms_dev_bdf(dev), &ic));
+    CHECK_EQ(ic.did, 7);
+    if (arm) { /* an SMMU stage 2 context: the VM's Stage 2 itself (shared) */
+        CHECK(vms_iommu_context_format(h.io, vms_dev_bdf(dev)) == vms_format_stage2(4));
+        CHECK_EQ(ic.root, vms_guest_s2_pt(g)->root);
+    } else {
+        CHECK(!vms_iommu_context_format(h.io, vms_dev_bdf(dev)));
+    }
     vms_kernel *gk = vms_guest_kernel(g);
     vms_dma_dev *dd = NULL;
     CHECK_EQ(vms_dma_attach_nic(gk, nic, VMS_DMA_TRANSLATE, &dd, &err), VMS_OK);
@@ -545,8 +555,10 @@ static void test_passthrough_nic(vms_s2_kind kind, bool posted)
     printf("passthrough (%s%s): packet at GPA 0x%llx read back by the guest process; %llu "
            "external-interrupt exits, %llu injected, %llu posted; DMA to GPA 0x4000000 "
            "blocked and logged\n",
-           kind == VMS_S2_EPT ? "EPT mirror" : "NPT shared", posted ? ", posted" : "",
-           (unsigned long long)addr, (unsigned long long)s1->exits_intr,
+           kind == VMS_S2_EPT   ? "EPT mirror"
+           : kind == VMS_S2_NPT ? "NPT shared"
+                                : "SMMU stage 2, Stage 2 shared",
+           posted ? ", posted" : "", (unsigned long long)addr, (unsigned long long)s1->exits_intr,
            (unsigned long long)s1->intr_injected, (unsigned long long)s1->intr_posted);
     CHECK_EQ(vms_dma_unmap(gk, dd, addr, &err), VMS_OK);
     vms_proc_exit(gk, t);
@@ -1044,5 +1056,7 @@ int main(int argc, char **argv)
     test_double_paging();
     test_migration();
     test_replay();
+    test_passthrough_nic(VMS_S2_ARM, false);
+    test_passthrough_nic(VMS_S2_ARM, true);
     return th_finish();
 }

@@ -10,7 +10,8 @@
  * by it (and vice versa); a process can never see another's private data because the
  * model of each address space is separate (fork copies it). vms_kernel_check runs after
  * every operation; after each sequence every process exits and every frame must be free.
- * VMS_KERNEL_SOAK=N runs N sequences instead of the default.
+ * VMS_KERNEL_SOAK=N runs N sequences instead of the default; VMS_KERNEL_THP_SEQ=A runs
+ * only THP sequence A (the (A+1)th "seq … (thp)" line of a run's output).
  *
  * THP sequences (docs/HUGEPAGES.md): a 6 MiB arena (three 2 MiB-aligned ranges), thp =
  * always or madvise, ranges up to 700 pages (whole huge pages and parts of them), plus
@@ -384,12 +385,13 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
     }
     const vms_kernel_stats *ks = vms_kernel_get_stats(w.k);
     fprintf(stderr,
-            "seq %s%s: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp %llu, split %llu, "
-            "collapse %llu, swap out %llu in %llu\n",
-            preset, w.thp ? " (thp)" : "", w.ops, w.reads, w.segvs, (unsigned long long)ks->forks,
-            (unsigned long long)ks->cow_copy, (unsigned long long)ks->thp_anon_fault_alloc,
-            (unsigned long long)ks->thp_split_page, (unsigned long long)ks->thp_collapse_alloc,
-            (unsigned long long)ks->pswpout, (unsigned long long)ks->pswpin);
+            "seq %s%s seed %llu: %lu ops, %lu reads, %lu segvs, forks %llu cow %llu; thp %llu, "
+            "split %llu, collapse %llu, swap out %llu in %llu\n",
+            preset, w.thp ? " (thp)" : "", (unsigned long long)seed, w.ops, w.reads, w.segvs,
+            (unsigned long long)ks->forks, (unsigned long long)ks->cow_copy,
+            (unsigned long long)ks->thp_anon_fault_alloc, (unsigned long long)ks->thp_split_page,
+            (unsigned long long)ks->thp_collapse_alloc, (unsigned long long)ks->pswpout,
+            (unsigned long long)ks->pswpin);
     if (w.thp) { /* what the THP sequences did, together (checked in main) */
         g_thp_faults += ks->thp_anon_fault_alloc;
         g_thp_splits += ks->thp_split_page;
@@ -1066,9 +1068,24 @@ static void run_mixed(uint64_t seed, unsigned nops)
     rmdir(dir);
 }
 
+/* THP sequence number a (its preset, seed, PCIDs and THP mode follow from a). */
+static void run_thp_seq(unsigned a)
+{
+    static const char *const presets[] = {"skylake", "sifive-u74", "cortex-a76"};
+    run_thp(presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
+            a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "kernel_diff");
+    /* VMS_KERNEL_THP_SEQ=A: only THP sequence A, to replay one a soak found failing (the
+     * (A+1)th "seq … (thp)" line of its output). */
+    const char *one = getenv("VMS_KERNEL_THP_SEQ");
+    if (one) {
+        run_thp_seq((unsigned)strtoul(one, NULL, 0));
+        return th_finish();
+    }
     /* Everything at once: swap, files, shared memory, huge pages, threads, DMA. Alone with
      * VMS_KERNEL_MIXED_ONLY=1 (`make soak` runs it so a second time, for its own time). */
     bool mixed_only = getenv("VMS_KERNEL_MIXED_ONLY") != NULL;
@@ -1083,10 +1100,8 @@ int main(int argc, char **argv)
     for (unsigned a = 0; a < (s + 2) / 3; a++)
         run("cortex-a76", th_seed * 1000003u + 77 + a, a % 2 == 0, 2000);
     /* THP sequences: always and madvise, on x86-64, RISC-V Sv39 and AArch64. */
-    static const char *const thp_presets[] = {"skylake", "sifive-u74", "cortex-a76"};
     for (unsigned a = 0; a < (s + 3) / 4 + 2; a++)
-        run_thp(thp_presets[a % 3], th_seed * 1000003u + 991 + a, a % 2 == 0, 1500,
-                a % 2 ? VMS_THP_MADVISE : VMS_THP_ALWAYS, true);
+        run_thp_seq(a);
     fprintf(stderr, "thp sequences: %llu huge faults, %llu splits, %llu collapses\n",
             (unsigned long long)g_thp_faults, (unsigned long long)g_thp_splits,
             (unsigned long long)g_thp_collapses);

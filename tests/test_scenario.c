@@ -431,9 +431,16 @@ static void test_vm_arm_kernel(void)
                        "read p 0x20000000 1 expect segv\n"
                        "vm a show s2\n"
                        "vm a show exits\n"
-                       "vm create s shadow host 32M\n"; /* error: 14 */
+                       "vm create s shadow host 32M\n" /* error: 14 */
+                       "device nic eth1 vm a\n"        /* passthrough through an SMMU */
+                       "dma map eth1 c 0x10000000 4K write as rxbuf\n"
+                       "nic post eth1 rxbuf\n"
+                       "nic receive eth1 \"arm dma\" expect ok\n"
+                       "read c 0x10000000 7 expect \"arm dma\"\n"
+                       "dma eth1 0x8000000 write \"escape\" expect blocked\n"
+                       "show walk c 0x10000000\n";
     REQUIRE_VOID(run_text(text, &cap, &r));
-    CHECK_EQ(r.expects_passed, 3);
+    CHECK_EQ(r.expects_passed, 6);
     CHECK_EQ(r.expects_failed, 0);
     CHECK_EQ(r.errors, 1);
     const char *e = vms_strbuf_str(&cap.err), *o = vms_strbuf_str(&cap.out);
@@ -444,6 +451,13 @@ static void test_vm_arm_kernel(void)
     CHECK(strstr(o, "S2 L3 entry @"));
     CHECK(strstr(o, "vCPU 0 (VMID 1, host core 0)"));
     CHECK(strstr(e, "t.scn:14: vm create s:"));
+    CHECK(strstr(o, "assigned to vm a: SMMU stage 2 context (Stage 2 shared), S2VMID "));
+    CHECK(strstr(o, "device interrupt: 1 external-interrupt VM exit, 1 injected"));
+    /* the 2D walk of an AArch64 guest, in its format's words */
+    CHECK(strstr(o, "2D walk of 0x10000000 in c (vm a, vCPU 0): 4-level guest paging, TTBR0_EL1 = "
+                    "0x"));
+    CHECK(strstr(o, "guest level 3 descriptor @IPA"));
+    CHECK(strstr(o, "24 references (4 guest, 20 second-stage)"));
     cap_free(&cap);
 }
 

@@ -401,6 +401,32 @@ static void test_split(void)
     rig_down(&r);
 }
 
+/* PROT_NONE over a whole huge page keeps it PMD-mapped (Linux's PROT_NONE PMD: not
+ * present, frame kept; on AArch64 a block descriptor without VALID, PTE_PROT_NONE set):
+ * no split, the rss and AnonHugePages unchanged, the kernel's walks still find the leaf
+ * (vms_kernel_check's rmap walk; exit frees it), and the bytes are back with PROT_READ. */
+static void test_protnone(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 64 * MB, NULL));
+    vms_task *t = proc_with(&r, 4 * MB, true);
+    REQUIRE_VOID(t);
+    CHECK(fill(&r, t, AREA, 4 * MB, 13));
+    CHECK_EQ(stats(&r)->thp_anon_fault_alloc, 2);
+    CHECK_EQ(vms_sys_mprotect(r.k, t, AREA, 2 * MB, VMS_PROT_NONE, NULL), VMS_OK);
+    CHECK_EQ(stats(&r)->thp_split_pmd, 0);
+    CHECK_EQ(vms_proc_rss(r.k, t), 1024);
+    CHECK(has_line(&r, t, "AnonHugePages:      2048 kB")); /* smaps: the PROT_NONE VMA's */
+    CHECK(has_line(&r, NULL, "AnonHugePages:      4096 kB"));
+    rig_check(&r);
+    CHECK_EQ(vms_sys_mprotect(r.k, t, AREA, 2 * MB, VMS_PROT_READ, NULL), VMS_OK);
+    rig_check(&r);
+    CHECK(same(&r, t, AREA, 4 * MB, 13));
+    CHECK_EQ(stats(&r)->thp_split_pmd, 0);
+    vms_proc_exit(r.k, t);
+    rig_down(&r);
+}
+
 /* Reclaim splits a huge page before it swaps (thp_split_page), and every byte comes back. */
 static void test_reclaim(void)
 {
@@ -1080,6 +1106,7 @@ static void test_arches(void)
         test_huge_zero();
         test_cow();
         test_split();
+        test_protnone();
         test_reclaim();
         test_collapse();
         test_collapse_limits();
@@ -1096,6 +1123,7 @@ int main(int argc, char **argv)
     test_fallback();
     test_cow();
     test_split();
+    test_protnone();
     test_reclaim();
     test_collapse();
     test_khugepaged_shootdown();

@@ -925,12 +925,14 @@ static void test_shadow(void)
 
 /* Passthrough DMA: a device assigned to a VM issues guest-physical addresses; the IOMMU
  * translates them with the VM's mappings (NPT: the nested tables themselves; EPT: a
- * mirror kept in step), blocks and logs what the VM does not own. Two VMs: each
- * device reaches only its own VM's host memory. */
+ * mirror kept in step; Arm: an SMMU stage 2 context on the VM's Stage 2, tagged by its
+ * VMID), blocks and logs what the VM does not own. Two VMs: each device reaches only
+ * its own VM's host memory. */
 static void test_passthrough(void)
 {
-    for (unsigned kind = VMS_S2_EPT; kind <= VMS_S2_NPT; kind++) {
-        vms_machine *m = machine("skylake");
+    for (unsigned kind = VMS_S2_EPT; kind <= VMS_S2_ARM; kind++) {
+        bool arm = kind == VMS_S2_ARM;
+        vms_machine *m = machine(arm ? "cortex-a76" : "skylake");
         CHECK(m != NULL);
         if (!m)
             return;
@@ -958,11 +960,18 @@ static void test_passthrough(void)
                          vm[v], io, (uint16_t)(0x100 + v), (uint16_t)(5 + v),
                          S2TAB_AT + (UINT64_C(32) << 20) + v * (UINT64_C(64) << 20), NULL),
                      VMS_OK);
+            if (arm) { /* an SMMU stage 2 context on the VM's Stage 2 itself, S2VMID 5 + v */
+                vms_iommu_context ic;
+                CHECK(vms_iommu_get_context(io, (vms_bdf)(0x100 + v), &ic));
+                CHECK(ic.root == vms_vm_s2_pt(vm[v])->root && ic.did == 5 + v);
+                CHECK(vms_iommu_context_format(io, (vms_bdf)(0x100 + v)) == vms_format_stage2(4));
+            }
         }
         for (unsigned v = 0; v < 2; v++) {
             uint64_t pte, gpa, pa, room;
-            CHECK(vms_pt_lookup(vms_vm_guest_pt(vm[v]), 0x400000, &pte, NULL, NULL));
-            gpa = (pte & VMS_PTE_ADDR_MASK) + 0x18;
+            const vms_pt *gpt = vms_vm_guest_pt(vm[v]);
+            CHECK(vms_pt_lookup(gpt, 0x400000, &pte, NULL, NULL));
+            gpa = vms_fmt_pte_addr(gpt->fmt, pte) + 0x18;
             vms_pte_info info;
             vms_pgsize sz;
             CHECK(vms_pt_lookup(vms_vm_s2_pt(vm[v]), gpa, &pte, NULL, &sz));
@@ -988,8 +997,8 @@ static void test_passthrough(void)
             for (unsigned i = 0; i < 600; i++) /* the guest pager crosses a 2 MiB region */
                 CHECK(vms_vm_access(vm[v], c, 0x800000 + (uint64_t)i * 4096, VMS_ACC_WRITE, 8, &f));
             vms_vm_leave(vm[v], c);
-            CHECK(vms_pt_lookup(vms_vm_guest_pt(vm[v]), 0x800000 + 599 * 4096, &pte, NULL, NULL));
-            gpa = pte & VMS_PTE_ADDR_MASK;
+            CHECK(vms_pt_lookup(gpt, 0x800000 + 599 * 4096, &pte, NULL, NULL));
+            gpa = vms_fmt_pte_addr(gpt->fmt, pte);
             CHECK(
                 vms_iommu_translate(io, (vms_bdf)(0x100 + v), gpa, VMS_ACC_READ, &pa, &room, &fl));
             CHECK(pa >= lo && pa < hi);

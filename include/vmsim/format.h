@@ -139,7 +139,7 @@ struct vms_pt_format {
     uint64_t (*mk_raw)(const vms_pt_format *f, uint64_t pa, unsigned level, uint64_t flags);
     /* Build a level-`level` entry that points to the table at pa. */
     uint64_t (*mk_table)(const vms_pt_format *f, uint64_t pa, unsigned level);
-    /* Is the present level-`level` entry pte a leaf? */
+    /* Is the level-`level` entry pte, present or PROT_NONE (mk_leaf with prot 0), a leaf? */
     bool (*is_leaf)(uint64_t pte, unsigned level);
     /* Names of the set bits of pte for narration ("P RW US A"), into buf (len bytes). */
     void (*bits_str)(uint64_t pte, unsigned level, char *buf, size_t len);
@@ -342,7 +342,7 @@ static inline uint64_t vms_fmt_mk_pte(const vms_pt_format *f, uint64_t pfn, unsi
     return f->mk_leaf(f, pfn << f->page_shift, level, prot);
 }
 
-/* Is the present level-`level` entry a leaf (Linux pmd_leaf / pud_leaf)? */
+/* Is the level-`level` entry, present or PROT_NONE, a leaf (Linux pmd_leaf / pud_leaf)? */
 static inline bool vms_fmt_pte_leaf(const vms_pt_format *f, uint64_t pte, unsigned level)
 {
     return f->is_leaf(pte, level);

@@ -66,6 +66,7 @@
 #ifndef VMSIM_IOMMU_H
 #define VMSIM_IOMMU_H
 
+#include "vmsim/format.h"
 #include "vmsim/machine.h"
 #include "vmsim/strbuf.h"
 #include "vmsim/tlb.h"
@@ -130,10 +131,66 @@ typedef enum vms_iommu_mode {
 /* A context entry. */
 typedef struct vms_iommu_context {
     vms_iommu_mode mode;
-    uint16_t did;    /* domain id, <= VMS_IOMMU_MAX_DID (translate mode) */
+    uint16_t did;    /* domain id, <= VMS_IOMMU_MAX_DID (translate mode); SMMU: the VMID */
     uint64_t root;   /* physical address of the PML4/PML5 (translate mode) */
-    unsigned levels; /* 4 or 5 (translate mode) */
+    unsigned levels; /* 4 or 5 (translate mode); SMMU stage 2 (below): 3 or 4 */
 } vms_iommu_context;
+
+/*
+ * ---- an SMMU-like IOMMU: Arm SMMUv3 stage 2 (Arm IHI 0070, SMMU architecture
+ * specification, §5.2 "STE, Stream Table Entry"; §3.17 VMID tagging) ----
+ *
+ * The same IOMMU answers for an Arm machine's devices: a stream (the requester ID
+ * standing in for the StreamID) whose STE selects stage 2 translation walks Arm stage 2
+ * tables (Arm ARM DDI 0487 §D8.3: S2AP[0] read, S2AP[1] write; table descriptors carry
+ * no rights) at STE.S2TTB and tags its TLB entries with STE.S2VMID. A hypervisor shares
+ * its VM's Stage 2 tables with the SMMU (S2TTB = VTTBR_EL2.BADDR, the S2T0SZ/S2SL0/S2PS
+ * of VTCR_EL2), so a device reaches exactly what the VM's second stage maps; S2VMID is
+ * a VMID of the SMMU driver's own (Linux's arm-smmu-v3 allocates one per stage 2
+ * domain), the domain id here, so it never tags another domain's IOTLB entries. The STE fields read
+ * and written here (a 64-byte STE as 8 little-endian doublewords; bit n of the STE is bit n % 64 of
+ * ste[n / 64]):
+ *
+ *    bit   0       V        valid
+ *    3:1           Config   0b110: stage 1 bypass, stage 2 translate
+ *    143:128       S2VMID   the VMID (TLB tag: the context's did)
+ *    165:160       S2T0SZ   IPA size 2^(64 - S2T0SZ): 25 (39 bits) or 16 (48 bits)
+ *    167:166       S2SL0    starting level, 4 KiB granule: 1 = level 1, 2 = level 0
+ *    175:174       S2TG     granule: 0b00 = 4 KiB
+ *    178:176       S2PS     output size: 0b101 = 48 bits
+ *    179           S2AA64   1: VMSAv8-64 descriptors
+ *    181           S2AFFD   1: an AF = 0 descriptor never faults (no HTTU here)
+ *    184, 183      S2HA, S2HD  hardware AF / dirty updates: 0 (the walk writes nothing)
+ *    186           S2R      record faults (the fault log)
+ *    243:196       S2TTB    stage 2 table base, address bits 51:4
+ *
+ * A blocked access is an SMMU event in the fault log (F_TRANSLATION for an invalid
+ * descriptor, F_PERMISSION for S2AP denying it, F_ADDR_SIZE for an IPA beyond
+ * 2^(64 - S2T0SZ); §7.3), recorded with the same reasons as VT-d's.
+ */
+#define VMS_SMMU_STE_DWORDS 8
+#define VMS_SMMU_STE_V      (UINT64_C(1) << 0)
+#define VMS_SMMU_STE_CFG_S2 (UINT64_C(6) << 1) /* Config = 0b110 */
+#define VMS_SMMU_STE_CFG    (UINT64_C(7) << 1)
+
+/* An STE for stage 2 translation with the tables at s2ttb (4 KiB aligned), of levels
+ * 3 or 4, tagged vmid: fills ste[0..7]. */
+void vms_smmu_ste_s2(uint64_t ste[VMS_SMMU_STE_DWORDS], uint64_t s2ttb, uint16_t vmid,
+                     unsigned levels);
+/* What an STE describes (stage 2 translate only): a translate context with did =
+ * S2VMID, root = S2TTB, levels from S2T0SZ/S2SL0, and *fmt the Arm stage 2 format of its
+ * tables. VMS_ERR_INVAL naming the field for an STE that is not valid, not
+ * stage-2-only, not VMSAv8-64 with a 4 KiB granule, inconsistent (S2T0SZ against
+ * S2SL0), or asks for HTTU or Access flag faults (not modelled). */
+vms_status vms_smmu_ste_decode(const uint64_t ste[VMS_SMMU_STE_DWORDS], vms_iommu_context *out,
+                               const vms_pt_format **fmt, vms_err *err);
+/* Give requester bdf the context its STE describes (vms_smmu_ste_decode; then as
+ * vms_iommu_set_context): its DMA walks Arm stage 2 tables, tagged by S2VMID. */
+vms_status vms_iommu_set_ste(vms_iommu *io, vms_bdf bdf, const uint64_t ste[VMS_SMMU_STE_DWORDS],
+                             vms_err *err);
+/* The format of bdf's translation tables: an Arm stage 2 format for an STE's context,
+ * NULL for VT-d's (x86-64 entries) or when bdf has no translate context. */
+const vms_pt_format *vms_iommu_context_format(const vms_iommu *io, vms_bdf bdf);
 
 /* Cycles the IOMMU charges (to its own clock: a DMA uses no core). */
 typedef struct vms_iommu_cost {

@@ -629,7 +629,9 @@ const vms_pt *vms_vm_guest_pt(const vms_vm *vm);
  * context points at the nested tables themselves (x86-64 entries, US = 1 throughout,
  * which the IOMMU reads as read permission: shared, as a VT-d context can share its
  * second-level tables); on EPT the hypervisor keeps a mirror tree in the IOMMU's format,
- * kept in step with every backing it makes (as VFIO maps guest memory for the device).
+ * kept in step with every backing it makes (as VFIO maps guest memory for the device);
+ * on Arm an SMMUv3 stage 2 context (iommu.h vms_smmu_ste_s2: STE.S2TTB the VM's Stage 2
+ * root, STE.S2VMID = did): the Stage 2 tables shared.
  * DMA to guest-physical memory the hypervisor has not backed, or outside the VM, is
  * blocked and logged by the IOMMU (VFIO pins guest memory up front to avoid the first).
  * Mirror tables come from host RAM at iommu_tables_at (EPT only).
@@ -756,9 +758,14 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
  * step with every later backing (its tables come from the VM's second-stage table
  * area). Its register page (page aligned, above guest memory) is mapped into the VM at
  * the same address, uncached, so the guest's driver reaches the registers without exits.
- * DMA outside the VM's memory, or to guest memory the hypervisor has not backed, is
- * blocked and logged by the IOMMU. Its interrupts become the guest's: the guest
- * kernel's driver, attached to dev with the DMA API (vms_dma_attach_nic, …, on
+ * On an Arm VM the IOMMU is an SMMU: the device's STE selects stage 2 translation with
+ * the VM's Stage 2 tables themselves (shared, as NPT's) and did as its S2VMID, the SMMU
+ * TLB's tag (the SMMU driver's VMID namespace, as Linux's arm-smmu-v3 allocates one per
+ * stage 2 domain, apart from the CPU's VMIDs); its interrupts take the same two ways (an IRQ exit
+ * with HCR_EL2.IMO and a virtual interrupt in a list register at the next entry, or GICv4 direct
+ * injection of a vLPI without an exit: posted). DMA outside the VM's memory, or to guest memory the
+ * hypervisor has not backed, is blocked and logged by the IOMMU. Its interrupts become the guest's:
+ * the guest kernel's driver, attached to dev with the DMA API (vms_dma_attach_nic, …, on
  * vms_guest_kernel(g): it sees no IOMMU, so its DMA addresses are guest-physical), has
  * its handler run inside the VM after an external-interrupt exit and an injection at the
  * next VM entry, or, with posted, after posting without an exit (exits_intr,
@@ -766,7 +773,8 @@ vms_status vms_guest_stats_json_members(const vms_guest *g, vms_strbuf *sb);
  * pins guest memory). Undone by vms_guest_destroy (the devices must outlive g).
  */
 typedef struct vms_guest_dev_config {
-    uint16_t did; /* the IOMMU domain of the VM's devices, 1 … VMS_IOMMU_MAX_DID */
+    uint16_t did; /* the IOMMU domain of the VM's devices, 1 … VMS_IOMMU_MAX_DID (Arm: the
+                     SMMU's S2VMID) */
     bool posted;  /* posted interrupts (VT-d posting, APICv) instead of exit + injection */
 } vms_guest_dev_config;
 typedef struct vms_dev vms_dev;

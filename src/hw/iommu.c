@@ -21,6 +21,7 @@
 typedef struct ctx_entry {
     bool present;
     vms_iommu_context c;
+    const vms_pt_format *fmt; /* NULL: VT-d (x86-64 entries); else an STE's Arm stage 2 */
 } ctx_entry;
 
 /* The context table of one bus, indexed by devfn (bits 7:0 of the BDF). */
@@ -124,32 +125,40 @@ bool vms_iommu_enabled(const vms_iommu *io)
 
 /* ---- contexts ------------------------------------------------------------------------ */
 
-/* The present context of bdf, or NULL. */
-static const vms_iommu_context *ctx_of(const vms_iommu *io, vms_bdf bdf)
+/* The present context entry of bdf, or NULL. */
+static const ctx_entry *entry_of(const vms_iommu *io, vms_bdf bdf)
 {
     const ctx_table *t = io->root[vms_bdf_bus(bdf)];
     if (!t || !t->e[bdf & 0xFFu].present)
         return NULL;
-    return &t->e[bdf & 0xFFu].c;
+    return &t->e[bdf & 0xFFu];
 }
 
-static vms_status check_ctx(const vms_iommu_context *c, vms_bdf bdf, vms_err *err)
+/* The present context of bdf, or NULL. */
+static const vms_iommu_context *ctx_of(const vms_iommu *io, vms_bdf bdf)
+{
+    const ctx_entry *e = entry_of(io, bdf);
+    return e ? &e->c : NULL;
+}
+
+static vms_status check_ctx(const vms_iommu_context *c, const vms_pt_format *fmt, vms_bdf bdf,
+                            vms_err *err)
 {
     if (c->mode == VMS_IOMMU_PASSTHROUGH)
         return VMS_OK;
     if (c->mode != VMS_IOMMU_TRANSLATE)
         return vmsi_err(err, VMS_ERR_INVAL, "context %04x: unknown mode %d", bdf, (int)c->mode);
-    if (c->levels != 4 && c->levels != 5)
-        return vmsi_err(err, VMS_ERR_INVAL, "context %04x: %u table levels (expected 4 or 5)", bdf,
-                        c->levels);
+    if (fmt ? c->levels != fmt->levels : c->levels != 4 && c->levels != 5)
+        return vmsi_err(err, VMS_ERR_INVAL, "context %04x: %u table levels (expected %s)", bdf,
+                        c->levels, fmt ? "the format's" : "4 or 5");
     if (c->root & VMS_PAGE_MASK)
         return vmsi_err(err, VMS_ERR_INVAL,
                         "context %04x: table root 0x%" PRIx64 " is not page aligned", bdf, c->root);
     return VMS_OK;
 }
 
-vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *ctx,
-                                 vms_err *err)
+static vms_status set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *ctx,
+                              const vms_pt_format *fmt, vms_err *err)
 {
     ctx_table **t = &io->root[vms_bdf_bus(bdf)];
     if (!ctx) {
@@ -157,7 +166,7 @@ vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_con
             (*t)->e[bdf & 0xFFu].present = false;
         return VMS_OK;
     }
-    vms_status st = check_ctx(ctx, bdf, err);
+    vms_status st = check_ctx(ctx, fmt, bdf, err);
     if (st != VMS_OK)
         return st;
     if (!*t) {
@@ -166,8 +175,29 @@ vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_con
             return vmsi_err(err, VMS_ERR_NOMEM, "no host memory for the context table of bus %u",
                             vms_bdf_bus(bdf));
     }
-    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx};
+    (*t)->e[bdf & 0xFFu] = (ctx_entry){true, *ctx, fmt};
     return VMS_OK;
+}
+
+vms_status vms_iommu_set_context(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *ctx,
+                                 vms_err *err)
+{
+    return set_context(io, bdf, ctx, NULL, err);
+}
+
+vms_status vms_iommu_set_ste(vms_iommu *io, vms_bdf bdf, const uint64_t ste[VMS_SMMU_STE_DWORDS],
+                             vms_err *err)
+{
+    vms_iommu_context c;
+    const vms_pt_format *fmt;
+    vms_status st = vms_smmu_ste_decode(ste, &c, &fmt, err);
+    return st == VMS_OK ? set_context(io, bdf, &c, fmt, err) : st;
+}
+
+const vms_pt_format *vms_iommu_context_format(const vms_iommu *io, vms_bdf bdf)
+{
+    const ctx_entry *e = entry_of(io, bdf);
+    return e && e->c.mode == VMS_IOMMU_TRANSLATE ? e->fmt : NULL;
 }
 
 bool vms_iommu_get_context(const vms_iommu *io, vms_bdf bdf, vms_iommu_context *out)
@@ -203,17 +233,56 @@ static vms_iommu_reason rights(const vms_xlate *x, vms_access_kind kind)
 }
 
 /*
+ * Walk a context whose tables are in another format (an SMMU stage 2 context: Arm stage
+ * 2 descriptors) through the format's decoder: a descriptor not valid is not present,
+ * the leaf's rights are its read and write permissions (S2AP; tables carry none), the
+ * Access flag is taken as set (STE.S2AFFD = 1) and nothing is written.
+ */
+static vms_iommu_reason walk_fmt(vms_iommu *io, const vms_iommu_context *ctx,
+                                 const vms_pt_format *f, uint64_t iova, vms_access_kind kind,
+                                 vms_xlate *x, unsigned *level)
+{
+    uint64_t table = ctx->root;
+    for (unsigned l = ctx->levels;; l--) {
+        *level = l;
+        uint64_t pte;
+        if (vms_bus_read64(io->bus, vms_fmt_entry_pa(f, table, iova, l), &pte) != VMS_OK)
+            return VMS_IOMMU_TABLE_BUS;
+        io->st.walk_refs++;
+        io->st.cycles += io->cfg.cost.walk_ref;
+        vms_pte_info in;
+        vms_fmt_decode(f, pte, l, &in);
+        if (!in.present)
+            return VMS_IOMMU_NOT_PRESENT;
+        if (!in.rsvd_clear)
+            return VMS_IOMMU_RSVD;
+        if (in.leaf) {
+            memset(x, 0, sizeof *x);
+            x->size = (vms_pgsize)(l - 1);
+            x->page_pa = in.pa;
+            x->rw = (in.prot & VMS_PGPROT_W) != 0;
+            x->us = (in.prot & VMS_PGPROT_R) != 0;
+            x->dirty = 1;
+            return rights(x, kind);
+        }
+        table = in.pa;
+    }
+}
+
+/*
  * Walk ctx's tables for iova, one entry per level from the root, reading RAM through the
  * bus. On success fills *x (rw = write, us = read permission, ANDed over the levels) and
  * returns the rights check's verdict; otherwise the reason. *level is the level reached.
  * Counts the walk and each entry read; writes nothing.
  */
-static vms_iommu_reason walk(vms_iommu *io, const vms_iommu_context *ctx, uint64_t iova,
-                             vms_access_kind kind, vms_xlate *x, unsigned *level)
+static vms_iommu_reason walk(vms_iommu *io, const vms_iommu_context *ctx, const vms_pt_format *fmt,
+                             uint64_t iova, vms_access_kind kind, vms_xlate *x, unsigned *level)
 {
     uint64_t table = ctx->root;
     uint8_t r = 1, w = 1;
     io->st.walks++;
+    if (fmt)
+        return walk_fmt(io, ctx, fmt, iova, kind, x, level);
     for (unsigned l = ctx->levels;; l--) {
         *level = l;
         uint64_t ptep = table + 8u * vms_va_index(iova, l), pte;
@@ -266,11 +335,13 @@ static uint64_t room_in(uint64_t a, unsigned shift)
 }
 
 /* Translate through the IOTLB or a walk of a translate-mode context. */
-static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *c, uint64_t iova,
+static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const ctx_entry *e, uint64_t iova,
                           vms_access_kind kind, uint64_t *pa, uint64_t *room,
                           vms_iommu_fault *fault)
 {
-    if (iova >> (12u + 9u * c->levels - 1u))
+    const vms_iommu_context *c = &e->c;
+    /* VT-d: the lower half of the x86-64 space; SMMU stage 2: the IPA size */
+    if (iova >> (e->fmt ? e->fmt->va_bits : 12u + 9u * c->levels - 1u))
         return block(io, bdf, c->did, iova, kind, VMS_IOMMU_ADDR_WIDTH, c->levels, fault);
     vms_xlate x;
     vms_iommu_reason why;
@@ -284,7 +355,7 @@ static bool translate_ctx(vms_iommu *io, vms_bdf bdf, const vms_iommu_context *c
         }
     } else {
         unsigned level = 0;
-        why = walk(io, c, iova, kind, &x, &level);
+        why = walk(io, c, e->fmt, iova, kind, &x, &level);
         if (why != VMS_IOMMU_OK)
             return block(io, bdf, c->did, iova, kind, why, level, fault);
         vms_tlb_fill(io->iotlb, c->did, iova, &x);
@@ -306,7 +377,8 @@ static bool translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind
         return true;
     }
     io->st.translations++;
-    const vms_iommu_context *c = ctx_of(io, bdf);
+    const ctx_entry *e = entry_of(io, bdf);
+    const vms_iommu_context *c = e ? &e->c : NULL;
     *mode = VMS_EV_IOMMU_NO_CONTEXT;
     if (!c)
         return block(io, bdf, 0, iova, kind, VMS_IOMMU_NO_CONTEXT, 0, fault);
@@ -318,7 +390,7 @@ static bool translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind
         return true;
     }
     *mode = VMS_EV_IOMMU_TRANSLATE;
-    return translate_ctx(io, bdf, c, iova, kind, pa, room, fault);
+    return translate_ctx(io, bdf, e, iova, kind, pa, room, fault);
 }
 
 bool vms_iommu_translate(vms_iommu *io, vms_bdf bdf, uint64_t iova, vms_access_kind kind,

@@ -1039,10 +1039,14 @@ vms_status vmsi_scn_run_device(runner *r, vms_task *t)
         if (c->devkind != 2)
             say(r, ", registers at 0x%" PRIx64 " (mapped into the VM)", dc.mmio_base);
         say(r,
-            ", assigned to vm %s: IOMMU domain %u on the VM's own GPA -> HPA mappings "
+            ", assigned to vm %s: %s %u on the VM's own GPA -> HPA mappings "
             "(tables at 0x%" PRIx64 "); the guest's driver sees no IOMMU (DMA to "
             "guest-physical addresses); interrupts %s",
-            r->sc->vmnames[c->vm], ctx.did, ctx.root,
+            r->sc->vmnames[c->vm],
+            vms_iommu_context_format(r->io, dc.bdf)
+                ? "SMMU stage 2 context (Stage 2 shared), S2VMID"
+                : "IOMMU domain",
+            ctx.did, ctx.root,
             c->posted ? "posted to the vCPU (no exit)" : "by exit and injection");
         if (c->devkind == 0)
             say(r, ", receive ring of 256 descriptors");

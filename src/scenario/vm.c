@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "scenario/scenario_impl.h"
+#include "vmsim/arch/aarch64.h"
 #include "vmsim/core.h"
 #include "vmsim/dma.h"
 #include "vmsim/frames.h"
@@ -249,23 +250,34 @@ void vmsi_scn_vm_show_walk(scn_vms *s, int vm, vms_task *t, const char *proc, ui
     unsigned cpu = ti.core < v->nvcpus ? ti.core : 0;
     vms_nested *n = vms_guest_nested(v->kg, cpu);
     vms_regs g = *vms_guest_vcpu_regs(v->kg, cpu);
-    g.cr3 = ti.cr3; /* the process's address space, as its CPU runs it */
-    g.user = true;
     const vms_pt_format *f = vms_s2_format(vms_nested_s2(n));
     const vms_s2_regs *s2 = vms_nested_s2(n);
+    bool arm = s2->kind == VMS_S2_ARM; /* an AArch64 guest: its tables at TTBR0_EL1 */
+    const vms_pt_format *gf = arm ? vms_format_aarch64() : NULL;
+    /* the process's address space, as its CPU runs it (root | ASID or PCID) */
+    if (arm)
+        g.ttbr0_el1 = (ti.cr3 & ~VMS_PAGE_MASK) | (ti.cr3 & VMS_PAGE_MASK)
+                                                      << VMS_A64_TTBR_ASID_SHIFT;
+    else
+        g.cr3 = ti.cr3;
+    g.user = true;
     vms_strbuf_printf(sb,
                       "2D walk of 0x%" PRIx64 " in %s (vm %s, vCPU %u): %u-level guest paging, "
-                      "CR3 = GPA 0x%" PRIx64 "; %s = 0x%" PRIx64
+                      "%s = %s0x%" PRIx64 "; %s = 0x%" PRIx64
                       " (%u levels); a read as the hardware walks it, without the TLB or "
                       "page-walk caches:\n",
-                      va, proc, s->names[vm], cpu, vms_regs_levels(&g), g.cr3, f->root_reg,
-                      s2->kind == VMS_S2_EPT ? s2->eptp : s2->ncr3, f->levels);
+                      va, proc, s->names[vm], cpu, vms_regs_levels(&g), arm ? "TTBR0_EL1" : "CR3",
+                      arm ? "" : "GPA ", arm ? g.ttbr0_el1 : g.cr3, f->root_reg,
+                      arm                      ? s2->vttbr
+                      : s2->kind == VMS_S2_EPT ? s2->eptp
+                                               : s2->ncr3,
+                      f->levels);
     vms_nested_trace tr;
     vms_walk_stats ws = {0};
     vms_nested_xlate x;
     vms_fault fl;
     bool ok = vms_nested_walk(n, NULL, &g, va, VMS_ACC_READ, &x, &fl, NULL, &ws, &tr);
-    vms_nested_trace_str(&tr, f, NULL, sb);
+    vms_nested_trace_str(&tr, f, gf, sb);
     if (!ok) {
         vms_nested_fault_str(n, &fl, sb);
         return;

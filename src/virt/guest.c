@@ -618,7 +618,7 @@ vms_status vms_guest_create(vms_machine *m, const vms_guest_config *cfg, vms_gue
     if (st == VMS_OK)
         st = vcpus_init(g, cfg->pin, err);
     if (st == VMS_OK) {
-        vms_kernel_platform p = {g->gbus,    c.guest_mem, c.nvcpus,   plat_core,
+        vms_kernel_platform p = {g->gbus,    c.guest_mem, c.nvcpus,    plat_core,
                                  plat_frame, g,           plat_cycles, plat_irq};
         st = vms_kernel_create_on(m, &p, c.kernel, &g->k, err);
     }
@@ -818,10 +818,11 @@ static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_
     return mirror_map(g, gpa, in.pa, size) == VMS_OK;
 }
 
-/* The IOMMU's view of the VM: the nested tables (NPT) or the mirror (EPT, made now). */
+/* The IOMMU's view of the VM: the nested tables (NPT) or Stage 2 (Arm, through the
+ * SMMU's stage 2 context) shared, or the mirror (EPT, made now). */
 static vms_status iommu_view(vms_guest *g, vms_err *err)
 {
-    if (g->cfg.kind == VMS_S2_NPT || g->mirror_on)
+    if (g->cfg.kind == VMS_S2_NPT || g->cfg.kind == VMS_S2_ARM || g->mirror_on)
         return VMS_OK;
     vms_pt_ops ops = vms_pt_bump_ops(&g->s2_tables);
     vms_status st = vms_pt_init(&g->mirror, vms_machine_bus(g->m), g->cfg.host_levels, &ops, err);
@@ -871,13 +872,20 @@ vms_status vms_guest_assign_device(vms_guest *g, vms_dev *dev, const vms_guest_d
         st = mirror_map(g, bar, bar, VMS_PG_4K);
     vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, dc->did,
                              g->mirror_on ? g->mirror.root : g->s2.root, g->cfg.host_levels};
+    /* Arm: the SMMU's STE for stage 2, the VM's Stage 2 tables shared, S2VMID the domain
+     * (the SMMU driver's own VMID namespace, as Linux's arm-smmu-v3 allocates one per
+     * stage 2 domain: never a tag of the host's other DMA domains) */
+    bool arm = g->cfg.kind == VMS_S2_ARM;
+    uint64_t ste[VMS_SMMU_STE_DWORDS];
+    vms_smmu_ste_s2(ste, g->s2.root, dc->did, g->cfg.host_levels);
     if (st == VMS_OK)
-        st = vms_iommu_set_context(io, vms_dev_bdf(dev), &ctx, err);
+        st = arm ? vms_iommu_set_ste(io, vms_dev_bdf(dev), ste, err)
+                 : vms_iommu_set_context(io, vms_dev_bdf(dev), &ctx, err);
     if (st != VMS_OK)
         return st;
-    vms_iommu_inv_domain(io, dc->did); /* nothing of an earlier user of the domain stays */
+    vms_iommu_inv_domain(io, ctx.did); /* nothing of an earlier user of the domain stays */
     g->io = io;
-    g->did = dc->did;
+    g->did = ctx.did;
     g->pd[g->npd++] = (pdev){g, dev, bar, dc->posted, NULL, NULL};
     vms_dev_set_irq_hook(dev, hv_irq, &g->pd[g->npd - 1]);
     return VMS_OK;

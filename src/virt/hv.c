@@ -520,10 +520,12 @@ static bool mirror_one(void *ud, uint64_t gpa, uint64_t ptep, uint64_t pte, vms_
 vms_status vms_vm_assign_device(vms_vm *vm, vms_iommu *io, uint16_t bdf, uint16_t did,
                                 uint64_t iommu_tables_at, vms_err *err)
 {
-    if (vm->cfg.kind == VMS_S2_ARM)
-        return vmsi_err(err, VMS_ERR_UNSUPPORTED,
-                        "passthrough: modelled for x86-64 VMs (an SMMU is not modelled)");
     vms_iommu_context ctx = {VMS_IOMMU_TRANSLATE, did, vm->gs.s2.root, vm->cfg.host_levels};
+    if (vm->cfg.kind == VMS_S2_ARM) { /* an SMMU stage 2 context: Stage 2 shared, S2VMID did */
+        uint64_t ste[VMS_SMMU_STE_DWORDS];
+        vms_smmu_ste_s2(ste, vm->gs.s2.root, did, vm->cfg.host_levels);
+        return vms_iommu_set_ste(io, bdf, ste, err);
+    }
     if (vm->cfg.kind == VMS_S2_EPT && !vm->mirror_on) {
         vm->mirror_tables = (vms_pt_bump){vms_machine_ram(vm->m), iommu_tables_at, 0, 0, 0};
         vms_pt_ops ops = vms_pt_bump_ops(&vm->mirror_tables);

@@ -6,7 +6,7 @@
 # Usage: devices.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
 . "$(dirname "$0")/lib/common.sh" "$1"
 
-for s in nic_iommu nic_noncoherent rogue_blocked rogue_no_iommu vm_passthrough; do
+for s in nic_iommu nic_noncoherent rogue_blocked rogue_no_iommu vm_passthrough vm_passthrough_arm; do
     "$vmsim" run "$src/examples/scenarios/$s.scn" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if diff -u "$golden/run_$s.txt" "$tmp/out" >&2 && [ $rc -eq 0 ]; then ok; else bad "$s (exit $rc)"; cat "$tmp/err" >&2; fi

@@ -40,11 +40,16 @@
 #define A64_MT_NORMAL       0u
 #define A64_MT_DEVICE_nGnRE 4u
 
+/* A leaf at `level`: a page at level 1, a block at levels 2 and 3 — valid, or a PROT_NONE
+ * block (type bits 00 with PTE_PROT_NONE: a64_mk_leaf's, which keep the frame). Linux's
+ * pmd_leaf is pmd_present && !pmd_table, and pmd_present counts PROT_NONE entries. */
 static bool a64_is_leaf(uint64_t pte, unsigned level)
 {
     if (level == 1)
         return true;
-    return level <= 3 && (pte & VMS_A64_TYPE_MASK) == VMS_A64_DESC_BLOCK;
+    uint64_t type = pte & VMS_A64_TYPE_MASK;
+    return level <= 3 &&
+           (type == VMS_A64_DESC_BLOCK || (type == 0 && (pte & VMS_A64_SW_PROT_NONE)));
 }
 
 /* Is a descriptor with these type bits valid at `level` (vmsim numbering)? Blocks
