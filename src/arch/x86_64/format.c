@@ -31,19 +31,6 @@ bool vmsi_x86_is_leaf(uint64_t pte, unsigned level)
     return vms_pte_leaf(pte, level);
 }
 
-/* Structural reserved bits (those that need no control register): PS at PML4/PML5 and
- * the low frame bits of a large leaf (the walker adds MAXPHYADDR and NXE). */
-static uint64_t struct_rsvd(uint64_t pte, unsigned level)
-{
-    if (level >= VMS_LEVEL_PML4)
-        return VMS_PTE_PS;
-    if (level == VMS_LEVEL_PDPT && (pte & VMS_PTE_PS))
-        return UINT64_C(0x3FFFE000); /* 29:13 */
-    if (level == VMS_LEVEL_PD && (pte & VMS_PTE_PS))
-        return UINT64_C(0x1FE000); /* 20:13 */
-    return 0;
-}
-
 void vmsi_x86_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_pte_info *out)
 {
     (void)f;
@@ -53,7 +40,7 @@ void vmsi_x86_decode(const vms_pt_format *f, uint64_t pte, unsigned level, vms_p
         return;
     out->leaf = vms_pte_leaf(pte, level);
     out->pa = vms_pte_addr(pte);
-    out->rsvd_clear = (pte & struct_rsvd(pte, level)) == 0;
+    out->rsvd_clear = (pte & vmsi_x86_struct_rsvd(pte, level)) == 0;
     if (!out->leaf)
         return;
     out->pa &= ~((UINT64_C(1) << (12u + 9u * (level - 1u))) - 1); /* PAT at bit 12 */

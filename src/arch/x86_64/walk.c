@@ -31,26 +31,13 @@
  *   PDPTE with PS = 1   bits 29:13 (1 GiB page: the frame is 51:30; bit 12 is PAT)
  *   PDE with PS = 1     bits 20:13 (2 MiB page: the frame is 51:21; bit 12 is PAT)
  */
-/* The level-dependent part of rsvd_mask: PS in a PML5E/PML4E, the low frame bits of a
- * 1 GiB or 2 MiB leaf. */
-static inline uint64_t rsvd_level(uint64_t pte, unsigned level)
-{
-    if (level >= VMS_LEVEL_PML4)
-        return VMS_PTE_PS;
-    if (level == VMS_LEVEL_PDPT && (pte & VMS_PTE_PS))
-        return UINT64_C(0x3FFFE000); /* 29:13 */
-    if (level == VMS_LEVEL_PD && (pte & VMS_PTE_PS))
-        return UINT64_C(0x1FE000); /* 20:13 */
-    return 0;
-}
-
 /* Every reserved bit of a present level-`level` entry pte under regs. */
 static uint64_t rsvd_mask(const vms_regs *regs, uint64_t pte, unsigned level)
 {
     uint64_t m = VMS_PTE_ADDR_MASK & ~((UINT64_C(1) << regs->maxphyaddr) - 1);
     if (!(regs->efer & VMS_EFER_NXE))
         m |= VMS_PTE_XD;
-    return m | rsvd_level(pte, level);
+    return m | vmsi_x86_struct_rsvd(pte, level);
 }
 
 _Static_assert(UINT64_C(0x3FFFE000) == ((UINT64_C(1) << 30) - (UINT64_C(1) << 13)),
@@ -243,7 +230,7 @@ static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind
     /* (the error code's access bits are computed only for a fault) */
     if (!vms_pte_present(pte))
         return fail(fault, stats, VMS_FAULT_PF, va, vms_access_error_bits(regs, kind), l, 0), -1;
-    if (pte & (w->rsvd | rsvd_level(pte, l)))
+    if (pte & (w->rsvd | vmsi_x86_struct_rsvd(pte, l)))
         return fail(fault, stats, VMS_FAULT_PF, va,
                     vms_access_error_bits(regs, kind) | VMS_PFERR_P | VMS_PFERR_RSVD, l, 0),
                -1;

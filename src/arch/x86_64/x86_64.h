@@ -57,6 +57,21 @@ bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
 /* The kernel's MMU operations as x86-64 instructions (cpu.c). */
 extern const vms_mmu_ops vmsi_x86_mmu_ops;
 
+/* The structural reserved bits of a present level-`level` entry, those that need no
+ * control register (SDM Vol. 3A §4.5.4, Tables 4-15 … 4-20): PS in a PML5E/PML4E, bits
+ * 29:13 of a 1 GiB leaf and 20:13 of a 2 MiB leaf (bit 12 is PAT). The walker adds
+ * MAXPHYADDR's bits 51:M and XD without EFER.NXE. */
+static inline uint64_t vmsi_x86_struct_rsvd(uint64_t pte, unsigned level)
+{
+    if (level >= VMS_LEVEL_PML4)
+        return VMS_PTE_PS;
+    if (level == VMS_LEVEL_PDPT && (pte & VMS_PTE_PS))
+        return UINT64_C(0x3FFFE000); /* 29:13 */
+    if (level == VMS_LEVEL_PD && (pte & VMS_PTE_PS))
+        return UINT64_C(0x1FE000); /* 20:13 */
+    return 0;
+}
+
 /* The P|RW|US|XD|G|A|D|PCD|PWT bits that VMS_PGPROT_* prot asks for (no PS, no frame). */
 uint64_t vmsi_x86_prot_bits(unsigned prot);
 
