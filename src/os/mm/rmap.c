@@ -37,6 +37,42 @@ static void set_inline(vms_frame *f, vmsi_mm *mm, uint64_t va)
 /* Add (mm, va) to the head frame pfn's reverse map: inline when it is the first and fits,
  * else in a record (made from the inline mapping if there is one). VMS_ERR_NOMEM on host
  * failure (nothing changed). */
+/* f's reverse-map record, made now when it has none: an inline mapping moves into it as
+ * its first entry, with room for `room` entries. NULL: no host memory (f unchanged). */
+static vmsi_rmap *rec_get(vms_kernel *k, vms_frame *f, size_t room)
+{
+    vmsi_rmap *r = vmsi_rmap_rec(f);
+    if (r)
+        return r;
+    r = vmsi_zalloc(k->a, sizeof *r);
+    if (!r)
+        return NULL;
+    if (f->owner) { /* the inline mapping becomes the record's first entry */
+        vmsi_rmap_ent first = vmsi_rmap_get(f, 0);
+        size_t cap = 0;
+        if (!vmsi_grow_to(k->a, (void **)&r->e, &cap, room, sizeof *r->e, 2)) {
+            vmsi_free(k->a, r, sizeof *r);
+            return NULL;
+        }
+        r->cap = (uint32_t)cap;
+        r->e[r->n++] = first;
+        memset(f->spare, 0, sizeof f->spare);
+    }
+    f->owner = (uintptr_t)r;
+    return r;
+}
+
+/* After a failed grow: a record left with no entry goes, unless a file or the swap cache
+ * holds it (their records stay without mappings). */
+static void rec_drop_empty(vms_kernel *k, vms_frame *f, vmsi_rmap *r)
+{
+    if (r->n == 0 && !r->file && !r->swapcache) {
+        vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
+        vmsi_free(k->a, r, sizeof *r);
+        f->owner = 0;
+    }
+}
+
 vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t va)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
@@ -44,31 +80,13 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
         set_inline(f, mm, va);
         return VMS_OK;
     }
-    vmsi_rmap *r = vmsi_rmap_rec(f);
-    if (!r) {
-        r = vmsi_zalloc(k->a, sizeof *r);
-        if (!r)
-            return VMS_ERR_NOMEM;
-        if (f->owner) { /* the inline mapping becomes the record's first entry */
-            vmsi_rmap_ent first = vmsi_rmap_get(f, 0);
-            size_t cap = 0;
-            if (!vmsi_grow_to(k->a, (void **)&r->e, &cap, 2, sizeof *r->e, 2)) {
-                vmsi_free(k->a, r, sizeof *r);
-                return VMS_ERR_NOMEM;
-            }
-            r->cap = (uint32_t)cap;
-            r->e[r->n++] = first;
-            memset(f->spare, 0, sizeof f->spare);
-        }
-        f->owner = (uintptr_t)r;
-    }
+    vmsi_rmap *r = rec_get(k, f, 2);
+    if (!r)
+        return VMS_ERR_NOMEM;
     size_t cap = r->cap; /* uint32_t in the record: one per mapped frame */
     if (r->n == UINT32_MAX ||
         !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + 1, sizeof *r->e, 2)) {
-        if (r->n == 0 && !r->file && !r->swapcache) { /* a swap-cache record stays */
-            vmsi_free(k->a, r, sizeof *r);
-            f->owner = 0;
-        }
+        rec_drop_empty(k, f, r);
         return VMS_ERR_NOMEM;
     }
     r->cap = (uint32_t)cap;
@@ -79,32 +97,13 @@ vms_status vmsi_page_add_rmap(vms_kernel *k, uint64_t pfn, vmsi_mm *mm, uint64_t
 vms_status vmsi_rmap_reserve(vms_kernel *k, uint64_t pfn, uint32_t extra)
 {
     vms_frame *f = vms_frames_meta(k->fr, pfn);
-    vmsi_rmap *r = vmsi_rmap_rec(f);
-    if (!r) {
-        r = vmsi_zalloc(k->a, sizeof *r);
-        if (!r)
-            return VMS_ERR_NOMEM;
-        if (f->owner) { /* the inline mapping becomes the record's first entry */
-            vmsi_rmap_ent first = vmsi_rmap_get(f, 0);
-            size_t cap = 0;
-            if (!vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)extra + 1, sizeof *r->e, 2)) {
-                vmsi_free(k->a, r, sizeof *r);
-                return VMS_ERR_NOMEM;
-            }
-            r->cap = (uint32_t)cap;
-            r->e[r->n++] = first;
-            memset(f->spare, 0, sizeof f->spare);
-        }
-        f->owner = (uintptr_t)r;
-    }
+    vmsi_rmap *r = rec_get(k, f, (size_t)extra + 1);
+    if (!r)
+        return VMS_ERR_NOMEM;
     size_t cap = r->cap;
     if ((uint64_t)r->n + extra > UINT32_MAX ||
         !vmsi_grow_to(k->a, (void **)&r->e, &cap, (size_t)r->n + extra, sizeof *r->e, 2)) {
-        if (r->n == 0 && !r->file && !r->swapcache) {
-            vmsi_free(k->a, r->e, r->cap * sizeof *r->e);
-            vmsi_free(k->a, r, sizeof *r);
-            f->owner = 0;
-        }
+        rec_drop_empty(k, f, r);
         return VMS_ERR_NOMEM;
     }
     r->cap = (uint32_t)cap;
