@@ -45,6 +45,8 @@
 static unsigned g_npages = 40; /* 1536 in THP sequences */
 static uint64_t g_thp_faults, g_thp_splits, g_thp_collapses, g_thp_split_pmds, g_thp_deferred,
     g_thp_swpout, g_thp_fallback, g_thp_swpin_4k;
+static bool g_pressure_strict = true; /* the default run's pressure sequences: each one */
+static uint64_t g_pressured;          /* pressure sequences that met pressure */
 #define MAXP 6
 
 typedef struct model {
@@ -485,7 +487,12 @@ static void run_thp(const char *preset, uint64_t seed, bool pcid, unsigned nops,
         g_thp_fallback += ks->thp_swpout_fallback;
         g_thp_swpin_4k += ks->thp_swpin_fallback;
         CHECK(swap == VMS_THP_SWAP_WHOLE || ks->thp_swpout == 0);
-        CHECK(!pressure || ks->kswapd_runs + ks->allocstall > 0); /* it was under pressure */
+        /* It was under pressure: each of the default run's pressure sequences; of a soak's
+         * further ones (other seeds, which may fit in RAM), some (checked in main). */
+        bool pressed = ks->kswapd_runs + ks->allocstall > 0;
+        if (pressure && g_pressure_strict)
+            CHECK(pressed);
+        g_pressured += pressure && pressed;
     }
     while (w.np)
         drop_proc(&w, 0);
@@ -1198,9 +1205,12 @@ int main(int argc, char **argv)
      * split and whole in turn; then under memory pressure, thp = always, each mode. */
     for (unsigned a = 0; a < (s + 3) / 4 + 2; a++)
         run_thp_seq(a);
-    for (unsigned a = 0; a < 2 * ((s + 11) / 12); a++)
+    for (unsigned a = 0; a < 2 * ((s + 11) / 12); a++) {
+        g_pressure_strict = a < 2;
         run_thp(thp_presets[a / 2 % 3], th_seed * 1000003u + 1777 + a, a % 2 == 0, 1500,
                 VMS_THP_ALWAYS, true, a % 2 ? VMS_THP_SWAP_WHOLE : VMS_THP_SWAP_SPLIT, true);
+    }
+    CHECK(g_pressured > 0);
     fprintf(stderr,
             "thp sequences: %llu huge faults, %llu splits (%llu PMD splits, %llu deferred), %llu "
             "collapses, %llu swapped out whole (%llu fallbacks, %llu back as 4 KiB)\n",
