@@ -22,8 +22,8 @@ typedef struct ctx_entry {
     bool present;
     vms_iommu_context c;
     const vms_pt_format *fmt; /* NULL: VT-d (x86-64 entries); else an STE's Arm stage 2 */
-    uint32_t vm;         /* software's label: the VM the device is assigned to (0: none) */
-    vms_iommu_prq_fn fn; /* the page-request handler (NULL: none) and its pointer */
+    uint32_t vm;              /* software's label: the VM the device is assigned to (0: none) */
+    vms_iommu_prq_fn fn;      /* the page-request handler (NULL: none) and its pointer */
     void *fn_ud;
 } ctx_entry;
 

@@ -1102,7 +1102,8 @@ static bool hv_page_request(void *ud, vms_bdf bdf, uint64_t gpa, vms_access_kind
         return false;
     if (!hpfn_of(g, gpfn)) {
         vms_kmem_use use = kind == VMS_ACC_WRITE ? VMS_KMEM_WRITE : VMS_KMEM_READ;
-        return (g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn, use) : back4k(g, gpfn, use)) == VMS_OK;
+        return (g->cfg.host_page == VMS_PG_2M ? back2m(g, gpfn, use) : back4k(g, gpfn, use)) ==
+               VMS_OK;
     }
     if (!g->mirror_on || !vms_pt_lookup(&g->s2, gpa, &pte, NULL, &size))
         return false;
