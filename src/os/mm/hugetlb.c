@@ -301,15 +301,23 @@ void vmsi_hugetlb_unmap(vmsi_mm *mm, uint64_t start, uint64_t end)
     }
 }
 
+/* Process i's address space, or NULL when it has none or an earlier process shares it
+ * (threads, CLONE_VM): each address space once over k->procs. */
+static vmsi_mm *first_of_mm(vms_kernel *k, unsigned i)
+{
+    vmsi_mm *mm = k->procs[i]->mm;
+    for (unsigned j = 0; j < i && mm; j++)
+        if (k->procs[j]->mm == mm)
+            return NULL;
+    return mm;
+}
+
 vms_status vmsi_hugetlb_check(vms_kernel *k, vms_err *err)
 {
     uint64_t want[2] = {0, 0}; /* the reservations every resv_map accounts for */
     for (unsigned i = 0; i < k->nprocs; i++) {
-        vmsi_mm *mm = k->procs[i]->mm;
-        bool seen = false;
-        for (unsigned j = 0; j < i && mm; j++)
-            seen |= k->procs[j]->mm == mm;
-        for (size_t n = 0; mm && !seen && n < mm->nvma; n++) {
+        vmsi_mm *mm = first_of_mm(k, i);
+        for (size_t n = 0; mm && n < mm->nvma; n++) {
             const vmsi_vma *v = &mm->vma[n];
             if (!resv_owner(k, v))
                 continue;
@@ -541,11 +549,8 @@ static void unmap_from(vms_kernel *k, vms_file *f, uint64_t from)
 {
     uint64_t hb = vms_pgsize_bytes(f->hpage);
     for (unsigned i = 0; i < k->nprocs; i++) {
-        vmsi_mm *mm = k->procs[i]->mm;
-        bool seen = false;
-        for (unsigned j = 0; j < i && mm; j++)
-            seen |= k->procs[j]->mm == mm;
-        for (size_t n = 0; mm && !seen && n < mm->nvma; n++) {
+        vmsi_mm *mm = first_of_mm(k, i);
+        for (size_t n = 0; mm && n < mm->nvma; n++) {
             const vmsi_vma *v = &mm->vma[n];
             uint64_t off = v->pgoff << VMS_PAGE_SHIFT, cut = from * hb;
             if (v->file != f || off + (v->end - v->start) <= cut)
