@@ -507,16 +507,7 @@ int cmd_replay_vm(int argc, char **argv)
     conf.machine.ncores = 1;
     if (o.kind == VMS_S2_NONE)
         conf.machine.levels = o.glevels;
-    if (conf.machine.ram_bytes < (UINT64_C(16) << 30))
-        conf.machine.ram_bytes = UINT64_C(16) << 30; /* sparse: host memory for guests at 4 GiB */
-    conf.vm.s2 = o.kind == VMS_S2_NONE ? conf.vm.s2 : (unsigned)o.kind;
-    conf.vm.guest_levels = o.glevels;
-    conf.vm.host_levels = o.hlevels;
-    conf.vm.host_page = o.hpage;
-    conf.vm.shadow = o.shadow;
-    if (o.ntlb_set)
-        conf.vm.nested_tlb = (vms_pwc_level_config){o.ntlb > 64 ? (o.ntlb + 63) / 64 * 64 : o.ntlb,
-                                                    o.ntlb > 64 ? 64 : o.ntlb, NULL};
+    conf.vm.shadow = o.shadow; /* the rest of conf.vm is set above, for both guests */
     vms_machine_config cfg = conf.machine;
     vms_machine *m;
     if (vms_machine_create(NULL, &cfg, &m, &err) != VMS_OK) {
