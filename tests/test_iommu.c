@@ -1,5 +1,6 @@
 /*
- * test_iommu.c — the IOMMU (iommu.h) and DMA through it (vms_dev_dma): translation and
+ * test_iommu.c — the IOMMU (iommu.h, src/hw/iommu.c; the SMMUv3 stream table entry of
+ * src/hw/iommu_smmu.c in test_smmu_stage2) and DMA through it (vms_dev_dma): translation and
  * its reasons for blocking, the fault log, IOTLB hits, staleness and every invalidation
  * granularity, passthrough and the IOMMU switched off, large pages, costs and JSON, bad
  * contexts, allocation failures, and a seeded differential test of random mappings,

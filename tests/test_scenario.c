@@ -2,7 +2,9 @@
 /*
  * test_scenario.c — the scenario language: every syntax error names the file, the line
  * and what was expected, before anything runs; runs count expectations, unexpected
- * faults and errors exactly; `set` lines configure; output is deterministic.
+ * faults and errors exactly; `set` lines configure; output is deterministic. The VM
+ * commands' `show walk` narration comes from src/virt/narrate.c (also run by the
+ * `explain --nested` goldens of tests/cli/explain.sh).
  */
 #include <stdio.h>
 #include <sys/stat.h>
