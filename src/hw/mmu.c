@@ -455,6 +455,19 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
     }
 }
 
+/* The batch's end: its hits by slot (cnt of the slots in learnt, of the sizes csize) into
+ * h, then the counters. */
+static inline void fold(vms_core *c, vms_tlb *const *l1, hits *h, uint64_t cnt[3][VMSI_TLB_MEMO],
+                        uint8_t csize[3][VMSI_TLB_MEMO], uint64_t learnt)
+{
+    for (; learnt; learnt &= learnt - 1) {
+        unsigned b = (unsigned)__builtin_ctzll(learnt), k = b / VMSI_TLB_MEMO,
+                 s = b % VMSI_TLB_MEMO;
+        h->n[k][csize[k][s]] += cnt[k][s];
+    }
+    hits_of(c, l1, h);
+}
+
 /*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
  * translated in order and each adds cost.mem_access (and, with caches, what the
@@ -490,50 +503,67 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
     const uint64_t *const keys[3] = {l1[0] ? l1[0]->memo_key[0] : nokeys,
                                      l1[1] ? l1[1]->memo_key[1] : nokeys,
                                      l1[2] ? l1[2]->memo_key[2] : nokeys};
+    /* Plain hits by kind and memo slot since the slot's key was learnt, and the slot's
+     * page size then: a key is valid only while its slot is unchanged (every change of a
+     * slot clears its keys, tlb_impl.h), so each hit counted under a key is one of that
+     * size. The keys are cleared when the batch starts, so every hit is under a key
+     * learnt in this batch: learnt says which counters are in use (bit kind * MEMO +
+     * slot), and they are set up, and h cleared, only then. A key learnt again adds its
+     * slot's count to h first; the end adds the rest (fold). */
+    _Static_assert(3 * VMSI_TLB_MEMO <= 64, "learnt");
     hits h;
-    size_t i;
+    uint64_t cnt[3][VMSI_TLB_MEMO], learnt = 0;
+    uint8_t csize[3][VMSI_TLB_MEMO];
     if (memo) {
-        memset(&h, 0, sizeof h);
         for (unsigned k = 1; k < 3; k++)
-            if (l1[k] && l1[k]->memo_keyed) {
-                memset(l1[k]->memo_key, 0xff, sizeof l1[k]->memo_key);
-                l1[k]->memo_keyed = false;
-            }
+            if (l1[k])
+                vmsi_tlb_memo_unkey_all(l1[k]);
     }
-    for (i = 0; i < n; i++) {
-        uint64_t va = refs[i].va, len = refs[i].len;
-        vms_access_kind kind = (vms_access_kind)refs[i].kind;
+    const vms_ref *x = refs, *const xend = refs + n;
+    for (; x < xend; x++) {
+        uint64_t va = x->va, len = x->len;
+        vms_access_kind kind = (vms_access_kind)x->kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
         uint64_t vpn = va >> VMS_PAGE_SHIFT;
         unsigned slot = (unsigned)vpn & (VMSI_TLB_MEMO - 1);
-        if (memo && keys[kind][slot] == vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+        /* (va ^ last) < 4 KiB: the reference's last byte is in va's page */
+        if (memo && keys[kind][slot] == vpn && (va ^ (va + len - 1)) < VMS_PAGE_SIZE) {
             assert(l1[kind] && (l1[kind]->memo_flags[slot] & VMSI_MEMO_FRESH) &&
-                   l1[kind]->memo[slot].vpn == vpn && l1[kind]->memo[slot].ctx == c->ctx);
-            h.n[kind][l1[kind]->memo[slot].x.size]++;
+                   l1[kind]->memo[slot].vpn == vpn && l1[kind]->memo[slot].ctx == c->ctx &&
+                   l1[kind]->memo[slot].x.size == csize[kind][slot]);
+            cnt[kind][slot]++;
             continue;
         }
         vms_tlb *t = l1[kind];
         for (;;) {
-            vms_xlate x;
+            vms_xlate xl;
             uint64_t pa;
             /* plain: the observed path (batch_plain runs only with an observer, and none
              * comes or goes while the batch runs: observers never call back in); else
              * the path without the branch. */
-            if (!(plain ? translate_observed(c, va, kind, &x, &pa, fault, NULL)
-                        : translate_quiet(c, va, kind, &x, &pa, fault, NULL))) {
-                if (memo)
-                    hits_of(c, l1, &h);
-                return i;
+            if (!(plain ? translate_observed(c, va, kind, &xl, &pa, fault, NULL)
+                        : translate_quiet(c, va, kind, &xl, &pa, fault, NULL))) {
+                if (memo && learnt)
+                    fold(c, l1, &h, cnt, csize, learnt);
+                return (size_t)(x - refs);
             }
             unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
             if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_FRESH) &&
                 t->memo[mi].vpn == va >> VMS_PAGE_SHIFT) {
+                uint64_t bit = UINT64_C(1) << (kind * VMSI_TLB_MEMO + mi);
+                if (!learnt)
+                    memset(&h, 0, sizeof h);
+                else if (learnt & bit)
+                    h.n[kind][csize[kind][mi]] += cnt[kind][mi];
+                learnt |= bit;
+                cnt[kind][mi] = 0;
+                csize[kind][mi] = (uint8_t)t->memo[mi].x.size;
                 t->memo_key[kind][mi] = va >> VMS_PAGE_SHIFT;
-                t->memo_keyed = true;
+                t->memo_keyed |= 1u << mi;
             }
             c->cycles += mem_access;
-            uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
-            if (ms && !x.pcd)
+            uint64_t room = vms_pgsize_bytes(xl.size) - (va & (vms_pgsize_bytes(xl.size) - 1));
+            if (ms && !xl.pcd)
                 c->cycles += vmsi_memside_access(ms, c->id, c->cycles, pa, len < room ? len : room,
                                                  kind, false, NULL);
             if (len <= room)
@@ -542,8 +572,8 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
             len -= room;
         }
     }
-    if (memo)
-        hits_of(c, l1, &h);
+    if (memo && learnt)
+        fold(c, l1, &h, cnt, csize, learnt);
     return n;
 }
 

@@ -529,8 +529,21 @@ NO_SLP static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *ref
                     p += 2;
                     continue;
                 }
+                size_t z1 = p[2];
+                if (z1 < 0x80) { /* a delta of two varint bytes: one record fewer fits */
+                    size_t kind = (size_t)(lk >> 32);
+                    uint64_t va = prev[kind] + unzigzag((z0 & 0x7f) | z1 << 7);
+                    prev[kind] = va;
+                    o->va = va;
+                    memcpy((unsigned char *)o + 8, &lk, sizeof lk);
+                    o++;
+                    acc += short_tab.sum[tag];
+                    p += 3;
+                    ostop--; /* (still >= o) */
+                    continue;
+                }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                /* A delta of 2..8 varint bytes, as one word. The record takes nb - 1 bytes
+                /* A delta of 3..8 varint bytes, as one word. The record takes nb - 1 bytes
                  * more than a short one, so nb / 2 fewer records surely start before end
                  * (the next round starts afresh when none would). */
                 uint64_t z;
