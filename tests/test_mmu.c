@@ -1084,6 +1084,57 @@ static void test_batch_sizes_crafted(void)
     }
 }
 
+/*
+ * A fresh memo slot made under one address space is no plain hit in another: with
+ * CR4.PCIDE, a batch reads page A under PCID 1, CR3 switches to PCID 2 without a flush
+ * (the slot stays valid and fresh: nothing changed the TLB), and the next batch reads A
+ * again — a miss of the L1 TLB for PCID 2, not a hit of PCID 1's entry. Against the twin
+ * reference by reference (memo off).
+ */
+static void test_batch_ctx_crafted(void)
+{
+    const uint64_t A = 0x10000;
+    const vms_ref reads[3] = {
+        {A, 8, VMS_ACC_READ, {0}}, {A + 8, 8, VMS_ACC_READ, {0}}, {A + 16, 8, VMS_ACC_READ, {0}}};
+    fixture f[2];
+    vms_machine_config cfg;
+    preset("skylake", &cfg);
+    cfg.ncores = 1;
+    bool ok = true;
+    for (int i = 0; i < 2; i++) {
+        ok = ok && fx_init(&f[i], &cfg);
+        ok = ok && vms_pt_map(&f[i].pt, A, UINT64_C(0x4000000), VMS_PG_4K, USER_RW | VMS_PTE_D,
+                              NULL) == VMS_OK;
+        vms_core_write_cr3(f[i].c, f[i].pt.root);
+        ok = ok && vms_core_write_cr4(f[i].c, vms_core_regs(f[i].c)->cr4 | VMS_CR4_PCIDE) == VMS_OK;
+        vms_core_write_cr3(f[i].c, f[i].pt.root | 1);
+    }
+    REQUIRE_VOID(ok);
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (vms_core_tlb(f[1].c, l))
+            vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+    for (int pcid = 1; pcid <= 2; pcid++) {
+        for (int i = 0; i < 2; i++)
+            vms_core_write_cr3(f[i].c, f[i].pt.root | (uint64_t)pcid | VMS_CR3_NOFLUSH);
+        vms_fault fa;
+        CHECK_EQ(vms_core_access_batch(f[0].c, reads, 3, &fa), 3);
+        for (unsigned j = 0; j < 3; j++)
+            CHECK(vms_core_access(f[1].c, reads[j].va, VMS_ACC_READ, NULL, 8).ok);
+    }
+    const vms_tlb_stats *sb = vms_tlb_get_stats(vms_core_tlb(f[1].c, VMS_TLB_L1D));
+    CHECK_EQ(sb->misses, 2); /* A under each PCID */
+    vms_strbuf sj[2];
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_init(&sj[i], NULL);
+        vms_machine_stats_json(f[i].m, &sj[i]);
+    }
+    CHECK_STR(vms_strbuf_str(&sj[0]), vms_strbuf_str(&sj[1]));
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_free(&sj[i]);
+        vms_machine_destroy(f[i].m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "mmu");
@@ -1098,5 +1149,6 @@ int main(int argc, char **argv)
     test_batch_exact();
     test_batch_keys_crafted();
     test_batch_sizes_crafted();
+    test_batch_ctx_crafted();
     return th_finish();
 }
