@@ -133,9 +133,7 @@ static int build_oracle(replay_cli *o)
     }
     vms_err err = {0};
     vms_trace_reader *rd = NULL;
-    vms_status st = vms_trace_reader_open(o->path, o->format, NULL, &rd, &err);
-    if (st == VMS_OK && o->pipeline)
-        st = vms_trace_reader_pipeline(rd, &rd, &err);
+    vms_status st = cli_trace_open(o->path, o->format, o->pipeline, &rd, &err);
     if (st == VMS_OK)
         st = vms_replay_oracle_build(rd, NULL, &o->oracle, &err);
     vms_trace_reader_close(rd);
@@ -583,8 +581,7 @@ static int replay(replay_cli *o)
 {
     vms_err err = {0};
     vms_trace_reader *rd = NULL;
-    if (vms_trace_reader_open(o->path, o->format, NULL, &rd, &err) != VMS_OK ||
-        (o->pipeline && vms_trace_reader_pipeline(rd, &rd, &err) != VMS_OK)) {
+    if (cli_trace_open(o->path, o->format, o->pipeline, &rd, &err) != VMS_OK) {
         cli_error("replay", "%s", err.msg);
         return 1;
     }

@@ -1115,6 +1115,7 @@ static size_t drain_paths(vms_trace_reader *r, vms_trace_event *evs, size_t max,
     size_t n = 0;
     uint32_t tid = 0;
     vms_trace_event ev;
+    bool early = false; /* a failure showed after a batch read that returned references */
     *h = UINT64_C(0xcbf29ce484222325);
     for (;;) {
         size_t got = 0;
@@ -1135,10 +1136,14 @@ static size_t drain_paths(vms_trace_reader *r, vms_trace_event *evs, size_t max,
                 evs[n] = ev;
         }
         *batched += got;
+        /* (the pipelined reader leaves a failure to vms_trace_read, as it promises) */
+        early |= got && vms_trace_reader_error(r)->status != VMS_OK;
         if (got)
             continue;
-        if (!vms_trace_read(r, &ev, err))
+        if (!vms_trace_read(r, &ev, err)) {
+            CHECK(!early || !g);
             return n;
+        }
         tid = ev.tid;
         *h = fnv(*h, n, event_path(r, &ev));
         if (n < max)
