@@ -69,16 +69,14 @@ static const char usage[] =
     "                      with a \"type\" per line (\"-\": standard output;\n"
     "                      docs/EVENTS.md). Replays reference by reference while it is on\n"
     "                      (the same counters)\n"
-    "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n";
-
-/* The rest of the help (one string would pass C's 4095-character limit). */
-static const char usage_more[] =
+    "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
     "                      results, slower: for comparisons)\n"
     "  --pipeline          decode the trace on a thread of its own (file reads,\n"
     "                      decompression, parsing) while this one simulates: the same\n"
-    "                      output, in less wall-clock time when a second core is free\n"
+    "                      output, in less wall-clock time when a second core is free\n";
+static const char usage_more[] = /* (two strings: C99 promises 4095 characters a literal) */
     "  --curve NAME[:MAX]  also compute the miss-ratio curve of structure NAME (tlb.l1i,\n"
     "                      tlb.l1d, tlb.l2, pwc.pde, pwc.pdpte, pwc.pml4e, pwc.pml5e) in the\n"
     "                      same pass: the misses of a fully associative LRU of every size\n"
@@ -87,6 +85,11 @@ static const char usage_more[] =
     "                      JSON curve, curve_sets; docs/CURVE.md)\n"
     "  --curve-sample R    also a SHARDS-sampled curve at rate R (0 < R <= 1) and its error\n"
     "                      against the exact one (JSON curve_sample)\n"
+    "  --sweep KEY=V1|V2…  replay under every combination of the alternatives (repeatable;\n"
+    "                      with --set, --preset, --format, --layout, --limit, -j N) in one\n"
+    "                      pass of the reader: one --stats json line per configuration, in\n"
+    "                      order, the last --sweep varying fastest, each with a \"sweep\"\n"
+    "                      member as `vmsim sweep` writes (docs/SWEEP.md)\n"
     "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
     "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
     "                      runs reference by reference, as --slow (by process is always on)\n"
@@ -662,6 +665,9 @@ static int replay(replay_cli *o)
 
 int cmd_replay(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* several configurations in one pass: cmd_sweep.c */
+        if (!strcmp(argv[i], "--sweep"))
+            return cmd_replay_sweep(argc, argv);
     for (int i = 1; i < argc; i++) /* inside a virtual machine: replay_vm.c */
         if (!strcmp(argv[i], "--vm"))
             return cmd_replay_vm(argc, argv);
