@@ -1090,7 +1090,11 @@ static vms_frame *head_of(const vms_frames *fr, uint64_t pfn, uint64_t *head)
     vms_frame *m = c ? &c->meta[pfn % CHUNK_FRAMES] : NULL;
     if (!m || !(m->flags & VMS_FRAME_ALLOC))
         return NULL;
-    for (unsigned k = 0; k < CHUNK_ORDER; k++) {
+    if (heads(m, 0)) { /* the loop's first step, taken before its set-up */
+        *head = pfn;
+        return m;
+    }
+    for (unsigned k = 1; k < CHUNK_ORDER; k++) {
         uint64_t h = pfn & ~(pages(k) - 1);
         if (heads(&c->meta[h % CHUNK_FRAMES], k)) {
             *head = h;
