@@ -400,7 +400,7 @@ static void report_flush(const vms_tlb *tlb, uint64_t before, vms_ev_flush how, 
  */
 static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
                                                        vms_pgsize size, uint64_t page_pa,
-                                                       bool global, uint64_t attrs)
+                                                       bool global, uint64_t attrs, const bool plru)
 {
     assert((unsigned)size < VMS_PG_NSIZES);
     assert((page_pa & (vms_pgsize_bytes(size) - 1)) == 0 && (page_pa & ~D_PA_MASK) == 0);
@@ -423,7 +423,9 @@ static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
     unsigned before = a->count;
-    if (fresh)
+    if (fresh && plru) /* (the walk's fills: bit-PLRU's state read once) */
+        vmsi_assoc_fill_fresh_plru(a, tag, ctx, data, &evicted, &victim);
+    else if (fresh)
         vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
     else
         vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
@@ -445,14 +447,17 @@ static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx
 
 bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 {
-    return fill(tlb, ctx, va, x->size, x->page_pa, x->global != 0, attrs_of(x));
+    return fill(tlb, ctx, va, x->size, x->page_pa, x->global != 0, attrs_of(x), false);
 }
 
-bool vmsi_tlb_fill_attrs(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x, bool global,
-                         uint64_t attrs)
+void vmsi_tlb_fill2_attrs(vms_tlb *l2, vms_tlb *l1, vms_ctx ctx, uint64_t va, const vms_xlate *x,
+                          bool global, uint64_t attrs)
 {
     assert(attrs == attrs_of(x) && "the walker's attributes are the translation's");
-    return fill(tlb, ctx, va, x->size, x->page_pa, global, attrs);
+    if (l2)
+        fill(l2, ctx, va, x->size, x->page_pa, global, attrs, true);
+    if (l1)
+        fill(l1, ctx, va, x->size, x->page_pa, global, attrs, true);
 }
 
 void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)
