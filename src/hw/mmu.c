@@ -191,8 +191,9 @@ static __attribute__((noinline)) bool walk_and_fill_x86(vms_core *c, uint64_t va
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     uint64_t attrs;
-    bool ok =
-        vmsi_x86_walk_attrs(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault, &c->wstats);
+    /* (translate_body found va canonical before any lookup) */
+    bool ok = vmsi_x86_walk_canonical(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault,
+                                      &c->wstats);
     c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
                  (c->wstats.ad_writes - adw) * cost->ad_write +
                  (c->wstats.pwc_hits - pwch) * cost->pwc_hit;

@@ -195,7 +195,8 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
  * x86-64 walker folds them from the entries, vmsi_x86_walk_attrs; the debug build checks
  * them against x): the walk's two fills in one call, with the same results as two
  * vms_tlb_fill calls (a fresh fill of a bit-PLRU set reads its state once:
- * vmsi_assoc_fill_fresh_plru).
+ * vmsi_assoc_fill_fresh_plru). Only with no observer: the TLBs' tap is their machine's,
+ * which the caller has found off (nothing to report).
  */
 void vmsi_tlb_fill2_attrs(vms_tlb *l2, vms_tlb *l1, vms_ctx ctx, uint64_t va, const vms_xlate *x,
                           bool global, uint64_t attrs);

@@ -326,21 +326,25 @@ fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind,
     return 0;
 }
 
-bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
-                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
-                         vms_walk_stats *stats)
+/* The untraced walk; canonical: the caller has checked that va is canonical. */
+static inline __attribute__((always_inline)) bool
+walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms_access_kind kind,
+           vms_xlate *out, uint64_t *attrs, vms_fault *fault, vms_walk_stats *stats,
+           const bool canonical)
 {
     assert(regs->maxphyaddr >= 12 && regs->maxphyaddr <= 52);
     stats->walks++;
     unsigned levels = vms_regs_levels(regs);
-    if (!vms_va_canonical(va, levels))
+    assert(!canonical || vms_va_canonical(va, levels));
+    if (!canonical && !vms_va_canonical(va, levels))
         return fail(fault, stats, VMS_FAULT_GP, va, 0, levels, 0);
+    uint16_t pcid = vms_regs_pcid(regs);
     uint64_t table = vms_regs_root(regs), r = VMS_PTE_RW | VMS_PTE_US;
     uint64_t xd_bit = (regs->efer & VMS_EFER_NXE) ? VMS_PTE_XD : 0;
     uint64_t rsvd = rsvd_mask(regs, 0, VMS_LEVEL_PT); /* (a PT entry has no level-dependent bits) */
     unsigned first = levels;
     vms_pwc_entry e;
-    unsigned hit = pwc ? vms_pwc_lookup(pwc, vms_regs_pcid(regs), va, &e) : 0;
+    unsigned hit = pwc ? vms_pwc_lookup(pwc, pcid, va, &e) : 0;
     if (hit) {
         assert(hit >= VMS_LEVEL_PD && hit <= levels);
         table = e.table_pa;
@@ -419,15 +423,30 @@ at_leaf:;
     }
     if (pwc)
         for (unsigned l = first; l > leaf && l >= VMS_LEVEL_PD; l--) {
-            vms_pwc_entry pe = {s.next[l], (s.rat[l] & VMS_PTE_RW) != 0,
-                                (s.rat[l] & VMS_PTE_US) != 0, (s.rat[l] & VMS_PTE_XD) != 0};
-            vms_pwc_fill(pwc, vms_regs_pcid(regs), va, l, &pe);
+            uint64_t ra = s.rat[l];
+            vms_pwc_entry pe = {s.next[l], (uint8_t)(ra >> 1 & 1), (uint8_t)(ra >> 2 & 1),
+                                (uint8_t)(ra >> 63)};
+            vms_pwc_fill(pwc, pcid, va, l, &pe);
         }
     LEAF_XLATE(*out);
 #undef LEAF_XLATE
     *attrs = r | (pte & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_D)) |
              ((regs->cr4 & VMS_CR4_PKE) ? pte & VMS_PTE_PKEY_MASK : 0);
     return true;
+}
+
+bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
+                         vms_walk_stats *stats)
+{
+    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, false);
+}
+
+bool vmsi_x86_walk_canonical(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                             vms_access_kind kind, vms_xlate *out, uint64_t *attrs,
+                             vms_fault *fault, vms_walk_stats *stats)
+{
+    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, true);
 }
 
 bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
