@@ -48,6 +48,8 @@ int cmd_policy(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+/* vmsim replay TRACE --sweep KEY=V1|V2 …: one pass of the reader (cmd_sweep.c). */
+int cmd_replay_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 
 /* ---- --events FILE (events.c) ---- */

@@ -72,7 +72,8 @@ static const char usage[] =
     "  --interval N        references per CSV row or plot point (default 1000000; K/M/G)\n"
     "  --limit N           replay at most N references\n"
     "  --slow              reference by reference, without the batch fast path (same\n"
-    "                      results, slower: for comparisons)\n"
+    "                      results, slower: for comparisons)\n";
+static const char usage_more[] = /* (two strings: C99 promises 4095 characters a literal) */
     "  --curve NAME[:MAX]  also compute the miss-ratio curve of structure NAME (tlb.l1i,\n"
     "                      tlb.l1d, tlb.l2, pwc.pde, pwc.pdpte, pwc.pml4e, pwc.pml5e) in the\n"
     "                      same pass: the misses of a fully associative LRU of every size\n"
@@ -81,6 +82,11 @@ static const char usage[] =
     "                      JSON curve, curve_sets; docs/CURVE.md)\n"
     "  --curve-sample R    also a SHARDS-sampled curve at rate R (0 < R <= 1) and its error\n"
     "                      against the exact one (JSON curve_sample)\n"
+    "  --sweep KEY=V1|V2…  replay under every combination of the alternatives (repeatable;\n"
+    "                      with --set, --preset, --format, --layout, --limit, -j N) in one\n"
+    "                      pass of the reader: one --stats json line per configuration, in\n"
+    "                      order, the last --sweep varying fastest, each with a \"sweep\"\n"
+    "                      member as `vmsim sweep` writes (docs/SWEEP.md)\n"
     "  --breakdown         also split TLB misses, walks and faults by mapping (file, [heap],\n"
     "                      [stack], [anon]): JSON replay.by_region and a summary table;\n"
     "                      runs reference by reference, as --slow (by process is always on)\n"
@@ -210,6 +216,7 @@ static int parse(int argc, char **argv, replay_cli *o)
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(usage_more, stdout);
             return -1;
         } else if (!strcmp(a, "--slow")) {
             o->slow = true;
@@ -653,6 +660,9 @@ static int replay(replay_cli *o)
 
 int cmd_replay(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* several configurations in one pass: cmd_sweep.c */
+        if (!strcmp(argv[i], "--sweep"))
+            return cmd_replay_sweep(argc, argv);
     for (int i = 1; i < argc; i++) /* inside a virtual machine: replay_vm.c */
         if (!strcmp(argv[i], "--vm"))
             return cmd_replay_vm(argc, argv);

@@ -86,6 +86,7 @@ typedef struct trace_hash {
 
 typedef struct spec {
     const char *path;
+    char **argv; /* a `vmsim replay --sweep` command line: line i is argv[i] (else NULL) */
     entry e[MAX_ENTRIES];
     unsigned n;
     uint64_t ntasks;
@@ -127,11 +128,15 @@ static void spec_free(spec *sp)
 static int spec_err(const spec *sp, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* "vmsim sweep: SPEC:LINE: message" on stderr; returns EXIT_USAGE. */
+/* "vmsim sweep: SPEC:LINE: message" on stderr ("vmsim replay: ARGUMENT: message" for a
+ * command line's spec); returns EXIT_USAGE. */
 static int spec_err(const spec *sp, unsigned line, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "vmsim sweep: %s:%u: ", sp->path, line);
+    if (sp->argv)
+        fprintf(stderr, "vmsim replay: %s: ", sp->argv[line]);
+    else
+        fprintf(stderr, "vmsim sweep: %s:%u: ", sp->path, line);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -167,19 +172,22 @@ static int check_value(const spec *sp, const entry *e, const char *v)
     return 0;
 }
 
-/* Add `key = value` (value holding alternatives) at line. */
-static int add_entry(spec *sp, const char *key, char *value, unsigned line)
+/* Add `key = value` (value holding alternatives separated by sep) at line. */
+static int add_entry(spec *sp, const char *key, char *value, unsigned line, const char *sep)
 {
     for (unsigned i = 0; i < sp->n; i++)
         if (!strcmp(sp->e[i].key, key))
-            return spec_err(sp, line, "%s is already set on line %u", key, sp->e[i].line);
+            return sp->argv
+                       ? spec_err(sp, line, "%s is already given by %s", key,
+                                  sp->argv[sp->e[i].line])
+                       : spec_err(sp, line, "%s is already set on line %u", key, sp->e[i].line);
     if (sp->n == MAX_ENTRIES)
         return spec_err(sp, line, "too many keys (at most %d)", MAX_ENTRIES);
     entry *e = &sp->e[sp->n++];
     e->key = strdup(key);
     e->line = line;
     for (char *p = value;;) {
-        char *bar = strstr(p, " | ");
+        char *bar = sep ? strstr(p, sep) : NULL;
         if (bar)
             *bar = '\0';
         char *v = trim(p);
@@ -193,8 +201,24 @@ static int add_entry(spec *sp, const char *key, char *value, unsigned line)
             return rc;
         if (!bar)
             break;
-        p = bar + 3;
+        p = bar + strlen(sep);
     }
+    return 0;
+}
+
+/* Count the tasks; a spec needs a trace key (line: where to say it is missing). */
+static int spec_count(spec *sp, unsigned line)
+{
+    bool has_trace = false;
+    sp->ntasks = 1;
+    for (unsigned i = 0; i < sp->n; i++) {
+        has_trace |= !strcmp(sp->e[i].key, "trace");
+        sp->ntasks *= sp->e[i].nalts;
+        if (sp->ntasks > MAX_TASKS)
+            return spec_err(sp, sp->e[i].line, "more than %" PRIu64 " tasks", MAX_TASKS);
+    }
+    if (!has_trace)
+        return spec_err(sp, line, "no trace key (trace = FILE [| FILE …])");
     return 0;
 }
 
@@ -236,22 +260,10 @@ static int spec_load(spec *sp, const char *path)
         *eq = '\0';
         char key[256];
         snprintf(key, sizeof key, "%s%s%s", section, section[0] ? "." : "", trim(s));
-        rc = add_entry(sp, key, eq + 1, line);
+        rc = add_entry(sp, key, eq + 1, line, " | ");
     }
     fclose(f);
-    if (rc)
-        return rc;
-    bool has_trace = false;
-    sp->ntasks = 1;
-    for (unsigned i = 0; i < sp->n; i++) {
-        has_trace |= !strcmp(sp->e[i].key, "trace");
-        sp->ntasks *= sp->e[i].nalts;
-        if (sp->ntasks > MAX_TASKS)
-            return spec_err(sp, sp->e[i].line, "more than %" PRIu64 " tasks", MAX_TASKS);
-    }
-    if (!has_trace)
-        return spec_err(sp, line, "no trace key (trace = FILE [| FILE …])");
-    return 0;
+    return rc ? rc : spec_count(sp, line);
 }
 
 /* The SHA-256 of trace path, computed once per spec. NULL (message on stderr) if the
@@ -781,6 +793,105 @@ static int run_all(spec *sp, const sweep_opts *o)
     }
     free(idx);
     free(done.key);
+    return rc;
+}
+
+/* ---- vmsim replay TRACE --sweep KEY=V1|V2 … --------------------------------------------- */
+
+#define REPLAY_SWEEP_MAX 4096 /* configurations of one command line */
+
+/* Add argv[i] = "KEY=VALUE" (alternatives separated by sep, or one value). */
+static int add_arg(spec *sp, int i, const char *opt, const char *sep)
+{
+    const char *a = sp->argv[i], *eq = strchr(a, '=');
+    if (!eq || eq == a)
+        return spec_err(sp, (unsigned)i, "%s: expected KEY=VALUE%s", opt, sep ? "[|VALUE…]" : "");
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+    char *value = strdup(eq + 1);
+    int rc = value ? add_entry(sp, key, value, (unsigned)i, sep) : 1;
+    free(value);
+    return rc;
+}
+
+int cmd_replay_sweep(int argc, char **argv)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = ncpu > 0 ? (unsigned)ncpu : 1;
+    int trace = 0, preset = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_v = i + 1 < argc;
+        uint64_t n;
+        if ((!strcmp(a, "--sweep") || !strcmp(a, "--set") || !strcmp(a, "--format") ||
+             !strcmp(a, "--layout") || !strcmp(a, "--limit")) &&
+            has_v) {
+            i++;
+        } else if (!strcmp(a, "--preset") && has_v) {
+            preset = ++i;
+        } else if (!strcmp(a, "--stats") && has_v && !strcmp(argv[i + 1], "json")) {
+            i++; /* the lines are --stats json objects anyway */
+        } else if (!strcmp(a, "-j") && has_v) {
+            if (!cli_parse_u64(argv[++i], false, &n) || n == 0 || n > 1024) {
+                cli_error("replay", "bad -j '%s': expected 1 to 1024", argv[i]);
+                return EXIT_USAGE;
+            }
+            jobs = (unsigned)n;
+        } else if ((a[0] != '-' || !strcmp(a, "-")) && !trace) {
+            trace = i;
+        } else {
+            cli_error("replay",
+                      "'%s' does not go with --sweep, which takes TRACE, --sweep, "
+                      "--set, --preset, --format, --layout, --limit, --stats json and "
+                      "-j (vmsim sweep runs specs of any size)",
+                      a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!trace) {
+        cli_error("replay", "no TRACE given (see vmsim replay --help)");
+        return EXIT_USAGE;
+    }
+    spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.path = "replay";
+    sp.argv = argv;
+    char *tpath = strdup(argv[trace]);
+    int rc = tpath ? add_entry(&sp, "trace", tpath, (unsigned)trace, NULL) : 1;
+    free(tpath);
+    if (!rc && preset) {
+        char *v = strdup(argv[preset]);
+        rc = v ? add_entry(&sp, "preset", v, (unsigned)preset, NULL) : 1;
+        free(v);
+    }
+    for (int i = 1; !rc && i + 1 < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--sweep") || !strcmp(a, "--set")) {
+            rc = add_arg(&sp, ++i, a, !strcmp(a, "--sweep") ? "|" : NULL);
+        } else if (!strcmp(a, "--format") || !strcmp(a, "--layout") || !strcmp(a, "--limit")) {
+            char *v = strdup(argv[++i]);
+            rc = v ? add_entry(&sp, a + 2, v, (unsigned)i, NULL) : 1;
+            free(v);
+        } else if (!strcmp(a, "--preset") || !strcmp(a, "--stats") || !strcmp(a, "-j")) {
+            i++;
+        }
+    }
+    if (!rc)
+        rc = spec_count(&sp, (unsigned)trace);
+    if (!rc && sp.ntasks > REPLAY_SWEEP_MAX)
+        rc = spec_err(&sp, (unsigned)trace,
+                      "%" PRIu64 " configurations: at most %d on one command line (vmsim sweep "
+                      "takes a spec of any size, resumable with -o)",
+                      sp.ntasks, REPLAY_SWEEP_MAX);
+    uint64_t *idx = rc ? NULL : calloc(sp.ntasks, sizeof *idx);
+    if (!rc && !idx)
+        rc = 1;
+    for (uint64_t i = 0; !rc && i < sp.ntasks; i++)
+        idx[i] = i;
+    if (!rc)
+        rc = run_one_pass(&sp, idx, sp.ntasks, jobs, stdout);
+    free(idx);
+    spec_free(&sp);
     return rc;
 }
 

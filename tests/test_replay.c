@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "hw/bus_impl.h"
+#include "hw/core_impl.h"
 #include "vmsim/config.h"
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
@@ -117,9 +118,12 @@ static unsigned tlb_diffs(fx *a, fx *b)
 static void memo_off(fx *f)
 {
     vmsi_bus_set_ptec(vms_machine_bus(f->m), false);
-    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
-        if (vms_core_pwc(vms_machine_core(f->m, i)))
-            vms_pwc_set_fast(vms_core_pwc(vms_machine_core(f->m, i)), false);
+    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++) {
+        vms_core *c = vms_machine_core(f->m, i);
+        c->walk_plain = true; /* the traced walker, plain fills */
+        if (vms_core_pwc(c))
+            vms_pwc_set_fast(vms_core_pwc(c), false);
+    }
     for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);

@@ -85,6 +85,10 @@ vms_status vms_pt_entry_addr(vms_pt *pt, uint64_t va, unsigned level, bool creat
 /* Read or write one entry at physical address ptep. */
 vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte);
 vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte);
+/* The entry at ptep read from RAM without a bus access (0 outside RAM): nothing counted
+ * changes. For checks, assertions and displays, which must count nothing (a build with
+ * assertions counts what one without does). */
+uint64_t vms_pt_peek(const vms_pt *pt, uint64_t ptep);
 
 /*
  * Clear the leaf mapping va (of whatever size). *old (may be NULL) receives the previous

@@ -3,7 +3,8 @@
 # --task lines equal to what a full run writes and to `vmsim replay --stats json` with
 # the same settings, -j independence, shards covering the list exactly once (also from
 # Slurm's SLURM_ARRAY_TASK_* variables), resuming with -o, --missing, merge, the GNU
-# parallel recipe of docs/SWEEP.md on the local login (":"), and SPEC errors.
+# parallel recipe of docs/SWEEP.md on the local login (":"), SPEC errors, and
+# `vmsim replay TRACE --sweep KEY=V1|V2` (the same tasks from the command line, one pass).
 # Usage: sweep.sh PATH/TO/vmsim   (ctest passes it; VMS_SOURCE_DIR points at the tree)
 . "$(dirname "$0")/lib/common.sh" "$1"
 cd "$src" || exit 1
@@ -177,5 +178,56 @@ err "bad.ini:2: expected KEY = VALUE" "trace = $ex/small.vmt\njunk\n"
 "$vmsim" sweep "$spec" --task 6 >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "tasks 0 to 5" "$tmp/err" && ok || bad "--task out of range"
 "$vmsim" sweep "$spec" --shard 3/3 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--shard 3/3 accepted"
+
+# vmsim replay TRACE --sweep KEY=V1|V2 …: the same tasks as the spec with those keys in
+# that order (the preset first), in one pass; each line's stats equal the separate replay
+# with the same settings; -j does not change the bytes.
+"$vmsim" replay $ex/small.vmt --set cores=1 --sweep 'tlb.l1d=4K:16x4:lru|4K:2x2:lru | 4K:1x1:lru' \
+    --sweep 'pwc.pde=none|32x4:lru' -j 2 >"$tmp/rs2" 2>"$tmp/rs.err" || bad "replay --sweep exit: $(cat "$tmp/rs.err")"
+"$vmsim" replay $ex/small.vmt --set cores=1 --sweep 'tlb.l1d=4K:16x4:lru|4K:2x2:lru | 4K:1x1:lru' \
+    --sweep 'pwc.pde=none|32x4:lru' -j 1 >"$tmp/rs1" 2>/dev/null
+[ "$(wc -l <"$tmp/rs2")" = 6 ] && cmp -s "$tmp/rs1" "$tmp/rs2" && ok || bad "replay --sweep: 6 lines, -j 1 = -j 2"
+i=0
+for l1 in 4K:16x4:lru 4K:2x2:lru 4K:1x1:lru; do
+    for pde in none 32x4:lru; do
+        i=$((i + 1))
+        "$vmsim" replay $ex/small.vmt --stats json --set cores=1 --set tlb.l1d=$l1 --set pwc.pde=$pde >"$tmp/rr" 2>/dev/null
+        sed -n "${i}p" "$tmp/rs2" | sed -E 's/^\{"sweep":\{[^}]*\{[^}]*\}\},/{/' | cmp -s - "$tmp/rr" && ok ||
+            bad "replay --sweep line $i != replay --set tlb.l1d=$l1 --set pwc.pde=$pde"
+    done
+done
+python3 - "$tmp/rs2" "$ex/small.vmt" <<'PY' && ok || bad "replay --sweep: sweep members"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+for i, d in enumerate(lines):
+    s = d["sweep"]
+    assert s["task"] == i and s["spec"] == "replay" and len(s["key"]) == 16, s
+    assert list(s["settings"]) == ["trace", "cores", "tlb.l1d", "pwc.pde"], s
+    assert s["settings"]["trace"] == sys.argv[2], s
+assert [d["sweep"]["settings"]["pwc.pde"] for d in lines[:2]] == ["none", "32x4:lru"]
+m = [d["tlb"]["l1d"]["misses"] for d in lines[::2]]
+assert m[0] <= m[1] <= m[2] and m[0] < m[2], m
+PY
+# The same keys as a spec file give the same tasks (keys, stats), its name aside.
+printf 'trace = %s\ncores = 1\ntlb.l1d = 4K:16x4:lru | 4K:2x2:lru | 4K:1x1:lru\npwc.pde = none | 32x4:lru\n' \
+    $ex/small.vmt >"$tmp/rs.ini"
+"$vmsim" sweep "$tmp/rs.ini" --one-pass 2>/dev/null | sed "s#\"spec\":\"$tmp/rs.ini\"#\"spec\":\"replay\"#" |
+    cmp -s - "$tmp/rs2" && ok || bad "replay --sweep != the same spec's sweep"
+# Errors name the argument; options that a sweep task cannot take are refused.
+rerr() { # rerr EXPECTED-TEXT ARGS…
+    local want=$1
+    shift
+    "$vmsim" replay "$@" >/dev/null 2>"$tmp/err"
+    [ $? -eq 2 ] && grep -q -- "$want" "$tmp/err" && ok || bad "replay --sweep error '$want': $(cat "$tmp/err")"
+}
+rerr "vmsim replay: tlb.l1d=4K:1x1:lru|4K:banana: .*tlb.l1d" $ex/small.vmt --sweep 'tlb.l1d=4K:1x1:lru|4K:banana'
+rerr "an empty alternative" $ex/small.vmt --sweep 'cores=1||2'
+rerr "expected KEY=VALUE" $ex/small.vmt --sweep 'cores'
+rerr "cores is already given by cores=1" $ex/small.vmt --set cores=1 --sweep 'cores=1|2'
+rerr "'--curve' does not go with --sweep" $ex/small.vmt --sweep 'cores=1|2' --curve tlb.l1d
+rerr "'--vm' does not go with --sweep" $ex/small.vmt --vm --sweep 'cores=1|2'
+rerr "no TRACE given" --sweep 'cores=1|2'
+rerr "stdin cannot be swept" - --sweep 'cores=1|2'
+rerr "/nonexistent.vmt: cannot be read" /nonexistent.vmt --sweep 'cores=1|2'
 
 finish "sweep"

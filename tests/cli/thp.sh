@@ -56,7 +56,7 @@ mob_case on 2 0 2 0
 # Swapping huge pages (thp_swap.scn): split swaps 4 KiB pages of split huge pages; whole
 # swaps all four out whole (one cluster each) and reads them back 4 KiB at a time.
 swap_case() { # swap_case MODE SWPOUT FALLBACK SWPIN_FALLBACK MAJOR_FAULTS
-    "$vmsim" run --stats json --set thp.swap=$1 "$src/tests/cli/thp_swap.scn" 2>/dev/null |
+    "$vmsim" run --stats json --set thp.swap=$1 "$src/examples/scenarios/thp_swap.scn" 2>/dev/null |
         tail -1 >"$tmp/j"
     grep -q "\"swpout\":$2,\"swpout_fallback\":$3,\"swpin\":0,\"swpin_fallback\":$4}" "$tmp/j" &&
         grep -q "\"major\":$5," "$tmp/j" && ok ||

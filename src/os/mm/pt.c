@@ -74,18 +74,23 @@ vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
     return st;
 }
 
-/* Tell the tap of a write of pte at ptep (old: the entry before, read from RAM without a
- * bus access, so that nothing counted changes). */
-static void report_write(const vms_pt *pt, const vmsi_tap *tap, uint64_t ptep, uint64_t pte)
+uint64_t vms_pt_peek(const vms_pt *pt, uint64_t ptep)
 {
     size_t n = pt->fmt ? (size_t)1 << pt->fmt->entry_shift : 8;
     uint8_t b[8] = {0};
-    uint64_t old = 0;
+    uint64_t v = 0;
     if (n <= sizeof b && vms_bus_is_ram(pt->bus, ptep, n) &&
         vms_ram_read(vms_bus_ram(pt->bus), ptep, b, n) == VMS_OK)
         for (size_t i = 0; i < n; i++)
-            old |= (uint64_t)b[i] << (8 * i);
-    vms_event ev = {.type = VMS_EV_PTE_WRITE, .pte_write = {ptep, old, pte}};
+            v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+/* Tell the tap of a write of pte at ptep (old: the entry before, peeked, so that nothing
+ * counted changes). */
+static void report_write(const vms_pt *pt, const vmsi_tap *tap, uint64_t ptep, uint64_t pte)
+{
+    vms_event ev = {.type = VMS_EV_PTE_WRITE, .pte_write = {ptep, vms_pt_peek(pt, ptep), pte}};
     vmsi_tap_emit_kernel(tap, &ev);
 }
 
