@@ -22,6 +22,7 @@
 
 #include "harness.h"
 #include "hw/bus_impl.h"
+#include "hw/core_impl.h"
 #include "vmsim/config.h"
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
@@ -117,6 +118,8 @@ static unsigned tlb_diffs(fx *a, fx *b)
 static void memo_off(fx *f)
 {
     vmsi_bus_set_ptec(vms_machine_bus(f->m), false);
+    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
+        vms_machine_core(f->m, i)->walk_plain = true; /* the traced walker, plain fills */
     for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);

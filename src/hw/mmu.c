@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "arch/mips/mips.h"
+#include "arch/x86_64/x86_64.h"
 #include "hw/core_impl.h"
 #include "hw/memside.h"
 #include "hw/tlb_impl.h"
@@ -152,9 +153,27 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     }
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
-    vms_walk_trace local; /* with caches on, or a tap, the trace names the entries read */
     bool tap = vmsi_tap_on(&c->m->tap);
-    if ((c->m->ms || tap) && !trace) {
+    if (!c->regs.fmt && !c->m->ms && !tap && !trace && !c->walk_plain) {
+        /* x86-64 with no caches, no tap and no trace wanted: the walker without a trace,
+         * which also gives the TLB entries' flag bits (the fills' same results). */
+        uint64_t attrs;
+        bool ok = vmsi_x86_walk_attrs(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault,
+                                      &c->wstats);
+        c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+                     (c->wstats.ad_writes - adw) * cost->ad_write +
+                     (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
+        if (!ok)
+            return false;
+        bool global = x->global && c->pge; /* G is ignored unless CR4.PGE */
+        if (c->tlb[VMS_TLB_L2])
+            vmsi_tlb_fill_attrs(c->tlb[VMS_TLB_L2], c->ctx, va, x, global, attrs);
+        if (l1)
+            vmsi_tlb_fill_attrs(l1, c->ctx, va, x, global, attrs);
+        return true;
+    }
+    vms_walk_trace local; /* with caches on, a tap, or the plain path: the entries read */
+    if ((c->m->ms || tap || c->walk_plain) && !trace) {
         trace = &local;
         local.nsteps = local.pwc_level = 0;
     }

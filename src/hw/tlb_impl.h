@@ -204,6 +204,18 @@ static inline void vmsi_tlb_curve_changed(vms_tlb *tlb)
  */
 bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out);
 
+/* The flag bits of a TLB entry's data word (tlb.c), in the x86-64 PTE's positions: NR 0
+ * (RISC-V execute-only), RW 1, US 2, PWT 3, PCD 4, D 6, the protection key 62:59, XD 63. */
+#define VMSI_TLB_ATTRS UINT64_C(0xF80000000000005F)
+
+/*
+ * vms_tlb_fill of translation x, cached global when `global`, with attrs the data word's
+ * flag bits already built (VMSI_TLB_ATTRS: the x86-64 walker folds them from the entries,
+ * vmsi_x86_walk_attrs; the debug build checks them against x). The same fill.
+ */
+bool vmsi_tlb_fill_attrs(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x, bool global,
+                         uint64_t attrs);
+
 /* The memo slot index of va's 4 KiB page. */
 static inline unsigned vmsi_tlb_memo_index(uint64_t va)
 {

@@ -128,6 +128,8 @@ void vmsi_strtab_free(vmsi_strtab *t, const vms_allocator *a);
 
 /* ---- the reader ---- */
 
+typedef struct vmsi_pipe vmsi_pipe; /* a pipelined reader's thread and ring (pipe.c) */
+
 struct vms_trace_reader {
     const vms_allocator *a;
     char *name;
@@ -156,7 +158,13 @@ struct vms_trace_reader {
     size_t crc_npend;
     bool ended;
     vmsi_strtab strs;
+    vmsi_pipe *pipe; /* vms_trace_reader_pipeline's wrapper: its ring; NULL otherwise */
 };
+
+/* A pipelined reader's file offset (that of the chunk being read), and its closing: stop
+ * and join the thread, free the ring, close the inner reader (pipe.c). */
+uint64_t vmsi_pipe_file_offset(const vmsi_pipe *p);
+void vmsi_pipe_close(vmsi_pipe *p, const vms_allocator *a);
 
 /* Record a failure "NAME:LINE: msg" in r->err and return false. */
 bool vmsi_fail_line(vms_trace_reader *r, vms_status st, const char *fmt, ...)
