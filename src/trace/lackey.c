@@ -117,11 +117,9 @@ static size_t lackey_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
     if (tid != 0)
         return 0;
     while (n < max) {
-        if (vmsi_in_avail(in) < FAST_LINE && vmsi_in_fill(in, VMSI_WIN, &r->err) != VMS_OK)
-            break;
+        if (!vmsi_text_batch_fill(r, FAST_LINE))
+            break; /* the tail (line by line), or a refill that failed */
         size_t avail = vmsi_in_avail(in);
-        if (avail < FAST_LINE)
-            break; /* the tail: line by line */
         const uint8_t *p0 = vmsi_in_ptr(in), *p = p0, *stop = p0 + avail - FAST_LINE;
         bool more = true;
         size_t n0 = n;

@@ -499,10 +499,14 @@ NO_SLP static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *ref
         size_t avail = vmsi_in_avail(r->in);
         if (avail < ACC_MAX)
             break; /* the tail: record by record */
-        /* Records start at p0[0, room]; a 1.2 block holds at most WBUF bytes between CHECK
-         * records, so only those at p0[0, budget - ACC_MAX] surely fit it. */
+        /* Records start at p0[0, room]: where native_next would not refill the window
+         * first (MAX_REC bytes left, or the end of the input: so that a failing decoder
+         * fails at the same record either way), and ACC_MAX bytes fit. A 1.2 block holds
+         * at most WBUF bytes between CHECK records, so only those at
+         * p0[0, budget - ACC_MAX] surely fit it. */
         const uint8_t *p0 = vmsi_in_ptr(r->in), *p = p0;
-        size_t room = avail - ACC_MAX, budget = r->minor >= 2 ? WBUF - r->crc_len : SIZE_MAX;
+        size_t room = avail - (r->in->eof ? ACC_MAX : MAX_REC),
+               budget = r->minor >= 2 ? WBUF - r->crc_len : SIZE_MAX;
         bool more = budget >= ACC_MAX && budget - ACC_MAX >= room; /* the window's end is ours */
         size_t nrec = budget < ACC_MAX ? 0 : more ? room + 1 : budget - ACC_MAX + 1;
         const uint8_t *const end = p0 + nrec;

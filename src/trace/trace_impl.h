@@ -303,6 +303,28 @@ static inline uint64_t vmsi_hex16(const uint8_t *s, unsigned *n)
 #endif
 }
 
+/*
+ * The text batch parsers' refill (dinero_refs, lackey_refs): make at least min bytes
+ * available exactly as the line parser would, so that a failing decoder (a truncated or
+ * corrupt gzip, xz or zstd input) fails at the same line either way. vmsi_next_line fills
+ * only when the window holds no whole line, and then by avail + 1; so while fewer than
+ * min bytes are there, a window holding a whole line, or the end of the input, is left
+ * to the line parser (false), and otherwise refilled as it would be. False also when the
+ * fill fails (r->err).
+ */
+static inline bool vmsi_text_batch_fill(vms_trace_reader *r, size_t min)
+{
+    vmsi_in *in = r->in;
+    while (vmsi_in_avail(in) < min) {
+        size_t avail = vmsi_in_avail(in);
+        if (in->eof || memchr(vmsi_in_ptr(in), '\n', avail))
+            return false;
+        if (vmsi_in_fill(in, avail + 1, &r->err) != VMS_OK)
+            return false;
+    }
+    return true;
+}
+
 /* Store one reference (the batch decoders' output): on little-endian hosts len, kind and
  * the zero reserved bytes are one 8-byte store. */
 static inline void vmsi_put_ref(vms_ref *o, uint64_t va, uint32_t len, unsigned kind)
