@@ -1075,6 +1075,87 @@ static void test_batch_read(void)
     CHECK(batched > 100000); /* the batch path did the bulk of the reading */
 }
 
+/*
+ * The native batch decoder's paths (native.c: short records from the tag tables, deltas of
+ * two varint bytes, of 3..8 as one word, the rest record by record) against
+ * vms_trace_read: accesses of one thread whose address deltas have each varint length
+ * 1..10 (runs of one length too: a run of long records must not carry the decoder past
+ * the window or the CHECK block), sizes in the tag and as a varint, all four kinds,
+ * and now and then another thread or a kernel event; raw and compressed, whole and cut.
+ */
+static void test_batch_varints(void)
+{
+    enum { N = 60000, CAP = 1 << 20 };
+    static char buf[CAP];
+    vms_rng g;
+    vms_rng_seed(&g, th_seed ^ 0x7a51);
+    size_t batched = 0;
+    for (int raw = 0; raw < 2; raw++) {
+        char p[256];
+        tmp_path(raw ? "varints_raw.vmt" : "varints.vmt", p, sizeof p);
+        vms_trace_writer *w;
+        vms_err err;
+        vms_trace_writer_opts o = {.raw = raw};
+        REQUIRE_V(vms_trace_writer_open(p, VMS_TRACE_NATIVE, &o, NULL, &w, &err) == VMS_OK);
+        uint64_t prev[4] = {0x7f0000000000, 0x7f0000100000, 0x400000, 0};
+        unsigned run = 0, len = 1;
+        size_t failed = 0;
+        for (size_t i = 0; i < N; i++) {
+            vms_trace_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.tid = 7;
+            if (vms_rng_below(&g, 500) == 0) { /* a kernel event or another thread */
+                if (vms_rng_below(&g, 2)) {
+                    ev.type = VMS_TEV_MUNMAP;
+                    ev.munmap.addr = 0x1000;
+                    ev.munmap.len = 0x1000;
+                } else {
+                    ev.type = VMS_TEV_ACCESS;
+                    ev.tid = 8;
+                    ev.access.va = vms_rng_next(&g);
+                    ev.access.size = 4;
+                }
+                failed += vms_trace_writer_write(w, &ev, &err) != VMS_OK;
+                continue;
+            }
+            if (run == 0) { /* the next run: its varint length and how long it lasts */
+                len = 1 + (unsigned)vms_rng_below(&g, 10);
+                run = vms_rng_below(&g, 4) ? 1 : 1 + (unsigned)vms_rng_below(&g, 3000);
+            }
+            run--;
+            unsigned kind = (unsigned)(vms_rng_below(&g, 50) ? vms_rng_below(&g, 3) : 3);
+            /* a zigzag value of exactly len varint bytes: 7 * (len - 1) < bits <= 7 * len */
+            unsigned bits = len == 1 ? (unsigned)vms_rng_below(&g, 8)
+                                     : 7 * (len - 1) + 1 + (unsigned)vms_rng_below(&g, 7);
+            if (bits > 64)
+                bits = 64;
+            uint64_t z = bits ? UINT64_C(1) << (bits - 1) : 0;
+            if (bits > 1)
+                z |= vms_rng_next(&g) & ((UINT64_C(1) << (bits - 1)) - 1);
+            uint64_t d = (z >> 1) ^ (uint64_t) - (int64_t)(z & 1); /* unzigzag */
+            ev.type = VMS_TEV_ACCESS;
+            ev.access.kind = (uint8_t)kind;
+            ev.access.va = prev[kind] + d;
+            prev[kind] = ev.access.va;
+            ev.access.size = (uint32_t)(vms_rng_below(&g, 6)   ? 1 + vms_rng_below(&g, 31)
+                                        : vms_rng_below(&g, 2) ? 32 + vms_rng_below(&g, 5000)
+                                                               : 1 + (vms_rng_next(&g) >> 32));
+            failed += vms_trace_writer_write(w, &ev, &err) != VMS_OK;
+        }
+        CHECK_EQ(failed, 0);
+        CHECK_EQ(vms_trace_writer_close(w, &err), VMS_OK);
+        FILE *f = fopen(p, "rb");
+        REQUIRE_V(f != NULL);
+        size_t n = fread(buf, 1, CAP, f);
+        fclose(f);
+        remove(p);
+        CHECK(n < CAP);
+        same_both_ways(buf, n, VMS_TRACE_NATIVE, &g, &batched);
+        same_both_ways(buf, 16 + (size_t)vms_rng_below(&g, n - 16), VMS_TRACE_NATIVE, &g, &batched);
+    }
+    CHECK(batched > 2 * N * 9 / 10); /* the batch path read the bulk */
+}
+
 /* ---- the pipelined reader (vms_trace_reader_pipeline) ---- */
 
 /* The path an event names, or NULL. */
@@ -1279,20 +1360,35 @@ static void test_pipelined(void)
     CHECK(batched > 100000);
 }
 
-/* The batch parsers' branch-free hex number against the digit table, digit by digit: every
+/* The batch parsers' branch-free hex numbers (vmsi_swar_hex16, vmsi_hex16) against the digit
+ * table, digit by digit: every
  * byte value in every position (the classes), then random strings mostly of hex digits
  * (upper and lower case) with separators and arbitrary bytes among them. */
+/* The leading hex digits of s[0, 16) by the digit table: the reference. */
+static uint64_t table_hex16(const uint8_t *s, unsigned *n)
+{
+    uint64_t v = 0;
+    unsigned i = 0;
+    while (i < 16 && vmsi_hex_digit[s[i]] >= 0)
+        v = v << 4 | (uint64_t)vmsi_hex_digit[s[i++]];
+    *n = i;
+    return v;
+}
+
 static void test_swar_hex(void)
 {
-    unsigned bad = 0;
+    unsigned bad = 0, bad16 = 0;
     uint8_t s[16];
     for (unsigned c = 0; c < 256; c++)
         for (unsigned pos = 0; pos < 16; pos++) {
             memset(s, '7', sizeof s);
             s[pos] = (uint8_t)c;
-            unsigned n;
+            unsigned n, nw;
+            uint64_t want = table_hex16(s, &nw);
             (void)vmsi_swar_hex16(s, &n);
-            bad += n != (vmsi_hex_digit[c] >= 0 ? 16u : pos);
+            bad += n != nw;
+            uint64_t got = vmsi_hex16(s, &n); /* (SSE2 where the host has it) */
+            bad16 += n != nw || (nw && got != want);
         }
     static const char al[] = "0123456789abcdefABCDEF\n\r ,xXgG:/@`";
     vms_rng g;
@@ -1304,14 +1400,15 @@ static void test_swar_hex(void)
                    : r < 96 ? (uint8_t)al[22 + vms_rng_below(&g, sizeof al - 23)]
                             : (uint8_t)vms_rng_below(&g, 256);
         }
-        uint64_t want = 0;
-        unsigned nw = 0, n;
-        while (nw < 16 && vmsi_hex_digit[s[nw]] >= 0)
-            want = want << 4 | (uint64_t)vmsi_hex_digit[s[nw++]];
+        unsigned nw, n;
+        uint64_t want = table_hex16(s, &nw);
         uint64_t got = vmsi_swar_hex16(s, &n);
         bad += n != nw || got != want;
+        got = vmsi_hex16(s, &n);
+        bad16 += n != nw || (nw && got != want);
     }
     CHECK_EQ(bad, 0);
+    CHECK_EQ(bad16, 0);
 }
 
 int main(int argc, char **argv)
@@ -1334,6 +1431,7 @@ int main(int argc, char **argv)
     test_streaming();
     test_alloc_failure();
     test_batch_read();
+    test_batch_varints();
     test_pipelined();
     test_swar_hex();
     return th_finish();

@@ -3,8 +3,10 @@
  * built in simulated RAM: the seeds' worked examples, reference counts per walk, A/D
  * bits in RAM, every fault case with its exact error code, and a seeded differential
  * test against a deliberately naive model (a list of mappings and a list of restrictions
- * on upper-level entries, with its own statement of the rights rules). No page-walk
- * cache here (pwc = NULL): PWC tests belong with pwc.c.
+ * on upper-level entries, with its own statement of the rights rules), run through the
+ * traced stepwise walker and the untraced fast one (vmsi_x86_walk_attrs), and the two
+ * compared on twin rigs with page-walk caches (test_fast_equals_traced). Otherwise no
+ * page-walk cache here (pwc = NULL): PWC tests belong with pwc.c.
  */
 #include "tpool.h"
 #include "vmsim/pwc.h"
@@ -24,6 +26,8 @@ typedef struct rig {
     vms_xlate x;
     vms_fault f;
     vms_walk_trace tr;
+    bool alternate; /* walks alternate between the traced walk and the untraced fast one */
+    unsigned nwalks;
 } rig;
 
 /* RAM, bus and an empty `levels`-level tree; regs in long mode with WP and NXE, as
@@ -52,7 +56,9 @@ static void rig_fini(rig *r)
 static bool walk(rig *r, uint64_t va, vms_access_kind kind)
 {
     memset(&r->f, 0, sizeof r->f);
-    return vms_walk(r->tp.bus, NULL, &r->regs, va, kind, &r->x, &r->f, &r->st, &r->tr);
+    bool traced = !r->alternate || (r->nwalks++ & 1);
+    return vms_walk(r->tp.bus, NULL, &r->regs, va, kind, &r->x, &r->f, &r->st,
+                    traced ? &r->tr : NULL);
 }
 
 /* The #PF error code of a walk that must fault (0xFFFF if it succeeded or was not #PF). */
@@ -778,10 +784,11 @@ static unsigned diff_op(rig *rg, model *m, vms_rng *r)
     return bad;
 }
 
-static void test_differential(unsigned levels)
+static void test_differential(unsigned levels, bool alternate)
 {
     rig rg;
     REQUIRE_VOID(rig_init(&rg, levels));
+    rg.alternate = alternate; /* both walkers against the model */
     static model m;
     memset(&m, 0, sizeof m);
     vms_rng r;
@@ -810,6 +817,105 @@ static void test_differential(unsigned levels)
     CHECK(faults > probes / 10 && faults < probes - probes / 10); /* both outcomes seen */
     CHECK(m.nleaf > 100);
     rig_fini(&rg);
+}
+
+/* Compare two walks' everything; returns the mismatches (and says which). */
+static unsigned twin_diff(const rig *a, const rig *b, bool oka, bool okb, const vms_pwc *pa,
+                          const vms_pwc *pb)
+{
+    unsigned bad = 0;
+    bad += oka != okb;
+    if (oka && okb)
+        bad += !xlate_eq(&a->x, &b->x) || a->x.nr != b->x.nr;
+    if (!oka && !okb)
+        bad += memcmp(&a->f, &b->f, sizeof a->f) != 0;
+    bad += memcmp(&a->st, &b->st, sizeof a->st) != 0;
+    bad += memcmp(vms_pwc_get_stats(pa), vms_pwc_get_stats(pb), sizeof(vms_pwc_stats)) != 0;
+    for (unsigned l = 2; l <= 5; l++)
+        bad += vms_pwc_count(pa, l) != vms_pwc_count(pb, l);
+    bad += memcmp(vms_bus_get_stats(a->tp.bus), vms_bus_get_stats(b->tp.bus),
+                  sizeof(vms_bus_stats)) != 0;
+    return bad;
+}
+
+/*
+ * The untraced walk (vmsi_x86_walk_attrs: levels unrolled, rights as bit masks) against
+ * the traced stepwise walk, which is the plain path: twin rigs with page-walk caches, the
+ * same random mappings, protections, upper-level restrictions, registers and walks (the
+ * PWC sometimes flushed), one walking with a trace and the other without. Everything
+ * must agree: the result, the translation or the fault, every walker counter, the PWC's
+ * counters and occupancy, the bus's reads and writes, and the entries in RAM (A/D).
+ */
+static void test_fast_equals_traced(unsigned levels)
+{
+    rig a, b;
+    REQUIRE_VOID(rig_init(&a, levels) && rig_init(&b, levels));
+    vms_pwc_config pc;
+    memset(&pc, 0, sizeof pc);
+    for (unsigned l = 2; l <= levels; l++)
+        pc.level[l] = (vms_pwc_level_config){l == 2 ? 16 : 4, l == 2 ? 4 : 2, NULL};
+    vms_pwc *pa = NULL, *pb = NULL;
+    REQUIRE_VOID(vms_pwc_create(NULL, &pc, levels, 1, &pa, NULL) == VMS_OK &&
+                 vms_pwc_create(NULL, &pc, levels, 1, &pb, NULL) == VMS_OK);
+    static model ma, mb;
+    memset(&ma, 0, sizeof ma);
+    memset(&mb, 0, sizeof mb);
+    vms_rng ra, rb, r;
+    vms_rng_seed(&ra, th_seed + 10 + levels);
+    rb = ra;
+    vms_rng_seed(&r, th_seed + 20 + levels);
+    unsigned bad = 0, walks = 0, oks = 0, hits = 0;
+    for (int op = 0; op < 2000 && !bad; op++) {
+        bad += diff_op(&a, &ma, &ra) + diff_op(&b, &mb, &rb);
+        if (vms_rng_below(&r, 50) == 0) {
+            vms_pwc_flush_all(pa);
+            vms_pwc_flush_all(pb);
+        }
+        for (int k = 0; k < 6 && !bad; k++) {
+            uint64_t va;
+            if (ma.nleaf && vms_rng_below(&r, 3)) {
+                const ref_leaf *f = &ma.leaf[vms_rng_below(&r, (uint64_t)ma.nleaf)];
+                va = f->va + (vms_rng_next(&r) & (vms_pgsize_bytes(f->size) - 1));
+            } else {
+                va = random_va(&r, 1) | vms_rng_below(&r, 4096);
+            }
+            if (vms_rng_below(&r, 200) == 0)
+                va ^= UINT64_C(1) << 50; /* non-canonical: #GP */
+            random_regs(&r, &a.regs);
+            b.regs = a.regs;
+            vms_access_kind kind = (vms_access_kind)vms_rng_below(&r, 3);
+            memset(&a.f, 0, sizeof a.f);
+            memset(&b.f, 0, sizeof b.f);
+            bool oka = vms_walk(a.tp.bus, pa, &a.regs, va, kind, &a.x, &a.f, &a.st, &a.tr);
+            bool okb = vms_walk(b.tp.bus, pb, &b.regs, va, kind, &b.x, &b.f, &b.st, NULL);
+            unsigned d = twin_diff(&a, &b, oka, okb, pa, pb);
+            if (oka) {
+                uint64_t pte_a = 0, pte_b = 0;
+                vms_pt_lookup(&a.pt, va, &pte_a, NULL, NULL);
+                vms_pt_lookup(&b.pt, va, &pte_b, NULL, NULL);
+                d += pte_a != pte_b;
+            }
+            if (d)
+                fprintf(stderr,
+                        "fast vs traced (%u levels): op %d va 0x%" PRIx64 " kind %d: ok %d/%d "
+                        "ec 0x%x/0x%x\n",
+                        levels, op, va, (int)kind, (int)oka, (int)okb, a.f.error_code,
+                        b.f.error_code);
+            bad += d;
+            walks++;
+            oks += oka;
+        }
+    }
+    hits = (unsigned)a.st.pwc_hits;
+    CHECK_EQ(bad, 0);
+    CHECK(walks > 10000);
+    CHECK(oks > walks / 10 && oks < walks - walks / 10); /* both outcomes */
+    CHECK(hits > walks / 20);                            /* the PWC shortened walks */
+    CHECK(a.st.ad_writes > 100);
+    vms_pwc_destroy(pa);
+    vms_pwc_destroy(pb);
+    rig_fini(&a);
+    rig_fini(&b);
 }
 
 /*
@@ -886,8 +992,12 @@ int main(int argc, char **argv)
     test_rights();
     test_reserved();
     test_bus_fault();
-    test_differential(4);
-    test_differential(5);
+    test_differential(4, false);
+    test_differential(5, false);
+    test_differential(4, true);
+    test_differential(5, true);
+    test_fast_equals_traced(4);
+    test_fast_equals_traced(5);
     test_no_allocation();
     return th_finish();
 }

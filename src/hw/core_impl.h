@@ -39,6 +39,9 @@ struct vms_core {
     /* Where this core's TLB levels and PWC report to the event tap (tap.h): fixed at
      * creation, [VMS_TLB_NLEVELS] is the PWC's. */
     vmsi_unit_tap utap[VMS_TLB_NLEVELS + 1];
+    /* Walks take the plain path: the stepwise walker (with a trace) and the TLB fills from
+     * the translation, never mmu.c's fused x86-64 walk and fills (tests compare them). */
+    bool walk_plain;
 };
 
 struct vms_machine {

@@ -27,26 +27,35 @@
 #include "util/util.h"
 
 /*
- * The data word of a TLB entry (the tag word is assoc.h's, with key = vpn << 2 | size):
+ * The data word of a TLB entry (the tag word is assoc.h's, with key = vpn << 2 | size).
+ * The flag bits sit where an x86-64 PTE has them (pte.h), so that the walker's leaf and
+ * folded rights are the entry's flags as they are (vmsi_tlb_fill_attrs):
  *
- *   63     54 53   52 51                          12 11     8  7  6   5    4   3   2    1    0
- *  +---------+-------+------------------------------+--------+--+----+-----+-----+---+----+----+----+
- *  |  zero   | orig  |   page_pa[51:12] (in place)  |  pkey  |0 | NR | PWT | PCD | D | XD | US | RW
- * |
- *  +---------+-------+------------------------------+--------+--+----+-----+-----+---+----+----+----+
+ *   63  62  59 58  54 53  52 51                     12 11  7  6   5   4     3    2    1    0
+ *  +--+-------+------+-------+-------------------------+-----+---+---+-----+-----+----+----+----+
+ *  |XD| pkey  | zero | orig  | page_pa[51:12] in place | 0   | D | 0 | PCD | PWT | US | RW | NR |
+ *  +--+-------+------+-------+-------------------------+-----+---+---+-----+-----+----+----+----+
  *
  * orig: the page size the paging structures mapped (> the cached size when splintered).
+ * NR (not readable: RISC-V execute-only) takes the present bit's place.
  */
-#define D_RW         (UINT64_C(1) << 0)
-#define D_US         (UINT64_C(1) << 1)
-#define D_XD         (UINT64_C(1) << 2)
-#define D_DIRTY      (UINT64_C(1) << 3)
+#define D_NR         (UINT64_C(1) << 0)
+#define D_RW         (UINT64_C(1) << 1)
+#define D_US         (UINT64_C(1) << 2)
+#define D_PWT        (UINT64_C(1) << 3)
 #define D_PCD        (UINT64_C(1) << 4)
-#define D_PWT        (UINT64_C(1) << 5)
-#define D_NR         (UINT64_C(1) << 6) /* not readable (RISC-V execute-only) */
-#define D_PKEY_SHIFT 8
+#define D_DIRTY      (UINT64_C(1) << 6)
+#define D_PKEY_SHIFT 59
+#define D_XD         (UINT64_C(1) << 63)
 #define D_PA_MASK    UINT64_C(0x000FFFFFFFFFF000)
 #define D_ORIG_SHIFT 52
+_Static_assert(D_RW == VMS_PTE_RW && D_US == VMS_PTE_US && D_PWT == VMS_PTE_PWT &&
+                   D_PCD == VMS_PTE_PCD && D_DIRTY == VMS_PTE_D && D_XD == VMS_PTE_XD &&
+                   D_PKEY_SHIFT == VMS_PTE_PKEY_SHIFT && D_PA_MASK == VMS_PTE_ADDR_MASK,
+               "the data word's flags are the x86-64 PTE's (vmsi_tlb_fill_attrs)");
+_Static_assert(VMSI_TLB_ATTRS == (D_NR | D_RW | D_US | D_PWT | D_PCD | D_DIRTY |
+                                  (UINT64_C(0xF) << D_PKEY_SHIFT) | D_XD),
+               "tlb_impl.h names the flag bits");
 
 /* VA[56:shift(s)]: the page number of va at size s. */
 static inline uint64_t vpn_of(uint64_t va, vms_pgsize s)
@@ -66,13 +75,13 @@ static inline vms_pgsize key_size(uint64_t key)
     return (vms_pgsize)(key & 3u);
 }
 
-/* Pack translation x (cached at page_pa, originally of size orig) into a data word. */
-static uint64_t encode(const vms_xlate *x, uint64_t page_pa, vms_pgsize orig)
+/* The flag bits of translation x's data word (VMSI_TLB_ATTRS). */
+static inline uint64_t attrs_of(const vms_xlate *x)
 {
-    assert((page_pa & ~D_PA_MASK) == 0 && x->pkey < 16);
+    assert(x->pkey < 16);
     return (x->rw ? D_RW : 0) | (x->us ? D_US : 0) | (x->xd ? D_XD : 0) | (x->dirty ? D_DIRTY : 0) |
            (x->pcd ? D_PCD : 0) | (x->pwt ? D_PWT : 0) | (x->nr ? D_NR : 0) |
-           (uint64_t)x->pkey << D_PKEY_SHIFT | page_pa | (uint64_t)orig << D_ORIG_SHIFT;
+           (uint64_t)x->pkey << D_PKEY_SHIFT;
 }
 
 /* Unpack an entry into the translation it caches (size is the cached size). */
@@ -176,7 +185,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     tlb->alloc = *a;
     tlb->memo_want = true;
     tlb->memo_on = VMSI_MEMO_VALID;
-    tlb->memo_keyed = true; /* so that the clear sets every key to VMSI_MEMO_NOKEY */
+    tlb->memo_keyed = UINT32_MAX >> (32 - VMSI_TLB_MEMO); /* the clear sets every key */
     vmsi_tlb_memo_clear(tlb);
     tlb->miss_vpn = VMSI_TLB_NO_MISS;
     tlb->nparts = cfg->nparts;
@@ -347,10 +356,10 @@ void vmsi_tlb_set_tap(vms_tlb *tlb, const vmsi_unit_tap *u)
     tlb->tap = u;
 }
 
-/* Tell the tap of a fill (vms_tlb_fill's arguments; victim: the replaced tag). Out of
- * line and cold: its event on the stack would otherwise cost every fill a large frame. */
+/* Tell the tap of a fill (fill's arguments; victim: the replaced tag). Out of line and
+ * cold: its event on the stack would otherwise cost every fill a large frame. */
 __attribute__((noinline, cold)) static void report_fill(const vms_tlb *tlb, vms_ctx ctx,
-                                                        uint64_t va, const vms_xlate *x,
+                                                        uint64_t va, uint64_t page_pa, bool global,
                                                         vms_pgsize ts, uint64_t piece, bool evicted,
                                                         uint64_t victim)
 {
@@ -361,8 +370,8 @@ __attribute__((noinline, cold)) static void report_fill(const vms_tlb *tlb, vms_
                      .va = va,
                      .ctx = ctx,
                      .size = ts,
-                     .page_pa = x->page_pa + piece,
-                     .global = x->global != 0,
+                     .page_pa = page_pa + piece,
+                     .global = global,
                      .evicted = evicted,
                      .victim_va = evicted ? (vkey >> 2) << vms_pgsize_shift(key_size(vkey)) : 0,
                      .victim_size = evicted ? key_size(vkey) : VMS_PG_4K}};
@@ -385,23 +394,31 @@ static void report_flush(const vms_tlb *tlb, uint64_t before, vms_ev_flush how, 
     vmsi_unit_emit(tlb->tap, &ev);
 }
 
-bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
+/*
+ * The fill of a translation of `size` at page_pa (aligned to it), global or not, whose
+ * data word's flags are attrs (VMSI_TLB_ATTRS): vms_tlb_fill and vmsi_tlb_fill_attrs.
+ */
+static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
+                                                       vms_pgsize size, uint64_t page_pa,
+                                                       bool global, uint64_t attrs)
 {
-    assert((unsigned)x->size < VMS_PG_NSIZES);
-    assert((x->page_pa & (vms_pgsize_bytes(x->size) - 1)) == 0);
-    int t = tlb->cached_as[x->size];
+    assert((unsigned)size < VMS_PG_NSIZES);
+    assert((page_pa & (vms_pgsize_bytes(size) - 1)) == 0 && (page_pa & ~D_PA_MASK) == 0);
+    assert((attrs & ~VMSI_TLB_ATTRS) == 0);
+    int t = tlb->cached_as[size];
     vmsi_tlb_memo_clear(tlb);
     /* Nothing can conflict with a non-global entry for the page and context the last probe
      * missed (the conflict rule is the lookup's, assoc.h), if nothing was filled since. */
-    bool fresh = !x->global && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx;
+    bool fresh = !global && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx;
     tlb->miss_vpn = VMSI_TLB_NO_MISS;
     if (t < 0)
         return false;
     vms_pgsize ts = (vms_pgsize)t;
     /* The piece of the page that holds va (the whole page when not splintered). */
-    uint64_t piece = va & (vms_pgsize_bytes(x->size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
-    uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), x->global != 0);
-    uint64_t data = encode(x, x->page_pa + piece, x->size);
+    uint64_t piece =
+        ts == size ? 0 : va & (vms_pgsize_bytes(size) - 1) & ~(vms_pgsize_bytes(ts) - 1);
+    uint64_t tag = vmsi_assoc_tag(key_of(vpn_of(va, ts), ts), global);
+    uint64_t data = attrs | (page_pa + piece) | (uint64_t)size << D_ORIG_SHIFT;
     bool evicted;
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
@@ -410,7 +427,7 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
         vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
     else
         vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
-    if (ts != x->size)
+    if (ts != size)
         tlb->splintered = true;
     if (tlb->curve)
         vmsi_curve_fill(tlb->curve, tag, ctx, data);
@@ -422,8 +439,20 @@ bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
     if (vmsi_unit_on(tlb->tap))
-        report_fill(tlb, ctx, va, x, ts, piece, evicted, victim);
+        report_fill(tlb, ctx, va, page_pa, global, ts, piece, evicted, victim);
     return true;
+}
+
+bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
+{
+    return fill(tlb, ctx, va, x->size, x->page_pa, x->global != 0, attrs_of(x));
+}
+
+bool vmsi_tlb_fill_attrs(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x, bool global,
+                         uint64_t attrs)
+{
+    assert(attrs == attrs_of(x) && "the walker's attributes are the translation's");
+    return fill(tlb, ctx, va, x->size, x->page_pa, global, attrs);
 }
 
 void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)

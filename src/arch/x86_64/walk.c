@@ -102,7 +102,9 @@ static bool pkey_denies(const vms_regs *regs, const vms_xlate *x, vms_access_kin
            (regs->user || (regs->cr0 & VMS_CR0_WP));
 }
 
-uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind)
+/* vms_check_access, inline for the walkers here. */
+static inline __attribute__((always_inline)) uint32_t
+check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind)
 {
     bool ok = regs->user ? user_ok(regs, x, kind) : supervisor_ok(regs, x, kind);
     /* The SDM sets PK whenever the key forbids the access, even if the paging rights
@@ -111,6 +113,11 @@ uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_k
     if (ok && !pk)
         return 0;
     return VMS_PFERR_P | vms_access_error_bits(regs, kind) | (pk ? VMS_PFERR_PK : 0);
+}
+
+uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_kind kind)
+{
+    return check_access(regs, x, kind);
 }
 
 /* The state of one walk in progress. */
@@ -248,10 +255,143 @@ static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind
     return 0;
 }
 
+/*
+ * The walk without a trace, specialised for the x86-64 radix tree: the same reads, checks,
+ * A/D write-backs, PWC operations, counters and faults as the stepwise walk above (which
+ * serves walks with a trace), with the levels unrolled so that each level's shift,
+ * reserved bits and leaf test are constants, the state in locals, and the rights folded
+ * as PTE bits: RW and US stay set while every level sets them, XD is set once a level
+ * sets it (counted only with EFER.NXE). tests/test_walk.c runs both against its model.
+ */
+typedef struct fast_state {
+    uint64_t ptep[6], pte[6], next[6]; /* by level: entry address, value, table below */
+    uint64_t rat[6];                   /* the rights folded down to each level */
+} fast_state;
+
+/* Read and fold the level-L entry of the table at *table. Returns 1 at a leaf, 0 to go
+ * on (with *table the next table), -1 on a fault (filled in). */
+static inline __attribute__((always_inline)) int
+fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind, fast_state *s,
+          uint64_t *table, uint64_t *r, uint64_t rsvd, uint64_t xd_bit, const unsigned L,
+          vms_fault *fault, vms_walk_stats *stats)
+{
+    uint64_t ptep = *table + 8u * vms_va_index(va, L), pte;
+    if (vmsi_bus_read64(bus, ptep, &pte) != VMS_OK)
+        return fail(fault, stats, VMS_FAULT_BUS, va, 0, L, ptep), -1;
+    stats->mem_refs++;
+    stats->refs_by_level[L]++;
+    s->ptep[L] = ptep;
+    s->pte[L] = pte;
+    if (!vms_pte_present(pte))
+        return fail(fault, stats, VMS_FAULT_PF, va, vms_access_error_bits(regs, kind), L, 0), -1;
+    if (pte & (rsvd | vmsi_x86_struct_rsvd(pte, L)))
+        return fail(fault, stats, VMS_FAULT_PF, va,
+                    vms_access_error_bits(regs, kind) | VMS_PFERR_P | VMS_PFERR_RSVD, L, 0),
+               -1;
+    *r = (*r & (pte | VMS_PTE_XD)) | (pte & xd_bit);
+    s->rat[L] = *r;
+    if (vms_pte_leaf(pte, L))
+        return 1;
+    *table = s->next[L] = vms_pte_addr(pte);
+    return 0;
+}
+
+bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
+                         vms_walk_stats *stats)
+{
+    assert(regs->maxphyaddr >= 12 && regs->maxphyaddr <= 52);
+    stats->walks++;
+    unsigned levels = vms_regs_levels(regs);
+    if (!vms_va_canonical(va, levels))
+        return fail(fault, stats, VMS_FAULT_GP, va, 0, levels, 0);
+    uint64_t table = vms_regs_root(regs), r = VMS_PTE_RW | VMS_PTE_US;
+    uint64_t xd_bit = (regs->efer & VMS_EFER_NXE) ? VMS_PTE_XD : 0;
+    uint64_t rsvd = rsvd_mask(regs, 0, VMS_LEVEL_PT); /* (a PT entry has no level-dependent bits) */
+    unsigned first = levels;
+    vms_pwc_entry e;
+    unsigned hit = pwc ? vms_pwc_lookup(pwc, vms_regs_pcid(regs), va, &e) : 0;
+    if (hit) {
+        assert(hit >= VMS_LEVEL_PD && hit <= levels);
+        table = e.table_pa;
+        first = hit - 1;
+        r = (e.rw ? VMS_PTE_RW : 0) | (e.us ? VMS_PTE_US : 0) | (e.xd ? VMS_PTE_XD : 0);
+        stats->pwc_hits++;
+    }
+    fast_state s;
+    unsigned leaf;
+    int st;
+#define STEP(L)                                                                                    \
+    st = fast_step(bus, regs, va, kind, &s, &table, &r, rsvd, xd_bit, L, fault, stats);            \
+    if (st < 0)                                                                                    \
+        return false;                                                                              \
+    if (st > 0) {                                                                                  \
+        leaf = L;                                                                                  \
+        goto at_leaf;                                                                              \
+    }
+    switch (first) {
+    case 5:
+        STEP(5) /* fallthrough */
+    case 4:
+        STEP(4) /* fallthrough */
+    case 3:
+        STEP(3) /* fallthrough */
+    case 2:
+        STEP(2) /* fallthrough */
+    default:
+        assert(first >= 1);
+        STEP(1)
+    }
+#undef STEP
+    return false; /* (not reached: a PT entry is always a leaf) */
+at_leaf:;
+    uint64_t pte = s.pte[leaf];
+    vms_xlate x;
+    x.size = (vms_pgsize)(leaf - 1);
+    x.page_pa = vms_pte_addr(pte) & ~(vms_pgsize_bytes(x.size) - 1);
+    x.rw = (r & VMS_PTE_RW) != 0;
+    x.us = (r & VMS_PTE_US) != 0;
+    x.xd = (r & VMS_PTE_XD) != 0;
+    x.global = (pte & VMS_PTE_G) != 0;
+    x.pkey = (regs->cr4 & VMS_CR4_PKE) ? (uint8_t)vms_pte_pkey(pte) : 0;
+    x.pcd = (pte & VMS_PTE_PCD) != 0;
+    x.pwt = (pte & VMS_PTE_PWT) != 0;
+    x.nr = 0;
+    uint32_t ec = check_access(regs, &x, kind);
+    if (ec)
+        return fail(fault, stats, VMS_FAULT_PF, va, ec, leaf, 0);
+    /* A in every entry read, D in the leaf on a write; only the entries that change. */
+    for (unsigned l = first; l >= leaf; l--) {
+        uint64_t v = s.pte[l] | VMS_PTE_A | (l == leaf && kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
+        if (v == s.pte[l])
+            continue;
+        if (vmsi_bus_write64(bus, s.ptep[l], v) != VMS_OK)
+            return fail(fault, stats, VMS_FAULT_BUS, va, 0, leaf, s.ptep[l]);
+        s.pte[l] = v;
+        stats->ad_writes++;
+    }
+    pte = s.pte[leaf];
+    x.dirty = (pte & VMS_PTE_D) != 0;
+    if (pwc)
+        for (unsigned l = first; l > leaf && l >= VMS_LEVEL_PD; l--) {
+            vms_pwc_entry pe = {s.next[l], (s.rat[l] & VMS_PTE_RW) != 0,
+                                (s.rat[l] & VMS_PTE_US) != 0, (s.rat[l] & VMS_PTE_XD) != 0};
+            vms_pwc_fill(pwc, vms_regs_pcid(regs), va, l, &pe);
+        }
+    *out = x;
+    *attrs = r | (pte & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_D)) |
+             ((regs->cr4 & VMS_CR4_PKE) ? pte & VMS_PTE_PKEY_MASK : 0);
+    return true;
+}
+
 bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
                    vms_access_kind kind, vms_xlate *out, vms_fault *fault, vms_walk_stats *stats,
                    vms_walk_trace *trace)
 {
+    if (!trace) {
+        uint64_t attrs;
+        return vmsi_x86_walk_attrs(bus, pwc, regs, va, kind, out, &attrs, fault, stats);
+    }
     assert(regs->maxphyaddr >= 12 && regs->maxphyaddr <= 52);
     stats->walks++;
     unsigned levels = vms_regs_levels(regs);
@@ -270,7 +410,7 @@ bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
         return false;
     unsigned leaf = w.level;
     vms_xlate x = make_xlate(regs, &w, w.pte[leaf], leaf);
-    uint32_t ec = vms_check_access(regs, &x, kind);
+    uint32_t ec = check_access(regs, &x, kind);
     if (ec)
         return fail(fault, stats, VMS_FAULT_PF, va, ec, leaf, 0);
     uint64_t bad_pa = 0;

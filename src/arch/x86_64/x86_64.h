@@ -54,6 +54,18 @@ bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va
                    vms_access_kind kind, vms_xlate *out, vms_fault *fault, vms_walk_stats *stats,
                    vms_walk_trace *trace);
 
+/*
+ * vmsi_x86_walk without a trace (its fast path: the levels unrolled), also giving on
+ * success *attrs, the translation's attributes in the leaf entry's bit positions: RW and
+ * US when every level allows, XD when a level forbids execution (EFER.NXE), and the
+ * leaf's PWT, PCD, D and, with CR4.PKE, protection key (bits 62:59) — the flag bits of
+ * a TLB entry's data word (tlb_impl.h: vmsi_tlb_fill_attrs), so the MMU fills its TLBs
+ * without re-encoding *out.
+ */
+bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
+                         vms_walk_stats *stats);
+
 /* The kernel's MMU operations as x86-64 instructions (cpu.c). */
 extern const vms_mmu_ops vmsi_x86_mmu_ops;
 
