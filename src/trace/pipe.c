@@ -35,7 +35,7 @@
 
 #include "trace/trace_impl.h"
 
-#define CHUNK_REFS  8192u /* references a chunk holds (128 KiB) */
+#define CHUNK_REFS  8192u /* references a chunk holds (128 KiB, and 128 KiB of sums) */
 #define CHUNK_EVS   512u  /* other events */
 #define CHUNK_ITEMS 1024u /* runs and events */
 #define RING        4u    /* chunks in flight: the thread reads at most RING chunks ahead */
@@ -48,9 +48,18 @@ typedef struct item {
     uint32_t at;
 } item;
 
+/* What refs[0, i) of a chunk add up to: a batch read of refs[a, b) adds cum[b] - cum[a] to
+ * the caller's sums, in a few instructions whatever its length (the reading thread adds
+ * them up once the chunk is full). */
+typedef struct sums {
+    uint64_t bytes;
+    uint32_t writes, fetches;
+} sums;
+
 typedef struct chunk {
     item items[CHUNK_ITEMS];
     vms_ref refs[CHUNK_REFS];
+    sums cum[CHUNK_REFS + 1];
     vms_trace_event ev[CHUNK_EVS];
     uint32_t nitems, nrefs, nev;
     vmsi_strtab strs;  /* the strings defined since the previous chunk, in id order */
@@ -134,6 +143,14 @@ static bool fill_chunk(vmsi_pipe *p, chunk *ch, vms_err *err)
         put_event(ch, &ev);
     }
     ch->file_off = vms_trace_reader_file_offset(in);
+    sums c = {0, 0, 0};
+    ch->cum[0] = c;
+    for (uint32_t i = 0; i < ch->nrefs; i++) {
+        c.bytes += ch->refs[i].len;
+        c.writes += ch->refs[i].kind == VMS_ACC_WRITE;
+        c.fetches += ch->refs[i].kind == VMS_ACC_EXEC;
+        ch->cum[i + 1] = c;
+    }
     if (!copy_strings(p, ch, err)) {
         ch->nitems = 0; /* its events may name strings the caller cannot have */
         return false;
@@ -241,7 +258,7 @@ static size_t pipe_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t
 {
     vmsi_pipe *p = r->pipe;
     size_t n = 0;
-    uint64_t bytes = 0, by[3] = {0, 0, 0};
+    uint64_t bytes = 0, w = 0, x = 0; /* bytes, writes, fetches */
     while (n < max && at_item(r, p)) {
         const item *it = &p->cur->items[p->item];
         if (it->n == 0 || it->tid != tid)
@@ -251,10 +268,10 @@ static size_t pipe_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t
             take = max - n;
         const vms_ref *s = &p->cur->refs[it->at + p->off];
         memcpy(refs + n, s, take * sizeof *s);
-        for (size_t i = 0; i < take; i++) { /* runs hold reads, writes and fetches only */
-            bytes += s[i].len;
-            by[s[i].kind]++;
-        }
+        const sums *c0 = &p->cur->cum[it->at + p->off], *c1 = c0 + take;
+        bytes += c1->bytes - c0->bytes;
+        w += c1->writes - c0->writes;
+        x += c1->fetches - c0->fetches;
         n += take;
         p->off += (uint32_t)take;
         if (p->off == it->n) {
@@ -263,8 +280,9 @@ static size_t pipe_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t
         }
     }
     sum->bytes += bytes;
-    for (unsigned k = 0; k < 3; k++)
-        sum->by_kind[k] += by[k];
+    sum->by_kind[VMS_ACC_READ] += n - w - x; /* runs hold reads, writes and fetches only */
+    sum->by_kind[VMS_ACC_WRITE] += w;
+    sum->by_kind[VMS_ACC_EXEC] += x;
     return n;
 }
 
@@ -329,7 +347,9 @@ vms_status vms_trace_reader_pipeline(vms_trace_reader *in, vms_trace_reader **ou
     r->next_refs = pipe_refs;
     vmsi_pipe *p = vmsi_zalloc(a, sizeof *p);
     if (p)
-        p->ring = vmsi_calloc(a, RING, sizeof *p->ring);
+        p->ring = vmsi_alloc(a, RING * sizeof *p->ring); /* not zeroed: not touched ahead */
+    for (unsigned i = 0; p && p->ring && i < RING; i++)
+        memset(&p->ring[i].strs, 0, sizeof p->ring[i].strs);
     if (!p || !p->ring)
         return undo(in, r, p, VMS_ERR_NOMEM, err);
     p->in = in;
