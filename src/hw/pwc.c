@@ -12,6 +12,12 @@
  * Choices: level 5 is cached only when levels == 5 (its configuration is still
  * validated, so one machine description serves both modes); level 0/1 configurations
  * must be empty (level-1 entries are leaves, which the TLB caches).
+ *
+ * Two paths, the same results. The plain path probes every non-empty level through
+ * assoc.h and shows each probe to curves and the tap. The fast path (the default, see
+ * struct vms_pwc for when it is allowed) answers a level from the entry it touched last,
+ * scans a set without generic dispatch, and fills what the level's last probe missed
+ * straight into its set; tests/test_pwc.c runs both on the same traffic and compares.
  */
 #include "vmsim/pwc.h"
 
