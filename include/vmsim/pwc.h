@@ -66,8 +66,10 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
 /*
  * Turn the lookup's and fill's shortcuts on (the default) or off. On, a level answers a
  * lookup of the key and context it touched last without scanning its set (and without
- * a touch that would change nothing), and a PWC with no observer tests one word for it.
- * The results (hits, entries, replacement state, counters) are identical by
+ * a touch that would change nothing), and a fill of what the level's last lookup missed
+ * goes straight into that set. They are taken only with no observer listening, no
+ * curve attached and every level's policy inline (docs/PERFORMANCE.md, "Fourth round").
+ * The results (hits, entries, replacement state, counters, events) are identical by
  * construction; tests run the same stream both ways and compare.
  */
 void vms_pwc_set_fast(vms_pwc *pwc, bool on);

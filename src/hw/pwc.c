@@ -12,6 +12,12 @@
  * Choices: level 5 is cached only when levels == 5 (its configuration is still
  * validated, so one machine description serves both modes); level 0/1 configurations
  * must be empty (level-1 entries are leaves, which the TLB caches).
+ *
+ * Two paths, the same results. The plain path probes every non-empty level through
+ * assoc.h and shows each probe to curves and the tap. The fast path (the default, see
+ * struct vms_pwc for when it is allowed) answers a level from the entry it touched last,
+ * scans a set without generic dispatch, and fills what the level's last probe missed
+ * straight into its set; tests/test_pwc.c runs both on the same traffic and compares.
  */
 #include "vmsim/pwc.h"
 
@@ -511,74 +517,58 @@ unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *o
 }
 
 /*
- * The way a fill takes in a full set, with its touch, for the fast fill's policies:
- * exact LRU and FIFO (the order matrix: the way whose row is zero, then its row set from
- * mat_row and its column cleared) and bit-PLRU (the lowest clear bit) — repl_impl.h's
- * and assoc.h's victim then touch, with the state loaded and stored once.
+ * The victim of a full set for the fast fill's policies: exact LRU and FIFO (the order
+ * matrix: the way whose row is zero; repl_impl.h) and bit-PLRU (the lowest clear bit;
+ * assoc.h). With 4 ways the matrix is one 32-bit word.
  */
-static inline unsigned replace(const pwc_level *L, uint8_t *s)
+static inline unsigned victim_of(const pwc_level *L, const uint8_t *s)
+{
+    const vmsi_assoc *a = &L->a;
+    if (a->kind == VMSI_ASSOC_PLRU16)
+        return vmsi_assoc_plru_victim(a, s);
+    assert(a->kind == VMSI_ASSOC_LRU8 || a->kind == VMSI_ASSOC_FIFO8);
+    if (L->four) {
+        uint32_t m;
+        memcpy(&m, s, 4);
+        return (unsigned)__builtin_ctz((m - UINT32_C(0x01010101)) & ~m & UINT32_C(0x80808080)) >> 3;
+    }
+    return vmsi_repl_mat_victim(s, L->ways);
+}
+
+/* The policy's touch of a fill of `way` (the fast fill's policies): the matrix's column
+ * cleared and row set from mat_row (repl_impl.h's touch), or the PLRU bit. */
+static inline void touch_fill(const pwc_level *L, uint8_t *s, unsigned way)
 {
     const vmsi_assoc *a = &L->a;
     if (a->kind == VMSI_ASSOC_PLRU16) {
-        unsigned way = vmsi_assoc_plru_victim(a, s);
         vmsi_assoc_plru_touch(a, s, way);
-        return way;
+        return;
     }
-    assert(a->kind == VMSI_ASSOC_LRU8 || a->kind == VMSI_ASSOC_FIFO8);
-    if (L->four) { /* the same on the set's four bytes as one word */
+    if (L->four) {
         uint32_t m;
         memcpy(&m, s, 4);
-        uint32_t z = (m - UINT32_C(0x01010101)) & ~m & UINT32_C(0x80808080);
-        unsigned way = (unsigned)__builtin_ctz(z) >> 3;
         m = (m & ~(UINT32_C(0x01010101) << way)) | (uint32_t)L->mat_row[way];
         memcpy(s, &m, 4);
-        return way;
+        return;
     }
     uint64_t m = vmsi_repl_mat_load(s, L->ways);
-    uint64_t z = (m - UINT64_C(0x0101010101010101)) & ~m & UINT64_C(0x8080808080808080);
-    unsigned way = (unsigned)__builtin_ctzll(z) >> 3;
     m = (m & ~(UINT64_C(0x0101010101010101) << way)) | L->mat_row[way];
     vmsi_repl_mat_store(s, L->ways, m);
-    return way;
 }
 
-/* The common end of a fast fill of (tag, ctx, e) into `n`. */
-static inline void filled(vms_pwc *pwc, pwc_level *L, vmsi_assoc_entry *n, uint64_t tag,
-                          vms_ctx ctx, const vms_pwc_entry *e)
+/* The lowest invalid way of row (level L's set), or L->ways when it is full. */
+static inline unsigned free_way(const pwc_level *L, const vmsi_assoc_entry *row)
 {
-    *n = (vmsi_assoc_entry){tag, data_of(e), ctx};
-#ifndef NDEBUG
-    const vmsi_assoc_entry *row = row_of(L, L->miss_set);
-    for (unsigned w = 0; w < L->ways; w++)
-        assert(&row[w] == n || !vmsi_assoc_conflict(&row[w], n));
-#endif
-    L->last = n;
-    L->miss_tag = 0;
-    pwc->stats.fills++;
-}
-
-/* A fast fill into a level that is not full: the lowest invalid way of the recorded set
- * if it has one (with the policy's touch of a fill), else the victim. Out of line: the
- * walk's fills meet full levels. */
-static __attribute__((noinline)) void fill_free(vms_pwc *pwc, pwc_level *L, vms_ctx ctx,
-                                                uint64_t tag, const vms_pwc_entry *e)
-{
-    vmsi_assoc *a = &L->a;
-    vmsi_assoc_entry *row = row_of(L, L->miss_set);
-    uint8_t *s = a->state + (size_t)L->miss_set * a->state_bytes;
+    if (L->four)
+        return !(row[0].tag & VMSI_ASSOC_V)   ? 0
+               : !(row[1].tag & VMSI_ASSOC_V) ? 1
+               : !(row[2].tag & VMSI_ASSOC_V) ? 2
+               : !(row[3].tag & VMSI_ASSOC_V) ? 3
+                                              : 4;
     unsigned way = 0;
     while (way < L->ways && (row[way].tag & VMSI_ASSOC_V))
         way++;
-    if (way < L->ways) {
-        a->count++;
-        if (a->kind == VMSI_ASSOC_PLRU16)
-            vmsi_assoc_plru_touch(a, s, way);
-        else
-            vmsi_repl_mat_touch(s, a->ways, way);
-    } else {
-        way = replace(L, s);
-    }
-    filled(pwc, L, &row[way], tag, ctx, e);
+    return way;
 }
 
 /*
@@ -600,12 +590,24 @@ void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const 
         return;
     }
     assert(L->miss_set == set_of(L, vmsi_assoc_key(tag)));
-    if (L->a.count < L->cap) { /* a full level has no invalid way */
-        fill_free(pwc, L, ctx, tag, e);
-        return;
-    }
-    unsigned way = replace(L, L->a.state + (size_t)L->miss_set * L->a.state_bytes);
-    filled(pwc, L, row_of(L, L->miss_set) + way, tag, ctx, e);
+    vmsi_assoc *a = &L->a;
+    vmsi_assoc_entry *row = row_of(L, L->miss_set);
+    uint8_t *s = a->state + (size_t)L->miss_set * a->state_bytes;
+    unsigned way = a->count < L->cap ? free_way(L, row) : L->ways; /* full: none free */
+    if (way < L->ways)
+        a->count++;
+    else
+        way = victim_of(L, s);
+    touch_fill(L, s, way);
+    vmsi_assoc_entry *n = &row[way];
+    *n = (vmsi_assoc_entry){tag, data_of(e), ctx};
+#ifndef NDEBUG
+    for (unsigned w = 0; w < L->ways; w++)
+        assert(w == way || !vmsi_assoc_conflict(&row[w], n));
+#endif
+    L->last = n;
+    L->miss_tag = 0;
+    pwc->stats.fills++;
 }
 
 /* ---- invalidation and inspection ---- */
@@ -625,8 +627,10 @@ static bool any(const vmsi_assoc_entry *e, const void *arg)
 }
 
 /* Drop the entries pred selects at every cached level. (A dropped entry's tag is 0, so a
- * level's `last` pointing at it matches nothing.) */
-static void drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg, vms_ev_flush how, vms_ctx ctx)
+ * level's `last` pointing at it matches nothing.) Inline in each flush, so that its
+ * constant pred is inlined into vmsi_assoc_drop_where's loop (no call per entry). */
+static inline __attribute__((always_inline)) void
+drop(vms_pwc *pwc, vmsi_assoc_pred pred, const void *arg, vms_ev_flush how, vms_ctx ctx)
 {
     uint64_t before = pwc->stats.invalidations;
     for (unsigned i = 0; i < pwc->n; i++) {
