@@ -169,6 +169,12 @@ void cli_overrides(const vms_config *c, vms_strbuf *out);
  * 1024) when allow_suffix. Returns false on anything else. */
 bool cli_parse_u64(const char *s, bool allow_suffix, uint64_t *out);
 
+/* Open the trace at path ("-": stdin) in format fmt; with pipeline, wrapped to be decoded
+ * on a thread of its own (vms_trace_reader_pipeline: replay --pipeline). On failure *out
+ * is NULL and err says why. */
+vms_status cli_trace_open(const char *path, vms_trace_format fmt, bool pipeline,
+                          vms_trace_reader **out, vms_err *err);
+
 /* Split explain's "VA=PA[/4K|2M|1G][:PERMS]" in place: *va, *pa and *size (4K when
  * absent) parsed, *perms the text after ':' or NULL (each architecture reads its own
  * letters). False for anything else. */

@@ -63,6 +63,8 @@ static const char usage[] =
     "  --host-limit SIZE      (guest kernel) the host memory the VM may hold: beyond it\n"
     "                         the host swaps guest pages out (double paging)\n"
     "  --limit N              stop after N references\n"
+    "  --pipeline             decode the trace on a thread of its own (vmsim replay\n"
+    "                         --help): the same output\n"
     "  --stats json           the counters as JSON: the machine's (and with the guest\n"
     "                         kernel its kernel's and the replay's, as bare-metal replay)\n"
     "                         plus \"virt\" (and \"vm\")\n"
@@ -77,7 +79,7 @@ typedef struct vopts {
     uint64_t limit;
     uint64_t host_limit; /* --host-limit bytes (0: none) */
     unsigned guest;      /* --guest: 0 the default, 1 pager, 2 kernel */
-    bool json, shadow;
+    bool json, shadow, pipeline;
 } vopts;
 
 static int parse(int argc, char **argv, vopts *o)
@@ -92,6 +94,8 @@ static int parse(int argc, char **argv, vopts *o)
             continue;
         } else if (!strcmp(a, "--shadow")) {
             o->shadow = true;
+        } else if (!strcmp(a, "--pipeline")) {
+            o->pipeline = true;
         } else if (cli_vm_config_arg(a) && v) {
             i++; /* cli_vm_config's */
         } else if (!strcmp(a, "--s2") && v) {
@@ -218,7 +222,7 @@ static uint64_t run(const vopts *o, vms_core *c, vms_vm *vm, native *nv, uint64_
 {
     vms_trace_reader *r;
     vms_err err = {0};
-    if (vms_trace_reader_open(o->path, VMS_TRACE_AUTO, NULL, &r, &err) != VMS_OK) {
+    if (cli_trace_open(o->path, VMS_TRACE_AUTO, o->pipeline, &r, &err) != VMS_OK) {
         cli_error("replay", "%s", err.msg);
         return UINT64_MAX;
     }
@@ -378,7 +382,7 @@ static int run_kernel(const vopts *o, vms_config *conf)
                            .kernel = &kc};
     vms_replay_opts ro = {.limit = o->limit, .log = on_log, .ud = &warnings};
     if (vms_guest_create(m, &gc, &g, &err) != VMS_OK ||
-        vms_trace_reader_open(o->path, VMS_TRACE_AUTO, NULL, &rd, &err) != VMS_OK ||
+        cli_trace_open(o->path, VMS_TRACE_AUTO, o->pipeline, &rd, &err) != VMS_OK ||
         vms_replay_create(vms_guest_kernel(g), &ro, &r, &err) != VMS_OK ||
         vms_replay_run(r, rd, &err) != VMS_OK) {
         cli_error("replay", "%s", err.msg);
@@ -570,10 +574,11 @@ int cmd_replay_vm(int argc, char **argv)
         vms_core_set_user(c, true);
     }
     uint64_t failed = 0, refs = run(&o, c, vm, &nv, &failed);
+    if (vm) /* also after a reader failure: the core gives the VM's structures back before
+             * vms_vm_destroy frees them (else vms_machine_destroy frees its PWC again) */
+        vms_vm_leave(vm, c);
     if (refs == UINT64_MAX)
         goto out;
-    if (vm)
-        vms_vm_leave(vm, c);
     if (o.json) {
         print_json(&conf, o.path, m, vm, refs, failed, &nv, o.shadow);
     } else {

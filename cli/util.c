@@ -11,6 +11,15 @@
 #include "vmsim/pte.h"
 #include "vmsim/virt.h"
 
+vms_status cli_trace_open(const char *path, vms_trace_format fmt, bool pipeline,
+                          vms_trace_reader **out, vms_err *err)
+{
+    vms_status st = vms_trace_reader_open(path, fmt, NULL, out, err);
+    if (st == VMS_OK && pipeline)
+        st = vms_trace_reader_pipeline(*out, out, err);
+    return st;
+}
+
 /* The temporary writeback directory cli_tmp_writeback made ("" when none). */
 static char tmp_wb[64];
 

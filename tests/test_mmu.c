@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 #include "hw/core_impl.h"
+#include "hw/tlb_impl.h" /* VMSI_TLB_MEMO */
 #include "vmsim/core.h"
 #include "vmsim/pt.h"
 #include "vmsim/rng.h"
@@ -948,8 +949,10 @@ static void test_batch_exact(void)
  */
 static void test_batch_keys_crafted(void)
 {
-    const uint64_t A = 0x10000, B = 0x11000, C = 0x12000, D = 0x13000, E = 0x14000, F = 0x15000;
-    /* (A and E share a memo slot: 4 slots, direct-mapped by 4 KiB page, tlb_impl.h) */
+    /* (A and E share a memo slot: VMSI_TLB_MEMO slots, direct-mapped by 4 KiB page) */
+    const uint64_t A = 0x10000, B = 0x11000, C = 0x12000, D = 0x13000,
+                   E = A + ((uint64_t)VMSI_TLB_MEMO << 12), F = 0x15000;
+    const uint64_t pages[6] = {A, B, C, D, E, F};
     static const vms_ref seqs[][8] = {
         {{A, 8, VMS_ACC_READ, {0}},
          {E, 8, VMS_ACC_WRITE, {0}},
@@ -979,8 +982,8 @@ static void test_batch_keys_crafted(void)
         bool ok = true;
         for (int i = 0; i < 2; i++) {
             ok = ok && fx_init(&f[i], &cfg);
-            for (uint64_t va = A; ok && va <= F; va += 0x1000)
-                ok = vms_pt_map(&f[i].pt, va, UINT64_C(0x4000000) + va, VMS_PG_4K,
+            for (unsigned j = 0; ok && j < 6; j++)
+                ok = vms_pt_map(&f[i].pt, pages[j], UINT64_C(0x4000000) + pages[j], VMS_PG_4K,
                                 USER_RW | VMS_PTE_D, NULL) == VMS_OK;
         }
         REQUIRE_VOID(ok);
@@ -1021,6 +1024,120 @@ static void test_batch_keys_crafted(void)
     }
 }
 
+/*
+ * The batch counts its plain hits by memo slot and learns each slot's page size with its
+ * key (mmu.c): one batch where a slot holds a 4 KiB page's entry, then a 2 MiB page's
+ * (another page number of the same slot), then the 4 KiB page's again, each hit a few
+ * times by reads and writes, against the twin reference by reference (memo off). The
+ * hits by size must agree: a count carried over to the next key, or the old size kept,
+ * would not.
+ */
+static void test_batch_sizes_crafted(void)
+{
+    const uint64_t A = 0x10000, P = UINT64_C(0x40000000) + ((uint64_t)VMSI_TLB_MEMO << 12) * 3;
+    _Static_assert(VMSI_TLB_MEMO * 3 < 512, "P stays inside the 2 MiB page");
+    const vms_ref seq[] = {
+        {A, 8, VMS_ACC_READ, {0}},      {A + 8, 8, VMS_ACC_READ, {0}},
+        {A, 4, VMS_ACC_WRITE, {0}},     {A + 64, 8, VMS_ACC_WRITE, {0}},
+        {P, 8, VMS_ACC_READ, {0}},      {P + 8, 8, VMS_ACC_READ, {0}},
+        {P + 16, 8, VMS_ACC_READ, {0}}, {P, 8, VMS_ACC_WRITE, {0}},
+        {P, 8, VMS_ACC_WRITE, {0}},     {A, 8, VMS_ACC_READ, {0}},
+        {A + 8, 8, VMS_ACC_READ, {0}},  {A, 8, VMS_ACC_WRITE, {0}},
+        {P, 8, VMS_ACC_READ, {0}},      {P + 8, 8, VMS_ACC_READ, {0}},
+    };
+    enum { NSEQ = sizeof seq / sizeof seq[0] };
+    CHECK_EQ((A >> 12) % VMSI_TLB_MEMO, (P >> 12) % VMSI_TLB_MEMO); /* one slot */
+    fixture f[2];
+    vms_machine_config cfg;
+    preset("skylake", &cfg);
+    cfg.ncores = 1;
+    bool ok = true;
+    for (int i = 0; i < 2; i++) {
+        ok = ok && fx_init(&f[i], &cfg);
+        ok = ok && vms_pt_map(&f[i].pt, A, UINT64_C(0x4000000), VMS_PG_4K, USER_RW | VMS_PTE_D,
+                              NULL) == VMS_OK;
+        ok = ok && vms_pt_map(&f[i].pt, UINT64_C(0x40000000), UINT64_C(0x8000000), VMS_PG_2M,
+                              USER_RW | VMS_PTE_D, NULL) == VMS_OK;
+    }
+    REQUIRE_VOID(ok);
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (vms_core_tlb(f[1].c, l))
+            vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+    for (int round = 0; round < 2; round++) { /* cold, then with both pages cached */
+        vms_fault fa;
+        CHECK_EQ(vms_core_access_batch(f[0].c, seq, NSEQ, &fa), NSEQ);
+        for (unsigned j = 0; j < NSEQ; j++)
+            CHECK(vms_core_access(f[1].c, seq[j].va, (vms_access_kind)seq[j].kind, NULL, seq[j].len)
+                      .ok);
+    }
+    const vms_tlb_stats *sa = vms_tlb_get_stats(vms_core_tlb(f[0].c, VMS_TLB_L1D)),
+                        *sb = vms_tlb_get_stats(vms_core_tlb(f[1].c, VMS_TLB_L1D));
+    CHECK_EQ(sa->hits_by_size[VMS_PG_4K], sb->hits_by_size[VMS_PG_4K]);
+    CHECK_EQ(sa->hits_by_size[VMS_PG_2M], sb->hits_by_size[VMS_PG_2M]);
+    CHECK(sb->hits_by_size[VMS_PG_2M] >= 10 && sb->hits_by_size[VMS_PG_4K] >= 10);
+    vms_strbuf sj[2];
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_init(&sj[i], NULL);
+        vms_machine_stats_json(f[i].m, &sj[i]);
+    }
+    CHECK_STR(vms_strbuf_str(&sj[0]), vms_strbuf_str(&sj[1]));
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_free(&sj[i]);
+        vms_machine_destroy(f[i].m);
+    }
+}
+
+/*
+ * A fresh memo slot made under one address space is no plain hit in another: with
+ * CR4.PCIDE, a batch reads page A under PCID 1, CR3 switches to PCID 2 without a flush
+ * (the slot stays valid and fresh: nothing changed the TLB), and the next batch reads A
+ * again — a miss of the L1 TLB for PCID 2, not a hit of PCID 1's entry. Against the twin
+ * reference by reference (memo off).
+ */
+static void test_batch_ctx_crafted(void)
+{
+    const uint64_t A = 0x10000;
+    const vms_ref reads[3] = {
+        {A, 8, VMS_ACC_READ, {0}}, {A + 8, 8, VMS_ACC_READ, {0}}, {A + 16, 8, VMS_ACC_READ, {0}}};
+    fixture f[2];
+    vms_machine_config cfg;
+    preset("skylake", &cfg);
+    cfg.ncores = 1;
+    bool ok = true;
+    for (int i = 0; i < 2; i++) {
+        ok = ok && fx_init(&f[i], &cfg);
+        ok = ok && vms_pt_map(&f[i].pt, A, UINT64_C(0x4000000), VMS_PG_4K, USER_RW | VMS_PTE_D,
+                              NULL) == VMS_OK;
+        vms_core_write_cr3(f[i].c, f[i].pt.root);
+        ok = ok && vms_core_write_cr4(f[i].c, vms_core_regs(f[i].c)->cr4 | VMS_CR4_PCIDE) == VMS_OK;
+        vms_core_write_cr3(f[i].c, f[i].pt.root | 1);
+    }
+    REQUIRE_VOID(ok);
+    for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
+        if (vms_core_tlb(f[1].c, l))
+            vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+    for (int pcid = 1; pcid <= 2; pcid++) {
+        for (int i = 0; i < 2; i++)
+            vms_core_write_cr3(f[i].c, f[i].pt.root | (uint64_t)pcid | VMS_CR3_NOFLUSH);
+        vms_fault fa;
+        CHECK_EQ(vms_core_access_batch(f[0].c, reads, 3, &fa), 3);
+        for (unsigned j = 0; j < 3; j++)
+            CHECK(vms_core_access(f[1].c, reads[j].va, VMS_ACC_READ, NULL, 8).ok);
+    }
+    const vms_tlb_stats *sb = vms_tlb_get_stats(vms_core_tlb(f[1].c, VMS_TLB_L1D));
+    CHECK_EQ(sb->misses, 2); /* A under each PCID */
+    vms_strbuf sj[2];
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_init(&sj[i], NULL);
+        vms_machine_stats_json(f[i].m, &sj[i]);
+    }
+    CHECK_STR(vms_strbuf_str(&sj[0]), vms_strbuf_str(&sj[1]));
+    for (int i = 0; i < 2; i++) {
+        vms_strbuf_free(&sj[i]);
+        vms_machine_destroy(f[i].m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "mmu");
@@ -1034,5 +1151,7 @@ int main(int argc, char **argv)
     test_memo_exact();
     test_batch_exact();
     test_batch_keys_crafted();
+    test_batch_sizes_crafted();
+    test_batch_ctx_crafted();
     return th_finish();
 }

@@ -18,6 +18,7 @@
  * VMS_REPLAY_SOAK=N runs N times more differential traces (default 1).
  */
 #include <inttypes.h>
+#include <unistd.h> /* getpid */
 
 #include "harness.h"
 #include "hw/bus_impl.h"
@@ -26,6 +27,7 @@
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
+#include "vmsim/pwc.h"
 #include "vmsim/replay.h"
 #include "vmsim/rng.h"
 
@@ -112,13 +114,17 @@ static unsigned tlb_diffs(fx *a, fx *b)
     return diffs;
 }
 
-/* Turn every TLB's repeat memo and the bus's table-frame cache off (the "all shortcuts
- * off" side). */
+/* Turn every TLB's repeat memo, the bus's table-frame cache and the PWCs' shortcuts off
+ * (the "all shortcuts off" side). */
 static void memo_off(fx *f)
 {
     vmsi_bus_set_ptec(vms_machine_bus(f->m), false);
-    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
-        vms_machine_core(f->m, i)->walk_plain = true; /* the traced walker, plain fills */
+    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++) {
+        vms_core *c = vms_machine_core(f->m, i);
+        c->walk_plain = true; /* the traced walker, plain fills */
+        if (vms_core_pwc(c))
+            vms_pwc_set_fast(vms_core_pwc(c), false);
+    }
     for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);
@@ -823,6 +829,85 @@ static void test_failalloc(void)
     vms_strbuf_free(&text);
 }
 
+/* ---- the reader's batch path under the replay ------------------------------------------ */
+
+/* Replay the trace file at path on f through vms_replay_run (the reader's batch decoder,
+ * its sums of bytes and kinds) or, plain, event by event (vms_trace_read, then
+ * vms_replay_event). */
+static bool replay_file(fx *f, const char *path, vms_trace_format fmt, bool plain)
+{
+    vms_trace_reader *rd;
+    vms_err err = {0};
+    if (vms_trace_reader_open(path, fmt, NULL, &rd, &err) != VMS_OK) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return false;
+    }
+    vms_status st = VMS_OK;
+    if (!plain) {
+        st = vms_replay_run(f->r, rd, &err);
+    } else {
+        vms_trace_event ev;
+        while (st == VMS_OK && vms_trace_read(rd, &ev, &err))
+            st = vms_replay_event(f->r, &ev, NULL, &err);
+        if (st == VMS_OK)
+            st = vms_trace_reader_error(rd)->status;
+        if (st == VMS_OK)
+            st = vms_replay_flush(f->r, &err);
+    }
+    if (st != VMS_OK)
+        fprintf(stderr, "replay %s: %s\n", path, err.msg);
+    vms_trace_reader_close(rd);
+    return st == VMS_OK;
+}
+
+/*
+ * A seeded trace written as a native file (and its accesses as din) replays to the same
+ * counters through vms_replay_run — the reader's batch decoder straight into the replay's
+ * buffer, with its sums of bytes and kinds (native.c, dinero.c) — as event by event.
+ * The generator's accesses have deltas of every varint length (its pages, page-crossing
+ * references, other threads' regions) and sizes of 1..8 and longer strings.
+ */
+static void test_reader_batch_replay(void)
+{
+    for (int din = 0; din < 2; din++) {
+        char path[256];
+        snprintf(path, sizeof path, "/tmp/vmsim_test_replay_%ld_%" PRIu64 "_batch.%s",
+                 (long)getpid(), th_seed, din ? "din" : "vmt");
+        vms_trace_writer *w;
+        vms_err err = {0};
+        REQUIRE_VOID(vms_trace_writer_open(path, din ? VMS_TRACE_DINERO : VMS_TRACE_NATIVE, NULL,
+                                           NULL, &w, &err) == VMS_OK);
+        gen g = {.threads = !din, .forked = !din, .killed = !din};
+        vms_rng_seed(&g.rng, th_seed ^ 0xdec);
+        size_t written = 0;
+        for (uint64_t i = 0; i < 30000; i++) {
+            vms_trace_event e = gen_next(&g, i);
+            if (din && e.type != VMS_TEV_ACCESS)
+                continue; /* (din holds references only) */
+            CHECK_EQ(vms_trace_writer_write(w, &e, &err), VMS_OK);
+            written++;
+        }
+        CHECK_EQ(vms_trace_writer_close(w, &err), VMS_OK);
+        fx a, b;
+        vms_replay_opts o = {.layout = VMS_REPLAY_LAYOUT_AUTO};
+        REQUIRE_VOID(fx_init(&a, NULL, &o) && fx_init(&b, NULL, &o));
+        CHECK(replay_file(&a, path, din ? VMS_TRACE_DINERO : VMS_TRACE_NATIVE, false));
+        CHECK(replay_file(&b, path, din ? VMS_TRACE_DINERO : VMS_TRACE_NATIVE, true));
+        remove(path);
+        vms_strbuf ja, jb;
+        fx_json(&a, &ja);
+        fx_json(&b, &jb);
+        CHECK_STR(vms_strbuf_str(&ja), vms_strbuf_str(&jb));
+        const vms_replay_stats *rs = vms_replay_get_stats(a.r);
+        CHECK(rs->references > written / 2 && rs->by_kind[0] && rs->by_kind[1] && rs->by_kind[2]);
+        CHECK_EQ(tlb_diffs(&a, &b), 0);
+        vms_strbuf_free(&ja);
+        vms_strbuf_free(&jb);
+        fx_fini(&a);
+        fx_fini(&b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_argv0 = argv[0];
@@ -836,6 +921,7 @@ int main(int argc, char **argv)
     test_vfork_exec();
     test_run_and_determinism();
     test_batch_api();
+    test_reader_batch_replay();
     test_random_events_robust();
     test_failalloc();
     return th_finish();

@@ -4,7 +4,8 @@
  * round trips (random events -> native -> back; lackey -> native -> lackey), version
  * refusal, compressed inputs, constant memory over a multi-million-event stream,
  * allocation failure at every step of opening, and the batch read
- * (vms_trace_read_refs) against vms_trace_read event by event.
+ * (vms_trace_read_refs) against vms_trace_read event by event, and the pipelined reader
+ * (vms_trace_reader_pipeline) against the plain one call by call.
  */
 #include <unistd.h>
 
@@ -1074,20 +1075,320 @@ static void test_batch_read(void)
     CHECK(batched > 100000); /* the batch path did the bulk of the reading */
 }
 
-/* The batch parsers' branch-free hex number against the digit table, digit by digit: every
+/*
+ * The native batch decoder's paths (native.c: short records from the tag tables, deltas of
+ * two varint bytes, of 3..8 as one word, the rest record by record) against
+ * vms_trace_read: accesses of one thread whose address deltas have each varint length
+ * 1..10 (runs of one length too: a run of long records must not carry the decoder past
+ * the window or the CHECK block), sizes in the tag and as a varint, all four kinds,
+ * and now and then another thread or a kernel event; raw and compressed, whole and cut.
+ */
+static void test_batch_varints(void)
+{
+    enum { N = 60000, CAP = 1 << 20 };
+    static char buf[CAP];
+    vms_rng g;
+    vms_rng_seed(&g, th_seed ^ 0x7a51);
+    size_t batched = 0;
+    for (int raw = 0; raw < 2; raw++) {
+        char p[256];
+        tmp_path(raw ? "varints_raw.vmt" : "varints.vmt", p, sizeof p);
+        vms_trace_writer *w;
+        vms_err err;
+        vms_trace_writer_opts o = {.raw = raw};
+        REQUIRE_V(vms_trace_writer_open(p, VMS_TRACE_NATIVE, &o, NULL, &w, &err) == VMS_OK);
+        uint64_t prev[4] = {0x7f0000000000, 0x7f0000100000, 0x400000, 0};
+        unsigned run = 0, len = 1;
+        size_t failed = 0;
+        for (size_t i = 0; i < N; i++) {
+            vms_trace_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.tid = 7;
+            if (vms_rng_below(&g, 500) == 0) { /* a kernel event or another thread */
+                if (vms_rng_below(&g, 2)) {
+                    ev.type = VMS_TEV_MUNMAP;
+                    ev.munmap.addr = 0x1000;
+                    ev.munmap.len = 0x1000;
+                } else {
+                    ev.type = VMS_TEV_ACCESS;
+                    ev.tid = 8;
+                    ev.access.va = vms_rng_next(&g);
+                    ev.access.size = 4;
+                }
+                failed += vms_trace_writer_write(w, &ev, &err) != VMS_OK;
+                continue;
+            }
+            if (run == 0) { /* the next run: its varint length and how long it lasts */
+                len = 1 + (unsigned)vms_rng_below(&g, 10);
+                run = vms_rng_below(&g, 4) ? 1 : 1 + (unsigned)vms_rng_below(&g, 3000);
+            }
+            run--;
+            unsigned kind = (unsigned)(vms_rng_below(&g, 50) ? vms_rng_below(&g, 3) : 3);
+            /* a zigzag value of exactly len varint bytes: 7 * (len - 1) < bits <= 7 * len */
+            unsigned bits = len == 1 ? (unsigned)vms_rng_below(&g, 8)
+                                     : 7 * (len - 1) + 1 + (unsigned)vms_rng_below(&g, 7);
+            if (bits > 64)
+                bits = 64;
+            uint64_t z = bits ? UINT64_C(1) << (bits - 1) : 0;
+            if (bits > 1)
+                z |= vms_rng_next(&g) & ((UINT64_C(1) << (bits - 1)) - 1);
+            uint64_t d = (z >> 1) ^ (uint64_t) - (int64_t)(z & 1); /* unzigzag */
+            ev.type = VMS_TEV_ACCESS;
+            ev.access.kind = (uint8_t)kind;
+            ev.access.va = prev[kind] + d;
+            prev[kind] = ev.access.va;
+            ev.access.size = (uint32_t)(vms_rng_below(&g, 6)   ? 1 + vms_rng_below(&g, 31)
+                                        : vms_rng_below(&g, 2) ? 32 + vms_rng_below(&g, 5000)
+                                                               : 1 + (vms_rng_next(&g) >> 32));
+            failed += vms_trace_writer_write(w, &ev, &err) != VMS_OK;
+        }
+        CHECK_EQ(failed, 0);
+        CHECK_EQ(vms_trace_writer_close(w, &err), VMS_OK);
+        FILE *f = fopen(p, "rb");
+        REQUIRE_V(f != NULL);
+        size_t n = fread(buf, 1, CAP, f);
+        fclose(f);
+        remove(p);
+        CHECK(n < CAP);
+        same_both_ways(buf, n, VMS_TRACE_NATIVE, &g, &batched);
+        same_both_ways(buf, 16 + (size_t)vms_rng_below(&g, n - 16), VMS_TRACE_NATIVE, &g, &batched);
+    }
+    CHECK(batched > 2 * N * 9 / 10); /* the batch path read the bulk */
+}
+
+/* ---- the pipelined reader (vms_trace_reader_pipeline) ---- */
+
+/* The path an event names, or NULL. */
+static const char *event_path(const vms_trace_reader *r, const vms_trace_event *ev)
+{
+    uint32_t id = ev->type == VMS_TEV_MAP    ? ev->map.path
+                  : ev->type == VMS_TEV_MMAP ? ev->mmap.path
+                  : ev->type == VMS_TEV_EXEC ? ev->exec.path
+                                             : 0;
+    return id ? vms_trace_reader_path(r, id) : NULL;
+}
+
+/* A 64-bit FNV-1a step over event number n and the path s it names (with its NUL);
+ * nothing for an event without one. */
+static uint64_t fnv(uint64_t h, size_t n, const char *s)
+{
+    if (!s)
+        return h;
+    for (unsigned i = 0; i < 8; i++)
+        h = (h ^ ((n >> (8 * i)) & 0xff)) * UINT64_C(0x100000001b3);
+    do
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    while (*s++);
+    return h;
+}
+
+/*
+ * Read every event of r into evs (up to max) and hash the paths they name into *h;
+ * returns the count. With g, through batch reads where they take the next events
+ * (random sizes of 1..64, sometimes up to 20000 references: across the pipelined
+ * reader's chunks), adding their references to *batched; without, event by event.
+ */
+static size_t drain_paths(vms_trace_reader *r, vms_trace_event *evs, size_t max, vms_err *err,
+                          vms_rng *g, uint64_t *h, size_t *batched)
+{
+    enum { MAXB = 20000 };
+    static vms_ref refs[MAXB];
+    size_t n = 0;
+    uint32_t tid = 0;
+    vms_trace_event ev;
+    bool early = false; /* a failure showed after a batch read that returned references */
+    *h = UINT64_C(0xcbf29ce484222325);
+    for (;;) {
+        size_t got = 0;
+        if (g) {
+            size_t want = vms_rng_below(g, 50) ? 1 + (size_t)vms_rng_below(g, 64)
+                                               : 1 + (size_t)vms_rng_below(g, MAXB);
+            got = vms_trace_read_refs(r, tid, refs, want);
+            CHECK(got <= want);
+        }
+        for (size_t i = 0; i < got; i++, n++) {
+            memset(&ev, 0, sizeof ev);
+            ev.type = VMS_TEV_ACCESS;
+            ev.tid = tid;
+            ev.access.va = refs[i].va;
+            ev.access.size = refs[i].len;
+            ev.access.kind = refs[i].kind;
+            if (n < max)
+                evs[n] = ev;
+        }
+        *batched += got;
+        /* (the pipelined reader leaves a failure to vms_trace_read, as it promises) */
+        early |= got && vms_trace_reader_error(r)->status != VMS_OK;
+        if (got)
+            continue;
+        if (!vms_trace_read(r, &ev, err)) {
+            CHECK(!early || !g);
+            return n;
+        }
+        tid = ev.tid;
+        *h = fnv(*h, n, event_path(r, &ev));
+        if (n < max)
+            evs[n] = ev;
+        n++;
+    }
+}
+
+/*
+ * data in format fmt read event by event through a plain reader, and through a pipelined
+ * one both event by event and in random batch reads, gives the same events, paths, count
+ * and final error. The pipelined one wraps a reader that had read `skip` events already
+ * (its strings and count carry over). Adds the batched references to *batched.
+ */
+static void same_pipelined(const void *data, size_t len, vms_trace_format fmt, vms_rng *g,
+                           size_t skip, size_t *batched)
+{
+    enum { N = 40000 };
+    static vms_trace_event a[N], b[N];
+    vms_trace_reader *r1, *r2, *in;
+    for (int mixed = 0; mixed < 2; mixed++) {
+        vms_err e1 = {0}, e2 = {0};
+        REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", fmt, NULL, &r1, &e1) == VMS_OK);
+        REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", fmt, NULL, &in, &e2) == VMS_OK);
+        vms_trace_event ev;
+        for (size_t i = 0; i < skip; i++)
+            vms_trace_read(in, &ev, NULL);
+        REQUIRE_V(vms_trace_reader_pipeline(in, &r2, &e2) == VMS_OK);
+        CHECK_EQ(vms_trace_reader_format(r1), vms_trace_reader_format(r2));
+        uint64_t h1, h2;
+        size_t n1 = drain_paths(r1, a, N, &e1, NULL, &h1, batched);
+        size_t n2 = drain_paths(r2, b, N, &e2, mixed ? g : NULL, &h2, batched);
+        if (skip) { /* the plain side's hash from the same event on */
+            vms_trace_reader_close(r1);
+            REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", fmt, NULL, &r1, &e1) == VMS_OK);
+            for (size_t i = 0; i < skip; i++)
+                vms_trace_read(r1, &ev, NULL);
+            n1 = drain_paths(r1, a, N, &e1, NULL, &h1, batched);
+        }
+        CHECK_EQ(n1, n2);
+        CHECK_EQ(h1, h2);
+        CHECK_EQ(vms_trace_reader_count(r1), vms_trace_reader_count(r2));
+        CHECK_EQ(e1.status, e2.status);
+        CHECK_STR(e1.status ? e1.msg : "", e2.status ? e2.msg : "");
+        for (size_t i = 0; i < (n1 < N ? n1 : N); i++)
+            if (memcmp(&a[i], &b[i], sizeof a[i]) != 0) {
+                char x[200], y[200];
+                vms_trace_event_format(&a[i], x, sizeof x);
+                vms_trace_event_format(&b[i], y, sizeof y);
+                fprintf(stderr, "event %zu: plain %s\n      pipelined %s\n", i, x, y);
+                CHECK(false);
+                break;
+            }
+        vms_trace_reader_close(r1);
+        vms_trace_reader_close(r2);
+    }
+}
+
+/* Close a pipelined reader early, its thread mid-trace (ASan: nothing leaks, no race on
+ * the ring), and wrap a reader that failed already (the failure comes first). */
+static void pipelined_close_early(const void *data, size_t len)
+{
+    vms_trace_reader *in, *r;
+    vms_err err = {0};
+    vms_trace_event ev;
+    for (unsigned reads = 0; reads < 3; reads++) {
+        REQUIRE_V(vms_trace_reader_open_mem(data, len, "t", VMS_TRACE_AUTO, NULL, &in, &err) ==
+                  VMS_OK);
+        REQUIRE_V(vms_trace_reader_pipeline(in, &r, &err) == VMS_OK);
+        for (unsigned i = 0; i < reads * 1000; i++)
+            CHECK(vms_trace_read(r, &ev, &err));
+        CHECK_EQ(vms_trace_reader_count(r), reads * 1000);
+        vms_trace_reader_close(r);
+    }
+    static const char bad_din[] = "0 10\n7 20\n";
+    REQUIRE_V(vms_trace_reader_open_mem(bad_din, sizeof bad_din - 1, "t", VMS_TRACE_DINERO, NULL,
+                                        &in, &err) == VMS_OK);
+    CHECK(vms_trace_read(in, &ev, &err));
+    CHECK(!vms_trace_read(in, &ev, &err));
+    REQUIRE_V(vms_trace_reader_pipeline(in, &r, &err) == VMS_OK);
+    CHECK(!vms_trace_read(r, &ev, &err));
+    CHECK_STR(err.msg, vms_trace_reader_error(r)->msg);
+    CHECK(strncmp(err.msg, "t:2: ", 5) == 0);
+    vms_trace_reader_close(r);
+}
+
+static void test_pipelined(void)
+{
+    enum { CAP = 1 << 20 };
+    static char text[CAP];
+    static vms_trace_event evs[20000];
+    vms_rng g;
+    vms_rng_seed(&g, th_seed ^ 0x919e);
+    size_t batched = 0;
+    for (int round = 0; round < 8; round++) { /* text, some with a malformed last line */
+        size_t len =
+            random_text(&g, round & 1, 1 + (size_t)vms_rng_below(&g, 30000), round & 2, text, CAP);
+        same_pipelined(text, len, round & 1 ? VMS_TRACE_LACKEY : VMS_TRACE_DINERO, &g,
+                       round & 4 ? 3 : 0, &batched);
+    }
+    for (int raw = 0; raw < 2; raw++) { /* native: whole, a flipped byte, cut short */
+        char p[256];
+        tmp_path(raw ? "pipe_raw.vmt" : "pipe.vmt", p, sizeof p);
+        write_random(p, raw, evs, 20000, th_seed + 11 + (uint64_t)raw);
+        FILE *f = fopen(p, "rb");
+        REQUIRE_V(f != NULL);
+        size_t len = fread(text, 1, CAP, f);
+        fclose(f);
+        remove(p);
+        same_pipelined(text, len, VMS_TRACE_NATIVE, &g, (size_t)raw * 5, &batched);
+        if (raw) { /* a flipped byte: a CHECK failure at the same byte */
+            size_t at = 16 + (size_t)vms_rng_below(&g, len - 16);
+            char bit = (char)(1u << vms_rng_below(&g, 8));
+            text[at] ^= bit;
+            same_pipelined(text, len, VMS_TRACE_NATIVE, &g, 0, &batched);
+            text[at] ^= bit;
+        }
+        same_pipelined(text, len / 2, VMS_TRACE_NATIVE, &g, 0, &batched);
+    }
+    static const char *const samples[] = {
+        "examples/traces/ls.vmt", "examples/traces/sh.vmt", "examples/traces/true.lackey",
+        "examples/traces/small.din", "examples/traces/small.champsim"};
+    for (unsigned i = 0; i < 5; i++) {
+        char p[4096];
+        FILE *f = fopen(src_path(samples[i], p, sizeof p), "rb");
+        REQUIRE_V(f != NULL);
+        size_t len = fread(text, 1, CAP, f);
+        fclose(f);
+        same_pipelined(text, len, VMS_TRACE_AUTO, &g, i == 1 ? 40 : 0, &batched);
+        if (i == 0)
+            pipelined_close_early(text, len);
+    }
+    CHECK(batched > 100000);
+}
+
+/* The batch parsers' branch-free hex numbers (vmsi_swar_hex16, vmsi_hex16) against the digit
+ * table, digit by digit: every
  * byte value in every position (the classes), then random strings mostly of hex digits
  * (upper and lower case) with separators and arbitrary bytes among them. */
+/* The leading hex digits of s[0, 16) by the digit table: the reference. */
+static uint64_t table_hex16(const uint8_t *s, unsigned *n)
+{
+    uint64_t v = 0;
+    unsigned i = 0;
+    while (i < 16 && vmsi_hex_digit[s[i]] >= 0)
+        v = v << 4 | (uint64_t)vmsi_hex_digit[s[i++]];
+    *n = i;
+    return v;
+}
+
 static void test_swar_hex(void)
 {
-    unsigned bad = 0;
+    unsigned bad = 0, bad16 = 0;
     uint8_t s[16];
     for (unsigned c = 0; c < 256; c++)
         for (unsigned pos = 0; pos < 16; pos++) {
             memset(s, '7', sizeof s);
             s[pos] = (uint8_t)c;
-            unsigned n;
+            unsigned n, nw;
+            uint64_t want = table_hex16(s, &nw);
             (void)vmsi_swar_hex16(s, &n);
-            bad += n != (vmsi_hex_digit[c] >= 0 ? 16u : pos);
+            bad += n != nw;
+            uint64_t got = vmsi_hex16(s, &n); /* (SSE2 where the host has it) */
+            bad16 += n != nw || (nw && got != want);
         }
     static const char al[] = "0123456789abcdefABCDEF\n\r ,xXgG:/@`";
     vms_rng g;
@@ -1099,14 +1400,15 @@ static void test_swar_hex(void)
                    : r < 96 ? (uint8_t)al[22 + vms_rng_below(&g, sizeof al - 23)]
                             : (uint8_t)vms_rng_below(&g, 256);
         }
-        uint64_t want = 0;
-        unsigned nw = 0, n;
-        while (nw < 16 && vmsi_hex_digit[s[nw]] >= 0)
-            want = want << 4 | (uint64_t)vmsi_hex_digit[s[nw++]];
+        unsigned nw, n;
+        uint64_t want = table_hex16(s, &nw);
         uint64_t got = vmsi_swar_hex16(s, &n);
         bad += n != nw || got != want;
+        got = vmsi_hex16(s, &n);
+        bad16 += n != nw || (nw && got != want);
     }
     CHECK_EQ(bad, 0);
+    CHECK_EQ(bad16, 0);
 }
 
 int main(int argc, char **argv)
@@ -1129,6 +1431,8 @@ int main(int argc, char **argv)
     test_streaming();
     test_alloc_failure();
     test_batch_read();
+    test_batch_varints();
+    test_pipelined();
     test_swar_hex();
     return th_finish();
 }

@@ -234,6 +234,23 @@ uint64_t vms_trace_reader_count(const vms_trace_reader *r);
  * the file's size, how far along a reader is (progress and ETA). */
 uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r);
 
+/*
+ * Read ahead on a thread: wrap the open reader `in` (taken: the wrapper closes it; on
+ * failure it is closed at once) in a reader whose own thread decodes `in` — file reads,
+ * decompression, parsing, checksums — into a bounded ring of chunks (about 700 KiB, at
+ * most 32768 references ahead of the caller), while the caller takes them through the
+ * usual calls. Every call answers as it would on `in`: the same events, batch reads,
+ * count, format, paths, and the same failure after the same events — except that a
+ * failure of the byte stream itself (an unreadable file, corrupt compressed data) may
+ * come a few records earlier or later than on `in` (same message): where `in` finds it
+ * depends on how the calls cut its decoding window. A failure is reported only once the
+ * caller reads past the events before it (a replay stopped by its limit never sees what
+ * lies beyond). The allocator of `in` must be usable from two threads (the default is).
+ * Closing stops the thread; it finishes the read it is in first (on a pipe, until data or
+ * the end comes). On failure (no host memory, no thread) *out is NULL and err says why.
+ */
+vms_status vms_trace_reader_pipeline(vms_trace_reader *in, vms_trace_reader **out, vms_err *err);
+
 /* Close the file and free everything; r may be NULL. */
 void vms_trace_reader_close(vms_trace_reader *r);
 

@@ -473,6 +473,112 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
 }
 
 /*
+ * The replay batch's plain hits (batch below), by kind and memo slot since the slot's key
+ * was learnt, and the slot's page size then: a key is valid only while its slot is
+ * unchanged (every change of a slot clears its keys, tlb_impl.h), so each hit counted
+ * under a key is one of that size. The keys are cleared when the batch starts, so every
+ * hit is under a key learnt in this batch: `learnt` says which counters are in use (bit
+ * kind * VMSI_TLB_MEMO + slot); they are set up, and h cleared, only then. A key learnt
+ * again adds its slot's count to h first; the end adds the rest (fold).
+ */
+typedef struct bhits {
+    uint64_t cnt[3][VMSI_TLB_MEMO];
+    uint64_t learnt;
+    hits h;
+    uint8_t csize[3][VMSI_TLB_MEMO];
+} bhits;
+_Static_assert(3 * VMSI_TLB_MEMO <= 64, "bhits.learnt");
+
+/* The batch's end: the hits by slot into h, then the counters (nothing when no key was
+ * learnt: no hit was counted). */
+static inline void fold(vms_core *c, vms_tlb *const *l1, bhits *b)
+{
+    if (!b->learnt)
+        return;
+    for (uint64_t m = b->learnt; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m), k = i / VMSI_TLB_MEMO, s = i % VMSI_TLB_MEMO;
+        b->h.n[k][b->csize[k][s]] += b->cnt[k][s];
+    }
+    hits_of(c, l1, &b->h);
+}
+
+/* Learn the key of kind for memo slot mi of t: its page is a plain hit of that kind until
+ * the key is cleared. */
+static inline void learn(vms_tlb *t, bhits *b, vms_access_kind kind, unsigned mi)
+{
+    uint64_t bit = UINT64_C(1) << (kind * VMSI_TLB_MEMO + mi);
+    if (!b->learnt)
+        memset(&b->h, 0, sizeof b->h);
+    else if (b->learnt & bit)
+        b->h.n[kind][b->csize[kind][mi]] += b->cnt[kind][mi];
+    b->learnt |= bit;
+    b->cnt[kind][mi] = 0;
+    b->csize[kind][mi] = (uint8_t)t->memo[mi].x.size;
+    t->memo_key[kind][mi] = t->memo[mi].vpn;
+    t->memo_keyed |= 1u << mi;
+}
+
+/*
+ * One reference of the batch the long way: its pieces through translate(), each adding
+ * cost.mem_access (and what the memory side charges). With the memo (memo = !ms &&
+ * !plain), first the case of a fresh slot on its page that has no key of its kind yet:
+ * translate() would find the slot (no touch: it is fresh), pass the rights check and need
+ * no D walk — a plain hit, counted and keyed without the translation; and after a
+ * translation that leaves a fresh slot on a piece's page, the last step was an L1 hit of
+ * that entry whose check passed (a miss is followed by a fill or a fault, and a fill, a
+ * walk or a D walk clears the memo), so the key is learnt. False on a fault (*fault).
+ */
+static inline __attribute__((always_inline)) bool one_ref(vms_core *c, vms_tlb *t, bhits *b,
+                                                          uint64_t va, uint64_t len,
+                                                          vms_access_kind kind, vms_fault *fault,
+                                                          vmsi_memside *ms, const bool plain)
+{
+    const bool memo = !ms && !plain;
+    unsigned slot = vmsi_tlb_memo_index(va);
+    if (memo && t && (t->memo_flags[slot] & VMSI_MEMO_FRESH) &&
+        t->memo[slot].vpn == va >> VMS_PAGE_SHIFT && t->memo[slot].ctx == c->ctx &&
+        (va ^ (va + len - 1)) < VMS_PAGE_SIZE && (kind != VMS_ACC_WRITE || t->memo[slot].x.dirty) &&
+        check_access(c, &t->memo[slot].x, kind) == 0) {
+        learn(t, b, kind, slot);
+        b->cnt[kind][slot]++;
+        return true;
+    }
+    const uint64_t mem_access = c->m->cfg.cost.mem_access;
+    for (;;) {
+        vms_xlate xl;
+        uint64_t pa;
+        /* plain: the observed path (batch_plain runs only with an observer, and none comes
+         * or goes while the batch runs: observers never call back in); else the path
+         * without the branch. */
+        if (!(plain  ? translate_observed(c, va, kind, &xl, &pa, fault, NULL)
+              : memo ? translate_body(c, va, kind, &xl, &pa, fault, NULL, false) /* inline */
+                     : translate_quiet(c, va, kind, &xl, &pa, fault, NULL)))
+            return false;
+        unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
+        if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_FRESH) &&
+            t->memo[mi].vpn == va >> VMS_PAGE_SHIFT)
+            learn(t, b, kind, mi);
+        c->cycles += mem_access;
+        uint64_t room = vms_pgsize_bytes(xl.size) - (va & (vms_pgsize_bytes(xl.size) - 1));
+        if (ms && !xl.pcd)
+            c->cycles += vmsi_memside_access(ms, c->id, c->cycles, pa, len < room ? len : room,
+                                             kind, false, NULL);
+        if (len <= room)
+            return true;
+        va += room;
+        len -= room;
+    }
+}
+
+/* one_ref of the memo's batch, out of line: the batch's hit loop keeps its registers. */
+static __attribute__((noinline)) bool one_ref_memo(vms_core *c, vms_tlb *t, bhits *b, uint64_t va,
+                                                   uint64_t len, vms_access_kind kind,
+                                                   vms_fault *fault)
+{
+    return one_ref(c, t, b, va, len, kind, fault, NULL, false);
+}
+
+/*
  * The batch is vms_core_access with buf == NULL, reference after reference: pieces are
  * translated in order and each adds cost.mem_access (and, with caches, what the
  * hierarchy charges); without bytes to move, the grouping into 16 pieces makes no
@@ -484,19 +590,15 @@ static void hits_of(vms_core *c, vms_tlb *const *l1, const hits *h)
  * Without caches, a reference inside the 4 KiB page of a fresh slot of its L1 TLB's
  * repeat memo whose key allows its kind (tlb_impl.h: memo_key) is a plain hit:
  * translate() would find the slot (and not touch its way: it is fresh), pass the rights
- * check, need no D walk and count one L1 hit — so the batch only counts it (hits, added
- * at the end: nothing reads those counters while the batch runs, and the cycles only the
- * memory side would read). The keys are cleared here at the start (the registers may
- * have changed since the last batch) and learnt from translate(): after a translation
- * that leaves a fresh slot on the piece's page, the last step was an L1 hit of that
- * entry whose check passed (a miss is followed by a fill or a fault, and a fill, a walk
- * or a D walk clears the memo).
+ * check, need no D walk and count one L1 hit — so the batch only counts it (bhits,
+ * added at the end: nothing reads those counters while the batch runs, and the cycles
+ * only the memory side would read). The keys are cleared here at the start (the
+ * registers may have changed since the last batch) and learnt by one_ref.
  */
 static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms_ref *refs,
                                                           size_t n, vms_fault *fault,
                                                           vmsi_memside *ms, const bool plain)
 {
-    const uint64_t mem_access = c->m->cfg.cost.mem_access;
     const bool memo = !ms && !plain; /* plain hits are answered from the memo */
     vms_tlb *const l1[3] = {c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1D], c->tlb[VMS_TLB_L1I]};
     _Static_assert(VMS_ACC_READ == 0 && VMS_ACC_WRITE == 1 && VMS_ACC_EXEC == 2, "l1[] by kind");
@@ -507,60 +609,36 @@ static inline __attribute__((always_inline)) size_t batch(vms_core *c, const vms
     const uint64_t *const keys[3] = {l1[0] ? l1[0]->memo_key[0] : nokeys,
                                      l1[1] ? l1[1]->memo_key[1] : nokeys,
                                      l1[2] ? l1[2]->memo_key[2] : nokeys};
-    hits h;
-    size_t i;
-    if (memo) {
-        memset(&h, 0, sizeof h);
+    bhits b;
+    b.learnt = 0;
+    if (memo)
         for (unsigned k = 1; k < 3; k++)
-            if (l1[k] && l1[k]->memo_keyed) {
-                memset(l1[k]->memo_key, 0xff, sizeof l1[k]->memo_key);
-                l1[k]->memo_keyed = false;
-            }
-    }
-    for (i = 0; i < n; i++) {
-        uint64_t va = refs[i].va, len = refs[i].len;
-        vms_access_kind kind = (vms_access_kind)refs[i].kind;
+            if (l1[k])
+                vmsi_tlb_memo_unkey_all(l1[k]);
+    const vms_ref *x = refs, *const xend = refs + n;
+    for (; x < xend; x++) {
+        uint64_t va = x->va, len = x->len;
+        vms_access_kind kind = (vms_access_kind)x->kind;
         assert(kind <= VMS_ACC_EXEC && len > 0);
         uint64_t vpn = va >> VMS_PAGE_SHIFT;
         unsigned slot = (unsigned)vpn & (VMSI_TLB_MEMO - 1);
-        if (memo && keys[kind][slot] == vpn && (va & VMS_PAGE_MASK) + len <= VMS_PAGE_SIZE) {
+        /* (va ^ last) < 4 KiB: the reference's last byte is in va's page */
+        if (memo && keys[kind][slot] == vpn && (va ^ (va + len - 1)) < VMS_PAGE_SIZE) {
             assert(l1[kind] && (l1[kind]->memo_flags[slot] & VMSI_MEMO_FRESH) &&
-                   l1[kind]->memo[slot].vpn == vpn && l1[kind]->memo[slot].ctx == c->ctx);
-            h.n[kind][l1[kind]->memo[slot].x.size]++;
+                   l1[kind]->memo[slot].vpn == vpn && l1[kind]->memo[slot].ctx == c->ctx &&
+                   l1[kind]->memo[slot].x.size == b.csize[kind][slot]);
+            b.cnt[kind][slot]++;
             continue;
         }
-        vms_tlb *t = l1[kind];
-        for (;;) {
-            vms_xlate x;
-            uint64_t pa;
-            /* plain: the observed path (batch_plain runs only with an observer, and none
-             * comes or goes while the batch runs: observers never call back in); else
-             * the path without the branch. */
-            if (!(plain ? translate_observed(c, va, kind, &x, &pa, fault, NULL)
-                        : translate_quiet(c, va, kind, &x, &pa, fault, NULL))) {
-                if (memo)
-                    hits_of(c, l1, &h);
-                return i;
-            }
-            unsigned mi = vmsi_tlb_memo_index(va); /* (va: this piece) */
-            if (memo && t && (t->memo_flags[mi] & VMSI_MEMO_FRESH) &&
-                t->memo[mi].vpn == va >> VMS_PAGE_SHIFT) {
-                t->memo_key[kind][mi] = va >> VMS_PAGE_SHIFT;
-                t->memo_keyed = true;
-            }
-            c->cycles += mem_access;
-            uint64_t room = vms_pgsize_bytes(x.size) - (va & (vms_pgsize_bytes(x.size) - 1));
-            if (ms && !x.pcd)
-                c->cycles += vmsi_memside_access(ms, c->id, c->cycles, pa, len < room ? len : room,
-                                                 kind, false, NULL);
-            if (len <= room)
-                break;
-            va += room;
-            len -= room;
+        if (!(memo ? one_ref_memo(c, l1[kind], &b, va, len, kind, fault)
+                   : one_ref(c, l1[kind], &b, va, len, kind, fault, ms, plain))) {
+            if (memo)
+                fold(c, l1, &b);
+            return (size_t)(x - refs);
         }
     }
     if (memo)
-        hits_of(c, l1, &h);
+        fold(c, l1, &b);
     return n;
 }
 

@@ -185,7 +185,7 @@ vms_status vms_tlb_create(const vms_allocator *a, const vms_tlb_config *cfg, uin
     tlb->alloc = *a;
     tlb->memo_want = true;
     tlb->memo_on = VMSI_MEMO_VALID;
-    tlb->memo_keyed = true; /* so that the clear sets every key to VMSI_MEMO_NOKEY */
+    tlb->memo_keyed = UINT32_MAX >> (32 - VMSI_TLB_MEMO); /* the clear sets every key */
     vmsi_tlb_memo_clear(tlb);
     tlb->miss_vpn = VMSI_TLB_NO_MISS;
     tlb->nparts = cfg->nparts;

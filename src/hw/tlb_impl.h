@@ -25,7 +25,7 @@
 _Static_assert(VA_BITS - 12 + 2 <= VMSI_ASSOC_KEY_BITS, "a 4K key fits the tag");
 
 /* Memo slots per TLB (a power of two). */
-#define VMSI_TLB_MEMO 8
+#define VMSI_TLB_MEMO 16
 
 /* memo_flags: the slot is valid; its way had the latest touch of its set (fresh). */
 #define VMSI_MEMO_VALID 0x80u
@@ -92,7 +92,8 @@ struct vms_tlb {
      * stale, and every memo clear, clear its keys.
      */
     uint64_t memo_key[3][VMSI_TLB_MEMO];
-    bool memo_keyed;  /* some key may be set (else clears leave the keys alone) */
+    /* The slots some of whose keys may be set (bit i: slot i): clears reset only those. */
+    uint32_t memo_keyed;
     vms_curve *curve; /* curves observing this TLB (curve.h), or NULL */
     /*
      * The last probe's miss: no entry answers a lookup of (miss_ctx, the 4 KiB page
@@ -109,23 +110,39 @@ struct vms_tlb {
 
 #define VMSI_TLB_NO_MISS UINT64_MAX
 
+_Static_assert(VMSI_TLB_MEMO <= 32, "memo_keyed");
+
+/* Clear every key of the slots in mask (a subset of memo_keyed). */
+static inline void vmsi_tlb_memo_unkey_mask(vms_tlb *tlb, uint32_t mask)
+{
+    tlb->memo_keyed &= ~mask;
+    for (; mask; mask &= mask - 1) {
+        unsigned i = (unsigned)__builtin_ctz(mask);
+        for (unsigned k = 0; k < 3; k++)
+            tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
+    }
+}
+
+/* Clear every key of the batch (mmu.c: when a batch starts; a memo clear). */
+static inline void vmsi_tlb_memo_unkey_all(vms_tlb *tlb)
+{
+    if (tlb->memo_keyed)
+        vmsi_tlb_memo_unkey_mask(tlb, tlb->memo_keyed);
+}
+
 /* Invalidate the repeat memo (every operation that changes the TLB's entries, or its
  * policy state other than by a memo hit, calls this) and the batch's keys. */
 static inline void vmsi_tlb_memo_clear(vms_tlb *tlb)
 {
     memset(tlb->memo_flags, 0, sizeof tlb->memo_flags);
-    if (tlb->memo_keyed) {
-        memset(tlb->memo_key, 0xff, sizeof tlb->memo_key);
-        tlb->memo_keyed = false;
-    }
+    vmsi_tlb_memo_unkey_all(tlb);
 }
 
 /* Clear slot i's keys (it is made again, or no longer fresh). */
 static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
 {
-    if (tlb->memo_keyed)
-        for (unsigned k = 0; k < 3; k++)
-            tlb->memo_key[k][i] = VMSI_MEMO_NOKEY;
+    if (tlb->memo_keyed & (1u << i))
+        vmsi_tlb_memo_unkey_mask(tlb, 1u << i);
 }
 
 /* The slots whose memo_sid is sid, as a mask (bit j: slot j), valid or not. Two SSE2
@@ -133,12 +150,14 @@ static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
 static inline unsigned vmsi_tlb_memo_same_set(const vms_tlb *tlb, uint32_t sid)
 {
 #if defined(__SSE2__)
-    _Static_assert(VMSI_TLB_MEMO == 8, "two vectors of four slot ids");
+    _Static_assert(VMSI_TLB_MEMO % 4 == 0 && VMSI_TLB_MEMO <= 32, "vectors of four slot ids");
     __m128i k = _mm_set1_epi32((int)sid);
-    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[0]);
-    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[4]);
-    return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, k))) |
-           (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(b, k))) << 4;
+    unsigned m = 0;
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j += 4) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[j]);
+        m |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, k))) << j;
+    }
+    return m;
 #else
     unsigned m = 0;
     for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)

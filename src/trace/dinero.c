@@ -95,7 +95,7 @@ static bool dinero_next(vms_trace_reader *r, vms_trace_event *ev)
 /*
  * vms_trace_read_refs for din: lines of exactly "L ADDR" (L 0, 1 or 2, one blank, 1..16
  * hex digits with an optional 0x, then "\n" or "\r\n") are parsed straight from the window,
- * the address 16 characters at a time without a branch per digit (vmsi_swar_hex16). Any other line
+ * the address 16 characters at a time without a branch per digit (vmsi_hex16). Any other line
  * — blanks elsewhere, a comment, an escape label, a longer number, a malformed line — and a last
  * line without its newline stop the run before it, for dinero_next to parse (and report) as always.
  */
@@ -128,7 +128,7 @@ static size_t dinero_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
             if (s[0] == '0' && (s[1] | 0x20) == 'x' && vmsi_hex_digit[s[2]] >= 0)
                 s += 2;
             unsigned i;
-            uint64_t va = vmsi_swar_hex16(s, &i); /* s[0, 16) are in the window */
+            uint64_t va = vmsi_hex16(s, &i); /* s[0, 16) are in the window */
             s += i;
             if (*s == '\r')
                 s++;

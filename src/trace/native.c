@@ -411,15 +411,81 @@ static inline __attribute__((always_inline)) bool fast_var(const uint8_t **p, ui
 }
 
 /*
+ * The batch decoder's tables, by tag byte. A "short" record is the common one: an access
+ * of kind read, write or fetch (tags 0x80..0xdf) with its size 1..31 in the tag and an
+ * address delta of one varint byte (zigzag 0..127: |delta| <= 64). For its tag:
+ *   short_ref[tag]  the vms_ref's len | kind << 32 (vmsi_put_ref's second word), 0 for
+ *                   any other tag (not an access, a modify, size 0 in the tag);
+ *   short_sum[tag]  what the record adds to the packed sums below;
+ * and short_delta[z] is the delta of the one-byte zigzag varint z.
+ *
+ * The packed sums (one add a record, unpacked once per window pass, which holds at most
+ * VMSI_WIN / 2 = 32,768 records): bits 0..20 the bytes (<= 31 a record: < 2^21), bits
+ * 21..37 the reads and 38..54 the writes (< 2^17 each); fetches are the rest.
+ */
+#define SUM_READ_SHIFT         21
+#define SUM_WRITE_SHIFT        38
+#define SUM_FIELD(v, sh, bits) (((v) >> (sh)) & ((UINT64_C(1) << (bits)) - 1))
+_Static_assert(VMSI_WIN / 2 < (1u << 17) && 31u * (VMSI_WIN / 2) < (1u << 21), "packed sums");
+
+#define SHORT_OK(t)  ((t) >= 0x80 && (t) < 0xe0 && ((t)&31) != 0)
+#define SHORT_REF(t) (SHORT_OK(t) ? (uint64_t)((t)&31) | (uint64_t)(((t) >> 5) & 3) << 32 : 0)
+#define SHORT_SUM(t)                                                                               \
+    (SHORT_OK(t) ? (uint64_t)((t)&31) | (uint64_t)((((t) >> 5) & 3) == 0) << SUM_READ_SHIFT |      \
+                       (uint64_t)((((t) >> 5) & 3) == 1) << SUM_WRITE_SHIFT                        \
+                 : 0)
+#define SHORT_DELTA(z) ((z)&1 ? -(int64_t)(((z) >> 1) + 1) : (int64_t)((z) >> 1))
+#define T4(F, t)       F(t), F((t) + 1), F((t) + 2), F((t) + 3)
+#define T16(F, t)      T4(F, t), T4(F, (t) + 4), T4(F, (t) + 8), T4(F, (t) + 12)
+#define T64(F, t)      T16(F, t), T16(F, (t) + 16), T16(F, (t) + 32), T16(F, (t) + 48)
+static const struct {
+    uint64_t ref[256], sum[256]; /* (one table: one base register in the loop) */
+    int64_t delta[128];
+} short_tab = {{T64(SHORT_REF, 0), T64(SHORT_REF, 64), T64(SHORT_REF, 128), T64(SHORT_REF, 192)},
+               {T64(SHORT_SUM, 0), T64(SHORT_SUM, 64), T64(SHORT_SUM, 128), T64(SHORT_SUM, 192)},
+               {T64(SHORT_DELTA, 0), T64(SHORT_DELTA, 64)}};
+
+/* gcc's straight-line vectoriser would pair the two 8-byte stores of a reference through
+ * an SSE register (three instructions more a record). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define NO_SLP
+#endif
+
+/*
+ * The varint at s if it has at most 8 bytes, without a branch per byte: the first byte
+ * without its continuation bit ends it; the 7-bit groups are packed in three steps.
+ * Returns its length (1..8) and the value in *v, or 0 for a longer one. s[0, 8) must be
+ * readable. Little-endian hosts only (the word's first byte is its lowest).
+ */
+static inline unsigned long_var(const uint8_t *s, uint64_t *v)
+{
+    uint64_t w;
+    memcpy(&w, s, sizeof w);
+    uint64_t stop = ~w & VMSI_B80; /* bit 7 of every byte that ends a varint */
+    if (!stop)
+        return 0;
+    uint64_t last = stop & -stop;                                      /* bit 7 of the first */
+    uint64_t x = w & ((last << 1) - 1) & UINT64_C(0x7f7f7f7f7f7f7f7f); /* (8 bytes: all) */
+    x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
+    x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
+    x = (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
+    *v = x;
+    return ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+}
+
+/*
  * vms_trace_read_refs for native traces: decodes access records of kinds read, write
  * and fetch while the thread is tid, straight from the window into refs. Anything else —
  * another record, a modify, a varint of 10 bytes, a size of 0 or above 2^32, a record
  * that starts less than ACC_MAX bytes before the end of the block's CHECK budget (so
  * that none can overrun it), the last ACC_MAX bytes of the payload — stops the run
- * before it, for native_next to decode (and report) as it always does.
+ * before it, for native_next to decode (and report) as it always does. A short record
+ * (the tables above) takes three table loads; the others decode as native_next would.
  */
-static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
-                          vmsi_ref_sums *sum)
+NO_SLP static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size_t max,
+                                 vmsi_ref_sums *sum)
 {
     if (tid != r->tid || r->ended)
         return 0;
@@ -440,7 +506,66 @@ static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
         bool more = budget >= ACC_MAX && budget - ACC_MAX >= room; /* the window's end is ours */
         size_t nrec = budget < ACC_MAX ? 0 : more ? room + 1 : budget - ACC_MAX + 1;
         const uint8_t *const end = p0 + nrec;
+        uint64_t acc = 0; /* the short records' packed sums */
+        size_t nlong = 0; /* the other records (counted in by[] directly) */
+        vms_ref *const o0 = o;
         while (p < end && o < oend) {
+            /* Short records (2 bytes each) first: the next k of them start before end. */
+            size_t k = (size_t)(end - p + 1) / 2, left = (size_t)(oend - o);
+            vms_ref *ostop = o + (k < left ? k : left);
+            while (o < ostop) {
+                size_t tag = p[0], z0 = p[1];
+                uint64_t lk = short_tab.ref[tag];
+                if (!lk)
+                    goto other;
+                if (z0 < 0x80) {
+                    size_t kind = (size_t)(lk >> 32);
+                    uint64_t va = prev[kind] + (uint64_t)short_tab.delta[z0];
+                    prev[kind] = va;
+                    o->va = va;
+                    memcpy((unsigned char *)o + 8, &lk, sizeof lk); /* (vmsi_put_ref's layout) */
+                    o++;
+                    acc += short_tab.sum[tag];
+                    p += 2;
+                    continue;
+                }
+                size_t z1 = p[2];
+                if (z1 < 0x80) { /* a delta of two varint bytes: one record fewer fits */
+                    size_t kind = (size_t)(lk >> 32);
+                    uint64_t va = prev[kind] + unzigzag((z0 & 0x7f) | z1 << 7);
+                    prev[kind] = va;
+                    o->va = va;
+                    memcpy((unsigned char *)o + 8, &lk, sizeof lk);
+                    o++;
+                    acc += short_tab.sum[tag];
+                    p += 3;
+                    ostop--; /* (still >= o) */
+                    continue;
+                }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* A delta of 3..8 varint bytes, as one word. The record takes nb - 1 bytes
+                 * more than a short one, so nb / 2 fewer records surely start before end
+                 * (the next round starts afresh when none would). */
+                uint64_t z;
+                unsigned nb = long_var(p + 1, &z);
+                if (!nb || (size_t)(ostop - o) < nb / 2)
+                    goto other;
+                ostop -= nb / 2;
+                size_t kind = (size_t)(lk >> 32);
+                uint64_t va = prev[kind] + unzigzag(z);
+                prev[kind] = va;
+                o->va = va;
+                memcpy((unsigned char *)o + 8, &lk, sizeof lk);
+                o++;
+                acc += short_tab.sum[tag];
+                p += 1 + nb;
+#else
+                goto other;
+#endif
+            }
+            continue;
+        other:
+            __asm__ volatile("" ::: "memory"); /* re-read the tag: no copies kept for here */
             unsigned tag = p[0];
             if (tag - T_ACCESS >= 0x60u) /* not an access (below 0x80), or a modify (0xe0..) */
                 break;
@@ -456,8 +581,15 @@ static size_t native_refs(vms_trace_reader *r, uint32_t tid, vms_ref *refs, size
             vmsi_put_ref(o++, va, (uint32_t)size, kind);
             bytes += size;
             by[kind]++;
+            nlong++;
             p = q;
         }
+        uint64_t nrd = SUM_FIELD(acc, SUM_READ_SHIFT, 17),
+                 nwr = SUM_FIELD(acc, SUM_WRITE_SHIFT, 17);
+        bytes += SUM_FIELD(acc, 0, 21);
+        by[0] += nrd;
+        by[1] += nwr;
+        by[2] += (uint64_t)(o - o0) - nlong - nrd - nwr;
         if (p > p0)
             take(r, (size_t)(p - p0)); /* within the budget: cannot fail */
         if (!more || p < end)

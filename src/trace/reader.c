@@ -280,7 +280,7 @@ uint64_t vms_trace_reader_count(const vms_trace_reader *r)
 
 uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r)
 {
-    return r->raw ? r->raw->base + r->raw->end : 0;
+    return r->pipe ? vmsi_pipe_file_offset(r->pipe) : r->raw ? r->raw->base + r->raw->end : 0;
 }
 
 void vms_trace_reader_close(vms_trace_reader *r)
@@ -288,6 +288,8 @@ void vms_trace_reader_close(vms_trace_reader *r)
     if (!r)
         return;
     const vms_allocator *a = r->a;
+    if (r->pipe)
+        vmsi_pipe_close(r->pipe, a);
     vmsi_in_free(r->payload);
     vmsi_in_free(r->dec);
     vmsi_in_free(r->raw);

@@ -15,6 +15,9 @@
 #define VMSIM_TRACE_IMPL_H
 
 #include <stdio.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "replay/batch.h" /* vmsi_ref_sums */
 #include "util/util.h"
@@ -125,6 +128,8 @@ void vmsi_strtab_free(vmsi_strtab *t, const vms_allocator *a);
 
 /* ---- the reader ---- */
 
+typedef struct vmsi_pipe vmsi_pipe; /* a pipelined reader's thread and ring (pipe.c) */
+
 struct vms_trace_reader {
     const vms_allocator *a;
     char *name;
@@ -153,7 +158,13 @@ struct vms_trace_reader {
     size_t crc_npend;
     bool ended;
     vmsi_strtab strs;
+    vmsi_pipe *pipe; /* vms_trace_reader_pipeline's wrapper: its ring; NULL otherwise */
 };
+
+/* A pipelined reader's file offset (that of the chunk being read), and its closing: stop
+ * and join the thread, free the ring, close the inner reader (pipe.c). */
+uint64_t vmsi_pipe_file_offset(const vmsi_pipe *p);
+void vmsi_pipe_close(vmsi_pipe *p, const vms_allocator *a);
 
 /* Record a failure "NAME:LINE: msg" in r->err and return false. */
 bool vmsi_fail_line(vms_trace_reader *r, vms_status st, const char *fmt, ...)
@@ -255,6 +266,41 @@ static inline uint64_t vmsi_swar_hex16(const uint8_t *s, unsigned *n)
     unsigned d = nb ? (unsigned)__builtin_ctzll(nb) >> 3 : 8;
     *n = 8 + d;
     return vmsi_swar_hex8(a) << (4 * d) | vmsi_swar_hex8(b) >> (4 * (8 - d));
+}
+
+/*
+ * vmsi_swar_hex16 with SSE2 (every x86-64): the 16 bytes at s classified at once (digit
+ * or letter a-f/A-F, by signed compares of biased bytes), the digits counted from the
+ * first non-digit's bit, their nibbles paired in 16-bit lanes, packed to 8 bytes and
+ * byte-swapped into the number. About 25 instructions for any length, against ~60-100
+ * for the word-at-a-time version. Same contract: 16 bytes at s readable; *n receives the
+ * digits taken (0..16); returns the value of those digits (any value when there are
+ * none).
+ */
+static inline uint64_t vmsi_hex16(const uint8_t *s, unsigned *n)
+{
+#if defined(__SSE2__)
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)s);
+    /* c - '0' (biased by -128) below -118: '0'..'9'; (c | 0x20) - 'a' below -122: a..f */
+    __m128i dig =
+        _mm_cmplt_epi8(_mm_sub_epi8(c, _mm_set1_epi8((char)('0' + 128))), _mm_set1_epi8(-128 + 10));
+    __m128i let = _mm_cmplt_epi8(
+        _mm_sub_epi8(_mm_or_si128(c, _mm_set1_epi8(0x20)), _mm_set1_epi8((char)('a' + 128))),
+        _mm_set1_epi8(-128 + 6));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(dig, let));
+    unsigned d = (unsigned)__builtin_ctz(~m); /* (bit 16 of ~m is set: d <= 16) */
+    *n = d;
+    /* nibbles: c & 15, plus 9 for a letter; lane i = digit 2i << 4 | digit 2i + 1 */
+    __m128i v =
+        _mm_add_epi8(_mm_and_si128(c, _mm_set1_epi8(0x0f)), _mm_and_si128(let, _mm_set1_epi8(9)));
+    __m128i pr = _mm_and_si128(_mm_or_si128(_mm_slli_epi16(v, 4), _mm_srli_epi16(v, 8)),
+                               _mm_set1_epi16(0x00ff));
+    uint64_t q = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(pr, pr));
+    q = __builtin_bswap64(q);        /* the first digit the highest nibble */
+    return q >> ((64 - 4 * d) & 63); /* (no digit: any value) */
+#else
+    return vmsi_swar_hex16(s, n);
+#endif
 }
 
 /* Store one reference (the batch decoders' output): on little-endian hosts len, kind and
