@@ -178,42 +178,18 @@ walk_and_fill_plain(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
     return true;
 }
 
-/*
- * walk_and_fill's fused x86-64 path: the walker without a trace (vmsi_x86_walk_attrs),
- * which also gives the TLB entries' flag bits, then both fills in one call
- * (vmsi_tlb_fill2_attrs), with no copy of the translation. The same walk, counters,
- * cycles and fills as the plain path (tests/test_replay.c compares them: walk_plain).
- */
-static __attribute__((noinline)) bool walk_and_fill_x86(vms_core *c, uint64_t va,
-                                                        vms_access_kind kind, vms_tlb *l1,
-                                                        vms_xlate *x, vms_fault *fault)
-{
-    const vms_cost_config *cost = &c->m->cfg.cost;
-    uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
-    uint64_t attrs;
-    /* (translate_body found va canonical before any lookup) */
-    bool ok = vmsi_x86_walk_canonical(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault,
-                                      &c->wstats);
-    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
-                 (c->wstats.ad_writes - adw) * cost->ad_write +
-                 (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
-    if (!ok)
-        return false;
-    /* G is ignored unless CR4.PGE */
-    vmsi_tlb_fill2_attrs(c->tlb[VMS_TLB_L2], l1, c->ctx, va, x, x->global && c->pge, attrs);
-    return true;
-}
-
 /* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. why:
- * the reason, for the tap. The fused path when the core translates x86-64 natively (no
- * software TLB, no guest) with no caches, no tap and no trace wanted, else the plain one. */
+ * the reason, for the tap. The fused path (vmsi_x86_walk_and_fill: the untraced walker
+ * inlined, the fills from its attributes, no copy of the translation) when the core
+ * translates x86-64 natively (no software TLB, no guest) with no caches, no tap and no
+ * trace wanted, else the plain one (tests compare them: walk_plain). */
 static inline bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
                                  vms_xlate *x, vms_fault *fault, vms_walk_trace *trace,
                                  vms_ev_walk_reason why)
 {
     if (!c->regs.fmt && !c->swtlb && !c->nested && !c->m->ms && !trace && !c->walk_plain &&
         !vmsi_tap_on(&c->m->tap))
-        return walk_and_fill_x86(c, va, kind, l1, x, fault);
+        return vmsi_x86_walk_and_fill(c, va, kind, l1, x, fault); /* (arch/x86_64/walk.c) */
     return walk_and_fill_plain(c, va, kind, l1, x, fault, trace, why);
 }
 

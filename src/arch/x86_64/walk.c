@@ -21,6 +21,8 @@
 
 #include "arch/x86_64/x86_64.h"
 #include "hw/bus_impl.h"
+#include "hw/core_impl.h"
+#include "hw/tlb_impl.h"
 #include "vmsim/pwc.h"
 
 /*
@@ -292,6 +294,11 @@ static int step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind
  * as PTE bits: RW and US stay set while every level sets them, XD is set once a level
  * sets it (counted only with EFER.NXE). tests/test_walk.c runs both against its model.
  */
+/* What one untraced walk added to the walker's counters (for its cycles). */
+typedef struct walk_counts {
+    unsigned refs, ad_writes, pwc_hits;
+} walk_counts;
+
 typedef struct fast_state {
     uint64_t ptep[6], pte[6], next[6]; /* by level: entry address, value, table below */
     uint64_t rat[6];                   /* the rights folded down to each level */
@@ -302,12 +309,13 @@ typedef struct fast_state {
 static inline __attribute__((always_inline)) int
 fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind, fast_state *s,
           uint64_t *table, uint64_t *r, uint64_t *all, uint64_t rsvd, uint64_t xd_bit,
-          const unsigned L, vms_fault *fault, vms_walk_stats *stats)
+          const unsigned L, vms_fault *fault, vms_walk_stats *stats, walk_counts *n)
 {
     uint64_t ptep = *table + 8u * vms_va_index(va, L), pte;
     if (vmsi_bus_read64(bus, ptep, &pte) != VMS_OK)
         return fail(fault, stats, VMS_FAULT_BUS, va, 0, L, ptep), -1;
     stats->mem_refs++;
+    n->refs++;
     stats->refs_by_level[L]++;
     s->ptep[L] = ptep;
     s->pte[L] = pte;
@@ -326,12 +334,14 @@ fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind,
     return 0;
 }
 
-/* The untraced walk; canonical: the caller has checked that va is canonical. */
+/* The untraced walk; canonical: the caller has checked that va is canonical. *n: what it
+ * counted (also on a fault). */
 static inline __attribute__((always_inline)) bool
 walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms_access_kind kind,
-           vms_xlate *out, uint64_t *attrs, vms_fault *fault, vms_walk_stats *stats,
+           vms_xlate *out, uint64_t *attrs, vms_fault *fault, vms_walk_stats *stats, walk_counts *n,
            const bool canonical)
 {
+    *n = (walk_counts){0, 0, 0};
     assert(regs->maxphyaddr >= 12 && regs->maxphyaddr <= 52);
     stats->walks++;
     unsigned levels = vms_regs_levels(regs);
@@ -351,13 +361,14 @@ walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms_ac
         first = hit - 1;
         r = (e.rw ? VMS_PTE_RW : 0) | (e.us ? VMS_PTE_US : 0) | (e.xd ? VMS_PTE_XD : 0);
         stats->pwc_hits++;
+        n->pwc_hits++;
     }
     fast_state s;
     uint64_t all = ~UINT64_C(0); /* the bits every entry read has */
     unsigned leaf;
     int st;
 #define STEP(L)                                                                                    \
-    st = fast_step(bus, regs, va, kind, &s, &table, &r, &all, rsvd, xd_bit, L, fault, stats);      \
+    st = fast_step(bus, regs, va, kind, &s, &table, &r, &all, rsvd, xd_bit, L, fault, stats, n);   \
     if (st < 0)                                                                                    \
         return false;                                                                              \
     if (st > 0) {                                                                                  \
@@ -418,6 +429,7 @@ at_leaf:;
                 return fail(fault, stats, VMS_FAULT_BUS, va, 0, leaf, s.ptep[l]);
             s.pte[l] = v;
             stats->ad_writes++;
+            n->ad_writes++;
         }
         pte = s.pte[leaf];
     }
@@ -439,14 +451,26 @@ bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
                          vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
                          vms_walk_stats *stats)
 {
-    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, false);
+    walk_counts n;
+    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, &n, false);
 }
 
-bool vmsi_x86_walk_canonical(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
-                             vms_access_kind kind, vms_xlate *out, uint64_t *attrs,
-                             vms_fault *fault, vms_walk_stats *stats)
+bool vmsi_x86_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
+                            vms_xlate *x, vms_fault *fault)
 {
-    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, true);
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    uint64_t attrs;
+    walk_counts n;
+    /* (translate_body found va canonical before any lookup) */
+    bool ok =
+        walk_attrs(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault, &c->wstats, &n, true);
+    c->cycles +=
+        n.refs * cost->walk_ref + n.ad_writes * cost->ad_write + n.pwc_hits * cost->pwc_hit;
+    if (!ok)
+        return false;
+    /* G is ignored unless CR4.PGE */
+    vmsi_tlb_fill2_attrs(c->tlb[VMS_TLB_L2], l1, c->ctx, va, x, x->global && c->pge, attrs);
+    return true;
 }
 
 bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,

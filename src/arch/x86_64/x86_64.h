@@ -9,6 +9,7 @@
 #include "vmsim/format.h"
 #include "vmsim/pte.h"
 #include "vmsim/regs.h"
+#include "vmsim/tlb.h"
 #include "vmsim/walk.h"
 
 /* Swap entries in a not-present PTE (field map in format.c). */
@@ -66,11 +67,15 @@ bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
                          vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
                          vms_walk_stats *stats);
 
-/* vmsi_x86_walk_attrs for a va the caller has found canonical (the MMU checks before
- * any lookup): the same walk without the test (asserted). */
-bool vmsi_x86_walk_canonical(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
-                             vms_access_kind kind, vms_xlate *out, uint64_t *attrs,
-                             vms_fault *fault, vms_walk_stats *stats);
+/*
+ * The MMU's walk and fills on core c for x86-64 natively (regs.fmt NULL, no software TLB,
+ * no guest) with no caches, no event observer and no trace wanted (mmu.c walk_and_fill's
+ * fused path): the untraced walk, inlined here, for a va the MMU has found canonical
+ * (asserted), its cycles, then the L2 and L1 fills from the walk's attributes
+ * (vmsi_tlb_fill2_attrs). The same walk, counters, cycles and fills as the plain path.
+ */
+bool vmsi_x86_walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
+                            vms_xlate *x, vms_fault *fault);
 
 /* The kernel's MMU operations as x86-64 instructions (cpu.c). */
 extern const vms_mmu_ops vmsi_x86_mmu_ops;
