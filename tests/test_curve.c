@@ -298,6 +298,8 @@ static void test_curves_equal_separate_runs(void)
     static const char *const l2nz[] = {"tlb.l2=4K+2M:32x4:lru", "kernel.zero_page=off", "cores=1",
                                        NULL};
     static const char *const pde[] = {"pwc.pde=32:lru", "cores=1", NULL};
+    /* 4 sets of 4 ways: a PWC its fast path can run (pwc.c), which a curve turns off */
+    static const char *const pde4[] = {"pwc.pde=16e4w:lru", "cores=1", NULL};
     /* memory pressure: 2 MiB of RAM for ~1200 pages, swap, CLOCK reading A bits */
     static const char *const swap[] = {"tlb.l1d=4K:1x64:lru", "ram=2M",  "swap=16M",
                                        "policy=clock",        "cores=1", NULL};
@@ -320,6 +322,7 @@ static void test_curves_equal_separate_runs(void)
         {"l2 fa no zero page", l2nz, "tlb.l2", "tlb.l2=4K+2M:", 1, 64, false, 700, true, true,
          false},
         {"pde fa", pde, "pwc.pde", "pwc.pde=", 1, 32, true, 20000, true, true, false},
+        {"pde 4 sets", pde4, "pwc.pde", "pwc.pde=", 4, 4, true, 20000, true, true, false},
         {"swap clock", swap, "tlb.l1d", "tlb.l1d=4K:", 1, 64, true, 1200, true, true, true},
         {"swap l2", swap2, "tlb.l2", "tlb.l2=4K+2M:", 1, 64, true, 1200, false, true, true},
         {"two cores", two, "tlb.l1d", "tlb.l1d=4K:", 1, 64, true, 400, true, true, false},

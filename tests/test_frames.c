@@ -392,6 +392,31 @@ static void diff_free(vms_frames *fr, ref *rf, live *lv, size_t *nlive, size_t i
     lv[i] = lv[--(*nlive)];
 }
 
+/*
+ * The lookups against the reference: every frame up to past the end is RAM exactly when
+ * a range holds it and has metadata only then (the chunks' range records must not
+ * answer for a hole at a ragged chunk edge), and every frame of a live block names the
+ * block's head and order (head_of's search inside the chunk and beyond it).
+ */
+static bool same_frames(vms_frames *fr, const ref *rf, const live *lv, size_t nlive)
+{
+    bool same = true;
+    for (uint64_t p = 0; p < rf->end + 1024; p++) {
+        bool ram = p < rf->end && ref_range_end(rf, p) != 0;
+        same &= vms_frames_is_ram(fr, p) == ram;
+        same &= ram || vms_frames_meta(fr, p) == NULL;
+    }
+    for (size_t i = 0; i < nlive; i++)
+        for (uint64_t j = 0; j < UINT64_C(1) << lv[i].order; j++) {
+            uint64_t h = 0;
+            unsigned order = 99;
+            same &= vms_frames_meta(fr, lv[i].pfn + j) != NULL;
+            same &= vms_frames_head(fr, lv[i].pfn + j, &h, &order) == VMS_OK;
+            same &= h == lv[i].pfn && order == lv[i].order;
+        }
+    return same;
+}
+
 /* nops random operations over ranges; compare every reference_every ops. */
 static void diff_run(const vms_frames_range *r, size_t nr, vms_frames_fit fit, unsigned maxorder,
                      int nops, int ref_every, uint64_t seed)
@@ -423,7 +448,12 @@ static void diff_run(const vms_frames_range *r, size_t nr, vms_frames_fit fit, u
             ok &= same_blocks(fr, &rf);
             CHECK(same_blocks(fr, &rf));
         }
+        if (rf.end < 65536 && op % 97 == 0) {
+            ok &= same_frames(fr, &rf, lv, nlive);
+            CHECK(ok);
+        }
     }
+    CHECK(same_frames(fr, &rf, lv, nlive));
     while (nlive)
         diff_free(fr, &rf, lv, &nlive, nlive - 1);
     vms_frames_stats st;

@@ -6,6 +6,7 @@
  * may still hold when the test changes tables without invalidating).
  */
 #include "harness.h"
+#include "hw/core_impl.h"
 #include "hw/tlb_impl.h" /* VMSI_TLB_MEMO */
 #include "vmsim/core.h"
 #include "vmsim/pt.h"
@@ -788,8 +789,9 @@ static vms_ref batch_ref(vms_rng *g, uint64_t *page)
 }
 
 /*
- * vms_core_access_batch (memo on: its plain-hit path) against vms_core_access reference
- * by reference (memo off), on twin machines under every TLB policy: between batches the
+ * vms_core_access_batch (memo on: its plain-hit path; walks through the fused x86-64 walk
+ * and fills) against vms_core_access reference by reference (memo off, walks on the
+ * plain path: walk_plain), on twin machines under every TLB policy: between batches the
  * test changes what the memo's "allowed kinds" fold in — PKRU, CR0.WP, EFER.NXE, the
  * privilege level — and what the TLBs cache: PTE rights and D bits with and without
  * INVLPG (stale entries are the model), unmaps, CR3 loads, INVPCID. Every batch must stop
@@ -836,6 +838,7 @@ static void test_batch_exact(void)
         REQUIRE_VOID(ok);
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++)
             vms_tlb_set_memo(vms_core_tlb(f[1].c, l), false);
+        f[1].c->walk_plain = true; /* the traced walker and the plain fills (mmu.c) */
         uint64_t page = 0;
         unsigned diffs = 0, faults = 0, batches = 0;
         for (int step = 0; step < 6000; step++) {

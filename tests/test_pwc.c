@@ -5,6 +5,8 @@
  * against a naive never-evicting model (vms_pwc_check after every operation).
  */
 #include "harness.h"
+#include "vmsim/core.h"
+#include "vmsim/events.h"
 #include "vmsim/pwc.h"
 #include "vmsim/rng.h"
 
@@ -501,6 +503,197 @@ static void test_walk_shaped(void)
     vms_pwc_destroy(pwc);
 }
 
+/* ---- the fast path against the plain path (vms_pwc_set_fast) ---- */
+
+/* Do two PWCs say the same: every stat and every level's count? */
+static bool same_state(const vms_pwc *a, const vms_pwc *b)
+{
+    const vms_pwc_stats *x = vms_pwc_get_stats(a), *y = vms_pwc_get_stats(b);
+    bool ok = x->lookups == y->lookups && x->misses == y->misses && x->fills == y->fills &&
+              x->invalidations == y->invalidations;
+    for (unsigned l = 0; l <= 5; l++)
+        ok = ok && x->hits[l] == y->hits[l] && vms_pwc_count(a, l) == vms_pwc_count(b, l);
+    return ok;
+}
+
+static bool same_entry(const vms_pwc_entry *a, const vms_pwc_entry *b)
+{
+    return a->table_pa == b->table_pa && a->rw == b->rw && a->us == b->us && a->xd == b->xd;
+}
+
+/* One geometry: entries and ways by level (0: none), one policy for every level. */
+typedef struct pwc_geo {
+    const char *name;
+    unsigned levels;
+    unsigned entries[6], ways[6];
+} pwc_geo;
+
+/*
+ * Walker-shaped traffic (a lookup, then fills of the levels below its hit; sometimes the
+ * same fills again, fills with no lookup, other contexts' fills, PCID and full flushes)
+ * on two PWCs of one configuration and seed, `fast` with the shortcuts and `plain`
+ * without (vms_pwc_set_fast(false)). Every answer, every stat and every level's count
+ * must agree after every step, and vms_pwc_check hold on both — which on the fast side
+ * includes that a direct hit's skipped touch would have changed nothing. Returns how
+ * many lookups hit, so that the caller can tell the traffic hit at all. `toggle` also
+ * turns the fast side's shortcuts off and on now and then.
+ */
+static uint64_t fast_vs_plain(const pwc_geo *g, const char *policy, bool toggle, unsigned nops)
+{
+    vms_pwc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    for (unsigned l = 2; l <= 5; l++)
+        if (g->entries[l])
+            cfg.level[l] = (vms_pwc_level_config){g->entries[l], g->ways[l], policy};
+    vms_pwc *fast = NULL, *plain = NULL;
+    bool made = vms_pwc_create(NULL, &cfg, g->levels, th_seed, &fast, NULL) == VMS_OK &&
+                vms_pwc_create(NULL, &cfg, g->levels, th_seed, &plain, NULL) == VMS_OK;
+    CHECK(made);
+    if (!made) {
+        vms_pwc_destroy(fast);
+        return 0;
+    }
+    vms_pwc_set_fast(plain, false);
+    vms_rng r;
+    vms_rng_seed(&r, th_seed ^ 0xfa57);
+    bool ok = true;
+    unsigned i;
+    uint64_t hits = 0;
+    for (i = 0; i < nops && ok; i++) {
+        /* Mostly a hot few regions (hits), else a wide spread (misses, evictions); another
+         * VM's context now and then. */
+        vms_ctx ctx = vms_rng_below(&r, 3) | (vms_rng_below(&r, 8) == 0 ? UINT64_C(1) << 32 : 0);
+        bool hot = vms_rng_below(&r, 4) != 0;
+        uint64_t va = vms_rng_below(&r, hot ? 6 : 64) << 21 | vms_rng_below(&r, hot ? 2 : 6) << 30 |
+                      vms_rng_below(&r, hot ? 1 : 3) << 39 | vms_rng_below(&r, 2) << 48 |
+                      vms_rng_below(&r, 1u << 21);
+        unsigned op = (unsigned)vms_rng_below(&r, 100);
+        if (op < 75) { /* a walk */
+            vms_pwc_entry a = {0}, b = {0};
+            unsigned la = vms_pwc_lookup(fast, ctx, va, &a),
+                     lb = vms_pwc_lookup(plain, ctx, va, &b);
+            ok = la == lb && (!la || same_entry(&a, &b));
+            hits += la != 0;
+            unsigned top = la ? la - 1 : g->levels, again = vms_rng_below(&r, 8) == 0 ? 2 : 1;
+            for (unsigned k = 0; k < again; k++)
+                for (unsigned l = top; l >= 2; l--) {
+                    vms_pwc_entry e =
+                        ent(vms_rng_below(&r, 1u << 20) << 12, (uint8_t)vms_rng_below(&r, 2),
+                            (uint8_t)vms_rng_below(&r, 2), (uint8_t)vms_rng_below(&r, 2));
+                    vms_pwc_fill(fast, ctx, va, l, &e);
+                    vms_pwc_fill(plain, ctx, va, l, &e);
+                }
+        } else if (op < 92) { /* a fill with no lookup, maybe of another context */
+            unsigned l = 2 + (unsigned)vms_rng_below(&r, 4);
+            vms_pwc_entry e = ent(vms_rng_below(&r, 1u << 20) << 12, 1, 1, 0);
+            vms_pwc_fill(fast, ctx ^ 1, va, l, &e);
+            vms_pwc_fill(plain, ctx ^ 1, va, l, &e);
+        } else if (op < 97) {
+            vms_pwc_flush_pcid(fast, ctx);
+            vms_pwc_flush_pcid(plain, ctx);
+        } else if (op < 98) {
+            vms_pwc_flush_all(fast);
+            vms_pwc_flush_all(plain);
+        } else if (toggle) {
+            vms_pwc_set_fast(fast, op == 99);
+        }
+        ok = ok && same_state(fast, plain) && vms_pwc_check(fast) && vms_pwc_check(plain);
+    }
+    if (!ok)
+        fprintf(stderr, "pwc fast vs plain (%s, %s%s): mismatch at op %u\n", g->name,
+                policy ? policy : "lru", toggle ? ", toggled" : "", i - 1);
+    CHECK(ok);
+    vms_pwc_destroy(fast);
+    vms_pwc_destroy(plain);
+    return hits;
+}
+
+/* Every policy on geometries that take each branch of the fast path (4 ways unrolled,
+ * other way counts, one set, direct-mapped, 3-, 4- and 5-level paging) and on some it
+ * refuses (a set count that is not a power of two, a policy called through pointers:
+ * those must simply be the plain path). */
+static void test_fast_vs_plain(void)
+{
+    static const pwc_geo geos[] = {
+        {"skylake", 4, {0, 0, 32, 4, 2, 2}, {0, 0, 4, 4, 2, 2}},
+        {"5-level", 5, {0, 0, 32, 4, 2, 2}, {0, 0, 4, 4, 2, 2}},
+        {"sv39", 3, {0, 0, 16, 4, 0, 0}, {0, 0, 4, 2, 0, 0}},
+        {"direct-mapped", 4, {0, 0, 8, 4, 2, 0}, {0, 0, 1, 1, 1, 0}},
+        {"2-way and 8-way", 4, {0, 0, 16, 8, 4, 0}, {0, 0, 2, 8, 4, 0}},
+        {"3-way", 4, {0, 0, 12, 3, 0, 0}, {0, 0, 3, 3, 0, 0}},
+        {"16-way", 4, {0, 0, 32, 16, 0, 0}, {0, 0, 16, 16, 0, 0}},
+        {"3 sets", 4, {0, 0, 12, 4, 2, 0}, {0, 0, 4, 4, 2, 0}},
+        {"PDE only", 4, {0, 0, 16, 0, 0, 0}, {0, 0, 4, 0, 0, 0}},
+    };
+    static const char *const policies[] = {"lru", "plru", "fifo", "random"};
+    for (size_t gi = 0; gi < sizeof geos / sizeof geos[0]; gi++)
+        for (size_t pi = 0; pi < 4; pi++) {
+            uint64_t hits = fast_vs_plain(&geos[gi], policies[pi], false, 6000);
+            if (hits < 500) /* the traffic hits: there is something to compare */
+                fprintf(stderr, "pwc fast vs plain (%s, %s): only %" PRIu64 " hits\n",
+                        geos[gi].name, policies[pi], hits);
+            CHECK(hits >= 500);
+        }
+    /* Switching the shortcuts off and on midway (the plain path keeps what they need). */
+    for (size_t pi = 0; pi < 4; pi++)
+        fast_vs_plain(&geos[0], policies[pi], true, 20000);
+    fast_vs_plain(&geos[4], "lru", true, 20000);
+}
+
+/* The skylake machine's PWC (the fast path) with an observer coming and going: lookups
+ * and fills while one listens take the plain path and are reported; the answers, stats
+ * and counts must stay the plain PWC's throughout. */
+static unsigned observed_events;
+static void count_pwc_events(void *user, const vms_event *ev)
+{
+    (void)user;
+    observed_events += ev->type == VMS_EV_PWC_LOOKUP || ev->type == VMS_EV_PWC_FILL;
+}
+
+static void test_fast_with_observer(void)
+{
+    vms_machine_config mc;
+    vms_err err;
+    REQUIRE_VOID(vms_machine_preset("skylake", &mc, &err) == VMS_OK);
+    mc.ncores = 1;
+    vms_machine *m;
+    REQUIRE_VOID(vms_machine_create(NULL, &mc, &m, &err) == VMS_OK);
+    vms_pwc *fast = vms_core_pwc(vms_machine_core(m, 0)), *plain;
+    REQUIRE_VOID(fast != NULL);
+    REQUIRE_VOID(vms_pwc_create(NULL, &mc.mmu.pwc, 4, 1, &plain, NULL) == VMS_OK);
+    vms_pwc_set_fast(plain, false);
+    vms_rng r;
+    vms_rng_seed(&r, th_seed ^ 0x0b5e);
+    bool ok = true, on = false;
+    unsigned i, seen_on = 0;
+    observed_events = 0;
+    for (i = 0; i < 20000 && ok; i++) {
+        if (vms_rng_below(&r, 50) == 0) {
+            on = !on;
+            vms_machine_set_observer(m, on ? count_pwc_events : NULL, NULL);
+        }
+        vms_ctx ctx = vms_rng_below(&r, 2);
+        uint64_t va = vms_rng_below(&r, 40) << 21 | vms_rng_below(&r, 3) << 30;
+        vms_pwc_entry a = {0}, b = {0};
+        unsigned before = observed_events;
+        unsigned la = vms_pwc_lookup(fast, ctx, va, &a), lb = vms_pwc_lookup(plain, ctx, va, &b);
+        ok = la == lb && (!la || same_entry(&a, &b)) && (observed_events > before) == on;
+        seen_on += on;
+        for (unsigned l = la ? la - 1 : 4; l >= 2; l--) {
+            vms_pwc_entry e = ent(vms_rng_below(&r, 1u << 20) << 12, 1, 1, 0);
+            vms_pwc_fill(fast, ctx, va, l, &e);
+            vms_pwc_fill(plain, ctx, va, l, &e);
+        }
+        ok = ok && same_state(fast, plain) && vms_pwc_check(fast);
+    }
+    if (!ok)
+        fprintf(stderr, "pwc with an observer: mismatch at op %u\n", i - 1);
+    CHECK(ok);
+    CHECK(seen_on > 1000 && seen_on < 19000); /* both sides of the switch were exercised */
+    vms_pwc_destroy(plain);
+    vms_machine_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "pwc");
@@ -516,5 +709,7 @@ int main(int argc, char **argv)
     random_run(5);
     test_miss_record();
     test_walk_shaped();
+    test_fast_vs_plain();
+    test_fast_with_observer();
     return th_finish();
 }

@@ -27,6 +27,7 @@
 #include "vmsim/frames.h"
 #include "vmsim/mman.h"
 #include "vmsim/proc.h"
+#include "vmsim/pwc.h"
 #include "vmsim/replay.h"
 #include "vmsim/rng.h"
 
@@ -113,13 +114,17 @@ static unsigned tlb_diffs(fx *a, fx *b)
     return diffs;
 }
 
-/* Turn every TLB's repeat memo and the bus's table-frame cache off (the "all shortcuts
- * off" side). */
+/* Turn every TLB's repeat memo, the bus's table-frame cache and the PWCs' shortcuts off
+ * (the "all shortcuts off" side). */
 static void memo_off(fx *f)
 {
     vmsi_bus_set_ptec(vms_machine_bus(f->m), false);
-    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
-        vms_machine_core(f->m, i)->walk_plain = true; /* the traced walker, plain fills */
+    for (unsigned i = 0; i < vms_machine_ncores(f->m); i++) {
+        vms_core *c = vms_machine_core(f->m, i);
+        c->walk_plain = true; /* the traced walker, plain fills */
+        if (vms_core_pwc(c))
+            vms_pwc_set_fast(vms_core_pwc(c), false);
+    }
     for (unsigned i = 0; i < vms_machine_ncores(f->m); i++)
         for (unsigned l = 0; l < VMS_TLB_NLEVELS; l++) {
             vms_tlb *t = vms_core_tlb(vms_machine_core(f->m, i), (vms_tlb_level)l);

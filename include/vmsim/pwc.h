@@ -63,6 +63,15 @@ void vms_pwc_destroy(vms_pwc *pwc);
  */
 unsigned vms_pwc_lookup(vms_pwc *pwc, vms_ctx ctx, uint64_t va, vms_pwc_entry *out);
 
+/*
+ * Turn the lookup's and fill's shortcuts on (the default) or off. On, a level answers a
+ * lookup of the key and context it touched last without scanning its set (and without
+ * a touch that would change nothing), and a PWC with no observer tests one word for it.
+ * The results (hits, entries, replacement state, counters) are identical by
+ * construction; tests run the same stream both ways and compare.
+ */
+void vms_pwc_set_fast(vms_pwc *pwc, bool on);
+
 /* Remember the level-`level` entry used for va (a no-op when that level has no cache). */
 void vms_pwc_fill(vms_pwc *pwc, vms_ctx ctx, uint64_t va, unsigned level, const vms_pwc_entry *e);
 

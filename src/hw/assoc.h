@@ -310,6 +310,51 @@ vmsi_assoc_fill_fresh_inline(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t
 }
 
 /*
+ * vmsi_assoc_fill_fresh_inline for the TLB's fills after a walk (tlb.c): the same result;
+ * a bit-PLRU set of up to 16 ways (every preset TLB) reads its MRU bits once for both the
+ * victim and the fill's touch (plru_victim and plru_touch on the same bits).
+ */
+static inline __attribute__((always_inline)) unsigned
+vmsi_assoc_fill_fresh_plru(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t data, bool *evicted,
+                           uint64_t *victim)
+{
+    if (a->kind != VMSI_ASSOC_PLRU16)
+        return vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, evicted, victim);
+    const vmsi_assoc_entry n = {tag, data, ctx};
+    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
+    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
+#ifndef NDEBUG
+    for (unsigned w = 0; w < a->ways; w++)
+        assert(!vmsi_assoc_conflict(&row[w], &n) &&
+               "fill_fresh: the caller's claim of no conflict is wrong");
+#endif
+    uint8_t *s = a->state + (size_t)set * a->state_bytes;
+    unsigned bits = vmsi_assoc_plru_get(a, s), full = (1u << a->ways) - 1;
+    int way = -1;
+    if (a->count < a->sets * a->ways) /* a full array has no invalid way */
+        for (unsigned w = 0; w < a->ways; w++)
+            if (!(row[w].tag & VMSI_ASSOC_V)) {
+                way = (int)w;
+                break;
+            }
+    if (way >= 0) {
+        a->count++;
+        *evicted = false;
+    } else {
+        unsigned free = ~bits & full; /* plru_victim */
+        way = free ? __builtin_ctz(free) : 0;
+        *evicted = true;
+        if (victim)
+            *victim = row[way].tag;
+    }
+    row[way] = n;
+    unsigned x = bits | 1u << way; /* plru_touch */
+    vmsi_assoc_plru_put(a, s, x == full ? 1u << way : x);
+    return (unsigned)way;
+}
+
+/*
  * Drop every valid entry e for which pred(e, arg) holds, in the `nsets` sets
  * first_set, first_set+1, … (mod sets); nsets >= sets scans all. Returns how many.
  */

@@ -135,10 +135,11 @@ static void report_walk(vms_core *c, uint64_t va, vms_access_kind kind, vms_ev_w
     vmsi_tap_emit(tap, (int)c->id, &ev);
 }
 
-/* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. why:
- * the reason, for the tap. */
-static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
-                          vms_fault *fault, vms_walk_trace *trace, vms_ev_walk_reason why)
+/* walk_and_fill on the plain path: any format, a software TLB, a guest, caches, a tap,
+ * a trace wanted. */
+static __attribute__((noinline)) bool
+walk_and_fill_plain(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1, vms_xlate *x,
+                    vms_fault *fault, vms_walk_trace *trace, vms_ev_walk_reason why)
 {
     if (c->swtlb) /* software-managed: the JTLB and the kernel's refill (arch/mips) */
         return vmsi_mips_miss(c, va, kind, l1, x, fault);
@@ -154,24 +155,6 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     const vms_cost_config *cost = &c->m->cfg.cost;
     uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
     bool tap = vmsi_tap_on(&c->m->tap);
-    if (!c->regs.fmt && !c->m->ms && !tap && !trace && !c->walk_plain) {
-        /* x86-64 with no caches, no tap and no trace wanted: the walker without a trace,
-         * which also gives the TLB entries' flag bits (the fills' same results). */
-        uint64_t attrs;
-        bool ok = vmsi_x86_walk_attrs(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault,
-                                      &c->wstats);
-        c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
-                     (c->wstats.ad_writes - adw) * cost->ad_write +
-                     (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
-        if (!ok)
-            return false;
-        bool global = x->global && c->pge; /* G is ignored unless CR4.PGE */
-        if (c->tlb[VMS_TLB_L2])
-            vmsi_tlb_fill_attrs(c->tlb[VMS_TLB_L2], c->ctx, va, x, global, attrs);
-        if (l1)
-            vmsi_tlb_fill_attrs(l1, c->ctx, va, x, global, attrs);
-        return true;
-    }
     vms_walk_trace local; /* with caches on, a tap, or the plain path: the entries read */
     if ((c->m->ms || tap || c->walk_plain) && !trace) {
         trace = &local;
@@ -193,6 +176,45 @@ static bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tl
     if (l1)
         vms_tlb_fill(l1, c->ctx, va, &fill);
     return true;
+}
+
+/*
+ * walk_and_fill's fused x86-64 path: the walker without a trace (vmsi_x86_walk_attrs),
+ * which also gives the TLB entries' flag bits, then both fills in one call
+ * (vmsi_tlb_fill2_attrs), with no copy of the translation. The same walk, counters,
+ * cycles and fills as the plain path (tests/test_replay.c compares them: walk_plain).
+ */
+static __attribute__((noinline)) bool walk_and_fill_x86(vms_core *c, uint64_t va,
+                                                        vms_access_kind kind, vms_tlb *l1,
+                                                        vms_xlate *x, vms_fault *fault)
+{
+    const vms_cost_config *cost = &c->m->cfg.cost;
+    uint64_t refs = c->wstats.mem_refs, adw = c->wstats.ad_writes, pwch = c->wstats.pwc_hits;
+    uint64_t attrs;
+    /* (translate_body found va canonical before any lookup) */
+    bool ok = vmsi_x86_walk_canonical(c->m->bus, c->pwc, &c->regs, va, kind, x, &attrs, fault,
+                                      &c->wstats);
+    c->cycles += (c->wstats.mem_refs - refs) * cost->walk_ref +
+                 (c->wstats.ad_writes - adw) * cost->ad_write +
+                 (c->wstats.pwc_hits - pwch) * cost->pwc_hit;
+    if (!ok)
+        return false;
+    /* G is ignored unless CR4.PGE */
+    vmsi_tlb_fill2_attrs(c->tlb[VMS_TLB_L2], l1, c->ctx, va, x, x->global && c->pge, attrs);
+    return true;
+}
+
+/* Walk for va and, on success, fill the L2 and L1 TLBs. Charges the walk's cycles. why:
+ * the reason, for the tap. The fused path when the core translates x86-64 natively (no
+ * software TLB, no guest) with no caches, no tap and no trace wanted, else the plain one. */
+static inline bool walk_and_fill(vms_core *c, uint64_t va, vms_access_kind kind, vms_tlb *l1,
+                                 vms_xlate *x, vms_fault *fault, vms_walk_trace *trace,
+                                 vms_ev_walk_reason why)
+{
+    if (!c->regs.fmt && !c->swtlb && !c->nested && !c->m->ms && !trace && !c->walk_plain &&
+        !vmsi_tap_on(&c->m->tap))
+        return walk_and_fill_x86(c, va, kind, l1, x, fault);
+    return walk_and_fill_plain(c, va, kind, l1, x, fault, trace, why);
 }
 
 /* Tell the tap of an access beginning, and of a TLB level's lookup. */

@@ -396,11 +396,12 @@ static void report_flush(const vms_tlb *tlb, uint64_t before, vms_ev_flush how, 
 
 /*
  * The fill of a translation of `size` at page_pa (aligned to it), global or not, whose
- * data word's flags are attrs (VMSI_TLB_ATTRS): vms_tlb_fill and vmsi_tlb_fill_attrs.
+ * data word's flags are attrs (VMSI_TLB_ATTRS): vms_tlb_fill (fast false) and the walk's
+ * fills, vmsi_tlb_fill2_attrs (fast: bit-PLRU's fresh fill, no observer).
  */
 static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va,
                                                        vms_pgsize size, uint64_t page_pa,
-                                                       bool global, uint64_t attrs)
+                                                       bool global, uint64_t attrs, const bool fast)
 {
     assert((unsigned)size < VMS_PG_NSIZES);
     assert((page_pa & (vms_pgsize_bytes(size) - 1)) == 0 && (page_pa & ~D_PA_MASK) == 0);
@@ -422,37 +423,48 @@ static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx
     bool evicted;
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
-    unsigned before = a->count;
-    if (fresh)
-        vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
-    else
+    /* The new entry and the conflicting ones it replaced are all of size t (a fresh fill
+     * replaces none: one entry more, unless a victim goes); a victim may be of another
+     * size the partition holds. */
+    if (fresh) {
+        if (fast) /* (the walk's fills: bit-PLRU's state read once) */
+            vmsi_assoc_fill_fresh_plru(a, tag, ctx, data, &evicted, &victim);
+        else
+            vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, &evicted, &victim);
+        tlb->nsize[t]++;
+    } else {
+        unsigned before = a->count;
         vmsi_assoc_fill(a, tag, ctx, data, &evicted, &victim);
+        tlb->nsize[t] += a->count - before + (evicted ? 1u : 0u);
+    }
+    if (evicted)
+        tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     if (ts != size)
         tlb->splintered = true;
     if (tlb->curve)
         vmsi_curve_fill(tlb->curve, tag, ctx, data);
-    /* The new entry and the conflicting ones it replaced are all of size t; a victim may
-     * be of another size the partition holds. */
-    tlb->nsize[t] += a->count - before + (evicted ? 1u : 0u);
-    if (evicted)
-        tlb->nsize[key_size(vmsi_assoc_key(victim))]--;
     tlb->stats.fills++;
     tlb->stats.evictions += evicted;
-    if (vmsi_unit_on(tlb->tap))
+    /* (fast: the caller has found the machine's tap off, which is this TLB's) */
+    assert(!fast || !vmsi_unit_on(tlb->tap));
+    if (!fast && vmsi_unit_on(tlb->tap))
         report_fill(tlb, ctx, va, page_pa, global, ts, piece, evicted, victim);
     return true;
 }
 
 bool vms_tlb_fill(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x)
 {
-    return fill(tlb, ctx, va, x->size, x->page_pa, x->global != 0, attrs_of(x));
+    return fill(tlb, ctx, va, x->size, x->page_pa, x->global != 0, attrs_of(x), false);
 }
 
-bool vmsi_tlb_fill_attrs(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x, bool global,
-                         uint64_t attrs)
+void vmsi_tlb_fill2_attrs(vms_tlb *l2, vms_tlb *l1, vms_ctx ctx, uint64_t va, const vms_xlate *x,
+                          bool global, uint64_t attrs)
 {
     assert(attrs == attrs_of(x) && "the walker's attributes are the translation's");
-    return fill(tlb, ctx, va, x->size, x->page_pa, global, attrs);
+    if (l2)
+        fill(l2, ctx, va, x->size, x->page_pa, global, attrs, true);
+    if (l1)
+        fill(l1, ctx, va, x->size, x->page_pa, global, attrs, true);
 }
 
 void vms_tlb_set_dirty(vms_tlb *tlb, vms_ctx ctx, uint64_t va)

@@ -209,12 +209,16 @@ bool vmsi_tlb_lookup_probe(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *ou
 #define VMSI_TLB_ATTRS UINT64_C(0xF80000000000005F)
 
 /*
- * vms_tlb_fill of translation x, cached global when `global`, with attrs the data word's
- * flag bits already built (VMSI_TLB_ATTRS: the x86-64 walker folds them from the entries,
- * vmsi_x86_walk_attrs; the debug build checks them against x). The same fill.
+ * vms_tlb_fill of translation x into l2 and then l1 (either may be NULL), cached global
+ * when `global`, with attrs the data word's flag bits already built (VMSI_TLB_ATTRS: the
+ * x86-64 walker folds them from the entries, vmsi_x86_walk_attrs; the debug build checks
+ * them against x): the walk's two fills in one call, with the same results as two
+ * vms_tlb_fill calls (a fresh fill of a bit-PLRU set reads its state once:
+ * vmsi_assoc_fill_fresh_plru). Only with no observer: the TLBs' tap is their machine's,
+ * which the caller has found off (nothing to report).
  */
-bool vmsi_tlb_fill_attrs(vms_tlb *tlb, vms_ctx ctx, uint64_t va, const vms_xlate *x, bool global,
-                         uint64_t attrs);
+void vmsi_tlb_fill2_attrs(vms_tlb *l2, vms_tlb *l1, vms_ctx ctx, uint64_t va, const vms_xlate *x,
+                          bool global, uint64_t attrs);
 
 /* The memo slot index of va's 4 KiB page. */
 static inline unsigned vmsi_tlb_memo_index(uint64_t va)

@@ -168,7 +168,7 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
 {
     if (k->on_plat)
         return k->plat.core(k->plat.ud, core);
-    vms_core *c = vms_machine_core(k->m, core);
+    vms_core *c = core < k->ncores ? k->cores[core] : NULL; /* vms_machine_core's answer */
     vms_core_vm_exit(c); /* a vCPU there exits first (an interrupt): no-op otherwise */
     return c;
 }
@@ -176,7 +176,7 @@ vms_core *vmsi_core(vms_kernel *k, unsigned core)
 uint64_t vmsi_core_clock(vms_kernel *k, unsigned core)
 {
     if (!k->on_plat) /* a vCPU running there keeps running: reading the time is no exit */
-        return vms_core_cycles(vms_machine_core(k->m, core));
+        return vms_core_cycles(core < k->ncores ? k->cores[core] : NULL);
     return k->plat.cycles ? k->plat.cycles(k->plat.ud, core)
                           : vms_core_cycles(k->plat.core(k->plat.ud, core));
 }
@@ -513,6 +513,8 @@ static vms_status kernel_create(vms_machine *m, const vms_kernel_platform *plat,
         k->plat = *plat;
     k->cfg = *cfg;
     k->ncores = ncores;
+    for (unsigned i = 0; !plat && i < ncores; i++) /* the machine's cores never move */
+        k->cores[i] = vms_machine_core(m, i);
     k->fmt = vms_machine_format(m);
     k->levels = k->fmt->levels;
     k->page_offset = k->levels == 5 ? VMS_PAGE_OFFSET_5L : VMS_PAGE_OFFSET_4L;

@@ -123,6 +123,7 @@ struct vmsi_mm {
     unsigned users;      /* tasks using it */
     vmsi_vma *vma;       /* sorted array */
     size_t nvma, cap;
+    size_t vma_hint; /* vmsi_vma_find's last answer (checked before use: vma.c) */
     uint64_t cpumask[VMS_MAX_CORES / 64]; /* cores with mm loaded (lazily or not) */
     uint64_t tlb_gen;                     /* flush generation (Linux context.tlb_gen) */
     uint64_t cpu_gen[VMS_MAX_CORES];      /* per core: the tlb_gen its TLB has caught up
@@ -254,6 +255,7 @@ struct vms_kernel {
     vms_frames *fr;
     vms_kernel_config cfg;
     vms_tlbex tlbex[VMS_MAX_CORES]; /* per core, with a software-managed TLB (tlbex.c) */
+    vms_core *cores[VMS_MAX_CORES]; /* bare metal: vms_machine_core(m, i), fixed at create */
     vms_kernel_stats st;
     vms_rng rng;
     unsigned ncores, levels;

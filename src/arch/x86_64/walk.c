@@ -120,6 +120,35 @@ uint32_t vms_check_access(const vms_regs *regs, const vms_xlate *x, vms_access_k
     return check_access(regs, x, kind);
 }
 
+/* check_access on the rights a walk folded — r: RW and US in their PTE positions when
+ * every level allows, XD when a level forbids execution — and the leaf entry's protection
+ * key, without building the translation: the same rules, term by term (the debug build
+ * compares the two on every walk). */
+static inline __attribute__((always_inline)) uint32_t
+check_bits(const vms_regs *regs, uint64_t r, uint64_t leaf_pte, vms_access_kind kind)
+{
+    bool us = (r & VMS_PTE_US) != 0, rw = (r & VMS_PTE_RW) != 0;
+    bool xd = (r & VMS_PTE_XD) && (regs->efer & VMS_EFER_NXE);
+    bool ok;
+    if (regs->user)
+        ok = us && (kind == VMS_ACC_WRITE ? rw : kind != VMS_ACC_EXEC || !xd);
+    else if (kind == VMS_ACC_EXEC)
+        ok = !(us && (regs->cr4 & VMS_CR4_SMEP)) && !xd;
+    else
+        ok = !(us && (regs->cr4 & VMS_CR4_SMAP) && !regs->ac) &&
+             !(kind == VMS_ACC_WRITE && (regs->cr0 & VMS_CR0_WP) && !rw);
+    bool pk = false;
+    if ((regs->cr4 & VMS_CR4_PKE) && us && kind != VMS_ACC_EXEC) {
+        unsigned key = vms_pte_pkey(leaf_pte);
+        pk = vms_pkru_ad(regs->pkru, key) ||
+             (kind == VMS_ACC_WRITE && vms_pkru_wd(regs->pkru, key) &&
+              (regs->user || (regs->cr0 & VMS_CR0_WP)));
+    }
+    if (ok && !pk)
+        return 0;
+    return VMS_PFERR_P | vms_access_error_bits(regs, kind) | (pk ? VMS_PFERR_PK : 0);
+}
+
 /* The state of one walk in progress. */
 typedef struct walk_state {
     uint64_t table;                       /* physical address of the table to read next */
@@ -272,8 +301,8 @@ typedef struct fast_state {
  * on (with *table the next table), -1 on a fault (filled in). */
 static inline __attribute__((always_inline)) int
 fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind, fast_state *s,
-          uint64_t *table, uint64_t *r, uint64_t rsvd, uint64_t xd_bit, const unsigned L,
-          vms_fault *fault, vms_walk_stats *stats)
+          uint64_t *table, uint64_t *r, uint64_t *all, uint64_t rsvd, uint64_t xd_bit,
+          const unsigned L, vms_fault *fault, vms_walk_stats *stats)
 {
     uint64_t ptep = *table + 8u * vms_va_index(va, L), pte;
     if (vmsi_bus_read64(bus, ptep, &pte) != VMS_OK)
@@ -289,6 +318,7 @@ fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind,
                     vms_access_error_bits(regs, kind) | VMS_PFERR_P | VMS_PFERR_RSVD, L, 0),
                -1;
     *r = (*r & (pte | VMS_PTE_XD)) | (pte & xd_bit);
+    *all &= pte;
     s->rat[L] = *r;
     if (vms_pte_leaf(pte, L))
         return 1;
@@ -296,21 +326,25 @@ fast_step(vms_bus *bus, const vms_regs *regs, uint64_t va, vms_access_kind kind,
     return 0;
 }
 
-bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
-                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
-                         vms_walk_stats *stats)
+/* The untraced walk; canonical: the caller has checked that va is canonical. */
+static inline __attribute__((always_inline)) bool
+walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va, vms_access_kind kind,
+           vms_xlate *out, uint64_t *attrs, vms_fault *fault, vms_walk_stats *stats,
+           const bool canonical)
 {
     assert(regs->maxphyaddr >= 12 && regs->maxphyaddr <= 52);
     stats->walks++;
     unsigned levels = vms_regs_levels(regs);
-    if (!vms_va_canonical(va, levels))
+    assert(!canonical || vms_va_canonical(va, levels));
+    if (!canonical && !vms_va_canonical(va, levels))
         return fail(fault, stats, VMS_FAULT_GP, va, 0, levels, 0);
+    uint16_t pcid = vms_regs_pcid(regs);
     uint64_t table = vms_regs_root(regs), r = VMS_PTE_RW | VMS_PTE_US;
     uint64_t xd_bit = (regs->efer & VMS_EFER_NXE) ? VMS_PTE_XD : 0;
     uint64_t rsvd = rsvd_mask(regs, 0, VMS_LEVEL_PT); /* (a PT entry has no level-dependent bits) */
     unsigned first = levels;
     vms_pwc_entry e;
-    unsigned hit = pwc ? vms_pwc_lookup(pwc, vms_regs_pcid(regs), va, &e) : 0;
+    unsigned hit = pwc ? vms_pwc_lookup(pwc, pcid, va, &e) : 0;
     if (hit) {
         assert(hit >= VMS_LEVEL_PD && hit <= levels);
         table = e.table_pa;
@@ -319,10 +353,11 @@ bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
         stats->pwc_hits++;
     }
     fast_state s;
+    uint64_t all = ~UINT64_C(0); /* the bits every entry read has */
     unsigned leaf;
     int st;
 #define STEP(L)                                                                                    \
-    st = fast_step(bus, regs, va, kind, &s, &table, &r, rsvd, xd_bit, L, fault, stats);            \
+    st = fast_step(bus, regs, va, kind, &s, &table, &r, &all, rsvd, xd_bit, L, fault, stats);      \
     if (st < 0)                                                                                    \
         return false;                                                                              \
     if (st > 0) {                                                                                  \
@@ -346,42 +381,72 @@ bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
     return false; /* (not reached: a PT entry is always a leaf) */
 at_leaf:;
     uint64_t pte = s.pte[leaf];
-    vms_xlate x;
-    x.size = (vms_pgsize)(leaf - 1);
-    x.page_pa = vms_pte_addr(pte) & ~(vms_pgsize_bytes(x.size) - 1);
-    x.rw = (r & VMS_PTE_RW) != 0;
-    x.us = (r & VMS_PTE_US) != 0;
-    x.xd = (r & VMS_PTE_XD) != 0;
-    x.global = (pte & VMS_PTE_G) != 0;
-    x.pkey = (regs->cr4 & VMS_CR4_PKE) ? (uint8_t)vms_pte_pkey(pte) : 0;
-    x.pcd = (pte & VMS_PTE_PCD) != 0;
-    x.pwt = (pte & VMS_PTE_PWT) != 0;
-    x.nr = 0;
-    uint32_t ec = check_access(regs, &x, kind);
+    /* The leaf's translation, as make_xlate builds it (D is set below). */
+#define LEAF_XLATE(X)                                                                              \
+    do {                                                                                           \
+        (X).size = (vms_pgsize)(leaf - 1);                                                         \
+        (X).page_pa = vms_pte_addr(pte) & ~(vms_pgsize_bytes((X).size) - 1);                       \
+        (X).rw = (r & VMS_PTE_RW) != 0;                                                            \
+        (X).us = (r & VMS_PTE_US) != 0;                                                            \
+        (X).xd = (r & VMS_PTE_XD) != 0;                                                            \
+        (X).global = (pte & VMS_PTE_G) != 0;                                                       \
+        (X).dirty = (pte & VMS_PTE_D) != 0;                                                        \
+        (X).pkey = (regs->cr4 & VMS_CR4_PKE) ? (uint8_t)vms_pte_pkey(pte) : 0;                     \
+        (X).pcd = (pte & VMS_PTE_PCD) != 0;                                                        \
+        (X).pwt = (pte & VMS_PTE_PWT) != 0;                                                        \
+        (X).nr = 0;                                                                                \
+    } while (0)
+    uint32_t ec = check_bits(regs, r, pte, kind);
+#ifndef NDEBUG
+    {
+        vms_xlate dx;
+        LEAF_XLATE(dx);
+        assert(ec == check_access(regs, &dx, kind) && "check_bits is check_access");
+    }
+#endif
     if (ec)
         return fail(fault, stats, VMS_FAULT_PF, va, ec, leaf, 0);
-    /* A in every entry read, D in the leaf on a write; only the entries that change. */
-    for (unsigned l = first; l >= leaf; l--) {
-        uint64_t v = s.pte[l] | VMS_PTE_A | (l == leaf && kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
-        if (v == s.pte[l])
-            continue;
-        if (vmsi_bus_write64(bus, s.ptep[l], v) != VMS_OK)
-            return fail(fault, stats, VMS_FAULT_BUS, va, 0, leaf, s.ptep[l]);
-        s.pte[l] = v;
-        stats->ad_writes++;
+    /* A in every entry read, D in the leaf on a write; only the entries that change (none
+     * when every entry read has A and, for a write, the leaf has D). */
+    if (!(all & VMS_PTE_A) || (kind == VMS_ACC_WRITE && !(pte & VMS_PTE_D))) {
+        for (unsigned l = first; l >= leaf; l--) {
+            uint64_t v =
+                s.pte[l] | VMS_PTE_A | (l == leaf && kind == VMS_ACC_WRITE ? VMS_PTE_D : 0);
+            if (v == s.pte[l])
+                continue;
+            if (vmsi_bus_write64(bus, s.ptep[l], v) != VMS_OK)
+                return fail(fault, stats, VMS_FAULT_BUS, va, 0, leaf, s.ptep[l]);
+            s.pte[l] = v;
+            stats->ad_writes++;
+        }
+        pte = s.pte[leaf];
     }
-    pte = s.pte[leaf];
-    x.dirty = (pte & VMS_PTE_D) != 0;
     if (pwc)
         for (unsigned l = first; l > leaf && l >= VMS_LEVEL_PD; l--) {
-            vms_pwc_entry pe = {s.next[l], (s.rat[l] & VMS_PTE_RW) != 0,
-                                (s.rat[l] & VMS_PTE_US) != 0, (s.rat[l] & VMS_PTE_XD) != 0};
-            vms_pwc_fill(pwc, vms_regs_pcid(regs), va, l, &pe);
+            uint64_t ra = s.rat[l];
+            vms_pwc_entry pe = {s.next[l], (uint8_t)(ra >> 1 & 1), (uint8_t)(ra >> 2 & 1),
+                                (uint8_t)(ra >> 63)};
+            vms_pwc_fill(pwc, pcid, va, l, &pe);
         }
-    *out = x;
+    LEAF_XLATE(*out);
+#undef LEAF_XLATE
     *attrs = r | (pte & (VMS_PTE_PWT | VMS_PTE_PCD | VMS_PTE_D)) |
              ((regs->cr4 & VMS_CR4_PKE) ? pte & VMS_PTE_PKEY_MASK : 0);
     return true;
+}
+
+bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                         vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
+                         vms_walk_stats *stats)
+{
+    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, false);
+}
+
+bool vmsi_x86_walk_canonical(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                             vms_access_kind kind, vms_xlate *out, uint64_t *attrs,
+                             vms_fault *fault, vms_walk_stats *stats)
+{
+    return walk_attrs(bus, pwc, regs, va, kind, out, attrs, fault, stats, true);
 }
 
 bool vmsi_x86_walk(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,

@@ -66,6 +66,12 @@ bool vmsi_x86_walk_attrs(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint6
                          vms_access_kind kind, vms_xlate *out, uint64_t *attrs, vms_fault *fault,
                          vms_walk_stats *stats);
 
+/* vmsi_x86_walk_attrs for a va the caller has found canonical (the MMU checks before
+ * any lookup): the same walk without the test (asserted). */
+bool vmsi_x86_walk_canonical(vms_bus *bus, vms_pwc *pwc, const vms_regs *regs, uint64_t va,
+                             vms_access_kind kind, vms_xlate *out, uint64_t *attrs,
+                             vms_fault *fault, vms_walk_stats *stats);
+
 /* The kernel's MMU operations as x86-64 instructions (cpu.c). */
 extern const vms_mmu_ops vmsi_x86_mmu_ops;
 

@@ -26,7 +26,10 @@
  * directory: dir[pfn >> 18] is an array of 512 chunk pointers, allocated with the first
  * chunk in that GiB. A chunk exists for every 2 MiB region that holds an allocated or
  * reserved frame or a free block of order < 9; once allocated it is kept until destroy,
- * so freeing never allocates.
+ * so freeing never allocates. A chunk whose 512 frames all lie in one RAM range records
+ * that range (range1 = its index + 1, fixed when the chunk is made: ranges never change
+ * after creation), so the metadata lookups and the free counts of its frames skip the
+ * ranges' binary search; a chunk at a range's ragged edge has range1 = 0 and searches.
  *
  * Invariants (vms_frames_check verifies them all):
  *   1. Every RAM frame is in exactly one of: a free block, an allocated block, or is
@@ -84,7 +87,13 @@ typedef struct chunk {
     vms_frame meta[CHUNK_FRAMES];
     uint64_t bm[20];
     uint16_t nfree[NSMALL]; /* free blocks of each order in this chunk */
+    uint32_t range1;        /* 1 + the RAM range holding all 512 frames; 0: none does */
 } chunk;
+
+/* range1 sits in what was the struct's tail padding: the metadata's host bytes (counted
+ * in host_bytes and reported) are unchanged. */
+_Static_assert(sizeof(chunk) == CHUNK_FRAMES * sizeof(vms_frame) + 20 * 8 + 24,
+               "a chunk is its metadata, its bitmaps and 24 bytes of counts");
 
 static const uint8_t bm_off[NSMALL] = {0, 8, 12, 14, 15, 16, 17, 18, 19};
 
@@ -246,6 +255,13 @@ static chunk *chunk_of(const vms_frames *fr, uint64_t pfn)
     return d ? d[(pfn >> CHUNK_ORDER) % DIR_ENTRIES] : NULL;
 }
 
+/* The range1 a chunk starting at pfn gets: 1 + the range holding all its frames, or 0. */
+static uint32_t chunk_range1(const vms_frames *fr, uint64_t pfn)
+{
+    long r = in_one_range(fr, pfn, CHUNK_FRAMES) ? range_of(fr, pfn) : -1;
+    return r >= 0 && (uint64_t)r < UINT32_MAX ? (uint32_t)r + 1 : 0;
+}
+
 /* Allocate the chunk holding pfn if missing. false on NOMEM (nothing else changes). */
 static bool chunk_make(vms_frames *fr, uint64_t pfn)
 {
@@ -256,6 +272,7 @@ static bool chunk_make(vms_frames *fr, uint64_t pfn)
     if (!*c) {
         if (!(*c = xzalloc(fr, sizeof **c)))
             return false;
+        (*c)->range1 = chunk_range1(fr, pfn & ~(uint64_t)(CHUNK_FRAMES - 1));
         fr->meta_chunks++;
     }
     return true;
@@ -274,6 +291,14 @@ static vms_frame *meta_of(const vms_frames *fr, uint64_t pfn)
 {
     chunk *c = chunk_of(fr, pfn);
     return c ? &c->meta[pfn % CHUNK_FRAMES] : NULL;
+}
+
+/* range_of through the chunk's record when pfn's chunk lies in one range (the same
+ * answer: the record is that range). */
+static inline long range_at(const vms_frames *fr, uint64_t pfn)
+{
+    const chunk *c = chunk_of(fr, pfn);
+    return c && c->range1 ? (long)c->range1 - 1 : range_of(fr, pfn);
 }
 
 /* ---- free sets ------------------------------------------------------------------ */
@@ -301,17 +326,23 @@ static bool is_free(const vms_frames *fr, uint64_t pfn, unsigned k)
     return c && (c->bm[bm_off[k] + b / 64] >> (b % 64) & 1);
 }
 
-/* Count a free block in or out of the per-order, per-range and frame totals. */
-static void count_free(vms_frames *fr, uint64_t pfn, unsigned k, int sign)
+/* Count a free block of order k and type t in range r (>= 0) in or out of the
+ * per-order, per-range and frame totals. */
+static inline void count_free(vms_frames *fr, long r, unsigned t, unsigned k, int sign)
 {
-    long r = range_of(fr, pfn);
     assert(r >= 0);
-    uint64_t *rf = &fr->range_free[((size_t)r * NMT + mt_of(fr, pfn)) * VMS_FRAMES_NORDERS + k];
+    uint64_t *rf = &fr->range_free[((size_t)r * NMT + t) * VMS_FRAMES_NORDERS + k];
     if (sign > 0) {
         fr->free_blocks[k]++, (*rf)++, fr->nfree += pages(k);
     } else {
         fr->free_blocks[k]--, (*rf)--, fr->nfree -= pages(k);
     }
+}
+
+/* The range of pfn, which lies in chunk c (range_at without finding c again). */
+static inline long range_in(const vms_frames *fr, const chunk *c, uint64_t pfn)
+{
+    return c->range1 ? (long)c->range1 - 1 : range_of(fr, pfn);
 }
 
 /* Insert the free block (pfn, k). Its chunk must exist if k < 9. */
@@ -321,6 +352,7 @@ static void fl_add(vms_frames *fr, uint64_t pfn, unsigned k)
     unsigned t = mt_of(fr, pfn);
     if (k >= CHUNK_ORDER) {
         hbm_set(&fr->big[t][k - CHUNK_ORDER], pfn >> k);
+        count_free(fr, range_at(fr, pfn), t, k, +1);
     } else {
         chunk *c = chunk_of(fr, pfn);
         unsigned b = small_bit(pfn, k);
@@ -328,8 +360,8 @@ static void fl_add(vms_frames *fr, uint64_t pfn, unsigned k)
         c->bm[bm_off[k] + b / 64] |= bit(b % 64);
         if (c->nfree[k]++ == 0)
             hbm_set(&fr->small[t][k], pfn >> CHUNK_ORDER);
+        count_free(fr, range_in(fr, c, pfn), t, k, +1);
     }
-    count_free(fr, pfn, k, +1);
 }
 
 /* Remove the free block (pfn, k). */
@@ -339,14 +371,15 @@ static void fl_del(vms_frames *fr, uint64_t pfn, unsigned k)
     unsigned t = mt_of(fr, pfn);
     if (k >= CHUNK_ORDER) {
         hbm_clear(&fr->big[t][k - CHUNK_ORDER], pfn >> k);
+        count_free(fr, range_at(fr, pfn), t, k, -1);
     } else {
         chunk *c = chunk_of(fr, pfn);
         unsigned b = small_bit(pfn, k);
         c->bm[bm_off[k] + b / 64] &= ~bit(b % 64);
         if (--c->nfree[k] == 0)
             hbm_clear(&fr->small[t][k], pfn >> CHUNK_ORDER);
+        count_free(fr, range_in(fr, c, pfn), t, k, -1);
     }
-    count_free(fr, pfn, k, -1);
 }
 
 /* The lowest free block of exactly order k and type t, or NONE. */
@@ -637,7 +670,7 @@ const vms_frames_range *vms_frames_ranges(const vms_frames *fr, size_t *n)
 
 bool vms_frames_is_ram(const vms_frames *fr, uint64_t pfn)
 {
-    return range_of(fr, pfn) >= 0;
+    return range_at(fr, pfn) >= 0;
 }
 
 /* ---- allocation and freeing ----------------------------------------------------- */
@@ -650,6 +683,8 @@ static uint64_t pick(const vms_frames *fr, unsigned order, unsigned t, unsigned 
 {
     uint64_t best = NONE;
     for (unsigned k = order; k < VMS_FRAMES_NORDERS; k++) {
+        if (!fr->free_blocks[k])
+            continue; /* no type has one: fl_first would say NONE */
         uint64_t p = fl_first(fr, t, k);
         if (p < best) {
             best = p;
@@ -1034,20 +1069,42 @@ vms_status vms_frames_unreserve(vms_frames *fr, uint64_t pfn, uint64_t npages, v
 
 vms_frame *vms_frames_meta(vms_frames *fr, uint64_t pfn)
 {
-    return vms_frames_is_ram(fr, pfn) ? meta_of(fr, pfn) : NULL;
+    chunk *c = chunk_of(fr, pfn); /* no chunk: no metadata, RAM or not */
+    if (!c || (!c->range1 && range_of(fr, pfn) < 0))
+        return NULL;
+    return &c->meta[pfn % CHUNK_FRAMES];
+}
+
+/* Whether hm heads a block of order k. */
+static inline bool heads(const vms_frame *hm, unsigned k)
+{
+    return (hm->flags & VMS_FRAME_HEAD) && hm->order == k;
 }
 
 /* The head metadata of the allocated block holding pfn (its pfn in *head), or NULL.
- * The head is pfn rounded down to the block's order: try each order in turn. */
+ * The head is pfn rounded down to the block's order: try each order in turn; below
+ * order 9 the candidates lie in pfn's own chunk. */
 static vms_frame *head_of(const vms_frames *fr, uint64_t pfn, uint64_t *head)
 {
-    const vms_frame *m = meta_of(fr, pfn);
+    chunk *c = chunk_of(fr, pfn);
+    vms_frame *m = c ? &c->meta[pfn % CHUNK_FRAMES] : NULL;
     if (!m || !(m->flags & VMS_FRAME_ALLOC))
         return NULL;
-    for (unsigned k = 0; k < VMS_FRAMES_NORDERS; k++) {
+    if (heads(m, 0)) { /* the loop's first step, taken before its set-up */
+        *head = pfn;
+        return m;
+    }
+    for (unsigned k = 1; k < CHUNK_ORDER; k++) {
+        uint64_t h = pfn & ~(pages(k) - 1);
+        if (heads(&c->meta[h % CHUNK_FRAMES], k)) {
+            *head = h;
+            return &c->meta[h % CHUNK_FRAMES];
+        }
+    }
+    for (unsigned k = CHUNK_ORDER; k < VMS_FRAMES_NORDERS; k++) {
         uint64_t h = pfn & ~(pages(k) - 1);
         vms_frame *hm = meta_of(fr, h);
-        if (hm && (hm->flags & VMS_FRAME_HEAD) && hm->order == k) {
+        if (hm && heads(hm, k)) {
             *head = h;
             return hm;
         }
@@ -1373,6 +1430,9 @@ static vms_status check_big(const vms_frames *fr, vms_err *err)
 static vms_status check_chunk(const vms_frames *fr, const chunk *c, uint64_t ci, uint64_t *n,
                               vms_err *err)
 {
+    if (c->range1 != chunk_range1(fr, ci << CHUNK_ORDER))
+        return vmsi_err(err, VMS_ERR_INVAL, "check: chunk %#llx records range %u, not %u",
+                        (unsigned long long)ci, c->range1, chunk_range1(fr, ci << CHUNK_ORDER));
     for (unsigned k = 0; k < NSMALL; k++) {
         unsigned cnt = 0;
         for (unsigned wi = 0; wi * 64 < (CHUNK_FRAMES >> k); wi++)

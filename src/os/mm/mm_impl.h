@@ -7,6 +7,9 @@
 #ifndef VMSIM_OS_MM_IMPL_H
 #define VMSIM_OS_MM_IMPL_H
 
+#include <stddef.h>
+#include <string.h>
+
 #include "os/os_impl.h"
 
 /* One reverse-map entry: the PTE of mm at va maps the frame. */
@@ -56,15 +59,45 @@ static inline uint32_t vmsi_rmap_count(const vms_frame *f)
     return (f->owner & VMSI_RMAP_INLINE) ? 1 : ((const vmsi_rmap *)f->owner)->n;
 }
 
+/*
+ * The 7 bytes of f->spare as a little-endian number, and setting them to the low 7
+ * bytes of v. On a little-endian host the 8 bytes from `order` are order | spare << 8:
+ * one load (and one store) instead of a loop over the bytes.
+ */
+_Static_assert(offsetof(vms_frame, spare) == offsetof(vms_frame, order) + 1 &&
+                   sizeof(((vms_frame *)0)->spare) == 7,
+               "spare is the 7 bytes after order");
+static inline uint64_t vmsi_spare_get(const vms_frame *f)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, &f->order, sizeof w);
+    return w >> 8;
+#else
+    uint64_t v = 0;
+    for (unsigned b = 0; b < 7; b++)
+        v |= (uint64_t)f->spare[b] << (8 * b);
+    return v;
+#endif
+}
+
+static inline void vmsi_spare_set(vms_frame *f, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w = (uint64_t)f->order | v << 8;
+    memcpy(&f->order, &w, sizeof w);
+#else
+    for (unsigned b = 0; b < 7; b++)
+        f->spare[b] = (uint8_t)(v >> (8 * b));
+#endif
+}
+
 /* Mapping i (< vmsi_rmap_count) of f. */
 static inline vmsi_rmap_ent vmsi_rmap_get(const vms_frame *f, uint32_t i)
 {
     if (!(f->owner & VMSI_RMAP_INLINE))
         return ((const vmsi_rmap *)f->owner)->e[i];
-    uint64_t va = 0;
-    for (unsigned b = 0; b < 7; b++)
-        va |= (uint64_t)f->spare[b] << (8 * b);
-    return (vmsi_rmap_ent){(vmsi_mm *)(f->owner & ~VMSI_RMAP_INLINE), va};
+    return (vmsi_rmap_ent){(vmsi_mm *)(f->owner & ~VMSI_RMAP_INLINE), vmsi_spare_get(f)};
 }
 
 /* Copy f's reverse map (record pointer or inline mapping) to t, and clear f's. */
@@ -113,6 +146,20 @@ static inline uint64_t vmsi_folio_head(vms_kernel *k, uint64_t pfn)
     uint64_t head = pfn;
     if (f && (f->flags & (VMS_FRAME_ALLOC | VMS_FRAME_HEAD)) == VMS_FRAME_ALLOC)
         vms_frames_head(k->fr, pfn, &head, NULL);
+    return head;
+}
+
+/* vmsi_folio_head, with the head's metadata in *hf (vms_frames_meta of the head: pfn's
+ * own when pfn is not a tail, so the common case looks it up once). */
+static inline uint64_t vmsi_folio_head_meta(vms_kernel *k, uint64_t pfn, vms_frame **hf)
+{
+    vms_frame *f = vms_frames_meta(k->fr, pfn);
+    uint64_t head = pfn;
+    if (f && (f->flags & (VMS_FRAME_ALLOC | VMS_FRAME_HEAD)) == VMS_FRAME_ALLOC) {
+        vms_frames_head(k->fr, pfn, &head, NULL);
+        f = vms_frames_meta(k->fr, head);
+    }
+    *hf = f;
     return head;
 }
 

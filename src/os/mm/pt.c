@@ -58,12 +58,9 @@ static inline uint64_t slot_pa(const vms_pt *pt, uint64_t table_pa, unsigned i)
     return table_pa + ((uint64_t)i << pt->fmt->entry_shift);
 }
 
-/* Entries are 1 << entry_shift bytes, little-endian (8 on every real format; the
- * textbooks' machines have 1-, 2- and 4-byte entries). */
-vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
+/* An entry of another size than 8 bytes, read byte by byte (vms_pt_read). */
+static vms_status read_narrow(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
 {
-    if (!pt->fmt || pt->fmt->entry_shift == 3)
-        return vmsi_bus_read64(pt->bus, ptep, pte);
     uint8_t b[8] = {0};
     size_t n = (size_t)1 << pt->fmt->entry_shift;
     vms_status st = vms_bus_read(pt->bus, ptep, b, n);
@@ -72,6 +69,21 @@ vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
         v = v << 8 | b[i];
     *pte = v;
     return st;
+}
+
+/* Entries are 1 << entry_shift bytes, little-endian (8 on every real format; the
+ * textbooks' machines have 1-, 2- and 4-byte entries). Inline here: the table walks
+ * below read an entry per level (the same bus access either way). */
+static inline vms_status pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
+{
+    if (!pt->fmt || pt->fmt->entry_shift == 3)
+        return vmsi_bus_read64(pt->bus, ptep, pte);
+    return read_narrow(pt, ptep, pte);
+}
+
+vms_status vms_pt_read(const vms_pt *pt, uint64_t ptep, uint64_t *pte)
+{
+    return pt_read(pt, ptep, pte);
 }
 
 uint64_t vms_pt_peek(const vms_pt *pt, uint64_t ptep)
@@ -96,7 +108,7 @@ static void report_write(const vms_pt *pt, const vmsi_tap *tap, uint64_t ptep, u
 
 vms_status vms_pt_write(const vms_pt *pt, uint64_t ptep, uint64_t pte)
 {
-    const vmsi_tap *tap = vmsi_bus_tap(pt->bus);
+    const vmsi_tap *tap = pt->bus->tap; /* vmsi_bus_tap, inline (bus_impl.h) */
     if (vmsi_tap_on(tap))
         report_write(pt, tap, ptep, pte);
     if (!pt->fmt || pt->fmt->entry_shift == 3)
@@ -167,7 +179,7 @@ vms_status vms_pt_entry_addr(vms_pt *pt, uint64_t va, unsigned level, bool creat
     uint64_t table = pt->root;
     for (unsigned l = pt->levels; l > level; l--) {
         uint64_t ep = entry_pa(pt, table, va, l), pte;
-        vms_status st = vms_pt_read(pt, ep, &pte);
+        vms_status st = pt_read(pt, ep, &pte);
         if (st != VMS_OK)
             return vmsi_err(err, st, "could not read entry at 0x%llx", (unsigned long long)ep);
         if (!present(pt, pte)) {
@@ -196,7 +208,7 @@ static vms_status install(vms_pt *pt, uint64_t va, vms_pgsize size, uint64_t pte
     vms_status st = vms_pt_entry_addr(pt, va, level, true, &ptep, err);
     if (st != VMS_OK)
         return st;
-    st = vms_pt_read(pt, ptep, &old);
+    st = pt_read(pt, ptep, &old);
     if (st != VMS_OK)
         return vmsi_err(err, st, "could not read entry at 0x%llx", (unsigned long long)ptep);
     /* A present entry here is either a leaf or a table holding smaller pages. Tables
@@ -268,7 +280,7 @@ static unsigned descend(const vms_pt *pt, uint64_t va, uint64_t ptep_at[6], uint
     uint64_t table = pt->root;
     for (unsigned l = pt->levels; l >= 1; l--) {
         ptep_at[l] = entry_pa(pt, table, va, l);
-        if (vms_pt_read(pt, ptep_at[l], &pte_at[l]) != VMS_OK)
+        if (pt_read(pt, ptep_at[l], &pte_at[l]) != VMS_OK)
             return 0;
         if (!present(pt, pte_at[l]) || leaf(pt, pte_at[l], l))
             return l;
@@ -367,7 +379,7 @@ static vms_status visit_table(visit *v, uint64_t table_pa, unsigned level, uint6
         if (va + (span - 1) < v->start || va >= v->end)
             continue;
         uint64_t ptep = slot_pa(v->pt, table_pa, i), pte;
-        vms_status st = vms_pt_read(v->pt, ptep, &pte);
+        vms_status st = pt_read(v->pt, ptep, &pte);
         if (st != VMS_OK)
             return st;
         if (!present(v->pt, pte))
@@ -400,7 +412,7 @@ static uint64_t subtables(const vms_pt *pt, uint64_t table_pa, unsigned level, b
         return 0;
     for (unsigned i = 0; i < nentries(pt); i++) {
         uint64_t pte;
-        if (vms_pt_read(pt, slot_pa(pt, table_pa, i), &pte) != VMS_OK)
+        if (pt_read(pt, slot_pa(pt, table_pa, i), &pte) != VMS_OK)
             continue;
         if (!present(pt, pte) || leaf(pt, pte, level))
             continue;

@@ -30,8 +30,7 @@ vmsi_rmap *vmsi_rmap_of(vms_kernel *k, uint64_t pfn)
 static void set_inline(vms_frame *f, vmsi_mm *mm, uint64_t va)
 {
     f->owner = (uintptr_t)mm | VMSI_RMAP_INLINE;
-    for (unsigned b = 0; b < 7; b++)
-        f->spare[b] = (uint8_t)(va >> (8 * b));
+    vmsi_spare_set(f, va);
 }
 
 /* Add (mm, va) to the head frame pfn's reverse map: inline when it is the first and fits,
@@ -162,8 +161,8 @@ vms_status vmsi_map_page_size(vmsi_mm *mm, uint64_t va, uint64_t ptep, uint64_t 
         mm->thp_leaves++;
     } else if (pfn != k->zero_pfn) {
         /* A PTE of a transparent huge page's subpage counts on the page's head. */
-        uint64_t head = vmsi_folio_head(k, pfn);
-        vms_frame *f = vms_frames_meta(k->fr, head);
+        vms_frame *f;
+        uint64_t head = vmsi_folio_head_meta(k, pfn, &f);
         bool thp = (f->flags & VMSI_FRAME_THP) != 0, pmd = thp && size == VMS_PG_2M;
         if (thp && !pmd && vmsi_thp_pte_mapped(k, head, pfn - head, true) != VMS_OK)
             return VMS_ERR_NOMEM;
@@ -214,7 +213,8 @@ bool vmsi_pte_trusted(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
     uint64_t pfn = vmsi_pte_head_pfn(k, pte, size);
     if (vmsi_is_zero_pfn(k, pfn))
         return true;
-    vms_frame *f = vms_frames_meta(k->fr, vmsi_folio_head(k, pfn));
+    vms_frame *f;
+    vmsi_folio_head_meta(k, pfn, &f);
     uint32_t n = f ? vmsi_rmap_count(f) : 0;
     for (uint32_t i = 0; i < n; i++) {
         vmsi_rmap_ent e = vmsi_rmap_get(f, i);
@@ -253,8 +253,8 @@ void vmsi_page_unref(vmsi_mm *mm, uint64_t va, uint64_t pte, vms_pgsize size)
         vmsi_huge_zero_put(k);
         return;
     }
-    uint64_t head = vmsi_folio_head(k, pfn); /* a subpage of a PTE-mapped THP: its head */
-    vms_frame *f = vms_frames_meta(k->fr, head);
+    vms_frame *f;
+    uint64_t head = vmsi_folio_head_meta(k, pfn, &f); /* a subpage of a PTE-mapped THP: its head */
     vmsi_page_remove_rmap(k, head, mm, va);
     rss_add(mm, f->flags, size, -1);
     if (--f->mapcount == 0 && (f->flags & VMS_FRAME_FILE))

@@ -460,8 +460,7 @@ static void give_entry(vms_kernel *k, split_res *r, uint64_t i, uint64_t pfn, vm
         return;
     }
     t->owner = (uintptr_t)e.mm | VMSI_RMAP_INLINE;
-    for (unsigned b = 0; b < 7; b++)
-        t->spare[b] = (uint8_t)(e.va >> (8 * b));
+    vmsi_spare_set(t, e.va);
 }
 
 /*

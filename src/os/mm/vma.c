@@ -8,7 +8,14 @@
  * (same prot, flags and object, contiguous object offsets), as Linux's vma_merge, so
  * that munmap-then-mmap of the same range gives back one line in /proc/PID/maps.
  * Lookups are binary searches: O(log n); inserts and removes shift the array: O(n).
+ * vmsi_vma_find first tries the index it answered last (mm->vma_hint, Linux's old
+ * vmacache): faults and maps come in runs inside one VMA. The hint needs no
+ * invalidation: because VMAs are sorted and disjoint, index i is the answer for va
+ * exactly when vma[i].end > va and i is 0 or vma[i - 1].end <= va, which it checks
+ * (the debug build also checks it against the search).
  */
+#include <assert.h>
+
 #include "os/os_impl.h"
 #include "os/mm/mm_impl.h"
 #include "os/reclaim/reclaim_impl.h"
@@ -29,7 +36,13 @@ static size_t find_idx(const vmsi_mm *mm, uint64_t va)
 
 vmsi_vma *vmsi_vma_find(vmsi_mm *mm, uint64_t va)
 {
-    size_t i = find_idx(mm, va);
+    size_t i = mm->vma_hint;
+    if (i < mm->nvma && mm->vma[i].end > va && (i == 0 || mm->vma[i - 1].end <= va)) {
+        assert(i == find_idx(mm, va));
+        return &mm->vma[i];
+    }
+    i = find_idx(mm, va);
+    mm->vma_hint = i;
     return i < mm->nvma ? &mm->vma[i] : NULL;
 }
 

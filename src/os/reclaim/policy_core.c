@@ -167,6 +167,7 @@ void vmsi_ppool_free(vmsi_ppool *p)
     for (uint64_t i = 0, v; vmsi_radix_next(&p->dense, &i, &v); i++)
         vmsi_free(p->a, (void *)(uintptr_t)v, sizeof(vmsi_dleaf));
     vmsi_radix_free(&p->dense, p->a);
+    p->last_leaf = NULL;
 }
 
 /* Index page -> i (i != VMSI_NIL; page not indexed yet). VMS_ERR_NOMEM: nothing changed. */
@@ -175,7 +176,7 @@ static vms_status index_put(vmsi_ppool *p, uint64_t page, uint32_t i)
     if (page >= VMSI_DENSE_LIMIT)
         return vmsi_u64map_put(&p->map, page, i);
     uint64_t li = page >> VMSI_DLEAF_SHIFT;
-    vmsi_dleaf *l = (vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, li);
+    vmsi_dleaf *l = vmsi_ppool_leaf(p, li);
     if (!l) {
         l = p->a->realloc(p->a->ud, NULL, 0, sizeof *l);
         if (!l)
@@ -189,6 +190,8 @@ static vms_status index_put(vmsi_ppool *p, uint64_t page, uint32_t i)
     }
     l->idx[page & (VMSI_DLEAF - 1)] = i;
     l->used++;
+    p->last_leaf = l;
+    p->last_li = li;
     return VMS_OK;
 }
 
@@ -199,15 +202,18 @@ static uint32_t index_del(vmsi_ppool *p, uint64_t page)
     if (page >= VMSI_DENSE_LIMIT)
         return vmsi_u64map_del(&p->map, page);
     uint64_t li = page >> VMSI_DLEAF_SHIFT;
-    vmsi_dleaf *l = (vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, li);
+    vmsi_dleaf *l = vmsi_ppool_leaf(p, li);
     uint32_t *e = l ? &l->idx[page & (VMSI_DLEAF - 1)] : NULL;
     if (!e || *e == VMSI_NIL)
         return VMSI_NIL;
     uint32_t got = *e;
     *e = VMSI_NIL;
+    p->last_leaf = l;
+    p->last_li = li;
     if (--l->used == 0) {
         vmsi_radix_set(&p->dense, p->a, li, 0);
         vmsi_free(p->a, l, sizeof *l);
+        p->last_leaf = NULL; /* freed: a later leaf li is a new one */
     }
     return got;
 }

@@ -13,6 +13,10 @@
  * radix (util/radix.h) of leaves of VMSI_DLEAF node indices, a leaf allocated with its
  * first page and freed with its last, ~4 bytes a page when the ids are dense (as frame
  * numbers are). Larger ids (the replay mode's arbitrary page numbers) go to the hash map.
+ * The pool remembers the last leaf it used (`last_leaf`, its radix index `last_li`): the
+ * kernel adds and removes frames in runs of neighbours (a first-touch fault after
+ * another, a teardown's zap), so most lookups skip the radix. Only index_put and
+ * index_del set it; index_del forgets it with the leaf it frees.
  */
 #ifndef VMSIM_POLICY_IMPL_H
 #define VMSIM_POLICY_IMPL_H
@@ -98,7 +102,17 @@ typedef struct vmsi_ppool {
     vmsi_radix dense;  /* page id / VMSI_DLEAF -> vmsi_dleaf *, for ids < VMSI_DENSE_LIMIT */
     vmsi_u64map map;   /* page -> node index, for the larger ids */
     const vms_allocator *a;
+    vmsi_dleaf *last_leaf; /* the leaf last found or made, or NULL */
+    uint64_t last_li;      /* its index in `dense` */
 } vmsi_ppool;
+
+/* The direct index's leaf li, or NULL: the remembered one, else from the radix. */
+static inline vmsi_dleaf *vmsi_ppool_leaf(const vmsi_ppool *p, uint64_t li)
+{
+    if (p->last_leaf && p->last_li == li)
+        return p->last_leaf;
+    return (vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, li);
+}
 
 /* Initialise a pool for `capacity` pages: VMS_ERR_INVAL above VMSI_MAX_PAGES (message in
  * err), VMS_ERR_NOMEM (pool left freeable). */
@@ -110,8 +124,7 @@ static inline uint32_t vmsi_ppool_find(const vmsi_ppool *p, uint64_t page)
 {
     if (page >= VMSI_DENSE_LIMIT)
         return vmsi_u64map_get(&p->map, page);
-    const vmsi_dleaf *l =
-        (const vmsi_dleaf *)(uintptr_t)vmsi_radix_get(&p->dense, page >> VMSI_DLEAF_SHIFT);
+    const vmsi_dleaf *l = vmsi_ppool_leaf(p, page >> VMSI_DLEAF_SHIFT);
     return l ? l->idx[page & (VMSI_DLEAF - 1)] : VMSI_NIL;
 }
 /* Take a node for `page` (links NIL, key/aux/list/flags 0) and store its index in *idx.
