@@ -7,7 +7,7 @@ interleaved runs (plain, pipelined, plain, ...), and gives the medians. Every ru
 stdout must equal the first plain run's byte for byte (the "build" member aside, which
 is the same binary anyway): a difference is an error, not a result.
 
-Usage: bench/bench_pipeline.py [--vmsim build/release/vmsim] [--runs 5] [-- ARGS...] TRACE...
+Usage: bench/bench_pipeline.py [--vmsim build/release/vmsim] [--runs 5] TRACE... [-- ARGS...]
 (ARGS are passed to every replay, e.g. -- --stats json). Run it with `nice -n 19` on a
 shared machine; a second free core is what the pipeline needs.
 """
@@ -42,8 +42,7 @@ def main():
     extra = []
     if "--" in argv:
         extra = argv[argv.index("--") + 1:]
-        argv = argv[: argv.index("--")]
-        # the traces come after the options, before "--"
+        argv = argv[: argv.index("--")]  # the traces come before "--"
     a = ap.parse_args(argv)
     print("%-40s %10s %10s %8s %10s %10s" % ("trace (median of %d)" % a.runs, "wall plain",
                                               "wall pipe", "speedup", "cpu plain", "cpu pipe"))

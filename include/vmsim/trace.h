@@ -237,7 +237,7 @@ uint64_t vms_trace_reader_file_offset(const vms_trace_reader *r);
 /*
  * Read ahead on a thread: wrap the open reader `in` (taken: the wrapper closes it; on
  * failure it is closed at once) in a reader whose own thread decodes `in` — file reads,
- * decompression, parsing, checksums — into a bounded ring of chunks (about 700 KiB, at
+ * decompression, parsing, checksums — into a bounded ring of chunks (about 1.2 MiB, at
  * most 32768 references ahead of the caller), while the caller takes them through the
  * usual calls. Every call answers as it would on `in`: the same events, batch reads,
  * count, format, paths, and the same failure after the same events — except that a
