@@ -75,7 +75,9 @@ static const char usage[] =
     "                      results, slower: for comparisons)\n"
     "  --pipeline          decode the trace on a thread of its own (file reads,\n"
     "                      decompression, parsing) while this one simulates: the same\n"
-    "                      output, in less wall-clock time when a second core is free\n";
+    "                      output; with a free second core, faster on long replays\n"
+    "                      that both decode and miss much, slower on short ones\n"
+    "                      (docs/REPLAY.md)\n";
 static const char usage_more[] = /* (two strings: C99 promises 4095 characters a literal) */
     "  --curve NAME[:MAX]  also compute the miss-ratio curve of structure NAME (tlb.l1i,\n"
     "                      tlb.l1d, tlb.l2, pwc.pde, pwc.pdpte, pwc.pml4e, pwc.pml5e) in the\n"
