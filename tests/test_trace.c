@@ -724,14 +724,19 @@ static void test_detect_and_writer_errors(void)
     static uint8_t rnd[65536];
     vms_rng g;
     vms_rng_seed(&g, th_seed);
-    int refused = 0;
+    /* Every one is refused; now and then a random buffer's first bytes look like text,
+     * and it is refused as text (no known format, or a NUL byte), not by the ChampSim rule
+     * (seeds 4 and 5 have one such buffer each). */
+    int refused = 0, by_champsim = 0;
     for (int t = 0; t < 50; t++) {
         for (size_t i = 0; i < sizeof rnd; i++)
             rnd[i] = (uint8_t)vms_rng_next(&g);
         read_mem((const char *)rnd, sizeof rnd, VMS_TRACE_AUTO, msg, sizeof msg);
-        refused += strstr(msg, "binary data that is not a plausible ChampSim record") != NULL;
+        refused += msg[0] != '\0';
+        by_champsim += strstr(msg, "binary data that is not a plausible ChampSim record") != NULL;
     }
     CHECK_EQ(refused, 50);
+    CHECK(by_champsim >= 45);
     /* … but a plausible record is, and --from champsim still reads anything. */
     memset(rnd, 0, 128);
     rnd[0] = 0x10, rnd[1] = 0x40, rnd[32] = 0x08, rnd[33] = 0x20; /* ip 0x4010, load 0x2008 */
