@@ -284,6 +284,22 @@ vmsi_assoc_fill_at(vmsi_assoc *a, unsigned set, vmsi_assoc_entry *row, const vms
     return (unsigned)way;
 }
 
+/* A fresh fill's set and row for n (the debug build checks the caller's claim that no
+ * way conflicts with it). */
+static inline __attribute__((always_inline)) vmsi_assoc_entry *
+vmsi_assoc_fresh_row(vmsi_assoc *a, const vmsi_assoc_entry *n, unsigned *set)
+{
+    assert((n->tag & VMSI_ASSOC_V) && !(n->tag & VMSI_ASSOC_G));
+    *set = vmsi_assoc_set(a, vmsi_assoc_key(n->tag));
+    vmsi_assoc_entry *row = vmsi_assoc_at(a, *set, 0);
+#ifndef NDEBUG
+    for (unsigned w = 0; w < a->ways; w++)
+        assert(!vmsi_assoc_conflict(&row[w], n) &&
+               "fill_fresh: the caller's claim of no conflict is wrong");
+#endif
+    return row;
+}
+
 /* vmsi_assoc_fill_fresh inline, for the fill paths of the TLB and the PWC (one call
  * less per fill; the same code). */
 static inline __attribute__((always_inline)) unsigned
@@ -291,14 +307,8 @@ vmsi_assoc_fill_fresh_inline(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t
                              bool *evicted, uint64_t *victim)
 {
     const vmsi_assoc_entry n = {tag, data, ctx};
-    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
-    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
-    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-#ifndef NDEBUG
-    for (unsigned w = 0; w < a->ways; w++)
-        assert(!vmsi_assoc_conflict(&row[w], &n) &&
-               "fill_fresh: the caller's claim of no conflict is wrong");
-#endif
+    unsigned set;
+    vmsi_assoc_entry *row = vmsi_assoc_fresh_row(a, &n, &set);
     int free = -1;
     if (a->count < a->sets * a->ways) /* a full array has no invalid way */
         for (unsigned w = 0; w < a->ways; w++)
@@ -321,14 +331,8 @@ vmsi_assoc_fill_fresh_plru(vmsi_assoc *a, uint64_t tag, uint64_t ctx, uint64_t d
     if (a->kind != VMSI_ASSOC_PLRU16)
         return vmsi_assoc_fill_fresh_inline(a, tag, ctx, data, evicted, victim);
     const vmsi_assoc_entry n = {tag, data, ctx};
-    assert((tag & VMSI_ASSOC_V) && !(tag & VMSI_ASSOC_G));
-    unsigned set = vmsi_assoc_set(a, vmsi_assoc_key(tag));
-    vmsi_assoc_entry *row = vmsi_assoc_at(a, set, 0);
-#ifndef NDEBUG
-    for (unsigned w = 0; w < a->ways; w++)
-        assert(!vmsi_assoc_conflict(&row[w], &n) &&
-               "fill_fresh: the caller's claim of no conflict is wrong");
-#endif
+    unsigned set;
+    vmsi_assoc_entry *row = vmsi_assoc_fresh_row(a, &n, &set);
     uint8_t *s = a->state + (size_t)set * a->state_bytes;
     unsigned bits = vmsi_assoc_plru_get(a, s), full = (1u << a->ways) - 1;
     int way = -1;
