@@ -12,8 +12,10 @@
  * are not replayed (issue 16.3: a long access restarts at its first page after every
  * fault; the fuzzer found a KWRITE that takes minutes), and paths that do not name a regular host
  * file are replayed as anonymous memory (issue 16.4: a directory's size). Written-back pages go to
- * a private temporary directory, never next to the files the input names. Violations abort, which
- * libFuzzer and the corpus replay (replay.c) both report.
+ * a private temporary directory, never next to the files the input names. The input is then
+ * read once more with batch reads mixed in (fuzz_batch_check), which must return the same
+ * accesses, count and failure. Violations abort, which libFuzzer and the corpus replay
+ * (replay.c) both report.
  */
 #ifndef VMSIM_FUZZ_TRACE_H
 #define VMSIM_FUZZ_TRACE_H
@@ -144,6 +146,88 @@ static inline int fuzz_msg_ok(const char *msg)
     return strstr(msg, "byte ") != NULL;
 }
 
+/* What the batch comparison keeps of an event read one by one. */
+typedef struct fuzz_ev {
+    uint64_t va; /* access.va */
+    uint32_t tid, size;
+    uint8_t type, kind;
+} fuzz_ev;
+
+#define FUZZ_MAX_EVENTS 200000u /* inputs with more events skip the batch comparison */
+
+static inline fuzz_ev fuzz_ev_of(const vms_trace_event *ev)
+{
+    fuzz_ev e = {0, ev->tid, 0, ev->type, 0};
+    if (ev->type == VMS_TEV_ACCESS) {
+        e.va = ev->access.va;
+        e.size = ev->access.size;
+        e.kind = ev->access.kind;
+    }
+    return e;
+}
+
+static inline void fuzz_batch_fail(const char *what, size_t i)
+{
+    fprintf(stderr, "fuzz: batch read differs from vms_trace_read at event %zu: %s\n", i, what);
+    abort();
+}
+
+/*
+ * The batch decoder against the event reader: read the input again, mixing
+ * vms_trace_read_refs (for the next event's thread, now and then another one, runs of
+ * 1..64) with vms_trace_read, in an order drawn from the input's size. Every reference a
+ * batch returns must be the next plain access of that thread that the first reading
+ * returned (va, len, kind), the reader's count must follow, and the second reading must
+ * end after the same events with the same status and message.
+ */
+static inline void fuzz_batch_check(const unsigned char *data, size_t size, vms_trace_format fmt,
+                                    const fuzz_ev *evs, size_t nev, const vms_err *want)
+{
+    vms_trace_reader *r;
+    vms_err err = {0};
+    if (vms_trace_reader_open_mem(data, size, "fuzz", fmt, NULL, &r, &err) != VMS_OK)
+        fuzz_batch_fail("the second open failed", 0);
+    uint32_t x = (uint32_t)size * 2654435761u + 1u;
+    size_t i = 0;
+    vms_ref refs[64];
+    vms_trace_event ev;
+    for (;;) {
+        x = x * 1103515245u + 12345u;
+        if (i < nev && (x >> 16) % 4 != 0) {
+            uint32_t tid = (x >> 20) % 8 == 0 ? evs[i].tid + 1 : evs[i].tid;
+            size_t n = vms_trace_read_refs(r, tid, refs, 1 + (x >> 24) % 64);
+            for (size_t j = 0; j < n; j++, i++) {
+                if (i >= nev || evs[i].type != VMS_TEV_ACCESS || evs[i].kind == VMS_TACC_MODIFY ||
+                    evs[i].tid != tid)
+                    fuzz_batch_fail("a reference where there is no plain access of its thread", i);
+                if (evs[i].va != refs[j].va || evs[i].size != refs[j].len ||
+                    evs[i].kind != refs[j].kind)
+                    fuzz_batch_fail("another va, len or kind", i);
+            }
+            if (vms_trace_reader_count(r) != i)
+                fuzz_batch_fail("the reader's count", i);
+            if (n)
+                continue;
+        }
+        if (!vms_trace_read(r, &ev, &err))
+            break;
+        fuzz_ev e = fuzz_ev_of(&ev);
+        if (i >= nev || e.type != evs[i].type || e.tid != evs[i].tid || e.va != evs[i].va ||
+            e.size != evs[i].size || e.kind != evs[i].kind)
+            fuzz_batch_fail("another event", i);
+        i++;
+    }
+    if (i != nev)
+        fuzz_batch_fail("the reading ends after another number of events", i);
+    if (err.status != want->status || strcmp(err.msg, want->msg) != 0) {
+        fprintf(stderr,
+                "fuzz: batch reading fails with \"%s\" where the event reader says \"%s\"\n",
+                err.msg, want->msg);
+        abort();
+    }
+    vms_trace_reader_close(r);
+}
+
 static inline int fuzz_trace_one(const unsigned char *data, size_t size, vms_trace_format fmt)
 {
     vms_trace_reader *r;
@@ -152,7 +236,12 @@ static inline int fuzz_trace_one(const unsigned char *data, size_t size, vms_tra
         fuzz_replay fr;
         fuzz_replay_start(&fr);
         vms_trace_event ev;
+        size_t nev = 0;
+        fuzz_ev *evs = malloc(FUZZ_MAX_EVENTS * sizeof *evs);
         while (vms_trace_read(r, &ev, &err)) {
+            if (evs && nev < FUZZ_MAX_EVENTS)
+                evs[nev] = fuzz_ev_of(&ev);
+            nev++;
             if (ev.type >= VMS_TEV_NTYPES ||
                 (ev.type == VMS_TEV_ACCESS && (ev.access.size == 0 || ev.access.kind > 3))) {
                 fprintf(stderr, "fuzz: bad event type %u\n", ev.type);
@@ -164,6 +253,9 @@ static inline int fuzz_trace_one(const unsigned char *data, size_t size, vms_tra
         }
         fuzz_replay_end(&fr);
         vms_trace_reader_close(r);
+        if (evs && nev <= FUZZ_MAX_EVENTS)
+            fuzz_batch_check(data, size, fmt, evs, nev, &err);
+        free(evs);
     }
     if (err.status != VMS_OK &&
         ((err.status != VMS_ERR_PARSE && err.status != VMS_ERR_UNSUPPORTED) ||

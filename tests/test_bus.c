@@ -240,7 +240,7 @@ static void test_many_regions(void)
  * every step the value read equals the model's, the cache names no stale host page, and
  * a twin bus with the cache off made the same RAM accesses. Returns the mismatches.
  */
-#define PT_FRAMES 600u /* > VMSI_PTEC_SLOTS: slots are shared and replaced */
+#define PT_FRAMES (VMSI_PTEC_SLOTS * 3 / 2) /* more than slots: shared and replaced */
 static unsigned ptec_round(uint64_t seed, unsigned steps)
 {
     vms_ram *ram, *ram2;
@@ -351,6 +351,17 @@ static void test_ptec_invalidation(void)
         CHECK_EQ(v, 0x2222);
         CHECK_EQ(vmsi_bus_ptec_check(bus, NULL), VMS_OK);
     }
+    /* A discard of another frame retires every slot (by generation, nothing emptied);
+     * the next read of a frame remakes its slot under the new generation. */
+    CHECK_EQ(vms_bus_write64(bus, 0x7000, 0x33), VMS_OK);
+    CHECK_EQ(vms_bus_write64(bus, 0x8000, 0x44), VMS_OK);
+    CHECK(vmsi_bus_ptec_live(bus) >= 2);
+    vms_ram_discard(ram, 0x8);
+    CHECK_EQ(vmsi_bus_ptec_live(bus), 0);
+    CHECK_EQ(vms_bus_read64(bus, 0x7000, &v), VMS_OK);
+    CHECK_EQ(v, 0x33);
+    CHECK_EQ(vmsi_bus_ptec_live(bus), 1);
+    CHECK_EQ(vmsi_bus_ptec_check(bus, NULL), VMS_OK);
     /* A never-written frame is not cached; a write through the bus caches it. */
     CHECK_EQ(vms_bus_read64(bus, 0x9000, &v), VMS_OK);
     CHECK_EQ(v, 0);

@@ -1022,6 +1022,80 @@ static void mobility_case(bool grouping)
     rig_down(&r);
 }
 
+/* Free frames of pageblock pb (a frame with no metadata yet is free). */
+static unsigned pageblock_free(rig *r, uint64_t pb)
+{
+    unsigned n = 0;
+    for (uint64_t p = pb * 512; p < (pb + 1) * 512; p++) {
+        const vms_frame *f = vms_frames_meta(vms_kernel_frames(r->k), p);
+        n += !f || !(f->flags & VMS_FRAME_ALLOC);
+    }
+    return n;
+}
+
+/* Anonymous frames lying in pageblocks that are not movable. */
+static uint64_t anon_unmovable(rig *r)
+{
+    vms_frames *fr = vms_kernel_frames(r->k);
+    uint64_t n = 0;
+    for (uint64_t pfn = 0; pfn < 32 * MB / 4096; pfn++) {
+        const vms_frame *f = vms_frames_meta(fr, pfn);
+        n += f && (f->flags & VMS_FRAME_ANON) &&
+             vms_frames_pageblock_type(fr, pfn) != VMS_MT_MOVABLE;
+    }
+    return n;
+}
+
+/* Compaction's free scanner takes frames only from a movable pageblock or a free block of
+ * order >= 9 (Linux suitable_migration_target). With grouping, process a fills 26 MiB;
+ * process c's page tables share an unmovable pageblock that keeps most of its frames
+ * free; a unmaps its lowest 8 MiB. A full compaction (compact_memory) then moves a's
+ * pages from below that pageblock to above it and past it: its free frames stay free and
+ * no anonymous page lands in it, while a wholly free unmovable pageblock (a free block of
+ * order 9) does take pages; every byte of a and c stays. */
+static void test_compaction_target(void)
+{
+    rig r;
+    REQUIRE_VOID(rig_up(&r, 32 * MB, mobility_on));
+    vms_task *a, *c;
+    uint64_t va;
+    REQUIRE_VOID(vms_proc_spawn(r.k, "a", 0, &a, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, a, AREA, 32 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, a, AREA, 26 * MB, 50));
+    REQUIRE_VOID(vms_proc_spawn(r.k, "c", 0, &c, NULL) == VMS_OK);
+    CHECK_EQ(vms_sys_mmap(r.k, c, AREA, 32 * MB, RW, ANONPR, NULL, 0, &va, NULL), VMS_OK);
+    CHECK(fill(&r, c, AREA, 4096, 51));
+    CHECK_EQ(vms_sys_munmap(r.k, a, AREA, 8 * MB, NULL), VMS_OK);
+    /* ub: the unmovable pageblock, partly free; fb: an unmovable one wholly free */
+    uint64_t ub = UINT64_MAX, fb = UINT64_MAX, lowest_anon = UINT64_MAX;
+    for (uint64_t pb = 0; pb < 32 * MB / HUGE; pb++) {
+        const vms_frame *f = vms_frames_meta(vms_kernel_frames(r.k), pb * 512);
+        unsigned nfree = pageblock_free(&r, pb);
+        bool unmovable =
+            vms_frames_pageblock_type(vms_kernel_frames(r.k), pb * 512) == VMS_MT_UNMOVABLE;
+        if (ub == UINT64_MAX && unmovable && nfree >= 256 && nfree < 512)
+            ub = pb;
+        if (fb == UINT64_MAX && unmovable && nfree == 512)
+            fb = pb;
+        if (lowest_anon == UINT64_MAX && f && (f->flags & VMS_FRAME_ANON))
+            lowest_anon = pb;
+    }
+    /* the premise: both lie above a's lowest pages, where the free scanner comes */
+    REQUIRE_VOID(ub != UINT64_MAX && fb != UINT64_MAX && lowest_anon < ub && lowest_anon < fb);
+    unsigned ub_free = pageblock_free(&r, ub);
+    CHECK_EQ(anon_unmovable(&r), 0);
+    CHECK(vms_kernel_compact(r.k) > 0);
+    CHECK_EQ(pageblock_free(&r, ub), ub_free);
+    CHECK_EQ(anon_unmovable(&r), 0);
+    CHECK(pageblock_free(&r, fb) < 512); /* a free 2 MiB block is a target wherever it is */
+    CHECK(same(&r, a, AREA + 8 * MB, 18 * MB, 50));
+    CHECK(same(&r, c, AREA, 4096, 51));
+    rig_check(&r);
+    vms_proc_exit(r.k, a);
+    vms_proc_exit(r.k, c);
+    rig_down(&r);
+}
+
 static void test_mobility(void)
 {
     mobility_case(false);
@@ -1285,6 +1359,7 @@ int main(int argc, char **argv)
     test_compaction();
     test_kcompactd();
     test_mobility();
+    test_compaction_target();
     test_hugetlb();
     test_hugetlb_sizing();
     test_json();

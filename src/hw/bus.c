@@ -31,8 +31,7 @@
 static void ptec_clear(vms_bus *bus)
 {
     for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++)
-        bus->ptec[i] = (vmsi_ptec_slot){VMSI_PTEC_EMPTY, NULL};
-    bus->ptec_gen = *bus->ram_gen;
+        bus->ptec[i] = (vmsi_ptec_slot){VMSI_PTEC_EMPTY, 0, NULL, 0};
 }
 
 const vmsi_tap *vmsi_bus_tap(const vms_bus *bus)
@@ -323,19 +322,17 @@ static inline bool ram8(vms_bus *bus, uint64_t pa)
 
 /*
  * Make a cache slot for pa's frame if it may have one: pa is in a RAM region (ram8 just
- * said so), the frame has a host page, and the cache is on. A generation change first
- * empties every slot (some frame lost its host page).
+ * said so), the frame has a host page, and the cache is on. The slot carries the current
+ * generation: it serves until some frame loses its host page.
  */
 static void ptec_fill(vms_bus *bus, uint64_t pa)
 {
     if (bus->ptec_off)
         return;
-    if (bus->ptec_gen != *bus->ram_gen)
-        ptec_clear(bus);
     uint64_t pfn = pa >> VMS_PAGE_SHIFT;
     uint8_t *host = vms_ram_frame(bus->ram, pfn, false);
     if (host)
-        bus->ptec[pfn & (VMSI_PTEC_SLOTS - 1)] = (vmsi_ptec_slot){pfn, host};
+        bus->ptec[pfn & (VMSI_PTEC_SLOTS - 1)] = (vmsi_ptec_slot){pfn, *bus->ram_gen, host, 0};
 }
 
 vms_status vmsi_bus_read64_slow(vms_bus *bus, uint64_t pa, uint64_t *val)
@@ -386,18 +383,16 @@ unsigned vmsi_bus_ptec_live(const vms_bus *bus)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++)
-        n += bus->ptec[i].pfn != VMSI_PTEC_EMPTY && bus->ptec_gen == *bus->ram_gen;
+        n += bus->ptec[i].pfn != VMSI_PTEC_EMPTY && bus->ptec[i].gen == *bus->ram_gen;
     return n;
 }
 
 vms_status vmsi_bus_ptec_check(const vms_bus *bus, vms_err *err)
 {
-    if (bus->ptec_gen != *bus->ram_gen)
-        return VMS_OK; /* no slot is used before the next fill empties them all */
     for (unsigned i = 0; i < VMSI_PTEC_SLOTS; i++) {
         const vmsi_ptec_slot *s = &bus->ptec[i];
-        if (s->pfn == VMSI_PTEC_EMPTY)
-            continue;
+        if (s->pfn == VMSI_PTEC_EMPTY || s->gen != *bus->ram_gen)
+            continue; /* (an older generation's slot is never used) */
         uint64_t pa = s->pfn << VMS_PAGE_SHIFT;
         uint32_t r = find(bus, pa);
         if ((s->pfn & (VMSI_PTEC_SLOTS - 1)) != i || r == NO_REGION ||

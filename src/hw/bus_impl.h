@@ -9,15 +9,16 @@
  * and a load from host memory — still a read of simulated RAM, the same bytes at the
  * same moment, counted as the bus counts it (one RAM read or write).
  *
- *   slot = ptec[pfn % VMSI_PTEC_SLOTS] = {pfn, host}   (pfn UINT64_MAX: empty)
+ *   slot = ptec[pfn % VMSI_PTEC_SLOTS] = {pfn, gen, host}   (pfn UINT64_MAX: empty)
  *
  * A slot is made only by the slow path, only for a frame that lies in a RAM region
  * (RAM regions are page aligned, so the whole frame does) and already has a host page
  * (a never-written frame reads as zeros and is not cached). It stays exact because:
  *   - a host page changes only when the RAM discards the frame (vms_ram_discard, and the
  *     whole-frame zero fills and zero copies that call it) or is destroyed: the RAM
- *     bumps its discard generation, and a slot is used only while the bus's copy of the
- *     generation equals the RAM's (on a mismatch the slow path empties every slot);
+ *     bumps its discard generation, and a slot is used only while the generation it was
+ *     made under (its gen) equals the RAM's: a discard retires every slot at once, with
+ *     nothing to empty (the slow path remakes a slot when its frame is read again);
  *   - the bus map changes only by adding a region (which may not overlap RAM) or removing
  *     an MMIO region: both empty every slot too, though neither can turn a cached RAM
  *     frame into something else (RAM regions are never removed).
@@ -30,13 +31,19 @@
 
 #include "vmsim/bus.h"
 
-#define VMSI_PTEC_SLOTS 256u /* a power of two: 4 KiB of slots, 1 MiB of tables */
+/* A power of two. 1024 slots (32 KiB) remember 4 MiB of tables: the 512 page tables of a
+ * 1 GiB region (docs/PERFORMANCE.md, "Fifth round (h12walk)": with 256 slots a third of
+ * the PT reads of rand.vmt missed) plus the directories above them. */
+#define VMSI_PTEC_SLOTS 1024u
 #define VMSI_PTEC_EMPTY UINT64_MAX
 
 typedef struct vmsi_ptec_slot {
     uint64_t pfn;  /* RAM frame number, or VMSI_PTEC_EMPTY */
+    uint64_t gen;  /* the RAM's discard generation when the slot was made */
     uint8_t *host; /* its host page (vms_ram_frame) */
+    uint64_t pad;  /* (32 bytes: the slot's address is a shift of its index) */
 } vmsi_ptec_slot;
+_Static_assert(sizeof(vmsi_ptec_slot) == 32, "a slot is a power of two of bytes");
 
 struct vms_bus {
     const vms_allocator *a;
@@ -48,7 +55,6 @@ struct vms_bus {
     uint64_t ram_bytes;
     vms_bus_stats stats;
     const uint64_t *ram_gen; /* the RAM's discard generation (vmsi_ram_generation) */
-    uint64_t ptec_gen;       /* the generation the slots were made under */
     vmsi_ptec_slot ptec[VMSI_PTEC_SLOTS];
     const struct vmsi_tap *tap; /* the owning machine's event tap (tap.h), or NULL */
 };
@@ -65,7 +71,7 @@ static inline vmsi_ptec_slot *vmsi_bus_ptec_hit(vms_bus *bus, uint64_t pa)
 {
     uint64_t pfn = pa >> VMS_PAGE_SHIFT;
     vmsi_ptec_slot *s = &bus->ptec[pfn & (VMSI_PTEC_SLOTS - 1)];
-    if (s->pfn != pfn || (pa & VMS_PAGE_MASK) > VMS_PAGE_SIZE - 8 || bus->ptec_gen != *bus->ram_gen)
+    if (s->pfn != pfn || (pa & VMS_PAGE_MASK) > VMS_PAGE_SIZE - 8 || s->gen != *bus->ram_gen)
         return NULL;
     return s;
 }
