@@ -1011,9 +1011,69 @@ static void test_determinism(void)
     vms_tlb_destroy(t[1]);
 }
 
+/*
+ * The memo after a fill (tlb_impl.h, vmsi_tlb_memo_clear_fill): a fill clears the slots
+ * of its own set only, plus its page's slot; a fill of an entry larger than 4 KiB clears
+ * them all. Each lookup (through the memo) must answer as the probe (no memo) does: a
+ * memo slot of a page that a smaller entry now covers must not answer with the larger.
+ */
+static void memo_fill_case(const char *policy, bool own_page)
+{
+    const vms_tlb_part_config parts[] = {
+        {B4K, 16, 4, policy}, {B2M, 8, 4, policy}, {B1G, 1, 4, policy}};
+    vms_tlb_config cfg = geom(3, parts);
+    vms_tlb *tlb = NULL;
+    REQUIRE_VOID(vms_tlb_create(NULL, &cfg, th_seed, &tlb, NULL) == VMS_OK);
+    const uint64_t g = UINT64_C(0x80000000); /* 1 GiB-aligned */
+    vms_xlate big = x4k(UINT64_C(0x40000000)), mid = x4k(UINT64_C(0x20000000)),
+              small = x4k(UINT64_C(0x12345000)), got, want;
+    big.size = VMS_PG_1G;
+    mid.size = VMS_PG_2M;
+    /* A 4K page of a 2M entry, looked up (its memo slot), then given its own 4K entry:
+     * the fill's set (partition 4K) is not the slot's (partition 2M). */
+    uint64_t va = g + (own_page ? 0x5000 : 0x7000);
+    CHECK(vms_tlb_fill(tlb, 0, g, &mid));
+    CHECK(vms_tlb_lookup(tlb, 0, va, &got) && got.size == VMS_PG_2M);
+    CHECK(vms_tlb_fill(tlb, 0, va, &small));
+    CHECK(vms_tlb_lookup(tlb, 0, va, &got) && vms_tlb_probe(tlb, 0, va, &want));
+    CHECK_EQ(got.size, VMS_PG_4K);
+    CHECK_EQ(got.page_pa, want.page_pa);
+    /* A 4K page of a 1G entry, looked up, then a 2M entry filled for another page of the
+     * same 2M region (another memo slot): the 2M entry answers first now. */
+    uint64_t other = g + UINT64_C(0x40000000) + 0x3000, at = g + UINT64_C(0x40000000) + 0x9000;
+    CHECK(vms_tlb_fill(tlb, 0, g + UINT64_C(0x40000000), &big));
+    CHECK(vms_tlb_lookup(tlb, 0, other, &got) && got.size == VMS_PG_1G);
+    CHECK(vms_tlb_fill(tlb, 0, own_page ? other : at, &mid));
+    CHECK(vms_tlb_lookup(tlb, 0, other, &got) && vms_tlb_probe(tlb, 0, other, &want));
+    CHECK_EQ(got.size, VMS_PG_2M);
+    CHECK_EQ(got.page_pa, want.page_pa);
+    /* Slots of other sets keep answering (and count their hits) across fills. */
+    for (unsigned i = 0; i < 64; i++) {
+        uint64_t a = UINT64_C(0x100000000) + ((uint64_t)(i % 8) << 12);
+        vms_xlate x = x4k(UINT64_C(0x300000000) + ((uint64_t)(i % 8) << 12));
+        if (i < 8)
+            CHECK(vms_tlb_fill(tlb, 0, a, &x));
+        vms_xlate f = x4k(UINT64_C(0x400000000) + ((uint64_t)i << 12));
+        CHECK(vms_tlb_fill(tlb, 0, UINT64_C(0x200000000) + ((uint64_t)(8 + i % 8) << 12), &f));
+        CHECK(vms_tlb_lookup(tlb, 0, a, &got) && vms_tlb_probe(tlb, 0, a, &want));
+        CHECK_EQ(got.page_pa, want.page_pa);
+    }
+    CHECK(vms_tlb_check(tlb));
+    vms_tlb_destroy(tlb);
+}
+
+static void test_memo_fill(void)
+{
+    static const char *const pols[] = {"lru", "plru", "fifo", "random"};
+    for (unsigned p = 0; p < 4; p++)
+        for (int own = 0; own < 2; own++)
+            memo_fill_case(pols[p], own);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "tlb");
+    test_memo_fill();
     test_textbook();
     test_update_in_place();
     test_splinter();

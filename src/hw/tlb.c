@@ -407,13 +407,14 @@ static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx
     assert((page_pa & (vms_pgsize_bytes(size) - 1)) == 0 && (page_pa & ~D_PA_MASK) == 0);
     assert((attrs & ~VMSI_TLB_ATTRS) == 0);
     int t = tlb->cached_as[size];
-    vmsi_tlb_memo_clear(tlb);
     /* Nothing can conflict with a non-global entry for the page and context the last probe
      * missed (the conflict rule is the lookup's, assoc.h), if nothing was filled since. */
     bool fresh = !global && tlb->miss_vpn == va >> VMS_PAGE_SHIFT && tlb->miss_ctx == ctx;
     tlb->miss_vpn = VMSI_TLB_NO_MISS;
-    if (t < 0)
+    if (t < 0) {
+        vmsi_tlb_memo_clear(tlb);
         return false;
+    }
     vms_pgsize ts = (vms_pgsize)t;
     /* The piece of the page that holds va (the whole page when not splintered). */
     uint64_t piece =
@@ -423,6 +424,10 @@ static inline __attribute__((always_inline)) bool fill(vms_tlb *tlb, vms_ctx ctx
     bool evicted;
     uint64_t victim = 0;
     vmsi_assoc *a = &tlb->part[tlb->part_of[t]];
+    /* The memo: the slots of the set filled and va's own (a curve's one slot is the top
+     * of its stack no longer: all). */
+    vmsi_tlb_memo_clear_fill(tlb, (unsigned)tlb->part_of[t], vmsi_assoc_key(tag), va,
+                             ts == VMS_PG_4K && !tlb->curve);
     /* The new entry and the conflicting ones it replaced are all of size t (a fresh fill
      * replaces none: one entry more, unless a victim goes); a victim may be of another
      * size the partition holds. */

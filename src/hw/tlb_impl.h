@@ -75,10 +75,11 @@ struct vms_tlb {
     bool memo_want;  /* vms_tlb_set_memo's setting */
     /* Per slot: VMSI_MEMO_VALID, VMSI_MEMO_FRESH. One byte a slot, side by side. */
     uint8_t memo_flags[VMSI_TLB_MEMO];
-    /* Per slot: where its set is, part << 24 | set, side by side for the stale test (valid
-     * only while the slot is; sets are at most VMS_TLB_MAX_ENTRIES = 2^20). */
-    _Static_assert(VMS_TLB_MAX_ENTRIES <= 1u << 24, "memo_sid");
-    uint32_t memo_sid[VMSI_TLB_MEMO];
+    /* Per slot: a byte of where its set is (vmsi_tlb_memo_sid: the set mod 256 in
+     * partition 0), side by side for the same-set test (valid only while the slot is). Two sets may
+     * share a byte: the test then finds a slot of another set too, which it only makes stale or
+     * clears — a touch or a probe more, never another result. */
+    uint8_t memo_sid[VMSI_TLB_MEMO];
     vmsi_tlb_memo memo[VMSI_TLB_MEMO];
     /*
      * The host index of the replay batch (mmu.c), QEMU's and TinyEMU's softmmu TLB in
@@ -145,23 +146,50 @@ static inline void vmsi_tlb_memo_unkey(vms_tlb *tlb, unsigned i)
         vmsi_tlb_memo_unkey_mask(tlb, 1u << i);
 }
 
-/* The slots whose memo_sid is sid, as a mask (bit j: slot j), valid or not. Two SSE2
- * compares of four slots each where the host has SSE2 (every x86-64), else a loop. */
-static inline unsigned vmsi_tlb_memo_same_set(const vms_tlb *tlb, uint32_t sid)
+/* The byte memo_sid keeps for set `set` of partition `part`. */
+static inline uint8_t vmsi_tlb_memo_sid(unsigned part, unsigned set)
+{
+    return (uint8_t)(set ^ part * 0x47u);
+}
+
+/* The slots whose memo_sid is sid, as a mask (bit j: slot j), valid or not: every slot of
+ * that set, and maybe others (memo_sid). One SSE2 compare of 16 slots where the host has
+ * SSE2 (every x86-64), else a loop. */
+static inline unsigned vmsi_tlb_memo_same_set(const vms_tlb *tlb, uint8_t sid)
 {
 #if defined(__SSE2__)
-    _Static_assert(VMSI_TLB_MEMO % 4 == 0 && VMSI_TLB_MEMO <= 32, "vectors of four slot ids");
-    __m128i k = _mm_set1_epi32((int)sid);
+    _Static_assert(VMSI_TLB_MEMO % 16 == 0 && VMSI_TLB_MEMO <= 32, "vectors of 16 slot ids");
+    __m128i k = _mm_set1_epi8((char)sid);
     unsigned m = 0;
-    for (unsigned j = 0; j < VMSI_TLB_MEMO; j += 4) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[j]);
-        m |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, k))) << j;
-    }
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j += 16)
+        m |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                 _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_sid[j]), k))
+             << j;
     return m;
 #else
     unsigned m = 0;
     for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
         m |= (unsigned)(tlb->memo_sid[j] == sid) << j;
+    return m;
+#endif
+}
+
+/* The valid slots, as a mask (bit j: slot j): VMSI_MEMO_VALID is each flag byte's top
+ * bit, which one SSE2 instruction gathers for 16 slots. */
+static inline unsigned vmsi_tlb_memo_valid(const vms_tlb *tlb)
+{
+#if defined(__SSE2__)
+    _Static_assert(VMSI_MEMO_VALID == 0x80 && VMSI_TLB_MEMO % 16 == 0, "top bits of 16 bytes");
+    unsigned m = 0;
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j += 16)
+        m |= (unsigned)_mm_movemask_epi8(
+                 _mm_loadu_si128((const __m128i *)(const void *)&tlb->memo_flags[j]))
+             << j;
+    return m;
+#else
+    unsigned m = 0;
+    for (unsigned j = 0; j < VMSI_TLB_MEMO; j++)
+        m |= (unsigned)((tlb->memo_flags[j] & VMSI_MEMO_VALID) != 0) << j;
     return m;
 #endif
 }
@@ -183,7 +211,7 @@ static inline void vmsi_tlb_memo_fresh(vms_tlb *tlb, unsigned i)
 /* Slot i was just made (tlb.c: the probe's hit, which touched its way). */
 static inline void vmsi_tlb_memo_made(vms_tlb *tlb, unsigned i)
 {
-    tlb->memo_sid[i] = (uint32_t)tlb->memo[i].part << 24 | tlb->memo[i].set;
+    tlb->memo_sid[i] = vmsi_tlb_memo_sid(tlb->memo[i].part, tlb->memo[i].set);
     tlb->memo_flags[i] = VMSI_MEMO_VALID;
     vmsi_tlb_memo_unkey(tlb, i);
     vmsi_tlb_memo_fresh(tlb, i);
@@ -226,6 +254,37 @@ static inline unsigned vmsi_tlb_memo_index(uint64_t va)
     return (unsigned)(va >> VMS_PAGE_SHIFT) & (VMSI_TLB_MEMO - 1);
 }
 
+/*
+ * The memo's part of a fill of an entry of cached size 4 KiB (small) or larger, of key
+ * `key` into partition `part`, for va's page. The fill changes that set's ways and policy state
+ * only, so it clears the slots of that set (with their keys) and va's own slot, which the
+ * new entry may now answer at a smaller size than the slot's entry; an entry larger than
+ * 4 KiB may answer any slot's page first, and clears them all. The slots of other sets
+ * keep their entries, ways and freshness (a policy's state is per set: repl.h).
+ */
+static inline __attribute__((always_inline)) void
+vmsi_tlb_memo_clear_fill(vms_tlb *tlb, unsigned part, uint64_t key, uint64_t va, bool small)
+{
+    if (!small) {
+        vmsi_tlb_memo_clear(tlb);
+        return;
+    }
+    unsigned valid = vmsi_tlb_memo_valid(tlb); /* (an invalid slot has no keys) */
+    if (!valid)
+        return;
+    uint8_t sid = vmsi_tlb_memo_sid(part, vmsi_assoc_set(&tlb->part[part], key));
+    unsigned m = (vmsi_tlb_memo_same_set(tlb, sid) | 1u << vmsi_tlb_memo_index(va)) & valid;
+    if (m == valid) {
+        vmsi_tlb_memo_clear(tlb);
+        return;
+    }
+    unsigned keyed = m & tlb->memo_keyed;
+    for (; m; m &= m - 1)
+        tlb->memo_flags[__builtin_ctz(m)] = 0;
+    if (keyed)
+        vmsi_tlb_memo_unkey_mask(tlb, keyed);
+}
+
 /* The memo slot of va's 4 KiB page. */
 static inline vmsi_tlb_memo *vmsi_tlb_memo_of(vms_tlb *tlb, uint64_t va)
 {
@@ -244,7 +303,8 @@ static inline void vmsi_tlb_memo_touch(vms_tlb *tlb, const vmsi_tlb_memo *m, uin
 
 /* vms_tlb_lookup (tlb.h), inline: the memo answers a repeat of a recent hit's 4 KiB page
  * and context; anything else probes the arrays. */
-static inline bool vmsi_tlb_lookup(vms_tlb *tlb, vms_ctx ctx, uint64_t va, vms_xlate *out)
+static inline __attribute__((always_inline)) bool vmsi_tlb_lookup(vms_tlb *tlb, vms_ctx ctx,
+                                                                  uint64_t va, vms_xlate *out)
 {
     tlb->stats.lookups++;
     vmsi_tlb_memo *m = vmsi_tlb_memo_of(tlb, va);
